@@ -1,0 +1,82 @@
+/**
+ * The closed set of OAuth error codes used across the stack, and the one table
+ * mapping each to its HTTP status (gateway) and gRPC status (every service).
+ */
+import { status as GrpcStatus } from "@grpc/grpc-js";
+
+/** OAuth 2.0 error codes (RFC 6749 §5.2, RFC 8693 §2.2.2, RFC 6750 §3.1). */
+export const OAUTH_ERROR_CODES = [
+  "invalid_request",
+  "invalid_client",
+  "invalid_grant",
+  "unauthorized_client",
+  "unsupported_grant_type",
+  "unsupported_token_type",
+  "invalid_scope",
+  "invalid_target",
+  "invalid_token",
+  "access_denied",
+  "server_error",
+  "temporarily_unavailable",
+] as const;
+
+/** One of the RFC error codes. */
+export type OAuthErrorCode = (typeof OAUTH_ERROR_CODES)[number];
+
+interface Mapping {
+  readonly http: number;
+  readonly grpc: GrpcStatus;
+}
+
+/**
+ * code → HTTP → gRPC. unsupported_token_type is RFC 7009 §2.2.1's code for
+ * revocation; invalid_token is RFC 6750's for protected resources.
+ */
+export const ERROR_TABLE: Readonly<Record<OAuthErrorCode, Mapping>> = {
+  invalid_request: { http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
+  invalid_scope: { http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
+  unsupported_grant_type: { http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
+  unsupported_token_type: { http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
+  invalid_client: { http: 401, grpc: GrpcStatus.UNAUTHENTICATED },
+  invalid_token: { http: 401, grpc: GrpcStatus.UNAUTHENTICATED },
+  invalid_grant: { http: 400, grpc: GrpcStatus.PERMISSION_DENIED },
+  unauthorized_client: { http: 400, grpc: GrpcStatus.PERMISSION_DENIED },
+  invalid_target: { http: 400, grpc: GrpcStatus.PERMISSION_DENIED },
+  access_denied: { http: 403, grpc: GrpcStatus.PERMISSION_DENIED },
+  temporarily_unavailable: { http: 503, grpc: GrpcStatus.UNAVAILABLE },
+  server_error: { http: 500, grpc: GrpcStatus.INTERNAL },
+};
+
+const CODE_SET: ReadonlySet<string> = new Set(OAUTH_ERROR_CODES);
+
+/** Narrows an arbitrary string (e.g. from gRPC metadata) to a known code. */
+export function isOAuthErrorCode(value: unknown): value is OAuthErrorCode {
+  return typeof value === "string" && CODE_SET.has(value);
+}
+
+/** HTTP status for a code. */
+export function httpStatusOf(code: OAuthErrorCode): number {
+  return ERROR_TABLE[code].http;
+}
+
+/** gRPC status for a code. */
+export function grpcStatusOf(code: OAuthErrorCode): GrpcStatus {
+  return ERROR_TABLE[code].grpc;
+}
+
+/** Best-effort code for a gRPC status received without our metadata (e.g. a deadline). */
+export function codeFromGrpcStatus(status: GrpcStatus): OAuthErrorCode {
+  switch (status) {
+    case GrpcStatus.UNAVAILABLE:
+    case GrpcStatus.DEADLINE_EXCEEDED:
+    case GrpcStatus.RESOURCE_EXHAUSTED:
+    case GrpcStatus.CANCELLED:
+      return "temporarily_unavailable";
+    case GrpcStatus.INVALID_ARGUMENT:
+      return "invalid_request";
+    case GrpcStatus.UNAUTHENTICATED:
+      return "invalid_client";
+    default:
+      return "server_error";
+  }
+}

@@ -1,0 +1,39 @@
+import { describe, expect, it } from "vitest";
+import { status } from "@grpc/grpc-js";
+import { OAuthError, toOAuthError, ERROR_TABLE, OAUTH_ERROR_CODES, codeFromGrpcStatus } from "./index.js";
+
+describe("OAuthError", () => {
+  it("maps every code to the status table of CONVENTIONS.md", () => {
+    expect(ERROR_TABLE.invalid_client).toEqual({ http: 401, grpc: status.UNAUTHENTICATED });
+    expect(ERROR_TABLE.invalid_target).toEqual({ http: 400, grpc: status.PERMISSION_DENIED });
+    expect(ERROR_TABLE.temporarily_unavailable).toEqual({ http: 503, grpc: status.UNAVAILABLE });
+    expect(ERROR_TABLE.server_error).toEqual({ http: 500, grpc: status.INTERNAL });
+    expect(Object.keys(ERROR_TABLE).sort()).toEqual([...OAUTH_ERROR_CODES].sort());
+  });
+
+  it("serializes only code and description, never the cause (RFC 6749 §5.2)", () => {
+    const err = new OAuthError("invalid_grant", "assertion expired", { cause: new Error("secret detail") });
+    expect(JSON.stringify(err)).toBe('{"error":"invalid_grant","error_description":"assertion expired"}');
+    expect(err.status).toBe(400);
+  });
+
+  it("replaces characters RFC 6749 forbids in error_description", () => {
+    const err = new OAuthError("invalid_request", 'bad "x"\r\n\\ é');
+    expect(err.description).toBe("bad ?x???? ?");
+  });
+
+  it("turns unknown failures into server_error without leaking the message", () => {
+    const err = toOAuthError(new Error("db password wrong"));
+    expect(err.code).toBe("server_error");
+    expect(err.description).toBe("internal error");
+  });
+
+  it("refuses an unknown code as a programmer error", () => {
+    expect(() => new OAuthError("nope" as never, "x")).toThrow(TypeError);
+  });
+
+  it("defaults Retry-After for temporarily_unavailable", () => {
+    expect(new OAuthError("temporarily_unavailable", "nats down").retryAfter).toBe(1);
+    expect(codeFromGrpcStatus(status.DEADLINE_EXCEEDED)).toBe("temporarily_unavailable");
+  });
+});

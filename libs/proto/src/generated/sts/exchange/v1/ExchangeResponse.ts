@@ -1,0 +1,31 @@
+// Original file: proto/sts/exchange/v1/exchange.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+/**
+ * ExchangeResponse is RFC 8693 §2.2.1.
+ */
+export interface ExchangeResponse {
+  'access_token'?: (string);
+  'issued_token_type'?: (string);
+  /**
+   * "Bearer" for access tokens, "N_A" for other token types.
+   */
+  'token_type'?: (string);
+  'expires_in'?: (number | string | Long);
+  'scope'?: (string);
+}
+
+/**
+ * ExchangeResponse is RFC 8693 §2.2.1.
+ */
+export interface ExchangeResponse__Output {
+  'access_token': (string);
+  'issued_token_type': (string);
+  /**
+   * "Bearer" for access tokens, "N_A" for other token types.
+   */
+  'token_type': (string);
+  'expires_in': (string);
+  'scope': (string);
+}

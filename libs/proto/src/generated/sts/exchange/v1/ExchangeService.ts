@@ -1,0 +1,48 @@
+// Original file: proto/sts/exchange/v1/exchange.proto
+
+import type * as grpc from '@grpc/grpc-js'
+import type { MethodDefinition } from '@grpc/proto-loader'
+import type { ExchangeRequest as _sts_exchange_v1_ExchangeRequest, ExchangeRequest__Output as _sts_exchange_v1_ExchangeRequest__Output } from '../../../sts/exchange/v1/ExchangeRequest.js';
+import type { ExchangeResponse as _sts_exchange_v1_ExchangeResponse, ExchangeResponse__Output as _sts_exchange_v1_ExchangeResponse__Output } from '../../../sts/exchange/v1/ExchangeResponse.js';
+
+/**
+ * ExchangeService swaps a token for a down-scoped, audience-restricted one.
+ */
+export interface ExchangeServiceClient extends grpc.Client {
+  /**
+   * Exchange implements RFC 8693 §2 for an authenticated client. Errors carry
+   * the RFC code (invalid_request, invalid_target, invalid_scope, ...) in the
+   * `oauth-error` metadata key.
+   */
+  Exchange(argument: _sts_exchange_v1_ExchangeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_exchange_v1_ExchangeResponse__Output>): grpc.ClientUnaryCall;
+  Exchange(argument: _sts_exchange_v1_ExchangeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_exchange_v1_ExchangeResponse__Output>): grpc.ClientUnaryCall;
+  Exchange(argument: _sts_exchange_v1_ExchangeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_exchange_v1_ExchangeResponse__Output>): grpc.ClientUnaryCall;
+  Exchange(argument: _sts_exchange_v1_ExchangeRequest, callback: grpc.requestCallback<_sts_exchange_v1_ExchangeResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Exchange implements RFC 8693 §2 for an authenticated client. Errors carry
+   * the RFC code (invalid_request, invalid_target, invalid_scope, ...) in the
+   * `oauth-error` metadata key.
+   */
+  exchange(argument: _sts_exchange_v1_ExchangeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_exchange_v1_ExchangeResponse__Output>): grpc.ClientUnaryCall;
+  exchange(argument: _sts_exchange_v1_ExchangeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_exchange_v1_ExchangeResponse__Output>): grpc.ClientUnaryCall;
+  exchange(argument: _sts_exchange_v1_ExchangeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_exchange_v1_ExchangeResponse__Output>): grpc.ClientUnaryCall;
+  exchange(argument: _sts_exchange_v1_ExchangeRequest, callback: grpc.requestCallback<_sts_exchange_v1_ExchangeResponse__Output>): grpc.ClientUnaryCall;
+  
+}
+
+/**
+ * ExchangeService swaps a token for a down-scoped, audience-restricted one.
+ */
+export interface ExchangeServiceHandlers extends grpc.UntypedServiceImplementation {
+  /**
+   * Exchange implements RFC 8693 §2 for an authenticated client. Errors carry
+   * the RFC code (invalid_request, invalid_target, invalid_scope, ...) in the
+   * `oauth-error` metadata key.
+   */
+  Exchange: grpc.handleUnaryCall<_sts_exchange_v1_ExchangeRequest__Output, _sts_exchange_v1_ExchangeResponse>;
+  
+}
+
+export interface ExchangeServiceDefinition extends grpc.ServiceDefinition {
+  Exchange: MethodDefinition<_sts_exchange_v1_ExchangeRequest, _sts_exchange_v1_ExchangeResponse, _sts_exchange_v1_ExchangeRequest__Output, _sts_exchange_v1_ExchangeResponse__Output>
+}

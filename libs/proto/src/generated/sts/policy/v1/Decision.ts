@@ -1,0 +1,73 @@
+// Original file: proto/sts/policy/v1/policy.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+/**
+ * Decision is the outcome of one request.
+ */
+export interface Decision {
+  'allow'?: (boolean);
+  /**
+   * Ids of the policies that decided (the permits, or the forbids on deny).
+   */
+  'policy_ids'?: (string)[];
+  /**
+   * Of the requested scopes, those the policy allows.
+   */
+  'allowed_scopes'?: (string)[];
+  /**
+   * Scopes the policy grants when none are requested (@default_scope).
+   */
+  'default_scopes'?: (string)[];
+  /**
+   * Largest chain depth allowed (@max_depth), 0 when no policy sets one.
+   */
+  'max_depth'?: (number);
+  /**
+   * Human-readable reason, for logs and the exchange.denied event.
+   */
+  'reason'?: (string);
+  /**
+   * KV revision of the policy set that decided.
+   */
+  'policy_revision'?: (number | string | Long);
+  /**
+   * Errors met while evaluating (never cause an allow).
+   */
+  'errors'?: (string)[];
+}
+
+/**
+ * Decision is the outcome of one request.
+ */
+export interface Decision__Output {
+  'allow': (boolean);
+  /**
+   * Ids of the policies that decided (the permits, or the forbids on deny).
+   */
+  'policy_ids': (string)[];
+  /**
+   * Of the requested scopes, those the policy allows.
+   */
+  'allowed_scopes': (string)[];
+  /**
+   * Scopes the policy grants when none are requested (@default_scope).
+   */
+  'default_scopes': (string)[];
+  /**
+   * Largest chain depth allowed (@max_depth), 0 when no policy sets one.
+   */
+  'max_depth': (number);
+  /**
+   * Human-readable reason, for logs and the exchange.denied event.
+   */
+  'reason': (string);
+  /**
+   * KV revision of the policy set that decided.
+   */
+  'policy_revision': (string);
+  /**
+   * Errors met while evaluating (never cause an allow).
+   */
+  'errors': (string)[];
+}

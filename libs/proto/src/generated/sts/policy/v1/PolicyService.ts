@@ -1,0 +1,159 @@
+// Original file: proto/sts/policy/v1/policy.proto
+
+import type * as grpc from '@grpc/grpc-js'
+import type { MethodDefinition } from '@grpc/proto-loader'
+import type { DecideRequest as _sts_policy_v1_DecideRequest, DecideRequest__Output as _sts_policy_v1_DecideRequest__Output } from '../../../sts/policy/v1/DecideRequest.js';
+import type { Decision as _sts_policy_v1_Decision, Decision__Output as _sts_policy_v1_Decision__Output } from '../../../sts/policy/v1/Decision.js';
+import type { DeleteRequest as _sts_policy_v1_DeleteRequest, DeleteRequest__Output as _sts_policy_v1_DeleteRequest__Output } from '../../../sts/policy/v1/DeleteRequest.js';
+import type { DeleteResponse as _sts_policy_v1_DeleteResponse, DeleteResponse__Output as _sts_policy_v1_DeleteResponse__Output } from '../../../sts/policy/v1/DeleteResponse.js';
+import type { GetRequest as _sts_policy_v1_GetRequest, GetRequest__Output as _sts_policy_v1_GetRequest__Output } from '../../../sts/policy/v1/GetRequest.js';
+import type { ListRequest as _sts_policy_v1_ListRequest, ListRequest__Output as _sts_policy_v1_ListRequest__Output } from '../../../sts/policy/v1/ListRequest.js';
+import type { ListResponse as _sts_policy_v1_ListResponse, ListResponse__Output as _sts_policy_v1_ListResponse__Output } from '../../../sts/policy/v1/ListResponse.js';
+import type { Policy as _sts_policy_v1_Policy, Policy__Output as _sts_policy_v1_Policy__Output } from '../../../sts/policy/v1/Policy.js';
+import type { PutRequest as _sts_policy_v1_PutRequest, PutRequest__Output as _sts_policy_v1_PutRequest__Output } from '../../../sts/policy/v1/PutRequest.js';
+import type { PutResponse as _sts_policy_v1_PutResponse, PutResponse__Output as _sts_policy_v1_PutResponse__Output } from '../../../sts/policy/v1/PutResponse.js';
+import type { ValidateRequest as _sts_policy_v1_ValidateRequest, ValidateRequest__Output as _sts_policy_v1_ValidateRequest__Output } from '../../../sts/policy/v1/ValidateRequest.js';
+
+/**
+ * PolicyService stores versioned Cedar policies and makes exchange decisions.
+ */
+export interface PolicyServiceClient extends grpc.Client {
+  /**
+   * Decide evaluates an exchange request against the active policy set.
+   */
+  Decide(argument: _sts_policy_v1_DecideRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
+  Decide(argument: _sts_policy_v1_DecideRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
+  Decide(argument: _sts_policy_v1_DecideRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
+  Decide(argument: _sts_policy_v1_DecideRequest, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
+  /**
+   * Decide evaluates an exchange request against the active policy set.
+   */
+  decide(argument: _sts_policy_v1_DecideRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
+  decide(argument: _sts_policy_v1_DecideRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
+  decide(argument: _sts_policy_v1_DecideRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
+  decide(argument: _sts_policy_v1_DecideRequest, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Delete removes one policy.
+   */
+  Delete(argument: _sts_policy_v1_DeleteRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
+  Delete(argument: _sts_policy_v1_DeleteRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
+  Delete(argument: _sts_policy_v1_DeleteRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
+  Delete(argument: _sts_policy_v1_DeleteRequest, callback: grpc.requestCallback<_sts_policy_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Delete removes one policy.
+   */
+  delete(argument: _sts_policy_v1_DeleteRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
+  delete(argument: _sts_policy_v1_DeleteRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
+  delete(argument: _sts_policy_v1_DeleteRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
+  delete(argument: _sts_policy_v1_DeleteRequest, callback: grpc.requestCallback<_sts_policy_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Get returns one policy.
+   */
+  Get(argument: _sts_policy_v1_GetRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Policy__Output>): grpc.ClientUnaryCall;
+  Get(argument: _sts_policy_v1_GetRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_Policy__Output>): grpc.ClientUnaryCall;
+  Get(argument: _sts_policy_v1_GetRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Policy__Output>): grpc.ClientUnaryCall;
+  Get(argument: _sts_policy_v1_GetRequest, callback: grpc.requestCallback<_sts_policy_v1_Policy__Output>): grpc.ClientUnaryCall;
+  /**
+   * Get returns one policy.
+   */
+  get(argument: _sts_policy_v1_GetRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Policy__Output>): grpc.ClientUnaryCall;
+  get(argument: _sts_policy_v1_GetRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_Policy__Output>): grpc.ClientUnaryCall;
+  get(argument: _sts_policy_v1_GetRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Policy__Output>): grpc.ClientUnaryCall;
+  get(argument: _sts_policy_v1_GetRequest, callback: grpc.requestCallback<_sts_policy_v1_Policy__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * List returns every policy, ordered by id.
+   */
+  List(argument: _sts_policy_v1_ListRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_ListResponse__Output>): grpc.ClientUnaryCall;
+  List(argument: _sts_policy_v1_ListRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_ListResponse__Output>): grpc.ClientUnaryCall;
+  List(argument: _sts_policy_v1_ListRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_ListResponse__Output>): grpc.ClientUnaryCall;
+  List(argument: _sts_policy_v1_ListRequest, callback: grpc.requestCallback<_sts_policy_v1_ListResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * List returns every policy, ordered by id.
+   */
+  list(argument: _sts_policy_v1_ListRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_ListResponse__Output>): grpc.ClientUnaryCall;
+  list(argument: _sts_policy_v1_ListRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_ListResponse__Output>): grpc.ClientUnaryCall;
+  list(argument: _sts_policy_v1_ListRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_ListResponse__Output>): grpc.ClientUnaryCall;
+  list(argument: _sts_policy_v1_ListRequest, callback: grpc.requestCallback<_sts_policy_v1_ListResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Put creates or replaces one policy after validating it against the schema.
+   */
+  Put(argument: _sts_policy_v1_PutRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
+  Put(argument: _sts_policy_v1_PutRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
+  Put(argument: _sts_policy_v1_PutRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
+  Put(argument: _sts_policy_v1_PutRequest, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Put creates or replaces one policy after validating it against the schema.
+   */
+  put(argument: _sts_policy_v1_PutRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
+  put(argument: _sts_policy_v1_PutRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
+  put(argument: _sts_policy_v1_PutRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
+  put(argument: _sts_policy_v1_PutRequest, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Validate evaluates a request against the active set, or against a
+   * candidate policy text in place of one policy (what-if), changing nothing.
+   */
+  Validate(argument: _sts_policy_v1_ValidateRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
+  Validate(argument: _sts_policy_v1_ValidateRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
+  Validate(argument: _sts_policy_v1_ValidateRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
+  Validate(argument: _sts_policy_v1_ValidateRequest, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
+  /**
+   * Validate evaluates a request against the active set, or against a
+   * candidate policy text in place of one policy (what-if), changing nothing.
+   */
+  validate(argument: _sts_policy_v1_ValidateRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
+  validate(argument: _sts_policy_v1_ValidateRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
+  validate(argument: _sts_policy_v1_ValidateRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
+  validate(argument: _sts_policy_v1_ValidateRequest, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
+  
+}
+
+/**
+ * PolicyService stores versioned Cedar policies and makes exchange decisions.
+ */
+export interface PolicyServiceHandlers extends grpc.UntypedServiceImplementation {
+  /**
+   * Decide evaluates an exchange request against the active policy set.
+   */
+  Decide: grpc.handleUnaryCall<_sts_policy_v1_DecideRequest__Output, _sts_policy_v1_Decision>;
+  
+  /**
+   * Delete removes one policy.
+   */
+  Delete: grpc.handleUnaryCall<_sts_policy_v1_DeleteRequest__Output, _sts_policy_v1_DeleteResponse>;
+  
+  /**
+   * Get returns one policy.
+   */
+  Get: grpc.handleUnaryCall<_sts_policy_v1_GetRequest__Output, _sts_policy_v1_Policy>;
+  
+  /**
+   * List returns every policy, ordered by id.
+   */
+  List: grpc.handleUnaryCall<_sts_policy_v1_ListRequest__Output, _sts_policy_v1_ListResponse>;
+  
+  /**
+   * Put creates or replaces one policy after validating it against the schema.
+   */
+  Put: grpc.handleUnaryCall<_sts_policy_v1_PutRequest__Output, _sts_policy_v1_PutResponse>;
+  
+  /**
+   * Validate evaluates a request against the active set, or against a
+   * candidate policy text in place of one policy (what-if), changing nothing.
+   */
+  Validate: grpc.handleUnaryCall<_sts_policy_v1_ValidateRequest__Output, _sts_policy_v1_Decision>;
+  
+}
+
+export interface PolicyServiceDefinition extends grpc.ServiceDefinition {
+  Decide: MethodDefinition<_sts_policy_v1_DecideRequest, _sts_policy_v1_Decision, _sts_policy_v1_DecideRequest__Output, _sts_policy_v1_Decision__Output>
+  Delete: MethodDefinition<_sts_policy_v1_DeleteRequest, _sts_policy_v1_DeleteResponse, _sts_policy_v1_DeleteRequest__Output, _sts_policy_v1_DeleteResponse__Output>
+  Get: MethodDefinition<_sts_policy_v1_GetRequest, _sts_policy_v1_Policy, _sts_policy_v1_GetRequest__Output, _sts_policy_v1_Policy__Output>
+  List: MethodDefinition<_sts_policy_v1_ListRequest, _sts_policy_v1_ListResponse, _sts_policy_v1_ListRequest__Output, _sts_policy_v1_ListResponse__Output>
+  Put: MethodDefinition<_sts_policy_v1_PutRequest, _sts_policy_v1_PutResponse, _sts_policy_v1_PutRequest__Output, _sts_policy_v1_PutResponse__Output>
+  Validate: MethodDefinition<_sts_policy_v1_ValidateRequest, _sts_policy_v1_Decision, _sts_policy_v1_ValidateRequest__Output, _sts_policy_v1_Decision__Output>
+}

@@ -1,0 +1,104 @@
+// Original file: proto/sts/token/v1/token.proto
+
+import type { Actor as _sts_token_v1_Actor, Actor__Output as _sts_token_v1_Actor__Output } from '../../../sts/token/v1/Actor.js';
+import type { Long } from '@grpc/proto-loader';
+
+/**
+ * MintRequest carries claims computed and authorised by the exchanger.
+ */
+export interface MintRequest {
+  /**
+   * The subject, preserved from the subject token.
+   */
+  'sub'?: (string);
+  /**
+   * The client the token is issued to (the caller of the exchange).
+   */
+  'client_id'?: (string);
+  /**
+   * Audiences, primary first.
+   */
+  'audience'?: (string)[];
+  /**
+   * Granted scope, space-delimited.
+   */
+  'scope'?: (string);
+  /**
+   * The new delegation chain; absent for none.
+   */
+  'act'?: (_sts_token_v1_Actor | null);
+  /**
+   * Absolute expiry (seconds since epoch) the token must not outlive.
+   */
+  'not_after'?: (number | string | Long);
+  /**
+   * jti of the token this one was exchanged from (lineage).
+   */
+  'parent_jti'?: (string);
+  /**
+   * RFC 8693 requested_token_type: access_token or jwt URN.
+   */
+  'requested_token_type'?: (string);
+  /**
+   * Event type to record: "token.exchanged" for exchanges.
+   */
+  'event_type'?: (string);
+  /**
+   * may_act to carry over from the subject token, as JSON; empty for none.
+   */
+  'may_act_json'?: (string);
+  /**
+   * Issuer of the subject token, recorded in the event.
+   */
+  'subject_issuer'?: (string);
+}
+
+/**
+ * MintRequest carries claims computed and authorised by the exchanger.
+ */
+export interface MintRequest__Output {
+  /**
+   * The subject, preserved from the subject token.
+   */
+  'sub': (string);
+  /**
+   * The client the token is issued to (the caller of the exchange).
+   */
+  'client_id': (string);
+  /**
+   * Audiences, primary first.
+   */
+  'audience': (string)[];
+  /**
+   * Granted scope, space-delimited.
+   */
+  'scope': (string);
+  /**
+   * The new delegation chain; absent for none.
+   */
+  'act': (_sts_token_v1_Actor__Output | null);
+  /**
+   * Absolute expiry (seconds since epoch) the token must not outlive.
+   */
+  'not_after': (string);
+  /**
+   * jti of the token this one was exchanged from (lineage).
+   */
+  'parent_jti': (string);
+  /**
+   * RFC 8693 requested_token_type: access_token or jwt URN.
+   */
+  'requested_token_type': (string);
+  /**
+   * Event type to record: "token.exchanged" for exchanges.
+   */
+  'event_type': (string);
+  /**
+   * may_act to carry over from the subject token, as JSON; empty for none.
+   */
+  'may_act_json': (string);
+  /**
+   * Issuer of the subject token, recorded in the event.
+   */
+  'subject_issuer': (string);
+}

@@ -1,0 +1,169 @@
+// Original file: proto/sts/token/v1/token.proto
+
+import type * as grpc from '@grpc/grpc-js'
+import type { MethodDefinition } from '@grpc/proto-loader'
+import type { AuthenticateClientRequest as _sts_token_v1_AuthenticateClientRequest, AuthenticateClientRequest__Output as _sts_token_v1_AuthenticateClientRequest__Output } from '../../../sts/token/v1/AuthenticateClientRequest.js';
+import type { AuthenticateClientResponse as _sts_token_v1_AuthenticateClientResponse, AuthenticateClientResponse__Output as _sts_token_v1_AuthenticateClientResponse__Output } from '../../../sts/token/v1/AuthenticateClientResponse.js';
+import type { GetJwksRequest as _sts_token_v1_GetJwksRequest, GetJwksRequest__Output as _sts_token_v1_GetJwksRequest__Output } from '../../../sts/token/v1/GetJwksRequest.js';
+import type { GetJwksResponse as _sts_token_v1_GetJwksResponse, GetJwksResponse__Output as _sts_token_v1_GetJwksResponse__Output } from '../../../sts/token/v1/GetJwksResponse.js';
+import type { IntrospectRequest as _sts_token_v1_IntrospectRequest, IntrospectRequest__Output as _sts_token_v1_IntrospectRequest__Output } from '../../../sts/token/v1/IntrospectRequest.js';
+import type { IntrospectResponse as _sts_token_v1_IntrospectResponse, IntrospectResponse__Output as _sts_token_v1_IntrospectResponse__Output } from '../../../sts/token/v1/IntrospectResponse.js';
+import type { MintRequest as _sts_token_v1_MintRequest, MintRequest__Output as _sts_token_v1_MintRequest__Output } from '../../../sts/token/v1/MintRequest.js';
+import type { MintResponse as _sts_token_v1_MintResponse, MintResponse__Output as _sts_token_v1_MintResponse__Output } from '../../../sts/token/v1/MintResponse.js';
+import type { RevokeRequest as _sts_token_v1_RevokeRequest, RevokeRequest__Output as _sts_token_v1_RevokeRequest__Output } from '../../../sts/token/v1/RevokeRequest.js';
+import type { RevokeResponse as _sts_token_v1_RevokeResponse, RevokeResponse__Output as _sts_token_v1_RevokeResponse__Output } from '../../../sts/token/v1/RevokeResponse.js';
+import type { TokenRequest as _sts_token_v1_TokenRequest, TokenRequest__Output as _sts_token_v1_TokenRequest__Output } from '../../../sts/token/v1/TokenRequest.js';
+import type { TokenResponse as _sts_token_v1_TokenResponse, TokenResponse__Output as _sts_token_v1_TokenResponse__Output } from '../../../sts/token/v1/TokenResponse.js';
+
+/**
+ * TokenService issues, describes and revokes tokens.
+ */
+export interface TokenServiceClient extends grpc.Client {
+  /**
+   * AuthenticateClient checks client credentials and returns the client id;
+   * used by services that accept OAuth clients but do not own the registry.
+   */
+  AuthenticateClient(argument: _sts_token_v1_AuthenticateClientRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_AuthenticateClientResponse__Output>): grpc.ClientUnaryCall;
+  AuthenticateClient(argument: _sts_token_v1_AuthenticateClientRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_AuthenticateClientResponse__Output>): grpc.ClientUnaryCall;
+  AuthenticateClient(argument: _sts_token_v1_AuthenticateClientRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_AuthenticateClientResponse__Output>): grpc.ClientUnaryCall;
+  AuthenticateClient(argument: _sts_token_v1_AuthenticateClientRequest, callback: grpc.requestCallback<_sts_token_v1_AuthenticateClientResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * AuthenticateClient checks client credentials and returns the client id;
+   * used by services that accept OAuth clients but do not own the registry.
+   */
+  authenticateClient(argument: _sts_token_v1_AuthenticateClientRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_AuthenticateClientResponse__Output>): grpc.ClientUnaryCall;
+  authenticateClient(argument: _sts_token_v1_AuthenticateClientRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_AuthenticateClientResponse__Output>): grpc.ClientUnaryCall;
+  authenticateClient(argument: _sts_token_v1_AuthenticateClientRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_AuthenticateClientResponse__Output>): grpc.ClientUnaryCall;
+  authenticateClient(argument: _sts_token_v1_AuthenticateClientRequest, callback: grpc.requestCallback<_sts_token_v1_AuthenticateClientResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * GetJwks returns the public keys still valid for verification (RFC 7517).
+   */
+  GetJwks(argument: _sts_token_v1_GetJwksRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_GetJwksResponse__Output>): grpc.ClientUnaryCall;
+  GetJwks(argument: _sts_token_v1_GetJwksRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_GetJwksResponse__Output>): grpc.ClientUnaryCall;
+  GetJwks(argument: _sts_token_v1_GetJwksRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_GetJwksResponse__Output>): grpc.ClientUnaryCall;
+  GetJwks(argument: _sts_token_v1_GetJwksRequest, callback: grpc.requestCallback<_sts_token_v1_GetJwksResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * GetJwks returns the public keys still valid for verification (RFC 7517).
+   */
+  getJwks(argument: _sts_token_v1_GetJwksRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_GetJwksResponse__Output>): grpc.ClientUnaryCall;
+  getJwks(argument: _sts_token_v1_GetJwksRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_GetJwksResponse__Output>): grpc.ClientUnaryCall;
+  getJwks(argument: _sts_token_v1_GetJwksRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_GetJwksResponse__Output>): grpc.ClientUnaryCall;
+  getJwks(argument: _sts_token_v1_GetJwksRequest, callback: grpc.requestCallback<_sts_token_v1_GetJwksResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Introspect answers RFC 7662 for a token this issuer issued.
+   */
+  Introspect(argument: _sts_token_v1_IntrospectRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_IntrospectResponse__Output>): grpc.ClientUnaryCall;
+  Introspect(argument: _sts_token_v1_IntrospectRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_IntrospectResponse__Output>): grpc.ClientUnaryCall;
+  Introspect(argument: _sts_token_v1_IntrospectRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_IntrospectResponse__Output>): grpc.ClientUnaryCall;
+  Introspect(argument: _sts_token_v1_IntrospectRequest, callback: grpc.requestCallback<_sts_token_v1_IntrospectResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Introspect answers RFC 7662 for a token this issuer issued.
+   */
+  introspect(argument: _sts_token_v1_IntrospectRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_IntrospectResponse__Output>): grpc.ClientUnaryCall;
+  introspect(argument: _sts_token_v1_IntrospectRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_IntrospectResponse__Output>): grpc.ClientUnaryCall;
+  introspect(argument: _sts_token_v1_IntrospectRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_IntrospectResponse__Output>): grpc.ClientUnaryCall;
+  introspect(argument: _sts_token_v1_IntrospectRequest, callback: grpc.requestCallback<_sts_token_v1_IntrospectResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Mint signs a token whose claims another service computed (the exchanger).
+   * Only internal callers may call it: see InternalAuth in the README.
+   */
+  Mint(argument: _sts_token_v1_MintRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_MintResponse__Output>): grpc.ClientUnaryCall;
+  Mint(argument: _sts_token_v1_MintRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_MintResponse__Output>): grpc.ClientUnaryCall;
+  Mint(argument: _sts_token_v1_MintRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_MintResponse__Output>): grpc.ClientUnaryCall;
+  Mint(argument: _sts_token_v1_MintRequest, callback: grpc.requestCallback<_sts_token_v1_MintResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Mint signs a token whose claims another service computed (the exchanger).
+   * Only internal callers may call it: see InternalAuth in the README.
+   */
+  mint(argument: _sts_token_v1_MintRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_MintResponse__Output>): grpc.ClientUnaryCall;
+  mint(argument: _sts_token_v1_MintRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_MintResponse__Output>): grpc.ClientUnaryCall;
+  mint(argument: _sts_token_v1_MintRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_MintResponse__Output>): grpc.ClientUnaryCall;
+  mint(argument: _sts_token_v1_MintRequest, callback: grpc.requestCallback<_sts_token_v1_MintResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Revoke implements RFC 7009: revokes a token held by the calling client.
+   */
+  Revoke(argument: _sts_token_v1_RevokeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_RevokeResponse__Output>): grpc.ClientUnaryCall;
+  Revoke(argument: _sts_token_v1_RevokeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_RevokeResponse__Output>): grpc.ClientUnaryCall;
+  Revoke(argument: _sts_token_v1_RevokeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_RevokeResponse__Output>): grpc.ClientUnaryCall;
+  Revoke(argument: _sts_token_v1_RevokeRequest, callback: grpc.requestCallback<_sts_token_v1_RevokeResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Revoke implements RFC 7009: revokes a token held by the calling client.
+   */
+  revoke(argument: _sts_token_v1_RevokeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_RevokeResponse__Output>): grpc.ClientUnaryCall;
+  revoke(argument: _sts_token_v1_RevokeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_RevokeResponse__Output>): grpc.ClientUnaryCall;
+  revoke(argument: _sts_token_v1_RevokeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_RevokeResponse__Output>): grpc.ClientUnaryCall;
+  revoke(argument: _sts_token_v1_RevokeRequest, callback: grpc.requestCallback<_sts_token_v1_RevokeResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Token runs one OAuth 2.0 grant (RFC 6749 §4.4 client_credentials, RFC 7523
+   * jwt-bearer, refresh_token) for an authenticated client. Errors carry the
+   * RFC 6749 §5.2 code in the `oauth-error` metadata key.
+   */
+  Token(argument: _sts_token_v1_TokenRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_TokenResponse__Output>): grpc.ClientUnaryCall;
+  Token(argument: _sts_token_v1_TokenRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_TokenResponse__Output>): grpc.ClientUnaryCall;
+  Token(argument: _sts_token_v1_TokenRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_TokenResponse__Output>): grpc.ClientUnaryCall;
+  Token(argument: _sts_token_v1_TokenRequest, callback: grpc.requestCallback<_sts_token_v1_TokenResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Token runs one OAuth 2.0 grant (RFC 6749 §4.4 client_credentials, RFC 7523
+   * jwt-bearer, refresh_token) for an authenticated client. Errors carry the
+   * RFC 6749 §5.2 code in the `oauth-error` metadata key.
+   */
+  token(argument: _sts_token_v1_TokenRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_TokenResponse__Output>): grpc.ClientUnaryCall;
+  token(argument: _sts_token_v1_TokenRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_TokenResponse__Output>): grpc.ClientUnaryCall;
+  token(argument: _sts_token_v1_TokenRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_TokenResponse__Output>): grpc.ClientUnaryCall;
+  token(argument: _sts_token_v1_TokenRequest, callback: grpc.requestCallback<_sts_token_v1_TokenResponse__Output>): grpc.ClientUnaryCall;
+  
+}
+
+/**
+ * TokenService issues, describes and revokes tokens.
+ */
+export interface TokenServiceHandlers extends grpc.UntypedServiceImplementation {
+  /**
+   * AuthenticateClient checks client credentials and returns the client id;
+   * used by services that accept OAuth clients but do not own the registry.
+   */
+  AuthenticateClient: grpc.handleUnaryCall<_sts_token_v1_AuthenticateClientRequest__Output, _sts_token_v1_AuthenticateClientResponse>;
+  
+  /**
+   * GetJwks returns the public keys still valid for verification (RFC 7517).
+   */
+  GetJwks: grpc.handleUnaryCall<_sts_token_v1_GetJwksRequest__Output, _sts_token_v1_GetJwksResponse>;
+  
+  /**
+   * Introspect answers RFC 7662 for a token this issuer issued.
+   */
+  Introspect: grpc.handleUnaryCall<_sts_token_v1_IntrospectRequest__Output, _sts_token_v1_IntrospectResponse>;
+  
+  /**
+   * Mint signs a token whose claims another service computed (the exchanger).
+   * Only internal callers may call it: see InternalAuth in the README.
+   */
+  Mint: grpc.handleUnaryCall<_sts_token_v1_MintRequest__Output, _sts_token_v1_MintResponse>;
+  
+  /**
+   * Revoke implements RFC 7009: revokes a token held by the calling client.
+   */
+  Revoke: grpc.handleUnaryCall<_sts_token_v1_RevokeRequest__Output, _sts_token_v1_RevokeResponse>;
+  
+  /**
+   * Token runs one OAuth 2.0 grant (RFC 6749 §4.4 client_credentials, RFC 7523
+   * jwt-bearer, refresh_token) for an authenticated client. Errors carry the
+   * RFC 6749 §5.2 code in the `oauth-error` metadata key.
+   */
+  Token: grpc.handleUnaryCall<_sts_token_v1_TokenRequest__Output, _sts_token_v1_TokenResponse>;
+  
+}
+
+export interface TokenServiceDefinition extends grpc.ServiceDefinition {
+  AuthenticateClient: MethodDefinition<_sts_token_v1_AuthenticateClientRequest, _sts_token_v1_AuthenticateClientResponse, _sts_token_v1_AuthenticateClientRequest__Output, _sts_token_v1_AuthenticateClientResponse__Output>
+  GetJwks: MethodDefinition<_sts_token_v1_GetJwksRequest, _sts_token_v1_GetJwksResponse, _sts_token_v1_GetJwksRequest__Output, _sts_token_v1_GetJwksResponse__Output>
+  Introspect: MethodDefinition<_sts_token_v1_IntrospectRequest, _sts_token_v1_IntrospectResponse, _sts_token_v1_IntrospectRequest__Output, _sts_token_v1_IntrospectResponse__Output>
+  Mint: MethodDefinition<_sts_token_v1_MintRequest, _sts_token_v1_MintResponse, _sts_token_v1_MintRequest__Output, _sts_token_v1_MintResponse__Output>
+  Revoke: MethodDefinition<_sts_token_v1_RevokeRequest, _sts_token_v1_RevokeResponse, _sts_token_v1_RevokeRequest__Output, _sts_token_v1_RevokeResponse__Output>
+  Token: MethodDefinition<_sts_token_v1_TokenRequest, _sts_token_v1_TokenResponse, _sts_token_v1_TokenRequest__Output, _sts_token_v1_TokenResponse__Output>
+}

@@ -1,0 +1,50 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { MessageTypeDefinition } from '@grpc/proto-loader';
+
+import type { Actor as _sts_token_v1_Actor, Actor__Output as _sts_token_v1_Actor__Output } from './sts/token/v1/Actor.js';
+import type { AuthenticateClientRequest as _sts_token_v1_AuthenticateClientRequest, AuthenticateClientRequest__Output as _sts_token_v1_AuthenticateClientRequest__Output } from './sts/token/v1/AuthenticateClientRequest.js';
+import type { AuthenticateClientResponse as _sts_token_v1_AuthenticateClientResponse, AuthenticateClientResponse__Output as _sts_token_v1_AuthenticateClientResponse__Output } from './sts/token/v1/AuthenticateClientResponse.js';
+import type { ClientAuthentication as _sts_token_v1_ClientAuthentication, ClientAuthentication__Output as _sts_token_v1_ClientAuthentication__Output } from './sts/token/v1/ClientAuthentication.js';
+import type { GetJwksRequest as _sts_token_v1_GetJwksRequest, GetJwksRequest__Output as _sts_token_v1_GetJwksRequest__Output } from './sts/token/v1/GetJwksRequest.js';
+import type { GetJwksResponse as _sts_token_v1_GetJwksResponse, GetJwksResponse__Output as _sts_token_v1_GetJwksResponse__Output } from './sts/token/v1/GetJwksResponse.js';
+import type { IntrospectRequest as _sts_token_v1_IntrospectRequest, IntrospectRequest__Output as _sts_token_v1_IntrospectRequest__Output } from './sts/token/v1/IntrospectRequest.js';
+import type { IntrospectResponse as _sts_token_v1_IntrospectResponse, IntrospectResponse__Output as _sts_token_v1_IntrospectResponse__Output } from './sts/token/v1/IntrospectResponse.js';
+import type { MintRequest as _sts_token_v1_MintRequest, MintRequest__Output as _sts_token_v1_MintRequest__Output } from './sts/token/v1/MintRequest.js';
+import type { MintResponse as _sts_token_v1_MintResponse, MintResponse__Output as _sts_token_v1_MintResponse__Output } from './sts/token/v1/MintResponse.js';
+import type { RevokeRequest as _sts_token_v1_RevokeRequest, RevokeRequest__Output as _sts_token_v1_RevokeRequest__Output } from './sts/token/v1/RevokeRequest.js';
+import type { RevokeResponse as _sts_token_v1_RevokeResponse, RevokeResponse__Output as _sts_token_v1_RevokeResponse__Output } from './sts/token/v1/RevokeResponse.js';
+import type { TokenRequest as _sts_token_v1_TokenRequest, TokenRequest__Output as _sts_token_v1_TokenRequest__Output } from './sts/token/v1/TokenRequest.js';
+import type { TokenResponse as _sts_token_v1_TokenResponse, TokenResponse__Output as _sts_token_v1_TokenResponse__Output } from './sts/token/v1/TokenResponse.js';
+import type { TokenServiceClient as _sts_token_v1_TokenServiceClient, TokenServiceDefinition as _sts_token_v1_TokenServiceDefinition } from './sts/token/v1/TokenService.js';
+
+type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
+  new(...args: ConstructorParameters<Constructor>): Subtype;
+};
+
+export interface ProtoGrpcType {
+  sts: {
+    token: {
+      v1: {
+        Actor: MessageTypeDefinition<_sts_token_v1_Actor, _sts_token_v1_Actor__Output>
+        AuthenticateClientRequest: MessageTypeDefinition<_sts_token_v1_AuthenticateClientRequest, _sts_token_v1_AuthenticateClientRequest__Output>
+        AuthenticateClientResponse: MessageTypeDefinition<_sts_token_v1_AuthenticateClientResponse, _sts_token_v1_AuthenticateClientResponse__Output>
+        ClientAuthentication: MessageTypeDefinition<_sts_token_v1_ClientAuthentication, _sts_token_v1_ClientAuthentication__Output>
+        GetJwksRequest: MessageTypeDefinition<_sts_token_v1_GetJwksRequest, _sts_token_v1_GetJwksRequest__Output>
+        GetJwksResponse: MessageTypeDefinition<_sts_token_v1_GetJwksResponse, _sts_token_v1_GetJwksResponse__Output>
+        IntrospectRequest: MessageTypeDefinition<_sts_token_v1_IntrospectRequest, _sts_token_v1_IntrospectRequest__Output>
+        IntrospectResponse: MessageTypeDefinition<_sts_token_v1_IntrospectResponse, _sts_token_v1_IntrospectResponse__Output>
+        MintRequest: MessageTypeDefinition<_sts_token_v1_MintRequest, _sts_token_v1_MintRequest__Output>
+        MintResponse: MessageTypeDefinition<_sts_token_v1_MintResponse, _sts_token_v1_MintResponse__Output>
+        RevokeRequest: MessageTypeDefinition<_sts_token_v1_RevokeRequest, _sts_token_v1_RevokeRequest__Output>
+        RevokeResponse: MessageTypeDefinition<_sts_token_v1_RevokeResponse, _sts_token_v1_RevokeResponse__Output>
+        TokenRequest: MessageTypeDefinition<_sts_token_v1_TokenRequest, _sts_token_v1_TokenRequest__Output>
+        TokenResponse: MessageTypeDefinition<_sts_token_v1_TokenResponse, _sts_token_v1_TokenResponse__Output>
+        /**
+         * TokenService issues, describes and revokes tokens.
+         */
+        TokenService: SubtypeConstructor<typeof grpc.Client, _sts_token_v1_TokenServiceClient> & { service: _sts_token_v1_TokenServiceDefinition }
+      }
+    }
+  }
+}
+

@@ -1,0 +1,78 @@
+/**
+ * The gRPC contracts of the stack, loaded at runtime from proto/ with one set
+ * of proto-loader options; the TypeScript types under generated/ come from the
+ * same options (scripts/proto-gen.sh) and are never written by hand.
+ */
+import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import type { ProtoGrpcType as TokenProto } from "./generated/token.js";
+import type { ProtoGrpcType as ExchangeProto } from "./generated/exchange.js";
+import type { ProtoGrpcType as PolicyProto } from "./generated/policy.js";
+
+/** The proto-loader options shared by runtime loading and type generation. */
+export const LOADER_OPTIONS = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+} as const satisfies protoLoader.Options;
+
+/** Folder holding the .proto files (the repository's proto/). */
+export const PROTO_DIR = fileURLToPath(new URL("../../../proto/", import.meta.url));
+
+const cache = new Map<string, grpc.GrpcObject>();
+
+function load(file: string): grpc.GrpcObject {
+  let pkg = cache.get(file);
+  if (!pkg) {
+    const def = protoLoader.loadSync(file, { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
+    pkg = grpc.loadPackageDefinition(def);
+    cache.set(file, pkg);
+  }
+  return pkg;
+}
+
+/** Loads sts.token.v1 (TokenService). */
+export function loadTokenProto(): TokenProto {
+  return load("sts/token/v1/token.proto") as unknown as TokenProto;
+}
+
+/** Loads sts.exchange.v1 (ExchangeService). */
+export function loadExchangeProto(): ExchangeProto {
+  return load("sts/exchange/v1/exchange.proto") as unknown as ExchangeProto;
+}
+
+/** Loads sts.policy.v1 (PolicyService). */
+export function loadPolicyProto(): PolicyProto {
+  return load("sts/policy/v1/policy.proto") as unknown as PolicyProto;
+}
+
+/** Every proto file of the stack, relative to PROTO_DIR (for reflection). */
+export const PROTO_FILES = [
+  "sts/token/v1/token.proto",
+  "sts/exchange/v1/exchange.proto",
+  "sts/policy/v1/policy.proto",
+] as const;
+
+export type { TokenProto, ExchangeProto, PolicyProto };
+export type { TokenServiceClient, TokenServiceHandlers } from "./generated/sts/token/v1/TokenService.js";
+export type { ExchangeServiceClient, ExchangeServiceHandlers } from "./generated/sts/exchange/v1/ExchangeService.js";
+export type { PolicyServiceClient, PolicyServiceHandlers } from "./generated/sts/policy/v1/PolicyService.js";
+export type { ClientAuthentication, ClientAuthentication__Output } from "./generated/sts/token/v1/ClientAuthentication.js";
+export type { TokenRequest__Output } from "./generated/sts/token/v1/TokenRequest.js";
+export type { TokenResponse } from "./generated/sts/token/v1/TokenResponse.js";
+export type { MintRequest, MintRequest__Output } from "./generated/sts/token/v1/MintRequest.js";
+export type { MintResponse, MintResponse__Output } from "./generated/sts/token/v1/MintResponse.js";
+export type { IntrospectRequest__Output } from "./generated/sts/token/v1/IntrospectRequest.js";
+export type { IntrospectResponse, IntrospectResponse__Output } from "./generated/sts/token/v1/IntrospectResponse.js";
+export type { RevokeRequest__Output } from "./generated/sts/token/v1/RevokeRequest.js";
+export type { Actor, Actor__Output } from "./generated/sts/token/v1/Actor.js";
+export type { ExchangeRequest, ExchangeRequest__Output } from "./generated/sts/exchange/v1/ExchangeRequest.js";
+export type { ExchangeResponse, ExchangeResponse__Output } from "./generated/sts/exchange/v1/ExchangeResponse.js";
+export type { DecideRequest, DecideRequest__Output } from "./generated/sts/policy/v1/DecideRequest.js";
+export type { Decision, Decision__Output } from "./generated/sts/policy/v1/Decision.js";
+export type { Policy, Policy__Output } from "./generated/sts/policy/v1/Policy.js";
+export type { ValidateRequest__Output } from "./generated/sts/policy/v1/ValidateRequest.js";
+export type { PutRequest__Output } from "./generated/sts/policy/v1/PutRequest.js";
