@@ -1,0 +1,73 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig, parseConfig } from "./index.js";
+
+function problemsOf(fn: () => unknown): readonly string[] {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+const secretClient = { client_id: "A", client_secret: "0123456789abcdef0123" };
+
+describe("config", () => {
+  it("fills defaults for an empty file", () => {
+    const c = parseConfig({});
+    expect(c.keys.algorithm).toBe("ES256");
+    expect(c.tokens.access_token_ttl).toBe(300);
+    expect(c.services.issuer.port).toBe(50051);
+  });
+
+  it("names an unknown field with its path", () => {
+    expect(problemsOf(() => parseConfig({ clients: [{ ...secretClient, colour: "red" }] }))).toEqual(["clients[0].colour: unknown field"]);
+  });
+
+  it("names a field of the wrong type", () => {
+    const problems = problemsOf(() => parseConfig({ tokens: { max_token_bytes: "big" } }));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^tokens\.max_token_bytes: .*expected number/);
+  });
+
+  it("refuses a client with both jwks and jwks_uri (RFC 7591 §2)", () => {
+    const client = {
+      client_id: "admin:test/vo_1",
+      token_endpoint_auth_method: "private_key_jwt",
+      jwks: { keys: [{ kty: "EC", crv: "P-256", x: "x", y: "y" }] },
+      jwks_uri: "https://example.org/jwks",
+    };
+    expect(problemsOf(() => parseConfig({ clients: [client] }))).toEqual([
+      "clients[0].jwks_uri: jwks and jwks_uri are mutually exclusive (RFC 7591 §2)",
+    ]);
+  });
+
+  it("parses durations and scope strings", () => {
+    const c = parseConfig({ tokens: { access_token_ttl: "5m" }, clients: [{ ...secretClient, scope: "a b  c" }] });
+    expect(c.tokens.access_token_ttl).toBe(300);
+    expect(c.clients[0]?.scope).toEqual(["a", "b", "c"]);
+    expect(problemsOf(() => parseConfig({ tokens: { access_token_ttl: "soon" } }))[0]).toMatch(/^tokens\.access_token_ttl: expected a duration/);
+  });
+
+  it("refuses duplicated client ids", () => {
+    expect(problemsOf(() => parseConfig({ clients: [secretClient, secretClient] }))).toEqual(["clients[1].client_id: duplicates clients[0]"]);
+  });
+
+  it("applies environment overrides after the file", () => {
+    const c = parseConfig({ services: { issuer: { port: 1 } } }, { STS_ISSUER_PORT: "7000", NATS_URL: "nats://10.0.0.1:4222" });
+    expect(c.services.issuer.port).toBe(7000);
+    expect(c.nats.url).toBe("nats://10.0.0.1:4222");
+  });
+
+  it("reports YAML syntax errors and duplicate keys with a line", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sts-config-"));
+    const file = join(dir, "bad.yaml");
+    writeFileSync(file, "issuer: http://a\nissuer: http://b\n");
+    expect(problemsOf(() => loadConfig(file))[0]).toMatch(/^line 2: /);
+    expect(problemsOf(() => loadConfig(join(dir, "missing.yaml")))).toEqual(["cannot read file: ENOENT"]);
+  });
+});

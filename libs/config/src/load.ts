@@ -1,0 +1,112 @@
+/**
+ * Loads the YAML config, applies environment overrides and validates it. A bad
+ * file stops the start with the field path and what is wrong with it.
+ */
+import { readFileSync } from "node:fs";
+import { parseDocument } from "yaml";
+import type { z } from "zod";
+import { configSchema } from "./schema.js";
+import type { StsConfig } from "./schema.js";
+
+/** Raised for an unreadable or invalid config; `problems` name each field. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(
+    readonly source: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`invalid configuration in ${source}:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+  }
+}
+
+/** Formats a zod path as `clients[2].jwks_uri`. */
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += out ? `.${String(part)}` : String(part);
+  }
+  return out || "(top level)";
+}
+
+function describe(issue: z.core.$ZodIssue): string[] {
+  if (issue.code === "unrecognized_keys") {
+    return issue.keys.map((k) => `${formatPath([...issue.path, k])}: unknown field`);
+  }
+  return [`${formatPath(issue.path)}: ${issue.message}`];
+}
+
+/** Environment variables that override the file (the only ones read). */
+export const ENV_OVERRIDES = {
+  STS_ISSUER: "issuer",
+  NATS_URL: "nats.url",
+  STS_GATEWAY_HOST: "services.gateway.host",
+  STS_GATEWAY_PORT: "services.gateway.port",
+  STS_ISSUER_HOST: "services.issuer.host",
+  STS_ISSUER_PORT: "services.issuer.port",
+  STS_EXCHANGER_HOST: "services.exchanger.host",
+  STS_EXCHANGER_PORT: "services.exchanger.port",
+  STS_POLICY_HOST: "services.policy.host",
+  STS_POLICY_PORT: "services.policy.port",
+  STS_KEYS_ALGORITHM: "keys.algorithm",
+  STS_KEYS_JWK_FILE: "keys.jwk_file",
+  STS_LOG_LEVEL: "telemetry.log_level",
+  STS_OTEL_EXPORTER: "telemetry.exporter",
+  STS_OTLP_ENDPOINT: "telemetry.otlp_endpoint",
+} as const;
+
+function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
+  const parts = dotted.split(".");
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (typeof next !== "object" || next === null || Array.isArray(next)) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[parts[parts.length - 1] as string] = value;
+}
+
+/** Validates an already-parsed document (plus env overrides) into StsConfig. */
+export function parseConfig(raw: unknown, env: Readonly<Record<string, string | undefined>> = {}, source = "config"): StsConfig {
+  const doc: Record<string, unknown> = raw === null || raw === undefined ? {} : (raw as Record<string, unknown>);
+  if (typeof doc !== "object" || Array.isArray(doc)) throw new ConfigError(source, ["(top level): expected a mapping"]);
+  const merged = structuredClone(doc);
+  for (const [name, path] of Object.entries(ENV_OVERRIDES)) {
+    const value = env[name];
+    if (value === undefined || value === "") continue;
+    setPath(merged, path, path.endsWith(".port") ? Number(value) : value);
+  }
+  const result = configSchema.safeParse(merged);
+  if (!result.success) throw new ConfigError(source, result.error.issues.flatMap(describe));
+  const problems = crossCheck(result.data);
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  return result.data;
+}
+
+/** Rules spanning several fields. */
+function crossCheck(config: StsConfig): string[] {
+  const problems: string[] = [];
+  const seen = new Map<string, number>();
+  config.clients.forEach((c, i) => {
+    const first = seen.get(c.client_id);
+    if (first !== undefined) problems.push(`clients[${i}].client_id: duplicates clients[${first}]`);
+    else seen.set(c.client_id, i);
+  });
+  return problems;
+}
+
+/** Reads and validates a YAML config file; throws ConfigError naming each bad field. */
+export function loadConfig(file: string | undefined, env: Readonly<Record<string, string | undefined>> = {}): StsConfig {
+  if (!file) return parseConfig({}, env, "(defaults)");
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(file, [`cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
+  }
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(file, doc.errors.map((e) => `line ${e.linePos?.[0]?.line ?? "?"}: ${e.message.split("\n")[0] ?? e.code}`));
+  }
+  return parseConfig(doc.toJS(), env, file);
+}

@@ -1,0 +1,187 @@
+/**
+ * The stack's configuration file, one place: every option is declared here
+ * with its default and a line saying what it does. The README's configuration
+ * reference is written from this file.
+ */
+import { z } from "zod";
+import { parseDurationSeconds } from "./duration.js";
+
+/** A duration in seconds, written as 300, "300s", "5m", "1h" or "7d". */
+const duration = z.unknown().transform((value, ctx) => {
+  const seconds = parseDurationSeconds(value);
+  if (seconds === undefined) {
+    ctx.addIssue({ code: "custom", message: 'expected a duration such as 300, "5m", "1h" or "7d"' });
+    return z.NEVER;
+  }
+  return seconds;
+});
+
+const port = z.number().int().min(0).max(65535);
+const listen = (defaultPort: number) =>
+  z
+    .strictObject({
+      /** Interface to bind. */
+      host: z.string().min(1).default("127.0.0.1"),
+      /** TCP port; 0 picks a free one (tests). */
+      port: port.default(defaultPort),
+    })
+    .prefault({});
+
+/** Scope lists may be written as "a b c" or [a, b, c]. */
+const scopeList = z.union([z.string(), z.array(z.string())]).transform((v) => (typeof v === "string" ? v.split(" ").filter(Boolean) : v));
+
+export const SIGNING_ALGORITHMS = ["ES256", "EdDSA", "RS256", "PS256"] as const;
+export const ASSERTION_ALGORITHMS = ["ES256", "ES384", "EdDSA", "RS256", "PS256"] as const;
+export const AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"] as const;
+export const GRANT_TYPES = [
+  "client_credentials",
+  "urn:ietf:params:oauth:grant-type:token-exchange",
+  "urn:ietf:params:oauth:grant-type:jwt-bearer",
+  "refresh_token",
+] as const;
+
+const jwk = z.looseObject({ kty: z.string() });
+
+/** One registered client, as seeded from the config file. */
+export const clientSchema = z
+  .strictObject({
+    /** Canonical client id; any string (it is encoded before use in NATS keys or subjects). */
+    client_id: z.string().min(1).max(256),
+    /** Shared secret in clear, hashed at seeding and never stored; prefer client_secret_hash or an env override. */
+    client_secret: z.string().min(16, "must be at least 16 characters").optional(),
+    /** scrypt hash of the secret, as printed by `stsctl hash-secret`. */
+    client_secret_hash: z.string().startsWith("scrypt$").optional(),
+    /** RFC 7591 token_endpoint_auth_method. */
+    token_endpoint_auth_method: z.enum(AUTH_METHODS).default("client_secret_basic"),
+    /** Grant types the client may use. */
+    grant_types: z.array(z.enum(GRANT_TYPES)).min(1).default(["client_credentials"]),
+    /** Largest set of scopes the client may obtain (structured name:/path scopes allowed). */
+    scope: scopeList.default([]),
+    /** Audiences the client may ask for, in order; the first is the primary one. */
+    audience: z.array(z.string().min(1)).default([]),
+    /** Access token format per audience: jwt (default) or opaque (introspection only). */
+    access_token_format: z.record(z.string(), z.enum(["jwt", "opaque"])).default({}),
+    /** Access token lifetime for this client; defaults to tokens.access_token_ttl. */
+    access_token_ttl: duration.optional(),
+    /** Public keys for private_key_jwt (RFC 7591 jwks); exclusive with jwks_uri. */
+    jwks: z.strictObject({ keys: z.array(jwk).min(1) }).optional(),
+    /** URL of the client's JWK Set (RFC 7591 jwks_uri); exclusive with jwks. */
+    jwks_uri: z.url().optional(),
+    /** A service of this stack (the exchanger) allowed to call the issuer's Mint. */
+    internal: z.boolean().default(false),
+    /** Human-readable name. */
+    client_name: z.string().optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.jwks && c.jwks_uri) {
+      ctx.addIssue({ code: "custom", path: ["jwks_uri"], message: "jwks and jwks_uri are mutually exclusive (RFC 7591 §2)" });
+    }
+    if (c.client_secret && c.client_secret_hash) {
+      ctx.addIssue({ code: "custom", path: ["client_secret_hash"], message: "give client_secret or client_secret_hash, not both" });
+    }
+    const secretMethod = c.token_endpoint_auth_method === "client_secret_basic" || c.token_endpoint_auth_method === "client_secret_post";
+    if (secretMethod && !c.client_secret && !c.client_secret_hash) {
+      ctx.addIssue({ code: "custom", path: ["client_secret"], message: `required for ${c.token_endpoint_auth_method}` });
+    }
+    if (c.token_endpoint_auth_method === "private_key_jwt" && !c.jwks && !c.jwks_uri) {
+      ctx.addIssue({ code: "custom", path: ["jwks"], message: "private_key_jwt needs jwks or jwks_uri" });
+    }
+  });
+
+/** A simple exchange hop, compiled into readable Cedar policies by the policy service. */
+export const hopSchema = z.strictObject({
+  /** Calling client id. */
+  from: z.string().min(1),
+  /** Target audience. */
+  to: z.string().min(1),
+  /** Scopes the caller may obtain for the target. */
+  scopes: scopeList,
+  /** Scopes granted when the request names none; defaults to `scopes`. */
+  default_scopes: scopeList.optional(),
+  /** Largest delegation chain depth for this hop. */
+  max_depth: z.number().int().min(1).max(32).optional(),
+  /** Whether the caller must be in the subject token's aud (RFC 8693 §2.1 presenter). */
+  require_caller_in_audience: z.boolean().default(true),
+});
+
+/** The whole configuration file. */
+export const configSchema = z.strictObject({
+  /** Issuer identifier (`iss`), also the public base URL of the gateway. */
+  issuer: z.url().default("http://127.0.0.1:8080"),
+  nats: z
+    .strictObject({
+      /** NATS server URL(s); when absent the local runner starts its own nats-server. */
+      url: z.string().min(1).optional(),
+      /** Folder for the local nats-server's JetStream store. */
+      data_dir: z.string().default(".data/nats"),
+      /** Replicas for streams and KV buckets (3 in a production cluster). */
+      replicas: z.number().int().min(1).max(5).default(1),
+    })
+    .prefault({}),
+  services: z
+    .strictObject({
+      gateway: listen(8080),
+      issuer: listen(50051),
+      exchanger: listen(50052),
+      policy: listen(50053),
+    })
+    .prefault({}),
+  keys: z
+    .strictObject({
+      /** Signing algorithm of new keys. */
+      algorithm: z.enum(SIGNING_ALGORITHMS).default("ES256"),
+      /** A new key is made when the active one is older than this. */
+      rotate_after: duration.default(7 * 86400),
+      /** A private JWK file to sign with instead of generating keys (kept out of NATS). */
+      jwk_file: z.string().optional(),
+    })
+    .prefault({}),
+  tokens: z
+    .strictObject({
+      /** Default access token lifetime. */
+      access_token_ttl: duration.default(300),
+      /** Largest accepted age of a client_assertion / assertion `exp` ahead of now. */
+      assertion_max_lifetime: duration.default(300),
+      /** Accepted clock skew when checking exp/nbf/iat. */
+      clock_tolerance: duration.default(30),
+      /** Largest accepted token or assertion, in bytes, checked before any crypto. */
+      max_token_bytes: z.number().int().min(512).max(65536).default(8192),
+    })
+    .prefault({}),
+  exchange: z
+    .strictObject({
+      /** Upper bound on act-chain depth whatever a policy says. */
+      max_depth: z.number().int().min(1).max(32).default(8),
+      /** How long a policy decision may be reused (dropped at once on policy.updated). */
+      decision_cache_ttl: duration.default(60),
+      /** Extra issuers whose tokens may be exchanged (their JWKS URL); our own is always trusted. */
+      trusted_issuers: z.array(z.strictObject({ issuer: z.url(), jwks_uri: z.url() })).default([]),
+      /** Client the exchanger authenticates as when calling the issuer's Mint (must be internal: true). */
+      client_id: z.string().default("sts-exchanger"),
+    })
+    .prefault({}),
+  policy: z
+    .strictObject({
+      /** Simple hop declarations, seeded as Cedar policies at first start. */
+      hops: z.array(hopSchema).default([]),
+    })
+    .prefault({}),
+  clients: z.array(clientSchema).default([]),
+  telemetry: z
+    .strictObject({
+      /** Where spans go: none, console, or otlp. */
+      exporter: z.enum(["none", "console", "otlp"]).default("none"),
+      /** OTLP/HTTP endpoint for spans. */
+      otlp_endpoint: z.url().optional(),
+      /** Log level. */
+      log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    })
+    .prefault({}),
+});
+
+/** The validated configuration. */
+export type StsConfig = z.output<typeof configSchema>;
+/** One validated client. */
+export type ClientConfig = z.output<typeof clientSchema>;
+/** One validated hop. */
+export type HopConfig = z.output<typeof hopSchema>;

@@ -1,0 +1,58 @@
+/** The access token profile (RFC 9068 plus RFC 8693 delegation claims). */
+import type { JWTPayload } from "jose";
+
+/** RFC 8693 §4.1 actor claim: newest actor outermost. */
+export interface ActClaim {
+  sub: string;
+  act?: ActClaim;
+  [other: string]: unknown;
+}
+
+/** Claims of an access token issued by this stack. */
+export interface AccessTokenClaims extends JWTPayload {
+  iss: string;
+  sub: string;
+  aud: string | string[];
+  exp: number;
+  iat: number;
+  jti: string;
+  client_id: string;
+  /** Space-delimited; absent when no scope was granted. */
+  scope?: string;
+  act?: ActClaim;
+  may_act?: { sub?: string; [other: string]: unknown };
+}
+
+/** Audience claim as a list. */
+export function audienceList(aud: unknown): string[] {
+  if (typeof aud === "string") return [aud];
+  if (Array.isArray(aud)) return aud.filter((a): a is string => typeof a === "string");
+  return [];
+}
+
+/** Depth of an act chain (0 when absent). */
+export function actDepth(act: ActClaim | undefined): number {
+  let depth = 0;
+  for (let a = act; a; a = a.act) depth++;
+  return depth;
+}
+
+/** Subjects of an act chain, newest first. */
+export function actSubjects(act: ActClaim | undefined): string[] {
+  const out: string[] = [];
+  for (let a = act; a; a = a.act) out.push(a.sub);
+  return out;
+}
+
+/** Checks that an unverified-shape `act` value is a well-formed chain, bounded in depth. */
+export function isActClaim(value: unknown, maxDepth = 32): value is ActClaim {
+  let node: unknown = value;
+  for (let depth = 0; node !== undefined; depth++) {
+    if (depth >= maxDepth) return false;
+    if (typeof node !== "object" || node === null || Array.isArray(node)) return false;
+    const rec = node as Record<string, unknown>;
+    if (typeof rec.sub !== "string" || rec.sub.length === 0) return false;
+    node = rec.act;
+  }
+  return true;
+}

@@ -1,0 +1,145 @@
+/**
+ * The one JWT verification function of the stack. jose is permissive by
+ * default (no `exp` required, future `iat` accepted, extra audiences
+ * accepted), so every option is explicit here, input size is capped before any
+ * crypto, and duplicate JSON members are refused.
+ */
+import { errors, jwtVerify } from "jose";
+import type { JWTPayload, JWTVerifyGetKey, CryptoKey, KeyObject, ProtectedHeaderParameters } from "jose";
+import { hasDuplicateMembers } from "./duplicate-members.js";
+
+/** Why a token was refused; callers map it to the positional OAuth error. */
+export const REJECTION_REASONS = [
+  "too_large",
+  "malformed",
+  "duplicate_member",
+  "algorithm",
+  "unknown_key",
+  "signature",
+  "expired",
+  "not_yet_valid",
+  "issuer",
+  "audience",
+  "type",
+  "missing_claim",
+  "invalid_claim",
+] as const;
+
+/** One rejection reason. */
+export type RejectionReason = (typeof REJECTION_REASONS)[number];
+
+/** A token failed verification; `reason` is stable, `message` is safe to log. */
+export class TokenRejected extends Error {
+  override readonly name = "TokenRejected";
+  constructor(
+    readonly reason: RejectionReason,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Options of verifyJwt; none has a permissive default. */
+export interface VerifyJwtOptions {
+  /** Key or key resolver (e.g. createLocalJWKSet); an unknown `kid` must fail. */
+  key: CryptoKey | KeyObject | JWTVerifyGetKey;
+  /** Accepted `alg` values; never `none`, never HMAC for asymmetric keys. */
+  algorithms: readonly string[];
+  /** Trusted issuer(s). */
+  issuer: string | readonly string[];
+  /** Required audience(s): the token's `aud` must contain one of them; omit only where no audience applies. */
+  audience?: string | readonly string[];
+  /** Accepted `typ` header value (e.g. `at+jwt`); undefined accepts any or none. */
+  typ?: string | readonly string[];
+  /** Claims that must be present (`exp` is always required). */
+  requiredClaims?: readonly string[];
+  /** Largest accepted age from `iat`, in seconds. */
+  maxTokenAge?: number;
+  /** Clock skew tolerance in seconds. */
+  clockTolerance: number;
+  /** The clock, in seconds since epoch (tests move time through it). */
+  now: () => number;
+  /** Largest token accepted, in bytes, checked before decoding. */
+  maxBytes: number;
+}
+
+/** A verified token. */
+export interface VerifiedJwt<T extends JWTPayload = JWTPayload> {
+  payload: T;
+  header: ProtectedHeaderParameters;
+}
+
+const B64URL = /^[A-Za-z0-9_-]*$/;
+
+/** Checks shape and duplicate members before any signature work. */
+export function precheckCompactJwt(token: string, maxBytes: number): void {
+  if (typeof token !== "string" || token.length === 0) throw new TokenRejected("malformed", "token is empty");
+  if (token.length > maxBytes) throw new TokenRejected("too_large", "token is too large");
+  const parts = token.split(".");
+  if (parts.length !== 3) throw new TokenRejected("malformed", "not a compact JWS");
+  for (const part of parts) if (!B64URL.test(part)) throw new TokenRejected("malformed", "not base64url");
+  for (const part of parts.slice(0, 2)) {
+    const json = Buffer.from(part as string, "base64url").toString("utf8");
+    if (hasDuplicateMembers(json)) throw new TokenRejected("duplicate_member", "duplicate JSON member");
+  }
+}
+
+function typMatches(actual: unknown, wanted: string | readonly string[]): boolean {
+  if (typeof actual !== "string") return false;
+  const norm = (t: string): string => t.toLowerCase().replace(/^application\//, "");
+  const list = typeof wanted === "string" ? [wanted] : wanted;
+  return list.some((w) => norm(w) === norm(actual));
+}
+
+function classify(err: unknown): TokenRejected {
+  if (err instanceof TokenRejected) return err;
+  if (err instanceof errors.JWTExpired) return new TokenRejected("expired", "token expired", { cause: err });
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    const claim = err.claim;
+    if (claim === "nbf") return new TokenRejected("not_yet_valid", "token not yet valid", { cause: err });
+    if (claim === "iss") return new TokenRejected("issuer", "untrusted issuer", { cause: err });
+    if (claim === "aud") return new TokenRejected("audience", "audience mismatch", { cause: err });
+    if (claim === "typ") return new TokenRejected("type", "unexpected token type", { cause: err });
+    if (claim === "iat") return new TokenRejected("invalid_claim", "bad iat", { cause: err });
+    if (err.reason === "missing") return new TokenRejected("missing_claim", `missing ${claim} claim`, { cause: err });
+    return new TokenRejected("invalid_claim", `invalid ${claim} claim`, { cause: err });
+  }
+  if (err instanceof errors.JOSEAlgNotAllowed) return new TokenRejected("algorithm", "algorithm not allowed", { cause: err });
+  if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) {
+    return new TokenRejected("unknown_key", "no matching key", { cause: err });
+  }
+  if (err instanceof errors.JWSSignatureVerificationFailed) return new TokenRejected("signature", "bad signature", { cause: err });
+  if (err instanceof errors.JWTInvalid || err instanceof errors.JWSInvalid) return new TokenRejected("malformed", "malformed token", { cause: err });
+  // jose throws TypeError for some hostile inputs (an HS256 token against an
+  // EC key): whatever failed, the token is not valid.
+  return new TokenRejected("signature", "token verification failed", { cause: err });
+}
+
+/** Verifies a compact JWT with every check explicit; throws TokenRejected. */
+export async function verifyJwt<T extends JWTPayload = JWTPayload>(token: string, options: VerifyJwtOptions): Promise<VerifiedJwt<T>> {
+  try {
+    precheckCompactJwt(token, options.maxBytes);
+    const required = new Set(["exp", "iat", ...(options.requiredClaims ?? [])]);
+    const result = await jwtVerify(token, options.key as JWTVerifyGetKey, {
+      algorithms: [...options.algorithms],
+      issuer: typeof options.issuer === "string" ? options.issuer : [...options.issuer],
+      ...(options.audience !== undefined && { audience: typeof options.audience === "string" ? options.audience : [...options.audience] }),
+      requiredClaims: [...required],
+      clockTolerance: options.clockTolerance,
+      currentDate: new Date(options.now() * 1000),
+      ...(options.maxTokenAge !== undefined && { maxTokenAge: options.maxTokenAge }),
+    });
+    if (options.typ !== undefined && !typMatches(result.protectedHeader.typ, options.typ)) {
+      throw new TokenRejected("type", "unexpected token type");
+    }
+    // jose accepts an iat in the future; a token from the future is forged or from a broken clock.
+    const iat = result.payload.iat;
+    if (typeof iat === "number" && iat > options.now() + options.clockTolerance) {
+      throw new TokenRejected("invalid_claim", "iat in the future");
+    }
+    return { payload: result.payload as T, header: result.protectedHeader };
+  } catch (err) {
+    throw classify(err);
+  }
+}
