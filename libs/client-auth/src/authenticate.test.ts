@@ -1,0 +1,66 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { OAuthError } from "@sts/errors";
+import { authenticateClient, hashSecret, verifySecret } from "./index.js";
+import type { ClientRecord, PresentedCredentials } from "./index.js";
+
+const SECRET = "s3cr3t-value-long-enough";
+const clients = new Map<string, ClientRecord>();
+const deps = { lookup: (id: string) => clients.get(id) };
+const basic = (id: string, secret: string): string =>
+  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString("base64")}`;
+
+function record(client_id: string, secret_hash: string, method: ClientRecord["token_endpoint_auth_method"]): ClientRecord {
+  return { client_id, secret_hash, token_endpoint_auth_method: method, grant_types: ["client_credentials"], scope: [], audience: [], access_token_format: {}, internal: false, created_at: 0, updated_at: 0 };
+}
+
+async function failure(creds: PresentedCredentials): Promise<string> {
+  try {
+    await authenticateClient(creds, deps);
+  } catch (err) {
+    if (err instanceof OAuthError) return err.code;
+    throw err;
+  }
+  return "authenticated";
+}
+
+beforeAll(async () => {
+  const hash = await hashSecret(SECRET);
+  clients.set("admin:test/vo_1", record("admin:test/vo_1", hash, "client_secret_basic"));
+  clients.set("poster", record("poster", hash, "client_secret_post"));
+});
+
+describe("authenticateClient (RFC 6749 §2.3)", () => {
+  it("accepts client_secret_basic with a form-encoded id containing ':' and '/'", async () => {
+    const { client, method } = await authenticateClient({ authorization: basic("admin:test/vo_1", SECRET) }, deps);
+    expect(client.client_id).toBe("admin:test/vo_1");
+    expect(method).toBe("client_secret_basic");
+  });
+
+  it("accepts client_secret_post", async () => {
+    expect((await authenticateClient({ client_id: "poster", client_secret: SECRET }, deps)).client.client_id).toBe("poster");
+  });
+
+  it("refuses two methods at once with invalid_request", async () => {
+    expect(await failure({ authorization: basic("poster", SECRET), client_id: "poster", client_secret: SECRET })).toBe("invalid_request");
+  });
+
+  it("refuses unknown clients, wrong secrets and the unregistered method alike", async () => {
+    expect(await failure({ authorization: basic("nobody", SECRET) })).toBe("invalid_client");
+    expect(await failure({ authorization: basic("admin:test/vo_1", "wrong") })).toBe("invalid_client");
+    expect(await failure({ authorization: basic("poster", SECRET) })).toBe("invalid_client");
+    expect(await failure({})).toBe("invalid_client");
+    expect(await failure({ authorization: "Bearer abc" })).toBe("invalid_client");
+  });
+
+  it("refuses assertions where no verifier is configured", async () => {
+    expect(await failure({ client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", client_assertion: "a.b.c" })).toBe("invalid_client");
+  });
+
+  it("does not remember failed verifications", async () => {
+    const hash = await hashSecret("right-secret-value!");
+    expect(await verifySecret(hash, "wrong")).toBe(false);
+    expect(await verifySecret(hash, "wrong")).toBe(false);
+    expect(await verifySecret(hash, "right-secret-value!")).toBe(true);
+    expect(await verifySecret(hash, "right-secret-value!")).toBe(true);
+  });
+});

@@ -1,0 +1,5 @@
+export { authenticateClient, usesBasic } from "./authenticate.js";
+export type { PresentedCredentials, AuthenticateDeps, AuthenticatedClient, AssertionVerifier } from "./authenticate.js";
+export { hashSecret, verifySecret } from "./secret-hash.js";
+export { parseClientRecord } from "./client-record.js";
+export type { ClientRecord } from "./client-record.js";

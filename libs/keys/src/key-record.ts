@@ -1,0 +1,75 @@
+/** The stored form of a signing key and the rules of its life cycle. */
+import type { JWK } from "jose";
+import type { SealedKey } from "./master-key.js";
+
+/** A key as stored in the keys bucket (key `key.<kid>`). */
+export interface StoredKey {
+  kid: string;
+  alg: string;
+  /** Seconds since epoch. */
+  created_at: number;
+  /** From this time the key signs (after being published for a while). */
+  activate_at: number;
+  public_jwk: JWK;
+  /** Absent for keys loaded from a JWK file: their private part never enters NATS. */
+  sealed?: SealedKey;
+}
+
+/** Timing rules of the ring, in seconds. */
+export interface LifecyclePolicy {
+  /** Rotate when the signing key has signed this long. */
+  rotateAfter: number;
+  /** Longest lifetime of anything signed (tokens, ID tokens): old keys stay published this long. */
+  maxTokenLifetime: number;
+  /** Clock skew allowance added to the publication tail. */
+  clockTolerance: number;
+}
+
+/** Parses an unknown KV value into a StoredKey, or undefined. */
+export function parseStoredKey(raw: unknown): StoredKey | undefined {
+  if (typeof raw !== "object" || raw === null) return undefined;
+  const r = raw as Record<string, unknown>;
+  if (typeof r.kid !== "string" || typeof r.alg !== "string") return undefined;
+  if (typeof r.created_at !== "number" || typeof r.activate_at !== "number") return undefined;
+  if (typeof r.public_jwk !== "object" || r.public_jwk === null) return undefined;
+  return raw as StoredKey;
+}
+
+function byActivation(a: StoredKey, b: StoredKey): number {
+  return a.activate_at - b.activate_at || a.created_at - b.created_at || (a.kid < b.kid ? -1 : 1);
+}
+
+/** The key that signs now: the most recently activated one. */
+export function signingKeyAt(keys: readonly StoredKey[], now: number): StoredKey | undefined {
+  const active = keys.filter((k) => k.activate_at <= now).sort(byActivation);
+  return active[active.length - 1] ?? [...keys].sort(byActivation)[0];
+}
+
+/**
+ * Keys to publish: upcoming keys (so verifiers learn them before first use),
+ * the signing key, and older keys until everything they signed has expired
+ * (their successor's activation + the longest token lifetime + skew).
+ */
+export function publishedKeysAt(keys: readonly StoredKey[], now: number, policy: LifecyclePolicy): StoredKey[] {
+  const sorted = [...keys].sort(byActivation);
+  return sorted.filter((key, i) => {
+    const successor = sorted[i + 1];
+    if (!successor || successor.activate_at > now) return true;
+    return now < successor.activate_at + policy.maxTokenLifetime + policy.clockTolerance;
+  });
+}
+
+/** Keys that may be deleted from the store: retired and no longer published. */
+export function retiredKeysAt(keys: readonly StoredKey[], now: number, policy: LifecyclePolicy): StoredKey[] {
+  const published = new Set(publishedKeysAt(keys, now, policy).map((k) => k.kid));
+  return keys.filter((k) => !published.has(k.kid));
+}
+
+/** Whether the signing key is due for rotation and no successor is waiting. */
+export function rotationDue(keys: readonly StoredKey[], now: number, policy: LifecyclePolicy): boolean {
+  const signing = signingKeyAt(keys, now);
+  if (!signing) return true;
+  if (!signing.sealed) return false; // file-provided key: rotated by its operator
+  const upcoming = keys.some((k) => k.activate_at > now);
+  return !upcoming && now >= signing.activate_at + policy.rotateAfter;
+}
