@@ -17,8 +17,8 @@ export interface AccessTokenClaims extends JWTPayload {
   iat: number;
   jti: string;
   client_id: string;
-  /** Space-delimited; absent when no scope was granted. */
-  scope?: string;
+  /** Space-delimited when we issue it (absent when no scope was granted); an array is accepted on input. */
+  scope?: string | string[];
   act?: ActClaim;
   may_act?: { sub?: string; [other: string]: unknown };
 }

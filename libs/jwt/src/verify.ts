@@ -23,6 +23,7 @@ export const REJECTION_REASONS = [
   "type",
   "missing_claim",
   "invalid_claim",
+  "revoked",
 ] as const;
 
 /** One rejection reason. */

@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+// Local runner: starts nats-server (unless NATS_URL is set) and every service
+// of the stack as child processes, with data under .data/, and stops them all
+// on Ctrl-C. Plain JavaScript so it runs before anything is built.
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const configFile = resolve(process.env.STS_CONFIG ?? join(root, "deploy/local/sts.yaml"));
+const dataDir = resolve(process.env.STS_DATA_DIR ?? join(root, ".data"));
+mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+
+/** A secret kept across restarts under .data/ (mode 0600). */
+function persistentSecret(name) {
+  const file = join(dataDir, name);
+  if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString("base64url"), { mode: 0o600 });
+  return { file, value: readFileSync(file, "utf8").trim() };
+}
+
+const children = [];
+let stopping = false;
+function stopAll(code) {
+  if (stopping) return;
+  stopping = true;
+  for (const c of [...children].reverse()) c.kill("SIGTERM");
+  setTimeout(() => process.exit(code), 3000).unref();
+  Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r() : c.once("exit", r))))).then(() => process.exit(code));
+}
+process.on("SIGINT", () => stopAll(0));
+process.on("SIGTERM", () => stopAll(0));
+
+function start(name, command, args, env = {}) {
+  const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const prefix = `[${name}] `;
+  for (const stream of [child.stdout, child.stderr]) {
+    let buf = "";
+    stream.on("data", (chunk) => {
+      buf += chunk;
+      let i;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        process.stdout.write(prefix + buf.slice(0, i + 1));
+        buf = buf.slice(i + 1);
+      }
+    });
+  }
+  child.on("exit", (code, signal) => {
+    if (!stopping) {
+      console.error(`${prefix}exited (${signal ?? code}); stopping the stack`);
+      stopAll(1);
+    }
+  });
+  children.push(child);
+  return child;
+}
+
+function waitPort(port, host = "127.0.0.1", timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolveWait, reject) => {
+    const attempt = () => {
+      const s = connect({ port, host }, () => {
+        s.destroy();
+        resolveWait();
+      });
+      s.on("error", () => {
+        s.destroy();
+        if (Date.now() > deadline) reject(new Error(`nothing listens on ${host}:${port}`));
+        else setTimeout(attempt, 100);
+      });
+    };
+    attempt();
+  });
+}
+
+const natsPort = Number(process.env.STS_NATS_PORT ?? 4222);
+let natsUrl = process.env.NATS_URL;
+if (!natsUrl) {
+  const which = spawnSync("sh", ["-c", "command -v nats-server || ls /usr/sbin/nats-server"], { encoding: "utf8" });
+  const bin = which.stdout.trim().split("\n")[0];
+  if (!bin) {
+    console.error("nats-server not found: apt-get install -y nats-server, or set NATS_URL");
+    process.exit(1);
+  }
+  start("nats", bin, ["-js", "-sd", join(dataDir, "nats"), "-a", "127.0.0.1", "-p", String(natsPort)]);
+  natsUrl = `nats://127.0.0.1:${natsPort}`;
+  await waitPort(natsPort);
+}
+
+const master = persistentSecret("master.key");
+const exchangerSecret = persistentSecret("exchanger.secret");
+const env = {
+  STS_CONFIG: configFile,
+  NATS_URL: natsUrl,
+  STS_MASTER_KEY_FILE: master.file,
+  STS_EXCHANGER_CLIENT_SECRET: exchangerSecret.value,
+};
+const service = (name) => ["--enable-source-maps", join(root, `services/${name}/dist/main.js`)];
+for (const name of ["issuer", "policy", "exchanger", "gateway"]) {
+  if (!existsSync(join(root, `services/${name}/dist/main.js`))) continue;
+  start(name, process.execPath, service(name), env);
+}
+console.log(`mesh-sts: local stack starting (config ${configFile}, NATS ${natsUrl}); Ctrl-C stops it.`);

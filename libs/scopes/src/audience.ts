@@ -1,0 +1,31 @@
+/**
+ * Audience arithmetic (RFC 8707 resource / RFC 8693 audience): what a client
+ * asks for, narrowed to what it may have, in the client's order so the first
+ * is the primary audience.
+ */
+
+/** Largest number of audience/resource values accepted in one request. */
+export const MAX_AUDIENCES = 16;
+/** Largest length of one audience or resource value. */
+export const MAX_AUDIENCE_LENGTH = 512;
+
+/**
+ * requested ∩ allowed, in allowed's order. With nothing requested the client
+ * gets its primary audience only (least privilege, RFC 8707 §2 lets the
+ * server pick a default). Empty result means invalid_target for the caller.
+ */
+export function grantAudiences(requested: readonly string[], allowed: readonly string[]): string[] {
+  if (requested.length === 0) return allowed.length > 0 ? [allowed[0] as string] : [];
+  const wanted = new Set(requested);
+  return allowed.filter((a) => wanted.has(a));
+}
+
+/** Merges RFC 8693 `audience` and RFC 8707 `resource` values, deduplicated, first-seen order. */
+export function requestedAudiences(audience: readonly string[], resource: readonly string[]): string[] {
+  return [...new Set([...audience, ...resource])];
+}
+
+/** Whether a list of audience values respects the size limits and holds no empty value. */
+export function audiencesWellFormed(values: readonly string[]): boolean {
+  return values.length <= MAX_AUDIENCES && values.every((v) => v.length > 0 && v.length <= MAX_AUDIENCE_LENGTH && !/[\x00-\x1f\x7f]/.test(v));
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what the stack needs when it is missing, then builds.
+# Used by `npm start` and `npm test`; safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_node_major=20
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt "$need_node_major" ]; then
+  echo "error: Node.js $need_node_major or newer is required (found: $(node -v 2>/dev/null || echo none))." >&2
+  exit 1
+fi
+
+# npm dependencies: install when absent or when the lock file changed since the last install.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "==> installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# nats-server: the one external component (JetStream). Debian's package works.
+find_nats() { command -v nats-server 2>/dev/null || { [ -x /usr/sbin/nats-server ] && echo /usr/sbin/nats-server; } || true; }
+if [ -z "${NATS_URL:-}" ] && [ -z "$(find_nats)" ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing nats-server (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
+    # Debian's package enables a system service; the stack runs its own server.
+    (systemctl disable --now nats-server >/dev/null 2>&1 || true)
+  else
+    echo "error: nats-server is not installed. Install it as root with:" >&2
+    echo "         apt-get update && apt-get install -y nats-server" >&2
+    echo "       or point NATS_URL at a NATS server with JetStream enabled." >&2
+    exit 1
+  fi
+fi
+
+echo "==> building (tsc -b)"
+npx --no-install tsc -b

@@ -1,0 +1,40 @@
+/** The issuer's settings: the only module of the service that reads process.env. */
+import { readFileSync } from "node:fs";
+import { loadConfig } from "@sts/config";
+import type { StsConfig } from "@sts/config";
+import { parseMasterKey } from "@sts/keys";
+
+/** Everything the issuer needs to start. */
+export interface IssuerSettings {
+  config: StsConfig;
+  /** Derived key for sealing private keys; undefined when a JWK file is used. */
+  masterKey: Buffer | undefined;
+  /** Seconds since epoch; STS_CLOCK_OFFSET shifts it in tests. */
+  now: () => number;
+}
+
+/** Reads the config file (STS_CONFIG), env overrides and the master key. */
+export function readSettings(env: NodeJS.ProcessEnv = process.env): IssuerSettings {
+  const config = loadConfig(env.STS_CONFIG, env);
+  let masterText = env.STS_MASTER_KEY;
+  if (!masterText && env.STS_MASTER_KEY_FILE) masterText = readFileSync(env.STS_MASTER_KEY_FILE, "utf8");
+  if (!masterText && !config.keys.jwk_file) {
+    throw new Error("no master key: set STS_MASTER_KEY or STS_MASTER_KEY_FILE (32+ random bytes, base64url or hex), or keys.jwk_file");
+  }
+  // The exchanger's credentials for Mint come from the environment (never the file):
+  // the local runner generates them, a deployment takes them from a secret.
+  const internalSecret = env.STS_EXCHANGER_CLIENT_SECRET;
+  if (internalSecret) {
+    const id = config.exchange.client_id;
+    config.clients = [
+      ...config.clients.filter((c) => c.client_id !== id),
+      { client_id: id, client_secret: internalSecret, token_endpoint_auth_method: "client_secret_basic", grant_types: ["client_credentials"], scope: [], audience: [], access_token_format: {}, internal: true },
+    ];
+  }
+  const offset = Number(env.STS_CLOCK_OFFSET ?? 0) || 0;
+  return {
+    config,
+    masterKey: masterText ? parseMasterKey(masterText) : undefined,
+    now: () => Math.floor(Date.now() / 1000) + offset,
+  };
+}

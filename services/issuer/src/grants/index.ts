@@ -1,0 +1,8 @@
+/** The grants the issuer serves, in one list. */
+import { clientCredentials } from "./client-credentials.js";
+import type { Grant } from "./grant.js";
+
+/** grant_type → grant. */
+export const GRANTS: ReadonlyMap<string, Grant> = new Map([clientCredentials].map((g) => [g.grantType, g]));
+
+export type { Grant, GrantDeps } from "./grant.js";

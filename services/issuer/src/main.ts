@@ -1,0 +1,119 @@
+/** Issuer entry point: config → telemetry → NATS state → gRPC server → signals. */
+import { ASSERTION_ALGORITHMS } from "@sts/config";
+import { parseClientRecord } from "@sts/client-auth";
+import { PublicKeyRing, SigningKeyRing, parseStoredKey } from "@sts/keys";
+import type { SigningAlg } from "@sts/keys";
+import { BUCKETS, EventPublisher, KvCache, connectNats, ensureEventsStream, openBucket } from "@sts/nats";
+import { RevocationList, parseRevocation } from "@sts/revocation";
+import { onShutdownSignal, startGrpcServer } from "@sts/grpc";
+import { loadTokenProto, PROTO_FILES } from "@sts/proto";
+import { createLogger, initTelemetry } from "@sts/telemetry";
+import { readSettings } from "./config.js";
+import { kvKeyStore } from "./key-store.js";
+import { TokenMinter } from "./mint.js";
+import { OpaqueTokens } from "./opaque-tokens.js";
+import { ClientRegistry } from "./registry.js";
+import { tokenService } from "./service.js";
+
+const OPAQUE_BUCKET = "sts_opaque_tokens";
+const ROTATION_CHECK_MS = 60_000;
+
+async function main(): Promise<void> {
+  const settings = readSettings();
+  const { config, now } = settings;
+  const telemetry = initTelemetry({ serviceName: "sts-issuer", exporter: config.telemetry.exporter, ...(config.telemetry.otlp_endpoint && { otlpEndpoint: config.telemetry.otlp_endpoint }) });
+  const logger = createLogger("issuer", { level: config.telemetry.log_level });
+
+  const nats = await connectNats({ servers: config.nats.url ?? "nats://127.0.0.1:4222", name: "sts-issuer", logger });
+  await ensureEventsStream(nats, { replicas: config.nats.replicas });
+  const maxLifetime = Math.max(config.tokens.access_token_ttl, ...config.clients.map((c) => c.access_token_ttl ?? 0));
+  const [clientsKv, keysKv, revocationsKv, opaqueKv] = await Promise.all([
+    openBucket(nats, BUCKETS.clients, { history: 5 }),
+    openBucket(nats, BUCKETS.keys, { history: 1 }),
+    openBucket(nats, BUCKETS.revocations, { history: 1, ttlMs: Math.max(86_400, maxLifetime * 2) * 1000 }),
+    openBucket(nats, OPAQUE_BUCKET, { history: 1, ttlMs: Math.max(86_400, maxLifetime * 2) * 1000 }),
+  ]);
+  const clientsCache = new KvCache(clientsKv, { parse: parseClientRecord, logger });
+  const keysCache = new KvCache(keysKv, { parse: parseStoredKey, logger });
+  const revocationsCache = new KvCache(revocationsKv, { parse: parseRevocation, logger });
+  await Promise.all([clientsCache.ready(), keysCache.ready(), revocationsCache.ready()]);
+
+  const registry = new ClientRegistry(clientsKv, clientsCache, now);
+  const seeded = await registry.seed(config.clients);
+  logger.info({ seeded, clients: config.clients.length }, "client registry seeded");
+
+  const lifecycle = { rotateAfter: config.keys.rotate_after, maxTokenLifetime: maxLifetime, clockTolerance: config.tokens.clock_tolerance };
+  const keyStore = kvKeyStore(keysKv, keysCache);
+  const ring = new SigningKeyRing({
+    store: keyStore,
+    algorithm: config.keys.algorithm as SigningAlg,
+    policy: lifecycle,
+    ...(settings.masterKey && { masterKey: settings.masterKey }),
+    ...(config.keys.jwk_file && { jwkFile: config.keys.jwk_file }),
+    prepublishSeconds: 60,
+    now,
+  });
+  await ring.init();
+  const publicKeys = new PublicKeyRing(() => keyStore.list(), lifecycle, now);
+  const rotation = setInterval(() => {
+    ring.maintain().then(
+      (kid) => kid && logger.info({ kid }, "signing key rotated"),
+      (err: unknown) => logger.error({ err }, "key maintenance failed"),
+    );
+  }, ROTATION_CHECK_MS);
+  rotation.unref();
+
+  const events = new EventPublisher(nats, { source: "sts/issuer", logger });
+  const opaque = new OpaqueTokens(opaqueKv);
+  const revocations = new RevocationList(revocationsKv, revocationsCache);
+  const minter = new TokenMinter({ issuer: config.issuer, ring, opaque, events, now });
+  const auth = { lookup: (id: string) => registry.lookup(id) };
+
+  const proto = loadTokenProto();
+  const server = await startGrpcServer({
+    host: config.services.issuer.host,
+    port: config.services.issuer.port,
+    services: [
+      {
+        definition: proto.sts.token.v1.TokenService.service,
+        implementation: tokenService({
+          issuer: config.issuer,
+          keys: publicKeys,
+          publicKeys,
+          algorithms: [...new Set([config.keys.algorithm, ...ASSERTION_ALGORITHMS])],
+          revocations,
+          opaque,
+          now,
+          clockTolerance: config.tokens.clock_tolerance,
+          maxBytes: config.tokens.max_token_bytes,
+          auth,
+          ring,
+          minter,
+          events,
+          grantDeps: { minter, defaultTtl: config.tokens.access_token_ttl, now },
+          logger,
+        }) as never,
+      },
+    ],
+    reflection: { protoFiles: PROTO_FILES },
+    logger,
+  });
+  // Readiness follows NATS: without it nothing can be issued (fail closed).
+  server.setServing(nats.isConnected());
+  nats.onStatusChange((connected) => server.setServing(connected));
+  logger.info({ port: server.port, issuer: config.issuer }, "issuer listening");
+
+  onShutdownSignal(async () => {
+    clearInterval(rotation);
+    await server.shutdown(5_000);
+    for (const cache of [clientsCache, keysCache, revocationsCache]) cache.stop();
+    await nats.close();
+    await telemetry.shutdown();
+  }, logger);
+}
+
+main().catch((err: unknown) => {
+  // Start-up failures (bad config, no NATS) are printed plainly and stop the process.
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,129 @@
+/**
+ * The one place tokens are made. A token is handed out only after its
+ * issuance event is durable in JetStream: if the event cannot be stored the
+ * caller gets temporarily_unavailable and the token never leaves (fail closed).
+ */
+import { randomBytes } from "node:crypto";
+import { unavailable } from "@sts/errors";
+import { ACCESS_TOKEN_TYP, actSubjects, signJwt } from "@sts/jwt";
+import type { AccessTokenClaims, ActClaim } from "@sts/jwt";
+import type { SigningKeyRing } from "@sts/keys";
+import { EVENT_TYPES } from "@sts/nats";
+import type { EventPublisher } from "@sts/nats";
+import { formatScopes } from "@sts/scopes";
+import type { OpaqueTokens } from "./opaque-tokens.js";
+
+/** What to put in a token. */
+export interface MintInput {
+  sub: string;
+  clientId: string;
+  /** Primary audience first. */
+  audience: readonly string[];
+  scope: readonly string[];
+  /** Lifetime wanted, in seconds. */
+  ttl: number;
+  /** Absolute cap on exp (exchanges never outlive their subject token). */
+  notAfter?: number;
+  act?: ActClaim;
+  mayAct?: AccessTokenClaims["may_act"];
+  parentJti?: string;
+  format: "jwt" | "opaque";
+  /** Grant that led here, recorded in the event. */
+  grantType: string;
+  eventType: typeof EVENT_TYPES.TOKEN_ISSUED | typeof EVENT_TYPES.TOKEN_EXCHANGED | typeof EVENT_TYPES.TOKEN_REFRESHED;
+  /** Issuer of the subject token, for exchanges. */
+  subjectIssuer?: string;
+}
+
+/** A made token and what the response needs. */
+export interface MintedToken {
+  token: string;
+  jti: string;
+  expiresIn: number;
+  exp: number;
+  scope: string;
+}
+
+/** Payload of token.issued / token.exchanged events: a summary, never the token. */
+export interface TokenEventData {
+  jti: string;
+  iss: string;
+  sub: string;
+  client_id: string;
+  aud: string[];
+  scope: string;
+  iat: number;
+  exp: number;
+  grant_type: string;
+  format: "jwt" | "opaque";
+  kid?: string;
+  parent_jti?: string;
+  /** Actor chain subjects, newest first. */
+  actors?: string[];
+  subject_issuer?: string;
+}
+
+/** Dependencies of the minter. */
+export interface MinterDeps {
+  issuer: string;
+  ring: SigningKeyRing;
+  opaque: OpaqueTokens;
+  events: EventPublisher;
+  now: () => number;
+}
+
+/** Makes signed or opaque access tokens and records each one. */
+export class TokenMinter {
+  constructor(private readonly deps: MinterDeps) {}
+
+  /** Mints one token; resolves only after its event is durable. */
+  async mint(input: MintInput): Promise<MintedToken> {
+    const { issuer, ring, opaque, events, now } = this.deps;
+    const iat = now();
+    let exp = iat + input.ttl;
+    if (input.notAfter !== undefined) exp = Math.min(exp, input.notAfter);
+    const jti = randomBytes(16).toString("base64url");
+    const scope = formatScopes([...input.scope]);
+    const claims: AccessTokenClaims = {
+      iss: issuer,
+      sub: input.sub,
+      aud: input.audience.length === 1 ? (input.audience[0] as string) : [...input.audience],
+      exp,
+      iat,
+      jti,
+      client_id: input.clientId,
+      ...(scope && { scope }),
+      ...(input.act && { act: input.act }),
+      ...(input.mayAct && { may_act: input.mayAct }),
+    };
+    let token: string;
+    let kid: string | undefined;
+    if (input.format === "opaque") {
+      token = await opaque.create(claims).catch((err: unknown) => {
+        throw unavailable("token store unavailable", err);
+      });
+    } else {
+      const key = await ring.signingKey();
+      kid = key.kid;
+      token = await signJwt(claims, key, ACCESS_TOKEN_TYP);
+    }
+    const data: TokenEventData = {
+      jti,
+      iss: issuer,
+      sub: input.sub,
+      client_id: input.clientId,
+      aud: [...input.audience],
+      scope,
+      iat,
+      exp,
+      grant_type: input.grantType,
+      format: input.format,
+      ...(kid && { kid }),
+      ...(input.parentJti && { parent_jti: input.parentJti }),
+      ...(input.act && { actors: actSubjects(input.act) }),
+      ...(input.subjectIssuer && { subject_issuer: input.subjectIssuer }),
+    };
+    await events.publish(input.eventType, data, { subject: jti });
+    return { token, jti, exp, expiresIn: exp - iat, scope };
+  }
+}

@@ -1,0 +1,146 @@
+/** sts.token.v1.TokenService handlers. */
+import type { Metadata } from "@grpc/grpc-js";
+import { invalidRequest, OAuthError, unauthorizedClient } from "@sts/errors";
+import { authenticateClient } from "@sts/client-auth";
+import type { AuthenticateDeps, ClientRecord } from "@sts/client-auth";
+import { audienceList, isActClaim } from "@sts/jwt";
+import type { ActClaim } from "@sts/jwt";
+import type { PublicKeyRing, SigningKeyRing } from "@sts/keys";
+import { EVENT_TYPES } from "@sts/nats";
+import type { EventPublisher } from "@sts/nats";
+import { audiencesWellFormed, parseScopes } from "@sts/scopes";
+import type { Actor, Actor__Output, IntrospectResponse, TokenServiceHandlers, MintRequest__Output } from "@sts/proto";
+import { unary } from "@sts/grpc";
+import type { Logger } from "@sts/telemetry";
+import { GRANTS } from "./grants/index.js";
+import type { GrantDeps } from "./grants/index.js";
+import { inspectToken } from "./inspect.js";
+import type { InspectDeps } from "./inspect.js";
+import type { TokenMinter } from "./mint.js";
+
+/** Everything the handlers use. */
+export interface TokenServiceDeps extends InspectDeps {
+  auth: AuthenticateDeps;
+  ring: SigningKeyRing;
+  publicKeys: PublicKeyRing;
+  minter: TokenMinter;
+  events: EventPublisher;
+  grantDeps: GrantDeps;
+  logger: Logger;
+}
+
+/** Converts a proto Actor chain to the JWT act claim. */
+export function actFromProto(actor: Actor__Output | null | undefined): ActClaim | undefined {
+  if (!actor || !actor.sub) return undefined;
+  const inner = actFromProto(actor.act);
+  return inner ? { sub: actor.sub, act: inner } : { sub: actor.sub };
+}
+
+/** Converts a JWT act claim to a proto Actor chain. */
+export function actToProto(act: ActClaim | undefined): Actor | undefined {
+  if (!act) return undefined;
+  const inner = actToProto(act.act);
+  return inner ? { sub: act.sub, act: inner } : { sub: act.sub };
+}
+
+/** Internal callers authenticate with client_secret_basic in the `authorization` metadata. */
+async function authenticateInternal(metadata: Metadata, auth: AuthenticateDeps): Promise<ClientRecord> {
+  const header = metadata.get("authorization")[0];
+  if (typeof header !== "string") throw new OAuthError("invalid_client", "internal caller authentication required");
+  const { client } = await authenticateClient({ authorization: header }, auth);
+  if (!client.internal) throw unauthorizedClient("caller is not an internal service");
+  return client;
+}
+
+/** Builds the TokenService implementation. */
+export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
+  const { logger } = deps;
+  return {
+    Token: unary(async (req) => {
+      if (!req.grant_type) throw invalidRequest("grant_type is required");
+      const grant = GRANTS.get(req.grant_type);
+      if (!grant) throw new OAuthError("unsupported_grant_type", "grant type not supported");
+      const { client } = await authenticateClient(req.client ?? {}, deps.auth);
+      if (!client.grant_types.includes(req.grant_type)) throw unauthorizedClient("client may not use this grant type");
+      return grant.handle(req, client, deps.grantDeps);
+    }, { name: "Token", logger }),
+
+    Mint: unary(async (req: MintRequest__Output, ctx) => {
+      await authenticateInternal(ctx.metadata, deps.auth);
+      const target = deps.auth.lookup(req.client_id);
+      if (!target) throw invalidRequest("unknown client_id");
+      if (!req.sub) throw invalidRequest("sub is required");
+      if (req.audience.length === 0 || !audiencesWellFormed(req.audience)) throw invalidRequest("audience is required");
+      const act = actFromProto(req.act);
+      if (act && !isActClaim(act)) throw invalidRequest("malformed act chain");
+      const notAfter = Number(req.not_after);
+      if (!Number.isSafeInteger(notAfter) || notAfter <= deps.now()) throw new OAuthError("invalid_grant", "subject token expired");
+      let mayAct: Record<string, unknown> | undefined;
+      if (req.may_act_json) {
+        try {
+          mayAct = JSON.parse(req.may_act_json) as Record<string, unknown>;
+        } catch {
+          throw invalidRequest("may_act_json is not JSON");
+        }
+      }
+      const minted = await deps.minter.mint({
+        sub: req.sub,
+        clientId: req.client_id,
+        audience: req.audience,
+        scope: parseScopes(req.scope),
+        ttl: target.access_token_ttl ?? deps.grantDeps.defaultTtl,
+        notAfter,
+        ...(act && { act }),
+        ...(mayAct && { mayAct }),
+        ...(req.parent_jti && { parentJti: req.parent_jti }),
+        ...(req.subject_issuer && { subjectIssuer: req.subject_issuer }),
+        format: target.access_token_format[req.audience[0] as string] ?? "jwt",
+        grantType: "urn:ietf:params:oauth:grant-type:token-exchange",
+        eventType: EVENT_TYPES.TOKEN_EXCHANGED,
+      });
+      return { access_token: minted.token, issued_token_type: req.requested_token_type, expires_in: String(minted.expiresIn), scope: minted.scope, jti: minted.jti };
+    }, { name: "Mint", logger }),
+
+    Introspect: unary(async (req): Promise<IntrospectResponse> => {
+      await authenticateClient(req.client ?? {}, deps.auth);
+      if (!req.token) throw invalidRequest("token is required");
+      const claims = await inspectToken(req.token, deps);
+      if (!claims) return { active: false };
+      const act = actToProto(claims.act);
+      return {
+        active: true,
+        scope: Array.isArray(claims.scope) ? claims.scope.join(" ") : (claims.scope ?? ""),
+        client_id: claims.client_id,
+        sub: claims.sub,
+        aud: audienceList(claims.aud),
+        exp: String(claims.exp),
+        iat: String(claims.iat),
+        ...(typeof claims.nbf === "number" && { nbf: String(claims.nbf) }),
+        iss: claims.iss,
+        jti: claims.jti,
+        token_type: "Bearer",
+        ...(act && { act }),
+      };
+    }, { name: "Introspect", logger }),
+
+    Revoke: unary(async (req, ctx) => {
+      const { client } = await authenticateClient(req.client ?? {}, deps.auth);
+      if (!req.token) throw invalidRequest("token is required");
+      const claims = await inspectToken(req.token, deps);
+      // RFC 7009 §2.2: an invalid or unknown token is answered as success.
+      if (!claims) return {};
+      if (claims.client_id !== client.client_id && !client.internal) throw unauthorizedClient("token was not issued to this client");
+      await deps.revocations.revoke({ jti: claims.jti, exp: claims.exp, revoked_at: deps.now(), by: client.client_id });
+      await deps.events.publish(EVENT_TYPES.TOKEN_REVOKED, { jti: claims.jti, client_id: claims.client_id, sub: claims.sub, revoked_by: client.client_id, exp: claims.exp }, { subject: claims.jti });
+      ctx.logger.info({ jti: claims.jti }, "token revoked");
+      return {};
+    }, { name: "Revoke", logger }),
+
+    GetJwks: unary(async () => ({ jwks_json: JSON.stringify(deps.ring.jwks()) }), { name: "GetJwks", logger }),
+
+    AuthenticateClient: unary(async (req) => {
+      const { client } = await authenticateClient(req.client ?? {}, deps.auth);
+      return { client_id: client.client_id };
+    }, { name: "AuthenticateClient", logger }),
+  };
+}
