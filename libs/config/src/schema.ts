@@ -154,10 +154,10 @@ export const configSchema = z.strictObject({
       max_depth: z.number().int().min(1).max(32).default(8),
       /** How long a policy decision may be reused (dropped at once on policy.updated). */
       decision_cache_ttl: duration.default(60),
-      /** Extra issuers whose tokens may be exchanged (their JWKS URL); our own is always trusted. */
-      trusted_issuers: z.array(z.strictObject({ issuer: z.url(), jwks_uri: z.url() })).default([]),
-      /** Client the exchanger authenticates as when calling the issuer's Mint (must be internal: true). */
+      /** Client the exchanger authenticates as when calling the issuer's Mint (registered with internal: true). */
       client_id: z.string().default("sts-exchanger"),
+      /** Deadline of a call to the policy service or the issuer, in milliseconds. */
+      call_timeout_ms: z.number().int().min(10).max(60_000).default(2_000),
     })
     .prefault({}),
   policy: z

@@ -1,0 +1,108 @@
+import { describe, expect, it } from "vitest";
+import { OAuthError } from "@sts/errors";
+import { TOKEN_TYPE } from "@sts/jwt";
+import type { AccessTokenClaims } from "@sts/jwt";
+import type { ExchangeRequest__Output } from "@sts/proto";
+import { buildActChain, checkDepth, checkMayAct, grantedScopes, parseExchangeParams, scopesToAsk, tokenTypeFor } from "./exchange-rules.js";
+
+const request = (over: Partial<ExchangeRequest__Output> = {}): ExchangeRequest__Output => ({
+  client: null,
+  subject_token: "a.b.c",
+  subject_token_type: TOKEN_TYPE.ACCESS_TOKEN,
+  actor_token: "",
+  actor_token_type: "",
+  requested_token_type: "",
+  audience: ["B"],
+  resource: [],
+  scope: "b c",
+  ...over,
+});
+
+function code(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof OAuthError) return err.code;
+    throw err;
+  }
+  return "ok";
+}
+
+const subject = (over: Partial<AccessTokenClaims> = {}): AccessTokenClaims => ({ iss: "i", sub: "alice", aud: "A", exp: 2, iat: 1, jti: "j", client_id: "client", scope: "a b c", ...over });
+
+describe("parseExchangeParams (RFC 8693 §2.1)", () => {
+  it("accepts the chain's parameters and defaults requested_token_type to access_token", () => {
+    const p = parseExchangeParams(request({ resource: ["B", "https://b.example"] }), 8192);
+    expect(p.audiences).toEqual(["B", "https://b.example"]);
+    expect(p.scope).toEqual(["b", "c"]);
+    expect(p.requestedTokenType).toBe(TOKEN_TYPE.ACCESS_TOKEN);
+  });
+
+  it.each([
+    ["missing subject_token", { subject_token: "" }],
+    ["missing subject_token_type", { subject_token_type: "" }],
+    ["unknown subject_token_type", { subject_token_type: "urn:ietf:params:oauth:token-type:saml2" }],
+    ["refresh token as subject", { subject_token_type: TOKEN_TYPE.REFRESH_TOKEN }],
+    ["actor_token without its type", { actor_token: "x.y.z" }],
+    ["actor_token_type without a token", { actor_token_type: TOKEN_TYPE.JWT }],
+    ["unknown requested_token_type", { requested_token_type: TOKEN_TYPE.ID_TOKEN }],
+    ["no target", { audience: [] }],
+    ["oversized subject_token", { subject_token: "x".repeat(9000) }],
+  ])("refuses %s with invalid_request", (_name, over) => {
+    expect(code(() => parseExchangeParams(request(over), 8192))).toBe("invalid_request");
+  });
+
+  it("refuses scope path tricks with invalid_scope", () => {
+    expect(code(() => parseExchangeParams(request({ scope: "read:/data/../etc" }), 8192))).toBe("invalid_scope");
+  });
+});
+
+describe("act chain (RFC 8693 §4.1)", () => {
+  it("nests the previous actor inside the new one", () => {
+    const first = buildActChain({ sub: "A" }, undefined);
+    expect(buildActChain({ sub: "B" }, first)).toEqual({ sub: "B", act: { sub: "A" } });
+  });
+
+  it("bounds depth by the smaller of the policy and global limits", () => {
+    const chain = buildActChain({ sub: "C" }, { sub: "B", act: { sub: "A" } });
+    expect(code(() => checkDepth(chain, 0, 3))).toBe("ok");
+    expect(code(() => checkDepth(chain, 2, 8))).toBe("invalid_request");
+    expect(code(() => checkDepth(chain, 5, 2))).toBe("invalid_request");
+  });
+});
+
+describe("may_act (RFC 8693 §4.4)", () => {
+  it("lets only the named party act", () => {
+    const s = subject({ may_act: { sub: "svc-a" } });
+    expect(code(() => checkMayAct(s, { sub: "svc-a" }))).toBe("ok");
+    expect(code(() => checkMayAct(s, { sub: "svc-b" }))).toBe("invalid_request");
+    expect(code(() => checkMayAct(subject(), { sub: "anyone" }))).toBe("ok");
+  });
+});
+
+describe("scope rule", () => {
+  it("never grants more than the subject token had", () => {
+    expect(code(() => scopesToAsk(["d"], ["a", "b", "c"]))).toBe("invalid_scope");
+    expect(scopesToAsk(["b", "c", "d"], ["a", "b", "c"])).toEqual(["b", "c"]);
+    expect(grantedScopes(["b", "c"], ["a", "b", "c"], { allowedScopes: ["b", "c"], defaultScopes: [] })).toEqual(["b", "c"]);
+  });
+
+  it("narrows to what the policy allows", () => {
+    expect(grantedScopes(["b", "c"], ["a", "b", "c"], { allowedScopes: ["c"], defaultScopes: [] })).toEqual(["c"]);
+    expect(code(() => grantedScopes(["a"], ["a", "b"], { allowedScopes: [], defaultScopes: [] }))).toBe("invalid_scope");
+  });
+
+  it("uses the policy default within the subject scope when nothing is requested", () => {
+    expect(grantedScopes([], ["b", "c"], { allowedScopes: [], defaultScopes: ["c", "z"] })).toEqual(["c"]);
+  });
+
+  it("keeps structured down-scopes within the subject's path", () => {
+    expect(scopesToAsk(["read:/data/cern/run7"], ["read:/data/cern"])).toEqual(["read:/data/cern/run7"]);
+    expect(code(() => scopesToAsk(["read:/data/cernX"], ["read:/data/cern"]))).toBe("invalid_scope");
+  });
+
+  it("names token_type by issued type (RFC 8693 §2.2.1)", () => {
+    expect(tokenTypeFor(TOKEN_TYPE.ACCESS_TOKEN)).toBe("Bearer");
+    expect(tokenTypeFor(TOKEN_TYPE.JWT)).toBe("N_A");
+  });
+});

@@ -1,0 +1,118 @@
+/**
+ * The exchange rules of ARCHITECTURE.md in one place, as pure functions:
+ * parameters, presentation, may_act, the delegation chain, scope and
+ * lifetime. Every refusal here is an OAuthError with the RFC 8693 code.
+ */
+import { OAuthError, invalidRequest, invalidScope } from "@sts/errors";
+import { TOKEN_TYPE, actDepth } from "@sts/jwt";
+import type { AccessTokenClaims, ActClaim } from "@sts/jwt";
+import { audiencesWellFormed, intersectScopes, parseScopes, requestedAudiences } from "@sts/scopes";
+import type { ExchangeRequest__Output } from "@sts/proto";
+
+/** Token types accepted as subject_token_type / actor_token_type (RFC 8693 §3). */
+export const ACCEPTED_INPUT_TYPES: ReadonlySet<string> = new Set([TOKEN_TYPE.ACCESS_TOKEN, TOKEN_TYPE.JWT]);
+/** Token types that can be requested. */
+export const ISSUABLE_TYPES: ReadonlySet<string> = new Set([TOKEN_TYPE.ACCESS_TOKEN, TOKEN_TYPE.JWT]);
+
+/** Validated exchange parameters. */
+export interface ExchangeParams {
+  subjectToken: string;
+  subjectTokenType: string;
+  actorToken?: string;
+  actorTokenType?: string;
+  requestedTokenType: string;
+  /** Target audiences, primary first. */
+  audiences: string[];
+  /** Requested scope; empty means "the policy's default for this hop". */
+  scope: string[];
+}
+
+/** Parses and checks RFC 8693 §2.1 parameters before any token is looked at. */
+export function parseExchangeParams(req: ExchangeRequest__Output, maxTokenBytes: number): ExchangeParams {
+  if (!req.subject_token) throw invalidRequest("subject_token is required");
+  if (!req.subject_token_type) throw invalidRequest("subject_token_type is required");
+  if (!ACCEPTED_INPUT_TYPES.has(req.subject_token_type)) throw invalidRequest("unsupported subject_token_type");
+  if (req.subject_token.length > maxTokenBytes) throw invalidRequest("subject_token is too large");
+  // §2.1: actor_token_type is REQUIRED with actor_token and MUST NOT appear without it.
+  if (!!req.actor_token !== !!req.actor_token_type) throw invalidRequest("actor_token and actor_token_type go together");
+  if (req.actor_token_type && !ACCEPTED_INPUT_TYPES.has(req.actor_token_type)) throw invalidRequest("unsupported actor_token_type");
+  if (req.actor_token && req.actor_token.length > maxTokenBytes) throw invalidRequest("actor_token is too large");
+  const requestedTokenType = req.requested_token_type || TOKEN_TYPE.ACCESS_TOKEN;
+  if (!ISSUABLE_TYPES.has(requestedTokenType)) throw invalidRequest("unsupported requested_token_type");
+  const audiences = requestedAudiences(req.audience, req.resource);
+  if (audiences.length === 0) throw invalidRequest("audience or resource is required");
+  if (!audiencesWellFormed(audiences)) throw invalidRequest("malformed audience or resource");
+  return {
+    subjectToken: req.subject_token,
+    subjectTokenType: req.subject_token_type,
+    ...(req.actor_token && { actorToken: req.actor_token, actorTokenType: req.actor_token_type }),
+    requestedTokenType,
+    audiences,
+    scope: parseScopes(req.scope),
+  };
+}
+
+/** The party that will act: the actor token's subject, else the calling client. */
+export interface ActingParty {
+  sub: string;
+  iss?: string;
+}
+
+/**
+ * RFC 8693 §4.4: when the subject token names who may act for it, the acting
+ * party must be that one (and from that issuer, when may_act says).
+ */
+export function checkMayAct(subject: AccessTokenClaims, acting: ActingParty): void {
+  const mayAct = subject.may_act;
+  if (!mayAct) return;
+  const subOk = mayAct.sub === undefined || mayAct.sub === acting.sub;
+  const issOk = mayAct.iss === undefined || acting.iss === undefined || mayAct.iss === acting.iss;
+  if (!subOk || !issOk) throw invalidRequest("the acting party is not allowed by the subject token's may_act");
+}
+
+/** RFC 8693 §4.1: the new actor outermost, the previous chain nested inside. */
+export function buildActChain(acting: ActingParty, previous: ActClaim | undefined): ActClaim {
+  return previous ? { sub: acting.sub, act: previous } : { sub: acting.sub };
+}
+
+/** Refuses a chain deeper than the policy's and the global limit. */
+export function checkDepth(act: ActClaim, policyMaxDepth: number, globalMaxDepth: number): void {
+  const limit = policyMaxDepth > 0 ? Math.min(policyMaxDepth, globalMaxDepth) : globalMaxDepth;
+  if (actDepth(act) > limit) throw invalidRequest(`delegation chain deeper than ${limit}`);
+}
+
+/** The part of a policy decision the scope rule needs. */
+export interface ScopeAllowance {
+  allowedScopes: readonly string[];
+  defaultScopes: readonly string[];
+}
+
+/** Scopes requested, narrowed to the subject token's, before asking the policy. */
+export function scopesToAsk(requested: readonly string[], subjectScopes: readonly string[]): string[] {
+  if (requested.length === 0) return [];
+  const within = intersectScopes([...requested], [...subjectScopes]);
+  if (within.length === 0) throw invalidScope("requested scope is not within the subject token's scope");
+  return within;
+}
+
+/**
+ * Granted = requested ∩ subject ∩ policy allowance, or, with nothing
+ * requested, the policy's default ∩ subject. Never wider than the subject
+ * token; empty is invalid_scope.
+ */
+export function grantedScopes(asked: readonly string[], subjectScopes: readonly string[], allowance: ScopeAllowance): string[] {
+  const base = asked.length > 0 ? intersectScopes([...asked], [...allowance.allowedScopes]) : [...allowance.defaultScopes];
+  const granted = intersectScopes(base, [...subjectScopes]);
+  if (granted.length === 0) throw invalidScope(asked.length > 0 ? "requested scope is not allowed for this audience" : "no scope would be granted for this audience");
+  return granted;
+}
+
+/** RFC 8693 §2.2.1 token_type for an issued token type. */
+export function tokenTypeFor(issuedTokenType: string): string {
+  return issuedTokenType === TOKEN_TYPE.ACCESS_TOKEN ? "Bearer" : "N_A";
+}
+
+/** The position of a bad token decides the error (RFC 8693 §2.2.2, SECURITY.md). */
+export function badToken(position: "subject_token" | "actor_token", reason: string, cause?: unknown): OAuthError {
+  return invalidRequest(`${position} rejected: ${reason}`, cause);
+}

@@ -1,0 +1,110 @@
+/** Exchanger entry point: config → telemetry → NATS caches → gRPC clients and server → signals. */
+import { ASSERTION_ALGORITHMS } from "@sts/config";
+import { parseClientRecord } from "@sts/client-auth";
+import { PublicKeyRing, parseStoredKey } from "@sts/keys";
+import { BUCKETS, EVENT_TYPES, encodeKey, EventPublisher, KvCache, connectNats, ensureEventsStream, eventSubject, openBucket } from "@sts/nats";
+import { RevocationList, parseRevocation } from "@sts/revocation";
+import { callUnary, createClient, onShutdownSignal, startGrpcServer } from "@sts/grpc";
+import { loadExchangeProto, loadPolicyProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
+import type { DecideRequest, Decision__Output } from "@sts/proto";
+import { createLogger, initTelemetry } from "@sts/telemetry";
+import { readSettings } from "./config.js";
+import { DecisionCache } from "./decision-cache.js";
+import { exchangeService } from "./service.js";
+
+async function main(): Promise<void> {
+  const { config, internalAuthorization, now } = readSettings();
+  const telemetry = initTelemetry({ serviceName: "sts-exchanger", exporter: config.telemetry.exporter, ...(config.telemetry.otlp_endpoint && { otlpEndpoint: config.telemetry.otlp_endpoint }) });
+  const logger = createLogger("exchanger", { level: config.telemetry.log_level });
+
+  const nats = await connectNats({ servers: config.nats.url ?? "nats://127.0.0.1:4222", name: "sts-exchanger", logger });
+  await ensureEventsStream(nats, { replicas: config.nats.replicas });
+  const [clientsKv, keysKv, revocationsKv] = await Promise.all([
+    openBucket(nats, BUCKETS.clients, { history: 5 }),
+    openBucket(nats, BUCKETS.keys, { history: 1 }),
+    openBucket(nats, BUCKETS.revocations, { history: 1 }),
+  ]);
+  const clients = new KvCache(clientsKv, { parse: parseClientRecord, logger });
+  const keysCache = new KvCache(keysKv, { parse: parseStoredKey, logger });
+  const revocationsCache = new KvCache(revocationsKv, { parse: parseRevocation, logger });
+  await Promise.all([clients.ready(), keysCache.ready(), revocationsCache.ready()]);
+
+  const maxLifetime = Math.max(config.tokens.access_token_ttl, ...config.clients.map((c) => c.access_token_ttl ?? 0));
+  const keys = new PublicKeyRing(() => [...keysCache.values()], { rotateAfter: config.keys.rotate_after, maxTokenLifetime: maxLifetime, clockTolerance: config.tokens.clock_tolerance }, now);
+
+  const issuerAddress = `${config.services.issuer.host}:${config.services.issuer.port}`;
+  const policyAddress = `${config.services.policy.host}:${config.services.policy.port}`;
+  const issuerClient = createClient(loadTokenProto().sts.token.v1.TokenService, issuerAddress);
+  const policyClient = createClient(loadPolicyProto().sts.policy.v1.PolicyService, policyAddress);
+  const timeout = config.exchange.call_timeout_ms;
+  const decisions = new DecisionCache(
+    (request) => callUnary<DecideRequest, Decision__Output>(policyClient, "Decide", request, { deadlineMs: timeout }),
+    config.exchange.decision_cache_ttl * 1000,
+  );
+  // Every policy replica announces changes; any change drops every cached decision.
+  const policySub = nats.nc.subscribe(eventSubject(EVENT_TYPES.POLICY_UPDATED), {
+    callback: (err, msg) => {
+      let revision: bigint | undefined;
+      try {
+        const event = msg.json<{ data?: { revision?: string } }>();
+        if (event.data?.revision) revision = BigInt(event.data.revision);
+      } catch {
+        // An unreadable event still drops the cache.
+      }
+      decisions.invalidate(revision);
+      logger.info({ revision: revision?.toString(), err }, "policy updated: decision cache dropped");
+    },
+  });
+
+  const proto = loadExchangeProto();
+  const server = await startGrpcServer({
+    host: config.services.exchanger.host,
+    port: config.services.exchanger.port,
+    services: [
+      {
+        definition: proto.sts.exchange.v1.ExchangeService.service,
+        implementation: exchangeService({
+          issuer: config.issuer,
+          auth: { lookup: (id) => clients.get(encodeKey(id)) },
+          keys,
+          algorithms: [...new Set([config.keys.algorithm, ...ASSERTION_ALGORITHMS])],
+          revocations: new RevocationList(revocationsKv, revocationsCache),
+          decisions,
+          issuerClient,
+          internalAuthorization,
+          events: new EventPublisher(nats, { source: "sts/exchanger", logger }),
+          now,
+          clockTolerance: config.tokens.clock_tolerance,
+          maxTokenBytes: config.tokens.max_token_bytes,
+          maxDepth: config.exchange.max_depth,
+          callTimeoutMs: timeout,
+          logger,
+        }) as never,
+      },
+    ],
+    reflection: { protoFiles: PROTO_FILES },
+    logger,
+  });
+  server.setServing(nats.isConnected());
+  nats.onStatusChange((connected) => {
+    server.setServing(connected);
+    // Changes may have been missed while disconnected.
+    if (connected) decisions.invalidate();
+  });
+  logger.info({ port: server.port }, "exchanger listening");
+
+  onShutdownSignal(async () => {
+    await server.shutdown(5_000);
+    policySub.unsubscribe();
+    issuerClient.close();
+    policyClient.close();
+    for (const cache of [clients, keysCache, revocationsCache]) cache.stop();
+    await nats.close();
+    await telemetry.shutdown();
+  }, logger);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,166 @@
+/** sts.exchange.v1.ExchangeService: RFC 8693 token exchange. */
+import { Metadata } from "@grpc/grpc-js";
+import type { Client } from "@grpc/grpc-js";
+import { OAuthError, invalidTarget, unauthorizedClient } from "@sts/errors";
+import { authenticateClient } from "@sts/client-auth";
+import type { AuthenticateDeps } from "@sts/client-auth";
+import { callUnary, unary } from "@sts/grpc";
+import { TOKEN_EXCHANGE_GRANT, TokenRejected, actDepth, actSubjects, audienceList, verifyAccessToken } from "@sts/jwt";
+import type { AccessTokenClaims } from "@sts/jwt";
+import type { PublicKeyRing } from "@sts/keys";
+import { EVENT_TYPES } from "@sts/nats";
+import type { EventPublisher } from "@sts/nats";
+import type { RevocationList } from "@sts/revocation";
+import { parseScopes } from "@sts/scopes";
+import type { ExchangeRequest__Output, ExchangeResponse, ExchangeServiceHandlers, MintRequest, MintResponse__Output, Actor } from "@sts/proto";
+import type { Logger } from "@sts/telemetry";
+import type { DecisionCache } from "./decision-cache.js";
+import { badToken, buildActChain, checkDepth, checkMayAct, grantedScopes, parseExchangeParams, scopesToAsk, tokenTypeFor } from "./exchange-rules.js";
+import type { ActingParty } from "./exchange-rules.js";
+
+/** Everything the handler uses. */
+export interface ExchangeDeps {
+  issuer: string;
+  auth: AuthenticateDeps;
+  keys: PublicKeyRing;
+  algorithms: readonly string[];
+  revocations: RevocationList;
+  decisions: DecisionCache;
+  /** TokenService client for Mint. */
+  issuerClient: Client;
+  /** Basic credentials of the exchanger's internal client. */
+  internalAuthorization: string;
+  events: EventPublisher;
+  now: () => number;
+  clockTolerance: number;
+  maxTokenBytes: number;
+  maxDepth: number;
+  callTimeoutMs: number;
+  logger: Logger;
+}
+
+function toActor(act: AccessTokenClaims["act"]): Actor | undefined {
+  if (!act) return undefined;
+  const inner = toActor(act.act);
+  return inner ? { sub: act.sub, act: inner } : { sub: act.sub };
+}
+
+async function verifyPresented(token: string, position: "subject_token" | "actor_token", deps: ExchangeDeps): Promise<AccessTokenClaims> {
+  try {
+    const { payload } = await verifyAccessToken(token, {
+      key: deps.keys.keyResolver(),
+      algorithms: deps.algorithms,
+      issuer: deps.issuer,
+      clockTolerance: deps.clockTolerance,
+      now: deps.now,
+      maxBytes: deps.maxTokenBytes,
+      isRevoked: (jti) => deps.revocations.isRevoked(jti),
+      maxActDepth: deps.maxDepth + 1,
+    });
+    return payload;
+  } catch (err) {
+    // Whatever failed (signature, alg, kid, exp, iss, typ, revoked), the answer is
+    // invalid_request for this position (RFC 8693 §2.2.2), never a 5xx.
+    if (err instanceof TokenRejected) throw badToken(position, err.message, err);
+    throw badToken(position, "token verification failed", err);
+  }
+}
+
+/** Builds the ExchangeService implementation. */
+export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
+  const { logger } = deps;
+
+  async function denied(err: OAuthError, callerId: string | undefined, req: ExchangeRequest__Output, subject: AccessTokenClaims | undefined, extra: Record<string, unknown> = {}): Promise<never> {
+    const data = {
+      error: err.code,
+      reason: err.description,
+      client_id: callerId ?? null,
+      audience: [...req.audience, ...req.resource].slice(0, 16),
+      ...(subject && { subject_jti: subject.jti, sub: subject.sub }),
+      ...extra,
+    };
+    // A denial is recorded best effort: failing to record it must not turn it into an allow.
+    await deps.events.publish(EVENT_TYPES.EXCHANGE_DENIED, data).catch((e: unknown) => logger.warn({ err: e }, "exchange.denied not recorded"));
+    throw err;
+  }
+
+  async function exchange(req: ExchangeRequest__Output): Promise<ExchangeResponse> {
+    const { client } = await authenticateClient(req.client ?? {}, deps.auth);
+    let subject: AccessTokenClaims | undefined;
+    try {
+      if (!client.grant_types.includes(TOKEN_EXCHANGE_GRANT)) throw unauthorizedClient("client may not use token exchange");
+      const params = parseExchangeParams(req, deps.maxTokenBytes);
+      subject = await verifyPresented(params.subjectToken, "subject_token", deps);
+      let acting: ActingParty = { sub: client.client_id };
+      if (params.actorToken) {
+        const actor = await verifyPresented(params.actorToken, "actor_token", deps);
+        acting = { sub: actor.sub, iss: actor.iss };
+      }
+      checkMayAct(subject, acting);
+      const act = buildActChain(acting, subject.act);
+      checkDepth(act, 0, deps.maxDepth);
+
+      const subjectScopes = parseScopes(subject.scope);
+      const asked = scopesToAsk(params.scope, subjectScopes);
+      const subjectAud = audienceList(subject.aud);
+      const callerInAudience = subjectAud.includes(client.client_id);
+      let allowance: { allowedScopes: string[]; defaultScopes: string[] } | undefined;
+      const policyIds: string[] = [];
+      for (const audience of params.audiences) {
+        const decision = await deps.decisions.decide({
+          client_id: client.client_id,
+          audience,
+          requested_scopes: asked,
+          subject: { sub: subject.sub, client_id: subject.client_id, iss: subject.iss, scopes: subjectScopes, audience: subjectAud },
+          depth: actDepth(act),
+          actors: actSubjects(subject.act),
+          caller_in_audience: callerInAudience,
+        });
+        if (!decision.allow) {
+          // The caller may not present a token it is not an audience of, unless a policy says so.
+          if (!callerInAudience) throw badToken("subject_token", "not issued to the caller");
+          throw invalidTarget("exchange to this audience is not permitted");
+        }
+        checkDepth(act, decision.max_depth, deps.maxDepth);
+        policyIds.push(...decision.policy_ids);
+        // With several audiences, the token carries only what every one of them allows.
+        allowance = allowance
+          ? { allowedScopes: allowance.allowedScopes.filter((s) => decision.allowed_scopes.includes(s)), defaultScopes: allowance.defaultScopes.filter((s) => decision.default_scopes.includes(s)) }
+          : { allowedScopes: [...decision.allowed_scopes], defaultScopes: [...decision.default_scopes] };
+      }
+      const scope = grantedScopes(asked, subjectScopes, allowance ?? { allowedScopes: [], defaultScopes: [] });
+
+      const mint: MintRequest = {
+        sub: subject.sub,
+        client_id: client.client_id,
+        audience: params.audiences,
+        scope: scope.join(" "),
+        act: toActor(act),
+        // The new token never outlives the one it was made from.
+        not_after: String(subject.exp),
+        parent_jti: subject.jti,
+        requested_token_type: params.requestedTokenType,
+        event_type: EVENT_TYPES.TOKEN_EXCHANGED,
+        subject_issuer: subject.iss,
+      };
+      const metadata = new Metadata();
+      metadata.set("authorization", deps.internalAuthorization);
+      const minted = await callUnary<MintRequest, MintResponse__Output>(deps.issuerClient, "Mint", mint, { metadata, deadlineMs: deps.callTimeoutMs });
+      logger.debug({ client_id: client.client_id, jti: minted.jti, parent_jti: subject.jti, policy_ids: policyIds }, "token exchanged");
+      return {
+        access_token: minted.access_token,
+        issued_token_type: params.requestedTokenType,
+        token_type: tokenTypeFor(params.requestedTokenType),
+        expires_in: minted.expires_in,
+        scope: minted.scope,
+      };
+    } catch (err) {
+      if (err instanceof OAuthError && err.code !== "server_error" && err.code !== "temporarily_unavailable") {
+        return denied(err, client.client_id, req, subject);
+      }
+      throw err;
+    }
+  }
+
+  return { Exchange: unary(exchange, { name: "Exchange", logger }) };
+}

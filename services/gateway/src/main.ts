@@ -1,0 +1,34 @@
+/** Gateway entry point: config → telemetry → gRPC clients → HTTP server → signals. */
+import { createClient, onShutdownSignal } from "@sts/grpc";
+import { loadExchangeProto, loadTokenProto } from "@sts/proto";
+import { createLogger, initTelemetry } from "@sts/telemetry";
+import { readSettings } from "./config.js";
+import { startGateway } from "./server.js";
+
+async function main(): Promise<void> {
+  const { config } = readSettings();
+  const telemetry = initTelemetry({ serviceName: "sts-gateway", exporter: config.telemetry.exporter, ...(config.telemetry.otlp_endpoint && { otlpEndpoint: config.telemetry.otlp_endpoint }) });
+  const logger = createLogger("gateway", { level: config.telemetry.log_level });
+  const token = createClient(loadTokenProto().sts.token.v1.TokenService, `${config.services.issuer.host}:${config.services.issuer.port}`);
+  const exchange = createClient(loadExchangeProto().sts.exchange.v1.ExchangeService, `${config.services.exchanger.host}:${config.services.exchanger.port}`);
+  const gateway = await startGateway({
+    host: config.services.gateway.host,
+    port: config.services.gateway.port,
+    issuer: config.issuer,
+    token,
+    exchange,
+    logger,
+  });
+  logger.info({ url: gateway.url, issuer: config.issuer }, "gateway listening");
+  onShutdownSignal(async () => {
+    await gateway.close();
+    token.close();
+    exchange.close();
+    await telemetry.shutdown();
+  }, logger);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
