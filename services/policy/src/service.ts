@@ -1,0 +1,142 @@
+/** sts.policy.v1.PolicyService handlers over the live engine and the KV store. */
+import { timingSafeEqual, createHash } from "node:crypto";
+import type { Metadata } from "@grpc/grpc-js";
+import { OAuthError, invalidRequest } from "@sts/errors";
+import { unary } from "@sts/grpc";
+import type { DecideRequest__Output, Decision, Policy, PolicyServiceHandlers } from "@sts/proto";
+import type { Logger } from "@sts/telemetry";
+import { PolicyEngine } from "./cedar-engine.js";
+import type { DecideInput, Decision as EngineDecision } from "./cedar-engine.js";
+import { MAX_POLICY_BYTES, checkPolicyId } from "./policy-store.js";
+import type { PolicyStore, StoredPolicy } from "./policy-store.js";
+
+/** The engine currently in force, with the KV revision it was built from. */
+export interface LivePolicies {
+  engine(): PolicyEngine;
+  revision(): bigint;
+  get(id: string): (StoredPolicy & { revision: bigint }) | undefined;
+  list(): Array<StoredPolicy & { revision: bigint }>;
+}
+
+/** What the handlers use. */
+export interface PolicyServiceDeps {
+  live: LivePolicies;
+  store: PolicyStore;
+  /** Operator credential for writes (Bearer); writes are refused when unset. */
+  adminToken: string | undefined;
+  logger: Logger;
+}
+
+function digest(s: string): Buffer {
+  return createHash("sha256").update(s).digest();
+}
+
+/** Writes need the operator's bearer credential, compared in constant time. */
+function requireOperator(metadata: Metadata, adminToken: string | undefined): void {
+  const header = metadata.get("authorization")[0];
+  const presented = typeof header === "string" && header.startsWith("Bearer ") ? header.slice(7) : undefined;
+  if (!adminToken || !presented || !timingSafeEqual(digest(presented), digest(adminToken))) {
+    throw new OAuthError("invalid_client", "policy changes need the operator credential");
+  }
+}
+
+/** Converts the wire request into the engine's input, refusing malformed ones. */
+export function toDecideInput(req: DecideRequest__Output): DecideInput {
+  if (!req.client_id) throw invalidRequest("client_id is required");
+  if (!req.audience) throw invalidRequest("audience is required");
+  return {
+    clientId: req.client_id,
+    audience: req.audience,
+    requestedScopes: [...req.requested_scopes],
+    subject: {
+      sub: req.subject?.sub ?? "",
+      clientId: req.subject?.client_id ?? "",
+      iss: req.subject?.iss ?? "",
+      scopes: [...(req.subject?.scopes ?? [])],
+      audience: [...(req.subject?.audience ?? [])],
+    },
+    depth: req.depth,
+    actors: [...req.actors],
+    callerInAudience: req.caller_in_audience,
+  };
+}
+
+function toWire(d: EngineDecision, revision: bigint): Decision {
+  return {
+    allow: d.allow,
+    policy_ids: d.policyIds,
+    allowed_scopes: d.allowedScopes,
+    default_scopes: d.defaultScopes,
+    max_depth: d.maxDepth,
+    reason: d.reason,
+    policy_revision: revision.toString(),
+    errors: d.errors,
+  };
+}
+
+/** Refuses a policy text that does not parse or validate, naming where and why. */
+function checkPolicyText(text: string): void {
+  if (Buffer.byteLength(text) > MAX_POLICY_BYTES) throw invalidRequest("policy text is too large");
+  const result = PolicyEngine.validatePolicy(text);
+  if (!result.ok) {
+    const first = result.errors[0];
+    const where = first?.line !== undefined ? `line ${first.line}, column ${first.column ?? 0}: ` : "";
+    // Cedar messages quote with "; error_description may not contain it.
+    throw invalidRequest(`invalid policy: ${where}${(first?.message ?? "rejected").replace(/"/g, "'")}`.slice(0, 400));
+  }
+}
+
+function toPolicy(p: StoredPolicy & { revision: bigint }): Policy {
+  return { id: p.id, text: p.text, description: p.description, revision: p.revision.toString() };
+}
+
+/** Builds the PolicyService implementation. */
+export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
+  const { live, store, logger } = deps;
+  return {
+    Decide: unary(async (req) => toWire(live.engine().decide(toDecideInput(req)), live.revision()), { name: "Decide", logger }),
+
+    Validate: unary(async (req) => {
+      if (!req.request) throw invalidRequest("request is required");
+      const input = toDecideInput(req.request);
+      let engine = live.engine();
+      if (req.candidate?.text) {
+        checkPolicyId(req.candidate.id);
+        checkPolicyText(req.candidate.text);
+        engine = engine.withCandidate({ id: req.candidate.id, text: req.candidate.text });
+      }
+      return toWire(engine.decide(input), live.revision());
+    }, { name: "Validate", logger }),
+
+    Put: unary(async (req, ctx) => {
+      requireOperator(ctx.metadata, deps.adminToken);
+      const p = req.policy;
+      if (!p) throw invalidRequest("policy is required");
+      checkPolicyId(p.id);
+      checkPolicyText(p.text);
+      const expected = req.expected_revision && req.expected_revision !== "0" ? BigInt(req.expected_revision) : undefined;
+      const revision = await store.put({ id: p.id, text: p.text, description: p.description }, expected);
+      ctx.logger.info({ policy_id: p.id, revision: revision.toString() }, "policy written");
+      return { revision: revision.toString() };
+    }, { name: "Put", logger }),
+
+    Get: unary(async (req) => {
+      const p = live.get(req.id);
+      if (!p) throw invalidRequest("no such policy");
+      return toPolicy(p);
+    }, { name: "Get", logger }),
+
+    List: unary(async () => ({ policies: live.list().map(toPolicy) }), { name: "List", logger }),
+
+    Delete: unary(async (req, ctx) => {
+      requireOperator(ctx.metadata, deps.adminToken);
+      checkPolicyId(req.id);
+      if (!live.get(req.id)) throw invalidRequest("no such policy");
+      await store.delete(req.id).catch((err: unknown) => {
+        throw new OAuthError("temporarily_unavailable", "policy store unavailable", { cause: err });
+      });
+      ctx.logger.info({ policy_id: req.id }, "policy deleted");
+      return {};
+    }, { name: "Delete", logger }),
+  };
+}

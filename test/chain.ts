@@ -1,0 +1,66 @@
+/** The A → B → C chain of the exchange issue, shared by the gRPC and HTTP tests. */
+import { Metadata, credentials } from "@grpc/grpc-js";
+import type { ServiceError } from "@grpc/grpc-js";
+import { loadExchangeProto, loadPolicyProto, loadTokenProto } from "@sts/proto";
+import type { ExchangeRequest, ExchangeResponse__Output, ExchangeServiceClient, PolicyServiceClient, TokenServiceClient } from "@sts/proto";
+import { basicAuth } from "./harness.js";
+
+export const TOKEN_TYPE_AT = "urn:ietf:params:oauth:token-type:access_token";
+export const EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange";
+export const SECRET = "chain-secret-0000000001";
+
+/** Config of the chain: an end client, services A, B, C (and D for depth), and the hops. */
+export const chainConfig = {
+  tokens: { clock_tolerance: 0 },
+  exchange: { max_depth: 2 },
+  policy: {
+    hops: [
+      { from: "svc-a", to: "svc-b", scopes: ["b", "c", "read:/data"], max_depth: 2 },
+      { from: "svc-b", to: "svc-c", scopes: ["c"], max_depth: 2 },
+      { from: "svc-c", to: "svc-d", scopes: ["c"], max_depth: 5 },
+    ],
+  },
+  clients: [
+    { client_id: "end-user-app", client_secret: SECRET, scope: ["a", "b", "c", "d", "read:/data"], audience: ["svc-a"] },
+    { client_id: "short-lived", client_secret: SECRET, scope: ["a", "b", "c"], audience: ["svc-a"], access_token_ttl: 2 },
+    ...["svc-a", "svc-b", "svc-c", "svc-d"].map((id) => ({ client_id: id, client_secret: SECRET, grant_types: ["client_credentials", EXCHANGE_GRANT], scope: [], audience: [] })),
+  ],
+};
+
+/** A gRPC error as code + OAuth error. */
+export interface CallFailure {
+  grpcCode: number;
+  error: string | undefined;
+  description: string;
+}
+
+/** Promisified unary call that returns either the response or the failure. */
+export function call<Res>(client: object, method: string, request: object, metadata = new Metadata()): Promise<{ ok: true; value: Res } | { ok: false; failure: CallFailure }> {
+  return new Promise((resolve) => {
+    const fn = (client as Record<string, (r: object, m: Metadata, cb: (e: ServiceError | null, v?: Res) => void) => void>)[method] as (r: object, m: Metadata, cb: (e: ServiceError | null, v?: Res) => void) => void;
+    fn.call(client, request, metadata, (err, value) => {
+      if (err) {
+        const error = err.metadata?.get("oauth-error")[0];
+        resolve({ ok: false, failure: { grpcCode: err.code, error: typeof error === "string" ? error : undefined, description: err.details } });
+      } else resolve({ ok: true, value: value as Res });
+    });
+  });
+}
+
+/** gRPC clients for a stack's services. */
+export function clients(address: { issuer: string; exchanger: string; policy: string }): { token: TokenServiceClient; exchange: ExchangeServiceClient; policy: PolicyServiceClient; close(): void } {
+  const token = new (loadTokenProto().sts.token.v1.TokenService)(address.issuer, credentials.createInsecure());
+  const exchange = new (loadExchangeProto().sts.exchange.v1.ExchangeService)(address.exchanger, credentials.createInsecure());
+  const policy = new (loadPolicyProto().sts.policy.v1.PolicyService)(address.policy, credentials.createInsecure());
+  return { token, exchange, policy, close: () => [token, exchange, policy].forEach((c) => c.close()) };
+}
+
+/** An Exchange request made by `caller` (client_secret_basic). */
+export function exchangeRequest(caller: string, subjectToken: string, more: Partial<ExchangeRequest> = {}): ExchangeRequest {
+  return { client: { authorization: basicAuth(caller, SECRET) }, subject_token: subjectToken, subject_token_type: TOKEN_TYPE_AT, ...more };
+}
+
+/** Runs Exchange over gRPC. */
+export function exchange(c: ExchangeServiceClient, caller: string, subjectToken: string, more: Partial<ExchangeRequest> = {}) {
+  return call<ExchangeResponse__Output>(c, "Exchange", exchangeRequest(caller, subjectToken, more));
+}

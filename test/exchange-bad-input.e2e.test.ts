@@ -1,0 +1,146 @@
+/**
+ * Bad subject and actor tokens, bad parameters: each gets its RFC 8693 error
+ * (invalid_request for a bad token, RFC 8693 §2.2.2) and nothing is issued.
+ */
+import { createHmac } from "node:crypto";
+import { Metadata } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SignJWT, generateKeyPair } from "jose";
+import { connectNats, EVENTS_STREAM } from "@sts/nats";
+import type { NatsHandle } from "@sts/nats";
+import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
+import type { Stack } from "./harness.js";
+import { SECRET, call, chainConfig, clients, exchange } from "./chain.js";
+import type { MintResponse__Output } from "@sts/proto";
+
+let stack: Stack;
+let grpc: ReturnType<typeof clients>;
+let nats: NatsHandle;
+let jwks: { keys: Array<Record<string, unknown>> };
+
+const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString("base64url");
+
+async function at1(client = "end-user-app"): Promise<string> {
+  const res = await postForm(`${stack.gatewayUrl}/oauth2/token`, { grant_type: "client_credentials", scope: "a b c" }, { authorization: basicAuth(client, SECRET) });
+  return res.body.access_token as string;
+}
+
+async function exchangedCount(): Promise<number> {
+  const info = await nats.jsm.streams.info(EVENTS_STREAM.name, { subjects_filter: "sts.events.token.exchanged" });
+  return Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+}
+
+async function errorOf(p: ReturnType<typeof exchange>): Promise<string | undefined> {
+  const r = await p;
+  return r.ok ? "issued" : r.failure.error;
+}
+
+beforeAll(async () => {
+  stack = await startStack(chainConfig);
+  grpc = clients(stack.address);
+  nats = await connectNats({ servers: stack.nats.url, name: "test" });
+  jwks = (await (await fetch(`${stack.gatewayUrl}/oauth2/jwks`)).json()) as typeof jwks;
+}, 90_000);
+
+afterAll(async () => {
+  grpc?.close();
+  await nats?.close();
+  await stack?.stop();
+});
+
+describe("bad subject tokens are invalid_request and issue nothing", () => {
+  it("refuses forged, foreign and malformed tokens", async () => {
+    const before = await exchangedCount();
+    const real = await at1();
+    const claims = claimsOf(real);
+    const [h, p] = real.split(".");
+    const kid = (jwks.keys[0] as { kid: string }).kid;
+    const other = await generateKeyPair("ES256");
+    const forged = {
+      "alg none": `${b64({ alg: "none", typ: "at+jwt" })}.${p}.`,
+      "HS256 with the public key": (() => {
+        const input = `${b64({ alg: "HS256", kid, typ: "at+jwt" })}.${p}`;
+        return `${input}.${createHmac("sha256", JSON.stringify(jwks.keys[0])).update(input).digest("base64url")}`;
+      })(),
+      "unknown kid": await new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: "nope", typ: "at+jwt" }).sign(other.privateKey),
+      "our kid, another key": await new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid, typ: "at+jwt" }).sign(other.privateKey),
+      "untrusted issuer": await new SignJWT({ ...claims, iss: "https://evil.example" }).setProtectedHeader({ alg: "ES256", kid: "evil", typ: "at+jwt" }).sign(other.privateKey),
+      "tampered payload": `${h}.${b64({ ...claims, scope: "a b c d" })}.${real.split(".")[2]}`,
+      "duplicate members": `${h}.${Buffer.from(`{"sub":"x",${JSON.stringify(claims).slice(1)}`).toString("base64url")}.${real.split(".")[2]}`,
+      "not a JWT": "hello",
+      oversized: `${h}.${"A".repeat(20_000)}.${real.split(".")[2]}`,
+    };
+    for (const [name, token] of Object.entries(forged)) {
+      expect([name, await errorOf(exchange(grpc.exchange, "svc-a", token, { audience: ["svc-b"], scope: "b" }))]).toEqual([name, "invalid_request"]);
+    }
+    expect(await exchangedCount()).toBe(before);
+  });
+
+  it("refuses an expired token", async () => {
+    const short = await at1("short-lived");
+    const exp = claimsOf(short).exp as number;
+    while (Date.now() / 1000 < exp + 1) await new Promise((r) => setTimeout(r, 200));
+    expect(await errorOf(exchange(grpc.exchange, "svc-a", short, { audience: ["svc-b"], scope: "b" }))).toBe("invalid_request");
+  });
+
+  it("refuses a token that is not yet valid (a replica whose clock is behind sees iat in the future)", async () => {
+    const { freePort } = await import("@sts/testkit");
+    const port = await freePort();
+    const lagging = await stack.start("exchanger", { STS_CLOCK_OFFSET: "-300", STS_EXCHANGER_PORT: String(port) });
+    try {
+      const replica = clients({ ...stack.address, exchanger: `127.0.0.1:${port}` });
+      expect(await errorOf(exchange(replica.exchange, "svc-a", await at1(), { audience: ["svc-b"], scope: "b" }))).toBe("invalid_request");
+      replica.close();
+    } finally {
+      await lagging.stop();
+      await stack.start("exchanger");
+    }
+  }, 60_000);
+});
+
+describe("bad parameters", () => {
+  it.each([
+    ["an unknown subject_token_type", { subject_token_type: "urn:ietf:params:oauth:token-type:saml2" }, "invalid_request"],
+    ["an unsupported requested_token_type", { requested_token_type: "urn:ietf:params:oauth:token-type:id_token" }, "invalid_request"],
+    ["an actor_token without actor_token_type", { actor_token: "x.y.z" }, "invalid_request"],
+    ["a scope with a path trick", { scope: "read:/data/../etc" }, "invalid_scope"],
+    ["an encoded path trick", { scope: "read:/data/%2e%2e/etc" }, "invalid_scope"],
+    ["an oversized scope", { scope: "b".repeat(5000) }, "invalid_scope"],
+    ["an oversized audience", { audience: ["x".repeat(5000)] }, "invalid_request"],
+  ])("refuses %s", async (_name, more, expected) => {
+    const before = await exchangedCount();
+    expect(await errorOf(exchange(grpc.exchange, "svc-a", await at1(), { audience: ["svc-b"], scope: "b", ...more }))).toBe(expected);
+    expect(await exchangedCount()).toBe(before);
+  });
+
+  it("bounds the delegation chain depth", async () => {
+    const t2 = (await exchange(grpc.exchange, "svc-a", await at1(), { audience: ["svc-b"], scope: "c" })) as { ok: true; value: { access_token: string } };
+    const t3 = (await exchange(grpc.exchange, "svc-b", t2.value.access_token, { audience: ["svc-c"], scope: "c" })) as { ok: true; value: { access_token: string } };
+    expect(await errorOf(exchange(grpc.exchange, "svc-c", t3.value.access_token, { audience: ["svc-d"], scope: "c" }))).toBe("invalid_request");
+  });
+});
+
+describe("may_act (RFC 8693 §4.4)", () => {
+  it("accepts only the actor the subject token names", async () => {
+    const internal = new Metadata();
+    internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
+    const minted = await call<MintResponse__Output>(grpc.token, "Mint", {
+      sub: "alice", client_id: "svc-a", audience: ["svc-a"], scope: "a b c",
+      not_after: String(Math.floor(Date.now() / 1000) + 300), may_act_json: JSON.stringify({ sub: "svc-b" }),
+      requested_token_type: "urn:ietf:params:oauth:token-type:access_token",
+    }, internal);
+    if (!minted.ok) throw new Error(minted.failure.description);
+    const subject = minted.value.access_token;
+    const actorA = await postForm(`${stack.gatewayUrl}/oauth2/token`, { grant_type: "client_credentials" }, { authorization: basicAuth("end-user-app", SECRET) });
+    const actor = actorA.body.access_token as string; // sub: end-user-app, not svc-b
+    expect(await errorOf(exchange(grpc.exchange, "svc-a", subject, { audience: ["svc-b"], scope: "b", actor_token: actor, actor_token_type: "urn:ietf:params:oauth:token-type:access_token" }))).toBe("invalid_request");
+  });
+
+  it("refuses Mint to callers that are not internal", async () => {
+    const md = new Metadata();
+    md.set("authorization", basicAuth("svc-a", SECRET));
+    const r = await call(grpc.token, "Mint", { sub: "x", client_id: "svc-a", audience: ["svc-b"], not_after: String(Math.floor(Date.now() / 1000) + 60) }, md);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.failure.error).toBe("unauthorized_client");
+  });
+});

@@ -1,0 +1,136 @@
+/**
+ * Issue "RFC 8693 token exchange along A→B→C": the chain over gRPC and over
+ * HTTP with an off-the-shelf OAuth client, against real processes.
+ */
+import { Metadata } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as oauth from "oauth4webapi";
+import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
+import type { Stack } from "./harness.js";
+import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, call, chainConfig, clients, exchange } from "./chain.js";
+
+let stack: Stack;
+let grpc: ReturnType<typeof clients>;
+
+async function at1(client = "end-user-app", scope = "a b c"): Promise<string> {
+  const res = await postForm(`${stack.gatewayUrl}/oauth2/token`, { grant_type: "client_credentials", scope }, { authorization: basicAuth(client, SECRET) });
+  expect(res.status).toBe(200);
+  return res.body.access_token as string;
+}
+
+async function ok(p: ReturnType<typeof exchange>): Promise<string> {
+  const r = await p;
+  if (!r.ok) throw new Error(`exchange failed: ${r.failure.error} ${r.failure.description}`);
+  return r.value.access_token;
+}
+
+async function err(p: ReturnType<typeof exchange>): Promise<string | undefined> {
+  const r = await p;
+  return r.ok ? "issued" : r.failure.error;
+}
+
+beforeAll(async () => {
+  stack = await startStack(chainConfig);
+  grpc = clients(stack.address);
+}, 90_000);
+
+afterAll(async () => {
+  grpc?.close();
+  await stack?.stop();
+});
+
+describe("the A → B → C chain over gRPC", () => {
+  it("down-scopes, restricts the audience and records who acts for whom at each hop", async () => {
+    const t1 = await at1();
+    expect(claimsOf(t1)).toMatchObject({ sub: "end-user-app", aud: "svc-a", scope: "a b c" });
+
+    const t2 = await ok(exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "b c" }));
+    const c2 = claimsOf(t2);
+    expect(c2).toMatchObject({ sub: "end-user-app", aud: "svc-b", scope: "b c", client_id: "svc-a", act: { sub: "svc-a" } });
+
+    const t3 = await ok(exchange(grpc.exchange, "svc-b", t2, { audience: ["svc-c"], scope: "c" }));
+    const c3 = claimsOf(t3);
+    expect(c3).toMatchObject({ sub: "end-user-app", aud: "svc-c", scope: "c", client_id: "svc-b" });
+    expect(c3.act).toEqual({ sub: "svc-b", act: { sub: "svc-a" } });
+    expect(c3.exp as number).toBeLessThanOrEqual(claimsOf(t1).exp as number);
+
+    // C can go neither back to B nor to A.
+    expect(await err(exchange(grpc.exchange, "svc-c", t3, { audience: ["svc-b"], scope: "c" }))).toBe("invalid_target");
+    expect(await err(exchange(grpc.exchange, "svc-c", t3, { audience: ["svc-a"], scope: "c" }))).toBe("invalid_target");
+    // B cannot present AT3: it is not in AT3's audience.
+    expect(await err(exchange(grpc.exchange, "svc-b", t3, { audience: ["svc-c"], scope: "c" }))).toBe("invalid_request");
+  });
+
+  it("never widens: A cannot get d, nor anything the hop does not allow, nor another audience", async () => {
+    const t1 = await at1();
+    expect(await err(exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "d" }))).toBe("invalid_scope");
+    expect(await err(exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "a" }))).toBe("invalid_scope");
+    expect(await err(exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-c"], scope: "c" }))).toBe("invalid_target");
+    const partial = await ok(exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "b c d" }));
+    expect(claimsOf(partial).scope).toBe("b c");
+  });
+
+  it("uses the hop's default scope when none is requested", async () => {
+    const t2 = await ok(exchange(grpc.exchange, "svc-a", await at1(), { audience: ["svc-b"] }));
+    expect(claimsOf(t2).scope).toBe("b c");
+  });
+
+  it("refuses a revoked subject token", async () => {
+    const t1 = await at1();
+    const revoke = await postForm(`${stack.gatewayUrl}/oauth2/revoke`, { token: t1 }, { authorization: basicAuth("end-user-app", SECRET) });
+    expect(revoke.status).toBe(200);
+    // Revocation reaches the exchanger through a KV watch: poll briefly, never sleep fixed.
+    let outcome: string | undefined = "issued";
+    for (let i = 0; i < 50 && outcome === "issued"; i++) {
+      outcome = await err(exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "b" }));
+      if (outcome === "issued") await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(outcome).toBe("invalid_request");
+  });
+
+  it("applies a policy change made through the policy service on the next exchange, without restart", async () => {
+    const t1 = await at1();
+    expect(await err(exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "b" }))).toBe("issued");
+    const admin = new Metadata();
+    admin.set("authorization", `Bearer ${stack.secrets.policyAdmin}`);
+    const text = '@id("freeze-a-to-b")\nforbid (principal == Client::"svc-a", action == Action::"exchange", resource == Audience::"svc-b");';
+    const put = await call(grpc.policy, "Put", { policy: { id: "freeze-a-to-b", text, description: "incident freeze" } }, admin);
+    expect(put.ok).toBe(true);
+    expect(await err(exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "b" }))).toBe("invalid_target");
+    const del = await call(grpc.policy, "Delete", { id: "freeze-a-to-b" }, admin);
+    expect(del.ok).toBe(true);
+    expect(await err(exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "b" }))).toBe("issued");
+  });
+
+  it("refuses a policy write without the operator credential, and a bad policy with its position", async () => {
+    const anon = await call(grpc.policy, "Put", { policy: { id: "x", text: "permit (principal, action, resource);" } });
+    expect(anon.ok).toBe(false);
+    const admin = new Metadata();
+    admin.set("authorization", `Bearer ${stack.secrets.policyAdmin}`);
+    const bad = await call(grpc.policy, "Put", { policy: { id: "bad", text: 'permit (principal, action == Action::"exchange", resource) when { context.nope };' } }, admin);
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) {
+      expect(bad.failure.error).toBe("invalid_request");
+      expect(bad.failure.description).toMatch(/line 1/);
+    }
+  });
+});
+
+describe("the same chain over HTTP with an off-the-shelf client (oauth4webapi)", () => {
+  it("exchanges AT1 → AT2 → AT3 through /oauth2/token", async () => {
+    const issuer = new URL(stack.gatewayUrl);
+    const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: "oauth2", [oauth.allowInsecureRequests]: true }));
+    const options = { [oauth.allowInsecureRequests]: true };
+    const hop = async (caller: string, subject: string, audience: string, scope: string) => {
+      const res = await oauth.genericGrantRequest(as, { client_id: caller }, oauth.ClientSecretBasic(SECRET), EXCHANGE_GRANT, { subject_token: subject, subject_token_type: TOKEN_TYPE_AT, audience, scope }, options);
+      return oauth.processGenericGrantResponse(as, { client_id: caller }, res);
+    };
+    const r2 = await hop("svc-a", await at1(), "svc-b", "b c");
+    expect(r2).toMatchObject({ issued_token_type: TOKEN_TYPE_AT, token_type: "bearer", scope: "b c" });
+    const r3 = await hop("svc-b", r2.access_token, "svc-c", "c");
+    expect(claimsOf(r3.access_token)).toMatchObject({ aud: "svc-c", scope: "c", act: { sub: "svc-b", act: { sub: "svc-a" } } });
+    const back = await postForm(`${stack.gatewayUrl}/oauth2/token`, { grant_type: EXCHANGE_GRANT, subject_token: r3.access_token, subject_token_type: TOKEN_TYPE_AT, audience: "svc-a" }, { authorization: basicAuth("svc-c", SECRET) });
+    expect(back.status).toBe(400);
+    expect(back.body.error).toBe("invalid_target");
+  });
+});

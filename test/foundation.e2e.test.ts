@@ -1,0 +1,180 @@
+/**
+ * Issue "workspace foundation and the issuer": client_credentials end to end
+ * through the real gateway and issuer, a real nats-server, and an
+ * off-the-shelf OAuth client (oauth4webapi) that knows nothing of this stack.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as oauth from "oauth4webapi";
+import { createRemoteJWKSet, jwtVerify } from "jose";
+import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
+import type { Stack } from "./harness.js";
+
+const SECRET = "service-secret-000000001";
+const clients = [
+  { client_id: "svc", client_secret: SECRET, scope: ["read", "write", "read:/data/cern"], audience: ["api-1", "api-2", "api-3"] },
+  { client_id: "poster", client_secret: SECRET, token_endpoint_auth_method: "client_secret_post", scope: ["read"], audience: ["api-1"] },
+  { client_id: "admin:test/vo_1", client_secret: SECRET, scope: ["read"], audience: ["api-1"] },
+  { client_id: "opaque-user", client_secret: SECRET, scope: ["read"], audience: ["api-opaque"], access_token_format: { "api-opaque": "opaque" } },
+];
+
+let stack: Stack;
+let tokenUrl: string;
+
+beforeAll(async () => {
+  stack = await startStack({ clients }, { services: ["issuer", "gateway"] });
+  tokenUrl = `${stack.gatewayUrl}/oauth2/token`;
+}, 60_000);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const cc = (form: Record<string, string | string[]>, id = "svc", secret = SECRET) =>
+  postForm(tokenUrl, { grant_type: "client_credentials", ...form }, { authorization: basicAuth(id, secret) });
+
+describe("client_credentials with an off-the-shelf client (oauth4webapi)", () => {
+  it("discovers, gets a token, verifies it against jwks_uri, introspects and revokes it", async () => {
+    const issuer = new URL(stack.gatewayUrl);
+    const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: "oauth2", [oauth.allowInsecureRequests]: true }));
+    expect(as.token_endpoint).toBe(tokenUrl);
+    const client: oauth.Client = { client_id: "svc" };
+    const auth = oauth.ClientSecretBasic(SECRET);
+    const options = { [oauth.allowInsecureRequests]: true };
+    const response = await oauth.processClientCredentialsResponse(as, client, await oauth.clientCredentialsGrantRequest(as, client, auth, { scope: "read write nope", resource: "api-2" }, options));
+    expect(response.token_type).toBe("bearer");
+    expect(response.scope).toBe("read write");
+
+    const jwks = createRemoteJWKSet(new URL(as.jwks_uri as string), { [Symbol.for("jose.allowInsecure")]: true } as never);
+    const { payload, protectedHeader } = await jwtVerify(response.access_token, jwks, { issuer: stack.gatewayUrl, audience: "api-2", typ: "at+jwt", algorithms: ["ES256"], requiredClaims: ["exp", "iat", "jti"] });
+    expect(protectedHeader.typ).toBe("at+jwt");
+    expect(payload).toMatchObject({ sub: "svc", client_id: "svc", aud: "api-2", scope: "read write" });
+    expect(typeof payload.jti).toBe("string");
+
+    const active = await oauth.processIntrospectionResponse(as, client, await oauth.introspectionRequest(as, client, auth, response.access_token, options));
+    expect(active).toMatchObject({ active: true, sub: "svc", client_id: "svc", scope: "read write", jti: payload.jti });
+
+    await oauth.processRevocationResponse(await oauth.revocationRequest(as, client, auth, response.access_token, options));
+    const inactive = await oauth.processIntrospectionResponse(as, client, await oauth.introspectionRequest(as, client, auth, response.access_token, options));
+    expect(inactive).toEqual({ active: false });
+  });
+});
+
+describe("client_credentials rules", () => {
+  it("keeps the client's audience order, the first being primary", async () => {
+    const { status, body } = await cc({ audience: ["api-3", "api-1"], scope: "read" });
+    expect(status).toBe(200);
+    expect(claimsOf(body.access_token as string).aud).toEqual(["api-1", "api-3"]);
+  });
+
+  it("gives a token without scope when none is requested, for the primary audience", async () => {
+    const { status, body } = await cc({});
+    expect(status).toBe(200);
+    const claims = claimsOf(body.access_token as string);
+    expect(claims.scope).toBeUndefined();
+    expect(body.scope).toBeUndefined();
+    expect(claims.aud).toBe("api-1");
+  });
+
+  it("grants structured down-scopes of an allowed path only", async () => {
+    const ok = await cc({ scope: "read:/data/cern/run7" });
+    expect(ok.body.scope).toBe("read:/data/cern/run7");
+    const sibling = await cc({ scope: "read:/data/cernX" });
+    expect(sibling.status).toBe(400);
+    expect(sibling.body.error).toBe("invalid_scope");
+  });
+
+  it("serves a client whose id is admin:test/vo_1 (encoded in NATS keys)", async () => {
+    const { status, body } = await cc({ scope: "read" }, "admin:test/vo_1");
+    expect(status).toBe(200);
+    expect(claimsOf(body.access_token as string)).toMatchObject({ sub: "admin:test/vo_1", client_id: "admin:test/vo_1" });
+  });
+
+  it("authenticates client_secret_post", async () => {
+    const { status, body } = await postForm(tokenUrl, { grant_type: "client_credentials", client_id: "poster", client_secret: SECRET });
+    expect(status).toBe(200);
+    expect(claimsOf(body.access_token as string).sub).toBe("poster");
+  });
+
+  it("issues opaque tokens for audiences configured so, resolved by introspection", async () => {
+    const { status, body } = await cc({}, "opaque-user");
+    expect(status).toBe(200);
+    const token = body.access_token as string;
+    expect(token.split(".")).toHaveLength(1);
+    const intro = await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token }, { authorization: basicAuth("opaque-user", SECRET) });
+    expect(intro.body).toMatchObject({ active: true, sub: "opaque-user", aud: "api-opaque" });
+  });
+});
+
+describe("bad input gets its RFC error, and nothing is issued", () => {
+  const cases: Array<[string, () => Promise<{ status: number; headers: Headers; body: Record<string, unknown> }>, number, string]> = [
+    ["unknown client", () => cc({}, "nobody"), 401, "invalid_client"],
+    ["wrong secret", () => cc({}, "svc", "wrong-secret-0000000000"), 401, "invalid_client"],
+    ["two auth methods at once", () => postForm(tokenUrl, { grant_type: "client_credentials", client_id: "svc", client_secret: SECRET }, { authorization: basicAuth("svc", SECRET) }), 400, "invalid_request"],
+    ["unknown grant type", () => postForm(tokenUrl, { grant_type: "urn:example:magic" }, { authorization: basicAuth("svc", SECRET) }), 400, "unsupported_grant_type"],
+    ["scope outside the allowed set", () => cc({ scope: "admin" }), 400, "invalid_scope"],
+    ["audience not allowed", () => cc({ audience: "api-9" }), 400, "invalid_target"],
+    ["missing grant_type", () => postForm(tokenUrl, {}, { authorization: basicAuth("svc", SECRET) }), 400, "invalid_request"],
+    ["duplicated parameter", () => cc({ scope: ["read", "write"] }), 400, "invalid_request"],
+  ];
+
+  it.each(cases)("%s", async (_name, send, status, error) => {
+    const res = await send();
+    expect(res.status).toBe(status);
+    expect(res.body.error).toBe(error);
+    expect(res.body.access_token).toBeUndefined();
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    if (status === 401) expect(res.headers.get("www-authenticate")).toMatch(/^Basic/);
+  });
+
+  it("refuses a body that is not form-encoded", async () => {
+    const res = await fetch(tokenUrl, { method: "POST", headers: { "content-type": "application/json", authorization: basicAuth("svc", SECRET) }, body: JSON.stringify({ grant_type: "client_credentials" }) });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toBe("invalid_request");
+  });
+
+  it("refuses an oversized body", async () => {
+    const res = await fetch(tokenUrl, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", authorization: basicAuth("svc", SECRET) }, body: `grant_type=client_credentials&scope=${"a".repeat(100_000)}` });
+    expect([400, 413]).toContain(res.status);
+    expect(((await res.json()) as { error: string }).error).toBe("invalid_request");
+  });
+});
+
+describe("state lives in NATS", () => {
+  it("keeps keys and clients across an issuer restart; old tokens still verify", async () => {
+    const before = await cc({ scope: "read" });
+    const jwksBefore = (await (await fetch(`${stack.gatewayUrl}/oauth2/jwks`)).json()) as { keys: Array<{ kid: string }> };
+    await stack.processes.issuer?.stop();
+    await stack.start("issuer");
+    const jwksAfter = (await (await fetch(`${stack.gatewayUrl}/oauth2/jwks`)).json()) as { keys: Array<{ kid: string }> };
+    expect(jwksAfter.keys.map((k) => k.kid)).toEqual(jwksBefore.keys.map((k) => k.kid));
+    const intro = await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token: before.body.access_token as string }, { authorization: basicAuth("svc", SECRET) });
+    expect(intro.body.active).toBe(true);
+    const jwks = createRemoteJWKSet(new URL(`${stack.gatewayUrl}/oauth2/jwks`));
+    await expect(jwtVerify(before.body.access_token as string, jwks, { issuer: stack.gatewayUrl, audience: "api-1" })).resolves.toBeTruthy();
+    expect((await cc({ scope: "read" }, "admin:test/vo_1")).status).toBe(200);
+  }, 60_000);
+});
+
+describe("configuration errors stop the start", () => {
+  function startWith(yaml: string): { status: number | null; stderr: string } {
+    const dir = mkdtempSync(join(tmpdir(), "sts-badcfg-"));
+    const file = join(dir, "sts.yaml");
+    writeFileSync(file, yaml);
+    const run = spawnSync(process.execPath, ["services/issuer/dist/main.js"], { env: { ...process.env, STS_CONFIG: file, STS_MASTER_KEY: "x".repeat(43), NATS_URL: stack.nats.url }, encoding: "utf8", timeout: 20_000 });
+    return { status: run.status, stderr: run.stderr };
+  }
+
+  it.each([
+    ["an unknown field", "clients:\n  - client_id: a\n    client_secret: aaaaaaaaaaaaaaaaaaaa\n    colour: red\n", "clients[0].colour: unknown field"],
+    ["a wrong type", "tokens:\n  max_token_bytes: lots\n", "tokens.max_token_bytes"],
+    ["both jwks and jwks_uri", "clients:\n  - client_id: a\n    token_endpoint_auth_method: private_key_jwt\n    jwks: { keys: [ { kty: EC } ] }\n    jwks_uri: https://example.org/jwks\n", "clients[0].jwks_uri: jwks and jwks_uri are mutually exclusive"],
+  ])("names the field for %s", (_name, yaml, expected) => {
+    const { status, stderr } = startWith(yaml);
+    expect(status).not.toBe(0);
+    expect(stderr).toContain(expected);
+  });
+});
