@@ -1,0 +1,117 @@
+/**
+ * The one adapter between `async (request, ctx) => response` handlers and
+ * grpc-js: trace context in, a server span, deadline and cancellation as an
+ * AbortSignal, and error mapping out. Only OAuthError crosses the wire;
+ * anything else is logged with its stack and sent as server_error.
+ */
+import type { Metadata, ServerUnaryCall, ServerWritableStream, handleServerStreamingCall, handleUnaryCall, sendUnaryData } from "@grpc/grpc-js";
+import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
+import { OAuthError, toOAuthError } from "@sts/errors";
+import { extractTraceContext } from "@sts/telemetry";
+import type { Logger } from "@sts/telemetry";
+import { statusFromOAuthError } from "./error-mapping.js";
+
+/** What a handler gets besides its request. */
+export interface CallContext {
+  metadata: Metadata;
+  deadline: Date | undefined;
+  /** Aborted when the caller cancels or the deadline passes. */
+  signal: AbortSignal;
+  peer: string;
+  logger: Logger;
+}
+
+/** Options of the adapter. */
+export interface AdapterOptions {
+  name?: string;
+  logger?: Logger;
+}
+
+const tracer = trace.getTracer("@sts/grpc");
+
+function metadataCarrier(metadata: Metadata): Record<string, string> {
+  const carrier: Record<string, string> = {};
+  for (const key of ["traceparent", "tracestate", "baggage"]) {
+    const v = metadata.get(key)[0];
+    if (typeof v === "string") carrier[key] = v;
+  }
+  return carrier;
+}
+
+function contextOf(call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>, logger: Logger | undefined): { ctx: CallContext; done(): void } {
+  const abort = new AbortController();
+  const deadlineValue = call.getDeadline();
+  const deadline = deadlineValue instanceof Date ? deadlineValue : Number.isFinite(deadlineValue) ? new Date(deadlineValue as number) : undefined;
+  let timer: NodeJS.Timeout | undefined;
+  if (deadline) {
+    const ms = deadline.getTime() - Date.now();
+    timer = setTimeout(() => abort.abort(new Error("deadline exceeded")), Math.max(0, ms));
+    timer.unref();
+  }
+  const onCancel = (): void => abort.abort(new Error("cancelled"));
+  call.once("cancelled", onCancel);
+  const log = logger ?? (console as unknown as Logger);
+  return {
+    ctx: { metadata: call.metadata, deadline, signal: abort.signal, peer: call.getPeer(), logger: log },
+    done() {
+      if (timer) clearTimeout(timer);
+      call.removeListener("cancelled", onCancel);
+    },
+  };
+}
+
+function fail(err: unknown, name: string, logger: Logger | undefined): OAuthError {
+  const oauth = toOAuthError(err);
+  if (!(err instanceof OAuthError)) logger?.error({ err, rpc: name }, "unexpected error in handler");
+  else if (oauth.code === "temporarily_unavailable" || oauth.code === "server_error") logger?.warn({ rpc: name, code: oauth.code, cause: oauth.cause instanceof Error ? oauth.cause.message : undefined }, "request failed");
+  return oauth;
+}
+
+/** Adapts an async unary handler to grpc-js. */
+export function unary<Req, Res>(handler: (request: Req, ctx: CallContext) => Promise<Res>, options: AdapterOptions = {}): handleUnaryCall<Req, Res> {
+  const name = options.name ?? handler.name ?? "rpc";
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+    const parent = extractTraceContext(metadataCarrier(call.metadata));
+    const span = tracer.startSpan(`grpc.server/${name}`, { kind: SpanKind.SERVER, attributes: { "rpc.system": "grpc", "rpc.method": name } }, parent);
+    const { ctx, done } = contextOf(call as ServerUnaryCall<unknown, unknown>, options.logger);
+    context.with(trace.setSpan(parent, span), () => handler(call.request, ctx)).then(
+      (response) => {
+        done();
+        span.end();
+        callback(null, response);
+      },
+      (err: unknown) => {
+        done();
+        const oauth = fail(err, name, options.logger);
+        span.setAttribute("oauth.error", oauth.code);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: oauth.code });
+        span.end();
+        callback(statusFromOAuthError(oauth), null);
+      },
+    );
+  };
+}
+
+/** Adapts an async server-streaming handler (it writes to the stream and resolves when done). */
+export function serverStream<Req, Res>(handler: (request: Req, stream: ServerWritableStream<Req, Res>, ctx: CallContext) => Promise<void>, options: AdapterOptions = {}): handleServerStreamingCall<Req, Res> {
+  const name = options.name ?? handler.name ?? "stream";
+  return (call: ServerWritableStream<Req, Res>) => {
+    const parent = extractTraceContext(metadataCarrier(call.metadata));
+    const span = tracer.startSpan(`grpc.server/${name}`, { kind: SpanKind.SERVER }, parent);
+    const { ctx, done } = contextOf(call as ServerWritableStream<unknown, unknown>, options.logger);
+    context.with(trace.setSpan(parent, span), () => handler(call.request, call, ctx)).then(
+      () => {
+        done();
+        span.end();
+        call.end();
+      },
+      (err: unknown) => {
+        done();
+        const oauth = fail(err, name, options.logger);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: oauth.code });
+        span.end();
+        call.destroy(Object.assign(new Error(oauth.description), statusFromOAuthError(oauth)));
+      },
+    );
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * OAuth errors on gRPC: the status from the one table in @sts/errors, the
+ * RFC code and public description in trailing metadata. The reverse
+ * direction turns a received ServiceError back into the same OAuthError.
+ */
+import { Metadata, status } from "@grpc/grpc-js";
+import type { ServiceError, StatusObject } from "@grpc/grpc-js";
+import { OAuthError, codeFromGrpcStatus, grpcStatusOf, isOAuthErrorCode } from "@sts/errors";
+
+/** Metadata keys carrying the OAuth error across gRPC. */
+export const ERROR_METADATA = { CODE: "oauth-error", DESCRIPTION: "oauth-error-description", RETRY_AFTER: "retry-after" } as const;
+
+/** The gRPC status object for an OAuthError. */
+export function statusFromOAuthError(err: OAuthError): Partial<StatusObject> {
+  const metadata = new Metadata();
+  metadata.set(ERROR_METADATA.CODE, err.code);
+  metadata.set(ERROR_METADATA.DESCRIPTION, err.description);
+  if (err.retryAfter !== undefined) metadata.set(ERROR_METADATA.RETRY_AFTER, String(err.retryAfter));
+  return { code: grpcStatusOf(err.code), details: err.description, metadata };
+}
+
+/** Turns a failed call back into an OAuthError (code from metadata, else from the status). */
+export function errorFromServiceError(err: ServiceError): OAuthError {
+  const code = err.metadata?.get(ERROR_METADATA.CODE)[0];
+  if (isOAuthErrorCode(code)) {
+    const description = err.metadata.get(ERROR_METADATA.DESCRIPTION)[0];
+    const retry = Number(err.metadata.get(ERROR_METADATA.RETRY_AFTER)[0]);
+    return new OAuthError(code, typeof description === "string" ? description : err.details, { cause: err, ...(Number.isFinite(retry) && { retryAfter: retry }) });
+  }
+  const mapped = codeFromGrpcStatus(err.code);
+  const description = mapped === "temporarily_unavailable" ? "upstream service unavailable" : err.code === status.RESOURCE_EXHAUSTED ? "request too large" : "upstream error";
+  // RESOURCE_EXHAUSTED from grpc-js's own size check is the caller's input, not our failure.
+  if (err.code === status.RESOURCE_EXHAUSTED) return new OAuthError("invalid_request", description, { cause: err });
+  return new OAuthError(mapped, description, { cause: err });
+}

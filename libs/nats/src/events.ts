@@ -1,0 +1,134 @@
+/**
+ * CloudEvents 1.0 on JetStream. The event id is made here (never taken from
+ * a request) and is also the Nats-Msg-Id, so a retried publish is stored
+ * once. A caller gets a resolved promise only when JetStream has acknowledged
+ * the event: on failure it gets temporarily_unavailable and must not hand out
+ * what the event records (fail closed).
+ */
+import { randomUUID } from "node:crypto";
+import { context, propagation } from "@opentelemetry/api";
+import type { Context } from "@opentelemetry/api";
+import { headers } from "@nats-io/transport-node";
+import type { MsgHdrs } from "@nats-io/transport-node";
+import { unavailable } from "@sts/errors";
+import type { NatsHandle, NatsLogger } from "./connection.js";
+
+/** Event types, named noun.verb. */
+export const EVENT_TYPES = {
+  TOKEN_ISSUED: "token.issued",
+  TOKEN_EXCHANGED: "token.exchanged",
+  TOKEN_REFRESHED: "token.refreshed",
+  TOKEN_REVOKED: "token.revoked",
+  EXCHANGE_DENIED: "exchange.denied",
+  CLIENT_REGISTERED: "client.registered",
+  CLIENT_UPDATED: "client.updated",
+  CLIENT_DELETED: "client.deleted",
+  POLICY_UPDATED: "policy.updated",
+  KEY_ROTATED: "key.rotated",
+} as const;
+
+/** One event type. */
+export type EventType = (typeof EVENT_TYPES)[keyof typeof EVENT_TYPES];
+
+/** The events stream. */
+export const EVENTS_STREAM = { name: "STS_EVENTS", subjects: ["sts.events.>"] } as const;
+
+/** Subject of an event type. */
+export function eventSubject(type: EventType): string {
+  return `sts.events.${type}`;
+}
+
+/** A CloudEvents 1.0 structured JSON event. */
+export interface CloudEvent<T> {
+  specversion: "1.0";
+  id: string;
+  source: string;
+  type: EventType;
+  time: string;
+  subject?: string;
+  datacontenttype: "application/json";
+  data: T;
+  traceparent?: string;
+}
+
+/** Creates or updates the events stream (file storage, duplicate window for retried publishes). */
+export async function ensureEventsStream(handle: NatsHandle, options: { maxAgeMs?: number; duplicateWindowMs?: number; replicas?: number } = {}): Promise<void> {
+  const config = {
+    name: EVENTS_STREAM.name,
+    subjects: [...EVENTS_STREAM.subjects],
+    storage: "file" as const,
+    num_replicas: options.replicas ?? 1,
+    duplicate_window: (options.duplicateWindowMs ?? 120_000) * 1_000_000,
+    max_age: (options.maxAgeMs ?? 0) * 1_000_000,
+  };
+  try {
+    await handle.jsm.streams.info(EVENTS_STREAM.name);
+    await handle.jsm.streams.update(EVENTS_STREAM.name, config);
+  } catch (err) {
+    if (err instanceof Error && /not found/i.test(err.message)) await handle.jsm.streams.add(config);
+    else throw err;
+  }
+}
+
+const setter = { set: (h: MsgHdrs, key: string, value: string) => h.set(key, value) };
+
+/** Reads the W3C trace context from an event's NATS headers. */
+export function extractTraceContext(h: MsgHdrs | undefined): Context {
+  if (!h) return context.active();
+  return propagation.extract(context.active(), h, { keys: (c) => c.keys(), get: (c, k) => (c.has(k) ? c.get(k) : undefined) });
+}
+
+/** Options of the publisher. */
+export interface PublisherOptions {
+  /** CloudEvents `source`, e.g. `sts/issuer`. */
+  source: string;
+  /** Ack timeout of one attempt. */
+  timeoutMs?: number;
+  /** Attempts after the first. */
+  retries?: number;
+  logger?: NatsLogger;
+}
+
+/** Publishes CloudEvents with acks, retries and idempotent ids. */
+export class EventPublisher {
+  readonly #h: NatsHandle;
+  readonly #o: Required<Omit<PublisherOptions, "logger">> & { logger?: NatsLogger };
+
+  constructor(handle: NatsHandle, options: PublisherOptions) {
+    this.#h = handle;
+    this.#o = { timeoutMs: 2000, retries: 3, ...options };
+  }
+
+  /** Publishes one event; resolves after the JetStream ack. */
+  async publish<T>(type: EventType, data: T, options: { subject?: string; id?: string } = {}): Promise<{ id: string; seq: number; duplicate: boolean }> {
+    const id = options.id ?? randomUUID();
+    const h = headers();
+    propagation.inject(context.active(), h, setter);
+    const event: CloudEvent<T> = {
+      specversion: "1.0",
+      id,
+      source: this.#o.source,
+      type,
+      time: new Date().toISOString(),
+      ...(options.subject !== undefined && { subject: options.subject }),
+      datacontenttype: "application/json",
+      data,
+      ...(h.has("traceparent") && { traceparent: h.get("traceparent") }),
+    };
+    const payload = JSON.stringify(event);
+    let lastError: unknown;
+    for (let attempt = 0; attempt <= this.#o.retries; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+      try {
+        // Same msgID on every attempt: an attempt that timed out may have been stored.
+        const ack = await this.#h.js.publish(eventSubject(type), payload, { msgID: id, timeout: this.#o.timeoutMs, headers: h });
+        return { id, seq: ack.seq, duplicate: ack.duplicate };
+      } catch (err) {
+        lastError = err;
+        if (this.#h.nc.isClosed()) break;
+      }
+    }
+    this.#o.logger?.error({ err: lastError, type, id }, "event not stored");
+    throw unavailable("event store unavailable", lastError);
+  }
+}

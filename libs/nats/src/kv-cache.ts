@@ -1,0 +1,119 @@
+/**
+ * A read cache of a whole KV bucket fed by a watch, so reads on the hot path
+ * never go to the network and a change made through one replica reaches all.
+ * Values are JSON validated by `parse`; a bad value is skipped and logged.
+ * When the watch ends (e.g. the server went away for long), it is made anew.
+ */
+import type { KV, KvWatchEntry } from "@nats-io/kv";
+import type { NatsLogger } from "./connection.js";
+
+/** Options of KvCache. */
+export interface KvCacheOptions<T> {
+  parse: (raw: unknown) => T | undefined;
+  logger?: NatsLogger;
+  /** Only keys matching this filter (NATS wildcards). */
+  key?: string;
+}
+
+/** A watch-fed map of one bucket. */
+export class KvCache<T> {
+  readonly #kv: KV;
+  readonly #o: KvCacheOptions<T>;
+  readonly #map = new Map<string, { value: T; revision: number }>();
+  readonly #listeners: Array<(key: string, value: T | undefined, revision: number) => void> = [];
+  #ready: Promise<void>;
+  #markReady: () => void = () => undefined;
+  #stopped = false;
+  #stopWatch: (() => void) | undefined;
+  #revision = 0;
+
+  constructor(kv: KV, options: KvCacheOptions<T>) {
+    this.#kv = kv;
+    this.#o = options;
+    this.#ready = new Promise((r) => (this.#markReady = r));
+    void this.#run();
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopped) {
+      try {
+        const status = await this.#kv.status();
+        if (status.values === 0) this.#markReady();
+        const iter = await this.#kv.watch({ ...(this.#o.key && { key: this.#o.key }) });
+        this.#stopWatch = () => iter.stop();
+        for await (const e of iter) {
+          this.#apply(e);
+          if (e.isUpdate || e.delta === 0) this.#markReady();
+        }
+      } catch (err) {
+        if (!this.#stopped) this.#o.logger?.warn({ err, bucket: this.#kv.toString() }, "KV watch failed; retrying");
+      }
+      if (!this.#stopped) await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  #apply(e: KvWatchEntry): void {
+    if (e.revision > this.#revision) this.#revision = e.revision;
+    if (e.operation !== "PUT") {
+      if (this.#map.delete(e.key)) this.#emit(e.key, undefined, e.revision);
+      return;
+    }
+    let value: T | undefined;
+    try {
+      value = this.#o.parse(e.json());
+    } catch {
+      value = undefined;
+    }
+    if (value === undefined) {
+      this.#o.logger?.warn({ key: e.key }, "KV value skipped: not valid");
+      return;
+    }
+    this.#map.set(e.key, { value, revision: e.revision });
+    this.#emit(e.key, value, e.revision);
+  }
+
+  #emit(key: string, value: T | undefined, revision: number): void {
+    for (const l of this.#listeners) l(key, value, revision);
+  }
+
+  /** Resolves once the bucket's current values have been loaded. */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  /** The value under an (already encoded) key. */
+  get(key: string): T | undefined {
+    return this.#map.get(key)?.value;
+  }
+
+  /** The value and its KV revision. */
+  entry(key: string): { value: T; revision: number } | undefined {
+    return this.#map.get(key);
+  }
+
+  /** Every value. */
+  values(): IterableIterator<T> {
+    return [...this.#map.values()].map((e) => e.value)[Symbol.iterator]();
+  }
+
+  /** Every key and entry. */
+  entries(): Array<[string, { value: T; revision: number }]> {
+    return [...this.#map.entries()];
+  }
+
+  /** Highest KV revision seen (a version of the whole bucket). */
+  get revision(): number {
+    return this.#revision;
+  }
+
+  /** Called on every put or delete seen. */
+  onChange(cb: (key: string, value: T | undefined, revision: number) => void): void {
+    this.#listeners.push(cb);
+  }
+
+  /** Stops watching. */
+  stop(): void {
+    this.#stopped = true;
+    this.#stopWatch?.();
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * OpenTelemetry tracing for a service: W3C trace context and baggage
+ * propagation, AsyncLocalStorage context, and an exporter chosen by config.
+ * With exporter "none" spans are still created (log lines get trace ids and
+ * context still flows through gRPC and NATS) but nothing is exported.
+ */
+import { context, propagation, trace } from "@opentelemetry/api";
+import type { Context, Tracer } from "@opentelemetry/api";
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from "@opentelemetry/core";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { BatchSpanProcessor, ConsoleSpanExporter, NodeTracerProvider, ParentBasedSampler, TraceIdRatioBasedSampler } from "@opentelemetry/sdk-trace-node";
+import type { SpanProcessor } from "@opentelemetry/sdk-trace-node";
+import { ATTR_SERVICE_NAME } from "@opentelemetry/semantic-conventions";
+
+/** Options of initTelemetry. */
+export interface TelemetryOptions {
+  serviceName: string;
+  exporter?: "none" | "console" | "otlp";
+  otlpEndpoint?: string;
+  /** Fraction of root traces sampled (parent decisions are followed). */
+  sampleRatio?: number;
+  /** Extra span processors (tests use an in-memory exporter). */
+  spanProcessors?: SpanProcessor[];
+}
+
+let provider: NodeTracerProvider | undefined;
+
+/** Sets up tracing once per process; later calls return the same handle. */
+export function initTelemetry(options: TelemetryOptions): { shutdown(): Promise<void> } {
+  if (!provider) {
+    const processors: SpanProcessor[] = [...(options.spanProcessors ?? [])];
+    if (options.exporter === "console") processors.push(new BatchSpanProcessor(new ConsoleSpanExporter()));
+    if (options.exporter === "otlp") processors.push(new BatchSpanProcessor(new OTLPTraceExporter(options.otlpEndpoint ? { url: options.otlpEndpoint } : {})));
+    provider = new NodeTracerProvider({
+      resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.serviceName }),
+      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(options.sampleRatio ?? 1) }),
+      spanProcessors: processors,
+    });
+    provider.register({ propagator: new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }) });
+  }
+  const current = provider;
+  return { shutdown: () => current.shutdown() };
+}
+
+/** A tracer for a component. */
+export function getTracer(name: string): Tracer {
+  return trace.getTracer(name);
+}
+
+/** Writes the active trace context into a string map (gRPC metadata, NATS headers). */
+export function injectTraceContext(carrier: Record<string, string>, ctx: Context = context.active()): Record<string, string> {
+  propagation.inject(ctx, carrier);
+  return carrier;
+}
+
+/** Reads a trace context from a string map. */
+export function extractTraceContext(carrier: Record<string, string | undefined>): Context {
+  return propagation.extract(context.active(), carrier, {
+    keys: (c) => Object.keys(c),
+    get: (c, key) => c[key] ?? undefined,
+  });
+}

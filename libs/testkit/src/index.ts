@@ -1,0 +1,6 @@
+export { freePort, waitFor, httpReady } from "./ports.js";
+export { grpcHealthy } from "./grpc-health.js";
+export { startProcess } from "./process.js";
+export type { ProcessHandle, ProcessOptions } from "./process.js";
+export { startNats, natsServerBinary } from "./nats-server.js";
+export type { NatsServerHandle } from "./nats-server.js";

@@ -1,0 +1,99 @@
+/** Child processes for tests: output captured, readiness polled, killed with the test run. */
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+
+const live = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const c of live) c.kill("SIGKILL");
+});
+
+/** Options of startProcess. */
+export interface ProcessOptions {
+  name: string;
+  command: string;
+  args: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  ready: () => Promise<boolean>;
+  readyTimeoutMs?: number;
+}
+
+/** A running child. */
+export interface ProcessHandle {
+  readonly pid: number;
+  output(): string;
+  /** Sends a signal and waits for the exit (code or signal name). */
+  kill(signal?: NodeJS.Signals): Promise<number | string | null>;
+  /** SIGTERM, then SIGKILL after a grace period. */
+  stop(graceMs?: number): Promise<void>;
+  /** Starts the same command again and waits until ready. */
+  restart(): Promise<void>;
+  readonly exited: Promise<number | string | null>;
+}
+
+const MAX_OUTPUT = 64 * 1024;
+
+/** Starts a process and waits until ready() is true. */
+export async function startProcess(options: ProcessOptions): Promise<ProcessHandle> {
+  let child!: ChildProcess;
+  let out = "";
+  let exited!: Promise<number | string | null>;
+  let exitedValue: number | string | null | undefined;
+
+  async function launch(): Promise<void> {
+    exitedValue = undefined;
+    child = spawn(options.command, options.args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
+    live.add(child);
+    const append = (chunk: Buffer): void => {
+      out = (out + chunk.toString()).slice(-MAX_OUTPUT);
+    };
+    child.stdout?.on("data", append);
+    child.stderr?.on("data", append);
+    const current = child;
+    exited = new Promise((resolve) => {
+      current.once("exit", (code, signal) => {
+        live.delete(current);
+        exitedValue = code ?? signal;
+        resolve(exitedValue);
+      });
+    });
+    const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
+    for (;;) {
+      if (exitedValue !== undefined) throw new Error(`${options.name} exited (${String(exitedValue)}) before ready:\n${out}`);
+      if (await options.ready()) return;
+      if (Date.now() > deadline) {
+        current.kill("SIGKILL");
+        throw new Error(`${options.name} not ready in time:\n${out}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  await launch();
+  const handle: ProcessHandle = {
+    get pid() {
+      return child.pid ?? -1;
+    },
+    output: () => out,
+    async kill(signal = "SIGKILL") {
+      if (exitedValue !== undefined) return exitedValue;
+      child.kill(signal);
+      return exited;
+    },
+    async stop(graceMs = 5000) {
+      if (exitedValue !== undefined) return;
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+    async restart() {
+      await handle.stop();
+      await launch();
+    },
+    get exited() {
+      return exited;
+    },
+  };
+  return handle;
+}
