@@ -61,7 +61,7 @@ export type { TokenServiceClient, TokenServiceHandlers } from "./generated/sts/t
 export type { ExchangeServiceClient, ExchangeServiceHandlers } from "./generated/sts/exchange/v1/ExchangeService.js";
 export type { PolicyServiceClient, PolicyServiceHandlers } from "./generated/sts/policy/v1/PolicyService.js";
 export type { ClientAuthentication, ClientAuthentication__Output } from "./generated/sts/token/v1/ClientAuthentication.js";
-export type { TokenRequest__Output } from "./generated/sts/token/v1/TokenRequest.js";
+export type { TokenRequest, TokenRequest__Output } from "./generated/sts/token/v1/TokenRequest.js";
 export type { TokenResponse } from "./generated/sts/token/v1/TokenResponse.js";
 export type { MintRequest, MintRequest__Output } from "./generated/sts/token/v1/MintRequest.js";
 export type { MintResponse, MintResponse__Output } from "./generated/sts/token/v1/MintResponse.js";

@@ -1,0 +1,28 @@
+/** What every endpoint handler gets. */
+import type { IncomingMessage } from "node:http";
+import type { ExchangeServiceClient, TokenServiceClient, ClientAuthentication } from "@sts/proto";
+import type { Logger } from "@sts/telemetry";
+import type { OAuthForm } from "../form.js";
+
+/** Shared by the endpoints. */
+export interface GatewayContext {
+  issuer: string;
+  token: TokenServiceClient;
+  exchange: ExchangeServiceClient | undefined;
+  logger: Logger;
+  /** Deadline of backend calls. */
+  deadlineMs: number;
+}
+
+/** The client credentials of a request, passed through for the issuer to judge. */
+export function clientAuthentication(req: IncomingMessage, form: OAuthForm, endpoint: string): ClientAuthentication {
+  const header = req.headers.authorization;
+  return {
+    authorization: typeof header === "string" ? header : "",
+    client_id: form.get("client_id") ?? "",
+    client_secret: form.get("client_secret") ?? "",
+    client_assertion_type: form.get("client_assertion_type") ?? "",
+    client_assertion: form.get("client_assertion") ?? "",
+    endpoint,
+  };
+}

@@ -1,0 +1,39 @@
+/** POST /oauth2/introspect (RFC 7662). */
+import type { IncomingMessage } from "node:http";
+import { invalidRequest } from "@sts/errors";
+import { callUnary } from "@sts/grpc";
+import type { Actor__Output, IntrospectResponse__Output } from "@sts/proto";
+import type { OAuthForm } from "../form.js";
+import { compact } from "../respond.js";
+import { clientAuthentication } from "./context.js";
+import type { GatewayContext } from "./context.js";
+
+function actJson(a: Actor__Output | null): Record<string, unknown> | undefined {
+  if (!a || !a.sub) return undefined;
+  const inner = actJson(a.act);
+  return inner ? { sub: a.sub, act: inner } : { sub: a.sub };
+}
+
+/** Returns the RFC 7662 §2.2 body: `{"active":false}` alone when inactive. */
+export async function introspectEndpoint(req: IncomingMessage, form: OAuthForm, ctx: GatewayContext): Promise<Record<string, unknown>> {
+  const token = form.get("token");
+  if (!token) throw invalidRequest("token is required");
+  const client = clientAuthentication(req, form, `${ctx.issuer}/oauth2/introspect`);
+  const r = await callUnary<object, IntrospectResponse__Output>(ctx.token, "Introspect", { client, token, token_type_hint: form.get("token_type_hint") ?? "" }, { deadlineMs: ctx.deadlineMs });
+  if (!r.active) return { active: false };
+  const num = (v: string): number | undefined => (v && v !== "0" ? Number(v) : undefined);
+  return compact({
+    active: true,
+    scope: r.scope,
+    client_id: r.client_id,
+    sub: r.sub,
+    aud: r.aud.length === 1 ? r.aud[0] : r.aud,
+    exp: num(r.exp),
+    iat: num(r.iat),
+    nbf: num(r.nbf),
+    iss: r.iss,
+    jti: r.jti,
+    token_type: r.token_type,
+    act: actJson(r.act),
+  });
+}

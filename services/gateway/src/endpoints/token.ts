@@ -1,0 +1,45 @@
+/** POST /oauth2/token: RFC 6749 §3.2; token exchange (RFC 8693) goes to the exchanger, every other grant to the issuer. */
+import type { IncomingMessage } from "node:http";
+import { OAuthError, invalidRequest } from "@sts/errors";
+import { callUnary } from "@sts/grpc";
+import type { ExchangeRequest, ExchangeResponse__Output, TokenRequest, TokenResponse } from "@sts/proto";
+import type { OAuthForm } from "../form.js";
+import { compact } from "../respond.js";
+import { clientAuthentication } from "./context.js";
+import type { GatewayContext } from "./context.js";
+
+const TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+/** Runs the grant and returns the RFC 6749 §5.1 body. */
+export async function tokenEndpoint(req: IncomingMessage, form: OAuthForm, ctx: GatewayContext): Promise<Record<string, unknown>> {
+  const grantType = form.get("grant_type");
+  if (!grantType) throw invalidRequest("grant_type is required");
+  const client = clientAuthentication(req, form, `${ctx.issuer}/oauth2/token`);
+  if (grantType === TOKEN_EXCHANGE) {
+    if (!ctx.exchange) throw new OAuthError("unsupported_grant_type", "token exchange is not served here");
+    const request: ExchangeRequest = {
+      client,
+      subject_token: form.get("subject_token") ?? "",
+      subject_token_type: form.get("subject_token_type") ?? "",
+      actor_token: form.get("actor_token") ?? "",
+      actor_token_type: form.get("actor_token_type") ?? "",
+      requested_token_type: form.get("requested_token_type") ?? "",
+      audience: form.all("audience"),
+      resource: form.all("resource"),
+      scope: form.get("scope") ?? "",
+    };
+    const r = await callUnary<ExchangeRequest, ExchangeResponse__Output>(ctx.exchange, "Exchange", request, { deadlineMs: ctx.deadlineMs });
+    return compact({ access_token: r.access_token, issued_token_type: r.issued_token_type, token_type: r.token_type, expires_in: Number(r.expires_in), scope: r.scope });
+  }
+  const request: TokenRequest = {
+    client,
+    grant_type: grantType,
+    scope: form.get("scope") ?? "",
+    audience: form.all("audience"),
+    resource: form.all("resource"),
+    assertion: form.get("assertion") ?? "",
+    refresh_token: form.get("refresh_token") ?? "",
+  };
+  const r = await callUnary<TokenRequest, TokenResponse & { expires_in: string }>(ctx.token, "Token", request, { deadlineMs: ctx.deadlineMs });
+  return compact({ access_token: r.access_token, token_type: r.token_type, expires_in: Number(r.expires_in), scope: r.scope, refresh_token: r.refresh_token, id_token: r.id_token, issued_token_type: r.issued_token_type });
+}

@@ -1,0 +1,60 @@
+/**
+ * Reading an OAuth request body: application/x-www-form-urlencoded only,
+ * size-capped before it is read, and refused when a parameter appears twice
+ * (RFC 6749 §3.2: "Request and response parameters MUST NOT be included more
+ * than once"), except the repeatable `audience` and `resource` (RFC 8693,
+ * RFC 8707). Unknown parameters are ignored, as RFC 6749 §3.2 requires.
+ */
+import type { IncomingMessage } from "node:http";
+import { OAuthError, invalidRequest } from "@sts/errors";
+
+/** Parameters that may repeat. */
+export const REPEATABLE: ReadonlySet<string> = new Set(["audience", "resource"]);
+
+/** A parsed form: single values, plus the repeatable lists. */
+export interface OAuthForm {
+  get(name: string): string | undefined;
+  all(name: "audience" | "resource"): string[];
+}
+
+/** Reads the body up to maxBytes; refuses more without reading the rest. */
+export async function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
+  const declared = Number(req.headers["content-length"] ?? NaN);
+  if (Number.isFinite(declared) && declared > maxBytes) throw new OAuthError("invalid_request", "request body too large");
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) throw new OAuthError("invalid_request", "request body too large");
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Checks the media type and parses the form. */
+export function parseForm(contentType: string | undefined, body: string): OAuthForm {
+  const type = (contentType ?? "").split(";")[0]?.trim().toLowerCase();
+  if (type !== "application/x-www-form-urlencoded") throw invalidRequest("body must be application/x-www-form-urlencoded");
+  // URLSearchParams replaces bad percent-escapes silently; refuse them instead.
+  for (const m of body.matchAll(/%(..)?/g)) {
+    if (!m[1] || !/^[0-9A-Fa-f]{2}$/.test(m[1])) throw invalidRequest("malformed percent-encoding");
+  }
+  const params = new URLSearchParams(body);
+  const single = new Map<string, string>();
+  const lists = new Map<string, string[]>();
+  for (const [name, value] of params) {
+    if (REPEATABLE.has(name)) {
+      if (value !== "") lists.set(name, [...(lists.get(name) ?? []), value]);
+      continue;
+    }
+    if (single.has(name)) throw invalidRequest(`parameter ${name.replace(/[^A-Za-z0-9_]/g, "?").slice(0, 40)} is repeated`);
+    single.set(name, value);
+  }
+  return {
+    get: (name) => {
+      const v = single.get(name);
+      return v === "" ? undefined : v;
+    },
+    all: (name) => lists.get(name) ?? [],
+  };
+}

@@ -1,0 +1,28 @@
+/** JSON responses and RFC 6749 §5.2 error bodies, with the right status and headers. */
+import type { ServerResponse } from "node:http";
+import { OAuthError, toOAuthError } from "@sts/errors";
+
+const NO_STORE = { "cache-control": "no-store", pragma: "no-cache" };
+
+/** Sends a JSON body. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = NO_STORE): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+/** Sends an OAuth error; invalid_client gets 401 + WWW-Authenticate, temporarily_unavailable 503 + Retry-After. */
+export function sendError(res: ServerResponse, err: unknown): OAuthError {
+  const e = toOAuthError(err);
+  const headers: Record<string, string> = { ...NO_STORE };
+  if (e.code === "invalid_client") headers["www-authenticate"] = `Basic realm="sts", error="invalid_client"`;
+  if (e.code === "invalid_token") headers["www-authenticate"] = `Bearer error="invalid_token"`;
+  if (e.retryAfter !== undefined) headers["retry-after"] = String(e.retryAfter);
+  sendJson(res, e.status, e.toJSON(), headers);
+  return e;
+}
+
+/** Only the non-empty fields of an object (RFC responses omit absent members). */
+export function compact(body: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined && v !== null && v !== "" && !(Array.isArray(v) && v.length === 0)));
+}

@@ -1,0 +1,123 @@
+/** The gateway's HTTP server: routing, limits, and the one place errors become responses. */
+import { createServer } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { callUnary } from "@sts/grpc";
+import type { ExchangeServiceClient, TokenServiceClient } from "@sts/proto";
+import type { Logger } from "@sts/telemetry";
+import { introspectEndpoint } from "./endpoints/introspect.js";
+import { revokeEndpoint } from "./endpoints/revoke.js";
+import { tokenEndpoint } from "./endpoints/token.js";
+import type { GatewayContext } from "./endpoints/context.js";
+import { parseForm, readBody } from "./form.js";
+import type { OAuthForm } from "./form.js";
+import { serverMetadata } from "./metadata.js";
+import { sendError, sendJson } from "./respond.js";
+
+/** Options of startGateway. */
+export interface GatewayOptions {
+  host: string;
+  port: number;
+  issuer: string;
+  token: TokenServiceClient;
+  exchange?: ExchangeServiceClient;
+  logger: Logger;
+  maxBodyBytes?: number;
+  jwksMaxAgeSeconds?: number;
+  scopesSupported?: string[];
+  deadlineMs?: number;
+  ready?: () => boolean;
+}
+
+type FormHandler = (req: IncomingMessage, form: OAuthForm, ctx: GatewayContext) => Promise<Record<string, unknown> | void>;
+
+const POSTS: Record<string, FormHandler> = {
+  "/oauth2/token": tokenEndpoint,
+  "/oauth2/introspect": introspectEndpoint,
+  "/oauth2/revoke": revokeEndpoint,
+};
+
+/** Starts the HTTP edge; resolves once listening. */
+export async function startGateway(options: GatewayOptions): Promise<{ port: number; url: string; close(): Promise<void> }> {
+  const issuer = options.issuer.replace(/\/$/, "");
+  const ctx: GatewayContext = { issuer, token: options.token, exchange: options.exchange, logger: options.logger, deadlineMs: options.deadlineMs ?? 5000 };
+  const maxBody = options.maxBodyBytes ?? 16 * 1024;
+  const metadata = serverMetadata(issuer, options.scopesSupported);
+  const jwksMaxAge = options.jwksMaxAgeSeconds ?? 60;
+  let jwksCache: { body: string; until: number } | undefined;
+
+  async function jwks(res: ServerResponse): Promise<void> {
+    // A short in-process cache: a burst of verifiers refreshing keys does not hammer the issuer.
+    if (!jwksCache || jwksCache.until < Date.now()) {
+      const r = await callUnary<object, { jwks_json: string }>(options.token, "GetJwks", {}, { deadlineMs: ctx.deadlineMs });
+      jwksCache = { body: r.jwks_json, until: Date.now() + 5000 };
+    }
+    res.writeHead(200, { "content-type": "application/jwk-set+json", "cache-control": `public, max-age=${jwksMaxAge}` });
+    res.end(jwksCache.body);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? "/").split("?")[0] as string;
+    const post = POSTS[path];
+    if (post) {
+      if (req.method !== "POST") {
+        res.setHeader("allow", "POST");
+        sendJson(res, 405, { error: "invalid_request", error_description: "use POST" });
+        return;
+      }
+      const form = parseForm(req.headers["content-type"], await readBody(req, maxBody));
+      const body = await post(req, form, ctx);
+      if (body) sendJson(res, 200, body);
+      else {
+        res.writeHead(200, { "cache-control": "no-store", "content-length": 0 });
+        res.end();
+      }
+      return;
+    }
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.setHeader("allow", "GET");
+      sendJson(res, 405, { error: "invalid_request", error_description: "method not allowed" });
+      return;
+    }
+    switch (path) {
+      case "/.well-known/oauth-authorization-server":
+      case "/.well-known/openid-configuration":
+        sendJson(res, 200, metadata, { "cache-control": "public, max-age=300" });
+        return;
+      case "/oauth2/jwks":
+        await jwks(res);
+        return;
+      case "/healthz":
+        res.writeHead(200, { "content-type": "text/plain" }).end("ok");
+        return;
+      case "/readyz": {
+        const ready = options.ready ? options.ready() : true;
+        res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" }).end(ready ? "ready" : "not ready");
+        return;
+      }
+      default:
+        sendJson(res, 404, { error: "invalid_request", error_description: "not found" });
+    }
+  }
+
+  const server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000, maxHeaderSize: 16 * 1024 }, (req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      const e = sendError(res, err);
+      if (e.code === "server_error") options.logger.error({ err, path: req.url }, "request failed");
+      // An unread body would stall keep-alive; the connection is closed after an early refusal.
+      if (!req.complete) req.destroy();
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve) => server.listen(options.port, options.host, resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `http://${options.host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}
