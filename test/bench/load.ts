@@ -1,0 +1,70 @@
+/**
+ * A closed-loop load generator for unary calls: `concurrency` loops, each
+ * sending its next request when the previous one answered, for a fixed time.
+ * Latencies are kept whole (no sampling) to compute exact percentiles.
+ */
+
+/** Figures of one run. */
+export interface LoadResult {
+  label: string;
+  concurrency: number;
+  requests: number;
+  errors: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/** Percentile of sorted latencies (ms). */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+/** Runs fn from `concurrency` loops for durationMs after a short warm-up. */
+export async function runLoad(label: string, concurrency: number, durationMs: number, fn: () => Promise<unknown>, warmupMs = 1000): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let recording = false;
+  let firstError: unknown;
+  const stopAt = Date.now() + warmupMs + durationMs;
+  setTimeout(() => (recording = true), warmupMs).unref();
+  let started = 0;
+  async function loop(): Promise<void> {
+    while (Date.now() < stopAt) {
+      const t0 = process.hrtime.bigint();
+      try {
+        await fn();
+        if (recording) latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      } catch (err) {
+        if (recording) errors++;
+        firstError ??= err;
+      }
+    }
+  }
+  await new Promise((r) => setTimeout(r, 0));
+  started = Date.now();
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  void started;
+  if (firstError && errors > 0) console.error(`  (${label}: ${errors} errors, first: ${firstError instanceof Error ? firstError.message : String(firstError)})`);
+  latencies.sort((a, b) => a - b);
+  return { label, concurrency, requests: latencies.length, errors, rps: latencies.length / (durationMs / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies[latencies.length - 1] ?? NaN };
+}
+
+/** Prints results as an aligned table. */
+export function printTable(title: string, rows: readonly LoadResult[]): void {
+  console.log(`\n${title}`);
+  console.log(`${"target".padEnd(44)} ${"conc".padStart(5)} ${"req/s".padStart(9)} ${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)} ${"errors".padStart(7)}`);
+  for (const r of rows) {
+    console.log(`${r.label.padEnd(44)} ${String(r.concurrency).padStart(5)} ${r.rps.toFixed(0).padStart(9)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${String(r.errors).padStart(7)}`);
+  }
+}
+
+/** Peak resident set size of a process, in MiB (Linux VmHWM). */
+export async function peakRssMiB(pid: number): Promise<number> {
+  const { readFile } = await import("node:fs/promises");
+  const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+  const m = /VmHWM:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) / 1024 : NaN;
+}
