@@ -13,6 +13,10 @@ import type { PolicyStore, StoredPolicy } from "./policy-store.js";
 /** The engine currently in force, with the KV revision it was built from. */
 export interface LivePolicies {
   engine(): PolicyEngine;
+  /** Resolves once this replica runs at least this revision. */
+  reached(revision: bigint): Promise<void>;
+  /** Resolves once the condition holds on this replica (bounded wait). */
+  settled(condition: () => boolean): Promise<void>;
   revision(): bigint;
   get(id: string): (StoredPolicy & { revision: bigint }) | undefined;
   list(): Array<StoredPolicy & { revision: bigint }>;
@@ -116,6 +120,8 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
       checkPolicyText(p.text);
       const expected = req.expected_revision && req.expected_revision !== "0" ? BigInt(req.expected_revision) : undefined;
       const revision = await store.put({ id: p.id, text: p.text, description: p.description }, expected);
+      // Answer once this replica runs the new set, so "the next exchange" sees it.
+      await live.reached(revision);
       ctx.logger.info({ policy_id: p.id, revision: revision.toString() }, "policy written");
       return { revision: revision.toString() };
     }, { name: "Put", logger }),
@@ -135,6 +141,7 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
       await store.delete(req.id).catch((err: unknown) => {
         throw new OAuthError("temporarily_unavailable", "policy store unavailable", { cause: err });
       });
+      await live.settled(() => !live.engine().ids().includes(req.id));
       ctx.logger.info({ policy_id: req.id }, "policy deleted");
       return {};
     }, { name: "Delete", logger }),

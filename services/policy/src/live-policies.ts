@@ -1,0 +1,93 @@
+/**
+ * The engine in force on this replica: rebuilt from the watched policies
+ * bucket whenever it changes, then announced with policy.updated (event id
+ * derived from the revision, so the N replicas' announcements of one change
+ * are stored once).
+ */
+import { EVENT_TYPES } from "@sts/nats";
+import type { EventPublisher, KvCache } from "@sts/nats";
+import type { Logger } from "@sts/telemetry";
+import { PolicyEngine } from "./cedar-engine.js";
+import type { StoredPolicy } from "./policy-store.js";
+import type { LivePolicies } from "./service.js";
+
+/** Keeps an engine in step with the KV bucket. */
+export class LivePolicySet implements LivePolicies {
+  #engine: PolicyEngine;
+  #revision = 0n;
+  #pending: NodeJS.Immediate | undefined;
+  readonly #waiters: Array<{ revision: bigint; resolve: () => void }> = [];
+
+  constructor(
+    private readonly cache: KvCache<StoredPolicy>,
+    private readonly events: EventPublisher | undefined,
+    private readonly logger: Logger,
+  ) {
+    this.#engine = new PolicyEngine([]);
+    this.#rebuild();
+    cache.onChange(() => this.#schedule());
+  }
+
+  #schedule(): void {
+    // A burst of changes (seeding, a watch replay) gives one rebuild.
+    this.#pending ??= setImmediate(() => {
+      this.#pending = undefined;
+      this.#rebuild();
+    });
+  }
+
+  #rebuild(): void {
+    const policies = [...this.cache.values()];
+    const valid = policies.filter((p) => {
+      const ok = PolicyEngine.validatePolicy(p.text).ok;
+      // A stored policy that no longer validates is left out (deny by default), never half-applied.
+      if (!ok) this.logger.error({ policy_id: p.id }, "stored policy does not validate; ignored");
+      return ok;
+    });
+    this.#engine = new PolicyEngine(valid.map((p) => ({ id: p.id, text: p.text })));
+    const revision = BigInt(this.cache.revision);
+    const changed = revision !== this.#revision;
+    this.#revision = revision;
+    for (const w of this.#waiters.splice(0)) {
+      if (w.revision <= revision) w.resolve();
+      else this.#waiters.push(w);
+    }
+    if (changed && this.events) {
+      this.logger.info({ revision: revision.toString(), policies: valid.length }, "policies reloaded");
+      this.events
+        .publish(EVENT_TYPES.POLICY_UPDATED, { revision: revision.toString(), policy_ids: valid.map((p) => p.id).sort() }, { id: `policy.updated.${revision}` })
+        .catch((err: unknown) => this.logger.warn({ err }, "policy.updated not published"));
+    }
+  }
+
+  /** Resolves once this replica runs a revision at least `revision` (bounded wait). */
+  async reached(revision: bigint, timeoutMs = 5000): Promise<void> {
+    if (this.#revision >= revision) return;
+    await Promise.race([new Promise<void>((resolve) => this.#waiters.push({ revision, resolve })), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+  }
+
+  async settled(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  engine(): PolicyEngine {
+    return this.#engine;
+  }
+
+  revision(): bigint {
+    return this.#revision;
+  }
+
+  get(id: string): (StoredPolicy & { revision: bigint }) | undefined {
+    const e = this.cache.entries().find(([, v]) => v.value.id === id)?.[1];
+    return e ? { ...e.value, revision: BigInt(e.revision) } : undefined;
+  }
+
+  list(): Array<StoredPolicy & { revision: bigint }> {
+    return this.cache
+      .entries()
+      .map(([, e]) => ({ ...e.value, revision: BigInt(e.revision) }))
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+}

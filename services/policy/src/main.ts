@@ -1,0 +1,52 @@
+/** Policy service entry point: config → telemetry → NATS → seed hops → live engine → gRPC → signals. */
+import { BUCKETS, EventPublisher, KvCache, connectNats, ensureEventsStream, openBucket } from "@sts/nats";
+import { onShutdownSignal, startGrpcServer } from "@sts/grpc";
+import { loadPolicyProto, PROTO_FILES } from "@sts/proto";
+import { createLogger, initTelemetry } from "@sts/telemetry";
+import { readSettings } from "./config.js";
+import { compileHops } from "./hops.js";
+import { LivePolicySet } from "./live-policies.js";
+import { PolicyStore, parseStoredPolicy } from "./policy-store.js";
+import { policyService } from "./service.js";
+
+async function main(): Promise<void> {
+  const { config, adminToken, now } = readSettings();
+  const telemetry = initTelemetry({ serviceName: "sts-policy", exporter: config.telemetry.exporter, ...(config.telemetry.otlp_endpoint && { otlpEndpoint: config.telemetry.otlp_endpoint }) });
+  const logger = createLogger("policy", { level: config.telemetry.log_level });
+  if (!adminToken) logger.warn("STS_POLICY_ADMIN_TOKEN is not set: Put and Delete are refused");
+
+  const nats = await connectNats({ servers: config.nats.url ?? "nats://127.0.0.1:4222", name: "sts-policy", logger });
+  await ensureEventsStream(nats, { replicas: config.nats.replicas });
+  const kv = await openBucket(nats, BUCKETS.policies, { history: 10, replicas: config.nats.replicas });
+  const cache = new KvCache(kv, { parse: parseStoredPolicy, logger });
+  await cache.ready();
+  const store = new PolicyStore(kv, now);
+  const seeded = await store.seed(compileHops(config.policy.hops), (id) => [...cache.values()].find((p) => p.id === id));
+  logger.info({ seeded, hops: config.policy.hops.length }, "hop policies seeded");
+
+  const events = new EventPublisher(nats, { source: "sts/policy", logger });
+  const live = new LivePolicySet(cache, events, logger);
+  const proto = loadPolicyProto();
+  const server = await startGrpcServer({
+    host: config.services.policy.host,
+    port: config.services.policy.port,
+    services: [{ definition: proto.sts.policy.v1.PolicyService.service, implementation: policyService({ live, store, adminToken, logger }) as never }],
+    reflection: { protoFiles: PROTO_FILES },
+    logger,
+  });
+  server.setServing(nats.isConnected());
+  nats.onStatusChange((connected) => server.setServing(connected));
+  logger.info({ port: server.port, policies: live.list().length }, "policy service listening");
+
+  onShutdownSignal(async () => {
+    await server.shutdown(5_000);
+    cache.stop();
+    await nats.close();
+    await telemetry.shutdown();
+  }, logger);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
