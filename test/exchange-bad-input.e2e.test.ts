@@ -84,16 +84,13 @@ describe("bad subject tokens are invalid_request and issue nothing", () => {
   });
 
   it("refuses a token that is not yet valid (a replica whose clock is behind sees iat in the future)", async () => {
-    const { freePort } = await import("@sts/testkit");
-    const port = await freePort();
-    const lagging = await stack.start("exchanger", { STS_CLOCK_OFFSET: "-300", STS_EXCHANGER_PORT: String(port) });
+    const lagging = await stack.startReplica("exchanger", { STS_CLOCK_OFFSET: "-300" });
+    const replica = clients({ ...stack.address, exchanger: lagging.address });
     try {
-      const replica = clients({ ...stack.address, exchanger: `127.0.0.1:${port}` });
       expect(await errorOf(exchange(replica.exchange, "svc-a", await at1(), { audience: ["svc-b"], scope: "b" }))).toBe("invalid_request");
-      replica.close();
     } finally {
-      await lagging.stop();
-      await stack.start("exchanger");
+      replica.close();
+      await lagging.handle.stop();
     }
   }, 60_000);
 });

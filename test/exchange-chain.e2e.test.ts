@@ -122,8 +122,8 @@ describe("the same chain over HTTP with an off-the-shelf client (oauth4webapi)",
     const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: "oauth2", [oauth.allowInsecureRequests]: true }));
     const options = { [oauth.allowInsecureRequests]: true };
     const hop = async (caller: string, subject: string, audience: string, scope: string) => {
-      const res = await oauth.genericGrantRequest(as, { client_id: caller }, oauth.ClientSecretBasic(SECRET), EXCHANGE_GRANT, { subject_token: subject, subject_token_type: TOKEN_TYPE_AT, audience, scope }, options);
-      return oauth.processGenericGrantResponse(as, { client_id: caller }, res);
+      const res = await oauth.genericTokenEndpointRequest(as, { client_id: caller }, oauth.ClientSecretBasic(SECRET), EXCHANGE_GRANT, { subject_token: subject, subject_token_type: TOKEN_TYPE_AT, audience, scope }, options);
+      return oauth.processGenericTokenEndpointResponse(as, { client_id: caller }, res);
     };
     const r2 = await hop("svc-a", await at1(), "svc-b", "b c");
     expect(r2).toMatchObject({ issued_token_type: TOKEN_TYPE_AT, token_type: "bearer", scope: "b c" });

@@ -34,6 +34,8 @@ export interface Stack {
   env: Record<string, string>;
   /** Starts (or starts again) one service and waits until it is ready. */
   start(name: ServiceName, extraEnv?: Record<string, string>): Promise<ProcessHandle>;
+  /** Starts one more replica of a gRPC service on its own free port. */
+  startReplica(name: Exclude<ServiceName, "gateway">, extraEnv?: Record<string, string>): Promise<{ handle: ProcessHandle; address: string }>;
   stop(): Promise<void>;
 }
 
@@ -79,10 +81,10 @@ export async function startStack(config: Record<string, unknown>, options: Stack
     exchanger: `127.0.0.1:${ports.exchanger}`,
   };
   const processes: Stack["processes"] = {};
+  const replicas: ProcessHandle[] = [];
 
-  async function start(name: ServiceName, extraEnv: Record<string, string> = {}): Promise<ProcessHandle> {
-    const ready = name === "gateway" ? () => httpReady(`${gatewayUrl}/readyz`) : () => grpcHealthy(address[name]);
-    const handle = await startProcess({
+  function launch(name: ServiceName, extraEnv: Record<string, string>, ready: () => Promise<boolean>): Promise<ProcessHandle> {
+    return startProcess({
       name,
       command: process.execPath,
       args: ["--enable-source-maps", join(ROOT, `services/${name}/dist/main.js`)],
@@ -91,8 +93,22 @@ export async function startStack(config: Record<string, unknown>, options: Stack
       ready,
       readyTimeoutMs: 20_000,
     });
+  }
+
+  async function start(name: ServiceName, extraEnv: Record<string, string> = {}): Promise<ProcessHandle> {
+    const ready = name === "gateway" ? () => httpReady(`${gatewayUrl}/readyz`) : () => grpcHealthy(address[name]);
+    const handle = await launch(name, extraEnv, ready);
     processes[name] = handle;
+    replicas.push(handle);
     return handle;
+  }
+
+  async function startReplica(name: Exclude<ServiceName, "gateway">, extraEnv: Record<string, string> = {}): Promise<{ handle: ProcessHandle; address: string }> {
+    const port = await freePort();
+    const addr = `127.0.0.1:${port}`;
+    const handle = await launch(name, { ...extraEnv, [`STS_${name.toUpperCase()}_PORT`]: String(port) }, () => grpcHealthy(addr));
+    replicas.push(handle);
+    return { handle, address: addr };
   }
 
   const stack: Stack = {
@@ -104,8 +120,9 @@ export async function startStack(config: Record<string, unknown>, options: Stack
     configFile,
     env,
     start,
+    startReplica,
     async stop() {
-      await Promise.all(Object.values(processes).map((p) => p.stop()));
+      await Promise.all(replicas.map((p) => p.stop()));
       await nats.stop();
       rmSync(dir, { recursive: true, force: true });
     },

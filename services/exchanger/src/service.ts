@@ -98,7 +98,6 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
       }
       checkMayAct(subject, acting);
       const act = buildActChain(acting, subject.act);
-      checkDepth(act, 0, deps.maxDepth);
 
       const subjectScopes = parseScopes(subject.scope);
       const asked = scopesToAsk(params.scope, subjectScopes);
