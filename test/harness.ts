@@ -4,15 +4,20 @@
  * file, with readiness polled through gRPC health and HTTP /readyz.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { freePort, grpcHealthy, httpReady, startNats, startProcess } from "@sts/testkit";
 import type { NatsServerHandle, ProcessHandle } from "@sts/testkit";
 
-const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
+/** The repository root: the nearest folder above this file holding nx.json (works from test/ and test/dist/). */
+const ROOT = (() => {
+  let dir = resolve(fileURLToPath(new URL(".", import.meta.url)));
+  while (!existsSync(join(dir, "nx.json")) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+})();
 
 /** Services of the stack, in start order. */
 export const SERVICES = ["issuer", "policy", "exchanger", "gateway"] as const;
@@ -87,7 +92,8 @@ export async function startStack(config: Record<string, unknown>, options: Stack
     return startProcess({
       name,
       command: process.execPath,
-      args: ["--enable-source-maps", join(ROOT, `services/${name}/dist/main.js`)],
+      // STS_TEST_NODE_ARGS passes profiler flags (e.g. --cpu-prof) to the services.
+      args: [...(process.env.STS_TEST_NODE_ARGS ?? "").split(" ").filter(Boolean), "--enable-source-maps", join(ROOT, `services/${name}/dist/main.js`)],
       env: { ...env, ...extraEnv },
       cwd: ROOT,
       ready,

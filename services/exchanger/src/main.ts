@@ -11,6 +11,7 @@ import { createLogger, initTelemetry } from "@sts/telemetry";
 import { readSettings } from "./config.js";
 import { DecisionCache } from "./decision-cache.js";
 import { exchangeService } from "./service.js";
+import { VerifiedTokens } from "./verified-tokens.js";
 
 async function main(): Promise<void> {
   const { config, internalAuthorization, now } = readSettings();
@@ -69,6 +70,7 @@ async function main(): Promise<void> {
           keys,
           algorithms: [...new Set([config.keys.algorithm, ...ASSERTION_ALGORITHMS])],
           revocations: new RevocationList(revocationsKv, revocationsCache),
+          verified: new VerifiedTokens(),
           decisions,
           issuerClient,
           internalAuthorization,

@@ -15,6 +15,7 @@ import { parseScopes } from "@sts/scopes";
 import type { ExchangeRequest__Output, ExchangeResponse, ExchangeServiceHandlers, MintRequest, MintResponse__Output, Actor } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import type { DecisionCache } from "./decision-cache.js";
+import type { VerifiedTokens } from "./verified-tokens.js";
 import { badToken, buildActChain, checkDepth, checkMayAct, grantedScopes, parseExchangeParams, scopesToAsk, tokenTypeFor } from "./exchange-rules.js";
 import type { ActingParty } from "./exchange-rules.js";
 
@@ -25,6 +26,8 @@ export interface ExchangeDeps {
   keys: PublicKeyRing;
   algorithms: readonly string[];
   revocations: RevocationList;
+  /** Tokens verified before (exact string), to skip repeated signature checks. */
+  verified: VerifiedTokens;
   decisions: DecisionCache;
   /** TokenService client for Mint. */
   issuerClient: Client;
@@ -46,6 +49,14 @@ function toActor(act: AccessTokenClaims["act"]): Actor | undefined {
 }
 
 async function verifyPresented(token: string, position: "subject_token" | "actor_token", deps: ExchangeDeps): Promise<AccessTokenClaims> {
+  const now = deps.now();
+  const known = deps.verified.get(token, now);
+  if (known) {
+    // Verified before: only what can change since then is checked again.
+    if (deps.revocations.isRevoked(known.jti)) throw badToken(position, "token revoked");
+    if (known.exp <= now - deps.clockTolerance) throw badToken(position, "token expired");
+    return known;
+  }
   try {
     const { payload } = await verifyAccessToken(token, {
       key: deps.keys.keyResolver(),
@@ -57,6 +68,7 @@ async function verifyPresented(token: string, position: "subject_token" | "actor
       isRevoked: (jti) => deps.revocations.isRevoked(jti),
       maxActDepth: deps.maxDepth + 1,
     });
+    deps.verified.set(token, payload, now);
     return payload;
   } catch (err) {
     // Whatever failed (signature, alg, kid, exp, iss, typ, revoked), the answer is

@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { startNats, waitFor } from "@sts/testkit";
+import type { NatsServerHandle } from "@sts/testkit";
+import { BUCKETS, EVENTS_STREAM, EventPublisher, KvCache, VALID_KV_KEY, connectNats, decodeKey, encodeKey, ensureEventsStream, openBucket } from "./index.js";
+import type { NatsHandle } from "./index.js";
+
+describe("encodeKey", () => {
+  it("round-trips any string into a valid KV key and a single subject token", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary" }), (s) => {
+        const k = encodeKey(s);
+        return decodeKey(k) === s && VALID_KV_KEY.test(k) && !/[.*>\s]/.test(k);
+      }),
+    );
+  });
+});
+
+describe("with a real nats-server", () => {
+  let server: NatsServerHandle;
+  let nats: NatsHandle;
+
+  beforeAll(async () => {
+    server = await startNats();
+    nats = await connectNats({ servers: server.url, name: "test", pingIntervalMs: 500 });
+    await ensureEventsStream(nats);
+  }, 30_000);
+
+  afterAll(async () => {
+    await nats?.close();
+    await server?.stop();
+  });
+
+  it("stores and reads back ids that are invalid raw keys", async () => {
+    const kv = await openBucket(nats, BUCKETS.clients);
+    for (const id of ["admin:test/vo_1", "a.b*>c", ""]) {
+      await kv.put(encodeKey(id), JSON.stringify({ id }));
+      expect((await kv.get(encodeKey(id)))?.json()).toEqual({ id });
+    }
+    await expect(kv.put("admin:test/vo_1", "x")).rejects.toThrow();
+  });
+
+  it("stores an event once when it is published twice with the same id", async () => {
+    const events = new EventPublisher(nats, { source: "test" });
+    const first = await events.publish("token.issued", { jti: "j1" }, { id: "fixed-id-1" });
+    const second = await events.publish("token.issued", { jti: "j1" }, { id: "fixed-id-1" });
+    expect(first.duplicate).toBe(false);
+    expect(second.duplicate).toBe(true);
+    expect(second.seq).toBe(first.seq);
+    const msg = await nats.jsm.streams.getMessage(EVENTS_STREAM.name, { seq: first.seq });
+    expect(msg?.header.get("Nats-Msg-Id")).toBe("fixed-id-1");
+    expect(msg?.json()).toMatchObject({ specversion: "1.0", id: "fixed-id-1", type: "token.issued", source: "test", data: { jti: "j1" } });
+  });
+
+  it("feeds a cache from another connection's puts and deletes", async () => {
+    const kv = await openBucket(nats, "test_cache");
+    const cache = new KvCache(kv, { parse: (v) => v as { n: number } });
+    await cache.ready();
+    const other = await connectNats({ servers: server.url, name: "other" });
+    const kv2 = await openBucket(other, "test_cache");
+    await kv2.put("k", JSON.stringify({ n: 1 }));
+    await waitFor(() => cache.get("k")?.n === 1);
+    await kv2.delete("k");
+    await waitFor(() => cache.get("k") === undefined);
+    cache.stop();
+    await other.close();
+  });
+
+  it("reports disconnection, reconnects to a restarted server, and fails publishes closed meanwhile", async () => {
+    const events = new EventPublisher(nats, { source: "test", timeoutMs: 300, retries: 1 });
+    await server.kill("SIGKILL");
+    await waitFor(() => !nats.isConnected(), { timeoutMs: 5000 });
+    await expect(events.publish("token.issued", { jti: "j2" })).rejects.toMatchObject({ code: "temporarily_unavailable" });
+    await server.restart();
+    await waitFor(() => nats.isConnected(), { timeoutMs: 10_000 });
+    await waitFor(async () => (await events.publish("token.issued", { jti: "j3" }).then(() => true, () => false)), { timeoutMs: 10_000 });
+  }, 30_000);
+});
