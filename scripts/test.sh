@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bash scripts/proto-check.sh
+npm run --silent lint
 npx --no-install vitest run "$@"

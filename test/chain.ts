@@ -23,7 +23,13 @@ export const chainConfig = {
   clients: [
     { client_id: "end-user-app", client_secret: SECRET, scope: ["a", "b", "c", "d", "read:/data"], audience: ["svc-a"] },
     { client_id: "short-lived", client_secret: SECRET, scope: ["a", "b", "c"], audience: ["svc-a"], access_token_ttl: 2 },
-    ...["svc-a", "svc-b", "svc-c", "svc-d"].map((id) => ({ client_id: id, client_secret: SECRET, grant_types: ["client_credentials", EXCHANGE_GRANT], scope: [], audience: [] })),
+    ...["svc-a", "svc-b", "svc-c", "svc-d"].map((id) => ({
+      client_id: id,
+      client_secret: SECRET,
+      grant_types: ["client_credentials", EXCHANGE_GRANT],
+      scope: [],
+      audience: [],
+    })),
   ],
 };
 
@@ -35,9 +41,18 @@ export interface CallFailure {
 }
 
 /** Promisified unary call that returns either the response or the failure. */
-export function call<Res>(client: object, method: string, request: object, metadata = new Metadata()): Promise<{ ok: true; value: Res } | { ok: false; failure: CallFailure }> {
+export function call<Res>(
+  client: object,
+  method: string,
+  request: object,
+  metadata = new Metadata(),
+): Promise<{ ok: true; value: Res } | { ok: false; failure: CallFailure }> {
   return new Promise((resolve) => {
-    const fn = (client as Record<string, (r: object, m: Metadata, cb: (e: ServiceError | null, v?: Res) => void) => void>)[method] as (r: object, m: Metadata, cb: (e: ServiceError | null, v?: Res) => void) => void;
+    const fn = (client as Record<string, (r: object, m: Metadata, cb: (e: ServiceError | null, v?: Res) => void) => void>)[method] as (
+      r: object,
+      m: Metadata,
+      cb: (e: ServiceError | null, v?: Res) => void,
+    ) => void;
     fn.call(client, request, metadata, (err, value) => {
       if (err) {
         const error = err.metadata?.get("oauth-error")[0];
@@ -48,7 +63,12 @@ export function call<Res>(client: object, method: string, request: object, metad
 }
 
 /** gRPC clients for a stack's services. */
-export function clients(address: { issuer: string; exchanger: string; policy: string }): { token: TokenServiceClient; exchange: ExchangeServiceClient; policy: PolicyServiceClient; close(): void } {
+export function clients(address: { issuer: string; exchanger: string; policy: string }): {
+  token: TokenServiceClient;
+  exchange: ExchangeServiceClient;
+  policy: PolicyServiceClient;
+  close(): void;
+} {
   const token = new (loadTokenProto().sts.token.v1.TokenService)(address.issuer, credentials.createInsecure());
   const exchange = new (loadExchangeProto().sts.exchange.v1.ExchangeService)(address.exchanger, credentials.createInsecure());
   const policy = new (loadPolicyProto().sts.policy.v1.PolicyService)(address.policy, credentials.createInsecure());

@@ -21,7 +21,11 @@ let jwks: { keys: Array<Record<string, unknown>> };
 const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString("base64url");
 
 async function at1(client = "end-user-app"): Promise<string> {
-  const res = await postForm(`${stack.gatewayUrl}/oauth2/token`, { grant_type: "client_credentials", scope: "a b c" }, { authorization: basicAuth(client, SECRET) });
+  const res = await postForm(
+    `${stack.gatewayUrl}/oauth2/token`,
+    { grant_type: "client_credentials", scope: "a b c" },
+    { authorization: basicAuth(client, SECRET) },
+  );
   return res.body.access_token as string;
 }
 
@@ -64,7 +68,9 @@ describe("bad subject tokens are invalid_request and issue nothing", () => {
       })(),
       "unknown kid": await new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: "nope", typ: "at+jwt" }).sign(other.privateKey),
       "our kid, another key": await new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid, typ: "at+jwt" }).sign(other.privateKey),
-      "untrusted issuer": await new SignJWT({ ...claims, iss: "https://evil.example" }).setProtectedHeader({ alg: "ES256", kid: "evil", typ: "at+jwt" }).sign(other.privateKey),
+      "untrusted issuer": await new SignJWT({ ...claims, iss: "https://evil.example" })
+        .setProtectedHeader({ alg: "ES256", kid: "evil", typ: "at+jwt" })
+        .sign(other.privateKey),
       "tampered payload": `${h}.${b64({ ...claims, scope: "a b c d" })}.${real.split(".")[2]}`,
       "duplicate members": `${h}.${Buffer.from(`{"sub":"x",${JSON.stringify(claims).slice(1)}`).toString("base64url")}.${real.split(".")[2]}`,
       "not a JWT": "hello",
@@ -112,7 +118,10 @@ describe("bad parameters", () => {
 
   it("bounds the delegation chain depth", async () => {
     const t2 = (await exchange(grpc.exchange, "svc-a", await at1(), { audience: ["svc-b"], scope: "c" })) as { ok: true; value: { access_token: string } };
-    const t3 = (await exchange(grpc.exchange, "svc-b", t2.value.access_token, { audience: ["svc-c"], scope: "c" })) as { ok: true; value: { access_token: string } };
+    const t3 = (await exchange(grpc.exchange, "svc-b", t2.value.access_token, { audience: ["svc-c"], scope: "c" })) as {
+      ok: true;
+      value: { access_token: string };
+    };
     expect(await errorOf(exchange(grpc.exchange, "svc-c", t3.value.access_token, { audience: ["svc-d"], scope: "c" }))).toBe("invalid_request");
   });
 });
@@ -121,16 +130,38 @@ describe("may_act (RFC 8693 §4.4)", () => {
   it("accepts only the actor the subject token names", async () => {
     const internal = new Metadata();
     internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
-    const minted = await call<MintResponse__Output>(grpc.token, "Mint", {
-      sub: "alice", client_id: "svc-a", audience: ["svc-a"], scope: "a b c",
-      not_after: String(Math.floor(Date.now() / 1000) + 300), may_act_json: JSON.stringify({ sub: "svc-b" }),
-      requested_token_type: "urn:ietf:params:oauth:token-type:access_token",
-    }, internal);
+    const minted = await call<MintResponse__Output>(
+      grpc.token,
+      "Mint",
+      {
+        sub: "alice",
+        client_id: "svc-a",
+        audience: ["svc-a"],
+        scope: "a b c",
+        not_after: String(Math.floor(Date.now() / 1000) + 300),
+        may_act_json: JSON.stringify({ sub: "svc-b" }),
+        requested_token_type: "urn:ietf:params:oauth:token-type:access_token",
+      },
+      internal,
+    );
     if (!minted.ok) throw new Error(minted.failure.description);
     const subject = minted.value.access_token;
-    const actorA = await postForm(`${stack.gatewayUrl}/oauth2/token`, { grant_type: "client_credentials" }, { authorization: basicAuth("end-user-app", SECRET) });
+    const actorA = await postForm(
+      `${stack.gatewayUrl}/oauth2/token`,
+      { grant_type: "client_credentials" },
+      { authorization: basicAuth("end-user-app", SECRET) },
+    );
     const actor = actorA.body.access_token as string; // sub: end-user-app, not svc-b
-    expect(await errorOf(exchange(grpc.exchange, "svc-a", subject, { audience: ["svc-b"], scope: "b", actor_token: actor, actor_token_type: "urn:ietf:params:oauth:token-type:access_token" }))).toBe("invalid_request");
+    expect(
+      await errorOf(
+        exchange(grpc.exchange, "svc-a", subject, {
+          audience: ["svc-b"],
+          scope: "b",
+          actor_token: actor,
+          actor_token_type: "urn:ietf:params:oauth:token-type:access_token",
+        }),
+      ),
+    ).toBe("invalid_request");
   });
 
   it("refuses Mint to callers that are not internal", async () => {

@@ -107,7 +107,12 @@ describe("the A → B → C chain over gRPC", () => {
     expect(anon.ok).toBe(false);
     const admin = new Metadata();
     admin.set("authorization", `Bearer ${stack.secrets.policyAdmin}`);
-    const bad = await call(grpc.policy, "Put", { policy: { id: "bad", text: 'permit (principal, action == Action::"exchange", resource) when { context.nope };' } }, admin);
+    const bad = await call(
+      grpc.policy,
+      "Put",
+      { policy: { id: "bad", text: 'permit (principal, action == Action::"exchange", resource) when { context.nope };' } },
+      admin,
+    );
     expect(bad.ok).toBe(false);
     if (!bad.ok) {
       expect(bad.failure.error).toBe("invalid_request");
@@ -122,14 +127,25 @@ describe("the same chain over HTTP with an off-the-shelf client (oauth4webapi)",
     const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: "oauth2", [oauth.allowInsecureRequests]: true }));
     const options = { [oauth.allowInsecureRequests]: true };
     const hop = async (caller: string, subject: string, audience: string, scope: string) => {
-      const res = await oauth.genericTokenEndpointRequest(as, { client_id: caller }, oauth.ClientSecretBasic(SECRET), EXCHANGE_GRANT, { subject_token: subject, subject_token_type: TOKEN_TYPE_AT, audience, scope }, options);
+      const res = await oauth.genericTokenEndpointRequest(
+        as,
+        { client_id: caller },
+        oauth.ClientSecretBasic(SECRET),
+        EXCHANGE_GRANT,
+        { subject_token: subject, subject_token_type: TOKEN_TYPE_AT, audience, scope },
+        options,
+      );
       return oauth.processGenericTokenEndpointResponse(as, { client_id: caller }, res);
     };
     const r2 = await hop("svc-a", await at1(), "svc-b", "b c");
     expect(r2).toMatchObject({ issued_token_type: TOKEN_TYPE_AT, token_type: "bearer", scope: "b c" });
     const r3 = await hop("svc-b", r2.access_token, "svc-c", "c");
     expect(claimsOf(r3.access_token)).toMatchObject({ aud: "svc-c", scope: "c", act: { sub: "svc-b", act: { sub: "svc-a" } } });
-    const back = await postForm(`${stack.gatewayUrl}/oauth2/token`, { grant_type: EXCHANGE_GRANT, subject_token: r3.access_token, subject_token_type: TOKEN_TYPE_AT, audience: "svc-a" }, { authorization: basicAuth("svc-c", SECRET) });
+    const back = await postForm(
+      `${stack.gatewayUrl}/oauth2/token`,
+      { grant_type: EXCHANGE_GRANT, subject_token: r3.access_token, subject_token_type: TOKEN_TYPE_AT, audience: "svc-a" },
+      { authorization: basicAuth("svc-c", SECRET) },
+    );
     expect(back.status).toBe(400);
     expect(back.body.error).toBe("invalid_target");
   });

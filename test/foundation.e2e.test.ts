@@ -44,12 +44,22 @@ describe("client_credentials with an off-the-shelf client (oauth4webapi)", () =>
     const client: oauth.Client = { client_id: "svc" };
     const auth = oauth.ClientSecretBasic(SECRET);
     const options = { [oauth.allowInsecureRequests]: true };
-    const response = await oauth.processClientCredentialsResponse(as, client, await oauth.clientCredentialsGrantRequest(as, client, auth, { scope: "read write nope", resource: "api-2" }, options));
+    const response = await oauth.processClientCredentialsResponse(
+      as,
+      client,
+      await oauth.clientCredentialsGrantRequest(as, client, auth, { scope: "read write nope", resource: "api-2" }, options),
+    );
     expect(response.token_type).toBe("bearer");
     expect(response.scope).toBe("read write");
 
-    const jwks = createRemoteJWKSet(new URL(as.jwks_uri as string), { [Symbol.for("jose.allowInsecure")]: true } as never);
-    const { payload, protectedHeader } = await jwtVerify(response.access_token, jwks, { issuer: stack.gatewayUrl, audience: "api-2", typ: "at+jwt", algorithms: ["ES256"], requiredClaims: ["exp", "iat", "jti"] });
+    const jwks = createRemoteJWKSet(new URL(as.jwks_uri as string), { [Symbol.for("jose.allowInsecure")]: true });
+    const { payload, protectedHeader } = await jwtVerify(response.access_token, jwks, {
+      issuer: stack.gatewayUrl,
+      audience: "api-2",
+      typ: "at+jwt",
+      algorithms: ["ES256"],
+      requiredClaims: ["exp", "iat", "jti"],
+    });
     expect(protectedHeader.typ).toBe("at+jwt");
     expect(payload).toMatchObject({ sub: "svc", client_id: "svc", aud: "api-2", scope: "read write" });
     expect(typeof payload.jti).toBe("string");
@@ -113,8 +123,18 @@ describe("bad input gets its RFC error, and nothing is issued", () => {
   const cases: Array<[string, () => Promise<{ status: number; headers: Headers; body: Record<string, unknown> }>, number, string]> = [
     ["unknown client", () => cc({}, "nobody"), 401, "invalid_client"],
     ["wrong secret", () => cc({}, "svc", "wrong-secret-0000000000"), 401, "invalid_client"],
-    ["two auth methods at once", () => postForm(tokenUrl, { grant_type: "client_credentials", client_id: "svc", client_secret: SECRET }, { authorization: basicAuth("svc", SECRET) }), 400, "invalid_request"],
-    ["unknown grant type", () => postForm(tokenUrl, { grant_type: "urn:example:magic" }, { authorization: basicAuth("svc", SECRET) }), 400, "unsupported_grant_type"],
+    [
+      "two auth methods at once",
+      () => postForm(tokenUrl, { grant_type: "client_credentials", client_id: "svc", client_secret: SECRET }, { authorization: basicAuth("svc", SECRET) }),
+      400,
+      "invalid_request",
+    ],
+    [
+      "unknown grant type",
+      () => postForm(tokenUrl, { grant_type: "urn:example:magic" }, { authorization: basicAuth("svc", SECRET) }),
+      400,
+      "unsupported_grant_type",
+    ],
     ["scope outside the allowed set", () => cc({ scope: "admin" }), 400, "invalid_scope"],
     ["audience not allowed", () => cc({ audience: "api-9" }), 400, "invalid_target"],
     ["missing grant_type", () => postForm(tokenUrl, {}, { authorization: basicAuth("svc", SECRET) }), 400, "invalid_request"],
@@ -131,13 +151,21 @@ describe("bad input gets its RFC error, and nothing is issued", () => {
   });
 
   it("refuses a body that is not form-encoded", async () => {
-    const res = await fetch(tokenUrl, { method: "POST", headers: { "content-type": "application/json", authorization: basicAuth("svc", SECRET) }, body: JSON.stringify({ grant_type: "client_credentials" }) });
+    const res = await fetch(tokenUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: basicAuth("svc", SECRET) },
+      body: JSON.stringify({ grant_type: "client_credentials" }),
+    });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toBe("invalid_request");
   });
 
   it("refuses an oversized body", async () => {
-    const res = await fetch(tokenUrl, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", authorization: basicAuth("svc", SECRET) }, body: `grant_type=client_credentials&scope=${"a".repeat(100_000)}` });
+    const res = await fetch(tokenUrl, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", authorization: basicAuth("svc", SECRET) },
+      body: `grant_type=client_credentials&scope=${"a".repeat(100_000)}`,
+    });
     expect([400, 413]).toContain(res.status);
     expect(((await res.json()) as { error: string }).error).toBe("invalid_request");
   });
@@ -151,7 +179,11 @@ describe("state lives in NATS", () => {
     await stack.start("issuer");
     const jwksAfter = (await (await fetch(`${stack.gatewayUrl}/oauth2/jwks`)).json()) as { keys: Array<{ kid: string }> };
     expect(jwksAfter.keys.map((k) => k.kid)).toEqual(jwksBefore.keys.map((k) => k.kid));
-    const intro = await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token: before.body.access_token as string }, { authorization: basicAuth("svc", SECRET) });
+    const intro = await postForm(
+      `${stack.gatewayUrl}/oauth2/introspect`,
+      { token: before.body.access_token as string },
+      { authorization: basicAuth("svc", SECRET) },
+    );
     expect(intro.body.active).toBe(true);
     const jwks = createRemoteJWKSet(new URL(`${stack.gatewayUrl}/oauth2/jwks`));
     await expect(jwtVerify(before.body.access_token as string, jwks, { issuer: stack.gatewayUrl, audience: "api-1" })).resolves.toBeTruthy();
@@ -164,14 +196,22 @@ describe("configuration errors stop the start", () => {
     const dir = mkdtempSync(join(tmpdir(), "sts-badcfg-"));
     const file = join(dir, "sts.yaml");
     writeFileSync(file, yaml);
-    const run = spawnSync(process.execPath, ["services/issuer/dist/main.js"], { env: { ...process.env, STS_CONFIG: file, STS_MASTER_KEY: "x".repeat(43), NATS_URL: stack.nats.url }, encoding: "utf8", timeout: 20_000 });
+    const run = spawnSync(process.execPath, ["services/issuer/dist/main.js"], {
+      env: { ...process.env, STS_CONFIG: file, STS_MASTER_KEY: "x".repeat(43), NATS_URL: stack.nats.url },
+      encoding: "utf8",
+      timeout: 20_000,
+    });
     return { status: run.status, stderr: run.stderr };
   }
 
   it.each([
     ["an unknown field", "clients:\n  - client_id: a\n    client_secret: aaaaaaaaaaaaaaaaaaaa\n    colour: red\n", "clients[0].colour: unknown field"],
     ["a wrong type", "tokens:\n  max_token_bytes: lots\n", "tokens.max_token_bytes"],
-    ["both jwks and jwks_uri", "clients:\n  - client_id: a\n    token_endpoint_auth_method: private_key_jwt\n    jwks: { keys: [ { kty: EC } ] }\n    jwks_uri: https://example.org/jwks\n", "clients[0].jwks_uri: jwks and jwks_uri are mutually exclusive"],
+    [
+      "both jwks and jwks_uri",
+      "clients:\n  - client_id: a\n    token_endpoint_auth_method: private_key_jwt\n    jwks: { keys: [ { kty: EC } ] }\n    jwks_uri: https://example.org/jwks\n",
+      "clients[0].jwks_uri: jwks and jwks_uri are mutually exclusive",
+    ],
   ])("names the field for %s", (_name, yaml, expected) => {
     const { status, stderr } = startWith(yaml);
     expect(status).not.toBe(0);

@@ -109,7 +109,10 @@ export async function startStack(config: Record<string, unknown>, options: Stack
     return handle;
   }
 
-  async function startReplica(name: Exclude<ServiceName, "gateway">, extraEnv: Record<string, string> = {}): Promise<{ handle: ProcessHandle; address: string }> {
+  async function startReplica(
+    name: Exclude<ServiceName, "gateway">,
+    extraEnv: Record<string, string> = {},
+  ): Promise<{ handle: ProcessHandle; address: string }> {
     const port = await freePort();
     const addr = `127.0.0.1:${port}`;
     const handle = await launch(name, { ...extraEnv, [`STS_${name.toUpperCase()}_PORT`]: String(port) }, () => grpcHealthy(addr));
@@ -149,7 +152,11 @@ export function basicAuth(id: string, secret: string): string {
 }
 
 /** POSTs a form to the gateway and returns status, headers and parsed JSON. */
-export async function postForm(url: string, form: Record<string, string | string[]>, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }> {
+export async function postForm(
+  url: string,
+  form: Record<string, string | string[]>,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }> {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(form)) for (const item of Array.isArray(v) ? v : [v]) params.append(k, item);
   const res = await fetch(url, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", ...headers }, body: params.toString() });

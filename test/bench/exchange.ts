@@ -2,7 +2,6 @@
 import { Metadata, credentials } from "@grpc/grpc-js";
 import { SignJWT, exportJWK, generateKeyPair, importJWK, jwtVerify } from "jose";
 import { loadExchangeProto } from "@sts/proto";
-import type { ExchangeServiceClient } from "@sts/proto";
 import { basicAuth, postForm, startStack } from "../harness.js";
 import { peakRssMiB, printTable, runLoad } from "./load.js";
 import type { LoadResult } from "./load.js";
@@ -19,7 +18,9 @@ async function ceiling(subject: string, durationMs: number): Promise<LoadResult>
   const pub = await importJWK(await exportJWK(publicKey), "ES256");
   return runLoad("in-process jose verify + sign (ceiling)", 1, durationMs, async () => {
     const { payload } = await jwtVerify(token, pub, { algorithms: ["ES256"], typ: "at+jwt", clockTolerance: 30 });
-    await new SignJWT({ ...payload, aud: "svc-b", scope: "b c", act: { sub: "svc-a" } }).setProtectedHeader({ alg: "ES256", kid: "k", typ: "at+jwt" }).sign(privateKey);
+    await new SignJWT({ ...payload, aud: "svc-b", scope: "b c", act: { sub: "svc-a" } })
+      .setProtectedHeader({ alg: "ES256", kid: "k", typ: "at+jwt" })
+      .sign(privateKey);
   });
 }
 
@@ -34,10 +35,20 @@ export async function benchExchange(duration: number): Promise<void> {
     ],
   });
   try {
-    const at1 = await postForm(`${stack.gatewayUrl}/oauth2/token`, { grant_type: "client_credentials", scope: "a b c" }, { authorization: basicAuth("app", SECRET) });
+    const at1 = await postForm(
+      `${stack.gatewayUrl}/oauth2/token`,
+      { grant_type: "client_credentials", scope: "a b c" },
+      { authorization: basicAuth("app", SECRET) },
+    );
     const subject = at1.body.access_token as string;
-    const client = new (loadExchangeProto().sts.exchange.v1.ExchangeService)(stack.address.exchanger, credentials.createInsecure()) as ExchangeServiceClient;
-    const request = { client: { authorization: basicAuth("svc-a", SECRET) }, subject_token: subject, subject_token_type: AT, audience: ["svc-b"], scope: "b c" };
+    const client = new (loadExchangeProto().sts.exchange.v1.ExchangeService)(stack.address.exchanger, credentials.createInsecure());
+    const request = {
+      client: { authorization: basicAuth("svc-a", SECRET) },
+      subject_token: subject,
+      subject_token_type: AT,
+      audience: ["svc-b"],
+      scope: "b c",
+    };
     const once = () => new Promise<void>((resolve, reject) => client.Exchange(request, new Metadata(), (err) => (err ? reject(err) : resolve())));
     const rows: LoadResult[] = [];
     for (const c of CONCURRENCY) rows.push(await runLoad("mesh-sts Exchange (gRPC, full stack)", c, duration * 1000, once));
@@ -46,7 +57,9 @@ export async function benchExchange(duration: number): Promise<void> {
     rows.push(top);
     printTable("token exchange A→B (exchanger + policy + issuer Mint + JetStream event)", rows);
     for (const r of rows.slice(0, -1)) console.log(`  full stack / ceiling at ${r.concurrency} concurrent: ${(r.rps / top.rps).toFixed(2)}`);
-    const rss = await Promise.all((["exchanger", "policy", "issuer"] as const).map(async (n) => `${n} ${(await peakRssMiB(stack.processes[n]?.pid ?? 0)).toFixed(0)} MiB`));
+    const rss = await Promise.all(
+      (["exchanger", "policy", "issuer"] as const).map(async (n) => `${n} ${(await peakRssMiB(stack.processes[n]?.pid ?? 0)).toFixed(0)} MiB`),
+    );
     console.log(`  peak RSS: ${rss.join(", ")}`);
   } finally {
     await stack.stop();

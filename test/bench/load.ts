@@ -47,9 +47,19 @@ export async function runLoad(label: string, concurrency: number, durationMs: nu
   started = Date.now();
   await Promise.all(Array.from({ length: concurrency }, loop));
   void started;
-  if (firstError && errors > 0) console.error(`  (${label}: ${errors} errors, first: ${firstError instanceof Error ? firstError.message : String(firstError)})`);
+  if (firstError && errors > 0)
+    console.error(`  (${label}: ${errors} errors, first: ${firstError instanceof Error ? firstError.message : JSON.stringify(firstError)})`);
   latencies.sort((a, b) => a - b);
-  return { label, concurrency, requests: latencies.length, errors, rps: latencies.length / (durationMs / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies[latencies.length - 1] ?? NaN };
+  return {
+    label,
+    concurrency,
+    requests: latencies.length,
+    errors,
+    rps: latencies.length / (durationMs / 1000),
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    max: latencies[latencies.length - 1] ?? NaN,
+  };
 }
 
 /** Prints results as an aligned table. */
@@ -57,7 +67,9 @@ export function printTable(title: string, rows: readonly LoadResult[]): void {
   console.log(`\n${title}`);
   console.log(`${"target".padEnd(44)} ${"conc".padStart(5)} ${"req/s".padStart(9)} ${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)} ${"errors".padStart(7)}`);
   for (const r of rows) {
-    console.log(`${r.label.padEnd(44)} ${String(r.concurrency).padStart(5)} ${r.rps.toFixed(0).padStart(9)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${String(r.errors).padStart(7)}`);
+    console.log(
+      `${r.label.padEnd(44)} ${String(r.concurrency).padStart(5)} ${r.rps.toFixed(0).padStart(9)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${String(r.errors).padStart(7)}`,
+    );
   }
 }
 

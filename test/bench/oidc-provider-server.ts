@@ -12,7 +12,18 @@ const { privateKey } = await generateKeyPair("ES256", { extractable: true });
 const jwk = { ...(await exportJWK(privateKey)), alg: "ES256", use: "sig", kid: "bench" };
 const issuer = `http://127.0.0.1:${port}`;
 const provider = new Provider(issuer, {
-  clients: [{ client_id: "bench", client_secret: secret, grant_types: ["client_credentials"], redirect_uris: [], response_types: [], token_endpoint_auth_method: "client_secret_basic", scope: "read write", id_token_signed_response_alg: "ES256" }],
+  clients: [
+    {
+      client_id: "bench",
+      client_secret: secret,
+      grant_types: ["client_credentials"],
+      redirect_uris: [],
+      response_types: [],
+      token_endpoint_auth_method: "client_secret_basic",
+      scope: "read write",
+      id_token_signed_response_alg: "ES256",
+    },
+  ],
   jwks: { keys: [jwk] },
   scopes: ["read", "write"],
   features: {
@@ -20,9 +31,15 @@ const provider = new Provider(issuer, {
     clientCredentials: { enabled: true },
     resourceIndicators: {
       enabled: true,
-      defaultResource: () => "api-1",
+      defaultResource: () => "https://api-1.example",
       useGrantedResource: () => true,
-      getResourceServerInfo: () => ({ scope: "read write", audience: "api-1", accessTokenTTL: 300, accessTokenFormat: "jwt", jwt: { sign: { alg: "ES256" } } }),
+      getResourceServerInfo: () => ({
+        scope: "read write",
+        audience: "https://api-1.example",
+        accessTokenTTL: 300,
+        accessTokenFormat: "jwt",
+        jwt: { sign: { alg: "ES256" } },
+      }),
     },
   },
 });

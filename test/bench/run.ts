@@ -11,7 +11,9 @@ import { benchExchange } from "./exchange.js";
 const duration = Number(process.env.BENCH_DURATION ?? 5);
 const only = new Set((process.env.BENCH_ONLY ?? "client-credentials,exchange").split(","));
 
-console.log(`mesh-sts benchmarks: ${duration}s per point, load generator in this process (node ${process.version}, ${(await import("node:os")).cpus().length} cpus)`);
+console.log(
+  `mesh-sts benchmarks: ${duration}s per point, load generator in this process (node ${process.version}, ${(await import("node:os")).cpus().length} cpus)`,
+);
 if (only.has("client-credentials")) await benchClientCredentials(duration);
 if (only.has("exchange")) await benchExchange(duration);
 process.exit(0);

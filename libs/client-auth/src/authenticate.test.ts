@@ -6,11 +6,21 @@ import type { ClientRecord, PresentedCredentials } from "./index.js";
 const SECRET = "s3cr3t-value-long-enough";
 const clients = new Map<string, ClientRecord>();
 const deps = { lookup: (id: string) => clients.get(id) };
-const basic = (id: string, secret: string): string =>
-  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString("base64")}`;
+const basic = (id: string, secret: string): string => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString("base64")}`;
 
 function record(client_id: string, secret_hash: string, method: ClientRecord["token_endpoint_auth_method"]): ClientRecord {
-  return { client_id, secret_hash, token_endpoint_auth_method: method, grant_types: ["client_credentials"], scope: [], audience: [], access_token_format: {}, internal: false, created_at: 0, updated_at: 0 };
+  return {
+    client_id,
+    secret_hash,
+    token_endpoint_auth_method: method,
+    grant_types: ["client_credentials"],
+    scope: [],
+    audience: [],
+    access_token_format: {},
+    internal: false,
+    created_at: 0,
+    updated_at: 0,
+  };
 }
 
 async function failure(creds: PresentedCredentials): Promise<string> {
@@ -53,7 +63,9 @@ describe("authenticateClient (RFC 6749 §2.3)", () => {
   });
 
   it("refuses assertions where no verifier is configured", async () => {
-    expect(await failure({ client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", client_assertion: "a.b.c" })).toBe("invalid_client");
+    expect(await failure({ client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", client_assertion: "a.b.c" })).toBe(
+      "invalid_client",
+    );
   });
 
   it("does not remember failed verifications", async () => {

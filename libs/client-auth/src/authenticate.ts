@@ -4,7 +4,8 @@
  * presents two is refused as invalid_request, so a weak method can never ride
  * along with a strong one.
  */
-import { OAuthError, invalidClient, invalidRequest } from "@sts/errors";
+import type { OAuthError } from "@sts/errors";
+import { invalidClient, invalidRequest } from "@sts/errors";
 import type { ClientRecord } from "./client-record.js";
 import { verifySecret } from "./secret-hash.js";
 
@@ -19,7 +20,12 @@ export interface PresentedCredentials {
 }
 
 /** Verifies a private_key_jwt client assertion; resolves to the client id. */
-export type AssertionVerifier = (assertion: string, assertionType: string, claimedClientId: string | undefined, endpoint: string | undefined) => Promise<string>;
+export type AssertionVerifier = (
+  assertion: string,
+  assertionType: string,
+  claimedClientId: string | undefined,
+  endpoint: string | undefined,
+) => Promise<string>;
 
 /** What authentication needs from its surroundings. */
 export interface AuthenticateDeps {
@@ -89,7 +95,11 @@ export async function authenticateClient(creds: PresentedCredentials, deps: Auth
   throw invalidClient("client authentication required");
 }
 
-async function checkSecret(client: ClientRecord | undefined, secret: string, method: "client_secret_basic" | "client_secret_post"): Promise<AuthenticatedClient> {
+async function checkSecret(
+  client: ClientRecord | undefined,
+  secret: string,
+  method: "client_secret_basic" | "client_secret_post",
+): Promise<AuthenticatedClient> {
   // One message for unknown client, wrong secret and wrong method: no client enumeration.
   const fail = (): OAuthError => invalidClient("client authentication failed");
   if (!client || !client.secret_hash) {

@@ -41,9 +41,7 @@ describe("config", () => {
       jwks: { keys: [{ kty: "EC", crv: "P-256", x: "x", y: "y" }] },
       jwks_uri: "https://example.org/jwks",
     };
-    expect(problemsOf(() => parseConfig({ clients: [client] }))).toEqual([
-      "clients[0].jwks_uri: jwks and jwks_uri are mutually exclusive (RFC 7591 §2)",
-    ]);
+    expect(problemsOf(() => parseConfig({ clients: [client] }))).toEqual(["clients[0].jwks_uri: jwks and jwks_uri are mutually exclusive (RFC 7591 §2)"]);
   });
 
   it("parses durations and scope strings", () => {

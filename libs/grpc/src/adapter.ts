@@ -38,10 +38,13 @@ function metadataCarrier(metadata: Metadata): Record<string, string> {
   return carrier;
 }
 
-function contextOf(call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>, logger: Logger | undefined): { ctx: CallContext; done(): void } {
+function contextOf(
+  call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
+  logger: Logger | undefined,
+): { ctx: CallContext; done: () => void } {
   const abort = new AbortController();
   const deadlineValue = call.getDeadline();
-  const deadline = deadlineValue instanceof Date ? deadlineValue : Number.isFinite(deadlineValue) ? new Date(deadlineValue as number) : undefined;
+  const deadline = deadlineValue instanceof Date ? deadlineValue : Number.isFinite(deadlineValue) ? new Date(deadlineValue) : undefined;
   let timer: NodeJS.Timeout | undefined;
   if (deadline) {
     const ms = deadline.getTime() - Date.now();
@@ -53,7 +56,7 @@ function contextOf(call: ServerUnaryCall<unknown, unknown> | ServerWritableStrea
   const log = logger ?? (console as unknown as Logger);
   return {
     ctx: { metadata: call.metadata, deadline, signal: abort.signal, peer: call.getPeer(), logger: log },
-    done() {
+    done: () => {
       if (timer) clearTimeout(timer);
       call.removeListener("cancelled", onCancel);
     },
@@ -63,7 +66,8 @@ function contextOf(call: ServerUnaryCall<unknown, unknown> | ServerWritableStrea
 function fail(err: unknown, name: string, logger: Logger | undefined): OAuthError {
   const oauth = toOAuthError(err);
   if (!(err instanceof OAuthError)) logger?.error({ err, rpc: name }, "unexpected error in handler");
-  else if (oauth.code === "temporarily_unavailable" || oauth.code === "server_error") logger?.warn({ rpc: name, code: oauth.code, cause: oauth.cause instanceof Error ? oauth.cause.message : undefined }, "request failed");
+  else if (oauth.code === "temporarily_unavailable" || oauth.code === "server_error")
+    logger?.warn({ rpc: name, code: oauth.code, cause: oauth.cause instanceof Error ? oauth.cause.message : undefined }, "request failed");
   return oauth;
 }
 
@@ -73,45 +77,52 @@ export function unary<Req, Res>(handler: (request: Req, ctx: CallContext) => Pro
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     const parent = extractTraceContext(metadataCarrier(call.metadata));
     const span = tracer.startSpan(`grpc.server/${name}`, { kind: SpanKind.SERVER, attributes: { "rpc.system": "grpc", "rpc.method": name } }, parent);
-    const { ctx, done } = contextOf(call as ServerUnaryCall<unknown, unknown>, options.logger);
-    context.with(trace.setSpan(parent, span), () => handler(call.request, ctx)).then(
-      (response) => {
-        done();
-        span.end();
-        callback(null, response);
-      },
-      (err: unknown) => {
-        done();
-        const oauth = fail(err, name, options.logger);
-        span.setAttribute("oauth.error", oauth.code);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: oauth.code });
-        span.end();
-        callback(statusFromOAuthError(oauth), null);
-      },
-    );
+    const { ctx, done } = contextOf(call, options.logger);
+    context
+      .with(trace.setSpan(parent, span), () => handler(call.request, ctx))
+      .then(
+        (response) => {
+          done();
+          span.end();
+          callback(null, response);
+        },
+        (err: unknown) => {
+          done();
+          const oauth = fail(err, name, options.logger);
+          span.setAttribute("oauth.error", oauth.code);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: oauth.code });
+          span.end();
+          callback(statusFromOAuthError(oauth), null);
+        },
+      );
   };
 }
 
 /** Adapts an async server-streaming handler (it writes to the stream and resolves when done). */
-export function serverStream<Req, Res>(handler: (request: Req, stream: ServerWritableStream<Req, Res>, ctx: CallContext) => Promise<void>, options: AdapterOptions = {}): handleServerStreamingCall<Req, Res> {
+export function serverStream<Req, Res>(
+  handler: (request: Req, stream: ServerWritableStream<Req, Res>, ctx: CallContext) => Promise<void>,
+  options: AdapterOptions = {},
+): handleServerStreamingCall<Req, Res> {
   const name = options.name ?? handler.name ?? "stream";
   return (call: ServerWritableStream<Req, Res>) => {
     const parent = extractTraceContext(metadataCarrier(call.metadata));
     const span = tracer.startSpan(`grpc.server/${name}`, { kind: SpanKind.SERVER }, parent);
-    const { ctx, done } = contextOf(call as ServerWritableStream<unknown, unknown>, options.logger);
-    context.with(trace.setSpan(parent, span), () => handler(call.request, call, ctx)).then(
-      () => {
-        done();
-        span.end();
-        call.end();
-      },
-      (err: unknown) => {
-        done();
-        const oauth = fail(err, name, options.logger);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: oauth.code });
-        span.end();
-        call.destroy(Object.assign(new Error(oauth.description), statusFromOAuthError(oauth)));
-      },
-    );
+    const { ctx, done } = contextOf(call, options.logger);
+    context
+      .with(trace.setSpan(parent, span), () => handler(call.request, call, ctx))
+      .then(
+        () => {
+          done();
+          span.end();
+          call.end();
+        },
+        (err: unknown) => {
+          done();
+          const oauth = fail(err, name, options.logger);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: oauth.code });
+          span.end();
+          call.destroy(Object.assign(new Error(oauth.description), statusFromOAuthError(oauth)));
+        },
+      );
   };
 }

@@ -10,7 +10,10 @@ import { errorFromServiceError } from "./error-mapping.js";
 export const DEFAULT_DEADLINE_MS = 5000;
 
 /** Creates a client on an insecure loopback/mesh channel with keepalive. */
-export function createClient<C extends grpc.Client>(ctor: new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ClientOptions) => C, address: string): C {
+export function createClient<C extends grpc.Client>(
+  ctor: new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ClientOptions) => C,
+  address: string,
+): C {
   return new ctor(address, grpc.credentials.createInsecure(), {
     "grpc.keepalive_time_ms": 10_000,
     "grpc.keepalive_timeout_ms": 5_000,
@@ -37,7 +40,12 @@ export function callUnary<Req, Res>(client: grpc.Client, method: string, request
   const span = tracer.startSpan(`grpc.client/${method}`, { kind: SpanKind.CLIENT });
   propagation.inject(trace.setSpan(context.active(), span), metadata, setter);
   const deadline = new Date(Date.now() + (options.deadlineMs ?? DEFAULT_DEADLINE_MS));
-  const fn = (client as unknown as Record<string, (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => grpc.ClientUnaryCall>)[method];
+  const fn = (
+    client as unknown as Record<
+      string,
+      (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => grpc.ClientUnaryCall
+    >
+  )[method];
   if (typeof fn !== "function") throw new TypeError(`no unary method ${method}`);
   return new Promise<Res>((resolve, reject) => {
     const call = fn.call(client, request, metadata, { deadline }, (err, res) => {

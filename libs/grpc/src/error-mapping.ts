@@ -25,10 +25,14 @@ export function errorFromServiceError(err: ServiceError): OAuthError {
   if (isOAuthErrorCode(code)) {
     const description = err.metadata.get(ERROR_METADATA.DESCRIPTION)[0];
     const retry = Number(err.metadata.get(ERROR_METADATA.RETRY_AFTER)[0]);
-    return new OAuthError(code, typeof description === "string" ? description : err.details, { cause: err, ...(Number.isFinite(retry) && { retryAfter: retry }) });
+    return new OAuthError(code, typeof description === "string" ? description : err.details, {
+      cause: err,
+      ...(Number.isFinite(retry) && { retryAfter: retry }),
+    });
   }
   const mapped = codeFromGrpcStatus(err.code);
-  const description = mapped === "temporarily_unavailable" ? "upstream service unavailable" : err.code === status.RESOURCE_EXHAUSTED ? "request too large" : "upstream error";
+  const description =
+    mapped === "temporarily_unavailable" ? "upstream service unavailable" : err.code === status.RESOURCE_EXHAUSTED ? "request too large" : "upstream error";
   // RESOURCE_EXHAUSTED from grpc-js's own size check is the caller's input, not our failure.
   if (err.code === status.RESOURCE_EXHAUSTED) return new OAuthError("invalid_request", description, { cause: err });
   return new OAuthError(mapped, description, { cause: err });

@@ -81,7 +81,7 @@ export function precheckCompactJwt(token: string, maxBytes: number): void {
   if (parts.length !== 3) throw new TokenRejected("malformed", "not a compact JWS");
   for (const part of parts) if (!B64URL.test(part)) throw new TokenRejected("malformed", "not base64url");
   for (const part of parts.slice(0, 2)) {
-    const json = Buffer.from(part as string, "base64url").toString("utf8");
+    const json = Buffer.from(part, "base64url").toString("utf8");
     if (hasDuplicateMembers(json)) throw new TokenRejected("duplicate_member", "duplicate JSON member");
   }
 }

@@ -10,7 +10,12 @@ export type SigningAlg = (typeof SIGNING_ALGS)[number];
 
 /** A fresh key pair as JWKs, with a random kid. */
 export async function generateSigningJwks(alg: SigningAlg): Promise<{ kid: string; publicJwk: JWK; privateJwk: JWK }> {
-  const options = alg === "EdDSA" ? { crv: "Ed25519", extractable: true } : alg.startsWith("RS") || alg.startsWith("PS") ? { modulusLength: 3072, extractable: true } : { extractable: true };
+  const options =
+    alg === "EdDSA"
+      ? { crv: "Ed25519", extractable: true }
+      : alg.startsWith("RS") || alg.startsWith("PS")
+        ? { modulusLength: 3072, extractable: true }
+        : { extractable: true };
   const { publicKey, privateKey } = await generateKeyPair(alg, options);
   const kid = randomBytes(12).toString("base64url");
   const meta = { kid, alg, use: "sig" };

@@ -76,7 +76,10 @@ export class SigningKeyRing {
     const kid = jwk.kid ?? (await calculateJwkThumbprint(publicJwk));
     const record: StoredKey = { kid, alg, created_at: 0, activate_at: 0, public_jwk: { ...publicJwk, kid, alg, use: "sig" } };
     this.#fileKey = record;
-    this.#imported.set(kid, importJWK(jwk, alg).then((privateKey) => ({ kid, alg, privateKey: privateKey as SigningKey["privateKey"] })));
+    this.#imported.set(
+      kid,
+      importJWK(jwk, alg).then((privateKey) => ({ kid, alg, privateKey: privateKey as SigningKey["privateKey"] })),
+    );
     await this.#o.store.create(keyName(kid), record);
   }
 
@@ -86,7 +89,14 @@ export class SigningKeyRing {
     // The lock makes one replica, not each, create the successor of a key.
     if (!(await store.create(successorLock(predecessor), { kid, at: now() }))) return undefined;
     const t = now();
-    const record: StoredKey = { kid, alg: algorithm, created_at: t, activate_at: t + prepublish, public_jwk: publicJwk, sealed: sealPrivateJwk(privateJwk, kid, masterKey as Buffer) };
+    const record: StoredKey = {
+      kid,
+      alg: algorithm,
+      created_at: t,
+      activate_at: t + prepublish,
+      public_jwk: publicJwk,
+      sealed: sealPrivateJwk(privateJwk, kid, masterKey as Buffer),
+    };
     await store.put(keyName(kid), record);
     await store.waitFor(kid);
     return kid;

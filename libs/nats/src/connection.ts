@@ -69,7 +69,10 @@ export async function connectNats(options: NatsOptions): Promise<NatsHandle> {
       else if (s.type === "close") set(false);
     }
   })().catch((err: unknown) => options.logger?.error({ err }, "NATS status loop ended"));
-  nc.closed().then(() => set(false), () => set(false));
+  nc.closed().then(
+    () => set(false),
+    () => set(false),
+  );
   const js = jetstream(nc);
   return {
     nc,

@@ -52,7 +52,10 @@ export interface CloudEvent<T> {
 }
 
 /** Creates or updates the events stream (file storage, duplicate window for retried publishes). */
-export async function ensureEventsStream(handle: NatsHandle, options: { maxAgeMs?: number; duplicateWindowMs?: number; replicas?: number } = {}): Promise<void> {
+export async function ensureEventsStream(
+  handle: NatsHandle,
+  options: { maxAgeMs?: number; duplicateWindowMs?: number; replicas?: number } = {},
+): Promise<void> {
   const config = {
     name: EVENTS_STREAM.name,
     subjects: [...EVENTS_STREAM.subjects],

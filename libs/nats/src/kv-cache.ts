@@ -13,6 +13,8 @@ export interface KvCacheOptions<T> {
   logger?: NatsLogger;
   /** Only keys matching this filter (NATS wildcards). */
   key?: string;
+  /** Name for logs. */
+  name?: string;
 }
 
 /** A watch-fed map of one bucket. */
@@ -46,7 +48,7 @@ export class KvCache<T> {
           if (e.isUpdate || e.delta === 0) this.#markReady();
         }
       } catch (err) {
-        if (!this.#stopped) this.#o.logger?.warn({ err, bucket: this.#kv.toString() }, "KV watch failed; retrying");
+        if (!this.#stopped) this.#o.logger?.warn({ err, bucket: this.#o.name }, "KV watch failed; retrying");
       }
       if (!this.#stopped) await new Promise((r) => setTimeout(r, 500));
     }

@@ -73,6 +73,13 @@ describe("with a real nats-server", () => {
     await expect(events.publish("token.issued", { jti: "j2" })).rejects.toMatchObject({ code: "temporarily_unavailable" });
     await server.restart();
     await waitFor(() => nats.isConnected(), { timeoutMs: 10_000 });
-    await waitFor(async () => (await events.publish("token.issued", { jti: "j3" }).then(() => true, () => false)), { timeoutMs: 10_000 });
+    await waitFor(
+      async () =>
+        await events.publish("token.issued", { jti: "j3" }).then(
+          () => true,
+          () => false,
+        ),
+      { timeoutMs: 10_000 },
+    );
   }, 30_000);
 });

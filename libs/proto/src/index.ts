@@ -50,11 +50,7 @@ export function loadPolicyProto(): PolicyProto {
 }
 
 /** Every proto file of the stack, relative to PROTO_DIR (for reflection). */
-export const PROTO_FILES = [
-  "sts/token/v1/token.proto",
-  "sts/exchange/v1/exchange.proto",
-  "sts/policy/v1/policy.proto",
-] as const;
+export const PROTO_FILES = ["sts/token/v1/token.proto", "sts/exchange/v1/exchange.proto", "sts/policy/v1/policy.proto"] as const;
 
 export type { TokenProto, ExchangeProto, PolicyProto };
 export type { TokenServiceClient, TokenServiceHandlers } from "./generated/sts/token/v1/TokenService.js";

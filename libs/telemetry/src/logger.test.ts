@@ -12,7 +12,17 @@ describe("createLogger", () => {
       },
     });
     const log = createLogger("t", { destination });
-    log.info({ authorization: "Basic c2VjcmV0", client_secret: "s3cr3t", req: { headers: { authorization: "Bearer abc.def.ghi" } }, body: { subject_token: "eyJhbGciOi.x.y", nested: { access_token: "tok-123" } }, assertion: "a.b.c", keep: "visible" }, "hello");
+    log.info(
+      {
+        authorization: "Basic c2VjcmV0",
+        client_secret: "s3cr3t",
+        req: { headers: { authorization: "Bearer abc.def.ghi" } },
+        body: { subject_token: "eyJhbGciOi.x.y", nested: { access_token: "tok-123" } },
+        assertion: "a.b.c",
+        keep: "visible",
+      },
+      "hello",
+    );
     const out = lines.join("");
     for (const secret of ["c2VjcmV0", "s3cr3t", "abc.def.ghi", "eyJhbGciOi.x.y", "tok-123", "a.b.c"]) expect(out).not.toContain(secret);
     expect(out).toContain("visible");

@@ -15,7 +15,10 @@ export function freePort(): Promise<number> {
 }
 
 /** Polls fn until it returns a truthy value, or fails after timeoutMs. */
-export async function waitFor<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, options: { timeoutMs?: number; intervalMs?: number; message?: string } = {}): Promise<T> {
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  options: { timeoutMs?: number; intervalMs?: number; message?: string } = {},
+): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? 10_000);
   let lastError: unknown;
   for (;;) {
@@ -25,7 +28,10 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false> | T | 
     } catch (err) {
       lastError = err;
     }
-    if (Date.now() > deadline) throw new Error(`${options.message ?? "condition not met"} within ${options.timeoutMs ?? 10_000} ms${lastError instanceof Error ? `: ${lastError.message}` : ""}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `${options.message ?? "condition not met"} within ${options.timeoutMs ?? 10_000} ms${lastError instanceof Error ? `: ${lastError.message}` : ""}`,
+      );
     await new Promise((r) => setTimeout(r, options.intervalMs ?? 50));
   }
 }

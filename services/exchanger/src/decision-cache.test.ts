@@ -3,7 +3,16 @@ import { OAuthError } from "@sts/errors";
 import type { DecideRequest, Decision__Output } from "@sts/proto";
 import { DecisionCache } from "./decision-cache.js";
 
-const allow: Decision__Output = { allow: true, policy_ids: ["p"], allowed_scopes: ["b"], default_scopes: [], max_depth: 0, reason: "", policy_revision: "1", errors: [] };
+const allow: Decision__Output = {
+  allow: true,
+  policy_ids: ["p"],
+  allowed_scopes: ["b"],
+  default_scopes: [],
+  max_depth: 0,
+  reason: "",
+  policy_revision: "1",
+  errors: [],
+};
 const req: DecideRequest = { client_id: "A", audience: "B", requested_scopes: ["b"], depth: 1 };
 
 describe("DecisionCache", () => {
@@ -45,10 +54,14 @@ describe("DecisionCache", () => {
   it("expires entries after the TTL", async () => {
     let now = 0;
     let calls = 0;
-    const cache = new DecisionCache(async () => {
-      calls++;
-      return allow;
-    }, 1000, () => now);
+    const cache = new DecisionCache(
+      async () => {
+        calls++;
+        return allow;
+      },
+      1000,
+      () => now,
+    );
     await cache.decide(req);
     now = 1001;
     await cache.decide(req);

@@ -28,7 +28,17 @@ function code(fn: () => unknown): string {
   return "ok";
 }
 
-const subject = (over: Partial<AccessTokenClaims> = {}): AccessTokenClaims => ({ iss: "i", sub: "alice", aud: "A", exp: 2, iat: 1, jti: "j", client_id: "client", scope: "a b c", ...over });
+const subject = (over: Partial<AccessTokenClaims> = {}): AccessTokenClaims => ({
+  iss: "i",
+  sub: "alice",
+  aud: "A",
+  exp: 2,
+  iat: 1,
+  jti: "j",
+  client_id: "client",
+  scope: "a b c",
+  ...over,
+});
 
 describe("parseExchangeParams (RFC 8693 §2.1)", () => {
   it("accepts the chain's parameters and defaults requested_token_type to access_token", () => {

@@ -3,7 +3,8 @@
  * parameters, presentation, may_act, the delegation chain, scope and
  * lifetime. Every refusal here is an OAuthError with the RFC 8693 code.
  */
-import { OAuthError, invalidRequest, invalidScope } from "@sts/errors";
+import type { OAuthError } from "@sts/errors";
+import { invalidRequest, invalidScope } from "@sts/errors";
 import { TOKEN_TYPE, actDepth } from "@sts/jwt";
 import type { AccessTokenClaims, ActClaim } from "@sts/jwt";
 import { audiencesWellFormed, intersectScopes, parseScopes, requestedAudiences } from "@sts/scopes";
@@ -103,7 +104,8 @@ export function scopesToAsk(requested: readonly string[], subjectScopes: readonl
 export function grantedScopes(asked: readonly string[], subjectScopes: readonly string[], allowance: ScopeAllowance): string[] {
   const base = asked.length > 0 ? intersectScopes([...asked], [...allowance.allowedScopes]) : [...allowance.defaultScopes];
   const granted = intersectScopes(base, [...subjectScopes]);
-  if (granted.length === 0) throw invalidScope(asked.length > 0 ? "requested scope is not allowed for this audience" : "no scope would be granted for this audience");
+  if (granted.length === 0)
+    throw invalidScope(asked.length > 0 ? "requested scope is not allowed for this audience" : "no scope would be granted for this audience");
   return granted;
 }
 

@@ -15,7 +15,11 @@ import { VerifiedTokens } from "./verified-tokens.js";
 
 async function main(): Promise<void> {
   const { config, internalAuthorization, now } = readSettings();
-  const telemetry = initTelemetry({ serviceName: "sts-exchanger", exporter: config.telemetry.exporter, ...(config.telemetry.otlp_endpoint && { otlpEndpoint: config.telemetry.otlp_endpoint }) });
+  const telemetry = initTelemetry({
+    serviceName: "sts-exchanger",
+    exporter: config.telemetry.exporter,
+    ...(config.telemetry.otlp_endpoint && { otlpEndpoint: config.telemetry.otlp_endpoint }),
+  });
   const logger = createLogger("exchanger", { level: config.telemetry.log_level });
 
   const nats = await connectNats({ servers: config.nats.url ?? "nats://127.0.0.1:4222", name: "sts-exchanger", logger });
@@ -31,7 +35,11 @@ async function main(): Promise<void> {
   await Promise.all([clients.ready(), keysCache.ready(), revocationsCache.ready()]);
 
   const maxLifetime = Math.max(config.tokens.access_token_ttl, ...config.clients.map((c) => c.access_token_ttl ?? 0));
-  const keys = new PublicKeyRing(() => [...keysCache.values()], { rotateAfter: config.keys.rotate_after, maxTokenLifetime: maxLifetime, clockTolerance: config.tokens.clock_tolerance }, now);
+  const keys = new PublicKeyRing(
+    () => [...keysCache.values()],
+    { rotateAfter: config.keys.rotate_after, maxTokenLifetime: maxLifetime, clockTolerance: config.tokens.clock_tolerance },
+    now,
+  );
 
   const issuerAddress = `${config.services.issuer.host}:${config.services.issuer.port}`;
   const policyAddress = `${config.services.policy.host}:${config.services.policy.port}`;
@@ -81,7 +89,7 @@ async function main(): Promise<void> {
           maxDepth: config.exchange.max_depth,
           callTimeoutMs: timeout,
           logger,
-        }) as never,
+        }),
       },
     ],
     reflection: { protoFiles: PROTO_FILES },

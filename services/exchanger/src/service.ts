@@ -82,7 +82,13 @@ async function verifyPresented(token: string, position: "subject_token" | "actor
 export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
   const { logger } = deps;
 
-  async function denied(err: OAuthError, callerId: string | undefined, req: ExchangeRequest__Output, subject: AccessTokenClaims | undefined, extra: Record<string, unknown> = {}): Promise<never> {
+  async function denied(
+    err: OAuthError,
+    callerId: string | undefined,
+    req: ExchangeRequest__Output,
+    subject: AccessTokenClaims | undefined,
+    extra: Record<string, unknown> = {},
+  ): Promise<never> {
     const data = {
       error: err.code,
       reason: err.description,
@@ -136,7 +142,10 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
         policyIds.push(...decision.policy_ids);
         // With several audiences, the token carries only what every one of them allows.
         allowance = allowance
-          ? { allowedScopes: allowance.allowedScopes.filter((s) => decision.allowed_scopes.includes(s)), defaultScopes: allowance.defaultScopes.filter((s) => decision.default_scopes.includes(s)) }
+          ? {
+              allowedScopes: allowance.allowedScopes.filter((s) => decision.allowed_scopes.includes(s)),
+              defaultScopes: allowance.defaultScopes.filter((s) => decision.default_scopes.includes(s)),
+            }
           : { allowedScopes: [...decision.allowed_scopes], defaultScopes: [...decision.default_scopes] };
       }
       const scope = grantedScopes(asked, subjectScopes, allowance ?? { allowedScopes: [], defaultScopes: [] });

@@ -7,7 +7,11 @@ import { startGateway } from "./server.js";
 
 async function main(): Promise<void> {
   const { config } = readSettings();
-  const telemetry = initTelemetry({ serviceName: "sts-gateway", exporter: config.telemetry.exporter, ...(config.telemetry.otlp_endpoint && { otlpEndpoint: config.telemetry.otlp_endpoint }) });
+  const telemetry = initTelemetry({
+    serviceName: "sts-gateway",
+    exporter: config.telemetry.exporter,
+    ...(config.telemetry.otlp_endpoint && { otlpEndpoint: config.telemetry.otlp_endpoint }),
+  });
   const logger = createLogger("gateway", { level: config.telemetry.log_level });
   const token = createClient(loadTokenProto().sts.token.v1.TokenService, `${config.services.issuer.host}:${config.services.issuer.port}`);
   const exchange = createClient(loadExchangeProto().sts.exchange.v1.ExchangeService, `${config.services.exchanger.host}:${config.services.exchanger.port}`);

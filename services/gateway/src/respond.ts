@@ -1,6 +1,7 @@
 /** JSON responses and RFC 6749 §5.2 error bodies, with the right status and headers. */
 import type { ServerResponse } from "node:http";
-import { OAuthError, toOAuthError } from "@sts/errors";
+import type { OAuthError } from "@sts/errors";
+import { toOAuthError } from "@sts/errors";
 
 const NO_STORE = { "cache-control": "no-store", pragma: "no-cache" };
 

@@ -28,7 +28,16 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): IssuerSettin
     const id = config.exchange.client_id;
     config.clients = [
       ...config.clients.filter((c) => c.client_id !== id),
-      { client_id: id, client_secret: internalSecret, token_endpoint_auth_method: "client_secret_basic", grant_types: ["client_credentials"], scope: [], audience: [], access_token_format: {}, internal: true },
+      {
+        client_id: id,
+        client_secret: internalSecret,
+        token_endpoint_auth_method: "client_secret_basic",
+        grant_types: ["client_credentials"],
+        scope: [],
+        audience: [],
+        access_token_format: {},
+        internal: true,
+      },
     ];
   }
   const offset = Number(env.STS_CLOCK_OFFSET ?? 0) || 0;

@@ -2,7 +2,6 @@
 import { ASSERTION_ALGORITHMS } from "@sts/config";
 import { parseClientRecord } from "@sts/client-auth";
 import { PublicKeyRing, SigningKeyRing, parseStoredKey } from "@sts/keys";
-import type { SigningAlg } from "@sts/keys";
 import { BUCKETS, EventPublisher, KvCache, connectNats, ensureEventsStream, openBucket } from "@sts/nats";
 import { RevocationList, parseRevocation } from "@sts/revocation";
 import { onShutdownSignal, startGrpcServer } from "@sts/grpc";
@@ -21,7 +20,11 @@ const ROTATION_CHECK_MS = 60_000;
 async function main(): Promise<void> {
   const settings = readSettings();
   const { config, now } = settings;
-  const telemetry = initTelemetry({ serviceName: "sts-issuer", exporter: config.telemetry.exporter, ...(config.telemetry.otlp_endpoint && { otlpEndpoint: config.telemetry.otlp_endpoint }) });
+  const telemetry = initTelemetry({
+    serviceName: "sts-issuer",
+    exporter: config.telemetry.exporter,
+    ...(config.telemetry.otlp_endpoint && { otlpEndpoint: config.telemetry.otlp_endpoint }),
+  });
   const logger = createLogger("issuer", { level: config.telemetry.log_level });
 
   const nats = await connectNats({ servers: config.nats.url ?? "nats://127.0.0.1:4222", name: "sts-issuer", logger });
@@ -46,7 +49,7 @@ async function main(): Promise<void> {
   const keyStore = kvKeyStore(keysKv, keysCache);
   const ring = new SigningKeyRing({
     store: keyStore,
-    algorithm: config.keys.algorithm as SigningAlg,
+    algorithm: config.keys.algorithm,
     policy: lifecycle,
     ...(settings.masterKey && { masterKey: settings.masterKey }),
     ...(config.keys.jwk_file && { jwkFile: config.keys.jwk_file }),
@@ -92,7 +95,7 @@ async function main(): Promise<void> {
           events,
           grantDeps: { minter, defaultTtl: config.tokens.access_token_ttl, now },
           logger,
-        }) as never,
+        }),
       },
     ],
     reflection: { protoFiles: PROTO_FILES },

@@ -8,7 +8,7 @@ import { unavailable } from "@sts/errors";
 import { ACCESS_TOKEN_TYP, actSubjects, signJwt } from "@sts/jwt";
 import type { AccessTokenClaims, ActClaim } from "@sts/jwt";
 import type { SigningKeyRing } from "@sts/keys";
-import { EVENT_TYPES } from "@sts/nats";
+import type { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
 import { formatScopes } from "@sts/scopes";
 import type { OpaqueTokens } from "./opaque-tokens.js";

@@ -56,91 +56,116 @@ async function authenticateInternal(metadata: Metadata, auth: AuthenticateDeps):
 export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
   const { logger } = deps;
   return {
-    Token: unary(async (req) => {
-      if (!req.grant_type) throw invalidRequest("grant_type is required");
-      const grant = GRANTS.get(req.grant_type);
-      if (!grant) throw new OAuthError("unsupported_grant_type", "grant type not supported");
-      const { client } = await authenticateClient(req.client ?? {}, deps.auth);
-      if (!client.grant_types.includes(req.grant_type)) throw unauthorizedClient("client may not use this grant type");
-      return grant.handle(req, client, deps.grantDeps);
-    }, { name: "Token", logger }),
+    Token: unary(
+      async (req) => {
+        if (!req.grant_type) throw invalidRequest("grant_type is required");
+        const grant = GRANTS.get(req.grant_type);
+        if (!grant) throw new OAuthError("unsupported_grant_type", "grant type not supported");
+        const { client } = await authenticateClient(req.client ?? {}, deps.auth);
+        if (!client.grant_types.includes(req.grant_type)) throw unauthorizedClient("client may not use this grant type");
+        return grant.handle(req, client, deps.grantDeps);
+      },
+      { name: "Token", logger },
+    ),
 
-    Mint: unary(async (req: MintRequest__Output, ctx) => {
-      await authenticateInternal(ctx.metadata, deps.auth);
-      const target = deps.auth.lookup(req.client_id);
-      if (!target) throw invalidRequest("unknown client_id");
-      if (!req.sub) throw invalidRequest("sub is required");
-      if (req.audience.length === 0 || !audiencesWellFormed(req.audience)) throw invalidRequest("audience is required");
-      const act = actFromProto(req.act);
-      if (act && !isActClaim(act)) throw invalidRequest("malformed act chain");
-      const notAfter = Number(req.not_after);
-      if (!Number.isSafeInteger(notAfter) || notAfter <= deps.now()) throw new OAuthError("invalid_grant", "subject token expired");
-      let mayAct: Record<string, unknown> | undefined;
-      if (req.may_act_json) {
-        try {
-          mayAct = JSON.parse(req.may_act_json) as Record<string, unknown>;
-        } catch {
-          throw invalidRequest("may_act_json is not JSON");
+    Mint: unary(
+      async (req: MintRequest__Output, ctx) => {
+        await authenticateInternal(ctx.metadata, deps.auth);
+        const target = deps.auth.lookup(req.client_id);
+        if (!target) throw invalidRequest("unknown client_id");
+        if (!req.sub) throw invalidRequest("sub is required");
+        if (req.audience.length === 0 || !audiencesWellFormed(req.audience)) throw invalidRequest("audience is required");
+        const act = actFromProto(req.act);
+        if (act && !isActClaim(act)) throw invalidRequest("malformed act chain");
+        const notAfter = Number(req.not_after);
+        if (!Number.isSafeInteger(notAfter) || notAfter <= deps.now()) throw new OAuthError("invalid_grant", "subject token expired");
+        let mayAct: Record<string, unknown> | undefined;
+        if (req.may_act_json) {
+          try {
+            mayAct = JSON.parse(req.may_act_json) as Record<string, unknown>;
+          } catch {
+            throw invalidRequest("may_act_json is not JSON");
+          }
         }
-      }
-      const minted = await deps.minter.mint({
-        sub: req.sub,
-        clientId: req.client_id,
-        audience: req.audience,
-        scope: parseScopes(req.scope),
-        ttl: target.access_token_ttl ?? deps.grantDeps.defaultTtl,
-        notAfter,
-        ...(act && { act }),
-        ...(mayAct && { mayAct }),
-        ...(req.parent_jti && { parentJti: req.parent_jti }),
-        ...(req.subject_issuer && { subjectIssuer: req.subject_issuer }),
-        format: target.access_token_format[req.audience[0] as string] ?? "jwt",
-        grantType: "urn:ietf:params:oauth:grant-type:token-exchange",
-        eventType: EVENT_TYPES.TOKEN_EXCHANGED,
-      });
-      return { access_token: minted.token, issued_token_type: req.requested_token_type, expires_in: String(minted.expiresIn), scope: minted.scope, jti: minted.jti };
-    }, { name: "Mint", logger }),
+        const minted = await deps.minter.mint({
+          sub: req.sub,
+          clientId: req.client_id,
+          audience: req.audience,
+          scope: parseScopes(req.scope),
+          ttl: target.access_token_ttl ?? deps.grantDeps.defaultTtl,
+          notAfter,
+          ...(act && { act }),
+          ...(mayAct && { mayAct }),
+          ...(req.parent_jti && { parentJti: req.parent_jti }),
+          ...(req.subject_issuer && { subjectIssuer: req.subject_issuer }),
+          format: target.access_token_format[req.audience[0] as string] ?? "jwt",
+          grantType: "urn:ietf:params:oauth:grant-type:token-exchange",
+          eventType: EVENT_TYPES.TOKEN_EXCHANGED,
+        });
+        return {
+          access_token: minted.token,
+          issued_token_type: req.requested_token_type,
+          expires_in: String(minted.expiresIn),
+          scope: minted.scope,
+          jti: minted.jti,
+        };
+      },
+      { name: "Mint", logger },
+    ),
 
-    Introspect: unary(async (req): Promise<IntrospectResponse> => {
-      await authenticateClient(req.client ?? {}, deps.auth);
-      if (!req.token) throw invalidRequest("token is required");
-      const claims = await inspectToken(req.token, deps);
-      if (!claims) return { active: false };
-      const act = actToProto(claims.act);
-      return {
-        active: true,
-        scope: Array.isArray(claims.scope) ? claims.scope.join(" ") : (claims.scope ?? ""),
-        client_id: claims.client_id,
-        sub: claims.sub,
-        aud: audienceList(claims.aud),
-        exp: String(claims.exp),
-        iat: String(claims.iat),
-        ...(typeof claims.nbf === "number" && { nbf: String(claims.nbf) }),
-        iss: claims.iss,
-        jti: claims.jti,
-        token_type: "Bearer",
-        ...(act && { act }),
-      };
-    }, { name: "Introspect", logger }),
+    Introspect: unary(
+      async (req): Promise<IntrospectResponse> => {
+        await authenticateClient(req.client ?? {}, deps.auth);
+        if (!req.token) throw invalidRequest("token is required");
+        const claims = await inspectToken(req.token, deps);
+        if (!claims) return { active: false };
+        const act = actToProto(claims.act);
+        return {
+          active: true,
+          scope: Array.isArray(claims.scope) ? claims.scope.join(" ") : (claims.scope ?? ""),
+          client_id: claims.client_id,
+          sub: claims.sub,
+          aud: audienceList(claims.aud),
+          exp: String(claims.exp),
+          iat: String(claims.iat),
+          ...(typeof claims.nbf === "number" && { nbf: String(claims.nbf) }),
+          iss: claims.iss,
+          jti: claims.jti,
+          token_type: "Bearer",
+          ...(act && { act }),
+        };
+      },
+      { name: "Introspect", logger },
+    ),
 
-    Revoke: unary(async (req, ctx) => {
-      const { client } = await authenticateClient(req.client ?? {}, deps.auth);
-      if (!req.token) throw invalidRequest("token is required");
-      const claims = await inspectToken(req.token, deps);
-      // RFC 7009 §2.2: an invalid or unknown token is answered as success.
-      if (!claims) return {};
-      if (claims.client_id !== client.client_id && !client.internal) throw unauthorizedClient("token was not issued to this client");
-      await deps.revocations.revoke({ jti: claims.jti, exp: claims.exp, revoked_at: deps.now(), by: client.client_id });
-      await deps.events.publish(EVENT_TYPES.TOKEN_REVOKED, { jti: claims.jti, client_id: claims.client_id, sub: claims.sub, revoked_by: client.client_id, exp: claims.exp }, { subject: claims.jti });
-      ctx.logger.info({ jti: claims.jti }, "token revoked");
-      return {};
-    }, { name: "Revoke", logger }),
+    Revoke: unary(
+      async (req, ctx) => {
+        const { client } = await authenticateClient(req.client ?? {}, deps.auth);
+        if (!req.token) throw invalidRequest("token is required");
+        const claims = await inspectToken(req.token, deps);
+        // RFC 7009 §2.2: an invalid or unknown token is answered as success.
+        if (!claims) return {};
+        if (claims.client_id !== client.client_id && !client.internal) throw unauthorizedClient("token was not issued to this client");
+        await deps.revocations.revoke({ jti: claims.jti, exp: claims.exp, revoked_at: deps.now(), by: client.client_id });
+        await deps.events.publish(
+          EVENT_TYPES.TOKEN_REVOKED,
+          { jti: claims.jti, client_id: claims.client_id, sub: claims.sub, revoked_by: client.client_id, exp: claims.exp },
+          { subject: claims.jti },
+        );
+        ctx.logger.info({ jti: claims.jti }, "token revoked");
+        return {};
+      },
+      { name: "Revoke", logger },
+    ),
 
     GetJwks: unary(async () => ({ jwks_json: JSON.stringify(deps.ring.jwks()) }), { name: "GetJwks", logger }),
 
-    AuthenticateClient: unary(async (req) => {
-      const { client } = await authenticateClient(req.client ?? {}, deps.auth);
-      return { client_id: client.client_id };
-    }, { name: "AuthenticateClient", logger }),
+    AuthenticateClient: unary(
+      async (req) => {
+        const { client } = await authenticateClient(req.client ?? {}, deps.auth);
+        return { client_id: client.client_id };
+      },
+      { name: "AuthenticateClient", logger },
+    ),
   };
 }

@@ -96,10 +96,18 @@ export class PolicyEngine {
     ensureSchema();
     const parts = cedar.policySetTextToParts(text);
     if (parts.type !== "success") return { ok: false, errors: problems(text, parts.errors) };
-    if (parts.policies.length !== 1 || parts.policy_templates.length > 0) return { ok: false, errors: [{ message: "exactly one static policy (permit or forbid) per id" }] };
+    if (parts.policies.length !== 1 || parts.policy_templates.length > 0)
+      return { ok: false, errors: [{ message: "exactly one static policy (permit or forbid) per id" }] };
     const r = cedar.validate({ schema: CEDAR_SCHEMA, policies: { staticPolicies: { candidate: text } }, validationSettings: { mode: "strict" } });
     if (r.type === "failure") return { ok: false, errors: problems(text, r.errors) };
-    if (r.validationErrors.length > 0) return { ok: false, errors: problems(text, r.validationErrors.map((v) => v.error)) };
+    if (r.validationErrors.length > 0)
+      return {
+        ok: false,
+        errors: problems(
+          text,
+          r.validationErrors.map((v) => v.error),
+        ),
+      };
     return { ok: true };
   }
 
@@ -115,9 +123,19 @@ export class PolicyEngine {
     return [...this.#policies.keys()].sort();
   }
 
-  #authorize(action: "exchange" | "request_scope", input: DecideInput, extra: Record<string, string> = {}): { allow: boolean; reasons: string[]; errors: string[] } {
+  #authorize(
+    action: "exchange" | "request_scope",
+    input: DecideInput,
+    extra: Record<string, string> = {},
+  ): { allow: boolean; reasons: string[]; errors: string[] } {
     const context = {
-      subject: { sub: input.subject.sub, client_id: input.subject.clientId, iss: input.subject.iss, scopes: input.subject.scopes, audience: input.subject.audience },
+      subject: {
+        sub: input.subject.sub,
+        client_id: input.subject.clientId,
+        iss: input.subject.iss,
+        scopes: input.subject.scopes,
+        audience: input.subject.audience,
+      },
       requested_scopes: input.requestedScopes,
       depth: input.depth,
       actors: input.actors,
@@ -147,7 +165,10 @@ export class PolicyEngine {
     }
     const base = this.#authorize("exchange", input);
     if (!base.allow) {
-      const reason = base.reasons.length > 0 ? `forbidden by ${base.reasons.join(", ")}` : `no policy permits client ${input.clientId} to exchange for audience ${input.audience}`;
+      const reason =
+        base.reasons.length > 0
+          ? `forbidden by ${base.reasons.join(", ")}`
+          : `no policy permits client ${input.clientId} to exchange for audience ${input.audience}`;
       return { allow: false, policyIds: base.reasons, allowedScopes: [], defaultScopes: [], maxDepth: 0, reason, errors: base.errors };
     }
     const errors = [...base.errors];
@@ -165,6 +186,14 @@ export class PolicyEngine {
       const d = Number(a[ANNOTATIONS.MAX_DEPTH]);
       if (Number.isInteger(d) && d > 0) maxDepth = maxDepth === 0 ? d : Math.min(maxDepth, d);
     }
-    return { allow: true, policyIds: base.reasons, allowedScopes, defaultScopes: [...defaults], maxDepth, reason: `permitted by ${base.reasons.join(", ")}`, errors };
+    return {
+      allow: true,
+      policyIds: base.reasons,
+      allowedScopes,
+      defaultScopes: [...defaults],
+      maxDepth,
+      reason: `permitted by ${base.reasons.join(", ")}`,
+      errors,
+    };
   }
 }

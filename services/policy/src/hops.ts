@@ -52,7 +52,11 @@ export function compileHops(hops: readonly HopDeclaration[]): Array<{ id: string
     const defaults = (hop.default_scopes ?? hop.scopes).join(" ");
     const head = `principal == Client::${cedarString(hop.from)},`;
     const presenter = hop.require_caller_in_audience === false ? "" : "\nwhen { context.caller_in_audience }";
-    const annotations = [`@id(${cedarString(`${name}/exchange`)})`, `@default_scope(${cedarString(defaults)})`, ...(hop.max_depth ? [`@max_depth("${hop.max_depth}")`] : [])].join("\n");
+    const annotations = [
+      `@id(${cedarString(`${name}/exchange`)})`,
+      `@default_scope(${cedarString(defaults)})`,
+      ...(hop.max_depth ? [`@max_depth("${hop.max_depth}")`] : []),
+    ].join("\n");
     return [
       {
         id: `${name}/exchange`,

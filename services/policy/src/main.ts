@@ -11,7 +11,11 @@ import { policyService } from "./service.js";
 
 async function main(): Promise<void> {
   const { config, adminToken, now } = readSettings();
-  const telemetry = initTelemetry({ serviceName: "sts-policy", exporter: config.telemetry.exporter, ...(config.telemetry.otlp_endpoint && { otlpEndpoint: config.telemetry.otlp_endpoint }) });
+  const telemetry = initTelemetry({
+    serviceName: "sts-policy",
+    exporter: config.telemetry.exporter,
+    ...(config.telemetry.otlp_endpoint && { otlpEndpoint: config.telemetry.otlp_endpoint }),
+  });
   const logger = createLogger("policy", { level: config.telemetry.log_level });
   if (!adminToken) logger.warn("STS_POLICY_ADMIN_TOKEN is not set: Put and Delete are refused");
 
@@ -30,7 +34,7 @@ async function main(): Promise<void> {
   const server = await startGrpcServer({
     host: config.services.policy.host,
     port: config.services.policy.port,
-    services: [{ definition: proto.sts.policy.v1.PolicyService.service, implementation: policyService({ live, store, adminToken, logger }) as never }],
+    services: [{ definition: proto.sts.policy.v1.PolicyService.service, implementation: policyService({ live, store, adminToken, logger }) }],
     reflection: { protoFiles: PROTO_FILES },
     logger,
   });

@@ -26,7 +26,7 @@ export function parseStoredPolicy(raw: unknown): StoredPolicy | undefined {
   if (typeof raw !== "object" || raw === null) return undefined;
   const r = raw as Record<string, unknown>;
   if (typeof r.id !== "string" || typeof r.text !== "string") return undefined;
-  return { description: "", source: "api", updated_at: 0, ...(raw as object) } as StoredPolicy;
+  return { description: "", source: "api", updated_at: 0, ...raw } as StoredPolicy;
 }
 
 /** Largest policy text accepted. */
@@ -50,7 +50,9 @@ export class PolicyStore {
     const record: StoredPolicy = { ...policy, source: "api", updated_at: this.now() };
     const key = encodeKey(policy.id);
     try {
-      const rev = expectedRevision ? await this.kv.update(key, JSON.stringify(record), Number(expectedRevision)) : await this.kv.put(key, JSON.stringify(record));
+      const rev = expectedRevision
+        ? await this.kv.update(key, JSON.stringify(record), Number(expectedRevision))
+        : await this.kv.put(key, JSON.stringify(record));
       return BigInt(rev);
     } catch (err) {
       if (expectedRevision && err instanceof Error && /wrong last sequence/i.test(err.message)) {

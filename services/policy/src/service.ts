@@ -100,50 +100,62 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
   return {
     Decide: unary(async (req) => toWire(live.engine().decide(toDecideInput(req)), live.revision()), { name: "Decide", logger }),
 
-    Validate: unary(async (req) => {
-      if (!req.request) throw invalidRequest("request is required");
-      const input = toDecideInput(req.request);
-      let engine = live.engine();
-      if (req.candidate?.text) {
-        checkPolicyId(req.candidate.id);
-        checkPolicyText(req.candidate.text);
-        engine = engine.withCandidate({ id: req.candidate.id, text: req.candidate.text });
-      }
-      return toWire(engine.decide(input), live.revision());
-    }, { name: "Validate", logger }),
+    Validate: unary(
+      async (req) => {
+        if (!req.request) throw invalidRequest("request is required");
+        const input = toDecideInput(req.request);
+        let engine = live.engine();
+        if (req.candidate?.text) {
+          checkPolicyId(req.candidate.id);
+          checkPolicyText(req.candidate.text);
+          engine = engine.withCandidate({ id: req.candidate.id, text: req.candidate.text });
+        }
+        return toWire(engine.decide(input), live.revision());
+      },
+      { name: "Validate", logger },
+    ),
 
-    Put: unary(async (req, ctx) => {
-      requireOperator(ctx.metadata, deps.adminToken);
-      const p = req.policy;
-      if (!p) throw invalidRequest("policy is required");
-      checkPolicyId(p.id);
-      checkPolicyText(p.text);
-      const expected = req.expected_revision && req.expected_revision !== "0" ? BigInt(req.expected_revision) : undefined;
-      const revision = await store.put({ id: p.id, text: p.text, description: p.description }, expected);
-      // Answer once this replica runs the new set, so "the next exchange" sees it.
-      await live.reached(revision);
-      ctx.logger.info({ policy_id: p.id, revision: revision.toString() }, "policy written");
-      return { revision: revision.toString() };
-    }, { name: "Put", logger }),
+    Put: unary(
+      async (req, ctx) => {
+        requireOperator(ctx.metadata, deps.adminToken);
+        const p = req.policy;
+        if (!p) throw invalidRequest("policy is required");
+        checkPolicyId(p.id);
+        checkPolicyText(p.text);
+        const expected = req.expected_revision && req.expected_revision !== "0" ? BigInt(req.expected_revision) : undefined;
+        const revision = await store.put({ id: p.id, text: p.text, description: p.description }, expected);
+        // Answer once this replica runs the new set, so "the next exchange" sees it.
+        await live.reached(revision);
+        ctx.logger.info({ policy_id: p.id, revision: revision.toString() }, "policy written");
+        return { revision: revision.toString() };
+      },
+      { name: "Put", logger },
+    ),
 
-    Get: unary(async (req) => {
-      const p = live.get(req.id);
-      if (!p) throw invalidRequest("no such policy");
-      return toPolicy(p);
-    }, { name: "Get", logger }),
+    Get: unary(
+      async (req) => {
+        const p = live.get(req.id);
+        if (!p) throw invalidRequest("no such policy");
+        return toPolicy(p);
+      },
+      { name: "Get", logger },
+    ),
 
     List: unary(async () => ({ policies: live.list().map(toPolicy) }), { name: "List", logger }),
 
-    Delete: unary(async (req, ctx) => {
-      requireOperator(ctx.metadata, deps.adminToken);
-      checkPolicyId(req.id);
-      if (!live.get(req.id)) throw invalidRequest("no such policy");
-      await store.delete(req.id).catch((err: unknown) => {
-        throw new OAuthError("temporarily_unavailable", "policy store unavailable", { cause: err });
-      });
-      await live.settled(() => !live.engine().ids().includes(req.id));
-      ctx.logger.info({ policy_id: req.id }, "policy deleted");
-      return {};
-    }, { name: "Delete", logger }),
+    Delete: unary(
+      async (req, ctx) => {
+        requireOperator(ctx.metadata, deps.adminToken);
+        checkPolicyId(req.id);
+        if (!live.get(req.id)) throw invalidRequest("no such policy");
+        await store.delete(req.id).catch((err: unknown) => {
+          throw new OAuthError("temporarily_unavailable", "policy store unavailable", { cause: err });
+        });
+        await live.settled(() => !live.engine().ids().includes(req.id));
+        ctx.logger.info({ policy_id: req.id }, "policy deleted");
+        return {};
+      },
+      { name: "Delete", logger },
+    ),
   };
 }

@@ -19,7 +19,12 @@ export async function introspectEndpoint(req: IncomingMessage, form: OAuthForm, 
   const token = form.get("token");
   if (!token) throw invalidRequest("token is required");
   const client = clientAuthentication(req, form, `${ctx.issuer}/oauth2/introspect`);
-  const r = await callUnary<object, IntrospectResponse__Output>(ctx.token, "Introspect", { client, token, token_type_hint: form.get("token_type_hint") ?? "" }, { deadlineMs: ctx.deadlineMs });
+  const r = await callUnary<object, IntrospectResponse__Output>(
+    ctx.token,
+    "Introspect",
+    { client, token, token_type_hint: form.get("token_type_hint") ?? "" },
+    { deadlineMs: ctx.deadlineMs },
+  );
   if (!r.active) return { active: false };
   const num = (v: string): number | undefined => (v && v !== "0" ? Number(v) : undefined);
   return compact({

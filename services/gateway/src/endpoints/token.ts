@@ -29,7 +29,13 @@ export async function tokenEndpoint(req: IncomingMessage, form: OAuthForm, ctx: 
       scope: form.get("scope") ?? "",
     };
     const r = await callUnary<ExchangeRequest, ExchangeResponse__Output>(ctx.exchange, "Exchange", request, { deadlineMs: ctx.deadlineMs });
-    return compact({ access_token: r.access_token, issued_token_type: r.issued_token_type, token_type: r.token_type, expires_in: Number(r.expires_in), scope: r.scope });
+    return compact({
+      access_token: r.access_token,
+      issued_token_type: r.issued_token_type,
+      token_type: r.token_type,
+      expires_in: Number(r.expires_in),
+      scope: r.scope,
+    });
   }
   const request: TokenRequest = {
     client,
@@ -41,5 +47,13 @@ export async function tokenEndpoint(req: IncomingMessage, form: OAuthForm, ctx: 
     refresh_token: form.get("refresh_token") ?? "",
   };
   const r = await callUnary<TokenRequest, TokenResponse & { expires_in: string }>(ctx.token, "Token", request, { deadlineMs: ctx.deadlineMs });
-  return compact({ access_token: r.access_token, token_type: r.token_type, expires_in: Number(r.expires_in), scope: r.scope, refresh_token: r.refresh_token, id_token: r.id_token, issued_token_type: r.issued_token_type });
+  return compact({
+    access_token: r.access_token,
+    token_type: r.token_type,
+    expires_in: Number(r.expires_in),
+    scope: r.scope,
+    refresh_token: r.refresh_token,
+    id_token: r.id_token,
+    issued_token_type: r.issued_token_type,
+  });
 }

@@ -1,0 +1,135 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as grpc from "@grpc/grpc-js";
+import { OAuthError } from "@sts/errors";
+import { loadTokenProto } from "@sts/proto";
+import type { TokenServiceClient } from "@sts/proto";
+import { createLogger } from "@sts/telemetry";
+import { grpcHealthy } from "@sts/testkit";
+import { callUnary, createClient, startGrpcServer, unary } from "./index.js";
+import type { GrpcServerHandle } from "./index.js";
+
+const logger = createLogger("test", { level: "silent" });
+const proto = loadTokenProto();
+let server: GrpcServerHandle;
+let client: TokenServiceClient;
+let slowAborted: Promise<boolean>;
+let markAborted: (v: boolean) => void;
+
+beforeAll(async () => {
+  slowAborted = new Promise((r) => (markAborted = r));
+  server = await startGrpcServer({
+    port: 0,
+    logger,
+    reflection: { protoFiles: ["sts/token/v1/token.proto"] },
+    services: [
+      {
+        definition: proto.sts.token.v1.TokenService.service,
+        implementation: {
+          GetJwks: unary(async () => ({ jwks_json: "{}" }), { logger }),
+          Revoke: unary(
+            async () => {
+              throw new OAuthError("unauthorized_client", "not yours");
+            },
+            { logger },
+          ),
+          Introspect: unary(
+            async () => {
+              throw new Error("database password is hunter2");
+            },
+            { logger },
+          ),
+          AuthenticateClient: unary(
+            async (_req, ctx) => {
+              await new Promise((r) => setTimeout(r, 500));
+              markAborted(ctx.signal.aborted);
+              return { client_id: "late" };
+            },
+            { logger },
+          ),
+        },
+      },
+    ],
+  });
+  client = createClient(proto.sts.token.v1.TokenService, server.address);
+});
+
+afterAll(async () => {
+  client?.close();
+  await server?.shutdown(100);
+});
+
+async function failure(p: Promise<unknown>): Promise<OAuthError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof OAuthError) return err;
+    throw err;
+  }
+  throw new Error("expected a failure");
+}
+
+describe("the gRPC adapter and client", () => {
+  it("carries an OAuthError across the wire with its code and description", async () => {
+    const err = await failure(callUnary(client, "Revoke", {}));
+    expect(err.code).toBe("unauthorized_client");
+    expect(err.description).toBe("not yours");
+  });
+
+  it("turns an unexpected error into server_error without leaking it", async () => {
+    const err = await failure(callUnary(client, "Introspect", {}));
+    expect(err.code).toBe("server_error");
+    expect(err.description).not.toContain("hunter2");
+  });
+
+  it("gives temporarily_unavailable past the deadline and aborts the handler's signal", async () => {
+    const err = await failure(callUnary(client, "AuthenticateClient", {}, { deadlineMs: 100 }));
+    expect(err.code).toBe("temporarily_unavailable");
+    expect(await slowAborted).toBe(true);
+  });
+
+  it("refuses an oversized request before the handler runs", async () => {
+    const err = await failure(callUnary(client, "Revoke", { token: "x".repeat(100_000) }));
+    expect(err.code).toBe("invalid_request");
+  });
+
+  it("reports NOT_SERVING until the service is ready, then SERVING", async () => {
+    expect(await grpcHealthy(server.address)).toBe(false);
+    server.setServing(true);
+    expect(await grpcHealthy(server.address)).toBe(true);
+    expect(await grpcHealthy(server.address, "sts.token.v1.TokenService")).toBe(true);
+    server.setServing(false);
+    expect(await grpcHealthy(server.address)).toBe(false);
+  });
+
+  it("serves reflection listing the service", async () => {
+    const reflection = grpc.loadPackageDefinition(
+      (await import("@grpc/proto-loader")).loadSync("grpc/reflection/v1alpha/reflection.proto", {
+        keepCase: true,
+        includeDirs: [new URL("../../../node_modules/@grpc/reflection/build/proto/", import.meta.url).pathname],
+      }),
+    ) as unknown as {
+      grpc: {
+        reflection: {
+          v1alpha: {
+            ServerReflection: new (
+              a: string,
+              c: grpc.ChannelCredentials,
+            ) => grpc.Client & { ServerReflectionInfo(): grpc.ClientDuplexStream<object, { list_services_response?: { service: Array<{ name: string }> } }> };
+          };
+        };
+      };
+    };
+    const rc = new reflection.grpc.reflection.v1alpha.ServerReflection(server.address, grpc.credentials.createInsecure());
+    const names = await new Promise<string[]>((resolve, reject) => {
+      const stream = rc.ServerReflectionInfo();
+      stream.on("data", (msg) => {
+        resolve((msg.list_services_response?.service ?? []).map((s: { name: string }) => s.name));
+        stream.end();
+      });
+      stream.on("error", reject);
+      stream.write({ list_services: "*" });
+    });
+    rc.close();
+    expect(names).toContain("sts.token.v1.TokenService");
+  });
+});
