@@ -150,3 +150,54 @@ describe("the same chain over HTTP with an off-the-shelf client (oauth4webapi)",
     expect(back.body.error).toBe("invalid_target");
   });
 });
+
+describe("what-if and events", () => {
+  it("answers a what-if through Validate without changing the policy in force", async () => {
+    const request = {
+      client_id: "svc-a",
+      audience: "svc-b",
+      requested_scopes: ["b", "c"],
+      subject: { sub: "u", client_id: "end-user-app", iss: stack.gatewayUrl, scopes: ["a", "b", "c"], audience: ["svc-a"] },
+      depth: 1,
+      actors: [],
+      caller_in_audience: true,
+    };
+    const current = await call<{ allow: boolean; allowed_scopes: string[]; policy_ids: string[] }>(grpc.policy, "Validate", { request });
+    expect(current.ok && current.value).toMatchObject({ allow: true, allowed_scopes: ["b", "c"], policy_ids: ["hop/svc-a/svc-b/exchange"] });
+    const candidate = {
+      id: "hop/svc-a/svc-b/scopes",
+      text: 'permit (principal == Client::"svc-a", action == Action::"request_scope", resource == Audience::"svc-b") when { context.scope == "c" };',
+    };
+    const whatIf = await call<{ allow: boolean; allowed_scopes: string[] }>(grpc.policy, "Validate", { request, candidate });
+    expect(whatIf.ok && whatIf.value).toMatchObject({ allow: true, allowed_scopes: ["c"] });
+    const after = await call<{ allowed_scopes: string[] }>(grpc.policy, "Decide", request);
+    expect(after.ok && after.value.allowed_scopes).toEqual(["b", "c"]);
+  });
+
+  it("records denials as exchange.denied, and no event holds a token, secret or signature", async () => {
+    const t1 = await at1();
+    expect(await err(exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-z"], scope: "b" }))).toBe("invalid_target");
+    const { connectNats, EVENTS_STREAM } = await import("@sts/nats");
+    const nats = await connectNats({ servers: stack.nats.url, name: "events-check" });
+    try {
+      const info = await nats.jsm.streams.info(EVENTS_STREAM.name);
+      const raw: string[] = [];
+      for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+        const m = await nats.jsm.streams.getMessage(EVENTS_STREAM.name, { seq }).catch(() => null);
+        if (m) raw.push(m.string());
+      }
+      const denied = raw.map((r) => JSON.parse(r) as { type: string; data: Record<string, unknown> }).filter((e) => e.type === "exchange.denied");
+      expect(denied.some((e) => e.data.error === "invalid_target" && e.data.client_id === "svc-a" && (e.data.audience as string[]).includes("svc-z"))).toBe(
+        true,
+      );
+      const all = raw.join("\n");
+      // A JWT (three base64url parts starting with eyJ), a client secret, or the signature of AT1 never appear.
+      expect(all).not.toMatch(/eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/);
+      expect(all).not.toContain(SECRET);
+      expect(all).not.toContain(t1.split(".")[2]);
+      expect(raw.length).toBeGreaterThan(5);
+    } finally {
+      await nats.close();
+    }
+  });
+});

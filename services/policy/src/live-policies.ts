@@ -17,6 +17,7 @@ export class LivePolicySet implements LivePolicies {
   #revision = 0n;
   #pending: NodeJS.Immediate | undefined;
   readonly #waiters: Array<{ revision: bigint; resolve: () => void }> = [];
+  #announcement: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly cache: KvCache<StoredPolicy>,
@@ -54,7 +55,7 @@ export class LivePolicySet implements LivePolicies {
     }
     if (changed && this.events) {
       this.logger.info({ revision: revision.toString(), policies: valid.length }, "policies reloaded");
-      this.events
+      this.#announcement = this.events
         .publish(EVENT_TYPES.POLICY_UPDATED, { revision: revision.toString(), policy_ids: valid.map((p) => p.id).sort() }, { id: `policy.updated.${revision}` })
         .catch((err: unknown) => this.logger.warn({ err }, "policy.updated not published"));
     }
@@ -62,13 +63,17 @@ export class LivePolicySet implements LivePolicies {
 
   /** Resolves once this replica runs a revision at least `revision` (bounded wait). */
   async reached(revision: bigint, timeoutMs = 5000): Promise<void> {
-    if (this.#revision >= revision) return;
-    await Promise.race([new Promise<void>((resolve) => this.#waiters.push({ revision, resolve })), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    if (this.#revision < revision) {
+      await Promise.race([new Promise<void>((resolve) => this.#waiters.push({ revision, resolve })), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    }
+    // Exchangers drop cached decisions on policy.updated: answer the writer only once it is out.
+    await this.#announcement;
   }
 
   async settled(condition: () => boolean, timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await this.#announcement;
   }
 
   engine(): PolicyEngine {

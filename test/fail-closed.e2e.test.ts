@@ -1,0 +1,100 @@
+/**
+ * Internal failure fails closed: no token without a durable event, no
+ * exchange without a policy decision. Faults are real: nats-server and the
+ * policy service are killed (SIGKILL) and restarted.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectNats, EVENTS_STREAM } from "@sts/nats";
+import { grpcHealthy, waitFor } from "@sts/testkit";
+import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
+import type { Stack } from "./harness.js";
+import { SECRET, chainConfig, clients, exchange } from "./chain.js";
+
+let stack: Stack;
+let grpc: ReturnType<typeof clients>;
+
+beforeAll(async () => {
+  stack = await startStack(chainConfig);
+  grpc = clients(stack.address);
+}, 90_000);
+
+afterAll(async () => {
+  grpc?.close();
+  await stack?.stop();
+});
+
+const token = (scope = "a b c") =>
+  postForm(`${stack.gatewayUrl}/oauth2/token`, { grant_type: "client_credentials", scope }, { authorization: basicAuth("end-user-app", SECRET) });
+
+/** jtis of every token.issued / token.exchanged event in the stream. */
+async function recordedJtis(url: string): Promise<string[]> {
+  const nats = await connectNats({ servers: url, name: "audit-check" });
+  try {
+    const jtis: string[] = [];
+    const info = await nats.jsm.streams.info(EVENTS_STREAM.name);
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+      const msg = await nats.jsm.streams.getMessage(EVENTS_STREAM.name, { seq }).catch(() => null);
+      const event = msg?.json<{ type: string; data: { jti?: string } }>();
+      if (event && (event.type === "token.issued" || event.type === "token.exchanged") && event.data.jti) jtis.push(event.data.jti);
+    }
+    return jtis;
+  } finally {
+    await nats.close();
+  }
+}
+
+describe("NATS down", () => {
+  it("reports not ready, refuses to issue with 503 + Retry-After, and recovers; every token handed out has its event", async () => {
+    const received: string[] = [];
+    const first = await token();
+    expect(first.status).toBe(200);
+    received.push(claimsOf(first.body.access_token as string).jti as string);
+
+    await stack.nats.kill("SIGKILL");
+    await waitFor(async () => !(await grpcHealthy(stack.address.issuer)), { timeoutMs: 15_000, message: "issuer still SERVING with NATS down" });
+    const down = await token();
+    expect(down.status).toBe(503);
+    expect(down.body.error).toBe("temporarily_unavailable");
+    expect(down.headers.get("retry-after")).toMatch(/^\d+$/);
+    expect(down.body.access_token).toBeUndefined();
+
+    await stack.nats.restart();
+    await waitFor(async () => grpcHealthy(stack.address.issuer), { timeoutMs: 20_000, message: "issuer not SERVING after NATS came back" });
+    const again = await waitFor(
+      async () => {
+        const r = await token();
+        return r.status === 200 ? r : undefined;
+      },
+      { timeoutMs: 20_000 },
+    );
+    received.push(claimsOf(again.body.access_token as string).jti as string);
+
+    const recorded = await recordedJtis(stack.nats.url);
+    for (const jti of received) expect(recorded).toContain(jti);
+    expect(new Set(recorded).size).toBe(recorded.length);
+  }, 90_000);
+});
+
+describe("policy service down", () => {
+  it("fails exchanges closed when no cached decision applies, and recovers", async () => {
+    const t1 = (await token()).body.access_token as string;
+    const r1 = await exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "b" });
+    expect(r1.ok).toBe(true);
+
+    await stack.processes.policy?.kill("SIGKILL");
+    // A question the exchanger has not cached: it must not answer without a decision.
+    const r2 = await exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "c" });
+    expect(r2.ok).toBe(false);
+    if (!r2.ok) expect(r2.failure.error).toBe("temporarily_unavailable");
+
+    await stack.start("policy");
+    const r3 = await waitFor(
+      async () => {
+        const r = await exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "c" });
+        return r.ok ? r : undefined;
+      },
+      { timeoutMs: 20_000 },
+    );
+    expect(claimsOf(r3.value.access_token).scope).toBe("c");
+  }, 60_000);
+});
