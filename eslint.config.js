@@ -22,6 +22,10 @@ export default tseslint.config(
     },
   },
   {
+    files: ["services/audit/src/stsctl.ts"],
+    rules: { "no-console": "off" },
+  },
+  {
     files: ["**/*.test.ts", "test/**/*.ts"],
     rules: {
       "@typescript-eslint/no-unsafe-assignment": "off",

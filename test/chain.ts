@@ -1,8 +1,8 @@
 /** The A → B → C chain of the exchange issue, shared by the gRPC and HTTP tests. */
 import { Metadata, credentials } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
-import { loadExchangeProto, loadPolicyProto, loadTokenProto } from "@sts/proto";
-import type { ExchangeRequest, ExchangeResponse__Output, ExchangeServiceClient, PolicyServiceClient, TokenServiceClient } from "@sts/proto";
+import { loadAuditProto, loadExchangeProto, loadPolicyProto, loadTokenProto } from "@sts/proto";
+import type { AuditServiceClient, ExchangeRequest, ExchangeResponse__Output, ExchangeServiceClient, PolicyServiceClient, TokenServiceClient } from "@sts/proto";
 import { basicAuth } from "./harness.js";
 
 export const TOKEN_TYPE_AT = "urn:ietf:params:oauth:token-type:access_token";
@@ -63,16 +63,18 @@ export function call<Res>(
 }
 
 /** gRPC clients for a stack's services. */
-export function clients(address: { issuer: string; exchanger: string; policy: string }): {
+export function clients(address: { issuer: string; exchanger: string; policy: string; audit: string }): {
   token: TokenServiceClient;
   exchange: ExchangeServiceClient;
   policy: PolicyServiceClient;
+  audit: AuditServiceClient;
   close(): void;
 } {
   const token = new (loadTokenProto().sts.token.v1.TokenService)(address.issuer, credentials.createInsecure());
   const exchange = new (loadExchangeProto().sts.exchange.v1.ExchangeService)(address.exchanger, credentials.createInsecure());
   const policy = new (loadPolicyProto().sts.policy.v1.PolicyService)(address.policy, credentials.createInsecure());
-  return { token, exchange, policy, close: () => [token, exchange, policy].forEach((c) => c.close()) };
+  const audit = new (loadAuditProto().sts.audit.v1.AuditService)(address.audit, credentials.createInsecure());
+  return { token, exchange, policy, audit, close: () => [token, exchange, policy, audit].forEach((c) => c.close()) };
 }
 
 /** An Exchange request made by `caller` (client_secret_basic). */

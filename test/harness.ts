@@ -20,7 +20,7 @@ const ROOT = (() => {
 })();
 
 /** Services of the stack, in start order. */
-export const SERVICES = ["issuer", "policy", "exchanger", "gateway"] as const;
+export const SERVICES = ["issuer", "policy", "exchanger", "gateway", "audit"] as const;
 /** One service name. */
 export type ServiceName = (typeof SERVICES)[number];
 
@@ -30,6 +30,8 @@ export interface Stack {
   processes: Partial<Record<ServiceName, ProcessHandle>>;
   /** host:port of each gRPC service. */
   address: Record<Exclude<ServiceName, "gateway">, string>;
+  /** The audit projection's SQLite file. */
+  auditDb: string;
   /** Gateway base URL, also the issuer identifier. */
   gatewayUrl: string;
   /** Secrets the stack was started with (tests use them to play the exchanger or an operator). */
@@ -56,7 +58,7 @@ export interface StackOptions {
 export async function startStack(config: Record<string, unknown>, options: StackOptions = {}): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), "sts-e2e-"));
   const nats = await startNats();
-  const ports = { issuer: await freePort(), policy: await freePort(), exchanger: await freePort(), gateway: await freePort() };
+  const ports = { issuer: await freePort(), policy: await freePort(), exchanger: await freePort(), gateway: await freePort(), audit: await freePort() };
   const gatewayUrl = `http://127.0.0.1:${ports.gateway}`;
   const configFile = join(dir, "sts.yaml");
   const services = { ...(config.services as object | undefined) };
@@ -78,12 +80,15 @@ export async function startStack(config: Record<string, unknown>, options: Stack
     STS_POLICY_PORT: String(ports.policy),
     STS_EXCHANGER_PORT: String(ports.exchanger),
     STS_GATEWAY_PORT: String(ports.gateway),
+    STS_AUDIT_PORT: String(ports.audit),
+    STS_AUDIT_DB: join(dir, "audit.sqlite"),
     ...options.env,
   };
   const address = {
     issuer: `127.0.0.1:${ports.issuer}`,
     policy: `127.0.0.1:${ports.policy}`,
     exchanger: `127.0.0.1:${ports.exchanger}`,
+    audit: `127.0.0.1:${ports.audit}`,
   };
   const processes: Stack["processes"] = {};
   const replicas: ProcessHandle[] = [];
@@ -125,6 +130,7 @@ export async function startStack(config: Record<string, unknown>, options: Stack
     processes,
     address,
     gatewayUrl,
+    auditDb: join(dir, "audit.sqlite"),
     secrets,
     configFile,
     env,

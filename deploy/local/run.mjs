@@ -96,9 +96,11 @@ const env = {
   NATS_URL: natsUrl,
   STS_MASTER_KEY_FILE: master.file,
   STS_EXCHANGER_CLIENT_SECRET: exchangerSecret.value,
+  STS_POLICY_ADMIN_TOKEN: persistentSecret("policy-admin.token").value,
+  STS_AUDIT_DB: join(dataDir, "audit.sqlite"),
 };
 const service = (name) => ["--enable-source-maps", join(root, `services/${name}/dist/main.js`)];
-for (const name of ["issuer", "policy", "exchanger", "gateway"]) {
+for (const name of ["issuer", "policy", "exchanger", "gateway", "audit"]) {
   if (!existsSync(join(root, `services/${name}/dist/main.js`))) continue;
   start(name, process.execPath, service(name), env);
 }

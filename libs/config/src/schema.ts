@@ -124,6 +124,7 @@ export const configSchema = z.strictObject({
       issuer: listen(50051),
       exchanger: listen(50052),
       policy: listen(50053),
+      audit: listen(50054),
     })
     .prefault({}),
   keys: z
@@ -157,13 +158,24 @@ export const configSchema = z.strictObject({
       /** Client the exchanger authenticates as when calling the issuer's Mint (registered with internal: true). */
       client_id: z.string().default("sts-exchanger"),
       /** Deadline of a call to the policy service or the issuer, in milliseconds. */
-      call_timeout_ms: z.number().int().min(10).max(60_000).default(2_000),
+      call_timeout_ms: z.number().int().min(10).max(60_000).default(6_000),
     })
     .prefault({}),
   policy: z
     .strictObject({
       /** Simple hop declarations, seeded as Cedar policies at first start. */
       hops: z.array(hopSchema).default([]),
+    })
+    .prefault({}),
+  audit: z
+    .strictObject({
+      /** SQLite file of the audit projection (rebuilt from the stream when missing). */
+      db_path: z.string().default(".data/audit.sqlite"),
+      /** Durable consumer name of the projection. */
+      consumer: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+$/)
+        .default("audit-projection"),
     })
     .prefault({}),
   clients: z.array(clientSchema).default([]),

@@ -87,8 +87,14 @@ export interface PublisherOptions {
   source: string;
   /** Ack timeout of one attempt. */
   timeoutMs?: number;
-  /** Attempts after the first. */
+  /** Attempts after the first, at most. */
   retries?: number;
+  /**
+   * How long to keep retrying, in ms. Longer than a broker restart, so a
+   * token whose event was stored just before a crash (ack lost) is still
+   * handed out once the retry is acknowledged as a duplicate.
+   */
+  retryWindowMs?: number;
   logger?: NatsLogger;
 }
 
@@ -99,7 +105,7 @@ export class EventPublisher {
 
   constructor(handle: NatsHandle, options: PublisherOptions) {
     this.#h = handle;
-    this.#o = { timeoutMs: 2000, retries: 3, ...options };
+    this.#o = { timeoutMs: 1000, retries: 20, retryWindowMs: 4000, ...options };
   }
 
   /** Publishes one event; resolves after the JetStream ack. */
@@ -120,8 +126,12 @@ export class EventPublisher {
     };
     const payload = JSON.stringify(event);
     let lastError: unknown;
+    const giveUpAt = Date.now() + this.#o.retryWindowMs;
     for (let attempt = 0; attempt <= this.#o.retries; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+      if (attempt > 0) {
+        if (Date.now() >= giveUpAt) break;
+        await new Promise((r) => setTimeout(r, Math.min(500, 25 * 2 ** attempt)));
+      }
       try {
         // Same msgID on every attempt: an attempt that timed out may have been stored.
         const ack = await this.#h.js.publish(eventSubject(type), payload, { msgID: id, timeout: this.#o.timeoutMs, headers: h });

@@ -67,7 +67,7 @@ describe("with a real nats-server", () => {
   });
 
   it("reports disconnection, reconnects to a restarted server, and fails publishes closed meanwhile", async () => {
-    const events = new EventPublisher(nats, { source: "test", timeoutMs: 300, retries: 1 });
+    const events = new EventPublisher(nats, { source: "test", timeoutMs: 300, retries: 1, retryWindowMs: 500 });
     await server.kill("SIGKILL");
     await waitFor(() => !nats.isConnected(), { timeoutMs: 5000 });
     await expect(events.publish("token.issued", { jti: "j2" })).rejects.toMatchObject({ code: "temporarily_unavailable" });

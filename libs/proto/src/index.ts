@@ -9,6 +9,7 @@ import * as protoLoader from "@grpc/proto-loader";
 import type { ProtoGrpcType as TokenProto } from "./generated/token.js";
 import type { ProtoGrpcType as ExchangeProto } from "./generated/exchange.js";
 import type { ProtoGrpcType as PolicyProto } from "./generated/policy.js";
+import type { ProtoGrpcType as AuditProto } from "./generated/audit.js";
 
 /** The proto-loader options shared by runtime loading and type generation. */
 export const LOADER_OPTIONS = {
@@ -49,10 +50,23 @@ export function loadPolicyProto(): PolicyProto {
   return load("sts/policy/v1/policy.proto") as unknown as PolicyProto;
 }
 
+/** Loads sts.audit.v1 (AuditService). */
+export function loadAuditProto(): AuditProto {
+  return load("sts/audit/v1/audit.proto") as unknown as AuditProto;
+}
+
 /** Every proto file of the stack, relative to PROTO_DIR (for reflection). */
 export const PROTO_FILES = ["sts/token/v1/token.proto", "sts/exchange/v1/exchange.proto", "sts/policy/v1/policy.proto"] as const;
 
-export type { TokenProto, ExchangeProto, PolicyProto };
+export type { TokenProto, ExchangeProto, PolicyProto, AuditProto };
+export type { AuditServiceClient, AuditServiceHandlers } from "./generated/sts/audit/v1/AuditService.js";
+export type { Record as AuditRecord, Record__Output as AuditRecord__Output } from "./generated/sts/audit/v1/Record.js";
+export type { Filter__Output as AuditFilter__Output } from "./generated/sts/audit/v1/Filter.js";
+export type { LineageNode, LineageNode__Output } from "./generated/sts/audit/v1/LineageNode.js";
+export type { LineageResponse, LineageResponse__Output } from "./generated/sts/audit/v1/LineageResponse.js";
+export type { QueryResponse, QueryResponse__Output } from "./generated/sts/audit/v1/QueryResponse.js";
+export type { VerifyResponse, VerifyResponse__Output } from "./generated/sts/audit/v1/VerifyResponse.js";
+export type { TailRequest__Output } from "./generated/sts/audit/v1/TailRequest.js";
 export type { TokenServiceClient, TokenServiceHandlers } from "./generated/sts/token/v1/TokenService.js";
 export type { ExchangeServiceClient, ExchangeServiceHandlers } from "./generated/sts/exchange/v1/ExchangeService.js";
 export type { PolicyServiceClient, PolicyServiceHandlers } from "./generated/sts/policy/v1/PolicyService.js";

@@ -1,3 +1,15 @@
-export { parseScope, parseScopes, formatScopes, covers, intersectScopes, isWithin, isTemplateRequest, MAX_SCOPES, MAX_SCOPE_LENGTH } from "./scopes.js";
-export type { ParsedScope } from "./scopes.js";
+export {
+  MAX_SCOPE_LENGTH,
+  MAX_SCOPES,
+  MAX_SCOPE_STRING_LENGTH,
+  parseScope,
+  tryParseScope,
+  isValidScope,
+  isTemplateRequest,
+  parseScopes,
+  tryParseScopes,
+  formatScopes,
+} from "./scope-syntax.js";
+export type { ParsedScope } from "./scope-syntax.js";
+export { covers, isWithin, intersectScopes, equalScopeSets } from "./scope-algebra.js";
 export { grantAudiences, requestedAudiences, audiencesWellFormed, MAX_AUDIENCES, MAX_AUDIENCE_LENGTH } from "./audience.js";

@@ -40,7 +40,7 @@ const POSTS: Record<string, FormHandler> = {
 /** Starts the HTTP edge; resolves once listening. */
 export async function startGateway(options: GatewayOptions): Promise<{ port: number; url: string; close(): Promise<void> }> {
   const issuer = options.issuer.replace(/\/$/, "");
-  const ctx: GatewayContext = { issuer, token: options.token, exchange: options.exchange, logger: options.logger, deadlineMs: options.deadlineMs ?? 5000 };
+  const ctx: GatewayContext = { issuer, token: options.token, exchange: options.exchange, logger: options.logger, deadlineMs: options.deadlineMs ?? 8000 };
   const maxBody = options.maxBodyBytes ?? 16 * 1024;
   const metadata = serverMetadata(issuer, options.scopesSupported);
   const jwksMaxAge = options.jwksMaxAgeSeconds ?? 60;

@@ -1,0 +1,34 @@
+// Original file: proto/sts/audit/v1/audit.proto
+
+import type { Record as _sts_audit_v1_Record, Record__Output as _sts_audit_v1_Record__Output } from '../../../sts/audit/v1/Record.js';
+import type { LineageNode as _sts_audit_v1_LineageNode, LineageNode__Output as _sts_audit_v1_LineageNode__Output } from '../../../sts/audit/v1/LineageNode.js';
+
+export interface LineageResponse {
+  /**
+   * The token itself.
+   */
+  'token'?: (_sts_audit_v1_Record | null);
+  /**
+   * Its parent, grandparent, ... up to the original grant (nearest first).
+   */
+  'ancestors'?: (_sts_audit_v1_Record)[];
+  /**
+   * Tokens made from it, recursively.
+   */
+  'descendants'?: (_sts_audit_v1_LineageNode)[];
+}
+
+export interface LineageResponse__Output {
+  /**
+   * The token itself.
+   */
+  'token': (_sts_audit_v1_Record__Output | null);
+  /**
+   * Its parent, grandparent, ... up to the original grant (nearest first).
+   */
+  'ancestors': (_sts_audit_v1_Record__Output)[];
+  /**
+   * Tokens made from it, recursively.
+   */
+  'descendants': (_sts_audit_v1_LineageNode__Output)[];
+}

@@ -1,0 +1,268 @@
+/**
+ * The audit projection in SQLite. Each record carries the SHA-256 of the
+ * previous record's hash and of its own content, so changing or removing any
+ * row breaks the chain from there on. Appends are idempotent by event id.
+ * The events stream is the source of truth: this file can be deleted and
+ * rebuilt by replay.
+ */
+import { createHash } from "node:crypto";
+import { EventEmitter } from "node:events";
+import Database from "better-sqlite3";
+import type { Database as Db, Statement } from "better-sqlite3";
+
+/** An event as received from the stream. */
+export interface IncomingEvent {
+  streamSequence: number;
+  id: string;
+  type: string;
+  time: string;
+  source: string;
+  subject?: string;
+  data: Record<string, unknown>;
+}
+
+/** A stored record. */
+export interface AuditRecord {
+  sequence: number;
+  stream_sequence: number;
+  event_id: string;
+  type: string;
+  time: string;
+  source: string;
+  jti: string;
+  parent_jti: string;
+  sub: string;
+  client_id: string;
+  aud: string[];
+  scope: string;
+  actors: string[];
+  data_json: string;
+  prev_hash: string;
+  hash: string;
+}
+
+/** Filters of Query and Tail. */
+export interface RecordFilter {
+  sub?: string;
+  client_id?: string;
+  audience?: string;
+  type?: string;
+  since?: string;
+  until?: string;
+}
+
+/** The newest record's position and hash. */
+interface ChainHead {
+  sequence: number;
+  hash: string;
+  stream_sequence: number;
+}
+
+/** The hash of the empty chain. */
+export const GENESIS_HASH = "0".repeat(64);
+
+const str = (v: unknown): string => (typeof v === "string" ? v : "");
+const strs = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : typeof v === "string" ? [v] : []);
+
+/** The content a record's hash covers: every column but the hashes. */
+export function recordHash(prevHash: string, r: Omit<AuditRecord, "hash" | "prev_hash">): string {
+  const content = JSON.stringify([
+    r.sequence,
+    r.stream_sequence,
+    r.event_id,
+    r.type,
+    r.time,
+    r.source,
+    r.jti,
+    r.parent_jti,
+    r.sub,
+    r.client_id,
+    r.aud,
+    r.scope,
+    r.actors,
+    r.data_json,
+  ]);
+  return createHash("sha256").update(prevHash).update("\n").update(content).digest("hex");
+}
+
+interface Row extends Omit<AuditRecord, "aud" | "actors"> {
+  aud: string;
+  actors: string;
+}
+
+const toRecord = (row: Row): AuditRecord => ({ ...row, aud: JSON.parse(row.aud) as string[], actors: JSON.parse(row.actors) as string[] });
+
+/** The SQLite projection. Emits "appended" with the records of each committed batch. */
+export class AuditStore extends EventEmitter {
+  readonly #db: Db;
+  readonly #insert: Statement;
+  readonly #hasEvent: Statement;
+  #last: ChainHead;
+
+  constructor(file: string) {
+    super();
+    this.#db = new Database(file);
+    // WAL with FULL sync: a batch is acked to JetStream only after its commit is on disk.
+    this.#db.pragma("journal_mode = WAL");
+    this.#db.pragma("synchronous = FULL");
+    this.#db.exec(`
+      CREATE TABLE IF NOT EXISTS records (
+        sequence INTEGER PRIMARY KEY,
+        stream_sequence INTEGER NOT NULL,
+        event_id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        time TEXT NOT NULL,
+        source TEXT NOT NULL,
+        jti TEXT NOT NULL,
+        parent_jti TEXT NOT NULL,
+        sub TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        aud TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        actors TEXT NOT NULL,
+        data_json TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS records_jti ON records (jti);
+      CREATE INDEX IF NOT EXISTS records_parent ON records (parent_jti);
+      CREATE INDEX IF NOT EXISTS records_sub ON records (sub);
+      CREATE INDEX IF NOT EXISTS records_client ON records (client_id);
+      CREATE INDEX IF NOT EXISTS records_type_time ON records (type, time);
+    `);
+    this.#insert = this.#db.prepare(
+      `INSERT INTO records (sequence, stream_sequence, event_id, type, time, source, jti, parent_jti, sub, client_id, aud, scope, actors, data_json, prev_hash, hash)
+       VALUES (@sequence, @stream_sequence, @event_id, @type, @time, @source, @jti, @parent_jti, @sub, @client_id, @aud, @scope, @actors, @data_json, @prev_hash, @hash)`,
+    );
+    this.#hasEvent = this.#db.prepare("SELECT 1 FROM records WHERE event_id = ?");
+    const last = this.#db.prepare("SELECT sequence, hash, stream_sequence FROM records ORDER BY sequence DESC LIMIT 1").get() as ChainHead | undefined;
+    this.#last = last ?? { sequence: 0, hash: GENESIS_HASH, stream_sequence: 0 };
+  }
+
+  /** Highest stream sequence recorded (0 for an empty projection). */
+  get lastStreamSequence(): number {
+    return this.#last.stream_sequence;
+  }
+
+  /** Number of records. */
+  get size(): number {
+    return this.#last.sequence;
+  }
+
+  /** Appends a batch in one transaction; events already recorded are skipped. Returns the new records. */
+  append(events: readonly IncomingEvent[]): AuditRecord[] {
+    const added: AuditRecord[] = [];
+    const tx = this.#db.transaction(() => {
+      let { sequence, hash, stream_sequence } = this.#last;
+      for (const e of events) {
+        if (this.#hasEvent.get(e.id)) continue;
+        const d = e.data;
+        const base = {
+          sequence: sequence + 1,
+          stream_sequence: e.streamSequence,
+          event_id: e.id,
+          type: e.type,
+          time: e.time,
+          source: e.source,
+          jti: str(d.jti) || str(d.subject_jti),
+          parent_jti: str(d.parent_jti),
+          sub: str(d.sub),
+          client_id: str(d.client_id),
+          aud: strs(d.aud ?? d.audience),
+          scope: str(d.scope),
+          actors: strs(d.actors),
+          data_json: JSON.stringify(d),
+        };
+        const record: AuditRecord = { ...base, prev_hash: hash, hash: recordHash(hash, base) };
+        this.#insert.run({ ...record, aud: JSON.stringify(record.aud), actors: JSON.stringify(record.actors) });
+        sequence = record.sequence;
+        hash = record.hash;
+        stream_sequence = Math.max(stream_sequence, e.streamSequence);
+        added.push(record);
+      }
+      return { sequence, hash, stream_sequence };
+    });
+    this.#last = tx();
+    if (added.length > 0) this.emit("appended", added);
+    return added;
+  }
+
+  #where(filter: RecordFilter, params: Record<string, unknown>): string {
+    const columns: Array<[keyof RecordFilter, string]> = [
+      ["sub", "sub = @sub"],
+      ["client_id", "client_id = @client_id"],
+      ["type", "type = @type"],
+      ["since", "time >= @since"],
+      ["until", "time < @until"],
+      ["audience", "EXISTS (SELECT 1 FROM json_each(records.aud) WHERE value = @audience)"],
+    ];
+    const clauses: string[] = [];
+    for (const [name, clause] of columns) {
+      const value = filter[name];
+      if (!value) continue;
+      clauses.push(clause);
+      params[name] = value;
+    }
+    return clauses.length > 0 ? clauses.join(" AND ") : "1 = 1";
+  }
+
+  /** Records matching the filter after `afterSequence`, oldest first. */
+  query(filter: RecordFilter, afterSequence: number, limit: number): AuditRecord[] {
+    const params: Record<string, unknown> = { after: afterSequence, limit };
+    const rows = this.#db
+      .prepare(`SELECT * FROM records WHERE sequence > @after AND ${this.#where(filter, params)} ORDER BY sequence LIMIT @limit`)
+      .all(params) as Row[];
+    return rows.map(toRecord);
+  }
+
+  /** Whether a record matches a filter (for live tailing). */
+  static matches(r: AuditRecord, f: RecordFilter): boolean {
+    return (
+      (!f.sub || r.sub === f.sub) &&
+      (!f.client_id || r.client_id === f.client_id) &&
+      (!f.type || r.type === f.type) &&
+      (!f.since || r.time >= f.since) &&
+      (!f.until || r.time < f.until) &&
+      (!f.audience || r.aud.includes(f.audience))
+    );
+  }
+
+  /** The issuance record of a token (token.issued / token.exchanged / token.refreshed). */
+  tokenRecord(jti: string): AuditRecord | undefined {
+    const row = this.#db
+      .prepare("SELECT * FROM records WHERE jti = ? AND type IN ('token.issued', 'token.exchanged', 'token.refreshed') ORDER BY sequence LIMIT 1")
+      .get(jti) as Row | undefined;
+    return row ? toRecord(row) : undefined;
+  }
+
+  /** Issuance records of tokens made from a token. */
+  children(jti: string): AuditRecord[] {
+    const rows = this.#db
+      .prepare("SELECT * FROM records WHERE parent_jti = ? AND type IN ('token.issued', 'token.exchanged', 'token.refreshed') ORDER BY sequence")
+      .all(jti) as Row[];
+    return rows.map(toRecord);
+  }
+
+  /** Walks the chain; the first record whose links or hash do not match is reported. */
+  verify(): { ok: boolean; checked: number; firstBad: number; reason: string } {
+    let prev = GENESIS_HASH;
+    let expected = 1;
+    let checked = 0;
+    for (const row of this.#db.prepare("SELECT * FROM records ORDER BY sequence").iterate() as IterableIterator<Row>) {
+      const r = toRecord(row);
+      checked++;
+      if (r.sequence !== expected) return { ok: false, checked, firstBad: expected, reason: "record missing" };
+      if (r.prev_hash !== prev) return { ok: false, checked, firstBad: r.sequence, reason: "previous hash does not match" };
+      const { hash: _h, prev_hash: _p, ...content } = r;
+      if (recordHash(prev, content) !== r.hash) return { ok: false, checked, firstBad: r.sequence, reason: "content does not match its hash" };
+      prev = r.hash;
+      expected++;
+    }
+    return { ok: true, checked, firstBad: 0, reason: "" };
+  }
+
+  /** Closes the database. */
+  close(): void {
+    this.#db.close();
+  }
+}

@@ -1,0 +1,101 @@
+/** sts.audit.v1.AuditService handlers over the projection. */
+import { invalidRequest } from "@sts/errors";
+import { serverStream, unary } from "@sts/grpc";
+import type { AuditFilter__Output, AuditRecord as WireRecord, AuditServiceHandlers, LineageNode } from "@sts/proto";
+import type { Logger } from "@sts/telemetry";
+import { AuditStore } from "./audit-store.js";
+import type { AuditRecord, RecordFilter } from "./audit-store.js";
+import { lineage } from "./lineage.js";
+import type { LineageTree } from "./lineage.js";
+
+const MAX_PAGE = 1000;
+
+/** Converts a stored record to the wire message. */
+export function toWire(r: AuditRecord): WireRecord {
+  return { ...r, sequence: String(r.sequence), stream_sequence: String(r.stream_sequence) };
+}
+
+function toFilter(f: AuditFilter__Output | null | undefined): RecordFilter {
+  if (!f) return {};
+  for (const t of [f.since, f.until]) if (t && Number.isNaN(Date.parse(t))) throw invalidRequest("since and until must be RFC 3339 times");
+  return { sub: f.sub, client_id: f.client_id, audience: f.audience, type: f.type, since: f.since, until: f.until };
+}
+
+function tree(t: LineageTree): LineageNode {
+  return { record: toWire(t.record), children: t.children.map(tree) };
+}
+
+/** Page tokens are the last sequence returned, so paging is stable while records are added. */
+function decodePage(token: string): number {
+  if (!token) return 0;
+  const n = Number(Buffer.from(token, "base64url").toString());
+  if (!Number.isSafeInteger(n) || n < 0) throw invalidRequest("bad page_token");
+  return n;
+}
+
+/** Builds the AuditService implementation. */
+export function auditService(store: AuditStore, logger: Logger): AuditServiceHandlers {
+  return {
+    Query: unary(
+      async (req) => {
+        const size = Math.min(req.page_size || 100, MAX_PAGE);
+        const records = store.query(toFilter(req.filter), decodePage(req.page_token), size + 1);
+        const page = records.slice(0, size);
+        const more = records.length > size;
+        return { records: page.map(toWire), next_page_token: more ? Buffer.from(String(page[page.length - 1]?.sequence ?? 0)).toString("base64url") : "" };
+      },
+      { name: "Query", logger },
+    ),
+
+    Lineage: unary(
+      async (req) => {
+        if (!req.jti) throw invalidRequest("jti is required");
+        const l = lineage(store, req.jti);
+        if (!l) throw invalidRequest("no token with this jti is recorded");
+        return { token: toWire(l.token), ancestors: l.ancestors.map(toWire), descendants: l.descendants.map(tree) };
+      },
+      { name: "Lineage", logger },
+    ),
+
+    Verify: unary(
+      async () => {
+        const v = store.verify();
+        return { ok: v.ok, checked: String(v.checked), first_bad_sequence: String(v.firstBad), reason: v.reason };
+      },
+      { name: "Verify", logger },
+    ),
+
+    Tail: serverStream(
+      async (req, stream, ctx) => {
+        const filter = toFilter(req.filter);
+        let after = Number(req.after_sequence) || 0;
+        const live: AuditRecord[] = [];
+        let wake: (() => void) | undefined;
+        const onAppend = (records: AuditRecord[]): void => {
+          live.push(...records);
+          wake?.();
+        };
+        store.on("appended", onAppend);
+        try {
+          if (after === 0) after = store.size;
+          // Catch up from the store, then follow live appends (deduplicated by sequence).
+          for (let page = store.query(filter, after, 500); page.length > 0; page = store.query(filter, after, 500)) {
+            for (const r of page) stream.write(toWire(r));
+            after = page[page.length - 1]?.sequence ?? after;
+          }
+          while (!ctx.signal.aborted && !stream.cancelled) {
+            if (live.length === 0) await new Promise<void>((r) => ((wake = r), setTimeout(r, 1000).unref()));
+            for (const r of live.splice(0)) {
+              if (r.sequence <= after) continue;
+              after = r.sequence;
+              if (AuditStore.matches(r, filter)) stream.write(toWire(r));
+            }
+          }
+        } finally {
+          store.off("appended", onAppend);
+        }
+      },
+      { name: "Tail", logger },
+    ),
+  };
+}

@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+/**
+ * stsctl: the operators' and auditors' command line.
+ *
+ *   stsctl audit query   [--sub S] [--client C] [--aud A] [--type T] [--since T] [--until T] [--limit N] [--json]
+ *   stsctl audit tail    [same filters] [--from-seq N] [--json]
+ *   stsctl audit lineage <jti> [--json]
+ *   stsctl audit verify  [--json]
+ *
+ * --addr host:port (or STS_AUDIT_ADDR) selects the audit service (default 127.0.0.1:50054).
+ */
+import { parseArgs } from "node:util";
+import { credentials, status } from "@grpc/grpc-js";
+import type { ServiceError } from "@grpc/grpc-js";
+import { loadAuditProto } from "@sts/proto";
+import type { AuditRecord__Output, LineageNode__Output, LineageResponse__Output, QueryResponse__Output, VerifyResponse__Output } from "@sts/proto";
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    addr: { type: "string" },
+    json: { type: "boolean", default: false },
+    sub: { type: "string" },
+    client: { type: "string" },
+    aud: { type: "string" },
+    type: { type: "string" },
+    since: { type: "string" },
+    until: { type: "string" },
+    limit: { type: "string" },
+    "from-seq": { type: "string" },
+    help: { type: "boolean", short: "h" },
+  },
+});
+
+const usage =
+  "usage: stsctl audit <query|tail|lineage <jti>|verify> [--addr host:port] [--json] [--sub S] [--client C] [--aud A] [--type T] [--since T] [--until T] [--limit N] [--from-seq N]";
+const [group, command, arg] = positionals;
+if (values.help || group !== "audit" || !command) {
+  console.log(usage);
+  process.exit(values.help ? 0 : 2);
+}
+
+const address = values.addr ?? process.env.STS_AUDIT_ADDR ?? "127.0.0.1:50054";
+const client = new (loadAuditProto().sts.audit.v1.AuditService)(address, credentials.createInsecure());
+const filter = { sub: values.sub, client_id: values.client, audience: values.aud, type: values.type, since: values.since, until: values.until };
+
+function line(r: AuditRecord__Output): string {
+  const who = r.actors.length > 0 ? ` act=${r.actors.join("<")}` : "";
+  const what = r.jti ? ` jti=${r.jti}${r.parent_jti ? ` parent=${r.parent_jti}` : ""}` : "";
+  const aud = r.aud.length > 0 ? ` aud=${r.aud.join(",")}` : "";
+  const scope = r.scope ? ` scope="${r.scope}"` : "";
+  return `#${r.sequence} ${r.time} ${r.type.padEnd(16)} sub=${r.sub || "-"} client=${r.client_id || "-"}${aud}${scope}${who}${what}`;
+}
+
+function fail(err: ServiceError): never {
+  console.error(`stsctl: ${err.details || err.message}`);
+  process.exit(1);
+}
+
+function unaryCall<T>(method: string, request: object): Promise<T> {
+  return new Promise((resolve) => {
+    (client as unknown as Record<string, (r: object, cb: (e: ServiceError | null, v?: T) => void) => void>)[method]?.call(client, request, (err, value) =>
+      err ? fail(err) : resolve(value as T),
+    );
+  });
+}
+
+function printTree(nodes: LineageNode__Output[], indent: string): void {
+  for (const n of nodes) {
+    if (n.record) console.log(`${indent}└─ ${line(n.record)}`);
+    printTree(n.children, `${indent}   `);
+  }
+}
+
+switch (command) {
+  case "query": {
+    let page = "";
+    let left = Number(values.limit ?? 100);
+    do {
+      const r = await unaryCall<QueryResponse__Output>("Query", { filter, page_size: Math.min(left, 1000), page_token: page });
+      for (const rec of r.records) console.log(values.json ? JSON.stringify(rec) : line(rec));
+      left -= r.records.length;
+      page = r.next_page_token;
+    } while (page && left > 0);
+    break;
+  }
+  case "tail": {
+    const stream = client.Tail({ filter, after_sequence: values["from-seq"] ?? "0" });
+    stream.on("data", (rec: AuditRecord__Output) => console.log(values.json ? JSON.stringify(rec) : line(rec)));
+    stream.on("error", (err: ServiceError) => (Number(err.code) === Number(status.CANCELLED) ? process.exit(0) : fail(err)));
+    process.on("SIGINT", () => stream.cancel());
+    await new Promise(() => undefined);
+    break;
+  }
+  case "lineage": {
+    if (!arg) {
+      console.error("stsctl: lineage needs a jti");
+      process.exit(2);
+    }
+    const r = await unaryCall<LineageResponse__Output>("Lineage", { jti: arg });
+    if (values.json) console.log(JSON.stringify(r, null, 2));
+    else {
+      console.log("origin, oldest first:");
+      for (const a of [...r.ancestors].reverse()) console.log(`   ${line(a)}`);
+      if (r.token) console.log(`=> ${line(r.token)}`);
+      console.log("made from it:");
+      printTree(r.descendants, "   ");
+    }
+    break;
+  }
+  case "verify": {
+    const r = await unaryCall<VerifyResponse__Output>("Verify", {});
+    if (values.json) console.log(JSON.stringify(r));
+    else console.log(r.ok ? `chain intact: ${r.checked} records` : `chain BROKEN at record #${r.first_bad_sequence}: ${r.reason} (${r.checked} checked)`);
+    process.exitCode = r.ok ? 0 : 3;
+    break;
+  }
+  default:
+    console.log(usage);
+    process.exitCode = 2;
+}
+client.close();
