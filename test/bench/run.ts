@@ -3,17 +3,19 @@
  * time. Every comparison is made side by side in the same run, with the same
  * load tool and settings, because the machine is shared and noisy.
  *
- *   BENCH_DURATION=5 (seconds per point)  BENCH_ONLY=client-credentials,exchange
+ *   BENCH_DURATION=5 (seconds per point)  BENCH_ONLY=client-credentials,exchange,audit
  */
 import { benchClientCredentials } from "./client-credentials.js";
 import { benchExchange } from "./exchange.js";
+import { benchAudit } from "./audit.js";
 
 const duration = Number(process.env.BENCH_DURATION ?? 5);
-const only = new Set((process.env.BENCH_ONLY ?? "client-credentials,exchange").split(","));
+const only = new Set((process.env.BENCH_ONLY ?? "client-credentials,exchange,audit").split(","));
 
 console.log(
   `mesh-sts benchmarks: ${duration}s per point, load generator in this process (node ${process.version}, ${(await import("node:os")).cpus().length} cpus)`,
 );
 if (only.has("client-credentials")) await benchClientCredentials(duration);
 if (only.has("exchange")) await benchExchange(duration);
+if (only.has("audit")) await benchAudit(duration);
 process.exit(0);
