@@ -2,19 +2,22 @@
 
 /** The metadata document for an issuer identifier. */
 export function serverMetadata(issuer: string, scopesSupported?: readonly string[]): Record<string, unknown> {
-  // Only what is served today: private_key_jwt and the jwt-bearer grant are not yet.
-  const auth = ["client_secret_basic", "client_secret_post"];
+  const auth = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
+  const algs = ["ES256", "ES384", "EdDSA", "RS256", "PS256"];
   return {
     issuer,
     token_endpoint: `${issuer}/oauth2/token`,
     jwks_uri: `${issuer}/oauth2/jwks`,
     introspection_endpoint: `${issuer}/oauth2/introspect`,
     revocation_endpoint: `${issuer}/oauth2/revoke`,
-    grant_types_supported: ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"],
+    grant_types_supported: ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange", "urn:ietf:params:oauth:grant-type:jwt-bearer"],
     response_types_supported: ["token"],
     token_endpoint_auth_methods_supported: auth,
+    token_endpoint_auth_signing_alg_values_supported: algs,
     introspection_endpoint_auth_methods_supported: auth,
+    introspection_endpoint_auth_signing_alg_values_supported: algs,
     revocation_endpoint_auth_methods_supported: auth,
+    revocation_endpoint_auth_signing_alg_values_supported: algs,
     ...(scopesSupported && scopesSupported.length > 0 && { scopes_supported: [...scopesSupported] }),
   };
 }

@@ -1,6 +1,10 @@
 /** Issuer entry point: config → telemetry → NATS state → gRPC server → signals. */
 import { ASSERTION_ALGORITHMS } from "@sts/config";
-import { parseClientRecord } from "@sts/client-auth";
+import { parseClientRecord, verifyClientSignedAssertion } from "@sts/client-auth";
+import type { AssertionDeps, AuthenticateDeps } from "@sts/client-auth";
+import { invalidClient } from "@sts/errors";
+import { JWT_BEARER } from "@sts/jwt";
+import { kvJtiRecorder } from "./assertion-replay.js";
 import { PublicKeyRing, SigningKeyRing, parseStoredKey } from "@sts/keys";
 import { BUCKETS, EventPublisher, KvCache, connectNats, ensureEventsStream, openBucket } from "@sts/nats";
 import { RevocationList, parseRevocation } from "@sts/revocation";
@@ -30,11 +34,13 @@ async function main(): Promise<void> {
   const nats = await connectNats({ servers: config.nats.url ?? "nats://127.0.0.1:4222", name: "sts-issuer", logger });
   await ensureEventsStream(nats, { replicas: config.nats.replicas });
   const maxLifetime = Math.max(config.tokens.access_token_ttl, ...config.clients.map((c) => c.access_token_ttl ?? 0));
-  const [clientsKv, keysKv, revocationsKv, opaqueKv] = await Promise.all([
+  const assertionWindow = config.tokens.assertion_max_lifetime + config.tokens.clock_tolerance;
+  const [clientsKv, keysKv, revocationsKv, opaqueKv, jtiKv] = await Promise.all([
     openBucket(nats, BUCKETS.clients, { history: 5 }),
     openBucket(nats, BUCKETS.keys, { history: 1 }),
     openBucket(nats, BUCKETS.revocations, { history: 1, ttlMs: Math.max(86_400, maxLifetime * 2) * 1000 }),
     openBucket(nats, OPAQUE_BUCKET, { history: 1, ttlMs: Math.max(86_400, maxLifetime * 2) * 1000 }),
+    openBucket(nats, BUCKETS.jti, { history: 1, ttlMs: (assertionWindow + 60) * 1000 }),
   ]);
   const clientsCache = new KvCache(clientsKv, { parse: parseClientRecord, logger });
   const keysCache = new KvCache(keysKv, { parse: parseStoredKey, logger });
@@ -70,7 +76,29 @@ async function main(): Promise<void> {
   const opaque = new OpaqueTokens(opaqueKv);
   const revocations = new RevocationList(revocationsKv, revocationsCache);
   const minter = new TokenMinter({ issuer: config.issuer, ring, opaque, events, now });
-  const auth = { lookup: (id: string) => registry.lookup(id) };
+  const lookup = (id: string): ReturnType<typeof registry.lookup> => registry.lookup(id);
+  const assertionDeps = (namespace: string): AssertionDeps => ({
+    lookup,
+    recordJti: kvJtiRecorder(jtiKv, namespace),
+    // RFC 7523 §3: the token endpoint URL; the issuer identifier is accepted too.
+    audiences: [`${config.issuer}/oauth2/token`, config.issuer],
+    now,
+    maxLifetime: config.tokens.assertion_max_lifetime,
+    clockTolerance: config.tokens.clock_tolerance,
+    maxBytes: config.tokens.max_token_bytes,
+  });
+  const clientAssertions = assertionDeps("client_assertion");
+  const auth: AuthenticateDeps = {
+    lookup,
+    verifyAssertion: async (assertion, type, claimedClientId) => {
+      if (type !== JWT_BEARER.CLIENT_ASSERTION_TYPE) throw invalidClient("unsupported client_assertion_type");
+      const verified = await verifyClientSignedAssertion(assertion, clientAssertions, invalidClient, {
+        requireSubIsIssuer: true,
+        ...(claimedClientId && { expectedClientId: claimedClientId }),
+      });
+      return verified.clientId;
+    },
+  };
 
   const proto = loadTokenProto();
   const server = await startGrpcServer({
@@ -93,7 +121,7 @@ async function main(): Promise<void> {
           ring,
           minter,
           events,
-          grantDeps: { minter, defaultTtl: config.tokens.access_token_ttl, now },
+          grantDeps: { minter, defaultTtl: config.tokens.access_token_ttl, now, assertions: assertionDeps("assertion") },
           logger,
         }),
       },

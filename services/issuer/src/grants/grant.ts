@@ -1,5 +1,5 @@
 /** The shape every grant module exports, and what grants may use. */
-import type { ClientRecord } from "@sts/client-auth";
+import type { AssertionDeps, ClientRecord } from "@sts/client-auth";
 import type { TokenRequest__Output, TokenResponse } from "@sts/proto";
 import type { TokenMinter } from "../mint.js";
 
@@ -9,6 +9,8 @@ export interface GrantDeps {
   /** Default access token lifetime in seconds. */
   defaultTtl: number;
   now: () => number;
+  /** Checks for client-signed assertions (jwt-bearer grant). */
+  assertions: AssertionDeps;
 }
 
 /** One OAuth grant: its grant_type and its handler, given an authenticated client. */

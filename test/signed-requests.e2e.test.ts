@@ -1,0 +1,136 @@
+/**
+ * RFC 7523 signed requests: private_key_jwt client authentication (§2.2) and
+ * the jwt-bearer grant (§2.1), each bad assertion with its positional error
+ * (invalid_client for client_assertion, invalid_grant for assertion) and
+ * nothing issued.
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SignJWT, exportJWK, generateKeyPair } from "jose";
+import type { CryptoKey, JWK } from "jose";
+import { claimsOf, postForm, startStack } from "./harness.js";
+import type { Stack } from "./harness.js";
+
+const CLIENT_ID = "admin:test/vo_1";
+const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+const JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+let stack: Stack;
+let key: CryptoKey;
+let publicJwk: JWK;
+let tokenUrl: string;
+
+const now = (): number => Math.floor(Date.now() / 1000);
+
+async function sign(claims: Record<string, unknown>, header: Record<string, unknown> = {}, signingKey: CryptoKey = key): Promise<string> {
+  return new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: "k1", ...header }).sign(signingKey);
+}
+
+const clientClaims = (over: Record<string, unknown> = {}): Record<string, unknown> => ({
+  iss: CLIENT_ID,
+  sub: CLIENT_ID,
+  aud: tokenUrl,
+  iat: now(),
+  exp: now() + 60,
+  jti: randomUUID(),
+  ...over,
+});
+
+beforeAll(async () => {
+  const pair = await generateKeyPair("ES256", { extractable: true });
+  key = pair.privateKey;
+  publicJwk = { ...(await exportJWK(pair.publicKey)), kid: "k1", alg: "ES256" };
+  const second = await generateKeyPair("ES256", { extractable: true });
+  stack = await startStack(
+    {
+      clients: [
+        {
+          client_id: CLIENT_ID,
+          token_endpoint_auth_method: "private_key_jwt",
+          jwks: { keys: [publicJwk, { ...(await exportJWK(second.publicKey)), kid: "k2", alg: "ES256" }] },
+          grant_types: ["client_credentials", JWT_BEARER],
+          scope: ["read", "write:/home"],
+          audience: ["storage"],
+        },
+      ],
+    },
+    { services: ["issuer", "gateway"] },
+  );
+  tokenUrl = `${stack.gatewayUrl}/oauth2/token`;
+}, 60_000);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const withAssertion = (assertion: string, form: Record<string, string> = { grant_type: "client_credentials", scope: "read" }) =>
+  postForm(tokenUrl, { ...form, client_assertion_type: ASSERTION_TYPE, client_assertion: assertion });
+
+describe("private_key_jwt (RFC 7523 §2.2)", () => {
+  it("authenticates a client with a signed assertion", async () => {
+    const r = await withAssertion(await sign(clientClaims()));
+    expect(r.status).toBe(200);
+    expect(claimsOf(r.body.access_token as string)).toMatchObject({ sub: CLIENT_ID, client_id: CLIENT_ID, aud: "storage" });
+  });
+
+  it("accepts the issuer identifier as aud", async () => {
+    expect((await withAssertion(await sign(clientClaims({ aud: stack.gatewayUrl })))).status).toBe(200);
+  });
+
+  it("refuses a replayed assertion (same jti) with invalid_client", async () => {
+    const a = await sign(clientClaims());
+    expect((await withAssertion(a)).status).toBe(200);
+    const again = await withAssertion(a);
+    expect([again.status, again.body.error]).toEqual([401, "invalid_client"]);
+  });
+
+  it.each([
+    ["wrong aud", () => sign(clientClaims({ aud: "https://elsewhere.example/token" }))],
+    ["expired", () => sign(clientClaims({ exp: now() - 120, iat: now() - 200 }))],
+    ["exp far in the future", () => sign(clientClaims({ exp: now() + 3600 }))],
+    ["iss ≠ sub", () => sign(clientClaims({ sub: "someone-else" }))],
+    ["a key not registered", async () => sign(clientClaims(), {}, (await generateKeyPair("ES256")).privateKey)],
+    ["no kid with several keys", async () => new SignJWT(clientClaims()).setProtectedHeader({ alg: "ES256" }).sign(key)],
+    [
+      "alg none",
+      async () => `${Buffer.from(JSON.stringify({ alg: "none" })).toString("base64url")}.${Buffer.from(JSON.stringify(clientClaims())).toString("base64url")}.`,
+    ],
+    ["no jti", () => sign(clientClaims({ jti: undefined }))],
+  ])("refuses %s with invalid_client and issues nothing", async (_name, make) => {
+    const r = await withAssertion(await make());
+    expect(r.status).toBe(401);
+    expect(r.body.error).toBe("invalid_client");
+    expect(r.body.access_token).toBeUndefined();
+  });
+
+  it("a jti refused for a bad signature is not burnt", async () => {
+    const jti = randomUUID();
+    const forged = await sign(clientClaims({ jti }), {}, (await generateKeyPair("ES256")).privateKey);
+    expect((await withAssertion(forged)).status).toBe(401);
+    expect((await withAssertion(await sign(clientClaims({ jti })))).status).toBe(200);
+  });
+});
+
+describe("jwt-bearer grant (RFC 7523 §2.1)", () => {
+  it("issues a token for the user named in sub", async () => {
+    const assertion = await sign({ iss: CLIENT_ID, sub: "jeff", aud: tokenUrl, iat: now(), exp: now() + 60, jti: randomUUID() });
+    const r = await withAssertion(await sign(clientClaims()), { grant_type: JWT_BEARER, assertion, scope: "read write:/home/jeff" });
+    expect(r.status).toBe(200);
+    expect(claimsOf(r.body.access_token as string)).toMatchObject({ sub: "jeff", client_id: CLIENT_ID, scope: "read write:/home/jeff" });
+  });
+
+  it.each([
+    ["expired", { exp: now() - 120, iat: now() - 200 }],
+    ["for another issuer", { iss: "someone-else" }],
+    ["with a wrong aud", { aud: "https://elsewhere.example" }],
+  ])("refuses an assertion %s with invalid_grant", async (_name, over) => {
+    const assertion = await sign({ iss: CLIENT_ID, sub: "jeff", aud: tokenUrl, iat: now(), exp: now() + 60, jti: randomUUID(), ...over });
+    const r = await withAssertion(await sign(clientClaims()), { grant_type: JWT_BEARER, assertion });
+    expect([r.status, r.body.error]).toEqual([400, "invalid_grant"]);
+  });
+
+  it("refuses an unsigned assertion with invalid_grant", async () => {
+    const assertion = `${Buffer.from(JSON.stringify({ alg: "none" })).toString("base64url")}.${Buffer.from(JSON.stringify({ iss: CLIENT_ID, sub: "jeff", aud: tokenUrl, exp: now() + 60, jti: randomUUID() })).toString("base64url")}.`;
+    const r = await withAssertion(await sign(clientClaims()), { grant_type: JWT_BEARER, assertion });
+    expect([r.status, r.body.error]).toEqual([400, "invalid_grant"]);
+  });
+});
