@@ -92,11 +92,16 @@ describe("stsctl", () => {
     run(process.execPath, [join(process.cwd(), "services/audit/dist/stsctl.js"), "audit", ...args, "--addr", stack.address.audit]);
 
   it("prints lineage readably and as JSON", async () => {
-    const { stdout } = await stsctl("lineage", chain.j3);
-    expect(stdout).toContain(`=> #`);
-    expect(stdout).toContain(`jti=${chain.j3}`);
-    expect(stdout).toContain(`act=svc-b<svc-a`);
-    expect(stdout.indexOf(chain.j1)).toBeLessThan(stdout.indexOf(chain.j2));
+    const { stdout, stderr } = await stsctl("lineage", chain.j3);
+    const lines = stdout.split("\n");
+    const at = (jti: string): number => lines.findIndex((l) => l.includes(`jti=${jti}`));
+    expect(stderr, stdout).toBe("");
+    expect(
+      lines.find((l) => l.startsWith("=> #")),
+      stdout,
+    ).toContain(`jti=${chain.j3}`);
+    expect(stdout, stdout).toContain(`act=svc-b<svc-a`);
+    expect([at(chain.j1) < at(chain.j2), at(chain.j2) < at(chain.j3)], stdout).toEqual([true, true]);
     const json = JSON.parse((await stsctl("lineage", chain.j1, "--json")).stdout) as { descendants: Array<{ record: { jti: string } }> };
     expect(json.descendants[0]?.record.jti).toBe(chain.j2);
   });

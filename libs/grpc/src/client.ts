@@ -3,6 +3,8 @@
  * unary call with a deadline, trace context and error mapping.
  */
 import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { protoPath as healthProtoPath } from "grpc-health-check";
 import { SpanKind, SpanStatusCode, context, propagation, trace } from "@opentelemetry/api";
 import { errorFromServiceError } from "./error-mapping.js";
 
@@ -63,4 +65,28 @@ export function callUnary<Req, Res>(client: grpc.Client, method: string, request
     const onAbort = (): void => call.cancel();
     options.signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/** The grpc.health.v1 Health client constructor, loaded once. */
+let healthCtor: (new (address: string, creds: grpc.ChannelCredentials) => grpc.Client) | undefined;
+
+/** One grpc.health.v1 Check: true iff the server reports SERVING for `service` ("" = the whole server). */
+export async function checkHealth(address: string, service = "", deadlineMs = 1000): Promise<boolean> {
+  if (!healthCtor) {
+    const def = protoLoader.loadSync(healthProtoPath, { keepCase: true, enums: String, defaults: true });
+    const pkg = grpc.loadPackageDefinition(def) as unknown as { grpc: { health: { v1: { Health: typeof healthCtor } } } };
+    healthCtor = pkg.grpc.health.v1.Health;
+  }
+  const client = new (healthCtor as NonNullable<typeof healthCtor>)(address, grpc.credentials.createInsecure());
+  try {
+    return await new Promise<boolean>((resolve) => {
+      (client as unknown as { Check(r: object, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: { status: string }) => void): void }).Check(
+        { service },
+        { deadline: Date.now() + deadlineMs },
+        (err, res) => resolve(!err && res?.status === "SERVING"),
+      );
+    });
+  } finally {
+    client.close();
+  }
 }

@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     openBucket(nats, BUCKETS.revocations, { history: 1 }),
   ]);
   const clients = new KvCache(clientsKv, { parse: parseClientRecord, logger });
-  const keysCache = new KvCache(keysKv, { parse: parseStoredKey, logger });
+  const keysCache = new KvCache(keysKv, { parse: parseStoredKey, logger, key: "key.>" });
   const revocationsCache = new KvCache(revocationsKv, { parse: parseRevocation, logger });
   await Promise.all([clients.ready(), keysCache.ready(), revocationsCache.ready()]);
 

@@ -1,5 +1,5 @@
 /** Gateway entry point: config → telemetry → gRPC clients → HTTP server → signals. */
-import { createClient, onShutdownSignal } from "@sts/grpc";
+import { checkHealth, createClient, onShutdownSignal } from "@sts/grpc";
 import { loadExchangeProto, loadTokenProto } from "@sts/proto";
 import { createLogger, initTelemetry } from "@sts/telemetry";
 import { readSettings } from "./config.js";
@@ -15,7 +15,18 @@ async function main(): Promise<void> {
   const logger = createLogger("gateway", { level: config.telemetry.log_level });
   const token = createClient(loadTokenProto().sts.token.v1.TokenService, `${config.services.issuer.host}:${config.services.issuer.port}`);
   const exchange = createClient(loadExchangeProto().sts.exchange.v1.ExchangeService, `${config.services.exchanger.host}:${config.services.exchanger.port}`);
+  // Ready when the issuer is SERVING (it is not while NATS is down); the exchanger only serves exchanges.
+  const issuerAddress = `${config.services.issuer.host}:${config.services.issuer.port}`;
+  let issuerReady = await checkHealth(issuerAddress);
+  const probe = setInterval(() => {
+    checkHealth(issuerAddress).then(
+      (ok) => (issuerReady = ok),
+      () => (issuerReady = false),
+    );
+  }, 2000);
+  probe.unref();
   const gateway = await startGateway({
+    ready: () => issuerReady,
     host: config.services.gateway.host,
     port: config.services.gateway.port,
     issuer: config.issuer,
@@ -25,6 +36,7 @@ async function main(): Promise<void> {
   });
   logger.info({ url: gateway.url, issuer: config.issuer }, "gateway listening");
   onShutdownSignal(async () => {
+    clearInterval(probe);
     await gateway.close();
     token.close();
     exchange.close();

@@ -43,7 +43,7 @@ async function main(): Promise<void> {
     openBucket(nats, BUCKETS.jti, { history: 1, ttlMs: (assertionWindow + 60) * 1000 }),
   ]);
   const clientsCache = new KvCache(clientsKv, { parse: parseClientRecord, logger });
-  const keysCache = new KvCache(keysKv, { parse: parseStoredKey, logger });
+  const keysCache = new KvCache(keysKv, { parse: parseStoredKey, logger, key: "key.>" });
   const revocationsCache = new KvCache(revocationsKv, { parse: parseRevocation, logger });
   await Promise.all([clientsCache.ready(), keysCache.ready(), revocationsCache.ready()]);
 
