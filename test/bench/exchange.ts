@@ -26,14 +26,17 @@ async function ceiling(subject: string, durationMs: number): Promise<LoadResult>
 
 /** Runs the exchange benchmark and prints its table. */
 export async function benchExchange(duration: number): Promise<void> {
-  const stack = await startStack({
-    tokens: { access_token_ttl: "1h" },
-    policy: { hops: [{ from: "svc-a", to: "svc-b", scopes: ["b", "c"] }] },
-    clients: [
-      { client_id: "app", client_secret: SECRET, scope: ["a", "b", "c"], audience: ["svc-a"] },
-      { client_id: "svc-a", client_secret: SECRET, grant_types: ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"], audience: [] },
-    ],
-  });
+  const stack = await startStack(
+    {
+      tokens: { access_token_ttl: "1h" },
+      policy: { hops: [{ from: "svc-a", to: "svc-b", scopes: ["b", "c"] }] },
+      clients: [
+        { client_id: "app", client_secret: SECRET, scope: ["a", "b", "c"], audience: ["svc-a"] },
+        { client_id: "svc-a", client_secret: SECRET, grant_types: ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"], audience: [] },
+      ],
+    },
+    { services: ["issuer", "policy", "exchanger", "gateway"] },
+  );
   try {
     const at1 = await postForm(
       `${stack.gatewayUrl}/oauth2/token`,
