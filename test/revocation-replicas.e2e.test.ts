@@ -24,7 +24,13 @@ afterAll(async () => {
 
 describe("revocation across replicas", () => {
   it("is seen by another exchanger replica within a second", async () => {
-    const t1 = (await postForm(`${stack.gatewayUrl}/oauth2/token`, { grant_type: "client_credentials", scope: "a b c" }, { authorization: basicAuth("end-user-app", SECRET) })).body.access_token as string;
+    const t1 = (
+      await postForm(
+        `${stack.gatewayUrl}/oauth2/token`,
+        { grant_type: "client_credentials", scope: "a b c" },
+        { authorization: basicAuth("end-user-app", SECRET) },
+      )
+    ).body.access_token as string;
     for (const c of [first, second]) expect((await exchange(c.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "b" })).ok).toBe(true);
     const revoked = await postForm(`${stack.gatewayUrl}/oauth2/revoke`, { token: t1 }, { authorization: basicAuth("end-user-app", SECRET) });
     expect(revoked.status).toBe(200);

@@ -47,7 +47,8 @@ beforeAll(async () => {
           client_id: CLIENT_ID,
           token_endpoint_auth_method: "private_key_jwt",
           jwks: { keys: [publicJwk, { ...(await exportJWK(second.publicKey)), kid: "k2", alg: "ES256" }] },
-          grant_types: ["client_credentials", JWT_BEARER],
+          grant_types: ["client_credentials", JWT_BEARER, "refresh_token"],
+          refresh_token_ttl: "1h",
           scope: ["read", "write:/home"],
           audience: ["storage"],
         },
@@ -132,5 +133,43 @@ describe("jwt-bearer grant (RFC 7523 §2.1)", () => {
     const assertion = `${Buffer.from(JSON.stringify({ alg: "none" })).toString("base64url")}.${Buffer.from(JSON.stringify({ iss: CLIENT_ID, sub: "jeff", aud: tokenUrl, exp: now() + 60, jti: randomUUID() })).toString("base64url")}.`;
     const r = await withAssertion(await sign(clientClaims()), { grant_type: JWT_BEARER, assertion });
     expect([r.status, r.body.error]).toEqual([400, "invalid_grant"]);
+  });
+});
+
+describe("refresh tokens (RFC 6749 §6) with rotation and reuse detection", () => {
+  const userToken = async (): Promise<Record<string, unknown>> => {
+    const assertion = await sign({ iss: CLIENT_ID, sub: "jeff", aud: tokenUrl, iat: now(), exp: now() + 60, jti: randomUUID() });
+    const r = await withAssertion(await sign(clientClaims()), { grant_type: JWT_BEARER, assertion, scope: "read write:/home/jeff" });
+    expect(r.status).toBe(200);
+    return r.body;
+  };
+  const refresh = async (rt: string, scope?: string) =>
+    withAssertion(await sign(clientClaims()), { grant_type: "refresh_token", refresh_token: rt, ...(scope && { scope }) });
+
+  it("returns a refresh token with its lifetime, and rotates it on use", async () => {
+    const first = await userToken();
+    expect(first.refresh_token).toMatch(/^str_/);
+    expect(first.refresh_token_lifetime).toBe(3600);
+    expect(typeof first.refresh_token_iat).toBe("number");
+    const r = await refresh(first.refresh_token as string, "read");
+    expect(r.status).toBe(200);
+    expect(r.body.refresh_token).not.toBe(first.refresh_token);
+    expect(claimsOf(r.body.access_token as string)).toMatchObject({ sub: "jeff", client_id: CLIENT_ID, scope: "read" });
+  });
+
+  it("kills the whole family when a spent refresh token is presented again", async () => {
+    const first = await userToken();
+    const second = await refresh(first.refresh_token as string);
+    expect(second.status).toBe(200);
+    const reuse = await refresh(first.refresh_token as string);
+    expect([reuse.status, reuse.body.error]).toEqual([400, "invalid_grant"]);
+    const newest = await refresh(second.body.refresh_token as string);
+    expect([newest.status, newest.body.error]).toEqual([400, "invalid_grant"]);
+  });
+
+  it("refuses a wider scope than the refresh token carries, and garbage", async () => {
+    const first = await userToken();
+    expect((await refresh(first.refresh_token as string, "admin")).body.error).toBe("invalid_scope");
+    expect((await refresh("str_not-a-real-token")).body.error).toBe("invalid_grant");
   });
 });

@@ -14,6 +14,7 @@ export interface ClientRecord {
   /** Per-audience token format; jwt when absent. */
   access_token_format: Record<string, "jwt" | "opaque">;
   access_token_ttl?: number;
+  refresh_token_ttl?: number;
   jwks?: { keys: Array<Record<string, unknown>> };
   jwks_uri?: string;
   /** A service of this stack allowed to call Mint. */

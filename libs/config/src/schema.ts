@@ -63,6 +63,8 @@ export const clientSchema = z
     access_token_format: z.record(z.string(), z.enum(["jwt", "opaque"])).default({}),
     /** Access token lifetime for this client; defaults to tokens.access_token_ttl. */
     access_token_ttl: duration.optional(),
+    /** Refresh token lifetime (refresh tokens are issued to clients with the refresh_token grant, for user grants). */
+    refresh_token_ttl: duration.default(86400),
     /** Public keys for private_key_jwt (RFC 7591 jwks); exclusive with jwks_uri. */
     jwks: z.strictObject({ keys: z.array(jwk).min(1) }).optional(),
     /** URL of the client's JWK Set (RFC 7591 jwks_uri); exclusive with jwks. */

@@ -10,7 +10,12 @@ export function serverMetadata(issuer: string, scopesSupported?: readonly string
     jwks_uri: `${issuer}/oauth2/jwks`,
     introspection_endpoint: `${issuer}/oauth2/introspect`,
     revocation_endpoint: `${issuer}/oauth2/revoke`,
-    grant_types_supported: ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange", "urn:ietf:params:oauth:grant-type:jwt-bearer"],
+    grant_types_supported: [
+      "client_credentials",
+      "urn:ietf:params:oauth:grant-type:token-exchange",
+      "urn:ietf:params:oauth:grant-type:jwt-bearer",
+      "refresh_token",
+    ],
     response_types_supported: ["token"],
     token_endpoint_auth_methods_supported: auth,
     token_endpoint_auth_signing_alg_values_supported: algs,

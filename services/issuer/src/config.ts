@@ -1,6 +1,6 @@
 /** The issuer's settings: the only module of the service that reads process.env. */
 import { readFileSync } from "node:fs";
-import { loadConfig } from "@sts/config";
+import { clientSchema, loadConfig } from "@sts/config";
 import type { StsConfig } from "@sts/config";
 import { parseMasterKey } from "@sts/keys";
 
@@ -28,16 +28,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): IssuerSettin
     const id = config.exchange.client_id;
     config.clients = [
       ...config.clients.filter((c) => c.client_id !== id),
-      {
-        client_id: id,
-        client_secret: internalSecret,
-        token_endpoint_auth_method: "client_secret_basic",
-        grant_types: ["client_credentials"],
-        scope: [],
-        audience: [],
-        access_token_format: {},
-        internal: true,
-      },
+      clientSchema.parse({ client_id: id, client_secret: internalSecret, internal: true }),
     ];
   }
   const offset = Number(env.STS_CLOCK_OFFSET ?? 0) || 0;

@@ -5,6 +5,7 @@ import type { AssertionDeps, AuthenticateDeps } from "@sts/client-auth";
 import { invalidClient } from "@sts/errors";
 import { JWT_BEARER } from "@sts/jwt";
 import { kvJtiRecorder } from "./assertion-replay.js";
+import { RefreshTokens } from "./refresh-tokens.js";
 import { PublicKeyRing, SigningKeyRing, parseStoredKey } from "@sts/keys";
 import { BUCKETS, EventPublisher, KvCache, connectNats, ensureEventsStream, openBucket } from "@sts/nats";
 import { RevocationList, parseRevocation } from "@sts/revocation";
@@ -35,12 +36,13 @@ async function main(): Promise<void> {
   await ensureEventsStream(nats, { replicas: config.nats.replicas });
   const maxLifetime = Math.max(config.tokens.access_token_ttl, ...config.clients.map((c) => c.access_token_ttl ?? 0));
   const assertionWindow = config.tokens.assertion_max_lifetime + config.tokens.clock_tolerance;
-  const [clientsKv, keysKv, revocationsKv, opaqueKv, jtiKv] = await Promise.all([
+  const [clientsKv, keysKv, revocationsKv, opaqueKv, jtiKv, refreshKv] = await Promise.all([
     openBucket(nats, BUCKETS.clients, { history: 5 }),
     openBucket(nats, BUCKETS.keys, { history: 1 }),
     openBucket(nats, BUCKETS.revocations, { history: 1, ttlMs: Math.max(86_400, maxLifetime * 2) * 1000 }),
     openBucket(nats, OPAQUE_BUCKET, { history: 1, ttlMs: Math.max(86_400, maxLifetime * 2) * 1000 }),
     openBucket(nats, BUCKETS.jti, { history: 1, ttlMs: (assertionWindow + 60) * 1000 }),
+    openBucket(nats, BUCKETS.refresh, { history: 1, ttlMs: Math.max(86_400, ...config.clients.map((c) => c.refresh_token_ttl)) * 2 * 1000 }),
   ]);
   const clientsCache = new KvCache(clientsKv, { parse: parseClientRecord, logger });
   const keysCache = new KvCache(keysKv, { parse: parseStoredKey, logger, key: "key.>" });
@@ -121,7 +123,13 @@ async function main(): Promise<void> {
           ring,
           minter,
           events,
-          grantDeps: { minter, defaultTtl: config.tokens.access_token_ttl, now, assertions: assertionDeps("assertion") },
+          grantDeps: {
+            minter,
+            defaultTtl: config.tokens.access_token_ttl,
+            now,
+            assertions: assertionDeps("assertion"),
+            refresh: new RefreshTokens(refreshKv, now),
+          },
           logger,
         }),
       },

@@ -42,6 +42,7 @@ export class ClientRegistry {
         audience: [...c.audience],
         access_token_format: { ...c.access_token_format },
         ...(c.access_token_ttl !== undefined && { access_token_ttl: c.access_token_ttl }),
+        refresh_token_ttl: c.refresh_token_ttl,
         ...(c.jwks && { jwks: c.jwks }),
         ...(c.jwks_uri && { jwks_uri: c.jwks_uri }),
         internal: c.internal,

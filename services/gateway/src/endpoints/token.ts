@@ -46,13 +46,20 @@ export async function tokenEndpoint(req: IncomingMessage, form: OAuthForm, ctx: 
     assertion: form.get("assertion") ?? "",
     refresh_token: form.get("refresh_token") ?? "",
   };
-  const r = await callUnary<TokenRequest, TokenResponse & { expires_in: string }>(ctx.token, "Token", request, { deadlineMs: ctx.deadlineMs });
+  const r = await callUnary<TokenRequest, TokenResponse & { expires_in: string; refresh_token_lifetime: string; refresh_token_iat: string }>(
+    ctx.token,
+    "Token",
+    request,
+    { deadlineMs: ctx.deadlineMs },
+  );
   return compact({
     access_token: r.access_token,
     token_type: r.token_type,
     expires_in: Number(r.expires_in),
     scope: r.scope,
     refresh_token: r.refresh_token,
+    refresh_token_lifetime: r.refresh_token ? Number(r.refresh_token_lifetime) : undefined,
+    refresh_token_iat: r.refresh_token ? Number(r.refresh_token_iat) : undefined,
     id_token: r.id_token,
     issued_token_type: r.issued_token_type,
   });

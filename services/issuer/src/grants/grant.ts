@@ -2,6 +2,7 @@
 import type { AssertionDeps, ClientRecord } from "@sts/client-auth";
 import type { TokenRequest__Output, TokenResponse } from "@sts/proto";
 import type { TokenMinter } from "../mint.js";
+import type { RefreshTokens } from "../refresh-tokens.js";
 
 /** Services a grant may use. */
 export interface GrantDeps {
@@ -11,6 +12,8 @@ export interface GrantDeps {
   now: () => number;
   /** Checks for client-signed assertions (jwt-bearer grant). */
   assertions: AssertionDeps;
+  /** Refresh token families. */
+  refresh: RefreshTokens;
 }
 
 /** One OAuth grant: its grant_type and its handler, given an authenticated client. */

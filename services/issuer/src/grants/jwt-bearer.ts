@@ -37,6 +37,21 @@ export const jwtBearer: Grant = {
       grantType: JWT_BEARER.GRANT_TYPE,
       eventType: EVENT_TYPES.TOKEN_ISSUED,
     });
-    return { access_token: minted.token, token_type: "Bearer", expires_in: String(minted.expiresIn), scope: minted.scope };
+    // A workload acting for an absent user keeps going with refresh tokens (RFC 6749 §6), if its client may.
+    if (!client.grant_types.includes("refresh_token"))
+      return { access_token: minted.token, token_type: "Bearer", expires_in: String(minted.expiresIn), scope: minted.scope };
+    const rt = await deps.refresh.issue(
+      { client_id: client.client_id, sub: assertion.sub, scope, aud: audience, access_jti: minted.jti },
+      client.refresh_token_ttl ?? 86400,
+    );
+    return {
+      access_token: minted.token,
+      token_type: "Bearer",
+      expires_in: String(minted.expiresIn),
+      scope: minted.scope,
+      refresh_token: rt.token,
+      refresh_token_lifetime: String(rt.exp - rt.iat),
+      refresh_token_iat: String(rt.iat),
+    };
   },
 };

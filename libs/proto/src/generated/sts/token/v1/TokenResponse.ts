@@ -25,6 +25,14 @@ export interface TokenResponse {
   'issued_token_type'?: (string);
   'refresh_token'?: (string);
   'id_token'?: (string);
+  /**
+   * Lifetime of the refresh token in seconds (OA4MP's refresh_token_lifetime).
+   */
+  'refresh_token_lifetime'?: (number | string | Long);
+  /**
+   * Issue time of the refresh token, seconds since epoch (OA4MP's refresh_token_iat).
+   */
+  'refresh_token_iat'?: (number | string | Long);
 }
 
 /**
@@ -50,4 +58,12 @@ export interface TokenResponse__Output {
   'issued_token_type': (string);
   'refresh_token': (string);
   'id_token': (string);
+  /**
+   * Lifetime of the refresh token in seconds (OA4MP's refresh_token_lifetime).
+   */
+  'refresh_token_lifetime': (string);
+  /**
+   * Issue time of the refresh token, seconds since epoch (OA4MP's refresh_token_iat).
+   */
+  'refresh_token_iat': (string);
 }

@@ -1,0 +1,47 @@
+/**
+ * RFC 6749 §6 refresh_token grant, with rotation: the client presents its
+ * refresh token (with its own credentials), gets a new access token and a new
+ * refresh token of the same family. A narrower scope may be asked for, never
+ * a wider one.
+ */
+import { invalidRequest, invalidScope } from "@sts/errors";
+import { EVENT_TYPES } from "@sts/nats";
+import { intersectScopes, parseScopes } from "@sts/scopes";
+import type { Grant } from "./grant.js";
+
+/** The refresh_token grant. */
+export const refreshToken: Grant = {
+  grantType: "refresh_token",
+  async handle(request, client, deps) {
+    if (!request.refresh_token) throw invalidRequest("refresh_token is required");
+    const grant = await deps.refresh.spend(request.refresh_token, client.client_id);
+    const requested = parseScopes(request.scope);
+    const scope = requested.length === 0 ? grant.scope : intersectScopes(requested, grant.scope);
+    if (requested.length > 0 && scope.length === 0) throw invalidScope("requested scope exceeds the refresh token's");
+    const minted = await deps.minter.mint({
+      sub: grant.sub,
+      clientId: client.client_id,
+      audience: grant.aud,
+      scope,
+      ttl: client.access_token_ttl ?? deps.defaultTtl,
+      format: client.access_token_format[grant.aud[0] as string] ?? "jwt",
+      grantType: "refresh_token",
+      eventType: EVENT_TYPES.TOKEN_REFRESHED,
+      parentJti: grant.access_jti,
+    });
+    const next = await deps.refresh.issue(
+      { client_id: client.client_id, sub: grant.sub, scope: grant.scope, aud: grant.aud, access_jti: minted.jti },
+      client.refresh_token_ttl ?? 86400,
+      grant.family,
+    );
+    return {
+      access_token: minted.token,
+      token_type: "Bearer",
+      expires_in: String(minted.expiresIn),
+      scope: minted.scope,
+      refresh_token: next.token,
+      refresh_token_lifetime: String(next.exp - next.iat),
+      refresh_token_iat: String(next.iat),
+    };
+  },
+};
