@@ -20,8 +20,12 @@ export interface ClientRecord {
   /** A service of this stack allowed to call Mint. */
   internal: boolean;
   client_name?: string;
-  /** Admin client that manages this one (dedicated token issuer model). */
+  /** An admin client (dedicated token issuer model). */
+  admin?: boolean;
+  /** Admin client that manages this one. */
   admin_client_id?: string;
+  /** `name:` → concrete scopes; `{sub}` is replaced by the user. */
+  scope_templates?: Record<string, string[]>;
   /** Digest of the config entry this record was seeded from; absent for registered clients. */
   seed_digest?: string;
   created_at: number;

@@ -95,6 +95,11 @@ function crossCheck(config: StsConfig): string[] {
     if (first !== undefined) problems.push(`clients[${i}].client_id: duplicates clients[${first}]`);
     else seen.set(c.client_id, i);
   });
+  config.clients.forEach((c, i) => {
+    if (!c.admin_client_id) return;
+    const admin = config.clients.find((a) => a.client_id === c.admin_client_id);
+    if (!admin || !admin.admin) problems.push(`clients[${i}].admin_client_id: no admin client with this id`);
+  });
   return problems;
 }
 

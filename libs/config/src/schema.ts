@@ -71,6 +71,12 @@ export const clientSchema = z
     jwks_uri: z.url().optional(),
     /** A service of this stack (the exchanger) allowed to call the issuer's Mint. */
     internal: z.boolean().default(false),
+    /** An admin client (dedicated token issuer): may start flows for the clients it manages. */
+    admin: z.boolean().default(false),
+    /** The admin client that manages this one. */
+    admin_client_id: z.string().min(1).optional(),
+    /** Scope templates: a requested `name:` expands to these scopes; `{sub}` becomes the user. */
+    scope_templates: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9._-]*:$/, "keys are name: template requests"), z.array(z.string().min(1))).default({}),
     /** Human-readable name. */
     client_name: z.string().optional(),
   })
@@ -181,6 +187,8 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   clients: z.array(clientSchema).default([]),
+  /** The user directory behind UserInfo: user id → OIDC claims. */
+  users: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
   telemetry: z
     .strictObject({
       /** Where spans go: none, console, or otlp. */

@@ -13,3 +13,4 @@ export {
 export type { ParsedScope } from "./scope-syntax.js";
 export { covers, isWithin, intersectScopes, equalScopeSets } from "./scope-algebra.js";
 export { grantAudiences, requestedAudiences, audiencesWellFormed, MAX_AUDIENCES, MAX_AUDIENCE_LENGTH } from "./audience.js";
+export { expandScopeTemplates } from "./templates.js";

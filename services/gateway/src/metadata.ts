@@ -10,6 +10,7 @@ export function serverMetadata(issuer: string, scopesSupported?: readonly string
     jwks_uri: `${issuer}/oauth2/jwks`,
     introspection_endpoint: `${issuer}/oauth2/introspect`,
     revocation_endpoint: `${issuer}/oauth2/revoke`,
+    userinfo_endpoint: `${issuer}/oauth2/userinfo`,
     grant_types_supported: [
       "client_credentials",
       "urn:ietf:params:oauth:grant-type:token-exchange",

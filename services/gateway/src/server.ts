@@ -8,6 +8,7 @@ import type { Logger } from "@sts/telemetry";
 import { introspectEndpoint } from "./endpoints/introspect.js";
 import { revokeEndpoint } from "./endpoints/revoke.js";
 import { tokenEndpoint } from "./endpoints/token.js";
+import { userinfoEndpoint } from "./endpoints/userinfo.js";
 import type { GatewayContext } from "./endpoints/context.js";
 import { parseForm, readBody } from "./form.js";
 import type { OAuthForm } from "./form.js";
@@ -72,6 +73,11 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
         res.writeHead(200, { "cache-control": "no-store", "content-length": 0 });
         res.end();
       }
+      return;
+    }
+    if (path === "/oauth2/userinfo" && (req.method === "GET" || req.method === "POST")) {
+      if (req.method === "POST") await readBody(req, maxBody);
+      sendJson(res, 200, await userinfoEndpoint(req, ctx));
       return;
     }
     if (req.method !== "GET" && req.method !== "HEAD") {

@@ -72,9 +72,28 @@ export interface MinterDeps {
   now: () => number;
 }
 
+/** What an ID token says (OIDC Core §2). */
+export interface IdTokenInput {
+  sub: string;
+  clientId: string;
+  nonce?: string;
+  ttl: number;
+}
+
 /** Makes signed or opaque access tokens and records each one. */
 export class TokenMinter {
   constructor(private readonly deps: MinterDeps) {}
+
+  /** Signs an ID token for a client (aud = client_id), echoing the nonce. */
+  async idToken(input: IdTokenInput): Promise<string> {
+    const iat = this.deps.now();
+    const key = await this.deps.ring.signingKey();
+    return signJwt(
+      { iss: this.deps.issuer, sub: input.sub, aud: input.clientId, iat, exp: iat + input.ttl, auth_time: iat, ...(input.nonce && { nonce: input.nonce }) },
+      key,
+      "JWT",
+    );
+  }
 
   /** Mints one token; resolves only after its event is durable. */
   async mint(input: MintInput): Promise<MintedToken> {

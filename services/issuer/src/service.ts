@@ -3,7 +3,7 @@ import type { Metadata } from "@grpc/grpc-js";
 import { invalidRequest, OAuthError, unauthorizedClient } from "@sts/errors";
 import { authenticateClient } from "@sts/client-auth";
 import type { AuthenticateDeps, ClientRecord } from "@sts/client-auth";
-import { audienceList, isActClaim } from "@sts/jwt";
+import { JWT_BEARER, audienceList, isActClaim } from "@sts/jwt";
 import type { ActClaim } from "@sts/jwt";
 import type { PublicKeyRing, SigningKeyRing } from "@sts/keys";
 import { EVENT_TYPES } from "@sts/nats";
@@ -15,11 +15,14 @@ import type { Logger } from "@sts/telemetry";
 import { GRANTS } from "./grants/index.js";
 import type { GrantDeps } from "./grants/index.js";
 import { inspectToken } from "./inspect.js";
+import { userInfoClaims } from "./userinfo.js";
 import type { InspectDeps } from "./inspect.js";
 import type { TokenMinter } from "./mint.js";
 
 /** Everything the handlers use. */
 export interface TokenServiceDeps extends InspectDeps {
+  /** The user directory behind UserInfo. */
+  users: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   auth: AuthenticateDeps;
   ring: SigningKeyRing;
   publicKeys: PublicKeyRing;
@@ -61,9 +64,11 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
         if (!req.grant_type) throw invalidRequest("grant_type is required");
         const grant = GRANTS.get(req.grant_type);
         if (!grant) throw new OAuthError("unsupported_grant_type", "grant type not supported");
-        const { client } = await authenticateClient(req.client ?? {}, deps.auth);
-        if (!client.grant_types.includes(req.grant_type)) throw unauthorizedClient("client may not use this grant type");
-        return grant.handle(req, client, deps.grantDeps);
+        const { client, method } = await authenticateClient(req.client ?? {}, deps.auth);
+        // An admin starts flows for its managed clients with the jwt-bearer grant (dedicated token issuer).
+        const adminFlow = client.admin === true && req.grant_type === JWT_BEARER.GRANT_TYPE;
+        if (!adminFlow && !client.grant_types.includes(req.grant_type)) throw unauthorizedClient("client may not use this grant type");
+        return grant.handle(req, client, deps.grantDeps, method);
       },
       { name: "Token", logger },
     ),
@@ -156,6 +161,18 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
         return {};
       },
       { name: "Revoke", logger },
+    ),
+
+    UserInfo: unary(
+      async (req) => {
+        const claims = req.access_token ? await inspectToken(req.access_token, deps) : undefined;
+        // RFC 6750 §3.1: any problem with the bearer token is invalid_token.
+        if (!claims) throw new OAuthError("invalid_token", "access token is invalid or expired");
+        const scopes = parseScopes(claims.scope);
+        if (!scopes.includes("openid")) throw new OAuthError("invalid_token", "access token was not issued with openid");
+        return { claims_json: JSON.stringify(userInfoClaims(claims.sub, scopes, deps.users)) };
+      },
+      { name: "UserInfo", logger },
     ),
 
     GetJwks: unary(async () => ({ jwks_json: JSON.stringify(deps.ring.jwks()) }), { name: "GetJwks", logger }),

@@ -19,6 +19,8 @@ import type { RevokeResponse as _sts_token_v1_RevokeResponse, RevokeResponse__Ou
 import type { TokenRequest as _sts_token_v1_TokenRequest, TokenRequest__Output as _sts_token_v1_TokenRequest__Output } from './sts/token/v1/TokenRequest.js';
 import type { TokenResponse as _sts_token_v1_TokenResponse, TokenResponse__Output as _sts_token_v1_TokenResponse__Output } from './sts/token/v1/TokenResponse.js';
 import type { TokenServiceClient as _sts_token_v1_TokenServiceClient, TokenServiceDefinition as _sts_token_v1_TokenServiceDefinition } from './sts/token/v1/TokenService.js';
+import type { UserInfoRequest as _sts_token_v1_UserInfoRequest, UserInfoRequest__Output as _sts_token_v1_UserInfoRequest__Output } from './sts/token/v1/UserInfoRequest.js';
+import type { UserInfoResponse as _sts_token_v1_UserInfoResponse, UserInfoResponse__Output as _sts_token_v1_UserInfoResponse__Output } from './sts/token/v1/UserInfoResponse.js';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -56,6 +58,8 @@ export interface ProtoGrpcType {
          * TokenService issues, describes and revokes tokens.
          */
         TokenService: SubtypeConstructor<typeof grpc.Client, _sts_token_v1_TokenServiceClient> & { service: _sts_token_v1_TokenServiceDefinition }
+        UserInfoRequest: MessageTypeDefinition<_sts_token_v1_UserInfoRequest, _sts_token_v1_UserInfoRequest__Output>
+        UserInfoResponse: MessageTypeDefinition<_sts_token_v1_UserInfoResponse, _sts_token_v1_UserInfoResponse__Output>
       }
     }
   }

@@ -14,10 +14,14 @@ export interface GrantDeps {
   assertions: AssertionDeps;
   /** Refresh token families. */
   refresh: RefreshTokens;
+  /** Client records (the DTI admin case looks up the managed client). */
+  lookup: (clientId: string) => ClientRecord | undefined;
+  /** Single use of unsigned DTI assertions. */
+  recordDtiJti: (clientId: string, jti: string, exp: number) => Promise<boolean>;
 }
 
 /** One OAuth grant: its grant_type and its handler, given an authenticated client. */
 export interface Grant {
   readonly grantType: string;
-  handle(request: TokenRequest__Output, client: ClientRecord, deps: GrantDeps): Promise<TokenResponse>;
+  handle(request: TokenRequest__Output, client: ClientRecord, deps: GrantDeps, method: ClientRecord["token_endpoint_auth_method"]): Promise<TokenResponse>;
 }

@@ -4,18 +4,21 @@
  * acting for a user who is not present). A bad assertion is invalid_grant
  * (RFC 7523 §3.1), whatever is wrong with it.
  */
-import { invalidGrant, invalidRequest, invalidScope, invalidTarget } from "@sts/errors";
+import { invalidGrant, invalidRequest, invalidScope, invalidTarget, unauthorizedClient } from "@sts/errors";
 import { verifyClientSignedAssertion } from "@sts/client-auth";
 import { JWT_BEARER } from "@sts/jwt";
 import { EVENT_TYPES } from "@sts/nats";
 import { audiencesWellFormed, grantAudiences, intersectScopes, parseScopes, requestedAudiences } from "@sts/scopes";
+import { dedicatedIssuer, isUnsigned } from "./dedicated-issuer.js";
 import type { Grant } from "./grant.js";
 
 /** The jwt-bearer grant. */
 export const jwtBearer: Grant = {
   grantType: JWT_BEARER.GRANT_TYPE,
-  async handle(request, client, deps) {
+  async handle(request, client, deps, method) {
     if (!request.assertion) throw invalidRequest("assertion is required");
+    if (isUnsigned(request.assertion)) return dedicatedIssuer(request, client, deps, method);
+    if (!client.grant_types.includes(JWT_BEARER.GRANT_TYPE)) throw unauthorizedClient("client may not use this grant type");
     const assertion = await verifyClientSignedAssertion(request.assertion, deps.assertions, invalidGrant, {
       requireSubIsIssuer: false,
       expectedClientId: client.client_id,

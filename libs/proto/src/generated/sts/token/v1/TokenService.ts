@@ -14,6 +14,8 @@ import type { RevokeRequest as _sts_token_v1_RevokeRequest, RevokeRequest__Outpu
 import type { RevokeResponse as _sts_token_v1_RevokeResponse, RevokeResponse__Output as _sts_token_v1_RevokeResponse__Output } from '../../../sts/token/v1/RevokeResponse.js';
 import type { TokenRequest as _sts_token_v1_TokenRequest, TokenRequest__Output as _sts_token_v1_TokenRequest__Output } from '../../../sts/token/v1/TokenRequest.js';
 import type { TokenResponse as _sts_token_v1_TokenResponse, TokenResponse__Output as _sts_token_v1_TokenResponse__Output } from '../../../sts/token/v1/TokenResponse.js';
+import type { UserInfoRequest as _sts_token_v1_UserInfoRequest, UserInfoRequest__Output as _sts_token_v1_UserInfoRequest__Output } from '../../../sts/token/v1/UserInfoRequest.js';
+import type { UserInfoResponse as _sts_token_v1_UserInfoResponse, UserInfoResponse__Output as _sts_token_v1_UserInfoResponse__Output } from '../../../sts/token/v1/UserInfoResponse.js';
 
 /**
  * TokenService issues, describes and revokes tokens.
@@ -117,6 +119,23 @@ export interface TokenServiceClient extends grpc.Client {
   token(argument: _sts_token_v1_TokenRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_TokenResponse__Output>): grpc.ClientUnaryCall;
   token(argument: _sts_token_v1_TokenRequest, callback: grpc.requestCallback<_sts_token_v1_TokenResponse__Output>): grpc.ClientUnaryCall;
   
+  /**
+   * UserInfo returns the OIDC claims of the user an access token with `openid`
+   * was issued for (OIDC Core §5.3); a bad token is invalid_token.
+   */
+  UserInfo(argument: _sts_token_v1_UserInfoRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_UserInfoResponse__Output>): grpc.ClientUnaryCall;
+  UserInfo(argument: _sts_token_v1_UserInfoRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_UserInfoResponse__Output>): grpc.ClientUnaryCall;
+  UserInfo(argument: _sts_token_v1_UserInfoRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_UserInfoResponse__Output>): grpc.ClientUnaryCall;
+  UserInfo(argument: _sts_token_v1_UserInfoRequest, callback: grpc.requestCallback<_sts_token_v1_UserInfoResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * UserInfo returns the OIDC claims of the user an access token with `openid`
+   * was issued for (OIDC Core §5.3); a bad token is invalid_token.
+   */
+  userInfo(argument: _sts_token_v1_UserInfoRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_UserInfoResponse__Output>): grpc.ClientUnaryCall;
+  userInfo(argument: _sts_token_v1_UserInfoRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_UserInfoResponse__Output>): grpc.ClientUnaryCall;
+  userInfo(argument: _sts_token_v1_UserInfoRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_UserInfoResponse__Output>): grpc.ClientUnaryCall;
+  userInfo(argument: _sts_token_v1_UserInfoRequest, callback: grpc.requestCallback<_sts_token_v1_UserInfoResponse__Output>): grpc.ClientUnaryCall;
+  
 }
 
 /**
@@ -157,6 +176,12 @@ export interface TokenServiceHandlers extends grpc.UntypedServiceImplementation 
    */
   Token: grpc.handleUnaryCall<_sts_token_v1_TokenRequest__Output, _sts_token_v1_TokenResponse>;
   
+  /**
+   * UserInfo returns the OIDC claims of the user an access token with `openid`
+   * was issued for (OIDC Core §5.3); a bad token is invalid_token.
+   */
+  UserInfo: grpc.handleUnaryCall<_sts_token_v1_UserInfoRequest__Output, _sts_token_v1_UserInfoResponse>;
+  
 }
 
 export interface TokenServiceDefinition extends grpc.ServiceDefinition {
@@ -166,4 +191,5 @@ export interface TokenServiceDefinition extends grpc.ServiceDefinition {
   Mint: MethodDefinition<_sts_token_v1_MintRequest, _sts_token_v1_MintResponse, _sts_token_v1_MintRequest__Output, _sts_token_v1_MintResponse__Output>
   Revoke: MethodDefinition<_sts_token_v1_RevokeRequest, _sts_token_v1_RevokeResponse, _sts_token_v1_RevokeRequest__Output, _sts_token_v1_RevokeResponse__Output>
   Token: MethodDefinition<_sts_token_v1_TokenRequest, _sts_token_v1_TokenResponse, _sts_token_v1_TokenRequest__Output, _sts_token_v1_TokenResponse__Output>
+  UserInfo: MethodDefinition<_sts_token_v1_UserInfoRequest, _sts_token_v1_UserInfoResponse, _sts_token_v1_UserInfoRequest__Output, _sts_token_v1_UserInfoResponse__Output>
 }

@@ -1,0 +1,121 @@
+/**
+ * The dedicated token issuer (OA4MP) case of the jwt-bearer grant: an admin
+ * client, authenticated with its own signed client_assertion, sends an
+ * UNSIGNED assertion (`alg: none`) naming one of its managed clients (`iss`)
+ * and a user (`sub`). This is the only place an unsigned JWT is accepted, and
+ * only after the admin's signature was verified and the admin is the
+ * registered admin of that client. Tokens follow the managed client's
+ * configuration; the admin never holds the managed client's credentials.
+ */
+import { decodeProtectedHeader, UnsecuredJWT } from "jose";
+import { OAuthError, invalidGrant, invalidScope, invalidTarget, unauthorizedClient } from "@sts/errors";
+import type { ClientRecord } from "@sts/client-auth";
+import { JWT_BEARER } from "@sts/jwt";
+import { EVENT_TYPES } from "@sts/nats";
+import { expandScopeTemplates, grantAudiences, intersectScopes, parseScopes, requestedAudiences } from "@sts/scopes";
+import type { TokenRequest__Output, TokenResponse } from "@sts/proto";
+import type { GrantDeps } from "./grant.js";
+
+/** Whether an assertion is unsigned (header alg none); undefined when it is not a JWT at all. */
+export function isUnsigned(assertion: string): boolean {
+  try {
+    return decodeProtectedHeader(assertion).alg === "none";
+  } catch {
+    return false;
+  }
+}
+
+interface DtiClaims {
+  iss: string;
+  sub: string;
+  jti: string;
+  exp: number;
+  nonce?: string;
+  scope: string[];
+}
+
+function readClaims(assertion: string, deps: GrantDeps): DtiClaims {
+  const parts = assertion.split(".");
+  // RFC 7519 §6.1: an unsecured JWT has alg none and an empty signature, nothing else.
+  if (parts.length !== 3 || parts[2] !== "" || assertion.length > deps.assertions.maxBytes) throw invalidGrant("malformed unsigned assertion");
+  let payload: Record<string, unknown>;
+  try {
+    payload = UnsecuredJWT.decode(assertion, {
+      currentDate: new Date(deps.now() * 1000),
+      clockTolerance: deps.assertions.clockTolerance,
+      requiredClaims: ["iss", "sub", "jti", "exp", "iat"],
+    }).payload;
+  } catch (err) {
+    throw invalidGrant("assertion rejected", err);
+  }
+  const { iss, sub, jti, exp, iat, nonce, scope } = payload;
+  if (typeof iss !== "string" || typeof sub !== "string" || !sub || typeof jti !== "string" || !jti || jti.length > 256)
+    throw invalidGrant("assertion claims are malformed");
+  if (typeof exp !== "number" || exp - deps.now() > deps.assertions.maxLifetime) throw invalidGrant("assertion exp is too far in the future");
+  if (typeof iat !== "number" || iat > deps.now() + deps.assertions.clockTolerance) throw invalidGrant("assertion iat is in the future");
+  if (nonce !== undefined && (typeof nonce !== "string" || nonce.length > 512)) throw invalidGrant("nonce is malformed");
+  let scopes: string[];
+  try {
+    scopes = parseScopes(typeof scope === "string" || Array.isArray(scope) ? (scope as string | string[]) : undefined);
+  } catch (err) {
+    throw invalidScope("assertion scope is malformed", err);
+  }
+  return { iss, sub, jti, exp, ...(typeof nonce === "string" && { nonce }), scope: scopes };
+}
+
+/** Runs the admin case; `admin` is the authenticated caller. */
+export async function dedicatedIssuer(
+  request: TokenRequest__Output,
+  admin: ClientRecord,
+  deps: GrantDeps,
+  method: ClientRecord["token_endpoint_auth_method"],
+): Promise<TokenResponse> {
+  const claims = readClaims(request.assertion, deps);
+  const managed = deps.lookup(claims.iss);
+  // Only a registered admin, proven by its own signature, may speak for a client it manages.
+  if (!admin.admin) throw invalidGrant("unsigned assertions are not accepted");
+  if (method !== "private_key_jwt") throw unauthorizedClient("an admin must authenticate with private_key_jwt");
+  if (!managed || managed.admin_client_id !== admin.client_id) throw unauthorizedClient("this admin does not manage that client");
+  let fresh: boolean;
+  try {
+    fresh = await deps.recordDtiJti(admin.client_id, claims.jti, claims.exp);
+  } catch (err) {
+    throw new OAuthError("temporarily_unavailable", "replay cache unavailable", { cause: err });
+  }
+  if (!fresh) throw invalidGrant("assertion replayed (jti already used)");
+
+  const requested = claims.scope.length > 0 ? claims.scope : parseScopes(request.scope);
+  const expanded = expandScopeTemplates(requested, managed.scope_templates ?? {}, claims.sub);
+  const scope = intersectScopes(expanded, managed.scope);
+  if (requested.length > 0 && scope.length === 0) throw invalidScope("no requested scope is allowed for this client");
+  const audience = grantAudiences(requestedAudiences(request.audience, request.resource), managed.audience);
+  if (audience.length === 0) throw invalidTarget("no requested audience is allowed for this client");
+
+  const minted = await deps.minter.mint({
+    sub: claims.sub,
+    clientId: managed.client_id,
+    audience,
+    scope,
+    ttl: managed.access_token_ttl ?? deps.defaultTtl,
+    format: managed.access_token_format[audience[0] as string] ?? "jwt",
+    grantType: JWT_BEARER.GRANT_TYPE,
+    eventType: EVENT_TYPES.TOKEN_ISSUED,
+  });
+  const response: TokenResponse = { access_token: minted.token, token_type: "Bearer", expires_in: String(minted.expiresIn), scope: minted.scope };
+  if (managed.grant_types.includes("refresh_token")) {
+    const rt = await deps.refresh.issue(
+      { client_id: managed.client_id, sub: claims.sub, scope, aud: audience, access_jti: minted.jti },
+      managed.refresh_token_ttl ?? 86400,
+    );
+    Object.assign(response, { refresh_token: rt.token, refresh_token_lifetime: String(rt.exp - rt.iat), refresh_token_iat: String(rt.iat) });
+  }
+  // OIDC: an ID token when openid is granted (the client has it), the nonce echoed.
+  if (scope.includes("openid"))
+    response.id_token = await deps.minter.idToken({
+      sub: claims.sub,
+      clientId: managed.client_id,
+      ttl: managed.access_token_ttl ?? deps.defaultTtl,
+      ...(claims.nonce && { nonce: claims.nonce }),
+    });
+  return response;
+}

@@ -1,0 +1,179 @@
+/**
+ * The dedicated token issuer (OA4MP) example: an admin client starts a flow
+ * for a managed client and a user who is not present, with its own signed
+ * client_assertion and an unsigned assertion; the managed client then goes
+ * on with its own credentials (refresh, exchange, introspection, UserInfo).
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SignJWT, UnsecuredJWT, createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify } from "jose";
+import type { CryptoKey } from "jose";
+import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
+import type { Stack } from "./harness.js";
+
+const ADMIN = "admin:test/vo_1";
+const MANAGED = "localhost:test/initialize_flow";
+const OTHER = "localhost:test/other_admins_client";
+const MANAGED_SECRET = "managed-client-secret-0001";
+const JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+const EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
+const AT = "urn:ietf:params:oauth:token-type:access_token";
+const SCOPE = "read: write: org.cilogon.userinfo openid profile email";
+let stack: Stack;
+let adminKey: CryptoKey;
+let tokenUrl: string;
+const now = (): number => Math.floor(Date.now() / 1000);
+
+const clientAssertion = (): Promise<string> =>
+  new SignJWT({ iss: ADMIN, sub: ADMIN, aud: tokenUrl, jti: randomUUID(), iat: now(), exp: now() + 300 })
+    .setProtectedHeader({ alg: "ES256", kid: "admin-key-1" })
+    .sign(adminKey);
+
+const unsignedAssertion = (over: Record<string, unknown> = {}): string =>
+  new UnsecuredJWT({ iss: MANAGED, sub: "jeff", jti: randomUUID(), iat: now(), exp: now() + 300, nonce: "n-0S6_WzA2Mj", scope: SCOPE, ...over }).encode();
+
+const dti = async (assertion: string) =>
+  postForm(tokenUrl, { grant_type: JWT_BEARER, client_assertion_type: ASSERTION_TYPE, client_assertion: await clientAssertion(), assertion });
+
+beforeAll(async () => {
+  const pair = await generateKeyPair("ES256", { extractable: true });
+  adminKey = pair.privateKey;
+  const adminJwk = { ...(await exportJWK(pair.publicKey)), kid: "admin-key-1", alg: "ES256", use: "sig" };
+  const other = await generateKeyPair("ES256", { extractable: true });
+  stack = await startStack({
+    users: { jeff: { name: "Jeff Gaynor", given_name: "Jeff", email: "jeff@example.org", email_verified: true, isMemberOf: "secret-groups" } },
+    policy: { hops: [{ from: MANAGED, to: "data-mover", scopes: ["read:/home/public"], require_caller_in_audience: false }] },
+    clients: [
+      {
+        client_id: ADMIN,
+        admin: true,
+        token_endpoint_auth_method: "private_key_jwt",
+        jwks: { keys: [adminJwk] },
+        grant_types: ["client_credentials"],
+        audience: ["storage"],
+      },
+      {
+        client_id: "admin:test/vo_2",
+        admin: true,
+        token_endpoint_auth_method: "private_key_jwt",
+        jwks: { keys: [{ ...(await exportJWK(other.publicKey)), kid: "k" }] },
+      },
+      {
+        client_id: MANAGED,
+        admin_client_id: ADMIN,
+        client_secret: MANAGED_SECRET,
+        grant_types: ["refresh_token", EXCHANGE],
+        scope: ["read:/home", "write:/home", "org.cilogon.userinfo", "openid", "profile", "email"],
+        scope_templates: { "read:": ["read:/home/public/data/cern"], "write:": ["write:/home/{sub}/data"] },
+        audience: ["storage"],
+        access_token_ttl: "15m",
+        refresh_token_ttl: "11d",
+      },
+      { client_id: OTHER, admin_client_id: "admin:test/vo_2", client_secret: MANAGED_SECRET, scope: ["openid"], audience: ["storage"] },
+      { client_id: "plain-client", client_secret: MANAGED_SECRET, grant_types: [JWT_BEARER], scope: ["openid"], audience: ["storage"] },
+    ],
+  });
+  tokenUrl = `${stack.gatewayUrl}/oauth2/token`;
+}, 90_000);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe("dedicated token issuer: the admin starts the flow", () => {
+  let response: Record<string, unknown>;
+
+  it("answers the DTI example with every field, following the managed client's configuration", async () => {
+    const r = await dti(unsignedAssertion());
+    expect(r.status).toBe(200);
+    response = r.body;
+    const expanded = "read:/home/public/data/cern write:/home/jeff/data org.cilogon.userinfo openid profile email";
+    expect(Object.keys(response).sort()).toEqual([
+      "access_token",
+      "expires_in",
+      "id_token",
+      "refresh_token",
+      "refresh_token_iat",
+      "refresh_token_lifetime",
+      "scope",
+      "token_type",
+    ]);
+    expect(response).toMatchObject({ token_type: "Bearer", expires_in: 900, scope: expanded, refresh_token_lifetime: 11 * 86400 });
+    expect(Math.abs((response.refresh_token_iat as number) - now())).toBeLessThan(30);
+    expect(response.refresh_token).toMatch(/^str_/);
+    const jwks = createRemoteJWKSet(new URL(`${stack.gatewayUrl}/oauth2/jwks`));
+    const at = await jwtVerify(response.access_token as string, jwks, { issuer: stack.gatewayUrl, audience: "storage", typ: "at+jwt" });
+    expect(at.payload).toMatchObject({ sub: "jeff", client_id: MANAGED, scope: expanded });
+    const id = await jwtVerify(response.id_token as string, jwks, { issuer: stack.gatewayUrl, audience: MANAGED });
+    expect(id.payload).toMatchObject({ sub: "jeff", nonce: "n-0S6_WzA2Mj" });
+  });
+
+  it("lets the managed client refresh, exchange, introspect and call UserInfo with its own credentials", async () => {
+    const own = { authorization: basicAuth(MANAGED, MANAGED_SECRET) };
+    const refreshed = await postForm(tokenUrl, { grant_type: "refresh_token", refresh_token: response.refresh_token as string }, own);
+    expect(refreshed.status).toBe(200);
+    expect(claimsOf(refreshed.body.access_token as string)).toMatchObject({ sub: "jeff", client_id: MANAGED });
+
+    const exchanged = await postForm(
+      tokenUrl,
+      {
+        grant_type: EXCHANGE,
+        subject_token: refreshed.body.access_token as string,
+        subject_token_type: AT,
+        audience: "data-mover",
+        scope: "read:/home/public/data/cern",
+      },
+      own,
+    );
+    expect(exchanged.status).toBe(200);
+    expect(claimsOf(exchanged.body.access_token as string)).toMatchObject({
+      sub: "jeff",
+      aud: "data-mover",
+      scope: "read:/home/public/data/cern",
+      act: { sub: MANAGED },
+    });
+
+    const intro = await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token: refreshed.body.access_token as string }, own);
+    expect(intro.body).toMatchObject({ active: true, sub: "jeff", client_id: MANAGED });
+
+    const info = await fetch(`${stack.gatewayUrl}/oauth2/userinfo`, { headers: { authorization: `Bearer ${refreshed.body.access_token as string}` } });
+    expect(info.status).toBe(200);
+    expect(await info.json()).toEqual({ sub: "jeff", name: "Jeff Gaynor", given_name: "Jeff", email: "jeff@example.org", email_verified: true });
+  });
+
+  it("refuses UserInfo without a valid bearer token (RFC 6750)", async () => {
+    const r = await fetch(`${stack.gatewayUrl}/oauth2/userinfo`, { headers: { authorization: "Bearer not-a-token" } });
+    expect(r.status).toBe(401);
+    expect(r.headers.get("www-authenticate")).toMatch(/^Bearer error="invalid_token"/);
+  });
+});
+
+describe("dedicated token issuer: refusals", () => {
+  it("gives unauthorized_client to an admin asking for a client it does not manage", async () => {
+    const r = await dti(unsignedAssertion({ iss: OTHER }));
+    expect([r.status, r.body.error]).toEqual([400, "unauthorized_client"]);
+  });
+
+  it("gives invalid_grant to an unsigned assertion outside the admin case", async () => {
+    const r = await postForm(
+      tokenUrl,
+      { grant_type: JWT_BEARER, assertion: new UnsecuredJWT({ iss: "plain-client", sub: "jeff", jti: randomUUID(), iat: now(), exp: now() + 60 }).encode() },
+      { authorization: basicAuth("plain-client", MANAGED_SECRET) },
+    );
+    expect([r.status, r.body.error]).toEqual([400, "invalid_grant"]);
+  });
+
+  it("refuses a replayed unsigned assertion, and one without jti or too long-lived", async () => {
+    const a = unsignedAssertion();
+    expect((await dti(a)).status).toBe(200);
+    expect((await dti(a)).body.error).toBe("invalid_grant");
+    expect((await dti(unsignedAssertion({ jti: undefined }))).body.error).toBe("invalid_grant");
+    expect((await dti(unsignedAssertion({ exp: now() + 86400 }))).body.error).toBe("invalid_grant");
+  });
+
+  it("accepts scope as an array, as OA4MP does", async () => {
+    const r = await dti(unsignedAssertion({ scope: ["read:", "openid"] }));
+    expect(r.body.scope).toBe("read:/home/public/data/cern openid");
+  });
+});
