@@ -8,13 +8,13 @@
  * configuration; the admin never holds the managed client's credentials.
  */
 import { decodeProtectedHeader, UnsecuredJWT } from "jose";
-import { OAuthError, invalidGrant, invalidScope, invalidTarget, unauthorizedClient } from "@sts/errors";
+import { OAuthError, invalidGrant, invalidScope, unauthorizedClient } from "@sts/errors";
 import type { ClientRecord } from "@sts/client-auth";
 import { JWT_BEARER } from "@sts/jwt";
-import { EVENT_TYPES } from "@sts/nats";
-import { expandScopeTemplates, grantAudiences, intersectScopes, parseScopes, requestedAudiences } from "@sts/scopes";
+import { expandScopeTemplates, parseScopes } from "@sts/scopes";
 import type { TokenRequest__Output, TokenResponse } from "@sts/proto";
 import type { GrantDeps } from "./grant.js";
+import { issueTokens, narrowToClient } from "./issue-tokens.js";
 
 /** Whether an assertion is unsigned (header alg none); undefined when it is not a JWT at all. */
 export function isUnsigned(assertion: string): boolean {
@@ -85,37 +85,12 @@ export async function dedicatedIssuer(
   if (!fresh) throw invalidGrant("assertion replayed (jti already used)");
 
   const requested = claims.scope.length > 0 ? claims.scope : parseScopes(request.scope);
+  // Templates (`read:`) become the managed client's concrete scopes for this user.
   const expanded = expandScopeTemplates(requested, managed.scope_templates ?? {}, claims.sub);
-  const scope = intersectScopes(expanded, managed.scope);
-  if (requested.length > 0 && scope.length === 0) throw invalidScope("no requested scope is allowed for this client");
-  const audience = grantAudiences(requestedAudiences(request.audience, request.resource), managed.audience);
-  if (audience.length === 0) throw invalidTarget("no requested audience is allowed for this client");
-
-  const minted = await deps.minter.mint({
-    sub: claims.sub,
-    clientId: managed.client_id,
-    audience,
-    scope,
-    ttl: managed.access_token_ttl ?? deps.defaultTtl,
-    format: managed.access_token_format[audience[0] as string] ?? "jwt",
-    grantType: JWT_BEARER.GRANT_TYPE,
-    eventType: EVENT_TYPES.TOKEN_ISSUED,
-  });
-  const response: TokenResponse = { access_token: minted.token, token_type: "Bearer", expires_in: String(minted.expiresIn), scope: minted.scope };
-  if (managed.grant_types.includes("refresh_token")) {
-    const rt = await deps.refresh.issue(
-      { client_id: managed.client_id, sub: claims.sub, scope, aud: audience, access_jti: minted.jti },
-      managed.refresh_token_ttl ?? 86400,
-    );
-    Object.assign(response, { refresh_token: rt.token, refresh_token_lifetime: String(rt.exp - rt.iat), refresh_token_iat: String(rt.iat) });
-  }
-  // OIDC: an ID token when openid is granted (the client has it), the nonce echoed.
-  if (scope.includes("openid"))
-    response.id_token = await deps.minter.idToken({
-      sub: claims.sub,
-      clientId: managed.client_id,
-      ttl: managed.access_token_ttl ?? deps.defaultTtl,
-      ...(claims.nonce && { nonce: claims.nonce }),
-    });
-  return response;
+  if (requested.length > 0 && expanded.length === 0) throw invalidScope("no requested scope is allowed for this client");
+  const { scope, audience } = narrowToClient(expanded, request, managed);
+  return issueTokens(
+    { sub: claims.sub, client: managed, scope, audience, grantType: JWT_BEARER.GRANT_TYPE, user: { ...(claims.nonce && { nonce: claims.nonce }) } },
+    deps,
+  );
 }

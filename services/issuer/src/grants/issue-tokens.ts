@@ -1,0 +1,72 @@
+/**
+ * What every grant does once it knows who the token is for: narrow the
+ * requested scope and audience to what the client may have, mint the access
+ * token, and for user grants add a refresh token (when the client may
+ * refresh) and an ID token (when openid was granted).
+ */
+import { invalidRequest, invalidScope, invalidTarget } from "@sts/errors";
+import type { ClientRecord } from "@sts/client-auth";
+import { EVENT_TYPES } from "@sts/nats";
+import { audiencesWellFormed, grantAudiences, intersectScopes, requestedAudiences } from "@sts/scopes";
+import type { TokenRequest__Output, TokenResponse } from "@sts/proto";
+import type { GrantDeps } from "./grant.js";
+
+/** requested ∩ the client's allowed scope and audiences; refuses an empty result. */
+export function narrowToClient(
+  requestedScope: readonly string[],
+  request: TokenRequest__Output,
+  client: ClientRecord,
+): { scope: string[]; audience: string[] } {
+  // No scope requested: a token without scope, not a default set.
+  const scope = requestedScope.length === 0 ? [] : intersectScopes(requestedScope, client.scope);
+  if (requestedScope.length > 0 && scope.length === 0) throw invalidScope("requested scope is not allowed for this client");
+  const wanted = requestedAudiences(request.audience, request.resource);
+  if (!audiencesWellFormed(wanted)) throw invalidRequest("malformed audience or resource");
+  const audience = grantAudiences(wanted, client.audience);
+  // Never a token without aud: it would be accepted by any resource server.
+  if (audience.length === 0) throw invalidTarget("no requested audience is allowed for this client");
+  return { scope, audience };
+}
+
+/** What to issue. */
+export interface IssueInput {
+  sub: string;
+  client: ClientRecord;
+  scope: string[];
+  audience: string[];
+  grantType: string;
+  /** A user grant: refresh and ID tokens may come with the access token. */
+  user?: { nonce?: string };
+}
+
+/** Mints the access token (and, for user grants, refresh and ID tokens) and builds the RFC 6749 §5.1 response. */
+export async function issueTokens(input: IssueInput, deps: GrantDeps): Promise<TokenResponse> {
+  const { client, sub, scope, audience } = input;
+  const minted = await deps.minter.mint({
+    sub,
+    clientId: client.client_id,
+    audience,
+    scope,
+    ttl: client.access_token_ttl ?? deps.defaultTtl,
+    format: client.access_token_format[audience[0] as string] ?? "jwt",
+    grantType: input.grantType,
+    eventType: EVENT_TYPES.TOKEN_ISSUED,
+  });
+  const response: TokenResponse = { access_token: minted.token, token_type: "Bearer", expires_in: String(minted.expiresIn), scope: minted.scope };
+  if (!input.user) return response;
+  // A workload acting for an absent user keeps going with refresh tokens (RFC 6749 §6), if its client may.
+  if (client.grant_types.includes("refresh_token")) {
+    const rt = await deps.refresh.issue({ client_id: client.client_id, sub, scope, aud: audience, access_jti: minted.jti }, client.refresh_token_ttl ?? 86400);
+    Object.assign(response, { refresh_token: rt.token, refresh_token_lifetime: String(rt.exp - rt.iat), refresh_token_iat: String(rt.iat) });
+  }
+  // OIDC Core §3.1.3.3: an ID token when openid is granted, the nonce echoed.
+  if (scope.includes("openid")) {
+    response.id_token = await deps.minter.idToken({
+      sub,
+      clientId: client.client_id,
+      ttl: client.access_token_ttl ?? deps.defaultTtl,
+      ...(input.user.nonce && { nonce: input.user.nonce }),
+    });
+  }
+  return response;
+}
