@@ -10,6 +10,7 @@ import type { ProtoGrpcType as TokenProto } from "./generated/token.js";
 import type { ProtoGrpcType as ExchangeProto } from "./generated/exchange.js";
 import type { ProtoGrpcType as PolicyProto } from "./generated/policy.js";
 import type { ProtoGrpcType as AuditProto } from "./generated/audit.js";
+import type { ProtoGrpcType as ClientsProto } from "./generated/clients.js";
 
 /** The proto-loader options shared by runtime loading and type generation. */
 export const LOADER_OPTIONS = {
@@ -45,6 +46,11 @@ export function loadExchangeProto(): ExchangeProto {
   return load("sts/exchange/v1/exchange.proto") as unknown as ExchangeProto;
 }
 
+/** Loads sts.token.v1 ClientService (client management). */
+export function loadClientsProto(): ClientsProto {
+  return load("sts/token/v1/clients.proto") as unknown as ClientsProto;
+}
+
 /** Loads sts.policy.v1 (PolicyService). */
 export function loadPolicyProto(): PolicyProto {
   return load("sts/policy/v1/policy.proto") as unknown as PolicyProto;
@@ -56,9 +62,17 @@ export function loadAuditProto(): AuditProto {
 }
 
 /** Every proto file of the stack, relative to PROTO_DIR (for reflection). */
-export const PROTO_FILES = ["sts/token/v1/token.proto", "sts/exchange/v1/exchange.proto", "sts/policy/v1/policy.proto"] as const;
+export const PROTO_FILES = [
+  "sts/token/v1/token.proto",
+  "sts/token/v1/clients.proto",
+  "sts/exchange/v1/exchange.proto",
+  "sts/policy/v1/policy.proto",
+  "sts/audit/v1/audit.proto",
+] as const;
 
-export type { TokenProto, ExchangeProto, PolicyProto, AuditProto };
+export type { TokenProto, ExchangeProto, PolicyProto, AuditProto, ClientsProto };
+export type { ClientServiceClient, ClientServiceHandlers } from "./generated/sts/token/v1/ClientService.js";
+export type { ClientRequest, ClientRequest__Output } from "./generated/sts/token/v1/ClientRequest.js";
 export type { AuditServiceClient, AuditServiceHandlers } from "./generated/sts/audit/v1/AuditService.js";
 export type { Record as AuditRecord, Record__Output as AuditRecord__Output } from "./generated/sts/audit/v1/Record.js";
 export type { Filter__Output as AuditFilter__Output } from "./generated/sts/audit/v1/Filter.js";

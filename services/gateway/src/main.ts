@@ -1,6 +1,6 @@
 /** Gateway entry point: config → telemetry → gRPC clients → HTTP server → signals. */
 import { checkHealth, createClient, onShutdownSignal } from "@sts/grpc";
-import { loadExchangeProto, loadTokenProto } from "@sts/proto";
+import { loadClientsProto, loadExchangeProto, loadTokenProto } from "@sts/proto";
 import { createLogger, initTelemetry } from "@sts/telemetry";
 import { readSettings } from "./config.js";
 import { startGateway } from "./server.js";
@@ -25,7 +25,9 @@ async function main(): Promise<void> {
     );
   }, 2000);
   probe.unref();
+  const clients = createClient(loadClientsProto().sts.token.v1.ClientService, issuerAddress);
   const gateway = await startGateway({
+    clients,
     ready: () => issuerReady,
     host: config.services.gateway.host,
     port: config.services.gateway.port,
@@ -39,6 +41,7 @@ async function main(): Promise<void> {
     clearInterval(probe);
     await gateway.close();
     token.close();
+    clients.close();
     exchange.close();
     await telemetry.shutdown();
   }, logger);

@@ -3,12 +3,14 @@ import { createServer } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { callUnary } from "@sts/grpc";
-import type { ExchangeServiceClient, TokenServiceClient } from "@sts/proto";
+import type { ClientServiceClient, ExchangeServiceClient, TokenServiceClient } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import { introspectEndpoint } from "./endpoints/introspect.js";
 import { revokeEndpoint } from "./endpoints/revoke.js";
 import { tokenEndpoint } from "./endpoints/token.js";
 import { userinfoEndpoint } from "./endpoints/userinfo.js";
+import { registerEndpoint } from "./endpoints/register.js";
+import { invalidRequest } from "@sts/errors";
 import type { GatewayContext } from "./endpoints/context.js";
 import { parseForm, readBody } from "./form.js";
 import type { OAuthForm } from "./form.js";
@@ -22,6 +24,8 @@ export interface GatewayOptions {
   issuer: string;
   token: TokenServiceClient;
   exchange?: ExchangeServiceClient;
+  /** Client management (RFC 7591/7592); /oauth2/register is not served without it. */
+  clients?: ClientServiceClient;
   logger: Logger;
   maxBodyBytes?: number;
   jwksMaxAgeSeconds?: number;
@@ -73,6 +77,17 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
         res.writeHead(200, { "cache-control": "no-store", "content-length": 0 });
         res.end();
       }
+      return;
+    }
+    if ((path === "/oauth2/register" || path.startsWith("/oauth2/register/")) && options.clients) {
+      const raw = path.slice("/oauth2/register/".length);
+      let id: string | undefined;
+      try {
+        id = path === "/oauth2/register" ? undefined : decodeURIComponent(raw);
+      } catch {
+        throw invalidRequest("malformed client id in path");
+      }
+      await registerEndpoint(req, res, options.clients, id, maxBody, ctx.deadlineMs);
       return;
     }
     if (path === "/oauth2/userinfo" && (req.method === "GET" || req.method === "POST")) {

@@ -10,14 +10,17 @@ import { PublicKeyRing, SigningKeyRing, parseStoredKey } from "@sts/keys";
 import { BUCKETS, EventPublisher, KvCache, connectNats, ensureEventsStream, openBucket } from "@sts/nats";
 import { RevocationList, parseRevocation } from "@sts/revocation";
 import { onShutdownSignal, startGrpcServer } from "@sts/grpc";
-import { loadTokenProto, PROTO_FILES } from "@sts/proto";
+import { loadClientsProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
 import { createLogger, initTelemetry } from "@sts/telemetry";
 import { readSettings } from "./config.js";
 import { kvKeyStore } from "./key-store.js";
 import { TokenMinter } from "./mint.js";
 import { OpaqueTokens } from "./opaque-tokens.js";
 import { ClientRegistry } from "./registry.js";
-import { tokenService } from "./service.js";
+import { clientService, tokenService } from "./service.js";
+import type { TokenServiceDeps } from "./service.js";
+import type { ManagementDeps } from "./client-management.js";
+import { inspectToken } from "./inspect.js";
 
 const OPAQUE_BUCKET = "sts_opaque_tokens";
 const ROTATION_CHECK_MS = 60_000;
@@ -102,40 +105,48 @@ async function main(): Promise<void> {
     },
   };
 
+  const tokenDeps: TokenServiceDeps = {
+    issuer: config.issuer,
+    keys: publicKeys,
+    publicKeys,
+    algorithms: [...new Set([config.keys.algorithm, ...ASSERTION_ALGORITHMS])],
+    revocations,
+    opaque,
+    now,
+    clockTolerance: config.tokens.clock_tolerance,
+    maxBytes: config.tokens.max_token_bytes,
+    auth,
+    users: config.users,
+    ring,
+    minter,
+    events,
+    grantDeps: {
+      minter,
+      defaultTtl: config.tokens.access_token_ttl,
+      now,
+      assertions: assertionDeps("assertion"),
+      lookup,
+      recordDtiJti: kvJtiRecorder(jtiKv, "dti"),
+      refresh: new RefreshTokens(refreshKv, now),
+    },
+    logger,
+  };
+  const management: ManagementDeps = {
+    kv: clientsKv,
+    lookup,
+    inspect: (token) => inspectToken(token, tokenDeps),
+    events,
+    registrationEndpoint: `${config.issuer}/oauth2/register`,
+    now,
+  };
+
   const proto = loadTokenProto();
   const server = await startGrpcServer({
     host: config.services.issuer.host,
     port: config.services.issuer.port,
     services: [
-      {
-        definition: proto.sts.token.v1.TokenService.service,
-        implementation: tokenService({
-          issuer: config.issuer,
-          keys: publicKeys,
-          publicKeys,
-          algorithms: [...new Set([config.keys.algorithm, ...ASSERTION_ALGORITHMS])],
-          revocations,
-          opaque,
-          now,
-          clockTolerance: config.tokens.clock_tolerance,
-          maxBytes: config.tokens.max_token_bytes,
-          auth,
-          users: config.users,
-          ring,
-          minter,
-          events,
-          grantDeps: {
-            minter,
-            defaultTtl: config.tokens.access_token_ttl,
-            now,
-            assertions: assertionDeps("assertion"),
-            lookup,
-            recordDtiJti: kvJtiRecorder(jtiKv, "dti"),
-            refresh: new RefreshTokens(refreshKv, now),
-          },
-          logger,
-        }),
-      },
+      { definition: proto.sts.token.v1.TokenService.service, implementation: tokenService(tokenDeps) },
+      { definition: loadClientsProto().sts.token.v1.ClientService.service, implementation: clientService(management, logger) },
     ],
     reflection: { protoFiles: PROTO_FILES },
     logger,

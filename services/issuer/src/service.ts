@@ -9,13 +9,15 @@ import type { PublicKeyRing, SigningKeyRing } from "@sts/keys";
 import { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
 import { audiencesWellFormed, parseScopes } from "@sts/scopes";
-import type { Actor, Actor__Output, IntrospectResponse, TokenServiceHandlers, MintRequest__Output } from "@sts/proto";
+import type { Actor, Actor__Output, IntrospectResponse, TokenServiceHandlers, MintRequest__Output, ClientServiceHandlers } from "@sts/proto";
 import { unary } from "@sts/grpc";
 import type { Logger } from "@sts/telemetry";
 import { GRANTS } from "./grants/index.js";
 import type { GrantDeps } from "./grants/index.js";
 import { inspectToken } from "./inspect.js";
 import { userInfoClaims } from "./userinfo.js";
+import { deleteClient, readClient, registerClient, updateClient } from "./client-management.js";
+import type { ManagementDeps } from "./client-management.js";
 import type { InspectDeps } from "./inspect.js";
 import type { TokenMinter } from "./mint.js";
 
@@ -183,6 +185,28 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
         return { client_id: client.client_id };
       },
       { name: "AuthenticateClient", logger },
+    ),
+  };
+}
+
+/** Builds the ClientService implementation (RFC 7591/7592 behind the gateway's /oauth2/register). */
+export function clientService(deps: ManagementDeps, logger: Logger): ClientServiceHandlers {
+  return {
+    Register: unary(async (req) => ({ metadata_json: JSON.stringify(await registerClient(req.bearer, req.metadata_json, deps)) }), {
+      name: "Register",
+      logger,
+    }),
+    Get: unary(async (req) => ({ metadata_json: JSON.stringify(await readClient(req.bearer, req.client_id, deps)) }), { name: "Get", logger }),
+    Update: unary(async (req) => ({ metadata_json: JSON.stringify(await updateClient(req.bearer, req.client_id, req.metadata_json, deps)) }), {
+      name: "Update",
+      logger,
+    }),
+    Delete: unary(
+      async (req) => {
+        await deleteClient(req.bearer, req.client_id, deps);
+        return { metadata_json: "" };
+      },
+      { name: "Delete", logger },
     ),
   };
 }

@@ -1,0 +1,55 @@
+/**
+ * POST /oauth2/register (RFC 7591) and GET/PUT/DELETE /oauth2/register/{id}
+ * (RFC 7592): JSON client metadata, with a bearer credential (an admin's
+ * access token for the registration endpoint, or the client's
+ * registration_access_token). The issuer owns the registry and decides.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { OAuthError, invalidRequest } from "@sts/errors";
+import { callUnary } from "@sts/grpc";
+import type { ClientServiceClient } from "@sts/proto";
+import { readBody } from "../form.js";
+import { sendJson } from "../respond.js";
+
+/** Serves the registration endpoints; `id` is the client id from the path (undefined for POST /oauth2/register). */
+export async function registerEndpoint(
+  req: IncomingMessage,
+  res: ServerResponse,
+  clients: ClientServiceClient,
+  id: string | undefined,
+  maxBody: number,
+  deadlineMs: number,
+): Promise<void> {
+  const m = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/.exec(req.headers.authorization ?? "");
+  if (!m) throw new OAuthError("invalid_token", "a bearer credential is required");
+  const bearer = m[1] as string;
+  const json = async (): Promise<string> => {
+    const type = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
+    if (type !== "application/json") throw invalidRequest("body must be application/json");
+    return readBody(req, maxBody);
+  };
+  const call = async (method: string, request: object): Promise<Record<string, unknown>> => {
+    const r = await callUnary<object, { metadata_json: string }>(clients, method, request, { deadlineMs });
+    return r.metadata_json ? (JSON.parse(r.metadata_json) as Record<string, unknown>) : {};
+  };
+  const noStore = { "cache-control": "no-store", pragma: "no-cache" };
+  if (id === undefined) {
+    if (req.method !== "POST") throw invalidRequest("use POST to register");
+    sendJson(res, 201, await call("Register", { bearer, metadata_json: await json() }), noStore);
+    return;
+  }
+  switch (req.method) {
+    case "GET":
+      sendJson(res, 200, await call("Get", { bearer, client_id: id }), noStore);
+      return;
+    case "PUT":
+      sendJson(res, 200, await call("Update", { bearer, client_id: id, metadata_json: await json() }), noStore);
+      return;
+    case "DELETE":
+      await call("Delete", { bearer, client_id: id });
+      res.writeHead(204, noStore).end();
+      return;
+    default:
+      throw invalidRequest("use GET, PUT or DELETE");
+  }
+}

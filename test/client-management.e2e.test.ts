@@ -1,0 +1,168 @@
+/**
+ * Client management (RFC 7591/7592): admins create, read, update and delete
+ * only their own managed clients; a client rotates its own keys without its
+ * admin; bad metadata gets invalid_client_metadata.
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SignJWT, exportJWK, generateKeyPair } from "jose";
+import type { CryptoKey, JWK } from "jose";
+import { waitFor } from "@sts/testkit";
+import { basicAuth, postForm, startStack } from "./harness.js";
+import type { Stack } from "./harness.js";
+
+const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+let stack: Stack;
+let registerUrl: string;
+let tokenUrl: string;
+const keys: Record<string, { privateKey: CryptoKey; jwk: JWK }> = {};
+const now = (): number => Math.floor(Date.now() / 1000);
+
+async function keyPair(kid: string): Promise<{ privateKey: CryptoKey; jwk: JWK }> {
+  const pair = await generateKeyPair("ES256", { extractable: true });
+  return { privateKey: pair.privateKey, jwk: { ...(await exportJWK(pair.publicKey)), kid, alg: "ES256" } };
+}
+
+const assertion = (clientId: string, key: { privateKey: CryptoKey; jwk: JWK }): Promise<string> =>
+  new SignJWT({ iss: clientId, sub: clientId, aud: tokenUrl, jti: randomUUID(), iat: now(), exp: now() + 60 })
+    .setProtectedHeader({ alg: "ES256", kid: key.jwk.kid })
+    .sign(key.privateKey);
+
+async function tokenFor(
+  clientId: string,
+  key: { privateKey: CryptoKey; jwk: JWK },
+  form: Record<string, string> = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  return postForm(tokenUrl, {
+    grant_type: "client_credentials",
+    client_assertion_type: ASSERTION_TYPE,
+    client_assertion: await assertion(clientId, key),
+    ...form,
+  });
+}
+
+async function manage(method: string, path: string, bearer: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${registerUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${bearer}`, ...(body !== undefined && { "content-type": "application/json" }) },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+beforeAll(async () => {
+  keys.admin1 = await keyPair("a1");
+  keys.admin2 = await keyPair("a2");
+  keys.managed = await keyPair("m1");
+  keys.rotated = await keyPair("m2");
+  stack = await startStack({ clients: [] }, { services: ["issuer", "gateway"] });
+  registerUrl = `${stack.gatewayUrl}/oauth2/register`;
+  tokenUrl = `${stack.gatewayUrl}/oauth2/token`;
+  // The admins are declared after start: the config needs the gateway's URL in their audience.
+  await stack.processes.issuer?.stop();
+  const { readFileSync, writeFileSync } = await import("node:fs");
+  const { parse, stringify } = await import("yaml");
+  const config = parse(readFileSync(stack.configFile, "utf8")) as Record<string, unknown>;
+  config.clients = [
+    { client_id: "admin:test/vo_1", admin: true, token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [keys.admin1.jwk] }, audience: [registerUrl] },
+    { client_id: "admin:test/vo_2", admin: true, token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [keys.admin2.jwk] }, audience: [registerUrl] },
+  ];
+  writeFileSync(stack.configFile, stringify(config));
+  await stack.start("issuer");
+}, 90_000);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe("client management", () => {
+  let admin1: string;
+  let admin2: string;
+  let clientId: string;
+  let rat: string;
+
+  it("lets an admin register a client, which then authenticates with its own key", async () => {
+    admin1 = (await tokenFor("admin:test/vo_1", keys.admin1!, { resource: registerUrl })).body.access_token as string;
+    admin2 = (await tokenFor("admin:test/vo_2", keys.admin2!, { resource: registerUrl })).body.access_token as string;
+    expect(admin1).toBeTruthy();
+    const r = await manage("POST", "", admin1, {
+      client_name: "batch job",
+      token_endpoint_auth_method: "private_key_jwt",
+      jwks: { keys: [keys.managed!.jwk] },
+      grant_types: ["client_credentials"],
+      scope: "read write",
+      audience: ["storage"],
+    });
+    expect(r.status).toBe(201);
+    clientId = r.body.client_id as string;
+    rat = r.body.registration_access_token as string;
+    expect(clientId.startsWith("admin:test/vo_1/")).toBe(true);
+    expect(r.body).toMatchObject({
+      admin_client_id: "admin:test/vo_1",
+      scope: "read write",
+      registration_client_uri: `${registerUrl}/${encodeURIComponent(clientId)}`,
+    });
+    expect(r.body.client_secret).toBeUndefined();
+    const t = await waitFor(async () => {
+      const x = await tokenFor(clientId, keys.managed!, { scope: "read" });
+      return x.status === 200 ? x : undefined;
+    });
+    expect(t.body.scope).toBe("read");
+  });
+
+  it("keeps other admins out", async () => {
+    const path = `/${encodeURIComponent(clientId)}`;
+    for (const [method, body] of [
+      ["GET", undefined],
+      ["PUT", { scope: "read" }],
+      ["DELETE", undefined],
+    ] as const) {
+      const r = await manage(method, path, admin2, body);
+      expect([method, r.status, r.body.error]).toEqual([method, 400, "unauthorized_client"]);
+    }
+  });
+
+  it("lets the client rotate its own keys with its registration access token, and nothing else", async () => {
+    const path = `/${encodeURIComponent(clientId)}`;
+    expect((await manage("PUT", path, rat, { scope: "read write admin" })).body.error).toBe("unauthorized_client");
+    const r = await manage("PUT", path, rat, { jwks: { keys: [keys.rotated!.jwk] } });
+    expect(r.status).toBe(200);
+    await waitFor(async () => (await tokenFor(clientId, keys.rotated!)).status === 200);
+    expect((await tokenFor(clientId, keys.managed!)).status).toBe(401);
+    expect((await manage("GET", path, rat)).body.scope).toBe("read write");
+  });
+
+  it("lets the admin update and delete its client", async () => {
+    const path = `/${encodeURIComponent(clientId)}`;
+    const u = await manage("PUT", path, admin1, {
+      token_endpoint_auth_method: "private_key_jwt",
+      jwks: { keys: [keys.rotated!.jwk] },
+      scope: "read",
+      audience: ["storage"],
+    });
+    expect([u.status, u.body.scope]).toEqual([200, "read"]);
+    expect((await manage("DELETE", path, admin1)).status).toBe(204);
+    await waitFor(async () => (await tokenFor(clientId, keys.rotated!)).status === 401);
+  });
+
+  it("returns a secret once for a secret client, and refuses bad metadata", async () => {
+    const r = await manage("POST", "", admin1, { token_endpoint_auth_method: "client_secret_basic", scope: "read", audience: ["storage"] });
+    expect(r.status).toBe(201);
+    const secret = r.body.client_secret as string;
+    await waitFor(
+      async () =>
+        (await postForm(tokenUrl, { grant_type: "client_credentials" }, { authorization: basicAuth(r.body.client_id as string, secret) })).status === 200,
+    );
+    const both = await manage("POST", "", admin1, {
+      token_endpoint_auth_method: "private_key_jwt",
+      jwks: { keys: [keys.managed!.jwk] },
+      jwks_uri: "https://example.org/jwks",
+    });
+    expect([both.status, both.body.error]).toEqual([400, "invalid_client_metadata"]);
+    const privileged = await manage("POST", "", admin1, { admin: true });
+    expect(privileged.body.error).toBe("invalid_client_metadata");
+    const anonymous = await manage("POST", "", "not-a-token", {});
+    expect([anonymous.status, anonymous.body.error]).toEqual([401, "invalid_token"]);
+  });
+});
