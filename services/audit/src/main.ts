@@ -1,10 +1,9 @@
 /** Audit entry point: config → telemetry → SQLite projection → NATS consumer → gRPC → signals. */
+import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { connectNats, ensureEventsStream } from "@sts/nats";
 import { onShutdownSignal, startGrpcServer } from "@sts/grpc";
 import { loadAuditProto, PROTO_FILES } from "@sts/proto";
-import { createLogger, initTelemetry } from "@sts/telemetry";
 import { AuditStore } from "./audit-store.js";
 import { readSettings } from "./config.js";
 import { Projector } from "./projector.js";
@@ -12,18 +11,12 @@ import { auditService } from "./service.js";
 
 async function main(): Promise<void> {
   const { config } = readSettings();
-  const telemetry = initTelemetry({
-    serviceName: "sts-audit",
-    exporter: config.telemetry.exporter,
-    ...(config.telemetry.otlp_endpoint && { otlpEndpoint: config.telemetry.otlp_endpoint }),
-  });
-  const logger = createLogger("audit", { level: config.telemetry.log_level });
+  const { telemetry, logger } = startTelemetry("audit", config);
   mkdirSync(dirname(config.audit.db_path), { recursive: true });
   const store = new AuditStore(config.audit.db_path);
   logger.info({ records: store.size, last_stream_sequence: store.lastStreamSequence }, "projection opened");
 
-  const nats = await connectNats({ servers: config.nats.url ?? "nats://127.0.0.1:4222", name: "sts-audit", logger });
-  await ensureEventsStream(nats, { replicas: config.nats.replicas });
+  const nats = await connectStack("audit", config, logger);
   const projector = new Projector(nats, store, config.audit.consumer, logger);
 
   const proto = loadAuditProto();
@@ -47,7 +40,4 @@ async function main(): Promise<void> {
   }, logger);
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+runMain(main);

@@ -1,13 +1,13 @@
 /** Exchanger entry point: config → telemetry → NATS caches → gRPC clients and server → signals. */
+import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import { ASSERTION_ALGORITHMS } from "@sts/config";
 import { parseClientRecord } from "@sts/client-auth";
 import { PublicKeyRing, parseStoredKey } from "@sts/keys";
-import { BUCKETS, EVENT_TYPES, encodeKey, EventPublisher, KvCache, connectNats, ensureEventsStream, eventSubject, openBucket } from "@sts/nats";
+import { BUCKETS, EVENT_TYPES, encodeKey, EventPublisher, KvCache, eventSubject, openBucket } from "@sts/nats";
 import { RevocationList, parseRevocation } from "@sts/revocation";
 import { callUnary, createClient, onShutdownSignal, startGrpcServer } from "@sts/grpc";
 import { loadExchangeProto, loadPolicyProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
 import type { DecideRequest, Decision__Output } from "@sts/proto";
-import { createLogger, initTelemetry } from "@sts/telemetry";
 import { readSettings } from "./config.js";
 import { DecisionCache } from "./decision-cache.js";
 import { exchangeService } from "./service.js";
@@ -15,15 +15,9 @@ import { VerifiedTokens } from "./verified-tokens.js";
 
 async function main(): Promise<void> {
   const { config, internalAuthorization, now } = readSettings();
-  const telemetry = initTelemetry({
-    serviceName: "sts-exchanger",
-    exporter: config.telemetry.exporter,
-    ...(config.telemetry.otlp_endpoint && { otlpEndpoint: config.telemetry.otlp_endpoint }),
-  });
-  const logger = createLogger("exchanger", { level: config.telemetry.log_level });
+  const { telemetry, logger } = startTelemetry("exchanger", config);
 
-  const nats = await connectNats({ servers: config.nats.url ?? "nats://127.0.0.1:4222", name: "sts-exchanger", logger });
-  await ensureEventsStream(nats, { replicas: config.nats.replicas });
+  const nats = await connectStack("exchanger", config, logger);
   const [clientsKv, keysKv, revocationsKv] = await Promise.all([
     openBucket(nats, BUCKETS.clients, { history: 5 }),
     openBucket(nats, BUCKETS.keys, { history: 1 }),
@@ -114,7 +108,4 @@ async function main(): Promise<void> {
   }, logger);
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+runMain(main);

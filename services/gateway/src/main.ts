@@ -1,18 +1,13 @@
 /** Gateway entry point: config → telemetry → gRPC clients → HTTP server → signals. */
+import { startTelemetry, runMain } from "@sts/runtime";
 import { checkHealth, createClient, onShutdownSignal } from "@sts/grpc";
 import { loadClientsProto, loadExchangeProto, loadTokenProto } from "@sts/proto";
-import { createLogger, initTelemetry } from "@sts/telemetry";
 import { readSettings } from "./config.js";
 import { startGateway } from "./server.js";
 
 async function main(): Promise<void> {
   const { config } = readSettings();
-  const telemetry = initTelemetry({
-    serviceName: "sts-gateway",
-    exporter: config.telemetry.exporter,
-    ...(config.telemetry.otlp_endpoint && { otlpEndpoint: config.telemetry.otlp_endpoint }),
-  });
-  const logger = createLogger("gateway", { level: config.telemetry.log_level });
+  const { telemetry, logger } = startTelemetry("gateway", config);
   const token = createClient(loadTokenProto().sts.token.v1.TokenService, `${config.services.issuer.host}:${config.services.issuer.port}`);
   const exchange = createClient(loadExchangeProto().sts.exchange.v1.ExchangeService, `${config.services.exchanger.host}:${config.services.exchanger.port}`);
   // Ready when the issuer is SERVING (it is not while NATS is down); the exchanger only serves exchanges.
@@ -47,7 +42,4 @@ async function main(): Promise<void> {
   }, logger);
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+runMain(main);

@@ -1,4 +1,5 @@
 /** Issuer entry point: config → telemetry → NATS state → gRPC server → signals. */
+import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import { ASSERTION_ALGORITHMS } from "@sts/config";
 import { parseClientRecord, verifyClientSignedAssertion } from "@sts/client-auth";
 import type { AssertionDeps, AuthenticateDeps } from "@sts/client-auth";
@@ -7,11 +8,10 @@ import { JWT_BEARER } from "@sts/jwt";
 import { kvJtiRecorder } from "./assertion-replay.js";
 import { RefreshTokens } from "./refresh-tokens.js";
 import { PublicKeyRing, SigningKeyRing, parseStoredKey } from "@sts/keys";
-import { BUCKETS, EventPublisher, KvCache, connectNats, ensureEventsStream, openBucket } from "@sts/nats";
+import { BUCKETS, EventPublisher, KvCache, openBucket } from "@sts/nats";
 import { RevocationList, parseRevocation } from "@sts/revocation";
 import { onShutdownSignal, startGrpcServer } from "@sts/grpc";
 import { loadClientsProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
-import { createLogger, initTelemetry } from "@sts/telemetry";
 import { readSettings } from "./config.js";
 import { kvKeyStore } from "./key-store.js";
 import { TokenMinter } from "./mint.js";
@@ -28,15 +28,9 @@ const ROTATION_CHECK_MS = 60_000;
 async function main(): Promise<void> {
   const settings = readSettings();
   const { config, now } = settings;
-  const telemetry = initTelemetry({
-    serviceName: "sts-issuer",
-    exporter: config.telemetry.exporter,
-    ...(config.telemetry.otlp_endpoint && { otlpEndpoint: config.telemetry.otlp_endpoint }),
-  });
-  const logger = createLogger("issuer", { level: config.telemetry.log_level });
+  const { telemetry, logger } = startTelemetry("issuer", config);
 
-  const nats = await connectNats({ servers: config.nats.url ?? "nats://127.0.0.1:4222", name: "sts-issuer", logger });
-  await ensureEventsStream(nats, { replicas: config.nats.replicas });
+  const nats = await connectStack("issuer", config, logger);
   const maxLifetime = Math.max(config.tokens.access_token_ttl, ...config.clients.map((c) => c.access_token_ttl ?? 0));
   const assertionWindow = config.tokens.assertion_max_lifetime + config.tokens.clock_tolerance;
   const [clientsKv, keysKv, revocationsKv, opaqueKv, jtiKv, refreshKv] = await Promise.all([
@@ -165,8 +159,4 @@ async function main(): Promise<void> {
   }, logger);
 }
 
-main().catch((err: unknown) => {
-  // Start-up failures (bad config, no NATS) are printed plainly and stop the process.
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+runMain(main);

@@ -1,8 +1,8 @@
 /** Policy service entry point: config → telemetry → NATS → seed hops → live engine → gRPC → signals. */
-import { BUCKETS, EventPublisher, KvCache, connectNats, ensureEventsStream, openBucket } from "@sts/nats";
+import { startTelemetry, connectStack, runMain } from "@sts/runtime";
+import { BUCKETS, EventPublisher, KvCache, openBucket } from "@sts/nats";
 import { onShutdownSignal, startGrpcServer } from "@sts/grpc";
 import { loadPolicyProto, PROTO_FILES } from "@sts/proto";
-import { createLogger, initTelemetry } from "@sts/telemetry";
 import { readSettings } from "./config.js";
 import { compileHops } from "./hops.js";
 import { LivePolicySet } from "./live-policies.js";
@@ -11,16 +11,10 @@ import { policyService } from "./service.js";
 
 async function main(): Promise<void> {
   const { config, adminToken, now } = readSettings();
-  const telemetry = initTelemetry({
-    serviceName: "sts-policy",
-    exporter: config.telemetry.exporter,
-    ...(config.telemetry.otlp_endpoint && { otlpEndpoint: config.telemetry.otlp_endpoint }),
-  });
-  const logger = createLogger("policy", { level: config.telemetry.log_level });
+  const { telemetry, logger } = startTelemetry("policy", config);
   if (!adminToken) logger.warn("STS_POLICY_ADMIN_TOKEN is not set: Put and Delete are refused");
 
-  const nats = await connectNats({ servers: config.nats.url ?? "nats://127.0.0.1:4222", name: "sts-policy", logger });
-  await ensureEventsStream(nats, { replicas: config.nats.replicas });
+  const nats = await connectStack("policy", config, logger);
   const kv = await openBucket(nats, BUCKETS.policies, { history: 10, replicas: config.nats.replicas });
   const cache = new KvCache(kv, { parse: parseStoredPolicy, logger });
   await cache.ready();
@@ -50,7 +44,4 @@ async function main(): Promise<void> {
   }, logger);
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+runMain(main);
