@@ -10,11 +10,11 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import { clientSchema } from "@sts/config";
 import { OAuthError, invalidRequest } from "@sts/errors";
-import { hashSecret } from "@sts/client-auth";
 import type { ClientRecord } from "@sts/client-auth";
 import type { AccessTokenClaims } from "@sts/jwt";
 import { audienceList } from "@sts/jwt";
 import { EVENT_TYPES, encodeKey } from "@sts/nats";
+import { toClientRecord } from "./client-records.js";
 import type { EventPublisher } from "@sts/nats";
 
 /** Prefix of registration access tokens. */
@@ -117,28 +117,11 @@ async function write(deps: ManagementDeps, record: ManagedRecord, create: boolea
   }
 }
 
+/** The stored record for validated metadata; registration credentials and privileges never come from metadata. */
 async function toRecord(meta: ReturnType<typeof clientSchema.parse>, previous: ManagedRecord | undefined, now: number): Promise<ManagedRecord> {
-  return {
-    client_id: meta.client_id,
-    ...(meta.client_secret ? { secret_hash: await hashSecret(meta.client_secret) } : previous?.secret_hash ? { secret_hash: previous.secret_hash } : {}),
-    token_endpoint_auth_method: meta.token_endpoint_auth_method,
-    grant_types: [...meta.grant_types],
-    scope: [...meta.scope],
-    audience: [...meta.audience],
-    access_token_format: { ...meta.access_token_format },
-    ...(meta.access_token_ttl !== undefined && { access_token_ttl: meta.access_token_ttl }),
-    refresh_token_ttl: meta.refresh_token_ttl,
-    ...(meta.jwks && { jwks: meta.jwks }),
-    ...(meta.jwks_uri && { jwks_uri: meta.jwks_uri }),
-    internal: false,
-    admin: false,
-    ...(meta.admin_client_id && { admin_client_id: meta.admin_client_id }),
-    scope_templates: { ...meta.scope_templates },
-    ...(meta.client_name && { client_name: meta.client_name }),
-    ...(previous?.registration_token_hash && { registration_token_hash: previous.registration_token_hash }),
-    created_at: previous?.created_at ?? now,
-    updated_at: now,
-  };
+  const record: ManagedRecord = { ...(await toClientRecord(meta, { ...(previous && { previous }), now })), internal: false, admin: false };
+  if (previous?.registration_token_hash) record.registration_token_hash = previous.registration_token_hash;
+  return record;
 }
 
 /** Register (RFC 7591 §3): the caller must be an admin; returns the metadata with the new credentials. */
