@@ -1,0 +1,114 @@
+/** The key ring on a real NATS KV bucket: bootstrap, pre-published rotation, retirement, one successor per key across replicas. */
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SignJWT, createLocalJWKSet, jwtVerify } from "jose";
+import { BUCKETS, KvCache, connectNats, openBucket } from "@sts/nats";
+import type { NatsHandle } from "@sts/nats";
+import { SigningKeyRing, parseMasterKey, parseStoredKey } from "@sts/keys";
+import type { SigningAlg } from "@sts/keys";
+import { startNats, waitFor } from "@sts/testkit";
+import type { NatsServerHandle } from "@sts/testkit";
+import { kvKeyStore } from "./key-store.js";
+
+let server: NatsServerHandle;
+let nats: NatsHandle;
+const master = parseMasterKey(randomBytes(32).toString("base64url"));
+const policy = { rotateAfter: 1000, maxTokenLifetime: 300, clockTolerance: 30 };
+
+beforeAll(async () => {
+  server = await startNats();
+  nats = await connectNats({ servers: server.url, name: "keys-test" });
+}, 30_000);
+
+afterAll(async () => {
+  await nats?.close();
+  await server?.stop();
+});
+
+async function ring(
+  bucket: string,
+  clock: { t: number },
+  algorithm: SigningAlg = "ES256",
+): Promise<{ ring: SigningKeyRing; cache: KvCache<ReturnType<typeof parseStoredKey> & object> }> {
+  const kv = await openBucket(nats, bucket);
+  const cache = new KvCache(kv, { parse: parseStoredKey, key: "key.>" });
+  await cache.ready();
+  const r = new SigningKeyRing({ store: kvKeyStore(kv, cache), algorithm, policy, masterKey: master, prepublishSeconds: 60, now: () => clock.t });
+  await r.init();
+  return { ring: r, cache };
+}
+
+describe("SigningKeyRing on NATS KV", () => {
+  it("rotates with pre-publication and keeps old keys until their tokens expired", async () => {
+    const clock = { t: 1_000_000 };
+    const { ring: r, cache } = await ring(`${BUCKETS.keys}_rotation`, clock);
+    const first = await r.signingKey();
+    const token = await new SignJWT({ sub: "x" }).setProtectedHeader({ alg: first.alg, kid: first.kid }).sign(first.privateKey);
+    // The stored key is sealed: no private member in clear.
+    expect(JSON.stringify([...cache.values()])).not.toMatch(/"d":/);
+
+    clock.t += 1000; // due
+    const next = await r.maintain();
+    expect(next).toBeTruthy();
+    expect(r.jwks().keys.map((k) => k.kid)).toEqual([first.kid, next]);
+    expect((await r.signingKey()).kid).toBe(first.kid); // published, not yet signing
+
+    clock.t += 60;
+    expect((await r.signingKey()).kid).toBe(next);
+    await expect(jwtVerify(token, createLocalJWKSet(r.jwks()))).resolves.toBeTruthy();
+
+    clock.t += policy.maxTokenLifetime + policy.clockTolerance;
+    await r.maintain();
+    await waitFor(() => r.jwks().keys.length === 1);
+    expect(r.jwks().keys.map((k) => k.kid)).toEqual([next]);
+    cache.stop();
+  });
+
+  it("makes one successor when two replicas rotate at once", async () => {
+    const clock = { t: 2_000_000 };
+    const a = await ring(`${BUCKETS.keys}_race`, clock);
+    const b = await ring(`${BUCKETS.keys}_race`, clock);
+    clock.t += 1000;
+    const made = await Promise.all([a.ring.maintain(), b.ring.maintain()]);
+    expect(made.filter(Boolean)).toHaveLength(1);
+    await waitFor(() => a.ring.jwks().keys.length === 2 && b.ring.jwks().keys.length === 2);
+    expect(a.ring.jwks()).toEqual(b.ring.jwks());
+    a.cache.stop();
+    b.cache.stop();
+  });
+
+  it("signs with a key from a JWK file, publishing only its public part", async () => {
+    const { exportJWK, generateKeyPair } = await import("jose");
+    const { writeFileSync, mkdtempSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const pair = await generateKeyPair("ES256", { extractable: true });
+    const file = join(mkdtempSync(join(tmpdir(), "sts-jwk-")), "signing.jwk");
+    writeFileSync(file, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid: "from-file", alg: "ES256" }));
+    const kv = await openBucket(nats, `${BUCKETS.keys}_file`);
+    const cache = new KvCache(kv, { parse: parseStoredKey, key: "key.>" });
+    await cache.ready();
+    const r = new SigningKeyRing({ store: kvKeyStore(kv, cache), algorithm: "ES256", policy, jwkFile: file, now: () => 4_000_000 });
+    await r.init();
+    expect((await r.signingKey()).kid).toBe("from-file");
+    await waitFor(() => [...cache.values()].some((k) => k.kid === "from-file"));
+    expect(JSON.stringify([...cache.values()])).not.toMatch(/"d":/);
+    expect(await r.maintain()).toBeUndefined();
+    cache.stop();
+  });
+
+  it.each(["EdDSA", "RS256", "PS256"] as const)(
+    "signs with %s when selected",
+    async (alg) => {
+      const clock = { t: 3_000_000 };
+      const { ring: r, cache } = await ring(`${BUCKETS.keys}_${alg}`, clock, alg);
+      const key = await r.signingKey();
+      expect(key.alg).toBe(alg);
+      const token = await new SignJWT({ sub: "x" }).setProtectedHeader({ alg, kid: key.kid }).sign(key.privateKey);
+      const { protectedHeader } = await jwtVerify(token, createLocalJWKSet(r.jwks()));
+      expect(protectedHeader.alg).toBe(alg);
+      cache.stop();
+    },
+    30_000,
+  );
+});
