@@ -1,7 +1,10 @@
 /** The key ring on a real NATS KV bucket: bootstrap, pre-published rotation, retirement, one successor per key across replicas. */
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SignJWT, createLocalJWKSet, jwtVerify } from "jose";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify } from "jose";
 import { BUCKETS, KvCache, connectNats, openBucket } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
 import { SigningKeyRing, parseMasterKey, parseStoredKey } from "@sts/keys";
@@ -78,10 +81,6 @@ describe("SigningKeyRing on NATS KV", () => {
   });
 
   it("signs with a key from a JWK file, publishing only its public part", async () => {
-    const { exportJWK, generateKeyPair } = await import("jose");
-    const { writeFileSync, mkdtempSync } = await import("node:fs");
-    const { join } = await import("node:path");
-    const { tmpdir } = await import("node:os");
     const pair = await generateKeyPair("ES256", { extractable: true });
     const file = join(mkdtempSync(join(tmpdir(), "sts-jwk-")), "signing.jwk");
     writeFileSync(file, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid: "from-file", alg: "ES256" }));
