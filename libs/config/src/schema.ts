@@ -187,6 +187,24 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   clients: z.array(clientSchema).default([]),
+  /** Per-workload sidecars, by workload client id (the sidecar process picks its own with STS_SIDECAR). */
+  sidecars: z
+    .record(
+      z.string(),
+      z.strictObject({
+        /** Public listener: inbound calls to the workload arrive here. */
+        inbound: z.strictObject({ host: z.string().default("127.0.0.1"), port }),
+        /** The workload's own address, where verified calls are forwarded. */
+        upstream: z.url(),
+        /** Local listener the workload calls its destinations through: http://host:port/<route>/<path>. */
+        outbound: z.strictObject({ host: z.string().default("127.0.0.1"), port }),
+        /** The workload's audience (what inbound tokens must name); defaults to the workload id. */
+        audience: z.string().optional(),
+        /** Destinations: route name → where, for which audience, with which scopes. */
+        routes: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/), z.strictObject({ url: z.url(), audience: z.string().min(1), scopes: scopeList })).default({}),
+      }),
+    )
+    .default({}),
   /** The user directory behind UserInfo: user id → OIDC claims. */
   users: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
   telemetry: z

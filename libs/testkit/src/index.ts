@@ -1,4 +1,4 @@
-export { freePort, waitFor, httpReady } from "./ports.js";
+export { freePort, waitFor, httpReady, tcpOpen } from "./ports.js";
 export { grpcHealthy } from "./grpc-health.js";
 export { startProcess } from "./process.js";
 export type { ProcessHandle, ProcessOptions } from "./process.js";

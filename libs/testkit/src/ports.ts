@@ -1,5 +1,5 @@
 /** Free loopback ports and readiness polling. */
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 
 /** A port free on 127.0.0.1 right now (the OS picks it). */
 export function freePort(): Promise<number> {
@@ -45,4 +45,15 @@ export async function httpReady(url: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:port. */
+export function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ port, host: "127.0.0.1" }, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on("error", () => resolve(false));
+  });
 }

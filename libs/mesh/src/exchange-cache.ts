@@ -1,0 +1,82 @@
+/**
+ * Outbound token exchange for a workload: the token it received, swapped for
+ * one restricted to the callee's audience and the route's scopes. Results are
+ * cached until shortly before they expire, keyed by the exact inbound token
+ * string with the audience and scopes; concurrent calls with the same key
+ * share one exchange (single flight).
+ */
+import { Metadata } from "@grpc/grpc-js";
+import type { Client } from "@grpc/grpc-js";
+import { callUnary } from "@sts/grpc";
+import type { ExchangeRequest, ExchangeResponse__Output } from "@sts/proto";
+
+const ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token";
+
+/** Options of the cache. */
+export interface ExchangeCacheOptions {
+  /** ExchangeService client. */
+  exchanger: Client;
+  /** `Basic …` credentials of the workload's client. */
+  authorization: string;
+  /** Seconds before expiry at which a cached token is no longer handed out. */
+  refreshMarginSeconds?: number;
+  maxEntries?: number;
+  deadlineMs?: number;
+  /** Milliseconds since epoch (tests). */
+  nowMs?: () => number;
+}
+
+/** A token for one destination. */
+export interface ExchangedToken {
+  accessToken: string;
+  expiresAt: number;
+  scope: string;
+}
+
+/** Caching, single-flight exchanger. */
+export class ExchangeCache {
+  readonly #o: Required<Omit<ExchangeCacheOptions, "nowMs">> & { nowMs: () => number };
+  readonly #entries = new Map<string, ExchangedToken>();
+  readonly #inflight = new Map<string, Promise<ExchangedToken>>();
+  /** Exchanges actually sent (for tests and metrics). */
+  exchanges = 0;
+
+  constructor(options: ExchangeCacheOptions) {
+    this.#o = { refreshMarginSeconds: 10, maxEntries: 10_000, deadlineMs: 5000, nowMs: Date.now, ...options };
+  }
+
+  /** A token for `audience` with `scopes`, made from `subjectToken`. */
+  async tokenFor(subjectToken: string, audience: string, scopes: readonly string[]): Promise<ExchangedToken> {
+    const key = `${audience}\n${scopes.join(" ")}\n${subjectToken}`;
+    const hit = this.#entries.get(key);
+    if (hit && hit.expiresAt - this.#o.refreshMarginSeconds * 1000 > this.#o.nowMs()) return hit;
+    let pending = this.#inflight.get(key);
+    if (!pending) {
+      pending = this.#exchange(subjectToken, audience, scopes)
+        .then((token) => {
+          if (this.#entries.size >= this.#o.maxEntries) this.#entries.delete(this.#entries.keys().next().value as string);
+          this.#entries.set(key, token);
+          return token;
+        })
+        .finally(() => this.#inflight.delete(key));
+      this.#inflight.set(key, pending);
+    }
+    return pending;
+  }
+
+  async #exchange(subjectToken: string, audience: string, scopes: readonly string[]): Promise<ExchangedToken> {
+    this.exchanges++;
+    const request: ExchangeRequest = {
+      client: { authorization: this.#o.authorization },
+      subject_token: subjectToken,
+      subject_token_type: ACCESS_TOKEN,
+      audience: [audience],
+      scope: scopes.join(" "),
+    };
+    const r = await callUnary<ExchangeRequest, ExchangeResponse__Output>(this.#o.exchanger, "Exchange", request, {
+      deadlineMs: this.#o.deadlineMs,
+      metadata: new Metadata(),
+    });
+    return { accessToken: r.access_token, expiresAt: this.#o.nowMs() + Number(r.expires_in) * 1000, scope: r.scope };
+  }
+}

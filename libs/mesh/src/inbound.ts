@@ -1,0 +1,61 @@
+/**
+ * Inbound verification for a workload: a bearer token must be one of ours
+ * (signature against the cached JWKS, issuer, `typ`, not expired, not
+ * revoked) and name this workload in `aud`. Failures are RFC 6750
+ * `invalid_token`.
+ */
+import { OAuthError } from "@sts/errors";
+import { TokenRejected, actSubjects, verifyAccessToken } from "@sts/jwt";
+import type { AccessTokenClaims } from "@sts/jwt";
+import type { JWTVerifyGetKey } from "jose";
+
+/** What verification needs. */
+export interface InboundOptions {
+  issuer: string;
+  /** This workload's audience. */
+  audience: string;
+  keys: JWTVerifyGetKey;
+  isRevoked: (jti: string) => boolean;
+  algorithms?: readonly string[];
+  clockTolerance?: number;
+  maxBytes?: number;
+  now?: () => number;
+}
+
+/** What the workload learns about a verified caller. */
+export interface VerifiedCaller {
+  token: string;
+  claims: AccessTokenClaims;
+  sub: string;
+  scopes: string[];
+  /** Actor chain subjects, newest first. */
+  actors: string[];
+}
+
+/** Parses `Authorization: Bearer <token>` (RFC 6750 §2.1); undefined when absent or malformed. */
+export function bearerToken(header: string | undefined): string | undefined {
+  const m = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/.exec(header ?? "");
+  return m?.[1];
+}
+
+/** Verifies an inbound bearer token for this workload. */
+export async function verifyInbound(token: string | undefined, o: InboundOptions): Promise<VerifiedCaller> {
+  if (!token) throw new OAuthError("invalid_token", "a bearer token is required");
+  try {
+    const { payload } = await verifyAccessToken(token, {
+      key: o.keys,
+      algorithms: o.algorithms ?? ["ES256", "EdDSA", "RS256", "PS256"],
+      issuer: o.issuer,
+      audience: o.audience,
+      clockTolerance: o.clockTolerance ?? 30,
+      now: o.now ?? (() => Math.floor(Date.now() / 1000)),
+      maxBytes: o.maxBytes ?? 8192,
+      isRevoked: o.isRevoked,
+    });
+    const scopes = typeof payload.scope === "string" ? payload.scope.split(" ").filter(Boolean) : (payload.scope ?? []);
+    return { token, claims: payload, sub: payload.sub, scopes, actors: actSubjects(payload.act) };
+  } catch (err) {
+    if (err instanceof TokenRejected) throw new OAuthError("invalid_token", `token rejected: ${err.message}`, { cause: err });
+    throw err;
+  }
+}

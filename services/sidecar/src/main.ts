@@ -1,0 +1,45 @@
+/** Sidecar entry point: config → telemetry → NATS revocations → JWKS → exchanger client → listeners → signals. */
+import { createRemoteJWKSet } from "jose";
+import { BUCKETS, KvCache, encodeKey, openBucket } from "@sts/nats";
+import { createClient, onShutdownSignal } from "@sts/grpc";
+import { ExchangeCache } from "@sts/mesh";
+import { loadExchangeProto } from "@sts/proto";
+import { parseRevocation } from "@sts/revocation";
+import { connectStack, runMain, startTelemetry } from "@sts/runtime";
+import { readSettings } from "./config.js";
+import { startSidecar } from "./sidecar.js";
+
+async function main(): Promise<void> {
+  const { config, workload, sidecar, secret } = readSettings();
+  const { telemetry, logger } = startTelemetry(`sidecar-${workload.replace(/[^A-Za-z0-9_-]/g, "_")}`, config);
+  const nats = await connectStack("sidecar", config, logger);
+  const revocations = new KvCache(await openBucket(nats, BUCKETS.revocations, { history: 1 }), { parse: parseRevocation, logger });
+  await revocations.ready();
+  const exchanger = createClient(loadExchangeProto().sts.exchange.v1.ExchangeService, `${config.services.exchanger.host}:${config.services.exchanger.port}`);
+  const formEncode = (s: string): string => encodeURIComponent(s).replace(/%20/g, "+");
+  const sidecarHandle = await startSidecar({
+    config: sidecar,
+    audience: sidecar.audience ?? workload,
+    inbound: {
+      issuer: config.issuer,
+      // jose caches the JWKS and refetches on an unknown kid (at most every 30 s).
+      keys: createRemoteJWKSet(new URL(`${config.issuer}/oauth2/jwks`), { cooldownDuration: 30_000 }),
+      isRevoked: (jti) => revocations.get(encodeKey(jti)) !== undefined,
+      clockTolerance: config.tokens.clock_tolerance,
+      maxBytes: config.tokens.max_token_bytes,
+    },
+    isRevoked: (jti) => revocations.get(encodeKey(jti)) !== undefined,
+    exchange: new ExchangeCache({ exchanger, authorization: `Basic ${Buffer.from(`${formEncode(workload)}:${formEncode(secret)}`).toString("base64")}` }),
+    logger,
+  });
+  logger.info({ workload, inbound: sidecarHandle.inboundPort, outbound: sidecarHandle.outboundPort }, "sidecar listening");
+  onShutdownSignal(async () => {
+    await sidecarHandle.close();
+    exchanger.close();
+    revocations.stop();
+    await nats.close();
+    await telemetry.shutdown();
+  }, logger);
+}
+
+runMain(main);

@@ -1,0 +1,211 @@
+/**
+ * Sidecars that downscope per hop, through real sidecar processes: client →
+ * [sidecar A] → A → [sidecar A out] → [sidecar B] → B → … → C. The
+ * workloads are small HTTP servers in this process that only pass on the
+ * token they received, as an application that knows nothing of exchange.
+ */
+import { createServer } from "node:http";
+import type { IncomingHttpHeaders, Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort, startProcess, tcpOpen, waitFor } from "@sts/testkit";
+import type { ProcessHandle } from "@sts/testkit";
+import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
+import type { Stack } from "./harness.js";
+import { EXCHANGE_GRANT, SECRET } from "./chain.js";
+
+interface Seen {
+  headers: IncomingHttpHeaders;
+}
+let stack: Stack;
+const sidecars: ProcessHandle[] = [];
+const workloads: Server[] = [];
+const seen: Record<string, Seen[]> = { a: [], b: [], c: [] };
+const ports: Record<string, { inbound: number; outbound: number; workload: number }> = {};
+
+function workload(name: "a" | "b" | "c", next?: string): Promise<number> {
+  const server = createServer((req, res) => {
+    seen[name].push({ headers: req.headers });
+    void (async () => {
+      let downstream: unknown;
+      const target = req.url === "/try-a" ? "svc-a" : req.url === "/try-b" ? "svc-b" : next;
+      if (target) {
+        // The application passes on the token it received; its sidecar does the rest.
+        const r = await fetch(`http://127.0.0.1:${ports[name]!.outbound}/${target}/work`, { headers: { authorization: req.headers.authorization ?? "" } });
+        downstream = { status: r.status, body: await r.json().catch(() => null) };
+      }
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ name, scope: req.headers["x-mesh-scope"], downstream }));
+    })();
+  });
+  workloads.push(server);
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)));
+}
+
+const appToken = async (): Promise<string> =>
+  (
+    await postForm(
+      `${stack.gatewayUrl}/oauth2/token`,
+      { grant_type: "client_credentials", scope: "a b c" },
+      { authorization: basicAuth("end-user-app", SECRET) },
+    )
+  ).body.access_token as string;
+
+const callA = (token: string | undefined, path = "/work", extra: Record<string, string> = {}) =>
+  fetch(`http://127.0.0.1:${ports.a!.inbound}${path}`, { headers: { ...(token !== undefined && { authorization: `Bearer ${token}` }), ...extra } });
+
+beforeAll(async () => {
+  for (const n of ["a", "b", "c"]) ports[n] = { inbound: await freePort(), outbound: await freePort(), workload: 0 };
+  ports.a!.workload = await workload("a", "svc-b");
+  ports.b!.workload = await workload("b", "svc-c");
+  ports.c!.workload = await workload("c");
+  const sidecar = (n: string, routes: Record<string, { url: string; audience: string; scopes: string[] }>) => ({
+    inbound: { port: ports[n]!.inbound },
+    outbound: { port: ports[n]!.outbound },
+    upstream: `http://127.0.0.1:${ports[n]!.workload}`,
+    routes,
+  });
+  const inbound = (n: string): string => `http://127.0.0.1:${ports[n]!.inbound}`;
+  stack = await startStack(
+    {
+      tokens: { clock_tolerance: 0 },
+      policy: {
+        hops: [
+          { from: "svc-a", to: "svc-b", scopes: ["b", "c"] },
+          { from: "svc-b", to: "svc-c", scopes: ["c"] },
+        ],
+      },
+      clients: [
+        { client_id: "end-user-app", client_secret: SECRET, scope: ["a", "b", "c"], audience: ["svc-a"] },
+        { client_id: "short-lived", client_secret: SECRET, scope: ["a"], audience: ["svc-a"], access_token_ttl: 1 },
+        ...["svc-a", "svc-b", "svc-c"].map((id) => ({
+          client_id: id,
+          client_secret: SECRET,
+          grant_types: ["client_credentials", EXCHANGE_GRANT],
+          audience: [],
+        })),
+      ],
+      sidecars: {
+        "svc-a": sidecar("a", { "svc-b": { url: inbound("b"), audience: "svc-b", scopes: ["b", "c"] } }),
+        "svc-b": sidecar("b", { "svc-c": { url: inbound("c"), audience: "svc-c", scopes: ["c"] } }),
+        "svc-c": sidecar("c", { "svc-b": { url: inbound("b"), audience: "svc-b", scopes: ["c"] } }),
+      },
+    },
+    { services: ["issuer", "policy", "exchanger", "gateway"] },
+  );
+  for (const n of ["a", "b", "c"]) {
+    sidecars.push(
+      await startProcess({
+        name: `sidecar-${n}`,
+        command: process.execPath,
+        args: [join(process.cwd(), "services/sidecar/dist/main.js")],
+        env: { ...stack.env, STS_SIDECAR: `svc-${n}`, STS_SIDECAR_CLIENT_SECRET: SECRET },
+        ready: async () => (await tcpOpen(ports[n]!.inbound)) && tcpOpen(ports[n]!.outbound),
+      }),
+    );
+  }
+}, 90_000);
+
+afterAll(async () => {
+  await Promise.all(sidecars.map((s) => s.stop()));
+  for (const w of workloads) w.close();
+  await stack?.stop();
+});
+
+describe("the chain through sidecars", () => {
+  it("gives each hop least privilege and never forwards the inbound token", async () => {
+    const at1 = await appToken();
+    const r = await callA(at1);
+    expect(r.status).toBe(200);
+    const body = (await r.json()) as {
+      scope: string;
+      downstream: { status: number; body: { scope: string; downstream: { status: number; body: { scope: string } } } };
+    };
+    expect(body.scope).toBe("a b c");
+    expect(body.downstream.status).toBe(200);
+    expect(body.downstream.body.scope).toBe("b c");
+    expect(body.downstream.body.downstream.body.scope).toBe("c");
+
+    const atB = (seen.b.at(-1)?.headers.authorization ?? "").slice(7);
+    const atC = (seen.c.at(-1)?.headers.authorization ?? "").slice(7);
+    expect(claimsOf(atB)).toMatchObject({ aud: "svc-b", scope: "b c", act: { sub: "svc-a" } });
+    expect(claimsOf(atC)).toMatchObject({ aud: "svc-c", scope: "c", act: { sub: "svc-b", act: { sub: "svc-a" } } });
+    expect(seen.b.at(-1)?.headers["x-mesh-actors"]).toBe("svc-a");
+    // The token each workload got is a new one: never the caller's own.
+    expect(new Set([at1, atB, atC]).size).toBe(3);
+  });
+
+  it("refuses C's calls back to A (no route) and to B (no policy)", async () => {
+    const at1 = await appToken();
+    await callA(at1);
+    const atC = (seen.c.at(-1)?.headers.authorization ?? "").slice(7);
+    const toA = await fetch(`http://127.0.0.1:${ports.c!.outbound}/svc-a/work`, { headers: { authorization: `Bearer ${atC}` } });
+    expect(toA.status).toBe(403);
+    const before = seen.b.length;
+    const toB = await fetch(`http://127.0.0.1:${ports.c!.outbound}/svc-b/work`, { headers: { authorization: `Bearer ${atC}` } });
+    expect(toB.status).toBe(403);
+    expect(seen.b.length).toBe(before);
+  });
+
+  it("stops the next hop when the token is revoked while the chain runs", async () => {
+    const at1 = await appToken();
+    expect((await callA(at1)).status).toBe(200); // exchanges cached for AT1
+    const revoke = await postForm(`${stack.gatewayUrl}/oauth2/revoke`, { token: at1 }, { authorization: basicAuth("end-user-app", SECRET) });
+    expect(revoke.status).toBe(200);
+    await waitFor(async () => (await callA(at1)).status === 401, { timeoutMs: 5000 });
+    const out = await fetch(`http://127.0.0.1:${ports.a!.outbound}/svc-b/work`, { headers: { authorization: `Bearer ${at1}` } });
+    expect(out.status).toBe(401);
+  });
+
+  it("makes one exchange for many concurrent calls with the same token", async () => {
+    const at1 = await appToken();
+    const before = seen.b.length;
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => fetch(`http://127.0.0.1:${ports.a!.outbound}/svc-b/work`, { headers: { authorization: `Bearer ${at1}` } })),
+    );
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    const tokens = new Set(seen.b.slice(before).map((s) => s.headers.authorization));
+    expect(tokens.size).toBe(1);
+  });
+});
+
+describe("bad input at the sidecar", () => {
+  it.each([
+    ["no token", undefined, {}],
+    ["a malformed Authorization", "not a token", {}],
+  ])("refuses %s with 401 and forwards nothing", async (_name, token, extra) => {
+    const before = seen.a.length;
+    const r = await fetch(`http://127.0.0.1:${ports.a!.inbound}/work`, { headers: { ...(token !== undefined && { authorization: token }), ...extra } });
+    expect(r.status).toBe(401);
+    expect(r.headers.get("www-authenticate")).toMatch(/^Bearer error="invalid_token"/);
+    expect(seen.a.length).toBe(before);
+  });
+
+  it("refuses a token for another audience and a forged mesh header is never passed on", async () => {
+    const at1 = await appToken();
+    const before = seen.b.length;
+    const wrong = await fetch(`http://127.0.0.1:${ports.b!.inbound}/work`, { headers: { authorization: `Bearer ${at1}` } });
+    expect(wrong.status).toBe(401);
+    expect(seen.b.length).toBe(before);
+    await callA(at1, "/work", { "x-mesh-subject": "admin" });
+    expect(seen.a.at(-1)?.headers["x-mesh-subject"]).toBe("end-user-app");
+  });
+
+  it("refuses an expired token", async () => {
+    const short = (
+      await postForm(`${stack.gatewayUrl}/oauth2/token`, { grant_type: "client_credentials" }, { authorization: basicAuth("short-lived", SECRET) })
+    ).body.access_token as string;
+    const exp = claimsOf(short).exp as number;
+    while (Date.now() / 1000 < exp + 1) await new Promise((r) => setTimeout(r, 100));
+    const before = seen.a.length;
+    expect((await callA(short)).status).toBe(401);
+    expect(seen.a.length).toBe(before);
+  });
+
+  it("refuses huge headers", async () => {
+    const before = seen.a.length;
+    const r = await callA(await appToken(), "/work", { "x-padding": "x".repeat(20_000) });
+    expect(r.status).toBe(431);
+    expect(seen.a.length).toBe(before);
+  });
+});
