@@ -104,4 +104,23 @@ for (const name of ["issuer", "policy", "exchanger", "gateway", "audit"]) {
   if (!existsSync(join(root, `services/${name}/dist/main.js`))) continue;
   start(name, process.execPath, service(name), env);
 }
+// The demo: each workload of `sidecars` with its sidecar (secrets from the config's clients).
+const { parse } = await import("yaml");
+const doc = parse(readFileSync(configFile, "utf8")) ?? {};
+const secrets = Object.fromEntries((doc.clients ?? []).map((c) => [c.client_id, c.client_secret]));
+const demo = join(root, "services/demo/dist/service.js");
+for (const [workload, sc] of Object.entries(doc.sidecars ?? {})) {
+  const upstream = new URL(sc.upstream);
+  const next = Object.keys(sc.routes ?? {})[0];
+  if (existsSync(demo)) {
+    start(`demo ${workload}`, process.execPath, [demo], {
+      DEMO_NAME: workload,
+      DEMO_PORT: upstream.port,
+      DEMO_OUTBOUND: `http://${sc.outbound.host ?? "127.0.0.1"}:${sc.outbound.port}`,
+      ...(next && { DEMO_NEXT: next }),
+    });
+  }
+  start(`sidecar ${workload}`, process.execPath, service("sidecar"), { ...env, STS_SIDECAR: workload, STS_SIDECAR_CLIENT_SECRET: secrets[workload] ?? "" });
+}
 console.log(`mesh-sts: local stack starting (config ${configFile}, NATS ${natsUrl}); Ctrl-C stops it.`);
+console.log("mesh-sts: when it is up, run the A → B → C demo in another terminal: npm run demo");

@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+/**
+ * A demo workload (A, B or C). It knows nothing of token exchange: it reads
+ * what its sidecar tells it about the caller, and calls the next service
+ * through its sidecar's outbound listener with the token it received.
+ *
+ *   DEMO_NAME=svc-a DEMO_PORT=9101 DEMO_OUTBOUND=http://127.0.0.1:8201 DEMO_NEXT=svc-b node service.js
+ */
+import { createServer } from "node:http";
+
+const name = process.env.DEMO_NAME ?? "svc";
+const port = Number(process.env.DEMO_PORT ?? 0);
+const outbound = process.env.DEMO_OUTBOUND;
+const next = process.env.DEMO_NEXT;
+
+function claimsOf(authorization: string | undefined): Record<string, unknown> {
+  const token = (authorization ?? "").replace(/^Bearer /, "");
+  try {
+    return JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString()) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+}
+
+const server = createServer((req, res) => {
+  void (async () => {
+    const c = claimsOf(req.headers.authorization);
+    const received = {
+      service: name,
+      sub: req.headers["x-mesh-subject"],
+      scope: req.headers["x-mesh-scope"],
+      aud: c.aud,
+      act: c.act ?? null,
+      jti: c.jti,
+      exp: c.exp,
+    };
+    let downstream: unknown = null;
+    if (next && outbound) {
+      const r = await fetch(`${outbound}/${next}/work`, { headers: { authorization: req.headers.authorization ?? "" } });
+      downstream = r.ok ? await r.json() : { service: next, refused: r.status, error: await r.text() };
+    }
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ...received, downstream }));
+  })().catch((err: unknown) => res.writeHead(500).end(String(err)));
+});
+server.listen(port, "127.0.0.1", () => console.log(`${name} listening on ${port}${next ? `, calls ${next}` : ""}`));
+process.on("SIGTERM", () => server.close(() => process.exit(0)));
