@@ -22,7 +22,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ["services/audit/src/stsctl.ts"],
+    files: ["services/audit/src/stsctl.ts", "services/demo/src/*.ts"],
     rules: { "no-console": "off" },
   },
   {
