@@ -9,3 +9,4 @@ export { audienceList, actDepth, actSubjects, isActClaim } from "./claims.js";
 export type { AccessTokenClaims, ActClaim } from "./claims.js";
 export { TOKEN_TYPE, ACCESS_TOKEN_TYP, JWT_BEARER, TOKEN_EXCHANGE_GRANT } from "./token-types.js";
 export type { TokenTypeUrn } from "./token-types.js";
+export { VerifiedTokens } from "./verified-tokens.js";

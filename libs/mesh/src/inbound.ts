@@ -5,7 +5,8 @@
  * `invalid_token`.
  */
 import { OAuthError } from "@sts/errors";
-import { TokenRejected, actSubjects, verifyAccessToken } from "@sts/jwt";
+import { TokenRejected, actSubjects, audienceList, verifyAccessToken } from "@sts/jwt";
+import type { VerifiedTokens } from "@sts/jwt";
 import type { AccessTokenClaims } from "@sts/jwt";
 import type { JWTVerifyGetKey } from "jose";
 
@@ -20,6 +21,8 @@ export interface InboundOptions {
   clockTolerance?: number;
   maxBytes?: number;
   now?: () => number;
+  /** Tokens verified before (exact string): skips the signature check, revocation and expiry are still checked. */
+  verified?: VerifiedTokens;
 }
 
 /** What the workload learns about a verified caller. */
@@ -38,9 +41,21 @@ export function bearerToken(header: string | undefined): string | undefined {
   return m?.[1];
 }
 
+function caller(token: string, claims: AccessTokenClaims): VerifiedCaller {
+  const scopes = typeof claims.scope === "string" ? claims.scope.split(" ").filter(Boolean) : (claims.scope ?? []);
+  return { token, claims, sub: claims.sub, scopes, actors: actSubjects(claims.act) };
+}
+
 /** Verifies an inbound bearer token for this workload. */
 export async function verifyInbound(token: string | undefined, o: InboundOptions): Promise<VerifiedCaller> {
   if (!token) throw new OAuthError("invalid_token", "a bearer token is required");
+  const now = (o.now ?? (() => Math.floor(Date.now() / 1000)))();
+  const known = o.verified?.get(token, now);
+  if (known && audienceList(known.aud).includes(o.audience)) {
+    if (o.isRevoked(known.jti)) throw new OAuthError("invalid_token", "token rejected: token revoked");
+    if (known.exp <= now - (o.clockTolerance ?? 30)) throw new OAuthError("invalid_token", "token rejected: token expired");
+    return caller(token, known);
+  }
   try {
     const { payload } = await verifyAccessToken(token, {
       key: o.keys,
@@ -52,8 +67,8 @@ export async function verifyInbound(token: string | undefined, o: InboundOptions
       maxBytes: o.maxBytes ?? 8192,
       isRevoked: o.isRevoked,
     });
-    const scopes = typeof payload.scope === "string" ? payload.scope.split(" ").filter(Boolean) : (payload.scope ?? []);
-    return { token, claims: payload, sub: payload.sub, scopes, actors: actSubjects(payload.act) };
+    o.verified?.set(token, payload, now);
+    return caller(token, payload);
   } catch (err) {
     if (err instanceof TokenRejected) throw new OAuthError("invalid_token", `token rejected: ${err.message}`, { cause: err });
     throw err;

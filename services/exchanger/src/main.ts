@@ -3,6 +3,7 @@ import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import { ASSERTION_ALGORITHMS } from "@sts/config";
 import { parseClientRecord } from "@sts/client-auth";
 import { PublicKeyRing, parseStoredKey } from "@sts/keys";
+import { VerifiedTokens } from "@sts/jwt";
 import { BUCKETS, EVENT_TYPES, encodeKey, EventPublisher, KvCache, eventSubject, openBucket } from "@sts/nats";
 import { RevocationList, parseRevocation } from "@sts/revocation";
 import { callUnary, createClient, onShutdownSignal, startGrpcServer } from "@sts/grpc";
@@ -11,7 +12,6 @@ import type { DecideRequest, Decision__Output } from "@sts/proto";
 import { readSettings } from "./config.js";
 import { DecisionCache } from "./decision-cache.js";
 import { exchangeService } from "./service.js";
-import { VerifiedTokens } from "./verified-tokens.js";
 
 async function main(): Promise<void> {
   const { config, internalAuthorization, now } = readSettings();

@@ -6,7 +6,7 @@ import { authenticateClient } from "@sts/client-auth";
 import type { AuthenticateDeps } from "@sts/client-auth";
 import { callUnary, unary } from "@sts/grpc";
 import { TOKEN_EXCHANGE_GRANT, TokenRejected, actDepth, actSubjects, audienceList, verifyAccessToken } from "@sts/jwt";
-import type { AccessTokenClaims } from "@sts/jwt";
+import type { AccessTokenClaims, VerifiedTokens } from "@sts/jwt";
 import type { PublicKeyRing } from "@sts/keys";
 import { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
@@ -15,7 +15,6 @@ import { parseScopes } from "@sts/scopes";
 import type { ExchangeRequest__Output, ExchangeResponse, ExchangeServiceHandlers, MintRequest, MintResponse__Output, Actor } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import type { DecisionCache } from "./decision-cache.js";
-import type { VerifiedTokens } from "./verified-tokens.js";
 import { badToken, buildActChain, checkDepth, checkMayAct, grantedScopes, parseExchangeParams, scopesToAsk, tokenTypeFor } from "./exchange-rules.js";
 import type { ActingParty } from "./exchange-rules.js";
 

@@ -3,6 +3,7 @@ import { createRemoteJWKSet } from "jose";
 import { BUCKETS, KvCache, encodeKey, openBucket } from "@sts/nats";
 import { createClient, onShutdownSignal } from "@sts/grpc";
 import { ExchangeCache } from "@sts/mesh";
+import { VerifiedTokens } from "@sts/jwt";
 import { loadExchangeProto } from "@sts/proto";
 import { parseRevocation } from "@sts/revocation";
 import { connectStack, runMain, startTelemetry } from "@sts/runtime";
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
       isRevoked: (jti) => revocations.get(encodeKey(jti)) !== undefined,
       clockTolerance: config.tokens.clock_tolerance,
       maxBytes: config.tokens.max_token_bytes,
+      verified: new VerifiedTokens(),
     },
     isRevoked: (jti) => revocations.get(encodeKey(jti)) !== undefined,
     exchange: new ExchangeCache({ exchanger, authorization: `Basic ${Buffer.from(`${formEncode(workload)}:${formEncode(secret)}`).toString("base64")}` }),

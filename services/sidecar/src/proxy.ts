@@ -1,5 +1,5 @@
 /** Forwarding one HTTP request to an upstream, with headers chosen by the caller. */
-import { request as httpRequest } from "node:http";
+import { Agent, request as httpRequest } from "node:http";
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and ours, never forwarded as received. */
@@ -15,10 +15,13 @@ export function forwardableHeaders(headers: IncomingHttpHeaders): Record<string,
   return out;
 }
 
+/** Connections to upstreams are kept alive: a new TCP connection per call would dominate a hop's cost. */
+const agent = new Agent({ keepAlive: true, maxSockets: 256, keepAliveMsecs: 10_000 });
+
 /** Streams req to target (a full URL) with the given headers and streams the answer back. */
 export function forward(req: IncomingMessage, res: ServerResponse, target: URL, headers: Record<string, string | string[]>): Promise<void> {
   return new Promise((resolve) => {
-    const upstream = httpRequest(target, { method: req.method, headers: { ...headers, host: target.host } }, (up) => {
+    const upstream = httpRequest(target, { method: req.method, headers: { ...headers, host: target.host }, agent }, (up) => {
       res.writeHead(up.statusCode ?? 502, forwardableHeaders(up.headers));
       up.pipe(res);
       up.on("end", resolve);

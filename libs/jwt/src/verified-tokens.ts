@@ -8,7 +8,7 @@
  * entry lives at most `maxAgeSeconds`, so a key removed from the ring stops
  * being trusted through this cache soon after.
  */
-import type { AccessTokenClaims } from "@sts/jwt";
+import type { AccessTokenClaims } from "./claims.js";
 
 /** A bounded cache of verified tokens. */
 export class VerifiedTokens {

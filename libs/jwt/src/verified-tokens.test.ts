@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { AccessTokenClaims } from "@sts/jwt";
+import type { AccessTokenClaims } from "./claims.js";
 import { VerifiedTokens } from "./verified-tokens.js";
 
 const claims = (exp: number): AccessTokenClaims => ({ iss: "i", sub: "s", aud: "a", exp, iat: 0, jti: "j", client_id: "c" });

@@ -1,0 +1,124 @@
+/**
+ * Sidecars: latency of a call from A to B through A's outbound sidecar and
+ * B's inbound sidecar, against the same call made directly to B, with a warm
+ * exchange cache (the same inbound token every call) and a cold one (a new
+ * inbound token every call, so every call exchanges); and how many
+ * exchanges 100 concurrent calls with one new token cause.
+ */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { freePort, startProcess, tcpOpen } from "@sts/testkit";
+import type { ProcessHandle } from "@sts/testkit";
+import { basicAuth, postForm, startStack } from "../harness.js";
+import { peakRssMiB, percentile, printTable } from "./load.js";
+import type { LoadResult } from "./load.js";
+
+const SECRET = "bench-secret-000000000001";
+const EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+async function sequential(label: string, n: number, call: (i: number) => Promise<void>): Promise<LoadResult> {
+  for (let i = 0; i < Math.min(50, n); i++) await call(i);
+  const lat: number[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const s = performance.now();
+    await call(i);
+    lat.push(performance.now() - s);
+  }
+  lat.sort((a, b) => a - b);
+  return {
+    label,
+    concurrency: 1,
+    requests: n,
+    errors: 0,
+    rps: n / ((performance.now() - t0) / 1000),
+    p50: percentile(lat, 50),
+    p99: percentile(lat, 99),
+    max: lat[lat.length - 1] ?? NaN,
+  };
+}
+
+/** Runs the sidecar benchmark and prints its figures. */
+export async function benchSidecar(duration: number): Promise<void> {
+  const tokensSeen = new Set<string>();
+  const b = createServer((req, res) => {
+    tokensSeen.add(req.headers.authorization ?? "");
+    res.writeHead(200, { "content-type": "text/plain" }).end("ok");
+  });
+  const bPort = await new Promise<number>((r) => b.listen(0, "127.0.0.1", () => r((b.address() as AddressInfo).port)));
+  const p = { aIn: await freePort(), aOut: await freePort(), bIn: await freePort(), bOut: await freePort() };
+  const stack = await startStack(
+    {
+      tokens: { access_token_ttl: "1h" },
+      policy: { hops: [{ from: "svc-a", to: "svc-b", scopes: ["b"] }] },
+      clients: [
+        { client_id: "app", client_secret: SECRET, scope: ["a", "b"], audience: ["svc-a"] },
+        { client_id: "svc-a", client_secret: SECRET, grant_types: ["client_credentials", EXCHANGE], audience: [] },
+        { client_id: "svc-b", client_secret: SECRET, grant_types: ["client_credentials", EXCHANGE], audience: [] },
+      ],
+      sidecars: {
+        "svc-a": {
+          inbound: { port: p.aIn },
+          outbound: { port: p.aOut },
+          upstream: "http://127.0.0.1:9",
+          routes: { "svc-b": { url: `http://127.0.0.1:${p.bIn}`, audience: "svc-b", scopes: ["b"] } },
+        },
+        "svc-b": { inbound: { port: p.bIn }, outbound: { port: p.bOut }, upstream: `http://127.0.0.1:${bPort}` },
+      },
+    },
+    { services: ["issuer", "policy", "exchanger", "gateway"] },
+  );
+  const sidecars: ProcessHandle[] = [];
+  try {
+    for (const [w, port] of [
+      ["svc-a", p.aOut],
+      ["svc-b", p.bIn],
+    ] as const) {
+      sidecars.push(
+        await startProcess({
+          name: w,
+          command: process.execPath,
+          args: [join(process.cwd(), "services/sidecar/dist/main.js")],
+          env: { ...stack.env, STS_SIDECAR: w, STS_SIDECAR_CLIENT_SECRET: SECRET },
+          ready: () => tcpOpen(port),
+        }),
+      );
+    }
+    const token = async (): Promise<string> =>
+      (await postForm(`${stack.gatewayUrl}/oauth2/token`, { grant_type: "client_credentials", scope: "a b" }, { authorization: basicAuth("app", SECRET) })).body
+        .access_token as string;
+    const n = Math.max(200, duration * 200);
+    const warmToken = await token();
+    const cold: string[] = [];
+    for (let i = 0; i < Math.min(n, 400) + 50; i++) cold.push(await token());
+    const get = async (url: string, t: string): Promise<void> => {
+      const r = await fetch(url, { headers: { authorization: `Bearer ${t}` } });
+      if (r.status !== 200) throw new Error(`${url}: ${r.status} ${await r.text()}`);
+      await r.arrayBuffer();
+    };
+    const rows = [
+      await sequential("direct A→B (no sidecar)", n, () => get(`http://127.0.0.1:${bPort}/work`, warmToken)),
+      await sequential("through 2 sidecars, warm cache", n, () => get(`http://127.0.0.1:${p.aOut}/svc-b/work`, warmToken)),
+      await sequential("through 2 sidecars, cold (exchange per call)", cold.length - 50, (i) =>
+        get(`http://127.0.0.1:${p.aOut}/svc-b/work`, cold[i] as string),
+      ),
+    ];
+    printTable("sidecars: one call A→B, sequential", rows);
+    const [direct, warm, coldRow] = rows as [LoadResult, LoadResult, LoadResult];
+    console.log(
+      `  overhead per hop (warm, p50): ${((warm.p50 - direct.p50) / 2).toFixed(2)} ms; cold adds an exchange: p50 ${(coldRow.p50 - warm.p50).toFixed(2)} ms`,
+    );
+    const fresh = await token();
+    tokensSeen.clear();
+    await Promise.all(Array.from({ length: 100 }, () => get(`http://127.0.0.1:${p.aOut}/svc-b/work`, fresh)));
+    console.log(`  100 concurrent calls with one new token reached B with ${tokensSeen.size} distinct token(s): ${tokensSeen.size} exchange(s)`);
+    console.log(
+      `  peak RSS: sidecar A ${(await peakRssMiB(sidecars[0]?.pid ?? 0)).toFixed(0)} MiB, sidecar B ${(await peakRssMiB(sidecars[1]?.pid ?? 0)).toFixed(0)} MiB`,
+    );
+  } finally {
+    await Promise.all(sidecars.map((s) => s.stop()));
+    b.close();
+    await stack.stop();
+  }
+}
