@@ -1,0 +1,101 @@
+/**
+ * The sidecar's two jobs in-process, for @grpc/grpc-js code that wants them:
+ * a server interceptor that verifies the inbound bearer token (refusing with
+ * UNAUTHENTICATED) and hands the verified caller to the handler in
+ * `x-mesh-*` metadata (any such keys sent by the peer are dropped first),
+ * and a client interceptor that swaps the token it is given for one
+ * restricted to the callee's audience and scopes before the call leaves.
+ */
+import { InterceptingCall, Metadata, ServerInterceptingCall, status } from "@grpc/grpc-js";
+import type { Interceptor, ServerInterceptor } from "@grpc/grpc-js";
+import { toOAuthError } from "@sts/errors";
+import type { ExchangeCache } from "./exchange-cache.js";
+import { bearerToken, verifyInbound } from "./inbound.js";
+import type { InboundOptions } from "./inbound.js";
+
+/** Metadata keys the server interceptor sets for the handler. */
+export const MESH_METADATA = { SUBJECT: "x-mesh-subject", SCOPE: "x-mesh-scope", ACTORS: "x-mesh-actors", CLIENT: "x-mesh-client-id" } as const;
+
+function stripMesh(metadata: Metadata): void {
+  for (const key of Object.keys(metadata.getMap())) if (key.startsWith("x-mesh-")) metadata.remove(key);
+}
+
+/** Verifies inbound calls for this workload (`options.audience`). */
+export function meshServerInterceptor(options: InboundOptions): ServerInterceptor {
+  return (_method, call) =>
+    new ServerInterceptingCall(call, {
+      start(next) {
+        next({
+          onReceiveMetadata(metadata, nextMetadata) {
+            const header = metadata.get("authorization")[0];
+            verifyInbound(bearerToken(typeof header === "string" ? header : undefined), options).then(
+              (caller) => {
+                stripMesh(metadata);
+                metadata.set(MESH_METADATA.SUBJECT, caller.sub);
+                metadata.set(MESH_METADATA.SCOPE, caller.scopes.join(" "));
+                metadata.set(MESH_METADATA.ACTORS, caller.actors.join(","));
+                metadata.set(MESH_METADATA.CLIENT, caller.claims.client_id);
+                nextMetadata(metadata);
+              },
+              (err: unknown) => {
+                const e = toOAuthError(err);
+                const trailers = new Metadata();
+                trailers.set("oauth-error", e.code === "server_error" ? "server_error" : "invalid_token");
+                trailers.set("www-authenticate", `Bearer error="invalid_token"`);
+                call.sendStatus({ code: e.code === "server_error" ? status.INTERNAL : status.UNAUTHENTICATED, details: e.description, metadata: trailers });
+              },
+            );
+          },
+        });
+      },
+    });
+}
+
+/** Where a client interceptor sends calls. */
+export interface OutboundRoute {
+  audience: string;
+  scopes: readonly string[];
+}
+
+/**
+ * Swaps the `authorization` bearer token the application set (the token its
+ * own caller presented) for an exchanged one. A call without a token fails
+ * with UNAUTHENTICATED and never leaves with a broader token.
+ */
+export function meshClientInterceptor(exchange: ExchangeCache, route: OutboundRoute): Interceptor {
+  return (options, nextCall) =>
+    new InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        const header = metadata.get("authorization")[0];
+        const token = bearerToken(typeof header === "string" ? header : undefined);
+        const fail = (code: status, details: string): void => listener.onReceiveStatus({ code, details, metadata: new Metadata() });
+        if (!token) {
+          fail(status.UNAUTHENTICATED, "no inbound bearer token to exchange");
+          return;
+        }
+        exchange.tokenFor(token, route.audience, route.scopes).then(
+          (exchanged) => {
+            metadata.set("authorization", `Bearer ${exchanged.accessToken}`);
+            next(metadata, listener);
+          },
+          (err: unknown) => {
+            const e = toOAuthError(err);
+            fail(e.code === "temporarily_unavailable" ? status.UNAVAILABLE : status.PERMISSION_DENIED, e.description);
+          },
+        );
+      },
+    });
+}
+
+/** A fetch for outbound HTTP calls: the same swap as the client interceptor. */
+export function meshFetch(
+  exchange: ExchangeCache,
+  route: OutboundRoute & { url: string },
+): (path: string, subjectToken: string, init?: RequestInit) => Promise<Response> {
+  return async (path, subjectToken, init = {}) => {
+    const exchanged = await exchange.tokenFor(subjectToken, route.audience, route.scopes);
+    const headers = new Headers(init.headers);
+    headers.set("authorization", `Bearer ${exchanged.accessToken}`);
+    return fetch(new URL(path, route.url), { ...init, headers });
+  };
+}
