@@ -5,10 +5,13 @@
  * token they received, as an application that knows nothing of exchange.
  */
 import { createServer } from "node:http";
-import type { IncomingHttpHeaders, Server } from "node:http";
+import type { IncomingHttpHeaders, Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Metadata, Server, ServerCredentials, credentials, status } from "@grpc/grpc-js";
+import type { ServiceError } from "@grpc/grpc-js";
+import { loadTokenProto } from "@sts/proto";
 import { freePort, startProcess, tcpOpen, waitFor } from "@sts/testkit";
 import type { ProcessHandle } from "@sts/testkit";
 import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
@@ -19,8 +22,11 @@ interface Seen {
   headers: IncomingHttpHeaders;
 }
 let stack: Stack;
+let grpcServer: Server;
+let grpcPorts: { aOut: number; gIn: number };
+const gSeen: Metadata[] = [];
 const sidecars: ProcessHandle[] = [];
-const workloads: Server[] = [];
+const workloads: HttpServer[] = [];
 const seen: Record<string, Seen[]> = { a: [], b: [], c: [] };
 const ports: Record<string, { inbound: number; outbound: number; workload: number }> = {};
 
@@ -55,7 +61,17 @@ const callA = (token: string | undefined, path = "/work", extra: Record<string, 
   fetch(`http://127.0.0.1:${ports.a!.inbound}${path}`, { headers: { ...(token !== undefined && { authorization: `Bearer ${token}` }), ...extra } });
 
 beforeAll(async () => {
-  for (const n of ["a", "b", "c"]) ports[n] = { inbound: await freePort(), outbound: await freePort(), workload: 0 };
+  for (const n of ["a", "b", "c", "g"]) ports[n] = { inbound: await freePort(), outbound: await freePort(), workload: 0 };
+  grpcPorts = { aOut: await freePort(), gIn: await freePort() };
+  // Service G speaks gRPC: the TokenService's GetJwks stands in for its API and echoes what its sidecar told it.
+  grpcServer = new Server();
+  grpcServer.addService(loadTokenProto().sts.token.v1.TokenService.service, {
+    GetJwks: (call: { metadata: Metadata }, cb: (e: null, v: { jwks_json: string }) => void) => {
+      gSeen.push(call.metadata);
+      cb(null, { jwks_json: JSON.stringify({ sub: call.metadata.get("x-mesh-subject")[0], scope: call.metadata.get("x-mesh-scope")[0] }) });
+    },
+  });
+  ports.g!.workload = await new Promise<number>((r) => grpcServer.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (_e, p) => r(p)));
   ports.a!.workload = await workload("a", "svc-b");
   ports.b!.workload = await workload("b", "svc-c");
   ports.c!.workload = await workload("c");
@@ -72,13 +88,14 @@ beforeAll(async () => {
       policy: {
         hops: [
           { from: "svc-a", to: "svc-b", scopes: ["b", "c"] },
+          { from: "svc-a", to: "svc-g", scopes: ["b"] },
           { from: "svc-b", to: "svc-c", scopes: ["c"] },
         ],
       },
       clients: [
         { client_id: "end-user-app", client_secret: SECRET, scope: ["a", "b", "c"], audience: ["svc-a"] },
         { client_id: "short-lived", client_secret: SECRET, scope: ["a"], audience: ["svc-a"], access_token_ttl: 1 },
-        ...["svc-a", "svc-b", "svc-c"].map((id) => ({
+        ...["svc-a", "svc-b", "svc-c", "svc-g"].map((id) => ({
           client_id: id,
           client_secret: SECRET,
           grant_types: ["client_credentials", EXCHANGE_GRANT],
@@ -86,21 +103,28 @@ beforeAll(async () => {
         })),
       ],
       sidecars: {
-        "svc-a": sidecar("a", { "svc-b": { url: inbound("b"), audience: "svc-b", scopes: ["b", "c"] } }),
+        "svc-a": {
+          ...sidecar("a", {
+            "svc-b": { url: inbound("b"), audience: "svc-b", scopes: ["b", "c"] },
+            "svc-g": { url: inbound("g"), grpc_url: `http://127.0.0.1:${grpcPorts.gIn}`, audience: "svc-g", scopes: ["b"] },
+          }),
+          grpc_outbound: { port: grpcPorts.aOut },
+        },
+        "svc-g": { ...sidecar("g", {}), grpc_inbound: { port: grpcPorts.gIn }, grpc_upstream: `http://127.0.0.1:${ports.g!.workload}` },
         "svc-b": sidecar("b", { "svc-c": { url: inbound("c"), audience: "svc-c", scopes: ["c"] } }),
         "svc-c": sidecar("c", { "svc-b": { url: inbound("b"), audience: "svc-b", scopes: ["c"] } }),
       },
     },
     { services: ["issuer", "policy", "exchanger", "gateway"] },
   );
-  for (const n of ["a", "b", "c"]) {
+  for (const n of ["a", "b", "c", "g"]) {
     sidecars.push(
       await startProcess({
         name: `sidecar-${n}`,
         command: process.execPath,
         args: [join(process.cwd(), "services/sidecar/dist/main.js")],
         env: { ...stack.env, STS_SIDECAR: `svc-${n}`, STS_SIDECAR_CLIENT_SECRET: SECRET },
-        ready: async () => (await tcpOpen(ports[n]!.inbound)) && tcpOpen(ports[n]!.outbound),
+        ready: async () => (await tcpOpen(ports[n]!.inbound)) && (await tcpOpen(ports[n]!.outbound)) && (n !== "g" || tcpOpen(grpcPorts.gIn)),
       }),
     );
   }
@@ -109,6 +133,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(sidecars.map((s) => s.stop()));
   for (const w of workloads) w.close();
+  grpcServer?.forceShutdown();
   await stack?.stop();
 });
 
@@ -166,6 +191,39 @@ describe("the chain through sidecars", () => {
     expect(results.every((r) => r.status === 200)).toBe(true);
     const tokens = new Set(seen.b.slice(before).map((s) => s.headers.authorization));
     expect(tokens.size).toBe(1);
+  });
+});
+
+describe("gRPC over HTTP/2 through sidecars", () => {
+  const callG = (token: string | undefined): Promise<{ value?: { jwks_json: string }; error?: ServiceError }> => {
+    // The workload addresses the destination by route name as the channel's authority.
+    const client = new (loadTokenProto().sts.token.v1.TokenService)(`127.0.0.1:${grpcPorts.aOut}`, credentials.createInsecure(), {
+      "grpc.default_authority": "svc-g",
+    });
+    const md = new Metadata();
+    if (token) md.set("authorization", `Bearer ${token}`);
+    return new Promise((resolve) =>
+      client.GetJwks({}, md, (error, value) => {
+        client.close();
+        resolve(error ? { error } : { value: value as { jwks_json: string } });
+      }),
+    );
+  };
+
+  it("exchanges on the way out and verifies on the way in", async () => {
+    const at1 = await appToken();
+    const r = await callG(at1);
+    expect(r.error).toBeUndefined();
+    expect(JSON.parse(r.value?.jwks_json ?? "{}")).toEqual({ sub: "end-user-app", scope: "b" });
+    const sent = String(gSeen.at(-1)?.get("authorization")[0]).slice(7);
+    expect(sent).not.toBe(at1);
+    expect(claimsOf(sent)).toMatchObject({ aud: "svc-g", scope: "b", act: { sub: "svc-a" } });
+  });
+
+  it("refuses a call without a token and forwards nothing", async () => {
+    const before = gSeen.length;
+    expect((await callG(undefined)).error?.code).toBe(status.UNAUTHENTICATED);
+    expect(gSeen.length).toBe(before);
   });
 });
 

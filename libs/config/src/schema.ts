@@ -198,10 +198,21 @@ export const configSchema = z.strictObject({
         upstream: z.url(),
         /** Local listener the workload calls its destinations through: http://host:port/<route>/<path>. */
         outbound: z.strictObject({ host: z.string().default("127.0.0.1"), port }),
+        /** gRPC (h2c) inbound listener, when the workload serves gRPC. */
+        grpc_inbound: z.strictObject({ host: z.string().default("127.0.0.1"), port }).optional(),
+        /** The workload's gRPC address (h2c), when it differs from upstream. */
+        grpc_upstream: z.url().optional(),
+        /** gRPC (h2c) outbound listener: the workload's channel uses the route name as its authority. */
+        grpc_outbound: z.strictObject({ host: z.string().default("127.0.0.1"), port }).optional(),
         /** The workload's audience (what inbound tokens must name); defaults to the workload id. */
         audience: z.string().optional(),
         /** Destinations: route name → where, for which audience, with which scopes. */
-        routes: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/), z.strictObject({ url: z.url(), audience: z.string().min(1), scopes: scopeList })).default({}),
+        routes: z
+          .record(
+            z.string().regex(/^[A-Za-z0-9._-]+$/),
+            z.strictObject({ url: z.url(), grpc_url: z.url().optional(), audience: z.string().min(1), scopes: scopeList }),
+          )
+          .default({}),
       }),
     )
     .default({}),

@@ -11,6 +11,7 @@
  */
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Http2Server } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { decodeJwt } from "jose";
 import { OAuthError, toOAuthError } from "@sts/errors";
@@ -19,6 +20,8 @@ import type { ExchangeCache, InboundOptions } from "@sts/mesh";
 import type { Logger } from "@sts/telemetry";
 import type { SidecarConfig } from "./config.js";
 import { forward, forwardableHeaders } from "./proxy.js";
+import { forwardableH2Headers, startH2Proxy } from "./h2-proxy.js";
+import type { H2Router } from "./h2-proxy.js";
 
 /** Headers the workload receives about its caller. */
 export const MESH_HEADERS = {
@@ -66,11 +69,10 @@ function jtiOf(token: string): string {
   }
 }
 
-async function inboundHandler(req: IncomingMessage, res: ServerResponse, deps: SidecarDeps): Promise<void> {
-  const caller = await verifyInbound(bearerToken(req.headers.authorization), { ...deps.inbound, audience: deps.audience });
-  const target = new URL(req.url ?? "/", deps.config.upstream);
-  await forward(req, res, target, {
-    ...forwardableHeaders(req.headers),
+/** Verifies an inbound call; the headers the workload gets about its caller. */
+async function admitInbound(authorization: string | undefined, deps: SidecarDeps): Promise<Record<string, string>> {
+  const caller = await verifyInbound(bearerToken(authorization), { ...deps.inbound, audience: deps.audience });
+  return {
     // The workload gets the token it was called with, to call on through its outbound listener.
     authorization: `Bearer ${caller.token}`,
     [MESH_HEADERS.SUBJECT]: caller.sub,
@@ -78,44 +80,86 @@ async function inboundHandler(req: IncomingMessage, res: ServerResponse, deps: S
     [MESH_HEADERS.ACTORS]: caller.actors.join(","),
     [MESH_HEADERS.CLIENT]: caller.claims.client_id,
     [MESH_HEADERS.TOKEN_ID]: caller.claims.jti,
-  });
+  };
 }
 
-async function outboundHandler(req: IncomingMessage, res: ServerResponse, deps: SidecarDeps): Promise<void> {
-  const [, routeName = "", ...rest] = (req.url ?? "/").split("/");
+async function inboundHandler(req: IncomingMessage, res: ServerResponse, deps: SidecarDeps): Promise<void> {
+  const admitted = await admitInbound(req.headers.authorization, deps);
+  await forward(req, res, new URL(req.url ?? "/", deps.config.upstream), { ...forwardableHeaders(req.headers), ...admitted });
+}
+
+/** Picks the route and exchanges the workload's token for it; only the exchanged token may leave. */
+async function admitOutbound(
+  routeName: string,
+  authorization: string | undefined,
+  deps: SidecarDeps,
+  protocol: "http" | "grpc" = "http",
+): Promise<{ url: string; authorization: string }> {
   const route = deps.config.routes[routeName];
   if (!route) throw new OAuthError("invalid_target", "no route to this destination");
-  const token = bearerToken(req.headers.authorization);
+  const token = bearerToken(authorization);
   if (!token) throw new OAuthError("invalid_token", "the inbound bearer token is required");
   // A cached exchange must not outlive a revocation of the token it was made from.
   if (deps.isRevoked(jtiOf(token))) throw new OAuthError("invalid_token", "the inbound token is revoked");
   const exchanged = await deps.exchange.tokenFor(token, route.audience, route.scopes);
-  const target = new URL(`/${rest.join("/")}`, route.url);
-  // Only the exchanged token leaves: never the one the workload received.
-  await forward(req, res, target, { ...forwardableHeaders(req.headers), authorization: `Bearer ${exchanged.accessToken}` });
+  return { url: protocol === "grpc" ? (route.grpc_url ?? route.url) : route.url, authorization: `Bearer ${exchanged.accessToken}` };
+}
+
+async function outboundHandler(req: IncomingMessage, res: ServerResponse, deps: SidecarDeps): Promise<void> {
+  const [, routeName = "", ...rest] = (req.url ?? "/").split("/");
+  const out = await admitOutbound(routeName, req.headers.authorization, deps);
+  await forward(req, res, new URL(`/${rest.join("/")}`, out.url), { ...forwardableHeaders(req.headers), authorization: out.authorization });
+}
+
+/** gRPC status for a refusal. */
+function grpcRefusal(err: unknown): { grpcStatus: number; message: string } {
+  const e = toOAuthError(err);
+  const grpcStatus =
+    e.code === "invalid_target" || e.code === "invalid_scope" || e.code === "unauthorized_client"
+      ? 7
+      : e.code === "temporarily_unavailable"
+        ? 14
+        : e.code === "server_error"
+          ? 13
+          : 16;
+  return { grpcStatus, message: e.description };
 }
 
 function listen(handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>, host: string, port: number, logger: Logger): Promise<Server> {
-  const server = createServer({ maxHeaderSize: 16 * 1024, headersTimeout: 10_000 }, (req, res) => {
+  const http = createServer({ maxHeaderSize: 16 * 1024, headersTimeout: 10_000 }, (req, res) => {
     handler(req, res).catch((err: unknown) => {
       if (!(err instanceof OAuthError)) logger.error({ err }, "sidecar request failed");
       refuse(res, err);
       if (!req.complete) req.resume();
     });
   });
-  return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
+  return new Promise((resolve) => http.listen(port, host, () => resolve(http)));
 }
 
 /** Starts both listeners. */
 export async function startSidecar(deps: SidecarDeps): Promise<{ inboundPort: number; outboundPort: number; close(): Promise<void> }> {
   const inbound = await listen((req, res) => inboundHandler(req, res, deps), deps.config.inbound.host, deps.config.inbound.port, deps.logger);
   const outbound = await listen((req, res) => outboundHandler(req, res, deps), deps.config.outbound.host, deps.config.outbound.port, deps.logger);
-  const close = (s: Server): Promise<void> => new Promise((r) => s.close(() => r()));
+  const inboundRouter: H2Router = async (headers) => ({
+    target: deps.config.grpc_upstream ?? deps.config.upstream,
+    headers: { ...forwardableH2Headers(headers), ...(await admitInbound(headers.authorization, deps)) },
+  });
+  const outboundRouter: H2Router = async (headers) => {
+    // gRPC picks its route by :authority (the channel's default authority is the route name).
+    const routeName = String(headers[":authority"] ?? "").replace(/:\d+$/, "");
+    const out = await admitOutbound(routeName, headers.authorization, deps, "grpc");
+    return { target: out.url, headers: { ...forwardableH2Headers(headers), authorization: out.authorization } };
+  };
+  const grpcServers: Array<Server | Http2Server> = [];
+  if (deps.config.grpc_inbound) grpcServers.push(await startH2Proxy(inboundRouter, grpcRefusal, deps.config.grpc_inbound.host, deps.config.grpc_inbound.port));
+  if (deps.config.grpc_outbound)
+    grpcServers.push(await startH2Proxy(outboundRouter, grpcRefusal, deps.config.grpc_outbound.host, deps.config.grpc_outbound.port));
+  const close = (s: Server | Http2Server): Promise<void> => new Promise((r) => s.close(() => r()));
   return {
     inboundPort: (inbound.address() as AddressInfo).port,
     outboundPort: (outbound.address() as AddressInfo).port,
     close: async () => {
-      await Promise.all([close(inbound), close(outbound)]);
+      await Promise.all([inbound, outbound, ...grpcServers].map(close));
     },
   };
 }
