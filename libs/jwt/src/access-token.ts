@@ -3,11 +3,12 @@
  * signature, issuer, type, the claims the profile requires, the shape of
  * `act` and `scope`, and revocation by jti.
  */
-import { isActClaim } from "./claims.js";
+import { audienceList, isActClaim } from "./claims.js";
 import type { AccessTokenClaims } from "./claims.js";
 import { ACCESS_TOKEN_TYP } from "./token-types.js";
 import { TokenRejected, verifyJwt } from "./verify.js";
-import type { VerifiedJwt, VerifyJwtOptions } from "./verify.js";
+import type { VerifyJwtOptions } from "./verify.js";
+import type { VerifiedTokens } from "./verified-tokens.js";
 
 /** Options: verifyJwt's, minus what the profile fixes, plus a revocation check. */
 export interface VerifyAccessTokenOptions extends Omit<VerifyJwtOptions, "typ" | "requiredClaims"> {
@@ -15,12 +16,28 @@ export interface VerifyAccessTokenOptions extends Omit<VerifyJwtOptions, "typ" |
   isRevoked: (jti: string) => boolean;
   /** Largest act chain accepted (bounded before any policy looks at it). */
   maxActDepth?: number;
+  /**
+   * Tokens verified before (exact string). A hit skips the signature and
+   * claim checks; revocation, expiry and the audience are still checked.
+   */
+  verified?: VerifiedTokens;
 }
 
 const PROFILE_CLAIMS = ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"] as const;
 
 /** Verifies one of our access tokens; throws TokenRejected with a stable reason. */
-export async function verifyAccessToken(token: string, options: VerifyAccessTokenOptions): Promise<VerifiedJwt<AccessTokenClaims>> {
+export async function verifyAccessToken(token: string, options: VerifyAccessTokenOptions): Promise<{ payload: AccessTokenClaims }> {
+  const now = options.now();
+  const known = options.verified?.get(token, now);
+  if (known) {
+    if (options.audience !== undefined) {
+      const wanted = typeof options.audience === "string" ? [options.audience] : options.audience;
+      if (!audienceList(known.aud).some((a) => wanted.includes(a))) throw new TokenRejected("audience", "audience mismatch");
+    }
+    if (known.exp <= now - options.clockTolerance) throw new TokenRejected("expired", "token expired");
+    if (options.isRevoked(known.jti)) throw new TokenRejected("revoked", "token revoked");
+    return { payload: known };
+  }
   const verified = await verifyJwt<AccessTokenClaims>(token, { ...options, typ: ACCESS_TOKEN_TYP, requiredClaims: PROFILE_CLAIMS });
   const p = verified.payload;
   if (typeof p.sub !== "string" || typeof p.jti !== "string" || typeof p.client_id !== "string") {
@@ -31,5 +48,6 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
   if (!scopeOk) throw new TokenRejected("invalid_claim", "scope must be a string or an array of strings");
   if (p.act !== undefined && !isActClaim(p.act, options.maxActDepth ?? 32)) throw new TokenRejected("invalid_claim", "malformed act claim");
   if (options.isRevoked(p.jti)) throw new TokenRejected("revoked", "token revoked");
+  options.verified?.set(token, p, now);
   return verified;
 }

@@ -5,7 +5,7 @@
  * `invalid_token`.
  */
 import { OAuthError } from "@sts/errors";
-import { TokenRejected, actSubjects, audienceList, verifyAccessToken } from "@sts/jwt";
+import { TokenRejected, actSubjects, verifyAccessToken } from "@sts/jwt";
 import type { VerifiedTokens } from "@sts/jwt";
 import type { AccessTokenClaims } from "@sts/jwt";
 import type { JWTVerifyGetKey } from "jose";
@@ -49,13 +49,6 @@ function caller(token: string, claims: AccessTokenClaims): VerifiedCaller {
 /** Verifies an inbound bearer token for this workload. */
 export async function verifyInbound(token: string | undefined, o: InboundOptions): Promise<VerifiedCaller> {
   if (!token) throw new OAuthError("invalid_token", "a bearer token is required");
-  const now = (o.now ?? (() => Math.floor(Date.now() / 1000)))();
-  const known = o.verified?.get(token, now);
-  if (known && audienceList(known.aud).includes(o.audience)) {
-    if (o.isRevoked(known.jti)) throw new OAuthError("invalid_token", "token rejected: token revoked");
-    if (known.exp <= now - (o.clockTolerance ?? 30)) throw new OAuthError("invalid_token", "token rejected: token expired");
-    return caller(token, known);
-  }
   try {
     const { payload } = await verifyAccessToken(token, {
       key: o.keys,
@@ -66,8 +59,8 @@ export async function verifyInbound(token: string | undefined, o: InboundOptions
       now: o.now ?? (() => Math.floor(Date.now() / 1000)),
       maxBytes: o.maxBytes ?? 8192,
       isRevoked: o.isRevoked,
+      ...(o.verified && { verified: o.verified }),
     });
-    o.verified?.set(token, payload, now);
     return caller(token, payload);
   } catch (err) {
     if (err instanceof TokenRejected) throw new OAuthError("invalid_token", `token rejected: ${err.message}`, { cause: err });

@@ -48,14 +48,6 @@ function toActor(act: AccessTokenClaims["act"]): Actor | undefined {
 }
 
 async function verifyPresented(token: string, position: "subject_token" | "actor_token", deps: ExchangeDeps): Promise<AccessTokenClaims> {
-  const now = deps.now();
-  const known = deps.verified.get(token, now);
-  if (known) {
-    // Verified before: only what can change since then is checked again.
-    if (deps.revocations.isRevoked(known.jti)) throw badToken(position, "token revoked");
-    if (known.exp <= now - deps.clockTolerance) throw badToken(position, "token expired");
-    return known;
-  }
   try {
     const { payload } = await verifyAccessToken(token, {
       key: deps.keys.keyResolver(),
@@ -66,8 +58,8 @@ async function verifyPresented(token: string, position: "subject_token" | "actor
       maxBytes: deps.maxTokenBytes,
       isRevoked: (jti) => deps.revocations.isRevoked(jti),
       maxActDepth: deps.maxDepth + 1,
+      verified: deps.verified,
     });
-    deps.verified.set(token, payload, now);
     return payload;
   } catch (err) {
     // Whatever failed (signature, alg, kid, exp, iss, typ, revoked), the answer is

@@ -1,0 +1,50 @@
+import { describe, expect, it } from "vitest";
+import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair } from "jose";
+import { TokenRejected, VerifiedTokens, verifyAccessToken } from "./index.js";
+
+const NOW = 1_800_000_000;
+
+async function setup() {
+  const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
+  const keys = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid: "k", alg: "ES256" }] });
+  const token = await new SignJWT({ iss: "https://sts", sub: "u", aud: "B", iat: NOW, exp: NOW + 60, jti: "j1", client_id: "c", scope: "b" })
+    .setProtectedHeader({ alg: "ES256", kid: "k", typ: "at+jwt" })
+    .sign(privateKey);
+  return { keys, token };
+}
+
+const reason = async (p: Promise<unknown>): Promise<string> =>
+  p.then(
+    () => "accepted",
+    (e: unknown) => (e instanceof TokenRejected ? e.reason : "other"),
+  );
+
+describe("verifyAccessToken with a verified-token cache", () => {
+  it("skips the signature on a repeat but still checks revocation, expiry and audience", async () => {
+    const { keys, token } = await setup();
+    const verified = new VerifiedTokens();
+    let revoked = false;
+    let now = NOW;
+    const options = {
+      key: keys,
+      algorithms: ["ES256"],
+      issuer: "https://sts",
+      audience: "B",
+      clockTolerance: 0,
+      now: () => now,
+      maxBytes: 8192,
+      isRevoked: () => revoked,
+      verified,
+    };
+    expect(await reason(verifyAccessToken(token, options))).toBe("accepted");
+    // A key set that knows nothing: only a cache hit can accept.
+    const blind = { ...options, key: createLocalJWKSet({ keys: [] }) };
+    expect(await reason(verifyAccessToken(token, blind))).toBe("accepted");
+    expect(await reason(verifyAccessToken(token, { ...blind, audience: "C" }))).toBe("audience");
+    revoked = true;
+    expect(await reason(verifyAccessToken(token, blind))).toBe("revoked");
+    revoked = false;
+    now = NOW + 61;
+    expect(await reason(verifyAccessToken(token, blind))).not.toBe("accepted");
+  });
+});
