@@ -10,6 +10,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as oauth from "oauth4webapi";
 import { createRemoteJWKSet, jwtVerify } from "jose";
+import { EVENTS_STREAM, connectNats } from "@sts/nats";
+import type { NatsHandle } from "@sts/nats";
 import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
 
@@ -23,13 +25,22 @@ const clients = [
 
 let stack: Stack;
 let tokenUrl: string;
+let nats: NatsHandle;
+
+/** token.issued events in the stream: nothing may be issued for bad input. */
+async function issuedCount(): Promise<number> {
+  const info = await nats.jsm.streams.info(EVENTS_STREAM.name, { subjects_filter: "sts.events.token.issued" });
+  return Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+}
 
 beforeAll(async () => {
   stack = await startStack({ clients }, { services: ["issuer", "gateway"] });
   tokenUrl = `${stack.gatewayUrl}/oauth2/token`;
+  nats = await connectNats({ servers: stack.nats.url, name: "foundation-test" });
 }, 60_000);
 
 afterAll(async () => {
+  await nats?.close();
   await stack?.stop();
 });
 
@@ -142,12 +153,14 @@ describe("bad input gets its RFC error, and nothing is issued", () => {
   ];
 
   it.each(cases)("%s", async (_name, send, status, error) => {
+    const before = await issuedCount();
     const res = await send();
     expect(res.status).toBe(status);
     expect(res.body.error).toBe(error);
     expect(res.body.access_token).toBeUndefined();
     expect(res.headers.get("cache-control")).toBe("no-store");
     if (status === 401) expect(res.headers.get("www-authenticate")).toMatch(/^Basic/);
+    expect(await issuedCount()).toBe(before);
   });
 
   it("refuses a body that is not form-encoded", async () => {

@@ -73,7 +73,7 @@ function fail(err: unknown, name: string, logger: Logger | undefined): OAuthErro
 
 /** Adapts an async unary handler to grpc-js. */
 export function unary<Req, Res>(handler: (request: Req, ctx: CallContext) => Promise<Res>, options: AdapterOptions = {}): handleUnaryCall<Req, Res> {
-  const name = options.name ?? handler.name ?? "rpc";
+  const name = options.name || handler.name || "rpc";
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     const parent = extractTraceContext(metadataCarrier(call.metadata));
     const span = tracer.startSpan(`grpc.server/${name}`, { kind: SpanKind.SERVER, attributes: { "rpc.system": "grpc", "rpc.method": name } }, parent);
@@ -103,7 +103,7 @@ export function serverStream<Req, Res>(
   handler: (request: Req, stream: ServerWritableStream<Req, Res>, ctx: CallContext) => Promise<void>,
   options: AdapterOptions = {},
 ): handleServerStreamingCall<Req, Res> {
-  const name = options.name ?? handler.name ?? "stream";
+  const name = options.name || handler.name || "stream";
   return (call: ServerWritableStream<Req, Res>) => {
     const parent = extractTraceContext(metadataCarrier(call.metadata));
     const span = tracer.startSpan(`grpc.server/${name}`, { kind: SpanKind.SERVER }, parent);

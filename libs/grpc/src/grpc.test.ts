@@ -3,11 +3,15 @@ import * as grpc from "@grpc/grpc-js";
 import { OAuthError } from "@sts/errors";
 import { loadTokenProto } from "@sts/proto";
 import type { TokenServiceClient } from "@sts/proto";
-import { createLogger } from "@sts/telemetry";
+import { createLogger, initTelemetry } from "@sts/telemetry";
+import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { context, trace } from "@opentelemetry/api";
 import { grpcHealthy } from "@sts/testkit";
 import { callUnary, createClient, startGrpcServer, unary } from "./index.js";
 import type { GrpcServerHandle } from "./index.js";
 
+const spans = new InMemorySpanExporter();
+initTelemetry({ serviceName: "grpc-test", spanProcessors: [new SimpleSpanProcessor(spans)] });
 const logger = createLogger("test", { level: "silent" });
 const proto = loadTokenProto();
 let server: GrpcServerHandle;
@@ -25,7 +29,7 @@ beforeAll(async () => {
       {
         definition: proto.sts.token.v1.TokenService.service,
         implementation: {
-          GetJwks: unary(async () => ({ jwks_json: "{}" }), { logger }),
+          GetJwks: unary(async () => ({ jwks_json: "{}" }), { name: "GetJwks", logger }),
           Revoke: unary(
             async () => {
               throw new OAuthError("unauthorized_client", "not yours");
@@ -99,6 +103,19 @@ describe("the gRPC adapter and client", () => {
     expect(await grpcHealthy(server.address, "sts.token.v1.TokenService")).toBe(true);
     server.setServing(false);
     expect(await grpcHealthy(server.address)).toBe(false);
+  });
+
+  it("carries the trace context through gRPC metadata (client and server spans share the trace)", async () => {
+    spans.reset();
+    const parent = trace.getTracer("test").startSpan("caller");
+    await context.with(trace.setSpan(context.active(), parent), () => callUnary(client, "GetJwks", {}));
+    parent.end();
+    const finished = spans.getFinishedSpans();
+    const server = finished.find((s) => s.name === "grpc.server/GetJwks");
+    const clientSpan = finished.find((s) => s.name === "grpc.client/GetJwks");
+    expect(server?.spanContext().traceId).toBe(parent.spanContext().traceId);
+    expect(clientSpan?.spanContext().traceId).toBe(parent.spanContext().traceId);
+    expect(server?.parentSpanContext?.spanId).toBe(clientSpan?.spanContext().spanId);
   });
 
   it("serves reflection listing the service", async () => {

@@ -1,8 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { startNats, waitFor } from "@sts/testkit";
+import { context, trace } from "@opentelemetry/api";
+import { initTelemetry } from "@sts/telemetry";
+import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import type { NatsServerHandle } from "@sts/testkit";
-import { BUCKETS, EVENTS_STREAM, EventPublisher, KvCache, VALID_KV_KEY, connectNats, decodeKey, encodeKey, ensureEventsStream, openBucket } from "./index.js";
+import {
+  BUCKETS,
+  EVENTS_STREAM,
+  EventPublisher,
+  KvCache,
+  VALID_KV_KEY,
+  connectNats,
+  decodeKey,
+  encodeKey,
+  ensureEventsStream,
+  extractTraceContext,
+  openBucket,
+} from "./index.js";
 import type { NatsHandle } from "./index.js";
 
 describe("encodeKey", () => {
@@ -50,6 +65,19 @@ describe("with a real nats-server", () => {
     const msg = await nats.jsm.streams.getMessage(EVENTS_STREAM.name, { seq: first.seq });
     expect(msg?.header.get("Nats-Msg-Id")).toBe("fixed-id-1");
     expect(msg?.json()).toMatchObject({ specversion: "1.0", id: "fixed-id-1", type: "token.issued", source: "test", data: { jti: "j1" } });
+  });
+
+  it("carries the trace context in NATS headers and in the event (traceparent)", async () => {
+    initTelemetry({ serviceName: "nats-test", spanProcessors: [new SimpleSpanProcessor(new InMemorySpanExporter())] });
+    const events = new EventPublisher(nats, { source: "test" });
+    const span = trace.getTracer("test").startSpan("issue");
+    const { seq } = await context.with(trace.setSpan(context.active(), span), () => events.publish("token.issued", { jti: "traced" }));
+    span.end();
+    const msg = await nats.jsm.streams.getMessage(EVENTS_STREAM.name, { seq });
+    const traceparent = msg?.header.get("traceparent") ?? "";
+    expect(traceparent.split("-")[1]).toBe(span.spanContext().traceId);
+    expect(msg?.json<{ traceparent?: string }>().traceparent).toBe(traceparent);
+    expect(extractTraceContext(msg?.header) && trace.getSpanContext(extractTraceContext(msg?.header))?.traceId).toBe(span.spanContext().traceId);
   });
 
   it("feeds a cache from another connection's puts and deletes", async () => {
