@@ -120,6 +120,15 @@ describe("client_credentials rules", () => {
     expect(claimsOf(body.access_token as string).sub).toBe("poster");
   });
 
+  it("tells only the token's holder or audience about it at introspection (RFC 7662 §4)", async () => {
+    const { body } = await cc({ scope: "read" });
+    const token = body.access_token as string;
+    const stranger = await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token }, { authorization: basicAuth("admin:test/vo_1", SECRET) });
+    expect(stranger.body).toEqual({ active: false });
+    const holder = await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token }, { authorization: basicAuth("svc", SECRET) });
+    expect(holder.body.active).toBe(true);
+  });
+
   it("issues opaque tokens for audiences configured so, resolved by introspection", async () => {
     const { status, body } = await cc({}, "opaque-user");
     expect(status).toBe(200);

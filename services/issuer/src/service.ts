@@ -122,10 +122,13 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
 
     Introspect: unary(
       async (req): Promise<IntrospectResponse> => {
-        await authenticateClient(req.client ?? {}, deps.auth);
+        const { client } = await authenticateClient(req.client ?? {}, deps.auth);
         if (!req.token) throw invalidRequest("token is required");
         const claims = await inspectToken(req.token, deps);
-        if (!claims) return { active: false };
+        // RFC 7662 §4: only the token's holder, a resource server it was issued for, or a service
+        // of the stack learns about it; to anyone else it is simply not active (no token scanning).
+        const entitled = claims && (claims.client_id === client.client_id || client.internal || audienceList(claims.aud).includes(client.client_id));
+        if (!claims || !entitled) return { active: false };
         const act = actToProto(claims.act);
         return {
           active: true,

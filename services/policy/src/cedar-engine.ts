@@ -26,7 +26,7 @@
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
 import type { AuthorizationAnswer, Context, DetailedError } from "@cedar-policy/cedar-wasm/nodejs";
 import { tryParseScope } from "@sts/scopes";
-import { ACTIONS, ANNOTATIONS, CEDAR_SCHEMA, ENTITY_TYPES } from "./schema.js";
+import { ACTIONS, ANNOTATIONS, CEDAR_SCHEMA, ENTITY_TYPES, MAX_LIST_LENGTH, MAX_NAME_LENGTH, hasLoneSurrogate, isCleanName } from "./schema.js";
 import type { ActionId } from "./schema.js";
 
 /** One exchange question (DecideRequest in sts.policy.v1). */
@@ -83,22 +83,14 @@ export type PolicyValidation = { ok: true } | { ok: false; errors: PolicyProblem
 
 /** Largest policy text accepted, in UTF-8 bytes. */
 export const MAX_POLICY_TEXT_BYTES = 64 * 1024;
-/** Longest client id, audience, actor, `sub`, `iss` or scope a decision request may carry, in characters. */
-export const MAX_NAME_LENGTH = 1024;
-/** Most entries in any list of a decision request (scopes, audiences, actors). */
-export const MAX_LIST_LENGTH = 256;
 /** Largest delegation depth a request may carry (int32 on the wire). */
 const MAX_DEPTH_VALUE = 2 ** 31 - 1;
 
 const SCHEMA_NAME = "sts.policy.exchange";
 const SLOT_COUNT = 8;
 
-// C0, DEL and C1 controls: never part of an identifier, and a way to forge log lines.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 // Policy texts may hold tab, line feed and carriage return, nothing else below 0x20.
 const TEXT_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
-// Unpaired UTF-16 surrogates: cedar-wasm cannot carry them and throws.
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const MAX_DEPTH_ANNOTATION = /^[1-9][0-9]{0,8}$/;
 
 let schemaLoaded = false;
@@ -212,7 +204,7 @@ function malformed(input: DecideInput): string | undefined {
     if (typeof s !== "string") return `${what} is not a string`;
     if (required && s.length === 0) return `${what} is empty`;
     if (s.length > MAX_NAME_LENGTH) return `${what} is too long`;
-    if (CONTROL.test(s) || LONE_SURROGATE.test(s)) return `${what} holds a control character or broken UTF-16`;
+    if (!isCleanName(s)) return `${what} holds a control character or broken UTF-16`;
     return undefined;
   };
   const list = (l: unknown, what: string): string | undefined => {
@@ -305,7 +297,10 @@ export class PolicyEngine {
     if (utf8Length(text) > MAX_POLICY_TEXT_BYTES) return { ok: false, errors: [{ message: `the policy text is larger than ${MAX_POLICY_TEXT_BYTES} bytes` }] };
     const control = TEXT_CONTROL.exec(text) ?? LONE_SURROGATE.exec(text);
     if (control) {
-      return { ok: false, errors: [{ message: "the policy text holds a control character or broken UTF-16", ...position(text, utf8Length(text.slice(0, control.index))) }] };
+      return {
+        ok: false,
+        errors: [{ message: "the policy text holds a control character or broken UTF-16", ...position(text, utf8Length(text.slice(0, control.index))) }],
+      };
     }
     try {
       const parts = cedar.policySetTextToParts(text);
@@ -319,7 +314,13 @@ export class PolicyEngine {
       const errors = annotationProblems(text, json.json.annotations ?? {}, options.id);
       const v = cedar.validate({ schema: CEDAR_SCHEMA, policies: { staticPolicies: { policy: text } }, validationSettings: { mode: "strict" } });
       if (v.type !== "success") errors.push(...problemsOf(text, v.errors));
-      else errors.push(...problemsOf(text, v.validationErrors.map((e) => e.error)));
+      else
+        errors.push(
+          ...problemsOf(
+            text,
+            v.validationErrors.map((e) => e.error),
+          ),
+        );
       return errors.length === 0 ? { ok: true } : { ok: false, errors };
     } catch (err) {
       // cedar-wasm throws (rather than answers) on input it cannot serialise.

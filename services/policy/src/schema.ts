@@ -41,6 +41,26 @@ export const ANNOTATIONS = {
   MAX_DEPTH: "max_depth",
 } as const;
 
+/** Longest client id, audience, actor, `sub`, `iss` or scope a decision request may carry, in characters. */
+export const MAX_NAME_LENGTH = 1024;
+/** Most entries in any list of a decision request (scopes, audiences, actors). */
+export const MAX_LIST_LENGTH = 256;
+
+// C0, DEL and C1 controls: never part of an identifier, and a way to forge log lines.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// Unpaired UTF-16 surrogates: no Cedar string can hold them (cedar-wasm throws on them).
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** True when `s` may appear as a name in a request or a policy: no control characters, no broken UTF-16, not too long. */
+export function isCleanName(s: string): boolean {
+  return s.length <= MAX_NAME_LENGTH && !CONTROL.test(s) && !LONE_SURROGATE.test(s);
+}
+
+/** True when `s` holds an unpaired UTF-16 surrogate. */
+export function hasLoneSurrogate(s: string): boolean {
+  return LONE_SURROGATE.test(s);
+}
+
 /** The schema in Cedar's human-readable syntax. */
 export const CEDAR_SCHEMA = `// Exchange decisions: may Client X exchange a subject token for Audience Y, and with which scopes.
 entity Client;
