@@ -1,76 +1,272 @@
 import { describe, expect, it } from "vitest";
-import { PolicyEngine, compileHops } from "./index.js";
-import type { DecideInput } from "./index.js";
+import { PolicyEngine, MAX_POLICY_TEXT_BYTES } from "./cedar-engine.js";
+import type { DecideInput } from "./cedar-engine.js";
+import { compileHops } from "./hops.js";
+import { MAX_LIST_LENGTH, MAX_NAME_LENGTH } from "./schema.js";
 
-const hops = compileHops([
-  { from: "A", to: "B", scopes: ["b", "c", "read:/data/cern"], max_depth: 2 },
-  { from: "B", to: "C", scopes: ["c"], default_scopes: ["c"] },
+// The A → B → C chain of the demo: A may get b and c for B; B may get c for C, at depth ≤ 2.
+const chain = compileHops([
+  { from: "A", to: "B", scopes: ["b", "c", "read:/data/cern"], default_scopes: ["b"] },
+  { from: "B", to: "C", scopes: ["c"], max_depth: 2 },
 ]);
-const engine = new PolicyEngine(hops);
+const engine = new PolicyEngine(chain);
 
 const input = (over: Partial<DecideInput> = {}): DecideInput => ({
   clientId: "A",
   audience: "B",
   requestedScopes: ["b", "c", "d"],
-  subject: { sub: "alice", clientId: "app", iss: "https://sts", scopes: ["a", "b", "c", "d"], audience: ["A"] },
+  subject: { sub: "alice", clientId: "app", iss: "https://sts.example", scopes: ["a", "b", "c", "d"], audience: ["A"] },
   depth: 1,
   actors: [],
   callerInAudience: true,
   ...over,
 });
 
-describe("PolicyEngine with compiled hops", () => {
-  it("allows A→B with only the hop's scopes, naming the deciding policy", () => {
-    const d = engine.decide(input());
-    expect(d.allow).toBe(true);
-    expect(d.allowedScopes).toEqual(["b", "c"]);
-    expect(d.policyIds).toEqual(["hop/A/B/exchange"]);
-    expect(d.maxDepth).toBe(2);
-    expect(d.defaultScopes).toEqual(["b", "c", "read:/data/cern"]);
+const permitAll = (id: string, extra = ""): { id: string; text: string } => ({
+  id,
+  text: `${extra}permit (principal == Client::"A", action == Action::"exchange", resource == Audience::"B");`,
+});
+
+describe("decide: the A → B → C chain", () => {
+  it("allows A → B with only the hop's scopes, naming the deciding permit", () => {
+    expect(engine.decide(input())).toEqual({
+      allow: true,
+      policyIds: ["hop/A/B/exchange"],
+      allowedScopes: ["b", "c"],
+      defaultScopes: ["b"],
+      maxDepth: 0,
+      reason: "permitted by policy hop/A/B/exchange",
+      errors: [],
+    });
   });
 
-  it("denies audiences no hop names, with a reason", () => {
+  it("denies A → C with a reason, and no policy named", () => {
     const d = engine.decide(input({ audience: "C" }));
-    expect(d.allow).toBe(false);
-    expect(d.reason).toMatch(/no policy permits client A/);
-    expect(engine.decide(input({ clientId: "C", audience: "A" })).allow).toBe(false);
+    expect(d).toMatchObject({ allow: false, policyIds: [], allowedScopes: [], defaultScopes: [] });
+    expect(d.reason).toBe("no policy permits client A to exchange for audience C");
   });
 
-  it("denies a caller that is not in the subject token's audience", () => {
+  it("denies the chain backwards (C → A, C → B) and B → A", () => {
+    for (const [clientId, audience] of [
+      ["C", "A"],
+      ["C", "B"],
+      ["B", "A"],
+    ] as const) {
+      const d = engine.decide(input({ clientId, audience, requestedScopes: ["c"] }));
+      expect(d.allow).toBe(false);
+      expect(d.reason).toBe(`no policy permits client ${clientId} to exchange for audience ${audience}`);
+    }
+  });
+
+  it("allows B → C at depth 2 with max_depth 2, and denies depth 3", () => {
+    const ok = engine.decide(input({ clientId: "B", audience: "C", depth: 2, actors: ["A"], requestedScopes: ["c"] }));
+    expect(ok).toMatchObject({ allow: true, allowedScopes: ["c"], maxDepth: 2, policyIds: ["hop/B/C/exchange"] });
+    const deep = engine.decide(input({ clientId: "B", audience: "C", depth: 3, actors: ["A", "X"], requestedScopes: ["c"] }));
+    expect(deep.allow).toBe(false);
+    expect(deep.reason).toBe("no policy permits client B to exchange for audience C at delegation depth 3");
+  });
+
+  it("denies a caller that is not in the subject token's audience (RFC 8693 §2.1 presenter)", () => {
     expect(engine.decide(input({ callerInAudience: false })).allow).toBe(false);
   });
 
-  it("treats structured scopes by path segment", () => {
-    const d = engine.decide(input({ requestedScopes: ["read:/data/cern/run7", "read:/data/cernX", "read:/data/cern"] }));
+  it("returns the annotated default scopes, and no allowed scopes, when none are requested", () => {
+    expect(engine.decide(input({ requestedScopes: [] }))).toMatchObject({ allow: true, allowedScopes: [], defaultScopes: ["b"] });
+    expect(engine.decide(input({ clientId: "B", audience: "C", requestedScopes: [] }))).toMatchObject({ allow: true, allowedScopes: [], defaultScopes: ["c"] });
+  });
+
+  it("still allows the exchange when none of the requested scopes is allowed (the exchanger answers invalid_scope)", () => {
+    expect(engine.decide(input({ requestedScopes: ["d", "e"] }))).toMatchObject({ allow: true, allowedScopes: [], policyIds: ["hop/A/B/exchange"] });
+  });
+
+  it("matches structured scopes by path segment: read:/data/cern allows read:/data/cern/run7, not read:/data/cernX", () => {
+    const d = engine.decide(input({ requestedScopes: ["read:/data/cern/run7", "read:/data/cernX", "read:/data/cern", "read:/data", "write:/data/cern"] }));
     expect(d.allowedScopes).toEqual(["read:/data/cern/run7", "read:/data/cern"]);
   });
 
-  it("lets a forbid override a permit, and names it", () => {
-    const frozen = engine.withCandidate({ id: "freeze", text: 'forbid (principal == Client::"A", action, resource);' });
+  it("reports each requested scope once, in request order", () => {
+    expect(engine.decide(input({ requestedScopes: ["c", "b", "c"] })).allowedScopes).toEqual(["c", "b"]);
+  });
+});
+
+describe("decide: forbids, annotations and errors", () => {
+  it("lets a forbid override a permit, naming only the forbid", () => {
+    const frozen = engine.withCandidate({ id: "freeze-A", text: 'forbid (principal == Client::"A", action == Action::"exchange", resource);' });
     const d = frozen.decide(input());
-    expect(d.allow).toBe(false);
-    expect(d.policyIds).toEqual(["freeze"]);
-    expect(engine.decide(input()).allow).toBe(true);
+    expect(d).toMatchObject({ allow: false, policyIds: ["freeze-A"], allowedScopes: [], reason: "forbidden by policy freeze-A" });
   });
 
-  it("refuses invalid policies with a position", () => {
-    const syntax = PolicyEngine.validatePolicy("permit (principal, action, resource) when { 1 + };");
-    expect(syntax.ok).toBe(false);
-    if (!syntax.ok) expect(syntax.errors[0]).toMatchObject({ line: 1 });
-    const attr = PolicyEngine.validatePolicy('permit (principal, action == Action::"exchange", resource)\nwhen { context.nope };');
-    expect(attr.ok).toBe(false);
-    if (!attr.ok) expect(attr.errors[0]).toMatchObject({ line: 2 });
-    expect(PolicyEngine.validatePolicy('permit (principal, action == Action::"fly", resource);').ok).toBe(false);
-    expect(PolicyEngine.validatePolicy("permit (principal, action, resource); permit (principal, action, resource);").ok).toBe(false);
-    for (const p of hops) expect(PolicyEngine.validatePolicy(p.text)).toEqual({ ok: true });
+  it("applies a scope forbid to requested and default scopes alike", () => {
+    const noB = engine.withCandidate({ id: "no-b", text: 'forbid (principal, action == Action::"request_scope", resource) when { context.scope == "b" };' });
+    expect(noB.decide(input()).allowedScopes).toEqual(["c"]);
+    expect(noB.decide(input({ requestedScopes: [] }))).toMatchObject({ allow: true, defaultScopes: [] });
   });
 
-  it("cannot be widened by a client id that tries to inject policy text", () => {
-    const evil = 'X", action, resource) when { true }; permit (principal == Client::"Y';
-    const compiled = compileHops([{ from: evil, to: "B", scopes: ["b"] }]);
-    for (const p of compiled) expect(PolicyEngine.validatePolicy(p.text)).toEqual({ ok: true });
-    const e = new PolicyEngine(compiled);
-    expect(e.decide(input({ clientId: "Y" })).allow).toBe(false);
-    expect(e.decide(input({ clientId: evil })).allow).toBe(true);
+  it("enforces @max_depth even without a depth condition, taking the smallest of the deciding permits", () => {
+    const e = new PolicyEngine([permitAll("p5", '@max_depth("5")\n'), permitAll("p3", '@max_depth("3")\n'), permitAll("unbounded")]);
+    expect(e.decide(input({ depth: 3 }))).toMatchObject({ allow: true, maxDepth: 3, policyIds: ["p3", "p5", "unbounded"] });
+    expect(e.decide(input({ depth: 4 }))).toMatchObject({ allow: false, policyIds: ["p3"], reason: "delegation depth 4 exceeds max_depth 3 of policy p3" });
+    expect(new PolicyEngine([permitAll("unbounded")]).decide(input({ depth: 40 }))).toMatchObject({ allow: true, maxDepth: 0 });
+  });
+
+  it("unions @default_scope of the deciding permits", () => {
+    const e = new PolicyEngine([
+      permitAll("d1", '@default_scope("b c")\n'),
+      permitAll("d2", '@default_scope("c read:/data/")\n'),
+      { id: "s", text: 'permit (principal, action == Action::"request_scope", resource);' },
+    ]);
+    expect(e.decide(input({ requestedScopes: [] })).defaultScopes).toEqual(["b", "c", "read:/data"]);
+  });
+
+  it("denies when a forbid errors instead of letting the permit through (Cedar skips erroring policies)", () => {
+    const overflow = "forbid (principal, action, resource) when { context.depth + 9223372036854775807 > 0 };";
+    expect(PolicyEngine.validatePolicy(overflow)).toEqual({ ok: true });
+    const d = engine.withCandidate({ id: "broken-forbid", text: overflow }).decide(input());
+    expect(d).toMatchObject({ allow: false, policyIds: [], allowedScopes: [], reason: "evaluation error in policy broken-forbid; denied" });
+    expect(d.errors.join(" ")).toMatch(/broken-forbid: integer overflow/);
+  });
+
+  it("does not grant a scope whose request_scope evaluation errors", () => {
+    const e = engine.withCandidate({
+      id: "broken-scope-forbid",
+      text: 'forbid (principal, action == Action::"request_scope", resource) when { context.scope == "c" && context.depth * 9223372036854775807 > 1 };',
+    });
+    const d = e.decide(input({ depth: 2 }));
+    expect(d).toMatchObject({ allow: true, allowedScopes: ["b"] });
+    expect(d.errors).toHaveLength(1);
+    expect(d.errors[0]).toMatch(/^scope c: broken-scope-forbid: /);
+  });
+
+  it("denies malformed requests before evaluation, without echoing the value", () => {
+    const bad: Array<[string, Partial<DecideInput>]> = [
+      ["client_id", { clientId: "A\r\nforged: yes" }],
+      ["client_id", { clientId: "" }],
+      ["audience", { audience: "B\u0000" }],
+      ["audience", { audience: "x".repeat(MAX_NAME_LENGTH + 1) }],
+      ["requested_scopes", { requestedScopes: ["b\u0085"] }],
+      ["requested_scopes", { requestedScopes: Array.from({ length: MAX_LIST_LENGTH + 1 }, (_, i) => `s${i}`) }],
+      ["actors", { actors: ["\ud800"] }],
+      ["subject.scopes", { subject: { sub: "u", clientId: "c", iss: "i", scopes: ["\u001b[31m"], audience: [] } }],
+      ["depth", { depth: 1.5 }],
+      ["depth", { depth: -1 }],
+      ["depth", { depth: Number.NaN }],
+      ["depth", { depth: 2 ** 40 }],
+    ];
+    for (const [what, over] of bad) {
+      const d = engine.decide(input(over));
+      expect(d.allow).toBe(false);
+      expect(d.reason).toMatch(/^malformed decision request: /);
+      expect(d.reason).toContain(what);
+      expect(d.reason).not.toMatch(/forged|\u001b/);
+    }
+  });
+});
+
+describe("validatePolicy", () => {
+  const refused = (text: string, id?: string) => {
+    const r = PolicyEngine.validatePolicy(text, id === undefined ? {} : { id });
+    if (r.ok) throw new Error(`expected ${JSON.stringify(text)} to be refused`);
+    return r.errors;
+  };
+
+  it("accepts every compiled hop policy and ordinary hand-written ones", () => {
+    for (const p of chain) expect(PolicyEngine.validatePolicy(p.text, { id: p.id })).toEqual({ ok: true });
+    expect(
+      PolicyEngine.validatePolicy(
+        '@id("x")\n// comment\nforbid (principal, action == Action::"request_scope", resource)\nwhen { context.scope like "admin:*" && !context.subject.scopes.contains("admin") };',
+        { id: "x" },
+      ),
+    ).toEqual({ ok: true });
+  });
+
+  it("refuses a syntax error with its line and column", () => {
+    const [e] = refused("permit (principal, action, resource)\nwhen { 1 + };");
+    expect(e).toMatchObject({ line: 2, column: 12 });
+    expect(e!.message).toMatch(/unexpected token/);
+  });
+
+  it("refuses an attribute the schema does not have, at its position (columns in characters, offset in bytes)", () => {
+    const [e] = refused('// déjà vu\npermit (principal, action == Action::"exchange", resource)\nwhen { context.nope };');
+    expect(e).toMatchObject({ line: 3, column: 8, offset: 12 + 60 + 7 });
+    expect(e!.message).toMatch(/`nope`/);
+  });
+
+  it("refuses an attribute of the other action's context (scope is only for request_scope)", () => {
+    const [e] = refused('permit (principal, action == Action::"exchange", resource) when { context.scope == "b" };');
+    expect(e!.message).toMatch(/`scope`/);
+  });
+
+  it("refuses an unknown action and wrong entity types", () => {
+    expect(refused('permit (principal, action == Action::"fly", resource);')[0]).toMatchObject({ line: 1, column: 30 });
+    expect(refused('permit (principal == User::"a", action == Action::"exchange", resource);').length).toBeGreaterThan(0);
+  });
+
+  it("refuses zero or several statements, and templates", () => {
+    expect(refused("permit (principal, action, resource); forbid (principal, action, resource);")[0]!.message).toMatch(/exactly one/);
+    expect(refused("// nothing here")[0]!.message).toMatch(/exactly one/);
+    expect(refused("   ")[0]!.message).toMatch(/empty/);
+    expect(refused("permit (principal == ?principal, action, resource);")[0]!.message).toMatch(/templates/);
+  });
+
+  it("refuses malformed @max_depth and @default_scope instead of ignoring them", () => {
+    for (const bad of ["0", "-1", "two", "2.5", " 2", ""]) {
+      const [e] = refused(`@max_depth("${bad}")\npermit (principal, action == Action::"exchange", resource);`);
+      expect(e).toMatchObject({ line: 1, column: 1 });
+      expect(e!.message).toMatch(/@max_depth/);
+    }
+    for (const bad of ["read:", 'a\\"b', "b read:/a/../c", "read:/%2e"]) {
+      expect(refused(`@default_scope("${bad}")\npermit (principal, action == Action::"exchange", resource);`)[0]!.message).toMatch(/@default_scope/);
+    }
+  });
+
+  it("refuses an @id that differs from the id the policy is stored under", () => {
+    const text = '@id("other")\npermit (principal, action == Action::"exchange", resource);';
+    expect(refused(text, "mine")[0]!.message).toMatch(/differs/);
+    expect(PolicyEngine.validatePolicy(text, { id: "other" })).toEqual({ ok: true });
+  });
+
+  it("refuses control characters and oversized texts", () => {
+    expect(refused("permit (principal, action, resource) when { context.depth > 0 };\u0000")[0]).toMatchObject({ line: 1 });
+    expect(refused(`// ${"x".repeat(MAX_POLICY_TEXT_BYTES)}\npermit (principal, action, resource);`)[0]!.message).toMatch(/larger/);
+  });
+});
+
+describe("PolicyEngine", () => {
+  it("withCandidate replaces or adds one policy without touching the original", () => {
+    const onlyC = engine.withCandidate({
+      id: "hop/A/B/scopes",
+      text: 'permit (principal == Client::"A", action == Action::"request_scope", resource == Audience::"B") when { context.scope == "c" };',
+    });
+    expect(onlyC.decide(input()).allowedScopes).toEqual(["c"]);
+    const toC = engine.withCandidate({ id: "a-to-c", text: 'permit (principal == Client::"A", action == Action::"exchange", resource == Audience::"C");' });
+    expect(toC.decide(input({ audience: "C" })).allow).toBe(true);
+    expect(toC.ids()).toContain("a-to-c");
+    // The original still answers as before, and still lists only its own policies.
+    expect(engine.decide(input()).allowedScopes).toEqual(["b", "c"]);
+    expect(engine.decide(input({ audience: "C" })).allow).toBe(false);
+    expect(engine.ids()).toEqual(["hop/A/B/exchange", "hop/A/B/scopes", "hop/B/C/exchange", "hop/B/C/scopes"]);
+  });
+
+  it("keeps each engine's answers while many engines share the preparsed slots", () => {
+    const engines = Array.from({ length: 20 }, (_, i) => new PolicyEngine([permitAll(`p${i}`, `@max_depth("${i + 1}")\n`)]));
+    for (let round = 0; round < 2; round++) {
+      engines.forEach((e, i) => expect(e.decide(input({ requestedScopes: [] }))).toMatchObject({ allow: true, policyIds: [`p${i}`], maxDepth: i + 1 }));
+    }
+    expect(engine.decide(input()).policyIds).toEqual(["hop/A/B/exchange"]);
+  });
+
+  it("denies everything with no policies", () => {
+    expect(new PolicyEngine([]).decide(input())).toMatchObject({ allow: false, reason: "no policy permits client A to exchange for audience B" });
+  });
+
+  it("throws TypeError for duplicate ids or a text that does not parse (callers validate first)", () => {
+    expect(() => new PolicyEngine([permitAll("x"), permitAll("x")])).toThrow(TypeError);
+    expect(() => new PolicyEngine([{ id: "x", text: "permit (" }])).toThrow(TypeError);
+    expect(() => new PolicyEngine([permitAll("x", '@max_depth("many")\n')])).toThrow(TypeError);
+  });
+
+  it("decides by the stored id even when @id says otherwise", () => {
+    const e = new PolicyEngine([permitAll("stored", '@id("annotated")\n')]);
+    expect(e.decide(input()).policyIds).toEqual(["stored"]);
   });
 });

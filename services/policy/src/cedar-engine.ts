@@ -1,35 +1,70 @@
 /**
- * Decisions with Cedar (@cedar-policy/cedar-wasm). Deny by default; an
- * evaluation error never allows. The policy set is parsed once per engine
- * (preparsePolicySet) so a decision does not re-parse policy text.
+ * Exchange decisions with Cedar (@cedar-policy/cedar-wasm): pure, no I/O.
+ *
+ * Fail-closed rules (ARCHITECTURE.md "internal failures fail closed"):
+ * - deny by default: no satisfied permit, no exchange;
+ * - any evaluation error is a deny for that question. Cedar itself skips an
+ *   erroring policy, so an erroring *forbid* would otherwise let a permit
+ *   through;
+ * - a malformed request (control characters, absurd sizes, a depth that is
+ *   not a whole number) is denied before Cedar sees it;
+ * - a scope is granted only when `request_scope` allows it, @default_scope
+ *   ones included, so a forbid on a scope also covers the defaults.
+ *
+ * Policy ids: the id a policy is stored under is its id in every decision
+ * and in {@link PolicyEngine.withCandidate}. An `@id` annotation is
+ * documentation; {@link PolicyEngine.validatePolicy} given the storage id
+ * refuses one that differs, so the two never disagree for policies written
+ * through the API.
+ *
+ * Speed: the policy set is parsed once per engine into cedar-wasm's
+ * preparsed cache (statefulIsAuthorized), so a decision parses no policy
+ * text. That cache lives in wasm memory and cannot be freed, so engines share
+ * a few recycled slots (least recently used first); a what-if engine that
+ * lost its slot re-parses on its next decision.
  */
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
-import type { DetailedError } from "@cedar-policy/cedar-wasm/nodejs";
-import { ANNOTATIONS, CEDAR_SCHEMA } from "./schema.js";
+import type { AuthorizationAnswer, Context, DetailedError } from "@cedar-policy/cedar-wasm/nodejs";
+import { tryParseScope } from "@sts/scopes";
+import { ACTIONS, ANNOTATIONS, CEDAR_SCHEMA, ENTITY_TYPES, MAX_LIST_LENGTH, MAX_NAME_LENGTH, hasLoneSurrogate, isCleanName } from "./schema.js";
+import type { ActionId } from "./schema.js";
 
-/** One exchange question. */
+/** One exchange question (DecideRequest in sts.policy.v1). */
 export interface DecideInput {
+  /** Authenticated calling client: the principal `Client::"<clientId>"`. */
   clientId: string;
+  /** Target audience: the resource `Audience::"<audience>"`. */
   audience: string;
-  requestedScopes: string[];
-  subject: { sub: string; clientId: string; iss: string; scopes: string[]; audience: string[] };
+  /** Scopes asked for; empty when the request names none. */
+  requestedScopes: readonly string[];
+  /** The subject token's relevant claims. */
+  subject: { sub: string; clientId: string; iss: string; scopes: readonly string[]; audience: readonly string[] };
+  /** Delegation chain depth of the token to be issued (1 for the first exchange). */
   depth: number;
-  actors: string[];
+  /** Client ids already in the act chain. */
+  actors: readonly string[];
+  /** Whether the caller is in the subject token's audience. */
   callerInAudience: boolean;
 }
 
-/** The answer. */
+/** The answer (Decision in sts.policy.v1, without the revision). */
 export interface Decision {
   allow: boolean;
+  /** The satisfied `exchange` permits on allow; on deny the satisfied forbids, or none. */
   policyIds: string[];
+  /** Of the requested scopes, those `request_scope` allows (in request order). */
   allowedScopes: string[];
+  /** @default_scope of the deciding permits that `request_scope` also allows. */
   defaultScopes: string[];
+  /** Smallest @max_depth of the deciding permits; 0 when none sets one. */
   maxDepth: number;
+  /** Human-readable, for logs and the exchange.denied event. */
   reason: string;
+  /** Evaluation errors met (they never cause an allow). */
   errors: string[];
 }
 
-/** A problem in a policy text, with its position. */
+/** A problem in a policy text; `offset` is a UTF-8 byte offset, `line`/`column` are 1-based (column in characters). */
 export interface PolicyProblem {
   message: string;
   line?: number;
@@ -37,163 +72,372 @@ export interface PolicyProblem {
   offset?: number;
 }
 
-/** A policy as the engine takes it. */
+/** A policy as the engine takes it: exactly one Cedar permit or forbid statement. */
 export interface PolicyText {
   id: string;
   text: string;
 }
 
-const SCHEMA_NAME = "sts-exchange";
-let schemaReady = false;
-let psetCounter = 0;
+/** What {@link PolicyEngine.validatePolicy} answers. */
+export type PolicyValidation = { ok: true } | { ok: false; errors: PolicyProblem[] };
 
+/** Largest policy text accepted, in UTF-8 bytes. */
+export const MAX_POLICY_TEXT_BYTES = 64 * 1024;
+/** Largest delegation depth a request may carry (int32 on the wire). */
+const MAX_DEPTH_VALUE = 2 ** 31 - 1;
+
+const SCHEMA_NAME = "sts.policy.exchange";
+const SLOT_COUNT = 8;
+
+// Policy texts may hold tab, line feed and carriage return, nothing else below 0x20.
+const TEXT_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+const MAX_DEPTH_ANNOTATION = /^[1-9][0-9]{0,8}$/;
+
+let schemaLoaded = false;
+
+/** Loads the schema into cedar-wasm's cache once per process. */
 function ensureSchema(): void {
-  if (schemaReady) return;
+  if (schemaLoaded) return;
   const r = cedar.preparseSchema(SCHEMA_NAME, CEDAR_SCHEMA);
-  if (r.type !== "success") throw new TypeError(`Cedar schema does not parse: ${r.errors.map((e) => e.message).join("; ")}`);
-  schemaReady = true;
+  if (r.type !== "success") throw new TypeError(`the Cedar schema does not parse: ${r.errors.map((e) => e.message).join("; ")}`);
+  schemaLoaded = true;
 }
 
-function lineColumn(text: string, offset: number): { line: number; column: number } {
-  const before = text.slice(0, offset).split("\n");
-  return { line: before.length, column: (before[before.length - 1]?.length ?? 0) + 1 };
+interface Slot {
+  readonly name: string;
+  owner: number;
+  lastUsed: number;
 }
 
-function problems(text: string, errors: readonly DetailedError[]): PolicyProblem[] {
+const slots: Slot[] = Array.from({ length: SLOT_COUNT }, (_, i) => ({ name: `sts.policy.set.${i}`, owner: 0, lastUsed: 0 }));
+let clock = 0;
+let engineSerial = 0;
+
+/** What one policy contributes beyond its text. */
+interface PolicyMeta {
+  effect: "permit" | "forbid";
+  defaultScopes: string[];
+  maxDepth: number;
+}
+
+/** Line and column (1-based, column in Unicode characters) of a UTF-8 byte offset. */
+function position(text: string, byteOffset: number): { line: number; column: number; offset: number } {
+  const bytes = new TextEncoder().encode(text);
+  const offset = Math.max(0, Math.min(byteOffset, bytes.length));
+  const before = new TextDecoder().decode(bytes.subarray(0, offset));
+  const lineStart = before.lastIndexOf("\n") + 1;
+  return { line: before.split("\n").length, column: [...before.slice(lineStart)].length + 1, offset };
+}
+
+function utf8Length(s: string): number {
+  return new TextEncoder().encode(s).length;
+}
+
+/** Cedar names our throwaway id in its messages; the operator knows the policy by its own id. */
+function tidy(message: string): string {
+  return message.replace(/^for policy `[^`]*`, /, "");
+}
+
+function problemsOf(text: string, errors: readonly DetailedError[]): PolicyProblem[] {
   return errors.map((e) => {
     const loc = e.sourceLocations?.[0];
-    const message = [e.message, loc?.label, e.help].filter(Boolean).join("; ");
-    return loc ? { message, offset: loc.start, ...lineColumn(text, loc.start) } : { message };
+    const message = [tidy(e.message), loc?.label, e.help].filter((s): s is string => typeof s === "string" && s.length > 0).join("; ");
+    return loc ? { message, ...position(text, loc.start) } : { message };
   });
 }
 
-/** Reads the annotations of one policy. */
-function annotationsOf(text: string): Record<string, string> {
-  const r = cedar.policyToJson(text);
-  return r.type === "success" ? ((r.json as { annotations?: Record<string, string> }).annotations ?? {}) : {};
+/** Where an annotation appears (best effort: the first `@name`), for the operator's editor. */
+function annotationProblem(text: string, name: string, message: string): PolicyProblem {
+  const at = new RegExp(`@\\s*${name}\\b`).exec(text);
+  return at ? { message, ...position(text, utf8Length(text.slice(0, at.index))) } : { message };
 }
 
-const CONTROL = /[\x00-\x1f\x7f]/;
+/** The canonical scope tokens of a @default_scope value, or undefined when one is not a grantable scope. */
+function parseDefaultScopes(value: string): string[] | undefined {
+  const out: string[] = [];
+  for (const token of value.split(" ").filter((t) => t.length > 0)) {
+    const parsed = tryParseScope(token);
+    // A template (`read:`) asks the server to fill in paths; it is never granted as is.
+    if (!parsed || parsed.kind === "template") return undefined;
+    if (!out.includes(parsed.value)) out.push(parsed.value);
+  }
+  return out;
+}
 
-/** An immutable, pre-parsed policy set. */
+/** Checks the annotations the engine reads; returns the problems. */
+function annotationProblems(text: string, annotations: Readonly<Record<string, string>>, id: string | undefined): PolicyProblem[] {
+  const found: PolicyProblem[] = [];
+  const declared = annotations[ANNOTATIONS.ID];
+  if (id !== undefined && declared !== undefined && declared !== id) {
+    found.push(annotationProblem(text, ANNOTATIONS.ID, `@id ${JSON.stringify(declared)} differs from the policy id ${JSON.stringify(id)}`));
+  }
+  const depth = annotations[ANNOTATIONS.MAX_DEPTH];
+  if (depth !== undefined && !MAX_DEPTH_ANNOTATION.test(depth)) {
+    // A bound that does not parse must not silently become "no bound".
+    found.push(annotationProblem(text, ANNOTATIONS.MAX_DEPTH, "@max_depth must be a whole number from 1 to 999999999"));
+  }
+  const defaults = annotations[ANNOTATIONS.DEFAULT_SCOPE];
+  if (defaults !== undefined && parseDefaultScopes(defaults) === undefined) {
+    found.push(annotationProblem(text, ANNOTATIONS.DEFAULT_SCOPE, "@default_scope must be space-separated scope tokens (RFC 6749 section 3.3), no templates"));
+  }
+  return found;
+}
+
+/** Effect and annotations of one policy text; throws TypeError when it is not exactly one valid statement. */
+function metaOf(policy: PolicyText): PolicyMeta {
+  const r = cedar.policyToJson(policy.text);
+  if (r.type !== "success") throw new TypeError(`policy ${JSON.stringify(policy.id)} does not parse: ${r.errors.map((e) => e.message).join("; ")}`);
+  const annotations = r.json.annotations ?? {};
+  const problems = annotationProblems(policy.text, annotations, undefined);
+  if (problems.length > 0) throw new TypeError(`policy ${JSON.stringify(policy.id)}: ${problems.map((p) => p.message).join("; ")}`);
+  const depth = annotations[ANNOTATIONS.MAX_DEPTH];
+  return {
+    effect: r.json.effect,
+    defaultScopes: parseDefaultScopes(annotations[ANNOTATIONS.DEFAULT_SCOPE] ?? "") ?? [],
+    maxDepth: depth === undefined ? 0 : Number(depth),
+  };
+}
+
+/** Why a decision request is malformed (fixed text, never the offending value), or undefined. */
+function malformed(input: DecideInput): string | undefined {
+  const name = (s: unknown, what: string, required: boolean): string | undefined => {
+    if (typeof s !== "string") return `${what} is not a string`;
+    if (required && s.length === 0) return `${what} is empty`;
+    if (s.length > MAX_NAME_LENGTH) return `${what} is too long`;
+    if (!isCleanName(s)) return `${what} holds a control character or broken UTF-16`;
+    return undefined;
+  };
+  const list = (l: unknown, what: string): string | undefined => {
+    if (!Array.isArray(l)) return `${what} is not a list`;
+    if (l.length > MAX_LIST_LENGTH) return `${what} has too many entries`;
+    for (const s of l as unknown[]) {
+      const problem = name(s, `an entry of ${what}`, true);
+      if (problem) return problem;
+    }
+    return undefined;
+  };
+  const s = input.subject as DecideInput["subject"] | undefined;
+  if (typeof s !== "object" || s === null) return "subject is missing";
+  if (!Number.isSafeInteger(input.depth) || input.depth < 0 || input.depth > MAX_DEPTH_VALUE) return "depth is not a whole number in range";
+  if (typeof input.callerInAudience !== "boolean") return "caller_in_audience is not a boolean";
+  return (
+    name(input.clientId, "client_id", true) ??
+    name(input.audience, "audience", true) ??
+    list(input.requestedScopes, "requested_scopes") ??
+    list(input.actors, "actors") ??
+    name(s.sub, "subject.sub", false) ??
+    name(s.clientId, "subject.client_id", false) ??
+    name(s.iss, "subject.iss", false) ??
+    list(s.scopes, "subject.scopes") ??
+    list(s.audience, "subject.audience")
+  );
+}
+
+function unique(values: readonly string[]): string[] {
+  return [...new Set(values)];
+}
+
+function plural(ids: readonly string[]): string {
+  return `${ids.length === 1 ? "policy" : "policies"} ${ids.join(", ")}`;
+}
+
+/** One Cedar answer, reduced to what a decision needs. */
+interface Outcome {
+  /** Cedar's decision with no evaluation error; any error makes this false. */
+  allow: boolean;
+  /** Cedar's determining policies: satisfied permits on allow, satisfied forbids on deny. */
+  determining: string[];
+  /** True when Cedar could not answer or a policy errored. */
+  failed: boolean;
+  /** Policies whose evaluation errored. */
+  erroring: string[];
+  errors: string[];
+}
+
+function deny(policyIds: string[], reason: string, errors: string[]): Decision {
+  return { allow: false, policyIds, allowedScopes: [], defaultScopes: [], maxDepth: 0, reason, errors };
+}
+
+/** An immutable, pre-parsed policy set that answers exchange questions. */
 export class PolicyEngine {
-  readonly #policies: ReadonlyMap<string, PolicyText>;
-  readonly #annotations = new Map<string, Record<string, string>>();
-  readonly #psetId: string;
+  readonly #texts: ReadonlyMap<string, string>;
+  readonly #meta: ReadonlyMap<string, PolicyMeta>;
+  readonly #serial = ++engineSerial;
+  #slot: Slot | undefined;
 
-  /** Builds an engine; every policy must already have passed validatePolicy. */
+  /**
+   * Builds an engine. Each policy should have passed {@link PolicyEngine.validatePolicy};
+   * throws TypeError on a duplicate id, or a text that is not exactly one
+   * parseable statement with well-formed annotations.
+   */
   constructor(policies: readonly PolicyText[]) {
     ensureSchema();
-    this.#policies = new Map(policies.map((p) => [p.id, p]));
-    for (const p of policies) this.#annotations.set(p.id, annotationsOf(p.text));
-    this.#psetId = `pset-${++psetCounter}`;
-    const r = cedar.preparsePolicySet(this.#psetId, { staticPolicies: Object.fromEntries(policies.map((p) => [p.id, p.text])) });
-    if (r.type !== "success") throw new TypeError(`policy set does not parse: ${r.errors.map((e) => e.message).join("; ")}`);
+    const texts = new Map<string, string>();
+    const meta = new Map<string, PolicyMeta>();
+    for (const p of policies) {
+      if (typeof p.id !== "string" || p.id.length === 0) throw new TypeError("a policy id must be a non-empty string");
+      if (texts.has(p.id)) throw new TypeError(`duplicate policy id ${JSON.stringify(p.id)}`);
+      texts.set(p.id, p.text);
+      meta.set(p.id, metaOf(p));
+    }
+    this.#texts = texts;
+    this.#meta = meta;
+    // Parse now, so a set that does not load fails here and not at the first decision.
+    this.#load();
   }
 
-  /** Parses and validates one policy text against the schema (strict), with positions. */
-  static validatePolicy(text: string): { ok: true } | { ok: false; errors: PolicyProblem[] } {
-    ensureSchema();
-    const parts = cedar.policySetTextToParts(text);
-    if (parts.type !== "success") return { ok: false, errors: problems(text, parts.errors) };
-    if (parts.policies.length !== 1 || parts.policy_templates.length > 0)
-      return { ok: false, errors: [{ message: "exactly one static policy (permit or forbid) per id" }] };
-    const r = cedar.validate({ schema: CEDAR_SCHEMA, policies: { staticPolicies: { candidate: text } }, validationSettings: { mode: "strict" } });
-    if (r.type === "failure") return { ok: false, errors: problems(text, r.errors) };
-    if (r.validationErrors.length > 0)
-      return {
-        ok: false,
-        errors: problems(
-          text,
-          r.validationErrors.map((v) => v.error),
-        ),
-      };
-    return { ok: true };
+  /**
+   * Parses one policy text and validates it against the schema (strict
+   * mode): exactly one static permit or forbid, no templates, well-formed
+   * @max_depth / @default_scope, and, given `options.id`, an @id (if any)
+   * equal to it. Problems carry Cedar's reason and, where known, the position.
+   */
+  static validatePolicy(text: string, options: { id?: string } = {}): PolicyValidation {
+    if (typeof text !== "string" || text.trim().length === 0) return { ok: false, errors: [{ message: "the policy text is empty" }] };
+    if (utf8Length(text) > MAX_POLICY_TEXT_BYTES) return { ok: false, errors: [{ message: `the policy text is larger than ${MAX_POLICY_TEXT_BYTES} bytes` }] };
+    const control = TEXT_CONTROL.exec(text);
+    if (control)
+      return { ok: false, errors: [{ message: "the policy text holds a control character", ...position(text, utf8Length(text.slice(0, control.index))) }] };
+    if (hasLoneSurrogate(text)) return { ok: false, errors: [{ message: "the policy text holds broken UTF-16 (an unpaired surrogate)" }] };
+    try {
+      const parts = cedar.policySetTextToParts(text);
+      if (parts.type !== "success") return { ok: false, errors: problemsOf(text, parts.errors) };
+      if (parts.policy_templates.length > 0) return { ok: false, errors: [{ message: "templates (?principal, ?resource) are not supported" }] };
+      if (parts.policies.length !== 1) {
+        return { ok: false, errors: [{ message: `a policy holds exactly one permit or forbid statement, this text holds ${parts.policies.length}` }] };
+      }
+      const json = cedar.policyToJson(text);
+      if (json.type !== "success") return { ok: false, errors: problemsOf(text, json.errors) };
+      const errors = annotationProblems(text, json.json.annotations ?? {}, options.id);
+      const v = cedar.validate({ schema: CEDAR_SCHEMA, policies: { staticPolicies: { policy: text } }, validationSettings: { mode: "strict" } });
+      if (v.type !== "success") errors.push(...problemsOf(text, v.errors));
+      else
+        errors.push(
+          ...problemsOf(
+            text,
+            v.validationErrors.map((e) => e.error),
+          ),
+        );
+      return errors.length === 0 ? { ok: true } : { ok: false, errors };
+    } catch (err) {
+      // cedar-wasm throws (rather than answers) on input it cannot serialise.
+      return { ok: false, errors: [{ message: `the policy could not be checked: ${err instanceof Error ? err.message : String(err)}` }] };
+    }
   }
 
   /** The same set with one policy added or replaced (what-if); this engine is untouched. */
   withCandidate(policy: PolicyText): PolicyEngine {
-    const next = new Map(this.#policies);
-    next.set(policy.id, policy);
-    return new PolicyEngine([...next.values()]);
+    const next = new Map(this.#texts);
+    next.set(policy.id, policy.text);
+    return new PolicyEngine([...next].map(([id, text]) => ({ id, text })));
   }
 
   /** Policy ids, sorted. */
   ids(): string[] {
-    return [...this.#policies.keys()].sort();
+    return [...this.#texts.keys()].sort();
   }
 
-  #authorize(
-    action: "exchange" | "request_scope",
-    input: DecideInput,
-    extra: Record<string, string> = {},
-  ): { allow: boolean; reasons: string[]; errors: string[] } {
-    const context = {
+  /** Decides one exchange: may the client exchange for the audience, and with which of the requested scopes. */
+  decide(input: DecideInput): Decision {
+    const problem = malformed(input);
+    if (problem !== undefined) return deny([], `malformed decision request: ${problem}`, [problem]);
+
+    const context: Context = {
       subject: {
         sub: input.subject.sub,
         client_id: input.subject.clientId,
         iss: input.subject.iss,
-        scopes: input.subject.scopes,
-        audience: input.subject.audience,
+        scopes: unique(input.subject.scopes),
+        audience: unique(input.subject.audience),
       },
-      requested_scopes: input.requestedScopes,
+      requested_scopes: unique(input.requestedScopes),
       depth: input.depth,
-      actors: input.actors,
+      actors: unique(input.actors),
       caller_in_audience: input.callerInAudience,
-      ...extra,
     };
-    const r = cedar.statefulIsAuthorized({
-      principal: { type: "Client", id: input.clientId },
-      action: { type: "Action", id: action },
-      resource: { type: "Audience", id: input.audience },
-      context,
-      preparsedPolicySetId: this.#psetId,
-      preparsedSchemaName: SCHEMA_NAME,
-      validateRequest: true,
-      entities: [],
-    });
-    if (r.type !== "success") return { allow: false, reasons: [], errors: r.errors.map((e) => e.message) };
-    const errors = r.response.diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`);
-    return { allow: r.response.decision === "allow", reasons: [...r.response.diagnostics.reason], errors };
+
+    const gate = this.#authorize(ACTIONS.EXCHANGE, input, context);
+    if (!gate.allow) {
+      if (gate.failed) {
+        // An erroring forbid is skipped by Cedar; the determining permits must not then decide.
+        const forbids = gate.determining.filter((id) => this.#meta.get(id)?.effect === "forbid");
+        const reason = gate.erroring.length > 0 ? `evaluation error in ${plural(gate.erroring)}; denied` : "the request could not be evaluated; denied";
+        return deny(forbids, reason, gate.errors);
+      }
+      if (gate.determining.length > 0) return deny(gate.determining, `forbidden by ${plural(gate.determining)}`, []);
+      const at = input.depth > 1 ? ` at delegation depth ${input.depth}` : "";
+      return deny([], `no policy permits client ${input.clientId} to exchange for audience ${input.audience}${at}`, []);
+    }
+
+    const permits = gate.determining;
+    let maxDepth = 0;
+    for (const id of permits) {
+      const d = this.#meta.get(id)?.maxDepth ?? 0;
+      if (d > 0 && (maxDepth === 0 || d < maxDepth)) maxDepth = d;
+    }
+    if (maxDepth > 0 && input.depth > maxDepth) {
+      const bounding = permits.filter((id) => this.#meta.get(id)?.maxDepth === maxDepth);
+      return deny(bounding, `delegation depth ${input.depth} exceeds max_depth ${maxDepth} of ${plural(bounding)}`, []);
+    }
+
+    const errors: string[] = [];
+    const verdicts = new Map<string, boolean>();
+    const allowedScope = (scope: string): boolean => {
+      let ok = verdicts.get(scope);
+      if (ok === undefined) {
+        const r = this.#authorize(ACTIONS.REQUEST_SCOPE, input, { ...context, scope });
+        errors.push(...r.errors.map((e) => `scope ${scope}: ${e}`));
+        ok = r.allow;
+        verdicts.set(scope, ok);
+      }
+      return ok;
+    };
+    const allowedScopes = unique(input.requestedScopes).filter(allowedScope);
+    const defaultScopes = unique(permits.flatMap((id) => this.#meta.get(id)?.defaultScopes ?? [])).filter(allowedScope);
+
+    return { allow: true, policyIds: permits, allowedScopes, defaultScopes, maxDepth, reason: `permitted by ${plural(permits)}`, errors };
   }
 
-  /** Decides one exchange. */
-  decide(input: DecideInput): Decision {
-    const strings = [input.clientId, input.audience, ...input.requestedScopes, ...input.actors];
-    if (strings.some((s) => s.length > 1024 || CONTROL.test(s))) {
-      return { allow: false, policyIds: [], allowedScopes: [], defaultScopes: [], maxDepth: 0, reason: "malformed request", errors: [] };
+  /** One Cedar question against this engine's preparsed set; never throws. */
+  #authorize(action: ActionId, input: DecideInput, context: Context): Outcome {
+    let answer: AuthorizationAnswer;
+    try {
+      answer = cedar.statefulIsAuthorized({
+        principal: { type: ENTITY_TYPES.CLIENT, id: input.clientId },
+        action: { type: "Action", id: action },
+        resource: { type: ENTITY_TYPES.AUDIENCE, id: input.audience },
+        context,
+        entities: [],
+        preparsedPolicySetId: this.#load(),
+        preparsedSchemaName: SCHEMA_NAME,
+        // The context must have exactly the schema's shape: a missing or extra attribute is refused, not guessed.
+        validateRequest: true,
+      });
+    } catch (err) {
+      return { allow: false, determining: [], failed: true, erroring: [], errors: [err instanceof Error ? err.message : String(err)] };
     }
-    const base = this.#authorize("exchange", input);
-    if (!base.allow) {
-      const reason =
-        base.reasons.length > 0
-          ? `forbidden by ${base.reasons.join(", ")}`
-          : `no policy permits client ${input.clientId} to exchange for audience ${input.audience}`;
-      return { allow: false, policyIds: base.reasons, allowedScopes: [], defaultScopes: [], maxDepth: 0, reason, errors: base.errors };
+    if (answer.type !== "success") return { allow: false, determining: [], failed: true, erroring: [], errors: answer.errors.map((e) => e.message) };
+    const { decision, diagnostics } = answer.response;
+    const errors = diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`);
+    const determining = [...diagnostics.reason].sort();
+    const erroring = unique(diagnostics.errors.map((e) => e.policyId)).sort();
+    return { allow: decision === "allow" && errors.length === 0, determining, failed: errors.length > 0, erroring, errors };
+  }
+
+  /** The name of a preparsed slot holding this engine's set, (re)loading it when another engine took it. */
+  #load(): string {
+    ensureSchema();
+    const held = this.#slot;
+    if (held && held.owner === this.#serial) {
+      held.lastUsed = ++clock;
+      return held.name;
     }
-    const errors = [...base.errors];
-    const allowedScopes: string[] = [];
-    for (const scope of input.requestedScopes) {
-      const r = this.#authorize("request_scope", input, { scope });
-      errors.push(...r.errors);
-      if (r.allow) allowedScopes.push(scope);
-    }
-    const defaults = new Set<string>();
-    let maxDepth = 0;
-    for (const id of base.reasons) {
-      const a = this.#annotations.get(id) ?? {};
-      for (const s of (a[ANNOTATIONS.DEFAULT_SCOPE] ?? "").split(" ").filter(Boolean)) defaults.add(s);
-      const d = Number(a[ANNOTATIONS.MAX_DEPTH]);
-      if (Number.isInteger(d) && d > 0) maxDepth = maxDepth === 0 ? d : Math.min(maxDepth, d);
-    }
-    return {
-      allow: true,
-      policyIds: base.reasons,
-      allowedScopes,
-      defaultScopes: [...defaults],
-      maxDepth,
-      reason: `permitted by ${base.reasons.join(", ")}`,
-      errors,
-    };
+    const slot = slots.reduce((a, b) => (b.lastUsed < a.lastUsed ? b : a));
+    const r = cedar.preparsePolicySet(slot.name, { staticPolicies: Object.fromEntries(this.#texts) });
+    if (r.type !== "success") throw new TypeError(`the policy set does not parse: ${r.errors.map((e) => e.message).join("; ")}`);
+    slot.owner = this.#serial;
+    slot.lastUsed = ++clock;
+    this.#slot = slot;
+    return slot.name;
   }
 }

@@ -39,12 +39,14 @@ export class LivePolicySet implements LivePolicies {
 
   #rebuild(): void {
     const policies = [...this.cache.values()];
-    const valid = policies.filter((p) => {
-      const ok = PolicyEngine.validatePolicy(p.text).ok;
-      // A stored policy that no longer validates is left out (deny by default), never half-applied.
-      if (!ok) this.logger.error({ policy_id: p.id }, "stored policy does not validate; ignored");
-      return ok;
-    });
+    const invalid = policies.filter((p) => !PolicyEngine.validatePolicy(p.text, { id: p.id }).ok);
+    if (invalid.length > 0) {
+      // Leaving out a stored policy that no longer validates could drop a forbid and widen
+      // access: keep the engine in force (an empty one denies everything) and say why.
+      this.logger.error({ policy_ids: invalid.map((p) => p.id) }, "stored policies do not validate; keeping the policy set in force");
+      return;
+    }
+    const valid = policies;
     this.#engine = new PolicyEngine(valid.map((p) => ({ id: p.id, text: p.text })));
     const revision = BigInt(this.cache.revision);
     const changed = revision !== this.#revision;

@@ -79,9 +79,10 @@ function toWire(d: EngineDecision, revision: bigint): Decision {
 }
 
 /** Refuses a policy text that does not parse or validate, naming where and why. */
-function checkPolicyText(text: string): void {
+function checkPolicyText(text: string, id: string): void {
   if (Buffer.byteLength(text) > MAX_POLICY_BYTES) throw invalidRequest("policy text is too large");
-  const result = PolicyEngine.validatePolicy(text);
+  // With the id, an @id annotation naming another policy is refused too.
+  const result = PolicyEngine.validatePolicy(text, { id });
   if (!result.ok) {
     const first = result.errors[0];
     const where = first?.line !== undefined ? `line ${first.line}, column ${first.column ?? 0}: ` : "";
@@ -107,7 +108,7 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
         let engine = live.engine();
         if (req.candidate?.text) {
           checkPolicyId(req.candidate.id);
-          checkPolicyText(req.candidate.text);
+          checkPolicyText(req.candidate.text, req.candidate.id);
           engine = engine.withCandidate({ id: req.candidate.id, text: req.candidate.text });
         }
         return toWire(engine.decide(input), live.revision());
@@ -121,7 +122,7 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
         const p = req.policy;
         if (!p) throw invalidRequest("policy is required");
         checkPolicyId(p.id);
-        checkPolicyText(p.text);
+        checkPolicyText(p.text, p.id);
         const expected = req.expected_revision && req.expected_revision !== "0" ? BigInt(req.expected_revision) : undefined;
         const revision = await store.put({ id: p.id, text: p.text, description: p.description }, expected);
         // Answer once this replica runs the new set, so "the next exchange" sees it.
