@@ -76,6 +76,9 @@ describe("npm run demo", () => {
     const { stdout } = await run(process.execPath, [join(process.cwd(), "services/demo/dist/client.js")], {
       env: { ...process.env, DEMO_GATEWAY: stack.gatewayUrl, DEMO_ENTRY: `http://127.0.0.1:${ports["svc-a"]!.inbound}`, STS_AUDIT_ADDR: stack.address.audit },
       timeout: 20_000,
+    }).catch((err: unknown) => {
+      // What the workloads and sidecars said is what explains a failed run.
+      throw new Error(`${String(err)}\n${processes.map((p, i) => `--- process ${i}\n${p.output()}`).join("\n")}`);
     });
     expect(stdout).toMatch(/hop 1 {2}svc-a received a token with\n\s+audience "svc-a" {3}scope "a b c"/);
     expect(stdout).toMatch(/hop 2 {2}svc-b received a token with\n\s+audience "svc-b" {3}scope "b c"[^\n]*\n\s+act: svc-a /);

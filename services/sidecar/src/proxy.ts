@@ -18,18 +18,18 @@ export function forwardableHeaders(headers: IncomingHttpHeaders): Record<string,
 /** Connections to upstreams are kept alive: a new TCP connection per call would dominate a hop's cost. */
 const agent = new Agent({ keepAlive: true, maxSockets: 256, keepAliveMsecs: 10_000 });
 
-/** Streams req to target (a full URL) with the given headers and streams the answer back. */
-export function forward(req: IncomingMessage, res: ServerResponse, target: URL, headers: Record<string, string | string[]>): Promise<void> {
+/** Streams req to target (a full URL) with the given headers and streams the answer back; resolves with the upstream's error, if any. */
+export function forward(req: IncomingMessage, res: ServerResponse, target: URL, headers: Record<string, string | string[]>): Promise<Error | undefined> {
   return new Promise((resolve) => {
     const upstream = httpRequest(target, { method: req.method, headers: { ...headers, host: target.host }, agent }, (up) => {
       res.writeHead(up.statusCode ?? 502, forwardableHeaders(up.headers));
       up.pipe(res);
-      up.on("end", resolve);
-      up.on("error", () => resolve());
+      up.on("end", () => resolve(undefined));
+      up.on("error", resolve);
     });
-    upstream.on("error", () => {
+    upstream.on("error", (err) => {
       if (!res.headersSent) res.writeHead(502, { "content-type": "application/json" }).end(JSON.stringify({ error: "bad_gateway" }));
-      resolve();
+      resolve(err);
     });
     req.pipe(upstream);
   });

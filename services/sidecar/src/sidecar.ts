@@ -85,7 +85,13 @@ async function admitInbound(authorization: string | undefined, deps: SidecarDeps
 
 async function inboundHandler(req: IncomingMessage, res: ServerResponse, deps: SidecarDeps): Promise<void> {
   const admitted = await admitInbound(req.headers.authorization, deps);
-  await forward(req, res, new URL(req.url ?? "/", deps.config.upstream), { ...forwardableHeaders(req.headers), ...admitted });
+  const target = new URL(req.url ?? "/", deps.config.upstream);
+  logUpstreamError(await forward(req, res, target, { ...forwardableHeaders(req.headers), ...admitted }), target, deps.logger);
+}
+
+/** The workload or the next sidecar failed mid-call: the caller got 502, operators get the reason (never the headers). */
+function logUpstreamError(err: Error | undefined, target: URL, logger: Logger): void {
+  if (err) logger.warn({ upstream: target.origin, err: err.message }, "upstream call failed");
 }
 
 /** Picks the route and exchanges the workload's token for it; only the exchanged token may leave. */
@@ -108,7 +114,8 @@ async function admitOutbound(
 async function outboundHandler(req: IncomingMessage, res: ServerResponse, deps: SidecarDeps): Promise<void> {
   const [, routeName = "", ...rest] = (req.url ?? "/").split("/");
   const out = await admitOutbound(routeName, req.headers.authorization, deps);
-  await forward(req, res, new URL(`/${rest.join("/")}`, out.url), { ...forwardableHeaders(req.headers), authorization: out.authorization });
+  const target = new URL(`/${rest.join("/")}`, out.url);
+  logUpstreamError(await forward(req, res, target, { ...forwardableHeaders(req.headers), authorization: out.authorization }), target, deps.logger);
 }
 
 /** gRPC status for a refusal. */
