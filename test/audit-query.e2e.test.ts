@@ -106,6 +106,12 @@ describe("stsctl", () => {
     expect(json.descendants[0]?.record.jti).toBe(chain.j2);
   });
 
+  it("takes a jti that begins with '-' (base64url) as the jti, not as an option", async () => {
+    const err = (await stsctl("lineage", "-XK5fVbenGc2-RHf1TTBRg").catch((e: unknown) => e)) as { code?: number; stderr?: string };
+    expect(err.code).toBe(1);
+    expect(err.stderr).toMatch(/^stsctl: no token with this jti/);
+  });
+
   it("verifies the chain and queries with filters", async () => {
     expect((await stsctl("verify")).stdout).toMatch(/^chain intact: \d+ records/);
     const lines = (await stsctl("query", "--client", "svc-a", "--json")).stdout.trim().split("\n");

@@ -15,7 +15,16 @@ import type { ServiceError } from "@grpc/grpc-js";
 import { loadAuditProto } from "@sts/proto";
 import type { AuditRecord__Output, LineageNode__Output, LineageResponse__Output, QueryResponse__Output, VerifyResponse__Output } from "@sts/proto";
 
+/** A jti is base64url and may begin with "-": the argument after `lineage` is the jti unless it is an option we know. */
+function jtiAsPositional(argv: string[]): string[] {
+  const at = argv[0] === "audit" && argv[1] === "lineage" ? 2 : -1;
+  const jti = argv[at];
+  if (at < 0 || jti === undefined || jti.startsWith("--") || jti === "-h" || !jti.startsWith("-")) return argv;
+  return [...argv.slice(0, at), ...argv.slice(at + 1), "--", jti];
+}
+
 const { values, positionals } = parseArgs({
+  args: jtiAsPositional(process.argv.slice(2)),
   allowPositionals: true,
   options: {
     addr: { type: "string" },
