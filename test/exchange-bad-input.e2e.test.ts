@@ -164,11 +164,17 @@ describe("may_act (RFC 8693 §4.4)", () => {
     ).toBe("invalid_request");
   });
 
-  it("refuses Mint to callers that are not internal", async () => {
+  it("refuses Mint and MintBatch to callers that are not internal, minting nothing", async () => {
+    const before = await exchangedCount();
     const md = new Metadata();
     md.set("authorization", basicAuth("svc-a", SECRET));
-    const r = await call(grpc.token, "Mint", { sub: "x", client_id: "svc-a", audience: ["svc-b"], not_after: String(Math.floor(Date.now() / 1000) + 60) }, md);
+    const request = { sub: "x", client_id: "svc-a", audience: ["svc-b"], not_after: String(Math.floor(Date.now() / 1000) + 60) };
+    const r = await call(grpc.token, "Mint", request, md);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.failure.error).toBe("unauthorized_client");
+    const batch = await call(grpc.token, "MintBatch", { items: [{ request, trace_context: {} }] }, md);
+    expect(batch.ok).toBe(false);
+    if (!batch.ok) expect(batch.failure.error).toBe("unauthorized_client");
+    expect(await exchangedCount()).toBe(before);
   });
 });

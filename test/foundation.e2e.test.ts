@@ -10,7 +10,10 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as oauth from "oauth4webapi";
 import { createRemoteJWKSet, jwtVerify } from "jose";
+import { credentials } from "@grpc/grpc-js";
 import { EVENTS_STREAM, connectNats } from "@sts/nats";
+import { loadTokenProto } from "@sts/proto";
+import type { TokenBatchResponse__Output } from "@sts/proto";
 import type { NatsHandle } from "@sts/nats";
 import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
@@ -190,6 +193,45 @@ describe("bad input gets its RFC error, and nothing is issued", () => {
     });
     expect([400, 413]).toContain(res.status);
     expect(((await res.json()) as { error: string }).error).toBe("invalid_request");
+  });
+});
+
+describe("requests coalesced on the way to the issuer (TokenBatch)", () => {
+  it("answers each of many concurrent HTTP requests on its own: good ones get their token, bad ones their error", async () => {
+    const before = await issuedCount();
+    const sends = Array.from({ length: 40 }, (_, i) =>
+      i % 4 === 1 ? cc({}, "svc", "wrong-secret-0000000000") : i % 4 === 3 ? cc({ scope: "admin" }) : cc({ scope: i % 2 ? "read" : "write" }),
+    );
+    const results = await Promise.all(sends);
+    results.forEach((res, i) => {
+      if (i % 4 === 1) expect([res.status, res.body.error]).toEqual([401, "invalid_client"]);
+      else if (i % 4 === 3) expect([res.status, res.body.error]).toEqual([400, "invalid_scope"]);
+      else {
+        expect(res.status).toBe(200);
+        expect(claimsOf(res.body.access_token as string).scope).toBe(i % 2 ? "read" : "write");
+      }
+    });
+    const jtis = results.filter((r) => r.status === 200).map((r) => claimsOf(r.body.access_token as string).jti);
+    expect(new Set(jtis).size).toBe(20);
+    expect(await issuedCount()).toBe(before + 20);
+  });
+
+  it("serves TokenBatch over gRPC with one result per item, in order", async () => {
+    const client = new (loadTokenProto().sts.token.v1.TokenService)(stack.address.issuer, credentials.createInsecure());
+    const item = (authorization: string, grant_type = "client_credentials") => ({
+      request: { grant_type, scope: "read", client: { authorization } },
+      trace_context: {},
+    });
+    const r = await new Promise<TokenBatchResponse__Output>((resolve, reject) =>
+      client.TokenBatch(
+        { items: [item(basicAuth("svc", SECRET)), item(basicAuth("svc", "wrong-secret-0000000000")), item(basicAuth("svc", SECRET), "urn:example:magic")] },
+        (err, res) => (err || !res ? reject(err ?? new Error("no response")) : resolve(res)),
+      ),
+    );
+    client.close();
+    expect(r.results.map((x) => x.outcome)).toEqual(["response", "error", "error"]);
+    expect(claimsOf(r.results[0]?.response?.access_token ?? "").scope).toBe("read");
+    expect(r.results.slice(1).map((x) => x.error?.code)).toEqual(["invalid_client", "unsupported_grant_type"]);
   });
 });
 

@@ -63,7 +63,8 @@ function contextOf(
   };
 }
 
-function fail(err: unknown, name: string, logger: Logger | undefined): OAuthError {
+/** The OAuthError a failed handler answers with; anything unexpected is logged with its stack first. */
+export function handlerFailure(err: unknown, name: string, logger: Logger | undefined): OAuthError {
   const oauth = toOAuthError(err);
   if (!(err instanceof OAuthError)) logger?.error({ err, rpc: name }, "unexpected error in handler");
   else if (oauth.code === "temporarily_unavailable" || oauth.code === "server_error")
@@ -88,7 +89,7 @@ export function unary<Req, Res>(handler: (request: Req, ctx: CallContext) => Pro
         },
         (err: unknown) => {
           done();
-          const oauth = fail(err, name, options.logger);
+          const oauth = handlerFailure(err, name, options.logger);
           span.setAttribute("oauth.error", oauth.code);
           span.setStatus({ code: SpanStatusCode.ERROR, message: oauth.code });
           span.end();
@@ -118,7 +119,7 @@ export function serverStream<Req, Res>(
         },
         (err: unknown) => {
           done();
-          const oauth = fail(err, name, options.logger);
+          const oauth = handlerFailure(err, name, options.logger);
           span.setStatus({ code: SpanStatusCode.ERROR, message: oauth.code });
           span.end();
           call.destroy(Object.assign(new Error(oauth.description), statusFromOAuthError(oauth)));

@@ -37,3 +37,21 @@ export function errorFromServiceError(err: ServiceError): OAuthError {
   if (err.code === status.RESOURCE_EXHAUSTED) return new OAuthError("invalid_request", description, { cause: err });
   return new OAuthError(mapped, description, { cause: err });
 }
+
+/** One failed item of a batch, on the wire (the `ItemError` message). */
+export interface ItemErrorWire {
+  code: string;
+  description: string;
+  retry_after?: number;
+}
+
+/** The wire form of an OAuthError for one item of a batch. */
+export function itemErrorFromOAuthError(err: OAuthError): ItemErrorWire {
+  return { code: err.code, description: err.description, ...(err.retryAfter !== undefined && { retry_after: err.retryAfter }) };
+}
+
+/** A received item error back as the OAuthError the unary call would have raised; an unknown code is a server_error. */
+export function errorFromItemError(err: ItemErrorWire | null | undefined): OAuthError {
+  if (!err || !isOAuthErrorCode(err.code)) return new OAuthError("server_error", "upstream error");
+  return new OAuthError(err.code, err.description, { ...(err.retry_after ? { retryAfter: err.retry_after } : {}) });
+}

@@ -4,4 +4,7 @@ export { startGrpcServer, onShutdownSignal, DEFAULT_MAX_RECEIVE_BYTES } from "./
 export type { GrpcServerOptions, GrpcServerHandle } from "./server.js";
 export { createClient, callUnary, checkHealth, DEFAULT_DEADLINE_MS } from "./client.js";
 export type { CallOptions } from "./client.js";
-export { errorFromServiceError, statusFromOAuthError, ERROR_METADATA } from "./error-mapping.js";
+export { errorFromServiceError, statusFromOAuthError, errorFromItemError, itemErrorFromOAuthError, ERROR_METADATA } from "./error-mapping.js";
+export type { ItemErrorWire } from "./error-mapping.js";
+export { CallCoalescer, answerBatch, MAX_BATCH_ITEMS } from "./batch.js";
+export type { BatchItem, BatchResult, CoalescerOptions } from "./batch.js";

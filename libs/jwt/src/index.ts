@@ -3,7 +3,7 @@ export type { VerifyJwtOptions, VerifiedJwt, RejectionReason } from "./verify.js
 export { verifyAccessToken } from "./access-token.js";
 export type { VerifyAccessTokenOptions } from "./access-token.js";
 export { hasDuplicateMembers } from "./duplicate-members.js";
-export { signJwt } from "./sign.js";
+export { importSigningKey, signJwt } from "./sign.js";
 export type { SigningKey } from "./sign.js";
 export { audienceList, actDepth, actSubjects, isActClaim } from "./claims.js";
 export type { AccessTokenClaims, ActClaim } from "./claims.js";

@@ -4,8 +4,9 @@
  * watch-fed cache, so a rotation made by one replica reaches all.
  */
 import { readFileSync } from "node:fs";
-import { calculateJwkThumbprint, createLocalJWKSet, importJWK } from "jose";
+import { calculateJwkThumbprint, createLocalJWKSet } from "jose";
 import type { JWK, JWTVerifyGetKey } from "jose";
+import { importSigningKey } from "@sts/jwt";
 import type { SigningKey } from "@sts/jwt";
 import { generateSigningJwks } from "./generate.js";
 import type { SigningAlg } from "./generate.js";
@@ -51,7 +52,7 @@ export function jwksOf(keys: readonly StoredKey[]): { keys: JWK[] } {
 /** The issuer's key ring: signs with the active key, publishes the JWKS, rotates. */
 export class SigningKeyRing {
   readonly #o: SigningKeyRingOptions;
-  readonly #imported = new Map<string, Promise<SigningKey>>();
+  readonly #imported = new Map<string, SigningKey>();
   #fileKey: StoredKey | undefined;
 
   constructor(options: SigningKeyRingOptions) {
@@ -76,10 +77,7 @@ export class SigningKeyRing {
     const kid = jwk.kid ?? (await calculateJwkThumbprint(publicJwk));
     const record: StoredKey = { kid, alg, created_at: 0, activate_at: 0, public_jwk: { ...publicJwk, kid, alg, use: "sig" } };
     this.#fileKey = record;
-    this.#imported.set(
-      kid,
-      importJWK(jwk, alg).then((privateKey) => ({ kid, alg, privateKey: privateKey as SigningKey["privateKey"] })),
-    );
+    this.#imported.set(kid, importSigningKey(jwk, kid, alg));
     await this.#o.store.create(keyName(kid), record);
   }
 
@@ -108,16 +106,14 @@ export class SigningKeyRing {
   }
 
   /** The key to sign with now, decrypted and imported once per kid. */
-  async signingKey(): Promise<SigningKey> {
+  signingKey(): SigningKey {
     const record = this.#fileKey ?? signingKeyAt(this.#keys(), this.#o.now());
     if (!record) throw new Error("no signing key available");
     let imported = this.#imported.get(record.kid);
     if (!imported) {
       if (!record.sealed || !this.#o.masterKey) throw new Error(`signing key ${record.kid} has no private part here`);
-      const jwk = openPrivateJwk(record.sealed, record.kid, this.#o.masterKey);
-      imported = importJWK(jwk, record.alg).then((privateKey) => ({ kid: record.kid, alg: record.alg, privateKey: privateKey as SigningKey["privateKey"] }));
+      imported = importSigningKey(openPrivateJwk(record.sealed, record.kid, this.#o.masterKey), record.kid, record.alg);
       this.#imported.set(record.kid, imported);
-      imported.catch(() => this.#imported.delete(record.kid));
     }
     return imported;
   }

@@ -51,6 +51,9 @@ export async function connectNats(options: NatsOptions): Promise<NatsHandle> {
     maxPingOut: 2,
     waitOnFirstConnect: true,
     timeout: 5_000,
+    // Every request (each JetStream publish) would otherwise build two Error objects up front for
+    // their stack traces; measured as the issuer's largest single cost under load. Our errors carry context anyway.
+    noAsyncTraces: true,
     ...(options.token && { token: options.token }),
     ...(options.user && { user: options.user, pass: options.pass }),
   });

@@ -86,9 +86,13 @@ export type { ExchangeServiceClient, ExchangeServiceHandlers } from "./generated
 export type { PolicyServiceClient, PolicyServiceHandlers } from "./generated/sts/policy/v1/PolicyService.js";
 export type { ClientAuthentication, ClientAuthentication__Output } from "./generated/sts/token/v1/ClientAuthentication.js";
 export type { TokenRequest, TokenRequest__Output } from "./generated/sts/token/v1/TokenRequest.js";
-export type { TokenResponse } from "./generated/sts/token/v1/TokenResponse.js";
+export type { TokenResponse, TokenResponse__Output } from "./generated/sts/token/v1/TokenResponse.js";
 export type { MintRequest, MintRequest__Output } from "./generated/sts/token/v1/MintRequest.js";
 export type { MintResponse, MintResponse__Output } from "./generated/sts/token/v1/MintResponse.js";
+export type { TokenBatchRequest, TokenBatchRequest__Output } from "./generated/sts/token/v1/TokenBatchRequest.js";
+export type { TokenBatchResponse, TokenBatchResponse__Output } from "./generated/sts/token/v1/TokenBatchResponse.js";
+export type { MintBatchRequest, MintBatchRequest__Output } from "./generated/sts/token/v1/MintBatchRequest.js";
+export type { MintBatchResponse, MintBatchResponse__Output } from "./generated/sts/token/v1/MintBatchResponse.js";
 export type { IntrospectRequest__Output } from "./generated/sts/token/v1/IntrospectRequest.js";
 export type { IntrospectResponse, IntrospectResponse__Output } from "./generated/sts/token/v1/IntrospectResponse.js";
 export type { RevokeRequest__Output } from "./generated/sts/token/v1/RevokeRequest.js";

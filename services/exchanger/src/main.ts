@@ -1,4 +1,5 @@
 /** Exchanger entry point: config → telemetry → NATS caches → gRPC clients and server → signals. */
+import { Metadata } from "@grpc/grpc-js";
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import { ASSERTION_ALGORITHMS } from "@sts/config";
 import { parseClientRecord } from "@sts/client-auth";
@@ -6,9 +7,9 @@ import { PublicKeyRing, parseStoredKey } from "@sts/keys";
 import { VerifiedTokens } from "@sts/jwt";
 import { BUCKETS, EVENT_TYPES, encodeKey, EventPublisher, KvCache, eventSubject, openBucket } from "@sts/nats";
 import { RevocationList, parseRevocation } from "@sts/revocation";
-import { callUnary, createClient, onShutdownSignal, startGrpcServer } from "@sts/grpc";
+import { CallCoalescer, callUnary, createClient, onShutdownSignal, startGrpcServer } from "@sts/grpc";
 import { loadExchangeProto, loadPolicyProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
-import type { DecideRequest, Decision__Output } from "@sts/proto";
+import type { DecideRequest, Decision__Output, MintBatchRequest, MintBatchResponse__Output, MintRequest, MintResponse__Output } from "@sts/proto";
 import { readSettings } from "./config.js";
 import { DecisionCache } from "./decision-cache.js";
 import { exchangeService } from "./service.js";
@@ -40,6 +41,12 @@ async function main(): Promise<void> {
   const issuerClient = createClient(loadTokenProto().sts.token.v1.TokenService, issuerAddress);
   const policyClient = createClient(loadPolicyProto().sts.policy.v1.PolicyService, policyAddress);
   const timeout = config.exchange.call_timeout_ms;
+  // Concurrent exchanges mint in one MintBatch call, authenticated as the exchanger's internal client.
+  const mintCalls = new CallCoalescer<MintRequest, MintResponse__Output>(async (items) => {
+    const metadata = new Metadata();
+    metadata.set("authorization", internalAuthorization);
+    return (await callUnary<MintBatchRequest, MintBatchResponse__Output>(issuerClient, "MintBatch", { items }, { metadata, deadlineMs: timeout })).results;
+  });
   const decisions = new DecisionCache(
     (request) => callUnary<DecideRequest, Decision__Output>(policyClient, "Decide", request, { deadlineMs: timeout }),
     config.exchange.decision_cache_ttl * 1000,
@@ -74,8 +81,7 @@ async function main(): Promise<void> {
           revocations: new RevocationList(revocationsKv, revocationsCache),
           verified: new VerifiedTokens(),
           decisions,
-          issuerClient,
-          internalAuthorization,
+          mint: (request) => mintCalls.call(request),
           events: new EventPublisher(nats, { source: "sts/exchanger", logger }),
           now,
           clockTolerance: config.tokens.clock_tolerance,

@@ -1,10 +1,8 @@
 /** sts.exchange.v1.ExchangeService: RFC 8693 token exchange. */
-import { Metadata } from "@grpc/grpc-js";
-import type { Client } from "@grpc/grpc-js";
 import { OAuthError, invalidTarget, unauthorizedClient } from "@sts/errors";
 import { authenticateClient } from "@sts/client-auth";
 import type { AuthenticateDeps } from "@sts/client-auth";
-import { callUnary, unary } from "@sts/grpc";
+import { unary } from "@sts/grpc";
 import { TOKEN_EXCHANGE_GRANT, TokenRejected, actDepth, actSubjects, audienceList, verifyAccessToken } from "@sts/jwt";
 import type { AccessTokenClaims, VerifiedTokens } from "@sts/jwt";
 import type { PublicKeyRing } from "@sts/keys";
@@ -28,10 +26,8 @@ export interface ExchangeDeps {
   /** Tokens verified before (exact string), to skip repeated signature checks. */
   verified: VerifiedTokens;
   decisions: DecisionCache;
-  /** TokenService client for Mint. */
-  issuerClient: Client;
-  /** Basic credentials of the exchanger's internal client. */
-  internalAuthorization: string;
+  /** The issuer's Mint (the only signer), called as the exchanger's internal client. */
+  mint: (request: MintRequest) => Promise<MintResponse__Output>;
   events: EventPublisher;
   now: () => number;
   clockTolerance: number;
@@ -154,9 +150,7 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
         event_type: EVENT_TYPES.TOKEN_EXCHANGED,
         subject_issuer: subject.iss,
       };
-      const metadata = new Metadata();
-      metadata.set("authorization", deps.internalAuthorization);
-      const minted = await callUnary<MintRequest, MintResponse__Output>(deps.issuerClient, "Mint", mint, { metadata, deadlineMs: deps.callTimeoutMs });
+      const minted = await deps.mint(mint);
       logger.debug({ client_id: client.client_id, jti: minted.jti, parent_jti: subject.jti, policy_ids: policyIds }, "token exchanged");
       return {
         access_token: minted.access_token,

@@ -2,8 +2,16 @@
 import { createServer } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { callUnary } from "@sts/grpc";
-import type { ClientServiceClient, ExchangeServiceClient, TokenServiceClient } from "@sts/proto";
+import { CallCoalescer, callUnary } from "@sts/grpc";
+import type {
+  ClientServiceClient,
+  ExchangeServiceClient,
+  TokenBatchRequest,
+  TokenBatchResponse__Output,
+  TokenRequest,
+  TokenResponse__Output,
+  TokenServiceClient,
+} from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import { introspectEndpoint } from "./endpoints/introspect.js";
 import { revokeEndpoint } from "./endpoints/revoke.js";
@@ -45,7 +53,13 @@ const POSTS: Record<string, FormHandler> = {
 /** Starts the HTTP edge; resolves once listening. */
 export async function startGateway(options: GatewayOptions): Promise<{ port: number; url: string; close(): Promise<void> }> {
   const issuer = options.issuer.replace(/\/$/, "");
-  const ctx: GatewayContext = { issuer, token: options.token, exchange: options.exchange, logger: options.logger, deadlineMs: options.deadlineMs ?? 8000 };
+  const deadlineMs = options.deadlineMs ?? 8000;
+  // Token requests that arrive together go to the issuer in one TokenBatch call.
+  const tokenCalls = new CallCoalescer<TokenRequest, TokenResponse__Output>(async (items) => {
+    const r = await callUnary<TokenBatchRequest, TokenBatchResponse__Output>(options.token, "TokenBatch", { items }, { deadlineMs });
+    return r.results;
+  });
+  const ctx: GatewayContext = { issuer, token: options.token, tokenCalls, exchange: options.exchange, logger: options.logger, deadlineMs };
   const maxBody = options.maxBodyBytes ?? 16 * 1024;
   const metadata = serverMetadata(issuer, options.scopesSupported);
   const jwksMaxAge = options.jwksMaxAgeSeconds ?? 60;

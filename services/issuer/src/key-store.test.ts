@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify } from "jose";
+import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify } from "jose";
+import { signJwt } from "@sts/jwt";
 import { BUCKETS, KvCache, connectNats, openBucket } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
 import { SigningKeyRing, parseMasterKey, parseStoredKey } from "@sts/keys";
@@ -45,8 +46,8 @@ describe("SigningKeyRing on NATS KV", () => {
   it("rotates with pre-publication and keeps old keys until their tokens expired", async () => {
     const clock = { t: 1_000_000 };
     const { ring: r, cache } = await ring(`${BUCKETS.keys}_rotation`, clock);
-    const first = await r.signingKey();
-    const token = await new SignJWT({ sub: "x" }).setProtectedHeader({ alg: first.alg, kid: first.kid }).sign(first.privateKey);
+    const first = r.signingKey();
+    const token = signJwt({ sub: "x" }, first, "JWT");
     // The stored key is sealed: no private member in clear.
     expect(JSON.stringify([...cache.values()])).not.toMatch(/"d":/);
 
@@ -54,10 +55,10 @@ describe("SigningKeyRing on NATS KV", () => {
     const next = await r.maintain();
     expect(next).toBeTruthy();
     expect(r.jwks().keys.map((k) => k.kid)).toEqual([first.kid, next]);
-    expect((await r.signingKey()).kid).toBe(first.kid); // published, not yet signing
+    expect(r.signingKey().kid).toBe(first.kid); // published, not yet signing
 
     clock.t += 60;
-    expect((await r.signingKey()).kid).toBe(next);
+    expect(r.signingKey().kid).toBe(next);
     await expect(jwtVerify(token, createLocalJWKSet(r.jwks()))).resolves.toBeTruthy();
 
     clock.t += policy.maxTokenLifetime + policy.clockTolerance;
@@ -89,7 +90,7 @@ describe("SigningKeyRing on NATS KV", () => {
     await cache.ready();
     const r = new SigningKeyRing({ store: kvKeyStore(kv, cache), algorithm: "ES256", policy, jwkFile: file, now: () => 4_000_000 });
     await r.init();
-    expect((await r.signingKey()).kid).toBe("from-file");
+    expect(r.signingKey().kid).toBe("from-file");
     await waitFor(() => [...cache.values()].some((k) => k.kid === "from-file"));
     expect(JSON.stringify([...cache.values()])).not.toMatch(/"d":/);
     expect(await r.maintain()).toBeUndefined();
@@ -101,9 +102,9 @@ describe("SigningKeyRing on NATS KV", () => {
     async (alg) => {
       const clock = { t: 3_000_000 };
       const { ring: r, cache } = await ring(`${BUCKETS.keys}_${alg}`, clock, alg);
-      const key = await r.signingKey();
+      const key = r.signingKey();
       expect(key.alg).toBe(alg);
-      const token = await new SignJWT({ sub: "x" }).setProtectedHeader({ alg, kid: key.kid }).sign(key.privateKey);
+      const token = signJwt({ sub: "x" }, key, "JWT");
       const { protectedHeader } = await jwtVerify(token, createLocalJWKSet(r.jwks()));
       expect(protectedHeader.alg).toBe(alg);
       cache.stop();

@@ -85,9 +85,9 @@ export class TokenMinter {
   constructor(private readonly deps: MinterDeps) {}
 
   /** Signs an ID token for a client (aud = client_id), echoing the nonce. */
-  async idToken(input: IdTokenInput): Promise<string> {
+  idToken(input: IdTokenInput): string {
     const iat = this.deps.now();
-    const key = await this.deps.ring.signingKey();
+    const key = this.deps.ring.signingKey();
     return signJwt(
       { iss: this.deps.issuer, sub: input.sub, aud: input.clientId, iat, exp: iat + input.ttl, auth_time: iat, ...(input.nonce && { nonce: input.nonce }) },
       key,
@@ -122,9 +122,10 @@ export class TokenMinter {
         throw unavailable("token store unavailable", err);
       });
     } else {
-      const key = await ring.signingKey();
+      // Synchronous on purpose: the tokens of one batch are signed and their events written to NATS in one turn.
+      const key = ring.signingKey();
       kid = key.kid;
-      token = await signJwt(claims, key, ACCESS_TOKEN_TYP);
+      token = signJwt(claims, key, ACCESS_TOKEN_TYP);
     }
     const data: TokenEventData = {
       jti,

@@ -9,8 +9,20 @@ import type { PublicKeyRing, SigningKeyRing } from "@sts/keys";
 import { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
 import { audiencesWellFormed, parseScopes } from "@sts/scopes";
-import type { Actor, Actor__Output, IntrospectResponse, TokenServiceHandlers, MintRequest__Output, ClientServiceHandlers } from "@sts/proto";
-import { unary } from "@sts/grpc";
+import type {
+  Actor,
+  Actor__Output,
+  ClientServiceHandlers,
+  IntrospectResponse,
+  MintBatchRequest__Output,
+  MintRequest__Output,
+  MintResponse,
+  TokenBatchRequest__Output,
+  TokenRequest__Output,
+  TokenResponse,
+  TokenServiceHandlers,
+} from "@sts/proto";
+import { answerBatch, unary } from "@sts/grpc";
 import type { Logger } from "@sts/telemetry";
 import { GRANTS } from "./grants/index.js";
 import type { GrantDeps } from "./grants/index.js";
@@ -60,64 +72,83 @@ async function authenticateInternal(metadata: Metadata, auth: AuthenticateDeps):
 /** Builds the TokenService implementation. */
 export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
   const { logger } = deps;
+  /** One grant for one authenticated client. */
+  async function token(req: TokenRequest__Output): Promise<TokenResponse> {
+    if (!req.grant_type) throw invalidRequest("grant_type is required");
+    const grant = GRANTS.get(req.grant_type);
+    if (!grant) throw new OAuthError("unsupported_grant_type", "grant type not supported");
+    const { client, method } = await authenticateClient(req.client ?? {}, deps.auth);
+    // An admin starts flows for its managed clients with the jwt-bearer grant (dedicated token issuer).
+    const adminFlow = client.admin === true && req.grant_type === JWT_BEARER.GRANT_TYPE;
+    if (!adminFlow && !client.grant_types.includes(req.grant_type)) throw unauthorizedClient("client may not use this grant type");
+    return grant.handle(req, client, deps.grantDeps, method);
+  }
+
+  /** Signs one token whose claims the (already authenticated) exchanger computed. */
+  async function mint(req: MintRequest__Output): Promise<MintResponse> {
+    const target = deps.auth.lookup(req.client_id);
+    if (!target) throw invalidRequest("unknown client_id");
+    if (!req.sub) throw invalidRequest("sub is required");
+    if (req.audience.length === 0 || !audiencesWellFormed(req.audience)) throw invalidRequest("audience is required");
+    const act = actFromProto(req.act);
+    if (act && !isActClaim(act)) throw invalidRequest("malformed act chain");
+    const notAfter = Number(req.not_after);
+    if (!Number.isSafeInteger(notAfter) || notAfter <= deps.now()) throw new OAuthError("invalid_grant", "subject token expired");
+    let mayAct: Record<string, unknown> | undefined;
+    if (req.may_act_json) {
+      try {
+        mayAct = JSON.parse(req.may_act_json) as Record<string, unknown>;
+      } catch {
+        throw invalidRequest("may_act_json is not JSON");
+      }
+    }
+    const minted = await deps.minter.mint({
+      sub: req.sub,
+      clientId: req.client_id,
+      audience: req.audience,
+      scope: parseScopes(req.scope),
+      ttl: target.access_token_ttl ?? deps.grantDeps.defaultTtl,
+      notAfter,
+      ...(act && { act }),
+      ...(mayAct && { mayAct }),
+      ...(req.parent_jti && { parentJti: req.parent_jti }),
+      ...(req.subject_issuer && { subjectIssuer: req.subject_issuer }),
+      format: target.access_token_format[req.audience[0] as string] ?? "jwt",
+      grantType: "urn:ietf:params:oauth:grant-type:token-exchange",
+      eventType: EVENT_TYPES.TOKEN_EXCHANGED,
+    });
+    return {
+      access_token: minted.token,
+      issued_token_type: req.requested_token_type,
+      expires_in: String(minted.expiresIn),
+      scope: minted.scope,
+      jti: minted.jti,
+    };
+  }
+
   return {
-    Token: unary(
-      async (req) => {
-        if (!req.grant_type) throw invalidRequest("grant_type is required");
-        const grant = GRANTS.get(req.grant_type);
-        if (!grant) throw new OAuthError("unsupported_grant_type", "grant type not supported");
-        const { client, method } = await authenticateClient(req.client ?? {}, deps.auth);
-        // An admin starts flows for its managed clients with the jwt-bearer grant (dedicated token issuer).
-        const adminFlow = client.admin === true && req.grant_type === JWT_BEARER.GRANT_TYPE;
-        if (!adminFlow && !client.grant_types.includes(req.grant_type)) throw unauthorizedClient("client may not use this grant type");
-        return grant.handle(req, client, deps.grantDeps, method);
-      },
-      { name: "Token", logger },
-    ),
+    Token: unary(token, { name: "Token", logger }),
+
+    TokenBatch: unary(async (req: TokenBatchRequest__Output) => ({ results: await answerBatch(req.items, token, { name: "TokenBatch", logger }) }), {
+      name: "TokenBatch",
+      logger,
+    }),
 
     Mint: unary(
       async (req: MintRequest__Output, ctx) => {
         await authenticateInternal(ctx.metadata, deps.auth);
-        const target = deps.auth.lookup(req.client_id);
-        if (!target) throw invalidRequest("unknown client_id");
-        if (!req.sub) throw invalidRequest("sub is required");
-        if (req.audience.length === 0 || !audiencesWellFormed(req.audience)) throw invalidRequest("audience is required");
-        const act = actFromProto(req.act);
-        if (act && !isActClaim(act)) throw invalidRequest("malformed act chain");
-        const notAfter = Number(req.not_after);
-        if (!Number.isSafeInteger(notAfter) || notAfter <= deps.now()) throw new OAuthError("invalid_grant", "subject token expired");
-        let mayAct: Record<string, unknown> | undefined;
-        if (req.may_act_json) {
-          try {
-            mayAct = JSON.parse(req.may_act_json) as Record<string, unknown>;
-          } catch {
-            throw invalidRequest("may_act_json is not JSON");
-          }
-        }
-        const minted = await deps.minter.mint({
-          sub: req.sub,
-          clientId: req.client_id,
-          audience: req.audience,
-          scope: parseScopes(req.scope),
-          ttl: target.access_token_ttl ?? deps.grantDeps.defaultTtl,
-          notAfter,
-          ...(act && { act }),
-          ...(mayAct && { mayAct }),
-          ...(req.parent_jti && { parentJti: req.parent_jti }),
-          ...(req.subject_issuer && { subjectIssuer: req.subject_issuer }),
-          format: target.access_token_format[req.audience[0] as string] ?? "jwt",
-          grantType: "urn:ietf:params:oauth:grant-type:token-exchange",
-          eventType: EVENT_TYPES.TOKEN_EXCHANGED,
-        });
-        return {
-          access_token: minted.token,
-          issued_token_type: req.requested_token_type,
-          expires_in: String(minted.expiresIn),
-          scope: minted.scope,
-          jti: minted.jti,
-        };
+        return mint(req);
       },
       { name: "Mint", logger },
+    ),
+
+    MintBatch: unary(
+      async (req: MintBatchRequest__Output, ctx) => {
+        // One caller for the whole batch: authenticated once, before any item runs.
+        await authenticateInternal(ctx.metadata, deps.auth);
+        return { results: await answerBatch(req.items, mint, { name: "MintBatch", logger }) };
+      },
+      { name: "MintBatch", logger },
     ),
 
     Introspect: unary(

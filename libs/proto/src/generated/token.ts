@@ -9,12 +9,21 @@ import type { GetJwksRequest as _sts_token_v1_GetJwksRequest, GetJwksRequest__Ou
 import type { GetJwksResponse as _sts_token_v1_GetJwksResponse, GetJwksResponse__Output as _sts_token_v1_GetJwksResponse__Output } from './sts/token/v1/GetJwksResponse.js';
 import type { IntrospectRequest as _sts_token_v1_IntrospectRequest, IntrospectRequest__Output as _sts_token_v1_IntrospectRequest__Output } from './sts/token/v1/IntrospectRequest.js';
 import type { IntrospectResponse as _sts_token_v1_IntrospectResponse, IntrospectResponse__Output as _sts_token_v1_IntrospectResponse__Output } from './sts/token/v1/IntrospectResponse.js';
+import type { ItemError as _sts_token_v1_ItemError, ItemError__Output as _sts_token_v1_ItemError__Output } from './sts/token/v1/ItemError.js';
+import type { MintBatchItem as _sts_token_v1_MintBatchItem, MintBatchItem__Output as _sts_token_v1_MintBatchItem__Output } from './sts/token/v1/MintBatchItem.js';
+import type { MintBatchRequest as _sts_token_v1_MintBatchRequest, MintBatchRequest__Output as _sts_token_v1_MintBatchRequest__Output } from './sts/token/v1/MintBatchRequest.js';
+import type { MintBatchResponse as _sts_token_v1_MintBatchResponse, MintBatchResponse__Output as _sts_token_v1_MintBatchResponse__Output } from './sts/token/v1/MintBatchResponse.js';
 import type { MintRequest as _sts_token_v1_MintRequest, MintRequest__Output as _sts_token_v1_MintRequest__Output } from './sts/token/v1/MintRequest.js';
 import type { MintResponse as _sts_token_v1_MintResponse, MintResponse__Output as _sts_token_v1_MintResponse__Output } from './sts/token/v1/MintResponse.js';
+import type { MintResult as _sts_token_v1_MintResult, MintResult__Output as _sts_token_v1_MintResult__Output } from './sts/token/v1/MintResult.js';
 import type { RevokeRequest as _sts_token_v1_RevokeRequest, RevokeRequest__Output as _sts_token_v1_RevokeRequest__Output } from './sts/token/v1/RevokeRequest.js';
 import type { RevokeResponse as _sts_token_v1_RevokeResponse, RevokeResponse__Output as _sts_token_v1_RevokeResponse__Output } from './sts/token/v1/RevokeResponse.js';
+import type { TokenBatchItem as _sts_token_v1_TokenBatchItem, TokenBatchItem__Output as _sts_token_v1_TokenBatchItem__Output } from './sts/token/v1/TokenBatchItem.js';
+import type { TokenBatchRequest as _sts_token_v1_TokenBatchRequest, TokenBatchRequest__Output as _sts_token_v1_TokenBatchRequest__Output } from './sts/token/v1/TokenBatchRequest.js';
+import type { TokenBatchResponse as _sts_token_v1_TokenBatchResponse, TokenBatchResponse__Output as _sts_token_v1_TokenBatchResponse__Output } from './sts/token/v1/TokenBatchResponse.js';
 import type { TokenRequest as _sts_token_v1_TokenRequest, TokenRequest__Output as _sts_token_v1_TokenRequest__Output } from './sts/token/v1/TokenRequest.js';
 import type { TokenResponse as _sts_token_v1_TokenResponse, TokenResponse__Output as _sts_token_v1_TokenResponse__Output } from './sts/token/v1/TokenResponse.js';
+import type { TokenResult as _sts_token_v1_TokenResult, TokenResult__Output as _sts_token_v1_TokenResult__Output } from './sts/token/v1/TokenResult.js';
 import type { TokenServiceClient as _sts_token_v1_TokenServiceClient, TokenServiceDefinition as _sts_token_v1_TokenServiceDefinition } from './sts/token/v1/TokenService.js';
 import type { UserInfoRequest as _sts_token_v1_UserInfoRequest, UserInfoRequest__Output as _sts_token_v1_UserInfoRequest__Output } from './sts/token/v1/UserInfoRequest.js';
 import type { UserInfoResponse as _sts_token_v1_UserInfoResponse, UserInfoResponse__Output as _sts_token_v1_UserInfoResponse__Output } from './sts/token/v1/UserInfoResponse.js';
@@ -35,12 +44,21 @@ export interface ProtoGrpcType {
         GetJwksResponse: MessageTypeDefinition<_sts_token_v1_GetJwksResponse, _sts_token_v1_GetJwksResponse__Output>
         IntrospectRequest: MessageTypeDefinition<_sts_token_v1_IntrospectRequest, _sts_token_v1_IntrospectRequest__Output>
         IntrospectResponse: MessageTypeDefinition<_sts_token_v1_IntrospectResponse, _sts_token_v1_IntrospectResponse__Output>
+        ItemError: MessageTypeDefinition<_sts_token_v1_ItemError, _sts_token_v1_ItemError__Output>
+        MintBatchItem: MessageTypeDefinition<_sts_token_v1_MintBatchItem, _sts_token_v1_MintBatchItem__Output>
+        MintBatchRequest: MessageTypeDefinition<_sts_token_v1_MintBatchRequest, _sts_token_v1_MintBatchRequest__Output>
+        MintBatchResponse: MessageTypeDefinition<_sts_token_v1_MintBatchResponse, _sts_token_v1_MintBatchResponse__Output>
         MintRequest: MessageTypeDefinition<_sts_token_v1_MintRequest, _sts_token_v1_MintRequest__Output>
         MintResponse: MessageTypeDefinition<_sts_token_v1_MintResponse, _sts_token_v1_MintResponse__Output>
+        MintResult: MessageTypeDefinition<_sts_token_v1_MintResult, _sts_token_v1_MintResult__Output>
         RevokeRequest: MessageTypeDefinition<_sts_token_v1_RevokeRequest, _sts_token_v1_RevokeRequest__Output>
         RevokeResponse: MessageTypeDefinition<_sts_token_v1_RevokeResponse, _sts_token_v1_RevokeResponse__Output>
+        TokenBatchItem: MessageTypeDefinition<_sts_token_v1_TokenBatchItem, _sts_token_v1_TokenBatchItem__Output>
+        TokenBatchRequest: MessageTypeDefinition<_sts_token_v1_TokenBatchRequest, _sts_token_v1_TokenBatchRequest__Output>
+        TokenBatchResponse: MessageTypeDefinition<_sts_token_v1_TokenBatchResponse, _sts_token_v1_TokenBatchResponse__Output>
         TokenRequest: MessageTypeDefinition<_sts_token_v1_TokenRequest, _sts_token_v1_TokenRequest__Output>
         TokenResponse: MessageTypeDefinition<_sts_token_v1_TokenResponse, _sts_token_v1_TokenResponse__Output>
+        TokenResult: MessageTypeDefinition<_sts_token_v1_TokenResult, _sts_token_v1_TokenResult__Output>
         /**
          * TokenService issues, describes and revokes tokens.
          */

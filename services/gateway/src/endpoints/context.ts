@@ -1,6 +1,7 @@
 /** What every endpoint handler gets. */
 import type { IncomingMessage } from "node:http";
-import type { ExchangeServiceClient, TokenServiceClient, ClientAuthentication } from "@sts/proto";
+import type { CallCoalescer } from "@sts/grpc";
+import type { ExchangeServiceClient, TokenServiceClient, ClientAuthentication, TokenRequest, TokenResponse__Output } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import type { OAuthForm } from "../form.js";
 
@@ -8,6 +9,8 @@ import type { OAuthForm } from "../form.js";
 export interface GatewayContext {
   issuer: string;
   token: TokenServiceClient;
+  /** Token calls, coalesced into TokenBatch calls. */
+  tokenCalls: CallCoalescer<TokenRequest, TokenResponse__Output>;
   exchange: ExchangeServiceClient | undefined;
   logger: Logger;
   /** Deadline of backend calls. */

@@ -2,7 +2,7 @@
 import type { IncomingMessage } from "node:http";
 import { OAuthError, invalidRequest } from "@sts/errors";
 import { callUnary } from "@sts/grpc";
-import type { ExchangeRequest, ExchangeResponse__Output, TokenRequest, TokenResponse } from "@sts/proto";
+import type { ExchangeRequest, ExchangeResponse__Output, TokenRequest } from "@sts/proto";
 import type { OAuthForm } from "../form.js";
 import { compact } from "../respond.js";
 import { clientAuthentication } from "./context.js";
@@ -46,12 +46,7 @@ export async function tokenEndpoint(req: IncomingMessage, form: OAuthForm, ctx: 
     assertion: form.get("assertion") ?? "",
     refresh_token: form.get("refresh_token") ?? "",
   };
-  const r = await callUnary<TokenRequest, TokenResponse & { expires_in: string; refresh_token_lifetime: string; refresh_token_iat: string }>(
-    ctx.token,
-    "Token",
-    request,
-    { deadlineMs: ctx.deadlineMs },
-  );
+  const r = await ctx.tokenCalls.call(request);
   return compact({
     access_token: r.access_token,
     token_type: r.token_type,

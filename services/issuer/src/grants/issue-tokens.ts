@@ -61,7 +61,7 @@ export async function issueTokens(input: IssueInput, deps: GrantDeps): Promise<T
   }
   // OIDC Core §3.1.3.3: an ID token when openid is granted, the nonce echoed.
   if (scope.includes("openid")) {
-    response.id_token = await deps.minter.idToken({
+    response.id_token = deps.minter.idToken({
       sub,
       clientId: client.client_id,
       ttl: client.access_token_ttl ?? deps.defaultTtl,

@@ -8,10 +8,14 @@ import type { GetJwksRequest as _sts_token_v1_GetJwksRequest, GetJwksRequest__Ou
 import type { GetJwksResponse as _sts_token_v1_GetJwksResponse, GetJwksResponse__Output as _sts_token_v1_GetJwksResponse__Output } from '../../../sts/token/v1/GetJwksResponse.js';
 import type { IntrospectRequest as _sts_token_v1_IntrospectRequest, IntrospectRequest__Output as _sts_token_v1_IntrospectRequest__Output } from '../../../sts/token/v1/IntrospectRequest.js';
 import type { IntrospectResponse as _sts_token_v1_IntrospectResponse, IntrospectResponse__Output as _sts_token_v1_IntrospectResponse__Output } from '../../../sts/token/v1/IntrospectResponse.js';
+import type { MintBatchRequest as _sts_token_v1_MintBatchRequest, MintBatchRequest__Output as _sts_token_v1_MintBatchRequest__Output } from '../../../sts/token/v1/MintBatchRequest.js';
+import type { MintBatchResponse as _sts_token_v1_MintBatchResponse, MintBatchResponse__Output as _sts_token_v1_MintBatchResponse__Output } from '../../../sts/token/v1/MintBatchResponse.js';
 import type { MintRequest as _sts_token_v1_MintRequest, MintRequest__Output as _sts_token_v1_MintRequest__Output } from '../../../sts/token/v1/MintRequest.js';
 import type { MintResponse as _sts_token_v1_MintResponse, MintResponse__Output as _sts_token_v1_MintResponse__Output } from '../../../sts/token/v1/MintResponse.js';
 import type { RevokeRequest as _sts_token_v1_RevokeRequest, RevokeRequest__Output as _sts_token_v1_RevokeRequest__Output } from '../../../sts/token/v1/RevokeRequest.js';
 import type { RevokeResponse as _sts_token_v1_RevokeResponse, RevokeResponse__Output as _sts_token_v1_RevokeResponse__Output } from '../../../sts/token/v1/RevokeResponse.js';
+import type { TokenBatchRequest as _sts_token_v1_TokenBatchRequest, TokenBatchRequest__Output as _sts_token_v1_TokenBatchRequest__Output } from '../../../sts/token/v1/TokenBatchRequest.js';
+import type { TokenBatchResponse as _sts_token_v1_TokenBatchResponse, TokenBatchResponse__Output as _sts_token_v1_TokenBatchResponse__Output } from '../../../sts/token/v1/TokenBatchResponse.js';
 import type { TokenRequest as _sts_token_v1_TokenRequest, TokenRequest__Output as _sts_token_v1_TokenRequest__Output } from '../../../sts/token/v1/TokenRequest.js';
 import type { TokenResponse as _sts_token_v1_TokenResponse, TokenResponse__Output as _sts_token_v1_TokenResponse__Output } from '../../../sts/token/v1/TokenResponse.js';
 import type { UserInfoRequest as _sts_token_v1_UserInfoRequest, UserInfoRequest__Output as _sts_token_v1_UserInfoRequest__Output } from '../../../sts/token/v1/UserInfoRequest.js';
@@ -86,6 +90,23 @@ export interface TokenServiceClient extends grpc.Client {
   mint(argument: _sts_token_v1_MintRequest, callback: grpc.requestCallback<_sts_token_v1_MintResponse__Output>): grpc.ClientUnaryCall;
   
   /**
+   * MintBatch is Mint for several tokens in one call (the exchanger coalesces
+   * concurrent exchanges). The caller authenticates once, in metadata.
+   */
+  MintBatch(argument: _sts_token_v1_MintBatchRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_MintBatchResponse__Output>): grpc.ClientUnaryCall;
+  MintBatch(argument: _sts_token_v1_MintBatchRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_MintBatchResponse__Output>): grpc.ClientUnaryCall;
+  MintBatch(argument: _sts_token_v1_MintBatchRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_MintBatchResponse__Output>): grpc.ClientUnaryCall;
+  MintBatch(argument: _sts_token_v1_MintBatchRequest, callback: grpc.requestCallback<_sts_token_v1_MintBatchResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * MintBatch is Mint for several tokens in one call (the exchanger coalesces
+   * concurrent exchanges). The caller authenticates once, in metadata.
+   */
+  mintBatch(argument: _sts_token_v1_MintBatchRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_MintBatchResponse__Output>): grpc.ClientUnaryCall;
+  mintBatch(argument: _sts_token_v1_MintBatchRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_MintBatchResponse__Output>): grpc.ClientUnaryCall;
+  mintBatch(argument: _sts_token_v1_MintBatchRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_MintBatchResponse__Output>): grpc.ClientUnaryCall;
+  mintBatch(argument: _sts_token_v1_MintBatchRequest, callback: grpc.requestCallback<_sts_token_v1_MintBatchResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
    * Revoke implements RFC 7009: revokes a token held by the calling client.
    */
   Revoke(argument: _sts_token_v1_RevokeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_RevokeResponse__Output>): grpc.ClientUnaryCall;
@@ -118,6 +139,27 @@ export interface TokenServiceClient extends grpc.Client {
   token(argument: _sts_token_v1_TokenRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_TokenResponse__Output>): grpc.ClientUnaryCall;
   token(argument: _sts_token_v1_TokenRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_TokenResponse__Output>): grpc.ClientUnaryCall;
   token(argument: _sts_token_v1_TokenRequest, callback: grpc.requestCallback<_sts_token_v1_TokenResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * TokenBatch runs several independent Token requests in one call. The
+   * gateway coalesces the HTTP requests that arrive together, which saves a
+   * gRPC round trip per token under load. Every item is authenticated,
+   * decided and recorded on its own; one failing item fails no other.
+   */
+  TokenBatch(argument: _sts_token_v1_TokenBatchRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_TokenBatchResponse__Output>): grpc.ClientUnaryCall;
+  TokenBatch(argument: _sts_token_v1_TokenBatchRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_TokenBatchResponse__Output>): grpc.ClientUnaryCall;
+  TokenBatch(argument: _sts_token_v1_TokenBatchRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_TokenBatchResponse__Output>): grpc.ClientUnaryCall;
+  TokenBatch(argument: _sts_token_v1_TokenBatchRequest, callback: grpc.requestCallback<_sts_token_v1_TokenBatchResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * TokenBatch runs several independent Token requests in one call. The
+   * gateway coalesces the HTTP requests that arrive together, which saves a
+   * gRPC round trip per token under load. Every item is authenticated,
+   * decided and recorded on its own; one failing item fails no other.
+   */
+  tokenBatch(argument: _sts_token_v1_TokenBatchRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_TokenBatchResponse__Output>): grpc.ClientUnaryCall;
+  tokenBatch(argument: _sts_token_v1_TokenBatchRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_TokenBatchResponse__Output>): grpc.ClientUnaryCall;
+  tokenBatch(argument: _sts_token_v1_TokenBatchRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_TokenBatchResponse__Output>): grpc.ClientUnaryCall;
+  tokenBatch(argument: _sts_token_v1_TokenBatchRequest, callback: grpc.requestCallback<_sts_token_v1_TokenBatchResponse__Output>): grpc.ClientUnaryCall;
   
   /**
    * UserInfo returns the OIDC claims of the user an access token with `openid`
@@ -165,6 +207,12 @@ export interface TokenServiceHandlers extends grpc.UntypedServiceImplementation 
   Mint: grpc.handleUnaryCall<_sts_token_v1_MintRequest__Output, _sts_token_v1_MintResponse>;
   
   /**
+   * MintBatch is Mint for several tokens in one call (the exchanger coalesces
+   * concurrent exchanges). The caller authenticates once, in metadata.
+   */
+  MintBatch: grpc.handleUnaryCall<_sts_token_v1_MintBatchRequest__Output, _sts_token_v1_MintBatchResponse>;
+  
+  /**
    * Revoke implements RFC 7009: revokes a token held by the calling client.
    */
   Revoke: grpc.handleUnaryCall<_sts_token_v1_RevokeRequest__Output, _sts_token_v1_RevokeResponse>;
@@ -175,6 +223,14 @@ export interface TokenServiceHandlers extends grpc.UntypedServiceImplementation 
    * RFC 6749 §5.2 code in the `oauth-error` metadata key.
    */
   Token: grpc.handleUnaryCall<_sts_token_v1_TokenRequest__Output, _sts_token_v1_TokenResponse>;
+  
+  /**
+   * TokenBatch runs several independent Token requests in one call. The
+   * gateway coalesces the HTTP requests that arrive together, which saves a
+   * gRPC round trip per token under load. Every item is authenticated,
+   * decided and recorded on its own; one failing item fails no other.
+   */
+  TokenBatch: grpc.handleUnaryCall<_sts_token_v1_TokenBatchRequest__Output, _sts_token_v1_TokenBatchResponse>;
   
   /**
    * UserInfo returns the OIDC claims of the user an access token with `openid`
@@ -189,7 +245,9 @@ export interface TokenServiceDefinition extends grpc.ServiceDefinition {
   GetJwks: MethodDefinition<_sts_token_v1_GetJwksRequest, _sts_token_v1_GetJwksResponse, _sts_token_v1_GetJwksRequest__Output, _sts_token_v1_GetJwksResponse__Output>
   Introspect: MethodDefinition<_sts_token_v1_IntrospectRequest, _sts_token_v1_IntrospectResponse, _sts_token_v1_IntrospectRequest__Output, _sts_token_v1_IntrospectResponse__Output>
   Mint: MethodDefinition<_sts_token_v1_MintRequest, _sts_token_v1_MintResponse, _sts_token_v1_MintRequest__Output, _sts_token_v1_MintResponse__Output>
+  MintBatch: MethodDefinition<_sts_token_v1_MintBatchRequest, _sts_token_v1_MintBatchResponse, _sts_token_v1_MintBatchRequest__Output, _sts_token_v1_MintBatchResponse__Output>
   Revoke: MethodDefinition<_sts_token_v1_RevokeRequest, _sts_token_v1_RevokeResponse, _sts_token_v1_RevokeRequest__Output, _sts_token_v1_RevokeResponse__Output>
   Token: MethodDefinition<_sts_token_v1_TokenRequest, _sts_token_v1_TokenResponse, _sts_token_v1_TokenRequest__Output, _sts_token_v1_TokenResponse__Output>
+  TokenBatch: MethodDefinition<_sts_token_v1_TokenBatchRequest, _sts_token_v1_TokenBatchResponse, _sts_token_v1_TokenBatchRequest__Output, _sts_token_v1_TokenBatchResponse__Output>
   UserInfo: MethodDefinition<_sts_token_v1_UserInfoRequest, _sts_token_v1_UserInfoResponse, _sts_token_v1_UserInfoRequest__Output, _sts_token_v1_UserInfoResponse__Output>
 }

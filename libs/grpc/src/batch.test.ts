@@ -1,0 +1,108 @@
+import { describe, expect, it } from "vitest";
+import { OAuthError, invalidScope } from "@sts/errors";
+import { CallCoalescer, MAX_BATCH_ITEMS, answerBatch } from "./batch.js";
+import type { BatchItem, BatchResult } from "./batch.js";
+
+/** A send function that records each batch and answers it when told to. */
+function recorder<Req>() {
+  const batches: Array<{ items: Array<BatchItem<Req>>; answer: (r: Array<BatchResult<string>>) => void; fail: (e: unknown) => void }> = [];
+  const send = (items: Array<BatchItem<Req>>) =>
+    new Promise<Array<BatchResult<string>>>((answer, fail) => {
+      batches.push({ items, answer, fail });
+    });
+  return { batches, send };
+}
+
+const turn = () => new Promise((r) => setImmediate(r));
+
+describe("CallCoalescer", () => {
+  it("sends the calls of one turn as one batch and gives each caller its own outcome", async () => {
+    const { batches, send } = recorder<number>();
+    const c = new CallCoalescer<number, string>(send);
+    const calls = [1, 2, 3].map((n) => c.call(n));
+    await turn();
+    expect(batches).toHaveLength(1);
+    expect(batches[0]?.items.map((i) => i.request)).toEqual([1, 2, 3]);
+    batches[0]?.answer([{ response: "one" }, { error: { code: "invalid_scope", description: "no", retry_after: 0 } }, { response: "three" }]);
+    const [a, b, cc] = await Promise.allSettled(calls);
+    expect(a).toEqual({ status: "fulfilled", value: "one" });
+    expect(cc).toEqual({ status: "fulfilled", value: "three" });
+    expect(b.status === "rejected" && b.reason instanceof OAuthError && b.reason.code).toBe("invalid_scope");
+  });
+
+  it("holds new calls while every slot is busy, then sends them together", async () => {
+    const { batches, send } = recorder<number>();
+    const c = new CallCoalescer<number, string>(send, { maxInFlight: 1 });
+    const first = c.call(0);
+    await turn();
+    const later = [1, 2].map((n) => c.call(n));
+    await turn();
+    await turn();
+    expect(batches).toHaveLength(1);
+    batches[0]?.answer([{ response: "0" }]);
+    await first;
+    await turn();
+    expect(batches).toHaveLength(2);
+    expect(batches[1]?.items.map((i) => i.request)).toEqual([1, 2]);
+    batches[1]?.answer([{ response: "1" }, { response: "2" }]);
+    expect(await Promise.all(later)).toEqual(["1", "2"]);
+  });
+
+  it("splits a burst larger than maxBatch", async () => {
+    const { batches, send } = recorder<number>();
+    const c = new CallCoalescer<number, string>(send, { maxBatch: 2, maxInFlight: 4 });
+    void Promise.allSettled([1, 2, 3, 4, 5].map((n) => c.call(n)));
+    await turn();
+    expect(batches.map((b) => b.items.length)).toEqual([2, 2, 1]);
+  });
+
+  it("fails every caller when the batch call fails or answers the wrong number of results", async () => {
+    const { batches, send } = recorder<number>();
+    const c = new CallCoalescer<number, string>(send, { maxInFlight: 4 });
+    const failed = [1, 2].map((n) => c.call(n));
+    await turn();
+    batches[0]?.fail(new OAuthError("temporarily_unavailable", "issuer down"));
+    for (const r of await Promise.allSettled(failed)) expect(r.status === "rejected" && (r.reason as OAuthError).code).toBe("temporarily_unavailable");
+    const short = [3, 4].map((n) => c.call(n));
+    await turn();
+    batches[1]?.answer([{ response: "3" }]);
+    for (const r of await Promise.allSettled(short)) expect(r.status === "rejected" && (r.reason as OAuthError).code).toBe("server_error");
+  });
+
+  it("makes an unknown error code a server_error, never a success", async () => {
+    const { batches, send } = recorder<number>();
+    const c = new CallCoalescer<number, string>(send);
+    const p = c.call(1);
+    await turn();
+    batches[0]?.answer([{ error: { code: "made_up", description: "?" } }]);
+    await expect(p).rejects.toMatchObject({ code: "server_error" });
+  });
+});
+
+describe("answerBatch", () => {
+  it("answers each item on its own, in order, hiding unexpected errors", async () => {
+    const items = [1, 2, 3, 4].map((n) => ({ request: n, trace_context: {} }));
+    const results = await answerBatch(
+      items,
+      async (n: number) => {
+        await turn();
+        if (n === 2) throw invalidScope("not allowed");
+        if (n === 3) throw new Error("database password is hunter2");
+        return `ok ${n}`;
+      },
+      { name: "Test" },
+    );
+    expect(results[0]).toEqual({ response: "ok 1" });
+    expect(results[1]).toEqual({ error: { code: "invalid_scope", description: "not allowed" } });
+    expect(results[2]?.error?.code).toBe("server_error");
+    expect(JSON.stringify(results[2])).not.toContain("hunter2");
+    expect(results[3]).toEqual({ response: "ok 4" });
+  });
+
+  it("refuses an item without a request and a batch that is too large", async () => {
+    const results = await answerBatch([{ request: null, trace_context: {} }], async () => "x", { name: "Test" });
+    expect(results[0]?.error?.code).toBe("invalid_request");
+    const huge = Array.from({ length: MAX_BATCH_ITEMS + 1 }, () => ({ request: 1, trace_context: {} }));
+    await expect(answerBatch(huge, async () => "x", { name: "Test" })).rejects.toMatchObject({ code: "invalid_request" });
+  });
+});
