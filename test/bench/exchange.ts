@@ -1,5 +1,8 @@
 /** Token exchange over gRPC through the full stack, against the in-process ceiling of jose verify + sign. */
-import { Metadata, credentials } from "@grpc/grpc-js";
+import { Metadata, credentials, loadPackageDefinition } from "@grpc/grpc-js";
+import type { ChannelCredentials, Client, ServiceError } from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import { protoPath as healthProtoPath } from "grpc-health-check";
 import { SignJWT, exportJWK, generateKeyPair, importJWK, jwtVerify } from "jose";
 import { loadExchangeProto } from "@sts/proto";
 import { basicAuth, postForm, startStack } from "../harness.js";
@@ -22,6 +25,32 @@ async function ceiling(subject: string, durationMs: number): Promise<LoadResult>
       .setProtectedHeader({ alg: "ES256", kid: "k", typ: "at+jwt" })
       .sign(privateKey);
   });
+}
+
+/** Issues n client_credentials tokens through the gateway, 64 at a time. */
+async function issueMany(gatewayUrl: string, authorization: string, n: number): Promise<string[]> {
+  const out: string[] = [];
+  const worker = async (): Promise<void> => {
+    while (out.length < n) {
+      const r = await postForm(`${gatewayUrl}/oauth2/token`, { grant_type: "client_credentials", scope: "a b c" }, { authorization });
+      out.push(r.body.access_token as string);
+    }
+  };
+  await Promise.all(Array.from({ length: 64 }, worker));
+  return out;
+}
+
+type HealthClient = Client & { Check(r: object, cb: (e: ServiceError | null) => void): void };
+
+/** A grpc.health.v1 client kept open, for the no-op floor. */
+function healthClient(address: string): HealthClient {
+  const def = loadSync(healthProtoPath, { keepCase: true, enums: String, defaults: true });
+  const pkg = loadPackageDefinition(def) as unknown as { grpc: { health: { v1: { Health: new (a: string, c: ChannelCredentials) => HealthClient } } } };
+  return new pkg.grpc.health.v1.Health(address, credentials.createInsecure());
+}
+
+function healthCheck(client: HealthClient): Promise<void> {
+  return new Promise((resolve, reject) => client.Check({ service: "" }, (err) => (err ? reject(err) : resolve())));
 }
 
 /** Runs the exchange benchmark and prints its table. */
@@ -52,14 +81,25 @@ export async function benchExchange(duration: number): Promise<void> {
       audience: ["svc-b"],
       scope: "b c",
     };
-    const once = () => new Promise<void>((resolve, reject) => client.Exchange(request, new Metadata(), (err) => (err ? reject(err) : resolve())));
+    const exchangeOf = (subject_token: string) =>
+      new Promise<void>((resolve, reject) => client.Exchange({ ...request, subject_token }, new Metadata(), (err) => (err ? reject(err) : resolve())));
     const rows: LoadResult[] = [];
-    for (const c of CONCURRENCY) rows.push(await runLoad("mesh-sts Exchange (gRPC, full stack)", c, duration * 1000, once));
+    for (const c of CONCURRENCY) rows.push(await runLoad("mesh-sts Exchange (gRPC, full stack)", c, duration * 1000, () => exchangeOf(subject)));
+    // The row above presents one subject token again and again (its signature is verified once, then
+    // remembered); a token seen for the first time costs a signature check: each of these is new.
+    const fresh = await issueMany(stack.gatewayUrl, basicAuth("app", SECRET), Math.ceil(3000 * (duration + 1)));
+    let next = 0;
+    rows.push(await runLoad("  same, every subject token new", 64, duration * 1000, () => exchangeOf(fresh[next++ % fresh.length] as string)));
+    // What any unary call to the exchanger costs here, with the same client and load: the floor under the rows above.
+    const health = healthClient(stack.address.exchanger);
+    rows.push(await runLoad("  no-op gRPC call (health Check), the floor", 64, duration * 1000, () => healthCheck(health)));
+    health.close();
     client.close();
     const top = await ceiling(subject, duration * 1000);
     rows.push(top);
     printTable("token exchange A→B (exchanger + policy + issuer Mint + JetStream event)", rows);
-    for (const r of rows.slice(0, -1)) console.log(`  full stack / ceiling at ${r.concurrency} concurrent: ${(r.rps / top.rps).toFixed(2)}`);
+    for (const r of rows.slice(0, 3)) console.log(`  full stack / ceiling at ${r.concurrency} concurrent: ${(r.rps / top.rps).toFixed(2)}`);
+    console.log(`  new subject tokens: ${fresh.length} issued before the run, ${next} presented (a token presented again was verified before)`);
     const rss = await Promise.all(
       (["exchanger", "policy", "issuer"] as const).map(async (n) => `${n} ${(await peakRssMiB(stack.processes[n]?.pid ?? 0)).toFixed(0)} MiB`),
     );
