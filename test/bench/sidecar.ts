@@ -8,6 +8,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { freePort, startProcess, tcpOpen } from "@sts/testkit";
 import type { ProcessHandle } from "@sts/testkit";
 import { basicAuth, postForm, startStack } from "../harness.js";
@@ -97,17 +98,33 @@ export async function benchSidecar(duration: number): Promise<void> {
       if (r.status !== 200) throw new Error(`${url}: ${r.status} ${await r.text()}`);
       await r.arrayBuffer();
     };
+    // Two pass-through proxies with nothing in them, chained the same way: what any proxy hop costs here.
+    const floorPorts = [await freePort(), await freePort()] as const;
+    for (const [listen, target] of [
+      [floorPorts[1], bPort],
+      [floorPorts[0], floorPorts[1]],
+    ] as const) {
+      sidecars.push(
+        await startProcess({
+          name: `minimal proxy ${listen}`,
+          command: process.execPath,
+          args: [fileURLToPath(new URL("./minimal-proxy.js", import.meta.url)), String(listen), String(target)],
+          ready: () => tcpOpen(listen),
+        }),
+      );
+    }
     const rows = [
       await sequential("direct A→B (no sidecar)", n, () => get(`http://127.0.0.1:${bPort}/work`, warmToken)),
+      await sequential("through 2 empty pass-through proxies (floor)", n, () => get(`http://127.0.0.1:${floorPorts[0]}/work`, warmToken)),
       await sequential("through 2 sidecars, warm cache", n, () => get(`http://127.0.0.1:${p.aOut}/svc-b/work`, warmToken)),
       await sequential("through 2 sidecars, cold (exchange per call)", cold.length - 50, (i) =>
         get(`http://127.0.0.1:${p.aOut}/svc-b/work`, cold[i] as string),
       ),
     ];
     printTable("sidecars: one call A→B, sequential", rows);
-    const [direct, warm, coldRow] = rows as [LoadResult, LoadResult, LoadResult];
+    const [direct, floor, warm, coldRow] = rows as [LoadResult, LoadResult, LoadResult, LoadResult];
     console.log(
-      `  overhead per hop (warm, p50): ${((warm.p50 - direct.p50) / 2).toFixed(2)} ms; cold adds an exchange: p50 ${(coldRow.p50 - warm.p50).toFixed(2)} ms`,
+      `  overhead per hop (warm, p50): ${((warm.p50 - direct.p50) / 2).toFixed(2)} ms, of which an empty proxy hop costs ${((floor.p50 - direct.p50) / 2).toFixed(2)} ms; cold adds an exchange: p50 ${(coldRow.p50 - warm.p50).toFixed(2)} ms`,
     );
     const fresh = await token();
     tokensSeen.clear();
