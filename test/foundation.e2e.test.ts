@@ -4,6 +4,7 @@
  * off-the-shelf OAuth client (oauth4webapi) that knows nothing of this stack.
  */
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -193,6 +194,24 @@ describe("bad input gets its RFC error, and nothing is issued", () => {
     });
     expect([400, 413]).toContain(res.status);
     expect(((await res.json()) as { error: string }).error).toBe("invalid_request");
+  });
+});
+
+describe("trace context", () => {
+  it("carries the caller's W3C trace from the HTTP request through the issuer into the token.issued event", async () => {
+    const traceId = randomBytes(16).toString("hex");
+    const res = await postForm(
+      tokenUrl,
+      { grant_type: "client_credentials", scope: "read" },
+      { authorization: basicAuth("svc", SECRET), traceparent: `00-${traceId}-${randomBytes(8).toString("hex")}-01` },
+    );
+    expect(res.status).toBe(200);
+    const jti = claimsOf(res.body.access_token as string).jti;
+    const stored = await nats.jsm.streams.getMessage(EVENTS_STREAM.name, { last_by_subj: "sts.events.token.issued" });
+    const event = stored?.json<{ subject: string; traceparent?: string }>();
+    expect(event?.subject).toBe(jti);
+    expect(stored?.header.get("traceparent")).toContain(`-${traceId}-`);
+    expect(event?.traceparent).toContain(`-${traceId}-`);
   });
 });
 

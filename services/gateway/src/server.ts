@@ -12,6 +12,8 @@ import type {
   TokenResponse__Output,
   TokenServiceClient,
 } from "@sts/proto";
+import { SpanKind, context, trace } from "@opentelemetry/api";
+import { extractTraceContext } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
 import { introspectEndpoint } from "./endpoints/introspect.js";
 import { revokeEndpoint } from "./endpoints/revoke.js";
@@ -49,6 +51,13 @@ const POSTS: Record<string, FormHandler> = {
   "/oauth2/introspect": introspectEndpoint,
   "/oauth2/revoke": revokeEndpoint,
 };
+
+const tracer = trace.getTracer("@sts/gateway");
+
+/** One value of a header that may repeat (a repeated trace header is ignored). */
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return typeof v === "string" ? v : undefined;
+}
 
 /** Starts the HTTP edge; resolves once listening. */
 export async function startGateway(options: GatewayOptions): Promise<{ port: number; url: string; close(): Promise<void> }> {
@@ -136,12 +145,22 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
   }
 
   const server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000, maxHeaderSize: 16 * 1024 }, (req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      const e = sendError(res, err);
-      if (e.code === "server_error") options.logger.error({ err, path: req.url }, "request failed");
-      // An unread body would stall keep-alive; the connection is closed after an early refusal.
-      if (!req.complete) req.destroy();
-    });
+    // A caller's W3C trace context continues here, through the issuer or exchanger, into the events.
+    const parent = extractTraceContext({ traceparent: headerValue(req.headers.traceparent), tracestate: headerValue(req.headers.tracestate) });
+    const span = tracer.startSpan(
+      `http.server ${req.method ?? ""}`,
+      { kind: SpanKind.SERVER, attributes: { "http.route": (req.url ?? "/").split("?")[0] } },
+      parent,
+    );
+    res.once("close", () => span.end());
+    context
+      .with(trace.setSpan(parent, span), () => handle(req, res))
+      .catch((err: unknown) => {
+        const e = sendError(res, err);
+        if (e.code === "server_error") options.logger.error({ err, path: req.url }, "request failed");
+        // An unread body would stall keep-alive; the connection is closed after an early refusal.
+        if (!req.complete) req.destroy();
+      });
   });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(options.port, options.host, resolve));
