@@ -66,11 +66,17 @@ export async function ensureEventsStream(
   };
   try {
     await handle.jsm.streams.info(EVENTS_STREAM.name);
-    await handle.jsm.streams.update(EVENTS_STREAM.name, config);
   } catch (err) {
-    if (err instanceof Error && /not found/i.test(err.message)) await handle.jsm.streams.add(config);
-    else throw err;
+    if (!(err instanceof Error && /not found/i.test(err.message))) throw err;
+    try {
+      await handle.jsm.streams.add(config);
+      return;
+    } catch (addErr) {
+      // Services start together: another one created the stream between our info and our add.
+      if (!(addErr instanceof Error && /already in use/i.test(addErr.message))) throw addErr;
+    }
   }
+  await handle.jsm.streams.update(EVENTS_STREAM.name, config);
 }
 
 const setter = { set: (h: MsgHdrs, key: string, value: string) => h.set(key, value) };

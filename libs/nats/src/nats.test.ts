@@ -31,6 +31,21 @@ describe("encodeKey", () => {
   });
 });
 
+describe("ensureEventsStream", () => {
+  it("lets services that start together all make sure of the stream", async () => {
+    const server = await startNats();
+    const handles = await Promise.all(Array.from({ length: 6 }, (_, i) => connectNats({ servers: server.url, name: `starter-${i}` })));
+    try {
+      const outcomes = await Promise.allSettled(handles.map((h) => ensureEventsStream(h)));
+      expect(outcomes.filter((o) => o.status === "rejected")).toEqual([]);
+      expect((await handles[0]?.jsm.streams.info(EVENTS_STREAM.name))?.config.subjects).toEqual([...EVENTS_STREAM.subjects]);
+    } finally {
+      await Promise.all(handles.map((h) => h.close()));
+      await server.stop();
+    }
+  }, 30_000);
+});
+
 describe("with a real nats-server", () => {
   let server: NatsServerHandle;
   let nats: NatsHandle;
