@@ -235,6 +235,15 @@ describe("requests coalesced on the way to the issuer (TokenBatch)", () => {
     expect(await issuedCount()).toBe(before + 20);
   });
 
+  it("keeps large concurrent requests within the issuer's message limit: each is judged on its own", async () => {
+    // 30 requests of ~7 KB arriving together would make a 200 KB batch, over the issuer's 64 KiB limit.
+    const big = { scope: Array.from({ length: 1400 }, () => "read").join(" ") };
+    const alone = await cc(big);
+    const together = await Promise.all(Array.from({ length: 30 }, () => cc(big)));
+    expect(alone.body.error).not.toBe("invalid_request");
+    for (const res of together) expect([res.status, res.body.error]).toEqual([alone.status, alone.body.error]);
+  });
+
   it("serves TokenBatch over gRPC with one result per item, in order", async () => {
     const client = new (loadTokenProto().sts.token.v1.TokenService)(stack.address.issuer, credentials.createInsecure());
     const item = (authorization: string, grant_type = "client_credentials") => ({

@@ -56,6 +56,14 @@ describe("CallCoalescer", () => {
     expect(batches.map((b) => b.items.length)).toEqual([2, 2, 1]);
   });
 
+  it("keeps a batch within its byte budget, sending an oversized call alone", async () => {
+    const { batches, send } = recorder<string>();
+    const c = new CallCoalescer<string, string>(send, { maxBatch: 64, maxInFlight: 8, maxBytes: 1000, sizeOf: (r) => (r as string).length });
+    void Promise.allSettled(["a".repeat(400), "b".repeat(400), "c".repeat(400), "d".repeat(5000), "e".repeat(10)].map((r) => c.call(r)));
+    await turn();
+    expect(batches.map((b) => b.items.map((i) => i.request[0]).join(""))).toEqual(["ab", "c", "d", "e"]);
+  });
+
   it("fails every caller when the batch call fails or answers the wrong number of results", async () => {
     const { batches, send } = recorder<number>();
     const c = new CallCoalescer<number, string>(send, { maxInFlight: 4 });

@@ -46,14 +46,26 @@ export interface CoalescerOptions {
    * batches, which is where the saving is, and an idle one waits for nothing.
    */
   maxInFlight?: number;
+  /**
+   * Rough size budget of one batch, in bytes: a batch must stay under the
+   * receiving server's message limit, or every item in it would fail.
+   */
+  maxBytes?: number;
+  /** Estimated wire size of one request (JSON length by default: protobuf is smaller). */
+  sizeOf?: (request: unknown) => number;
 }
+
+/** Default byte budget of a batch: under the 64 KiB a server of this project accepts, with room to spare. */
+export const DEFAULT_BATCH_BYTES = 48 * 1024;
 
 /** Sends the calls made in one event-loop turn as one batch; each caller gets its own answer or OAuthError. */
 export class CallCoalescer<Req, Res> {
   readonly #send: (items: Array<BatchItem<Req>>) => Promise<Array<BatchResult<Res>>>;
   readonly #maxBatch: number;
   readonly #maxInFlight: number;
-  #queue: Array<Waiting<Req, Res>> = [];
+  readonly #maxBytes: number;
+  readonly #sizeOf: (request: unknown) => number;
+  #queue: Array<Waiting<Req, Res> & { size: number }> = [];
   #scheduled = false;
   #inFlight = 0;
 
@@ -61,6 +73,8 @@ export class CallCoalescer<Req, Res> {
     this.#send = send;
     this.#maxBatch = Math.min(options.maxBatch ?? 64, MAX_BATCH_ITEMS);
     this.#maxInFlight = options.maxInFlight ?? 2;
+    this.#maxBytes = options.maxBytes ?? DEFAULT_BATCH_BYTES;
+    this.#sizeOf = options.sizeOf ?? ((r) => JSON.stringify(r).length);
   }
 
   /** Queues one request; resolves with its response, rejects with its OAuthError (or the batch call's). */
@@ -68,7 +82,7 @@ export class CallCoalescer<Req, Res> {
     const trace_context: Record<string, string> = {};
     propagation.inject(context.active(), trace_context);
     return new Promise<Res>((resolve, reject) => {
-      this.#queue.push({ item: { request, trace_context }, resolve, reject });
+      this.#queue.push({ item: { request, trace_context }, resolve, reject, size: this.#sizeOf(request) });
       // Let the rest of this turn's calls join, then send (if a slot is free; else a returning batch sends).
       if (!this.#scheduled) {
         this.#scheduled = true;
@@ -81,7 +95,19 @@ export class CallCoalescer<Req, Res> {
   }
 
   #flush(): void {
-    while (this.#queue.length > 0 && this.#inFlight < this.#maxInFlight) this.#sendBatch(this.#queue.splice(0, this.#maxBatch));
+    while (this.#queue.length > 0 && this.#inFlight < this.#maxInFlight) this.#sendBatch(this.#queue.splice(0, this.#takeCount()));
+  }
+
+  /** How many queued calls fit the next batch: at least one, at most maxBatch, within the byte budget. */
+  #takeCount(): number {
+    let bytes = 0;
+    let n = 0;
+    for (const w of this.#queue) {
+      if (n === this.#maxBatch || (n > 0 && bytes + w.size > this.#maxBytes)) break;
+      bytes += w.size;
+      n++;
+    }
+    return n;
   }
 
   #sendBatch(batch: Array<Waiting<Req, Res>>): void {
