@@ -10,7 +10,9 @@ import { SpanKind, SpanStatusCode, context, propagation, trace } from "@opentele
 import { OAuthError, invalidRequest } from "@sts/errors";
 import { extractTraceContext } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
+import type { Client, Metadata } from "@grpc/grpc-js";
 import { handlerFailure } from "./adapter.js";
+import { callUnary } from "./client.js";
 import { errorFromItemError, itemErrorFromOAuthError } from "./error-mapping.js";
 import type { ItemErrorWire } from "./error-mapping.js";
 
@@ -136,6 +138,28 @@ export class CallCoalescer<Req, Res> {
         this.#flush();
       });
   }
+}
+
+/** Where a coalescer sends: a batch method of a client, with fresh metadata per call if the callee authenticates its caller. */
+export interface BatchMethod {
+  client: Client;
+  /** The batch method (e.g. `TokenBatch`): takes `{ items }`, answers `{ results }`. */
+  method: string;
+  deadlineMs: number;
+  metadata?: () => Metadata;
+}
+
+/** A coalescer whose batches go to one batch method of a gRPC client. */
+export function coalescedCalls<Req, Res>(target: BatchMethod, options: CoalescerOptions = {}): CallCoalescer<Req, Res> {
+  return new CallCoalescer<Req, Res>(async (items) => {
+    const r = await callUnary<{ items: Array<BatchItem<Req>> }, { results: Array<BatchResult<Res>> }>(
+      target.client,
+      target.method,
+      { items },
+      { deadlineMs: target.deadlineMs, ...(target.metadata && { metadata: target.metadata() }) },
+    );
+    return r.results;
+  }, options);
 }
 
 const tracer = trace.getTracer("@sts/grpc");

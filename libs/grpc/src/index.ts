@@ -6,5 +6,5 @@ export { createClient, callUnary, checkHealth, DEFAULT_DEADLINE_MS } from "./cli
 export type { CallOptions } from "./client.js";
 export { errorFromServiceError, statusFromOAuthError, errorFromItemError, itemErrorFromOAuthError, ERROR_METADATA } from "./error-mapping.js";
 export type { ItemErrorWire } from "./error-mapping.js";
-export { CallCoalescer, answerBatch, MAX_BATCH_ITEMS, DEFAULT_BATCH_BYTES } from "./batch.js";
-export type { BatchItem, BatchResult, CoalescerOptions } from "./batch.js";
+export { CallCoalescer, answerBatch, coalescedCalls, MAX_BATCH_ITEMS, DEFAULT_BATCH_BYTES } from "./batch.js";
+export type { BatchItem, BatchMethod, BatchResult, CoalescerOptions } from "./batch.js";

@@ -7,9 +7,9 @@ import { PublicKeyRing, parseStoredKey } from "@sts/keys";
 import { VerifiedTokens } from "@sts/jwt";
 import { BUCKETS, EVENT_TYPES, encodeKey, EventPublisher, KvCache, eventSubject, openBucket } from "@sts/nats";
 import { RevocationList, parseRevocation } from "@sts/revocation";
-import { CallCoalescer, callUnary, createClient, onShutdownSignal, startGrpcServer } from "@sts/grpc";
+import { callUnary, coalescedCalls, createClient, onShutdownSignal, startGrpcServer } from "@sts/grpc";
 import { loadExchangeProto, loadPolicyProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
-import type { DecideRequest, Decision__Output, MintBatchRequest, MintBatchResponse__Output, MintRequest, MintResponse__Output } from "@sts/proto";
+import type { DecideRequest, Decision__Output, MintRequest, MintResponse__Output } from "@sts/proto";
 import { readSettings } from "./config.js";
 import { DecisionCache } from "./decision-cache.js";
 import { exchangeService } from "./service.js";
@@ -42,10 +42,15 @@ async function main(): Promise<void> {
   const policyClient = createClient(loadPolicyProto().sts.policy.v1.PolicyService, policyAddress);
   const timeout = config.exchange.call_timeout_ms;
   // Concurrent exchanges mint in one MintBatch call, authenticated as the exchanger's internal client.
-  const mintCalls = new CallCoalescer<MintRequest, MintResponse__Output>(async (items) => {
-    const metadata = new Metadata();
-    metadata.set("authorization", internalAuthorization);
-    return (await callUnary<MintBatchRequest, MintBatchResponse__Output>(issuerClient, "MintBatch", { items }, { metadata, deadlineMs: timeout })).results;
+  const mintCalls = coalescedCalls<MintRequest, MintResponse__Output>({
+    client: issuerClient,
+    method: "MintBatch",
+    deadlineMs: timeout,
+    metadata: () => {
+      const metadata = new Metadata();
+      metadata.set("authorization", internalAuthorization);
+      return metadata;
+    },
   });
   const decisions = new DecisionCache(
     (request) => callUnary<DecideRequest, Decision__Output>(policyClient, "Decide", request, { deadlineMs: timeout }),

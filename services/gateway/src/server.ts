@@ -2,16 +2,8 @@
 import { createServer } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { CallCoalescer, callUnary } from "@sts/grpc";
-import type {
-  ClientServiceClient,
-  ExchangeServiceClient,
-  TokenBatchRequest,
-  TokenBatchResponse__Output,
-  TokenRequest,
-  TokenResponse__Output,
-  TokenServiceClient,
-} from "@sts/proto";
+import { callUnary, coalescedCalls } from "@sts/grpc";
+import type { ClientServiceClient, ExchangeServiceClient, TokenRequest, TokenResponse__Output, TokenServiceClient } from "@sts/proto";
 import { SpanKind, context, trace } from "@opentelemetry/api";
 import { extractTraceContext } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
@@ -64,10 +56,7 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
   const issuer = options.issuer.replace(/\/$/, "");
   const deadlineMs = options.deadlineMs ?? 8000;
   // Token requests that arrive together go to the issuer in one TokenBatch call.
-  const tokenCalls = new CallCoalescer<TokenRequest, TokenResponse__Output>(async (items) => {
-    const r = await callUnary<TokenBatchRequest, TokenBatchResponse__Output>(options.token, "TokenBatch", { items }, { deadlineMs });
-    return r.results;
-  });
+  const tokenCalls = coalescedCalls<TokenRequest, TokenResponse__Output>({ client: options.token, method: "TokenBatch", deadlineMs });
   const ctx: GatewayContext = { issuer, token: options.token, tokenCalls, exchange: options.exchange, logger: options.logger, deadlineMs };
   const maxBody = options.maxBodyBytes ?? 16 * 1024;
   const metadata = serverMetadata(issuer, options.scopesSupported);
