@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the stack needs when it is missing, then builds.
-# Used by `npm start` and `npm test`; safe to run again.
+# Used by `npm start` and `npm test`; safe to run again. `--bench` (used by
+# `npm run bench`) also installs wrk, the HTTP load generator of the benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +31,18 @@ if [ -z "${NATS_URL:-}" ] && [ -z "$(find_nats)" ]; then
     echo "         apt-get update && apt-get install -y nats-server" >&2
     echo "       or point NATS_URL at a NATS server with JetStream enabled." >&2
     exit 1
+  fi
+fi
+
+# wrk, for `npm run bench` only: without it the benchmarks fall back to autocannon and say so.
+if [ "${1:-}" = "--bench" ] && ! command -v wrk >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing wrk (apt-get)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 ||
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } ||
+      echo "warning: could not install wrk; HTTP benchmarks will use autocannon" >&2
+  else
+    echo "note: wrk is not installed (apt-get install wrk); HTTP benchmarks will use autocannon" >&2
   fi
 fi
 

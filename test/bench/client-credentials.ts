@@ -29,16 +29,25 @@ export async function benchClientCredentials(duration: number): Promise<void> {
     const headers = { "content-type": "application/x-www-form-urlencoded", authorization: basicAuth("bench", SECRET) };
     const body = "grant_type=client_credentials&scope=read%20write";
     for (const c of CONCURRENCY) {
-      rows.push(await runHttpLoad("mesh-sts gateway HTTP /oauth2/token", `${stack.gatewayUrl}/oauth2/token`, c, duration, headers, body));
       rows.push(
-        await runHttpLoad(
-          "oidc-provider HTTP /token",
-          `http://127.0.0.1:${oidcPort}/token`,
-          c,
-          duration,
+        await runHttpLoad({
+          label: "mesh-sts gateway HTTP /oauth2/token",
+          url: `${stack.gatewayUrl}/oauth2/token`,
+          connections: c,
+          durationSec: duration,
           headers,
-          `${body}&resource=${encodeURIComponent("https://api-1.example")}`,
-        ),
+          body,
+        }),
+      );
+      rows.push(
+        await runHttpLoad({
+          label: "oidc-provider HTTP /token",
+          url: `http://127.0.0.1:${oidcPort}/token`,
+          connections: c,
+          durationSec: duration,
+          headers,
+          body: `${body}&resource=${encodeURIComponent("https://api-1.example")}`,
+        }),
       );
     }
     const client = new (loadTokenProto().sts.token.v1.TokenService)(stack.address.issuer, credentials.createInsecure());

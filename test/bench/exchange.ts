@@ -6,12 +6,14 @@ import { protoPath as healthProtoPath } from "grpc-health-check";
 import { SignJWT, exportJWK, generateKeyPair, importJWK, jwtVerify } from "jose";
 import { loadExchangeProto } from "@sts/proto";
 import { basicAuth, postForm, startStack } from "../harness.js";
-import { peakRssMiB, printTable, runLoad } from "./load.js";
+import { peakRssMiB, printTable, runLoad, runRate } from "./load.js";
 import type { LoadResult } from "./load.js";
 
 const SECRET = "bench-secret-000000000001";
 const AT = "urn:ietf:params:oauth:token-type:access_token";
 const CONCURRENCY = [1, 16, 64];
+/** Offered rates of the open-loop rows, exchanges/s. */
+const RATES = [1000, 2000, 3000];
 
 /** The ceiling: one loop of jose verify + sign with the same key type and claims. */
 async function ceiling(subject: string, durationMs: number): Promise<LoadResult> {
@@ -85,6 +87,7 @@ export async function benchExchange(duration: number): Promise<void> {
       new Promise<void>((resolve, reject) => client.Exchange({ ...request, subject_token }, new Metadata(), (err) => (err ? reject(err) : resolve())));
     const rows: LoadResult[] = [];
     for (const c of CONCURRENCY) rows.push(await runLoad("mesh-sts Exchange (gRPC, full stack)", c, duration * 1000, () => exchangeOf(subject)));
+    for (const rate of RATES) rows.push(await runRate(`  offered ${rate}/s, at most 64 in flight`, rate, 64, duration * 1000, () => exchangeOf(subject)));
     // The row above presents one subject token again and again (its signature is verified once, then
     // remembered); a token seen for the first time costs a signature check: each of these is new.
     const fresh = await issueMany(stack.gatewayUrl, basicAuth("app", SECRET), Math.ceil(3000 * (duration + 1)));
