@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the stack needs when it is missing, then builds.
 # Used by `npm start` and `npm test`; safe to run again. `--bench` (used by
-# `npm run bench`) also installs wrk, the HTTP load generator of the benchmarks.
+# `npm run bench`) also installs the benchmarks' load generators.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,15 +34,23 @@ if [ -z "${NATS_URL:-}" ] && [ -z "$(find_nats)" ]; then
   fi
 fi
 
-# wrk, for `npm run bench` only: without it the benchmarks fall back to autocannon and say so.
-if [ "${1:-}" = "--bench" ] && ! command -v wrk >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "==> installing wrk (apt-get)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 ||
-      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } ||
-      echo "warning: could not install wrk; HTTP benchmarks will use autocannon" >&2
-  else
-    echo "note: wrk is not installed (apt-get install wrk); HTTP benchmarks will use autocannon" >&2
+# Load generators for `npm run bench` only (C programs from Debian: they cost the
+# measured services less CPU than a Node load generator would). Without them the
+# benchmarks fall back to Node load generators and say so.
+if [ "${1:-}" = "--bench" ]; then
+  missing=""
+  command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+  command -v h2load >/dev/null 2>&1 || missing="$missing nghttp2-client"
+  if [ -n "$missing" ]; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+      echo "==> installing load generators:$missing (apt-get)"
+      # shellcheck disable=SC2086
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null 2>&1 ||
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null; } ||
+        echo "warning: could not install$missing; the benchmarks will use Node load generators" >&2
+    else
+      echo "note: not installed:$missing (apt-get install$missing); the benchmarks will use Node load generators" >&2
+    fi
   fi
 fi
 

@@ -4,16 +4,16 @@ import type { ChannelCredentials, Client, ServiceError } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 import { SignJWT, exportJWK, generateKeyPair, importJWK, jwtVerify } from "jose";
+import { EVENTS_STREAM, EVENT_TYPES, connectNats, eventSubject } from "@sts/nats";
 import { loadExchangeProto } from "@sts/proto";
 import { basicAuth, postForm, startStack } from "../harness.js";
-import { peakRssMiB, printTable, runLoad, runRate } from "./load.js";
+import { h2loadAvailable, runGrpcH2Load } from "./grpc-load.js";
+import { peakRssMiB, printTable, runLoad } from "./load.js";
 import type { LoadResult } from "./load.js";
 
 const SECRET = "bench-secret-000000000001";
 const AT = "urn:ietf:params:oauth:token-type:access_token";
 const CONCURRENCY = [1, 16, 64];
-/** Offered rates of the open-loop rows, exchanges/s. */
-const RATES = [1000, 2000, 3000];
 
 /** The ceiling: one loop of jose verify + sign with the same key type and claims. */
 async function ceiling(subject: string, durationMs: number): Promise<LoadResult> {
@@ -87,7 +87,31 @@ export async function benchExchange(duration: number): Promise<void> {
       new Promise<void>((resolve, reject) => client.Exchange({ ...request, subject_token }, new Metadata(), (err) => (err ? reject(err) : resolve())));
     const rows: LoadResult[] = [];
     for (const c of CONCURRENCY) rows.push(await runLoad("mesh-sts Exchange (gRPC, full stack)", c, duration * 1000, () => exchangeOf(subject)));
-    for (const rate of RATES) rows.push(await runRate(`  offered ${rate}/s, at most 64 in flight`, rate, 64, duration * 1000, () => exchangeOf(subject)));
+    if (h2loadAvailable) {
+      // The same call from h2load: what the stack does when the load generator is not the bottleneck.
+      const nats = await connectNats({ servers: stack.nats.url, name: "bench" });
+      // Each exchange that succeeded left exactly one durable token.exchanged event.
+      const exchanged = async (): Promise<number> => {
+        const subject = eventSubject(EVENT_TYPES.TOKEN_EXCHANGED);
+        const info = await nats.jsm.streams.info(EVENTS_STREAM.name, { subjects_filter: subject });
+        return info.state.subjects?.[subject] ?? 0;
+      };
+      const service = loadExchangeProto().sts.exchange.v1.ExchangeService.service.Exchange;
+      for (const c of CONCURRENCY) {
+        rows.push(
+          await runGrpcH2Load({
+            label: "  same, load from h2load",
+            address: stack.address.exchanger,
+            path: service.path,
+            message: service.requestSerialize(request),
+            concurrency: c,
+            durationSec: duration,
+            succeededSoFar: exchanged,
+          }),
+        );
+      }
+      await nats.close();
+    }
     // The row above presents one subject token again and again (its signature is verified once, then
     // remembered); a token seen for the first time costs a signature check: each of these is new.
     const fresh = await issueMany(stack.gatewayUrl, basicAuth("app", SECRET), Math.ceil(3000 * (duration + 1)));

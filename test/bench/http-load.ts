@@ -5,11 +5,12 @@
  * the bench process would, which matters on a 2-core machine where the load
  * generator shares the cores with what it measures. Otherwise autocannon.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
+import { execTool } from "./load.js";
 import type { LoadResult } from "./load.js";
 
 /** The HTTP load tool this run uses, for the report's heading. */
@@ -59,23 +60,12 @@ async function runWrk({ label, url, connections, durationSec, headers, body }: H
     await writeFile(script, lines.join("\n") + "\n");
     // One thread per connection up to two: the machine has two cores.
     const args = (d: number) => ["-t", String(Math.min(2, connections)), "-c", String(connections), "-d", `${d}s`, "--latency", "-s", script, url];
-    await execWrk(args(1));
-    const out = await execWrk(args(durationSec));
+    await execTool("wrk", args(1));
+    const out = await execTool("wrk", args(durationSec));
     return { label, concurrency: connections, ...parseWrk(out) };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-function execWrk(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("wrk", args, { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-    child.on("error", reject);
-    child.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`wrk exited ${code}: ${out}`))));
-  });
 }
 
 const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 };

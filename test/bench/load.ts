@@ -62,80 +62,6 @@ export async function runLoad(label: string, concurrency: number, durationMs: nu
   };
 }
 
-/**
- * Open-loop load at a fixed offered rate, at most `maxInFlight` requests
- * outstanding: the way a service sees traffic from many independent callers.
- * A closed loop at saturation only measures its own queue (by Little's law,
- * mean latency = concurrency / throughput), so latency goals are measured
- * here. Each latency counts from the request's scheduled start, not from
- * when it was sent, so a stalled server is not hidden by the load generator
- * waiting for it (no coordinated omission).
- */
-export async function runRate(
-  label: string,
-  ratePerSec: number,
-  maxInFlight: number,
-  durationMs: number,
-  fn: () => Promise<unknown>,
-  warmupMs = 1000,
-): Promise<LoadResult> {
-  const latencies: number[] = [];
-  let errors = 0;
-  let firstError: unknown;
-  const interval = 1000 / ratePerSec;
-  const warmCount = Math.floor(warmupMs / interval);
-  const total = warmCount + Math.floor(durationMs / interval);
-  const start = performance.now();
-  let next = 0;
-  let inFlight = 0;
-  let timer: NodeJS.Timeout | undefined;
-  await new Promise<void>((done) => {
-    const pump = (): void => {
-      const now = performance.now();
-      while (next < total && inFlight < maxInFlight && start + next * interval <= now) {
-        const i = next++;
-        const scheduled = start + i * interval;
-        inFlight++;
-        fn()
-          .then(
-            () => void (i >= warmCount && latencies.push(performance.now() - scheduled)),
-            (err: unknown) => {
-              if (i >= warmCount) errors++;
-              firstError ??= err;
-            },
-          )
-          .finally(() => {
-            inFlight--;
-            if (next >= total && inFlight === 0) done();
-            else pump();
-          });
-      }
-      if (next < total && inFlight < maxInFlight && timer === undefined)
-        timer = setTimeout(
-          () => {
-            timer = undefined;
-            pump();
-          },
-          Math.max(0, start + next * interval - performance.now()),
-        );
-    };
-    pump();
-  });
-  if (firstError && errors > 0)
-    console.error(`  (${label}: ${errors} errors, first: ${firstError instanceof Error ? firstError.message : JSON.stringify(firstError)})`);
-  latencies.sort((a, b) => a - b);
-  return {
-    label,
-    concurrency: maxInFlight,
-    requests: latencies.length,
-    errors,
-    rps: latencies.length / (durationMs / 1000),
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    max: latencies[latencies.length - 1] ?? NaN,
-  };
-}
-
 /** Prints results as an aligned table. */
 export function printTable(title: string, rows: readonly LoadResult[]): void {
   console.log(`\n${title}`);
@@ -153,4 +79,26 @@ export async function peakRssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
   const m = /VmHWM:\s+(\d+) kB/.exec(status);
   return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** CPU time (user + system) a process has used so far, in ms (Linux /proc, clock ticks of 10 ms). */
+export async function cpuTimeMs(pid: number): Promise<number> {
+  const { readFile } = await import("node:fs/promises");
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** Runs a command-line load tool and resolves with what it printed (stdout and stderr). */
+export async function execTool(command: string, args: readonly string[]): Promise<string> {
+  const { spawn } = await import("node:child_process");
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    child.on("error", reject);
+    child.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`${command} exited ${code}: ${out}`))));
+  });
 }

@@ -10,12 +10,13 @@ import { benchExchange } from "./exchange.js";
 import { benchAudit } from "./audit.js";
 import { benchSidecar } from "./sidecar.js";
 import { httpLoadTool } from "./http-load.js";
+import { h2loadAvailable } from "./grpc-load.js";
 
 const duration = Number(process.env.BENCH_DURATION ?? 5);
 const only = new Set((process.env.BENCH_ONLY ?? "client-credentials,exchange,audit,sidecar").split(","));
 
 console.log(
-  `mesh-sts benchmarks: ${duration}s per point; HTTP load from ${httpLoadTool}, gRPC load from this process (node ${process.version}, ${(await import("node:os")).cpus().length} cpus)`,
+  `mesh-sts benchmarks: ${duration}s per point; HTTP load from ${httpLoadTool}, gRPC load from grpc-js in this process${h2loadAvailable ? " and from h2load" : " (h2load not installed)"} (node ${process.version}, ${(await import("node:os")).cpus().length} cpus)`,
 );
 if (only.has("client-credentials")) await benchClientCredentials(duration);
 if (only.has("exchange")) await benchExchange(duration);

@@ -12,12 +12,52 @@ import { fileURLToPath } from "node:url";
 import { freePort, startProcess, tcpOpen } from "@sts/testkit";
 import type { ProcessHandle } from "@sts/testkit";
 import { basicAuth, postForm, startStack } from "../harness.js";
-import { peakRssMiB, percentile, printTable } from "./load.js";
+import { cpuTimeMs, peakRssMiB, percentile, printTable } from "./load.js";
 import type { LoadResult } from "./load.js";
 
 const SECRET = "bench-secret-000000000001";
+/** Profiler flags for the sidecars and proxies too, as the harness passes them to the services. */
+const nodeArgs = (process.env.STS_TEST_NODE_ARGS ?? "").split(" ").filter(Boolean);
 const EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
 
+function summary(label: string, lat: number[], elapsedMs: number): LoadResult {
+  lat.sort((a, b) => a - b);
+  return {
+    label,
+    concurrency: 1,
+    requests: lat.length,
+    errors: 0,
+    rps: lat.length / (elapsedMs / 1000),
+    p50: percentile(lat, 50),
+    p99: percentile(lat, 99),
+    max: lat[lat.length - 1] ?? NaN,
+  };
+}
+
+/**
+ * One call at a time to each target in turn, n rounds, the order rotating
+ * each round: every target sees the same machine at the same moments, so a
+ * noisy neighbour or a CPU frequency change during the run moves all rows
+ * alike instead of whichever block it fell on.
+ */
+async function interleaved(targets: ReadonlyArray<{ label: string; call: () => Promise<void> }>, n: number): Promise<LoadResult[]> {
+  for (let i = 0; i < 50; i++) for (const t of targets) await t.call();
+  const lat = targets.map((): number[] => []);
+  const busy = targets.map(() => 0);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < targets.length; j++) {
+      const k = (i + j) % targets.length;
+      const s = performance.now();
+      await (targets[k] as { call: () => Promise<void> }).call();
+      const d = performance.now() - s;
+      (lat[k] as number[]).push(d);
+      busy[k] = (busy[k] as number) + d;
+    }
+  }
+  return targets.map((t, k) => summary(t.label, lat[k] as number[], busy[k] as number));
+}
+
+/** Sequential calls, each with its own argument (a new token per call). */
 async function sequential(label: string, n: number, call: (i: number) => Promise<void>): Promise<LoadResult> {
   for (let i = 0; i < Math.min(50, n); i++) await call(i);
   const lat: number[] = [];
@@ -27,17 +67,7 @@ async function sequential(label: string, n: number, call: (i: number) => Promise
     await call(i);
     lat.push(performance.now() - s);
   }
-  lat.sort((a, b) => a - b);
-  return {
-    label,
-    concurrency: 1,
-    requests: n,
-    errors: 0,
-    rps: n / ((performance.now() - t0) / 1000),
-    p50: percentile(lat, 50),
-    p99: percentile(lat, 99),
-    max: lat[lat.length - 1] ?? NaN,
-  };
+  return summary(label, lat, performance.now() - t0);
 }
 
 /** Runs the sidecar benchmark and prints its figures. */
@@ -80,7 +110,7 @@ export async function benchSidecar(duration: number): Promise<void> {
         await startProcess({
           name: w,
           command: process.execPath,
-          args: [join(process.cwd(), "services/sidecar/dist/main.js")],
+          args: [...nodeArgs, join(process.cwd(), "services/sidecar/dist/main.js")],
           env: { ...stack.env, STS_SIDECAR: w, STS_SIDECAR_CLIENT_SECRET: SECRET },
           ready: () => tcpOpen(port),
         }),
@@ -108,23 +138,37 @@ export async function benchSidecar(duration: number): Promise<void> {
         await startProcess({
           name: `minimal proxy ${listen}`,
           command: process.execPath,
-          args: [fileURLToPath(new URL("./minimal-proxy.js", import.meta.url)), String(listen), String(target)],
+          args: [...nodeArgs, fileURLToPath(new URL("./minimal-proxy.js", import.meta.url)), String(listen), String(target)],
           ready: () => tcpOpen(listen),
         }),
       );
     }
+    let cpuPerCall: number[] = [];
+    const cpuBefore = await Promise.all(sidecars.map((s) => cpuTimeMs(s.pid)));
     const rows = [
-      await sequential("direct A→B (no sidecar)", n, () => get(`http://127.0.0.1:${bPort}/work`, warmToken)),
-      await sequential("through 2 empty pass-through proxies (floor)", n, () => get(`http://127.0.0.1:${floorPorts[0]}/work`, warmToken)),
-      await sequential("through 2 sidecars, warm cache", n, () => get(`http://127.0.0.1:${p.aOut}/svc-b/work`, warmToken)),
+      ...(await interleaved(
+        [
+          { label: "direct A→B (no sidecar)", call: () => get(`http://127.0.0.1:${bPort}/work`, warmToken) },
+          { label: "through 2 empty pass-through proxies (floor)", call: () => get(`http://127.0.0.1:${floorPorts[0]}/work`, warmToken) },
+          { label: "through 2 sidecars, warm cache", call: () => get(`http://127.0.0.1:${p.aOut}/svc-b/work`, warmToken) },
+        ],
+        2 * n,
+      )),
+      ...(await (async () => {
+        cpuPerCall = (await Promise.all(sidecars.map((s) => cpuTimeMs(s.pid)))).map((t, i) => (t - (cpuBefore[i] as number)) / (2 * n + 50));
+        return [];
+      })()),
       await sequential("through 2 sidecars, cold (exchange per call)", cold.length - 50, (i) =>
         get(`http://127.0.0.1:${p.aOut}/svc-b/work`, cold[i] as string),
       ),
     ];
-    printTable("sidecars: one call A→B, sequential", rows);
+    printTable("sidecars: one call A→B at a time (the first three rows interleaved call by call)", rows);
     const [direct, floor, warm, coldRow] = rows as [LoadResult, LoadResult, LoadResult, LoadResult];
     console.log(
       `  overhead per hop (warm, p50): ${((warm.p50 - direct.p50) / 2).toFixed(2)} ms, of which an empty proxy hop costs ${((floor.p50 - direct.p50) / 2).toFixed(2)} ms; cold adds an exchange: p50 ${(coldRow.p50 - warm.p50).toFixed(2)} ms`,
+    );
+    console.log(
+      `  CPU per warm call (ms): sidecar A ${cpuPerCall[0]?.toFixed(3)}, sidecar B ${cpuPerCall[1]?.toFixed(3)}; empty proxies ${cpuPerCall[2]?.toFixed(3)} and ${cpuPerCall[3]?.toFixed(3)}`,
     );
     const fresh = await token();
     tokensSeen.clear();

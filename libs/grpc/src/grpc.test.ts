@@ -18,9 +18,12 @@ let server: GrpcServerHandle;
 let client: TokenServiceClient;
 let slowAborted: Promise<boolean>;
 let markAborted: (v: boolean) => void;
+let watchedAbort: Promise<string>;
+let markWatched: (reason: string) => void;
 
 beforeAll(async () => {
   slowAborted = new Promise((r) => (markAborted = r));
+  watchedAbort = new Promise((r) => (markWatched = r));
   server = await startGrpcServer({
     port: 0,
     logger,
@@ -39,6 +42,16 @@ beforeAll(async () => {
           Introspect: unary(
             async () => {
               throw new Error("database password is hunter2");
+            },
+            { logger },
+          ),
+          // Reads the signal first and waits on it: the abort must reach a handler that is already listening.
+          UserInfo: unary(
+            async (_req, ctx) => {
+              const signal = ctx.signal;
+              await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+              markWatched(String((signal.reason as Error).message));
+              return {};
             },
             { logger },
           ),
@@ -89,6 +102,12 @@ describe("the gRPC adapter and client", () => {
     const err = await failure(callUnary(client, "AuthenticateClient", {}, { deadlineMs: 100 }));
     expect(err.code).toBe("temporarily_unavailable");
     expect(await slowAborted).toBe(true);
+  });
+
+  it("aborts a handler that listens on its signal when the deadline passes", async () => {
+    const err = await failure(callUnary(client, "UserInfo", {}, { deadlineMs: 100 }));
+    expect(err.code).toBe("temporarily_unavailable");
+    expect(await watchedAbort).toMatch(/deadline exceeded|cancelled/);
   });
 
   it("refuses an oversized request before the handler runs", async () => {
