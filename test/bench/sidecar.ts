@@ -143,21 +143,20 @@ export async function benchSidecar(duration: number): Promise<void> {
         }),
       );
     }
-    let cpuPerCall: number[] = [];
+    const rounds = 2 * n;
     const cpuBefore = await Promise.all(sidecars.map((s) => cpuTimeMs(s.pid)));
+    const warmRows = await interleaved(
+      [
+        { label: "direct A→B (no sidecar)", call: () => get(`http://127.0.0.1:${bPort}/work`, warmToken) },
+        { label: "through 2 empty pass-through proxies (floor)", call: () => get(`http://127.0.0.1:${floorPorts[0]}/work`, warmToken) },
+        { label: "through 2 sidecars, warm cache", call: () => get(`http://127.0.0.1:${p.aOut}/svc-b/work`, warmToken) },
+      ],
+      rounds,
+    );
+    // Each proxy process saw one call per round, plus the 50 warm-up calls of interleaved().
+    const cpuPerCall = (await Promise.all(sidecars.map((s) => cpuTimeMs(s.pid)))).map((t, i) => (t - (cpuBefore[i] as number)) / (rounds + 50));
     const rows = [
-      ...(await interleaved(
-        [
-          { label: "direct A→B (no sidecar)", call: () => get(`http://127.0.0.1:${bPort}/work`, warmToken) },
-          { label: "through 2 empty pass-through proxies (floor)", call: () => get(`http://127.0.0.1:${floorPorts[0]}/work`, warmToken) },
-          { label: "through 2 sidecars, warm cache", call: () => get(`http://127.0.0.1:${p.aOut}/svc-b/work`, warmToken) },
-        ],
-        2 * n,
-      )),
-      ...(await (async () => {
-        cpuPerCall = (await Promise.all(sidecars.map((s) => cpuTimeMs(s.pid)))).map((t, i) => (t - (cpuBefore[i] as number)) / (2 * n + 50));
-        return [];
-      })()),
+      ...warmRows,
       await sequential("through 2 sidecars, cold (exchange per call)", cold.length - 50, (i) =>
         get(`http://127.0.0.1:${p.aOut}/svc-b/work`, cold[i] as string),
       ),
