@@ -3,10 +3,9 @@
  * B's inbound sidecar, against the same call made directly to B, with a warm
  * exchange cache (the same inbound token every call) and a cold one (a new
  * inbound token every call, so every call exchanges); and how many
- * exchanges 100 concurrent calls with one new token cause.
+ * exchanges 100 concurrent calls with one new token cause. B runs in its
+ * own process (workload-b.ts), so "direct" crosses a process boundary too.
  */
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, startProcess, tcpOpen } from "@sts/testkit";
@@ -72,12 +71,7 @@ async function sequential(label: string, n: number, call: (i: number) => Promise
 
 /** Runs the sidecar benchmark and prints its figures. */
 export async function benchSidecar(duration: number): Promise<void> {
-  const tokensSeen = new Set<string>();
-  const b = createServer((req, res) => {
-    tokensSeen.add(req.headers.authorization ?? "");
-    res.writeHead(200, { "content-type": "text/plain" }).end("ok");
-  });
-  const bPort = await new Promise<number>((r) => b.listen(0, "127.0.0.1", () => r((b.address() as AddressInfo).port)));
+  const bPort = await freePort();
   const p = { aIn: await freePort(), aOut: await freePort(), bIn: await freePort(), bOut: await freePort() };
   const stack = await startStack(
     {
@@ -101,7 +95,16 @@ export async function benchSidecar(duration: number): Promise<void> {
     { services: ["issuer", "policy", "exchanger", "gateway"] },
   );
   const sidecars: ProcessHandle[] = [];
+  const others: ProcessHandle[] = [];
   try {
+    others.push(
+      await startProcess({
+        name: "workload B",
+        command: process.execPath,
+        args: [...nodeArgs, fileURLToPath(new URL("./workload-b.js", import.meta.url)), String(bPort)],
+        ready: () => tcpOpen(bPort),
+      }),
+    );
     for (const [w, port] of [
       ["svc-a", p.aOut],
       ["svc-b", p.bIn],
@@ -170,15 +173,15 @@ export async function benchSidecar(duration: number): Promise<void> {
       `  CPU per warm call (ms): sidecar A ${cpuPerCall[0]?.toFixed(3)}, sidecar B ${cpuPerCall[1]?.toFixed(3)}; empty proxies ${cpuPerCall[2]?.toFixed(3)} and ${cpuPerCall[3]?.toFixed(3)}`,
     );
     const fresh = await token();
-    tokensSeen.clear();
+    await fetch(`http://127.0.0.1:${bPort}/__reset`, { method: "POST" });
     await Promise.all(Array.from({ length: 100 }, () => get(`http://127.0.0.1:${p.aOut}/svc-b/work`, fresh)));
-    console.log(`  100 concurrent calls with one new token reached B with ${tokensSeen.size} distinct token(s): ${tokensSeen.size} exchange(s)`);
+    const { distinct } = (await (await fetch(`http://127.0.0.1:${bPort}/__seen`)).json()) as { distinct: number };
+    console.log(`  100 concurrent calls with one new token reached B with ${distinct} distinct token(s): ${distinct} exchange(s)`);
     console.log(
       `  peak RSS: sidecar A ${(await peakRssMiB(sidecars[0]?.pid ?? 0)).toFixed(0)} MiB, sidecar B ${(await peakRssMiB(sidecars[1]?.pid ?? 0)).toFixed(0)} MiB`,
     );
   } finally {
-    await Promise.all(sidecars.map((s) => s.stop()));
-    b.close();
+    await Promise.all([...sidecars, ...others].map((s) => s.stop()));
     await stack.stop();
   }
 }
