@@ -120,6 +120,20 @@ export async function benchExchange(duration: number): Promise<void> {
     // What any unary call to the exchanger costs here, with the same client and load: the floor under the rows above.
     const health = healthClient(stack.address.exchanger);
     rows.push(await runLoad("  no-op gRPC call (health Check), the floor", 64, duration * 1000, () => healthCheck(health)));
+    if (h2loadAvailable) {
+      // The same no-op call from h2load: how much of the floor above is the grpc-js client's. An empty
+      // HealthCheckRequest is a zero-length message; one answer is checked with grpc-js above.
+      rows.push(
+        await runGrpcH2Load({
+          label: "  same no-op call, load from h2load",
+          address: stack.address.exchanger,
+          path: "/grpc.health.v1.Health/Check",
+          message: Buffer.alloc(0),
+          concurrency: 64,
+          durationSec: duration,
+        }),
+      );
+    }
     health.close();
     client.close();
     const top = await ceiling(subject, duration * 1000);

@@ -35,9 +35,11 @@ export interface GrpcLoad {
    * A count of calls that succeeded so far, read before and after the
    * measured run: h2load sees HTTP status 200 for every gRPC answer, errors
    * included (they are in trailers), so success is counted from what the
-   * calls left behind (for an exchange, its durable event).
+   * calls left behind (for an exchange, its durable event). Absent for a
+   * call that leaves nothing behind (a health check): the caller then
+   * checks one answer itself before the run.
    */
-  succeededSoFar: () => Promise<number>;
+  succeededSoFar?: () => Promise<number>;
 }
 
 /** The gRPC wire framing of one uncompressed message. */
@@ -71,12 +73,13 @@ export async function runGrpcH2Load(load: GrpcLoad): Promise<LoadResult> {
     ];
     // Warm-up as its own run, so no call of the measured run started cold.
     await execTool("h2load", args(1));
-    const before = await load.succeededSoFar();
+    const before = await load.succeededSoFar?.();
     const out = await execTool("h2load", args(load.durationSec, log));
-    const succeeded = (await load.succeededSoFar()) - before;
+    const after = await load.succeededSoFar?.();
     const rows = (await readFile(log, "utf8")).trim().split("\n");
     // Columns: start time (µs since the epoch), HTTP status, time to the end of the response (µs).
     const latencies = rows.map((r) => Number(r.split("\t")[2]) / 1000).sort((a, b) => a - b);
+    const unanswered = before === undefined || after === undefined ? 0 : Math.max(0, latencies.length - (after - before));
     const failed = Number(
       /(\d+) failed, (\d+) errored, (\d+) timeout/
         .exec(out)
@@ -87,7 +90,7 @@ export async function runGrpcH2Load(load: GrpcLoad): Promise<LoadResult> {
       label: load.label,
       concurrency: load.concurrency,
       requests: latencies.length,
-      errors: failed + Math.max(0, latencies.length - succeeded),
+      errors: failed + unanswered,
       rps: latencies.length / load.durationSec,
       p50: percentile(latencies, 50),
       p99: percentile(latencies, 99),
