@@ -3,6 +3,8 @@
  * sending its next request when the previous one answered, for a fixed time.
  * Latencies are kept whole (no sampling) to compute exact percentiles.
  */
+import { spawn } from "node:child_process";
+import { readFile } from "node:fs/promises";
 
 /** Figures of one run. */
 export interface LoadResult {
@@ -75,7 +77,6 @@ export function printTable(title: string, rows: readonly LoadResult[]): void {
 
 /** Peak resident set size of a process, in MiB (Linux VmHWM). */
 export async function peakRssMiB(pid: number): Promise<number> {
-  const { readFile } = await import("node:fs/promises");
   const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
   const m = /VmHWM:\s+(\d+) kB/.exec(status);
   return m ? Number(m[1]) / 1024 : NaN;
@@ -83,7 +84,6 @@ export async function peakRssMiB(pid: number): Promise<number> {
 
 /** CPU time (user + system) a process has used so far, in ms (Linux /proc, clock ticks of 10 ms). */
 export async function cpuTimeMs(pid: number): Promise<number> {
-  const { readFile } = await import("node:fs/promises");
   const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
   // Fields after the command name, which is in parentheses and may hold spaces.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
@@ -92,7 +92,6 @@ export async function cpuTimeMs(pid: number): Promise<number> {
 
 /** Runs a command-line load tool and resolves with what it printed (stdout and stderr). */
 export async function execTool(command: string, args: readonly string[]): Promise<string> {
-  const { spawn } = await import("node:child_process");
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";

@@ -92,7 +92,6 @@ async function main(): Promise<void> {
           clockTolerance: config.tokens.clock_tolerance,
           maxTokenBytes: config.tokens.max_token_bytes,
           maxDepth: config.exchange.max_depth,
-          callTimeoutMs: timeout,
           logger,
         }),
       },

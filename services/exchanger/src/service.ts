@@ -33,7 +33,6 @@ export interface ExchangeDeps {
   clockTolerance: number;
   maxTokenBytes: number;
   maxDepth: number;
-  callTimeoutMs: number;
   logger: Logger;
 }
 
