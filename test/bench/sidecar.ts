@@ -167,7 +167,9 @@ export async function benchSidecar(duration: number): Promise<void> {
     printTable("sidecars: one call A→B at a time (the first three rows interleaved call by call)", rows);
     const [direct, floor, warm, coldRow] = rows as [LoadResult, LoadResult, LoadResult, LoadResult];
     console.log(
-      `  overhead per hop (warm, p50): ${((warm.p50 - direct.p50) / 2).toFixed(2)} ms, of which an empty proxy hop costs ${((floor.p50 - direct.p50) / 2).toFixed(2)} ms; cold adds an exchange: p50 ${(coldRow.p50 - warm.p50).toFixed(2)} ms`,
+      // A hop A→B crosses two sidecars (A's outbound, B's inbound): both figures are printed, per hop and per sidecar.
+      `  warm overhead, p50: ${(warm.p50 - direct.p50).toFixed(2)} ms per hop A→B (both sidecars), ${((warm.p50 - direct.p50) / 2).toFixed(2)} ms per sidecar; ` +
+        `two empty proxies: ${(floor.p50 - direct.p50).toFixed(2)} ms per hop, ${((floor.p50 - direct.p50) / 2).toFixed(2)} per proxy; cold adds an exchange: p50 ${(coldRow.p50 - warm.p50).toFixed(2)} ms`,
     );
     console.log(
       `  CPU per warm call (ms): sidecar A ${cpuPerCall[0]?.toFixed(3)}, sidecar B ${cpuPerCall[1]?.toFixed(3)}; empty proxies ${cpuPerCall[2]?.toFixed(3)} and ${cpuPerCall[3]?.toFixed(3)}`,
