@@ -12,6 +12,7 @@ import { toOAuthError } from "@sts/errors";
 import type { ExchangeCache } from "./exchange-cache.js";
 import { bearerToken, verifyInbound } from "./inbound.js";
 import type { InboundOptions } from "./inbound.js";
+import { urlOnOrigin } from "./upstream-url.js";
 
 /** Metadata keys the server interceptor sets for the handler. */
 export const MESH_METADATA = { SUBJECT: "x-mesh-subject", SCOPE: "x-mesh-scope", ACTORS: "x-mesh-actors", CLIENT: "x-mesh-client-id" } as const;
@@ -96,6 +97,6 @@ export function meshFetch(
     const exchanged = await exchange.tokenFor(subjectToken, route.audience, route.scopes);
     const headers = new Headers(init.headers);
     headers.set("authorization", `Bearer ${exchanged.accessToken}`);
-    return fetch(new URL(path, route.url), { ...init, headers });
+    return fetch(urlOnOrigin(route.url, path), { ...init, headers });
   };
 }

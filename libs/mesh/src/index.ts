@@ -4,3 +4,4 @@ export { verifyInbound, bearerToken } from "./inbound.js";
 export type { InboundOptions, VerifiedCaller } from "./inbound.js";
 export { meshServerInterceptor, meshClientInterceptor, meshFetch, MESH_METADATA } from "./grpc-interceptors.js";
 export type { OutboundRoute } from "./grpc-interceptors.js";
+export { isOriginForm, urlOnOrigin } from "./upstream-url.js";

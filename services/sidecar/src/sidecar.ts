@@ -15,7 +15,7 @@ import type { Http2Server } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { decodeJwt } from "jose";
 import { OAuthError, toOAuthError } from "@sts/errors";
-import { bearerToken, verifyInbound } from "@sts/mesh";
+import { bearerToken, isOriginForm, urlOnOrigin, verifyInbound } from "@sts/mesh";
 import type { ExchangeCache, InboundOptions } from "@sts/mesh";
 import type { Logger } from "@sts/telemetry";
 import type { SidecarConfig } from "./config.js";
@@ -85,7 +85,7 @@ async function admitInbound(authorization: string | undefined, deps: SidecarDeps
 
 async function inboundHandler(req: IncomingMessage, res: ServerResponse, deps: SidecarDeps): Promise<void> {
   const admitted = await admitInbound(req.headers.authorization, deps);
-  const target = new URL(req.url ?? "/", deps.config.upstream);
+  const target = urlOnOrigin(deps.config.upstream, req.url ?? "/");
   logUpstreamError(await forward(req, res, target, { ...forwardableHeaders(req.headers), ...admitted }), target, deps.logger);
 }
 
@@ -114,7 +114,7 @@ async function admitOutbound(
 async function outboundHandler(req: IncomingMessage, res: ServerResponse, deps: SidecarDeps): Promise<void> {
   const [, routeName = "", ...rest] = (req.url ?? "/").split("/");
   const out = await admitOutbound(routeName, req.headers.authorization, deps);
-  const target = new URL(`/${rest.join("/")}`, out.url);
+  const target = urlOnOrigin(out.url, `/${rest.join("/")}`);
   logUpstreamError(await forward(req, res, target, { ...forwardableHeaders(req.headers), authorization: out.authorization }), target, deps.logger);
 }
 
@@ -134,6 +134,13 @@ function grpcRefusal(err: unknown): { grpcStatus: number; message: string } {
 
 function listen(handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>, host: string, port: number, logger: Logger): Promise<Server> {
   const http = createServer({ maxHeaderSize: 16 * 1024, headersTimeout: 10_000 }, (req, res) => {
+    // Absolute- and authority-form targets would name a host of the caller's choosing: only paths are proxied.
+    if (!isOriginForm(req.url ?? "")) {
+      req.resume();
+      res.writeHead(400, { "content-type": "application/json", "cache-control": "no-store" });
+      res.end(JSON.stringify(new OAuthError("invalid_request", "the request target must be a path").toJSON()));
+      return;
+    }
     handler(req, res).catch((err: unknown) => {
       if (!(err instanceof OAuthError)) logger.error({ err }, "sidecar request failed");
       refuse(res, err);
