@@ -167,6 +167,40 @@ describe("refresh tokens (RFC 6749 §6) with rotation and reuse detection", () =
     expect([newest.status, newest.body.error]).toEqual([400, "invalid_grant"]);
   });
 
+  it("revokes a refresh token (RFC 7009 §2): its family and the access token issued with it stop working", async () => {
+    const first = await userToken();
+    const second = await refresh(first.refresh_token as string);
+    expect(second.status).toBe(200);
+    const revokeUrl = `${stack.gatewayUrl}/oauth2/revoke`;
+    const revoke = await postForm(revokeUrl, {
+      token: second.body.refresh_token as string,
+      token_type_hint: "refresh_token",
+      client_assertion_type: ASSERTION_TYPE,
+      client_assertion: await sign(clientClaims()),
+    });
+    expect(revoke.status).toBe(200);
+    const after = await refresh(second.body.refresh_token as string);
+    expect([after.status, after.body.error]).toEqual([400, "invalid_grant"]);
+    const introspect = await postForm(`${stack.gatewayUrl}/oauth2/introspect`, {
+      token: second.body.access_token as string,
+      client_assertion_type: ASSERTION_TYPE,
+      client_assertion: await sign(clientClaims()),
+    });
+    expect(introspect.body).toEqual({ active: false });
+  });
+
+  it("leaves the family revoked when two requests race with the same refresh token", async () => {
+    const first = await userToken();
+    const raced = await Promise.all([refresh(first.refresh_token as string), refresh(first.refresh_token as string)]);
+    // At most one of them may win; whatever it got is dead, since the other one was a reuse.
+    expect(raced.filter((r) => r.status === 200).length).toBeLessThanOrEqual(1);
+    for (const r of raced) if (r.status !== 200) expect(r.body.error).toBe("invalid_grant");
+    for (const r of raced.filter((x) => x.status === 200)) {
+      const next = await refresh(r.body.refresh_token as string);
+      expect([next.status, next.body.error]).toEqual([400, "invalid_grant"]);
+    }
+  });
+
   it("refuses a wider scope than the refresh token carries, and garbage", async () => {
     const first = await userToken();
     expect((await refresh(first.refresh_token as string, "admin")).body.error).toBe("invalid_scope");

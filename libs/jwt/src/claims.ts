@@ -20,7 +20,22 @@ export interface AccessTokenClaims extends JWTPayload {
   /** Space-delimited when we issue it (absent when no scope was granted); an array is accepted on input. */
   scope?: string | string[];
   act?: ActClaim;
-  may_act?: { sub?: string; [other: string]: unknown };
+  /** RFC 8693 §4.4; its shape is checked where it is used (isMayAct), since a token from the wire may carry anything. */
+  may_act?: unknown;
+}
+
+/** RFC 8693 §4.4 `may_act`: names the one party that may act (and its issuer, optionally). */
+export interface MayActClaim {
+  sub: string;
+  iss?: string;
+  [other: string]: unknown;
+}
+
+/** True for a `may_act` that names a party: an object with a non-empty string `sub` and, if present, a string `iss`. */
+export function isMayAct(value: unknown): value is MayActClaim {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const rec = value as Record<string, unknown>;
+  return typeof rec.sub === "string" && rec.sub.length > 0 && (rec.iss === undefined || typeof rec.iss === "string");
 }
 
 /** Audience claim as a list. */

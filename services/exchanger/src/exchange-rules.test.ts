@@ -3,7 +3,7 @@ import { OAuthError } from "@sts/errors";
 import { TOKEN_TYPE } from "@sts/jwt";
 import type { AccessTokenClaims } from "@sts/jwt";
 import type { ExchangeRequest__Output } from "@sts/proto";
-import { buildActChain, checkDepth, checkMayAct, grantedScopes, parseExchangeParams, scopesToAsk, tokenTypeFor } from "./exchange-rules.js";
+import { actingParty, buildActChain, checkDepth, checkMayAct, grantedScopes, parseExchangeParams, scopesToAsk, tokenTypeFor } from "./exchange-rules.js";
 
 const request = (over: Partial<ExchangeRequest__Output> = {}): ExchangeRequest__Output => ({
   client: null,
@@ -69,12 +69,12 @@ describe("parseExchangeParams (RFC 8693 §2.1)", () => {
 
 describe("act chain (RFC 8693 §4.1)", () => {
   it("nests the previous actor inside the new one", () => {
-    const first = buildActChain({ sub: "A" }, undefined);
-    expect(buildActChain({ sub: "B" }, first)).toEqual({ sub: "B", act: { sub: "A" } });
+    const first = buildActChain({ sub: "A", iss: "i" }, undefined);
+    expect(buildActChain({ sub: "B", iss: "i" }, first)).toEqual({ sub: "B", act: { sub: "A" } });
   });
 
   it("bounds depth by the smaller of the policy and global limits", () => {
-    const chain = buildActChain({ sub: "C" }, { sub: "B", act: { sub: "A" } });
+    const chain = buildActChain({ sub: "C", iss: "i" }, { sub: "B", act: { sub: "A" } });
     expect(code(() => checkDepth(chain, 0, 3))).toBe("ok");
     expect(code(() => checkDepth(chain, 2, 8))).toBe("invalid_request");
     expect(code(() => checkDepth(chain, 5, 2))).toBe("invalid_request");
@@ -84,9 +84,47 @@ describe("act chain (RFC 8693 §4.1)", () => {
 describe("may_act (RFC 8693 §4.4)", () => {
   it("lets only the named party act", () => {
     const s = subject({ may_act: { sub: "svc-a" } });
-    expect(code(() => checkMayAct(s, { sub: "svc-a" }))).toBe("ok");
-    expect(code(() => checkMayAct(s, { sub: "svc-b" }))).toBe("invalid_request");
-    expect(code(() => checkMayAct(subject(), { sub: "anyone" }))).toBe("ok");
+    expect(code(() => checkMayAct(s, { sub: "svc-a", iss: "i" }))).toBe("ok");
+    expect(code(() => checkMayAct(s, { sub: "svc-b", iss: "i" }))).toBe("invalid_request");
+    expect(code(() => checkMayAct(subject(), { sub: "anyone", iss: "i" }))).toBe("ok");
+  });
+
+  it("holds the named issuer to account too", () => {
+    const s = subject({ may_act: { sub: "svc-a", iss: "https://other.example" } });
+    expect(code(() => checkMayAct(s, { sub: "svc-a", iss: "i" }))).toBe("invalid_request");
+    expect(code(() => checkMayAct(s, { sub: "svc-a", iss: "https://other.example" }))).toBe("ok");
+  });
+
+  it.each([{}, { iss: "i" }, { sub: "" }, { sub: 7 }, "svc-a", ["svc-a"], null, { sub: "svc-a", iss: 1 }])(
+    "reads the malformed may_act %j as allowing nobody",
+    (mayAct) => {
+      const s = subject({ may_act: mayAct });
+      const failure = (() => {
+        try {
+          checkMayAct(s, { sub: "svc-a", iss: "i" });
+        } catch (err) {
+          return err as OAuthError;
+        }
+        return undefined;
+      })();
+      expect(failure?.code).toBe("invalid_request");
+      expect(failure?.description).toMatch(/may_act is malformed/);
+    },
+  );
+});
+
+describe("the acting party", () => {
+  const own = subject({ sub: "svc-a", client_id: "svc-a" });
+  it("is the calling client, with or without its own actor token", () => {
+    expect(actingParty("svc-a", "i", undefined)).toEqual({ sub: "svc-a", iss: "i" });
+    expect(actingParty("svc-a", "i", own)).toEqual({ sub: "svc-a", iss: "i" });
+    // A token obtained by the client for a user still names the client in client_id.
+    expect(actingParty("svc-a", "i", subject({ sub: "alice", client_id: "svc-a" }))).toEqual({ sub: "svc-a", iss: "i" });
+  });
+
+  it("refuses an actor token that is someone else's, which would forge the act chain", () => {
+    expect(code(() => actingParty("svc-b", "i", own))).toBe("invalid_request");
+    expect(code(() => actingParty("svc-b", "i", subject({ sub: "alice", client_id: "app" })))).toBe("invalid_request");
   });
 });
 

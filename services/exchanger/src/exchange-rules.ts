@@ -5,7 +5,7 @@
  */
 import type { OAuthError } from "@sts/errors";
 import { invalidRequest, invalidScope } from "@sts/errors";
-import { TOKEN_TYPE, actDepth } from "@sts/jwt";
+import { TOKEN_TYPE, actDepth, isMayAct } from "@sts/jwt";
 import type { AccessTokenClaims, ActClaim } from "@sts/jwt";
 import { audiencesWellFormed, intersectScopes, parseScopes, requestedAudiences } from "@sts/scopes";
 import type { ExchangeRequest__Output } from "@sts/proto";
@@ -53,22 +53,37 @@ export function parseExchangeParams(req: ExchangeRequest__Output, maxTokenBytes:
   };
 }
 
-/** The party that will act: the actor token's subject, else the calling client. */
+/** The party that will act: always the calling client, identified by its id and the issuer that vouches for it. */
 export interface ActingParty {
   sub: string;
-  iss?: string;
+  iss: string;
+}
+
+/**
+ * The acting party (ARCHITECTURE.md rule 4: the new `act` names the caller X).
+ * An actor token, when presented, must be the caller's own: its `sub` or
+ * `client_id` is the caller. Otherwise any token a client holds (say one of
+ * alice's) would let it write "alice acts for bob" into `act`, the audit
+ * lineage and the headers a workload trusts.
+ */
+export function actingParty(clientId: string, issuer: string, actor: AccessTokenClaims | undefined): ActingParty {
+  if (actor && actor.sub !== clientId && actor.client_id !== clientId) throw invalidRequest("actor_token does not identify the calling client");
+  // A verified actor token is ours, so its issuer is this one too.
+  return { sub: clientId, iss: issuer };
 }
 
 /**
  * RFC 8693 §4.4: when the subject token names who may act for it, the acting
- * party must be that one (and from that issuer, when may_act says).
+ * party must be that one (and from that issuer, when may_act says). A
+ * `may_act` that names nobody (not an object with a string `sub`) allows
+ * nobody.
  */
 export function checkMayAct(subject: AccessTokenClaims, acting: ActingParty): void {
   const mayAct = subject.may_act;
-  if (!mayAct) return;
-  const subOk = mayAct.sub === undefined || mayAct.sub === acting.sub;
-  const issOk = mayAct.iss === undefined || acting.iss === undefined || mayAct.iss === acting.iss;
-  if (!subOk || !issOk) throw invalidRequest("the acting party is not allowed by the subject token's may_act");
+  if (mayAct === undefined) return;
+  if (!isMayAct(mayAct)) throw invalidRequest("the subject token's may_act is malformed");
+  if (mayAct.sub !== acting.sub || (mayAct.iss !== undefined && mayAct.iss !== acting.iss))
+    throw invalidRequest("the acting party is not allowed by the subject token's may_act");
 }
 
 /** RFC 8693 §4.1: the new actor outermost, the previous chain nested inside. */

@@ -13,8 +13,17 @@ import { parseScopes } from "@sts/scopes";
 import type { ExchangeRequest__Output, ExchangeResponse, ExchangeServiceHandlers, MintRequest, MintResponse__Output, Actor } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import type { DecisionCache } from "./decision-cache.js";
-import { badToken, buildActChain, checkDepth, checkMayAct, grantedScopes, parseExchangeParams, scopesToAsk, tokenTypeFor } from "./exchange-rules.js";
-import type { ActingParty } from "./exchange-rules.js";
+import {
+  actingParty,
+  badToken,
+  buildActChain,
+  checkDepth,
+  checkMayAct,
+  grantedScopes,
+  parseExchangeParams,
+  scopesToAsk,
+  tokenTypeFor,
+} from "./exchange-rules.js";
 
 /** Everything the handler uses. */
 export interface ExchangeDeps {
@@ -95,11 +104,8 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
       if (!client.grant_types.includes(TOKEN_EXCHANGE_GRANT)) throw unauthorizedClient("client may not use token exchange");
       const params = parseExchangeParams(req, deps.maxTokenBytes);
       subject = await verifyPresented(params.subjectToken, "subject_token", deps);
-      let acting: ActingParty = { sub: client.client_id };
-      if (params.actorToken) {
-        const actor = await verifyPresented(params.actorToken, "actor_token", deps);
-        acting = { sub: actor.sub, iss: actor.iss };
-      }
+      const actor = params.actorToken ? await verifyPresented(params.actorToken, "actor_token", deps) : undefined;
+      const acting = actingParty(client.client_id, deps.issuer, actor);
       checkMayAct(subject, acting);
       const act = buildActChain(acting, subject.act);
 

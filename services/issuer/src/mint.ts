@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { unavailable } from "@sts/errors";
 import { ACCESS_TOKEN_TYP, actSubjects, signJwt } from "@sts/jwt";
-import type { AccessTokenClaims, ActClaim } from "@sts/jwt";
+import type { AccessTokenClaims, ActClaim, MayActClaim } from "@sts/jwt";
 import type { SigningKeyRing } from "@sts/keys";
 import type { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
@@ -39,7 +39,7 @@ export interface MintInput {
   /** Absolute cap on exp (exchanges never outlive their subject token). */
   notAfter?: number;
   act?: ActClaim;
-  mayAct?: AccessTokenClaims["may_act"];
+  mayAct?: MayActClaim;
   parentJti?: string;
   format: "jwt" | "opaque";
   /** Grant that led here, recorded in the event. */

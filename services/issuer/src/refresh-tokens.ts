@@ -4,12 +4,18 @@
  * the same family and spends the old one; presenting a spent one revokes the
  * whole family, so a stolen token and its legitimate successor both die.
  * Tokens are random and opaque; the store keeps their SHA-256, never the
- * token. Spending uses a KV compare-and-set, so two replicas cannot both
- * accept the same token.
+ * token. Spending and moving the family on are KV compare-and-sets, so two
+ * replicas cannot both accept the same token, and a rotation racing a reuse
+ * detection cannot bring a revoked family back.
+ *
+ * A refresh is checked first, its access token minted next, and only then is
+ * the old token spent: a mint that fails (NATS down, no durable event) leaves
+ * the token usable for the client's retry, instead of spending it and having
+ * the retry look like theft.
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { KV } from "@nats-io/kv";
-import { invalidGrant, unavailable } from "@sts/errors";
+import { OAuthError, invalidGrant, unavailable } from "@sts/errors";
 
 /** Prefix that tells refresh tokens apart (and helps secret scanners). */
 export const REFRESH_PREFIX = "str_";
@@ -25,6 +31,8 @@ export interface RefreshGrant {
   exp: number;
   /** jti of the access token issued with it (lineage of refreshed tokens). */
   access_jti: string;
+  /** exp of that access token, so revoking the refresh token can revoke it too (absent in records made before it was kept). */
+  access_exp?: number;
   state: "active" | "spent";
 }
 
@@ -33,9 +41,29 @@ interface Family {
   latest: string;
 }
 
+/** A refresh token that passed every check and is not spent yet. */
+export interface CheckedRefresh {
+  grant: RefreshGrant;
+  readonly key: string;
+  readonly revision: number;
+  readonly familyRevision: number;
+}
+
+/** The access token issued with a refresh token. */
+export interface IssuedAccess {
+  access_jti: string;
+  access_exp: number;
+}
+
 const digest = (token: string): string => createHash("sha256").update(token).digest("base64url");
 const tokenKey = (hash: string): string => `rt.${hash}`;
 const familyKey = (family: string): string => `fam.${family}`;
+const isWrongSequence = (err: unknown): boolean => err instanceof Error && /wrong last sequence|key exists/i.test(err.message);
+
+function storeDown(err: unknown): never {
+  if (err instanceof OAuthError) throw err;
+  throw unavailable("refresh token store unavailable", err);
+}
 
 /** The refresh token store. */
 export class RefreshTokens {
@@ -44,62 +72,108 @@ export class RefreshTokens {
     private readonly now: () => number,
   ) {}
 
-  /** Issues a refresh token, starting a family unless one is given. */
+  /** Issues the first refresh token of a new family. */
   async issue(
     grant: Omit<RefreshGrant, "family" | "iat" | "exp" | "state">,
     ttl: number,
-    family?: string,
   ): Promise<{ token: string; iat: number; exp: number; family: string }> {
-    const token = REFRESH_PREFIX + randomBytes(32).toString("base64url");
-    const iat = this.now();
-    const fam = family ?? randomBytes(12).toString("base64url");
-    const record: RefreshGrant = { ...grant, family: fam, iat, exp: iat + ttl, state: "active" };
+    const family = randomBytes(12).toString("base64url");
+    const { token, record } = this.#record(grant, family, ttl);
     try {
       await this.kv.create(tokenKey(digest(token)), JSON.stringify(record));
-      await this.kv.put(familyKey(fam), JSON.stringify({ revoked: false, latest: digest(token) } satisfies Family));
+      await this.kv.create(familyKey(family), JSON.stringify({ revoked: false, latest: digest(token) } satisfies Family));
     } catch (err) {
-      throw unavailable("refresh token store unavailable", err);
+      storeDown(err);
     }
-    return { token, iat, exp: record.exp, family: fam };
+    return { token, iat: record.iat, exp: record.exp, family };
   }
 
-  /** Spends a refresh token of `clientId`; a spent one revokes its family. Throws invalid_grant. */
-  async spend(token: string, clientId: string): Promise<RefreshGrant> {
+  /** Checks a refresh token of `clientId` without spending it; a spent one revokes its family. Throws invalid_grant. */
+  async check(token: string, clientId: string): Promise<CheckedRefresh> {
     if (!token.startsWith(REFRESH_PREFIX) || token.length > 128) throw invalidGrant("refresh token is invalid");
-    const key = tokenKey(digest(token));
-    const entry = await this.kv.get(key).catch((err: unknown) => {
-      throw unavailable("refresh token store unavailable", err);
-    });
-    if (!entry || entry.operation !== "PUT") throw invalidGrant("refresh token is invalid");
-    const grant = entry.json<RefreshGrant>();
-    // RFC 6749 §6: the token must have been issued to the authenticated client.
-    if (grant.client_id !== clientId) throw invalidGrant("refresh token was issued to another client");
-    const familyEntry = await this.kv.get(familyKey(grant.family));
-    const family = familyEntry?.operation === "PUT" ? familyEntry.json<Family>() : undefined;
-    if (!family || family.revoked) throw invalidGrant("refresh token family is revoked");
-    if (grant.exp <= this.now()) throw invalidGrant("refresh token expired");
-    if (grant.state === "spent") {
-      await this.#revokeFamily(grant.family);
-      throw invalidGrant("refresh token reused: its family is revoked");
-    }
+    const hash = digest(token);
+    const key = tokenKey(hash);
     try {
-      await this.kv.update(key, JSON.stringify({ ...grant, state: "spent" } satisfies RefreshGrant), entry.revision);
-    } catch (err) {
-      if (err instanceof Error && /wrong last sequence/i.test(err.message)) {
-        // Another replica spent it a moment ago: this is a second use.
+      const entry = await this.kv.get(key);
+      if (!entry || entry.operation !== "PUT") throw invalidGrant("refresh token is invalid");
+      const grant = entry.json<RefreshGrant>();
+      // RFC 6749 §6: the token must have been issued to the authenticated client.
+      if (grant.client_id !== clientId) throw invalidGrant("refresh token was issued to another client");
+      const familyEntry = await this.kv.get(familyKey(grant.family));
+      const family = familyEntry?.operation === "PUT" ? familyEntry.json<Family>() : undefined;
+      if (!familyEntry || !family || family.revoked) throw invalidGrant("refresh token family is revoked");
+      if (grant.exp <= this.now()) throw invalidGrant("refresh token expired");
+      if (grant.state === "spent") {
         await this.#revokeFamily(grant.family);
         throw invalidGrant("refresh token reused: its family is revoked");
       }
-      throw unavailable("refresh token store unavailable", err);
+      // Only the newest token of a family is live; an older active one is a leftover of a failed rotation.
+      if (family.latest !== hash) throw invalidGrant("refresh token is not the newest of its family");
+      return { grant, key, revision: entry.revision, familyRevision: familyEntry.revision };
+    } catch (err) {
+      return storeDown(err);
     }
-    return grant;
+  }
+
+  /** Spends a checked token and issues its successor in the same family; a concurrent use of the same token revokes the family. */
+  async rotate(checked: CheckedRefresh, access: IssuedAccess, ttl: number): Promise<{ token: string; iat: number; exp: number }> {
+    const { grant } = checked;
+    const { token, record } = this.#record({ client_id: grant.client_id, sub: grant.sub, scope: grant.scope, aud: grant.aud, ...access }, grant.family, ttl);
+    try {
+      try {
+        await this.kv.update(checked.key, JSON.stringify({ ...grant, state: "spent" } satisfies RefreshGrant), checked.revision);
+      } catch (err) {
+        if (!isWrongSequence(err)) throw err;
+        // Another request spent it since the check: this is a second use.
+        await this.#revokeFamily(grant.family);
+        throw invalidGrant("refresh token reused: its family is revoked");
+      }
+      await this.kv.create(tokenKey(digest(token)), JSON.stringify(record));
+      try {
+        await this.kv.update(familyKey(grant.family), JSON.stringify({ revoked: false, latest: digest(token) } satisfies Family), checked.familyRevision);
+      } catch (err) {
+        if (!isWrongSequence(err)) throw err;
+        // The family changed since the check (a reuse was detected, or it was revoked): it stays revoked.
+        throw invalidGrant("refresh token family is revoked");
+      }
+    } catch (err) {
+      storeDown(err);
+    }
+    return { token, iat: record.iat, exp: record.exp };
+  }
+
+  /**
+   * RFC 7009: revokes the family of a refresh token of `clientId` (any
+   * client's, for an internal caller). Answers the revoked grant and the
+   * newest one of its family, so their access tokens can be revoked too
+   * (§2.1 SHOULD); undefined for a token that is not ours.
+   */
+  async revoke(token: string, clientId: string, internal: boolean): Promise<{ grant: RefreshGrant; newest?: RefreshGrant } | undefined> {
+    if (!token.startsWith(REFRESH_PREFIX) || token.length > 128) return undefined;
+    try {
+      const entry = await this.kv.get(tokenKey(digest(token)));
+      if (!entry || entry.operation !== "PUT") return undefined;
+      const grant = entry.json<RefreshGrant>();
+      if (grant.client_id !== clientId && !internal) throw new OAuthError("unauthorized_client", "token was not issued to this client");
+      const familyEntry = await this.kv.get(familyKey(grant.family));
+      const family = familyEntry?.operation === "PUT" ? familyEntry.json<Family>() : undefined;
+      await this.#revokeFamily(grant.family);
+      const newestEntry = family?.latest ? await this.kv.get(tokenKey(family.latest)) : null;
+      const newest = newestEntry?.operation === "PUT" ? newestEntry.json<RefreshGrant>() : undefined;
+      return { grant, ...(newest && { newest }) };
+    } catch (err) {
+      return storeDown(err);
+    }
+  }
+
+  #record(grant: Omit<RefreshGrant, "family" | "iat" | "exp" | "state">, family: string, ttl: number): { token: string; record: RefreshGrant } {
+    const token = REFRESH_PREFIX + randomBytes(32).toString("base64url");
+    const iat = this.now();
+    return { token, record: { ...grant, family, iat, exp: iat + ttl, state: "active" } };
   }
 
   async #revokeFamily(family: string): Promise<void> {
-    try {
-      await this.kv.put(familyKey(family), JSON.stringify({ revoked: true, latest: "" } satisfies Family));
-    } catch (err) {
-      throw unavailable("refresh token store unavailable", err);
-    }
+    // Unconditional: a revocation wins over any rotation in flight (which then fails its compare-and-set).
+    await this.kv.put(familyKey(family), JSON.stringify({ revoked: true, latest: "" } satisfies Family));
   }
 }

@@ -3,8 +3,8 @@ import type { Metadata } from "@grpc/grpc-js";
 import { invalidRequest, OAuthError, unauthorizedClient } from "@sts/errors";
 import { authenticateClient } from "@sts/client-auth";
 import type { AuthenticateDeps, ClientRecord } from "@sts/client-auth";
-import { JWT_BEARER, audienceList, isActClaim } from "@sts/jwt";
-import type { ActClaim } from "@sts/jwt";
+import { JWT_BEARER, audienceList, isActClaim, isMayAct } from "@sts/jwt";
+import type { ActClaim, MayActClaim } from "@sts/jwt";
 import type { PublicKeyRing, SigningKeyRing } from "@sts/keys";
 import { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
@@ -27,6 +27,7 @@ import type { Logger } from "@sts/telemetry";
 import { GRANTS } from "./grants/index.js";
 import type { GrantDeps } from "./grants/index.js";
 import { inspectToken } from "./inspect.js";
+import { REFRESH_PREFIX } from "./refresh-tokens.js";
 import { userInfoClaims } from "./userinfo.js";
 import { deleteClient, readClient, registerClient, updateClient } from "./client-management.js";
 import type { ManagementDeps } from "./client-management.js";
@@ -94,13 +95,17 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
     if (act && !isActClaim(act)) throw invalidRequest("malformed act chain");
     const notAfter = Number(req.not_after);
     if (!Number.isSafeInteger(notAfter) || notAfter <= deps.now()) throw new OAuthError("invalid_grant", "subject token expired");
-    let mayAct: Record<string, unknown> | undefined;
+    let mayAct: MayActClaim | undefined;
     if (req.may_act_json) {
+      let parsed: unknown;
       try {
-        mayAct = JSON.parse(req.may_act_json) as Record<string, unknown>;
+        parsed = JSON.parse(req.may_act_json);
       } catch {
         throw invalidRequest("may_act_json is not JSON");
       }
+      // A may_act that names nobody would be read as "anyone" by a less careful verifier.
+      if (!isMayAct(parsed)) throw invalidRequest("may_act must be an object with a string sub");
+      mayAct = parsed;
     }
     const minted = await deps.minter.mint({
       sub: req.sub,
@@ -183,17 +188,36 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
       async (req, ctx) => {
         const { client } = await authenticateClient(req.client ?? {}, deps.auth);
         if (!req.token) throw invalidRequest("token is required");
+        const revokeAccess = async (
+          claims: { jti: string; exp: number; client_id: string; sub: string },
+          extra: Record<string, unknown> = {},
+        ): Promise<void> => {
+          await deps.revocations.revoke({ jti: claims.jti, exp: claims.exp, revoked_at: deps.now(), by: client.client_id });
+          await deps.events.publish(
+            EVENT_TYPES.TOKEN_REVOKED,
+            { jti: claims.jti, client_id: claims.client_id, sub: claims.sub, revoked_by: client.client_id, exp: claims.exp, ...extra },
+            { subject: claims.jti },
+          );
+          ctx.logger.info({ jti: claims.jti }, "token revoked");
+        };
+        if (req.token.startsWith(REFRESH_PREFIX)) {
+          // RFC 7009 §2: refresh tokens MUST be revocable. The family dies, and (§2.1) so do the access tokens issued with it.
+          const revoked = await deps.grantDeps.refresh.revoke(req.token, client.client_id, client.internal);
+          if (!revoked) return {};
+          const now = deps.now();
+          const grants = [revoked.grant, ...(revoked.newest && revoked.newest.access_jti !== revoked.grant.access_jti ? [revoked.newest] : [])];
+          for (const g of grants) {
+            if (g.access_exp && g.access_exp > now)
+              await revokeAccess({ jti: g.access_jti, exp: g.access_exp, client_id: g.client_id, sub: g.sub }, { refresh_family: g.family });
+          }
+          ctx.logger.info({ family: revoked.grant.family }, "refresh token family revoked");
+          return {};
+        }
         const claims = await inspectToken(req.token, deps);
         // RFC 7009 §2.2: an invalid or unknown token is answered as success.
         if (!claims) return {};
         if (claims.client_id !== client.client_id && !client.internal) throw unauthorizedClient("token was not issued to this client");
-        await deps.revocations.revoke({ jti: claims.jti, exp: claims.exp, revoked_at: deps.now(), by: client.client_id });
-        await deps.events.publish(
-          EVENT_TYPES.TOKEN_REVOKED,
-          { jti: claims.jti, client_id: claims.client_id, sub: claims.sub, revoked_by: client.client_id, exp: claims.exp },
-          { subject: claims.jti },
-        );
-        ctx.logger.info({ jti: claims.jti }, "token revoked");
+        await revokeAccess(claims);
         return {};
       },
       { name: "Revoke", logger },

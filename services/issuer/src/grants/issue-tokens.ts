@@ -56,7 +56,10 @@ export async function issueTokens(input: IssueInput, deps: GrantDeps): Promise<T
   if (!input.user) return response;
   // A workload acting for an absent user keeps going with refresh tokens (RFC 6749 §6), if its client may.
   if (client.grant_types.includes("refresh_token")) {
-    const rt = await deps.refresh.issue({ client_id: client.client_id, sub, scope, aud: audience, access_jti: minted.jti }, client.refresh_token_ttl ?? 86400);
+    const rt = await deps.refresh.issue(
+      { client_id: client.client_id, sub, scope, aud: audience, access_jti: minted.jti, access_exp: minted.exp },
+      client.refresh_token_ttl ?? 86400,
+    );
     Object.assign(response, { refresh_token: rt.token, refresh_token_lifetime: String(rt.exp - rt.iat), refresh_token_iat: String(rt.iat) });
   }
   // OIDC Core §3.1.3.3: an ID token when openid is granted, the nonce echoed.

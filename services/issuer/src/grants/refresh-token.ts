@@ -14,10 +14,13 @@ export const refreshToken: Grant = {
   grantType: "refresh_token",
   async handle(request, client, deps) {
     if (!request.refresh_token) throw invalidRequest("refresh_token is required");
-    const grant = await deps.refresh.spend(request.refresh_token, client.client_id);
+    const checked = await deps.refresh.check(request.refresh_token, client.client_id);
+    const { grant } = checked;
     const requested = parseScopes(request.scope);
     const scope = requested.length === 0 ? grant.scope : intersectScopes(requested, grant.scope);
     if (requested.length > 0 && scope.length === 0) throw invalidScope("requested scope exceeds the refresh token's");
+    // Minted before the old token is spent: a failed mint leaves it usable for a retry. If the rotation then
+    // fails (a concurrent use of the same token), this access token is never handed out.
     const minted = await deps.minter.mint({
       sub: grant.sub,
       clientId: client.client_id,
@@ -29,11 +32,7 @@ export const refreshToken: Grant = {
       eventType: EVENT_TYPES.TOKEN_REFRESHED,
       parentJti: grant.access_jti,
     });
-    const next = await deps.refresh.issue(
-      { client_id: client.client_id, sub: grant.sub, scope: grant.scope, aud: grant.aud, access_jti: minted.jti },
-      client.refresh_token_ttl ?? 86400,
-      grant.family,
-    );
+    const next = await deps.refresh.rotate(checked, { access_jti: minted.jti, access_exp: minted.exp }, client.refresh_token_ttl ?? 86400);
     return {
       access_token: minted.token,
       token_type: "Bearer",
