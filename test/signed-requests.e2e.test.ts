@@ -8,12 +8,14 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import type { CryptoKey, JWK } from "jose";
-import { claimsOf, postForm, startStack } from "./harness.js";
+import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
 
 const CLIENT_ID = "admin:test/vo_1";
 const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+const EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
+const PORTAL_SECRET = "portal-secret-0000000000001";
 let stack: Stack;
 let key: CryptoKey;
 let publicJwk: JWK;
@@ -47,14 +49,16 @@ beforeAll(async () => {
           client_id: CLIENT_ID,
           token_endpoint_auth_method: "private_key_jwt",
           jwks: { keys: [publicJwk, { ...(await exportJWK(second.publicKey)), kid: "k2", alg: "ES256" }] },
-          grant_types: ["client_credentials", JWT_BEARER, "refresh_token"],
+          grant_types: ["client_credentials", JWT_BEARER, "refresh_token", EXCHANGE],
           refresh_token_ttl: "1h",
           scope: ["read", "write:/home"],
           audience: ["storage"],
         },
+        { client_id: "portal", client_secret: PORTAL_SECRET, scope: ["read"], audience: [CLIENT_ID] },
       ],
+      policy: { hops: [{ from: CLIENT_ID, to: "storage", scopes: ["read"] }] },
     },
-    { services: ["issuer", "gateway"] },
+    { services: ["issuer", "gateway", "policy", "exchanger"] },
   );
   tokenUrl = `${stack.gatewayUrl}/oauth2/token`;
 }, 60_000);
@@ -133,6 +137,39 @@ describe("jwt-bearer grant (RFC 7523 §2.1)", () => {
     const assertion = `${Buffer.from(JSON.stringify({ alg: "none" })).toString("base64url")}.${Buffer.from(JSON.stringify({ iss: CLIENT_ID, sub: "jeff", aud: tokenUrl, exp: now() + 60, jti: randomUUID() })).toString("base64url")}.`;
     const r = await withAssertion(await sign(clientClaims()), { grant_type: JWT_BEARER, assertion });
     expect([r.status, r.body.error]).toEqual([400, "invalid_grant"]);
+  });
+});
+
+describe("token exchange by a private_key_jwt client (RFC 8693 with RFC 7523 §2.2)", () => {
+  const subjectToken = async (): Promise<string> => {
+    const r = await postForm(tokenUrl, { grant_type: "client_credentials", scope: "read" }, { authorization: basicAuth("portal", PORTAL_SECRET) });
+    expect(r.status).toBe(200);
+    return r.body.access_token as string;
+  };
+  const exchange = (subject: string, assertion: string) =>
+    withAssertion(assertion, {
+      grant_type: EXCHANGE,
+      subject_token: subject,
+      subject_token_type: "urn:ietf:params:oauth:token-type:access_token",
+      audience: "storage",
+      scope: "read",
+    });
+
+  it("exchanges with a signed assertion, as at the token endpoint", async () => {
+    const r = await exchange(await subjectToken(), await sign(clientClaims()));
+    expect(r.status).toBe(200);
+    expect(claimsOf(r.body.access_token as string)).toMatchObject({ sub: "portal", aud: "storage", scope: "read", act: { sub: CLIENT_ID } });
+  });
+
+  it("refuses a replayed or wrongly signed assertion with invalid_client, and exchanges nothing", async () => {
+    const subject = await subjectToken();
+    const once = await sign(clientClaims());
+    expect((await exchange(subject, once)).status).toBe(200);
+    const replay = await exchange(subject, once);
+    expect([replay.status, replay.body.error]).toEqual([401, "invalid_client"]);
+    const stranger = await generateKeyPair("ES256");
+    const forged = await exchange(subject, await sign(clientClaims(), {}, stranger.privateKey));
+    expect([forged.status, forged.body.error]).toEqual([401, "invalid_client"]);
   });
 });
 

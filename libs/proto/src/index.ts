@@ -88,6 +88,8 @@ export type { ClientAuthentication, ClientAuthentication__Output } from "./gener
 export type { TokenRequest, TokenRequest__Output } from "./generated/sts/token/v1/TokenRequest.js";
 export type { TokenResponse, TokenResponse__Output } from "./generated/sts/token/v1/TokenResponse.js";
 export type { MintRequest, MintRequest__Output } from "./generated/sts/token/v1/MintRequest.js";
+export type { AuthenticateClientRequest } from "./generated/sts/token/v1/AuthenticateClientRequest.js";
+export type { AuthenticateClientResponse__Output } from "./generated/sts/token/v1/AuthenticateClientResponse.js";
 export type { MintResponse, MintResponse__Output } from "./generated/sts/token/v1/MintResponse.js";
 export type { TokenBatchRequest, TokenBatchRequest__Output } from "./generated/sts/token/v1/TokenBatchRequest.js";
 export type { TokenBatchResponse, TokenBatchResponse__Output } from "./generated/sts/token/v1/TokenBatchResponse.js";

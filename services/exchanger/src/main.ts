@@ -9,7 +9,14 @@ import { BUCKETS, EVENT_TYPES, encodeKey, EventPublisher, KvCache, eventSubject,
 import { RevocationList, parseRevocation } from "@sts/revocation";
 import { callUnary, coalescedCalls, createClient, onShutdownSignal, startGrpcServer } from "@sts/grpc";
 import { loadExchangeProto, loadPolicyProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
-import type { DecideRequest, Decision__Output, MintRequest, MintResponse__Output } from "@sts/proto";
+import type {
+  AuthenticateClientRequest,
+  AuthenticateClientResponse__Output,
+  DecideRequest,
+  Decision__Output,
+  MintRequest,
+  MintResponse__Output,
+} from "@sts/proto";
 import { readSettings } from "./config.js";
 import { DecisionCache } from "./decision-cache.js";
 import { exchangeService } from "./service.js";
@@ -80,7 +87,19 @@ async function main(): Promise<void> {
         definition: proto.sts.exchange.v1.ExchangeService.service,
         implementation: exchangeService({
           issuer: config.issuer,
-          auth: { lookup: (id) => clients.get(encodeKey(id)) },
+          auth: {
+            lookup: (id) => clients.get(encodeKey(id)),
+            // private_key_jwt: the issuer checks the assertion, so its single use is recorded in one place for every endpoint.
+            verifyAssertion: async (assertion, type, claimedClientId, endpoint) => {
+              const r = await callUnary<AuthenticateClientRequest, AuthenticateClientResponse__Output>(
+                issuerClient,
+                "AuthenticateClient",
+                { client: { client_assertion: assertion, client_assertion_type: type, client_id: claimedClientId ?? "", endpoint: endpoint ?? "" } },
+                { deadlineMs: timeout },
+              );
+              return r.client_id;
+            },
+          },
           keys,
           algorithms: [...new Set([config.keys.algorithm, ...ASSERTION_ALGORITHMS])],
           revocations: new RevocationList(revocationsKv, revocationsCache),
