@@ -11,6 +11,25 @@ import { OAuthError, invalidRequest } from "@sts/errors";
 /** Parameters that may repeat. */
 export const REPEATABLE: ReadonlySet<string> = new Set(["audience", "resource"]);
 
+/** The parameters the endpoints read; a repeated one of these is named in the error. */
+const NAMED_PARAMETERS = new Set([
+  "grant_type",
+  "scope",
+  "client_id",
+  "client_secret",
+  "client_assertion",
+  "client_assertion_type",
+  "assertion",
+  "refresh_token",
+  "subject_token",
+  "subject_token_type",
+  "actor_token",
+  "actor_token_type",
+  "requested_token_type",
+  "token",
+  "token_type_hint",
+]);
+
 /** A parsed form: single values, plus the repeatable lists. */
 export interface OAuthForm {
   get(name: string): string | undefined;
@@ -47,7 +66,8 @@ export function parseForm(contentType: string | undefined, body: string): OAuthF
       if (value !== "") lists.set(name, [...(lists.get(name) ?? []), value]);
       continue;
     }
-    if (single.has(name)) throw invalidRequest(`parameter ${name.replace(/[^A-Za-z0-9_]/g, "?").slice(0, 40)} is repeated`);
+    // RFC 6749 §3.2: no parameter twice. Only a name of our own vocabulary is named back (descriptions never echo input).
+    if (single.has(name)) throw invalidRequest(NAMED_PARAMETERS.has(name) ? `parameter ${name} is repeated` : "a parameter is repeated");
     single.set(name, value);
   }
   return {

@@ -33,6 +33,13 @@ export interface ManagementDeps {
   /** The registration endpoint URL (the audience of admins' management tokens). */
   registrationEndpoint: string;
   now: () => number;
+  /**
+   * Longest lifetimes a registered client may ask for, in seconds. The key
+   * publication tail and the revocation and refresh buckets are sized from
+   * them: a longer-lived token would outlive its revocation record or its
+   * verification key.
+   */
+  maxTtl: { access: number; refresh: number };
 }
 
 type Caller = { kind: "admin"; admin: ClientRecord } | { kind: "self"; client: ManagedRecord };
@@ -68,7 +75,13 @@ function parseMetadata(json: string): Record<string, unknown> {
 }
 
 /** Validates RFC 7591 metadata with the config schema; privileged flags cannot be set here. */
-function validate(meta: Record<string, unknown>, clientId: string, adminId: string, previousSecretHash?: string): ReturnType<typeof clientSchema.parse> {
+function validate(
+  meta: Record<string, unknown>,
+  clientId: string,
+  adminId: string,
+  maxTtl: ManagementDeps["maxTtl"],
+  previousSecretHash?: string,
+): ReturnType<typeof clientSchema.parse> {
   for (const privileged of ["internal", "admin", "admin_client_id", "client_secret", "client_secret_hash"]) {
     if (privileged in meta) throw new OAuthError("invalid_client_metadata", `${privileged} cannot be set by registration`);
   }
@@ -86,11 +99,14 @@ function validate(meta: Record<string, unknown>, clientId: string, adminId: stri
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new OAuthError(
-      "invalid_client_metadata",
-      `${issue?.path.join(".") || "metadata"}: ${(issue?.message ?? "invalid").replace(/"/g, "'")}`.slice(0, 200),
-    );
+    // Named by its top-level field only, which is one of the schema's (an unknown key fails at the root): descriptions never echo input.
+    const field = typeof issue?.path[0] === "string" ? issue.path[0] : "metadata";
+    const reason = issue?.code === "unrecognized_keys" ? "unknown field" : (issue?.message ?? "invalid").replace(/"/g, "'");
+    throw new OAuthError("invalid_client_metadata", `${field}: ${reason}`.slice(0, 200));
   }
+  const { access_token_ttl: access, refresh_token_ttl: refresh } = parsed.data;
+  if (access !== undefined && access > maxTtl.access) throw new OAuthError("invalid_client_metadata", `access_token_ttl: at most ${maxTtl.access} s here`);
+  if (refresh > maxTtl.refresh) throw new OAuthError("invalid_client_metadata", `refresh_token_ttl: at most ${maxTtl.refresh} s here`);
   return parsed.data;
 }
 
@@ -131,7 +147,7 @@ export async function registerClient(bearer: string, json: string, deps: Managem
   const meta = parseMetadata(json);
   const clientId = typeof meta.client_id === "string" ? meta.client_id : `${caller.admin.client_id}/${randomBytes(9).toString("base64url")}`;
   const { client_id: _ignored, ...rest } = meta;
-  const valid = validate(rest, clientId, caller.admin.client_id);
+  const valid = validate(rest, clientId, caller.admin.client_id, deps.maxTtl);
   const rat = RAT_PREFIX + randomBytes(32).toString("base64url");
   const record = { ...(await toRecord(valid, undefined, deps.now())), registration_token_hash: digest(rat).toString("base64url") };
   await write(deps, record, true);
@@ -177,11 +193,11 @@ export async function updateClient(bearer: string, clientId: string, json: strin
       refresh_token_ttl: record.refresh_token_ttl,
       ...rest,
     };
-    next = await toRecord(validate(current, clientId, record.admin_client_id ?? "", record.secret_hash), record, deps.now());
+    next = await toRecord(validate(current, clientId, record.admin_client_id ?? "", deps.maxTtl, record.secret_hash), record, deps.now());
     if (!rest.jwks) delete next.jwks;
     if (!rest.jwks_uri) delete next.jwks_uri;
   } else {
-    next = await toRecord(validate(rest, clientId, caller.admin.client_id, record.secret_hash), record, deps.now());
+    next = await toRecord(validate(rest, clientId, caller.admin.client_id, deps.maxTtl, record.secret_hash), record, deps.now());
   }
   await write(deps, next, false);
   await deps.events.publish(

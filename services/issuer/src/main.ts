@@ -31,7 +31,9 @@ async function main(): Promise<void> {
   const { telemetry, logger } = startTelemetry("issuer", config);
 
   const nats = await connectStack("issuer", config, logger);
+  // Registered clients are held to these too (client management), so every bucket and the key tail sized from them hold.
   const maxLifetime = Math.max(config.tokens.access_token_ttl, ...config.clients.map((c) => c.access_token_ttl ?? 0));
+  const maxRefreshLifetime = Math.max(86_400, ...config.clients.map((c) => c.refresh_token_ttl));
   const assertionWindow = config.tokens.assertion_max_lifetime + config.tokens.clock_tolerance;
   const [clientsKv, keysKv, revocationsKv, opaqueKv, jtiKv, refreshKv] = await Promise.all([
     openBucket(nats, BUCKETS.clients, { history: 5 }),
@@ -39,7 +41,7 @@ async function main(): Promise<void> {
     openBucket(nats, BUCKETS.revocations, { history: 1, ttlMs: Math.max(86_400, maxLifetime * 2) * 1000 }),
     openBucket(nats, OPAQUE_BUCKET, { history: 1, ttlMs: Math.max(86_400, maxLifetime * 2) * 1000 }),
     openBucket(nats, BUCKETS.jti, { history: 1, ttlMs: (assertionWindow + 60) * 1000 }),
-    openBucket(nats, BUCKETS.refresh, { history: 1, ttlMs: Math.max(86_400, ...config.clients.map((c) => c.refresh_token_ttl)) * 2 * 1000 }),
+    openBucket(nats, BUCKETS.refresh, { history: 1, ttlMs: maxRefreshLifetime * 2 * 1000 }),
   ]);
   const clientsCache = new KvCache(clientsKv, { parse: parseClientRecord, logger });
   const keysCache = new KvCache(keysKv, { parse: parseStoredKey, logger, key: "key.>" });
@@ -132,6 +134,7 @@ async function main(): Promise<void> {
     events,
     registrationEndpoint: `${config.issuer}/oauth2/register`,
     now,
+    maxTtl: { access: maxLifetime, refresh: maxRefreshLifetime },
   };
 
   const proto = loadTokenProto();
