@@ -103,7 +103,8 @@ export class TokenMinter {
     const iat = this.deps.now();
     const key = this.deps.ring.signingKey();
     return signJwt(
-      { iss: this.deps.issuer, sub: input.sub, aud: input.clientId, iat, exp: iat + input.ttl, auth_time: iat, ...(input.nonce && { nonce: input.nonce }) },
+      // No auth_time (OIDC Core §2): the user is not present in these grants, so no authentication happened at iat.
+      { iss: this.deps.issuer, sub: input.sub, aud: input.clientId, iat, exp: iat + input.ttl, ...(input.nonce && { nonce: input.nonce }) },
       key,
       "JWT",
     );
