@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AuditRecord__Output, QueryResponse__Output } from "@sts/proto";
 import { waitFor } from "@sts/testkit";
-import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
+import { ROOT, basicAuth, claimsOf, postForm, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
 import { SECRET, call, chainConfig, clients, exchange } from "./chain.js";
 
@@ -64,32 +64,67 @@ describe("Query", () => {
   });
 });
 
+/** A Tail stream collecting its records; waits on it fail at once if the stream errors or ends. */
+function tail(request: object): {
+  records: AuditRecord__Output[];
+  until(cond: (records: AuditRecord__Output[]) => boolean, message: string): Promise<void>;
+  cancel(): void;
+} {
+  const records: AuditRecord__Output[] = [];
+  const stream = grpc.audit.Tail(request);
+  let cancelled = false;
+  const failed = new Promise<never>((_, reject) => {
+    stream.on("error", (err: Error) => !cancelled && reject(err));
+    stream.on("end", () => !cancelled && reject(new Error("Tail stream ended")));
+  });
+  failed.catch(() => undefined);
+  stream.on("data", (r: AuditRecord__Output) => records.push(r));
+  return {
+    records,
+    until: async (cond, message) => {
+      await Promise.race([waitFor(() => cond(records), { message }), failed]);
+    },
+    cancel: () => {
+      cancelled = true;
+      stream.cancel();
+    },
+  };
+}
+
 describe("Tail", () => {
-  it("resumes from a sequence and then follows new records", async () => {
-    const records: AuditRecord__Output[] = [];
-    const stream = grpc.audit.Tail({ filter: { type: "token.issued" }, after_sequence: "0" });
-    stream.on("data", (r: AuditRecord__Output) => records.push(r));
-    stream.on("error", () => undefined);
-    const replay = grpc.audit.Tail({ filter: { type: "token.issued" }, after_sequence: "1" });
-    const replayed: AuditRecord__Output[] = [];
-    replay.on("data", (r: AuditRecord__Output) => replayed.push(r));
-    replay.on("error", () => undefined);
-    await new Promise((r) => setTimeout(r, 200));
-    const t = (await postForm(`${stack.gatewayUrl}/oauth2/token`, { grant_type: "client_credentials" }, { authorization: basicAuth("end-user-app", SECRET) }))
-      .body.access_token as string;
-    const jti = claimsOf(t).jti as string;
-    await waitFor(() => records.some((r) => r.jti === jti));
-    expect(records.every((r) => r.type === "token.issued")).toBe(true);
-    await waitFor(() => replayed.some((r) => r.jti === jti));
-    expect(replayed.map((r) => r.jti)).toContain(chain.j1);
-    stream.cancel();
-    replay.cancel();
+  it("resumes after a given sequence and then follows new records", async () => {
+    const j1Record = (await query({ sub: "end-user-app", type: "token.issued" })).records.find((r) => r.jti === chain.j1);
+    expect(j1Record).toBeDefined();
+    const j1Seq = Number(j1Record?.sequence);
+    // New records only, issued tokens only.
+    const live = tail({ filter: { type: "token.issued" }, after_sequence: "0" });
+    // Everything after AT1's own record: the two exchanges, never AT1 itself.
+    const replay = tail({ filter: {}, after_sequence: String(j1Seq) });
+    try {
+      await replay.until((rs) => [chain.j2, chain.j3].every((j) => rs.some((r) => r.jti === j)), "replay did not deliver the exchanges after AT1");
+      expect(replay.records.map((r) => r.jti)).not.toContain(chain.j1);
+      expect(replay.records.every((r) => Number(r.sequence) > j1Seq)).toBe(true);
+      // Its own client, so the Query tests' end-user-app records stay as the chain made them.
+      const t = (await postForm(`${stack.gatewayUrl}/oauth2/token`, { grant_type: "client_credentials" }, { authorization: basicAuth("short-lived", SECRET) }))
+        .body.access_token as string;
+      const jti = claimsOf(t).jti as string;
+      await live.until((rs) => rs.some((r) => r.jti === jti), "live Tail did not deliver the new token");
+      await replay.until((rs) => rs.some((r) => r.jti === jti), "replay Tail did not follow with the new token");
+      expect(live.records.every((r) => r.type === "token.issued")).toBe(true);
+      expect(live.records.map((r) => r.jti)).not.toContain(chain.j1);
+      const seqs = replay.records.map((r) => Number(r.sequence));
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      expect(new Set(seqs).size).toBe(seqs.length);
+    } finally {
+      live.cancel();
+      replay.cancel();
+    }
   });
 });
 
 describe("stsctl", () => {
   const stsctl = (...args: string[]) =>
-    run(process.execPath, [join(process.cwd(), "services/audit/dist/stsctl.js"), "audit", ...args, "--addr", stack.address.audit]);
+    run(process.execPath, [join(ROOT, "services/audit/dist/stsctl.js"), "audit", ...args, "--addr", stack.address.audit], { cwd: ROOT });
 
   it("prints lineage readably and as JSON", async () => {
     const { stdout, stderr } = await stsctl("lineage", chain.j3);

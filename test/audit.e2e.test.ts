@@ -133,13 +133,31 @@ describe("no loss, no duplicates, under faults", () => {
 });
 
 describe("tamper evidence", () => {
-  it("fails Verify at the row edited by hand", async () => {
+  it("fails Verify at the row edited by hand, and passes again once the row is restored", async () => {
+    // A record of this test's own, so the edit does not depend on what other tests recorded.
+    const t = await at1();
+    expect(t).toBeDefined();
+    const jti = jtiOf(t as string);
+    const record = await waitFor(async () => (await tokenRecords()).find((r) => r.jti === jti), { message: "token not recorded" });
+    const seq = Number(record.sequence);
     const before = await call<VerifyResponse__Output>(grpc.audit, "Verify", {});
     expect(before.ok && before.value.ok).toBe(true);
     const db = new Database(stack.auditDb);
-    db.prepare("UPDATE records SET scope = 'a b c d' WHERE sequence = 3").run();
-    db.close();
-    const after = await call<VerifyResponse__Output>(grpc.audit, "Verify", {});
-    expect(after.ok && after.value).toMatchObject({ ok: false, first_bad_sequence: "3" });
+    try {
+      const original = db.prepare("SELECT scope FROM records WHERE sequence = ? AND jti = ?").get(seq, jti) as { scope: string } | undefined;
+      expect(original?.scope).toBe("a b c");
+      expect(db.prepare("UPDATE records SET scope = 'a b c d' WHERE sequence = ?").run(seq).changes).toBe(1);
+      try {
+        const after = await call<VerifyResponse__Output>(grpc.audit, "Verify", {});
+        expect(after.ok && after.value).toMatchObject({ ok: false, first_bad_sequence: String(seq) });
+      } finally {
+        // Put the row back so the projection is clean for whatever runs next.
+        db.prepare("UPDATE records SET scope = ? WHERE sequence = ?").run(original?.scope ?? "a b c", seq);
+      }
+    } finally {
+      db.close();
+    }
+    const restored = await call<VerifyResponse__Output>(grpc.audit, "Verify", {});
+    expect(restored.ok && restored.value.ok).toBe(true);
   });
 });

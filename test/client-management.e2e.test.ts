@@ -55,7 +55,6 @@ beforeAll(async () => {
   keys.admin1 = await keyPair("a1");
   keys.admin2 = await keyPair("a2");
   keys.managed = await keyPair("m1");
-  keys.rotated = await keyPair("m2");
   stack = await startStack({ clients: [] }, { services: ["issuer", "gateway"] });
   registerUrl = `${stack.gatewayUrl}/oauth2/register`;
   tokenUrl = `${stack.gatewayUrl}/oauth2/token`;
@@ -79,13 +78,37 @@ afterAll(async () => {
 describe("client management", () => {
   let admin1: string;
   let admin2: string;
-  let clientId: string;
-  let rat: string;
+
+  /** An admin's access token for the registration endpoint. */
+  async function adminToken(clientId: string, key: { privateKey: CryptoKey; jwk: JWK }): Promise<string> {
+    const r = await tokenFor(clientId, key, { resource: registerUrl });
+    expect(r.status).toBe(200);
+    return r.body.access_token as string;
+  }
+
+  /** Registers a fresh private_key_jwt client under admin 1 and waits until it can authenticate with its key. */
+  async function registerManaged(): Promise<{ clientId: string; rat: string; key: { privateKey: CryptoKey; jwk: JWK }; path: string }> {
+    const key = await keyPair(`m-${randomUUID()}`);
+    const r = await manage("POST", "", admin1, {
+      client_name: "batch job",
+      token_endpoint_auth_method: "private_key_jwt",
+      jwks: { keys: [key.jwk] },
+      grant_types: ["client_credentials"],
+      scope: "read write",
+      audience: ["storage"],
+    });
+    expect(r.status).toBe(201);
+    const clientId = r.body.client_id as string;
+    await waitFor(async () => (await tokenFor(clientId, key, { scope: "read" })).status === 200, { message: "registered client cannot authenticate" });
+    return { clientId, rat: r.body.registration_access_token as string, key, path: `/${encodeURIComponent(clientId)}` };
+  }
+
+  beforeAll(async () => {
+    admin1 = await adminToken("admin:test/vo_1", keys.admin1!);
+    admin2 = await adminToken("admin:test/vo_2", keys.admin2!);
+  });
 
   it("lets an admin register a client, which then authenticates with its own key", async () => {
-    admin1 = (await tokenFor("admin:test/vo_1", keys.admin1!, { resource: registerUrl })).body.access_token as string;
-    admin2 = (await tokenFor("admin:test/vo_2", keys.admin2!, { resource: registerUrl })).body.access_token as string;
-    expect(admin1).toBeTruthy();
     const r = await manage("POST", "", admin1, {
       client_name: "batch job",
       token_endpoint_auth_method: "private_key_jwt",
@@ -95,14 +118,14 @@ describe("client management", () => {
       audience: ["storage"],
     });
     expect(r.status).toBe(201);
-    clientId = r.body.client_id as string;
-    rat = r.body.registration_access_token as string;
+    const clientId = r.body.client_id as string;
     expect(clientId.startsWith("admin:test/vo_1/")).toBe(true);
     expect(r.body).toMatchObject({
       admin_client_id: "admin:test/vo_1",
       scope: "read write",
       registration_client_uri: `${registerUrl}/${encodeURIComponent(clientId)}`,
     });
+    expect(r.body.registration_access_token).toEqual(expect.any(String));
     expect(r.body.client_secret).toBeUndefined();
     const t = await waitFor(async () => {
       const x = await tokenFor(clientId, keys.managed!, { scope: "read" });
@@ -112,7 +135,7 @@ describe("client management", () => {
   });
 
   it("keeps other admins out", async () => {
-    const path = `/${encodeURIComponent(clientId)}`;
+    const { path } = await registerManaged();
     for (const [method, body] of [
       ["GET", undefined],
       ["PUT", { scope: "read" }],
@@ -121,29 +144,33 @@ describe("client management", () => {
       const r = await manage(method, path, admin2, body);
       expect([method, r.status, r.body.error]).toEqual([method, 400, "unauthorized_client"]);
     }
+    // Nothing the other admin tried took effect.
+    const own = await manage("GET", path, admin1);
+    expect([own.status, own.body.scope]).toEqual([200, "read write"]);
   });
 
   it("lets the client rotate its own keys with its registration access token, and nothing else", async () => {
-    const path = `/${encodeURIComponent(clientId)}`;
+    const { clientId, rat, key, path } = await registerManaged();
+    const rotated = await keyPair(`r-${randomUUID()}`);
     expect((await manage("PUT", path, rat, { scope: "read write admin" })).body.error).toBe("unauthorized_client");
-    const r = await manage("PUT", path, rat, { jwks: { keys: [keys.rotated!.jwk] } });
+    const r = await manage("PUT", path, rat, { jwks: { keys: [rotated.jwk] } });
     expect(r.status).toBe(200);
-    await waitFor(async () => (await tokenFor(clientId, keys.rotated!)).status === 200);
-    expect((await tokenFor(clientId, keys.managed!)).status).toBe(401);
+    await waitFor(async () => (await tokenFor(clientId, rotated)).status === 200);
+    expect((await tokenFor(clientId, key)).status).toBe(401);
     expect((await manage("GET", path, rat)).body.scope).toBe("read write");
   });
 
   it("lets the admin update and delete its client", async () => {
-    const path = `/${encodeURIComponent(clientId)}`;
+    const { clientId, key, path } = await registerManaged();
     const u = await manage("PUT", path, admin1, {
       token_endpoint_auth_method: "private_key_jwt",
-      jwks: { keys: [keys.rotated!.jwk] },
+      jwks: { keys: [key.jwk] },
       scope: "read",
       audience: ["storage"],
     });
     expect([u.status, u.body.scope]).toEqual([200, "read"]);
     expect((await manage("DELETE", path, admin1)).status).toBe(204);
-    await waitFor(async () => (await tokenFor(clientId, keys.rotated!)).status === 401);
+    await waitFor(async () => (await tokenFor(clientId, key)).status === 401);
   });
 
   it("returns a secret once for a secret client, and refuses bad metadata", async () => {

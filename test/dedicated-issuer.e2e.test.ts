@@ -82,12 +82,10 @@ afterAll(async () => {
 });
 
 describe("dedicated token issuer: the admin starts the flow", () => {
-  let response: Record<string, unknown>;
-
   it("answers the DTI example with every field, following the managed client's configuration", async () => {
     const r = await dti(unsignedAssertion());
     expect(r.status).toBe(200);
-    response = r.body;
+    const response = r.body;
     const expanded = "read:/home/public/data/cern write:/home/jeff/data org.cilogon.userinfo openid profile email";
     expect(Object.keys(response).sort()).toEqual([
       "access_token",
@@ -110,8 +108,12 @@ describe("dedicated token issuer: the admin starts the flow", () => {
   });
 
   it("lets the managed client refresh, exchange, introspect and call UserInfo with its own credentials", async () => {
+    // The admin starts this test's own flow: the managed client goes on from its refresh token.
+    const started = await dti(unsignedAssertion());
+    expect(started.status).toBe(200);
+    expect(started.body.refresh_token).toMatch(/^str_/);
     const own = { authorization: basicAuth(MANAGED, MANAGED_SECRET) };
-    const refreshed = await postForm(tokenUrl, { grant_type: "refresh_token", refresh_token: response.refresh_token as string }, own);
+    const refreshed = await postForm(tokenUrl, { grant_type: "refresh_token", refresh_token: started.body.refresh_token as string }, own);
     expect(refreshed.status).toBe(200);
     expect(claimsOf(refreshed.body.access_token as string)).toMatchObject({ sub: "jeff", client_id: MANAGED });
 

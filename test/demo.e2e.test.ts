@@ -5,7 +5,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, startProcess, tcpOpen } from "@sts/testkit";
 import type { ProcessHandle } from "@sts/testkit";
-import { startStack } from "./harness.js";
+import { ROOT, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
 
 const run = promisify(execFile);
@@ -51,14 +51,16 @@ beforeAll(async () => {
       await startProcess({
         name: `demo ${n}`,
         command: process.execPath,
-        args: [join(process.cwd(), "services/demo/dist/service.js")],
+        args: [join(ROOT, "services/demo/dist/service.js")],
+        cwd: ROOT,
         env: { DEMO_NAME: n, DEMO_PORT: String(ports[n]!.workload), DEMO_OUTBOUND: `http://127.0.0.1:${ports[n]!.outbound}`, ...(to && { DEMO_NEXT: to }) },
         ready: () => tcpOpen(ports[n]!.workload),
       }),
       await startProcess({
         name: `sidecar ${n}`,
         command: process.execPath,
-        args: [join(process.cwd(), "services/sidecar/dist/main.js")],
+        args: [join(ROOT, "services/sidecar/dist/main.js")],
+        cwd: ROOT,
         env: { ...stack.env, STS_SIDECAR: n, STS_SIDECAR_CLIENT_SECRET: `${n}-secret-000000001` },
         ready: async () => (await tcpOpen(ports[n]!.inbound)) && tcpOpen(ports[n]!.outbound),
       }),
@@ -73,7 +75,8 @@ afterAll(async () => {
 
 describe("npm run demo", () => {
   it("prints each hop's audience, scope and actors, then the lineage back to the grant", async () => {
-    const { stdout } = await run(process.execPath, [join(process.cwd(), "services/demo/dist/client.js")], {
+    const { stdout } = await run(process.execPath, [join(ROOT, "services/demo/dist/client.js")], {
+      cwd: ROOT,
       env: { ...process.env, DEMO_GATEWAY: stack.gatewayUrl, DEMO_ENTRY: `http://127.0.0.1:${ports["svc-a"]!.inbound}`, STS_AUDIT_ADDR: stack.address.audit },
       timeout: 20_000,
     }).catch((err: unknown) => {

@@ -39,6 +39,11 @@ async function errorOf(p: ReturnType<typeof exchange>): Promise<string | undefin
   return r.ok ? "issued" : r.failure.error;
 }
 
+async function failureOf(p: ReturnType<typeof exchange>): Promise<{ error: string | undefined; description: string }> {
+  const r = await p;
+  return r.ok ? { error: "issued", description: "" } : { error: r.failure.error, description: r.failure.description };
+}
+
 beforeAll(async () => {
   stack = await startStack(chainConfig);
   grpc = clients(stack.address);
@@ -117,17 +122,21 @@ describe("bad parameters", () => {
   });
 
   it("bounds the delegation chain depth", async () => {
-    const t2 = (await exchange(grpc.exchange, "svc-a", await at1(), { audience: ["svc-b"], scope: "c" })) as { ok: true; value: { access_token: string } };
-    const t3 = (await exchange(grpc.exchange, "svc-b", t2.value.access_token, { audience: ["svc-c"], scope: "c" })) as {
-      ok: true;
-      value: { access_token: string };
-    };
-    expect(await errorOf(exchange(grpc.exchange, "svc-c", t3.value.access_token, { audience: ["svc-d"], scope: "c" }))).toBe("invalid_request");
+    const t2 = await exchange(grpc.exchange, "svc-a", await at1(), { audience: ["svc-b"], scope: "c" });
+    if (!t2.ok) throw new Error(`AT2 not issued: ${t2.failure.description}`);
+    const t3 = await exchange(grpc.exchange, "svc-b", t2.value.access_token, { audience: ["svc-c"], scope: "c" });
+    if (!t3.ok) throw new Error(`AT3 not issued: ${t3.failure.description}`);
+    // The hop svc-c → svc-d allows depth 5; the global exchange.max_depth of 2 is what refuses the third actor.
+    expect(await failureOf(exchange(grpc.exchange, "svc-c", t3.value.access_token, { audience: ["svc-d"], scope: "c" }))).toMatchObject({
+      error: "invalid_request",
+      description: expect.stringMatching(/delegation chain deeper than 2/),
+    });
   });
 });
 
 describe("may_act (RFC 8693 §4.4)", () => {
-  it("accepts only the actor the subject token names", async () => {
+  /** A token for alice, issued to svc-a, that only svc-b may act for. */
+  async function mintMayActB(audience: string): Promise<string> {
     const internal = new Metadata();
     internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
     const minted = await call<MintResponse__Output>(
@@ -136,7 +145,7 @@ describe("may_act (RFC 8693 §4.4)", () => {
       {
         sub: "alice",
         client_id: "svc-a",
-        audience: ["svc-a"],
+        audience: [audience],
         scope: "a b c",
         not_after: String(Math.floor(Date.now() / 1000) + 300),
         may_act_json: JSON.stringify({ sub: "svc-b" }),
@@ -145,15 +154,32 @@ describe("may_act (RFC 8693 §4.4)", () => {
       internal,
     );
     if (!minted.ok) throw new Error(minted.failure.description);
-    const subject = minted.value.access_token;
-    const actorA = await postForm(
-      `${stack.gatewayUrl}/oauth2/token`,
-      { grant_type: "client_credentials" },
-      { authorization: basicAuth("end-user-app", SECRET) },
-    );
-    const actor = actorA.body.access_token as string; // sub: end-user-app, not svc-b
+    expect(claimsOf(minted.value.access_token).may_act).toEqual({ sub: "svc-b" });
+    return minted.value.access_token;
+  }
+
+  it("accepts only the actor the subject token names", async () => {
+    // svc-a holds the token (it is in its audience) and the hop svc-a → svc-b exists: only may_act stands in the way.
+    const forA = await mintMayActB("svc-a");
+    const before = await exchangedCount(); // (Mint itself records the minted token)
+    expect(await failureOf(exchange(grpc.exchange, "svc-a", forA, { audience: ["svc-b"], scope: "b" }))).toMatchObject({
+      error: "invalid_request",
+      description: expect.stringMatching(/may_act/),
+    });
+    expect(await exchangedCount()).toBe(before);
+
+    // svc-b, the one may_act names, gets its exchange.
+    const forB = await mintMayActB("svc-b");
+    const ok = await exchange(grpc.exchange, "svc-b", forB, { audience: ["svc-c"], scope: "c" });
+    if (!ok.ok) throw new Error(`exchange by the named actor failed: ${ok.failure.error} ${ok.failure.description}`);
+    expect(claimsOf(ok.value.access_token)).toMatchObject({ sub: "alice", aud: "svc-c", scope: "c", act: { sub: "svc-b" } });
+  });
+
+  it("refuses an actor_token that is not the caller's own", async () => {
+    const subject = await at1();
+    const actor = await at1(); // sub: end-user-app, not the calling svc-a
     expect(
-      await errorOf(
+      await failureOf(
         exchange(grpc.exchange, "svc-a", subject, {
           audience: ["svc-b"],
           scope: "b",
@@ -161,7 +187,7 @@ describe("may_act (RFC 8693 §4.4)", () => {
           actor_token_type: "urn:ietf:params:oauth:token-type:access_token",
         }),
       ),
-    ).toBe("invalid_request");
+    ).toMatchObject({ error: "invalid_request", description: expect.stringMatching(/actor_token does not identify the calling client/) });
   });
 
   it("refuses Mint and MintBatch to callers that are not internal, minting nothing", async () => {

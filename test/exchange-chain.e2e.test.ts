@@ -5,6 +5,7 @@
 import { Metadata } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as oauth from "oauth4webapi";
+import { waitFor } from "@sts/testkit";
 import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
 import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, call, chainConfig, clients, exchange } from "./chain.js";
@@ -79,12 +80,14 @@ describe("the A → B → C chain over gRPC", () => {
     const t1 = await at1();
     const revoke = await postForm(`${stack.gatewayUrl}/oauth2/revoke`, { token: t1 }, { authorization: basicAuth("end-user-app", SECRET) });
     expect(revoke.status).toBe(200);
-    // Revocation reaches the exchanger through a KV watch: poll briefly, never sleep fixed.
-    let outcome: string | undefined = "issued";
-    for (let i = 0; i < 50 && outcome === "issued"; i++) {
-      outcome = await err(exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "b" }));
-      if (outcome === "issued") await new Promise((r) => setTimeout(r, 20));
-    }
+    // Revocation reaches the exchanger through a KV watch: poll (generously), never sleep fixed.
+    const outcome = await waitFor(
+      async () => {
+        const e = await err(exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "b" }));
+        return e === "issued" ? undefined : e;
+      },
+      { timeoutMs: 10_000, intervalMs: 20, message: "revocation not seen by the exchanger" },
+    );
     expect(outcome).toBe("invalid_request");
   });
 
@@ -96,9 +99,13 @@ describe("the A → B → C chain over gRPC", () => {
     const text = '@id("freeze-a-to-b")\nforbid (principal == Client::"svc-a", action == Action::"exchange", resource == Audience::"svc-b");';
     const put = await call(grpc.policy, "Put", { policy: { id: "freeze-a-to-b", text, description: "incident freeze" } }, admin);
     expect(put.ok).toBe(true);
-    expect(await err(exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "b" }))).toBe("invalid_target");
-    const del = await call(grpc.policy, "Delete", { id: "freeze-a-to-b" }, admin);
-    expect(del.ok).toBe(true);
+    try {
+      expect(await err(exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "b" }))).toBe("invalid_target");
+    } finally {
+      // Always lift the freeze, so a failure here cannot leak into the other tests of this file.
+      const del = await call(grpc.policy, "Delete", { id: "freeze-a-to-b" }, admin);
+      expect(del.ok).toBe(true);
+    }
     expect(await err(exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "b" }))).toBe("issued");
   });
 

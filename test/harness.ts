@@ -13,7 +13,7 @@ import { freePort, grpcHealthy, httpReady, startNats, startProcess } from "@sts/
 import type { NatsServerHandle, ProcessHandle } from "@sts/testkit";
 
 /** The repository root: the nearest folder above this file holding nx.json (works from test/ and test/dist/). */
-const ROOT = (() => {
+export const ROOT = (() => {
   let dir = resolve(fileURLToPath(new URL(".", import.meta.url)));
   while (!existsSync(join(dir, "nx.json")) && dirname(dir) !== dir) dir = dirname(dir);
   return dir;

@@ -52,7 +52,9 @@ beforeAll(async () => {
       cb(null, { jwks_json: JSON.stringify({ subject: call.metadata.get(MESH_METADATA.SUBJECT)[0], scope: call.metadata.get(MESH_METADATA.SCOPE)[0] }) });
     },
   });
-  serverPort = await new Promise<number>((r) => server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (_e, p) => r(p)));
+  serverPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+  );
   const exchanger = new (loadExchangeProto().sts.exchange.v1.ExchangeService)(stack.address.exchanger, credentials.createInsecure());
   exchange = new ExchangeCache({ exchanger, authorization: basicAuth("svc-a", SECRET) });
 }, 90_000);

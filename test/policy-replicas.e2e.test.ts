@@ -62,7 +62,16 @@ describe("policy replicas", () => {
     });
     expect(denied.policy_ids).toEqual(["freeze"]);
     expect(BigInt(denied.policy_revision)).toBeGreaterThanOrEqual(BigInt(put.value.revision));
-    const info = await nats.jsm.streams.info(EVENTS_STREAM.name, { subjects_filter: "sts.events.policy.updated" });
-    expect(Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(2);
+    // The announcement of exactly this write (its revision, with the new policy in force).
+    const announced = await waitFor(
+      async () => {
+        const m = await nats.jsm.streams.getMessage(EVENTS_STREAM.name, { last_by_subj: "sts.events.policy.updated" }).catch(() => null);
+        const event = m ? (JSON.parse(m.string()) as { id: string; type: string; data: { revision: string; policy_ids: string[] } }) : undefined;
+        return event?.data.revision === put.value.revision ? event : undefined;
+      },
+      { message: `policy.updated for revision ${put.value.revision} not announced` },
+    );
+    expect(announced).toMatchObject({ id: `policy.updated.${put.value.revision}`, type: "policy.updated" });
+    expect(announced.data.policy_ids).toContain("freeze");
   });
 });

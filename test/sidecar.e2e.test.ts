@@ -14,7 +14,7 @@ import type { ServiceError } from "@grpc/grpc-js";
 import { loadTokenProto } from "@sts/proto";
 import { freePort, startProcess, tcpOpen, waitFor } from "@sts/testkit";
 import type { ProcessHandle } from "@sts/testkit";
-import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
+import { ROOT, basicAuth, claimsOf, postForm, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
 import { EXCHANGE_GRANT, SECRET } from "./chain.js";
 
@@ -71,7 +71,9 @@ beforeAll(async () => {
       cb(null, { jwks_json: JSON.stringify({ sub: call.metadata.get("x-mesh-subject")[0], scope: call.metadata.get("x-mesh-scope")[0] }) });
     },
   });
-  ports.g!.workload = await new Promise<number>((r) => grpcServer.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (_e, p) => r(p)));
+  ports.g!.workload = await new Promise<number>((resolve, reject) =>
+    grpcServer.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+  );
   ports.a!.workload = await workload("a", "svc-b");
   ports.b!.workload = await workload("b", "svc-c");
   ports.c!.workload = await workload("c");
@@ -122,7 +124,8 @@ beforeAll(async () => {
       await startProcess({
         name: `sidecar-${n}`,
         command: process.execPath,
-        args: [join(process.cwd(), "services/sidecar/dist/main.js")],
+        args: [join(ROOT, "services/sidecar/dist/main.js")],
+        cwd: ROOT,
         env: { ...stack.env, STS_SIDECAR: `svc-${n}`, STS_SIDECAR_CLIENT_SECRET: SECRET },
         ready: async () => (await tcpOpen(ports[n]!.inbound)) && (await tcpOpen(ports[n]!.outbound)) && (n !== "g" || tcpOpen(grpcPorts.gIn)),
       }),
@@ -162,8 +165,10 @@ describe("the chain through sidecars", () => {
 
   it("refuses C's calls back to A (no route) and to B (no policy)", async () => {
     const at1 = await appToken();
-    await callA(at1);
+    // The chain ran to C, so the last token C saw is this call's.
+    expect((await callA(at1)).status).toBe(200);
     const atC = (seen.c.at(-1)?.headers.authorization ?? "").slice(7);
+    expect(claimsOf(atC)).toMatchObject({ aud: "svc-c", scope: "c" });
     const toA = await fetch(`http://127.0.0.1:${ports.c!.outbound}/svc-a/work`, { headers: { authorization: `Bearer ${atC}` } });
     expect(toA.status).toBe(403);
     const before = seen.b.length;
@@ -177,7 +182,7 @@ describe("the chain through sidecars", () => {
     expect((await callA(at1)).status).toBe(200); // exchanges cached for AT1
     const revoke = await postForm(`${stack.gatewayUrl}/oauth2/revoke`, { token: at1 }, { authorization: basicAuth("end-user-app", SECRET) });
     expect(revoke.status).toBe(200);
-    await waitFor(async () => (await callA(at1)).status === 401, { timeoutMs: 5000 });
+    await waitFor(async () => (await callA(at1)).status === 401, { timeoutMs: 10_000, message: "revocation not seen by sidecar A" });
     const out = await fetch(`http://127.0.0.1:${ports.a!.outbound}/svc-b/work`, { headers: { authorization: `Bearer ${at1}` } });
     expect(out.status).toBe(401);
   });

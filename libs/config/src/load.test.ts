@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -63,9 +63,13 @@ describe("config", () => {
 
   it("reports YAML syntax errors and duplicate keys with a line", () => {
     const dir = mkdtempSync(join(tmpdir(), "sts-config-"));
-    const file = join(dir, "bad.yaml");
-    writeFileSync(file, "issuer: http://a\nissuer: http://b\n");
-    expect(problemsOf(() => loadConfig(file))[0]).toMatch(/^line 2: /);
-    expect(problemsOf(() => loadConfig(join(dir, "missing.yaml")))).toEqual(["cannot read file: ENOENT"]);
+    try {
+      const file = join(dir, "bad.yaml");
+      writeFileSync(file, "issuer: http://a\nissuer: http://b\n");
+      expect(problemsOf(() => loadConfig(file))[0]).toMatch(/^line 2: /);
+      expect(problemsOf(() => loadConfig(join(dir, "missing.yaml")))).toEqual(["cannot read file: ENOENT"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

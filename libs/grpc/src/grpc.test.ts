@@ -16,14 +16,39 @@ const logger = createLogger("test", { level: "silent" });
 const proto = loadTokenProto();
 let server: GrpcServerHandle;
 let client: TokenServiceClient;
-let slowAborted: Promise<boolean>;
-let markAborted: (v: boolean) => void;
-let watchedAbort: Promise<string>;
-let markWatched: (reason: string) => void;
+
+/** A promise settled from a handler; waiting on it is bounded, so a handler that never ran fails the test instead of hanging it. */
+interface Latch<T> {
+  settle(value: T): void;
+  wait(ms: number, what: string): Promise<T>;
+}
+
+function latch<T>(): Latch<T> {
+  let settle!: (value: T) => void;
+  const promise = new Promise<T>((resolve) => (settle = resolve));
+  return {
+    settle,
+    wait: (ms, what) => Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms).unref())]),
+  };
+}
+
+/** Polls until cond() holds; false if it did not within ms. */
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
+}
+
+/** Set by a test before its call; the handler reports to it. */
+let lateRead: Latch<boolean> | undefined;
+let listening: Latch<{ abortedBeforeListening: boolean; reason: string }> | undefined;
+/** Long enough that the call surely reaches the handler first on a loaded machine; the deadline still passes during the test. */
+const DEADLINE_MS = 1000;
 
 beforeAll(async () => {
-  slowAborted = new Promise((r) => (markAborted = r));
-  watchedAbort = new Promise((r) => (markWatched = r));
   server = await startGrpcServer({
     port: 0,
     logger,
@@ -49,16 +74,20 @@ beforeAll(async () => {
           UserInfo: unary(
             async (_req, ctx) => {
               const signal = ctx.signal;
-              await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
-              markWatched(String((signal.reason as Error).message));
+              const abortedBeforeListening = signal.aborted;
+              if (!abortedBeforeListening) await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+              listening?.settle({ abortedBeforeListening, reason: String((signal.reason as Error).message) });
               return {};
             },
             { logger },
           ),
+          // Reads the signal only after the deadline has passed: the lazily made signal must then be aborted.
           AuthenticateClient: unary(
             async (_req, ctx) => {
-              await new Promise((r) => setTimeout(r, 500));
-              markAborted(ctx.signal.aborted);
+              const deadline = ctx.deadline?.getTime() ?? Date.now();
+              await until(() => Date.now() > deadline, 10_000);
+              const signal = ctx.signal;
+              lateRead?.settle(await until(() => signal.aborted, 5_000));
               return { client_id: "late" };
             },
             { logger },
@@ -99,15 +128,20 @@ describe("the gRPC adapter and client", () => {
   });
 
   it("gives temporarily_unavailable past the deadline and aborts the handler's signal", async () => {
-    const err = await failure(callUnary(client, "AuthenticateClient", {}, { deadlineMs: 100 }));
+    lateRead = latch();
+    const err = await failure(callUnary(client, "AuthenticateClient", {}, { deadlineMs: DEADLINE_MS }));
     expect(err.code).toBe("temporarily_unavailable");
-    expect(await slowAborted).toBe(true);
+    expect(await lateRead.wait(10_000, "the handler did not report its signal")).toBe(true);
   });
 
   it("aborts a handler that listens on its signal when the deadline passes", async () => {
-    const err = await failure(callUnary(client, "UserInfo", {}, { deadlineMs: 100 }));
+    listening = latch();
+    const err = await failure(callUnary(client, "UserInfo", {}, { deadlineMs: DEADLINE_MS }));
     expect(err.code).toBe("temporarily_unavailable");
-    expect(await watchedAbort).toMatch(/deadline exceeded|cancelled/);
+    const seen = await listening.wait(10_000, "the handler's signal was not aborted");
+    // The handler was already listening when the abort came, and was woken by it.
+    expect(seen.abortedBeforeListening).toBe(false);
+    expect(seen.reason).toMatch(/deadline exceeded|cancelled/);
   });
 
   it("refuses an oversized request before the handler runs", async () => {

@@ -14,25 +14,31 @@ describe("freePort", () => {
   });
 
   it("skips a port something else is listening on", async () => {
+    expect(ephemeralLow).toBeGreaterThan(11_000); // so freePort draws from its slices, the case tested here
     const first = await freePort();
-    // Occupy the next candidates: whatever comes back must still be bindable.
+    // The next candidates after `first`: freePort walks its 1000-port slice (aligned on multiples of 1000) and wraps at its end.
+    const candidates = [1, 2, 3].map((d) => ((first % 1000) + d >= 1000 ? first + d - 1000 : first + d));
+    // Occupy them: a candidate is blocked either by our listener or, if the bind fails with EADDRINUSE, by someone else's.
     const blockers = await Promise.all(
-      [1, 2, 3].map(
-        (d) =>
-          new Promise<ReturnType<typeof createServer> | undefined>((resolve) => {
+      candidates.map(
+        (port) =>
+          new Promise<ReturnType<typeof createServer> | undefined>((resolve, reject) => {
             const s = createServer();
-            s.once("error", () => resolve(undefined));
-            s.listen(first + d, "127.0.0.1", () => resolve(s));
+            s.once("error", (err: NodeJS.ErrnoException) => (err.code === "EADDRINUSE" ? resolve(undefined) : reject(err)));
+            s.listen(port, "127.0.0.1", () => resolve(s));
           }),
       ),
     );
-    const port = await freePort();
-    for (const [i, b] of blockers.entries()) if (b) expect(port).not.toBe(first + i + 1);
-    await new Promise<void>((resolve, reject) => {
-      const s = createServer();
-      s.once("error", reject);
-      s.listen(port, "127.0.0.1", () => s.close(() => resolve()));
-    });
-    await Promise.all(blockers.map((b) => new Promise((r) => (b ? b.close(r) : r(undefined)))));
+    try {
+      const port = await freePort();
+      expect(candidates).not.toContain(port);
+      await new Promise<void>((resolve, reject) => {
+        const s = createServer();
+        s.once("error", reject);
+        s.listen(port, "127.0.0.1", () => s.close(() => resolve()));
+      });
+    } finally {
+      await Promise.all(blockers.map((b) => new Promise((r) => (b ? b.close(r) : r(undefined)))));
+    }
   });
 });

@@ -1,7 +1,7 @@
 /** The key ring on a real NATS KV bucket: bootstrap, pre-published rotation, retirement, one successor per key across replicas. */
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify } from "jose";
@@ -83,18 +83,23 @@ describe("SigningKeyRing on NATS KV", () => {
 
   it("signs with a key from a JWK file, publishing only its public part", async () => {
     const pair = await generateKeyPair("ES256", { extractable: true });
-    const file = join(mkdtempSync(join(tmpdir(), "sts-jwk-")), "signing.jwk");
-    writeFileSync(file, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid: "from-file", alg: "ES256" }));
-    const kv = await openBucket(nats, `${BUCKETS.keys}_file`);
-    const cache = new KvCache(kv, { parse: parseStoredKey, key: "key.>" });
-    await cache.ready();
-    const r = new SigningKeyRing({ store: kvKeyStore(kv, cache), algorithm: "ES256", policy, jwkFile: file, now: () => 4_000_000 });
-    await r.init();
-    expect(r.signingKey().kid).toBe("from-file");
-    await waitFor(() => [...cache.values()].some((k) => k.kid === "from-file"));
-    expect(JSON.stringify([...cache.values()])).not.toMatch(/"d":/);
-    expect(await r.maintain()).toBeUndefined();
-    cache.stop();
+    const dir = mkdtempSync(join(tmpdir(), "sts-jwk-"));
+    try {
+      const file = join(dir, "signing.jwk");
+      writeFileSync(file, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid: "from-file", alg: "ES256" }));
+      const kv = await openBucket(nats, `${BUCKETS.keys}_file`);
+      const cache = new KvCache(kv, { parse: parseStoredKey, key: "key.>" });
+      await cache.ready();
+      const r = new SigningKeyRing({ store: kvKeyStore(kv, cache), algorithm: "ES256", policy, jwkFile: file, now: () => 4_000_000 });
+      await r.init();
+      expect(r.signingKey().kid).toBe("from-file");
+      await waitFor(() => [...cache.values()].some((k) => k.kid === "from-file"));
+      expect(JSON.stringify([...cache.values()])).not.toMatch(/"d":/);
+      expect(await r.maintain()).toBeUndefined();
+      cache.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it.each(["EdDSA", "RS256", "PS256"] as const)(
