@@ -192,4 +192,19 @@ describe("client management", () => {
     const anonymous = await manage("POST", "", "not-a-token", {});
     expect([anonymous.status, anonymous.body.error]).toEqual([401, "invalid_token"]);
   });
+
+  it("refuses lifetimes beyond the issuer's, and does not echo unknown fields", async () => {
+    const base = { token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [keys.managed!.jwk] }, scope: "read", audience: ["storage"] };
+    // The stack's longest access token lifetime is the default 300 s; refresh tokens default to one day.
+    const access = await manage("POST", "", admin1, { ...base, access_token_ttl: "365d" });
+    expect([access.status, access.body.error]).toEqual([400, "invalid_client_metadata"]);
+    expect(access.body.error_description).toMatch(/^access_token_ttl: at most 300 s/);
+    const refresh = await manage("POST", "", admin1, { ...base, refresh_token_ttl: "400d" });
+    expect([refresh.status, refresh.body.error]).toEqual([400, "invalid_client_metadata"]);
+    expect(refresh.body.error_description).toMatch(/^refresh_token_ttl: at most/);
+    expect((await manage("POST", "", admin1, { ...base, access_token_ttl: "300s" })).status).toBe(201);
+    const unknown = await manage("POST", "", admin1, { ...base, "x-evil-<script>": 1 });
+    expect([unknown.status, unknown.body.error]).toEqual([400, "invalid_client_metadata"]);
+    expect(unknown.body.error_description).not.toContain("evil");
+  });
 });

@@ -105,6 +105,8 @@ describe("dedicated token issuer: the admin starts the flow", () => {
     expect(at.payload).toMatchObject({ sub: "jeff", client_id: MANAGED, scope: expanded });
     const id = await jwtVerify(response.id_token as string, jwks, { issuer: stack.gatewayUrl, audience: MANAGED });
     expect(id.payload).toMatchObject({ sub: "jeff", nonce: "n-0S6_WzA2Mj" });
+    // The user is absent: no authentication happened, so no auth_time (OIDC Core §2).
+    expect(id.payload.auth_time).toBeUndefined();
   });
 
   it("lets the managed client refresh, exchange, introspect and call UserInfo with its own credentials", async () => {

@@ -6,6 +6,7 @@
  */
 import { createServer } from "node:http";
 import type { IncomingHttpHeaders, Server as HttpServer } from "node:http";
+import { connect } from "node:net";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -263,6 +264,59 @@ describe("bad input at the sidecar", () => {
     const before = seen.a.length;
     expect((await callA(short)).status).toBe(401);
     expect(seen.a.length).toBe(before);
+  });
+
+  describe("a request target that names another host", () => {
+    // Stands for cloud metadata or any host off the mesh: nothing may reach it.
+    const elsewhere: string[] = [];
+    let elsewherePort = 0;
+    const other = createServer((req, res) => {
+      elsewhere.push(req.url ?? "");
+      res.end("{}");
+    });
+    beforeAll(async () => {
+      await new Promise<void>((r) => other.listen(0, "127.0.0.1", r));
+      elsewherePort = (other.address() as AddressInfo).port;
+    });
+    afterAll(() => {
+      other.close();
+    });
+
+    /** Sends one raw HTTP/1.1 request (fetch cannot send an absolute-form target) and answers the status code. */
+    const rawStatus = (port: number, requestLine: string, token: string): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const socket = connect(port, "127.0.0.1", () =>
+          socket.write(`${requestLine}\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`),
+        );
+        let head = "";
+        socket.on("data", (d: Buffer) => (head += d.toString("latin1")));
+        socket.on("end", () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0)));
+        socket.on("error", reject);
+      });
+
+    it("refuses an absolute-form target with 400 at either listener and forwards nothing", async () => {
+      const at1 = await appToken();
+      const before = { a: seen.a.length, b: seen.b.length };
+      for (const port of [ports.a!.inbound, ports.a!.outbound]) {
+        expect(await rawStatus(port, `GET http://127.0.0.1:${elsewherePort}/latest/meta-data HTTP/1.1`, at1)).toBe(400);
+        expect(await rawStatus(port, `GET 127.0.0.1:${elsewherePort} HTTP/1.1`, at1)).toBe(400);
+      }
+      expect(elsewhere).toEqual([]);
+      expect({ a: seen.a.length, b: seen.b.length }).toEqual(before);
+    });
+
+    it("keeps a path that starts with // on the configured destination", async () => {
+      const at1 = await appToken();
+      const before = seen.b.length;
+      const inbound = await callA(at1, `//127.0.0.1:${elsewherePort}/x`);
+      expect(inbound.status).toBe(200);
+      const outbound = await fetch(`http://127.0.0.1:${ports.a!.outbound}/svc-b//127.0.0.1:${elsewherePort}/x`, {
+        headers: { authorization: `Bearer ${at1}` },
+      });
+      expect(outbound.status).toBe(200);
+      expect(seen.b.length).toBeGreaterThan(before);
+      expect(elsewhere).toEqual([]);
+    });
   });
 
   it("refuses huge headers", async () => {
