@@ -28,7 +28,7 @@ let grpcPorts: { aOut: number; gIn: number };
 const gSeen: Metadata[] = [];
 const sidecars: ProcessHandle[] = [];
 const workloads: HttpServer[] = [];
-const seen: Record<string, Seen[]> = { a: [], b: [], c: [] };
+const seen: Record<"a" | "b" | "c", Seen[]> = { a: [], b: [], c: [] };
 const ports: Record<string, { inbound: number; outbound: number; workload: number }> = {};
 
 function workload(name: "a" | "b" | "c", next?: string): Promise<number> {
@@ -78,7 +78,7 @@ beforeAll(async () => {
   ports.a!.workload = await workload("a", "svc-b");
   ports.b!.workload = await workload("b", "svc-c");
   ports.c!.workload = await workload("c");
-  const sidecar = (n: string, routes: Record<string, { url: string; audience: string; scopes: string[] }>) => ({
+  const sidecar = (n: string, routes: Record<string, { url: string; grpc_url?: string; audience: string; scopes: string[] }>) => ({
     inbound: { port: ports[n]!.inbound },
     outbound: { port: ports[n]!.outbound },
     upstream: `http://127.0.0.1:${ports[n]!.workload}`,

@@ -27,7 +27,7 @@ describe("CallCoalescer", () => {
     const [a, b, cc] = await Promise.allSettled(calls);
     expect(a).toEqual({ status: "fulfilled", value: "one" });
     expect(cc).toEqual({ status: "fulfilled", value: "three" });
-    expect(b.status === "rejected" && b.reason instanceof OAuthError && b.reason.code).toBe("invalid_scope");
+    expect(b?.status === "rejected" && b.reason instanceof OAuthError && b.reason.code).toBe("invalid_scope");
   });
 
   it("holds new calls while every slot is busy, then sends them together", async () => {

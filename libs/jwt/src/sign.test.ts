@@ -1,5 +1,5 @@
 import { exportJWK, generateKeyPair, jwtVerify } from "jose";
-import type { JWK } from "jose";
+import type { CryptoKey, JWK } from "jose";
 import { describe, expect, it } from "vitest";
 import { importSigningKey, signJwt } from "./sign.js";
 
