@@ -42,7 +42,9 @@ export interface VerifiedAssertion {
   payload: Record<string, unknown>;
 }
 
+/** Remote key sets, one per jwks_uri; bounded, since clients register their own URLs. */
 const remoteSets = new Map<string, JWTVerifyGetKey>();
+const MAX_REMOTE_SETS = 1000;
 
 /** The client's key resolver; jwks_uri sets are cached per URL. */
 function keysOf(client: ClientRecord): { resolver: JWTVerifyGetKey; count: number | undefined } {
@@ -51,6 +53,7 @@ function keysOf(client: ClientRecord): { resolver: JWTVerifyGetKey; count: numbe
     let set = remoteSets.get(client.jwks_uri);
     if (!set) {
       set = createRemoteJWKSet(new URL(client.jwks_uri), { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: 3_000 });
+      if (remoteSets.size >= MAX_REMOTE_SETS) remoteSets.delete(remoteSets.keys().next().value as string);
       remoteSets.set(client.jwks_uri, set);
     }
     return { resolver: set, count: undefined };

@@ -44,6 +44,12 @@ describe("config", () => {
     expect(problemsOf(() => parseConfig({ clients: [client] }))).toEqual(["clients[0].jwks_uri: jwks and jwks_uri are mutually exclusive (RFC 7591 §2)"]);
   });
 
+  it("takes only an https jwks_uri (the issuer fetches it)", () => {
+    const client = { client_id: "c", token_endpoint_auth_method: "private_key_jwt", jwks_uri: "http://169.254.169.254/latest" };
+    expect(problemsOf(() => parseConfig({ clients: [client] }))).toEqual(["clients[0].jwks_uri: must be an https URL"]);
+    expect(parseConfig({ clients: [{ ...client, jwks_uri: "https://example.org/jwks" }] }).clients[0]?.jwks_uri).toBe("https://example.org/jwks");
+  });
+
   it("parses durations and scope strings", () => {
     const c = parseConfig({ tokens: { access_token_ttl: "5m" }, clients: [{ ...secretClient, scope: "a b  c" }] });
     expect(c.tokens.access_token_ttl).toBe(300);

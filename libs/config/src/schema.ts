@@ -68,7 +68,8 @@ export const clientSchema = z
     /** Public keys for private_key_jwt (RFC 7591 jwks); exclusive with jwks_uri. */
     jwks: z.strictObject({ keys: z.array(jwk).min(1) }).optional(),
     /** URL of the client's JWK Set (RFC 7591 jwks_uri); exclusive with jwks. */
-    jwks_uri: z.url().optional(),
+    // https only: the issuer fetches it, and a client can change it itself (RFC 7592).
+    jwks_uri: z.url({ protocol: /^https$/, error: "must be an https URL" }).optional(),
     /** A service of this stack (the exchanger) allowed to call the issuer's Mint. */
     internal: z.boolean().default(false),
     /** An admin client (dedicated token issuer): may start flows for the clients it manages. */
