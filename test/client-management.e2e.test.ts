@@ -64,8 +64,22 @@ beforeAll(async () => {
   const { parse, stringify } = await import("yaml");
   const config = parse(readFileSync(stack.configFile, "utf8")) as Record<string, unknown>;
   config.clients = [
-    { client_id: "admin:test/vo_1", admin: true, token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [keys.admin1.jwk] }, audience: [registerUrl] },
-    { client_id: "admin:test/vo_2", admin: true, token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [keys.admin2.jwk] }, audience: [registerUrl] },
+    {
+      client_id: "admin:test/vo_1",
+      admin: true,
+      token_endpoint_auth_method: "private_key_jwt",
+      jwks: { keys: [keys.admin1.jwk] },
+      audience: [registerUrl],
+      manages: { audience: ["storage"], scope: ["read", "write", "read:/data/vo_1"] },
+    },
+    {
+      client_id: "admin:test/vo_2",
+      admin: true,
+      token_endpoint_auth_method: "private_key_jwt",
+      jwks: { keys: [keys.admin2.jwk] },
+      audience: [registerUrl],
+      manages: { audience: ["storage"], scope: ["read"] },
+    },
   ];
   writeFileSync(stack.configFile, stringify(config));
   await stack.start("issuer");
@@ -191,6 +205,29 @@ describe("client management", () => {
     expect(privileged.body.error).toBe("invalid_client_metadata");
     const anonymous = await manage("POST", "", "not-a-token", {});
     expect([anonymous.status, anonymous.body.error]).toEqual([401, "invalid_token"]);
+  });
+
+  it("lets an admin hand out only the audiences and scopes it manages", async () => {
+    const base = { token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [keys.managed!.jwk] } };
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ scope: "read", audience: ["payments"] }, "audience"],
+      [{ scope: "read admin", audience: ["storage"] }, "scope"],
+      [{ scope: "read:/data", audience: ["storage"] }, "scope"],
+      [{ scope: "read:/data/vo_1X", audience: ["storage"] }, "scope"],
+      [{ scope: "read", audience: ["storage"], scope_templates: { "read:": ["read:/home/{sub}"] } }, "scope"],
+    ];
+    for (const [meta, field] of cases) {
+      const r = await manage("POST", "", admin1, { ...base, ...meta });
+      expect([r.status, r.body.error, r.body.error_description]).toEqual([400, "invalid_client_metadata", `${field}: beyond what this admin manages`]);
+    }
+    const narrower = await manage("POST", "", admin1, { ...base, scope: "read:/data/vo_1/run7 write", audience: ["storage"] });
+    expect(narrower.status).toBe(201);
+    // A second admin that manages less cannot widen a client through an update either.
+    const other = await manage("POST", "", admin2, { ...base, scope: "write", audience: ["storage"] });
+    expect([other.status, other.body.error]).toEqual([400, "invalid_client_metadata"]);
+    const path = `/${encodeURIComponent(narrower.body.client_id as string)}`;
+    const widened = await manage("PUT", path, admin1, { ...base, scope: "read admin", audience: ["storage"] });
+    expect([widened.status, widened.body.error]).toEqual([400, "invalid_client_metadata"]);
   });
 
   it("refuses lifetimes beyond the issuer's, and does not echo unknown fields", async () => {

@@ -22,6 +22,8 @@ export interface ClientRecord {
   client_name?: string;
   /** An admin client (dedicated token issuer model). */
   admin?: boolean;
+  /** What an admin may give the clients it registers (audiences; scopes, covering their down-scopes). */
+  manages?: { audience: string[]; scope: string[] };
   /** Admin client that manages this one. */
   admin_client_id?: string;
   /** `name:` → concrete scopes; `{sub}` is replaced by the user. */

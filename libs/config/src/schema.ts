@@ -74,6 +74,13 @@ export const clientSchema = z
     internal: z.boolean().default(false),
     /** An admin client (dedicated token issuer): may start flows for the clients it manages. */
     admin: z.boolean().default(false),
+    /**
+     * What an admin may hand out to the clients it registers: their audiences
+     * must be among these and their scopes within these (a structured scope
+     * covers its down-scopes). Without it, an admin registers clients with no
+     * audience and no scope at all: an admin never grants more than it was given.
+     */
+    manages: z.strictObject({ audience: z.array(z.string().min(1)).default([]), scope: scopeList.default([]) }).optional(),
     /** The admin client that manages this one. */
     admin_client_id: z.string().min(1).optional(),
     /** Scope templates: a requested `name:` expands to these scopes; `{sub}` becomes the user. */

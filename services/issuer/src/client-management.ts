@@ -14,6 +14,7 @@ import type { ClientRecord } from "@sts/client-auth";
 import type { AccessTokenClaims } from "@sts/jwt";
 import { audienceList } from "@sts/jwt";
 import { EVENT_TYPES, encodeKey } from "@sts/nats";
+import { isWithin } from "@sts/scopes";
 import { toClientRecord } from "./client-records.js";
 import type { EventPublisher } from "@sts/nats";
 
@@ -82,7 +83,7 @@ function validate(
   maxTtl: ManagementDeps["maxTtl"],
   previousSecretHash?: string,
 ): ReturnType<typeof clientSchema.parse> {
-  for (const privileged of ["internal", "admin", "admin_client_id", "client_secret", "client_secret_hash"]) {
+  for (const privileged of ["internal", "admin", "manages", "admin_client_id", "client_secret", "client_secret_hash"]) {
     if (privileged in meta) throw new OAuthError("invalid_client_metadata", `${privileged} cannot be set by registration`);
   }
   const scope = typeof meta.scope === "string" ? meta.scope.split(" ").filter(Boolean) : meta.scope;
@@ -108,6 +109,23 @@ function validate(
   if (access !== undefined && access > maxTtl.access) throw new OAuthError("invalid_client_metadata", `access_token_ttl: at most ${maxTtl.access} s here`);
   if (refresh > maxTtl.refresh) throw new OAuthError("invalid_client_metadata", `refresh_token_ttl: at most ${maxTtl.refresh} s here`);
   return parsed.data;
+}
+
+/**
+ * An admin grants only what it was given (`manages` in its config): every
+ * audience of the new client among the admin's, every scope and scope
+ * template within the admin's scopes. Otherwise any admin could register a
+ * client for any service of the mesh and mint tokens for it.
+ */
+function withinAllowance(valid: ReturnType<typeof clientSchema.parse>, admin: ClientRecord): ReturnType<typeof clientSchema.parse> {
+  const allowed = admin.manages ?? { audience: [], scope: [] };
+  if (valid.audience.some((a) => !allowed.audience.includes(a))) throw new OAuthError("invalid_client_metadata", "audience: beyond what this admin manages");
+  const templated = Object.values(valid.scope_templates)
+    .flat()
+    .map((t) => t.replaceAll("{sub}", "user"));
+  if (!isWithin(valid.scope, allowed.scope) || !isWithin(templated, allowed.scope))
+    throw new OAuthError("invalid_client_metadata", "scope: beyond what this admin manages");
+  return valid;
 }
 
 /** The RFC 7591 §3.2.1 view of a record (no hashes). */
@@ -147,7 +165,7 @@ export async function registerClient(bearer: string, json: string, deps: Managem
   const meta = parseMetadata(json);
   const clientId = typeof meta.client_id === "string" ? meta.client_id : `${caller.admin.client_id}/${randomBytes(9).toString("base64url")}`;
   const { client_id: _ignored, ...rest } = meta;
-  const valid = validate(rest, clientId, caller.admin.client_id, deps.maxTtl);
+  const valid = withinAllowance(validate(rest, clientId, caller.admin.client_id, deps.maxTtl), caller.admin);
   const rat = RAT_PREFIX + randomBytes(32).toString("base64url");
   const record = { ...(await toRecord(valid, undefined, deps.now())), registration_token_hash: digest(rat).toString("base64url") };
   await write(deps, record, true);
@@ -191,13 +209,14 @@ export async function updateClient(bearer: string, clientId: string, json: strin
       access_token_format: record.access_token_format,
       scope_templates: record.scope_templates ?? {},
       refresh_token_ttl: record.refresh_token_ttl,
+      ...(record.access_token_ttl !== undefined && { access_token_ttl: record.access_token_ttl }),
       ...rest,
     };
     next = await toRecord(validate(current, clientId, record.admin_client_id ?? "", deps.maxTtl, record.secret_hash), record, deps.now());
     if (!rest.jwks) delete next.jwks;
     if (!rest.jwks_uri) delete next.jwks_uri;
   } else {
-    next = await toRecord(validate(rest, clientId, caller.admin.client_id, deps.maxTtl, record.secret_hash), record, deps.now());
+    next = await toRecord(withinAllowance(validate(rest, clientId, caller.admin.client_id, deps.maxTtl, record.secret_hash), caller.admin), record, deps.now());
   }
   await write(deps, next, false);
   await deps.events.publish(

@@ -21,6 +21,7 @@ export async function toClientRecord(c: ClientConfig, options: { previous?: Clie
     ...(c.jwks_uri && { jwks_uri: c.jwks_uri }),
     internal: c.internal,
     admin: c.admin,
+    ...(c.manages && { manages: { audience: [...c.manages.audience], scope: [...c.manages.scope] } }),
     ...(c.admin_client_id && { admin_client_id: c.admin_client_id }),
     scope_templates: { ...c.scope_templates },
     ...(c.client_name && { client_name: c.client_name }),
