@@ -169,13 +169,26 @@ describe("what-if and events", () => {
       actors: [],
       caller_in_audience: true,
     };
-    const current = await call<{ allow: boolean; allowed_scopes: string[]; policy_ids: string[] }>(grpc.policy, "Validate", { request });
+    const operator = new Metadata();
+    operator.set("authorization", `Bearer ${stack.secrets.policyAdmin}`);
+    // What-if and reading policies are for operators only.
+    for (const [method, body] of [
+      ["Validate", { request }],
+      ["List", {}],
+      ["Get", { id: "hop/svc-a/svc-b/exchange" }],
+    ] as const) {
+      const anon = await call(grpc.policy, method, body);
+      expect(anon.ok ? "allowed" : anon.failure.error).toBe("invalid_client");
+    }
+    const listed = await call<{ policies: Array<{ id: string }> }>(grpc.policy, "List", {}, operator);
+    expect(listed.ok && listed.value.policies.map((p) => p.id)).toContain("hop/svc-a/svc-b/exchange");
+    const current = await call<{ allow: boolean; allowed_scopes: string[]; policy_ids: string[] }>(grpc.policy, "Validate", { request }, operator);
     expect(current.ok && current.value).toMatchObject({ allow: true, allowed_scopes: ["b", "c"], policy_ids: ["hop/svc-a/svc-b/exchange"] });
     const candidate = {
       id: "hop/svc-a/svc-b/scopes",
       text: 'permit (principal == Client::"svc-a", action == Action::"request_scope", resource == Audience::"svc-b") when { context.scope == "c" };',
     };
-    const whatIf = await call<{ allow: boolean; allowed_scopes: string[] }>(grpc.policy, "Validate", { request, candidate });
+    const whatIf = await call<{ allow: boolean; allowed_scopes: string[] }>(grpc.policy, "Validate", { request, candidate }, operator);
     expect(whatIf.ok && whatIf.value).toMatchObject({ allow: true, allowed_scopes: ["c"] });
     const after = await call<{ allowed_scopes: string[] }>(grpc.policy, "Decide", request);
     expect(after.ok && after.value.allowed_scopes).toEqual(["b", "c"]);

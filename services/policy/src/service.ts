@@ -40,7 +40,7 @@ function requireOperator(metadata: Metadata, adminToken: string | undefined): vo
   const header = metadata.get("authorization")[0];
   const presented = typeof header === "string" && header.startsWith("Bearer ") ? header.slice(7) : undefined;
   if (!adminToken || !presented || !timingSafeEqual(digest(presented), digest(adminToken))) {
-    throw new OAuthError("invalid_client", "policy changes need the operator credential");
+    throw new OAuthError("invalid_client", "this call needs the operator credential");
   }
 }
 
@@ -101,8 +101,10 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
   return {
     Decide: unary(async (req) => toWire(live.engine().decide(toDecideInput(req)), live.revision()), { name: "Decide", logger }),
 
+    // What-if, Get and List are for operators: Validate compiles any Cedar it is given, and policies are not for every caller to read.
     Validate: unary(
-      async (req) => {
+      async (req, ctx) => {
+        requireOperator(ctx.metadata, deps.adminToken);
         if (!req.request) throw invalidRequest("request is required");
         const input = toDecideInput(req.request);
         let engine = live.engine();
@@ -134,7 +136,8 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
     ),
 
     Get: unary(
-      async (req) => {
+      async (req, ctx) => {
+        requireOperator(ctx.metadata, deps.adminToken);
         const p = live.get(req.id);
         if (!p) throw invalidRequest("no such policy");
         return toPolicy(p);
@@ -142,7 +145,13 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
       { name: "Get", logger },
     ),
 
-    List: unary(async () => ({ policies: live.list().map(toPolicy) }), { name: "List", logger }),
+    List: unary(
+      async (_req, ctx) => {
+        requireOperator(ctx.metadata, deps.adminToken);
+        return { policies: live.list().map(toPolicy) };
+      },
+      { name: "List", logger },
+    ),
 
     Delete: unary(
       async (req, ctx) => {
