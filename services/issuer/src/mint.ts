@@ -47,6 +47,8 @@ export interface MintInput {
   eventType: typeof EVENT_TYPES.TOKEN_ISSUED | typeof EVENT_TYPES.TOKEN_EXCHANGED | typeof EVENT_TYPES.TOKEN_REFRESHED;
   /** Issuer of the subject token, for exchanges. */
   subjectIssuer?: string;
+  /** Refresh token family issued or rotated with this token, recorded in the event (the refresh token itself never is). */
+  refreshFamily?: string;
 }
 
 /** A made token and what the response needs. */
@@ -75,6 +77,8 @@ export interface TokenEventData {
   /** Actor chain subjects, newest first. */
   actors?: string[];
   subject_issuer?: string;
+  /** The refresh token family that came with this token, if any. */
+  refresh_family?: string;
 }
 
 /** Dependencies of the minter. */
@@ -157,6 +161,7 @@ export class TokenMinter {
       ...(input.parentJti && { parent_jti: input.parentJti }),
       ...(input.act && { actors: actSubjects(input.act) }),
       ...(input.subjectIssuer && { subject_issuer: input.subjectIssuer }),
+      ...(input.refreshFamily && { refresh_family: input.refreshFamily }),
     };
     await events.publish(input.eventType, data, { subject: jti });
     return { token, jti, exp, expiresIn: exp - iat, scope };

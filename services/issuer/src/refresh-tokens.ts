@@ -72,12 +72,17 @@ export class RefreshTokens {
     private readonly now: () => number,
   ) {}
 
-  /** Issues the first refresh token of a new family. */
+  /** A fresh family id, known before the family's first token is issued (so the access token's event can name it). */
+  newFamily(): string {
+    return randomBytes(12).toString("base64url");
+  }
+
+  /** Issues the first refresh token of a new family (an id from newFamily; the KV create refuses an existing one). */
   async issue(
     grant: Omit<RefreshGrant, "family" | "iat" | "exp" | "state">,
     ttl: number,
+    family: string,
   ): Promise<{ token: string; iat: number; exp: number; family: string }> {
-    const family = randomBytes(12).toString("base64url");
     const { token, record } = this.#record(grant, family, ttl);
     try {
       await this.kv.create(tokenKey(digest(token)), JSON.stringify(record));

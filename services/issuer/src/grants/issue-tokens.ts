@@ -42,6 +42,8 @@ export interface IssueInput {
 /** Mints the access token (and, for user grants, refresh and ID tokens) and builds the RFC 6749 §5.1 response. */
 export async function issueTokens(input: IssueInput, deps: GrantDeps): Promise<TokenResponse> {
   const { client, sub, scope, audience } = input;
+  // A workload acting for an absent user keeps going with refresh tokens (RFC 6749 §6), if its client may.
+  const family = input.user && client.grant_types.includes("refresh_token") ? deps.refresh.newFamily() : undefined;
   const minted = await deps.minter.mint({
     sub,
     clientId: client.client_id,
@@ -51,14 +53,15 @@ export async function issueTokens(input: IssueInput, deps: GrantDeps): Promise<T
     format: client.access_token_format[audience[0] as string] ?? "jwt",
     grantType: input.grantType,
     eventType: EVENT_TYPES.TOKEN_ISSUED,
+    ...(family && { refreshFamily: family }),
   });
   const response: TokenResponse = { access_token: minted.token, token_type: "Bearer", expires_in: String(minted.expiresIn), scope: minted.scope };
   if (!input.user) return response;
-  // A workload acting for an absent user keeps going with refresh tokens (RFC 6749 §6), if its client may.
-  if (client.grant_types.includes("refresh_token")) {
+  if (family) {
     const rt = await deps.refresh.issue(
       { client_id: client.client_id, sub, scope, aud: audience, access_jti: minted.jti, access_exp: minted.exp },
       client.refresh_token_ttl ?? 86400,
+      family,
     );
     Object.assign(response, { refresh_token: rt.token, refresh_token_lifetime: String(rt.exp - rt.iat), refresh_token_iat: String(rt.iat) });
   }

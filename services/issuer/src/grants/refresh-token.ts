@@ -31,6 +31,7 @@ export const refreshToken: Grant = {
       grantType: "refresh_token",
       eventType: EVENT_TYPES.TOKEN_REFRESHED,
       parentJti: grant.access_jti,
+      refreshFamily: grant.family,
     });
     const next = await deps.refresh.rotate(checked, { access_jti: minted.jti, access_exp: minted.exp }, client.refresh_token_ttl ?? 86400);
     return {
