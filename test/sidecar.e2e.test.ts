@@ -13,11 +13,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Metadata, Server, ServerCredentials, credentials, status } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
 import { loadTokenProto } from "@sts/proto";
+import type { MintResponse__Output } from "@sts/proto";
 import { freePort, startProcess, tcpOpen, waitFor } from "@sts/testkit";
 import type { ProcessHandle } from "@sts/testkit";
 import { ROOT, basicAuth, claimsOf, postForm, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { EXCHANGE_GRANT, SECRET } from "./chain.js";
+import { EXCHANGE_GRANT, SECRET, call } from "./chain.js";
 
 interface Seen {
   headers: IncomingHttpHeaders;
@@ -317,6 +318,33 @@ describe("bad input at the sidecar", () => {
       expect(seen.b.length).toBeGreaterThan(before);
       expect(elsewhere).toEqual([]);
     });
+  });
+
+  it("tells the workload about a caller whose id no header could carry as it is, percent-encoded", async () => {
+    const tokens = new (loadTokenProto().sts.token.v1.TokenService)(stack.address.issuer, credentials.createInsecure());
+    const internal = new Metadata();
+    internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
+    const sub = "Zoë 李,admin";
+    const minted = await call<MintResponse__Output>(
+      tokens,
+      "Mint",
+      {
+        sub,
+        client_id: "end-user-app",
+        audience: ["svc-a"],
+        scope: "a b c",
+        not_after: String(Math.floor(Date.now() / 1000) + 300),
+        requested_token_type: "urn:ietf:params:oauth:token-type:access_token",
+      },
+      internal,
+    );
+    tokens.close();
+    if (!minted.ok) throw new Error(minted.failure.description);
+    const r = await callA(minted.value.access_token);
+    expect(r.status).toBe(200);
+    const header = seen.a.at(-1)?.headers["x-mesh-subject"];
+    expect(header).toBe("Zo%C3%AB%20%E6%9D%8E%2Cadmin");
+    expect(decodeURIComponent(header as string)).toBe(sub);
   });
 
   it("refuses huge headers", async () => {

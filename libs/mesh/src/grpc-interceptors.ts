@@ -13,9 +13,10 @@ import type { ExchangeCache } from "./exchange-cache.js";
 import { bearerToken, verifyInbound } from "./inbound.js";
 import type { InboundOptions } from "./inbound.js";
 import { urlOnOrigin } from "./upstream-url.js";
+import { MESH_HEADERS, callerHeaders } from "./caller-headers.js";
 
-/** Metadata keys the server interceptor sets for the handler. */
-export const MESH_METADATA = { SUBJECT: "x-mesh-subject", SCOPE: "x-mesh-scope", ACTORS: "x-mesh-actors", CLIENT: "x-mesh-client-id" } as const;
+/** Metadata keys the server interceptor sets for the handler (the same names and encoding as the sidecar's headers). */
+export const MESH_METADATA = MESH_HEADERS;
 
 function stripMesh(metadata: Metadata): void {
   for (const key of Object.keys(metadata.getMap())) if (key.startsWith("x-mesh-")) metadata.remove(key);
@@ -29,23 +30,21 @@ export function meshServerInterceptor(options: InboundOptions): ServerIntercepto
         next({
           onReceiveMetadata(metadata, nextMetadata) {
             const header = metadata.get("authorization")[0];
-            verifyInbound(bearerToken(typeof header === "string" ? header : undefined), options).then(
-              (caller) => {
+            verifyInbound(bearerToken(typeof header === "string" ? header : undefined), options)
+              .then((caller) => {
+                // Built before anything is passed on: a failure here (an id no header can carry) refuses the call like any other.
+                const headers = Object.entries(callerHeaders(caller));
                 stripMesh(metadata);
-                metadata.set(MESH_METADATA.SUBJECT, caller.sub);
-                metadata.set(MESH_METADATA.SCOPE, caller.scopes.join(" "));
-                metadata.set(MESH_METADATA.ACTORS, caller.actors.join(","));
-                metadata.set(MESH_METADATA.CLIENT, caller.claims.client_id);
+                for (const [key, value] of headers) metadata.set(key, value);
                 nextMetadata(metadata);
-              },
-              (err: unknown) => {
+              })
+              .catch((err: unknown) => {
                 const e = toOAuthError(err);
                 const trailers = new Metadata();
                 trailers.set("oauth-error", e.code === "server_error" ? "server_error" : "invalid_token");
                 trailers.set("www-authenticate", `Bearer error="invalid_token"`);
                 call.sendStatus({ code: e.code === "server_error" ? status.INTERNAL : status.UNAUTHENTICATED, details: e.description, metadata: trailers });
-              },
-            );
+              });
           },
         });
       },

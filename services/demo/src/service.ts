@@ -27,7 +27,8 @@ const server = createServer((req, res) => {
     const c = claimsOf(req.headers.authorization);
     const received = {
       service: name,
-      sub: req.headers["x-mesh-subject"],
+      // The sidecar percent-encodes identifiers (see MESH_HEADERS in @sts/mesh).
+      sub: decodeURIComponent(String(req.headers["x-mesh-subject"] ?? "")),
       scope: req.headers["x-mesh-scope"],
       aud: c.aud,
       act: c.act ?? null,

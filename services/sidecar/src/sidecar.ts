@@ -15,7 +15,7 @@ import type { Http2Server } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { decodeJwt } from "jose";
 import { OAuthError, toOAuthError } from "@sts/errors";
-import { bearerToken, isOriginForm, urlOnOrigin, verifyInbound } from "@sts/mesh";
+import { bearerToken, callerHeaders, isOriginForm, urlOnOrigin, verifyInbound } from "@sts/mesh";
 import type { ExchangeCache, InboundOptions } from "@sts/mesh";
 import type { Logger } from "@sts/telemetry";
 import type { SidecarConfig } from "./config.js";
@@ -23,14 +23,8 @@ import { forward, forwardableHeaders } from "./proxy.js";
 import { forwardableH2Headers, startH2Proxy } from "./h2-proxy.js";
 import type { H2Router } from "./h2-proxy.js";
 
-/** Headers the workload receives about its caller. */
-export const MESH_HEADERS = {
-  SUBJECT: "x-mesh-subject",
-  SCOPE: "x-mesh-scope",
-  ACTORS: "x-mesh-actors",
-  CLIENT: "x-mesh-client-id",
-  TOKEN_ID: "x-mesh-token-id",
-} as const;
+/** Headers the workload receives about its caller (defined with their encoding in @sts/mesh). */
+export { MESH_HEADERS } from "@sts/mesh";
 
 function refuse(res: ServerResponse, err: unknown): void {
   const e = toOAuthError(err);
@@ -75,11 +69,7 @@ async function admitInbound(authorization: string | undefined, deps: SidecarDeps
   return {
     // The workload gets the token it was called with, to call on through its outbound listener.
     authorization: `Bearer ${caller.token}`,
-    [MESH_HEADERS.SUBJECT]: caller.sub,
-    [MESH_HEADERS.SCOPE]: caller.scopes.join(" "),
-    [MESH_HEADERS.ACTORS]: caller.actors.join(","),
-    [MESH_HEADERS.CLIENT]: caller.claims.client_id,
-    [MESH_HEADERS.TOKEN_ID]: caller.claims.jti,
+    ...callerHeaders(caller),
   };
 }
 
@@ -101,7 +91,8 @@ async function admitOutbound(
   deps: SidecarDeps,
   protocol: "http" | "grpc" = "http",
 ): Promise<{ url: string; authorization: string }> {
-  const route = deps.config.routes[routeName];
+  // Own properties only: "constructor" or "__proto__" must not find Object's members.
+  const route = Object.hasOwn(deps.config.routes, routeName) ? deps.config.routes[routeName] : undefined;
   if (!route) throw new OAuthError("invalid_target", "no route to this destination");
   const token = bearerToken(authorization);
   if (!token) throw new OAuthError("invalid_token", "the inbound bearer token is required");

@@ -1,0 +1,54 @@
+/**
+ * What a workload is told about a verified caller, as HTTP headers or gRPC
+ * metadata: `x-mesh-subject`, `x-mesh-scope`, `x-mesh-actors` (newest actor
+ * first, comma-separated), `x-mesh-client-id`, `x-mesh-token-id`.
+ *
+ * Identifiers are any string (a `sub` from a jwt-bearer assertion, a client
+ * id an admin chose), but a header value is not: grpc-js throws on anything
+ * outside printable ASCII, Node's HTTP server on anything above U+00FF, and a
+ * comma inside one actor would read as two actors. So every identifier is
+ * percent-encoded (UTF-8, RFC 3986) except for the characters below, and a
+ * workload decodes with `decodeURIComponent` (per element for actors).
+ */
+import { OAuthError } from "@sts/errors";
+import type { VerifiedCaller } from "./inbound.js";
+
+/** Header names the workload receives. */
+export const MESH_HEADERS = {
+  SUBJECT: "x-mesh-subject",
+  SCOPE: "x-mesh-scope",
+  ACTORS: "x-mesh-actors",
+  CLIENT: "x-mesh-client-id",
+  TOKEN_ID: "x-mesh-token-id",
+} as const;
+
+// RFC 3986 unreserved and the sub-delims and gen-delims common in ids (`admin:test/vo_1`, `spiffe://…`), minus `,` and `%`.
+const KEPT = /[A-Za-z0-9\-._~:/@!$&'()*+;=]/;
+const encoder = new TextEncoder();
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * An identifier as a header value: characters outside KEPT become %XX of
+ * their UTF-8 bytes. A lone surrogate has no UTF-8 form (two different ones
+ * would both come out as U+FFFD, one identity for two), so it is refused.
+ */
+export function headerSafe(value: string): string {
+  if (LONE_SURROGATE.test(value)) throw new OAuthError("invalid_token", "the token names an identifier that is not well-formed Unicode");
+  let out = "";
+  for (const ch of value) {
+    if (KEPT.test(ch)) out += ch;
+    else for (const byte of encoder.encode(ch)) out += `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
+}
+
+/** The headers about `caller`; scopes are RFC 6749 scope tokens (printable ASCII) and go as they are. */
+export function callerHeaders(caller: VerifiedCaller): Record<(typeof MESH_HEADERS)[keyof typeof MESH_HEADERS], string> {
+  return {
+    [MESH_HEADERS.SUBJECT]: headerSafe(caller.sub),
+    [MESH_HEADERS.SCOPE]: caller.scopes.join(" "),
+    [MESH_HEADERS.ACTORS]: caller.actors.map(headerSafe).join(","),
+    [MESH_HEADERS.CLIENT]: headerSafe(caller.claims.client_id),
+    [MESH_HEADERS.TOKEN_ID]: headerSafe(caller.claims.jti),
+  };
+}
