@@ -53,6 +53,25 @@ const cc = (form: Record<string, string | string[]>, id = "svc", secret = SECRET
   postForm(tokenUrl, { grant_type: "client_credentials", ...form }, { authorization: basicAuth(id, secret) });
 
 describe("client_credentials with an off-the-shelf client (oauth4webapi)", () => {
+  it("advertises only what it does (RFC 8414, OIDC Discovery §3)", async () => {
+    for (const path of ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"]) {
+      const m = (await (await fetch(`${stack.gatewayUrl}${path}`)).json()) as Record<string, unknown>;
+      expect(m).toMatchObject({
+        issuer: stack.gatewayUrl,
+        response_types_supported: [],
+        subject_types_supported: ["public"],
+        id_token_signing_alg_values_supported: ["ES256"],
+        registration_endpoint: `${stack.gatewayUrl}/oauth2/register`,
+      });
+      expect(m).not.toHaveProperty("authorization_endpoint");
+      // Every advertised endpoint is served: none answers 404.
+      for (const key of ["token_endpoint", "jwks_uri", "introspection_endpoint", "revocation_endpoint", "userinfo_endpoint", "registration_endpoint"]) {
+        const r = await fetch(m[key] as string, { method: key === "jwks_uri" ? "GET" : "POST" });
+        expect([key, r.status]).not.toEqual([key, 404]);
+      }
+    }
+  });
+
   it("discovers, gets a token, verifies it against jwks_uri, introspects and revokes it", async () => {
     const issuer = new URL(stack.gatewayUrl);
     const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: "oauth2", [oauth.allowInsecureRequests]: true }));

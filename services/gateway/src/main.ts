@@ -27,6 +27,7 @@ async function main(): Promise<void> {
     host: config.services.gateway.host,
     port: config.services.gateway.port,
     issuer: config.issuer,
+    idTokenSigningAlgs: [config.keys.algorithm],
     token,
     exchange,
     logger,

@@ -1,7 +1,11 @@
 /** RFC 8414 authorization server metadata (also served as the OIDC discovery document). */
 
 /** The metadata document for an issuer identifier. */
-export function serverMetadata(issuer: string, scopesSupported?: readonly string[]): Record<string, unknown> {
+export function serverMetadata(
+  issuer: string,
+  options: { scopesSupported?: readonly string[]; idTokenSigningAlgs?: readonly string[]; registration?: boolean } = {},
+): Record<string, unknown> {
+  const { scopesSupported, idTokenSigningAlgs = ["ES256"], registration = false } = options;
   const auth = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
   const algs = ["ES256", "ES384", "EdDSA", "RS256", "PS256"];
   return {
@@ -17,7 +21,12 @@ export function serverMetadata(issuer: string, scopesSupported?: readonly string
       "urn:ietf:params:oauth:grant-type:jwt-bearer",
       "refresh_token",
     ],
-    response_types_supported: ["token"],
+    // No authorization endpoint, so no response type (RFC 8414 §2 requires the member; "token" would claim the implicit flow).
+    response_types_supported: [],
+    // OIDC Discovery §3: ID tokens come from the jwt-bearer and dedicated-issuer grants, signed with the issuer's key.
+    subject_types_supported: ["public"],
+    id_token_signing_alg_values_supported: [...idTokenSigningAlgs],
+    ...(registration && { registration_endpoint: `${issuer}/oauth2/register` }),
     token_endpoint_auth_methods_supported: auth,
     token_endpoint_auth_signing_alg_values_supported: algs,
     introspection_endpoint_auth_methods_supported: auth,

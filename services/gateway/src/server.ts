@@ -32,6 +32,8 @@ export interface GatewayOptions {
   maxBodyBytes?: number;
   jwksMaxAgeSeconds?: number;
   scopesSupported?: string[];
+  /** The issuer's signing algorithm, advertised for ID tokens. */
+  idTokenSigningAlgs?: string[];
   deadlineMs?: number;
   ready?: () => boolean;
 }
@@ -59,7 +61,11 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
   const tokenCalls = coalescedCalls<TokenRequest, TokenResponse__Output>({ client: options.token, method: "TokenBatch", deadlineMs });
   const ctx: GatewayContext = { issuer, token: options.token, tokenCalls, exchange: options.exchange, logger: options.logger, deadlineMs };
   const maxBody = options.maxBodyBytes ?? 16 * 1024;
-  const metadata = serverMetadata(issuer, options.scopesSupported);
+  const metadata = serverMetadata(issuer, {
+    ...(options.scopesSupported && { scopesSupported: options.scopesSupported }),
+    ...(options.idTokenSigningAlgs && { idTokenSigningAlgs: options.idTokenSigningAlgs }),
+    registration: options.clients !== undefined,
+  });
   const jwksMaxAge = options.jwksMaxAgeSeconds ?? 60;
   let jwksCache: { body: string; until: number } | undefined;
 
@@ -146,7 +152,8 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
       .with(trace.setSpan(parent, span), () => handle(req, res))
       .catch((err: unknown) => {
         const e = sendError(res, err);
-        if (e.code === "server_error") options.logger.error({ err, path: req.url }, "request failed");
+        // The path only: a query string may carry credentials a careless client put there.
+        if (e.code === "server_error") options.logger.error({ err, path: (req.url ?? "").split("?")[0] }, "request failed");
         // An unread body would stall keep-alive; the connection is closed after an early refusal.
         if (!req.complete) req.destroy();
       });
