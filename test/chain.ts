@@ -29,6 +29,8 @@ export const chainConfig = {
       grant_types: ["client_credentials", EXCHANGE_GRANT],
       scope: [],
       audience: [],
+      // D resolves its tokens by introspection: what C gets for D is opaque.
+      ...(id === "svc-c" && { access_token_format: { "svc-d": "opaque" } }),
     })),
   ],
 };

@@ -158,6 +158,43 @@ describe("the same chain over HTTP with an off-the-shelf client (oauth4webapi)",
   });
 });
 
+describe("requested token types (RFC 8693 §2.2.1)", () => {
+  it("issues a JWT when one is asked for, as a Bearer token", async () => {
+    const r = await exchange(grpc.exchange, "svc-a", await at1(), {
+      audience: ["svc-b"],
+      scope: "b",
+      requested_token_type: "urn:ietf:params:oauth:token-type:jwt",
+    });
+    if (!r.ok) throw new Error(r.failure.description);
+    expect(r.value).toMatchObject({ issued_token_type: "urn:ietf:params:oauth:token-type:jwt", token_type: "Bearer" });
+    expect(claimsOf(r.value.access_token)).toMatchObject({ aud: "svc-b", scope: "b" });
+  });
+
+  it("does not hand a JWT to an audience configured for opaque tokens", async () => {
+    const internal = new Metadata();
+    internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
+    const mint = (requested_token_type: string) =>
+      call<{ access_token: string; issued_token_type: string }>(
+        grpc.token,
+        "Mint",
+        {
+          sub: "alice",
+          client_id: "svc-c",
+          audience: ["svc-d"],
+          scope: "c",
+          not_after: String(Math.floor(Date.now() / 1000) + 300),
+          requested_token_type,
+        },
+        internal,
+      );
+    const jwt = await mint("urn:ietf:params:oauth:token-type:jwt");
+    expect(jwt.ok ? "issued" : jwt.failure.error).toBe("invalid_target");
+    const opaque = await mint(TOKEN_TYPE_AT);
+    expect(opaque.ok && opaque.value.access_token).toMatch(/^sto_/);
+    expect(opaque.ok && opaque.value.issued_token_type).toBe(TOKEN_TYPE_AT);
+  });
+});
+
 describe("what-if and events", () => {
   it("answers a what-if through Validate without changing the policy in force", async () => {
     const request = {

@@ -149,8 +149,9 @@ describe("scope rule", () => {
     expect(code(() => scopesToAsk(["read:/data/cernX"], ["read:/data/cern"]))).toBe("invalid_scope");
   });
 
-  it("names token_type by issued type (RFC 8693 §2.2.1)", () => {
+  it("names token_type Bearer for both issued types, which are usable as access tokens (RFC 8693 §2.2.1)", () => {
     expect(tokenTypeFor(TOKEN_TYPE.ACCESS_TOKEN)).toBe("Bearer");
-    expect(tokenTypeFor(TOKEN_TYPE.JWT)).toBe("N_A");
+    expect(tokenTypeFor(TOKEN_TYPE.JWT)).toBe("Bearer");
+    expect(tokenTypeFor("urn:ietf:params:oauth:token-type:id_token")).toBe("N_A");
   });
 });

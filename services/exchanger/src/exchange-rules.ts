@@ -124,9 +124,14 @@ export function grantedScopes(asked: readonly string[], subjectScopes: readonly 
   return granted;
 }
 
-/** RFC 8693 §2.2.1 token_type for an issued token type. */
+/**
+ * RFC 8693 §2.2.1 token_type: N_A is for a token that is not usable as an
+ * access token. Both types issued here are at+jwt (or opaque) access tokens
+ * that resource servers and sidecars accept as bearer tokens, so "Bearer"
+ * whichever was requested.
+ */
 export function tokenTypeFor(issuedTokenType: string): string {
-  return issuedTokenType === TOKEN_TYPE.ACCESS_TOKEN ? "Bearer" : "N_A";
+  return issuedTokenType === TOKEN_TYPE.ACCESS_TOKEN || issuedTokenType === TOKEN_TYPE.JWT ? "Bearer" : "N_A";
 }
 
 /** The position of a bad token decides the error (RFC 8693 §2.2.2, SECURITY.md). */

@@ -3,7 +3,7 @@ import type { Metadata } from "@grpc/grpc-js";
 import { invalidRequest, OAuthError, unauthorizedClient } from "@sts/errors";
 import { authenticateClient } from "@sts/client-auth";
 import type { AuthenticateDeps, ClientRecord } from "@sts/client-auth";
-import { JWT_BEARER, audienceList, isActClaim, isMayAct } from "@sts/jwt";
+import { JWT_BEARER, TOKEN_TYPE, audienceList, isActClaim, isMayAct } from "@sts/jwt";
 import type { ActClaim, MayActClaim } from "@sts/jwt";
 import type { PublicKeyRing, SigningKeyRing } from "@sts/keys";
 import { EVENT_TYPES } from "@sts/nats";
@@ -107,6 +107,10 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
       if (!isMayAct(parsed)) throw invalidRequest("may_act must be an object with a string sub");
       mayAct = parsed;
     }
+    const format = target.access_token_format[req.audience[0] as string] ?? "jwt";
+    // An audience configured for opaque tokens does not get a JWT because one was asked for (RFC 8693 §2.2.2).
+    if (format === "opaque" && req.requested_token_type === TOKEN_TYPE.JWT)
+      throw new OAuthError("invalid_target", "this audience takes opaque tokens, not requested_token_type jwt");
     const minted = await deps.minter.mint({
       sub: req.sub,
       clientId: req.client_id,
@@ -118,7 +122,7 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
       ...(mayAct && { mayAct }),
       ...(req.parent_jti && { parentJti: req.parent_jti }),
       ...(req.subject_issuer && { subjectIssuer: req.subject_issuer }),
-      format: target.access_token_format[req.audience[0] as string] ?? "jwt",
+      format,
       grantType: "urn:ietf:params:oauth:grant-type:token-exchange",
       eventType: EVENT_TYPES.TOKEN_EXCHANGED,
     });
