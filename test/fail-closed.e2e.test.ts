@@ -14,7 +14,8 @@ let stack: Stack;
 let grpc: ReturnType<typeof clients>;
 
 beforeAll(async () => {
-  stack = await startStack(chainConfig);
+  // Introspection may answer from cached revocations for one second without NATS, then must fail closed.
+  stack = await startStack({ ...chainConfig, tokens: { ...chainConfig.tokens, revocation_max_staleness: 1 } });
   grpc = clients(stack.address);
 }, 90_000);
 
@@ -57,6 +58,12 @@ describe("NATS down", () => {
     expect(down.body.error).toBe("temporarily_unavailable");
     expect(down.headers.get("retry-after")).toMatch(/^\d+$/);
     expect(down.body.access_token).toBeUndefined();
+    // Past the bounded staleness, introspection cannot vouch that the token is not revoked: 503, not "active".
+    const introspect = () =>
+      postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token: first.body.access_token as string }, { authorization: basicAuth("end-user-app", SECRET) });
+    await new Promise((r) => setTimeout(r, 1_100));
+    const stale = await introspect();
+    expect([stale.status, stale.body.error, stale.body.active]).toEqual([503, "temporarily_unavailable", undefined]);
 
     await stack.nats.restart();
     await waitFor(async () => grpcHealthy(stack.address.issuer), { timeoutMs: 20_000, message: "issuer not SERVING after NATS came back" });
@@ -68,6 +75,7 @@ describe("NATS down", () => {
       { timeoutMs: 20_000 },
     );
     received.push(claimsOf(again.body.access_token as string).jti as string);
+    expect((await introspect()).body).toMatchObject({ active: true });
 
     const recorded = await recordedJtis(stack.nats.url);
     for (const jti of received) expect(recorded).toContain(jti);

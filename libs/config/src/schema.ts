@@ -161,6 +161,12 @@ export const configSchema = z.strictObject({
       assertion_max_lifetime: duration.default(300),
       /** Accepted clock skew when checking exp/nbf/iat. */
       clock_tolerance: duration.default(30),
+      /**
+       * How long a verifier (a sidecar, introspection) keeps answering from its
+       * cached revocations after losing NATS; past it, it fails closed with
+       * temporarily_unavailable.
+       */
+      revocation_max_staleness: duration.default(30),
       /** Largest accepted token or assertion, in bytes, checked before any crypto. */
       max_token_bytes: z.number().int().min(512).max(65536).default(8192),
     })

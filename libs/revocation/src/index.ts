@@ -1,2 +1,2 @@
-export { RevocationList, parseRevocation } from "./revocation-list.js";
-export type { RevocationRecord } from "./revocation-list.js";
+export { RevocationList, StalenessGuard, parseRevocation } from "./revocation-list.js";
+export type { ConnectionStatus, RevocationRecord } from "./revocation-list.js";

@@ -26,15 +26,51 @@ export function parseRevocation(raw: unknown): RevocationRecord | undefined {
   return raw as RevocationRecord;
 }
 
+/** The part of a NATS connection the guard watches. */
+export interface ConnectionStatus {
+  isConnected(): boolean;
+  onStatusChange(cb: (connected: boolean) => void): void;
+}
+
+/**
+ * How long this process has been cut off from NATS, and so from new
+ * revocations. SECURITY.md: verification-only paths may answer from cached
+ * revocations for a bounded staleness, then fail closed.
+ */
+export class StalenessGuard {
+  #cutOffSince: number | undefined;
+
+  constructor(
+    connection: ConnectionStatus,
+    private readonly maxStalenessMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    if (!connection.isConnected()) this.#cutOffSince = now();
+    connection.onStatusChange((connected) => {
+      this.#cutOffSince = connected ? undefined : (this.#cutOffSince ?? this.now());
+    });
+  }
+
+  /** Throws temporarily_unavailable once the revocation state may be older than allowed. */
+  check(): void {
+    if (this.#cutOffSince !== undefined && this.now() - this.#cutOffSince > this.maxStalenessMs) {
+      throw unavailable("revocation state is out of date (NATS unreachable)");
+    }
+  }
+}
+
 /** Reads through the watch-fed cache; writes to KV and fails closed. */
 export class RevocationList {
   constructor(
     private readonly kv: KV,
     private readonly cache: KvCache<RevocationRecord>,
+    /** When given, reads fail closed after the bounded staleness. */
+    private readonly guard?: StalenessGuard,
   ) {}
 
-  /** Whether a token id is revoked (as far as this replica has seen). */
+  /** Whether a token id is revoked (as far as this replica has seen); throws temporarily_unavailable when that is too old to trust. */
   isRevoked(jti: string): boolean {
+    this.guard?.check();
     return this.cache.get(encodeKey(jti)) !== undefined;
   }
 

@@ -9,7 +9,7 @@ import { kvJtiRecorder } from "./assertion-replay.js";
 import { RefreshTokens } from "./refresh-tokens.js";
 import { PublicKeyRing, SigningKeyRing, parseStoredKey } from "@sts/keys";
 import { BUCKETS, EventPublisher, KvCache, openBucket } from "@sts/nats";
-import { RevocationList, parseRevocation } from "@sts/revocation";
+import { RevocationList, StalenessGuard, parseRevocation } from "@sts/revocation";
 import { onShutdownSignal, startGrpcServer } from "@sts/grpc";
 import { loadClientsProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
 import { readSettings } from "./config.js";
@@ -75,7 +75,8 @@ async function main(): Promise<void> {
 
   const events = new EventPublisher(nats, { source: "sts/issuer", logger });
   const opaque = new OpaqueTokens(opaqueKv);
-  const revocations = new RevocationList(revocationsKv, revocationsCache);
+  // Introspection answers from the cache only while it can be trusted to hold every revocation.
+  const revocations = new RevocationList(revocationsKv, revocationsCache, new StalenessGuard(nats, config.tokens.revocation_max_staleness * 1000));
   const minter = new TokenMinter({ issuer: config.issuer, ring, opaque, events, now });
   const lookup = (id: string): ReturnType<typeof registry.lookup> => registry.lookup(id);
   const assertionDeps = (namespace: string): AssertionDeps => ({

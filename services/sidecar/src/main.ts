@@ -1,11 +1,11 @@
 /** Sidecar entry point: config → telemetry → NATS revocations → JWKS → exchanger client → listeners → signals. */
 import { createRemoteJWKSet } from "jose";
-import { BUCKETS, KvCache, encodeKey, openBucket } from "@sts/nats";
+import { BUCKETS, KvCache, openBucket } from "@sts/nats";
 import { createClient, onShutdownSignal } from "@sts/grpc";
 import { ExchangeCache } from "@sts/mesh";
 import { VerifiedTokens } from "@sts/jwt";
 import { loadExchangeProto } from "@sts/proto";
-import { parseRevocation } from "@sts/revocation";
+import { RevocationList, StalenessGuard, parseRevocation } from "@sts/revocation";
 import { connectStack, runMain, startTelemetry } from "@sts/runtime";
 import { readSettings } from "./config.js";
 import { startSidecar } from "./sidecar.js";
@@ -14,8 +14,12 @@ async function main(): Promise<void> {
   const { config, workload, sidecar, secret } = readSettings();
   const { telemetry, logger } = startTelemetry(`sidecar-${workload.replace(/[^A-Za-z0-9_-]/g, "_")}`, config);
   const nats = await connectStack("sidecar", config, logger);
-  const revocations = new KvCache(await openBucket(nats, BUCKETS.revocations, { history: 1 }), { parse: parseRevocation, logger });
+  const revocationsKv = await openBucket(nats, BUCKETS.revocations, { history: 1 });
+  const revocations = new KvCache(revocationsKv, { parse: parseRevocation, logger });
   await revocations.ready();
+  // Cut off from NATS, the sidecar stops trusting its revocation cache after a bounded time and refuses with 503.
+  const revocationList = new RevocationList(revocationsKv, revocations, new StalenessGuard(nats, config.tokens.revocation_max_staleness * 1000));
+  const isRevoked = (jti: string): boolean => revocationList.isRevoked(jti);
   const exchanger = createClient(loadExchangeProto().sts.exchange.v1.ExchangeService, `${config.services.exchanger.host}:${config.services.exchanger.port}`);
   const formEncode = (s: string): string => encodeURIComponent(s).replace(/%20/g, "+");
   const sidecarHandle = await startSidecar({
@@ -25,12 +29,12 @@ async function main(): Promise<void> {
       issuer: config.issuer,
       // jose caches the JWKS and refetches on an unknown kid (at most every 30 s).
       keys: createRemoteJWKSet(new URL(`${config.issuer}/oauth2/jwks`), { cooldownDuration: 30_000 }),
-      isRevoked: (jti) => revocations.get(encodeKey(jti)) !== undefined,
+      isRevoked,
       clockTolerance: config.tokens.clock_tolerance,
       maxBytes: config.tokens.max_token_bytes,
       verified: new VerifiedTokens(),
     },
-    isRevoked: (jti) => revocations.get(encodeKey(jti)) !== undefined,
+    isRevoked,
     exchange: new ExchangeCache({ exchanger, authorization: `Basic ${Buffer.from(`${formEncode(workload)}:${formEncode(secret)}`).toString("base64")}` }),
     logger,
   });

@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest";
+import { OAuthError } from "@sts/errors";
+import { StalenessGuard } from "./revocation-list.js";
+
+/** A connection whose status the test sets, and a clock it moves. */
+function setup(connected: boolean) {
+  let status = connected;
+  const listeners: Array<(c: boolean) => void> = [];
+  let t = 1_000_000;
+  const connection = {
+    isConnected: () => status,
+    onStatusChange: (cb: (c: boolean) => void) => listeners.push(cb),
+  };
+  const set = (c: boolean): void => {
+    status = c;
+    for (const l of listeners) l(c);
+  };
+  const guard = new StalenessGuard(connection, 30_000, () => t);
+  return { guard, set, advance: (ms: number) => (t += ms) };
+}
+
+const failure = (guard: StalenessGuard): string | undefined => {
+  try {
+    guard.check();
+    return undefined;
+  } catch (err) {
+    return err instanceof OAuthError ? err.code : "other";
+  }
+};
+
+describe("StalenessGuard", () => {
+  it("trusts the cache while connected, however long", () => {
+    const { guard, advance } = setup(true);
+    advance(3_600_000);
+    expect(failure(guard)).toBeUndefined();
+  });
+
+  it("keeps answering for the bounded staleness after a disconnect, then fails closed", () => {
+    const { guard, set, advance } = setup(true);
+    set(false);
+    advance(30_000);
+    expect(failure(guard)).toBeUndefined();
+    advance(1);
+    expect(failure(guard)).toBe("temporarily_unavailable");
+  });
+
+  it("counts from the first disconnect, not from each status report", () => {
+    const { guard, set, advance } = setup(true);
+    set(false);
+    advance(20_000);
+    set(false);
+    advance(20_000);
+    expect(failure(guard)).toBe("temporarily_unavailable");
+  });
+
+  it("trusts the cache again once reconnected, and starts from a disconnected state when it starts so", () => {
+    const { guard, set, advance } = setup(false);
+    advance(30_001);
+    expect(failure(guard)).toBe("temporarily_unavailable");
+    set(true);
+    expect(failure(guard)).toBeUndefined();
+  });
+});
