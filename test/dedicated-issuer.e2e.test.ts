@@ -151,6 +151,16 @@ describe("dedicated token issuer: the admin starts the flow", () => {
     expect(r.status).toBe(401);
     expect(r.headers.get("www-authenticate")).toMatch(/^Bearer error="invalid_token"/);
   });
+
+  it("answers a valid token without openid with insufficient_scope (RFC 6750 §3.1)", async () => {
+    const r0 = await dti(unsignedAssertion({ scope: "read:" }));
+    expect(r0.status).toBe(200);
+    const response = r0.body;
+    expect(response.scope).not.toContain("openid");
+    const r = await fetch(`${stack.gatewayUrl}/oauth2/userinfo`, { headers: { authorization: `Bearer ${response.access_token as string}` } });
+    expect([r.status, ((await r.json()) as { error: string }).error]).toEqual([403, "insufficient_scope"]);
+    expect(r.headers.get("www-authenticate")).toMatch(/^Bearer error="insufficient_scope"/);
+  });
 });
 
 describe("dedicated token issuer: refusals", () => {

@@ -17,7 +17,8 @@ export function sendError(res: ServerResponse, err: unknown): OAuthError {
   const e = toOAuthError(err);
   const headers: Record<string, string> = { ...NO_STORE };
   if (e.code === "invalid_client") headers["www-authenticate"] = `Basic realm="sts", error="invalid_client"`;
-  if (e.code === "invalid_token") headers["www-authenticate"] = `Bearer error="invalid_token"`;
+  // RFC 6750 §3: a protected resource's errors come with a Bearer challenge.
+  if (e.code === "invalid_token" || e.code === "insufficient_scope") headers["www-authenticate"] = `Bearer error="${e.code}"`;
   if (e.retryAfter !== undefined) headers["retry-after"] = String(e.retryAfter);
   sendJson(res, e.status, e.toJSON(), headers);
   return e;

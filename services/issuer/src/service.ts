@@ -233,7 +233,8 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
         // RFC 6750 §3.1: any problem with the bearer token is invalid_token.
         if (!claims) throw new OAuthError("invalid_token", "access token is invalid or expired");
         const scopes = parseScopes(claims.scope);
-        if (!scopes.includes("openid")) throw new OAuthError("invalid_token", "access token was not issued with openid");
+        // RFC 6750 §3.1: a valid token without the scope the resource needs is insufficient_scope (403), not invalid.
+        if (!scopes.includes("openid")) throw new OAuthError("insufficient_scope", "access token was not issued with openid");
         return { claims_json: JSON.stringify(userInfoClaims(claims.sub, scopes, deps.users)) };
       },
       { name: "UserInfo", logger },
