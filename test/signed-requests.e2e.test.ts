@@ -256,6 +256,37 @@ describe("refresh tokens (RFC 6749 §6) with rotation and reuse detection", () =
     expect(introspect.body).toEqual({ active: false });
   });
 
+  it("introspects a refresh token for its own client: active while it is the live one (RFC 7662)", async () => {
+    const first = await userToken();
+    const introspect = async (token: string) =>
+      (
+        await postForm(`${stack.gatewayUrl}/oauth2/introspect`, {
+          token,
+          token_type_hint: "refresh_token",
+          client_assertion_type: ASSERTION_TYPE,
+          client_assertion: await sign(clientClaims()),
+        })
+      ).body;
+    expect(await introspect(first.refresh_token as string)).toMatchObject({
+      active: true,
+      token_type: "refresh_token",
+      sub: "jeff",
+      client_id: CLIENT_ID,
+      scope: "read write:/home/jeff",
+    });
+    const second = await refresh(first.refresh_token as string);
+    expect(second.status).toBe(200);
+    expect(await introspect(first.refresh_token as string)).toEqual({ active: false });
+    expect(await introspect(second.body.refresh_token as string)).toMatchObject({ active: true });
+    // Another client learns nothing about it.
+    const other = await postForm(
+      `${stack.gatewayUrl}/oauth2/introspect`,
+      { token: second.body.refresh_token as string },
+      { authorization: basicAuth("portal", PORTAL_SECRET) },
+    );
+    expect(other.body).toEqual({ active: false });
+  });
+
   it("leaves the family revoked when two requests race with the same refresh token", async () => {
     const first = await userToken();
     const raced = await Promise.all([refresh(first.refresh_token as string), refresh(first.refresh_token as string)]);

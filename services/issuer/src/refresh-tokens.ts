@@ -147,6 +147,22 @@ export class RefreshTokens {
     return { token, iat: record.iat, exp: record.exp };
   }
 
+  /** RFC 7662 for refresh tokens: the grant of a live token (active, family not revoked, not expired), else undefined. */
+  async inspect(token: string): Promise<RefreshGrant | undefined> {
+    if (!token.startsWith(REFRESH_PREFIX) || token.length > 128) return undefined;
+    try {
+      const entry = await this.kv.get(tokenKey(digest(token)));
+      if (!entry || entry.operation !== "PUT") return undefined;
+      const grant = entry.json<RefreshGrant>();
+      if (grant.state !== "active" || grant.exp <= this.now()) return undefined;
+      const familyEntry = await this.kv.get(familyKey(grant.family));
+      const family = familyEntry?.operation === "PUT" ? familyEntry.json<Family>() : undefined;
+      return family && !family.revoked ? grant : undefined;
+    } catch (err) {
+      return storeDown(err);
+    }
+  }
+
   /**
    * RFC 7009: revokes the family of a refresh token of `clientId` (any
    * client's, for an internal caller). Answers the revoked grant and the

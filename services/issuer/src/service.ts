@@ -164,6 +164,22 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
       async (req): Promise<IntrospectResponse> => {
         const { client } = await authenticateClient(req.client ?? {}, deps.auth);
         if (!req.token) throw invalidRequest("token is required");
+        if (req.token.startsWith(REFRESH_PREFIX)) {
+          // A refresh token is shown only to the client it was issued to (or a service of the stack).
+          const grant = await deps.grantDeps.refresh.inspect(req.token);
+          if (!grant || (grant.client_id !== client.client_id && !client.internal)) return { active: false };
+          return {
+            active: true,
+            scope: grant.scope.join(" "),
+            client_id: grant.client_id,
+            sub: grant.sub,
+            aud: grant.aud,
+            exp: String(grant.exp),
+            iat: String(grant.iat),
+            iss: deps.issuer,
+            token_type: "refresh_token",
+          };
+        }
         const claims = await inspectToken(req.token, deps);
         // RFC 7662 §4: only the token's holder, a resource server it was issued for, or a service
         // of the stack learns about it; to anyone else it is simply not active (no token scanning).
