@@ -31,6 +31,7 @@ const sidecars: ProcessHandle[] = [];
 const workloads: HttpServer[] = [];
 const seen: Record<"a" | "b" | "c", Seen[]> = { a: [], b: [], c: [] };
 const ports: Record<string, { inbound: number; outbound: number; workload: number }> = {};
+let healthPort = 0;
 
 function workload(name: "a" | "b" | "c", next?: string): Promise<number> {
   const server = createServer((req, res) => {
@@ -64,6 +65,7 @@ const callA = (token: string | undefined, path = "/work", extra: Record<string, 
 
 beforeAll(async () => {
   for (const n of ["a", "b", "c", "g"]) ports[n] = { inbound: await freePort(), outbound: await freePort(), workload: 0 };
+  healthPort = await freePort();
   grpcPorts = { aOut: await freePort(), gIn: await freePort() };
   // Service G speaks gRPC: the TokenService's GetJwks stands in for its API and echoes what its sidecar told it.
   grpcServer = new Server();
@@ -115,7 +117,7 @@ beforeAll(async () => {
           grpc_outbound: { port: grpcPorts.aOut },
         },
         "svc-g": { ...sidecar("g", {}), grpc_inbound: { port: grpcPorts.gIn }, grpc_upstream: `http://127.0.0.1:${ports.g!.workload}` },
-        "svc-b": sidecar("b", { "svc-c": { url: inbound("c"), audience: "svc-c", scopes: ["c"] } }),
+        "svc-b": { ...sidecar("b", { "svc-c": { url: inbound("c"), audience: "svc-c", scopes: ["c"] } }), health: { port: healthPort } },
         "svc-c": sidecar("c", { "svc-b": { url: inbound("b"), audience: "svc-b", scopes: ["c"] } }),
       },
     },
@@ -231,6 +233,15 @@ describe("gRPC over HTTP/2 through sidecars", () => {
     const before = gSeen.length;
     expect((await callG(undefined)).error?.code).toBe(status.UNAUTHENTICATED);
     expect(gSeen.length).toBe(before);
+  });
+});
+
+describe("health", () => {
+  it("answers liveness and readiness on its own listener, and nothing else there", async () => {
+    for (const path of ["/healthz", "/readyz"]) expect((await fetch(`http://127.0.0.1:${healthPort}${path}`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${healthPort}/work`)).status).toBe(404);
+    // The inbound listener still proxies /readyz to the workload like any path: it needs a token.
+    expect((await fetch(`http://127.0.0.1:${ports.b!.inbound}/readyz`)).status).toBe(401);
   });
 });
 

@@ -218,6 +218,12 @@ export const configSchema = z.strictObject({
         grpc_upstream: z.url().optional(),
         /** gRPC (h2c) outbound listener: the workload's channel uses the route name as its authority. */
         grpc_outbound: z.strictObject({ host: z.string().default("127.0.0.1"), port }).optional(),
+        /**
+         * Health listener, apart from the inbound one so that no workload path is
+         * shadowed: GET /healthz (the process answers), GET /readyz (503 while NATS,
+         * and with it revocations, is unreachable).
+         */
+        health: z.strictObject({ host: z.string().default("127.0.0.1"), port }).optional(),
         /** The workload's audience (what inbound tokens must name); defaults to the workload id. */
         audience: z.string().optional(),
         /** Destinations: route name → where, for which audience, with which scopes. */

@@ -35,6 +35,7 @@ async function main(): Promise<void> {
       verified: new VerifiedTokens(),
     },
     isRevoked,
+    ready: () => nats.isConnected(),
     exchange: new ExchangeCache({ exchanger, authorization: `Basic ${Buffer.from(`${formEncode(workload)}:${formEncode(secret)}`).toString("base64")}` }),
     logger,
   });

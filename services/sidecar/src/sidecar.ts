@@ -51,6 +51,8 @@ export interface SidecarDeps {
   exchange: ExchangeCache;
   /** Revocation state (NATS KV watch). */
   isRevoked: (jti: string) => boolean;
+  /** Whether the sidecar can verify and exchange now (NATS reachable); /readyz answers it. */
+  ready?: () => boolean;
   logger: Logger;
 }
 
@@ -141,7 +143,20 @@ function listen(handler: (req: IncomingMessage, res: ServerResponse) => Promise<
   return new Promise((resolve) => http.listen(port, host, () => resolve(http)));
 }
 
-/** Starts both listeners. */
+/** The health listener: liveness, and readiness as the sidecar's dependencies allow. */
+function startHealth(deps: SidecarDeps, host: string, port: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? "").split("?")[0];
+    const ready = path === "/readyz" ? (deps.ready?.() ?? true) : true;
+    const status = path === "/healthz" || path === "/readyz" ? (ready ? 200 : 503) : 404;
+    res
+      .writeHead(status, { "content-type": "text/plain", "cache-control": "no-store" })
+      .end(status === 200 ? "ok" : status === 503 ? "not ready" : "not found");
+  });
+  return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
+}
+
+/** Starts the listeners. */
 export async function startSidecar(deps: SidecarDeps): Promise<{ inboundPort: number; outboundPort: number; close(): Promise<void> }> {
   const inbound = await listen((req, res) => inboundHandler(req, res, deps), deps.config.inbound.host, deps.config.inbound.port, deps.logger);
   const outbound = await listen((req, res) => outboundHandler(req, res, deps), deps.config.outbound.host, deps.config.outbound.port, deps.logger);
@@ -155,16 +170,17 @@ export async function startSidecar(deps: SidecarDeps): Promise<{ inboundPort: nu
     const out = await admitOutbound(routeName, headers.authorization, deps, "grpc");
     return { target: out.url, headers: { ...forwardableH2Headers(headers), authorization: out.authorization } };
   };
-  const grpcServers: Array<Server | Http2Server> = [];
-  if (deps.config.grpc_inbound) grpcServers.push(await startH2Proxy(inboundRouter, grpcRefusal, deps.config.grpc_inbound.host, deps.config.grpc_inbound.port));
+  const otherServers: Array<Server | Http2Server> = [];
+  if (deps.config.health) otherServers.push(await startHealth(deps, deps.config.health.host, deps.config.health.port));
+  if (deps.config.grpc_inbound) otherServers.push(await startH2Proxy(inboundRouter, grpcRefusal, deps.config.grpc_inbound.host, deps.config.grpc_inbound.port));
   if (deps.config.grpc_outbound)
-    grpcServers.push(await startH2Proxy(outboundRouter, grpcRefusal, deps.config.grpc_outbound.host, deps.config.grpc_outbound.port));
+    otherServers.push(await startH2Proxy(outboundRouter, grpcRefusal, deps.config.grpc_outbound.host, deps.config.grpc_outbound.port));
   const close = (s: Server | Http2Server): Promise<void> => new Promise((r) => s.close(() => r()));
   return {
     inboundPort: (inbound.address() as AddressInfo).port,
     outboundPort: (outbound.address() as AddressInfo).port,
     close: async () => {
-      await Promise.all([inbound, outbound, ...grpcServers].map(close));
+      await Promise.all([inbound, outbound, ...otherServers].map(close));
     },
   };
 }
