@@ -224,6 +224,8 @@ export const configSchema = z.strictObject({
          * and with it revocations, is unreachable).
          */
         health: z.strictObject({ host: z.string().default("127.0.0.1"), port }).optional(),
+        /** How long a forwarded HTTP call may go without any traffic from its upstream before it is abandoned (504 before an answer, a cut connection after). */
+        upstream_idle_timeout: duration.default(30),
         /** The workload's audience (what inbound tokens must name); defaults to the workload id. */
         audience: z.string().optional(),
         /** Destinations: route name → where, for which audience, with which scopes. */

@@ -4,20 +4,35 @@
  * and share). Outbound gRPC calls pick their route by `:authority` (the
  * workload sets its channel's default authority to the route name); headers
  * are rewritten exactly as for HTTP/1.1.
+ *
+ * Either side of a call may fail at any moment (a client resetting its stream
+ * while its token is being checked, an upstream dying mid-answer): every
+ * stream and session has an `error` listener, since an unhandled one ends the
+ * process, and a failure on one side closes the other.
  */
 import { connect as h2connect, constants, createServer as createH2Server } from "node:http2";
-import type { ClientHttp2Session, Http2Server, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import type { ClientHttp2Session, ClientHttp2Stream, Http2Server, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import { connectionNominated } from "./proxy.js";
 
-const { HTTP2_HEADER_PATH, HTTP2_HEADER_METHOD, HTTP2_HEADER_AUTHORITY, HTTP2_HEADER_SCHEME, HTTP2_HEADER_STATUS } = constants;
+const { HTTP2_HEADER_PATH, HTTP2_HEADER_METHOD, HTTP2_HEADER_AUTHORITY, HTTP2_HEADER_SCHEME, HTTP2_HEADER_STATUS, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } =
+  constants;
+
+/** gRPC status codes the sidecar answers with itself. */
+const GRPC_STATUS = { INTERNAL: 13, UNAVAILABLE: 14 } as const;
 
 /** Handles one inbound HTTP/2 stream: decides the target and the headers to send, or refuses. */
 export type H2Router = (headers: IncomingHttpHeaders) => Promise<{ target: string; headers: OutgoingHttpHeaders }>;
 
-/** Headers forwarded on HTTP/2: everything but pseudo-headers, authorization and x-mesh-*. */
+/** Connection-specific headers (RFC 9113 §8.2.2; Node refuses to send them on HTTP/2), `host` (`:authority` replaces it) and ours. */
+const DROP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host", "authorization"]);
+
+/** Headers forwarded on HTTP/2: everything but pseudo-headers, connection-specific ones, authorization, x-mesh-* and names with an underscore. */
 export function forwardableH2Headers(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const nominated = connectionNominated(headers.connection);
   const out: OutgoingHttpHeaders = {};
   for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined || k.startsWith(":") || k === "authorization" || k.startsWith("x-mesh-") || k === "connection" || k === "host") continue;
+    // `x_mesh_subject` would read as the sidecar's `x-mesh-subject` to a framework that folds `_` into `-` (see proxy.ts).
+    if (v === undefined || k.startsWith(":") || DROP.has(k) || nominated.has(k) || k.startsWith("x-mesh-") || k.includes("_")) continue;
     out[k] = v;
   }
   return out;
@@ -29,18 +44,24 @@ const sessions = new Map<string, ClientHttp2Session>();
 function sessionFor(target: string): ClientHttp2Session {
   let s = sessions.get(target);
   if (!s || s.closed || s.destroyed) {
-    s = h2connect(target);
-    s.on("error", () => sessions.delete(target));
-    s.on("close", () => sessions.delete(target));
-    s.unref();
-    sessions.set(target, s);
+    const session = h2connect(target);
+    // A session that fails (refused, reset, GOAWAY with an error) fails its streams, which answer their callers; it must not end the process.
+    const forget = (): void => {
+      // An older session closing late must not evict its replacement.
+      if (sessions.get(target) === session) sessions.delete(target);
+    };
+    session.on("error", forget);
+    session.on("close", forget);
+    session.unref();
+    sessions.set(target, session);
+    s = session;
   }
   return s;
 }
 
-/** A gRPC error answered by the sidecar itself (trailers-only response). */
+/** A gRPC error answered by the sidecar itself (trailers-only response); only possible before any response headers. */
 function refuse(stream: ServerHttp2Stream, grpcStatus: number, message: string): void {
-  if (stream.closed) return;
+  if (stream.closed || stream.destroyed || stream.headersSent) return;
   stream.respond(
     {
       [HTTP2_HEADER_STATUS]: 200,
@@ -51,42 +72,84 @@ function refuse(stream: ServerHttp2Stream, grpcStatus: number, message: string):
     },
     { endStream: true },
   );
+  // What the client still sends has nowhere to go.
+  stream.resume();
 }
 
-function proxyStream(
+/** Relays an admitted stream both ways; a failure on either side closes the other. */
+function relay(stream: ServerHttp2Stream, upstream: ClientHttp2Stream): void {
+  let trailers: OutgoingHttpHeaders = {};
+  let ended = false;
+  upstream.on("response", (h) => {
+    const { [HTTP2_HEADER_STATUS]: st, ...rest } = h;
+    if (stream.closed || stream.destroyed || stream.headersSent) return;
+    try {
+      stream.respond({ [HTTP2_HEADER_STATUS]: st ?? 200, ...forwardableH2Headers(rest) }, { waitForTrailers: true });
+    } catch {
+      // Throwing from an event listener would end the process; the client learns of it as a reset.
+      stream.close(NGHTTP2_INTERNAL_ERROR);
+      upstream.close(NGHTTP2_CANCEL);
+    }
+  });
+  upstream.on("trailers", (t: IncomingHttpHeaders) => (trailers = forwardableH2Headers(t)));
+  stream.on("wantTrailers", () => {
+    if (!stream.destroyed) stream.sendTrailers(trailers);
+  });
+  upstream.pipe(stream, { end: false });
+  // A reset also ends the upstream's data: ending the client's stream then would pass a cut answer off as complete, with empty trailers.
+  upstream.on("end", () => {
+    if (upstream.rstCode) return;
+    ended = true;
+    stream.end();
+  });
+  stream.pipe(upstream);
+  // Every upstream failure is followed by 'close', where the client's side is settled.
+  upstream.on("error", () => {});
+  upstream.on("close", () => {
+    if (stream.closed || stream.destroyed) return;
+    if (ended) stream.resume();
+    else if (!stream.headersSent) refuse(stream, GRPC_STATUS.UNAVAILABLE, "upstream unavailable");
+    else stream.close(upstream.rstCode || NGHTTP2_INTERNAL_ERROR);
+  });
+  stream.on("close", () => {
+    if (!upstream.closed && !upstream.destroyed) upstream.close(stream.rstCode || NGHTTP2_CANCEL);
+  });
+}
+
+async function proxyStream(
   stream: ServerHttp2Stream,
   headers: IncomingHttpHeaders,
   router: H2Router,
   refusal: (err: unknown) => { grpcStatus: number; message: string },
-): void {
-  router(headers).then(
-    ({ target, headers: out }) => {
-      const url = new URL(target);
-      const upstream = sessionFor(url.origin).request({
-        [HTTP2_HEADER_METHOD]: headers[HTTP2_HEADER_METHOD],
-        [HTTP2_HEADER_PATH]: headers[HTTP2_HEADER_PATH],
-        [HTTP2_HEADER_SCHEME]: "http",
-        [HTTP2_HEADER_AUTHORITY]: url.host,
-        ...out,
-      });
-      upstream.on("response", (h) => {
-        const { [HTTP2_HEADER_STATUS]: st, ...rest } = h;
-        if (!stream.closed) stream.respond({ [HTTP2_HEADER_STATUS]: st ?? 200, ...forwardableH2Headers(rest) }, { waitForTrailers: true });
-      });
-      let trailers: OutgoingHttpHeaders = {};
-      upstream.on("trailers", (t: IncomingHttpHeaders) => (trailers = forwardableH2Headers(t)));
-      stream.on("wantTrailers", () => stream.sendTrailers(trailers));
-      upstream.pipe(stream);
-      stream.pipe(upstream);
-      upstream.on("error", () => refuse(stream, 14, "upstream unavailable"));
-      stream.on("close", () => upstream.close());
-    },
-    (err: unknown) => {
-      const r = refusal(err);
-      refuse(stream, r.grpcStatus, r.message);
-      stream.resume();
-    },
-  );
+): Promise<void> {
+  // A client may reset its stream at any moment, even while its token is being checked; 'close' does the cleanup.
+  stream.on("error", () => {});
+  let route: Awaited<ReturnType<H2Router>>;
+  try {
+    route = await router(headers);
+  } catch (err) {
+    const r = refusal(err);
+    refuse(stream, r.grpcStatus, r.message);
+    return;
+  }
+  // The client left while it was being admitted: nothing to forward.
+  if (stream.closed || stream.destroyed) return;
+  const url = new URL(route.target);
+  let upstream: ClientHttp2Stream;
+  try {
+    upstream = sessionFor(url.origin).request({
+      [HTTP2_HEADER_METHOD]: headers[HTTP2_HEADER_METHOD],
+      [HTTP2_HEADER_PATH]: headers[HTTP2_HEADER_PATH],
+      [HTTP2_HEADER_SCHEME]: "http",
+      [HTTP2_HEADER_AUTHORITY]: url.host,
+      ...route.headers,
+    });
+  } catch {
+    // A session going away refuses new streams synchronously.
+    refuse(stream, GRPC_STATUS.UNAVAILABLE, "upstream unavailable");
+    return;
+  }
+  relay(stream, upstream);
 }
 
 /** An HTTP/2 cleartext (h2c) listener for gRPC that proxies each stream as the router decides. */
@@ -97,6 +160,11 @@ export function startH2Proxy(
   port: number,
 ): Promise<Http2Server> {
   const h2 = createH2Server();
-  h2.on("stream", (stream, headers) => proxyStream(stream, headers, router, refusal));
+  h2.on("stream", (stream, headers) => {
+    proxyStream(stream, headers, router, refusal).catch(() => {
+      if (!stream.headersSent) refuse(stream, GRPC_STATUS.INTERNAL, "sidecar error");
+      else if (!stream.closed) stream.close(NGHTTP2_INTERNAL_ERROR);
+    });
+  });
   return new Promise((resolve) => h2.listen(port, host, () => resolve(h2)));
 }

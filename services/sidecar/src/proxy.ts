@@ -5,11 +5,30 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and ours, never forwarded as received. */
 const DROP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host", "authorization"]);
 
-/** The received headers minus hop-by-hop ones, `authorization`, and every `x-mesh-*` (which only a sidecar sets). */
+/** The header names a `Connection` header nominates (RFC 9110 §7.6.1), lower-cased. */
+export function connectionNominated(connection: string | string[] | undefined): Set<string> {
+  const names = new Set<string>();
+  for (const value of [connection ?? []].flat()) {
+    for (const token of value.split(",")) {
+      const name = token.trim().toLowerCase();
+      if (name) names.add(name);
+    }
+  }
+  return names;
+}
+
+/**
+ * The received headers minus hop-by-hop ones (fixed and nominated by `Connection`), `authorization`, every `x-mesh-*`
+ * (which only a sidecar sets) and every name with an underscore.
+ */
 export function forwardableHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  // Nominated headers describe the connection they came on; passed on, a caller could smuggle them past this hop.
+  const nominated = connectionNominated(headers.connection);
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined || DROP.has(k) || k.startsWith("x-mesh-")) continue;
+    // Frameworks (CGI, nginx, Rails, Django) fold `_` into `-`, so `x_mesh_subject` would reach the workload as the
+    // `x-mesh-subject` only a sidecar may set; Envoy's headers_with_underscores_action exists for the same reason.
+    if (v === undefined || DROP.has(k) || nominated.has(k) || k.startsWith("x-mesh-") || k.includes("_")) continue;
     out[k] = v;
   }
   return out;
@@ -18,18 +37,78 @@ export function forwardableHeaders(headers: IncomingHttpHeaders): Record<string,
 /** Connections to upstreams are kept alive: a new TCP connection per call would dominate a hop's cost. */
 const agent = new Agent({ keepAlive: true, maxSockets: 256, keepAliveMsecs: 10_000 });
 
-/** Streams req to target (a full URL) with the given headers and streams the answer back; resolves with the upstream's error, if any. */
-export function forward(req: IncomingMessage, res: ServerResponse, target: URL, headers: Record<string, string | string[]>): Promise<Error | undefined> {
+/**
+ * How long an upstream may stay silent (connecting, before its answer, or mid-body) before the call is given up:
+ * without it, an upstream that never answers holds one of the agent's sockets for good, and enough of them stall every call.
+ */
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 30_000;
+
+/** Options of {@link forward}. */
+export interface ForwardOptions {
+  /** Idle time (ms) after which the upstream call is abandoned: 504 if it had not answered yet, a cut connection after. Default {@link DEFAULT_UPSTREAM_TIMEOUT_MS}. */
+  timeoutMs?: number;
+}
+
+const JSON_HEADERS = { "content-type": "application/json", "cache-control": "no-store" };
+
+/**
+ * Streams req to target (a full URL) with the given headers and streams the answer back. Always resolves: with the
+ * upstream's error if it failed or timed out, else (also when the client left first) with undefined.
+ */
+export function forward(
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: URL,
+  headers: Record<string, string | string[]>,
+  options: ForwardOptions = {},
+): Promise<Error | undefined> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
   return new Promise((resolve) => {
-    const upstream = httpRequest(target, { method: req.method, headers: { ...headers, host: target.host }, agent }, (up) => {
+    let settled = false;
+    const settle = (err?: Error): void => {
+      if (settled) return;
+      settled = true;
+      resolve(err);
+    };
+    /** Answers the client when the upstream did not; once its answer has started, cutting the connection is the only honest signal. */
+    const fail = (err: Error, status: number, body: Record<string, string>): void => {
+      settle(err);
+      if (res.destroyed) return;
+      if (!res.headersSent) {
+        res.writeHead(status, JSON_HEADERS).end(JSON.stringify(body));
+        // The rest of the body has nowhere to go; read it so the answer reaches a client still sending.
+        req.unpipe(upstream);
+        if (!req.complete) req.resume();
+      } else if (!res.writableEnded) {
+        res.destroy();
+      }
+    };
+    const upstream = httpRequest(target, { method: req.method, headers: { ...headers, host: target.host }, agent, timeout: timeoutMs }, (up) => {
       res.writeHead(up.statusCode ?? 502, forwardableHeaders(up.headers));
       up.pipe(res);
-      up.on("end", () => resolve(undefined));
-      up.on("error", resolve);
+      // A truncated body ended cleanly would pass for a whole answer (and keep the client waiting for the rest).
+      up.on("error", (err) => fail(err, 502, { error: "bad_gateway" }));
+      up.on("close", () => {
+        if (!up.complete) fail(new Error("the upstream response ended early"), 502, { error: "bad_gateway" });
+      });
     });
-    upstream.on("error", (err) => {
-      if (!res.headersSent) res.writeHead(502, { "content-type": "application/json" }).end(JSON.stringify({ error: "bad_gateway" }));
-      resolve(err);
+    upstream.on("timeout", () => {
+      const err = new Error(`no answer from the upstream within ${timeoutMs} ms`);
+      fail(err, 504, { error: "temporarily_unavailable", error_description: "the upstream did not answer in time" });
+      upstream.destroy(err);
+    });
+    upstream.on("error", (err) => fail(err, 502, { error: "bad_gateway" }));
+    // A client that leaves mid-call frees the upstream call, and its pooled socket, with it.
+    const clientLeft = (): void => {
+      upstream.destroy();
+      settle();
+    };
+    req.on("close", () => {
+      if (!req.complete) clientLeft();
+    });
+    res.on("close", () => {
+      if (!res.writableFinished) clientLeft();
+      settle();
     });
     req.pipe(upstream);
   });

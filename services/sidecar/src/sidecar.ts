@@ -78,7 +78,11 @@ async function admitInbound(authorization: string | undefined, deps: SidecarDeps
 async function inboundHandler(req: IncomingMessage, res: ServerResponse, deps: SidecarDeps): Promise<void> {
   const admitted = await admitInbound(req.headers.authorization, deps);
   const target = urlOnOrigin(deps.config.upstream, req.url ?? "/");
-  logUpstreamError(await forward(req, res, target, { ...forwardableHeaders(req.headers), ...admitted }), target, deps.logger);
+  logUpstreamError(
+    await forward(req, res, target, { ...forwardableHeaders(req.headers), ...admitted }, { timeoutMs: deps.config.upstream_idle_timeout * 1000 }),
+    target,
+    deps.logger,
+  );
 }
 
 /** The workload or the next sidecar failed mid-call: the caller got 502, operators get the reason (never the headers). */
@@ -108,7 +112,17 @@ async function outboundHandler(req: IncomingMessage, res: ServerResponse, deps: 
   const [, routeName = "", ...rest] = (req.url ?? "/").split("/");
   const out = await admitOutbound(routeName, req.headers.authorization, deps);
   const target = urlOnOrigin(out.url, `/${rest.join("/")}`);
-  logUpstreamError(await forward(req, res, target, { ...forwardableHeaders(req.headers), authorization: out.authorization }), target, deps.logger);
+  logUpstreamError(
+    await forward(
+      req,
+      res,
+      target,
+      { ...forwardableHeaders(req.headers), authorization: out.authorization },
+      { timeoutMs: deps.config.upstream_idle_timeout * 1000 },
+    ),
+    target,
+    deps.logger,
+  );
 }
 
 /** gRPC status for a refusal. */

@@ -1,0 +1,273 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect, constants, createServer } from "node:http2";
+import type { Http2Server, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Session } from "node:http2";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import ts from "typescript";
+import { forwardableH2Headers, startH2Proxy } from "./h2-proxy.js";
+import type { H2Router } from "./h2-proxy.js";
+
+const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = constants;
+const WAIT_MS = 5_000;
+
+/** Bounded wait: a step that never happens fails the test instead of hanging it. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms).unref())]);
+}
+
+/** What the upstream received last, by path. */
+const received = new Map<string, IncomingHttpHeaders>();
+let upstream: Http2Server;
+const upstreamSessions = new Set<ServerHttp2Session>();
+let upstreamOrigin: string;
+
+/**
+ * The upstream gRPC server's behaviours, by method:
+ * - Echo: answers headers, one message and trailers, each with an underscored header among them;
+ * - ResetAfterHeaders: answers headers and a message, then resets with the code in `x-reset-code` once the client has sent everything.
+ */
+function startUpstream(): Promise<Http2Server> {
+  const server = createServer();
+  // The proxies keep their upstream sessions alive; the upstream ends them to close.
+  server.on("session", (session) => upstreamSessions.add(session.on("close", () => upstreamSessions.delete(session))));
+  server.on("stream", (stream, headers) => {
+    const path = String(headers[":path"]);
+    received.set(path, headers);
+    stream.on("error", () => {});
+    if (path.endsWith("/Echo")) {
+      stream.respond({ ":status": 200, "content-type": "application/grpc", "x-kept": "yes", x_upstream_secret: "internal" }, { waitForTrailers: true });
+      stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0", x_trailer_secret: "internal", "x-trailer-kept": "yes" }));
+      stream.on("end", () => stream.end("hello"));
+      stream.resume();
+    } else if (path.endsWith("/ResetAfterHeaders")) {
+      // As a gRPC server does: with trailers pending, no END_STREAM goes out before the reset.
+      stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+      stream.write("part of an answer");
+      stream.on("end", () => stream.close(Number(headers["x-reset-code"])));
+      stream.resume();
+    } else {
+      stream.close(NGHTTP2_INTERNAL_ERROR);
+    }
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
+interface Outcome {
+  headers?: IncomingHttpHeaders;
+  trailers?: IncomingHttpHeaders;
+  body: string;
+  /** The stream's RST_STREAM code: NO_ERROR for a clean end. */
+  rstCode: number | undefined;
+}
+
+/** One gRPC-shaped call to an h2c listener; resolves when the stream closes, cleanly or not. */
+function call(port: number, path: string, headers: OutgoingHttpHeaders = {}): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const client = connect(`http://127.0.0.1:${port}`);
+    client.on("error", () => {});
+    const req = client.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...headers });
+    const outcome: Outcome = { body: "", rstCode: undefined };
+    req.setEncoding("utf8");
+    req.on("response", (h) => (outcome.headers = h));
+    req.on("trailers", (t: IncomingHttpHeaders) => (outcome.trailers = t));
+    req.on("data", (chunk: string) => (outcome.body += chunk));
+    req.on("error", () => {});
+    req.on("close", () => {
+      outcome.rstCode = req.rstCode;
+      client.close();
+      resolve(outcome);
+    });
+    req.end("request");
+  });
+}
+
+function portOf(server: Http2Server): number {
+  return (server.address() as AddressInfo).port;
+}
+
+const refusal = (): { grpcStatus: number; message: string } => ({ grpcStatus: 16, message: "refused" });
+
+beforeAll(async () => {
+  upstream = await startUpstream();
+  upstreamOrigin = `http://127.0.0.1:${portOf(upstream)}`;
+});
+
+afterAll(async () => {
+  const closed = new Promise((r) => upstream.close(r));
+  for (const session of upstreamSessions) session.destroy();
+  await closed;
+});
+
+describe("forwardableH2Headers", () => {
+  it("drops pseudo-headers, connection-specific and Connection-nominated ones, authorization, x-mesh-* and underscored names", () => {
+    expect(
+      forwardableH2Headers({
+        ":path": "/svc/Method",
+        ":authority": "svc",
+        connection: "x-hop",
+        "x-hop": "1",
+        "keep-alive": "timeout=5",
+        host: "svc",
+        authorization: "Bearer caller-token",
+        "x-mesh-subject": "mallory",
+        x_mesh_subject: "mallory",
+        te: "trailers",
+        "content-type": "application/grpc",
+        "grpc-timeout": "1S",
+      }),
+    ).toEqual({ te: "trailers", "content-type": "application/grpc", "grpc-timeout": "1S" });
+  });
+});
+
+describe("startH2Proxy", () => {
+  let proxy: Http2Server;
+  let proxyPort: number;
+  const router: H2Router = async (headers) => ({ target: upstreamOrigin, headers: { ...forwardableH2Headers(headers), "x-mesh-subject": "alice" } });
+
+  beforeAll(async () => {
+    proxy = await startH2Proxy(router, refusal, "127.0.0.1", 0);
+    proxyPort = portOf(proxy);
+  });
+
+  afterAll(async () => {
+    await new Promise((r) => proxy.close(r));
+  });
+
+  it("forwards no underscored header, in headers, response headers or trailers", async () => {
+    const outcome = await within(call(proxyPort, "/test.Svc/Echo", { x_mesh_subject: "mallory", "x-kept": "yes" }), WAIT_MS, "the call ended");
+    expect(received.get("/test.Svc/Echo")).toMatchObject({ "x-mesh-subject": "alice", "x-kept": "yes" });
+    expect(received.get("/test.Svc/Echo")).not.toHaveProperty("x_mesh_subject");
+    expect(outcome).toMatchObject({
+      body: "hello",
+      rstCode: NGHTTP2_NO_ERROR,
+      headers: { "x-kept": "yes" },
+      trailers: { "grpc-status": "0", "x-trailer-kept": "yes" },
+    });
+    expect(outcome.headers).not.toHaveProperty("x_upstream_secret");
+    expect(outcome.trailers).not.toHaveProperty("x_trailer_secret");
+  });
+
+  it.each([
+    ["INTERNAL_ERROR", NGHTTP2_INTERNAL_ERROR],
+    ["CANCEL", NGHTTP2_CANCEL],
+  ])("passes on an upstream reset with %s after headers as a reset, not a clean end with empty trailers", async (_name, code) => {
+    const outcome = await within(call(proxyPort, "/test.Svc/ResetAfterHeaders", { "x-reset-code": String(code) }), WAIT_MS, "the call ended");
+    expect(outcome.headers?.[":status"]).toBe(200);
+    expect(outcome.trailers).toBeUndefined();
+    expect(outcome.rstCode).toBe(code);
+  });
+
+  it("answers UNAVAILABLE, trailers-only, when the upstream cannot be reached", async () => {
+    const gone = createServer();
+    const port = await new Promise<number>((resolve) => gone.listen(0, "127.0.0.1", () => resolve(portOf(gone))));
+    await new Promise((r) => gone.close(r));
+    const unreachable = await startH2Proxy(async () => ({ target: `http://127.0.0.1:${port}`, headers: {} }), refusal, "127.0.0.1", 0);
+    try {
+      const outcome = await within(call(portOf(unreachable), "/test.Svc/Echo"), WAIT_MS, "the call ended");
+      expect(outcome.headers).toMatchObject({ ":status": 200, "grpc-status": "14", "grpc-message": "upstream%20unavailable" });
+    } finally {
+      await new Promise((r) => unreachable.close(r));
+    }
+  });
+});
+
+/**
+ * The proxy in a process of its own, as the sidecar runs it: an unhandled 'error' there ends the process, where inside
+ * the test runner it would only be reported. Its router holds streams to `*​/Hold` until a line arrives on stdin, and
+ * it prints `closed <rstCode>` as each inbound stream closes.
+ */
+describe("startH2Proxy in its own process", () => {
+  let dir: string;
+  let child: ChildProcess;
+  let out = "";
+  let port: number;
+
+  /** Resolves once the child printed a line matching re; fails at once if the child exits. */
+  function printed(re: RegExp, what: string): Promise<RegExpMatchArray> {
+    return within(
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          const m = out.match(re);
+          if (m) return void resolve(m);
+          if (child.exitCode !== null || child.signalCode !== null) reject(new Error(`the proxy exited (${child.exitCode ?? child.signalCode}): ${out}`));
+          else setTimeout(check, 10);
+        };
+        check();
+      }),
+      WAIT_MS,
+      what,
+    );
+  }
+
+  beforeAll(async () => {
+    // The child runs the sources under test, transpiled as they are; no build step needed.
+    dir = mkdtempSync(join(tmpdir(), "h2-proxy-test-"));
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
+    for (const name of ["proxy", "h2-proxy"]) {
+      const source = readFileSync(new URL(`./${name}.ts`, import.meta.url), "utf8");
+      const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
+      writeFileSync(join(dir, `${name}.js`), outputText);
+    }
+    writeFileSync(
+      join(dir, "main.js"),
+      `
+import { createInterface } from "node:readline";
+import { forwardableH2Headers, startH2Proxy } from "./h2-proxy.js";
+const held = [];
+createInterface({ input: process.stdin }).on("line", () => held.splice(0).forEach((release) => release()));
+const router = async (headers) => {
+  if (String(headers[":path"]).endsWith("/Hold")) {
+    console.log("holding");
+    await new Promise((release) => held.push(release));
+  }
+  return { target: process.argv[2], headers: forwardableH2Headers(headers) };
+};
+const server = await startH2Proxy(router, () => ({ grpcStatus: 16, message: "refused" }), "127.0.0.1", 0);
+server.on("stream", (stream) => stream.on("close", () => console.log("closed " + stream.rstCode)));
+console.log("listening " + server.address().port);
+`,
+    );
+    child = spawn(process.execPath, [join(dir, "main.js"), upstreamOrigin], { stdio: ["pipe", "pipe", "pipe"] });
+    child.stdout?.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr?.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    port = Number((await printed(/listening (\d+)/, "the proxy listening"))[1]);
+  });
+
+  afterAll(() => {
+    child?.kill("SIGKILL");
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("survives a client resetting its stream with INTERNAL_ERROR while the router is still deciding, and serves the next call", async () => {
+    const client = connect(`http://127.0.0.1:${port}`);
+    client.on("error", () => {});
+    const req = client.request({ ":method": "POST", ":path": "/test.Svc/Hold", "content-type": "application/grpc", te: "trailers" });
+    req.on("error", () => {});
+    req.end("request");
+    await printed(/holding/, "the router holding the stream");
+    req.close(NGHTTP2_INTERNAL_ERROR);
+    await printed(new RegExp(`closed ${NGHTTP2_INTERNAL_ERROR}`), "the proxy seeing the reset");
+    client.close();
+    // The router now decides for a stream that is gone.
+    child.stdin?.write("\n");
+    const next = await within(call(port, "/test.Svc/Echo"), WAIT_MS, "the next call ended");
+    expect(next).toMatchObject({ body: "hello", trailers: { "grpc-status": "0" }, rstCode: NGHTTP2_NO_ERROR });
+    expect(child.exitCode).toBeNull();
+  });
+
+  it("survives an upstream failing after its headers, and serves the next call", async () => {
+    const failed = await within(
+      call(port, "/test.Svc/ResetAfterHeaders", { "x-reset-code": String(NGHTTP2_INTERNAL_ERROR) }),
+      WAIT_MS,
+      "the failed call ended",
+    );
+    expect(failed.rstCode).toBe(NGHTTP2_INTERNAL_ERROR);
+    const next = await within(call(port, "/test.Svc/Echo"), WAIT_MS, "the next call ended");
+    expect(next).toMatchObject({ body: "hello", trailers: { "grpc-status": "0" }, rstCode: NGHTTP2_NO_ERROR });
+    expect(child.exitCode).toBeNull();
+  });
+});

@@ -1,0 +1,168 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createServer, request } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { forward, forwardableHeaders } from "./proxy.js";
+
+/** Bounded wait: a step that never happens fails the test instead of hanging it. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms).unref())]);
+}
+
+const WAIT_MS = 5_000;
+
+/** What each test's upstream does, by path. */
+const upstreamRoutes = new Map<string, (req: IncomingMessage, res: ServerResponse) => void>();
+/** The promise of each forward() call, by path. */
+const forwards = new Map<string, Promise<Error | undefined>>();
+let upstream: Server;
+let front: Server;
+let frontPort: number;
+
+function listen(server: Server): Promise<number> {
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)));
+}
+
+beforeAll(async () => {
+  upstream = createServer((req, res) => upstreamRoutes.get(req.url ?? "")?.(req, res));
+  const upstreamPort = await listen(upstream);
+  // Stands for the sidecar: forwards every path to the same path upstream; `/timeout/…` with a short upstream timeout.
+  front = createServer((req, res) => {
+    const path = req.url ?? "/";
+    const options = path.startsWith("/timeout/") ? { timeoutMs: 300 } : {};
+    forwards.set(path, forward(req, res, new URL(path, `http://127.0.0.1:${upstreamPort}`), forwardableHeaders(req.headers), options));
+  });
+  frontPort = await listen(front);
+});
+
+afterAll(async () => {
+  for (const s of [front, upstream]) {
+    s.closeAllConnections();
+    await new Promise((r) => s.close(r));
+  }
+});
+
+interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+  /** False when the connection was cut before the whole body arrived. */
+  complete: boolean;
+}
+
+/** One call to the front server on its own connection; resolves once the response is over, whole or cut. */
+function call(path: string, headers: Record<string, string> = {}, body?: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port: frontPort, path, method: body === undefined ? "GET" : "POST", headers, agent: false }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (text += chunk));
+      res.on("error", () => {});
+      res.on("close", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, complete: res.complete }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+describe("forwardableHeaders", () => {
+  it("drops hop-by-hop, Connection-nominated (RFC 9110 §7.6.1), authorization, x-mesh-* and underscored names", () => {
+    expect(
+      forwardableHeaders({
+        connection: "keep-alive, X-Hop-A,x-hop-b , ",
+        "keep-alive": "timeout=5",
+        "x-hop-a": "1",
+        "x-hop-b": "2",
+        "transfer-encoding": "chunked",
+        te: "trailers",
+        upgrade: "h2c",
+        host: "example.test",
+        authorization: "Bearer caller-token",
+        "x-mesh-subject": "mallory",
+        x_mesh_subject: "mallory",
+        x_custom: "1",
+        "content-type": "application/json",
+        "x-request-id": "r1",
+        "set-cookie": ["a=1", "b=2"],
+      }),
+    ).toEqual({ "content-type": "application/json", "x-request-id": "r1", "set-cookie": ["a=1", "b=2"] });
+  });
+});
+
+describe("forward", () => {
+  it("forwards neither Connection-nominated nor underscored headers, in either direction", async () => {
+    let seen: IncomingHttpHeaders | undefined;
+    upstreamRoutes.set("/headers", (req, res) => {
+      seen = req.headers;
+      res.writeHead(200, {
+        connection: "keep-alive, x-upstream-hop",
+        "x-upstream-hop": "internal",
+        x_upstream_secret: "internal",
+        "x-kept": "yes",
+      });
+      res.end("ok");
+    });
+    const answer = await call("/headers", { connection: "keep-alive, x-client-hop", "x-client-hop": "1", x_mesh_subject: "mallory", "x-kept": "yes" });
+    expect(answer).toMatchObject({ status: 200, body: "ok", complete: true });
+    expect(seen).toMatchObject({ "x-kept": "yes" });
+    expect(seen).not.toHaveProperty("x-client-hop");
+    expect(seen).not.toHaveProperty("x_mesh_subject");
+    expect(answer.headers).toMatchObject({ "x-kept": "yes" });
+    expect(answer.headers).not.toHaveProperty("x-upstream-hop");
+    expect(answer.headers).not.toHaveProperty("x_upstream_secret");
+    await expect(within(forwards.get("/headers")!, WAIT_MS, "forward() resolved")).resolves.toBeUndefined();
+  });
+
+  it("aborts the upstream request and resolves when the client leaves mid-body", async () => {
+    let arrived!: () => void;
+    const upstreamGotRequest = new Promise<void>((r) => (arrived = r));
+    const upstreamSawAbort = new Promise<boolean>((resolve) =>
+      upstreamRoutes.set("/client-leaves", (req) => {
+        arrived();
+        req.resume();
+        req.on("close", () => resolve(req.complete));
+      }),
+    );
+    const client = request({ host: "127.0.0.1", port: frontPort, path: "/client-leaves", method: "POST", headers: { "content-length": "1000" }, agent: false });
+    client.on("error", () => {});
+    client.write("x".repeat(10));
+    await within(upstreamGotRequest, WAIT_MS, "the upstream got the request");
+    client.destroy();
+    expect(await within(upstreamSawAbort, WAIT_MS, "the upstream request was aborted")).toBe(false);
+    await expect(within(forwards.get("/client-leaves")!, WAIT_MS, "forward() resolved")).resolves.toBeUndefined();
+  });
+
+  it("cuts the client's connection when the upstream dies mid-body, instead of a short body under the full content-length", async () => {
+    upstreamRoutes.set("/upstream-dies", (_req, res) => {
+      res.writeHead(200, { "content-type": "text/plain", "content-length": "100" });
+      res.write("x".repeat(10), () => res.socket?.destroy());
+    });
+    const answer = await within(call("/upstream-dies"), WAIT_MS, "the client saw the response end");
+    expect(answer).toMatchObject({ status: 200, headers: { "content-length": "100" }, complete: false });
+    expect(answer.body.length).toBeLessThan(100);
+    await expect(within(forwards.get("/upstream-dies")!, WAIT_MS, "forward() resolved")).resolves.toBeInstanceOf(Error);
+  });
+
+  it("answers 504 temporarily_unavailable when the upstream does not answer before the timeout", async () => {
+    let upstreamClosed!: () => void;
+    const closed = new Promise<void>((r) => (upstreamClosed = r));
+    upstreamRoutes.set("/timeout/silent", (req) => req.on("close", upstreamClosed).resume());
+    const answer = await within(call("/timeout/silent"), WAIT_MS, "the client got an answer");
+    expect(answer.status).toBe(504);
+    expect(answer.headers["content-type"]).toBe("application/json");
+    expect(JSON.parse(answer.body)).toEqual({ error: "temporarily_unavailable", error_description: "the upstream did not answer in time" });
+    const err = await within(forwards.get("/timeout/silent")!, WAIT_MS, "forward() resolved");
+    expect(err?.message).toBe("no answer from the upstream within 300 ms");
+    await within(closed, WAIT_MS, "the upstream request was given up");
+  });
+
+  it("cuts the client's connection when the upstream goes silent after its headers", async () => {
+    upstreamRoutes.set("/timeout/stalls", (_req, res) => {
+      res.writeHead(200, { "content-type": "text/plain", "content-length": "100" });
+      res.write("x".repeat(10));
+    });
+    const answer = await within(call("/timeout/stalls"), WAIT_MS, "the client saw the response end");
+    expect(answer).toMatchObject({ status: 200, complete: false });
+    await expect(within(forwards.get("/timeout/stalls")!, WAIT_MS, "forward() resolved")).resolves.toBeInstanceOf(Error);
+  });
+});
