@@ -169,6 +169,8 @@ describe("startH2Proxy", () => {
     try {
       const outcome = await within(call(portOf(unreachable), "/test.Svc/Echo"), WAIT_MS, "the call ended");
       expect(outcome.headers).toMatchObject({ ":status": 200, "grpc-status": "14", "grpc-message": "upstream%20unavailable" });
+      // Nothing is wrong with the token: no Bearer challenge.
+      expect(outcome.headers).not.toHaveProperty("www-authenticate");
     } finally {
       await new Promise((r) => unreachable.close(r));
     }

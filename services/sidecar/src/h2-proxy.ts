@@ -18,7 +18,7 @@ const { HTTP2_HEADER_PATH, HTTP2_HEADER_METHOD, HTTP2_HEADER_AUTHORITY, HTTP2_HE
   constants;
 
 /** gRPC status codes the sidecar answers with itself. */
-const GRPC_STATUS = { INTERNAL: 13, UNAVAILABLE: 14 } as const;
+const GRPC_STATUS = { INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
 
 /** Handles one inbound HTTP/2 stream: decides the target and the headers to send, or refuses. */
 export type H2Router = (headers: IncomingHttpHeaders) => Promise<{ target: string; headers: OutgoingHttpHeaders }>;
@@ -68,7 +68,8 @@ function refuse(stream: ServerHttp2Stream, grpcStatus: number, message: string):
       "content-type": "application/grpc",
       "grpc-status": String(grpcStatus),
       "grpc-message": encodeURIComponent(message),
-      "www-authenticate": 'Bearer error="invalid_token"',
+      // The Bearer challenge only where the token is the problem (UNAUTHENTICATED), not for an unreachable upstream.
+      ...(grpcStatus === GRPC_STATUS.UNAUTHENTICATED && { "www-authenticate": 'Bearer error="invalid_token"' }),
     },
     { endStream: true },
   );
