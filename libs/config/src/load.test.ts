@@ -67,6 +67,14 @@ describe("config", () => {
     expect(c.nats.url).toBe("nats://10.0.0.1:4222");
   });
 
+  it("listens on host unless bind is given, so one file can name the address to dial and the interface to listen on", () => {
+    const c = parseConfig({ services: { issuer: { host: "issuer.mesh-sts.svc", bind: "0.0.0.0" }, policy: { host: "10.0.0.7" } } });
+    expect([c.services.issuer.host, c.services.issuer.bind]).toEqual(["issuer.mesh-sts.svc", "0.0.0.0"]);
+    expect([c.services.policy.host, c.services.policy.bind]).toEqual(["10.0.0.7", "10.0.0.7"]);
+    expect(parseConfig({}, { STS_EXCHANGER_BIND: "::" }).services.exchanger.bind).toBe("::");
+    expect(problemsOf(() => parseConfig({ services: { audit: { bind: "" } } }))[0]).toMatch(/^services\.audit\.bind: /);
+  });
+
   it("reports YAML syntax errors and duplicate keys with a line", () => {
     const dir = mkdtempSync(join(tmpdir(), "sts-config-"));
     try {

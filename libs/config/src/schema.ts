@@ -20,12 +20,16 @@ const port = z.number().int().min(0).max(65535);
 const listen = (defaultPort: number) =>
   z
     .strictObject({
-      /** Interface to bind. */
+      /** Address the other services dial to reach this one; also the interface to listen on unless `bind` says otherwise. */
       host: z.string().min(1).default("127.0.0.1"),
+      /** Interface to listen on when it differs from `host` (0.0.0.0 in a pod, whose `host` is its Service's DNS name). */
+      bind: z.string().min(1).optional(),
       /** TCP port; 0 picks a free one (tests). */
       port: port.default(defaultPort),
     })
-    .prefault({});
+    .prefault({})
+    // One shared file serves every service: each listens on `bind` and dials the others at `host`.
+    .transform((s) => ({ ...s, bind: s.bind ?? s.host }));
 
 /** Scope lists may be written as "a b c" or [a, b, c]. */
 const scopeList = z.union([z.string(), z.array(z.string())]).transform((v) => (typeof v === "string" ? v.split(" ").filter(Boolean) : v));

@@ -21,7 +21,7 @@ async function main(): Promise<void> {
 
   const proto = loadAuditProto();
   const server = await startGrpcServer({
-    host: config.services.audit.host,
+    host: config.services.audit.bind,
     port: config.services.audit.port,
     services: [{ definition: proto.sts.audit.v1.AuditService.service, implementation: auditService(store, logger) }],
     reflection: { protoFiles: PROTO_FILES },

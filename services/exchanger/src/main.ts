@@ -80,7 +80,7 @@ async function main(): Promise<void> {
 
   const proto = loadExchangeProto();
   const server = await startGrpcServer({
-    host: config.services.exchanger.host,
+    host: config.services.exchanger.bind,
     port: config.services.exchanger.port,
     services: [
       {

@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const gateway = await startGateway({
     clients,
     ready: () => issuerReady,
-    host: config.services.gateway.host,
+    host: config.services.gateway.bind,
     port: config.services.gateway.port,
     issuer: config.issuer,
     idTokenSigningAlgs: [config.keys.algorithm],

@@ -140,7 +140,7 @@ async function main(): Promise<void> {
 
   const proto = loadTokenProto();
   const server = await startGrpcServer({
-    host: config.services.issuer.host,
+    host: config.services.issuer.bind,
     port: config.services.issuer.port,
     services: [
       { definition: proto.sts.token.v1.TokenService.service, implementation: tokenService(tokenDeps) },

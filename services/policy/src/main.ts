@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   const live = new LivePolicySet(cache, events, logger);
   const proto = loadPolicyProto();
   const server = await startGrpcServer({
-    host: config.services.policy.host,
+    host: config.services.policy.bind,
     port: config.services.policy.port,
     services: [{ definition: proto.sts.policy.v1.PolicyService.service, implementation: policyService({ live, store, adminToken, logger }) }],
     reflection: { protoFiles: PROTO_FILES },

@@ -1,0 +1,106 @@
+/**
+ * The Kubernetes base in deploy/k8s/base agrees with the code and with
+ * itself: its config passes the real validator, every service has a
+ * workload listening where the config says and a Service other pods can
+ * dial at the config's `host`, secrets come only from the generated Secret,
+ * and every path a service writes is a volume (the root is read-only).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseAllDocuments, parse } from "yaml";
+import { loadConfig } from "@sts/config";
+import { ROOT } from "./harness.js";
+
+const BASE = join(ROOT, "deploy/k8s/base");
+
+interface Container {
+  command: string[];
+  ports: Array<{ containerPort: number }>;
+  env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }>;
+  readinessProbe: { grpc?: { port: number }; httpGet?: { port: number } };
+  securityContext: { readOnlyRootFilesystem?: boolean };
+  volumeMounts: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
+}
+interface Manifest {
+  kind: string;
+  metadata: { name: string };
+  spec?: {
+    template?: { spec: { containers: Container[]; volumes?: Array<{ name: string; configMap?: { name: string } }> } };
+    volumeClaimTemplates?: Array<{ metadata: { name: string } }>;
+    ports?: Array<{ port: number; targetPort: number }>;
+  };
+}
+
+const kustomization = parse(readFileSync(join(BASE, "kustomization.yaml"), "utf8")) as {
+  namespace: string;
+  resources: string[];
+  configMapGenerator: Array<{ name: string; files: string[] }>;
+  secretGenerator: Array<{ name: string; envs: string[] }>;
+};
+const manifests = kustomization.resources.flatMap((file) => parseAllDocuments(readFileSync(join(BASE, file), "utf8")).map((d) => d.toJS() as Manifest));
+const config = loadConfig(join(BASE, "sts.yaml"));
+const configMap = kustomization.configMapGenerator[0]!;
+const secret = kustomization.secretGenerator[0]!;
+const secretKeys = readFileSync(join(BASE, secret.envs[0]!), "utf8")
+  .split("\n")
+  .filter((l) => /^[A-Z_]+=/.test(l))
+  .map((l) => l.slice(0, l.indexOf("=")));
+const names = Object.keys(config.services) as Array<keyof typeof config.services>;
+const workload = (name: string) => manifests.find((m) => (m.kind === "Deployment" || m.kind === "StatefulSet") && m.metadata.name === name);
+
+describe("deploy/k8s/base", () => {
+  it("lists only files that exist, and its config passes the service's own validator", () => {
+    for (const file of [...kustomization.resources, ...configMap.files, ...secret.envs]) expect(existsSync(join(BASE, file)), file).toBe(true);
+    expect(config.nats.replicas).toBe(3);
+  });
+
+  it.each(names)("runs %s from its built entry point, listening and probed where the config says", (name) => {
+    const w = workload(name);
+    expect(w, `no Deployment or StatefulSet for ${name}`).toBeDefined();
+    const c = w!.spec!.template!.spec.containers[0]!;
+    expect(c.command.at(-1)).toBe(`services/${name}/dist/main.js`);
+    expect(existsSync(join(ROOT, `services/${name}/src/main.ts`))).toBe(true);
+    const { port, bind } = config.services[name];
+    expect(bind).toBe("0.0.0.0");
+    expect(c.ports.map((p) => p.containerPort)).toEqual([port]);
+    expect(c.readinessProbe.grpc?.port ?? c.readinessProbe.httpGet?.port).toBe(port);
+    const service = manifests.find((m) => m.kind === "Service" && m.metadata.name === name);
+    expect(service?.spec?.ports?.map((p) => p.targetPort)).toEqual([port]);
+  });
+
+  it.each(names.filter((n) => n !== "gateway"))("lets other pods dial %s at its Service's name", (name) => {
+    // The gateway is dialled from outside, at the issuer URL; the gRPC services are dialled at `host`.
+    expect(config.services[name].host).toBe(`${name}.${kustomization.namespace}.svc`);
+  });
+
+  it("takes secrets only from the generated Secret, and every key it names exists", () => {
+    const refs = manifests.flatMap((m) => m.spec?.template?.spec.containers.flatMap((c) => c.env ?? []) ?? []);
+    for (const e of refs.filter((e) => /SECRET|TOKEN|KEY/.test(e.name))) {
+      expect(e.value, `${e.name} must not be a literal`).toBeUndefined();
+      expect(e.valueFrom?.secretKeyRef?.name).toBe(secret.name);
+      expect(secretKeys).toContain(e.valueFrom?.secretKeyRef?.key);
+    }
+    expect(refs.some((e) => e.name === "STS_MASTER_KEY")).toBe(true);
+  });
+
+  it("mounts the config where STS_CONFIG points, and puts every written path on a writable volume", () => {
+    for (const m of manifests.filter((x) => x.spec?.template)) {
+      const spec = m.spec!.template!.spec;
+      for (const c of spec.containers) {
+        expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
+        const configPath = c.env?.find((e) => e.name === "STS_CONFIG")?.value ?? "";
+        const mount = c.volumeMounts.find((v) => configPath.startsWith(`${v.mountPath}/`));
+        expect(mount, `${m.metadata.name}: STS_CONFIG ${configPath} is on no volume`).toBeDefined();
+        expect(configMap.files).toContain(configPath.slice(mount!.mountPath.length + 1));
+        expect(spec.volumes?.find((v) => v.name === mount!.name)?.configMap?.name).toBe(configMap.name);
+      }
+    }
+    const audit = workload("audit")!;
+    const dbMount = audit.spec!.template!.spec.containers[0]!.volumeMounts.find((v) => config.audit.db_path.startsWith(`${v.mountPath}/`));
+    expect(dbMount?.readOnly).toBeFalsy();
+    // The projection must outlive the pod: its volume is claimed per replica, not an emptyDir.
+    expect(audit.kind).toBe("StatefulSet");
+    expect(audit.spec!.volumeClaimTemplates?.map((v) => v.metadata.name)).toContain(dbMount?.name);
+  });
+});
