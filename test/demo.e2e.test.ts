@@ -5,7 +5,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, startProcess, tcpOpen } from "@sts/testkit";
 import type { ProcessHandle } from "@sts/testkit";
-import { ROOT, startStack } from "./harness.js";
+import { ROOT, startSidecar, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
 
 const run = promisify(execFile);
@@ -56,14 +56,7 @@ beforeAll(async () => {
         env: { DEMO_NAME: n, DEMO_PORT: String(ports[n]!.workload), DEMO_OUTBOUND: `http://127.0.0.1:${ports[n]!.outbound}`, ...(to && { DEMO_NEXT: to }) },
         ready: () => tcpOpen(ports[n]!.workload),
       }),
-      await startProcess({
-        name: `sidecar ${n}`,
-        command: process.execPath,
-        args: [join(ROOT, "services/sidecar/dist/main.js")],
-        cwd: ROOT,
-        env: { ...stack.env, STS_SIDECAR: n, STS_SIDECAR_CLIENT_SECRET: `${n}-secret-000000001` },
-        ready: async () => (await tcpOpen(ports[n]!.inbound)) && tcpOpen(ports[n]!.outbound),
-      }),
+      await startSidecar(stack, n, `${n}-secret-000000001`, async () => (await tcpOpen(ports[n]!.inbound)) && tcpOpen(ports[n]!.outbound)),
     );
   }
 }, 90_000);

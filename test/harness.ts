@@ -10,6 +10,8 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { freePort, grpcHealthy, httpReady, startNats, startProcess } from "@sts/testkit";
+import { grpcCredentials } from "@sts/grpc";
+import type { GrpcTlsFiles } from "@sts/grpc";
 import type { NatsServerHandle, ProcessHandle } from "@sts/testkit";
 
 /** The repository root: the nearest folder above this file holding nx.json (works from test/ and test/dist/). */
@@ -90,6 +92,9 @@ export async function startStack(config: Record<string, unknown>, options: Stack
     exchanger: `127.0.0.1:${ports.exchanger}`,
     audit: `127.0.0.1:${ports.audit}`,
   };
+  // With grpc_tls configured, readiness probes dial the services the way the services dial each other.
+  const tls = config.grpc_tls as GrpcTlsFiles | undefined;
+  const channel = tls ? grpcCredentials({ ...tls, require_client_cert: tls.require_client_cert ?? true }).channel : undefined;
   const processes: Stack["processes"] = {};
   const replicas: ProcessHandle[] = [];
 
@@ -107,7 +112,7 @@ export async function startStack(config: Record<string, unknown>, options: Stack
   }
 
   async function start(name: ServiceName, extraEnv: Record<string, string> = {}): Promise<ProcessHandle> {
-    const ready = name === "gateway" ? () => httpReady(`${gatewayUrl}/readyz`) : () => grpcHealthy(address[name]);
+    const ready = name === "gateway" ? () => httpReady(`${gatewayUrl}/readyz`) : () => grpcHealthy(address[name], "", 1000, channel);
     const handle = await launch(name, extraEnv, ready);
     processes[name] = handle;
     replicas.push(handle);
@@ -120,7 +125,7 @@ export async function startStack(config: Record<string, unknown>, options: Stack
   ): Promise<{ handle: ProcessHandle; address: string }> {
     const port = await freePort();
     const addr = `127.0.0.1:${port}`;
-    const handle = await launch(name, { ...extraEnv, [`STS_${name.toUpperCase()}_PORT`]: String(port) }, () => grpcHealthy(addr));
+    const handle = await launch(name, { ...extraEnv, [`STS_${name.toUpperCase()}_PORT`]: String(port) }, () => grpcHealthy(addr, "", 1000, channel));
     replicas.push(handle);
     return { handle, address: addr };
   }
@@ -149,6 +154,18 @@ export async function startStack(config: Record<string, unknown>, options: Stack
     throw err;
   }
   return stack;
+}
+
+/** Starts the sidecar of `workload` (declared under `sidecars` in the stack's config) as its own process. */
+export function startSidecar(stack: Stack, workload: string, secret: string, ready: () => Promise<boolean>): Promise<ProcessHandle> {
+  return startProcess({
+    name: `sidecar ${workload}`,
+    command: process.execPath,
+    args: [join(ROOT, "services/sidecar/dist/main.js")],
+    cwd: ROOT,
+    env: { ...stack.env, STS_SIDECAR: workload, STS_SIDECAR_CLIENT_SECRET: secret },
+    ready,
+  });
 }
 
 /** `Basic` credentials per RFC 6749 §2.3.1 (form-encoded, then base64). */

@@ -8,11 +8,10 @@
 import { createServer } from "node:http";
 import type { Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, startProcess, tcpOpen, waitFor } from "@sts/testkit";
+import { freePort, tcpOpen, waitFor } from "@sts/testkit";
 import type { ProcessHandle } from "@sts/testkit";
-import { ROOT, basicAuth, postForm, startStack } from "./harness.js";
+import { basicAuth, postForm, startSidecar, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
 import { EXCHANGE_GRANT, SECRET } from "./chain.js";
 
@@ -51,14 +50,7 @@ beforeAll(async () => {
     },
     { services: ["issuer", "gateway"] },
   );
-  sidecar = await startProcess({
-    name: "sidecar-b",
-    command: process.execPath,
-    args: [join(ROOT, "services/sidecar/dist/main.js")],
-    cwd: ROOT,
-    env: { ...stack.env, STS_SIDECAR: "svc-b", STS_SIDECAR_CLIENT_SECRET: SECRET },
-    ready: async () => (await tcpOpen(port.inbound)) && (await tcpOpen(port.health)),
-  });
+  sidecar = await startSidecar(stack, "svc-b", SECRET, async () => (await tcpOpen(port.inbound)) && (await tcpOpen(port.health)));
 }, 90_000);
 
 afterAll(async () => {

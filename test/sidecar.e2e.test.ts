@@ -8,15 +8,14 @@ import { createServer } from "node:http";
 import type { IncomingHttpHeaders, Server as HttpServer } from "node:http";
 import { connect } from "node:net";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Metadata, Server, ServerCredentials, credentials, status } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
 import { loadTokenProto } from "@sts/proto";
 import type { MintResponse__Output } from "@sts/proto";
-import { freePort, startProcess, tcpOpen, waitFor } from "@sts/testkit";
+import { freePort, tcpOpen, waitFor } from "@sts/testkit";
 import type { ProcessHandle } from "@sts/testkit";
-import { ROOT, basicAuth, claimsOf, postForm, startStack } from "./harness.js";
+import { basicAuth, claimsOf, postForm, startSidecar, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
 import { EXCHANGE_GRANT, SECRET, call } from "./chain.js";
 
@@ -125,14 +124,12 @@ beforeAll(async () => {
   );
   for (const n of ["a", "b", "c", "g"]) {
     sidecars.push(
-      await startProcess({
-        name: `sidecar-${n}`,
-        command: process.execPath,
-        args: [join(ROOT, "services/sidecar/dist/main.js")],
-        cwd: ROOT,
-        env: { ...stack.env, STS_SIDECAR: `svc-${n}`, STS_SIDECAR_CLIENT_SECRET: SECRET },
-        ready: async () => (await tcpOpen(ports[n]!.inbound)) && (await tcpOpen(ports[n]!.outbound)) && (n !== "g" || tcpOpen(grpcPorts.gIn)),
-      }),
+      await startSidecar(
+        stack,
+        `svc-${n}`,
+        SECRET,
+        async () => (await tcpOpen(ports[n]!.inbound)) && (await tcpOpen(ports[n]!.outbound)) && (n !== "g" || tcpOpen(grpcPorts.gIn)),
+      ),
     );
   }
 }, 90_000);

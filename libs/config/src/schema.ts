@@ -147,6 +147,22 @@ export const configSchema = z.strictObject({
       audit: listen(50054),
     })
     .prefault({}),
+  /**
+   * TLS on every gRPC port and on the calls between services, mutual by
+   * default; without it the ports are plaintext (inside a mesh that supplies mTLS).
+   */
+  grpc_tls: z
+    .strictObject({
+      /** PEM certificate chain the service presents, as a server and as a client; its names must match the `host` the others dial. */
+      cert_file: z.string().min(1),
+      /** PEM private key of that certificate (mount it from a secret). */
+      key_file: z.string().min(1),
+      /** PEM CA bundle the services verify each other's certificates against. */
+      ca_file: z.string().min(1),
+      /** Servers refuse a caller without a certificate from ca_file. */
+      require_client_cert: z.boolean().default(true),
+    })
+    .optional(),
   keys: z
     .strictObject({
       /** Signing algorithm of new keys. */

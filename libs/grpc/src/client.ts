@@ -11,12 +11,13 @@ import { errorFromServiceError } from "./error-mapping.js";
 /** Default deadline of a call. */
 export const DEFAULT_DEADLINE_MS = 5000;
 
-/** Creates a client on an insecure loopback/mesh channel with keepalive. */
+/** Creates a client with keepalive, on the stack's channel credentials (plaintext unless `grpc_tls` is configured). */
 export function createClient<C extends grpc.Client>(
   ctor: new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ClientOptions) => C,
   address: string,
+  channel: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
 ): C {
-  return new ctor(address, grpc.credentials.createInsecure(), {
+  return new ctor(address, channel, {
     "grpc.keepalive_time_ms": 10_000,
     "grpc.keepalive_timeout_ms": 5_000,
     "grpc.keepalive_permit_without_calls": 1,
@@ -71,13 +72,18 @@ export function callUnary<Req, Res>(client: grpc.Client, method: string, request
 let healthCtor: (new (address: string, creds: grpc.ChannelCredentials) => grpc.Client) | undefined;
 
 /** One grpc.health.v1 Check: true iff the server reports SERVING for `service` ("" = the whole server). */
-export async function checkHealth(address: string, service = "", deadlineMs = 1000): Promise<boolean> {
+export async function checkHealth(
+  address: string,
+  service = "",
+  deadlineMs = 1000,
+  channel: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+): Promise<boolean> {
   if (!healthCtor) {
     const def = protoLoader.loadSync(healthProtoPath, { keepCase: true, enums: String, defaults: true });
     const pkg = grpc.loadPackageDefinition(def) as unknown as { grpc: { health: { v1: { Health: typeof healthCtor } } } };
     healthCtor = pkg.grpc.health.v1.Health;
   }
-  const client = new (healthCtor as NonNullable<typeof healthCtor>)(address, grpc.credentials.createInsecure());
+  const client = new (healthCtor as NonNullable<typeof healthCtor>)(address, channel);
   try {
     return await new Promise<boolean>((resolve) => {
       (client as unknown as { Check(r: object, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: { status: string }) => void): void }).Check(

@@ -23,6 +23,8 @@ export interface GrpcServerOptions {
   reflection?: { protoFiles: readonly string[] };
   logger: Logger;
   maxReceiveMessageLength?: number;
+  /** TLS (see grpcCredentials); plaintext when absent. */
+  credentials?: grpc.ServerCredentials;
 }
 
 /** A running server. */
@@ -59,7 +61,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   }
   const host = options.host ?? "127.0.0.1";
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+    server.bindAsync(`${host}:${options.port}`, options.credentials ?? grpc.ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(err) : resolve(bound),
+    );
   });
   let serving: boolean | undefined;
   return {

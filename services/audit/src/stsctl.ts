@@ -8,10 +8,13 @@
  *   stsctl audit verify  [--json]
  *
  * --addr host:port (or STS_AUDIT_ADDR) selects the audit service (default 127.0.0.1:50054).
+ * --tls-ca, --tls-cert, --tls-key (or STS_GRPC_TLS_CA_FILE, _CERT_FILE, _KEY_FILE)
+ * reach a stack that runs with grpc_tls.
  */
 import { parseArgs } from "node:util";
 import { credentials, status } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
+import { grpcCredentials } from "@sts/grpc";
 import { loadAuditProto } from "@sts/proto";
 import type { AuditRecord__Output, LineageNode__Output, LineageResponse__Output, QueryResponse__Output, VerifyResponse__Output } from "@sts/proto";
 
@@ -37,12 +40,15 @@ const { values, positionals } = parseArgs({
     until: { type: "string" },
     limit: { type: "string" },
     "from-seq": { type: "string" },
+    "tls-ca": { type: "string" },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
 
 const usage =
-  "usage: stsctl audit <query|tail|lineage <jti>|verify> [--addr host:port] [--json] [--sub S] [--client C] [--aud A] [--type T] [--since T] [--until T] [--limit N] [--from-seq N]";
+  "usage: stsctl audit <query|tail|lineage <jti>|verify> [--addr host:port] [--tls-ca F --tls-cert F --tls-key F] [--json] [--sub S] [--client C] [--aud A] [--type T] [--since T] [--until T] [--limit N] [--from-seq N]";
 const [group, command, arg] = positionals;
 if (values.help || group !== "audit" || !command) {
   console.log(usage);
@@ -50,7 +56,26 @@ if (values.help || group !== "audit" || !command) {
 }
 
 const address = values.addr ?? process.env.STS_AUDIT_ADDR ?? "127.0.0.1:50054";
-const client = new (loadAuditProto().sts.audit.v1.AuditService)(address, credentials.createInsecure());
+const tls = {
+  ca_file: values["tls-ca"] ?? process.env.STS_GRPC_TLS_CA_FILE,
+  cert_file: values["tls-cert"] ?? process.env.STS_GRPC_TLS_CERT_FILE,
+  key_file: values["tls-key"] ?? process.env.STS_GRPC_TLS_KEY_FILE,
+};
+const tlsGiven = Object.values(tls).filter(Boolean).length;
+if (tlsGiven !== 0 && tlsGiven !== 3) {
+  console.error("stsctl: TLS needs all three of --tls-ca, --tls-cert and --tls-key");
+  process.exit(2);
+}
+const channel = (() => {
+  if (!tls.ca_file || !tls.cert_file || !tls.key_file) return credentials.createInsecure();
+  try {
+    return grpcCredentials({ ca_file: tls.ca_file, cert_file: tls.cert_file, key_file: tls.key_file, require_client_cert: true }).channel;
+  } catch (err) {
+    console.error(`stsctl: ${(err as Error).message}`);
+    return process.exit(2);
+  }
+})();
+const client = new (loadAuditProto().sts.audit.v1.AuditService)(address, channel);
 const filter = { sub: values.sub, client_id: values.client, audience: values.aud, type: values.type, since: values.since, until: values.until };
 
 function line(r: AuditRecord__Output): string {

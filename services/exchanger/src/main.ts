@@ -7,7 +7,7 @@ import { PublicKeyRing, parseStoredKey } from "@sts/keys";
 import { VerifiedTokens } from "@sts/jwt";
 import { BUCKETS, EVENT_TYPES, encodeKey, EventPublisher, KvCache, eventSubject, openBucket } from "@sts/nats";
 import { RevocationList, parseRevocation } from "@sts/revocation";
-import { callUnary, coalescedCalls, createClient, onShutdownSignal, startGrpcServer } from "@sts/grpc";
+import { callUnary, coalescedCalls, createClient, grpcCredentials, onShutdownSignal, startGrpcServer } from "@sts/grpc";
 import { loadExchangeProto, loadPolicyProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
 import type {
   AuthenticateClientRequest,
@@ -45,8 +45,9 @@ async function main(): Promise<void> {
 
   const issuerAddress = `${config.services.issuer.host}:${config.services.issuer.port}`;
   const policyAddress = `${config.services.policy.host}:${config.services.policy.port}`;
-  const issuerClient = createClient(loadTokenProto().sts.token.v1.TokenService, issuerAddress);
-  const policyClient = createClient(loadPolicyProto().sts.policy.v1.PolicyService, policyAddress);
+  const tls = grpcCredentials(config.grpc_tls);
+  const issuerClient = createClient(loadTokenProto().sts.token.v1.TokenService, issuerAddress, tls.channel);
+  const policyClient = createClient(loadPolicyProto().sts.policy.v1.PolicyService, policyAddress, tls.channel);
   const timeout = config.exchange.call_timeout_ms;
   // Concurrent exchanges mint in one MintBatch call, authenticated as the exchanger's internal client.
   const mintCalls = coalescedCalls<MintRequest, MintResponse__Output>({
@@ -82,6 +83,7 @@ async function main(): Promise<void> {
   const server = await startGrpcServer({
     host: config.services.exchanger.bind,
     port: config.services.exchanger.port,
+    credentials: tls.server,
     services: [
       {
         definition: proto.sts.exchange.v1.ExchangeService.service,

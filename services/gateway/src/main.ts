@@ -1,6 +1,6 @@
 /** Gateway entry point: config → telemetry → gRPC clients → HTTP server → signals. */
 import { startTelemetry, runMain } from "@sts/runtime";
-import { checkHealth, createClient, onShutdownSignal } from "@sts/grpc";
+import { checkHealth, createClient, grpcCredentials, onShutdownSignal } from "@sts/grpc";
 import { loadClientsProto, loadExchangeProto, loadTokenProto } from "@sts/proto";
 import { readSettings } from "./config.js";
 import { startGateway } from "./server.js";
@@ -8,19 +8,24 @@ import { startGateway } from "./server.js";
 async function main(): Promise<void> {
   const { config } = readSettings();
   const { telemetry, logger } = startTelemetry("gateway", config);
-  const token = createClient(loadTokenProto().sts.token.v1.TokenService, `${config.services.issuer.host}:${config.services.issuer.port}`);
-  const exchange = createClient(loadExchangeProto().sts.exchange.v1.ExchangeService, `${config.services.exchanger.host}:${config.services.exchanger.port}`);
-  // Ready when the issuer is SERVING (it is not while NATS is down); the exchanger only serves exchanges.
+  const { channel } = grpcCredentials(config.grpc_tls);
   const issuerAddress = `${config.services.issuer.host}:${config.services.issuer.port}`;
-  let issuerReady = await checkHealth(issuerAddress);
+  const token = createClient(loadTokenProto().sts.token.v1.TokenService, issuerAddress, channel);
+  const exchange = createClient(
+    loadExchangeProto().sts.exchange.v1.ExchangeService,
+    `${config.services.exchanger.host}:${config.services.exchanger.port}`,
+    channel,
+  );
+  // Ready when the issuer is SERVING (it is not while NATS is down); the exchanger only serves exchanges.
+  let issuerReady = await checkHealth(issuerAddress, "", 1000, channel);
   const probe = setInterval(() => {
-    checkHealth(issuerAddress).then(
+    checkHealth(issuerAddress, "", 1000, channel).then(
       (ok) => (issuerReady = ok),
       () => (issuerReady = false),
     );
   }, 2000);
   probe.unref();
-  const clients = createClient(loadClientsProto().sts.token.v1.ClientService, issuerAddress);
+  const clients = createClient(loadClientsProto().sts.token.v1.ClientService, issuerAddress, channel);
   const gateway = await startGateway({
     clients,
     ready: () => issuerReady,

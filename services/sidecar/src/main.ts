@@ -1,7 +1,7 @@
 /** Sidecar entry point: config → telemetry → NATS revocations → JWKS → exchanger client → listeners → signals. */
 import { createRemoteJWKSet } from "jose";
 import { BUCKETS, KvCache, openBucket } from "@sts/nats";
-import { createClient, onShutdownSignal } from "@sts/grpc";
+import { createClient, grpcCredentials, onShutdownSignal } from "@sts/grpc";
 import { ExchangeCache } from "@sts/mesh";
 import { VerifiedTokens } from "@sts/jwt";
 import { loadExchangeProto } from "@sts/proto";
@@ -20,7 +20,11 @@ async function main(): Promise<void> {
   // Cut off from NATS, the sidecar stops trusting its revocation cache after a bounded time and refuses with 503.
   const revocationList = new RevocationList(revocationsKv, revocations, new StalenessGuard(nats, config.tokens.revocation_max_staleness * 1000));
   const isRevoked = (jti: string): boolean => revocationList.isRevoked(jti);
-  const exchanger = createClient(loadExchangeProto().sts.exchange.v1.ExchangeService, `${config.services.exchanger.host}:${config.services.exchanger.port}`);
+  const exchanger = createClient(
+    loadExchangeProto().sts.exchange.v1.ExchangeService,
+    `${config.services.exchanger.host}:${config.services.exchanger.port}`,
+    grpcCredentials(config.grpc_tls).channel,
+  );
   const formEncode = (s: string): string => encodeURIComponent(s).replace(/%20/g, "+");
   const sidecarHandle = await startSidecar({
     config: sidecar,

@@ -1,0 +1,167 @@
+/**
+ * grpc_tls: every gRPC port of the stack speaks mutual TLS, and the services
+ * dial each other with their certificates. Real processes, a real PKI made
+ * with openssl; callers without a certificate from the stack's CA, or that
+ * do not trust it, get nothing.
+ */
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { IncomingHttpHeaders, Server as HttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { credentials, status } from "@grpc/grpc-js";
+import type { ChannelCredentials } from "@grpc/grpc-js";
+import { grpcCredentials } from "@sts/grpc";
+import type { GrpcTlsFiles } from "@sts/grpc";
+import { loadExchangeProto } from "@sts/proto";
+import type { ExchangeResponse__Output, ExchangeServiceClient } from "@sts/proto";
+import { freePort, makeTestCa, tcpOpen } from "@sts/testkit";
+import type { ProcessHandle } from "@sts/testkit";
+import { ROOT, basicAuth, claimsOf, postForm, startSidecar, startStack } from "./harness.js";
+import type { Stack } from "./harness.js";
+import { EXCHANGE_GRANT, SECRET, call, exchangeRequest } from "./chain.js";
+
+let dir: string;
+let stack: Stack;
+let tls: GrpcTlsFiles;
+let rogue: { ca_file: string; cert_file: string; key_file: string };
+const opened: ExchangeServiceClient[] = [];
+let workloadB: HttpServer;
+let sidecarA: ProcessHandle | undefined;
+let outboundA = 0;
+const seenByB: IncomingHttpHeaders[] = [];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "sts-tls-"));
+  const ca = makeTestCa(dir, "stack-ca");
+  tls = { ca_file: ca.ca_file, ...ca.issue("stack"), require_client_cert: true };
+  const other = makeTestCa(dir, "rogue-ca");
+  rogue = { ca_file: other.ca_file, ...other.issue("rogue") };
+  // B is a plain HTTP workload; A's sidecar exchanges for it over mutual TLS to the exchanger.
+  workloadB = createServer((req, res) => {
+    seenByB.push(req.headers);
+    res.writeHead(200).end("ok");
+  });
+  const portB = await new Promise<number>((resolve) => workloadB.listen(0, "127.0.0.1", () => resolve((workloadB.address() as AddressInfo).port)));
+  outboundA = await freePort();
+  const inboundA = await freePort();
+  stack = await startStack(
+    {
+      grpc_tls: { cert_file: tls.cert_file, key_file: tls.key_file, ca_file: tls.ca_file },
+      policy: { hops: [{ from: "svc-a", to: "svc-b", scopes: ["b"] }] },
+      clients: [
+        { client_id: "app", client_secret: SECRET, scope: ["a", "b"], audience: ["svc-a"] },
+        { client_id: "svc-a", client_secret: SECRET, grant_types: ["client_credentials", EXCHANGE_GRANT], audience: [] },
+      ],
+      sidecars: {
+        "svc-a": {
+          inbound: { port: inboundA },
+          outbound: { port: outboundA },
+          upstream: "http://127.0.0.1:9",
+          routes: { "svc-b": { url: `http://127.0.0.1:${portB}`, audience: "svc-b", scopes: ["b"] } },
+        },
+      },
+    },
+    { services: ["issuer", "policy", "exchanger", "gateway", "audit"] },
+  );
+  sidecarA = await startSidecar(stack, "svc-a", SECRET, () => tcpOpen(outboundA));
+}, 90_000);
+
+afterAll(async () => {
+  await sidecarA?.stop();
+  workloadB?.close();
+  for (const c of opened) c.close();
+  await stack?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const exchanger = (channel: ChannelCredentials): ExchangeServiceClient => {
+  const c = new (loadExchangeProto().sts.exchange.v1.ExchangeService)(stack.address.exchanger, channel);
+  opened.push(c);
+  return c;
+};
+const appToken = async (): Promise<string> => {
+  const r = await postForm(`${stack.gatewayUrl}/oauth2/token`, { grant_type: "client_credentials", scope: "a b" }, { authorization: basicAuth("app", SECRET) });
+  expect(r.status).toBe(200);
+  return r.body.access_token as string;
+};
+const exchangeWith = async (channel: ChannelCredentials, subject: string) =>
+  call<ExchangeResponse__Output>(exchanger(channel), "Exchange", exchangeRequest("svc-a", subject, { audience: ["svc-b"] }));
+
+describe("gRPC with mutual TLS", () => {
+  it("runs the whole stack over it: the gateway reaches the issuer, the exchanger the policy service and the issuer", async () => {
+    const subject = await appToken();
+    const r = await exchangeWith(grpcCredentials(tls).channel, subject);
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(claimsOf(r.value.access_token)).toMatchObject({ aud: "svc-b", scope: "b", act: { sub: "svc-a" } });
+  });
+
+  it("carries a sidecar's exchange: B receives a token for B, never the one A holds", async () => {
+    const subject = await appToken();
+    const r = await fetch(`http://127.0.0.1:${outboundA}/svc-b/work`, { headers: { authorization: `Bearer ${subject}` } });
+    expect(r.status).toBe(200);
+    const forwarded = /^Bearer (.+)$/.exec(seenByB.at(-1)?.authorization ?? "")?.[1];
+    expect(forwarded).toBeDefined();
+    expect(forwarded).not.toBe(subject);
+    expect(claimsOf(forwarded!)).toMatchObject({ aud: "svc-b", scope: "b", act: { sub: "svc-a" } });
+  });
+
+  it("gives nothing to a plaintext caller, a caller without a certificate, one with a certificate from another CA, or one that does not trust the stack's CA", async () => {
+    const subject = await appToken();
+    const read = (f: string): Buffer => readFileSync(f);
+    const attempts: Array<[string, ChannelCredentials]> = [
+      ["plaintext", credentials.createInsecure()],
+      ["no client certificate", credentials.createSsl(read(tls.ca_file))],
+      ["client certificate from another CA", credentials.createSsl(read(tls.ca_file), read(rogue.key_file), read(rogue.cert_file))],
+      ["does not trust the stack's CA", credentials.createSsl(read(rogue.ca_file), read(tls.key_file), read(tls.cert_file))],
+    ];
+    for (const [what, channel] of attempts) {
+      const r = await exchangeWith(channel, subject);
+      expect(r.ok, what).toBe(false);
+      if (!r.ok) expect(r.failure.grpcCode, what).toBe(status.UNAVAILABLE);
+    }
+  });
+});
+
+describe("stsctl against a stack with grpc_tls", () => {
+  const stsctl = (...args: string[]) =>
+    promisify(execFile)(process.execPath, [join(ROOT, "services/audit/dist/stsctl.js"), "audit", "verify", "--addr", stack.address.audit, ...args], {
+      cwd: ROOT,
+    }).then(
+      (r) => ({ code: 0, out: r.stdout + r.stderr }),
+      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
+    );
+
+  it("reaches the audit service with the stack's certificate, and not without one", async () => {
+    const ok = await stsctl("--tls-ca", tls.ca_file, "--tls-cert", tls.cert_file, "--tls-key", tls.key_file);
+    expect(ok.code, ok.out).toBe(0);
+    const plaintext = await stsctl();
+    expect(plaintext.code).toBe(1);
+    const partial = await stsctl("--tls-ca", tls.ca_file);
+    expect([partial.code, partial.out]).toEqual([2, "stsctl: TLS needs all three of --tls-ca, --tls-cert and --tls-key\n"]);
+  });
+});
+
+describe("grpc_tls files", () => {
+  it("fail at start naming the field: a missing file, or a key that is not the certificate's", () => {
+    expect(() => grpcCredentials({ ...tls, cert_file: join(dir, "absent.crt") })).toThrow(/^grpc_tls\.cert_file: cannot read .*absent\.crt \(ENOENT\)$/);
+    expect(() => grpcCredentials({ ...tls, key_file: rogue.key_file })).toThrow(/^grpc_tls: the certificate, key or CA bundle is not usable/);
+    const garbage = join(dir, "garbage.pem");
+    writeFileSync(garbage, "not a certificate");
+    expect(() => grpcCredentials({ ...tls, ca_file: garbage })).toThrow(/^grpc_tls: /);
+  });
+
+  it("stop a service from starting, with the field in its message and no key material", async () => {
+    // A replica on its own port: readiness cannot be answered by the policy service already running.
+    const err = await stack.startReplica("policy", { STS_GRPC_TLS_CERT_FILE: join(dir, "absent.crt") }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toMatch(/grpc_tls\.cert_file: cannot read/);
+    expect(err?.message).not.toMatch(/PRIVATE KEY/);
+  });
+});
