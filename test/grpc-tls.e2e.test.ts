@@ -19,7 +19,7 @@ import { grpcCredentials } from "@sts/grpc";
 import type { GrpcTlsFiles } from "@sts/grpc";
 import { loadExchangeProto } from "@sts/proto";
 import type { ExchangeResponse__Output, ExchangeServiceClient } from "@sts/proto";
-import { freePort, makeTestCa, tcpOpen } from "@sts/testkit";
+import { freePort, grpcHealthy, makeTestCa, tcpOpen } from "@sts/testkit";
 import type { ProcessHandle } from "@sts/testkit";
 import { ROOT, basicAuth, claimsOf, postForm, startSidecar, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
@@ -95,7 +95,7 @@ const exchangeWith = async (channel: ChannelCredentials, subject: string) =>
 describe("gRPC with mutual TLS", () => {
   it("runs the whole stack over it: the gateway reaches the issuer, the exchanger the policy service and the issuer", async () => {
     const subject = await appToken();
-    const r = await exchangeWith(grpcCredentials(tls).channel, subject);
+    const r = await exchangeWith(grpcCredentials(tls).channelTo("exchanger"), subject);
     expect(r.ok).toBe(true);
     if (r.ok) expect(claimsOf(r.value.access_token)).toMatchObject({ aud: "svc-b", scope: "b", act: { sub: "svc-a" } });
   });
@@ -143,6 +143,46 @@ describe("stsctl against a stack with grpc_tls", () => {
     expect(plaintext.code).toBe(1);
     const partial = await stsctl("--tls-ca", tls.ca_file);
     expect([partial.code, partial.out]).toEqual([2, "stsctl: TLS needs all three of --tls-ca, --tls-cert and --tls-key\n"]);
+  });
+});
+
+describe("services identified by SPIFFE ID (X.509-SVIDs without host names)", () => {
+  const ISSUER_ID = "spiffe://test.example/ns/mesh-sts/sa/issuer";
+  let svidStack: Stack;
+  let svid: GrpcTlsFiles;
+
+  beforeAll(async () => {
+    const ca = makeTestCa(dir, "svid-ca");
+    svid = { ca_file: ca.ca_file, ...ca.issue("issuer-svid", ISSUER_ID), require_client_cert: true, spiffe_ids: { issuer: ISSUER_ID } };
+    svidStack = await startStack(
+      {
+        grpc_tls: { cert_file: svid.cert_file, key_file: svid.key_file, ca_file: svid.ca_file, spiffe_ids: { issuer: ISSUER_ID } },
+        clients: [{ client_id: "app", client_secret: SECRET, scope: ["a"], audience: ["svc-a"] }],
+      },
+      { services: ["issuer", "gateway"] },
+    );
+  }, 90_000);
+
+  afterAll(async () => {
+    await svidStack?.stop();
+  });
+
+  it("lets the gateway reach the issuer by its SPIFFE ID, though the certificate names no host", async () => {
+    const r = await postForm(
+      `${svidStack.gatewayUrl}/oauth2/token`,
+      { grant_type: "client_credentials", scope: "a" },
+      { authorization: basicAuth("app", SECRET) },
+    );
+    expect(r.status).toBe(200);
+  });
+
+  it("refuses a server whose SPIFFE ID is not the one expected, and checks the ID instead of the host name", async () => {
+    const address = svidStack.address.issuer;
+    expect(await grpcHealthy(address, "", 2000, grpcCredentials(svid).channelTo("issuer"))).toBe(true);
+    const expectingOther = grpcCredentials({ ...svid, spiffe_ids: { issuer: "spiffe://test.example/ns/mesh-sts/sa/impostor" } });
+    expect(await grpcHealthy(address, "", 2000, expectingOther.channelTo("issuer"))).toBe(false);
+    // Without an expected ID the host name (127.0.0.1) is checked, which an SVID does not carry.
+    expect(await grpcHealthy(address, "", 2000, grpcCredentials(svid).channelTo())).toBe(false);
   });
 });
 

@@ -94,7 +94,7 @@ export async function startStack(config: Record<string, unknown>, options: Stack
   };
   // With grpc_tls configured, readiness probes dial the services the way the services dial each other.
   const tls = config.grpc_tls as GrpcTlsFiles | undefined;
-  const channel = tls ? grpcCredentials({ ...tls, require_client_cert: tls.require_client_cert ?? true }).channel : undefined;
+  const credentials = tls ? grpcCredentials({ ...tls, require_client_cert: tls.require_client_cert ?? true }) : undefined;
   const processes: Stack["processes"] = {};
   const replicas: ProcessHandle[] = [];
 
@@ -112,7 +112,7 @@ export async function startStack(config: Record<string, unknown>, options: Stack
   }
 
   async function start(name: ServiceName, extraEnv: Record<string, string> = {}): Promise<ProcessHandle> {
-    const ready = name === "gateway" ? () => httpReady(`${gatewayUrl}/readyz`) : () => grpcHealthy(address[name], "", 1000, channel);
+    const ready = name === "gateway" ? () => httpReady(`${gatewayUrl}/readyz`) : () => grpcHealthy(address[name], "", 1000, credentials?.channelTo(name));
     const handle = await launch(name, extraEnv, ready);
     processes[name] = handle;
     replicas.push(handle);
@@ -125,7 +125,9 @@ export async function startStack(config: Record<string, unknown>, options: Stack
   ): Promise<{ handle: ProcessHandle; address: string }> {
     const port = await freePort();
     const addr = `127.0.0.1:${port}`;
-    const handle = await launch(name, { ...extraEnv, [`STS_${name.toUpperCase()}_PORT`]: String(port) }, () => grpcHealthy(addr, "", 1000, channel));
+    const handle = await launch(name, { ...extraEnv, [`STS_${name.toUpperCase()}_PORT`]: String(port) }, () =>
+      grpcHealthy(addr, "", 1000, credentials?.channelTo(name)),
+    );
     replicas.push(handle);
     return { handle, address: addr };
   }

@@ -83,6 +83,20 @@ describe("config", () => {
     expect(problems.map((p) => p.split(":")[0])).toEqual(["grpc_tls.key_file", "grpc_tls.ca_file"]);
   });
 
+  it("accepts only well-formed SPIFFE IDs for the services' certificates", () => {
+    const tlsWith = (issuer: string) => ({ grpc_tls: { cert_file: "c", key_file: "k", ca_file: "a", spiffe_ids: { issuer } } });
+    expect(parseConfig(tlsWith("spiffe://example.org/ns/mesh-sts/sa/issuer")).grpc_tls?.spiffe_ids?.issuer).toBe("spiffe://example.org/ns/mesh-sts/sa/issuer");
+    for (const bad of [
+      "https://example.org/issuer",
+      "spiffe://Example.org/issuer",
+      "spiffe://example.org",
+      "spiffe://example.org/a/../b",
+      "spiffe://example.org/a//b",
+    ]) {
+      expect(problemsOf(() => parseConfig(tlsWith(bad)))[0], bad).toMatch(/^grpc_tls\.spiffe_ids\.issuer: /);
+    }
+  });
+
   it("reports YAML syntax errors and duplicate keys with a line", () => {
     const dir = mkdtempSync(join(tmpdir(), "sts-config-"));
     try {

@@ -31,6 +31,20 @@ const listen = (defaultPort: number) =>
     // One shared file serves every service: each listens on `bind` and dials the others at `host`.
     .transform((s) => ({ ...s, bind: s.bind ?? s.host }));
 
+/** A SPIFFE ID: spiffe://trust-domain/path, with the charset and segment rules of the SPIFFE ID specification. */
+const spiffeId = z
+  .string()
+  .max(2048)
+  .regex(/^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._-]+)+$/, "expected spiffe://trust-domain/path")
+  .refine(
+    (id) =>
+      !id
+        .split("/")
+        .slice(3)
+        .some((segment) => segment === "." || segment === ".."),
+    "a SPIFFE ID path has no . or .. segment",
+  );
+
 /** Scope lists may be written as "a b c" or [a, b, c]. */
 const scopeList = z.union([z.string(), z.array(z.string())]).transform((v) => (typeof v === "string" ? v.split(" ").filter(Boolean) : v));
 
@@ -161,6 +175,13 @@ export const configSchema = z.strictObject({
       ca_file: z.string().min(1),
       /** Servers refuse a caller without a certificate from ca_file. */
       require_client_cert: z.boolean().default(true),
+      /**
+       * SPIFFE ID each service presents (its X.509-SVID's one URI SAN); a
+       * service named here is checked by that ID instead of by host name.
+       */
+      spiffe_ids: z
+        .strictObject({ issuer: spiffeId.optional(), exchanger: spiffeId.optional(), policy: spiffeId.optional(), audit: spiffeId.optional() })
+        .optional(),
     })
     .optional(),
   keys: z

@@ -12,8 +12,8 @@ export interface CertFiles {
 /** A CA able to sign leaf certificates. */
 export interface TestCa {
   ca_file: string;
-  /** Signs a certificate for 127.0.0.1 and localhost, usable as server and client. */
-  issue(name: string): CertFiles;
+  /** Signs a certificate usable as server and client: for 127.0.0.1 and localhost, or, given a SPIFFE ID, an X.509-SVID naming only it. */
+  issue(name: string, spiffeId?: string): CertFiles;
 }
 
 const openssl = (args: string[]): void => {
@@ -42,11 +42,12 @@ export function makeTestCa(dir: string, name: string): TestCa {
   ]);
   return {
     ca_file: ca.cert,
-    issue(leaf) {
+    issue(leaf, spiffeId) {
       const files = { cert_file: join(dir, `${leaf}.crt`), key_file: join(dir, `${leaf}.key`) };
       const csr = join(dir, `${leaf}.csr`);
       const ext = join(dir, `${leaf}.ext`);
-      writeFileSync(ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n");
+      const san = spiffeId ? `URI:${spiffeId}` : "IP:127.0.0.1,DNS:localhost";
+      writeFileSync(ext, `subjectAltName=${san}\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n`);
       openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", files.key_file, "-out", csr, "-subj", `/CN=${leaf}`]);
       openssl(["x509", "-req", "-in", csr, "-CA", ca.cert, "-CAkey", ca.key, "-CAcreateserial", "-out", files.cert_file, "-days", "2", "-extfile", ext]);
       return files;

@@ -69,7 +69,7 @@ if (tlsGiven !== 0 && tlsGiven !== 3) {
 const channel = (() => {
   if (!tls.ca_file || !tls.cert_file || !tls.key_file) return credentials.createInsecure();
   try {
-    return grpcCredentials({ ca_file: tls.ca_file, cert_file: tls.cert_file, key_file: tls.key_file, require_client_cert: true }).channel;
+    return grpcCredentials({ ca_file: tls.ca_file, cert_file: tls.cert_file, key_file: tls.key_file, require_client_cert: true }).channelTo();
   } catch (err) {
     console.error(`stsctl: ${(err as Error).message}`);
     return process.exit(2);

@@ -46,8 +46,8 @@ async function main(): Promise<void> {
   const issuerAddress = `${config.services.issuer.host}:${config.services.issuer.port}`;
   const policyAddress = `${config.services.policy.host}:${config.services.policy.port}`;
   const tls = grpcCredentials(config.grpc_tls);
-  const issuerClient = createClient(loadTokenProto().sts.token.v1.TokenService, issuerAddress, tls.channel);
-  const policyClient = createClient(loadPolicyProto().sts.policy.v1.PolicyService, policyAddress, tls.channel);
+  const issuerClient = createClient(loadTokenProto().sts.token.v1.TokenService, issuerAddress, tls.channelTo("issuer"));
+  const policyClient = createClient(loadPolicyProto().sts.policy.v1.PolicyService, policyAddress, tls.channelTo("policy"));
   const timeout = config.exchange.call_timeout_ms;
   // Concurrent exchanges mint in one MintBatch call, authenticated as the exchanger's internal client.
   const mintCalls = coalescedCalls<MintRequest, MintResponse__Output>({

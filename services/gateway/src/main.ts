@@ -8,24 +8,25 @@ import { startGateway } from "./server.js";
 async function main(): Promise<void> {
   const { config } = readSettings();
   const { telemetry, logger } = startTelemetry("gateway", config);
-  const { channel } = grpcCredentials(config.grpc_tls);
+  const tls = grpcCredentials(config.grpc_tls);
+  const toIssuer = tls.channelTo("issuer");
   const issuerAddress = `${config.services.issuer.host}:${config.services.issuer.port}`;
-  const token = createClient(loadTokenProto().sts.token.v1.TokenService, issuerAddress, channel);
+  const token = createClient(loadTokenProto().sts.token.v1.TokenService, issuerAddress, toIssuer);
   const exchange = createClient(
     loadExchangeProto().sts.exchange.v1.ExchangeService,
     `${config.services.exchanger.host}:${config.services.exchanger.port}`,
-    channel,
+    tls.channelTo("exchanger"),
   );
   // Ready when the issuer is SERVING (it is not while NATS is down); the exchanger only serves exchanges.
-  let issuerReady = await checkHealth(issuerAddress, "", 1000, channel);
+  let issuerReady = await checkHealth(issuerAddress, "", 1000, toIssuer);
   const probe = setInterval(() => {
-    checkHealth(issuerAddress, "", 1000, channel).then(
+    checkHealth(issuerAddress, "", 1000, toIssuer).then(
       (ok) => (issuerReady = ok),
       () => (issuerReady = false),
     );
   }, 2000);
   probe.unref();
-  const clients = createClient(loadClientsProto().sts.token.v1.ClientService, issuerAddress, channel);
+  const clients = createClient(loadClientsProto().sts.token.v1.ClientService, issuerAddress, toIssuer);
   const gateway = await startGateway({
     clients,
     ready: () => issuerReady,

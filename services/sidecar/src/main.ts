@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const exchanger = createClient(
     loadExchangeProto().sts.exchange.v1.ExchangeService,
     `${config.services.exchanger.host}:${config.services.exchanger.port}`,
-    grpcCredentials(config.grpc_tls).channel,
+    grpcCredentials(config.grpc_tls).channelTo("exchanger"),
   );
   const formEncode = (s: string): string => encodeURIComponent(s).replace(/%20/g, "+");
   const sidecarHandle = await startSidecar({
