@@ -13,17 +13,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { credentials, status } from "@grpc/grpc-js";
+import { Metadata, credentials, status } from "@grpc/grpc-js";
 import type { ChannelCredentials } from "@grpc/grpc-js";
 import { grpcCredentials } from "@sts/grpc";
 import type { GrpcTlsFiles } from "@sts/grpc";
-import { loadExchangeProto } from "@sts/proto";
-import type { ExchangeResponse__Output, ExchangeServiceClient } from "@sts/proto";
+import { loadExchangeProto, loadTokenProto } from "@sts/proto";
+import type { ExchangeResponse__Output, ExchangeServiceClient, MintResponse__Output } from "@sts/proto";
 import { freePort, grpcHealthy, makeTestCa, tcpOpen } from "@sts/testkit";
 import type { ProcessHandle } from "@sts/testkit";
 import { ROOT, basicAuth, claimsOf, postForm, startSidecar, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { EXCHANGE_GRANT, SECRET, call, exchangeRequest } from "./chain.js";
+import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, call, exchangeRequest } from "./chain.js";
 
 let dir: string;
 let stack: Stack;
@@ -147,25 +147,54 @@ describe("stsctl against a stack with grpc_tls", () => {
 });
 
 describe("services identified by SPIFFE ID (X.509-SVIDs without host names)", () => {
-  const ISSUER_ID = "spiffe://test.example/ns/mesh-sts/sa/issuer";
+  const STS_ID = "spiffe://test.example/ns/mesh-sts/sa/sts";
+  const EXCHANGER_ID = "spiffe://test.example/ns/mesh-sts/sa/exchanger";
   let svidStack: Stack;
   let svid: GrpcTlsFiles;
+  let exchangerSvid: GrpcTlsFiles;
 
   beforeAll(async () => {
     const ca = makeTestCa(dir, "svid-ca");
-    svid = { ca_file: ca.ca_file, ...ca.issue("issuer-svid", ISSUER_ID), require_client_cert: true, spiffe_ids: { issuer: ISSUER_ID } };
+    const spiffe_ids = { issuer: STS_ID, policy: STS_ID, exchanger: EXCHANGER_ID };
+    svid = { ca_file: ca.ca_file, ...ca.issue("sts-svid", STS_ID), require_client_cert: true, spiffe_ids };
+    exchangerSvid = { ...svid, ...ca.issue("exchanger-svid", EXCHANGER_ID) };
     svidStack = await startStack(
       {
-        grpc_tls: { cert_file: svid.cert_file, key_file: svid.key_file, ca_file: svid.ca_file, spiffe_ids: { issuer: ISSUER_ID } },
-        clients: [{ client_id: "app", client_secret: SECRET, scope: ["a"], audience: ["svc-a"] }],
+        grpc_tls: { cert_file: svid.cert_file, key_file: svid.key_file, ca_file: svid.ca_file, spiffe_ids },
+        policy: { hops: [{ from: "svc-a", to: "svc-b", scopes: ["b"] }] },
+        clients: [
+          { client_id: "app", client_secret: SECRET, scope: ["a", "b"], audience: ["svc-a"] },
+          { client_id: "svc-a", client_secret: SECRET, grant_types: ["client_credentials", EXCHANGE_GRANT], audience: [] },
+        ],
       },
-      { services: ["issuer", "gateway"] },
+      { services: ["issuer", "policy", "gateway"] },
     );
+    // The exchanger presents its own SVID.
+    await svidStack.start("exchanger", { STS_GRPC_TLS_CERT_FILE: exchangerSvid.cert_file, STS_GRPC_TLS_KEY_FILE: exchangerSvid.key_file });
   }, 90_000);
 
   afterAll(async () => {
     await svidStack?.stop();
   });
+
+  const mintAs = async (as: GrpcTlsFiles) => {
+    const client = new (loadTokenProto().sts.token.v1.TokenService)(svidStack.address.issuer, grpcCredentials(as).channelTo("issuer"));
+    const internal = new Metadata();
+    internal.set("authorization", basicAuth("sts-exchanger", svidStack.secrets.exchanger));
+    const request = {
+      sub: "app",
+      client_id: "app",
+      audience: ["svc-a"],
+      scope: "a",
+      not_after: String(Math.floor(Date.now() / 1000) + 60),
+      requested_token_type: TOKEN_TYPE_AT,
+    };
+    try {
+      return await call<MintResponse__Output>(client, "Mint", request, internal);
+    } finally {
+      client.close();
+    }
+  };
 
   it("lets the gateway reach the issuer by its SPIFFE ID, though the certificate names no host", async () => {
     const r = await postForm(
@@ -183,6 +212,28 @@ describe("services identified by SPIFFE ID (X.509-SVIDs without host names)", ()
     expect(await grpcHealthy(address, "", 2000, expectingOther.channelTo("issuer"))).toBe(false);
     // Without an expected ID the host name (127.0.0.1) is checked, which an SVID does not carry.
     expect(await grpcHealthy(address, "", 2000, grpcCredentials(svid).channelTo())).toBe(false);
+  });
+
+  it("mints only for the exchanger's SVID: the internal secret with another certificate gets unauthorized_client", async () => {
+    const r = await postForm(
+      `${svidStack.gatewayUrl}/oauth2/token`,
+      { grant_type: "client_credentials", scope: "a b" },
+      { authorization: basicAuth("app", SECRET) },
+    );
+    const exchangeClient = new (loadExchangeProto().sts.exchange.v1.ExchangeService)(svidStack.address.exchanger, grpcCredentials(svid).channelTo("exchanger"));
+    opened.push(exchangeClient);
+    const exchanged = await call<ExchangeResponse__Output>(
+      exchangeClient,
+      "Exchange",
+      exchangeRequest("svc-a", r.body.access_token as string, { audience: ["svc-b"] }),
+    );
+    expect(exchanged.ok).toBe(true);
+
+    const stolen = await mintAs(svid);
+    expect(stolen.ok).toBe(false);
+    if (!stolen.ok) expect(stolen.failure.error).toBe("unauthorized_client");
+    const genuine = await mintAs(exchangerSvid);
+    expect(genuine.ok).toBe(true);
   });
 });
 

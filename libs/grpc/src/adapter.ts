@@ -10,6 +10,7 @@ import { OAuthError, toOAuthError } from "@sts/errors";
 import { extractTraceContext } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
 import { statusFromOAuthError } from "./error-mapping.js";
+import { spiffeIdOf } from "./tls.js";
 
 /** What a handler gets besides its request. */
 export interface CallContext {
@@ -18,6 +19,8 @@ export interface CallContext {
   /** Aborted when the caller cancels or the deadline passes. */
   signal: AbortSignal;
   peer: string;
+  /** The SPIFFE ID of the caller's TLS certificate, when it presented an X.509-SVID (grpc_tls). */
+  peerSpiffeId: string | undefined;
   logger: Logger;
 }
 
@@ -75,6 +78,10 @@ function contextOf(
     },
     get peer() {
       return call.getPeer();
+    },
+    get peerSpiffeId() {
+      const cert = call.getAuthContext()?.sslPeerCertificate;
+      return cert ? spiffeIdOf(cert) : undefined;
     },
     logger: logger ?? (console as unknown as Logger),
   };

@@ -117,6 +117,7 @@ async function main(): Promise<void> {
     ring,
     minter,
     events,
+    ...(config.grpc_tls?.spiffe_ids?.exchanger && { minterSpiffeId: config.grpc_tls.spiffe_ids.exchanger }),
     grantDeps: {
       minter,
       defaultTtl: config.tokens.access_token_ttl,

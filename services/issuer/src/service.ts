@@ -1,5 +1,4 @@
 /** sts.token.v1.TokenService handlers. */
-import type { Metadata } from "@grpc/grpc-js";
 import { invalidRequest, OAuthError, unauthorizedClient } from "@sts/errors";
 import { authenticateClient } from "@sts/client-auth";
 import type { AuthenticateDeps, ClientRecord } from "@sts/client-auth";
@@ -23,6 +22,7 @@ import type {
   TokenServiceHandlers,
 } from "@sts/proto";
 import { answerBatch, unary } from "@sts/grpc";
+import type { CallContext } from "@sts/grpc";
 import type { Logger } from "@sts/telemetry";
 import { GRANTS } from "./grants/index.js";
 import type { GrantDeps } from "./grants/index.js";
@@ -45,6 +45,8 @@ export interface TokenServiceDeps extends InspectDeps {
   events: EventPublisher;
   grantDeps: GrantDeps;
   logger: Logger;
+  /** With grpc_tls.spiffe_ids.exchanger: the only certificate identity Mint accepts, on top of the internal client's secret. */
+  minterSpiffeId?: string;
 }
 
 /** Converts a proto Actor chain to the JWT act claim. */
@@ -61,9 +63,14 @@ export function actToProto(act: ActClaim | undefined): Actor | undefined {
   return inner ? { sub: act.sub, act: inner } : { sub: act.sub };
 }
 
-/** Internal callers authenticate with client_secret_basic in the `authorization` metadata. */
-async function authenticateInternal(metadata: Metadata, auth: AuthenticateDeps): Promise<ClientRecord> {
-  const header = metadata.get("authorization")[0];
+/**
+ * Internal callers authenticate with client_secret_basic in the `authorization`
+ * metadata and, when an identity is pinned, with that SPIFFE ID on their TLS
+ * certificate: a leaked secret alone does not open the signing path.
+ */
+async function authenticateInternal(ctx: CallContext, auth: AuthenticateDeps, pinnedSpiffeId: string | undefined): Promise<ClientRecord> {
+  if (pinnedSpiffeId !== undefined && ctx.peerSpiffeId !== pinnedSpiffeId) throw unauthorizedClient("caller's certificate is not the exchanger's");
+  const header = ctx.metadata.get("authorization")[0];
   if (typeof header !== "string") throw new OAuthError("invalid_client", "internal caller authentication required");
   const { client } = await authenticateClient({ authorization: header }, auth);
   if (!client.internal) throw unauthorizedClient("caller is not an internal service");
@@ -145,7 +152,7 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
 
     Mint: unary(
       async (req: MintRequest__Output, ctx) => {
-        await authenticateInternal(ctx.metadata, deps.auth);
+        await authenticateInternal(ctx, deps.auth, deps.minterSpiffeId);
         return mint(req);
       },
       { name: "Mint", logger },
@@ -154,7 +161,7 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
     MintBatch: unary(
       async (req: MintBatchRequest__Output, ctx) => {
         // One caller for the whole batch: authenticated once, before any item runs.
-        await authenticateInternal(ctx.metadata, deps.auth);
+        await authenticateInternal(ctx, deps.auth, deps.minterSpiffeId);
         return { results: await answerBatch(req.items, mint, { name: "MintBatch", logger }) };
       },
       { name: "MintBatch", logger },
