@@ -17,8 +17,8 @@ import { Metadata, credentials, status } from "@grpc/grpc-js";
 import type { ChannelCredentials } from "@grpc/grpc-js";
 import { grpcCredentials } from "@sts/grpc";
 import type { GrpcTlsFiles } from "@sts/grpc";
-import { loadExchangeProto, loadTokenProto } from "@sts/proto";
-import type { ExchangeResponse__Output, ExchangeServiceClient, MintResponse__Output } from "@sts/proto";
+import { loadExchangeProto, loadPolicyProto, loadTokenProto } from "@sts/proto";
+import type { Decision__Output, ExchangeResponse__Output, ExchangeServiceClient, MintResponse__Output } from "@sts/proto";
 import { freePort, grpcHealthy, makeTestCa, tcpOpen } from "@sts/testkit";
 import type { ProcessHandle } from "@sts/testkit";
 import { ROOT, basicAuth, claimsOf, postForm, startSidecar, startStack } from "./harness.js";
@@ -234,6 +234,30 @@ describe("services identified by SPIFFE ID (X.509-SVIDs without host names)", ()
     if (!stolen.ok) expect(stolen.failure.error).toBe("unauthorized_client");
     const genuine = await mintAs(exchangerSvid);
     expect(genuine.ok).toBe(true);
+  });
+
+  it("answers Decide only to the exchanger's SVID", async () => {
+    const decideAs = async (as: GrpcTlsFiles) => {
+      const client = new (loadPolicyProto().sts.policy.v1.PolicyService)(svidStack.address.policy, grpcCredentials(as).channelTo("policy"));
+      const request = {
+        client_id: "svc-a",
+        audience: "svc-b",
+        requested_scopes: ["b"],
+        subject: { sub: "app", client_id: "app", scopes: ["a", "b"], audience: ["svc-a"] },
+        depth: 1,
+      };
+      try {
+        return await call<Decision__Output>(client, "Decide", request);
+      } finally {
+        client.close();
+      }
+    };
+    const other = await decideAs(svid);
+    expect(other.ok).toBe(false);
+    if (!other.ok) expect(other.failure.error).toBe("unauthorized_client");
+    const exchanger = await decideAs(exchangerSvid);
+    // Answered at all is the point here; what the policy decides is the exchange tests' business.
+    expect(exchanger.ok).toBe(true);
   });
 });
 

@@ -6,7 +6,7 @@
  */
 import type { Metadata, ServerUnaryCall, ServerWritableStream, handleServerStreamingCall, handleUnaryCall, sendUnaryData } from "@grpc/grpc-js";
 import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
-import { OAuthError, toOAuthError } from "@sts/errors";
+import { OAuthError, toOAuthError, unauthorizedClient } from "@sts/errors";
 import { extractTraceContext } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
 import { statusFromOAuthError } from "./error-mapping.js";
@@ -92,6 +92,11 @@ function contextOf(
       if (onCancel) call.removeListener("cancelled", onCancel);
     },
   };
+}
+
+/** Refuses a caller whose TLS certificate is not the pinned SPIFFE ID (no pin: anyone the transport let in). */
+export function requirePeerSpiffeId(ctx: CallContext, pinned: string | undefined, who: string): void {
+  if (pinned !== undefined && ctx.peerSpiffeId !== pinned) throw unauthorizedClient(`caller's certificate is not the ${who}'s`);
 }
 
 /** The OAuthError a failed handler answers with; anything unexpected is logged with its stack first. */

@@ -21,7 +21,7 @@ import type {
   TokenResponse,
   TokenServiceHandlers,
 } from "@sts/proto";
-import { answerBatch, unary } from "@sts/grpc";
+import { answerBatch, requirePeerSpiffeId, unary } from "@sts/grpc";
 import type { CallContext } from "@sts/grpc";
 import type { Logger } from "@sts/telemetry";
 import { GRANTS } from "./grants/index.js";
@@ -69,7 +69,7 @@ export function actToProto(act: ActClaim | undefined): Actor | undefined {
  * certificate: a leaked secret alone does not open the signing path.
  */
 async function authenticateInternal(ctx: CallContext, auth: AuthenticateDeps, pinnedSpiffeId: string | undefined): Promise<ClientRecord> {
-  if (pinnedSpiffeId !== undefined && ctx.peerSpiffeId !== pinnedSpiffeId) throw unauthorizedClient("caller's certificate is not the exchanger's");
+  requirePeerSpiffeId(ctx, pinnedSpiffeId, "exchanger");
   const header = ctx.metadata.get("authorization")[0];
   if (typeof header !== "string") throw new OAuthError("invalid_client", "internal caller authentication required");
   const { client } = await authenticateClient({ authorization: header }, auth);

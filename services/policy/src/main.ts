@@ -29,7 +29,18 @@ async function main(): Promise<void> {
     host: config.services.policy.bind,
     port: config.services.policy.port,
     credentials: grpcCredentials(config.grpc_tls).server,
-    services: [{ definition: proto.sts.policy.v1.PolicyService.service, implementation: policyService({ live, store, adminToken, logger }) }],
+    services: [
+      {
+        definition: proto.sts.policy.v1.PolicyService.service,
+        implementation: policyService({
+          live,
+          store,
+          adminToken,
+          logger,
+          ...(config.grpc_tls?.spiffe_ids?.exchanger && { deciderSpiffeId: config.grpc_tls.spiffe_ids.exchanger }),
+        }),
+      },
+    ],
     reflection: { protoFiles: PROTO_FILES },
     logger,
   });

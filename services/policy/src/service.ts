@@ -2,7 +2,7 @@
 import { timingSafeEqual, createHash } from "node:crypto";
 import type { Metadata } from "@grpc/grpc-js";
 import { OAuthError, invalidRequest } from "@sts/errors";
-import { unary } from "@sts/grpc";
+import { requirePeerSpiffeId, unary } from "@sts/grpc";
 import type { DecideRequest__Output, Decision, Policy, PolicyServiceHandlers } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import { PolicyEngine } from "./cedar-engine.js";
@@ -29,6 +29,8 @@ export interface PolicyServiceDeps {
   /** Operator credential for writes (Bearer); writes are refused when unset. */
   adminToken: string | undefined;
   logger: Logger;
+  /** With grpc_tls.spiffe_ids.exchanger: the only certificate identity Decide answers (decisions reveal the policy set). */
+  deciderSpiffeId?: string;
 }
 
 function digest(s: string): Buffer {
@@ -99,7 +101,13 @@ function toPolicy(p: StoredPolicy & { revision: bigint }): Policy {
 export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
   const { live, store, logger } = deps;
   return {
-    Decide: unary(async (req) => toWire(live.engine().decide(toDecideInput(req)), live.revision()), { name: "Decide", logger }),
+    Decide: unary(
+      async (req, ctx) => {
+        requirePeerSpiffeId(ctx, deps.deciderSpiffeId, "exchanger");
+        return toWire(live.engine().decide(toDecideInput(req)), live.revision());
+      },
+      { name: "Decide", logger },
+    ),
 
     // What-if, Get and List are for operators: Validate compiles any Cedar it is given, and policies are not for every caller to read.
     Validate: unary(
