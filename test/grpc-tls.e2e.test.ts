@@ -5,7 +5,8 @@
  * do not trust it, get nothing.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { IncomingHttpHeaders, Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -19,7 +20,7 @@ import { grpcCredentials } from "@sts/grpc";
 import type { GrpcTlsFiles } from "@sts/grpc";
 import { loadExchangeProto, loadPolicyProto, loadTokenProto } from "@sts/proto";
 import type { Decision__Output, ExchangeResponse__Output, ExchangeServiceClient, MintResponse__Output } from "@sts/proto";
-import { freePort, grpcHealthy, makeTestCa, tcpOpen } from "@sts/testkit";
+import { freePort, grpcHealthy, makeTestCa, tcpOpen, waitFor } from "@sts/testkit";
 import type { ProcessHandle } from "@sts/testkit";
 import { ROOT, basicAuth, claimsOf, postForm, startSidecar, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
@@ -258,6 +259,59 @@ describe("services identified by SPIFFE ID (X.509-SVIDs without host names)", ()
     const exchanger = await decideAs(exchangerSvid);
     // Answered at all is the point here; what the policy decides is the exchange tests' business.
     expect(exchanger.ok).toBe(true);
+  });
+});
+
+describe("certificate rotation", () => {
+  let rotStack: Stack;
+  let ca: string;
+  let before: { cert_file: string; key_file: string };
+  let after: { cert_file: string; key_file: string };
+  const live = { cert_file: "", key_file: "" };
+
+  beforeAll(async () => {
+    const rotCa = makeTestCa(dir, "rot-ca");
+    ca = rotCa.ca_file;
+    before = rotCa.issue("rot-before");
+    after = rotCa.issue("rot-after");
+    live.cert_file = join(dir, "live.crt");
+    live.key_file = join(dir, "live.key");
+    copyFileSync(before.cert_file, live.cert_file);
+    copyFileSync(before.key_file, live.key_file);
+    rotStack = await startStack({ grpc_tls: { ...live, ca_file: ca, reload_interval: 1 } }, { services: ["issuer"] });
+  }, 90_000);
+
+  afterAll(async () => {
+    await rotStack?.stop();
+  });
+
+  /** The SHA-256 fingerprint of the certificate the issuer presents to a new connection. */
+  const presented = async (): Promise<string | undefined> => {
+    let seen: string | undefined;
+    const channel = credentials.createSsl(readFileSync(ca), readFileSync(before.key_file), readFileSync(before.cert_file), {
+      checkServerIdentity: (_host, peer) => {
+        seen = peer.fingerprint256;
+        return undefined;
+      },
+    });
+    return (await grpcHealthy(rotStack.address.issuer, "", 2000, channel)) ? seen : undefined;
+  };
+  const fingerprint = (file: string): string => new X509Certificate(readFileSync(file)).fingerprint256;
+
+  it("takes rotated files without a restart, and skips a rotation caught half written", async () => {
+    expect(await presented()).toBe(fingerprint(before.cert_file));
+    // The new certificate lands before its key: that pair does not match, so the old one stays in use.
+    copyFileSync(after.cert_file, live.cert_file);
+    await waitFor(async () => /files refused on reload/.test(rotStack.processes.issuer!.output()), {
+      timeoutMs: 15_000,
+      message: "no reload refused the half-written rotation",
+    });
+    expect(await presented()).toBe(fingerprint(before.cert_file));
+    copyFileSync(after.key_file, live.key_file);
+    await waitFor(async () => (await presented()) === fingerprint(after.cert_file), {
+      timeoutMs: 15_000,
+      message: "the rotated certificate was never presented",
+    });
   });
 });
 

@@ -78,7 +78,13 @@ describe("config", () => {
   it("takes grpc_tls whole or not at all, mutual by default, from the file or the environment", () => {
     expect(parseConfig({}).grpc_tls).toBeUndefined();
     const files = { STS_GRPC_TLS_CERT_FILE: "/tls/tls.crt", STS_GRPC_TLS_KEY_FILE: "/tls/tls.key", STS_GRPC_TLS_CA_FILE: "/tls/ca.crt" };
-    expect(parseConfig({}, files).grpc_tls).toEqual({ cert_file: "/tls/tls.crt", key_file: "/tls/tls.key", ca_file: "/tls/ca.crt", require_client_cert: true });
+    expect(parseConfig({}, files).grpc_tls).toEqual({
+      cert_file: "/tls/tls.crt",
+      key_file: "/tls/tls.key",
+      ca_file: "/tls/ca.crt",
+      require_client_cert: true,
+      reload_interval: 60,
+    });
     const problems = problemsOf(() => parseConfig({ grpc_tls: { cert_file: "/tls/tls.crt" } }));
     expect(problems.map((p) => p.split(":")[0])).toEqual(["grpc_tls.key_file", "grpc_tls.ca_file"]);
   });

@@ -182,6 +182,8 @@ export const configSchema = z.strictObject({
       spiffe_ids: z
         .strictObject({ issuer: spiffeId.optional(), exchanger: spiffeId.optional(), policy: spiffeId.optional(), audit: spiffeId.optional() })
         .optional(),
+      /** How often the three files are read again, so rotated certificates (SVIDs, cert-manager) take effect without a restart; 0 reads them once. */
+      reload_interval: duration.default(60),
     })
     .optional(),
   keys: z

@@ -4,8 +4,8 @@ export { startGrpcServer, onShutdownSignal, DEFAULT_MAX_RECEIVE_BYTES } from "./
 export type { GrpcServerOptions, GrpcServerHandle } from "./server.js";
 export { createClient, callUnary, checkHealth, DEFAULT_DEADLINE_MS } from "./client.js";
 export type { CallOptions } from "./client.js";
-export { grpcCredentials, spiffeIdOf } from "./tls.js";
-export type { GrpcCredentials, GrpcTlsFiles } from "./tls.js";
+export { grpcCredentials, logReloads, spiffeIdOf } from "./tls.js";
+export type { GrpcCredentials, GrpcTlsFiles, ReloadListener } from "./tls.js";
 export { errorFromServiceError, statusFromOAuthError, errorFromItemError, itemErrorFromOAuthError, ERROR_METADATA } from "./error-mapping.js";
 export type { ItemErrorWire } from "./error-mapping.js";
 export { CallCoalescer, answerBatch, coalescedCalls, MAX_BATCH_ITEMS, DEFAULT_BATCH_BYTES } from "./batch.js";

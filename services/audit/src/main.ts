@@ -2,7 +2,7 @@
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { grpcCredentials, onShutdownSignal, startGrpcServer } from "@sts/grpc";
+import { grpcCredentials, logReloads, onShutdownSignal, startGrpcServer } from "@sts/grpc";
 import { loadAuditProto, PROTO_FILES } from "@sts/proto";
 import { AuditStore } from "./audit-store.js";
 import { readSettings } from "./config.js";
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const server = await startGrpcServer({
     host: config.services.audit.bind,
     port: config.services.audit.port,
-    credentials: grpcCredentials(config.grpc_tls).server,
+    credentials: grpcCredentials(config.grpc_tls, logReloads(logger)).server,
     services: [{ definition: proto.sts.audit.v1.AuditService.service, implementation: auditService(store, logger) }],
     reflection: { protoFiles: PROTO_FILES },
     logger,

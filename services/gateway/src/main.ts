@@ -1,6 +1,6 @@
 /** Gateway entry point: config → telemetry → gRPC clients → HTTP server → signals. */
 import { startTelemetry, runMain } from "@sts/runtime";
-import { checkHealth, createClient, grpcCredentials, onShutdownSignal } from "@sts/grpc";
+import { checkHealth, createClient, grpcCredentials, logReloads, onShutdownSignal } from "@sts/grpc";
 import { loadClientsProto, loadExchangeProto, loadTokenProto } from "@sts/proto";
 import { readSettings } from "./config.js";
 import { startGateway } from "./server.js";
@@ -8,7 +8,7 @@ import { startGateway } from "./server.js";
 async function main(): Promise<void> {
   const { config } = readSettings();
   const { telemetry, logger } = startTelemetry("gateway", config);
-  const tls = grpcCredentials(config.grpc_tls);
+  const tls = grpcCredentials(config.grpc_tls, logReloads(logger));
   const toIssuer = tls.channelTo("issuer");
   const issuerAddress = `${config.services.issuer.host}:${config.services.issuer.port}`;
   const token = createClient(loadTokenProto().sts.token.v1.TokenService, issuerAddress, toIssuer);

@@ -10,7 +10,7 @@ import { RefreshTokens } from "./refresh-tokens.js";
 import { PublicKeyRing, SigningKeyRing, parseStoredKey } from "@sts/keys";
 import { BUCKETS, EventPublisher, KvCache, openBucket } from "@sts/nats";
 import { RevocationList, StalenessGuard, parseRevocation } from "@sts/revocation";
-import { grpcCredentials, onShutdownSignal, startGrpcServer } from "@sts/grpc";
+import { grpcCredentials, logReloads, onShutdownSignal, startGrpcServer } from "@sts/grpc";
 import { loadClientsProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
 import { readSettings } from "./config.js";
 import { kvKeyStore } from "./key-store.js";
@@ -143,7 +143,7 @@ async function main(): Promise<void> {
   const server = await startGrpcServer({
     host: config.services.issuer.bind,
     port: config.services.issuer.port,
-    credentials: grpcCredentials(config.grpc_tls).server,
+    credentials: grpcCredentials(config.grpc_tls, logReloads(logger)).server,
     services: [
       { definition: proto.sts.token.v1.TokenService.service, implementation: tokenService(tokenDeps) },
       { definition: loadClientsProto().sts.token.v1.ClientService.service, implementation: clientService(management, logger) },

@@ -1,7 +1,7 @@
 /** Policy service entry point: config → telemetry → NATS → seed hops → live engine → gRPC → signals. */
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import { BUCKETS, EventPublisher, KvCache, openBucket } from "@sts/nats";
-import { grpcCredentials, onShutdownSignal, startGrpcServer } from "@sts/grpc";
+import { grpcCredentials, logReloads, onShutdownSignal, startGrpcServer } from "@sts/grpc";
 import { loadPolicyProto, PROTO_FILES } from "@sts/proto";
 import { readSettings } from "./config.js";
 import { compileHops } from "./hops.js";
@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   const server = await startGrpcServer({
     host: config.services.policy.bind,
     port: config.services.policy.port,
-    credentials: grpcCredentials(config.grpc_tls).server,
+    credentials: grpcCredentials(config.grpc_tls, logReloads(logger)).server,
     services: [
       {
         definition: proto.sts.policy.v1.PolicyService.service,

@@ -1,7 +1,7 @@
 /** Sidecar entry point: config → telemetry → NATS revocations → JWKS → exchanger client → listeners → signals. */
 import { createRemoteJWKSet } from "jose";
 import { BUCKETS, KvCache, openBucket } from "@sts/nats";
-import { createClient, grpcCredentials, onShutdownSignal } from "@sts/grpc";
+import { createClient, grpcCredentials, logReloads, onShutdownSignal } from "@sts/grpc";
 import { ExchangeCache } from "@sts/mesh";
 import { VerifiedTokens } from "@sts/jwt";
 import { loadExchangeProto } from "@sts/proto";
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const exchanger = createClient(
     loadExchangeProto().sts.exchange.v1.ExchangeService,
     `${config.services.exchanger.host}:${config.services.exchanger.port}`,
-    grpcCredentials(config.grpc_tls).channelTo("exchanger"),
+    grpcCredentials(config.grpc_tls, logReloads(logger)).channelTo("exchanger"),
   );
   const formEncode = (s: string): string => encodeURIComponent(s).replace(/%20/g, "+");
   const sidecarHandle = await startSidecar({
