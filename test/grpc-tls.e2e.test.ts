@@ -206,14 +206,22 @@ describe("services identified by SPIFFE ID (X.509-SVIDs without host names)", ()
     expect(r.status).toBe(200);
   });
 
-  it("refuses a server whose SPIFFE ID is not the one expected, and checks the ID instead of the host name", async () => {
-    const address = svidStack.address.issuer;
-    expect(await grpcHealthy(address, "", 2000, grpcCredentials(svid).channelTo("issuer"))).toBe(true);
-    const expectingOther = grpcCredentials({ ...svid, spiffe_ids: { issuer: "spiffe://test.example/ns/mesh-sts/sa/impostor" } });
-    expect(await grpcHealthy(address, "", 2000, expectingOther.channelTo("issuer"))).toBe(false);
-    // Without an expected ID the host name (127.0.0.1) is checked, which an SVID does not carry.
-    expect(await grpcHealthy(address, "", 2000, grpcCredentials(svid).channelTo())).toBe(false);
-  });
+  // Both ways credentials are built: files read once, and files re-read as they rotate.
+  it.each([
+    ["read once", 0],
+    ["reloading", 60],
+  ])(
+    "refuses a server whose SPIFFE ID is not the one expected or whose CA it does not trust, checking the ID instead of the host name (%s)",
+    async (_, reload_interval) => {
+      const address = svidStack.address.issuer;
+      const dial = (files: GrpcTlsFiles, service?: string) => grpcHealthy(address, "", 2000, grpcCredentials({ ...files, reload_interval }).channelTo(service));
+      expect(await dial(svid, "issuer")).toBe(true);
+      expect(await dial({ ...svid, spiffe_ids: { issuer: "spiffe://test.example/ns/mesh-sts/sa/impostor" } }, "issuer")).toBe(false);
+      expect(await dial({ ...svid, ca_file: rogue.ca_file }, "issuer")).toBe(false);
+      // Without an expected ID the host name (127.0.0.1) is checked, which an SVID does not carry.
+      expect(await dial(svid)).toBe(false);
+    },
+  );
 
   it("mints only for the exchanger's SVID: the internal secret with another certificate gets unauthorized_client", async () => {
     const r = await postForm(
