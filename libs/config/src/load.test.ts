@@ -103,6 +103,25 @@ describe("config", () => {
     }
   });
 
+  it("takes trusted issuers with an https key set, once each, and never this stack's own issuer", () => {
+    const idp = { issuer: "https://idp.example/realms/main", jwks_uri: "https://idp.example/realms/main/certs" };
+    expect(parseConfig({ exchange: { trusted_issuers: [idp] } }).exchange.trusted_issuers).toEqual([
+      { ...idp, algorithms: ["ES256", "ES384", "EdDSA", "RS256", "PS256"], typ: ["at+jwt", "JWT"] },
+    ]);
+    expect(problemsOf(() => parseConfig({ exchange: { trusted_issuers: [{ ...idp, jwks_uri: "http://idp.example/certs" }] } }))).toEqual([
+      "exchange.trusted_issuers[0].jwks_uri: must be an https URL",
+    ]);
+    expect(problemsOf(() => parseConfig({ exchange: { trusted_issuers: [{ ...idp, algorithms: ["HS256"] }] } }))[0]).toMatch(
+      /^exchange\.trusted_issuers\[0\]\.algorithms\[0\]: /,
+    );
+    expect(problemsOf(() => parseConfig({ exchange: { trusted_issuers: [idp, idp] } }))).toEqual([
+      "exchange.trusted_issuers[1].issuer: duplicates exchange.trusted_issuers[0]",
+    ]);
+    expect(problemsOf(() => parseConfig({ issuer: idp.issuer, exchange: { trusted_issuers: [idp] } }))).toEqual([
+      "exchange.trusted_issuers[0].issuer: is this stack's own issuer",
+    ]);
+  });
+
   it("reports YAML syntax errors and duplicate keys with a line", () => {
     const dir = mkdtempSync(join(tmpdir(), "sts-config-"));
     try {

@@ -94,14 +94,35 @@ export function parseConfig(raw: unknown, env: Readonly<Record<string, string | 
   return result.data;
 }
 
+/** "list[i].field: duplicates list[j]" for each value seen before. */
+function duplicated(values: readonly string[], list: string, field: string): string[] {
+  const seen = new Map<string, number>();
+  const problems: string[] = [];
+  values.forEach((v, i) => {
+    const first = seen.get(v);
+    if (first !== undefined) problems.push(`${list}[${i}].${field}: duplicates ${list}[${first}]`);
+    else seen.set(v, i);
+  });
+  return problems;
+}
+
 /** Rules spanning several fields. */
 function crossCheck(config: StsConfig): string[] {
-  const problems: string[] = [];
-  const seen = new Map<string, number>();
-  config.clients.forEach((c, i) => {
-    const first = seen.get(c.client_id);
-    if (first !== undefined) problems.push(`clients[${i}].client_id: duplicates clients[${first}]`);
-    else seen.set(c.client_id, i);
+  const problems = [
+    ...duplicated(
+      config.clients.map((c) => c.client_id),
+      "clients",
+      "client_id",
+    ),
+    ...duplicated(
+      config.exchange.trusted_issuers.map((t) => t.issuer),
+      "exchange.trusted_issuers",
+      "issuer",
+    ),
+  ];
+  config.exchange.trusted_issuers.forEach((t, i) => {
+    // Our own tokens follow our profile and revocations; they must never take the foreign path.
+    if (t.issuer === config.issuer) problems.push(`exchange.trusted_issuers[${i}].issuer: is this stack's own issuer`);
   });
   config.clients.forEach((c, i) => {
     if (!c.admin_client_id) return;

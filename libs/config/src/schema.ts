@@ -50,6 +50,21 @@ const scopeList = z.union([z.string(), z.array(z.string())]).transform((v) => (t
 
 export const SIGNING_ALGORITHMS = ["ES256", "EdDSA", "RS256", "PS256"] as const;
 export const ASSERTION_ALGORITHMS = ["ES256", "ES384", "EdDSA", "RS256", "PS256"] as const;
+
+/** An issuer whose access tokens the exchanger accepts as subject tokens. */
+const trustedIssuerSchema = z.strictObject({
+  /** Its identifier, compared exactly with a token's `iss`. */
+  issuer: z.url(),
+  /** Its JWK Set, fetched over https and cached. */
+  jwks_uri: z.url({ protocol: /^https$/, error: "must be an https URL" }),
+  /** Accepted signing algorithms (asymmetric only). */
+  algorithms: z
+    .array(z.enum(ASSERTION_ALGORITHMS))
+    .min(1)
+    .default([...ASSERTION_ALGORITHMS]),
+  /** Accepted `typ` header values: RFC 9068's, and plain JWT as Keycloak and others send. */
+  typ: z.array(z.string().min(1)).min(1).default(["at+jwt", "JWT"]),
+});
 export const AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"] as const;
 export const GRANT_TYPES = [
   "client_credentials",
@@ -224,6 +239,11 @@ export const configSchema = z.strictObject({
       client_id: z.string().default("sts-exchanger"),
       /** Deadline of a call to the policy service or the issuer, in milliseconds. */
       call_timeout_ms: z.number().int().min(10).max(60_000).default(6_000),
+      /**
+       * Other issuers whose access tokens may be presented as subject tokens
+       * (an edge identity provider, say); the exchanged token is this stack's.
+       */
+      trusted_issuers: z.array(trustedIssuerSchema).default([]),
     })
     .prefault({}),
   policy: z

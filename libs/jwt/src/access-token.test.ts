@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair } from "jose";
-import { TokenRejected, VerifiedTokens, verifyAccessToken } from "./index.js";
+import { OWN_PROFILE, TokenRejected, VerifiedTokens, foreignProfile, verifyAccessToken } from "./index.js";
 
 const NOW = 1_800_000_000;
 
@@ -48,5 +48,23 @@ describe("verifyAccessToken with a verified-token cache", () => {
     // Past exp the cache no longer answers for the token: the blind key set cannot verify it, and the real one finds it expired.
     expect(await reason(verifyAccessToken(token, blind))).toBe("unknown_key");
     expect(await reason(verifyAccessToken(token, options))).toBe("expired");
+  });
+});
+
+describe("verifyAccessToken with another issuer's profile", () => {
+  it("takes client_id from azp when absent, and still requires jti; this stack's profile requires client_id", async () => {
+    const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
+    const keys = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid: "k", alg: "ES256" }] });
+    const sign = (claims: Record<string, unknown>) =>
+      new SignJWT({ iss: "https://idp", sub: "u", aud: "edge", iat: NOW, exp: NOW + 60, ...claims })
+        .setProtectedHeader({ alg: "ES256", kid: "k", typ: "JWT" })
+        .sign(privateKey);
+    const options = { key: keys, algorithms: ["ES256"], issuer: "https://idp", clockTolerance: 0, now: () => NOW, maxBytes: 8192, isRevoked: () => false };
+    const foreign = { ...options, profile: foreignProfile(["at+jwt", "JWT"]) };
+    const withAzp = await verifyAccessToken(await sign({ jti: "j", azp: "web-app" }), foreign);
+    expect(withAzp.payload.client_id).toBe("web-app");
+    expect((await verifyAccessToken(await sign({ jti: "j2" }), foreign)).payload.client_id).toBe("");
+    expect(await reason(verifyAccessToken(await sign({ azp: "web-app" }), foreign))).toBe("missing_claim");
+    expect(await reason(verifyAccessToken(await sign({ jti: "j3", azp: "web-app" }), { ...options, profile: OWN_PROFILE }))).not.toBe("accepted");
   });
 });

@@ -21,9 +21,26 @@ export interface VerifyAccessTokenOptions extends Omit<VerifyJwtOptions, "typ" |
    * claim checks; revocation, expiry and the audience are still checked.
    */
   verified?: VerifiedTokens;
+  /** The profile the token must follow; this stack's own (RFC 9068) unless a trusted issuer's is given. */
+  profile?: TokenProfile;
 }
 
-const PROFILE_CLAIMS = ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"] as const;
+/** What a token must look like beyond its signature: `typ` values and required claims. */
+export interface TokenProfile {
+  typ: string | readonly string[];
+  requiredClaims: readonly string[];
+}
+
+/** This stack's access tokens: RFC 9068 with `client_id`. */
+export const OWN_PROFILE: TokenProfile = { typ: ACCESS_TOKEN_TYP, requiredClaims: ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"] };
+
+/**
+ * Another issuer's access tokens: RFC 9068 claims but `client_id`, which
+ * many identity providers put in `azp` instead; `typ` as configured.
+ */
+export function foreignProfile(typ: string | readonly string[]): TokenProfile {
+  return { typ, requiredClaims: ["iss", "sub", "aud", "exp", "iat", "jti"] };
+}
 
 /** Verifies one of our access tokens; throws TokenRejected with a stable reason. */
 export async function verifyAccessToken(token: string, options: VerifyAccessTokenOptions): Promise<{ payload: AccessTokenClaims }> {
@@ -38,8 +55,13 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
     if (options.isRevoked(known.jti)) throw new TokenRejected("revoked", "token revoked");
     return { payload: known };
   }
-  const verified = await verifyJwt<AccessTokenClaims>(token, { ...options, typ: ACCESS_TOKEN_TYP, requiredClaims: PROFILE_CLAIMS });
+  const profile = options.profile ?? OWN_PROFILE;
+  const verified = await verifyJwt<AccessTokenClaims>(token, { ...options, typ: profile.typ, requiredClaims: profile.requiredClaims });
   const p = verified.payload;
+  if (p.client_id === undefined && profile !== OWN_PROFILE) {
+    const azp = (p as { azp?: unknown }).azp;
+    p.client_id = typeof azp === "string" ? azp : "";
+  }
   if (typeof p.sub !== "string" || typeof p.jti !== "string" || typeof p.client_id !== "string") {
     throw new TokenRejected("invalid_claim", "sub, jti and client_id must be strings");
   }

@@ -1,7 +1,7 @@
 export { verifyJwt, precheckCompactJwt, TokenRejected, REJECTION_REASONS } from "./verify.js";
 export type { VerifyJwtOptions, VerifiedJwt, RejectionReason } from "./verify.js";
-export { verifyAccessToken } from "./access-token.js";
-export type { VerifyAccessTokenOptions } from "./access-token.js";
+export { OWN_PROFILE, foreignProfile, verifyAccessToken } from "./access-token.js";
+export type { TokenProfile, VerifyAccessTokenOptions } from "./access-token.js";
 export { hasDuplicateMembers } from "./duplicate-members.js";
 export { importSigningKey, signJwt } from "./sign.js";
 export type { SigningKey } from "./sign.js";

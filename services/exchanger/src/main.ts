@@ -20,6 +20,7 @@ import type {
 import { readSettings } from "./config.js";
 import { DecisionCache } from "./decision-cache.js";
 import { exchangeService } from "./service.js";
+import { TrustedIssuers } from "./trusted-issuers.js";
 
 async function main(): Promise<void> {
   const { config, internalAuthorization, now } = readSettings();
@@ -106,6 +107,7 @@ async function main(): Promise<void> {
           algorithms: [...new Set([config.keys.algorithm, ...ASSERTION_ALGORITHMS])],
           revocations: new RevocationList(revocationsKv, revocationsCache),
           verified: new VerifiedTokens(),
+          trusted: new TrustedIssuers(config.exchange.trusted_issuers),
           decisions,
           mint: (request) => mintCalls.call(request),
           events: new EventPublisher(nats, { source: "sts/exchanger", logger }),

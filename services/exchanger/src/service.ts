@@ -12,7 +12,10 @@ import type { RevocationList } from "@sts/revocation";
 import { parseScopes } from "@sts/scopes";
 import type { ExchangeRequest__Output, ExchangeResponse, ExchangeServiceHandlers, MintRequest, MintResponse__Output, Actor } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
+import { decodeJwt } from "jose";
 import type { DecisionCache } from "./decision-cache.js";
+import { KeySourceUnavailable } from "./trusted-issuers.js";
+import type { TrustedIssuer, TrustedIssuers } from "./trusted-issuers.js";
 import {
   actingParty,
   badToken,
@@ -34,6 +37,8 @@ export interface ExchangeDeps {
   revocations: RevocationList;
   /** Tokens verified before (exact string), to skip repeated signature checks. */
   verified: VerifiedTokens;
+  /** Other issuers whose access tokens are accepted as subject tokens. */
+  trusted: TrustedIssuers;
   decisions: DecisionCache;
   /** The issuer's Mint (the only signer), called as the exchanger's internal client. */
   mint: (request: MintRequest) => Promise<MintResponse__Output>;
@@ -51,12 +56,30 @@ function toActor(act: AccessTokenClaims["act"]): Actor | undefined {
   return inner ? { sub: act.sub, act: inner } : { sub: act.sub };
 }
 
+/**
+ * The trusted issuer a subject token claims, if it claims one: routing by the
+ * unverified `iss` only picks whose checks apply, and those verify `iss`
+ * again. Actor tokens are always ours (the actor is the calling client).
+ */
+function foreignIssuer(token: string, position: "subject_token" | "actor_token", deps: ExchangeDeps): TrustedIssuer | undefined {
+  if (position !== "subject_token" || token.length > deps.maxTokenBytes) return undefined;
+  let iss: unknown;
+  try {
+    iss = decodeJwt(token).iss;
+  } catch {
+    return undefined; // our own checks refuse it with their reason
+  }
+  return iss === deps.issuer ? undefined : deps.trusted.get(iss);
+}
+
 async function verifyPresented(token: string, position: "subject_token" | "actor_token", deps: ExchangeDeps): Promise<AccessTokenClaims> {
+  const foreign = foreignIssuer(token, position, deps);
   try {
     const { payload } = await verifyAccessToken(token, {
-      key: deps.keys.keyResolver(),
-      algorithms: deps.algorithms,
-      issuer: deps.issuer,
+      key: foreign?.keys ?? deps.keys.keyResolver(),
+      algorithms: foreign?.algorithms ?? deps.algorithms,
+      issuer: foreign?.issuer ?? deps.issuer,
+      ...(foreign && { profile: foreign.profile }),
       clockTolerance: deps.clockTolerance,
       now: deps.now,
       maxBytes: deps.maxTokenBytes,
@@ -66,7 +89,11 @@ async function verifyPresented(token: string, position: "subject_token" | "actor
     });
     return payload;
   } catch (err) {
-    // Whatever failed (signature, alg, kid, exp, iss, typ, revoked), the answer is
+    // A trusted issuer's key set we cannot fetch is our outage, not a bad token: retryable, and nothing issued.
+    if (err instanceof TokenRejected && err.cause instanceof KeySourceUnavailable) {
+      throw new OAuthError("temporarily_unavailable", "the subject token's issuer cannot be reached to verify it", { cause: err.cause });
+    }
+    // Whatever else failed (signature, alg, kid, exp, iss, typ, revoked), the answer is
     // invalid_request for this position (RFC 8693 §2.2.2), never a 5xx.
     if (err instanceof TokenRejected) throw badToken(position, err.message, err);
     throw badToken(position, "token verification failed", err);

@@ -1,0 +1,127 @@
+/**
+ * Federation: an edge client exchanges an access token from another
+ * identity provider (listed in exchange.trusted_issuers) for one of this
+ * stack's. The provider is real: its JWK Set is served over HTTPS on
+ * loopback with a certificate from a throwaway CA the services trust.
+ */
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:https";
+import type { Server } from "node:https";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SignJWT, exportJWK, generateKeyPair } from "jose";
+import type { CryptoKey, JWK } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort, makeTestCa } from "@sts/testkit";
+import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
+import type { Stack } from "./harness.js";
+import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT } from "./chain.js";
+
+const IDP = "https://idp.test.example/realms/main";
+const UNREACHABLE = "https://down.test.example/realms/main";
+let dir: string;
+let stack: Stack;
+let jwksServer: Server;
+let idpKey: CryptoKey;
+let strangerKey: CryptoKey;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "sts-federation-"));
+  const ca = makeTestCa(dir, "idp-ca");
+  const tlsFiles = ca.issue("idp");
+  const pair = await generateKeyPair("ES256");
+  idpKey = pair.privateKey;
+  strangerKey = (await generateKeyPair("ES256")).privateKey;
+  const jwks: { keys: JWK[] } = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: "idp-1", alg: "ES256", use: "sig" }] };
+  jwksServer = createServer({ cert: readFileSync(tlsFiles.cert_file), key: readFileSync(tlsFiles.key_file) }, (req, res) => {
+    if (req.url !== "/jwks") return void res.writeHead(404).end();
+    res.writeHead(200, { "content-type": "application/jwk-set+json" }).end(JSON.stringify(jwks));
+  });
+  const port = await new Promise<number>((resolve) => jwksServer.listen(0, "127.0.0.1", () => resolve((jwksServer.address() as AddressInfo).port)));
+  stack = await startStack(
+    {
+      exchange: {
+        trusted_issuers: [
+          { issuer: IDP, jwks_uri: `https://127.0.0.1:${port}/jwks` },
+          // A provider whose key set cannot be fetched: nothing listens there.
+          { issuer: UNREACHABLE, jwks_uri: `https://127.0.0.1:${await freePort()}/jwks` },
+        ],
+      },
+      policy: { hops: [{ from: "edge", to: "svc-a", scopes: ["a", "b"] }] },
+      clients: [{ client_id: "edge", client_secret: SECRET, grant_types: [EXCHANGE_GRANT], audience: [] }],
+    },
+    // The services trust the provider's TLS certificate the way a deployment would add a private CA.
+    { services: ["issuer", "policy", "exchanger", "gateway"], env: { NODE_EXTRA_CA_CERTS: ca.ca_file } },
+  );
+}, 90_000);
+
+afterAll(async () => {
+  jwksServer?.close();
+  await stack?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+interface Minted {
+  claims?: Record<string, unknown>;
+  header?: Record<string, unknown>;
+  key?: CryptoKey | Uint8Array;
+  alg?: string;
+}
+
+/** A user's access token as the provider would issue it (Keycloak style: typ JWT, azp, scope). */
+function idpToken(m: Minted = {}): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const claims = {
+    iss: IDP,
+    sub: "5b7f0c6e-alice",
+    aud: "edge",
+    azp: "web-app",
+    scope: "openid a b",
+    jti: randomUUID(),
+    iat: now,
+    exp: now + 300,
+    ...m.claims,
+  };
+  const body = Object.fromEntries(Object.entries(claims).filter(([, v]) => v !== undefined));
+  return new SignJWT(body).setProtectedHeader({ alg: m.alg ?? "ES256", kid: "idp-1", typ: "JWT", ...m.header }).sign(m.key ?? idpKey);
+}
+
+const exchange = (subject: string) =>
+  postForm(
+    `${stack.gatewayUrl}/oauth2/token`,
+    { grant_type: EXCHANGE_GRANT, subject_token: subject, subject_token_type: TOKEN_TYPE_AT, audience: "svc-a", scope: "a b" },
+    { authorization: basicAuth("edge", SECRET) },
+  );
+
+describe("a trusted issuer's access token as the subject", () => {
+  it("is exchanged for this stack's token: same subject, scopes and audience cut down, the edge client as actor", async () => {
+    const subject = await idpToken();
+    const r = await exchange(subject);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const claims = claimsOf(r.body.access_token as string);
+    expect(claims).toMatchObject({ iss: stack.gatewayUrl, sub: "5b7f0c6e-alice", aud: "svc-a", scope: "a b", act: { sub: "edge" } });
+    expect(claims.exp as number).toBeLessThanOrEqual(claimsOf(subject).exp as number);
+  });
+
+  it.each<[string, () => Promise<string>, RegExp]>([
+    ["an issuer not in the list, with the provider's own key", () => idpToken({ claims: { iss: "https://evil.example/realms/main" } }), /no matching key/],
+    ["the trusted issuer's name, signed by another key", () => idpToken({ key: strangerKey }), /bad signature/],
+    ["a kid the provider does not publish", () => idpToken({ header: { kid: "idp-9" } }), /no matching key/],
+    ["HS256 keyed with anything", () => idpToken({ alg: "HS256", key: new TextEncoder().encode("x".repeat(32)) }), /algorithm not allowed/],
+    ["no jti", () => idpToken({ claims: { jti: undefined } }), /missing jti/],
+    ["a typ the provider's profile does not list", () => idpToken({ header: { typ: "logout+jwt" } }), /unexpected token type/],
+    ["an audience that is not the caller", () => idpToken({ claims: { aud: "someone-else" } }), /not issued to the caller/],
+    ["expired", () => idpToken({ claims: { iat: Math.floor(Date.now() / 1000) - 900, exp: Math.floor(Date.now() / 1000) - 600 } }), /expired/],
+  ])("is refused with invalid_request when it has %s, and nothing is issued", async (_, make, reason) => {
+    const r = await exchange(await make());
+    expect([r.status, r.body.error, r.body.access_token]).toEqual([400, "invalid_request", undefined]);
+    expect(r.body.error_description).toMatch(reason);
+  });
+
+  it("fails closed with temporarily_unavailable when the issuer's key set cannot be fetched", async () => {
+    const r = await exchange(await idpToken({ claims: { iss: UNREACHABLE } }));
+    expect([r.status, r.body.error, r.body.access_token]).toEqual([503, "temporarily_unavailable", undefined]);
+  });
+});
