@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import type { CryptoKey, JWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EVENTS_STREAM, EVENT_TYPES, connectNats, eventSubject } from "@sts/nats";
 import { freePort, makeTestCa } from "@sts/testkit";
 import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
@@ -103,6 +104,18 @@ describe("a trusted issuer's access token as the subject", () => {
     const claims = claimsOf(r.body.access_token as string);
     expect(claims).toMatchObject({ iss: stack.gatewayUrl, sub: "5b7f0c6e-alice", aud: "svc-a", scope: "a b", act: { sub: "edge" } });
     expect(claims.exp as number).toBeLessThanOrEqual(claimsOf(subject).exp as number);
+    // Auditors follow it back to the provider's token: its event names the provider and the provider's jti.
+    const nats = await connectNats({ servers: stack.nats.url, name: "federation-check" });
+    try {
+      const m = await nats.jsm.streams.getMessage(EVENTS_STREAM.name, { last_by_subj: eventSubject(EVENT_TYPES.TOKEN_EXCHANGED) });
+      expect(m?.json<{ data: Record<string, unknown> }>().data).toMatchObject({
+        jti: claims.jti,
+        parent_jti: claimsOf(subject).jti,
+        subject_issuer: IDP,
+      });
+    } finally {
+      await nats.close();
+    }
   });
 
   it.each<[string, () => Promise<string>, RegExp]>([
