@@ -14,11 +14,13 @@ import { join } from "node:path";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import type { CryptoKey, JWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Metadata, credentials } from "@grpc/grpc-js";
+import { loadPolicyProto } from "@sts/proto";
 import { EVENTS_STREAM, EVENT_TYPES, connectNats, eventSubject } from "@sts/nats";
 import { freePort, makeTestCa } from "@sts/testkit";
 import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT } from "./chain.js";
+import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, call } from "./chain.js";
 
 const IDP = "https://idp.test.example/realms/main";
 const UNREACHABLE = "https://down.test.example/realms/main";
@@ -131,6 +133,24 @@ describe("a trusted issuer's access token as the subject", () => {
     const r = await exchange(await make());
     expect([r.status, r.body.error, r.body.access_token]).toEqual([400, "invalid_request", undefined]);
     expect(r.body.error_description).toMatch(reason);
+  });
+
+  it("can be told apart by policy: a forbid on context.subject.iss stops the provider's subjects only (what-if)", async () => {
+    const policy = new (loadPolicyProto().sts.policy.v1.PolicyService)(stack.address.policy, credentials.createInsecure());
+    const operator = new Metadata();
+    operator.set("authorization", `Bearer ${stack.secrets.policyAdmin}`);
+    const candidate = { id: "no-idp-subjects", text: `forbid (principal, action, resource) when { context.subject.iss == "${IDP}" };` };
+    const ask = (iss: string) => {
+      const subject = { sub: "5b7f0c6e-alice", client_id: "web-app", iss, scopes: ["a", "b"], audience: ["edge"] };
+      const request = { client_id: "edge", audience: "svc-a", requested_scopes: ["a"], subject, depth: 1, actors: [], caller_in_audience: true };
+      return call<{ allow: boolean }>(policy, "Validate", { request, candidate }, operator);
+    };
+    try {
+      expect(await ask(IDP)).toMatchObject({ ok: true, value: { allow: false } });
+      expect(await ask(stack.gatewayUrl)).toMatchObject({ ok: true, value: { allow: true } });
+    } finally {
+      policy.close();
+    }
   });
 
   it("fails closed with temporarily_unavailable when the issuer's key set cannot be fetched", async () => {
