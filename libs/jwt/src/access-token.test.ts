@@ -67,4 +67,16 @@ describe("verifyAccessToken with another issuer's profile", () => {
     expect(await reason(verifyAccessToken(await sign({ azp: "web-app" }), foreign))).toBe("missing_claim");
     expect(await reason(verifyAccessToken(await sign({ jti: "j3", azp: "web-app" }), { ...options, profile: OWN_PROFILE }))).not.toBe("accepted");
   });
+
+  it("does not let a cache hit for another issuer's token pass where this stack's tokens are expected", async () => {
+    const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
+    const keys = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid: "k", alg: "ES256" }] });
+    const token = await new SignJWT({ iss: "https://idp", sub: "edge", aud: "edge", iat: NOW, exp: NOW + 60, jti: "j", azp: "edge" })
+      .setProtectedHeader({ alg: "ES256", kid: "k", typ: "JWT" })
+      .sign(privateKey);
+    const verified = new VerifiedTokens();
+    const common = { key: keys, algorithms: ["ES256"], clockTolerance: 0, now: () => NOW, maxBytes: 8192, isRevoked: () => false, verified };
+    expect(await reason(verifyAccessToken(token, { ...common, issuer: "https://idp", profile: foreignProfile("JWT") }))).toBe("accepted");
+    expect(await reason(verifyAccessToken(token, { ...common, issuer: "https://sts" }))).toBe("issuer");
+  });
 });

@@ -46,6 +46,9 @@ export function foreignProfile(typ: string | readonly string[]): TokenProfile {
 export async function verifyAccessToken(token: string, options: VerifyAccessTokenOptions): Promise<{ payload: AccessTokenClaims }> {
   const now = options.now();
   const known = options.verified?.get(token, now);
+  // A hit skips the signature, so it must have been verified for this issuer: one cache serves ours and trusted issuers' tokens.
+  const expectedIssuers = typeof options.issuer === "string" ? [options.issuer] : options.issuer;
+  if (known && !expectedIssuers.includes(known.iss)) throw new TokenRejected("issuer", "untrusted issuer");
   if (known) {
     if (options.audience !== undefined) {
       const wanted = typeof options.audience === "string" ? [options.audience] : options.audience;
