@@ -47,13 +47,24 @@ beforeAll(async () => {
     {
       exchange: {
         trusted_issuers: [
-          { issuer: IDP, jwks_uri: `https://127.0.0.1:${port}/jwks` },
+          // Keycloak's way: access and ID tokens are both typ JWT; the payload's typ tells them apart.
+          { issuer: IDP, jwks_uri: `https://127.0.0.1:${port}/jwks`, typ: ["JWT"], claims: { typ: "Bearer" } },
           // A provider whose key set cannot be fetched: nothing listens there.
           { issuer: UNREACHABLE, jwks_uri: `https://127.0.0.1:${await freePort()}/jwks` },
         ],
       },
-      policy: { hops: [{ from: "edge", to: "svc-a", scopes: ["a", "b"] }] },
-      clients: [{ client_id: "edge", client_secret: SECRET, grant_types: [EXCHANGE_GRANT], audience: [] }],
+      policy: {
+        hops: [
+          { from: "edge", to: "svc-a", scopes: ["a", "b", "openid", "profile"] },
+          { from: "svc-a", to: "svc-b", scopes: ["b"] },
+        ],
+      },
+      clients: [
+        { client_id: "edge", client_secret: SECRET, grant_types: [EXCHANGE_GRANT], audience: [] },
+        { client_id: "svc-a", client_secret: SECRET, grant_types: [EXCHANGE_GRANT], audience: [] },
+      ],
+      // A local user who happens to share the provider's subject identifier.
+      users: { "5b7f0c6e-alice": { name: "Local Alice" } },
     },
     // The services trust the provider's TLS certificate the way a deployment would add a private CA.
     { services: ["issuer", "policy", "exchanger", "gateway"], env: { NODE_EXTRA_CA_CERTS: ca.ca_file } },
@@ -78,6 +89,7 @@ function idpToken(m: Minted = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   const claims = {
     iss: IDP,
+    typ: "Bearer",
     sub: "5b7f0c6e-alice",
     aud: "edge",
     azp: "web-app",
@@ -91,12 +103,23 @@ function idpToken(m: Minted = {}): Promise<string> {
   return new SignJWT(body).setProtectedHeader({ alg: m.alg ?? "ES256", kid: "idp-1", typ: "JWT", ...m.header }).sign(m.key ?? idpKey);
 }
 
-const exchange = (subject: string) =>
+const exchange = (subject: string, as = "edge", audience = "svc-a", scope = "a b") =>
   postForm(
     `${stack.gatewayUrl}/oauth2/token`,
-    { grant_type: EXCHANGE_GRANT, subject_token: subject, subject_token_type: TOKEN_TYPE_AT, audience: "svc-a", scope: "a b" },
-    { authorization: basicAuth("edge", SECRET) },
+    { grant_type: EXCHANGE_GRANT, subject_token: subject, subject_token_type: TOKEN_TYPE_AT, audience, scope },
+    { authorization: basicAuth(as, SECRET) },
   );
+
+/** The data of the newest token.exchanged event. */
+async function lastExchangedEvent(): Promise<Record<string, unknown> | undefined> {
+  const nats = await connectNats({ servers: stack.nats.url, name: "federation-check" });
+  try {
+    const m = await nats.jsm.streams.getMessage(EVENTS_STREAM.name, { last_by_subj: eventSubject(EVENT_TYPES.TOKEN_EXCHANGED) });
+    return m?.json<{ data: Record<string, unknown> }>().data;
+  } finally {
+    await nats.close();
+  }
+}
 
 describe("a trusted issuer's access token as the subject", () => {
   it("is exchanged for this stack's token: same subject, scopes and audience cut down, the edge client as actor", async () => {
@@ -106,18 +129,40 @@ describe("a trusted issuer's access token as the subject", () => {
     const claims = claimsOf(r.body.access_token as string);
     expect(claims).toMatchObject({ iss: stack.gatewayUrl, sub: "5b7f0c6e-alice", aud: "svc-a", scope: "a b", act: { sub: "edge" } });
     expect(claims.exp as number).toBeLessThanOrEqual(claimsOf(subject).exp as number);
-    // Auditors follow it back to the provider's token: its event names the provider and the provider's jti.
-    const nats = await connectNats({ servers: stack.nats.url, name: "federation-check" });
-    try {
-      const m = await nats.jsm.streams.getMessage(EVENTS_STREAM.name, { last_by_subj: eventSubject(EVENT_TYPES.TOKEN_EXCHANGED) });
-      expect(m?.json<{ data: Record<string, unknown> }>().data).toMatchObject({
-        jti: claims.jti,
-        parent_jti: claimsOf(subject).jti,
-        subject_issuer: IDP,
-      });
-    } finally {
-      await nats.close();
-    }
+    // The token says who vouches for its subject (RFC 9493 iss_sub), so no service takes the provider's alice for ours.
+    expect(claims.sub_id).toEqual({ format: "iss_sub", iss: IDP, sub: "5b7f0c6e-alice" });
+    // Auditors follow it back to the provider's token, named with its issuer so no jti of theirs can pass for one of ours.
+    expect(await lastExchangedEvent()).toMatchObject({ jti: claims.jti, parent_jti: `${IDP}#${claimsOf(subject).jti as string}`, subject_issuer: IDP });
+  });
+
+  it("keeps naming the provider at the next hop, and to policies there", async () => {
+    const at2 = (await exchange(await idpToken())).body.access_token as string;
+    const r = await exchange(at2, "svc-a", "svc-b", "b");
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const at3 = claimsOf(r.body.access_token as string);
+    expect(at3).toMatchObject({
+      iss: stack.gatewayUrl,
+      sub: "5b7f0c6e-alice",
+      sub_id: { format: "iss_sub", iss: IDP },
+      act: { sub: "svc-a", act: { sub: "edge" } },
+    });
+    expect(await lastExchangedEvent()).toMatchObject({ jti: at3.jti, parent_jti: claimsOf(at2).jti, subject_issuer: IDP });
+  });
+
+  it("does not let the provider's token launder its subject as one of ours, nor bring its own act chain", async () => {
+    const laundered = await exchange(await idpToken({ claims: { sub_id: { format: "iss_sub", iss: stack.gatewayUrl, sub: "5b7f0c6e-alice" } } }));
+    expect(laundered.status).toBe(200);
+    expect(claimsOf(laundered.body.access_token as string).sub_id).toMatchObject({ iss: IDP });
+    const withAct = await exchange(await idpToken({ claims: { act: { sub: "svc-a" } } }));
+    expect([withAct.status, withAct.body.error]).toEqual([400, "invalid_request"]);
+    expect(withAct.body.error_description).toMatch(/may not carry act/);
+  });
+
+  it("gets no claims from this stack's user directory at UserInfo, though a local user has the same sub", async () => {
+    const at = (await exchange(await idpToken({ claims: { scope: "openid profile a" } }), "edge", "svc-a", "openid profile a")).body.access_token as string;
+    const r = await fetch(`${stack.gatewayUrl}/oauth2/userinfo`, { headers: { authorization: `Bearer ${at}` } });
+    expect(r.status).toBe(200);
+    expect(await r.json()).toEqual({ sub: "5b7f0c6e-alice" });
   });
 
   it.each<[string, () => Promise<string>, RegExp]>([
@@ -129,6 +174,7 @@ describe("a trusted issuer's access token as the subject", () => {
     ["a typ the provider's profile does not list", () => idpToken({ header: { typ: "logout+jwt" } }), /unexpected token type/],
     ["an audience that is not the caller", () => idpToken({ claims: { aud: "someone-else" } }), /not issued to the caller/],
     ["expired", () => idpToken({ claims: { iat: Math.floor(Date.now() / 1000) - 900, exp: Math.floor(Date.now() / 1000) - 600 } }), /expired/],
+    ["the shape of the provider's ID token (same key, typ JWT, payload typ ID)", () => idpToken({ claims: { typ: "ID" } }), /required claim differs/],
   ])("is refused with invalid_request when it has %s, and nothing is issued", async (_, make, reason) => {
     const r = await exchange(await make());
     expect([r.status, r.body.error, r.body.access_token]).toEqual([400, "invalid_request", undefined]);

@@ -89,6 +89,12 @@ describe("config", () => {
     expect(problems.map((p) => p.split(":")[0])).toEqual(["grpc_tls.key_file", "grpc_tls.ca_file"]);
   });
 
+  it("refuses to pin Mint and Decide to a certificate servers would not ask for", () => {
+    const grpc_tls = { cert_file: "c", key_file: "k", ca_file: "a", require_client_cert: false, spiffe_ids: { exchanger: "spiffe://example.org/exchanger" } };
+    expect(problemsOf(() => parseConfig({ grpc_tls }))[0]).toMatch(/^grpc_tls\.require_client_cert: must stay true/);
+    expect(parseConfig({ grpc_tls: { ...grpc_tls, require_client_cert: true } }).grpc_tls?.spiffe_ids?.exchanger).toBe("spiffe://example.org/exchanger");
+  });
+
   it("accepts only well-formed SPIFFE IDs for the services' certificates", () => {
     const tlsWith = (issuer: string) => ({ grpc_tls: { cert_file: "c", key_file: "k", ca_file: "a", spiffe_ids: { issuer } } });
     expect(parseConfig(tlsWith("spiffe://example.org/ns/mesh-sts/sa/issuer")).grpc_tls?.spiffe_ids?.issuer).toBe("spiffe://example.org/ns/mesh-sts/sa/issuer");
@@ -106,7 +112,7 @@ describe("config", () => {
   it("takes trusted issuers with an https key set, once each, and never this stack's own issuer", () => {
     const idp = { issuer: "https://idp.example/realms/main", jwks_uri: "https://idp.example/realms/main/certs" };
     expect(parseConfig({ exchange: { trusted_issuers: [idp] } }).exchange.trusted_issuers).toEqual([
-      { ...idp, algorithms: ["ES256", "ES384", "EdDSA", "RS256", "PS256"], typ: ["at+jwt", "JWT"] },
+      { ...idp, algorithms: ["ES256", "ES384", "EdDSA", "RS256", "PS256"], typ: ["at+jwt"], claims: {} },
     ]);
     expect(problemsOf(() => parseConfig({ exchange: { trusted_issuers: [{ ...idp, jwks_uri: "http://idp.example/certs" }] } }))).toEqual([
       "exchange.trusted_issuers[0].jwks_uri: must be an https URL",
@@ -114,6 +120,13 @@ describe("config", () => {
     expect(problemsOf(() => parseConfig({ exchange: { trusted_issuers: [{ ...idp, algorithms: ["HS256"] }] } }))[0]).toMatch(
       /^exchange\.trusted_issuers\[0\]\.algorithms\[0\]: /,
     );
+    // Keycloak types access and ID tokens alike as JWT: listing it needs a claim only access tokens carry.
+    expect(problemsOf(() => parseConfig({ exchange: { trusted_issuers: [{ ...idp, typ: ["JWT"] }] } }))).toEqual([
+      "exchange.trusted_issuers[0].claims: needed when typ lists more than at+jwt, so that ID tokens cannot pass as access tokens",
+    ]);
+    expect(parseConfig({ exchange: { trusted_issuers: [{ ...idp, typ: ["JWT"], claims: { typ: "Bearer" } }] } }).exchange.trusted_issuers[0]?.claims).toEqual({
+      typ: "Bearer",
+    });
     expect(problemsOf(() => parseConfig({ exchange: { trusted_issuers: [idp, idp] } }))).toEqual([
       "exchange.trusted_issuers[1].issuer: duplicates exchange.trusted_issuers[0]",
     ]);

@@ -120,9 +120,18 @@ function crossCheck(config: StsConfig): string[] {
       "issuer",
     ),
   ];
+  // A pin needs the caller's certificate, which servers only ask for in mutual TLS.
+  if (config.grpc_tls?.spiffe_ids?.exchanger && !config.grpc_tls.require_client_cert) {
+    problems.push("grpc_tls.require_client_cert: must stay true while spiffe_ids.exchanger pins Mint and Decide to the exchanger's certificate");
+  }
   config.exchange.trusted_issuers.forEach((t, i) => {
     // Our own tokens follow our profile and revocations; they must never take the foreign path.
     if (t.issuer === config.issuer) problems.push(`exchange.trusted_issuers[${i}].issuer: is this stack's own issuer`);
+    // Without a claim only access tokens carry, a typ other than at+jwt lets the provider's ID tokens pass as access tokens.
+    const loose = t.typ.some((typ) => typ.toLowerCase().replace(/^application\//, "") !== "at+jwt");
+    if (loose && Object.keys(t.claims).length === 0) {
+      problems.push(`exchange.trusted_issuers[${i}].claims: needed when typ lists more than at+jwt, so that ID tokens cannot pass as access tokens`);
+    }
   });
   config.clients.forEach((c, i) => {
     if (!c.admin_client_id) return;

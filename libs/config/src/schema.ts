@@ -62,8 +62,14 @@ const trustedIssuerSchema = z.strictObject({
     .array(z.enum(ASSERTION_ALGORITHMS))
     .min(1)
     .default([...ASSERTION_ALGORITHMS]),
-  /** Accepted `typ` header values: RFC 9068's, and plain JWT as Keycloak and others send. */
-  typ: z.array(z.string().min(1)).min(1).default(["at+jwt", "JWT"]),
+  /**
+   * Accepted `typ` header values. RFC 9068's only by default: a provider that
+   * types its access tokens plain `JWT` (Keycloak) types its ID tokens so too,
+   * so listing `JWT` needs `claims` that only its access tokens carry.
+   */
+  typ: z.array(z.string().min(1)).min(1).default(["at+jwt"]),
+  /** Claims the provider's access tokens must carry with exactly these values (Keycloak: `typ: Bearer`). */
+  claims: z.record(z.string().min(1), z.string()).default({}),
 });
 export const AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"] as const;
 export const GRANT_TYPES = [

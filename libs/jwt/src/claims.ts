@@ -22,6 +22,21 @@ export interface AccessTokenClaims extends JWTPayload {
   act?: ActClaim;
   /** RFC 8693 §4.4; its shape is checked where it is used (isMayAct), since a token from the wire may carry anything. */
   may_act?: unknown;
+  /** RFC 9493 `iss_sub` subject identifier: set when the subject was vouched for by another (trusted) issuer. */
+  sub_id?: unknown;
+}
+
+/**
+ * The issuer that vouches for a token's subject: the `iss` of an RFC 9493
+ * `iss_sub` identifier naming this very `sub` (put there when a trusted
+ * issuer's token was exchanged), else the token's own `iss`. Only for
+ * tokens whose signature is this stack's: another issuer's `sub_id` is
+ * that issuer's word, not ours.
+ */
+export function subjectIssuer(claims: Pick<AccessTokenClaims, "iss" | "sub" | "sub_id">): string {
+  const id = claims.sub_id as { format?: unknown; iss?: unknown; sub?: unknown } | undefined;
+  const valid = typeof id === "object" && id !== null && id.format === "iss_sub" && typeof id.iss === "string" && id.iss !== "" && id.sub === claims.sub;
+  return valid ? (id.iss as string) : claims.iss;
 }
 
 /** RFC 8693 §4.4 `may_act`: names the one party that may act (and its issuer, optionally). */

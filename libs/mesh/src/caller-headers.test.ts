@@ -13,6 +13,16 @@ const caller = (sub: string, actors: string[], clientId = "app") => ({
 });
 
 describe("caller headers", () => {
+  it("names who vouches for the subject: this stack, or the trusted issuer its sub_id records", () => {
+    expect(callerHeaders(caller("alice", []))["x-mesh-subject-issuer"]).toBe("i");
+    const federated = caller("alice", ["edge"]);
+    federated.claims.sub_id = { format: "iss_sub", iss: "https://idp.example/realms/main", sub: "alice" };
+    expect(callerHeaders(federated)["x-mesh-subject-issuer"]).toBe("https://idp.example/realms/main");
+    // A sub_id about someone else is not about this subject.
+    federated.claims.sub_id = { format: "iss_sub", iss: "https://idp.example/realms/main", sub: "bob" };
+    expect(callerHeaders(federated)["x-mesh-subject-issuer"]).toBe("i");
+  });
+
   it("leaves ordinary ids readable", () => {
     expect(headerSafe("admin:test/vo_1")).toBe("admin:test/vo_1");
     expect(headerSafe("spiffe://mesh.example/ns/a/sa/b")).toBe("spiffe://mesh.example/ns/a/sa/b");

@@ -1,7 +1,9 @@
 /**
  * What a workload is told about a verified caller, as HTTP headers or gRPC
- * metadata: `x-mesh-subject`, `x-mesh-scope`, `x-mesh-actors` (newest actor
- * first, comma-separated), `x-mesh-client-id`, `x-mesh-token-id`.
+ * metadata: `x-mesh-subject`, `x-mesh-subject-issuer` (who vouches for the
+ * subject: this stack, or the trusted issuer whose token was exchanged),
+ * `x-mesh-scope`, `x-mesh-actors` (newest actor first, comma-separated),
+ * `x-mesh-client-id`, `x-mesh-token-id`.
  *
  * Identifiers are any string (a `sub` from a jwt-bearer assertion, a client
  * id an admin chose), but a header value is not: grpc-js throws on anything
@@ -11,11 +13,13 @@
  * workload decodes with `decodeURIComponent` (per element for actors).
  */
 import { OAuthError } from "@sts/errors";
+import { subjectIssuer } from "@sts/jwt";
 import type { VerifiedCaller } from "./inbound.js";
 
 /** Header names the workload receives. */
 export const MESH_HEADERS = {
   SUBJECT: "x-mesh-subject",
+  SUBJECT_ISSUER: "x-mesh-subject-issuer",
   SCOPE: "x-mesh-scope",
   ACTORS: "x-mesh-actors",
   CLIENT: "x-mesh-client-id",
@@ -46,6 +50,7 @@ export function headerSafe(value: string): string {
 export function callerHeaders(caller: VerifiedCaller): Record<(typeof MESH_HEADERS)[keyof typeof MESH_HEADERS], string> {
   return {
     [MESH_HEADERS.SUBJECT]: headerSafe(caller.sub),
+    [MESH_HEADERS.SUBJECT_ISSUER]: headerSafe(subjectIssuer(caller.claims)),
     [MESH_HEADERS.SCOPE]: caller.scopes.join(" "),
     [MESH_HEADERS.ACTORS]: caller.actors.map(headerSafe).join(","),
     [MESH_HEADERS.CLIENT]: headerSafe(caller.claims.client_id),

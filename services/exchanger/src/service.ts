@@ -3,7 +3,7 @@ import { OAuthError, invalidTarget, unauthorizedClient } from "@sts/errors";
 import { authenticateClient } from "@sts/client-auth";
 import type { AuthenticateDeps } from "@sts/client-auth";
 import { unary } from "@sts/grpc";
-import { TOKEN_EXCHANGE_GRANT, TokenRejected, actDepth, actSubjects, audienceList, verifyAccessToken } from "@sts/jwt";
+import { TOKEN_EXCHANGE_GRANT, TokenRejected, actDepth, actSubjects, audienceList, subjectIssuer, verifyAccessToken } from "@sts/jwt";
 import type { AccessTokenClaims, VerifiedTokens } from "@sts/jwt";
 import type { PublicKeyRing } from "@sts/keys";
 import { EVENT_TYPES } from "@sts/nats";
@@ -72,8 +72,34 @@ function foreignIssuer(token: string, position: "subject_token" | "actor_token",
   return iss === deps.issuer ? undefined : deps.trusted.get(iss);
 }
 
-async function verifyPresented(token: string, position: "subject_token" | "actor_token", deps: ExchangeDeps): Promise<AccessTokenClaims> {
-  const foreign = foreignIssuer(token, position, deps);
+/** A verified subject token and who vouches for its subject. */
+interface Subject {
+  claims: AccessTokenClaims;
+  /** The issuer that vouches for `sub`: a trusted issuer's, or, for our tokens, the origin they record (RFC 9493 sub_id). */
+  origin: string;
+  /** The lineage parent: our jti, or `<issuer>#<jti>` for another issuer's token, so no jti of theirs can name one of ours. */
+  parentRef: string;
+}
+
+/** Verifies the subject token, ours or a trusted issuer's; another issuer's token may not bring an act chain of its own. */
+async function verifySubject(token: string, deps: ExchangeDeps): Promise<Subject> {
+  const foreign = foreignIssuer(token, "subject_token", deps);
+  const claims = await verifyPresented(token, "subject_token", deps, foreign);
+  if (!foreign) return { claims, origin: subjectIssuer(claims), parentRef: claims.jti };
+  // Its actors live in another issuer's namespace: carried over, they would read as clients of ours.
+  if (claims.act !== undefined) throw badToken("subject_token", "a trusted issuer's token may not carry act");
+  for (const [name, value] of Object.entries(foreign.claims)) {
+    if (claims[name] !== value) throw badToken("subject_token", "not an access token of its issuer (a required claim differs)");
+  }
+  return { claims, origin: claims.iss, parentRef: `${claims.iss}#${claims.jti}` };
+}
+
+async function verifyPresented(
+  token: string,
+  position: "subject_token" | "actor_token",
+  deps: ExchangeDeps,
+  foreign: TrustedIssuer | undefined = undefined,
+): Promise<AccessTokenClaims> {
   try {
     const { payload } = await verifyAccessToken(token, {
       key: foreign?.keys ?? deps.keys.keyResolver(),
@@ -130,7 +156,8 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
     try {
       if (!client.grant_types.includes(TOKEN_EXCHANGE_GRANT)) throw unauthorizedClient("client may not use token exchange");
       const params = parseExchangeParams(req, deps.maxTokenBytes);
-      subject = await verifyPresented(params.subjectToken, "subject_token", deps);
+      const verified = await verifySubject(params.subjectToken, deps);
+      subject = verified.claims;
       const actor = params.actorToken ? await verifyPresented(params.actorToken, "actor_token", deps) : undefined;
       const acting = actingParty(client.client_id, deps.issuer, actor);
       checkMayAct(subject, acting);
@@ -147,7 +174,8 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
           client_id: client.client_id,
           audience,
           requested_scopes: asked,
-          subject: { sub: subject.sub, client_id: subject.client_id, iss: subject.iss, scopes: subjectScopes, audience: subjectAud },
+          // iss is who vouches for the subject, at every hop: policies can tell another issuer's subjects from ours.
+          subject: { sub: subject.sub, client_id: subject.client_id, iss: verified.origin, scopes: subjectScopes, audience: subjectAud },
           depth: actDepth(act),
           actors: actSubjects(subject.act),
           caller_in_audience: callerInAudience,
@@ -177,10 +205,10 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
         act: toActor(act),
         // The new token never outlives the one it was made from.
         not_after: String(subject.exp),
-        parent_jti: subject.jti,
+        parent_jti: verified.parentRef,
         requested_token_type: params.requestedTokenType,
         event_type: EVENT_TYPES.TOKEN_EXCHANGED,
-        subject_issuer: subject.iss,
+        subject_issuer: verified.origin,
       };
       const minted = await deps.mint(mint);
       logger.debug({ client_id: client.client_id, jti: minted.jti, parent_jti: subject.jti, policy_ids: policyIds }, "token exchanged");

@@ -15,6 +15,7 @@ export interface TrustedIssuerConfig {
   jwks_uri: string;
   algorithms: readonly string[];
   typ: readonly string[];
+  claims: Readonly<Record<string, string>>;
 }
 
 /** How to verify one trusted issuer's tokens. */
@@ -23,6 +24,8 @@ export interface TrustedIssuer {
   keys: JWTVerifyGetKey;
   algorithms: readonly string[];
   profile: TokenProfile;
+  /** Claims its access tokens carry with these exact values (what tells them from its ID tokens). */
+  claims: Readonly<Record<string, string>>;
 }
 
 /** The issuer's key set could not be had (network, timeout, a bad response): our failure, not the token's. */
@@ -50,7 +53,7 @@ export class TrustedIssuers {
 
   constructor(list: readonly TrustedIssuerConfig[]) {
     for (const t of list) {
-      this.#byIssuer.set(t.issuer, { issuer: t.issuer, keys: keysOf(t.jwks_uri), algorithms: t.algorithms, profile: foreignProfile(t.typ) });
+      this.#byIssuer.set(t.issuer, { issuer: t.issuer, keys: keysOf(t.jwks_uri), algorithms: t.algorithms, profile: foreignProfile(t.typ), claims: t.claims });
     }
   }
 

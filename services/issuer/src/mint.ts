@@ -133,6 +133,8 @@ export class TokenMinter {
       ...(scope && { scope }),
       ...(input.act && { act: input.act }),
       ...(input.mayAct && { may_act: input.mayAct }),
+      // A subject another issuer vouched for keeps saying so at every later hop (RFC 9493 iss_sub).
+      ...(input.subjectIssuer && input.subjectIssuer !== issuer && { sub_id: { format: "iss_sub", iss: input.subjectIssuer, sub: input.sub } }),
     };
     let token: string;
     let kid: string | undefined;

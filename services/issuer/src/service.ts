@@ -2,7 +2,7 @@
 import { invalidRequest, OAuthError, unauthorizedClient } from "@sts/errors";
 import { authenticateClient } from "@sts/client-auth";
 import type { AuthenticateDeps, ClientRecord } from "@sts/client-auth";
-import { JWT_BEARER, TOKEN_TYPE, audienceList, isActClaim, isMayAct } from "@sts/jwt";
+import { JWT_BEARER, TOKEN_TYPE, audienceList, isActClaim, isMayAct, subjectIssuer } from "@sts/jwt";
 import type { ActClaim, MayActClaim } from "@sts/jwt";
 import type { PublicKeyRing, SigningKeyRing } from "@sts/keys";
 import { EVENT_TYPES } from "@sts/nats";
@@ -258,7 +258,9 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
         const scopes = parseScopes(claims.scope);
         // RFC 6750 §3.1: a valid token without the scope the resource needs is insufficient_scope (403), not invalid.
         if (!scopes.includes("openid")) throw new OAuthError("insufficient_scope", "access token was not issued with openid");
-        return { claims_json: JSON.stringify(userInfoClaims(claims.sub, scopes, deps.users)) };
+        // The user directory describes this stack's subjects; another issuer's subject gets only its sub.
+        const directory = subjectIssuer(claims) === deps.issuer ? deps.users : {};
+        return { claims_json: JSON.stringify(userInfoClaims(claims.sub, scopes, directory)) };
       },
       { name: "UserInfo", logger },
     ),
