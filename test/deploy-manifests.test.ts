@@ -74,6 +74,21 @@ describe("deploy/k8s/base", () => {
     expect(config.services[name].host).toBe(`${name}.${kustomization.namespace}.svc`);
   });
 
+  it("denies ingress by default and lets each service be reached on its own port only", () => {
+    const policies = manifests.filter((m) => m.kind === "NetworkPolicy") as unknown as Array<{
+      spec: { podSelector: { matchLabels?: Record<string, string> }; ingress?: Array<{ ports?: Array<{ port: number }> }> };
+    }>;
+    expect(policies.some((p) => Object.keys(p.spec.podSelector.matchLabels ?? {}).length === 0 && p.spec.ingress === undefined)).toBe(true);
+    for (const name of names) {
+      const allowing = policies.filter((p) => p.spec.podSelector.matchLabels?.["app.kubernetes.io/name"] === name);
+      const ports = allowing.flatMap((p) => p.spec.ingress ?? []).flatMap((rule) => rule.ports ?? []);
+      expect(
+        ports.map((p) => p.port),
+        name,
+      ).toEqual([config.services[name].port]);
+    }
+  });
+
   it("takes secrets only from the generated Secret, and every key it names exists", () => {
     const refs = manifests.flatMap((m) => m.spec?.template?.spec.containers.flatMap((c) => c.env ?? []) ?? []);
     for (const e of refs.filter((e) => /SECRET|TOKEN|KEY/.test(e.name))) {
