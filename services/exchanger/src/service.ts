@@ -62,7 +62,7 @@ function toActor(act: AccessTokenClaims["act"]): Actor | undefined {
  * again. Actor tokens are always ours (the actor is the calling client).
  */
 function foreignIssuer(token: string, position: "subject_token" | "actor_token", deps: ExchangeDeps): TrustedIssuer | undefined {
-  if (position !== "subject_token" || token.length > deps.maxTokenBytes) return undefined;
+  if (position !== "subject_token" || deps.trusted.empty || token.length > deps.maxTokenBytes) return undefined;
   let iss: unknown;
   try {
     iss = decodeJwt(token).iss;

@@ -57,6 +57,11 @@ export class TrustedIssuers {
     }
   }
 
+  /** Whether any issuer is trusted (none: every subject token must be ours, and nothing is decoded twice). */
+  get empty(): boolean {
+    return this.#byIssuer.size === 0;
+  }
+
   /** How to verify a token claiming this issuer, or undefined when it is not trusted. */
   get(issuer: unknown): TrustedIssuer | undefined {
     return typeof issuer === "string" ? this.#byIssuer.get(issuer) : undefined;
