@@ -15,7 +15,7 @@ import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import type { CryptoKey, JWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Metadata, credentials } from "@grpc/grpc-js";
-import { loadPolicyProto } from "@sts/proto";
+import { loadPolicyProto, loadTokenProto } from "@sts/proto";
 import { EVENTS_STREAM, EVENT_TYPES, connectNats, eventSubject } from "@sts/nats";
 import { freePort, makeTestCa } from "@sts/testkit";
 import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
@@ -56,12 +56,17 @@ beforeAll(async () => {
       policy: {
         hops: [
           { from: "edge", to: "svc-a", scopes: ["a", "b", "openid", "profile"] },
+          { from: "edge", to: "svc-d", scopes: ["a"] },
           { from: "svc-a", to: "svc-b", scopes: ["b"] },
+          { from: "svc-a", to: "svc-c", scopes: ["b"] },
         ],
       },
       clients: [
-        { client_id: "edge", client_secret: SECRET, grant_types: [EXCHANGE_GRANT], audience: [] },
+        // svc-d resolves its tokens by introspection: what edge gets for it is opaque.
+        { client_id: "edge", client_secret: SECRET, grant_types: [EXCHANGE_GRANT], audience: [], access_token_format: { "svc-d": "opaque" } },
         { client_id: "svc-a", client_secret: SECRET, grant_types: [EXCHANGE_GRANT], audience: [] },
+        { client_id: "svc-d", client_secret: SECRET, grant_types: ["client_credentials"], audience: [] },
+        { client_id: "local-app", client_secret: SECRET, scope: ["b"], audience: ["svc-a"] },
       ],
       // A local user who happens to share the provider's subject identifier.
       users: { "5b7f0c6e-alice": { name: "Local Alice" } },
@@ -69,6 +74,14 @@ beforeAll(async () => {
     // The services trust the provider's TLS certificate the way a deployment would add a private CA.
     { services: ["issuer", "policy", "exchanger", "gateway"], env: { NODE_EXTRA_CA_CERTS: ca.ca_file } },
   );
+  // svc-c serves only this stack's own subjects: a policy on who vouches for the subject, at any hop.
+  const policy = new (loadPolicyProto().sts.policy.v1.PolicyService)(stack.address.policy, credentials.createInsecure());
+  const operator = new Metadata();
+  operator.set("authorization", `Bearer ${stack.secrets.policyAdmin}`);
+  const text = `forbid (principal, action, resource == Audience::"svc-c") when { context.subject.iss == "${IDP}" };`;
+  const put = await call(policy, "Put", { policy: { id: "svc-c-local-subjects-only", text, description: "no federated subjects at svc-c" } }, operator);
+  policy.close();
+  if (!put.ok) throw new Error(`policy not written: ${put.failure.description ?? ""}`);
 }, 90_000);
 
 afterAll(async () => {
@@ -147,6 +160,58 @@ describe("a trusted issuer's access token as the subject", () => {
       act: { sub: "svc-a", act: { sub: "edge" } },
     });
     expect(await lastExchangedEvent()).toMatchObject({ jti: at3.jti, parent_jti: claimsOf(at2).jti, subject_issuer: IDP });
+  });
+
+  it("lets policies at a later hop see the provider as context.subject.iss", async () => {
+    const federated = (await exchange(await idpToken())).body.access_token as string;
+    const refused = await exchange(federated, "svc-a", "svc-c", "b");
+    expect([refused.status, refused.body.error]).toEqual([400, "invalid_target"]);
+    // The same hop for one of this stack's own subjects is allowed: the forbid is about the origin, not the hop.
+    const local = await postForm(
+      `${stack.gatewayUrl}/oauth2/token`,
+      { grant_type: "client_credentials", scope: "b" },
+      { authorization: basicAuth("local-app", SECRET) },
+    );
+    const allowed = await exchange(local.body.access_token as string, "svc-a", "svc-c", "b");
+    expect(allowed.status, JSON.stringify(allowed.body)).toBe(200);
+  });
+
+  it("tells a resource server that introspects an opaque token whose subject it is (RFC 9493 sub_id)", async () => {
+    const r = await exchange(await idpToken(), "edge", "svc-d", "a");
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const opaque = r.body.access_token as string;
+    expect(opaque.split(".")).toHaveLength(1);
+    const introspected = await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token: opaque }, { authorization: basicAuth("svc-d", SECRET) });
+    expect(introspected.body).toMatchObject({ active: true, sub: "5b7f0c6e-alice", sub_id: { format: "iss_sub", iss: IDP, sub: "5b7f0c6e-alice" } });
+  });
+
+  it("lets Mint name only a trusted issuer as the subject's", async () => {
+    const tokens = new (loadTokenProto().sts.token.v1.TokenService)(stack.address.issuer, credentials.createInsecure());
+    const internal = new Metadata();
+    internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
+    const mint = (subject_issuer: string) =>
+      call<{ access_token: string }>(
+        tokens,
+        "Mint",
+        {
+          sub: "x",
+          client_id: "edge",
+          audience: ["svc-a"],
+          scope: "a",
+          not_after: String(Math.floor(Date.now() / 1000) + 60),
+          requested_token_type: TOKEN_TYPE_AT,
+          subject_issuer,
+        },
+        internal,
+      );
+    try {
+      const untrusted = await mint("https://evil.example");
+      expect(untrusted.ok ? "minted" : untrusted.failure.error).toBe("invalid_request");
+      const trusted = await mint(IDP);
+      expect(trusted.ok && claimsOf(trusted.value.access_token).sub_id).toEqual({ format: "iss_sub", iss: IDP, sub: "x" });
+    } finally {
+      tokens.close();
+    }
   });
 
   it("does not let the provider's token launder its subject as one of ours, nor bring its own act chain", async () => {

@@ -68,6 +68,20 @@ describe("verifyAccessToken with another issuer's profile", () => {
     expect(await reason(verifyAccessToken(await sign({ jti: "j3", azp: "web-app" }), { ...options, profile: OWN_PROFILE }))).not.toBe("accepted");
   });
 
+  it("refuses one of our tokens whose sub_id does not clearly name the subject's issuer", async () => {
+    const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
+    const keys = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid: "k", alg: "ES256" }] });
+    const ours = (sub_id: unknown) =>
+      new SignJWT({ iss: "https://sts", sub: "u", aud: "B", iat: NOW, exp: NOW + 60, jti: "j", client_id: "c", sub_id })
+        .setProtectedHeader({ alg: "ES256", kid: "k", typ: "at+jwt" })
+        .sign(privateKey);
+    const options = { key: keys, algorithms: ["ES256"], issuer: "https://sts", clockTolerance: 0, now: () => NOW, maxBytes: 8192, isRevoked: () => false };
+    expect(await reason(verifyAccessToken(await ours({ format: "iss_sub", iss: "https://idp", sub: "u" }), options))).toBe("accepted");
+    for (const bad of [{ format: "iss_sub", iss: "https://idp", sub: "someone-else" }, { format: "email", email: "u@x" }, "https://idp"]) {
+      expect(await reason(verifyAccessToken(await ours(bad), options))).toBe("invalid_claim");
+    }
+  });
+
   it("does not let a cache hit for another issuer's token pass where this stack's tokens are expected", async () => {
     const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
     const keys = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid: "k", alg: "ES256" }] });

@@ -3,7 +3,7 @@
  * signature, issuer, type, the claims the profile requires, the shape of
  * `act` and `scope`, and revocation by jti.
  */
-import { audienceList, isActClaim } from "./claims.js";
+import { audienceList, isActClaim, isIssSubFor } from "./claims.js";
 import type { AccessTokenClaims } from "./claims.js";
 import { ACCESS_TOKEN_TYP } from "./token-types.js";
 import { TokenRejected, verifyJwt } from "./verify.js";
@@ -72,6 +72,8 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
   const scopeOk = p.scope === undefined || typeof p.scope === "string" || (Array.isArray(p.scope) && p.scope.every((s) => typeof s === "string"));
   if (!scopeOk) throw new TokenRejected("invalid_claim", "scope must be a string or an array of strings");
   if (p.act !== undefined && !isActClaim(p.act, options.maxActDepth ?? 32)) throw new TokenRejected("invalid_claim", "malformed act claim");
+  // Our own sub_id says who vouched for the subject; one that says nothing clearly must not read as "ours".
+  if (profile === OWN_PROFILE && p.sub_id !== undefined && !isIssSubFor(p.sub_id, p.sub)) throw new TokenRejected("invalid_claim", "malformed sub_id claim");
   if (options.isRevoked(p.jti)) throw new TokenRejected("revoked", "token revoked");
   options.verified?.set(token, p, now);
   return verified;

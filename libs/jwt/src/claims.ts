@@ -34,9 +34,13 @@ export interface AccessTokenClaims extends JWTPayload {
  * that issuer's word, not ours.
  */
 export function subjectIssuer(claims: Pick<AccessTokenClaims, "iss" | "sub" | "sub_id">): string {
-  const id = claims.sub_id as { format?: unknown; iss?: unknown; sub?: unknown } | undefined;
-  const valid = typeof id === "object" && id !== null && id.format === "iss_sub" && typeof id.iss === "string" && id.iss !== "" && id.sub === claims.sub;
-  return valid ? (id.iss as string) : claims.iss;
+  return isIssSubFor(claims.sub_id, claims.sub) ? claims.sub_id.iss : claims.iss;
+}
+
+/** True for an RFC 9493 `iss_sub` identifier of exactly this subject. */
+export function isIssSubFor(id: unknown, sub: string): id is { format: "iss_sub"; iss: string; sub: string } {
+  const v = id as { format?: unknown; iss?: unknown; sub?: unknown } | null | undefined;
+  return typeof v === "object" && v !== null && v.format === "iss_sub" && typeof v.iss === "string" && v.iss !== "" && v.sub === sub;
 }
 
 /** RFC 8693 §4.4 `may_act`: names the one party that may act (and its issuer, optionally). */

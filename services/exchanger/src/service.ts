@@ -153,11 +153,14 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
   async function exchange(req: ExchangeRequest__Output): Promise<ExchangeResponse> {
     const { client } = await authenticateClient(req.client ?? {}, deps.auth);
     let subject: AccessTokenClaims | undefined;
+    // Who vouches for the subject, once known: denials record it too.
+    let origin: string | undefined;
     try {
       if (!client.grant_types.includes(TOKEN_EXCHANGE_GRANT)) throw unauthorizedClient("client may not use token exchange");
       const params = parseExchangeParams(req, deps.maxTokenBytes);
       const verified = await verifySubject(params.subjectToken, deps);
       subject = verified.claims;
+      origin = verified.origin;
       const actor = params.actorToken ? await verifyPresented(params.actorToken, "actor_token", deps) : undefined;
       const acting = actingParty(client.client_id, deps.issuer, actor);
       checkMayAct(subject, acting);
@@ -211,7 +214,7 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
         subject_issuer: verified.origin,
       };
       const minted = await deps.mint(mint);
-      logger.debug({ client_id: client.client_id, jti: minted.jti, parent_jti: subject.jti, policy_ids: policyIds }, "token exchanged");
+      logger.debug({ client_id: client.client_id, jti: minted.jti, parent_jti: verified.parentRef, policy_ids: policyIds }, "token exchanged");
       return {
         access_token: minted.access_token,
         issued_token_type: params.requestedTokenType,
@@ -221,7 +224,7 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
       };
     } catch (err) {
       if (err instanceof OAuthError && err.code !== "server_error" && err.code !== "temporarily_unavailable") {
-        return denied(err, client.client_id, req, subject);
+        return denied(err, client.client_id, req, subject, origin ? { subject_issuer: origin } : {});
       }
       throw err;
     }

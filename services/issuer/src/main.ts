@@ -117,6 +117,7 @@ async function main(): Promise<void> {
     ring,
     minter,
     events,
+    subjectIssuers: [config.issuer, ...config.exchange.trusted_issuers.map((t) => t.issuer)],
     ...(config.grpc_tls?.spiffe_ids?.exchanger && { minterSpiffeId: config.grpc_tls.spiffe_ids.exchanger }),
     grantDeps: {
       minter,

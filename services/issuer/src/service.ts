@@ -45,6 +45,8 @@ export interface TokenServiceDeps extends InspectDeps {
   events: EventPublisher;
   grantDeps: GrantDeps;
   logger: Logger;
+  /** Issuers Mint may name as vouching for a subject: this stack and exchange.trusted_issuers. */
+  subjectIssuers: readonly string[];
   /** With grpc_tls.spiffe_ids.exchanger: the only certificate identity Mint accepts, on top of the internal client's secret. */
   minterSpiffeId?: string;
 }
@@ -114,6 +116,8 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
       if (!isMayAct(parsed)) throw invalidRequest("may_act must be an object with a string sub");
       mayAct = parsed;
     }
+    // Who vouches for the subject is written into the token: only this stack or an issuer it trusts may be named.
+    if (req.subject_issuer && !deps.subjectIssuers.includes(req.subject_issuer)) throw invalidRequest("subject_issuer is not a trusted issuer");
     const format = target.access_token_format[req.audience[0] as string] ?? "jwt";
     // An audience configured for opaque tokens does not get a JWT because one was asked for (RFC 8693 §2.2.2).
     if (format === "opaque" && req.requested_token_type === TOKEN_TYPE.JWT)
@@ -206,6 +210,7 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
           jti: claims.jti,
           token_type: "Bearer",
           ...(act && { act }),
+          ...(subjectIssuer(claims) !== deps.issuer && { subject_issuer: subjectIssuer(claims) }),
         };
       },
       { name: "Introspect", logger },

@@ -40,5 +40,7 @@ export async function introspectEndpoint(req: IncomingMessage, form: OAuthForm, 
     jti: r.jti,
     token_type: r.token_type,
     act: actJson(r.act),
+    // RFC 9493: who vouches for sub, when it is not this issuer.
+    sub_id: r.subject_issuer ? { format: "iss_sub", iss: r.subject_issuer, sub: r.sub } : undefined,
   });
 }

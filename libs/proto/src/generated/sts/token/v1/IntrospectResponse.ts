@@ -19,6 +19,11 @@ export interface IntrospectResponse {
   'token_type'?: (string);
   'act'?: (_sts_token_v1_Actor | null);
   'nbf'?: (number | string | Long);
+  /**
+   * Set when another (trusted) issuer vouches for sub: the token's RFC 9493
+   * iss_sub sub_id issuer. Empty for this stack's own subjects.
+   */
+  'subject_issuer'?: (string);
 }
 
 /**
@@ -37,4 +42,9 @@ export interface IntrospectResponse__Output {
   'token_type': (string);
   'act': (_sts_token_v1_Actor__Output | null);
   'nbf': (string);
+  /**
+   * Set when another (trusted) issuer vouches for sub: the token's RFC 9493
+   * iss_sub sub_id issuer. Empty for this stack's own subjects.
+   */
+  'subject_issuer': (string);
 }

@@ -48,7 +48,9 @@ export interface MintRequest {
    */
   'may_act_json'?: (string);
   /**
-   * Issuer of the subject token, recorded in the event.
+   * Issuer that vouches for the subject, recorded in the event. When it is not
+   * this stack, the token carries it as an RFC 9493 iss_sub sub_id. Only this
+   * stack's issuer or a configured trusted issuer is accepted.
    */
   'subject_issuer'?: (string);
 }
@@ -98,7 +100,9 @@ export interface MintRequest__Output {
    */
   'may_act_json': (string);
   /**
-   * Issuer of the subject token, recorded in the event.
+   * Issuer that vouches for the subject, recorded in the event. When it is not
+   * this stack, the token carries it as an RFC 9493 iss_sub sub_id. Only this
+   * stack's issuer or a configured trusted issuer is accepted.
    */
   'subject_issuer': (string);
 }
