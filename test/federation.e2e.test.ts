@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Metadata, credentials } from "@grpc/grpc-js";
 import { loadPolicyProto, loadTokenProto } from "@sts/proto";
 import { EVENTS_STREAM, EVENT_TYPES, connectNats, eventSubject } from "@sts/nats";
+import type { EventType } from "@sts/nats";
 import { freePort, makeTestCa } from "@sts/testkit";
 import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
@@ -123,11 +124,11 @@ const exchange = (subject: string, as = "edge", audience = "svc-a", scope = "a b
     { authorization: basicAuth(as, SECRET) },
   );
 
-/** The data of the newest token.exchanged event. */
-async function lastExchangedEvent(): Promise<Record<string, unknown> | undefined> {
+/** The data of the newest event of a type (token.exchanged unless said). */
+async function lastEvent(type: EventType = EVENT_TYPES.TOKEN_EXCHANGED): Promise<Record<string, unknown> | undefined> {
   const nats = await connectNats({ servers: stack.nats.url, name: "federation-check" });
   try {
-    const m = await nats.jsm.streams.getMessage(EVENTS_STREAM.name, { last_by_subj: eventSubject(EVENT_TYPES.TOKEN_EXCHANGED) });
+    const m = await nats.jsm.streams.getMessage(EVENTS_STREAM.name, { last_by_subj: eventSubject(type) });
     return m?.json<{ data: Record<string, unknown> }>().data;
   } finally {
     await nats.close();
@@ -145,7 +146,7 @@ describe("a trusted issuer's access token as the subject", () => {
     // The token says who vouches for its subject (RFC 9493 iss_sub), so no service takes the provider's alice for ours.
     expect(claims.sub_id).toEqual({ format: "iss_sub", iss: IDP, sub: "5b7f0c6e-alice" });
     // Auditors follow it back to the provider's token, named with its issuer so no jti of theirs can pass for one of ours.
-    expect(await lastExchangedEvent()).toMatchObject({ jti: claims.jti, parent_jti: `${IDP}#${claimsOf(subject).jti as string}`, subject_issuer: IDP });
+    expect(await lastEvent()).toMatchObject({ jti: claims.jti, parent_jti: `${IDP}#${claimsOf(subject).jti as string}`, subject_issuer: IDP });
   });
 
   it("keeps naming the provider at the next hop, and to policies there", async () => {
@@ -159,13 +160,14 @@ describe("a trusted issuer's access token as the subject", () => {
       sub_id: { format: "iss_sub", iss: IDP },
       act: { sub: "svc-a", act: { sub: "edge" } },
     });
-    expect(await lastExchangedEvent()).toMatchObject({ jti: at3.jti, parent_jti: claimsOf(at2).jti, subject_issuer: IDP });
+    expect(await lastEvent()).toMatchObject({ jti: at3.jti, parent_jti: claimsOf(at2).jti, subject_issuer: IDP });
   });
 
   it("lets policies at a later hop see the provider as context.subject.iss", async () => {
     const federated = (await exchange(await idpToken())).body.access_token as string;
     const refused = await exchange(federated, "svc-a", "svc-c", "b");
     expect([refused.status, refused.body.error]).toEqual([400, "invalid_target"]);
+    expect(await lastEvent(EVENT_TYPES.EXCHANGE_DENIED)).toMatchObject({ error: "invalid_target", subject_issuer: IDP });
     // The same hop for one of this stack's own subjects is allowed: the forbid is about the origin, not the hop.
     const local = await postForm(
       `${stack.gatewayUrl}/oauth2/token`,
