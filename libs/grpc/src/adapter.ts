@@ -4,6 +4,7 @@
  * AbortSignal, and error mapping out. Only OAuthError crosses the wire;
  * anything else is logged with its stack and sent as server_error.
  */
+import { createHash, timingSafeEqual } from "node:crypto";
 import type { Metadata, ServerUnaryCall, ServerWritableStream, handleServerStreamingCall, handleUnaryCall, sendUnaryData } from "@grpc/grpc-js";
 import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
 import { OAuthError, toOAuthError, unauthorizedClient } from "@sts/errors";
@@ -94,6 +95,17 @@ function contextOf(
   };
 }
 
+/**
+ * Refuses a call whose `authorization` metadata is not `Bearer <secret>`
+ * (compared in constant time); with no secret configured, every call is refused.
+ */
+export function requireBearerSecret(metadata: Metadata, secret: string | undefined, what: string): void {
+  const header = metadata.get("authorization")[0];
+  const presented = typeof header === "string" && header.startsWith("Bearer ") ? header.slice(7) : undefined;
+  const digest = (s: string): Buffer => createHash("sha256").update(s).digest();
+  if (!secret || !presented || !timingSafeEqual(digest(presented), digest(secret))) throw new OAuthError("invalid_client", `this call needs the ${what}`);
+}
+
 /** Refuses a caller whose TLS certificate is not the pinned SPIFFE ID (no pin: anyone the transport let in). */
 export function requirePeerSpiffeId(ctx: CallContext, pinned: string | undefined, who: string): void {
   if (pinned !== undefined && ctx.peerSpiffeId !== pinned) throw unauthorizedClient(`caller's certificate is not the ${who}'s`);
@@ -158,7 +170,8 @@ export function serverStream<Req, Res>(
           const oauth = handlerFailure(err, name, options.logger);
           span.setStatus({ code: SpanStatusCode.ERROR, message: oauth.code });
           span.end();
-          call.destroy(Object.assign(new Error(oauth.description), statusFromOAuthError(oauth)));
+          // grpc-js turns an 'error' event into the call's status; destroy() would end the stream without sending one, and the client would wait forever.
+          call.emit("error", Object.assign(new Error(oauth.description), statusFromOAuthError(oauth)));
         },
       );
   };

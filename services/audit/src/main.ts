@@ -10,7 +10,7 @@ import { Projector } from "./projector.js";
 import { auditService } from "./service.js";
 
 async function main(): Promise<void> {
-  const { config } = readSettings();
+  const { config, auditToken } = readSettings();
   const { telemetry, logger } = startTelemetry("audit", config);
   mkdirSync(dirname(config.audit.db_path), { recursive: true });
   const store = new AuditStore(config.audit.db_path);
@@ -24,13 +24,14 @@ async function main(): Promise<void> {
     host: config.services.audit.bind,
     port: config.services.audit.port,
     credentials: grpcCredentials(config.grpc_tls, logReloads(logger)).server,
-    services: [{ definition: proto.sts.audit.v1.AuditService.service, implementation: auditService(store, logger) }],
+    services: [{ definition: proto.sts.audit.v1.AuditService.service, implementation: auditService(store, logger, auditToken) }],
     reflection: { protoFiles: PROTO_FILES },
     logger,
   });
   server.setServing(nats.isConnected());
   nats.onStatusChange((connected) => server.setServing(connected));
   logger.info({ port: server.port }, "audit listening");
+  if (!auditToken) logger.warn("STS_AUDIT_TOKEN is not set: the audit API answers any caller that can reach it");
 
   onShutdownSignal(async () => {
     await server.shutdown(2_000);

@@ -1,6 +1,7 @@
 /** sts.audit.v1.AuditService handlers over the projection. */
 import { invalidRequest } from "@sts/errors";
-import { serverStream, unary } from "@sts/grpc";
+import { requireBearerSecret, serverStream, unary } from "@sts/grpc";
+import type { CallContext } from "@sts/grpc";
 import type { AuditFilter__Output, AuditRecord as WireRecord, AuditServiceHandlers, LineageNode } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import { AuditStore } from "./audit-store.js";
@@ -33,11 +34,19 @@ function decodePage(token: string): number {
   return n;
 }
 
-/** Builds the AuditService implementation. */
-export function auditService(store: AuditStore, logger: Logger): AuditServiceHandlers {
+/**
+ * Builds the AuditService implementation. With an auditors' credential every
+ * call must present it (records name subjects, clients and scopes); without
+ * one the API answers whoever can reach it, and main() says so at start.
+ */
+export function auditService(store: AuditStore, logger: Logger, auditToken?: string): AuditServiceHandlers {
+  const auditor = (ctx: CallContext): void => {
+    if (auditToken !== undefined) requireBearerSecret(ctx.metadata, auditToken, "auditors' credential");
+  };
   return {
     Query: unary(
-      async (req) => {
+      async (req, ctx) => {
+        auditor(ctx);
         const size = Math.min(req.page_size || 100, MAX_PAGE);
         const records = store.query(toFilter(req.filter), decodePage(req.page_token), size + 1);
         const page = records.slice(0, size);
@@ -48,7 +57,8 @@ export function auditService(store: AuditStore, logger: Logger): AuditServiceHan
     ),
 
     Lineage: unary(
-      async (req) => {
+      async (req, ctx) => {
+        auditor(ctx);
         if (!req.jti) throw invalidRequest("jti is required");
         const l = lineage(store, req.jti);
         if (!l) throw invalidRequest("no token with this jti is recorded");
@@ -58,7 +68,8 @@ export function auditService(store: AuditStore, logger: Logger): AuditServiceHan
     ),
 
     Verify: unary(
-      async () => {
+      async (_req, ctx) => {
+        auditor(ctx);
         const v = store.verify();
         return { ok: v.ok, checked: String(v.checked), first_bad_sequence: String(v.firstBad), reason: v.reason };
       },
@@ -67,6 +78,7 @@ export function auditService(store: AuditStore, logger: Logger): AuditServiceHan
 
     Tail: serverStream(
       async (req, stream, ctx) => {
+        auditor(ctx);
         const filter = toFilter(req.filter);
         let after = Number(req.after_sequence) || 0;
         const live: AuditRecord[] = [];

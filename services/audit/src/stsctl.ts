@@ -9,10 +9,12 @@
  *
  * --addr host:port (or STS_AUDIT_ADDR) selects the audit service (default 127.0.0.1:50054).
  * --tls-ca, --tls-cert, --tls-key (or STS_GRPC_TLS_CA_FILE, _CERT_FILE, _KEY_FILE)
- * reach a stack that runs with grpc_tls.
+ * reach a stack that runs with grpc_tls; STS_AUDIT_TOKEN is the auditors'
+ * credential when the audit service requires one (an environment variable
+ * only, so it stays out of shell history and process listings).
  */
 import { parseArgs } from "node:util";
-import { credentials, status } from "@grpc/grpc-js";
+import { Metadata, credentials, status } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
 import { grpcCredentials } from "@sts/grpc";
 import { loadAuditProto } from "@sts/proto";
@@ -76,6 +78,12 @@ const channel = (() => {
   }
 })();
 const client = new (loadAuditProto().sts.audit.v1.AuditService)(address, channel);
+/** The auditors' credential on every call, when there is one. */
+function auditorMetadata(): Metadata {
+  const metadata = new Metadata();
+  if (process.env.STS_AUDIT_TOKEN) metadata.set("authorization", `Bearer ${process.env.STS_AUDIT_TOKEN}`);
+  return metadata;
+}
 const filter = { sub: values.sub, client_id: values.client, audience: values.aud, type: values.type, since: values.since, until: values.until };
 
 function line(r: AuditRecord__Output): string {
@@ -93,8 +101,11 @@ function fail(err: ServiceError): never {
 
 function unaryCall<T>(method: string, request: object): Promise<T> {
   return new Promise((resolve) => {
-    (client as unknown as Record<string, (r: object, cb: (e: ServiceError | null, v?: T) => void) => void>)[method]?.call(client, request, (err, value) =>
-      err ? fail(err) : resolve(value as T),
+    (client as unknown as Record<string, (r: object, m: Metadata, cb: (e: ServiceError | null, v?: T) => void) => void>)[method]?.call(
+      client,
+      request,
+      auditorMetadata(),
+      (err, value) => (err ? fail(err) : resolve(value as T)),
     );
   });
 }
@@ -119,7 +130,7 @@ switch (command) {
     break;
   }
   case "tail": {
-    const stream = client.Tail({ filter, after_sequence: values["from-seq"] ?? "0" });
+    const stream = client.Tail({ filter, after_sequence: values["from-seq"] ?? "0" }, auditorMetadata());
     stream.on("data", (rec: AuditRecord__Output) => console.log(values.json ? JSON.stringify(rec) : line(rec)));
     stream.on("error", (err: ServiceError) => (Number(err.code) === Number(status.CANCELLED) ? process.exit(0) : fail(err)));
     process.on("SIGINT", () => stream.cancel());

@@ -1,8 +1,7 @@
 /** sts.policy.v1.PolicyService handlers over the live engine and the KV store. */
-import { timingSafeEqual, createHash } from "node:crypto";
 import type { Metadata } from "@grpc/grpc-js";
 import { OAuthError, invalidRequest } from "@sts/errors";
-import { requirePeerSpiffeId, unary } from "@sts/grpc";
+import { requireBearerSecret, requirePeerSpiffeId, unary } from "@sts/grpc";
 import type { DecideRequest__Output, Decision, Policy, PolicyServiceHandlers } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import { PolicyEngine } from "./cedar-engine.js";
@@ -33,17 +32,9 @@ export interface PolicyServiceDeps {
   deciderSpiffeId?: string;
 }
 
-function digest(s: string): Buffer {
-  return createHash("sha256").update(s).digest();
-}
-
-/** Writes need the operator's bearer credential, compared in constant time. */
+/** Writes and what-ifs need the operator's bearer credential. */
 function requireOperator(metadata: Metadata, adminToken: string | undefined): void {
-  const header = metadata.get("authorization")[0];
-  const presented = typeof header === "string" && header.startsWith("Bearer ") ? header.slice(7) : undefined;
-  if (!adminToken || !presented || !timingSafeEqual(digest(presented), digest(adminToken))) {
-    throw new OAuthError("invalid_client", "this call needs the operator credential");
-  }
+  requireBearerSecret(metadata, adminToken, "operator credential");
 }
 
 /** Converts the wire request into the engine's input, refusing malformed ones. */

@@ -1,0 +1,72 @@
+/**
+ * The auditors' credential: with STS_AUDIT_TOKEN set, every audit call must
+ * present it, through the API and through stsctl. Real processes.
+ */
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Metadata, credentials } from "@grpc/grpc-js";
+import { loadAuditProto } from "@sts/proto";
+import type { AuditServiceClient } from "@sts/proto";
+import { ROOT, startStack } from "./harness.js";
+import type { Stack } from "./harness.js";
+import { call } from "./chain.js";
+
+const AUDIT_TOKEN = "auditor-token-0123456789abcdef";
+let stack: Stack;
+let audit: AuditServiceClient;
+
+beforeAll(async () => {
+  stack = await startStack({}, { services: ["issuer", "audit"], env: { STS_AUDIT_TOKEN: AUDIT_TOKEN } });
+  audit = new (loadAuditProto().sts.audit.v1.AuditService)(stack.address.audit, credentials.createInsecure());
+}, 90_000);
+
+afterAll(async () => {
+  audit?.close();
+  await stack?.stop();
+});
+
+const bearer = (token: string | undefined): Metadata => {
+  const m = new Metadata();
+  if (token !== undefined) m.set("authorization", `Bearer ${token}`);
+  return m;
+};
+
+describe("the audit API with an auditors' credential", () => {
+  it.each([
+    ["Query", { page_size: 1 }],
+    ["Verify", {}],
+    ["Lineage", { jti: "no-such-token" }],
+  ] as const)("refuses %s without it or with another, and answers with it", async (method, request) => {
+    for (const token of [undefined, "not-the-token"]) {
+      const r = await call(audit, method, request, bearer(token));
+      expect(r.ok ? "answered" : r.failure.error, `${method} with ${token ?? "nothing"}`).toBe("invalid_client");
+    }
+    const r = await call(audit, method, request, bearer(AUDIT_TOKEN));
+    // Lineage of an unknown jti is a well-formed refusal; what matters is that it is not invalid_client.
+    expect(r.ok || r.failure.error !== "invalid_client").toBe(true);
+  });
+
+  it("refuses Tail without it", async () => {
+    const error = await new Promise<string | undefined>((resolve) => {
+      const stream = audit.Tail({ after_sequence: "0" }, bearer(undefined));
+      stream.on("error", (err: { metadata?: Metadata }) => resolve(err.metadata?.get("oauth-error")[0] as string | undefined));
+      stream.on("data", () => resolve("data"));
+    });
+    expect(error).toBe("invalid_client");
+  });
+
+  it("lets stsctl through with STS_AUDIT_TOKEN, and not without", async () => {
+    const stsctl = (env: Record<string, string>) =>
+      promisify(execFile)(process.execPath, [join(ROOT, "services/audit/dist/stsctl.js"), "audit", "verify", "--addr", stack.address.audit], {
+        cwd: ROOT,
+        env: { ...process.env, STS_AUDIT_TOKEN: "", ...env },
+      }).then(
+        () => 0,
+        (e: { code: number }) => e.code,
+      );
+    expect(await stsctl({ STS_AUDIT_TOKEN: AUDIT_TOKEN })).toBe(0);
+    expect(await stsctl({})).toBe(1);
+  });
+});
