@@ -14,7 +14,7 @@
  * only, so it stays out of shell history and process listings).
  */
 import { parseArgs } from "node:util";
-import { Metadata, credentials, status } from "@grpc/grpc-js";
+import { Metadata, status } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
 import { grpcCredentials } from "@sts/grpc";
 import { loadAuditProto } from "@sts/proto";
@@ -69,9 +69,10 @@ if (tlsGiven !== 0 && tlsGiven !== 3) {
   process.exit(2);
 }
 const channel = (() => {
-  if (!tls.ca_file || !tls.cert_file || !tls.key_file) return credentials.createInsecure();
+  const files = tls.ca_file && tls.cert_file && tls.key_file ? { ca_file: tls.ca_file, cert_file: tls.cert_file, key_file: tls.key_file } : undefined;
   try {
-    return grpcCredentials({ ca_file: tls.ca_file, cert_file: tls.cert_file, key_file: tls.key_file, require_client_cert: true }).channelTo();
+    // No files: plaintext, as grpcCredentials answers for a stack without grpc_tls.
+    return grpcCredentials(files && { ...files, require_client_cert: true }).channelTo();
   } catch (err) {
     console.error(`stsctl: ${(err as Error).message}`);
     return process.exit(2);

@@ -61,8 +61,8 @@ function toActor(act: AccessTokenClaims["act"]): Actor | undefined {
  * unverified `iss` only picks whose checks apply, and those verify `iss`
  * again. Actor tokens are always ours (the actor is the calling client).
  */
-function foreignIssuer(token: string, position: "subject_token" | "actor_token", deps: ExchangeDeps): TrustedIssuer | undefined {
-  if (position !== "subject_token" || deps.trusted.empty || token.length > deps.maxTokenBytes) return undefined;
+function foreignIssuer(token: string, deps: ExchangeDeps): TrustedIssuer | undefined {
+  if (deps.trusted.empty || token.length > deps.maxTokenBytes) return undefined;
   let iss: unknown;
   try {
     iss = decodeJwt(token).iss;
@@ -83,7 +83,7 @@ interface Subject {
 
 /** Verifies the subject token, ours or a trusted issuer's; another issuer's token may not bring an act chain of its own. */
 async function verifySubject(token: string, deps: ExchangeDeps): Promise<Subject> {
-  const foreign = foreignIssuer(token, "subject_token", deps);
+  const foreign = foreignIssuer(token, deps);
   const claims = await verifyPresented(token, "subject_token", deps, foreign);
   if (!foreign) return { claims, origin: subjectIssuer(claims), parentRef: claims.jti };
   // Its actors live in another issuer's namespace: carried over, they would read as clients of ours.
@@ -98,7 +98,7 @@ async function verifyPresented(
   token: string,
   position: "subject_token" | "actor_token",
   deps: ExchangeDeps,
-  foreign: TrustedIssuer | undefined = undefined,
+  foreign?: TrustedIssuer,
 ): Promise<AccessTokenClaims> {
   try {
     const { payload } = await verifyAccessToken(token, {

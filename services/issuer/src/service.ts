@@ -197,6 +197,7 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
         const entitled = claims && (claims.client_id === client.client_id || client.internal || audienceList(claims.aud).includes(client.client_id));
         if (!claims || !entitled) return { active: false };
         const act = actToProto(claims.act);
+        const vouching = subjectIssuer(claims);
         return {
           active: true,
           scope: Array.isArray(claims.scope) ? claims.scope.join(" ") : (claims.scope ?? ""),
@@ -210,7 +211,7 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
           jti: claims.jti,
           token_type: "Bearer",
           ...(act && { act }),
-          ...(subjectIssuer(claims) !== deps.issuer && { subject_issuer: subjectIssuer(claims) }),
+          ...(vouching !== deps.issuer && { subject_issuer: vouching }),
         };
       },
       { name: "Introspect", logger },
