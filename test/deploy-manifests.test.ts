@@ -18,7 +18,8 @@ interface Container {
   command: string[];
   ports: Array<{ containerPort: number }>;
   env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }>;
-  readinessProbe: { grpc?: { port: number }; httpGet?: { port: number } };
+  readinessProbe: { grpc?: { port: number }; httpGet?: { path: string; port: number } };
+  livenessProbe: { grpc?: { port: number }; httpGet?: { path: string; port: number } };
   securityContext: { readOnlyRootFilesystem?: boolean };
   volumeMounts: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
 }
@@ -61,10 +62,13 @@ describe("deploy/k8s/base", () => {
     const c = w!.spec!.template!.spec.containers[0]!;
     expect(c.command.at(-1)).toBe(`services/${name}/dist/main.js`);
     expect(existsSync(join(ROOT, `services/${name}/src/main.ts`))).toBe(true);
-    const { port, bind } = config.services[name];
+    const { port, bind, admin_port: adminPort } = config.services[name];
     expect(bind).toBe("0.0.0.0");
-    expect(c.ports.map((p) => p.containerPort)).toEqual([port]);
-    expect(c.readinessProbe.grpc?.port ?? c.readinessProbe.httpGet?.port).toBe(port);
+    expect(adminPort).toBeDefined();
+    expect(c.ports.map((p) => p.containerPort)).toEqual([port, adminPort]);
+    // Probes go to the admin port: plain HTTP, so they keep working when grpc_tls makes the gRPC port mutual TLS.
+    expect(c.readinessProbe.httpGet).toEqual({ path: "/readyz", port: adminPort });
+    expect(c.livenessProbe.httpGet).toEqual({ path: "/healthz", port: adminPort });
     const service = manifests.find((m) => m.kind === "Service" && m.metadata.name === name);
     expect(service?.spec?.ports?.map((p) => p.targetPort)).toEqual([port]);
   });
@@ -74,10 +78,20 @@ describe("deploy/k8s/base", () => {
     expect(config.services[name].host).toBe(`${name}.${kustomization.namespace}.svc`);
   });
 
-  it("denies ingress by default and lets each service be reached on its own port only", () => {
+  it("denies ingress by default and lets each service be reached on its own port only, its admin port from the monitoring namespace only", () => {
     const policies = manifests.filter((m) => m.kind === "NetworkPolicy") as unknown as Array<{
-      spec: { podSelector: { matchLabels?: Record<string, string> }; ingress?: Array<{ ports?: Array<{ port: number }> }> };
+      spec: {
+        podSelector: { matchLabels?: Record<string, string> };
+        ingress?: Array<{ from?: Array<{ namespaceSelector?: { matchLabels?: Record<string, string> } }>; ports?: Array<{ port: number }> }>;
+      };
     }>;
+    const admin = policies.filter((p) => p.spec.podSelector.matchLabels?.["app.kubernetes.io/part-of"] === "mesh-sts");
+    expect(admin.flatMap((p) => p.spec.ingress ?? [])).toEqual([
+      {
+        from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } }],
+        ports: [...new Set(names.map((n) => config.services[n].admin_port))].map((port) => ({ port })),
+      },
+    ]);
     expect(policies.some((p) => Object.keys(p.spec.podSelector.matchLabels ?? {}).length === 0 && p.spec.ingress === undefined)).toBe(true);
     for (const name of names) {
       const allowing = policies.filter((p) => p.spec.podSelector.matchLabels?.["app.kubernetes.io/name"] === name);

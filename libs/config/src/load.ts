@@ -43,18 +43,23 @@ export const ENV_OVERRIDES = {
   STS_GATEWAY_HOST: "services.gateway.host",
   STS_GATEWAY_PORT: "services.gateway.port",
   STS_GATEWAY_BIND: "services.gateway.bind",
+  STS_GATEWAY_ADMIN_PORT: "services.gateway.admin_port",
   STS_ISSUER_HOST: "services.issuer.host",
   STS_ISSUER_PORT: "services.issuer.port",
   STS_ISSUER_BIND: "services.issuer.bind",
+  STS_ISSUER_ADMIN_PORT: "services.issuer.admin_port",
   STS_EXCHANGER_HOST: "services.exchanger.host",
   STS_EXCHANGER_PORT: "services.exchanger.port",
   STS_EXCHANGER_BIND: "services.exchanger.bind",
+  STS_EXCHANGER_ADMIN_PORT: "services.exchanger.admin_port",
   STS_POLICY_HOST: "services.policy.host",
   STS_POLICY_PORT: "services.policy.port",
   STS_POLICY_BIND: "services.policy.bind",
+  STS_POLICY_ADMIN_PORT: "services.policy.admin_port",
   STS_AUDIT_HOST: "services.audit.host",
   STS_AUDIT_PORT: "services.audit.port",
   STS_AUDIT_BIND: "services.audit.bind",
+  STS_AUDIT_ADMIN_PORT: "services.audit.admin_port",
   STS_AUDIT_DB: "audit.db_path",
   STS_GRPC_TLS_CERT_FILE: "grpc_tls.cert_file",
   STS_GRPC_TLS_KEY_FILE: "grpc_tls.key_file",
@@ -85,7 +90,7 @@ export function parseConfig(raw: unknown, env: Readonly<Record<string, string | 
   for (const [name, path] of Object.entries(ENV_OVERRIDES)) {
     const value = env[name];
     if (value === undefined || value === "") continue;
-    setPath(merged, path, path.endsWith(".port") ? Number(value) : value);
+    setPath(merged, path, /port$/.test(path) ? Number(value) : value);
   }
   const result = configSchema.safeParse(merged);
   if (!result.success) throw new ConfigError(source, result.error.issues.flatMap(describe));

@@ -26,6 +26,12 @@ const listen = (defaultPort: number) =>
       bind: z.string().min(1).optional(),
       /** TCP port; 0 picks a free one (tests). */
       port: port.default(defaultPort),
+      /**
+       * Plain-HTTP port for operators, on `bind`: GET /metrics (Prometheus),
+       * /healthz and /readyz (probes that work while the gRPC port needs mTLS).
+       * Absent: no admin server, and metrics are not recorded.
+       */
+      admin_port: port.optional(),
     })
     .prefault({})
     // One shared file serves every service: each listens on `bind` and dials the others at `host`.

@@ -2,13 +2,16 @@
  * The one adapter between `async (request, ctx) => response` handlers and
  * grpc-js: trace context in, a server span, deadline and cancellation as an
  * AbortSignal, and error mapping out. Only OAuthError crosses the wire;
- * anything else is logged with its stack and sent as server_error.
+ * anything else is logged with its stack and sent as server_error. Every
+ * call's duration is recorded as `rpc.server.call.duration` (OpenTelemetry's
+ * RPC conventions), with the OAuth error code as `error.type` when it failed.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
+import { status as grpcStatus } from "@grpc/grpc-js";
 import type { Metadata, ServerUnaryCall, ServerWritableStream, handleServerStreamingCall, handleUnaryCall, sendUnaryData } from "@grpc/grpc-js";
 import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
-import { OAuthError, toOAuthError, unauthorizedClient } from "@sts/errors";
-import { extractTraceContext } from "@sts/telemetry";
+import { OAuthError, grpcStatusOf, toOAuthError, unauthorizedClient } from "@sts/errors";
+import { DURATION_BUCKETS_S, extractTraceContext, getMeter } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
 import { statusFromOAuthError } from "./error-mapping.js";
 import { spiffeIdOf } from "./tls.js";
@@ -111,6 +114,31 @@ export function requirePeerSpiffeId(ctx: CallContext, pinned: string | undefined
   if (pinned !== undefined && ctx.peerSpiffeId !== pinned) throw unauthorizedClient(`caller's certificate is not the ${who}'s`);
 }
 
+/**
+ * Records the duration of one method's calls. Made when the handler is
+ * adapted (services do so after startTelemetry), so a metrics pipeline set up
+ * at start is the one that gets them.
+ */
+function callDurations(method: string): (startedAt: number, failure?: OAuthError) => void {
+  const histogram = getMeter("@sts/grpc").createHistogram("rpc.server.call.duration", {
+    unit: "s",
+    description: "Duration of incoming gRPC calls",
+    advice: { explicitBucketBoundaries: DURATION_BUCKETS_S },
+  });
+  const succeeded = { "rpc.system.name": "grpc", "rpc.method": method, "rpc.response.status_code": "OK" };
+  return (startedAt, failure) => {
+    const seconds = (performance.now() - startedAt) / 1000;
+    if (!failure) histogram.record(seconds, succeeded);
+    else
+      histogram.record(seconds, {
+        "rpc.system.name": "grpc",
+        "rpc.method": method,
+        "rpc.response.status_code": grpcStatus[grpcStatusOf(failure.code)],
+        "error.type": failure.code,
+      });
+  };
+}
+
 /** The OAuthError a failed handler answers with; anything unexpected is logged with its stack first. */
 export function handlerFailure(err: unknown, name: string, logger: Logger | undefined): OAuthError {
   const oauth = toOAuthError(err);
@@ -123,7 +151,9 @@ export function handlerFailure(err: unknown, name: string, logger: Logger | unde
 /** Adapts an async unary handler to grpc-js. */
 export function unary<Req, Res>(handler: (request: Req, ctx: CallContext) => Promise<Res>, options: AdapterOptions = {}): handleUnaryCall<Req, Res> {
   const name = options.name || handler.name || "rpc";
+  const recordCall = callDurations(name);
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+    const startedAt = performance.now();
     const parent = extractTraceContext(metadataCarrier(call.metadata));
     const span = tracer.startSpan(`grpc.server/${name}`, { kind: SpanKind.SERVER, attributes: { "rpc.system": "grpc", "rpc.method": name } }, parent);
     const { ctx, done } = contextOf(call, options.logger);
@@ -133,6 +163,7 @@ export function unary<Req, Res>(handler: (request: Req, ctx: CallContext) => Pro
         (response) => {
           done();
           span.end();
+          recordCall(startedAt);
           callback(null, response);
         },
         (err: unknown) => {
@@ -141,6 +172,7 @@ export function unary<Req, Res>(handler: (request: Req, ctx: CallContext) => Pro
           span.setAttribute("oauth.error", oauth.code);
           span.setStatus({ code: SpanStatusCode.ERROR, message: oauth.code });
           span.end();
+          recordCall(startedAt, oauth);
           callback(statusFromOAuthError(oauth), null);
         },
       );
@@ -153,7 +185,9 @@ export function serverStream<Req, Res>(
   options: AdapterOptions = {},
 ): handleServerStreamingCall<Req, Res> {
   const name = options.name || handler.name || "stream";
+  const recordCall = callDurations(name);
   return (call: ServerWritableStream<Req, Res>) => {
+    const startedAt = performance.now();
     const parent = extractTraceContext(metadataCarrier(call.metadata));
     const span = tracer.startSpan(`grpc.server/${name}`, { kind: SpanKind.SERVER }, parent);
     const { ctx, done } = contextOf(call, options.logger);
@@ -163,6 +197,7 @@ export function serverStream<Req, Res>(
         () => {
           done();
           span.end();
+          recordCall(startedAt);
           call.end();
         },
         (err: unknown) => {
@@ -170,6 +205,7 @@ export function serverStream<Req, Res>(
           const oauth = handlerFailure(err, name, options.logger);
           span.setStatus({ code: SpanStatusCode.ERROR, message: oauth.code });
           span.end();
+          recordCall(startedAt, oauth);
           // grpc-js turns an 'error' event into the call's status; destroy() would end the stream without sending one, and the client would wait forever.
           call.emit("error", Object.assign(new Error(oauth.description), statusFromOAuthError(oauth)));
         },

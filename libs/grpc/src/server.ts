@@ -34,6 +34,8 @@ export interface GrpcServerHandle {
   server: grpc.Server;
   /** Sets the health of the server and every service on it. */
   setServing(serving: boolean): void;
+  /** Whether the server reports SERVING. */
+  isServing(): boolean;
   /** Stops accepting calls, lets running calls finish for graceMs, then forces. */
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -70,6 +72,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     port,
     address: `${host}:${port}`,
     server,
+    isServing: () => serving === true,
     setServing(next) {
       if (serving === next) return;
       serving = next;

@@ -6,23 +6,53 @@
 import type { StsConfig } from "@sts/config";
 import { connectNats, ensureEventsStream } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
-import { createLogger, initTelemetry } from "@sts/telemetry";
+import { createLogger, getMeter, initMetrics, initTelemetry } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
+import { startAdminServer } from "./admin.js";
+import type { AdminServer } from "./admin.js";
 
-/** Tracing and a logger for service `name` (e.g. "issuer"). */
-export function startTelemetry(name: string, config: StsConfig): { telemetry: { shutdown(): Promise<void> }; logger: Logger } {
-  const telemetry = initTelemetry({
+/** A service's telemetry: tracing, and metrics with the admin server when it has an admin port. */
+export interface ServiceTelemetry {
+  /** Starts the admin server (GET /metrics, /healthz, /readyz) if `services.<name>.admin_port` is set; `ready` answers /readyz. */
+  serveAdmin(ready: () => boolean): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Tracing and a logger for service `name` (e.g. "issuer"). When the service
+ * has an admin port, metrics are set up here, before any component makes
+ * its instruments.
+ */
+export function startTelemetry(name: string, config: StsConfig): { telemetry: ServiceTelemetry; logger: Logger } {
+  const tracing = initTelemetry({
     serviceName: `sts-${name}`,
     exporter: config.telemetry.exporter,
     ...(config.telemetry.otlp_endpoint && { otlpEndpoint: config.telemetry.otlp_endpoint }),
   });
-  return { telemetry, logger: createLogger(name, { level: config.telemetry.log_level }) };
+  const logger = createLogger(name, { level: config.telemetry.log_level });
+  const listen = (config.services as Record<string, StsConfig["services"]["issuer"] | undefined>)[name];
+  const metrics = listen?.admin_port !== undefined ? initMetrics(`sts-${name}`) : undefined;
+  let admin: AdminServer | undefined;
+  const telemetry: ServiceTelemetry = {
+    async serveAdmin(ready) {
+      if (!metrics || !listen || listen.admin_port === undefined) return;
+      admin = await startAdminServer({ host: listen.bind, port: listen.admin_port, metrics, ready, logger });
+    },
+    async shutdown() {
+      await admin?.close();
+      await Promise.all([tracing.shutdown(), metrics?.shutdown()]);
+    },
+  };
+  return { telemetry, logger };
 }
 
 /** Connects to the stack's NATS (reconnecting forever) and makes sure the events stream exists. */
 export async function connectStack(name: string, config: StsConfig, logger: Logger): Promise<NatsHandle> {
   const nats = await connectNats({ servers: config.nats.url ?? "nats://127.0.0.1:4222", name: `sts-${name}`, logger });
   await ensureEventsStream(nats, { replicas: config.nats.replicas });
+  getMeter("@sts/nats")
+    .createObservableGauge("sts.nats.connected", { description: "1 while the NATS connection is up, 0 while it reconnects" })
+    .addCallback((result) => result.observe(nats.isConnected() ? 1 : 0));
   return nats;
 }
 
@@ -37,3 +67,5 @@ export function runMain(main: () => Promise<void>): void {
     process.exit(1);
   });
 }
+export { startAdminServer } from "./admin.js";
+export type { AdminServer, AdminServerOptions } from "./admin.js";

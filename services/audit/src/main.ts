@@ -31,6 +31,7 @@ async function main(): Promise<void> {
   server.setServing(nats.isConnected());
   nats.onStatusChange((connected) => server.setServing(connected));
   logger.info({ port: server.port }, "audit listening");
+  await telemetry.serveAdmin(() => server.isServing());
   if (!auditToken) logger.warn("STS_AUDIT_TOKEN is not set: the audit API answers any caller that can reach it");
 
   onShutdownSignal(async () => {

@@ -129,6 +129,7 @@ async function main(): Promise<void> {
     if (connected) decisions.invalidate();
   });
   logger.info({ port: server.port }, "exchanger listening");
+  await telemetry.serveAdmin(() => server.isServing());
 
   onShutdownSignal(async () => {
     await server.shutdown(5_000);

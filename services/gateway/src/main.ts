@@ -39,6 +39,7 @@ async function main(): Promise<void> {
     logger,
   });
   logger.info({ url: gateway.url, issuer: config.issuer }, "gateway listening");
+  await telemetry.serveAdmin(() => issuerReady);
   onShutdownSignal(async () => {
     clearInterval(probe);
     await gateway.close();

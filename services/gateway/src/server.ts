@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { callUnary, coalescedCalls } from "@sts/grpc";
 import type { ClientServiceClient, ExchangeServiceClient, TokenRequest, TokenResponse__Output, TokenServiceClient } from "@sts/proto";
 import { SpanKind, context, trace } from "@opentelemetry/api";
-import { extractTraceContext } from "@sts/telemetry";
+import { DURATION_BUCKETS_S, extractTraceContext, getMeter } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
 import { introspectEndpoint } from "./endpoints/introspect.js";
 import { revokeEndpoint } from "./endpoints/revoke.js";
@@ -47,6 +47,23 @@ const POSTS: Record<string, FormHandler> = {
 };
 
 const tracer = trace.getTracer("@sts/gateway");
+
+/** The route a path is served by, as a metric attribute: a fixed set, so a caller's made-up paths cannot grow the series. */
+function routeOf(path: string): string | undefined {
+  if (POSTS[path] || ROUTES.has(path)) return path;
+  return path.startsWith("/oauth2/register/") ? "/oauth2/register/{client_id}" : undefined;
+}
+
+const ROUTES = new Set([
+  "/oauth2/register",
+  "/oauth2/userinfo",
+  "/oauth2/jwks",
+  "/.well-known/oauth-authorization-server",
+  "/.well-known/openid-configuration",
+  "/healthz",
+  "/readyz",
+]);
+const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"]);
 
 /** One value of a header that may repeat (a repeated trace header is ignored). */
 function headerValue(v: string | string[] | undefined): string | undefined {
@@ -139,7 +156,25 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
     }
   }
 
+  // OpenTelemetry's HTTP server convention, with the OAuth error code as error.type.
+  const durations = getMeter("@sts/gateway").createHistogram("http.server.request.duration", {
+    unit: "s",
+    description: "Duration of HTTP requests to the gateway",
+    advice: { explicitBucketBoundaries: DURATION_BUCKETS_S },
+  });
+
   const server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000, maxHeaderSize: 16 * 1024 }, (req, res) => {
+    const startedAt = performance.now();
+    let errorType: string | undefined;
+    res.once("close", () => {
+      const route = routeOf((req.url ?? "/").split("?")[0] as string);
+      durations.record((performance.now() - startedAt) / 1000, {
+        "http.request.method": METHODS.has(req.method ?? "") ? req.method : "_OTHER",
+        "http.response.status_code": res.statusCode,
+        ...(route && { "http.route": route }),
+        ...(errorType && { "error.type": errorType }),
+      });
+    });
     // A caller's W3C trace context continues here, through the issuer or exchanger, into the events.
     const parent = extractTraceContext({ traceparent: headerValue(req.headers.traceparent), tracestate: headerValue(req.headers.tracestate) });
     const span = tracer.startSpan(
@@ -152,6 +187,7 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
       .with(trace.setSpan(parent, span), () => handle(req, res))
       .catch((err: unknown) => {
         const e = sendError(res, err);
+        errorType = e.code;
         // The path only: a query string may carry credentials a careless client put there.
         if (e.code === "server_error") options.logger.error({ err, path: (req.url ?? "").split("?")[0] }, "request failed");
         // An unread body would stall keep-alive; the connection is closed after an early refusal.

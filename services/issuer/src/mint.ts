@@ -10,6 +10,7 @@ import type { AccessTokenClaims, ActClaim, MayActClaim } from "@sts/jwt";
 import type { SigningKeyRing } from "@sts/keys";
 import type { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
+import { getMeter } from "@sts/telemetry";
 import { formatScopes } from "@sts/scopes";
 import type { OpaqueTokens } from "./opaque-tokens.js";
 
@@ -100,6 +101,10 @@ export interface IdTokenInput {
 
 /** Makes signed or opaque access tokens and records each one. */
 export class TokenMinter {
+  readonly #issued = getMeter("@sts/issuer").createCounter("sts.tokens.issued", {
+    description: "Access tokens handed out (each after its event is durable), by grant type and format",
+  });
+
   constructor(private readonly deps: MinterDeps) {}
 
   /** Signs an ID token for a client (aud = client_id), echoing the nonce. */
@@ -166,6 +171,7 @@ export class TokenMinter {
       ...(input.refreshFamily && { refresh_family: input.refreshFamily }),
     };
     await events.publish(input.eventType, data, { subject: jti });
+    this.#issued.add(1, { "sts.grant_type": input.grantType, "sts.token.format": input.format });
     return { token, jti, exp, expiresIn: exp - iat, scope };
   }
 }

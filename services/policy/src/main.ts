@@ -47,6 +47,7 @@ async function main(): Promise<void> {
   server.setServing(nats.isConnected());
   nats.onStatusChange((connected) => server.setServing(connected));
   logger.info({ port: server.port, policies: live.list().length }, "policy service listening");
+  await telemetry.serveAdmin(() => server.isServing());
 
   onShutdownSignal(async () => {
     await server.shutdown(5_000);

@@ -1,0 +1,50 @@
+/**
+ * OpenTelemetry metrics for a service, read by Prometheus from the service's
+ * admin port. Until initMetrics runs, the OTel API hands out no-op
+ * instruments: a service without an admin port pays nothing for them. So
+ * instruments are made when a component is built (after startTelemetry),
+ * never at module load.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { metrics } from "@opentelemetry/api";
+import type { Meter } from "@opentelemetry/api";
+import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { MeterProvider } from "@opentelemetry/sdk-metrics";
+import { ATTR_SERVICE_NAME } from "@opentelemetry/semantic-conventions";
+
+/**
+ * Histogram boundaries for call durations, in seconds. The SDK's defaults
+ * (0–10,000) suit milliseconds; these resolve the sub-millisecond to
+ * few-millisecond range where this stack's calls live.
+ */
+export const DURATION_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** A registered metrics pipeline. */
+export interface MetricsHandle {
+  /** Answers a Prometheus scrape (text exposition format). */
+  scrape(request: IncomingMessage, response: ServerResponse): void;
+  shutdown(): Promise<void>;
+}
+
+let registered: MetricsHandle | undefined;
+
+/** Registers the process-wide meter provider with a Prometheus reader; later calls return the same handle. */
+export function initMetrics(serviceName: string): MetricsHandle {
+  if (!registered) {
+    // The admin server serves the scrape; the exporter must not open a port of its own.
+    const exporter = new PrometheusExporter({ preventServerStart: true });
+    const provider = new MeterProvider({ resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName }), readers: [exporter] });
+    metrics.setGlobalMeterProvider(provider);
+    registered = {
+      scrape: (request, response) => exporter.getMetricsRequestHandler(request, response),
+      shutdown: () => provider.shutdown(),
+    };
+  }
+  return registered;
+}
+
+/** A meter for a component (no-op until initMetrics). */
+export function getMeter(name: string): Meter {
+  return metrics.getMeter(name);
+}

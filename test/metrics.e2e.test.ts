@@ -1,0 +1,141 @@
+/**
+ * The admin port: Prometheus metrics and the probes, against real processes.
+ * Counts must follow what the stack did (tokens issued by grant, calls by
+ * outcome with the OAuth error code, decision cache lookups), a scrape must
+ * never carry a token, a secret or a caller's made-up path, and /readyz must
+ * follow NATS going away and coming back.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort, waitFor } from "@sts/testkit";
+import { basicAuth, postForm, startStack, SERVICES } from "./harness.js";
+import type { ServiceName, Stack } from "./harness.js";
+import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, chainConfig } from "./chain.js";
+
+let stack: Stack;
+const admin = {} as Record<ServiceName, string>;
+
+beforeAll(async () => {
+  const env: Record<string, string> = {};
+  for (const name of SERVICES) {
+    const port = await freePort();
+    env[`STS_${name.toUpperCase()}_ADMIN_PORT`] = String(port);
+    admin[name] = `http://127.0.0.1:${port}`;
+  }
+  stack = await startStack(chainConfig, { env });
+}, 90_000);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+/** One Prometheus text-format sample. */
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Parses the samples of a scrape (comments skipped). */
+function parseSamples(text: string): Sample[] {
+  return text
+    .split("\n")
+    .filter((line) => line && !line.startsWith("#"))
+    .map((line) => {
+      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)/.exec(line);
+      if (!m) throw new Error(`not a sample line: ${line}`);
+      const labels = Object.fromEntries([...(m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1], l[2]]));
+      return { name: m[1] as string, labels, value: Number(m[3]) };
+    });
+}
+
+async function scrape(service: ServiceName): Promise<{ text: string; samples: Sample[] }> {
+  const res = await fetch(`${admin[service]}/metrics`);
+  expect(res.status).toBe(200);
+  const text = await res.text();
+  return { text, samples: parseSamples(text) };
+}
+
+/** Sum of the samples of `name` whose labels include `labels`. */
+function total(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+  return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0);
+}
+
+const token = (secret = SECRET) =>
+  postForm(`${stack.gatewayUrl}/oauth2/token`, { grant_type: "client_credentials", scope: "a b c" }, { authorization: basicAuth("end-user-app", secret) });
+
+const exchange = (subject: string) =>
+  postForm(
+    `${stack.gatewayUrl}/oauth2/token`,
+    { grant_type: EXCHANGE_GRANT, subject_token: subject, subject_token_type: TOKEN_TYPE_AT, audience: "svc-b", scope: "b c" },
+    { authorization: basicAuth("svc-a", SECRET) },
+  );
+
+describe("admin port", () => {
+  it("counts tokens by grant, calls by outcome with the OAuth error, and decision cache lookups; no token, secret or made-up path in any scrape", async () => {
+    const before = { issuer: (await scrape("issuer")).samples, exchanger: (await scrape("exchanger")).samples, gateway: (await scrape("gateway")).samples };
+    const at1 = (await token()).body.access_token as string;
+    expect(typeof at1).toBe("string");
+    expect((await token("wrong-secret-0000000001")).status).toBe(401);
+    const at2 = await exchange(at1);
+    expect(at2.status).toBe(200);
+    expect((await exchange(at1)).status).toBe(200);
+    const forged = `${at1.slice(0, -4)}AAAA`;
+    expect((await exchange(forged)).status).toBe(400);
+    const probePath = "/no-such-route-7f3a9c";
+    expect((await fetch(`${stack.gatewayUrl}${probePath}`)).status).toBe(404);
+
+    const issuer = await scrape("issuer");
+    const grew = (now: Sample[], was: Sample[], name: string, labels: Record<string, string>) => total(now, name, labels) - total(was, name, labels);
+    expect(grew(issuer.samples, before.issuer, "sts_tokens_issued_total", { sts_grant_type: "client_credentials", sts_token_format: "jwt" })).toBe(1);
+    expect(grew(issuer.samples, before.issuer, "sts_tokens_issued_total", { sts_grant_type: EXCHANGE_GRANT, sts_token_format: "jwt" })).toBe(2);
+    expect(total(issuer.samples, "sts_nats_connected")).toBe(1);
+
+    const exchanger = await scrape("exchanger");
+    const exchangeCalls = (labels: Record<string, string>) =>
+      grew(exchanger.samples, before.exchanger, "rpc_server_call_duration_count", { rpc_method: "Exchange", ...labels });
+    expect(exchangeCalls({ rpc_response_status_code: "OK" })).toBe(2);
+    expect(exchangeCalls({ error_type: "invalid_request" })).toBe(1);
+    // The first exchange asked the policy service; the second, the same question, was answered from the cache.
+    expect(grew(exchanger.samples, before.exchanger, "sts_policy_decision_cache_lookups_total", { sts_result: "miss" })).toBe(1);
+    expect(grew(exchanger.samples, before.exchanger, "sts_policy_decision_cache_lookups_total", { sts_result: "hit" })).toBe(1);
+    // Histogram buckets resolve sub-millisecond calls (the SDK's default boundaries start at 5 s for seconds).
+    expect(exchanger.samples.some((s) => s.name === "rpc_server_call_duration_bucket" && s.labels.le === "0.001")).toBe(true);
+
+    const gateway = await scrape("gateway");
+    const requests = (labels: Record<string, string>) => grew(gateway.samples, before.gateway, "http_server_request_duration_count", labels);
+    expect(requests({ http_route: "/oauth2/token", http_request_method: "POST", http_response_status_code: "401", error_type: "invalid_client" })).toBe(1);
+    expect(requests({ http_route: "/oauth2/token", http_response_status_code: "200" })).toBe(3);
+    expect(requests({ http_response_status_code: "404" })).toBe(1);
+
+    for (const { text } of [issuer, exchanger, gateway, await scrape("policy"), await scrape("audit")]) {
+      for (const secret of [at1, at2.body.access_token as string, forged, SECRET, stack.secrets.exchanger, stack.secrets.master])
+        expect(text).not.toContain(secret);
+      expect(text).not.toContain(probePath);
+    }
+  });
+
+  it("answers the probes, and /readyz follows NATS going away and coming back", async () => {
+    for (const name of SERVICES) {
+      expect((await fetch(`${admin[name]}/healthz`)).status).toBe(200);
+      expect((await fetch(`${admin[name]}/readyz`)).status).toBe(200);
+    }
+    expect((await fetch(`${admin.issuer}/metrics`, { method: "POST" })).status).toBe(405);
+    expect((await fetch(`${admin.issuer}/elsewhere`)).status).toBe(404);
+
+    await stack.nats.kill("SIGKILL");
+    await waitFor(async () => (await fetch(`${admin.issuer}/readyz`)).status === 503, {
+      timeoutMs: 15_000,
+      message: "issuer /readyz still 200 with NATS down",
+    });
+    // Alive all the same: a liveness probe must not restart a process that is waiting for NATS.
+    expect((await fetch(`${admin.issuer}/healthz`)).status).toBe(200);
+    expect(total((await scrape("issuer")).samples, "sts_nats_connected")).toBe(0);
+
+    await stack.nats.restart();
+    await waitFor(async () => (await fetch(`${admin.issuer}/readyz`)).status === 200, {
+      timeoutMs: 30_000,
+      message: "issuer /readyz not back after NATS restart",
+    });
+    expect(total((await scrape("issuer")).samples, "sts_nats_connected")).toBe(1);
+  }, 60_000);
+});
