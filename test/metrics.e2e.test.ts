@@ -3,16 +3,24 @@
  * Counts must follow what the stack did (tokens issued by grant, calls by
  * outcome with the OAuth error code, decision cache lookups), a scrape must
  * never carry a token, a secret or a caller's made-up path, and /readyz must
- * follow NATS going away and coming back.
+ * follow NATS going away and coming back. A sidecar serves the same on its
+ * health listener.
  */
+import { createServer } from "node:http";
+import type { Server as HttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, waitFor } from "@sts/testkit";
-import { basicAuth, postForm, startStack, SERVICES } from "./harness.js";
+import { freePort, tcpOpen, waitFor } from "@sts/testkit";
+import type { ProcessHandle } from "@sts/testkit";
+import { basicAuth, postForm, startSidecar, startStack, SERVICES } from "./harness.js";
 import type { ServiceName, Stack } from "./harness.js";
 import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, chainConfig } from "./chain.js";
 
 let stack: Stack;
+let sidecar: ProcessHandle;
+let destination: HttpServer;
 const admin = {} as Record<ServiceName, string>;
+const sidecarPort = { inbound: 0, outbound: 0, health: 0 };
 
 beforeAll(async () => {
   const env: Record<string, string> = {};
@@ -21,10 +29,26 @@ beforeAll(async () => {
     env[`STS_${name.toUpperCase()}_ADMIN_PORT`] = String(port);
     admin[name] = `http://127.0.0.1:${port}`;
   }
-  stack = await startStack(chainConfig, { env });
+  // One HTTP server plays both A's workload (behind the sidecar) and B (the route's destination).
+  destination = createServer((_req, res) => res.writeHead(200).end("ok"));
+  const upstream = await new Promise<number>((resolve) => destination.listen(0, "127.0.0.1", () => resolve((destination.address() as AddressInfo).port)));
+  for (const k of ["inbound", "outbound", "health"] as const) sidecarPort[k] = await freePort();
+  const sidecars = {
+    "svc-a": {
+      inbound: { port: sidecarPort.inbound },
+      outbound: { port: sidecarPort.outbound },
+      health: { port: sidecarPort.health },
+      upstream: `http://127.0.0.1:${upstream}`,
+      routes: { "svc-b": { url: `http://127.0.0.1:${upstream}`, audience: "svc-b", scopes: ["b", "c"] } },
+    },
+  };
+  stack = await startStack({ ...chainConfig, sidecars }, { env });
+  sidecar = await startSidecar(stack, "svc-a", SECRET, async () => (await tcpOpen(sidecarPort.outbound)) && (await tcpOpen(sidecarPort.health)));
 }, 90_000);
 
 afterAll(async () => {
+  await sidecar?.stop();
+  destination?.close();
   await stack?.stop();
 });
 
@@ -48,8 +72,8 @@ function parseSamples(text: string): Sample[] {
     });
 }
 
-async function scrape(service: ServiceName): Promise<{ text: string; samples: Sample[] }> {
-  const res = await fetch(`${admin[service]}/metrics`);
+async function scrape(service: ServiceName | "sidecar"): Promise<{ text: string; samples: Sample[] }> {
+  const res = await fetch(service === "sidecar" ? `http://127.0.0.1:${sidecarPort.health}/metrics` : `${admin[service]}/metrics`);
   expect(res.status).toBe(200);
   const text = await res.text();
   return { text, samples: parseSamples(text) };
@@ -66,7 +90,8 @@ const token = (secret = SECRET) =>
 const exchange = (subject: string) =>
   postForm(
     `${stack.gatewayUrl}/oauth2/token`,
-    { grant_type: EXCHANGE_GRANT, subject_token: subject, subject_token_type: TOKEN_TYPE_AT, audience: "svc-b", scope: "b c" },
+    // Scope "b" alone: no other test here asks the policy this question, so the first ask is a miss whatever ran before.
+    { grant_type: EXCHANGE_GRANT, subject_token: subject, subject_token_type: TOKEN_TYPE_AT, audience: "svc-b", scope: "b" },
     { authorization: basicAuth("svc-a", SECRET) },
   );
 
@@ -112,6 +137,28 @@ describe("admin port", () => {
         expect(text).not.toContain(secret);
       expect(text).not.toContain(probePath);
     }
+  });
+
+  it("a sidecar counts outbound exchanges (one, then the cache) and its calls per listener and route", async () => {
+    const before = (await scrape("sidecar")).samples;
+    const at1 = (await token()).body.access_token as string;
+    const out = (path: string, bearer?: string) =>
+      fetch(`http://127.0.0.1:${sidecarPort.outbound}${path}`, { headers: bearer ? { authorization: `Bearer ${bearer}` } : {} });
+    expect((await out("/svc-b/work", at1)).status).toBe(200);
+    expect((await out("/svc-b/work", at1)).status).toBe(200);
+    expect((await out("/svc-b/work")).status).toBe(401);
+    expect((await out("/made-up-route-51c2/work", at1)).status).toBe(403);
+
+    const { text, samples } = await scrape("sidecar");
+    const grew = (name: string, labels: Record<string, string>) => total(samples, name, labels) - total(before, name, labels);
+    expect(grew("sts_mesh_exchange_cache_lookups_total", { sts_result: "miss" })).toBe(1);
+    expect(grew("sts_mesh_exchange_cache_lookups_total", { sts_result: "hit" })).toBe(1);
+    const calls = (labels: Record<string, string>) => grew("http_server_request_duration_count", { sts_listener: "outbound", ...labels });
+    expect(calls({ sts_route: "svc-b", http_response_status_code: "200" })).toBe(2);
+    expect(calls({ sts_route: "svc-b", http_response_status_code: "401", error_type: "invalid_token" })).toBe(1);
+    expect(calls({ http_response_status_code: "403", error_type: "invalid_target" })).toBe(1);
+    expect(text).not.toContain("made-up-route-51c2");
+    expect(text).not.toContain(at1);
   });
 
   it("answers the probes, and /readyz follows NATS going away and coming back", async () => {

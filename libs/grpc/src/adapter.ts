@@ -11,7 +11,7 @@ import { status as grpcStatus } from "@grpc/grpc-js";
 import type { Metadata, ServerUnaryCall, ServerWritableStream, handleServerStreamingCall, handleUnaryCall, sendUnaryData } from "@grpc/grpc-js";
 import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
 import { OAuthError, grpcStatusOf, toOAuthError, unauthorizedClient } from "@sts/errors";
-import { DURATION_BUCKETS_S, extractTraceContext, getMeter } from "@sts/telemetry";
+import { durationHistogram, extractTraceContext } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
 import { statusFromOAuthError } from "./error-mapping.js";
 import { spiffeIdOf } from "./tls.js";
@@ -120,11 +120,7 @@ export function requirePeerSpiffeId(ctx: CallContext, pinned: string | undefined
  * at start is the one that gets them.
  */
 function callDurations(method: string): (startedAt: number, failure?: OAuthError) => void {
-  const histogram = getMeter("@sts/grpc").createHistogram("rpc.server.call.duration", {
-    unit: "s",
-    description: "Duration of incoming gRPC calls",
-    advice: { explicitBucketBoundaries: DURATION_BUCKETS_S },
-  });
+  const histogram = durationHistogram("@sts/grpc", "rpc.server.call.duration", "Duration of incoming gRPC calls");
   const succeeded = { "rpc.system.name": "grpc", "rpc.method": method, "rpc.response.status_code": "OK" };
   return (startedAt, failure) => {
     const seconds = (performance.now() - startedAt) / 1000;

@@ -9,6 +9,7 @@ import { Metadata } from "@grpc/grpc-js";
 import type { Client } from "@grpc/grpc-js";
 import { callUnary } from "@sts/grpc";
 import type { ExchangeRequest, ExchangeResponse__Output } from "@sts/proto";
+import { cacheLookups } from "@sts/telemetry";
 
 const ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token";
 
@@ -38,8 +39,9 @@ export class ExchangeCache {
   readonly #o: Required<Omit<ExchangeCacheOptions, "nowMs">> & { nowMs: () => number };
   readonly #entries = new Map<string, ExchangedToken>();
   readonly #inflight = new Map<string, Promise<ExchangedToken>>();
-  /** Exchanges actually sent (for tests and metrics). */
+  /** Exchanges actually sent (for tests). */
   exchanges = 0;
+  readonly #lookups = cacheLookups("@sts/mesh", "sts.mesh.exchange_cache.lookups", "Outbound tokens");
 
   constructor(options: ExchangeCacheOptions) {
     this.#o = { refreshMarginSeconds: 10, maxEntries: 10_000, deadlineMs: 5000, nowMs: Date.now, ...options };
@@ -49,8 +51,12 @@ export class ExchangeCache {
   async tokenFor(subjectToken: string, audience: string, scopes: readonly string[]): Promise<ExchangedToken> {
     const key = `${audience}\n${scopes.join(" ")}\n${subjectToken}`;
     const hit = this.#entries.get(key);
-    if (hit && hit.expiresAt - this.#o.refreshMarginSeconds * 1000 > this.#o.nowMs()) return hit;
+    if (hit && hit.expiresAt - this.#o.refreshMarginSeconds * 1000 > this.#o.nowMs()) {
+      this.#lookups("hit");
+      return hit;
+    }
     let pending = this.#inflight.get(key);
+    this.#lookups(pending ? "joined" : "miss");
     if (!pending) {
       pending = this.#exchange(subjectToken, audience, scopes)
         .then((token) => {

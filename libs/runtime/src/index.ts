@@ -7,12 +7,14 @@ import type { StsConfig } from "@sts/config";
 import { connectNats, ensureEventsStream } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
 import { createLogger, getMeter, initMetrics, initTelemetry } from "@sts/telemetry";
-import type { Logger } from "@sts/telemetry";
+import type { Logger, MetricsHandle } from "@sts/telemetry";
 import { startAdminServer } from "./admin.js";
 import type { AdminServer } from "./admin.js";
 
 /** A service's telemetry: tracing, and metrics with the admin server when it has an admin port. */
 export interface ServiceTelemetry {
+  /** The metrics pipeline, when metrics are on. */
+  metrics: MetricsHandle | undefined;
   /** Starts the admin server (GET /metrics, /healthz, /readyz) if `services.<name>.admin_port` is set; `ready` answers /readyz. */
   serveAdmin(ready: () => boolean): Promise<void>;
   shutdown(): Promise<void>;
@@ -20,10 +22,11 @@ export interface ServiceTelemetry {
 
 /**
  * Tracing and a logger for service `name` (e.g. "issuer"). When the service
- * has an admin port, metrics are set up here, before any component makes
- * its instruments.
+ * has an admin port (or `metrics` says so: a sidecar serves them on its
+ * health listener), metrics are set up here, before any component makes its
+ * instruments.
  */
-export function startTelemetry(name: string, config: StsConfig): { telemetry: ServiceTelemetry; logger: Logger } {
+export function startTelemetry(name: string, config: StsConfig, options: { metrics?: boolean } = {}): { telemetry: ServiceTelemetry; logger: Logger } {
   const tracing = initTelemetry({
     serviceName: `sts-${name}`,
     exporter: config.telemetry.exporter,
@@ -31,9 +34,10 @@ export function startTelemetry(name: string, config: StsConfig): { telemetry: Se
   });
   const logger = createLogger(name, { level: config.telemetry.log_level });
   const listen = (config.services as Record<string, StsConfig["services"]["issuer"] | undefined>)[name];
-  const metrics = listen?.admin_port !== undefined ? initMetrics(`sts-${name}`) : undefined;
+  const metrics = (options.metrics ?? listen?.admin_port !== undefined) ? initMetrics(`sts-${name}`) : undefined;
   let admin: AdminServer | undefined;
   const telemetry: ServiceTelemetry = {
+    metrics,
     async serveAdmin(ready) {
       if (!metrics || !listen || listen.admin_port === undefined) return;
       admin = await startAdminServer({ host: listen.bind, port: listen.admin_port, metrics, ready, logger });

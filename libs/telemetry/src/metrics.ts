@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { metrics } from "@opentelemetry/api";
-import type { Meter } from "@opentelemetry/api";
+import type { Histogram, Meter } from "@opentelemetry/api";
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { MeterProvider } from "@opentelemetry/sdk-metrics";
@@ -42,6 +42,23 @@ export function initMetrics(serviceName: string): MetricsHandle {
     };
   }
   return registered;
+}
+
+/** How a cache answered: from itself, by asking upstream, or by joining the same question already in flight. */
+export type CacheLookup = "hit" | "miss" | "joined";
+
+/** A counter of cache lookups by result (`sts.result`), for the caches in front of remote calls. */
+export function cacheLookups(scope: string, name: string, what: string): (result: CacheLookup) => void {
+  const counter = getMeter(scope).createCounter(name, {
+    description: `${what} asked of the cache, by result: hit, miss (asked upstream) or joined (waited on the same question in flight)`,
+  });
+  const attributes = { hit: { "sts.result": "hit" }, miss: { "sts.result": "miss" }, joined: { "sts.result": "joined" } };
+  return (result) => counter.add(1, attributes[result]);
+}
+
+/** A histogram of durations in seconds, with the stack's bucket boundaries. */
+export function durationHistogram(scope: string, name: string, description: string): Histogram {
+  return getMeter(scope).createHistogram(name, { unit: "s", description, advice: { explicitBucketBoundaries: DURATION_BUCKETS_S } });
 }
 
 /** A meter for a component (no-op until initMetrics). */

@@ -7,15 +7,12 @@
  */
 import { OAuthError, unavailable } from "@sts/errors";
 import type { DecideRequest, Decision__Output } from "@sts/proto";
-import { getMeter } from "@sts/telemetry";
+import { cacheLookups } from "@sts/telemetry";
 
 /** Asks the policy service; rejects with an OAuthError. */
 export type DecideFn = (request: DecideRequest) => Promise<Decision__Output>;
 
 const MAX_ENTRIES = 50_000;
-const HIT = { "sts.result": "hit" };
-const MISS = { "sts.result": "miss" };
-const JOINED = { "sts.result": "joined" };
 
 /** A TTL cache of decisions in front of the policy service. */
 export class DecisionCache {
@@ -24,9 +21,7 @@ export class DecisionCache {
   #generation = 0;
   /** Lowest policy revision a cached decision may come from (raised by policy.updated). */
   #minRevision = 0n;
-  readonly #lookups = getMeter("@sts/exchanger").createCounter("sts.policy.decision_cache.lookups", {
-    description: "Decisions asked of the cache, by result: hit, miss (asked the policy service) or joined (waited on the same question in flight)",
-  });
+  readonly #lookups = cacheLookups("@sts/exchanger", "sts.policy.decision_cache.lookups", "Policy decisions");
 
   constructor(
     private readonly decideRemote: DecideFn,
@@ -39,11 +34,11 @@ export class DecisionCache {
     const key = JSON.stringify(request);
     const hit = this.#entries.get(key);
     if (hit && hit.expires > this.nowMs()) {
-      this.#lookups.add(1, HIT);
+      this.#lookups("hit");
       return hit.decision;
     }
     let pending = this.#inflight.get(key);
-    this.#lookups.add(1, pending ? JOINED : MISS);
+    this.#lookups(pending ? "joined" : "miss");
     if (!pending) {
       const generation = this.#generation;
       pending = this.decideRemote(request)

@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { callUnary, coalescedCalls } from "@sts/grpc";
 import type { ClientServiceClient, ExchangeServiceClient, TokenRequest, TokenResponse__Output, TokenServiceClient } from "@sts/proto";
 import { SpanKind, context, trace } from "@opentelemetry/api";
-import { DURATION_BUCKETS_S, extractTraceContext, getMeter } from "@sts/telemetry";
+import { durationHistogram, extractTraceContext } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
 import { introspectEndpoint } from "./endpoints/introspect.js";
 import { revokeEndpoint } from "./endpoints/revoke.js";
@@ -157,11 +157,7 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
   }
 
   // OpenTelemetry's HTTP server convention, with the OAuth error code as error.type.
-  const durations = getMeter("@sts/gateway").createHistogram("http.server.request.duration", {
-    unit: "s",
-    description: "Duration of HTTP requests to the gateway",
-    advice: { explicitBucketBoundaries: DURATION_BUCKETS_S },
-  });
+  const durations = durationHistogram("@sts/gateway", "http.server.request.duration", "Duration of HTTP requests to the gateway");
 
   const server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000, maxHeaderSize: 16 * 1024 }, (req, res) => {
     const startedAt = performance.now();

@@ -12,7 +12,8 @@ import { startSidecar } from "./sidecar.js";
 
 async function main(): Promise<void> {
   const { config, workload, sidecar, secret } = readSettings();
-  const { telemetry, logger } = startTelemetry(`sidecar-${workload.replace(/[^A-Za-z0-9_-]/g, "_")}`, config);
+  // Metrics go out on the health listener, so they are on when the sidecar has one.
+  const { telemetry, logger } = startTelemetry(`sidecar-${workload.replace(/[^A-Za-z0-9_-]/g, "_")}`, config, { metrics: sidecar.health !== undefined });
   const nats = await connectStack("sidecar", config, logger);
   const revocationsKv = await openBucket(nats, BUCKETS.revocations, { history: 1 });
   const revocations = new KvCache(revocationsKv, { parse: parseRevocation, logger });
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
     },
     isRevoked,
     ready: () => nats.isConnected(),
+    metrics: telemetry.metrics,
     exchange: new ExchangeCache({ exchanger, authorization: `Basic ${Buffer.from(`${formEncode(workload)}:${formEncode(secret)}`).toString("base64")}` }),
     logger,
   });

@@ -17,7 +17,8 @@ import { decodeJwt } from "jose";
 import { OAuthError, toOAuthError } from "@sts/errors";
 import { bearerToken, callerHeaders, isOriginForm, urlOnOrigin, verifyInbound } from "@sts/mesh";
 import type { ExchangeCache, InboundOptions } from "@sts/mesh";
-import type { Logger } from "@sts/telemetry";
+import { durationHistogram } from "@sts/telemetry";
+import type { Logger, MetricsHandle } from "@sts/telemetry";
 import type { SidecarConfig } from "./config.js";
 import { forward, forwardableHeaders } from "./proxy.js";
 import { forwardableH2Headers, startH2Proxy } from "./h2-proxy.js";
@@ -26,7 +27,7 @@ import type { H2Router } from "./h2-proxy.js";
 /** Headers the workload receives about its caller (defined with their encoding in @sts/mesh). */
 export { MESH_HEADERS } from "@sts/mesh";
 
-function refuse(res: ServerResponse, err: unknown): void {
+function refuse(res: ServerResponse, err: unknown): OAuthError {
   const e = toOAuthError(err);
   // RFC 6750 §3: a missing or bad bearer token is 401 with a Bearer challenge.
   const status =
@@ -41,6 +42,7 @@ function refuse(res: ServerResponse, err: unknown): void {
   if (status === 401) headers["www-authenticate"] = `Bearer error="invalid_token", error_description="${e.description}"`;
   if (e.retryAfter !== undefined) headers["retry-after"] = String(e.retryAfter);
   if (!res.headersSent) res.writeHead(status, headers).end(JSON.stringify(e.toJSON()));
+  return e;
 }
 
 /** What the sidecar needs. */
@@ -53,6 +55,8 @@ export interface SidecarDeps {
   isRevoked: (jti: string) => boolean;
   /** Whether the sidecar can verify and exchange now (NATS reachable); /readyz answers it. */
   ready?: () => boolean;
+  /** Served at /metrics on the health listener when set. */
+  metrics?: MetricsHandle;
   logger: Logger;
 }
 
@@ -139,8 +143,33 @@ function grpcRefusal(err: unknown): { grpcStatus: number; message: string } {
   return { grpcStatus, message: e.description };
 }
 
-function listen(handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>, host: string, port: number, logger: Logger): Promise<Server> {
+/** The route an outbound call names, when the config has it (a metric attribute: made-up names add no series). */
+function knownRoute(url: string | undefined, routes: SidecarConfig["routes"]): string | undefined {
+  const name = (url ?? "/").split("/")[1] ?? "";
+  return Object.hasOwn(routes, name) ? name : undefined;
+}
+
+function listen(
+  listener: "inbound" | "outbound",
+  handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  deps: SidecarDeps,
+  { host, port }: { host: string; port: number },
+): Promise<Server> {
+  const { logger } = deps;
+  // OpenTelemetry's HTTP server convention, per listener; the outbound one also names the route.
+  const durations = durationHistogram("@sts/sidecar", "http.server.request.duration", "Duration of calls through the sidecar, forwarding included");
   const http = createServer({ maxHeaderSize: 16 * 1024, headersTimeout: 10_000 }, (req, res) => {
+    const startedAt = performance.now();
+    let errorType: string | undefined;
+    res.once("close", () => {
+      const route = listener === "outbound" ? knownRoute(req.url, deps.config.routes) : undefined;
+      durations.record((performance.now() - startedAt) / 1000, {
+        "sts.listener": listener,
+        "http.response.status_code": res.statusCode,
+        ...(route && { "sts.route": route }),
+        ...(errorType && { "error.type": errorType }),
+      });
+    });
     // Absolute- and authority-form targets would name a host of the caller's choosing: only paths are proxied.
     if (!isOriginForm(req.url ?? "")) {
       req.resume();
@@ -150,7 +179,7 @@ function listen(handler: (req: IncomingMessage, res: ServerResponse) => Promise<
     }
     handler(req, res).catch((err: unknown) => {
       if (!(err instanceof OAuthError)) logger.error({ err }, "sidecar request failed");
-      refuse(res, err);
+      errorType = refuse(res, err).code;
       if (!req.complete) req.resume();
     });
   });
@@ -161,6 +190,10 @@ function listen(handler: (req: IncomingMessage, res: ServerResponse) => Promise<
 function startHealth(deps: SidecarDeps, host: string, port: number): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? "").split("?")[0];
+    if (path === "/metrics" && deps.metrics) {
+      deps.metrics.scrape(req, res);
+      return;
+    }
     const ready = path === "/readyz" ? (deps.ready?.() ?? true) : true;
     const status = path === "/healthz" || path === "/readyz" ? (ready ? 200 : 503) : 404;
     res
@@ -172,8 +205,8 @@ function startHealth(deps: SidecarDeps, host: string, port: number): Promise<Ser
 
 /** Starts the listeners. */
 export async function startSidecar(deps: SidecarDeps): Promise<{ inboundPort: number; outboundPort: number; close(): Promise<void> }> {
-  const inbound = await listen((req, res) => inboundHandler(req, res, deps), deps.config.inbound.host, deps.config.inbound.port, deps.logger);
-  const outbound = await listen((req, res) => outboundHandler(req, res, deps), deps.config.outbound.host, deps.config.outbound.port, deps.logger);
+  const inbound = await listen("inbound", (req, res) => inboundHandler(req, res, deps), deps, deps.config.inbound);
+  const outbound = await listen("outbound", (req, res) => outboundHandler(req, res, deps), deps, deps.config.outbound);
   const inboundRouter: H2Router = async (headers) => ({
     target: deps.config.grpc_upstream ?? deps.config.upstream,
     headers: { ...forwardableH2Headers(headers), ...(await admitInbound(headers.authorization, deps)) },
