@@ -2,7 +2,10 @@
  * The engine in force on this replica: rebuilt from the watched policies
  * bucket whenever it changes, then announced with policy.updated (event id
  * derived from the revision, so the N replicas' announcements of one change
- * are stored once).
+ * are stored once). A failed announcement is retried until it is out or a
+ * newer revision's takes over: exchangers drop their cached decisions only
+ * on hearing it, so a lost one would leave a tightened policy unenforced for
+ * up to their cache TTL.
  */
 import { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher, KvCache } from "@sts/nats";
@@ -18,12 +21,16 @@ export class LivePolicySet implements LivePolicies {
   #pending: NodeJS.Immediate | undefined;
   readonly #waiters: Array<{ revision: bigint; resolve: () => void }> = [];
   #announcement: Promise<unknown> = Promise.resolve();
+  /** Delay before the first retry of a failed announcement; it doubles up to 5 s. */
+  readonly #retryMs: number;
 
   constructor(
     private readonly cache: KvCache<StoredPolicy>,
     private readonly events: EventPublisher | undefined,
     private readonly logger: Logger,
+    options: { retryMs?: number } = {},
   ) {
+    this.#retryMs = options.retryMs ?? 250;
     this.#engine = new PolicyEngine([]);
     this.#rebuild();
     cache.onChange(() => this.#schedule());
@@ -57,10 +64,32 @@ export class LivePolicySet implements LivePolicies {
     }
     if (changed && this.events) {
       this.logger.info({ revision: revision.toString(), policies: valid.length }, "policies reloaded");
-      this.#announcement = this.events
-        .publish(EVENT_TYPES.POLICY_UPDATED, { revision: revision.toString(), policy_ids: valid.map((p) => p.id).sort() }, { id: `policy.updated.${revision}` })
-        .catch((err: unknown) => this.logger.warn({ err }, "policy.updated not published"));
+      this.#announcement = this.#announce(this.events, revision, valid.map((p) => p.id).sort());
     }
+  }
+
+  /** Publishes policy.updated; resolves after the first attempt (a writer waits a bounded time) while failures are retried behind it. */
+  #announce(events: EventPublisher, revision: bigint, policyIds: string[]): Promise<void> {
+    const attempt = (): Promise<boolean> =>
+      events.publish(EVENT_TYPES.POLICY_UPDATED, { revision: revision.toString(), policy_ids: policyIds }, { id: `policy.updated.${revision}` }).then(
+        () => true,
+        (err: unknown) => {
+          this.logger.warn({ err, revision: revision.toString() }, "policy.updated not published; retrying");
+          return false;
+        },
+      );
+    const first = attempt();
+    void first.then(async (published) => {
+      let delay = this.#retryMs;
+      // A newer revision's announcement drops the same caches: this one may stop then.
+      while (!published && this.#revision === revision) {
+        await new Promise((r) => setTimeout(r, delay).unref());
+        delay = Math.min(delay * 2, 5000);
+        if (this.#revision !== revision) return;
+        published = await attempt();
+      }
+    });
+    return first.then(() => undefined);
   }
 
   /** Resolves once this replica runs a revision at least `revision` (bounded wait). */
