@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Metadata, credentials, status } from "@grpc/grpc-js";
+import { Metadata, Server, credentials, status } from "@grpc/grpc-js";
 import type { ChannelCredentials } from "@grpc/grpc-js";
 import { grpcCredentials } from "@sts/grpc";
 import type { GrpcTlsFiles } from "@sts/grpc";
@@ -330,6 +330,27 @@ describe("grpc_tls files", () => {
     const garbage = join(dir, "garbage.pem");
     writeFileSync(garbage, "not a certificate");
     expect(() => grpcCredentials({ ...tls, ca_file: garbage })).toThrow(/^grpc_tls: /);
+  });
+
+  it("are polled for rotation only while a server or channel uses them", async () => {
+    const pollCa = makeTestCa(dir, "poll-ca");
+    const own = { ca_file: pollCa.ca_file, ...pollCa.issue("poll") };
+    const reloads: boolean[] = [];
+    const creds = grpcCredentials({ ...own, require_client_cert: false, reload_interval: 0.02 }, ({ applied }) => reloads.push(applied));
+    // Every poll from here on refuses the file, so each one shows as an event.
+    writeFileSync(own.cert_file, "not a certificate");
+    const idle = async (ms: number): Promise<number> => {
+      const before = reloads.length;
+      await new Promise((r) => setTimeout(r, ms));
+      return reloads.length - before;
+    };
+    expect(await idle(150)).toBe(0);
+    const server = new Server();
+    await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", creds.server, (err, port) => (err ? reject(err) : resolve(port))));
+    await waitFor(() => reloads.length > 0, { timeoutMs: 5000, message: "a serving server's files were never polled" });
+    expect(reloads.every((applied) => !applied)).toBe(true);
+    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    expect(await idle(150)).toBe(0);
   });
 
   it("stop a service from starting, with the field in its message and no key material", async () => {

@@ -84,43 +84,66 @@ const sameMaterial = (a: Material, b: Material): boolean => a.cert.equals(b.cert
  * checked again, and only a set that passes replaces the one in use. A
  * rotation caught half written (a new certificate beside the old key) is
  * skipped until it is complete, so connections never go without an identity.
+ * The files are polled only while grpc-js holds a listener: a server or
+ * channel that shuts down leaves no timer behind.
  */
 class ReloadingMaterial implements grpc.experimental.CertificateProvider {
   #current: Material;
+  #timer: NodeJS.Timeout | undefined;
   readonly #ca = new Set<grpc.experimental.CaCertificateUpdateListener>();
   readonly #identity = new Set<grpc.experimental.IdentityCertificateUpdateListener>();
 
-  constructor(tls: GrpcTlsFiles, initial: Material, intervalMs: number, onReload: ReloadListener) {
+  constructor(
+    private readonly tls: GrpcTlsFiles,
+    initial: Material,
+    private readonly intervalMs: number,
+    private readonly onReload: ReloadListener,
+  ) {
     this.#current = initial;
-    setInterval(() => {
-      let next: Material;
-      try {
-        next = readMaterial(tls);
-      } catch (err) {
-        onReload({ applied: false, reason: (err as Error).message });
-        return;
-      }
-      if (sameMaterial(next, this.#current)) return;
-      this.#current = next;
-      for (const l of this.#ca) l({ caCertificate: next.ca });
-      for (const l of this.#identity) l({ certificate: next.cert, privateKey: next.key });
-      onReload({ applied: true });
-    }, intervalMs).unref();
+  }
+
+  #reload(): void {
+    let next: Material;
+    try {
+      next = readMaterial(this.tls);
+    } catch (err) {
+      this.onReload({ applied: false, reason: (err as Error).message });
+      return;
+    }
+    if (sameMaterial(next, this.#current)) return;
+    this.#current = next;
+    for (const l of this.#ca) l({ caCertificate: next.ca });
+    for (const l of this.#identity) l({ certificate: next.cert, privateKey: next.key });
+    this.onReload({ applied: true });
+  }
+
+  /** Polls while anyone listens, stops when the last listener goes. */
+  #watch(): void {
+    const listening = this.#ca.size + this.#identity.size > 0;
+    if (listening && !this.#timer) this.#timer = setInterval(() => this.#reload(), this.intervalMs).unref();
+    if (!listening && this.#timer) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
   }
 
   addCaCertificateListener(listener: grpc.experimental.CaCertificateUpdateListener): void {
     this.#ca.add(listener);
+    this.#watch();
     process.nextTick(listener, { caCertificate: this.#current.ca });
   }
   removeCaCertificateListener(listener: grpc.experimental.CaCertificateUpdateListener): void {
     this.#ca.delete(listener);
+    this.#watch();
   }
   addIdentityCertificateListener(listener: grpc.experimental.IdentityCertificateUpdateListener): void {
     this.#identity.add(listener);
+    this.#watch();
     process.nextTick(listener, { certificate: this.#current.cert, privateKey: this.#current.key });
   }
   removeIdentityCertificateListener(listener: grpc.experimental.IdentityCertificateUpdateListener): void {
     this.#identity.delete(listener);
+    this.#watch();
   }
 }
 
