@@ -8,8 +8,11 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SignJWT, UnsecuredJWT, createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify } from "jose";
 import type { CryptoKey } from "jose";
-import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
+import type { LineageResponse__Output } from "@sts/proto";
+import { waitFor } from "@sts/testkit";
+import { basicAuth, claimsOf, postForm, startStack, storedEvents } from "./harness.js";
 import type { Stack } from "./harness.js";
+import { call, clients } from "./chain.js";
 
 const ADMIN = "admin:test/vo_1";
 const MANAGED = "localhost:test/initialize_flow";
@@ -107,6 +110,23 @@ describe("dedicated token issuer: the admin starts the flow", () => {
     expect(id.payload).toMatchObject({ sub: "jeff", nonce: "n-0S6_WzA2Mj" });
     // The user is absent: no authentication happened, so no auth_time (OIDC Core §2).
     expect(id.payload.auth_time).toBeUndefined();
+    // Auditors can trace the ID token too: the access token's durable event names it.
+    expect(id.payload.jti).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    const issued = (await storedEvents(stack.nats.url)).find((e) => e.data.jti === at.payload.jti);
+    expect(issued?.type).toBe("token.issued");
+    expect(issued?.data.id_token_jti).toBe(id.payload.jti);
+    expect(issued?.raw).not.toContain((response.id_token as string).split(".")[2]);
+    // Lineage of the ID token's jti answers with the access token it came with.
+    const audit = clients(stack.address);
+    try {
+      const traced = await waitFor(async () => {
+        const r = await call<LineageResponse__Output>(audit.audit, "Lineage", { jti: id.payload.jti });
+        return r.ok ? r.value : undefined;
+      });
+      expect(traced.token?.jti).toBe(at.payload.jti);
+    } finally {
+      audit.close();
+    }
   });
 
   it("lets the managed client refresh, exchange, introspect and call UserInfo with its own credentials", async () => {

@@ -4,9 +4,8 @@
  * policy service are killed (SIGKILL) and restarted.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectNats, EVENTS_STREAM } from "@sts/nats";
 import { grpcHealthy, waitFor } from "@sts/testkit";
-import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
+import { basicAuth, claimsOf, postForm, startStack, storedEvents } from "./harness.js";
 import type { Stack } from "./harness.js";
 import { SECRET, chainConfig, clients, exchange } from "./chain.js";
 
@@ -29,19 +28,7 @@ const token = (scope = "a b c") =>
 
 /** jtis of every token.issued / token.exchanged event in the stream. */
 async function recordedJtis(url: string): Promise<string[]> {
-  const nats = await connectNats({ servers: url, name: "audit-check" });
-  try {
-    const jtis: string[] = [];
-    const info = await nats.jsm.streams.info(EVENTS_STREAM.name);
-    for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
-      const msg = await nats.jsm.streams.getMessage(EVENTS_STREAM.name, { seq }).catch(() => null);
-      const event = msg?.json<{ type: string; data: { jti?: string } }>();
-      if (event && (event.type === "token.issued" || event.type === "token.exchanged") && event.data.jti) jtis.push(event.data.jti);
-    }
-    return jtis;
-  } finally {
-    await nats.close();
-  }
+  return (await storedEvents(url)).filter((e) => (e.type === "token.issued" || e.type === "token.exchanged") && e.data.jti).map((e) => e.data.jti as string);
 }
 
 describe("NATS down", () => {

@@ -193,3 +193,27 @@ export async function postForm(
 export function claimsOf(token: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as Record<string, unknown>;
 }
+
+/** One CloudEvent as stored in the events stream, with its raw JSON (to check that nothing secret was written). */
+export interface StoredEvent {
+  type: string;
+  data: Record<string, unknown>;
+  raw: string;
+}
+
+/** Every event stored in the stack's JetStream events stream, oldest first. */
+export async function storedEvents(natsUrl: string): Promise<StoredEvent[]> {
+  const { connectNats, EVENTS_STREAM } = await import("@sts/nats");
+  const nats = await connectNats({ servers: natsUrl, name: "test-events" });
+  try {
+    const info = await nats.jsm.streams.info(EVENTS_STREAM.name);
+    const events: StoredEvent[] = [];
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+      const m = await nats.jsm.streams.getMessage(EVENTS_STREAM.name, { seq }).catch(() => null);
+      if (m) events.push({ ...m.json<{ type: string; data: Record<string, unknown> }>(), raw: m.string() });
+    }
+    return events;
+  } finally {
+    await nats.close();
+  }
+}

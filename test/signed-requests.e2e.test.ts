@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import type { CryptoKey, JWK } from "jose";
-import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
+import { basicAuth, claimsOf, postForm, startStack, storedEvents } from "./harness.js";
 import type { Stack } from "./harness.js";
 
 const CLIENT_ID = "admin:test/vo_1";
@@ -198,30 +198,15 @@ describe("refresh tokens (RFC 6749 §6) with rotation and reuse detection", () =
     const first = await userToken();
     const second = await refresh(first.refresh_token as string);
     expect(second.status).toBe(200);
-    const { connectNats, EVENTS_STREAM } = await import("@sts/nats");
-    const nats = await connectNats({ servers: stack.nats.url, name: "refresh-events" });
-    try {
-      const info = await nats.jsm.streams.info(EVENTS_STREAM.name);
-      const events: Array<{ type: string; data: { jti: string; refresh_family?: string; parent_jti?: string } }> = [];
-      const raw: string[] = [];
-      for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
-        const m = await nats.jsm.streams.getMessage(EVENTS_STREAM.name, { seq }).catch(() => null);
-        if (m) {
-          raw.push(m.string());
-          events.push(m.json());
-        }
-      }
-      const of = (token: unknown) => events.find((e) => e.data.jti === claimsOf(token as string).jti);
-      const issued = of(first.access_token);
-      const refreshed = of(second.body.access_token);
-      expect(issued?.type).toMatch(/token\.issued$/);
-      expect(refreshed?.type).toMatch(/token\.refreshed$/);
-      expect(issued?.data.refresh_family).toMatch(/^[A-Za-z0-9_-]{16}$/);
-      expect(refreshed?.data).toMatchObject({ refresh_family: issued?.data.refresh_family, parent_jti: issued?.data.jti });
-      for (const rt of [first.refresh_token, second.body.refresh_token]) expect(raw.some((r) => r.includes(rt as string))).toBe(false);
-    } finally {
-      await nats.close();
-    }
+    const events = await storedEvents(stack.nats.url);
+    const of = (token: unknown) => events.find((e) => e.data.jti === claimsOf(token as string).jti);
+    const issued = of(first.access_token);
+    const refreshed = of(second.body.access_token);
+    expect(issued?.type).toMatch(/token\.issued$/);
+    expect(refreshed?.type).toMatch(/token\.refreshed$/);
+    expect(issued?.data.refresh_family).toMatch(/^[A-Za-z0-9_-]{16}$/);
+    expect(refreshed?.data).toMatchObject({ refresh_family: issued?.data.refresh_family, parent_jti: issued?.data.jti });
+    for (const rt of [first.refresh_token, second.body.refresh_token]) expect(events.some((e) => e.raw.includes(rt as string))).toBe(false);
   });
 
   it("kills the whole family when a spent refresh token is presented again", async () => {

@@ -129,6 +129,7 @@ export class AuditStore extends EventEmitter {
       CREATE INDEX IF NOT EXISTS records_sub ON records (sub);
       CREATE INDEX IF NOT EXISTS records_client ON records (client_id);
       CREATE INDEX IF NOT EXISTS records_type_time ON records (type, time);
+      CREATE INDEX IF NOT EXISTS records_id_token ON records (json_extract(data_json, '$.id_token_jti'));
     `);
     this.#insert = this.#db.prepare(
       `INSERT INTO records (sequence, stream_sequence, event_id, type, time, source, jti, parent_jti, sub, client_id, aud, scope, actors, data_json, prev_hash, hash)
@@ -227,11 +228,15 @@ export class AuditStore extends EventEmitter {
     );
   }
 
-  /** The issuance record of a token (token.issued / token.exchanged / token.refreshed). */
+  /**
+   * The issuance record of a token (token.issued / token.exchanged / token.refreshed). An ID token has no event of its
+   * own: its jti finds the record of the access token it was handed out with.
+   */
   tokenRecord(jti: string): AuditRecord | undefined {
-    const row = this.#db
-      .prepare("SELECT * FROM records WHERE jti = ? AND type IN ('token.issued', 'token.exchanged', 'token.refreshed') ORDER BY sequence LIMIT 1")
-      .get(jti) as Row | undefined;
+    const issuance = "type IN ('token.issued', 'token.exchanged', 'token.refreshed')";
+    const row = (this.#db.prepare(`SELECT * FROM records WHERE jti = ? AND ${issuance} ORDER BY sequence LIMIT 1`).get(jti) ??
+      this.#db.prepare(`SELECT * FROM records WHERE json_extract(data_json, '$.id_token_jti') = ? AND ${issuance} ORDER BY sequence LIMIT 1`).get(jti)) as
+      Row | undefined;
     return row ? toRecord(row) : undefined;
   }
 

@@ -50,6 +50,8 @@ export interface MintInput {
   subjectIssuer?: string;
   /** Refresh token family issued or rotated with this token, recorded in the event (the refresh token itself never is). */
   refreshFamily?: string;
+  /** jti of the ID token handed out in the same response: it has no event of its own, so this one names it. */
+  idTokenJti?: string;
 }
 
 /** A made token and what the response needs. */
@@ -80,6 +82,8 @@ export interface TokenEventData {
   subject_issuer?: string;
   /** The refresh token family that came with this token, if any. */
   refresh_family?: string;
+  /** The ID token that came with this token, if any. */
+  id_token_jti?: string;
 }
 
 /** Dependencies of the minter. */
@@ -107,16 +111,18 @@ export class TokenMinter {
 
   constructor(private readonly deps: MinterDeps) {}
 
-  /** Signs an ID token for a client (aud = client_id), echoing the nonce. */
-  idToken(input: IdTokenInput): string {
+  /** Signs an ID token for a client (aud = client_id), echoing the nonce; its jti goes into the access token's event. */
+  idToken(input: IdTokenInput): { token: string; jti: string } {
     const iat = this.deps.now();
+    const jti = newJti();
     const key = this.deps.ring.signingKey();
-    return signJwt(
+    const token = signJwt(
       // No auth_time (OIDC Core §2): the user is not present in these grants, so no authentication happened at iat.
-      { iss: this.deps.issuer, sub: input.sub, aud: input.clientId, iat, exp: iat + input.ttl, ...(input.nonce && { nonce: input.nonce }) },
+      { iss: this.deps.issuer, sub: input.sub, aud: input.clientId, iat, exp: iat + input.ttl, jti, ...(input.nonce && { nonce: input.nonce }) },
       key,
       "JWT",
     );
+    return { token, jti };
   }
 
   /** Mints one token; resolves only after its event is durable. */
@@ -169,6 +175,7 @@ export class TokenMinter {
       ...(input.act && { actors: actSubjects(input.act) }),
       ...(input.subjectIssuer && { subject_issuer: input.subjectIssuer }),
       ...(input.refreshFamily && { refresh_family: input.refreshFamily }),
+      ...(input.idTokenJti && { id_token_jti: input.idTokenJti }),
     };
     await events.publish(input.eventType, data, { subject: jti });
     this.#issued.add(1, { "sts.grant_type": input.grantType, "sts.token.format": input.format });

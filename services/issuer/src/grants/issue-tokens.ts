@@ -44,6 +44,17 @@ export async function issueTokens(input: IssueInput, deps: GrantDeps): Promise<T
   const { client, sub, scope, audience } = input;
   // A workload acting for an absent user keeps going with refresh tokens (RFC 6749 §6), if its client may.
   const family = input.user && client.grant_types.includes("refresh_token") ? deps.refresh.newFamily() : undefined;
+  // OIDC Core §3.1.3.3: an ID token when openid is granted, the nonce echoed. Signed first so that the access
+  // token's durable event can name it: no token of this response leaves without a record.
+  const idToken =
+    input.user && scope.includes("openid")
+      ? deps.minter.idToken({
+          sub,
+          clientId: client.client_id,
+          ttl: client.access_token_ttl ?? deps.defaultTtl,
+          ...(input.user.nonce && { nonce: input.user.nonce }),
+        })
+      : undefined;
   const minted = await deps.minter.mint({
     sub,
     clientId: client.client_id,
@@ -54,9 +65,9 @@ export async function issueTokens(input: IssueInput, deps: GrantDeps): Promise<T
     grantType: input.grantType,
     eventType: EVENT_TYPES.TOKEN_ISSUED,
     ...(family && { refreshFamily: family }),
+    ...(idToken && { idTokenJti: idToken.jti }),
   });
   const response: TokenResponse = { access_token: minted.token, token_type: "Bearer", expires_in: String(minted.expiresIn), scope: minted.scope };
-  if (!input.user) return response;
   if (family) {
     const rt = await deps.refresh.issue(
       { client_id: client.client_id, sub, scope, aud: audience, access_jti: minted.jti, access_exp: minted.exp },
@@ -65,14 +76,6 @@ export async function issueTokens(input: IssueInput, deps: GrantDeps): Promise<T
     );
     Object.assign(response, { refresh_token: rt.token, refresh_token_lifetime: String(rt.exp - rt.iat), refresh_token_iat: String(rt.iat) });
   }
-  // OIDC Core §3.1.3.3: an ID token when openid is granted, the nonce echoed.
-  if (scope.includes("openid")) {
-    response.id_token = deps.minter.idToken({
-      sub,
-      clientId: client.client_id,
-      ttl: client.access_token_ttl ?? deps.defaultTtl,
-      ...(input.user.nonce && { nonce: input.user.nonce }),
-    });
-  }
+  if (idToken) response.id_token = idToken.token;
   return response;
 }
