@@ -139,6 +139,22 @@ describe("admin port", () => {
     }
   });
 
+  it("the audit service counts the records it projects by type, their delay from the source, and its backlog", async () => {
+    const appended = async () => total((await scrape("audit")).samples, "sts_audit_records_appended_total", { sts_event_type: "token.issued" });
+    const before = await appended();
+    expect((await token()).status).toBe(200);
+    await waitFor(async () => (await appended()) === before + 1, { timeoutMs: 10_000, message: "the audit service did not count the new record" });
+    expect(total((await scrape("audit")).samples, "sts_audit_projection_delay_count")).toBeGreaterThanOrEqual(1);
+    // Read from the server at scrape time: it drains to 0 once the last acks arrive.
+    await waitFor(
+      async () => {
+        const backlog = (await scrape("audit")).samples.filter((s) => s.name === "sts_audit_consumer_backlog");
+        return backlog.length === 1 && backlog[0]?.value === 0;
+      },
+      { timeoutMs: 10_000, message: "no backlog of 0 reported" },
+    );
+  });
+
   it("a sidecar counts outbound exchanges (one, then the cache) and its calls per listener and route", async () => {
     const before = (await scrape("sidecar")).samples;
     const at1 = (await token()).body.access_token as string;

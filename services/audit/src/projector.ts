@@ -11,6 +11,7 @@ import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import type { Consumer, JsMsg } from "@nats-io/jetstream";
 import { EVENTS_STREAM } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
+import { durationHistogram, getMeter } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
 import type { AuditStore, IncomingEvent } from "./audit-store.js";
 
@@ -54,10 +55,39 @@ async function prepareConsumer(nats: NatsHandle, name: string, store: AuditStore
   return nats.js.consumers.get(EVENTS_STREAM.name, name);
 }
 
+/**
+ * What an operator watches: records appended by type, how long an event took from its source to the projection,
+ * and how many events the consumer has not yet had acked (read from the server at each scrape, so a stalled
+ * projector shows as a growing backlog rather than a frozen number).
+ */
+function projectionMetrics(nats: NatsHandle, name: string): { recorded(records: ReadonlyArray<{ type: string; time: string }>): void } {
+  const meter = getMeter("@sts/audit");
+  const appended = meter.createCounter("sts.audit.records.appended", { description: "Records added to the projection, by event type" });
+  const delay = durationHistogram("@sts/audit", "sts.audit.projection.delay", "From an event's time at its source to its commit in the projection");
+  meter
+    .createObservableGauge("sts.audit.consumer.backlog", { description: "Events in the stream the projection has not committed yet (pending + unacked)" })
+    .addCallback(async (result) => {
+      // With NATS away there is no figure to give: sts.nats.connected says why.
+      const info = await nats.jsm.consumers.info(EVENTS_STREAM.name, name).catch(() => undefined);
+      if (info) result.observe(info.num_pending + info.num_ack_pending);
+    });
+  return {
+    recorded(records) {
+      const now = Date.now();
+      for (const e of records) {
+        appended.add(1, { "sts.event.type": e.type });
+        const at = Date.parse(e.time);
+        if (at > 0) delay.record(Math.max(0, now - at) / 1000);
+      }
+    },
+  };
+}
+
 /** Runs the projection until stopped; survives NATS restarts. */
 export class Projector {
   #stopped = false;
   #stop: (() => void) | undefined;
+  readonly #metrics: ReturnType<typeof projectionMetrics>;
   readonly done: Promise<void>;
 
   constructor(
@@ -66,6 +96,7 @@ export class Projector {
     private readonly name: string,
     private readonly logger: Logger,
   ) {
+    this.#metrics = projectionMetrics(nats, name);
     this.done = this.#run();
   }
 
@@ -82,7 +113,7 @@ export class Projector {
           const msgs = batch;
           batch = [];
           const events = msgs.map(toEvent).filter((e): e is IncomingEvent => e !== undefined);
-          this.store.append(events);
+          this.#metrics.recorded(this.store.append(events));
           // Acked only after the commit: a crash before this line redelivers the batch.
           for (const m of msgs) m.ack();
         };
