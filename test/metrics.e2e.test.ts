@@ -15,6 +15,8 @@ import type { ProcessHandle } from "@sts/testkit";
 import { basicAuth, postForm, startSidecar, startStack, SERVICES } from "./harness.js";
 import type { ServiceName, Stack } from "./harness.js";
 import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, chainConfig } from "./chain.js";
+import { parseSamples, total } from "./prometheus.js";
+import type { Sample } from "./prometheus.js";
 
 let stack: Stack;
 let sidecar: ProcessHandle;
@@ -52,36 +54,11 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-/** One Prometheus text-format sample. */
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** Parses the samples of a scrape (comments skipped). */
-function parseSamples(text: string): Sample[] {
-  return text
-    .split("\n")
-    .filter((line) => line && !line.startsWith("#"))
-    .map((line) => {
-      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)/.exec(line);
-      if (!m) throw new Error(`not a sample line: ${line}`);
-      const labels = Object.fromEntries([...(m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1], l[2]]));
-      return { name: m[1] as string, labels, value: Number(m[3]) };
-    });
-}
-
 async function scrape(service: ServiceName | "sidecar"): Promise<{ text: string; samples: Sample[] }> {
   const res = await fetch(service === "sidecar" ? `http://127.0.0.1:${sidecarPort.health}/metrics` : `${admin[service]}/metrics`);
   expect(res.status).toBe(200);
   const text = await res.text();
   return { text, samples: parseSamples(text) };
-}
-
-/** Sum of the samples of `name` whose labels include `labels`. */
-function total(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
-  return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0);
 }
 
 const token = (secret = SECRET) =>

@@ -15,6 +15,8 @@ import { loadTokenProto } from "@sts/proto";
 import type { MintResponse__Output } from "@sts/proto";
 import { freePort, tcpOpen, waitFor } from "@sts/testkit";
 import type { ProcessHandle } from "@sts/testkit";
+import { parseSamples, total } from "./prometheus.js";
+import type { Sample } from "./prometheus.js";
 import { basicAuth, claimsOf, postForm, startSidecar, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
 import { EXCHANGE_GRANT, SECRET, call } from "./chain.js";
@@ -24,7 +26,7 @@ interface Seen {
 }
 let stack: Stack;
 let grpcServer: Server;
-let grpcPorts: { aOut: number; gIn: number };
+let grpcPorts: { aOut: number; gIn: number; aHealth: number; gHealth: number };
 const gSeen: Metadata[] = [];
 const sidecars: ProcessHandle[] = [];
 const workloads: HttpServer[] = [];
@@ -65,7 +67,7 @@ const callA = (token: string | undefined, path = "/work", extra: Record<string, 
 beforeAll(async () => {
   for (const n of ["a", "b", "c", "g"]) ports[n] = { inbound: await freePort(), outbound: await freePort(), workload: 0 };
   healthPort = await freePort();
-  grpcPorts = { aOut: await freePort(), gIn: await freePort() };
+  grpcPorts = { aOut: await freePort(), gIn: await freePort(), aHealth: await freePort(), gHealth: await freePort() };
   // Service G speaks gRPC: the TokenService's GetJwks stands in for its API and echoes what its sidecar told it.
   grpcServer = new Server();
   grpcServer.addService(loadTokenProto().sts.token.v1.TokenService.service, {
@@ -114,8 +116,14 @@ beforeAll(async () => {
             "svc-g": { url: inbound("g"), grpc_url: `http://127.0.0.1:${grpcPorts.gIn}`, audience: "svc-g", scopes: ["b"] },
           }),
           grpc_outbound: { port: grpcPorts.aOut },
+          health: { port: grpcPorts.aHealth },
         },
-        "svc-g": { ...sidecar("g", {}), grpc_inbound: { port: grpcPorts.gIn }, grpc_upstream: `http://127.0.0.1:${ports.g!.workload}` },
+        "svc-g": {
+          ...sidecar("g", {}),
+          grpc_inbound: { port: grpcPorts.gIn },
+          grpc_upstream: `http://127.0.0.1:${ports.g!.workload}`,
+          health: { port: grpcPorts.gHealth },
+        },
         "svc-b": { ...sidecar("b", { "svc-c": { url: inbound("c"), audience: "svc-c", scopes: ["c"] } }), health: { port: healthPort } },
         "svc-c": sidecar("c", { "svc-b": { url: inbound("b"), audience: "svc-b", scopes: ["c"] } }),
       },
@@ -230,6 +238,21 @@ describe("gRPC over HTTP/2 through sidecars", () => {
     const before = gSeen.length;
     expect((await callG(undefined)).error?.code).toBe(status.UNAUTHENTICATED);
     expect(gSeen.length).toBe(before);
+  });
+
+  it("times calls on both gRPC listeners, by route and the status the caller got", async () => {
+    const samples = async (port: number) => parseSamples(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
+    const calls = (now: Sample[], was: Sample[], labels: Record<string, string>) =>
+      total(now, "rpc_server_call_duration_count", labels) - total(was, "rpc_server_call_duration_count", labels);
+    const [aBefore, gBefore] = [await samples(grpcPorts.aHealth), await samples(grpcPorts.gHealth)];
+    expect((await callG(await appToken())).error).toBeUndefined();
+    expect((await callG(undefined)).error?.code).toBe(status.UNAUTHENTICATED);
+    const [a, g] = [await samples(grpcPorts.aHealth), await samples(grpcPorts.gHealth)];
+    expect(calls(a, aBefore, { sts_listener: "grpc_outbound", sts_route: "svc-g", rpc_response_status_code: "OK" })).toBe(1);
+    expect(calls(a, aBefore, { sts_listener: "grpc_outbound", rpc_response_status_code: "UNAUTHENTICATED", error_type: "invalid_token" })).toBe(1);
+    // Only the admitted call reached G's sidecar; its status came back in the workload's trailers.
+    expect(calls(g, gBefore, { sts_listener: "grpc_inbound", rpc_response_status_code: "OK" })).toBe(1);
+    expect(calls(g, gBefore, { sts_listener: "grpc_inbound" })).toBe(1);
   });
 });
 

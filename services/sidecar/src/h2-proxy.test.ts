@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import ts from "typescript";
 import { forwardableH2Headers, startH2Proxy } from "./h2-proxy.js";
-import type { H2Router } from "./h2-proxy.js";
+import type { H2Refusal, H2Router } from "./h2-proxy.js";
 
 const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = constants;
 const WAIT_MS = 5_000;
@@ -89,7 +89,7 @@ function portOf(server: Http2Server): number {
   return (server.address() as AddressInfo).port;
 }
 
-const refusal = (): { grpcStatus: number; message: string } => ({ grpcStatus: 16, message: "refused" });
+const refusal = (): H2Refusal => ({ grpcStatus: 16, message: "refused", errorType: "invalid_token" });
 
 beforeAll(async () => {
   upstream = await startUpstream();

@@ -23,6 +23,21 @@ const GRPC_STATUS = { INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as co
 /** Handles one inbound HTTP/2 stream: decides the target and the headers to send, or refuses. */
 export type H2Router = (headers: IncomingHttpHeaders) => Promise<{ target: string; headers: OutgoingHttpHeaders }>;
 
+/** Why the sidecar refused a call itself: the gRPC status it answers with and the OAuth error behind it. */
+export interface H2Refusal {
+  grpcStatus: number;
+  message: string;
+  errorType: string;
+}
+
+/** How one call ended: the gRPC status the caller got (none when the stream was reset) and, for a refusal, the OAuth error. */
+export interface H2CallOutcome {
+  seconds: number;
+  headers: IncomingHttpHeaders;
+  grpcStatus?: number;
+  errorType?: string;
+}
+
 /** Connection-specific headers (RFC 9113 §8.2.2; Node refuses to send them on HTTP/2), `host` (`:authority` replaces it) and ours. */
 const DROP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host", "authorization"]);
 
@@ -121,8 +136,8 @@ async function proxyStream(
   stream: ServerHttp2Stream,
   headers: IncomingHttpHeaders,
   router: H2Router,
-  refusal: (err: unknown) => { grpcStatus: number; message: string },
-): Promise<void> {
+  refusal: (err: unknown) => H2Refusal,
+): Promise<string | undefined> {
   // A client may reset its stream at any moment, even while its token is being checked; 'close' does the cleanup.
   stream.on("error", () => {});
   let route: Awaited<ReturnType<H2Router>>;
@@ -131,10 +146,10 @@ async function proxyStream(
   } catch (err) {
     const r = refusal(err);
     refuse(stream, r.grpcStatus, r.message);
-    return;
+    return r.errorType;
   }
   // The client left while it was being admitted: nothing to forward.
-  if (stream.closed || stream.destroyed) return;
+  if (stream.closed || stream.destroyed) return undefined;
   const url = new URL(route.target);
   let upstream: ClientHttp2Stream;
   try {
@@ -148,24 +163,44 @@ async function proxyStream(
   } catch {
     // A session going away refuses new streams synchronously.
     refuse(stream, GRPC_STATUS.UNAVAILABLE, "upstream unavailable");
-    return;
+    return undefined;
   }
   relay(stream, upstream);
+  return undefined;
 }
 
-/** An HTTP/2 cleartext (h2c) listener for gRPC that proxies each stream as the router decides. */
+/** The grpc-status sent on a finished stream: in its trailers, or in its headers for a trailers-only answer. */
+function sentGrpcStatus(stream: ServerHttp2Stream): number | undefined {
+  // Node leaves sentHeaders undefined on a stream that never answered (a reset), whatever its type says.
+  const headers = stream.sentHeaders as OutgoingHttpHeaders | undefined;
+  const value = stream.sentTrailers?.["grpc-status"] ?? headers?.["grpc-status"];
+  return value === undefined ? undefined : Number(value);
+}
+
+/** An HTTP/2 cleartext (h2c) listener for gRPC that proxies each stream as the router decides, reporting how each ended. */
 export function startH2Proxy(
   router: H2Router,
-  refusal: (err: unknown) => { grpcStatus: number; message: string },
+  refusal: (err: unknown) => H2Refusal,
   host: string,
   port: number,
+  observe: (outcome: H2CallOutcome) => void = () => undefined,
 ): Promise<Http2Server> {
   const h2 = createH2Server();
   h2.on("stream", (stream, headers) => {
-    proxyStream(stream, headers, router, refusal).catch(() => {
-      if (!stream.headersSent) refuse(stream, GRPC_STATUS.INTERNAL, "sidecar error");
-      else if (!stream.closed) stream.close(NGHTTP2_INTERNAL_ERROR);
+    const startedAt = performance.now();
+    let errorType: string | undefined;
+    stream.once("close", () => {
+      const grpcStatus = sentGrpcStatus(stream);
+      observe({ seconds: (performance.now() - startedAt) / 1000, headers, ...(grpcStatus !== undefined && { grpcStatus }), ...(errorType && { errorType }) });
     });
+    proxyStream(stream, headers, router, refusal).then(
+      (refused) => (errorType = refused),
+      () => {
+        errorType = "server_error";
+        if (!stream.headersSent) refuse(stream, GRPC_STATUS.INTERNAL, "sidecar error");
+        else if (!stream.closed) stream.close(NGHTTP2_INTERNAL_ERROR);
+      },
+    );
   });
   return new Promise((resolve) => h2.listen(port, host, () => resolve(h2)));
 }

@@ -13,6 +13,7 @@ import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Http2Server } from "node:http2";
 import type { AddressInfo } from "node:net";
+import { status as grpcStatusCodes } from "@grpc/grpc-js";
 import { decodeJwt } from "jose";
 import { OAuthError, toOAuthError } from "@sts/errors";
 import { bearerToken, callerHeaders, isOriginForm, urlOnOrigin, verifyInbound } from "@sts/mesh";
@@ -22,7 +23,7 @@ import type { Logger, MetricsHandle } from "@sts/telemetry";
 import type { SidecarConfig } from "./config.js";
 import { forward, forwardableHeaders } from "./proxy.js";
 import { forwardableH2Headers, startH2Proxy } from "./h2-proxy.js";
-import type { H2Router } from "./h2-proxy.js";
+import type { H2CallOutcome, H2Refusal, H2Router } from "./h2-proxy.js";
 
 /** Headers the workload receives about its caller (defined with their encoding in @sts/mesh). */
 export { MESH_HEADERS } from "@sts/mesh";
@@ -130,7 +131,7 @@ async function outboundHandler(req: IncomingMessage, res: ServerResponse, deps: 
 }
 
 /** gRPC status for a refusal. */
-function grpcRefusal(err: unknown): { grpcStatus: number; message: string } {
+function grpcRefusal(err: unknown): H2Refusal {
   const e = toOAuthError(err);
   const grpcStatus =
     e.code === "invalid_target" || e.code === "invalid_scope" || e.code === "unauthorized_client"
@@ -140,7 +141,7 @@ function grpcRefusal(err: unknown): { grpcStatus: number; message: string } {
         : e.code === "server_error"
           ? 13
           : 16;
-  return { grpcStatus, message: e.description };
+  return { grpcStatus, message: e.description, errorType: e.code };
 }
 
 /** The route an outbound call names, when the config has it (a metric attribute: made-up names add no series). */
@@ -186,6 +187,25 @@ function listen(
   return new Promise((resolve) => http.listen(port, host, () => resolve(http)));
 }
 
+/**
+ * OpenTelemetry's RPC server convention for the gRPC listeners: per listener, the configured route (outbound), the
+ * gRPC status the caller got (`rpc.response.status_code`, absent for a reset stream) and the OAuth error of a refusal.
+ * The method is left out: on the inbound side it is whatever an unauthenticated caller wrote.
+ */
+function grpcCallDurations(listener: "grpc_inbound" | "grpc_outbound", deps: SidecarDeps): (outcome: H2CallOutcome) => void {
+  const durations = durationHistogram("@sts/sidecar", "rpc.server.call.duration", "Duration of gRPC calls through the sidecar, forwarding included");
+  return ({ seconds, headers, grpcStatus, errorType }) => {
+    const route = listener === "grpc_outbound" ? knownRoute(`/${String(headers[":authority"] ?? "").replace(/:\d+$/, "")}`, deps.config.routes) : undefined;
+    durations.record(seconds, {
+      "rpc.system.name": "grpc",
+      "sts.listener": listener,
+      ...(grpcStatus !== undefined && { "rpc.response.status_code": grpcStatusCodes[grpcStatus] ?? String(grpcStatus) }),
+      ...(route && { "sts.route": route }),
+      ...(errorType && { "error.type": errorType }),
+    });
+  };
+}
+
 /** The health listener: liveness, and readiness as the sidecar's dependencies allow. */
 function startHealth(deps: SidecarDeps, host: string, port: number): Promise<Server> {
   const server = createServer((req, res) => {
@@ -219,9 +239,14 @@ export async function startSidecar(deps: SidecarDeps): Promise<{ inboundPort: nu
   };
   const otherServers: Array<Server | Http2Server> = [];
   if (deps.config.health) otherServers.push(await startHealth(deps, deps.config.health.host, deps.config.health.port));
-  if (deps.config.grpc_inbound) otherServers.push(await startH2Proxy(inboundRouter, grpcRefusal, deps.config.grpc_inbound.host, deps.config.grpc_inbound.port));
-  if (deps.config.grpc_outbound)
-    otherServers.push(await startH2Proxy(outboundRouter, grpcRefusal, deps.config.grpc_outbound.host, deps.config.grpc_outbound.port));
+  if (deps.config.grpc_inbound) {
+    const { host, port } = deps.config.grpc_inbound;
+    otherServers.push(await startH2Proxy(inboundRouter, grpcRefusal, host, port, grpcCallDurations("grpc_inbound", deps)));
+  }
+  if (deps.config.grpc_outbound) {
+    const { host, port } = deps.config.grpc_outbound;
+    otherServers.push(await startH2Proxy(outboundRouter, grpcRefusal, host, port, grpcCallDurations("grpc_outbound", deps)));
+  }
   const close = (s: Server | Http2Server): Promise<void> => new Promise((r) => s.close(() => r()));
   return {
     inboundPort: (inbound.address() as AddressInfo).port,
