@@ -75,6 +75,8 @@ describe("parseScope refusals (invalid_scope, RFC 6749 §5.2)", () => {
     ["any percent", "read:/100%"],
     ["query in path", "read:/data?x=1"],
     ["fragment in path", "read:/data#x"],
+    ["dot-dot with a path parameter", "read:/data/cern/..;/..;/atlas"],
+    ["path parameter", "read:/data;v=1"],
     ["backslash", "read:/a\\b"],
     ["backslash traversal", "read:/data\\..\\etc"],
     ["double quote", 'a"b'],

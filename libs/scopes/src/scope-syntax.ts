@@ -49,6 +49,7 @@ const REASON = {
   charset: "scope token has a character RFC 6749 section 3.3 does not allow",
   encoded: "scope path must not contain percent-encoding",
   queryOrFragment: "scope path must not contain ? or #",
+  pathParameter: "scope path must not contain ; (path parameters)",
   emptySegment: "scope path has an empty segment",
   dotSegment: "scope path has a . or .. segment",
   paramType: "scope must be a string or an array of strings",
@@ -76,6 +77,9 @@ function classify(token: string): ParsedScope | Reason {
 
   if (rest.includes("%")) return REASON.encoded;
   if (rest.includes("?") || rest.includes("#")) return REASON.queryOrFragment;
+  // Servers that strip `;` parameters before resolving dot segments (Tomcat, Spring) read `/data/..;/etc` as `/etc`:
+  // a path must have one reading for every resource server.
+  if (rest.includes(";")) return REASON.pathParameter;
   if (rest === "/") return { kind: "structured", name, path: [], value: `${name}:/` };
   const body = rest.endsWith("/") ? rest.slice(1, -1) : rest.slice(1);
   const path = body.split("/");
