@@ -39,16 +39,43 @@ describe("DecisionCache", () => {
     expect(calls).toBe(2);
   });
 
-  it("does not keep a decision older than the announced revision", async () => {
+  it("asks again while a replica answers from before the announced revision, and keeps only the current answer", async () => {
+    const answers = [allow, allow, { ...allow, allow: false, policy_revision: "2" }];
+    let calls = 0;
+    const cache = new DecisionCache(async () => answers[Math.min(calls++, answers.length - 1)] as Decision__Output, 60_000);
+    cache.invalidate(2n);
+    expect((await cache.decide(req)).allow).toBe(false);
+    expect(calls).toBe(3);
+    expect((await cache.decide(req)).allow).toBe(false);
+    expect(calls).toBe(3);
+  });
+
+  it("fails closed when every answer stays behind the announced revision", async () => {
     let calls = 0;
     const cache = new DecisionCache(async () => {
       calls++;
       return allow; // revision 1
     }, 60_000);
     cache.invalidate(2n);
-    await cache.decide(req);
-    await cache.decide(req);
-    expect(calls).toBe(2);
+    await expect(cache.decide(req)).rejects.toMatchObject({ code: "temporarily_unavailable" });
+    expect(calls).toBe(4);
+    expect(cache.size).toBe(0);
+  });
+
+  it("does not let a question asked after policy.updated join one asked before it", async () => {
+    const asked: Array<(d: Decision__Output) => void> = [];
+    const cache = new DecisionCache(() => new Promise<Decision__Output>((resolve) => asked.push(resolve)), 60_000);
+    const before = cache.decide(req);
+    cache.invalidate(2n);
+    const after = cache.decide(req);
+    expect(asked).toHaveLength(2);
+    asked[0]?.({ ...allow, policy_revision: "2" });
+    asked[1]?.({ ...allow, allow: false, policy_revision: "2" });
+    expect((await before).allow).toBe(true);
+    expect((await after).allow).toBe(false);
+    // The later answer is the one kept.
+    expect((await cache.decide(req)).allow).toBe(false);
+    expect(asked).toHaveLength(2);
   });
 
   it("expires entries after the TTL", async () => {

@@ -13,6 +13,9 @@ import { cacheLookups } from "@sts/telemetry";
 export type DecideFn = (request: DecideRequest) => Promise<Decision__Output>;
 
 const MAX_ENTRIES = 50_000;
+/** Asks again this many times, backing off from STALE_RETRY_MS, when a replica answers from an older revision. */
+const STALE_RETRIES = 3;
+const STALE_RETRY_MS = 20;
 
 /** A TTL cache of decisions in front of the policy service. */
 export class DecisionCache {
@@ -41,21 +44,38 @@ export class DecisionCache {
     this.#lookups(pending ? "joined" : "miss");
     if (!pending) {
       const generation = this.#generation;
-      pending = this.decideRemote(request)
+      const asked: Promise<Decision__Output> = this.#askCurrent(request)
         .then((decision) => {
           // A decision computed before an invalidation must not outlive it.
-          // A replica that has not reloaded yet may answer from an older revision: use, don't keep.
-          if (generation === this.#generation && BigInt(decision.policy_revision || "0") >= this.#minRevision) this.#store(key, decision);
+          if (generation === this.#generation) this.#store(key, decision);
           return decision;
         })
         .catch((err: unknown) => {
           if (err instanceof OAuthError && err.code !== "temporarily_unavailable" && err.code !== "server_error") throw err;
           throw unavailable("policy service unavailable", err);
         })
-        .finally(() => this.#inflight.delete(key));
+        .finally(() => {
+          // After an invalidation this key may already belong to a newer question in flight.
+          if (this.#inflight.get(key) === asked) this.#inflight.delete(key);
+        });
+      pending = asked;
       this.#inflight.set(key, pending);
     }
     return pending;
+  }
+
+  /**
+   * Asks until the answer comes from at least the newest announced revision: a replica that has not reloaded yet
+   * would still allow what a tightened policy denies. Replicas reload within milliseconds of the announcement; one
+   * that stays behind is treated as unavailable (fail closed).
+   */
+  async #askCurrent(request: DecideRequest): Promise<Decision__Output> {
+    for (let attempt = 0; ; attempt++) {
+      const decision = await this.decideRemote(request);
+      if (BigInt(decision.policy_revision || "0") >= this.#minRevision) return decision;
+      if (attempt === STALE_RETRIES) throw unavailable(`policy service answered from revision ${decision.policy_revision}, behind ${this.#minRevision}`);
+      await new Promise((r) => setTimeout(r, STALE_RETRY_MS * 2 ** attempt));
+    }
   }
 
   #store(key: string, decision: Decision__Output): void {
@@ -63,11 +83,13 @@ export class DecisionCache {
     this.#entries.set(key, { decision, expires: this.nowMs() + this.ttlMs });
   }
 
-  /** Drops every cached decision (on policy.updated), remembering the newest revision announced. */
+  /** Drops every cached decision and question in flight (on policy.updated), remembering the newest revision announced. */
   invalidate(revision?: bigint): void {
     if (revision !== undefined && revision > this.#minRevision) this.#minRevision = revision;
     this.#generation++;
     this.#entries.clear();
+    // A question asked before the change must not answer one asked after it.
+    this.#inflight.clear();
   }
 
   /** Number of cached decisions. */
