@@ -1,4 +1,11 @@
-/** Revocation reaches every replica: two exchangers, a token revoked through the issuer is refused by both. */
+/**
+ * Revocation reaches every replica: two exchangers, a token revoked through the issuer is refused by both; and an
+ * exchanger cut off from NATS (so from new revocations) stops exchanging once its state is older than allowed, even
+ * though the issuer it mints through is still connected.
+ */
+import { connect, createServer } from "node:net";
+import type { Server, Socket } from "node:net";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "@sts/testkit";
 import { basicAuth, postForm, startStack } from "./harness.js";
@@ -10,7 +17,7 @@ let first: ReturnType<typeof clients>;
 let second: ReturnType<typeof clients>;
 
 beforeAll(async () => {
-  stack = await startStack(chainConfig, { services: ["issuer", "policy", "exchanger", "gateway"] });
+  stack = await startStack({ ...chainConfig, tokens: { revocation_max_staleness: 1 } }, { services: ["issuer", "policy", "exchanger", "gateway"] });
   const replica = await stack.startReplica("exchanger");
   first = clients(stack.address);
   second = clients({ ...stack.address, exchanger: replica.address });
@@ -42,6 +49,60 @@ describe("revocation across replicas", () => {
         },
         { timeoutMs: 10_000, intervalMs: 20, message: "revocation not seen by the exchanger replica" },
       );
+    }
+  });
+});
+
+/** A TCP relay to nats-server that can be cut: the process behind it loses NATS while everything else keeps it. */
+async function natsRelay(natsUrl: string): Promise<{ url: string; cut(): void; close(): void }> {
+  const target = new URL(natsUrl);
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("error", () => s.destroy());
+      s.on("close", () => sockets.delete(s));
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  const port = await new Promise<number>((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)));
+  const cut = (): void => {
+    server.close();
+    for (const s of sockets) s.destroy();
+  };
+  return { url: `nats://127.0.0.1:${port}`, cut, close: cut };
+}
+
+describe("an exchanger cut off from NATS", () => {
+  it("fails closed with temporarily_unavailable past the bounded staleness while the issuer still mints", async () => {
+    const relay = await natsRelay(stack.nats.url);
+    const isolated = await stack.startReplica("exchanger", { NATS_URL: relay.url });
+    const c = clients({ ...stack.address, exchanger: isolated.address });
+    try {
+      const t1 = (
+        await postForm(
+          `${stack.gatewayUrl}/oauth2/token`,
+          { grant_type: "client_credentials", scope: "a b c" },
+          { authorization: basicAuth("end-user-app", SECRET) },
+        )
+      ).body.access_token as string;
+      expect((await exchange(c.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "b" })).ok).toBe(true);
+      relay.cut();
+      // A revocation made now would not reach it: after the 1 s bound it must stop answering from what it has.
+      await waitFor(
+        async () => {
+          const r = await exchange(c.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "b" });
+          return !r.ok && r.failure.error === "temporarily_unavailable";
+        },
+        { timeoutMs: 10_000, intervalMs: 100, message: "the cut-off exchanger kept exchanging" },
+      );
+      // The connected replica still exchanges: the refusal was about the isolated one's state, not the token.
+      expect((await exchange(first.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "b" })).ok).toBe(true);
+    } finally {
+      c.close();
+      relay.close();
+      await isolated.handle.stop();
     }
   });
 });

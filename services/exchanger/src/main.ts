@@ -6,7 +6,7 @@ import { parseClientRecord } from "@sts/client-auth";
 import { PublicKeyRing, parseStoredKey } from "@sts/keys";
 import { VerifiedTokens } from "@sts/jwt";
 import { BUCKETS, EVENT_TYPES, encodeKey, EventPublisher, KvCache, eventSubject, openBucket } from "@sts/nats";
-import { RevocationList, parseRevocation } from "@sts/revocation";
+import { RevocationList, StalenessGuard, parseRevocation } from "@sts/revocation";
 import { callUnary, coalescedCalls, createClient, grpcCredentials, logReloads, onShutdownSignal, startGrpcServer } from "@sts/grpc";
 import { loadExchangeProto, loadPolicyProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
 import type {
@@ -105,7 +105,8 @@ async function main(): Promise<void> {
           },
           keys,
           algorithms: [...new Set([config.keys.algorithm, ...ASSERTION_ALGORITHMS])],
-          revocations: new RevocationList(revocationsKv, revocationsCache),
+          // Exchanging writes state (a new token): past the bounded staleness it fails closed, like the issuer and the sidecars.
+          revocations: new RevocationList(revocationsKv, revocationsCache, new StalenessGuard(nats, config.tokens.revocation_max_staleness * 1000)),
           verified: new VerifiedTokens(),
           trusted: new TrustedIssuers(config.exchange.trusted_issuers),
           decisions,

@@ -115,6 +115,8 @@ async function verifyPresented(
     });
     return payload;
   } catch (err) {
+    // Revocation state too old to trust (NATS cut off past the bound) is our outage too: fail closed, and retryable.
+    if (err instanceof OAuthError && err.code === "temporarily_unavailable") throw err;
     // A trusted issuer's key set we cannot fetch is our outage, not a bad token: retryable, and nothing issued.
     if (err instanceof TokenRejected && err.cause instanceof KeySourceUnavailable) {
       throw new OAuthError("temporarily_unavailable", "the subject token's issuer cannot be reached to verify it", { cause: err.cause });
