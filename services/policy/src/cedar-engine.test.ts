@@ -109,6 +109,18 @@ describe("decide: forbids, annotations and errors", () => {
     expect(new PolicyEngine([permitAll("unbounded")]).decide(input({ depth: 40 }))).toMatchObject({ allow: true, maxDepth: 0 });
   });
 
+  it("requires the caller in the subject's audience even of a permit without that condition, unless a deciding permit says @any_presenter", () => {
+    const plain = new PolicyEngine([permitAll("plain")]);
+    expect(plain.decide(input({ callerInAudience: false }))).toMatchObject({
+      allow: false,
+      policyIds: [],
+      reason: expect.stringMatching(/not in the subject token's audience/),
+    });
+    expect(plain.decide(input({ callerInAudience: true }))).toMatchObject({ allow: true });
+    const open = plain.withCandidate(permitAll("open", '@any_presenter("true")\n'));
+    expect(open.decide(input({ callerInAudience: false }))).toMatchObject({ allow: true, policyIds: ["open", "plain"] });
+  });
+
   it("unions @default_scope of the deciding permits", () => {
     const e = new PolicyEngine([
       permitAll("d1", '@default_scope("b c")\n'),
@@ -208,11 +220,14 @@ describe("validatePolicy", () => {
     expect(refused("permit (principal == ?principal, action, resource);")[0]!.message).toMatch(/templates/);
   });
 
-  it("refuses malformed @max_depth and @default_scope instead of ignoring them", () => {
+  it("refuses malformed @max_depth, @any_presenter and @default_scope instead of ignoring them", () => {
     for (const bad of ["0", "-1", "two", "2.5", " 2", ""]) {
       const [e] = refused(`@max_depth("${bad}")\npermit (principal, action == Action::"exchange", resource);`);
       expect(e).toMatchObject({ line: 1, column: 1 });
       expect(e!.message).toMatch(/@max_depth/);
+    }
+    for (const bad of ["false", "yes", "TRUE", ""]) {
+      expect(refused(`@any_presenter("${bad}")\npermit (principal, action == Action::"exchange", resource);`)[0]!.message).toMatch(/@any_presenter/);
     }
     for (const bad of ["read:", 'a\\"b', "b read:/a/../c", "read:/%2e"]) {
       expect(refused(`@default_scope("${bad}")\npermit (principal, action == Action::"exchange", resource);`)[0]!.message).toMatch(/@default_scope/);

@@ -118,6 +118,7 @@ interface PolicyMeta {
   effect: "permit" | "forbid";
   defaultScopes: string[];
   maxDepth: number;
+  anyPresenter: boolean;
 }
 
 /** Line and column (1-based, column in Unicode characters) of a UTF-8 byte offset. */
@@ -176,6 +177,11 @@ function annotationProblems(text: string, annotations: Readonly<Record<string, s
     // A bound that does not parse must not silently become "no bound".
     found.push(annotationProblem(text, ANNOTATIONS.MAX_DEPTH, "@max_depth must be a whole number from 1 to 999999999"));
   }
+  const anyPresenter = annotations[ANNOTATIONS.ANY_PRESENTER];
+  if (anyPresenter !== undefined && anyPresenter !== "true") {
+    // Anything but "true" reads as a wish to keep the check, which is what leaving it out does.
+    found.push(annotationProblem(text, ANNOTATIONS.ANY_PRESENTER, '@any_presenter takes "true" only (leave it out to require the caller in the audience)'));
+  }
   const defaults = annotations[ANNOTATIONS.DEFAULT_SCOPE];
   if (defaults !== undefined && parseDefaultScopes(defaults) === undefined) {
     found.push(annotationProblem(text, ANNOTATIONS.DEFAULT_SCOPE, "@default_scope must be space-separated scope tokens (RFC 6749 section 3.3), no templates"));
@@ -195,6 +201,7 @@ function metaOf(policy: PolicyText): PolicyMeta {
     effect: r.json.effect,
     defaultScopes: parseDefaultScopes(annotations[ANNOTATIONS.DEFAULT_SCOPE] ?? "") ?? [],
     maxDepth: depth === undefined ? 0 : Number(depth),
+    anyPresenter: annotations[ANNOTATIONS.ANY_PRESENTER] === "true",
   };
 }
 
@@ -289,7 +296,7 @@ export class PolicyEngine {
   /**
    * Parses one policy text and validates it against the schema (strict
    * mode): exactly one static permit or forbid, no templates, well-formed
-   * @max_depth / @default_scope, and, given `options.id`, an @id (if any)
+   * @max_depth / @default_scope / @any_presenter, and, given `options.id`, an @id (if any)
    * equal to it. Problems carry Cedar's reason and, where known, the position.
    */
   static validatePolicy(text: string, options: { id?: string } = {}): PolicyValidation {
@@ -370,6 +377,11 @@ export class PolicyEngine {
     }
 
     const permits = gate.determining;
+    // RFC 8693 §2.1: the presenter of a token is normally one it was issued to. A permit that simply leaves the
+    // condition out must not waive that; only one that says so (@any_presenter) does.
+    if (!input.callerInAudience && !permits.some((id) => this.#meta.get(id)?.anyPresenter)) {
+      return deny([], `client ${input.clientId} is not in the subject token's audience, and no permit that applies has @any_presenter`, []);
+    }
     let maxDepth = 0;
     for (const id of permits) {
       const d = this.#meta.get(id)?.maxDepth ?? 0;

@@ -72,6 +72,7 @@ describe("compileHops", () => {
     const [open] = compileHops([{ from: "A", to: "B", scopes: ["b"], default_scopes: [], require_caller_in_audience: false }]);
     expect(open!.text).not.toContain("@default_scope");
     expect(open!.text).not.toContain("caller_in_audience");
+    expect(open!.text).toContain('@any_presenter("true")');
     const e = new PolicyEngine(compileHops([{ from: "A", to: "B", scopes: ["b"], require_caller_in_audience: false }]));
     expect(e.decide(input({ callerInAudience: false }))).toMatchObject({ allow: true, allowedScopes: ["b"] });
   });

@@ -181,6 +181,7 @@ export function compileHops(hops: readonly HopDeclaration[]): CompiledPolicy[] {
       `@${ANNOTATIONS.ID}(${cedarString(exchangeId)})`,
       ...(defaults.length > 0 ? [`@${ANNOTATIONS.DEFAULT_SCOPE}(${cedarString(defaults.map((s) => s.value).join(" "))})`] : []),
       ...(maxDepth !== undefined ? [`@${ANNOTATIONS.MAX_DEPTH}(${cedarString(String(maxDepth))})`] : []),
+      ...(presenter ? [] : [`@${ANNOTATIONS.ANY_PRESENTER}("true")`]),
     ];
     const conditions = [
       // RFC 8693 section 2.1: the party presenting a token is normally one it was issued to.

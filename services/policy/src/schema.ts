@@ -39,6 +39,11 @@ export const ANNOTATIONS = {
   DEFAULT_SCOPE: "default_scope",
   /** Largest delegation chain depth (a whole number ≥ 1). */
   MAX_DEPTH: "max_depth",
+  /**
+   * `"true"`: the permit lets a caller present a subject token it is not an audience of. Without it on some deciding
+   * permit, the engine denies such a caller whatever the conditions say (RFC 8693 §2.1: opting out is explicit).
+   */
+  ANY_PRESENTER: "any_presenter",
 } as const;
 
 /** Longest client id, audience, actor, `sub`, `iss` or scope a decision request may carry, in characters. */
