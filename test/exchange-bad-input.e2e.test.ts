@@ -94,6 +94,20 @@ describe("bad subject tokens are invalid_request and issue nothing", () => {
     expect(await errorOf(exchange(grpc.exchange, "svc-a", short, { audience: ["svc-b"], scope: "b" }))).toBe("invalid_request");
   });
 
+  it("refuses a token past its exp though within the clock tolerance: nothing can be made from it", async () => {
+    // A replica whose clock runs 10 s ahead sees the 2 s token expired, yet inside the 30 s tolerance of verification.
+    const ahead = await stack.startReplica("exchanger", { STS_CLOCK_OFFSET: "10" });
+    const replica = clients({ ...stack.address, exchanger: ahead.address });
+    try {
+      const before = await exchangedCount();
+      expect(await errorOf(exchange(replica.exchange, "svc-a", await at1("short-lived"), { audience: ["svc-b"], scope: "b" }))).toBe("invalid_request");
+      expect(await exchangedCount()).toBe(before);
+    } finally {
+      replica.close();
+      await ahead.handle.stop();
+    }
+  }, 60_000);
+
   it("refuses a token that is not yet valid (a replica whose clock is behind sees iat in the future)", async () => {
     const lagging = await stack.startReplica("exchanger", { STS_CLOCK_OFFSET: "-300" });
     const replica = clients({ ...stack.address, exchanger: lagging.address });

@@ -9,7 +9,7 @@ import type { PublicKeyRing } from "@sts/keys";
 import { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
 import type { RevocationList } from "@sts/revocation";
-import { parseScopes } from "@sts/scopes";
+import { tryParseScopes } from "@sts/scopes";
 import type { ExchangeRequest__Output, ExchangeResponse, ExchangeServiceHandlers, MintRequest, MintResponse__Output, Actor } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import { decodeJwt } from "jose";
@@ -85,6 +85,8 @@ interface Subject {
 async function verifySubject(token: string, deps: ExchangeDeps): Promise<Subject> {
   const foreign = foreignIssuer(token, deps);
   const claims = await verifyPresented(token, "subject_token", deps, foreign);
+  // Clock tolerance lets a just-expired token verify, but nothing can be made from it: the new token may not outlive it.
+  if (claims.exp <= deps.now()) throw badToken("subject_token", "token expired");
   if (!foreign) return { claims, origin: subjectIssuer(claims), parentRef: claims.jti };
   // Its actors live in another issuer's namespace: carried over, they would read as clients of ours.
   if (claims.act !== undefined) throw badToken("subject_token", "a trusted issuer's token may not carry act");
@@ -168,7 +170,9 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
       checkMayAct(subject, acting);
       const act = buildActChain(acting, subject.act);
 
-      const subjectScopes = parseScopes(subject.scope);
+      // A scope claim we cannot read is a fault of the subject token (RFC 8693 §2.2.2), not of the request's scope.
+      const subjectScopes = tryParseScopes(subject.scope);
+      if (!subjectScopes) throw badToken("subject_token", "malformed scope claim");
       const asked = scopesToAsk(params.scope, subjectScopes);
       const subjectAud = audienceList(subject.aud);
       const callerInAudience = subjectAud.includes(client.client_id);
@@ -209,7 +213,7 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
         scope: scope.join(" "),
         act: toActor(act),
         // The new token never outlives the one it was made from.
-        not_after: String(subject.exp),
+        not_after: String(Math.floor(subject.exp)),
         parent_jti: verified.parentRef,
         requested_token_type: params.requestedTokenType,
         event_type: EVENT_TYPES.TOKEN_EXCHANGED,
