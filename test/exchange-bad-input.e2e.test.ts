@@ -189,6 +189,35 @@ describe("may_act (RFC 8693 §4.4)", () => {
     expect(claimsOf(ok.value.access_token)).toMatchObject({ sub: "alice", aud: "svc-c", scope: "c", act: { sub: "svc-b" } });
   });
 
+  it("never lets the new token outlive the actor_token", async () => {
+    const internal = new Metadata();
+    internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
+    const actorExp = Math.floor(Date.now() / 1000) + 60;
+    const actor = await call<MintResponse__Output>(
+      grpc.token,
+      "Mint",
+      {
+        sub: "svc-b",
+        client_id: "svc-b",
+        audience: ["svc-c"],
+        scope: "",
+        not_after: String(actorExp),
+        requested_token_type: "urn:ietf:params:oauth:token-type:access_token",
+      },
+      internal,
+    );
+    if (!actor.ok) throw new Error(actor.failure.description);
+    const subject = await mintMayActB("svc-b"); // lives 300 s
+    const r = await exchange(grpc.exchange, "svc-b", subject, {
+      audience: ["svc-c"],
+      scope: "c",
+      actor_token: actor.value.access_token,
+      actor_token_type: "urn:ietf:params:oauth:token-type:access_token",
+    });
+    if (!r.ok) throw new Error(`exchange with an actor token failed: ${r.failure.error} ${r.failure.description}`);
+    expect(claimsOf(r.value.access_token).exp).toBeLessThanOrEqual(actorExp);
+  });
+
   it("refuses an actor_token that is not the caller's own", async () => {
     const subject = await at1();
     const actor = await at1(); // sub: end-user-app, not the calling svc-a

@@ -212,8 +212,8 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
         audience: params.audiences,
         scope: scope.join(" "),
         act: toActor(act),
-        // The new token never outlives the one it was made from.
-        not_after: String(Math.floor(subject.exp)),
+        // The new token never outlives the one it was made from, nor the actor's own token.
+        not_after: String(Math.floor(Math.min(subject.exp, actor?.exp ?? Infinity))),
         parent_jti: verified.parentRef,
         requested_token_type: params.requestedTokenType,
         event_type: EVENT_TYPES.TOKEN_EXCHANGED,
