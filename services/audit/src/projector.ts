@@ -34,6 +34,9 @@ export function toEvent(m: JsMsg): IncomingEvent | undefined {
   }
 }
 
+/** How long a batch that could not be committed waits before JetStream delivers it again. */
+const REDELIVER_AFTER_MS = 1000;
+
 /** Creates the durable consumer so that delivery resumes right after what the projection holds. */
 async function prepareConsumer(nats: NatsHandle, name: string, store: AuditStore, logger: Logger): Promise<Consumer> {
   const info = await nats.jsm.consumers.info(EVENTS_STREAM.name, name).catch(() => undefined);
@@ -113,7 +116,15 @@ export class Projector {
           const msgs = batch;
           batch = [];
           const events = msgs.map(toEvent).filter((e): e is IncomingEvent => e !== undefined);
-          this.#metrics.recorded(this.store.append(events));
+          try {
+            this.#metrics.recorded(this.store.append(events));
+          } catch (err) {
+            // The disk is full or the file went away: thrown from setImmediate this would end the process, and a
+            // restart would meet the same fault. Hand the batch back to be redelivered to this consumer a little later.
+            this.logger.error({ err, events: msgs.length }, "projection write failed; the batch will be redelivered");
+            for (const m of msgs) m.nak(REDELIVER_AFTER_MS);
+            return;
+          }
           // Acked only after the commit: a crash before this line redelivers the batch.
           for (const m of msgs) m.ack();
         };
