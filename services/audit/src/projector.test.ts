@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EVENT_TYPES, EventPublisher, connectNats, ensureEventsStream } from "@sts/nats";
+import { EVENTS_STREAM, EVENT_TYPES, EventPublisher, connectNats, ensureEventsStream } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
 import { createLogger } from "@sts/telemetry";
 import { startNats, waitFor } from "@sts/testkit";
@@ -48,11 +48,43 @@ describe("Projector", () => {
     const store = new FailingOnceStore(join(dir, "audit.db"));
     const projector = new Projector(nats, store, "projector-test", logger);
     try {
-      await waitFor(() => store.size === 3, { timeoutMs: 15_000, message: "the failed batch was never recorded" });
+      // Other tests' events may share the stream: only this test's count.
+      const mine = (): string[] =>
+        store
+          .query({}, 0, 1000)
+          .map((r) => r.jti)
+          .filter((jti) => /^j\d$/.test(jti));
+      await waitFor(() => mine().length === 3, { timeoutMs: 15_000, message: "the failed batch was never recorded" });
       expect(store.failures).toBe(1);
-      expect(store.query({}, 0, 10).map((r) => r.jti)).toEqual(["j0", "j1", "j2"]);
+      expect(mine()).toEqual(["j0", "j1", "j2"]);
     } finally {
       await projector.stop();
+    }
+  });
+
+  it("reads a recreated events stream from its start, though its numbers restart below the projection's", async () => {
+    const events = new EventPublisher(nats, { source: "test", logger });
+    const store = new AuditStore(join(dir, "recreated.db"));
+    const first = new Projector(nats, store, "recreated-test", logger);
+    for (let i = 0; i < 5; i++) await events.publish(EVENT_TYPES.TOKEN_ISSUED, { jti: `old${i}`, sub: "s", client_id: "c" });
+    await waitFor(() => store.query({}, 0, 100).some((r) => r.jti === "old4"), { timeoutMs: 15_000, message: "the first events were not recorded" });
+    await first.stop();
+    const held = store.size;
+    // The stream (and with it the durable consumer) is deleted and made again: its sequence restarts at 1.
+    await nats.jsm.streams.delete(EVENTS_STREAM.name);
+    await ensureEventsStream(nats);
+    for (let i = 0; i < 2; i++) await events.publish(EVENT_TYPES.TOKEN_ISSUED, { jti: `new${i}`, sub: "s", client_id: "c" });
+    const second = new Projector(nats, store, "recreated-test", logger);
+    try {
+      await waitFor(() => store.size === held + 2, { timeoutMs: 15_000, message: "events of the recreated stream were skipped" });
+      expect(
+        store
+          .query({}, 0, 100)
+          .slice(-2)
+          .map((r) => r.jti),
+      ).toEqual(["new0", "new1"]);
+    } finally {
+      await second.stop();
     }
   });
 });

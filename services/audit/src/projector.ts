@@ -40,13 +40,25 @@ const REDELIVER_AFTER_MS = 1000;
 /** Creates the durable consumer so that delivery resumes right after what the projection holds. */
 async function prepareConsumer(nats: NatsHandle, name: string, store: AuditStore, logger: Logger): Promise<Consumer> {
   const info = await nats.jsm.consumers.info(EVENTS_STREAM.name, name).catch(() => undefined);
+  // A stream deleted and made again (its consumer went with it) numbers from 1: starting after the projection's old
+  // position would skip every event until the new numbers caught up. Read it from its start; event ids keep what is
+  // already held once. Once made, the consumer on the new stream tracks its own position.
+  const stream = info ? undefined : await nats.jsm.streams.info(EVENTS_STREAM.name);
+  const renumbered = stream !== undefined && stream.state.last_seq < store.lastStreamSequence;
+  if (renumbered) {
+    logger.error(
+      { stream_last_seq: stream.state.last_seq, projection: store.lastStreamSequence },
+      "events stream is behind the projection (recreated?): reading it from its first event",
+    );
+  }
   const floor = info?.ack_floor.stream_seq ?? 0;
-  if (info && floor > store.lastStreamSequence) {
+  const behind = info !== undefined && floor > store.lastStreamSequence;
+  if (behind) {
     logger.warn({ ack_floor: floor, projection: store.lastStreamSequence }, "projection behind its consumer: replaying from the stream");
     await nats.jsm.consumers.delete(EVENTS_STREAM.name, name);
   }
-  if (!info || floor > store.lastStreamSequence) {
-    const start = store.lastStreamSequence + 1;
+  if (!info || behind) {
+    const start = renumbered ? 1 : store.lastStreamSequence + 1;
     await nats.jsm.consumers.add(EVENTS_STREAM.name, {
       durable_name: name,
       ack_policy: AckPolicy.Explicit,
