@@ -71,8 +71,10 @@ beforeAll(async () => {
   // Service G speaks gRPC: the TokenService's GetJwks stands in for its API and echoes what its sidecar told it.
   grpcServer = new Server();
   grpcServer.addService(loadTokenProto().sts.token.v1.TokenService.service, {
-    GetJwks: (call: { metadata: Metadata }, cb: (e: null, v: { jwks_json: string }) => void) => {
+    GetJwks: (call: { metadata: Metadata }, cb: (e: Partial<ServiceError> | null, v?: { jwks_json: string }) => void) => {
       gSeen.push(call.metadata);
+      // grpc-js answers an error trailers-only: one HEADERS frame carrying the status.
+      if (call.metadata.get("x-deny").length > 0) return cb({ code: status.PERMISSION_DENIED, details: "not for you" });
       cb(null, { jwks_json: JSON.stringify({ sub: call.metadata.get("x-mesh-subject")[0], scope: call.metadata.get("x-mesh-scope")[0] }) });
     },
   });
@@ -196,6 +198,29 @@ describe("the chain through sidecars", () => {
     expect(out.status).toBe(401);
   });
 
+  it("exchanges anew once the cached exchanged token is revoked, instead of handing it out until it expires (RFC 7009)", async () => {
+    const at1 = await appToken();
+    const outToB = () => fetch(`http://127.0.0.1:${ports.a!.outbound}/svc-b/work`, { headers: { authorization: `Bearer ${at1}` } });
+    expect((await outToB()).status).toBe(200);
+    const atB = seen.b.at(-1)?.headers.authorization ?? "";
+    const revoke = await postForm(
+      `${stack.gatewayUrl}/oauth2/revoke`,
+      { token: atB.slice(7) },
+      { authorization: basicAuth(String(claimsOf(atB.slice(7)).client_id), SECRET) },
+    );
+    expect(revoke.status).toBe(200);
+    // B's sidecar refuses the revoked token once the revocation reached it...
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${ports.b!.inbound}/work`, { headers: { authorization: atB } })).status === 401, {
+      timeoutMs: 10_000,
+      message: "revocation not seen by sidecar B",
+    });
+    // ...and A's, which watches the same revocations, stops handing it out: the next call goes with a new token.
+    await waitFor(async () => (await outToB()).status === 200 && seen.b.at(-1)?.headers.authorization !== atB, {
+      timeoutMs: 10_000,
+      message: "sidecar A still sends the revoked exchanged token",
+    });
+  });
+
   it("makes one exchange for many concurrent calls with the same token", async () => {
     const at1 = await appToken();
     const before = seen.b.length;
@@ -209,13 +234,14 @@ describe("the chain through sidecars", () => {
 });
 
 describe("gRPC over HTTP/2 through sidecars", () => {
-  const callG = (token: string | undefined): Promise<{ value?: { jwks_json: string }; error?: ServiceError }> => {
+  const callG = (token: string | undefined, extra: Record<string, string> = {}): Promise<{ value?: { jwks_json: string }; error?: ServiceError }> => {
     // The workload addresses the destination by route name as the channel's authority.
     const client = new (loadTokenProto().sts.token.v1.TokenService)(`127.0.0.1:${grpcPorts.aOut}`, credentials.createInsecure(), {
       "grpc.default_authority": "svc-g",
     });
     const md = new Metadata();
     if (token) md.set("authorization", `Bearer ${token}`);
+    for (const [k, v] of Object.entries(extra)) md.set(k, v);
     return new Promise((resolve) =>
       client.GetJwks({}, md, (error, value) => {
         client.close();
@@ -232,6 +258,11 @@ describe("gRPC over HTTP/2 through sidecars", () => {
     const sent = String(gSeen.at(-1)?.get("authorization")[0]).slice(7);
     expect(sent).not.toBe(at1);
     expect(claimsOf(sent)).toMatchObject({ aud: "svc-g", scope: "b", act: { sub: "svc-a" } });
+  });
+
+  it("passes on the workload's error status and message through both sidecars, not INTERNAL", async () => {
+    const r = await callG(await appToken(), { "x-deny": "yes" });
+    expect(r.error).toMatchObject({ code: status.PERMISSION_DENIED, details: "not for you" });
   });
 
   it("refuses a call without a token and forwards nothing", async () => {

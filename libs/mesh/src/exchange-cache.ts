@@ -3,10 +3,13 @@
  * one restricted to the callee's audience and the route's scopes. Results are
  * cached until shortly before they expire, keyed by the exact inbound token
  * string with the audience and scopes; concurrent calls with the same key
- * share one exchange (single flight).
+ * share one exchange (single flight). Given revocation state, a cached token
+ * is checked on every hit: revoking it, or the token it was made from, must
+ * not leave it in use until it expires.
  */
 import { Metadata } from "@grpc/grpc-js";
 import type { Client } from "@grpc/grpc-js";
+import { decodeJwt } from "jose";
 import { callUnary } from "@sts/grpc";
 import type { ExchangeRequest, ExchangeResponse__Output } from "@sts/proto";
 import { cacheLookups } from "@sts/telemetry";
@@ -25,6 +28,17 @@ export interface ExchangeCacheOptions {
   deadlineMs?: number;
   /** Milliseconds since epoch (tests). */
   nowMs?: () => number;
+  /** Revocation state, asked on every hit; without it a cached token is handed out until shortly before it expires. */
+  isRevoked?: IsRevoked;
+}
+
+/** Whether a token id (`jti`) is revoked; may throw, e.g. temporarily_unavailable when the revocation state is too old to trust. */
+export type IsRevoked = (jti: string) => boolean;
+
+/** Options of one {@link ExchangeCache.tokenFor} call. */
+export interface TokenForOptions {
+  /** Revocation state for this call, in place of the cache's own. */
+  isRevoked?: IsRevoked;
 }
 
 /** A token for one destination. */
@@ -34,10 +48,26 @@ export interface ExchangedToken {
   scope: string;
 }
 
+/** A cached token and the ids that revoke it: its own and its subject token's. */
+interface Entry {
+  token: ExchangedToken;
+  jtis: string[];
+}
+
+/** The `jti` of a JWT; none for a token that is not one (it cannot be revoked by id). */
+function jtiOf(token: string): string[] {
+  try {
+    const { jti } = decodeJwt(token);
+    return typeof jti === "string" ? [jti] : [];
+  } catch {
+    return [];
+  }
+}
+
 /** Caching, single-flight exchanger. */
 export class ExchangeCache {
-  readonly #o: Required<Omit<ExchangeCacheOptions, "nowMs">> & { nowMs: () => number };
-  readonly #entries = new Map<string, ExchangedToken>();
+  readonly #o: Required<Omit<ExchangeCacheOptions, "isRevoked">> & Pick<ExchangeCacheOptions, "isRevoked">;
+  readonly #entries = new Map<string, Entry>();
   readonly #inflight = new Map<string, Promise<ExchangedToken>>();
   /** Exchanges actually sent (for tests). */
   exchanges = 0;
@@ -47,13 +77,17 @@ export class ExchangeCache {
     this.#o = { refreshMarginSeconds: 10, maxEntries: 10_000, deadlineMs: 5000, nowMs: Date.now, ...options };
   }
 
-  /** A token for `audience` with `scopes`, made from `subjectToken`. */
-  async tokenFor(subjectToken: string, audience: string, scopes: readonly string[]): Promise<ExchangedToken> {
+  /** A token for `audience` with `scopes`, made from `subjectToken`; a revoked cached one is dropped and exchanged anew. */
+  async tokenFor(subjectToken: string, audience: string, scopes: readonly string[], options: TokenForOptions = {}): Promise<ExchangedToken> {
     const key = `${audience}\n${scopes.join(" ")}\n${subjectToken}`;
     const hit = this.#entries.get(key);
-    if (hit && hit.expiresAt - this.#o.refreshMarginSeconds * 1000 > this.#o.nowMs()) {
-      this.#lookups("hit");
-      return hit;
+    if (hit && hit.token.expiresAt - this.#o.refreshMarginSeconds * 1000 > this.#o.nowMs()) {
+      const isRevoked = options.isRevoked ?? this.#o.isRevoked;
+      if (!isRevoked || !hit.jtis.some(isRevoked)) {
+        this.#lookups("hit");
+        return hit.token;
+      }
+      this.#entries.delete(key);
     }
     let pending = this.#inflight.get(key);
     this.#lookups(pending ? "joined" : "miss");
@@ -61,7 +95,7 @@ export class ExchangeCache {
       pending = this.#exchange(subjectToken, audience, scopes)
         .then((token) => {
           if (this.#entries.size >= this.#o.maxEntries) this.#entries.delete(this.#entries.keys().next().value as string);
-          this.#entries.set(key, token);
+          this.#entries.set(key, { token, jtis: [...jtiOf(token.accessToken), ...jtiOf(subjectToken)] });
           return token;
         })
         .finally(() => this.#inflight.delete(key));

@@ -9,7 +9,7 @@
 import { InterceptingCall, Metadata, ServerInterceptingCall, status } from "@grpc/grpc-js";
 import type { Interceptor, ServerInterceptor } from "@grpc/grpc-js";
 import { toOAuthError } from "@sts/errors";
-import type { ExchangeCache } from "./exchange-cache.js";
+import type { ExchangeCache, TokenForOptions } from "./exchange-cache.js";
 import { bearerToken, verifyInbound } from "./inbound.js";
 import type { InboundOptions } from "./inbound.js";
 import { urlOnOrigin } from "./upstream-url.js";
@@ -60,9 +60,10 @@ export interface OutboundRoute {
 /**
  * Swaps the `authorization` bearer token the application set (the token its
  * own caller presented) for an exchanged one. A call without a token fails
- * with UNAUTHENTICATED and never leaves with a broader token.
+ * with UNAUTHENTICATED and never leaves with a broader token. `tokenOptions.isRevoked`
+ * keeps a revoked cached token from being sent (see {@link ExchangeCache.tokenFor}).
  */
-export function meshClientInterceptor(exchange: ExchangeCache, route: OutboundRoute): Interceptor {
+export function meshClientInterceptor(exchange: ExchangeCache, route: OutboundRoute, tokenOptions: TokenForOptions = {}): Interceptor {
   return (options, nextCall) =>
     new InterceptingCall(nextCall(options), {
       start(metadata, listener, next) {
@@ -73,7 +74,7 @@ export function meshClientInterceptor(exchange: ExchangeCache, route: OutboundRo
           fail(status.UNAUTHENTICATED, "no inbound bearer token to exchange");
           return;
         }
-        exchange.tokenFor(token, route.audience, route.scopes).then(
+        exchange.tokenFor(token, route.audience, route.scopes, tokenOptions).then(
           (exchanged) => {
             metadata.set("authorization", `Bearer ${exchanged.accessToken}`);
             next(metadata, listener);
@@ -87,13 +88,14 @@ export function meshClientInterceptor(exchange: ExchangeCache, route: OutboundRo
     });
 }
 
-/** A fetch for outbound HTTP calls: the same swap as the client interceptor. */
+/** A fetch for outbound HTTP calls: the same swap, and the same token options, as the client interceptor. */
 export function meshFetch(
   exchange: ExchangeCache,
   route: OutboundRoute & { url: string },
+  tokenOptions: TokenForOptions = {},
 ): (path: string, subjectToken: string, init?: RequestInit) => Promise<Response> {
   return async (path, subjectToken, init = {}) => {
-    const exchanged = await exchange.tokenFor(subjectToken, route.audience, route.scopes);
+    const exchanged = await exchange.tokenFor(subjectToken, route.audience, route.scopes, tokenOptions);
     const headers = new Headers(init.headers);
     headers.set("authorization", `Bearer ${exchanged.accessToken}`);
     return fetch(urlOnOrigin(route.url, path), { ...init, headers });

@@ -6,7 +6,6 @@
 import type { KV } from "@nats-io/kv";
 import { unavailable } from "@sts/errors";
 import { encodeKey } from "@sts/nats";
-import type { KvCache } from "@sts/nats";
 
 /** A revocation as stored. */
 export interface RevocationRecord {
@@ -59,11 +58,16 @@ export class StalenessGuard {
   }
 }
 
+/** Where revocations are read, by encoded key: a watch-fed copy of the bucket (a `KvCache` or a `RevocationCache`). */
+export interface RevocationLookup {
+  get(key: string): RevocationRecord | undefined;
+}
+
 /** Reads through the watch-fed cache; writes to KV and fails closed. */
 export class RevocationList {
   constructor(
     private readonly kv: KV,
-    private readonly cache: KvCache<RevocationRecord>,
+    private readonly cache: RevocationLookup,
     /** When given, reads fail closed after the bounded staleness. */
     private readonly guard?: StalenessGuard,
   ) {}

@@ -8,6 +8,8 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import ts from "typescript";
+import { Client, Metadata, credentials, status } from "@grpc/grpc-js";
+import type { ServiceError } from "@grpc/grpc-js";
 import { forwardableH2Headers, startH2Proxy } from "./h2-proxy.js";
 import type { H2Refusal, H2Router } from "./h2-proxy.js";
 
@@ -28,7 +30,8 @@ let upstreamOrigin: string;
 /**
  * The upstream gRPC server's behaviours, by method:
  * - Echo: answers headers, one message and trailers, each with an underscored header among them;
- * - ResetAfterHeaders: answers headers and a message, then resets with the code in `x-reset-code` once the client has sent everything.
+ * - ResetAfterHeaders: answers headers and a message, then resets with the code in `x-reset-code` once the client has sent everything;
+ * - Denied: answers trailers-only (one HEADERS frame with END_STREAM), as grpc-js sends every error, with a metadata entry.
  */
 function startUpstream(): Promise<Http2Server> {
   const server = createServer();
@@ -48,6 +51,12 @@ function startUpstream(): Promise<Http2Server> {
       stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
       stream.write("part of an answer");
       stream.on("end", () => stream.close(Number(headers["x-reset-code"])));
+      stream.resume();
+    } else if (path.endsWith("/Denied")) {
+      stream.respond(
+        { ":status": 200, "content-type": "application/grpc", "grpc-status": "7", "grpc-message": "not%20for%20you", "x-reason": "policy" },
+        { endStream: true },
+      );
       stream.resume();
     } else {
       stream.close(NGHTTP2_INTERNAL_ERROR);
@@ -121,7 +130,25 @@ describe("forwardableH2Headers", () => {
       }),
     ).toEqual({ te: "trailers", "content-type": "application/grpc", "grpc-timeout": "1S" });
   });
+
+  it("drops a caller's x-forwarded-client-cert, which workloads trust to name the TLS peer (as Envoy sanitises it)", () => {
+    expect(forwardableH2Headers({ "x-forwarded-client-cert": "By=spiffe://mesh/admin", "content-type": "application/grpc" })).toEqual({
+      "content-type": "application/grpc",
+    });
+  });
 });
+
+/** One unary call through grpc-js, bytes in and out; resolves with its error, if any. */
+function grpcCall(port: number, path: string): Promise<ServiceError | null> {
+  const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+  const bytes = (b: Buffer): Buffer => b;
+  return new Promise((resolve) =>
+    client.makeUnaryRequest(path, bytes, bytes, Buffer.from("request"), new Metadata(), (err) => {
+      client.close();
+      resolve(err);
+    }),
+  );
+}
 
 describe("startH2Proxy", () => {
   let proxy: Http2Server;
@@ -159,6 +186,15 @@ describe("startH2Proxy", () => {
     expect(outcome.headers?.[":status"]).toBe(200);
     expect(outcome.trailers).toBeUndefined();
     expect(outcome.rstCode).toBe(code);
+  });
+
+  it("passes on a trailers-only answer as one, so a grpc-js client gets its status, message and metadata (gRPC over HTTP/2)", async () => {
+    const outcome = await within(call(proxyPort, "/test.Svc/Denied"), WAIT_MS, "the call ended");
+    expect(outcome.headers).toMatchObject({ ":status": 200, "grpc-status": "7", "grpc-message": "not%20for%20you", "x-reason": "policy" });
+    expect(outcome.trailers).toBeUndefined();
+    const err = await within(grpcCall(proxyPort, "/test.Svc/Denied"), WAIT_MS, "the grpc-js call ended");
+    expect(err).toMatchObject({ code: status.PERMISSION_DENIED, details: "not for you" });
+    expect(err?.metadata.get("x-reason")).toEqual(["policy"]);
   });
 
   it("answers UNAVAILABLE, trailers-only, when the upstream cannot be reached", async () => {

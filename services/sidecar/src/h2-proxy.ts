@@ -12,10 +12,18 @@
  */
 import { connect as h2connect, constants, createServer as createH2Server } from "node:http2";
 import type { ClientHttp2Session, ClientHttp2Stream, Http2Server, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
-import { connectionNominated } from "./proxy.js";
+import { connectionNominated, isProxyOnly } from "./proxy.js";
 
-const { HTTP2_HEADER_PATH, HTTP2_HEADER_METHOD, HTTP2_HEADER_AUTHORITY, HTTP2_HEADER_SCHEME, HTTP2_HEADER_STATUS, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } =
-  constants;
+const {
+  HTTP2_HEADER_PATH,
+  HTTP2_HEADER_METHOD,
+  HTTP2_HEADER_AUTHORITY,
+  HTTP2_HEADER_SCHEME,
+  HTTP2_HEADER_STATUS,
+  NGHTTP2_CANCEL,
+  NGHTTP2_FLAG_END_STREAM,
+  NGHTTP2_INTERNAL_ERROR,
+} = constants;
 
 /** gRPC status codes the sidecar answers with itself. */
 const GRPC_STATUS = { INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
@@ -41,13 +49,12 @@ export interface H2CallOutcome {
 /** Connection-specific headers (RFC 9113 §8.2.2; Node refuses to send them on HTTP/2), `host` (`:authority` replaces it) and ours. */
 const DROP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host", "authorization"]);
 
-/** Headers forwarded on HTTP/2: everything but pseudo-headers, connection-specific ones, authorization, x-mesh-* and names with an underscore. */
+/** Headers forwarded on HTTP/2: everything but pseudo-headers, connection-specific ones, authorization and the names `isProxyOnly` reserves. */
 export function forwardableH2Headers(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const nominated = connectionNominated(headers.connection);
   const out: OutgoingHttpHeaders = {};
   for (const [k, v] of Object.entries(headers)) {
-    // `x_mesh_subject` would read as the sidecar's `x-mesh-subject` to a framework that folds `_` into `-` (see proxy.ts).
-    if (v === undefined || k.startsWith(":") || DROP.has(k) || nominated.has(k) || k.startsWith("x-mesh-") || k.includes("_")) continue;
+    if (v === undefined || k.startsWith(":") || DROP.has(k) || nominated.has(k) || isProxyOnly(k)) continue;
     out[k] = v;
   }
   return out;
@@ -96,11 +103,14 @@ function refuse(stream: ServerHttp2Stream, grpcStatus: number, message: string):
 function relay(stream: ServerHttp2Stream, upstream: ClientHttp2Stream): void {
   let trailers: OutgoingHttpHeaders = {};
   let ended = false;
-  upstream.on("response", (h) => {
+  upstream.on("response", (h, flags: number) => {
     const { [HTTP2_HEADER_STATUS]: st, ...rest } = h;
     if (stream.closed || stream.destroyed || stream.headersSent) return;
+    // A trailers-only answer (how grpc-js sends every error) carries its grpc-status in these headers: it must stay
+    // trailers-only, since a client reads the status from the trailers of any other answer and would find none.
+    const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
     try {
-      stream.respond({ [HTTP2_HEADER_STATUS]: st ?? 200, ...forwardableH2Headers(rest) }, { waitForTrailers: true });
+      stream.respond({ [HTTP2_HEADER_STATUS]: st ?? 200, ...forwardableH2Headers(rest) }, endStream ? { endStream } : { waitForTrailers: true });
     } catch {
       // Throwing from an event listener would end the process; the client learns of it as a reset.
       stream.close(NGHTTP2_INTERNAL_ERROR);
@@ -116,7 +126,7 @@ function relay(stream: ServerHttp2Stream, upstream: ClientHttp2Stream): void {
   upstream.on("end", () => {
     if (upstream.rstCode) return;
     ended = true;
-    stream.end();
+    if (!stream.writableEnded) stream.end();
   });
   stream.pipe(upstream);
   // Every upstream failure is followed by 'close', where the client's side is settled.

@@ -1,11 +1,11 @@
 /** Sidecar entry point: config → telemetry → NATS revocations → JWKS → exchanger client → listeners → signals. */
 import { createRemoteJWKSet } from "jose";
-import { BUCKETS, KvCache, openBucket } from "@sts/nats";
+import { BUCKETS, openBucket } from "@sts/nats";
 import { createClient, grpcCredentials, logReloads, onShutdownSignal } from "@sts/grpc";
 import { ExchangeCache } from "@sts/mesh";
 import { VerifiedTokens } from "@sts/jwt";
 import { loadExchangeProto } from "@sts/proto";
-import { RevocationList, StalenessGuard, parseRevocation } from "@sts/revocation";
+import { RevocationCache, RevocationList, StalenessGuard } from "@sts/revocation";
 import { connectStack, runMain, startTelemetry } from "@sts/runtime";
 import { readSettings } from "./config.js";
 import { startSidecar } from "./sidecar.js";
@@ -16,7 +16,8 @@ async function main(): Promise<void> {
   const { telemetry, logger } = startTelemetry(`sidecar-${workload.replace(/[^A-Za-z0-9_-]/g, "_")}`, config, { metrics: sidecar.health !== undefined });
   const nats = await connectStack("sidecar", config, logger);
   const revocationsKv = await openBucket(nats, BUCKETS.revocations, { history: 1 });
-  const revocations = new KvCache(revocationsKv, { parse: parseRevocation, logger });
+  // A sidecar runs for long: its copy forgets the revocations the bucket's max_age has removed.
+  const revocations = new RevocationCache(revocationsKv, { logger });
   await revocations.ready();
   // Cut off from NATS, the sidecar stops trusting its revocation cache after a bounded time and refuses with 503.
   const revocationList = new RevocationList(revocationsKv, revocations, new StalenessGuard(nats, config.tokens.revocation_max_staleness * 1000));
@@ -42,7 +43,12 @@ async function main(): Promise<void> {
     isRevoked,
     ready: () => nats.isConnected(),
     metrics: telemetry.metrics,
-    exchange: new ExchangeCache({ exchanger, authorization: `Basic ${Buffer.from(`${formEncode(workload)}:${formEncode(secret)}`).toString("base64")}` }),
+    exchange: new ExchangeCache({
+      exchanger,
+      authorization: `Basic ${Buffer.from(`${formEncode(workload)}:${formEncode(secret)}`).toString("base64")}`,
+      // A revoked exchanged token would otherwise be reused, and refused by the next hop, until it expires.
+      isRevoked,
+    }),
     logger,
   });
   logger.info({ workload, inbound: sidecarHandle.inboundPort, outbound: sidecarHandle.outboundPort }, "sidecar listening");

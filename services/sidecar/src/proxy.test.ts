@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServer, request } from "node:http";
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from "node:http";
+import { connect } from "node:net";
 import type { AddressInfo } from "node:net";
 import { forward, forwardableHeaders } from "./proxy.js";
 
@@ -13,6 +14,8 @@ const WAIT_MS = 5_000;
 
 /** What each test's upstream does, by path. */
 const upstreamRoutes = new Map<string, (req: IncomingMessage, res: ServerResponse) => void>();
+/** Every request the upstream parsed, in order. */
+const upstreamSaw: Array<{ url: string; headers: IncomingHttpHeaders }> = [];
 /** The promise of each forward() call, by path. */
 const forwards = new Map<string, Promise<Error | undefined>>();
 let upstream: Server;
@@ -24,7 +27,10 @@ function listen(server: Server): Promise<number> {
 }
 
 beforeAll(async () => {
-  upstream = createServer((req, res) => upstreamRoutes.get(req.url ?? "")?.(req, res));
+  upstream = createServer((req, res) => {
+    upstreamSaw.push({ url: req.url ?? "", headers: req.headers });
+    upstreamRoutes.get(req.url ?? "")?.(req, res);
+  });
   const upstreamPort = await listen(upstream);
   // Stands for the sidecar: forwards every path to the same path upstream; `/timeout/…` with a short upstream timeout.
   front = createServer((req, res) => {
@@ -65,7 +71,22 @@ function call(path: string, headers: Record<string, string> = {}, body?: string)
   });
 }
 
+/** Sends `raw` bytes on a connection of their own (which they must ask to close) and answers all that comes back. */
+function rawCall(raw: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(frontPort, "127.0.0.1", () => socket.write(raw));
+    let text = "";
+    socket.on("data", (d: Buffer) => (text += d.toString("latin1")));
+    socket.on("end", () => resolve(text));
+    socket.on("error", reject);
+  });
+}
+
 describe("forwardableHeaders", () => {
+  it("drops a caller's x-forwarded-client-cert, which workloads trust to name the TLS peer (as Envoy sanitises it)", () => {
+    expect(forwardableHeaders({ "x-forwarded-client-cert": "By=spiffe://mesh/admin;URI=spiffe://mesh/admin", accept: "*/*" })).toEqual({ accept: "*/*" });
+  });
+
   it("drops hop-by-hop, Connection-nominated (RFC 9110 §7.6.1), authorization, x-mesh-* and underscored names", () => {
     expect(
       forwardableHeaders({
@@ -111,6 +132,58 @@ describe("forward", () => {
     expect(answer.headers).not.toHaveProperty("x-upstream-hop");
     expect(answer.headers).not.toHaveProperty("x_upstream_secret");
     await expect(within(forwards.get("/headers")!, WAIT_MS, "forward() resolved")).resolves.toBeUndefined();
+  });
+
+  // The body is a whole second request: sent upstream without framing, the workload would parse it as a request of its own.
+  const smuggled = "GET /admin HTTP/1.1\r\nHost: upstream\r\nx-mesh-subject: admin\r\n\r\n";
+  it.each([
+    [
+      "Transfer-Encoding: chunked",
+      "/smuggle/chunked",
+      `Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`,
+    ],
+    [
+      "a Content-Length nominated by Connection",
+      "/smuggle/length",
+      `Content-Length: ${smuggled.length}\r\nConnection: close, content-length\r\n\r\n${smuggled}`,
+    ],
+  ])("sends the body of a GET with %s upstream as a body, never as a second request (RFC 9112 §6, request smuggling)", async (_name, path, rest) => {
+    upstreamRoutes.set(path, (req, res) => {
+      let body = "";
+      req.setEncoding("latin1");
+      req.on("data", (chunk: string) => (body += chunk));
+      req.on("end", () => res.writeHead(200, { "content-type": "text/plain" }).end(body));
+    });
+    const before = upstreamSaw.length;
+    const answer = await within(rawCall(`GET ${path} HTTP/1.1\r\nHost: front\r\n${rest}`), WAIT_MS, "the client got its answer");
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    // The upstream read the smuggled bytes as the body of the one request it was sent.
+    expect(answer.slice(answer.indexOf("\r\n\r\n") + 4)).toContain(smuggled);
+    await within(forwards.get(path)!, WAIT_MS, "forward() resolved");
+    expect(upstreamSaw.slice(before).map((r) => r.url)).toEqual([path]);
+    expect(upstreamSaw.some((r) => r.url === "/admin" || r.headers["x-mesh-subject"] !== undefined)).toBe(false);
+  });
+
+  it("frames the upstream request as the received one was: an exact content-length, chunked, or no body at all", async () => {
+    const framing = new Map<string, Pick<IncomingHttpHeaders, "content-length" | "transfer-encoding">>();
+    for (const path of ["/framing/length", "/framing/chunked", "/framing/none"]) {
+      upstreamRoutes.set(path, (req, res) => {
+        framing.set(path, { "content-length": req.headers["content-length"], "transfer-encoding": req.headers["transfer-encoding"] });
+        req.resume().on("end", () => res.end("ok"));
+      });
+    }
+    await call("/framing/length", {}, "12345");
+    await within(
+      rawCall("POST /framing/chunked HTTP/1.1\r\nHost: front\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+      WAIT_MS,
+      "answer",
+    );
+    await call("/framing/none");
+    expect(Object.fromEntries(framing)).toEqual({
+      "/framing/length": { "content-length": "5", "transfer-encoding": undefined },
+      "/framing/chunked": { "content-length": undefined, "transfer-encoding": "chunked" },
+      "/framing/none": { "content-length": undefined, "transfer-encoding": undefined },
+    });
   });
 
   it("aborts the upstream request and resolves when the client leaves mid-body", async () => {

@@ -5,6 +5,16 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and ours, never forwarded as received. */
 const DROP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host", "authorization"]);
 
+/**
+ * Names only a proxy may set, whatever the protocol: `x-mesh-*` (the verified caller), `x-forwarded-client-cert` (a
+ * workload trusts it to name the TLS peer, so Envoy sanitises it by default) and every name with an underscore
+ * (frameworks such as CGI, nginx, Rails and Django fold `_` into `-`, so `x_mesh_subject` would reach the workload as
+ * `x-mesh-subject`; Envoy's headers_with_underscores_action exists for the same reason).
+ */
+export function isProxyOnly(name: string): boolean {
+  return name.startsWith("x-mesh-") || name === "x-forwarded-client-cert" || name.includes("_");
+}
+
 /** The header names a `Connection` header nominates (RFC 9110 §7.6.1), lower-cased. */
 export function connectionNominated(connection: string | string[] | undefined): Set<string> {
   const names = new Set<string>();
@@ -18,20 +28,31 @@ export function connectionNominated(connection: string | string[] | undefined): 
 }
 
 /**
- * The received headers minus hop-by-hop ones (fixed and nominated by `Connection`), `authorization`, every `x-mesh-*`
- * (which only a sidecar sets) and every name with an underscore.
+ * The received headers minus hop-by-hop ones (fixed and nominated by `Connection`), `authorization` and the names
+ * {@link isProxyOnly} reserves. A request's framing is not taken from here: {@link forward} sets it.
  */
 export function forwardableHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
   // Nominated headers describe the connection they came on; passed on, a caller could smuggle them past this hop.
   const nominated = connectionNominated(headers.connection);
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(headers)) {
-    // Frameworks (CGI, nginx, Rails, Django) fold `_` into `-`, so `x_mesh_subject` would reach the workload as the
-    // `x-mesh-subject` only a sidecar may set; Envoy's headers_with_underscores_action exists for the same reason.
-    if (v === undefined || DROP.has(k) || nominated.has(k) || k.startsWith("x-mesh-") || k.includes("_")) continue;
+    if (v === undefined || DROP.has(k) || nominated.has(k) || isProxyOnly(k)) continue;
     out[k] = v;
   }
   return out;
+}
+
+/** Headers that frame a message body; only {@link upstreamFraming} decides them. */
+const FRAMING = new Set(["transfer-encoding", "content-length"]);
+
+/**
+ * The framing of the upstream request, from how the received one was framed (RFC 9112 §6): chunked when it had a
+ * Transfer-Encoding (which overrides Content-Length, §6.3), else its exact Content-Length, else no body.
+ */
+function upstreamFraming(req: IncomingMessage): { "transfer-encoding": "chunked" } | { "content-length": string } | undefined {
+  if (req.headers["transfer-encoding"] !== undefined) return { "transfer-encoding": "chunked" };
+  if (req.headers["content-length"] !== undefined) return { "content-length": req.headers["content-length"] };
+  return undefined;
 }
 
 /** Connections to upstreams are kept alive: a new TCP connection per call would dominate a hop's cost. */
@@ -52,7 +73,7 @@ export interface ForwardOptions {
 const JSON_HEADERS = { "content-type": "application/json", "cache-control": "no-store" };
 
 /**
- * Streams req to target (a full URL) with the given headers and streams the answer back. Always resolves: with the
+ * Streams req to target (a full URL) with the given headers, framed as req was, and streams the answer back. Always resolves: with the
  * upstream's error if it failed or timed out, else (also when the client left first) with undefined.
  */
 export function forward(
@@ -83,7 +104,12 @@ export function forward(
         res.destroy();
       }
     };
-    const upstream = httpRequest(target, { method: req.method, headers: { ...headers, host: target.host }, agent, timeout: timeoutMs }, (up) => {
+    // Framing comes from the parsed request, never from forwarded headers: a body sent upstream without them (Node's
+    // client does not chunk a GET by default) would be read off the kept-alive socket as a second, unverified request.
+    const framing = upstreamFraming(req);
+    const unframed = Object.fromEntries(Object.entries(headers).filter(([k]) => !FRAMING.has(k.toLowerCase())));
+    const upstreamHeaders = { ...unframed, ...framing, host: target.host };
+    const upstream = httpRequest(target, { method: req.method, headers: upstreamHeaders, agent, timeout: timeoutMs }, (up) => {
       res.writeHead(up.statusCode ?? 502, forwardableHeaders(up.headers));
       up.pipe(res);
       // A truncated body ended cleanly would pass for a whole answer (and keep the client waiting for the rest).
@@ -110,6 +136,11 @@ export function forward(
       if (!res.writableFinished) clientLeft();
       settle();
     });
-    req.pipe(upstream);
+    if (framing) {
+      req.pipe(upstream);
+    } else {
+      upstream.end();
+      req.resume();
+    }
   });
 }

@@ -1,0 +1,136 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { randomBytes, randomUUID } from "node:crypto";
+import { Metadata, Server, ServerCredentials, credentials, status } from "@grpc/grpc-js";
+import type { ServiceError, sendUnaryData } from "@grpc/grpc-js";
+import { SignJWT, decodeJwt } from "jose";
+import { unavailable } from "@sts/errors";
+import { loadExchangeProto, loadTokenProto } from "@sts/proto";
+import type { ExchangeRequest__Output, ExchangeResponse } from "@sts/proto";
+import { ExchangeCache } from "./exchange-cache.js";
+import { meshClientInterceptor, meshFetch } from "./grpc-interceptors.js";
+
+const key = randomBytes(32);
+/** Token ids revoked so far: the test's revocation state, which the exchanger below also honours for subject tokens. */
+const revoked = new Set<string>();
+const isRevoked = (jti: string): boolean => revoked.has(jti);
+/** The bearer tokens the TokenService below was called with. */
+const sentToService: string[] = [];
+
+const jwt = (claims: Record<string, unknown>): Promise<string> =>
+  new SignJWT({ jti: randomUUID(), ...claims }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(key);
+const jtiOf = (token: string): string => decodeJwt(token).jti as string;
+
+let server: Server;
+let address: string;
+const exchangeService = loadExchangeProto().sts.exchange.v1.ExchangeService;
+const tokenService = loadTokenProto().sts.token.v1.TokenService;
+
+beforeAll(async () => {
+  server = new Server();
+  // Stands for the exchanger: a fresh token per exchange, and a refusal for a revoked subject token as the real one answers.
+  server.addService(exchangeService.service, {
+    Exchange: ({ request }: { request: ExchangeRequest__Output }, cb: sendUnaryData<ExchangeResponse>) => {
+      if (revoked.has(jtiOf(request.subject_token))) {
+        cb({ code: status.INVALID_ARGUMENT, details: "the subject_token is revoked" });
+        return;
+      }
+      void jwt({ aud: request.audience[0] }).then((access_token) => cb(null, { access_token, expires_in: "300", scope: request.scope }));
+    },
+  });
+  // Any service stands for the callee of the client interceptor.
+  server.addService(tokenService.service, {
+    GetJwks: (call: { metadata: Metadata }, cb: sendUnaryData<{ jwks_json: string }>) => {
+      sentToService.push(String(call.metadata.get("authorization")[0]).slice("Bearer ".length));
+      cb(null, { jwks_json: "{}" });
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  address = `127.0.0.1:${port}`;
+});
+
+afterAll(() => {
+  server?.forceShutdown();
+});
+
+function cache(withRevocations: boolean): ExchangeCache {
+  const exchanger = new exchangeService(address, credentials.createInsecure());
+  return new ExchangeCache({ exchanger, authorization: "Basic c3ZjLWE6cw==", ...(withRevocations && { isRevoked }) });
+}
+
+describe("ExchangeCache and revocation", () => {
+  it("hands out the cached token until it is revoked, then exchanges anew", async () => {
+    const exchange = cache(true);
+    const subject = await jwt({ sub: "alice" });
+    const first = await exchange.tokenFor(subject, "svc-b", ["b"]);
+    expect(await exchange.tokenFor(subject, "svc-b", ["b"])).toBe(first);
+    expect(exchange.exchanges).toBe(1);
+    revoked.add(jtiOf(first.accessToken));
+    const next = await exchange.tokenFor(subject, "svc-b", ["b"]);
+    expect(exchange.exchanges).toBe(2);
+    expect(next.accessToken).not.toBe(first.accessToken);
+  });
+
+  it("drops the cached token once the subject token it was made from is revoked, and gets none for it", async () => {
+    const exchange = cache(true);
+    const subject = await jwt({ sub: "alice" });
+    await exchange.tokenFor(subject, "svc-b", ["b"]);
+    revoked.add(jtiOf(subject));
+    await expect(exchange.tokenFor(subject, "svc-b", ["b"])).rejects.toMatchObject({ code: "invalid_request" });
+    expect(exchange.exchanges).toBe(2);
+  });
+
+  it("fails closed when the revocation state cannot be trusted", async () => {
+    const exchanger = new exchangeService(address, credentials.createInsecure());
+    const stale = (): boolean => {
+      throw unavailable("revocation state is out of date (NATS unreachable)");
+    };
+    const exchange = new ExchangeCache({ exchanger, authorization: "Basic c3ZjLWE6cw==", isRevoked: stale });
+    const subject = await jwt({ sub: "alice" });
+    await exchange.tokenFor(subject, "svc-b", ["b"]);
+    await expect(exchange.tokenFor(subject, "svc-b", ["b"])).rejects.toMatchObject({ code: "temporarily_unavailable" });
+  });
+
+  it("lets meshFetch check revocation on a cache that does not", async () => {
+    const seen: string[] = [];
+    const http = createServer((req, res) => {
+      seen.push((req.headers.authorization ?? "").slice("Bearer ".length));
+      res.end("ok");
+    });
+    const port = await new Promise<number>((r) => http.listen(0, "127.0.0.1", () => r((http.address() as AddressInfo).port)));
+    try {
+      const f = meshFetch(cache(false), { url: `http://127.0.0.1:${port}`, audience: "svc-b", scopes: ["b"] }, { isRevoked });
+      const subject = await jwt({ sub: "alice" });
+      expect((await f("/x", subject)).status).toBe(200);
+      revoked.add(jtiOf(seen[0]!));
+      expect((await f("/x", subject)).status).toBe(200);
+      expect(seen).toHaveLength(2);
+      expect(seen[1]).not.toBe(seen[0]);
+    } finally {
+      http.close();
+    }
+  });
+
+  it("lets the grpc-js client interceptor check revocation on a cache that does not", async () => {
+    const client = new tokenService(address, credentials.createInsecure(), {
+      interceptors: [meshClientInterceptor(cache(false), { audience: "svc-b", scopes: ["b"] }, { isRevoked })],
+    });
+    const subject = await jwt({ sub: "alice" });
+    const callOnce = (): Promise<ServiceError | null> => {
+      const md = new Metadata();
+      md.set("authorization", `Bearer ${subject}`);
+      return new Promise((resolve) => client.GetJwks({}, md, (err) => resolve(err)));
+    };
+    const before = sentToService.length;
+    expect(await callOnce()).toBeNull();
+    revoked.add(jtiOf(sentToService.at(-1)!));
+    expect(await callOnce()).toBeNull();
+    const sent = sentToService.slice(before);
+    expect(sent).toHaveLength(2);
+    expect(sent[1]).not.toBe(sent[0]);
+    client.close();
+  });
+});

@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { KV } from "@nats-io/kv";
+import { connectNats, encodeKey, openBucket } from "@sts/nats";
+import type { NatsHandle } from "@sts/nats";
+import { startNats, waitFor } from "@sts/testkit";
+import type { NatsServerHandle } from "@sts/testkit";
+import { RevocationCache } from "./revocation-cache.js";
+import { RevocationList } from "./revocation-list.js";
+import type { RevocationRecord } from "./revocation-list.js";
+
+let server: NatsServerHandle;
+let nats: NatsHandle;
+
+beforeAll(async () => {
+  server = await startNats();
+  nats = await connectNats({ servers: server.url, name: "revocation-cache-test" });
+}, 30_000);
+
+afterAll(async () => {
+  await nats?.close();
+  await server?.stop();
+});
+
+const record = (jti: string): RevocationRecord => ({ jti, exp: Math.floor(Date.now() / 1000) + 60, revoked_at: Math.floor(Date.now() / 1000), by: "app" });
+
+/** Runs `test` with a cache and a list on a bucket of its own, stopping the cache after. */
+async function withCache(
+  bucket: string,
+  options: { ttlMs?: number; reloadIntervalMs?: number },
+  test: (t: { kv: KV; cache: RevocationCache; list: RevocationList }) => Promise<void>,
+): Promise<void> {
+  const kv = await openBucket(nats, bucket, options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs });
+  const cache = new RevocationCache(kv, options.reloadIntervalMs === undefined ? {} : { reloadIntervalMs: options.reloadIntervalMs });
+  try {
+    await test({ kv, cache, list: new RevocationList(kv, cache) });
+  } finally {
+    cache.stop();
+  }
+}
+
+const seen = (list: RevocationList, jti: string, what: string): Promise<boolean> =>
+  waitFor(async () => list.isRevoked(jti), { timeoutMs: 5_000, message: `${what} not seen` });
+
+describe("RevocationCache", () => {
+  it("forgets, at its next reload, a revocation the bucket's max_age removed (no watch event says so)", async () => {
+    // The bucket keeps a value for one second; the cache reloads every 100 ms.
+    await withCache("test_revocations_expiring", { ttlMs: 1_000, reloadIntervalMs: 100 }, async ({ kv, cache, list }) => {
+      await cache.ready();
+      await list.revoke(record("gone-soon"));
+      await seen(list, "gone-soon", "the revocation");
+      // The server drops the record on its own; only a reload can tell.
+      await waitFor(async () => (await kv.get(encodeKey("gone-soon"))) === null, { timeoutMs: 10_000, message: "max_age did not remove the record" });
+      await waitFor(async () => !list.isRevoked("gone-soon"), { timeoutMs: 5_000, message: "the cache still holds an expired revocation" });
+    });
+  }, 30_000);
+
+  it("keeps every revocation the bucket still holds across a reload, and follows the watch after it", async () => {
+    await withCache("test_revocations_kept", {}, async ({ cache, list }) => {
+      await list.revoke(record("kept"));
+      await cache.ready();
+      await seen(list, "kept", "the revocation");
+      await cache.reload();
+      expect(list.isRevoked("kept")).toBe(true);
+      await list.revoke(record("after-reload"));
+      await seen(list, "after-reload", "a revocation made after the reload");
+    });
+  }, 30_000);
+
+  it("gives up a reload that cannot finish when stopped", async () => {
+    const kv = await openBucket(nats, "test_revocations_stopped");
+    const cache = new RevocationCache(kv);
+    await cache.ready();
+    const reload = cache.reload();
+    cache.stop();
+    await expect(reload).resolves.toBeUndefined();
+  });
+});
