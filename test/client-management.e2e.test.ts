@@ -12,6 +12,7 @@ import { basicAuth, postForm, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
 
 const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+const JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 let stack: Stack;
 let registerUrl: string;
 let tokenUrl: string;
@@ -70,7 +71,7 @@ beforeAll(async () => {
       token_endpoint_auth_method: "private_key_jwt",
       jwks: { keys: [keys.admin1.jwk] },
       audience: [registerUrl],
-      manages: { audience: ["storage"], scope: ["read", "write", "read:/data/vo_1"] },
+      manages: { audience: ["storage", "archive"], scope: ["read", "write", "read:/data/vo_1"] },
     },
     {
       client_id: "admin:test/vo_2",
@@ -187,6 +188,22 @@ describe("client management", () => {
     await waitFor(async () => (await tokenFor(clientId, key)).status === 401);
   });
 
+  it("returns the secret an update makes when a client moves to client_secret_basic (RFC 7592 §2.2)", async () => {
+    const { clientId, path } = await registerManaged();
+    const moved = await manage("PUT", path, admin1, { token_endpoint_auth_method: "client_secret_basic", scope: "read", audience: ["storage"] });
+    expect(moved.status).toBe(200);
+    expect(moved.body).toMatchObject({ token_endpoint_auth_method: "client_secret_basic", client_secret: expect.any(String), client_secret_expires_at: 0 });
+    const secret = moved.body.client_secret as string;
+    await waitFor(async () => (await postForm(tokenUrl, { grant_type: "client_credentials" }, { authorization: basicAuth(clientId, secret) })).status === 200, {
+      message: "the secret returned by the update does not authenticate",
+    });
+    // A later update keeps that secret, and does not show it again.
+    const again = await manage("PUT", path, admin1, { token_endpoint_auth_method: "client_secret_basic", scope: "read write", audience: ["storage"] });
+    expect([again.status, again.body.client_secret]).toEqual([200, undefined]);
+    await waitFor(async () => (await manage("GET", path, admin1)).body.scope === "read write");
+    expect((await postForm(tokenUrl, { grant_type: "client_credentials" }, { authorization: basicAuth(clientId, secret) })).status).toBe(200);
+  });
+
   it("returns a secret once for a secret client, and refuses bad metadata", async () => {
     const r = await manage("POST", "", admin1, { token_endpoint_auth_method: "client_secret_basic", scope: "read", audience: ["storage"] });
     expect(r.status).toBe(201);
@@ -228,6 +245,54 @@ describe("client management", () => {
     const path = `/${encodeURIComponent(narrower.body.client_id as string)}`;
     const widened = await manage("PUT", path, admin1, { ...base, scope: "read admin", audience: ["storage"] });
     expect([widened.status, widened.body.error]).toEqual([400, "invalid_client_metadata"]);
+  });
+
+  it("holds a refresh to the client's current scope and audiences, not those it had when the token was issued", async () => {
+    const key = await keyPair(`rf-${randomUUID()}`);
+    const meta = {
+      token_endpoint_auth_method: "private_key_jwt",
+      jwks: { keys: [key.jwk] },
+      grant_types: [JWT_BEARER, "refresh_token"],
+      scope: "read write",
+      audience: ["storage", "archive"],
+    };
+    const registered = await manage("POST", "", admin1, meta);
+    expect(registered.status).toBe(201);
+    const clientId = registered.body.client_id as string;
+    const path = `/${encodeURIComponent(clientId)}`;
+    /** A jwt-bearer grant (RFC 7523 §2.1) for user jeff, answered with a refresh token. */
+    const start = (scope: string) =>
+      waitFor(async () => {
+        const assertion = await new SignJWT({ iss: clientId, sub: "jeff", aud: tokenUrl, jti: randomUUID(), iat: now(), exp: now() + 60 })
+          .setProtectedHeader({ alg: "ES256", kid: key.jwk.kid })
+          .sign(key.privateKey);
+        const r = await tokenFor(clientId, key, { grant_type: JWT_BEARER, assertion, scope });
+        return r.status === 200 ? (r.body.refresh_token as string) : undefined;
+      });
+    const refresh = (refresh_token: string) => tokenFor(clientId, key, { grant_type: "refresh_token", refresh_token });
+    /** The admin's update, once the issuer serves it. */
+    const update = async (change: Partial<typeof meta>) => {
+      const next = { ...meta, ...change };
+      expect((await manage("PUT", path, admin1, next)).status).toBe(200);
+      await waitFor(async () => {
+        const { body } = await manage("GET", path, admin1);
+        return body.scope === next.scope && JSON.stringify(body.audience) === JSON.stringify(next.audience);
+      });
+    };
+
+    const both = await start("read write");
+    await update({ scope: "read" });
+    const narrowed = await refresh(both);
+    expect([narrowed.status, narrowed.body.scope]).toEqual([200, "read"]);
+    await update({ scope: "read", audience: ["archive"] });
+    const moved = await refresh(narrowed.body.refresh_token as string);
+    expect([moved.status, moved.body.error]).toEqual([400, "invalid_target"]);
+
+    await update({});
+    const writeOnly = await start("write");
+    await update({ scope: "read" });
+    const gone = await refresh(writeOnly);
+    expect([gone.status, gone.body.error]).toEqual([400, "invalid_scope"]);
   });
 
   it("refuses lifetimes beyond the issuer's, and does not echo unknown fields", async () => {

@@ -206,6 +206,15 @@ describe("dedicated token issuer: refusals", () => {
     expect((await dti(unsignedAssertion({ exp: now() + 86400 }))).body.error).toBe("invalid_grant");
   });
 
+  it("refuses an unsigned assertion with a duplicate member with invalid_grant, as signed ones are (RFC 7515 §5.2)", async () => {
+    // JSON.parse keeps the last `sub`; another reader of the same assertion may keep the first.
+    const b64 = (text: string): string => Buffer.from(text).toString("base64url");
+    const payload = `{"iss":${JSON.stringify(MANAGED)},"sub":"jeff","sub":"root","jti":"${randomUUID()}","iat":${now()},"exp":${now() + 300},"scope":"openid"}`;
+    const r = await dti(`${b64('{"alg":"none"}')}.${b64(payload)}.`);
+    expect([r.status, r.body.error, r.body.error_description]).toEqual([400, "invalid_grant", "assertion rejected: duplicate JSON member"]);
+    expect(r.body.access_token).toBeUndefined();
+  });
+
   it("accepts scope as an array, as OA4MP does", async () => {
     const r = await dti(unsignedAssertion({ scope: ["read:", "openid"] }));
     expect(r.body.scope).toBe("read:/home/public/data/cern openid");

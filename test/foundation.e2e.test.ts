@@ -265,6 +265,28 @@ describe("requests coalesced on the way to the issuer (TokenBatch)", () => {
     for (const res of together) expect([res.status, res.body.error]).toEqual([alone.status, alone.body.error]);
   });
 
+  it("judges a valid request on its own when it arrives with bulky multi-byte ones (batch budget in UTF-8 bytes)", async () => {
+    // 5,000 CJK characters: 5 KB as a JSON string length, 15 KB on the wire. A budget counted in
+    // UTF-16 units packed nine of these into one batch, over the issuer's 64 KiB, and every request
+    // in it (the valid one too) failed as invalid_request "upstream service unavailable".
+    const bulky = `grant_type=client_credentials&scope=${"読".repeat(5000)}`;
+    const sendBulky = async (): Promise<{ status: number; body: Record<string, unknown> }> => {
+      const res = await fetch(tokenUrl, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded; charset=utf-8", authorization: basicAuth("svc", SECRET) },
+        body: bulky,
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    for (let round = 0; round < 3; round++) {
+      const sends = Array.from({ length: 24 }, (_, i) => (i % 6 === 3 ? cc({ scope: "read" }) : sendBulky()));
+      const results = await Promise.all(sends);
+      const valid = results.filter((_, i) => i % 6 === 3);
+      expect(valid.map((r) => [r.status, r.body.error])).toEqual(valid.map(() => [200, undefined]));
+      for (const res of results.filter((_, i) => i % 6 !== 3)) expect([res.status, res.body.error]).toEqual([400, "invalid_scope"]);
+    }
+  });
+
   it("serves TokenBatch over gRPC with one result per item, in order", async () => {
     const client = new (loadTokenProto().sts.token.v1.TokenService)(stack.address.issuer, credentials.createInsecure());
     const item = (authorization: string, grant_type = "client_credentials") => ({
@@ -301,6 +323,17 @@ describe("state lives in NATS", () => {
     const jwks = createRemoteJWKSet(new URL(`${stack.gatewayUrl}/oauth2/jwks`));
     await expect(jwtVerify(before.body.access_token as string, jwks, { issuer: stack.gatewayUrl, audience: "api-1" })).resolves.toBeTruthy();
     expect((await cc({ scope: "read" }, "admin:test/vo_1")).status).toBe(200);
+  }, 60_000);
+
+  it("brings the buckets it owns back to its configured lifetimes when it starts", async () => {
+    const buckets = ["KV_sts_assertion_jti", "KV_sts_revocations", "KV_sts_refresh"];
+    const configured = await Promise.all(buckets.map(async (b) => (await nats.jsm.streams.info(b)).config.max_age));
+    expect(configured.every((ns) => ns > 0)).toBe(true);
+    // As a bucket created by a reader, or by an older config, would be.
+    for (const b of buckets) await nats.jsm.streams.update(b, { max_age: 0 });
+    await stack.processes.issuer?.stop();
+    await stack.start("issuer");
+    expect(await Promise.all(buckets.map(async (b) => (await nats.jsm.streams.info(b)).config.max_age))).toEqual(configured);
   }, 60_000);
 });
 

@@ -81,6 +81,11 @@ describe("private_key_jwt (RFC 7523 §2.2)", () => {
     expect((await withAssertion(await sign(clientClaims({ aud: stack.gatewayUrl })))).status).toBe(200);
   });
 
+  it("accepts an assertion without iat (RFC 7523 §3: iat MAY be present)", async () => {
+    const r = await withAssertion(await sign(clientClaims({ iat: undefined })));
+    expect([r.status, r.body.error]).toEqual([200, undefined]);
+  });
+
   it("refuses a replayed assertion (same jti) with invalid_client", async () => {
     const a = await sign(clientClaims());
     expect((await withAssertion(a)).status).toBe(200);
@@ -90,6 +95,10 @@ describe("private_key_jwt (RFC 7523 §2.2)", () => {
 
   it.each([
     ["wrong aud", () => sign(clientClaims({ aud: "https://elsewhere.example/token" }))],
+    // Audience injection (OpenID Foundation, January 2025; draft-ietf-oauth-rfc7523bis): aud must be one value.
+    ["an aud array naming another server too", () => sign(clientClaims({ aud: [tokenUrl, "https://elsewhere.example/token"] }))],
+    ["an aud array of two of our own identifiers", () => sign(clientClaims({ aud: [stack.gatewayUrl, tokenUrl] }))],
+    ["iat in the future", () => sign(clientClaims({ iat: now() + 300 }))],
     ["expired", () => sign(clientClaims({ exp: now() - 120, iat: now() - 200 }))],
     ["exp far in the future", () => sign(clientClaims({ exp: now() + 3600 }))],
     ["iss ≠ sub", () => sign(clientClaims({ sub: "someone-else" }))],
@@ -129,6 +138,12 @@ describe("jwt-bearer grant (RFC 7523 §2.1)", () => {
     ["with a wrong aud", { aud: "https://elsewhere.example" }],
   ])("refuses an assertion %s with invalid_grant", async (_name, over) => {
     const assertion = await sign({ iss: CLIENT_ID, sub: "jeff", aud: tokenUrl, iat: now(), exp: now() + 60, jti: randomUUID(), ...over });
+    const r = await withAssertion(await sign(clientClaims()), { grant_type: JWT_BEARER, assertion });
+    expect([r.status, r.body.error]).toEqual([400, "invalid_grant"]);
+  });
+
+  it("refuses an assertion whose aud names this server and another with invalid_grant (audience injection)", async () => {
+    const assertion = await sign({ iss: CLIENT_ID, sub: "jeff", aud: [tokenUrl, "https://elsewhere.example"], iat: now(), exp: now() + 60, jti: randomUUID() });
     const r = await withAssertion(await sign(clientClaims()), { grant_type: JWT_BEARER, assertion });
     expect([r.status, r.body.error]).toEqual([400, "invalid_grant"]);
   });

@@ -3,8 +3,9 @@
  * checks shared with the jwt-bearer grant (RFC 7523 §2.1). The assertion is
  * verified with the client's registered keys (jwks, or jwks_uri fetched and
  * cached by jose, refetched on an unknown kid with a cooldown), an algorithm
- * allow-list, `aud` = the token endpoint or the issuer identifier, a bounded
- * `exp`, and a single-use `jti`. The jti is recorded only after every other
+ * allow-list, `aud` = the token endpoint or the issuer identifier as its
+ * sole value, a bounded `exp`, an optional `iat` (RFC 7523 §3: MAY) that is
+ * not in the future, and a single-use `jti`. The jti is recorded only after every other
  * check passed (a forged assertion cannot burn a jti), with a KV create that
  * fails when present, so single use holds across replicas.
  */
@@ -24,7 +25,7 @@ export type JtiRecorder = (clientId: string, jti: string, exp: number) => Promis
 export interface AssertionDeps {
   lookup: (clientId: string) => ClientRecord | undefined;
   recordJti: JtiRecorder;
-  /** Accepted `aud` values: the token endpoint URL and the issuer identifier. */
+  /** Accepted `aud` values (the token endpoint URL and the issuer identifier); the assertion must name exactly one. */
   audiences: readonly string[];
   now: () => number;
   /** Largest `exp - now` accepted. */
@@ -97,6 +98,9 @@ export async function verifyClientSignedAssertion(
       now: deps.now,
       maxBytes: deps.maxBytes,
     });
+    // Audience injection (OpenID Foundation disclosure, January 2025; draft-ietf-oauth-rfc7523bis): an assertion a
+    // client signed with several audiences can be replayed to any of them. Only one audience, one of ours, is taken.
+    if (Array.isArray(payload.aud) && payload.aud.length !== 1) throw new TokenRejected("audience", "aud must be a single value");
     if (typeof payload.sub !== "string" || !payload.sub) throw new TokenRejected("invalid_claim", "sub is required");
     if (options.requireSubIsIssuer && payload.sub !== clientId) throw new TokenRejected("invalid_claim", "sub must equal iss");
     if (typeof payload.jti !== "string" || !payload.jti || payload.jti.length > 256) throw new TokenRejected("invalid_claim", "jti is required");

@@ -64,16 +64,35 @@ describe("CallCoalescer", () => {
     expect(batches.map((b) => b.items.map((i) => i.request[0]).join(""))).toEqual(["ab", "c", "d", "e"]);
   });
 
-  it("fails every caller when the batch call fails or answers the wrong number of results", async () => {
+  it("counts the budget in UTF-8 bytes, so multi-byte requests cannot overfill a batch", async () => {
+    const { batches, send } = recorder<{ scope: string }>();
+    const c = new CallCoalescer<{ scope: string }, string>(send, { maxInFlight: 64, maxBytes: 48 * 1024 });
+    // 5,000 CJK characters: 5 K UTF-16 units, 15 KB of UTF-8.
+    void Promise.allSettled(Array.from({ length: 12 }, () => c.call({ scope: "読".repeat(5000) })));
+    await turn();
+    for (const b of batches) expect(b.items.reduce((n, i) => n + Buffer.byteLength(JSON.stringify(i), "utf8"), 0)).toBeLessThanOrEqual(48 * 1024);
+    expect(batches.map((b) => b.items.length)).toEqual([3, 3, 3, 3]);
+  });
+
+  it.each([
+    ["keeps a transport failure as it is", new OAuthError("temporarily_unavailable", "issuer down"), 2, "temporarily_unavailable"],
+    ["makes a batch refused as a whole a 5xx, never its callers' own fault", new OAuthError("invalid_request", "request too large"), 2, "server_error"],
+    ["keeps the error of a batch of one: it is that request's own call", new OAuthError("invalid_request", "request too large"), 1, "invalid_request"],
+  ])("fails every caller of a failed batch call: %s", async (_name, err, size, code) => {
     const { batches, send } = recorder<number>();
     const c = new CallCoalescer<number, string>(send, { maxInFlight: 4 });
-    const failed = [1, 2].map((n) => c.call(n));
+    const calls = Array.from({ length: size }, (_, n) => c.call(n));
     await turn();
-    batches[0]?.fail(new OAuthError("temporarily_unavailable", "issuer down"));
-    for (const r of await Promise.allSettled(failed)) expect(r.status === "rejected" && (r.reason as OAuthError).code).toBe("temporarily_unavailable");
+    batches[0]?.fail(err);
+    expect((await Promise.allSettled(calls)).map((r) => r.status === "rejected" && (r.reason as OAuthError).code)).toEqual(calls.map(() => code));
+  });
+
+  it("fails every caller when a batch answers the wrong number of results", async () => {
+    const { batches, send } = recorder<number>();
+    const c = new CallCoalescer<number, string>(send, { maxInFlight: 4 });
     const short = [3, 4].map((n) => c.call(n));
     await turn();
-    batches[1]?.answer([{ response: "3" }]);
+    batches[0]?.answer([{ response: "3" }]);
     for (const r of await Promise.allSettled(short)) expect(r.status === "rejected" && (r.reason as OAuthError).code).toBe("server_error");
   });
 

@@ -7,12 +7,13 @@
  * round trip instead of 40.
  */
 import { SpanKind, SpanStatusCode, context, propagation, trace } from "@opentelemetry/api";
-import { OAuthError, invalidRequest } from "@sts/errors";
+import { OAuthError, invalidRequest, toOAuthError } from "@sts/errors";
 import { extractTraceContext } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
 import type { Client, Metadata } from "@grpc/grpc-js";
 import { handlerFailure } from "./adapter.js";
 import { callUnary } from "./client.js";
+import { DEFAULT_MAX_RECEIVE_BYTES } from "./server.js";
 import { errorFromItemError, itemErrorFromOAuthError } from "./error-mapping.js";
 import type { ItemErrorWire } from "./error-mapping.js";
 
@@ -49,16 +50,47 @@ export interface CoalescerOptions {
    */
   maxInFlight?: number;
   /**
-   * Rough size budget of one batch, in bytes: a batch must stay under the
-   * receiving server's message limit, or every item in it would fail.
+   * Size budget of one batch, in bytes: a batch must stay under the
+   * receiving server's message limit, or every item in it would fail. A
+   * request over the budget on its own is sent alone, so only it can fail.
    */
   maxBytes?: number;
-  /** Estimated wire size of one request (JSON length by default: protobuf is smaller). */
+  /**
+   * Upper bound of the wire size of one request, in bytes (by default the
+   * UTF-8 length of its JSON, which is never smaller than its protobuf
+   * encoding: every string is its UTF-8 bytes in both, and JSON's field
+   * names and quotes outweigh protobuf's tags and lengths).
+   */
   sizeOf?: (request: unknown) => number;
 }
 
-/** Default byte budget of a batch: under the 64 KiB a server of this project accepts, with room to spare. */
-export const DEFAULT_BATCH_BYTES = 48 * 1024;
+/**
+ * Default byte budget of a batch: three quarters of the receive limit of a
+ * server of this project, the rest covering the framing of items and batch
+ * that the per-request estimate leaves out.
+ */
+export const DEFAULT_BATCH_BYTES = (DEFAULT_MAX_RECEIVE_BYTES * 3) / 4;
+
+/** Framing of one item besides its request (oneof and message tags, lengths), in bytes: a generous bound. */
+const ITEM_OVERHEAD_BYTES = 32;
+
+/** UTF-8 bytes of a value's JSON: the wire carries bytes, and `.length` counts UTF-16 units (a CJK character is 1 unit, 3 bytes). */
+function jsonBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value) ?? "", "utf8");
+}
+
+/**
+ * What each caller of a failed batch call gets. A batch of one is that
+ * request's own call, so its error stands (a lone request too large is its
+ * own fault). A batch of several refused as a whole says nothing about any
+ * request in it: each caller gets a 5xx, never a 4xx that blames its valid
+ * request.
+ */
+function batchFailure(err: unknown, size: number): OAuthError {
+  const oauth = toOAuthError(err);
+  if (size === 1 || oauth.code === "temporarily_unavailable" || oauth.code === "server_error") return oauth;
+  return new OAuthError("server_error", "upstream refused a batch of requests", { cause: err });
+}
 
 /** Sends the calls made in one event-loop turn as one batch; each caller gets its own answer or OAuthError. */
 export class CallCoalescer<Req, Res> {
@@ -76,7 +108,8 @@ export class CallCoalescer<Req, Res> {
     this.#maxBatch = Math.min(options.maxBatch ?? 64, MAX_BATCH_ITEMS);
     this.#maxInFlight = options.maxInFlight ?? 2;
     this.#maxBytes = options.maxBytes ?? DEFAULT_BATCH_BYTES;
-    this.#sizeOf = options.sizeOf ?? ((r) => JSON.stringify(r).length);
+    if (!(this.#maxBytes > 0)) throw new TypeError("CallCoalescer: maxBytes must be positive");
+    this.#sizeOf = options.sizeOf ?? jsonBytes;
   }
 
   /** Queues one request; resolves with its response, rejects with its OAuthError (or the batch call's). */
@@ -84,7 +117,9 @@ export class CallCoalescer<Req, Res> {
     const trace_context: Record<string, string> = {};
     propagation.inject(context.active(), trace_context);
     return new Promise<Res>((resolve, reject) => {
-      this.#queue.push({ item: { request, trace_context }, resolve, reject, size: this.#sizeOf(request) });
+      // The trace context travels in the item too (it grows with tracestate).
+      const size = this.#sizeOf(request) + jsonBytes(trace_context) + ITEM_OVERHEAD_BYTES;
+      this.#queue.push({ item: { request, trace_context }, resolve, reject, size });
       // Let the rest of this turn's calls join, then send (if a slot is free; else a returning batch sends).
       if (!this.#scheduled) {
         this.#scheduled = true;
@@ -130,7 +165,8 @@ export class CallCoalescer<Req, Res> {
           });
         },
         (err: unknown) => {
-          for (const w of batch) w.reject(err);
+          const failure = batchFailure(err, batch.length);
+          for (const w of batch) w.reject(failure);
         },
       )
       .finally(() => {

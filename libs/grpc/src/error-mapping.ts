@@ -30,12 +30,11 @@ export function errorFromServiceError(err: ServiceError): OAuthError {
       ...(Number.isFinite(retry) && { retryAfter: retry }),
     });
   }
+  // RESOURCE_EXHAUSTED from grpc-js's own size check is the caller's input, not our failure. (A batch of
+  // several that meets it is not any one caller's fault: the coalescer turns that into a 5xx.)
+  if (err.code === status.RESOURCE_EXHAUSTED) return new OAuthError("invalid_request", "request too large", { cause: err });
   const mapped = codeFromGrpcStatus(err.code);
-  const description =
-    mapped === "temporarily_unavailable" ? "upstream service unavailable" : err.code === status.RESOURCE_EXHAUSTED ? "request too large" : "upstream error";
-  // RESOURCE_EXHAUSTED from grpc-js's own size check is the caller's input, not our failure.
-  if (err.code === status.RESOURCE_EXHAUSTED) return new OAuthError("invalid_request", description, { cause: err });
-  return new OAuthError(mapped, description, { cause: err });
+  return new OAuthError(mapped, mapped === "temporarily_unavailable" ? "upstream service unavailable" : "upstream error", { cause: err });
 }
 
 /** One failed item of a batch, on the wire (the `ItemError` message). */

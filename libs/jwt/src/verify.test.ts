@@ -83,6 +83,15 @@ describe("verifyJwt", () => {
     expect(await reason(await sign(noExp))).toBe("missing_claim");
   });
 
+  it("takes a token without iat unless iat is required (RFC 7523 §3: iat MAY), and names it missing when it is", async () => {
+    const { iat: _iat, ...noIat } = base;
+    const token = await sign(noIat);
+    expect(await reason(token)).toBe("accepted");
+    await expect(verifyJwt(token, { ...options, requiredClaims: ["iat"] })).rejects.toMatchObject({ reason: "missing_claim", message: "missing iat claim" });
+    // Present, it is still checked.
+    expect(await reason(await sign({ ...noIat, iat: NOW + 120 }))).toBe("invalid_claim");
+  });
+
   it("rejects an iat in the future", async () => {
     expect(await reason(await sign({ ...base, iat: NOW + 120 }))).toBe("invalid_claim");
   });

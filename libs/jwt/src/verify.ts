@@ -53,7 +53,12 @@ export interface VerifyJwtOptions {
   audience?: string | readonly string[];
   /** Accepted `typ` header value (e.g. `at+jwt`); undefined accepts any or none. */
   typ?: string | readonly string[];
-  /** Claims that must be present (`exp` is always required). */
+  /**
+   * Claims that must be present (`exp` is always required). `iat` is
+   * required only when listed: RFC 7523 §3 makes it optional in assertions,
+   * while the access token profiles list it. When present it must not be in
+   * the future beyond the clock tolerance.
+   */
   requiredClaims?: readonly string[];
   /** Largest accepted age from `iat`, in seconds. */
   maxTokenAge?: number;
@@ -102,8 +107,9 @@ function classify(err: unknown): TokenRejected {
     if (claim === "iss") return new TokenRejected("issuer", "untrusted issuer", { cause: err });
     if (claim === "aud") return new TokenRejected("audience", "audience mismatch", { cause: err });
     if (claim === "typ") return new TokenRejected("type", "unexpected token type", { cause: err });
-    if (claim === "iat") return new TokenRejected("invalid_claim", "bad iat", { cause: err });
+    // A required claim that is absent is missing, whichever it is (an absent iat is not a "bad" one).
     if (err.reason === "missing") return new TokenRejected("missing_claim", `missing ${claim} claim`, { cause: err });
+    if (claim === "iat") return new TokenRejected("invalid_claim", "bad iat", { cause: err });
     return new TokenRejected("invalid_claim", `invalid ${claim} claim`, { cause: err });
   }
   if (err instanceof errors.JOSEAlgNotAllowed) return new TokenRejected("algorithm", "algorithm not allowed", { cause: err });
@@ -121,7 +127,7 @@ function classify(err: unknown): TokenRejected {
 export async function verifyJwt<T extends JWTPayload = JWTPayload>(token: string, options: VerifyJwtOptions): Promise<VerifiedJwt<T>> {
   try {
     precheckCompactJwt(token, options.maxBytes);
-    const required = new Set(["exp", "iat", ...(options.requiredClaims ?? [])]);
+    const required = new Set(["exp", ...(options.requiredClaims ?? [])]);
     const result = await jwtVerify(token, options.key as JWTVerifyGetKey, {
       algorithms: [...options.algorithms],
       issuer: typeof options.issuer === "string" ? options.issuer : [...options.issuer],

@@ -1,6 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
-import { openPrivateJwk, parseMasterKey, publishedKeysAt, retiredKeysAt, rotationDue, sealPrivateJwk, signingKeyAt } from "./index.js";
+import {
+  JWKS_EDGE_CACHE_SECONDS,
+  JWKS_MAX_AGE_SECONDS,
+  openPrivateJwk,
+  parseMasterKey,
+  prepublishLeadSeconds,
+  publishedKeysAt,
+  retiredKeysAt,
+  rotationDue,
+  sealPrivateJwk,
+  signingKeyAt,
+} from "./index.js";
 import type { StoredKey } from "./index.js";
 
 const policy = { rotateAfter: 1000, maxTokenLifetime: 300, clockTolerance: 30 };
@@ -31,6 +42,21 @@ describe("key life cycle", () => {
     expect(rotationDue([k1], 1000, policy)).toBe(true);
     expect(rotationDue([k1, key("k2", 1100)], 1050, policy)).toBe(false);
     expect(rotationDue([], 0, policy)).toBe(true);
+  });
+});
+
+describe("pre-publication", () => {
+  it("keeps a new key unused until a verifier's cached JWKS (gateway cache + max-age) has expired, whatever the clock skew", () => {
+    for (const tolerance of [0, 30, 300]) {
+      const lead = prepublishLeadSeconds(tolerance);
+      // Worst case: the gateway cached the JWKS at t=0, just before the key appeared; a verifier fetched that copy
+      // at the last moment and keeps it for max-age; an issuer replica's clock runs `tolerance` ahead.
+      const verifierRefetchesAt = JWKS_EDGE_CACHE_SECONDS + JWKS_MAX_AGE_SECONDS;
+      const next = key("next", lead);
+      const firstUseRealTime = next.activate_at - tolerance;
+      expect(firstUseRealTime).toBeGreaterThanOrEqual(verifierRefetchesAt);
+      expect(signingKeyAt([key("old", -1000), next], verifierRefetchesAt + tolerance - 1)?.kid).toBe("old");
+    }
   });
 });
 

@@ -25,6 +25,27 @@ export interface LifecyclePolicy {
   clockTolerance: number;
 }
 
+/**
+ * Cache-Control max-age of the JWKS the gateway serves, in seconds: how long
+ * a verifier may keep a copy that lacks the newest key.
+ */
+export const JWKS_MAX_AGE_SECONDS = 60;
+
+/** How long the gateway reuses a JWKS fetched from the issuer, in seconds. */
+export const JWKS_EDGE_CACHE_SECONDS = 5;
+
+/**
+ * How long a new key is published before it signs, in seconds. A verifier
+ * may fetch the JWKS just before the key appeared, get the gateway's cached
+ * copy (up to JWKS_EDGE_CACHE_SECONDS old) and keep it for
+ * JWKS_MAX_AGE_SECONDS; an issuer replica whose clock runs ahead by up to
+ * the clock tolerance starts signing that much earlier. Any shorter and a
+ * caching verifier refuses the first tokens of a new key.
+ */
+export function prepublishLeadSeconds(clockTolerance: number): number {
+  return JWKS_EDGE_CACHE_SECONDS + JWKS_MAX_AGE_SECONDS + clockTolerance;
+}
+
 /** Parses an unknown KV value into a StoredKey, or undefined. */
 export function parseStoredKey(raw: unknown): StoredKey | undefined {
   if (typeof raw !== "object" || raw === null) return undefined;

@@ -20,6 +20,10 @@ export interface KeyStore {
   list(): StoredKey[];
   /** Writes only if absent; false when the name exists (another replica won). */
   create(name: string, value: unknown): Promise<boolean>;
+  /** The stored value and its revision, read from the store itself (not the cache); undefined when absent. */
+  get(name: string): Promise<{ value: unknown; revision: number } | undefined>;
+  /** Writes only if the name is still at `revision` (compare-and-set); false when it moved on (another replica won). */
+  update(name: string, value: unknown, revision: number): Promise<boolean>;
   put(name: string, value: unknown): Promise<void>;
   delete(name: string): Promise<void>;
   /** Resolves once the cache has seen the given kid (or after a bounded wait). */
@@ -41,7 +45,26 @@ export interface SigningKeyRingOptions {
   jwkFile?: string;
   /** How long a new key is published before it signs, so verifiers' JWKS caches learn it. */
   prepublishSeconds?: number;
+  /**
+   * After how long a successor lock whose key was never written is stale and
+   * may be taken over (default {@link SUCCESSOR_LOCK_SECONDS}).
+   */
+  successorLockSeconds?: number;
   now: () => number;
+}
+
+/**
+ * Default age, in seconds, after which a successor lock without its key is
+ * taken over. Writing a key takes milliseconds; a lock this old means its
+ * holder failed or died between the lock and the key, and without a takeover
+ * the ring would never rotate again.
+ */
+export const SUCCESSOR_LOCK_SECONDS = 60;
+
+interface SuccessorLock {
+  kid: string;
+  /** When the lock was taken, on the ring's clock (seconds). */
+  at: number;
 }
 
 /** Builds a JWK Set (RFC 7517) of the keys to publish. */
@@ -85,7 +108,7 @@ export class SigningKeyRing {
     const { store, algorithm, masterKey, now } = this.#o;
     const { kid, publicJwk, privateJwk } = await generateSigningJwks(algorithm);
     // The lock makes one replica, not each, create the successor of a key.
-    if (!(await store.create(successorLock(predecessor), { kid, at: now() }))) return undefined;
+    if (!(await this.#takeSuccessorLock(predecessor, { kid, at: now() }))) return undefined;
     const t = now();
     const record: StoredKey = {
       kid,
@@ -98,6 +121,24 @@ export class SigningKeyRing {
     await store.put(keyName(kid), record);
     await store.waitFor(kid);
     return kid;
+  }
+
+  /** Takes the successor lock of `predecessor`: a new one, or a stale one by compare-and-set; false when another replica holds it. */
+  async #takeSuccessorLock(predecessor: string, claim: SuccessorLock): Promise<boolean> {
+    const { store, now } = this.#o;
+    const name = successorLock(predecessor);
+    if (await store.create(name, claim)) return true;
+    const held = await store.get(name);
+    // Gone since our create (deleted by an operator): the next maintain() tries again.
+    if (!held) return false;
+    const lock = held.value as Partial<SuccessorLock> | null;
+    const heldKid = typeof lock?.kid === "string" ? lock.kid : undefined;
+    // Its key was written: the successor exists, nothing to take over.
+    if (heldKid && (this.#keys().some((k) => k.kid === heldKid) || (await store.get(keyName(heldKid))))) return false;
+    const at = typeof lock?.at === "number" ? lock.at : 0;
+    if (now() - at < (this.#o.successorLockSeconds ?? SUCCESSOR_LOCK_SECONDS)) return false;
+    // Several replicas may find it stale at once: the compare-and-set lets one of them take it over.
+    return store.update(name, claim, held.revision);
   }
 
   #keys(): StoredKey[] {

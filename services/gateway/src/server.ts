@@ -13,6 +13,7 @@ import { tokenEndpoint } from "./endpoints/token.js";
 import { userinfoEndpoint } from "./endpoints/userinfo.js";
 import { registerEndpoint } from "./endpoints/register.js";
 import { invalidRequest } from "@sts/errors";
+import { JWKS_EDGE_CACHE_SECONDS, JWKS_MAX_AGE_SECONDS } from "@sts/keys";
 import type { GatewayContext } from "./endpoints/context.js";
 import { parseForm, readBody } from "./form.js";
 import type { OAuthForm } from "./form.js";
@@ -30,7 +31,6 @@ export interface GatewayOptions {
   clients?: ClientServiceClient;
   logger: Logger;
   maxBodyBytes?: number;
-  jwksMaxAgeSeconds?: number;
   scopesSupported?: string[];
   /** The issuer's signing algorithm, advertised for ID tokens. */
   idTokenSigningAlgs?: string[];
@@ -83,16 +83,17 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
     ...(options.idTokenSigningAlgs && { idTokenSigningAlgs: options.idTokenSigningAlgs }),
     registration: options.clients !== undefined,
   });
-  const jwksMaxAge = options.jwksMaxAgeSeconds ?? 60;
   let jwksCache: { body: string; until: number } | undefined;
 
   async function jwks(res: ServerResponse): Promise<void> {
-    // A short in-process cache: a burst of verifiers refreshing keys does not hammer the issuer.
+    // A short in-process cache: a burst of verifiers refreshing keys does not hammer the issuer. Both caching times are
+    // the shared constants the issuer pre-publishes new keys for: not options, since a longer one here would let a
+    // verifier miss a key the issuer already signs with.
     if (!jwksCache || jwksCache.until < Date.now()) {
       const r = await callUnary<object, { jwks_json: string }>(options.token, "GetJwks", {}, { deadlineMs: ctx.deadlineMs });
-      jwksCache = { body: r.jwks_json, until: Date.now() + 5000 };
+      jwksCache = { body: r.jwks_json, until: Date.now() + JWKS_EDGE_CACHE_SECONDS * 1000 };
     }
-    res.writeHead(200, { "content-type": "application/jwk-set+json", "cache-control": `public, max-age=${jwksMaxAge}` });
+    res.writeHead(200, { "content-type": "application/jwk-set+json", "cache-control": `public, max-age=${JWKS_MAX_AGE_SECONDS}` });
     res.end(jwksCache.body);
   }
 

@@ -170,10 +170,7 @@ export async function registerClient(bearer: string, json: string, deps: Managem
   const record = { ...(await toRecord(valid, undefined, deps.now())), registration_token_hash: digest(rat).toString("base64url") };
   await write(deps, record, true);
   await deps.events.publish(EVENT_TYPES.CLIENT_REGISTERED, { client_id: clientId, admin_client_id: caller.admin.client_id }, { subject: clientId });
-  return view(record, deps.registrationEndpoint, {
-    ...(valid.client_secret && { client_secret: valid.client_secret, client_secret_expires_at: 0 }),
-    registration_access_token: rat,
-  });
+  return view(record, deps.registrationEndpoint, { ...issuedSecret(valid), registration_access_token: rat });
 }
 
 async function target(bearer: string, clientId: string, deps: ManagementDeps): Promise<{ caller: Caller; record: ManagedRecord }> {
@@ -191,13 +188,18 @@ export async function readClient(bearer: string, clientId: string, deps: Managem
   return view(record, deps.registrationEndpoint);
 }
 
-/** Update (RFC 7592 §2.2): an admin replaces the metadata; a client may change only its keys. */
+/**
+ * Update (RFC 7592 §2.2): an admin replaces the metadata; a client may change
+ * only its keys. A secret made by this update (the client moved to a
+ * client_secret_* method) is in the response, the only time it is shown.
+ */
 export async function updateClient(bearer: string, clientId: string, json: string, deps: ManagementDeps): Promise<Record<string, unknown>> {
   const { caller, record } = await target(bearer, clientId, deps);
   const meta = parseMetadata(json);
   if (meta.client_id !== undefined && meta.client_id !== clientId) throw new OAuthError("invalid_client_metadata", "client_id cannot change");
   const { client_id: _c, ...rest } = meta;
   let next: ManagedRecord;
+  let valid: ReturnType<typeof clientSchema.parse>;
   if (caller.kind === "self") {
     const keys = Object.keys(rest);
     if (keys.some((k) => k !== "jwks" && k !== "jwks_uri")) throw new OAuthError("unauthorized_client", "a client may change only its keys");
@@ -212,11 +214,13 @@ export async function updateClient(bearer: string, clientId: string, json: strin
       ...(record.access_token_ttl !== undefined && { access_token_ttl: record.access_token_ttl }),
       ...rest,
     };
-    next = await toRecord(validate(current, clientId, record.admin_client_id ?? "", deps.maxTtl, record.secret_hash), record, deps.now());
+    valid = validate(current, clientId, record.admin_client_id ?? "", deps.maxTtl, record.secret_hash);
+    next = await toRecord(valid, record, deps.now());
     if (!rest.jwks) delete next.jwks;
     if (!rest.jwks_uri) delete next.jwks_uri;
   } else {
-    next = await toRecord(withinAllowance(validate(rest, clientId, caller.admin.client_id, deps.maxTtl, record.secret_hash), caller.admin), record, deps.now());
+    valid = withinAllowance(validate(rest, clientId, caller.admin.client_id, deps.maxTtl, record.secret_hash), caller.admin);
+    next = await toRecord(valid, record, deps.now());
   }
   await write(deps, next, false);
   await deps.events.publish(
@@ -224,7 +228,12 @@ export async function updateClient(bearer: string, clientId: string, json: strin
     { client_id: clientId, by: caller.kind === "admin" ? caller.admin.client_id : clientId },
     { subject: clientId },
   );
-  return view(next, deps.registrationEndpoint);
+  return view(next, deps.registrationEndpoint, issuedSecret(valid));
+}
+
+/** RFC 7591 §3.2.1: a secret made now goes back to the caller with its expiry (0: never); it is stored only hashed. */
+function issuedSecret(valid: ReturnType<typeof clientSchema.parse>): Record<string, unknown> {
+  return valid.client_secret ? { client_secret: valid.client_secret, client_secret_expires_at: 0 } : {};
 }
 
 /** Delete (RFC 7592 §2.3): admins only. */

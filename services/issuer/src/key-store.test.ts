@@ -8,7 +8,7 @@ import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify } from "jose";
 import { signJwt } from "@sts/jwt";
 import { BUCKETS, KvCache, connectNats, openBucket } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
-import { SigningKeyRing, parseMasterKey, parseStoredKey } from "@sts/keys";
+import { SUCCESSOR_LOCK_SECONDS, SigningKeyRing, parseMasterKey, parseStoredKey } from "@sts/keys";
 import type { SigningAlg } from "@sts/keys";
 import { startNats, waitFor } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
@@ -33,11 +33,12 @@ async function ring(
   bucket: string,
   clock: { t: number },
   algorithm: SigningAlg = "ES256",
+  extra: { successorLockSeconds?: number } = {},
 ): Promise<{ ring: SigningKeyRing; cache: KvCache<ReturnType<typeof parseStoredKey> & object> }> {
   const kv = await openBucket(nats, bucket);
   const cache = new KvCache(kv, { parse: parseStoredKey, key: "key.>" });
   await cache.ready();
-  const r = new SigningKeyRing({ store: kvKeyStore(kv, cache), algorithm, policy, masterKey: master, prepublishSeconds: 60, now: () => clock.t });
+  const r = new SigningKeyRing({ store: kvKeyStore(kv, cache), algorithm, policy, masterKey: master, prepublishSeconds: 60, now: () => clock.t, ...extra });
   await r.init();
   return { ring: r, cache };
 }
@@ -79,6 +80,41 @@ describe("SigningKeyRing on NATS KV", () => {
     expect(a.ring.jwks()).toEqual(b.ring.jwks());
     a.cache.stop();
     b.cache.stop();
+  });
+
+  it("takes over a successor lock whose holder died before writing the key, once it is stale", async () => {
+    const clock = { t: 5_000_000 };
+    const bucket = `${BUCKETS.keys}_stale_lock`;
+    const a = await ring(bucket, clock);
+    const b = await ring(bucket, clock);
+    const first = a.ring.signingKey().kid;
+    clock.t += 1000; // due
+    // What a replica that took the lock and then failed (or was killed) before writing its key leaves behind.
+    const kv = await openBucket(nats, bucket);
+    await kv.create(`successor.${first}`, JSON.stringify({ kid: "never-written", at: clock.t }));
+    expect(await a.ring.maintain()).toBeUndefined(); // a fresh lock is respected
+    clock.t += SUCCESSOR_LOCK_SECONDS;
+    // Both replicas find it stale at once: the compare-and-set lets one rotate.
+    const made = (await Promise.all([a.ring.maintain(), b.ring.maintain()])).filter(Boolean);
+    expect(made).toHaveLength(1);
+    await waitFor(() => a.ring.jwks().keys.length === 2 && b.ring.jwks().keys.length === 2);
+    expect(a.ring.jwks().keys.map((k) => k.kid)).toEqual([first, made[0]]);
+    a.cache.stop();
+    b.cache.stop();
+  });
+
+  it("does not take over an old lock whose successor was written", async () => {
+    const clock = { t: 6_000_000 };
+    const { ring: r, cache } = await ring(`${BUCKETS.keys}_done_lock`, clock, "ES256", { successorLockSeconds: 10 });
+    const first = r.signingKey().kid;
+    const next = await r.rotateNow();
+    expect(next).toBeTruthy();
+    clock.t += 30; // the lock is past its 10 s, the successor still pre-published (60 s): `first` still signs
+    expect(r.signingKey().kid).toBe(first);
+    // A second successor of the same key would fork the ring.
+    expect(await r.rotateNow()).toBeUndefined();
+    expect(r.jwks().keys.map((k) => k.kid)).toEqual([first, next]);
+    cache.stop();
   });
 
   it("signs with a key from a JWK file, publishing only its public part", async () => {

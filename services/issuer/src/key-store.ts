@@ -3,6 +3,9 @@ import type { KV } from "@nats-io/kv";
 import type { KeyStore, StoredKey } from "@sts/keys";
 import type { KvCache } from "@sts/nats";
 
+/** The server refuses a create on an existing key, or an update at a stale revision ("wrong last sequence"): another replica won. */
+const isConflict = (err: unknown): boolean => err instanceof Error && /wrong last sequence|exists/i.test(err.message);
+
 /** Adapts a KV bucket and its cache to the key ring's KeyStore. */
 export function kvKeyStore(kv: KV, cache: KvCache<StoredKey>): KeyStore {
   return {
@@ -12,8 +15,20 @@ export function kvKeyStore(kv: KV, cache: KvCache<StoredKey>): KeyStore {
         await kv.create(name, JSON.stringify(value));
         return true;
       } catch (err) {
-        // The server refuses create on an existing key ("wrong last sequence"): another replica won.
-        if (err instanceof Error && /wrong last sequence|exists/i.test(err.message)) return false;
+        if (isConflict(err)) return false;
+        throw err;
+      }
+    },
+    async get(name) {
+      const entry = await kv.get(name);
+      return entry?.operation === "PUT" ? { value: entry.json<unknown>(), revision: entry.revision } : undefined;
+    },
+    async update(name, value, revision) {
+      try {
+        await kv.update(name, JSON.stringify(value), revision);
+        return true;
+      } catch (err) {
+        if (isConflict(err)) return false;
         throw err;
       }
     },

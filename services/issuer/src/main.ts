@@ -7,7 +7,7 @@ import { invalidClient } from "@sts/errors";
 import { JWT_BEARER } from "@sts/jwt";
 import { kvJtiRecorder } from "./assertion-replay.js";
 import { RefreshTokens } from "./refresh-tokens.js";
-import { PublicKeyRing, SigningKeyRing, parseStoredKey } from "@sts/keys";
+import { PublicKeyRing, SigningKeyRing, parseStoredKey, prepublishLeadSeconds } from "@sts/keys";
 import { BUCKETS, EventPublisher, KvCache, openBucket } from "@sts/nats";
 import { RevocationList, StalenessGuard, parseRevocation } from "@sts/revocation";
 import { grpcCredentials, logReloads, onShutdownSignal, startGrpcServer } from "@sts/grpc";
@@ -22,7 +22,6 @@ import type { TokenServiceDeps } from "./service.js";
 import type { ManagementDeps } from "./client-management.js";
 import { inspectToken } from "./inspect.js";
 
-const OPAQUE_BUCKET = "sts_opaque_tokens";
 const ROTATION_CHECK_MS = 60_000;
 
 async function main(): Promise<void> {
@@ -35,13 +34,16 @@ async function main(): Promise<void> {
   const maxLifetime = Math.max(config.tokens.access_token_ttl, ...config.clients.map((c) => c.access_token_ttl ?? 0));
   const maxRefreshLifetime = Math.max(86_400, ...config.clients.map((c) => c.refresh_token_ttl));
   const assertionWindow = config.tokens.assertion_max_lifetime + config.tokens.clock_tolerance;
+  // The issuer owns these buckets: created with, and kept to, the configured lifetimes and replicas (a changed
+  // config reaches an existing bucket; the exchanger and sidecars only read clients, keys and revocations).
+  const owned = { owner: true, replicas: config.nats.replicas, logger };
   const [clientsKv, keysKv, revocationsKv, opaqueKv, jtiKv, refreshKv] = await Promise.all([
-    openBucket(nats, BUCKETS.clients, { history: 5 }),
-    openBucket(nats, BUCKETS.keys, { history: 1 }),
-    openBucket(nats, BUCKETS.revocations, { history: 1, ttlMs: Math.max(86_400, maxLifetime * 2) * 1000 }),
-    openBucket(nats, OPAQUE_BUCKET, { history: 1, ttlMs: Math.max(86_400, maxLifetime * 2) * 1000 }),
-    openBucket(nats, BUCKETS.jti, { history: 1, ttlMs: (assertionWindow + 60) * 1000 }),
-    openBucket(nats, BUCKETS.refresh, { history: 1, ttlMs: maxRefreshLifetime * 2 * 1000 }),
+    openBucket(nats, BUCKETS.clients, { ...owned, history: 5 }),
+    openBucket(nats, BUCKETS.keys, { ...owned, history: 1 }),
+    openBucket(nats, BUCKETS.revocations, { ...owned, history: 1, ttlMs: Math.max(86_400, maxLifetime * 2) * 1000 }),
+    openBucket(nats, BUCKETS.opaque, { ...owned, history: 1, ttlMs: Math.max(86_400, maxLifetime * 2) * 1000 }),
+    openBucket(nats, BUCKETS.jti, { ...owned, history: 1, ttlMs: (assertionWindow + 60) * 1000 }),
+    openBucket(nats, BUCKETS.refresh, { ...owned, history: 1, ttlMs: maxRefreshLifetime * 2 * 1000 }),
   ]);
   const clientsCache = new KvCache(clientsKv, { parse: parseClientRecord, logger });
   const keysCache = new KvCache(keysKv, { parse: parseStoredKey, logger, key: "key.>" });
@@ -60,7 +62,8 @@ async function main(): Promise<void> {
     policy: lifecycle,
     ...(settings.masterKey && { masterKey: settings.masterKey }),
     ...(config.keys.jwk_file && { jwkFile: config.keys.jwk_file }),
-    prepublishSeconds: 60,
+    // Long enough for every verifier caching the JWKS (gateway max-age and its own cache, clock skew) to have the key.
+    prepublishSeconds: prepublishLeadSeconds(config.tokens.clock_tolerance),
     now,
   });
   await ring.init();
@@ -82,8 +85,9 @@ async function main(): Promise<void> {
   const assertionDeps = (namespace: string): AssertionDeps => ({
     lookup,
     recordJti: kvJtiRecorder(jtiKv, namespace),
-    // RFC 7523 §3: the token endpoint URL; the issuer identifier is accepted too.
-    audiences: [`${config.issuer}/oauth2/token`, config.issuer],
+    // The sole aud of an assertion: the issuer identifier (draft-ietf-oauth-rfc7523bis), or the token endpoint URL
+    // that RFC 7523 §3 allows and clients configured before the draft send.
+    audiences: [config.issuer, `${config.issuer}/oauth2/token`],
     now,
     maxLifetime: config.tokens.assertion_max_lifetime,
     clockTolerance: config.tokens.clock_tolerance,

@@ -4,14 +4,16 @@
  * the same family and spends the old one; presenting a spent one revokes the
  * whole family, so a stolen token and its legitimate successor both die.
  * Tokens are random and opaque; the store keeps their SHA-256, never the
- * token. Spending and moving the family on are KV compare-and-sets, so two
- * replicas cannot both accept the same token, and a rotation racing a reuse
- * detection cannot bring a revoked family back.
+ * token. Moving the family's `latest` pointer on is a KV compare-and-set, so
+ * two replicas cannot both accept the same token, and a rotation racing a
+ * reuse detection cannot bring a revoked family back.
  *
- * A refresh is checked first, its access token minted next, and only then is
- * the old token spent: a mint that fails (NATS down, no durable event) leaves
- * the token usable for the client's retry, instead of spending it and having
- * the retry look like theft.
+ * A refresh is checked first, its access token minted next, then its
+ * successor written, the family pointer moved (the commit point), and only
+ * then is the old token marked spent: a failure anywhere before the commit
+ * (NATS down, no durable event) leaves the presented token the family's
+ * newest and usable for the client's retry, instead of having the retry look
+ * like theft. A successor whose commit failed was never handed out.
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { KV } from "@nats-io/kv";
@@ -112,38 +114,45 @@ export class RefreshTokens {
         await this.#revokeFamily(grant.family);
         throw invalidGrant("refresh token reused: its family is revoked");
       }
-      // Only the newest token of a family is live; an older active one is a leftover of a failed rotation.
-      if (family.latest !== hash) throw invalidGrant("refresh token is not the newest of its family");
+      // Only the newest token of a family is live. An older one still marked active was rotated (its spent mark,
+      // written after the commit, was lost): it is a second use like any spent one. Successors of failed
+      // rotations are not live either, and were never handed out.
+      if (family.latest !== hash) {
+        await this.#revokeFamily(grant.family);
+        throw invalidGrant("refresh token reused: its family is revoked");
+      }
       return { grant, key, revision: entry.revision, familyRevision: familyEntry.revision };
     } catch (err) {
       return storeDown(err);
     }
   }
 
-  /** Spends a checked token and issues its successor in the same family; a concurrent use of the same token revokes the family. */
+  /**
+   * Issues the successor of a checked token in the same family and spends
+   * the old one. The family pointer's compare-and-set is the single-use
+   * guarantee: of two uses of the same token, one moves it and the other
+   * finds it moved, which revokes the family.
+   */
   async rotate(checked: CheckedRefresh, access: IssuedAccess, ttl: number): Promise<{ token: string; iat: number; exp: number }> {
     const { grant } = checked;
     const { token, record } = this.#record({ client_id: grant.client_id, sub: grant.sub, scope: grant.scope, aud: grant.aud, ...access }, grant.family, ttl);
     try {
-      try {
-        await this.kv.update(checked.key, JSON.stringify({ ...grant, state: "spent" } satisfies RefreshGrant), checked.revision);
-      } catch (err) {
-        if (!isWrongSequence(err)) throw err;
-        // Another request spent it since the check: this is a second use.
-        await this.#revokeFamily(grant.family);
-        throw invalidGrant("refresh token reused: its family is revoked");
-      }
+      // The successor first: should anything below fail, it is an orphan no one holds, and the presented token stays the newest.
       await this.kv.create(tokenKey(digest(token)), JSON.stringify(record));
       try {
         await this.kv.update(familyKey(grant.family), JSON.stringify({ revoked: false, latest: digest(token) } satisfies Family), checked.familyRevision);
       } catch (err) {
         if (!isWrongSequence(err)) throw err;
-        // The family changed since the check (a reuse was detected, or it was revoked): it stays revoked.
-        throw invalidGrant("refresh token family is revoked");
+        // The family moved since the check: another use of this token rotated it (a second use), or it was revoked.
+        await this.#revokeFamily(grant.family);
+        throw invalidGrant("refresh token reused: its family is revoked");
       }
     } catch (err) {
       storeDown(err);
     }
+    // Committed. The spent mark only makes a later reuse read as such sooner; without it the token is no longer the
+    // family's newest, which check() treats as reuse too. A failure here must not fail a rotation already made.
+    await this.kv.update(checked.key, JSON.stringify({ ...grant, state: "spent" } satisfies RefreshGrant), checked.revision).catch(() => undefined);
     return { token, iat: record.iat, exp: record.exp };
   }
 

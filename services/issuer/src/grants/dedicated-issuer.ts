@@ -10,7 +10,7 @@
 import { decodeProtectedHeader, UnsecuredJWT } from "jose";
 import { OAuthError, invalidGrant, invalidScope, unauthorizedClient } from "@sts/errors";
 import type { ClientRecord } from "@sts/client-auth";
-import { JWT_BEARER } from "@sts/jwt";
+import { JWT_BEARER, TokenRejected, precheckCompactJwt } from "@sts/jwt";
 import { expandScopeTemplates, parseScopes } from "@sts/scopes";
 import type { TokenRequest__Output, TokenResponse } from "@sts/proto";
 import type { GrantDeps } from "./grant.js";
@@ -38,6 +38,13 @@ function readClaims(assertion: string, deps: GrantDeps): DtiClaims {
   const parts = assertion.split(".");
   // RFC 7519 §6.1: an unsecured JWT has alg none and an empty signature, nothing else.
   if (parts.length !== 3 || parts[2] !== "" || assertion.length > deps.assertions.maxBytes) throw invalidGrant("malformed unsigned assertion");
+  // The same shape and duplicate-member checks as every signed token (SECURITY.md): JSON.parse keeps the last of
+  // two `sub` members, another reader of this assertion (the audit trail, the admin's logs) may keep the first.
+  try {
+    precheckCompactJwt(assertion, deps.assertions.maxBytes);
+  } catch (err) {
+    throw invalidGrant(err instanceof TokenRejected ? `assertion rejected: ${err.message}` : "assertion rejected", err);
+  }
   let payload: Record<string, unknown>;
   try {
     payload = UnsecuredJWT.decode(assertion, {

@@ -2,11 +2,13 @@
  * RFC 6749 §6 refresh_token grant, with rotation: the client presents its
  * refresh token (with its own credentials), gets a new access token and a new
  * refresh token of the same family. A narrower scope may be asked for, never
- * a wider one.
+ * a wider one, and never more than the client may have now: an admin who
+ * narrowed a client's scope or audiences is not undone by a refresh token
+ * issued before.
  */
-import { invalidRequest, invalidScope } from "@sts/errors";
+import { invalidRequest, invalidScope, invalidTarget } from "@sts/errors";
 import { EVENT_TYPES } from "@sts/nats";
-import { intersectScopes, parseScopes } from "@sts/scopes";
+import { grantAudiences, intersectScopes, parseScopes } from "@sts/scopes";
 import type { Grant } from "./grant.js";
 
 /** The refresh_token grant. */
@@ -17,17 +19,22 @@ export const refreshToken: Grant = {
     const checked = await deps.refresh.check(request.refresh_token, client.client_id);
     const { grant } = checked;
     const requested = parseScopes(request.scope);
-    const scope = requested.length === 0 ? grant.scope : intersectScopes(requested, grant.scope);
-    if (requested.length > 0 && scope.length === 0) throw invalidScope("requested scope exceeds the refresh token's");
+    const wanted = requested.length === 0 ? grant.scope : intersectScopes(requested, grant.scope);
+    if (requested.length > 0 && wanted.length === 0) throw invalidScope("requested scope exceeds the refresh token's");
+    // The client's limits as they are now, as at issuance (narrowToClient): the same errors when nothing is left.
+    const scope = intersectScopes(wanted, client.scope);
+    if (wanted.length > 0 && scope.length === 0) throw invalidScope("the refresh token's scope is no longer allowed for this client");
+    const audience = grantAudiences(grant.aud, client.audience);
+    if (audience.length === 0) throw invalidTarget("the refresh token's audience is no longer allowed for this client");
     // Minted before the old token is spent: a failed mint leaves it usable for a retry. If the rotation then
     // fails (a concurrent use of the same token), this access token is never handed out.
     const minted = await deps.minter.mint({
       sub: grant.sub,
       clientId: client.client_id,
-      audience: grant.aud,
+      audience,
       scope,
       ttl: client.access_token_ttl ?? deps.defaultTtl,
-      format: client.access_token_format[grant.aud[0] as string] ?? "jwt",
+      format: client.access_token_format[audience[0] as string] ?? "jwt",
       grantType: "refresh_token",
       eventType: EVENT_TYPES.TOKEN_REFRESHED,
       parentJti: grant.access_jti,
