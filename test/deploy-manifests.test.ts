@@ -3,13 +3,19 @@
  * itself: its config passes the real validator, every service has a
  * workload listening where the config says and a Service other pods can
  * dial at the config's `host`, secrets come only from the generated Secret,
- * and every path a service writes is a volume (the root is read-only).
+ * and every path a service writes is a volume (the root is read-only). Each
+ * service that uses NATS logs in over TLS as its own user, holding only its
+ * own password, and the NATS servers' authorization examples (deploy/k8s/nats,
+ * deploy/local) give those users their permissions and pass `nats-server -t`.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments, parse } from "yaml";
 import { loadConfig } from "@sts/config";
+import { natsServerBinary } from "@sts/testkit";
 import { ROOT } from "./harness.js";
 
 const BASE = join(ROOT, "deploy/k8s/base");
@@ -23,11 +29,20 @@ interface Container {
   securityContext: { readOnlyRootFilesystem?: boolean };
   volumeMounts: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
 }
+interface KeyToPath {
+  key: string;
+  path: string;
+}
+interface Volume {
+  name: string;
+  configMap?: { name: string };
+  projected?: { sources: Array<{ secret?: { name: string; items: KeyToPath[] }; configMap?: { name: string; items: KeyToPath[] } }> };
+}
 interface Manifest {
   kind: string;
   metadata: { name: string };
   spec?: {
-    template?: { spec: { containers: Container[]; volumes?: Array<{ name: string; configMap?: { name: string } }> } };
+    template?: { spec: { containers: Container[]; volumes?: Volume[] } };
     volumeClaimTemplates?: Array<{ metadata: { name: string } }>;
     ports?: Array<{ port: number; targetPort: number }>;
   };
@@ -52,7 +67,8 @@ const workload = (name: string) => manifests.find((m) => (m.kind === "Deployment
 
 describe("deploy/k8s/base", () => {
   it("lists only files that exist, and its config passes the service's own validator", () => {
-    for (const file of [...kustomization.resources, ...configMap.files, ...secret.envs]) expect(existsSync(join(BASE, file)), file).toBe(true);
+    const generated = kustomization.configMapGenerator.flatMap((g) => g.files.map((f) => f.slice(f.indexOf("=") + 1)));
+    for (const file of [...kustomization.resources, ...generated, ...secret.envs]) expect(existsSync(join(BASE, file)), file).toBe(true);
     expect(config.nats.replicas).toBe(3);
   });
 
@@ -131,5 +147,64 @@ describe("deploy/k8s/base", () => {
     // The projection must outlive the pod: its volume is claimed per replica, not an emptyDir.
     expect(audit.kind).toBe("StatefulSet");
     expect(audit.spec!.volumeClaimTemplates?.map((v) => v.metadata.name)).toContain(dbMount?.name);
+  });
+
+  /** The file a container's env variable names, with the volume it is on and its path inside that volume. */
+  function mounted(m: Manifest, file: string): { volume: Volume | undefined; path: string } {
+    const spec = m.spec!.template!.spec;
+    const mount = spec.containers[0]!.volumeMounts.find((v) => file.startsWith(`${v.mountPath}/`));
+    return { volume: spec.volumes?.find((v) => v.name === mount?.name), path: mount ? file.slice(mount.mountPath.length + 1) : "" };
+  }
+
+  // The gateway does not use NATS; every other service does (sidecars live in the workloads' namespaces).
+  it.each(names.filter((n) => n !== "gateway"))("logs %s in to NATS over TLS as its own user, with only its own password from the Secret", (name) => {
+    const c = workload(name)!.spec!.template!.spec.containers[0]!;
+    const env = (key: string) => c.env?.find((e) => e.name === key)?.value;
+    expect(env("STS_NATS_USER")).toBe(`sts-${name}`);
+    const password = mounted(workload(name)!, env("STS_NATS_PASSWORD_FILE") ?? "");
+    const secrets = password.volume?.projected?.sources.flatMap((src) => (src.secret ? [src.secret] : [])) ?? [];
+    // A projected item, not the whole Secret: the pod holds no other service's password, nor the master key.
+    expect(secrets).toEqual([{ name: secret.name, items: [{ key: `STS_NATS_${name.toUpperCase()}_PASSWORD`, path: password.path }] }]);
+    expect(secretKeys).toContain(`STS_NATS_${name.toUpperCase()}_PASSWORD`);
+    expect(config.nats.url).toMatch(/^tls:\/\//);
+    const ca = mounted(workload(name)!, config.nats.tls?.ca_file ?? "");
+    const caMap = kustomization.configMapGenerator.find((g) => g.name === "mesh-sts-nats-ca")!;
+    expect(ca.volume?.projected?.sources.find((src) => src.configMap)?.configMap).toEqual({ name: caMap.name, items: [{ key: "ca.crt", path: ca.path }] });
+    // The pod's config, with its environment, passes the validator (one way of authenticating, TLS with a CA).
+    const podConfig = loadConfig(join(BASE, "sts.yaml"), { STS_NATS_USER: env("STS_NATS_USER"), STS_NATS_PASSWORD_FILE: env("STS_NATS_PASSWORD_FILE") });
+    expect(podConfig.nats.password_file).toBe(env("STS_NATS_PASSWORD_FILE"));
+  });
+
+  it("gives the gateway, which does not use NATS, no NATS credentials", () => {
+    const spec = workload("gateway")!.spec!.template!.spec;
+    expect(spec.containers[0]!.env?.filter((e) => e.name.startsWith("STS_NATS_")) ?? []).toEqual([]);
+    expect(spec.volumes?.some((v) => v.projected) ?? false).toBe(false);
+  });
+});
+
+describe("the NATS servers' authorization (deploy/k8s/nats, deploy/local)", () => {
+  const users = ["issuer", "exchanger", "policy", "audit", "sidecar"];
+
+  /** Runs `nats-server -t` on a config that includes `file`; answers its output, empty when valid. */
+  function natsServerRejects(file: string, env: Record<string, string> = {}): string {
+    const dir = mkdtempSync(join(tmpdir(), "sts-nats-check-"));
+    try {
+      const conf = join(dir, "main.conf");
+      // nats-server resolves includes against the including file's folder.
+      writeFileSync(conf, `include ${JSON.stringify(relative(dir, file))}\n`);
+      const r = spawnSync(natsServerBinary(), ["-t", "-c", conf], { encoding: "utf8", env: { ...process.env, ...env } });
+      return r.status === 0 ? "" : `${r.stdout}${r.stderr}`;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it.each([
+    ["deploy/k8s/nats/auth.conf", {}],
+    ["deploy/local/nats-server.conf", Object.fromEntries(users.map((u) => [`STS_NATS_${u.toUpperCase()}_PASSWORD`, "p0"]))],
+  ])("%s gives each service's user its own permissions, and nats-server accepts it", (file, env) => {
+    const text = readFileSync(join(ROOT, file), "utf8");
+    for (const u of users) expect(text).toMatch(new RegExp(`\\{ user: sts-${u}, password: [^,]+, permissions: \\$STS_${u.toUpperCase()} \\}`));
+    expect(natsServerRejects(join(ROOT, file), env)).toBe("");
   });
 });

@@ -12,7 +12,7 @@ import { stringify } from "yaml";
 import { freePort, grpcHealthy, httpReady, startNats, startProcess } from "@sts/testkit";
 import { grpcCredentials } from "@sts/grpc";
 import type { GrpcTlsFiles } from "@sts/grpc";
-import type { NatsServerHandle, ProcessHandle } from "@sts/testkit";
+import type { NatsServerHandle, NatsServerOptions, ProcessHandle } from "@sts/testkit";
 
 /** The repository root: the nearest folder above this file holding nx.json (works from test/ and test/dist/). */
 export const ROOT = (() => {
@@ -54,12 +54,14 @@ export interface StackOptions {
   services?: readonly ServiceName[];
   /** Extra environment for every service. */
   env?: Record<string, string>;
+  /** How the stack's nats-server runs (users, TLS, included config); NATS_URL follows its URL (tls:// with TLS). */
+  nats?: NatsServerOptions;
 }
 
 /** Starts nats-server and the services with the given config (YAML document as an object). */
 export async function startStack(config: Record<string, unknown>, options: StackOptions = {}): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), "sts-e2e-"));
-  const nats = await startNats();
+  const nats = await startNats(options.nats);
   const ports = { issuer: await freePort(), policy: await freePort(), exchanger: await freePort(), gateway: await freePort(), audit: await freePort() };
   const gatewayUrl = `http://127.0.0.1:${ports.gateway}`;
   const configFile = join(dir, "sts.yaml");

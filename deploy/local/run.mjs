@@ -77,6 +77,19 @@ function waitPort(port, host = "127.0.0.1", timeoutMs = 20000) {
 
 const natsPort = Number(process.env.STS_NATS_PORT ?? 4222);
 let natsUrl = process.env.NATS_URL;
+// Our own nats-server requires a user per service, with the least-privilege permissions of
+// deploy/k8s/nats/permissions.conf (see deploy/local/nats-server.conf); with NATS_URL, give credentials with STS_NATS_*.
+const natsUsers = {};
+if (!natsUrl) {
+  for (const name of ["issuer", "exchanger", "policy", "audit", "sidecar"]) {
+    const file = join(dataDir, `nats-${name}.password`);
+    // nats-server parses the variable's value as config text: letters and digits, a letter first, stay a string.
+    if (!existsSync(file)) writeFileSync(file, `p${randomBytes(32).toString("hex")}`, { mode: 0o600 });
+    natsUsers[name] = { user: `sts-${name}`, file, password: readFileSync(file, "utf8").trim() };
+  }
+}
+/** The environment that makes service `name` log in to our nats-server as its own user. */
+const natsEnv = (name) => (natsUsers[name] ? { STS_NATS_USER: natsUsers[name].user, STS_NATS_PASSWORD_FILE: natsUsers[name].file } : {});
 if (!natsUrl) {
   const which = spawnSync("sh", ["-c", "command -v nats-server || ls /usr/sbin/nats-server"], { encoding: "utf8" });
   const bin = which.stdout.trim().split("\n")[0];
@@ -84,7 +97,9 @@ if (!natsUrl) {
     console.error("nats-server not found: apt-get install -y nats-server, or set NATS_URL");
     process.exit(1);
   }
-  start("nats", bin, ["-js", "-sd", join(dataDir, "nats"), "-a", "127.0.0.1", "-p", String(natsPort)]);
+  const passwords = Object.fromEntries(Object.entries(natsUsers).map(([name, u]) => [`STS_NATS_${name.toUpperCase()}_PASSWORD`, u.password]));
+  const conf = join(root, "deploy/local/nats-server.conf");
+  start("nats", bin, ["-c", conf, "-js", "-sd", join(dataDir, "nats"), "-a", "127.0.0.1", "-p", String(natsPort)], passwords);
   natsUrl = `nats://127.0.0.1:${natsPort}`;
   await waitPort(natsPort);
 }
@@ -100,13 +115,23 @@ const env = {
   STS_AUDIT_DB: join(dataDir, "audit.sqlite"),
 };
 const service = (name) => ["--enable-source-maps", join(root, `services/${name}/dist/main.js`)];
-for (const name of ["issuer", "policy", "exchanger", "gateway", "audit"]) {
-  if (!existsSync(join(root, `services/${name}/dist/main.js`))) continue;
-  start(name, process.execPath, service(name), env);
-}
-// The demo: each workload of `sidecars` with its sidecar (secrets from the config's clients).
 const { parse } = await import("yaml");
 const doc = parse(readFileSync(configFile, "utf8")) ?? {};
+for (const name of ["issuer", "policy", "exchanger", "gateway", "audit"]) {
+  if (!existsSync(join(root, `services/${name}/dist/main.js`))) continue;
+  start(name, process.execPath, service(name), { ...env, ...natsEnv(name) });
+  // The issuer creates the events stream and the buckets the others open (their NATS users may not): it goes first.
+  if (name === "issuer") {
+    await waitPort(Number(process.env.STS_ISSUER_PORT ?? doc.services?.issuer?.port ?? 50051), doc.services?.issuer?.host ?? "127.0.0.1", 60000).catch(
+      (err) => {
+        console.error(`[issuer] ${err.message}; stopping the stack`);
+        stopAll(1);
+        return new Promise(() => {});
+      },
+    );
+  }
+}
+// The demo: each workload of `sidecars` with its sidecar (secrets from the config's clients).
 const secrets = Object.fromEntries((doc.clients ?? []).map((c) => [c.client_id, c.client_secret]));
 const demo = join(root, "services/demo/dist/service.js");
 for (const [workload, sc] of Object.entries(doc.sidecars ?? {})) {
@@ -120,7 +145,12 @@ for (const [workload, sc] of Object.entries(doc.sidecars ?? {})) {
       ...(next && { DEMO_NEXT: next }),
     });
   }
-  start(`sidecar ${workload}`, process.execPath, service("sidecar"), { ...env, STS_SIDECAR: workload, STS_SIDECAR_CLIENT_SECRET: secrets[workload] ?? "" });
+  start(`sidecar ${workload}`, process.execPath, service("sidecar"), {
+    ...env,
+    ...natsEnv("sidecar"),
+    STS_SIDECAR: workload,
+    STS_SIDECAR_CLIENT_SECRET: secrets[workload] ?? "",
+  });
 }
 console.log(`mesh-sts: local stack starting (config ${configFile}, NATS ${natsUrl}); Ctrl-C stops it.`);
 console.log("mesh-sts: when it is up, run the A → B → C demo in another terminal: npm run demo");

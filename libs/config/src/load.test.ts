@@ -147,3 +147,67 @@ describe("config", () => {
     }
   });
 });
+
+describe("the nats section", () => {
+  it("takes each way of authenticating, from the file or the environment", () => {
+    expect(parseConfig({ nats: { creds_file: "/n/svc.creds" } }).nats.creds_file).toBe("/n/svc.creds");
+    expect(parseConfig({}, { STS_NATS_NKEY_SEED_FILE: "/n/svc.nk" }).nats.nkey_seed_file).toBe("/n/svc.nk");
+    expect(parseConfig({ nats: { user: "sts-issuer", password_file: "/n/password" } }).nats).toMatchObject({
+      user: "sts-issuer",
+      password_file: "/n/password",
+    });
+    expect(parseConfig({}, { STS_NATS_USER: "sts-issuer", STS_NATS_PASSWORD: "s3cret" }).nats).toMatchObject({ user: "sts-issuer", password: "s3cret" });
+    expect(parseConfig({}, { STS_NATS_TOKEN: "t0ken" }).nats.token).toBe("t0ken");
+    expect(parseConfig({ nats: { token_file: "/n/token" } }).nats.token_file).toBe("/n/token");
+    expect(parseConfig({}).nats.user).toBeUndefined();
+  });
+
+  it("refuses two ways of authenticating, naming the second", () => {
+    expect(problemsOf(() => parseConfig({ nats: { creds_file: "/n/svc.creds" } }, { STS_NATS_TOKEN: "t0ken" }))).toEqual([
+      "nats.token: one way of authenticating to NATS at most: creds_file and token were given",
+    ]);
+    expect(problemsOf(() => parseConfig({ nats: { nkey_seed_file: "/n/svc.nk", user: "u", password_file: "/n/p" } }))).toEqual([
+      "nats.user: one way of authenticating to NATS at most: nkey_seed_file and user + password_file were given",
+    ]);
+  });
+
+  it("keeps passwords and tokens out of the file, and never repeats them", () => {
+    const problems = problemsOf(() => parseConfig({ nats: { user: "u", password: "in-the-file", token: "also-in-the-file" } }));
+    expect(problems).toEqual([
+      "nats.password: not taken from the config file (a secret): set STS_NATS_PASSWORD or nats.password_file",
+      "nats.token: not taken from the config file (a secret): set STS_NATS_TOKEN or nats.token_file",
+    ]);
+    expect(problems.join("\n")).not.toMatch(/in-the-file/);
+  });
+
+  it("pairs a user with one password, and a password with a user", () => {
+    expect(problemsOf(() => parseConfig({}, { STS_NATS_USER: "u" }))).toEqual([
+      "nats.password: required with nats.user: set STS_NATS_PASSWORD or nats.password_file",
+    ]);
+    expect(problemsOf(() => parseConfig({ nats: { password_file: "/n/p" } }))).toEqual(["nats.user: required with a password"]);
+    expect(problemsOf(() => parseConfig({ nats: { user: "u", password_file: "/n/p" } }, { STS_NATS_PASSWORD: "p" }))).toEqual([
+      "nats.password_file: give STS_NATS_PASSWORD or password_file, not both",
+    ]);
+  });
+
+  it("takes TLS with a CA, and a client certificate only with its key", () => {
+    const env = { STS_NATS_TLS_CA_FILE: "/tls/ca.crt", STS_NATS_TLS_CERT_FILE: "/tls/tls.crt", STS_NATS_TLS_KEY_FILE: "/tls/tls.key" };
+    expect(parseConfig({}, env).nats.tls).toEqual({ ca_file: "/tls/ca.crt", cert_file: "/tls/tls.crt", key_file: "/tls/tls.key" });
+    expect(problemsOf(() => parseConfig({ nats: { tls: { ca_file: "/tls/ca.crt", key_file: "/tls/tls.key" } } }))).toEqual([
+      "nats.tls.cert_file: required with key_file",
+    ]);
+    expect(problemsOf(() => parseConfig({ nats: { tls: { ca_file: "/tls/ca.crt", cert_file: "/tls/tls.crt" } } }))).toEqual([
+      "nats.tls.key_file: required with cert_file",
+    ]);
+  });
+
+  it("takes nats:// and tls:// URLs, and refuses credentials in one without repeating it", () => {
+    expect(parseConfig({ nats: { url: "tls://a:4222, tls://b:4222" } }).nats.url).toBe("tls://a:4222, tls://b:4222");
+    const problems = problemsOf(() => parseConfig({}, { NATS_URL: "nats://sts:hunter2@nats:4222" }));
+    expect(problems).toEqual([
+      "nats.url: credentials in the URL are ignored by the NATS client: use nats.user with STS_NATS_PASSWORD, or another nats auth field",
+    ]);
+    expect(problems.join("\n")).not.toContain("hunter2");
+    expect(problemsOf(() => parseConfig({ nats: { url: "ws://nats:80" } }))[0]).toMatch(/^nats\.url: expected nats:\/\/host:port or tls:\/\/host:port/);
+  });
+});

@@ -40,6 +40,16 @@ function describe(issue: z.core.$ZodIssue): string[] {
 export const ENV_OVERRIDES = {
   STS_ISSUER: "issuer",
   NATS_URL: "nats.url",
+  STS_NATS_CREDS_FILE: "nats.creds_file",
+  STS_NATS_NKEY_SEED_FILE: "nats.nkey_seed_file",
+  STS_NATS_USER: "nats.user",
+  STS_NATS_PASSWORD: "nats.password",
+  STS_NATS_PASSWORD_FILE: "nats.password_file",
+  STS_NATS_TOKEN: "nats.token",
+  STS_NATS_TOKEN_FILE: "nats.token_file",
+  STS_NATS_TLS_CA_FILE: "nats.tls.ca_file",
+  STS_NATS_TLS_CERT_FILE: "nats.tls.cert_file",
+  STS_NATS_TLS_KEY_FILE: "nats.tls.key_file",
   STS_GATEWAY_HOST: "services.gateway.host",
   STS_GATEWAY_PORT: "services.gateway.port",
   STS_GATEWAY_BIND: "services.gateway.bind",
@@ -71,6 +81,23 @@ export const ENV_OVERRIDES = {
   STS_OTLP_ENDPOINT: "telemetry.otlp_endpoint",
 } as const;
 
+/**
+ * Secrets the file may not hold: the file is a ConfigMap in a cluster, readable
+ * by whoever reads the namespace's config, and lands in backups and diffs.
+ * Each comes from its environment variable or from a file named in the config.
+ */
+const ENV_ONLY_SECRETS = [
+  { section: "nats", field: "password", env: "STS_NATS_PASSWORD" },
+  { section: "nats", field: "token", env: "STS_NATS_TOKEN" },
+] as const;
+
+function inlineSecrets(doc: Record<string, unknown>): string[] {
+  return ENV_ONLY_SECRETS.filter(({ section, field }) => {
+    const node = doc[section];
+    return typeof node === "object" && node !== null && field in node;
+  }).map(({ section, field, env }) => `${section}.${field}: not taken from the config file (a secret): set ${env} or ${section}.${field}_file`);
+}
+
 function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
   const parts = dotted.split(".");
   let node = target;
@@ -86,6 +113,8 @@ function setPath(target: Record<string, unknown>, dotted: string, value: unknown
 export function parseConfig(raw: unknown, env: Readonly<Record<string, string | undefined>> = {}, source = "config"): StsConfig {
   const doc: Record<string, unknown> = raw === null || raw === undefined ? {} : (raw as Record<string, unknown>);
   if (typeof doc !== "object" || Array.isArray(doc)) throw new ConfigError(source, ["(top level): expected a mapping"]);
+  const inline = inlineSecrets(doc);
+  if (inline.length > 0) throw new ConfigError(source, inline);
   const merged = structuredClone(doc);
   for (const [name, path] of Object.entries(ENV_OVERRIDES)) {
     const value = env[name];

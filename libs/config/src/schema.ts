@@ -165,20 +165,109 @@ export const hopSchema = z.strictObject({
   require_caller_in_audience: z.boolean().default(true),
 });
 
+/** A path to a file mounted into the pod (from a Secret for anything secret). */
+const filePath = z.string().min(1);
+
+/**
+ * NATS server URLs, comma-separated: `nats://host:port`, `tls://host:port`
+ * (TLS required) or `host:port`. nats.js drops credentials written in a URL
+ * without a word, and a URL is logged, so `user:pass@` is refused; the
+ * message never repeats the URL, which would print the password.
+ */
+const natsUrls = z
+  .string()
+  .min(1)
+  .superRefine((value, ctx) => {
+    for (const url of value.split(",").map((u) => u.trim())) {
+      const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase();
+      const authority = url.replace(/^[^/]*:\/\//, "").split("/")[0] ?? "";
+      if (scheme !== undefined && scheme !== "nats" && scheme !== "tls") {
+        ctx.addIssue({ code: "custom", message: "expected nats://host:port or tls://host:port (comma-separated for several servers)" });
+      } else if (authority.includes("@")) {
+        ctx.addIssue({
+          code: "custom",
+          message: "credentials in the URL are ignored by the NATS client: use nats.user with STS_NATS_PASSWORD, or another nats auth field",
+        });
+      }
+    }
+  });
+
+/** The ways of authenticating to NATS, each named by the fields that select it. */
+const NATS_AUTH_METHODS = [["creds_file"], ["nkey_seed_file"], ["user", "password", "password_file"], ["token", "token_file"]] as const;
+
+/**
+ * The stack's NATS: where it is, how each service authenticates, and the TLS
+ * it requires. One way of authenticating at most; none for a local server
+ * without authorization. Secrets come from the environment or from files
+ * (read again at each reconnect, so rotated credentials take effect without a
+ * restart), never from this file.
+ */
+const natsSchema = z
+  .strictObject({
+    /** NATS server URL(s); when absent the local runner starts its own nats-server. */
+    url: natsUrls.optional(),
+    /** Folder for the local nats-server's JetStream store. */
+    data_dir: z.string().default(".data/nats"),
+    /** Replicas for streams and KV buckets (3 in a production cluster). */
+    replicas: z.number().int().min(1).max(5).default(1),
+    /** Decentralized-auth credentials (`.creds`: the user JWT and its nkey seed, as `nsc` writes them). */
+    creds_file: filePath.optional(),
+    /** An nkey seed file (`SU...`): the server knows the user by its public key. */
+    nkey_seed_file: filePath.optional(),
+    /** User name, with `password` or `password_file`. */
+    user: z.string().min(1).optional(),
+    /** The user's password; only from STS_NATS_PASSWORD, never written in this file. */
+    password: z.string().min(1).optional(),
+    /** File holding the user's password (surrounding whitespace ignored). */
+    password_file: filePath.optional(),
+    /** Authorization token; only from STS_NATS_TOKEN, never written in this file. */
+    token: z.string().min(1).optional(),
+    /** File holding the authorization token (surrounding whitespace ignored). */
+    token_file: filePath.optional(),
+    /** TLS required on every NATS connection (also implied by a tls:// URL, then verified against the system's CAs). */
+    tls: z
+      .strictObject({
+        /** PEM CA bundle the server's certificate is verified against. */
+        ca_file: filePath,
+        /** PEM client certificate, for servers that verify clients (mutual TLS); needs key_file. */
+        cert_file: filePath.optional(),
+        /** PEM private key of cert_file. */
+        key_file: filePath.optional(),
+      })
+      .optional(),
+  })
+  .superRefine((n, ctx) => {
+    const given = NATS_AUTH_METHODS.map((fields) => fields.filter((f) => n[f] !== undefined)).filter((fields) => fields.length > 0);
+    if (given.length > 1) {
+      const names = given.map((fields) => fields.join(" + "));
+      ctx.addIssue({ code: "custom", path: [given[1]?.[0] ?? ""], message: `one way of authenticating to NATS at most: ${names.join(" and ")} were given` });
+    }
+    if (n.password !== undefined && n.password_file !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["password_file"], message: "give STS_NATS_PASSWORD or password_file, not both" });
+    }
+    if ((n.password !== undefined || n.password_file !== undefined) && n.user === undefined) {
+      ctx.addIssue({ code: "custom", path: ["user"], message: "required with a password" });
+    }
+    if (n.user !== undefined && n.password === undefined && n.password_file === undefined) {
+      ctx.addIssue({ code: "custom", path: ["password"], message: "required with nats.user: set STS_NATS_PASSWORD or nats.password_file" });
+    }
+    if (n.token !== undefined && n.token_file !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["token_file"], message: "give STS_NATS_TOKEN or token_file, not both" });
+    }
+    if (n.tls?.key_file !== undefined && n.tls.cert_file === undefined) {
+      ctx.addIssue({ code: "custom", path: ["tls", "cert_file"], message: "required with key_file" });
+    }
+    if (n.tls?.cert_file !== undefined && n.tls.key_file === undefined) {
+      ctx.addIssue({ code: "custom", path: ["tls", "key_file"], message: "required with cert_file" });
+    }
+  })
+  .prefault({});
+
 /** The whole configuration file. */
 export const configSchema = z.strictObject({
   /** Issuer identifier (`iss`), also the public base URL of the gateway. */
   issuer: z.url().default("http://127.0.0.1:8080"),
-  nats: z
-    .strictObject({
-      /** NATS server URL(s); when absent the local runner starts its own nats-server. */
-      url: z.string().min(1).optional(),
-      /** Folder for the local nats-server's JetStream store. */
-      data_dir: z.string().default(".data/nats"),
-      /** Replicas for streams and KV buckets (3 in a production cluster). */
-      replicas: z.number().int().min(1).max(5).default(1),
-    })
-    .prefault({}),
+  nats: natsSchema,
   services: z
     .strictObject({
       gateway: listen(8080),
@@ -333,3 +422,5 @@ export type StsConfig = z.output<typeof configSchema>;
 export type ClientConfig = z.output<typeof clientSchema>;
 /** One validated hop. */
 export type HopConfig = z.output<typeof hopSchema>;
+/** The validated `nats` section. */
+export type NatsConfig = z.output<typeof natsSchema>;

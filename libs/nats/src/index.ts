@@ -1,5 +1,7 @@
-export { connectNats } from "./connection.js";
-export type { NatsHandle, NatsOptions, NatsLogger } from "./connection.js";
+export { connectNats, isPermissionViolation } from "./connection.js";
+export type { NatsHandle, NatsOptions, NatsLogger, NatsTlsFiles } from "./connection.js";
+export { describeNatsAuth, natsAuthenticator } from "./credentials.js";
+export type { NatsAuth, NatsSecret } from "./credentials.js";
 export { encodeKey, decodeKey, VALID_KV_KEY } from "./key-encoding.js";
 export { BUCKETS, openBucket } from "./buckets.js";
 export type { BucketOptions } from "./buckets.js";

@@ -4,12 +4,13 @@
  * and one way to report a failed start.
  */
 import type { StsConfig } from "@sts/config";
-import { connectNats, ensureEventsStream } from "@sts/nats";
+import { EVENTS_STREAM, connectNats, ensureEventsStream, isPermissionViolation } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
 import { createLogger, getMeter, initMetrics, initTelemetry } from "@sts/telemetry";
 import type { Logger, MetricsHandle } from "@sts/telemetry";
 import { startAdminServer } from "./admin.js";
 import type { AdminServer } from "./admin.js";
+import { natsOptionsOf } from "./nats-options.js";
 
 /** A service's telemetry: tracing, and metrics with the admin server when it has an admin port. */
 export interface ServiceTelemetry {
@@ -50,10 +51,43 @@ export function startTelemetry(name: string, config: StsConfig, options: { metri
   return { telemetry, logger };
 }
 
+/**
+ * Services that neither publish nor consume events: they leave the events
+ * stream alone (a sidecar runs in every workload's namespace, and its NATS
+ * user may read the revocations and nothing else).
+ */
+const NO_EVENTS = new Set(["sidecar"]);
+
+/** The one service that creates the events stream and keeps it at the configured settings. */
+const EVENTS_OWNER = "issuer";
+
+/**
+ * For a service that publishes or consumes events without owning the stream:
+ * creates it only while it is missing (services start in any order) and never
+ * changes it, so that its NATS user needs no right to rewrite the audit
+ * trail's retention. Without the right to create it, it starts anyway: its
+ * publishes fail closed (the audit consumer retries) until the owner made it.
+ */
+async function useEventsStream(nats: NatsHandle, replicas: number, logger: Logger): Promise<void> {
+  try {
+    await nats.jsm.streams.info(EVENTS_STREAM.name);
+    return;
+  } catch (err) {
+    if (!(err instanceof Error && /not found/i.test(err.message))) throw err;
+  }
+  try {
+    await ensureEventsStream(nats, { replicas });
+  } catch (err) {
+    if (!isPermissionViolation(err)) throw err;
+    logger.warn({ stream: EVENTS_STREAM.name, owner: EVENTS_OWNER }, "events stream missing and this service may not create it: its owner will");
+  }
+}
+
 /** Connects to the stack's NATS (reconnecting forever) and makes sure the events stream exists. */
 export async function connectStack(name: string, config: StsConfig, logger: Logger): Promise<NatsHandle> {
-  const nats = await connectNats({ servers: config.nats.url ?? "nats://127.0.0.1:4222", name: `sts-${name}`, logger });
-  await ensureEventsStream(nats, { replicas: config.nats.replicas });
+  const nats = await connectNats({ ...natsOptionsOf(name, config.nats), logger });
+  if (name === EVENTS_OWNER) await ensureEventsStream(nats, { replicas: config.nats.replicas });
+  else if (!NO_EVENTS.has(name)) await useEventsStream(nats, config.nats.replicas, logger);
   getMeter("@sts/nats")
     .createObservableGauge("sts.nats.connected", { description: "1 while the NATS connection is up, 0 while it reconnects" })
     .addCallback((result) => result.observe(nats.isConnected() ? 1 : 0));
@@ -72,4 +106,5 @@ export function runMain(main: () => Promise<void>): void {
   });
 }
 export { startAdminServer } from "./admin.js";
+export { natsOptionsOf } from "./nats-options.js";
 export type { AdminServer, AdminServerOptions } from "./admin.js";

@@ -5,4 +5,6 @@ export type { ProcessHandle, ProcessOptions } from "./process.js";
 export { startNats, natsServerBinary } from "./nats-server.js";
 export { makeTestCa } from "./pki.js";
 export type { CertFiles, TestCa } from "./pki.js";
-export type { NatsServerHandle } from "./nats-server.js";
+export type { NatsServerHandle, NatsServerOptions } from "./nats-server.js";
+export { natsServerConfig } from "./nats-config.js";
+export type { NatsPermissions, NatsServerConfig, NatsUser } from "./nats-config.js";

@@ -1,21 +1,27 @@
 /**
  * A real nats-server with JetStream for tests: free port, fresh store dir,
- * restartable on the same port and store (to test recovery).
+ * restartable on the same port and store (to test recovery). Given users, TLS
+ * or config files to include, it runs from a generated config file.
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { natsServerConfig } from "./nats-config.js";
+import type { NatsServerConfig } from "./nats-config.js";
 import { freePort } from "./ports.js";
 import { startProcess } from "./process.js";
 import type { ProcessHandle } from "./process.js";
 
 /** A running nats-server. */
 export interface NatsServerHandle {
+  /** `nats://127.0.0.1:<port>`, or `tls://` when the server requires TLS. */
   url: string;
   port: number;
   storeDir: string;
   readonly pid: number;
+  /** What the server logged (permission violations, refused logins). */
+  output(): string;
   kill(signal?: NodeJS.Signals): Promise<void>;
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -40,31 +46,48 @@ function tcpOpen(port: number): Promise<boolean> {
   });
 }
 
+/** Options of startNats. */
+export interface NatsServerOptions extends NatsServerConfig {
+  /** Store folder to reuse (default: a fresh one, removed at stop). */
+  storeDir?: string;
+  /** Port to listen on (default: a free one). */
+  port?: number;
+  /** Environment of the server, for the `$VAR` references of included files (a variable it cannot find stops it). */
+  env?: Record<string, string>;
+}
+
 /** Starts nats-server -js on a free port with a fresh (or given) store. */
-export async function startNats(options: { storeDir?: string; port?: number } = {}): Promise<NatsServerHandle> {
+export async function startNats(options: NatsServerOptions = {}): Promise<NatsServerHandle> {
   const bin = natsServerBinary();
   const port = options.port ?? (await freePort());
   const ownStore = !options.storeDir;
   const storeDir = options.storeDir ?? mkdtempSync(join(tmpdir(), "sts-nats-"));
-  const args = ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port)];
-  let proc: ProcessHandle = await startProcess({ name: "nats-server", command: bin, args, ready: () => tcpOpen(port) });
+  const configured = options.users !== undefined || options.token !== undefined || options.tls !== undefined || (options.include?.length ?? 0) > 0;
+  const configDir = configured ? mkdtempSync(join(tmpdir(), "sts-nats-conf-")) : undefined;
+  // Flags after -c override the file: the port and store stay the test's whatever an included file says.
+  const args = [...(configDir ? ["-c", natsServerConfig(configDir, options)] : []), "-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port)];
+  const launch = (): Promise<ProcessHandle> =>
+    startProcess({ name: "nats-server", command: bin, args, ...(options.env && { env: options.env }), ready: () => tcpOpen(port) });
+  let proc = await launch();
   return {
-    url: `nats://127.0.0.1:${port}`,
+    url: `${options.tls ? "tls" : "nats"}://127.0.0.1:${port}`,
     port,
     storeDir,
     get pid() {
       return proc.pid;
     },
+    output: () => proc.output(),
     async kill(signal = "SIGKILL") {
       await proc.kill(signal);
     },
     async restart() {
       await proc.stop();
-      proc = await startProcess({ name: "nats-server", command: bin, args, ready: () => tcpOpen(port) });
+      proc = await launch();
     },
     async stop() {
       await proc.stop();
       if (ownStore) rmSync(storeDir, { recursive: true, force: true });
+      if (configDir) rmSync(configDir, { recursive: true, force: true });
     },
   };
 }

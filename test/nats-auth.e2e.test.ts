@@ -1,0 +1,221 @@
+/**
+ * The stack against a nats-server that requires credentials: every service
+ * logs in as its own user with the least-privilege permissions documented in
+ * deploy/k8s/nats/permissions.conf (through deploy/local/nats-server.conf),
+ * and the server logs no permission violation while tokens are issued,
+ * exchanged, revoked and audited; a sidecar's user cannot forge events or
+ * touch revocations; wrong credentials stop a service at start with a clear
+ * message that holds no secret. Then the same over TLS, mutual and not.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Metadata } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { QueryResponse__Output } from "@sts/proto";
+import { BUCKETS, EVENTS_STREAM, EVENT_TYPES, connectNats, eventSubject, isPermissionViolation } from "@sts/nats";
+import { httpReady, freePort, makeTestCa, startProcess, waitFor } from "@sts/testkit";
+import type { ProcessHandle, TestCa } from "@sts/testkit";
+import { ROOT, SERVICES, basicAuth, claimsOf, postForm, startStack } from "./harness.js";
+import type { Stack } from "./harness.js";
+import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, call, chainConfig, clients } from "./chain.js";
+
+/** The NATS users of deploy/local/nats-server.conf; the gateway has none (it does not use NATS). */
+const NATS_USERS = ["issuer", "exchanger", "policy", "audit", "sidecar"] as const;
+// nats-server parses an environment variable's value as config text: a letter, then hex, stays a string.
+const password = (): string => `p${randomBytes(24).toString("hex")}`;
+const passwords = Object.fromEntries(NATS_USERS.map((name) => [name, password()])) as Record<(typeof NATS_USERS)[number], string>;
+const serverEnv = Object.fromEntries(NATS_USERS.map((name) => [`STS_NATS_${name.toUpperCase()}_PASSWORD`, passwords[name]]));
+/** The environment that logs service `name` in as its own user. */
+const login = (name: string): Record<string, string> =>
+  name in passwords ? { STS_NATS_USER: `sts-${name}`, STS_NATS_PASSWORD: passwords[name as keyof typeof passwords] } : {};
+
+async function clientCredentials(stack: Stack, scope = "a b c"): Promise<string> {
+  const r = await postForm(
+    `${stack.gatewayUrl}/oauth2/token`,
+    { grant_type: "client_credentials", scope },
+    { authorization: basicAuth("end-user-app", SECRET) },
+  );
+  expect(r.status, JSON.stringify(r.body)).toBe(200);
+  return r.body.access_token as string;
+}
+
+/** What a service printed when it failed to start (startProcess puts its output in the error). */
+async function startFailure(start: Promise<unknown>): Promise<string> {
+  const outcome = await start.then(
+    () => "started",
+    (err: unknown) => (err instanceof Error ? err.message : String(err)),
+  );
+  expect(outcome).not.toBe("started");
+  return outcome;
+}
+
+describe("NATS with a least-privilege user per service (deploy/local/nats-server.conf)", () => {
+  let stack: Stack;
+  let grpc: ReturnType<typeof clients>;
+  let sidecar: ProcessHandle | undefined;
+  const port = { inbound: 0, outbound: 0, health: 0 };
+
+  beforeAll(async () => {
+    for (const k of ["inbound", "outbound", "health"] as const) port[k] = await freePort();
+    const sidecars = {
+      "svc-b": { inbound: { port: port.inbound }, outbound: { port: port.outbound }, health: { port: port.health }, upstream: "http://127.0.0.1:9" },
+    };
+    stack = await startStack({ ...chainConfig, sidecars }, { services: [], nats: { include: [join(ROOT, "deploy/local/nats-server.conf")], env: serverEnv } });
+    // One by one, as the harness does, each with its own user: the issuer first, as it owns what the others open.
+    for (const name of SERVICES) await stack.start(name, login(name));
+    grpc = clients(stack.address);
+  }, 120_000);
+
+  afterAll(async () => {
+    grpc?.close();
+    await sidecar?.stop();
+    await stack?.stop();
+  });
+
+  it("issues, exchanges, revokes and audits with only the documented permissions", async () => {
+    const t1 = await clientCredentials(stack);
+    const t2 = await postForm(
+      `${stack.gatewayUrl}/oauth2/token`,
+      { grant_type: EXCHANGE_GRANT, subject_token: t1, subject_token_type: TOKEN_TYPE_AT, audience: "svc-b", scope: "b" },
+      { authorization: basicAuth("svc-a", SECRET) },
+    );
+    expect(t2.status, JSON.stringify(t2.body)).toBe(200);
+    const revoked = await postForm(`${stack.gatewayUrl}/oauth2/revoke`, { token: t1 }, { authorization: basicAuth("end-user-app", SECRET) });
+    expect(revoked.status).toBe(200);
+    const intro = await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token: t1 }, { authorization: basicAuth("end-user-app", SECRET) });
+    expect(intro.body).toEqual({ active: false });
+    // The exchanger sees the revocation through its watch, and refuses to exchange the revoked token.
+    await waitFor(
+      async () => {
+        const r = await postForm(
+          `${stack.gatewayUrl}/oauth2/token`,
+          { grant_type: EXCHANGE_GRANT, subject_token: t1, subject_token_type: TOKEN_TYPE_AT, audience: "svc-b", scope: "b" },
+          { authorization: basicAuth("svc-a", SECRET) },
+        );
+        return r.status === 400;
+      },
+      { timeoutMs: 10_000, message: "the exchanger still exchanges a revoked token" },
+    );
+    // A policy change is written, announced (policy.updated) and heard by the exchanger.
+    const admin = new Metadata();
+    admin.set("authorization", `Bearer ${stack.secrets.policyAdmin}`);
+    const put = await call(grpc.policy, "Put", { policy: { id: "nats-auth-probe", text: 'forbid (principal == Client::"svc-d", action, resource);' } }, admin);
+    expect(put.ok).toBe(true);
+    // The audit projection, fed by its durable consumer, holds the tokens.
+    const jti = claimsOf(t1).jti as string;
+    await waitFor(
+      async () => {
+        const r = await call<QueryResponse__Output>(grpc.audit, "Query", { filter: {}, page_size: 1000, page_token: "" });
+        return r.ok && r.value.records.some((x) => x.type === EVENT_TYPES.TOKEN_REVOKED) && r.value.records.some((x) => JSON.stringify(x).includes(jti));
+      },
+      { timeoutMs: 10_000, message: "the audit projection did not record the tokens" },
+    );
+    expect(stack.nats.output()).not.toMatch(/Violation/i);
+  });
+
+  it("runs a sidecar as sts-sidecar, which reads the revocations and nothing else", async () => {
+    // As startSidecar does, plus the sidecar's NATS user (ready: it watches the revocations).
+    sidecar = await startProcess({
+      name: "sidecar svc-b",
+      command: process.execPath,
+      args: [join(ROOT, "services/sidecar/dist/main.js")],
+      cwd: ROOT,
+      env: { ...stack.env, ...login("sidecar"), STS_SIDECAR: "svc-b", STS_SIDECAR_CLIENT_SECRET: SECRET },
+      ready: () => httpReady(`http://127.0.0.1:${port.health}/readyz`),
+    });
+    expect(stack.nats.output()).not.toMatch(/Violation/i);
+
+    const nats = await connectNats({
+      servers: stack.nats.url,
+      name: "sts-sidecar-probe",
+      auth: { kind: "user", user: "sts-sidecar", password: { value: passwords.sidecar } },
+      inboxPrefix: "_INBOX.sidecar",
+    });
+    try {
+      await expectRefused(nats.js.publish(eventSubject(EVENT_TYPES.TOKEN_ISSUED), "{}", { timeout: 2_000 }));
+      const revocations = await nats.kvm.open(BUCKETS.revocations);
+      await expectRefused(revocations.put("forged", "{}"));
+      await expectRefused(revocations.delete("any"));
+      // Reading stays allowed: the status of the bucket it watches.
+      expect((await revocations.status()).bucket).toBe(BUCKETS.revocations);
+      // Nor may it shorten the audit trail's retention, or touch the clients and keys buckets.
+      await expectRefused(nats.jsm.streams.update(EVENTS_STREAM.name, { max_age: 1_000_000_000 }));
+      await expectRefused(nats.jsm.streams.info(`KV_${BUCKETS.keys}`));
+    } finally {
+      await nats.close();
+    }
+    expect(stack.nats.output()).toMatch(/Publish Violation.*"sts-sidecar".*sts\.events\.token\.issued/);
+  });
+
+  it("stops a service whose password is wrong, naming the user, never the password", async () => {
+    const wrong = password();
+    const output = await startFailure(stack.startReplica("exchanger", { ...login("exchanger"), STS_NATS_PASSWORD: wrong }));
+    expect(output).toMatch(
+      /cannot connect to NATS as sts-exchanger with user "sts-exchanger" \(password from the environment\): the server refused the credentials \(Authorization Violation\)/,
+    );
+    expect(output).not.toContain(wrong);
+    expect(output).not.toContain(passwords.exchanger);
+  });
+
+  it("stops a service given two ways of authenticating, naming the field", async () => {
+    const token = password();
+    const output = await startFailure(stack.startReplica("policy", { ...login("policy"), STS_NATS_TOKEN: token }));
+    expect(output).toMatch(/nats\.token: one way of authenticating to NATS at most: user \+ password and token were given/);
+    expect(output).not.toContain(token);
+  });
+});
+
+/** Expects the server to refuse the operation to this user (a permission violation, not a timeout). */
+async function expectRefused(operation: Promise<unknown>): Promise<void> {
+  const outcome = await operation.then(
+    () => "allowed",
+    (err: unknown) => err,
+  );
+  expect(outcome).not.toBe("allowed");
+  expect(isPermissionViolation(outcome), String(outcome)).toBe(true);
+}
+
+describe("NATS over TLS", () => {
+  let dir: string;
+  let ca: TestCa;
+  let stack: Stack;
+  const natsPassword = password();
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "sts-nats-tls-"));
+    ca = makeTestCa(dir, "nats-ca");
+    const server = ca.issue("nats-server");
+    const client = ca.issue("sts-client");
+    stack = await startStack(chainConfig, {
+      services: ["issuer", "gateway"],
+      // verify: the server asks every client for a certificate from the CA (mutual TLS).
+      nats: { tls: { ...server, ca_file: ca.ca_file, verify: true }, users: [{ user: "sts", password: natsPassword }] },
+      env: {
+        STS_NATS_USER: "sts",
+        STS_NATS_PASSWORD: natsPassword,
+        STS_NATS_TLS_CA_FILE: ca.ca_file,
+        STS_NATS_TLS_CERT_FILE: client.cert_file,
+        STS_NATS_TLS_KEY_FILE: client.key_file,
+      },
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("comes up on a tls:// URL with a client certificate and issues a token", async () => {
+    expect(stack.env.NATS_URL).toMatch(/^tls:\/\//);
+    expect(claimsOf(await clientCredentials(stack)).client_id).toBe("end-user-app");
+  });
+
+  it("stops a service that does not trust the server's CA, saying TLS failed", async () => {
+    const other = makeTestCa(dir, "other-ca");
+    const output = await startFailure(stack.startReplica("issuer", { STS_NATS_TLS_CA_FILE: other.ca_file }));
+    expect(output).toMatch(/cannot connect to NATS as sts-issuer .*: TLS failed/);
+    expect(output).not.toContain(natsPassword);
+  });
+});
