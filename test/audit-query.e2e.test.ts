@@ -7,7 +7,7 @@ import type { AuditRecord__Output, QueryResponse__Output } from "@sts/proto";
 import { waitFor } from "@sts/testkit";
 import { ROOT, basicAuth, claimsOf, postForm, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { SECRET, call, chainConfig, clients, exchange } from "./chain.js";
+import { SECRET, call, chainConfig, chainStartToken, clients, exchange } from "./chain.js";
 
 const run = promisify(execFile);
 let stack: Stack;
@@ -17,13 +17,7 @@ let chain: { j1: string; j2: string; j3: string };
 beforeAll(async () => {
   stack = await startStack(chainConfig);
   grpc = clients(stack.address);
-  const t1 = (
-    await postForm(
-      `${stack.gatewayUrl}/oauth2/token`,
-      { grant_type: "client_credentials", scope: "a b c" },
-      { authorization: basicAuth("end-user-app", SECRET) },
-    )
-  ).body.access_token as string;
+  const t1 = await chainStartToken(stack.gatewayUrl);
   const t2 = await exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "b c" });
   const t3 = await exchange(grpc.exchange, "svc-b", t2.ok ? t2.value.access_token : "", { audience: ["svc-c"], scope: "c" });
   if (!t2.ok || !t3.ok) throw new Error("chain failed");

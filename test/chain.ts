@@ -3,7 +3,7 @@ import { Metadata, credentials } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
 import { loadAuditProto, loadExchangeProto, loadPolicyProto, loadTokenProto } from "@sts/proto";
 import type { AuditServiceClient, ExchangeRequest, ExchangeResponse__Output, ExchangeServiceClient, PolicyServiceClient, TokenServiceClient } from "@sts/proto";
-import { basicAuth } from "./harness.js";
+import { basicAuth, postForm } from "./harness.js";
 
 export const TOKEN_TYPE_AT = "urn:ietf:params:oauth:token-type:access_token";
 export const EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -87,4 +87,15 @@ export function exchangeRequest(caller: string, subjectToken: string, more: Part
 /** Runs Exchange over gRPC. */
 export function exchange(c: ExchangeServiceClient, caller: string, subjectToken: string, more: Partial<ExchangeRequest> = {}) {
   return call<ExchangeResponse__Output>(c, "Exchange", exchangeRequest(caller, subjectToken, more));
+}
+
+/** AT1: a client_credentials token for scopes `a b c` and audience svc-a, the start of the chain. */
+export async function chainStartToken(gatewayUrl: string): Promise<string> {
+  const r = await postForm(
+    `${gatewayUrl}/oauth2/token`,
+    { grant_type: "client_credentials", scope: "a b c" },
+    { authorization: basicAuth("end-user-app", SECRET) },
+  );
+  if (r.status !== 200) throw new Error(`client_credentials failed: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.access_token as string;
 }

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "@sts/testkit";
 import { basicAuth, postForm, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { SECRET, chainConfig, clients, exchange } from "./chain.js";
+import { SECRET, chainConfig, chainStartToken, clients, exchange } from "./chain.js";
 
 let stack: Stack;
 let first: ReturnType<typeof clients>;
@@ -31,13 +31,7 @@ afterAll(async () => {
 
 describe("revocation across replicas", () => {
   it("is seen by another exchanger replica", async () => {
-    const t1 = (
-      await postForm(
-        `${stack.gatewayUrl}/oauth2/token`,
-        { grant_type: "client_credentials", scope: "a b c" },
-        { authorization: basicAuth("end-user-app", SECRET) },
-      )
-    ).body.access_token as string;
+    const t1 = await chainStartToken(stack.gatewayUrl);
     for (const c of [first, second]) expect((await exchange(c.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "b" })).ok).toBe(true);
     const revoked = await postForm(`${stack.gatewayUrl}/oauth2/revoke`, { token: t1 }, { authorization: basicAuth("end-user-app", SECRET) });
     expect(revoked.status).toBe(200);
@@ -80,13 +74,7 @@ describe("an exchanger cut off from NATS", () => {
     const isolated = await stack.startReplica("exchanger", { NATS_URL: relay.url });
     const c = clients({ ...stack.address, exchanger: isolated.address });
     try {
-      const t1 = (
-        await postForm(
-          `${stack.gatewayUrl}/oauth2/token`,
-          { grant_type: "client_credentials", scope: "a b c" },
-          { authorization: basicAuth("end-user-app", SECRET) },
-        )
-      ).body.access_token as string;
+      const t1 = await chainStartToken(stack.gatewayUrl);
       expect((await exchange(c.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "b" })).ok).toBe(true);
       relay.cut();
       // A revocation made now would not reach it: after the 1 s bound it must stop answering from what it has.
