@@ -54,6 +54,10 @@ describe("the A → B → C chain over gRPC", () => {
     expect(c3).toMatchObject({ sub: "end-user-app", aud: "svc-c", scope: "c", client_id: "svc-b" });
     expect(c3.act).toEqual({ sub: "svc-b", act: { sub: "svc-a" } });
     expect(c3.exp as number).toBeLessThanOrEqual(claimsOf(t1).exp as number);
+    // Each exchange's durable event names the policies that allowed it and the revision they were read at.
+    const exchanged = (await storedEvents(stack.nats.url)).find((e) => e.type === "token.exchanged" && e.data.jti === c3.jti);
+    expect(exchanged?.data.policy_ids).toContain("hop/svc-b/svc-c/exchange");
+    expect(Number(exchanged?.data.policy_revision)).toBeGreaterThan(0);
 
     // C can go neither back to B nor to A.
     expect(await err(exchange(grpc.exchange, "svc-c", t3, { audience: ["svc-b"], scope: "c" }))).toBe("invalid_target");
@@ -89,6 +93,39 @@ describe("the A → B → C chain over gRPC", () => {
       { timeoutMs: 10_000, intervalMs: 20, message: "revocation not seen by the exchanger" },
     );
     expect(outcome).toBe("invalid_request");
+  });
+
+  it("revokes, with a token, every token exchanged from it further down the chain", async () => {
+    const introspect = async (token: string, as: string) =>
+      (await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token }, { authorization: basicAuth(as, SECRET) })).body.active;
+    const chain = async () => {
+      const t1 = await at1();
+      const t2 = await ok(exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "b c" }));
+      const t3 = await ok(exchange(grpc.exchange, "svc-b", t2, { audience: ["svc-c"], scope: "c" }));
+      return { t1, t2, t3 };
+    };
+    const whole = await chain();
+    const [j1, j2] = [claimsOf(whole.t1).jti, claimsOf(whole.t2).jti];
+    expect(claimsOf(whole.t1).lineage).toBeUndefined();
+    expect(claimsOf(whole.t2).lineage).toEqual([j1]);
+    expect(claimsOf(whole.t3).lineage).toEqual([j2, j1]);
+    expect(await introspect(whole.t3, "svc-c")).toBe(true);
+
+    // Revoking the root: the tokens made from it, at every depth, go with it.
+    expect((await postForm(`${stack.gatewayUrl}/oauth2/revoke`, { token: whole.t1 }, { authorization: basicAuth("end-user-app", SECRET) })).status).toBe(200);
+    await waitFor(async () => (await err(exchange(grpc.exchange, "svc-b", whole.t2, { audience: ["svc-c"], scope: "c" }))) === "invalid_request", {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+      message: "revocation of AT1 not seen for AT2",
+    });
+    expect(await introspect(whole.t3, "svc-c")).toBe(false);
+
+    // Revoking a middle token: what was made from it goes, what it was made from stays.
+    const middle = await chain();
+    expect((await postForm(`${stack.gatewayUrl}/oauth2/revoke`, { token: middle.t2 }, { authorization: basicAuth("svc-a", SECRET) })).status).toBe(200);
+    await waitFor(async () => !(await introspect(middle.t3, "svc-c")), { timeoutMs: 10_000, intervalMs: 20, message: "revocation of AT2 not seen for AT3" });
+    expect(await introspect(middle.t1, "end-user-app")).toBe(true);
+    expect(await err(exchange(grpc.exchange, "svc-a", middle.t1, { audience: ["svc-b"], scope: "b" }))).toBe("issued");
   });
 
   it("applies a policy change made through the policy service on the next exchange, without restart", async () => {

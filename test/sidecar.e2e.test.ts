@@ -188,14 +188,24 @@ describe("the chain through sidecars", () => {
     expect(seen.b.length).toBe(before);
   });
 
-  it("stops the next hop when the token is revoked while the chain runs", async () => {
+  it("stops the next hop when the token is revoked while the chain runs, and every hop after it", async () => {
     const at1 = await appToken();
-    expect((await callA(at1)).status).toBe(200); // exchanges cached for AT1
+    expect((await callA(at1)).status).toBe(200); // exchanges cached for AT1 at A, and for AT2 at B
+    const at2 = seen.b.at(-1)?.headers.authorization ?? "";
+    expect(claimsOf(at2.slice(7)).lineage).toEqual([claimsOf(at1).jti]);
     const revoke = await postForm(`${stack.gatewayUrl}/oauth2/revoke`, { token: at1 }, { authorization: basicAuth("end-user-app", SECRET) });
     expect(revoke.status).toBe(200);
     await waitFor(async () => (await callA(at1)).status === 401, { timeoutMs: 10_000, message: "revocation not seen by sidecar A" });
     const out = await fetch(`http://127.0.0.1:${ports.a!.outbound}/svc-b/work`, { headers: { authorization: `Bearer ${at1}` } });
     expect(out.status).toBe(401);
+    // AT2 was made from AT1, so it goes too: B can no longer be called with it, nor use it (or the AT3 cached for it) to call C.
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${ports.b!.inbound}/work`, { headers: { authorization: at2 } })).status === 401, {
+      timeoutMs: 10_000,
+      message: "revocation of AT1 not seen for AT2 by sidecar B",
+    });
+    const cBefore = seen.c.length;
+    expect((await fetch(`http://127.0.0.1:${ports.b!.outbound}/svc-c/work`, { headers: { authorization: at2 } })).status).toBe(401);
+    expect(seen.c.length).toBe(cBefore);
   });
 
   it("exchanges anew once the cached exchanged token is revoked, instead of handing it out until it expires (RFC 7009)", async () => {

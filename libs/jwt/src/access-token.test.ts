@@ -94,3 +94,64 @@ describe("verifyAccessToken with another issuer's profile", () => {
     expect(await reason(verifyAccessToken(token, { ...common, issuer: "https://sts" }))).toBe("issuer");
   });
 });
+
+describe("verifyAccessToken and the lineage claim", () => {
+  async function signer(iss: string, typ: string) {
+    const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
+    const keys = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid: "k", alg: "ES256" }] });
+    const sign = (claims: Record<string, unknown>) =>
+      new SignJWT({ iss, sub: "u", aud: "C", iat: NOW, exp: NOW + 60, jti: "at3", client_id: "svc-b", ...claims })
+        .setProtectedHeader({ alg: "ES256", kid: "k", typ })
+        .sign(privateKey);
+    return { keys, sign };
+  }
+
+  it("refuses a token once any token of ours it was exchanged from is revoked, cached or not", async () => {
+    const { keys, sign } = await signer("https://sts", "at+jwt");
+    const token = await sign({ lineage: ["at2", "at1"] });
+    const revoked = new Set<string>();
+    const verified = new VerifiedTokens();
+    const options = {
+      key: keys,
+      algorithms: ["ES256"],
+      issuer: "https://sts",
+      clockTolerance: 0,
+      now: () => NOW,
+      maxBytes: 8192,
+      isRevoked: (j: string) => revoked.has(j),
+      verified,
+    };
+    expect((await verifyAccessToken(token, options)).payload.lineage).toEqual(["at2", "at1"]);
+    revoked.add("at1");
+    // The second call is a cache hit (the signature is not checked again); its lineage is checked all the same.
+    expect(await reason(verifyAccessToken(token, options))).toBe("revoked");
+    expect(await reason(verifyAccessToken(token, { ...options, verified: new VerifiedTokens() }))).toBe("revoked");
+    revoked.clear();
+    revoked.add("unrelated");
+    expect(await reason(verifyAccessToken(token, options))).toBe("accepted");
+  });
+
+  it("refuses a malformed lineage rather than skip its revocation check", async () => {
+    const { keys, sign } = await signer("https://sts", "at+jwt");
+    const options = { key: keys, algorithms: ["ES256"], issuer: "https://sts", clockTolerance: 0, now: () => NOW, maxBytes: 8192, isRevoked: () => false };
+    for (const lineage of ["at1", [1], [""], [{ jti: "at1" }], Array.from({ length: 40 }, (_, i) => `j${i}`)]) {
+      expect(await reason(verifyAccessToken(await sign({ lineage }), options))).toBe("invalid_claim");
+    }
+  });
+
+  it("does not read another issuer's lineage claim as jtis of ours", async () => {
+    const { keys, sign } = await signer("https://idp", "JWT");
+    const options = {
+      key: keys,
+      algorithms: ["ES256"],
+      issuer: "https://idp",
+      clockTolerance: 0,
+      now: () => NOW,
+      maxBytes: 8192,
+      isRevoked: (j: string) => j === "ours-revoked",
+      profile: foreignProfile("JWT"),
+    };
+    const { payload } = await verifyAccessToken(await sign({ lineage: ["ours-revoked"] }), options);
+    expect(payload.lineage).toBeUndefined();
+  });
+});

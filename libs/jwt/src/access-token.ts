@@ -1,9 +1,10 @@
 /**
  * Verification of access tokens issued by this stack (RFC 9068 profile):
  * signature, issuer, type, the claims the profile requires, the shape of
- * `act` and `scope`, and revocation by jti.
+ * `act` and `scope`, and revocation by jti: the token's own, or that of any
+ * token of ours it was exchanged from (its `lineage` claim).
  */
-import { audienceList, isActClaim, isIssSubFor } from "./claims.js";
+import { audienceList, isActClaim, isIssSubFor, isLineage, isRevokedInLineage } from "./claims.js";
 import type { AccessTokenClaims } from "./claims.js";
 import { ACCESS_TOKEN_TYP } from "./token-types.js";
 import { TokenRejected, verifyJwt } from "./verify.js";
@@ -55,7 +56,7 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
       if (!audienceList(known.aud).some((a) => wanted.includes(a))) throw new TokenRejected("audience", "audience mismatch");
     }
     if (known.exp <= now - options.clockTolerance) throw new TokenRejected("expired", "token expired");
-    if (options.isRevoked(known.jti)) throw new TokenRejected("revoked", "token revoked");
+    if (isRevokedInLineage(known, options.isRevoked)) throw new TokenRejected("revoked", "token revoked");
     return { payload: known };
   }
   const profile = options.profile ?? OWN_PROFILE;
@@ -74,7 +75,13 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
   if (p.act !== undefined && !isActClaim(p.act, options.maxActDepth ?? 32)) throw new TokenRejected("invalid_claim", "malformed act claim");
   // Our own sub_id says who vouched for the subject; one that says nothing clearly must not read as "ours".
   if (profile === OWN_PROFILE && p.sub_id !== undefined && !isIssSubFor(p.sub_id, p.sub)) throw new TokenRejected("invalid_claim", "malformed sub_id claim");
-  if (options.isRevoked(p.jti)) throw new TokenRejected("revoked", "token revoked");
+  if (profile !== OWN_PROFILE) {
+    // Another issuer's `lineage` means whatever it means there: never read as jtis of ours.
+    delete p.lineage;
+  } else if (p.lineage !== undefined && !isLineage(p.lineage, (options.maxActDepth ?? 32) + 1)) {
+    throw new TokenRejected("invalid_claim", "malformed lineage claim");
+  }
+  if (isRevokedInLineage(p, options.isRevoked)) throw new TokenRejected("revoked", "token revoked");
   options.verified?.set(token, p, now);
   return verified;
 }

@@ -1,4 +1,5 @@
 /** The access token profile (RFC 9068 plus RFC 8693 delegation claims). */
+import { decodeJwt } from "jose";
 import type { JWTPayload } from "jose";
 
 /** RFC 8693 §4.1 actor claim: newest actor outermost. */
@@ -24,6 +25,11 @@ export interface AccessTokenClaims extends JWTPayload {
   may_act?: unknown;
   /** RFC 9493 `iss_sub` subject identifier: set when the subject was vouched for by another (trusted) issuer. */
   sub_id?: unknown;
+  /**
+   * jtis of this stack's tokens this one was exchanged from, nearest first.
+   * A private claim: revoking any of them revokes this token too.
+   */
+  lineage?: string[];
 }
 
 /**
@@ -89,4 +95,44 @@ export function isActClaim(value: unknown, maxDepth = 32): value is ActClaim {
     node = rec.act;
   }
   return true;
+}
+
+/** Most jtis a `lineage` claim may hold: one per exchange, and the config caps chains at 32 hops. */
+export const MAX_LINEAGE = 33;
+
+/** Longest jti accepted in a `lineage` (ours are 22 characters). */
+const MAX_LINEAGE_JTI_CHARS = 128;
+
+/** True for a well-formed `lineage` claim: a bounded list of non-empty, bounded strings. */
+export function isLineage(value: unknown, max = MAX_LINEAGE): value is string[] {
+  return Array.isArray(value) && value.length <= max && value.every((j) => typeof j === "string" && j.length > 0 && j.length <= MAX_LINEAGE_JTI_CHARS);
+}
+
+/**
+ * The jtis whose revocation revokes this token: its own, then its
+ * ancestors' (nearest first). Also the `lineage` of a token exchanged from it.
+ */
+export function lineageOf(claims: { jti: string; lineage?: readonly string[] | undefined }): string[] {
+  return [claims.jti, ...(claims.lineage ?? [])];
+}
+
+/** True when the token, or any token of ours it was exchanged from, is revoked. */
+export function isRevokedInLineage(claims: { jti: string; lineage?: readonly string[] | undefined }, isRevoked: (jti: string) => boolean): boolean {
+  return isRevoked(claims.jti) || (claims.lineage?.some(isRevoked) ?? false);
+}
+
+/**
+ * The jtis whose revocation revokes a token, read without verifying it (a
+ * cache deciding whether to use what it holds, never a grant of access);
+ * undefined for a string that is not a JWT.
+ */
+export function revocationIdsOf(token: string): string[] | undefined {
+  let claims: JWTPayload;
+  try {
+    claims = decodeJwt(token);
+  } catch {
+    return undefined;
+  }
+  if (typeof claims.jti !== "string") return [];
+  return lineageOf({ jti: claims.jti, lineage: isLineage(claims.lineage) ? claims.lineage : undefined });
 }

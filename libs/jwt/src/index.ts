@@ -5,7 +5,20 @@ export type { TokenProfile, VerifyAccessTokenOptions } from "./access-token.js";
 export { hasDuplicateMembers } from "./duplicate-members.js";
 export { importSigningKey, signJwt } from "./sign.js";
 export type { SigningKey } from "./sign.js";
-export { audienceList, actDepth, actSubjects, isActClaim, isMayAct, isIssSubFor, subjectIssuer } from "./claims.js";
+export {
+  audienceList,
+  actDepth,
+  actSubjects,
+  isActClaim,
+  isLineage,
+  isMayAct,
+  isIssSubFor,
+  isRevokedInLineage,
+  lineageOf,
+  MAX_LINEAGE,
+  revocationIdsOf,
+  subjectIssuer,
+} from "./claims.js";
 export type { AccessTokenClaims, ActClaim, MayActClaim } from "./claims.js";
 export { TOKEN_TYPE, ACCESS_TOKEN_TYP, JWT_BEARER, TOKEN_EXCHANGE_GRANT } from "./token-types.js";
 export type { TokenTypeUrn } from "./token-types.js";

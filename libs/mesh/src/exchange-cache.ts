@@ -9,7 +9,7 @@
  */
 import { Metadata } from "@grpc/grpc-js";
 import type { Client } from "@grpc/grpc-js";
-import { decodeJwt } from "jose";
+import { revocationIdsOf } from "@sts/jwt";
 import { callUnary } from "@sts/grpc";
 import type { ExchangeRequest, ExchangeResponse__Output } from "@sts/proto";
 import { cacheLookups } from "@sts/telemetry";
@@ -54,16 +54,6 @@ interface Entry {
   jtis: string[];
 }
 
-/** The `jti` of a JWT; none for a token that is not one (it cannot be revoked by id). */
-function jtiOf(token: string): string[] {
-  try {
-    const { jti } = decodeJwt(token);
-    return typeof jti === "string" ? [jti] : [];
-  } catch {
-    return [];
-  }
-}
-
 /** Caching, single-flight exchanger. */
 export class ExchangeCache {
   readonly #o: Required<Omit<ExchangeCacheOptions, "isRevoked">> & Pick<ExchangeCacheOptions, "isRevoked">;
@@ -95,7 +85,7 @@ export class ExchangeCache {
       pending = this.#exchange(subjectToken, audience, scopes)
         .then((token) => {
           if (this.#entries.size >= this.#o.maxEntries) this.#entries.delete(this.#entries.keys().next().value as string);
-          this.#entries.set(key, { token, jtis: [...jtiOf(token.accessToken), ...jtiOf(subjectToken)] });
+          this.#entries.set(key, { token, jtis: [...(revocationIdsOf(token.accessToken) ?? []), ...(revocationIdsOf(subjectToken) ?? [])] });
           return token;
         })
         .finally(() => this.#inflight.delete(key));

@@ -3,7 +3,7 @@ import { OAuthError, invalidTarget, unauthorizedClient } from "@sts/errors";
 import { authenticateClient } from "@sts/client-auth";
 import type { AuthenticateDeps } from "@sts/client-auth";
 import { unary } from "@sts/grpc";
-import { TOKEN_EXCHANGE_GRANT, TokenRejected, actDepth, actSubjects, audienceList, subjectIssuer, verifyAccessToken } from "@sts/jwt";
+import { TOKEN_EXCHANGE_GRANT, TokenRejected, actDepth, actSubjects, audienceList, lineageOf, subjectIssuer, verifyAccessToken } from "@sts/jwt";
 import type { AccessTokenClaims, VerifiedTokens } from "@sts/jwt";
 import type { PublicKeyRing } from "@sts/keys";
 import { EVENT_TYPES } from "@sts/nats";
@@ -79,6 +79,8 @@ interface Subject {
   origin: string;
   /** The lineage parent: our jti, or `<issuer>#<jti>` for another issuer's token, so no jti of theirs can name one of ours. */
   parentRef: string;
+  /** The new token's `lineage`: our tokens it descends from. Another issuer's jtis are not ours to revoke, so none of theirs. */
+  lineage: string[];
 }
 
 /** Verifies the subject token, ours or a trusted issuer's; another issuer's token may not bring an act chain of its own. */
@@ -87,13 +89,13 @@ async function verifySubject(token: string, deps: ExchangeDeps): Promise<Subject
   const claims = await verifyPresented(token, "subject_token", deps, foreign);
   // Clock tolerance lets a just-expired token verify, but nothing can be made from it: the new token may not outlive it.
   if (claims.exp <= deps.now()) throw badToken("subject_token", "token expired");
-  if (!foreign) return { claims, origin: subjectIssuer(claims), parentRef: claims.jti };
+  if (!foreign) return { claims, origin: subjectIssuer(claims), parentRef: claims.jti, lineage: lineageOf(claims) };
   // Its actors live in another issuer's namespace: carried over, they would read as clients of ours.
   if (claims.act !== undefined) throw badToken("subject_token", "a trusted issuer's token may not carry act");
   for (const [name, value] of Object.entries(foreign.claims)) {
     if (claims[name] !== value) throw badToken("subject_token", "not an access token of its issuer (a required claim differs)");
   }
-  return { claims, origin: claims.iss, parentRef: `${claims.iss}#${claims.jti}` };
+  return { claims, origin: claims.iss, parentRef: `${claims.iss}#${claims.jti}`, lineage: [] };
 }
 
 async function verifyPresented(
@@ -178,6 +180,7 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
       const callerInAudience = subjectAud.includes(client.client_id);
       let allowance: { allowedScopes: string[]; defaultScopes: string[] } | undefined;
       const policyIds: string[] = [];
+      let policyRevision = 0n;
       for (const audience of params.audiences) {
         const decision = await deps.decisions.decide({
           client_id: client.client_id,
@@ -196,6 +199,8 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
         }
         checkDepth(act, decision.max_depth, deps.maxDepth);
         policyIds.push(...decision.policy_ids);
+        const revision = BigInt(decision.policy_revision || "0");
+        if (revision > policyRevision) policyRevision = revision;
         // With several audiences, the token carries only what every one of them allows.
         allowance = allowance
           ? {
@@ -218,9 +223,12 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
         requested_token_type: params.requestedTokenType,
         event_type: EVENT_TYPES.TOKEN_EXCHANGED,
         subject_issuer: verified.origin,
+        lineage: verified.lineage,
+        policy_ids: [...new Set(policyIds)],
+        policy_revision: String(policyRevision),
       };
       const minted = await deps.mint(mint);
-      logger.debug({ client_id: client.client_id, jti: minted.jti, parent_jti: verified.parentRef, policy_ids: policyIds }, "token exchanged");
+      logger.debug({ client_id: client.client_id, jti: minted.jti, parent_jti: verified.parentRef }, "token exchanged");
       return {
         access_token: minted.access_token,
         issued_token_type: params.requestedTokenType,

@@ -42,6 +42,10 @@ export interface MintInput {
   act?: ActClaim;
   mayAct?: MayActClaim;
   parentJti?: string;
+  /** jtis of our tokens this one descends from, nearest first: revoking one of them revokes this token. */
+  lineage?: readonly string[];
+  /** The policies that allowed an exchange, recorded in its event. */
+  policy?: { ids: readonly string[]; revision: string };
   format: "jwt" | "opaque";
   /** Grant that led here, recorded in the event. */
   grantType: string;
@@ -84,6 +88,9 @@ export interface TokenEventData {
   refresh_family?: string;
   /** The ID token that came with this token, if any. */
   id_token_jti?: string;
+  /** For exchanges: the policies that allowed it and the revision of the policy set they belong to. */
+  policy_ids?: string[];
+  policy_revision?: string;
 }
 
 /** Dependencies of the minter. */
@@ -144,6 +151,7 @@ export class TokenMinter {
       ...(scope && { scope }),
       ...(input.act && { act: input.act }),
       ...(input.mayAct && { may_act: input.mayAct }),
+      ...(input.lineage && input.lineage.length > 0 && { lineage: [...input.lineage] }),
       // A subject another issuer vouched for keeps saying so at every later hop (RFC 9493 iss_sub).
       ...(input.subjectIssuer && input.subjectIssuer !== issuer && { sub_id: { format: "iss_sub", iss: input.subjectIssuer, sub: input.sub } }),
     };
@@ -176,6 +184,7 @@ export class TokenMinter {
       ...(input.subjectIssuer && { subject_issuer: input.subjectIssuer }),
       ...(input.refreshFamily && { refresh_family: input.refreshFamily }),
       ...(input.idTokenJti && { id_token_jti: input.idTokenJti }),
+      ...(input.policy && { policy_ids: [...input.policy.ids], policy_revision: input.policy.revision }),
     };
     await events.publish(input.eventType, data, { subject: jti });
     this.#issued.add(1, { "sts.grant_type": input.grantType, "sts.token.format": input.format });

@@ -2,7 +2,7 @@
 import { invalidRequest, OAuthError, unauthorizedClient } from "@sts/errors";
 import { authenticateClient } from "@sts/client-auth";
 import type { AuthenticateDeps, ClientRecord } from "@sts/client-auth";
-import { JWT_BEARER, TOKEN_TYPE, audienceList, isActClaim, isMayAct, subjectIssuer } from "@sts/jwt";
+import { JWT_BEARER, MAX_LINEAGE, TOKEN_TYPE, audienceList, isActClaim, isLineage, isMayAct, subjectIssuer } from "@sts/jwt";
 import type { ActClaim, MayActClaim } from "@sts/jwt";
 import type { PublicKeyRing, SigningKeyRing } from "@sts/keys";
 import { EVENT_TYPES } from "@sts/nats";
@@ -116,6 +116,7 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
       if (!isMayAct(parsed)) throw invalidRequest("may_act must be an object with a string sub");
       mayAct = parsed;
     }
+    if (!isLineage(req.lineage)) throw invalidRequest(`lineage must hold at most ${MAX_LINEAGE} jtis`);
     // Who vouches for the subject is written into the token: only this stack or an issuer it trusts may be named.
     if (req.subject_issuer && !deps.subjectIssuers.includes(req.subject_issuer)) throw invalidRequest("subject_issuer is not a trusted issuer");
     const format = target.access_token_format[req.audience[0] as string] ?? "jwt";
@@ -133,6 +134,8 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
       ...(mayAct && { mayAct }),
       ...(req.parent_jti && { parentJti: req.parent_jti }),
       ...(req.subject_issuer && { subjectIssuer: req.subject_issuer }),
+      lineage: req.lineage,
+      policy: { ids: req.policy_ids, revision: req.policy_revision },
       format,
       grantType: "urn:ietf:params:oauth:grant-type:token-exchange",
       eventType: EVENT_TYPES.TOKEN_EXCHANGED,

@@ -14,8 +14,8 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Http2Server } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { status as grpcStatusCodes } from "@grpc/grpc-js";
-import { decodeJwt } from "jose";
 import { OAuthError, toOAuthError } from "@sts/errors";
+import { revocationIdsOf } from "@sts/jwt";
 import { bearerToken, callerHeaders, isOriginForm, urlOnOrigin, verifyInbound } from "@sts/mesh";
 import type { ExchangeCache, InboundOptions } from "@sts/mesh";
 import { durationHistogram } from "@sts/telemetry";
@@ -61,15 +61,6 @@ export interface SidecarDeps {
   logger: Logger;
 }
 
-function jtiOf(token: string): string {
-  try {
-    const jti = decodeJwt(token).jti;
-    return typeof jti === "string" ? jti : "";
-  } catch {
-    throw new OAuthError("invalid_token", "malformed bearer token");
-  }
-}
-
 /** Verifies an inbound call; the headers the workload gets about its caller. */
 async function admitInbound(authorization: string | undefined, deps: SidecarDeps): Promise<Record<string, string>> {
   const caller = await verifyInbound(bearerToken(authorization), { ...deps.inbound, audience: deps.audience });
@@ -108,7 +99,9 @@ async function admitOutbound(
   const token = bearerToken(authorization);
   if (!token) throw new OAuthError("invalid_token", "the inbound bearer token is required");
   // A cached exchange must not outlive a revocation of the token it was made from.
-  if (deps.isRevoked(jtiOf(token))) throw new OAuthError("invalid_token", "the inbound token is revoked");
+  const revocationIds = revocationIdsOf(token);
+  if (!revocationIds) throw new OAuthError("invalid_token", "malformed bearer token");
+  if (revocationIds.some(deps.isRevoked)) throw new OAuthError("invalid_token", "the inbound token is revoked");
   const exchanged = await deps.exchange.tokenFor(token, route.audience, route.scopes);
   return { url: protocol === "grpc" ? (route.grpc_url ?? route.url) : route.url, authorization: `Bearer ${exchanged.accessToken}` };
 }

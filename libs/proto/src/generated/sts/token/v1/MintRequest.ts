@@ -53,6 +53,20 @@ export interface MintRequest {
    * stack's issuer or a configured trusted issuer is accepted.
    */
   'subject_issuer'?: (string);
+  /**
+   * jtis of this stack's tokens the new one descends from, nearest first (the
+   * subject token's jti, then its own lineage). Written into the token as
+   * `lineage`, so revoking any ancestor also revokes the new token.
+   */
+  'lineage'?: (string)[];
+  /**
+   * Ids of the policies that allowed the exchange, recorded in its event.
+   */
+  'policy_ids'?: (string)[];
+  /**
+   * Revision of the policy set that decided, recorded in the event.
+   */
+  'policy_revision'?: (number | string | Long);
 }
 
 /**
@@ -105,4 +119,18 @@ export interface MintRequest__Output {
    * stack's issuer or a configured trusted issuer is accepted.
    */
   'subject_issuer': (string);
+  /**
+   * jtis of this stack's tokens the new one descends from, nearest first (the
+   * subject token's jti, then its own lineage). Written into the token as
+   * `lineage`, so revoking any ancestor also revokes the new token.
+   */
+  'lineage': (string)[];
+  /**
+   * Ids of the policies that allowed the exchange, recorded in its event.
+   */
+  'policy_ids': (string)[];
+  /**
+   * Revision of the policy set that decided, recorded in the event.
+   */
+  'policy_revision': (string);
 }
