@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { OAuthError } from "@sts/errors";
-import { authenticateClient, hashSecret, verifySecret } from "./index.js";
+import { ScryptGate, authenticateClient, hashSecret, verifySecret } from "./index.js";
 import type { ClientRecord, PresentedCredentials } from "./index.js";
 
 const SECRET = "s3cr3t-value-long-enough";
@@ -74,5 +74,37 @@ describe("authenticateClient (RFC 6749 §2.3)", () => {
     expect(await verifySecret(hash, "wrong")).toBe(false);
     expect(await verifySecret(hash, "right-secret-value!")).toBe(true);
     expect(await verifySecret(hash, "right-secret-value!")).toBe(true);
+  });
+});
+
+describe("the scrypt gate", () => {
+  it("runs at most its limit at once, queues a bounded number and refuses the rest as temporarily_unavailable", async () => {
+    const hash = await hashSecret("right-secret-value!");
+    const gate = new ScryptGate(2, 3);
+    let peak = 0;
+    const watch = setInterval(() => (peak = Math.max(peak, gate.running)), 1);
+    const outcomes = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        verifySecret(hash, `wrong-${i}`, gate).then(
+          (ok) => (ok ? "accepted" : "wrong"),
+          (e: unknown) => (e instanceof OAuthError ? e.code : "other"),
+        ),
+      ),
+    );
+    clearInterval(watch);
+    expect(outcomes.filter((o) => o === "wrong")).toHaveLength(5);
+    expect(outcomes.filter((o) => o === "temporarily_unavailable")).toHaveLength(3);
+    expect(peak).toBeLessThanOrEqual(2);
+    expect(gate.running).toBe(0);
+  });
+
+  it("lets a secret verified before through while the gate is full", async () => {
+    const hash = await hashSecret("known-secret-value!");
+    expect(await verifySecret(hash, "known-secret-value!")).toBe(true);
+    const gate = new ScryptGate(1, 0);
+    const busy = verifySecret(hash, "a-wrong-guess", gate);
+    await expect(verifySecret(hash, "another-wrong-guess", gate)).rejects.toMatchObject({ code: "temporarily_unavailable" });
+    expect(await verifySecret(hash, "known-secret-value!", gate)).toBe(true);
+    expect(await busy).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 export { authenticateClient, usesBasic } from "./authenticate.js";
 export type { PresentedCredentials, AuthenticateDeps, AuthenticatedClient, AssertionVerifier } from "./authenticate.js";
-export { hashSecret, verifySecret } from "./secret-hash.js";
+export { ScryptGate, hashSecret, verifySecret } from "./secret-hash.js";
 export { parseClientRecord } from "./client-record.js";
 export type { ClientRecord } from "./client-record.js";
 export { verifyClientSignedAssertion, ASSERTION_ALGS } from "./client-assertion.js";

@@ -4,8 +4,16 @@
  * are therefore remembered in memory, keyed by a digest of (stored hash,
  * presented secret), so a rotated secret or a wrong guess never hits the
  * cache while a repeat of the right secret costs one SHA-256.
+ *
+ * Anyone can make us run scrypt by presenting a wrong secret, so scrypt
+ * runs behind a gate: a few at once and a bounded queue, past which a check
+ * is refused with temporarily_unavailable. A flood of bad secrets then costs
+ * at most those cores and delays only first-time checks; clients whose
+ * secret was verified before go through the cache untouched.
  */
+import { availableParallelism } from "node:os";
 import { createHash, randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+import { unavailable } from "@sts/errors";
 
 const N = 16384;
 const R = 8;
@@ -18,25 +26,62 @@ function scryptAsync(secret: string, salt: Buffer, n: number, r: number, p: numb
   });
 }
 
+/** Bounds how many scrypt computations run at once and how many may wait. */
+export class ScryptGate {
+  #running = 0;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(
+    private readonly maxRunning: number,
+    private readonly maxWaiting: number,
+  ) {}
+
+  /** Computations running now (for tests and metrics). */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Runs fn when a slot is free; refuses at once with temporarily_unavailable when the queue is full. */
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#running < this.maxRunning) {
+      this.#running++;
+    } else {
+      if (this.#waiting.length >= this.maxWaiting) throw unavailable("too many client secrets are being checked at once; retry shortly");
+      // The slot is handed over by the finishing computation, so #running stays counted.
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    }
+    try {
+      return await fn();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#running--;
+    }
+  }
+}
+
+/** The process's gate: half the cores (scrypt holds a libuv thread and a core for ~25 ms), 64 waiting. */
+const defaultGate = new ScryptGate(Math.max(1, Math.floor(availableParallelism() / 2)), 64);
+
 /** Hashes a secret as `scrypt$N$r$p$salt$hash` (base64url). */
 export async function hashSecret(secret: string): Promise<string> {
   const salt = randomBytes(16);
-  const hash = await scryptAsync(secret, salt, N, R, P);
+  const hash = await defaultGate.run(() => scryptAsync(secret, salt, N, R, P));
   return `scrypt$${N}$${R}$${P}$${salt.toString("base64url")}$${hash.toString("base64url")}`;
 }
 
 const verified = new Map<string, true>();
 const VERIFIED_MAX = 10_000;
 
-/** Checks a presented secret against a stored hash in constant time. */
-export async function verifySecret(stored: string, presented: string): Promise<boolean> {
+/** Checks a presented secret against a stored hash in constant time; a repeat of a verified secret skips scrypt and the gate. */
+export async function verifySecret(stored: string, presented: string, gate: ScryptGate = defaultGate): Promise<boolean> {
   const memo = createHash("sha256").update(stored).update("\0").update(presented).digest("base64url");
   if (verified.has(memo)) return true;
   const parts = stored.split("$");
   if (parts.length !== 6 || parts[0] !== "scrypt") return false;
   const [, n, r, p, salt, hash] = parts as [string, string, string, string, string, string];
   const expected = Buffer.from(hash, "base64url");
-  const actual = await scryptAsync(presented, Buffer.from(salt, "base64url"), Number(n), Number(r), Number(p));
+  const actual = await gate.run(() => scryptAsync(presented, Buffer.from(salt, "base64url"), Number(n), Number(r), Number(p)));
   const ok = actual.length === expected.length && timingSafeEqual(actual, expected);
   if (ok) {
     if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value as string);
