@@ -83,4 +83,16 @@ describe("openBucket", () => {
     await expect(nats.jsm.streams.info("KV_nobody_made_this")).rejects.toThrow(/not found/);
     await expect(openBucket(nats, "owned_by_other", { bind: true, ttlMs: 1 })).rejects.toThrow(TypeError);
   });
+
+  it("lets a reader that starts first wait for the owner, without creating the bucket itself", async () => {
+    let bound = false;
+    const reader = openBucket(nats, "made_later", { bind: true, waitForOwner: true }).then((kv) => ((bound = true), kv));
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(bound).toBe(false);
+    await expect(nats.jsm.streams.info("KV_made_later")).rejects.toThrow(/not found/);
+    const owner = await openBucket(nats, "made_later", { ttlMs: 30_000, owner: true });
+    await owner.put("k", "from-owner");
+    expect((await (await reader).get("k"))?.string()).toBe("from-owner");
+    expect((await streamConfig("made_later")).max_age).toBe(30_000 * NS_PER_MS);
+  });
 });

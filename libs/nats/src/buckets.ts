@@ -33,9 +33,17 @@ export interface BucketOptions {
   /**
    * Open an existing bucket without creating it or imposing any setting: for
    * a service that only reads a bucket another service owns. Fails when the
-   * bucket does not exist yet. Takes none of the options above.
+   * bucket does not exist yet (unless `waitForOwner`). Takes none of the
+   * options above.
    */
   bind?: boolean;
+  /**
+   * With `bind`: while the bucket does not exist, keep looking (every half
+   * second, logging every 10 s) instead of failing. Services that start
+   * before the owner, or without the right to create it, then wait unready
+   * instead of crash-looping.
+   */
+  waitForOwner?: boolean;
   /**
    * The caller owns the bucket: an existing bucket is brought to these
    * settings (see {@link reconcileBucket}), each change logged to `logger`.
@@ -59,19 +67,27 @@ const isNotFound = (err: unknown): boolean => err instanceof Error && /not found
  * one to these settings.
  */
 export async function openBucket(handle: NatsHandle, name: string, options: BucketOptions = {}): Promise<KV> {
-  const { bind, owner, logger, ...settings } = options;
+  const { bind, owner, logger, waitForOwner, ...settings } = options;
   if (bind && owner) throw new TypeError("openBucket: a bucket is opened either bound (reader) or as its owner");
   if (bind) {
     // A reader's settings would be silently ignored; saying so beats a config that looks applied and is not.
     if (Object.values(settings).some((v) => v !== undefined)) throw new TypeError("openBucket: bind takes no bucket settings (its owner sets them)");
-    let info;
-    try {
-      info = await handle.jsm.streams.info(streamOf(name));
-    } catch (err) {
-      if (isNotFound(err)) throw new Error(`bucket ${name} does not exist (its owning service creates it)`, { cause: err });
-      throw err;
+    const started = Date.now();
+    let loggedAt = started;
+    for (;;) {
+      try {
+        const info = await handle.jsm.streams.info(streamOf(name));
+        return await handle.kvm.open(name, { allow_direct: info.config.allow_direct });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        if (!waitForOwner) throw new Error(`bucket ${name} does not exist (its owning service creates it)`, { cause: err });
+      }
+      if (Date.now() - loggedAt >= 10_000) {
+        loggedAt = Date.now();
+        logger?.warn({ bucket: name, waited_ms: loggedAt - started }, "waiting for the bucket's owning service to create it");
+      }
+      await new Promise((r) => setTimeout(r, 500));
     }
-    return handle.kvm.open(name, { allow_direct: info.config.allow_direct });
   }
   const create = (): Promise<KV> =>
     handle.kvm.create(name, {

@@ -27,10 +27,12 @@ async function main(): Promise<void> {
   const { telemetry, logger } = startTelemetry("exchanger", config);
 
   const nats = await connectStack("exchanger", config, logger);
+  // The issuer owns these buckets: the exchanger only reads them, so it binds, waiting (unready) until they exist.
+  const reader = { bind: true, waitForOwner: true, logger };
   const [clientsKv, keysKv, revocationsKv] = await Promise.all([
-    openBucket(nats, BUCKETS.clients, { history: 5 }),
-    openBucket(nats, BUCKETS.keys, { history: 1 }),
-    openBucket(nats, BUCKETS.revocations, { history: 1 }),
+    openBucket(nats, BUCKETS.clients, reader),
+    openBucket(nats, BUCKETS.keys, reader),
+    openBucket(nats, BUCKETS.revocations, reader),
   ]);
   const clients = new KvCache(clientsKv, { parse: parseClientRecord, logger });
   const keysCache = new KvCache(keysKv, { parse: parseStoredKey, logger, key: "key.>" });

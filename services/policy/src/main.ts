@@ -15,7 +15,8 @@ async function main(): Promise<void> {
   if (!adminToken) logger.warn("STS_POLICY_ADMIN_TOKEN is not set: Put and Delete are refused");
 
   const nats = await connectStack("policy", config, logger);
-  const kv = await openBucket(nats, BUCKETS.policies, { history: 10, replicas: config.nats.replicas });
+  // The policy service owns this bucket: a changed replica count reaches an existing one.
+  const kv = await openBucket(nats, BUCKETS.policies, { owner: true, history: 10, replicas: config.nats.replicas, logger });
   const cache = new KvCache(kv, { parse: parseStoredPolicy, logger });
   await cache.ready();
   const store = new PolicyStore(kv, now);

@@ -15,7 +15,8 @@ async function main(): Promise<void> {
   // Metrics go out on the health listener, so they are on when the sidecar has one.
   const { telemetry, logger } = startTelemetry(`sidecar-${workload.replace(/[^A-Za-z0-9_-]/g, "_")}`, config, { metrics: sidecar.health !== undefined });
   const nats = await connectStack("sidecar", config, logger);
-  const revocationsKv = await openBucket(nats, BUCKETS.revocations, { history: 1 });
+  // The issuer owns the bucket: a sidecar only reads it, so it binds, waiting (unready) until it exists.
+  const revocationsKv = await openBucket(nats, BUCKETS.revocations, { bind: true, waitForOwner: true, logger });
   // A sidecar runs for long: its copy forgets the revocations the bucket's max_age has removed.
   const revocations = new RevocationCache(revocationsKv, { logger });
   await revocations.ready();
