@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SignJWT, generateKeyPair } from "jose";
 import { connectNats, EVENTS_STREAM } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
-import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
+import { basicAuth, claimsOf, postForm, startStack, storedEvents } from "./harness.js";
 import type { Stack } from "./harness.js";
 import { SECRET, call, chainConfig, clients, exchange } from "./chain.js";
 import type { MintResponse__Output } from "@sts/proto";
@@ -133,6 +133,14 @@ describe("bad parameters", () => {
     const before = await exchangedCount();
     expect(await errorOf(exchange(grpc.exchange, "svc-a", await at1(), { audience: ["svc-b"], scope: "b", ...more }))).toBe(expected);
     expect(await exchangedCount()).toBe(before);
+  });
+
+  it("records a denial without the malformed audiences it was asked for", async () => {
+    const huge = "x".repeat(5000);
+    expect(await errorOf(exchange(grpc.exchange, "svc-a", await at1(), { audience: ["svc-b", huge, "bad\u0000aud"], scope: "b" }))).toBe("invalid_request");
+    const denial = (await storedEvents(stack.nats.url)).filter((e) => e.type === "exchange.denied").at(-1);
+    expect(denial?.data).toMatchObject({ error: "invalid_request", audience: ["svc-b"], audience_not_recorded: 2 });
+    expect(denial?.raw).not.toContain(huge);
   });
 
   it("bounds the delegation chain depth", async () => {

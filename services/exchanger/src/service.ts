@@ -9,7 +9,7 @@ import type { PublicKeyRing } from "@sts/keys";
 import { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
 import type { RevocationList } from "@sts/revocation";
-import { tryParseScopes } from "@sts/scopes";
+import { audiencesWellFormed, tryParseScopes } from "@sts/scopes";
 import type { ExchangeRequest__Output, ExchangeResponse, ExchangeServiceHandlers, MintRequest, MintResponse__Output, Actor } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import { decodeJwt } from "jose";
@@ -143,11 +143,15 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
     subject: AccessTokenClaims | undefined,
     extra: Record<string, unknown> = {},
   ): Promise<never> {
+    // The request may be a denial because of its audiences: record only well-formed ones, and how many were left out.
+    const asked = [...req.audience, ...req.resource];
+    const recorded = asked.filter((a) => audiencesWellFormed([a])).slice(0, 16);
     const data = {
       error: err.code,
       reason: err.description,
       client_id: callerId ?? null,
-      audience: [...req.audience, ...req.resource].slice(0, 16),
+      audience: recorded,
+      ...(recorded.length < asked.length && { audience_not_recorded: asked.length - recorded.length }),
       ...(subject && { subject_jti: subject.jti, sub: subject.sub }),
       ...extra,
     };
