@@ -25,7 +25,12 @@ export function requestedAudiences(audience: readonly string[], resource: readon
   return [...new Set([...audience, ...resource])];
 }
 
-/** Whether a list of audience values respects the size limits and holds no empty value. */
+/** Whether one audience value is non-empty, within the length limit and free of control characters. */
+export function audienceWellFormed(value: string): boolean {
+  return value.length > 0 && value.length <= MAX_AUDIENCE_LENGTH && !/[\x00-\x1f\x7f]/.test(value);
+}
+
+/** Whether a list of audience values respects the size limits and holds no malformed value. */
 export function audiencesWellFormed(values: readonly string[]): boolean {
-  return values.length <= MAX_AUDIENCES && values.every((v) => v.length > 0 && v.length <= MAX_AUDIENCE_LENGTH && !/[\x00-\x1f\x7f]/.test(v));
+  return values.length <= MAX_AUDIENCES && values.every(audienceWellFormed);
 }

@@ -9,7 +9,7 @@ import type { PublicKeyRing } from "@sts/keys";
 import { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
 import type { RevocationList } from "@sts/revocation";
-import { audiencesWellFormed, tryParseScopes } from "@sts/scopes";
+import { MAX_AUDIENCES, audienceWellFormed, requestedAudiences, tryParseScopes } from "@sts/scopes";
 import type { ExchangeRequest__Output, ExchangeResponse, ExchangeServiceHandlers, MintRequest, MintResponse__Output, Actor } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import { decodeJwt } from "jose";
@@ -144,8 +144,8 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
     extra: Record<string, unknown> = {},
   ): Promise<never> {
     // The request may be a denial because of its audiences: record only well-formed ones, and how many were left out.
-    const asked = [...req.audience, ...req.resource];
-    const recorded = asked.filter((a) => audiencesWellFormed([a])).slice(0, 16);
+    const asked = requestedAudiences(req.audience, req.resource);
+    const recorded = asked.filter(audienceWellFormed).slice(0, MAX_AUDIENCES);
     const data = {
       error: err.code,
       reason: err.description,

@@ -116,7 +116,7 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
       if (!isMayAct(parsed)) throw invalidRequest("may_act must be an object with a string sub");
       mayAct = parsed;
     }
-    if (!isLineage(req.lineage)) throw invalidRequest(`lineage must hold at most ${MAX_LINEAGE} jtis`);
+    if (!isLineage(req.lineage)) throw invalidRequest(`lineage must be at most ${MAX_LINEAGE} well-formed jtis`);
     // Who vouches for the subject is written into the token: only this stack or an issuer it trusts may be named.
     if (req.subject_issuer && !deps.subjectIssuers.includes(req.subject_issuer)) throw invalidRequest("subject_issuer is not a trusted issuer");
     const format = target.access_token_format[req.audience[0] as string] ?? "jwt";
