@@ -91,6 +91,11 @@ describe("admin port", () => {
     expect(grew(issuer.samples, before.issuer, "sts_tokens_issued_total", { sts_grant_type: "client_credentials", sts_token_format: "jwt" })).toBe(1);
     expect(grew(issuer.samples, before.issuer, "sts_tokens_issued_total", { sts_grant_type: EXCHANGE_GRANT, sts_token_format: "jwt" })).toBe(2);
     expect(total(issuer.samples, "sts_nats_connected")).toBe(1);
+    // The wrong secret is one scrypt mismatch; the other checks are the app's token request and the exchanger's two Mints.
+    const secretChecks = (result: string) => grew(issuer.samples, before.issuer, "sts_client_auth_secret_checks_total", { sts_result: result });
+    expect(secretChecks("mismatch")).toBe(1);
+    expect(secretChecks("match") + secretChecks("cached")).toBe(3);
+    expect(secretChecks("refused")).toBe(0);
 
     const exchanger = await scrape("exchanger");
     const exchangeCalls = (labels: Record<string, string>) =>

@@ -13,7 +13,9 @@
  */
 import { availableParallelism } from "node:os";
 import { createHash, randomBytes, scrypt, timingSafeEqual } from "node:crypto";
-import { unavailable } from "@sts/errors";
+import { OAuthError, unavailable } from "@sts/errors";
+import { getMeter } from "@sts/telemetry";
+import type { Counter } from "@opentelemetry/api";
 
 const N = 16384;
 const R = 8;
@@ -73,16 +75,44 @@ export async function hashSecret(secret: string): Promise<string> {
 const verified = new Map<string, true>();
 const VERIFIED_MAX = 10_000;
 
+/** How a secret check ended: from the cache, by scrypt (match or mismatch), or refused at the gate. */
+export type SecretCheck = "cached" | "match" | "mismatch" | "refused";
+
+let checks: Counter | undefined;
+/**
+ * Counts checks by result. Made on first use, not at module load: the OTel API hands out no-op instruments until the
+ * service has started its metrics, and a check only happens once it serves. A rising `mismatch` is someone guessing;
+ * `refused` is the gate shedding load.
+ */
+function count(result: SecretCheck): void {
+  checks ??= getMeter("@sts/client-auth").createCounter("sts.client_auth.secret_checks", {
+    description: "Client secret checks by result: cached (verified before), match, mismatch (wrong secret or unknown client) or refused (scrypt gate full)",
+  });
+  checks.add(1, { "sts.result": result });
+}
+
 /** Checks a presented secret against a stored hash in constant time; a repeat of a verified secret skips scrypt and the gate. */
 export async function verifySecret(stored: string, presented: string, gate: ScryptGate = defaultGate): Promise<boolean> {
   const memo = createHash("sha256").update(stored).update("\0").update(presented).digest("base64url");
-  if (verified.has(memo)) return true;
+  if (verified.has(memo)) {
+    count("cached");
+    return true;
+  }
   const parts = stored.split("$");
-  if (parts.length !== 6 || parts[0] !== "scrypt") return false;
+  if (parts.length !== 6 || parts[0] !== "scrypt") {
+    count("mismatch");
+    return false;
+  }
   const [, n, r, p, salt, hash] = parts as [string, string, string, string, string, string];
   const expected = Buffer.from(hash, "base64url");
-  const actual = await gate.run(() => scryptAsync(presented, Buffer.from(salt, "base64url"), Number(n), Number(r), Number(p)));
+  const actual = await gate
+    .run(() => scryptAsync(presented, Buffer.from(salt, "base64url"), Number(n), Number(r), Number(p)))
+    .catch((err: unknown) => {
+      if (err instanceof OAuthError && err.code === "temporarily_unavailable") count("refused");
+      throw err;
+    });
   const ok = actual.length === expected.length && timingSafeEqual(actual, expected);
+  count(ok ? "match" : "mismatch");
   if (ok) {
     if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value as string);
     verified.set(memo, true);
