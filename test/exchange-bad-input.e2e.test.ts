@@ -197,10 +197,10 @@ describe("may_act (RFC 8693 §4.4)", () => {
     expect(claimsOf(ok.value.access_token)).toMatchObject({ sub: "alice", aud: "svc-c", scope: "c", act: { sub: "svc-b" } });
   });
 
-  it("never lets the new token outlive the actor_token", async () => {
+  /** svc-b's own token (its actor_token), living until exp. */
+  async function mintActorB(exp: number): Promise<string> {
     const internal = new Metadata();
     internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
-    const actorExp = Math.floor(Date.now() / 1000) + 60;
     const actor = await call<MintResponse__Output>(
       grpc.token,
       "Mint",
@@ -209,21 +209,47 @@ describe("may_act (RFC 8693 §4.4)", () => {
         client_id: "svc-b",
         audience: ["svc-c"],
         scope: "",
-        not_after: String(actorExp),
+        not_after: String(exp),
         requested_token_type: "urn:ietf:params:oauth:token-type:access_token",
       },
       internal,
     );
     if (!actor.ok) throw new Error(actor.failure.description);
+    return actor.value.access_token;
+  }
+
+  /** svc-b exchanges a token for alice that names it in may_act, presenting its own actor_token. */
+  async function exchangeWithActor(actorToken: string): Promise<string> {
     const subject = await mintMayActB("svc-b"); // lives 300 s
     const r = await exchange(grpc.exchange, "svc-b", subject, {
       audience: ["svc-c"],
       scope: "c",
-      actor_token: actor.value.access_token,
+      actor_token: actorToken,
       actor_token_type: "urn:ietf:params:oauth:token-type:access_token",
     });
     if (!r.ok) throw new Error(`exchange with an actor token failed: ${r.failure.error} ${r.failure.description}`);
-    expect(claimsOf(r.value.access_token).exp).toBeLessThanOrEqual(actorExp);
+    return r.value.access_token;
+  }
+
+  it("never lets the new token outlive the actor_token", async () => {
+    const actorExp = Math.floor(Date.now() / 1000) + 60;
+    const made = await exchangeWithActor(await mintActorB(actorExp));
+    expect(claimsOf(made).exp).toBeLessThanOrEqual(actorExp);
+  });
+
+  it("revokes what was made with an actor_token when that actor_token is revoked", async () => {
+    const actor = await mintActorB(Math.floor(Date.now() / 1000) + 300);
+    const made = await exchangeWithActor(actor);
+    expect(claimsOf(made).lineage).toContain(claimsOf(actor).jti);
+    const active = async (): Promise<unknown> =>
+      (await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token: made }, { authorization: basicAuth("svc-c", SECRET) })).body.active;
+    expect(await active()).toBe(true);
+    const onward = () => errorOf(exchange(grpc.exchange, "svc-c", made, { audience: ["svc-d"], scope: "c" }));
+    expect(await onward()).toBe("issued");
+    expect((await postForm(`${stack.gatewayUrl}/oauth2/revoke`, { token: actor }, { authorization: basicAuth("svc-b", SECRET) })).status).toBe(200);
+    await expect.poll(active, { timeout: 5_000 }).toBe(false);
+    // Nor can it be exchanged onward any more.
+    expect(await onward()).toBe("invalid_request");
   });
 
   it("refuses an actor_token that is not the caller's own", async () => {

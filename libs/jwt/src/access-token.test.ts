@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair } from "jose";
-import { OWN_PROFILE, TokenRejected, VerifiedTokens, foreignProfile, verifyAccessToken } from "./index.js";
+import { MAX_LINEAGE, OWN_PROFILE, TokenRejected, VerifiedTokens, foreignProfile, lineageWithActor, verifyAccessToken } from "./index.js";
 
 const NOW = 1_800_000_000;
 
@@ -153,5 +153,18 @@ describe("verifyAccessToken and the lineage claim", () => {
     };
     const { payload } = await verifyAccessToken(await sign({ lineage: ["ours-revoked"] }), options);
     expect(payload.lineage).toBeUndefined();
+  });
+});
+
+describe("lineageWithActor", () => {
+  it("carries the subject's lineage, then the actor token's jti and lineage, each jti once", () => {
+    expect(lineageWithActor(["at2", "at1"], { jti: "actor2", lineage: ["actor1", "at1"] })).toEqual(["at2", "at1", "actor2", "actor1"]);
+    expect(lineageWithActor([], { jti: "actor" })).toEqual(["actor"]);
+  });
+
+  it("gives nothing when the result would not fit a verifier's bound", () => {
+    const subject = Array.from({ length: MAX_LINEAGE - 1 }, (_, i) => `s${i}`);
+    expect(lineageWithActor(subject, { jti: "actor" })).toHaveLength(MAX_LINEAGE);
+    expect(lineageWithActor(subject, { jti: "actor", lineage: ["a1"] })).toBeUndefined();
   });
 });

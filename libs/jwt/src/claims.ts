@@ -116,6 +116,18 @@ export function lineageOf(claims: { jti: string; lineage?: readonly string[] | u
   return [claims.jti, ...(claims.lineage ?? [])];
 }
 
+/**
+ * The `lineage` of a token made from a subject token with an actor token: the
+ * subject's lineage (nearest first), then the actor token's own jti and
+ * lineage, each jti once. The delegation rests on both, so revoking either
+ * revokes what was made with them. Undefined when it would not fit
+ * {@link MAX_LINEAGE}: a verifier would refuse the token it went into.
+ */
+export function lineageWithActor(subjectLineage: readonly string[], actor: { jti: string; lineage?: readonly string[] | undefined }): string[] | undefined {
+  const lineage = [...new Set([...subjectLineage, ...lineageOf(actor)])];
+  return lineage.length <= MAX_LINEAGE ? lineage : undefined;
+}
+
 /** True when the token, or any token of ours it was exchanged from, is revoked. */
 export function isRevokedInLineage(claims: { jti: string; lineage?: readonly string[] | undefined }, isRevoked: (jti: string) => boolean): boolean {
   return isRevoked(claims.jti) || (claims.lineage?.some(isRevoked) ?? false);

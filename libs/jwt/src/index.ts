@@ -15,6 +15,7 @@ export {
   isIssSubFor,
   isRevokedInLineage,
   lineageOf,
+  lineageWithActor,
   MAX_LINEAGE,
   revocationIdsOf,
   subjectIssuer,

@@ -3,7 +3,17 @@ import { OAuthError, invalidTarget, unauthorizedClient } from "@sts/errors";
 import { authenticateClient } from "@sts/client-auth";
 import type { AuthenticateDeps } from "@sts/client-auth";
 import { unary } from "@sts/grpc";
-import { TOKEN_EXCHANGE_GRANT, TokenRejected, actDepth, actSubjects, audienceList, lineageOf, subjectIssuer, verifyAccessToken } from "@sts/jwt";
+import {
+  TOKEN_EXCHANGE_GRANT,
+  TokenRejected,
+  actDepth,
+  actSubjects,
+  audienceList,
+  lineageOf,
+  lineageWithActor,
+  subjectIssuer,
+  verifyAccessToken,
+} from "@sts/jwt";
 import type { AccessTokenClaims, VerifiedTokens } from "@sts/jwt";
 import type { PublicKeyRing } from "@sts/keys";
 import { EVENT_TYPES } from "@sts/nats";
@@ -175,6 +185,8 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
       const acting = actingParty(client.client_id, deps.issuer, actor);
       checkMayAct(subject, acting);
       const act = buildActChain(acting, subject.act);
+      const lineage = actor ? lineageWithActor(verified.lineage, actor) : verified.lineage;
+      if (!lineage) throw badToken("actor_token", "its lineage and the subject token's together are too long to carry");
 
       // A scope claim we cannot read is a fault of the subject token (RFC 8693 §2.2.2), not of the request's scope.
       const subjectScopes = tryParseScopes(subject.scope);
@@ -227,7 +239,7 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
         requested_token_type: params.requestedTokenType,
         event_type: EVENT_TYPES.TOKEN_EXCHANGED,
         subject_issuer: verified.origin,
-        lineage: verified.lineage,
+        lineage,
         policy_ids: [...new Set(policyIds)],
         policy_revision: String(policyRevision),
       };
