@@ -9,6 +9,11 @@ export const TOKEN_TYPE_AT = "urn:ietf:params:oauth:token-type:access_token";
 export const EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange";
 export const SECRET = "chain-secret-0000000001";
 
+/** Clients for workloads that call on through their sidecars (each sidecar exchanges as its workload), one per id. */
+export function workloadClients(...ids: string[]): Array<Record<string, unknown>> {
+  return ids.map((client_id) => ({ client_id, client_secret: SECRET, grant_types: ["client_credentials", EXCHANGE_GRANT], audience: [] }));
+}
+
 /** Config of the chain: an end client, services A, B, C (and D for depth), and the hops. */
 export const chainConfig = {
   tokens: { clock_tolerance: 0 },

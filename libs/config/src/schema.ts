@@ -362,6 +362,18 @@ export const configSchema = z.strictObject({
         .string()
         .regex(/^[A-Za-z0-9_-]+$/)
         .default("audit-projection"),
+      /**
+       * Audience an auditor's access token must name to read the audit API
+       * (Query, Tail, Lineage, Verify). Register each auditor as a client with
+       * this audience and `api_scope`; every read is then recorded under its
+       * identity as an `audit.accessed` event.
+       */
+      api_audience: z.string().min(1).default("sts-audit"),
+      /** Scope an auditor's access token must carry for the audit API; a valid token without it is refused (insufficient_scope). */
+      api_scope: z
+        .string()
+        .regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, "one scope token (RFC 6749 §3.3)")
+        .default("audit:read"),
     })
     .prefault({}),
   clients: z.array(clientSchema).default([]),
@@ -370,13 +382,13 @@ export const configSchema = z.strictObject({
     .record(
       z.string(),
       z.strictObject({
-        /** Public listener: inbound calls to the workload arrive here. */
+        /** Public listener: inbound calls to the workload arrive here (HTTPS, mutual, with tls). */
         inbound: z.strictObject({ host: z.string().default("127.0.0.1"), port }),
         /** The workload's own address, where verified calls are forwarded. */
         upstream: z.url(),
         /** Local listener the workload calls its destinations through: http://host:port/<route>/<path>. */
         outbound: z.strictObject({ host: z.string().default("127.0.0.1"), port }),
-        /** gRPC (h2c) inbound listener, when the workload serves gRPC. */
+        /** gRPC inbound listener, when the workload serves gRPC: h2c, or HTTP/2 over mutual TLS with tls. */
         grpc_inbound: z.strictObject({ host: z.string().default("127.0.0.1"), port }).optional(),
         /** The workload's gRPC address (h2c), when it differs from upstream. */
         grpc_upstream: z.url().optional(),
@@ -392,15 +404,76 @@ export const configSchema = z.strictObject({
         upstream_idle_timeout: duration.default(30),
         /** The workload's audience (what inbound tokens must name); defaults to the workload id. */
         audience: z.string().optional(),
+        /**
+         * Mutual TLS between sidecars. With it, the inbound listener serves
+         * HTTPS and grpc_inbound HTTP/2 over TLS, both refusing a caller without
+         * a certificate from ca_file; calls to https routes present cert_file.
+         * The listeners to and from the workload stay cleartext on loopback.
+         */
+        tls: z
+          .strictObject({
+            /** PEM certificate chain the sidecar presents, as a server and as a client (the workload's X.509-SVID). */
+            cert_file: z.string().min(1),
+            /** PEM private key of that certificate (mount it from a secret). */
+            key_file: z.string().min(1),
+            /** PEM CA bundle that callers' and routes' certificates must chain to. */
+            ca_file: z.string().min(1),
+            /** How often the three files are read again, so rotated certificates take effect without a restart; 0 reads them once. */
+            reload_interval: duration.default(60),
+            /**
+             * SPIFFE IDs whose certificates may call in; another peer is refused
+             * (403, gRPC PERMISSION_DENIED) before its token is looked at. Absent:
+             * any certificate from ca_file.
+             */
+            allowed_peers: z.array(spiffeId).min(1, "list at least one SPIFFE ID, or leave allowed_peers out").optional(),
+          })
+          .optional(),
         /** Destinations: route name → where, for which audience, with which scopes. */
         routes: z
           .record(
             z.string().regex(/^[A-Za-z0-9._-]+$/),
-            z.strictObject({ url: z.url(), grpc_url: z.url().optional(), audience: z.string().min(1), scopes: scopeList }),
+            z.strictObject({
+              /** Where HTTP calls go: http://, or https:// (mutual TLS, needs the sidecar's tls). */
+              url: z.url(),
+              /** Where gRPC calls go, when not to url: http:// (h2c) or https:// (HTTP/2 over mutual TLS). */
+              grpc_url: z.url().optional(),
+              audience: z.string().min(1),
+              scopes: scopeList,
+              /** SPIFFE ID the destination must present, checked instead of its host name; needs https URLs. */
+              spiffe_id: spiffeId.optional(),
+            }),
           )
           .default({}),
       }),
     )
+    // Rules between a route and the sidecar's tls; the path names the field at fault.
+    .superRefine((sidecars, ctx) => {
+      for (const [workload, sidecar] of Object.entries(sidecars)) {
+        for (const [name, route] of Object.entries(sidecar.routes)) {
+          const urls = (["url", "grpc_url"] as const).filter((field) => route[field] !== undefined);
+          const https = (field: (typeof urls)[number]): boolean => new URL(route[field] ?? "").protocol === "https:";
+          // The sidecar's certificate is its identity to the next hop, and its ca_file what that hop is checked against.
+          for (const field of urls.filter(https)) {
+            if (!sidecar.tls) {
+              ctx.addIssue({
+                code: "custom",
+                path: [workload, "routes", name, field],
+                message: "an https:// route needs the sidecar's tls (its certificate and ca_file)",
+              });
+            }
+          }
+          // Over http:// no certificate is presented, so the ID could never be checked.
+          const plain = urls.filter((field) => !https(field));
+          if (route.spiffe_id !== undefined && plain.length > 0) {
+            ctx.addIssue({
+              code: "custom",
+              path: [workload, "routes", name, "spiffe_id"],
+              message: `needs https:// in ${plain.join(" and ")}: it is checked in the TLS handshake`,
+            });
+          }
+        }
+      }
+    })
     .default({}),
   /** The user directory behind UserInfo: user id → OIDC claims. */
   users: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),

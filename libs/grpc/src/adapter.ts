@@ -98,15 +98,20 @@ function contextOf(
   };
 }
 
+/** Whether the `authorization` metadata is `Bearer <secret>`, compared in constant time (digests, so lengths leak nothing either). */
+export function hasBearerSecret(metadata: Metadata, secret: string): boolean {
+  const header = metadata.get("authorization")[0];
+  const presented = typeof header === "string" && header.startsWith("Bearer ") ? header.slice(7) : undefined;
+  const digest = (s: string): Buffer => createHash("sha256").update(s).digest();
+  return presented !== undefined && presented !== "" && secret !== "" && timingSafeEqual(digest(presented), digest(secret));
+}
+
 /**
  * Refuses a call whose `authorization` metadata is not `Bearer <secret>`
  * (compared in constant time); with no secret configured, every call is refused.
  */
 export function requireBearerSecret(metadata: Metadata, secret: string | undefined, what: string): void {
-  const header = metadata.get("authorization")[0];
-  const presented = typeof header === "string" && header.startsWith("Bearer ") ? header.slice(7) : undefined;
-  const digest = (s: string): Buffer => createHash("sha256").update(s).digest();
-  if (!secret || !presented || !timingSafeEqual(digest(presented), digest(secret))) throw new OAuthError("invalid_client", `this call needs the ${what}`);
+  if (!secret || !hasBearerSecret(metadata, secret)) throw new OAuthError("invalid_client", `this call needs the ${what}`);
 }
 
 /** Refuses a caller whose TLS certificate is not the pinned SPIFFE ID (no pin: anyone the transport let in). */

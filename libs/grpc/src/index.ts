@@ -1,11 +1,13 @@
-export { unary, serverStream, requireBearerSecret, requirePeerSpiffeId } from "./adapter.js";
+export { unary, serverStream, hasBearerSecret, requireBearerSecret, requirePeerSpiffeId } from "./adapter.js";
 export type { CallContext, AdapterOptions } from "./adapter.js";
 export { startGrpcServer, onShutdownSignal, DEFAULT_MAX_RECEIVE_BYTES } from "./server.js";
 export type { GrpcServerOptions, GrpcServerHandle } from "./server.js";
 export { createClient, callUnary, checkHealth, DEFAULT_DEADLINE_MS } from "./client.js";
 export type { CallOptions } from "./client.js";
-export { grpcCredentials, logReloads, spiffeIdOf } from "./tls.js";
-export type { GrpcCredentials, GrpcTlsFiles, ReloadListener } from "./tls.js";
+export { grpcCredentials, logReloads, requireSpiffeId, spiffeIdOf } from "./tls.js";
+export type { GrpcCredentials, GrpcTlsFiles } from "./tls.js";
+export { readTlsFiles, watchTlsFiles } from "./tls-files.js";
+export type { ReloadListener, TlsFiles, TlsMaterial, WatchTlsOptions } from "./tls-files.js";
 export { errorFromServiceError, statusFromOAuthError, errorFromItemError, itemErrorFromOAuthError, ERROR_METADATA } from "./error-mapping.js";
 export type { ItemErrorWire } from "./error-mapping.js";
 export { CallCoalescer, answerBatch, coalescedCalls, MAX_BATCH_ITEMS, DEFAULT_BATCH_BYTES } from "./batch.js";

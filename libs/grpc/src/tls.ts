@@ -3,18 +3,14 @@
  * services: TLS from PEM files, mutual unless turned off, or plaintext when
  * no files are configured (inside a mesh that supplies mTLS itself).
  */
-import { X509Certificate, createPrivateKey } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { createSecureContext } from "node:tls";
 import type { PeerCertificate } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "@sts/telemetry";
+import { readTlsFiles, watchTlsFiles } from "./tls-files.js";
+import type { ReloadListener, TlsFiles, TlsMaterial } from "./tls-files.js";
 
 /** The `grpc_tls` section of the config file. */
-export interface GrpcTlsFiles {
-  cert_file: string;
-  key_file: string;
-  ca_file: string;
+export interface GrpcTlsFiles extends TlsFiles {
   require_client_cert: boolean;
   /** SPIFFE ID each service must present, by service name; a service named here is checked by it instead of by host name. */
   spiffe_ids?: Readonly<Partial<Record<string, string>>>;
@@ -38,92 +34,51 @@ export function spiffeIdOf(peer: PeerCertificate): string | undefined {
   return uris.length === 1 ? uris[0] : undefined;
 }
 
-/** Verifies that the server presents exactly this SPIFFE ID (the chain to ca_file is verified by TLS itself). */
-function requireSpiffeId(expected: string): (host: string, peer: PeerCertificate) => Error | undefined {
+/** Verifies that the server presents exactly this SPIFFE ID (the chain to ca_file is verified by TLS itself); a `checkServerIdentity`. */
+export function requireSpiffeId(expected: string): (host: string, peer: PeerCertificate) => Error | undefined {
   return (_host, peer) => {
     const presented = spiffeIdOf(peer);
     return presented === expected ? undefined : new Error(`server presented ${presented ?? "no single SPIFFE ID"}, expected ${expected}`);
   };
 }
 
-/** One consistent set of TLS material. */
-interface Material {
-  cert: Buffer;
-  key: Buffer;
-  ca: Buffer;
-}
-
-/** Reads and checks the three files; a missing or unusable file fails naming its field, never printing the key. */
-function readMaterial(tls: GrpcTlsFiles): Material {
-  const read = (field: "cert_file" | "key_file" | "ca_file"): Buffer => {
-    try {
-      return readFileSync(tls[field]);
-    } catch (err) {
-      throw new Error(`grpc_tls.${field}: cannot read ${tls[field]} (${(err as NodeJS.ErrnoException).code ?? "error"})`, { cause: err });
-    }
-  };
-  const material = { cert: read("cert_file"), key: read("key_file"), ca: read("ca_file") };
-  let matches: boolean;
-  try {
-    // grpc-js would only find a bad PEM, or a key that is not the certificate's, at the first handshake.
-    createSecureContext(material);
-    // A bundle with no certificate in it is accepted by OpenSSL and would trust nothing.
-    new X509Certificate(material.ca);
-    matches = new X509Certificate(material.cert).checkPrivateKey(createPrivateKey(material.key));
-  } catch (err) {
-    throw new Error(`grpc_tls: the certificate, key or CA bundle is not usable (${(err as Error).message})`, { cause: err });
-  }
-  if (!matches) throw new Error("grpc_tls: the certificate, key or CA bundle is not usable (key_file is not the key of cert_file)");
-  return material;
-}
-
-const sameMaterial = (a: Material, b: Material): boolean => a.cert.equals(b.cert) && a.key.equals(b.key) && a.ca.equals(b.ca);
-
 /**
- * Feeds grpc-js the files as they change: every interval they are read and
- * checked again, and only a set that passes replaces the one in use. A
- * rotation caught half written (a new certificate beside the old key) is
- * skipped until it is complete, so connections never go without an identity.
- * The files are polled only while grpc-js holds a listener: a server or
- * channel that shuts down leaves no timer behind.
+ * Feeds grpc-js the files as they change ({@link watchTlsFiles}: only a set
+ * that passes the checks replaces the one in use). The files are polled only
+ * while grpc-js holds a listener: a server or channel that shuts down leaves
+ * no timer behind.
  */
 class ReloadingMaterial implements grpc.experimental.CertificateProvider {
-  #current: Material;
-  #timer: NodeJS.Timeout | undefined;
+  #current: TlsMaterial;
+  #stopWatching: (() => void) | undefined;
   readonly #ca = new Set<grpc.experimental.CaCertificateUpdateListener>();
   readonly #identity = new Set<grpc.experimental.IdentityCertificateUpdateListener>();
 
   constructor(
     private readonly tls: GrpcTlsFiles,
-    initial: Material,
+    initial: TlsMaterial,
     private readonly intervalMs: number,
     private readonly onReload: ReloadListener,
   ) {
     this.#current = initial;
   }
 
-  #reload(): void {
-    let next: Material;
-    try {
-      next = readMaterial(this.tls);
-    } catch (err) {
-      this.onReload({ applied: false, reason: (err as Error).message });
-      return;
-    }
-    if (sameMaterial(next, this.#current)) return;
+  #apply(next: TlsMaterial): void {
     this.#current = next;
     for (const l of this.#ca) l({ caCertificate: next.ca });
     for (const l of this.#identity) l({ certificate: next.cert, privateKey: next.key });
-    this.onReload({ applied: true });
   }
 
   /** Polls while anyone listens, stops when the last listener goes. */
   #watch(): void {
     const listening = this.#ca.size + this.#identity.size > 0;
-    if (listening && !this.#timer) this.#timer = setInterval(() => this.#reload(), this.intervalMs).unref();
-    if (!listening && this.#timer) {
-      clearInterval(this.#timer);
-      this.#timer = undefined;
+    if (listening && !this.#stopWatching) {
+      const { intervalMs, onReload } = this;
+      this.#stopWatching = watchTlsFiles(this.tls, { section: "grpc_tls", intervalMs, current: this.#current, onChange: (m) => this.#apply(m), onReload });
+    }
+    if (!listening && this.#stopWatching) {
+      this.#stopWatching();
+      this.#stopWatching = undefined;
     }
   }
 
@@ -147,21 +102,18 @@ class ReloadingMaterial implements grpc.experimental.CertificateProvider {
   }
 }
 
-/** What a reload did: a new set applied, or a set refused (and why; the one in use stays). */
-export type ReloadListener = (event: { applied: boolean; reason?: string }) => void;
-
-/** Logs reloads: an applied rotation at info, a refused one (the old set stays in use) at warn. */
-export function logReloads(logger: Logger): ReloadListener {
+/** Logs reloads of the files configured at `section`: an applied rotation at info, a refused one (the old set stays in use) at warn. */
+export function logReloads(logger: Logger, section = "grpc_tls"): ReloadListener {
   return ({ applied, reason }) =>
     applied
-      ? logger.info("grpc_tls: rotated certificate files applied")
-      : logger.warn({ reason }, "grpc_tls: files refused on reload; the certificate in use stays");
+      ? logger.info(`${section}: rotated certificate files applied`)
+      : logger.warn({ reason }, `${section}: files refused on reload; the certificate in use stays`);
 }
 
 /** Reads the TLS files at start (failing there, naming the field) and, with reload_interval, again as they rotate. */
 export function grpcCredentials(tls: GrpcTlsFiles | undefined, onReload: ReloadListener = () => undefined): GrpcCredentials {
   if (!tls) return { server: grpc.ServerCredentials.createInsecure(), channelTo: () => grpc.credentials.createInsecure() };
-  const material = readMaterial(tls);
+  const material = readTlsFiles(tls, "grpc_tls");
   const verifyFor = (service: string | undefined): grpc.VerifyOptions => {
     const expected = service === undefined ? undefined : tls.spiffe_ids?.[service];
     return expected ? { checkServerIdentity: requireSpiffeId(expected) } : {};

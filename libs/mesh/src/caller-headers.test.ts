@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { Metadata } from "@grpc/grpc-js";
 import type { AccessTokenClaims } from "@sts/jwt";
-import { callerHeaders, headerSafe } from "./caller-headers.js";
+import { callerHeaders, headerSafe, peerHeaders } from "./caller-headers.js";
 
 const caller = (sub: string, actors: string[], clientId = "app") => ({
   token: "t",
@@ -38,6 +38,14 @@ describe("caller headers", () => {
   it("refuses an id with a lone surrogate, which has no UTF-8 form to tell it apart from another", () => {
     expect(() => headerSafe("a\uD800")).toThrow(/not well-formed/);
     expect(() => callerHeaders(caller("alice", ["\uDC00"]))).toThrow(/not well-formed/);
+  });
+
+  it("names the mutual TLS peer by its SPIFFE ID, encoded like every id, and only when there is one", () => {
+    expect(peerHeaders("spiffe://mesh.example/ns/a/sa/svc-a")).toEqual({ "x-mesh-peer": "spiffe://mesh.example/ns/a/sa/svc-a" });
+    expect(peerHeaders("spiffe://mesh.example/a b,c")).toEqual({ "x-mesh-peer": "spiffe://mesh.example/a%20b%2Cc" });
+    expect(peerHeaders(undefined)).toEqual({});
+    // A token's headers never carry it: only the transport can say who the peer is.
+    expect(Object.keys(callerHeaders(caller("alice", [])))).not.toContain("x-mesh-peer");
   });
 
   it("keeps an actor with a comma in it one actor", () => {

@@ -3,7 +3,9 @@
  * metadata: `x-mesh-subject`, `x-mesh-subject-issuer` (who vouches for the
  * subject: this stack, or the trusted issuer whose token was exchanged),
  * `x-mesh-scope`, `x-mesh-actors` (newest actor first, comma-separated),
- * `x-mesh-client-id`, `x-mesh-token-id`.
+ * `x-mesh-client-id`, `x-mesh-token-id`, and `x-mesh-peer` (the SPIFFE ID of
+ * the sidecar the call came from, when it came over mutual TLS with an
+ * X.509-SVID: who sent the bytes, where the others say whose token it was).
  *
  * Identifiers are any string (a `sub` from a jwt-bearer assertion, a client
  * id an admin chose), but a header value is not: grpc-js throws on anything
@@ -24,7 +26,11 @@ export const MESH_HEADERS = {
   ACTORS: "x-mesh-actors",
   CLIENT: "x-mesh-client-id",
   TOKEN_ID: "x-mesh-token-id",
+  PEER: "x-mesh-peer",
 } as const;
+
+/** The headers every verified call gets (all but PEER, which only a call over mutual TLS has). */
+type CallerHeaderName = Exclude<(typeof MESH_HEADERS)[keyof typeof MESH_HEADERS], typeof MESH_HEADERS.PEER>;
 
 // RFC 3986 unreserved and the sub-delims and gen-delims common in ids (`admin:test/vo_1`, `spiffe://…`), minus `,` and `%`.
 const KEPT = /[A-Za-z0-9\-._~:/@!$&'()*+;=]/;
@@ -47,7 +53,7 @@ export function headerSafe(value: string): string {
 }
 
 /** The headers about `caller`; scopes are RFC 6749 scope tokens (printable ASCII) and go as they are. */
-export function callerHeaders(caller: VerifiedCaller): Record<(typeof MESH_HEADERS)[keyof typeof MESH_HEADERS], string> {
+export function callerHeaders(caller: VerifiedCaller): Record<CallerHeaderName, string> {
   return {
     [MESH_HEADERS.SUBJECT]: headerSafe(caller.sub),
     [MESH_HEADERS.SUBJECT_ISSUER]: headerSafe(subjectIssuer(caller.claims)),
@@ -56,4 +62,9 @@ export function callerHeaders(caller: VerifiedCaller): Record<(typeof MESH_HEADE
     [MESH_HEADERS.CLIENT]: headerSafe(caller.claims.client_id),
     [MESH_HEADERS.TOKEN_ID]: headerSafe(caller.claims.jti),
   };
+}
+
+/** The header naming the mutual TLS peer by its SPIFFE ID; none for a call over plaintext or from a certificate without one. */
+export function peerHeaders(spiffeId: string | undefined): Partial<Record<typeof MESH_HEADERS.PEER, string>> {
+  return spiffeId === undefined ? {} : { [MESH_HEADERS.PEER]: headerSafe(spiffeId) };
 }

@@ -2,3 +2,5 @@ export { RevocationList, StalenessGuard, parseRevocation } from "./revocation-li
 export type { ConnectionStatus, RevocationLookup, RevocationRecord } from "./revocation-list.js";
 export { RevocationCache, DEFAULT_RELOAD_INTERVAL_MS } from "./revocation-cache.js";
 export type { RevocationCacheOptions } from "./revocation-cache.js";
+export { openRevocationReader } from "./revocation-reader.js";
+export type { RevocationReader, RevocationReaderOptions } from "./revocation-reader.js";

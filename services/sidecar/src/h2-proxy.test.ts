@@ -2,14 +2,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect, constants, createServer } from "node:http2";
-import type { Http2Server, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Session } from "node:http2";
+import { X509Certificate } from "node:crypto";
+import { connect, constants, createSecureServer, createServer } from "node:http2";
+import type { Http2SecureServer, Http2Server, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Session } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { ConnectionOptions, TLSSocket } from "node:tls";
 import ts from "typescript";
 import { Client, Metadata, credentials, status } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
+import { makeTestCa } from "@sts/testkit";
 import { forwardableH2Headers, startH2Proxy } from "./h2-proxy.js";
 import type { H2Refusal, H2Router } from "./h2-proxy.js";
 
@@ -209,6 +212,67 @@ describe("startH2Proxy", () => {
       expect(outcome.headers).not.toHaveProperty("www-authenticate");
     } finally {
       await new Promise((r) => unreachable.close(r));
+    }
+  });
+});
+
+describe("startH2Proxy to an https:// upstream", () => {
+  let dir: string;
+  let secure: Http2SecureServer;
+  /** The client certificate (fingerprint) of each TLS session the upstream accepted, in order. */
+  const sessionsSeen: string[] = [];
+  /** Two client identities, as a rotation would replace one with the other. */
+  let clients: ConnectionOptions[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "sts-h2-tls-"));
+    const ca = makeTestCa(dir, "h2-ca");
+    const server = ca.issue("upstream", "spiffe://mesh.test/upstream");
+    const pem = (f: string): Buffer => readFileSync(f);
+    clients = [ca.issue("client-1", "spiffe://mesh.test/client"), ca.issue("client-2", "spiffe://mesh.test/client")].map((c) => ({
+      ca: pem(ca.ca_file),
+      cert: pem(c.cert_file),
+      key: pem(c.key_file),
+    }));
+    secure = createSecureServer({ cert: pem(server.cert_file), key: pem(server.key_file), ca: pem(ca.ca_file), requestCert: true, rejectUnauthorized: true });
+    secure.on("session", (session) => {
+      sessionsSeen.push((session.socket as TLSSocket).getPeerCertificate().fingerprint256);
+      // The proxy keeps its upstream sessions alive; the upstream ends them to close.
+      upstreamSessions.add(session.on("close", () => upstreamSessions.delete(session)));
+    });
+    secure.on("stream", (stream, headers) => {
+      received.set(String(headers[":path"]), headers);
+      stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": "0" }, { endStream: true });
+      stream.resume();
+    });
+    await new Promise<void>((resolve) => secure.listen(0, "127.0.0.1", resolve));
+  });
+
+  afterAll(async () => {
+    const closed = new Promise((r) => secure.close(r));
+    for (const session of upstreamSessions) session.destroy();
+    await closed;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("dials it over TLS with the route's options, one session per pool, and a new session once the options change (rotated files)", async () => {
+    const options = { current: { ...clients[0], checkServerIdentity: () => undefined } as ConnectionOptions };
+    const router: H2Router = async () => ({
+      target: `https://127.0.0.1:${(secure.address() as AddressInfo).port}`,
+      headers: {},
+      tls: { pool: "r", options: options.current },
+    });
+    const proxy = await startH2Proxy(router, refusal, "127.0.0.1", 0);
+    try {
+      for (let i = 0; i < 2; i++) expect((await within(call(portOf(proxy), "/tls.Svc/One"), WAIT_MS, "the call ended")).headers?.["grpc-status"]).toBe("0");
+      expect(received.get("/tls.Svc/One")?.[":scheme"]).toBe("https");
+      expect(sessionsSeen).toHaveLength(1);
+      options.current = { ...clients[1], checkServerIdentity: () => undefined };
+      expect((await within(call(portOf(proxy), "/tls.Svc/Two"), WAIT_MS, "the call ended")).headers?.["grpc-status"]).toBe("0");
+      const fingerprint = (c: ConnectionOptions): string => new X509Certificate(c.cert as Buffer).fingerprint256;
+      expect(sessionsSeen).toEqual([fingerprint(clients[0]!), fingerprint(clients[1]!)]);
+    } finally {
+      await new Promise((r) => proxy.close(r));
     }
   });
 });

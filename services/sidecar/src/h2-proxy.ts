@@ -1,17 +1,28 @@
 /**
- * gRPC (HTTP/2 cleartext) through the sidecar, on listeners of their own
- * (Node's HTTP/2 sessions read the socket natively, so one port cannot sniff
- * and share). Outbound gRPC calls pick their route by `:authority` (the
- * workload sets its channel's default authority to the route name); headers
- * are rewritten exactly as for HTTP/1.1.
+ * gRPC (HTTP/2 cleartext, or over TLS) through the sidecar, on listeners of
+ * their own (Node's HTTP/2 sessions read the socket natively, so one port
+ * cannot sniff and share). Outbound gRPC calls pick their route by
+ * `:authority` (the workload sets its channel's default authority to the route
+ * name); headers are rewritten exactly as for HTTP/1.1.
  *
  * Either side of a call may fail at any moment (a client resetting its stream
  * while its token is being checked, an upstream dying mid-answer): every
  * stream and session has an `error` listener, since an unhandled one ends the
  * process, and a failure on one side closes the other.
  */
-import { connect as h2connect, constants, createServer as createH2Server } from "node:http2";
-import type { ClientHttp2Session, ClientHttp2Stream, Http2Server, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import { connect as h2connect, constants, createSecureServer as createH2SecureServer, createServer as createH2Server } from "node:http2";
+import type {
+  ClientHttp2Session,
+  ClientHttp2Stream,
+  Http2SecureServer,
+  Http2Server,
+  IncomingHttpHeaders,
+  OutgoingHttpHeaders,
+  ServerHttp2Stream,
+} from "node:http2";
+import type { Socket } from "node:net";
+import type { ConnectionOptions } from "node:tls";
+import type { PeerTls } from "./peer-tls.js";
 import { connectionNominated, isProxyOnly } from "./proxy.js";
 
 const {
@@ -28,8 +39,20 @@ const {
 /** gRPC status codes the sidecar answers with itself. */
 const GRPC_STATUS = { INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
 
-/** Handles one inbound HTTP/2 stream: decides the target and the headers to send, or refuses. */
-export type H2Router = (headers: IncomingHttpHeaders) => Promise<{ target: string; headers: OutgoingHttpHeaders }>;
+/** Where an admitted call goes: the upstream URL, the headers to send and, for an https:// upstream, how to dial it. */
+export interface H2Route {
+  target: string;
+  headers: OutgoingHttpHeaders;
+  /**
+   * TLS of an https:// target. Sessions are shared only by calls with the same `pool` and the same `options` object:
+   * a session checked for one route's identity carries no other route's calls, and new options (rotated files) mean a
+   * new session.
+   */
+  tls?: { pool: string; options: ConnectionOptions };
+}
+
+/** Handles one inbound HTTP/2 stream, given the connection it came on: decides where it goes, or refuses. */
+export type H2Router = (headers: IncomingHttpHeaders, socket: Socket | undefined) => Promise<H2Route>;
 
 /** Why the sidecar refused a call itself: the gRPC status it answers with and the OAuth error behind it. */
 export interface H2Refusal {
@@ -60,25 +83,28 @@ export function forwardableH2Headers(headers: IncomingHttpHeaders): OutgoingHttp
   return out;
 }
 
-const sessions = new Map<string, ClientHttp2Session>();
+const sessions = new Map<string, { session: ClientHttp2Session; tls: ConnectionOptions | undefined }>();
 
-/** One kept-alive HTTP/2 session per upstream. */
-function sessionFor(target: string): ClientHttp2Session {
-  let s = sessions.get(target);
-  if (!s || s.closed || s.destroyed) {
-    const session = h2connect(target);
-    // A session that fails (refused, reset, GOAWAY with an error) fails its streams, which answer their callers; it must not end the process.
-    const forget = (): void => {
-      // An older session closing late must not evict its replacement.
-      if (sessions.get(target) === session) sessions.delete(target);
-    };
-    session.on("error", forget);
-    session.on("close", forget);
-    session.unref();
-    sessions.set(target, session);
-    s = session;
+/** One kept-alive HTTP/2 session per upstream origin (and TLS pool). */
+function sessionFor(origin: string, tls: H2Route["tls"]): ClientHttp2Session {
+  const key = tls ? `${tls.pool} ${origin}` : origin;
+  const current = sessions.get(key);
+  if (current && !current.session.closed && !current.session.destroyed) {
+    if (current.tls === tls?.options) return current.session;
+    // Rotated files: the old session finishes the calls it carries and takes no new one.
+    current.session.close();
   }
-  return s;
+  const session = tls ? h2connect(origin, tls.options) : h2connect(origin);
+  // A session that fails (refused, reset, a failed TLS check, GOAWAY with an error) fails its streams, which answer their callers; it must not end the process.
+  const forget = (): void => {
+    // An older session closing late must not evict its replacement.
+    if (sessions.get(key)?.session === session) sessions.delete(key);
+  };
+  session.on("error", forget);
+  session.on("close", forget);
+  session.unref();
+  sessions.set(key, { session, tls: tls?.options });
+  return session;
 }
 
 /** A gRPC error answered by the sidecar itself (trailers-only response); only possible before any response headers. */
@@ -150,9 +176,9 @@ async function proxyStream(
 ): Promise<string | undefined> {
   // A client may reset its stream at any moment, even while its token is being checked; 'close' does the cleanup.
   stream.on("error", () => {});
-  let route: Awaited<ReturnType<H2Router>>;
+  let route: H2Route;
   try {
-    route = await router(headers);
+    route = await router(headers, stream.session?.socket);
   } catch (err) {
     const r = refusal(err);
     refuse(stream, r.grpcStatus, r.message);
@@ -163,10 +189,10 @@ async function proxyStream(
   const url = new URL(route.target);
   let upstream: ClientHttp2Stream;
   try {
-    upstream = sessionFor(url.origin).request({
+    upstream = sessionFor(url.origin, route.tls).request({
       [HTTP2_HEADER_METHOD]: headers[HTTP2_HEADER_METHOD],
       [HTTP2_HEADER_PATH]: headers[HTTP2_HEADER_PATH],
-      [HTTP2_HEADER_SCHEME]: "http",
+      [HTTP2_HEADER_SCHEME]: url.protocol === "https:" ? "https" : "http",
       [HTTP2_HEADER_AUTHORITY]: url.host,
       ...route.headers,
     });
@@ -187,15 +213,19 @@ function sentGrpcStatus(stream: ServerHttp2Stream): number | undefined {
   return value === undefined ? undefined : Number(value);
 }
 
-/** An HTTP/2 cleartext (h2c) listener for gRPC that proxies each stream as the router decides, reporting how each ended. */
+/**
+ * An HTTP/2 listener for gRPC that proxies each stream as the router decides, reporting how each ended: cleartext
+ * (h2c), or mutual TLS (ALPN h2) with `tls`.
+ */
 export function startH2Proxy(
   router: H2Router,
   refusal: (err: unknown) => H2Refusal,
   host: string,
   port: number,
   observe: (outcome: H2CallOutcome) => void = () => undefined,
-): Promise<Http2Server> {
-  const h2 = createH2Server();
+  tls?: Pick<PeerTls, "serverOptions" | "serve">,
+): Promise<Http2Server | Http2SecureServer> {
+  const h2: Http2Server | Http2SecureServer = tls ? tls.serve(createH2SecureServer(tls.serverOptions())) : createH2Server();
   h2.on("stream", (stream, headers) => {
     const startedAt = performance.now();
     let errorType: string | undefined;

@@ -1,11 +1,10 @@
 /** Sidecar entry point: config → telemetry → NATS revocations → JWKS → exchanger client → listeners → signals. */
 import { createRemoteJWKSet } from "jose";
-import { BUCKETS, openBucket } from "@sts/nats";
 import { createClient, grpcCredentials, logReloads, onShutdownSignal } from "@sts/grpc";
 import { ExchangeCache } from "@sts/mesh";
 import { VerifiedTokens } from "@sts/jwt";
 import { loadExchangeProto } from "@sts/proto";
-import { RevocationCache, RevocationList, StalenessGuard } from "@sts/revocation";
+import { openRevocationReader } from "@sts/revocation";
 import { connectStack, runMain, startTelemetry } from "@sts/runtime";
 import { readSettings } from "./config.js";
 import { startSidecar } from "./sidecar.js";
@@ -15,14 +14,10 @@ async function main(): Promise<void> {
   // Metrics go out on the health listener, so they are on when the sidecar has one.
   const { telemetry, logger } = startTelemetry(`sidecar-${workload.replace(/[^A-Za-z0-9_-]/g, "_")}`, config, { metrics: sidecar.health !== undefined });
   const nats = await connectStack("sidecar", config, logger);
-  // The issuer owns the bucket: a sidecar only reads it, so it binds, waiting (unready) until it exists.
-  const revocationsKv = await openBucket(nats, BUCKETS.revocations, { bind: true, waitForOwner: true, logger });
-  // A sidecar runs for long: its copy forgets the revocations the bucket's max_age has removed.
-  const revocations = new RevocationCache(revocationsKv, { logger });
-  await revocations.ready();
-  // Cut off from NATS, the sidecar stops trusting its revocation cache after a bounded time and refuses with 503.
-  const revocationList = new RevocationList(revocationsKv, revocations, new StalenessGuard(nats, config.tokens.revocation_max_staleness * 1000));
-  const isRevoked = (jti: string): boolean => revocationList.isRevoked(jti);
+  // The issuer owns the bucket: a sidecar only reads it, waiting (unready) until it exists. Cut off from NATS, it stops
+  // trusting its copy after a bounded time and refuses with 503.
+  const revocations = await openRevocationReader(nats, { maxStalenessMs: config.tokens.revocation_max_staleness * 1000, logger });
+  const isRevoked = (jti: string): boolean => revocations.isRevoked(jti);
   const exchanger = createClient(
     loadExchangeProto().sts.exchange.v1.ExchangeService,
     `${config.services.exchanger.host}:${config.services.exchanger.port}`,
@@ -51,8 +46,9 @@ async function main(): Promise<void> {
       isRevoked,
     }),
     logger,
+    configPath: `sidecars.${workload}`,
   });
-  logger.info({ workload, inbound: sidecarHandle.inboundPort, outbound: sidecarHandle.outboundPort }, "sidecar listening");
+  logger.info({ workload, inbound: sidecarHandle.inboundPort, outbound: sidecarHandle.outboundPort, mtls: sidecar.tls !== undefined }, "sidecar listening");
   onShutdownSignal(async () => {
     await sidecarHandle.close();
     exchanger.close();

@@ -1,15 +1,16 @@
 /** Forwarding one HTTP request to an upstream, with headers chosen by the caller. */
 import { Agent, request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and ours, never forwarded as received. */
 const DROP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host", "authorization"]);
 
 /**
- * Names only a proxy may set, whatever the protocol: `x-mesh-*` (the verified caller), `x-forwarded-client-cert` (a
- * workload trusts it to name the TLS peer, so Envoy sanitises it by default) and every name with an underscore
- * (frameworks such as CGI, nginx, Rails and Django fold `_` into `-`, so `x_mesh_subject` would reach the workload as
- * `x-mesh-subject`; Envoy's headers_with_underscores_action exists for the same reason).
+ * Names only a proxy may set, whatever the protocol: `x-mesh-*` (the verified caller, and in `x-mesh-peer` the mutual
+ * TLS peer), `x-forwarded-client-cert` (a workload trusts it to name the TLS peer, so Envoy sanitises it by default) and
+ * every name with an underscore (frameworks such as CGI, nginx, Rails and Django fold `_` into `-`, so `x_mesh_subject`
+ * would reach the workload as `x-mesh-subject`; Envoy's headers_with_underscores_action exists for the same reason).
  */
 export function isProxyOnly(name: string): boolean {
   return name.startsWith("x-mesh-") || name === "x-forwarded-client-cert" || name.includes("_");
@@ -68,13 +69,15 @@ export const DEFAULT_UPSTREAM_TIMEOUT_MS = 30_000;
 export interface ForwardOptions {
   /** Idle time (ms) after which the upstream call is abandoned: 504 if it had not answered yet, a cut connection after. Default {@link DEFAULT_UPSTREAM_TIMEOUT_MS}. */
   timeoutMs?: number;
+  /** The connection pool; required for an https: target (an https.Agent: it holds the client certificate and the checks of the server). */
+  agent?: Agent;
 }
 
 const JSON_HEADERS = { "content-type": "application/json", "cache-control": "no-store" };
 
 /**
  * Streams req to target (a full URL) with the given headers, framed as req was, and streams the answer back. Always resolves: with the
- * upstream's error if it failed or timed out, else (also when the client left first) with undefined.
+ * upstream's error if it failed or timed out (a refused TLS check included), else (also when the client left first) with undefined.
  */
 export function forward(
   req: IncomingMessage,
@@ -84,6 +87,10 @@ export function forward(
   options: ForwardOptions = {},
 ): Promise<Error | undefined> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
+  const tls = target.protocol === "https:";
+  // Node's default agent would verify against the system's CAs and present no certificate.
+  if (tls && !options.agent) throw new TypeError("forward: an https: target needs the agent that holds its TLS identity");
+  const send = tls ? httpsRequest : httpRequest;
   return new Promise((resolve) => {
     let settled = false;
     const settle = (err?: Error): void => {
@@ -109,7 +116,7 @@ export function forward(
     const framing = upstreamFraming(req);
     const unframed = Object.fromEntries(Object.entries(headers).filter(([k]) => !FRAMING.has(k.toLowerCase())));
     const upstreamHeaders = { ...unframed, ...framing, host: target.host };
-    const upstream = httpRequest(target, { method: req.method, headers: upstreamHeaders, agent, timeout: timeoutMs }, (up) => {
+    const upstream = send(target, { method: req.method, headers: upstreamHeaders, agent: options.agent ?? agent, timeout: timeoutMs }, (up) => {
       res.writeHead(up.statusCode ?? 502, forwardableHeaders(up.headers));
       up.pipe(res);
       // A truncated body ended cleanly would pass for a whole answer (and keep the client waiting for the rest).

@@ -8,15 +8,20 @@
  *   received; the sidecar swaps it for one restricted to the route's
  *   audience and scopes and forwards with that token only. A call without a
  *   token or to a destination with no route is refused, never forwarded.
+ * With `tls`, the inbound listeners speak mutual TLS (see peer-tls.ts): the
+ * caller's SPIFFE ID reaches the workload in `x-mesh-peer`, and a peer that
+ * `allowed_peers` does not list is refused before its token is looked at.
  */
 import { createServer } from "node:http";
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import type { Http2Server } from "node:http2";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from "node:http";
+import type { Http2SecureServer, Http2Server } from "node:http2";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo, Socket } from "node:net";
 import { status as grpcStatusCodes } from "@grpc/grpc-js";
 import { OAuthError, toOAuthError } from "@sts/errors";
+import { logReloads } from "@sts/grpc";
 import { revocationIdsOf } from "@sts/jwt";
-import { bearerToken, callerHeaders, isOriginForm, urlOnOrigin, verifyInbound } from "@sts/mesh";
+import { bearerToken, callerHeaders, isOriginForm, peerHeaders, urlOnOrigin, verifyInbound } from "@sts/mesh";
 import type { ExchangeCache, InboundOptions } from "@sts/mesh";
 import { durationHistogram } from "@sts/telemetry";
 import type { Logger, MetricsHandle } from "@sts/telemetry";
@@ -24,6 +29,8 @@ import type { SidecarConfig } from "./config.js";
 import { forward, forwardableHeaders } from "./proxy.js";
 import { forwardableH2Headers, startH2Proxy } from "./h2-proxy.js";
 import type { H2CallOutcome, H2Refusal, H2Router } from "./h2-proxy.js";
+import { PeerTls, peerSpiffeId } from "./peer-tls.js";
+import type { RouteTls } from "./peer-tls.js";
 
 /** Headers the workload receives about its caller (defined with their encoding in @sts/mesh). */
 export { MESH_HEADERS } from "@sts/mesh";
@@ -34,7 +41,7 @@ function refuse(res: ServerResponse, err: unknown): OAuthError {
   const status =
     e.code === "invalid_token"
       ? 401
-      : e.code === "invalid_target" || e.code === "invalid_scope" || e.code === "unauthorized_client"
+      : e.code === "invalid_target" || e.code === "invalid_scope" || e.code === "unauthorized_client" || e.code === "access_denied"
         ? 403
         : e.code === "invalid_request"
           ? 401
@@ -59,20 +66,43 @@ export interface SidecarDeps {
   /** Served at /metrics on the health listener when set. */
   metrics?: MetricsHandle;
   logger: Logger;
+  /** Where this sidecar's entry sits in the config file (`sidecars.svc-a`), to name a bad TLS file. */
+  configPath?: string;
 }
 
-/** Verifies an inbound call; the headers the workload gets about its caller. */
-async function admitInbound(authorization: string | undefined, deps: SidecarDeps): Promise<Record<string, string>> {
-  const caller = await verifyInbound(bearerToken(authorization), { ...deps.inbound, audience: deps.audience });
+/** The running sidecar: its dependencies and its TLS material, when it has `tls`. */
+interface Sidecar extends SidecarDeps {
+  tls: PeerTls | undefined;
+}
+
+/**
+ * The mutual TLS peer's SPIFFE ID, refusing one that `allowed_peers` does not list before any token work: a stolen
+ * token is no use from a workload that may not call this one.
+ */
+function admitPeer(socket: Socket | undefined, sidecar: Sidecar): string | undefined {
+  if (!sidecar.tls) return undefined;
+  const peer = peerSpiffeId(socket);
+  const allowed = sidecar.config.tls?.allowed_peers;
+  if (allowed && (peer === undefined || !allowed.includes(peer))) {
+    throw new OAuthError("access_denied", "the calling peer is not allowed to call this workload");
+  }
+  return peer;
+}
+
+/** Admits the peer, then verifies the call's token; the headers the workload gets about its caller. */
+async function admitInbound(authorization: string | undefined, socket: Socket | undefined, sidecar: Sidecar): Promise<Record<string, string>> {
+  const peer = admitPeer(socket, sidecar);
+  const caller = await verifyInbound(bearerToken(authorization), { ...sidecar.inbound, audience: sidecar.audience });
   return {
     // The workload gets the token it was called with, to call on through its outbound listener.
     authorization: `Bearer ${caller.token}`,
     ...callerHeaders(caller),
+    ...peerHeaders(peer),
   };
 }
 
-async function inboundHandler(req: IncomingMessage, res: ServerResponse, deps: SidecarDeps): Promise<void> {
-  const admitted = await admitInbound(req.headers.authorization, deps);
+async function inboundHandler(req: IncomingMessage, res: ServerResponse, deps: Sidecar): Promise<void> {
+  const admitted = await admitInbound(req.headers.authorization, req.socket, deps);
   const target = urlOnOrigin(deps.config.upstream, req.url ?? "/");
   logUpstreamError(
     await forward(req, res, target, { ...forwardableHeaders(req.headers), ...admitted }, { timeoutMs: deps.config.upstream_idle_timeout * 1000 }),
@@ -86,13 +116,13 @@ function logUpstreamError(err: Error | undefined, target: URL, logger: Logger): 
   if (err) logger.warn({ upstream: target.origin, err: err.message }, "upstream call failed");
 }
 
-/** Picks the route and exchanges the workload's token for it; only the exchanged token may leave. */
+/** Picks the route and exchanges the workload's token for it; only the exchanged token may leave, over mutual TLS to an https:// route. */
 async function admitOutbound(
   routeName: string,
   authorization: string | undefined,
-  deps: SidecarDeps,
+  deps: Sidecar,
   protocol: "http" | "grpc" = "http",
-): Promise<{ url: string; authorization: string }> {
+): Promise<{ url: string; authorization: string; tls?: RouteTls }> {
   // Own properties only: "constructor" or "__proto__" must not find Object's members.
   const route = Object.hasOwn(deps.config.routes, routeName) ? deps.config.routes[routeName] : undefined;
   if (!route) throw new OAuthError("invalid_target", "no route to this destination");
@@ -103,10 +133,14 @@ async function admitOutbound(
   if (!revocationIds) throw new OAuthError("invalid_token", "malformed bearer token");
   if (revocationIds.some(deps.isRevoked)) throw new OAuthError("invalid_token", "the inbound token is revoked");
   const exchanged = await deps.exchange.tokenFor(token, route.audience, route.scopes);
-  return { url: protocol === "grpc" ? (route.grpc_url ?? route.url) : route.url, authorization: `Bearer ${exchanged.accessToken}` };
+  const url = protocol === "grpc" ? (route.grpc_url ?? route.url) : route.url;
+  if (new URL(url).protocol !== "https:") return { url, authorization: `Bearer ${exchanged.accessToken}` };
+  // The config refuses an https:// route on a sidecar without tls.
+  if (!deps.tls) throw new TypeError(`route ${routeName}: an https:// route needs the sidecar's tls`);
+  return { url, authorization: `Bearer ${exchanged.accessToken}`, tls: deps.tls.route(routeName, route.spiffe_id) };
 }
 
-async function outboundHandler(req: IncomingMessage, res: ServerResponse, deps: SidecarDeps): Promise<void> {
+async function outboundHandler(req: IncomingMessage, res: ServerResponse, deps: Sidecar): Promise<void> {
   const [, routeName = "", ...rest] = (req.url ?? "/").split("/");
   const out = await admitOutbound(routeName, req.headers.authorization, deps);
   const target = urlOnOrigin(out.url, `/${rest.join("/")}`);
@@ -116,7 +150,7 @@ async function outboundHandler(req: IncomingMessage, res: ServerResponse, deps: 
       res,
       target,
       { ...forwardableHeaders(req.headers), authorization: out.authorization },
-      { timeoutMs: deps.config.upstream_idle_timeout * 1000 },
+      { timeoutMs: deps.config.upstream_idle_timeout * 1000, ...(out.tls && { agent: out.tls.agent }) },
     ),
     target,
     deps.logger,
@@ -127,7 +161,7 @@ async function outboundHandler(req: IncomingMessage, res: ServerResponse, deps: 
 function grpcRefusal(err: unknown): H2Refusal {
   const e = toOAuthError(err);
   const grpcStatus =
-    e.code === "invalid_target" || e.code === "invalid_scope" || e.code === "unauthorized_client"
+    e.code === "invalid_target" || e.code === "invalid_scope" || e.code === "unauthorized_client" || e.code === "access_denied"
       ? 7
       : e.code === "temporarily_unavailable"
         ? 14
@@ -143,16 +177,18 @@ function knownRoute(url: string | undefined, routes: SidecarConfig["routes"]): s
   return Object.hasOwn(routes, name) ? name : undefined;
 }
 
+/** An HTTP/1.1 listener: HTTPS with mutual TLS when `tls` is given. */
 function listen(
   listener: "inbound" | "outbound",
   handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
-  deps: SidecarDeps,
+  deps: Sidecar,
   { host, port }: { host: string; port: number },
+  tls?: PeerTls,
 ): Promise<Server> {
   const { logger } = deps;
   // OpenTelemetry's HTTP server convention, per listener; the outbound one also names the route.
   const durations = durationHistogram("@sts/sidecar", "http.server.request.duration", "Duration of calls through the sidecar, forwarding included");
-  const http = createServer({ maxHeaderSize: 16 * 1024, headersTimeout: 10_000 }, (req, res) => {
+  const onRequest: RequestListener = (req, res) => {
     const startedAt = performance.now();
     let errorType: string | undefined;
     res.once("close", () => {
@@ -176,7 +212,9 @@ function listen(
       errorType = refuse(res, err).code;
       if (!req.complete) req.resume();
     });
-  });
+  };
+  const options = { maxHeaderSize: 16 * 1024, headersTimeout: 10_000 };
+  const http: Server = tls ? tls.serve(createHttpsServer({ ...options, ...tls.serverOptions() }, onRequest)) : createServer(options, onRequest);
   return new Promise((resolve) => http.listen(port, host, () => resolve(http)));
 }
 
@@ -185,7 +223,7 @@ function listen(
  * gRPC status the caller got (`rpc.response.status_code`, absent for a reset stream) and the OAuth error of a refusal.
  * The method is left out: on the inbound side it is whatever an unauthenticated caller wrote.
  */
-function grpcCallDurations(listener: "grpc_inbound" | "grpc_outbound", deps: SidecarDeps): (outcome: H2CallOutcome) => void {
+function grpcCallDurations(listener: "grpc_inbound" | "grpc_outbound", deps: Sidecar): (outcome: H2CallOutcome) => void {
   const durations = durationHistogram("@sts/sidecar", "rpc.server.call.duration", "Duration of gRPC calls through the sidecar, forwarding included");
   return ({ seconds, headers, grpcStatus, errorType }) => {
     const route = listener === "grpc_outbound" ? knownRoute(`/${String(headers[":authority"] ?? "").replace(/:\d+$/, "")}`, deps.config.routes) : undefined;
@@ -216,35 +254,52 @@ function startHealth(deps: SidecarDeps, host: string, port: number): Promise<Ser
   return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
 }
 
-/** Starts the listeners. */
+/**
+ * Starts the listeners. With `config.tls`, reads the TLS files first (failing, naming the field, when one is missing or
+ * unusable) and serves the inbound listeners over mutual TLS; the others stay cleartext, on the workload's side.
+ */
 export async function startSidecar(deps: SidecarDeps): Promise<{ inboundPort: number; outboundPort: number; close(): Promise<void> }> {
-  const inbound = await listen("inbound", (req, res) => inboundHandler(req, res, deps), deps, deps.config.inbound);
-  const outbound = await listen("outbound", (req, res) => outboundHandler(req, res, deps), deps, deps.config.outbound);
-  const inboundRouter: H2Router = async (headers) => ({
+  const section = `${deps.configPath ?? "sidecar"}.tls`;
+  const tls =
+    deps.config.tls &&
+    new PeerTls(deps.config.tls, section, {
+      onReload: logReloads(deps.logger, section),
+      // A caller without a certificate from ca_file never gets a request in; debug, as a port scanner would flood anything louder.
+      onHandshakeRefused: (err) => deps.logger.debug({ err: err.message }, "TLS handshake refused"),
+    });
+  const sidecar: Sidecar = { ...deps, tls };
+  const inbound = await listen("inbound", (req, res) => inboundHandler(req, res, sidecar), sidecar, deps.config.inbound, tls);
+  const outbound = await listen("outbound", (req, res) => outboundHandler(req, res, sidecar), sidecar, deps.config.outbound);
+  const inboundRouter: H2Router = async (headers, socket) => ({
     target: deps.config.grpc_upstream ?? deps.config.upstream,
-    headers: { ...forwardableH2Headers(headers), ...(await admitInbound(headers.authorization, deps)) },
+    headers: { ...forwardableH2Headers(headers), ...(await admitInbound(headers.authorization, socket, sidecar)) },
   });
   const outboundRouter: H2Router = async (headers) => {
     // gRPC picks its route by :authority (the channel's default authority is the route name).
     const routeName = String(headers[":authority"] ?? "").replace(/:\d+$/, "");
-    const out = await admitOutbound(routeName, headers.authorization, deps, "grpc");
-    return { target: out.url, headers: { ...forwardableH2Headers(headers), authorization: out.authorization } };
+    const out = await admitOutbound(routeName, headers.authorization, sidecar, "grpc");
+    return {
+      target: out.url,
+      headers: { ...forwardableH2Headers(headers), authorization: out.authorization },
+      ...(out.tls && { tls: { pool: routeName, options: out.tls.options } }),
+    };
   };
-  const otherServers: Array<Server | Http2Server> = [];
+  const otherServers: Array<Server | Http2Server | Http2SecureServer> = [];
   if (deps.config.health) otherServers.push(await startHealth(deps, deps.config.health.host, deps.config.health.port));
   if (deps.config.grpc_inbound) {
     const { host, port } = deps.config.grpc_inbound;
-    otherServers.push(await startH2Proxy(inboundRouter, grpcRefusal, host, port, grpcCallDurations("grpc_inbound", deps)));
+    otherServers.push(await startH2Proxy(inboundRouter, grpcRefusal, host, port, grpcCallDurations("grpc_inbound", sidecar), tls));
   }
   if (deps.config.grpc_outbound) {
     const { host, port } = deps.config.grpc_outbound;
-    otherServers.push(await startH2Proxy(outboundRouter, grpcRefusal, host, port, grpcCallDurations("grpc_outbound", deps)));
+    otherServers.push(await startH2Proxy(outboundRouter, grpcRefusal, host, port, grpcCallDurations("grpc_outbound", sidecar)));
   }
-  const close = (s: Server | Http2Server): Promise<void> => new Promise((r) => s.close(() => r()));
+  const close = (s: Server | Http2Server | Http2SecureServer): Promise<void> => new Promise((r) => s.close(() => r()));
   return {
     inboundPort: (inbound.address() as AddressInfo).port,
     outboundPort: (outbound.address() as AddressInfo).port,
     close: async () => {
+      tls?.close();
       await Promise.all([inbound, outbound, ...otherServers].map(close));
     },
   };

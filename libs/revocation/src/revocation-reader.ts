@@ -1,0 +1,39 @@
+/**
+ * The revocations as a service that only verifies sees them: bound to the
+ * issuer's bucket (a reader creates nothing and imposes no setting, so its
+ * NATS user needs no right to write it), held in a watch-fed copy that
+ * forgets what the bucket's max_age removed, and trusted only for a bounded
+ * time while NATS is unreachable (SECURITY.md: then fail closed).
+ */
+import { BUCKETS, openBucket } from "@sts/nats";
+import type { NatsHandle, NatsLogger } from "@sts/nats";
+import { RevocationCache } from "./revocation-cache.js";
+import { RevocationList, StalenessGuard } from "./revocation-list.js";
+
+/** A read-only revocation check and the means to stop watching. */
+export interface RevocationReader {
+  /** Whether a token id is revoked; throws temporarily_unavailable once the copy may be older than allowed. */
+  isRevoked(jti: string): boolean;
+  /** Stops watching the bucket. */
+  stop(): void;
+}
+
+/** Options of {@link openRevocationReader}. */
+export interface RevocationReaderOptions {
+  /** How long the copy is trusted while cut off from NATS (config `tokens.revocation_max_staleness`), in ms. */
+  maxStalenessMs: number;
+  logger?: NatsLogger;
+}
+
+/**
+ * Binds to the revocations bucket, waiting (unready) until its owner has made
+ * it, and resolves once the revocations it holds are loaded.
+ */
+export async function openRevocationReader(nats: NatsHandle, options: RevocationReaderOptions): Promise<RevocationReader> {
+  const { logger } = options;
+  const kv = await openBucket(nats, BUCKETS.revocations, { bind: true, waitForOwner: true, logger });
+  const cache = new RevocationCache(kv, { logger });
+  await cache.ready();
+  const list = new RevocationList(kv, cache, new StalenessGuard(nats, options.maxStalenessMs));
+  return { isRevoked: (jti) => list.isRevoked(jti), stop: () => cache.stop() };
+}
