@@ -1,6 +1,7 @@
 /**
- * The auditors' credential: with STS_AUDIT_TOKEN set, every audit call must
- * present it, through the API and through stsctl. Real processes.
+ * The break-glass credential: with STS_AUDIT_TOKEN set, every audit call must
+ * present it or an auditor's access token (test/audit-access.e2e.test.ts),
+ * through the API and through stsctl. Real processes.
  */
 import { execFile } from "node:child_process";
 import { join } from "node:path";
@@ -33,7 +34,7 @@ const bearer = (token: string | undefined): Metadata => {
   return m;
 };
 
-describe("the audit API with an auditors' credential", () => {
+describe("the audit API with a break-glass credential", () => {
   it.each([
     ["Query", { page_size: 1 }],
     ["Verify", {}],
@@ -41,11 +42,11 @@ describe("the audit API with an auditors' credential", () => {
   ] as const)("refuses %s without it or with another, and answers with it", async (method, request) => {
     for (const token of [undefined, "not-the-token"]) {
       const r = await call(audit, method, request, bearer(token));
-      expect(r.ok ? "answered" : r.failure.error, `${method} with ${token ?? "nothing"}`).toBe("invalid_client");
+      expect(r.ok ? "answered" : r.failure.error, `${method} with ${token ?? "nothing"}`).toBe("invalid_token");
     }
     const r = await call(audit, method, request, bearer(AUDIT_TOKEN));
-    // Lineage of an unknown jti is a well-formed refusal; what matters is that it is not invalid_client.
-    expect(r.ok || r.failure.error !== "invalid_client").toBe(true);
+    // Lineage of an unknown jti is a well-formed refusal; what matters is that it is not invalid_token.
+    expect(r.ok || r.failure.error).toBe(method === "Lineage" ? "invalid_request" : true);
   });
 
   it("refuses Tail without it", async () => {
@@ -54,14 +55,14 @@ describe("the audit API with an auditors' credential", () => {
       stream.on("error", (err: { metadata?: Metadata }) => resolve(err.metadata?.get("oauth-error")[0] as string | undefined));
       stream.on("data", () => resolve("data"));
     });
-    expect(error).toBe("invalid_client");
+    expect(error).toBe("invalid_token");
   });
 
   it("lets stsctl through with STS_AUDIT_TOKEN, and not without", async () => {
     const stsctl = (env: Record<string, string>) =>
       promisify(execFile)(process.execPath, [join(ROOT, "services/audit/dist/stsctl.js"), "audit", "verify", "--addr", stack.address.audit], {
         cwd: ROOT,
-        env: { ...process.env, STS_AUDIT_TOKEN: "", ...env },
+        env: { ...process.env, STS_AUDIT_TOKEN: "", STS_AUDIT_ACCESS_TOKEN: "", ...env },
       }).then(
         () => 0,
         (e: { code: number }) => e.code,

@@ -4,7 +4,9 @@
  * deploy/k8s/nats/permissions.conf (through deploy/local/nats-server.conf),
  * and the server logs no permission violation while tokens are issued,
  * exchanged, revoked and audited; a sidecar's user cannot forge events or
- * touch revocations; wrong credentials stop a service at start with a clear
+ * touch revocations; the audit service's user reads the revocations and
+ * records reads of the trail (audit.accessed), and can do neither more nor
+ * less; wrong credentials stop a service at start with a clear
  * message that holds no secret. Then the same over TLS, mutual and not.
  */
 import { randomBytes } from "node:crypto";
@@ -15,6 +17,7 @@ import { Metadata } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { QueryResponse__Output } from "@sts/proto";
 import { BUCKETS, EVENTS_STREAM, EVENT_TYPES, connectNats, eventSubject, isPermissionViolation } from "@sts/nats";
+import type { NatsHandle } from "@sts/nats";
 import { httpReady, freePort, makeTestCa, startProcess, waitFor } from "@sts/testkit";
 import type { ProcessHandle, TestCa } from "@sts/testkit";
 import { ROOT, SERVICES, basicAuth, claimsOf, postForm, startStack } from "./harness.js";
@@ -62,7 +65,12 @@ describe("NATS with a least-privilege user per service (deploy/local/nats-server
     const sidecars = {
       "svc-b": { inbound: { port: port.inbound }, outbound: { port: port.outbound }, health: { port: port.health }, upstream: "http://127.0.0.1:9" },
     };
-    stack = await startStack({ ...chainConfig, sidecars }, { services: [], nats: { include: [join(ROOT, "deploy/local/nats-server.conf")], env: serverEnv } });
+    // An auditor, whose access tokens the audit service checks against the revocations it may only read.
+    const auditor = { client_id: "auditor", client_secret: SECRET, scope: ["audit:read"], audience: ["sts-audit"] };
+    stack = await startStack(
+      { ...chainConfig, clients: [...chainConfig.clients, auditor], sidecars },
+      { services: [], nats: { include: [join(ROOT, "deploy/local/nats-server.conf")], env: serverEnv } },
+    );
     // One by one, as the harness does, each with its own user: the issuer first, as it owns what the others open.
     for (const name of SERVICES) await stack.start(name, login(name));
     grpc = clients(stack.address);
@@ -127,26 +135,35 @@ describe("NATS with a least-privilege user per service (deploy/local/nats-server
     });
     expect(stack.nats.output()).not.toMatch(/Violation/i);
 
-    const nats = await connectNats({
-      servers: stack.nats.url,
-      name: "sts-sidecar-probe",
-      auth: { kind: "user", user: "sts-sidecar", password: { value: passwords.sidecar } },
-      inboxPrefix: "_INBOX.sidecar",
-    });
-    try {
-      await expectRefused(nats.js.publish(eventSubject(EVENT_TYPES.TOKEN_ISSUED), "{}", { timeout: 2_000 }));
-      const revocations = await nats.kvm.open(BUCKETS.revocations);
-      await expectRefused(revocations.put("forged", "{}"));
-      await expectRefused(revocations.delete("any"));
-      // Reading stays allowed: the status of the bucket it watches.
-      expect((await revocations.status()).bucket).toBe(BUCKETS.revocations);
+    await asRevocationReader(stack.nats.url, "sidecar", async (nats) => {
       // Nor may it shorten the audit trail's retention, or touch the clients and keys buckets.
       await expectRefused(nats.jsm.streams.update(EVENTS_STREAM.name, { max_age: 1_000_000_000 }));
       await expectRefused(nats.jsm.streams.info(`KV_${BUCKETS.keys}`));
-    } finally {
-      await nats.close();
-    }
+    });
     expect(stack.nats.output()).toMatch(/Publish Violation.*"sts-sidecar".*sts\.events\.token\.issued/);
+  });
+
+  it("runs the audit service as sts-audit: it checks an auditor's token, records the read, and may write nothing else", async () => {
+    const token = await postForm(
+      `${stack.gatewayUrl}/oauth2/token`,
+      { grant_type: "client_credentials", audience: "sts-audit", scope: "audit:read" },
+      { authorization: basicAuth("auditor", SECRET) },
+    );
+    expect(token.status, JSON.stringify(token.body)).toBe(200);
+    const bearer = new Metadata();
+    bearer.set("authorization", `Bearer ${token.body.access_token as string}`);
+    const jti = claimsOf(token.body.access_token as string).jti as string;
+    // Each of these reads is recorded before it is answered: one of them finds the record of an earlier one.
+    await waitFor(
+      async () => {
+        const r = await call<QueryResponse__Output>(grpc.audit, "Query", { filter: { type: EVENT_TYPES.AUDIT_ACCESSED, client_id: "auditor" } }, bearer);
+        return r.ok && r.value.records.some((x) => x.jti === jti);
+      },
+      { timeoutMs: 10_000, message: "the auditor's read was not recorded" },
+    );
+    expect(stack.nats.output()).not.toMatch(/Violation.*"sts-audit"/i);
+    await asRevocationReader(stack.nats.url, "audit");
+    expect(stack.nats.output()).toMatch(/Publish Violation.*"sts-audit".*sts\.events\.token\.issued/);
   });
 
   it("stops a service whose password is wrong, naming the user, never the password", async () => {
@@ -166,6 +183,31 @@ describe("NATS with a least-privilege user per service (deploy/local/nats-server
     expect(output).not.toContain(token);
   });
 });
+
+/**
+ * Logs in to `url` as a service that only reads the revocations (`sts-<name>`): it may
+ * read the bucket, and neither write nor delete in it nor forge a token event;
+ * `more` checks what else this user may not do.
+ */
+async function asRevocationReader(url: string, name: "sidecar" | "audit", more?: (nats: NatsHandle) => Promise<void>): Promise<void> {
+  const nats = await connectNats({
+    servers: url,
+    name: `sts-${name}-probe`,
+    auth: { kind: "user", user: `sts-${name}`, password: { value: passwords[name] } },
+    inboxPrefix: `_INBOX.${name}`,
+  });
+  try {
+    await expectRefused(nats.js.publish(eventSubject(EVENT_TYPES.TOKEN_ISSUED), "{}", { timeout: 2_000 }));
+    const revocations = await nats.kvm.open(BUCKETS.revocations);
+    await expectRefused(revocations.put("forged", "{}"));
+    await expectRefused(revocations.delete("any"));
+    // Reading stays allowed: the status of the bucket it watches.
+    expect((await revocations.status()).bucket).toBe(BUCKETS.revocations);
+    await more?.(nats);
+  } finally {
+    await nats.close();
+  }
+}
 
 /** Expects the server to refuse the operation to this user (a permission violation, not a timeout). */
 async function expectRefused(operation: Promise<unknown>): Promise<void> {

@@ -24,6 +24,14 @@ describe("config", () => {
     expect(c.services.issuer.port).toBe(50051);
   });
 
+  it("gives the audit API an audience and a scope for auditors' tokens, and refuses a scope that is not one token", () => {
+    expect([parseConfig({}).audit.api_audience, parseConfig({}).audit.api_scope]).toEqual(["sts-audit", "audit:read"]);
+    const c = parseConfig({ audit: { api_audience: "https://audit.example", api_scope: "audit" } });
+    expect([c.audit.api_audience, c.audit.api_scope]).toEqual(["https://audit.example", "audit"]);
+    expect(problemsOf(() => parseConfig({ audit: { api_scope: "audit read" } }))).toEqual(["audit.api_scope: one scope token (RFC 6749 §3.3)"]);
+    expect(problemsOf(() => parseConfig({ audit: { api_audience: "" } }))[0]).toMatch(/^audit\.api_audience: /);
+  });
+
   it("names an unknown field with its path", () => {
     expect(problemsOf(() => parseConfig({ clients: [{ ...secretClient, colour: "red" }] }))).toEqual(["clients[0].colour: unknown field"]);
   });

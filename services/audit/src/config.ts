@@ -2,7 +2,25 @@
 import { loadConfig } from "@sts/config";
 import type { StsConfig } from "@sts/config";
 
-/** Reads the config file (STS_CONFIG), env overrides and the auditors' credential (STS_AUDIT_TOKEN). */
-export function readSettings(env: NodeJS.ProcessEnv = process.env): { config: StsConfig; auditToken: string | undefined } {
-  return { config: loadConfig(env.STS_CONFIG, env), auditToken: env.STS_AUDIT_TOKEN || undefined };
+/** Everything the audit service needs to start. */
+export interface AuditSettings {
+  config: StsConfig;
+  /**
+   * The shared break-glass credential (STS_AUDIT_TOKEN): accepted beside
+   * auditors' access tokens, and recorded as such. Unset, a call with no
+   * credential is answered (and recorded) as anonymous.
+   */
+  breakGlassToken: string | undefined;
+  /** Seconds since epoch; STS_CLOCK_OFFSET shifts it in tests. */
+  now: () => number;
+}
+
+/** Reads the config file (STS_CONFIG), env overrides and the break-glass credential (STS_AUDIT_TOKEN). */
+export function readSettings(env: NodeJS.ProcessEnv = process.env): AuditSettings {
+  const offset = Number(env.STS_CLOCK_OFFSET ?? 0) || 0;
+  return {
+    config: loadConfig(env.STS_CONFIG, env),
+    breakGlassToken: env.STS_AUDIT_TOKEN || undefined,
+    now: () => Math.floor(Date.now() / 1000) + offset,
+  };
 }

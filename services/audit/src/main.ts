@@ -1,16 +1,22 @@
-/** Audit entry point: config → telemetry → SQLite projection → NATS consumer → gRPC → signals. */
+/** Audit entry point: config → telemetry → SQLite projection → NATS consumer → revocations, JWKS → gRPC → signals. */
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { createRemoteJWKSet } from "jose";
 import { grpcCredentials, logReloads, onShutdownSignal, startGrpcServer } from "@sts/grpc";
+import { VerifiedTokens } from "@sts/jwt";
+import { EventPublisher } from "@sts/nats";
 import { loadAuditProto, PROTO_FILES } from "@sts/proto";
+import { openRevocationReader } from "@sts/revocation";
+import { accessRecorder } from "./access-record.js";
 import { AuditStore } from "./audit-store.js";
+import { auditorAuthenticator } from "./authenticate-auditor.js";
 import { readSettings } from "./config.js";
 import { Projector } from "./projector.js";
 import { auditService } from "./service.js";
 
 async function main(): Promise<void> {
-  const { config, auditToken } = readSettings();
+  const { config, breakGlassToken, now } = readSettings();
   const { telemetry, logger } = startTelemetry("audit", config);
   mkdirSync(dirname(config.audit.db_path), { recursive: true });
   const store = new AuditStore(config.audit.db_path);
@@ -18,25 +24,44 @@ async function main(): Promise<void> {
 
   const nats = await connectStack("audit", config, logger);
   const projector = new Projector(nats, store, config.audit.consumer, logger);
+  // Auditors' tokens are checked against the issuer's revocations: the projection runs meanwhile, the API waits (unready).
+  const revocations = await openRevocationReader(nats, { maxStalenessMs: config.tokens.revocation_max_staleness * 1000, logger });
+  const authenticate = auditorAuthenticator({
+    breakGlassToken,
+    scope: config.audit.api_scope,
+    tokens: {
+      issuer: config.issuer,
+      audience: config.audit.api_audience,
+      // jose caches the JWKS and refetches on an unknown kid (at most every 30 s).
+      keys: createRemoteJWKSet(new URL(`${config.issuer}/oauth2/jwks`), { cooldownDuration: 30_000 }),
+      isRevoked: (jti) => revocations.isRevoked(jti),
+      clockTolerance: config.tokens.clock_tolerance,
+      maxBytes: config.tokens.max_token_bytes,
+      now,
+      verified: new VerifiedTokens(),
+    },
+  });
+  const record = accessRecorder(new EventPublisher(nats, { source: "sts/audit", logger }));
 
   const proto = loadAuditProto();
   const server = await startGrpcServer({
     host: config.services.audit.bind,
     port: config.services.audit.port,
     credentials: grpcCredentials(config.grpc_tls, logReloads(logger)).server,
-    services: [{ definition: proto.sts.audit.v1.AuditService.service, implementation: auditService(store, logger, auditToken) }],
+    services: [{ definition: proto.sts.audit.v1.AuditService.service, implementation: auditService(store, logger, { authenticate, record }) }],
     reflection: { protoFiles: PROTO_FILES },
     logger,
   });
   server.setServing(nats.isConnected());
   nats.onStatusChange((connected) => server.setServing(connected));
-  logger.info({ port: server.port }, "audit listening");
+  logger.info({ port: server.port, audience: config.audit.api_audience, scope: config.audit.api_scope }, "audit listening");
   await telemetry.serveAdmin(() => server.isServing());
-  if (!auditToken) logger.warn("STS_AUDIT_TOKEN is not set: the audit API answers any caller that can reach it");
+  if (!breakGlassToken) logger.warn("STS_AUDIT_TOKEN is not set: the audit API answers callers without a credential (each read recorded as anonymous)");
 
   onShutdownSignal(async () => {
     await server.shutdown(2_000);
     await projector.stop();
+    revocations.stop();
     await nats.close();
     store.close();
     await telemetry.shutdown();

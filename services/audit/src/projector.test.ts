@@ -62,6 +62,24 @@ describe("Projector", () => {
     }
   });
 
+  it("stores audit.accessed like any event: the auditor in sub, client_id and jti, found by type", async () => {
+    const events = new EventPublisher(nats, { source: "sts/audit", logger });
+    const data = { rpc: "Query", credential: "access_token", sub: "alice", client_id: "auditor-alice", jti: "j-alice", peer: "p", filter: { sub: "bob" } };
+    await events.publish(EVENT_TYPES.AUDIT_ACCESSED, data);
+    const store = new AuditStore(join(dir, "accessed.db"));
+    const projector = new Projector(nats, store, "accessed-test", logger);
+    try {
+      const found = await waitFor(() => store.query({ type: "audit.accessed" }, 0, 10)[0], { timeoutMs: 15_000, message: "audit.accessed was not stored" });
+      expect([found.sub, found.client_id, found.jti, found.aud]).toEqual(["alice", "auditor-alice", "j-alice", []]);
+      expect(JSON.parse(found.data_json)).toEqual(data);
+      // The subject it read about is in its filter, not in its columns: a Query for bob's records does not return it.
+      expect(store.query({ sub: "bob" }, 0, 10)).toEqual([]);
+      expect(store.query({ client_id: "auditor-alice", type: "audit.accessed" }, 0, 10)).toHaveLength(1);
+    } finally {
+      await projector.stop();
+    }
+  });
+
   it("reads a recreated events stream from its start, though its numbers restart below the projection's", async () => {
     const events = new EventPublisher(nats, { source: "test", logger });
     const store = new AuditStore(join(dir, "recreated.db"));

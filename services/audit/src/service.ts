@@ -1,11 +1,13 @@
 /** sts.audit.v1.AuditService handlers over the projection. */
+import type { Metadata } from "@grpc/grpc-js";
 import { invalidRequest } from "@sts/errors";
-import { requireBearerSecret, serverStream, unary } from "@sts/grpc";
-import type { CallContext } from "@sts/grpc";
+import { serverStream, unary } from "@sts/grpc";
 import type { AuditFilter__Output, AuditRecord as WireRecord, AuditServiceHandlers, LineageNode } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
+import type { RecordAccess } from "./access-record.js";
 import { AuditStore } from "./audit-store.js";
 import type { AuditRecord, RecordFilter } from "./audit-store.js";
+import type { Auditor } from "./authenticate-auditor.js";
 import { lineage } from "./lineage.js";
 import type { LineageTree } from "./lineage.js";
 
@@ -34,21 +36,30 @@ function decodePage(token: string): number {
   return n;
 }
 
+/** Who may read, and the record of each read: every handler names its caller first and records what it asked before reading. */
+export interface ReadAccess {
+  /** Names the caller or refuses it (invalid_token, insufficient_scope). */
+  authenticate: (metadata: Metadata) => Promise<Auditor>;
+  /** Records a read durably, or throws temporarily_unavailable: nothing is read then. */
+  record: RecordAccess;
+}
+
 /**
- * Builds the AuditService implementation. With an auditors' credential every
- * call must present it (records name subjects, clients and scopes); without
- * one the API answers whoever can reach it, and main() says so at start.
+ * Builds the AuditService implementation. Records name subjects, clients and
+ * scopes, so every call names its auditor and is itself recorded (an
+ * `audit.accessed` event) before anything is read; bad input is refused
+ * after the caller is known and reads nothing.
  */
-export function auditService(store: AuditStore, logger: Logger, auditToken?: string): AuditServiceHandlers {
-  const auditor = (ctx: CallContext): void => {
-    if (auditToken !== undefined) requireBearerSecret(ctx.metadata, auditToken, "auditors' credential");
-  };
+export function auditService(store: AuditStore, logger: Logger, access: ReadAccess): AuditServiceHandlers {
   return {
     Query: unary(
       async (req, ctx) => {
-        auditor(ctx);
+        const auditor = await access.authenticate(ctx.metadata);
+        const filter = toFilter(req.filter);
+        const after = decodePage(req.page_token);
         const size = Math.min(req.page_size || 100, MAX_PAGE);
-        const records = store.query(toFilter(req.filter), decodePage(req.page_token), size + 1);
+        await access.record("Query", auditor, ctx.peer, { ...filter, limit: size, after_sequence: after });
+        const records = store.query(filter, after, size + 1);
         const page = records.slice(0, size);
         const more = records.length > size;
         return { records: page.map(toWire), next_page_token: more ? Buffer.from(String(page[page.length - 1]?.sequence ?? 0)).toString("base64url") : "" };
@@ -58,8 +69,9 @@ export function auditService(store: AuditStore, logger: Logger, auditToken?: str
 
     Lineage: unary(
       async (req, ctx) => {
-        auditor(ctx);
+        const auditor = await access.authenticate(ctx.metadata);
         if (!req.jti) throw invalidRequest("jti is required");
+        await access.record("Lineage", auditor, ctx.peer, { jti: req.jti });
         const l = lineage(store, req.jti);
         if (!l) throw invalidRequest("no token with this jti is recorded");
         return { token: toWire(l.token), ancestors: l.ancestors.map(toWire), descendants: l.descendants.map(tree) };
@@ -69,7 +81,7 @@ export function auditService(store: AuditStore, logger: Logger, auditToken?: str
 
     Verify: unary(
       async (_req, ctx) => {
-        auditor(ctx);
+        await access.record("Verify", await access.authenticate(ctx.metadata), ctx.peer, {});
         const v = store.verify();
         return { ok: v.ok, checked: String(v.checked), first_bad_sequence: String(v.firstBad), reason: v.reason };
       },
@@ -78,9 +90,10 @@ export function auditService(store: AuditStore, logger: Logger, auditToken?: str
 
     Tail: serverStream(
       async (req, stream, ctx) => {
-        auditor(ctx);
+        const auditor = await access.authenticate(ctx.metadata);
         const filter = toFilter(req.filter);
         let after = Number(req.after_sequence) || 0;
+        await access.record("Tail", auditor, ctx.peer, { ...filter, after_sequence: after });
         const live: AuditRecord[] = [];
         let wake: (() => void) | undefined;
         const onAppend = (records: AuditRecord[]): void => {

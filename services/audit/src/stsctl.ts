@@ -9,10 +9,16 @@
  *
  * --addr host:port (or STS_AUDIT_ADDR) selects the audit service (default 127.0.0.1:50054).
  * --tls-ca, --tls-cert, --tls-key (or STS_GRPC_TLS_CA_FILE, _CERT_FILE, _KEY_FILE)
- * reach a stack that runs with grpc_tls; STS_AUDIT_TOKEN is the auditors'
- * credential when the audit service requires one (an environment variable
- * only, so it stays out of shell history and process listings).
+ * reach a stack that runs with grpc_tls.
+ *
+ * The credential: an auditor's own access token (audience audit.api_audience,
+ * scope audit.api_scope, e.g. from the gateway's client_credentials grant),
+ * from STS_AUDIT_ACCESS_TOKEN or --access-token-file F; each read is then
+ * recorded under the auditor's name. Without one, STS_AUDIT_TOKEN, the shared
+ * break-glass credential, recorded as such. Never a token on the command line:
+ * it would stay in shell history and process listings.
  */
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { Metadata, status } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
@@ -45,12 +51,16 @@ const { values, positionals } = parseArgs({
     "tls-ca": { type: "string" },
     "tls-cert": { type: "string" },
     "tls-key": { type: "string" },
+    "access-token-file": { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
 
-const usage =
-  "usage: stsctl audit <query|tail|lineage <jti>|verify> [--addr host:port] [--tls-ca F --tls-cert F --tls-key F] [--json] [--sub S] [--client C] [--aud A] [--type T] [--since T] [--until T] [--limit N] [--from-seq N]";
+const usage = [
+  "usage: stsctl audit <query|tail|lineage <jti>|verify> [--addr host:port] [--tls-ca F --tls-cert F --tls-key F] [--access-token-file F] [--json] [--sub S] [--client C] [--aud A] [--type T] [--since T] [--until T] [--limit N] [--from-seq N]",
+  "credential: an auditor's access token from STS_AUDIT_ACCESS_TOKEN or --access-token-file F (each read recorded under its name),",
+  "            else the break-glass STS_AUDIT_TOKEN (recorded as break-glass); audit.accessed records who read what (--type audit.accessed)",
+].join("\n");
 const [group, command, arg] = positionals;
 if (values.help || group !== "audit" || !command) {
   console.log(usage);
@@ -79,10 +89,27 @@ const channel = (() => {
   }
 })();
 const client = new (loadAuditProto().sts.audit.v1.AuditService)(address, channel);
-/** The auditors' credential on every call, when there is one. */
+/** The auditor's own access token, when given; the break-glass credential only without one. */
+const credential = ((): string | undefined => {
+  const file = values["access-token-file"];
+  if (file === undefined) return process.env.STS_AUDIT_ACCESS_TOKEN?.trim() || process.env.STS_AUDIT_TOKEN || undefined;
+  let token = "";
+  try {
+    token = readFileSync(file, "utf8").trim();
+  } catch (err) {
+    console.error(`stsctl: cannot read the access token file: ${(err as Error).message}`);
+    return process.exit(2);
+  }
+  if (!token) {
+    console.error("stsctl: the access token file is empty");
+    return process.exit(2);
+  }
+  return token;
+})();
+/** The credential on every call, when there is one. */
 function auditorMetadata(): Metadata {
   const metadata = new Metadata();
-  if (process.env.STS_AUDIT_TOKEN) metadata.set("authorization", `Bearer ${process.env.STS_AUDIT_TOKEN}`);
+  if (credential) metadata.set("authorization", `Bearer ${credential}`);
   return metadata;
 }
 const filter = { sub: values.sub, client_id: values.client, audience: values.aud, type: values.type, since: values.since, until: values.until };

@@ -23,7 +23,13 @@ export interface ProtoGrpcType {
       v1: {
         /**
          * AuditService answers auditors: what happened, where a token came from,
-         * what was made from it, and whether the record was tampered with.
+         * what was made from it, and whether the record was tampered with. Every call
+         * carries `authorization: Bearer <credential>` metadata: an auditor's access
+         * token from this stack (audience `audit.api_audience`, scope
+         * `audit.api_scope`), or the shared break-glass STS_AUDIT_TOKEN. Every call is
+         * itself recorded, as an `audit.accessed` event naming the auditor, before it
+         * is answered; when that record cannot be stored the call fails with
+         * UNAVAILABLE and reads nothing.
          */
         AuditService: SubtypeConstructor<typeof grpc.Client, _sts_audit_v1_AuditServiceClient> & { service: _sts_audit_v1_AuditServiceDefinition }
         Filter: MessageTypeDefinition<_sts_audit_v1_Filter, _sts_audit_v1_Filter__Output>

@@ -13,7 +13,13 @@ import type { VerifyResponse as _sts_audit_v1_VerifyResponse, VerifyResponse__Ou
 
 /**
  * AuditService answers auditors: what happened, where a token came from,
- * what was made from it, and whether the record was tampered with.
+ * what was made from it, and whether the record was tampered with. Every call
+ * carries `authorization: Bearer <credential>` metadata: an auditor's access
+ * token from this stack (audience `audit.api_audience`, scope
+ * `audit.api_scope`), or the shared break-glass STS_AUDIT_TOKEN. Every call is
+ * itself recorded, as an `audit.accessed` event naming the auditor, before it
+ * is answered; when that record cannot be stored the call fails with
+ * UNAVAILABLE and reads nothing.
  */
 export interface AuditServiceClient extends grpc.Client {
   /**
@@ -80,7 +86,13 @@ export interface AuditServiceClient extends grpc.Client {
 
 /**
  * AuditService answers auditors: what happened, where a token came from,
- * what was made from it, and whether the record was tampered with.
+ * what was made from it, and whether the record was tampered with. Every call
+ * carries `authorization: Bearer <credential>` metadata: an auditor's access
+ * token from this stack (audience `audit.api_audience`, scope
+ * `audit.api_scope`), or the shared break-glass STS_AUDIT_TOKEN. Every call is
+ * itself recorded, as an `audit.accessed` event naming the auditor, before it
+ * is answered; when that record cannot be stored the call fails with
+ * UNAVAILABLE and reads nothing.
  */
 export interface AuditServiceHandlers extends grpc.UntypedServiceImplementation {
   /**

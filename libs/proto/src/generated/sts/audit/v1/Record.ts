@@ -19,7 +19,8 @@ export interface Record {
    */
   'event_id'?: (string);
   /**
-   * CloudEvents type, e.g. token.issued, token.exchanged, exchange.denied.
+   * CloudEvents type, e.g. token.issued, token.exchanged, exchange.denied,
+   * audit.accessed (a read of this API: sub, client_id and jti are the auditor's).
    */
   'type'?: (string);
   /**
@@ -68,7 +69,8 @@ export interface Record__Output {
    */
   'event_id': (string);
   /**
-   * CloudEvents type, e.g. token.issued, token.exchanged, exchange.denied.
+   * CloudEvents type, e.g. token.issued, token.exchanged, exchange.denied,
+   * audit.accessed (a read of this API: sub, client_id and jti are the auditor's).
    */
   'type': (string);
   /**
