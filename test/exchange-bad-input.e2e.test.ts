@@ -157,27 +157,32 @@ describe("bad parameters", () => {
 });
 
 describe("may_act (RFC 8693 §4.4)", () => {
-  /** A token for alice, issued to svc-a, that only svc-b may act for. */
-  async function mintMayActB(audience: string): Promise<string> {
+  /** Calls Mint as the exchanger (the only caller it accepts) and returns the token. */
+  async function mintAsExchanger(request: Record<string, unknown>): Promise<string> {
     const internal = new Metadata();
     internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
     const minted = await call<MintResponse__Output>(
       grpc.token,
       "Mint",
-      {
-        sub: "alice",
-        client_id: "svc-a",
-        audience: [audience],
-        scope: "a b c",
-        not_after: String(Math.floor(Date.now() / 1000) + 300),
-        may_act_json: JSON.stringify({ sub: "svc-b" }),
-        requested_token_type: "urn:ietf:params:oauth:token-type:access_token",
-      },
+      { requested_token_type: "urn:ietf:params:oauth:token-type:access_token", ...request },
       internal,
     );
     if (!minted.ok) throw new Error(minted.failure.description);
-    expect(claimsOf(minted.value.access_token).may_act).toEqual({ sub: "svc-b" });
     return minted.value.access_token;
+  }
+
+  /** A token for alice, issued to svc-a, that only svc-b may act for. */
+  async function mintMayActB(audience: string): Promise<string> {
+    const token = await mintAsExchanger({
+      sub: "alice",
+      client_id: "svc-a",
+      audience: [audience],
+      scope: "a b c",
+      not_after: String(Math.floor(Date.now() / 1000) + 300),
+      may_act_json: JSON.stringify({ sub: "svc-b" }),
+    });
+    expect(claimsOf(token).may_act).toEqual({ sub: "svc-b" });
+    return token;
   }
 
   it("accepts only the actor the subject token names", async () => {
@@ -198,24 +203,8 @@ describe("may_act (RFC 8693 §4.4)", () => {
   });
 
   /** svc-b's own token (its actor_token), living until exp. */
-  async function mintActorB(exp: number): Promise<string> {
-    const internal = new Metadata();
-    internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
-    const actor = await call<MintResponse__Output>(
-      grpc.token,
-      "Mint",
-      {
-        sub: "svc-b",
-        client_id: "svc-b",
-        audience: ["svc-c"],
-        scope: "",
-        not_after: String(exp),
-        requested_token_type: "urn:ietf:params:oauth:token-type:access_token",
-      },
-      internal,
-    );
-    if (!actor.ok) throw new Error(actor.failure.description);
-    return actor.value.access_token;
+  function mintActorB(exp: number): Promise<string> {
+    return mintAsExchanger({ sub: "svc-b", client_id: "svc-b", audience: ["svc-c"], scope: "", not_after: String(exp) });
   }
 
   /** svc-b exchanges a token for alice that names it in may_act, presenting its own actor_token. */
