@@ -88,8 +88,16 @@ function count(result: SecretCheck): void {
   checks ??= getMeter("@sts/client-auth").createCounter("sts.client_auth.secret_checks", {
     description: "Client secret checks by result: cached (verified before), match, mismatch (wrong secret or unknown client) or refused (scrypt gate full)",
   });
-  checks.add(1, { "sts.result": result });
+  checks.add(1, CHECK_ATTRIBUTES[result]);
 }
+
+/** One attribute set per result, made once: the check of a cached secret is on every request's path. */
+const CHECK_ATTRIBUTES: Record<SecretCheck, { "sts.result": SecretCheck }> = {
+  cached: { "sts.result": "cached" },
+  match: { "sts.result": "match" },
+  mismatch: { "sts.result": "mismatch" },
+  refused: { "sts.result": "refused" },
+};
 
 /** Checks a presented secret against a stored hash in constant time; a repeat of a verified secret skips scrypt and the gate. */
 export async function verifySecret(stored: string, presented: string, gate: ScryptGate = defaultGate): Promise<boolean> {
