@@ -25,7 +25,7 @@ const clients = [
   { client_id: "svc", client_secret: SECRET, scope: ["read", "write", "read:/data/cern"], audience: ["api-1", "api-2", "api-3"] },
   { client_id: "poster", client_secret: SECRET, token_endpoint_auth_method: "client_secret_post", scope: ["read"], audience: ["api-1"] },
   { client_id: "admin:test/vo_1", client_secret: SECRET, scope: ["read"], audience: ["api-1"] },
-  { client_id: "opaque-user", client_secret: SECRET, scope: ["read"], audience: ["api-opaque"], access_token_format: { "api-opaque": "opaque" } },
+  { client_id: "opaque-user", client_secret: SECRET, scope: ["read"], audience: ["api-opaque", "api-1"], access_token_format: { "api-opaque": "opaque" } },
 ];
 
 let stack: Stack;
@@ -160,6 +160,10 @@ describe("client_credentials rules", () => {
     expect(token.split(".")).toHaveLength(1);
     const intro = await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token }, { authorization: basicAuth("opaque-user", SECRET) });
     expect(intro.body).toMatchObject({ active: true, sub: "opaque-user", aud: "api-opaque" });
+    // The same client's other audience keeps the default format.
+    const jwt = await cc({ audience: "api-1" }, "opaque-user");
+    expect(jwt.status).toBe(200);
+    expect((jwt.body.access_token as string).split(".")).toHaveLength(3);
   });
 });
 
@@ -181,6 +185,7 @@ describe("bad input gets its RFC error, and nothing is issued", () => {
     ],
     ["scope outside the allowed set", () => cc({ scope: "admin" }), 400, "invalid_scope"],
     ["audience not allowed", () => cc({ audience: "api-9" }), 400, "invalid_target"],
+    ["audiences that take different token formats", () => cc({ audience: ["api-opaque", "api-1"] }, "opaque-user"), 400, "invalid_target"],
     ["missing grant_type", () => postForm(tokenUrl, {}, { authorization: basicAuth("svc", SECRET) }), 400, "invalid_request"],
     ["duplicated parameter", () => cc({ scope: ["read", "write"] }), 400, "invalid_request"],
   ];

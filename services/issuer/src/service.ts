@@ -33,6 +33,7 @@ import { deleteClient, readClient, registerClient, updateClient } from "./client
 import type { ManagementDeps } from "./client-management.js";
 import type { InspectDeps } from "./inspect.js";
 import type { TokenMinter } from "./mint.js";
+import { tokenFormatFor } from "./token-format.js";
 
 /** Everything the handlers use. */
 export interface TokenServiceDeps extends InspectDeps {
@@ -119,7 +120,7 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
     if (!isLineage(req.lineage)) throw invalidRequest(`lineage must be at most ${MAX_LINEAGE} well-formed jtis`);
     // Who vouches for the subject is written into the token: only this stack or an issuer it trusts may be named.
     if (req.subject_issuer && !deps.subjectIssuers.includes(req.subject_issuer)) throw invalidRequest("subject_issuer is not a trusted issuer");
-    const format = target.access_token_format[req.audience[0] as string] ?? "jwt";
+    const format = tokenFormatFor(target.access_token_format, req.audience);
     // An audience configured for opaque tokens does not get a JWT because one was asked for (RFC 8693 §2.2.2).
     if (format === "opaque" && req.requested_token_type === TOKEN_TYPE.JWT)
       throw new OAuthError("invalid_target", "this audience takes opaque tokens, not requested_token_type jwt");

@@ -10,6 +10,7 @@ import { EVENT_TYPES } from "@sts/nats";
 import { audiencesWellFormed, grantAudiences, intersectScopes, requestedAudiences } from "@sts/scopes";
 import type { TokenRequest__Output, TokenResponse } from "@sts/proto";
 import type { GrantDeps } from "./grant.js";
+import { tokenFormatFor } from "../token-format.js";
 
 /** requested ∩ the client's allowed scope and audiences; refuses an empty result. */
 export function narrowToClient(
@@ -61,7 +62,7 @@ export async function issueTokens(input: IssueInput, deps: GrantDeps): Promise<T
     audience,
     scope,
     ttl: client.access_token_ttl ?? deps.defaultTtl,
-    format: client.access_token_format[audience[0] as string] ?? "jwt",
+    format: tokenFormatFor(client.access_token_format, audience),
     grantType: input.grantType,
     eventType: EVENT_TYPES.TOKEN_ISSUED,
     ...(family && { refreshFamily: family }),

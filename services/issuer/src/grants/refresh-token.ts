@@ -10,6 +10,7 @@ import { invalidRequest, invalidScope, invalidTarget } from "@sts/errors";
 import { EVENT_TYPES } from "@sts/nats";
 import { grantAudiences, intersectScopes, parseScopes } from "@sts/scopes";
 import type { Grant } from "./grant.js";
+import { tokenFormatFor } from "../token-format.js";
 
 /** The refresh_token grant. */
 export const refreshToken: Grant = {
@@ -34,7 +35,7 @@ export const refreshToken: Grant = {
       audience,
       scope,
       ttl: client.access_token_ttl ?? deps.defaultTtl,
-      format: client.access_token_format[audience[0] as string] ?? "jwt",
+      format: tokenFormatFor(client.access_token_format, audience),
       grantType: "refresh_token",
       eventType: EVENT_TYPES.TOKEN_REFRESHED,
       parentJti: grant.access_jti,
