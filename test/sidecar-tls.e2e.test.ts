@@ -13,7 +13,7 @@ import { request } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Metadata, Server, ServerCredentials, credentials, status } from "@grpc/grpc-js";
 import type { ChannelCredentials, ServiceError } from "@grpc/grpc-js";
 import { grpcCredentials, requireSpiffeId } from "@sts/grpc";
@@ -256,6 +256,7 @@ describe("HTTP between sidecars over mutual TLS", () => {
     expect(r.status).toBe(502);
     expect(await r.json()).toEqual({ error: "bad_gateway" });
     expect(seenByB.length).toBe(before);
+    await vi.waitFor(() => expect(sidecars[0]?.output()).toContain(`server presented ${B_ID}, expected ${IMPOSTOR_ID}`));
     // Not even B's sidecar saw a request: the handshake failed before any byte of it.
     expect(await inboundCalls()).toBe(callsBefore);
     // The control: the genuine route to the same address is counted there.
@@ -315,6 +316,8 @@ describe("gRPC between sidecars over HTTP/2 with mutual TLS", () => {
     const r = await outOfA("svc-g-as-impostor", await appToken());
     expect(r.error?.code).toBe(status.UNAVAILABLE);
     expect(seenByG.length).toBe(before);
+    // The caller only sees UNAVAILABLE; the operator of A's sidecar is told which identity was found instead.
+    await vi.waitFor(() => expect(sidecars[0]?.output()).toContain(`server presented ${G_ID}, expected ${IMPOSTOR_ID}`));
   });
 
   it("refuses a peer allowed_peers does not list with PERMISSION_DENIED, and a caller without a certificate, forwarding nothing", async () => {

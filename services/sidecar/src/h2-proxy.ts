@@ -49,6 +49,8 @@ export interface H2Route {
    * new session.
    */
   tls?: { pool: string; options: ConnectionOptions };
+  /** Told why the session to the upstream failed (refused, a failed TLS or identity check): the caller only sees UNAVAILABLE. */
+  onSessionError?: (err: Error) => void;
 }
 
 /** Handles one inbound HTTP/2 stream, given the connection it came on: decides where it goes, or refuses. */
@@ -86,7 +88,7 @@ export function forwardableH2Headers(headers: IncomingHttpHeaders): OutgoingHttp
 const sessions = new Map<string, { session: ClientHttp2Session; tls: ConnectionOptions | undefined }>();
 
 /** One kept-alive HTTP/2 session per upstream origin (and TLS pool). */
-function sessionFor(origin: string, tls: H2Route["tls"]): ClientHttp2Session {
+function sessionFor(origin: string, tls: H2Route["tls"], onError: H2Route["onSessionError"]): ClientHttp2Session {
   const key = tls ? `${tls.pool} ${origin}` : origin;
   const current = sessions.get(key);
   if (current && !current.session.closed && !current.session.destroyed) {
@@ -100,7 +102,10 @@ function sessionFor(origin: string, tls: H2Route["tls"]): ClientHttp2Session {
     // An older session closing late must not evict its replacement.
     if (sessions.get(key)?.session === session) sessions.delete(key);
   };
-  session.on("error", forget);
+  session.on("error", (err: Error) => {
+    onError?.(err);
+    forget();
+  });
   session.on("close", forget);
   session.unref();
   sessions.set(key, { session, tls: tls?.options });
@@ -189,7 +194,7 @@ async function proxyStream(
   const url = new URL(route.target);
   let upstream: ClientHttp2Stream;
   try {
-    upstream = sessionFor(url.origin, route.tls).request({
+    upstream = sessionFor(url.origin, route.tls, route.onSessionError).request({
       [HTTP2_HEADER_METHOD]: headers[HTTP2_HEADER_METHOD],
       [HTTP2_HEADER_PATH]: headers[HTTP2_HEADER_PATH],
       [HTTP2_HEADER_SCHEME]: url.protocol === "https:" ? "https" : "http",

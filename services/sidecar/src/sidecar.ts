@@ -270,9 +270,11 @@ export async function startSidecar(deps: SidecarDeps): Promise<{ inboundPort: nu
   const sidecar: Sidecar = { ...deps, tls };
   const inbound = await listen("inbound", (req, res) => inboundHandler(req, res, sidecar), sidecar, deps.config.inbound, tls);
   const outbound = await listen("outbound", (req, res) => outboundHandler(req, res, sidecar), sidecar, deps.config.outbound);
+  const inboundTarget = new URL(deps.config.grpc_upstream ?? deps.config.upstream);
   const inboundRouter: H2Router = async (headers, socket) => ({
-    target: deps.config.grpc_upstream ?? deps.config.upstream,
+    target: inboundTarget.href,
     headers: { ...forwardableH2Headers(headers), ...(await admitInbound(headers.authorization, socket, sidecar)) },
+    onSessionError: (err) => logUpstreamError(err, inboundTarget, deps.logger),
   });
   const outboundRouter: H2Router = async (headers) => {
     // gRPC picks its route by :authority (the channel's default authority is the route name).
@@ -282,6 +284,7 @@ export async function startSidecar(deps: SidecarDeps): Promise<{ inboundPort: nu
       target: out.url,
       headers: { ...forwardableH2Headers(headers), authorization: out.authorization },
       ...(out.tls && { tls: { pool: routeName, options: out.tls.options } }),
+      onSessionError: (err) => logUpstreamError(err, new URL(out.url), deps.logger),
     };
   };
   const otherServers: Array<Server | Http2Server | Http2SecureServer> = [];
