@@ -5,14 +5,11 @@
  * loopback with a certificate from a throwaway CA the services trust.
  */
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:https";
-import type { Server } from "node:https";
-import type { AddressInfo } from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SignJWT, exportJWK, generateKeyPair } from "jose";
-import type { CryptoKey, JWK } from "jose";
+import { SignJWT, generateKeyPair } from "jose";
+import type { CryptoKey } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Metadata, credentials } from "@grpc/grpc-js";
 import { loadPolicyProto, loadTokenProto } from "@sts/proto";
@@ -22,34 +19,29 @@ import { freePort, makeTestCa } from "@sts/testkit";
 import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
 import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, call } from "./chain.js";
+import { startIdentityProvider } from "./identity-provider.js";
+import type { IdentityProvider } from "./identity-provider.js";
 
 const IDP = "https://idp.test.example/realms/main";
 const UNREACHABLE = "https://down.test.example/realms/main";
 let dir: string;
 let stack: Stack;
-let jwksServer: Server;
+let idp: IdentityProvider;
 let idpKey: CryptoKey;
 let strangerKey: CryptoKey;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "sts-federation-"));
   const ca = makeTestCa(dir, "idp-ca");
-  const tlsFiles = ca.issue("idp");
-  const pair = await generateKeyPair("ES256");
-  idpKey = pair.privateKey;
+  idp = await startIdentityProvider({ issuer: IDP, ca, name: "idp" });
+  idpKey = idp.privateKey;
   strangerKey = (await generateKeyPair("ES256")).privateKey;
-  const jwks: { keys: JWK[] } = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: "idp-1", alg: "ES256", use: "sig" }] };
-  jwksServer = createServer({ cert: readFileSync(tlsFiles.cert_file), key: readFileSync(tlsFiles.key_file) }, (req, res) => {
-    if (req.url !== "/jwks") return void res.writeHead(404).end();
-    res.writeHead(200, { "content-type": "application/jwk-set+json" }).end(JSON.stringify(jwks));
-  });
-  const port = await new Promise<number>((resolve) => jwksServer.listen(0, "127.0.0.1", () => resolve((jwksServer.address() as AddressInfo).port)));
   stack = await startStack(
     {
       exchange: {
         trusted_issuers: [
           // Keycloak's way: access and ID tokens are both typ JWT; the payload's typ tells them apart.
-          { issuer: IDP, jwks_uri: `https://127.0.0.1:${port}/jwks`, typ: ["JWT"], claims: { typ: "Bearer" } },
+          { issuer: IDP, jwks_uri: idp.jwksUri, typ: ["JWT"], claims: { typ: "Bearer" } },
           // A provider whose key set cannot be fetched: nothing listens there.
           { issuer: UNREACHABLE, jwks_uri: `https://127.0.0.1:${await freePort()}/jwks` },
         ],
@@ -86,7 +78,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  jwksServer?.close();
+  await idp?.close();
   await stack?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -114,7 +106,7 @@ function idpToken(m: Minted = {}): Promise<string> {
     ...m.claims,
   };
   const body = Object.fromEntries(Object.entries(claims).filter(([, v]) => v !== undefined));
-  return new SignJWT(body).setProtectedHeader({ alg: m.alg ?? "ES256", kid: "idp-1", typ: "JWT", ...m.header }).sign(m.key ?? idpKey);
+  return new SignJWT(body).setProtectedHeader({ alg: m.alg ?? "ES256", kid: idp.kid, typ: "JWT", ...m.header }).sign(m.key ?? idpKey);
 }
 
 const exchange = (subject: string, as = "edge", audience = "svc-a", scope = "a b") =>

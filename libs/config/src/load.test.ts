@@ -143,6 +143,56 @@ describe("config", () => {
     ]);
   });
 
+  describe("a trusted issuer's introspection (RFC 7662)", () => {
+    const idp = { issuer: "https://idp.example/realms/main", jwks_uri: "https://idp.example/realms/main/certs" };
+    const introspection = { endpoint: "https://idp.example/realms/main/introspect", client_id: "sts", client_secret_file: "/run/secrets/idp" };
+    const parsed = (i: Record<string, unknown>) => parseConfig({ exchange: { trusted_issuers: [{ ...idp, introspection: i }] } }).exchange.trusted_issuers[0];
+    const problems = (i: Record<string, unknown>) => problemsOf(() => parseConfig({ exchange: { trusted_issuers: [{ ...idp, introspection: i }] } }));
+
+    it("is off unless configured, and defaults to a 30 s reuse of active answers and a 3 s deadline", () => {
+      expect(parseConfig({ exchange: { trusted_issuers: [idp] } }).exchange.trusted_issuers[0]?.introspection).toBeUndefined();
+      expect(parsed(introspection)?.introspection).toEqual({ ...introspection, cache_ttl: 30, timeout_ms: 3000 });
+      expect(parsed({ ...introspection, cache_ttl: "2m", timeout_ms: 500 })?.introspection).toMatchObject({ cache_ttl: 120, timeout_ms: 500 });
+      const fromEnv = { endpoint: introspection.endpoint, client_id: "sts", client_secret_env: "IDP_INTROSPECTION_SECRET", cache_ttl: 0 };
+      expect(parsed(fromEnv)?.introspection).toMatchObject({ client_secret_env: "IDP_INTROSPECTION_SECRET", cache_ttl: 0 });
+    });
+
+    it("needs an https endpoint, since the token and the secret travel to it", () => {
+      expect(problems({ ...introspection, endpoint: "http://idp.example/introspect" })).toEqual([
+        "exchange.trusted_issuers[0].introspection.endpoint: must be an https URL",
+      ]);
+    });
+
+    it("takes the client secret from exactly one of a file or an environment variable, never inline", () => {
+      const { client_secret_file: _, ...noSecret } = introspection;
+      expect(problems(noSecret)).toEqual([
+        "exchange.trusted_issuers[0].introspection.client_secret_file: required (or client_secret_env): the endpoint authenticates the exchanger",
+      ]);
+      expect(problems({ ...introspection, client_secret_env: "IDP_SECRET" })).toEqual([
+        "exchange.trusted_issuers[0].introspection.client_secret_env: give client_secret_file or client_secret_env, not both",
+      ]);
+      expect(problems({ ...noSecret, client_secret_env: "not a name" })).toEqual([
+        "exchange.trusted_issuers[0].introspection.client_secret_env: expected the name of an environment variable",
+      ]);
+      expect(problems({ ...noSecret, client_secret: "s3cret-in-a-configmap" })).toEqual([
+        "exchange.trusted_issuers[0].introspection.client_secret: not taken from the config file (a secret): set exchange.trusted_issuers[0].introspection.client_secret_file or client_secret_env",
+      ]);
+      // The refusal never repeats the secret.
+      expect(problems({ ...noSecret, client_secret: "s3cret-in-a-configmap" }).join("\n")).not.toContain("s3cret");
+    });
+
+    it("bounds the reuse of an active answer and the deadline, naming the field", () => {
+      expect(problems({ ...introspection, cache_ttl: "10m" })).toEqual(["exchange.trusted_issuers[0].introspection.cache_ttl: at most 300 seconds"]);
+      expect(problems({ ...introspection, cache_ttl: "soon" })[0]).toMatch(/^exchange\.trusted_issuers\[0\]\.introspection\.cache_ttl: expected a duration/);
+      expect(problems({ ...introspection, timeout_ms: 5 })[0]).toMatch(/^exchange\.trusted_issuers\[0\]\.introspection\.timeout_ms: /);
+      expect(problems({ ...introspection, timeout_ms: 60_000 })[0]).toMatch(/^exchange\.trusted_issuers\[0\]\.introspection\.timeout_ms: /);
+      expect(problems({ ...introspection, client_id: "" })[0]).toMatch(/^exchange\.trusted_issuers\[0\]\.introspection\.client_id: /);
+      expect(problems({ ...introspection, token_type_hint: "refresh_token" })).toEqual([
+        "exchange.trusted_issuers[0].introspection.token_type_hint: unknown field",
+      ]);
+    });
+  });
+
   it("reports YAML syntax errors and duplicate keys with a line", () => {
     const dir = mkdtempSync(join(tmpdir(), "sts-config-"));
     try {

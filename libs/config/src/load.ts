@@ -92,10 +92,24 @@ const ENV_ONLY_SECRETS = [
 ] as const;
 
 function inlineSecrets(doc: Record<string, unknown>): string[] {
-  return ENV_ONLY_SECRETS.filter(({ section, field }) => {
+  const problems = ENV_ONLY_SECRETS.filter(({ section, field }) => {
     const node = doc[section];
     return typeof node === "object" && node !== null && field in node;
   }).map(({ section, field, env }) => `${section}.${field}: not taken from the config file (a secret): set ${env} or ${section}.${field}_file`);
+  return [...problems, ...inlineIntrospectionSecrets(doc)];
+}
+
+/** The secret the exchanger presents at a trusted issuer's introspection endpoint, likewise never in the file. */
+function inlineIntrospectionSecrets(doc: Record<string, unknown>): string[] {
+  const exchange = doc.exchange as { trusted_issuers?: unknown } | null | undefined;
+  const list = typeof exchange === "object" && exchange !== null ? exchange.trusted_issuers : undefined;
+  if (!Array.isArray(list)) return [];
+  return list.flatMap((t: unknown, i) => {
+    const introspection = typeof t === "object" && t !== null ? (t as { introspection?: unknown }).introspection : undefined;
+    if (typeof introspection !== "object" || introspection === null || !("client_secret" in introspection)) return [];
+    const at = `exchange.trusted_issuers[${i}].introspection`;
+    return [`${at}.client_secret: not taken from the config file (a secret): set ${at}.client_secret_file or client_secret_env`];
+  });
 }
 
 function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {

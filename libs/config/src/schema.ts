@@ -57,6 +57,45 @@ const scopeList = z.union([z.string(), z.array(z.string())]).transform((v) => (t
 export const SIGNING_ALGORITHMS = ["ES256", "EdDSA", "RS256", "PS256"] as const;
 export const ASSERTION_ALGORITHMS = ["ES256", "ES384", "EdDSA", "RS256", "PS256"] as const;
 
+/** Longest reuse of a provider's `active` answer: as long as this, a token it revoked is still exchanged. */
+const MAX_INTROSPECTION_CACHE_TTL = 300;
+
+/**
+ * How the exchanger asks a trusted issuer whether one of its tokens is still
+ * active (RFC 7662). The client secret comes from a file or an environment
+ * variable, never from this file: the file is a ConfigMap in a cluster.
+ */
+const introspectionSchema = z
+  .strictObject({
+    /** The provider's introspection endpoint; https only, since the token and our secret travel to it. */
+    endpoint: z.url({ protocol: /^https$/, error: "must be an https URL" }),
+    /** Our client at the provider, authenticated with client_secret_basic (RFC 6749 §2.3.1). */
+    client_id: z.string().min(1),
+    /** File holding that client's secret (surrounding whitespace ignored), read again at each call so a rotated Secret takes effect. */
+    client_secret_file: z.string().min(1).optional(),
+    /** Name of the environment variable holding that client's secret (instead of client_secret_file). */
+    client_secret_env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected the name of an environment variable")
+      .optional(),
+    /**
+     * How long an `active` answer is reused for the same token (0: never); an
+     * `inactive` one is kept until the token expires.
+     */
+    cache_ttl: duration.pipe(z.number().max(MAX_INTROSPECTION_CACHE_TTL, `at most ${MAX_INTROSPECTION_CACHE_TTL} seconds`)).default(30),
+    /** Deadline of one introspection call, in milliseconds; past it the exchange fails closed (temporarily_unavailable). */
+    // At most 5 s: the call is one step of an exchange that the gateway gives 8 s in all.
+    timeout_ms: z.number().int().min(100).max(5_000).default(3_000),
+  })
+  .superRefine((i, ctx) => {
+    if (i.client_secret_file !== undefined && i.client_secret_env !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["client_secret_env"], message: "give client_secret_file or client_secret_env, not both" });
+    }
+    if (i.client_secret_file === undefined && i.client_secret_env === undefined) {
+      ctx.addIssue({ code: "custom", path: ["client_secret_file"], message: "required (or client_secret_env): the endpoint authenticates the exchanger" });
+    }
+  });
+
 /** An issuer whose access tokens the exchanger accepts as subject tokens. */
 const trustedIssuerSchema = z.strictObject({
   /** Its identifier, compared exactly with a token's `iss`. */
@@ -76,6 +115,12 @@ const trustedIssuerSchema = z.strictObject({
   typ: z.array(z.string().min(1)).min(1).default(["at+jwt"]),
   /** Claims the provider's access tokens must carry with exactly these values (Keycloak: `typ: Bearer`). */
   claims: z.record(z.string().min(1), z.string()).default({}),
+  /**
+   * RFC 7662 introspection at the provider before each exchange of one of its
+   * tokens, so a token it revoked (logout, session ended) is refused before it
+   * expires. Absent: only its signature, claims and `exp` are checked.
+   */
+  introspection: introspectionSchema.optional(),
 });
 export const AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"] as const;
 export const GRANT_TYPES = [

@@ -1,6 +1,7 @@
 /** The exchanger's settings: the only module of the service that reads process.env. */
 import { loadConfig } from "@sts/config";
 import type { StsConfig } from "@sts/config";
+import type { TrustedIssuerConfig } from "./trusted-issuers.js";
 
 /** Everything the exchanger needs to start. */
 export interface ExchangerSettings {
@@ -9,6 +10,23 @@ export interface ExchangerSettings {
   internalAuthorization: string;
   /** Seconds since epoch; STS_CLOCK_OFFSET shifts it in tests. */
   now: () => number;
+  /** Milliseconds since epoch on the same clock as `now`. */
+  nowMs: () => number;
+  /** exchange.trusted_issuers, with each introspection secret resolved to its value (from the environment) or its file. */
+  trustedIssuers: TrustedIssuerConfig[];
+}
+
+/** The trusted issuers, each introspection client secret taken from the variable its config names (which must be set). */
+export function trustedIssuersOf(config: StsConfig, env: NodeJS.ProcessEnv): TrustedIssuerConfig[] {
+  return config.exchange.trusted_issuers.map((t, i) => {
+    const { introspection, ...rest } = t;
+    if (!introspection) return rest;
+    const { client_secret_file: file, client_secret_env: name, ...settings } = introspection;
+    if (file !== undefined) return { ...rest, introspection: { ...settings, client_secret: { file } } };
+    const value = name === undefined ? undefined : env[name];
+    if (!value) throw new Error(`exchange.trusted_issuers[${i}].introspection.client_secret_env: ${name ?? "(none)"} is not set`);
+    return { ...rest, introspection: { ...settings, client_secret: { value } } };
+  });
 }
 
 /** Reads the config file (STS_CONFIG), env overrides and the internal client secret. */
@@ -23,5 +41,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): ExchangerSet
     config,
     internalAuthorization: `Basic ${Buffer.from(`${formEncode(id)}:${formEncode(secret)}`).toString("base64")}`,
     now: () => Math.floor(Date.now() / 1000) + offset,
+    nowMs: () => Date.now() + offset * 1000,
+    trustedIssuers: trustedIssuersOf(config, env),
   };
 }

@@ -23,8 +23,10 @@ import { exchangeService } from "./service.js";
 import { TrustedIssuers } from "./trusted-issuers.js";
 
 async function main(): Promise<void> {
-  const { config, internalAuthorization, now } = readSettings();
+  const { config, internalAuthorization, now, nowMs, trustedIssuers } = readSettings();
   const { telemetry, logger } = startTelemetry("exchanger", config);
+  // Before anything connects: an introspection secret that cannot be read stops the start, naming its setting.
+  const trusted = new TrustedIssuers(trustedIssuers, { nowMs });
 
   const nats = await connectStack("exchanger", config, logger);
   // The issuer owns these buckets: the exchanger only reads them, so it binds, waiting (unready) until they exist.
@@ -110,7 +112,7 @@ async function main(): Promise<void> {
           // Exchanging writes state (a new token): past the bounded staleness it fails closed, like the issuer and the sidecars.
           revocations: new RevocationList(revocationsKv, revocationsCache, new StalenessGuard(nats, config.tokens.revocation_max_staleness * 1000)),
           verified: new VerifiedTokens(),
-          trusted: new TrustedIssuers(config.exchange.trusted_issuers),
+          trusted,
           decisions,
           mint: (request) => mintCalls.call(request),
           events: new EventPublisher(nats, { source: "sts/exchanger", logger }),

@@ -26,6 +26,7 @@ import { decodeJwt } from "jose";
 import type { DecisionCache } from "./decision-cache.js";
 import { KeySourceUnavailable } from "./trusted-issuers.js";
 import type { TrustedIssuer, TrustedIssuers } from "./trusted-issuers.js";
+import type { IntrospectionVerdict } from "./provider-introspection.js";
 import {
   actingParty,
   badToken,
@@ -91,6 +92,8 @@ interface Subject {
   parentRef: string;
   /** The new token's `lineage`: our tokens it descends from. Another issuer's jtis are not ours to revoke, so none of theirs. */
   lineage: string[];
+  /** The trusted issuer of another issuer's token (undefined for ours). */
+  foreign?: TrustedIssuer;
 }
 
 /** Verifies the subject token, ours or a trusted issuer's; another issuer's token may not bring an act chain of its own. */
@@ -105,7 +108,25 @@ async function verifySubject(token: string, deps: ExchangeDeps): Promise<Subject
   for (const [name, value] of Object.entries(foreign.claims)) {
     if (claims[name] !== value) throw badToken("subject_token", "not an access token of its issuer (a required claim differs)");
   }
-  return { claims, origin: claims.iss, parentRef: `${claims.iss}#${claims.jti}`, lineage: [] };
+  return { claims, origin: claims.iss, parentRef: `${claims.iss}#${claims.jti}`, lineage: [], foreign };
+}
+
+/**
+ * Asks a trusted issuer that introspects whether its token, verified here, is
+ * still active there: a token it revoked (logout, a session ended) is a bad
+ * subject token (RFC 8693 §2.2.2), and no answer is our outage, never an allow.
+ */
+async function checkActiveAtIssuer(token: string, subject: Subject): Promise<void> {
+  const introspection = subject.foreign?.introspection;
+  if (!introspection) return;
+  let verdict: IntrospectionVerdict;
+  try {
+    verdict = await introspection.check(token, subject.claims);
+  } catch (err) {
+    throw new OAuthError("temporarily_unavailable", "the subject token's issuer cannot be reached to check that the token is still active", { cause: err });
+  }
+  if (verdict === "inactive") throw badToken("subject_token", "no longer active at its issuer (revoked there, or unknown to it)");
+  if (verdict === "mismatch") throw badToken("subject_token", "its issuer's introspection answer is about another token");
 }
 
 async function verifyPresented(
@@ -181,6 +202,8 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
       const verified = await verifySubject(params.subjectToken, deps);
       subject = verified.claims;
       origin = verified.origin;
+      // After every local check, so only tokens the issuer really signed are sent to it; before anything is decided or minted.
+      await checkActiveAtIssuer(params.subjectToken, verified);
       const actor = params.actorToken ? await verifyPresented(params.actorToken, "actor_token", deps) : undefined;
       const acting = actingParty(client.client_id, deps.issuer, actor);
       checkMayAct(subject, acting);

@@ -3,11 +3,16 @@
  * subject tokens, each with its own JWK Set, algorithms and `typ`. A token
  * is routed by its unverified `iss` to exactly one issuer's checks, and
  * those checks verify `iss` again; an issuer not listed here is refused.
+ * An issuer configured with `introspection` is also asked, once its token
+ * passed those checks, whether it still holds the token active (RFC 7662).
  */
 import { createRemoteJWKSet, errors } from "jose";
 import type { JWTVerifyGetKey } from "jose";
 import { foreignProfile } from "@sts/jwt";
 import type { TokenProfile } from "@sts/jwt";
+import { secretReader } from "./client-secret.js";
+import type { SecretSource } from "./client-secret.js";
+import { ProviderIntrospection } from "./provider-introspection.js";
 
 /** One trusted issuer as the config file declares it. */
 export interface TrustedIssuerConfig {
@@ -16,6 +21,23 @@ export interface TrustedIssuerConfig {
   algorithms: readonly string[];
   typ: readonly string[];
   claims: Readonly<Record<string, string>>;
+  /** Its RFC 7662 endpoint, with the client secret resolved to where it is read from. */
+  introspection?: TrustedIntrospectionConfig;
+}
+
+/** A trusted issuer's `introspection` settings, its secret as a value (from the environment) or a file. */
+export interface TrustedIntrospectionConfig {
+  endpoint: string;
+  client_id: string;
+  client_secret: SecretSource;
+  cache_ttl: number;
+  timeout_ms: number;
+}
+
+/** Options shared by every trusted issuer. */
+export interface TrustedIssuersOptions {
+  /** Milliseconds since epoch, on the exchanger's clock. */
+  nowMs?: () => number;
 }
 
 /** How to verify one trusted issuer's tokens. */
@@ -26,6 +48,8 @@ export interface TrustedIssuer {
   profile: TokenProfile;
   /** Claims its access tokens carry with these exact values (what tells them from its ID tokens). */
   claims: Readonly<Record<string, string>>;
+  /** Asked whether a token that passed every local check is still active there; absent when not configured. */
+  introspection?: ProviderIntrospection;
 }
 
 /** The issuer's key set could not be had (network, timeout, a bad response): our failure, not the token's. */
@@ -47,14 +71,33 @@ function keysOf(jwksUri: string): JWTVerifyGetKey {
   };
 }
 
+/** The introspection of one issuer; a secret that cannot be read stops the start, naming the setting. */
+function introspectionOf(issuer: string, c: TrustedIntrospectionConfig, path: string, options: TrustedIssuersOptions): ProviderIntrospection {
+  const clientSecret = secretReader(c.client_secret, "file" in c.client_secret ? `${path}.client_secret_file` : `${path}.client_secret_env`);
+  return new ProviderIntrospection({
+    issuer,
+    endpoint: { url: c.endpoint, clientId: c.client_id, clientSecret, timeoutMs: c.timeout_ms },
+    cacheTtlSeconds: c.cache_ttl,
+    ...(options.nowMs && { nowMs: options.nowMs }),
+  });
+}
+
 /** The trusted issuers, by identifier. */
 export class TrustedIssuers {
   readonly #byIssuer = new Map<string, TrustedIssuer>();
 
-  constructor(list: readonly TrustedIssuerConfig[]) {
-    for (const t of list) {
-      this.#byIssuer.set(t.issuer, { issuer: t.issuer, keys: keysOf(t.jwks_uri), algorithms: t.algorithms, profile: foreignProfile(t.typ), claims: t.claims });
-    }
+  constructor(list: readonly TrustedIssuerConfig[], options: TrustedIssuersOptions = {}) {
+    list.forEach((t, i) => {
+      const introspection = t.introspection && introspectionOf(t.issuer, t.introspection, `exchange.trusted_issuers[${i}].introspection`, options);
+      this.#byIssuer.set(t.issuer, {
+        issuer: t.issuer,
+        keys: keysOf(t.jwks_uri),
+        algorithms: t.algorithms,
+        profile: foreignProfile(t.typ),
+        claims: t.claims,
+        ...(introspection && { introspection }),
+      });
+    });
   }
 
   /** Whether any issuer is trusted (none: every subject token must be ours, and nothing is decoded twice). */

@@ -1,0 +1,174 @@
+import { createServer } from "node:http";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { IntrospectionUnavailable } from "./introspection-request.js";
+import { ProviderIntrospection, verdictOf } from "./provider-introspection.js";
+import type { IntrospectedToken, ProviderIntrospectionOptions } from "./provider-introspection.js";
+
+const servers: Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
+});
+
+/** What the fake provider answers: a status and a JSON body, after an optional delay. */
+interface Reply {
+  status?: number;
+  body: unknown;
+  delayMs?: number;
+}
+
+/** A real loopback endpoint answering `reply(token)`; counts the calls per token. */
+async function provider(reply: (token: string) => Reply): Promise<{ url: string; calls: string[]; close(): Promise<void> }> {
+  const calls: string[] = [];
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (chunk: Buffer) => (body += chunk.toString()));
+    req.on("end", () => {
+      const token = new URLSearchParams(body).get("token") ?? "";
+      calls.push(token);
+      const r = reply(token);
+      setTimeout(() => res.writeHead(r.status ?? 200, { "content-type": "application/json" }).end(JSON.stringify(r.body)), r.delayMs ?? 0);
+    });
+  });
+  servers.push(server);
+  const port = await new Promise<number>((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)));
+  return { url: `http://127.0.0.1:${port}/introspect`, calls, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+const NOW = 1_700_000_000_000;
+const claims: IntrospectedToken = { iss: "https://idp", sub: "alice", client_id: "web", exp: NOW / 1000 + 300 };
+
+function introspection(url: string, clock: { now: number }, more: Partial<ProviderIntrospectionOptions> = {}): ProviderIntrospection {
+  return new ProviderIntrospection({
+    issuer: "https://idp",
+    endpoint: { url, clientId: "sts", clientSecret: () => Promise.resolve("secret"), timeoutMs: 2_000 },
+    cacheTtlSeconds: 30,
+    nowMs: () => clock.now,
+    ...more,
+  });
+}
+
+describe("verdictOf: an active answer must be about the verified token", () => {
+  it.each<[string, Record<string, unknown>, string]>([
+    ["active, naming nothing", { active: true }, "active"],
+    ["active, agreeing", { active: true, iss: "https://idp", sub: "alice", client_id: "web" }, "active"],
+    ["inactive", { active: false, sub: "alice" }, "inactive"],
+    ["another sub", { active: true, sub: "mallory" }, "mismatch"],
+    ["another iss", { active: true, iss: "https://other-idp" }, "mismatch"],
+    ["another client_id", { active: true, client_id: "other-app" }, "mismatch"],
+    ["a sub that is not a string", { active: true, sub: ["alice"] }, "mismatch"],
+    ["a null iss", { active: true, iss: null }, "mismatch"],
+  ])("%s", (_, answer, verdict) => {
+    expect(verdictOf(answer as { active: boolean }, claims)).toBe(verdict);
+  });
+
+  it("has no client_id to compare when the token names no client", () => {
+    expect(verdictOf({ active: true, client_id: "web" }, { ...claims, client_id: "" })).toBe("active");
+  });
+});
+
+describe("ProviderIntrospection", () => {
+  it("reuses an active answer for cache_ttl, then asks again and sees the revocation", async () => {
+    let revoked = false;
+    const idp = await provider(() => ({ body: revoked ? { active: false } : { active: true, sub: "alice" } }));
+    const clock = { now: NOW };
+    const cache = introspection(idp.url, clock);
+    expect(await cache.check("tok", claims)).toBe("active");
+    revoked = true;
+    clock.now += 29_999;
+    expect(await cache.check("tok", claims)).toBe("active");
+    expect(idp.calls).toHaveLength(1);
+    clock.now += 1;
+    expect(await cache.check("tok", claims)).toBe("inactive");
+    expect(idp.calls).toHaveLength(2);
+  });
+
+  it("never reuses an active answer with cache_ttl 0", async () => {
+    const idp = await provider(() => ({ body: { active: true } }));
+    const cache = introspection(idp.url, { now: NOW }, { cacheTtlSeconds: 0 });
+    await cache.check("tok", claims);
+    await cache.check("tok", claims);
+    expect(idp.calls).toHaveLength(2);
+    expect(cache.size).toBe(0);
+  });
+
+  it("keeps an active answer no longer than the token lives", async () => {
+    const idp = await provider(() => ({ body: { active: true } }));
+    const clock = { now: NOW };
+    const cache = introspection(idp.url, clock);
+    await cache.check("tok", { ...claims, exp: NOW / 1000 + 5 });
+    clock.now += 5_000;
+    await cache.check("tok", { ...claims, exp: NOW / 1000 + 5 });
+    expect(idp.calls).toHaveLength(2);
+  });
+
+  it("remembers an inactive answer until the token expires, far past cache_ttl", async () => {
+    const idp = await provider(() => ({ body: { active: false } }));
+    const clock = { now: NOW };
+    const cache = introspection(idp.url, clock);
+    expect(await cache.check("tok", claims)).toBe("inactive");
+    clock.now += 299_000;
+    expect(await cache.check("tok", claims)).toBe("inactive");
+    expect(idp.calls).toHaveLength(1);
+    clock.now += 1_000;
+    await cache.check("tok", claims);
+    expect(idp.calls).toHaveLength(2);
+  });
+
+  it("treats an answer about another subject as inactive, and remembers it so", async () => {
+    const idp = await provider(() => ({ body: { active: true, sub: "mallory" } }));
+    const cache = introspection(idp.url, { now: NOW });
+    expect(await cache.check("tok", claims)).toBe("mismatch");
+    expect(await cache.check("tok", claims)).toBe("mismatch");
+    expect(idp.calls).toHaveLength(1);
+  });
+
+  it("shares one call among concurrent checks of one token, and asks separately for another token", async () => {
+    const idp = await provider(() => ({ body: { active: true }, delayMs: 100 }));
+    // No caching at all: only the call in flight can be shared.
+    const cache = introspection(idp.url, { now: NOW }, { cacheTtlSeconds: 0 });
+    const verdicts = await Promise.all([...Array.from({ length: 10 }, () => cache.check("tok", claims)), cache.check("other", claims)]);
+    expect(verdicts.every((v) => v === "active")).toBe(true);
+    expect(idp.calls.sort()).toEqual(["other", "tok"]);
+  });
+
+  it("shares a failure among concurrent checks, never remembers it, and asks again next time", async () => {
+    let status = 503;
+    const idp = await provider(() => ({ status, body: { active: true }, delayMs: 50 }));
+    const cache = introspection(idp.url, { now: NOW });
+    const results = await Promise.allSettled([cache.check("tok", claims), cache.check("tok", claims)]);
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+    const reason = (results[0] as PromiseRejectedResult).reason as Error;
+    expect(reason).toBeInstanceOf(IntrospectionUnavailable);
+    expect(reason.message).toBe("https://idp: introspection endpoint answered HTTP 503");
+    expect(idp.calls).toHaveLength(1);
+    status = 200;
+    expect(await cache.check("tok", claims)).toBe("active");
+    expect(idp.calls).toHaveLength(2);
+  });
+
+  it("fails when the provider is gone, even for a token it said was active before the cache ran out", async () => {
+    const idp = await provider(() => ({ body: { active: true } }));
+    const clock = { now: NOW };
+    const cache = introspection(idp.url, clock);
+    await cache.check("tok", claims);
+    await idp.close();
+    servers.length = 0;
+    clock.now += 30_000;
+    await expect(cache.check("tok", claims)).rejects.toBeInstanceOf(IntrospectionUnavailable);
+  });
+
+  it("holds a bounded number of answers, dropping the least recently used (which is only asked again)", async () => {
+    const idp = await provider(() => ({ body: { active: true } }));
+    const cache = introspection(idp.url, { now: NOW }, { maxEntries: 2 });
+    await cache.check("a", claims);
+    await cache.check("b", claims);
+    await cache.check("a", claims); // a is now the most recent
+    await cache.check("c", claims); // drops b
+    expect(cache.size).toBe(2);
+    await cache.check("a", claims);
+    await cache.check("b", claims);
+    expect(idp.calls).toEqual(["a", "b", "c", "b"]);
+  });
+});

@@ -1,0 +1,150 @@
+/**
+ * Whether a trusted issuer still holds one of its tokens active, asked at its
+ * RFC 7662 endpoint after the token passed every local check. Answers are
+ * remembered under a SHA-256 digest of the exact token string (the token
+ * itself is never a key, so a heap dump or a debug print of the cache holds
+ * none): an `active` one for `cache_ttl` at most, which bounds how long a
+ * revocation there goes unseen here; an `inactive` one until the token
+ * expires, since a provider does not revive a token. A malleated variant of
+ * the signature is another string and is asked about on its own: the
+ * provider, not this cache, decides. Concurrent checks of one token share one
+ * call. No answer (an outage, a malformed reply) is never remembered and never
+ * reads as active: the caller fails closed.
+ */
+import { createHash } from "node:crypto";
+import type { Counter } from "@opentelemetry/api";
+import { getMeter } from "@sts/telemetry";
+import { IntrospectionUnavailable, introspectToken } from "./introspection-request.js";
+import type { IntrospectionAnswer, IntrospectionEndpoint } from "./introspection-request.js";
+
+/**
+ * The provider's verdict: `active`; `inactive` (revoked, expired or unknown
+ * there); or `mismatch`, an active answer about another token (its `iss`,
+ * `sub` or `client_id` differs from the verified token's), treated as inactive.
+ */
+export type IntrospectionVerdict = "active" | "inactive" | "mismatch";
+
+/** The verified claims an answer must agree with. */
+export interface IntrospectedToken {
+  iss: string;
+  sub: string;
+  /** The token's client (`client_id`, else `azp`); empty when it names none. */
+  client_id: string;
+  /** Seconds since epoch. */
+  exp: number;
+}
+
+/** Options of {@link ProviderIntrospection}. */
+export interface ProviderIntrospectionOptions {
+  /** The provider's issuer identifier, for error messages. */
+  issuer: string;
+  endpoint: IntrospectionEndpoint;
+  /** Seconds an active answer is reused (0: never). */
+  cacheTtlSeconds: number;
+  maxEntries?: number;
+  /** Milliseconds since epoch, on the exchanger's clock (the one `exp` is compared against). */
+  nowMs?: () => number;
+}
+
+/** Remembered answers beyond this are dropped least recently used first; a dropped one is only asked again. */
+const DEFAULT_MAX_ENTRIES = 10_000;
+
+type Result = IntrospectionVerdict | "error" | "cached" | "joined";
+
+let introspections: Counter | undefined;
+/** One attribute set per result, made once: a check is on the exchange path. */
+const RESULT_ATTRIBUTES: Record<Result, { "sts.result": Result }> = {
+  active: { "sts.result": "active" },
+  inactive: { "sts.result": "inactive" },
+  mismatch: { "sts.result": "mismatch" },
+  error: { "sts.result": "error" },
+  cached: { "sts.result": "cached" },
+  joined: { "sts.result": "joined" },
+};
+
+/** Counts checks by result. Made on first use, not at module load: until the service starts its metrics the API hands out no-ops. */
+function count(result: Result): void {
+  introspections ??= getMeter("@sts/exchanger").createCounter("sts.federation.introspections", {
+    description:
+      "Trusted issuers' tokens checked at their introspection endpoint, by result: active, inactive, mismatch (an answer about another token, refused), " +
+      "error (no usable answer: the exchange failed closed), cached (a remembered answer) or joined (waited on the same call in flight)",
+  });
+  introspections.add(1, RESULT_ATTRIBUTES[result]);
+}
+
+/** RFC 7662 §2.2 members that name the token, compared when the answer has them. */
+export function verdictOf(answer: IntrospectionAnswer, token: IntrospectedToken): IntrospectionVerdict {
+  if (!answer.active) return "inactive";
+  if (answer.iss !== undefined && answer.iss !== token.iss) return "mismatch";
+  if (answer.sub !== undefined && answer.sub !== token.sub) return "mismatch";
+  // A token that names no client of its own gives nothing to compare the answer's client_id with.
+  if (answer.client_id !== undefined && token.client_id !== "" && answer.client_id !== token.client_id) return "mismatch";
+  return "active";
+}
+
+/** One trusted issuer's introspection endpoint, with its answers cached and its calls shared. */
+export class ProviderIntrospection {
+  readonly #o: Required<ProviderIntrospectionOptions>;
+  readonly #entries = new Map<string, { verdict: IntrospectionVerdict; untilMs: number }>();
+  readonly #inflight = new Map<string, Promise<IntrospectionVerdict>>();
+
+  constructor(options: ProviderIntrospectionOptions) {
+    this.#o = { maxEntries: DEFAULT_MAX_ENTRIES, nowMs: Date.now, ...options };
+  }
+
+  /** The provider's verdict on a token that passed every local check; rejects with IntrospectionUnavailable when there is none. */
+  check(token: string, claims: IntrospectedToken): Promise<IntrospectionVerdict> {
+    const key = createHash("sha256").update(token).digest("base64url");
+    const hit = this.#entries.get(key);
+    if (hit) {
+      this.#entries.delete(key);
+      if (hit.untilMs > this.#o.nowMs()) {
+        // Put back last: the map's order is then least recently used first.
+        this.#entries.set(key, hit);
+        count("cached");
+        return Promise.resolve(hit.verdict);
+      }
+    }
+    const inflight = this.#inflight.get(key);
+    if (inflight) {
+      count("joined");
+      return inflight;
+    }
+    const asked = this.#ask(token, claims)
+      .then((verdict) => {
+        this.#remember(key, verdict, claims.exp);
+        count(verdict);
+        return verdict;
+      })
+      .catch((err: unknown) => {
+        count("error");
+        throw err;
+      })
+      .finally(() => this.#inflight.delete(key));
+    this.#inflight.set(key, asked);
+    return asked;
+  }
+
+  async #ask(token: string, claims: IntrospectedToken): Promise<IntrospectionVerdict> {
+    try {
+      return verdictOf(await introspectToken(token, this.#o.endpoint), claims);
+    } catch (err) {
+      const reason = err instanceof IntrospectionUnavailable ? err.message : "introspection failed";
+      throw new IntrospectionUnavailable(`${this.#o.issuer}: ${reason}`, { cause: err });
+    }
+  }
+
+  #remember(key: string, verdict: IntrospectionVerdict, exp: number): void {
+    const expMs = exp * 1000;
+    // An inactive token stays inactive: kept until it expires, when local checks refuse it anyway.
+    const untilMs = verdict === "active" ? Math.min(this.#o.nowMs() + this.#o.cacheTtlSeconds * 1000, expMs) : expMs;
+    if (untilMs <= this.#o.nowMs() || this.#o.maxEntries <= 0) return;
+    if (this.#entries.size >= this.#o.maxEntries) this.#entries.delete(this.#entries.keys().next().value as string);
+    this.#entries.set(key, { verdict, untilMs });
+  }
+
+  /** Number of remembered answers. */
+  get size(): number {
+    return this.#entries.size;
+  }
+}
