@@ -15,15 +15,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Metadata, status } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
 import { DiscardPolicy } from "@nats-io/jetstream";
 import { SignJWT, decodeProtectedHeader, generateKeyPair } from "jose";
 import type { AuditRecord__Output, QueryResponse__Output, VerifyResponse__Output } from "@sts/proto";
 import { EVENTS_STREAM, EVENT_TYPES, connectNats } from "@sts/nats";
 import { waitFor } from "@sts/testkit";
-import { ROOT, basicAuth, claimsOf, postForm, startStack, storedEvents } from "./harness.js";
+import { ROOT, basicAuth, claimsOf, clientCredentialsToken, postForm, startStack, storedEvents } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { SECRET, call, clients } from "./chain.js";
+import { SECRET, bearer, call, clients } from "./chain.js";
 
 const BREAK_GLASS = "break-glass-0123456789abcdef0123";
 const config = {
@@ -50,19 +50,12 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-/** An access token from the gateway's client_credentials grant. */
+/** An access token from the gateway's client_credentials grant, remembered to check that no event holds it. */
 async function tokenFor(client: string, form: { audience: string; scope: string }): Promise<string> {
-  const r = await postForm(`${stack.gatewayUrl}/oauth2/token`, { grant_type: "client_credentials", ...form }, { authorization: basicAuth(client, SECRET) });
-  expect(r.status, JSON.stringify(r.body)).toBe(200);
-  obtained.push(r.body.access_token as string);
-  return r.body.access_token as string;
+  const token = await clientCredentialsToken(stack, client, SECRET, form);
+  obtained.push(token);
+  return token;
 }
-
-const bearer = (credential?: string): Metadata => {
-  const m = new Metadata();
-  if (credential !== undefined) m.set("authorization", `Bearer ${credential}`);
-  return m;
-};
 
 const query = (credential: string | undefined, filter: object, page_size = 100) =>
   call<QueryResponse__Output>(grpc.audit, "Query", { filter, page_size, page_token: "" }, bearer(credential));

@@ -7,12 +7,13 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Metadata, credentials } from "@grpc/grpc-js";
+import type { Metadata } from "@grpc/grpc-js";
+import { credentials } from "@grpc/grpc-js";
 import { loadAuditProto } from "@sts/proto";
 import type { AuditServiceClient } from "@sts/proto";
 import { ROOT, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { call } from "./chain.js";
+import { bearer, call } from "./chain.js";
 
 const AUDIT_TOKEN = "auditor-token-0123456789abcdef";
 let stack: Stack;
@@ -27,12 +28,6 @@ afterAll(async () => {
   audit?.close();
   await stack?.stop();
 });
-
-const bearer = (token: string | undefined): Metadata => {
-  const m = new Metadata();
-  if (token !== undefined) m.set("authorization", `Bearer ${token}`);
-  return m;
-};
 
 describe("the audit API with a break-glass credential", () => {
   it.each([

@@ -47,6 +47,13 @@ export interface CallFailure {
   description: string;
 }
 
+/** Call metadata with `authorization: Bearer <credential>`, or none without a credential. */
+export function bearer(credential?: string): Metadata {
+  const m = new Metadata();
+  if (credential !== undefined) m.set("authorization", `Bearer ${credential}`);
+  return m;
+}
+
 /** Promisified unary call that returns either the response or the failure. */
 export function call<Res>(
   client: object,

@@ -245,14 +245,14 @@ describe("what-if and events", () => {
     };
     const operator = new Metadata();
     operator.set("authorization", `Bearer ${stack.secrets.policyAdmin}`);
-    // What-if and reading policies are for operators only.
+    // What-if and reading policies are for operators only (RFC 6750 §3.1: no token is invalid_token).
     for (const [method, body] of [
       ["Validate", { request }],
       ["List", {}],
       ["Get", { id: "hop/svc-a/svc-b/exchange" }],
     ] as const) {
       const anon = await call(grpc.policy, method, body);
-      expect(anon.ok ? "allowed" : anon.failure.error).toBe("invalid_client");
+      expect(anon.ok ? "allowed" : anon.failure.error).toBe("invalid_token");
     }
     const listed = await call<{ policies: Array<{ id: string }> }>(grpc.policy, "List", {}, operator);
     expect(listed.ok && listed.value.policies.map((p) => p.id)).toContain("hop/svc-a/svc-b/exchange");

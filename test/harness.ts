@@ -196,6 +196,13 @@ export function claimsOf(token: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as Record<string, unknown>;
 }
 
+/** An access token from the gateway's client_credentials grant; throws, with the gateway's answer, when it is refused. */
+export async function clientCredentialsToken(stack: Pick<Stack, "gatewayUrl">, client: string, secret: string, form: Record<string, string>): Promise<string> {
+  const r = await postForm(`${stack.gatewayUrl}/oauth2/token`, { grant_type: "client_credentials", ...form }, { authorization: basicAuth(client, secret) });
+  if (r.status !== 200 || typeof r.body.access_token !== "string") throw new Error(`client_credentials for ${client}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.access_token;
+}
+
 /** One CloudEvent as stored in the events stream, with its raw JSON (to check that nothing secret was written). */
 export interface StoredEvent {
   type: string;

@@ -6,7 +6,8 @@
  * exchanged, revoked and audited; a sidecar's user cannot forge events or
  * touch revocations; the audit service's user reads the revocations and
  * records reads of the trail (audit.accessed), and can do neither more nor
- * less; wrong credentials stop a service at start with a clear
+ * less; the policy service's user reads the revocations to check operators'
+ * tokens, and cannot write them; wrong credentials stop a service at start with a clear
  * message that holds no secret. Then the same over TLS, mutual and not.
  */
 import { randomBytes } from "node:crypto";
@@ -20,9 +21,9 @@ import { BUCKETS, EVENTS_STREAM, EVENT_TYPES, connectNats, eventSubject, isPermi
 import type { NatsHandle } from "@sts/nats";
 import { httpReady, freePort, makeTestCa, startProcess, waitFor } from "@sts/testkit";
 import type { ProcessHandle, TestCa } from "@sts/testkit";
-import { ROOT, SERVICES, basicAuth, claimsOf, postForm, startStack } from "./harness.js";
+import { ROOT, SERVICES, basicAuth, claimsOf, clientCredentialsToken, postForm, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, call, chainConfig, clients } from "./chain.js";
+import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, bearer, call, chainConfig, clients } from "./chain.js";
 
 /** The NATS users of deploy/local/nats-server.conf; the gateway has none (it does not use NATS). */
 const NATS_USERS = ["issuer", "exchanger", "policy", "audit", "sidecar"] as const;
@@ -67,8 +68,10 @@ describe("NATS with a least-privilege user per service (deploy/local/nats-server
     };
     // An auditor, whose access tokens the audit service checks against the revocations it may only read.
     const auditor = { client_id: "auditor", client_secret: SECRET, scope: ["audit:read"], audience: ["sts-audit"] };
+    // A policy operator, whose access tokens the policy service checks against the same revocations.
+    const operator = { client_id: "policy-operator", client_secret: SECRET, scope: ["policy:write"], audience: ["sts-policy"] };
     stack = await startStack(
-      { ...chainConfig, clients: [...chainConfig.clients, auditor], sidecars },
+      { ...chainConfig, clients: [...chainConfig.clients, auditor, operator], sidecars },
       { services: [], nats: { include: [join(ROOT, "deploy/local/nats-server.conf")], env: serverEnv } },
     );
     // One by one, as the harness does, each with its own user: the issuer first, as it owns what the others open.
@@ -144,19 +147,13 @@ describe("NATS with a least-privilege user per service (deploy/local/nats-server
   });
 
   it("runs the audit service as sts-audit: it checks an auditor's token, records the read, and may write nothing else", async () => {
-    const token = await postForm(
-      `${stack.gatewayUrl}/oauth2/token`,
-      { grant_type: "client_credentials", audience: "sts-audit", scope: "audit:read" },
-      { authorization: basicAuth("auditor", SECRET) },
-    );
-    expect(token.status, JSON.stringify(token.body)).toBe(200);
-    const bearer = new Metadata();
-    bearer.set("authorization", `Bearer ${token.body.access_token as string}`);
-    const jti = claimsOf(token.body.access_token as string).jti as string;
+    const token = await clientCredentialsToken(stack, "auditor", SECRET, { audience: "sts-audit", scope: "audit:read" });
+    const auditor = bearer(token);
+    const jti = claimsOf(token).jti as string;
     // Each of these reads is recorded before it is answered: one of them finds the record of an earlier one.
     await waitFor(
       async () => {
-        const r = await call<QueryResponse__Output>(grpc.audit, "Query", { filter: { type: EVENT_TYPES.AUDIT_ACCESSED, client_id: "auditor" } }, bearer);
+        const r = await call<QueryResponse__Output>(grpc.audit, "Query", { filter: { type: EVENT_TYPES.AUDIT_ACCESSED, client_id: "auditor" } }, auditor);
         return r.ok && r.value.records.some((x) => x.jti === jti);
       },
       { timeoutMs: 10_000, message: "the auditor's read was not recorded" },
@@ -164,6 +161,20 @@ describe("NATS with a least-privilege user per service (deploy/local/nats-server
     expect(stack.nats.output()).not.toMatch(/Violation.*"sts-audit"/i);
     await asRevocationReader(stack.nats.url, "audit");
     expect(stack.nats.output()).toMatch(/Publish Violation.*"sts-audit".*sts\.events\.token\.issued/);
+  });
+
+  it("runs the policy service as sts-policy: it checks an operator's token against the revocations, which it may read and not write", async () => {
+    const operator = bearer(await clientCredentialsToken(stack, "policy-operator", SECRET, { audience: "sts-policy", scope: "policy:write" }));
+    const put = await call(
+      grpc.policy,
+      "Put",
+      { policy: { id: "nats-auth-operator", text: 'forbid (principal == Client::"svc-e", action, resource);' } },
+      operator,
+    );
+    expect(put.ok).toBe(true);
+    expect(stack.nats.output()).not.toMatch(/Violation.*"sts-policy"/i);
+    await asRevocationReader(stack.nats.url, "policy");
+    expect(stack.nats.output()).toMatch(/Publish Violation.*"sts-policy".*sts\.events\.token\.issued/);
   });
 
   it("stops a service whose password is wrong, naming the user, never the password", async () => {
@@ -189,7 +200,7 @@ describe("NATS with a least-privilege user per service (deploy/local/nats-server
  * read the bucket, and neither write nor delete in it nor forge a token event;
  * `more` checks what else this user may not do.
  */
-async function asRevocationReader(url: string, name: "sidecar" | "audit", more?: (nats: NatsHandle) => Promise<void>): Promise<void> {
+async function asRevocationReader(url: string, name: "sidecar" | "audit" | "policy", more?: (nats: NatsHandle) => Promise<void>): Promise<void> {
   const nats = await connectNats({
     servers: url,
     name: `sts-${name}-probe`,

@@ -210,6 +210,9 @@ export const hopSchema = z.strictObject({
   require_caller_in_audience: z.boolean().default(true),
 });
 
+/** One scope token (RFC 6749 §3.3): a scope an operator API's access token must carry. */
+const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, "one scope token (RFC 6749 §3.3)");
+
 /** A path to a file mounted into the pod (from a Secret for anything secret). */
 const filePath = z.string().min(1);
 
@@ -396,6 +399,21 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Simple hop declarations, seeded as Cedar policies at first start. */
       hops: z.array(hopSchema).default([]),
+      /**
+       * Audience an operator's access token must name for the policy API's
+       * operator calls (Validate, Get, List, Put, Delete; never Decide, the
+       * exchanger's). Register each operator as a client with this audience
+       * and read_scope or write_scope; every change is then recorded under its
+       * identity (the policy.updated event, the stored version's author).
+       */
+      api_audience: z.string().min(1).default("sts-policy"),
+      /** Scope for reading policies: Get, List and the what-if Validate. */
+      read_scope: scopeToken.default("policy:read"),
+      /**
+       * Scope for changing policies: Put and Delete. It grants reading too: a
+       * writer sees what it changes (Put's expected_revision comes from Get).
+       */
+      write_scope: scopeToken.default("policy:write"),
     })
     .prefault({}),
   audit: z
@@ -415,10 +433,7 @@ export const configSchema = z.strictObject({
        */
       api_audience: z.string().min(1).default("sts-audit"),
       /** Scope an auditor's access token must carry for the audit API; a valid token without it is refused (insufficient_scope). */
-      api_scope: z
-        .string()
-        .regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, "one scope token (RFC 6749 §3.3)")
-        .default("audit:read"),
+      api_scope: scopeToken.default("audit:read"),
     })
     .prefault({}),
   clients: z.array(clientSchema).default([]),

@@ -106,14 +106,6 @@ export function hasBearerSecret(metadata: Metadata, secret: string): boolean {
   return presented !== undefined && presented !== "" && secret !== "" && timingSafeEqual(digest(presented), digest(secret));
 }
 
-/**
- * Refuses a call whose `authorization` metadata is not `Bearer <secret>`
- * (compared in constant time); with no secret configured, every call is refused.
- */
-export function requireBearerSecret(metadata: Metadata, secret: string | undefined, what: string): void {
-  if (!secret || !hasBearerSecret(metadata, secret)) throw new OAuthError("invalid_client", `this call needs the ${what}`);
-}
-
 /** Refuses a caller whose TLS certificate is not the pinned SPIFFE ID (no pin: anyone the transport let in). */
 export function requirePeerSpiffeId(ctx: CallContext, pinned: string | undefined, who: string): void {
   if (pinned !== undefined && ctx.peerSpiffeId !== pinned) throw unauthorizedClient(`caller's certificate is not the ${who}'s`);

@@ -1,4 +1,4 @@
-export { unary, serverStream, hasBearerSecret, requireBearerSecret, requirePeerSpiffeId } from "./adapter.js";
+export { unary, serverStream, hasBearerSecret, requirePeerSpiffeId } from "./adapter.js";
 export type { CallContext, AdapterOptions } from "./adapter.js";
 export { startGrpcServer, onShutdownSignal, DEFAULT_MAX_RECEIVE_BYTES } from "./server.js";
 export type { GrpcServerOptions, GrpcServerHandle } from "./server.js";

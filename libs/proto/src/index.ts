@@ -106,3 +106,6 @@ export type { Decision, Decision__Output } from "./generated/sts/policy/v1/Decis
 export type { Policy, Policy__Output } from "./generated/sts/policy/v1/Policy.js";
 export type { ValidateRequest__Output } from "./generated/sts/policy/v1/ValidateRequest.js";
 export type { PutRequest__Output } from "./generated/sts/policy/v1/PutRequest.js";
+export type { PutResponse__Output } from "./generated/sts/policy/v1/PutResponse.js";
+export type { ListResponse__Output } from "./generated/sts/policy/v1/ListResponse.js";
+export type { Author, Author__Output } from "./generated/sts/policy/v1/Author.js";

@@ -15,9 +15,10 @@
  *   Query's `limit`, and `after_sequence`), each string bounded; never a token, not even one pasted into a filter.
  */
 import { createHash } from "node:crypto";
+import type { Credential } from "@sts/mesh";
 import { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
-import type { Auditor, Credential } from "./authenticate-auditor.js";
+import type { Auditor } from "./authenticate-auditor.js";
 import type { RecordFilter } from "./audit-store.js";
 
 /** The audit API's methods. */

@@ -2,12 +2,10 @@
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { createRemoteJWKSet } from "jose";
 import { grpcCredentials, logReloads, onShutdownSignal, startGrpcServer } from "@sts/grpc";
-import { VerifiedTokens } from "@sts/jwt";
 import { EventPublisher } from "@sts/nats";
 import { loadAuditProto, PROTO_FILES } from "@sts/proto";
-import { openRevocationReader } from "@sts/revocation";
+import { openStackTokens } from "@sts/mesh";
 import { accessRecorder } from "./access-record.js";
 import { AuditStore } from "./audit-store.js";
 import { auditorAuthenticator } from "./authenticate-auditor.js";
@@ -25,22 +23,8 @@ async function main(): Promise<void> {
   const nats = await connectStack("audit", config, logger);
   const projector = new Projector(nats, store, config.audit.consumer, logger);
   // Auditors' tokens are checked against the issuer's revocations: the projection runs meanwhile, the API waits (unready).
-  const revocations = await openRevocationReader(nats, { maxStalenessMs: config.tokens.revocation_max_staleness * 1000, logger });
-  const authenticate = auditorAuthenticator({
-    breakGlassToken,
-    scope: config.audit.api_scope,
-    tokens: {
-      issuer: config.issuer,
-      audience: config.audit.api_audience,
-      // jose caches the JWKS and refetches on an unknown kid (at most every 30 s).
-      keys: createRemoteJWKSet(new URL(`${config.issuer}/oauth2/jwks`), { cooldownDuration: 30_000 }),
-      isRevoked: (jti) => revocations.isRevoked(jti),
-      clockTolerance: config.tokens.clock_tolerance,
-      maxBytes: config.tokens.max_token_bytes,
-      now,
-      verified: new VerifiedTokens(),
-    },
-  });
+  const tokens = await openStackTokens(nats, { issuer: config.issuer, audience: config.audit.api_audience, tokens: config.tokens, now, logger });
+  const authenticate = auditorAuthenticator({ breakGlassToken, scope: config.audit.api_scope, tokens: tokens.inbound });
   const record = accessRecorder(new EventPublisher(nats, { source: "sts/audit", logger }));
 
   const proto = loadAuditProto();
@@ -61,7 +45,7 @@ async function main(): Promise<void> {
   onShutdownSignal(async () => {
     await server.shutdown(2_000);
     await projector.stop();
-    revocations.stop();
+    tokens.stop();
     await nats.close();
     store.close();
     await telemetry.shutdown();

@@ -2,8 +2,25 @@
 import { loadConfig } from "@sts/config";
 import type { StsConfig } from "@sts/config";
 
-/** Reads the config file (STS_CONFIG), env overrides and the operator credential. */
-export function readSettings(env: NodeJS.ProcessEnv = process.env): { config: StsConfig; adminToken: string | undefined; now: () => number } {
+/** Everything the policy service needs to start. */
+export interface PolicySettings {
+  config: StsConfig;
+  /**
+   * The shared break-glass credential (STS_POLICY_ADMIN_TOKEN): accepted for
+   * every operator call beside operators' access tokens, and recorded as
+   * such. Unset, only access tokens are.
+   */
+  breakGlassToken: string | undefined;
+  /** Seconds since epoch; STS_CLOCK_OFFSET shifts it in tests. */
+  now: () => number;
+}
+
+/** Reads the config file (STS_CONFIG), env overrides and the break-glass credential (STS_POLICY_ADMIN_TOKEN). */
+export function readSettings(env: NodeJS.ProcessEnv = process.env): PolicySettings {
   const offset = Number(env.STS_CLOCK_OFFSET ?? 0) || 0;
-  return { config: loadConfig(env.STS_CONFIG, env), adminToken: env.STS_POLICY_ADMIN_TOKEN || undefined, now: () => Math.floor(Date.now() / 1000) + offset };
+  return {
+    config: loadConfig(env.STS_CONFIG, env),
+    breakGlassToken: env.STS_POLICY_ADMIN_TOKEN || undefined,
+    now: () => Math.floor(Date.now() / 1000) + offset,
+  };
 }

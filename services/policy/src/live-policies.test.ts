@@ -2,8 +2,10 @@ import { describe, expect, it } from "vitest";
 import type { EventPublisher, KvCache } from "@sts/nats";
 import { waitFor } from "@sts/testkit";
 import { createLogger } from "@sts/telemetry";
+import type { CallerIdentity } from "@sts/mesh";
 import { LivePolicySet } from "./live-policies.js";
 import type { StoredPolicy } from "./policy-store.js";
+import type { PolicyUpdated } from "./policy-updated.js";
 
 const policy: StoredPolicy = {
   id: "a-to-b",
@@ -13,38 +15,52 @@ const policy: StoredPolicy = {
   updated_at: 0,
 };
 
-/** The part of KvCache the live set reads, with a revision the test moves. */
-function bucket(): { cache: KvCache<StoredPolicy>; bump(): void } {
-  let revision = 1;
-  const listeners: Array<() => void> = [];
+/** The part of KvCache the live set reads: one entry per policy id, a revision per write, listeners told of each. */
+function bucket(initial: StoredPolicy[] = [policy]): { cache: KvCache<StoredPolicy>; write(value: StoredPolicy): void; bump(): void } {
+  let revision = 0;
+  const entries = new Map<string, { value: StoredPolicy; revision: number }>();
+  for (const p of initial) entries.set(p.id, { value: p, revision: ++revision });
+  const listeners: Array<(key: string, value: StoredPolicy | undefined, revision: number) => void> = [];
   const cache = {
-    values: () => [policy],
-    entries: () => [["a-to-b", { value: policy, revision }]],
+    values: () => [...entries.values()].map((e) => e.value)[Symbol.iterator](),
+    entries: () => [...entries.entries()],
     get revision() {
       return revision;
     },
-    onChange: (listener: () => void) => listeners.push(listener),
+    onChange: (listener: (typeof listeners)[number]) => listeners.push(listener),
   } as unknown as KvCache<StoredPolicy>;
-  return {
-    cache,
-    bump() {
-      revision++;
-      for (const l of listeners) l();
-    },
+  const write = (value: StoredPolicy): void => {
+    entries.set(value.id, { value, revision: ++revision });
+    for (const l of listeners) l(value.id, value, revision);
   };
+  return { cache, write, bump: () => write(policy) };
 }
 
 /** Records each publish; `fail(id)` says whether that attempt fails. */
-function publisher(fail: (id: string) => boolean): { events: EventPublisher; ids: string[] } {
+function publisher(fail: (id: string) => boolean): { events: EventPublisher; ids: string[]; data: Map<string, PolicyUpdated>; stored: Set<string> } {
   const ids: string[] = [];
+  const data = new Map<string, PolicyUpdated>();
+  const stored = new Set<string>();
   const events = {
-    publish: (_type: string, _data: unknown, options: { id: string }) => {
+    publish: (_type: string, payload: PolicyUpdated, options: { id: string }) => {
       ids.push(options.id);
-      return fail(options.id) ? Promise.reject(new Error("no responders")) : Promise.resolve({ id: options.id, seq: ids.length, duplicate: false });
+      data.set(options.id, payload);
+      if (fail(options.id)) return Promise.reject(new Error("no responders"));
+      stored.add(options.id);
+      return Promise.resolve({ id: options.id, seq: ids.length, duplicate: false });
     },
   } as unknown as EventPublisher;
-  return { events, ids };
+  return { events, ids, data, stored };
 }
+
+const alice: CallerIdentity = { credential: "access_token", sub: "alice", client_id: "ops-alice", jti: "j-alice" };
+const bob: CallerIdentity = { credential: "access_token", sub: "bob", client_id: "ops-bob", jti: "j-bob" };
+const written = (id: string, author: CallerIdentity, deleted = false): StoredPolicy => ({
+  ...policy,
+  id,
+  ...(deleted ? { text: "", deleted: true as const } : {}),
+  author,
+});
 
 const logger = createLogger("policy-test", { level: "silent" });
 
@@ -71,5 +87,64 @@ describe("policy.updated announcements", () => {
     await new Promise((r) => setTimeout(r, 60));
     expect(ids.length).toBe(settled);
     expect(ids.filter((id) => id === "policy.updated.2")).toHaveLength(1);
+  });
+
+  it("name the change made at their revision and the operator who made it, never a policy left out as deleted", async () => {
+    const kv = bucket();
+    const { events, data } = publisher(() => false);
+    const live = new LivePolicySet(kv.cache, events, logger, { retryMs: 5 });
+    kv.write(written("b-to-c", alice));
+    await waitFor(() => data.has("policy.updated.2"), { timeoutMs: 2000, message: "change not announced" });
+    expect(data.get("policy.updated.2")).toEqual({
+      revision: "2",
+      policy_ids: ["a-to-b", "b-to-c"],
+      policy_id: "b-to-c",
+      operation: "put",
+      credential: "access_token",
+      sub: "alice",
+      client_id: "ops-alice",
+      jti: "j-alice",
+    });
+    kv.write(written("a-to-b", bob, true));
+    await waitFor(() => data.has("policy.updated.3"), { timeoutMs: 2000, message: "deletion not announced" });
+    expect(data.get("policy.updated.3")).toMatchObject({ policy_ids: ["b-to-c"], policy_id: "a-to-b", operation: "delete", sub: "bob", jti: "j-bob" });
+    expect(live.list().map((p) => p.id)).toEqual(["b-to-c"]);
+    expect(live.get("a-to-b")).toBeUndefined();
+    expect(live.engine().ids()).toEqual(["b-to-c"]);
+  });
+
+  it("announce each operator's change of a burst rebuilt at once, with the set in force just after it", async () => {
+    const kv = bucket();
+    const { events, data } = publisher(() => false);
+    const live = new LivePolicySet(kv.cache, events, logger, { retryMs: 5 });
+    // In one turn of the event loop: one rebuild, three changes.
+    kv.write(written("b-to-c", alice));
+    kv.write(written("a-to-b", bob, true));
+    kv.write(written("c-to-d", alice));
+    await waitFor(() => live.revision() === 4n && data.has("policy.updated.4"), { timeoutMs: 2000, message: "burst not announced" });
+    expect([2, 3, 4].map((r) => data.get(`policy.updated.${r}`))).toMatchObject([
+      { policy_ids: ["a-to-b", "b-to-c"], policy_id: "b-to-c", operation: "put", sub: "alice" },
+      { policy_ids: ["b-to-c"], policy_id: "a-to-b", operation: "delete", sub: "bob" },
+      { policy_ids: ["b-to-c", "c-to-d"], policy_id: "c-to-d", operation: "put", sub: "alice" },
+    ]);
+  });
+
+  it("keep retrying an operator's change after a newer revision is announced: it is the record of who made it", async () => {
+    const kv = bucket();
+    let down = true;
+    const { events, ids, stored } = publisher((id) => down && id === "policy.updated.2");
+    const live = new LivePolicySet(kv.cache, events, logger, { retryMs: 5 });
+    const attemptsOf2 = (): number => ids.filter((id) => id === "policy.updated.2").length;
+    kv.write(written("b-to-c", alice));
+    await waitFor(() => live.revision() === 2n && attemptsOf2() > 0, { timeoutMs: 2000, message: "change not announced" });
+    kv.bump();
+    await waitFor(() => ids.includes("policy.updated.3"), { timeoutMs: 2000, message: "newer revision not announced" });
+    const before = attemptsOf2();
+    await waitFor(() => attemptsOf2() > before, { timeoutMs: 2000, message: "operator's change no longer retried" });
+    down = false;
+    await waitFor(() => stored.has("policy.updated.2"), { timeoutMs: 2000, message: "operator's change not stored" });
+    const attempts = attemptsOf2();
+    await new Promise((r) => setTimeout(r, 60));
+    expect(attemptsOf2()).toBe(attempts);
   });
 });

@@ -2,22 +2,42 @@
  * The engine in force on this replica: rebuilt from the watched policies
  * bucket whenever it changes, then announced with policy.updated (event id
  * derived from the revision, so the N replicas' announcements of one change
- * are stored once). A failed announcement is retried until it is out or a
- * newer revision's takes over: exchangers drop their cached decisions only
- * on hearing it, so a lost one would leave a tightened policy unenforced for
- * up to their cache TTL.
+ * are stored once). An announcement names the change made at its revision
+ * and the operator who made it; a burst of changes gives one rebuild, but
+ * each operator's change in it still gets its own announcement, so none goes
+ * unrecorded. A failed announcement is retried until it is out, or, when it
+ * names no operator, until a newer revision's takes over: exchangers drop
+ * their cached decisions only on hearing one, so a lost one would leave a
+ * tightened policy unenforced for up to their cache TTL, and one naming an
+ * operator is the record of who changed the policies.
  */
 import { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher, KvCache } from "@sts/nats";
 import type { Logger } from "@sts/telemetry";
 import { PolicyEngine } from "./cedar-engine.js";
+import { inForce } from "./policy-store.js";
 import type { StoredPolicy } from "./policy-store.js";
+import { policyUpdatedData } from "./policy-updated.js";
+import type { PolicyUpdated } from "./policy-updated.js";
 import type { LivePolicies } from "./service.js";
+
+/** One change of the bucket as the watch delivered it (no value: the key was removed). */
+interface Change {
+  key: string;
+  value: StoredPolicy | undefined;
+  revision: bigint;
+}
+
+const sortedIds = (byKey: ReadonlyMap<string, string>): string[] => [...byKey.values()].sort();
 
 /** Keeps an engine in step with the KV bucket. */
 export class LivePolicySet implements LivePolicies {
   #engine: PolicyEngine;
   #revision = 0n;
+  /** Ids of the policies in force at #revision, by KV key: where a burst's changes are replayed from. */
+  #inForce = new Map<string, string>();
+  /** Changes seen since the last rebuild, oldest first. */
+  readonly #changes: Change[] = [];
   #pending: NodeJS.Immediate | undefined;
   readonly #waiters: Array<{ revision: bigint; resolve: () => void }> = [];
   #announcement: Promise<unknown> = Promise.resolve();
@@ -33,7 +53,10 @@ export class LivePolicySet implements LivePolicies {
     this.#retryMs = options.retryMs ?? 250;
     this.#engine = new PolicyEngine([]);
     this.#rebuild();
-    cache.onChange(() => this.#schedule());
+    cache.onChange((key, value, revision) => {
+      this.#changes.push({ key, value, revision: BigInt(revision) });
+      this.#schedule();
+    });
   }
 
   #schedule(): void {
@@ -45,7 +68,7 @@ export class LivePolicySet implements LivePolicies {
   }
 
   #rebuild(): void {
-    const policies = [...this.cache.values()];
+    const policies = [...this.cache.values()].filter(inForce);
     const invalid = policies.filter((p) => !PolicyEngine.validatePolicy(p.text, { id: p.id }).ok);
     if (invalid.length > 0) {
       // Leaving out a stored policy that no longer validates could drop a forbid and widen
@@ -53,39 +76,66 @@ export class LivePolicySet implements LivePolicies {
       this.logger.error({ policy_ids: invalid.map((p) => p.id) }, "stored policies do not validate; keeping the policy set in force");
       return;
     }
-    const valid = policies;
-    this.#engine = new PolicyEngine(valid.map((p) => ({ id: p.id, text: p.text })));
+    this.#engine = new PolicyEngine(policies.map((p) => ({ id: p.id, text: p.text })));
     const revision = BigInt(this.cache.revision);
-    const changed = revision !== this.#revision;
+    const previous = this.#revision;
+    const before = this.#inForce;
+    const changes = this.#changes.splice(0).filter((c) => c.revision > previous);
+    this.#inForce = new Map(
+      this.cache
+        .entries()
+        .filter(([, e]) => inForce(e.value))
+        .map(([key, e]) => [key, e.value.id]),
+    );
     this.#revision = revision;
     for (const w of this.#waiters.splice(0)) {
       if (w.revision <= revision) w.resolve();
       else this.#waiters.push(w);
     }
-    if (changed && this.events) {
-      this.logger.info({ revision: revision.toString(), policies: valid.length }, "policies reloaded");
-      this.#announcement = this.#announce(this.events, revision, valid.map((p) => p.id).sort());
+    if (revision !== previous && this.events) {
+      this.logger.info({ revision: revision.toString(), policies: policies.length }, "policies reloaded");
+      this.#announcement = this.#announceChanges(this.events, before, changes, revision);
     }
   }
 
+  /**
+   * Announces the set now in force, named by the change made at its revision; before it, each operator's change of
+   * the burst that this announcement would otherwise hide, with the set in force just after that change.
+   */
+  #announceChanges(events: EventPublisher, before: ReadonlyMap<string, string>, changes: readonly Change[], revision: bigint): Promise<unknown> {
+    const byKey = new Map(before);
+    const attempts: Array<Promise<void>> = [];
+    for (const c of changes) {
+      if (c.value && inForce(c.value)) byKey.set(c.key, c.value.id);
+      else byKey.delete(c.key);
+      if (c.revision < revision && c.value?.author) attempts.push(this.#announce(events, policyUpdatedData(c.revision, sortedIds(byKey), c.value)));
+    }
+    const current = this.cache.entries().find(([, e]) => BigInt(e.revision) === revision)?.[1].value;
+    attempts.push(this.#announce(events, policyUpdatedData(revision, sortedIds(this.#inForce), current)));
+    return Promise.all(attempts);
+  }
+
   /** Publishes policy.updated; resolves after the first attempt (a writer waits a bounded time) while failures are retried behind it. */
-  #announce(events: EventPublisher, revision: bigint, policyIds: string[]): Promise<void> {
+  #announce(events: EventPublisher, data: PolicyUpdated): Promise<void> {
+    const revision = BigInt(data.revision);
+    // The record of an operator's change must get out; an announcement naming nobody only drops caches, as a newer one does.
+    const mustGetOut = data.sub !== undefined;
     const attempt = (): Promise<boolean> =>
-      events.publish(EVENT_TYPES.POLICY_UPDATED, { revision: revision.toString(), policy_ids: policyIds }, { id: `policy.updated.${revision}` }).then(
+      events.publish(EVENT_TYPES.POLICY_UPDATED, data, { id: `policy.updated.${revision}` }).then(
         () => true,
         (err: unknown) => {
-          this.logger.warn({ err, revision: revision.toString() }, "policy.updated not published; retrying");
+          this.logger.warn({ err, revision: data.revision }, "policy.updated not published; retrying");
           return false;
         },
       );
+    const superseded = (): boolean => !mustGetOut && this.#revision !== revision;
     const first = attempt();
     void first.then(async (published) => {
       let delay = this.#retryMs;
-      // A newer revision's announcement drops the same caches: this one may stop then.
-      while (!published && this.#revision === revision) {
+      while (!published && !superseded()) {
         await new Promise((r) => setTimeout(r, delay).unref());
         delay = Math.min(delay * 2, 5000);
-        if (this.#revision !== revision) return;
+        if (superseded()) return;
         published = await attempt();
       }
     });
@@ -101,12 +151,6 @@ export class LivePolicySet implements LivePolicies {
     await this.#announcement;
   }
 
-  async settled(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    await this.#announcement;
-  }
-
   engine(): PolicyEngine {
     return this.#engine;
   }
@@ -116,13 +160,14 @@ export class LivePolicySet implements LivePolicies {
   }
 
   get(id: string): (StoredPolicy & { revision: bigint }) | undefined {
-    const e = this.cache.entries().find(([, v]) => v.value.id === id)?.[1];
+    const e = this.cache.entries().find(([, v]) => v.value.id === id && inForce(v.value))?.[1];
     return e ? { ...e.value, revision: BigInt(e.revision) } : undefined;
   }
 
   list(): Array<StoredPolicy & { revision: bigint }> {
     return this.cache
       .entries()
+      .filter(([, e]) => inForce(e.value))
       .map(([, e]) => ({ ...e.value, revision: BigInt(e.revision) }))
       .sort((a, b) => (a.id < b.id ? -1 : 1));
   }

@@ -1,18 +1,20 @@
-/** Policy service entry point: config → telemetry → NATS → seed hops → live engine → gRPC → signals. */
+/** Policy service entry point: config → telemetry → NATS → seed hops → live engine → revocations, JWKS → gRPC → signals. */
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import { BUCKETS, EventPublisher, KvCache, openBucket } from "@sts/nats";
 import { grpcCredentials, logReloads, onShutdownSignal, startGrpcServer } from "@sts/grpc";
+import { openStackTokens } from "@sts/mesh";
 import { loadPolicyProto, PROTO_FILES } from "@sts/proto";
 import { readSettings } from "./config.js";
 import { compileHops } from "./hops.js";
 import { LivePolicySet } from "./live-policies.js";
+import { operatorAccess } from "./operator-access.js";
 import { PolicyStore, parseStoredPolicy } from "./policy-store.js";
 import { policyService } from "./service.js";
 
 async function main(): Promise<void> {
-  const { config, adminToken, now } = readSettings();
+  const { config, breakGlassToken, now } = readSettings();
   const { telemetry, logger } = startTelemetry("policy", config);
-  if (!adminToken) logger.warn("STS_POLICY_ADMIN_TOKEN is not set: Put and Delete are refused");
+  if (!breakGlassToken) logger.warn("STS_POLICY_ADMIN_TOKEN is not set: operator calls need an operator's access token, there is no break-glass credential");
 
   const nats = await connectStack("policy", config, logger);
   // The policy service owns this bucket: a changed replica count reaches an existing one.
@@ -25,6 +27,9 @@ async function main(): Promise<void> {
 
   const events = new EventPublisher(nats, { source: "sts/policy", logger });
   const live = new LivePolicySet(cache, events, logger);
+  // Operators' tokens are checked against the issuer's revocations: until the issuer has made the bucket, this waits (unready).
+  const tokens = await openStackTokens(nats, { issuer: config.issuer, audience: config.policy.api_audience, tokens: config.tokens, now, logger });
+  const operators = operatorAccess({ breakGlassToken, tokens: tokens.inbound, readScope: config.policy.read_scope, writeScope: config.policy.write_scope });
   const proto = loadPolicyProto();
   const server = await startGrpcServer({
     host: config.services.policy.bind,
@@ -36,7 +41,7 @@ async function main(): Promise<void> {
         implementation: policyService({
           live,
           store,
-          adminToken,
+          operators,
           logger,
           ...(config.grpc_tls?.spiffe_ids?.exchanger && { deciderSpiffeId: config.grpc_tls.spiffe_ids.exchanger }),
         }),
@@ -47,12 +52,13 @@ async function main(): Promise<void> {
   });
   server.setServing(nats.isConnected());
   nats.onStatusChange((connected) => server.setServing(connected));
-  logger.info({ port: server.port, policies: live.list().length }, "policy service listening");
+  logger.info({ port: server.port, policies: live.list().length, audience: config.policy.api_audience }, "policy service listening");
   await telemetry.serveAdmin(() => server.isServing());
 
   onShutdownSignal(async () => {
     await server.shutdown(5_000);
     cache.stop();
+    tokens.stop();
     await nats.close();
     await telemetry.shutdown();
   }, logger);

@@ -1,21 +1,19 @@
 /** sts.policy.v1.PolicyService handlers over the live engine and the KV store. */
-import type { Metadata } from "@grpc/grpc-js";
-import { OAuthError, invalidRequest } from "@sts/errors";
-import { requireBearerSecret, requirePeerSpiffeId, unary } from "@sts/grpc";
+import { invalidRequest } from "@sts/errors";
+import { requirePeerSpiffeId, unary } from "@sts/grpc";
 import type { DecideRequest__Output, Decision, Policy, PolicyServiceHandlers } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import { PolicyEngine } from "./cedar-engine.js";
 import type { DecideInput, Decision as EngineDecision } from "./cedar-engine.js";
+import type { OperatorAccess } from "./operator-access.js";
 import { MAX_POLICY_BYTES, checkPolicyId } from "./policy-store.js";
 import type { PolicyStore, StoredPolicy } from "./policy-store.js";
 
 /** The engine currently in force, with the KV revision it was built from. */
 export interface LivePolicies {
   engine(): PolicyEngine;
-  /** Resolves once this replica runs at least this revision. */
+  /** Resolves once this replica runs at least this revision (bounded wait) and has announced it. */
   reached(revision: bigint): Promise<void>;
-  /** Resolves once the condition holds on this replica (bounded wait). */
-  settled(condition: () => boolean): Promise<void>;
   revision(): bigint;
   get(id: string): (StoredPolicy & { revision: bigint }) | undefined;
   list(): Array<StoredPolicy & { revision: bigint }>;
@@ -25,16 +23,11 @@ export interface LivePolicies {
 export interface PolicyServiceDeps {
   live: LivePolicies;
   store: PolicyStore;
-  /** Operator credential for writes (Bearer); writes are refused when unset. */
-  adminToken: string | undefined;
+  /** Names the operator of every call but Decide, or refuses it. */
+  operators: OperatorAccess;
   logger: Logger;
   /** With grpc_tls.spiffe_ids.exchanger: the only certificate identity Decide answers (decisions reveal the policy set). */
   deciderSpiffeId?: string;
-}
-
-/** Writes and what-ifs need the operator's bearer credential. */
-function requireOperator(metadata: Metadata, adminToken: string | undefined): void {
-  requireBearerSecret(metadata, adminToken, "operator credential");
 }
 
 /** Converts the wire request into the engine's input, refusing malformed ones. */
@@ -85,12 +78,12 @@ function checkPolicyText(text: string, id: string): void {
 }
 
 function toPolicy(p: StoredPolicy & { revision: bigint }): Policy {
-  return { id: p.id, text: p.text, description: p.description, revision: p.revision.toString() };
+  return { id: p.id, text: p.text, description: p.description, revision: p.revision.toString(), ...(p.author && { author: p.author }) };
 }
 
 /** Builds the PolicyService implementation. */
 export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
-  const { live, store, logger } = deps;
+  const { live, store, logger, operators } = deps;
   return {
     Decide: unary(
       async (req, ctx) => {
@@ -103,7 +96,7 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
     // What-if, Get and List are for operators: Validate compiles any Cedar it is given, and policies are not for every caller to read.
     Validate: unary(
       async (req, ctx) => {
-        requireOperator(ctx.metadata, deps.adminToken);
+        await operators.read(ctx.metadata);
         if (!req.request) throw invalidRequest("request is required");
         const input = toDecideInput(req.request);
         let engine = live.engine();
@@ -119,16 +112,16 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
 
     Put: unary(
       async (req, ctx) => {
-        requireOperator(ctx.metadata, deps.adminToken);
+        const operator = await operators.write(ctx.metadata);
         const p = req.policy;
         if (!p) throw invalidRequest("policy is required");
         checkPolicyId(p.id);
         checkPolicyText(p.text, p.id);
         const expected = req.expected_revision && req.expected_revision !== "0" ? BigInt(req.expected_revision) : undefined;
-        const revision = await store.put({ id: p.id, text: p.text, description: p.description }, expected);
+        const revision = await store.put({ id: p.id, text: p.text, description: p.description }, operator, expected);
         // Answer once this replica runs the new set, so "the next exchange" sees it.
         await live.reached(revision);
-        ctx.logger.info({ policy_id: p.id, revision: revision.toString() }, "policy written");
+        ctx.logger.info({ policy_id: p.id, revision: revision.toString(), operator: operator.sub, client_id: operator.client_id }, "policy written");
         return { revision: revision.toString() };
       },
       { name: "Put", logger },
@@ -136,7 +129,7 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
 
     Get: unary(
       async (req, ctx) => {
-        requireOperator(ctx.metadata, deps.adminToken);
+        await operators.read(ctx.metadata);
         const p = live.get(req.id);
         if (!p) throw invalidRequest("no such policy");
         return toPolicy(p);
@@ -146,7 +139,7 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
 
     List: unary(
       async (_req, ctx) => {
-        requireOperator(ctx.metadata, deps.adminToken);
+        await operators.read(ctx.metadata);
         return { policies: live.list().map(toPolicy) };
       },
       { name: "List", logger },
@@ -154,14 +147,12 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
 
     Delete: unary(
       async (req, ctx) => {
-        requireOperator(ctx.metadata, deps.adminToken);
+        const operator = await operators.write(ctx.metadata);
         checkPolicyId(req.id);
         if (!live.get(req.id)) throw invalidRequest("no such policy");
-        await store.delete(req.id).catch((err: unknown) => {
-          throw new OAuthError("temporarily_unavailable", "policy store unavailable", { cause: err });
-        });
-        await live.settled(() => !live.engine().ids().includes(req.id));
-        ctx.logger.info({ policy_id: req.id }, "policy deleted");
+        const revision = await store.delete(req.id, operator);
+        await live.reached(revision);
+        ctx.logger.info({ policy_id: req.id, revision: revision.toString(), operator: operator.sub, client_id: operator.client_id }, "policy deleted");
         return {};
       },
       { name: "Delete", logger },

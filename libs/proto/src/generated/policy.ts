@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { Author as _sts_policy_v1_Author, Author__Output as _sts_policy_v1_Author__Output } from './sts/policy/v1/Author.js';
 import type { DecideRequest as _sts_policy_v1_DecideRequest, DecideRequest__Output as _sts_policy_v1_DecideRequest__Output } from './sts/policy/v1/DecideRequest.js';
 import type { Decision as _sts_policy_v1_Decision, Decision__Output as _sts_policy_v1_Decision__Output } from './sts/policy/v1/Decision.js';
 import type { DeleteRequest as _sts_policy_v1_DeleteRequest, DeleteRequest__Output as _sts_policy_v1_DeleteRequest__Output } from './sts/policy/v1/DeleteRequest.js';
@@ -23,6 +24,7 @@ export interface ProtoGrpcType {
   sts: {
     policy: {
       v1: {
+        Author: MessageTypeDefinition<_sts_policy_v1_Author, _sts_policy_v1_Author__Output>
         DecideRequest: MessageTypeDefinition<_sts_policy_v1_DecideRequest, _sts_policy_v1_DecideRequest__Output>
         Decision: MessageTypeDefinition<_sts_policy_v1_Decision, _sts_policy_v1_Decision__Output>
         DeleteRequest: MessageTypeDefinition<_sts_policy_v1_DeleteRequest, _sts_policy_v1_DeleteRequest__Output>
@@ -33,6 +35,13 @@ export interface ProtoGrpcType {
         Policy: MessageTypeDefinition<_sts_policy_v1_Policy, _sts_policy_v1_Policy__Output>
         /**
          * PolicyService stores versioned Cedar policies and makes exchange decisions.
+         * Every call but Decide is an operator's: it carries `authorization: Bearer
+         * <access token>` in its metadata, a token of this stack naming
+         * policy.api_audience and carrying policy.read_scope (Validate, Get, List) or
+         * policy.write_scope (all five), or the shared break-glass
+         * STS_POLICY_ADMIN_TOKEN. A missing or bad credential gets invalid_token
+         * (UNAUTHENTICATED), a token without the scope insufficient_scope
+         * (PERMISSION_DENIED).
          */
         PolicyService: SubtypeConstructor<typeof grpc.Client, _sts_policy_v1_PolicyServiceClient> & { service: _sts_policy_v1_PolicyServiceDefinition }
         PutRequest: MessageTypeDefinition<_sts_policy_v1_PutRequest, _sts_policy_v1_PutRequest__Output>

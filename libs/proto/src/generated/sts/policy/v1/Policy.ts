@@ -1,5 +1,6 @@
 // Original file: proto/sts/policy/v1/policy.proto
 
+import type { Author as _sts_policy_v1_Author, Author__Output as _sts_policy_v1_Author__Output } from '../../../sts/policy/v1/Author.js';
 import type { Long } from '@grpc/proto-loader';
 
 /**
@@ -16,6 +17,11 @@ export interface Policy {
    * KV revision, set by the server.
    */
   'revision'?: (number | string | Long);
+  /**
+   * Who wrote this version, set by the server (ignored in Put and Validate);
+   * absent for a policy seeded from the config file's hops.
+   */
+  'author'?: (_sts_policy_v1_Author | null);
 }
 
 /**
@@ -32,4 +38,9 @@ export interface Policy__Output {
    * KV revision, set by the server.
    */
   'revision': (string);
+  /**
+   * Who wrote this version, set by the server (ignored in Put and Validate);
+   * absent for a policy seeded from the config file's hops.
+   */
+  'author': (_sts_policy_v1_Author__Output | null);
 }

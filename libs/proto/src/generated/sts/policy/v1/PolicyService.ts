@@ -16,6 +16,13 @@ import type { ValidateRequest as _sts_policy_v1_ValidateRequest, ValidateRequest
 
 /**
  * PolicyService stores versioned Cedar policies and makes exchange decisions.
+ * Every call but Decide is an operator's: it carries `authorization: Bearer
+ * <access token>` in its metadata, a token of this stack naming
+ * policy.api_audience and carrying policy.read_scope (Validate, Get, List) or
+ * policy.write_scope (all five), or the shared break-glass
+ * STS_POLICY_ADMIN_TOKEN. A missing or bad credential gets invalid_token
+ * (UNAUTHENTICATED), a token without the scope insufficient_scope
+ * (PERMISSION_DENIED).
  */
 export interface PolicyServiceClient extends grpc.Client {
   /**
@@ -34,14 +41,14 @@ export interface PolicyServiceClient extends grpc.Client {
   decide(argument: _sts_policy_v1_DecideRequest, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
   
   /**
-   * Delete removes one policy.
+   * Delete removes one policy; its policy.updated event names who did.
    */
   Delete(argument: _sts_policy_v1_DeleteRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
   Delete(argument: _sts_policy_v1_DeleteRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
   Delete(argument: _sts_policy_v1_DeleteRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
   Delete(argument: _sts_policy_v1_DeleteRequest, callback: grpc.requestCallback<_sts_policy_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
   /**
-   * Delete removes one policy.
+   * Delete removes one policy; its policy.updated event names who did.
    */
   delete(argument: _sts_policy_v1_DeleteRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
   delete(argument: _sts_policy_v1_DeleteRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
@@ -79,14 +86,16 @@ export interface PolicyServiceClient extends grpc.Client {
   list(argument: _sts_policy_v1_ListRequest, callback: grpc.requestCallback<_sts_policy_v1_ListResponse__Output>): grpc.ClientUnaryCall;
   
   /**
-   * Put creates or replaces one policy after validating it against the schema.
+   * Put creates or replaces one policy after validating it against the schema;
+   * the version names its author, as does its policy.updated event.
    */
   Put(argument: _sts_policy_v1_PutRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
   Put(argument: _sts_policy_v1_PutRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
   Put(argument: _sts_policy_v1_PutRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
   Put(argument: _sts_policy_v1_PutRequest, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
   /**
-   * Put creates or replaces one policy after validating it against the schema.
+   * Put creates or replaces one policy after validating it against the schema;
+   * the version names its author, as does its policy.updated event.
    */
   put(argument: _sts_policy_v1_PutRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
   put(argument: _sts_policy_v1_PutRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
@@ -114,6 +123,13 @@ export interface PolicyServiceClient extends grpc.Client {
 
 /**
  * PolicyService stores versioned Cedar policies and makes exchange decisions.
+ * Every call but Decide is an operator's: it carries `authorization: Bearer
+ * <access token>` in its metadata, a token of this stack naming
+ * policy.api_audience and carrying policy.read_scope (Validate, Get, List) or
+ * policy.write_scope (all five), or the shared break-glass
+ * STS_POLICY_ADMIN_TOKEN. A missing or bad credential gets invalid_token
+ * (UNAUTHENTICATED), a token without the scope insufficient_scope
+ * (PERMISSION_DENIED).
  */
 export interface PolicyServiceHandlers extends grpc.UntypedServiceImplementation {
   /**
@@ -122,7 +138,7 @@ export interface PolicyServiceHandlers extends grpc.UntypedServiceImplementation
   Decide: grpc.handleUnaryCall<_sts_policy_v1_DecideRequest__Output, _sts_policy_v1_Decision>;
   
   /**
-   * Delete removes one policy.
+   * Delete removes one policy; its policy.updated event names who did.
    */
   Delete: grpc.handleUnaryCall<_sts_policy_v1_DeleteRequest__Output, _sts_policy_v1_DeleteResponse>;
   
@@ -137,7 +153,8 @@ export interface PolicyServiceHandlers extends grpc.UntypedServiceImplementation
   List: grpc.handleUnaryCall<_sts_policy_v1_ListRequest__Output, _sts_policy_v1_ListResponse>;
   
   /**
-   * Put creates or replaces one policy after validating it against the schema.
+   * Put creates or replaces one policy after validating it against the schema;
+   * the version names its author, as does its policy.updated event.
    */
   Put: grpc.handleUnaryCall<_sts_policy_v1_PutRequest__Output, _sts_policy_v1_PutResponse>;
   

@@ -1,0 +1,50 @@
+/**
+ * What a service that only verifies this stack's access tokens for its own
+ * API needs: the issuer's JWKS (fetched and cached by jose) and a read-only
+ * copy of the revocations bucket, so a revoked token, or one exchanged from
+ * a revoked token, is refused. Opening waits (the service stays unready)
+ * until the issuer has made the bucket.
+ */
+import { createRemoteJWKSet } from "jose";
+import { VerifiedTokens } from "@sts/jwt";
+import type { NatsHandle, NatsLogger } from "@sts/nats";
+import { openRevocationReader } from "@sts/revocation";
+import type { InboundOptions } from "./inbound.js";
+
+/** Options of {@link openStackTokens}. */
+export interface StackTokensOptions {
+  /** The stack's issuer identifier; its JWKS is `<issuer>/oauth2/jwks`. */
+  issuer: string;
+  /** The audience a token must name: the API's. */
+  audience: string;
+  /** The config's `tokens` section (seconds and bytes). */
+  tokens: { clock_tolerance: number; max_token_bytes: number; revocation_max_staleness: number };
+  /** Seconds since epoch (a test clock). */
+  now?: () => number;
+  logger?: NatsLogger;
+}
+
+/** Verification options for one audience, and the means to stop watching revocations. */
+export interface StackTokens {
+  inbound: InboundOptions;
+  stop(): void;
+}
+
+/** Opens the JWKS and the revocations for verifying the stack's access tokens addressed to one audience. */
+export async function openStackTokens(nats: NatsHandle, o: StackTokensOptions): Promise<StackTokens> {
+  const revocations = await openRevocationReader(nats, { maxStalenessMs: o.tokens.revocation_max_staleness * 1000, logger: o.logger });
+  return {
+    inbound: {
+      issuer: o.issuer,
+      audience: o.audience,
+      // jose caches the JWKS and refetches on an unknown kid (at most every 30 s).
+      keys: createRemoteJWKSet(new URL(`${o.issuer}/oauth2/jwks`), { cooldownDuration: 30_000 }),
+      isRevoked: (jti) => revocations.isRevoked(jti),
+      clockTolerance: o.tokens.clock_tolerance,
+      maxBytes: o.tokens.max_token_bytes,
+      now: o.now,
+      verified: new VerifiedTokens(),
+    },
+    stop: () => revocations.stop(),
+  };
+}

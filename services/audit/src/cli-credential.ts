@@ -1,0 +1,40 @@
+/**
+ * The credential stsctl presents to an operator API: the person's own access
+ * token, from an environment variable or a file, so each call is recorded
+ * under its name; without one, the API's shared break-glass secret, recorded
+ * as such. Never a token on the command line: it would stay in shell history
+ * and process listings.
+ */
+import { readFileSync } from "node:fs";
+import { Metadata } from "@grpc/grpc-js";
+
+/** A mistake in how stsctl was called: said on stderr, exit code 2. */
+export class UsageError extends Error {}
+
+/** Where one API's credentials come from: environment variable names. */
+export interface CredentialSources {
+  /** The person's access token (STS_AUDIT_ACCESS_TOKEN, STS_POLICY_ACCESS_TOKEN). */
+  accessToken: string;
+  /** The shared break-glass secret (STS_AUDIT_TOKEN, STS_POLICY_ADMIN_TOKEN), used only without an access token. */
+  breakGlass: string;
+}
+
+/** The credential to present: --access-token-file's token, else the access token variable's, else the break-glass secret. */
+export function bearerCredential(file: string | undefined, env: NodeJS.ProcessEnv, sources: CredentialSources): string | undefined {
+  if (file === undefined) return env[sources.accessToken]?.trim() || env[sources.breakGlass] || undefined;
+  let token: string;
+  try {
+    token = readFileSync(file, "utf8").trim();
+  } catch (err) {
+    throw new UsageError(`cannot read the access token file: ${(err as Error).message}`);
+  }
+  if (!token) throw new UsageError("the access token file is empty");
+  return token;
+}
+
+/** Call metadata carrying the credential as a bearer, when there is one. */
+export function bearerMetadata(credential: string | undefined): Metadata {
+  const metadata = new Metadata();
+  if (credential) metadata.set("authorization", `Bearer ${credential}`);
+  return metadata;
+}

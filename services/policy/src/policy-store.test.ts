@@ -1,0 +1,75 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { KV } from "@nats-io/kv";
+import type { CallerIdentity } from "@sts/mesh";
+import { connectNats, encodeKey, openBucket } from "@sts/nats";
+import type { NatsHandle } from "@sts/nats";
+import { startNats } from "@sts/testkit";
+import type { NatsServerHandle } from "@sts/testkit";
+import { PolicyStore, inForce, parseStoredPolicy } from "./policy-store.js";
+import type { StoredPolicy } from "./policy-store.js";
+
+const dana: CallerIdentity = { credential: "access_token", sub: "dana", client_id: "ops-dana", jti: "j-dana" };
+const text = 'permit (principal == Client::"A", action == Action::"exchange", resource == Audience::"B");';
+
+let server: NatsServerHandle;
+let nats: NatsHandle;
+let kv: KV;
+let store: PolicyStore;
+
+beforeAll(async () => {
+  server = await startNats();
+  nats = await connectNats({ servers: server.url, name: "policy-store-test" });
+  kv = await openBucket(nats, "test_policies", { owner: true, history: 10 });
+  store = new PolicyStore(kv, () => 1_700_000_000);
+}, 30_000);
+
+afterAll(async () => {
+  await nats?.close();
+  await server?.stop();
+});
+
+/** The record stored under a policy id, at a revision. */
+async function stored(id: string, revision: bigint): Promise<StoredPolicy | undefined> {
+  const entry = await kv.get(encodeKey(id), { revision: Number(revision) });
+  return entry ? parseStoredPolicy(entry.json()) : undefined;
+}
+
+describe("PolicyStore", () => {
+  it("stores each version written through the API with its author, and a deletion as a tombstone naming who deleted", async () => {
+    const put = await store.put({ id: "p1", text, description: "d" }, dana);
+    expect(await stored("p1", put)).toEqual({ id: "p1", text, description: "d", source: "api", updated_at: 1_700_000_000, author: dana });
+    const breakGlass: CallerIdentity = { credential: "break_glass", sub: "break-glass", client_id: "", jti: "" };
+    const deleted = await store.delete("p1", breakGlass);
+    expect(deleted).toBeGreaterThan(put);
+    const tombstone = await stored("p1", deleted);
+    expect(tombstone).toMatchObject({ id: "p1", deleted: true, author: breakGlass });
+    expect(tombstone && inForce(tombstone)).toBe(false);
+  });
+
+  it("seeds a config policy again after its deletion, but keeps a version written through the API", async () => {
+    const seeded = { id: "hop", text, description: "seed" };
+    // As the service seeds: against what the bucket holds under the id, tombstones included.
+    const current = async (): Promise<StoredPolicy | undefined> => parseStoredPolicy((await kv.get(encodeKey("hop")))?.json());
+    const seed = async (): Promise<number> => {
+      const existing = await current();
+      return store.seed([seeded], () => existing);
+    };
+    expect(await seed()).toBe(1);
+    expect(await seed()).toBe(0);
+    await store.delete("hop", dana);
+    expect(await seed()).toBe(1);
+    expect(await current()).toMatchObject({ source: "config", description: "seed" });
+    await store.put({ ...seeded, description: "edited" }, dana);
+    expect(await seed()).toBe(0);
+    expect(await current()).toMatchObject({ description: "edited", author: dana });
+  });
+
+  it("reads an author only when it is well formed, and older records without one", () => {
+    const base = { id: "p", text };
+    expect(parseStoredPolicy(base)).toEqual({ id: "p", text, description: "", source: "api", updated_at: 0 });
+    expect(parseStoredPolicy({ ...base, author: { credential: "password", sub: "x", client_id: "", jti: "" } })?.author).toBeUndefined();
+    expect(parseStoredPolicy({ ...base, author: { ...dana, jti: 7 } })?.author).toBeUndefined();
+    expect(parseStoredPolicy({ ...base, author: { ...dana, extra: "dropped" } })?.author).toEqual(dana);
+    expect(parseStoredPolicy({ ...base, deleted: "yes" })?.deleted).toBeUndefined();
+  });
+});
