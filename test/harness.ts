@@ -160,14 +160,20 @@ export async function startStack(config: Record<string, unknown>, options: Stack
   return stack;
 }
 
-/** Starts the sidecar of `workload` (declared under `sidecars` in the stack's config) as its own process. */
-export function startSidecar(stack: Stack, workload: string, secret: string, ready: () => Promise<boolean>): Promise<ProcessHandle> {
+/** Starts the sidecar of `workload` (declared under `sidecars` in the stack's config) as its own process, with `extraEnv` besides the stack's. */
+export function startSidecar(
+  stack: Stack,
+  workload: string,
+  secret: string,
+  ready: () => Promise<boolean>,
+  extraEnv: Record<string, string> = {},
+): Promise<ProcessHandle> {
   return startProcess({
     name: `sidecar ${workload}`,
     command: process.execPath,
     args: [join(ROOT, "services/sidecar/dist/main.js")],
     cwd: ROOT,
-    env: { ...stack.env, STS_SIDECAR: workload, STS_SIDECAR_CLIENT_SECRET: secret },
+    env: { ...stack.env, ...extraEnv, STS_SIDECAR: workload, STS_SIDECAR_CLIENT_SECRET: secret },
     ready,
   });
 }

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { parseDurationSeconds } from "./duration.js";
+import { workloadApiSocketProblem } from "./spiffe-endpoint.js";
 
 /** A duration in seconds, written as 300, "300s", "5m", "1h" or "7d". */
 const duration = z.unknown().transform((value, ctx) => {
@@ -469,23 +470,63 @@ export const configSchema = z.strictObject({
          * HTTPS and grpc_inbound HTTP/2 over TLS, both refusing a caller without
          * a certificate from ca_file; calls to https routes present cert_file.
          * The listeners to and from the workload stay cleartext on loopback.
+         * The certificate, key and CA bundle come from the three files or,
+         * instead, from the SPIFFE Workload API (workload_api): exactly one.
          */
         tls: z
           .strictObject({
             /** PEM certificate chain the sidecar presents, as a server and as a client (the workload's X.509-SVID). */
-            cert_file: z.string().min(1),
+            cert_file: z.string().min(1).optional(),
             /** PEM private key of that certificate (mount it from a secret). */
-            key_file: z.string().min(1),
+            key_file: z.string().min(1).optional(),
             /** PEM CA bundle that callers' and routes' certificates must chain to. */
-            ca_file: z.string().min(1),
-            /** How often the three files are read again, so rotated certificates take effect without a restart; 0 reads them once. */
-            reload_interval: duration.default(60),
+            ca_file: z.string().min(1).optional(),
+            /** How often the three files are read again, so rotated certificates take effect without a restart; 0 reads them once. Default 60. */
+            reload_interval: duration.optional(),
+            /**
+             * The X.509-SVID, its key and the trust bundle taken from the SPIFFE
+             * Workload API (a SPIRE agent) instead of the three files, each
+             * rotation applied as the agent pushes it.
+             */
+            workload_api: z
+              .strictObject({
+                /** The agent's socket, unix:///path; absent: the SPIFFE_ENDPOINT_SOCKET environment variable. */
+                socket: z
+                  .string()
+                  .superRefine((socket, ctx) => {
+                    const problem = workloadApiSocketProblem(socket);
+                    if (problem) ctx.addIssue({ code: "custom", message: problem });
+                  })
+                  .optional(),
+                /** How long the sidecar waits for its first SVID; past it, it fails to start (it never serves without an identity). */
+                startup_timeout: duration.default(30),
+              })
+              .optional(),
             /**
              * SPIFFE IDs whose certificates may call in; another peer is refused
              * (403, gRPC PERMISSION_DENIED) before its token is looked at. Absent:
              * any certificate from ca_file.
              */
             allowed_peers: z.array(spiffeId).min(1, "list at least one SPIFFE ID, or leave allowed_peers out").optional(),
+          })
+          // One source of the material, whole: the three files or workload_api. The path names the field at fault.
+          .transform(({ cert_file, key_file, ca_file, reload_interval, workload_api, ...rest }, ctx) => {
+            const files = Object.entries({ cert_file, key_file, ca_file });
+            const given = files.flatMap(([field, value]) => (value === undefined ? [] : [field]));
+            const refuse = (path: string[], message: string): void => ctx.addIssue({ code: "custom", path, message });
+            if (workload_api) {
+              if (given.length > 0) refuse(["workload_api"], `not with ${given.join(", ")}: give the files or workload_api`);
+              if (reload_interval !== undefined) refuse(["reload_interval"], "for the files only: the Workload API pushes each rotation");
+              return { ...rest, workload_api };
+            }
+            if (cert_file === undefined || key_file === undefined || ca_file === undefined) {
+              if (given.length === 0) refuse([], "needs cert_file, key_file and ca_file, or workload_api");
+              for (const [field] of files.filter(([, value]) => value === undefined && given.length > 0)) {
+                refuse([field], `required with ${given.join(" and ")} (or workload_api instead of the files)`);
+              }
+              return z.NEVER;
+            }
+            return { ...rest, cert_file, key_file, ca_file, reload_interval: reload_interval ?? 60 };
           })
           .optional(),
         /** Destinations: route name → where, for which audience, with which scopes. */

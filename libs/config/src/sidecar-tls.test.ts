@@ -29,13 +29,13 @@ describe("sidecars.*.tls", () => {
 
   it("takes the three files, reloads every 60 s by default, and parses reload_interval as a duration (0 reads once)", () => {
     expect(parseConfig(withSidecar({ tls: TLS }, {})).sidecars["svc-a"]?.tls).toEqual({ ...TLS, reload_interval: 60 });
-    expect(parseConfig(withSidecar({ tls: { ...TLS, reload_interval: "5m" } }, {})).sidecars["svc-a"]?.tls?.reload_interval).toBe(300);
-    expect(parseConfig(withSidecar({ tls: { ...TLS, reload_interval: 0 } }, {})).sidecars["svc-a"]?.tls?.reload_interval).toBe(0);
+    expect(parseConfig(withSidecar({ tls: { ...TLS, reload_interval: "5m" } }, {})).sidecars["svc-a"]?.tls).toEqual({ ...TLS, reload_interval: 300 });
+    expect(parseConfig(withSidecar({ tls: { ...TLS, reload_interval: 0 } }, {})).sidecars["svc-a"]?.tls).toEqual({ ...TLS, reload_interval: 0 });
   });
 
   it("requires all three files and refuses unknown fields, naming each", () => {
     expect(() => parseConfig(withSidecar({ tls: { cert_file: TLS.cert_file, key_file: TLS.key_file } }, {}))).toThrow(
-      refusedWith("sidecars.svc-a.tls.ca_file: Invalid input: expected string, received undefined"),
+      refusedWith("sidecars.svc-a.tls.ca_file: required with cert_file and key_file (or workload_api instead of the files)"),
     );
     expect(() => parseConfig(withSidecar({ tls: { ...TLS, require_client_cert: false } }, {}))).toThrow(
       refusedWith("sidecars.svc-a.tls.require_client_cert: unknown field"),
@@ -50,6 +50,63 @@ describe("sidecars.*.tls", () => {
     );
     expect(() => parseConfig(withSidecar({ tls: { ...TLS, allowed_peers: [] } }, {}))).toThrow(
       refusedWith("sidecars.svc-a.tls.allowed_peers: list at least one SPIFFE ID, or leave allowed_peers out"),
+    );
+  });
+});
+
+describe("sidecars.*.tls.workload_api", () => {
+  const SOCKET = "unix:///run/spire/agent.sock";
+
+  it("takes the Workload API instead of the files, its socket optional (SPIFFE_ENDPOINT_SOCKET) and a 30 s startup_timeout by default", () => {
+    expect(parseConfig(withSidecar({ tls: { workload_api: {} } }, {})).sidecars["svc-a"]?.tls).toEqual({ workload_api: { startup_timeout: 30 } });
+    const tls = { workload_api: { socket: SOCKET, startup_timeout: "2m" }, allowed_peers: ["spiffe://mesh.example/ns/a/sa/svc-a"] };
+    expect(parseConfig(withSidecar({ tls }, {})).sidecars["svc-a"]?.tls).toEqual({ ...tls, workload_api: { socket: SOCKET, startup_timeout: 120 } });
+  });
+
+  it("keeps https routes with a spiffe_id working with the Workload API as the source", () => {
+    const route = { url: "https://svc-b:7001", spiffe_id: B_ID };
+    expect(parseConfig(withSidecar({ tls: { workload_api: { socket: SOCKET } } }, route)).sidecars["svc-a"]?.routes["svc-b"]).toMatchObject(route);
+  });
+
+  it("takes exactly one source: refuses the files and workload_api together, and neither, naming the field", () => {
+    expect(() => parseConfig(withSidecar({ tls: { ...TLS, workload_api: { socket: SOCKET } } }, {}))).toThrow(
+      refusedWith("sidecars.svc-a.tls.workload_api: not with cert_file, key_file, ca_file: give the files or workload_api"),
+    );
+    expect(() => parseConfig(withSidecar({ tls: { ca_file: TLS.ca_file, workload_api: {} } }, {}))).toThrow(
+      refusedWith("sidecars.svc-a.tls.workload_api: not with ca_file: give the files or workload_api"),
+    );
+    expect(() => parseConfig(withSidecar({ tls: {} }, {}))).toThrow(refusedWith("sidecars.svc-a.tls: needs cert_file, key_file and ca_file, or workload_api"));
+    expect(() => parseConfig(withSidecar({ tls: { allowed_peers: [B_ID] } }, {}))).toThrow(
+      refusedWith("sidecars.svc-a.tls: needs cert_file, key_file and ca_file, or workload_api"),
+    );
+  });
+
+  it("refuses reload_interval with workload_api (the agent pushes rotations) and unknown fields", () => {
+    expect(() => parseConfig(withSidecar({ tls: { workload_api: {}, reload_interval: 60 } }, {}))).toThrow(
+      refusedWith("sidecars.svc-a.tls.reload_interval: for the files only: the Workload API pushes each rotation"),
+    );
+    expect(() => parseConfig(withSidecar({ tls: { workload_api: { path: "/run/spire/agent.sock" } } }, {}))).toThrow(
+      refusedWith("sidecars.svc-a.tls.workload_api.path: unknown field"),
+    );
+  });
+
+  it("takes only a unix:// socket with an absolute path (SPIFFE Workload Endpoint §4)", () => {
+    const socketProblem = (socket: string) => () => parseConfig(withSidecar({ tls: { workload_api: { socket } } }, {}));
+    expect(parseConfig(withSidecar({ tls: { workload_api: { socket: "unix:/run/spire/agent.sock" } } }, {})).sidecars["svc-a"]?.tls).toMatchObject({
+      workload_api: { socket: "unix:/run/spire/agent.sock" },
+    });
+    expect(socketProblem("/run/spire/agent.sock")).toThrow(refusedWith("sidecars.svc-a.tls.workload_api.socket: expected unix:///path/to/agent.sock"));
+    expect(socketProblem("tcp://127.0.0.1:8081")).toThrow(
+      refusedWith("sidecars.svc-a.tls.workload_api.socket: expected unix:///path/to/agent.sock (only unix domain sockets are supported)"),
+    );
+    expect(socketProblem("unix://agent/run/spire/agent.sock")).toThrow(
+      refusedWith("sidecars.svc-a.tls.workload_api.socket: a unix:// socket URI has no host: expected unix:///path/to/agent.sock"),
+    );
+    expect(socketProblem("unix:agent.sock")).toThrow(
+      refusedWith("sidecars.svc-a.tls.workload_api.socket: expected the absolute path of the socket: unix:///path/to/agent.sock"),
+    );
+    expect(socketProblem("unix:///run/spire/agent.sock?x=1")).toThrow(
+      refusedWith("sidecars.svc-a.tls.workload_api.socket: a unix:// socket URI has no query or fragment"),
     );
   });
 });

@@ -1,11 +1,11 @@
 /**
- * PEM files of a TLS identity, read, checked and re-read as they rotate. Shared
- * by `grpc_tls` (the stack's gRPC ports) and the sidecars' mutual TLS, so that
- * both refuse the same broken sets with the same messages.
+ * PEM files of a TLS identity, read, checked (tls-material.ts) and re-read as
+ * they rotate. Shared by `grpc_tls` (the stack's gRPC ports) and the sidecars'
+ * mutual TLS, so that both refuse the same broken sets with the same messages.
  */
-import { X509Certificate, createPrivateKey } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { createSecureContext } from "node:tls";
+import { checkTlsMaterial, nextRotation } from "./tls-material.js";
+import type { ReloadListener, TlsMaterial } from "./tls-material.js";
 
 /** The three files of one TLS identity and the CAs it trusts. */
 export interface TlsFiles {
@@ -13,16 +13,6 @@ export interface TlsFiles {
   key_file: string;
   ca_file: string;
 }
-
-/** One consistent set of TLS material, as read from {@link TlsFiles}. */
-export interface TlsMaterial {
-  cert: Buffer;
-  key: Buffer;
-  ca: Buffer;
-}
-
-/** What a reload did: a new set applied, or a set refused (and why; the one in use stays). */
-export type ReloadListener = (event: { applied: boolean; reason?: string }) => void;
 
 /**
  * Reads and checks the three files; a missing or unusable file fails naming `section` and the field, never printing
@@ -37,21 +27,9 @@ export function readTlsFiles(files: TlsFiles, section: string): TlsMaterial {
     }
   };
   const material = { cert: read("cert_file"), key: read("key_file"), ca: read("ca_file") };
-  let matches: boolean;
-  try {
-    // A bad PEM, or a key that is not the certificate's, would otherwise only show at the first handshake.
-    createSecureContext(material);
-    // A bundle with no certificate in it is accepted by OpenSSL and would trust nothing.
-    new X509Certificate(material.ca);
-    matches = new X509Certificate(material.cert).checkPrivateKey(createPrivateKey(material.key));
-  } catch (err) {
-    throw new Error(`${section}: the certificate, key or CA bundle is not usable (${(err as Error).message})`, { cause: err });
-  }
-  if (!matches) throw new Error(`${section}: the certificate, key or CA bundle is not usable (key_file is not the key of cert_file)`);
+  checkTlsMaterial(material, section);
   return material;
 }
-
-const sameMaterial = (a: TlsMaterial, b: TlsMaterial): boolean => a.cert.equals(b.cert) && a.key.equals(b.key) && a.ca.equals(b.ca);
 
 /** Options of {@link watchTlsFiles}. */
 export interface WatchTlsOptions {
@@ -75,14 +53,13 @@ export function watchTlsFiles(files: TlsFiles, options: WatchTlsOptions): () => 
   const { section, onChange, onReload = () => undefined } = options;
   let current = options.current;
   const timer = setInterval(() => {
-    let next: TlsMaterial;
-    try {
-      next = readTlsFiles(files, section);
-    } catch (err) {
-      onReload({ applied: false, reason: (err as Error).message });
-      return;
-    }
-    if (sameMaterial(next, current)) return;
+    const next = nextRotation(
+      () => readTlsFiles(files, section),
+      (material) => material,
+      current,
+      onReload,
+    );
+    if (!next) return;
     current = next;
     onChange(next);
     onReload({ applied: true });

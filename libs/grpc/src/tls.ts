@@ -7,7 +7,8 @@ import type { PeerCertificate } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "@sts/telemetry";
 import { readTlsFiles, watchTlsFiles } from "./tls-files.js";
-import type { ReloadListener, TlsFiles, TlsMaterial } from "./tls-files.js";
+import type { TlsFiles } from "./tls-files.js";
+import type { ReloadListener, TlsMaterial } from "./tls-material.js";
 
 /** The `grpc_tls` section of the config file. */
 export interface GrpcTlsFiles extends TlsFiles {
@@ -25,8 +26,8 @@ export interface GrpcCredentials {
   channelTo(service?: string): grpc.ChannelCredentials;
 }
 
-/** The one URI SAN of an X.509-SVID, or undefined when there is not exactly one. */
-export function spiffeIdOf(peer: PeerCertificate): string | undefined {
+/** The one URI SAN of an X.509-SVID (a peer's, or an `X509Certificate`'s `subjectAltName`), or undefined when there is not exactly one. */
+export function spiffeIdOf(peer: Pick<PeerCertificate, "subjectaltname">): string | undefined {
   const uris = (peer.subjectaltname ?? "")
     .split(", ")
     .filter((entry) => entry.startsWith("URI:"))

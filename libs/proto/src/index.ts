@@ -11,6 +11,7 @@ import type { ProtoGrpcType as ExchangeProto } from "./generated/exchange.js";
 import type { ProtoGrpcType as PolicyProto } from "./generated/policy.js";
 import type { ProtoGrpcType as AuditProto } from "./generated/audit.js";
 import type { ProtoGrpcType as ClientsProto } from "./generated/clients.js";
+import type { ProtoGrpcType as WorkloadApiProto } from "./generated/workload.js";
 
 /** The proto-loader options shared by runtime loading and type generation. */
 export const LOADER_OPTIONS = {
@@ -61,7 +62,12 @@ export function loadAuditProto(): AuditProto {
   return load("sts/audit/v1/audit.proto") as unknown as AuditProto;
 }
 
-/** Every proto file of the stack, relative to PROTO_DIR (for reflection). */
+/** Loads the SPIFFE Workload API (SpiffeWorkloadAPI, no package): what a sidecar fetches its X.509-SVID with. */
+export function loadWorkloadApiProto(): WorkloadApiProto {
+  return load("spiffe/workload/workload.proto") as unknown as WorkloadApiProto;
+}
+
+/** Every proto file of the stack, relative to PROTO_DIR (for reflection; the Workload API is the SPIRE agent's, not served here). */
 export const PROTO_FILES = [
   "sts/token/v1/token.proto",
   "sts/token/v1/clients.proto",
@@ -70,7 +76,10 @@ export const PROTO_FILES = [
   "sts/audit/v1/audit.proto",
 ] as const;
 
-export type { TokenProto, ExchangeProto, PolicyProto, AuditProto, ClientsProto };
+export type { TokenProto, ExchangeProto, PolicyProto, AuditProto, ClientsProto, WorkloadApiProto };
+export type { SpiffeWorkloadAPIClient, SpiffeWorkloadAPIHandlers } from "./generated/SpiffeWorkloadAPI.js";
+export type { X509SVIDResponse, X509SVIDResponse__Output } from "./generated/X509SVIDResponse.js";
+export type { X509SVID, X509SVID__Output } from "./generated/X509SVID.js";
 export type { ClientServiceClient, ClientServiceHandlers } from "./generated/sts/token/v1/ClientService.js";
 export type { ClientRequest, ClientRequest__Output } from "./generated/sts/token/v1/ClientRequest.js";
 export type { AuditServiceClient, AuditServiceHandlers } from "./generated/sts/audit/v1/AuditService.js";

@@ -4,6 +4,8 @@ export { startProcess } from "./process.js";
 export type { ProcessHandle, ProcessOptions } from "./process.js";
 export { startNats, natsServerBinary } from "./nats-server.js";
 export { makeTestCa } from "./pki.js";
+export { startWorkloadApiServer, svidResponse } from "./workload-api-server.js";
+export type { SvidFiles, WorkloadApiServer } from "./workload-api-server.js";
 export type { CertFiles, TestCa } from "./pki.js";
 export type { NatsServerHandle, NatsServerOptions } from "./nats-server.js";
 export { natsServerConfig } from "./nats-config.js";

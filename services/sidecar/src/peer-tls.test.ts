@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { connect } from "node:tls";
 import type { ConnectionOptions, TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeTestCa, waitFor } from "@sts/testkit";
-import type { CertFiles } from "@sts/testkit";
+import { makeTestCa, startWorkloadApiServer, svidResponse, waitFor } from "@sts/testkit";
+import type { CertFiles, WorkloadApiServer } from "@sts/testkit";
 import { PeerTls, peerSpiffeId } from "./peer-tls.js";
 
 const A_ID = "spiffe://mesh.test/ns/a/sa/svc-a";
@@ -20,6 +20,8 @@ let dir: string;
 let ca: string;
 let svidA: CertFiles;
 let svidB: CertFiles;
+/** B's next SVID: a new key, the same ID. */
+let svidB2: CertFiles;
 let rogue: { ca_file: string } & CertFiles;
 const opened: PeerTls[] = [];
 const servers: Server[] = [];
@@ -30,6 +32,7 @@ beforeAll(() => {
   ca = mesh.ca_file;
   svidA = mesh.issue("svc-a", A_ID);
   svidB = mesh.issue("svc-b", B_ID);
+  svidB2 = mesh.issue("svc-b-2", B_ID);
   const other = makeTestCa(dir, "rogue-ca");
   rogue = { ca_file: other.ca_file, ...other.issue("rogue", A_ID) };
 });
@@ -167,6 +170,63 @@ describe("PeerTls", () => {
     );
     expect(() => new PeerTls({ ...svidA, key_file: svidB.key_file, ca_file: ca, reload_interval: 0 }, "sidecars.svc-a.tls")).toThrow(
       /^sidecars\.svc-a\.tls: the certificate, key or CA bundle is not usable/,
+    );
+  });
+});
+
+describe("PeerTls from the SPIFFE Workload API", () => {
+  const agents: WorkloadApiServer[] = [];
+  /** A stand-in agent that serves B's `files`, or nothing. */
+  const agent = async (name: string, files?: CertFiles): Promise<WorkloadApiServer> => {
+    const server = await startWorkloadApiServer(join(dir, `${name}.sock`), files && svidResponse({ ...files, ca_file: ca, spiffeId: B_ID }));
+    agents.push(server);
+    return server;
+  };
+  const open = async (socket: string, startup_timeout = 5): Promise<PeerTls> => {
+    const t = await PeerTls.open({ workload_api: { socket, startup_timeout } }, "sidecars.svc-b.tls");
+    opened.push(t);
+    return t;
+  };
+  afterAll(async () => {
+    await Promise.all(agents.map((a) => a.stop()));
+  });
+
+  it("serves with the agent's SVID, and applies a pushed rotation to new connections and routes", async () => {
+    const server = await agent("agent-rot", svidB);
+    const t = await open(server.socket);
+    const b = await listener(t);
+    const client: ConnectionOptions = {
+      ca: readFileSync(ca),
+      cert: readFileSync(svidA.cert_file),
+      key: readFileSync(svidA.key_file),
+      checkServerIdentity: () => undefined,
+    };
+    expect(await presented(b.port, client)).toBe(fingerprint(svidB.cert_file));
+    const routeBefore = t.route("self", B_ID);
+    expect((await get(b.port, routeBefore)).body?.fingerprint).toBe(fingerprint(svidB.cert_file));
+
+    server.push(svidResponse({ ...svidB2, ca_file: ca, spiffeId: B_ID }));
+    await waitFor(async () => (await presented(b.port, client)) === fingerprint(svidB2.cert_file), {
+      timeoutMs: 5000,
+      message: "the rotation never reached the listener",
+    });
+    const routeAfter = t.route("self", B_ID);
+    expect(routeAfter).not.toBe(routeBefore);
+    expect((await get(b.port, routeAfter)).body?.fingerprint).toBe(fingerprint(svidB2.cert_file));
+  });
+
+  it("holds an identity until the SVID in use expires; files always do", async () => {
+    const t = await open((await agent("agent-expiry", svidB)).socket);
+    expect(t.hasIdentity()).toBe(true);
+    // The test CA signs for two days.
+    expect(t.hasIdentity(Date.now() + 3 * 86_400_000)).toBe(false);
+    expect(peerTls(svidA).hasIdentity(Date.now() + 3 * 86_400_000)).toBe(true);
+  });
+
+  it("fails to open, naming the section and the socket, when no SVID comes within startup_timeout", async () => {
+    const silent = await agent("agent-silent");
+    await expect(open(silent.socket, 0.2)).rejects.toThrow(
+      `sidecars.svc-b.tls.workload_api: no X.509-SVID from ${silent.socket} within 0.2 s (no answer); without an identity the sidecar does not serve`,
     );
   });
 });

@@ -4,20 +4,24 @@
  * ca_file; calls to https routes present it and check the server against
  * ca_file, by SPIFFE ID where the route names one, else by host name.
  *
- * The files are read again every reload_interval. Listeners take a rotated
- * set through setSecureContext; outbound calls through a new agent or HTTP/2
- * session per route. Connections already open keep the set they began with.
+ * The material comes from PEM files, read again every reload_interval, or
+ * from the SPIFFE Workload API, which pushes each rotated X.509-SVID. Either
+ * way, listeners take a rotated set through setSecureContext; outbound calls
+ * through a new agent or HTTP/2 session per route. Connections already open
+ * keep the set they began with.
  */
 import { Agent } from "node:https";
 import type { Socket } from "node:net";
 import { TLSSocket } from "node:tls";
 import type { ConnectionOptions, Server as TlsServer, TlsOptions } from "node:tls";
-import { readTlsFiles, requireSpiffeId, spiffeIdOf, watchTlsFiles } from "@sts/grpc";
-import type { ReloadListener, TlsMaterial } from "@sts/grpc";
+import { X509SvidSource, readTlsFiles, requireSpiffeId, spiffeIdOf, watchTlsFiles } from "@sts/grpc";
+import type { ReloadListener, StreamFailure, TlsMaterial, X509Svid } from "@sts/grpc";
 import type { SidecarConfig } from "./config.js";
 
 /** A sidecar's `tls` section. */
 export type SidecarTlsConfig = NonNullable<SidecarConfig["tls"]>;
+/** A `tls` section that names the three files. */
+export type FilesTlsConfig = Extract<SidecarTlsConfig, { cert_file: string }>;
 
 /** How calls to one route are dialled. */
 export interface RouteTls {
@@ -29,34 +33,84 @@ export interface RouteTls {
 
 /** What {@link PeerTls} reports. */
 export interface PeerTlsEvents {
-  /** Each reload that found new files: applied, or refused (the set in use stays). */
+  /** Each reload that found new files, or each new response of the Workload API: applied, or refused (the set in use stays). */
   onReload?: ReloadListener;
   /** A handshake a listener refused: no certificate, one from another CA, a plaintext caller. */
   onHandshakeRefused?: (err: Error) => void;
+  /** Each X.509-SVID taken from the Workload API, the first included. */
+  onSvid?: (svid: X509Svid) => void;
+  /** A failed or ended Workload API stream (opened again after `retryInMs`, or never without it). */
+  onStreamFailure?: (failure: StreamFailure) => void;
 }
 
 /** The sidecar's certificate, key and CA bundle, kept current, and what its listeners and routes make of them. */
 export class PeerTls {
   #material: TlsMaterial;
+  /** When the Workload API's SVID in use expires; files have no such watch. */
+  #notAfter: Date | undefined;
   #routes = new Map<string, RouteTls>();
   readonly #servers = new Set<TlsServer>();
   readonly #stopWatching: () => void;
   readonly #onHandshakeRefused: (err: Error) => void;
 
-  /** Reads the files (failing, naming `section` and the field, when one is missing or unusable) and, with reload_interval, watches them. */
-  constructor(config: SidecarTlsConfig, section: string, { onReload, onHandshakeRefused = () => undefined }: PeerTlsEvents = {}) {
-    this.#material = readTlsFiles(config, section);
+  /**
+   * Opens the configured source: the files at once, or the Workload API once it has sent a usable SVID. Fails naming
+   * `section` and the field: a missing or unusable file, no SVID within workload_api.startup_timeout.
+   */
+  static async open(config: SidecarTlsConfig, section: string, events: PeerTlsEvents = {}): Promise<PeerTls> {
+    if (!("workload_api" in config)) return new PeerTls(config, section, events);
+    const { socket, startup_timeout } = config.workload_api;
+    // The sidecar's config.ts fills it from SPIFFE_ENDPOINT_SOCKET, or refuses to start.
+    if (socket === undefined) throw new TypeError(`${section}.workload_api.socket: not resolved`);
+    const { onReload, onStreamFailure } = events;
+    const source = await X509SvidSource.open({
+      socket,
+      section: `${section}.workload_api`,
+      startupTimeoutMs: startup_timeout * 1000,
+      ...(onReload && { onReload }),
+      ...(onStreamFailure && { onStreamFailure }),
+    }).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}; without an identity the sidecar does not serve`, { cause: err });
+    });
+    return new PeerTls(source, section, events);
+  }
+
+  /**
+   * From the files (read now, failing naming `section` and the field when one is missing or unusable, and watched with
+   * reload_interval), or from an open Workload API source, which hands on each rotation.
+   */
+  constructor(source: FilesTlsConfig | X509SvidSource, section: string, { onReload, onHandshakeRefused = () => undefined, onSvid }: PeerTlsEvents = {}) {
     this.#onHandshakeRefused = onHandshakeRefused;
+    if (source instanceof X509SvidSource) {
+      const take = (svid: X509Svid): void => {
+        this.#notAfter = svid.notAfter;
+        onSvid?.(svid);
+      };
+      this.#material = source.current.material;
+      take(source.current);
+      source.onRotate((svid) => {
+        take(svid);
+        this.#rotate(svid.material);
+      });
+      this.#stopWatching = () => source.stop();
+      return;
+    }
+    this.#material = readTlsFiles(source, section);
     this.#stopWatching =
-      config.reload_interval > 0
-        ? watchTlsFiles(config, {
+      source.reload_interval > 0
+        ? watchTlsFiles(source, {
             section,
-            intervalMs: config.reload_interval * 1000,
+            intervalMs: source.reload_interval * 1000,
             current: this.#material,
             onChange: (material) => this.#rotate(material),
             ...(onReload && { onReload }),
           })
         : () => undefined;
+  }
+
+  /** Whether there is an identity to serve with: always with files; with the Workload API, until the SVID in use expires (peers would refuse it). */
+  hasIdentity(now: number = Date.now()): boolean {
+    return this.#notAfter === undefined || now < this.#notAfter.getTime();
   }
 
   /** Options of an inbound listener: mutual TLS, with no opt-out (a caller's certificate must chain to ca_file). */
@@ -95,7 +149,7 @@ export class PeerTls {
     this.#routes = new Map();
   }
 
-  /** Stops watching the files. */
+  /** Stops watching the files, or closes the Workload API stream. */
   close(): void {
     this.#stopWatching();
   }

@@ -30,7 +30,7 @@ import { forward, forwardableHeaders } from "./proxy.js";
 import { forwardableH2Headers, startH2Proxy } from "./h2-proxy.js";
 import type { H2CallOutcome, H2Refusal, H2Router } from "./h2-proxy.js";
 import { PeerTls, peerSpiffeId } from "./peer-tls.js";
-import type { RouteTls } from "./peer-tls.js";
+import type { PeerTlsEvents, RouteTls } from "./peer-tls.js";
 
 /** Headers the workload receives about its caller (defined with their encoding in @sts/mesh). */
 export { MESH_HEADERS } from "@sts/mesh";
@@ -237,15 +237,15 @@ function grpcCallDurations(listener: "grpc_inbound" | "grpc_outbound", deps: Sid
   };
 }
 
-/** The health listener: liveness, and readiness as the sidecar's dependencies allow. */
-function startHealth(deps: SidecarDeps, host: string, port: number): Promise<Server> {
+/** The health listener: liveness, and readiness as the sidecar's dependencies and its TLS identity allow. */
+function startHealth(deps: SidecarDeps, host: string, port: number, hasIdentity: () => boolean): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? "").split("?")[0];
     if (path === "/metrics" && deps.metrics) {
       deps.metrics.scrape(req, res);
       return;
     }
-    const ready = path === "/readyz" ? (deps.ready?.() ?? true) : true;
+    const ready = path === "/readyz" ? (deps.ready?.() ?? true) && hasIdentity() : true;
     const status = path === "/healthz" || path === "/readyz" ? (ready ? 200 : 503) : 404;
     res
       .writeHead(status, { "content-type": "text/plain", "cache-control": "no-store" })
@@ -254,19 +254,45 @@ function startHealth(deps: SidecarDeps, host: string, port: number): Promise<Ser
   return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
 }
 
+/** What the sidecar logs of its TLS source: file reloads as grpc_tls's are, Workload API SVIDs and stream failures. */
+function tlsEvents(tls: NonNullable<SidecarConfig["tls"]>, section: string, logger: Logger): PeerTlsEvents {
+  // A caller without a certificate from ca_file never gets a request in; debug, as a port scanner would flood anything louder.
+  const onHandshakeRefused = (err: Error): void => logger.debug({ err: err.message }, "TLS handshake refused");
+  if (!("workload_api" in tls)) return { onReload: logReloads(logger, section), onHandshakeRefused };
+  const at = `${section}.workload_api`;
+  return {
+    onHandshakeRefused,
+    onSvid: ({ spiffeId, notAfter }) => logger.info({ spiffe_id: spiffeId, not_after: notAfter.toISOString() }, `${at}: X.509-SVID applied`),
+    onReload: ({ applied, reason }) => {
+      if (!applied) logger.warn({ reason }, `${at}: X.509-SVID refused; the one in use stays`);
+    },
+    onStreamFailure: ({ reason, retryInMs }) =>
+      retryInMs === undefined
+        ? logger.error({ reason }, `${at}: the agent refused the stream; no further rotation will be taken`)
+        : logger.warn({ reason, retry_in_ms: retryInMs }, `${at}: stream to the agent lost; opening it again`),
+  };
+}
+
+const closeServer = (s: Server | Http2Server | Http2SecureServer): Promise<void> => new Promise((r) => s.close(() => r()));
+
 /**
- * Starts the listeners. With `config.tls`, reads the TLS files first (failing, naming the field, when one is missing or
- * unusable) and serves the inbound listeners over mutual TLS; the others stay cleartext, on the workload's side.
+ * Starts the listeners. With `config.tls`, takes the TLS material first: the files (failing, naming the field, when one
+ * is missing or unusable), or the Workload API's first X.509-SVID (failing after startup_timeout, /readyz answering
+ * 503 meanwhile). The inbound listeners serve mutual TLS; the others stay cleartext, on the workload's side.
  */
 export async function startSidecar(deps: SidecarDeps): Promise<{ inboundPort: number; outboundPort: number; close(): Promise<void> }> {
   const section = `${deps.configPath ?? "sidecar"}.tls`;
-  const tls =
-    deps.config.tls &&
-    new PeerTls(deps.config.tls, section, {
-      onReload: logReloads(deps.logger, section),
-      // A caller without a certificate from ca_file never gets a request in; debug, as a port scanner would flood anything louder.
-      onHandshakeRefused: (err) => deps.logger.debug({ err: err.message }, "TLS handshake refused"),
-    });
+  let tls: PeerTls | undefined;
+  // Up before the identity, so that probes tell "waiting for an SVID" (not ready) from a dead process.
+  const health =
+    deps.config.health && (await startHealth(deps, deps.config.health.host, deps.config.health.port, () => !deps.config.tls || !!tls?.hasIdentity()));
+  try {
+    tls = deps.config.tls && (await PeerTls.open(deps.config.tls, section, tlsEvents(deps.config.tls, section, deps.logger)));
+  } catch (err) {
+    // Fail closed: no listener serves without an identity.
+    if (health) await closeServer(health);
+    throw err;
+  }
   const sidecar: Sidecar = { ...deps, tls };
   const inbound = await listen("inbound", (req, res) => inboundHandler(req, res, sidecar), sidecar, deps.config.inbound, tls);
   const outbound = await listen("outbound", (req, res) => outboundHandler(req, res, sidecar), sidecar, deps.config.outbound);
@@ -288,7 +314,7 @@ export async function startSidecar(deps: SidecarDeps): Promise<{ inboundPort: nu
     };
   };
   const otherServers: Array<Server | Http2Server | Http2SecureServer> = [];
-  if (deps.config.health) otherServers.push(await startHealth(deps, deps.config.health.host, deps.config.health.port));
+  if (health) otherServers.push(health);
   if (deps.config.grpc_inbound) {
     const { host, port } = deps.config.grpc_inbound;
     otherServers.push(await startH2Proxy(inboundRouter, grpcRefusal, host, port, grpcCallDurations("grpc_inbound", sidecar), tls));
@@ -297,13 +323,12 @@ export async function startSidecar(deps: SidecarDeps): Promise<{ inboundPort: nu
     const { host, port } = deps.config.grpc_outbound;
     otherServers.push(await startH2Proxy(outboundRouter, grpcRefusal, host, port, grpcCallDurations("grpc_outbound", sidecar)));
   }
-  const close = (s: Server | Http2Server | Http2SecureServer): Promise<void> => new Promise((r) => s.close(() => r()));
   return {
     inboundPort: (inbound.address() as AddressInfo).port,
     outboundPort: (outbound.address() as AddressInfo).port,
     close: async () => {
       tls?.close();
-      await Promise.all([inbound, outbound, ...otherServers].map(close));
+      await Promise.all([inbound, outbound, ...otherServers].map(closeServer));
     },
   };
 }

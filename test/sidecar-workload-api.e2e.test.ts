@@ -1,0 +1,198 @@
+/**
+ * Sidecars that take their X.509-SVID from the SPIFFE Workload API instead of
+ * PEM files, through real sidecar processes: each talks to its own stand-in
+ * SPIRE agent, a real gRPC server on a unix socket in a temp dir that serves
+ * SVIDs from a throwaway openssl CA. The test plays workload A and calls
+ * [sidecar A out] → https → [sidecar B in] → B; the agent then rotates B's
+ * SVID and new connections see it. A sidecar whose agent has not answered is
+ * not ready and serves nothing; one whose agent never answers fails to start.
+ */
+import { X509Certificate, createPrivateKey } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { IncomingHttpHeaders, Server as HttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect } from "node:tls";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { requireSpiffeId } from "@sts/grpc";
+import { freePort, httpReady, makeTestCa, startWorkloadApiServer, svidResponse, tcpOpen } from "@sts/testkit";
+import type { ProcessHandle, SvidFiles, WorkloadApiServer } from "@sts/testkit";
+import { claimsOf, clientCredentialsToken, startSidecar, startStack } from "./harness.js";
+import type { Stack } from "./harness.js";
+import { SECRET, workloadClients } from "./chain.js";
+
+const A_ID = "spiffe://mesh.test/ns/shop/sa/svc-a";
+const B_ID = "spiffe://mesh.test/ns/shop/sa/svc-b";
+const C_ID = "spiffe://mesh.test/ns/shop/sa/svc-c";
+
+let dir: string;
+let stack: Stack;
+const svid = {} as Record<"a" | "b" | "bRotated" | "c", SvidFiles>;
+const agents = {} as Record<"a" | "b" | "c" | "d", WorkloadApiServer>;
+const ports = { outA: 0, inA: 0, inB: 0, outB: 0, healthB: 0, inC: 0, outC: 0, healthC: 0, inD: 0, outD: 0 };
+const sidecars: ProcessHandle[] = [];
+let workloadB: HttpServer;
+const seenByB: IncomingHttpHeaders[] = [];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "sts-wl-e2e-"));
+  const mesh = makeTestCa(dir, "mesh-ca");
+  const issue = (name: string, spiffeId: string): SvidFiles => ({ ...mesh.issue(name, spiffeId), ca_file: mesh.ca_file, spiffeId });
+  svid.a = issue("svc-a", A_ID);
+  svid.b = issue("svc-b", B_ID);
+  // B's next SVID: a new key and certificate for the same ID, as SPIRE rotates them.
+  svid.bRotated = issue("svc-b-rotated", B_ID);
+  svid.c = issue("svc-c", C_ID);
+  agents.a = await startWorkloadApiServer(join(dir, "agent-a.sock"), svidResponse(svid.a));
+  agents.b = await startWorkloadApiServer(join(dir, "agent-b.sock"), svidResponse(svid.b));
+  // C's and D's agents have nothing for them (yet): their streams stay open and silent.
+  agents.c = await startWorkloadApiServer(join(dir, "agent-c.sock"));
+  agents.d = await startWorkloadApiServer(join(dir, "agent-d.sock"));
+  for (const name of Object.keys(ports) as Array<keyof typeof ports>) ports[name] = await freePort();
+
+  workloadB = createServer((req, res) => {
+    seenByB.push(req.headers);
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ peer: req.headers["x-mesh-peer"] ?? null }));
+  });
+  const portB = await new Promise<number>((resolve) => workloadB.listen(0, "127.0.0.1", () => resolve((workloadB.address() as AddressInfo).port)));
+
+  stack = await startStack(
+    {
+      policy: { hops: [{ from: "svc-a", to: "svc-b", scopes: ["b"] }] },
+      clients: [
+        { client_id: "end-user-app", client_secret: SECRET, scope: ["a", "b"], audience: ["svc-a"] },
+        ...workloadClients("svc-a", "svc-b", "svc-c", "svc-d"),
+      ],
+      sidecars: {
+        "svc-a": {
+          inbound: { port: ports.inA },
+          outbound: { port: ports.outA },
+          upstream: "http://127.0.0.1:9",
+          tls: { workload_api: { socket: agents.a.socket } },
+          routes: { "svc-b": { url: `https://127.0.0.1:${ports.inB}`, spiffe_id: B_ID, audience: "svc-b", scopes: ["b"] } },
+        },
+        "svc-b": {
+          inbound: { port: ports.inB },
+          outbound: { port: ports.outB },
+          health: { port: ports.healthB },
+          upstream: `http://127.0.0.1:${portB}`,
+          tls: { workload_api: { socket: agents.b.socket }, allowed_peers: [A_ID] },
+        },
+        // No socket: SPIFFE_ENDPOINT_SOCKET names it, as a SPIRE deployment sets it.
+        "svc-c": {
+          inbound: { port: ports.inC },
+          outbound: { port: ports.outC },
+          health: { port: ports.healthC },
+          upstream: "http://127.0.0.1:9",
+          tls: { workload_api: { startup_timeout: "60s" } },
+        },
+        "svc-d": {
+          inbound: { port: ports.inD },
+          outbound: { port: ports.outD },
+          upstream: "http://127.0.0.1:9",
+          tls: { workload_api: { socket: agents.d.socket, startup_timeout: 1 } },
+        },
+      },
+    },
+    { services: ["issuer", "policy", "exchanger", "gateway"] },
+  );
+  const open =
+    (...p: number[]) =>
+    async () =>
+      (await Promise.all(p.map(tcpOpen))).every(Boolean);
+  sidecars.push(await startSidecar(stack, "svc-a", SECRET, open(ports.inA, ports.outA)));
+  sidecars.push(await startSidecar(stack, "svc-b", SECRET, open(ports.inB, ports.outB, ports.healthB)));
+}, 90_000);
+
+afterAll(async () => {
+  await Promise.all(sidecars.map((s) => s.stop()));
+  workloadB?.close();
+  await Promise.all(Object.values(agents).map((agent) => agent.stop()));
+  await stack?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Workload A, called by the end user's app, calling B through its sidecar's outbound listener. */
+const outOfAtoB = async (): Promise<Response> => {
+  const token = await clientCredentialsToken(stack, "end-user-app", SECRET, { scope: "a b" });
+  return fetch(`http://127.0.0.1:${ports.outA}/svc-b/work`, { headers: { authorization: `Bearer ${token}` } });
+};
+
+/** The fingerprint of the certificate B's inbound listener presents to a new connection from A's SVID, B's ID checked. */
+const presentedByB = (): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const socket = connect(
+      {
+        host: "127.0.0.1",
+        port: ports.inB,
+        ca: readFileSync(svid.a.ca_file),
+        cert: readFileSync(svid.a.cert_file),
+        key: createPrivateKey(readFileSync(svid.a.key_file)).export({ format: "pem", type: "pkcs8" }),
+        checkServerIdentity: requireSpiffeId(B_ID),
+      },
+      () => {
+        resolve(socket.getPeerCertificate().fingerprint256);
+        socket.end();
+      },
+    );
+    socket.on("error", reject);
+  });
+
+const fingerprint = (files: SvidFiles): string => new X509Certificate(readFileSync(files.cert_file)).fingerprint256;
+
+describe("sidecars with their SVIDs from the SPIFFE Workload API", () => {
+  it("carries the A → B hop over mutual TLS, and B's workload learns A's SPIFFE ID in x-mesh-peer", async () => {
+    const r = await outOfAtoB();
+    expect(r.status).toBe(200);
+    expect(await r.json()).toEqual({ peer: A_ID });
+    const seen = seenByB.at(-1)!;
+    expect(seen["x-mesh-peer"]).toBe(A_ID);
+    expect(claimsOf((seen.authorization ?? "").slice("Bearer ".length))).toMatchObject({ aud: "svc-b", scope: "b", act: { sub: "svc-a" } });
+    // Each sidecar asked its agent with the security header: none of their calls was refused.
+    expect(agents.a.refused() + agents.b.refused()).toBe(0);
+    expect(await presentedByB()).toBe(fingerprint(svid.b));
+  });
+
+  it("takes B's rotated SVID (new key, same ID) as the agent pushes it: new connections see it, and A → B still works", async () => {
+    agents.b.push(svidResponse(svid.bRotated));
+    await vi.waitFor(async () => expect(await presentedByB()).toBe(fingerprint(svid.bRotated)), { timeout: 10_000, interval: 100 });
+    const r = await outOfAtoB();
+    expect(r.status).toBe(200);
+    expect(seenByB.at(-1)?.["x-mesh-peer"]).toBe(A_ID);
+    // B's sidecar opened one stream to its agent and got the rotation on it.
+    expect(agents.b.accepted()).toBe(1);
+  });
+
+  it("keeps B's SVID in use when the agent pushes one whose key is not its certificate's, and says why", async () => {
+    const broken = svidResponse(svid.b);
+    broken.svids![0]!.x509_svid_key = createPrivateKey(readFileSync(svid.a.key_file)).export({ format: "der", type: "pkcs8" });
+    agents.b.push(broken);
+    await vi.waitFor(() => expect(sidecars[1]?.output()).toContain("X.509-SVID refused; the one in use stays"), { timeout: 10_000 });
+    expect(await presentedByB()).toBe(fingerprint(svid.bRotated));
+    expect((await outOfAtoB()).status).toBe(200);
+  });
+
+  it("is not ready, and serves nothing, until its agent sends an SVID (found through SPIFFE_ENDPOINT_SOCKET)", async () => {
+    const healthC = `http://127.0.0.1:${ports.healthC}`;
+    const c = await startSidecar(stack, "svc-c", SECRET, () => httpReady(`${healthC}/healthz`), { SPIFFE_ENDPOINT_SOCKET: agents.c.socket });
+    sidecars.push(c);
+    expect((await fetch(`${healthC}/readyz`)).status).toBe(503);
+    expect(await tcpOpen(ports.inC)).toBe(false);
+    expect(agents.c.accepted()).toBe(1);
+
+    agents.c.push(svidResponse(svid.c));
+    await vi.waitFor(async () => expect((await fetch(`${healthC}/readyz`)).status).toBe(200), { timeout: 10_000, interval: 100 });
+    expect(await tcpOpen(ports.inC)).toBe(true);
+  });
+
+  it("fails to start, saying why, when its agent never sends an SVID within startup_timeout, having served nothing", async () => {
+    const started = startSidecar(stack, "svc-d", SECRET, () => tcpOpen(ports.inD));
+    await expect(started).rejects.toThrow(
+      `sidecars.svc-d.tls.workload_api: no X.509-SVID from ${agents.d.socket} within 1 s (no answer); without an identity the sidecar does not serve`,
+    );
+    expect(agents.d.accepted()).toBeGreaterThanOrEqual(1);
+    expect(await tcpOpen(ports.inD)).toBe(false);
+  });
+});
