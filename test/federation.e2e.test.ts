@@ -4,11 +4,10 @@
  * stack's. The provider is real: its JWK Set is served over HTTPS on
  * loopback with a certificate from a throwaway CA the services trust.
  */
-import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SignJWT, generateKeyPair } from "jose";
+import { generateKeyPair } from "jose";
 import type { CryptoKey } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Metadata, credentials } from "@grpc/grpc-js";
@@ -20,21 +19,19 @@ import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
 import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, call } from "./chain.js";
 import { startIdentityProvider } from "./identity-provider.js";
-import type { IdentityProvider } from "./identity-provider.js";
+import type { IdentityProvider, TokenSigning } from "./identity-provider.js";
 
 const IDP = "https://idp.test.example/realms/main";
 const UNREACHABLE = "https://down.test.example/realms/main";
 let dir: string;
 let stack: Stack;
 let idp: IdentityProvider;
-let idpKey: CryptoKey;
 let strangerKey: CryptoKey;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "sts-federation-"));
   const ca = makeTestCa(dir, "idp-ca");
   idp = await startIdentityProvider({ issuer: IDP, ca, name: "idp" });
-  idpKey = idp.privateKey;
   strangerKey = (await generateKeyPair("ES256")).privateKey;
   stack = await startStack(
     {
@@ -83,30 +80,13 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-interface Minted {
+interface Minted extends TokenSigning {
   claims?: Record<string, unknown>;
-  header?: Record<string, unknown>;
-  key?: CryptoKey | Uint8Array;
-  alg?: string;
 }
 
 /** A user's access token as the provider would issue it (Keycloak style: typ JWT, azp, scope). */
 function idpToken(m: Minted = {}): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  const claims = {
-    iss: IDP,
-    typ: "Bearer",
-    sub: "5b7f0c6e-alice",
-    aud: "edge",
-    azp: "web-app",
-    scope: "openid a b",
-    jti: randomUUID(),
-    iat: now,
-    exp: now + 300,
-    ...m.claims,
-  };
-  const body = Object.fromEntries(Object.entries(claims).filter(([, v]) => v !== undefined));
-  return new SignJWT(body).setProtectedHeader({ alg: m.alg ?? "ES256", kid: idp.kid, typ: "JWT", ...m.header }).sign(m.key ?? idpKey);
+  return idp.token(m.claims, m);
 }
 
 const exchange = (subject: string, as = "edge", audience = "svc-a", scope = "a b") =>

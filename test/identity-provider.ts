@@ -31,6 +31,13 @@ export interface IntrospectionReply {
 }
 
 /** A running fake provider. */
+/** How a test token is signed, when not as the provider does (another key or algorithm, extra header members). */
+export interface TokenSigning {
+  header?: Record<string, unknown>;
+  key?: CryptoKey | Uint8Array;
+  alg?: string;
+}
+
 export interface IdentityProvider {
   issuer: string;
   jwksUri: string;
@@ -45,7 +52,7 @@ export interface IdentityProvider {
   /** When set and returning a reply, the endpoint answers that instead (faults, lies, delays). */
   reply: ((token: string) => IntrospectionReply | undefined) | undefined;
   /** A user's access token as Keycloak issues it (typ JWT, payload typ Bearer, azp), with these claims over the defaults. */
-  token(claims?: Record<string, unknown>): Promise<string>;
+  token(claims?: Record<string, unknown>, signing?: TokenSigning): Promise<string>;
   /** The introspection calls that carried this token. */
   callsFor(token: string): IntrospectionCall[];
   /** Stops answering, cutting kept-alive connections too, so the next call finds nothing listening. */
@@ -120,9 +127,9 @@ export async function startIdentityProvider(options: IdentityProviderOptions): P
     calls,
     reply: undefined,
     revoke: (jti) => void revoked.add(jti),
-    token(claims = {}) {
+    token(claims = {}, signing = {}) {
       const now = Math.floor(Date.now() / 1000);
-      const body = {
+      const all = {
         iss: issuer,
         typ: "Bearer",
         sub: "5b7f0c6e-alice",
@@ -134,7 +141,9 @@ export async function startIdentityProvider(options: IdentityProviderOptions): P
         exp: now + 300,
         ...claims,
       };
-      return new SignJWT(body).setProtectedHeader({ alg: "ES256", kid, typ: "JWT" }).sign(pair.privateKey);
+      // A claim given as undefined is left out (a token without jti, say).
+      const body = Object.fromEntries(Object.entries(all).filter(([, v]) => v !== undefined));
+      return new SignJWT(body).setProtectedHeader({ alg: signing.alg ?? "ES256", kid, typ: "JWT", ...signing.header }).sign(signing.key ?? pair.privateKey);
     },
     callsFor: (token) => calls.filter((c) => c.form.token === token),
     close: () =>
