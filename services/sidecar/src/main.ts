@@ -1,10 +1,7 @@
 /** Sidecar entry point: config → telemetry → NATS revocations → JWKS → exchanger client → listeners → signals. */
-import { createRemoteJWKSet } from "jose";
 import { createClient, grpcCredentials, logReloads, onShutdownSignal } from "@sts/grpc";
-import { ExchangeCache } from "@sts/mesh";
-import { VerifiedTokens } from "@sts/jwt";
+import { ExchangeCache, openStackTokens } from "@sts/mesh";
 import { loadExchangeProto } from "@sts/proto";
-import { openRevocationReader } from "@sts/revocation";
 import { connectStack, runMain, startTelemetry } from "@sts/runtime";
 import { readSettings } from "./config.js";
 import { startSidecar } from "./sidecar.js";
@@ -16,8 +13,8 @@ async function main(): Promise<void> {
   const nats = await connectStack("sidecar", config, logger);
   // The issuer owns the bucket: a sidecar only reads it, waiting (unready) until it exists. Cut off from NATS, it stops
   // trusting its copy after a bounded time and refuses with 503.
-  const revocations = await openRevocationReader(nats, { maxStalenessMs: config.tokens.revocation_max_staleness * 1000, logger });
-  const isRevoked = (jti: string): boolean => revocations.isRevoked(jti);
+  const tokens = await openStackTokens(nats, { issuer: config.issuer, audience: sidecar.audience ?? workload, tokens: config.tokens, logger });
+  const isRevoked = (jti: string): boolean => tokens.inbound.isRevoked(jti);
   const exchanger = createClient(
     loadExchangeProto().sts.exchange.v1.ExchangeService,
     `${config.services.exchanger.host}:${config.services.exchanger.port}`,
@@ -27,15 +24,7 @@ async function main(): Promise<void> {
   const sidecarHandle = await startSidecar({
     config: sidecar,
     audience: sidecar.audience ?? workload,
-    inbound: {
-      issuer: config.issuer,
-      // jose caches the JWKS and refetches on an unknown kid (at most every 30 s).
-      keys: createRemoteJWKSet(new URL(`${config.issuer}/oauth2/jwks`), { cooldownDuration: 30_000 }),
-      isRevoked,
-      clockTolerance: config.tokens.clock_tolerance,
-      maxBytes: config.tokens.max_token_bytes,
-      verified: new VerifiedTokens(),
-    },
+    inbound: tokens.inbound,
     isRevoked,
     ready: () => nats.isConnected(),
     metrics: telemetry.metrics,
@@ -52,7 +41,7 @@ async function main(): Promise<void> {
   onShutdownSignal(async () => {
     await sidecarHandle.close();
     exchanger.close();
-    revocations.stop();
+    tokens.stop();
     await nats.close();
     await telemetry.shutdown();
   }, logger);
