@@ -271,6 +271,11 @@ describe("metrics", () => {
     });
     // The remembered inactive answer, and the seven concurrent exchanges that did not call.
     expect(count("cached") + count("joined")).toBe(8);
+    // By provider: each one's checks are counted under its own issuer.
+    const byIssuer = (issuer: string, result: string) => total(samples, "sts_federation_introspections_total", { sts_issuer: issuer, sts_result: result });
+    expect(byIssuer(IDP, "error") + byIssuer(IDP_DOWN, "error")).toBe(6);
+    expect(byIssuer(IDP, "active")).toBeGreaterThan(0);
+    expect(byIssuer(IDP_DOWN, "error")).toBeGreaterThan(0);
     for (const secret of [...tokens, CLIENT.secret, DOWN_CLIENT.secret]) expect(text).not.toContain(secret);
   });
 });

@@ -85,8 +85,8 @@ const introspectionSchema = z
      */
     cache_ttl: duration.pipe(z.number().max(MAX_INTROSPECTION_CACHE_TTL, `at most ${MAX_INTROSPECTION_CACHE_TTL} seconds`)).default(30),
     /** Deadline of one introspection call, in milliseconds; past it the exchange fails closed (temporarily_unavailable). */
-    // At most 5 s: the call is one step of an exchange that the gateway gives 8 s in all.
-    timeout_ms: z.number().int().min(100).max(5_000).default(3_000),
+    // At most 3 s: the call is one step of an exchange that the gateway gives 8 s in all, after a key set fetch of up to 3 s.
+    timeout_ms: z.number().int().min(100).max(3_000).default(3_000),
   })
   .superRefine((i, ctx) => {
     if (i.client_secret_file !== undefined && i.client_secret_env !== undefined) {

@@ -103,16 +103,33 @@ describe("ProviderIntrospection", () => {
     expect(idp.calls).toHaveLength(2);
   });
 
-  it("remembers an inactive answer until the token expires, far past cache_ttl", async () => {
-    const idp = await provider(() => ({ body: { active: false } }));
+  it("remembers an inactive answer for a minute, past a shorter cache_ttl, then asks again", async () => {
+    let active = false;
+    const idp = await provider(() => ({ body: { active } }));
     const clock = { now: NOW };
     const cache = introspection(idp.url, clock);
     expect(await cache.check("tok", claims)).toBe("inactive");
-    clock.now += 299_000;
+    clock.now += 59_000;
     expect(await cache.check("tok", claims)).toBe("inactive");
     expect(idp.calls).toHaveLength(1);
+    // A provider that did not know the token yet (replication lag) gets to say so after the minute.
+    active = true;
     clock.now += 1_000;
-    await cache.check("tok", claims);
+    expect(await cache.check("tok", claims)).toBe("active");
+    expect(idp.calls).toHaveLength(2);
+  });
+
+  it("never remembers an inactive answer past the token's expiry", async () => {
+    const idp = await provider(() => ({ body: { active: false } }));
+    const clock = { now: NOW };
+    const cache = introspection(idp.url, clock, { cacheTtlSeconds: 300 });
+    const shortLived = { ...claims, exp: NOW / 1000 + 20 };
+    expect(await cache.check("tok", shortLived)).toBe("inactive");
+    clock.now += 19_000;
+    await cache.check("tok", shortLived);
+    expect(idp.calls).toHaveLength(1);
+    clock.now += 1_000;
+    await cache.check("tok", shortLived);
     expect(idp.calls).toHaveLength(2);
   });
 

@@ -4,8 +4,12 @@
  * remembered under a SHA-256 digest of the exact token string (the token
  * itself is never a key, so a heap dump or a debug print of the cache holds
  * none): an `active` one for `cache_ttl` at most, which bounds how long a
- * revocation there goes unseen here; an `inactive` one until the token
- * expires, since a provider does not revive a token. A malleated variant of
+ * revocation there goes unseen here; an `inactive` one for a minute (or
+ * `cache_ttl` when longer), never past the token's expiry: RFC 7662 also
+ * answers inactive for a token the provider does not know yet (replication
+ * lag just after issuing), which must not be refused for its whole
+ * lifetime, while a burst of retries with a revoked token still costs one
+ * call a minute. A malleated variant of
  * the signature is another string and is asked about on its own: the
  * provider, not this cache, decides. Concurrent checks of one token share one
  * call. No answer (an outage, a malformed reply) is never remembered and never
@@ -49,27 +53,29 @@ export interface ProviderIntrospectionOptions {
 /** Remembered answers beyond this are dropped least recently used first; a dropped one is only asked again. */
 const DEFAULT_MAX_ENTRIES = 10_000;
 
+/** Shortest time an inactive answer is remembered (cache_ttl when longer). */
+const MIN_NEGATIVE_CACHE_MS = 60_000;
+
 type Result = IntrospectionVerdict | "error" | "cached" | "joined";
 
-let introspections: Counter | undefined;
-/** One attribute set per result, made once: a check is on the exchange path. */
-const RESULT_ATTRIBUTES: Record<Result, { "sts.result": Result }> = {
-  active: { "sts.result": "active" },
-  inactive: { "sts.result": "inactive" },
-  mismatch: { "sts.result": "mismatch" },
-  error: { "sts.result": "error" },
-  cached: { "sts.result": "cached" },
-  joined: { "sts.result": "joined" },
-};
+const RESULTS: readonly Result[] = ["active", "inactive", "mismatch", "error", "cached", "joined"];
+type ResultAttributes = { "sts.result": Result; "sts.issuer": string };
 
-/** Counts checks by result. Made on first use, not at module load: until the service starts its metrics the API hands out no-ops. */
-function count(result: Result): void {
+let introspections: Counter | undefined;
+
+/** One attribute set per result for one issuer, made once: a check is on the exchange path. */
+function attributesFor(issuer: string): Record<Result, ResultAttributes> {
+  return Object.fromEntries(RESULTS.map((result) => [result, { "sts.result": result, "sts.issuer": issuer }])) as Record<Result, ResultAttributes>;
+}
+
+/** Counts checks by issuer and result. Made on first use, not at module load: until the service starts its metrics the API hands out no-ops. */
+function count(attributes: ResultAttributes): void {
   introspections ??= getMeter("@sts/exchanger").createCounter("sts.federation.introspections", {
     description:
-      "Trusted issuers' tokens checked at their introspection endpoint, by result: active, inactive, mismatch (an answer about another token, refused), " +
+      "Trusted issuers' tokens checked at their introspection endpoint, by issuer and result: active, inactive, mismatch (an answer about another token, refused), " +
       "error (no usable answer: the exchange failed closed), cached (a remembered answer) or joined (waited on the same call in flight)",
   });
-  introspections.add(1, RESULT_ATTRIBUTES[result]);
+  introspections.add(1, attributes);
 }
 
 /** RFC 7662 §2.2 members that name the token, compared when the answer has them. */
@@ -87,9 +93,12 @@ export class ProviderIntrospection {
   readonly #o: Required<ProviderIntrospectionOptions>;
   readonly #entries = new Map<string, { verdict: IntrospectionVerdict; untilMs: number }>();
   readonly #inflight = new Map<string, Promise<IntrospectionVerdict>>();
+  readonly #counted: Record<Result, ResultAttributes>;
 
   constructor(options: ProviderIntrospectionOptions) {
     this.#o = { maxEntries: DEFAULT_MAX_ENTRIES, nowMs: Date.now, ...options };
+    // Configured issuers only (a handful): a bounded label set.
+    this.#counted = attributesFor(options.issuer);
   }
 
   /** The provider's verdict on a token that passed every local check; rejects with IntrospectionUnavailable when there is none. */
@@ -101,23 +110,23 @@ export class ProviderIntrospection {
       if (hit.untilMs > this.#o.nowMs()) {
         // Put back last: the map's order is then least recently used first.
         this.#entries.set(key, hit);
-        count("cached");
+        count(this.#counted.cached);
         return Promise.resolve(hit.verdict);
       }
     }
     const inflight = this.#inflight.get(key);
     if (inflight) {
-      count("joined");
+      count(this.#counted.joined);
       return inflight;
     }
     const asked = this.#ask(token, claims)
       .then((verdict) => {
         this.#remember(key, verdict, claims.exp);
-        count(verdict);
+        count(this.#counted[verdict]);
         return verdict;
       })
       .catch((err: unknown) => {
-        count("error");
+        count(this.#counted.error);
         throw err;
       })
       .finally(() => this.#inflight.delete(key));
@@ -136,8 +145,9 @@ export class ProviderIntrospection {
 
   #remember(key: string, verdict: IntrospectionVerdict, exp: number): void {
     const expMs = exp * 1000;
-    // An inactive token stays inactive: kept until it expires, when local checks refuse it anyway.
-    const untilMs = verdict === "active" ? Math.min(this.#o.nowMs() + this.#o.cacheTtlSeconds * 1000, expMs) : expMs;
+    const ttlMs = this.#o.cacheTtlSeconds * 1000;
+    const forMs = verdict === "active" ? ttlMs : Math.max(ttlMs, MIN_NEGATIVE_CACHE_MS);
+    const untilMs = Math.min(this.#o.nowMs() + forMs, expMs);
     if (untilMs <= this.#o.nowMs() || this.#o.maxEntries <= 0) return;
     if (this.#entries.size >= this.#o.maxEntries) this.#entries.delete(this.#entries.keys().next().value as string);
     this.#entries.set(key, { verdict, untilMs });
