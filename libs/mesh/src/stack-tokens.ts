@@ -32,7 +32,12 @@ export interface StackTokens {
 
 /** Opens the JWKS and the revocations for verifying the stack's access tokens addressed to one audience. */
 export async function openStackTokens(nats: NatsHandle, o: StackTokensOptions): Promise<StackTokens> {
-  const revocations = await openRevocationReader(nats, { maxStalenessMs: o.tokens.revocation_max_staleness * 1000, logger: o.logger });
+  const revocations = await openRevocationReader(nats, {
+    maxStalenessMs: o.tokens.revocation_max_staleness * 1000,
+    clockToleranceSeconds: o.tokens.clock_tolerance,
+    ...(o.now && { now: o.now }),
+    logger: o.logger,
+  });
   return {
     inbound: {
       issuer: o.issuer,

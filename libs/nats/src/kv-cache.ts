@@ -15,6 +15,8 @@ export interface KvCacheOptions<T> {
   key?: string;
   /** Name for logs. */
   name?: string;
+  /** Values to hold; one that fails is not held (not an error: a record past its use, say). Default: all. */
+  keep?: (value: T) => boolean;
 }
 
 /** A watch-fed map of one bucket. */
@@ -70,6 +72,10 @@ export class KvCache<T> {
       this.#o.logger?.warn({ key: e.key }, "KV value skipped: not valid");
       return;
     }
+    if (this.#o.keep && !this.#o.keep(value)) {
+      this.#map.delete(e.key);
+      return;
+    }
     this.#map.set(e.key, { value, revision: e.revision });
     this.#emit(e.key, value, e.revision);
   }
@@ -101,6 +107,23 @@ export class KvCache<T> {
   /** Every key and entry. */
   entries(): Array<[string, { value: T; revision: number }]> {
     return [...this.#map.entries()];
+  }
+
+  /** Drops from this copy (never from the bucket) the values `drop` picks; returns how many. */
+  forget(drop: (value: T) => boolean): number {
+    let dropped = 0;
+    for (const [key, entry] of this.#map) {
+      if (drop(entry.value)) {
+        this.#map.delete(key);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
+  /** How many values this copy holds. */
+  get size(): number {
+    return this.#map.size;
   }
 
   /** Highest KV revision seen (a version of the whole bucket). */

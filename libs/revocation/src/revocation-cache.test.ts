@@ -26,11 +26,15 @@ const record = (jti: string): RevocationRecord => ({ jti, exp: Math.floor(Date.n
 /** Runs `test` with a cache and a list on a bucket of its own, stopping the cache after. */
 async function withCache(
   bucket: string,
-  options: { ttlMs?: number; reloadIntervalMs?: number },
+  options: { ttlMs?: number; reloadIntervalMs?: number; now?: () => number },
   test: (t: { kv: KV; cache: RevocationCache; list: RevocationList }) => Promise<void>,
 ): Promise<void> {
   const kv = await openBucket(nats, bucket, options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs });
-  const cache = new RevocationCache(kv, options.reloadIntervalMs === undefined ? {} : { reloadIntervalMs: options.reloadIntervalMs });
+  const cache = new RevocationCache(kv, {
+    clockToleranceSeconds: 30,
+    ...(options.reloadIntervalMs !== undefined && { reloadIntervalMs: options.reloadIntervalMs }),
+    ...(options.now && { now: options.now }),
+  });
   try {
     await test({ kv, cache, list: new RevocationList(kv, cache) });
   } finally {
@@ -66,9 +70,35 @@ describe("RevocationCache", () => {
     });
   }, 30_000);
 
+  it("holds a record only while its token can pass a verifier (exp + clock tolerance + a minute), and never loads one past that", async () => {
+    const start = Math.floor(Date.now() / 1000);
+    let now = start;
+    await withCache("test_revocations_pruned", { now: () => now }, async ({ cache, list }) => {
+      await cache.ready();
+      await list.revoke({ ...record("short"), exp: start + 10 });
+      await list.revoke({ ...record("long"), exp: start + 3_600 });
+      await seen(list, "short", "the short-lived token's revocation");
+      await seen(list, "long", "the long-lived token's revocation");
+      // A verifier still accepts the short token up to exp + 30 s of tolerance; the copy keeps it a minute longer.
+      now = start + 10 + 30 + 59;
+      expect(cache.sweep()).toBe(0);
+      expect(list.isRevoked("short")).toBe(true);
+      now += 1;
+      expect(cache.sweep()).toBe(1);
+      expect(list.isRevoked("short")).toBe(false);
+      expect(list.isRevoked("long")).toBe(true);
+      expect(cache.size).toBe(1);
+      // The bucket still holds the short one for its day; a fresh read does not take it back in.
+      await cache.reload();
+      expect(cache.size).toBe(1);
+      expect(list.isRevoked("long")).toBe(true);
+      expect(list.isRevoked("short")).toBe(false);
+    });
+  }, 30_000);
+
   it("gives up a reload that cannot finish when stopped", async () => {
     const kv = await openBucket(nats, "test_revocations_stopped");
-    const cache = new RevocationCache(kv);
+    const cache = new RevocationCache(kv, { clockToleranceSeconds: 30 });
     await cache.ready();
     const reload = cache.reload();
     cache.stop();

@@ -7,7 +7,16 @@
  * the new copy replaces the old once loaded: memory follows the bucket's
  * retention, and lookups never wait on the network or see a half-read copy.
  * Its owner keeps a record longer than any token lives (max_age at least
- * twice the longest lifetime), so nothing is forgotten while it still matters.
+ * twice the longest lifetime, a day or more), so nothing is forgotten while
+ * it still matters.
+ *
+ * A record is of use only while its token can still pass a verifier: until
+ * its `exp` plus the clock tolerance verifiers grant. A token made from it
+ * never outlives it (an exchanged token's lifetime is bounded by its subject's
+ * and actor's), so its lineage needs the record no longer either. The copy
+ * therefore holds a record only until then, not for the bucket's day: with
+ * five-minute tokens that is a few minutes of revocations instead of a day's,
+ * in every sidecar.
  */
 import type { KV } from "@nats-io/kv";
 import { BUCKETS, KvCache } from "@sts/nats";
@@ -18,11 +27,23 @@ import type { RevocationRecord } from "./revocation-list.js";
 /** How often the bucket is read anew by default: an hour, small against the bucket's retention (a day or more). */
 export const DEFAULT_RELOAD_INTERVAL_MS = 60 * 60_000;
 
+/** How often records past their use are dropped from memory by default. */
+export const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
+
+/** Kept past the clock tolerance, so a verifier's clock a little behind this one's never meets a forgotten record. */
+const RETENTION_MARGIN_SECONDS = 60;
+
 /** Options of {@link RevocationCache}. */
 export interface RevocationCacheOptions {
   logger?: NatsLogger;
   /** How often (ms) the bucket is read anew, dropping what it no longer holds. Default {@link DEFAULT_RELOAD_INTERVAL_MS}. */
   reloadIntervalMs?: number;
+  /** The verifiers' clock tolerance (config `tokens.clock_tolerance`), in seconds: a record is held until its exp plus this (and a margin). */
+  clockToleranceSeconds: number;
+  /** How often (ms) records past that are dropped. Default {@link DEFAULT_SWEEP_INTERVAL_MS}. */
+  sweepIntervalMs?: number;
+  /** Seconds since epoch (a test clock). */
+  now?: () => number;
 }
 
 /** A watch-fed copy of the revocations bucket that forgets what the bucket's max_age removed. */
@@ -31,6 +52,9 @@ export class RevocationCache {
   readonly #logger: NatsLogger | undefined;
   readonly #intervalMs: number;
   readonly #timer: NodeJS.Timeout;
+  readonly #sweeper: NodeJS.Timeout;
+  /** Whether a record can still matter to a verifier. */
+  readonly #inUse: (r: RevocationRecord) => boolean;
   #current: KvCache<RevocationRecord>;
   /** The copy being loaded, if a reload is under way. */
   #next: KvCache<RevocationRecord> | undefined;
@@ -38,18 +62,38 @@ export class RevocationCache {
   readonly #stopped: Promise<void>;
   #stop: () => void = () => undefined;
 
-  constructor(kv: KV, options: RevocationCacheOptions = {}) {
+  constructor(kv: KV, options: RevocationCacheOptions) {
     this.#kv = kv;
     this.#logger = options.logger;
+    const now = options.now ?? ((): number => Math.floor(Date.now() / 1000));
+    const retainSeconds = options.clockToleranceSeconds + RETENTION_MARGIN_SECONDS;
+    this.#inUse = (r) => r.exp + retainSeconds > now();
     this.#current = this.#open();
     this.#stopped = new Promise((resolve) => (this.#stop = resolve));
     // A process that only verifies must still be able to exit: the timer never keeps it alive.
     this.#intervalMs = options.reloadIntervalMs ?? DEFAULT_RELOAD_INTERVAL_MS;
     this.#timer = setInterval(() => void this.reload(), this.#intervalMs).unref();
+    this.#sweeper = setInterval(() => this.sweep(), options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS).unref();
   }
 
   #open(): KvCache<RevocationRecord> {
-    return new KvCache(this.#kv, { parse: parseRevocation, name: BUCKETS.revocations, ...(this.#logger && { logger: this.#logger }) });
+    return new KvCache(this.#kv, {
+      parse: parseRevocation,
+      // A (re)load takes in only records still in use: memory never holds the bucket's whole day.
+      keep: this.#inUse,
+      name: BUCKETS.revocations,
+      ...(this.#logger && { logger: this.#logger }),
+    });
+  }
+
+  /** Drops the records whose tokens can no longer pass a verifier; returns how many. */
+  sweep(): number {
+    return this.#current.forget((r) => !this.#inUse(r));
+  }
+
+  /** How many revocations are held. */
+  get size(): number {
+    return this.#current.size;
   }
 
   /** Resolves once the bucket's current revocations have been loaded. */
@@ -91,6 +135,7 @@ export class RevocationCache {
   /** Stops watching and reloading. */
   stop(): void {
     clearInterval(this.#timer);
+    clearInterval(this.#sweeper);
     this.#current.stop();
     this.#next?.stop();
     this.#stop();

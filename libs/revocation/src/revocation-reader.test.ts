@@ -21,7 +21,7 @@ afterAll(async () => {
 describe("openRevocationReader", () => {
   it("waits for the owner to make the bucket, then answers from its revocations", async () => {
     let opened = false;
-    const reading = openRevocationReader(nats, { maxStalenessMs: 1_000 }).then((r) => ((opened = true), r));
+    const reading = openRevocationReader(nats, { maxStalenessMs: 1_000, clockToleranceSeconds: 30 }).then((r) => ((opened = true), r));
     // A reader never creates the bucket: until its owner does, it is still waiting.
     await expect(nats.jsm.streams.info(`KV_${BUCKETS.revocations}`)).rejects.toThrow(/not found/i);
     expect(opened).toBe(false);

@@ -22,6 +22,10 @@ export interface RevocationReader {
 export interface RevocationReaderOptions {
   /** How long the copy is trusted while cut off from NATS (config `tokens.revocation_max_staleness`), in ms. */
   maxStalenessMs: number;
+  /** The verifiers' clock tolerance (config `tokens.clock_tolerance`), in seconds: how long past its exp a record still matters. */
+  clockToleranceSeconds: number;
+  /** Seconds since epoch, on the verifier's clock (a test clock). */
+  now?: () => number;
   logger?: NatsLogger;
 }
 
@@ -32,7 +36,7 @@ export interface RevocationReaderOptions {
 export async function openRevocationReader(nats: NatsHandle, options: RevocationReaderOptions): Promise<RevocationReader> {
   const { logger } = options;
   const kv = await openBucket(nats, BUCKETS.revocations, { bind: true, waitForOwner: true, logger });
-  const cache = new RevocationCache(kv, { logger });
+  const cache = new RevocationCache(kv, { logger, clockToleranceSeconds: options.clockToleranceSeconds, ...(options.now && { now: options.now }) });
   await cache.ready();
   const list = new RevocationList(kv, cache, new StalenessGuard(nats, options.maxStalenessMs));
   return { isRevoked: (jti) => list.isRevoked(jti), stop: () => cache.stop() };

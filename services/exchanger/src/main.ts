@@ -6,7 +6,7 @@ import { parseClientRecord } from "@sts/client-auth";
 import { PublicKeyRing, parseStoredKey } from "@sts/keys";
 import { VerifiedTokens } from "@sts/jwt";
 import { BUCKETS, EVENT_TYPES, encodeKey, EventPublisher, KvCache, eventSubject, openBucket } from "@sts/nats";
-import { RevocationList, StalenessGuard, parseRevocation } from "@sts/revocation";
+import { RevocationCache, RevocationList, StalenessGuard } from "@sts/revocation";
 import { callUnary, coalescedCalls, createClient, grpcCredentials, logReloads, onShutdownSignal, startGrpcServer } from "@sts/grpc";
 import { loadExchangeProto, loadPolicyProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
 import type {
@@ -38,7 +38,8 @@ async function main(): Promise<void> {
   ]);
   const clients = new KvCache(clientsKv, { parse: parseClientRecord, logger });
   const keysCache = new KvCache(keysKv, { parse: parseStoredKey, logger, key: "key.>" });
-  const revocationsCache = new KvCache(revocationsKv, { parse: parseRevocation, logger });
+  // Read anew hourly and pruned past each record's use, so memory follows the live tokens, not the process's age.
+  const revocationsCache = new RevocationCache(revocationsKv, { logger, now, clockToleranceSeconds: config.tokens.clock_tolerance });
   await Promise.all([clients.ready(), keysCache.ready(), revocationsCache.ready()]);
 
   const maxLifetime = Math.max(config.tokens.access_token_ttl, ...config.clients.map((c) => c.access_token_ttl ?? 0));

@@ -9,7 +9,7 @@ import { kvJtiRecorder } from "./assertion-replay.js";
 import { RefreshTokens } from "./refresh-tokens.js";
 import { PublicKeyRing, SigningKeyRing, parseStoredKey, prepublishLeadSeconds } from "@sts/keys";
 import { BUCKETS, EventPublisher, KvCache, openBucket } from "@sts/nats";
-import { RevocationList, StalenessGuard, parseRevocation } from "@sts/revocation";
+import { RevocationCache, RevocationList, StalenessGuard } from "@sts/revocation";
 import { grpcCredentials, logReloads, onShutdownSignal, startGrpcServer } from "@sts/grpc";
 import { loadClientsProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
 import { readSettings } from "./config.js";
@@ -47,7 +47,8 @@ async function main(): Promise<void> {
   ]);
   const clientsCache = new KvCache(clientsKv, { parse: parseClientRecord, logger });
   const keysCache = new KvCache(keysKv, { parse: parseStoredKey, logger, key: "key.>" });
-  const revocationsCache = new KvCache(revocationsKv, { parse: parseRevocation, logger });
+  // Read anew hourly and pruned past each record's use, so memory follows the live tokens, not the process's age.
+  const revocationsCache = new RevocationCache(revocationsKv, { logger, now, clockToleranceSeconds: config.tokens.clock_tolerance });
   await Promise.all([clientsCache.ready(), keysCache.ready(), revocationsCache.ready()]);
 
   const registry = new ClientRegistry(clientsKv, clientsCache, now);
