@@ -7,7 +7,8 @@
  * touch revocations; the audit service's user reads the revocations and
  * records reads of the trail (audit.accessed), and can do neither more nor
  * less; the policy service's user reads the revocations to check operators'
- * tokens, and cannot write them; wrong credentials stop a service at start with a clear
+ * tokens, and cannot write them, and a policy replica that starts reads the
+ * newest policy.updated event; wrong credentials stop a service at start with a clear
  * message that holds no secret. Then the same over TLS, mutual and not.
  */
 import { randomBytes } from "node:crypto";
@@ -172,6 +173,9 @@ describe("NATS with a least-privilege user per service (deploy/local/nats-server
       operator,
     );
     expect(put.ok).toBe(true);
+    // A replica that starts after an operator's change reads the bucket's history and the newest policy.updated stored.
+    const replica = await stack.startReplica("policy", login("policy"));
+    await replica.handle.stop();
     expect(stack.nats.output()).not.toMatch(/Violation.*"sts-policy"/i);
     await asRevocationReader(stack.nats.url, "policy");
     expect(stack.nats.output()).toMatch(/Publish Violation.*"sts-policy".*sts\.events\.token\.issued/);

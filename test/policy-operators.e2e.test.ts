@@ -180,16 +180,21 @@ describe("a credential that is not an operator's", () => {
     expect((await list(token)).length).toBeGreaterThan(0);
     const revoked = await postForm(`${stack.gatewayUrl}/oauth2/revoke`, { token }, { authorization: basicAuth("ops-writer", SECRET) });
     expect(revoked.status).toBe(200);
+    // A read, never a write, waits for the revocation to reach the policy service: a write let in before would be kept.
     const refused = await waitFor(
       async () => {
-        const r = await put(token, "ops/after-revocation");
+        const r = await call(grpc.policy, "List", {}, bearer(token));
         return r.ok ? undefined : r.failure;
       },
-      { timeoutMs: 10_000, message: "the revoked token still writes policies" },
+      { timeoutMs: 10_000, message: "the revoked token still reads policies" },
     );
     expect([refused.grpcCode, refused.error]).toEqual([status.UNAUTHENTICATED, "invalid_token"]);
     const fresh = await writerToken();
-    expect((await list(fresh)).map((p) => p.id)).not.toContain("ops/after-revocation");
+    const listed = await list(fresh);
+    expect(refusal(await put(token, "ops/after-revocation"))).toEqual([status.UNAUTHENTICATED, "invalid_token"]);
+    expect(refusal(await del(token, "ops/freeze-z"))).toEqual([status.UNAUTHENTICATED, "invalid_token"]);
+    expect(await list(fresh)).toEqual(listed);
+    expect(listed.map((p) => p.id)).not.toContain("ops/after-revocation");
     expect((await put(fresh, "ops/after-revocation")).ok).toBe(true);
   });
 });

@@ -1,22 +1,28 @@
-/** Every policy replica hot-reloads: a policy written through one decides on the other, and policy.updated is announced. */
+/**
+ * Every policy replica hot-reloads: a policy written through one decides on the other, and policy.updated is
+ * announced. A change is answered only once its record is stored, and a record lost with every replica is
+ * announced by the next one to start.
+ */
 import { Metadata } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { callUnary } from "@sts/grpc";
 import { EVENTS_STREAM, connectNats } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
 import type { Decision__Output } from "@sts/proto";
 import { waitFor } from "@sts/testkit";
-import { startStack } from "./harness.js";
-import type { Stack } from "./harness.js";
+import { startStack, storedEvents } from "./harness.js";
+import type { Stack, StoredEvent } from "./harness.js";
 import { call, chainConfig, clients } from "./chain.js";
 
 let stack: Stack;
 let first: ReturnType<typeof clients>;
 let second: ReturnType<typeof clients>;
 let nats: NatsHandle;
+let replica: Awaited<ReturnType<Stack["startReplica"]>>;
 
 beforeAll(async () => {
   stack = await startStack(chainConfig, { services: ["issuer", "policy"] });
-  const replica = await stack.startReplica("policy");
+  replica = await stack.startReplica("policy");
   first = clients({ ...stack.address });
   second = clients({ ...stack.address, policy: replica.address });
   nats = await connectNats({ servers: stack.nats.url, name: "policy-replicas" });
@@ -28,6 +34,16 @@ afterAll(async () => {
   await nats?.close();
   await stack?.stop();
 });
+
+const admin = (): Metadata => {
+  const m = new Metadata();
+  m.set("authorization", `Bearer ${stack.secrets.policyAdmin}`);
+  return m;
+};
+
+/** The policy.updated event of one revision stored in the events stream, if any. */
+const recordOf = async (revision: string): Promise<StoredEvent | undefined> =>
+  (await storedEvents(stack.nats.url)).find((e) => (JSON.parse(e.raw) as { id: string }).id === `policy.updated.${revision}`);
 
 const question = {
   client_id: "svc-a",
@@ -47,13 +63,11 @@ describe("policy replicas", () => {
       return r.value;
     };
     expect((await decide(second)).allow).toBe(true);
-    const admin = new Metadata();
-    admin.set("authorization", `Bearer ${stack.secrets.policyAdmin}`);
     const put = await call<{ revision: string }>(
       first.policy,
       "Put",
       { policy: { id: "freeze", text: 'forbid (principal, action, resource == Audience::"svc-b");' } },
-      admin,
+      admin(),
     );
     if (!put.ok) throw new Error(put.failure.description);
     const denied = await waitFor(async () => {
@@ -74,4 +88,42 @@ describe("policy replicas", () => {
     expect(announced).toMatchObject({ id: `policy.updated.${put.value.revision}`, type: "policy.updated" });
     expect(announced.data.policy_ids).toContain("freeze");
   });
+});
+
+describe("a policy change whose record the events stream refused", () => {
+  it("is answered temporarily_unavailable, and its record, with the author, is stored by the next replica to start after every replica died", async () => {
+    // A full stream that discards new messages refuses every event, as one at its limits does.
+    const { state } = await nats.jsm.streams.info(EVENTS_STREAM.name);
+    await nats.jsm.streams.update(EVENTS_STREAM.name, { max_msgs: state.messages, discard: "new" });
+    const revisions: string[] = [];
+    try {
+      for (const id of ["outage/first", "outage/second"]) {
+        const request = { policy: { id, text: `forbid (principal == Client::"${id}", action, resource);` } };
+        const { code, description } = await callUnary(first.policy, "Put", request, { deadlineMs: 2000, metadata: admin() }).then(
+          () => ({ code: "ok", description: "" }),
+          (err: { code: string; description: string }) => err,
+        );
+        expect(code).toBe("temporarily_unavailable");
+        expect(description).toMatch(/^the change is stored at revision \d+ but its policy\.updated record is not yet; .*Get the policy/);
+        revisions.push(/revision (\d+)/.exec(description)?.[1] ?? "");
+      }
+      // Every replica dies with the records in its retry loop.
+      await stack.processes.policy?.kill();
+      await replica.handle.kill();
+    } finally {
+      await nats.jsm.streams.update(EVENTS_STREAM.name, { max_msgs: -1, discard: "old" });
+    }
+    await stack.start("policy");
+    // The restarted replica's watch sees only the latest version of each key; the first change's record comes from the history.
+    for (const [i, revision] of revisions.entries()) {
+      const record = await waitFor(() => recordOf(revision), { timeoutMs: 10_000, message: `no policy.updated for revision ${revision}` });
+      expect(record.data).toMatchObject({
+        revision,
+        policy_id: i === 0 ? "outage/first" : "outage/second",
+        operation: "put",
+        credential: "break_glass",
+        sub: "break-glass",
+      });
+    }
+  }, 60_000);
 });

@@ -76,6 +76,15 @@ describe("callerAuthenticator", () => {
     expect(await outcome(strict(withAuthorization(`Bearer ${token}`), WRITE))).toMatch(/^invalid_token: token rejected/);
   });
 
+  it("refuses a token obtained by token exchange (RFC 8693 act) with invalid_token, even with the scope: its sub is the user it was exchanged from", async () => {
+    const delegated = withAuthorization(`Bearer ${await tokenWith("policy:write", { act: { sub: "svc-a", act: { sub: "svc-b" } } })}`);
+    const refusal = "invalid_token: a delegated token (act) is not accepted here: operators and auditors present their own";
+    expect(await outcome(strict(delegated, WRITE))).toBe(refusal);
+    expect(await outcome(strict(delegated, READ))).toBe(refusal);
+    const open = callerAuthenticator({ breakGlassToken: undefined, anonymousWithoutBreakGlass: true, tokens, holder: "an auditor's" });
+    expect(await outcome(open(withAuthorization(`Bearer ${await tokenWith("policy:read", { act: { sub: "svc-a" } })}`), READ))).toBe(refusal);
+  });
+
   it("takes the break-glass secret for every call, as break-glass, and still checks any other credential", async () => {
     const withSecret = callerAuthenticator({ breakGlassToken: SECRET, anonymousWithoutBreakGlass: false, tokens, holder: "an operator's" });
     expect(await outcome(withSecret(withAuthorization(`Bearer ${SECRET}`), WRITE))).toEqual({

@@ -5,8 +5,11 @@
  * issuer's JWKS, `iss`, `typ: at+jwt`, `exp`, not revoked, nor any token it
  * was exchanged from), that names the API's audience and carries a scope the
  * call needs: the call is then recorded under the token's `sub`, `client_id`
- * and `jti`. A shared secret may stay as a break-glass credential (for when
- * the issuer cannot issue), accepted and recorded as such, never as a person.
+ * and `jti`. A token obtained by token exchange (RFC 8693, with an `act`
+ * claim) is refused: its `sub` is the user it was exchanged from, so the
+ * workload holding it would act, and be recorded, as that person. A shared
+ * secret may stay as a break-glass credential (for when the issuer cannot
+ * issue), accepted and recorded as such, never as a person.
  */
 import type { Metadata } from "@grpc/grpc-js";
 import { OAuthError } from "@sts/errors";
@@ -54,7 +57,7 @@ export type AuthenticateCaller = (metadata: Metadata, scopes: readonly string[])
 
 /**
  * Makes the check that names the caller of an operator call, or refuses it:
- * invalid_token (UNAUTHENTICATED) for a missing or bad credential,
+ * invalid_token (UNAUTHENTICATED) for a missing, bad or delegated credential,
  * insufficient_scope (PERMISSION_DENIED) for a good token with none of the
  * scopes the call takes. The break-glass secret takes every call.
  */
@@ -68,6 +71,8 @@ export function callerAuthenticator(o: CallerAuthOptions): AuthenticateCaller {
     const token = typeof header === "string" ? bearerToken(header) : undefined;
     if (token === undefined) throw new OAuthError("invalid_token", `this call needs ${o.holder} access token as a bearer`);
     const caller = await verifyInbound(token, o.tokens);
+    if (caller.claims.act !== undefined)
+      throw new OAuthError("invalid_token", "a delegated token (act) is not accepted here: operators and auditors present their own");
     // RFC 6750 §3.1: a valid token without the scope the resource needs.
     if (!scopes.some((s) => caller.scopes.includes(s))) throw new OAuthError("insufficient_scope", `this call needs the ${scopes.join(" or ")} scope`);
     return { credential: CREDENTIALS.ACCESS_TOKEN, sub: caller.sub, client_id: caller.claims.client_id, jti: caller.claims.jti };

@@ -9,26 +9,39 @@
  * names no operator, until a newer revision's takes over: exchangers drop
  * their cached decisions only on hearing one, so a lost one would leave a
  * tightened policy unenforced for up to their cache TTL, and one naming an
- * operator is the record of who changed the policies.
+ * operator is the record of who changed the policies. That retry lives only
+ * in this process: the operator who made a change is answered only once its
+ * record is stored, and a replica that starts announces the records its
+ * predecessors may have lost (see missed-records.ts).
  */
+import { unavailable } from "@sts/errors";
 import { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher, KvCache } from "@sts/nats";
 import type { Logger } from "@sts/telemetry";
 import { PolicyEngine } from "./cedar-engine.js";
 import { inForce } from "./policy-store.js";
 import type { StoredPolicy } from "./policy-store.js";
-import { policyUpdatedData } from "./policy-updated.js";
-import type { PolicyUpdated } from "./policy-updated.js";
+import { operatorChanges, policyUpdatedData } from "./policy-updated.js";
+import type { BucketChange, PolicyUpdated } from "./policy-updated.js";
 import type { LivePolicies } from "./service.js";
 
-/** One change of the bucket as the watch delivered it (no value: the key was removed). */
-interface Change {
-  key: string;
-  value: StoredPolicy | undefined;
-  revision: bigint;
-}
+/** How long a writer whose call has no deadline waits for its change's record. */
+const DEFAULT_RECORD_WAIT_MS = 10_000;
+/** A writer gives up this long before its deadline, so that its caller hears why rather than DEADLINE_EXCEEDED. */
+const DEADLINE_MARGIN_MS = 250;
+/** Outcomes of operators' records kept for writers to look up: far more changes than arrive within one call's deadline. */
+const MAX_RECORDS = 1024;
 
-const sortedIds = (byKey: ReadonlyMap<string, string>): string[] => [...byKey.values()].sort();
+/** Resolves with `p`, or with undefined once `until` (epoch ms) has passed. */
+async function within<T>(p: Promise<T>, until: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(0, until - Date.now())).unref()));
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Keeps an engine in step with the KV bucket. */
 export class LivePolicySet implements LivePolicies {
@@ -37,21 +50,25 @@ export class LivePolicySet implements LivePolicies {
   /** Ids of the policies in force at #revision, by KV key: where a burst's changes are replayed from. */
   #inForce = new Map<string, string>();
   /** Changes seen since the last rebuild, oldest first. */
-  readonly #changes: Change[] = [];
+  readonly #changes: BucketChange[] = [];
   #pending: NodeJS.Immediate | undefined;
   readonly #waiters: Array<{ revision: bigint; resolve: () => void }> = [];
-  #announcement: Promise<unknown> = Promise.resolve();
+  /** By revision, the announcements naming an operator: resolve with true once JetStream has stored them. */
+  readonly #records = new Map<bigint, Promise<boolean>>();
   /** Delay before the first retry of a failed announcement; it doubles up to 5 s. */
   readonly #retryMs: number;
 
+  /** `missed`: records to announce first, which no replica may have stored (see missed-records.ts). */
   constructor(
     private readonly cache: KvCache<StoredPolicy>,
     private readonly events: EventPublisher | undefined,
     private readonly logger: Logger,
-    options: { retryMs?: number } = {},
+    options: { retryMs?: number; missed?: readonly PolicyUpdated[] } = {},
   ) {
     this.#retryMs = options.retryMs ?? 250;
     this.#engine = new PolicyEngine([]);
+    // Sent ahead of the set now in force, so the newest policy.updated stored goes on naming the newest revision.
+    if (events) for (const record of options.missed ?? []) this.#announce(events, record);
     this.#rebuild();
     cache.onChange((key, value, revision) => {
       this.#changes.push({ key, value, revision: BigInt(revision) });
@@ -88,13 +105,14 @@ export class LivePolicySet implements LivePolicies {
         .map(([key, e]) => [key, e.value.id]),
     );
     this.#revision = revision;
+    if (revision !== previous && this.events) {
+      this.logger.info({ revision: revision.toString(), policies: policies.length }, "policies reloaded");
+      this.#announceChanges(this.events, before, changes, revision);
+    }
+    // After the announcements: a writer woken here finds its change's record under way.
     for (const w of this.#waiters.splice(0)) {
       if (w.revision <= revision) w.resolve();
       else this.#waiters.push(w);
-    }
-    if (revision !== previous && this.events) {
-      this.logger.info({ revision: revision.toString(), policies: policies.length }, "policies reloaded");
-      this.#announcement = this.#announceChanges(this.events, before, changes, revision);
     }
   }
 
@@ -102,21 +120,14 @@ export class LivePolicySet implements LivePolicies {
    * Announces the set now in force, named by the change made at its revision; before it, each operator's change of
    * the burst that this announcement would otherwise hide, with the set in force just after that change.
    */
-  #announceChanges(events: EventPublisher, before: ReadonlyMap<string, string>, changes: readonly Change[], revision: bigint): Promise<unknown> {
-    const byKey = new Map(before);
-    const attempts: Array<Promise<void>> = [];
-    for (const c of changes) {
-      if (c.value && inForce(c.value)) byKey.set(c.key, c.value.id);
-      else byKey.delete(c.key);
-      if (c.revision < revision && c.value?.author) attempts.push(this.#announce(events, policyUpdatedData(c.revision, sortedIds(byKey), c.value)));
-    }
+  #announceChanges(events: EventPublisher, before: ReadonlyMap<string, string>, changes: readonly BucketChange[], revision: bigint): void {
+    for (const record of operatorChanges(before, changes, (r) => r < revision)) this.#announce(events, record);
     const current = this.cache.entries().find(([, e]) => BigInt(e.revision) === revision)?.[1].value;
-    attempts.push(this.#announce(events, policyUpdatedData(revision, sortedIds(this.#inForce), current)));
-    return Promise.all(attempts);
+    this.#announce(events, policyUpdatedData(revision, this.#inForce.values(), current));
   }
 
-  /** Publishes policy.updated; resolves after the first attempt (a writer waits a bounded time) while failures are retried behind it. */
-  #announce(events: EventPublisher, data: PolicyUpdated): Promise<void> {
+  /** Publishes policy.updated, retrying a failed publish with the same event id behind the caller. */
+  #announce(events: EventPublisher, data: PolicyUpdated): void {
     const revision = BigInt(data.revision);
     // The record of an operator's change must get out; an announcement naming nobody only drops caches, as a newer one does.
     const mustGetOut = data.sub !== undefined;
@@ -129,26 +140,36 @@ export class LivePolicySet implements LivePolicies {
         },
       );
     const superseded = (): boolean => !mustGetOut && this.#revision !== revision;
-    const first = attempt();
-    void first.then(async (published) => {
+    const published = (async (): Promise<boolean> => {
       let delay = this.#retryMs;
-      while (!published && !superseded()) {
+      while (!(await attempt())) {
         await new Promise((r) => setTimeout(r, delay).unref());
         delay = Math.min(delay * 2, 5000);
-        if (superseded()) return;
-        published = await attempt();
+        if (superseded()) return false;
       }
-    });
-    return first.then(() => undefined);
+      return true;
+    })();
+    if (!mustGetOut) return;
+    this.#records.set(revision, published);
+    for (const oldest of this.#records.keys()) {
+      if (this.#records.size <= MAX_RECORDS) break;
+      this.#records.delete(oldest);
+    }
   }
 
-  /** Resolves once this replica runs a revision at least `revision` (bounded wait). */
-  async reached(revision: bigint, timeoutMs = 5000): Promise<void> {
-    if (this.#revision < revision) {
-      await Promise.race([new Promise<void>((resolve) => this.#waiters.push({ revision, resolve })), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
-    }
-    // Exchangers drop cached decisions on policy.updated: answer the writer only once it is out.
-    await this.#announcement;
+  /**
+   * Resolves once this replica runs `revision` and the policy.updated record of the operator's change made at it is
+   * stored; else, by the call's deadline, rejects with temporarily_unavailable. The exchangers drop their cached
+   * decisions on hearing the event, and the record is what says who made the change.
+   */
+  async recorded(revision: bigint, deadline?: Date): Promise<void> {
+    const until = deadline ? deadline.getTime() - DEADLINE_MARGIN_MS : Date.now() + DEFAULT_RECORD_WAIT_MS;
+    if (this.#revision < revision) await within(new Promise<void>((resolve) => this.#waiters.push({ revision, resolve })), until);
+    const record = this.#records.get(revision);
+    if (record && (await within(record, until)) === true) return;
+    throw unavailable(
+      `the change is stored at revision ${revision} but its policy.updated record is not yet; it is retried with the same event id: Get the policy before changing it again`,
+    );
   }
 
   engine(): PolicyEngine {

@@ -1,4 +1,4 @@
-/** Policy service entry point: config → telemetry → NATS → seed hops → live engine → revocations, JWKS → gRPC → signals. */
+/** Policy service entry point: config → telemetry → NATS → seed hops → records missed → live engine → revocations, JWKS → gRPC → signals. */
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import { BUCKETS, EventPublisher, KvCache, openBucket } from "@sts/nats";
 import { grpcCredentials, logReloads, onShutdownSignal, startGrpcServer } from "@sts/grpc";
@@ -7,6 +7,7 @@ import { loadPolicyProto, PROTO_FILES } from "@sts/proto";
 import { readSettings } from "./config.js";
 import { compileHops } from "./hops.js";
 import { LivePolicySet } from "./live-policies.js";
+import { missedRecords } from "./missed-records.js";
 import { operatorAccess } from "./operator-access.js";
 import { PolicyStore, parseStoredPolicy } from "./policy-store.js";
 import { policyService } from "./service.js";
@@ -26,7 +27,9 @@ async function main(): Promise<void> {
   logger.info({ seeded, hops: config.policy.hops.length }, "hop policies seeded");
 
   const events = new EventPublisher(nats, { source: "sts/policy", logger });
-  const live = new LivePolicySet(cache, events, logger);
+  const missed = await missedRecords(nats, kv, logger);
+  if (missed.length > 0) logger.info({ records: missed.length }, "announcing operators' changes newer than the newest policy.updated stored");
+  const live = new LivePolicySet(cache, events, logger, { missed });
   // Operators' tokens are checked against the issuer's revocations: until the issuer has made the bucket, this waits (unready).
   const tokens = await openStackTokens(nats, { issuer: config.issuer, audience: config.policy.api_audience, tokens: config.tokens, now, logger });
   const operators = operatorAccess({ breakGlassToken, tokens: tokens.inbound, readScope: config.policy.read_scope, writeScope: config.policy.write_scope });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KV } from "@nats-io/kv";
+import type { OAuthError } from "@sts/errors";
 import type { CallerIdentity } from "@sts/mesh";
 import { connectNats, encodeKey, openBucket } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
@@ -39,7 +40,7 @@ describe("PolicyStore", () => {
     const put = await store.put({ id: "p1", text, description: "d" }, dana);
     expect(await stored("p1", put)).toEqual({ id: "p1", text, description: "d", source: "api", updated_at: 1_700_000_000, author: dana });
     const breakGlass: CallerIdentity = { credential: "break_glass", sub: "break-glass", client_id: "", jti: "" };
-    const deleted = await store.delete("p1", breakGlass);
+    const deleted = await store.delete("p1", breakGlass, put);
     expect(deleted).toBeGreaterThan(put);
     const tombstone = await stored("p1", deleted);
     expect(tombstone).toMatchObject({ id: "p1", deleted: true, author: breakGlass });
@@ -56,12 +57,23 @@ describe("PolicyStore", () => {
     };
     expect(await seed()).toBe(1);
     expect(await seed()).toBe(0);
-    await store.delete("hop", dana);
+    await store.delete("hop", dana, BigInt((await kv.get(encodeKey("hop")))?.revision ?? 0));
     expect(await seed()).toBe(1);
     expect(await current()).toMatchObject({ source: "config", description: "seed" });
     await store.put({ ...seeded, description: "edited" }, dana);
     expect(await seed()).toBe(0);
     expect(await current()).toMatchObject({ description: "edited", author: dana });
+  });
+
+  it("deletes only the version it was given: a newer version or a tombstone makes it invalid_request", async () => {
+    const first = await store.put({ id: "p2", text, description: "" }, dana);
+    const second = await store.put({ id: "p2", text, description: "newer" }, dana);
+    const refusal = (p: Promise<unknown>): Promise<string> => p.then(String, (err: OAuthError) => `${err.code}: ${err.description}`);
+    expect(await refusal(store.delete("p2", dana, first))).toBe(`invalid_request: the policy changed since revision ${first}; Get it again`);
+    expect(await stored("p2", second)).toMatchObject({ description: "newer" });
+    const deleted = await store.delete("p2", dana, second);
+    expect(await refusal(store.delete("p2", dana, second))).toBe(`invalid_request: the policy changed since revision ${second}; Get it again`);
+    expect((await kv.get(encodeKey("p2")))?.revision).toBe(Number(deleted));
   });
 
   it("reads an author only when it is well formed, and older records without one", () => {

@@ -79,9 +79,9 @@ export class PolicyStore {
     return this.#write({ ...policy, source: "api", updated_at: this.now(), author }, expectedRevision);
   }
 
-  /** Deletes a policy in the name of its author: a tombstone takes its place. */
-  async delete(id: string, author: CallerIdentity): Promise<bigint> {
-    return this.#write({ id, text: "", description: "", source: "api", updated_at: this.now(), author, deleted: true });
+  /** Deletes a policy in the name of its author, only if unchanged since `revision`: a tombstone takes its place. */
+  async delete(id: string, author: CallerIdentity, revision: bigint): Promise<bigint> {
+    return this.#write({ id, text: "", description: "", source: "api", updated_at: this.now(), author, deleted: true }, revision);
   }
 
   async #write(record: StoredPolicy, expectedRevision?: bigint): Promise<bigint> {
@@ -93,7 +93,7 @@ export class PolicyStore {
       return BigInt(rev);
     } catch (err) {
       if (expectedRevision && err instanceof Error && /wrong last sequence/i.test(err.message)) {
-        throw new OAuthError("invalid_request", "policy changed since expected_revision");
+        throw new OAuthError("invalid_request", `the policy changed since revision ${expectedRevision}; Get it again`);
       }
       throw new OAuthError("temporarily_unavailable", "policy store unavailable", { cause: err });
     }

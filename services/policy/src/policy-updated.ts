@@ -14,6 +14,7 @@
  *   Delete, as the stored version names it; absent for a change that came from the config file. Never a token.
  */
 import type { Credential } from "@sts/mesh";
+import { inForce } from "./policy-store.js";
 import type { StoredPolicy } from "./policy-store.js";
 
 /** CloudEvents `data` of `policy.updated`. */
@@ -29,10 +30,32 @@ export interface PolicyUpdated {
 }
 
 /** The event data for the set in force at `revision`, made by `change` (the version written at that revision), if known. */
-export function policyUpdatedData(revision: bigint, policyIds: readonly string[], change: StoredPolicy | undefined): PolicyUpdated {
-  const data: PolicyUpdated = { revision: revision.toString(), policy_ids: [...policyIds] };
+export function policyUpdatedData(revision: bigint, policyIds: Iterable<string>, change: StoredPolicy | undefined): PolicyUpdated {
+  const data: PolicyUpdated = { revision: revision.toString(), policy_ids: [...policyIds].sort() };
   if (!change) return data;
   data.policy_id = change.id;
   data.operation = change.deleted ? "delete" : "put";
   return change.author ? { ...data, ...change.author } : data;
+}
+
+/** One version of the policies bucket, as a watch or the bucket's history delivers it (no value: the key was removed). */
+export interface BucketChange {
+  key: string;
+  value: StoredPolicy | undefined;
+  revision: bigint;
+}
+
+/**
+ * Replays `changes` (oldest first) over `before`, the ids in force by KV key: the event data of each change that names
+ * an operator and whose revision `wanted` takes, with the set in force just after that change.
+ */
+export function operatorChanges(before: ReadonlyMap<string, string>, changes: readonly BucketChange[], wanted: (revision: bigint) => boolean): PolicyUpdated[] {
+  const byKey = new Map(before);
+  const records: PolicyUpdated[] = [];
+  for (const c of changes) {
+    if (c.value && inForce(c.value)) byKey.set(c.key, c.value.id);
+    else byKey.delete(c.key);
+    if (c.value?.author && wanted(c.revision)) records.push(policyUpdatedData(c.revision, byKey.values(), c.value));
+  }
+  return records;
 }

@@ -12,8 +12,11 @@ import type { PolicyStore, StoredPolicy } from "./policy-store.js";
 /** The engine currently in force, with the KV revision it was built from. */
 export interface LivePolicies {
   engine(): PolicyEngine;
-  /** Resolves once this replica runs at least this revision (bounded wait) and has announced it. */
-  reached(revision: bigint): Promise<void>;
+  /**
+   * Resolves once this replica runs `revision` and JetStream has stored the policy.updated record of the operator's
+   * change made at it; rejects with temporarily_unavailable when that has not happened by the deadline.
+   */
+  recorded(revision: bigint, deadline?: Date): Promise<void>;
   revision(): bigint;
   get(id: string): (StoredPolicy & { revision: bigint }) | undefined;
   list(): Array<StoredPolicy & { revision: bigint }>;
@@ -119,9 +122,9 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
         checkPolicyText(p.text, p.id);
         const expected = req.expected_revision && req.expected_revision !== "0" ? BigInt(req.expected_revision) : undefined;
         const revision = await store.put({ id: p.id, text: p.text, description: p.description }, operator, expected);
-        // Answer once this replica runs the new set, so "the next exchange" sees it.
-        await live.reached(revision);
         ctx.logger.info({ policy_id: p.id, revision: revision.toString(), operator: operator.sub, client_id: operator.client_id }, "policy written");
+        // Answer once this replica runs the new set, so "the next exchange" sees it, and the change's record is stored.
+        await live.recorded(revision, ctx.deadline);
         return { revision: revision.toString() };
       },
       { name: "Put", logger },
@@ -149,10 +152,12 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
       async (req, ctx) => {
         const operator = await operators.write(ctx.metadata);
         checkPolicyId(req.id);
-        if (!live.get(req.id)) throw invalidRequest("no such policy");
-        const revision = await store.delete(req.id, operator);
-        await live.reached(revision);
+        const current = live.get(req.id);
+        if (!current) throw invalidRequest("no such policy");
+        // Only over the version this replica runs: a lagging view must neither drop a newer Put nor delete twice.
+        const revision = await store.delete(req.id, operator, current.revision);
         ctx.logger.info({ policy_id: req.id, revision: revision.toString(), operator: operator.sub, client_id: operator.client_id }, "policy deleted");
+        await live.recorded(revision, ctx.deadline);
         return {};
       },
       { name: "Delete", logger },

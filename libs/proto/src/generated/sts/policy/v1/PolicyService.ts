@@ -41,14 +41,20 @@ export interface PolicyServiceClient extends grpc.Client {
   decide(argument: _sts_policy_v1_DecideRequest, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
   
   /**
-   * Delete removes one policy; its policy.updated event names who did.
+   * Delete removes one policy; its policy.updated event names who did. It
+   * removes only the version the answering replica runs (invalid_request when
+   * the policy changed since: Get it again), and answers as Put does once its
+   * event is stored.
    */
   Delete(argument: _sts_policy_v1_DeleteRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
   Delete(argument: _sts_policy_v1_DeleteRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
   Delete(argument: _sts_policy_v1_DeleteRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
   Delete(argument: _sts_policy_v1_DeleteRequest, callback: grpc.requestCallback<_sts_policy_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
   /**
-   * Delete removes one policy; its policy.updated event names who did.
+   * Delete removes one policy; its policy.updated event names who did. It
+   * removes only the version the answering replica runs (invalid_request when
+   * the policy changed since: Get it again), and answers as Put does once its
+   * event is stored.
    */
   delete(argument: _sts_policy_v1_DeleteRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
   delete(argument: _sts_policy_v1_DeleteRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
@@ -87,7 +93,10 @@ export interface PolicyServiceClient extends grpc.Client {
   
   /**
    * Put creates or replaces one policy after validating it against the schema;
-   * the version names its author, as does its policy.updated event.
+   * the version names its author, as does its policy.updated event. It answers
+   * once that event is stored; temporarily_unavailable when it is not by the
+   * call's deadline, the change being stored nonetheless and its event
+   * retried: Get the policy before writing again.
    */
   Put(argument: _sts_policy_v1_PutRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
   Put(argument: _sts_policy_v1_PutRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
@@ -95,7 +104,10 @@ export interface PolicyServiceClient extends grpc.Client {
   Put(argument: _sts_policy_v1_PutRequest, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
   /**
    * Put creates or replaces one policy after validating it against the schema;
-   * the version names its author, as does its policy.updated event.
+   * the version names its author, as does its policy.updated event. It answers
+   * once that event is stored; temporarily_unavailable when it is not by the
+   * call's deadline, the change being stored nonetheless and its event
+   * retried: Get the policy before writing again.
    */
   put(argument: _sts_policy_v1_PutRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
   put(argument: _sts_policy_v1_PutRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
@@ -138,7 +150,10 @@ export interface PolicyServiceHandlers extends grpc.UntypedServiceImplementation
   Decide: grpc.handleUnaryCall<_sts_policy_v1_DecideRequest__Output, _sts_policy_v1_Decision>;
   
   /**
-   * Delete removes one policy; its policy.updated event names who did.
+   * Delete removes one policy; its policy.updated event names who did. It
+   * removes only the version the answering replica runs (invalid_request when
+   * the policy changed since: Get it again), and answers as Put does once its
+   * event is stored.
    */
   Delete: grpc.handleUnaryCall<_sts_policy_v1_DeleteRequest__Output, _sts_policy_v1_DeleteResponse>;
   
@@ -154,7 +169,10 @@ export interface PolicyServiceHandlers extends grpc.UntypedServiceImplementation
   
   /**
    * Put creates or replaces one policy after validating it against the schema;
-   * the version names its author, as does its policy.updated event.
+   * the version names its author, as does its policy.updated event. It answers
+   * once that event is stored; temporarily_unavailable when it is not by the
+   * call's deadline, the change being stored nonetheless and its event
+   * retried: Get the policy before writing again.
    */
   Put: grpc.handleUnaryCall<_sts_policy_v1_PutRequest__Output, _sts_policy_v1_PutResponse>;
   

@@ -1,0 +1,255 @@
+/**
+ * Policy replicas as main.ts wires them, each on its own NATS connection and
+ * gRPC port, over a real nats-server: an operator's change is answered only
+ * once its policy.updated record is stored, a Delete applies only to the
+ * version the replica runs, and a replica that starts announces the records
+ * of changes that every replica before it failed to store.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Metadata, credentials } from "@grpc/grpc-js";
+import { createLocalJWKSet } from "jose";
+import type { KV } from "@nats-io/kv";
+import { OAuthError } from "@sts/errors";
+import { callUnary, startGrpcServer } from "@sts/grpc";
+import type { CallerIdentity } from "@sts/mesh";
+import { EVENTS_STREAM, EventPublisher, KvCache, connectNats, encodeKey, ensureEventsStream, openBucket } from "@sts/nats";
+import type { NatsHandle } from "@sts/nats";
+import { loadPolicyProto } from "@sts/proto";
+import type { Policy__Output, PutResponse__Output } from "@sts/proto";
+import { createLogger } from "@sts/telemetry";
+import { startNats, waitFor } from "@sts/testkit";
+import type { NatsServerHandle } from "@sts/testkit";
+import { LivePolicySet } from "./live-policies.js";
+import { missedRecords } from "./missed-records.js";
+import { operatorAccess } from "./operator-access.js";
+import { PolicyStore, parseStoredPolicy } from "./policy-store.js";
+import type { StoredPolicy } from "./policy-store.js";
+import type { PolicyUpdated } from "./policy-updated.js";
+import { policyService } from "./service.js";
+
+const BUCKET = "test_policies";
+const SECRET = "break-glass-secret-for-the-policy-test";
+const BREAK_GLASS: CallerIdentity = { credential: "break_glass", sub: "break-glass", client_id: "", jti: "" };
+const alice: CallerIdentity = { credential: "access_token", sub: "alice", client_id: "ops-alice", jti: "j-alice" };
+const bob: CallerIdentity = { credential: "access_token", sub: "bob", client_id: "ops-bob", jti: "j-bob" };
+const text = (to: string): string => `permit (principal == Client::"A", action == Action::"exchange", resource == Audience::"${to}");`;
+const logger = createLogger("policy-service-test", { level: "silent" });
+const proto = loadPolicyProto();
+const operators = operatorAccess({
+  breakGlassToken: SECRET,
+  tokens: { issuer: "https://sts.test", audience: "sts-policy", keys: createLocalJWKSet({ keys: [] }), isRevoked: () => false },
+  readScope: "policy:read",
+  writeScope: "policy:write",
+});
+
+let server: NatsServerHandle;
+/** The test's own connection and view of the bucket: what it reads is never a replica's doing. */
+let admin: NatsHandle;
+let bucket: KV;
+
+/** One policy replica: its connection, cache, live set, store and gRPC server. */
+interface Replica {
+  store: PolicyStore;
+  live: LivePolicySet;
+  cache: KvCache<StoredPolicy>;
+  /** Calls the replica's PolicyService with the break-glass credential. */
+  call<T>(method: string, request: object, deadlineMs?: number): Promise<T>;
+  stop(): Promise<void>;
+}
+
+async function startReplica(): Promise<Replica> {
+  const nats = await connectNats({ servers: server.url, name: "policy-replica" });
+  const kv = await openBucket(nats, BUCKET, { owner: true, history: 10 });
+  const cache = new KvCache(kv, { parse: parseStoredPolicy, logger });
+  await cache.ready();
+  const missed = await missedRecords(nats, kv, logger);
+  const live = new LivePolicySet(cache, new EventPublisher(nats, { source: "sts/policy", logger, retryWindowMs: 300 }), logger, { retryMs: 50, missed });
+  const store = new PolicyStore(kv, () => 1_700_000_000);
+  const grpc = await startGrpcServer({
+    port: 0,
+    services: [{ definition: proto.sts.policy.v1.PolicyService.service, implementation: policyService({ live, store, operators, logger }) }],
+    logger,
+  });
+  const client = new proto.sts.policy.v1.PolicyService(grpc.address, credentials.createInsecure());
+  const metadata = (): Metadata => {
+    const m = new Metadata();
+    m.set("authorization", `Bearer ${SECRET}`);
+    return m;
+  };
+  return {
+    store,
+    live,
+    cache,
+    call: (method, request, deadlineMs = 5000) => callUnary(client, method, request, { deadlineMs, metadata: metadata() }),
+    async stop() {
+      client.close();
+      await grpc.shutdown(0);
+      cache.stop();
+      await nats.close();
+    },
+  };
+}
+
+/** The events stream refuses every new event, as a full stream that discards new messages does. */
+async function refuseEvents(): Promise<void> {
+  const { state } = await admin.jsm.streams.info(EVENTS_STREAM.name);
+  await admin.jsm.streams.update(EVENTS_STREAM.name, { max_msgs: state.messages, discard: "new" });
+}
+
+async function acceptEvents(): Promise<void> {
+  await admin.jsm.streams.update(EVENTS_STREAM.name, { max_msgs: -1, discard: "old" });
+}
+
+/** Every stored policy.updated event of a revision. */
+async function recordsOf(revision: bigint | string): Promise<Array<{ id: string; data: PolicyUpdated }>> {
+  const { state } = await admin.jsm.streams.info(EVENTS_STREAM.name);
+  const found: Array<{ id: string; data: PolicyUpdated }> = [];
+  for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
+    const event = (await admin.jsm.streams.getMessage(EVENTS_STREAM.name, { seq }))?.json<{ id: string; type: string; data: PolicyUpdated }>();
+    if (event?.type === "policy.updated" && event.data.revision === revision.toString()) found.push(event);
+  }
+  return found;
+}
+
+/** How a call or a writer's wait ends: "ok", or the OAuth code and description it was refused with. */
+const outcome = (p: Promise<unknown>): Promise<string> =>
+  p.then(
+    () => "ok",
+    (err: unknown) => {
+      if (err instanceof OAuthError) return `${err.code}: ${err.description}`;
+      throw err;
+    },
+  );
+
+const unrecorded = (revision: bigint | string): string =>
+  `temporarily_unavailable: the change is stored at revision ${revision} but its policy.updated record is not yet; it is retried with the same event id: Get the policy before changing it again`;
+
+beforeAll(async () => {
+  server = await startNats();
+  admin = await connectNats({ servers: server.url, name: "policy-service-test" });
+  await ensureEventsStream(admin);
+  bucket = await openBucket(admin, BUCKET, { owner: true, history: 10 });
+}, 30_000);
+
+afterAll(async () => {
+  await admin?.close();
+  await server?.stop();
+});
+
+describe("Put and Delete", () => {
+  it("answer once the change's policy.updated record, naming its author, is stored", async () => {
+    const replica = await startReplica();
+    try {
+      const { revision } = await replica.call<PutResponse__Output>("Put", { policy: { id: "p/recorded", text: text("B") } });
+      expect((await recordsOf(revision)).map((e) => e.data)).toMatchObject([{ policy_id: "p/recorded", operation: "put", ...BREAK_GLASS }]);
+      await replica.call("Delete", { id: "p/recorded" });
+      const deleted = BigInt(revision) + 1n;
+      expect((await recordsOf(deleted)).map((e) => e.data)).toMatchObject([{ policy_id: "p/recorded", operation: "delete", ...BREAK_GLASS }]);
+    } finally {
+      await replica.stop();
+    }
+  });
+
+  it("answer temporarily_unavailable by the call's deadline while the events stream refuses the record; the change stays, and its record is stored once the stream takes it", async () => {
+    const replica = await startReplica();
+    try {
+      let revision: string | undefined;
+      await refuseEvents();
+      try {
+        const answer = await outcome(replica.call("Put", { policy: { id: "p/unrecorded", text: text("C") } }, 1500));
+        revision = /revision (\d+)/.exec(answer)?.[1];
+        expect(answer).toBe(unrecorded(revision ?? "?"));
+        // The change is in force: the operator checks it with Get before writing again.
+        const got = await replica.call<Policy__Output>("Get", { id: "p/unrecorded" });
+        expect(got).toMatchObject({ revision, author: BREAK_GLASS });
+        expect(await recordsOf(revision ?? "")).toEqual([]);
+      } finally {
+        await acceptEvents();
+      }
+      const record = await waitFor(async () => (await recordsOf(revision ?? "")).at(0), { timeoutMs: 5000, message: "the record was not retried" });
+      expect(record).toMatchObject({ id: `policy.updated.${revision}`, data: { policy_id: "p/unrecorded", operation: "put", ...BREAK_GLASS } });
+    } finally {
+      await replica.stop();
+    }
+  });
+
+  it("Delete applies only to the version the replica runs: a lagging replica neither drops a newer Put nor deletes twice", async () => {
+    const current = await startReplica();
+    const lagging = await startReplica();
+    try {
+      const first = await current.call<PutResponse__Output>("Put", { policy: { id: "p/contended", text: text("D") } });
+      await waitFor(() => lagging.live.get("p/contended")?.revision === BigInt(first.revision), { message: "the put did not reach the other replica" });
+      // From here on the lagging replica's view stays at the first version.
+      lagging.cache.stop();
+      const second = await current.call<PutResponse__Output>("Put", { policy: { id: "p/contended", text: text("E"), description: "newer" } });
+      const stale = `invalid_request: the policy changed since revision ${first.revision}; Get it again`;
+      expect(await outcome(lagging.call("Delete", { id: "p/contended" }))).toBe(stale);
+      const kept = await bucket.get(encodeKey("p/contended"));
+      expect(kept && [kept.revision, parseStoredPolicy(kept.json())]).toMatchObject([Number(second.revision), { description: "newer" }]);
+
+      await current.call("Delete", { id: "p/contended" });
+      expect(await outcome(lagging.call("Delete", { id: "p/contended" }))).toBe(stale);
+      const versions: Array<StoredPolicy | undefined> = [];
+      for await (const e of await bucket.history({ key: encodeKey("p/contended") })) versions.push(parseStoredPolicy(e.json()));
+      expect(versions.map((v) => v?.deleted === true)).toEqual([false, false, true]);
+    } finally {
+      await current.stop();
+      await lagging.stop();
+    }
+  });
+});
+
+describe("a replica that starts", () => {
+  it("announces the changes whose records every replica before it failed to store, with their authors and the set in force after each", async () => {
+    const first = await startReplica();
+    const recorded = await first.store.put({ id: "q1", text: text("F"), description: "" }, BREAK_GLASS);
+    expect(await outcome(first.live.recorded(recorded))).toBe("ok");
+    let put: bigint;
+    let deleted: bigint;
+    await refuseEvents();
+    try {
+      put = await first.store.put({ id: "q2", text: text("G"), description: "" }, alice);
+      expect(await outcome(first.live.recorded(put, new Date(Date.now() + 1000)))).toBe(unrecorded(put));
+      deleted = await first.store.delete("q1", bob, recorded);
+      expect(await outcome(first.live.recorded(deleted, new Date(Date.now() + 1000)))).toBe(unrecorded(deleted));
+      // It dies with both records in its retry loop.
+      await first.stop();
+    } finally {
+      await acceptEvents();
+    }
+
+    // The newest record stored is q1's: only the changes after it are announced again, each with the set just after it.
+    const others = first.live
+      .list()
+      .map((p) => p.id)
+      .filter((id) => !id.startsWith("q"));
+    expect(await missedRecords(admin, bucket, logger)).toEqual([
+      { revision: put.toString(), policy_ids: [...others, "q1", "q2"].sort(), policy_id: "q2", operation: "put", ...alice },
+      { revision: deleted.toString(), policy_ids: [...others, "q2"].sort(), policy_id: "q1", operation: "delete", ...bob },
+    ]);
+    const next = await startReplica();
+    try {
+      // Its watch replays only the latest version of each key: without the history, alice's change would go unrecorded.
+      const alices = await waitFor(async () => (await recordsOf(put)).at(0), { timeoutMs: 5000, message: "alice's change was never recorded" });
+      expect(alices).toMatchObject({ id: `policy.updated.${put}`, data: { policy_id: "q2", operation: "put", ...alice } });
+      const bobs = await waitFor(async () => (await recordsOf(deleted)).at(0), { timeoutMs: 5000, message: "bob's deletion was never recorded" });
+      expect(bobs).toMatchObject({ id: `policy.updated.${deleted}`, data: { policy_id: "q1", operation: "delete", ...bob } });
+      expect(await recordsOf(recorded)).toHaveLength(1);
+    } finally {
+      await next.stop();
+    }
+  });
+
+  it("announces every operator's change the bucket keeps when the events stream holds no policy.updated, never a version naming nobody", async () => {
+    const fresh = await openBucket(admin, "test_fresh_policies", { owner: true, history: 10 });
+    const store = new PolicyStore(fresh, () => 1_700_000_000);
+    await admin.jsm.streams.purge(EVENTS_STREAM.name);
+    await store.seed([{ id: "seeded", text: text("H"), description: "" }], () => undefined);
+    const put = await store.put({ id: "r1", text: text("I"), description: "" }, alice);
+    const deleted = await store.delete("r1", bob, put);
+    expect(await missedRecords(admin, fresh, logger)).toEqual([
+      { revision: put.toString(), policy_ids: ["r1", "seeded"], policy_id: "r1", operation: "put", ...alice },
+      { revision: deleted.toString(), policy_ids: ["seeded"], policy_id: "r1", operation: "delete", ...bob },
+    ]);
+  });
+});
