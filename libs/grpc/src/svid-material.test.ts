@@ -4,20 +4,23 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTestCa, svidResponse } from "@sts/testkit";
-import type { SvidFiles } from "@sts/testkit";
+import type { SvidFiles, TestCa } from "@sts/testkit";
 import type { X509SVID__Output } from "@sts/proto";
 import { derCertificatesToPem, splitDerCertificates, svidMaterial } from "./svid-material.js";
 
 const ID = "spiffe://mesh.test/ns/shop/sa/svc-a";
 const SECTION = "sidecars.svc-a.tls.workload_api";
 
+const DAY = 86_400_000;
+
 let dir: string;
+let ca: TestCa;
 let svid: SvidFiles;
 let other: SvidFiles;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "sts-svid-material-"));
-  const ca = makeTestCa(dir, "mesh-ca");
+  ca = makeTestCa(dir, "mesh-ca");
   svid = { ...ca.issue("svc-a", ID), ca_file: ca.ca_file, spiffeId: ID };
   other = { ...ca.issue("svc-a-other", ID), ca_file: ca.ca_file, spiffeId: ID };
 });
@@ -84,5 +87,60 @@ describe("svidMaterial", () => {
     expect(() => svidMaterial({ ...wire(svid), spiffe_id: "spiffe://mesh.test/ns/shop/sa/svc-b" }, SECTION)).toThrow(
       `${SECTION}: x509_svid names ${ID}, but the response says spiffe://mesh.test/ns/shop/sa/svc-b`,
     );
+  });
+});
+
+describe("svidMaterial: the X.509-SVID checks (X509-SVID §4.1, §5)", () => {
+  /** The wire SVID of `leaf`, its chain carrying `intermediates` after it, with the mesh CA as the bundle. */
+  const chained = (leaf: { cert_file: string; key_file: string }, ...intermediates: TestCa[]): X509SVID__Output => ({
+    ...wire({ ...leaf, ca_file: ca.ca_file, spiffeId: ID }),
+    x509_svid: Buffer.concat([der(leaf.cert_file), ...intermediates.map((i) => der(i.ca_file))]),
+  });
+  const refusal = (problem: string): string => `${SECTION}: x509_svid is not usable (${problem})`;
+
+  it("refuses a leaf that has expired", () => {
+    const expired = ca.issue("expired", ID, { validity: { notBefore: new Date("2020-01-01T00:00:00Z"), notAfter: new Date("2020-02-01T00:00:00Z") } });
+    expect(() => svidMaterial(chained(expired), SECTION)).toThrow(refusal("the leaf expired at 2020-02-01T00:00:00.000Z"));
+  });
+
+  it("refuses a leaf not valid yet, beyond a minute of clock skew", () => {
+    const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000 + DAY);
+    const early = ca.issue("early", ID, { validity: { notBefore, notAfter: new Date(notBefore.getTime() + DAY) } });
+    expect(() => svidMaterial(chained(early), SECTION)).toThrow(refusal(`the leaf is not valid before ${notBefore.toISOString()}`));
+    // The same certificate, to a clock half a minute behind its start, or once it has started.
+    expect(svidMaterial(chained(early), SECTION, notBefore.getTime() - 30_000).spiffeId).toBe(ID);
+    expect(svidMaterial(chained(early), SECTION, notBefore.getTime() + 1).spiffeId).toBe(ID);
+  });
+
+  it("refuses a leaf signed by a CA that is not in the bundle", () => {
+    const foreign = makeTestCa(dir, "foreign-ca").issue("foreign", ID);
+    expect(() => svidMaterial(chained(foreign), SECTION)).toThrow(refusal("the leaf is not signed by any valid certificate of the bundle"));
+  });
+
+  it("refuses a leaf that is a CA certificate", () => {
+    const caLeaf = ca.issue("ca-leaf", ID, { ca: true });
+    expect(new X509Certificate(readFileSync(caLeaf.cert_file)).ca).toBe(true);
+    expect(() => svidMaterial(chained(caLeaf), SECTION)).toThrow(refusal("the leaf is a CA certificate, which an X.509-SVID must not be (X509-SVID §4.1)"));
+  });
+
+  it("takes a chain through an intermediate to the bundle, and serves it whole", () => {
+    const intermediate = ca.intermediate("int-ca");
+    const leaf = intermediate.issue("via-int", ID);
+    const got = svidMaterial(chained(leaf, intermediate), SECTION);
+    expect(got.material.cert.toString()).toBe(readFileSync(leaf.cert_file, "utf8") + readFileSync(intermediate.ca_file, "utf8"));
+    // Without its intermediate, the leaf reaches no certificate of the bundle.
+    expect(() => svidMaterial(chained(leaf), SECTION)).toThrow(refusal("the leaf is not signed by any valid certificate of the bundle"));
+    // Nor with another CA's intermediate in its place.
+    const stranger = makeTestCa(dir, "stranger-ca").intermediate("int-ca-stranger");
+    expect(() => svidMaterial(chained(leaf, stranger), SECTION)).toThrow(refusal("the leaf is not signed by intermediate 1"));
+  });
+
+  it("refuses an intermediate that is not a CA, or has expired", () => {
+    const notCa = ca.intermediate("int-not-ca", { ca: false });
+    expect(() => svidMaterial(chained(notCa.issue("via-not-ca", ID), notCa), SECTION)).toThrow(
+      refusal("intermediate 1 is not a CA certificate (X509-SVID §4.1)"),
+    );
+    const old = ca.intermediate("int-old", { validity: { notBefore: new Date("2020-01-01T00:00:00Z"), notAfter: new Date("2020-02-01T00:00:00Z") } });
+    expect(() => svidMaterial(chained(old.issue("via-old", ID), old), SECTION)).toThrow(refusal("intermediate 1 expired at 2020-02-01T00:00:00.000Z"));
   });
 });

@@ -2,7 +2,7 @@ import { X509Certificate, createPrivateKey } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import * as grpc from "@grpc/grpc-js";
 import { loadWorkloadApiProto } from "@sts/proto";
 import { makeTestCa, startWorkloadApiServer, svidResponse, waitFor } from "@sts/testkit";
@@ -13,7 +13,8 @@ import { X509SvidSource, watchX509Svid } from "./workload-api.js";
 
 const ID = "spiffe://mesh.test/ns/shop/sa/svc-a";
 const SECTION = "sidecars.svc-a.tls.workload_api";
-const FAST = { initialMs: 20, maxMs: 200 };
+// Streams in these tests never stay up long enough to reset the backoff, unless a test says so.
+const FAST = { initialMs: 20, maxMs: 200, resetAfterMs: 60_000 };
 
 let dir: string;
 let first: SvidFiles;
@@ -43,21 +44,33 @@ const agent = async (path: string, initial?: SvidFiles): Promise<WorkloadApiServ
   return server;
 };
 
-/** Watches `server`, recording what the watcher reports. */
-const watch = (server: WorkloadApiServer) => {
+/** A bare gRPC server on a fresh socket whose FetchX509SVID does what `handler` says: an agent misbehaving in its own way. */
+const rawAgent = async (handler: (call: grpc.ServerWritableStream<unknown, unknown>) => void): Promise<{ socket: string }> => {
+  const path = socketPath();
+  const server = new grpc.Server();
+  server.addService(loadWorkloadApiProto().SpiffeWorkloadAPI.service, { FetchX509SVID: handler });
+  await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${path}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())));
+  cleanups.push(() => server.forceShutdown());
+  return { socket: `unix://${path}` };
+};
+
+/** Watches the agent on `server.socket`, recording what the watcher reports. */
+const watch = (server: { socket: string }, backoff = FAST) => {
   const svids: X509Svid[] = [];
   const reloads: Array<{ applied: boolean; reason?: string }> = [];
   const failures: StreamFailure[] = [];
+  const redactions: string[] = [];
   const stop = watchX509Svid({
     socket: server.socket,
     section: SECTION,
-    backoff: FAST,
+    backoff,
     onSvid: (svid) => svids.push(svid),
     onReload: (event) => reloads.push(event),
+    onRedacted: (reason) => redactions.push(reason),
     onStreamFailure: (failure) => failures.push(failure),
   });
   cleanups.push(stop);
-  return { svids, reloads, failures, stop };
+  return { svids, reloads, failures, redactions, stop };
 };
 
 const fingerprintOf = (material: { cert: Buffer }): string => new X509Certificate(material.cert).fingerprint256;
@@ -136,22 +149,79 @@ describe("watchX509Svid", () => {
   });
 
   it("reports PERMISSION_DENIED as no identity yet, and keeps trying", async () => {
-    const path = socketPath();
-    const server = new grpc.Server();
     let calls = 0;
-    server.addService(loadWorkloadApiProto().SpiffeWorkloadAPI.service, {
-      FetchX509SVID: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+    const w = watch(
+      await rawAgent((call) => {
         calls++;
         call.emit("error", { code: grpc.status.PERMISSION_DENIED, details: "no identity issued" });
-      },
-    });
-    await new Promise<void>((resolve, reject) =>
-      server.bindAsync(`unix://${path}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())),
+      }),
     );
-    cleanups.push(() => server.forceShutdown());
-    const w = watch({ socket: `unix://${path}` } as WorkloadApiServer);
     await waitFor(() => calls >= 3, { timeoutMs: 5000, message: "not retried" });
     expect(w.failures[0]?.reason).toBe("the agent has no identity for this workload (yet) (PERMISSION_DENIED: no identity issued)");
+    // Nothing was handed on, so nothing is redacted.
+    expect(w.redactions).toEqual([]);
+  });
+
+  it("drops the SVID in use when the agent ends the stream with PERMISSION_DENIED (Workload API §5.2.1), and takes the next, even the same", async () => {
+    const server = await agent(socketPath(), first);
+    const w = watch(server);
+    await waitFor(() => w.svids.length === 1, { timeoutMs: 5000, message: "no first SVID" });
+
+    server.fail(grpc.status.PERMISSION_DENIED, "registration entry deleted");
+    await waitFor(() => w.redactions.length === 1, { timeoutMs: 5000, message: "the redaction was never reported" });
+    expect(w.redactions).toEqual(["PERMISSION_DENIED: registration entry deleted"]);
+    // Still asked again: the agent may issue an identity later.
+    await waitFor(() => w.failures.length >= 2, { timeoutMs: 5000, message: "not retried" });
+    expect(w.failures.every((f) => f.retryInMs !== undefined)).toBe(true);
+    expect(w.redactions).toHaveLength(1);
+
+    // The very SVID that was redacted, sent again, is an identity again.
+    server.push(svidResponse(first));
+    await waitFor(() => w.svids.length === 2, { timeoutMs: 5000, message: "the SVID sent after the redaction was never taken" });
+    expect(fingerprintOf(w.svids[1]!.material)).toBe(fingerprint(first));
+  });
+
+  it("drops the SVID in use on a response without any SVID (a redaction), but only refuses one that comes first", async () => {
+    const server = await agent(socketPath(), first);
+    const w = watch(server);
+    await waitFor(() => w.svids.length === 1, { timeoutMs: 5000, message: "no first SVID" });
+    server.push({ svids: [] });
+    await waitFor(() => w.redactions.length === 1, { timeoutMs: 5000, message: "the redaction was never reported" });
+    expect(w.redactions).toEqual(["a response without any SVID"]);
+    server.push(svidResponse(first));
+    await waitFor(() => w.svids.length === 2, { timeoutMs: 5000, message: "the SVID sent after the redaction was never taken" });
+
+    const empty = await startWorkloadApiServer(socketPath(), { svids: [] });
+    cleanups.push(() => empty.stop());
+    const fresh = watch(empty);
+    await waitFor(() => fresh.reloads.length === 1, { timeoutMs: 5000, message: "the empty response was never reported" });
+    expect(fresh.reloads).toEqual([{ applied: false, reason: `${SECTION}: a response without any SVID` }]);
+    expect(fresh.redactions).toEqual([]);
+  });
+
+  it("keeps backing off from an agent that answers and then drops every stream", async () => {
+    const w = watch(
+      await rawAgent((call) => {
+        call.write({ svids: [] });
+        call.end();
+      }),
+    );
+    await waitFor(() => w.failures.length >= 4, { timeoutMs: 5000, message: "not retried" });
+    // Ceilings 20, 40, 80, 160 ms, each delay at least half its own: the answers did not count as recovery.
+    expect(w.failures[0]?.retryInMs).toBeLessThanOrEqual(FAST.initialMs);
+    expect(w.failures[3]?.retryInMs).toBeGreaterThanOrEqual(80);
+    expect(w.failures.every((f) => f.reason === "the agent ended the stream")).toBe(true);
+  });
+
+  it("starts the backoff again after a stream that stayed up resetAfterMs", async () => {
+    const w = watch(
+      await rawAgent((call) => {
+        setTimeout(() => call.end(), 120);
+      }),
+      { ...FAST, resetAfterMs: 100 },
+    );
+    await waitFor(() => w.failures.length >= 3, { timeoutMs: 5000, message: "not retried" });
+    expect(w.failures.every((f) => f.retryInMs !== undefined && f.retryInMs <= FAST.initialMs)).toBe(true);
   });
 
   it("stops cleanly: no stream, no retry, nothing reported after", async () => {
@@ -175,12 +245,62 @@ describe("X509SvidSource", () => {
     const server = await agent(socketPath(), first);
     const source = await X509SvidSource.open({ socket: server.socket, section: SECTION, startupTimeoutMs: 5000, backoff: FAST });
     cleanups.push(() => source.stop());
-    expect(fingerprintOf(source.current.material)).toBe(fingerprint(first));
-    const rotations: X509Svid[] = [];
-    source.onRotate((svid) => rotations.push(svid));
+    expect(fingerprintOf(source.current!.material)).toBe(fingerprint(first));
+    const changes: Array<X509Svid | undefined> = [];
+    source.onChange((svid) => changes.push(svid));
     server.push(svidResponse(rotated));
-    await waitFor(() => rotations.length === 1, { timeoutMs: 5000, message: "the rotation was never handed on" });
-    expect(fingerprintOf(source.current.material)).toBe(fingerprint(rotated));
+    await waitFor(() => changes.length === 1, { timeoutMs: 5000, message: "the rotation was never handed on" });
+    expect(fingerprintOf(source.current!.material)).toBe(fingerprint(rotated));
+  });
+
+  it("holds no SVID once the agent redacts it, and the next one again", async () => {
+    const server = await agent(socketPath(), first);
+    const redactions: string[] = [];
+    const source = await X509SvidSource.open({
+      socket: server.socket,
+      section: SECTION,
+      startupTimeoutMs: 5000,
+      backoff: FAST,
+      onRedacted: (reason) => redactions.push(reason),
+    });
+    cleanups.push(() => source.stop());
+    const changes: Array<X509Svid | undefined> = [];
+    source.onChange((svid) => changes.push(svid));
+    server.fail(grpc.status.PERMISSION_DENIED, "registration entry deleted");
+    await waitFor(() => changes.length === 1, { timeoutMs: 5000, message: "the redaction was never handed on" });
+    expect(changes).toEqual([undefined]);
+    expect(source.current).toBeUndefined();
+    expect(redactions).toEqual(["PERMISSION_DENIED: registration entry deleted"]);
+    server.push(svidResponse(rotated));
+    await waitFor(() => changes.length === 2, { timeoutMs: 5000, message: "the next SVID was never handed on" });
+    expect(fingerprintOf(source.current!.material)).toBe(fingerprint(rotated));
+    expect(source.stoppedBecause).toBeUndefined();
+  });
+
+  it("says why once the agent refuses the stream for good after startup (INVALID_ARGUMENT), keeping the SVID in use", async () => {
+    const server = await agent(socketPath(), first);
+    const source = await X509SvidSource.open({ socket: server.socket, section: SECTION, startupTimeoutMs: 5000, backoff: FAST });
+    cleanups.push(() => source.stop());
+    expect(source.stoppedBecause).toBeUndefined();
+    server.fail(grpc.status.INVALID_ARGUMENT, "malformed request");
+    await waitFor(() => source.stoppedBecause !== undefined, { timeoutMs: 5000, message: "the refusal was never noticed" });
+    expect(source.stoppedBecause).toBe("INVALID_ARGUMENT: malformed request");
+    expect(fingerprintOf(source.current!.material)).toBe(fingerprint(first));
+    // For good: no new stream is opened.
+    await new Promise((r) => setTimeout(r, 3 * FAST.maxMs));
+    expect(server.accepted()).toBe(1);
+  });
+
+  it("rejects at once, and leaves no startup timer to fail later, when the stream cannot even be opened", async () => {
+    vi.useFakeTimers();
+    try {
+      // grpc-js throws on a target it cannot parse, before watchX509Svid returns.
+      const opening = X509SvidSource.open({ socket: "", section: SECTION, startupTimeoutMs: 1000, backoff: FAST });
+      await expect(opening).rejects.toThrow(`${SECTION}: no X.509-SVID from  (the stream cannot be opened: Could not parse target name "")`);
+      expect(() => vi.advanceTimersByTime(2000)).not.toThrow();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("fails after startup_timeout, naming the socket and why, when the agent never answers or is not there", async () => {

@@ -4,9 +4,11 @@
  * and again at each rotation, so that no helper has to write PEM files.
  *
  * Each response's default SVID is checked as PEM files are; one that fails is
- * refused and the SVID in use stays. A stream that fails or ends is opened
- * again after a bounded exponential backoff, except when the agent says the
- * client is at fault (SPIFFE Workload Endpoint, appendix A: do not retry).
+ * refused and the SVID in use stays. An SVID the agent withdraws (the stream
+ * ended with PERMISSION_DENIED, or a response without it) is dropped, not kept
+ * until it expires (SPIFFE Workload API §5.2.1). A stream that fails or ends is
+ * opened again after a bounded exponential backoff, except when the agent says
+ * the client is at fault (SPIFFE Workload Endpoint, appendix A: do not retry).
  */
 import * as grpc from "@grpc/grpc-js";
 import { loadWorkloadApiProto } from "@sts/proto";
@@ -16,14 +18,21 @@ import type { X509Svid } from "./svid-material.js";
 import { nextRotation } from "./tls-material.js";
 import type { ReloadListener } from "./tls-material.js";
 
-/** Delays between attempts to open the stream: doubled per failure from `initialMs` up to `maxMs`, jittered. */
+/**
+ * Delays between attempts to open the stream: doubled per failure from `initialMs` up to `maxMs`, jittered; back to
+ * `initialMs` only after a stream that stayed up `resetAfterMs`.
+ */
 export interface Backoff {
   initialMs: number;
   maxMs: number;
+  resetAfterMs: number;
 }
 
-/** One second, then doubling to half a minute: an agent restart is over in seconds, and a missing one is not hammered. */
-export const DEFAULT_WORKLOAD_API_BACKOFF: Backoff = { initialMs: 1000, maxMs: 30_000 };
+/**
+ * One second, then doubling to half a minute: an agent restart is over in seconds, and a missing one is not hammered.
+ * Nor is one that answers and then drops every stream: only half a minute up counts as recovered.
+ */
+export const DEFAULT_WORKLOAD_API_BACKOFF: Backoff = { initialMs: 1000, maxMs: 30_000, resetAfterMs: 30_000 };
 
 /** A failed or ended stream: why, and when it is opened again (never, without `retryInMs`). */
 export interface StreamFailure {
@@ -41,6 +50,11 @@ export interface WatchX509SvidOptions {
   onSvid: (svid: X509Svid) => void;
   /** Each response that changed the SVID: applied, or refused (and why; the SVID in use stays). */
   onReload?: ReloadListener;
+  /**
+   * The agent withdrew the SVID handed on last (why: PERMISSION_DENIED, or a response without it): it must no longer be
+   * used. The next SVID that passes the checks comes to `onSvid`, even one byte for byte the same.
+   */
+  onRedacted?: (reason: string) => void;
   /** Each failed or ended stream. */
   onStreamFailure?: (failure: StreamFailure) => void;
   backoff?: Backoff;
@@ -65,8 +79,8 @@ function describeStatus(status: grpc.StatusObject): string {
  * The timers do not keep the process alive; the function returned closes the stream and stops.
  */
 export function watchX509Svid(options: WatchX509SvidOptions): () => void {
-  const { socket, section, onSvid, onReload = () => undefined, onStreamFailure = () => undefined } = options;
-  const { initialMs, maxMs } = options.backoff ?? DEFAULT_WORKLOAD_API_BACKOFF;
+  const { socket, section, onSvid, onReload = () => undefined, onRedacted = () => undefined, onStreamFailure = () => undefined } = options;
+  const { initialMs, maxMs, resetAfterMs } = options.backoff ?? DEFAULT_WORKLOAD_API_BACKOFF;
   const Client = loadWorkloadApiProto().SpiffeWorkloadAPI;
   let stopped = false;
   let failures = 0;
@@ -74,12 +88,20 @@ export function watchX509Svid(options: WatchX509SvidOptions): () => void {
   let client: SpiffeWorkloadAPIClient | undefined;
   let call: grpc.ClientReadableStream<X509SVIDResponse__Output> | undefined;
   let retry: NodeJS.Timeout | undefined;
+  let openedAt = 0;
+
+  const redact = (reason: string): void => {
+    if (!current) return;
+    current = undefined;
+    onRedacted(reason);
+  };
 
   const receive = (response: X509SVIDResponse__Output): void => {
-    failures = 0;
     const first = response.svids[0];
     if (!first) {
-      onReload({ applied: false, reason: `${section}: a response without any SVID` });
+      // §5.2.1: an SVID missing from a response is one the agent redacts; before any, there is nothing to drop.
+      if (current) redact("a response without any SVID");
+      else onReload({ applied: false, reason: `${section}: a response without any SVID` });
       return;
     }
     // The agent also sends when something else in the response changes (another SVID, a federated bundle): no rotation of ours.
@@ -100,10 +122,15 @@ export function watchX509Svid(options: WatchX509SvidOptions): () => void {
     client = undefined;
     call = undefined;
     if (stopped) return;
+    // §5.2.1: PERMISSION_DENIED redacts every SVID the stream gave, the one in use included.
+    if (status.code === grpc.status.PERMISSION_DENIED) redact(`PERMISSION_DENIED: ${status.details}`);
     if (CLIENT_AT_FAULT.has(status.code)) {
       onStreamFailure({ reason: describeStatus(status) });
       return;
     }
+    // Counted from the stream's opening, not its data: an agent that answers once and then drops every stream would
+    // otherwise be called again every initialMs for good.
+    if (Date.now() - openedAt >= resetAfterMs) failures = 0;
     const ceiling = Math.min(maxMs, initialMs * 2 ** failures);
     failures++;
     // Half fixed, half random: sidecars restarted together do not all call the agent at the same instant.
@@ -114,6 +141,7 @@ export function watchX509Svid(options: WatchX509SvidOptions): () => void {
 
   function open(): void {
     retry = undefined;
+    openedAt = Date.now();
     // A fresh channel per attempt: grpc-js's own reconnect backoff would otherwise add to ours.
     client = new Client(socket, grpc.credentials.createInsecure());
     const metadata = new grpc.Metadata();
@@ -142,8 +170,9 @@ export interface X509SvidSourceOptions extends Omit<WatchX509SvidOptions, "onSvi
 
 /** The workload's X.509-SVID, kept current from the Workload API. */
 export class X509SvidSource {
-  #current: X509Svid;
-  #onRotate: (svid: X509Svid) => void = () => undefined;
+  #current: X509Svid | undefined;
+  #stoppedBecause: string | undefined;
+  #onChange: (svid: X509Svid | undefined) => void = () => undefined;
   readonly #stop: () => void;
 
   private constructor(first: X509Svid, stop: () => void) {
@@ -153,52 +182,73 @@ export class X509SvidSource {
 
   /**
    * Resolves once the first SVID that passes the checks has arrived. Rejects, and stops, when none has within
-   * `startupTimeoutMs` (naming the socket and the last failure), or when the agent blames the request.
+   * `startupTimeoutMs` (naming the socket and the last failure), when the agent blames the request, or when the stream
+   * cannot even be opened.
    */
   static open(options: X509SvidSourceOptions): Promise<X509SvidSource> {
-    const { startupTimeoutMs, section, socket, onStreamFailure, onReload } = options;
+    const { startupTimeoutMs, section, socket, onStreamFailure, onReload, onRedacted } = options;
     return new Promise((resolve, reject) => {
       let source: X509SvidSource | undefined;
       let lastProblem: string | undefined;
-      const fail = (why: string): void => {
+      // Declared before the timer that may call it: watchX509Svid can throw before it returns one.
+      let stop: () => void = () => undefined;
+      const fail = (why: string, cause?: unknown): void => {
         clearTimeout(timer);
         stop();
-        reject(new Error(`${section}: no X.509-SVID from ${socket} ${why}`));
+        reject(new Error(`${section}: no X.509-SVID from ${socket} ${why}`, cause === undefined ? undefined : { cause }));
       };
       const timer = setTimeout(() => fail(`within ${startupTimeoutMs / 1000} s (${lastProblem ?? "no answer"})`), startupTimeoutMs);
-      const stop = watchX509Svid({
-        ...options,
-        onSvid: (svid) => {
-          if (source) {
-            source.#current = svid;
-            source.#onRotate(svid);
-            return;
-          }
-          clearTimeout(timer);
-          source = new X509SvidSource(svid, () => stop());
-          resolve(source);
-        },
-        onReload: (event) => {
-          if (!event.applied) lastProblem = event.reason;
-          onReload?.(event);
-        },
-        onStreamFailure: (failure) => {
-          lastProblem = failure.reason;
-          onStreamFailure?.(failure);
-          if (!source && failure.retryInMs === undefined) fail(`(${failure.reason})`);
-        },
-      });
+      try {
+        stop = watchX509Svid({
+          ...options,
+          onSvid: (svid) => {
+            if (source) {
+              source.#current = svid;
+              source.#onChange(svid);
+              return;
+            }
+            clearTimeout(timer);
+            source = new X509SvidSource(svid, () => stop());
+            resolve(source);
+          },
+          onReload: (event) => {
+            if (!event.applied) lastProblem = event.reason;
+            onReload?.(event);
+          },
+          // Only an SVID handed on can be redacted, so the source exists by then.
+          onRedacted: (reason) => {
+            if (source) {
+              source.#current = undefined;
+              source.#onChange(undefined);
+            }
+            onRedacted?.(reason);
+          },
+          onStreamFailure: (failure) => {
+            lastProblem = failure.reason;
+            if (source && failure.retryInMs === undefined) source.#stoppedBecause = failure.reason;
+            onStreamFailure?.(failure);
+            if (!source && failure.retryInMs === undefined) fail(`(${failure.reason})`);
+          },
+        });
+      } catch (err) {
+        fail(`(the stream cannot be opened: ${(err as Error).message})`, err);
+      }
     });
   }
 
-  /** The SVID in use. */
-  get current(): X509Svid {
+  /** The SVID in use; undefined once the agent has redacted it, until it sends the next. */
+  get current(): X509Svid | undefined {
     return this.#current;
   }
 
-  /** Sets what takes each rotated SVID (one listener: the sidecar's TLS). */
-  onRotate(listener: (svid: X509Svid) => void): void {
-    this.#onRotate = listener;
+  /** Why the stream stopped for good (the agent blamed the request): no SVID will come again. Undefined while it is watched. */
+  get stoppedBecause(): string | undefined {
+    return this.#stoppedBecause;
+  }
+
+  /** Sets what takes each new SVID, or undefined when the one in use is redacted (one listener: the sidecar's TLS). */
+  onChange(listener: (svid: X509Svid | undefined) => void): void {
+    this.#onChange = listener;
   }
 
   /** Closes the stream. */

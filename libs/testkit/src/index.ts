@@ -6,7 +6,7 @@ export { startNats, natsServerBinary } from "./nats-server.js";
 export { makeTestCa } from "./pki.js";
 export { startWorkloadApiServer, svidResponse } from "./workload-api-server.js";
 export type { SvidFiles, WorkloadApiServer } from "./workload-api-server.js";
-export type { CertFiles, TestCa } from "./pki.js";
+export type { CertFiles, IssueOptions, TestCa } from "./pki.js";
 export type { NatsServerHandle, NatsServerOptions } from "./nats-server.js";
 export { natsServerConfig } from "./nats-config.js";
 export type { NatsPermissions, NatsServerConfig, NatsUser } from "./nats-config.js";

@@ -4,7 +4,8 @@
  * the `workload.spiffe.io: true` header (INVALID_ARGUMENT); it sends the
  * current response to each new stream, and every response pushed to all open
  * streams. Without a response it keeps streams open and silent: an agent that
- * never answers.
+ * never answers. It can also end the streams with an error, as an agent does
+ * that withdraws the caller's identity or blames its request.
  */
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -24,6 +25,11 @@ export interface WorkloadApiServer {
   accepted(): number;
   /** Sends `response` on every open stream, and to every stream opened later. */
   push(response: X509SVIDResponse): void;
+  /**
+   * Ends every open stream with `code` and answers each stream opened later the same way, until the next push:
+   * PERMISSION_DENIED is an agent that no longer has an identity for the caller, INVALID_ARGUMENT one that blames it.
+   */
+  fail(code: status, details: string): void;
   /** Shuts the server down, cutting its streams; the socket file goes with it. */
   stop(): Promise<void>;
 }
@@ -52,6 +58,7 @@ export function svidResponse(svid: SvidFiles): X509SVIDResponse {
 export async function startWorkloadApiServer(path: string, initial?: X509SVIDResponse): Promise<WorkloadApiServer> {
   const streams = new Set<ServerWritableStream<unknown, X509SVIDResponse>>();
   let current = initial;
+  let failure: { code: status; details: string } | undefined;
   let refused = 0;
   let accepted = 0;
   const server = new Server();
@@ -63,6 +70,10 @@ export async function startWorkloadApiServer(path: string, initial?: X509SVIDRes
         return;
       }
       accepted++;
+      if (failure) {
+        call.emit("error", { ...failure, metadata: new Metadata() });
+        return;
+      }
       streams.add(call);
       call.on("cancelled", () => streams.delete(call));
       if (current) call.write(current);
@@ -76,7 +87,13 @@ export async function startWorkloadApiServer(path: string, initial?: X509SVIDRes
     accepted: () => accepted,
     push(response) {
       current = response;
+      failure = undefined;
       for (const call of streams) call.write(response);
+    },
+    fail(code, details) {
+      failure = { code, details };
+      for (const call of streams) call.emit("error", { ...failure, metadata: new Metadata() });
+      streams.clear();
     },
     stop() {
       server.forceShutdown();

@@ -221,6 +221,8 @@ describe("startH2Proxy to an https:// upstream", () => {
   let secure: Http2SecureServer;
   /** The client certificate (fingerprint) of each TLS session the upstream accepted, in order. */
   const sessionsSeen: string[] = [];
+  /** The TLS sessions the upstream has open. */
+  const secureSessions = new Set<ServerHttp2Session>();
   /** Two client identities, as a rotation would replace one with the other. */
   let clients: ConnectionOptions[] = [];
 
@@ -237,6 +239,7 @@ describe("startH2Proxy to an https:// upstream", () => {
     secure = createSecureServer({ cert: pem(server.cert_file), key: pem(server.key_file), ca: pem(ca.ca_file), requestCert: true, rejectUnauthorized: true });
     secure.on("session", (session) => {
       sessionsSeen.push((session.socket as TLSSocket).getPeerCertificate().fingerprint256);
+      secureSessions.add(session.on("close", () => secureSessions.delete(session)));
       // The proxy keeps its upstream sessions alive; the upstream ends them to close.
       upstreamSessions.add(session.on("close", () => upstreamSessions.delete(session)));
     });
@@ -271,6 +274,23 @@ describe("startH2Proxy to an https:// upstream", () => {
       expect((await within(call(portOf(proxy), "/tls.Svc/Two"), WAIT_MS, "the call ended")).headers?.["grpc-status"]).toBe("0");
       const fingerprint = (c: ConnectionOptions): string => new X509Certificate(c.cert as Buffer).fingerprint256;
       expect(sessionsSeen).toEqual([fingerprint(clients[0]!), fingerprint(clients[1]!)]);
+    } finally {
+      await new Promise((r) => proxy.close(r));
+    }
+  });
+
+  it("destroys a session once the identity it was dialled with is withdrawn", async () => {
+    const withdraw = new AbortController();
+    const tls = { pool: "withdrawn", options: { ...clients[0], checkServerIdentity: () => undefined }, withdrawn: withdraw.signal };
+    const router: H2Router = async () => ({ target: `https://127.0.0.1:${(secure.address() as AddressInfo).port}`, headers: {}, tls });
+    const proxy = await startH2Proxy(router, refusal, "127.0.0.1", 0);
+    try {
+      const before = new Set(secureSessions);
+      expect((await within(call(portOf(proxy), "/tls.Svc/Kept"), WAIT_MS, "the call ended")).headers?.["grpc-status"]).toBe("0");
+      const [dialled] = [...secureSessions].filter((session) => !before.has(session));
+      expect(dialled?.closed).toBe(false);
+      withdraw.abort();
+      await within(new Promise((resolve) => dialled?.once("close", resolve)), WAIT_MS, "the session was closed");
     } finally {
       await new Promise((r) => proxy.close(r));
     }

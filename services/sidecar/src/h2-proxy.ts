@@ -39,6 +39,9 @@ const {
 /** gRPC status codes the sidecar answers with itself. */
 const GRPC_STATUS = { INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
 
+/** What a caller gets when the sidecar could not reach the upstream, whatever the reason. */
+export const UPSTREAM_UNAVAILABLE = { grpcStatus: GRPC_STATUS.UNAVAILABLE, message: "upstream unavailable" } as const;
+
 /** Where an admitted call goes: the upstream URL, the headers to send and, for an https:// upstream, how to dial it. */
 export interface H2Route {
   target: string;
@@ -46,9 +49,10 @@ export interface H2Route {
   /**
    * TLS of an https:// target. Sessions are shared only by calls with the same `pool` and the same `options` object:
    * a session checked for one route's identity carries no other route's calls, and new options (rotated files) mean a
-   * new session.
+   * new session. Once `withdrawn` aborts (the identity in `options` was redacted), the session is destroyed, calls
+   * under way included.
    */
-  tls?: { pool: string; options: ConnectionOptions };
+  tls?: { pool: string; options: ConnectionOptions; withdrawn?: AbortSignal };
   /** Told why the session to the upstream failed (refused, a failed TLS or identity check): the caller only sees UNAVAILABLE. */
   onSessionError?: (err: Error) => void;
 }
@@ -107,6 +111,13 @@ function sessionFor(origin: string, tls: H2Route["tls"], onError: H2Route["onSes
     forget();
   });
   session.on("close", forget);
+  const withdrawn = tls?.withdrawn;
+  if (withdrawn) {
+    const destroy = (): void => session.destroy();
+    withdrawn.addEventListener("abort", destroy, { once: true });
+    // A route outlives many sessions (peers close idle ones): each must not leave its listener behind.
+    session.once("close", () => withdrawn.removeEventListener("abort", destroy));
+  }
   session.unref();
   sessions.set(key, { session, tls: tls?.options });
   return session;
@@ -165,7 +176,7 @@ function relay(stream: ServerHttp2Stream, upstream: ClientHttp2Stream): void {
   upstream.on("close", () => {
     if (stream.closed || stream.destroyed) return;
     if (ended) stream.resume();
-    else if (!stream.headersSent) refuse(stream, GRPC_STATUS.UNAVAILABLE, "upstream unavailable");
+    else if (!stream.headersSent) refuse(stream, UPSTREAM_UNAVAILABLE.grpcStatus, UPSTREAM_UNAVAILABLE.message);
     else stream.close(upstream.rstCode || NGHTTP2_INTERNAL_ERROR);
   });
   stream.on("close", () => {
@@ -203,7 +214,7 @@ async function proxyStream(
     });
   } catch {
     // A session going away refuses new streams synchronously.
-    refuse(stream, GRPC_STATUS.UNAVAILABLE, "upstream unavailable");
+    refuse(stream, UPSTREAM_UNAVAILABLE.grpcStatus, UPSTREAM_UNAVAILABLE.message);
     return undefined;
   }
   relay(stream, upstream);

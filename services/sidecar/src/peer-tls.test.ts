@@ -1,6 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
+import { connect as h2connect, createSecureServer as createH2SecureServer } from "node:http2";
 import { createServer, request } from "node:https";
 import type { Agent, Server } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -9,9 +10,10 @@ import { join } from "node:path";
 import { connect } from "node:tls";
 import type { ConnectionOptions, TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { status } from "@grpc/grpc-js";
 import { makeTestCa, startWorkloadApiServer, svidResponse, waitFor } from "@sts/testkit";
 import type { CertFiles, WorkloadApiServer } from "@sts/testkit";
-import { PeerTls, peerSpiffeId } from "./peer-tls.js";
+import { NoIdentityError, PeerTls, peerSpiffeId } from "./peer-tls.js";
 
 const A_ID = "spiffe://mesh.test/ns/a/sa/svc-a";
 const B_ID = "spiffe://mesh.test/ns/b/sa/svc-b";
@@ -49,32 +51,42 @@ const peerTls = (files: CertFiles, reload_interval = 0, onReload?: (e: { applied
   return t;
 };
 
-/** An inbound listener as the sidecar makes it, answering with the caller's SPIFFE ID and certificate fingerprint. */
-async function listener(tls: PeerTls): Promise<{ port: number; hits: () => number }> {
+/**
+ * An inbound listener as the sidecar makes it, answering with the caller's SPIFFE ID and certificate fingerprint
+ * (`/slow`: a quarter of a second later); it counts the calls and the connections open.
+ */
+async function listener(tls: PeerTls): Promise<{ port: number; hits: () => number; open: () => number }> {
   let hits = 0;
+  let open = 0;
   const server = tls.serve(
     createServer(tls.serverOptions(), (req, res) => {
       hits++;
       const socket = req.socket as TLSSocket;
-      res.end(JSON.stringify({ peer: peerSpiffeId(socket) ?? null, fingerprint: socket.getPeerCertificate().fingerprint256 }));
+      const answer = JSON.stringify({ peer: peerSpiffeId(socket) ?? null, fingerprint: socket.getPeerCertificate().fingerprint256 });
+      setTimeout(() => res.end(answer), req.url === "/slow" ? 250 : 0);
     }),
   );
+  server.on("secureConnection", (socket: TLSSocket) => {
+    open++;
+    socket.once("close", () => open--);
+  });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { port: (server.address() as AddressInfo).port, hits: () => hits };
+  return { port: (server.address() as AddressInfo).port, hits: () => hits, open: () => open };
 }
 
 /** One GET over HTTPS with the given agent or connection options; the answer's body, or the error. */
-function get(port: number, via: { agent: Agent } | ConnectionOptions): Promise<{ body?: { peer: string | null; fingerprint: string }; error?: Error }> {
+function get(
+  port: number,
+  via: { agent: Agent } | ConnectionOptions,
+  path = "/",
+): Promise<{ body?: { peer: string | null; fingerprint: string }; error?: Error }> {
   return new Promise((resolve) => {
-    const req = request(
-      { host: "127.0.0.1", port, path: "/", ...("agent" in via ? { agent: via.agent } : { ...via, agent: false }) },
-      (res: IncomingMessage) => {
-        let text = "";
-        res.on("data", (d: Buffer) => (text += d.toString()));
-        res.on("end", () => resolve({ body: JSON.parse(text) as { peer: string | null; fingerprint: string } }));
-      },
-    );
+    const req = request({ host: "127.0.0.1", port, path, ...("agent" in via ? { agent: via.agent } : { ...via, agent: false }) }, (res: IncomingMessage) => {
+      let text = "";
+      res.on("data", (d: Buffer) => (text += d.toString()));
+      res.on("end", () => resolve({ body: JSON.parse(text) as { peer: string | null; fingerprint: string } }));
+    });
     req.on("error", (error) => resolve({ error }));
     req.end();
   });
@@ -213,6 +225,107 @@ describe("PeerTls from the SPIFFE Workload API", () => {
     const routeAfter = t.route("self", B_ID);
     expect(routeAfter).not.toBe(routeBefore);
     expect((await get(b.port, routeAfter)).body?.fingerprint).toBe(fingerprint(svidB2.cert_file));
+  });
+
+  it("drops the identity the agent redacts: new connections refused, open ones closed, routes refused; all back with the next SVID", async () => {
+    const server = await agent("agent-redact", svidB);
+    const redactions: string[] = [];
+    const t = await PeerTls.open({ workload_api: { socket: server.socket, startup_timeout: 5 } }, "sidecars.svc-b.tls", {
+      onRedacted: (reason) => redactions.push(reason),
+    });
+    opened.push(t);
+    const b = await listener(t);
+    const h2 = t.serve(createH2SecureServer(t.serverOptions()));
+    h2.on("stream", (stream) => stream.respond({ ":status": 200 }, { endStream: true }));
+    await new Promise<void>((resolve) => h2.listen(0, "127.0.0.1", resolve));
+    const h2Origin = `https://127.0.0.1:${(h2.address() as AddressInfo).port}`;
+    const client: ConnectionOptions = {
+      ca: readFileSync(ca),
+      cert: readFileSync(svidA.cert_file),
+      key: readFileSync(svidA.key_file),
+      checkServerIdentity: () => undefined,
+    };
+    /** A new HTTP/2 session's first call: its status, or the session's error. */
+    const h2Call = (): Promise<number | Error> =>
+      new Promise((resolve) => {
+        const session = h2connect(h2Origin, client);
+        session.on("error", resolve);
+        const req = session.request({ ":path": "/" });
+        req.on("error", () => undefined);
+        req.on("response", (headers) => {
+          resolve(Number(headers[":status"]));
+          session.close();
+        });
+        req.end();
+      });
+
+    // Before: a kept-alive HTTP/1.1 connection from A's route, a raw TLS connection and an HTTP/2 session, all open.
+    const a = peerTls(svidA);
+    const callerRoute = a.route("to-b", B_ID);
+    expect((await get(b.port, callerRoute)).body?.peer).toBe(A_ID);
+    const raw = connect({ host: "127.0.0.1", port: b.port, ...client });
+    await new Promise((resolve) => raw.once("secureConnect", resolve));
+    const session = h2connect(h2Origin, client);
+    session.on("error", () => undefined);
+    await new Promise((resolve) => session.once("connect", resolve));
+    expect(await h2Call()).toBe(200);
+    const ownRoute = t.route("self", B_ID);
+    expect((await get(b.port, ownRoute)).body?.fingerprint).toBe(fingerprint(svidB.cert_file));
+    const hits = b.hits();
+
+    server.fail(status.PERMISSION_DENIED, "registration entry deleted");
+    await waitFor(() => !t.hasIdentity(), { timeoutMs: 5000, message: "the redacted SVID was kept" });
+    expect(redactions).toEqual(["PERMISSION_DENIED: registration entry deleted"]);
+    // Open connections made with the redacted SVID are closed, whichever protocol they carry.
+    await waitFor(() => raw.destroyed && session.destroyed, { timeoutMs: 5000, message: "a connection made with the redacted SVID stayed open" });
+    await waitFor(() => b.open() === 0, { timeoutMs: 5000, message: "the listener kept a connection open" });
+    // New connections fail before any handshake completes; the kept-alive pool of A's route has nothing left to reuse.
+    await expect(presented(b.port, client)).rejects.toThrow();
+    expect((await get(b.port, callerRoute)).error).toBeDefined();
+    expect(await h2Call()).toBeInstanceOf(Error);
+    expect(b.hits()).toBe(hits);
+    // Calls out fail before dialling; what was dialled before is withdrawn.
+    expect(() => t.route("self", B_ID)).toThrow(NoIdentityError);
+    expect(ownRoute.withdrawn.aborted).toBe(true);
+
+    server.push(svidResponse({ ...svidB2, ca_file: ca, spiffeId: B_ID }));
+    await waitFor(() => t.hasIdentity(), { timeoutMs: 5000, message: "the next SVID was not taken" });
+    expect(await presented(b.port, client)).toBe(fingerprint(svidB2.cert_file));
+    expect((await get(b.port, callerRoute)).body?.peer).toBe(A_ID);
+    expect(await h2Call()).toBe(200);
+    const routeAfter = t.route("self", B_ID);
+    expect(routeAfter).not.toBe(ownRoute);
+    expect((await get(b.port, routeAfter)).body?.fingerprint).toBe(fingerprint(svidB2.cert_file));
+    h2.close();
+  });
+
+  it("retires the routes' connections at a rotation: the idle ones at once, a call under way when it has finished", async () => {
+    const server = await agent("agent-retire", svidB);
+    const t = await open(server.socket);
+    const b = await listener(peerTls(svidA));
+    const before = t.route("to-a", A_ID);
+    // Two connections: one idle once its call is answered, one busy with a slow call across the rotation.
+    const [quick, slow] = [get(b.port, before), get(b.port, before, "/slow")];
+    expect((await quick).body?.peer).toBe(B_ID);
+    await waitFor(() => b.open() === 2, { timeoutMs: 5000, message: "the slow call never connected" });
+
+    server.push(svidResponse({ ...svidB2, ca_file: ca, spiffeId: B_ID }));
+    await waitFor(() => t.route("to-a", A_ID) !== before, { timeoutMs: 5000, message: "the rotation was never applied" });
+    await waitFor(() => b.open() === 1, { timeoutMs: 1000, message: "the old route's idle connection stayed open" });
+    expect((await slow).body?.fingerprint).toBe(fingerprint(svidB.cert_file));
+    await waitFor(() => b.open() === 0, { timeoutMs: 1000, message: "the old route's connection stayed open after its call" });
+    // The new route dials with the rotated SVID.
+    expect((await get(b.port, t.route("to-a", A_ID))).body?.fingerprint).toBe(fingerprint(svidB2.cert_file));
+  });
+
+  it("reports the stream refused for good after startup: no longer renewable, the SVID in use kept", async () => {
+    const server = await agent("agent-refuses", svidB);
+    const t = await open(server.socket);
+    expect(t.canRenew()).toBe(true);
+    server.fail(status.INVALID_ARGUMENT, "malformed request");
+    await waitFor(() => !t.canRenew(), { timeoutMs: 5000, message: "the refusal was never noticed" });
+    expect(t.hasIdentity()).toBe(true);
+    expect(peerTls(svidA).canRenew()).toBe(true);
   });
 
   it("holds an identity until the SVID in use expires; files always do", async () => {

@@ -8,10 +8,15 @@
  * from the SPIFFE Workload API, which pushes each rotated X.509-SVID. Either
  * way, listeners take a rotated set through setSecureContext; outbound calls
  * through a new agent or HTTP/2 session per route. Connections already open
- * keep the set they began with.
+ * keep the set they began with; the old agents' connections close once idle.
+ *
+ * An X.509-SVID the agent redacts is dropped at once (SPIFFE Workload API
+ * §5.2.1): until the next one, the listeners refuse every connection and
+ * close the ones open, and calls to https routes fail without dialling.
  */
 import { Agent } from "node:https";
 import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { TLSSocket } from "node:tls";
 import type { ConnectionOptions, Server as TlsServer, TlsOptions } from "node:tls";
 import { X509SvidSource, readTlsFiles, requireSpiffeId, spiffeIdOf, watchTlsFiles } from "@sts/grpc";
@@ -29,6 +34,30 @@ export interface RouteTls {
   options: ConnectionOptions;
   /** The HTTP/1.1 agent pooling its connections. */
   agent: Agent;
+  /** Aborted when the SVID in `options` is redacted: nothing dialled with it may carry anything more. */
+  withdrawn: AbortSignal;
+}
+
+/** What {@link PeerTls.route} throws while no identity is held: the call fails as an unreachable upstream does, with nothing sent. */
+export class NoIdentityError extends Error {
+  override readonly name = "NoIdentityError";
+}
+
+/** A route's HTTP/1.1 pool, which a rotation retires rather than leaves to its peers' idle timeouts. */
+class RouteAgent extends Agent {
+  #retired = false;
+
+  /** Closes the idle connections now, and each busy one as its call ends: no call is cut, and none piles up across rotations. */
+  retire(): void {
+    this.#retired = true;
+    for (const sockets of Object.values(this.freeSockets)) for (const socket of [...(sockets ?? [])]) socket.destroy();
+  }
+
+  override keepSocketAlive(socket: Duplex): void {
+    // Node closes a freed socket instead of pooling it when this answers nothing.
+    if (this.#retired) return;
+    return super.keepSocketAlive(socket);
+  }
 }
 
 /** What {@link PeerTls} reports. */
@@ -41,6 +70,8 @@ export interface PeerTlsEvents {
   onSvid?: (svid: X509Svid) => void;
   /** A failed or ended Workload API stream (opened again after `retryInMs`, or never without it). */
   onStreamFailure?: (failure: StreamFailure) => void;
+  /** The Workload API's agent withdrew the SVID in use (why): no identity until it sends another. */
+  onRedacted?: (reason: string) => void;
 }
 
 /** The sidecar's certificate, key and CA bundle, kept current, and what its listeners and routes make of them. */
@@ -48,8 +79,14 @@ export class PeerTls {
   #material: TlsMaterial;
   /** When the Workload API's SVID in use expires; files have no such watch. */
   #notAfter: Date | undefined;
-  #routes = new Map<string, RouteTls>();
+  /** Whether the agent has redacted the SVID in use (and sent none since). */
+  #redacted = false;
+  #routes = new Map<string, RouteTls & { agent: RouteAgent; withdraw: AbortController }>();
   readonly #servers = new Set<TlsServer>();
+  /** The listeners' connections, closed when the SVID they were made with is redacted. */
+  readonly #connections = new Set<TLSSocket>();
+  readonly #source: X509SvidSource | undefined;
+  readonly #section: string;
   readonly #stopWatching: () => void;
   readonly #onHandshakeRefused: (err: Error) => void;
 
@@ -62,13 +99,14 @@ export class PeerTls {
     const { socket, startup_timeout } = config.workload_api;
     // The sidecar's config.ts fills it from SPIFFE_ENDPOINT_SOCKET, or refuses to start.
     if (socket === undefined) throw new TypeError(`${section}.workload_api.socket: not resolved`);
-    const { onReload, onStreamFailure } = events;
+    const { onReload, onStreamFailure, onRedacted } = events;
     const source = await X509SvidSource.open({
       socket,
       section: `${section}.workload_api`,
       startupTimeoutMs: startup_timeout * 1000,
       ...(onReload && { onReload }),
       ...(onStreamFailure && { onStreamFailure }),
+      ...(onRedacted && { onRedacted }),
     }).catch((err: unknown) => {
       throw new Error(`${(err as Error).message}; without an identity the sidecar does not serve`, { cause: err });
     });
@@ -81,17 +119,27 @@ export class PeerTls {
    */
   constructor(source: FilesTlsConfig | X509SvidSource, section: string, { onReload, onHandshakeRefused = () => undefined, onSvid }: PeerTlsEvents = {}) {
     this.#onHandshakeRefused = onHandshakeRefused;
+    this.#section = section;
     if (source instanceof X509SvidSource) {
+      const first = source.current;
+      // open() resolves with an SVID held, and no redaction can come between that and this.
+      if (!first) throw new TypeError(`${section}.workload_api: the source holds no X.509-SVID`);
       const take = (svid: X509Svid): void => {
         this.#notAfter = svid.notAfter;
+        this.#redacted = false;
         onSvid?.(svid);
       };
-      this.#material = source.current.material;
-      take(source.current);
-      source.onRotate((svid) => {
-        take(svid);
-        this.#rotate(svid.material);
+      this.#material = first.material;
+      take(first);
+      source.onChange((svid) => {
+        if (svid) {
+          take(svid);
+          this.#rotate(svid.material);
+        } else {
+          this.#drop();
+        }
       });
+      this.#source = source;
       this.#stopWatching = () => source.stop();
       return;
     }
@@ -108,9 +156,17 @@ export class PeerTls {
         : () => undefined;
   }
 
-  /** Whether there is an identity to serve with: always with files; with the Workload API, until the SVID in use expires (peers would refuse it). */
+  /**
+   * Whether there is an identity to serve with: always with files; with the Workload API, until the SVID in use expires
+   * (peers would refuse it) or the agent redacts it.
+   */
   hasIdentity(now: number = Date.now()): boolean {
-    return this.#notAfter === undefined || now < this.#notAfter.getTime();
+    return !this.#redacted && (this.#notAfter === undefined || now < this.#notAfter.getTime());
+  }
+
+  /** Whether the identity can still be renewed: false once the Workload API stream has stopped for good, which only a restart mends. */
+  canRenew(): boolean {
+    return this.#source?.stoppedBecause === undefined;
   }
 
   /** Options of an inbound listener: mutual TLS, with no opt-out (a caller's certificate must chain to ca_file). */
@@ -119,23 +175,52 @@ export class PeerTls {
     return { cert, key, ca, requestCert: true, rejectUnauthorized: true };
   }
 
-  /** Keeps a listener made with {@link serverOptions} on the current files, and reports the handshakes it refuses. */
+  /**
+   * Keeps a listener made with {@link serverOptions} on the current files, and reports the handshakes it refuses.
+   * Without an identity it refuses every connection before any TLS byte: a handshake would present a withdrawn SVID,
+   * and a resumed session (TLS 1.3 PSK) would not even present one.
+   */
   serve<S extends TlsServer>(server: S): S {
     this.#servers.add(server);
     server.once("close", () => this.#servers.delete(server));
     server.on("tlsClientError", (err: Error) => this.#onHandshakeRefused(err));
+    server.prependListener("connection", (socket: Socket) => {
+      if (!this.hasIdentity()) socket.destroy();
+    });
+    server.on("secureConnection", (socket: TLSSocket) => {
+      // A handshake begun before the redaction ends with the withdrawn SVID.
+      if (!this.hasIdentity()) {
+        socket.destroy();
+        return;
+      }
+      this.#connections.add(socket);
+      socket.once("close", () => this.#connections.delete(socket));
+    });
     return server;
   }
 
-  /** How to dial the route `name`: the sidecar's certificate as the client's, the server checked against ca_file and `spiffeId` when given. */
+  /** Throws {@link NoIdentityError} while {@link hasIdentity} is false. */
+  requireIdentity(): void {
+    if (!this.hasIdentity()) {
+      throw new NoIdentityError(`${this.#section}: no usable X.509-SVID (redacted by the agent, or expired); calls to https routes fail until the next`);
+    }
+  }
+
+  /**
+   * How to dial the route `name`: the sidecar's certificate as the client's, the server checked against ca_file and
+   * `spiffeId` when given. Throws {@link NoIdentityError} while there is no identity to dial with.
+   */
   route(name: string, spiffeId: string | undefined): RouteTls {
+    this.requireIdentity();
     let route = this.#routes.get(name);
     if (!route) {
       const { cert, key, ca } = this.#material;
       const options: ConnectionOptions = { cert, key, ca, ...(spiffeId !== undefined && { checkServerIdentity: requireSpiffeId(spiffeId) }) };
       // An agent per route: Node pools by address and TLS files, not by the identity check, so a connection checked for
       // one route's SPIFFE ID would otherwise carry another route's calls to the same address.
-      route = { options, agent: new Agent({ ...options, keepAlive: true, maxSockets: 256, keepAliveMsecs: 10_000 }) };
+      const withdraw = new AbortController();
+      const agent = new RouteAgent({ ...options, keepAlive: true, maxSockets: 256, keepAliveMsecs: 10_000 });
+      route = { options, agent, withdraw, withdrawn: withdraw.signal };
       this.#routes.set(name, route);
     }
     return route;
@@ -145,7 +230,19 @@ export class PeerTls {
     this.#material = material;
     const { cert, key, ca } = material;
     for (const server of this.#servers) server.setSecureContext({ cert, key, ca });
-    // New calls dial with the new set; idle connections of the old agents close when their peers time them out.
+    // New calls dial with the new set; the old set is still valid, so the calls under way on it finish.
+    for (const route of this.#routes.values()) route.agent.retire();
+    this.#routes = new Map();
+  }
+
+  /** The SVID in use was redacted: no connection made with it carries anything more, in-flight calls included. */
+  #drop(): void {
+    this.#redacted = true;
+    for (const socket of this.#connections) socket.destroy();
+    for (const route of this.#routes.values()) {
+      route.agent.destroy();
+      route.withdraw.abort();
+    }
     this.#routes = new Map();
   }
 

@@ -75,6 +75,9 @@ export interface ForwardOptions {
 
 const JSON_HEADERS = { "content-type": "application/json", "cache-control": "no-store" };
 
+/** The body of a 502: what a caller gets when the sidecar could not reach the upstream, whatever the reason. */
+export const BAD_GATEWAY = { error: "bad_gateway" } as const;
+
 /**
  * Streams req to target (a full URL) with the given headers, framed as req was, and streams the answer back. Always resolves: with the
  * upstream's error if it failed or timed out (a refused TLS check included), else (also when the client left first) with undefined.
@@ -99,7 +102,7 @@ export function forward(
       resolve(err);
     };
     /** Answers the client when the upstream did not; once its answer has started, cutting the connection is the only honest signal. */
-    const fail = (err: Error, status: number, body: Record<string, string>): void => {
+    const fail = (err: Error, status: number, body: Readonly<Record<string, string>>): void => {
       settle(err);
       if (res.destroyed) return;
       if (!res.headersSent) {
@@ -120,9 +123,9 @@ export function forward(
       res.writeHead(up.statusCode ?? 502, forwardableHeaders(up.headers));
       up.pipe(res);
       // A truncated body ended cleanly would pass for a whole answer (and keep the client waiting for the rest).
-      up.on("error", (err) => fail(err, 502, { error: "bad_gateway" }));
+      up.on("error", (err) => fail(err, 502, BAD_GATEWAY));
       up.on("close", () => {
-        if (!up.complete) fail(new Error("the upstream response ended early"), 502, { error: "bad_gateway" });
+        if (!up.complete) fail(new Error("the upstream response ended early"), 502, BAD_GATEWAY);
       });
     });
     upstream.on("timeout", () => {
@@ -130,7 +133,7 @@ export function forward(
       fail(err, 504, { error: "temporarily_unavailable", error_description: "the upstream did not answer in time" });
       upstream.destroy(err);
     });
-    upstream.on("error", (err) => fail(err, 502, { error: "bad_gateway" }));
+    upstream.on("error", (err) => fail(err, 502, BAD_GATEWAY));
     // A client that leaves mid-call frees the upstream call, and its pooled socket, with it.
     const clientLeft = (): void => {
       upstream.destroy();

@@ -11,6 +11,9 @@
  * With `tls`, the inbound listeners speak mutual TLS (see peer-tls.ts): the
  * caller's SPIFFE ID reaches the workload in `x-mesh-peer`, and a peer that
  * `allowed_peers` does not list is refused before its token is looked at.
+ * Without an identity (an X.509-SVID redacted or expired), a call to an
+ * https:// route fails as one to an unreachable upstream does: 502, or
+ * UNAVAILABLE, with nothing sent.
  */
 import { createServer } from "node:http";
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from "node:http";
@@ -26,16 +29,25 @@ import type { ExchangeCache, InboundOptions } from "@sts/mesh";
 import { durationHistogram } from "@sts/telemetry";
 import type { Logger, MetricsHandle } from "@sts/telemetry";
 import type { SidecarConfig } from "./config.js";
-import { forward, forwardableHeaders } from "./proxy.js";
-import { forwardableH2Headers, startH2Proxy } from "./h2-proxy.js";
+import { BAD_GATEWAY, forward, forwardableHeaders } from "./proxy.js";
+import { UPSTREAM_UNAVAILABLE, forwardableH2Headers, startH2Proxy } from "./h2-proxy.js";
 import type { H2CallOutcome, H2Refusal, H2Router } from "./h2-proxy.js";
-import { PeerTls, peerSpiffeId } from "./peer-tls.js";
+import { NoIdentityError, PeerTls, peerSpiffeId } from "./peer-tls.js";
 import type { PeerTlsEvents, RouteTls } from "./peer-tls.js";
 
 /** Headers the workload receives about its caller (defined with their encoding in @sts/mesh). */
 export { MESH_HEADERS } from "@sts/mesh";
 
-function refuse(res: ServerResponse, err: unknown): OAuthError {
+/** The `error.type` of a call refused for want of an identity: no OAuth error, nobody's fault but the agent's. */
+const NO_IDENTITY = "no_identity";
+
+/** Answers a refused call; its `error.type`. */
+function refuse(res: ServerResponse, err: unknown): string {
+  const json = { "content-type": "application/json", "cache-control": "no-store" };
+  if (err instanceof NoIdentityError) {
+    if (!res.headersSent) res.writeHead(502, json).end(JSON.stringify(BAD_GATEWAY));
+    return NO_IDENTITY;
+  }
   const e = toOAuthError(err);
   // RFC 6750 §3: a missing or bad bearer token is 401 with a Bearer challenge.
   const status =
@@ -46,11 +58,11 @@ function refuse(res: ServerResponse, err: unknown): OAuthError {
         : e.code === "invalid_request"
           ? 401
           : e.status;
-  const headers: Record<string, string> = { "content-type": "application/json", "cache-control": "no-store" };
+  const headers: Record<string, string> = { ...json };
   if (status === 401) headers["www-authenticate"] = `Bearer error="invalid_token", error_description="${e.description}"`;
   if (e.retryAfter !== undefined) headers["retry-after"] = String(e.retryAfter);
   if (!res.headersSent) res.writeHead(status, headers).end(JSON.stringify(e.toJSON()));
-  return e;
+  return e.code;
 }
 
 /** What the sidecar needs. */
@@ -116,7 +128,10 @@ function logUpstreamError(err: Error | undefined, target: URL, logger: Logger): 
   if (err) logger.warn({ upstream: target.origin, err: err.message }, "upstream call failed");
 }
 
-/** Picks the route and exchanges the workload's token for it; only the exchanged token may leave, over mutual TLS to an https:// route. */
+/**
+ * Picks the route and exchanges the workload's token for it; only the exchanged token may leave, over mutual TLS to an
+ * https:// route. Throws {@link NoIdentityError} for an https:// route while the sidecar holds no identity.
+ */
 async function admitOutbound(
   routeName: string,
   authorization: string | undefined,
@@ -132,12 +147,19 @@ async function admitOutbound(
   const revocationIds = revocationIdsOf(token);
   if (!revocationIds) throw new OAuthError("invalid_token", "malformed bearer token");
   if (revocationIds.some(deps.isRevoked)) throw new OAuthError("invalid_token", "the inbound token is revoked");
-  const exchanged = await deps.exchange.tokenFor(token, route.audience, route.scopes);
   const url = protocol === "grpc" ? (route.grpc_url ?? route.url) : route.url;
-  if (new URL(url).protocol !== "https:") return { url, authorization: `Bearer ${exchanged.accessToken}` };
-  // The config refuses an https:// route on a sidecar without tls.
-  if (!deps.tls) throw new TypeError(`route ${routeName}: an https:// route needs the sidecar's tls`);
-  return { url, authorization: `Bearer ${exchanged.accessToken}`, tls: deps.tls.route(routeName, route.spiffe_id) };
+  let tls: PeerTls | undefined;
+  if (new URL(url).protocol === "https:") {
+    // The config refuses an https:// route on a sidecar without tls.
+    if (!deps.tls) throw new TypeError(`route ${routeName}: an https:// route needs the sidecar's tls`);
+    // A call that cannot leave costs the STS no exchange either.
+    deps.tls.requireIdentity();
+    tls = deps.tls;
+  }
+  const exchanged = await deps.exchange.tokenFor(token, route.audience, route.scopes);
+  const outbound = { url, authorization: `Bearer ${exchanged.accessToken}` };
+  // Taken after the exchange: an SVID redacted meanwhile must not be dialled with.
+  return tls ? { ...outbound, tls: tls.route(routeName, route.spiffe_id) } : outbound;
 }
 
 async function outboundHandler(req: IncomingMessage, res: ServerResponse, deps: Sidecar): Promise<void> {
@@ -159,6 +181,7 @@ async function outboundHandler(req: IncomingMessage, res: ServerResponse, deps: 
 
 /** gRPC status for a refusal. */
 function grpcRefusal(err: unknown): H2Refusal {
+  if (err instanceof NoIdentityError) return { ...UPSTREAM_UNAVAILABLE, errorType: NO_IDENTITY };
   const e = toOAuthError(err);
   const grpcStatus =
     e.code === "invalid_target" || e.code === "invalid_scope" || e.code === "unauthorized_client" || e.code === "access_denied"
@@ -208,8 +231,9 @@ function listen(
       return;
     }
     handler(req, res).catch((err: unknown) => {
-      if (!(err instanceof OAuthError)) logger.error({ err }, "sidecar request failed");
-      errorType = refuse(res, err).code;
+      // A missing identity was logged once, as the agent redacted it.
+      if (!(err instanceof OAuthError) && !(err instanceof NoIdentityError)) logger.error({ err }, "sidecar request failed");
+      errorType = refuse(res, err);
       if (!req.complete) req.resume();
     });
   };
@@ -237,19 +261,30 @@ function grpcCallDurations(listener: "grpc_inbound" | "grpc_outbound", deps: Sid
   };
 }
 
-/** The health listener: liveness, and readiness as the sidecar's dependencies and its TLS identity allow. */
-function startHealth(deps: SidecarDeps, host: string, port: number, hasIdentity: () => boolean): Promise<Server> {
+/** What the health listener asks of the TLS source. */
+interface IdentityHealth {
+  /** Whether there is an identity to serve with now. */
+  held(): boolean;
+  /** Whether it can still be renewed; when not, only a restart helps. */
+  renewable(): boolean;
+}
+
+/**
+ * The health listener: liveness (/healthz) as long as the identity can be renewed, so that an orchestrator restarts a
+ * sidecar whose agent will never send another; readiness (/readyz) as the sidecar's dependencies and its identity allow.
+ */
+function startHealth(deps: SidecarDeps, host: string, port: number, identity: IdentityHealth): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? "").split("?")[0];
     if (path === "/metrics" && deps.metrics) {
       deps.metrics.scrape(req, res);
       return;
     }
-    const ready = path === "/readyz" ? (deps.ready?.() ?? true) && hasIdentity() : true;
-    const status = path === "/healthz" || path === "/readyz" ? (ready ? 200 : 503) : 404;
-    res
-      .writeHead(status, { "content-type": "text/plain", "cache-control": "no-store" })
-      .end(status === 200 ? "ok" : status === 503 ? "not ready" : "not found");
+    const live = identity.renewable();
+    const up = path === "/healthz" ? live : path === "/readyz" ? live && (deps.ready?.() ?? true) && identity.held() : undefined;
+    const status = up === undefined ? 404 : up ? 200 : 503;
+    const body = status === 200 ? "ok" : status === 404 ? "not found" : path === "/healthz" ? "not live" : "not ready";
+    res.writeHead(status, { "content-type": "text/plain", "cache-control": "no-store" }).end(body);
   });
   return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
 }
@@ -266,9 +301,10 @@ function tlsEvents(tls: NonNullable<SidecarConfig["tls"]>, section: string, logg
     onReload: ({ applied, reason }) => {
       if (!applied) logger.warn({ reason }, `${at}: X.509-SVID refused; the one in use stays`);
     },
+    onRedacted: (reason) => logger.warn({ reason }, `${at}: X.509-SVID redacted by the agent; not ready, refusing connections and https routes until the next`),
     onStreamFailure: ({ reason, retryInMs }) =>
       retryInMs === undefined
-        ? logger.error({ reason }, `${at}: the agent refused the stream; no further rotation will be taken`)
+        ? logger.error({ reason }, `${at}: the agent refused the stream for good; no X.509-SVID will come again, so /healthz fails for a restart`)
         : logger.warn({ reason, retry_in_ms: retryInMs }, `${at}: stream to the agent lost; opening it again`),
   };
 }
@@ -284,8 +320,8 @@ export async function startSidecar(deps: SidecarDeps): Promise<{ inboundPort: nu
   const section = `${deps.configPath ?? "sidecar"}.tls`;
   let tls: PeerTls | undefined;
   // Up before the identity, so that probes tell "waiting for an SVID" (not ready) from a dead process.
-  const health =
-    deps.config.health && (await startHealth(deps, deps.config.health.host, deps.config.health.port, () => !deps.config.tls || !!tls?.hasIdentity()));
+  const identity: IdentityHealth = { held: () => !deps.config.tls || !!tls?.hasIdentity(), renewable: () => tls?.canRenew() ?? true };
+  const health = deps.config.health && (await startHealth(deps, deps.config.health.host, deps.config.health.port, identity));
   try {
     tls = deps.config.tls && (await PeerTls.open(deps.config.tls, section, tlsEvents(deps.config.tls, section, deps.logger)));
   } catch (err) {
@@ -309,7 +345,7 @@ export async function startSidecar(deps: SidecarDeps): Promise<{ inboundPort: nu
     return {
       target: out.url,
       headers: { ...forwardableH2Headers(headers), authorization: out.authorization },
-      ...(out.tls && { tls: { pool: routeName, options: out.tls.options } }),
+      ...(out.tls && { tls: { pool: routeName, options: out.tls.options, withdrawn: out.tls.withdrawn } }),
       onSessionError: (err) => logUpstreamError(err, new URL(out.url), deps.logger),
     };
   };
