@@ -111,7 +111,8 @@ beforeAll(async () => {
           outbound: { port: ports.outB },
           health: { port: ports.healthB },
           upstream: `http://127.0.0.1:${portB}`,
-          tls: tls(svid.b, { allowed_peers: [A_ID] }),
+          // G may call B too, but only with tokens issued to svc-g: a token is bound to the peer of its client.
+          tls: tls(svid.b, { allowed_peers: [A_ID, G_ID], peer_clients: { [A_ID]: "svc-a", [G_ID]: "svc-g" } }),
         },
         "svc-g": {
           inbound: { port: ports.inG },
@@ -243,6 +244,22 @@ describe("HTTP between sidecars over mutual TLS", () => {
     // Without any token it is still 403, not 401: the peer is refused first.
     expect((await callB(svid.c, {})).status).toBe(403);
     expect(seenByB.length).toBe(before);
+  });
+
+  it("refuses a token from an allowed peer it was not issued to (peer_clients) with 401, and forwards nothing", async () => {
+    const stolen = await tokenForB();
+    expect(claimsOf(stolen).client_id).toBe("svc-a");
+    const before = seenByB.length;
+    const fromG = await callB(svid.g, { authorization: `Bearer ${stolen}` });
+    expect(fromG.status).toBe(401);
+    expect(JSON.parse(fromG.body ?? "{}")).toEqual({
+      error: "invalid_token",
+      error_description: "the token was issued to another client than the calling peer",
+    });
+    expect(seenByB.length).toBe(before);
+    // The same token from the peer of svc-a goes through.
+    expect((await callB(svid.a, { authorization: `Bearer ${stolen}` })).status).toBe(200);
+    expect(seenByB.length).toBe(before + 1);
   });
 
   it("fails with 502 and sends nothing when the destination does not present the route's SPIFFE ID", async () => {

@@ -508,6 +508,16 @@ export const configSchema = z.strictObject({
              * any certificate from ca_file.
              */
             allowed_peers: z.array(spiffeId).min(1, "list at least one SPIFFE ID, or leave allowed_peers out").optional(),
+            /**
+             * Binds tokens to the peers presenting them: each calling peer's
+             * SPIFFE ID mapped to the OAuth client its workload runs as. When
+             * set, a token is accepted only from the peer of the client it was
+             * issued to (its `client_id`: for an exchanged token, the workload
+             * that exchanged it); a token presented by another peer, or by one
+             * not listed, is refused (401 invalid_token), so a token stolen in
+             * transit or from a log is of no use to another workload.
+             */
+            peer_clients: z.record(spiffeId, z.string().min(1)).optional(),
           })
           // One source of the material, whole: the three files or workload_api. The path names the field at fault.
           .transform(({ cert_file, key_file, ca_file, reload_interval, workload_api, ...rest }, ctx) => {

@@ -52,6 +52,17 @@ describe("sidecars.*.tls", () => {
       refusedWith("sidecars.svc-a.tls.allowed_peers: list at least one SPIFFE ID, or leave allowed_peers out"),
     );
   });
+
+  it("takes peer_clients as SPIFFE ID → client id, and refuses a key that is not a SPIFFE ID or an empty client id", () => {
+    const peer_clients = { "spiffe://mesh.example/ns/a/sa/svc-a": "svc-a" };
+    expect(parseConfig(withSidecar({ tls: { ...TLS, peer_clients } }, {})).sidecars["svc-a"]?.tls?.peer_clients).toEqual(peer_clients);
+    expect(() => parseConfig(withSidecar({ tls: { ...TLS, peer_clients: { "svc-a": "svc-a" } } }, {}))).toThrow(
+      refusedWith("sidecars.svc-a.tls.peer_clients.svc-a: Invalid key in record"),
+    );
+    expect(() => parseConfig(withSidecar({ tls: { ...TLS, peer_clients: { "spiffe://mesh.example/ns/a/sa/svc-a": "" } } }, {}))).toThrow(
+      refusedWith("sidecars.svc-a.tls.peer_clients.spiffe://mesh.example/ns/a/sa/svc-a: Too small: expected string to have >=1 characters"),
+    );
+  });
 });
 
 describe("sidecars.*.tls.workload_api", () => {

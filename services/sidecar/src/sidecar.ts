@@ -25,7 +25,7 @@ import { OAuthError, toOAuthError } from "@sts/errors";
 import { logReloads } from "@sts/grpc";
 import { revocationIdsOf } from "@sts/jwt";
 import { bearerToken, callerHeaders, isOriginForm, peerHeaders, urlOnOrigin, verifyInbound } from "@sts/mesh";
-import type { ExchangeCache, InboundOptions } from "@sts/mesh";
+import type { ExchangeCache, InboundOptions, VerifiedCaller } from "@sts/mesh";
 import { durationHistogram } from "@sts/telemetry";
 import type { Logger, MetricsHandle } from "@sts/telemetry";
 import type { SidecarConfig } from "./config.js";
@@ -101,10 +101,25 @@ function admitPeer(socket: Socket | undefined, sidecar: Sidecar): string | undef
   return peer;
 }
 
-/** Admits the peer, then verifies the call's token; the headers the workload gets about its caller. */
+/**
+ * With `tls.peer_clients`, refuses a token the calling peer was not given: the peer's SPIFFE ID must map to the
+ * token's `client_id`, the client it was issued to.
+ */
+function checkPresenter(peer: string | undefined, caller: VerifiedCaller, sidecar: Sidecar): void {
+  const clients = sidecar.config.tls?.peer_clients;
+  if (!clients) return;
+  // Own properties only: a SPIFFE ID is never "constructor", but the lookup must not depend on that.
+  const client = peer !== undefined && Object.hasOwn(clients, peer) ? clients[peer] : undefined;
+  if (client === undefined || client !== caller.claims.client_id) {
+    throw new OAuthError("invalid_token", "the token was issued to another client than the calling peer");
+  }
+}
+
+/** Admits the peer, then verifies the call's token and who presents it; the headers the workload gets about its caller. */
 async function admitInbound(authorization: string | undefined, socket: Socket | undefined, sidecar: Sidecar): Promise<Record<string, string>> {
   const peer = admitPeer(socket, sidecar);
   const caller = await verifyInbound(bearerToken(authorization), { ...sidecar.inbound, audience: sidecar.audience });
+  checkPresenter(peer, caller, sidecar);
   return {
     // The workload gets the token it was called with, to call on through its outbound listener.
     authorization: `Bearer ${caller.token}`,
