@@ -135,6 +135,17 @@ describe("svidMaterial: the X.509-SVID checks (X509-SVID §4.1, §5)", () => {
     expect(() => svidMaterial(chained(leaf, stranger), SECTION)).toThrow(refusal("the leaf is not signed by intermediate 1"));
   });
 
+  it("expires with the first certificate of its chain: an intermediate that ends before the leaf", () => {
+    // Whole seconds: certificates carry no finer dates.
+    const now = Math.floor(Date.now() / 1000) * 1000;
+    const intermediateEnds = new Date(now + DAY / 2);
+    const shortLived = ca.intermediate("int-short", { validity: { notBefore: new Date(now - DAY), notAfter: intermediateEnds } });
+    const leaf = shortLived.issue("via-short", ID);
+    const leafEnds = new Date(new X509Certificate(readFileSync(leaf.cert_file)).validTo);
+    expect(leafEnds.getTime()).toBeGreaterThan(intermediateEnds.getTime());
+    expect(svidMaterial(chained(leaf, shortLived), SECTION).notAfter).toEqual(intermediateEnds);
+  });
+
   it("refuses an intermediate that is not a CA, or has expired", () => {
     const notCa = ca.intermediate("int-not-ca", { ca: false });
     expect(() => svidMaterial(chained(notCa.issue("via-not-ca", ID), notCa), SECTION)).toThrow(

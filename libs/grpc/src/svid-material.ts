@@ -15,7 +15,7 @@ export interface X509Svid {
   /** The SPIFFE ID its certificate names. */
   spiffeId: string;
   material: TlsMaterial;
-  /** When its certificate stops being valid: past it, peers refuse it. */
+  /** When the first certificate of its chain (the leaf, or an intermediate sent with it) stops being valid: past it, peers refuse the chain. */
   notAfter: Date;
 }
 
@@ -133,5 +133,7 @@ export function svidMaterial(svid: X509SVID__Output, section: string, now: numbe
   if (named === undefined || named !== svid.spiffe_id) {
     throw new Error(`${section}: x509_svid names ${named ?? "no single SPIFFE ID"}, but the response says ${svid.spiffe_id || "nothing"}`);
   }
-  return { spiffeId: named, material, notAfter: new Date(leaf.validTo) };
+  // A peer checks the whole chain: an intermediate that expires first ends the SVID's use, whatever the leaf says.
+  const notAfter = new Date(Math.min(...chain.map((cert) => new Date(cert.validTo).getTime())));
+  return { spiffeId: named, material, notAfter };
 }

@@ -22,8 +22,8 @@ import type {
 } from "node:http2";
 import type { Socket } from "node:net";
 import type { ConnectionOptions } from "node:tls";
-import type { PeerTls } from "./peer-tls.js";
-import { connectionNominated, isProxyOnly } from "./proxy.js";
+import type { PeerTls, RouteTls } from "./peer-tls.js";
+import { connectionNominated, isProxyOnly, withdrawnError } from "./proxy.js";
 
 const {
   HTTP2_HEADER_PATH,
@@ -50,9 +50,10 @@ export interface H2Route {
    * TLS of an https:// target. Sessions are shared only by calls with the same `pool` and the same `options` object:
    * a session checked for one route's identity carries no other route's calls, and new options (rotated files) mean a
    * new session. Once `withdrawn` aborts (the identity in `options` was redacted), the session is destroyed, calls
-   * under way included.
+   * under way included; once `retired` aborts (a rotation), it takes no new call and closes when its calls have
+   * ended. `opened` is told of each session dialled.
    */
-  tls?: { pool: string; options: ConnectionOptions; withdrawn?: AbortSignal };
+  tls?: Pick<RouteTls, "options"> & Partial<Pick<RouteTls, "withdrawn" | "retired" | "opened">> & { pool: string };
   /** Told why the session to the upstream failed (refused, a failed TLS or identity check): the caller only sees UNAVAILABLE. */
   onSessionError?: (err: Error) => void;
 }
@@ -100,6 +101,8 @@ function sessionFor(origin: string, tls: H2Route["tls"], onError: H2Route["onSes
     // Rotated files: the old session finishes the calls it carries and takes no new one.
     current.session.close();
   }
+  // Refused (UNAVAILABLE) by the caller's catch: an abort listener added now would never fire.
+  if (tls?.withdrawn?.aborted) throw withdrawnError(tls.withdrawn);
   const session = tls ? h2connect(origin, tls.options) : h2connect(origin);
   // A session that fails (refused, reset, a failed TLS check, GOAWAY with an error) fails its streams, which answer their callers; it must not end the process.
   const forget = (): void => {
@@ -111,13 +114,18 @@ function sessionFor(origin: string, tls: H2Route["tls"], onError: H2Route["onSes
     forget();
   });
   session.on("close", forget);
+  // A route outlives many sessions (peers close idle ones): each must not leave its listeners behind.
+  const until = (signal: AbortSignal | undefined, then: () => void): void => {
+    if (!signal) return;
+    signal.addEventListener("abort", then, { once: true });
+    session.once("close", () => signal.removeEventListener("abort", then));
+  };
   const withdrawn = tls?.withdrawn;
-  if (withdrawn) {
-    const destroy = (): void => session.destroy();
-    withdrawn.addEventListener("abort", destroy, { once: true });
-    // A route outlives many sessions (peers close idle ones): each must not leave its listener behind.
-    session.once("close", () => withdrawn.removeEventListener("abort", destroy));
-  }
+  // With an error, so that each stream is reset: destroyed without one, they end as if their answers were whole.
+  if (withdrawn) until(withdrawn, () => session.destroy(withdrawnError(withdrawn)));
+  // Not left for the next call to the pool to close: a pool called no more would keep the old SVID's session for good.
+  until(tls?.retired, () => session.close());
+  tls?.opened?.(session);
   session.unref();
   sessions.set(key, { session, tls: tls?.options });
   return session;

@@ -1,7 +1,8 @@
 import { X509Certificate } from "node:crypto";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
-import { connect as h2connect, createSecureServer as createH2SecureServer } from "node:http2";
+import { connect as h2connect, constants, createSecureServer as createH2SecureServer } from "node:http2";
+import type { Http2SecureServer, ServerHttp2Stream } from "node:http2";
 import { createServer, request } from "node:https";
 import type { Agent, Server } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -13,6 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { status } from "@grpc/grpc-js";
 import { makeTestCa, startWorkloadApiServer, svidResponse, waitFor } from "@sts/testkit";
 import type { CertFiles, WorkloadApiServer } from "@sts/testkit";
+import { UPSTREAM_UNAVAILABLE, startH2Proxy } from "./h2-proxy.js";
+import type { H2Router } from "./h2-proxy.js";
 import { NoIdentityError, PeerTls, peerSpiffeId } from "./peer-tls.js";
 
 const A_ID = "spiffe://mesh.test/ns/a/sa/svc-a";
@@ -53,26 +56,30 @@ const peerTls = (files: CertFiles, reload_interval = 0, onReload?: (e: { applied
 
 /**
  * An inbound listener as the sidecar makes it, answering with the caller's SPIFFE ID and certificate fingerprint
- * (`/slow`: a quarter of a second later); it counts the calls and the connections open.
+ * (`/slow`: a quarter of a second later; `/hang`: never); it counts the calls, the connections open and every TCP
+ * connection it was dialled.
  */
-async function listener(tls: PeerTls): Promise<{ port: number; hits: () => number; open: () => number }> {
+async function listener(tls: PeerTls): Promise<{ port: number; hits: () => number; open: () => number; dialled: () => number }> {
   let hits = 0;
   let open = 0;
+  let dialled = 0;
   const server = tls.serve(
     createServer(tls.serverOptions(), (req, res) => {
       hits++;
+      if (req.url === "/hang") return;
       const socket = req.socket as TLSSocket;
       const answer = JSON.stringify({ peer: peerSpiffeId(socket) ?? null, fingerprint: socket.getPeerCertificate().fingerprint256 });
       setTimeout(() => res.end(answer), req.url === "/slow" ? 250 : 0);
     }),
   );
+  server.on("connection", () => dialled++);
   server.on("secureConnection", (socket: TLSSocket) => {
     open++;
     socket.once("close", () => open--);
   });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { port: (server.address() as AddressInfo).port, hits: () => hits, open: () => open };
+  return { port: (server.address() as AddressInfo).port, hits: () => hits, open: () => open, dialled: () => dialled };
 }
 
 /** One GET over HTTPS with the given agent or connection options; the answer's body, or the error. */
@@ -202,6 +209,12 @@ describe("PeerTls from the SPIFFE Workload API", () => {
   afterAll(async () => {
     await Promise.all(agents.map((a) => a.stop()));
   });
+  /** Pushes B's next SVID, and waits until `t` dials with it. */
+  const rotate = async (server: WorkloadApiServer, t: PeerTls): Promise<void> => {
+    const before = t.route("to-a", A_ID);
+    server.push(svidResponse({ ...svidB2, ca_file: ca, spiffeId: B_ID }));
+    await waitFor(() => t.route("to-a", A_ID) !== before, { timeoutMs: 5000, message: "the rotation was never applied" });
+  };
 
   it("serves with the agent's SVID, and applies a pushed rotation to new connections and routes", async () => {
     const server = await agent("agent-rot", svidB);
@@ -316,6 +329,138 @@ describe("PeerTls from the SPIFFE Workload API", () => {
     await waitFor(() => b.open() === 0, { timeoutMs: 1000, message: "the old route's connection stayed open after its call" });
     // The new route dials with the rotated SVID.
     expect((await get(b.port, t.route("to-a", A_ID))).body?.fingerprint).toBe(fingerprint(svidB2.cert_file));
+  });
+
+  it("fails, without dialling for it, a call queued behind the route's sockets when the SVID is redacted", async () => {
+    const server = await agent("agent-queued", svidB);
+    const t = await open(server.socket);
+    const b = await listener(peerTls(svidA));
+    const route = t.route("to-a", A_ID);
+    // One socket, held by a call never answered: the second call waits in the agent's queue.
+    route.agent.maxSockets = 1;
+    const first = get(b.port, route, "/hang");
+    await waitFor(() => b.hits() === 1, { timeoutMs: 5000, message: "the first call never arrived" });
+    const second = get(b.port, route);
+    expect(Object.values(route.agent.requests).flat()).toHaveLength(1);
+
+    server.fail(status.PERMISSION_DENIED, "registration entry deleted");
+    expect((await first).error).toBeDefined();
+    expect((await second).error).toBeInstanceOf(NoIdentityError);
+    // Long enough for the dial Node makes for a queued call as the socket before it closes.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(b.dialled()).toBe(1);
+    expect(b.hits()).toBe(1);
+  });
+
+  it("cuts at a redaction the calls still under way on a route an earlier rotation retired", async () => {
+    const server = await agent("agent-retired-redact", svidB);
+    const t = await open(server.socket);
+    const b = await listener(peerTls(svidA));
+    let held: { error?: Error } | undefined;
+    void get(b.port, t.route("to-a", A_ID), "/hang").then((r) => (held = r));
+    await waitFor(() => b.hits() === 1, { timeoutMs: 5000, message: "the call never arrived" });
+
+    await rotate(server, t);
+    // The old SVID is still valid: a rotation lets the call go on.
+    expect(b.open()).toBe(1);
+    expect(held).toBeUndefined();
+
+    server.fail(status.PERMISSION_DENIED, "registration entry deleted");
+    await waitFor(() => held !== undefined, { timeoutMs: 5000, message: "the call on the retired route outlived the redaction" });
+    expect(held?.error).toBeDefined();
+    await waitFor(() => b.open() === 0, { timeoutMs: 5000, message: "the retired route's connection stayed open" });
+  });
+
+  describe("with HTTP/2 routes (the gRPC proxy)", () => {
+    /** An HTTP/2 upstream presenting A's SVID; `/hold` answers headers and ends when `release` is called; anything else answers at once. */
+    const h2Upstream = async (): Promise<{ origin: string; sessions: Array<{ fingerprint: string; closed: boolean }>; release: () => void }> => {
+      const a = peerTls(svidA);
+      const held = new Set<ServerHttp2Stream>();
+      const sessions: Array<{ fingerprint: string; closed: boolean }> = [];
+      const up = a.serve(createH2SecureServer(a.serverOptions()));
+      up.on("session", (session) => {
+        const seen = { fingerprint: (session.socket as TLSSocket).getPeerCertificate().fingerprint256, closed: false };
+        sessions.push(seen);
+        session.once("close", () => (seen.closed = true));
+      });
+      up.on("stream", (stream, headers) => {
+        stream.on("error", () => undefined);
+        stream.respond({ ":status": 200 }, { endStream: headers[":path"] !== "/hold" });
+        if (headers[":path"] === "/hold") held.add(stream);
+      });
+      h2Servers.push(up);
+      await new Promise<void>((resolve) => up.listen(0, "127.0.0.1", resolve));
+      const release = (): void => {
+        for (const stream of held) stream.end();
+        held.clear();
+      };
+      return { origin: `https://127.0.0.1:${(up.address() as AddressInfo).port}`, sessions, release };
+    };
+    const h2Servers: Http2SecureServer[] = [];
+    afterAll(() => {
+      for (const s of h2Servers) s.close();
+    });
+
+    /** The gRPC proxy as the sidecar runs it, routing every call to `origin` by the route "to-a" of `t`. */
+    const proxyTo = async (t: PeerTls, origin: string): Promise<number> => {
+      const router: H2Router = async () => ({ target: origin, headers: {}, tls: { ...t.route("to-a", A_ID), pool: "to-a" } });
+      const proxy = await startH2Proxy(router, () => ({ ...UPSTREAM_UNAVAILABLE, errorType: "no_identity" }), "127.0.0.1", 0);
+      h2Servers.push(proxy as unknown as Http2SecureServer);
+      return (proxy.address() as AddressInfo).port;
+    };
+
+    /** A call through the proxy: its response status once answered, and how its stream ended. */
+    const h2Call = (port: number, path: string): { answered: Promise<number>; ended: { rstCode?: number; done: boolean } } => {
+      const session = h2connect(`http://127.0.0.1:${port}`);
+      session.on("error", () => undefined);
+      const stream = session.request({ ":path": path, ":method": "POST" });
+      stream.on("error", () => undefined);
+      const ended: { rstCode?: number; done: boolean } = { done: false };
+      stream.on("close", () => {
+        ended.rstCode = stream.rstCode;
+        ended.done = true;
+        session.close();
+      });
+      stream.resume();
+      stream.end();
+      return { answered: new Promise((resolve) => stream.once("response", (h) => resolve(Number(h[":status"])))), ended };
+    };
+
+    /** A call held open through the proxy on a session dialled with B's SVID, then B's next SVID taken. */
+    const holdAcrossRotation = async (
+      name: string,
+    ): Promise<{ server: WorkloadApiServer; upstream: Awaited<ReturnType<typeof h2Upstream>>; port: number; held: ReturnType<typeof h2Call> }> => {
+      const server = await agent(name, svidB);
+      const t = await open(server.socket);
+      const upstream = await h2Upstream();
+      const port = await proxyTo(t, upstream.origin);
+      const held = h2Call(port, "/hold");
+      expect(await held.answered).toBe(200);
+      await rotate(server, t);
+      return { server, upstream, port, held };
+    };
+
+    it("closes the old session at a rotation as soon as its calls end, with no new call needed", async () => {
+      const { upstream, port, held } = await holdAcrossRotation("agent-h2-rotate");
+      // Graceful: the call under way finishes.
+      upstream.release();
+      await waitFor(() => held.ended.done, { timeoutMs: 5000, message: "the held call never ended" });
+      expect(held.ended.rstCode).toBe(constants.NGHTTP2_NO_ERROR);
+      await waitFor(() => upstream.sessions[0]?.closed === true, { timeoutMs: 5000, message: "the old SVID's session stayed open" });
+      // The next call dials with the rotated SVID.
+      expect(await h2Call(port, "/quick").answered).toBe(200);
+      expect(upstream.sessions.map((s) => s.fingerprint)).toEqual([fingerprint(svidB.cert_file), fingerprint(svidB2.cert_file)]);
+    });
+
+    it("cuts at a redaction a call still under way on the session of a route an earlier rotation retired", async () => {
+      const { server, upstream, held } = await holdAcrossRotation("agent-h2-redact");
+      expect(held.ended.done).toBe(false);
+
+      server.fail(status.PERMISSION_DENIED, "registration entry deleted");
+      await waitFor(() => held.ended.done, { timeoutMs: 5000, message: "the call on the retired session outlived the redaction" });
+      expect(held.ended.rstCode).not.toBe(constants.NGHTTP2_NO_ERROR);
+      await waitFor(() => upstream.sessions[0]?.closed === true, { timeoutMs: 5000, message: "the retired session stayed open" });
+    });
   });
 
   it("reports the stream refused for good after startup: no longer renewable, the SVID in use kept", async () => {

@@ -8,12 +8,16 @@
  * from the SPIFFE Workload API, which pushes each rotated X.509-SVID. Either
  * way, listeners take a rotated set through setSecureContext; outbound calls
  * through a new agent or HTTP/2 session per route. Connections already open
- * keep the set they began with; the old agents' connections close once idle.
+ * keep the set they began with; the old agents' connections and HTTP/2
+ * sessions close once their calls have ended.
  *
  * An X.509-SVID the agent redacts is dropped at once (SPIFFE Workload API
  * §5.2.1): until the next one, the listeners refuse every connection and
- * close the ones open, and calls to https routes fail without dialling.
+ * close the ones open, and calls to https routes fail without dialling. The
+ * connections of routes retired by earlier rotations are cut too: the agent
+ * has withdrawn the workload's identity, not one certificate of it.
  */
+import type { ClientRequest } from "node:http";
 import { Agent } from "node:https";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
@@ -36,6 +40,13 @@ export interface RouteTls {
   agent: Agent;
   /** Aborted when the SVID in `options` is redacted: nothing dialled with it may carry anything more. */
   withdrawn: AbortSignal;
+  /** Aborted when a rotation replaces the route: a connection dialled with `options` takes no new call, and closes once its calls end. */
+  retired: AbortSignal;
+  /**
+   * Reports a connection dialled with `options` outside `agent` (an HTTP/2 session): until it closes, the route is kept
+   * after a rotation, so that a redaction still reaches it.
+   */
+  opened(connection: { once(event: "close", listener: () => void): unknown }): void;
 }
 
 /** What {@link PeerTls.route} throws while no identity is held: the call fails as an unreachable upstream does, with nothing sent. */
@@ -58,6 +69,35 @@ class RouteAgent extends Agent {
     if (this.#retired) return;
     return super.keepSocketAlive(socket);
   }
+
+  /** Whether a connection of this pool is still open, or a call waits for one. */
+  busy(): boolean {
+    const any = (set: NodeJS.ReadOnlyDict<readonly unknown[]>): boolean => Object.values(set).some((list) => (list?.length ?? 0) > 0);
+    return any(this.sockets) || any(this.freeSockets) || any(this.requests);
+  }
+
+  /**
+   * Closes every connection and fails, with `reason` and nothing sent, each call still waiting for one. destroy() alone
+   * is not enough: as each socket closes, Node dials a new one, with this agent's (withdrawn) certificate, for the next
+   * call queued behind maxSockets.
+   */
+  withdraw(reason: Error): void {
+    const queued = Object.values(this.requests).flatMap((list) => list ?? []);
+    const requests = this.requests as Record<string, ClientRequest[]>;
+    for (const name of Object.keys(requests)) delete requests[name];
+    this.destroy();
+    // What Node itself does for a call whose socket could not be made: 'error' with the reason, then 'close'.
+    for (const req of queued) (req.onSocket as (socket: Socket | undefined, err: Error) => void).call(req, undefined, reason);
+  }
+}
+
+/** A route as PeerTls keeps it: what it hands out, and the means to retire or withdraw it. */
+interface HeldRoute extends RouteTls {
+  agent: RouteAgent;
+  withdraw: AbortController;
+  retire: AbortController;
+  /** Its HTTP/2 sessions still open. */
+  sessions: number;
 }
 
 /** What {@link PeerTls} reports. */
@@ -81,7 +121,9 @@ export class PeerTls {
   #notAfter: Date | undefined;
   /** Whether the agent has redacted the SVID in use (and sent none since). */
   #redacted = false;
-  #routes = new Map<string, RouteTls & { agent: RouteAgent; withdraw: AbortController }>();
+  #routes = new Map<string, HeldRoute>();
+  /** Routes a rotation replaced whose connections were still open then: a redaction must reach those too. */
+  #retired = new Set<HeldRoute>();
   readonly #servers = new Set<TlsServer>();
   /** The listeners' connections, closed when the SVID they were made with is redacted. */
   readonly #connections = new Set<TLSSocket>();
@@ -219,8 +261,22 @@ export class PeerTls {
       // An agent per route: Node pools by address and TLS files, not by the identity check, so a connection checked for
       // one route's SPIFFE ID would otherwise carry another route's calls to the same address.
       const withdraw = new AbortController();
+      const retire = new AbortController();
       const agent = new RouteAgent({ ...options, keepAlive: true, maxSockets: 256, keepAliveMsecs: 10_000 });
-      route = { options, agent, withdraw, withdrawn: withdraw.signal };
+      const held: HeldRoute = {
+        options,
+        agent,
+        withdraw,
+        retire,
+        withdrawn: withdraw.signal,
+        retired: retire.signal,
+        sessions: 0,
+        opened: (connection) => {
+          held.sessions++;
+          connection.once("close", () => held.sessions--);
+        },
+      };
+      route = held;
       this.#routes.set(name, route);
     }
     return route;
@@ -231,19 +287,27 @@ export class PeerTls {
     const { cert, key, ca } = material;
     for (const server of this.#servers) server.setSecureContext({ cert, key, ca });
     // New calls dial with the new set; the old set is still valid, so the calls under way on it finish.
-    for (const route of this.#routes.values()) route.agent.retire();
+    for (const route of this.#routes.values()) {
+      route.agent.retire();
+      route.retire.abort();
+      this.#retired.add(route);
+    }
     this.#routes = new Map();
+    // Checked here rather than as each connection closes: this bounds the set by the routes with connections open at the last rotation.
+    for (const route of this.#retired) if (route.sessions === 0 && !route.agent.busy()) this.#retired.delete(route);
   }
 
   /** The SVID in use was redacted: no connection made with it carries anything more, in-flight calls included. */
   #drop(): void {
     this.#redacted = true;
     for (const socket of this.#connections) socket.destroy();
-    for (const route of this.#routes.values()) {
-      route.agent.destroy();
-      route.withdraw.abort();
+    const reason = new NoIdentityError(`${this.#section}: the X.509-SVID this connection was dialled with was redacted by the agent`);
+    for (const route of [...this.#routes.values(), ...this.#retired]) {
+      route.agent.withdraw(reason);
+      route.withdraw.abort(reason);
     }
     this.#routes = new Map();
+    this.#retired = new Set();
   }
 
   /** Stops watching the files, or closes the Workload API stream. */

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createServer, request } from "node:http";
+import { Agent, createServer, request } from "node:http";
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from "node:http";
 import { connect } from "node:net";
 import type { AddressInfo } from "node:net";
+import { waitFor } from "@sts/testkit";
 import { forward, forwardableHeaders } from "./proxy.js";
 
 /** Bounded wait: a step that never happens fails the test instead of hanging it. */
@@ -19,6 +20,9 @@ const upstreamSaw: Array<{ url: string; headers: IncomingHttpHeaders }> = [];
 /** The promise of each forward() call, by path. */
 const forwards = new Map<string, Promise<Error | undefined>>();
 let upstream: Server;
+/** The pool and signal of the calls to `/withdrawn/…`: one socket, as a busy route's pool whose sockets are all taken. */
+const withdrawnPool = new Agent({ keepAlive: true, maxSockets: 1 });
+const withdraw = new AbortController();
 let front: Server;
 let frontPort: number;
 
@@ -32,16 +36,18 @@ beforeAll(async () => {
     upstreamRoutes.get(req.url ?? "")?.(req, res);
   });
   const upstreamPort = await listen(upstream);
-  // Stands for the sidecar: forwards every path to the same path upstream; `/timeout/…` with a short upstream timeout.
+  // Stands for the sidecar: forwards every path to the same path upstream; `/timeout/…` with a short upstream timeout,
+  // `/withdrawn/…` through withdrawnPool under withdraw's signal.
   front = createServer((req, res) => {
     const path = req.url ?? "/";
-    const options = path.startsWith("/timeout/") ? { timeoutMs: 300 } : {};
+    const options = path.startsWith("/timeout/") ? { timeoutMs: 300 } : path.startsWith("/withdrawn/") ? { agent: withdrawnPool, signal: withdraw.signal } : {};
     forwards.set(path, forward(req, res, new URL(path, `http://127.0.0.1:${upstreamPort}`), forwardableHeaders(req.headers), options));
   });
   frontPort = await listen(front);
 });
 
 afterAll(async () => {
+  withdrawnPool.destroy();
   for (const s of [front, upstream]) {
     s.closeAllConnections();
     await new Promise((r) => s.close(r));
@@ -237,5 +243,22 @@ describe("forward", () => {
     const answer = await within(call("/timeout/stalls"), WAIT_MS, "the client saw the response end");
     expect(answer).toMatchObject({ status: 200, complete: false });
     await expect(within(forwards.get("/timeout/stalls")!, WAIT_MS, "forward() resolved")).resolves.toBeInstanceOf(Error);
+  });
+
+  it("answers 502, sending nothing more, once its signal aborts: a call under way, one queued in its agent, and any later call", async () => {
+    // A plain agent still dials for the queued call as the first socket closes (PeerTls's route agents do not); nothing is sent on it.
+    upstreamRoutes.set("/withdrawn/hangs", () => undefined);
+    const underWay = call("/withdrawn/hangs");
+    await waitFor(() => upstreamSaw.some((r) => r.url === "/withdrawn/hangs"), { timeoutMs: WAIT_MS, message: "the first call never arrived" });
+    const queued = call("/withdrawn/queued");
+    await waitFor(() => Object.values(withdrawnPool.requests).flat().length === 1, { timeoutMs: WAIT_MS, message: "the second call never queued" });
+    withdraw.abort(new Error("identity withdrawn"));
+    for (const answer of await within(Promise.all([underWay, queued]), WAIT_MS, "both callers got an answer")) {
+      expect(answer.status).toBe(502);
+      expect(JSON.parse(answer.body)).toEqual({ error: "bad_gateway" });
+    }
+    expect((await within(forwards.get("/withdrawn/queued")!, WAIT_MS, "forward() resolved"))?.message).toBe("identity withdrawn");
+    expect((await within(call("/withdrawn/later"), WAIT_MS, "the later caller got an answer")).status).toBe(502);
+    expect(upstreamSaw.map((r) => r.url).filter((url) => url.startsWith("/withdrawn/"))).toEqual(["/withdrawn/hangs"]);
   });
 });

@@ -71,7 +71,16 @@ export interface ForwardOptions {
   timeoutMs?: number;
   /** The connection pool; required for an https: target (an https.Agent: it holds the client certificate and the checks of the server). */
   agent?: Agent;
+  /**
+   * Aborted once the pool's identity is withdrawn (a redacted SVID): the call then fails with 502, cut if under way,
+   * and nothing is sent if it was not yet.
+   */
+  signal?: AbortSignal;
 }
+
+/** Why a call under `signal` fails: its reason when it gave one. */
+export const withdrawnError = (signal: AbortSignal): Error =>
+  signal.reason instanceof Error ? signal.reason : new Error("the identity of this call was withdrawn", { cause: signal.reason });
 
 const JSON_HEADERS = { "content-type": "application/json", "cache-control": "no-store" };
 
@@ -94,6 +103,7 @@ export function forward(
   // Node's default agent would verify against the system's CAs and present no certificate.
   if (tls && !options.agent) throw new TypeError("forward: an https: target needs the agent that holds its TLS identity");
   const send = tls ? httpsRequest : httpRequest;
+  const { signal } = options;
   return new Promise((resolve) => {
     let settled = false;
     const settle = (err?: Error): void => {
@@ -108,12 +118,17 @@ export function forward(
       if (!res.headersSent) {
         res.writeHead(status, JSON_HEADERS).end(JSON.stringify(body));
         // The rest of the body has nowhere to go; read it so the answer reaches a client still sending.
-        req.unpipe(upstream);
+        req.unpipe();
         if (!req.complete) req.resume();
       } else if (!res.writableEnded) {
         res.destroy();
       }
     };
+    if (signal?.aborted) {
+      // Checked before the request exists: Node hands a new request to its agent, which may dial, at once.
+      fail(withdrawnError(signal), 502, BAD_GATEWAY);
+      return;
+    }
     // Framing comes from the parsed request, never from forwarded headers: a body sent upstream without them (Node's
     // client does not chunk a GET by default) would be read off the kept-alive socket as a second, unverified request.
     const framing = upstreamFraming(req);
@@ -134,6 +149,17 @@ export function forward(
       upstream.destroy(err);
     });
     upstream.on("error", (err) => fail(err, 502, BAD_GATEWAY));
+    if (signal) {
+      // Node's own `signal` option would not answer a call still queued in its agent: it has no socket to fail on.
+      const withdrawn = (): void => {
+        const err = withdrawnError(signal);
+        fail(err, 502, BAD_GATEWAY);
+        upstream.destroy(err);
+      };
+      signal.addEventListener("abort", withdrawn, { once: true });
+      // A route's signal outlives thousands of calls.
+      upstream.once("close", () => signal.removeEventListener("abort", withdrawn));
+    }
     // A client that leaves mid-call frees the upstream call, and its pooled socket, with it.
     const clientLeft = (): void => {
       upstream.destroy();

@@ -187,7 +187,7 @@ async function outboundHandler(req: IncomingMessage, res: ServerResponse, deps: 
       res,
       target,
       { ...forwardableHeaders(req.headers), authorization: out.authorization },
-      { timeoutMs: deps.config.upstream_idle_timeout * 1000, ...(out.tls && { agent: out.tls.agent }) },
+      { timeoutMs: deps.config.upstream_idle_timeout * 1000, ...(out.tls && { agent: out.tls.agent, signal: out.tls.withdrawn }) },
     ),
     target,
     deps.logger,
@@ -360,7 +360,7 @@ export async function startSidecar(deps: SidecarDeps): Promise<{ inboundPort: nu
     return {
       target: out.url,
       headers: { ...forwardableH2Headers(headers), authorization: out.authorization },
-      ...(out.tls && { tls: { pool: routeName, options: out.tls.options, withdrawn: out.tls.withdrawn } }),
+      ...(out.tls && { tls: { ...out.tls, pool: routeName } }),
       onSessionError: (err) => logUpstreamError(err, new URL(out.url), deps.logger),
     };
   };
