@@ -8,7 +8,7 @@
  * records reads of the trail (audit.accessed), and can do neither more nor
  * less; the policy service's user reads the revocations to check operators'
  * tokens, and cannot write them, and a policy replica that starts reads the
- * newest policy.updated event; wrong credentials stop a service at start with a clear
+ * bucket's history, never a stored event; wrong credentials stop a service at start with a clear
  * message that holds no secret. Then the same over TLS, mutual and not.
  */
 import { randomBytes } from "node:crypto";
@@ -173,12 +173,18 @@ describe("NATS with a least-privilege user per service (deploy/local/nats-server
       operator,
     );
     expect(put.ok).toBe(true);
-    // A replica that starts after an operator's change reads the bucket's history and the newest policy.updated stored.
+    // A replica that starts after an operator's change announces it again from the bucket's history.
     const replica = await stack.startReplica("policy", login("policy"));
     await replica.handle.stop();
     expect(stack.nats.output()).not.toMatch(/Violation.*"sts-policy"/i);
-    await asRevocationReader(stack.nats.url, "policy");
+    // Nor may it read any stored event: the stream holds tokens issued and reads of the trail.
+    await asRevocationReader(stack.nats.url, "policy", async (nats) => {
+      const { state } = await nats.jsm.streams.info(EVENTS_STREAM.name);
+      await expectRefused(nats.jsm.streams.getMessage(EVENTS_STREAM.name, { seq: state.last_seq }));
+      await expectRefused(nats.jsm.streams.getMessage(EVENTS_STREAM.name, { last_by_subj: eventSubject(EVENT_TYPES.POLICY_UPDATED) }));
+    });
     expect(stack.nats.output()).toMatch(/Publish Violation.*"sts-policy".*sts\.events\.token\.issued/);
+    expect(stack.nats.output()).toMatch(/Publish Violation.*"sts-policy".*\$JS\.API\.STREAM\.MSG\.GET\.STS_EVENTS/);
   });
 
   it("stops a service whose password is wrong, naming the user, never the password", async () => {

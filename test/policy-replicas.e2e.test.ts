@@ -1,12 +1,13 @@
 /**
  * Every policy replica hot-reloads: a policy written through one decides on the other, and policy.updated is
  * announced. A change is answered only once its record is stored, and a record lost with every replica is
- * announced by the next one to start.
+ * announced by the next one to start, even when a newer change's record was stored, with the time the change
+ * was made.
  */
 import { Metadata } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { callUnary } from "@sts/grpc";
-import { EVENTS_STREAM, connectNats } from "@sts/nats";
+import { BUCKETS, EVENTS_STREAM, connectNats, encodeKey } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
 import type { Decision__Output } from "@sts/proto";
 import { waitFor } from "@sts/testkit";
@@ -125,5 +126,57 @@ describe("a policy change whose record the events stream refused", () => {
         sub: "break-glass",
       });
     }
+  }, 60_000);
+});
+
+describe("a policy change whose record was lost while a newer change's record was stored", () => {
+  it("is recorded, with its author and the time it was made, by the next replica to start after every replica died", async () => {
+    const put = async (id: string): Promise<{ code: string; description: string }> =>
+      callUnary(
+        first.policy,
+        "Put",
+        { policy: { id, text: `forbid (principal == Client::"${id.slice(0, 20)}", action, resource);` } },
+        { deadlineMs: 2000, metadata: admin() },
+      ).then(
+        () => ({ code: "ok", description: "" }),
+        (err: { code: string; description: string }) => err,
+      );
+    // Ids of the longest length: the put of `lost` lists it among the policies in force, its deletion does not.
+    const sized = `out-of-order/sized-`.padEnd(200, "s");
+    const lost = `out-of-order/lost-`.padEnd(200, "l");
+    expect(await put(sized)).toEqual({ code: "ok", description: "" });
+    const sizedRecord = await waitFor(async () => {
+      const m = await nats.jsm.streams.getMessage(EVENTS_STREAM.name, { last_by_subj: "sts.events.policy.updated" });
+      return m?.json<{ data: { policy_id?: string } }>().data.policy_id === sized ? m : undefined;
+    });
+    // A stream that takes no message as large as the put of `lost`'s record refuses that one only: records are
+    // retried on their own backoffs, and a newer one may be stored while an older one still fails.
+    // 150 bytes over that record's data: room for its headers (its id, a trace context) and for "delete" over
+    // "put", less than the 200-character id the put of `lost` adds.
+    const limit = sizedRecord.data.length + 150;
+    await nats.jsm.streams.update(EVENTS_STREAM.name, { max_msg_size: limit });
+    let revision: string;
+    try {
+      const refused = await put(lost);
+      expect(refused.code).toBe("temporarily_unavailable");
+      revision = /revision (\d+)/.exec(refused.description)?.[1] ?? "";
+      const deleted = await call(first.policy, "Delete", { id: lost }, admin());
+      expect(deleted.ok).toBe(true);
+      // Every replica dies with the older record in its retry loop.
+      await stack.processes.policy?.kill();
+      await replica.handle.kill();
+    } finally {
+      await nats.jsm.streams.update(EVENTS_STREAM.name, { max_msg_size: -1 });
+    }
+    expect(await recordOf(revision)).toBeUndefined();
+    const restarted = Date.now();
+    await stack.start("policy");
+    const record = await waitFor(() => recordOf(revision), { timeoutMs: 10_000, message: `no policy.updated for revision ${revision}` });
+    expect(record.data).toMatchObject({ revision, policy_id: lost, operation: "put", credential: "break_glass", sub: "break-glass" });
+    const kv = await nats.kvm.open(BUCKETS.policies);
+    const made = (await kv.get(encodeKey(lost), { revision: Number(revision) }))?.created.toISOString();
+    const { time } = JSON.parse(record.raw) as { time: string };
+    expect(time).toBe(made);
+    expect(Date.parse(time)).toBeLessThan(restarted);
   }, 60_000);
 });

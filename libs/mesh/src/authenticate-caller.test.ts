@@ -17,12 +17,12 @@ const tokens: CallerAuthOptions["tokens"] = {
   now: () => NOW,
 };
 
-/** An access token of the test issuer for ops-carol, with these scopes (and claims). */
+/** An access token of the test issuer that ops-carol got for itself (client_credentials), with these scopes (and claims). */
 const tokenWith = (scope: string, claims: Record<string, unknown> = {}): Promise<string> =>
   new SignJWT({ scope, client_id: "ops-carol", jti: `j-${scope}`, ...claims })
     .setProtectedHeader({ alg: "ES256", kid: "k1", typ: "at+jwt" })
     .setIssuer("https://sts.test")
-    .setSubject("carol")
+    .setSubject((claims.sub as string | undefined) ?? "ops-carol")
     .setAudience((claims.aud as string | undefined) ?? "sts-policy")
     .setIssuedAt(NOW)
     .setExpirationTime(NOW + 60)
@@ -52,7 +52,7 @@ describe("callerAuthenticator", () => {
 
   it("lets a token in when it carries any of the scopes the call takes, named by its sub, client_id and jti", async () => {
     const writer = withAuthorization(`Bearer ${await tokenWith("policy:write")}`);
-    const expected = { credential: "access_token", sub: "carol", client_id: "ops-carol", jti: "j-policy:write" };
+    const expected = { credential: "access_token", sub: "ops-carol", client_id: "ops-carol", jti: "j-policy:write" };
     expect(await outcome(strict(writer, READ))).toEqual(expected);
     expect(await outcome(strict(writer, WRITE))).toEqual(expected);
     const reader = withAuthorization(`Bearer ${await tokenWith("other policy:read")}`);
@@ -85,6 +85,15 @@ describe("callerAuthenticator", () => {
     expect(await outcome(open(withAuthorization(`Bearer ${await tokenWith("policy:read", { act: { sub: "svc-a" } })}`), READ))).toBe(refusal);
   });
 
+  it("refuses a token a client got for a user (jwt-bearer, the dedicated issuer: sub is not client_id) with invalid_token, even with the scope", async () => {
+    const forUser = withAuthorization(`Bearer ${await tokenWith("policy:write audit:read", { sub: "carol" })}`);
+    const refusal =
+      "invalid_token: a token issued to a client for a user is not accepted here: operators and auditors present their own client_credentials tokens";
+    expect(await outcome(strict(forUser, WRITE))).toBe(refusal);
+    const open = callerAuthenticator({ breakGlassToken: undefined, anonymousWithoutBreakGlass: true, tokens, holder: "an auditor's" });
+    expect(await outcome(open(forUser, ["audit:read"]))).toBe(refusal);
+  });
+
   it("takes the break-glass secret for every call, as break-glass, and still checks any other credential", async () => {
     const withSecret = callerAuthenticator({ breakGlassToken: SECRET, anonymousWithoutBreakGlass: false, tokens, holder: "an operator's" });
     expect(await outcome(withSecret(withAuthorization(`Bearer ${SECRET}`), WRITE))).toEqual({
@@ -95,7 +104,7 @@ describe("callerAuthenticator", () => {
     });
     expect(await outcome(withSecret(withAuthorization(`Bearer ${SECRET}x`), WRITE))).toMatch(/^invalid_token: /);
     expect(await outcome(withSecret(withAuthorization(undefined), READ))).toMatch(/^invalid_token: /);
-    expect(await outcome(withSecret(withAuthorization(`Bearer ${await tokenWith("policy:write")}`), WRITE))).toMatchObject({ sub: "carol" });
+    expect(await outcome(withSecret(withAuthorization(`Bearer ${await tokenWith("policy:write")}`), WRITE))).toMatchObject({ sub: "ops-carol" });
   });
 
   it("lets a call with no credential in as anonymous only where the API allows it and no break-glass secret is set", async () => {

@@ -7,7 +7,11 @@
  * call needs: the call is then recorded under the token's `sub`, `client_id`
  * and `jti`. A token obtained by token exchange (RFC 8693, with an `act`
  * claim) is refused: its `sub` is the user it was exchanged from, so the
- * workload holding it would act, and be recorded, as that person. A shared
+ * workload holding it would act, and be recorded, as that person. So is any
+ * token whose `sub` is not its `client_id`: the jwt-bearer grant and the
+ * dedicated token issuer give a client tokens for a user, without `act`, and
+ * the workload holding one would be recorded as that user. An operator's own
+ * client_credentials token names its client as `sub`. A shared
  * secret may stay as a break-glass credential (for when the issuer cannot
  * issue), accepted and recorded as such, never as a person.
  */
@@ -73,6 +77,11 @@ export function callerAuthenticator(o: CallerAuthOptions): AuthenticateCaller {
     const caller = await verifyInbound(token, o.tokens);
     if (caller.claims.act !== undefined)
       throw new OAuthError("invalid_token", "a delegated token (act) is not accepted here: operators and auditors present their own");
+    if (caller.sub !== caller.claims.client_id)
+      throw new OAuthError(
+        "invalid_token",
+        "a token issued to a client for a user is not accepted here: operators and auditors present their own client_credentials tokens",
+      );
     // RFC 6750 §3.1: a valid token without the scope the resource needs.
     if (!scopes.some((s) => caller.scopes.includes(s))) throw new OAuthError("insufficient_scope", `this call needs the ${scopes.join(" or ")} scope`);
     return { credential: CREDENTIALS.ACCESS_TOKEN, sub: caller.sub, client_id: caller.claims.client_id, jti: caller.claims.jti };

@@ -117,7 +117,12 @@ export class EventPublisher {
   }
 
   /** Publishes one event; resolves after the JetStream ack. */
-  async publish<T>(type: EventType, data: T, options: { subject?: string; id?: string } = {}): Promise<{ id: string; seq: number; duplicate: boolean }> {
+  /** `time`: when what the event records happened, when that is not now (CloudEvents `time`); default now. */
+  async publish<T>(
+    type: EventType,
+    data: T,
+    options: { subject?: string; id?: string; time?: Date } = {},
+  ): Promise<{ id: string; seq: number; duplicate: boolean }> {
     const id = options.id ?? randomUUID();
     const h = headers();
     propagation.inject(context.active(), h, setter);
@@ -126,7 +131,7 @@ export class EventPublisher {
       id,
       source: this.#o.source,
       type,
-      time: new Date().toISOString(),
+      time: (options.time ?? new Date()).toISOString(),
       ...(options.subject !== undefined && { subject: options.subject }),
       datacontenttype: "application/json",
       data,

@@ -23,8 +23,8 @@ export interface KvCacheOptions<T> {
 export class KvCache<T> {
   readonly #kv: KV;
   readonly #o: KvCacheOptions<T>;
-  readonly #map = new Map<string, { value: T; revision: number }>();
-  readonly #listeners: Array<(key: string, value: T | undefined, revision: number) => void> = [];
+  readonly #map = new Map<string, { value: T; revision: number; created: Date }>();
+  readonly #listeners: Array<(key: string, value: T | undefined, revision: number, created: Date) => void> = [];
   #ready: Promise<void>;
   #markReady: () => void = () => undefined;
   #stopped = false;
@@ -59,7 +59,7 @@ export class KvCache<T> {
   #apply(e: KvWatchEntry): void {
     if (e.revision > this.#revision) this.#revision = e.revision;
     if (e.operation !== "PUT") {
-      if (this.#map.delete(e.key)) this.#emit(e.key, undefined, e.revision);
+      if (this.#map.delete(e.key)) this.#emit(e.key, undefined, e.revision, e.created);
       return;
     }
     let value: T | undefined;
@@ -76,12 +76,12 @@ export class KvCache<T> {
       this.#map.delete(e.key);
       return;
     }
-    this.#map.set(e.key, { value, revision: e.revision });
-    this.#emit(e.key, value, e.revision);
+    this.#map.set(e.key, { value, revision: e.revision, created: e.created });
+    this.#emit(e.key, value, e.revision, e.created);
   }
 
-  #emit(key: string, value: T | undefined, revision: number): void {
-    for (const l of this.#listeners) l(key, value, revision);
+  #emit(key: string, value: T | undefined, revision: number, created: Date): void {
+    for (const l of this.#listeners) l(key, value, revision, created);
   }
 
   /** Resolves once the bucket's current values have been loaded. */
@@ -94,8 +94,8 @@ export class KvCache<T> {
     return this.#map.get(key)?.value;
   }
 
-  /** The value and its KV revision. */
-  entry(key: string): { value: T; revision: number } | undefined {
+  /** The value, its KV revision and when that revision was written. */
+  entry(key: string): { value: T; revision: number; created: Date } | undefined {
     return this.#map.get(key);
   }
 
@@ -105,7 +105,7 @@ export class KvCache<T> {
   }
 
   /** Every key and entry. */
-  entries(): Array<[string, { value: T; revision: number }]> {
+  entries(): Array<[string, { value: T; revision: number; created: Date }]> {
     return [...this.#map.entries()];
   }
 
@@ -131,8 +131,8 @@ export class KvCache<T> {
     return this.#revision;
   }
 
-  /** Called on every put or delete seen. */
-  onChange(cb: (key: string, value: T | undefined, revision: number) => void): void {
+  /** Called on every put or delete seen, with when it was written. */
+  onChange(cb: (key: string, value: T | undefined, revision: number, created: Date) => void): void {
     this.#listeners.push(cb);
   }
 

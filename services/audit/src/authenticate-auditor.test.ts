@@ -18,7 +18,7 @@ async function setup(options: { breakGlassToken?: string } = {}) {
   const sign = (claims: Record<string, unknown> = {}, typ = "at+jwt"): Promise<string> =>
     new SignJWT({
       iss: ISSUER,
-      sub: "alice",
+      sub: "auditor-alice",
       aud: "sts-audit",
       iat: NOW,
       exp: NOW + 300,
@@ -62,9 +62,11 @@ const outcome = (p: Promise<Auditor>): Promise<Auditor | string> =>
 describe("auditorAuthenticator", () => {
   it("names the auditor of a token with the audit audience and scope: its sub, client_id and jti", async () => {
     const { sign, authenticate } = await setup({ breakGlassToken: BREAK_GLASS });
-    expect(await authenticate(bearer(await sign()))).toEqual({ credential: "access_token", sub: "alice", client_id: "auditor-alice", jti: "j-alice" });
+    expect(await authenticate(bearer(await sign()))).toEqual({ credential: "access_token", sub: "auditor-alice", client_id: "auditor-alice", jti: "j-alice" });
     // RFC 9068 says a string; an array is accepted on input, and the audience may be one of several.
-    expect(await outcome(authenticate(bearer(await sign({ scope: ["other", "audit:read"], aud: ["x", "sts-audit"] }))))).toMatchObject({ sub: "alice" });
+    expect(await outcome(authenticate(bearer(await sign({ scope: ["other", "audit:read"], aud: ["x", "sts-audit"] }))))).toMatchObject({
+      sub: "auditor-alice",
+    });
   });
 
   it("refuses a valid token without the audit scope with insufficient_scope (RFC 6750 §3.1: PERMISSION_DENIED)", async () => {

@@ -18,9 +18,9 @@ const policy: StoredPolicy = {
 /** The part of KvCache the live set reads: one entry per policy id, a revision per write, listeners told of each. */
 function bucket(initial: StoredPolicy[] = [policy]): { cache: KvCache<StoredPolicy>; write(value: StoredPolicy): void; bump(): void } {
   let revision = 0;
-  const entries = new Map<string, { value: StoredPolicy; revision: number }>();
-  for (const p of initial) entries.set(p.id, { value: p, revision: ++revision });
-  const listeners: Array<(key: string, value: StoredPolicy | undefined, revision: number) => void> = [];
+  const entries = new Map<string, { value: StoredPolicy; revision: number; created: Date }>();
+  for (const p of initial) entries.set(p.id, { value: p, revision: ++revision, created: new Date() });
+  const listeners: Array<(key: string, value: StoredPolicy | undefined, revision: number, created: Date) => void> = [];
   const cache = {
     values: () => [...entries.values()].map((e) => e.value)[Symbol.iterator](),
     entries: () => [...entries.entries()],
@@ -30,8 +30,9 @@ function bucket(initial: StoredPolicy[] = [policy]): { cache: KvCache<StoredPoli
     onChange: (listener: (typeof listeners)[number]) => listeners.push(listener),
   } as unknown as KvCache<StoredPolicy>;
   const write = (value: StoredPolicy): void => {
-    entries.set(value.id, { value, revision: ++revision });
-    for (const l of listeners) l(value.id, value, revision);
+    const created = new Date();
+    entries.set(value.id, { value, revision: ++revision, created });
+    for (const l of listeners) l(value.id, value, revision, created);
   };
   return { cache, write, bump: () => write(policy) };
 }

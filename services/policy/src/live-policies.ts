@@ -11,18 +11,18 @@
  * tightened policy unenforced for up to their cache TTL, and one naming an
  * operator is the record of who changed the policies. That retry lives only
  * in this process: the operator who made a change is answered only once its
- * record is stored, and a replica that starts announces the records its
- * predecessors may have lost (see missed-records.ts).
+ * record is stored, and a replica that starts announces again every record
+ * the bucket's history holds, which its predecessors may have lost (see
+ * missed-records.ts).
  */
 import { unavailable } from "@sts/errors";
-import { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher, KvCache } from "@sts/nats";
 import type { Logger } from "@sts/telemetry";
 import { PolicyEngine } from "./cedar-engine.js";
 import { inForce } from "./policy-store.js";
 import type { StoredPolicy } from "./policy-store.js";
-import { operatorChanges, policyUpdatedData } from "./policy-updated.js";
-import type { BucketChange, PolicyUpdated } from "./policy-updated.js";
+import { operatorChanges, policyUpdatedData, publishUntilStored } from "./policy-updated.js";
+import type { Announcement, BucketChange } from "./policy-updated.js";
 import type { LivePolicies } from "./service.js";
 
 /** How long a writer whose call has no deadline waits for its change's record. */
@@ -52,26 +52,23 @@ export class LivePolicySet implements LivePolicies {
   /** Changes seen since the last rebuild, oldest first. */
   readonly #changes: BucketChange[] = [];
   #pending: NodeJS.Immediate | undefined;
-  readonly #waiters: Array<{ revision: bigint; resolve: () => void }> = [];
+  readonly #waiters = new Set<{ revision: bigint; resolve: () => void }>();
   /** By revision, the announcements naming an operator: resolve with true once JetStream has stored them. */
   readonly #records = new Map<bigint, Promise<boolean>>();
   /** Delay before the first retry of a failed announcement; it doubles up to 5 s. */
   readonly #retryMs: number;
 
-  /** `missed`: records to announce first, which no replica may have stored (see missed-records.ts). */
   constructor(
     private readonly cache: KvCache<StoredPolicy>,
     private readonly events: EventPublisher | undefined,
     private readonly logger: Logger,
-    options: { retryMs?: number; missed?: readonly PolicyUpdated[] } = {},
+    options: { retryMs?: number } = {},
   ) {
     this.#retryMs = options.retryMs ?? 250;
     this.#engine = new PolicyEngine([]);
-    // Sent ahead of the set now in force, so the newest policy.updated stored goes on naming the newest revision.
-    if (events) for (const record of options.missed ?? []) this.#announce(events, record);
     this.#rebuild();
-    cache.onChange((key, value, revision) => {
-      this.#changes.push({ key, value, revision: BigInt(revision) });
+    cache.onChange((key, value, revision, created) => {
+      this.#changes.push({ key, value, revision: BigInt(revision), created });
       this.#schedule();
     });
   }
@@ -110,9 +107,10 @@ export class LivePolicySet implements LivePolicies {
       this.#announceChanges(this.events, before, changes, revision);
     }
     // After the announcements: a writer woken here finds its change's record under way.
-    for (const w of this.#waiters.splice(0)) {
-      if (w.revision <= revision) w.resolve();
-      else this.#waiters.push(w);
+    for (const w of this.#waiters) {
+      if (w.revision > revision) continue;
+      this.#waiters.delete(w);
+      w.resolve();
     }
   }
 
@@ -122,33 +120,22 @@ export class LivePolicySet implements LivePolicies {
    */
   #announceChanges(events: EventPublisher, before: ReadonlyMap<string, string>, changes: readonly BucketChange[], revision: bigint): void {
     for (const record of operatorChanges(before, changes, (r) => r < revision)) this.#announce(events, record);
-    const current = this.cache.entries().find(([, e]) => BigInt(e.revision) === revision)?.[1].value;
-    this.#announce(events, policyUpdatedData(revision, this.#inForce.values(), current));
+    const current = this.cache.entries().find(([, e]) => BigInt(e.revision) === revision)?.[1];
+    // A key removed outside the service leaves no entry: its change still says when it was made.
+    const made = current?.created ?? changes.find((c) => c.revision === revision)?.created;
+    this.#announce(events, { data: policyUpdatedData(revision, this.#inForce.values(), current?.value), made });
   }
 
-  /** Publishes policy.updated, retrying a failed publish with the same event id behind the caller. */
-  #announce(events: EventPublisher, data: PolicyUpdated): void {
-    const revision = BigInt(data.revision);
+  /** Publishes policy.updated, retrying a failed publish with the same event behind the caller. */
+  #announce(events: EventPublisher, announcement: Announcement): void {
+    const revision = BigInt(announcement.data.revision);
     // The record of an operator's change must get out; an announcement naming nobody only drops caches, as a newer one does.
-    const mustGetOut = data.sub !== undefined;
-    const attempt = (): Promise<boolean> =>
-      events.publish(EVENT_TYPES.POLICY_UPDATED, data, { id: `policy.updated.${revision}` }).then(
-        () => true,
-        (err: unknown) => {
-          this.logger.warn({ err, revision: data.revision }, "policy.updated not published; retrying");
-          return false;
-        },
-      );
-    const superseded = (): boolean => !mustGetOut && this.#revision !== revision;
-    const published = (async (): Promise<boolean> => {
-      let delay = this.#retryMs;
-      while (!(await attempt())) {
-        await new Promise((r) => setTimeout(r, delay).unref());
-        delay = Math.min(delay * 2, 5000);
-        if (superseded()) return false;
-      }
-      return true;
-    })();
+    const mustGetOut = announcement.data.sub !== undefined;
+    const published = publishUntilStored(events, announcement, {
+      retryMs: this.#retryMs,
+      logger: this.logger,
+      giveUp: () => !mustGetOut && this.#revision !== revision,
+    });
     if (!mustGetOut) return;
     this.#records.set(revision, published);
     for (const oldest of this.#records.keys()) {
@@ -164,12 +151,25 @@ export class LivePolicySet implements LivePolicies {
    */
   async recorded(revision: bigint, deadline?: Date): Promise<void> {
     const until = deadline ? deadline.getTime() - DEADLINE_MARGIN_MS : Date.now() + DEFAULT_RECORD_WAIT_MS;
-    if (this.#revision < revision) await within(new Promise<void>((resolve) => this.#waiters.push({ revision, resolve })), until);
+    if (this.#revision < revision) {
+      const waiter = { revision, resolve: (): void => undefined };
+      try {
+        await within(new Promise<void>((resolve) => this.#waiters.add(Object.assign(waiter, { resolve }))), until);
+      } finally {
+        // A writer that gave up must not stay behind until a revision that may never come.
+        this.#waiters.delete(waiter);
+      }
+    }
     const record = this.#records.get(revision);
     if (record && (await within(record, until)) === true) return;
     throw unavailable(
       `the change is stored at revision ${revision} but its policy.updated record is not yet; it is retried with the same event id: Get the policy before changing it again`,
     );
+  }
+
+  /** How many writers wait for a revision this replica does not run yet. */
+  waiting(): number {
+    return this.#waiters.size;
   }
 
   engine(): PolicyEngine {

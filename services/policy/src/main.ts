@@ -1,4 +1,4 @@
-/** Policy service entry point: config → telemetry → NATS → seed hops → records missed → live engine → revocations, JWKS → gRPC → signals. */
+/** Policy service entry point: config → telemetry → NATS → seed hops → live engine, records replayed → revocations, JWKS → gRPC → signals. */
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import { BUCKETS, EventPublisher, KvCache, openBucket } from "@sts/nats";
 import { grpcCredentials, logReloads, onShutdownSignal, startGrpcServer } from "@sts/grpc";
@@ -7,7 +7,7 @@ import { loadPolicyProto, PROTO_FILES } from "@sts/proto";
 import { readSettings } from "./config.js";
 import { compileHops } from "./hops.js";
 import { LivePolicySet } from "./live-policies.js";
-import { missedRecords } from "./missed-records.js";
+import { announceHistory } from "./missed-records.js";
 import { operatorAccess } from "./operator-access.js";
 import { PolicyStore, parseStoredPolicy } from "./policy-store.js";
 import { policyService } from "./service.js";
@@ -27,9 +27,12 @@ async function main(): Promise<void> {
   logger.info({ seeded, hops: config.policy.hops.length }, "hop policies seeded");
 
   const events = new EventPublisher(nats, { source: "sts/policy", logger });
-  const missed = await missedRecords(nats, kv, logger);
-  if (missed.length > 0) logger.info({ records: missed.length }, "announcing operators' changes newer than the newest policy.updated stored");
-  const live = new LivePolicySet(cache, events, logger, { missed });
+  const live = new LivePolicySet(cache, events, logger);
+  let stopping = false;
+  // In the background: the replica serves while records it cannot store yet are retried.
+  void announceHistory(kv, events, logger, { stopped: () => stopping }).then((records) =>
+    logger.info({ records }, "operators' changes the policies bucket's history holds announced again"),
+  );
   // Operators' tokens are checked against the issuer's revocations: until the issuer has made the bucket, this waits (unready).
   const tokens = await openStackTokens(nats, { issuer: config.issuer, audience: config.policy.api_audience, tokens: config.tokens, now, logger });
   const operators = operatorAccess({ breakGlassToken, tokens: tokens.inbound, readScope: config.policy.read_scope, writeScope: config.policy.write_scope });
@@ -59,6 +62,7 @@ async function main(): Promise<void> {
   await telemetry.serveAdmin(() => server.isServing());
 
   onShutdownSignal(async () => {
+    stopping = true;
     await server.shutdown(5_000);
     cache.stop();
     tokens.stop();

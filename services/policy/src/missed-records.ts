@@ -1,76 +1,79 @@
 /**
- * The records a starting replica announces first: operators' changes that
- * the policies bucket's history holds and the events stream may not. Every
- * replica announces every change and retries a failed record, but only in
- * memory; were every replica that saw a change to die before one of them
- * stored its record, a replica started afterwards watches only the latest
- * version of each key, and the author of an intermediate change would never
- * reach the audit trail. So each version in the history that names an author
- * and is newer than the newest policy.updated event stored is announced
- * again, under the event id the live path gives it: a record already stored
- * is dropped as a duplicate (JetStream's duplicate window, the audit
- * projection's unique event ids), so a replay is harmless. A change whose
- * versions the bucket no longer keeps (history: 10 per key) cannot be
+ * The records a starting replica announces again: every operator's change
+ * the policies bucket's history still holds. Every replica announces every
+ * change and retries a failed record, but only in memory; were every replica
+ * that saw a change to die before one of them stored its record, a replica
+ * started afterwards watches only the latest version of each key, and the
+ * author of an intermediate change would never reach the audit trail.
+ *
+ * Which records are stored is not asked of the events stream: records are
+ * retried on independent backoffs, so they are stored out of order (a newer
+ * change's record may be stored while an older one's is still failing), and
+ * reading the stream would let the policy service read every event in it
+ * (tokens issued, reads of the trail). Each version is announced again under
+ * the event id and time the live path gives it (publishUntilStored), and a
+ * record already stored is a duplicate everywhere: CloudEvents consumers
+ * take an identical `source` + `id` as one event, JetStream drops a message
+ * whose Nats-Msg-Id it stored within its duplicate window, and the audit
+ * projection skips an event id it holds (AuditStore.append, event_id UNIQUE,
+ * services/audit/src/audit-store.ts). The cost is bounded: the bucket keeps
+ * 10 versions per key. A change whose versions it no longer keeps cannot be
  * recovered this way.
  */
-import type { KV } from "@nats-io/kv";
-import { EVENTS_STREAM, EVENT_TYPES, eventSubject } from "@sts/nats";
-import type { NatsHandle } from "@sts/nats";
+import type { KV, KvEntry } from "@nats-io/kv";
+import type { EventPublisher } from "@sts/nats";
 import type { Logger } from "@sts/telemetry";
 import { parseStoredPolicy } from "./policy-store.js";
 import type { StoredPolicy } from "./policy-store.js";
-import { operatorChanges } from "./policy-updated.js";
-import type { BucketChange, PolicyUpdated } from "./policy-updated.js";
+import { operatorChanges, publishUntilStored } from "./policy-updated.js";
+import type { BucketChange } from "./policy-updated.js";
 
-/** The revision named by the newest policy.updated event stored; 0 when there is none or it cannot be read. */
-async function newestRecorded(handle: NatsHandle, logger: Logger): Promise<bigint> {
+/** A version as the replay needs it, without its text; undefined when it does not parse, as the watch leaves it out. */
+function withoutText(e: KvEntry): BucketChange | undefined {
+  const revision = BigInt(e.revision);
+  if (e.operation !== "PUT") return { key: e.key, value: undefined, revision, created: e.created };
+  let value: StoredPolicy | undefined;
   try {
-    const m = await handle.jsm.streams.getMessage(EVENTS_STREAM.name, { last_by_subj: eventSubject(EVENT_TYPES.POLICY_UPDATED) });
-    if (!m) return 0n;
-    const revision = m.json<{ data?: { revision?: unknown } }>().data?.revision;
-    if (typeof revision === "string" && /^\d{1,20}$/.test(revision)) return BigInt(revision);
-    logger.warn({ seq: m.seq }, "the newest policy.updated event names no revision; announcing every operator's change the bucket keeps");
-  } catch (err) {
-    // Without knowing what is stored, announce all: a duplicate is dropped, a missing record would stay missing.
-    logger.warn({ err }, "cannot read the newest policy.updated event; announcing every operator's change the bucket keeps");
+    value = parseStoredPolicy(e.json());
+  } catch {
+    value = undefined;
   }
-  return 0n;
+  return value && { key: e.key, value: { ...value, text: "" }, revision, created: e.created };
 }
 
-/** Every version the bucket keeps, oldest first; a value that does not parse is left out, as the watch leaves it out. */
+/** Every version the bucket keeps, oldest first, read in one pass that keeps no policy text. */
 async function bucketHistory(kv: KV): Promise<BucketChange[]> {
   const changes: BucketChange[] = [];
   for await (const e of await kv.history()) {
-    const revision = BigInt(e.revision);
-    if (e.operation !== "PUT") {
-      changes.push({ key: e.key, value: undefined, revision });
-      continue;
-    }
-    let value: StoredPolicy | undefined;
-    try {
-      value = parseStoredPolicy(e.json());
-    } catch {
-      value = undefined;
-    }
-    if (value) changes.push({ key: e.key, value, revision });
+    const change = withoutText(e);
+    if (change) changes.push(change);
   }
   return changes;
 }
 
 /**
- * The policy.updated records of the operators' changes in the bucket's history newer than the newest record stored.
- * Read before this replica announces anything, or its own announcement would be the newest and hide them.
+ * Announces again, one at a time and oldest first, the record of every operator's change the bucket's history
+ * holds, each with the set in force just after it; resolves with how many were stored once all were, or when
+ * `stopped` says so.
  */
-export async function missedRecords(handle: NatsHandle, kv: KV, logger: Logger): Promise<PolicyUpdated[]> {
+export async function announceHistory(
+  kv: KV,
+  events: EventPublisher,
+  logger: Logger,
+  options: { retryMs?: number; stopped?: () => boolean } = {},
+): Promise<number> {
   let history: BucketChange[];
   try {
     history = await bucketHistory(kv);
   } catch (err) {
     logger.error({ err }, "cannot read the policies bucket's history; records lost by earlier replicas stay missing until the next start");
-    return [];
+    return 0;
   }
-  // A bucket no operator has changed (a new stack, whose events stream may not exist yet) has nothing to recover.
-  if (!history.some((c) => c.value?.author)) return [];
-  const newest = await newestRecorded(handle, logger);
-  return operatorChanges(new Map(), history, (revision) => revision > newest);
+  const retry = { retryMs: options.retryMs ?? 250, logger, giveUp: options.stopped ?? (() => false) };
+  let stored = 0;
+  for (const announcement of operatorChanges(new Map(), history)) {
+    if (!(await publishUntilStored(events, announcement, retry))) break;
+    stored++;
+  }
+  return stored;
 }

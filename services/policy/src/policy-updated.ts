@@ -13,7 +13,10 @@
  * - `credential` (`access_token` or `break_glass`), `sub`, `client_id`, `jti`: the operator who made it through Put or
  *   Delete, as the stored version names it; absent for a change that came from the config file. Never a token.
  */
+import { EVENT_TYPES } from "@sts/nats";
+import type { EventPublisher } from "@sts/nats";
 import type { Credential } from "@sts/mesh";
+import type { Logger } from "@sts/telemetry";
 import { inForce } from "./policy-store.js";
 import type { StoredPolicy } from "./policy-store.js";
 
@@ -43,19 +46,62 @@ export interface BucketChange {
   key: string;
   value: StoredPolicy | undefined;
   revision: bigint;
+  /** When JetStream stored this version: when the change was made. */
+  created: Date;
+}
+
+/** A policy.updated to publish: its data and when the change it names was made, if known. */
+export interface Announcement {
+  data: PolicyUpdated;
+  made: Date | undefined;
 }
 
 /**
- * Replays `changes` (oldest first) over `before`, the ids in force by KV key: the event data of each change that names
- * an operator and whose revision `wanted` takes, with the set in force just after that change.
+ * Replays `changes` (oldest first) over `before`, the ids in force by KV key: the announcement of each change that
+ * names an operator and whose revision `wanted` takes, with the set in force just after that change.
  */
-export function operatorChanges(before: ReadonlyMap<string, string>, changes: readonly BucketChange[], wanted: (revision: bigint) => boolean): PolicyUpdated[] {
+export function* operatorChanges(
+  before: ReadonlyMap<string, string>,
+  changes: Iterable<BucketChange>,
+  wanted: (revision: bigint) => boolean = () => true,
+): Generator<Announcement> {
   const byKey = new Map(before);
-  const records: PolicyUpdated[] = [];
   for (const c of changes) {
     if (c.value && inForce(c.value)) byKey.set(c.key, c.value.id);
     else byKey.delete(c.key);
-    if (c.value?.author && wanted(c.revision)) records.push(policyUpdatedData(c.revision, byKey.values(), c.value));
+    if (c.value?.author && wanted(c.revision)) yield { data: policyUpdatedData(c.revision, byKey.values(), c.value), made: c.created };
   }
-  return records;
+}
+
+/** How {@link publishUntilStored} retries. */
+export interface RetryOptions {
+  /** Delay before the first retry; it doubles up to 5 s. */
+  retryMs: number;
+  logger: Logger;
+  /** Checked after each failed attempt: true gives up (a newer announcement took over, the process stops). */
+  giveUp: () => boolean;
+}
+
+/**
+ * Publishes policy.updated, retrying a failed publish with the same event until it is stored (true) or `giveUp`
+ * (false). The live path and the replay of the bucket's history both publish through here, so the record of one
+ * change is the same event wherever it comes from: its id comes from the revision, so the N replicas'
+ * announcements and every replay of it are duplicates of one record; its `time` is when the change was made (the
+ * KV entry's `created`, the same on every replica), not when this attempt was, so an auditor reads when the
+ * policies changed even from a record stored long after, by a replica that started later.
+ */
+export async function publishUntilStored(events: EventPublisher, { data, made }: Announcement, o: RetryOptions): Promise<boolean> {
+  const options = { id: `policy.updated.${data.revision}`, ...(made && { time: made }) };
+  let delay = o.retryMs;
+  for (;;) {
+    try {
+      await events.publish(EVENT_TYPES.POLICY_UPDATED, data, options);
+      return true;
+    } catch (err) {
+      o.logger.warn({ err, revision: data.revision }, "policy.updated not published; retrying");
+    }
+    await new Promise((r) => setTimeout(r, delay).unref());
+    delay = Math.min(delay * 2, 5000);
+    if (o.giveUp()) return false;
+  }
 }

@@ -2,8 +2,11 @@
  * Policy replicas as main.ts wires them, each on its own NATS connection and
  * gRPC port, over a real nats-server: an operator's change is answered only
  * once its policy.updated record is stored, a Delete applies only to the
- * version the replica runs, and a replica that starts announces the records
- * of changes that every replica before it failed to store.
+ * version the replica runs, a writer that gives up leaves nothing behind, and
+ * a replica that starts announces again every operator's change the bucket's
+ * history holds, so a record every replica before it failed to store is
+ * stored, with its author and the time the change was made, even when newer
+ * records are.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Metadata, credentials } from "@grpc/grpc-js";
@@ -20,7 +23,7 @@ import { createLogger } from "@sts/telemetry";
 import { startNats, waitFor } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
 import { LivePolicySet } from "./live-policies.js";
-import { missedRecords } from "./missed-records.js";
+import { announceHistory } from "./missed-records.js";
 import { operatorAccess } from "./operator-access.js";
 import { PolicyStore, parseStoredPolicy } from "./policy-store.js";
 import type { StoredPolicy } from "./policy-store.js";
@@ -52,6 +55,8 @@ interface Replica {
   store: PolicyStore;
   live: LivePolicySet;
   cache: KvCache<StoredPolicy>;
+  /** The replay of the bucket's history: how many records it stored. */
+  replayed: Promise<number>;
   /** Calls the replica's PolicyService with the break-glass credential. */
   call<T>(method: string, request: object, deadlineMs?: number): Promise<T>;
   stop(): Promise<void>;
@@ -62,8 +67,10 @@ async function startReplica(): Promise<Replica> {
   const kv = await openBucket(nats, BUCKET, { owner: true, history: 10 });
   const cache = new KvCache(kv, { parse: parseStoredPolicy, logger });
   await cache.ready();
-  const missed = await missedRecords(nats, kv, logger);
-  const live = new LivePolicySet(cache, new EventPublisher(nats, { source: "sts/policy", logger, retryWindowMs: 300 }), logger, { retryMs: 50, missed });
+  const events = new EventPublisher(nats, { source: "sts/policy", logger, retryWindowMs: 300 });
+  const live = new LivePolicySet(cache, events, logger, { retryMs: 50 });
+  let stopped = false;
+  const replayed = announceHistory(kv, events, logger, { retryMs: 50, stopped: () => stopped });
   const store = new PolicyStore(kv, () => 1_700_000_000);
   const grpc = await startGrpcServer({
     port: 0,
@@ -80,8 +87,10 @@ async function startReplica(): Promise<Replica> {
     store,
     live,
     cache,
+    replayed,
     call: (method, request, deadlineMs = 5000) => callUnary(client, method, request, { deadlineMs, metadata: metadata() }),
     async stop() {
+      stopped = true;
       client.close();
       await grpc.shutdown(0);
       cache.stop();
@@ -100,13 +109,20 @@ async function acceptEvents(): Promise<void> {
   await admin.jsm.streams.update(EVENTS_STREAM.name, { max_msgs: -1, discard: "old" });
 }
 
-/** Every stored policy.updated event of a revision. */
-async function recordsOf(revision: bigint | string): Promise<Array<{ id: string; data: PolicyUpdated }>> {
-  const { state } = await admin.jsm.streams.info(EVENTS_STREAM.name);
-  const found: Array<{ id: string; data: PolicyUpdated }> = [];
+/** A stored policy.updated event. */
+interface Record {
+  id: string;
+  time: string;
+  data: PolicyUpdated;
+}
+
+/** Every stored policy.updated event of a revision, in `nats`'s events stream (the test server's by default). */
+async function recordsOf(revision: bigint | string, nats: NatsHandle = admin): Promise<Record[]> {
+  const { state } = await nats.jsm.streams.info(EVENTS_STREAM.name);
+  const found: Record[] = [];
   for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
-    const event = (await admin.jsm.streams.getMessage(EVENTS_STREAM.name, { seq }))?.json<{ id: string; type: string; data: PolicyUpdated }>();
-    if (event?.type === "policy.updated" && event.data.revision === revision.toString()) found.push(event);
+    const event = (await nats.jsm.streams.getMessage(EVENTS_STREAM.name, { seq }).catch(() => null))?.json<Record & { type: string }>();
+    if (event?.type === "policy.updated" && event.data.revision === revision.toString()) found.push({ id: event.id, time: event.time, data: event.data });
   }
   return found;
 }
@@ -120,6 +136,13 @@ const outcome = (p: Promise<unknown>): Promise<string> =>
       throw err;
     },
   );
+
+/** When each version the bucket keeps was written, by revision: the time its record must carry. */
+async function madeAt(kv: KV = bucket): Promise<Map<string, string>> {
+  const made = new Map<string, string>();
+  for await (const e of await kv.history()) made.set(String(e.revision), e.created.toISOString());
+  return made;
+}
 
 const unrecorded = (revision: bigint | string): string =>
   `temporarily_unavailable: the change is stored at revision ${revision} but its policy.updated record is not yet; it is retried with the same event id: Get the policy before changing it again`;
@@ -142,6 +165,8 @@ describe("Put and Delete", () => {
     try {
       const { revision } = await replica.call<PutResponse__Output>("Put", { policy: { id: "p/recorded", text: text("B") } });
       expect((await recordsOf(revision)).map((e) => e.data)).toMatchObject([{ policy_id: "p/recorded", operation: "put", ...BREAK_GLASS }]);
+      // Stamped, as a replayed record is, with when the change was made.
+      expect((await recordsOf(revision)).map((e) => e.time)).toEqual([(await madeAt()).get(revision)]);
       await replica.call("Delete", { id: "p/recorded" });
       const deleted = BigInt(revision) + 1n;
       expect((await recordsOf(deleted)).map((e) => e.data)).toMatchObject([{ policy_id: "p/recorded", operation: "delete", ...BREAK_GLASS }]);
@@ -199,6 +224,19 @@ describe("Put and Delete", () => {
   });
 });
 
+describe("a writer waiting for its change's record", () => {
+  it("that gives up before the replica runs its revision leaves no waiter behind", async () => {
+    const replica = await startReplica();
+    try {
+      const ahead = replica.live.revision() + 100n;
+      expect(await outcome(replica.live.recorded(ahead, new Date(Date.now() + 400)))).toBe(unrecorded(ahead));
+      expect(replica.live.waiting()).toBe(0);
+    } finally {
+      await replica.stop();
+    }
+  });
+});
+
 describe("a replica that starts", () => {
   it("announces the changes whose records every replica before it failed to store, with their authors and the set in force after each", async () => {
     const first = await startReplica();
@@ -218,38 +256,98 @@ describe("a replica that starts", () => {
       await acceptEvents();
     }
 
-    // The newest record stored is q1's: only the changes after it are announced again, each with the set just after it.
     const others = first.live
       .list()
       .map((p) => p.id)
       .filter((id) => !id.startsWith("q"));
-    expect(await missedRecords(admin, bucket, logger)).toEqual([
-      { revision: put.toString(), policy_ids: [...others, "q1", "q2"].sort(), policy_id: "q2", operation: "put", ...alice },
-      { revision: deleted.toString(), policy_ids: [...others, "q2"].sort(), policy_id: "q1", operation: "delete", ...bob },
-    ]);
     const next = await startReplica();
     try {
       // Its watch replays only the latest version of each key: without the history, alice's change would go unrecorded.
       const alices = await waitFor(async () => (await recordsOf(put)).at(0), { timeoutMs: 5000, message: "alice's change was never recorded" });
-      expect(alices).toMatchObject({ id: `policy.updated.${put}`, data: { policy_id: "q2", operation: "put", ...alice } });
+      const made = await madeAt();
+      expect(alices).toEqual({
+        id: `policy.updated.${put}`,
+        time: made.get(put.toString()),
+        data: { revision: put.toString(), policy_ids: [...others, "q1", "q2"].sort(), policy_id: "q2", operation: "put", ...alice },
+      });
       const bobs = await waitFor(async () => (await recordsOf(deleted)).at(0), { timeoutMs: 5000, message: "bob's deletion was never recorded" });
-      expect(bobs).toMatchObject({ id: `policy.updated.${deleted}`, data: { policy_id: "q1", operation: "delete", ...bob } });
+      expect(bobs).toEqual({
+        id: `policy.updated.${deleted}`,
+        time: made.get(deleted.toString()),
+        data: { revision: deleted.toString(), policy_ids: [...others, "q2"].sort(), policy_id: "q1", operation: "delete", ...bob },
+      });
+      // A record already stored is stored once: the replay of q1's put is a duplicate.
+      await next.replayed;
       expect(await recordsOf(recorded)).toHaveLength(1);
     } finally {
       await next.stop();
     }
   });
 
-  it("announces every operator's change the bucket keeps when the events stream holds no policy.updated, never a version naming nobody", async () => {
-    const fresh = await openBucket(admin, "test_fresh_policies", { owner: true, history: 10 });
-    const store = new PolicyStore(fresh, () => 1_700_000_000);
-    await admin.jsm.streams.purge(EVENTS_STREAM.name);
-    await store.seed([{ id: "seeded", text: text("H"), description: "" }], () => undefined);
-    const put = await store.put({ id: "r1", text: text("I"), description: "" }, alice);
-    const deleted = await store.delete("r1", bob, put);
-    expect(await missedRecords(admin, fresh, logger)).toEqual([
-      { revision: put.toString(), policy_ids: ["r1", "seeded"], policy_id: "r1", operation: "put", ...alice },
-      { revision: deleted.toString(), policy_ids: ["seeded"], policy_id: "r1", operation: "delete", ...bob },
-    ]);
+  it("announces an older change whose record is missing while a newer one's is stored (records are retried apart), with its author and when it was made", async () => {
+    const first = await startReplica();
+    // Only carol's record is larger than the stream takes: it fails while later ones are stored, as records retried on
+    // their own backoffs can be.
+    const carol: CallerIdentity = { credential: "access_token", sub: "carol", client_id: "ops-carol", jti: "j-carol-".padEnd(2048, "x") };
+    let older: bigint;
+    let newer: bigint;
+    await admin.jsm.streams.update(EVENTS_STREAM.name, { max_msg_size: 1024 });
+    try {
+      older = await first.store.put({ id: "s1", text: text("J"), description: "" }, carol);
+      expect(await outcome(first.live.recorded(older, new Date(Date.now() + 1000)))).toBe(unrecorded(older));
+      newer = await first.store.put({ id: "s2", text: text("K"), description: "" }, alice);
+      expect(await outcome(first.live.recorded(newer))).toBe("ok");
+      // Every replica dies with carol's record in its retry loop; alice's, the newer, is the last policy.updated stored.
+      await first.stop();
+    } finally {
+      await admin.jsm.streams.update(EVENTS_STREAM.name, { max_msg_size: -1 });
+    }
+    expect(await recordsOf(older)).toEqual([]);
+    const restarted = Date.now();
+    const next = await startReplica();
+    try {
+      const record = await waitFor(async () => (await recordsOf(older)).at(0), { timeoutMs: 5000, message: "carol's change was never recorded" });
+      expect(record).toMatchObject({ id: `policy.updated.${older}`, data: { revision: older.toString(), policy_id: "s1", operation: "put", ...carol } });
+      // When carol made the change, not when the replay stored its record.
+      expect(record.time).toBe((await madeAt()).get(older.toString()));
+      expect(Date.parse(record.time)).toBeLessThan(restarted);
+      expect(await recordsOf(newer)).toHaveLength(1);
+    } finally {
+      await next.stop();
+    }
+  });
+
+  it("announces every operator's change the bucket keeps, never a version naming nobody", async () => {
+    const other = await startNats();
+    const nats = await connectNats({ servers: other.url, name: "policy-history-test" });
+    try {
+      await ensureEventsStream(nats);
+      const fresh = await openBucket(nats, "test_fresh_policies", { owner: true, history: 10 });
+      const store = new PolicyStore(fresh, () => 1_700_000_000);
+      await store.seed([{ id: "seeded", text: text("H"), description: "" }], () => undefined);
+      const put = await store.put({ id: "r1", text: text("I"), description: "" }, alice);
+      const deleted = await store.delete("r1", bob, put);
+      const events = new EventPublisher(nats, { source: "sts/policy", logger });
+      expect(await announceHistory(fresh, events, logger)).toBe(2);
+      const made = await madeAt(fresh);
+      expect(await recordsOf(1n, nats)).toEqual([]);
+      expect(await recordsOf(put, nats)).toEqual([
+        {
+          id: `policy.updated.${put}`,
+          time: made.get(put.toString()),
+          data: { revision: put.toString(), policy_ids: ["r1", "seeded"], policy_id: "r1", operation: "put", ...alice },
+        },
+      ]);
+      expect(await recordsOf(deleted, nats)).toEqual([
+        {
+          id: `policy.updated.${deleted}`,
+          time: made.get(deleted.toString()),
+          data: { revision: deleted.toString(), policy_ids: ["seeded"], policy_id: "r1", operation: "delete", ...bob },
+        },
+      ]);
+    } finally {
+      await nats.close();
+      await other.stop();
+    }
   });
 });
