@@ -16,6 +16,8 @@ const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
 const PORTAL_SECRET = "portal-secret-0000000000001";
+/** A client whose access tokens live one second, to revoke one just past its exp. */
+const SHORT_LIVED = { id: "short-lived", secret: "short-lived-secret-000000001" };
 let stack: Stack;
 let key: CryptoKey;
 let publicJwk: JWK;
@@ -55,6 +57,15 @@ beforeAll(async () => {
           audience: ["storage"],
         },
         { client_id: "portal", client_secret: PORTAL_SECRET, scope: ["read"], audience: [CLIENT_ID] },
+        {
+          client_id: SHORT_LIVED.id,
+          client_secret: SHORT_LIVED.secret,
+          jwks: { keys: [publicJwk] },
+          grant_types: [JWT_BEARER, "refresh_token"],
+          access_token_ttl: 1,
+          scope: ["read"],
+          audience: ["storage"],
+        },
       ],
       policy: { hops: [{ from: CLIENT_ID, to: "storage", scopes: ["read"] }] },
     },
@@ -222,6 +233,20 @@ describe("refresh tokens (RFC 6749 §6) with rotation and reuse detection", () =
     expect(issued?.data.refresh_family).toMatch(/^[A-Za-z0-9_-]{16}$/);
     expect(refreshed?.data).toMatchObject({ refresh_family: issued?.data.refresh_family, parent_jti: issued?.data.jti });
     for (const rt of [first.refresh_token, second.body.refresh_token]) expect(events.some((e) => e.raw.includes(rt as string))).toBe(false);
+  });
+
+  it("revokes with its family an access token just past its exp, which verifiers still accept for clock_tolerance", async () => {
+    const auth = { authorization: basicAuth(SHORT_LIVED.id, SHORT_LIVED.secret) };
+    const assertion = await sign({ iss: SHORT_LIVED.id, sub: "jeff", aud: tokenUrl, iat: now(), exp: now() + 60, jti: randomUUID() });
+    const r = await postForm(tokenUrl, { grant_type: JWT_BEARER, assertion, scope: "read" }, auth);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const access = claimsOf(r.body.access_token as string) as { jti: string; exp: number };
+    // Past exp by a second: a verifier with the default 30 s of tolerance still takes the token.
+    await new Promise((resolve) => setTimeout(resolve, (access.exp + 1) * 1000 - Date.now()));
+    const revoke = await postForm(`${stack.gatewayUrl}/oauth2/revoke`, { token: r.body.refresh_token as string, token_type_hint: "refresh_token" }, auth);
+    expect(revoke.status).toBe(200);
+    const events = await storedEvents(stack.nats.url);
+    expect(events.some((e) => e.type.endsWith("token.revoked") && e.data.jti === access.jti)).toBe(true);
   });
 
   it("kills the whole family when a spent refresh token is presented again", async () => {

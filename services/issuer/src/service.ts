@@ -244,7 +244,8 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
           const now = deps.now();
           const grants = [revoked.grant, ...(revoked.newest && revoked.newest.access_jti !== revoked.grant.access_jti ? [revoked.newest] : [])];
           for (const g of grants) {
-            if (g.access_exp && g.access_exp > now)
+            // Verifiers accept a token up to clock_tolerance past its exp: until then it is worth revoking.
+            if (g.access_exp && g.access_exp + deps.clockTolerance > now)
               await revokeAccess({ jti: g.access_jti, exp: g.access_exp, client_id: g.client_id, sub: g.sub }, { refresh_family: g.family });
           }
           ctx.logger.info({ family: revoked.grant.family }, "refresh token family revoked");
