@@ -3,3 +3,5 @@ export { configSchema, clientSchema, hopSchema, SIGNING_ALGORITHMS, ASSERTION_AL
 export type { StsConfig, ClientConfig, HopConfig, NatsConfig } from "./schema.js";
 export { parseDurationSeconds } from "./duration.js";
 export { SPIFFE_ENDPOINT_SOCKET, workloadApiSocketProblem } from "./spiffe-endpoint.js";
+export { rotatingFile, secretReader } from "./secret-source.js";
+export type { SecretSource, StaleCopyListener } from "./secret-source.js";

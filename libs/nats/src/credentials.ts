@@ -4,13 +4,14 @@
  * or token (a Kubernetes Secret volume is updated in place) takes effect at
  * the next reconnect without a restart. Nothing here logs or throws a secret.
  */
-import { readFileSync } from "node:fs";
+import { rotatingFile, secretReader } from "@sts/config";
+import type { SecretSource, StaleCopyListener } from "@sts/config";
 import { credsAuthenticator, nkeyAuthenticator, tokenAuthenticator, usernamePasswordAuthenticator } from "@nats-io/transport-node";
 import type { Authenticator } from "@nats-io/transport-node";
 import type { NatsLogger } from "./connection.js";
 
 /** A secret given as is (from the environment) or as a file read at each connect. */
-export type NatsSecret = { value: string } | { file: string };
+export type NatsSecret = SecretSource;
 
 /** One way of authenticating to NATS. */
 export type NatsAuth =
@@ -37,32 +38,11 @@ export function describeNatsAuth(auth: NatsAuth | undefined): string {
   }
 }
 
-/**
- * Reads `file` at each call. A file that cannot be read after it once could
- * (a Secret volume between two versions) gives the last content read, with a
- * warning, so a reconnect is not lost to a rotation in progress.
- */
-function fileReader(file: string, what: string, logger: NatsLogger | undefined): () => Buffer {
-  let last: Buffer | undefined;
-  return () => {
-    try {
-      last = readFileSync(file);
-      return last;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? "unreadable";
-      if (last === undefined) throw new Error(`cannot read the NATS ${what} ${file}: ${code}`);
-      logger?.warn({ file, code }, `NATS ${what} unreadable; using the copy read before`);
-      return last;
-    }
-  };
-}
-
-function secretReader(secret: NatsSecret, what: string, logger: NatsLogger | undefined): () => string {
-  if ("value" in secret) return () => secret.value;
-  const read = fileReader(secret.file, what, logger);
-  // Files written with `echo` or by editors end with a newline that is no part of the secret.
-  return () => read().toString("utf8").trim();
-}
+/** A file unusable at a reconnect after it once was (a Secret volume between two versions): the copy read before is used. */
+const warnStale =
+  (logger: NatsLogger | undefined, what: string): StaleCopyListener =>
+  (file, reason) =>
+    logger?.warn({ file, reason }, `${what} unreadable; using the copy read before`);
 
 /**
  * The nats.js authenticator for `auth`, reading its files at each handshake.
@@ -73,22 +53,22 @@ export function natsAuthenticator(auth: NatsAuth, logger?: NatsLogger): Authenti
   let authenticator: Authenticator;
   switch (auth.kind) {
     case "creds": {
-      const read = fileReader(auth.file, "credentials file", logger);
+      const read = rotatingFile(auth.file, "NATS credentials file", warnStale(logger, "NATS credentials file"));
       // One read per handshake: credsAuthenticator given a function reads it twice (JWT, then seed), and a
       // rotation between the two reads would pair a JWT with another user's seed.
       authenticator = (nonce) => credsAuthenticator(read())(nonce);
       break;
     }
     case "nkey": {
-      const read = secretReader({ file: auth.seedFile }, "nkey seed file", logger);
+      const read = secretReader({ file: auth.seedFile }, "NATS nkey seed", warnStale(logger, "NATS nkey seed file"));
       authenticator = (nonce) => nkeyAuthenticator(new TextEncoder().encode(read()))(nonce);
       break;
     }
     case "user":
-      authenticator = usernamePasswordAuthenticator(auth.user, secretReader(auth.password, "password file", logger));
+      authenticator = usernamePasswordAuthenticator(auth.user, secretReader(auth.password, "NATS password", warnStale(logger, "NATS password file")));
       break;
     case "token":
-      authenticator = tokenAuthenticator(secretReader(auth.token, "token file", logger));
+      authenticator = tokenAuthenticator(secretReader(auth.token, "NATS token", warnStale(logger, "NATS token file")));
       break;
   }
   try {

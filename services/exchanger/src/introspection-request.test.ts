@@ -36,7 +36,7 @@ async function endpoint(
   const at = {
     url: `http://127.0.0.1:${port}/introspect`,
     clientId: "sts exchanger",
-    clientSecret: () => Promise.resolve("s3cret:/+"),
+    clientSecret: () => "s3cret:/+",
     timeoutMs: 2_000,
     ...more,
   };
@@ -67,7 +67,7 @@ describe("introspectToken (RFC 7662 §2.1)", () => {
 
   it("reads the secret at each call (a rotated file takes effect)", async () => {
     let secret = "first";
-    const { at, received } = await endpoint(json({ active: false }), { clientSecret: () => Promise.resolve(secret) });
+    const { at, received } = await endpoint(json({ active: false }), { clientSecret: () => secret });
     await introspectToken("t", at);
     secret = "second";
     await introspectToken("t", at);

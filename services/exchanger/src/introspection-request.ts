@@ -15,7 +15,7 @@ export interface IntrospectionEndpoint {
   url: string;
   clientId: string;
   /** The client secret, read at each call (a rotated file takes effect). */
-  clientSecret: () => Promise<string>;
+  clientSecret: () => string;
   timeoutMs: number;
 }
 
@@ -74,7 +74,7 @@ export function parseAnswer(text: string): IntrospectionAnswer {
 
 /** Asks the endpoint about `token` (RFC 7662 §2.1); throws IntrospectionUnavailable when there is no usable answer. */
 export async function introspectToken(token: string, endpoint: IntrospectionEndpoint): Promise<IntrospectionAnswer> {
-  const secret = await endpoint.clientSecret();
+  const secret = endpoint.clientSecret();
   const signal = AbortSignal.timeout(endpoint.timeoutMs);
   let response: Response;
   try {

@@ -42,7 +42,7 @@ const claims: IntrospectedToken = { iss: "https://idp", sub: "alice", client_id:
 function introspection(url: string, clock: { now: number }, more: Partial<ProviderIntrospectionOptions> = {}): ProviderIntrospection {
   return new ProviderIntrospection({
     issuer: "https://idp",
-    endpoint: { url, clientId: "sts", clientSecret: () => Promise.resolve("secret"), timeoutMs: 2_000 },
+    endpoint: { url, clientId: "sts", clientSecret: () => "secret", timeoutMs: 2_000 },
     cacheTtlSeconds: 30,
     nowMs: () => clock.now,
     ...more,

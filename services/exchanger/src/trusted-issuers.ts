@@ -10,8 +10,8 @@ import { createRemoteJWKSet, errors } from "jose";
 import type { JWTVerifyGetKey } from "jose";
 import { foreignProfile } from "@sts/jwt";
 import type { TokenProfile } from "@sts/jwt";
-import { secretReader } from "./client-secret.js";
-import type { SecretSource } from "./client-secret.js";
+import { secretReader } from "@sts/config";
+import type { SecretSource } from "@sts/config";
 import { ProviderIntrospection } from "./provider-introspection.js";
 
 /** One trusted issuer as the config file declares it. */
@@ -73,7 +73,7 @@ function keysOf(jwksUri: string): JWTVerifyGetKey {
 
 /** The introspection of one issuer; a secret that cannot be read stops the start, naming the setting. */
 function introspectionOf(issuer: string, c: TrustedIntrospectionConfig, path: string, options: TrustedIssuersOptions): ProviderIntrospection {
-  const clientSecret = secretReader(c.client_secret, "file" in c.client_secret ? `${path}.client_secret_file` : `${path}.client_secret_env`);
+  const clientSecret = secretReader(c.client_secret, `${path}.client_secret`);
   return new ProviderIntrospection({
     issuer,
     endpoint: { url: c.endpoint, clientId: c.client_id, clientSecret, timeoutMs: c.timeout_ms },
