@@ -5,3 +5,5 @@ export { parseDurationSeconds } from "./duration.js";
 export { SPIFFE_ENDPOINT_SOCKET, workloadApiSocketProblem } from "./spiffe-endpoint.js";
 export { rotatingFile, secretReader } from "./secret-source.js";
 export type { SecretSource, StaleCopyListener } from "./secret-source.js";
+export { serviceClock } from "./clock.js";
+export type { ServiceClock } from "./clock.js";

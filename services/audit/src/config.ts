@@ -1,5 +1,5 @@
 /** The audit service's settings: the only module of the service that reads process.env. */
-import { loadConfig } from "@sts/config";
+import { loadConfig, serviceClock } from "@sts/config";
 import type { StsConfig } from "@sts/config";
 
 /** Everything the audit service needs to start. */
@@ -17,10 +17,9 @@ export interface AuditSettings {
 
 /** Reads the config file (STS_CONFIG), env overrides and the break-glass credential (STS_AUDIT_TOKEN). */
 export function readSettings(env: NodeJS.ProcessEnv = process.env): AuditSettings {
-  const offset = Number(env.STS_CLOCK_OFFSET ?? 0) || 0;
   return {
     config: loadConfig(env.STS_CONFIG, env),
     breakGlassToken: env.STS_AUDIT_TOKEN || undefined,
-    now: () => Math.floor(Date.now() / 1000) + offset,
+    now: serviceClock(env).now,
   };
 }

@@ -1,5 +1,5 @@
 /** The exchanger's settings: the only module of the service that reads process.env. */
-import { loadConfig } from "@sts/config";
+import { loadConfig, serviceClock } from "@sts/config";
 import type { StsConfig } from "@sts/config";
 import type { TrustedIssuerConfig } from "./trusted-issuers.js";
 
@@ -36,12 +36,10 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): ExchangerSet
   if (!secret) throw new Error("STS_EXCHANGER_CLIENT_SECRET is required: the exchanger authenticates to the issuer's Mint with it");
   const id = config.exchange.client_id;
   const formEncode = (s: string): string => encodeURIComponent(s).replace(/%20/g, "+");
-  const offset = Number(env.STS_CLOCK_OFFSET ?? 0) || 0;
   return {
     config,
     internalAuthorization: `Basic ${Buffer.from(`${formEncode(id)}:${formEncode(secret)}`).toString("base64")}`,
-    now: () => Math.floor(Date.now() / 1000) + offset,
-    nowMs: () => Date.now() + offset * 1000,
+    ...serviceClock(env),
     trustedIssuers: trustedIssuersOf(config, env),
   };
 }

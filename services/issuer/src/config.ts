@@ -1,6 +1,6 @@
 /** The issuer's settings: the only module of the service that reads process.env. */
 import { readFileSync } from "node:fs";
-import { clientSchema, loadConfig } from "@sts/config";
+import { clientSchema, loadConfig, serviceClock } from "@sts/config";
 import type { StsConfig } from "@sts/config";
 import { parseMasterKey } from "@sts/keys";
 
@@ -31,10 +31,9 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): IssuerSettin
       clientSchema.parse({ client_id: id, client_secret: internalSecret, internal: true }),
     ];
   }
-  const offset = Number(env.STS_CLOCK_OFFSET ?? 0) || 0;
   return {
     config,
     masterKey: masterText ? parseMasterKey(masterText) : undefined,
-    now: () => Math.floor(Date.now() / 1000) + offset,
+    now: serviceClock(env).now,
   };
 }
