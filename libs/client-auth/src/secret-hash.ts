@@ -14,8 +14,7 @@
 import { availableParallelism } from "node:os";
 import { createHash, randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import { OAuthError, unavailable } from "@sts/errors";
-import { getMeter } from "@sts/telemetry";
-import type { Counter } from "@opentelemetry/api";
+import { resultCounter } from "@sts/telemetry";
 
 const N = 16384;
 const R = 8;
@@ -78,26 +77,13 @@ const VERIFIED_MAX = 10_000;
 /** How a secret check ended: from the cache, by scrypt (match or mismatch), or refused at the gate. */
 export type SecretCheck = "cached" | "match" | "mismatch" | "refused";
 
-let checks: Counter | undefined;
-/**
- * Counts checks by result. Made on first use, not at module load: the OTel API hands out no-op instruments until the
- * service has started its metrics, and a check only happens once it serves. A rising `mismatch` is someone guessing;
- * `refused` is the gate shedding load.
- */
-function count(result: SecretCheck): void {
-  checks ??= getMeter("@sts/client-auth").createCounter("sts.client_auth.secret_checks", {
-    description: "Client secret checks by result: cached (verified before), match, mismatch (wrong secret or unknown client) or refused (scrypt gate full)",
-  });
-  checks.add(1, CHECK_ATTRIBUTES[result]);
-}
-
-/** One attribute set per result, made once: the check of a cached secret is on every request's path. */
-const CHECK_ATTRIBUTES: Record<SecretCheck, { "sts.result": SecretCheck }> = {
-  cached: { "sts.result": "cached" },
-  match: { "sts.result": "match" },
-  mismatch: { "sts.result": "mismatch" },
-  refused: { "sts.result": "refused" },
-};
+/** Counts checks by result. A rising `mismatch` is someone guessing; `refused` is the gate shedding load. */
+const count = resultCounter(
+  "@sts/client-auth",
+  "sts.client_auth.secret_checks",
+  "Client secret checks by result: cached (verified before), match, mismatch (wrong secret or unknown client) or refused (scrypt gate full)",
+  ["cached", "match", "mismatch", "refused"] as const,
+);
 
 /** Checks a presented secret against a stored hash in constant time; a repeat of a verified secret skips scrypt and the gate. */
 export async function verifySecret(stored: string, presented: string, gate: ScryptGate = defaultGate): Promise<boolean> {

@@ -1,6 +1,6 @@
 export { initTelemetry, getTracer, injectTraceContext, extractTraceContext } from "./tracing.js";
 export type { TelemetryOptions } from "./tracing.js";
-export { initMetrics, getMeter, cacheLookups, durationHistogram, DURATION_BUCKETS_S } from "./metrics.js";
+export { initMetrics, getMeter, cacheLookups, resultCounter, durationHistogram, DURATION_BUCKETS_S } from "./metrics.js";
 export type { CacheLookup, MetricsHandle } from "./metrics.js";
 export { createLogger, REDACT_PATHS } from "./logger.js";
 export type { Logger } from "./logger.js";

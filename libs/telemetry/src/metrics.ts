@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { metrics } from "@opentelemetry/api";
-import type { Histogram, Meter } from "@opentelemetry/api";
+import type { Attributes, Counter, Histogram, Meter } from "@opentelemetry/api";
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { MeterProvider } from "@opentelemetry/sdk-metrics";
@@ -47,13 +47,31 @@ export function initMetrics(serviceName: string): MetricsHandle {
 /** How a cache answered: from itself, by asking upstream, or by joining the same question already in flight. */
 export type CacheLookup = "hit" | "miss" | "joined";
 
+/**
+ * A counter of outcomes by `sts.result` (plus `fixed` attributes). The instrument is made at the first count, so one
+ * declared at module load still counts once the service has started its metrics; each result's attribute set is made
+ * once, here, because counting sits on request paths.
+ */
+export function resultCounter<R extends string>(
+  scope: string,
+  name: string,
+  description: string,
+  results: readonly R[],
+  fixed: Attributes = {},
+): (result: R) => void {
+  const attributes = {} as Record<R, Attributes>;
+  for (const result of results) attributes[result] = { ...fixed, "sts.result": result };
+  let counter: Counter | undefined;
+  return (result) => {
+    counter ??= getMeter(scope).createCounter(name, { description });
+    counter.add(1, attributes[result]);
+  };
+}
+
 /** A counter of cache lookups by result (`sts.result`), for the caches in front of remote calls. */
 export function cacheLookups(scope: string, name: string, what: string): (result: CacheLookup) => void {
-  const counter = getMeter(scope).createCounter(name, {
-    description: `${what} asked of the cache, by result: hit, miss (asked upstream) or joined (waited on the same question in flight)`,
-  });
-  const attributes = { hit: { "sts.result": "hit" }, miss: { "sts.result": "miss" }, joined: { "sts.result": "joined" } };
-  return (result) => counter.add(1, attributes[result]);
+  const description = `${what} asked of the cache, by result: hit, miss (asked upstream) or joined (waited on the same question in flight)`;
+  return resultCounter(scope, name, description, ["hit", "miss", "joined"]);
 }
 
 /** A histogram of durations in seconds, with the stack's bucket boundaries. */

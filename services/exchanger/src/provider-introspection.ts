@@ -16,8 +16,7 @@
  * reads as active: the caller fails closed.
  */
 import { createHash } from "node:crypto";
-import type { Counter } from "@opentelemetry/api";
-import { getMeter } from "@sts/telemetry";
+import { resultCounter } from "@sts/telemetry";
 import { IntrospectionUnavailable, introspectToken } from "./introspection-request.js";
 import type { IntrospectionAnswer, IntrospectionEndpoint } from "./introspection-request.js";
 
@@ -59,24 +58,9 @@ const MIN_NEGATIVE_CACHE_MS = 60_000;
 type Result = IntrospectionVerdict | "error" | "cached" | "joined";
 
 const RESULTS: readonly Result[] = ["active", "inactive", "mismatch", "error", "cached", "joined"];
-type ResultAttributes = { "sts.result": Result; "sts.issuer": string };
-
-let introspections: Counter | undefined;
-
-/** One attribute set per result for one issuer, made once: a check is on the exchange path. */
-function attributesFor(issuer: string): Record<Result, ResultAttributes> {
-  return Object.fromEntries(RESULTS.map((result) => [result, { "sts.result": result, "sts.issuer": issuer }])) as Record<Result, ResultAttributes>;
-}
-
-/** Counts checks by issuer and result. Made on first use, not at module load: until the service starts its metrics the API hands out no-ops. */
-function count(attributes: ResultAttributes): void {
-  introspections ??= getMeter("@sts/exchanger").createCounter("sts.federation.introspections", {
-    description:
-      "Trusted issuers' tokens checked at their introspection endpoint, by issuer and result: active, inactive, mismatch (an answer about another token, refused), " +
-      "error (no usable answer: the exchange failed closed), cached (a remembered answer) or joined (waited on the same call in flight)",
-  });
-  introspections.add(1, attributes);
-}
+const COUNTER_DESCRIPTION =
+  "Trusted issuers' tokens checked at their introspection endpoint, by issuer and result: active, inactive, mismatch (an answer about another token, refused), " +
+  "error (no usable answer: the exchange failed closed), cached (a remembered answer) or joined (waited on the same call in flight)";
 
 /** RFC 7662 §2.2 members that name the token, compared when the answer has them. */
 export function verdictOf(answer: IntrospectionAnswer, token: IntrospectedToken): IntrospectionVerdict {
@@ -93,12 +77,12 @@ export class ProviderIntrospection {
   readonly #o: Required<ProviderIntrospectionOptions>;
   readonly #entries = new Map<string, { verdict: IntrospectionVerdict; untilMs: number }>();
   readonly #inflight = new Map<string, Promise<IntrospectionVerdict>>();
-  readonly #counted: Record<Result, ResultAttributes>;
+  readonly #count: (result: Result) => void;
 
   constructor(options: ProviderIntrospectionOptions) {
     this.#o = { maxEntries: DEFAULT_MAX_ENTRIES, nowMs: Date.now, ...options };
     // Configured issuers only (a handful): a bounded label set.
-    this.#counted = attributesFor(options.issuer);
+    this.#count = resultCounter("@sts/exchanger", "sts.federation.introspections", COUNTER_DESCRIPTION, RESULTS, { "sts.issuer": options.issuer });
   }
 
   /** The provider's verdict on a token that passed every local check; rejects with IntrospectionUnavailable when there is none. */
@@ -110,23 +94,23 @@ export class ProviderIntrospection {
       if (hit.untilMs > this.#o.nowMs()) {
         // Put back last: the map's order is then least recently used first.
         this.#entries.set(key, hit);
-        count(this.#counted.cached);
+        this.#count("cached");
         return Promise.resolve(hit.verdict);
       }
     }
     const inflight = this.#inflight.get(key);
     if (inflight) {
-      count(this.#counted.joined);
+      this.#count("joined");
       return inflight;
     }
     const asked = this.#ask(token, claims)
       .then((verdict) => {
         this.#remember(key, verdict, claims.exp);
-        count(this.#counted[verdict]);
+        this.#count(verdict);
         return verdict;
       })
       .catch((err: unknown) => {
-        count(this.#counted.error);
+        this.#count("error");
         throw err;
       })
       .finally(() => this.#inflight.delete(key));
