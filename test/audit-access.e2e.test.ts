@@ -232,7 +232,7 @@ describe("stsctl", () => {
       expect(fromFile).toMatchObject({ code: 0, out: expect.stringMatching(/^chain intact: \d+ records/) });
       const empty = join(dir, "empty");
       writeFileSync(empty, "");
-      expect(await stsctl({}, "verify", "--access-token-file", empty)).toEqual({ code: 2, out: "stsctl: the access token file is empty\n" });
+      expect(await stsctl({}, "verify", "--access-token-file", empty)).toEqual({ code: 2, out: `stsctl: the access token file ${empty} is empty\n` });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -5,8 +5,8 @@
  * as such. Never a token on the command line: it would stay in shell history
  * and process listings.
  */
-import { readFileSync } from "node:fs";
 import { Metadata } from "@grpc/grpc-js";
+import { secretReader } from "@sts/config";
 
 /** A mistake in how stsctl was called: said on stderr, exit code 2. */
 export class UsageError extends Error {}
@@ -22,14 +22,12 @@ export interface CredentialSources {
 /** The credential to present: --access-token-file's token, else the access token variable's, else the break-glass secret. */
 export function bearerCredential(file: string | undefined, env: NodeJS.ProcessEnv, sources: CredentialSources): string | undefined {
   if (file === undefined) return env[sources.accessToken]?.trim() || env[sources.breakGlass] || undefined;
-  let token: string;
   try {
-    token = readFileSync(file, "utf8").trim();
+    return secretReader({ file }, "access token")();
   } catch (err) {
-    throw new UsageError(`cannot read the access token file: ${(err as Error).message}`);
+    // The reader's messages name the file and never its content.
+    throw new UsageError((err as Error).message);
   }
-  if (!token) throw new UsageError("the access token file is empty");
-  return token;
 }
 
 /** Call metadata carrying the credential as a bearer, when there is one. */
