@@ -3,11 +3,12 @@
  * exchange without a policy decision. Faults are real: nats-server and the
  * policy service are killed (SIGKILL) and restarted.
  */
+import { Metadata, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { grpcHealthy, waitFor } from "@sts/testkit";
 import { basicAuth, claimsOf, postForm, startStack, storedEvents } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { SECRET, chainConfig, clients, exchange } from "./chain.js";
+import { SECRET, chainConfig, clients, exchange, exchangeRequest } from "./chain.js";
 
 let stack: Stack;
 let grpc: ReturnType<typeof clients>;
@@ -91,5 +92,40 @@ describe("policy service down", () => {
       { timeoutMs: 20_000 },
     );
     expect(claimsOf(r3.value.access_token).scope).toBe("c");
+  }, 60_000);
+});
+
+describe("caller gone before the mint", () => {
+  it("mints and records nothing for an exchange whose caller's deadline passed while the policy service was stalled", async () => {
+    // A subject scope set no other test here uses, so no decision for it is cached and the exchange must wait for the policy service.
+    const subject = (await token("a b")).body.access_token as string;
+    const parent = claimsOf(subject).jti as string;
+    const exchangedFrom = async () => (await storedEvents(stack.nats.url)).filter((e) => e.type === "token.exchanged" && e.data.parent_jti === parent);
+    const policyPid = stack.processes.policy?.pid ?? -1;
+    expect(policyPid).toBeGreaterThan(0);
+
+    process.kill(policyPid, "SIGSTOP");
+    let answer: Promise<{ code: number | undefined }>;
+    try {
+      // The caller gives up after 400 ms (as the gateway does after its own deadline); the decision comes after that.
+      answer = new Promise((resolve) => {
+        grpc.exchange.Exchange(exchangeRequest("svc-a", subject, { audience: ["svc-b"], scope: "b" }), new Metadata(), { deadline: Date.now() + 400 }, (err) =>
+          resolve({ code: err?.code }),
+        );
+      });
+      expect((await answer).code).toBe(status.DEADLINE_EXCEEDED);
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      process.kill(policyPid, "SIGCONT");
+    }
+    // The stalled decision now reaches the exchanger. The same request from a caller still waiting is minted (and
+    // recorded) after it, so the stream has seen everything the abandoned call could have produced by then.
+    const live = await exchange(grpc.exchange, "svc-a", subject, { audience: ["svc-b"], scope: "b" });
+    expect(live.ok).toBe(true);
+    await waitFor(async () => (await exchangedFrom()).length >= 1, { timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    const recorded = await exchangedFrom();
+    expect(recorded.map((e) => e.data.jti)).toEqual([live.ok ? claimsOf(live.value.access_token).jti : "none"]);
+    expect(stack.processes.exchanger?.output()).toMatch(/before the token was minted/);
   }, 60_000);
 });

@@ -3,6 +3,7 @@ import { OAuthError, invalidTarget, unauthorizedClient } from "@sts/errors";
 import { authenticateClient } from "@sts/client-auth";
 import type { AuthenticateDeps } from "@sts/client-auth";
 import { unary } from "@sts/grpc";
+import type { CallContext } from "@sts/grpc";
 import {
   TOKEN_EXCHANGE_GRANT,
   TokenRejected,
@@ -129,6 +130,9 @@ async function checkActiveAtIssuer(token: string, subject: Subject): Promise<voi
   if (verdict === "mismatch") throw badToken("subject_token", "its issuer's introspection answer is about another token");
 }
 
+/** Nothing was issued because nobody waits for it any more; never recorded as a denial (the request was not refused). */
+const callerGone = (): OAuthError => new OAuthError("temporarily_unavailable", "the caller cancelled, or its deadline passed, before the token was minted");
+
 async function verifyPresented(
   token: string,
   position: "subject_token" | "actor_token",
@@ -191,7 +195,7 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
     throw err;
   }
 
-  async function exchange(req: ExchangeRequest__Output): Promise<ExchangeResponse> {
+  async function exchange(req: ExchangeRequest__Output, ctx: CallContext): Promise<ExchangeResponse> {
     const { client } = await authenticateClient(req.client ?? {}, deps.auth);
     let subject: AccessTokenClaims | undefined;
     // Who vouches for the subject, once known: denials record it too.
@@ -266,6 +270,9 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
         policy_ids: [...new Set(policyIds)],
         policy_revision: String(policyRevision),
       };
+      // A token minted for a caller that has gone (the gateway gave up, a sidecar's call was cancelled) would be signed and
+      // recorded for nobody: stop here. Past this point the token is made and recorded even if the caller goes.
+      if (ctx.cancelled) throw callerGone();
       const minted = await deps.mint(mint);
       logger.debug({ client_id: client.client_id, jti: minted.jti, parent_jti: verified.parentRef }, "token exchanged");
       return {
