@@ -24,6 +24,8 @@ import { parseSamples, total } from "./prometheus.js";
 const IDP = "https://idp.test.example/realms/main";
 /** Introspects, secret from an environment variable; its server is stopped mid-test. */
 const IDP_DOWN = "https://idp-down.test.example/realms/main";
+/** Introspects; its endpoint fails for a while, which opens the exchanger's circuit breaker for it. */
+const IDP_FLAKY = "https://idp-flaky.test.example/realms/main";
 /** Does not introspect: checked as before, signature, claims and exp only. */
 const IDP_PLAIN = "https://idp-plain.test.example/realms/main";
 
@@ -37,6 +39,7 @@ let stack: Stack;
 let idp: IdentityProvider;
 let down: IdentityProvider;
 let plain: IdentityProvider;
+let flaky: IdentityProvider;
 /** The exchanger's admin port, for its metrics. */
 let adminUrl: string;
 /** Every provider token the tests made, to check that none reached a log or an event. */
@@ -45,10 +48,11 @@ const tokens: string[] = [];
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "sts-federation-introspection-"));
   const ca = makeTestCa(dir, "idp-ca");
-  [idp, down, plain] = await Promise.all([
+  [idp, down, plain, flaky] = await Promise.all([
     startIdentityProvider({ issuer: IDP, ca, name: "idp", client: CLIENT }),
     startIdentityProvider({ issuer: IDP_DOWN, ca, name: "idp-down", client: DOWN_CLIENT }),
     startIdentityProvider({ issuer: IDP_PLAIN, ca, name: "idp-plain" }),
+    startIdentityProvider({ issuer: IDP_FLAKY, ca, name: "idp-flaky", client: CLIENT }),
   ]);
   const secretFile = join(dir, "idp-introspection-secret");
   writeFileSync(secretFile, `${CLIENT.secret}\n`);
@@ -79,6 +83,12 @@ beforeAll(async () => {
             introspection: { endpoint: down.introspectionEndpoint, client_id: DOWN_CLIENT.id, client_secret_env: "IDP_DOWN_INTROSPECTION_SECRET" },
           },
           { issuer: IDP_PLAIN, jwks_uri: plain.jwksUri, ...keycloak },
+          {
+            issuer: IDP_FLAKY,
+            jwks_uri: flaky.jwksUri,
+            ...keycloak,
+            introspection: { endpoint: flaky.introspectionEndpoint, client_id: CLIENT.id, client_secret_file: secretFile, cache_ttl: 0 },
+          },
         ],
       },
       policy: { hops: [{ from: "edge", to: "svc-a", scopes: ["a", "b"] }] },
@@ -92,7 +102,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  await Promise.all([idp, down, plain].map((p) => p?.close()));
+  await Promise.all([idp, down, plain, flaky].map((p) => p?.close()));
   await stack?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -231,6 +241,31 @@ describe("a trusted issuer that introspects (RFC 7662)", () => {
   });
 });
 
+describe("a trusted issuer whose introspection endpoint keeps failing", () => {
+  it("is not asked while its breaker is open (exchanges fail closed at once), then is probed and used again", async () => {
+    const first = await tokenOf(flaky);
+    expect((await exchange(first.token)).status).toBe(200);
+    flaky.reply = () => ({ status: 500, body: "{}" });
+    try {
+      // Four failures out of five calls: the breaker opens.
+      for (let i = 0; i < 4; i++) expect((await exchange((await tokenOf(flaky)).token)).status).toBe(503);
+      const shed = await tokenOf(flaky);
+      const r = await exchange(shed.token);
+      expect([r.status, r.body.error, r.body.access_token]).toEqual([503, "temporarily_unavailable", undefined]);
+      expect(flaky.callsFor(shed.token)).toEqual([]);
+      expect(await exchangedFrom(IDP_FLAKY, shed.jti)).toBe(0);
+      expect(stack.processes.exchanger?.output()).toMatch(/idp-flaky[^\n]*breaker open/);
+    } finally {
+      flaky.reply = undefined;
+    }
+    // After the pause (5 s) one exchange probes the endpoint; its answer closes the breaker and calls resume.
+    await new Promise((resolve) => setTimeout(resolve, 5_500));
+    const later = await tokenOf(flaky);
+    expect((await exchange(later.token)).status).toBe(200);
+    expect(flaky.callsFor(later.token)).toHaveLength(1);
+  }, 30_000);
+});
+
 describe("a trusted issuer without introspection", () => {
   it("is not asked: its token is exchanged on its signature, claims and exp, as before", async () => {
     const { token, jti } = await tokenOf(plain);
@@ -261,7 +296,9 @@ describe("metrics", () => {
     const res = await fetch(`${adminUrl}/metrics`);
     const text = await res.text();
     const samples = parseSamples(text);
-    const count = (result: string) => total(samples, "sts_federation_introspections_total", { sts_result: result });
+    // The flaky provider's checks are its own test's; the figures below are the other two providers'.
+    const count = (result: string) =>
+      [IDP, IDP_DOWN].reduce((sum, issuer) => sum + total(samples, "sts_federation_introspections_total", { sts_issuer: issuer, sts_result: result }), 0);
     // What the tests above did: one call per new token, four answers again after a fault, a revocation, a lie, six faults.
     expect({ active: count("active"), inactive: count("inactive"), mismatch: count("mismatch"), error: count("error") }).toEqual({
       active: 8,
@@ -276,6 +313,8 @@ describe("metrics", () => {
     expect(byIssuer(IDP, "error") + byIssuer(IDP_DOWN, "error")).toBe(6);
     expect(byIssuer(IDP, "active")).toBeGreaterThan(0);
     expect(byIssuer(IDP_DOWN, "error")).toBeGreaterThan(0);
+    const flakyCount = (result: string) => total(samples, "sts_federation_introspections_total", { sts_issuer: IDP_FLAKY, sts_result: result });
+    expect([flakyCount("active"), flakyCount("error"), flakyCount("not_asked")]).toEqual([2, 4, 1]);
     for (const secret of [...tokens, CLIENT.secret, DOWN_CLIENT.secret]) expect(text).not.toContain(secret);
   });
 });

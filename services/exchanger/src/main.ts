@@ -26,7 +26,19 @@ async function main(): Promise<void> {
   const { config, internalAuthorization, now, nowMs, trustedIssuers } = readSettings();
   const { telemetry, logger } = startTelemetry("exchanger", config);
   // Before anything connects: an introspection secret that cannot be read stops the start, naming its setting.
-  const trusted = new TrustedIssuers(trustedIssuers, { nowMs });
+  const trusted = new TrustedIssuers(trustedIssuers, {
+    nowMs,
+    onBreaker: (issuer, state) =>
+      state === "open"
+        ? logger.warn(
+            { issuer },
+            "trusted issuer's introspection endpoint keeps failing: breaker open, its tokens are refused (temporarily_unavailable) without a call",
+          )
+        : logger.info(
+            { issuer, state },
+            `trusted issuer's introspection breaker ${state === "closed" ? "closed: calls resumed" : "half open: one call probes the endpoint"}`,
+          ),
+  });
 
   const nats = await connectStack("exchanger", config, logger);
   // The issuer owns these buckets: the exchanger only reads them, so it binds, waiting (unready) until they exist.

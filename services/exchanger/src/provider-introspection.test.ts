@@ -189,3 +189,67 @@ describe("ProviderIntrospection", () => {
     expect(idp.calls).toEqual(["a", "b", "c", "b"]);
   });
 });
+
+describe("ProviderIntrospection: circuit breaker", () => {
+  const failing = async (cache: ProviderIntrospection, tokens: string[]) => Promise.allSettled(tokens.map((t) => cache.check(t, claims)));
+
+  it("stops calling an endpoint that keeps failing, fails those checks at once, then probes once and resumes", async () => {
+    let status = 500;
+    const idp = await provider(() => ({ status, body: { active: true } }));
+    const states: string[] = [];
+    const cache = introspection(idp.url, { now: NOW }, { breakerPauseMs: 300, onBreaker: (s) => states.push(s) });
+    const first = await failing(cache, ["t1", "t2", "t3", "t4", "t5"]);
+    expect(first.every((r) => r.status === "rejected")).toBe(true);
+    expect(idp.calls).toHaveLength(5);
+    expect(cache.breakerState).toBe("open");
+
+    // Open: no call, and still an outage to the caller (it fails closed), never an answer.
+    const shed = await failing(cache, ["t6", "t7"]);
+    expect(idp.calls).toHaveLength(5);
+    for (const r of shed) {
+      expect(r.status).toBe("rejected");
+      const reason = (r as PromiseRejectedResult).reason as Error;
+      expect(reason).toBeInstanceOf(IntrospectionUnavailable);
+      expect(reason.message).toMatch(/^https:\/\/idp: its introspection endpoint kept failing/);
+    }
+
+    status = 200;
+    await new Promise((r) => setTimeout(r, 350));
+    expect(cache.breakerState).toBe("half_open");
+    // One probe goes out; a check arriving while it is in flight is not sent.
+    const [probe, during] = await Promise.allSettled([cache.check("t8", claims), cache.check("t9", claims)]);
+    expect(probe).toEqual({ status: "fulfilled", value: "active" });
+    expect(during.status).toBe("rejected");
+    expect(idp.calls.slice(5)).toEqual(["t8"]);
+    expect(cache.breakerState).toBe("closed");
+    expect(await cache.check("t10", claims)).toBe("active");
+    expect(states).toEqual(["open", "half_open", "closed"]);
+  });
+
+  it("opens again when the probe fails", async () => {
+    const idp = await provider(() => ({ status: 502, body: {} }));
+    const cache = introspection(idp.url, { now: NOW }, { breakerPauseMs: 200 });
+    await failing(cache, ["t1", "t2", "t3", "t4", "t5"]);
+    await new Promise((r) => setTimeout(r, 250));
+    await failing(cache, ["t6"]);
+    expect(idp.calls).toHaveLength(6);
+    expect(cache.breakerState).toBe("open");
+    await failing(cache, ["t7"]);
+    expect(idp.calls).toHaveLength(6);
+  });
+
+  it("stays closed under occasional failures, and answers from its cache while open", async () => {
+    let status = 200;
+    const idp = await provider(() => ({ status, body: { active: true } }));
+    const cache = introspection(idp.url, { now: NOW }, { breakerPauseMs: 60_000 });
+    expect(await cache.check("known", claims)).toBe("active");
+    status = 500;
+    // Four failures out of five calls would open it; three out of four is below the minimum number of calls.
+    await failing(cache, ["t1", "t2", "t3"]);
+    expect(cache.breakerState).toBe("closed");
+    await failing(cache, ["t4"]);
+    expect(cache.breakerState).toBe("open");
+    // A remembered answer is still an answer: the open breaker only stops new calls.
+    expect(await cache.check("known", claims)).toBe("active");
+  });
+});

@@ -14,8 +14,16 @@
  * provider, not this cache, decides. Concurrent checks of one token share one
  * call. No answer (an outage, a malformed reply) is never remembered and never
  * reads as active: the caller fails closed.
+ *
+ * An endpoint that keeps failing is not asked again for every exchange: a
+ * circuit breaker (opossum) opens when most of the last calls failed, and
+ * while it is open exchanges needing an answer fail closed at once instead of
+ * each waiting out the timeout and piling onto a provider that is down. After
+ * a pause one call probes the endpoint; an answer closes the breaker.
+ * Remembered answers are still used while it is open.
  */
 import { createHash } from "node:crypto";
+import CircuitBreaker from "opossum";
 import { resultCounter } from "@sts/telemetry";
 import { IntrospectionUnavailable, introspectToken } from "./introspection-request.js";
 import type { IntrospectionAnswer, IntrospectionEndpoint } from "./introspection-request.js";
@@ -47,7 +55,19 @@ export interface ProviderIntrospectionOptions {
   maxEntries?: number;
   /** Milliseconds since epoch, on the exchanger's clock (the one `exp` is compared against). */
   nowMs?: () => number;
+  /** When the breaker opens, probes, or closes again (for the logs). */
+  onBreaker?: (state: BreakerState) => void;
+  /** Milliseconds the breaker stays open before one call probes the endpoint; default 5 s. */
+  breakerPauseMs?: number;
 }
+
+/** The breaker's states: closed (every call made), open (none), half_open (one probe in flight). */
+export type BreakerState = "open" | "half_open" | "closed";
+
+/** The breaker opens when more than half of at least this many calls within the window failed. */
+const BREAKER_MIN_CALLS = 5;
+const BREAKER_WINDOW_MS = 10_000;
+const DEFAULT_BREAKER_PAUSE_MS = 5_000;
 
 /** Remembered answers beyond this are dropped least recently used first; a dropped one is only asked again. */
 const DEFAULT_MAX_ENTRIES = 10_000;
@@ -55,12 +75,16 @@ const DEFAULT_MAX_ENTRIES = 10_000;
 /** Shortest time an inactive answer is remembered (cache_ttl when longer). */
 const MIN_NEGATIVE_CACHE_MS = 60_000;
 
-type Result = IntrospectionVerdict | "error" | "cached" | "joined";
+type Result = IntrospectionVerdict | "error" | "cached" | "joined" | "not_asked";
 
-const RESULTS: readonly Result[] = ["active", "inactive", "mismatch", "error", "cached", "joined"];
+const RESULTS: readonly Result[] = ["active", "inactive", "mismatch", "error", "cached", "joined", "not_asked"];
 const COUNTER_DESCRIPTION =
   "Trusted issuers' tokens checked at their introspection endpoint, by issuer and result: active, inactive, mismatch (an answer about another token, refused), " +
-  "error (no usable answer: the exchange failed closed), cached (a remembered answer) or joined (waited on the same call in flight)";
+  "error (no usable answer: the exchange failed closed), cached (a remembered answer), joined (waited on the same call in flight) " +
+  "or not_asked (the endpoint kept failing and its circuit breaker was open: the exchange failed closed without a call)";
+
+/** No call was made: the breaker is open. An outage like any other to the caller (it fails closed). */
+class BreakerOpen extends IntrospectionUnavailable {}
 
 /** RFC 7662 §2.2 members that name the token, compared when the answer has them. */
 export function verdictOf(answer: IntrospectionAnswer, token: IntrospectedToken): IntrospectionVerdict {
@@ -78,11 +102,25 @@ export class ProviderIntrospection {
   readonly #entries = new Map<string, { verdict: IntrospectionVerdict; untilMs: number }>();
   readonly #inflight = new Map<string, Promise<IntrospectionVerdict>>();
   readonly #count: (result: Result) => void;
+  readonly #breaker: CircuitBreaker<[string, IntrospectedToken], IntrospectionVerdict>;
 
   constructor(options: ProviderIntrospectionOptions) {
-    this.#o = { maxEntries: DEFAULT_MAX_ENTRIES, nowMs: Date.now, ...options };
+    this.#o = { maxEntries: DEFAULT_MAX_ENTRIES, nowMs: Date.now, onBreaker: () => undefined, breakerPauseMs: DEFAULT_BREAKER_PAUSE_MS, ...options };
     // Configured issuers only (a handful): a bounded label set.
     this.#count = resultCounter("@sts/exchanger", "sts.federation.introspections", COUNTER_DESCRIPTION, RESULTS, { "sts.issuer": options.issuer });
+    this.#breaker = new CircuitBreaker((token: string, claims: IntrospectedToken) => this.#ask(token, claims), {
+      // introspectToken has its own deadline (timeout_ms), which aborts the request; the breaker's would leave it running.
+      timeout: false,
+      volumeThreshold: BREAKER_MIN_CALLS,
+      errorThresholdPercentage: 50,
+      rollingCountTimeout: BREAKER_WINDOW_MS,
+      rollingCountBuckets: 10,
+      resetTimeout: this.#o.breakerPauseMs,
+      enableSnapshots: false,
+    });
+    this.#breaker.on("open", () => this.#o.onBreaker("open"));
+    this.#breaker.on("halfOpen", () => this.#o.onBreaker("half_open"));
+    this.#breaker.on("close", () => this.#o.onBreaker("closed"));
   }
 
   /** The provider's verdict on a token that passed every local check; rejects with IntrospectionUnavailable when there is none. */
@@ -103,19 +141,30 @@ export class ProviderIntrospection {
       this.#count("joined");
       return inflight;
     }
-    const asked = this.#ask(token, claims)
+    const asked = this.#askThroughBreaker(token, claims)
       .then((verdict) => {
         this.#remember(key, verdict, claims.exp);
         this.#count(verdict);
         return verdict;
       })
       .catch((err: unknown) => {
-        this.#count("error");
+        this.#count(err instanceof BreakerOpen ? "not_asked" : "error");
         throw err;
       })
       .finally(() => this.#inflight.delete(key));
     this.#inflight.set(key, asked);
     return asked;
+  }
+
+  async #askThroughBreaker(token: string, claims: IntrospectedToken): Promise<IntrospectionVerdict> {
+    try {
+      return await this.#breaker.fire(token, claims);
+    } catch (err) {
+      if (err instanceof Error && CircuitBreaker.isOurError(err)) {
+        throw new BreakerOpen(`${this.#o.issuer}: its introspection endpoint kept failing; not asked again for ${this.#o.breakerPauseMs / 1000} s`);
+      }
+      throw err;
+    }
   }
 
   async #ask(token: string, claims: IntrospectedToken): Promise<IntrospectionVerdict> {
@@ -135,6 +184,11 @@ export class ProviderIntrospection {
     if (untilMs <= this.#o.nowMs() || this.#o.maxEntries <= 0) return;
     if (this.#entries.size >= this.#o.maxEntries) this.#entries.delete(this.#entries.keys().next().value as string);
     this.#entries.set(key, { verdict, untilMs });
+  }
+
+  /** The breaker's state. */
+  get breakerState(): BreakerState {
+    return this.#breaker.opened ? "open" : this.#breaker.halfOpen ? "half_open" : "closed";
   }
 
   /** Number of remembered answers. */

@@ -13,6 +13,7 @@ import type { TokenProfile } from "@sts/jwt";
 import { secretReader } from "@sts/config";
 import type { SecretSource } from "@sts/config";
 import { ProviderIntrospection } from "./provider-introspection.js";
+import type { BreakerState } from "./provider-introspection.js";
 
 /** One trusted issuer as the config file declares it. */
 export interface TrustedIssuerConfig {
@@ -38,6 +39,8 @@ export interface TrustedIntrospectionConfig {
 export interface TrustedIssuersOptions {
   /** Milliseconds since epoch, on the exchanger's clock. */
   nowMs?: () => number;
+  /** Told when an issuer's introspection breaker changes state. */
+  onBreaker?: (issuer: string, state: BreakerState) => void;
 }
 
 /** How to verify one trusted issuer's tokens. */
@@ -79,6 +82,7 @@ function introspectionOf(issuer: string, c: TrustedIntrospectionConfig, path: st
     endpoint: { url: c.endpoint, clientId: c.client_id, clientSecret, timeoutMs: c.timeout_ms },
     cacheTtlSeconds: c.cache_ttl,
     ...(options.nowMs && { nowMs: options.nowMs }),
+    ...(options.onBreaker && { onBreaker: (state: BreakerState) => options.onBreaker?.(issuer, state) }),
   });
 }
 
