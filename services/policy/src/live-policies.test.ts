@@ -69,32 +69,32 @@ describe("policy.updated announcements", () => {
   it("are retried with the same event id until one is stored, then stop", async () => {
     let failures = 2;
     const { events, ids } = publisher(() => failures-- > 0);
-    new LivePolicySet(bucket().cache, events, logger, { retryMs: 5 });
+    new LivePolicySet(bucket().cache, events, logger, { generation: "g", retryMs: 5 });
     await waitFor(() => ids.length === 3, { timeoutMs: 2000, message: "announcement not retried" });
     await new Promise((r) => setTimeout(r, 50));
-    expect(ids).toEqual(["policy.updated.1", "policy.updated.1", "policy.updated.1"]);
+    expect(ids).toEqual(["policy.updated.g.1", "policy.updated.g.1", "policy.updated.g.1"]);
   });
 
   it("stop retrying an older revision once a newer one is announced", async () => {
     const kv = bucket();
-    const { events, ids } = publisher((id) => id === "policy.updated.1");
-    const live = new LivePolicySet(kv.cache, events, logger, { retryMs: 5 });
+    const { events, ids } = publisher((id) => id === "policy.updated.g.1");
+    const live = new LivePolicySet(kv.cache, events, logger, { generation: "g", retryMs: 5 });
     await waitFor(() => ids.length >= 2, { timeoutMs: 2000, message: "announcement not retried" });
     kv.bump();
-    await waitFor(() => live.revision() === 2n && ids.includes("policy.updated.2"), { timeoutMs: 2000, message: "newer revision not announced" });
+    await waitFor(() => live.revision() === 2n && ids.includes("policy.updated.g.2"), { timeoutMs: 2000, message: "newer revision not announced" });
     const settled = ids.length;
     await new Promise((r) => setTimeout(r, 60));
     expect(ids.length).toBe(settled);
-    expect(ids.filter((id) => id === "policy.updated.2")).toHaveLength(1);
+    expect(ids.filter((id) => id === "policy.updated.g.2")).toHaveLength(1);
   });
 
   it("name the change made at their revision and the operator who made it, never a policy left out as deleted", async () => {
     const kv = bucket();
     const { events, data } = publisher(() => false);
-    const live = new LivePolicySet(kv.cache, events, logger, { retryMs: 5 });
+    const live = new LivePolicySet(kv.cache, events, logger, { generation: "g", retryMs: 5 });
     kv.write(written("b-to-c", alice));
-    await waitFor(() => data.has("policy.updated.2"), { timeoutMs: 2000, message: "change not announced" });
-    expect(data.get("policy.updated.2")).toEqual({
+    await waitFor(() => data.has("policy.updated.g.2"), { timeoutMs: 2000, message: "change not announced" });
+    expect(data.get("policy.updated.g.2")).toEqual({
       revision: "2",
       policy_ids: ["a-to-b", "b-to-c"],
       policy_id: "b-to-c",
@@ -105,8 +105,8 @@ describe("policy.updated announcements", () => {
       jti: "j-alice",
     });
     kv.write(written("a-to-b", bob, true));
-    await waitFor(() => data.has("policy.updated.3"), { timeoutMs: 2000, message: "deletion not announced" });
-    expect(data.get("policy.updated.3")).toMatchObject({ policy_ids: ["b-to-c"], policy_id: "a-to-b", operation: "delete", sub: "bob", jti: "j-bob" });
+    await waitFor(() => data.has("policy.updated.g.3"), { timeoutMs: 2000, message: "deletion not announced" });
+    expect(data.get("policy.updated.g.3")).toMatchObject({ policy_ids: ["b-to-c"], policy_id: "a-to-b", operation: "delete", sub: "bob", jti: "j-bob" });
     expect(live.list().map((p) => p.id)).toEqual(["b-to-c"]);
     expect(live.get("a-to-b")).toBeUndefined();
     expect(live.engine().ids()).toEqual(["b-to-c"]);
@@ -115,13 +115,13 @@ describe("policy.updated announcements", () => {
   it("announce each operator's change of a burst rebuilt at once, with the set in force just after it", async () => {
     const kv = bucket();
     const { events, data } = publisher(() => false);
-    const live = new LivePolicySet(kv.cache, events, logger, { retryMs: 5 });
+    const live = new LivePolicySet(kv.cache, events, logger, { generation: "g", retryMs: 5 });
     // In one turn of the event loop: one rebuild, three changes.
     kv.write(written("b-to-c", alice));
     kv.write(written("a-to-b", bob, true));
     kv.write(written("c-to-d", alice));
-    await waitFor(() => live.revision() === 4n && data.has("policy.updated.4"), { timeoutMs: 2000, message: "burst not announced" });
-    expect([2, 3, 4].map((r) => data.get(`policy.updated.${r}`))).toMatchObject([
+    await waitFor(() => live.revision() === 4n && data.has("policy.updated.g.4"), { timeoutMs: 2000, message: "burst not announced" });
+    expect([2, 3, 4].map((r) => data.get(`policy.updated.g.${r}`))).toMatchObject([
       { policy_ids: ["a-to-b", "b-to-c"], policy_id: "b-to-c", operation: "put", sub: "alice" },
       { policy_ids: ["b-to-c"], policy_id: "a-to-b", operation: "delete", sub: "bob" },
       { policy_ids: ["b-to-c", "c-to-d"], policy_id: "c-to-d", operation: "put", sub: "alice" },
@@ -131,17 +131,17 @@ describe("policy.updated announcements", () => {
   it("keep retrying an operator's change after a newer revision is announced: it is the record of who made it", async () => {
     const kv = bucket();
     let down = true;
-    const { events, ids, stored } = publisher((id) => down && id === "policy.updated.2");
-    const live = new LivePolicySet(kv.cache, events, logger, { retryMs: 5 });
-    const attemptsOf2 = (): number => ids.filter((id) => id === "policy.updated.2").length;
+    const { events, ids, stored } = publisher((id) => down && id === "policy.updated.g.2");
+    const live = new LivePolicySet(kv.cache, events, logger, { generation: "g", retryMs: 5 });
+    const attemptsOf2 = (): number => ids.filter((id) => id === "policy.updated.g.2").length;
     kv.write(written("b-to-c", alice));
     await waitFor(() => live.revision() === 2n && attemptsOf2() > 0, { timeoutMs: 2000, message: "change not announced" });
     kv.bump();
-    await waitFor(() => ids.includes("policy.updated.3"), { timeoutMs: 2000, message: "newer revision not announced" });
+    await waitFor(() => ids.includes("policy.updated.g.3"), { timeoutMs: 2000, message: "newer revision not announced" });
     const before = attemptsOf2();
     await waitFor(() => attemptsOf2() > before, { timeoutMs: 2000, message: "operator's change no longer retried" });
     down = false;
-    await waitFor(() => stored.has("policy.updated.2"), { timeoutMs: 2000, message: "operator's change not stored" });
+    await waitFor(() => stored.has("policy.updated.g.2"), { timeoutMs: 2000, message: "operator's change not stored" });
     const attempts = attemptsOf2();
     await new Promise((r) => setTimeout(r, 60));
     expect(attemptsOf2()).toBe(attempts);

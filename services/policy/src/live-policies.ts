@@ -1,7 +1,7 @@
 /**
  * The engine in force on this replica: rebuilt from the watched policies
  * bucket whenever it changes, then announced with policy.updated (event id
- * derived from the revision, so the N replicas' announcements of one change
+ * derived from the bucket's generation and the revision, so the N replicas' announcements of one change
  * are stored once). An announcement names the change made at its revision
  * and the operator who made it; a burst of changes gives one rebuild, but
  * each operator's change in it still gets its own announcement, so none goes
@@ -57,14 +57,17 @@ export class LivePolicySet implements LivePolicies {
   readonly #records = new Map<bigint, Promise<boolean>>();
   /** Delay before the first retry of a failed announcement; it doubles up to 5 s. */
   readonly #retryMs: number;
+  /** The policies bucket's generation, part of each event id (policy-updated.ts). */
+  readonly #generation: string;
 
   constructor(
     private readonly cache: KvCache<StoredPolicy>,
     private readonly events: EventPublisher | undefined,
     private readonly logger: Logger,
-    options: { retryMs?: number } = {},
+    options: { generation: string; retryMs?: number },
   ) {
     this.#retryMs = options.retryMs ?? 250;
+    this.#generation = options.generation;
     this.#engine = new PolicyEngine([]);
     this.#rebuild();
     cache.onChange((key, value, revision, created) => {
@@ -132,6 +135,7 @@ export class LivePolicySet implements LivePolicies {
     // The record of an operator's change must get out; an announcement naming nobody only drops caches, as a newer one does.
     const mustGetOut = announcement.data.sub !== undefined;
     const published = publishUntilStored(events, announcement, {
+      generation: this.#generation,
       retryMs: this.#retryMs,
       logger: this.logger,
       giveUp: () => !mustGetOut && this.#revision !== revision,

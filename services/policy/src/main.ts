@@ -7,6 +7,7 @@ import { loadPolicyProto, PROTO_FILES } from "@sts/proto";
 import { readSettings } from "./config.js";
 import { compileHops } from "./hops.js";
 import { LivePolicySet } from "./live-policies.js";
+import { bucketGeneration } from "./policy-updated.js";
 import { announceHistory } from "./missed-records.js";
 import { operatorAccess } from "./operator-access.js";
 import { PolicyStore, parseStoredPolicy } from "./policy-store.js";
@@ -27,10 +28,11 @@ async function main(): Promise<void> {
   logger.info({ seeded, hops: config.policy.hops.length }, "hop policies seeded");
 
   const events = new EventPublisher(nats, { source: "sts/policy", logger });
-  const live = new LivePolicySet(cache, events, logger);
+  const generation = await bucketGeneration(kv);
+  const live = new LivePolicySet(cache, events, logger, { generation });
   let stopping = false;
   // In the background: the replica serves while records it cannot store yet are retried.
-  void announceHistory(kv, events, logger, { stopped: () => stopping }).then((records) =>
+  void announceHistory(kv, events, logger, { generation, stopped: () => stopping }).then((records) =>
     logger.info({ records }, "operators' changes the policies bucket's history holds announced again"),
   );
   // Operators' tokens are checked against the issuer's revocations: until the issuer has made the bucket, this waits (unready).

@@ -60,7 +60,7 @@ export async function announceHistory(
   kv: KV,
   events: EventPublisher,
   logger: Logger,
-  options: { retryMs?: number; stopped?: () => boolean } = {},
+  options: { generation: string; retryMs?: number; stopped?: () => boolean },
 ): Promise<number> {
   let history: BucketChange[];
   try {
@@ -69,7 +69,7 @@ export async function announceHistory(
     logger.error({ err }, "cannot read the policies bucket's history; records lost by earlier replicas stay missing until the next start");
     return 0;
   }
-  const retry = { retryMs: options.retryMs ?? 250, logger, giveUp: options.stopped ?? (() => false) };
+  const retry = { generation: options.generation, retryMs: options.retryMs ?? 250, logger, giveUp: options.stopped ?? (() => false) };
   let stored = 0;
   for (const announcement of operatorChanges(new Map(), history)) {
     if (!(await publishUntilStored(events, announcement, retry))) break;

@@ -13,6 +13,7 @@
  * - `credential` (`access_token` or `break_glass`), `sub`, `client_id`, `jti`: the operator who made it through Put or
  *   Delete, as the stored version names it; absent for a change that came from the config file. Never a token.
  */
+import type { KV } from "@nats-io/kv";
 import { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
 import type { Credential } from "@sts/mesh";
@@ -73,8 +74,20 @@ export function* operatorChanges(
   }
 }
 
+/**
+ * Which making of the policies bucket its revisions count in: the creation time of the stream behind it, as digits.
+ * Revisions start again at 1 in a bucket made again (after a loss of NATS data), and the audit projection keeps
+ * every event id it has stored: ids from the revision alone would make the new bucket's records read as
+ * duplicates of the old one's, and drop them from the audit trail. The same on every replica and every start.
+ */
+export async function bucketGeneration(kv: KV): Promise<string> {
+  return (await kv.status()).streamInfo.created.replace(/[^0-9]/g, "");
+}
+
 /** How {@link publishUntilStored} retries. */
 export interface RetryOptions {
+  /** The bucket's {@link bucketGeneration}, part of every event id. */
+  generation: string;
   /** Delay before the first retry; it doubles up to 5 s. */
   retryMs: number;
   logger: Logger;
@@ -85,13 +98,13 @@ export interface RetryOptions {
 /**
  * Publishes policy.updated, retrying a failed publish with the same event until it is stored (true) or `giveUp`
  * (false). The live path and the replay of the bucket's history both publish through here, so the record of one
- * change is the same event wherever it comes from: its id comes from the revision, so the N replicas'
- * announcements and every replay of it are duplicates of one record; its `time` is when the change was made (the
+ * change is the same event wherever it comes from: its id comes from the bucket's generation and the revision, so
+ * the N replicas' announcements and every replay of it are duplicates of one record; its `time` is when the change was made (the
  * KV entry's `created`, the same on every replica), not when this attempt was, so an auditor reads when the
  * policies changed even from a record stored long after, by a replica that started later.
  */
 export async function publishUntilStored(events: EventPublisher, { data, made }: Announcement, o: RetryOptions): Promise<boolean> {
-  const options = { id: `policy.updated.${data.revision}`, ...(made && { time: made }) };
+  const options = { id: `policy.updated.${o.generation}.${data.revision}`, ...(made && { time: made }) };
   let delay = o.retryMs;
   for (;;) {
     try {

@@ -27,6 +27,7 @@ import { announceHistory } from "./missed-records.js";
 import { operatorAccess } from "./operator-access.js";
 import { PolicyStore, parseStoredPolicy } from "./policy-store.js";
 import type { StoredPolicy } from "./policy-store.js";
+import { bucketGeneration } from "./policy-updated.js";
 import type { PolicyUpdated } from "./policy-updated.js";
 import { policyService } from "./service.js";
 
@@ -52,6 +53,8 @@ let bucket: KV;
 
 /** One policy replica: its connection, cache, live set, store and gRPC server. */
 interface Replica {
+  /** The policies bucket's generation, part of each policy.updated id. */
+  generation: string;
   store: PolicyStore;
   live: LivePolicySet;
   cache: KvCache<StoredPolicy>;
@@ -68,9 +71,10 @@ async function startReplica(): Promise<Replica> {
   const cache = new KvCache(kv, { parse: parseStoredPolicy, logger });
   await cache.ready();
   const events = new EventPublisher(nats, { source: "sts/policy", logger, retryWindowMs: 300 });
-  const live = new LivePolicySet(cache, events, logger, { retryMs: 50 });
+  const generation = await bucketGeneration(kv);
+  const live = new LivePolicySet(cache, events, logger, { generation, retryMs: 50 });
   let stopped = false;
-  const replayed = announceHistory(kv, events, logger, { retryMs: 50, stopped: () => stopped });
+  const replayed = announceHistory(kv, events, logger, { generation, retryMs: 50, stopped: () => stopped });
   const store = new PolicyStore(kv, () => 1_700_000_000);
   const grpc = await startGrpcServer({
     port: 0,
@@ -84,6 +88,7 @@ async function startReplica(): Promise<Replica> {
     return m;
   };
   return {
+    generation,
     store,
     live,
     cache,
@@ -192,7 +197,10 @@ describe("Put and Delete", () => {
         await acceptEvents();
       }
       const record = await waitFor(async () => (await recordsOf(revision ?? "")).at(0), { timeoutMs: 5000, message: "the record was not retried" });
-      expect(record).toMatchObject({ id: `policy.updated.${revision}`, data: { policy_id: "p/unrecorded", operation: "put", ...BREAK_GLASS } });
+      expect(record).toMatchObject({
+        id: `policy.updated.${replica.generation}.${revision}`,
+        data: { policy_id: "p/unrecorded", operation: "put", ...BREAK_GLASS },
+      });
     } finally {
       await replica.stop();
     }
@@ -266,13 +274,13 @@ describe("a replica that starts", () => {
       const alices = await waitFor(async () => (await recordsOf(put)).at(0), { timeoutMs: 5000, message: "alice's change was never recorded" });
       const made = await madeAt();
       expect(alices).toEqual({
-        id: `policy.updated.${put}`,
+        id: `policy.updated.${next.generation}.${put}`,
         time: made.get(put.toString()),
         data: { revision: put.toString(), policy_ids: [...others, "q1", "q2"].sort(), policy_id: "q2", operation: "put", ...alice },
       });
       const bobs = await waitFor(async () => (await recordsOf(deleted)).at(0), { timeoutMs: 5000, message: "bob's deletion was never recorded" });
       expect(bobs).toEqual({
-        id: `policy.updated.${deleted}`,
+        id: `policy.updated.${next.generation}.${deleted}`,
         time: made.get(deleted.toString()),
         data: { revision: deleted.toString(), policy_ids: [...others, "q2"].sort(), policy_id: "q1", operation: "delete", ...bob },
       });
@@ -307,13 +315,33 @@ describe("a replica that starts", () => {
     const next = await startReplica();
     try {
       const record = await waitFor(async () => (await recordsOf(older)).at(0), { timeoutMs: 5000, message: "carol's change was never recorded" });
-      expect(record).toMatchObject({ id: `policy.updated.${older}`, data: { revision: older.toString(), policy_id: "s1", operation: "put", ...carol } });
+      expect(record).toMatchObject({
+        id: `policy.updated.${next.generation}.${older}`,
+        data: { revision: older.toString(), policy_id: "s1", operation: "put", ...carol },
+      });
       // When carol made the change, not when the replay stored its record.
       expect(record.time).toBe((await madeAt()).get(older.toString()));
       expect(Date.parse(record.time)).toBeLessThan(restarted);
       expect(await recordsOf(newer)).toHaveLength(1);
     } finally {
       await next.stop();
+    }
+  });
+
+  it("gives a bucket made again another generation, so its revisions' records are not read as the old bucket's", async () => {
+    const nats = await connectNats({ servers: server.url, name: "policy-generation-test" });
+    try {
+      const made = await openBucket(nats, "test_generation", { owner: true, history: 10 });
+      const first = await bucketGeneration(made);
+      expect(first).toMatch(/^\d{20,}$/);
+      // The same bucket reads the same generation on every replica and every start.
+      expect(await bucketGeneration(await openBucket(nats, "test_generation", { owner: true, history: 10 }))).toBe(first);
+      await made.destroy();
+      const again = await openBucket(nats, "test_generation", { owner: true, history: 10 });
+      expect(await bucketGeneration(again)).not.toBe(first);
+      await again.destroy();
+    } finally {
+      await nats.close();
     }
   });
 
@@ -328,19 +356,20 @@ describe("a replica that starts", () => {
       const put = await store.put({ id: "r1", text: text("I"), description: "" }, alice);
       const deleted = await store.delete("r1", bob, put);
       const events = new EventPublisher(nats, { source: "sts/policy", logger });
-      expect(await announceHistory(fresh, events, logger)).toBe(2);
+      const generation = await bucketGeneration(fresh);
+      expect(await announceHistory(fresh, events, logger, { generation })).toBe(2);
       const made = await madeAt(fresh);
       expect(await recordsOf(1n, nats)).toEqual([]);
       expect(await recordsOf(put, nats)).toEqual([
         {
-          id: `policy.updated.${put}`,
+          id: `policy.updated.${generation}.${put}`,
           time: made.get(put.toString()),
           data: { revision: put.toString(), policy_ids: ["r1", "seeded"], policy_id: "r1", operation: "put", ...alice },
         },
       ]);
       expect(await recordsOf(deleted, nats)).toEqual([
         {
-          id: `policy.updated.${deleted}`,
+          id: `policy.updated.${generation}.${deleted}`,
           time: made.get(deleted.toString()),
           data: { revision: deleted.toString(), policy_ids: ["seeded"], policy_id: "r1", operation: "delete", ...bob },
         },
