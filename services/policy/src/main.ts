@@ -25,7 +25,13 @@ async function main(): Promise<void> {
   await cache.ready();
   const store = new PolicyStore(kv, now);
   const seeded = await store.seed(compileHops(config.policy.hops), (id) => [...cache.values()].find((p) => p.id === id));
-  logger.info({ seeded, hops: config.policy.hops.length }, "hop policies seeded");
+  logger.info({ seeded: seeded.written, hops: config.policy.hops.length }, "hop policies seeded");
+  if (seeded.keptDeleted.length > 0) {
+    logger.warn(
+      { policy_ids: seeded.keptDeleted },
+      "hop policies of the config file that an operator deleted through the API stay deleted: Put them to restore them, or take the hops out of the config file",
+    );
+  }
 
   const events = new EventPublisher(nats, { source: "sts/policy", logger });
   const generation = await bucketGeneration(kv);

@@ -47,22 +47,26 @@ describe("PolicyStore", () => {
     expect(tombstone && inForce(tombstone)).toBe(false);
   });
 
-  it("seeds a config policy again after its deletion, but keeps a version written through the API", async () => {
+  it("seeds a config policy once, keeps a version written through the API, and keeps a deletion through the API", async () => {
     const seeded = { id: "hop", text, description: "seed" };
     // As the service seeds: against what the bucket holds under the id, tombstones included.
     const current = async (): Promise<StoredPolicy | undefined> => parseStoredPolicy((await kv.get(encodeKey("hop")))?.json());
-    const seed = async (): Promise<number> => {
+    const seed = async (policy = seeded): Promise<{ written: number; keptDeleted: string[] }> => {
       const existing = await current();
-      return store.seed([seeded], () => existing);
+      return store.seed([policy], () => existing);
     };
-    expect(await seed()).toBe(1);
-    expect(await seed()).toBe(0);
-    await store.delete("hop", dana, BigInt((await kv.get(encodeKey("hop")))?.revision ?? 0));
-    expect(await seed()).toBe(1);
-    expect(await current()).toMatchObject({ source: "config", description: "seed" });
+    expect(await seed()).toEqual({ written: 1, keptDeleted: [] });
+    expect(await seed()).toEqual({ written: 0, keptDeleted: [] });
+    // A changed config file updates a policy that only the config ever wrote.
+    expect(await seed({ ...seeded, text: `${text}\n// changed` })).toEqual({ written: 1, keptDeleted: [] });
     await store.put({ ...seeded, description: "edited" }, dana);
-    expect(await seed()).toBe(0);
+    expect(await seed()).toEqual({ written: 0, keptDeleted: [] });
     expect(await current()).toMatchObject({ description: "edited", author: dana });
+    await store.delete("hop", dana, BigInt((await kv.get(encodeKey("hop")))?.revision ?? 0));
+    // The operator's deletion is the last word: the next start leaves the tombstone, whatever the config says now.
+    expect(await seed()).toEqual({ written: 0, keptDeleted: ["hop"] });
+    expect(await seed({ ...seeded, text: `${text}\n` })).toEqual({ written: 0, keptDeleted: ["hop"] });
+    expect(await current()).toMatchObject({ deleted: true, author: dana });
   });
 
   it("deletes only the version it was given: a newer version or a tombstone makes it invalid_request", async () => {

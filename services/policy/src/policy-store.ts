@@ -100,19 +100,28 @@ export class PolicyStore {
   }
 
   /**
-   * Seeds config-derived policies: new ones are created, config ones updated when the config changed, API edits kept.
-   * A config policy deleted through the API is seeded again, as it was before deletions left a tombstone.
+   * Seeds config-derived policies: new ones are created, config ones updated when the config changed, and an
+   * operator's change through the API kept, a deletion included (its tombstone stays): the operator's word is the
+   * last one until the policy is Put again. Returns how many were written and the ids kept deleted.
    */
-  async seed(policies: ReadonlyArray<{ id: string; text: string; description: string }>, existing: (id: string) => StoredPolicy | undefined): Promise<number> {
+  async seed(
+    policies: ReadonlyArray<{ id: string; text: string; description: string }>,
+    existing: (id: string) => StoredPolicy | undefined,
+  ): Promise<{ written: number; keptDeleted: string[] }> {
     let written = 0;
+    const keptDeleted: string[] = [];
     for (const p of policies) {
       const digest = createHash("sha256").update(p.text).digest("base64url");
       const current = existing(p.id);
-      if (current && inForce(current) && (current.source === "api" || current.seed_digest === digest)) continue;
+      if (current && !inForce(current)) {
+        keptDeleted.push(p.id);
+        continue;
+      }
+      if (current && (current.source === "api" || current.seed_digest === digest)) continue;
       const record: StoredPolicy = { ...p, source: "config", seed_digest: digest, updated_at: this.now() };
       await this.kv.put(encodeKey(p.id), JSON.stringify(record));
       written++;
     }
-    return written;
+    return { written, keptDeleted };
   }
 }
