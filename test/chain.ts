@@ -1,8 +1,17 @@
 /** The A → B → C chain of the exchange issue, shared by the gRPC and HTTP tests. */
 import { Metadata, credentials } from "@grpc/grpc-js";
-import type { ServiceError } from "@grpc/grpc-js";
+import type { ChannelCredentials, ServiceError } from "@grpc/grpc-js";
 import { loadAuditProto, loadExchangeProto, loadPolicyProto, loadTokenProto } from "@sts/proto";
-import type { AuditServiceClient, ExchangeRequest, ExchangeResponse__Output, ExchangeServiceClient, PolicyServiceClient, TokenServiceClient } from "@sts/proto";
+import type {
+  AuditServiceClient,
+  Decision__Output,
+  ExchangeRequest,
+  ExchangeResponse__Output,
+  ExchangeServiceClient,
+  MintResponse__Output,
+  PolicyServiceClient,
+  TokenServiceClient,
+} from "@sts/proto";
 import { basicAuth, postForm } from "./harness.js";
 
 export const TOKEN_TYPE_AT = "urn:ietf:params:oauth:token-type:access_token";
@@ -54,13 +63,11 @@ export function bearer(credential?: string): Metadata {
   return m;
 }
 
+/** What {@link call} resolves to: the response, or the failure. */
+export type CallResult<Res> = { ok: true; value: Res } | { ok: false; failure: CallFailure };
+
 /** Promisified unary call that returns either the response or the failure. */
-export function call<Res>(
-  client: object,
-  method: string,
-  request: object,
-  metadata = new Metadata(),
-): Promise<{ ok: true; value: Res } | { ok: false; failure: CallFailure }> {
+export function call<Res>(client: object, method: string, request: object, metadata = new Metadata()): Promise<CallResult<Res>> {
   return new Promise((resolve) => {
     const fn = (client as Record<string, (r: object, m: Metadata, cb: (e: ServiceError | null, v?: Res) => void) => void>)[method] as (
       r: object,
@@ -110,4 +117,44 @@ export async function chainStartToken(gatewayUrl: string): Promise<string> {
   );
   if (r.status !== 200) throw new Error(`client_credentials failed: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body.access_token as string;
+}
+
+/**
+ * Mint for the app over `channel`, with the exchanger's internal client secret: what the issuer answers a peer that
+ * holds the secret, which it should only when the peer presents the exchanger's certificate (grpc_tls.spiffe_ids).
+ */
+export async function mintOver(address: string, channel: ChannelCredentials, internalSecret: string): Promise<CallResult<MintResponse__Output>> {
+  const client = new (loadTokenProto().sts.token.v1.TokenService)(address, channel);
+  const internal = new Metadata();
+  internal.set("authorization", basicAuth("sts-exchanger", internalSecret));
+  const request = {
+    sub: "app",
+    client_id: "app",
+    audience: ["svc-a"],
+    scope: "a",
+    not_after: String(Math.floor(Date.now() / 1000) + 60),
+    requested_token_type: TOKEN_TYPE_AT,
+  };
+  try {
+    return await call<MintResponse__Output>(client, "Mint", request, internal);
+  } finally {
+    client.close();
+  }
+}
+
+/** Decide for svc-a → svc-b over `channel`: answered only to the exchanger's certificate with grpc_tls.spiffe_ids. */
+export async function decideOver(address: string, channel: ChannelCredentials): Promise<CallResult<Decision__Output>> {
+  const client = new (loadPolicyProto().sts.policy.v1.PolicyService)(address, channel);
+  const request = {
+    client_id: "svc-a",
+    audience: "svc-b",
+    requested_scopes: ["b"],
+    subject: { sub: "app", client_id: "app", scopes: ["a", "b"], audience: ["svc-a"] },
+    depth: 1,
+  };
+  try {
+    return await call<Decision__Output>(client, "Decide", request);
+  } finally {
+    client.close();
+  }
 }

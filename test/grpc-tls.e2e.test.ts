@@ -14,17 +14,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Metadata, Server, credentials, status } from "@grpc/grpc-js";
+import { Server, credentials, status } from "@grpc/grpc-js";
 import type { ChannelCredentials } from "@grpc/grpc-js";
 import { grpcCredentials } from "@sts/grpc";
 import type { GrpcTlsFiles } from "@sts/grpc";
-import { loadExchangeProto, loadPolicyProto, loadTokenProto } from "@sts/proto";
-import type { Decision__Output, ExchangeResponse__Output, ExchangeServiceClient, MintResponse__Output } from "@sts/proto";
+import { loadExchangeProto } from "@sts/proto";
+import type { ExchangeResponse__Output, ExchangeServiceClient } from "@sts/proto";
 import { freePort, grpcHealthy, makeTestCa, tcpOpen, waitFor } from "@sts/testkit";
 import type { ProcessHandle } from "@sts/testkit";
 import { ROOT, basicAuth, claimsOf, postForm, startSidecar, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, call, exchangeRequest } from "./chain.js";
+import { EXCHANGE_GRANT, SECRET, call, decideOver, exchangeRequest, mintOver } from "./chain.js";
 
 let dir: string;
 let stack: Stack;
@@ -178,24 +178,7 @@ describe("services identified by SPIFFE ID (X.509-SVIDs without host names)", ()
     await svidStack?.stop();
   });
 
-  const mintAs = async (as: GrpcTlsFiles) => {
-    const client = new (loadTokenProto().sts.token.v1.TokenService)(svidStack.address.issuer, grpcCredentials(as).channelTo("issuer"));
-    const internal = new Metadata();
-    internal.set("authorization", basicAuth("sts-exchanger", svidStack.secrets.exchanger));
-    const request = {
-      sub: "app",
-      client_id: "app",
-      audience: ["svc-a"],
-      scope: "a",
-      not_after: String(Math.floor(Date.now() / 1000) + 60),
-      requested_token_type: TOKEN_TYPE_AT,
-    };
-    try {
-      return await call<MintResponse__Output>(client, "Mint", request, internal);
-    } finally {
-      client.close();
-    }
-  };
+  const mintAs = (as: GrpcTlsFiles) => mintOver(svidStack.address.issuer, grpcCredentials(as).channelTo("issuer"), svidStack.secrets.exchanger);
 
   it("lets the gateway reach the issuer by its SPIFFE ID, though the certificate names no host", async () => {
     const r = await postForm(
@@ -246,21 +229,7 @@ describe("services identified by SPIFFE ID (X.509-SVIDs without host names)", ()
   });
 
   it("answers Decide only to the exchanger's SVID", async () => {
-    const decideAs = async (as: GrpcTlsFiles) => {
-      const client = new (loadPolicyProto().sts.policy.v1.PolicyService)(svidStack.address.policy, grpcCredentials(as).channelTo("policy"));
-      const request = {
-        client_id: "svc-a",
-        audience: "svc-b",
-        requested_scopes: ["b"],
-        subject: { sub: "app", client_id: "app", scopes: ["a", "b"], audience: ["svc-a"] },
-        depth: 1,
-      };
-      try {
-        return await call<Decision__Output>(client, "Decide", request);
-      } finally {
-        client.close();
-      }
-    };
+    const decideAs = (as: GrpcTlsFiles) => decideOver(svidStack.address.policy, grpcCredentials(as).channelTo("policy"));
     const other = await decideAs(svid);
     expect(other.ok).toBe(false);
     if (!other.ok) expect(other.failure.error).toBe("unauthorized_client");

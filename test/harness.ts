@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { freePort, grpcHealthy, httpReady, startNats, startProcess } from "@sts/testkit";
 import { grpcCredentials } from "@sts/grpc";
-import type { GrpcTlsFiles } from "@sts/grpc";
+import type { GrpcCredentials, GrpcTlsFiles } from "@sts/grpc";
 import type { NatsServerHandle, NatsServerOptions, ProcessHandle } from "@sts/testkit";
 
 /** The repository root: the nearest folder above this file holding nx.json (works from test/ and test/dist/). */
@@ -56,6 +56,8 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** How the stack's nats-server runs (users, TLS, included config); NATS_URL follows its URL (tls:// with TLS). */
   nats?: NatsServerOptions;
+  /** What readiness probes dial the gRPC services with; by default the grpc_tls files (plaintext without grpc_tls). */
+  probeCredentials?: GrpcCredentials;
 }
 
 /** Starts nats-server and the services with the given config (YAML document as an object). */
@@ -94,9 +96,9 @@ export async function startStack(config: Record<string, unknown>, options: Stack
     exchanger: `127.0.0.1:${ports.exchanger}`,
     audit: `127.0.0.1:${ports.audit}`,
   };
-  // With grpc_tls configured, readiness probes dial the services the way the services dial each other.
+  // With grpc_tls files configured, readiness probes dial the services the way the services dial each other.
   const tls = config.grpc_tls as GrpcTlsFiles | undefined;
-  const credentials = tls ? grpcCredentials({ ...tls, require_client_cert: tls.require_client_cert ?? true }) : undefined;
+  const credentials = options.probeCredentials ?? (tls ? grpcCredentials({ ...tls, require_client_cert: tls.require_client_cert ?? true }) : undefined);
   const processes: Stack["processes"] = {};
   const replicas: ProcessHandle[] = [];
 

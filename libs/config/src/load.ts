@@ -7,6 +7,7 @@ import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { configSchema } from "./schema.js";
 import type { StsConfig } from "./schema.js";
+import { resolveWorkloadApiSocket } from "./spiffe-endpoint.js";
 
 /** Raised for an unreadable or invalid config; `problems` name each field. */
 export class ConfigError extends Error {
@@ -36,7 +37,7 @@ function describe(issue: z.core.$ZodIssue): string[] {
   return [`${formatPath(issue.path)}: ${issue.message}`];
 }
 
-/** Environment variables that override the file (the only ones read). */
+/** Environment variables that override the file (the only ones read, with SPIFFE_ENDPOINT_SOCKET for a grpc_tls.workload_api without a socket). */
 export const ENV_OVERRIDES = {
   STS_ISSUER: "issuer",
   NATS_URL: "nats.url",
@@ -123,7 +124,7 @@ function setPath(target: Record<string, unknown>, dotted: string, value: unknown
   node[parts[parts.length - 1] as string] = value;
 }
 
-/** Validates an already-parsed document (plus env overrides) into StsConfig. */
+/** Validates an already-parsed document (plus env overrides, and SPIFFE_ENDPOINT_SOCKET) into StsConfig. */
 export function parseConfig(raw: unknown, env: Readonly<Record<string, string | undefined>> = {}, source = "config"): StsConfig {
   const doc: Record<string, unknown> = raw === null || raw === undefined ? {} : (raw as Record<string, unknown>);
   if (typeof doc !== "object" || Array.isArray(doc)) throw new ConfigError(source, ["(top level): expected a mapping"]);
@@ -138,6 +139,13 @@ export function parseConfig(raw: unknown, env: Readonly<Record<string, string | 
   const result = configSchema.safeParse(merged);
   if (!result.success) throw new ConfigError(source, result.error.issues.flatMap(describe));
   const problems = crossCheck(result.data);
+  const tls = result.data.grpc_tls;
+  if (tls && "workload_api" in tls) {
+    // As for a sidecar's tls: each service dials the agent of its own pod, which SPIRE names in SPIFFE_ENDPOINT_SOCKET.
+    const resolved = resolveWorkloadApiSocket(tls.workload_api.socket, env, "grpc_tls.workload_api");
+    if ("problem" in resolved) problems.push(resolved.problem);
+    else tls.workload_api.socket = resolved.socket;
+  }
   if (problems.length > 0) throw new ConfigError(source, problems);
   return result.data;
 }

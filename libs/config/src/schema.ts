@@ -218,6 +218,68 @@ const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, "one scope to
 const filePath = z.string().min(1);
 
 /**
+ * Where a TLS identity comes from: three PEM files, or the SPIFFE Workload
+ * API (a SPIRE agent) instead; exactly one, checked by {@link oneTlsSource}.
+ * Shared by grpc_tls and the sidecars' tls, so both take and refuse the same.
+ */
+const tlsSourceFields = {
+  /** PEM certificate chain presented, as a server and as a client: an X.509-SVID, or a certificate whose names match the `host` dialled. */
+  cert_file: filePath.optional(),
+  /** PEM private key of that certificate (mount it from a secret). */
+  key_file: filePath.optional(),
+  /** PEM CA bundle that the peers' certificates must chain to. */
+  ca_file: filePath.optional(),
+  /** How often the three files are read again, so rotated certificates (SVIDs, cert-manager) take effect without a restart; 0 reads them once. Default 60. */
+  reload_interval: duration.optional(),
+  /**
+   * The X.509-SVID, its key and the trust bundle taken from the SPIFFE
+   * Workload API (a SPIRE agent) instead of the three files, each rotation
+   * applied as the agent pushes it.
+   */
+  workload_api: z
+    .strictObject({
+      /** The agent's socket, unix:///path; absent: the SPIFFE_ENDPOINT_SOCKET environment variable. */
+      socket: z
+        .string()
+        .superRefine((socket, ctx) => {
+          const problem = workloadApiSocketProblem(socket);
+          if (problem) ctx.addIssue({ code: "custom", message: problem });
+        })
+        .optional(),
+      /** How long the process waits for its first SVID; past it, it fails to start (it never serves without an identity). */
+      startup_timeout: duration.default(30),
+    })
+    .optional(),
+};
+
+/** The fields of {@link tlsSourceFields} as parsed, before one source is picked. */
+type TlsSourceInput = z.output<z.ZodObject<typeof tlsSourceFields>>;
+
+/**
+ * One source of the material, whole: the three files (reload_interval defaulting to 60) or workload_api. The path
+ * names the field at fault.
+ */
+function oneTlsSource<T extends TlsSourceInput>(section: T, ctx: z.RefinementCtx) {
+  const { cert_file, key_file, ca_file, reload_interval, workload_api, ...rest } = section;
+  const files = Object.entries({ cert_file, key_file, ca_file });
+  const given = files.flatMap(([field, value]) => (value === undefined ? [] : [field]));
+  const refuse = (path: string[], message: string): void => ctx.addIssue({ code: "custom", path, message });
+  if (workload_api) {
+    if (given.length > 0) refuse(["workload_api"], `not with ${given.join(", ")}: give the files or workload_api`);
+    if (reload_interval !== undefined) refuse(["reload_interval"], "for the files only: the Workload API pushes each rotation");
+    return { ...rest, workload_api };
+  }
+  if (cert_file === undefined || key_file === undefined || ca_file === undefined) {
+    if (given.length === 0) refuse([], "needs cert_file, key_file and ca_file, or workload_api");
+    for (const [field] of files.filter(([, value]) => value === undefined && given.length > 0)) {
+      refuse([field], `required with ${given.join(" and ")} (or workload_api instead of the files)`);
+    }
+    return z.NEVER;
+  }
+  return { ...rest, cert_file, key_file, ca_file, reload_interval: reload_interval ?? 60 };
+}
+
+/**
  * NATS server URLs, comma-separated: `nats://host:port`, `tls://host:port`
  * (TLS required) or `host:port`. nats.js drops credentials written in a URL
  * without a word, and a URL is logged, so `user:pass@` is refused; the
@@ -329,16 +391,13 @@ export const configSchema = z.strictObject({
   /**
    * TLS on every gRPC port and on the calls between services, mutual by
    * default; without it the ports are plaintext (inside a mesh that supplies mTLS).
+   * The certificate, key and CA bundle come from the three files or, instead,
+   * from the SPIFFE Workload API (workload_api): exactly one.
    */
   grpc_tls: z
     .strictObject({
-      /** PEM certificate chain the service presents, as a server and as a client; its names must match the `host` the others dial. */
-      cert_file: z.string().min(1),
-      /** PEM private key of that certificate (mount it from a secret). */
-      key_file: z.string().min(1),
-      /** PEM CA bundle the services verify each other's certificates against. */
-      ca_file: z.string().min(1),
-      /** Servers refuse a caller without a certificate from ca_file. */
+      ...tlsSourceFields,
+      /** Servers refuse a caller without a certificate from ca_file (or the Workload API's bundle). */
       require_client_cert: z.boolean().default(true),
       /**
        * SPIFFE ID each service presents (its X.509-SVID's one URI SAN); a
@@ -347,9 +406,8 @@ export const configSchema = z.strictObject({
       spiffe_ids: z
         .strictObject({ issuer: spiffeId.optional(), exchanger: spiffeId.optional(), policy: spiffeId.optional(), audit: spiffeId.optional() })
         .optional(),
-      /** How often the three files are read again, so rotated certificates (SVIDs, cert-manager) take effect without a restart; 0 reads them once. */
-      reload_interval: duration.default(60),
     })
+    .transform(oneTlsSource)
     .optional(),
   keys: z
     .strictObject({
@@ -475,33 +533,7 @@ export const configSchema = z.strictObject({
          */
         tls: z
           .strictObject({
-            /** PEM certificate chain the sidecar presents, as a server and as a client (the workload's X.509-SVID). */
-            cert_file: z.string().min(1).optional(),
-            /** PEM private key of that certificate (mount it from a secret). */
-            key_file: z.string().min(1).optional(),
-            /** PEM CA bundle that callers' and routes' certificates must chain to. */
-            ca_file: z.string().min(1).optional(),
-            /** How often the three files are read again, so rotated certificates take effect without a restart; 0 reads them once. Default 60. */
-            reload_interval: duration.optional(),
-            /**
-             * The X.509-SVID, its key and the trust bundle taken from the SPIFFE
-             * Workload API (a SPIRE agent) instead of the three files, each
-             * rotation applied as the agent pushes it.
-             */
-            workload_api: z
-              .strictObject({
-                /** The agent's socket, unix:///path; absent: the SPIFFE_ENDPOINT_SOCKET environment variable. */
-                socket: z
-                  .string()
-                  .superRefine((socket, ctx) => {
-                    const problem = workloadApiSocketProblem(socket);
-                    if (problem) ctx.addIssue({ code: "custom", message: problem });
-                  })
-                  .optional(),
-                /** How long the sidecar waits for its first SVID; past it, it fails to start (it never serves without an identity). */
-                startup_timeout: duration.default(30),
-              })
-              .optional(),
+            ...tlsSourceFields,
             /**
              * SPIFFE IDs whose certificates may call in; another peer is refused
              * (403, gRPC PERMISSION_DENIED) before its token is looked at. Absent:
@@ -519,25 +551,7 @@ export const configSchema = z.strictObject({
              */
             peer_clients: z.record(spiffeId, z.string().min(1)).optional(),
           })
-          // One source of the material, whole: the three files or workload_api. The path names the field at fault.
-          .transform(({ cert_file, key_file, ca_file, reload_interval, workload_api, ...rest }, ctx) => {
-            const files = Object.entries({ cert_file, key_file, ca_file });
-            const given = files.flatMap(([field, value]) => (value === undefined ? [] : [field]));
-            const refuse = (path: string[], message: string): void => ctx.addIssue({ code: "custom", path, message });
-            if (workload_api) {
-              if (given.length > 0) refuse(["workload_api"], `not with ${given.join(", ")}: give the files or workload_api`);
-              if (reload_interval !== undefined) refuse(["reload_interval"], "for the files only: the Workload API pushes each rotation");
-              return { ...rest, workload_api };
-            }
-            if (cert_file === undefined || key_file === undefined || ca_file === undefined) {
-              if (given.length === 0) refuse([], "needs cert_file, key_file and ca_file, or workload_api");
-              for (const [field] of files.filter(([, value]) => value === undefined && given.length > 0)) {
-                refuse([field], `required with ${given.join(" and ")} (or workload_api instead of the files)`);
-              }
-              return z.NEVER;
-            }
-            return { ...rest, cert_file, key_file, ca_file, reload_interval: reload_interval ?? 60 };
-          })
+          .transform(oneTlsSource)
           .optional(),
         /** Destinations: route name → where, for which audience, with which scopes. */
         routes: z

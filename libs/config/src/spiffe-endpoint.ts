@@ -1,6 +1,6 @@
 /**
- * Where the SPIFFE Workload API is served: a sidecar's
- * `tls.workload_api.socket`, or else the SPIFFE_ENDPOINT_SOCKET environment
+ * Where the SPIFFE Workload API is served: a `workload_api.socket` (a
+ * sidecar's tls, grpc_tls), or else the SPIFFE_ENDPOINT_SOCKET environment
  * variable (SPIFFE Workload Endpoint §4). Both pass the same check.
  */
 
@@ -22,4 +22,20 @@ export function workloadApiSocketProblem(value: string): string | undefined {
   if (!url.pathname.startsWith("/") || url.pathname === "/") return "expected the absolute path of the socket: unix:///path/to/agent.sock";
   if (url.search !== "" || url.hash !== "") return "a unix:// socket URI has no query or fragment";
   return undefined;
+}
+
+/**
+ * The socket of the `workload_api` section at `section`: its own, else SPIFFE_ENDPOINT_SOCKET (§4), which passes the
+ * field's check; otherwise the problem, naming the field or the variable, that stops the start.
+ */
+export function resolveWorkloadApiSocket(
+  configured: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+  section: string,
+): { socket: string } | { problem: string } {
+  if (configured !== undefined) return { socket: configured };
+  const socket = env[SPIFFE_ENDPOINT_SOCKET];
+  if (!socket) return { problem: `${section}.socket: not configured and ${SPIFFE_ENDPOINT_SOCKET} is not set: give the SPIRE agent's socket (unix:///path)` };
+  const problem = workloadApiSocketProblem(socket);
+  return problem ? { problem: `${SPIFFE_ENDPOINT_SOCKET}: ${problem}` } : { socket };
 }

@@ -2,7 +2,7 @@
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { grpcCredentials, logReloads, onShutdownSignal, startGrpcServer } from "@sts/grpc";
+import { onShutdownSignal, openGrpcCredentials, startGrpcServer } from "@sts/grpc";
 import { EventPublisher } from "@sts/nats";
 import { loadAuditProto, PROTO_FILES } from "@sts/proto";
 import { openStackTokens } from "@sts/mesh";
@@ -28,10 +28,11 @@ async function main(): Promise<void> {
   const record = accessRecorder(new EventPublisher(nats, { source: "sts/audit", logger }));
 
   const proto = loadAuditProto();
+  const tls = await openGrpcCredentials(config.grpc_tls, logger);
   const server = await startGrpcServer({
     host: config.services.audit.bind,
     port: config.services.audit.port,
-    credentials: grpcCredentials(config.grpc_tls, logReloads(logger)).server,
+    credentials: tls.server,
     services: [{ definition: proto.sts.audit.v1.AuditService.service, implementation: auditService(store, logger, { authenticate, record }) }],
     reflection: { protoFiles: PROTO_FILES },
     logger,
@@ -44,6 +45,7 @@ async function main(): Promise<void> {
 
   onShutdownSignal(async () => {
     await server.shutdown(2_000);
+    tls.close();
     await projector.stop();
     tokens.stop();
     await nats.close();

@@ -7,7 +7,7 @@ import { PublicKeyRing, parseStoredKey } from "@sts/keys";
 import { VerifiedTokens } from "@sts/jwt";
 import { BUCKETS, EVENT_TYPES, encodeKey, EventPublisher, KvCache, eventSubject, openBucket } from "@sts/nats";
 import { RevocationCache, RevocationList, StalenessGuard } from "@sts/revocation";
-import { callUnary, coalescedCalls, createClient, grpcCredentials, logReloads, onShutdownSignal, startGrpcServer } from "@sts/grpc";
+import { callUnary, coalescedCalls, createClient, onShutdownSignal, openGrpcCredentials, startGrpcServer } from "@sts/grpc";
 import { loadExchangeProto, loadPolicyProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
 import type {
   AuthenticateClientRequest,
@@ -63,7 +63,7 @@ async function main(): Promise<void> {
 
   const issuerAddress = `${config.services.issuer.host}:${config.services.issuer.port}`;
   const policyAddress = `${config.services.policy.host}:${config.services.policy.port}`;
-  const tls = grpcCredentials(config.grpc_tls, logReloads(logger));
+  const tls = await openGrpcCredentials(config.grpc_tls, logger);
   const issuerClient = createClient(loadTokenProto().sts.token.v1.TokenService, issuerAddress, tls.channelTo("issuer"));
   const policyClient = createClient(loadPolicyProto().sts.policy.v1.PolicyService, policyAddress, tls.channelTo("policy"));
   const timeout = config.exchange.call_timeout_ms;
@@ -154,6 +154,7 @@ async function main(): Promise<void> {
     policySub.unsubscribe();
     issuerClient.close();
     policyClient.close();
+    tls.close();
     for (const cache of [clients, keysCache, revocationsCache]) cache.stop();
     await nats.close();
     await telemetry.shutdown();

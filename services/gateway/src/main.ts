@@ -1,6 +1,6 @@
 /** Gateway entry point: config → telemetry → gRPC clients → HTTP server → signals. */
 import { startTelemetry, runMain } from "@sts/runtime";
-import { checkHealth, createClient, grpcCredentials, logReloads, onShutdownSignal } from "@sts/grpc";
+import { checkHealth, createClient, onShutdownSignal, openGrpcCredentials } from "@sts/grpc";
 import { loadClientsProto, loadExchangeProto, loadTokenProto } from "@sts/proto";
 import { readSettings } from "./config.js";
 import { startGateway } from "./server.js";
@@ -8,7 +8,7 @@ import { startGateway } from "./server.js";
 async function main(): Promise<void> {
   const { config } = readSettings();
   const { telemetry, logger } = startTelemetry("gateway", config);
-  const tls = grpcCredentials(config.grpc_tls, logReloads(logger));
+  const tls = await openGrpcCredentials(config.grpc_tls, logger);
   const toIssuer = tls.channelTo("issuer");
   const issuerAddress = `${config.services.issuer.host}:${config.services.issuer.port}`;
   const token = createClient(loadTokenProto().sts.token.v1.TokenService, issuerAddress, toIssuer);
@@ -46,6 +46,7 @@ async function main(): Promise<void> {
     token.close();
     clients.close();
     exchange.close();
+    tls.close();
     await telemetry.shutdown();
   }, logger);
 }

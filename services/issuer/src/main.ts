@@ -10,7 +10,7 @@ import { RefreshTokens } from "./refresh-tokens.js";
 import { PublicKeyRing, SigningKeyRing, parseStoredKey, prepublishLeadSeconds } from "@sts/keys";
 import { BUCKETS, EventPublisher, KvCache, openBucket } from "@sts/nats";
 import { RevocationCache, RevocationList, StalenessGuard } from "@sts/revocation";
-import { grpcCredentials, logReloads, onShutdownSignal, startGrpcServer } from "@sts/grpc";
+import { onShutdownSignal, openGrpcCredentials, startGrpcServer } from "@sts/grpc";
 import { loadClientsProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
 import { readSettings } from "./config.js";
 import { kvKeyStore } from "./key-store.js";
@@ -146,10 +146,11 @@ async function main(): Promise<void> {
   };
 
   const proto = loadTokenProto();
+  const tls = await openGrpcCredentials(config.grpc_tls, logger);
   const server = await startGrpcServer({
     host: config.services.issuer.bind,
     port: config.services.issuer.port,
-    credentials: grpcCredentials(config.grpc_tls, logReloads(logger)).server,
+    credentials: tls.server,
     services: [
       { definition: proto.sts.token.v1.TokenService.service, implementation: tokenService(tokenDeps) },
       { definition: loadClientsProto().sts.token.v1.ClientService.service, implementation: clientService(management, logger) },
@@ -166,6 +167,7 @@ async function main(): Promise<void> {
   onShutdownSignal(async () => {
     clearInterval(rotation);
     await server.shutdown(5_000);
+    tls.close();
     for (const cache of [clientsCache, keysCache, revocationsCache]) cache.stop();
     await nats.close();
     await telemetry.shutdown();

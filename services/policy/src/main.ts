@@ -1,7 +1,7 @@
 /** Policy service entry point: config → telemetry → NATS → seed hops → live engine, records replayed → revocations, JWKS → gRPC → signals. */
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import { BUCKETS, EventPublisher, KvCache, openBucket } from "@sts/nats";
-import { grpcCredentials, logReloads, onShutdownSignal, startGrpcServer } from "@sts/grpc";
+import { onShutdownSignal, openGrpcCredentials, startGrpcServer } from "@sts/grpc";
 import { openStackTokens } from "@sts/mesh";
 import { loadPolicyProto, PROTO_FILES } from "@sts/proto";
 import { readSettings } from "./config.js";
@@ -45,10 +45,11 @@ async function main(): Promise<void> {
   const tokens = await openStackTokens(nats, { issuer: config.issuer, audience: config.policy.api_audience, tokens: config.tokens, now, logger });
   const operators = operatorAccess({ breakGlassToken, tokens: tokens.inbound, readScope: config.policy.read_scope, writeScope: config.policy.write_scope });
   const proto = loadPolicyProto();
+  const tls = await openGrpcCredentials(config.grpc_tls, logger);
   const server = await startGrpcServer({
     host: config.services.policy.bind,
     port: config.services.policy.port,
-    credentials: grpcCredentials(config.grpc_tls, logReloads(logger)).server,
+    credentials: tls.server,
     services: [
       {
         definition: proto.sts.policy.v1.PolicyService.service,
@@ -72,6 +73,7 @@ async function main(): Promise<void> {
   onShutdownSignal(async () => {
     stopping = true;
     await server.shutdown(5_000);
+    tls.close();
     cache.stop();
     tokens.stop();
     await nats.close();

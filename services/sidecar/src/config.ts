@@ -1,5 +1,5 @@
 /** The sidecar's settings: the only module of the service that reads process.env. */
-import { SPIFFE_ENDPOINT_SOCKET, loadConfig, workloadApiSocketProblem } from "@sts/config";
+import { loadConfig, resolveWorkloadApiSocket } from "@sts/config";
 import type { StsConfig } from "@sts/config";
 
 /** One workload's sidecar configuration. */
@@ -23,10 +23,8 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): { config: St
  */
 function withEndpointSocket(sidecar: SidecarConfig, env: NodeJS.ProcessEnv, section: string): SidecarConfig {
   const tls = sidecar.tls;
-  if (!tls || !("workload_api" in tls) || tls.workload_api.socket !== undefined) return sidecar;
-  const socket = env[SPIFFE_ENDPOINT_SOCKET];
-  if (!socket) throw new Error(`${section}.socket: not configured and ${SPIFFE_ENDPOINT_SOCKET} is not set: give the SPIRE agent's socket (unix:///path)`);
-  const problem = workloadApiSocketProblem(socket);
-  if (problem) throw new Error(`${SPIFFE_ENDPOINT_SOCKET}: ${problem}`);
-  return { ...sidecar, tls: { ...tls, workload_api: { ...tls.workload_api, socket } } };
+  if (!tls || !("workload_api" in tls)) return sidecar;
+  const resolved = resolveWorkloadApiSocket(tls.workload_api.socket, env, section);
+  if ("problem" in resolved) throw new Error(resolved.problem);
+  return { ...sidecar, tls: { ...tls, workload_api: { ...tls.workload_api, socket: resolved.socket } } };
 }

@@ -1,5 +1,5 @@
 /** Sidecar entry point: config → telemetry → NATS revocations → JWKS → exchanger client → listeners → signals. */
-import { createClient, grpcCredentials, logReloads, onShutdownSignal } from "@sts/grpc";
+import { createClient, onShutdownSignal, openGrpcCredentials } from "@sts/grpc";
 import { ExchangeCache, openStackTokens } from "@sts/mesh";
 import { loadExchangeProto } from "@sts/proto";
 import { connectStack, runMain, startTelemetry } from "@sts/runtime";
@@ -15,10 +15,11 @@ async function main(): Promise<void> {
   // trusting its copy after a bounded time and refuses with 503.
   const tokens = await openStackTokens(nats, { issuer: config.issuer, audience: sidecar.audience ?? workload, tokens: config.tokens, logger });
   const isRevoked = (jti: string): boolean => tokens.inbound.isRevoked(jti);
+  const grpcTls = await openGrpcCredentials(config.grpc_tls, logger);
   const exchanger = createClient(
     loadExchangeProto().sts.exchange.v1.ExchangeService,
     `${config.services.exchanger.host}:${config.services.exchanger.port}`,
-    grpcCredentials(config.grpc_tls, logReloads(logger)).channelTo("exchanger"),
+    grpcTls.channelTo("exchanger"),
   );
   const formEncode = (s: string): string => encodeURIComponent(s).replace(/%20/g, "+");
   const sidecarHandle = await startSidecar({
@@ -41,6 +42,7 @@ async function main(): Promise<void> {
   onShutdownSignal(async () => {
     await sidecarHandle.close();
     exchanger.close();
+    grpcTls.close();
     tokens.stop();
     await nats.close();
     await telemetry.shutdown();

@@ -1,0 +1,234 @@
+/**
+ * grpc_tls from the SPIFFE Workload API: every service of the stack (real
+ * processes) takes its X.509-SVID from its own stand-in SPIRE agent, named by
+ * SPIFFE_ENDPOINT_SOCKET as SPIRE sets it in each pod, and the services check
+ * each other by SPIFFE ID. The agents then push a rotation (new connections
+ * see it, no restart) and SVIDs that fail the checks (the one in use stays);
+ * a service whose agent never answers does not start.
+ */
+import { X509Certificate, createPrivateKey } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect } from "node:tls";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
+import { grpcCredentials, requireSpiffeId, spiffeIdOf } from "@sts/grpc";
+import type { GrpcCredentials } from "@sts/grpc";
+import { makeTestCa, startWorkloadApiServer, svidResponse, waitFor } from "@sts/testkit";
+import type { SvidFiles, TestCa, WorkloadApiServer } from "@sts/testkit";
+import { SERVICES, basicAuth, claimsOf, postForm, startStack } from "./harness.js";
+import type { ServiceName, Stack } from "./harness.js";
+import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, decideOver, mintOver } from "./chain.js";
+
+const DAY = 86_400_000;
+const idOf = (name: string): string => `spiffe://sts.test/ns/mesh-sts/sa/${name}`;
+const SPIFFE_IDS = { issuer: idOf("issuer"), exchanger: idOf("exchanger"), policy: idOf("policy"), audit: idOf("audit") };
+
+let dir: string;
+let ca: TestCa;
+let stack: Stack;
+const svids = {} as Record<ServiceName, SvidFiles>;
+const agents = {} as Record<ServiceName | "silent", WorkloadApiServer>;
+/** The test's own identity, from files: a peer of the stack that is none of its services. */
+let tester: SvidFiles;
+let asTester: GrpcCredentials;
+
+const issue = (name: string, spiffeId: string, validity?: { notBefore: Date; notAfter: Date }): SvidFiles => ({
+  ...ca.issue(name, spiffeId, validity && { validity }),
+  ca_file: ca.ca_file,
+  spiffeId,
+});
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "sts-grpc-wl-e2e-"));
+  ca = makeTestCa(dir, "sts-ca");
+  for (const name of SERVICES) {
+    svids[name] = issue(name, idOf(name));
+    agents[name] = await startWorkloadApiServer(join(dir, `${name}.sock`), svidResponse(svids[name]));
+  }
+  // Has nothing for its workload: its streams stay open and silent.
+  agents.silent = await startWorkloadApiServer(join(dir, "silent.sock"));
+  tester = issue("tester", idOf("tester"));
+  asTester = grpcCredentials({
+    cert_file: tester.cert_file,
+    key_file: tester.key_file,
+    ca_file: tester.ca_file,
+    require_client_cert: true,
+    spiffe_ids: SPIFFE_IDS,
+  });
+  stack = await startStack(
+    {
+      // No socket: each service takes its own agent's from SPIFFE_ENDPOINT_SOCKET.
+      grpc_tls: { workload_api: { startup_timeout: "20s" }, spiffe_ids: SPIFFE_IDS },
+      policy: { hops: [{ from: "svc-a", to: "svc-b", scopes: ["b"] }] },
+      clients: [
+        { client_id: "app", client_secret: SECRET, scope: ["a", "b"], audience: ["svc-a"] },
+        { client_id: "svc-a", client_secret: SECRET, grant_types: ["client_credentials", EXCHANGE_GRANT], audience: [] },
+      ],
+    },
+    { services: [], probeCredentials: asTester, env: { STS_LOG_LEVEL: "info" } },
+  );
+  for (const name of SERVICES) await stack.start(name, { SPIFFE_ENDPOINT_SOCKET: agents[name].socket });
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  await Promise.all(Object.values(agents).map((agent) => agent.stop()));
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The certificate the gRPC service `name` presents to a new TLS connection from the tester, its SPIFFE ID checked. */
+const served = (name: Exclude<ServiceName, "gateway">): Promise<X509Certificate> =>
+  new Promise((resolve, reject) => {
+    const [host, port] = stack.address[name].split(":");
+    const socket = connect(
+      {
+        host,
+        port: Number(port),
+        servername: "localhost",
+        ALPNProtocols: ["h2"],
+        ca: readFileSync(tester.ca_file),
+        cert: readFileSync(tester.cert_file),
+        key: readFileSync(tester.key_file),
+        checkServerIdentity: requireSpiffeId(idOf(name)),
+      },
+      () => {
+        const cert = socket.getPeerX509Certificate();
+        socket.destroy();
+        if (cert) resolve(cert);
+        else reject(new Error(`${name} presented no certificate`));
+      },
+    );
+    socket.on("error", reject);
+  });
+
+const certOf = (files: SvidFiles): X509Certificate => new X509Certificate(readFileSync(files.cert_file));
+const logOf = (name: ServiceName): string => stack.processes[name]?.output() ?? "";
+
+/** The app's token from the gateway, then svc-a's exchange of it for svc-b: gateway → issuer, gateway → exchanger → policy and issuer. */
+const tokenThenExchange = async (): Promise<Record<string, unknown>> => {
+  const token = await postForm(
+    `${stack.gatewayUrl}/oauth2/token`,
+    { grant_type: "client_credentials", scope: "a b" },
+    { authorization: basicAuth("app", SECRET) },
+  );
+  expect(token.status, JSON.stringify(token.body)).toBe(200);
+  const exchanged = await postForm(
+    `${stack.gatewayUrl}/oauth2/token`,
+    { grant_type: EXCHANGE_GRANT, subject_token: token.body.access_token as string, subject_token_type: TOKEN_TYPE_AT, audience: "svc-b", scope: "b" },
+    { authorization: basicAuth("svc-a", SECRET) },
+  );
+  expect(exchanged.status, JSON.stringify(exchanged.body)).toBe(200);
+  return claimsOf(exchanged.body.access_token as string);
+};
+
+/** Neither PEM nor DER of any SVID key the agents hold appears in any service's log. */
+const expectNoKeyMaterial = (): void => {
+  const keys = [...Object.values(svids), tester].map((files) => createPrivateKey(readFileSync(files.key_file)).export({ format: "der", type: "pkcs8" }));
+  for (const name of SERVICES) {
+    const log = logOf(name);
+    expect(log, name).not.toMatch(/PRIVATE KEY/);
+    for (const der of keys) {
+      expect(log, name).not.toContain(der.toString("base64").slice(0, 40));
+      expect(log, name).not.toContain(der.toString("hex").slice(0, 40));
+    }
+  }
+};
+
+describe("the stack with grpc_tls.workload_api", () => {
+  it("runs every service on its own agent's SVID, checked by SPIFFE ID: a client_credentials token and an exchange work", async () => {
+    expect(await tokenThenExchange()).toMatchObject({ aud: "svc-b", scope: "b", act: { sub: "svc-a" } });
+    for (const name of ["issuer", "exchanger", "policy", "audit"] as const) {
+      const cert = await served(name);
+      expect(spiffeIdOf({ subjectaltname: cert.subjectAltName ?? "" }), name).toBe(idOf(name));
+      expect(cert.serialNumber, name).toBe(certOf(svids[name]).serialNumber);
+    }
+    for (const name of SERVICES) {
+      // Each asked its own agent, with the security header.
+      expect([agents[name].accepted(), agents[name].refused()], name).toEqual([1, 0]);
+      expect(logOf(name), name).toContain(`"spiffe_id":"${idOf(name)}"`);
+      expect(logOf(name), name).toContain("grpc_tls.workload_api: X.509-SVID applied");
+    }
+    expectNoKeyMaterial();
+  });
+
+  it("answers Mint and Decide only to the exchanger's SVID: another SVID from the same CA gets unauthorized_client", async () => {
+    const minted = await mintOver(stack.address.issuer, asTester.channelTo("issuer"), stack.secrets.exchanger);
+    expect(minted.ok).toBe(false);
+    if (!minted.ok) expect(minted.failure.error).toBe("unauthorized_client");
+    const decided = await decideOver(stack.address.policy, asTester.channelTo("policy"));
+    expect(decided.ok).toBe(false);
+    if (!decided.ok) expect(decided.failure.error).toBe("unauthorized_client");
+    // The exchanger's own calls, with its SVID, still get both.
+    expect(await tokenThenExchange()).toMatchObject({ aud: "svc-b" });
+  });
+
+  it("applies a rotation the issuer's agent pushes: a new connection sees the new certificate, with no restart", async () => {
+    const pid = stack.processes.issuer?.pid;
+    const before = await served("issuer");
+    // A validity of its own, so that not_after changes too.
+    const next = issue(`issuer-${Date.now()}`, idOf("issuer"), { notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + DAY) });
+    expect(certOf(next).serialNumber).not.toBe(before.serialNumber);
+    agents.issuer.push(svidResponse(next));
+    await waitFor(async () => (await served("issuer")).serialNumber === certOf(next).serialNumber, {
+      timeoutMs: 10_000,
+      message: "the issuer never presented the rotated SVID",
+    });
+    const after = await served("issuer");
+    expect(after.validTo).toBe(certOf(next).validTo);
+    expect(after.validTo).not.toBe(before.validTo);
+    expect(stack.processes.issuer?.pid).toBe(pid);
+    expect(logOf("issuer")).toContain(`"not_after":"${new Date(certOf(next).validTo).toISOString()}"`);
+    // The gateway and the exchanger still reach the issuer by its SPIFFE ID.
+    expect(await tokenThenExchange()).toMatchObject({ aud: "svc-b" });
+    expectNoKeyMaterial();
+  });
+
+  it.each([
+    [
+      "expired",
+      () => issue(`expired-${Date.now()}`, idOf("exchanger"), { notBefore: new Date(Date.now() - 3 * DAY), notAfter: new Date(Date.now() - DAY) }),
+      /the leaf expired at /,
+    ],
+    [
+      "not chaining to the bundle",
+      () => ({ ...makeTestCa(dir, `other-${Date.now()}`).issue(`foreign-${Date.now()}`, idOf("exchanger")), ca_file: ca.ca_file, spiffeId: idOf("exchanger") }),
+      /the leaf is not signed by any valid certificate of the bundle/,
+    ],
+  ] as const)("keeps the exchanger's SVID in use when its agent sends one %s, says why, and keeps exchanging", async (_, bad, reason) => {
+    const before = await served("exchanger");
+    const refusals = (): string[] =>
+      logOf("exchanger")
+        .split("\n")
+        .filter((line) => line.includes("X.509-SVID refused; the one in use stays"));
+    const seen = refusals().length;
+    agents.exchanger.push(svidResponse(bad()));
+    await waitFor(() => refusals().length > seen, { timeoutMs: 10_000, message: "the exchanger never refused the broken SVID" });
+    expect(refusals().at(-1)).toMatch(reason);
+    expect((await served("exchanger")).serialNumber).toBe(before.serialNumber);
+    expect(await tokenThenExchange()).toMatchObject({ aud: "svc-b", act: { sub: "svc-a" } });
+    expectNoKeyMaterial();
+  });
+
+  it("does not start a service whose agent never answers: it exits within startup_timeout, naming grpc_tls.workload_api", async () => {
+    // The stack's config with a startup_timeout of 1 s, for this replica only.
+    const config = parse(readFileSync(stack.configFile, "utf8")) as { grpc_tls: { workload_api: Record<string, unknown> } };
+    config.grpc_tls.workload_api.startup_timeout = 1;
+    const file = join(dir, "silent-agent.yaml");
+    writeFileSync(file, stringify(config));
+    const started = Date.now();
+    const err = await stack.startReplica("policy", { STS_CONFIG: file, SPIFFE_ENDPOINT_SOCKET: agents.silent.socket }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toMatch(/^policy exited \(1\) before ready/);
+    expect(err?.message).toMatch(
+      /grpc_tls\.workload_api: no X\.509-SVID from unix:\/\/.*silent\.sock within 1 s \(no answer\); without an identity the service does not start/,
+    );
+    expect(err?.message).not.toMatch(/PRIVATE KEY/);
+    // Well under the stack's own 20 s: the 1 s timeout, NATS and the policy bucket.
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(agents.silent.accepted()).toBe(1);
+  });
+});
