@@ -13,7 +13,17 @@ describe("serviceClock", () => {
   it("shifts seconds and milliseconds alike by STS_CLOCK_OFFSET", () => {
     const ahead = serviceClock({ STS_CLOCK_OFFSET: "3600" });
     expect(Math.round((ahead.nowMs() - Date.now()) / 1000)).toBe(3600);
-    expect(Math.round(ahead.now() - Date.now() / 1000)).toBe(3600);
-    expect(Math.round(serviceClock({ STS_CLOCK_OFFSET: "-90" }).now() - Date.now() / 1000)).toBe(-90);
+    // now() is whole seconds (as JWT times are): between the shifted floor of the real clock read before and after.
+    for (const [offset, clock] of [
+      [3600, ahead],
+      [-90, serviceClock({ STS_CLOCK_OFFSET: "-90" })],
+    ] as const) {
+      const before = Math.floor(Date.now() / 1000);
+      const shifted = clock.now();
+      const after = Math.floor(Date.now() / 1000);
+      expect(Number.isInteger(shifted)).toBe(true);
+      expect(shifted).toBeGreaterThanOrEqual(before + offset);
+      expect(shifted).toBeLessThanOrEqual(after + offset);
+    }
   });
 });
