@@ -8,6 +8,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { connect, createServer } from "node:net";
+import type { AddressInfo, Server, Socket } from "node:net";
 import { stringify } from "yaml";
 import { freePort, grpcHealthy, httpReady, startNats, startProcess } from "@sts/testkit";
 import { grpcCredentials } from "@sts/grpc";
@@ -233,4 +235,25 @@ export async function storedEvents(natsUrl: string): Promise<StoredEvent[]> {
   } finally {
     await nats.close();
   }
+}
+
+/** A TCP relay to nats-server that can be cut: the process behind it loses NATS while everything else keeps it. */
+export async function natsRelay(natsUrl: string): Promise<{ url: string; cut(): void; close(): void }> {
+  const target = new URL(natsUrl);
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("error", () => s.destroy());
+      s.on("close", () => sockets.delete(s));
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  const port = await new Promise<number>((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)));
+  const cut = (): void => {
+    server.close();
+    for (const s of sockets) s.destroy();
+  };
+  return { url: `nats://127.0.0.1:${port}`, cut, close: cut };
 }

@@ -3,12 +3,9 @@
  * exchanger cut off from NATS (so from new revocations) stops exchanging once its state is older than allowed, even
  * though the issuer it mints through is still connected.
  */
-import { connect, createServer } from "node:net";
-import type { Server, Socket } from "node:net";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "@sts/testkit";
-import { basicAuth, postForm, startStack } from "./harness.js";
+import { basicAuth, natsRelay, postForm, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
 import { SECRET, chainConfig, chainStartToken, clients, exchange } from "./chain.js";
 
@@ -46,27 +43,6 @@ describe("revocation across replicas", () => {
     }
   });
 });
-
-/** A TCP relay to nats-server that can be cut: the process behind it loses NATS while everything else keeps it. */
-async function natsRelay(natsUrl: string): Promise<{ url: string; cut(): void; close(): void }> {
-  const target = new URL(natsUrl);
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on("error", () => s.destroy());
-      s.on("close", () => sockets.delete(s));
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  const port = await new Promise<number>((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)));
-  const cut = (): void => {
-    server.close();
-    for (const s of sockets) s.destroy();
-  };
-  return { url: `nats://127.0.0.1:${port}`, cut, close: cut };
-}
 
 describe("an exchanger cut off from NATS", () => {
   it("fails closed with temporarily_unavailable past the bounded staleness while the issuer still mints", async () => {

@@ -475,6 +475,20 @@ export const configSchema = z.strictObject({
       write_scope: scopeToken.default("policy:write"),
     })
     .prefault({}),
+  /**
+   * Revoking everything a subject holds (the issuer's TokenService.RevokeSubject,
+   * `stsctl subject revoke`): an operator presents its own access token naming
+   * `api_audience` and carrying `scope`; each revocation is recorded under its
+   * client id (the `subject.revoked` event).
+   */
+  subject_revocation: z
+    .strictObject({
+      /** Audience an operator's access token must name to call RevokeSubject. Register each operator as a client with it and `scope`. */
+      api_audience: z.string().min(1).default("sts-issuer-admin"),
+      /** Scope that token must carry; a valid token without it is refused (insufficient_scope). */
+      scope: scopeToken.default("subjects:revoke"),
+    })
+    .prefault({}),
   audit: z
     .strictObject({
       /** SQLite file of the audit projection (rebuilt from the stream when missing). */

@@ -1,8 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair } from "jose";
 import { MAX_LINEAGE, OWN_PROFILE, TokenRejected, VerifiedTokens, foreignProfile, lineageWithActor, verifyAccessToken } from "./index.js";
+import type { RevocationState } from "./index.js";
 
 const NOW = 1_800_000_000;
+/** Revocation state that revokes nothing. */
+const NOT_REVOKED = { isRevoked: () => false, subjectRevokedAt: () => undefined };
 
 async function setup() {
   const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
@@ -33,7 +36,7 @@ describe("verifyAccessToken with a verified-token cache", () => {
       clockTolerance: 0,
       now: () => now,
       maxBytes: 8192,
-      isRevoked: () => revoked,
+      revocations: { ...NOT_REVOKED, isRevoked: () => revoked },
       verified,
     };
     expect(await reason(verifyAccessToken(token, options))).toBe("accepted");
@@ -59,7 +62,7 @@ describe("verifyAccessToken with another issuer's profile", () => {
       new SignJWT({ iss: "https://idp", sub: "u", aud: "edge", iat: NOW, exp: NOW + 60, ...claims })
         .setProtectedHeader({ alg: "ES256", kid: "k", typ: "JWT" })
         .sign(privateKey);
-    const options = { key: keys, algorithms: ["ES256"], issuer: "https://idp", clockTolerance: 0, now: () => NOW, maxBytes: 8192, isRevoked: () => false };
+    const options = { key: keys, algorithms: ["ES256"], issuer: "https://idp", clockTolerance: 0, now: () => NOW, maxBytes: 8192, revocations: NOT_REVOKED };
     const foreign = { ...options, profile: foreignProfile(["at+jwt", "JWT"]) };
     const withAzp = await verifyAccessToken(await sign({ jti: "j", azp: "web-app" }), foreign);
     expect(withAzp.payload.client_id).toBe("web-app");
@@ -75,7 +78,7 @@ describe("verifyAccessToken with another issuer's profile", () => {
       new SignJWT({ iss: "https://sts", sub: "u", aud: "B", iat: NOW, exp: NOW + 60, jti: "j", client_id: "c", sub_id })
         .setProtectedHeader({ alg: "ES256", kid: "k", typ: "at+jwt" })
         .sign(privateKey);
-    const options = { key: keys, algorithms: ["ES256"], issuer: "https://sts", clockTolerance: 0, now: () => NOW, maxBytes: 8192, isRevoked: () => false };
+    const options = { key: keys, algorithms: ["ES256"], issuer: "https://sts", clockTolerance: 0, now: () => NOW, maxBytes: 8192, revocations: NOT_REVOKED };
     expect(await reason(verifyAccessToken(await ours({ format: "iss_sub", iss: "https://idp", sub: "u" }), options))).toBe("accepted");
     for (const bad of [{ format: "iss_sub", iss: "https://idp", sub: "someone-else" }, { format: "email", email: "u@x" }, "https://idp"]) {
       expect(await reason(verifyAccessToken(await ours(bad), options))).toBe("invalid_claim");
@@ -89,7 +92,7 @@ describe("verifyAccessToken with another issuer's profile", () => {
       .setProtectedHeader({ alg: "ES256", kid: "k", typ: "JWT" })
       .sign(privateKey);
     const verified = new VerifiedTokens();
-    const common = { key: keys, algorithms: ["ES256"], clockTolerance: 0, now: () => NOW, maxBytes: 8192, isRevoked: () => false, verified };
+    const common = { key: keys, algorithms: ["ES256"], clockTolerance: 0, now: () => NOW, maxBytes: 8192, revocations: NOT_REVOKED, verified };
     expect(await reason(verifyAccessToken(token, { ...common, issuer: "https://idp", profile: foreignProfile("JWT") }))).toBe("accepted");
     expect(await reason(verifyAccessToken(token, { ...common, issuer: "https://sts" }))).toBe("issuer");
   });
@@ -118,7 +121,7 @@ describe("verifyAccessToken and the lineage claim", () => {
       clockTolerance: 0,
       now: () => NOW,
       maxBytes: 8192,
-      isRevoked: (j: string) => revoked.has(j),
+      revocations: { ...NOT_REVOKED, isRevoked: (j: string) => revoked.has(j) },
       verified,
     };
     expect((await verifyAccessToken(token, options)).payload.lineage).toEqual(["at2", "at1"]);
@@ -133,26 +136,38 @@ describe("verifyAccessToken and the lineage claim", () => {
 
   it("refuses a malformed lineage rather than skip its revocation check", async () => {
     const { keys, sign } = await signer("https://sts", "at+jwt");
-    const options = { key: keys, algorithms: ["ES256"], issuer: "https://sts", clockTolerance: 0, now: () => NOW, maxBytes: 8192, isRevoked: () => false };
+    const options = { key: keys, algorithms: ["ES256"], issuer: "https://sts", clockTolerance: 0, now: () => NOW, maxBytes: 8192, revocations: NOT_REVOKED };
     for (const lineage of ["at1", [1], [""], [{ jti: "at1" }], Array.from({ length: 40 }, (_, i) => `j${i}`)]) {
       expect(await reason(verifyAccessToken(await sign({ lineage }), options))).toBe("invalid_claim");
     }
   });
 
+  /** Verification of a trusted provider's token (https://idp, typ JWT) against these revocations. */
+  const providerOptions = (keys: ReturnType<typeof createLocalJWKSet>, revocations: RevocationState) => ({
+    key: keys,
+    algorithms: ["ES256"],
+    issuer: "https://idp",
+    clockTolerance: 0,
+    now: () => NOW,
+    maxBytes: 8192,
+    revocations,
+    profile: foreignProfile("JWT"),
+  });
+
   it("does not read another issuer's lineage claim as jtis of ours", async () => {
     const { keys, sign } = await signer("https://idp", "JWT");
-    const options = {
-      key: keys,
-      algorithms: ["ES256"],
-      issuer: "https://idp",
-      clockTolerance: 0,
-      now: () => NOW,
-      maxBytes: 8192,
-      isRevoked: (j: string) => j === "ours-revoked",
-      profile: foreignProfile("JWT"),
-    };
+    const options = providerOptions(keys, { ...NOT_REVOKED, isRevoked: (j: string) => j === "ours-revoked" });
     const { payload } = await verifyAccessToken(await sign({ lineage: ["ours-revoked"] }), options);
     expect(payload.lineage).toBeUndefined();
+  });
+
+  it("revokes a provider's token by its own iss and sub, whatever sub_id it carries (its word, not ours)", async () => {
+    const { keys, sign } = await signer("https://idp", "JWT");
+    const token = await sign({ sub_id: { format: "iss_sub", iss: "https://sts", sub: "u" } });
+    const revokedSubject = (iss: string): RevocationState => ({ ...NOT_REVOKED, subjectRevokedAt: (i, s) => (i === iss && s === "u" ? NOW : undefined) });
+    expect(await reason(verifyAccessToken(token, providerOptions(keys, revokedSubject("https://idp"))))).toBe("revoked");
+    const { payload } = await verifyAccessToken(token, providerOptions(keys, revokedSubject("https://sts")));
+    expect(payload.sub_id).toBeUndefined();
   });
 });
 

@@ -1,11 +1,11 @@
 /**
  * Verification of access tokens issued by this stack (RFC 9068 profile):
  * signature, issuer, type, the claims the profile requires, the shape of
- * `act` and `scope`, and revocation by jti: the token's own, or that of any
- * token of ours it was exchanged from (its `lineage` claim).
+ * `act` and `scope`, and revocation: of its jti, of any token of ours it was
+ * exchanged from (its `lineage` claim), or of its subject (isTokenRevoked).
  */
-import { audienceList, isActClaim, isIssSubFor, isLineage, isRevokedInLineage } from "./claims.js";
-import type { AccessTokenClaims } from "./claims.js";
+import { audienceList, isActClaim, isIssSubFor, isLineage, isTokenRevoked } from "./claims.js";
+import type { AccessTokenClaims, RevocationState } from "./claims.js";
 import { ACCESS_TOKEN_TYP } from "./token-types.js";
 import { TokenRejected, verifyJwt } from "./verify.js";
 import type { VerifyJwtOptions } from "./verify.js";
@@ -13,8 +13,8 @@ import type { VerifiedTokens } from "./verified-tokens.js";
 
 /** Options: verifyJwt's, minus what the profile fixes, plus a revocation check. */
 export interface VerifyAccessTokenOptions extends Omit<VerifyJwtOptions, "typ" | "requiredClaims"> {
-  /** True when the jti has been revoked. */
-  isRevoked: (jti: string) => boolean;
+  /** The revocations (tokens and subjects) the token is checked against. */
+  revocations: RevocationState;
   /** Largest act chain accepted (bounded before any policy looks at it). */
   maxActDepth?: number;
   /**
@@ -56,7 +56,7 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
       if (!audienceList(known.aud).some((a) => wanted.includes(a))) throw new TokenRejected("audience", "audience mismatch");
     }
     if (known.exp <= now - options.clockTolerance) throw new TokenRejected("expired", "token expired");
-    if (isRevokedInLineage(known, options.isRevoked)) throw new TokenRejected("revoked", "token revoked");
+    if (isTokenRevoked(known, options.revocations)) throw new TokenRejected("revoked", "token revoked");
     return { payload: known };
   }
   const profile = options.profile ?? OWN_PROFILE;
@@ -76,12 +76,14 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
   // Our own sub_id says who vouched for the subject; one that says nothing clearly must not read as "ours".
   if (profile === OWN_PROFILE && p.sub_id !== undefined && !isIssSubFor(p.sub_id, p.sub)) throw new TokenRejected("invalid_claim", "malformed sub_id claim");
   if (profile !== OWN_PROFILE) {
-    // Another issuer's `lineage` means whatever it means there: never read as jtis of ours.
+    // Another issuer's `lineage` means whatever it means there: never read as jtis of ours. Its `sub_id` is its word,
+    // not ours: the subject it vouches for is its own `sub` (and so is the subject a revocation of it names).
     delete p.lineage;
+    delete p.sub_id;
   } else if (p.lineage !== undefined && !isLineage(p.lineage, (options.maxActDepth ?? 32) + 1)) {
     throw new TokenRejected("invalid_claim", "malformed lineage claim");
   }
-  if (isRevokedInLineage(p, options.isRevoked)) throw new TokenRejected("revoked", "token revoked");
+  if (isTokenRevoked(p, options.revocations)) throw new TokenRejected("revoked", "token revoked");
   options.verified?.set(token, p, now);
   return verified;
 }

@@ -128,23 +128,56 @@ export function lineageWithActor(subjectLineage: readonly string[], actor: { jti
   return lineage.length <= MAX_LINEAGE ? lineage : undefined;
 }
 
-/** True when the token, or any token of ours it was exchanged from, is revoked. */
-export function isRevokedInLineage(claims: { jti: string; lineage?: readonly string[] | undefined }, isRevoked: (jti: string) => boolean): boolean {
-  return isRevoked(claims.jti) || (claims.lineage?.some(isRevoked) ?? false);
+const NO_LINEAGE: readonly string[] = [];
+
+/** The claims that decide whether a token is revoked: its id, its ancestors', and whose it is and since when. */
+export type RevocableClaims = Pick<AccessTokenClaims, "jti" | "lineage" | "iss" | "sub" | "sub_id" | "iat">;
+
+/** The revocation state every verifier holds (a watch-fed copy of the revocations bucket). */
+export interface RevocationState {
+  /** True when this token id was revoked (RFC 7009); may throw temporarily_unavailable when the state is too old to trust. */
+  isRevoked(jti: string): boolean;
+  /** When every token of this subject issued until then was revoked (seconds), if it was; may throw as isRevoked does. */
+  subjectRevokedAt(iss: string, sub: string): number | undefined;
 }
 
 /**
- * The jtis whose revocation revokes a token, read without verifying it (a
- * cache deciding whether to use what it holds, never a grant of access);
- * undefined for a string that is not a JWT.
+ * The one revocation check of every verifier: true when the token, or any
+ * token of ours it was exchanged from, is revoked, or when its subject was
+ * revoked at or after the token was issued. The subject is named by the
+ * issuer that vouches for it (a federated subject's RFC 9493 `sub_id`), so
+ * revoking a provider's `alice` leaves this stack's `alice` alone. An
+ * exchanged token keeps `sub`, so a subject revocation reaches every hop.
  */
-export function revocationIdsOf(token: string): string[] | undefined {
+export function isTokenRevoked(claims: RevocableClaims, state: RevocationState): boolean {
+  if (state.isRevoked(claims.jti)) return true;
+  // A plain loop, not `some` with a closure: this runs for every token on every verifier, and allocates nothing.
+  for (const jti of claims.lineage ?? NO_LINEAGE) if (state.isRevoked(jti)) return true;
+  const revokedAt = state.subjectRevokedAt(subjectIssuer(claims), claims.sub);
+  return revokedAt !== undefined && claims.iat <= revokedAt;
+}
+
+/**
+ * The claims that revoke a token, read without verifying it (a cache
+ * deciding whether to use what it holds, never a grant of access); undefined
+ * for a string that is not a JWT. A claim that is missing or of the wrong
+ * type reads as one that revokes nothing, except a missing `iat`, which reads
+ * as issued before any subject revocation.
+ */
+export function revocableClaimsOf(token: string): RevocableClaims | undefined {
   let claims: JWTPayload;
   try {
     claims = decodeJwt(token);
   } catch {
     return undefined;
   }
-  if (typeof claims.jti !== "string") return [];
-  return lineageOf({ jti: claims.jti, lineage: isLineage(claims.lineage) ? claims.lineage : undefined });
+  const str = (v: unknown): string => (typeof v === "string" ? v : "");
+  return {
+    jti: str(claims.jti),
+    ...(isLineage(claims.lineage) && { lineage: claims.lineage }),
+    iss: str(claims.iss),
+    sub: str(claims.sub),
+    ...(claims.sub_id !== undefined && { sub_id: claims.sub_id }),
+    iat: typeof claims.iat === "number" ? claims.iat : -Infinity,
+  };
 }

@@ -13,14 +13,14 @@ export {
   isLineage,
   isMayAct,
   isIssSubFor,
-  isRevokedInLineage,
+  isTokenRevoked,
   lineageOf,
   lineageWithActor,
   MAX_LINEAGE,
-  revocationIdsOf,
+  revocableClaimsOf,
   subjectIssuer,
 } from "./claims.js";
-export type { AccessTokenClaims, ActClaim, MayActClaim } from "./claims.js";
+export type { AccessTokenClaims, ActClaim, MayActClaim, RevocableClaims, RevocationState } from "./claims.js";
 export { TOKEN_TYPE, ACCESS_TOKEN_TYP, JWT_BEARER, TOKEN_EXCHANGE_GRANT } from "./token-types.js";
 export type { TokenTypeUrn } from "./token-types.js";
 export { VerifiedTokens } from "./verified-tokens.js";

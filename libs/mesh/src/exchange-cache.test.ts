@@ -14,7 +14,7 @@ import { meshClientInterceptor, meshFetch } from "./grpc-interceptors.js";
 const key = randomBytes(32);
 /** Token ids revoked so far: the test's revocation state, which the exchanger below also honours for subject tokens. */
 const revoked = new Set<string>();
-const isRevoked = (jti: string): boolean => revoked.has(jti);
+const revocations = { isRevoked: (jti: string): boolean => revoked.has(jti), subjectRevokedAt: (): undefined => undefined };
 /** The bearer tokens the TokenService below was called with. */
 const sentToService: string[] = [];
 
@@ -58,7 +58,7 @@ afterAll(() => {
 
 function cache(withRevocations: boolean): ExchangeCache {
   const exchanger = new exchangeService(address, credentials.createInsecure());
-  return new ExchangeCache({ exchanger, authorization: "Basic c3ZjLWE6cw==", ...(withRevocations && { isRevoked }) });
+  return new ExchangeCache({ exchanger, authorization: "Basic c3ZjLWE6cw==", ...(withRevocations && { revocations }) });
 }
 
 describe("ExchangeCache and revocation", () => {
@@ -83,12 +83,37 @@ describe("ExchangeCache and revocation", () => {
     expect(exchange.exchanges).toBe(2);
   });
 
+  it("drops the cached token once its subject is revoked after the subject token was issued, and keeps it for another subject", async () => {
+    const iat = Math.floor(Date.now() / 1000);
+    const signedOut = new Map<string, number>();
+    const subjects = { ...revocations, subjectRevokedAt: (iss: string, sub: string) => (iss === "https://sts" ? signedOut.get(sub) : undefined) };
+    const exchanger = new exchangeService(address, credentials.createInsecure());
+    const exchange = new ExchangeCache({ exchanger, authorization: "Basic c3ZjLWE6cw==", revocations: subjects });
+    const alice = await jwt({ iss: "https://sts", sub: "alice", iat });
+    const bob = await jwt({ iss: "https://sts", sub: "bob", iat });
+    const first = await exchange.tokenFor(alice, "svc-b", ["b"]);
+    await exchange.tokenFor(bob, "svc-b", ["b"]);
+    // Revoked before the subject token was issued: it still stands.
+    signedOut.set("alice", iat - 1);
+    expect(await exchange.tokenFor(alice, "svc-b", ["b"])).toBe(first);
+    expect(exchange.exchanges).toBe(2);
+    signedOut.set("alice", iat);
+    expect((await exchange.tokenFor(alice, "svc-b", ["b"])).accessToken).not.toBe(first.accessToken);
+    expect(exchange.exchanges).toBe(3);
+    await exchange.tokenFor(bob, "svc-b", ["b"]);
+    expect(exchange.exchanges).toBe(3);
+  });
+
   it("fails closed when the revocation state cannot be trusted", async () => {
     const exchanger = new exchangeService(address, credentials.createInsecure());
     const stale = (): boolean => {
       throw unavailable("revocation state is out of date (NATS unreachable)");
     };
-    const exchange = new ExchangeCache({ exchanger, authorization: "Basic c3ZjLWE6cw==", isRevoked: stale });
+    const exchange = new ExchangeCache({
+      exchanger,
+      authorization: "Basic c3ZjLWE6cw==",
+      revocations: { isRevoked: stale, subjectRevokedAt: () => undefined },
+    });
     const subject = await jwt({ sub: "alice" });
     await exchange.tokenFor(subject, "svc-b", ["b"]);
     await expect(exchange.tokenFor(subject, "svc-b", ["b"])).rejects.toMatchObject({ code: "temporarily_unavailable" });
@@ -102,7 +127,7 @@ describe("ExchangeCache and revocation", () => {
     });
     const port = await new Promise<number>((r) => http.listen(0, "127.0.0.1", () => r((http.address() as AddressInfo).port)));
     try {
-      const f = meshFetch(cache(false), { url: `http://127.0.0.1:${port}`, audience: "svc-b", scopes: ["b"] }, { isRevoked });
+      const f = meshFetch(cache(false), { url: `http://127.0.0.1:${port}`, audience: "svc-b", scopes: ["b"] }, { revocations });
       const subject = await jwt({ sub: "alice" });
       expect((await f("/x", subject)).status).toBe(200);
       revoked.add(jtiOf(seen[0]!));
@@ -116,7 +141,7 @@ describe("ExchangeCache and revocation", () => {
 
   it("lets the grpc-js client interceptor check revocation on a cache that does not", async () => {
     const client = new tokenService(address, credentials.createInsecure(), {
-      interceptors: [meshClientInterceptor(cache(false), { audience: "svc-b", scopes: ["b"] }, { isRevoked })],
+      interceptors: [meshClientInterceptor(cache(false), { audience: "svc-b", scopes: ["b"] }, { revocations })],
     });
     const subject = await jwt({ sub: "alice" });
     const callOnce = (): Promise<ServiceError | null> => {

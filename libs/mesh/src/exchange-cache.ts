@@ -4,12 +4,13 @@
  * cached until shortly before they expire, keyed by the exact inbound token
  * string with the audience and scopes; concurrent calls with the same key
  * share one exchange (single flight). Given revocation state, a cached token
- * is checked on every hit: revoking it, or the token it was made from, must
- * not leave it in use until it expires.
+ * is checked on every hit: revoking it, the token it was made from, or their
+ * subject, must not leave it in use until it expires.
  */
 import { Metadata } from "@grpc/grpc-js";
 import type { Client } from "@grpc/grpc-js";
-import { revocationIdsOf } from "@sts/jwt";
+import { isTokenRevoked, revocableClaimsOf } from "@sts/jwt";
+import type { RevocableClaims, RevocationState } from "@sts/jwt";
 import { callUnary } from "@sts/grpc";
 import type { ExchangeRequest, ExchangeResponse__Output } from "@sts/proto";
 import { cacheLookups } from "@sts/telemetry";
@@ -28,17 +29,17 @@ export interface ExchangeCacheOptions {
   deadlineMs?: number;
   /** Milliseconds since epoch (tests). */
   nowMs?: () => number;
-  /** Revocation state, asked on every hit; without it a cached token is handed out until shortly before it expires. */
-  isRevoked?: IsRevoked;
+  /**
+   * Revocation state, asked on every hit (it may throw, e.g. temporarily_unavailable when it is too old to trust);
+   * without it a cached token is handed out until shortly before it expires.
+   */
+  revocations?: RevocationState;
 }
-
-/** Whether a token id (`jti`) is revoked; may throw, e.g. temporarily_unavailable when the revocation state is too old to trust. */
-export type IsRevoked = (jti: string) => boolean;
 
 /** Options of one {@link ExchangeCache.tokenFor} call. */
 export interface TokenForOptions {
   /** Revocation state for this call, in place of the cache's own. */
-  isRevoked?: IsRevoked;
+  revocations?: RevocationState;
 }
 
 /** A token for one destination. */
@@ -48,15 +49,21 @@ export interface ExchangedToken {
   scope: string;
 }
 
-/** A cached token and the ids that revoke it: its own and its subject token's. */
+/** A cached token and what revokes it: its own claims and its subject token's (jtis, lineage, subject, issue time). */
 interface Entry {
   token: ExchangedToken;
-  jtis: string[];
+  revocable: RevocableClaims[];
+}
+
+/** Whether a cached token, or the one it was made from, is revoked (a loop: this runs on every hit). */
+function isRevokedEntry(entry: Entry, revocations: RevocationState): boolean {
+  for (const claims of entry.revocable) if (isTokenRevoked(claims, revocations)) return true;
+  return false;
 }
 
 /** Caching, single-flight exchanger. */
 export class ExchangeCache {
-  readonly #o: Required<Omit<ExchangeCacheOptions, "isRevoked">> & Pick<ExchangeCacheOptions, "isRevoked">;
+  readonly #o: Required<Omit<ExchangeCacheOptions, "revocations">> & Pick<ExchangeCacheOptions, "revocations">;
   readonly #entries = new Map<string, Entry>();
   readonly #inflight = new Map<string, Promise<ExchangedToken>>();
   /** Exchanges actually sent (for tests). */
@@ -72,8 +79,8 @@ export class ExchangeCache {
     const key = `${audience}\n${scopes.join(" ")}\n${subjectToken}`;
     const hit = this.#entries.get(key);
     if (hit && hit.token.expiresAt - this.#o.refreshMarginSeconds * 1000 > this.#o.nowMs()) {
-      const isRevoked = options.isRevoked ?? this.#o.isRevoked;
-      if (!isRevoked || !hit.jtis.some(isRevoked)) {
+      const revocations = options.revocations ?? this.#o.revocations;
+      if (!revocations || !isRevokedEntry(hit, revocations)) {
         this.#lookups("hit");
         return hit.token;
       }
@@ -85,7 +92,8 @@ export class ExchangeCache {
       pending = this.#exchange(subjectToken, audience, scopes)
         .then((token) => {
           if (this.#entries.size >= this.#o.maxEntries) this.#entries.delete(this.#entries.keys().next().value as string);
-          this.#entries.set(key, { token, jtis: [...(revocationIdsOf(token.accessToken) ?? []), ...(revocationIdsOf(subjectToken) ?? [])] });
+          const revocable = [revocableClaimsOf(token.accessToken), revocableClaimsOf(subjectToken)].filter((c) => c !== undefined);
+          this.#entries.set(key, { token, revocable });
           return token;
         })
         .finally(() => this.#inflight.delete(key));

@@ -60,7 +60,7 @@ export interface OutboundRoute {
 /**
  * Swaps the `authorization` bearer token the application set (the token its
  * own caller presented) for an exchanged one. A call without a token fails
- * with UNAUTHENTICATED and never leaves with a broader token. `tokenOptions.isRevoked`
+ * with UNAUTHENTICATED and never leaves with a broader token. `tokenOptions.revocations`
  * keeps a revoked cached token from being sent (see {@link ExchangeCache.tokenFor}).
  */
 export function meshClientInterceptor(exchange: ExchangeCache, route: OutboundRoute, tokenOptions: TokenForOptions = {}): Interceptor {

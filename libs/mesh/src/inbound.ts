@@ -6,8 +6,7 @@
  */
 import { OAuthError } from "@sts/errors";
 import { TokenRejected, actSubjects, verifyAccessToken } from "@sts/jwt";
-import type { VerifiedTokens } from "@sts/jwt";
-import type { AccessTokenClaims } from "@sts/jwt";
+import type { AccessTokenClaims, RevocationState, VerifiedTokens } from "@sts/jwt";
 import type { JWTVerifyGetKey } from "jose";
 
 /** What verification needs. */
@@ -16,7 +15,8 @@ export interface InboundOptions {
   /** This workload's audience. */
   audience: string;
   keys: JWTVerifyGetKey;
-  isRevoked: (jti: string) => boolean;
+  /** Revoked tokens and subjects (a watch-fed copy of the revocations bucket). */
+  revocations: RevocationState;
   algorithms?: readonly string[];
   clockTolerance?: number;
   maxBytes?: number;
@@ -58,7 +58,7 @@ export async function verifyInbound(token: string | undefined, o: InboundOptions
       clockTolerance: o.clockTolerance ?? 30,
       now: o.now ?? (() => Math.floor(Date.now() / 1000)),
       maxBytes: o.maxBytes ?? 8192,
-      isRevoked: o.isRevoked,
+      revocations: o.revocations,
       ...(o.verified && { verified: o.verified }),
     });
     return caller(token, payload);

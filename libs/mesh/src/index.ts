@@ -1,5 +1,5 @@
 export { ExchangeCache } from "./exchange-cache.js";
-export type { ExchangeCacheOptions, ExchangedToken, IsRevoked, TokenForOptions } from "./exchange-cache.js";
+export type { ExchangeCacheOptions, ExchangedToken, TokenForOptions } from "./exchange-cache.js";
 export { verifyInbound, bearerToken } from "./inbound.js";
 export type { InboundOptions, VerifiedCaller } from "./inbound.js";
 export { CREDENTIALS, callerAuthenticator } from "./authenticate-caller.js";

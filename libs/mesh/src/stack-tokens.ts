@@ -44,7 +44,7 @@ export async function openStackTokens(nats: NatsHandle, o: StackTokensOptions): 
       audience: o.audience,
       // jose caches the JWKS and refetches on an unknown kid (at most every 30 s).
       keys: createRemoteJWKSet(new URL(`${o.issuer}/oauth2/jwks`), { cooldownDuration: 30_000 }),
-      isRevoked: (jti) => revocations.isRevoked(jti),
+      revocations,
       clockTolerance: o.tokens.clock_tolerance,
       maxBytes: o.tokens.max_token_bytes,
       now: o.now,

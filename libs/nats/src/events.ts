@@ -25,6 +25,8 @@ export const EVENT_TYPES = {
   CLIENT_DELETED: "client.deleted",
   POLICY_UPDATED: "policy.updated",
   KEY_ROTATED: "key.rotated",
+  /** An operator revoked every token of a subject issued until then (published by the issuer; see RevokeSubject). */
+  SUBJECT_REVOKED: "subject.revoked",
   /** Someone read the audit trail (published by the audit service before it answers; see services/audit). */
   AUDIT_ACCESSED: "audit.accessed",
 } as const;

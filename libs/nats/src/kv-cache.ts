@@ -73,7 +73,8 @@ export class KvCache<T> {
       return;
     }
     if (this.#o.keep && !this.#o.keep(value)) {
-      this.#map.delete(e.key);
+      // Said like a delete: a listener indexing the values must not keep the one this replaced.
+      if (this.#map.delete(e.key)) this.#emit(e.key, undefined, e.revision, e.created);
       return;
     }
     this.#map.set(e.key, { value, revision: e.revision, created: e.created });

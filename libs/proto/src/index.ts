@@ -107,6 +107,8 @@ export type { MintBatchResponse, MintBatchResponse__Output } from "./generated/s
 export type { IntrospectRequest__Output } from "./generated/sts/token/v1/IntrospectRequest.js";
 export type { IntrospectResponse, IntrospectResponse__Output } from "./generated/sts/token/v1/IntrospectResponse.js";
 export type { RevokeRequest__Output } from "./generated/sts/token/v1/RevokeRequest.js";
+export type { RevokeSubjectRequest, RevokeSubjectRequest__Output } from "./generated/sts/token/v1/RevokeSubjectRequest.js";
+export type { RevokeSubjectResponse, RevokeSubjectResponse__Output } from "./generated/sts/token/v1/RevokeSubjectResponse.js";
 export type { Actor, Actor__Output } from "./generated/sts/token/v1/Actor.js";
 export type { ExchangeRequest, ExchangeRequest__Output } from "./generated/sts/exchange/v1/ExchangeRequest.js";
 export type { ExchangeResponse, ExchangeResponse__Output } from "./generated/sts/exchange/v1/ExchangeResponse.js";

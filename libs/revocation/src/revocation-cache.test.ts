@@ -5,8 +5,8 @@ import type { NatsHandle } from "@sts/nats";
 import { startNats, waitFor } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
 import { RevocationCache } from "./revocation-cache.js";
-import { RevocationList } from "./revocation-list.js";
-import type { RevocationRecord } from "./revocation-list.js";
+import { RevocationList, subjectKey } from "./revocation-list.js";
+import type { RevocationRecord, SubjectRevocationRecord } from "./revocation-list.js";
 
 let server: NatsServerHandle;
 let nats: NatsHandle;
@@ -93,6 +93,38 @@ describe("RevocationCache", () => {
       expect(cache.size).toBe(1);
       expect(list.isRevoked("long")).toBe(true);
       expect(list.isRevoked("short")).toBe(false);
+    });
+  }, 30_000);
+
+  it("indexes subject revocations by issuer and subject, apart from token ids, and follows their changes", async () => {
+    const start = Math.floor(Date.now() / 1000);
+    let now = start;
+    const subject = (iss: string, sub: string, revokedAt: number): SubjectRevocationRecord => ({ iss, sub, revoked_at: revokedAt, exp: start + 600, by: "op" });
+    await withCache("test_revocations_subjects", { now: () => now }, async ({ kv, cache, list }) => {
+      await cache.ready();
+      // A jti that reads like a subject key's parts stays a jti: the key spaces cannot meet.
+      await list.revoke(record("sub.x.y"));
+      await list.revokeSubject(subject("https://idp", "alice", start));
+      await list.revokeSubject(subject("https://sts", "bob", start));
+      await waitFor(() => list.subjectRevokedAt("https://sts", "bob") === start, { timeoutMs: 5_000, message: "the subject revocation was not seen" });
+      expect(list.subjectRevokedAt("https://idp", "alice")).toBe(start);
+      expect(list.subjectRevokedAt("https://sts", "alice")).toBeUndefined();
+      expect(list.subjectRevokedAt("https://idp", "bob")).toBeUndefined();
+      expect(list.isRevoked("sub.x.y")).toBe(true);
+      expect(list.isRevoked("alice")).toBe(false);
+      expect(await list.storedSubjectRevokedAt("https://idp", "alice")).toBe(start);
+      expect(await list.storedSubjectRevokedAt("https://sts", "alice")).toBeUndefined();
+      // Revoked again later: the newer time wins. Deleted from the bucket: forgotten.
+      await list.revokeSubject(subject("https://idp", "alice", start + 5));
+      await waitFor(() => list.subjectRevokedAt("https://idp", "alice") === start + 5, { timeoutMs: 5_000, message: "the newer revocation was not seen" });
+      await kv.delete(subjectKey("https://sts", "bob"));
+      await waitFor(() => list.subjectRevokedAt("https://sts", "bob") === undefined, { timeoutMs: 5_000, message: "the deletion was not seen" });
+      // Kept while a token it covers can pass a verifier (its exp plus tolerance and margin), survives a reload, then pruned.
+      await cache.reload();
+      expect(list.subjectRevokedAt("https://idp", "alice")).toBe(start + 5);
+      now = start + 600 + 30 + 60;
+      expect(cache.sweep()).toBeGreaterThanOrEqual(1);
+      expect(list.subjectRevokedAt("https://idp", "alice")).toBeUndefined();
     });
   }, 30_000);
 

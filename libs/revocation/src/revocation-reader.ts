@@ -10,10 +10,12 @@ import type { NatsHandle, NatsLogger } from "@sts/nats";
 import { RevocationCache } from "./revocation-cache.js";
 import { RevocationList, StalenessGuard } from "./revocation-list.js";
 
-/** A read-only revocation check and the means to stop watching. */
+/** A read-only revocation check (the state `isTokenRevoked` of @sts/jwt reads) and the means to stop watching. */
 export interface RevocationReader {
   /** Whether a token id is revoked; throws temporarily_unavailable once the copy may be older than allowed. */
   isRevoked(jti: string): boolean;
+  /** When the subject was revoked, if it was; throws as isRevoked does. */
+  subjectRevokedAt(iss: string, sub: string): number | undefined;
   /** Stops watching the bucket. */
   stop(): void;
 }
@@ -39,5 +41,5 @@ export async function openRevocationReader(nats: NatsHandle, options: Revocation
   const cache = new RevocationCache(kv, { logger, clockToleranceSeconds: options.clockToleranceSeconds, ...(options.now && { now: options.now }) });
   await cache.ready();
   const list = new RevocationList(kv, cache, new StalenessGuard(nats, options.maxStalenessMs));
-  return { isRevoked: (jti) => list.isRevoked(jti), stop: () => cache.stop() };
+  return { isRevoked: (jti) => list.isRevoked(jti), subjectRevokedAt: (iss, sub) => list.subjectRevokedAt(iss, sub), stop: () => cache.stop() };
 }

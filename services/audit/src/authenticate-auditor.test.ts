@@ -36,7 +36,7 @@ async function setup(options: { breakGlassToken?: string } = {}) {
       issuer: ISSUER,
       audience: "sts-audit",
       keys,
-      isRevoked: (jti) => revoked.has(jti),
+      revocations: { isRevoked: (jti) => revoked.has(jti), subjectRevokedAt: () => undefined },
       clockTolerance: 0,
       now: () => now,
       verified: new VerifiedTokens(),

@@ -15,13 +15,13 @@ export class UsageError extends Error {}
 export interface CredentialSources {
   /** The person's access token (STS_AUDIT_ACCESS_TOKEN, STS_POLICY_ACCESS_TOKEN). */
   accessToken: string;
-  /** The shared break-glass secret (STS_AUDIT_TOKEN, STS_POLICY_ADMIN_TOKEN), used only without an access token. */
-  breakGlass: string;
+  /** The shared break-glass secret (STS_AUDIT_TOKEN, STS_POLICY_ADMIN_TOKEN), used only without an access token; some APIs have none. */
+  breakGlass?: string;
 }
 
 /** The credential to present: --access-token-file's token, else the access token variable's, else the break-glass secret. */
 export function bearerCredential(file: string | undefined, env: NodeJS.ProcessEnv, sources: CredentialSources): string | undefined {
-  if (file === undefined) return env[sources.accessToken]?.trim() || env[sources.breakGlass] || undefined;
+  if (file === undefined) return env[sources.accessToken]?.trim() || (sources.breakGlass && env[sources.breakGlass]) || undefined;
   try {
     return secretReader({ file }, "access token")();
   } catch (err) {

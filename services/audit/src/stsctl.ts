@@ -10,19 +10,24 @@
  *   stsctl policy get    <id> [--json]
  *   stsctl policy put    <id> --file F [--description D] [--expected-revision N]
  *   stsctl policy delete <id>
+ *   stsctl subject revoke --iss I --sub S [--reason R] [--json]
  *
  * --addr host:port selects the service (or STS_AUDIT_ADDR, default
- * 127.0.0.1:50054; STS_POLICY_ADDR, default 127.0.0.1:50053).
+ * 127.0.0.1:50054; STS_POLICY_ADDR, default 127.0.0.1:50053; STS_ISSUER_ADDR,
+ * default 127.0.0.1:50051).
  * --tls-ca, --tls-cert, --tls-key (or STS_GRPC_TLS_CA_FILE, _CERT_FILE, _KEY_FILE)
  * reach a stack that runs with grpc_tls.
  *
  * The credential: the person's own access token, from --access-token-file F
  * or STS_AUDIT_ACCESS_TOKEN (an auditor's: audience audit.api_audience, scope
  * audit.api_scope) or STS_POLICY_ACCESS_TOKEN (an operator's: audience
- * policy.api_audience, scope policy.read_scope or policy.write_scope), e.g.
+ * policy.api_audience, scope policy.read_scope or policy.write_scope) or
+ * STS_ISSUER_ACCESS_TOKEN (an operator's: audience
+ * subject_revocation.api_audience, scope subject_revocation.scope), e.g.
  * from the gateway's client_credentials grant; each read and each change is
  * then recorded under that name. Without one, the API's break-glass secret
- * (STS_AUDIT_TOKEN, STS_POLICY_ADMIN_TOKEN), recorded as such.
+ * (STS_AUDIT_TOKEN, STS_POLICY_ADMIN_TOKEN), recorded as such; the issuer
+ * has none.
  */
 import { parseArgs } from "node:util";
 import type { ServiceError } from "@grpc/grpc-js";
@@ -31,6 +36,7 @@ import { channelCredentials } from "./cli-connection.js";
 import { UsageError, bearerCredential, bearerMetadata } from "./cli-credential.js";
 import type { CredentialSources } from "./cli-credential.js";
 import { POLICY_COMMANDS, runPolicy } from "./cli-policy.js";
+import { SUBJECT_COMMANDS, runSubject } from "./cli-subject.js";
 
 /** Each command group: its commands, those taking an id as their argument, where its service is, and its credentials. */
 const GROUPS = {
@@ -46,12 +52,21 @@ const GROUPS = {
     address: () => process.env.STS_POLICY_ADDR ?? "127.0.0.1:50053",
     credentials: { accessToken: "STS_POLICY_ACCESS_TOKEN", breakGlass: "STS_POLICY_ADMIN_TOKEN" } satisfies CredentialSources,
   },
+  subject: {
+    commands: SUBJECT_COMMANDS as readonly string[],
+    takesId: [],
+    address: () => process.env.STS_ISSUER_ADDR ?? "127.0.0.1:50051",
+    credentials: { accessToken: "STS_ISSUER_ACCESS_TOKEN" } satisfies CredentialSources,
+  },
 } as const;
+
+type GroupName = keyof typeof GROUPS;
+const isGroup = (name: string | undefined): name is GroupName => name !== undefined && Object.hasOwn(GROUPS, name);
 
 /** A jti or a policy id may begin with "-": the argument after a command that takes one is it, unless it is an option we know. */
 function idAsPositional(argv: string[]): string[] {
   const [group, command, id] = argv;
-  const takesId = group === "audit" || group === "policy" ? (GROUPS[group].takesId as readonly string[]) : [];
+  const takesId: readonly string[] = isGroup(group) ? GROUPS[group].takesId : [];
   if (command === undefined || !takesId.includes(command) || id === undefined || id.startsWith("--") || id === "-h" || !id.startsWith("-")) return argv;
   return [...argv.slice(0, 2), ...argv.slice(3), "--", id];
 }
@@ -59,9 +74,12 @@ function idAsPositional(argv: string[]): string[] {
 const usage = [
   "usage: stsctl audit <query|tail|lineage <jti>|verify> [--addr host:port] [--tls-ca F --tls-cert F --tls-key F] [--access-token-file F] [--json] [--sub S] [--client C] [--aud A] [--type T] [--since T] [--until T] [--limit N] [--from-seq N]",
   "       stsctl policy <list|get <id>|put <id> --file F [--description D] [--expected-revision N]|delete <id>> [--addr host:port] [--tls-ca F --tls-cert F --tls-key F] [--access-token-file F] [--json]",
-  "credential: your access token from STS_AUDIT_ACCESS_TOKEN (auditors) or STS_POLICY_ACCESS_TOKEN (policy operators), or --access-token-file F,",
-  "            each read and change recorded under its name; else the break-glass STS_AUDIT_TOKEN or STS_POLICY_ADMIN_TOKEN (recorded as break-glass).",
-  "            audit.accessed records who read what (--type audit.accessed), policy.updated who changed which policy (--type policy.updated)",
+  "       stsctl subject revoke --iss I --sub S [--reason R] [--addr host:port] [--tls-ca F --tls-cert F --tls-key F] [--access-token-file F] [--json]",
+  "credential: your access token from STS_AUDIT_ACCESS_TOKEN (auditors), STS_POLICY_ACCESS_TOKEN (policy operators) or STS_ISSUER_ACCESS_TOKEN",
+  "            (subject revocation), or --access-token-file F, each read and change recorded under its name; else the break-glass",
+  "            STS_AUDIT_TOKEN or STS_POLICY_ADMIN_TOKEN (recorded as break-glass).",
+  "            audit.accessed records who read what (--type audit.accessed), policy.updated who changed which policy (--type policy.updated),",
+  "            subject.revoked who signed out which subject (--type subject.revoked)",
 ].join("\n");
 
 /** The command line, parsed; a mistake in it is a UsageError. */
@@ -95,6 +113,8 @@ function parseCommandLineOrThrow() {
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
       "access-token-file": { type: "string" },
+      iss: { type: "string" },
+      reason: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -103,7 +123,7 @@ function parseCommandLineOrThrow() {
 async function main(): Promise<number> {
   const { values, positionals } = parseCommandLine();
   const [groupName, command, arg] = positionals;
-  const group = groupName === "audit" || groupName === "policy" ? GROUPS[groupName] : undefined;
+  const group = isGroup(groupName) ? GROUPS[groupName] : undefined;
   if (values.help || !group || !command || !group.commands.includes(command)) {
     console.log(usage);
     return values.help ? 0 : 2;
@@ -117,6 +137,8 @@ async function main(): Promise<number> {
   const metadata = () => bearerMetadata(credential);
   const address = values.addr ?? group.address();
   const out = (line: string): void => console.log(line);
+  if (groupName === "subject")
+    return runSubject(command, { json: values.json, iss: values.iss, sub: values.sub, reason: values.reason }, address, channel, metadata, out);
   if (groupName === "policy") {
     const policyArgs = { json: values.json, file: values.file, description: values.description, expectedRevision: values["expected-revision"] };
     return runPolicy(command, arg, policyArgs, address, channel, metadata, out);

@@ -148,7 +148,7 @@ async function verifyPresented(
       clockTolerance: deps.clockTolerance,
       now: deps.now,
       maxBytes: deps.maxTokenBytes,
-      isRevoked: (jti) => deps.revocations.isRevoked(jti),
+      revocations: deps.revocations,
       maxActDepth: deps.maxDepth + 1,
       verified: deps.verified,
     });

@@ -4,7 +4,7 @@
  * token is not an error: introspection answers inactive (RFC 7662 §2.2) and
  * revocation does nothing (RFC 7009 §2.2).
  */
-import { TokenRejected, isRevokedInLineage, verifyAccessToken } from "@sts/jwt";
+import { TokenRejected, isTokenRevoked, verifyAccessToken } from "@sts/jwt";
 import type { AccessTokenClaims } from "@sts/jwt";
 import type { PublicKeyRing } from "@sts/keys";
 import type { RevocationList } from "@sts/revocation";
@@ -30,7 +30,7 @@ export async function inspectToken(token: string, deps: InspectDeps): Promise<Ac
     const claims = await deps.opaque.resolve(token);
     if (!claims) return undefined;
     const now = deps.now();
-    if (claims.exp <= now || isRevokedInLineage(claims, (jti) => deps.revocations.isRevoked(jti))) return undefined;
+    if (claims.exp <= now || isTokenRevoked(claims, deps.revocations)) return undefined;
     return claims;
   }
   try {
@@ -41,7 +41,7 @@ export async function inspectToken(token: string, deps: InspectDeps): Promise<Ac
       clockTolerance: deps.clockTolerance,
       now: deps.now,
       maxBytes: deps.maxBytes,
-      isRevoked: (jti) => deps.revocations.isRevoked(jti),
+      revocations: deps.revocations,
     });
     return payload;
   } catch (err) {

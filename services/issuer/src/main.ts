@@ -4,7 +4,8 @@ import { ASSERTION_ALGORITHMS } from "@sts/config";
 import { parseClientRecord, verifyClientSignedAssertion } from "@sts/client-auth";
 import type { AssertionDeps, AuthenticateDeps } from "@sts/client-auth";
 import { invalidClient } from "@sts/errors";
-import { JWT_BEARER } from "@sts/jwt";
+import { JWT_BEARER, VerifiedTokens } from "@sts/jwt";
+import { callerAuthenticator } from "@sts/mesh";
 import { kvJtiRecorder } from "./assertion-replay.js";
 import { RefreshTokens } from "./refresh-tokens.js";
 import { PublicKeyRing, SigningKeyRing, parseStoredKey, prepublishLeadSeconds } from "@sts/keys";
@@ -34,13 +35,17 @@ async function main(): Promise<void> {
   const maxLifetime = Math.max(config.tokens.access_token_ttl, ...config.clients.map((c) => c.access_token_ttl ?? 0));
   const maxRefreshLifetime = Math.max(86_400, ...config.clients.map((c) => c.refresh_token_ttl));
   const assertionWindow = config.tokens.assertion_max_lifetime + config.tokens.clock_tolerance;
+  // A subject revocation covers every token of the subject issued before it, refresh tokens included, so it is kept
+  // until the longest of them has expired; the bucket holds it a minute past what verifiers hold it for.
+  const subjectRevocationCovers = Math.max(maxLifetime, maxRefreshLifetime) + config.tokens.clock_tolerance;
+  const revocationsTtl = Math.max(86_400, maxLifetime * 2, subjectRevocationCovers + config.tokens.clock_tolerance + 60);
   // The issuer owns these buckets: created with, and kept to, the configured lifetimes and replicas (a changed
   // config reaches an existing bucket; the exchanger and sidecars only read clients, keys and revocations).
   const owned = { owner: true, replicas: config.nats.replicas, logger };
   const [clientsKv, keysKv, revocationsKv, opaqueKv, jtiKv, refreshKv] = await Promise.all([
     openBucket(nats, BUCKETS.clients, { ...owned, history: 5 }),
     openBucket(nats, BUCKETS.keys, { ...owned, history: 1 }),
-    openBucket(nats, BUCKETS.revocations, { ...owned, history: 1, ttlMs: Math.max(86_400, maxLifetime * 2) * 1000 }),
+    openBucket(nats, BUCKETS.revocations, { ...owned, history: 1, ttlMs: revocationsTtl * 1000 }),
     openBucket(nats, BUCKETS.opaque, { ...owned, history: 1, ttlMs: Math.max(86_400, maxLifetime * 2) * 1000 }),
     openBucket(nats, BUCKETS.jti, { ...owned, history: 1, ttlMs: (assertionWindow + 60) * 1000 }),
     openBucket(nats, BUCKETS.refresh, { ...owned, history: 1, ttlMs: maxRefreshLifetime * 2 * 1000 }),
@@ -107,11 +112,30 @@ async function main(): Promise<void> {
     },
   };
 
+  const subjectIssuers = [config.issuer, ...config.exchange.trusted_issuers.map((t) => t.issuer)];
+  const algorithms = [...new Set([config.keys.algorithm, ...ASSERTION_ALGORITHMS])];
+  // Operators' tokens are ours: verified against this replica's own key ring and revocations, as every verifier does.
+  const authenticateOperator = callerAuthenticator({
+    breakGlassToken: undefined,
+    anonymousWithoutBreakGlass: false,
+    tokens: {
+      issuer: config.issuer,
+      audience: config.subject_revocation.api_audience,
+      keys: publicKeys.keyResolver(),
+      algorithms,
+      revocations,
+      clockTolerance: config.tokens.clock_tolerance,
+      maxBytes: config.tokens.max_token_bytes,
+      now,
+      verified: new VerifiedTokens(),
+    },
+    holder: "an operator's",
+  });
   const tokenDeps: TokenServiceDeps = {
     issuer: config.issuer,
     keys: publicKeys,
     publicKeys,
-    algorithms: [...new Set([config.keys.algorithm, ...ASSERTION_ALGORITHMS])],
+    algorithms,
     revocations,
     opaque,
     now,
@@ -122,8 +146,16 @@ async function main(): Promise<void> {
     ring,
     minter,
     events,
-    subjectIssuers: [config.issuer, ...config.exchange.trusted_issuers.map((t) => t.issuer)],
+    subjectIssuers,
     ...(config.grpc_tls?.spiffe_ids?.exchanger && { minterSpiffeId: config.grpc_tls.spiffe_ids.exchanger }),
+    subjects: {
+      subjectIssuers,
+      revocations,
+      events,
+      now,
+      coversSeconds: subjectRevocationCovers,
+      authenticate: (metadata) => authenticateOperator(metadata, [config.subject_revocation.scope]),
+    },
     grantDeps: {
       minter,
       defaultTtl: config.tokens.access_token_ttl,
@@ -131,7 +163,8 @@ async function main(): Promise<void> {
       assertions: assertionDeps("assertion"),
       lookup,
       recordDtiJti: kvJtiRecorder(jtiKv, "dti"),
-      refresh: new RefreshTokens(refreshKv, now),
+      // The bucket itself, not this replica's copy: a refresh a moment after a sign-out must not slip through.
+      refresh: new RefreshTokens(refreshKv, now, (sub) => revocations.storedSubjectRevokedAt(config.issuer, sub)),
     },
     logger,
   };

@@ -9,6 +9,7 @@ import { connectNats, openBucket } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
 import { startNats } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
+import { OAuthError } from "@sts/errors";
 import { RefreshTokens } from "./refresh-tokens.js";
 
 let server: NatsServerHandle;
@@ -88,5 +89,43 @@ describe("RefreshTokens.rotate", () => {
     const lost = outcomes.find((o) => o.status === "rejected");
     expect(lost?.status === "rejected" && lost.reason).toMatchObject({ code: "invalid_grant" });
     expect(won?.status === "fulfilled" && (await store.inspect(won.value.token))).toBeUndefined();
+  });
+});
+
+describe("RefreshTokens and subject revocation", () => {
+  it("refuses, and revokes, a family started at or before its subject's revocation, even past a rotation; a later family is fine", async () => {
+    let clock = now();
+    const revoked = new Map<string, number>();
+    const kv = await openBucket(nats, `refresh_test_${++bucketCount}`);
+    const store = new RefreshTokens(
+      kv,
+      () => clock,
+      (sub) => Promise.resolve(revoked.get(sub)),
+    );
+    const issue = () => store.issue({ client_id: "c", sub: "alice", scope: ["read"], aud: ["api"], ...access }, 3600, store.newFamily());
+    const old = await issue();
+    const other = await store.issue({ client_id: "c", sub: "bob", scope: ["read"], aud: ["api"], ...access }, 3600, store.newFamily());
+    clock += 10;
+    // Rotated after its start: the successor is issued later, but its family is as old as ever.
+    const rotated = await store.rotate(await store.check(old.token, "c"), access, 3600);
+    revoked.set("alice", old.iat);
+    await expect(store.check(rotated.token, "c")).rejects.toMatchObject({ code: "invalid_grant" });
+    expect(await store.inspect(rotated.token)).toBeUndefined();
+    // Revoked in the family's own record too: it stays refused once the subject's record is gone.
+    revoked.delete("alice");
+    await expect(store.check(rotated.token, "c")).rejects.toMatchObject({ code: "invalid_grant" });
+    // Another subject's family and a family started after the revocation are untouched.
+    revoked.set("alice", clock);
+    expect((await store.check(other.token, "c")).grant.sub).toBe("bob");
+    clock += 1;
+    const fresh = await issue();
+    expect((await store.check(fresh.token, "c")).grant.family_iat).toBe(clock);
+  });
+
+  it("fails closed when the revocations cannot be read", async () => {
+    const kv = await openBucket(nats, `refresh_test_${++bucketCount}`);
+    const store = new RefreshTokens(kv, now, () => Promise.reject(new OAuthError("temporarily_unavailable", "revocation store unavailable")));
+    const first = await store.issue({ client_id: "c", sub: "alice", scope: ["read"], aud: ["api"], ...access }, 3600, store.newFamily());
+    await expect(store.check(first.token, "c")).rejects.toMatchObject({ code: "temporarily_unavailable" });
   });
 });

@@ -14,6 +14,12 @@
  * (NATS down, no durable event) leaves the presented token the family's
  * newest and usable for the client's retry, instead of having the retry look
  * like theft. A successor whose commit failed was never handed out.
+ *
+ * A family started at or before its subject was revoked (an operator's
+ * RevokeSubject) is refused and revoked: a workload holding a refresh token
+ * for a user who was signed out everywhere cannot refresh its way past it.
+ * Every token of a family carries the family's start, so rotating after the
+ * revocation does not make it look newer.
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { KV } from "@nats-io/kv";
@@ -31,6 +37,8 @@ export interface RefreshGrant {
   aud: string[];
   iat: number;
   exp: number;
+  /** When the family's first token was issued (absent in records made before it was kept: then `iat`). */
+  family_iat?: number;
   /** jti of the access token issued with it (lineage of refreshed tokens). */
   access_jti: string;
   /** exp of that access token, so revoking the refresh token can revoke it too (absent in records made before it was kept). */
@@ -67,11 +75,16 @@ function storeDown(err: unknown): never {
   throw unavailable("refresh token store unavailable", err);
 }
 
+/** When a subject of this stack was revoked, if it was, as the revocations bucket holds it (not a replica's copy). */
+export type SubjectRevokedAt = (sub: string) => Promise<number | undefined>;
+
 /** The refresh token store. */
 export class RefreshTokens {
   constructor(
     private readonly kv: KV,
     private readonly now: () => number,
+    /** Without it, subject revocations are not looked at (tests of rotation alone). */
+    private readonly subjectRevokedAt?: SubjectRevokedAt,
   ) {}
 
   /** A fresh family id, known before the family's first token is issued (so the access token's event can name it). */
@@ -86,6 +99,7 @@ export class RefreshTokens {
     family: string,
   ): Promise<{ token: string; iat: number; exp: number; family: string }> {
     const { token, record } = this.#record(grant, family, ttl);
+    record.family_iat = record.iat;
     try {
       await this.kv.create(tokenKey(digest(token)), JSON.stringify(record));
       await this.kv.create(familyKey(family), JSON.stringify({ revoked: false, latest: digest(token) } satisfies Family));
@@ -121,6 +135,11 @@ export class RefreshTokens {
         await this.#revokeFamily(grant.family);
         throw invalidGrant("refresh token reused: its family is revoked");
       }
+      if (await this.#subjectRevoked(grant)) {
+        // Revoked for good: the subject's record leaves the bucket once no token it covers can live, the family's mark stays.
+        await this.#revokeFamily(grant.family);
+        throw invalidGrant("refresh token family is revoked: its subject was signed out");
+      }
       return { grant, key, revision: entry.revision, familyRevision: familyEntry.revision };
     } catch (err) {
       return storeDown(err);
@@ -136,6 +155,7 @@ export class RefreshTokens {
   async rotate(checked: CheckedRefresh, access: IssuedAccess, ttl: number): Promise<{ token: string; iat: number; exp: number }> {
     const { grant } = checked;
     const { token, record } = this.#record({ client_id: grant.client_id, sub: grant.sub, scope: grant.scope, aud: grant.aud, ...access }, grant.family, ttl);
+    record.family_iat = grant.family_iat ?? grant.iat;
     try {
       // The successor first: should anything below fail, it is an orphan no one holds, and the presented token stays the newest.
       await this.kv.create(tokenKey(digest(token)), JSON.stringify(record));
@@ -166,7 +186,7 @@ export class RefreshTokens {
       if (grant.state !== "active" || grant.exp <= this.now()) return undefined;
       const familyEntry = await this.kv.get(familyKey(grant.family));
       const family = familyEntry?.operation === "PUT" ? familyEntry.json<Family>() : undefined;
-      return family && !family.revoked ? grant : undefined;
+      return family && !family.revoked && !(await this.#subjectRevoked(grant)) ? grant : undefined;
     } catch (err) {
       return storeDown(err);
     }
@@ -200,6 +220,12 @@ export class RefreshTokens {
     const token = REFRESH_PREFIX + randomBytes(32).toString("base64url");
     const iat = this.now();
     return { token, record: { ...grant, family, iat, exp: iat + ttl, state: "active" } };
+  }
+
+  /** Whether the grant's subject was revoked at or after its family started. */
+  async #subjectRevoked(grant: RefreshGrant): Promise<boolean> {
+    const revokedAt = await this.subjectRevokedAt?.(grant.sub);
+    return revokedAt !== undefined && (grant.family_iat ?? grant.iat) <= revokedAt;
   }
 
   async #revokeFamily(family: string): Promise<void> {

@@ -34,6 +34,8 @@ import type { ManagementDeps } from "./client-management.js";
 import type { InspectDeps } from "./inspect.js";
 import type { TokenMinter } from "./mint.js";
 import { tokenFormatFor } from "./token-format.js";
+import { revokeSubject } from "./subject-revocation.js";
+import type { SubjectRevocationDeps } from "./subject-revocation.js";
 
 /** Everything the handlers use. */
 export interface TokenServiceDeps extends InspectDeps {
@@ -50,6 +52,8 @@ export interface TokenServiceDeps extends InspectDeps {
   subjectIssuers: readonly string[];
   /** With grpc_tls.spiffe_ids.exchanger: the only certificate identity Mint accepts, on top of the internal client's secret. */
   minterSpiffeId?: string;
+  /** RevokeSubject: operators, the revocations bucket, the events. */
+  subjects: SubjectRevocationDeps;
 }
 
 /** Converts a proto Actor chain to the JWT act claim. */
@@ -274,6 +278,16 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
         return { claims_json: JSON.stringify(userInfoClaims(claims.sub, scopes, directory)) };
       },
       { name: "UserInfo", logger },
+    ),
+
+    RevokeSubject: unary(
+      async (req, ctx) => {
+        const answer = await revokeSubject(req, ctx.metadata, deps.subjects);
+        // Who and when, never the operator's token; the subject itself is in the event, kept out of logs.
+        ctx.logger.info({ revoked_at: answer.revoked_at }, "subject revoked");
+        return answer;
+      },
+      { name: "RevokeSubject", logger },
     ),
 
     GetJwks: unary(async () => ({ jwks_json: JSON.stringify(deps.ring.jwks()) }), { name: "GetJwks", logger }),

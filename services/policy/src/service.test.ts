@@ -41,7 +41,12 @@ const logger = createLogger("policy-service-test", { level: "silent" });
 const proto = loadPolicyProto();
 const operators = operatorAccess({
   breakGlassToken: SECRET,
-  tokens: { issuer: "https://sts.test", audience: "sts-policy", keys: createLocalJWKSet({ keys: [] }), isRevoked: () => false },
+  tokens: {
+    issuer: "https://sts.test",
+    audience: "sts-policy",
+    keys: createLocalJWKSet({ keys: [] }),
+    revocations: { isRevoked: () => false, subjectRevokedAt: () => undefined },
+  },
   readScope: "policy:read",
   writeScope: "policy:write",
 });

@@ -14,7 +14,6 @@ async function main(): Promise<void> {
   // The issuer owns the bucket: a sidecar only reads it, waiting (unready) until it exists. Cut off from NATS, it stops
   // trusting its copy after a bounded time and refuses with 503.
   const tokens = await openStackTokens(nats, { issuer: config.issuer, audience: sidecar.audience ?? workload, tokens: config.tokens, logger });
-  const isRevoked = (jti: string): boolean => tokens.inbound.isRevoked(jti);
   const grpcTls = await openGrpcCredentials(config.grpc_tls, logger);
   const exchanger = createClient(
     loadExchangeProto().sts.exchange.v1.ExchangeService,
@@ -26,14 +25,14 @@ async function main(): Promise<void> {
     config: sidecar,
     audience: sidecar.audience ?? workload,
     inbound: tokens.inbound,
-    isRevoked,
+    revocations: tokens.inbound.revocations,
     ready: () => nats.isConnected(),
     metrics: telemetry.metrics,
     exchange: new ExchangeCache({
       exchanger,
       authorization: `Basic ${Buffer.from(`${formEncode(workload)}:${formEncode(secret)}`).toString("base64")}`,
-      // A revoked exchanged token would otherwise be reused, and refused by the next hop, until it expires.
-      isRevoked,
+      // A revoked exchanged token (or one of a revoked subject) would otherwise be reused, and refused by the next hop, until it expires.
+      revocations: tokens.inbound.revocations,
     }),
     logger,
     configPath: `sidecars.${workload}`,

@@ -23,7 +23,8 @@ import type { AddressInfo, Socket } from "node:net";
 import { status as grpcStatusCodes } from "@grpc/grpc-js";
 import { OAuthError, toOAuthError } from "@sts/errors";
 import { logReloads } from "@sts/grpc";
-import { revocationIdsOf } from "@sts/jwt";
+import { isTokenRevoked, revocableClaimsOf } from "@sts/jwt";
+import type { RevocationState } from "@sts/jwt";
 import { bearerToken, callerHeaders, isOriginForm, peerHeaders, urlOnOrigin, verifyInbound } from "@sts/mesh";
 import type { ExchangeCache, InboundOptions, VerifiedCaller } from "@sts/mesh";
 import { durationHistogram } from "@sts/telemetry";
@@ -71,8 +72,8 @@ export interface SidecarDeps {
   inbound: Omit<InboundOptions, "audience">;
   audience: string;
   exchange: ExchangeCache;
-  /** Revocation state (NATS KV watch). */
-  isRevoked: (jti: string) => boolean;
+  /** Revocation state of tokens and subjects (NATS KV watch). */
+  revocations: RevocationState;
   /** Whether the sidecar can verify and exchange now (NATS reachable); /readyz answers it. */
   ready?: () => boolean;
   /** Served at /metrics on the health listener when set. */
@@ -159,9 +160,9 @@ async function admitOutbound(
   const token = bearerToken(authorization);
   if (!token) throw new OAuthError("invalid_token", "the inbound bearer token is required");
   // A cached exchange must not outlive a revocation of the token it was made from.
-  const revocationIds = revocationIdsOf(token);
-  if (!revocationIds) throw new OAuthError("invalid_token", "malformed bearer token");
-  if (revocationIds.some(deps.isRevoked)) throw new OAuthError("invalid_token", "the inbound token is revoked");
+  const revocable = revocableClaimsOf(token);
+  if (!revocable) throw new OAuthError("invalid_token", "malformed bearer token");
+  if (isTokenRevoked(revocable, deps.revocations)) throw new OAuthError("invalid_token", "the inbound token is revoked");
   const url = protocol === "grpc" ? (route.grpc_url ?? route.url) : route.url;
   let tls: PeerTls | undefined;
   if (new URL(url).protocol === "https:") {

@@ -18,6 +18,8 @@ import type { MintResponse as _sts_token_v1_MintResponse, MintResponse__Output a
 import type { MintResult as _sts_token_v1_MintResult, MintResult__Output as _sts_token_v1_MintResult__Output } from './sts/token/v1/MintResult.js';
 import type { RevokeRequest as _sts_token_v1_RevokeRequest, RevokeRequest__Output as _sts_token_v1_RevokeRequest__Output } from './sts/token/v1/RevokeRequest.js';
 import type { RevokeResponse as _sts_token_v1_RevokeResponse, RevokeResponse__Output as _sts_token_v1_RevokeResponse__Output } from './sts/token/v1/RevokeResponse.js';
+import type { RevokeSubjectRequest as _sts_token_v1_RevokeSubjectRequest, RevokeSubjectRequest__Output as _sts_token_v1_RevokeSubjectRequest__Output } from './sts/token/v1/RevokeSubjectRequest.js';
+import type { RevokeSubjectResponse as _sts_token_v1_RevokeSubjectResponse, RevokeSubjectResponse__Output as _sts_token_v1_RevokeSubjectResponse__Output } from './sts/token/v1/RevokeSubjectResponse.js';
 import type { TokenBatchItem as _sts_token_v1_TokenBatchItem, TokenBatchItem__Output as _sts_token_v1_TokenBatchItem__Output } from './sts/token/v1/TokenBatchItem.js';
 import type { TokenBatchRequest as _sts_token_v1_TokenBatchRequest, TokenBatchRequest__Output as _sts_token_v1_TokenBatchRequest__Output } from './sts/token/v1/TokenBatchRequest.js';
 import type { TokenBatchResponse as _sts_token_v1_TokenBatchResponse, TokenBatchResponse__Output as _sts_token_v1_TokenBatchResponse__Output } from './sts/token/v1/TokenBatchResponse.js';
@@ -53,6 +55,8 @@ export interface ProtoGrpcType {
         MintResult: MessageTypeDefinition<_sts_token_v1_MintResult, _sts_token_v1_MintResult__Output>
         RevokeRequest: MessageTypeDefinition<_sts_token_v1_RevokeRequest, _sts_token_v1_RevokeRequest__Output>
         RevokeResponse: MessageTypeDefinition<_sts_token_v1_RevokeResponse, _sts_token_v1_RevokeResponse__Output>
+        RevokeSubjectRequest: MessageTypeDefinition<_sts_token_v1_RevokeSubjectRequest, _sts_token_v1_RevokeSubjectRequest__Output>
+        RevokeSubjectResponse: MessageTypeDefinition<_sts_token_v1_RevokeSubjectResponse, _sts_token_v1_RevokeSubjectResponse__Output>
         TokenBatchItem: MessageTypeDefinition<_sts_token_v1_TokenBatchItem, _sts_token_v1_TokenBatchItem__Output>
         TokenBatchRequest: MessageTypeDefinition<_sts_token_v1_TokenBatchRequest, _sts_token_v1_TokenBatchRequest__Output>
         TokenBatchResponse: MessageTypeDefinition<_sts_token_v1_TokenBatchResponse, _sts_token_v1_TokenBatchResponse__Output>

@@ -14,6 +14,8 @@ import type { MintRequest as _sts_token_v1_MintRequest, MintRequest__Output as _
 import type { MintResponse as _sts_token_v1_MintResponse, MintResponse__Output as _sts_token_v1_MintResponse__Output } from '../../../sts/token/v1/MintResponse.js';
 import type { RevokeRequest as _sts_token_v1_RevokeRequest, RevokeRequest__Output as _sts_token_v1_RevokeRequest__Output } from '../../../sts/token/v1/RevokeRequest.js';
 import type { RevokeResponse as _sts_token_v1_RevokeResponse, RevokeResponse__Output as _sts_token_v1_RevokeResponse__Output } from '../../../sts/token/v1/RevokeResponse.js';
+import type { RevokeSubjectRequest as _sts_token_v1_RevokeSubjectRequest, RevokeSubjectRequest__Output as _sts_token_v1_RevokeSubjectRequest__Output } from '../../../sts/token/v1/RevokeSubjectRequest.js';
+import type { RevokeSubjectResponse as _sts_token_v1_RevokeSubjectResponse, RevokeSubjectResponse__Output as _sts_token_v1_RevokeSubjectResponse__Output } from '../../../sts/token/v1/RevokeSubjectResponse.js';
 import type { TokenBatchRequest as _sts_token_v1_TokenBatchRequest, TokenBatchRequest__Output as _sts_token_v1_TokenBatchRequest__Output } from '../../../sts/token/v1/TokenBatchRequest.js';
 import type { TokenBatchResponse as _sts_token_v1_TokenBatchResponse, TokenBatchResponse__Output as _sts_token_v1_TokenBatchResponse__Output } from '../../../sts/token/v1/TokenBatchResponse.js';
 import type { TokenRequest as _sts_token_v1_TokenRequest, TokenRequest__Output as _sts_token_v1_TokenRequest__Output } from '../../../sts/token/v1/TokenRequest.js';
@@ -122,6 +124,31 @@ export interface TokenServiceClient extends grpc.Client {
   revoke(argument: _sts_token_v1_RevokeRequest, callback: grpc.requestCallback<_sts_token_v1_RevokeResponse__Output>): grpc.ClientUnaryCall;
   
   /**
+   * RevokeSubject revokes every token of one subject issued until now ("sign
+   * this user out everywhere"): its access tokens at every hop of every chain,
+   * and its refresh token families. Tokens issued later are not affected. The
+   * caller is an operator: `authorization: Bearer <access token>` in metadata,
+   * naming subject_revocation.api_audience with subject_revocation.scope.
+   * Answers once the revocation is stored and its subject.revoked event is.
+   */
+  RevokeSubject(argument: _sts_token_v1_RevokeSubjectRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_RevokeSubjectResponse__Output>): grpc.ClientUnaryCall;
+  RevokeSubject(argument: _sts_token_v1_RevokeSubjectRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_RevokeSubjectResponse__Output>): grpc.ClientUnaryCall;
+  RevokeSubject(argument: _sts_token_v1_RevokeSubjectRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_RevokeSubjectResponse__Output>): grpc.ClientUnaryCall;
+  RevokeSubject(argument: _sts_token_v1_RevokeSubjectRequest, callback: grpc.requestCallback<_sts_token_v1_RevokeSubjectResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * RevokeSubject revokes every token of one subject issued until now ("sign
+   * this user out everywhere"): its access tokens at every hop of every chain,
+   * and its refresh token families. Tokens issued later are not affected. The
+   * caller is an operator: `authorization: Bearer <access token>` in metadata,
+   * naming subject_revocation.api_audience with subject_revocation.scope.
+   * Answers once the revocation is stored and its subject.revoked event is.
+   */
+  revokeSubject(argument: _sts_token_v1_RevokeSubjectRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_RevokeSubjectResponse__Output>): grpc.ClientUnaryCall;
+  revokeSubject(argument: _sts_token_v1_RevokeSubjectRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_RevokeSubjectResponse__Output>): grpc.ClientUnaryCall;
+  revokeSubject(argument: _sts_token_v1_RevokeSubjectRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_RevokeSubjectResponse__Output>): grpc.ClientUnaryCall;
+  revokeSubject(argument: _sts_token_v1_RevokeSubjectRequest, callback: grpc.requestCallback<_sts_token_v1_RevokeSubjectResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
    * Token runs one OAuth 2.0 grant (RFC 6749 §4.4 client_credentials, RFC 7523
    * jwt-bearer, refresh_token) for an authenticated client. Errors carry the
    * RFC 6749 §5.2 code in the `oauth-error` metadata key.
@@ -218,6 +245,16 @@ export interface TokenServiceHandlers extends grpc.UntypedServiceImplementation 
   Revoke: grpc.handleUnaryCall<_sts_token_v1_RevokeRequest__Output, _sts_token_v1_RevokeResponse>;
   
   /**
+   * RevokeSubject revokes every token of one subject issued until now ("sign
+   * this user out everywhere"): its access tokens at every hop of every chain,
+   * and its refresh token families. Tokens issued later are not affected. The
+   * caller is an operator: `authorization: Bearer <access token>` in metadata,
+   * naming subject_revocation.api_audience with subject_revocation.scope.
+   * Answers once the revocation is stored and its subject.revoked event is.
+   */
+  RevokeSubject: grpc.handleUnaryCall<_sts_token_v1_RevokeSubjectRequest__Output, _sts_token_v1_RevokeSubjectResponse>;
+  
+  /**
    * Token runs one OAuth 2.0 grant (RFC 6749 §4.4 client_credentials, RFC 7523
    * jwt-bearer, refresh_token) for an authenticated client. Errors carry the
    * RFC 6749 §5.2 code in the `oauth-error` metadata key.
@@ -247,6 +284,7 @@ export interface TokenServiceDefinition extends grpc.ServiceDefinition {
   Mint: MethodDefinition<_sts_token_v1_MintRequest, _sts_token_v1_MintResponse, _sts_token_v1_MintRequest__Output, _sts_token_v1_MintResponse__Output>
   MintBatch: MethodDefinition<_sts_token_v1_MintBatchRequest, _sts_token_v1_MintBatchResponse, _sts_token_v1_MintBatchRequest__Output, _sts_token_v1_MintBatchResponse__Output>
   Revoke: MethodDefinition<_sts_token_v1_RevokeRequest, _sts_token_v1_RevokeResponse, _sts_token_v1_RevokeRequest__Output, _sts_token_v1_RevokeResponse__Output>
+  RevokeSubject: MethodDefinition<_sts_token_v1_RevokeSubjectRequest, _sts_token_v1_RevokeSubjectResponse, _sts_token_v1_RevokeSubjectRequest__Output, _sts_token_v1_RevokeSubjectResponse__Output>
   Token: MethodDefinition<_sts_token_v1_TokenRequest, _sts_token_v1_TokenResponse, _sts_token_v1_TokenRequest__Output, _sts_token_v1_TokenResponse__Output>
   TokenBatch: MethodDefinition<_sts_token_v1_TokenBatchRequest, _sts_token_v1_TokenBatchResponse, _sts_token_v1_TokenBatchRequest__Output, _sts_token_v1_TokenBatchResponse__Output>
   UserInfo: MethodDefinition<_sts_token_v1_UserInfoRequest, _sts_token_v1_UserInfoResponse, _sts_token_v1_UserInfoRequest__Output, _sts_token_v1_UserInfoResponse__Output>
