@@ -30,7 +30,9 @@ export interface IntrospectionReply {
   delayMs?: number;
 }
 
-/** A running fake provider. */
+/** The member of `events` that makes a JWT a logout token (OpenID Connect Back-Channel Logout 1.0 §2.4). */
+export const BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout";
+
 /** How a test token is signed, when not as the provider does (another key or algorithm, extra header members). */
 export interface TokenSigning {
   header?: Record<string, unknown>;
@@ -38,6 +40,7 @@ export interface TokenSigning {
   alg?: string;
 }
 
+/** A running fake provider. */
 export interface IdentityProvider {
   issuer: string;
   jwksUri: string;
@@ -53,6 +56,11 @@ export interface IdentityProvider {
   reply: ((token: string) => IntrospectionReply | undefined) | undefined;
   /** A user's access token as Keycloak issues it (typ JWT, payload typ Bearer, azp), with these claims over the defaults. */
   token(claims?: Record<string, unknown>, signing?: TokenSigning): Promise<string>;
+  /**
+   * An OpenID Connect Back-Channel Logout token for `sub` (typ logout+jwt, the logout event, a sid, for audience
+   * `mesh-sts`), with these claims over the defaults.
+   */
+  logoutToken(claims?: Record<string, unknown>, signing?: TokenSigning): Promise<string>;
   /** The introspection calls that carried this token. */
   callsFor(token: string): IntrospectionCall[];
   /** Stops answering, cutting kept-alive connections too, so the next call finds nothing listening. */
@@ -118,6 +126,13 @@ export async function startIdentityProvider(options: IdentityProviderOptions): P
   const port = await new Promise<number>((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)));
   const base = `https://127.0.0.1:${port}`;
 
+  /** Signs the provider's claims over the ones every token of it has; a claim given as undefined is left out (a token without jti, say). */
+  function sign(claims: Record<string, unknown>, signing: TokenSigning): Promise<string> {
+    const all = { iss: issuer, sub: "5b7f0c6e-alice", jti: randomUUID(), iat: Math.floor(Date.now() / 1000), ...claims };
+    const body = Object.fromEntries(Object.entries(all).filter(([, v]) => v !== undefined));
+    return new SignJWT(body).setProtectedHeader({ alg: signing.alg ?? "ES256", kid, ...signing.header }).sign(signing.key ?? pair.privateKey);
+  }
+
   const provider: IdentityProvider = {
     issuer,
     jwksUri: `${base}/jwks`,
@@ -129,21 +144,13 @@ export async function startIdentityProvider(options: IdentityProviderOptions): P
     revoke: (jti) => void revoked.add(jti),
     token(claims = {}, signing = {}) {
       const now = Math.floor(Date.now() / 1000);
-      const all = {
-        iss: issuer,
-        typ: "Bearer",
-        sub: "5b7f0c6e-alice",
-        aud: "edge",
-        azp: "web-app",
-        scope: "openid a b",
-        jti: randomUUID(),
-        iat: now,
-        exp: now + 300,
-        ...claims,
-      };
-      // A claim given as undefined is left out (a token without jti, say).
-      const body = Object.fromEntries(Object.entries(all).filter(([, v]) => v !== undefined));
-      return new SignJWT(body).setProtectedHeader({ alg: signing.alg ?? "ES256", kid, typ: "JWT", ...signing.header }).sign(signing.key ?? pair.privateKey);
+      const defaults = { typ: "Bearer", aud: "edge", azp: "web-app", scope: "openid a b", exp: now + 300 };
+      return sign({ ...defaults, ...claims }, { ...signing, header: { typ: "JWT", ...signing.header } });
+    },
+    logoutToken(claims = {}, signing = {}) {
+      const now = Math.floor(Date.now() / 1000);
+      const defaults = { aud: "mesh-sts", sid: randomUUID(), events: { [BACKCHANNEL_LOGOUT_EVENT]: {} }, exp: now + 120 };
+      return sign({ ...defaults, ...claims }, { ...signing, header: { typ: "logout+jwt", ...signing.header } });
     },
     callsFor: (token) => calls.filter((c) => c.form.token === token),
     close: () =>

@@ -122,6 +122,18 @@ const trustedIssuerSchema = z.strictObject({
    * expires. Absent: only its signature, claims and `exp` are checked.
    */
   introspection: introspectionSchema.optional(),
+  /**
+   * OpenID Connect Back-Channel Logout: the provider posts a logout token to
+   * the gateway's /oauth2/backchannel-logout when a user signs out there, and
+   * every token of this stack made for that user stops working at once.
+   * Absent: its logout tokens are refused.
+   */
+  backchannel_logout: z
+    .strictObject({
+      /** The `aud` its logout tokens carry: the client id this stack is registered under at the provider. */
+      audience: z.string().min(1),
+    })
+    .optional(),
 });
 export const AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"] as const;
 export const GRANT_TYPES = [

@@ -112,6 +112,8 @@ export type { RevokeSubjectResponse, RevokeSubjectResponse__Output } from "./gen
 export type { Actor, Actor__Output } from "./generated/sts/token/v1/Actor.js";
 export type { ExchangeRequest, ExchangeRequest__Output } from "./generated/sts/exchange/v1/ExchangeRequest.js";
 export type { ExchangeResponse, ExchangeResponse__Output } from "./generated/sts/exchange/v1/ExchangeResponse.js";
+export type { BackchannelLogoutRequest, BackchannelLogoutRequest__Output } from "./generated/sts/exchange/v1/BackchannelLogoutRequest.js";
+export type { BackchannelLogoutResponse, BackchannelLogoutResponse__Output } from "./generated/sts/exchange/v1/BackchannelLogoutResponse.js";
 export type { DecideRequest, DecideRequest__Output } from "./generated/sts/policy/v1/DecideRequest.js";
 export type { Decision, Decision__Output } from "./generated/sts/policy/v1/Decision.js";
 export type { Policy, Policy__Output } from "./generated/sts/policy/v1/Policy.js";

@@ -16,6 +16,8 @@ import type {
   Decision__Output,
   MintRequest,
   MintResponse__Output,
+  RevokeSubjectRequest,
+  RevokeSubjectResponse__Output,
 } from "@sts/proto";
 import { readSettings } from "./config.js";
 import { DecisionCache } from "./decision-cache.js";
@@ -67,16 +69,18 @@ async function main(): Promise<void> {
   const issuerClient = createClient(loadTokenProto().sts.token.v1.TokenService, issuerAddress, tls.channelTo("issuer"));
   const policyClient = createClient(loadPolicyProto().sts.policy.v1.PolicyService, policyAddress, tls.channelTo("policy"));
   const timeout = config.exchange.call_timeout_ms;
+  /** Metadata of calls made as the exchanger's internal client (Mint, RevokeSubject). */
+  function internalMetadata(): Metadata {
+    const metadata = new Metadata();
+    metadata.set("authorization", internalAuthorization);
+    return metadata;
+  }
   // Concurrent exchanges mint in one MintBatch call, authenticated as the exchanger's internal client.
   const mintCalls = coalescedCalls<MintRequest, MintResponse__Output>({
     client: issuerClient,
     method: "MintBatch",
     deadlineMs: timeout,
-    metadata: () => {
-      const metadata = new Metadata();
-      metadata.set("authorization", internalAuthorization);
-      return metadata;
-    },
+    metadata: internalMetadata,
   });
   const decisions = new DecisionCache(
     (request) => callUnary<DecideRequest, Decision__Output>(policyClient, "Decide", request, { deadlineMs: timeout }),
@@ -128,6 +132,11 @@ async function main(): Promise<void> {
           trusted,
           decisions,
           mint: (request) => mintCalls.call(request),
+          revokeSubject: (request) =>
+            callUnary<RevokeSubjectRequest, RevokeSubjectResponse__Output>(issuerClient, "RevokeSubject", request, {
+              deadlineMs: timeout,
+              metadata: internalMetadata(),
+            }),
           events: new EventPublisher(nats, { source: "sts/exchanger", logger }),
           now,
           clockTolerance: config.tokens.clock_tolerance,

@@ -21,11 +21,24 @@ import { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
 import type { RevocationList } from "@sts/revocation";
 import { MAX_AUDIENCES, audienceWellFormed, requestedAudiences, tryParseScopes } from "@sts/scopes";
-import type { ExchangeRequest__Output, ExchangeResponse, ExchangeServiceHandlers, MintRequest, MintResponse__Output, Actor } from "@sts/proto";
+import type {
+  Actor,
+  BackchannelLogoutRequest__Output,
+  BackchannelLogoutResponse,
+  ExchangeRequest__Output,
+  ExchangeResponse,
+  ExchangeServiceHandlers,
+  MintRequest,
+  MintResponse__Output,
+  RevokeSubjectRequest,
+  RevokeSubjectResponse__Output,
+} from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import { decodeJwt } from "jose";
 import type { DecisionCache } from "./decision-cache.js";
 import { KeySourceUnavailable } from "./trusted-issuers.js";
+import { verifyLogoutToken } from "./backchannel-logout.js";
+import type { Logout } from "./backchannel-logout.js";
 import type { TrustedIssuer, TrustedIssuers } from "./trusted-issuers.js";
 import type { IntrospectionVerdict } from "./provider-introspection.js";
 import {
@@ -54,6 +67,8 @@ export interface ExchangeDeps {
   decisions: DecisionCache;
   /** The issuer's Mint (the only signer), called as the exchanger's internal client. */
   mint: (request: MintRequest) => Promise<MintResponse__Output>;
+  /** The issuer's RevokeSubject, called as the exchanger's internal client to apply a provider's back-channel logout. */
+  revokeSubject: (request: RevokeSubjectRequest) => Promise<RevokeSubjectResponse__Output>;
   events: EventPublisher;
   now: () => number;
   clockTolerance: number;
@@ -290,5 +305,32 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
     }
   }
 
-  return { Exchange: unary(exchange, { name: "Exchange", logger }) };
+  /**
+   * A provider's back-channel logout: verified here (its keys are the exchanger's to fetch), applied by the issuer.
+   * A logout the subject's revocation already covers (a retry, a replay of the same token) changes nothing, so a
+   * replayed token cannot sign the user out again after they came back.
+   */
+  async function backchannelLogout(req: BackchannelLogoutRequest__Output): Promise<BackchannelLogoutResponse> {
+    let logout: Logout;
+    try {
+      logout = await verifyLogoutToken(req.logout_token, deps.trusted, { clockTolerance: deps.clockTolerance, now: deps.now, maxBytes: deps.maxTokenBytes });
+    } catch (err) {
+      if (err instanceof OAuthError && err.code === "invalid_request") logger.warn({ reason: err.description }, "logout token refused");
+      throw err;
+    }
+    const covered = deps.revocations.subjectRevokedAt(logout.iss, logout.sub);
+    if (covered !== undefined && covered >= logout.iat) return { revoked_at: String(covered) };
+    const { revoked_at } = await deps.revokeSubject({
+      iss: logout.iss,
+      sub: logout.sub,
+      reason: `OpenID Connect back-channel logout (logout token ${logout.jti})`,
+    });
+    logger.info({ issuer: logout.iss, revoked_at }, "back-channel logout applied");
+    return { revoked_at };
+  }
+
+  return {
+    Exchange: unary(exchange, { name: "Exchange", logger }),
+    BackchannelLogout: unary(backchannelLogout, { name: "BackchannelLogout", logger }),
+  };
 }

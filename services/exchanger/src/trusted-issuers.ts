@@ -24,6 +24,8 @@ export interface TrustedIssuerConfig {
   claims: Readonly<Record<string, string>>;
   /** Its RFC 7662 endpoint, with the client secret resolved to where it is read from. */
   introspection?: TrustedIntrospectionConfig;
+  /** OpenID Connect Back-Channel Logout: the `aud` of its logout tokens. */
+  backchannel_logout?: { audience: string };
 }
 
 /** A trusted issuer's `introspection` settings, its secret as a value (from the environment) or a file. */
@@ -53,6 +55,8 @@ export interface TrustedIssuer {
   claims: Readonly<Record<string, string>>;
   /** Asked whether a token that passed every local check is still active there; absent when not configured. */
   introspection?: ProviderIntrospection;
+  /** The `aud` its logout tokens must carry; absent: it may not sign users out here. */
+  logoutAudience?: string;
 }
 
 /** The issuer's key set could not be had (network, timeout, a bad response): our failure, not the token's. */
@@ -100,6 +104,7 @@ export class TrustedIssuers {
         profile: foreignProfile(t.typ),
         claims: t.claims,
         ...(introspection && { introspection }),
+        ...(t.backchannel_logout && { logoutAudience: t.backchannel_logout.audience }),
       });
     });
   }

@@ -9,6 +9,7 @@ import { durationHistogram, extractTraceContext } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
 import { introspectEndpoint } from "./endpoints/introspect.js";
 import { revokeEndpoint } from "./endpoints/revoke.js";
+import { backchannelLogoutEndpoint } from "./endpoints/backchannel-logout.js";
 import { tokenEndpoint } from "./endpoints/token.js";
 import { userinfoEndpoint } from "./endpoints/userinfo.js";
 import { registerEndpoint } from "./endpoints/register.js";
@@ -44,6 +45,7 @@ const POSTS: Record<string, FormHandler> = {
   "/oauth2/token": tokenEndpoint,
   "/oauth2/introspect": introspectEndpoint,
   "/oauth2/revoke": revokeEndpoint,
+  "/oauth2/backchannel-logout": backchannelLogoutEndpoint,
 };
 
 const tracer = trace.getTracer("@sts/gateway");

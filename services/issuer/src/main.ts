@@ -149,6 +149,7 @@ async function main(): Promise<void> {
     subjectIssuers,
     ...(config.grpc_tls?.spiffe_ids?.exchanger && { minterSpiffeId: config.grpc_tls.spiffe_ids.exchanger }),
     subjects: {
+      issuer: config.issuer,
       subjectIssuers,
       revocations,
       events,

@@ -84,6 +84,12 @@ async function authenticateInternal(ctx: CallContext, auth: AuthenticateDeps, pi
   return client;
 }
 
+/** Whether the call carries client_secret_basic credentials (an internal service) rather than a bearer token. */
+function isBasicAuthorization(ctx: CallContext): boolean {
+  const header = ctx.metadata.get("authorization")[0];
+  return typeof header === "string" && /^basic /i.test(header);
+}
+
 /** Builds the TokenService implementation. */
 export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
   const { logger } = deps;
@@ -282,7 +288,9 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
 
     RevokeSubject: unary(
       async (req, ctx) => {
-        const answer = await revokeSubject(req, ctx.metadata, deps.subjects);
+        // client_secret_basic is an internal service relaying a provider's logout; anything else must be an operator's token.
+        const relayedBy = isBasicAuthorization(ctx) ? (await authenticateInternal(ctx, deps.auth, deps.minterSpiffeId)).client_id : undefined;
+        const answer = await revokeSubject(req, ctx.metadata, deps.subjects, relayedBy);
         // Who and when, never the operator's token; the subject itself is in the event, kept out of logs.
         ctx.logger.info({ revoked_at: answer.revoked_at }, "subject revoked");
         return answer;

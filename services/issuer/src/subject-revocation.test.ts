@@ -29,6 +29,7 @@ beforeAll(async () => {
   cache = new RevocationCache(kv, { clockToleranceSeconds: 0, now: () => T });
   await cache.ready();
   deps = {
+    issuer: STS,
     subjectIssuers: [STS, IDP],
     revocations: new RevocationList(kv, cache),
     // No events stream yet: every publish fails, quickly.

@@ -11,6 +11,9 @@
  * @sts/mesh): `subject_revocation.api_audience`, `subject_revocation.scope`,
  * `sub == client_id`, no `act`. There is no break-glass credential here: an
  * issuer that cannot issue the operator a token cannot sign anything either.
+ * The exchanger, an internal caller, relays a trusted provider's OpenID
+ * Connect back-channel logout here: it may revoke that provider's subjects,
+ * never this stack's own.
  *
  * The call answers once the record is in KV and its `subject.revoked` event
  * is in JetStream. The record is written first: an event that then fails
@@ -22,7 +25,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Metadata } from "@grpc/grpc-js";
-import { invalidRequest } from "@sts/errors";
+import { invalidRequest, unauthorizedClient } from "@sts/errors";
 import type { CallerIdentity } from "@sts/mesh";
 import { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
@@ -37,6 +40,8 @@ export const MAX_REASON_CHARS = 512;
 
 /** What RevokeSubject needs. */
 export interface SubjectRevocationDeps {
+  /** This stack's issuer identifier: its subjects are for operators to revoke, never for a relayed logout. */
+  issuer: string;
   /** Issuers that may vouch for a subject here: this stack and exchange.trusted_issuers. */
   subjectIssuers: readonly string[];
   revocations: RevocationList;
@@ -94,10 +99,21 @@ function eventIdOf(record: SubjectRevocationRecord): string {
   return `subject.revoked.${digest.digest("base64url")}`;
 }
 
-/** Handles RevokeSubject: authenticates the operator, validates, stores the revocation, then its event. */
-export async function revokeSubject(req: RevokeSubjectRequest__Output, metadata: Metadata, deps: SubjectRevocationDeps): Promise<RevokeSubjectResponse> {
-  const operator = await deps.authenticate(metadata);
+/**
+ * Handles RevokeSubject: authenticates the operator (or takes the internal client that relays a provider's logout,
+ * already authenticated by the caller), validates, stores the revocation, then its event.
+ */
+export async function revokeSubject(
+  req: RevokeSubjectRequest__Output,
+  metadata: Metadata,
+  deps: SubjectRevocationDeps,
+  relayedBy?: string,
+): Promise<RevokeSubjectResponse> {
+  const operator = relayedBy === undefined ? await deps.authenticate(metadata) : { client_id: relayedBy, jti: "" };
   const subject = parseRevokeSubject(req, deps.subjectIssuers);
+  if (relayedBy !== undefined && subject.iss === deps.issuer) {
+    throw unauthorizedClient("an internal caller relays a trusted issuer's logout only: this stack's subjects are revoked by operators");
+  }
   // Never earlier than a revocation already stored (another replica's clock a little ahead): a retry covers as much.
   const stored = await deps.revocations.storedSubjectRevokedAt(subject.iss, subject.sub);
   const revokedAt = Math.max(deps.now(), stored ?? 0);

@@ -1,6 +1,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { BackchannelLogoutRequest as _sts_exchange_v1_BackchannelLogoutRequest, BackchannelLogoutRequest__Output as _sts_exchange_v1_BackchannelLogoutRequest__Output } from './sts/exchange/v1/BackchannelLogoutRequest.js';
+import type { BackchannelLogoutResponse as _sts_exchange_v1_BackchannelLogoutResponse, BackchannelLogoutResponse__Output as _sts_exchange_v1_BackchannelLogoutResponse__Output } from './sts/exchange/v1/BackchannelLogoutResponse.js';
 import type { ExchangeRequest as _sts_exchange_v1_ExchangeRequest, ExchangeRequest__Output as _sts_exchange_v1_ExchangeRequest__Output } from './sts/exchange/v1/ExchangeRequest.js';
 import type { ExchangeResponse as _sts_exchange_v1_ExchangeResponse, ExchangeResponse__Output as _sts_exchange_v1_ExchangeResponse__Output } from './sts/exchange/v1/ExchangeResponse.js';
 import type { ExchangeServiceClient as _sts_exchange_v1_ExchangeServiceClient, ExchangeServiceDefinition as _sts_exchange_v1_ExchangeServiceDefinition } from './sts/exchange/v1/ExchangeService.js';
@@ -41,6 +43,8 @@ export interface ProtoGrpcType {
   sts: {
     exchange: {
       v1: {
+        BackchannelLogoutRequest: MessageTypeDefinition<_sts_exchange_v1_BackchannelLogoutRequest, _sts_exchange_v1_BackchannelLogoutRequest__Output>
+        BackchannelLogoutResponse: MessageTypeDefinition<_sts_exchange_v1_BackchannelLogoutResponse, _sts_exchange_v1_BackchannelLogoutResponse__Output>
         ExchangeRequest: MessageTypeDefinition<_sts_exchange_v1_ExchangeRequest, _sts_exchange_v1_ExchangeRequest__Output>
         ExchangeResponse: MessageTypeDefinition<_sts_exchange_v1_ExchangeResponse, _sts_exchange_v1_ExchangeResponse__Output>
         /**

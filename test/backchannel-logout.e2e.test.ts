@@ -1,0 +1,195 @@
+/**
+ * OpenID Connect Back-Channel Logout from a trusted issuer: when a user signs
+ * out at the provider, it posts a logout token to the gateway, and every
+ * token this stack made for that user, at every hop, stops working at once.
+ * The provider is real (HTTPS on loopback, a throwaway CA the services
+ * trust), and so are the stack's processes.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Metadata, credentials } from "@grpc/grpc-js";
+import { generateKeyPair } from "jose";
+import type { CryptoKey } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EVENT_TYPES } from "@sts/nats";
+import { loadTokenProto } from "@sts/proto";
+import { makeTestCa } from "@sts/testkit";
+import { basicAuth, claimsOf, postForm, startStack, storedEvents } from "./harness.js";
+import type { Stack } from "./harness.js";
+import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, call } from "./chain.js";
+import { BACKCHANNEL_LOGOUT_EVENT, startIdentityProvider } from "./identity-provider.js";
+import type { IdentityProvider } from "./identity-provider.js";
+
+/** Signs users out here by back-channel logout. */
+const IDP = "https://idp.test.example/realms/main";
+/** Trusted for exchanges, but not configured to sign users out. */
+const IDP_NO_LOGOUT = "https://idp-plain.test.example/realms/main";
+const ALICE = "5b7f0c6e-alice";
+const BOB = "77d1a0f2-bob";
+
+let dir: string;
+let stack: Stack;
+let idp: IdentityProvider;
+let plain: IdentityProvider;
+let strangerKey: CryptoKey;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "sts-backchannel-logout-"));
+  const ca = makeTestCa(dir, "idp-ca");
+  [idp, plain] = await Promise.all([
+    startIdentityProvider({ issuer: IDP, ca, name: "idp" }),
+    startIdentityProvider({ issuer: IDP_NO_LOGOUT, ca, name: "idp-plain" }),
+  ]);
+  strangerKey = (await generateKeyPair("ES256")).privateKey;
+  const keycloak = { typ: ["JWT"], claims: { typ: "Bearer" } };
+  stack = await startStack(
+    {
+      exchange: {
+        trusted_issuers: [
+          { issuer: IDP, jwks_uri: idp.jwksUri, ...keycloak, backchannel_logout: { audience: "mesh-sts" } },
+          { issuer: IDP_NO_LOGOUT, jwks_uri: plain.jwksUri, ...keycloak },
+        ],
+      },
+      policy: {
+        hops: [
+          { from: "edge", to: "svc-a", scopes: ["a", "b"] },
+          { from: "svc-a", to: "svc-b", scopes: ["b"] },
+        ],
+      },
+      clients: [
+        { client_id: "edge", client_secret: SECRET, grant_types: [EXCHANGE_GRANT], audience: [] },
+        { client_id: "svc-a", client_secret: SECRET, grant_types: [EXCHANGE_GRANT], audience: [] },
+      ],
+    },
+    { services: ["issuer", "policy", "exchanger", "gateway"], env: { NODE_EXTRA_CA_CERTS: ca.ca_file } },
+  );
+}, 90_000);
+
+afterAll(async () => {
+  await Promise.all([idp, plain].map((p) => p?.close()));
+  await stack?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const exchange = (caller: string, subject: string, audience: string, scope: string) =>
+  postForm(
+    `${stack.gatewayUrl}/oauth2/token`,
+    { grant_type: EXCHANGE_GRANT, subject_token: subject, subject_token_type: TOKEN_TYPE_AT, audience, scope },
+    { authorization: basicAuth(caller, SECRET) },
+  );
+
+/** A user's chain: the provider's token → edge's exchange for svc-a → svc-a's exchange for svc-b. */
+async function chainOf(provider: IdentityProvider, sub: string): Promise<{ provider: string; atA: string; atB: string }> {
+  const token = await provider.token({ sub });
+  const a = await exchange("edge", token, "svc-a", "a b");
+  expect(a.status, JSON.stringify(a.body)).toBe(200);
+  const b = await exchange("svc-a", a.body.access_token as string, "svc-b", "b");
+  expect(b.status, JSON.stringify(b.body)).toBe(200);
+  return { provider: token, atA: a.body.access_token as string, atB: b.body.access_token as string };
+}
+
+const active = async (token: string): Promise<unknown> =>
+  (await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token }, { authorization: basicAuth("svc-a", SECRET) })).body.active;
+
+const logout = (logoutToken: string) => postForm(`${stack.gatewayUrl}/oauth2/backchannel-logout`, { logout_token: logoutToken });
+
+const revocationsOf = async (sub: string) =>
+  (await storedEvents(stack.nats.url)).filter((e) => e.type === EVENT_TYPES.SUBJECT_REVOKED && e.data.sub === sub && e.data.iss === IDP);
+
+/** The next whole second: a token issued then is newer than a revocation made now. */
+const nextSecond = () => new Promise((r) => setTimeout(r, 1_100 - (Date.now() % 1_000)));
+
+describe("a trusted issuer's back-channel logout", () => {
+  it("signs the user out of the mesh: every token made for them, at every hop, is refused; others' are not", async () => {
+    const alice = await chainOf(idp, ALICE);
+    const bob = await chainOf(idp, BOB);
+    // Two hops down, the token still names the provider's subject: that is what the logout revokes.
+    expect(claimsOf(alice.atB).sub_id).toEqual({ format: "iss_sub", iss: IDP, sub: ALICE });
+    const logoutToken = await idp.logoutToken({ sub: ALICE });
+
+    const r = await logout(logoutToken);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.headers.get("cache-control")).toBe("no-store");
+
+    expect([await active(alice.atA), await active(alice.atB)]).toEqual([false, false]);
+    const again = await exchange("edge", alice.provider, "svc-a", "a");
+    expect([again.status, again.body.error]).toEqual([400, "invalid_request"]);
+    const onward = await exchange("svc-a", alice.atA, "svc-b", "b");
+    expect([onward.status, onward.body.error]).toEqual([400, "invalid_request"]);
+    expect([await active(bob.atA), await active(bob.atB)]).toEqual([true, true]);
+
+    // Recorded as the provider's logout, relayed by the exchanger; never the token.
+    const [record, ...more] = await revocationsOf(ALICE);
+    expect(more).toEqual([]);
+    expect(record?.data).toMatchObject({ iss: IDP, sub: ALICE, client_id: "sts-exchanger" });
+    expect(String(record?.data.reason)).toMatch(/back-channel logout/);
+    expect(record?.raw).not.toContain(logoutToken);
+
+    // The user may come back: a session started after the logout works.
+    await nextSecond();
+    const back = await chainOf(idp, ALICE);
+    expect(await active(back.atB)).toBe(true);
+
+    // The same logout token again (a provider's retry, or a replay) changes nothing: the new session stays.
+    const replay = await logout(logoutToken);
+    expect(replay.status).toBe(200);
+    expect(await active(back.atB)).toBe(true);
+    expect(await revocationsOf(ALICE)).toHaveLength(1);
+  });
+
+  it.each<[string, () => Promise<string>]>([
+    ["for another audience", () => idp.logoutToken({ sub: BOB, aud: "someone-else" })],
+    ["with a nonce (an ID token)", () => idp.logoutToken({ sub: BOB, nonce: "n-0S6_WzA2Mj" })],
+    ["without the logout event", () => idp.logoutToken({ sub: BOB, events: undefined })],
+    ["with another event only", () => idp.logoutToken({ sub: BOB, events: { "https://example.com/other-event": {} } })],
+    ["whose event is not an object", () => idp.logoutToken({ sub: BOB, events: { [BACKCHANNEL_LOGOUT_EVENT]: "yes" } })],
+    ["naming a session only (no sub)", () => idp.logoutToken({ sub: undefined })],
+    ["typed as an access token", () => idp.logoutToken({ sub: BOB }, { header: { typ: "at+jwt" } })],
+    ["that expired", () => idp.logoutToken({ sub: BOB, iat: Math.floor(Date.now() / 1000) - 600, exp: Math.floor(Date.now() / 1000) - 300 })],
+    ["without a jti", () => idp.logoutToken({ sub: BOB, jti: undefined })],
+    ["signed by another key under the provider's kid", () => idp.logoutToken({ sub: BOB }, { key: strangerKey })],
+    ["from a trusted issuer not configured for logout", () => plain.logoutToken({ sub: BOB })],
+    ["that is the provider's access token", () => idp.token({ sub: BOB })],
+    ["that is not a JWT", () => Promise.resolve("not-a-jwt")],
+    [
+      "unsigned (alg none)",
+      async () => {
+        const [, payload] = (await idp.logoutToken({ sub: BOB })).split(".");
+        return `${Buffer.from(JSON.stringify({ alg: "none", typ: "logout+jwt" })).toString("base64url")}.${payload}.`;
+      },
+    ],
+  ])("refuses a logout token %s with invalid_request, and signs nobody out", async (_, make) => {
+    const bob = await chainOf(idp, BOB);
+    const r = await logout(await make());
+    expect([r.status, r.body.error]).toEqual([400, "invalid_request"]);
+    expect(await active(bob.atB)).toBe(true);
+    expect(await revocationsOf(BOB)).toEqual([]);
+  });
+
+  it("refuses a request without logout_token", async () => {
+    const r = await postForm(`${stack.gatewayUrl}/oauth2/backchannel-logout`, {});
+    expect([r.status, r.body.error]).toEqual([400, "invalid_request"]);
+  });
+});
+
+describe("the issuer's RevokeSubject for an internal caller", () => {
+  it("revokes a trusted issuer's subject only, never one of this stack's own", async () => {
+    const client = new (loadTokenProto().sts.token.v1.TokenService)(stack.address.issuer, credentials.createInsecure());
+    const internal = new Metadata();
+    internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
+    try {
+      const own = await call(client, "RevokeSubject", { iss: stack.gatewayUrl, sub: "edge" }, internal);
+      expect(own.ok ? "revoked" : own.failure.error).toBe("unauthorized_client");
+      // Someone with a client secret that is not internal is no relay.
+      const outsider = new Metadata();
+      outsider.set("authorization", basicAuth("edge", SECRET));
+      const refused = await call(client, "RevokeSubject", { iss: IDP, sub: "carol" }, outsider);
+      expect(refused.ok ? "revoked" : refused.failure.error).toBe("unauthorized_client");
+      const events = await storedEvents(stack.nats.url);
+      expect(events.filter((e) => e.type === EVENT_TYPES.SUBJECT_REVOKED && (e.data.sub === "edge" || e.data.sub === "carol"))).toEqual([]);
+    } finally {
+      client.close();
+    }
+  });
+});
