@@ -117,6 +117,8 @@ export class ProviderIntrospection {
       rollingCountBuckets: 10,
       resetTimeout: this.#o.breakerPauseMs,
       enableSnapshots: false,
+      // Latency percentiles are not used here: without this, every call sorts the window's latencies.
+      rollingPercentilesEnabled: false,
     });
     this.#breaker.on("open", () => this.#o.onBreaker("open"));
     this.#breaker.on("halfOpen", () => this.#o.onBreaker("half_open"));
