@@ -14,7 +14,7 @@ import type { CryptoKey } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EVENT_TYPES } from "@sts/nats";
 import { loadTokenProto } from "@sts/proto";
-import { makeTestCa } from "@sts/testkit";
+import { makeTestCa, waitFor } from "@sts/testkit";
 import { basicAuth, claimsOf, postForm, startStack, storedEvents } from "./harness.js";
 import type { Stack } from "./harness.js";
 import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, call } from "./chain.js";
@@ -27,6 +27,7 @@ const IDP = "https://idp.test.example/realms/main";
 const IDP_NO_LOGOUT = "https://idp-plain.test.example/realms/main";
 const ALICE = "5b7f0c6e-alice";
 const BOB = "77d1a0f2-bob";
+const CAROL = "c3d94e51-carol";
 
 let dir: string;
 let stack: Stack;
@@ -45,6 +46,8 @@ beforeAll(async () => {
   const keycloak = { typ: ["JWT"], claims: { typ: "Bearer" } };
   stack = await startStack(
     {
+      // A revocation runs the clock tolerance ahead: kept small, so that the user coming back is soon newer than it.
+      tokens: { clock_tolerance: 1 },
       exchange: {
         trusted_issuers: [
           { issuer: IDP, jwks_uri: idp.jwksUri, ...keycloak, backchannel_logout: { audience: "mesh-sts" } },
@@ -97,8 +100,8 @@ const logout = (logoutToken: string) => postForm(`${stack.gatewayUrl}/oauth2/bac
 const revocationsOf = async (sub: string) =>
   (await storedEvents(stack.nats.url)).filter((e) => e.type === EVENT_TYPES.SUBJECT_REVOKED && e.data.sub === sub && e.data.iss === IDP);
 
-/** The next whole second: a token issued then is newer than a revocation made now. */
-const nextSecond = () => new Promise((r) => setTimeout(r, 1_100 - (Date.now() % 1_000)));
+/** Waits until a token issued now is newer than a revocation at `revokedAt` (seconds). */
+const after = (revokedAt: number) => waitFor(() => Math.floor(Date.now() / 1000) > revokedAt, { timeoutMs: 10_000, intervalMs: 50 });
 
 describe("a trusted issuer's back-channel logout", () => {
   it("signs the user out of the mesh: every token made for them, at every hop, is refused; others' are not", async () => {
@@ -108,6 +111,7 @@ describe("a trusted issuer's back-channel logout", () => {
     expect(claimsOf(alice.atB).sub_id).toEqual({ format: "iss_sub", iss: IDP, sub: ALICE });
     const logoutToken = await idp.logoutToken({ sub: ALICE });
 
+    const before = Math.floor(Date.now() / 1000);
     const r = await logout(logoutToken);
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(r.headers.get("cache-control")).toBe("no-store");
@@ -125,9 +129,12 @@ describe("a trusted issuer's back-channel logout", () => {
     expect(record?.data).toMatchObject({ iss: IDP, sub: ALICE, client_id: "sts-exchanger" });
     expect(String(record?.data.reason)).toMatch(/back-channel logout/);
     expect(record?.raw).not.toContain(logoutToken);
+    // Revoked until the clock tolerance past the logout: a token a slightly fast replica stamped just before is covered.
+    const revokedAt = Number(record?.data.revoked_at);
+    expect(revokedAt).toBeGreaterThanOrEqual(before + 1);
 
-    // The user may come back: a session started after the logout works.
-    await nextSecond();
+    // The user may come back: a session started after the revocation works.
+    await after(revokedAt);
     const back = await chainOf(idp, ALICE);
     expect(await active(back.atB)).toBe(true);
 
@@ -171,6 +178,27 @@ describe("a trusted issuer's back-channel logout", () => {
     const r = await postForm(`${stack.gatewayUrl}/oauth2/backchannel-logout`, {});
     expect([r.status, r.body.error]).toEqual([400, "invalid_request"]);
   });
+});
+
+describe("a revocation made by an issuer replica whose clock is behind", () => {
+  it("covers the tokens another replica stamped just before it: revoked_at runs the clock tolerance ahead", async () => {
+    const behind = await stack.startReplica("issuer", { STS_CLOCK_OFFSET: "-1" });
+    const client = new (loadTokenProto().sts.token.v1.TokenService)(behind.address, credentials.createInsecure());
+    const internal = new Metadata();
+    internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
+    try {
+      // Stamped by the main replica, whose clock reads a second later than the revoking one's.
+      const carol = await chainOf(idp, CAROL);
+      const r = await call<{ revoked_at: string }>(client, "RevokeSubject", { iss: IDP, sub: CAROL }, internal);
+      if (!r.ok) throw new Error(`RevokeSubject: ${r.failure.description}`);
+      expect(claimsOf(carol.atB).iat).toBeLessThanOrEqual(Number(r.value.revoked_at));
+      await waitFor(async () => (await active(carol.atB)) === false, { timeoutMs: 10_000, intervalMs: 50, message: "the token is still active" });
+      expect(await active(carol.atA)).toBe(false);
+    } finally {
+      client.close();
+      await behind.handle.stop();
+    }
+  }, 60_000);
 });
 
 describe("the issuer's RevokeSubject for an internal caller", () => {

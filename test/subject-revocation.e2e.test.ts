@@ -4,7 +4,9 @@
  * access token, and every token of that subject issued until then stops
  * working everywhere: introspection, exchange (at every hop of a chain),
  * sidecars (inbound, and cached exchanges for the next hop), refresh token
- * families (the dedicated token issuer's jwt-bearer grant). A federated
+ * families (the dedicated token issuer's jwt-bearer grant), assertions
+ * signed before it, and hops exchanged after it by an exchanger that had not
+ * seen it yet (cut off from NATS). A federated
  * subject is named by its provider (RFC 9493 sub_id), never confused with
  * this stack's subject of the same `sub`. Real nats-server, issuer (two
  * replicas), policy, exchanger, gateway, audit and sidecar processes, and a
@@ -30,13 +32,15 @@ import { freePort, makeTestCa, tcpOpen, waitFor } from "@sts/testkit";
 import type { ProcessHandle } from "@sts/testkit";
 import { ROOT, basicAuth, claimsOf, clientCredentialsToken, natsRelay, postForm, startSidecar, startStack, storedEvents } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, bearer, call, clients } from "./chain.js";
+import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, bearer, call, clients, exchange as exchangeOver } from "./chain.js";
 import { startIdentityProvider } from "./identity-provider.js";
 import type { IdentityProvider } from "./identity-provider.js";
 
 const IDP = "https://idp.test.example/realms/main";
 const ADMIN = "admin:test/vo_1";
 const MANAGED = "batch-workload";
+/** A workload that signs its own RFC 7523 assertions for absent users (with the admin's key pair, for brevity). */
+const SIGNER = "batch-signer";
 const JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const run = promisify(execFile);
@@ -98,6 +102,14 @@ beforeAll(async () => {
           grant_types: ["client_credentials"],
           audience: ["storage"],
         },
+        {
+          client_id: SIGNER,
+          token_endpoint_auth_method: "private_key_jwt",
+          jwks: { keys: [{ ...(await exportJWK(pair.publicKey)), kid: "admin-key", alg: "ES256" }] },
+          grant_types: [JWT_BEARER],
+          scope: ["a"],
+          audience: ["svc-a"],
+        },
         // A workload that gets tokens for absent users from the dedicated token issuer, with refresh tokens.
         {
           client_id: MANAGED,
@@ -149,25 +161,27 @@ afterAll(async () => {
 
 const remember = (token: string): string => (obtained.push(token), token);
 
-/** The dedicated token issuer: the admin starts a flow for the managed workload and an absent user. */
-async function dti(sub: string): Promise<{ access: string; refresh: string }> {
-  const clientAssertion = await new SignJWT({
-    iss: ADMIN,
-    sub: ADMIN,
-    aud: `${stack.gatewayUrl}/oauth2/token`,
-    jti: randomUUID(),
-    iat: now(),
-    exp: now() + 300,
-  })
+/** An assertion signed with the admin's key pair (which SIGNER shares), for the token endpoint. */
+const signed = (claims: Record<string, unknown>): Promise<string> =>
+  new SignJWT({ aud: `${stack.gatewayUrl}/oauth2/token`, jti: randomUUID(), exp: now() + 300, ...claims })
     .setProtectedHeader({ alg: "ES256", kid: "admin-key" })
     .sign(adminKey);
-  const assertion = new UnsecuredJWT({ iss: MANAGED, sub, jti: randomUUID(), iat: now(), exp: now() + 300, scope: "a b c" }).encode();
-  const r = await postForm(`${stack.gatewayUrl}/oauth2/token`, {
+
+/** The jwt-bearer grant with `assertion`, the client (ADMIN for the dedicated issuer, or SIGNER) authenticated by private_key_jwt. */
+const jwtBearer = async (client: string, assertion: string) =>
+  postForm(`${stack.gatewayUrl}/oauth2/token`, {
     grant_type: JWT_BEARER,
     client_assertion_type: ASSERTION_TYPE,
-    client_assertion: clientAssertion,
+    client_assertion: await signed({ iss: client, sub: client, iat: now() }),
     assertion,
   });
+
+/** The dedicated token issuer's unsigned assertion: the admin speaks for the managed workload and an absent user. */
+const dtiAssertion = (sub: string): string => new UnsecuredJWT({ iss: MANAGED, sub, jti: randomUUID(), iat: now(), exp: now() + 300, scope: "a b c" }).encode();
+
+/** The dedicated token issuer: the admin starts a flow for the managed workload and an absent user. */
+async function dti(sub: string): Promise<{ access: string; refresh: string }> {
+  const r = await jwtBearer(ADMIN, dtiAssertion(sub));
   if (r.status !== 200) throw new Error(`DTI for ${sub}: ${r.status} ${JSON.stringify(r.body)}`);
   return { access: remember(r.body.access_token as string), refresh: remember(r.body.refresh_token as string) };
 }
@@ -188,9 +202,13 @@ const exchanged = async (caller: string, subject: string, audience: string, scop
   return remember(r.body.access_token as string);
 };
 
-/** Whether an issuer replica holds the token active, asked as the token's own client (RFC 7662 §4 allows it to know). */
+/**
+ * Whether an issuer replica holds the token active, asked as the token's own client (RFC 7662 §4 allows it to know),
+ * or, for SIGNER's (it has no secret), as their audience svc-a.
+ */
 async function active(token: string, on: TokenServiceClient = grpc.token): Promise<boolean> {
-  const clientId = token.startsWith("str_") ? MANAGED : (claimsOf(token).client_id as string);
+  const owner = token.startsWith("str_") ? MANAGED : (claimsOf(token).client_id as string);
+  const clientId = owner === SIGNER ? "svc-a" : owner;
   const r = await call<IntrospectResponse__Output>(on, "Introspect", { client: { authorization: basicAuth(clientId, SECRET) }, token });
   if (!r.ok) throw new Error(`introspection failed: ${r.failure.description}`);
   return r.value.active;
@@ -356,6 +374,64 @@ describe("revoking a federated subject", () => {
     await eventually(async () => !(await active(otherLocal)), "this stack's frank is still active");
     expect(await active(otherFederated)).toBe(true);
     expect((await exchange("svc-a", otherFederated, "svc-b", "b")).status).toBe(200);
+  });
+});
+
+describe("revoking a user while an exchanger has not seen it yet", () => {
+  it("covers the hops it exchanges after the revocation: they carry where their chain began (origin_iat)", async () => {
+    const relay = await natsRelay(stack.nats.url);
+    const isolated = await stack.startReplica("exchanger", { NATS_URL: relay.url });
+    const behind = clients({ ...stack.address, exchanger: isolated.address });
+    try {
+      const ivan = user("ivan");
+      const { access: at1 } = await dti(ivan);
+      const at2 = await exchanged("svc-a", at1, "svc-b", "b c");
+      const origin = claimsOf(at1).origin_iat as number;
+      expect(origin).toBeLessThanOrEqual(claimsOf(at1).iat as number);
+      expect(claimsOf(at2).origin_iat).toBe(origin);
+      // Cut off from new revocations, it answers from its copy until revocation_max_staleness (30 s) has passed.
+      relay.cut();
+      const r = await revokeSubject({ iss: stack.gatewayUrl, sub: ivan }, await operatorToken());
+      if (!r.ok) throw new Error(`RevokeSubject: ${r.failure.description}`);
+      const revokedAt = Number(r.value.revoked_at);
+      await afterRevocation(revokedAt);
+      const late = await exchangeOver(behind.exchange, "svc-b", at2, { audience: ["svc-c"], scope: "c" });
+      if (!late.ok) throw new Error(`the exchanger behind refused: ${late.failure.description}`);
+      const at3 = remember(late.value.access_token);
+      // Issued after the revocation, by a chain begun before it: revoked everywhere the revocation is known.
+      expect(claimsOf(at3).iat).toBeGreaterThan(revokedAt);
+      expect(claimsOf(at3).origin_iat).toBe(origin);
+      expect(await active(at3)).toBe(false);
+      expect(await active(at3, replica)).toBe(false);
+      const onward = await exchange("svc-c", at3, "svc-c", "c");
+      expect([onward.status, onward.body.error]).toEqual([400, "invalid_request"]);
+    } finally {
+      behind.close();
+      relay.close();
+      await isolated.handle.stop();
+    }
+  }, 60_000);
+});
+
+describe("an assertion signed before its user was revoked", () => {
+  it("is refused (invalid_grant) when redeemed after it, client-signed or the dedicated issuer's; one made after it works", async () => {
+    const judy = user("judy");
+    const early = { dti: dtiAssertion(judy), signed: await signed({ iss: SIGNER, sub: judy, iat: now() }) };
+    const r = await revokeSubject({ iss: stack.gatewayUrl, sub: judy }, await operatorToken());
+    if (!r.ok) throw new Error(`RevokeSubject: ${r.failure.description}`);
+    for (const late of [await jwtBearer(ADMIN, early.dti), await jwtBearer(SIGNER, early.signed)]) {
+      expect([late.status, late.body.error]).toEqual([400, "invalid_grant"]);
+    }
+    // Made after the revocation (with iat, or without it: then judged by the time it is redeemed), it works.
+    await afterRevocation(Number(r.value.revoked_at));
+    for (const fresh of [
+      await jwtBearer(ADMIN, dtiAssertion(judy)),
+      await jwtBearer(SIGNER, await signed({ iss: SIGNER, sub: judy, iat: now() })),
+      await jwtBearer(SIGNER, await signed({ iss: SIGNER, sub: judy })),
+    ]) {
+      expect(fresh.status, JSON.stringify(fresh.body)).toBe(200);
+      expect(await active(remember(fresh.body.access_token as string))).toBe(true);
+    }
   });
 });
 

@@ -154,11 +154,30 @@ describe("verifyAccessToken and the lineage claim", () => {
     profile: foreignProfile("JWT"),
   });
 
+  it("refuses a malformed origin_iat (not a number, after iat), and revokes by a well-formed one", async () => {
+    const { keys, sign } = await signer("https://sts", "at+jwt");
+    const revokedAt = (at: number): RevocationState => ({
+      ...NOT_REVOKED,
+      subjectRevokedAt: (iss, sub) => (iss === "https://sts" && sub === "u" ? at : undefined),
+    });
+    const options = { key: keys, algorithms: ["ES256"], issuer: "https://sts", clockTolerance: 0, now: () => NOW, maxBytes: 8192, revocations: NOT_REVOKED };
+    for (const origin_iat of [String(NOW - 10), NOW + 1, null, [NOW - 10]]) {
+      expect(await reason(verifyAccessToken(await sign({ origin_iat }), options))).toBe("invalid_claim");
+    }
+    const late = await sign({ origin_iat: NOW - 10 });
+    expect((await verifyAccessToken(late, options)).payload.origin_iat).toBe(NOW - 10);
+    // Revoked after the chain began, before this hop was issued: covered.
+    expect(await reason(verifyAccessToken(late, { ...options, revocations: revokedAt(NOW - 5) }))).toBe("revoked");
+    expect(await reason(verifyAccessToken(late, { ...options, revocations: revokedAt(NOW - 11) }))).toBe("accepted");
+  });
+
   it("does not read another issuer's lineage claim as jtis of ours", async () => {
     const { keys, sign } = await signer("https://idp", "JWT");
     const options = providerOptions(keys, { ...NOT_REVOKED, isRevoked: (j: string) => j === "ours-revoked" });
-    const { payload } = await verifyAccessToken(await sign({ lineage: ["ours-revoked"] }), options);
+    const { payload } = await verifyAccessToken(await sign({ lineage: ["ours-revoked"], origin_iat: NOW - 100 }), options);
     expect(payload.lineage).toBeUndefined();
+    // Nor its origin_iat as ours: its chain is judged by its own iat.
+    expect(payload.origin_iat).toBeUndefined();
   });
 
   it("revokes a provider's token by its own iss and sub, whatever sub_id it carries (its word, not ours)", async () => {

@@ -4,7 +4,7 @@
  * `act` and `scope`, and revocation: of its jti, of any token of ours it was
  * exchanged from (its `lineage` claim), or of its subject (isTokenRevoked).
  */
-import { audienceList, isActClaim, isIssSubFor, isLineage, isTokenRevoked } from "./claims.js";
+import { audienceList, isActClaim, isIssSubFor, isLineage, isOriginIat, isTokenRevoked } from "./claims.js";
 import type { AccessTokenClaims, RevocationState } from "./claims.js";
 import { ACCESS_TOKEN_TYP } from "./token-types.js";
 import { TokenRejected, verifyJwt } from "./verify.js";
@@ -80,8 +80,12 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
     // not ours: the subject it vouches for is its own `sub` (and so is the subject a revocation of it names).
     delete p.lineage;
     delete p.sub_id;
+    delete p.origin_iat;
   } else if (p.lineage !== undefined && !isLineage(p.lineage, (options.maxActDepth ?? 32) + 1)) {
     throw new TokenRejected("invalid_claim", "malformed lineage claim");
+  } else if (p.origin_iat !== undefined && !isOriginIat(p.origin_iat, p.iat)) {
+    // Refused rather than read as absent: an origin_iat read wrongly would let a token outrun its subject's revocation.
+    throw new TokenRejected("invalid_claim", "malformed origin_iat claim");
   }
   if (isTokenRevoked(p, options.revocations)) throw new TokenRejected("revoked", "token revoked");
   options.verified?.set(token, p, now);

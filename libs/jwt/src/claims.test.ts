@@ -60,6 +60,35 @@ describe("isTokenRevoked", () => {
     };
     expect(() => isTokenRevoked(at3, stale)).toThrow("stale");
   });
+
+  it("judges a subject revocation by where the chain began (origin_iat): a hop exchanged after it is covered", () => {
+    // Exchanged at T + 100 from a chain begun at T; the subject was revoked at T + 50.
+    const late: RevocableClaims = { ...at3, iat: T + 100, origin_iat: T };
+    expect(isTokenRevoked(late, state([], [[STS, "alice", T + 50]]))).toBe(true);
+    expect(isTokenRevoked(late, state([], [[STS, "alice", T - 1]]))).toBe(false);
+    expect(isTokenRevoked({ ...at3, iat: T + 100 }, state([], [[STS, "alice", T + 50]]))).toBe(false);
+  });
+
+  it("checks a state's freshness once per token and then reads its checked lookups, for the jti, every lineage jti and the subject", () => {
+    let checks = 0;
+    const lookups = state([], [[STS, "alice", T - 1]]);
+    const asked: string[] = [];
+    const guarded: RevocationState = {
+      isRevoked: () => {
+        throw new Error("read without the check");
+      },
+      subjectRevokedAt: () => {
+        throw new Error("read without the check");
+      },
+      checked: () => {
+        checks++;
+        return { isRevoked: (jti) => (asked.push(jti), lookups.isRevoked(jti)), subjectRevokedAt: (iss, sub) => lookups.subjectRevokedAt(iss, sub) };
+      },
+    };
+    expect(isTokenRevoked(at3, guarded)).toBe(false);
+    expect(checks).toBe(1);
+    expect(asked).toEqual(["at3", "at2", "at1"]);
+  });
 });
 
 describe("revocableClaimsOf", () => {
@@ -71,6 +100,17 @@ describe("revocableClaimsOf", () => {
     const claims = revocableClaimsOf(token);
     expect(claims).toEqual({ jti: "at3", lineage: ["at2", "at1"], iss: STS, sub: "alice", iat: T, sub_id: { format: "iss_sub", iss: IDP, sub: "alice" } });
     expect(isTokenRevoked(claims!, state([], [[IDP, "alice", T]]))).toBe(true);
+  });
+
+  it("reads origin_iat when well-formed, and a malformed one (not a number, after iat) as a chain begun before any revocation", async () => {
+    const base = { jti: "j", iss: STS, sub: "alice", iat: T + 100 };
+    expect(revocableClaimsOf(await sign({ ...base, origin_iat: T }))).toMatchObject({ iat: T + 100, origin_iat: T });
+    expect(revocableClaimsOf(await sign(base))?.origin_iat).toBeUndefined();
+    for (const origin_iat of [String(T), T + 101, null]) {
+      const claims = revocableClaimsOf(await sign({ ...base, origin_iat }));
+      expect(claims?.origin_iat).toBe(-Infinity);
+      expect(isTokenRevoked(claims!, state([], [[STS, "alice", 0]]))).toBe(true);
+    }
   });
 
   it("reads a token without iat as issued before any subject revocation, and refuses what is not a JWT", async () => {

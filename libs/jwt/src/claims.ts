@@ -30,6 +30,14 @@ export interface AccessTokenClaims extends JWTPayload {
    * A private claim: revoking any of them revokes this token too.
    */
   lineage?: string[];
+  /**
+   * When the chain this token continues began (seconds): the `iat` of the
+   * chain's first token, carried down every exchange. A private claim, never
+   * after `iat`: a subject revocation compares it, not `iat`, so a hop
+   * exchanged late (by an exchanger that had not seen the revocation yet)
+   * stays covered. Absent on a chain's first token.
+   */
+  origin_iat?: number;
 }
 
 /**
@@ -128,10 +136,21 @@ export function lineageWithActor(subjectLineage: readonly string[], actor: { jti
   return lineage.length <= MAX_LINEAGE ? lineage : undefined;
 }
 
-const NO_LINEAGE: readonly string[] = [];
-
 /** The claims that decide whether a token is revoked: its id, its ancestors', and whose it is and since when. */
-export type RevocableClaims = Pick<AccessTokenClaims, "jti" | "lineage" | "iss" | "sub" | "sub_id" | "iat">;
+export type RevocableClaims = Pick<AccessTokenClaims, "jti" | "lineage" | "iss" | "sub" | "sub_id" | "iat" | "origin_iat">;
+
+/** True for a well-formed `origin_iat` of a token issued at `iat`: a number no later than it. */
+export function isOriginIat(value: unknown, iat: number): value is number {
+  return typeof value === "number" && Number.isFinite(value) && value <= iat;
+}
+
+/** Revocation lookups that trust the state they read (its freshness checked by whoever hands them out). */
+export interface RevocationLookups {
+  /** True when this token id was revoked (RFC 7009). */
+  isRevoked(jti: string): boolean;
+  /** When every token of this subject issued until then was revoked (seconds), if it was. */
+  subjectRevokedAt(iss: string, sub: string): number | undefined;
+}
 
 /** The revocation state every verifier holds (a watch-fed copy of the revocations bucket). */
 export interface RevocationState {
@@ -139,30 +158,44 @@ export interface RevocationState {
   isRevoked(jti: string): boolean;
   /** When every token of this subject issued until then was revoked (seconds), if it was; may throw as isRevoked does. */
   subjectRevokedAt(iss: string, sub: string): number | undefined;
+  /**
+   * Checks once that the state can be trusted (throws temporarily_unavailable when it is too old) and returns lookups
+   * that do not check again: a token's lookups then cost one check, not one per jti. Optional; without it each
+   * lookup checks for itself.
+   */
+  checked?(): RevocationLookups;
 }
 
 /**
  * The one revocation check of every verifier: true when the token, or any
  * token of ours it was exchanged from, is revoked, or when its subject was
- * revoked at or after the token was issued. The subject is named by the
- * issuer that vouches for it (a federated subject's RFC 9493 `sub_id`), so
- * revoking a provider's `alice` leaves this stack's `alice` alone. An
- * exchanged token keeps `sub`, so a subject revocation reaches every hop.
+ * revoked at or after its chain began (`origin_iat`, else `iat`). The subject
+ * is named by the issuer that vouches for it (a federated subject's RFC 9493
+ * `sub_id`), so revoking a provider's `alice` leaves this stack's `alice`
+ * alone. An exchanged token keeps `sub` and `origin_iat`, so a subject
+ * revocation reaches every hop, however late it was exchanged.
+ *
+ * This runs for every token on every verifier: one freshness check, then Map
+ * lookups on the strings the claims already hold (nothing encoded), in an
+ * indexed loop (no closure, no iterator). With a state whose `checked()`
+ * returns an object it already holds, it allocates nothing.
  */
 export function isTokenRevoked(claims: RevocableClaims, state: RevocationState): boolean {
-  if (state.isRevoked(claims.jti)) return true;
-  // A plain loop, not `some` with a closure: this runs for every token on every verifier, and allocates nothing.
-  for (const jti of claims.lineage ?? NO_LINEAGE) if (state.isRevoked(jti)) return true;
-  const revokedAt = state.subjectRevokedAt(subjectIssuer(claims), claims.sub);
-  return revokedAt !== undefined && claims.iat <= revokedAt;
+  const lookups = state.checked?.() ?? state;
+  if (lookups.isRevoked(claims.jti)) return true;
+  const lineage = claims.lineage;
+  if (lineage) for (let i = 0; i < lineage.length; i++) if (lookups.isRevoked(lineage[i] as string)) return true;
+  const revokedAt = lookups.subjectRevokedAt(subjectIssuer(claims), claims.sub);
+  return revokedAt !== undefined && (claims.origin_iat ?? claims.iat) <= revokedAt;
 }
 
 /**
  * The claims that revoke a token, read without verifying it (a cache
  * deciding whether to use what it holds, never a grant of access); undefined
  * for a string that is not a JWT. A claim that is missing or of the wrong
- * type reads as one that revokes nothing, except a missing `iat`, which reads
- * as issued before any subject revocation.
+ * type reads as one that revokes nothing, except a missing `iat` or a
+ * malformed `origin_iat` (not a number, or after `iat`), which read as a
+ * chain begun before any subject revocation.
  */
 export function revocableClaimsOf(token: string): RevocableClaims | undefined {
   let claims: JWTPayload;
@@ -172,12 +205,14 @@ export function revocableClaimsOf(token: string): RevocableClaims | undefined {
     return undefined;
   }
   const str = (v: unknown): string => (typeof v === "string" ? v : "");
+  const iat = typeof claims.iat === "number" ? claims.iat : -Infinity;
   return {
     jti: str(claims.jti),
     ...(isLineage(claims.lineage) && { lineage: claims.lineage }),
     iss: str(claims.iss),
     sub: str(claims.sub),
     ...(claims.sub_id !== undefined && { sub_id: claims.sub_id }),
-    iat: typeof claims.iat === "number" ? claims.iat : -Infinity,
+    iat,
+    ...(claims.origin_iat !== undefined && { origin_iat: isOriginIat(claims.origin_iat, iat) ? claims.origin_iat : -Infinity }),
   };
 }

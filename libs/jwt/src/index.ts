@@ -20,7 +20,7 @@ export {
   revocableClaimsOf,
   subjectIssuer,
 } from "./claims.js";
-export type { AccessTokenClaims, ActClaim, MayActClaim, RevocableClaims, RevocationState } from "./claims.js";
+export type { AccessTokenClaims, ActClaim, MayActClaim, RevocableClaims, RevocationLookups, RevocationState } from "./claims.js";
 export { TOKEN_TYPE, ACCESS_TOKEN_TYP, JWT_BEARER, TOKEN_EXCHANGE_GRANT } from "./token-types.js";
 export type { TokenTypeUrn } from "./token-types.js";
 export { VerifiedTokens } from "./verified-tokens.js";

@@ -7,7 +7,14 @@ export {
   parseSubjectRevocation,
   subjectKey,
 } from "./revocation-list.js";
-export type { ConnectionStatus, RevocationLookup, RevocationRecord, StoredRevocation, SubjectRevocationRecord } from "./revocation-list.js";
+export type {
+  ConnectionStatus,
+  RevocationLookup,
+  RevocationRecord,
+  StoredRevocation,
+  StoredSubjectRevocation,
+  SubjectRevocationRecord,
+} from "./revocation-list.js";
 export { RevocationCache, DEFAULT_RELOAD_INTERVAL_MS } from "./revocation-cache.js";
 export type { RevocationCacheOptions } from "./revocation-cache.js";
 export { openRevocationReader } from "./revocation-reader.js";

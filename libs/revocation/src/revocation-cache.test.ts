@@ -5,7 +5,7 @@ import type { NatsHandle } from "@sts/nats";
 import { startNats, waitFor } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
 import { RevocationCache } from "./revocation-cache.js";
-import { RevocationList, subjectKey } from "./revocation-list.js";
+import { RevocationList, StalenessGuard, subjectKey } from "./revocation-list.js";
 import type { RevocationRecord, SubjectRevocationRecord } from "./revocation-list.js";
 
 let server: NatsServerHandle;
@@ -104,8 +104,8 @@ describe("RevocationCache", () => {
       await cache.ready();
       // A jti that reads like a subject key's parts stays a jti: the key spaces cannot meet.
       await list.revoke(record("sub.x.y"));
-      await list.revokeSubject(subject("https://idp", "alice", start));
-      await list.revokeSubject(subject("https://sts", "bob", start));
+      await list.revokeSubject(subject("https://idp", "alice", start), undefined);
+      await list.revokeSubject(subject("https://sts", "bob", start), undefined);
       await waitFor(() => list.subjectRevokedAt("https://sts", "bob") === start, { timeoutMs: 5_000, message: "the subject revocation was not seen" });
       expect(list.subjectRevokedAt("https://idp", "alice")).toBe(start);
       expect(list.subjectRevokedAt("https://sts", "alice")).toBeUndefined();
@@ -115,7 +115,8 @@ describe("RevocationCache", () => {
       expect(await list.storedSubjectRevokedAt("https://idp", "alice")).toBe(start);
       expect(await list.storedSubjectRevokedAt("https://sts", "alice")).toBeUndefined();
       // Revoked again later: the newer time wins. Deleted from the bucket: forgotten.
-      await list.revokeSubject(subject("https://idp", "alice", start + 5));
+      const { revision } = await list.storedSubjectRevocation("https://idp", "alice");
+      await list.revokeSubject(subject("https://idp", "alice", start + 5), revision);
       await waitFor(() => list.subjectRevokedAt("https://idp", "alice") === start + 5, { timeoutMs: 5_000, message: "the newer revocation was not seen" });
       await kv.delete(subjectKey("https://sts", "bob"));
       await waitFor(() => list.subjectRevokedAt("https://sts", "bob") === undefined, { timeoutMs: 5_000, message: "the deletion was not seen" });
@@ -125,6 +126,79 @@ describe("RevocationCache", () => {
       now = start + 600 + 30 + 60;
       expect(cache.sweep()).toBeGreaterThanOrEqual(1);
       expect(list.subjectRevokedAt("https://idp", "alice")).toBeUndefined();
+    });
+  }, 30_000);
+
+  it("keys a subject by fixed-length hashes, so one of 1024 UTF-8 bytes (CJK) under an issuer as long is stored and seen", async () => {
+    const start = Math.floor(Date.now() / 1000);
+    // 341 three-byte characters and one more byte each: at the limit RevokeSubject takes, in bytes.
+    const iss = `https://idp/${"界".repeat(337)}`;
+    const sub = `${"界".repeat(341)}a`;
+    expect([Buffer.byteLength(iss), Buffer.byteLength(sub)]).toEqual([1023, 1024]);
+    expect(subjectKey(iss, sub)).toHaveLength(subjectKey("i", "s").length);
+    expect(subjectKey(iss, sub)).not.toBe(subjectKey(sub, iss));
+    await withCache("test_revocations_long_subjects", {}, async ({ cache, list }) => {
+      await cache.ready();
+      expect(await list.revokeSubject({ iss, sub, revoked_at: start, exp: start + 600, by: "op" }, undefined)).toBe(true);
+      await waitFor(() => list.subjectRevokedAt(iss, sub) === start, { timeoutMs: 5_000, message: "the long subject's revocation was not seen" });
+      expect(await list.storedSubjectRevokedAt(iss, sub)).toBe(start);
+      expect(list.subjectRevokedAt(iss, sub.slice(1))).toBeUndefined();
+    });
+  }, 30_000);
+
+  it("writes a subject's revocation only against the revision read (create when absent), and reports a lost race", async () => {
+    const start = Math.floor(Date.now() / 1000);
+    const at = (revokedAt: number): SubjectRevocationRecord => ({ iss: "https://sts", sub: "carol", revoked_at: revokedAt, exp: start + 600, by: "op" });
+    await withCache("test_revocations_cas", {}, async ({ list }) => {
+      expect(await list.storedSubjectRevocation("https://sts", "carol")).toEqual({ revokedAt: undefined, revision: undefined });
+      expect(await list.revokeSubject(at(start), undefined)).toBe(true);
+      const first = await list.storedSubjectRevocation("https://sts", "carol");
+      expect(first.revokedAt).toBe(start);
+      // Another replica wrote meanwhile: a create, or an update at the old revision, is refused, not written over.
+      expect(await list.revokeSubject(at(start - 10), undefined)).toBe(false);
+      expect(await list.revokeSubject(at(start + 10), first.revision)).toBe(true);
+      expect(await list.revokeSubject(at(start - 10), first.revision)).toBe(false);
+      expect((await list.storedSubjectRevocation("https://sts", "carol")).revokedAt).toBe(start + 10);
+    });
+  }, 30_000);
+
+  it("indexes a subject record by its own iss and sub whatever its key (the first release's keys), the latest of several winning", async () => {
+    const start = Math.floor(Date.now() / 1000);
+    const record = (revokedAt: number): SubjectRevocationRecord => ({ iss: "https://idp", sub: "dora", revoked_at: revokedAt, exp: start + 600, by: "op" });
+    const legacyKey = `sub.${encodeKey("https://idp")}.${encodeKey("dora")}`;
+    await withCache("test_revocations_legacy_keys", {}, async ({ kv, cache, list }) => {
+      await kv.put(legacyKey, JSON.stringify(record(start + 5)));
+      await cache.ready();
+      await waitFor(() => list.subjectRevokedAt("https://idp", "dora") === start + 5, { timeoutMs: 5_000, message: "the legacy record was not indexed" });
+      // The bucket read for grants sees it too (through the copy: no key of today's names it).
+      expect(await list.storedSubjectRevokedAt("https://idp", "dora")).toBe(start + 5);
+      await list.revokeSubject(record(start + 9), undefined);
+      await waitFor(() => list.subjectRevokedAt("https://idp", "dora") === start + 9, { timeoutMs: 5_000, message: "the newer record was not seen" });
+      // Either key deleted leaves what the other says; both deleted, nothing.
+      await kv.delete(subjectKey("https://idp", "dora"));
+      await waitFor(() => list.subjectRevokedAt("https://idp", "dora") === start + 5, { timeoutMs: 5_000, message: "the deletion was not seen" });
+      await kv.delete(legacyKey);
+      await waitFor(() => list.subjectRevokedAt("https://idp", "dora") === undefined, { timeoutMs: 5_000, message: "the legacy deletion was not seen" });
+    });
+  }, 30_000);
+
+  it("checks the staleness guard once for a batch of lookups (checked), and fails closed once the copy is too old", async () => {
+    await withCache("test_revocations_checked", {}, async ({ kv, cache }) => {
+      let connected = true;
+      let listener: (c: boolean) => void = () => undefined;
+      let now = 0;
+      const guard = new StalenessGuard({ isConnected: () => connected, onStatusChange: (cb) => (listener = cb) }, 1_000, () => now);
+      const list = new RevocationList(kv, cache, guard);
+      await cache.ready();
+      await list.revoke(record("checked-jti"));
+      await waitFor(() => list.isRevoked("checked-jti"), { timeoutMs: 5_000, message: "the revocation was not seen" });
+      expect(list.checked().isRevoked("checked-jti")).toBe(true);
+      expect(list.checked().isRevoked("other")).toBe(false);
+      connected = false;
+      listener(false);
+      now = 1_001;
+      expect(() => list.checked()).toThrow(expect.objectContaining({ code: "temporarily_unavailable" }));
+      expect(() => list.isRevoked("checked-jti")).toThrow(expect.objectContaining({ code: "temporarily_unavailable" }));
     });
   }, 30_000);
 

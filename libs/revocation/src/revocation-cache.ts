@@ -18,17 +18,19 @@
  * five-minute tokens that is a few minutes of revocations instead of a day's,
  * in every sidecar.
  *
- * Subject revocations sit in the same bucket and the same copy, and are also
- * indexed by issuer and subject, so the check every verifier makes per token
- * is two Map lookups on strings it already holds, with nothing encoded or
- * allocated. A subject record's `exp` is when the last token it covers can
- * expire, so it is pruned the same way.
+ * Subject revocations sit in the same bucket and the same copy. Both kinds
+ * are indexed by what a token holds, token records by jti (decoded from the
+ * key once, as it arrives) and subject records by issuer and subject (the
+ * record's own fields), so the check every verifier makes per token is Map
+ * lookups on strings it already holds, with nothing encoded or allocated. A
+ * subject record's `exp` is when the last token it covers can expire, so it
+ * is pruned the same way.
  */
 import type { KV } from "@nats-io/kv";
-import { BUCKETS, KvCache } from "@sts/nats";
+import { BUCKETS, KvCache, decodeKey } from "@sts/nats";
 import type { NatsLogger } from "@sts/nats";
-import { isSubjectKey, isSubjectRevocation, parseStoredRevocation, subjectKey } from "./revocation-list.js";
-import type { StoredRevocation, SubjectRevocationRecord } from "./revocation-list.js";
+import { isSubjectKey, isSubjectRevocation, parseStoredRevocation } from "./revocation-list.js";
+import type { RevocationLookup, RevocationRecord, StoredRevocation, SubjectRevocationRecord } from "./revocation-list.js";
 
 /** How often the bucket is read anew by default: an hour, small against the bucket's retention (a day or more). */
 export const DEFAULT_RELOAD_INTERVAL_MS = 60 * 60_000;
@@ -53,7 +55,7 @@ export interface RevocationCacheOptions {
 }
 
 /** A watch-fed copy of the revocations bucket that forgets what the bucket's max_age removed. */
-export class RevocationCache {
+export class RevocationCache implements RevocationLookup {
   readonly #kv: KV;
   readonly #logger: NatsLogger | undefined;
   readonly #intervalMs: number;
@@ -102,6 +104,11 @@ export class RevocationCache {
   /** When every token of the subject issued until then was revoked (seconds), if it was. */
   subjectRevokedAt(iss: string, sub: string): number | undefined {
     return this.#current.subjectRevokedAt(iss, sub);
+  }
+
+  /** Whether the token id is revoked. */
+  isRevoked(jti: string): boolean {
+    return this.#current.isRevoked(jti);
   }
 
   /** How many revocations are held. */
@@ -155,35 +162,68 @@ export class RevocationCache {
   }
 }
 
-/** One loaded copy of the bucket, with its subject records indexed by issuer and subject. */
+/** The subject records naming one subject (normally one; one under the first release's key may sit beside it until it expires). */
+interface SubjectEntry {
+  /** The latest of their revoked_at: what a check reads. */
+  revokedAt: number;
+  /** revoked_at by key. */
+  byKey: Map<string, number>;
+}
+
+/** One loaded copy of the bucket, indexed by what a token holds: a check encodes and allocates nothing. */
 class Copy {
-  /** iss → sub → record: looked up with the claims' own strings, so a check encodes and allocates nothing. */
-  readonly #subjects = new Map<string, Map<string, SubjectRevocationRecord>>();
+  /** Token records by jti, decoded from their keys once, as they arrive. */
+  readonly #tokens = new Map<string, RevocationRecord>();
+  /** iss → sub → the records naming that subject, indexed by the record's own fields whatever its key. */
+  readonly #subjects = new Map<string, Map<string, SubjectEntry>>();
+  /** Subject key → the record under it, so a deleted key is unindexed without a scan. */
+  readonly #subjectKeys = new Map<string, SubjectRevocationRecord>();
 
   constructor(readonly records: KvCache<StoredRevocation>) {
     records.onChange((key, value) => {
-      if (!isSubjectKey(key)) return;
-      if (value && isSubjectRevocation(value) && key === subjectKey(value.iss, value.sub)) this.#index(value);
-      else this.#unindex(key);
+      if (isSubjectKey(key)) {
+        this.#unindex(key);
+        if (value && isSubjectRevocation(value)) this.#index(key, value);
+      } else if (value && !isSubjectRevocation(value)) {
+        this.#tokens.set(decodeKey(key), value);
+      } else {
+        this.#tokens.delete(decodeKey(key));
+      }
     });
   }
 
-  #index(r: SubjectRevocationRecord): void {
+  #index(key: string, r: SubjectRevocationRecord): void {
+    this.#subjectKeys.set(key, r);
     let bySub = this.#subjects.get(r.iss);
-    if (!bySub) this.#subjects.set(r.iss, (bySub = new Map<string, SubjectRevocationRecord>()));
-    bySub.set(r.sub, r);
+    if (!bySub) this.#subjects.set(r.iss, (bySub = new Map<string, SubjectEntry>()));
+    const entry = bySub.get(r.sub);
+    if (!entry) bySub.set(r.sub, { revokedAt: r.revoked_at, byKey: new Map([[key, r.revoked_at]]) });
+    else entry.revokedAt = Math.max(...entry.byKey.set(key, r.revoked_at).values());
   }
 
-  /** Drops the record stored under a subject key (deleted from the bucket, or no longer in use). */
+  /** Drops the record stored under a subject key (deleted from the bucket, replaced, or no longer in use). */
   #unindex(key: string): void {
-    for (const [iss, bySub] of this.#subjects) {
-      for (const [sub, r] of bySub) if (subjectKey(r.iss, r.sub) === key) bySub.delete(sub);
-      if (bySub.size === 0) this.#subjects.delete(iss);
+    const r = this.#subjectKeys.get(key);
+    if (!r) return;
+    this.#subjectKeys.delete(key);
+    const bySub = this.#subjects.get(r.iss);
+    const entry = bySub?.get(r.sub);
+    if (!bySub || !entry) return;
+    entry.byKey.delete(key);
+    if (entry.byKey.size > 0) {
+      entry.revokedAt = Math.max(...entry.byKey.values());
+      return;
     }
+    bySub.delete(r.sub);
+    if (bySub.size === 0) this.#subjects.delete(r.iss);
   }
 
   subjectRevokedAt(iss: string, sub: string): number | undefined {
-    return this.#subjects.get(iss)?.get(sub)?.revoked_at;
+    return this.#subjects.get(iss)?.get(sub)?.revokedAt;
+  }
+
+  isRevoked(jti: string): boolean {
+    return this.#tokens.has(jti);
   }
 
   get(key: string): StoredRevocation | undefined {
@@ -199,10 +239,8 @@ class Copy {
   }
 
   forget(drop: (r: StoredRevocation) => boolean): number {
-    for (const [iss, bySub] of this.#subjects) {
-      for (const [sub, r] of bySub) if (drop(r)) bySub.delete(sub);
-      if (bySub.size === 0) this.#subjects.delete(iss);
-    }
+    for (const [key, r] of this.#subjectKeys) if (drop(r)) this.#unindex(key);
+    for (const [jti, r] of this.#tokens) if (drop(r)) this.#tokens.delete(jti);
     return this.records.forget(drop);
   }
 

@@ -2,9 +2,13 @@
  * Revoked token ids and revoked subjects, in a NATS KV bucket every verifier
  * watches. Token entries are keyed by the encoded jti, never by the token
  * string: ES256 signatures are malleable, so one token has several valid
- * encodings but one jti. Subject entries live under `sub.<iss>.<sub>`, both
- * encoded: an encoded jti never holds a `.`, so the two kinds cannot collide.
+ * encodings but one jti. Subject entries live under `sub.<h(iss)>.<h(sub)>`,
+ * h the base64url SHA-256: a key of fixed length whatever the identifiers
+ * (NATS bounds subjects, so a long `sub` encoded whole could never be
+ * stored), the identifiers themselves in the record. An encoded jti never
+ * holds a `.`, so the two kinds cannot collide.
  */
+import { createHash } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import { unavailable } from "@sts/errors";
 import { encodeKey } from "@sts/nats";
@@ -41,9 +45,14 @@ export type StoredRevocation = RevocationRecord | SubjectRevocationRecord;
 /** Prefix of subject revocation keys; never the start of an encoded jti (base64url has no `.`). */
 const SUBJECT_KEY_PREFIX = "sub.";
 
-/** The key of a subject's revocation. */
+const digest = (value: string): string => createHash("sha256").update(value, "utf8").digest("base64url");
+
+/**
+ * The key of a subject's revocation. Records of the first release, keyed by the encoded `iss` and `sub`, are still
+ * read by the watched copy (it indexes a subject record by its fields, whatever its key) until they expire.
+ */
 export function subjectKey(iss: string, sub: string): string {
-  return `${SUBJECT_KEY_PREFIX}${encodeKey(iss)}.${encodeKey(sub)}`;
+  return `${SUBJECT_KEY_PREFIX}${digest(iss)}.${digest(sub)}`;
 }
 
 /** True for the key of a subject's revocation. */
@@ -111,13 +120,22 @@ export class StalenessGuard {
   }
 }
 
-/** Where revocations are read: a watch-fed copy of the bucket (a `RevocationCache`). */
+/** Where revocations are read: a watch-fed copy of the bucket (a `RevocationCache`), looked up by jti, iss and sub as given. */
 export interface RevocationLookup {
-  /** The record under an (already encoded) key. */
-  get(key: string): StoredRevocation | undefined;
+  /** Whether the token id is revoked. */
+  isRevoked(jti: string): boolean;
   /** When the subject was revoked, if it was. */
   subjectRevokedAt(iss: string, sub: string): number | undefined;
 }
+
+/** A subject's revocation as the bucket holds it, and the revision a compare-and-set writes against (undefined: no entry). */
+export interface StoredSubjectRevocation {
+  revokedAt: number | undefined;
+  revision: number | undefined;
+}
+
+/** The server refused a create on an existing key, or an update at a stale revision: another writer came first. */
+const isWriteConflict = (err: unknown): boolean => err instanceof Error && /wrong last sequence|key exists/i.test(err.message);
 
 /** Reads through the watch-fed cache; writes to KV and fails closed. */
 export class RevocationList {
@@ -130,14 +148,18 @@ export class RevocationList {
 
   /** Whether a token id is revoked (as far as this replica has seen); throws temporarily_unavailable when that is too old to trust. */
   isRevoked(jti: string): boolean {
-    this.guard?.check();
-    return this.cache.get(encodeKey(jti)) !== undefined;
+    return this.checked().isRevoked(jti);
   }
 
   /** When the subject was revoked (as far as this replica has seen), if it was; throws as isRevoked does. */
   subjectRevokedAt(iss: string, sub: string): number | undefined {
+    return this.checked().subjectRevokedAt(iss, sub);
+  }
+
+  /** The copy's lookups, once the staleness guard let them through (throws as isRevoked does): one check for many lookups. */
+  checked(): RevocationLookup {
     this.guard?.check();
-    return this.cache.subjectRevokedAt(iss, sub);
+    return this.cache;
   }
 
   /** Records a revocation durably; throws temporarily_unavailable when NATS cannot take it. */
@@ -145,25 +167,51 @@ export class RevocationList {
     await this.#put(encodeKey(record.jti), record);
   }
 
-  /** Records a subject's revocation durably; throws temporarily_unavailable when NATS cannot take it. */
-  async revokeSubject(record: SubjectRevocationRecord): Promise<void> {
-    await this.#put(subjectKey(record.iss, record.sub), record);
+  /**
+   * Records a subject's revocation durably if its entry is still at `revision` (from storedSubjectRevocation;
+   * undefined: there was none): false when another write came first, so that the caller reads again. Throws
+   * temporarily_unavailable when NATS cannot take it.
+   */
+  async revokeSubject(record: SubjectRevocationRecord, revision: number | undefined): Promise<boolean> {
+    const key = subjectKey(record.iss, record.sub);
+    try {
+      if (revision === undefined) await this.kv.create(key, JSON.stringify(record));
+      else await this.kv.update(key, JSON.stringify(record), revision);
+      return true;
+    } catch (err) {
+      if (isWriteConflict(err)) return false;
+      throw unavailable("revocation store unavailable", err);
+    }
+  }
+
+  /** A subject's revocation as the bucket holds it now, with its revision; throws temporarily_unavailable when NATS cannot answer. */
+  async storedSubjectRevocation(iss: string, sub: string): Promise<StoredSubjectRevocation> {
+    try {
+      const entry = await this.kv.get(subjectKey(iss, sub));
+      // A deleted entry is written over with a create, which the client turns into an update of the delete marker.
+      if (entry?.operation !== "PUT") return { revokedAt: undefined, revision: undefined };
+      let raw: unknown;
+      try {
+        raw = entry.json();
+      } catch {
+        raw = undefined; // not JSON: written over like any record that is not a subject's revocation
+      }
+      return { revokedAt: parseSubjectRevocation(raw)?.revoked_at, revision: entry.revision };
+    } catch (err) {
+      throw unavailable("revocation store unavailable", err);
+    }
   }
 
   /**
    * When the subject was revoked, read from the bucket itself rather than this replica's copy: for a grant that
-   * would mint from state made before a revocation (a refresh token family), where a watch a moment behind must not
-   * let one more token out. Throws temporarily_unavailable when NATS cannot answer.
+   * would mint from state made before a revocation (a refresh token family, an assertion), where a watch a moment
+   * behind must not let one more token out. The copy is asked too, for records under the first release's keys.
+   * Throws temporarily_unavailable when NATS cannot answer.
    */
   async storedSubjectRevokedAt(iss: string, sub: string): Promise<number | undefined> {
-    let raw: unknown;
-    try {
-      const entry = await this.kv.get(subjectKey(iss, sub));
-      raw = entry?.operation === "PUT" ? entry.json() : undefined;
-    } catch (err) {
-      throw unavailable("revocation store unavailable", err);
-    }
-    return parseSubjectRevocation(raw)?.revoked_at;
+    const stored = (await this.storedSubjectRevocation(iss, sub)).revokedAt;
+    const seen = this.cache.subjectRevokedAt(iss, sub);
+    return stored === undefined || seen === undefined ? (stored ?? seen) : Math.max(stored, seen);
   }
 
   async #put(key: string, record: StoredRevocation): Promise<void> {

@@ -9,6 +9,7 @@ import { BUCKETS, openBucket } from "@sts/nats";
 import type { NatsHandle, NatsLogger } from "@sts/nats";
 import { RevocationCache } from "./revocation-cache.js";
 import { RevocationList, StalenessGuard } from "./revocation-list.js";
+import type { RevocationLookup } from "./revocation-list.js";
 
 /** A read-only revocation check (the state `isTokenRevoked` of @sts/jwt reads) and the means to stop watching. */
 export interface RevocationReader {
@@ -16,6 +17,8 @@ export interface RevocationReader {
   isRevoked(jti: string): boolean;
   /** When the subject was revoked, if it was; throws as isRevoked does. */
   subjectRevokedAt(iss: string, sub: string): number | undefined;
+  /** Checks the copy's age once (throwing as isRevoked does) and returns lookups that do not check again. */
+  checked(): RevocationLookup;
   /** Stops watching the bucket. */
   stop(): void;
 }
@@ -41,5 +44,10 @@ export async function openRevocationReader(nats: NatsHandle, options: Revocation
   const cache = new RevocationCache(kv, { logger, clockToleranceSeconds: options.clockToleranceSeconds, ...(options.now && { now: options.now }) });
   await cache.ready();
   const list = new RevocationList(kv, cache, new StalenessGuard(nats, options.maxStalenessMs));
-  return { isRevoked: (jti) => list.isRevoked(jti), subjectRevokedAt: (iss, sub) => list.subjectRevokedAt(iss, sub), stop: () => cache.stop() };
+  return {
+    isRevoked: (jti) => list.isRevoked(jti),
+    subjectRevokedAt: (iss, sub) => list.subjectRevokedAt(iss, sub),
+    checked: () => list.checked(),
+    stop: () => cache.stop(),
+  };
 }

@@ -282,6 +282,9 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
         event_type: EVENT_TYPES.TOKEN_EXCHANGED,
         subject_issuer: verified.origin,
         lineage,
+        // Where the chain began, carried down every hop: a subject revocation this exchanger has not seen yet (it may
+        // answer from its copy for up to revocation_max_staleness) still covers the token it makes now.
+        origin_iat: String(Math.floor(subject.origin_iat ?? subject.iat)),
         policy_ids: [...new Set(policyIds)],
         policy_revision: String(policyRevision),
       };
@@ -318,6 +321,8 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
       if (err instanceof OAuthError && err.code === "invalid_request") logger.warn({ reason: err.description }, "logout token refused");
       throw err;
     }
+    // Covered: every token issued up to the logout is revoked already. revoked_at runs a clock tolerance ahead of the
+    // revoking replica's clock, so a logout issued within that tolerance after an earlier one is covered by it too.
     const covered = deps.revocations.subjectRevokedAt(logout.iss, logout.sub);
     if (covered !== undefined && covered >= logout.iat) return { revoked_at: String(covered) };
     const { revoked_at } = await deps.revokeSubject({

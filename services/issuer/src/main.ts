@@ -113,6 +113,8 @@ async function main(): Promise<void> {
   };
 
   const subjectIssuers = [config.issuer, ...config.exchange.trusted_issuers.map((t) => t.issuer)];
+  // The bucket itself, not this replica's copy: a refresh or an assertion a moment after a sign-out must not slip through.
+  const subjectRevokedAt = (sub: string): Promise<number | undefined> => revocations.storedSubjectRevokedAt(config.issuer, sub);
   const algorithms = [...new Set([config.keys.algorithm, ...ASSERTION_ALGORITHMS])];
   // Operators' tokens are ours: verified against this replica's own key ring and revocations, as every verifier does.
   const authenticateOperator = callerAuthenticator({
@@ -154,6 +156,7 @@ async function main(): Promise<void> {
       revocations,
       events,
       now,
+      clockTolerance: config.tokens.clock_tolerance,
       coversSeconds: subjectRevocationCovers,
       authenticate: (metadata) => authenticateOperator(metadata, [config.subject_revocation.scope]),
     },
@@ -164,8 +167,8 @@ async function main(): Promise<void> {
       assertions: assertionDeps("assertion"),
       lookup,
       recordDtiJti: kvJtiRecorder(jtiKv, "dti"),
-      // The bucket itself, not this replica's copy: a refresh a moment after a sign-out must not slip through.
-      refresh: new RefreshTokens(refreshKv, now, (sub) => revocations.storedSubjectRevokedAt(config.issuer, sub)),
+      subjectRevokedAt,
+      refresh: new RefreshTokens(refreshKv, now, subjectRevokedAt),
     },
     logger,
   };

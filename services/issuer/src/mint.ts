@@ -44,6 +44,12 @@ export interface MintInput {
   parentJti?: string;
   /** jtis of our tokens this one descends from, nearest first: revoking one of them revokes this token. */
   lineage?: readonly string[];
+  /**
+   * When the chain this token continues began (an exchange: the subject token's origin_iat or iat; a jwt-bearer
+   * grant: the assertion's iat). Written as `origin_iat`, never later than `iat`: a subject revocation made since
+   * covers this token too.
+   */
+  originIat?: number;
   /** The policies that allowed an exchange, recorded in its event. */
   policy?: { ids: readonly string[]; revision: string };
   format: "jwt" | "opaque";
@@ -152,6 +158,7 @@ export class TokenMinter {
       ...(input.act && { act: input.act }),
       ...(input.mayAct && { may_act: input.mayAct }),
       ...(input.lineage && input.lineage.length > 0 && { lineage: [...input.lineage] }),
+      ...(input.originIat !== undefined && { origin_iat: Math.min(input.originIat, iat) }),
       // A subject another issuer vouched for keeps saying so at every later hop (RFC 9493 iss_sub).
       ...(input.subjectIssuer && input.subjectIssuer !== issuer && { sub_id: { format: "iss_sub", iss: input.subjectIssuer, sub: input.sub } }),
     };

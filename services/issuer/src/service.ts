@@ -130,6 +130,9 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
     if (!isLineage(req.lineage)) throw invalidRequest(`lineage must be at most ${MAX_LINEAGE} well-formed jtis`);
     // Who vouches for the subject is written into the token: only this stack or an issuer it trusts may be named.
     if (req.subject_issuer && !deps.subjectIssuers.includes(req.subject_issuer)) throw invalidRequest("subject_issuer is not a trusted issuer");
+    // 0: none (an exchanger of an earlier release): the token then has only its own iat to be revoked by.
+    const originIat = Number(req.origin_iat);
+    if (!Number.isSafeInteger(originIat) || originIat < 0) throw invalidRequest("origin_iat must be seconds since epoch");
     const format = tokenFormatFor(target.access_token_format, req.audience);
     // An audience configured for opaque tokens does not get a JWT because one was asked for (RFC 8693 §2.2.2).
     if (format === "opaque" && req.requested_token_type === TOKEN_TYPE.JWT)
@@ -146,6 +149,7 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
       ...(req.parent_jti && { parentJti: req.parent_jti }),
       ...(req.subject_issuer && { subjectIssuer: req.subject_issuer }),
       lineage: req.lineage,
+      ...(originIat > 0 && { originIat }),
       policy: { ids: req.policy_ids, revision: req.policy_revision },
       format,
       grantType: "urn:ietf:params:oauth:grant-type:token-exchange",

@@ -1,8 +1,9 @@
 /**
- * RevokeSubject's order of writes on a real nats-server: the revocation is
- * stored before its event, so an event that cannot be stored leaves the
- * subject revoked and the call answering temporarily_unavailable; the retry
- * stores the same event once.
+ * RevokeSubject's writes on a real nats-server: the revocation is stored
+ * before its event, so an event that cannot be stored leaves the subject
+ * revoked and the call answering temporarily_unavailable; the retry stores
+ * the same event once. revoked_at runs the clock tolerance ahead, and never
+ * moves back, even with two replicas revoking at once.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Metadata } from "@grpc/grpc-js";
@@ -13,6 +14,7 @@ import { startNats, waitFor } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
 import { parseRevokeSubject, revokeSubject } from "./subject-revocation.js";
 import type { SubjectRevocationDeps } from "./subject-revocation.js";
+import type { SubjectRevocationRecord } from "@sts/revocation";
 
 const STS = "https://sts.test";
 const IDP = "https://idp.test";
@@ -20,6 +22,7 @@ const T = 1_800_000_000;
 let server: NatsServerHandle;
 let nats: NatsHandle;
 let cache: RevocationCache;
+let list: RevocationList;
 let deps: SubjectRevocationDeps;
 
 beforeAll(async () => {
@@ -28,13 +31,16 @@ beforeAll(async () => {
   const kv = await openBucket(nats, BUCKETS.revocations, { owner: true });
   cache = new RevocationCache(kv, { clockToleranceSeconds: 0, now: () => T });
   await cache.ready();
+  await ensureEventsStream(nats);
+  list = new RevocationList(kv, cache);
   deps = {
     issuer: STS,
     subjectIssuers: [STS, IDP],
-    revocations: new RevocationList(kv, cache),
-    // No events stream yet: every publish fails, quickly.
+    revocations: list,
+    // Gives up quickly when the events stream is missing.
     events: new EventPublisher(nats, { source: "test", retries: 1, retryWindowMs: 100, timeoutMs: 200 }),
     now: () => T,
+    clockTolerance: 0,
     coversSeconds: 600,
     authenticate: () => Promise.resolve({ credential: "access_token", sub: "ops", client_id: "ops", jti: "op-jti" }),
   };
@@ -46,13 +52,19 @@ afterAll(async () => {
   await server?.stop();
 });
 
+/** Resolves once the replica's copy says the subject was revoked at `at`. */
+const seenAt = (iss: string, sub: string, at: number): Promise<boolean> =>
+  waitFor(() => list.subjectRevokedAt(iss, sub) === at, { timeoutMs: 5_000, message: "the revocation was not stored" });
+
 describe("revokeSubject", () => {
   it("keeps the stored revocation when its event fails (temporarily_unavailable), and a retry stores the event once", async () => {
+    // No events stream: every publish fails.
+    await nats.jsm.streams.delete(EVENTS_STREAM.name);
     const request = { iss: IDP, sub: "alice", reason: "compromised" };
     await expect(revokeSubject(request, new Metadata(), deps)).rejects.toMatchObject({ code: "temporarily_unavailable" });
     // The safe side: the subject is revoked already, for the provider's alice only.
-    await waitFor(() => deps.revocations.subjectRevokedAt(IDP, "alice") === T, { timeoutMs: 5_000, message: "the revocation was not stored" });
-    expect(deps.revocations.subjectRevokedAt(STS, "alice")).toBeUndefined();
+    await seenAt(IDP, "alice", T);
+    expect(list.subjectRevokedAt(STS, "alice")).toBeUndefined();
 
     await ensureEventsStream(nats);
     expect(await revokeSubject(request, new Metadata(), deps)).toEqual({ revoked_at: String(T) });
@@ -72,18 +84,65 @@ describe("revokeSubject", () => {
     });
     await expect(revokeSubject({ iss: STS, sub: "bob", reason: "" }, new Metadata(), deps)).resolves.toEqual({ revoked_at: String(T + 30) });
   });
+
+  it("never moves it back when two replicas revoke at once: the write is a compare-and-set, read again when it loses", async () => {
+    // Both calls read before either writes; the replica whose clock is ahead writes first, the one behind after it.
+    let reads = 0;
+    let bothRead: () => void = () => undefined;
+    const readsDone = new Promise<void>((resolve) => (bothRead = resolve));
+    let aheadWrote: () => void = () => undefined;
+    const aheadDone = new Promise<void>((resolve) => (aheadWrote = resolve));
+    const racing: SubjectRevocationDeps["revocations"] = {
+      storedSubjectRevocation: async (iss, sub) => {
+        const stored = await list.storedSubjectRevocation(iss, sub);
+        if (++reads === 2) bothRead();
+        await readsDone;
+        return stored;
+      },
+      revokeSubject: async (record: SubjectRevocationRecord, revision) => {
+        if (record.revoked_at === T) await aheadDone;
+        const written = await list.revokeSubject(record, revision);
+        if (record.revoked_at === T + 30) aheadWrote();
+        return written;
+      },
+    };
+    const request = { iss: STS, sub: "chuck", reason: "" };
+    const [ahead, behind] = await Promise.all([
+      revokeSubject(request, new Metadata(), { ...deps, revocations: racing, now: () => T + 30 }),
+      revokeSubject(request, new Metadata(), { ...deps, revocations: racing }),
+    ]);
+    expect([ahead, behind]).toEqual([{ revoked_at: String(T + 30) }, { revoked_at: String(T + 30) }]);
+    expect(reads).toBe(3);
+    expect((await list.storedSubjectRevocation(STS, "chuck")).revokedAt).toBe(T + 30);
+  });
+
+  it("revokes from the clock tolerance ahead of now, so tokens a fast replica stamped just before are covered", async () => {
+    await expect(revokeSubject({ iss: STS, sub: "dave", reason: "" }, new Metadata(), { ...deps, clockTolerance: 5 })).resolves.toEqual({
+      revoked_at: String(T + 5),
+    });
+    await seenAt(STS, "dave", T + 5);
+  });
+
+  it("revokes a subject as long as it may be in UTF-8 bytes (multi-byte characters)", async () => {
+    const sub = `${"界".repeat(341)}a`;
+    await expect(revokeSubject({ iss: STS, sub, reason: "" }, new Metadata(), deps)).resolves.toEqual({ revoked_at: String(T) });
+    await seenAt(STS, sub, T);
+  });
 });
 
 describe("parseRevokeSubject", () => {
   it("takes this stack's or a trusted issuer's subject, and refuses anything else as invalid_request without echoing it", () => {
     expect(parseRevokeSubject({ iss: STS, sub: "alice", reason: "" }, [STS, IDP])).toEqual({ iss: STS, sub: "alice" });
     expect(parseRevokeSubject({ iss: IDP, sub: "alice", reason: "why" }, [STS, IDP])).toEqual({ iss: IDP, sub: "alice", reason: "why" });
+    // 1024 UTF-8 bytes is the most an identifier may take, whatever its characters.
+    expect(parseRevokeSubject({ iss: STS, sub: `${"界".repeat(341)}a`, reason: "" }, [STS, IDP]).sub).toHaveLength(342);
     for (const bad of [
       { iss: "", sub: "alice", reason: "" },
       { iss: "https://elsewhere.test", sub: "alice", reason: "" },
       { iss: `${STS}/`, sub: "alice", reason: "" },
       { iss: STS, sub: "", reason: "" },
       { iss: STS, sub: "a".repeat(1025), reason: "" },
+      { iss: STS, sub: "界".repeat(342), reason: "" },
       { iss: STS, sub: "alice", reason: "r".repeat(513) },
     ]) {
       expect(() => parseRevokeSubject(bad, [STS, IDP])).toThrow(expect.objectContaining({ code: "invalid_request" }));

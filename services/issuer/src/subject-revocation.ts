@@ -15,25 +15,37 @@
  * Connect back-channel logout here: it may revoke that provider's subjects,
  * never this stack's own.
  *
+ * `revoked_at` is this replica's clock plus the clock tolerance: replicas
+ * stamp `iat` with their own clocks, and a verifier accepts an `iat` up to
+ * the tolerance ahead of its own, so a token stamped just before the call by
+ * a replica whose clock runs a little fast is covered too. The price: tokens
+ * of the subject issued within the tolerance after the call are revoked as
+ * well (the user coming back at once has to sign in again after it).
+ *
  * The call answers once the record is in KV and its `subject.revoked` event
  * is in JetStream. The record is written first: an event that then fails
  * leaves the subject revoked (the safe side) and the call answering
  * temporarily_unavailable; the retry writes the same record (revoked_at never
  * moves back) and publishes the same event id when made in the same second,
  * a new event when later, which JetStream and the audit projection each
- * store once.
+ * store once. "Never moves back" holds across replicas revoking the same
+ * subject at once: the record is written with a compare-and-set against the
+ * revision read, and read again when another write came first.
  */
 import { createHash } from "node:crypto";
 import type { Metadata } from "@grpc/grpc-js";
-import { invalidRequest, unauthorizedClient } from "@sts/errors";
+import { invalidRequest, unauthorizedClient, unavailable } from "@sts/errors";
 import type { CallerIdentity } from "@sts/mesh";
 import { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
 import type { RevocationList, SubjectRevocationRecord } from "@sts/revocation";
 import type { RevokeSubjectRequest__Output, RevokeSubjectResponse } from "@sts/proto";
 
-/** Longest `iss` or `sub` accepted, in characters: longer than any identifier a token here carries within max_token_bytes. */
-export const MAX_SUBJECT_CHARS = 1024;
+/** Longest `iss` or `sub` accepted, in UTF-8 bytes: longer than any identifier a token here carries within max_token_bytes. */
+export const MAX_SUBJECT_BYTES = 1024;
+
+/** Writes tried against other calls revoking the same subject at once, before giving up (temporarily_unavailable: retry). */
+const WRITE_ATTEMPTS = 5;
 
 /** Longest `reason` accepted, in characters: a note for the audit trail, not a document. */
 export const MAX_REASON_CHARS = 512;
@@ -44,9 +56,12 @@ export interface SubjectRevocationDeps {
   issuer: string;
   /** Issuers that may vouch for a subject here: this stack and exchange.trusted_issuers. */
   subjectIssuers: readonly string[];
-  revocations: RevocationList;
+  /** The revocations bucket: read and written with a compare-and-set. */
+  revocations: Pick<RevocationList, "storedSubjectRevocation" | "revokeSubject">;
   events: EventPublisher;
   now: () => number;
+  /** config `tokens.clock_tolerance` (seconds): added to the revocation time, so tokens stamped by a fast clock are covered. */
+  clockTolerance: number;
   /**
    * Seconds after its revocation a token it covers may still be presented: the longest access or refresh token
    * lifetime (a day at least, which also covers a trusted provider's usual access tokens) plus the clock tolerance.
@@ -78,19 +93,33 @@ export interface SubjectRevokedData {
   reason?: string;
 }
 
-/** A present string of at most `max` characters (protobuf decoding already made it well-formed Unicode). */
-function identifier(value: string, name: string, max: number): string {
+/** A present string of at most `max` characters or, with `bytes`, UTF-8 bytes (protobuf decoding already made it well-formed Unicode). */
+function identifier(value: string, name: string, max: number, unit: "characters" | "bytes" = "characters"): string {
   if (value.length === 0) throw invalidRequest(`${name} is required`);
-  if (value.length > max) throw invalidRequest(`${name} is longer than ${max} characters`);
+  if ((unit === "bytes" ? Buffer.byteLength(value, "utf8") : value.length) > max) throw invalidRequest(`${name} is longer than ${max} ${unit}`);
   return value;
 }
 
 /** Validates a request: a subject of this stack or of a trusted issuer; invalid_request otherwise, naming the field but never echoing it. */
 export function parseRevokeSubject(req: RevokeSubjectRequest__Output, subjectIssuers: readonly string[]): SubjectToRevoke {
-  const iss = identifier(req.iss, "iss", MAX_SUBJECT_CHARS);
+  const iss = identifier(req.iss, "iss", MAX_SUBJECT_BYTES, "bytes");
   if (!subjectIssuers.includes(iss)) throw invalidRequest("iss is neither this issuer nor a trusted issuer");
-  const sub = identifier(req.sub, "sub", MAX_SUBJECT_CHARS);
+  const sub = identifier(req.sub, "sub", MAX_SUBJECT_BYTES, "bytes");
   return req.reason ? { iss, sub, reason: identifier(req.reason, "reason", MAX_REASON_CHARS) } : { iss, sub };
+}
+
+/**
+ * Stores the subject's revocation: at this replica's time plus the clock tolerance, and never earlier than one
+ * already stored (another replica's clock a little ahead, or a retry), written with a compare-and-set.
+ */
+async function storeRevocation(subject: SubjectToRevoke, by: string, deps: SubjectRevocationDeps): Promise<SubjectRevocationRecord> {
+  for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+    const stored = await deps.revocations.storedSubjectRevocation(subject.iss, subject.sub);
+    const revokedAt = Math.max(deps.now() + deps.clockTolerance, stored.revokedAt ?? 0);
+    const record: SubjectRevocationRecord = { ...subject, revoked_at: revokedAt, exp: revokedAt + deps.coversSeconds, by };
+    if (await deps.revocations.revokeSubject(record, stored.revision)) return record;
+  }
+  throw unavailable("the subject's revocation kept being written by other calls at the same time; retry");
 }
 
 /** The event id of a stored record: a retry that stores the same record publishes the same event, stored once. */
@@ -114,16 +143,7 @@ export async function revokeSubject(
   if (relayedBy !== undefined && subject.iss === deps.issuer) {
     throw unauthorizedClient("an internal caller relays a trusted issuer's logout only: this stack's subjects are revoked by operators");
   }
-  // Never earlier than a revocation already stored (another replica's clock a little ahead): a retry covers as much.
-  const stored = await deps.revocations.storedSubjectRevokedAt(subject.iss, subject.sub);
-  const revokedAt = Math.max(deps.now(), stored ?? 0);
-  const record: SubjectRevocationRecord = {
-    ...subject,
-    revoked_at: revokedAt,
-    exp: revokedAt + deps.coversSeconds,
-    by: operator.client_id,
-  };
-  await deps.revocations.revokeSubject(record);
+  const record = await storeRevocation(subject, operator.client_id, deps);
   const data: SubjectRevokedData = {
     iss: record.iss,
     sub: record.sub,
@@ -134,5 +154,5 @@ export async function revokeSubject(
     ...(record.reason !== undefined && { reason: record.reason }),
   };
   await deps.events.publish(EVENT_TYPES.SUBJECT_REVOKED, data, { id: eventIdOf(record) });
-  return { revoked_at: String(revokedAt) };
+  return { revoked_at: String(record.revoked_at) };
 }

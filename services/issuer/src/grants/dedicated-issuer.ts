@@ -14,7 +14,7 @@ import { JWT_BEARER, TokenRejected, precheckCompactJwt } from "@sts/jwt";
 import { expandScopeTemplates, parseScopes } from "@sts/scopes";
 import type { TokenRequest__Output, TokenResponse } from "@sts/proto";
 import type { GrantDeps } from "./grant.js";
-import { issueTokens, narrowToClient } from "./issue-tokens.js";
+import { assertionOrigin, issueTokens, narrowToClient } from "./issue-tokens.js";
 
 /** Whether an assertion is unsigned (header alg none); undefined when it is not a JWT at all. */
 export function isUnsigned(assertion: string): boolean {
@@ -30,6 +30,7 @@ interface DtiClaims {
   sub: string;
   jti: string;
   exp: number;
+  iat: number;
   nonce?: string;
   scope: string[];
 }
@@ -67,7 +68,7 @@ function readClaims(assertion: string, deps: GrantDeps): DtiClaims {
   } catch (err) {
     throw invalidScope("assertion scope is malformed", err);
   }
-  return { iss, sub, jti, exp, ...(typeof nonce === "string" && { nonce }), scope: scopes };
+  return { iss, sub, jti, exp, iat, ...(typeof nonce === "string" && { nonce }), scope: scopes };
 }
 
 /** Runs the admin case; `admin` is the authenticated caller. */
@@ -96,8 +97,17 @@ export async function dedicatedIssuer(
   const expanded = expandScopeTemplates(requested, managed.scope_templates ?? {}, claims.sub);
   if (requested.length > 0 && expanded.length === 0) throw invalidScope("no requested scope is allowed for this client");
   const { scope, audience } = narrowToClient(expanded, request, managed);
+  const originIat = await assertionOrigin(claims.sub, claims.iat, deps);
   return issueTokens(
-    { sub: claims.sub, client: managed, scope, audience, grantType: JWT_BEARER.GRANT_TYPE, user: { ...(claims.nonce && { nonce: claims.nonce }) } },
+    {
+      sub: claims.sub,
+      client: managed,
+      scope,
+      audience,
+      grantType: JWT_BEARER.GRANT_TYPE,
+      user: { ...(claims.nonce && { nonce: claims.nonce }) },
+      originIat,
+    },
     deps,
   );
 }

@@ -2,7 +2,7 @@
 import type { AssertionDeps, ClientRecord } from "@sts/client-auth";
 import type { TokenRequest__Output, TokenResponse } from "@sts/proto";
 import type { TokenMinter } from "../mint.js";
-import type { RefreshTokens } from "../refresh-tokens.js";
+import type { RefreshTokens, SubjectRevokedAt } from "../refresh-tokens.js";
 
 /** Services a grant may use. */
 export interface GrantDeps {
@@ -18,6 +18,8 @@ export interface GrantDeps {
   lookup: (clientId: string) => ClientRecord | undefined;
   /** Single use of unsigned DTI assertions. */
   recordDtiJti: (clientId: string, jti: string, exp: number) => Promise<boolean>;
+  /** When a subject of this stack was revoked, read from the revocations bucket itself (assertions signed before it are refused). */
+  subjectRevokedAt: SubjectRevokedAt;
 }
 
 /** One OAuth grant: its grant_type and its handler, given an authenticated client. */

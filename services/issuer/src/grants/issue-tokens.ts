@@ -4,7 +4,7 @@
  * token, and for user grants add a refresh token (when the client may
  * refresh) and an ID token (when openid was granted).
  */
-import { invalidRequest, invalidScope, invalidTarget } from "@sts/errors";
+import { invalidGrant, invalidRequest, invalidScope, invalidTarget } from "@sts/errors";
 import type { ClientRecord } from "@sts/client-auth";
 import { EVENT_TYPES } from "@sts/nats";
 import { audiencesWellFormed, grantAudiences, intersectScopes, requestedAudiences } from "@sts/scopes";
@@ -38,6 +38,22 @@ export interface IssueInput {
   grantType: string;
   /** A user grant: refresh and ID tokens may come with the access token. */
   user?: { nonce?: string };
+  /** When the access token's chain began (the assertion it was granted on): its `origin_iat`. */
+  originIat?: number;
+}
+
+/**
+ * The time an assertion (RFC 7523, or the dedicated issuer's) for `sub` was made, its `iat` (now when it has none,
+ * or one a little ahead), once it is known not to precede a revocation of `sub`: invalid_grant when it does, since
+ * redeemed within its lifetime it would mint new tokens, and a new refresh family, for a user signed out
+ * everywhere. Read from the bucket itself, as the refresh grant does: a watch a moment behind lets nothing out.
+ */
+export async function assertionOrigin(sub: string, iat: unknown, deps: GrantDeps): Promise<number> {
+  const now = deps.now();
+  const origin = typeof iat === "number" && Number.isFinite(iat) ? Math.min(iat, now) : now;
+  const revokedAt = await deps.subjectRevokedAt(sub);
+  if (revokedAt !== undefined && origin <= revokedAt) throw invalidGrant("the assertion's subject was signed out after it was made");
+  return origin;
 }
 
 /** Mints the access token (and, for user grants, refresh and ID tokens) and builds the RFC 6749 §5.1 response. */
@@ -67,6 +83,7 @@ export async function issueTokens(input: IssueInput, deps: GrantDeps): Promise<T
     eventType: EVENT_TYPES.TOKEN_ISSUED,
     ...(family && { refreshFamily: family }),
     ...(idToken && { idTokenJti: idToken.jti }),
+    ...(input.originIat !== undefined && { originIat: input.originIat }),
   });
   const response: TokenResponse = { access_token: minted.token, token_type: "Bearer", expires_in: String(minted.expiresIn), scope: minted.scope };
   if (family) {

@@ -11,7 +11,7 @@ import { JWT_BEARER } from "@sts/jwt";
 import { parseScopes } from "@sts/scopes";
 import { dedicatedIssuer, isUnsigned } from "./dedicated-issuer.js";
 import type { Grant } from "./grant.js";
-import { issueTokens, narrowToClient } from "./issue-tokens.js";
+import { assertionOrigin, issueTokens, narrowToClient } from "./issue-tokens.js";
 
 /** The jwt-bearer grant. */
 export const jwtBearer: Grant = {
@@ -25,6 +25,7 @@ export const jwtBearer: Grant = {
       expectedClientId: client.client_id,
     });
     const { scope, audience } = narrowToClient(parseScopes(request.scope), request, client);
-    return issueTokens({ sub: assertion.sub, client, scope, audience, grantType: JWT_BEARER.GRANT_TYPE, user: {} }, deps);
+    const originIat = await assertionOrigin(assertion.sub, assertion.payload.iat, deps);
+    return issueTokens({ sub: assertion.sub, client, scope, audience, grantType: JWT_BEARER.GRANT_TYPE, user: {}, originIat }, deps);
   },
 };

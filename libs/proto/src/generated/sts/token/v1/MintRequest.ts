@@ -67,6 +67,14 @@ export interface MintRequest {
    * Revision of the policy set that decided, recorded in the event.
    */
   'policy_revision'?: (number | string | Long);
+  /**
+   * When the chain this token continues began (seconds since epoch): the
+   * subject token's own `origin_iat`, else its `iat`. Written into the token
+   * as `origin_iat` (never later than its `iat`), so a subject revocation
+   * covers every token of a chain started before it, however late a hop was
+   * exchanged. 0 for none.
+   */
+  'origin_iat'?: (number | string | Long);
 }
 
 /**
@@ -133,4 +141,12 @@ export interface MintRequest__Output {
    * Revision of the policy set that decided, recorded in the event.
    */
   'policy_revision': (string);
+  /**
+   * When the chain this token continues began (seconds since epoch): the
+   * subject token's own `origin_iat`, else its `iat`. Written into the token
+   * as `origin_iat` (never later than its `iat`), so a subject revocation
+   * covers every token of a chain started before it, however late a hop was
+   * exchanged. 0 for none.
+   */
+  'origin_iat': (string);
 }
