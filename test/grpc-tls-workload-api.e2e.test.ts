@@ -3,8 +3,10 @@
  * processes) takes its X.509-SVID from its own stand-in SPIRE agent, named by
  * SPIFFE_ENDPOINT_SOCKET as SPIRE sets it in each pod, and the services check
  * each other by SPIFFE ID. The agents then push a rotation (new connections
- * see it, no restart) and SVIDs that fail the checks (the one in use stays);
- * a service whose agent never answers does not start.
+ * see it, no restart) and SVIDs that fail the checks (the one in use stays),
+ * and redact SVIDs (the service stops being ready and closes its open gRPC
+ * connections, both ways, until the next); a service whose agent never
+ * answers does not start.
  */
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -13,11 +15,14 @@ import { join } from "node:path";
 import { connect } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { protoPath as healthProtoPath } from "grpc-health-check";
 import { grpcCredentials, requireSpiffeId, spiffeIdOf } from "@sts/grpc";
 import type { GrpcCredentials } from "@sts/grpc";
-import { makeTestCa, startWorkloadApiServer, svidResponse, waitFor } from "@sts/testkit";
+import { freePort, makeTestCa, startWorkloadApiServer, svidResponse, waitFor } from "@sts/testkit";
 import type { SvidFiles, TestCa, WorkloadApiServer } from "@sts/testkit";
-import { SERVICES, basicAuth, claimsOf, postForm, startStack } from "./harness.js";
+import { SERVICES, basicAuth, claimsOf, clientCredentialsToken, postForm, startStack } from "./harness.js";
 import type { ServiceName, Stack } from "./harness.js";
 import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, decideOver, mintOver } from "./chain.js";
 
@@ -30,6 +35,8 @@ let ca: TestCa;
 let stack: Stack;
 const svids = {} as Record<ServiceName, SvidFiles>;
 const agents = {} as Record<ServiceName | "silent", WorkloadApiServer>;
+/** Agents of the replicas tests start. */
+const replicaAgents: WorkloadApiServer[] = [];
 /** The test's own identity, from files: a peer of the stack that is none of its services. */
 let tester: SvidFiles;
 let asTester: GrpcCredentials;
@@ -74,7 +81,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.stop();
-  await Promise.all(Object.values(agents).map((agent) => agent.stop()));
+  await Promise.all([...Object.values(agents), ...replicaAgents].map((agent) => agent.stop()));
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -135,6 +142,23 @@ const expectNoKeyMaterial = (): void => {
     }
   }
 };
+
+/** A grpc.health.v1 client on one channel, which the test keeps open across calls, reconnecting quickly. */
+type HealthClient = grpc.Client & {
+  Check(request: { service: string }, options: grpc.CallOptions, callback: (err: grpc.ServiceError | null, response?: { status: string }) => void): void;
+};
+const healthClient = (address: string, credentials: grpc.ChannelCredentials): HealthClient => {
+  const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(healthProtoPath, { enums: String })) as unknown as {
+    grpc: { health: { v1: { Health: new (address: string, credentials: grpc.ChannelCredentials, options: grpc.ClientOptions) => HealthClient } } };
+  };
+  return new pkg.grpc.health.v1.Health(address, credentials, { "grpc.initial_reconnect_backoff_ms": 100, "grpc.max_reconnect_backoff_ms": 500 });
+};
+/** The whole server's health over `client`'s channel, or the call's error. */
+const healthOf = (client: HealthClient): Promise<string> =>
+  new Promise((resolve, reject) =>
+    client.Check({ service: "" }, { deadline: Date.now() + 3000 }, (err, res) => (err ? reject(err) : resolve(res?.status ?? ""))),
+  );
+const statusOf = async (url: string): Promise<number> => (await fetch(url)).status;
 
 describe("the stack with grpc_tls.workload_api", () => {
   it("runs every service on its own agent's SVID, checked by SPIFFE ID: a client_credentials token and an exchange work", async () => {
@@ -209,6 +233,61 @@ describe("the stack with grpc_tls.workload_api", () => {
     expect((await served("exchanger")).serialNumber).toBe(before.serialNumber);
     expect(await tokenThenExchange()).toMatchObject({ aud: "svc-b", act: { sub: "svc-a" } });
     expectNoKeyMaterial();
+  });
+
+  it("closes the connections open to an exchanger whose agent redacts its SVID, and reports it not ready, until the agent sends the next", async () => {
+    const agent = await startWorkloadApiServer(join(dir, "exchanger-replica.sock"), svidResponse(svids.exchanger));
+    replicaAgents.push(agent);
+    const adminPort = await freePort();
+    const readyz = `http://127.0.0.1:${adminPort}/readyz`;
+    const { handle, address } = await stack.startReplica("exchanger", { SPIFFE_ENDPOINT_SOCKET: agent.socket, STS_EXCHANGER_ADMIN_PORT: String(adminPort) });
+    const health = healthClient(address, asTester.channelTo("exchanger"));
+    try {
+      expect(await healthOf(health)).toBe("SERVING");
+      expect(health.getChannel().getConnectivityState(false)).toBe(grpc.connectivityState.READY);
+      expect(await statusOf(readyz)).toBe(200);
+
+      agent.push({ svids: [] });
+      await waitFor(async () => (await statusOf(readyz)) === 503, { timeoutMs: 10_000, message: "the exchanger stayed ready without an identity" });
+      // The tester's connection, open and READY until now, was closed by the exchanger; a new one is not accepted.
+      await expect(healthOf(health)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+      expect(handle.output()).toContain("X.509-SVID redacted by the agent; the service reports NOT_SERVING");
+      expect(handle.output()).toMatch(/"serving":false,"identity":"withdrawn"/);
+
+      agent.push(svidResponse(issue(`exchanger-replica-${Date.now()}`, idOf("exchanger"))));
+      await waitFor(async () => (await statusOf(readyz)) === 200, { timeoutMs: 10_000, message: "the exchanger never became ready again" });
+      expect(await waitFor(() => healthOf(health).catch(() => undefined), { timeoutMs: 10_000, message: "the exchanger never answered again" })).toBe(
+        "SERVING",
+      );
+    } finally {
+      health.close();
+      await handle.stop();
+    }
+  });
+
+  it("fails the gateway's calls over its open channels when its agent redacts its SVID, and reports it not ready, until the agent sends the next", async () => {
+    // The gateway's channels to the issuer and the exchanger are open and READY.
+    expect(await tokenThenExchange()).toMatchObject({ aud: "svc-b" });
+    const redactions = (): number => logOf("gateway").split("X.509-SVID redacted by the agent").length - 1;
+    const seen = redactions();
+    agents.gateway.push({ svids: [] });
+    try {
+      await waitFor(() => redactions() > seen, { timeoutMs: 10_000, message: "the gateway never saw the redaction" });
+      await expect(clientCredentialsToken(stack, "app", SECRET, { scope: "a" })).rejects.toThrow(
+        /^client_credentials for app: 503 .*"temporarily_unavailable"/,
+      );
+      expect(await statusOf(`${stack.gatewayUrl}/readyz`)).toBe(503);
+    } finally {
+      agents.gateway.push(svidResponse(issue(`gateway-${Date.now()}`, idOf("gateway"))));
+    }
+    await waitFor(async () => (await statusOf(`${stack.gatewayUrl}/readyz`)) === 200, { timeoutMs: 10_000, message: "the gateway never became ready again" });
+    expect(await tokenThenExchange()).toMatchObject({ aud: "svc-b", act: { sub: "svc-a" } });
+  });
+
+  it("refuses to start a stack on grpc_tls.workload_api without probeCredentials, before starting anything", async () => {
+    await expect(startStack({ grpc_tls: { workload_api: { startup_timeout: "20s" }, spiffe_ids: SPIFFE_IDS } }, { services: [] })).rejects.toThrow(
+      /^startStack: grpc_tls names no cert_file \(grpc_tls\.workload_api\): pass probeCredentials/,
+    );
   });
 
   it("does not start a service whose agent never answers: it exits within startup_timeout, naming grpc_tls.workload_api", async () => {

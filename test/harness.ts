@@ -58,12 +58,20 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** How the stack's nats-server runs (users, TLS, included config); NATS_URL follows its URL (tls:// with TLS). */
   nats?: NatsServerOptions;
-  /** What readiness probes dial the gRPC services with; by default the grpc_tls files (plaintext without grpc_tls). */
+  /** What readiness probes dial the gRPC services with; by default the grpc_tls files (plaintext without grpc_tls); required with grpc_tls.workload_api. */
   probeCredentials?: GrpcCredentials;
 }
 
 /** Starts nats-server and the services with the given config (YAML document as an object). */
 export async function startStack(config: Record<string, unknown>, options: StackOptions = {}): Promise<Stack> {
+  // With grpc_tls files configured, readiness probes dial the services the way the services dial each other; with the
+  // Workload API there are no files to dial with: the test says what its probes present.
+  const tls = config.grpc_tls as GrpcTlsFiles | { workload_api: unknown } | undefined;
+  const files = tls && "cert_file" in tls ? tls : undefined;
+  if (tls && !files && !options.probeCredentials) {
+    throw new TypeError("startStack: grpc_tls names no cert_file (grpc_tls.workload_api): pass probeCredentials for the readiness probes to dial with");
+  }
+  const credentials = options.probeCredentials ?? (files && grpcCredentials({ ...files, require_client_cert: files.require_client_cert ?? true }));
   const dir = mkdtempSync(join(tmpdir(), "sts-e2e-"));
   const nats = await startNats(options.nats);
   const ports = { issuer: await freePort(), policy: await freePort(), exchanger: await freePort(), gateway: await freePort(), audit: await freePort() };
@@ -98,9 +106,6 @@ export async function startStack(config: Record<string, unknown>, options: Stack
     exchanger: `127.0.0.1:${ports.exchanger}`,
     audit: `127.0.0.1:${ports.audit}`,
   };
-  // With grpc_tls files configured, readiness probes dial the services the way the services dial each other.
-  const tls = config.grpc_tls as GrpcTlsFiles | undefined;
-  const credentials = options.probeCredentials ?? (tls ? grpcCredentials({ ...tls, require_client_cert: tls.require_client_cert ?? true }) : undefined);
   const processes: Stack["processes"] = {};
   const replicas: ProcessHandle[] = [];
 

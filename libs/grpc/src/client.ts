@@ -7,16 +7,22 @@ import * as protoLoader from "@grpc/proto-loader";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 import { SpanKind, SpanStatusCode, context, propagation, trace } from "@opentelemetry/api";
 import { errorFromServiceError } from "./error-mapping.js";
+import { IdentityBoundChannel } from "./identity-channel.js";
+import { identityOf } from "./tls.js";
 
 /** Default deadline of a call. */
 export const DEFAULT_DEADLINE_MS = 5000;
 
-/** Creates a client with keepalive, on the stack's channel credentials (plaintext unless `grpc_tls` is configured). */
+/**
+ * Creates a client with keepalive, on the stack's channel credentials (plaintext unless `grpc_tls` is configured).
+ * On credentials whose identity can be withdrawn (a Workload API SVID), its connections and calls end with it.
+ */
 export function createClient<C extends grpc.Client>(
   ctor: new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ClientOptions) => C,
   address: string,
   channel: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
 ): C {
+  const identity = identityOf(channel);
   return new ctor(address, channel, {
     "grpc.keepalive_time_ms": 10_000,
     "grpc.keepalive_timeout_ms": 5_000,
@@ -24,6 +30,7 @@ export function createClient<C extends grpc.Client>(
     // Reconnect fast after a peer restarts: a call waits for the channel up to its deadline.
     "grpc.initial_reconnect_backoff_ms": 100,
     "grpc.max_reconnect_backoff_ms": 2_000,
+    ...(identity && { channelFactoryOverride: (target, credentials, options) => new IdentityBoundChannel(target, credentials, options, identity) }),
   });
 }
 

@@ -4,6 +4,12 @@
  * X.509-SVID so that SPIRE users need no helper writing files. Either way one
  * certificate provider feeds grpc-js, so a rotation reaches the servers and
  * the channels without a restart; connections already open keep their set.
+ *
+ * An SVID the agent redacts, or one that passes its notAfter before the next
+ * arrives (the stream stopped for good, the agent down longer than the SVID
+ * lives), withdraws the identity: servers report NOT_SERVING and close their
+ * connections, clients fail their calls and close theirs (startGrpcServer,
+ * createClient), until the agent sends a new SVID.
  */
 import type { Logger } from "@sts/telemetry";
 import type { X509Svid } from "./svid-material.js";
@@ -23,16 +29,26 @@ export type GrpcTlsConfig = GrpcTlsFiles | GrpcTlsWorkloadApi;
 
 const SECTION = "grpc_tls.workload_api";
 
+/** What a withdrawn identity means to a service of the stack (startGrpcServer, createClient, the gateway), for its log. */
+const WITHDRAWN =
+  "the service reports NOT_SERVING (not ready), its open gRPC connections are closed and their calls fail, and none is accepted or dialled until the next";
+
+/** The longest delay setTimeout takes (about 24.8 days); a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** What a service logs of its Workload API stream: refused SVIDs, redactions, lost streams. Never key material. */
 function logSvidEvents(logger: Logger): Pick<X509SvidSourceOptions, "onReload" | "onRedacted" | "onStreamFailure"> {
   return {
     onReload: ({ applied, reason }) => {
       if (!applied) logger.warn({ reason }, `${SECTION}: X.509-SVID refused; the one in use stays`);
     },
-    onRedacted: (reason) => logger.warn({ reason }, `${SECTION}: X.509-SVID redacted by the agent; no gRPC connection is accepted or dialled until the next`),
+    onRedacted: (reason) => logger.warn({ reason }, `${SECTION}: X.509-SVID redacted by the agent; ${WITHDRAWN}`),
     onStreamFailure: ({ reason, retryInMs }) =>
       retryInMs === undefined
-        ? logger.error({ reason }, `${SECTION}: the agent refused the stream for good; the X.509-SVID in use is no longer renewed`)
+        ? logger.error(
+            { reason },
+            `${SECTION}: the agent refused the stream for good; the X.509-SVID in use is no longer renewed, and is withdrawn when it expires`,
+          )
         : logger.warn({ reason, retry_in_ms: retryInMs }, `${SECTION}: stream to the agent lost; opening it again`),
   };
 }
@@ -53,20 +69,53 @@ export async function openGrpcCredentials(tls: GrpcTlsConfig | undefined, logger
     },
   );
   const first = source.current;
-  // open() resolves with an SVID held, and no redaction can come between that and this.
-  if (!first) throw new TypeError(`${SECTION}: the source holds no X.509-SVID`);
-  const applied = ({ spiffeId, notAfter }: X509Svid): void =>
-    logger.info({ spiffe_id: spiffeId, not_after: notAfter.toISOString() }, `${SECTION}: X.509-SVID applied`);
-  applied(first);
+  // open() resolves with an SVID held, but the agent may have redacted it since: a first SVID and an empty response in
+  // one chunk are both handed on before this runs.
+  if (!first) {
+    source.stop();
+    throw new Error(`${SECTION}: the agent redacted the X.509-SVID as soon as it sent it; without an identity the service does not start`);
+  }
   const provider = new MaterialProvider(first.material);
+  let expiry: NodeJS.Timeout | undefined;
+  /** Withdraws the identity once `svid` passes its notAfter, unless a new SVID comes first; in steps setTimeout can take. */
+  const expireAt = (svid: X509Svid): void => {
+    clearTimeout(expiry);
+    const left = svid.notAfter.getTime() - Date.now();
+    if (left > 0) {
+      expiry = setTimeout(() => expireAt(svid), Math.min(left, MAX_TIMER_MS)).unref();
+      return;
+    }
+    expiry = undefined;
+    logger.error({ not_after: svid.notAfter.toISOString() }, `${SECTION}: X.509-SVID expired with no new one from the agent; ${WITHDRAWN}`);
+    provider.withdraw();
+  };
+  const applied = (svid: X509Svid, previous?: X509Svid): void => {
+    const { spiffeId, notAfter, material } = svid;
+    // The agent also sends when only the bundle changed: the same SVID, other CAs to trust.
+    if (previous && previous.material.cert.equals(material.cert) && previous.material.key.equals(material.key)) {
+      logger.info({ spiffe_id: spiffeId }, `${SECTION}: trust bundle updated`);
+    } else logger.info({ spiffe_id: spiffeId, not_after: notAfter.toISOString() }, `${SECTION}: X.509-SVID applied`);
+    expireAt(svid);
+  };
+  applied(first);
+  let held: X509Svid | undefined = first;
   source.onChange((svid) => {
     if (!svid) {
       // SPIFFE Workload API §5.2.1: a redacted SVID must no longer be used, not even until it expires.
+      clearTimeout(expiry);
+      held = undefined;
       provider.withdraw();
       return;
     }
-    applied(svid);
     provider.apply(svid.material);
+    applied(svid, held);
+    held = svid;
   });
-  return providerCredentials(provider, tls, () => source.stop());
+  return providerCredentials(provider, tls, {
+    withdrawable: true,
+    close: () => {
+      clearTimeout(expiry);
+      source.stop();
+    },
+  });
 }

@@ -1,8 +1,8 @@
 /**
  * A gRPC server with what every service of the stack serves besides its own
- * API: grpc.health.v1 (NOT_SERVING until the service says it is ready, and
- * while a dependency is down), server reflection, a small receive limit, and
- * graceful shutdown.
+ * API: grpc.health.v1 (NOT_SERVING until the service says it is ready, while a
+ * dependency is down, and while its identity is withdrawn), server reflection,
+ * a small receive limit, and graceful shutdown.
  */
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -10,6 +10,7 @@ import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import { LOADER_OPTIONS, PROTO_DIR } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
+import { identityOf } from "./tls.js";
 
 /** Largest request accepted by default: tokens are small; bigger input is refused before parsing. */
 export const DEFAULT_MAX_RECEIVE_BYTES = 64 * 1024;
@@ -23,7 +24,10 @@ export interface GrpcServerOptions {
   reflection?: { protoFiles: readonly string[] };
   logger: Logger;
   maxReceiveMessageLength?: number;
-  /** TLS (see grpcCredentials); plaintext when absent. */
+  /**
+   * TLS (see grpcCredentials); plaintext when absent. When its identity can be withdrawn (openGrpcCredentials with the
+   * Workload API), the server reports NOT_SERVING and closes its open connections for as long as it is.
+   */
   credentials?: grpc.ServerCredentials;
 }
 
@@ -32,9 +36,9 @@ export interface GrpcServerHandle {
   port: number;
   address: string;
   server: grpc.Server;
-  /** Sets the health of the server and every service on it. */
+  /** Sets the health of the server and every service on it; it is reported only while the identity is held. */
   setServing(serving: boolean): void;
-  /** Whether the server reports SERVING. */
+  /** Whether the server reports SERVING: the service said so, and it holds its identity. */
   isServing(): boolean;
   /** Stops accepting calls, lets running calls finish for graceMs, then forces. */
   shutdown(graceMs?: number): Promise<void>;
@@ -62,24 +66,43 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     new ReflectionService(pkg).addToServer(server);
   }
   const host = options.host ?? "127.0.0.1";
+  const credentials = options.credentials ?? grpc.ServerCredentials.createInsecure();
+  const target = `${host}:${options.port}`;
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${options.port}`, options.credentials ?? grpc.ServerCredentials.createInsecure(), (err, bound) =>
-      err ? reject(err) : resolve(bound),
-    );
+    server.bindAsync(target, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
   });
+  // drain() takes the port as bound: as given, or for port 0 the one picked (grpc-js then brackets an IPv6 host).
+  const drainTarget = options.port !== 0 ? target : host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  const identity = identityOf(credentials);
+  let wanted = false;
   let serving: boolean | undefined;
+  const report = (): void => {
+    const held = identity?.held() ?? true;
+    const next = wanted && held;
+    if (serving === next) return;
+    serving = next;
+    for (const n of ["", ...names]) health.setStatus(n, next ? "SERVING" : "NOT_SERVING");
+    options.logger.info({ serving: next, ...(!held && { identity: "withdrawn" }) }, "health changed");
+  };
+  // grpc-js keeps open connections whatever the certificate provider says later: a withdrawn identity would only stop
+  // new ones. So they are closed here, at once (grace 0: a call under way over them fails), and the callers dial anew,
+  // which fails until an identity is back.
+  const unsubscribe =
+    identity?.subscribe((held) => {
+      report();
+      if (!held) server.drain(drainTarget, 0);
+    }) ?? (() => undefined);
   return {
     port,
     address: `${host}:${port}`,
     server,
     isServing: () => serving === true,
     setServing(next) {
-      if (serving === next) return;
-      serving = next;
-      for (const n of ["", ...names]) health.setStatus(n, next ? "SERVING" : "NOT_SERVING");
-      options.logger.info({ serving: next }, "health changed");
+      wanted = next;
+      report();
     },
     async shutdown(graceMs = 5000) {
+      unsubscribe();
       for (const n of ["", ...names]) health.setStatus(n, "NOT_SERVING");
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {

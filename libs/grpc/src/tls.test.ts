@@ -1,6 +1,8 @@
 import type { PeerCertificate } from "node:tls";
 import { describe, expect, it } from "vitest";
-import { spiffeIdOf } from "./tls.js";
+import type * as grpc from "@grpc/grpc-js";
+import type { TlsMaterial } from "./tls-material.js";
+import { MaterialProvider, spiffeIdOf } from "./tls.js";
 
 const peer = (subjectaltname: string | undefined) => ({ subjectaltname }) as PeerCertificate;
 
@@ -14,5 +16,37 @@ describe("spiffeIdOf", () => {
     expect(spiffeIdOf(peer(undefined))).toBeUndefined();
     expect(spiffeIdOf(peer("DNS:localhost, IP Address:127.0.0.1"))).toBeUndefined();
     expect(spiffeIdOf(peer("URI:spiffe://example.org/a, URI:spiffe://example.org/b"))).toBeUndefined();
+  });
+});
+
+describe("MaterialProvider", () => {
+  const material = (name: string): TlsMaterial => ({ cert: Buffer.from(`${name} cert`), key: Buffer.from(`${name} key`), ca: Buffer.from(`${name} ca`) });
+
+  it("hands a new listener the material in use when it delivers, not when the listener was added", async () => {
+    const provider = new MaterialProvider(material("first"));
+    const identity: Array<grpc.experimental.IdentityCertificateUpdate | null> = [];
+    const ca: Array<grpc.experimental.CaCertificateUpdate | null> = [];
+    provider.addIdentityCertificateListener((update) => identity.push(update));
+    provider.addCaCertificateListener((update) => ca.push(update));
+    // Before the first delivery: the identity withdrawn, a new bundle applied and withdrawn again.
+    provider.apply(material("next"));
+    provider.withdraw();
+    await new Promise((resolve) => process.nextTick(resolve));
+    expect(identity.at(-1)).toBeNull();
+    expect(ca.at(-1)?.caCertificate.toString()).toBe("next ca");
+  });
+
+  it("tells its subscribers when the identity is withdrawn and when it is back, once each", () => {
+    const provider = new MaterialProvider(material("first"));
+    const seen: boolean[] = [];
+    const unsubscribe = provider.subscribe((held) => seen.push(held));
+    provider.apply(material("rotated"));
+    provider.withdraw();
+    provider.withdraw();
+    expect(provider.held()).toBe(false);
+    provider.apply(material("next"));
+    unsubscribe();
+    provider.withdraw();
+    expect(seen).toEqual([false, true]);
   });
 });

@@ -24,13 +24,38 @@ export interface GrpcTlsFiles extends TlsFiles, GrpcTlsRules {
   reload_interval?: number;
 }
 
+/** Whether a service holds an identity it may present, and when that changes. */
+export interface IdentityState {
+  /** False while the identity is withdrawn (an X.509-SVID redacted by the agent, or expired); always true with files or plaintext. */
+  held(): boolean;
+  /** Calls `listener` at each change of {@link held}; returns how to stop. */
+  subscribe(listener: (held: boolean) => void): () => void;
+}
+
+/** The identity of files and of plaintext: never withdrawn. */
+const ALWAYS_HELD: IdentityState = { held: () => true, subscribe: () => () => undefined };
+
 /** What a service listens with and dials with. */
 export interface GrpcCredentials {
   server: grpc.ServerCredentials;
   /** Credentials to dial `service`: its SPIFFE ID is required when one is configured, else the dialled host name. */
   channelTo(service?: string): grpc.ChannelCredentials;
+  /**
+   * Whether the identity behind `server` and `channelTo` is held. startGrpcServer and createClient follow it for the
+   * credentials made here: while it is withdrawn a server reports NOT_SERVING and closes its connections, a client
+   * fails its calls and closes its connections.
+   */
+  identity: IdentityState;
   /** Stops keeping the material current (closes the Workload API stream); servers and channels keep the set they hold. */
   close(): void;
+}
+
+/** The identity behind credentials made here, for those whose identity can be withdrawn. */
+const identities = new WeakMap<grpc.ServerCredentials | grpc.ChannelCredentials, IdentityState>();
+
+/** The identity behind `credentials` when it can be withdrawn (a Workload API SVID); undefined for any other. */
+export function identityOf(credentials: grpc.ServerCredentials | grpc.ChannelCredentials): IdentityState | undefined {
+  return identities.get(credentials);
 }
 
 /** The one URI SAN of an X.509-SVID (a peer's, or an `X509Certificate`'s `subjectAltName`), or undefined when there is not exactly one. */
@@ -55,12 +80,13 @@ export function requireSpiffeId(expected: string): (host: string, peer: PeerCert
  * the one in use is withdrawn. A source that has to be polled (the files) is watched only while grpc-js holds a
  * listener: a server or channel that shuts down leaves no timer behind.
  */
-export class MaterialProvider implements grpc.experimental.CertificateProvider {
+export class MaterialProvider implements grpc.experimental.CertificateProvider, IdentityState {
   #current: TlsMaterial;
   #withdrawn = false;
   #stopWatching: (() => void) | undefined;
   readonly #ca = new Set<grpc.experimental.CaCertificateUpdateListener>();
   readonly #identity = new Set<grpc.experimental.IdentityCertificateUpdateListener>();
+  readonly #holders = new Set<(held: boolean) => void>();
 
   /** `watch`, when given, starts watching from the material in use, handing each new set to `apply`, and returns how to stop. */
   constructor(
@@ -70,18 +96,34 @@ export class MaterialProvider implements grpc.experimental.CertificateProvider {
     this.#current = initial;
   }
 
-  /** Hands a new set to every server and channel: new connections take it, open ones keep theirs. */
+  /** Hands a new set to every server and channel: new connections take it, open ones keep theirs (unless it ends a withdrawal). */
   apply(next: TlsMaterial): void {
+    const wasWithdrawn = this.#withdrawn;
     this.#current = next;
     this.#withdrawn = false;
     for (const l of this.#ca) l({ caCertificate: next.ca });
     for (const l of this.#identity) l(this.#identityUpdate());
+    if (wasWithdrawn) for (const l of [...this.#holders]) l(true);
   }
 
-  /** Withdraws the identity: until the next {@link apply}, servers drop new connections and channels cannot connect. */
+  /**
+   * Withdraws the identity: until the next {@link apply}, servers drop new connections and channels cannot connect.
+   * Connections already open are grpc-js's to keep: {@link subscribe}rs close them.
+   */
   withdraw(): void {
+    if (this.#withdrawn) return;
     this.#withdrawn = true;
     for (const l of this.#identity) l(null);
+    for (const l of [...this.#holders]) l(false);
+  }
+
+  held(): boolean {
+    return !this.#withdrawn;
+  }
+
+  subscribe(listener: (held: boolean) => void): () => void {
+    this.#holders.add(listener);
+    return () => this.#holders.delete(listener);
   }
 
   #identityUpdate(): grpc.experimental.IdentityCertificateUpdate | null {
@@ -101,7 +143,10 @@ export class MaterialProvider implements grpc.experimental.CertificateProvider {
   addCaCertificateListener(listener: grpc.experimental.CaCertificateUpdateListener): void {
     this.#ca.add(listener);
     this.#listened();
-    process.nextTick(listener, { caCertificate: this.#current.ca });
+    // The set in use when it is delivered: an apply or a withdraw in between must not be overtaken by an older one.
+    process.nextTick(() => {
+      if (this.#ca.has(listener)) listener({ caCertificate: this.#current.ca });
+    });
   }
   removeCaCertificateListener(listener: grpc.experimental.CaCertificateUpdateListener): void {
     this.#ca.delete(listener);
@@ -110,7 +155,9 @@ export class MaterialProvider implements grpc.experimental.CertificateProvider {
   addIdentityCertificateListener(listener: grpc.experimental.IdentityCertificateUpdateListener): void {
     this.#identity.add(listener);
     this.#listened();
-    process.nextTick(listener, this.#identityUpdate());
+    process.nextTick(() => {
+      if (this.#identity.has(listener)) listener(this.#identityUpdate());
+    });
   }
   removeIdentityCertificateListener(listener: grpc.experimental.IdentityCertificateUpdateListener): void {
     this.#identity.delete(listener);
@@ -126,11 +173,23 @@ export function logReloads(logger: Logger, section = "grpc_tls"): ReloadListener
       : logger.warn({ reason }, `${section}: files refused on reload; the certificate in use stays`);
 }
 
-/** Credentials whose material comes from `provider`, with `tls`'s client certificate and SPIFFE ID rules. */
-export function providerCredentials(provider: MaterialProvider, tls: GrpcTlsRules, close: () => void = () => undefined): GrpcCredentials {
+/**
+ * Credentials whose material comes from `provider`, with `tls`'s client certificate and SPIFFE ID rules. `withdrawable`:
+ * the provider may withdraw the identity (a Workload API SVID), so servers and clients are to follow it (identityOf).
+ */
+export function providerCredentials(
+  provider: MaterialProvider,
+  tls: GrpcTlsRules,
+  { close = () => undefined, withdrawable = false }: { close?: () => void; withdrawable?: boolean } = {},
+): GrpcCredentials {
+  const followed = <C extends grpc.ServerCredentials | grpc.ChannelCredentials>(credentials: C): C => {
+    if (withdrawable) identities.set(credentials, provider);
+    return credentials;
+  };
   return {
-    server: grpc.experimental.createCertificateProviderServerCredentials(provider, provider, tls.require_client_cert),
-    channelTo: (service) => grpc.experimental.createCertificateProviderChannelCredentials(provider, provider, verifyOf(tls, service)),
+    server: followed(grpc.experimental.createCertificateProviderServerCredentials(provider, provider, tls.require_client_cert)),
+    channelTo: (service) => followed(grpc.experimental.createCertificateProviderChannelCredentials(provider, provider, verifyOf(tls, service))),
+    identity: provider,
     close,
   };
 }
@@ -144,12 +203,13 @@ function verifyOf(tls: GrpcTlsRules, service: string | undefined): grpc.VerifyOp
 /** Reads the TLS files at start (failing there, naming the field) and, with reload_interval, again as they rotate. */
 export function grpcCredentials(tls: GrpcTlsFiles | undefined, onReload: ReloadListener = () => undefined): GrpcCredentials {
   const none = (): void => undefined;
-  if (!tls) return { server: grpc.ServerCredentials.createInsecure(), channelTo: () => grpc.credentials.createInsecure(), close: none };
+  if (!tls) return { server: grpc.ServerCredentials.createInsecure(), channelTo: () => grpc.credentials.createInsecure(), identity: ALWAYS_HELD, close: none };
   const material = readTlsFiles(tls, "grpc_tls");
   if (!tls.reload_interval) {
     return {
       server: grpc.ServerCredentials.createSsl(material.ca, [{ cert_chain: material.cert, private_key: material.key }], tls.require_client_cert),
       channelTo: (service) => grpc.credentials.createSsl(material.ca, material.key, material.cert, verifyOf(tls, service)),
+      identity: ALWAYS_HELD,
       close: none,
     };
   }

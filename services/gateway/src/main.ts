@@ -17,8 +17,10 @@ async function main(): Promise<void> {
     `${config.services.exchanger.host}:${config.services.exchanger.port}`,
     tls.channelTo("exchanger"),
   );
-  // Ready when the issuer is SERVING (it is not while NATS is down); the exchanger only serves exchanges.
+  // Ready when the issuer is SERVING (it is not while NATS is down) and the gateway holds its own gRPC identity (a
+  // withdrawn Workload API SVID fails every call); the exchanger only serves exchanges.
   let issuerReady = await checkHealth(issuerAddress, "", 1000, toIssuer);
+  const ready = (): boolean => issuerReady && tls.identity.held();
   const probe = setInterval(() => {
     checkHealth(issuerAddress, "", 1000, toIssuer).then(
       (ok) => (issuerReady = ok),
@@ -29,7 +31,7 @@ async function main(): Promise<void> {
   const clients = createClient(loadClientsProto().sts.token.v1.ClientService, issuerAddress, toIssuer);
   const gateway = await startGateway({
     clients,
-    ready: () => issuerReady,
+    ready,
     host: config.services.gateway.bind,
     port: config.services.gateway.port,
     issuer: config.issuer,
@@ -39,7 +41,7 @@ async function main(): Promise<void> {
     logger,
   });
   logger.info({ url: gateway.url, issuer: config.issuer }, "gateway listening");
-  await telemetry.serveAdmin(() => issuerReady);
+  await telemetry.serveAdmin(ready);
   onShutdownSignal(async () => {
     clearInterval(probe);
     await gateway.close();
