@@ -174,6 +174,14 @@ describe("a trusted issuer's back-channel logout", () => {
     expect(await revocationsOf(BOB)).toEqual([]);
   });
 
+  it("is never taken as an access token: a logout token presented for exchange is refused", async () => {
+    // Addressed to the exchanging client and typed plain JWT, as older providers type it: still a security event, not a grant.
+    const logoutToken = await idp.logoutToken({ sub: BOB, aud: "edge", typ: "Bearer", scope: "a b", azp: "web-app" }, { header: { typ: "JWT" } });
+    const r = await exchange("edge", logoutToken, "svc-a", "a");
+    expect([r.status, r.body.error]).toEqual([400, "invalid_request"]);
+    expect(r.body.error_description).toMatch(/security event token/);
+  });
+
   it("refuses a request without logout_token", async () => {
     const r = await postForm(`${stack.gatewayUrl}/oauth2/backchannel-logout`, {});
     expect([r.status, r.body.error]).toEqual([400, "invalid_request"]);
@@ -202,13 +210,16 @@ describe("a revocation made by an issuer replica whose clock is behind", () => {
 });
 
 describe("the issuer's RevokeSubject for an internal caller", () => {
-  it("revokes a trusted issuer's subject only, never one of this stack's own", async () => {
+  it("revokes only subjects of trusted issuers configured for back-channel logout, never one of this stack's own", async () => {
     const client = new (loadTokenProto().sts.token.v1.TokenService)(stack.address.issuer, credentials.createInsecure());
     const internal = new Metadata();
     internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
     try {
       const own = await call(client, "RevokeSubject", { iss: stack.gatewayUrl, sub: "edge" }, internal);
       expect(own.ok ? "revoked" : own.failure.error).toBe("unauthorized_client");
+      // A trusted issuer without backchannel_logout has no logouts to relay.
+      const other = await call(client, "RevokeSubject", { iss: IDP_NO_LOGOUT, sub: "carol" }, internal);
+      expect(other.ok ? "revoked" : other.failure.error).toBe("unauthorized_client");
       // Someone with a client secret that is not internal is no relay.
       const outsider = new Metadata();
       outsider.set("authorization", basicAuth("edge", SECRET));

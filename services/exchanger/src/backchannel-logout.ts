@@ -14,6 +14,7 @@
  * only a `sid` cannot be acted on and is refused; one naming `sub` signs that
  * provider's subject out (the issuer's RevokeSubject).
  */
+import { createHash } from "node:crypto";
 import { decodeJwt } from "jose";
 import { OAuthError, invalidRequest } from "@sts/errors";
 import { TokenRejected, verifyJwt } from "@sts/jwt";
@@ -33,6 +34,8 @@ export interface Logout {
   jti: string;
   /** When the provider issued the logout token (seconds). */
   iat: number;
+  /** Until when it verifies (seconds, the clock tolerance included): a replay after that is refused anyway. */
+  until: number;
 }
 
 /** How logout tokens are checked. */
@@ -87,5 +90,46 @@ export async function verifyLogoutToken(token: string, issuers: TrustedIssuers, 
     throw refused("names no sub: this service keeps no sessions, so a logout by sid alone cannot be applied");
   }
   if (typeof payload.jti !== "string" || typeof payload.iat !== "number") throw refused("has a malformed jti or iat");
-  return { iss: issuer.issuer, sub: payload.sub, jti: payload.jti, iat: payload.iat };
+  const until = (typeof payload.exp === "number" ? payload.exp : o.now()) + o.clockTolerance;
+  return { iss: issuer.issuer, sub: payload.sub, jti: payload.jti, iat: payload.iat, until };
 }
+
+/** Longest `jti` quoted in the audit record as it is; a longer one is quoted by its digest, within the reason's bound. */
+const MAX_QUOTED_JTI = 64;
+
+/** The `reason` a revocation made by a logout records: which logout token did it (its jti, never the token). */
+export function logoutReason(logout: Logout): string {
+  const jti = logout.jti.length <= MAX_QUOTED_JTI ? logout.jti : `sha256:${createHash("sha256").update(logout.jti).digest("base64url")}`;
+  return `OpenID Connect back-channel logout (logout token ${jti})`;
+}
+
+/** Logout tokens remembered beyond this are dropped oldest first: a dropped one, replayed, only signs the user out again. */
+const MAX_APPLIED_LOGOUTS = 10_000;
+
+/**
+ * The logout tokens this replica applied, by issuer and `jti`, until they expire: §2.6's replay check. Kept in
+ * memory: a replay to another replica signs the user out once more, the worst a captured logout token can do.
+ */
+export class AppliedLogouts {
+  readonly #applied = new Map<string, { until: number; revokedAt: number }>();
+
+  constructor(private readonly now: () => number) {}
+
+  /** When the revocation this logout token made took effect, if it was applied here and has not expired. */
+  revokedAt(logout: Logout): number | undefined {
+    const hit = this.#applied.get(keyOf(logout));
+    return hit && hit.until >= this.now() ? hit.revokedAt : undefined;
+  }
+
+  /** Remembers an applied logout token until it expires. */
+  remember(logout: Logout, revokedAt: number): void {
+    const now = this.now();
+    for (const [key, entry] of this.#applied) {
+      if (entry.until >= now && this.#applied.size < MAX_APPLIED_LOGOUTS) break;
+      this.#applied.delete(key);
+    }
+    this.#applied.set(keyOf(logout), { until: logout.until, revokedAt });
+  }
+}
+
+const keyOf = (logout: Logout): string => `${logout.iss}\n${logout.jti}`;

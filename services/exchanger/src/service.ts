@@ -37,7 +37,7 @@ import type { Logger } from "@sts/telemetry";
 import { decodeJwt } from "jose";
 import type { DecisionCache } from "./decision-cache.js";
 import { KeySourceUnavailable } from "./trusted-issuers.js";
-import { verifyLogoutToken } from "./backchannel-logout.js";
+import { AppliedLogouts, logoutReason, verifyLogoutToken } from "./backchannel-logout.js";
 import type { Logout } from "./backchannel-logout.js";
 import type { TrustedIssuer, TrustedIssuers } from "./trusted-issuers.js";
 import type { IntrospectionVerdict } from "./provider-introspection.js";
@@ -121,6 +121,8 @@ async function verifySubject(token: string, deps: ExchangeDeps): Promise<Subject
   if (!foreign) return { claims, origin: subjectIssuer(claims), parentRef: claims.jti, lineage: lineageOf(claims) };
   // Its actors live in another issuer's namespace: carried over, they would read as clients of ours.
   if (claims.act !== undefined) throw badToken("subject_token", "a trusted issuer's token may not carry act");
+  // A security event token (a back-channel logout token, typed JWT by older providers) says something happened; it grants nothing.
+  if ((claims as Record<string, unknown>).events !== undefined) throw badToken("subject_token", "a security event token (a logout token), not an access token");
   for (const [name, value] of Object.entries(foreign.claims)) {
     if (claims[name] !== value) throw badToken("subject_token", "not an access token of its issuer (a required claim differs)");
   }
@@ -310,8 +312,9 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
 
   /**
    * A provider's back-channel logout: verified here (its keys are the exchanger's to fetch), applied by the issuer.
-   * A logout the subject's revocation already covers (a retry, a replay of the same token) changes nothing, so a
-   * replayed token cannot sign the user out again after they came back.
+   * A logout token this replica applied already (the provider's retry, a replay) changes nothing, recognised by its
+   * `jti` (§2.6): a replay must not sign the user out again after they came back. Compared by id, never by time: the
+   * provider's `iat` and our `revoked_at` come from different clocks.
    */
   async function backchannelLogout(req: BackchannelLogoutRequest__Output): Promise<BackchannelLogoutResponse> {
     let logout: Logout;
@@ -321,18 +324,23 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
       if (err instanceof OAuthError && err.code === "invalid_request") logger.warn({ reason: err.description }, "logout token refused");
       throw err;
     }
-    // Covered: every token issued up to the logout is revoked already. revoked_at runs a clock tolerance ahead of the
-    // revoking replica's clock, so a logout issued within that tolerance after an earlier one is covered by it too.
-    const covered = deps.revocations.subjectRevokedAt(logout.iss, logout.sub);
-    if (covered !== undefined && covered >= logout.iat) return { revoked_at: String(covered) };
-    const { revoked_at } = await deps.revokeSubject({
-      iss: logout.iss,
-      sub: logout.sub,
-      reason: `OpenID Connect back-channel logout (logout token ${logout.jti})`,
-    });
-    logger.info({ issuer: logout.iss, revoked_at }, "back-channel logout applied");
-    return { revoked_at };
+    const applied = appliedLogouts.revokedAt(logout);
+    if (applied !== undefined) return { revoked_at: String(applied) };
+    let revokedAt: string;
+    try {
+      ({ revoked_at: revokedAt } = await deps.revokeSubject({ iss: logout.iss, sub: logout.sub, reason: logoutReason(logout) }));
+    } catch (err) {
+      // Not the logout token's fault (our internal credentials, a pin, a limit): the provider must not read it as a bad token.
+      const oauth = err instanceof OAuthError ? err : undefined;
+      logger.error({ issuer: logout.iss, code: oauth?.code, reason: oauth?.description }, "back-channel logout verified but not applied");
+      if (oauth?.code === "temporarily_unavailable") throw oauth;
+      throw new OAuthError("server_error", "the logout could not be applied", { cause: err });
+    }
+    appliedLogouts.remember(logout, Number(revokedAt));
+    logger.info({ issuer: logout.iss, revoked_at: revokedAt }, "back-channel logout applied");
+    return { revoked_at: revokedAt };
   }
+  const appliedLogouts = new AppliedLogouts(() => deps.now());
 
   return {
     Exchange: unary(exchange, { name: "Exchange", logger }),

@@ -151,7 +151,7 @@ async function main(): Promise<void> {
     subjectIssuers,
     ...(config.grpc_tls?.spiffe_ids?.exchanger && { minterSpiffeId: config.grpc_tls.spiffe_ids.exchanger }),
     subjects: {
-      issuer: config.issuer,
+      relayIssuers: config.exchange.trusted_issuers.filter((t) => t.backchannel_logout).map((t) => t.issuer),
       subjectIssuers,
       revocations,
       events,

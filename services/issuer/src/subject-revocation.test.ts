@@ -34,7 +34,7 @@ beforeAll(async () => {
   await ensureEventsStream(nats);
   list = new RevocationList(kv, cache);
   deps = {
-    issuer: STS,
+    relayIssuers: [IDP],
     subjectIssuers: [STS, IDP],
     revocations: list,
     // Gives up quickly when the events stream is missing.

@@ -52,8 +52,11 @@ export const MAX_REASON_CHARS = 512;
 
 /** What RevokeSubject needs. */
 export interface SubjectRevocationDeps {
-  /** This stack's issuer identifier: its subjects are for operators to revoke, never for a relayed logout. */
-  issuer: string;
+  /**
+   * The trusted issuers configured with `backchannel_logout`: the only ones whose subjects an internal caller may
+   * revoke (relaying their logout). This stack's subjects are for operators only.
+   */
+  relayIssuers: readonly string[];
   /** Issuers that may vouch for a subject here: this stack and exchange.trusted_issuers. */
   subjectIssuers: readonly string[];
   /** The revocations bucket: read and written with a compare-and-set. */
@@ -140,8 +143,8 @@ export async function revokeSubject(
 ): Promise<RevokeSubjectResponse> {
   const operator = relayedBy === undefined ? await deps.authenticate(metadata) : { client_id: relayedBy, jti: "" };
   const subject = parseRevokeSubject(req, deps.subjectIssuers);
-  if (relayedBy !== undefined && subject.iss === deps.issuer) {
-    throw unauthorizedClient("an internal caller relays a trusted issuer's logout only: this stack's subjects are revoked by operators");
+  if (relayedBy !== undefined && !deps.relayIssuers.includes(subject.iss)) {
+    throw unauthorizedClient("an internal caller relays the logout of a trusted issuer configured with backchannel_logout only");
   }
   const record = await storeRevocation(subject, operator.client_id, deps);
   const data: SubjectRevokedData = {
