@@ -13,7 +13,7 @@ import { generateKeyPair } from "jose";
 import type { CryptoKey } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EVENT_TYPES } from "@sts/nats";
-import { loadTokenProto } from "@sts/proto";
+import { loadExchangeProto, loadTokenProto } from "@sts/proto";
 import { makeTestCa, waitFor } from "@sts/testkit";
 import { basicAuth, claimsOf, postForm, startStack, storedEvents } from "./harness.js";
 import type { Stack } from "./harness.js";
@@ -143,6 +143,19 @@ describe("a trusted issuer's back-channel logout", () => {
     expect(replay.status).toBe(200);
     expect(await active(back.atB)).toBe(true);
     expect(await revocationsOf(ALICE)).toHaveLength(1);
+
+    // Replayed to another exchanger replica, which never saw it: the revocation on record covers it.
+    const replica = await stack.startReplica("exchanger");
+    const client = new (loadExchangeProto().sts.exchange.v1.ExchangeService)(replica.address, credentials.createInsecure());
+    try {
+      const elsewhere = await call(client, "BackchannelLogout", { logout_token: logoutToken });
+      expect(elsewhere.ok, elsewhere.ok ? "" : elsewhere.failure.description).toBe(true);
+      expect(await active(back.atB)).toBe(true);
+      expect(await revocationsOf(ALICE)).toHaveLength(1);
+    } finally {
+      client.close();
+      await replica.handle.stop();
+    }
   });
 
   it.each<[string, () => Promise<string>]>([

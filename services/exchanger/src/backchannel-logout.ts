@@ -103,6 +103,9 @@ export function logoutReason(logout: Logout): string {
   return `OpenID Connect back-channel logout (logout token ${jti})`;
 }
 
+/** Longest a logout token is remembered by its jti. */
+const MAX_REMEMBERED_SECONDS = 3600;
+
 /** Logout tokens remembered beyond this are dropped oldest first: a dropped one, replayed, only signs the user out again. */
 const MAX_APPLIED_LOGOUTS = 10_000;
 
@@ -128,7 +131,8 @@ export class AppliedLogouts {
       if (entry.until >= now && this.#applied.size < MAX_APPLIED_LOGOUTS) break;
       this.#applied.delete(key);
     }
-    this.#applied.set(keyOf(logout), { until: logout.until, revokedAt });
+    // A provider's long-lived logout token is remembered for an hour at most: past that, the check by time stands in.
+    this.#applied.set(keyOf(logout), { until: Math.min(logout.until, now + MAX_REMEMBERED_SECONDS), revokedAt });
   }
 }
 

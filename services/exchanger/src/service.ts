@@ -312,9 +312,10 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
 
   /**
    * A provider's back-channel logout: verified here (its keys are the exchanger's to fetch), applied by the issuer.
-   * A logout token this replica applied already (the provider's retry, a replay) changes nothing, recognised by its
-   * `jti` (§2.6): a replay must not sign the user out again after they came back. Compared by id, never by time: the
-   * provider's `iat` and our `revoked_at` come from different clocks.
+   * A logout token applied already (the provider's retry, a replay) changes nothing, so a replay cannot sign the user
+   * out again after they came back: this replica knows the ones it applied by `jti` (§2.6), exactly; one applied
+   * elsewhere is known by a revocation on record at least as late as its `iat`, which compares two clocks and so is
+   * exact only up to the clock tolerance.
    */
   async function backchannelLogout(req: BackchannelLogoutRequest__Output): Promise<BackchannelLogoutResponse> {
     let logout: Logout;
@@ -326,6 +327,10 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
     }
     const applied = appliedLogouts.revokedAt(logout);
     if (applied !== undefined) return { revoked_at: String(applied) };
+    // Applied by another replica, or before a restart: a revocation on record at least as late as the logout token
+    // covers it (revoked_at runs a clock tolerance ahead, which absorbs the provider's clock being that much ahead).
+    const covered = deps.revocations.subjectRevokedAt(logout.iss, logout.sub);
+    if (covered !== undefined && covered >= logout.iat) return { revoked_at: String(covered) };
     let revokedAt: string;
     try {
       ({ revoked_at: revokedAt } = await deps.revokeSubject({ iss: logout.iss, sub: logout.sub, reason: logoutReason(logout) }));
