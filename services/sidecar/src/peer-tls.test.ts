@@ -10,8 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import type { ConnectionOptions, TLSSocket } from "node:tls";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { status } from "@grpc/grpc-js";
+import { X509SvidSource } from "@sts/grpc";
 import { makeTestCa, startWorkloadApiServer, svidResponse, waitFor } from "@sts/testkit";
 import type { CertFiles, WorkloadApiServer } from "@sts/testkit";
 import { UPSTREAM_UNAVAILABLE, startH2Proxy } from "./h2-proxy.js";
@@ -194,6 +195,16 @@ describe("PeerTls", () => {
 });
 
 describe("PeerTls from the SPIFFE Workload API", () => {
+  it("does not start, and closes the stream, when the first SVID is redacted before open() has resumed", () => {
+    // A first SVID and an empty response in one chunk are both handled before open() resumes: the source holds none.
+    const stop = vi.fn();
+    const redacted = Object.create(X509SvidSource.prototype, { current: { value: undefined }, stop: { value: stop } }) as X509SvidSource;
+    expect(() => new PeerTls(redacted, "sidecars.svc-b.tls")).toThrow(
+      /^sidecars\.svc-b\.tls\.workload_api: the agent redacted the X\.509-SVID as soon as it sent it; without an identity the sidecar does not serve$/,
+    );
+    expect(stop).toHaveBeenCalledOnce();
+  });
+
   const agents: WorkloadApiServer[] = [];
   /** A stand-in agent that serves B's `files`, or nothing. */
   const agent = async (name: string, files?: CertFiles): Promise<WorkloadApiServer> => {

@@ -164,8 +164,12 @@ export class PeerTls {
     this.#section = section;
     if (source instanceof X509SvidSource) {
       const first = source.current;
-      // open() resolves with an SVID held, and no redaction can come between that and this.
-      if (!first) throw new TypeError(`${section}.workload_api: the source holds no X.509-SVID`);
+      // open() resolves with an SVID held, but a redaction sent with it (one chunk, both handled before this runs) can
+      // already have taken it back: then the stream is stopped, so the sidecar that fails to start leaves nothing open.
+      if (!first) {
+        source.stop();
+        throw new Error(`${section}.workload_api: the agent redacted the X.509-SVID as soon as it sent it; without an identity the sidecar does not serve`);
+      }
       const take = (svid: X509Svid): void => {
         this.#notAfter = svid.notAfter;
         this.#redacted = false;
