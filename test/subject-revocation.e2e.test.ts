@@ -91,6 +91,10 @@ beforeAll(async () => {
           { from: "edge", to: "svc-a", scopes: ["a", "b", "c"] },
           { from: "svc-a", to: "svc-b", scopes: ["b", "c"] },
           { from: "svc-b", to: "svc-c", scopes: ["c"] },
+          // A workload of its own for the test that revokes one: svc-a → svc-w → svc-c → svc-d.
+          { from: "svc-a", to: "svc-w", scopes: ["b", "c"] },
+          { from: "svc-w", to: "svc-c", scopes: ["c"] },
+          { from: "svc-c", to: "svc-d", scopes: ["c"] },
         ],
       },
       clients: [
@@ -126,6 +130,7 @@ beforeAll(async () => {
           grant_types: ["client_credentials", EXCHANGE_GRANT],
           audience: [],
         })),
+        { client_id: "svc-w", client_secret: SECRET, grant_types: ["client_credentials", EXCHANGE_GRANT], audience: ["svc-c"] },
         // Operators: one that may revoke subjects, one with the audience but another scope.
         { client_id: "ops-revoker", client_secret: SECRET, scope: ["subjects:revoke", "audit:read"], audience: ["sts-issuer-admin", "sts-audit"] },
         { client_id: "ops-other", client_secret: SECRET, scope: ["subjects:read"], audience: ["sts-issuer-admin"] },
@@ -411,6 +416,33 @@ describe("revoking a user while an exchanger has not seen it yet", () => {
       await isolated.handle.stop();
     }
   }, 60_000);
+});
+
+describe("revoking a workload (a client) of this stack", () => {
+  it("ends what was issued to it and what was made through it, up to then; tokens it never held stand, and it may start again", async () => {
+    const carol = user("carol");
+    const { access: at1 } = await dti(carol);
+    // AT1 (issued to the managed workload) → svc-a's token for svc-w → svc-w's for svc-c → svc-c's for svc-d.
+    const toW = await exchanged("svc-a", at1, "svc-w", "b c");
+    const byW = await exchanged("svc-w", toW, "svc-c", "c");
+    const afterW = await exchanged("svc-c", byW, "svc-d", "c");
+    const own = remember(await clientCredentialsToken(stack, "svc-w", SECRET, { audience: "svc-c" }));
+    expect(claimsOf(afterW).act).toEqual({ sub: "svc-c", act: { sub: "svc-w", act: { sub: "svc-a" } } });
+    for (const t of [at1, toW, byW, afterW, own]) expect(await active(t)).toBe(true);
+
+    const r = await revokeSubject({ iss: stack.gatewayUrl, sub: "svc-w", reason: "workload compromised" }, await operatorToken());
+    if (!r.ok) throw new Error(`RevokeSubject: ${r.failure.description}`);
+    // Its own token, the one issued to it, and the one made through it as an actor.
+    await eventually(async () => !(await active(own)), "the issuer still holds svc-w's own token active");
+    expect([await active(byW), await active(afterW)]).toEqual([false, false]);
+    const onward = await exchange("svc-c", byW, "svc-d", "c");
+    expect([onward.status, onward.body.error]).toEqual([400, "invalid_request"]);
+    // Not issued to it nor made through it: the user's token, and svc-a's token addressed to it.
+    expect([await active(at1), await active(toW)]).toEqual([true, true]);
+    // After its revocation (its credentials rotated, say) it gets tokens again.
+    await afterRevocation(Number(r.value.revoked_at));
+    expect(await active(remember(await clientCredentialsToken(stack, "svc-w", SECRET, { audience: "svc-c" })))).toBe(true);
+  });
 });
 
 describe("an assertion signed before its user was revoked", () => {

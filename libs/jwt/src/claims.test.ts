@@ -69,6 +69,20 @@ describe("isTokenRevoked", () => {
     expect(isTokenRevoked({ ...at3, iat: T + 100 }, state([], [[STS, "alice", T + 50]]))).toBe(false);
   });
 
+  it("revokes, up to a revoked client's revocation, the tokens issued to it and those made through it as an actor", () => {
+    // AT3 of alice's chain, exchanged by svc-b from what svc-a got: issued to svc-b, svc-a acted before it.
+    const chained: RevocableClaims = { ...at3, client_id: "svc-b", act: { sub: "svc-b", act: { sub: "svc-a" } } };
+    expect(isTokenRevoked(chained, state([], [[STS, "svc-b", T]]))).toBe(true);
+    expect(isTokenRevoked(chained, state([], [[STS, "svc-a", T]]))).toBe(true);
+    // What a revoked client was issued after its revocation is its own again; another client's revocation is nothing to it.
+    expect(isTokenRevoked(chained, state([], [[STS, "svc-a", T - 1]]))).toBe(false);
+    expect(isTokenRevoked(chained, state([], [[STS, "svc-c", T]]))).toBe(false);
+    // Clients are the token's issuer's: a provider's client of the same name is another principal.
+    expect(isTokenRevoked(chained, state([], [[IDP, "svc-a", T]]))).toBe(false);
+    // Judged by iat, not by where the chain began: a hop issued to the client after its revocation stands.
+    expect(isTokenRevoked({ ...chained, iat: T + 100, origin_iat: T }, state([], [[STS, "svc-b", T + 50]]))).toBe(false);
+  });
+
   it("checks a state's freshness once per token and then reads its checked lookups, for the jti, every lineage jti and the subject", () => {
     let checks = 0;
     const lookups = state([], [[STS, "alice", T - 1]]);

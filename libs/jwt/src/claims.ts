@@ -137,7 +137,8 @@ export function lineageWithActor(subjectLineage: readonly string[], actor: { jti
 }
 
 /** The claims that decide whether a token is revoked: its id, its ancestors', and whose it is and since when. */
-export type RevocableClaims = Pick<AccessTokenClaims, "jti" | "lineage" | "iss" | "sub" | "sub_id" | "iat" | "origin_iat">;
+export type RevocableClaims = Pick<AccessTokenClaims, "jti" | "lineage" | "iss" | "sub" | "sub_id" | "iat" | "origin_iat"> &
+  Partial<Pick<AccessTokenClaims, "client_id" | "act">>;
 
 /** True for a well-formed `origin_iat` of a token issued at `iat`: a number no later than it. */
 export function isOriginIat(value: unknown, iat: number): value is number {
@@ -175,6 +176,12 @@ export interface RevocationState {
  * alone. An exchanged token keeps `sub` and `origin_iat`, so a subject
  * revocation reaches every hop, however late it was exchanged.
  *
+ * A revoked subject that is a client of the token's issuer (a compromised
+ * workload) also revokes, up to its revocation, the tokens issued to it
+ * (`client_id`) and those made through it as an actor (`act`): Keycloak's
+ * "not before" of a client. Compared with `iat`: what it is given after
+ * that is its own again.
+ *
  * This runs for every token on every verifier: one freshness check, then Map
  * lookups on the strings the claims already hold (nothing encoded), in an
  * indexed loop (no closure, no iterator). With a state whose `checked()`
@@ -186,8 +193,14 @@ export function isTokenRevoked(claims: RevocableClaims, state: RevocationState):
   const lineage = claims.lineage;
   if (lineage) for (let i = 0; i < lineage.length; i++) if (lookups.isRevoked(lineage[i] as string)) return true;
   const revokedAt = lookups.subjectRevokedAt(subjectIssuer(claims), claims.sub);
-  return revokedAt !== undefined && (claims.origin_iat ?? claims.iat) <= revokedAt;
+  if (revokedAt !== undefined && (claims.origin_iat ?? claims.iat) <= revokedAt) return true;
+  if (claims.client_id !== undefined && issuedBy(lookups.subjectRevokedAt(claims.iss, claims.client_id), claims.iat)) return true;
+  for (let act = claims.act; act !== undefined; act = act.act) if (issuedBy(lookups.subjectRevokedAt(claims.iss, act.sub), claims.iat)) return true;
+  return false;
 }
+
+/** Whether a token issued at `iat` was issued by the time its client or actor was revoked (at `revokedAt`, if ever). */
+const issuedBy = (revokedAt: number | undefined, iat: number): boolean => revokedAt !== undefined && iat <= revokedAt;
 
 /**
  * The claims that revoke a token, read without verifying it (a cache
@@ -208,6 +221,8 @@ export function revocableClaimsOf(token: string): RevocableClaims | undefined {
   const iat = typeof claims.iat === "number" ? claims.iat : -Infinity;
   return {
     jti: str(claims.jti),
+    ...(typeof claims.client_id === "string" && { client_id: claims.client_id }),
+    ...(isActClaim(claims.act) && { act: claims.act }),
     ...(isLineage(claims.lineage) && { lineage: claims.lineage }),
     iss: str(claims.iss),
     sub: str(claims.sub),

@@ -122,6 +122,23 @@ describe("RefreshTokens and subject revocation", () => {
     expect((await store.check(fresh.token, "c")).grant.family_iat).toBe(clock);
   });
 
+  it("refuses a family issued to a client revoked at or after its start (a revoked workload), whoever its user", async () => {
+    const clock = now();
+    const revoked = new Map<string, number>();
+    const kv = await openBucket(nats, `refresh_test_${++bucketCount}`);
+    const store = new RefreshTokens(
+      kv,
+      () => clock,
+      (principal) => Promise.resolve(revoked.get(principal)),
+    );
+    const held = await store.issue({ client_id: "workload-w", sub: "dave", scope: ["read"], aud: ["api"], ...access }, 3600, store.newFamily());
+    const elsewhere = await store.issue({ client_id: "workload-v", sub: "dave", scope: ["read"], aud: ["api"], ...access }, 3600, store.newFamily());
+    revoked.set("workload-w", clock);
+    await expect(store.check(held.token, "workload-w")).rejects.toMatchObject({ code: "invalid_grant" });
+    // The same user's family with another client is untouched: the user was not revoked.
+    expect((await store.check(elsewhere.token, "workload-v")).grant.sub).toBe("dave");
+  });
+
   it("fails closed when the revocations cannot be read", async () => {
     const kv = await openBucket(nats, `refresh_test_${++bucketCount}`);
     const store = new RefreshTokens(kv, now, () => Promise.reject(new OAuthError("temporarily_unavailable", "revocation store unavailable")));

@@ -222,10 +222,14 @@ export class RefreshTokens {
     return { token, record: { ...grant, family, iat, exp: iat + ttl, state: "active" } };
   }
 
-  /** Whether the grant's subject was revoked at or after its family started. */
+  /** Whether the grant's subject, or the client it was issued to (a revoked workload), was revoked at or after its family started. */
   async #subjectRevoked(grant: RefreshGrant): Promise<boolean> {
-    const revokedAt = await this.subjectRevokedAt?.(grant.sub);
-    return revokedAt !== undefined && (grant.family_iat ?? grant.iat) <= revokedAt;
+    const started = grant.family_iat ?? grant.iat;
+    for (const principal of grant.client_id === grant.sub ? [grant.sub] : [grant.sub, grant.client_id]) {
+      const revokedAt = await this.subjectRevokedAt?.(principal);
+      if (revokedAt !== undefined && started <= revokedAt) return true;
+    }
+    return false;
   }
 
   async #revokeFamily(family: string): Promise<void> {
