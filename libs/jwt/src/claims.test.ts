@@ -79,6 +79,13 @@ describe("isTokenRevoked", () => {
     expect(isTokenRevoked(chained, state([], [[STS, "svc-c", T]]))).toBe(false);
     // Clients are the token's issuer's: a provider's client of the same name is another principal.
     expect(isTokenRevoked(chained, state([], [[IDP, "svc-a", T]]))).toBe(false);
+    // Issued straight to the client for a user (the dedicated issuer, a refresh): no actor, the client_id alone.
+    const direct: RevocableClaims = { jti: "dti", iss: STS, sub: "dave", iat: T, client_id: "svc-w" };
+    expect(isTokenRevoked(direct, state([], [[STS, "svc-w", T]]))).toBe(true);
+    expect(isTokenRevoked({ ...direct, client_id: "svc-v" }, state([], [[STS, "svc-w", T]]))).toBe(false);
+    // A client deeper in the chain than the one the token was issued to.
+    const deeper: RevocableClaims = { ...at3, client_id: "svc-c", act: { sub: "svc-c", act: { sub: "svc-w" } } };
+    expect(isTokenRevoked(deeper, state([], [[STS, "svc-w", T]]))).toBe(true);
     // Judged by iat, not by where the chain began: a hop issued to the client after its revocation stands.
     expect(isTokenRevoked({ ...chained, iat: T + 100, origin_iat: T }, state([], [[STS, "svc-b", T + 50]]))).toBe(false);
   });
@@ -114,6 +121,15 @@ describe("revocableClaimsOf", () => {
     const claims = revocableClaimsOf(token);
     expect(claims).toEqual({ jti: "at3", lineage: ["at2", "at1"], iss: STS, sub: "alice", iat: T, sub_id: { format: "iss_sub", iss: IDP, sub: "alice" } });
     expect(isTokenRevoked(claims!, state([], [[IDP, "alice", T]]))).toBe(true);
+  });
+
+  it("reads the client and the actors, so a cache drops what a revoked workload was issued or acted in", async () => {
+    const act = { sub: "svc-c", act: { sub: "svc-w" } };
+    const claims = revocableClaimsOf(await sign({ jti: "j", iss: STS, sub: "alice", iat: T, client_id: "svc-c", act }));
+    expect(claims).toMatchObject({ client_id: "svc-c", act });
+    expect(isTokenRevoked(claims!, state([], [[STS, "svc-w", T]]))).toBe(true);
+    // A malformed act reads as none: it names no actor to revoke by.
+    expect(revocableClaimsOf(await sign({ jti: "j", iss: STS, sub: "alice", iat: T, act: "svc-w" }))?.act).toBeUndefined();
   });
 
   it("reads origin_iat when well-formed, and a malformed one (not a number, after iat) as a chain begun before any revocation", async () => {

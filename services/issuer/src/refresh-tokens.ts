@@ -224,12 +224,12 @@ export class RefreshTokens {
 
   /** Whether the grant's subject, or the client it was issued to (a revoked workload), was revoked at or after its family started. */
   async #subjectRevoked(grant: RefreshGrant): Promise<boolean> {
+    const lookup = this.subjectRevokedAt;
+    if (!lookup) return false;
     const started = grant.family_iat ?? grant.iat;
-    for (const principal of grant.client_id === grant.sub ? [grant.sub] : [grant.sub, grant.client_id]) {
-      const revokedAt = await this.subjectRevokedAt?.(principal);
-      if (revokedAt !== undefined && started <= revokedAt) return true;
-    }
-    return false;
+    const principals = grant.client_id === grant.sub ? [grant.sub] : [grant.sub, grant.client_id];
+    const revokedAt = await Promise.all(principals.map((p) => lookup(p)));
+    return revokedAt.some((at) => at !== undefined && started <= at);
   }
 
   async #revokeFamily(family: string): Promise<void> {
