@@ -27,6 +27,7 @@ const IDP = "https://idp.test.example/realms/main";
 const IDP_NO_LOGOUT = "https://idp-plain.test.example/realms/main";
 const ALICE = "5b7f0c6e-alice";
 const BOB = "77d1a0f2-bob";
+const DAVE = "0c4e19aa-dave";
 const CAROL = "c3d94e51-carol";
 
 let dir: string;
@@ -220,6 +221,28 @@ describe("a revocation made by an issuer replica whose clock is behind", () => {
       await behind.handle.stop();
     }
   }, 60_000);
+});
+
+describe("a verified logout the stack cannot apply at once", () => {
+  it("is answered 503 while NATS is away, and applied once it is back: the user does not stay signed in", async () => {
+    const dave = await chainOf(idp, DAVE);
+    const logoutToken = await idp.logoutToken({ sub: DAVE });
+    await stack.nats.kill("SIGKILL");
+    try {
+      const r = await logout(logoutToken);
+      expect([r.status, r.body.error]).toEqual([503, "temporarily_unavailable"]);
+    } finally {
+      await stack.nats.restart();
+    }
+    // Nobody posts it again (Keycloak would not): the exchanger's own retry applies it.
+    await waitFor(async () => (await active(dave.atB).catch(() => true)) === false, {
+      timeoutMs: 40_000,
+      intervalMs: 250,
+      message: "the logout was never applied",
+    });
+    expect(await active(dave.atA)).toBe(false);
+    expect(await revocationsOf(DAVE)).toHaveLength(1);
+  }, 90_000);
 });
 
 describe("the issuer's RevokeSubject for an internal caller", () => {
