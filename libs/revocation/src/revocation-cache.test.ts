@@ -162,23 +162,28 @@ describe("RevocationCache", () => {
     });
   }, 30_000);
 
-  it("indexes a subject record by its own iss and sub whatever its key (the first release's keys), the latest of several winning", async () => {
+  it("indexes a subject record by its iss and sub: a newer one replaces it, a deleted one is forgotten, and another subject is untouched", async () => {
     const start = Math.floor(Date.now() / 1000);
-    const record = (revokedAt: number): SubjectRevocationRecord => ({ iss: "https://idp", sub: "dora", revoked_at: revokedAt, exp: start + 600, by: "op" });
-    const legacyKey = `sub.${encodeKey("https://idp")}.${encodeKey("dora")}`;
-    await withCache("test_revocations_legacy_keys", {}, async ({ kv, cache, list }) => {
-      await kv.put(legacyKey, JSON.stringify(record(start + 5)));
+    const record = (sub: string, revokedAt: number): SubjectRevocationRecord => ({
+      iss: "https://idp",
+      sub,
+      revoked_at: revokedAt,
+      exp: start + 600,
+      by: "op",
+    });
+    await withCache("test_revocations_subject_index", {}, async ({ kv, cache, list }) => {
       await cache.ready();
-      await waitFor(() => list.subjectRevokedAt("https://idp", "dora") === start + 5, { timeoutMs: 5_000, message: "the legacy record was not indexed" });
-      // The bucket read for grants sees it too (through the copy: no key of today's names it).
-      expect(await list.storedSubjectRevokedAt("https://idp", "dora")).toBe(start + 5);
-      await list.revokeSubject(record(start + 9), undefined);
+      await list.revokeSubject(record("dora", start + 5), undefined);
+      await list.revokeSubject(record("erin", start + 7), undefined);
+      await waitFor(() => list.subjectRevokedAt("https://idp", "dora") === start + 5, { timeoutMs: 5_000, message: "the record was not indexed" });
+      const stored = await list.storedSubjectRevocation("https://idp", "dora");
+      expect(stored.revokedAt).toBe(start + 5);
+      await list.revokeSubject(record("dora", start + 9), stored.revision);
       await waitFor(() => list.subjectRevokedAt("https://idp", "dora") === start + 9, { timeoutMs: 5_000, message: "the newer record was not seen" });
-      // Either key deleted leaves what the other says; both deleted, nothing.
       await kv.delete(subjectKey("https://idp", "dora"));
-      await waitFor(() => list.subjectRevokedAt("https://idp", "dora") === start + 5, { timeoutMs: 5_000, message: "the deletion was not seen" });
-      await kv.delete(legacyKey);
-      await waitFor(() => list.subjectRevokedAt("https://idp", "dora") === undefined, { timeoutMs: 5_000, message: "the legacy deletion was not seen" });
+      await waitFor(() => list.subjectRevokedAt("https://idp", "dora") === undefined, { timeoutMs: 5_000, message: "the deletion was not seen" });
+      expect(await list.storedSubjectRevokedAt("https://idp", "dora")).toBeUndefined();
+      expect(list.subjectRevokedAt("https://idp", "erin")).toBe(start + 7);
     });
   }, 30_000);
 

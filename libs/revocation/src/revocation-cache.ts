@@ -162,20 +162,12 @@ export class RevocationCache implements RevocationLookup {
   }
 }
 
-/** The subject records naming one subject (normally one; one under the first release's key may sit beside it until it expires). */
-interface SubjectEntry {
-  /** The latest of their revoked_at: what a check reads. */
-  revokedAt: number;
-  /** revoked_at by key. */
-  byKey: Map<string, number>;
-}
-
 /** One loaded copy of the bucket, indexed by what a token holds: a check encodes and allocates nothing. */
 class Copy {
   /** Token records by jti, decoded from their keys once, as they arrive. */
   readonly #tokens = new Map<string, RevocationRecord>();
-  /** iss → sub → the records naming that subject, indexed by the record's own fields whatever its key. */
-  readonly #subjects = new Map<string, Map<string, SubjectEntry>>();
+  /** iss → sub → revoked_at, from the records' own fields. */
+  readonly #subjects = new Map<string, Map<string, number>>();
   /** Subject key → the record under it, so a deleted key is unindexed without a scan. */
   readonly #subjectKeys = new Map<string, SubjectRevocationRecord>();
 
@@ -195,10 +187,8 @@ class Copy {
   #index(key: string, r: SubjectRevocationRecord): void {
     this.#subjectKeys.set(key, r);
     let bySub = this.#subjects.get(r.iss);
-    if (!bySub) this.#subjects.set(r.iss, (bySub = new Map<string, SubjectEntry>()));
-    const entry = bySub.get(r.sub);
-    if (!entry) bySub.set(r.sub, { revokedAt: r.revoked_at, byKey: new Map([[key, r.revoked_at]]) });
-    else entry.revokedAt = Math.max(...entry.byKey.set(key, r.revoked_at).values());
+    if (!bySub) this.#subjects.set(r.iss, (bySub = new Map<string, number>()));
+    bySub.set(r.sub, r.revoked_at);
   }
 
   /** Drops the record stored under a subject key (deleted from the bucket, replaced, or no longer in use). */
@@ -207,19 +197,12 @@ class Copy {
     if (!r) return;
     this.#subjectKeys.delete(key);
     const bySub = this.#subjects.get(r.iss);
-    const entry = bySub?.get(r.sub);
-    if (!bySub || !entry) return;
-    entry.byKey.delete(key);
-    if (entry.byKey.size > 0) {
-      entry.revokedAt = Math.max(...entry.byKey.values());
-      return;
-    }
-    bySub.delete(r.sub);
-    if (bySub.size === 0) this.#subjects.delete(r.iss);
+    bySub?.delete(r.sub);
+    if (bySub?.size === 0) this.#subjects.delete(r.iss);
   }
 
   subjectRevokedAt(iss: string, sub: string): number | undefined {
-    return this.#subjects.get(iss)?.get(sub)?.revokedAt;
+    return this.#subjects.get(iss)?.get(sub);
   }
 
   isRevoked(jti: string): boolean {

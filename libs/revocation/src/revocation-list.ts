@@ -47,10 +47,7 @@ const SUBJECT_KEY_PREFIX = "sub.";
 
 const digest = (value: string): string => createHash("sha256").update(value, "utf8").digest("base64url");
 
-/**
- * The key of a subject's revocation. Records of the first release, keyed by the encoded `iss` and `sub`, are still
- * read by the watched copy (it indexes a subject record by its fields, whatever its key) until they expire.
- */
+/** The key of a subject's revocation: one per subject, of fixed length. */
 export function subjectKey(iss: string, sub: string): string {
   return `${SUBJECT_KEY_PREFIX}${digest(iss)}.${digest(sub)}`;
 }
@@ -162,11 +159,6 @@ export class RevocationList {
     return this.cache;
   }
 
-  /** Records a revocation durably; throws temporarily_unavailable when NATS cannot take it. */
-  async revoke(record: RevocationRecord): Promise<void> {
-    await this.#put(encodeKey(record.jti), record);
-  }
-
   /**
    * Records a subject's revocation durably if its entry is still at `revision` (from storedSubjectRevocation;
    * undefined: there was none): false when another write came first, so that the caller reads again. Throws
@@ -205,18 +197,16 @@ export class RevocationList {
   /**
    * When the subject was revoked, read from the bucket itself rather than this replica's copy: for a grant that
    * would mint from state made before a revocation (a refresh token family, an assertion), where a watch a moment
-   * behind must not let one more token out. The copy is asked too, for records under the first release's keys.
-   * Throws temporarily_unavailable when NATS cannot answer.
+   * behind must not let one more token out. Throws temporarily_unavailable when NATS cannot answer.
    */
   async storedSubjectRevokedAt(iss: string, sub: string): Promise<number | undefined> {
-    const stored = (await this.storedSubjectRevocation(iss, sub)).revokedAt;
-    const seen = this.cache.subjectRevokedAt(iss, sub);
-    return stored === undefined || seen === undefined ? (stored ?? seen) : Math.max(stored, seen);
+    return (await this.storedSubjectRevocation(iss, sub)).revokedAt;
   }
 
-  async #put(key: string, record: StoredRevocation): Promise<void> {
+  /** Records a revocation durably; throws temporarily_unavailable when NATS cannot take it. */
+  async revoke(record: RevocationRecord): Promise<void> {
     try {
-      await this.kv.put(key, JSON.stringify(record));
+      await this.kv.put(encodeKey(record.jti), JSON.stringify(record));
     } catch (err) {
       throw unavailable("revocation store unavailable", err);
     }
