@@ -15,8 +15,7 @@ import type { Logger } from "@sts/telemetry";
 import type { X509Svid } from "./svid-material.js";
 import { MaterialProvider, grpcCredentials, logReloads, providerCredentials } from "./tls.js";
 import type { GrpcCredentials, GrpcTlsFiles, GrpcTlsRules } from "./tls.js";
-import { X509SvidSource } from "./workload-api.js";
-import type { X509SvidSourceOptions } from "./workload-api.js";
+import { X509SvidSource, logSvidEvents } from "./workload-api.js";
 
 /** The `grpc_tls` section with the material from the SPIFFE Workload API. */
 export interface GrpcTlsWorkloadApi extends GrpcTlsRules {
@@ -36,23 +35,6 @@ const WITHDRAWN =
 /** The longest delay setTimeout takes (about 24.8 days); a longer one would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** What a service logs of its Workload API stream: refused SVIDs, redactions, lost streams. Never key material. */
-function logSvidEvents(logger: Logger): Pick<X509SvidSourceOptions, "onReload" | "onRedacted" | "onStreamFailure"> {
-  return {
-    onReload: ({ applied, reason }) => {
-      if (!applied) logger.warn({ reason }, `${SECTION}: X.509-SVID refused; the one in use stays`);
-    },
-    onRedacted: (reason) => logger.warn({ reason }, `${SECTION}: X.509-SVID redacted by the agent; ${WITHDRAWN}`),
-    onStreamFailure: ({ reason, retryInMs }) =>
-      retryInMs === undefined
-        ? logger.error(
-            { reason },
-            `${SECTION}: the agent refused the stream for good; the X.509-SVID in use is no longer renewed, and is withdrawn when it expires`,
-          )
-        : logger.warn({ reason, retry_in_ms: retryInMs }, `${SECTION}: stream to the agent lost; opening it again`),
-  };
-}
-
 /**
  * The credentials `grpc_tls` describes: plaintext without it; the files, as {@link grpcCredentials} reads them; or the
  * Workload API once it has sent an X.509-SVID that passes the checks, failing after workload_api.startup_timeout with
@@ -63,18 +45,12 @@ export async function openGrpcCredentials(tls: GrpcTlsConfig | undefined, logger
   if (!tls || !("workload_api" in tls)) return grpcCredentials(tls, logReloads(logger));
   const { socket, startup_timeout } = tls.workload_api;
   if (socket === undefined) throw new TypeError(`${SECTION}.socket: not resolved (loadConfig fills it from SPIFFE_ENDPOINT_SOCKET)`);
-  const source = await X509SvidSource.open({ socket, section: SECTION, startupTimeoutMs: startup_timeout * 1000, ...logSvidEvents(logger) }).catch(
-    (err: unknown) => {
-      throw new Error(`${(err as Error).message}; without an identity the service does not start`, { cause: err });
-    },
-  );
-  const first = source.current;
-  // open() resolves with an SVID held, but the agent may have redacted it since: a first SVID and an empty response in
-  // one chunk are both handed on before this runs.
-  if (!first) {
-    source.stop();
-    throw new Error(`${SECTION}: the agent redacted the X.509-SVID as soon as it sent it; without an identity the service does not start`);
-  }
+  const events = logSvidEvents(logger, SECTION, {
+    withdrawn: WITHDRAWN,
+    refusedForGood: "the X.509-SVID in use is no longer renewed, and is withdrawn when it expires",
+  });
+  const options = { socket, section: SECTION, startupTimeoutMs: startup_timeout * 1000, ...events };
+  const { source, first } = await X509SvidSource.openHeld(options, "without an identity the service does not start");
   const provider = new MaterialProvider(first.material);
   let expiry: NodeJS.Timeout | undefined;
   /** Withdraws the identity once `svid` passes its notAfter, unless a new SVID comes first; in steps setTimeout can take. */

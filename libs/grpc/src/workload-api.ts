@@ -13,6 +13,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { loadWorkloadApiProto } from "@sts/proto";
 import type { SpiffeWorkloadAPIClient, X509SVIDResponse__Output } from "@sts/proto";
+import type { Logger } from "@sts/telemetry";
 import { svidMaterial } from "./svid-material.js";
 import type { X509Svid } from "./svid-material.js";
 import { nextRotation } from "./tls-material.js";
@@ -162,6 +163,36 @@ export function watchX509Svid(options: WatchX509SvidOptions): () => void {
   };
 }
 
+/** An open source and the SVID it held when it was handed over. */
+export interface HeldSvid {
+  source: X509SvidSource;
+  first: X509Svid;
+}
+
+/** What a withdrawn identity, and a stream the agent refused for good, mean to the holder: the end of its log lines. */
+export interface SvidConsequences {
+  withdrawn: string;
+  refusedForGood: string;
+}
+
+/** The log lines of a Workload API stream under `section`: refused SVIDs, redactions, lost streams. Never key material. */
+export function logSvidEvents(
+  logger: Logger,
+  section: string,
+  { withdrawn, refusedForGood }: SvidConsequences,
+): Pick<X509SvidSourceOptions, "onReload" | "onRedacted" | "onStreamFailure"> {
+  return {
+    onReload: ({ applied, reason }) => {
+      if (!applied) logger.warn({ reason }, `${section}: X.509-SVID refused; the one in use stays`);
+    },
+    onRedacted: (reason) => logger.warn({ reason }, `${section}: X.509-SVID redacted by the agent; ${withdrawn}`),
+    onStreamFailure: ({ reason, retryInMs }) =>
+      retryInMs === undefined
+        ? logger.error({ reason }, `${section}: the agent refused the stream for good; ${refusedForGood}`)
+        : logger.warn({ reason, retry_in_ms: retryInMs }, `${section}: stream to the agent lost; opening it again`),
+  };
+}
+
 /** Options of {@link X509SvidSource.open}. */
 export interface X509SvidSourceOptions extends Omit<WatchX509SvidOptions, "onSvid"> {
   /** How long to wait for the first SVID before giving up. */
@@ -234,6 +265,24 @@ export class X509SvidSource {
         fail(`(the stream cannot be opened: ${(err as Error).message})`, err);
       }
     });
+  }
+
+  /**
+   * Opens the source (as {@link open}) for a holder that does nothing without an identity, and returns it with the
+   * SVID it holds when the caller resumes. Fails naming `section`, and saying `withoutIdentity` (what the holder then
+   * does not do), when no SVID came in time, or when the first was redacted at once: a first SVID and an empty
+   * response in one chunk are both handled before the caller resumes. The stream is stopped then.
+   */
+  static async openHeld(options: X509SvidSourceOptions, withoutIdentity: string): Promise<HeldSvid> {
+    const source = await X509SvidSource.open(options).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}; ${withoutIdentity}`, { cause: err });
+    });
+    const first = source.current;
+    if (!first) {
+      source.stop();
+      throw new Error(`${options.section}: the agent redacted the X.509-SVID as soon as it sent it; ${withoutIdentity}`);
+    }
+    return { source, first };
   }
 
   /** The SVID in use; undefined once the agent has redacted it, until it sends the next. */

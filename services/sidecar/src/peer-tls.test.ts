@@ -195,13 +195,17 @@ describe("PeerTls", () => {
 });
 
 describe("PeerTls from the SPIFFE Workload API", () => {
-  it("does not start, and closes the stream, when the first SVID is redacted before open() has resumed", () => {
+  it("does not start, and closes the stream, when the first SVID is redacted before open() has resumed", async () => {
     // A first SVID and an empty response in one chunk are both handled before open() resumes: the source holds none.
     const stop = vi.fn();
-    const redacted = Object.create(X509SvidSource.prototype, { current: { value: undefined }, stop: { value: stop } }) as X509SvidSource;
-    expect(() => new PeerTls(redacted, "sidecars.svc-b.tls")).toThrow(
-      /^sidecars\.svc-b\.tls\.workload_api: the agent redacted the X\.509-SVID as soon as it sent it; without an identity the sidecar does not serve$/,
-    );
+    const open = vi.spyOn(X509SvidSource, "open").mockResolvedValueOnce({ current: undefined, stop } as unknown as X509SvidSource);
+    try {
+      await expect(PeerTls.open({ workload_api: { socket: "unix:///nowhere", startup_timeout: 5 } }, "sidecars.svc-b.tls")).rejects.toThrow(
+        /^sidecars\.svc-b\.tls\.workload_api: the agent redacted the X\.509-SVID as soon as it sent it; without an identity the sidecar does not serve$/,
+      );
+    } finally {
+      open.mockRestore();
+    }
     expect(stop).toHaveBeenCalledOnce();
   });
 

@@ -24,7 +24,7 @@ import type { Duplex } from "node:stream";
 import { TLSSocket } from "node:tls";
 import type { ConnectionOptions, Server as TlsServer, TlsOptions } from "node:tls";
 import { X509SvidSource, readTlsFiles, requireSpiffeId, spiffeIdOf, watchTlsFiles } from "@sts/grpc";
-import type { ReloadListener, StreamFailure, TlsMaterial, X509Svid } from "@sts/grpc";
+import type { HeldSvid, ReloadListener, StreamFailure, TlsMaterial, X509Svid } from "@sts/grpc";
 import type { SidecarConfig } from "./config.js";
 
 /** A sidecar's `tls` section. */
@@ -142,34 +142,27 @@ export class PeerTls {
     // The sidecar's config.ts fills it from SPIFFE_ENDPOINT_SOCKET, or refuses to start.
     if (socket === undefined) throw new TypeError(`${section}.workload_api.socket: not resolved`);
     const { onReload, onStreamFailure, onRedacted } = events;
-    const source = await X509SvidSource.open({
+    const options = {
       socket,
       section: `${section}.workload_api`,
       startupTimeoutMs: startup_timeout * 1000,
       ...(onReload && { onReload }),
       ...(onStreamFailure && { onStreamFailure }),
       ...(onRedacted && { onRedacted }),
-    }).catch((err: unknown) => {
-      throw new Error(`${(err as Error).message}; without an identity the sidecar does not serve`, { cause: err });
-    });
-    return new PeerTls(source, section, events);
+    };
+    return new PeerTls(await X509SvidSource.openHeld(options, "without an identity the sidecar does not serve"), section, events);
   }
 
   /**
    * From the files (read now, failing naming `section` and the field when one is missing or unusable, and watched with
-   * reload_interval), or from an open Workload API source, which hands on each rotation.
+   * reload_interval), or from an open Workload API source and the SVID it held (X509SvidSource.openHeld), which hands
+   * on each rotation.
    */
-  constructor(source: FilesTlsConfig | X509SvidSource, section: string, { onReload, onHandshakeRefused = () => undefined, onSvid }: PeerTlsEvents = {}) {
+  constructor(from: FilesTlsConfig | HeldSvid, section: string, { onReload, onHandshakeRefused = () => undefined, onSvid }: PeerTlsEvents = {}) {
     this.#onHandshakeRefused = onHandshakeRefused;
     this.#section = section;
-    if (source instanceof X509SvidSource) {
-      const first = source.current;
-      // open() resolves with an SVID held, but a redaction sent with it (one chunk, both handled before this runs) can
-      // already have taken it back: then the stream is stopped, so the sidecar that fails to start leaves nothing open.
-      if (!first) {
-        source.stop();
-        throw new Error(`${section}.workload_api: the agent redacted the X.509-SVID as soon as it sent it; without an identity the sidecar does not serve`);
-      }
+    if ("source" in from) {
+      const { source, first } = from;
       const take = (svid: X509Svid): void => {
         this.#notAfter = svid.notAfter;
         this.#redacted = false;
@@ -189,12 +182,12 @@ export class PeerTls {
       this.#stopWatching = () => source.stop();
       return;
     }
-    this.#material = readTlsFiles(source, section);
+    this.#material = readTlsFiles(from, section);
     this.#stopWatching =
-      source.reload_interval > 0
-        ? watchTlsFiles(source, {
+      from.reload_interval > 0
+        ? watchTlsFiles(from, {
             section,
-            intervalMs: source.reload_interval * 1000,
+            intervalMs: from.reload_interval * 1000,
             current: this.#material,
             onChange: (material) => this.#rotate(material),
             ...(onReload && { onReload }),

@@ -22,7 +22,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { status as grpcStatusCodes } from "@grpc/grpc-js";
 import { OAuthError, toOAuthError } from "@sts/errors";
-import { logReloads } from "@sts/grpc";
+import { logReloads, logSvidEvents } from "@sts/grpc";
 import { isTokenRevoked, revocableClaimsOf } from "@sts/jwt";
 import type { RevocationState } from "@sts/jwt";
 import { bearerToken, callerHeaders, isOriginForm, peerHeaders, urlOnOrigin, verifyInbound } from "@sts/mesh";
@@ -314,14 +314,10 @@ function tlsEvents(tls: NonNullable<SidecarConfig["tls"]>, section: string, logg
   return {
     onHandshakeRefused,
     onSvid: ({ spiffeId, notAfter }) => logger.info({ spiffe_id: spiffeId, not_after: notAfter.toISOString() }, `${at}: X.509-SVID applied`),
-    onReload: ({ applied, reason }) => {
-      if (!applied) logger.warn({ reason }, `${at}: X.509-SVID refused; the one in use stays`);
-    },
-    onRedacted: (reason) => logger.warn({ reason }, `${at}: X.509-SVID redacted by the agent; not ready, refusing connections and https routes until the next`),
-    onStreamFailure: ({ reason, retryInMs }) =>
-      retryInMs === undefined
-        ? logger.error({ reason }, `${at}: the agent refused the stream for good; no X.509-SVID will come again, so /healthz fails for a restart`)
-        : logger.warn({ reason, retry_in_ms: retryInMs }, `${at}: stream to the agent lost; opening it again`),
+    ...logSvidEvents(logger, at, {
+      withdrawn: "not ready, refusing connections and https routes until the next",
+      refusedForGood: "no X.509-SVID will come again, so /healthz fails for a restart",
+    }),
   };
 }
 
