@@ -17,6 +17,8 @@
 import { createHash } from "node:crypto";
 import { decodeJwt } from "jose";
 import { OAuthError, invalidRequest } from "@sts/errors";
+import type { RevokeSubjectRequest, RevokeSubjectResponse__Output } from "@sts/proto";
+import type { Logger } from "@sts/telemetry";
 import { TokenRejected, verifyJwt } from "@sts/jwt";
 import { KeySourceUnavailable } from "./trusted-issuers.js";
 import type { TrustedIssuers } from "./trusted-issuers.js";
@@ -111,9 +113,9 @@ const MAX_APPLIED_LOGOUTS = 10_000;
 
 /**
  * The logout tokens this replica applied, by issuer and `jti`, until they expire: §2.6's replay check. Kept in
- * memory: a replay to another replica signs the user out once more, the worst a captured logout token can do.
+ * memory; another replica knows them by the revocation on record (BackchannelLogouts).
  */
-export class AppliedLogouts {
+class AppliedLogouts {
   readonly #applied = new Map<string, { until: number; revokedAt: number }>();
 
   constructor(private readonly now: () => number) {}
@@ -137,3 +139,94 @@ export class AppliedLogouts {
 }
 
 const keyOf = (logout: Logout): string => `${logout.iss}\n${logout.jti}`;
+
+/** How long a verified logout the stack could not apply is retried. */
+const LOGOUT_RETRY_MS = 10 * 60_000;
+/** Verified logouts being retried at once, at most; past it a new one is not retried (an outage that long is logged). */
+const MAX_PENDING_LOGOUTS = 1_000;
+
+/** What applying logouts needs. */
+export interface BackchannelLogoutDeps {
+  trusted: TrustedIssuers;
+  verify: LogoutVerifyOptions;
+  /** The issuer's RevokeSubject, called as the exchanger's internal client. */
+  revokeSubject: (request: RevokeSubjectRequest) => Promise<RevokeSubjectResponse__Output>;
+  /** The revocation on record for a subject, as this replica has seen it. */
+  subjectRevokedAt: (iss: string, sub: string) => number | undefined;
+  logger: Logger;
+}
+
+/**
+ * A provider's back-channel logouts: verified here (its keys are the exchanger's to fetch), applied by the issuer.
+ * A logout token applied already (the provider's retry, a replay) changes nothing, so a replay cannot sign the user
+ * out again after they came back: this replica knows the ones it applied by `jti` (§2.6), exactly; one applied
+ * elsewhere is known by a revocation on record at least as late as its `iat`, which compares two clocks and so is
+ * exact only up to the clock tolerance. One the stack cannot apply now (NATS or the issuer away) is answered
+ * temporarily_unavailable and retried here: some providers (Keycloak) never send it again.
+ */
+export class BackchannelLogouts {
+  readonly #applied: AppliedLogouts;
+  readonly #pending = new Set<string>();
+
+  constructor(private readonly deps: BackchannelLogoutDeps) {
+    this.#applied = new AppliedLogouts(deps.verify.now);
+  }
+
+  /** Verifies a logout token and signs its subject out; the revocation's time. invalid_request for a bad token. */
+  async handle(logoutToken: string): Promise<number> {
+    const { logger } = this.deps;
+    let logout: Logout;
+    try {
+      logout = await verifyLogoutToken(logoutToken, this.deps.trusted, this.deps.verify);
+    } catch (err) {
+      if (err instanceof OAuthError && err.code === "invalid_request") logger.warn({ reason: err.description }, "logout token refused");
+      throw err;
+    }
+    const applied = this.#applied.revokedAt(logout);
+    if (applied !== undefined) return applied;
+    // revoked_at runs a clock tolerance ahead, which absorbs the provider's clock being that much ahead.
+    const covered = this.deps.subjectRevokedAt(logout.iss, logout.sub);
+    if (covered !== undefined && covered >= logout.iat) return covered;
+    try {
+      return await this.#apply(logout);
+    } catch (err) {
+      // Not the logout token's fault (our internal credentials, a pin, a limit): the provider must not read it as a bad token.
+      const oauth = err instanceof OAuthError ? err : undefined;
+      logger.error({ issuer: logout.iss, code: oauth?.code, reason: oauth?.description }, "back-channel logout verified but not applied");
+      if (oauth?.code !== "temporarily_unavailable") throw new OAuthError("server_error", "the logout could not be applied", { cause: err });
+      this.#retry(logout);
+      throw oauth;
+    }
+  }
+
+  /** Has the issuer revoke the logout's subject; remembers the token as applied. Returns revoked_at. */
+  async #apply(logout: Logout): Promise<number> {
+    const { revoked_at } = await this.deps.revokeSubject({ iss: logout.iss, sub: logout.sub, reason: logoutReason(logout) });
+    const revokedAt = Number(revoked_at);
+    this.#applied.remember(logout, revokedAt);
+    this.deps.logger.info({ issuer: logout.iss, revoked_at: revokedAt }, "back-channel logout applied");
+    return revokedAt;
+  }
+
+  /** Retries, backing off from 1 s to 10 s, for up to ten minutes; in memory, so a replica that stops takes its retries with it. */
+  #retry(logout: Logout, attempt = 0, since = Date.now()): void {
+    const key = keyOf(logout);
+    if (attempt === 0 && (this.#pending.has(key) || this.#pending.size >= MAX_PENDING_LOGOUTS)) return;
+    this.#pending.add(key);
+    setTimeout(
+      () => {
+        if (this.#applied.revokedAt(logout) !== undefined) return void this.#pending.delete(key);
+        this.#apply(logout).then(
+          () => this.#pending.delete(key),
+          (err: unknown) => {
+            const retryable = err instanceof OAuthError && err.code === "temporarily_unavailable";
+            if (retryable && Date.now() - since < LOGOUT_RETRY_MS) return this.#retry(logout, attempt + 1, since);
+            this.#pending.delete(key);
+            this.deps.logger.error({ issuer: logout.iss, err }, "back-channel logout given up: the user stays signed in here until their tokens expire");
+          },
+        );
+      },
+      Math.min(1_000 * 2 ** attempt, 10_000),
+    ).unref();
+  }
+}

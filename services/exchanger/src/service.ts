@@ -37,8 +37,7 @@ import type { Logger } from "@sts/telemetry";
 import { decodeJwt } from "jose";
 import type { DecisionCache } from "./decision-cache.js";
 import { KeySourceUnavailable } from "./trusted-issuers.js";
-import { AppliedLogouts, logoutReason, verifyLogoutToken } from "./backchannel-logout.js";
-import type { Logout } from "./backchannel-logout.js";
+import { BackchannelLogouts } from "./backchannel-logout.js";
 import type { TrustedIssuer, TrustedIssuers } from "./trusted-issuers.js";
 import type { IntrospectionVerdict } from "./provider-introspection.js";
 import {
@@ -146,11 +145,6 @@ async function checkActiveAtIssuer(token: string, subject: Subject): Promise<voi
   if (verdict === "inactive") throw badToken("subject_token", "no longer active at its issuer (revoked there, or unknown to it)");
   if (verdict === "mismatch") throw badToken("subject_token", "its issuer's introspection answer is about another token");
 }
-
-/** How long a verified logout the stack could not apply is retried. */
-const LOGOUT_RETRY_MS = 10 * 60_000;
-/** Verified logouts being retried at once, at most; past it a new one is not retried (an outage that long is logged). */
-const MAX_PENDING_LOGOUTS = 1_000;
 
 /** Nothing was issued because nobody waits for it any more; never recorded as a denial (the request was not refused). */
 const callerGone = (): OAuthError => new OAuthError("temporarily_unavailable", "the caller cancelled, or its deadline passed, before the token was minted");
@@ -315,74 +309,16 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
     }
   }
 
-  /**
-   * A provider's back-channel logout: verified here (its keys are the exchanger's to fetch), applied by the issuer.
-   * A logout token applied already (the provider's retry, a replay) changes nothing, so a replay cannot sign the user
-   * out again after they came back: this replica knows the ones it applied by `jti` (§2.6), exactly; one applied
-   * elsewhere is known by a revocation on record at least as late as its `iat`, which compares two clocks and so is
-   * exact only up to the clock tolerance.
-   */
-  async function backchannelLogout(req: BackchannelLogoutRequest__Output): Promise<BackchannelLogoutResponse> {
-    let logout: Logout;
-    try {
-      logout = await verifyLogoutToken(req.logout_token, deps.trusted, { clockTolerance: deps.clockTolerance, now: deps.now, maxBytes: deps.maxTokenBytes });
-    } catch (err) {
-      if (err instanceof OAuthError && err.code === "invalid_request") logger.warn({ reason: err.description }, "logout token refused");
-      throw err;
-    }
-    const applied = appliedLogouts.revokedAt(logout);
-    if (applied !== undefined) return { revoked_at: String(applied) };
-    // Applied by another replica, or before a restart: a revocation on record at least as late as the logout token
-    // covers it (revoked_at runs a clock tolerance ahead, which absorbs the provider's clock being that much ahead).
-    const covered = deps.revocations.subjectRevokedAt(logout.iss, logout.sub);
-    if (covered !== undefined && covered >= logout.iat) return { revoked_at: String(covered) };
-    try {
-      return { revoked_at: String(await applyLogout(logout)) };
-    } catch (err) {
-      // Not the logout token's fault (our internal credentials, a pin, a limit): the provider must not read it as a bad token.
-      const oauth = err instanceof OAuthError ? err : undefined;
-      logger.error({ issuer: logout.iss, code: oauth?.code, reason: oauth?.description }, "back-channel logout verified but not applied");
-      if (oauth?.code !== "temporarily_unavailable") throw new OAuthError("server_error", "the logout could not be applied", { cause: err });
-      // Some providers (Keycloak) never send a logout again: a verified one is applied as soon as the stack can.
-      retryLogout(logout);
-      throw oauth;
-    }
-  }
-
-  /** Has the issuer revoke the logout's subject; remembers the token as applied. Returns revoked_at. */
-  async function applyLogout(logout: Logout): Promise<number> {
-    const { revoked_at } = await deps.revokeSubject({ iss: logout.iss, sub: logout.sub, reason: logoutReason(logout) });
-    const revokedAt = Number(revoked_at);
-    appliedLogouts.remember(logout, revokedAt);
-    logger.info({ issuer: logout.iss, revoked_at: revokedAt }, "back-channel logout applied");
-    return revokedAt;
-  }
-
-  /**
-   * Retries a verified logout the stack could not apply (NATS or the issuer away), backing off from 1 s to 10 s, for
-   * up to ten minutes: a user signed out at the provider must not stay signed in here because of an outage. In memory:
-   * a replica that stops takes its retries with it (the provider's own retry, if it makes one, is the other chance).
-   */
-  function retryLogout(logout: Logout, attempt = 0, since = Date.now()): void {
-    const key = `${logout.iss}\n${logout.jti}`;
-    if (attempt === 0 && (pendingLogouts.has(key) || pendingLogouts.size >= MAX_PENDING_LOGOUTS)) return;
-    pendingLogouts.add(key);
-    const delay = Math.min(1_000 * 2 ** attempt, 10_000);
-    setTimeout(() => {
-      if (appliedLogouts.revokedAt(logout) !== undefined) return void pendingLogouts.delete(key);
-      applyLogout(logout).then(
-        () => pendingLogouts.delete(key),
-        (err: unknown) => {
-          const retryable = err instanceof OAuthError && err.code === "temporarily_unavailable";
-          if (retryable && Date.now() - since < LOGOUT_RETRY_MS) return retryLogout(logout, attempt + 1, since);
-          pendingLogouts.delete(key);
-          logger.error({ issuer: logout.iss, err }, "back-channel logout given up: the user stays signed in here until their tokens expire");
-        },
-      );
-    }, delay).unref();
-  }
-  const pendingLogouts = new Set<string>();
-  const appliedLogouts = new AppliedLogouts(() => deps.now());
+  const logouts = new BackchannelLogouts({
+    trusted: deps.trusted,
+    verify: { clockTolerance: deps.clockTolerance, now: deps.now, maxBytes: deps.maxTokenBytes },
+    revokeSubject: deps.revokeSubject,
+    subjectRevokedAt: (iss, sub) => deps.revocations.subjectRevokedAt(iss, sub),
+    logger,
+  });
+  const backchannelLogout = async (req: BackchannelLogoutRequest__Output): Promise<BackchannelLogoutResponse> => ({
+    revoked_at: String(await logouts.handle(req.logout_token)),
+  });
 
   return {
     Exchange: unary(exchange, { name: "Exchange", logger }),
