@@ -71,6 +71,21 @@ describe("verifyAccessToken with another issuer's profile", () => {
     expect(await reason(verifyAccessToken(await sign({ jti: "j3", azp: "web-app" }), { ...options, profile: OWN_PROFILE }))).not.toBe("accepted");
   });
 
+  it("refuses a security event token (a back-channel logout token) whatever it is typed, under either profile", async () => {
+    const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
+    const keys = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid: "k", alg: "ES256" }] });
+    const events = { "http://schemas.openid.net/event/backchannel-logout": {} };
+    const sign = (iss: string, typ: string, claims: Record<string, unknown> = {}) =>
+      new SignJWT({ iss, sub: "u", aud: "edge", iat: NOW, exp: NOW + 60, jti: "j", client_id: "web-app", ...claims })
+        .setProtectedHeader({ alg: "ES256", kid: "k", typ })
+        .sign(privateKey);
+    const options = { key: keys, algorithms: ["ES256"], clockTolerance: 0, now: () => NOW, maxBytes: 8192, revocations: NOT_REVOKED };
+    const foreign = { ...options, issuer: "https://idp", profile: foreignProfile(["JWT"]) };
+    expect(await reason(verifyAccessToken(await sign("https://idp", "JWT"), foreign))).toBe("accepted");
+    expect(await reason(verifyAccessToken(await sign("https://idp", "JWT", { events }), foreign))).toBe("type");
+    expect(await reason(verifyAccessToken(await sign("https://sts", "at+jwt", { events }), { ...options, issuer: "https://sts" }))).toBe("type");
+  });
+
   it("refuses one of our tokens whose sub_id does not clearly name the subject's issuer", async () => {
     const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
     const keys = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid: "k", alg: "ES256" }] });

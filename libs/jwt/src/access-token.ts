@@ -72,6 +72,9 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
   // RFC 9068 §2.2.3 says a string; an array is accepted on input (ARCHITECTURE.md token profile).
   const scopeOk = p.scope === undefined || typeof p.scope === "string" || (Array.isArray(p.scope) && p.scope.every((s) => typeof s === "string"));
   if (!scopeOk) throw new TokenRejected("invalid_claim", "scope must be a string or an array of strings");
+  // A security event token (RFC 8417: a back-channel logout token, typed plain JWT by older providers) says something
+  // happened; it grants nothing, whoever signed it.
+  if ((p as { events?: unknown }).events !== undefined) throw new TokenRejected("type", "a security event token (a logout token), not an access token");
   if (p.act !== undefined && !isActClaim(p.act, options.maxActDepth ?? 32)) throw new TokenRejected("invalid_claim", "malformed act claim");
   // Our own sub_id says who vouched for the subject; one that says nothing clearly must not read as "ours".
   if (profile === OWN_PROFILE && p.sub_id !== undefined && !isIssSubFor(p.sub_id, p.sub)) throw new TokenRejected("invalid_claim", "malformed sub_id claim");

@@ -120,8 +120,6 @@ async function verifySubject(token: string, deps: ExchangeDeps): Promise<Subject
   if (!foreign) return { claims, origin: subjectIssuer(claims), parentRef: claims.jti, lineage: lineageOf(claims) };
   // Its actors live in another issuer's namespace: carried over, they would read as clients of ours.
   if (claims.act !== undefined) throw badToken("subject_token", "a trusted issuer's token may not carry act");
-  // A security event token (a back-channel logout token, typed JWT by older providers) says something happened; it grants nothing.
-  if ((claims as Record<string, unknown>).events !== undefined) throw badToken("subject_token", "a security event token (a logout token), not an access token");
   for (const [name, value] of Object.entries(foreign.claims)) {
     if (claims[name] !== value) throw badToken("subject_token", "not an access token of its issuer (a required claim differs)");
   }
