@@ -16,7 +16,9 @@ export interface ExchangeServiceClient extends grpc.Client {
    * trusted issuer configured with `backchannel_logout`: once it verifies, the
    * user it names is signed out of the mesh (the issuer's RevokeSubject for
    * that provider's subject). The token is the credential; a bad one is
-   * invalid_request and changes nothing.
+   * invalid_request and changes nothing. A verified one the stack cannot
+   * apply now is temporarily_unavailable (and retried by the exchanger), or
+   * server_error; one applied already changes nothing.
    */
   BackchannelLogout(argument: _sts_exchange_v1_BackchannelLogoutRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_exchange_v1_BackchannelLogoutResponse__Output>): grpc.ClientUnaryCall;
   BackchannelLogout(argument: _sts_exchange_v1_BackchannelLogoutRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_exchange_v1_BackchannelLogoutResponse__Output>): grpc.ClientUnaryCall;
@@ -27,7 +29,9 @@ export interface ExchangeServiceClient extends grpc.Client {
    * trusted issuer configured with `backchannel_logout`: once it verifies, the
    * user it names is signed out of the mesh (the issuer's RevokeSubject for
    * that provider's subject). The token is the credential; a bad one is
-   * invalid_request and changes nothing.
+   * invalid_request and changes nothing. A verified one the stack cannot
+   * apply now is temporarily_unavailable (and retried by the exchanger), or
+   * server_error; one applied already changes nothing.
    */
   backchannelLogout(argument: _sts_exchange_v1_BackchannelLogoutRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_exchange_v1_BackchannelLogoutResponse__Output>): grpc.ClientUnaryCall;
   backchannelLogout(argument: _sts_exchange_v1_BackchannelLogoutRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_exchange_v1_BackchannelLogoutResponse__Output>): grpc.ClientUnaryCall;
@@ -64,7 +68,9 @@ export interface ExchangeServiceHandlers extends grpc.UntypedServiceImplementati
    * trusted issuer configured with `backchannel_logout`: once it verifies, the
    * user it names is signed out of the mesh (the issuer's RevokeSubject for
    * that provider's subject). The token is the credential; a bad one is
-   * invalid_request and changes nothing.
+   * invalid_request and changes nothing. A verified one the stack cannot
+   * apply now is temporarily_unavailable (and retried by the exchanger), or
+   * server_error; one applied already changes nothing.
    */
   BackchannelLogout: grpc.handleUnaryCall<_sts_exchange_v1_BackchannelLogoutRequest__Output, _sts_exchange_v1_BackchannelLogoutResponse>;
   

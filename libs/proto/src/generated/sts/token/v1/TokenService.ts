@@ -126,10 +126,14 @@ export interface TokenServiceClient extends grpc.Client {
   /**
    * RevokeSubject revokes every token of one subject issued until now ("sign
    * this user out everywhere"): its access tokens at every hop of every chain,
-   * and its refresh token families. Tokens issued later are not affected. The
-   * caller is an operator: `authorization: Bearer <access token>` in metadata,
-   * naming subject_revocation.api_audience with subject_revocation.scope.
-   * Answers once the revocation is stored and its subject.revoked event is.
+   * and its refresh token families; for a client of this stack, also the
+   * tokens issued to it and those made through it as an actor. Tokens issued
+   * later are not affected. The caller is an operator (`authorization: Bearer
+   * <access token>` in metadata, naming subject_revocation.api_audience with
+   * subject_revocation.scope), or the exchanger's internal client relaying a
+   * trusted issuer's back-channel logout (client_secret_basic; that issuer's
+   * subjects only). Answers once the revocation is stored and its
+   * subject.revoked event is.
    */
   RevokeSubject(argument: _sts_token_v1_RevokeSubjectRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_RevokeSubjectResponse__Output>): grpc.ClientUnaryCall;
   RevokeSubject(argument: _sts_token_v1_RevokeSubjectRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_RevokeSubjectResponse__Output>): grpc.ClientUnaryCall;
@@ -138,10 +142,14 @@ export interface TokenServiceClient extends grpc.Client {
   /**
    * RevokeSubject revokes every token of one subject issued until now ("sign
    * this user out everywhere"): its access tokens at every hop of every chain,
-   * and its refresh token families. Tokens issued later are not affected. The
-   * caller is an operator: `authorization: Bearer <access token>` in metadata,
-   * naming subject_revocation.api_audience with subject_revocation.scope.
-   * Answers once the revocation is stored and its subject.revoked event is.
+   * and its refresh token families; for a client of this stack, also the
+   * tokens issued to it and those made through it as an actor. Tokens issued
+   * later are not affected. The caller is an operator (`authorization: Bearer
+   * <access token>` in metadata, naming subject_revocation.api_audience with
+   * subject_revocation.scope), or the exchanger's internal client relaying a
+   * trusted issuer's back-channel logout (client_secret_basic; that issuer's
+   * subjects only). Answers once the revocation is stored and its
+   * subject.revoked event is.
    */
   revokeSubject(argument: _sts_token_v1_RevokeSubjectRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_RevokeSubjectResponse__Output>): grpc.ClientUnaryCall;
   revokeSubject(argument: _sts_token_v1_RevokeSubjectRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_RevokeSubjectResponse__Output>): grpc.ClientUnaryCall;
@@ -247,10 +255,14 @@ export interface TokenServiceHandlers extends grpc.UntypedServiceImplementation 
   /**
    * RevokeSubject revokes every token of one subject issued until now ("sign
    * this user out everywhere"): its access tokens at every hop of every chain,
-   * and its refresh token families. Tokens issued later are not affected. The
-   * caller is an operator: `authorization: Bearer <access token>` in metadata,
-   * naming subject_revocation.api_audience with subject_revocation.scope.
-   * Answers once the revocation is stored and its subject.revoked event is.
+   * and its refresh token families; for a client of this stack, also the
+   * tokens issued to it and those made through it as an actor. Tokens issued
+   * later are not affected. The caller is an operator (`authorization: Bearer
+   * <access token>` in metadata, naming subject_revocation.api_audience with
+   * subject_revocation.scope), or the exchanger's internal client relaying a
+   * trusted issuer's back-channel logout (client_secret_basic; that issuer's
+   * subjects only). Answers once the revocation is stored and its
+   * subject.revoked event is.
    */
   RevokeSubject: grpc.handleUnaryCall<_sts_token_v1_RevokeSubjectRequest__Output, _sts_token_v1_RevokeSubjectResponse>;
   
