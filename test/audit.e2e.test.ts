@@ -4,7 +4,7 @@
  * is killed and restarted, and the projection file is deleted and rebuilt.
  */
 import { rmSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import Database from "better-sqlite3";
 import type { AuditRecord__Output, LineageResponse__Output, QueryResponse__Output, VerifyResponse__Output } from "@sts/proto";
 import { grpcHealthy, waitFor } from "@sts/testkit";
@@ -19,6 +19,9 @@ beforeAll(async () => {
   stack = await startStack(chainConfig);
   grpc = clients(stack.address);
 }, 90_000);
+
+// A test that restarts NATS leaves services reconnecting: the next one starts once every service is ready again.
+beforeEach(() => stack.ready(), 30_000);
 
 afterAll(async () => {
   grpc?.close();

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { Metadata, credentials } from "@grpc/grpc-js";
 import { generateKeyPair } from "jose";
 import type { CryptoKey } from "jose";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { EVENT_TYPES } from "@sts/nats";
 import { loadExchangeProto, loadTokenProto } from "@sts/proto";
 import { makeTestCa, waitFor } from "@sts/testkit";
@@ -69,6 +69,9 @@ beforeAll(async () => {
     { services: ["issuer", "policy", "exchanger", "gateway"], env: { NODE_EXTRA_CA_CERTS: ca.ca_file } },
   );
 }, 90_000);
+
+// A test that restarts NATS leaves services reconnecting: the next one starts once every service is ready again.
+beforeEach(() => stack.ready(), 30_000);
 
 afterAll(async () => {
   await Promise.all([idp, plain].map((p) => p?.close()));

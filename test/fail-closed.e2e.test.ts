@@ -4,7 +4,7 @@
  * policy service are killed (SIGKILL) and restarted.
  */
 import { Metadata, status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { grpcHealthy, waitFor } from "@sts/testkit";
 import { basicAuth, claimsOf, postForm, startStack, storedEvents } from "./harness.js";
 import type { Stack } from "./harness.js";
@@ -18,6 +18,10 @@ beforeAll(async () => {
   stack = await startStack({ ...chainConfig, tokens: { ...chainConfig.tokens, revocation_max_staleness: 1 } });
   grpc = clients(stack.address);
 }, 90_000);
+
+// Each test starts from a stack that has recovered from the faults of the tests before it (the issuer's readiness
+// says nothing of when the exchanger is back on NATS).
+beforeEach(() => stack.ready(), 30_000);
 
 afterAll(async () => {
   grpc?.close();

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { connect, createServer } from "node:net";
 import type { AddressInfo, Server, Socket } from "node:net";
 import { stringify } from "yaml";
-import { freePort, grpcHealthy, httpReady, startNats, startProcess } from "@sts/testkit";
+import { freePort, grpcHealthy, httpReady, startNats, startProcess, waitFor } from "@sts/testkit";
 import { grpcCredentials } from "@sts/grpc";
 import type { GrpcCredentials, GrpcTlsFiles } from "@sts/grpc";
 import type { NatsServerHandle, NatsServerOptions, ProcessHandle } from "@sts/testkit";
@@ -47,6 +47,8 @@ export interface Stack {
   start(name: ServiceName, extraEnv?: Record<string, string>): Promise<ProcessHandle>;
   /** Starts one more replica of a gRPC service on its own free port. */
   startReplica(name: Exclude<ServiceName, "gateway">, extraEnv?: Record<string, string>): Promise<{ handle: ProcessHandle; address: string }>;
+  /** Waits until every service started so far reports ready again (after a fault a test injected and undid). */
+  ready(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -122,9 +124,11 @@ export async function startStack(config: Record<string, unknown>, options: Stack
     });
   }
 
+  const readiness = (name: ServiceName) => () =>
+    name === "gateway" ? httpReady(`${gatewayUrl}/readyz`) : grpcHealthy(address[name], "", 1000, credentials?.channelTo(name));
+
   async function start(name: ServiceName, extraEnv: Record<string, string> = {}): Promise<ProcessHandle> {
-    const ready = name === "gateway" ? () => httpReady(`${gatewayUrl}/readyz`) : () => grpcHealthy(address[name], "", 1000, credentials?.channelTo(name));
-    const handle = await launch(name, extraEnv, ready);
+    const handle = await launch(name, extraEnv, readiness(name));
     processes[name] = handle;
     replicas.push(handle);
     return handle;
@@ -154,6 +158,11 @@ export async function startStack(config: Record<string, unknown>, options: Stack
     env,
     start,
     startReplica,
+    async ready(timeoutMs = 20_000) {
+      for (const name of Object.keys(processes) as ServiceName[]) {
+        await waitFor(readiness(name), { timeoutMs, message: `${name} not ready` });
+      }
+    },
     async stop() {
       await Promise.all(replicas.map((p) => p.stop()));
       await nats.stop();

@@ -9,7 +9,7 @@
 import { createServer } from "node:http";
 import type { Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { freePort, tcpOpen, waitFor } from "@sts/testkit";
 import type { ProcessHandle } from "@sts/testkit";
 import { basicAuth, postForm, startSidecar, startStack, SERVICES } from "./harness.js";
@@ -47,6 +47,9 @@ beforeAll(async () => {
   stack = await startStack({ ...chainConfig, sidecars }, { env });
   sidecar = await startSidecar(stack, "svc-a", SECRET, async () => (await tcpOpen(sidecarPort.outbound)) && (await tcpOpen(sidecarPort.health)));
 }, 90_000);
+
+// A test that restarts NATS leaves services reconnecting: the next one starts once every service is ready again.
+beforeEach(() => stack.ready(), 30_000);
 
 afterAll(async () => {
   await sidecar?.stop();
