@@ -226,6 +226,24 @@ describe("ProviderIntrospection: circuit breaker", () => {
     expect(states).toEqual(["open", "half_open", "closed"]);
   });
 
+  it("once closed again, judges the endpoint by the calls since: one failure after the probe does not reopen it", async () => {
+    let status = 500;
+    const idp = await provider(() => ({ status, body: { active: true } }));
+    const cache = introspection(idp.url, { now: NOW }, { breakerPauseMs: 200 });
+    await failing(cache, ["t1", "t2", "t3", "t4", "t5"]);
+    expect(cache.breakerState).toBe("open");
+    status = 200;
+    await new Promise((r) => setTimeout(r, 250));
+    expect(await cache.check("t6", claims)).toBe("active");
+    expect(cache.breakerState).toBe("closed");
+    status = 500;
+    await failing(cache, ["t7"]);
+    expect(cache.breakerState).toBe("closed");
+    // Still a breaker: most of the next calls failing opens it.
+    await failing(cache, ["t8", "t9", "t10", "t11"]);
+    expect(cache.breakerState).toBe("open");
+  });
+
   it("opens again when the probe fails", async () => {
     const idp = await provider(() => ({ status: 502, body: {} }));
     const cache = introspection(idp.url, { now: NOW }, { breakerPauseMs: 200 });

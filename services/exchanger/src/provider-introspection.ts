@@ -23,6 +23,7 @@
  * Remembered answers are still used while it is open.
  */
 import { createHash } from "node:crypto";
+import { EventEmitter } from "node:events";
 import CircuitBreaker from "opossum";
 import { resultCounter } from "@sts/telemetry";
 import { IntrospectionUnavailable, introspectToken } from "./introspection-request.js";
@@ -67,6 +68,7 @@ export type BreakerState = "open" | "half_open" | "closed";
 /** The breaker opens when more than half of at least this many calls within the window failed. */
 const BREAKER_MIN_CALLS = 5;
 const BREAKER_WINDOW_MS = 10_000;
+const BREAKER_BUCKETS = 10;
 const DEFAULT_BREAKER_PAUSE_MS = 5_000;
 
 /** Remembered answers beyond this are dropped least recently used first; a dropped one is only asked again. */
@@ -108,13 +110,18 @@ export class ProviderIntrospection {
     this.#o = { maxEntries: DEFAULT_MAX_ENTRIES, nowMs: Date.now, onBreaker: () => undefined, breakerPauseMs: DEFAULT_BREAKER_PAUSE_MS, ...options };
     // Configured issuers only (a handful): a bounded label set.
     this.#count = resultCounter("@sts/exchanger", "sts.federation.introspections", COUNTER_DESCRIPTION, RESULTS, { "sts.issuer": options.issuer });
+    // The window's buckets turn on our signal, not opossum's timer, so closing can empty the window (below).
+    const window = new EventEmitter();
+    const turn = setInterval(() => window.emit("rotate"), BREAKER_WINDOW_MS / BREAKER_BUCKETS);
+    turn.unref();
     this.#breaker = new CircuitBreaker((token: string, claims: IntrospectedToken) => this.#ask(token, claims), {
       // introspectToken has its own deadline (timeout_ms), which aborts the request; the breaker's would leave it running.
       timeout: false,
       volumeThreshold: BREAKER_MIN_CALLS,
       errorThresholdPercentage: 50,
       rollingCountTimeout: BREAKER_WINDOW_MS,
-      rollingCountBuckets: 10,
+      rollingCountBuckets: BREAKER_BUCKETS,
+      rotateBucketController: window,
       resetTimeout: this.#o.breakerPauseMs,
       enableSnapshots: false,
       // Latency percentiles are not used here: without this, every call sorts the window's latencies.
@@ -122,7 +129,12 @@ export class ProviderIntrospection {
     });
     this.#breaker.on("open", () => this.#o.onBreaker("open"));
     this.#breaker.on("halfOpen", () => this.#o.onBreaker("half_open"));
-    this.#breaker.on("close", () => this.#o.onBreaker("closed"));
+    this.#breaker.on("close", () => {
+      // opossum keeps the failures that opened it: one more failure soon after the probe would reopen it. A closed
+      // breaker judges the endpoint by the calls made since.
+      for (let i = 0; i < BREAKER_BUCKETS; i++) window.emit("rotate");
+      this.#o.onBreaker("closed");
+    });
   }
 
   /** The provider's verdict on a token that passed every local check; rejects with IntrospectionUnavailable when there is none. */
