@@ -22,7 +22,7 @@ import { grpcCredentials, requireSpiffeId, spiffeIdOf } from "@sts/grpc";
 import type { GrpcCredentials } from "@sts/grpc";
 import { freePort, makeTestCa, startWorkloadApiServer, svidResponse, waitFor } from "@sts/testkit";
 import type { SvidFiles, TestCa, WorkloadApiServer } from "@sts/testkit";
-import { SERVICES, basicAuth, claimsOf, clientCredentialsToken, postForm, startStack } from "./harness.js";
+import { SERVICES, basicAuth, claimsOf, clientCredentialsToken, postForm, startSidecar, startStack } from "./harness.js";
 import type { ServiceName, Stack } from "./harness.js";
 import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, decideOver, mintOver } from "./chain.js";
 
@@ -34,7 +34,9 @@ let dir: string;
 let ca: TestCa;
 let stack: Stack;
 const svids = {} as Record<ServiceName, SvidFiles>;
-const agents = {} as Record<ServiceName | "silent", WorkloadApiServer>;
+const agents = {} as Record<ServiceName | "silent" | "sidecar", WorkloadApiServer>;
+/** svc-a's sidecar: its exchanger channel on grpc_tls from its own agent; its listeners cleartext. */
+const sidecarPorts = { inbound: 0, outbound: 0, health: 0 };
 /** Agents of the replicas tests start. */
 const replicaAgents: WorkloadApiServer[] = [];
 /** The test's own identity, from files: a peer of the stack that is none of its services. */
@@ -56,6 +58,8 @@ beforeAll(async () => {
   }
   // Has nothing for its workload: its streams stay open and silent.
   agents.silent = await startWorkloadApiServer(join(dir, "silent.sock"));
+  agents.sidecar = await startWorkloadApiServer(join(dir, "sidecar.sock"), svidResponse(issue("sidecar", idOf("sidecar-svc-a"))));
+  for (const name of Object.keys(sidecarPorts) as Array<keyof typeof sidecarPorts>) sidecarPorts[name] = await freePort();
   tester = issue("tester", idOf("tester"));
   asTester = grpcCredentials({
     cert_file: tester.cert_file,
@@ -73,6 +77,15 @@ beforeAll(async () => {
         { client_id: "app", client_secret: SECRET, scope: ["a", "b"], audience: ["svc-a"] },
         { client_id: "svc-a", client_secret: SECRET, grant_types: ["client_credentials", EXCHANGE_GRANT], audience: [] },
       ],
+      sidecars: {
+        "svc-a": {
+          inbound: { port: sidecarPorts.inbound },
+          outbound: { port: sidecarPorts.outbound },
+          health: { port: sidecarPorts.health },
+          upstream: "http://127.0.0.1:9",
+          routes: { "svc-b": { url: "http://127.0.0.1:9", audience: "svc-b", scopes: ["b"] } },
+        },
+      },
     },
     { services: [], probeCredentials: asTester, env: { STS_LOG_LEVEL: "info" } },
   );
@@ -282,6 +295,24 @@ describe("the stack with grpc_tls.workload_api", () => {
     }
     await waitFor(async () => (await statusOf(`${stack.gatewayUrl}/readyz`)) === 200, { timeoutMs: 10_000, message: "the gateway never became ready again" });
     expect(await tokenThenExchange()).toMatchObject({ aud: "svc-b", act: { sub: "svc-a" } });
+  });
+
+  it("reports a sidecar not ready while the SVID of its exchanger channel is redacted, and ready again with the next", async () => {
+    const readyz = `http://127.0.0.1:${sidecarPorts.health}/readyz`;
+    const sidecar = await startSidecar(stack, "svc-a", SECRET, async () => (await statusOf(readyz).catch(() => 0)) === 200, {
+      SPIFFE_ENDPOINT_SOCKET: agents.sidecar.socket,
+    });
+    try {
+      expect(sidecar.output()).toContain("grpc_tls.workload_api: X.509-SVID applied");
+      agents.sidecar.push({ svids: [] });
+      // Its exchanges would fail closed: an orchestrator must stop sending it traffic.
+      await waitFor(async () => (await statusOf(readyz)) === 503, { timeoutMs: 10_000, message: "the sidecar stayed ready without its gRPC identity" });
+      expect(await statusOf(`http://127.0.0.1:${sidecarPorts.health}/healthz`)).toBe(200);
+      agents.sidecar.push(svidResponse(issue(`sidecar-${Date.now()}`, idOf("sidecar-svc-a"))));
+      await waitFor(async () => (await statusOf(readyz)) === 200, { timeoutMs: 10_000, message: "the sidecar never became ready again" });
+    } finally {
+      await sidecar.stop();
+    }
   });
 
   it("refuses to start a stack on grpc_tls.workload_api without probeCredentials, before starting anything", async () => {

@@ -26,7 +26,8 @@ async function main(): Promise<void> {
     audience: sidecar.audience ?? workload,
     inbound: tokens.inbound,
     revocations: tokens.inbound.revocations,
-    ready: () => nats.isConnected(),
+    // Without its gRPC identity (an SVID redacted or expired) every exchange fails closed: not ready either.
+    ready: () => nats.isConnected() && grpcTls.identity.held(),
     metrics: telemetry.metrics,
     exchange: new ExchangeCache({
       exchanger,
