@@ -442,6 +442,13 @@ describe("revoking a workload (a client) of this stack", () => {
     // After its revocation (its credentials rotated, say) it gets tokens again.
     await afterRevocation(Number(r.value.revoked_at));
     expect(await active(remember(await clientCredentialsToken(stack, "svc-w", SECRET, { audience: "svc-c" })))).toBe(true);
+    // But it cannot carry on a chain begun before it: the token would be revoked at birth, so none is made.
+    const carryOn = await exchange("svc-w", toW, "svc-c", "c");
+    expect([carryOn.status, carryOn.body.error]).toEqual([400, "invalid_request"]);
+    expect(carryOn.body.error_description).toMatch(/chain began before the calling client was revoked/);
+    // A chain begun after it is its own again.
+    const { access: fresh } = await dti(carol);
+    expect(await exchanged("svc-w", await exchanged("svc-a", fresh, "svc-w", "b c"), "svc-c", "c")).toBeTruthy();
   });
 });
 

@@ -86,8 +86,18 @@ describe("isTokenRevoked", () => {
     // A client deeper in the chain than the one the token was issued to.
     const deeper: RevocableClaims = { ...at3, client_id: "svc-c", act: { sub: "svc-c", act: { sub: "svc-w" } } };
     expect(isTokenRevoked(deeper, state([], [[STS, "svc-w", T]]))).toBe(true);
-    // Judged by iat, not by where the chain began: a hop issued to the client after its revocation stands.
-    expect(isTokenRevoked({ ...chained, iat: T + 100, origin_iat: T }, state([], [[STS, "svc-b", T + 50]]))).toBe(false);
+  });
+
+  it("judges a revoked client by where the chain began: a hop made through it after its revocation, from a chain begun before, is covered", () => {
+    // Exchanged at T + 100 (an exchanger that had not yet seen the revocation, or a thief with svc-b's old secret) from alice's chain begun at T.
+    const late: RevocableClaims = { ...at3, iat: T + 100, origin_iat: T, client_id: "svc-c", act: { sub: "svc-c", act: { sub: "svc-b" } } };
+    expect(isTokenRevoked(late, state([], [[STS, "svc-b", T + 50]]))).toBe(true);
+    expect(isTokenRevoked({ ...late, client_id: "svc-b" }, state([], [[STS, "svc-b", T + 50]]))).toBe(true);
+    // A chain begun after the revocation is the client's own again.
+    expect(isTokenRevoked({ ...late, origin_iat: T + 60 }, state([], [[STS, "svc-b", T + 50]]))).toBe(false);
+    // Without origin_iat (a token not exchanged), iat is where its chain began.
+    expect(isTokenRevoked({ ...late, origin_iat: undefined }, state([], [[STS, "svc-b", T + 50]]))).toBe(false);
+    expect(isTokenRevoked({ ...late, origin_iat: undefined }, state([], [[STS, "svc-b", T + 100]]))).toBe(true);
   });
 
   it("checks a state's freshness once per token and then reads its checked lookups, for the jti, every lineage jti and the subject", () => {

@@ -177,10 +177,13 @@ export interface RevocationState {
  * revocation reaches every hop, however late it was exchanged.
  *
  * A revoked subject that is a client of the token's issuer (a compromised
- * workload) also revokes, up to its revocation, the tokens issued to it
- * (`client_id`) and those made through it as an actor (`act`): Keycloak's
- * "not before" of a client. Compared with `iat`: what it is given after
- * that is its own again.
+ * workload) also revokes the tokens issued to it (`client_id`) and those
+ * made through it as an actor (`act`), of every chain begun by its
+ * revocation: Keycloak's "not before" of a client. Judged, like the subject,
+ * by where the chain began, not by `iat`: a hop an exchanger made from such
+ * a chain after the revocation (stale for a moment, or for a thief still
+ * holding the client's old credentials) is covered too. Chains begun after
+ * the revocation are the client's own again.
  *
  * This runs for every token on every verifier: one freshness check, then Map
  * lookups on the strings the claims already hold (nothing encoded), in an
@@ -192,15 +195,15 @@ export function isTokenRevoked(claims: RevocableClaims, state: RevocationState):
   if (lookups.isRevoked(claims.jti)) return true;
   const lineage = claims.lineage;
   if (lineage) for (let i = 0; i < lineage.length; i++) if (lookups.isRevoked(lineage[i] as string)) return true;
-  const revokedAt = lookups.subjectRevokedAt(subjectIssuer(claims), claims.sub);
-  if (revokedAt !== undefined && (claims.origin_iat ?? claims.iat) <= revokedAt) return true;
-  if (claims.client_id !== undefined && issuedBy(lookups.subjectRevokedAt(claims.iss, claims.client_id), claims.iat)) return true;
-  for (let act = claims.act; act !== undefined; act = act.act) if (issuedBy(lookups.subjectRevokedAt(claims.iss, act.sub), claims.iat)) return true;
+  const began = claims.origin_iat ?? claims.iat;
+  if (begunBy(lookups.subjectRevokedAt(subjectIssuer(claims), claims.sub), began)) return true;
+  if (claims.client_id !== undefined && begunBy(lookups.subjectRevokedAt(claims.iss, claims.client_id), began)) return true;
+  for (let act = claims.act; act !== undefined; act = act.act) if (begunBy(lookups.subjectRevokedAt(claims.iss, act.sub), began)) return true;
   return false;
 }
 
-/** Whether a token issued at `iat` was issued by the time its client or actor was revoked (at `revokedAt`, if ever). */
-const issuedBy = (revokedAt: number | undefined, iat: number): boolean => revokedAt !== undefined && iat <= revokedAt;
+/** Whether a chain begun at `began` began by the time its subject, client or actor was revoked (at `revokedAt`, if ever). */
+export const begunBy = (revokedAt: number | undefined, began: number): boolean => revokedAt !== undefined && began <= revokedAt;
 
 /**
  * The claims that revoke a token, read without verifying it (a cache

@@ -9,6 +9,7 @@ export {
   audienceList,
   actDepth,
   actSubjects,
+  begunBy,
   isActClaim,
   isLineage,
   isMayAct,

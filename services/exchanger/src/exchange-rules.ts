@@ -5,8 +5,8 @@
  */
 import type { OAuthError } from "@sts/errors";
 import { invalidRequest, invalidScope } from "@sts/errors";
-import { TOKEN_TYPE, actDepth, isMayAct } from "@sts/jwt";
-import type { AccessTokenClaims, ActClaim } from "@sts/jwt";
+import { TOKEN_TYPE, actDepth, begunBy, isMayAct } from "@sts/jwt";
+import type { AccessTokenClaims, ActClaim, RevocationLookups } from "@sts/jwt";
 import { audiencesWellFormed, intersectScopes, parseScopes, requestedAudiences } from "@sts/scopes";
 import type { ExchangeRequest__Output } from "@sts/proto";
 
@@ -70,6 +70,15 @@ export function actingParty(clientId: string, issuer: string, actor: AccessToken
   if (actor && actor.sub !== clientId && actor.client_id !== clientId) throw invalidRequest("actor_token does not identify the calling client");
   // A verified actor token is ours, so its issuer is this one too.
   return { sub: clientId, iss: issuer };
+}
+
+/**
+ * A client revoked since the subject's chain began may not carry it on: every verifier would refuse the token as
+ * revoked at birth (isTokenRevoked judges a revoked client by where the chain began), so none is made.
+ */
+export function checkCallerNotRevoked(clientId: string, issuer: string, chainBegan: number, revocations: Pick<RevocationLookups, "subjectRevokedAt">): void {
+  if (begunBy(revocations.subjectRevokedAt(issuer, clientId), chainBegan))
+    throw badToken("subject_token", "its chain began before the calling client was revoked");
 }
 
 /**

@@ -44,6 +44,7 @@ import {
   actingParty,
   badToken,
   buildActChain,
+  checkCallerNotRevoked,
   checkDepth,
   checkMayAct,
   grantedScopes,
@@ -224,6 +225,7 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
       await checkActiveAtIssuer(params.subjectToken, verified);
       const actor = params.actorToken ? await verifyPresented(params.actorToken, "actor_token", deps) : undefined;
       const acting = actingParty(client.client_id, deps.issuer, actor);
+      checkCallerNotRevoked(client.client_id, deps.issuer, subject.origin_iat ?? subject.iat, deps.revocations);
       checkMayAct(subject, acting);
       const act = buildActChain(acting, subject.act);
       const lineage = actor ? lineageWithActor(verified.lineage, actor) : verified.lineage;
