@@ -278,6 +278,25 @@ describe("the stack with grpc_tls.workload_api", () => {
     }
   });
 
+  it("reports a service not live, for a restart, once its SVID is withdrawn and its agent refused the stream for good; live while either can change", async () => {
+    const agent = await startWorkloadApiServer(join(dir, "exchanger-lost.sock"), svidResponse(svids.exchanger));
+    replicaAgents.push(agent);
+    const adminPort = await freePort();
+    const probe = (path: string): Promise<number> => statusOf(`http://127.0.0.1:${adminPort}${path}`);
+    const { handle } = await stack.startReplica("exchanger", { SPIFFE_ENDPOINT_SOCKET: agent.socket, STS_EXCHANGER_ADMIN_PORT: String(adminPort) });
+    try {
+      agent.push({ svids: [] });
+      await waitFor(async () => (await probe("/readyz")) === 503, { timeoutMs: 10_000, message: "the exchanger stayed ready without an identity" });
+      // The agent may still send the next SVID: waiting is the cure, not a restart.
+      expect(await probe("/healthz")).toBe(200);
+      agent.fail(grpc.status.INVALID_ARGUMENT, "malformed request");
+      await waitFor(async () => (await probe("/healthz")) === 503, { timeoutMs: 10_000, message: "the exchanger stayed live with its identity lost for good" });
+      expect(handle.output()).toContain("refused the stream for good");
+    } finally {
+      await handle.stop();
+    }
+  });
+
   it("fails the gateway's calls over its open channels when its agent redacts its SVID, and reports it not ready, until the agent sends the next", async () => {
     // The gateway's channels to the issuer and the exchanger are open and READY.
     expect(await tokenThenExchange()).toMatchObject({ aud: "svc-b" });

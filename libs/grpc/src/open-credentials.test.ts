@@ -313,6 +313,24 @@ describe("openGrpcCredentials with grpc_tls.workload_api", () => {
     expect(lines.filter((line) => line.includes("X.509-SVID applied"))).toHaveLength(1);
   });
 
+  it("is lost for good only once the SVID in use is gone and the agent refused the stream for good", async () => {
+    const server = await agent(svid.first);
+    const { creds, lines } = await open(server.socket);
+    // Refused for good with the SVID still valid: it stays in use until it expires, so a restart would only lose it.
+    server.fail(grpc.status.INVALID_ARGUMENT, "malformed request");
+    await waitFor(() => lines.some((line) => line.includes("refused the stream for good")), { timeoutMs: 5000, message: "the refusal was never noticed" });
+    expect([creds.identity.held(), creds.lost()]).toEqual([true, false]);
+
+    // Redacted while the stream still stands: withdrawn, but the agent can send the next.
+    const other = await agent(svid.first);
+    const second = await open(other.socket);
+    other.push({ svids: [] });
+    await waitFor(() => !second.creds.identity.held(), { timeoutMs: 5000, message: "the redaction was never applied" });
+    expect(second.creds.lost()).toBe(false);
+    other.fail(grpc.status.INVALID_ARGUMENT, "malformed request");
+    await waitFor(() => second.creds.lost(), { timeoutMs: 5000, message: "never lost after the refusal for good" });
+  });
+
   it("withdraws the identity when the SVID in use passes its notAfter with no new one: no new connection is accepted or dialled", async () => {
     const short = validFor("short", 2500);
     const server = await agent(short);

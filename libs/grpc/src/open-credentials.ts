@@ -89,6 +89,8 @@ export async function openGrpcCredentials(tls: GrpcTlsConfig | undefined, logger
   });
   return providerCredentials(provider, tls, {
     withdrawable: true,
+    // Refused for good (SPIFFE Workload Endpoint, appendix A): once the SVID in use is withdrawn or expires, only a restart helps.
+    renewable: () => source.stoppedBecause === undefined,
     close: () => {
       clearTimeout(expiry);
       source.stop();

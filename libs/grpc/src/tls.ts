@@ -46,6 +46,11 @@ export interface GrpcCredentials {
    * fails its calls and closes its connections.
    */
   identity: IdentityState;
+  /**
+   * Whether the identity is gone for good: withdrawn, and nothing but a restart brings another (the Workload API
+   * stream was refused for good). Never with files or plaintext. The admin server's /healthz follows it.
+   */
+  lost(): boolean;
   /** Stops keeping the material current (closes the Workload API stream); servers and channels keep the set they hold. */
   close(): void;
 }
@@ -180,7 +185,7 @@ export function logReloads(logger: Logger, section = "grpc_tls"): ReloadListener
 export function providerCredentials(
   provider: MaterialProvider,
   tls: GrpcTlsRules,
-  { close = () => undefined, withdrawable = false }: { close?: () => void; withdrawable?: boolean } = {},
+  { close = () => undefined, withdrawable = false, renewable = () => true }: { close?: () => void; withdrawable?: boolean; renewable?: () => boolean } = {},
 ): GrpcCredentials {
   const followed = <C extends grpc.ServerCredentials | grpc.ChannelCredentials>(credentials: C): C => {
     if (withdrawable) identities.set(credentials, provider);
@@ -190,6 +195,7 @@ export function providerCredentials(
     server: followed(grpc.experimental.createCertificateProviderServerCredentials(provider, provider, tls.require_client_cert)),
     channelTo: (service) => followed(grpc.experimental.createCertificateProviderChannelCredentials(provider, provider, verifyOf(tls, service))),
     identity: provider,
+    lost: () => !provider.held() && !renewable(),
     close,
   };
 }
@@ -203,13 +209,23 @@ function verifyOf(tls: GrpcTlsRules, service: string | undefined): grpc.VerifyOp
 /** Reads the TLS files at start (failing there, naming the field) and, with reload_interval, again as they rotate. */
 export function grpcCredentials(tls: GrpcTlsFiles | undefined, onReload: ReloadListener = () => undefined): GrpcCredentials {
   const none = (): void => undefined;
-  if (!tls) return { server: grpc.ServerCredentials.createInsecure(), channelTo: () => grpc.credentials.createInsecure(), identity: ALWAYS_HELD, close: none };
+  const never = (): boolean => false;
+  if (!tls) {
+    return {
+      server: grpc.ServerCredentials.createInsecure(),
+      channelTo: () => grpc.credentials.createInsecure(),
+      identity: ALWAYS_HELD,
+      lost: never,
+      close: none,
+    };
+  }
   const material = readTlsFiles(tls, "grpc_tls");
   if (!tls.reload_interval) {
     return {
       server: grpc.ServerCredentials.createSsl(material.ca, [{ cert_chain: material.cert, private_key: material.key }], tls.require_client_cert),
       channelTo: (service) => grpc.credentials.createSsl(material.ca, material.key, material.cert, verifyOf(tls, service)),
       identity: ALWAYS_HELD,
+      lost: never,
       close: none,
     };
   }

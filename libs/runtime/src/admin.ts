@@ -16,6 +16,8 @@ export interface AdminServerOptions {
   metrics: MetricsHandle;
   /** Whether the service can do its work now; /readyz answers 503 when not. */
   ready: () => boolean;
+  /** Whether the process can still recover on its own; /healthz answers 503 when not, so an orchestrator restarts it. */
+  live?: () => boolean;
   logger: Logger;
 }
 
@@ -36,9 +38,11 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       case "/metrics":
         options.metrics.scrape(req, res);
         return;
-      case "/healthz":
-        res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+      case "/healthz": {
+        const live = options.live?.() ?? true;
+        res.writeHead(live ? 200 : 503, { "content-type": "text/plain" }).end(live ? "ok\n" : "not live\n");
         return;
+      }
       case "/readyz": {
         const ready = options.ready();
         res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" }).end(ready ? "ready\n" : "not ready\n");

@@ -16,8 +16,11 @@ import { natsOptionsOf } from "./nats-options.js";
 export interface ServiceTelemetry {
   /** The metrics pipeline, when metrics are on. */
   metrics: MetricsHandle | undefined;
-  /** Starts the admin server (GET /metrics, /healthz, /readyz) if `services.<name>.admin_port` is set; `ready` answers /readyz. */
-  serveAdmin(ready: () => boolean): Promise<void>;
+  /**
+   * Starts the admin server (GET /metrics, /healthz, /readyz) if `services.<name>.admin_port` is set; `ready` answers
+   * /readyz, and /healthz fails once `identity` (the service's grpc_tls credentials) is lost for good.
+   */
+  serveAdmin(ready: () => boolean, identity?: { lost(): boolean }): Promise<void>;
   shutdown(): Promise<void>;
 }
 
@@ -39,9 +42,10 @@ export function startTelemetry(name: string, config: StsConfig, options: { metri
   let admin: AdminServer | undefined;
   const telemetry: ServiceTelemetry = {
     metrics,
-    async serveAdmin(ready) {
+    async serveAdmin(ready, identity) {
       if (!metrics || !listen || listen.admin_port === undefined) return;
-      admin = await startAdminServer({ host: listen.bind, port: listen.admin_port, metrics, ready, logger });
+      const live = identity && (() => !identity.lost());
+      admin = await startAdminServer({ host: listen.bind, port: listen.admin_port, metrics, ready, ...(live && { live }), logger });
     },
     async shutdown() {
       await admin?.close();

@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   server.setServing(nats.isConnected());
   nats.onStatusChange((connected) => server.setServing(connected));
   logger.info({ port: server.port, audience: config.audit.api_audience, scope: config.audit.api_scope }, "audit listening");
-  await telemetry.serveAdmin(() => server.isServing());
+  await telemetry.serveAdmin(() => server.isServing(), tls);
   if (!breakGlassToken) logger.warn("STS_AUDIT_TOKEN is not set: the audit API answers callers without a credential (each read recorded as anonymous)");
 
   onShutdownSignal(async () => {

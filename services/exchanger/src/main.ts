@@ -156,7 +156,7 @@ async function main(): Promise<void> {
     if (connected) decisions.invalidate();
   });
   logger.info({ port: server.port }, "exchanger listening");
-  await telemetry.serveAdmin(() => server.isServing());
+  await telemetry.serveAdmin(() => server.isServing(), tls);
 
   onShutdownSignal(async () => {
     await server.shutdown(5_000);

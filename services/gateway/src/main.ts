@@ -32,6 +32,7 @@ async function main(): Promise<void> {
   const gateway = await startGateway({
     clients,
     ready,
+    live: () => !tls.lost(),
     host: config.services.gateway.bind,
     port: config.services.gateway.port,
     issuer: config.issuer,
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
     logger,
   });
   logger.info({ url: gateway.url, issuer: config.issuer }, "gateway listening");
-  await telemetry.serveAdmin(ready);
+  await telemetry.serveAdmin(ready, tls);
   onShutdownSignal(async () => {
     clearInterval(probe);
     await gateway.close();

@@ -36,7 +36,10 @@ export interface GatewayOptions {
   /** The issuer's signing algorithm, advertised for ID tokens. */
   idTokenSigningAlgs?: string[];
   deadlineMs?: number;
+  /** Whether it can serve now (/readyz). */
   ready?: () => boolean;
+  /** Whether it can still recover on its own (/healthz): not once its gRPC identity is lost for good. */
+  live?: () => boolean;
 }
 
 type FormHandler = (req: IncomingMessage, form: OAuthForm, ctx: GatewayContext) => Promise<Record<string, unknown> | void>;
@@ -146,9 +149,11 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
       case "/oauth2/jwks":
         await jwks(res);
         return;
-      case "/healthz":
-        res.writeHead(200, { "content-type": "text/plain" }).end("ok");
+      case "/healthz": {
+        const live = options.live ? options.live() : true;
+        res.writeHead(live ? 200 : 503, { "content-type": "text/plain" }).end(live ? "ok" : "not live");
         return;
+      }
       case "/readyz": {
         const ready = options.ready ? options.ready() : true;
         res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" }).end(ready ? "ready" : "not ready");

@@ -199,7 +199,7 @@ async function main(): Promise<void> {
   server.setServing(nats.isConnected());
   nats.onStatusChange((connected) => server.setServing(connected));
   logger.info({ port: server.port, issuer: config.issuer }, "issuer listening");
-  await telemetry.serveAdmin(() => server.isServing());
+  await telemetry.serveAdmin(() => server.isServing(), tls);
 
   onShutdownSignal(async () => {
     clearInterval(rotation);

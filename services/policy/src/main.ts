@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   server.setServing(nats.isConnected());
   nats.onStatusChange((connected) => server.setServing(connected));
   logger.info({ port: server.port, policies: live.list().length, audience: config.policy.api_audience }, "policy service listening");
-  await telemetry.serveAdmin(() => server.isServing());
+  await telemetry.serveAdmin(() => server.isServing(), tls);
 
   onShutdownSignal(async () => {
     stopping = true;
