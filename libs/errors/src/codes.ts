@@ -4,7 +4,13 @@
  */
 import { status as GrpcStatus } from "@grpc/grpc-js";
 
-/** OAuth 2.0 error codes (RFC 6749 §5.2, RFC 8693 §2.2.2, RFC 6750 §3.1). */
+/**
+ * OAuth 2.0 error codes (RFC 6749 §5.2, RFC 8693 §2.2.2, RFC 6750 §3.1), and `not_found`: no RFC's, the operator
+ * APIs' answer when the thing a call names does not exist where it must (a policy id no config hop declares, for
+ * PolicyService.Reset), so a caller can tell it from a malformed request. The OAuth endpoints never send it.
+ * Likewise `failed_precondition`: a well-formed operator call that this deployment cannot carry out as configured
+ * (rotating or withdrawing a signing key the issuer reads from keys.jwk_file); retrying it changes nothing.
+ */
 export const OAUTH_ERROR_CODES = [
   "invalid_request",
   "invalid_client",
@@ -20,6 +26,8 @@ export const OAUTH_ERROR_CODES = [
   "access_denied",
   "server_error",
   "temporarily_unavailable",
+  "not_found",
+  "failed_precondition",
 ] as const;
 
 /** One of the RFC error codes. */
@@ -49,6 +57,8 @@ export const ERROR_TABLE: Readonly<Record<OAuthErrorCode, Mapping>> = {
   access_denied: { http: 403, grpc: GrpcStatus.PERMISSION_DENIED },
   temporarily_unavailable: { http: 503, grpc: GrpcStatus.UNAVAILABLE },
   server_error: { http: 500, grpc: GrpcStatus.INTERNAL },
+  not_found: { http: 404, grpc: GrpcStatus.NOT_FOUND },
+  failed_precondition: { http: 400, grpc: GrpcStatus.FAILED_PRECONDITION },
 };
 
 const CODE_SET: ReadonlySet<string> = new Set(OAUTH_ERROR_CODES);
@@ -80,6 +90,10 @@ export function codeFromGrpcStatus(status: GrpcStatus): OAuthErrorCode {
       return "invalid_request";
     case GrpcStatus.UNAUTHENTICATED:
       return "invalid_client";
+    case GrpcStatus.NOT_FOUND:
+      return "not_found";
+    case GrpcStatus.FAILED_PRECONDITION:
+      return "failed_precondition";
     default:
       return "server_error";
   }

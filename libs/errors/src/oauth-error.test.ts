@@ -8,6 +8,10 @@ describe("OAuthError", () => {
     expect(ERROR_TABLE.invalid_target).toEqual({ http: 400, grpc: status.PERMISSION_DENIED });
     expect(ERROR_TABLE.temporarily_unavailable).toEqual({ http: 503, grpc: status.UNAVAILABLE });
     expect(ERROR_TABLE.server_error).toEqual({ http: 500, grpc: status.INTERNAL });
+    expect(ERROR_TABLE.not_found).toEqual({ http: 404, grpc: status.NOT_FOUND });
+    expect(codeFromGrpcStatus(status.NOT_FOUND)).toBe("not_found");
+    expect(ERROR_TABLE.failed_precondition).toEqual({ http: 400, grpc: status.FAILED_PRECONDITION });
+    expect(codeFromGrpcStatus(status.FAILED_PRECONDITION)).toBe("failed_precondition");
     expect(Object.keys(ERROR_TABLE).sort()).toEqual([...OAUTH_ERROR_CODES].sort());
   });
 

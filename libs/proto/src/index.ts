@@ -121,4 +121,6 @@ export type { ValidateRequest__Output } from "./generated/sts/policy/v1/Validate
 export type { PutRequest__Output } from "./generated/sts/policy/v1/PutRequest.js";
 export type { PutResponse__Output } from "./generated/sts/policy/v1/PutResponse.js";
 export type { ListResponse__Output } from "./generated/sts/policy/v1/ListResponse.js";
+export type { ResetRequest__Output } from "./generated/sts/policy/v1/ResetRequest.js";
+export type { ResetResponse, ResetResponse__Output } from "./generated/sts/policy/v1/ResetResponse.js";
 export type { Author, Author__Output } from "./generated/sts/policy/v1/Author.js";

@@ -1,13 +1,13 @@
-/** `stsctl policy …`: list, get, put and delete policies through the policy API, as an operator. */
+/** `stsctl policy …`: list, get, put, delete and reset policies through the policy API, as an operator. */
 import { readFileSync } from "node:fs";
 import type { ChannelCredentials, Metadata } from "@grpc/grpc-js";
 import { loadPolicyProto } from "@sts/proto";
-import type { ListResponse__Output, Policy__Output, PutResponse__Output } from "@sts/proto";
+import type { ListResponse__Output, Policy__Output, PutResponse__Output, ResetResponse__Output } from "@sts/proto";
 import { unaryCall } from "./cli-connection.js";
 import { UsageError } from "./cli-credential.js";
 
 /** The policy commands. */
-export const POLICY_COMMANDS = ["list", "get", "put", "delete"] as const;
+export const POLICY_COMMANDS = ["list", "get", "put", "delete", "reset"] as const;
 
 /** What a policy command takes from the command line. */
 export interface PolicyArgs {
@@ -16,8 +16,22 @@ export interface PolicyArgs {
   file?: string;
   /** put: the policy's description. */
   description?: string;
-  /** put: write only if the stored revision is still this one. */
+  /** put, reset: write only if the stored revision is still this one. */
   expectedRevision?: string;
+}
+
+/** --expected-revision as the API takes it: "0" (none) when absent. */
+function expectedRevision(a: PolicyArgs): string {
+  if (a.expectedRevision === undefined) return "0";
+  if (!/^\d{1,19}$/.test(a.expectedRevision)) throw new UsageError("--expected-revision takes a revision number");
+  return a.expectedRevision;
+}
+
+/** What a reset did, in words. */
+function resetLine(id: string, r: ResetResponse__Output): string {
+  return r.changed
+    ? `policy ${id} handed back to the config file at revision ${r.revision}`
+    : `policy ${id} already is the config file's version (revision ${r.revision}); nothing written`;
 }
 
 /** Who wrote a version: the operator's sub, client and jti, "break-glass", or "-" for a policy seeded from the config. */
@@ -64,15 +78,19 @@ export async function runPolicy(
         } catch (err) {
           throw new UsageError(`cannot read the policy file: ${(err as Error).message}`);
         }
-        if (a.expectedRevision !== undefined && !/^\d{1,19}$/.test(a.expectedRevision)) throw new UsageError("--expected-revision takes a revision number");
         const policy = { id, text, description: a.description ?? "" };
-        const r = await unaryCall<PutResponse__Output>(client, "Put", { policy, expected_revision: a.expectedRevision ?? "0" }, metadata());
+        const r = await unaryCall<PutResponse__Output>(client, "Put", { policy, expected_revision: expectedRevision(a) }, metadata());
         out(a.json ? JSON.stringify(r) : `policy ${id} written at revision ${r.revision}`);
         return 0;
       }
       case "delete": {
         await unaryCall(client, "Delete", { id }, metadata());
         out(`policy ${id} deleted`);
+        return 0;
+      }
+      case "reset": {
+        const r = await unaryCall<ResetResponse__Output>(client, "Reset", { id, expected_revision: expectedRevision(a) }, metadata());
+        out(a.json ? JSON.stringify(r) : resetLine(id ?? "", r));
         return 0;
       }
       default:

@@ -10,6 +10,7 @@
  *   stsctl policy get    <id> [--json]
  *   stsctl policy put    <id> --file F [--description D] [--expected-revision N]
  *   stsctl policy delete <id>
+ *   stsctl policy reset  <id> [--expected-revision N] [--json]
  *   stsctl subject revoke --iss I --sub S [--reason R] [--json]
  *
  * --addr host:port selects the service (or STS_AUDIT_ADDR, default
@@ -48,7 +49,7 @@ const GROUPS = {
   },
   policy: {
     commands: POLICY_COMMANDS as readonly string[],
-    takesId: ["get", "put", "delete"],
+    takesId: ["get", "put", "delete", "reset"],
     address: () => process.env.STS_POLICY_ADDR ?? "127.0.0.1:50053",
     credentials: { accessToken: "STS_POLICY_ACCESS_TOKEN", breakGlass: "STS_POLICY_ADMIN_TOKEN" } satisfies CredentialSources,
   },
@@ -73,7 +74,7 @@ function idAsPositional(argv: string[]): string[] {
 
 const usage = [
   "usage: stsctl audit <query|tail|lineage <jti>|verify> [--addr host:port] [--tls-ca F --tls-cert F --tls-key F] [--access-token-file F] [--json] [--sub S] [--client C] [--aud A] [--type T] [--since T] [--until T] [--limit N] [--from-seq N]",
-  "       stsctl policy <list|get <id>|put <id> --file F [--description D] [--expected-revision N]|delete <id>> [--addr host:port] [--tls-ca F --tls-cert F --tls-key F] [--access-token-file F] [--json]",
+  "       stsctl policy <list|get <id>|put <id> --file F [--description D] [--expected-revision N]|delete <id>|reset <id> [--expected-revision N]> [--addr host:port] [--tls-ca F --tls-cert F --tls-key F] [--access-token-file F] [--json]",
   "       stsctl subject revoke --iss I --sub S [--reason R] [--addr host:port] [--tls-ca F --tls-cert F --tls-key F] [--access-token-file F] [--json]",
   "credential: your access token from STS_AUDIT_ACCESS_TOKEN (auditors), STS_POLICY_ACCESS_TOKEN (policy operators) or STS_ISSUER_ACCESS_TOKEN",
   "            (subject revocation), or --access-token-file F, each read and change recorded under its name; else the break-glass",

@@ -24,12 +24,13 @@ async function main(): Promise<void> {
   const cache = new KvCache(kv, { parse: parseStoredPolicy, logger });
   await cache.ready();
   const store = new PolicyStore(kv, now);
-  const seeded = await store.seed(compileHops(config.policy.hops), (id) => [...cache.values()].find((p) => p.id === id));
+  const hopPolicies = compileHops(config.policy.hops);
+  const seeded = await store.seed(hopPolicies, (id) => [...cache.values()].find((p) => p.id === id));
   logger.info({ seeded: seeded.written, hops: config.policy.hops.length }, "hop policies seeded");
   if (seeded.keptDeleted.length > 0) {
     logger.warn(
       { policy_ids: seeded.keptDeleted },
-      "hop policies of the config file that an operator deleted through the API stay deleted: Put them to restore them, or take the hops out of the config file",
+      "hop policies of the config file that an operator deleted through the API stay deleted: hand them back to the config file with `stsctl policy reset <id>`, or take the hops out of the config file",
     );
   }
 
@@ -58,6 +59,7 @@ async function main(): Promise<void> {
           store,
           operators,
           logger,
+          configPolicies: new Map(hopPolicies.map((p) => [p.id, p])),
           ...(config.grpc_tls?.spiffe_ids?.exchanger && { deciderSpiffeId: config.grpc_tls.spiffe_ids.exchanger }),
         }),
       },

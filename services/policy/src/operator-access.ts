@@ -3,7 +3,7 @@
  * this stack and presents one of its access tokens naming
  * `policy.api_audience`: `policy.read_scope` lets it read (Get, List, the
  * what-if Validate), `policy.write_scope` lets it change policies (Put,
- * Delete) and read them too, since a writer sees what it changes. The shared
+ * Delete, Reset) and read them too, since a writer sees what it changes. The shared
  * STS_POLICY_ADMIN_TOKEN stays as a break-glass credential for every call,
  * recorded as such. There is no anonymous access: Validate compiles any Cedar
  * it is given, and the policies say who may get which token.
@@ -19,7 +19,7 @@ export type Operator = CallerIdentity;
 export interface OperatorAccess {
   /** Get, List, Validate: read_scope or write_scope. */
   read(metadata: Metadata): Promise<Operator>;
-  /** Put, Delete: write_scope. */
+  /** Put, Delete, Reset: write_scope. */
   write(metadata: Metadata): Promise<Operator>;
 }
 

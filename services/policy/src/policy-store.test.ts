@@ -6,7 +6,7 @@ import { connectNats, encodeKey, openBucket } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
 import { startNats } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
-import { PolicyStore, inForce, parseStoredPolicy } from "./policy-store.js";
+import { PolicyStore, configVersion, inForce, parseStoredPolicy, resetNeeded } from "./policy-store.js";
 import type { StoredPolicy } from "./policy-store.js";
 
 const dana: CallerIdentity = { credential: "access_token", sub: "dana", client_id: "ops-dana", jti: "j-dana" };
@@ -87,5 +87,101 @@ describe("PolicyStore", () => {
     expect(parseStoredPolicy({ ...base, author: { ...dana, jti: 7 } })?.author).toBeUndefined();
     expect(parseStoredPolicy({ ...base, author: { ...dana, extra: "dropped" } })?.author).toEqual(dana);
     expect(parseStoredPolicy({ ...base, deleted: "yes" })?.deleted).toBeUndefined();
+  });
+});
+
+describe("resetNeeded: whether Reset has anything to write", () => {
+  const declared = { id: "hop/a/b/exchange", text, description: "Config hop: a → b" };
+  const current = configVersion(declared, 1);
+  const cases: Array<[string, StoredPolicy | undefined, boolean]> = [
+    ["nothing stored under the id", undefined, true],
+    ["the config file's version, as seeded", current, false],
+    ["the config file's version, as an earlier Reset stored it", { ...current, author: dana, change: "reset" }, false],
+    ["an operator's tombstone", { ...current, source: "api", text: "", description: "", deleted: true, author: dana }, true],
+    ["an operator's copy of the config text, which later config edits would not reach", { ...current, source: "api", author: dana }, true],
+    ["an operator's replacement", { ...declared, text: `${text}\n// narrower`, source: "api", updated_at: 1, author: dana }, true],
+    ["an older config version (the file changed since it was seeded)", configVersion({ ...declared, text: `${text}\n// older` }, 1), true],
+    ["the config text under another description", { ...current, description: "older wording" }, true],
+    ["the config text without the digest the next start compares", { ...current, seed_digest: "stale" }, true],
+    ["a config-source tombstone", { ...current, deleted: true }, true],
+  ];
+  for (const [what, stored, needed] of cases) {
+    it(`${needed ? "writes" : "writes nothing"} over ${what}`, () => {
+      expect(resetNeeded(stored, declared)).toBe(needed);
+    });
+  }
+});
+
+describe("PolicyStore.reset", () => {
+  /** The latest version stored under an id, and its revision. */
+  const latest = async (id: string): Promise<[StoredPolicy | undefined, bigint]> => {
+    const entry = await kv.get(encodeKey(id));
+    return [entry ? parseStoredPolicy(entry.json()) : undefined, BigInt(entry?.revision ?? 0)];
+  };
+  const refusal = (p: Promise<unknown>): Promise<string> => p.then(String, (err: OAuthError) => `${err.code}: ${err.description}`);
+
+  it("hands a deleted config policy back to the config file: a new version, config-managed, naming who reset it; the tombstone stays in history", async () => {
+    const declared = { id: "hop/reset-deleted", text, description: "seed" };
+    await store.seed([declared], () => undefined);
+    const deleted = await store.delete(declared.id, dana, (await latest(declared.id))[1]);
+    const [tombstone] = await latest(declared.id);
+    expect(await store.seed([declared], () => tombstone)).toEqual({ written: 0, keptDeleted: [declared.id] });
+
+    const reset = await store.reset(declared, dana);
+    expect(reset.changed).toBe(true);
+    expect(reset.revision).toBeGreaterThan(deleted);
+    const [stored] = await latest(declared.id);
+    expect(stored).toEqual({ ...configVersion(declared, 1_700_000_000), author: dana, change: "reset" });
+    expect(stored && inForce(stored)).toBe(true);
+    // The next start sees a config version of the file's text: nothing to seed, nothing kept deleted.
+    expect(await store.seed([declared], () => stored)).toEqual({ written: 0, keptDeleted: [] });
+    const history: Array<StoredPolicy | undefined> = [];
+    for await (const e of await kv.history({ key: encodeKey(declared.id) })) history.push(parseStoredPolicy(e.json()));
+    expect(history.map((v) => (v?.deleted ? "tombstone" : (v?.change ?? v?.source)))).toEqual(["config", "tombstone", "reset"]);
+  });
+
+  it("writes nothing over the config file's own version, and answers with its revision", async () => {
+    const declared = { id: "hop/reset-twice", text, description: "seed" };
+    await store.put({ ...declared, text: `${text}\n// operator's` }, dana);
+    const first = await store.reset(declared, dana);
+    expect(first.changed).toBe(true);
+    expect(await store.reset(declared, dana)).toEqual({ revision: first.revision, changed: false });
+    expect((await latest(declared.id))[1]).toBe(first.revision);
+  });
+
+  it("leaves the reset version to the config file: the next start rewrites it when the hop changed, not when it did not", async () => {
+    const declared = { id: "hop/reset-follows", text, description: "seed" };
+    await store.put({ ...declared, description: "operator's" }, dana);
+    await store.reset(declared, dana);
+    const seed = async (policy: typeof declared): Promise<number> => {
+      const [existing] = await latest(declared.id);
+      return (await store.seed([policy], () => existing)).written;
+    };
+    expect(await seed(declared)).toBe(0);
+    const narrower = { ...declared, text: `${text}\n// narrower`, description: "narrower" };
+    expect(await seed(narrower)).toBe(1);
+    expect((await latest(declared.id))[0]).toEqual(configVersion(narrower, 1_700_000_000));
+  });
+
+  it("refuses a stale expected revision as Put does, writing nothing, and writes over the expected one", async () => {
+    const declared = { id: "hop/reset-expected", text, description: "seed" };
+    const older = await store.put({ ...declared, description: "first" }, dana);
+    const newer = await store.put({ ...declared, description: "second" }, dana);
+    const stale = `invalid_request: the policy changed since revision ${older}; Get it again`;
+    expect(await refusal(store.put({ ...declared, description: "third" }, dana, older))).toBe(stale);
+    expect(await refusal(store.reset(declared, dana, older))).toBe(stale);
+    expect(await latest(declared.id)).toEqual([expect.objectContaining({ description: "second" }), newer]);
+    const reset = await store.reset(declared, dana, newer);
+    expect(reset.changed).toBe(true);
+    // Nothing to write, but the caller's revision is stale: the same refusal, not an OK over a state it did not see.
+    expect(await refusal(store.reset(declared, dana, newer))).toBe(`invalid_request: the policy changed since revision ${newer}; Get it again`);
+    expect(await store.reset(declared, dana, reset.revision)).toEqual({ revision: reset.revision, changed: false });
+  });
+
+  it("stores the config version under an id that holds nothing", async () => {
+    const declared = { id: "hop/reset-absent", text, description: "seed" };
+    const reset = await store.reset(declared, dana);
+    expect(reset.changed).toBe(true);
+    expect(await latest(declared.id)).toEqual([{ ...configVersion(declared, 1_700_000_000), author: dana, change: "reset" }, reset.revision]);
   });
 });

@@ -6,13 +6,19 @@
  * writes a tombstone naming its author instead of removing the key, so the
  * bucket itself says who made every change, deletions included, and every
  * replica announces the same author for it.
+ *
+ * A version is the config file's (config-managed) when its `source` is
+ * "config": seeding at start rewrites it whenever the file's hop changed
+ * (its `seed_digest` differs). Any other version, a tombstone included, is an
+ * operator's, and seeding leaves it alone; Reset is the way back.
  */
 import { createHash } from "node:crypto";
-import type { KV } from "@nats-io/kv";
+import type { KV, KvEntry } from "@nats-io/kv";
 import { OAuthError, invalidRequest } from "@sts/errors";
 import { CREDENTIALS } from "@sts/mesh";
 import type { CallerIdentity } from "@sts/mesh";
 import { encodeKey } from "@sts/nats";
+import type { CompiledPolicy } from "./hops.js";
 
 /** A stored policy version, or the tombstone of a deleted policy. */
 export interface StoredPolicy {
@@ -28,6 +34,8 @@ export interface StoredPolicy {
   author?: CallerIdentity;
   /** A tombstone: the policy was deleted (by `author`) and is in force nowhere. */
   deleted?: true;
+  /** "reset": `author` handed this config version back to the config file through Reset. */
+  change?: "reset";
 }
 
 const CREDENTIAL_KINDS: ReadonlySet<unknown> = new Set(Object.values(CREDENTIALS));
@@ -45,17 +53,37 @@ export function parseStoredPolicy(raw: unknown): StoredPolicy | undefined {
   if (typeof raw !== "object" || raw === null) return undefined;
   const r = raw as Record<string, unknown>;
   if (typeof r.id !== "string" || typeof r.text !== "string") return undefined;
-  const { author, deleted, ...rest } = r;
+  const { author, deleted, change, ...rest } = r;
   const parsed = { description: "", source: "api", updated_at: 0, ...rest } as StoredPolicy;
   const by = parseAuthor(author);
   if (by) parsed.author = by;
   if (deleted === true) parsed.deleted = true;
+  if (change === "reset") parsed.change = "reset";
   return parsed;
 }
 
 /** Whether a stored version is a policy in force (not the tombstone of a deleted one). */
 export function inForce(p: StoredPolicy): boolean {
   return p.deleted !== true;
+}
+
+/** The digest of a config version's text, kept in `seed_digest`: the next start rewrites the version when the file's differs. */
+export function seedDigest(text: string): string {
+  return createHash("sha256").update(text).digest("base64url");
+}
+
+/** The config-managed version of a policy the config file declares, as seeding and Reset store it. */
+export function configVersion(declared: CompiledPolicy, updatedAt: number): StoredPolicy {
+  return { ...declared, source: "config", seed_digest: seedDigest(declared.text), updated_at: updatedAt };
+}
+
+/**
+ * Whether Reset has anything to write: not when the stored version is already `declared`'s config version, in force
+ * and config-managed (with the digest the next start compares), whoever wrote it.
+ */
+export function resetNeeded(current: StoredPolicy | undefined, declared: CompiledPolicy): boolean {
+  if (!current || !inForce(current) || current.source !== "config") return true;
+  return current.text !== declared.text || current.description !== declared.description || current.seed_digest !== seedDigest(declared.text);
 }
 
 /** Largest policy text accepted. */
@@ -65,6 +93,11 @@ const ID = /^[A-Za-z0-9._:/@-]{1,200}$/;
 /** Refuses ids that are empty, huge, or hold characters we do not want in logs and keys. */
 export function checkPolicyId(id: string): void {
   if (!ID.test(id)) throw invalidRequest("policy id must be 1-200 characters of A-Z a-z 0-9 . _ : / @ -");
+}
+
+/** Put's answer to a write over a revision that is no longer the stored one. */
+function stale(expectedRevision: bigint): OAuthError {
+  return new OAuthError("invalid_request", `the policy changed since revision ${expectedRevision}; Get it again`);
 }
 
 /** Writes and reads policies. */
@@ -84,6 +117,43 @@ export class PolicyStore {
     return this.#write({ id, text: "", description: "", source: "api", updated_at: this.now(), author, deleted: true }, revision);
   }
 
+  /**
+   * Hands a policy back to the config file in the name of its author: stores `declared`, the config file's version,
+   * as config-managed, so the next start rewrites it when the file's hop changed. With expectedRevision, only if the
+   * stored revision is still that one. Writes nothing when the stored version already is `declared`'s (changed false,
+   * with the stored revision).
+   */
+  async reset(declared: CompiledPolicy, author: CallerIdentity, expectedRevision?: bigint): Promise<{ revision: bigint; changed: boolean }> {
+    const { current, revision } = await this.#latest(declared.id);
+    // Checked here too, for the answer that writes nothing; a write checks it again atomically (kv.update).
+    if (expectedRevision && expectedRevision !== revision) throw stale(expectedRevision);
+    if (!resetNeeded(current, declared)) return { revision, changed: false };
+    const record: StoredPolicy = { ...configVersion(declared, this.now()), author, change: "reset" };
+    return { revision: await this.#write(record, expectedRevision), changed: true };
+  }
+
+  /**
+   * The latest version stored under an id, read from the bucket rather than a replica's watched copy, which may lag:
+   * Reset must not answer "nothing to write" over an operator's newer Put. Revision 0 when the key holds nothing.
+   */
+  async #latest(id: string): Promise<{ current: StoredPolicy | undefined; revision: bigint }> {
+    let entry: KvEntry | null;
+    try {
+      entry = await this.kv.get(encodeKey(id));
+    } catch (err) {
+      throw new OAuthError("temporarily_unavailable", "policy store unavailable", { cause: err });
+    }
+    if (!entry) return { current: undefined, revision: 0n };
+    let current: StoredPolicy | undefined;
+    try {
+      // A key removed outside the service (DEL, PURGE) or a value that does not parse holds no policy: Reset rewrites it.
+      current = entry.operation === "PUT" ? parseStoredPolicy(entry.json()) : undefined;
+    } catch {
+      current = undefined;
+    }
+    return { current, revision: BigInt(entry.revision) };
+  }
+
   async #write(record: StoredPolicy, expectedRevision?: bigint): Promise<bigint> {
     const key = encodeKey(record.id);
     try {
@@ -92,9 +162,7 @@ export class PolicyStore {
         : await this.kv.put(key, JSON.stringify(record));
       return BigInt(rev);
     } catch (err) {
-      if (expectedRevision && err instanceof Error && /wrong last sequence/i.test(err.message)) {
-        throw new OAuthError("invalid_request", `the policy changed since revision ${expectedRevision}; Get it again`);
-      }
+      if (expectedRevision && err instanceof Error && /wrong last sequence/i.test(err.message)) throw stale(expectedRevision);
       throw new OAuthError("temporarily_unavailable", "policy store unavailable", { cause: err });
     }
   }
@@ -102,7 +170,8 @@ export class PolicyStore {
   /**
    * Seeds config-derived policies: new ones are created, config ones updated when the config changed, and an
    * operator's change through the API kept, a deletion included (its tombstone stays): the operator's word is the
-   * last one until the policy is Put again. Returns how many were written and the ids kept deleted.
+   * last one until the policy is Put again or handed back to the config file (Reset). Returns how many were written
+   * and the ids kept deleted.
    */
   async seed(
     policies: ReadonlyArray<{ id: string; text: string; description: string }>,
@@ -111,14 +180,13 @@ export class PolicyStore {
     let written = 0;
     const keptDeleted: string[] = [];
     for (const p of policies) {
-      const digest = createHash("sha256").update(p.text).digest("base64url");
+      const record = configVersion(p, this.now());
       const current = existing(p.id);
       if (current && !inForce(current)) {
         keptDeleted.push(p.id);
         continue;
       }
-      if (current && (current.source === "api" || current.seed_digest === digest)) continue;
-      const record: StoredPolicy = { ...p, source: "config", seed_digest: digest, updated_at: this.now() };
+      if (current && (current.source === "api" || current.seed_digest === record.seed_digest)) continue;
       await this.kv.put(encodeKey(p.id), JSON.stringify(record));
       written++;
     }

@@ -10,6 +10,8 @@
  * - `policy_ids`: the ids of the policies in that set, sorted;
  * - `policy_id`, `operation` (`put` or `delete`): the change made at that revision, when the bucket knows it (a
  *   seed from the config file is a `put`; a key removed outside the service leaves none);
+ * - `change`: `reset` when that change was an operator handing the policy back to the config file (Reset): a `put`
+ *   of the config file's version, which follows the file again from then on; absent for any other change;
  * - `credential` (`access_token` or `break_glass`), `sub`, `client_id`, `jti`: the operator who made it through Put or
  *   Delete, as the stored version names it; absent for a change that came from the config file. Never a token.
  */
@@ -27,6 +29,7 @@ export interface PolicyUpdated {
   policy_ids: string[];
   policy_id?: string;
   operation?: "put" | "delete";
+  change?: "reset";
   credential?: Credential;
   sub?: string;
   client_id?: string;
@@ -39,6 +42,7 @@ export function policyUpdatedData(revision: bigint, policyIds: Iterable<string>,
   if (!change) return data;
   data.policy_id = change.id;
   data.operation = change.deleted ? "delete" : "put";
+  if (change.change === "reset") data.change = "reset";
   return change.author ? { ...data, ...change.author } : data;
 }
 

@@ -18,10 +18,11 @@ import type { CallerIdentity } from "@sts/mesh";
 import { EVENTS_STREAM, EventPublisher, KvCache, connectNats, encodeKey, ensureEventsStream, openBucket } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
 import { loadPolicyProto } from "@sts/proto";
-import type { Policy__Output, PutResponse__Output } from "@sts/proto";
+import type { Policy__Output, PutResponse__Output, ResetResponse__Output } from "@sts/proto";
 import { createLogger } from "@sts/telemetry";
 import { startNats, waitFor } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
+import type { CompiledPolicy } from "./hops.js";
 import { LivePolicySet } from "./live-policies.js";
 import { announceHistory } from "./missed-records.js";
 import { operatorAccess } from "./operator-access.js";
@@ -70,7 +71,8 @@ interface Replica {
   stop(): Promise<void>;
 }
 
-async function startReplica(): Promise<Replica> {
+/** Starts a replica whose config file declares `configPolicies`. */
+async function startReplica(configPolicies: ReadonlyMap<string, CompiledPolicy> = new Map()): Promise<Replica> {
   const nats = await connectNats({ servers: server.url, name: "policy-replica" });
   const kv = await openBucket(nats, BUCKET, { owner: true, history: 10 });
   const cache = new KvCache(kv, { parse: parseStoredPolicy, logger });
@@ -83,7 +85,7 @@ async function startReplica(): Promise<Replica> {
   const store = new PolicyStore(kv, () => 1_700_000_000);
   const grpc = await startGrpcServer({
     port: 0,
-    services: [{ definition: proto.sts.policy.v1.PolicyService.service, implementation: policyService({ live, store, operators, logger }) }],
+    services: [{ definition: proto.sts.policy.v1.PolicyService.service, implementation: policyService({ live, store, operators, logger, configPolicies }) }],
     logger,
   });
   const client = new proto.sts.policy.v1.PolicyService(grpc.address, credentials.createInsecure());
@@ -233,6 +235,57 @@ describe("Put and Delete", () => {
     } finally {
       await current.stop();
       await lagging.stop();
+    }
+  });
+});
+
+describe("Reset", () => {
+  const hop = (id: string, to: string): CompiledPolicy => ({ id, text: `@id("${id}")\n${text(to)}`, description: `config hop to ${to}` });
+
+  it("hands a policy back to the config file, answering once its policy.updated record, naming the operator and the reset, is stored", async () => {
+    const declared = hop("hop/A/L/exchange", "L");
+    const replica = await startReplica(new Map([[declared.id, declared]]));
+    try {
+      await replica.call("Put", { policy: { id: declared.id, text: text("M") } });
+      const reset = await replica.call<ResetResponse__Output>("Reset", { id: declared.id });
+      expect(reset.changed).toBe(true);
+      expect((await recordsOf(reset.revision)).map((e) => e.data)).toMatchObject([
+        { policy_id: declared.id, operation: "put", change: "reset", ...BREAK_GLASS },
+      ]);
+      expect(await replica.call<Policy__Output>("Get", { id: declared.id })).toMatchObject({ ...declared, revision: reset.revision, author: BREAK_GLASS });
+      expect(await replica.call<ResetResponse__Output>("Reset", { id: declared.id })).toEqual({ revision: reset.revision, changed: false });
+    } finally {
+      await replica.stop();
+    }
+  });
+
+  it("answers not_found (NOT_FOUND) for an id the config file does not declare, stored or not, and changes nothing", async () => {
+    const replica = await startReplica(new Map([["hop/A/N/exchange", hop("hop/A/N/exchange", "N")]]));
+    try {
+      const { revision } = await replica.call<PutResponse__Output>("Put", { policy: { id: "p/operators-own", text: text("O") } });
+      const bucketRevision = async (): Promise<number> => (await bucket.status()).streamInfo.state.last_seq;
+      const before = await bucketRevision();
+      expect(await outcome(replica.call("Reset", { id: "p/operators-own" }))).toBe("not_found: the config file declares no hop policy p/operators-own");
+      expect(await outcome(replica.call("Reset", { id: "hop/A/Z/exchange" }))).toBe("not_found: the config file declares no hop policy hop/A/Z/exchange");
+      expect(await outcome(replica.call("Reset", { id: "bad id" }))).toMatch(/^invalid_request: policy id must be/);
+      expect(await bucketRevision()).toBe(before);
+      expect(await replica.call<Policy__Output>("Get", { id: "p/operators-own" })).toMatchObject({ revision, text: text("O") });
+      expect((await replica.call<{ policies: Policy__Output[] }>("List", {})).policies.map((p) => p.id)).not.toContain("hop/A/Z/exchange");
+    } finally {
+      await replica.stop();
+    }
+  });
+
+  it("never stores a config version that does not validate: server_error, nothing written", async () => {
+    const broken = { id: "hop/A/P/exchange", text: 'permit (principal == Nobody::"A", action, resource);', description: "" };
+    const replica = await startReplica(new Map([[broken.id, broken]]));
+    try {
+      expect(await outcome(replica.call("Reset", { id: broken.id }))).toBe(
+        `server_error: the config file's version of policy ${broken.id} does not validate; nothing was stored`,
+      );
+      expect(await bucket.get(encodeKey(broken.id))).toBeNull();
+    } finally {
+      await replica.stop();
     }
   });
 });

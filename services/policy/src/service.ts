@@ -1,10 +1,11 @@
 /** sts.policy.v1.PolicyService handlers over the live engine and the KV store. */
-import { invalidRequest } from "@sts/errors";
+import { OAuthError, invalidRequest } from "@sts/errors";
 import { requirePeerSpiffeId, unary } from "@sts/grpc";
 import type { DecideRequest__Output, Decision, Policy, PolicyServiceHandlers } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import { PolicyEngine } from "./cedar-engine.js";
 import type { DecideInput, Decision as EngineDecision } from "./cedar-engine.js";
+import type { CompiledPolicy } from "./hops.js";
 import type { OperatorAccess } from "./operator-access.js";
 import { MAX_POLICY_BYTES, checkPolicyId } from "./policy-store.js";
 import type { PolicyStore, StoredPolicy } from "./policy-store.js";
@@ -31,6 +32,8 @@ export interface PolicyServiceDeps {
   logger: Logger;
   /** With grpc_tls.spiffe_ids.exchanger: the only certificate identity Decide answers (decisions reveal the policy set). */
   deciderSpiffeId?: string;
+  /** The policies this replica's config file declares (its hops, compiled at start), by id: what Reset hands back to. */
+  configPolicies: ReadonlyMap<string, CompiledPolicy>;
 }
 
 /** Converts the wire request into the engine's input, refusing malformed ones. */
@@ -67,17 +70,27 @@ function toWire(d: EngineDecision, revision: bigint): Decision {
   };
 }
 
-/** Refuses a policy text that does not parse or validate, naming where and why. */
-function checkPolicyText(text: string, id: string): void {
-  if (Buffer.byteLength(text) > MAX_POLICY_BYTES) throw invalidRequest("policy text is too large");
+/** Why a policy text may not be stored (too large, does not parse or validate, naming where), or undefined. */
+function policyProblem(text: string, id: string): string | undefined {
+  if (Buffer.byteLength(text) > MAX_POLICY_BYTES) return "policy text is too large";
   // With the id, an @id annotation naming another policy is refused too.
   const result = PolicyEngine.validatePolicy(text, { id });
-  if (!result.ok) {
-    const first = result.errors[0];
-    const where = first?.line !== undefined ? `line ${first.line}, column ${first.column ?? 0}: ` : "";
-    // Cedar messages quote with "; error_description may not contain it.
-    throw invalidRequest(`invalid policy: ${where}${(first?.message ?? "rejected").replace(/"/g, "'")}`.slice(0, 400));
-  }
+  if (result.ok) return undefined;
+  const first = result.errors[0];
+  const where = first?.line !== undefined ? `line ${first.line}, column ${first.column ?? 0}: ` : "";
+  // Cedar messages quote with "; error_description may not contain it.
+  return `invalid policy: ${where}${(first?.message ?? "rejected").replace(/"/g, "'")}`.slice(0, 400);
+}
+
+/** Refuses a policy text from a request that does not parse or validate, naming where and why. */
+function checkPolicyText(text: string, id: string): void {
+  const problem = policyProblem(text, id);
+  if (problem) throw invalidRequest(problem);
+}
+
+/** The expected_revision of a write: none when absent or 0. */
+function expectedRevision(wire: string): bigint | undefined {
+  return wire && wire !== "0" ? BigInt(wire) : undefined;
 }
 
 function toPolicy(p: StoredPolicy & { revision: bigint }): Policy {
@@ -120,8 +133,7 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
         if (!p) throw invalidRequest("policy is required");
         checkPolicyId(p.id);
         checkPolicyText(p.text, p.id);
-        const expected = req.expected_revision && req.expected_revision !== "0" ? BigInt(req.expected_revision) : undefined;
-        const revision = await store.put({ id: p.id, text: p.text, description: p.description }, operator, expected);
+        const revision = await store.put({ id: p.id, text: p.text, description: p.description }, operator, expectedRevision(req.expected_revision));
         ctx.logger.info({ policy_id: p.id, revision: revision.toString(), operator: operator.sub, client_id: operator.client_id }, "policy written");
         // Answer once this replica runs the new set, so "the next exchange" sees it, and the change's record is stored.
         await live.recorded(revision, ctx.deadline);
@@ -161,6 +173,39 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
         return {};
       },
       { name: "Delete", logger },
+    ),
+
+    Reset: unary(
+      async (req, ctx) => {
+        // Who may not change policies learns nothing, not even which ids the config file declares.
+        const operator = await operators.write(ctx.metadata);
+        checkPolicyId(req.id);
+        // The answering replica's config file wins. During a rollout replicas may run different files: a Reset then
+        // stores the version of whichever file the replica that answers holds. That is acceptable: either version is
+        // one an operator's config file declared, the stored one is config-managed again, so the next start of a
+        // replica with the new file rewrites it to the new file's version as it does any config hop, and the answer
+        // and the policy.updated record give the revision written, which Get shows.
+        const declared = deps.configPolicies.get(req.id);
+        // The id passed checkPolicyId: only characters safe to repeat in a description, at most 200 of them.
+        if (!declared) throw new OAuthError("not_found", `the config file declares no hop policy ${req.id}`);
+        // Compiled hops always validate; should one not (a schema changed under it), nothing is stored, as for a Put.
+        const problem = policyProblem(declared.text, declared.id);
+        if (problem) {
+          ctx.logger.error({ policy_id: req.id, problem }, "the config file's version of a policy does not validate: not stored");
+          throw new OAuthError("server_error", `the config file's version of policy ${req.id} does not validate; nothing was stored`);
+        }
+        const { revision, changed } = await store.reset(declared, operator, expectedRevision(req.expected_revision));
+        const fields = { policy_id: req.id, revision: revision.toString(), operator: operator.sub, client_id: operator.client_id };
+        if (!changed) {
+          ctx.logger.info(fields, "policy already is the config file's version: nothing written");
+          return { revision: revision.toString(), changed };
+        }
+        ctx.logger.info(fields, "policy handed back to the config file");
+        // As Put: answer once this replica runs the config's version again and the change's record is stored.
+        await live.recorded(revision, ctx.deadline);
+        return { revision: revision.toString(), changed };
+      },
+      { name: "Reset", logger },
     ),
   };
 }

@@ -13,6 +13,8 @@ import type { Policy as _sts_policy_v1_Policy, Policy__Output as _sts_policy_v1_
 import type { PolicyServiceClient as _sts_policy_v1_PolicyServiceClient, PolicyServiceDefinition as _sts_policy_v1_PolicyServiceDefinition } from './sts/policy/v1/PolicyService.js';
 import type { PutRequest as _sts_policy_v1_PutRequest, PutRequest__Output as _sts_policy_v1_PutRequest__Output } from './sts/policy/v1/PutRequest.js';
 import type { PutResponse as _sts_policy_v1_PutResponse, PutResponse__Output as _sts_policy_v1_PutResponse__Output } from './sts/policy/v1/PutResponse.js';
+import type { ResetRequest as _sts_policy_v1_ResetRequest, ResetRequest__Output as _sts_policy_v1_ResetRequest__Output } from './sts/policy/v1/ResetRequest.js';
+import type { ResetResponse as _sts_policy_v1_ResetResponse, ResetResponse__Output as _sts_policy_v1_ResetResponse__Output } from './sts/policy/v1/ResetResponse.js';
 import type { Subject as _sts_policy_v1_Subject, Subject__Output as _sts_policy_v1_Subject__Output } from './sts/policy/v1/Subject.js';
 import type { ValidateRequest as _sts_policy_v1_ValidateRequest, ValidateRequest__Output as _sts_policy_v1_ValidateRequest__Output } from './sts/policy/v1/ValidateRequest.js';
 
@@ -38,7 +40,7 @@ export interface ProtoGrpcType {
          * Every call but Decide is an operator's: it carries `authorization: Bearer
          * <access token>` in its metadata, a token of this stack naming
          * policy.api_audience and carrying policy.read_scope (Validate, Get, List) or
-         * policy.write_scope (all five), or the shared break-glass
+         * policy.write_scope (all six), or the shared break-glass
          * STS_POLICY_ADMIN_TOKEN. A missing or bad credential gets invalid_token
          * (UNAUTHENTICATED), a token without the scope insufficient_scope
          * (PERMISSION_DENIED).
@@ -46,6 +48,8 @@ export interface ProtoGrpcType {
         PolicyService: SubtypeConstructor<typeof grpc.Client, _sts_policy_v1_PolicyServiceClient> & { service: _sts_policy_v1_PolicyServiceDefinition }
         PutRequest: MessageTypeDefinition<_sts_policy_v1_PutRequest, _sts_policy_v1_PutRequest__Output>
         PutResponse: MessageTypeDefinition<_sts_policy_v1_PutResponse, _sts_policy_v1_PutResponse__Output>
+        ResetRequest: MessageTypeDefinition<_sts_policy_v1_ResetRequest, _sts_policy_v1_ResetRequest__Output>
+        ResetResponse: MessageTypeDefinition<_sts_policy_v1_ResetResponse, _sts_policy_v1_ResetResponse__Output>
         Subject: MessageTypeDefinition<_sts_policy_v1_Subject, _sts_policy_v1_Subject__Output>
         ValidateRequest: MessageTypeDefinition<_sts_policy_v1_ValidateRequest, _sts_policy_v1_ValidateRequest__Output>
       }

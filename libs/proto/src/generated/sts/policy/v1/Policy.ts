@@ -18,8 +18,9 @@ export interface Policy {
    */
   'revision'?: (number | string | Long);
   /**
-   * Who wrote this version, set by the server (ignored in Put and Validate);
-   * absent for a policy seeded from the config file's hops.
+   * Who wrote this version, set by the server (ignored in Put and Validate):
+   * the operator of a Put, or of the Reset that handed it back to the config
+   * file; absent for a version seeded from the config file's hops at start.
    */
   'author'?: (_sts_policy_v1_Author | null);
 }
@@ -39,8 +40,9 @@ export interface Policy__Output {
    */
   'revision': (string);
   /**
-   * Who wrote this version, set by the server (ignored in Put and Validate);
-   * absent for a policy seeded from the config file's hops.
+   * Who wrote this version, set by the server (ignored in Put and Validate):
+   * the operator of a Put, or of the Reset that handed it back to the config
+   * file; absent for a version seeded from the config file's hops at start.
    */
   'author': (_sts_policy_v1_Author__Output | null);
 }

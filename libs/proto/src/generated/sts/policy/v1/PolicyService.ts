@@ -12,6 +12,8 @@ import type { ListResponse as _sts_policy_v1_ListResponse, ListResponse__Output 
 import type { Policy as _sts_policy_v1_Policy, Policy__Output as _sts_policy_v1_Policy__Output } from '../../../sts/policy/v1/Policy.js';
 import type { PutRequest as _sts_policy_v1_PutRequest, PutRequest__Output as _sts_policy_v1_PutRequest__Output } from '../../../sts/policy/v1/PutRequest.js';
 import type { PutResponse as _sts_policy_v1_PutResponse, PutResponse__Output as _sts_policy_v1_PutResponse__Output } from '../../../sts/policy/v1/PutResponse.js';
+import type { ResetRequest as _sts_policy_v1_ResetRequest, ResetRequest__Output as _sts_policy_v1_ResetRequest__Output } from '../../../sts/policy/v1/ResetRequest.js';
+import type { ResetResponse as _sts_policy_v1_ResetResponse, ResetResponse__Output as _sts_policy_v1_ResetResponse__Output } from '../../../sts/policy/v1/ResetResponse.js';
 import type { ValidateRequest as _sts_policy_v1_ValidateRequest, ValidateRequest__Output as _sts_policy_v1_ValidateRequest__Output } from '../../../sts/policy/v1/ValidateRequest.js';
 
 /**
@@ -19,7 +21,7 @@ import type { ValidateRequest as _sts_policy_v1_ValidateRequest, ValidateRequest
  * Every call but Decide is an operator's: it carries `authorization: Bearer
  * <access token>` in its metadata, a token of this stack naming
  * policy.api_audience and carrying policy.read_scope (Validate, Get, List) or
- * policy.write_scope (all five), or the shared break-glass
+ * policy.write_scope (all six), or the shared break-glass
  * STS_POLICY_ADMIN_TOKEN. A missing or bad credential gets invalid_token
  * (UNAUTHENTICATED), a token without the scope insufficient_scope
  * (PERMISSION_DENIED).
@@ -115,6 +117,41 @@ export interface PolicyServiceClient extends grpc.Client {
   put(argument: _sts_policy_v1_PutRequest, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
   
   /**
+   * Reset hands one policy back to the config file, undoing an operator's Put
+   * or Delete of a config hop's policy: when the config file of the answering
+   * replica declares a hop policy with this id, the stored policy becomes that
+   * file's current version of it, managed by the file again (a later edit of
+   * the hop applies at the next start, as for any config hop). Written as Put
+   * writes (validated, a new revision, the previous one kept in history, in
+   * force on every replica without restart) and recorded as Put is (its
+   * policy.updated names the operator, with change "reset"), answering once
+   * that record is stored. not_found (NOT_FOUND) when the config file declares
+   * no such hop policy; when the stored policy already is the file's version,
+   * managed by the file, it writes and announces nothing (changed false).
+   */
+  Reset(argument: _sts_policy_v1_ResetRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_ResetResponse__Output>): grpc.ClientUnaryCall;
+  Reset(argument: _sts_policy_v1_ResetRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_ResetResponse__Output>): grpc.ClientUnaryCall;
+  Reset(argument: _sts_policy_v1_ResetRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_ResetResponse__Output>): grpc.ClientUnaryCall;
+  Reset(argument: _sts_policy_v1_ResetRequest, callback: grpc.requestCallback<_sts_policy_v1_ResetResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Reset hands one policy back to the config file, undoing an operator's Put
+   * or Delete of a config hop's policy: when the config file of the answering
+   * replica declares a hop policy with this id, the stored policy becomes that
+   * file's current version of it, managed by the file again (a later edit of
+   * the hop applies at the next start, as for any config hop). Written as Put
+   * writes (validated, a new revision, the previous one kept in history, in
+   * force on every replica without restart) and recorded as Put is (its
+   * policy.updated names the operator, with change "reset"), answering once
+   * that record is stored. not_found (NOT_FOUND) when the config file declares
+   * no such hop policy; when the stored policy already is the file's version,
+   * managed by the file, it writes and announces nothing (changed false).
+   */
+  reset(argument: _sts_policy_v1_ResetRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_ResetResponse__Output>): grpc.ClientUnaryCall;
+  reset(argument: _sts_policy_v1_ResetRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_ResetResponse__Output>): grpc.ClientUnaryCall;
+  reset(argument: _sts_policy_v1_ResetRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_ResetResponse__Output>): grpc.ClientUnaryCall;
+  reset(argument: _sts_policy_v1_ResetRequest, callback: grpc.requestCallback<_sts_policy_v1_ResetResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
    * Validate evaluates a request against the active set, or against a
    * candidate policy text in place of one policy (what-if), changing nothing.
    */
@@ -138,7 +175,7 @@ export interface PolicyServiceClient extends grpc.Client {
  * Every call but Decide is an operator's: it carries `authorization: Bearer
  * <access token>` in its metadata, a token of this stack naming
  * policy.api_audience and carrying policy.read_scope (Validate, Get, List) or
- * policy.write_scope (all five), or the shared break-glass
+ * policy.write_scope (all six), or the shared break-glass
  * STS_POLICY_ADMIN_TOKEN. A missing or bad credential gets invalid_token
  * (UNAUTHENTICATED), a token without the scope insufficient_scope
  * (PERMISSION_DENIED).
@@ -177,6 +214,21 @@ export interface PolicyServiceHandlers extends grpc.UntypedServiceImplementation
   Put: grpc.handleUnaryCall<_sts_policy_v1_PutRequest__Output, _sts_policy_v1_PutResponse>;
   
   /**
+   * Reset hands one policy back to the config file, undoing an operator's Put
+   * or Delete of a config hop's policy: when the config file of the answering
+   * replica declares a hop policy with this id, the stored policy becomes that
+   * file's current version of it, managed by the file again (a later edit of
+   * the hop applies at the next start, as for any config hop). Written as Put
+   * writes (validated, a new revision, the previous one kept in history, in
+   * force on every replica without restart) and recorded as Put is (its
+   * policy.updated names the operator, with change "reset"), answering once
+   * that record is stored. not_found (NOT_FOUND) when the config file declares
+   * no such hop policy; when the stored policy already is the file's version,
+   * managed by the file, it writes and announces nothing (changed false).
+   */
+  Reset: grpc.handleUnaryCall<_sts_policy_v1_ResetRequest__Output, _sts_policy_v1_ResetResponse>;
+  
+  /**
    * Validate evaluates a request against the active set, or against a
    * candidate policy text in place of one policy (what-if), changing nothing.
    */
@@ -190,5 +242,6 @@ export interface PolicyServiceDefinition extends grpc.ServiceDefinition {
   Get: MethodDefinition<_sts_policy_v1_GetRequest, _sts_policy_v1_Policy, _sts_policy_v1_GetRequest__Output, _sts_policy_v1_Policy__Output>
   List: MethodDefinition<_sts_policy_v1_ListRequest, _sts_policy_v1_ListResponse, _sts_policy_v1_ListRequest__Output, _sts_policy_v1_ListResponse__Output>
   Put: MethodDefinition<_sts_policy_v1_PutRequest, _sts_policy_v1_PutResponse, _sts_policy_v1_PutRequest__Output, _sts_policy_v1_PutResponse__Output>
+  Reset: MethodDefinition<_sts_policy_v1_ResetRequest, _sts_policy_v1_ResetResponse, _sts_policy_v1_ResetRequest__Output, _sts_policy_v1_ResetResponse__Output>
   Validate: MethodDefinition<_sts_policy_v1_ValidateRequest, _sts_policy_v1_Decision, _sts_policy_v1_ValidateRequest__Output, _sts_policy_v1_Decision__Output>
 }
