@@ -8,16 +8,18 @@
  * records reads of the trail (audit.accessed), and can do neither more nor
  * less; the policy service's user reads the revocations to check operators'
  * tokens, and cannot write them, and a policy replica that starts reads the
- * bucket's history, never a stored event; wrong credentials stop a service at start with a clear
+ * bucket's history, never a stored event; the issuer's user records an operator's signing-key
+ * rotation and withdrawal (events, the kid's revocation); wrong credentials stop a service at start with a clear
  * message that holds no secret. Then the same over TLS, mutual and not.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Metadata } from "@grpc/grpc-js";
+import { Metadata, credentials } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { QueryResponse__Output } from "@sts/proto";
+import { loadKeysProto } from "@sts/proto";
+import type { QueryResponse__Output, RotateKeyResponse__Output } from "@sts/proto";
 import { BUCKETS, EVENTS_STREAM, EVENT_TYPES, connectNats, eventSubject, isPermissionViolation } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
 import { httpReady, freePort, makeTestCa, startProcess, waitFor } from "@sts/testkit";
@@ -71,8 +73,10 @@ describe("NATS with a least-privilege user per service (deploy/local/nats-server
     const auditor = { client_id: "auditor", client_secret: SECRET, scope: ["audit:read"], audience: ["sts-audit"] };
     // A policy operator, whose access tokens the policy service checks against the same revocations.
     const operator = { client_id: "policy-operator", client_secret: SECRET, scope: ["policy:write"], audience: ["sts-policy"] };
+    // An operator of the issuer's signing keys, whose changes the issuer records as events and revocations.
+    const keysOperator = { client_id: "keys-operator", client_secret: SECRET, scope: ["keys:manage"], audience: ["sts-issuer-admin"] };
     stack = await startStack(
-      { ...chainConfig, clients: [...chainConfig.clients, auditor, operator], sidecars },
+      { ...chainConfig, clients: [...chainConfig.clients, auditor, operator, keysOperator], sidecars },
       { services: [], nats: { include: [join(ROOT, "deploy/local/nats-server.conf")], env: serverEnv } },
     );
     // One by one, as the harness does, each with its own user: the issuer first, as it owns what the others open.
@@ -185,6 +189,21 @@ describe("NATS with a least-privilege user per service (deploy/local/nats-server
     });
     expect(stack.nats.output()).toMatch(/Publish Violation.*"sts-policy".*sts\.events\.token\.issued/);
     expect(stack.nats.output()).toMatch(/Publish Violation.*"sts-policy".*\$JS\.API\.STREAM\.MSG\.GET\.STS_EVENTS/);
+  });
+
+  it("runs the issuer as sts-issuer: an operator's key rotation and withdrawal record their events and the kid's revocation", async () => {
+    const keys = new (loadKeysProto().sts.token.v1.KeyService)(stack.address.issuer, credentials.createInsecure());
+    try {
+      const operator = bearer(await clientCredentialsToken(stack, "keys-operator", SECRET, { audience: "sts-issuer-admin", scope: "keys:manage" }));
+      // The waiting successor, withdrawn: the signing key, and every token the other tests hold, stand.
+      const rotated = await call<RotateKeyResponse__Output>(keys, "Rotate", {}, operator);
+      if (!rotated.ok) throw new Error(`Rotate: ${rotated.failure.description}`);
+      const withdrawn = await call(keys, "Withdraw", { kid: rotated.value.kid, reason: "permissions probe" }, operator);
+      expect(withdrawn.ok).toBe(true);
+    } finally {
+      keys.close();
+    }
+    expect(stack.nats.output()).not.toMatch(/Violation.*"sts-issuer"/i);
   });
 
   it("stops a service whose password is wrong, naming the user, never the password", async () => {

@@ -32,6 +32,23 @@ describe("config", () => {
     expect(problemsOf(() => parseConfig({ audit: { api_audience: "" } }))[0]).toMatch(/^audit\.api_audience: /);
   });
 
+  it("gives the issuer's operator APIs an audience and a scope per call group, and names the section's old name", () => {
+    expect(parseConfig({}).issuer_admin).toEqual({
+      api_audience: "sts-issuer-admin",
+      revoke_subjects_scope: "subjects:revoke",
+      read_keys_scope: "keys:read",
+      manage_keys_scope: "keys:manage",
+    });
+    const c = parseConfig({ issuer_admin: { manage_keys_scope: "sts:keys" } });
+    expect([c.issuer_admin.manage_keys_scope, c.issuer_admin.read_keys_scope]).toEqual(["sts:keys", "keys:read"]);
+    expect(problemsOf(() => parseConfig({ issuer_admin: { read_keys_scope: "keys read" } }))).toEqual([
+      "issuer_admin.read_keys_scope: one scope token (RFC 6749 §3.3)",
+    ]);
+    expect(problemsOf(() => parseConfig({ subject_revocation: { scope: "subjects:revoke" } }))).toEqual([
+      "subject_revocation: renamed issuer_admin (api_audience stays; scope is now revoke_subjects_scope)",
+    ]);
+  });
+
   it("names an unknown field with its path", () => {
     expect(problemsOf(() => parseConfig({ clients: [{ ...secretClient, colour: "red" }] }))).toEqual(["clients[0].colour: unknown field"]);
   });

@@ -30,9 +30,17 @@ function formatPath(path: readonly PropertyKey[]): string {
   return out || "(top level)";
 }
 
+/** Fields renamed since an earlier release, by their dotted old path: what to write instead. */
+const RENAMED: Readonly<Record<string, string>> = {
+  subject_revocation: "renamed issuer_admin (api_audience stays; scope is now revoke_subjects_scope)",
+};
+
 function describe(issue: z.core.$ZodIssue): string[] {
   if (issue.code === "unrecognized_keys") {
-    return issue.keys.map((k) => `${formatPath([...issue.path, k])}: unknown field`);
+    return issue.keys.map((k) => {
+      const path = formatPath([...issue.path, k]);
+      return `${path}: ${RENAMED[path] ?? "unknown field"}`;
+    });
   }
   return [`${formatPath(issue.path)}: ${issue.message}`];
 }

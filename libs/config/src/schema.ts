@@ -488,17 +488,27 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   /**
-   * Revoking everything a subject holds (the issuer's TokenService.RevokeSubject,
-   * `stsctl subject revoke`): an operator presents its own access token naming
-   * `api_audience` and carrying `scope`; each revocation is recorded under its
-   * client id (the `subject.revoked` event).
+   * The issuer's operator APIs: revoking everything a subject holds
+   * (TokenService.RevokeSubject, `stsctl subject revoke`) and managing the
+   * signing keys (KeyService List, Rotate, Withdraw, `stsctl keys`). An
+   * operator presents its own access token naming `api_audience` and carrying
+   * the scope the call needs; each change is recorded under its client id
+   * (the `subject.revoked`, `key.rotated` and `key.withdrawn` events).
    */
-  subject_revocation: z
+  issuer_admin: z
     .strictObject({
-      /** Audience an operator's access token must name to call RevokeSubject. Register each operator as a client with it and `scope`. */
+      /** Audience an operator's access token must name to call the issuer's operator APIs. Register each operator as a client with it and the scopes it needs. */
       api_audience: z.string().min(1).default("sts-issuer-admin"),
-      /** Scope that token must carry; a valid token without it is refused (insufficient_scope). */
-      scope: scopeToken.default("subjects:revoke"),
+      /** Scope for RevokeSubject; a valid token without it is refused (insufficient_scope). */
+      revoke_subjects_scope: scopeToken.default("subjects:revoke"),
+      /** Scope for listing the signing keys (KeyService.List): kids, states and times, never private material. */
+      read_keys_scope: scopeToken.default("keys:read"),
+      /**
+       * Scope for changing the signing keys: Rotate (a planned successor) and
+       * Withdraw (a compromised key, refused everywhere at once). It grants
+       * listing too: an operator sees what it changes.
+       */
+      manage_keys_scope: scopeToken.default("keys:manage"),
     })
     .prefault({}),
   audit: z

@@ -54,6 +54,35 @@ describe("verifyAccessToken with a verified-token cache", () => {
   });
 });
 
+describe("verifyAccessToken and a withdrawn signing key", () => {
+  it("refuses a token its issuer's withdrawn key signed, verified afresh or from the cache, while its key set still holds the key", async () => {
+    const { keys, token } = await setup();
+    const verified = new VerifiedTokens();
+    let withdrawn: readonly [string, string] | undefined;
+    const options = {
+      key: keys,
+      algorithms: ["ES256"],
+      issuer: "https://sts",
+      audience: "B",
+      clockTolerance: 0,
+      now: () => NOW,
+      maxBytes: 8192,
+      revocations: { ...NOT_REVOKED, isKeyWithdrawn: (iss: string, kid: string) => withdrawn?.[0] === iss && withdrawn[1] === kid },
+      verified,
+    };
+    expect(await reason(verifyAccessToken(token, options))).toBe("accepted");
+    // Another issuer's key of the same kid, or another kid of ours: not this token's key.
+    withdrawn = ["https://idp", "k"];
+    expect(await reason(verifyAccessToken(token, options))).toBe("accepted");
+    withdrawn = ["https://sts", "k2"];
+    expect(await reason(verifyAccessToken(token, options))).toBe("accepted");
+    withdrawn = ["https://sts", "k"];
+    // The cache hit (a key set that knows nothing can only accept through it) and a fresh verification both refuse.
+    expect(await reason(verifyAccessToken(token, { ...options, key: createLocalJWKSet({ keys: [] }) }))).toBe("revoked");
+    expect(await reason(verifyAccessToken(token, { ...options, verified: new VerifiedTokens() }))).toBe("revoked");
+  });
+});
+
 describe("verifyAccessToken with another issuer's profile", () => {
   it("takes client_id from azp when absent, and still requires jti; this stack's profile requires client_id", async () => {
     const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });

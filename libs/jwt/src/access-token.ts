@@ -2,9 +2,10 @@
  * Verification of access tokens issued by this stack (RFC 9068 profile):
  * signature, issuer, type, the claims the profile requires, the shape of
  * `act` and `scope`, and revocation: of its jti, of any token of ours it was
- * exchanged from (its `lineage` claim), or of its subject (isTokenRevoked).
+ * exchanged from (its `lineage` claim), or of its subject (isTokenRevoked),
+ * or of the key that signed it (withdrawn by an operator: isKeyWithdrawn).
  */
-import { audienceList, isActClaim, isIssSubFor, isLineage, isOriginIat, isTokenRevoked } from "./claims.js";
+import { audienceList, isActClaim, isIssSubFor, isKeyWithdrawn, isLineage, isOriginIat, isTokenRevoked } from "./claims.js";
 import type { AccessTokenClaims, RevocationState } from "./claims.js";
 import { ACCESS_TOKEN_TYP } from "./token-types.js";
 import { TokenRejected, verifyJwt } from "./verify.js";
@@ -46,7 +47,8 @@ export function foreignProfile(typ: string | readonly string[]): TokenProfile {
 /** Verifies one of our access tokens; throws TokenRejected with a stable reason. */
 export async function verifyAccessToken(token: string, options: VerifyAccessTokenOptions): Promise<{ payload: AccessTokenClaims }> {
   const now = options.now();
-  const known = options.verified?.get(token, now);
+  const hit = options.verified?.get(token, now);
+  const known = hit?.claims;
   // A hit skips the signature, so it must have been verified for this issuer: one cache serves ours and trusted issuers' tokens.
   const expectedIssuers = typeof options.issuer === "string" ? [options.issuer] : options.issuer;
   if (known && !expectedIssuers.includes(known.iss)) throw new TokenRejected("issuer", "untrusted issuer");
@@ -57,6 +59,8 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
     }
     if (known.exp <= now - options.clockTolerance) throw new TokenRejected("expired", "token expired");
     if (isTokenRevoked(known, options.revocations)) throw new TokenRejected("revoked", "token revoked");
+    // Its signature was checked while the key stood: a withdrawal since must not be skipped with it.
+    if (isKeyWithdrawn(known.iss, hit?.kid, options.revocations)) throw new TokenRejected("revoked", "signing key withdrawn");
     return { payload: known };
   }
   const profile = options.profile ?? OWN_PROFILE;
@@ -91,6 +95,10 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
     throw new TokenRejected("invalid_claim", "malformed origin_iat claim");
   }
   if (isTokenRevoked(p, options.revocations)) throw new TokenRejected("revoked", "token revoked");
-  options.verified?.set(token, p, now);
+  // A key withdrawn by the issuer may still be in a verifier's cached JWKS (a sidecar's, the policy API's): the
+  // revocations say so at once.
+  const kid = verified.header.kid;
+  if (isKeyWithdrawn(p.iss, kid, options.revocations)) throw new TokenRejected("revoked", "signing key withdrawn");
+  options.verified?.set(token, p, now, kid);
   return verified;
 }

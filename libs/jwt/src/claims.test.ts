@@ -161,3 +161,25 @@ describe("revocableClaimsOf", () => {
     expect(revocableClaimsOf("not a jwt")).toBeUndefined();
   });
 });
+
+describe("a withdrawn signing key", () => {
+  /** Revocation state in which `iss` withdrew the key `kid`. */
+  const withdrawn = (iss: string, kid: string): RevocationState => ({ ...state([]), isKeyWithdrawn: (i, k) => i === iss && k === kid });
+
+  it("revokes every token its issuer signed with it, whenever it was signed, and nothing else", () => {
+    expect(isTokenRevoked({ ...at3, kid: "k1" }, withdrawn(STS, "k1"))).toBe(true);
+    expect(isTokenRevoked({ ...at3, kid: "k2" }, withdrawn(STS, "k1"))).toBe(false);
+    // Another issuer's key of the same kid is another key.
+    expect(isTokenRevoked({ ...at3, kid: "k1" }, withdrawn(IDP, "k1"))).toBe(false);
+    // Without a kid (an opaque token's claims) there is no key to look up.
+    expect(isTokenRevoked(at3, withdrawn(STS, "k1"))).toBe(false);
+  });
+
+  it("is read from a token's protected header by revocableClaimsOf, so a cached exchange made from it is dropped", async () => {
+    const key = new TextEncoder().encode("k".repeat(32));
+    const token = await new SignJWT({ jti: "at1", iss: STS, sub: "alice", iat: T }).setProtectedHeader({ alg: "HS256", kid: "k1" }).sign(key);
+    const claims = revocableClaimsOf(token);
+    expect(claims?.kid).toBe("k1");
+    expect(isTokenRevoked(claims!, withdrawn(STS, "k1"))).toBe(true);
+  });
+});

@@ -1,5 +1,5 @@
 /** The access token profile (RFC 9068 plus RFC 8693 delegation claims). */
-import { decodeJwt } from "jose";
+import { decodeJwt, decodeProtectedHeader } from "jose";
 import type { JWTPayload } from "jose";
 
 /** RFC 8693 §4.1 actor claim: newest actor outermost. */
@@ -136,9 +136,12 @@ export function lineageWithActor(subjectLineage: readonly string[], actor: { jti
   return lineage.length <= MAX_LINEAGE ? lineage : undefined;
 }
 
-/** The claims that decide whether a token is revoked: its id, its ancestors', and whose it is and since when. */
+/**
+ * The claims that decide whether a token is revoked: its id, its ancestors', and whose it is and since when; with
+ * `kid`, the key that signed it (from the protected header, not a claim), revoked whole when an operator withdrew it.
+ */
 export type RevocableClaims = Pick<AccessTokenClaims, "jti" | "lineage" | "iss" | "sub" | "sub_id" | "iat" | "origin_iat"> &
-  Partial<Pick<AccessTokenClaims, "client_id" | "act">>;
+  Partial<Pick<AccessTokenClaims, "client_id" | "act">> & { kid?: string };
 
 /** True for a well-formed `origin_iat` of a token issued at `iat`: a number no later than it. */
 export function isOriginIat(value: unknown, iat: number): value is number {
@@ -151,6 +154,11 @@ export interface RevocationLookups {
   isRevoked(jti: string): boolean;
   /** When every token of this subject issued until then was revoked (seconds), if it was. */
   subjectRevokedAt(iss: string, sub: string): number | undefined;
+  /**
+   * True when the issuer withdrew the signing key `kid`: every token it signed is revoked. Every state read from
+   * the revocations bucket answers it; optional only so that a state that knows no keys (a test's) needs none.
+   */
+  isKeyWithdrawn?(iss: string, kid: string): boolean;
 }
 
 /** The revocation state every verifier holds (a watch-fed copy of the revocations bucket). */
@@ -159,6 +167,8 @@ export interface RevocationState {
   isRevoked(jti: string): boolean;
   /** When every token of this subject issued until then was revoked (seconds), if it was; may throw as isRevoked does. */
   subjectRevokedAt(iss: string, sub: string): number | undefined;
+  /** True when the issuer withdrew the signing key `kid` (see RevocationLookups); may throw as isRevoked does. */
+  isKeyWithdrawn?(iss: string, kid: string): boolean;
   /**
    * Checks once that the state can be trusted (throws temporarily_unavailable when it is too old) and returns lookups
    * that do not check again: a token's lookups then cost one check, not one per jti. Optional; without it each
@@ -185,6 +195,11 @@ export interface RevocationState {
  * holding the client's old credentials) is covered too. Chains begun after
  * the revocation are the client's own again.
  *
+ * A token signed with a key its issuer withdrew (`kid`, when known) is
+ * revoked whenever it was signed: the key may have been compromised long
+ * before anyone noticed, and verifiers holding the issuer's JWKS in a cache
+ * would otherwise accept it until they fetch the JWKS again.
+ *
  * This runs for every token on every verifier: one freshness check, then Map
  * lookups on the strings the claims already hold (nothing encoded), in an
  * indexed loop (no closure, no iterator). With a state whose `checked()`
@@ -193,6 +208,7 @@ export interface RevocationState {
 export function isTokenRevoked(claims: RevocableClaims, state: RevocationState): boolean {
   const lookups = state.checked?.() ?? state;
   if (lookups.isRevoked(claims.jti)) return true;
+  if (claims.kid !== undefined && lookups.isKeyWithdrawn?.(claims.iss, claims.kid) === true) return true;
   const lineage = claims.lineage;
   if (lineage) for (let i = 0; i < lineage.length; i++) if (lookups.isRevoked(lineage[i] as string)) return true;
   const began = claims.origin_iat ?? claims.iat;
@@ -200,6 +216,13 @@ export function isTokenRevoked(claims: RevocableClaims, state: RevocationState):
   if (claims.client_id !== undefined && begunBy(lookups.subjectRevokedAt(claims.iss, claims.client_id), began)) return true;
   for (let act = claims.act; act !== undefined; act = act.act) if (begunBy(lookups.subjectRevokedAt(claims.iss, act.sub), began)) return true;
   return false;
+}
+
+/** Whether the issuer withdrew the key `kid` that signed a token (isTokenRevoked's key check alone, for a verified token's header). */
+export function isKeyWithdrawn(iss: string, kid: string | undefined, state: RevocationState): boolean {
+  if (kid === undefined) return false;
+  const lookups = state.checked?.() ?? state;
+  return lookups.isKeyWithdrawn?.(iss, kid) === true;
 }
 
 /** Whether a chain begun at `began` began by the time its subject, client or actor was revoked (at `revokedAt`, if ever). */
@@ -211,12 +234,15 @@ export const begunBy = (revokedAt: number | undefined, began: number): boolean =
  * for a string that is not a JWT. A claim that is missing or of the wrong
  * type reads as one that revokes nothing, except a missing `iat` or a
  * malformed `origin_iat` (not a number, or after `iat`), which read as a
- * chain begun before any subject revocation.
+ * chain begun before any subject revocation. `kid` comes from the protected
+ * header.
  */
 export function revocableClaimsOf(token: string): RevocableClaims | undefined {
   let claims: JWTPayload;
+  let kid: unknown;
   try {
     claims = decodeJwt(token);
+    kid = decodeProtectedHeader(token).kid;
   } catch {
     return undefined;
   }
@@ -232,5 +258,6 @@ export function revocableClaimsOf(token: string): RevocableClaims | undefined {
     ...(claims.sub_id !== undefined && { sub_id: claims.sub_id }),
     iat,
     ...(claims.origin_iat !== undefined && { origin_iat: isOriginIat(claims.origin_iat, iat) ? claims.origin_iat : -Infinity }),
+    ...(typeof kid === "string" && { kid }),
   };
 }

@@ -14,6 +14,7 @@ export {
   isLineage,
   isMayAct,
   isIssSubFor,
+  isKeyWithdrawn,
   isTokenRevoked,
   lineageOf,
   lineageWithActor,

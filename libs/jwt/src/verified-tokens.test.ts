@@ -7,8 +7,9 @@ const claims = (exp: number): AccessTokenClaims => ({ iss: "i", sub: "s", aud: "
 describe("VerifiedTokens", () => {
   it("returns claims only for the exact token string", () => {
     const cache = new VerifiedTokens();
-    cache.set("a.b.c", claims(1000), 0);
-    expect(cache.get("a.b.c", 1)?.jti).toBe("j");
+    cache.set("a.b.c", claims(1000), 0, "k1");
+    expect(cache.get("a.b.c", 1)?.claims.jti).toBe("j");
+    expect(cache.get("a.b.c", 1)?.kid).toBe("k1");
     expect(cache.get("a.b.C", 1)).toBeUndefined();
   });
 

@@ -3,14 +3,17 @@ import { randomBytes } from "node:crypto";
 import {
   JWKS_EDGE_CACHE_SECONDS,
   JWKS_MAX_AGE_SECONDS,
+  keyStatusesAt,
   openPrivateJwk,
   parseMasterKey,
+  parseStoredKey,
   prepublishLeadSeconds,
   publishedKeysAt,
   retiredKeysAt,
   rotationDue,
   sealPrivateJwk,
   signingKeyAt,
+  upcomingKeyAt,
 } from "./index.js";
 import type { StoredKey } from "./index.js";
 
@@ -42,6 +45,88 @@ describe("key life cycle", () => {
     expect(rotationDue([k1], 1000, policy)).toBe(true);
     expect(rotationDue([k1, key("k2", 1100)], 1050, policy)).toBe(false);
     expect(rotationDue([], 0, policy)).toBe(true);
+  });
+});
+
+describe("withdrawn keys", () => {
+  /** `k` as Withdraw leaves it at `at`: no private part, who and why. */
+  const withdrawn = (k: StoredKey, at: number): StoredKey => {
+    const { sealed: _sealed, ...rest } = k;
+    return { ...rest, withdrawn_at: at, withdrawn_by: "ops", reason: "leaked" };
+  };
+  const kids = (keys: readonly StoredKey[]): string[] => keys.map((k) => k.kid);
+  const k1 = key("k1", 0);
+
+  it("never sign: a withdrawn signing key with no successor leaves none (Withdraw makes one first)", () => {
+    expect(signingKeyAt([withdrawn(k1, 500)], 500)).toBeUndefined();
+    // An older key still in service signs again rather than the withdrawn one.
+    expect(signingKeyAt([k1, withdrawn(key("k2", 1000), 1500)], 1500)?.kid).toBe("k1");
+  });
+
+  it("never sign: a withdrawn signing key with a successor waiting leaves the successor, the next to come", () => {
+    const next = key("k2", 2000);
+    expect(signingKeyAt([withdrawn(k1, 1500), next], 1500)?.kid).toBe("k2");
+    expect(upcomingKeyAt([withdrawn(k1, 1500), next], 1500)?.kid).toBe("k2");
+    // What Withdraw does: the waiting key brought forward to now.
+    expect(signingKeyAt([withdrawn(k1, 1500), { ...next, activate_at: 1500 }], 1500)?.kid).toBe("k2");
+  });
+
+  it("are never published, signing or retired, whatever the tail their tokens would have had", () => {
+    const k2 = key("k2", 1000);
+    expect(kids(publishedKeysAt([k1, withdrawn(k2, 1200)], 1200, policy))).toEqual(["k1"]);
+    expect(kids(publishedKeysAt([withdrawn(k1, 1200), k2], 1200, policy))).toEqual(["k2"]);
+    expect(kids(publishedKeysAt([withdrawn(k1, 1200)], 1200, policy))).toEqual([]);
+  });
+
+  it("are no one's successor: a key whose successor was withdrawn before it activated keeps signing and stays published", () => {
+    const late = withdrawn(key("k2", 1000), 900);
+    const at = 1000 + policy.maxTokenLifetime + policy.clockTolerance;
+    expect(signingKeyAt([k1, late], at)?.kid).toBe("k1");
+    expect(kids(publishedKeysAt([k1, late], at, policy))).toEqual(["k1"]);
+    // Only the withdrawn record goes, its own time on record over.
+    expect(kids(retiredKeysAt([k1, late], at, policy))).toEqual(["k2"]);
+  });
+
+  it("as the only upcoming key, do not stop a due rotation", () => {
+    const ahead = withdrawn(key("k2", 1100), 1050);
+    expect(upcomingKeyAt([k1, ahead], 1050)).toBeUndefined();
+    expect(rotationDue([k1, ahead], 1050, policy)).toBe(true);
+    expect(rotationDue([k1, key("k3", 1100), ahead], 1050, policy)).toBe(false);
+    // All withdrawn: nothing signs, so a key is due at once.
+    expect(rotationDue([withdrawn(k1, 10)], 10, policy)).toBe(true);
+  });
+
+  it("stay on record until everything they could have signed has expired, then are deleted like retired keys", () => {
+    const keys = [withdrawn(k1, 1500), key("k2", 1500)];
+    const gone = 1500 + policy.maxTokenLifetime + policy.clockTolerance;
+    expect(kids(retiredKeysAt(keys, gone - 1, policy))).toEqual([]);
+    expect(kids(retiredKeysAt(keys, gone, policy))).toEqual(["k1"]);
+    expect(keyStatusesAt(keys, gone - 1, policy).map((s) => [s.key.kid, s.state])).toEqual([
+      ["k1", "withdrawn"],
+      ["k2", "signing"],
+    ]);
+    expect(keyStatusesAt(keys, gone, policy).map((s) => s.key.kid)).toEqual(["k2"]);
+  });
+
+  it("are parsed without a private part, but only with who withdrew them and why", () => {
+    const stored = withdrawn(k1, 1500);
+    expect(parseStoredKey(JSON.parse(JSON.stringify(stored)))).toEqual(stored);
+    expect(parseStoredKey({ ...stored, withdrawn_by: undefined })).toBeUndefined();
+    expect(parseStoredKey({ ...stored, reason: 7 })).toBeUndefined();
+    expect(parseStoredKey({ ...stored, withdrawn_at: "1500" })).toBeUndefined();
+  });
+});
+
+describe("key states", () => {
+  it("names each key upcoming, signing, verifying or withdrawn, and leaves out the retired", () => {
+    const keys = [key("k0", -2000), key("k1", 0), key("k2", 1000), key("k3", 2000)];
+    const at = 1000 + policy.maxTokenLifetime + policy.clockTolerance;
+    expect(keyStatusesAt(keys, 1100, policy).map((s) => [s.key.kid, s.state])).toEqual([
+      ["k1", "verifying"],
+      ["k2", "signing"],
+      ["k3", "upcoming"],
+    ]);
+    expect(keyStatusesAt(keys, at, policy).map((s) => s.key.kid)).toEqual(["k2", "k3"]);
   });
 });
 

@@ -11,8 +11,38 @@ export interface StoredKey {
   /** From this time the key signs (after being published for a while). */
   activate_at: number;
   public_jwk: JWK;
-  /** Absent for keys loaded from a JWK file: their private part never enters NATS. */
+  /** Absent for keys loaded from a JWK file (their private part never enters NATS) and for withdrawn keys (removed). */
   sealed?: SealedKey;
+  /**
+   * When an operator withdrew the key (seconds): it was compromised or is distrusted. From then it neither signs nor
+   * verifies anything, whatever it signed before; the record stays, for the audit trail, until everything it could
+   * have signed has expired.
+   */
+  withdrawn_at?: number;
+  /** The operator's client id, with withdrawn_at. */
+  withdrawn_by?: string;
+  /** Why, in the operator's words, with withdrawn_at. */
+  reason?: string;
+}
+
+/** What an operator sees of a key: where it is in its life, never its private part. */
+export const KEY_STATES = {
+  /** Published so that verifiers learn it, not yet signing. */
+  UPCOMING: "upcoming",
+  /** The key new tokens are signed with. */
+  SIGNING: "signing",
+  /** No longer signing; published until the tokens it signed have expired. */
+  VERIFYING: "verifying",
+  /** Withdrawn by an operator: neither signs nor verifies. */
+  WITHDRAWN: "withdrawn",
+} as const;
+/** One key state. */
+export type KeyState = (typeof KEY_STATES)[keyof typeof KEY_STATES];
+
+/** A key with its state at one time. */
+export interface KeyStatus {
+  key: StoredKey;
+  state: KeyState;
 }
 
 /** Timing rules of the ring, in seconds. */
@@ -53,26 +83,47 @@ export function parseStoredKey(raw: unknown): StoredKey | undefined {
   if (typeof r.kid !== "string" || typeof r.alg !== "string") return undefined;
   if (typeof r.created_at !== "number" || typeof r.activate_at !== "number") return undefined;
   if (typeof r.public_jwk !== "object" || r.public_jwk === null) return undefined;
+  if (r.withdrawn_at !== undefined) {
+    // A withdrawal is all there or the record is refused: a half-read one must never pass for a key that still verifies.
+    if (typeof r.withdrawn_at !== "number" || typeof r.withdrawn_by !== "string" || typeof r.reason !== "string") return undefined;
+  }
   return raw as StoredKey;
+}
+
+/** Whether an operator withdrew the key. */
+export function isWithdrawn(key: StoredKey): boolean {
+  return key.withdrawn_at !== undefined;
+}
+
+/** The keys still in service: every rule of the life cycle below looks at these only. */
+function liveKeys(keys: readonly StoredKey[]): StoredKey[] {
+  return keys.filter((k) => !isWithdrawn(k));
 }
 
 function byActivation(a: StoredKey, b: StoredKey): number {
   return a.activate_at - b.activate_at || a.created_at - b.created_at || (a.kid < b.kid ? -1 : 1);
 }
 
-/** The key that signs now: the most recently activated one. */
+/**
+ * The key that signs now: the most recently activated one that is not withdrawn (before any is active, the first to
+ * come). A withdrawn key never signs again, even when nothing else is left: signing then fails until a successor is
+ * made (Withdraw makes one at once).
+ */
 export function signingKeyAt(keys: readonly StoredKey[], now: number): StoredKey | undefined {
-  const active = keys.filter((k) => k.activate_at <= now).sort(byActivation);
-  return active[active.length - 1] ?? [...keys].sort(byActivation)[0];
+  const live = liveKeys(keys);
+  const active = live.filter((k) => k.activate_at <= now).sort(byActivation);
+  return active[active.length - 1] ?? live.sort(byActivation)[0];
 }
 
 /**
  * Keys to publish: upcoming keys (so verifiers learn them before first use),
  * the signing key, and older keys until everything they signed has expired
- * (their successor's activation + the longest token lifetime + skew).
+ * (their successor's activation + the longest token lifetime + skew). A
+ * withdrawn key is never published, and is no one's successor: a key whose
+ * successor was withdrawn before it activated keeps signing, so stays published.
  */
 export function publishedKeysAt(keys: readonly StoredKey[], now: number, policy: LifecyclePolicy): StoredKey[] {
-  const sorted = [...keys].sort(byActivation);
+  const sorted = liveKeys(keys).sort(byActivation);
   return sorted.filter((key, i) => {
     const successor = sorted[i + 1];
     if (!successor || successor.activate_at > now) return true;
@@ -80,17 +131,42 @@ export function publishedKeysAt(keys: readonly StoredKey[], now: number, policy:
   });
 }
 
-/** Keys that may be deleted from the store: retired and no longer published. */
+/**
+ * Keys that may be deleted from the store: retired (no longer published), and withdrawn keys once everything they
+ * could have signed has expired (withdrawal + the longest token lifetime + skew); until then a withdrawn record stays
+ * listed, for the audit trail.
+ */
 export function retiredKeysAt(keys: readonly StoredKey[], now: number, policy: LifecyclePolicy): StoredKey[] {
   const published = new Set(publishedKeysAt(keys, now, policy).map((k) => k.kid));
-  return keys.filter((k) => !published.has(k.kid));
+  return keys.filter((k) => (k.withdrawn_at !== undefined ? now >= k.withdrawn_at + policy.maxTokenLifetime + policy.clockTolerance : !published.has(k.kid)));
 }
 
-/** Whether the signing key is due for rotation and no successor is waiting. */
+/** Whether the signing key is due for rotation and no successor is waiting (a withdrawn upcoming key is none). */
 export function rotationDue(keys: readonly StoredKey[], now: number, policy: LifecyclePolicy): boolean {
   const signing = signingKeyAt(keys, now);
   if (!signing) return true;
   if (!signing.sealed) return false; // file-provided key: rotated by its operator
-  const upcoming = keys.some((k) => k.activate_at > now);
-  return !upcoming && now >= signing.activate_at + policy.rotateAfter;
+  return upcomingKeyAt(keys, now) === undefined && now >= signing.activate_at + policy.rotateAfter;
+}
+
+/** The next key to sign, published and waiting for its activation, if there is one (never a withdrawn one). */
+export function upcomingKeyAt(keys: readonly StoredKey[], now: number): StoredKey | undefined {
+  return liveKeys(keys)
+    .filter((k) => k.activate_at > now)
+    .sort(byActivation)[0];
+}
+
+/**
+ * Every key an operator should see, oldest first, with its state: the published ones and the withdrawn ones still
+ * on record. A retired key (no longer published, deleted at the ring's next maintenance) is left out.
+ */
+export function keyStatusesAt(keys: readonly StoredKey[], now: number, policy: LifecyclePolicy): KeyStatus[] {
+  const signing = signingKeyAt(keys, now)?.kid;
+  const retired = new Set(retiredKeysAt(keys, now, policy).map((k) => k.kid));
+  const stateOf = (k: StoredKey): KeyState =>
+    isWithdrawn(k) ? KEY_STATES.WITHDRAWN : k.kid === signing ? KEY_STATES.SIGNING : k.activate_at > now ? KEY_STATES.UPCOMING : KEY_STATES.VERIFYING;
+  return keys
+    .filter((k) => !retired.has(k.kid))
+    .sort(byActivation)
+    .map((key) => ({ key, state: stateOf(key) }));
 }

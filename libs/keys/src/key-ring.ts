@@ -11,8 +11,8 @@ import type { SigningKey } from "@sts/jwt";
 import { generateSigningJwks } from "./generate.js";
 import type { SigningAlg } from "./generate.js";
 import { openPrivateJwk, sealPrivateJwk } from "./master-key.js";
-import { parseStoredKey, publishedKeysAt, retiredKeysAt, rotationDue, signingKeyAt } from "./key-record.js";
-import type { LifecyclePolicy, StoredKey } from "./key-record.js";
+import { isWithdrawn, keyStatusesAt, parseStoredKey, publishedKeysAt, retiredKeysAt, rotationDue, signingKeyAt, upcomingKeyAt } from "./key-record.js";
+import type { KeyStatus, LifecyclePolicy, StoredKey } from "./key-record.js";
 
 /** Storage the ring needs: a cached view plus writes (NATS KV in production). */
 export interface KeyStore {
@@ -26,13 +26,17 @@ export interface KeyStore {
   update(name: string, value: unknown, revision: number): Promise<boolean>;
   put(name: string, value: unknown): Promise<void>;
   delete(name: string): Promise<void>;
-  /** Resolves once the cache has seen the given kid (or after a bounded wait). */
-  waitFor(kid: string): Promise<void>;
+  /** Resolves once the cache holds the given kid (and, given `until`, a version of it `until` accepts), or after a bounded wait. */
+  waitFor(kid: string, until?: (key: StoredKey) => boolean): Promise<void>;
 }
 
 /** KV names used by the ring. */
 export const keyName = (kid: string): string => `key.${kid}`;
 const successorLock = (kid: string): string => `successor.${kid}`;
+/** The lock of the key made to sign at once in place of a withdrawn signing key: one replica makes it, not each. */
+const replacementLock = (kid: string): string => `replacement.${kid}`;
+/** Compare-and-set attempts against other writers of the same record before giving up (the caller retries). */
+const WRITE_ATTEMPTS = 5;
 
 /** Options of the signing ring. */
 export interface SigningKeyRingOptions {
@@ -67,6 +71,30 @@ interface SuccessorLock {
   at: number;
 }
 
+/** A new key: what it succeeds (empty for the first key) and when it starts signing (seconds). */
+export interface Rotation {
+  kid: string;
+  predecessor: string;
+  activate_at: number;
+}
+
+/** What {@link SigningKeyRing.withdraw} did: nothing for an unknown kid, else the withdrawn record and the key signing now. */
+export type Withdrawal =
+  | { found: false }
+  | {
+      found: true;
+      /** The withdrawn record: this call's, or the earlier one when the key was already withdrawn (`changed` false). */
+      key: StoredKey;
+      /** The kid signing from now on (a withdrawn signing key is replaced before its record is written). */
+      successor: string;
+      changed: boolean;
+    };
+
+/** Another replica is making the same key right now; retrying in a moment finds it. */
+export class KeyRingBusyError extends Error {
+  override readonly name = "KeyRingBusyError";
+}
+
 /** Builds a JWK Set (RFC 7517) of the keys to publish. */
 export function jwksOf(keys: readonly StoredKey[]): { keys: JWK[] } {
   return { keys: keys.map((k) => ({ ...k.public_jwk, kid: k.kid, alg: k.alg, use: "sig" })) };
@@ -89,7 +117,12 @@ export class SigningKeyRing {
       await this.#loadFileKey(this.#o.jwkFile);
       return;
     }
-    if (this.#o.store.list().length === 0) await this.#createKey("genesis", 0);
+    if (this.#o.store.list().length === 0) await this.#createKey(successorLock("genesis"), 0);
+  }
+
+  /** Whether the ring signs with keys.jwk_file: its key is rotated and withdrawn by replacing the file, not here. */
+  get fileBacked(): boolean {
+    return this.#o.jwkFile !== undefined;
   }
 
   async #loadFileKey(file: string): Promise<void> {
@@ -104,11 +137,12 @@ export class SigningKeyRing {
     await this.#o.store.create(keyName(kid), record);
   }
 
-  async #createKey(predecessor: string, prepublish: number): Promise<string | undefined> {
+  /** Makes a key signing `prepublish` seconds from now, under `lock`; undefined when another replica holds the lock. */
+  async #createKey(lock: string, prepublish: number): Promise<StoredKey | undefined> {
     const { store, algorithm, masterKey, now } = this.#o;
     const { kid, publicJwk, privateJwk } = await generateSigningJwks(algorithm);
     // The lock makes one replica, not each, create the successor of a key.
-    if (!(await this.#takeSuccessorLock(predecessor, { kid, at: now() }))) return undefined;
+    if (!(await this.#takeSuccessorLock(lock, { kid, at: now() }))) return undefined;
     const t = now();
     const record: StoredKey = {
       kid,
@@ -120,25 +154,51 @@ export class SigningKeyRing {
     };
     await store.put(keyName(kid), record);
     await store.waitFor(kid);
-    return kid;
+    return record;
   }
 
-  /** Takes the successor lock of `predecessor`: a new one, or a stale one by compare-and-set; false when another replica holds it. */
-  async #takeSuccessorLock(predecessor: string, claim: SuccessorLock): Promise<boolean> {
+  /**
+   * Takes a successor lock (`lock`): a new one, or by compare-and-set one whose key was withdrawn (a withdrawn
+   * successor is none) or that is stale; false when another replica holds it.
+   */
+  async #takeSuccessorLock(lock: string, claim: SuccessorLock): Promise<boolean> {
     const { store, now } = this.#o;
-    const name = successorLock(predecessor);
-    if (await store.create(name, claim)) return true;
-    const held = await store.get(name);
+    if (await store.create(lock, claim)) return true;
+    const held = await store.get(lock);
     // Gone since our create (deleted by an operator): the next maintain() tries again.
     if (!held) return false;
-    const lock = held.value as Partial<SuccessorLock> | null;
-    const heldKid = typeof lock?.kid === "string" ? lock.kid : undefined;
-    // Its key was written: the successor exists, nothing to take over.
-    if (heldKid && (this.#keys().some((k) => k.kid === heldKid) || (await store.get(keyName(heldKid))))) return false;
-    const at = typeof lock?.at === "number" ? lock.at : 0;
-    if (now() - at < (this.#o.successorLockSeconds ?? SUCCESSOR_LOCK_SECONDS)) return false;
-    // Several replicas may find it stale at once: the compare-and-set lets one of them take it over.
-    return store.update(name, claim, held.revision);
+    const heldKid = this.#lockedKid(held.value);
+    const written = heldKid === undefined ? undefined : await this.#stored(heldKid);
+    // Its key was written and stands: the successor exists, nothing to take over.
+    if (written && !isWithdrawn(written)) return false;
+    const at = (held.value as Partial<SuccessorLock> | null)?.at;
+    if (!written && now() - (typeof at === "number" ? at : 0) < (this.#o.successorLockSeconds ?? SUCCESSOR_LOCK_SECONDS)) return false;
+    // Several replicas may find it free at once: the compare-and-set lets one of them take it over.
+    return store.update(lock, claim, held.revision);
+  }
+
+  /** The kid a successor lock names, if it names one. */
+  #lockedKid(value: unknown): string | undefined {
+    const kid = (value as Partial<SuccessorLock> | null)?.kid;
+    return typeof kid === "string" ? kid : undefined;
+  }
+
+  /** A key from the cache, else from the store itself (written by another replica a moment ago); undefined when absent. */
+  async #stored(kid: string): Promise<StoredKey | undefined> {
+    const cached = this.#keys().find((k) => k.kid === kid);
+    if (cached) return cached;
+    const entry = await this.#o.store.get(keyName(kid));
+    return entry ? parseStoredKey(entry.value) : undefined;
+  }
+
+  /** The key another replica is making under `lock`, once this replica sees it; throws KeyRingBusyError while it does not. */
+  async #keyMadeUnder(lock: string): Promise<StoredKey> {
+    const held = await this.#o.store.get(lock);
+    const kid = held ? this.#lockedKid(held.value) : undefined;
+    if (kid !== undefined) await this.#o.store.waitFor(kid);
+    const key = kid === undefined ? undefined : this.#keys().find((k) => k.kid === kid);
+    if (!key || isWithdrawn(key)) throw new KeyRingBusyError("another issuer replica is making this key; retry");
+    return key;
   }
 
   #keys(): StoredKey[] {
@@ -146,7 +206,12 @@ export class SigningKeyRing {
     return this.#fileKey && !keys.some((k) => k.kid === this.#fileKey?.kid) ? [...keys, this.#fileKey] : keys;
   }
 
-  /** The key to sign with now, decrypted and imported once per kid. */
+  /**
+   * The key to sign with now, decrypted and imported once per kid; never a withdrawn one. A replica that has not yet
+   * seen a withdrawal (its watch a few milliseconds behind) may still sign with the key meanwhile: those tokens are
+   * refused by every verifier anyway (the key is no longer published, and the kid is in the revocations), so the
+   * lag fails closed.
+   */
   signingKey(): SigningKey {
     const record = this.#fileKey ?? signingKeyAt(this.#keys(), this.#o.now());
     if (!record) throw new Error("no signing key available");
@@ -164,24 +229,113 @@ export class SigningKeyRing {
     return jwksOf(publishedKeysAt(this.#keys(), this.#o.now(), this.#o.policy));
   }
 
-  /** Rotates when due (creating a pre-published successor) and drops retired keys; returns the new kid. */
-  async maintain(): Promise<string | undefined> {
+  /** Every key an operator should see, with its state now (see keyStatusesAt). */
+  statuses(): KeyStatus[] {
+    return keyStatusesAt(this.#keys(), this.#o.now(), this.#o.policy);
+  }
+
+  /**
+   * Rotates when due (creating a pre-published successor) and drops retired keys, and withdrawn ones once
+   * everything they could have signed has expired; returns the rotation it made, if any.
+   */
+  async maintain(): Promise<Rotation | undefined> {
     if (this.#fileKey) return undefined;
     const keys = this.#keys();
     const now = this.#o.now();
+    // A withdrawn key's private part leaves memory too (another replica's Withdraw removed it from the store).
+    for (const key of keys) if (isWithdrawn(key)) this.#imported.delete(key.kid);
     for (const old of retiredKeysAt(keys, now, this.#o.policy)) {
       await this.#o.store.delete(keyName(old.kid));
       this.#imported.delete(old.kid);
     }
     if (!rotationDue(keys, now, this.#o.policy)) return undefined;
-    const current = signingKeyAt(keys, now);
-    return this.#createKey(current?.kid ?? "genesis", this.#o.prepublishSeconds ?? 0);
+    const current = signingKeyAt(keys, now)?.kid ?? "";
+    const made = await this.#createKey(successorLock(current || "genesis"), this.#o.prepublishSeconds ?? 0);
+    return made && { kid: made.kid, predecessor: current, activate_at: made.activate_at };
   }
 
-  /** Starts a successor now, whatever the schedule (operator-triggered rotation). */
-  async rotateNow(): Promise<string | undefined> {
-    const current = signingKeyAt(this.#keys(), this.#o.now());
-    return this.#createKey(current?.kid ?? "genesis", this.#o.prepublishSeconds ?? 0);
+  /**
+   * A planned rotation, now rather than on schedule: a successor of the signing key, pre-published as the scheduled
+   * rotation's is. When a successor is already waiting (not withdrawn), it is the answer and nothing is made, so a
+   * repeated call never forks the ring. `created` says whether this call made the key.
+   */
+  async rotate(): Promise<Rotation & { created: boolean }> {
+    if (this.fileBacked) throw new TypeError("a ring on keys.jwk_file is rotated by replacing the file");
+    const keys = this.#keys();
+    const now = this.#o.now();
+    const current = signingKeyAt(keys, now)?.kid ?? "";
+    const waiting = upcomingKeyAt(keys, now);
+    if (waiting) return { kid: waiting.kid, predecessor: current, activate_at: waiting.activate_at, created: false };
+    const lock = successorLock(current || "genesis");
+    const made = await this.#createKey(lock, this.#o.prepublishSeconds ?? 0);
+    // Another replica won the lock at the same moment: its key is the successor.
+    const key = made ?? (await this.#keyMadeUnder(lock));
+    return { kid: key.kid, predecessor: current, activate_at: key.activate_at, created: made !== undefined };
+  }
+
+  /**
+   * Withdraws a key (compromise response): its record loses its sealed private part and gains withdrawn_at (now),
+   * withdrawn_by and reason, written by compare-and-set, and from then it neither signs nor is published. When it
+   * was the signing key, a successor signs before the record is written, so the ring is never without a key: the
+   * waiting upcoming key, brought forward to now, else a new key active at once. Withdrawing a key already withdrawn
+   * changes nothing and answers with the earlier record.
+   */
+  async withdraw(kid: string, by: string, reason: string): Promise<Withdrawal> {
+    if (this.fileBacked) throw new TypeError("a ring on keys.jwk_file withdraws its key by replacing the file");
+    const { store, now } = this.#o;
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      // The store itself, not the cache: the compare-and-set needs the revision, and a withdrawal made a moment ago by
+      // another replica must be seen.
+      const entry = await store.get(keyName(kid));
+      const record = entry ? parseStoredKey(entry.value) : undefined;
+      if (!entry || !record) return { found: false };
+      if (isWithdrawn(record)) {
+        this.#imported.delete(kid);
+        // A retry of a call that failed after the write still leaves a key signing.
+        const successor = signingKeyAt(this.#keys(), now())?.kid ?? (await this.#successorNow(kid));
+        return { found: true, key: record, successor, changed: false };
+      }
+      const t = now();
+      const others = this.#keys().filter((k) => k.kid !== kid);
+      const wasSigning = signingKeyAt([...others, record], t)?.kid === kid;
+      const successor = wasSigning ? await this.#successorNow(kid) : (signingKeyAt(others, t)?.kid ?? "");
+      const { sealed: _sealed, ...rest } = record;
+      const withdrawn: StoredKey = { ...rest, withdrawn_at: t, withdrawn_by: by, reason };
+      if (await store.update(keyName(kid), withdrawn, entry.revision)) {
+        this.#imported.delete(kid);
+        // Answered once this replica's own JWKS and introspection no longer trust it.
+        await store.waitFor(kid, isWithdrawn);
+        return { found: true, key: withdrawn, successor, changed: true };
+      }
+    }
+    throw new KeyRingBusyError("the key kept being changed by other calls at the same time; retry");
+  }
+
+  /**
+   * A key that signs from now on, in place of the withdrawn signing key `predecessor`: the waiting upcoming key,
+   * its activation brought forward to now by compare-and-set, else a new key active at once. Either way verifiers
+   * holding a cached JWKS may refuse its first tokens until they fetch it again: the price of not signing with a
+   * compromised key one second longer.
+   */
+  async #successorNow(predecessor: string): Promise<string> {
+    const { store, now } = this.#o;
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      const waiting = upcomingKeyAt(this.#keys(), now());
+      if (!waiting) break;
+      const entry = await store.get(keyName(waiting.kid));
+      const record = entry ? parseStoredKey(entry.value) : undefined;
+      // Withdrawn or deleted meanwhile: look again (a stale cache answers the same, so give up after a few tries).
+      if (!entry || !record || isWithdrawn(record)) continue;
+      const t = now();
+      if (record.activate_at <= t) return record.kid;
+      if (await store.update(keyName(record.kid), { ...record, activate_at: t }, entry.revision)) {
+        await store.waitFor(record.kid, (k) => k.activate_at <= t);
+        return record.kid;
+      }
+    }
+    const lock = replacementLock(predecessor);
+    const made = await this.#createKey(lock, 0);
+    return (made ?? (await this.#keyMadeUnder(lock))).kid;
   }
 }
 

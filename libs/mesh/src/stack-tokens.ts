@@ -11,6 +11,9 @@ import type { NatsHandle, NatsLogger } from "@sts/nats";
 import { openRevocationReader } from "@sts/revocation";
 import type { InboundOptions } from "./inbound.js";
 
+/** Shortest time between two fetches of the issuer's JWKS, in ms (the gateway reuses a fetched JWKS for 5 s too). */
+const JWKS_REFETCH_COOLDOWN_MS = 5_000;
+
 /** Options of {@link openStackTokens}. */
 export interface StackTokensOptions {
   /** The stack's issuer identifier; its JWKS is `<issuer>/oauth2/jwks`. */
@@ -42,8 +45,11 @@ export async function openStackTokens(nats: NatsHandle, o: StackTokensOptions): 
     inbound: {
       issuer: o.issuer,
       audience: o.audience,
-      // jose caches the JWKS and refetches on an unknown kid (at most every 30 s).
-      keys: createRemoteJWKSet(new URL(`${o.issuer}/oauth2/jwks`), { cooldownDuration: 30_000 }),
+      // jose caches the JWKS and refetches on an unknown kid, at most every 5 s: a key made to sign at once (the
+      // successor of a withdrawn key) is refused here only until then plus the gateway's own 5 s reuse, and a flood of
+      // tokens naming unknown kids costs the gateway one fetch per 5 s per verifier. A withdrawn key still in this copy
+      // is refused by the revocations (isTokenRevoked), not by waiting for the copy to age.
+      keys: createRemoteJWKSet(new URL(`${o.issuer}/oauth2/jwks`), { cooldownDuration: JWKS_REFETCH_COOLDOWN_MS }),
       revocations,
       clockTolerance: o.tokens.clock_tolerance,
       maxBytes: o.tokens.max_token_bytes,

@@ -24,7 +24,10 @@ export const EVENT_TYPES = {
   CLIENT_UPDATED: "client.updated",
   CLIENT_DELETED: "client.deleted",
   POLICY_UPDATED: "policy.updated",
+  /** A signing key successor was made: by the schedule (keys.rotate_after) or an operator (KeyService.Rotate). Published by the issuer. */
   KEY_ROTATED: "key.rotated",
+  /** An operator withdrew a signing key (compromise): every token it signed is refused from then (KeyService.Withdraw). */
+  KEY_WITHDRAWN: "key.withdrawn",
   /** An operator revoked every token of a subject issued until then (published by the issuer; see RevokeSubject). */
   SUBJECT_REVOKED: "subject.revoked",
   /** Someone read the audit trail (published by the audit service before it answers; see services/audit). */

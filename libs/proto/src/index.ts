@@ -11,6 +11,7 @@ import type { ProtoGrpcType as ExchangeProto } from "./generated/exchange.js";
 import type { ProtoGrpcType as PolicyProto } from "./generated/policy.js";
 import type { ProtoGrpcType as AuditProto } from "./generated/audit.js";
 import type { ProtoGrpcType as ClientsProto } from "./generated/clients.js";
+import type { ProtoGrpcType as KeysProto } from "./generated/keys.js";
 import type { ProtoGrpcType as WorkloadApiProto } from "./generated/workload.js";
 
 /** The proto-loader options shared by runtime loading and type generation. */
@@ -52,6 +53,11 @@ export function loadClientsProto(): ClientsProto {
   return load("sts/token/v1/clients.proto") as unknown as ClientsProto;
 }
 
+/** Loads sts.token.v1 KeyService (signing-key management for operators). */
+export function loadKeysProto(): KeysProto {
+  return load("sts/token/v1/keys.proto") as unknown as KeysProto;
+}
+
 /** Loads sts.policy.v1 (PolicyService). */
 export function loadPolicyProto(): PolicyProto {
   return load("sts/policy/v1/policy.proto") as unknown as PolicyProto;
@@ -71,17 +77,24 @@ export function loadWorkloadApiProto(): WorkloadApiProto {
 export const PROTO_FILES = [
   "sts/token/v1/token.proto",
   "sts/token/v1/clients.proto",
+  "sts/token/v1/keys.proto",
   "sts/exchange/v1/exchange.proto",
   "sts/policy/v1/policy.proto",
   "sts/audit/v1/audit.proto",
 ] as const;
 
-export type { TokenProto, ExchangeProto, PolicyProto, AuditProto, ClientsProto, WorkloadApiProto };
+export type { TokenProto, ExchangeProto, PolicyProto, AuditProto, ClientsProto, KeysProto, WorkloadApiProto };
 export type { SpiffeWorkloadAPIClient, SpiffeWorkloadAPIHandlers } from "./generated/SpiffeWorkloadAPI.js";
 export type { X509SVIDResponse, X509SVIDResponse__Output } from "./generated/X509SVIDResponse.js";
 export type { X509SVID, X509SVID__Output } from "./generated/X509SVID.js";
 export type { ClientServiceClient, ClientServiceHandlers } from "./generated/sts/token/v1/ClientService.js";
 export type { ClientRequest, ClientRequest__Output } from "./generated/sts/token/v1/ClientRequest.js";
+export type { KeyServiceClient, KeyServiceHandlers } from "./generated/sts/token/v1/KeyService.js";
+export type { ListKeysResponse, ListKeysResponse__Output } from "./generated/sts/token/v1/ListKeysResponse.js";
+export type { RotateKeyResponse, RotateKeyResponse__Output } from "./generated/sts/token/v1/RotateKeyResponse.js";
+export type { SigningKeyInfo, SigningKeyInfo__Output } from "./generated/sts/token/v1/SigningKeyInfo.js";
+export type { WithdrawKeyRequest__Output } from "./generated/sts/token/v1/WithdrawKeyRequest.js";
+export type { WithdrawKeyResponse, WithdrawKeyResponse__Output } from "./generated/sts/token/v1/WithdrawKeyResponse.js";
 export type { AuditServiceClient, AuditServiceHandlers } from "./generated/sts/audit/v1/AuditService.js";
 export type { Record as AuditRecord, Record__Output as AuditRecord__Output } from "./generated/sts/audit/v1/Record.js";
 export type { Filter__Output as AuditFilter__Output } from "./generated/sts/audit/v1/Filter.js";

@@ -1,7 +1,10 @@
 export {
   RevocationList,
   StalenessGuard,
+  isKeyWithdrawal,
   isSubjectRevocation,
+  keyWithdrawalKey,
+  parseKeyWithdrawal,
   parseRevocation,
   parseStoredRevocation,
   parseSubjectRevocation,
@@ -9,6 +12,7 @@ export {
 } from "./revocation-list.js";
 export type {
   ConnectionStatus,
+  KeyWithdrawalRecord,
   RevocationLookup,
   RevocationRecord,
   StoredRevocation,

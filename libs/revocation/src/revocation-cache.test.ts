@@ -5,8 +5,8 @@ import type { NatsHandle } from "@sts/nats";
 import { startNats, waitFor } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
 import { RevocationCache } from "./revocation-cache.js";
-import { RevocationList, StalenessGuard, subjectKey } from "./revocation-list.js";
-import type { RevocationRecord, SubjectRevocationRecord } from "./revocation-list.js";
+import { RevocationList, StalenessGuard, keyWithdrawalKey, subjectKey } from "./revocation-list.js";
+import type { KeyWithdrawalRecord, RevocationRecord, SubjectRevocationRecord } from "./revocation-list.js";
 
 let server: NatsServerHandle;
 let nats: NatsHandle;
@@ -93,6 +93,39 @@ describe("RevocationCache", () => {
       expect(cache.size).toBe(1);
       expect(list.isRevoked("long")).toBe(true);
       expect(list.isRevoked("short")).toBe(false);
+    });
+  }, 30_000);
+
+  it("indexes withdrawn signing keys by issuer and kid, apart from subjects and token ids, until their tokens have expired", async () => {
+    const start = Math.floor(Date.now() / 1000);
+    let now = start;
+    const withdrawal = (iss: string, kid: string): KeyWithdrawalRecord => ({ iss, kid, revoked_at: start, exp: start + 300, by: "ops" });
+    await withCache("test_revocations_keys", { now: () => now }, async ({ kv, cache, list }) => {
+      await cache.ready();
+      await list.withdrawKey(withdrawal("https://sts", "k1"));
+      // A retry writes the same record again: still one withdrawal.
+      await list.withdrawKey(withdrawal("https://sts", "k1"));
+      await list.revokeSubject({ iss: "https://sts", sub: "k2", revoked_at: start, exp: start + 300, by: "ops" }, undefined);
+      await waitFor(() => list.isKeyWithdrawn("https://sts", "k1") && list.subjectRevokedAt("https://sts", "k2") === start, {
+        timeoutMs: 5_000,
+        message: "the withdrawal was not seen",
+      });
+      // Another issuer's key of the same kid, a subject named like a kid, a jti: none is a withdrawn key.
+      expect(list.isKeyWithdrawn("https://idp", "k1")).toBe(false);
+      expect(list.isKeyWithdrawn("https://sts", "k2")).toBe(false);
+      expect(list.subjectRevokedAt("https://sts", "k1")).toBeUndefined();
+      expect(list.isRevoked("k1")).toBe(false);
+      await cache.reload();
+      expect(list.isKeyWithdrawn("https://sts", "k1")).toBe(true);
+      now = start + 300 + 30 + 60;
+      expect(cache.sweep()).toBeGreaterThanOrEqual(1);
+      expect(list.isKeyWithdrawn("https://sts", "k1")).toBe(false);
+      // Deleted from the bucket (its owner's max_age): forgotten by the watch too.
+      now = start;
+      await list.withdrawKey(withdrawal("https://sts", "k3"));
+      await waitFor(() => list.isKeyWithdrawn("https://sts", "k3"), { timeoutMs: 5_000, message: "the second withdrawal was not seen" });
+      await kv.delete(keyWithdrawalKey("https://sts", "k3"));
+      await waitFor(() => !list.isKeyWithdrawn("https://sts", "k3"), { timeoutMs: 5_000, message: "the deletion was not seen" });
     });
   }, 30_000);
 

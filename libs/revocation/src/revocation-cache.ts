@@ -24,13 +24,15 @@
  * record's own fields), so the check every verifier makes per token is Map
  * lookups on strings it already holds, with nothing encoded or allocated. A
  * subject record's `exp` is when the last token it covers can expire, so it
- * is pruned the same way.
+ * is pruned the same way. So are withdrawn signing keys, indexed by issuer
+ * and kid (the record's own fields): their `exp` is when the last token the
+ * key could have signed expires.
  */
 import type { KV } from "@nats-io/kv";
 import { BUCKETS, KvCache, decodeKey } from "@sts/nats";
 import type { NatsLogger } from "@sts/nats";
-import { isSubjectKey, isSubjectRevocation, parseStoredRevocation } from "./revocation-list.js";
-import type { RevocationLookup, RevocationRecord, StoredRevocation, SubjectRevocationRecord } from "./revocation-list.js";
+import { isKeyWithdrawal, isKeyWithdrawalKey, isSubjectKey, isSubjectRevocation, parseStoredRevocation } from "./revocation-list.js";
+import type { KeyWithdrawalRecord, RevocationLookup, RevocationRecord, StoredRevocation, SubjectRevocationRecord } from "./revocation-list.js";
 
 /** How often the bucket is read anew by default: an hour, small against the bucket's retention (a day or more). */
 export const DEFAULT_RELOAD_INTERVAL_MS = 60 * 60_000;
@@ -111,6 +113,11 @@ export class RevocationCache implements RevocationLookup {
     return this.#current.isRevoked(jti);
   }
 
+  /** Whether the issuer's signing key was withdrawn. */
+  isKeyWithdrawn(iss: string, kid: string): boolean {
+    return this.#current.isKeyWithdrawn(iss, kid);
+  }
+
   /** How many revocations are held. */
   get size(): number {
     return this.#current.size;
@@ -170,13 +177,20 @@ class Copy {
   readonly #subjects = new Map<string, Map<string, number>>();
   /** Subject key → the record under it, so a deleted key is unindexed without a scan. */
   readonly #subjectKeys = new Map<string, SubjectRevocationRecord>();
+  /** iss → withdrawn kids, from the records' own fields. */
+  readonly #withdrawn = new Map<string, Set<string>>();
+  /** Key withdrawal key → the record under it, as #subjectKeys. */
+  readonly #withdrawalKeys = new Map<string, KeyWithdrawalRecord>();
 
   constructor(readonly records: KvCache<StoredRevocation>) {
     records.onChange((key, value) => {
-      if (isSubjectKey(key)) {
+      if (isKeyWithdrawalKey(key)) {
+        this.#unindexKey(key);
+        if (value && isKeyWithdrawal(value)) this.#indexKey(key, value);
+      } else if (isSubjectKey(key)) {
         this.#unindex(key);
         if (value && isSubjectRevocation(value)) this.#index(key, value);
-      } else if (value && !isSubjectRevocation(value)) {
+      } else if (value && !isSubjectRevocation(value) && !isKeyWithdrawal(value)) {
         this.#tokens.set(decodeKey(key), value);
       } else {
         this.#tokens.delete(decodeKey(key));
@@ -201,8 +215,29 @@ class Copy {
     if (bySub?.size === 0) this.#subjects.delete(r.iss);
   }
 
+  #indexKey(key: string, r: KeyWithdrawalRecord): void {
+    this.#withdrawalKeys.set(key, r);
+    let kids = this.#withdrawn.get(r.iss);
+    if (!kids) this.#withdrawn.set(r.iss, (kids = new Set<string>()));
+    kids.add(r.kid);
+  }
+
+  /** Drops the record stored under a key withdrawal key. */
+  #unindexKey(key: string): void {
+    const r = this.#withdrawalKeys.get(key);
+    if (!r) return;
+    this.#withdrawalKeys.delete(key);
+    const kids = this.#withdrawn.get(r.iss);
+    kids?.delete(r.kid);
+    if (kids?.size === 0) this.#withdrawn.delete(r.iss);
+  }
+
   subjectRevokedAt(iss: string, sub: string): number | undefined {
     return this.#subjects.get(iss)?.get(sub);
+  }
+
+  isKeyWithdrawn(iss: string, kid: string): boolean {
+    return this.#withdrawn.get(iss)?.has(kid) === true;
   }
 
   isRevoked(jti: string): boolean {
@@ -223,6 +258,7 @@ class Copy {
 
   forget(drop: (r: StoredRevocation) => boolean): number {
     for (const [key, r] of this.#subjectKeys) if (drop(r)) this.#unindex(key);
+    for (const [key, r] of this.#withdrawalKeys) if (drop(r)) this.#unindexKey(key);
     for (const [jti, r] of this.#tokens) if (drop(r)) this.#tokens.delete(jti);
     return this.records.forget(drop);
   }

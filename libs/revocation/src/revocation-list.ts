@@ -5,8 +5,12 @@
  * encodings but one jti. Subject entries live under `sub.<h(iss)>.<h(sub)>`,
  * h the base64url SHA-256: a key of fixed length whatever the identifiers
  * (NATS bounds subjects, so a long `sub` encoded whole could never be
- * stored), the identifiers themselves in the record. An encoded jti never
- * holds a `.`, so the two kinds cannot collide.
+ * stored), the identifiers themselves in the record. Signing keys an
+ * operator withdrew live under `kid.<h(iss)>.<h(kid)>`: every token of that
+ * issuer signed with that key is revoked, whenever it was signed, so
+ * verifiers holding the issuer's JWKS in a cache (sidecars, the policy and
+ * audit APIs) refuse it as soon as they see the record, as they do any
+ * revocation. An encoded jti never holds a `.`, so the kinds cannot collide.
  */
 import { createHash } from "node:crypto";
 import type { KV } from "@nats-io/kv";
@@ -39,11 +43,30 @@ export interface SubjectRevocationRecord {
   reason?: string;
 }
 
-/** Either kind of record the revocations bucket holds. */
-export type StoredRevocation = RevocationRecord | SubjectRevocationRecord;
+/**
+ * A signing key's withdrawal as stored: every token `iss` signed with `kid` is revoked, whenever it was signed (the
+ * key may have been compromised long before anyone noticed).
+ */
+export interface KeyWithdrawalRecord {
+  /** The issuer whose key it is (this stack's). */
+  iss: string;
+  kid: string;
+  /** When it was withdrawn (seconds). */
+  revoked_at: number;
+  /** When the last token the key could have signed expires; the entry is useless after it. */
+  exp: number;
+  /** The operator's client id. */
+  by: string;
+}
+
+/** Any kind of record the revocations bucket holds. */
+export type StoredRevocation = RevocationRecord | SubjectRevocationRecord | KeyWithdrawalRecord;
 
 /** Prefix of subject revocation keys; never the start of an encoded jti (base64url has no `.`). */
 const SUBJECT_KEY_PREFIX = "sub.";
+
+/** Prefix of key withdrawal keys; likewise never the start of an encoded jti. */
+const KEY_WITHDRAWAL_PREFIX = "kid.";
 
 const digest = (value: string): string => createHash("sha256").update(value, "utf8").digest("base64url");
 
@@ -57,9 +80,24 @@ export function isSubjectKey(key: string): boolean {
   return key.startsWith(SUBJECT_KEY_PREFIX);
 }
 
-/** True for a subject's revocation (as opposed to a token's). */
+/** True for a subject's revocation (as opposed to a token's or a key's). */
 export function isSubjectRevocation(r: StoredRevocation): r is SubjectRevocationRecord {
-  return !("jti" in r);
+  return !("jti" in r) && !("kid" in r);
+}
+
+/** The key of a signing key's withdrawal: one per key, of fixed length. */
+export function keyWithdrawalKey(iss: string, kid: string): string {
+  return `${KEY_WITHDRAWAL_PREFIX}${digest(iss)}.${digest(kid)}`;
+}
+
+/** True for the key of a signing key's withdrawal. */
+export function isKeyWithdrawalKey(key: string): boolean {
+  return key.startsWith(KEY_WITHDRAWAL_PREFIX);
+}
+
+/** True for a signing key's withdrawal. */
+export function isKeyWithdrawal(r: StoredRevocation): r is KeyWithdrawalRecord {
+  return "kid" in r;
 }
 
 const isCommon = (r: Record<string, unknown>): boolean => typeof r.exp === "number" && typeof r.revoked_at === "number" && typeof r.by === "string";
@@ -75,13 +113,26 @@ export function parseRevocation(raw: unknown): RevocationRecord | undefined {
 export function parseSubjectRevocation(raw: unknown): SubjectRevocationRecord | undefined {
   if (typeof raw !== "object" || raw === null) return undefined;
   const r = raw as Record<string, unknown>;
-  const ok = r.jti === undefined && typeof r.iss === "string" && typeof r.sub === "string" && (r.reason === undefined || typeof r.reason === "string");
+  const ok =
+    r.jti === undefined &&
+    r.kid === undefined &&
+    typeof r.iss === "string" &&
+    typeof r.sub === "string" &&
+    (r.reason === undefined || typeof r.reason === "string");
   return ok && isCommon(r) ? (raw as SubjectRevocationRecord) : undefined;
 }
 
-/** Parses either kind of stored revocation. */
+/** Parses a stored key withdrawal. */
+export function parseKeyWithdrawal(raw: unknown): KeyWithdrawalRecord | undefined {
+  if (typeof raw !== "object" || raw === null) return undefined;
+  const r = raw as Record<string, unknown>;
+  const ok = r.jti === undefined && r.sub === undefined && typeof r.iss === "string" && typeof r.kid === "string";
+  return ok && isCommon(r) ? (raw as KeyWithdrawalRecord) : undefined;
+}
+
+/** Parses any kind of stored revocation. */
 export function parseStoredRevocation(raw: unknown): StoredRevocation | undefined {
-  return parseRevocation(raw) ?? parseSubjectRevocation(raw);
+  return parseRevocation(raw) ?? parseSubjectRevocation(raw) ?? parseKeyWithdrawal(raw);
 }
 
 /** The part of a NATS connection the guard watches. */
@@ -123,6 +174,8 @@ export interface RevocationLookup {
   isRevoked(jti: string): boolean;
   /** When the subject was revoked, if it was. */
   subjectRevokedAt(iss: string, sub: string): number | undefined;
+  /** Whether the issuer's signing key was withdrawn (every token it signed is revoked). */
+  isKeyWithdrawn(iss: string, kid: string): boolean;
 }
 
 /** A subject's revocation as the bucket holds it, and the revision a compare-and-set writes against (undefined: no entry). */
@@ -151,6 +204,11 @@ export class RevocationList {
   /** When the subject was revoked (as far as this replica has seen), if it was; throws as isRevoked does. */
   subjectRevokedAt(iss: string, sub: string): number | undefined {
     return this.checked().subjectRevokedAt(iss, sub);
+  }
+
+  /** Whether the issuer's signing key was withdrawn (as far as this replica has seen); throws as isRevoked does. */
+  isKeyWithdrawn(iss: string, kid: string): boolean {
+    return this.checked().isKeyWithdrawn(iss, kid);
   }
 
   /** The copy's lookups, once the staleness guard let them through (throws as isRevoked does): one check for many lookups. */
@@ -201,6 +259,18 @@ export class RevocationList {
    */
   async storedSubjectRevokedAt(iss: string, sub: string): Promise<number | undefined> {
     return (await this.storedSubjectRevocation(iss, sub)).revokedAt;
+  }
+
+  /**
+   * Records a signing key's withdrawal durably (the same record again for a retry: a put, no revision needed);
+   * throws temporarily_unavailable when NATS cannot take it.
+   */
+  async withdrawKey(record: KeyWithdrawalRecord): Promise<void> {
+    try {
+      await this.kv.put(keyWithdrawalKey(record.iss, record.kid), JSON.stringify(record));
+    } catch (err) {
+      throw unavailable("revocation store unavailable", err);
+    }
   }
 
   /** Records a revocation durably; throws temporarily_unavailable when NATS cannot take it. */

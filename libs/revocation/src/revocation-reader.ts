@@ -17,6 +17,8 @@ export interface RevocationReader {
   isRevoked(jti: string): boolean;
   /** When the subject was revoked, if it was; throws as isRevoked does. */
   subjectRevokedAt(iss: string, sub: string): number | undefined;
+  /** Whether the issuer's signing key was withdrawn; throws as isRevoked does. */
+  isKeyWithdrawn(iss: string, kid: string): boolean;
   /** Checks the copy's age once (throwing as isRevoked does) and returns lookups that do not check again. */
   checked(): RevocationLookup;
   /** Stops watching the bucket. */
@@ -47,6 +49,7 @@ export async function openRevocationReader(nats: NatsHandle, options: Revocation
   return {
     isRevoked: (jti) => list.isRevoked(jti),
     subjectRevokedAt: (iss, sub) => list.subjectRevokedAt(iss, sub),
+    isKeyWithdrawn: (iss, kid) => list.isKeyWithdrawn(iss, kid),
     checked: () => list.checked(),
     stop: () => cache.stop(),
   };

@@ -12,6 +12,9 @@
  *   stsctl policy delete <id>
  *   stsctl policy reset  <id> [--expected-revision N] [--json]
  *   stsctl subject revoke --iss I --sub S [--reason R] [--json]
+ *   stsctl keys list     [--json]
+ *   stsctl keys rotate   [--json]
+ *   stsctl keys withdraw <kid> --reason R [--json]
  *
  * --addr host:port selects the service (or STS_AUDIT_ADDR, default
  * 127.0.0.1:50054; STS_POLICY_ADDR, default 127.0.0.1:50053; STS_ISSUER_ADDR,
@@ -23,8 +26,9 @@
  * or STS_AUDIT_ACCESS_TOKEN (an auditor's: audience audit.api_audience, scope
  * audit.api_scope) or STS_POLICY_ACCESS_TOKEN (an operator's: audience
  * policy.api_audience, scope policy.read_scope or policy.write_scope) or
- * STS_ISSUER_ACCESS_TOKEN (an operator's: audience
- * subject_revocation.api_audience, scope subject_revocation.scope), e.g.
+ * STS_ISSUER_ACCESS_TOKEN (an operator's: audience issuer_admin.api_audience,
+ * scope issuer_admin.revoke_subjects_scope for subject, read_keys_scope or
+ * manage_keys_scope for keys), e.g.
  * from the gateway's client_credentials grant; each read and each change is
  * then recorded under that name. Without one, the API's break-glass secret
  * (STS_AUDIT_TOKEN, STS_POLICY_ADMIN_TOKEN), recorded as such; the issuer
@@ -38,6 +42,7 @@ import { UsageError, bearerCredential, bearerMetadata } from "./cli-credential.j
 import type { CredentialSources } from "./cli-credential.js";
 import { POLICY_COMMANDS, runPolicy } from "./cli-policy.js";
 import { SUBJECT_COMMANDS, runSubject } from "./cli-subject.js";
+import { KEYS_COMMANDS, runKeys } from "./cli-keys.js";
 
 /** Each command group: its commands, those taking an id as their argument, where its service is, and its credentials. */
 const GROUPS = {
@@ -59,6 +64,13 @@ const GROUPS = {
     address: () => process.env.STS_ISSUER_ADDR ?? "127.0.0.1:50051",
     credentials: { accessToken: "STS_ISSUER_ACCESS_TOKEN" } satisfies CredentialSources,
   },
+  keys: {
+    commands: KEYS_COMMANDS as readonly string[],
+    // A kid is base64url: it may begin with "-".
+    takesId: ["withdraw"],
+    address: () => process.env.STS_ISSUER_ADDR ?? "127.0.0.1:50051",
+    credentials: { accessToken: "STS_ISSUER_ACCESS_TOKEN" } satisfies CredentialSources,
+  },
 } as const;
 
 type GroupName = keyof typeof GROUPS;
@@ -76,11 +88,13 @@ const usage = [
   "usage: stsctl audit <query|tail|lineage <jti>|verify> [--addr host:port] [--tls-ca F --tls-cert F --tls-key F] [--access-token-file F] [--json] [--sub S] [--client C] [--aud A] [--type T] [--since T] [--until T] [--limit N] [--from-seq N]",
   "       stsctl policy <list|get <id>|put <id> --file F [--description D] [--expected-revision N]|delete <id>|reset <id> [--expected-revision N]> [--addr host:port] [--tls-ca F --tls-cert F --tls-key F] [--access-token-file F] [--json]",
   "       stsctl subject revoke --iss I --sub S [--reason R] [--addr host:port] [--tls-ca F --tls-cert F --tls-key F] [--access-token-file F] [--json]",
+  "       stsctl keys <list|rotate|withdraw <kid> --reason R> [--addr host:port] [--tls-ca F --tls-cert F --tls-key F] [--access-token-file F] [--json]",
   "credential: your access token from STS_AUDIT_ACCESS_TOKEN (auditors), STS_POLICY_ACCESS_TOKEN (policy operators) or STS_ISSUER_ACCESS_TOKEN",
-  "            (subject revocation), or --access-token-file F, each read and change recorded under its name; else the break-glass",
+  "            (subject revocation, signing keys), or --access-token-file F, each read and change recorded under its name; else the break-glass",
   "            STS_AUDIT_TOKEN or STS_POLICY_ADMIN_TOKEN (recorded as break-glass).",
   "            audit.accessed records who read what (--type audit.accessed), policy.updated who changed which policy (--type policy.updated),",
-  "            subject.revoked who signed out which subject (--type subject.revoked)",
+  "            subject.revoked who signed out which subject (--type subject.revoked), key.rotated and key.withdrawn who changed",
+  "            which signing key (--type key.withdrawn)",
 ].join("\n");
 
 /** The command line, parsed; a mistake in it is a UsageError. */
@@ -138,6 +152,7 @@ async function main(): Promise<number> {
   const metadata = () => bearerMetadata(credential);
   const address = values.addr ?? group.address();
   const out = (line: string): void => console.log(line);
+  if (groupName === "keys") return runKeys(command, arg, { json: values.json, reason: values.reason }, address, channel, metadata, out);
   if (groupName === "subject")
     return runSubject(command, { json: values.json, iss: values.iss, sub: values.sub, reason: values.reason }, address, channel, metadata, out);
   if (groupName === "policy") {

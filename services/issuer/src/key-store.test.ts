@@ -1,4 +1,7 @@
-/** The key ring on a real NATS KV bucket: bootstrap, pre-published rotation, retirement, one successor per key across replicas. */
+/**
+ * The key ring on a real NATS KV bucket: bootstrap, pre-published rotation, retirement, one successor per key across
+ * replicas; an operator's rotation and withdrawal, which never leaves the ring without a signing key.
+ */
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -53,8 +56,9 @@ describe("SigningKeyRing on NATS KV", () => {
     expect(JSON.stringify([...cache.values()])).not.toMatch(/"d":/);
 
     clock.t += 1000; // due
-    const next = await r.maintain();
-    expect(next).toBeTruthy();
+    const rotation = await r.maintain();
+    expect(rotation).toMatchObject({ predecessor: first.kid, activate_at: clock.t + 60 });
+    const next = rotation?.kid;
     expect(r.jwks().keys.map((k) => k.kid)).toEqual([first.kid, next]);
     expect(r.signingKey().kid).toBe(first.kid); // published, not yet signing
 
@@ -98,22 +102,86 @@ describe("SigningKeyRing on NATS KV", () => {
     const made = (await Promise.all([a.ring.maintain(), b.ring.maintain()])).filter(Boolean);
     expect(made).toHaveLength(1);
     await waitFor(() => a.ring.jwks().keys.length === 2 && b.ring.jwks().keys.length === 2);
-    expect(a.ring.jwks().keys.map((k) => k.kid)).toEqual([first, made[0]]);
+    expect(a.ring.jwks().keys.map((k) => k.kid)).toEqual([first, made[0]?.kid]);
     a.cache.stop();
     b.cache.stop();
   });
 
-  it("does not take over an old lock whose successor was written", async () => {
+  it("does not take over an old lock whose successor was written: a second rotation answers with the waiting key", async () => {
     const clock = { t: 6_000_000 };
     const { ring: r, cache } = await ring(`${BUCKETS.keys}_done_lock`, clock, "ES256", { successorLockSeconds: 10 });
     const first = r.signingKey().kid;
-    const next = await r.rotateNow();
-    expect(next).toBeTruthy();
+    const next = await r.rotate();
+    expect(next).toMatchObject({ predecessor: first, activate_at: clock.t + 60, created: true });
     clock.t += 30; // the lock is past its 10 s, the successor still pre-published (60 s): `first` still signs
     expect(r.signingKey().kid).toBe(first);
     // A second successor of the same key would fork the ring.
-    expect(await r.rotateNow()).toBeUndefined();
-    expect(r.jwks().keys.map((k) => k.kid)).toEqual([first, next]);
+    expect(await r.rotate()).toEqual({ ...next, created: false });
+    expect(r.jwks().keys.map((k) => k.kid)).toEqual([first, next.kid]);
+    cache.stop();
+  });
+
+  it("withdraws the signing key: the waiting successor signs at once, the key is neither published nor kept, a repeat changes nothing", async () => {
+    const clock = { t: 7_000_000 };
+    const bucket = `${BUCKETS.keys}_withdraw_waiting`;
+    const a = await ring(bucket, clock);
+    const b = await ring(bucket, clock);
+    const first = a.ring.signingKey().kid;
+    const next = await a.ring.rotate();
+    clock.t += 10; // `next` waits 50 s more
+    const out = await a.ring.withdraw(first, "ops", "leaked");
+    expect(out).toMatchObject({ found: true, successor: next.kid, changed: true });
+    const record = out.found ? out.key : undefined;
+    expect(record).toMatchObject({ kid: first, withdrawn_at: clock.t, withdrawn_by: "ops", reason: "leaked" });
+    expect(record?.sealed).toBeUndefined();
+    // Stored so: no private part left in the bucket.
+    const stored = [...a.cache.values()].find((k) => k.kid === first);
+    expect(stored?.sealed).toBeUndefined();
+    expect(a.ring.signingKey().kid).toBe(next.kid);
+    expect(a.ring.jwks().keys.map((k) => k.kid)).toEqual([next.kid]);
+    // The other replica follows once its watch has it, and never signs with the withdrawn key again.
+    await waitFor(() => b.ring.signingKey().kid === next.kid);
+    expect(b.ring.jwks().keys.map((k) => k.kid)).toEqual([next.kid]);
+    expect(a.ring.statuses().map((s) => [s.key.kid, s.state])).toEqual([
+      [first, "withdrawn"],
+      [next.kid, "signing"],
+    ]);
+    // Again, from either replica: the earlier record, nothing written.
+    clock.t += 5;
+    expect(await b.ring.withdraw(first, "someone-else", "again")).toEqual({ found: true, key: record, successor: next.kid, changed: false });
+    expect(await a.ring.withdraw("no-such-kid", "ops", "x")).toEqual({ found: false });
+    a.cache.stop();
+    b.cache.stop();
+  });
+
+  it("withdraws every key in turn and still signs: each signing key's replacement is made active at once", async () => {
+    const clock = { t: 8_000_000 };
+    const { ring: r, cache } = await ring(`${BUCKETS.keys}_withdraw_all`, clock);
+    const seen = new Set<string>();
+    for (let i = 0; i < 3; i++) {
+      const signing = r.signingKey().kid;
+      seen.add(signing);
+      const out = await r.withdraw(signing, "ops", `round ${i}`);
+      if (!out.found) throw new Error("the signing key was not found");
+      expect(seen.has(out.successor)).toBe(false);
+      expect(r.signingKey().kid).toBe(out.successor);
+      expect(r.jwks().keys.map((k) => k.kid)).toEqual([out.successor]);
+      clock.t += 1;
+    }
+    // An upcoming key withdrawn is no successor: the signing key stays, and a rotation makes another.
+    const signing = r.signingKey().kid;
+    const waiting = await r.rotate();
+    expect(await r.withdraw(waiting.kid, "ops", "bad upcoming key")).toMatchObject({ found: true, successor: signing, changed: true });
+    expect(r.signingKey().kid).toBe(signing);
+    const again = await r.rotate();
+    expect(again.created).toBe(true);
+    expect(again.kid).not.toBe(waiting.kid);
+    // Withdrawn records stay listed until everything they could have signed has expired, then maintenance drops them.
+    expect(r.statuses().filter((s) => s.state === "withdrawn")).toHaveLength(4);
+    clock.t += policy.maxTokenLifetime + policy.clockTolerance;
+    await r.maintain();
+    await waitFor(() => r.statuses().every((s) => s.state !== "withdrawn"));
+    expect([...cache.values()].some((k) => k.withdrawn_at !== undefined)).toBe(false);
     cache.stop();
   });
 
@@ -132,6 +200,10 @@ describe("SigningKeyRing on NATS KV", () => {
       await waitFor(() => [...cache.values()].some((k) => k.kid === "from-file"));
       expect(JSON.stringify([...cache.values()])).not.toMatch(/"d":/);
       expect(await r.maintain()).toBeUndefined();
+      // Its key is changed by replacing the file.
+      expect(r.fileBacked).toBe(true);
+      await expect(r.rotate()).rejects.toThrow(TypeError);
+      await expect(r.withdraw("from-file", "ops", "leaked")).rejects.toThrow(TypeError);
       cache.stop();
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -38,9 +38,9 @@ export function kvKeyStore(kv: KV, cache: KvCache<StoredKey>): KeyStore {
     async delete(name) {
       await kv.delete(name);
     },
-    async waitFor(kid) {
+    async waitFor(kid, until = () => true) {
       const deadline = Date.now() + 5_000;
-      while (![...cache.values()].some((k) => k.kid === kid) && Date.now() < deadline) {
+      while (![...cache.values()].some((k) => k.kid === kid && until(k)) && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 20));
       }
     },

@@ -12,9 +12,11 @@ import { PublicKeyRing, SigningKeyRing, parseStoredKey, prepublishLeadSeconds } 
 import { BUCKETS, EventPublisher, KvCache, openBucket } from "@sts/nats";
 import { RevocationCache, RevocationList, StalenessGuard } from "@sts/revocation";
 import { onShutdownSignal, openGrpcCredentials, startGrpcServer } from "@sts/grpc";
-import { loadClientsProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
+import { loadClientsProto, loadKeysProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
 import { readSettings } from "./config.js";
 import { kvKeyStore } from "./key-store.js";
+import { keyMaintenance, keyService } from "./key-management.js";
+import type { KeyManagementDeps } from "./key-management.js";
 import { TokenMinter } from "./mint.js";
 import { OpaqueTokens } from "./opaque-tokens.js";
 import { ClientRegistry } from "./registry.js";
@@ -74,15 +76,15 @@ async function main(): Promise<void> {
   });
   await ring.init();
   const publicKeys = new PublicKeyRing(() => keyStore.list(), lifecycle, now);
+  const events = new EventPublisher(nats, { source: "sts/issuer", logger });
+  // Scheduled rotations are recorded as key.rotated by "schedule"; one whose event could not be stored is logged and
+  // published again at the next check (the rotation itself stands: there is no caller to fail closed to).
+  const maintainKeys = keyMaintenance(ring, events, logger);
   const rotation = setInterval(() => {
-    ring.maintain().then(
-      (kid) => kid && logger.info({ kid }, "signing key rotated"),
-      (err: unknown) => logger.error({ err }, "key maintenance failed"),
-    );
+    maintainKeys().catch((err: unknown) => logger.error({ err }, "key maintenance failed"));
   }, ROTATION_CHECK_MS);
   rotation.unref();
 
-  const events = new EventPublisher(nats, { source: "sts/issuer", logger });
   const opaque = new OpaqueTokens(opaqueKv);
   // Introspection answers from the cache only while it can be trusted to hold every revocation.
   const revocations = new RevocationList(revocationsKv, revocationsCache, new StalenessGuard(nats, config.tokens.revocation_max_staleness * 1000));
@@ -122,8 +124,10 @@ async function main(): Promise<void> {
     anonymousWithoutBreakGlass: false,
     tokens: {
       issuer: config.issuer,
-      audience: config.subject_revocation.api_audience,
-      keys: publicKeys.keyResolver(),
+      audience: config.issuer_admin.api_audience,
+      // Resolved at each call, not once at start: a key made since (a rotation, a withdrawal's successor) must verify,
+      // and a withdrawn one must not.
+      keys: (header, token) => publicKeys.keyResolver()(header, token),
       algorithms,
       revocations,
       clockTolerance: config.tokens.clock_tolerance,
@@ -158,7 +162,7 @@ async function main(): Promise<void> {
       now,
       clockTolerance: config.tokens.clock_tolerance,
       coversSeconds: subjectRevocationCovers,
-      authenticate: (metadata) => authenticateOperator(metadata, [config.subject_revocation.scope]),
+      authenticate: (metadata) => authenticateOperator(metadata, [config.issuer_admin.revoke_subjects_scope]),
     },
     grantDeps: {
       minter,
@@ -182,6 +186,17 @@ async function main(): Promise<void> {
     maxTtl: { access: maxLifetime, refresh: maxRefreshLifetime },
   };
 
+  const keyManagement: KeyManagementDeps = {
+    issuer: config.issuer,
+    ring,
+    revocations,
+    events,
+    // A token the key signed (or a lagging replica signed with it a moment after) is presented at most this long after.
+    coversSeconds: lifecycle.maxTokenLifetime + lifecycle.clockTolerance,
+    scopes: { read: config.issuer_admin.read_keys_scope, manage: config.issuer_admin.manage_keys_scope },
+    authenticate: authenticateOperator,
+  };
+
   const proto = loadTokenProto();
   const tls = await openGrpcCredentials(config.grpc_tls, logger);
   const server = await startGrpcServer({
@@ -191,6 +206,7 @@ async function main(): Promise<void> {
     services: [
       { definition: proto.sts.token.v1.TokenService.service, implementation: tokenService(tokenDeps) },
       { definition: loadClientsProto().sts.token.v1.ClientService.service, implementation: clientService(management, logger) },
+      { definition: loadKeysProto().sts.token.v1.KeyService.service, implementation: keyService(keyManagement, logger) },
     ],
     reflection: { protoFiles: PROTO_FILES },
     logger,

@@ -8,7 +8,7 @@
  *
  * The operator is a client of this stack presenting its own access token,
  * checked as the policy and audit APIs check theirs (callerAuthenticator of
- * @sts/mesh): `subject_revocation.api_audience`, `subject_revocation.scope`,
+ * @sts/mesh): `issuer_admin.api_audience`, `issuer_admin.revoke_subjects_scope`,
  * `sub == client_id`, no `act`. There is no break-glass credential here: an
  * issuer that cannot issue the operator a token cannot sign anything either.
  * The exchanger, an internal caller, relays a trusted provider's OpenID

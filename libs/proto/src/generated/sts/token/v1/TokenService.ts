@@ -129,10 +129,10 @@ export interface TokenServiceClient extends grpc.Client {
    * and its refresh token families; for a client of this stack, also the
    * tokens issued to it and those made through it as an actor. Tokens issued
    * later are not affected. The caller is an operator (`authorization: Bearer
-   * <access token>` in metadata, naming subject_revocation.api_audience with
-   * subject_revocation.scope), or the exchanger's internal client relaying a
-   * trusted issuer's back-channel logout (client_secret_basic; that issuer's
-   * subjects only). Answers once the revocation is stored and its
+   * <access token>` in metadata, naming issuer_admin.api_audience with
+   * issuer_admin.revoke_subjects_scope), or the exchanger's internal client
+   * relaying a trusted issuer's back-channel logout (client_secret_basic; that
+   * issuer's subjects only). Answers once the revocation is stored and its
    * subject.revoked event is.
    */
   RevokeSubject(argument: _sts_token_v1_RevokeSubjectRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_RevokeSubjectResponse__Output>): grpc.ClientUnaryCall;
@@ -145,10 +145,10 @@ export interface TokenServiceClient extends grpc.Client {
    * and its refresh token families; for a client of this stack, also the
    * tokens issued to it and those made through it as an actor. Tokens issued
    * later are not affected. The caller is an operator (`authorization: Bearer
-   * <access token>` in metadata, naming subject_revocation.api_audience with
-   * subject_revocation.scope), or the exchanger's internal client relaying a
-   * trusted issuer's back-channel logout (client_secret_basic; that issuer's
-   * subjects only). Answers once the revocation is stored and its
+   * <access token>` in metadata, naming issuer_admin.api_audience with
+   * issuer_admin.revoke_subjects_scope), or the exchanger's internal client
+   * relaying a trusted issuer's back-channel logout (client_secret_basic; that
+   * issuer's subjects only). Answers once the revocation is stored and its
    * subject.revoked event is.
    */
   revokeSubject(argument: _sts_token_v1_RevokeSubjectRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_RevokeSubjectResponse__Output>): grpc.ClientUnaryCall;
@@ -258,10 +258,10 @@ export interface TokenServiceHandlers extends grpc.UntypedServiceImplementation 
    * and its refresh token families; for a client of this stack, also the
    * tokens issued to it and those made through it as an actor. Tokens issued
    * later are not affected. The caller is an operator (`authorization: Bearer
-   * <access token>` in metadata, naming subject_revocation.api_audience with
-   * subject_revocation.scope), or the exchanger's internal client relaying a
-   * trusted issuer's back-channel logout (client_secret_basic; that issuer's
-   * subjects only). Answers once the revocation is stored and its
+   * <access token>` in metadata, naming issuer_admin.api_audience with
+   * issuer_admin.revoke_subjects_scope), or the exchanger's internal client
+   * relaying a trusted issuer's back-channel logout (client_secret_basic; that
+   * issuer's subjects only). Answers once the revocation is stored and its
    * subject.revoked event is.
    */
   RevokeSubject: grpc.handleUnaryCall<_sts_token_v1_RevokeSubjectRequest__Output, _sts_token_v1_RevokeSubjectResponse>;

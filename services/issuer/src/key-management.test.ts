@@ -1,0 +1,218 @@
+/**
+ * KeyService's writes on a real nats-server: a withdrawal marks the key, puts
+ * its kid in the revocations every verifier watches, then stores its event;
+ * an event that cannot be stored leaves the key withdrawn (the safe side) and
+ * the call answering temporarily_unavailable, and the retry stores the event
+ * once. Rotate answers with the waiting successor; the schedule's rotations
+ * are recorded too. Bad input, an unknown kid and a ring on a JWK file are
+ * refused, changing nothing.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { Metadata } from "@grpc/grpc-js";
+import { exportJWK, generateKeyPair } from "jose";
+import { SigningKeyRing, parseMasterKey, parseStoredKey } from "@sts/keys";
+import type { StoredKey } from "@sts/keys";
+import { BUCKETS, EVENTS_STREAM, EventPublisher, KvCache, connectNats, ensureEventsStream, openBucket } from "@sts/nats";
+import type { NatsHandle } from "@sts/nats";
+import { RevocationCache, RevocationList } from "@sts/revocation";
+import { startNats, waitFor } from "@sts/testkit";
+import type { NatsServerHandle } from "@sts/testkit";
+import type { Logger } from "@sts/telemetry";
+import { kvKeyStore } from "./key-store.js";
+import { keyMaintenance, listKeys, parseWithdrawKey, rotateKey, withdrawKey } from "./key-management.js";
+import type { KeyManagementDeps } from "./key-management.js";
+
+const STS = "https://sts.test";
+const T = 1_800_000_000;
+const policy = { rotateAfter: 1000, maxTokenLifetime: 300, clockTolerance: 30 };
+const master = parseMasterKey(randomBytes(32).toString("base64url"));
+const silent = { info: () => undefined, warn: () => undefined, error: () => undefined } as unknown as Logger;
+let server: NatsServerHandle;
+let nats: NatsHandle;
+let revocations: RevocationList;
+let revocationCache: RevocationCache;
+const caches: Array<{ stop(): void }> = [];
+let buckets = 0;
+
+beforeAll(async () => {
+  server = await startNats();
+  nats = await connectNats({ servers: server.url, name: "key-management-test" });
+  const kv = await openBucket(nats, BUCKETS.revocations, { owner: true });
+  revocationCache = new RevocationCache(kv, { clockToleranceSeconds: 0, now: () => T });
+  await revocationCache.ready();
+  revocations = new RevocationList(kv, revocationCache);
+}, 30_000);
+
+afterAll(async () => {
+  for (const c of caches) c.stop();
+  revocationCache?.stop();
+  await nats?.close();
+  await server?.stop();
+});
+
+beforeEach(async () => {
+  // Each test counts its own events.
+  await nats.jsm.streams.delete(EVENTS_STREAM.name).catch(() => undefined);
+  await ensureEventsStream(nats);
+});
+
+/** A ring on a bucket of its own, at `clock`, with its KeyService deps. */
+async function setup(clock: { t: number }, ringOptions: { jwkFile?: string } = {}): Promise<{ ring: SigningKeyRing; deps: KeyManagementDeps }> {
+  const kv = await openBucket(nats, `${BUCKETS.keys}_km${++buckets}`);
+  const cache = new KvCache<StoredKey>(kv, { parse: parseStoredKey, key: "key.>" });
+  caches.push(cache);
+  await cache.ready();
+  const ring = new SigningKeyRing({
+    store: kvKeyStore(kv, cache),
+    algorithm: "ES256",
+    policy,
+    ...(ringOptions.jwkFile ? { jwkFile: ringOptions.jwkFile } : { masterKey: master }),
+    prepublishSeconds: 65,
+    now: () => clock.t,
+  });
+  await ring.init();
+  const deps: KeyManagementDeps = {
+    issuer: STS,
+    ring,
+    revocations,
+    // Gives up quickly when the events stream is missing.
+    events: new EventPublisher(nats, { source: "test", retries: 1, retryWindowMs: 100, timeoutMs: 200 }),
+    coversSeconds: policy.maxTokenLifetime + policy.clockTolerance,
+    scopes: { read: "keys:read", manage: "keys:manage" },
+    authenticate: () => Promise.resolve({ credential: "access_token", sub: "ops", client_id: "ops", jti: "op-jti" }),
+  };
+  return { ring, deps };
+}
+
+/** The events stored, oldest first, with their raw JSON. */
+async function events(): Promise<Array<{ type: string; data: Record<string, unknown>; raw: string }>> {
+  const info = await nats.jsm.streams.info(EVENTS_STREAM.name);
+  const out = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+    const m = await nats.jsm.streams.getMessage(EVENTS_STREAM.name, { seq });
+    if (m) out.push({ ...m.json<{ type: string; data: Record<string, unknown> }>(), raw: m.string() });
+  }
+  return out;
+}
+
+const code = (p: Promise<unknown>): Promise<string> =>
+  p.then(
+    () => "ok",
+    (err: unknown) => (err as { code?: string }).code ?? String(err),
+  );
+
+describe("Withdraw", () => {
+  it("withdraws the signing key, revokes its kid for every verifier, names the successor, and records it once however often it is repeated", async () => {
+    const clock = { t: T };
+    const { ring, deps } = await setup(clock);
+    const kid = ring.signingKey().kid;
+    const answer = await withdrawKey({ kid, reason: "private key in a public repo" }, new Metadata(), deps);
+    expect(answer.key).toMatchObject({ kid, state: "withdrawn", withdrawn_at: String(T), withdrawn_by: "ops", reason: "private key in a public repo" });
+    expect(answer.successor).not.toBe(kid);
+    expect(ring.signingKey().kid).toBe(answer.successor);
+    await waitFor(() => revocations.isKeyWithdrawn(STS, kid), { timeoutMs: 5_000, message: "the kid is not in the revocations" });
+    expect(revocations.isKeyWithdrawn("https://other.test", kid)).toBe(false);
+
+    clock.t += 3;
+    expect(await withdrawKey({ kid, reason: "again" }, new Metadata(), deps)).toEqual(answer);
+    const stored = (await events()).filter((e) => e.type === "key.withdrawn");
+    expect(stored).toHaveLength(1);
+    expect(stored[0]?.data).toMatchObject({ kid, alg: "ES256", by: "ops", reason: "private key in a public repo", successor: answer.successor });
+    expect(stored[0]?.raw).not.toMatch(/"d":|sealed|"ct":/);
+    // Both activated in the same second here: their order is the kids'.
+    const listed = Object.fromEntries((await listKeys(new Metadata(), deps)).keys?.map((k) => [k.kid, k.state]) ?? []);
+    expect(listed).toEqual({ [kid]: "withdrawn", [answer.successor ?? ""]: "signing" });
+  });
+
+  it("keeps the key withdrawn when its event fails (temporarily_unavailable), and a retry stores the event once", async () => {
+    const { ring, deps } = await setup({ t: T });
+    const kid = ring.signingKey().kid;
+    await nats.jsm.streams.delete(EVENTS_STREAM.name);
+    expect(await code(withdrawKey({ kid, reason: "leaked" }, new Metadata(), deps))).toBe("temporarily_unavailable");
+    // The safe side: withdrawn already, and its kid revoked.
+    expect(ring.jwks().keys.map((k) => k.kid)).not.toContain(kid);
+    await waitFor(() => revocations.isKeyWithdrawn(STS, kid), { timeoutMs: 5_000, message: "the kid is not in the revocations" });
+
+    await ensureEventsStream(nats);
+    await withdrawKey({ kid, reason: "leaked" }, new Metadata(), deps);
+    await withdrawKey({ kid, reason: "leaked" }, new Metadata(), deps);
+    expect((await events()).map((e) => e.type)).toEqual(["key.withdrawn"]);
+  });
+
+  it("refuses an unknown kid (not_found), a missing or malformed kid or reason (invalid_request), changing nothing", async () => {
+    const { ring, deps } = await setup({ t: T });
+    const before = ring.statuses();
+    expect(await code(withdrawKey({ kid: "no-such-kid", reason: "x" }, new Metadata(), deps))).toBe("not_found");
+    expect(await code(withdrawKey({ kid: "a.b>", reason: "x" }, new Metadata(), deps))).toBe("not_found");
+    const kid = ring.signingKey().kid;
+    for (const bad of [
+      { kid: "", reason: "x" },
+      { kid, reason: "" },
+      { kid, reason: "   " },
+      { kid, reason: "r".repeat(513) },
+      { kid, reason: "two\nlines" },
+      { kid: "k".repeat(257), reason: "x" },
+    ]) {
+      expect(await code(withdrawKey(bad, new Metadata(), deps))).toBe("invalid_request");
+    }
+    expect(() => parseWithdrawKey({ kid, reason: "r".repeat(512) })).not.toThrow();
+    expect(ring.statuses()).toEqual(before);
+    expect(await events()).toEqual([]);
+  });
+});
+
+describe("Rotate", () => {
+  it("makes a pre-published successor, answers a repeat with it, and records key.rotated once, by the operator", async () => {
+    const { ring, deps } = await setup({ t: T });
+    const first = ring.signingKey().kid;
+    const made = await rotateKey(new Metadata(), deps);
+    expect(made).toMatchObject({ activate_at: String(T + 65), created: true });
+    expect(await rotateKey(new Metadata(), deps)).toEqual({ ...made, created: false });
+    expect(ring.signingKey().kid).toBe(first);
+    expect((await listKeys(new Metadata(), deps)).keys?.map((k) => [k.kid, k.state])).toEqual([
+      [first, "signing"],
+      [made.kid, "upcoming"],
+    ]);
+    const stored = await events();
+    expect(stored.map((e) => [e.type, e.data.kid, e.data.predecessor, e.data.by])).toEqual([["key.rotated", made.kid, first, "ops"]]);
+  });
+
+  it("records the schedule's rotation as by schedule, publishing again at the next check an event that could not be stored", async () => {
+    const clock = { t: T };
+    const { ring, deps } = await setup(clock);
+    const first = ring.signingKey().kid;
+    const step = keyMaintenance(ring, deps.events, silent);
+    clock.t += policy.rotateAfter;
+    await nats.jsm.streams.delete(EVENTS_STREAM.name);
+    await step();
+    const waiting = ring.statuses().find((s) => s.state === "upcoming")?.key.kid;
+    expect(waiting).toBeDefined();
+    await ensureEventsStream(nats);
+    await step();
+    await step();
+    expect((await events()).map((e) => [e.type, e.data.kid, e.data.predecessor, e.data.by])).toEqual([["key.rotated", waiting, first, "schedule"]]);
+  });
+});
+
+describe("a ring on keys.jwk_file", () => {
+  it("refuses Rotate and Withdraw with failed_precondition, and lists its key", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sts-km-jwk-"));
+    try {
+      const file = join(dir, "signing.jwk");
+      const pair = await generateKeyPair("ES256", { extractable: true });
+      writeFileSync(file, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid: "from-file", alg: "ES256" }));
+      const { deps } = await setup({ t: T }, { jwkFile: file });
+      expect(await code(rotateKey(new Metadata(), deps))).toBe("failed_precondition");
+      expect(await code(withdrawKey({ kid: "from-file", reason: "leaked" }, new Metadata(), deps))).toBe("failed_precondition");
+      await expect(rotateKey(new Metadata(), deps)).rejects.toMatchObject({ description: expect.stringMatching(/replacing that file/) });
+      expect((await listKeys(new Metadata(), deps)).keys?.map((k) => [k.kid, k.state])).toEqual([["from-file", "signing"]]);
+      expect(await events()).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

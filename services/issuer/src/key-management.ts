@@ -1,0 +1,267 @@
+/**
+ * Signing-key management for operators (sts.token.v1.KeyService): list the
+ * keys, rotate before the schedule, withdraw a compromised key. Keycloak's
+ * active / passive / disabled key providers, for this issuer's ring.
+ *
+ * The operator presents its own access token, checked as RevokeSubject
+ * checks it (callerAuthenticator of @sts/mesh): `issuer_admin.api_audience`,
+ * `sub == client_id`, no `act`, and `issuer_admin.read_keys_scope` to list or
+ * `issuer_admin.manage_keys_scope` to list and change. Every change is
+ * recorded under its client id.
+ *
+ * A withdrawal reaches every verifier two ways. The key record (no private
+ * part any more) is marked withdrawn in the keys bucket, so the issuer and
+ * the exchanger, which read keys from it (PublicKeyRing), no longer hold the
+ * key, and the JWKS no longer lists it. And the kid goes into the revocations
+ * bucket, which every verifier watches and fails closed on when it cannot
+ * (sidecars and the policy and audit APIs verify against the JWKS fetched
+ * over HTTP and cached for minutes; the revocation refuses the key's tokens
+ * there at once, their cached verifications included).
+ *
+ * A change answers once its event is in JetStream (fail closed: otherwise
+ * temporarily_unavailable). Each write is safe to repeat, and the event id is
+ * derived from what was stored, so a retry of a call that failed after a
+ * write completes it, and JetStream's duplicate window (then the audit
+ * projection's event-id check) keeps one event.
+ */
+import { createHash } from "node:crypto";
+import type { Metadata } from "@grpc/grpc-js";
+import { OAuthError, invalidRequest, unavailable } from "@sts/errors";
+import { unary } from "@sts/grpc";
+import { KEY_STATES } from "@sts/keys";
+import type { KeyStatus, Rotation, SigningKeyRing, StoredKey } from "@sts/keys";
+import type { CallerIdentity } from "@sts/mesh";
+import { EVENT_TYPES } from "@sts/nats";
+import type { EventPublisher } from "@sts/nats";
+import type { KeyServiceHandlers, ListKeysResponse, RotateKeyResponse, SigningKeyInfo, WithdrawKeyRequest__Output, WithdrawKeyResponse } from "@sts/proto";
+import type { RevocationList } from "@sts/revocation";
+import type { Logger } from "@sts/telemetry";
+
+/** Longest `reason` accepted, in characters: a note for the audit trail, not a document. */
+export const MAX_REASON_CHARS = 512;
+
+/** Longest kid accepted, in characters (ours are 16). */
+const MAX_KID_CHARS = 256;
+
+/** What a kid of this ring can be: it is part of a KV key (`key.<kid>`), so anything else names no key here. */
+const KID_SYNTAX = /^[-_=A-Za-z0-9]+$/;
+
+/** Control characters: a reason is shown on operators' terminals and in the audit trail, so it is one line of text. */
+const CONTROL = /[\x00-\x1f\x7f]/;
+
+/** Who made a scheduled rotation, in key.rotated's `by`. */
+export const SCHEDULE = "schedule";
+
+/** What KeyService needs. */
+export interface KeyManagementDeps {
+  /** This issuer's identifier: the `iss` a withdrawal is recorded for in the revocations bucket. */
+  issuer: string;
+  ring: SigningKeyRing;
+  /** The revocations bucket every verifier watches. */
+  revocations: Pick<RevocationList, "withdrawKey">;
+  events: EventPublisher;
+  /**
+   * Seconds after its withdrawal a token the key signed may still be presented: the longest token lifetime plus the
+   * clock tolerance. The revocation record's `exp`.
+   */
+  coversSeconds: number;
+  /** The scopes of issuer_admin: reading (List) and managing (Rotate, Withdraw; List too). */
+  scopes: { read: string; manage: string };
+  /** Names the operator, or refuses the call (invalid_token, insufficient_scope), for a call any of `scopes` grants. */
+  authenticate: (metadata: Metadata, scopes: readonly string[]) => Promise<CallerIdentity>;
+}
+
+/** A Withdraw request, validated. */
+export interface KeyToWithdraw {
+  kid: string;
+  reason: string;
+}
+
+/** CloudEvents `data` of `key.rotated`: which key succeeds which, from when, and who asked; never key material. */
+export interface KeyRotatedData {
+  kid: string;
+  /** The signing key it succeeds (empty for the first key). */
+  predecessor: string;
+  activate_at: number;
+  /** The operator's client id, or "schedule" for a rotation keys.rotate_after made. */
+  by: string;
+  /** The operator's client id again, so `stsctl audit query --client <operator>` finds it; absent for the schedule. */
+  client_id?: string;
+  /** The jti of the operator's access token, to tell its sessions apart; absent for the schedule. */
+  operator_jti?: string;
+}
+
+/** CloudEvents `data` of `key.withdrawn`: which key, by whom, why, and which key signs now; never key material. */
+export interface KeyWithdrawnData {
+  kid: string;
+  alg: string;
+  withdrawn_at: number;
+  by: string;
+  reason: string;
+  /** The key that signs from then on. */
+  successor: string;
+  client_id: string;
+  operator_jti: string;
+}
+
+const noSuchKey = (): OAuthError => new OAuthError("not_found", "no signing key with this kid");
+
+/** Validates a Withdraw request: invalid_request naming the field (never echoing it), not_found for a kid no key can have. */
+export function parseWithdrawKey(req: WithdrawKeyRequest__Output): KeyToWithdraw {
+  if (req.kid.length === 0) throw invalidRequest("kid is required");
+  if (req.kid.length > MAX_KID_CHARS) throw invalidRequest(`kid is longer than ${MAX_KID_CHARS} characters`);
+  if (!KID_SYNTAX.test(req.kid)) throw noSuchKey();
+  if (req.reason.trim().length === 0) throw invalidRequest("reason is required: say why the key is withdrawn");
+  if (req.reason.length > MAX_REASON_CHARS) throw invalidRequest(`reason is longer than ${MAX_REASON_CHARS} characters`);
+  if (CONTROL.test(req.reason)) throw invalidRequest("reason must be one line of text, without control characters");
+  return { kid: req.kid, reason: req.reason };
+}
+
+/** Refuses a change to a ring on keys.jwk_file: its operator replaces the file instead. */
+function requireManagedRing(ring: SigningKeyRing, what: string): void {
+  if (ring.fileBacked) {
+    throw new OAuthError(
+      "failed_precondition",
+      `the issuer signs with keys.jwk_file: ${what} by replacing that file (and restarting the issuer), not through this API`,
+    );
+  }
+}
+
+/** Turns a failure of the key store (NATS) into temporarily_unavailable: nothing was answered, the caller retries. */
+async function stored<T>(write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (err) {
+    if (err instanceof OAuthError) throw err;
+    throw unavailable("key store unavailable; retry", err);
+  }
+}
+
+const digest = (parts: readonly unknown[]): string => createHash("sha256").update(JSON.stringify(parts)).digest("base64url");
+
+/** A key as KeyService shows it. */
+export function keyInfo({ key, state }: KeyStatus): SigningKeyInfo {
+  return {
+    kid: key.kid,
+    alg: key.alg,
+    created_at: String(key.created_at),
+    activate_at: String(key.activate_at),
+    state,
+    withdrawn_at: String(key.withdrawn_at ?? 0),
+    withdrawn_by: key.withdrawn_by ?? "",
+    reason: key.reason ?? "",
+  };
+}
+
+/**
+ * Records a rotation (key.rotated). Its id comes from the new kid: a retried Rotate, a Rotate answered with the
+ * waiting key, and the schedule's record of the same key are stored once.
+ */
+export async function announceRotation(rotation: Rotation, events: EventPublisher, operator?: CallerIdentity): Promise<void> {
+  const data: KeyRotatedData = {
+    kid: rotation.kid,
+    predecessor: rotation.predecessor,
+    activate_at: rotation.activate_at,
+    by: operator?.client_id ?? SCHEDULE,
+    ...(operator && { client_id: operator.client_id, operator_jti: operator.jti }),
+  };
+  await events.publish(EVENT_TYPES.KEY_ROTATED, data, { id: `key.rotated.${digest([rotation.kid])}`, subject: rotation.kid });
+}
+
+/** List: every key on record with its state. */
+export async function listKeys(metadata: Metadata, deps: KeyManagementDeps): Promise<ListKeysResponse> {
+  await deps.authenticate(metadata, [deps.scopes.read, deps.scopes.manage]);
+  return { keys: deps.ring.statuses().map(keyInfo) };
+}
+
+/** Rotate: the waiting successor, or a new one pre-published as the schedule's are; answers once key.rotated is stored. */
+export async function rotateKey(metadata: Metadata, deps: KeyManagementDeps): Promise<RotateKeyResponse> {
+  const operator = await deps.authenticate(metadata, [deps.scopes.manage]);
+  requireManagedRing(deps.ring, "its key is rotated");
+  const rotation = await stored(() => deps.ring.rotate());
+  await announceRotation(rotation, deps.events, operator);
+  return { kid: rotation.kid, activate_at: String(rotation.activate_at), created: rotation.created };
+}
+
+/**
+ * Withdraw: marks the key withdrawn (a successor signing first when it was the signing key), records the kid in the
+ * revocations bucket, then its key.withdrawn event. A repeat of the same withdrawal, or a retry of one that failed
+ * halfway, writes the same revocation and event again, each stored once.
+ */
+export async function withdrawKey(req: WithdrawKeyRequest__Output, metadata: Metadata, deps: KeyManagementDeps): Promise<WithdrawKeyResponse> {
+  const operator = await deps.authenticate(metadata, [deps.scopes.manage]);
+  const { kid, reason } = parseWithdrawKey(req);
+  requireManagedRing(deps.ring, "its key is withdrawn");
+  const outcome = await stored(() => deps.ring.withdraw(kid, operator.client_id, reason));
+  if (!outcome.found) throw noSuchKey();
+  const record: StoredKey = outcome.key;
+  const withdrawnAt = record.withdrawn_at ?? 0;
+  await deps.revocations.withdrawKey({
+    iss: deps.issuer,
+    kid,
+    revoked_at: withdrawnAt,
+    exp: withdrawnAt + deps.coversSeconds,
+    by: record.withdrawn_by ?? operator.client_id,
+  });
+  const data: KeyWithdrawnData = {
+    kid,
+    alg: record.alg,
+    withdrawn_at: withdrawnAt,
+    by: record.withdrawn_by ?? operator.client_id,
+    reason: record.reason ?? reason,
+    successor: outcome.successor,
+    client_id: operator.client_id,
+    operator_jti: operator.jti,
+  };
+  await deps.events.publish(EVENT_TYPES.KEY_WITHDRAWN, data, { id: `key.withdrawn.${digest([kid, withdrawnAt])}`, subject: kid });
+  return { key: keyInfo({ key: record, state: KEY_STATES.WITHDRAWN }), successor: outcome.successor };
+}
+
+/**
+ * The ring's maintenance step for the issuer's timer: rotates when due (keys.rotate_after) and records it as
+ * key.rotated by "schedule". The rotation stands whether or not its event could be stored (the timer has no caller
+ * to fail closed to): an event not stored is logged and published again at the next step, until it is.
+ */
+export function keyMaintenance(ring: SigningKeyRing, events: EventPublisher, logger: Logger): () => Promise<void> {
+  const unannounced: Rotation[] = [];
+  return async () => {
+    const made = await ring.maintain();
+    if (made) {
+      logger.info({ kid: made.kid, predecessor: made.predecessor, activate_at: made.activate_at }, "signing key rotated");
+      unannounced.push(made);
+    }
+    for (let next = unannounced[0]; next !== undefined; next = unannounced[0]) {
+      try {
+        await announceRotation(next, events);
+      } catch (err) {
+        logger.error({ err, kid: next.kid }, "key.rotated not stored: published again at the next key check");
+        return;
+      }
+      unannounced.shift();
+    }
+  };
+}
+
+/** Builds the KeyService implementation. */
+export function keyService(deps: KeyManagementDeps, logger: Logger): KeyServiceHandlers {
+  return {
+    List: unary(async (_req, ctx) => listKeys(ctx.metadata, deps), { name: "List", logger }),
+    Rotate: unary(
+      async (_req, ctx) => {
+        const answer = await rotateKey(ctx.metadata, deps);
+        ctx.logger.info({ kid: answer.kid, activate_at: answer.activate_at, created: answer.created }, "signing key rotation requested");
+        return answer;
+      },
+      { name: "Rotate", logger },
+    ),
+    Withdraw: unary(
+      async (req, ctx) => {
+        const answer = await withdrawKey(req, ctx.metadata, deps);
+        // Who and which, never the operator's token; the reason is in the event.
+        ctx.logger.warn({ kid: answer.key?.kid, by: answer.key?.withdrawn_by, successor: answer.successor }, "signing key withdrawn");
+        return answer;
+      },
+      { name: "Withdraw", logger },
+    ),
+  };
+}

@@ -1,0 +1,262 @@
+/**
+ * Signing-key management for operators (the issuer's KeyService, `stsctl
+ * keys`): listing the keys, a planned rotation, and the compromise response.
+ * A withdrawn key's tokens stop working everywhere at once, whenever they
+ * were signed: introspection, exchange, the audit API (which verifies against
+ * a cached JWKS); the JWKS stops listing it, and new tokens are signed by its
+ * successor. Operators call with their own access token; one without the
+ * scope changes nothing. Real nats-server, issuer, policy, exchanger,
+ * gateway and audit processes.
+ */
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { credentials, status } from "@grpc/grpc-js";
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
+import { EVENT_TYPES } from "@sts/nats";
+import { loadKeysProto } from "@sts/proto";
+import type {
+  KeyServiceClient,
+  ListKeysResponse__Output,
+  QueryResponse__Output,
+  RotateKeyResponse__Output,
+  SigningKeyInfo__Output,
+  WithdrawKeyResponse__Output,
+} from "@sts/proto";
+import { waitFor } from "@sts/testkit";
+import { ROOT, basicAuth, clientCredentialsToken, postForm, startStack, storedEvents } from "./harness.js";
+import type { Stack } from "./harness.js";
+import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, bearer, call, clients } from "./chain.js";
+
+const run = promisify(execFile);
+const ADMIN_AUDIENCE = "sts-issuer-admin";
+
+let stack: Stack;
+let keys: KeyServiceClient;
+let grpc: ReturnType<typeof clients>;
+let jwksUri: string;
+
+beforeAll(async () => {
+  stack = await startStack({
+    tokens: { clock_tolerance: 0 },
+    policy: { hops: [{ from: "svc-a", to: "svc-b", scopes: ["b"] }] },
+    clients: [
+      { client_id: "app", client_secret: SECRET, scope: ["a", "b"], audience: ["svc-a"] },
+      { client_id: "svc-a", client_secret: SECRET, grant_types: ["client_credentials", EXCHANGE_GRANT], audience: [] },
+      // Operators: one who manages the keys (and reads the audit trail), one who may only list them, one who revokes subjects.
+      { client_id: "ops-keys", client_secret: SECRET, scope: ["keys:manage", "audit:read"], audience: [ADMIN_AUDIENCE, "sts-audit"] },
+      { client_id: "ops-reader", client_secret: SECRET, scope: ["keys:read"], audience: [ADMIN_AUDIENCE] },
+      { client_id: "ops-revoker", client_secret: SECRET, scope: ["subjects:revoke"], audience: [ADMIN_AUDIENCE] },
+    ],
+  });
+  keys = new (loadKeysProto().sts.token.v1.KeyService)(stack.address.issuer, credentials.createInsecure());
+  grpc = clients(stack.address);
+  const metadata = await (await fetch(`${stack.gatewayUrl}/.well-known/oauth-authorization-server`)).json();
+  jwksUri = (metadata as { jwks_uri: string }).jwks_uri;
+}, 120_000);
+
+afterAll(async () => {
+  keys?.close();
+  grpc?.close();
+  await stack?.stop();
+});
+
+/** An operator's own access token for the issuer's operator APIs. */
+const operator = (client: string, scope: string): Promise<string> => clientCredentialsToken(stack, client, SECRET, { audience: ADMIN_AUDIENCE, scope });
+const manager = (): Promise<string> => operator("ops-keys", "keys:manage");
+
+/** The app's access token for svc-a: the token a compromised key would have signed. */
+const appToken = (): Promise<string> => clientCredentialsToken(stack, "app", SECRET, { scope: "a b" });
+const kidOf = (token: string): string => decodeProtectedHeader(token).kid ?? "";
+
+/** RFC 7662 at the gateway, asked by the token's own client. */
+async function active(token: string): Promise<boolean> {
+  const r = await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token }, { authorization: basicAuth("app", SECRET) });
+  if (r.status !== 200) throw new Error(`introspection failed: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.active === true;
+}
+
+/** RFC 8693 at the gateway: svc-a exchanges the app's token for svc-b. */
+const exchange = (token: string) =>
+  postForm(
+    `${stack.gatewayUrl}/oauth2/token`,
+    { grant_type: EXCHANGE_GRANT, subject_token: token, subject_token_type: TOKEN_TYPE_AT, audience: "svc-b", scope: "b" },
+    { authorization: basicAuth("svc-a", SECRET) },
+  );
+
+/** The kids the gateway's jwks_uri lists now. */
+const published = async (): Promise<string[]> => ((await (await fetch(jwksUri)).json()) as { keys: Array<{ kid: string }> }).keys.map((k) => k.kid);
+
+const list = async (credential: string): Promise<SigningKeyInfo__Output[]> => {
+  const r = await call<ListKeysResponse__Output>(keys, "List", {}, bearer(credential));
+  if (!r.ok) throw new Error(`List: ${r.failure.description}`);
+  return r.value.keys;
+};
+const stateOf = async (kid: string, credential: string): Promise<string | undefined> => (await list(credential)).find((k) => k.kid === kid)?.state;
+const withdraw = (kid: string, reason: string, credential?: string) => call<WithdrawKeyResponse__Output>(keys, "Withdraw", { kid, reason }, bearer(credential));
+const failure = (r: { ok: true } | { ok: false; failure: { grpcCode: number; error: string | undefined } }) =>
+  r.ok ? "allowed" : [r.failure.grpcCode, r.failure.error];
+
+/** `stsctl` with the operator's token in its environment, as an operator would run it. */
+const stsctl = (args: string[], token: string) =>
+  run(process.execPath, [join(ROOT, "services/audit/dist/stsctl.js"), ...args, "--addr", stack.address.issuer], {
+    env: { ...process.env, STS_ISSUER_ACCESS_TOKEN: token },
+  });
+
+const eventually = (check: () => Promise<boolean>, message: string, timeoutMs = 10_000): Promise<boolean> =>
+  waitFor(check, { timeoutMs, intervalMs: 50, message });
+
+describe("withdrawing a compromised signing key", () => {
+  it("ends every token it signed at once (introspection, exchange, the audit API), drops it from the JWKS, and signs on with a successor", async () => {
+    const t1 = await appToken();
+    const kid = kidOf(t1);
+    expect(await active(t1)).toBe(true);
+    expect((await exchange(t1)).status).toBe(200);
+    // The audit API verifies against the JWKS it fetched and keeps: it has this key now.
+    const auditor = await clientCredentialsToken(stack, "ops-keys", SECRET, { audience: "sts-audit", scope: "audit:read" });
+    expect(kidOf(auditor)).toBe(kid);
+    expect((await call<QueryResponse__Output>(grpc.audit, "Query", { filter: {}, page_size: 1 }, bearer(auditor))).ok).toBe(true);
+    expect(await stateOf(kid, await operator("ops-reader", "keys:read"))).toBe("signing");
+
+    const op = await manager();
+    const reason = "private key found in a public repository";
+    const r = await withdraw(kid, reason, op);
+    if (!r.ok) throw new Error(`Withdraw: ${r.failure.description}`);
+    expect(r.value.key).toMatchObject({ kid, state: "withdrawn", withdrawn_by: "ops-keys", reason });
+    expect(r.value.successor).not.toBe(kid);
+    // The operator's own token was signed with that key too: refused from now on, like every other.
+    expect(failure(await withdraw(kid, "another reason", op))).toEqual([status.UNAUTHENTICATED, "invalid_token"]);
+    // The same withdrawal again with a new token (a retry): the earlier record, nothing new.
+    const again = await withdraw(kid, "another reason", await manager());
+    expect(again.ok && again.value).toEqual(r.value);
+
+    // The issuer answers introspection from what it has seen: no wait.
+    expect(await active(t1)).toBe(false);
+    // The exchanger and the audit API watch the buckets: as soon as they have seen it (milliseconds).
+    await eventually(async () => (await exchange(t1)).status !== 200, "the exchanger still exchanges the withdrawn key's token");
+    const refused = await exchange(t1);
+    expect([refused.status, refused.body.error]).toEqual([400, "invalid_request"]);
+    const audited = async (): Promise<string> => JSON.stringify(failure(await call(grpc.audit, "Query", { filter: {}, page_size: 1 }, bearer(auditor))));
+    await eventually(async () => (await audited()) !== JSON.stringify("allowed"), "the audit API still takes a token of the withdrawn key");
+    expect(await audited()).toBe(JSON.stringify([status.UNAUTHENTICATED, "invalid_token"]));
+    // The gateway reuses a JWKS for 5 s.
+    await eventually(async () => !(await published()).includes(kid), "the JWKS still lists the withdrawn key");
+    expect(await published()).toContain(r.value.successor);
+
+    // New tokens are signed by the successor, verify against jwks_uri, and work.
+    const t2 = await appToken();
+    expect(kidOf(t2)).toBe(r.value.successor);
+    await expect(jwtVerify(t2, createRemoteJWKSet(new URL(jwksUri)), { issuer: stack.gatewayUrl, audience: "svc-a" })).resolves.toBeTruthy();
+    expect(await active(t2)).toBe(true);
+    expect((await exchange(t2)).status).toBe(200);
+
+    // Recorded once, with who and why, and nothing of a private key.
+    const recorded = (await storedEvents(stack.nats.url)).filter((e) => e.type === EVENT_TYPES.KEY_WITHDRAWN && e.data.kid === kid);
+    expect(recorded).toHaveLength(1);
+    expect(recorded[0]?.data).toMatchObject({ kid, alg: "ES256", by: "ops-keys", reason, successor: r.value.successor });
+    expect(recorded[0]?.raw).not.toMatch(/"d"\s*:|sealed/);
+    for (const token of [t1, t2, op, auditor]) expect(recorded[0]?.raw).not.toContain(token.split(".")[2]);
+    // The audit projection keeps it under the operator's client id (`stsctl audit query --type key.withdrawn --client ops-keys`).
+    // The audit API learns the successor key when it fetches the JWKS again: within its 5 s refetch pause and the gateway's 5 s.
+    const reader = bearer(await clientCredentialsToken(stack, "ops-keys", SECRET, { audience: "sts-audit", scope: "audit:read" }));
+    const inAudit = await waitFor(
+      async () => {
+        const q = await call<QueryResponse__Output>(grpc.audit, "Query", { filter: { type: EVENT_TYPES.KEY_WITHDRAWN, client_id: "ops-keys" } }, reader);
+        return q.ok ? q.value.records.find((x) => JSON.parse(x.data_json).kid === kid) : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 250, message: "key.withdrawn is not in the audit projection" },
+    );
+    expect(JSON.parse(inAudit.data_json)).toMatchObject({ kid, by: "ops-keys", reason });
+  });
+
+  it("refuses callers without a token (UNAUTHENTICATED) or without the scope (PERMISSION_DENIED), an unknown kid (NOT_FOUND) and no reason, changing nothing", async () => {
+    const reader = await operator("ops-reader", "keys:read");
+    const kid = (await list(reader)).find((k) => k.state === "signing")?.kid ?? "";
+    expect(kid).not.toBe("");
+    const revoker = await operator("ops-revoker", "subjects:revoke");
+
+    expect(failure(await withdraw(kid, "no token"))).toEqual([status.UNAUTHENTICATED, "invalid_token"]);
+    expect(failure(await withdraw(kid, "reader", reader))).toEqual([status.PERMISSION_DENIED, "insufficient_scope"]);
+    expect(failure(await withdraw(kid, "revoker", revoker))).toEqual([status.PERMISSION_DENIED, "insufficient_scope"]);
+    expect(failure(await call(keys, "Rotate", {}, bearer(reader)))).toEqual([status.PERMISSION_DENIED, "insufficient_scope"]);
+    expect(failure(await call(keys, "List", {}, bearer(revoker)))).toEqual([status.PERMISSION_DENIED, "insufficient_scope"]);
+    expect(failure(await call(keys, "List", {}))).toEqual([status.UNAUTHENTICATED, "invalid_token"]);
+    // A token for another API is no operator's token here.
+    const auditor = await clientCredentialsToken(stack, "ops-keys", SECRET, { audience: "sts-audit", scope: "audit:read" });
+    expect(failure(await withdraw(kid, "auditor", auditor))).toEqual([status.UNAUTHENTICATED, "invalid_token"]);
+
+    const op = await manager();
+    expect(failure(await withdraw("no-such-kid", "typo", op))).toEqual([status.NOT_FOUND, "not_found"]);
+    expect(failure(await withdraw(kid, "", op))).toEqual([status.INVALID_ARGUMENT, "invalid_request"]);
+    expect(failure(await withdraw("", "no kid", op))).toEqual([status.INVALID_ARGUMENT, "invalid_request"]);
+
+    expect(await stateOf(kid, reader)).toBe("signing");
+    expect(kidOf(await appToken())).toBe(kid);
+    expect((await storedEvents(stack.nats.url)).some((e) => e.type === EVENT_TYPES.KEY_WITHDRAWN && e.data.kid === kid)).toBe(false);
+  });
+
+  it("stays withdrawn across an issuer restart", async () => {
+    const token = await appToken();
+    const kid = kidOf(token);
+    const r = await withdraw(kid, "rotated out after an incident", await manager());
+    expect(r.ok).toBe(true);
+    await stack.processes.issuer?.stop();
+    await stack.start("issuer");
+    await stack.ready();
+    const listed = (await list(await operator("ops-reader", "keys:read"))).find((k) => k.kid === kid);
+    expect(listed).toMatchObject({ state: "withdrawn", withdrawn_by: "ops-keys", reason: "rotated out after an incident" });
+    expect(await active(token)).toBe(false);
+    expect(kidOf(await appToken())).not.toBe(kid);
+  }, 60_000);
+});
+
+describe("a planned rotation", () => {
+  it("publishes an upcoming successor, answers a second Rotate with the same key, and records key.rotated by the operator", async () => {
+    const op = await manager();
+    const signing = (await list(op)).find((k) => k.state === "signing")?.kid;
+    const first = await call<RotateKeyResponse__Output>(keys, "Rotate", {}, bearer(op));
+    if (!first.ok) throw new Error(`Rotate: ${first.failure.description}`);
+    // Published for the lead verifiers' JWKS caches need (gateway 5 s + max-age 60 s + the clock tolerance, 0 here).
+    expect(Number(first.value.activate_at) - Math.floor(Date.now() / 1000)).toBeGreaterThan(55);
+    const second = await call<RotateKeyResponse__Output>(keys, "Rotate", {}, bearer(op));
+    expect(second.ok && second.value).toEqual({ ...first.value, created: false });
+    expect(await stateOf(first.value.kid, op)).toBe("upcoming");
+    expect((await list(op)).find((k) => k.state === "signing")?.kid).toBe(signing);
+    await eventually(async () => (await published()).includes(first.value.kid), "the JWKS does not list the successor");
+    const recorded = (await storedEvents(stack.nats.url)).filter((e) => e.type === EVENT_TYPES.KEY_ROTATED && e.data.kid === first.value.kid);
+    expect(recorded.map((e) => e.data)).toEqual([
+      expect.objectContaining({ kid: first.value.kid, predecessor: signing, activate_at: Number(first.value.activate_at), by: "ops-keys" }),
+    ]);
+  });
+});
+
+describe("stsctl keys", () => {
+  it("lists the keys one per line, and withdraws one with a reason (refusing without one)", async () => {
+    const op = await manager();
+    const human = await stsctl(["keys", "list"], op);
+    const signing = human.stdout.split("\n").find((line) => /\ssigning\s/.test(line));
+    expect(signing).toMatch(/^\S+\s+signing\s+ES256\s+created \d{4}-\d\d-\d\dT[\d:.]+Z\s+signs from \d{4}-\d\d-\d\dT[\d:.]+Z$/);
+    const kid = signing?.split(/\s+/)[0] ?? "";
+    const json = (await stsctl(["keys", "list", "--json"], op)).stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as SigningKeyInfo__Output);
+    expect(json.find((k) => k.kid === kid)?.state).toBe("signing");
+
+    const refused = await stsctl(["keys", "withdraw", kid], op).then(
+      () => undefined,
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(refused?.code).toBe(2);
+    expect(refused?.stderr).toMatch(/--reason/);
+    expect(await stateOf(kid, op)).toBe("signing");
+
+    const out = await stsctl(["keys", "withdraw", kid, "--reason", "laptop stolen"], op);
+    expect(out.stdout.startsWith(`${kid} withdrawn `)).toBe(true);
+    expect(out.stdout).toMatch(/ withdrawn \S+Z by ops-keys; \S+ signs now\n$/);
+    // `op` was signed with the withdrawn key: a new token for the next call.
+    const after = (await stsctl(["keys", "list"], await manager())).stdout.split("\n").find((line) => line.startsWith(`${kid} `));
+    expect(after).toMatch(/\swithdrawn\s.*withdrawn \S+Z by ops-keys: "laptop stolen"$/);
+  });
+});
