@@ -316,7 +316,7 @@ describe("the stack with grpc_tls.workload_api", () => {
     expect(await tokenThenExchange()).toMatchObject({ aud: "svc-b", act: { sub: "svc-a" } });
   });
 
-  it("reports a sidecar not ready while the SVID of its exchanger channel is redacted, and ready again with the next", async () => {
+  it("reports a sidecar not ready while the SVID of its exchanger channel is redacted, ready again with the next, and not live once it is lost for good", async () => {
     const readyz = `http://127.0.0.1:${sidecarPorts.health}/readyz`;
     const sidecar = await startSidecar(stack, "svc-a", SECRET, async () => (await statusOf(readyz).catch(() => 0)) === 200, {
       SPIFFE_ENDPOINT_SOCKET: agents.sidecar.socket,
@@ -329,6 +329,14 @@ describe("the stack with grpc_tls.workload_api", () => {
       expect(await statusOf(`http://127.0.0.1:${sidecarPorts.health}/healthz`)).toBe(200);
       agents.sidecar.push(svidResponse(issue(`sidecar-${Date.now()}`, idOf("sidecar-svc-a"))));
       await waitFor(async () => (await statusOf(readyz)) === 200, { timeoutMs: 10_000, message: "the sidecar never became ready again" });
+      // Withdrawn again, and the agent refuses the stream for good: not live, so that it is restarted.
+      agents.sidecar.push({ svids: [] });
+      await waitFor(async () => (await statusOf(readyz)) === 503, { timeoutMs: 10_000, message: "the sidecar stayed ready without its gRPC identity" });
+      agents.sidecar.fail(grpc.status.INVALID_ARGUMENT, "malformed request");
+      await waitFor(async () => (await statusOf(`http://127.0.0.1:${sidecarPorts.health}/healthz`)) === 503, {
+        timeoutMs: 10_000,
+        message: "the sidecar stayed live with its gRPC identity lost for good",
+      });
     } finally {
       await sidecar.stop();
     }

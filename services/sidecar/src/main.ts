@@ -28,6 +28,8 @@ async function main(): Promise<void> {
     revocations: tokens.inbound.revocations,
     // Without its gRPC identity (an SVID redacted or expired) every exchange fails closed: not ready either.
     ready: () => nats.isConnected() && grpcTls.identity.held(),
+    // Its exchanger channel's SVID gone and its agent refusing the stream for good: only a restart helps.
+    live: () => !grpcTls.lost(),
     metrics: telemetry.metrics,
     exchange: new ExchangeCache({
       exchanger,

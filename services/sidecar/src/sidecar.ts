@@ -76,6 +76,8 @@ export interface SidecarDeps {
   revocations: RevocationState;
   /** Whether the sidecar can verify and exchange now (NATS reachable); /readyz answers it. */
   ready?: () => boolean;
+  /** Whether it can still recover on its own besides its `tls` identity (its grpc_tls identity not lost for good); /healthz answers it. */
+  live?: () => boolean;
   /** Served at /metrics on the health listener when set. */
   metrics?: MetricsHandle;
   logger: Logger;
@@ -296,7 +298,7 @@ function startHealth(deps: SidecarDeps, host: string, port: number, identity: Id
       deps.metrics.scrape(req, res);
       return;
     }
-    const live = identity.renewable();
+    const live = identity.renewable() && (deps.live?.() ?? true);
     const up = path === "/healthz" ? live : path === "/readyz" ? live && (deps.ready?.() ?? true) && identity.held() : undefined;
     const status = up === undefined ? 404 : up ? 200 : 503;
     const body = status === 200 ? "ok" : status === 404 ? "not found" : path === "/healthz" ? "not live" : "not ready";
