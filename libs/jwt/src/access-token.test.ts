@@ -83,6 +83,20 @@ describe("verifyAccessToken and a withdrawn signing key", () => {
   });
 });
 
+describe("verifyAccessToken and a token that names no key", () => {
+  it("refuses one of ours without a kid, though the key set's only key verifies it: a withdrawal is recorded by kid", async () => {
+    const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
+    const keys = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid: "k", alg: "ES256" }] });
+    const claims = { sub: "u", aud: "B", iat: NOW, exp: NOW + 60, jti: "j1", client_id: "c" };
+    const kidless = (iss: string, typ: string) => new SignJWT({ ...claims, iss }).setProtectedHeader({ alg: "ES256", typ }).sign(privateKey);
+    const options = { key: keys, algorithms: ["ES256"], audience: "B", clockTolerance: 0, now: () => NOW, maxBytes: 8192, revocations: NOT_REVOKED };
+    expect(await reason(verifyAccessToken(await kidless("https://sts", "at+jwt"), { ...options, issuer: "https://sts" }))).toBe("unknown_key");
+    // Another issuer's tokens are its own affair: jose's single-key match stands there.
+    const foreign = { ...options, issuer: "https://idp", profile: foreignProfile(["at+jwt", "JWT"]) };
+    expect(await reason(verifyAccessToken(await kidless("https://idp", "JWT"), foreign))).toBe("accepted");
+  });
+});
+
 describe("verifyAccessToken with another issuer's profile", () => {
   it("takes client_id from azp when absent, and still requires jti; this stack's profile requires client_id", async () => {
     const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });

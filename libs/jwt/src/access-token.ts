@@ -94,10 +94,13 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
     // Refused rather than read as absent: an origin_iat read wrongly would let a token outrun its subject's revocation.
     throw new TokenRejected("invalid_claim", "malformed origin_iat claim");
   }
+  // Our signer always names its key. Without a kid, jose takes the JWKS's only key of that alg, and a withdrawal,
+  // recorded by kid, could not be told apart: a thief holding a withdrawn key would leave the kid out.
+  const kid = verified.header.kid;
+  if (profile === OWN_PROFILE && typeof kid !== "string") throw new TokenRejected("unknown_key", "no kid in the header");
   if (isTokenRevoked(p, options.revocations)) throw new TokenRejected("revoked", "token revoked");
   // A key withdrawn by the issuer may still be in a verifier's cached JWKS (a sidecar's, the policy API's): the
   // revocations say so at once.
-  const kid = verified.header.kid;
   if (isKeyWithdrawn(p.iss, kid, options.revocations)) throw new TokenRejected("revoked", "signing key withdrawn");
   options.verified?.set(token, p, now, kid);
   return verified;

@@ -82,6 +82,7 @@ async function setup(clock: { t: number }, ringOptions: { jwkFile?: string } = {
     // Gives up quickly when the events stream is missing.
     events: new EventPublisher(nats, { source: "test", retries: 1, retryWindowMs: 100, timeoutMs: 200 }),
     coversSeconds: policy.maxTokenLifetime + policy.clockTolerance,
+    now: () => clock.t,
     scopes: { read: "keys:read", manage: "keys:manage" },
     authenticate: () => Promise.resolve({ credential: "access_token", sub: "ops", client_id: "ops", jti: "op-jti" }),
   };
@@ -126,6 +127,24 @@ describe("Withdraw", () => {
     // Both activated in the same second here: their order is the kids'.
     const listed = Object.fromEntries((await listKeys(new Metadata(), deps)).keys?.map((k) => [k.kid, k.state]) ?? []);
     expect(listed).toEqual({ [kid]: "withdrawn", [answer.successor ?? ""]: "signing" });
+  });
+
+  it("revokes the kid before it marks the key withdrawn: verifiers with a cached JWKS refuse its tokens even if the rest fails", async () => {
+    const { ring, deps } = await setup({ t: T });
+    const kid = ring.signingKey().kid;
+    const statesAtRevocation: string[] = [];
+    const inOrder: KeyManagementDeps = {
+      ...deps,
+      revocations: {
+        withdrawKey: async (record) => {
+          statesAtRevocation.push(ring.statuses().find((s) => s.key.kid === record.kid)?.state ?? "unknown");
+          await revocations.withdrawKey(record);
+        },
+      },
+    };
+    await withdrawKey({ kid, reason: "leaked" }, new Metadata(), inOrder);
+    expect(statesAtRevocation).toEqual(["signing"]);
+    await waitFor(() => revocations.isKeyWithdrawn(STS, kid), { timeoutMs: 5_000, message: "the kid is not in the revocations" });
   });
 
   it("keeps the key withdrawn when its event fails (temporarily_unavailable), and a retry stores the event once", async () => {

@@ -46,8 +46,8 @@ const MAX_KID_CHARS = 256;
 /** What a kid of this ring can be: it is part of a KV key (`key.<kid>`), so anything else names no key here. */
 const KID_SYNTAX = /^[-_=A-Za-z0-9]+$/;
 
-/** Control characters: a reason is shown on operators' terminals and in the audit trail, so it is one line of text. */
-const CONTROL = /[\x00-\x1f\x7f]/;
+/** Control characters (C0, C1) and bidi marks: a reason is shown on operators' terminals and in the audit trail, so it is one line of text read as written. */
+const CONTROL = /[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 
 /** Who made a scheduled rotation, in key.rotated's `by`. */
 export const SCHEDULE = "schedule";
@@ -65,6 +65,8 @@ export interface KeyManagementDeps {
    * clock tolerance. The revocation record's `exp`.
    */
   coversSeconds: number;
+  /** The ring's clock (seconds). */
+  now: () => number;
   /** The scopes of issuer_admin: reading (List) and managing (Rotate, Withdraw; List too). */
   scopes: { read: string; manage: string };
   /** Names the operator, or refuses the call (invalid_token, insufficient_scope), for a call any of `scopes` grants. */
@@ -184,25 +186,26 @@ export async function rotateKey(metadata: Metadata, deps: KeyManagementDeps): Pr
 }
 
 /**
- * Withdraw: marks the key withdrawn (a successor signing first when it was the signing key), records the kid in the
- * revocations bucket, then its key.withdrawn event. A repeat of the same withdrawal, or a retry of one that failed
- * halfway, writes the same revocation and event again, each stored once.
+ * Withdraw: records the kid in the revocations bucket, marks the key withdrawn (a successor signing first when it was
+ * the signing key), then stores its key.withdrawn event. The revocation comes first: should the rest fail, verifiers
+ * holding the key in a cached JWKS already refuse its tokens (the safe side), and a retry completes the rest. A repeat
+ * of the same withdrawal, or a retry of one that failed halfway, writes the same revocation and event again, each
+ * stored once.
  */
 export async function withdrawKey(req: WithdrawKeyRequest__Output, metadata: Metadata, deps: KeyManagementDeps): Promise<WithdrawKeyResponse> {
   const operator = await deps.authenticate(metadata, [deps.scopes.manage]);
   const { kid, reason } = parseWithdrawKey(req);
   requireManagedRing(deps.ring, "its key is withdrawn");
+  const revoke = (at: number, by: string): Promise<void> =>
+    deps.revocations.withdrawKey({ iss: deps.issuer, kid, revoked_at: at, exp: at + deps.coversSeconds, by });
+  const known = deps.ring.statuses().find((s) => s.key.kid === kid)?.key;
+  if (known) await revoke(known.withdrawn_at ?? deps.now(), known.withdrawn_by ?? operator.client_id);
   const outcome = await stored(() => deps.ring.withdraw(kid, operator.client_id, reason));
   if (!outcome.found) throw noSuchKey();
   const record: StoredKey = outcome.key;
   const withdrawnAt = record.withdrawn_at ?? 0;
-  await deps.revocations.withdrawKey({
-    iss: deps.issuer,
-    kid,
-    revoked_at: withdrawnAt,
-    exp: withdrawnAt + deps.coversSeconds,
-    by: record.withdrawn_by ?? operator.client_id,
-  });
+  // A key this replica's copy did not know yet (made a moment ago by another replica) is revoked now.
+  if (!known) await revoke(withdrawnAt, record.withdrawn_by ?? operator.client_id);
   const data: KeyWithdrawnData = {
     kid,
     alg: record.alg,
