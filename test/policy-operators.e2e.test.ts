@@ -118,7 +118,7 @@ describe("an operator's access token with the write scope", () => {
     expect(deletion.data).toMatchObject({ policy_id: "ops/short-lived", credential: "access_token", sub: "ops-writer", jti });
     expect(deletion.data.policy_ids).not.toContain("ops/short-lived");
     const gone = await call(grpc.policy, "Get", { id: "ops/short-lived" }, bearer(token));
-    expect(!gone.ok && gone.failure.description).toBe("no such policy");
+    expect(!gone.ok && [gone.failure.error, gone.failure.description]).toEqual(["not_found", "no such policy"]);
   });
 });
 

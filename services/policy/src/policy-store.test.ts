@@ -178,6 +178,30 @@ describe("PolicyStore.reset", () => {
     expect(await store.reset(declared, dana, reset.revision)).toEqual({ revision: reset.revision, changed: false });
   });
 
+  it("decides again when an operator's write lands between its read and its write, never overwriting it unseen", async () => {
+    const declared = { id: "hop/reset-raced", text, description: "seed" };
+    await store.put({ ...declared, description: "operator's" }, dana);
+    // Another replica's Reset stores the config version just after this one read the operator's version.
+    let raced = false;
+    const racing = new Proxy(kv, {
+      get(target, prop, receiver) {
+        if (prop !== "update") return Reflect.get(target, prop, receiver) as unknown;
+        return async (key: string, value: string, revision: number) => {
+          if (!raced) {
+            raced = true;
+            await target.put(key, JSON.stringify({ ...configVersion(declared, 1_700_000_000), author: dana, change: "reset" }));
+          }
+          return target.update(key, value, revision);
+        };
+      },
+    });
+    const outcome = await new PolicyStore(racing, () => 1_700_000_000).reset(declared, dana);
+    expect(raced).toBe(true);
+    // The other write already is the config version: nothing more is written.
+    const [, revision] = await latest(declared.id);
+    expect(outcome).toEqual({ revision, changed: false });
+  });
+
   it("stores the config version under an id that holds nothing", async () => {
     const declared = { id: "hop/reset-absent", text, description: "seed" };
     const reset = await store.reset(declared, dana);

@@ -95,6 +95,9 @@ export function checkPolicyId(id: string): void {
   if (!ID.test(id)) throw invalidRequest("policy id must be 1-200 characters of A-Z a-z 0-9 . _ : / @ -");
 }
 
+/** How often Reset decides again when operators' writes keep landing between its read and its write. */
+const RESET_ATTEMPTS = 3;
+
 /** Put's answer to a write over a revision that is no longer the stored one. */
 function stale(expectedRevision: bigint): OAuthError {
   return new OAuthError("invalid_request", `the policy changed since revision ${expectedRevision}; Get it again`);
@@ -124,12 +127,18 @@ export class PolicyStore {
    * with the stored revision).
    */
   async reset(declared: CompiledPolicy, author: CallerIdentity, expectedRevision?: bigint): Promise<{ revision: bigint; changed: boolean }> {
-    const { current, revision } = await this.#latest(declared.id);
-    // Checked here too, for the answer that writes nothing; a write checks it again atomically (kv.update).
-    if (expectedRevision && expectedRevision !== revision) throw stale(expectedRevision);
-    if (!resetNeeded(current, declared)) return { revision, changed: false };
-    const record: StoredPolicy = { ...configVersion(declared, this.now()), author, change: "reset" };
-    return { revision: await this.#write(record, expectedRevision), changed: true };
+    for (let attempt = 1; ; attempt++) {
+      const { current, revision } = await this.#latest(declared.id);
+      // Checked here too, for the answer that writes nothing; the write checks it again atomically (kv.update).
+      if (expectedRevision && expectedRevision !== revision) throw stale(expectedRevision);
+      if (!resetNeeded(current, declared)) return { revision, changed: false };
+      const record: StoredPolicy = { ...configVersion(declared, this.now()), author, change: "reset" };
+      // Over the version just read, always: an operator's Put landing in between is never overwritten unseen. The
+      // decision is then made again on what it stored, unless the caller named the revision it meant.
+      const written = await this.#writeOver(record, expectedRevision ?? revision);
+      if (written !== undefined) return { revision: written, changed: true };
+      if (expectedRevision || attempt === RESET_ATTEMPTS) throw stale(expectedRevision ?? revision);
+    }
   }
 
   /**
@@ -155,14 +164,19 @@ export class PolicyStore {
   }
 
   async #write(record: StoredPolicy, expectedRevision?: bigint): Promise<bigint> {
+    const written = await this.#writeOver(record, expectedRevision ?? 0n);
+    if (written === undefined) throw stale(expectedRevision ?? 0n);
+    return written;
+  }
+
+  /** Writes `record` if the stored revision is still `revision` (0: whatever is stored); undefined when it moved on. */
+  async #writeOver(record: StoredPolicy, revision: bigint): Promise<bigint | undefined> {
     const key = encodeKey(record.id);
     try {
-      const rev = expectedRevision
-        ? await this.kv.update(key, JSON.stringify(record), Number(expectedRevision))
-        : await this.kv.put(key, JSON.stringify(record));
+      const rev = revision ? await this.kv.update(key, JSON.stringify(record), Number(revision)) : await this.kv.put(key, JSON.stringify(record));
       return BigInt(rev);
     } catch (err) {
-      if (expectedRevision && err instanceof Error && /wrong last sequence/i.test(err.message)) throw stale(expectedRevision);
+      if (revision && err instanceof Error && /wrong last sequence/i.test(err.message)) return undefined;
       throw new OAuthError("temporarily_unavailable", "policy store unavailable", { cause: err });
     }
   }

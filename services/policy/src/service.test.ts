@@ -265,8 +265,8 @@ describe("Reset", () => {
       const { revision } = await replica.call<PutResponse__Output>("Put", { policy: { id: "p/operators-own", text: text("O") } });
       const bucketRevision = async (): Promise<number> => (await bucket.status()).streamInfo.state.last_seq;
       const before = await bucketRevision();
-      expect(await outcome(replica.call("Reset", { id: "p/operators-own" }))).toBe("not_found: the config file declares no hop policy p/operators-own");
-      expect(await outcome(replica.call("Reset", { id: "hop/A/Z/exchange" }))).toBe("not_found: the config file declares no hop policy hop/A/Z/exchange");
+      expect(await outcome(replica.call("Reset", { id: "p/operators-own" }))).toBe("not_found: the config file declares no hop policy of that id");
+      expect(await outcome(replica.call("Reset", { id: "hop/A/Z/exchange" }))).toBe("not_found: the config file declares no hop policy of that id");
       expect(await outcome(replica.call("Reset", { id: "bad id" }))).toMatch(/^invalid_request: policy id must be/);
       expect(await bucketRevision()).toBe(before);
       expect(await replica.call<Policy__Output>("Get", { id: "p/operators-own" })).toMatchObject({ revision, text: text("O") });

@@ -88,6 +88,9 @@ function checkPolicyText(text: string, id: string): void {
   if (problem) throw invalidRequest(problem);
 }
 
+/** A policy id that names nothing in force (never stored, or deleted): NOT_FOUND, as for Reset, not a malformed request. */
+const noSuchPolicy = (): OAuthError => new OAuthError("not_found", "no such policy");
+
 /** The expected_revision of a write: none when absent or 0. */
 function expectedRevision(wire: string): bigint | undefined {
   return wire && wire !== "0" ? BigInt(wire) : undefined;
@@ -146,7 +149,7 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
       async (req, ctx) => {
         await operators.read(ctx.metadata);
         const p = live.get(req.id);
-        if (!p) throw invalidRequest("no such policy");
+        if (!p) throw noSuchPolicy();
         return toPolicy(p);
       },
       { name: "Get", logger },
@@ -165,7 +168,7 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
         const operator = await operators.write(ctx.metadata);
         checkPolicyId(req.id);
         const current = live.get(req.id);
-        if (!current) throw invalidRequest("no such policy");
+        if (!current) throw noSuchPolicy();
         // Only over the version this replica runs: a lagging view must neither drop a newer Put nor delete twice.
         const revision = await store.delete(req.id, operator, current.revision);
         ctx.logger.info({ policy_id: req.id, revision: revision.toString(), operator: operator.sub, client_id: operator.client_id }, "policy deleted");
@@ -186,8 +189,8 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
         // replica with the new file rewrites it to the new file's version as it does any config hop, and the answer
         // and the policy.updated record give the revision written, which Get shows.
         const declared = deps.configPolicies.get(req.id);
-        // The id passed checkPolicyId: only characters safe to repeat in a description, at most 200 of them.
-        if (!declared) throw new OAuthError("not_found", `the config file declares no hop policy ${req.id}`);
+        // A fixed text: an error description never echoes the input (SECURITY.md).
+        if (!declared) throw new OAuthError("not_found", "the config file declares no hop policy of that id");
         // Compiled hops always validate; should one not (a schema changed under it), nothing is stored, as for a Put.
         const problem = policyProblem(declared.text, declared.id);
         if (problem) {
