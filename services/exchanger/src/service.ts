@@ -221,11 +221,11 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
       const verified = await verifySubject(params.subjectToken, deps);
       subject = verified.claims;
       origin = verified.origin;
+      checkCallerNotRevoked(client.client_id, deps.issuer, subject.origin_iat ?? subject.iat, deps.revocations);
       // After every local check, so only tokens the issuer really signed are sent to it; before anything is decided or minted.
       await checkActiveAtIssuer(params.subjectToken, verified);
       const actor = params.actorToken ? await verifyPresented(params.actorToken, "actor_token", deps) : undefined;
       const acting = actingParty(client.client_id, deps.issuer, actor);
-      checkCallerNotRevoked(client.client_id, deps.issuer, subject.origin_iat ?? subject.iat, deps.revocations);
       checkMayAct(subject, acting);
       const act = buildActChain(acting, subject.act);
       const lineage = actor ? lineageWithActor(verified.lineage, actor) : verified.lineage;

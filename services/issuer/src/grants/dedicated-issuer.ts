@@ -97,7 +97,7 @@ export async function dedicatedIssuer(
   const expanded = expandScopeTemplates(requested, managed.scope_templates ?? {}, claims.sub);
   if (requested.length > 0 && expanded.length === 0) throw invalidScope("no requested scope is allowed for this client");
   const { scope, audience } = narrowToClient(expanded, request, managed);
-  const originIat = await assertionOrigin(claims.sub, claims.iat, deps);
+  const originIat = await assertionOrigin(claims.sub, managed.client_id, claims.iat, deps);
   return issueTokens(
     {
       sub: claims.sub,

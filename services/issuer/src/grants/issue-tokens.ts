@@ -44,17 +44,20 @@ export interface IssueInput {
 
 /**
  * The time an assertion (RFC 7523, or the dedicated issuer's) for `sub` was made, its `iat` (now when it has none,
- * or one a little ahead), once it is known not to precede a revocation of `sub`: invalid_grant when it does, since
- * redeemed within its lifetime it would mint new tokens, and a new refresh family, for a user signed out
- * everywhere. An assertion without `iat` (optional in RFC 7523) cannot show it was made after the revocation, so
- * while one is on record for `sub` it is refused too. Read from the bucket itself, as the refresh grant does: a
- * watch a moment behind lets nothing out.
+ * or one a little ahead), once it is known not to precede a revocation of `sub` or of `clientId`, the client the
+ * tokens are issued to: invalid_grant when it does, since redeemed within its lifetime it would mint new tokens,
+ * and a new refresh family, for a user signed out everywhere, or tokens every verifier refuses at birth for a
+ * revoked workload (its chain began before the revocation). An assertion without `iat` (optional in RFC 7523)
+ * cannot show it was made after the revocation, so while one is on record it is refused too. Read from the bucket
+ * itself, as the refresh grant does: a watch a moment behind lets nothing out.
  */
-export async function assertionOrigin(sub: string, iat: unknown, deps: GrantDeps): Promise<number> {
+export async function assertionOrigin(sub: string, clientId: string, iat: unknown, deps: GrantDeps): Promise<number> {
   const now = deps.now();
   const dated = typeof iat === "number" && Number.isFinite(iat);
   const origin = dated ? Math.min(iat, now) : now;
-  const revokedAt = await deps.subjectRevokedAt(sub);
+  const [subjectAt, clientAt] = await Promise.all([deps.subjectRevokedAt(sub), clientId === sub ? undefined : deps.subjectRevokedAt(clientId)]);
+  if (clientAt !== undefined && (!dated || origin <= clientAt)) throw invalidGrant("the client was revoked after the assertion was made");
+  const revokedAt = subjectAt;
   if (revokedAt === undefined) return origin;
   if (!dated) throw invalidGrant("the assertion's subject was signed out: an assertion for it must carry iat");
   if (origin <= revokedAt) throw invalidGrant("the assertion's subject was signed out after it was made");

@@ -25,7 +25,7 @@ export const jwtBearer: Grant = {
       expectedClientId: client.client_id,
     });
     const { scope, audience } = narrowToClient(parseScopes(request.scope), request, client);
-    const originIat = await assertionOrigin(assertion.sub, assertion.payload.iat, deps);
+    const originIat = await assertionOrigin(assertion.sub, client.client_id, assertion.payload.iat, deps);
     return issueTokens({ sub: assertion.sub, client, scope, audience, grantType: JWT_BEARER.GRANT_TYPE, user: {}, originIat }, deps);
   },
 };

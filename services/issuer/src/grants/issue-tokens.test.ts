@@ -1,0 +1,34 @@
+import { describe, expect, it } from "vitest";
+import { assertionOrigin } from "./issue-tokens.js";
+import type { GrantDeps } from "./grant.js";
+
+const T = 1_800_000_000;
+
+/** The deps assertionOrigin reads: the clock and the revocations bucket, here a map of principal → revoked_at. */
+const deps = (revoked: Record<string, number>): GrantDeps =>
+  ({ now: () => T, subjectRevokedAt: (sub: string) => Promise.resolve(revoked[sub]) }) as unknown as GrantDeps;
+
+const outcome = (p: Promise<number>): Promise<string | number> => p.catch((err: { code?: string }) => err.code ?? "thrown");
+
+describe("assertionOrigin", () => {
+  it("is the assertion's iat, capped at now, while neither its user nor the client is revoked", async () => {
+    expect(await assertionOrigin("alice", "svc-w", T - 30, deps({}))).toBe(T - 30);
+    expect(await assertionOrigin("alice", "svc-w", T + 5, deps({}))).toBe(T);
+    expect(await assertionOrigin("alice", "svc-w", undefined, deps({}))).toBe(T);
+  });
+
+  it("refuses an assertion made before the client it issues to was revoked: its tokens would be revoked at birth", async () => {
+    expect(await outcome(assertionOrigin("alice", "svc-w", T - 30, deps({ "svc-w": T - 10 })))).toBe("invalid_grant");
+    // Undated, nothing shows it was made after.
+    expect(await outcome(assertionOrigin("alice", "svc-w", undefined, deps({ "svc-w": T - 10 })))).toBe("invalid_grant");
+    // Made after the revocation (its credentials rotated, say): the client's own again.
+    expect(await assertionOrigin("alice", "svc-w", T - 5, deps({ "svc-w": T - 10 }))).toBe(T - 5);
+    // Another client's revocation is nothing to it.
+    expect(await assertionOrigin("alice", "svc-w", T - 30, deps({ "svc-v": T - 10 }))).toBe(T - 30);
+  });
+
+  it("refuses an assertion made before its user was revoked, as before", async () => {
+    expect(await outcome(assertionOrigin("alice", "svc-w", T - 30, deps({ alice: T - 10 })))).toBe("invalid_grant");
+    expect(await assertionOrigin("alice", "svc-w", T - 5, deps({ alice: T - 10 }))).toBe(T - 5);
+  });
+});
