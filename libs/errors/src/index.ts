@@ -3,6 +3,7 @@ export type { OAuthErrorCode } from "./codes.js";
 export {
   OAuthError,
   toOAuthError,
+  toOAuthClientError,
   invalidRequest,
   invalidClient,
   invalidGrant,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { status } from "@grpc/grpc-js";
-import { OAuthError, toOAuthError, ERROR_TABLE, OAUTH_ERROR_CODES, codeFromGrpcStatus } from "./index.js";
+import { OAuthError, toOAuthError, toOAuthClientError, ERROR_TABLE, OAUTH_ERROR_CODES, codeFromGrpcStatus } from "./index.js";
 
 describe("OAuthError", () => {
   it("maps every code to the status table of CONVENTIONS.md", () => {
@@ -39,5 +39,17 @@ describe("OAuthError", () => {
   it("defaults Retry-After for temporarily_unavailable", () => {
     expect(new OAuthError("temporarily_unavailable", "nats down").retryAfter).toBe(1);
     expect(codeFromGrpcStatus(status.DEADLINE_EXCEEDED)).toBe("temporarily_unavailable");
+  });
+});
+
+describe("toOAuthClientError", () => {
+  it("passes RFC codes through and turns an operator API's code into server_error, so no OAuth client sees one", () => {
+    const refused = new OAuthError("invalid_grant", "expired");
+    expect(toOAuthClientError(refused)).toBe(refused);
+    for (const code of ["not_found", "failed_precondition"] as const) {
+      const shown = toOAuthClientError(new OAuthError(code, "no such key"));
+      expect([shown.code, shown.status, shown.description]).toEqual(["server_error", 500, "upstream error"]);
+    }
+    expect(toOAuthClientError(new Error("boom")).code).toBe("server_error");
   });
 });
