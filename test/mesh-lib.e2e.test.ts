@@ -41,7 +41,7 @@ beforeAll(async () => {
         issuer: stack.gatewayUrl,
         audience: "svc-b",
         keys: createRemoteJWKSet(new URL(`${stack.gatewayUrl}/oauth2/jwks`)),
-        revocations: { isRevoked: () => false, subjectRevokedAt: () => undefined },
+        revocations: { isRevoked: () => false, subjectRevokedAt: () => undefined, isKeyWithdrawn: () => false },
         verified: new VerifiedTokens(),
       }),
     ],

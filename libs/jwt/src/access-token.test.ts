@@ -5,7 +5,7 @@ import type { RevocationState } from "./index.js";
 
 const NOW = 1_800_000_000;
 /** Revocation state that revokes nothing. */
-const NOT_REVOKED = { isRevoked: () => false, subjectRevokedAt: () => undefined };
+const NOT_REVOKED = { isRevoked: () => false, subjectRevokedAt: () => undefined, isKeyWithdrawn: () => false };
 
 async function setup() {
   const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });

@@ -13,6 +13,7 @@ function state(jtis: string[], subjects: Array<[iss: string, sub: string, revoke
   return {
     isRevoked: (jti) => revoked.has(jti),
     subjectRevokedAt: (iss, sub) => subjects.find(([i, s]) => i === iss && s === sub)?.[2],
+    isKeyWithdrawn: () => false,
   };
 }
 
@@ -57,6 +58,7 @@ describe("isTokenRevoked", () => {
       subjectRevokedAt: () => {
         throw new Error("stale");
       },
+      isKeyWithdrawn: () => false,
     };
     expect(() => isTokenRevoked(at3, stale)).toThrow("stale");
   });
@@ -111,9 +113,16 @@ describe("isTokenRevoked", () => {
       subjectRevokedAt: () => {
         throw new Error("read without the check");
       },
+      isKeyWithdrawn: () => {
+        throw new Error("read without the check");
+      },
       checked: () => {
         checks++;
-        return { isRevoked: (jti) => (asked.push(jti), lookups.isRevoked(jti)), subjectRevokedAt: (iss, sub) => lookups.subjectRevokedAt(iss, sub) };
+        return {
+          isRevoked: (jti) => (asked.push(jti), lookups.isRevoked(jti)),
+          subjectRevokedAt: (iss, sub) => lookups.subjectRevokedAt(iss, sub),
+          isKeyWithdrawn: (iss, kid) => lookups.isKeyWithdrawn(iss, kid),
+        };
       },
     };
     expect(isTokenRevoked(at3, guarded)).toBe(false);

@@ -154,11 +154,8 @@ export interface RevocationLookups {
   isRevoked(jti: string): boolean;
   /** When every token of this subject issued until then was revoked (seconds), if it was. */
   subjectRevokedAt(iss: string, sub: string): number | undefined;
-  /**
-   * True when the issuer withdrew the signing key `kid`: every token it signed is revoked. Every state read from
-   * the revocations bucket answers it; optional only so that a state that knows no keys (a test's) needs none.
-   */
-  isKeyWithdrawn?(iss: string, kid: string): boolean;
+  /** True when the issuer withdrew the signing key `kid`: every token it signed is revoked. */
+  isKeyWithdrawn(iss: string, kid: string): boolean;
 }
 
 /** The revocation state every verifier holds (a watch-fed copy of the revocations bucket). */
@@ -168,7 +165,7 @@ export interface RevocationState {
   /** When every token of this subject issued until then was revoked (seconds), if it was; may throw as isRevoked does. */
   subjectRevokedAt(iss: string, sub: string): number | undefined;
   /** True when the issuer withdrew the signing key `kid` (see RevocationLookups); may throw as isRevoked does. */
-  isKeyWithdrawn?(iss: string, kid: string): boolean;
+  isKeyWithdrawn(iss: string, kid: string): boolean;
   /**
    * Checks once that the state can be trusted (throws temporarily_unavailable when it is too old) and returns lookups
    * that do not check again: a token's lookups then cost one check, not one per jti. Optional; without it each
@@ -208,7 +205,7 @@ export interface RevocationState {
 export function isTokenRevoked(claims: RevocableClaims, state: RevocationState): boolean {
   const lookups = state.checked?.() ?? state;
   if (lookups.isRevoked(claims.jti)) return true;
-  if (claims.kid !== undefined && lookups.isKeyWithdrawn?.(claims.iss, claims.kid) === true) return true;
+  if (claims.kid !== undefined && lookups.isKeyWithdrawn(claims.iss, claims.kid)) return true;
   const lineage = claims.lineage;
   if (lineage) for (let i = 0; i < lineage.length; i++) if (lookups.isRevoked(lineage[i] as string)) return true;
   const began = claims.origin_iat ?? claims.iat;
@@ -222,7 +219,7 @@ export function isTokenRevoked(claims: RevocableClaims, state: RevocationState):
 export function isKeyWithdrawn(iss: string, kid: string | undefined, state: RevocationState): boolean {
   if (kid === undefined) return false;
   const lookups = state.checked?.() ?? state;
-  return lookups.isKeyWithdrawn?.(iss, kid) === true;
+  return lookups.isKeyWithdrawn(iss, kid);
 }
 
 /** Whether a chain begun at `began` began by the time its subject, client or actor was revoked (at `revokedAt`, if ever). */

@@ -13,7 +13,7 @@ const tokens: CallerAuthOptions["tokens"] = {
   issuer: "https://sts.test",
   audience: "sts-policy",
   keys: createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid: "k1", alg: "ES256" }] }),
-  revocations: { isRevoked: (jti) => revoked.has(jti), subjectRevokedAt: () => undefined },
+  revocations: { isRevoked: (jti) => revoked.has(jti), subjectRevokedAt: () => undefined, isKeyWithdrawn: () => false },
   now: () => NOW,
 };
 

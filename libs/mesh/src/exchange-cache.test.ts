@@ -14,7 +14,11 @@ import { meshClientInterceptor, meshFetch } from "./grpc-interceptors.js";
 const key = randomBytes(32);
 /** Token ids revoked so far: the test's revocation state, which the exchanger below also honours for subject tokens. */
 const revoked = new Set<string>();
-const revocations = { isRevoked: (jti: string): boolean => revoked.has(jti), subjectRevokedAt: (): undefined => undefined };
+const revocations = {
+  isRevoked: (jti: string): boolean => revoked.has(jti),
+  subjectRevokedAt: (): undefined => undefined,
+  isKeyWithdrawn: (): boolean => false,
+};
 /** The bearer tokens the TokenService below was called with. */
 const sentToService: string[] = [];
 
@@ -112,7 +116,7 @@ describe("ExchangeCache and revocation", () => {
     const exchange = new ExchangeCache({
       exchanger,
       authorization: "Basic c3ZjLWE6cw==",
-      revocations: { isRevoked: stale, subjectRevokedAt: () => undefined },
+      revocations: { isRevoked: stale, subjectRevokedAt: () => undefined, isKeyWithdrawn: () => false },
     });
     const subject = await jwt({ sub: "alice" });
     await exchange.tokenFor(subject, "svc-b", ["b"]);

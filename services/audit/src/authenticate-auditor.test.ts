@@ -36,7 +36,7 @@ async function setup(options: { breakGlassToken?: string } = {}) {
       issuer: ISSUER,
       audience: "sts-audit",
       keys,
-      revocations: { isRevoked: (jti) => revoked.has(jti), subjectRevokedAt: () => undefined },
+      revocations: { isRevoked: (jti) => revoked.has(jti), subjectRevokedAt: () => undefined, isKeyWithdrawn: () => false },
       clockTolerance: 0,
       now: () => now,
       verified: new VerifiedTokens(),

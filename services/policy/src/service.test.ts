@@ -46,7 +46,7 @@ const operators = operatorAccess({
     issuer: "https://sts.test",
     audience: "sts-policy",
     keys: createLocalJWKSet({ keys: [] }),
-    revocations: { isRevoked: () => false, subjectRevokedAt: () => undefined },
+    revocations: { isRevoked: () => false, subjectRevokedAt: () => undefined, isKeyWithdrawn: () => false },
   },
   readScope: "policy:read",
   writeScope: "policy:write",
