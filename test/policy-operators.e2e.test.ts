@@ -260,10 +260,10 @@ describe("stsctl", () => {
       expect((await policyUpdated(revision ?? "")).data).toMatchObject({ credential: "access_token", sub: "ops-writer", client_id: "ops-writer", jti });
 
       const listed = await stsctl({ STS_POLICY_ACCESS_TOKEN: token }, "policy", "list");
-      expect(listed.out.split("\n")).toContain(`ops/by-stsctl rev=${revision} by=ops-writer client=ops-writer jti=${jti} (access_token)`);
+      expect(listed.out.split("\n")).toContain(`ops/by-stsctl rev=${revision} source=api by=ops-writer client=ops-writer jti=${jti} (access_token)`);
       writeFileSync(join(dir, "token"), `${await readerToken()}\n`, { mode: 0o600 });
       const got = await stsctl({}, "policy", "get", "ops/by-stsctl", "--access-token-file", join(dir, "token"));
-      expect(got).toEqual({ code: 0, out: `ops/by-stsctl rev=${revision} by=ops-writer client=ops-writer jti=${jti} (access_token)\n${TEXT}\n` });
+      expect(got).toEqual({ code: 0, out: `ops/by-stsctl rev=${revision} source=api by=ops-writer client=ops-writer jti=${jti} (access_token)\n${TEXT}\n` });
       expect(await stsctl({}, "policy", "delete", "ops/by-stsctl", "--access-token-file", join(dir, "token"))).toEqual({
         code: 1,
         out: "stsctl: this call needs the policy:write scope\n",

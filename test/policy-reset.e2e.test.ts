@@ -184,17 +184,19 @@ describe("Reset of a config hop an operator replaced with Put", () => {
     const to = "svc-c";
     const id = scopesPolicy(to);
     const seeded = ok(await get(id));
+    expect(seeded.source).toBe("config");
     const writer = await writerToken();
     const narrower = `permit (principal == Client::"svc-a", action == Action::"request_scope", resource == Audience::"${to}") when { context.scope == "b" };`;
     ok(await put(writer, id, narrower));
     await grantedEventually(to, "b");
     expect((await storedVersion(id)).value).toMatchObject({ source: "api" });
+    expect(ok(await get(id)).source).toBe("api");
 
     const answer = ok(await reset(writer, id));
     expect(answer.changed).toBe(true);
     await grantedEventually(to, "b c");
     const restored = ok(await get(id));
-    expect(restored).toMatchObject({ id, text: seeded.text, description: seeded.description, revision: answer.revision });
+    expect(restored).toMatchObject({ id, text: seeded.text, description: seeded.description, revision: answer.revision, source: "config" });
     expect(BigInt(restored.revision)).toBeGreaterThan(BigInt(seeded.revision));
     expect((await storedVersion(id)).value).toMatchObject({ source: "config", change: "reset" });
   });

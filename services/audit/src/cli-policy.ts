@@ -41,9 +41,9 @@ function authorOf(p: Policy__Output): string {
   return `by=${a.sub || "-"} client=${a.client_id || "-"} jti=${a.jti || "-"} (${a.credential})`;
 }
 
-/** One policy on one line: id, revision, author, description. */
+/** One policy on one line: id, revision, who manages it (config or api), author, description. */
 export function policyLine(p: Policy__Output): string {
-  return `${p.id} rev=${p.revision} ${authorOf(p)}${p.description ? ` "${p.description}"` : ""}`;
+  return `${p.id} rev=${p.revision} source=${p.source || "-"} ${authorOf(p)}${p.description ? ` "${p.description}"` : ""}`;
 }
 
 /** Runs one policy command, printing through `out`; resolves with the exit code. */

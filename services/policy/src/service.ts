@@ -97,7 +97,7 @@ function expectedRevision(wire: string): bigint | undefined {
 }
 
 function toPolicy(p: StoredPolicy & { revision: bigint }): Policy {
-  return { id: p.id, text: p.text, description: p.description, revision: p.revision.toString(), ...(p.author && { author: p.author }) };
+  return { id: p.id, text: p.text, description: p.description, revision: p.revision.toString(), source: p.source, ...(p.author && { author: p.author }) };
 }
 
 /** Builds the PolicyService implementation. */

@@ -23,6 +23,13 @@ export interface Policy {
    * file; absent for a version seeded from the config file's hops at start.
    */
   'author'?: (_sts_policy_v1_Author | null);
+  /**
+   * Who manages it, set by the server (ignored in Put and Validate): "config"
+   * when it follows the config file's hops (seeded from them, or handed back
+   * by Reset), so a later edit of the hop applies at the next start; "api"
+   * when an operator's Put wrote it and the config file no longer changes it.
+   */
+  'source'?: (string);
 }
 
 /**
@@ -45,4 +52,11 @@ export interface Policy__Output {
    * file; absent for a version seeded from the config file's hops at start.
    */
   'author': (_sts_policy_v1_Author__Output | null);
+  /**
+   * Who manages it, set by the server (ignored in Put and Validate): "config"
+   * when it follows the config file's hops (seeded from them, or handed back
+   * by Reset), so a later edit of the hop applies at the next start; "api"
+   * when an operator's Put wrote it and the config file no longer changes it.
+   */
+  'source': (string);
 }
