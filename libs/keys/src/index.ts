@@ -12,6 +12,7 @@ export {
   prepublishLeadSeconds,
   JWKS_MAX_AGE_SECONDS,
   JWKS_EDGE_CACHE_SECONDS,
+  JWKS_VERIFIER_CACHE_SECONDS,
   KEY_STATES,
 } from "./key-record.js";
 export type { StoredKey, LifecyclePolicy, KeyState, KeyStatus } from "./key-record.js";

@@ -65,6 +65,14 @@ export const JWKS_MAX_AGE_SECONDS = 60;
 export const JWKS_EDGE_CACHE_SECONDS = 5;
 
 /**
+ * How long a verifier that fetches the JWKS over HTTP (sidecars, @sts/mesh, the policy and audit APIs: jose's
+ * createRemoteJWKSet, whose default this is) keeps its copy, in seconds. A withdrawn key may sit in such a copy this
+ * long, so its kid record must outlive it. Longer than the JWKS's max-age on purpose: a copy that outlives the
+ * issuer's reach keeps verifying through a gateway outage instead of refusing every token.
+ */
+export const JWKS_VERIFIER_CACHE_SECONDS = 600;
+
+/**
  * How long a new key is published before it signs, in seconds. A verifier
  * may fetch the JWKS just before the key appeared, get the gateway's cached
  * copy (up to JWKS_EDGE_CACHE_SECONDS old) and keep it for

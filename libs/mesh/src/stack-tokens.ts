@@ -8,7 +8,7 @@
 import { createRemoteJWKSet } from "jose";
 import { VerifiedTokens } from "@sts/jwt";
 import type { NatsHandle, NatsLogger } from "@sts/nats";
-import { JWKS_MAX_AGE_SECONDS } from "@sts/keys";
+import { JWKS_VERIFIER_CACHE_SECONDS } from "@sts/keys";
 import { openRevocationReader } from "@sts/revocation";
 import type { InboundOptions } from "./inbound.js";
 
@@ -50,11 +50,10 @@ export async function openStackTokens(nats: NatsHandle, o: StackTokensOptions): 
       // successor of a withdrawn key) is refused here only until then plus the gateway's own 5 s reuse, and a flood of
       // tokens naming unknown kids costs the gateway one fetch per 5 s per verifier. A withdrawn key still in this copy
       // is refused by the revocations (isTokenRevoked), not by waiting for the copy to age.
-      // Kept no longer than the JWKS's own max-age (jose would keep it 10 min): a withdrawn key's kid record is pruned
-      // on the assumption that no verifier holds the key past that, so a thief's fresh tokens cannot outlive it here.
+      // The copy is kept JWKS_VERIFIER_CACHE_SECONDS, which a withdrawn key's kid record outlives (see there).
       keys: createRemoteJWKSet(new URL(`${o.issuer}/oauth2/jwks`), {
         cooldownDuration: JWKS_REFETCH_COOLDOWN_MS,
-        cacheMaxAge: JWKS_MAX_AGE_SECONDS * 1000,
+        cacheMaxAge: JWKS_VERIFIER_CACHE_SECONDS * 1000,
       }),
       revocations,
       clockTolerance: o.tokens.clock_tolerance,

@@ -18,7 +18,7 @@ import { SigningKeyRing, parseMasterKey, parseStoredKey } from "@sts/keys";
 import type { StoredKey } from "@sts/keys";
 import { BUCKETS, EVENTS_STREAM, EventPublisher, KvCache, connectNats, ensureEventsStream, openBucket } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
-import { RevocationCache, RevocationList } from "@sts/revocation";
+import { RevocationCache, RevocationList, keyWithdrawalKey } from "@sts/revocation";
 import { startNats, waitFor } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
 import type { Logger } from "@sts/telemetry";
@@ -35,6 +35,8 @@ let server: NatsServerHandle;
 let nats: NatsHandle;
 let revocations: RevocationList;
 let revocationCache: RevocationCache;
+/** Whether the revocations bucket itself (not a watched copy, which may lag) holds a withdrawal of `kid`. */
+let kidRecorded: (kid: string) => Promise<boolean>;
 const caches: Array<{ stop(): void }> = [];
 let buckets = 0;
 
@@ -45,6 +47,7 @@ beforeAll(async () => {
   revocationCache = new RevocationCache(kv, { clockToleranceSeconds: 0, now: () => T });
   await revocationCache.ready();
   revocations = new RevocationList(kv, revocationCache);
+  kidRecorded = async (kid) => (await kv.get(keyWithdrawalKey(STS, kid)))?.operation === "PUT";
 }, 30_000);
 
 afterAll(async () => {
@@ -117,6 +120,7 @@ describe("Withdraw", () => {
     expect(ring.signingKey().kid).toBe(answer.successor);
     await waitFor(() => revocations.isKeyWithdrawn(STS, kid), { timeoutMs: 5_000, message: "the kid is not in the revocations" });
     expect(revocations.isKeyWithdrawn("https://other.test", kid)).toBe(false);
+    expect(await kidRecorded(kid)).toBe(true);
 
     clock.t += 3;
     expect(await withdrawKey({ kid, reason: "again" }, new Metadata(), deps)).toEqual(answer);
@@ -181,6 +185,7 @@ describe("Withdraw", () => {
     expect(() => parseWithdrawKey({ kid, reason: "r".repeat(512) })).not.toThrow();
     expect(ring.statuses()).toEqual(before);
     expect(await events()).toEqual([]);
+    for (const refused of ["no-such-kid", kid]) expect(await kidRecorded(refused)).toBe(false);
   });
 });
 
@@ -227,6 +232,7 @@ describe("a ring on keys.jwk_file", () => {
       const { deps } = await setup({ t: T }, { jwkFile: file });
       expect(await code(rotateKey(new Metadata(), deps))).toBe("failed_precondition");
       expect(await code(withdrawKey({ kid: "from-file", reason: "leaked" }, new Metadata(), deps))).toBe("failed_precondition");
+      expect(await kidRecorded("from-file")).toBe(false);
       await expect(rotateKey(new Metadata(), deps)).rejects.toMatchObject({ description: expect.stringMatching(/replacing that file/) });
       expect((await listKeys(new Metadata(), deps)).keys?.map((k) => [k.kid, k.state])).toEqual([["from-file", "signing"]]);
       expect(await events()).toEqual([]);

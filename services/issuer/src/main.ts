@@ -8,7 +8,7 @@ import { JWT_BEARER, VerifiedTokens } from "@sts/jwt";
 import { callerAuthenticator } from "@sts/mesh";
 import { kvJtiRecorder } from "./assertion-replay.js";
 import { RefreshTokens } from "./refresh-tokens.js";
-import { JWKS_EDGE_CACHE_SECONDS, JWKS_MAX_AGE_SECONDS, PublicKeyRing, SigningKeyRing, parseStoredKey, prepublishLeadSeconds } from "@sts/keys";
+import { JWKS_EDGE_CACHE_SECONDS, JWKS_VERIFIER_CACHE_SECONDS, PublicKeyRing, SigningKeyRing, parseStoredKey, prepublishLeadSeconds } from "@sts/keys";
 import { BUCKETS, EventPublisher, KvCache, openBucket } from "@sts/nats";
 import { RevocationCache, RevocationList, StalenessGuard } from "@sts/revocation";
 import { onShutdownSignal, openGrpcCredentials, startGrpcServer } from "@sts/grpc";
@@ -192,9 +192,9 @@ async function main(): Promise<void> {
     revocations,
     events,
     // A token the key signed (or a lagging replica signed with it a moment after) is presented at most this long after,
-    // and no verifier holds the key in a cached JWKS longer than the gateway's reuse plus the JWKS's max-age: past
+    // and no verifier holds the key in a cached JWKS longer than the gateway's reuse plus its own cache time: past
     // both, the kid record is needed no more.
-    coversSeconds: Math.max(lifecycle.maxTokenLifetime, JWKS_EDGE_CACHE_SECONDS + JWKS_MAX_AGE_SECONDS) + lifecycle.clockTolerance,
+    coversSeconds: Math.max(lifecycle.maxTokenLifetime, JWKS_EDGE_CACHE_SECONDS + JWKS_VERIFIER_CACHE_SECONDS) + lifecycle.clockTolerance,
     now,
     scopes: { read: config.issuer_admin.read_keys_scope, manage: config.issuer_admin.manage_keys_scope },
     authenticate: authenticateOperator,
