@@ -178,20 +178,23 @@ describe("PolicyStore.reset", () => {
     expect(await store.reset(declared, dana, reset.revision)).toEqual({ revision: reset.revision, changed: false });
   });
 
-  it("decides again when an operator's write lands between its read and its write, never overwriting it unseen", async () => {
-    const declared = { id: "hop/reset-raced", text, description: "seed" };
-    await store.put({ ...declared, description: "operator's" }, dana);
-    // Another replica's Reset stores the config version just after this one read the operator's version.
+  it.each([
+    ["over an operator's version", "update", true],
+    ["under an id that held nothing", "create", false],
+  ] as const)("decides again when another write lands between its read and its write %s, never overwriting it unseen", async (_, method, putFirst) => {
+    const declared = { id: `hop/reset-raced-${method}`, text, description: "seed" };
+    if (putFirst) await store.put({ ...declared, description: "operator's" }, dana);
+    // Another replica's Reset stores the config version just after this one read what was there.
     let raced = false;
     const racing = new Proxy(kv, {
       get(target, prop, receiver) {
-        if (prop !== "update") return Reflect.get(target, prop, receiver) as unknown;
-        return async (key: string, value: string, revision: number) => {
+        if (prop !== method) return Reflect.get(target, prop, receiver) as unknown;
+        return async (key: string, ...rest: unknown[]) => {
           if (!raced) {
             raced = true;
             await target.put(key, JSON.stringify({ ...configVersion(declared, 1_700_000_000), author: dana, change: "reset" }));
           }
-          return target.update(key, value, revision);
+          return (target[method] as (key: string, ...args: unknown[]) => Promise<number>).call(target, key, ...rest);
         };
       },
     });

@@ -95,6 +95,9 @@ export function checkPolicyId(id: string): void {
   if (!ID.test(id)) throw invalidRequest("policy id must be 1-200 characters of A-Z a-z 0-9 . _ : / @ -");
 }
 
+/** A write that must find the key holding nothing. */
+const ABSENT = Symbol("absent");
+
 /** How often Reset decides again when operators' writes keep landing between its read and its write. */
 const RESET_ATTEMPTS = 3;
 
@@ -135,9 +138,11 @@ export class PolicyStore {
       const record: StoredPolicy = { ...configVersion(declared, this.now()), author, change: "reset" };
       // Over the version just read, always: an operator's Put landing in between is never overwritten unseen. The
       // decision is then made again on what it stored, unless the caller named the revision it meant.
-      const written = await this.#writeOver(record, expectedRevision ?? revision);
+      // Revision 0: nothing is stored, and the write must find it so (a create), not overwrite a Put made meanwhile.
+      const written = await this.#writeOver(record, expectedRevision ?? (revision === 0n ? ABSENT : revision));
       if (written !== undefined) return { revision: written, changed: true };
-      if (expectedRevision || attempt === RESET_ATTEMPTS) throw stale(expectedRevision ?? revision);
+      if (expectedRevision) throw stale(expectedRevision);
+      if (attempt === RESET_ATTEMPTS) throw new OAuthError("temporarily_unavailable", "the policy kept changing while it was reset; retry");
     }
   }
 
@@ -169,14 +174,18 @@ export class PolicyStore {
     return written;
   }
 
-  /** Writes `record` if the stored revision is still `revision` (0: whatever is stored); undefined when it moved on. */
-  async #writeOver(record: StoredPolicy, revision: bigint): Promise<bigint | undefined> {
+  /**
+   * Writes `record` if the stored revision is still `revision` (0: whatever is stored; ABSENT: only if nothing is);
+   * undefined when another write came first.
+   */
+  async #writeOver(record: StoredPolicy, revision: bigint | typeof ABSENT): Promise<bigint | undefined> {
     const key = encodeKey(record.id);
+    const value = JSON.stringify(record);
     try {
-      const rev = revision ? await this.kv.update(key, JSON.stringify(record), Number(revision)) : await this.kv.put(key, JSON.stringify(record));
-      return BigInt(rev);
+      if (revision === ABSENT) return BigInt(await this.kv.create(key, value));
+      return BigInt(revision ? await this.kv.update(key, value, Number(revision)) : await this.kv.put(key, value));
     } catch (err) {
-      if (revision && err instanceof Error && /wrong last sequence/i.test(err.message)) return undefined;
+      if (revision !== 0n && err instanceof Error && /wrong last sequence|key exists/i.test(err.message)) return undefined;
       throw new OAuthError("temporarily_unavailable", "policy store unavailable", { cause: err });
     }
   }
