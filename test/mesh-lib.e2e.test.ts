@@ -9,6 +9,7 @@ import { Metadata, Server, ServerCredentials, credentials, status } from "@grpc/
 import type { ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRemoteJWKSet } from "jose";
+import { unavailable } from "@sts/errors";
 import { ExchangeCache, MESH_METADATA, meshClientInterceptor, meshFetch, meshServerInterceptor } from "@sts/mesh";
 import { VerifiedTokens } from "@sts/jwt";
 import { loadExchangeProto, loadTokenProto } from "@sts/proto";
@@ -22,6 +23,8 @@ let server: Server;
 let serverPort: number;
 let exchange: ExchangeCache;
 const seenByB: Metadata[] = [];
+/** Whether B's verifier finds its revocations too old to trust (as when cut off from NATS past the bounded staleness). */
+let revocationsStale = false;
 
 beforeAll(async () => {
   stack = await startStack(
@@ -41,7 +44,14 @@ beforeAll(async () => {
         issuer: stack.gatewayUrl,
         audience: "svc-b",
         keys: createRemoteJWKSet(new URL(`${stack.gatewayUrl}/oauth2/jwks`)),
-        revocations: { isRevoked: () => false, subjectRevokedAt: () => undefined, isKeyWithdrawn: () => false },
+        revocations: {
+          isRevoked: () => {
+            if (revocationsStale) throw unavailable("revocation state is out of date (NATS unreachable)");
+            return false;
+          },
+          subjectRevokedAt: () => undefined,
+          isKeyWithdrawn: () => false,
+        },
         verified: new VerifiedTokens(),
       }),
     ],
@@ -100,6 +110,22 @@ describe("mesh gRPC interceptors", () => {
     expect((await callB(bare, undefined)).error?.code).toBe(status.UNAUTHENTICATED);
     expect((await callB(bare, await appToken())).error?.code).toBe(status.UNAUTHENTICATED);
     bare.close();
+  });
+
+  it("answers UNAVAILABLE, not UNAUTHENTICATED, while it cannot vouch for any token (revocations too stale)", async () => {
+    const client = clientOf([meshClientInterceptor(exchange, { audience: "svc-b", scopes: ["b"] })]);
+    const before = seenByB.length;
+    revocationsStale = true;
+    try {
+      const r = await callB(client, await appToken());
+      expect(r.error?.code).toBe(status.UNAVAILABLE);
+      expect(r.error?.metadata.get("oauth-error")).toEqual(["temporarily_unavailable"]);
+      expect(r.error?.metadata.get("www-authenticate")).toEqual([]);
+      expect(seenByB.length).toBe(before);
+    } finally {
+      revocationsStale = false;
+      client.close();
+    }
   });
 
   it("never sends a call out when there is no token to exchange", async () => {

@@ -7,8 +7,9 @@
  * restricted to the callee's audience and scopes before the call leaves.
  */
 import { InterceptingCall, Metadata, ServerInterceptingCall, status } from "@grpc/grpc-js";
-import type { Interceptor, ServerInterceptor } from "@grpc/grpc-js";
+import type { Interceptor, ServerInterceptor, StatusObject } from "@grpc/grpc-js";
 import { toOAuthError } from "@sts/errors";
+import type { OAuthError } from "@sts/errors";
 import type { ExchangeCache, TokenForOptions } from "./exchange-cache.js";
 import { bearerToken, verifyInbound } from "./inbound.js";
 import type { InboundOptions } from "./inbound.js";
@@ -38,17 +39,27 @@ export function meshServerInterceptor(options: InboundOptions): ServerIntercepto
                 for (const [key, value] of headers) metadata.set(key, value);
                 nextMetadata(metadata);
               })
-              .catch((err: unknown) => {
-                const e = toOAuthError(err);
-                const trailers = new Metadata();
-                trailers.set("oauth-error", e.code === "server_error" ? "server_error" : "invalid_token");
-                trailers.set("www-authenticate", `Bearer error="invalid_token"`);
-                call.sendStatus({ code: e.code === "server_error" ? status.INTERNAL : status.UNAUTHENTICATED, details: e.description, metadata: trailers });
-              });
+              .catch((err: unknown) => call.sendStatus(inboundRefusal(toOAuthError(err))));
           },
         });
       },
     });
+}
+
+/**
+ * The status a refused inbound call gets: UNAUTHENTICATED with a Bearer challenge for a bad token (RFC 6750 §3),
+ * UNAVAILABLE when the verifier cannot vouch for any token now (revocations too stale: the caller may retry, its
+ * token is not at fault), INTERNAL for our own failure.
+ */
+function inboundRefusal(e: OAuthError): StatusObject {
+  const metadata = new Metadata();
+  if (e.code === "server_error" || e.code === "temporarily_unavailable") {
+    metadata.set("oauth-error", e.code);
+    return { code: e.code === "server_error" ? status.INTERNAL : status.UNAVAILABLE, details: e.description, metadata };
+  }
+  metadata.set("oauth-error", "invalid_token");
+  metadata.set("www-authenticate", `Bearer error="invalid_token"`);
+  return { code: status.UNAUTHENTICATED, details: e.description, metadata };
 }
 
 /** Where a client interceptor sends calls. */
