@@ -26,3 +26,4 @@ export type { AccessTokenClaims, ActClaim, MayActClaim, RevocableClaims, Revocat
 export { TOKEN_TYPE, ACCESS_TOKEN_TYP, JWT_BEARER, TOKEN_EXCHANGE_GRANT } from "./token-types.js";
 export type { TokenTypeUrn } from "./token-types.js";
 export { VerifiedTokens } from "./verified-tokens.js";
+export { KeySourceUnavailable, remoteKeySet } from "./remote-keys.js";

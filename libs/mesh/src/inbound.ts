@@ -5,7 +5,7 @@
  * `invalid_token`.
  */
 import { OAuthError } from "@sts/errors";
-import { TokenRejected, actSubjects, verifyAccessToken } from "@sts/jwt";
+import { KeySourceUnavailable, TokenRejected, actSubjects, verifyAccessToken } from "@sts/jwt";
 import type { AccessTokenClaims, RevocationState, VerifiedTokens } from "@sts/jwt";
 import type { JWTVerifyGetKey } from "jose";
 
@@ -63,6 +63,10 @@ export async function verifyInbound(token: string | undefined, o: InboundOptions
     });
     return caller(token, payload);
   } catch (err) {
+    // The issuer's keys out of reach (a new key while the gateway is down) is our outage: retryable, the token not at fault.
+    if (err instanceof TokenRejected && err.cause instanceof KeySourceUnavailable) {
+      throw new OAuthError("temporarily_unavailable", "the issuer's keys cannot be fetched to verify the token", { cause: err.cause });
+    }
     if (err instanceof TokenRejected) throw new OAuthError("invalid_token", `token rejected: ${err.message}`, { cause: err });
     throw err;
   }

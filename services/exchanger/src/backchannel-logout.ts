@@ -19,8 +19,7 @@ import { decodeJwt } from "jose";
 import { OAuthError, invalidRequest } from "@sts/errors";
 import type { RevokeSubjectRequest, RevokeSubjectResponse__Output } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
-import { TokenRejected, verifyJwt } from "@sts/jwt";
-import { KeySourceUnavailable } from "./trusted-issuers.js";
+import { KeySourceUnavailable, TokenRejected, verifyJwt } from "@sts/jwt";
 import type { TrustedIssuers } from "./trusted-issuers.js";
 
 /** The member of `events` that makes a JWT a logout token (§2.4). */

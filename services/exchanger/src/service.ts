@@ -5,6 +5,7 @@ import type { AuthenticateDeps } from "@sts/client-auth";
 import { unary } from "@sts/grpc";
 import type { CallContext } from "@sts/grpc";
 import {
+  KeySourceUnavailable,
   TOKEN_EXCHANGE_GRANT,
   TokenRejected,
   actDepth,
@@ -36,7 +37,6 @@ import type {
 import type { Logger } from "@sts/telemetry";
 import { decodeJwt } from "jose";
 import type { DecisionCache } from "./decision-cache.js";
-import { KeySourceUnavailable } from "./trusted-issuers.js";
 import { BackchannelLogouts } from "./backchannel-logout.js";
 import type { TrustedIssuer, TrustedIssuers } from "./trusted-issuers.js";
 import type { IntrospectionVerdict } from "./provider-introspection.js";

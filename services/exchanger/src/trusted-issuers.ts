@@ -6,9 +6,8 @@
  * An issuer configured with `introspection` is also asked, once its token
  * passed those checks, whether it still holds the token active (RFC 7662).
  */
-import { createRemoteJWKSet, errors } from "jose";
 import type { JWTVerifyGetKey } from "jose";
-import { foreignProfile } from "@sts/jwt";
+import { foreignProfile, remoteKeySet } from "@sts/jwt";
 import type { TokenProfile } from "@sts/jwt";
 import { secretReader } from "@sts/config";
 import type { SecretSource } from "@sts/config";
@@ -59,24 +58,9 @@ export interface TrustedIssuer {
   logoutAudience?: string;
 }
 
-/** The issuer's key set could not be had (network, timeout, a bad response): our failure, not the token's. */
-export class KeySourceUnavailable extends Error {}
-
-/** jose errors that are the token's fault: its kid names no key, or more than one. */
-const TOKEN_FAULTS = new Set([errors.JWKSNoMatchingKey.code, errors.JWKSMultipleMatchingKeys.code]);
-
-/** Wraps a remote key set so an unreachable one is told apart from a token no key matches. */
-function keysOf(jwksUri: string): JWTVerifyGetKey {
-  const remote = createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: 3_000, cooldownDuration: 30_000, cacheMaxAge: 600_000 });
-  return async (header, token) => {
-    try {
-      return await remote(header, token);
-    } catch (err) {
-      if (err instanceof errors.JOSEError && TOKEN_FAULTS.has(err.code)) throw err;
-      throw new KeySourceUnavailable(`JWK Set of a trusted issuer unavailable: ${(err as Error).message}`, { cause: err });
-    }
-  };
-}
+/** A trusted issuer's key set: an unreachable one is told apart from a token no key matches (KeySourceUnavailable). */
+const keysOf = (jwksUri: string): JWTVerifyGetKey =>
+  remoteKeySet(new URL(jwksUri), { timeoutDuration: 3_000, cooldownDuration: 30_000, cacheMaxAge: 600_000 }, "a trusted issuer");
 
 /** The introspection of one issuer; a secret that cannot be read stops the start, naming the setting. */
 function introspectionOf(issuer: string, c: TrustedIntrospectionConfig, path: string, options: TrustedIssuersOptions): ProviderIntrospection {
