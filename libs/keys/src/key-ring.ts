@@ -246,6 +246,9 @@ export class SigningKeyRing {
     for (const key of keys) if (isWithdrawn(key)) this.#imported.delete(key.kid);
     for (const old of retiredKeysAt(keys, now, this.#o.policy)) {
       await this.#o.store.delete(keyName(old.kid));
+      // Its locks guarded the making of its successor or replacement, long made: nothing will ask for them again.
+      await this.#o.store.delete(successorLock(old.kid));
+      await this.#o.store.delete(replacementLock(old.kid));
       this.#imported.delete(old.kid);
     }
     if (!rotationDue(keys, now, this.#o.policy)) return undefined;

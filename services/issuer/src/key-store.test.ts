@@ -32,6 +32,14 @@ afterAll(async () => {
   await server?.stop();
 });
 
+/** The names the keys bucket `bucket` holds in force (keys and locks). */
+async function namesIn(bucket: string): Promise<string[]> {
+  const kv = await openBucket(nats, bucket);
+  const names: string[] = [];
+  for await (const name of await kv.keys()) if ((await kv.get(name))?.operation === "PUT") names.push(name);
+  return names.sort();
+}
+
 async function ring(
   bucket: string,
   clock: { t: number },
@@ -70,6 +78,9 @@ describe("SigningKeyRing on NATS KV", () => {
     await r.maintain();
     await waitFor(() => r.jwks().keys.length === 1);
     expect(r.jwks().keys.map((k) => k.kid)).toEqual([next]);
+    // The retired key's successor lock went with it. The bootstrap's lock stays: it keeps two replicas starting on an
+    // empty bucket from making two first keys.
+    expect(await namesIn(`${BUCKETS.keys}_rotation`)).toEqual([`key.${next}`, "successor.genesis"]);
     cache.stop();
   });
 
