@@ -472,7 +472,7 @@ export const configSchema = z.strictObject({
       hops: z.array(hopSchema).default([]),
       /**
        * Audience an operator's access token must name for the policy API's
-       * operator calls (Validate, Get, List, Put, Delete; never Decide, the
+       * operator calls (Validate, Get, List, Put, Delete, Reset; never Decide, the
        * exchanger's). Register each operator as a client with this audience
        * and read_scope or write_scope; every change is then recorded under its
        * identity (the policy.updated event, the stored version's author).
@@ -481,7 +481,7 @@ export const configSchema = z.strictObject({
       /** Scope for reading policies: Get, List and the what-if Validate. */
       read_scope: scopeToken.default("policy:read"),
       /**
-       * Scope for changing policies: Put and Delete. It grants reading too: a
+       * Scope for changing policies: Put, Delete and Reset. It grants reading too: a
        * writer sees what it changes (Put's expected_revision comes from Get).
        */
       write_scope: scopeToken.default("policy:write"),

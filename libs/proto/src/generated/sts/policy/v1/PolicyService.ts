@@ -44,6 +44,7 @@ export interface PolicyServiceClient extends grpc.Client {
   
   /**
    * Delete removes one policy; its policy.updated event names who did. It
+   * answers not_found (NOT_FOUND) when none of that id is in force, and
    * removes only the version the answering replica runs (invalid_request when
    * the policy changed since: Get it again), and answers as Put does once its
    * event is stored.
@@ -54,6 +55,7 @@ export interface PolicyServiceClient extends grpc.Client {
   Delete(argument: _sts_policy_v1_DeleteRequest, callback: grpc.requestCallback<_sts_policy_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
   /**
    * Delete removes one policy; its policy.updated event names who did. It
+   * answers not_found (NOT_FOUND) when none of that id is in force, and
    * removes only the version the answering replica runs (invalid_request when
    * the policy changed since: Get it again), and answers as Put does once its
    * event is stored.
@@ -64,14 +66,16 @@ export interface PolicyServiceClient extends grpc.Client {
   delete(argument: _sts_policy_v1_DeleteRequest, callback: grpc.requestCallback<_sts_policy_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
   
   /**
-   * Get returns one policy.
+   * Get returns one policy; not_found (NOT_FOUND) when none of that id is in
+   * force.
    */
   Get(argument: _sts_policy_v1_GetRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Policy__Output>): grpc.ClientUnaryCall;
   Get(argument: _sts_policy_v1_GetRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_Policy__Output>): grpc.ClientUnaryCall;
   Get(argument: _sts_policy_v1_GetRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Policy__Output>): grpc.ClientUnaryCall;
   Get(argument: _sts_policy_v1_GetRequest, callback: grpc.requestCallback<_sts_policy_v1_Policy__Output>): grpc.ClientUnaryCall;
   /**
-   * Get returns one policy.
+   * Get returns one policy; not_found (NOT_FOUND) when none of that id is in
+   * force.
    */
   get(argument: _sts_policy_v1_GetRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Policy__Output>): grpc.ClientUnaryCall;
   get(argument: _sts_policy_v1_GetRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_Policy__Output>): grpc.ClientUnaryCall;
@@ -188,6 +192,7 @@ export interface PolicyServiceHandlers extends grpc.UntypedServiceImplementation
   
   /**
    * Delete removes one policy; its policy.updated event names who did. It
+   * answers not_found (NOT_FOUND) when none of that id is in force, and
    * removes only the version the answering replica runs (invalid_request when
    * the policy changed since: Get it again), and answers as Put does once its
    * event is stored.
@@ -195,7 +200,8 @@ export interface PolicyServiceHandlers extends grpc.UntypedServiceImplementation
   Delete: grpc.handleUnaryCall<_sts_policy_v1_DeleteRequest__Output, _sts_policy_v1_DeleteResponse>;
   
   /**
-   * Get returns one policy.
+   * Get returns one policy; not_found (NOT_FOUND) when none of that id is in
+   * force.
    */
   Get: grpc.handleUnaryCall<_sts_policy_v1_GetRequest__Output, _sts_policy_v1_Policy>;
   

@@ -75,8 +75,9 @@ export interface KeyServiceClient extends grpc.Client {
    * brought forward, else a new key (verifiers with a cached JWKS may refuse
    * its first tokens until they fetch the JWKS again). Withdrawing a key
    * already withdrawn changes nothing and answers with the earlier record. An
-   * unknown kid is NOT_FOUND (not_found); an empty kid or reason, or one too
-   * long, INVALID_ARGUMENT (invalid_request).
+   * unknown kid, or one of characters no kid of this ring has, is NOT_FOUND
+   * (not_found); an empty kid or reason, one too long, or a reason with control
+   * or bidi characters, INVALID_ARGUMENT (invalid_request).
    */
   Withdraw(argument: _sts_token_v1_WithdrawKeyRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_WithdrawKeyResponse__Output>): grpc.ClientUnaryCall;
   Withdraw(argument: _sts_token_v1_WithdrawKeyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_WithdrawKeyResponse__Output>): grpc.ClientUnaryCall;
@@ -91,8 +92,9 @@ export interface KeyServiceClient extends grpc.Client {
    * brought forward, else a new key (verifiers with a cached JWKS may refuse
    * its first tokens until they fetch the JWKS again). Withdrawing a key
    * already withdrawn changes nothing and answers with the earlier record. An
-   * unknown kid is NOT_FOUND (not_found); an empty kid or reason, or one too
-   * long, INVALID_ARGUMENT (invalid_request).
+   * unknown kid, or one of characters no kid of this ring has, is NOT_FOUND
+   * (not_found); an empty kid or reason, one too long, or a reason with control
+   * or bidi characters, INVALID_ARGUMENT (invalid_request).
    */
   withdraw(argument: _sts_token_v1_WithdrawKeyRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_WithdrawKeyResponse__Output>): grpc.ClientUnaryCall;
   withdraw(argument: _sts_token_v1_WithdrawKeyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_WithdrawKeyResponse__Output>): grpc.ClientUnaryCall;
@@ -141,8 +143,9 @@ export interface KeyServiceHandlers extends grpc.UntypedServiceImplementation {
    * brought forward, else a new key (verifiers with a cached JWKS may refuse
    * its first tokens until they fetch the JWKS again). Withdrawing a key
    * already withdrawn changes nothing and answers with the earlier record. An
-   * unknown kid is NOT_FOUND (not_found); an empty kid or reason, or one too
-   * long, INVALID_ARGUMENT (invalid_request).
+   * unknown kid, or one of characters no kid of this ring has, is NOT_FOUND
+   * (not_found); an empty kid or reason, one too long, or a reason with control
+   * or bidi characters, INVALID_ARGUMENT (invalid_request).
    */
   Withdraw: grpc.handleUnaryCall<_sts_token_v1_WithdrawKeyRequest__Output, _sts_token_v1_WithdrawKeyResponse>;
   

@@ -20,7 +20,8 @@ export interface SigningKeyInfo {
    */
   'created_at'?: (number | string | Long);
   /**
-   * When the key starts (or started) signing, seconds since epoch.
+   * When the key starts (or started) signing, seconds since epoch (0 for a key
+   * from keys.jwk_file).
    */
   'activate_at'?: (number | string | Long);
   /**
@@ -62,7 +63,8 @@ export interface SigningKeyInfo__Output {
    */
   'created_at': (string);
   /**
-   * When the key starts (or started) signing, seconds since epoch.
+   * When the key starts (or started) signing, seconds since epoch (0 for a key
+   * from keys.jwk_file).
    */
   'activate_at': (string);
   /**

@@ -127,8 +127,9 @@ export interface TokenServiceClient extends grpc.Client {
    * RevokeSubject revokes every token of one subject issued until now ("sign
    * this user out everywhere"): its access tokens at every hop of every chain,
    * and its refresh token families; for a client of this stack, also the
-   * tokens issued to it and those made through it as an actor. Tokens issued
-   * later are not affected. The caller is an operator (`authorization: Bearer
+   * tokens issued to it and those made through it as an actor. Chains begun
+   * later are not affected; a later hop of a chain begun before it is (judged
+   * by origin_iat). The caller is an operator (`authorization: Bearer
    * <access token>` in metadata, naming issuer_admin.api_audience with
    * issuer_admin.revoke_subjects_scope), or the exchanger's internal client
    * relaying a trusted issuer's back-channel logout (client_secret_basic; that
@@ -143,8 +144,9 @@ export interface TokenServiceClient extends grpc.Client {
    * RevokeSubject revokes every token of one subject issued until now ("sign
    * this user out everywhere"): its access tokens at every hop of every chain,
    * and its refresh token families; for a client of this stack, also the
-   * tokens issued to it and those made through it as an actor. Tokens issued
-   * later are not affected. The caller is an operator (`authorization: Bearer
+   * tokens issued to it and those made through it as an actor. Chains begun
+   * later are not affected; a later hop of a chain begun before it is (judged
+   * by origin_iat). The caller is an operator (`authorization: Bearer
    * <access token>` in metadata, naming issuer_admin.api_audience with
    * issuer_admin.revoke_subjects_scope), or the exchanger's internal client
    * relaying a trusted issuer's back-channel logout (client_secret_basic; that
@@ -256,8 +258,9 @@ export interface TokenServiceHandlers extends grpc.UntypedServiceImplementation 
    * RevokeSubject revokes every token of one subject issued until now ("sign
    * this user out everywhere"): its access tokens at every hop of every chain,
    * and its refresh token families; for a client of this stack, also the
-   * tokens issued to it and those made through it as an actor. Tokens issued
-   * later are not affected. The caller is an operator (`authorization: Bearer
+   * tokens issued to it and those made through it as an actor. Chains begun
+   * later are not affected; a later hop of a chain begun before it is (judged
+   * by origin_iat). The caller is an operator (`authorization: Bearer
    * <access token>` in metadata, naming issuer_admin.api_audience with
    * issuer_admin.revoke_subjects_scope), or the exchanger's internal client
    * relaying a trusted issuer's back-channel logout (client_secret_basic; that
