@@ -169,27 +169,67 @@ export class RevocationCache implements RevocationLookup {
   }
 }
 
+/**
+ * Records filed under hashed bucket keys, looked up by what a token holds (its issuer, then a sub or a kid): a
+ * lookup encodes nothing. Each record is kept by its bucket key too, so a deleted key is unfiled without a scan.
+ */
+class IssuerIndex<R extends { iss: string }, V> {
+  /** iss → id → value, from the records' own fields. */
+  readonly #byIssuer = new Map<string, Map<string, V>>();
+  /** Bucket key → the record under it. */
+  readonly #byKey = new Map<string, R>();
+
+  /** `entry` says what a record is filed as: its id and value (a subject's sub and revoked_at, a key's kid). */
+  constructor(private readonly entry: (r: R) => [id: string, value: V]) {}
+
+  /** Files `r`, stored under `key`, in place of what was there. */
+  set(key: string, r: R): void {
+    this.delete(key);
+    this.#byKey.set(key, r);
+    const [id, value] = this.entry(r);
+    let ids = this.#byIssuer.get(r.iss);
+    if (!ids) this.#byIssuer.set(r.iss, (ids = new Map<string, V>()));
+    ids.set(id, value);
+  }
+
+  /** Unfiles the record stored under `key` (deleted from the bucket, replaced, or no longer in use). */
+  delete(key: string): void {
+    const r = this.#byKey.get(key);
+    if (!r) return;
+    this.#byKey.delete(key);
+    const ids = this.#byIssuer.get(r.iss);
+    ids?.delete(this.entry(r)[0]);
+    if (ids?.size === 0) this.#byIssuer.delete(r.iss);
+  }
+
+  /** The value filed for `id` of `iss`, if any. */
+  get(iss: string, id: string): V | undefined {
+    return this.#byIssuer.get(iss)?.get(id);
+  }
+
+  /** Unfiles every record `drop` names. */
+  forget(drop: (r: R) => boolean): void {
+    for (const [key, r] of this.#byKey) if (drop(r)) this.delete(key);
+  }
+}
+
 /** One loaded copy of the bucket, indexed by what a token holds: a check encodes and allocates nothing. */
 class Copy {
   /** Token records by jti, decoded from their keys once, as they arrive. */
   readonly #tokens = new Map<string, RevocationRecord>();
-  /** iss → sub → revoked_at, from the records' own fields. */
-  readonly #subjects = new Map<string, Map<string, number>>();
-  /** Subject key → the record under it, so a deleted key is unindexed without a scan. */
-  readonly #subjectKeys = new Map<string, SubjectRevocationRecord>();
-  /** iss → withdrawn kids, from the records' own fields. */
-  readonly #withdrawn = new Map<string, Set<string>>();
-  /** Key withdrawal key → the record under it, as #subjectKeys. */
-  readonly #withdrawalKeys = new Map<string, KeyWithdrawalRecord>();
+  /** Revoked subjects: iss → sub → revoked_at. */
+  readonly #subjects = new IssuerIndex<SubjectRevocationRecord, number>((r) => [r.sub, r.revoked_at]);
+  /** Withdrawn signing keys: iss → kid. */
+  readonly #withdrawn = new IssuerIndex<KeyWithdrawalRecord, true>((r) => [r.kid, true]);
 
   constructor(readonly records: KvCache<StoredRevocation>) {
     records.onChange((key, value) => {
       if (isKeyWithdrawalKey(key)) {
-        this.#unindexKey(key);
-        if (value && isKeyWithdrawal(value)) this.#indexKey(key, value);
+        if (value && isKeyWithdrawal(value)) this.#withdrawn.set(key, value);
+        else this.#withdrawn.delete(key);
       } else if (isSubjectKey(key)) {
-        this.#unindex(key);
-        if (value && isSubjectRevocation(value)) this.#index(key, value);
+        if (value && isSubjectRevocation(value)) this.#subjects.set(key, value);
+        else this.#subjects.delete(key);
       } else if (value && !isSubjectRevocation(value) && !isKeyWithdrawal(value)) {
         this.#tokens.set(decodeKey(key), value);
       } else {
@@ -198,46 +238,12 @@ class Copy {
     });
   }
 
-  #index(key: string, r: SubjectRevocationRecord): void {
-    this.#subjectKeys.set(key, r);
-    let bySub = this.#subjects.get(r.iss);
-    if (!bySub) this.#subjects.set(r.iss, (bySub = new Map<string, number>()));
-    bySub.set(r.sub, r.revoked_at);
-  }
-
-  /** Drops the record stored under a subject key (deleted from the bucket, replaced, or no longer in use). */
-  #unindex(key: string): void {
-    const r = this.#subjectKeys.get(key);
-    if (!r) return;
-    this.#subjectKeys.delete(key);
-    const bySub = this.#subjects.get(r.iss);
-    bySub?.delete(r.sub);
-    if (bySub?.size === 0) this.#subjects.delete(r.iss);
-  }
-
-  #indexKey(key: string, r: KeyWithdrawalRecord): void {
-    this.#withdrawalKeys.set(key, r);
-    let kids = this.#withdrawn.get(r.iss);
-    if (!kids) this.#withdrawn.set(r.iss, (kids = new Set<string>()));
-    kids.add(r.kid);
-  }
-
-  /** Drops the record stored under a key withdrawal key. */
-  #unindexKey(key: string): void {
-    const r = this.#withdrawalKeys.get(key);
-    if (!r) return;
-    this.#withdrawalKeys.delete(key);
-    const kids = this.#withdrawn.get(r.iss);
-    kids?.delete(r.kid);
-    if (kids?.size === 0) this.#withdrawn.delete(r.iss);
-  }
-
   subjectRevokedAt(iss: string, sub: string): number | undefined {
-    return this.#subjects.get(iss)?.get(sub);
+    return this.#subjects.get(iss, sub);
   }
 
   isKeyWithdrawn(iss: string, kid: string): boolean {
-    return this.#withdrawn.get(iss)?.has(kid) === true;
+    return this.#withdrawn.get(iss, kid) === true;
   }
 
   isRevoked(jti: string): boolean {
@@ -257,8 +263,8 @@ class Copy {
   }
 
   forget(drop: (r: StoredRevocation) => boolean): number {
-    for (const [key, r] of this.#subjectKeys) if (drop(r)) this.#unindex(key);
-    for (const [key, r] of this.#withdrawalKeys) if (drop(r)) this.#unindexKey(key);
+    this.#subjects.forget(drop);
+    this.#withdrawn.forget(drop);
     for (const [jti, r] of this.#tokens) if (drop(r)) this.#tokens.delete(jti);
     return this.records.forget(drop);
   }
