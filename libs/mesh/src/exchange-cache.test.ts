@@ -78,16 +78,25 @@ describe("ExchangeCache and revocation", () => {
     expect(next.accessToken).not.toBe(first.accessToken);
   });
 
-  it("drops the cached token once the subject token it was made from is revoked, and gets none for it", async () => {
+  it("drops the cached token once the subject token it was made from is revoked, and refuses it (invalid_token) without asking the exchanger", async () => {
     const exchange = cache(true);
     const subject = await jwt({ sub: "alice" });
     await exchange.tokenFor(subject, "svc-b", ["b"]);
     revoked.add(jtiOf(subject));
-    await expect(exchange.tokenFor(subject, "svc-b", ["b"])).rejects.toMatchObject({ code: "invalid_request" });
-    expect(exchange.exchanges).toBe(2);
+    await expect(exchange.tokenFor(subject, "svc-b", ["b"])).rejects.toMatchObject({ code: "invalid_token", description: "the inbound token is revoked" });
+    expect(exchange.exchanges).toBe(1);
+    // Never cached, the same: refused before any exchange.
+    await expect(exchange.tokenFor(subject, "svc-c", ["c"])).rejects.toMatchObject({ code: "invalid_token" });
+    expect(exchange.exchanges).toBe(1);
   });
 
-  it("drops the cached token once its subject is revoked after the subject token was issued, and keeps it for another subject", async () => {
+  it("refuses an inbound token that is not a JWT (invalid_token) without asking the exchanger, given revocations", async () => {
+    const exchange = cache(true);
+    await expect(exchange.tokenFor("not-a-jwt", "svc-b", ["b"])).rejects.toMatchObject({ code: "invalid_token", description: "malformed bearer token" });
+    expect(exchange.exchanges).toBe(0);
+  });
+
+  it("drops the cached token once its subject is revoked after the subject token was issued, refusing it, and keeps it for another subject", async () => {
     const iat = Math.floor(Date.now() / 1000);
     const signedOut = new Map<string, number>();
     const subjects = { ...revocations, subjectRevokedAt: (iss: string, sub: string) => (iss === "https://sts" ? signedOut.get(sub) : undefined) };
@@ -102,10 +111,10 @@ describe("ExchangeCache and revocation", () => {
     expect(await exchange.tokenFor(alice, "svc-b", ["b"])).toBe(first);
     expect(exchange.exchanges).toBe(2);
     signedOut.set("alice", iat);
-    expect((await exchange.tokenFor(alice, "svc-b", ["b"])).accessToken).not.toBe(first.accessToken);
-    expect(exchange.exchanges).toBe(3);
+    await expect(exchange.tokenFor(alice, "svc-b", ["b"])).rejects.toMatchObject({ code: "invalid_token" });
+    expect(exchange.exchanges).toBe(2);
     await exchange.tokenFor(bob, "svc-b", ["b"]);
-    expect(exchange.exchanges).toBe(3);
+    expect(exchange.exchanges).toBe(2);
   });
 
   it("fails closed when the revocation state cannot be trusted", async () => {
@@ -119,8 +128,8 @@ describe("ExchangeCache and revocation", () => {
       revocations: { isRevoked: stale, subjectRevokedAt: () => undefined, isKeyWithdrawn: () => false },
     });
     const subject = await jwt({ sub: "alice" });
-    await exchange.tokenFor(subject, "svc-b", ["b"]);
     await expect(exchange.tokenFor(subject, "svc-b", ["b"])).rejects.toMatchObject({ code: "temporarily_unavailable" });
+    expect(exchange.exchanges).toBe(0);
   });
 
   it("lets meshFetch check revocation on a cache that does not", async () => {

@@ -5,10 +5,13 @@
  * string with the audience and scopes; concurrent calls with the same key
  * share one exchange (single flight). Given revocation state, a cached token
  * is checked on every hit: revoking it, the token it was made from, or their
- * subject, must not leave it in use until it expires.
+ * subject, must not leave it in use until it expires; and on a miss the
+ * inbound token itself is checked first, so a revoked or malformed one is
+ * refused (invalid_token) without a call to the exchanger.
  */
 import { Metadata } from "@grpc/grpc-js";
 import type { Client } from "@grpc/grpc-js";
+import { OAuthError } from "@sts/errors";
 import { isTokenRevoked, revocableClaimsOf } from "@sts/jwt";
 import type { RevocableClaims, RevocationState } from "@sts/jwt";
 import { callUnary } from "@sts/grpc";
@@ -78,13 +81,19 @@ export class ExchangeCache {
   async tokenFor(subjectToken: string, audience: string, scopes: readonly string[], options: TokenForOptions = {}): Promise<ExchangedToken> {
     const key = `${audience}\n${scopes.join(" ")}\n${subjectToken}`;
     const hit = this.#entries.get(key);
+    const revocations = options.revocations ?? this.#o.revocations;
+    // A hit's entry holds the inbound token's claims, decoded once: a hit decodes nothing.
     if (hit && hit.token.expiresAt - this.#o.refreshMarginSeconds * 1000 > this.#o.nowMs()) {
-      const revocations = options.revocations ?? this.#o.revocations;
       if (!revocations || !isRevokedEntry(hit, revocations)) {
         this.#lookups("hit");
         return hit.token;
       }
       this.#entries.delete(key);
+    }
+    const subjectClaims = revocableClaimsOf(subjectToken);
+    if (revocations) {
+      if (!subjectClaims) throw new OAuthError("invalid_token", "malformed bearer token");
+      if (isTokenRevoked(subjectClaims, revocations)) throw new OAuthError("invalid_token", "the inbound token is revoked");
     }
     let pending = this.#inflight.get(key);
     this.#lookups(pending ? "joined" : "miss");
@@ -92,7 +101,7 @@ export class ExchangeCache {
       pending = this.#exchange(subjectToken, audience, scopes)
         .then((token) => {
           if (this.#entries.size >= this.#o.maxEntries) this.#entries.delete(this.#entries.keys().next().value as string);
-          const revocable = [revocableClaimsOf(token.accessToken), revocableClaimsOf(subjectToken)].filter((c) => c !== undefined);
+          const revocable = [revocableClaimsOf(token.accessToken), subjectClaims].filter((c) => c !== undefined);
           this.#entries.set(key, { token, revocable });
           return token;
         })
