@@ -110,12 +110,16 @@ export class KvCache<T> {
     return [...this.#map.entries()];
   }
 
-  /** Drops from this copy (never from the bucket) the values `drop` picks; returns how many. */
+  /**
+   * Drops from this copy (never from the bucket) the values `drop` picks, said to listeners like a delete (an index
+   * built from onChange unfiles them as it would any); returns how many.
+   */
   forget(drop: (value: T) => boolean): number {
     let dropped = 0;
     for (const [key, entry] of this.#map) {
       if (drop(entry.value)) {
         this.#map.delete(key);
+        this.#emit(key, undefined, entry.revision, entry.created);
         dropped++;
       }
     }

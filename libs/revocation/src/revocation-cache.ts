@@ -206,11 +206,6 @@ class IssuerIndex<R extends { iss: string }, V> {
   get(iss: string, id: string): V | undefined {
     return this.#byIssuer.get(iss)?.get(id);
   }
-
-  /** Unfiles every record `drop` names. */
-  forget(drop: (r: R) => boolean): void {
-    for (const [key, r] of this.#byKey) if (drop(r)) this.delete(key);
-  }
 }
 
 /** One loaded copy of the bucket, indexed by what a token holds: a check encodes and allocates nothing. */
@@ -263,9 +258,7 @@ class Copy {
   }
 
   forget(drop: (r: StoredRevocation) => boolean): number {
-    this.#subjects.forget(drop);
-    this.#withdrawn.forget(drop);
-    for (const [jti, r] of this.#tokens) if (drop(r)) this.#tokens.delete(jti);
+    // The copy says each forgotten record to onChange as a delete: the indexes above unfile it there.
     return this.records.forget(drop);
   }
 
