@@ -3,9 +3,9 @@
  * signature, issuer, type, the claims the profile requires, the shape of
  * `act` and `scope`, and revocation: of its jti, of any token of ours it was
  * exchanged from (its `lineage` claim), or of its subject (isTokenRevoked),
- * or of the key that signed it (withdrawn by an operator: isKeyWithdrawn).
+ * or of the key that signed it (withdrawn by an operator: its kid).
  */
-import { audienceList, isActClaim, isIssSubFor, isKeyWithdrawn, isLineage, isOriginIat, isTokenRevoked } from "./claims.js";
+import { audienceList, isActClaim, isIssSubFor, isLineage, isOriginIat, isTokenRevoked } from "./claims.js";
 import type { AccessTokenClaims, RevocationState } from "./claims.js";
 import { ACCESS_TOKEN_TYP } from "./token-types.js";
 import { TokenRejected, verifyJwt } from "./verify.js";
@@ -58,9 +58,8 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
       if (!audienceList(known.aud).some((a) => wanted.includes(a))) throw new TokenRejected("audience", "audience mismatch");
     }
     if (known.exp <= now - options.clockTolerance) throw new TokenRejected("expired", "token expired");
-    if (isTokenRevoked(known, options.revocations)) throw new TokenRejected("revoked", "token revoked");
-    // Its signature was checked while the key stood: a withdrawal since must not be skipped with it.
-    if (isKeyWithdrawn(known.iss, hit?.kid, options.revocations)) throw new TokenRejected("revoked", "signing key withdrawn");
+    // Its signature was checked while the key stood: a withdrawal since (by kid) must not be skipped with it.
+    if (isTokenRevoked(known, options.revocations, hit?.kid)) throw new TokenRejected("revoked", "token revoked");
     return { payload: known };
   }
   const profile = options.profile ?? OWN_PROFILE;
@@ -98,10 +97,9 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
   // recorded by kid, could not be told apart: a thief holding a withdrawn key would leave the kid out.
   const kid = verified.header.kid;
   if (profile === OWN_PROFILE && typeof kid !== "string") throw new TokenRejected("unknown_key", "no kid in the header");
-  if (isTokenRevoked(p, options.revocations)) throw new TokenRejected("revoked", "token revoked");
-  // A key withdrawn by the issuer may still be in a verifier's cached JWKS (a sidecar's, the policy API's): the
-  // revocations say so at once.
-  if (isKeyWithdrawn(p.iss, kid, options.revocations)) throw new TokenRejected("revoked", "signing key withdrawn");
+  // With the kid: a key withdrawn by the issuer may still be in a verifier's cached JWKS (a sidecar's, the policy
+  // API's), and the revocations say so at once.
+  if (isTokenRevoked(p, options.revocations, kid)) throw new TokenRejected("revoked", "token revoked");
   options.verified?.set(token, p, now, kid);
   return verified;
 }

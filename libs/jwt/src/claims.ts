@@ -202,10 +202,10 @@ export interface RevocationState {
  * indexed loop (no closure, no iterator). With a state whose `checked()`
  * returns an object it already holds, it allocates nothing.
  */
-export function isTokenRevoked(claims: RevocableClaims, state: RevocationState): boolean {
+export function isTokenRevoked(claims: RevocableClaims, state: RevocationState, kid: string | undefined = claims.kid): boolean {
   const lookups = state.checked?.() ?? state;
   if (lookups.isRevoked(claims.jti)) return true;
-  if (claims.kid !== undefined && lookups.isKeyWithdrawn(claims.iss, claims.kid)) return true;
+  if (kid !== undefined && lookups.isKeyWithdrawn(claims.iss, kid)) return true;
   const lineage = claims.lineage;
   if (lineage) for (let i = 0; i < lineage.length; i++) if (lookups.isRevoked(lineage[i] as string)) return true;
   const began = claims.origin_iat ?? claims.iat;
@@ -213,13 +213,6 @@ export function isTokenRevoked(claims: RevocableClaims, state: RevocationState):
   if (claims.client_id !== undefined && begunBy(lookups.subjectRevokedAt(claims.iss, claims.client_id), began)) return true;
   for (let act = claims.act; act !== undefined; act = act.act) if (begunBy(lookups.subjectRevokedAt(claims.iss, act.sub), began)) return true;
   return false;
-}
-
-/** Whether the issuer withdrew the key `kid` that signed a token (isTokenRevoked's key check alone, for a verified token's header). */
-export function isKeyWithdrawn(iss: string, kid: string | undefined, state: RevocationState): boolean {
-  if (kid === undefined) return false;
-  const lookups = state.checked?.() ?? state;
-  return lookups.isKeyWithdrawn(iss, kid);
 }
 
 /** Whether a chain begun at `began` began by the time its subject, client or actor was revoked (at `revokedAt`, if ever). */

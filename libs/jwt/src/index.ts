@@ -14,7 +14,6 @@ export {
   isLineage,
   isMayAct,
   isIssSubFor,
-  isKeyWithdrawn,
   isTokenRevoked,
   lineageOf,
   lineageWithActor,
