@@ -68,6 +68,17 @@ export function isOAuthErrorCode(value: unknown): value is OAuthErrorCode {
   return typeof value === "string" && CODE_SET.has(value);
 }
 
+/** The operator APIs' own codes: for operators' tools, which read the raw gRPC status, never for OAuth clients. */
+const OPERATOR_ONLY: ReadonlySet<string> = new Set(["not_found", "failed_precondition"]);
+
+/**
+ * Narrows a code another service sent to one a service may pass on to its own callers: an operator API's code
+ * reaching a service is the upstream's failure (server_error), so no OAuth client ever sees one.
+ */
+export function isRelayableErrorCode(value: unknown): value is OAuthErrorCode {
+  return isOAuthErrorCode(value) && !OPERATOR_ONLY.has(value);
+}
+
 /** HTTP status for a code. */
 export function httpStatusOf(code: OAuthErrorCode): number {
   return ERROR_TABLE[code].http;
@@ -90,10 +101,6 @@ export function codeFromGrpcStatus(status: GrpcStatus): OAuthErrorCode {
       return "invalid_request";
     case GrpcStatus.UNAUTHENTICATED:
       return "invalid_client";
-    case GrpcStatus.NOT_FOUND:
-      return "not_found";
-    case GrpcStatus.FAILED_PRECONDITION:
-      return "failed_precondition";
     default:
       return "server_error";
   }

@@ -1,9 +1,8 @@
-export { OAUTH_ERROR_CODES, ERROR_TABLE, isOAuthErrorCode, httpStatusOf, grpcStatusOf, codeFromGrpcStatus } from "./codes.js";
+export { OAUTH_ERROR_CODES, ERROR_TABLE, isOAuthErrorCode, isRelayableErrorCode, httpStatusOf, grpcStatusOf, codeFromGrpcStatus } from "./codes.js";
 export type { OAuthErrorCode } from "./codes.js";
 export {
   OAuthError,
   toOAuthError,
-  toOAuthClientError,
   invalidRequest,
   invalidClient,
   invalidGrant,

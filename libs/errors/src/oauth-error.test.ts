@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { status } from "@grpc/grpc-js";
-import { OAuthError, toOAuthError, toOAuthClientError, ERROR_TABLE, OAUTH_ERROR_CODES, codeFromGrpcStatus } from "./index.js";
+import { OAuthError, toOAuthError, isRelayableErrorCode, ERROR_TABLE, OAUTH_ERROR_CODES, codeFromGrpcStatus } from "./index.js";
 
 describe("OAuthError", () => {
   it("maps every code to the status table of CONVENTIONS.md", () => {
@@ -9,9 +9,10 @@ describe("OAuthError", () => {
     expect(ERROR_TABLE.temporarily_unavailable).toEqual({ http: 503, grpc: status.UNAVAILABLE });
     expect(ERROR_TABLE.server_error).toEqual({ http: 500, grpc: status.INTERNAL });
     expect(ERROR_TABLE.not_found).toEqual({ http: 404, grpc: status.NOT_FOUND });
-    expect(codeFromGrpcStatus(status.NOT_FOUND)).toBe("not_found");
+    // Nothing relays an operator API's code: a bare status is the upstream's failure.
+    expect(codeFromGrpcStatus(status.NOT_FOUND)).toBe("server_error");
     expect(ERROR_TABLE.failed_precondition).toEqual({ http: 400, grpc: status.FAILED_PRECONDITION });
-    expect(codeFromGrpcStatus(status.FAILED_PRECONDITION)).toBe("failed_precondition");
+    expect(codeFromGrpcStatus(status.FAILED_PRECONDITION)).toBe("server_error");
     expect(Object.keys(ERROR_TABLE).sort()).toEqual([...OAUTH_ERROR_CODES].sort());
   });
 
@@ -42,14 +43,9 @@ describe("OAuthError", () => {
   });
 });
 
-describe("toOAuthClientError", () => {
-  it("passes RFC codes through and turns an operator API's code into server_error, so no OAuth client sees one", () => {
-    const refused = new OAuthError("invalid_grant", "expired");
-    expect(toOAuthClientError(refused)).toBe(refused);
-    for (const code of ["not_found", "failed_precondition"] as const) {
-      const shown = toOAuthClientError(new OAuthError(code, "no such key"));
-      expect([shown.code, shown.status, shown.description]).toEqual(["server_error", 500, "upstream error"]);
-    }
-    expect(toOAuthClientError(new Error("boom")).code).toBe("server_error");
+describe("isRelayableErrorCode", () => {
+  it("passes RFC codes on, never an operator API's own, nor an unknown one", () => {
+    expect(["invalid_grant", "temporarily_unavailable", "server_error"].every(isRelayableErrorCode)).toBe(true);
+    expect(["not_found", "failed_precondition", "made_up", undefined].some(isRelayableErrorCode)).toBe(false);
   });
 });

@@ -50,15 +50,6 @@ export function toOAuthError(err: unknown): OAuthError {
   return new OAuthError("server_error", "internal error", { cause: err });
 }
 
-/** Codes only the operator APIs answer with; an OAuth client must never see one (RFC 6749 §5.2 names its codes). */
-const OPERATOR_ONLY: ReadonlySet<string> = new Set(["not_found", "failed_precondition"]);
-
-/** The error an OAuth client is shown: itself, or server_error for a code that is not OAuth's (a bug upstream, not its input). */
-export function toOAuthClientError(err: unknown): OAuthError {
-  const e = toOAuthError(err);
-  return OPERATOR_ONLY.has(e.code) ? new OAuthError("server_error", "upstream error", { cause: e }) : e;
-}
-
 /** Shorthands, one per code, so call sites read as the RFC does. */
 export const invalidRequest = (d: string, cause?: unknown): OAuthError => new OAuthError("invalid_request", d, { cause });
 export const invalidClient = (d: string, cause?: unknown): OAuthError => new OAuthError("invalid_client", d, { cause });

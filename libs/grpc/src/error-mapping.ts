@@ -5,13 +5,13 @@
  */
 import { Metadata, status } from "@grpc/grpc-js";
 import type { ServiceError, StatusObject } from "@grpc/grpc-js";
-import { OAuthError, codeFromGrpcStatus, grpcStatusOf, isOAuthErrorCode } from "@sts/errors";
+import { OAuthError, codeFromGrpcStatus, grpcStatusOf, isRelayableErrorCode } from "@sts/errors";
 
 /** Metadata keys carrying the OAuth error across gRPC. */
 export const ERROR_METADATA = { CODE: "oauth-error", DESCRIPTION: "oauth-error-description", RETRY_AFTER: "retry-after" } as const;
 
 /** The gRPC status object for an OAuthError. */
-export function statusFromOAuthError(err: OAuthError): Partial<StatusObject> {
+export function statusFromOAuthError(err: OAuthError): StatusObject {
   const metadata = new Metadata();
   metadata.set(ERROR_METADATA.CODE, err.code);
   metadata.set(ERROR_METADATA.DESCRIPTION, err.description);
@@ -22,7 +22,7 @@ export function statusFromOAuthError(err: OAuthError): Partial<StatusObject> {
 /** Turns a failed call back into an OAuthError (code from metadata, else from the status). */
 export function errorFromServiceError(err: ServiceError): OAuthError {
   const code = err.metadata?.get(ERROR_METADATA.CODE)[0];
-  if (isOAuthErrorCode(code)) {
+  if (isRelayableErrorCode(code)) {
     const description = err.metadata.get(ERROR_METADATA.DESCRIPTION)[0];
     const retry = Number(err.metadata.get(ERROR_METADATA.RETRY_AFTER)[0]);
     return new OAuthError(code, typeof description === "string" ? description : err.details, {
@@ -51,6 +51,6 @@ export function itemErrorFromOAuthError(err: OAuthError): ItemErrorWire {
 
 /** A received item error back as the OAuthError the unary call would have raised; an unknown code is a server_error. */
 export function errorFromItemError(err: ItemErrorWire | null | undefined): OAuthError {
-  if (!err || !isOAuthErrorCode(err.code)) return new OAuthError("server_error", "upstream error");
+  if (!err || !isRelayableErrorCode(err.code)) return new OAuthError("server_error", "upstream error");
   return new OAuthError(err.code, err.description, { ...(err.retry_after ? { retryAfter: err.retry_after } : {}) });
 }

@@ -8,11 +8,11 @@
  */
 import { InterceptingCall, Metadata, ServerInterceptingCall, status } from "@grpc/grpc-js";
 import type { Interceptor, ServerInterceptor, StatusObject } from "@grpc/grpc-js";
-import { toOAuthError } from "@sts/errors";
-import type { OAuthError } from "@sts/errors";
+import { OAuthError, toOAuthError } from "@sts/errors";
 import type { ExchangeCache, TokenForOptions } from "./exchange-cache.js";
 import { bearerToken, verifyInbound } from "./inbound.js";
 import type { InboundOptions } from "./inbound.js";
+import { statusFromOAuthError } from "@sts/grpc";
 import { urlOnOrigin } from "./upstream-url.js";
 import { MESH_HEADERS, callerHeaders } from "./caller-headers.js";
 
@@ -52,14 +52,10 @@ export function meshServerInterceptor(options: InboundOptions): ServerIntercepto
  * token is not at fault), INTERNAL for our own failure.
  */
 function inboundRefusal(e: OAuthError): StatusObject {
-  const metadata = new Metadata();
-  if (e.code === "server_error" || e.code === "temporarily_unavailable") {
-    metadata.set("oauth-error", e.code);
-    return { code: e.code === "server_error" ? status.INTERNAL : status.UNAVAILABLE, details: e.description, metadata };
-  }
-  metadata.set("oauth-error", "invalid_token");
-  metadata.set("www-authenticate", `Bearer error="invalid_token"`);
-  return { code: status.UNAUTHENTICATED, details: e.description, metadata };
+  if (e.code === "server_error" || e.code === "temporarily_unavailable") return statusFromOAuthError(e);
+  const refusal = statusFromOAuthError(new OAuthError("invalid_token", e.description));
+  refusal.metadata.set("www-authenticate", `Bearer error="invalid_token"`);
+  return refusal;
 }
 
 /** Where a client interceptor sends calls. */

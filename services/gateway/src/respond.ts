@@ -1,7 +1,7 @@
 /** JSON responses and RFC 6749 §5.2 error bodies, with the right status and headers. */
 import type { ServerResponse } from "node:http";
 import type { OAuthError } from "@sts/errors";
-import { toOAuthClientError } from "@sts/errors";
+import { toOAuthError } from "@sts/errors";
 
 const NO_STORE = { "cache-control": "no-store", pragma: "no-cache" };
 
@@ -12,12 +12,9 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-/**
- * Sends an OAuth error; invalid_client gets 401 + WWW-Authenticate, temporarily_unavailable 503 + Retry-After, and
- * a code only operator APIs use (not an RFC's) becomes server_error.
- */
+/** Sends an OAuth error; invalid_client gets 401 + WWW-Authenticate, temporarily_unavailable 503 + Retry-After. */
 export function sendError(res: ServerResponse, err: unknown): OAuthError {
-  const e = toOAuthClientError(err);
+  const e = toOAuthError(err);
   const headers: Record<string, string> = { ...NO_STORE };
   if (e.code === "invalid_client") headers["www-authenticate"] = `Basic realm="sts", error="invalid_client"`;
   // RFC 6750 §3: a protected resource's errors come with a Bearer challenge.

@@ -21,7 +21,7 @@ import type { Http2SecureServer, Http2Server } from "node:http2";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { status as grpcStatusCodes } from "@grpc/grpc-js";
-import { OAuthError, toOAuthClientError } from "@sts/errors";
+import { OAuthError, toOAuthError } from "@sts/errors";
 import { logReloads, logSvidEvents } from "@sts/grpc";
 import type { RevocationState } from "@sts/jwt";
 import { bearerToken, callerHeaders, isOriginForm, peerHeaders, urlOnOrigin, verifyInbound } from "@sts/mesh";
@@ -48,7 +48,7 @@ function refuse(res: ServerResponse, err: unknown): string {
     if (!res.headersSent) res.writeHead(502, json).end(JSON.stringify(BAD_GATEWAY));
     return NO_IDENTITY;
   }
-  const e = toOAuthClientError(err);
+  const e = toOAuthError(err);
   // RFC 6750 §3: a missing or bad bearer token is 401 with a Bearer challenge.
   const status =
     e.code === "invalid_token"
@@ -197,7 +197,7 @@ async function outboundHandler(req: IncomingMessage, res: ServerResponse, deps: 
 /** gRPC status for a refusal. */
 function grpcRefusal(err: unknown): H2Refusal {
   if (err instanceof NoIdentityError) return { ...UPSTREAM_UNAVAILABLE, errorType: NO_IDENTITY };
-  const e = toOAuthClientError(err);
+  const e = toOAuthError(err);
   const grpcStatus =
     e.code === "invalid_target" || e.code === "invalid_scope" || e.code === "unauthorized_client" || e.code === "access_denied"
       ? 7
