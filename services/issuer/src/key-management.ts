@@ -24,6 +24,7 @@
  * write completes it, and JetStream's duplicate window (then the audit
  * projection's event-id check) keeps one event.
  */
+import { parseReason } from "./operator-reason.js";
 import { createHash } from "node:crypto";
 import type { Metadata } from "@grpc/grpc-js";
 import { OAuthError, invalidRequest, unavailable } from "@sts/errors";
@@ -37,17 +38,11 @@ import type { KeyServiceHandlers, ListKeysResponse, RotateKeyResponse, SigningKe
 import type { RevocationList } from "@sts/revocation";
 import type { Logger } from "@sts/telemetry";
 
-/** Longest `reason` accepted, in characters: a note for the audit trail, not a document. */
-export const MAX_REASON_CHARS = 512;
-
 /** Longest kid accepted, in characters (ours are 16). */
 const MAX_KID_CHARS = 256;
 
 /** What a kid of this ring can be: it is part of a KV key (`key.<kid>`), so anything else names no key here. */
 const KID_SYNTAX = /^[-_=A-Za-z0-9]+$/;
-
-/** Control characters (C0, C1) and bidi marks: a reason is shown on operators' terminals and in the audit trail, so it is one line of text read as written. */
-const CONTROL = /[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 
 /** Who made a scheduled rotation, in key.rotated's `by`. */
 export const SCHEDULE = "schedule";
@@ -113,10 +108,7 @@ export function parseWithdrawKey(req: WithdrawKeyRequest__Output): KeyToWithdraw
   if (req.kid.length === 0) throw invalidRequest("kid is required");
   if (req.kid.length > MAX_KID_CHARS) throw invalidRequest(`kid is longer than ${MAX_KID_CHARS} characters`);
   if (!KID_SYNTAX.test(req.kid)) throw noSuchKey();
-  if (req.reason.trim().length === 0) throw invalidRequest("reason is required: say why the key is withdrawn");
-  if (req.reason.length > MAX_REASON_CHARS) throw invalidRequest(`reason is longer than ${MAX_REASON_CHARS} characters`);
-  if (CONTROL.test(req.reason)) throw invalidRequest("reason must be one line of text, without control characters");
-  return { kid: req.kid, reason: req.reason };
+  return { kid: req.kid, reason: parseReason(req.reason, "say why the key is withdrawn") as string };
 }
 
 /** Refuses a change to a ring on keys.jwk_file: its operator replaces the file instead. */

@@ -144,6 +144,9 @@ describe("parseRevokeSubject", () => {
       { iss: STS, sub: "a".repeat(1025), reason: "" },
       { iss: STS, sub: "界".repeat(342), reason: "" },
       { iss: STS, sub: "alice", reason: "r".repeat(513) },
+      // The reason goes to operators' terminals and the audit trail as one line, read as written.
+      { iss: STS, sub: "alice", reason: "two\nlines" },
+      { iss: STS, sub: "alice", reason: "evil\u202etxt.exe" },
     ]) {
       expect(() => parseRevokeSubject(bad, [STS, IDP])).toThrow(expect.objectContaining({ code: "invalid_request" }));
     }

@@ -32,6 +32,7 @@
  * subject at once: the record is written with a compare-and-set against the
  * revision read, and read again when another write came first.
  */
+import { parseReason } from "./operator-reason.js";
 import { createHash } from "node:crypto";
 import type { Metadata } from "@grpc/grpc-js";
 import { invalidRequest, unauthorizedClient, unavailable } from "@sts/errors";
@@ -46,9 +47,6 @@ export const MAX_SUBJECT_BYTES = 1024;
 
 /** Writes tried against other calls revoking the same subject at once, before giving up (temporarily_unavailable: retry). */
 const WRITE_ATTEMPTS = 5;
-
-/** Longest `reason` accepted, in characters: a note for the audit trail, not a document. */
-export const MAX_REASON_CHARS = 512;
 
 /** What RevokeSubject needs. */
 export interface SubjectRevocationDeps {
@@ -108,7 +106,8 @@ export function parseRevokeSubject(req: RevokeSubjectRequest__Output, subjectIss
   const iss = identifier(req.iss, "iss", MAX_SUBJECT_BYTES, "bytes");
   if (!subjectIssuers.includes(iss)) throw invalidRequest("iss is neither this issuer nor a trusted issuer");
   const sub = identifier(req.sub, "sub", MAX_SUBJECT_BYTES, "bytes");
-  return req.reason ? { iss, sub, reason: identifier(req.reason, "reason", MAX_REASON_CHARS) } : { iss, sub };
+  const reason = parseReason(req.reason, false);
+  return reason === undefined ? { iss, sub } : { iss, sub, reason };
 }
 
 /**
