@@ -23,6 +23,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { KV } from "@nats-io/kv";
+import { begunBy } from "@sts/jwt";
 import { OAuthError, invalidGrant, unavailable } from "@sts/errors";
 
 /** Prefix that tells refresh tokens apart (and helps secret scanners). */
@@ -229,7 +230,7 @@ export class RefreshTokens {
     const started = grant.family_iat ?? grant.iat;
     const principals = grant.client_id === grant.sub ? [grant.sub] : [grant.sub, grant.client_id];
     const revokedAt = await Promise.all(principals.map((p) => lookup(p)));
-    return revokedAt.some((at) => at !== undefined && started <= at);
+    return revokedAt.some((at) => begunBy(at, started));
   }
 
   async #revokeFamily(family: string): Promise<void> {

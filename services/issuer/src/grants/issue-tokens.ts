@@ -4,6 +4,7 @@
  * token, and for user grants add a refresh token (when the client may
  * refresh) and an ID token (when openid was granted).
  */
+import { begunBy } from "@sts/jwt";
 import { invalidGrant, invalidRequest, invalidScope, invalidTarget } from "@sts/errors";
 import type { ClientRecord } from "@sts/client-auth";
 import { EVENT_TYPES } from "@sts/nats";
@@ -56,11 +57,11 @@ export async function assertionOrigin(sub: string, clientId: string, iat: unknow
   const dated = typeof iat === "number" && Number.isFinite(iat);
   const origin = dated ? Math.min(iat, now) : now;
   const [subjectAt, clientAt] = await Promise.all([deps.subjectRevokedAt(sub), clientId === sub ? undefined : deps.subjectRevokedAt(clientId)]);
-  if (clientAt !== undefined && (!dated || origin <= clientAt)) throw invalidGrant("the client was revoked after the assertion was made");
-  const revokedAt = subjectAt;
-  if (revokedAt === undefined) return origin;
-  if (!dated) throw invalidGrant("the assertion's subject was signed out: an assertion for it must carry iat");
-  if (origin <= revokedAt) throw invalidGrant("the assertion's subject was signed out after it was made");
+  // Undated, nothing shows it was made after a revocation on record: read as made before it.
+  const began = dated ? origin : -Infinity;
+  if (begunBy(clientAt, began)) throw invalidGrant("the client was revoked after the assertion was made");
+  if (subjectAt !== undefined && !dated) throw invalidGrant("the assertion's subject was signed out: an assertion for it must carry iat");
+  if (begunBy(subjectAt, began)) throw invalidGrant("the assertion's subject was signed out after it was made");
   return origin;
 }
 
