@@ -10,6 +10,14 @@ import type { KV } from "@nats-io/kv";
 import type { NatsHandle, NatsLogger } from "./connection.js";
 
 /** Bucket names. */
+/**
+ * Whether a KV write failed because another writer came first: a create on a key that exists, or an update at a
+ * revision that is no longer the key's ("wrong last sequence"). Compare-and-set callers read again or give way.
+ */
+export function isWriteConflict(err: unknown): boolean {
+  return err instanceof Error && /wrong last sequence|exists/i.test(err.message);
+}
+
 export const BUCKETS = {
   clients: "sts_clients",
   keys: "sts_keys",

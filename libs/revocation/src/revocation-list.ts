@@ -15,7 +15,7 @@
 import { createHash } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import { unavailable } from "@sts/errors";
-import { encodeKey } from "@sts/nats";
+import { encodeKey, isWriteConflict } from "@sts/nats";
 
 /** A revocation as stored. */
 export interface RevocationRecord {
@@ -185,7 +185,6 @@ export interface StoredSubjectRevocation {
 }
 
 /** The server refused a create on an existing key, or an update at a stale revision: another writer came first. */
-const isWriteConflict = (err: unknown): boolean => err instanceof Error && /wrong last sequence|key exists/i.test(err.message);
 
 /** Reads through the watch-fed cache; writes to KV and fails closed. */
 export class RevocationList {

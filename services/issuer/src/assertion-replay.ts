@@ -6,6 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import type { KV } from "@nats-io/kv";
+import { isWriteConflict } from "@sts/nats";
 import type { JtiRecorder } from "@sts/client-auth";
 
 /** A recorder for one namespace ("client_assertion" or "assertion"). */
@@ -16,7 +17,7 @@ export function kvJtiRecorder(kv: KV, namespace: string): JtiRecorder {
       await kv.create(key, JSON.stringify({ exp }));
       return true;
     } catch (err) {
-      if (err instanceof Error && /wrong last sequence|key exists/i.test(err.message)) return false;
+      if (isWriteConflict(err)) return false;
       throw err;
     }
   };

@@ -13,7 +13,7 @@ import { OAuthError, invalidRequest } from "@sts/errors";
 import type { ClientRecord } from "@sts/client-auth";
 import type { AccessTokenClaims } from "@sts/jwt";
 import { audienceList } from "@sts/jwt";
-import { EVENT_TYPES, encodeKey } from "@sts/nats";
+import { EVENT_TYPES, encodeKey, isWriteConflict } from "@sts/nats";
 import { isWithin } from "@sts/scopes";
 import { toClientRecord } from "./client-records.js";
 import type { EventPublisher } from "@sts/nats";
@@ -145,8 +145,7 @@ async function write(deps: ManagementDeps, record: ManagedRecord, create: boolea
     if (create) await deps.kv.create(encodeKey(record.client_id), JSON.stringify(record));
     else await deps.kv.put(encodeKey(record.client_id), JSON.stringify(record));
   } catch (err) {
-    if (create && err instanceof Error && /wrong last sequence|exists/i.test(err.message))
-      throw new OAuthError("invalid_client_metadata", "client_id is taken");
+    if (create && isWriteConflict(err)) throw new OAuthError("invalid_client_metadata", "client_id is taken");
     throw new OAuthError("temporarily_unavailable", "client registry unavailable", { cause: err });
   }
 }

@@ -1,10 +1,8 @@
 /** The signing ring's storage on NATS KV, read through the watch-fed cache. */
 import type { KV } from "@nats-io/kv";
 import type { KeyStore, StoredKey } from "@sts/keys";
+import { isWriteConflict } from "@sts/nats";
 import type { KvCache } from "@sts/nats";
-
-/** The server refuses a create on an existing key, or an update at a stale revision ("wrong last sequence"): another replica won. */
-const isConflict = (err: unknown): boolean => err instanceof Error && /wrong last sequence|exists/i.test(err.message);
 
 /** Adapts a KV bucket and its cache to the key ring's KeyStore. */
 export function kvKeyStore(kv: KV, cache: KvCache<StoredKey>): KeyStore {
@@ -15,7 +13,7 @@ export function kvKeyStore(kv: KV, cache: KvCache<StoredKey>): KeyStore {
         await kv.create(name, JSON.stringify(value));
         return true;
       } catch (err) {
-        if (isConflict(err)) return false;
+        if (isWriteConflict(err)) return false;
         throw err;
       }
     },
@@ -28,7 +26,7 @@ export function kvKeyStore(kv: KV, cache: KvCache<StoredKey>): KeyStore {
         await kv.update(name, JSON.stringify(value), revision);
         return true;
       } catch (err) {
-        if (isConflict(err)) return false;
+        if (isWriteConflict(err)) return false;
         throw err;
       }
     },

@@ -24,6 +24,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import { begunBy } from "@sts/jwt";
+import { isWriteConflict } from "@sts/nats";
 import { OAuthError, invalidGrant, unavailable } from "@sts/errors";
 
 /** Prefix that tells refresh tokens apart (and helps secret scanners). */
@@ -69,7 +70,6 @@ export interface IssuedAccess {
 const digest = (token: string): string => createHash("sha256").update(token).digest("base64url");
 const tokenKey = (hash: string): string => `rt.${hash}`;
 const familyKey = (family: string): string => `fam.${family}`;
-const isWrongSequence = (err: unknown): boolean => err instanceof Error && /wrong last sequence|key exists/i.test(err.message);
 
 function storeDown(err: unknown): never {
   if (err instanceof OAuthError) throw err;
@@ -163,7 +163,7 @@ export class RefreshTokens {
       try {
         await this.kv.update(familyKey(grant.family), JSON.stringify({ revoked: false, latest: digest(token) } satisfies Family), checked.familyRevision);
       } catch (err) {
-        if (!isWrongSequence(err)) throw err;
+        if (!isWriteConflict(err)) throw err;
         // The family moved since the check: another use of this token rotated it (a second use), or it was revoked.
         await this.#revokeFamily(grant.family);
         throw invalidGrant("refresh token reused: its family is revoked");

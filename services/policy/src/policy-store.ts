@@ -17,7 +17,7 @@ import type { KV, KvEntry } from "@nats-io/kv";
 import { OAuthError, invalidRequest } from "@sts/errors";
 import { CREDENTIALS } from "@sts/mesh";
 import type { CallerIdentity } from "@sts/mesh";
-import { encodeKey } from "@sts/nats";
+import { encodeKey, isWriteConflict } from "@sts/nats";
 import type { CompiledPolicy } from "./hops.js";
 
 /** A stored policy version, or the tombstone of a deleted policy. */
@@ -185,7 +185,7 @@ export class PolicyStore {
       if (revision === ABSENT) return BigInt(await this.kv.create(key, value));
       return BigInt(revision ? await this.kv.update(key, value, Number(revision)) : await this.kv.put(key, value));
     } catch (err) {
-      if (revision !== 0n && err instanceof Error && /wrong last sequence|key exists/i.test(err.message)) return undefined;
+      if (revision !== 0n && isWriteConflict(err)) return undefined;
       throw new OAuthError("temporarily_unavailable", "policy store unavailable", { cause: err });
     }
   }
