@@ -10,10 +10,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Metadata, credentials } from "@grpc/grpc-js";
+import type { CallOptions, ServiceError } from "@grpc/grpc-js";
 import { createLocalJWKSet } from "jose";
 import type { KV } from "@nats-io/kv";
 import { OAuthError } from "@sts/errors";
-import { callUnary, startGrpcServer } from "@sts/grpc";
+import { startGrpcServer } from "@sts/grpc";
 import type { CallerIdentity } from "@sts/mesh";
 import { EVENTS_STREAM, EventPublisher, KvCache, connectNats, encodeKey, ensureEventsStream, openBucket } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
@@ -58,6 +59,9 @@ let admin: NatsHandle;
 let bucket: KV;
 
 /** One policy replica: its connection, cache, live set, store and gRPC server. */
+/** A grpc-js unary method as the generated client has it. */
+type UnaryMethod = (request: object, metadata: Metadata, options: CallOptions, callback: (err: ServiceError | null, res?: unknown) => void) => void;
+
 interface Replica {
   /** The policies bucket's generation, part of each policy.updated id. */
   generation: string;
@@ -100,7 +104,13 @@ async function startReplica(configPolicies: ReadonlyMap<string, CompiledPolicy> 
     live,
     cache,
     replayed,
-    call: (method, request, deadlineMs = 5000) => callUnary(client, method, request, { deadlineMs, metadata: metadata() }),
+    // As an operator's tool calls: the raw gRPC status (a service relaying it would turn an operator code into server_error).
+    call: <T>(method: string, request: object, deadlineMs = 5000) =>
+      new Promise<T>((resolve, reject) => {
+        const unary = (client as unknown as { [name: string]: UnaryMethod | undefined })[method];
+        if (!unary) throw new TypeError(`no method ${method}`);
+        unary.call(client, request, metadata(), { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res as T)));
+      }),
     async stop() {
       stopped = true;
       client.close();
@@ -145,6 +155,8 @@ const outcome = (p: Promise<unknown>): Promise<string> =>
     () => "ok",
     (err: unknown) => {
       if (err instanceof OAuthError) return `${err.code}: ${err.description}`;
+      const refused = err as Partial<ServiceError>;
+      if (refused.metadata) return `${String(refused.metadata.get("oauth-error")[0])}: ${refused.details}`;
       throw err;
     },
   );
