@@ -14,7 +14,9 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { credentials, status } from "@grpc/grpc-js";
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
-import { EVENT_TYPES } from "@sts/nats";
+import { BUCKETS, EVENT_TYPES, connectNats, openBucket } from "@sts/nats";
+import { keyWithdrawalKey } from "@sts/revocation";
+import type { KeyWithdrawalRecord } from "@sts/revocation";
 import { loadKeysProto } from "@sts/proto";
 import type {
   KeyServiceClient,
@@ -209,6 +211,54 @@ describe("withdrawing a compromised signing key", () => {
     expect(await active(token)).toBe(false);
     expect(kidOf(await appToken())).not.toBe(kid);
   }, 60_000);
+});
+
+describe("a withdrawal cut off after its revocation", () => {
+  it("is completed by the issuer: no token is signed by the revoked key, a successor signs, and key.withdrawn names the operator", async () => {
+    const kid = kidOf(await appToken());
+    // What a Withdraw call leaves when it dies right after its first step: the kid revoked, the key still in the ring.
+    const nats = await connectNats({ servers: stack.nats.url, name: "cut-off-withdrawal" });
+    try {
+      const revocations = await openBucket(nats, BUCKETS.revocations);
+      const now = Math.floor(Date.now() / 1000);
+      const record: KeyWithdrawalRecord = {
+        iss: stack.gatewayUrl,
+        kid,
+        revoked_at: now,
+        exp: now + 3600,
+        by: "ops-keys",
+        reason: "issuer died mid-withdrawal",
+      };
+      await revocations.put(keyWithdrawalKey(stack.gatewayUrl, kid), JSON.stringify(record));
+    } finally {
+      await nats.close();
+    }
+    // Until a successor signs, a token request is refused as retryable; never answered with a token of the revoked key.
+    const answers: Array<number | string> = [];
+    await eventually(async () => {
+      const r = await postForm(
+        `${stack.gatewayUrl}/oauth2/token`,
+        { grant_type: "client_credentials", scope: "a b" },
+        { authorization: basicAuth("app", SECRET) },
+      );
+      const token = r.body.access_token as string | undefined;
+      answers.push(r.status === 200 && token ? kidOf(token) : `${r.status} ${String(r.body.error)}`);
+      return r.status === 200;
+    }, "no token from a successor key");
+    expect(answers.filter((a) => a !== "503 temporarily_unavailable" && a !== answers.at(-1))).toEqual([]);
+    expect(answers.at(-1)).not.toBe(kid);
+    expect(await published()).not.toContain(kid);
+    expect((await list(await operator("ops-reader", "keys:read"))).find((k) => k.kid === kid)).toMatchObject({
+      state: "withdrawn",
+      withdrawn_by: "ops-keys",
+      reason: "issuer died mid-withdrawal",
+    });
+    await eventually(
+      async () =>
+        (await storedEvents(stack.nats.url)).some((e) => e.type === EVENT_TYPES.KEY_WITHDRAWN && e.data.kid === kid && e.data.client_id === "ops-keys"),
+      "no key.withdrawn event",
+    );
+  });
 });
 
 describe("a planned rotation", () => {

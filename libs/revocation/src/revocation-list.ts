@@ -57,6 +57,8 @@ export interface KeyWithdrawalRecord {
   exp: number;
   /** The operator's client id. */
   by: string;
+  /** Why, as the operator said: an issuer completing an interrupted withdrawal records it with the key. */
+  reason?: string;
 }
 
 /** Any kind of record the revocations bucket holds. */
@@ -126,6 +128,7 @@ export function parseSubjectRevocation(raw: unknown): SubjectRevocationRecord | 
 export function parseKeyWithdrawal(raw: unknown): KeyWithdrawalRecord | undefined {
   if (typeof raw !== "object" || raw === null) return undefined;
   const r = raw as Record<string, unknown>;
+  // A `reason` is not checked: a withdrawal refuses the key's tokens whatever else its record holds.
   const ok = r.jti === undefined && r.sub === undefined && typeof r.iss === "string" && typeof r.kid === "string";
   return ok && isCommon(r) ? (raw as KeyWithdrawalRecord) : undefined;
 }
@@ -269,6 +272,25 @@ export class RevocationList {
       await this.kv.put(keyWithdrawalKey(record.iss, record.kid), JSON.stringify(record));
     } catch (err) {
       throw unavailable("revocation store unavailable", err);
+    }
+  }
+
+  /**
+   * A signing key's withdrawal as the bucket holds it, read from the bucket itself (the operator's own words, for an
+   * issuer completing a withdrawal that was cut off); throws temporarily_unavailable when NATS cannot answer.
+   */
+  async storedKeyWithdrawal(iss: string, kid: string): Promise<KeyWithdrawalRecord | undefined> {
+    let entry;
+    try {
+      entry = await this.kv.get(keyWithdrawalKey(iss, kid));
+    } catch (err) {
+      throw unavailable("revocation store unavailable", err);
+    }
+    if (entry?.operation !== "PUT") return undefined;
+    try {
+      return parseKeyWithdrawal(entry.json());
+    } catch {
+      return undefined;
     }
   }
 

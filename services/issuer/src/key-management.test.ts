@@ -16,14 +16,16 @@ import { Metadata } from "@grpc/grpc-js";
 import { exportJWK, generateKeyPair } from "jose";
 import { SigningKeyRing, parseMasterKey, parseStoredKey } from "@sts/keys";
 import type { StoredKey } from "@sts/keys";
-import { BUCKETS, EVENTS_STREAM, EventPublisher, KvCache, connectNats, ensureEventsStream, openBucket } from "@sts/nats";
+import { BUCKETS, EVENTS_STREAM, EVENT_TYPES, EventPublisher, KvCache, connectNats, ensureEventsStream, openBucket } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
 import { RevocationCache, RevocationList, keyWithdrawalKey } from "@sts/revocation";
 import { startNats, waitFor } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
 import type { Logger } from "@sts/telemetry";
 import { kvKeyStore } from "./key-store.js";
-import { keyMaintenance, listKeys, parseWithdrawKey, rotateKey, withdrawKey } from "./key-management.js";
+import { completeWithdrawals, keyMaintenance, listKeys, parseWithdrawKey, rotateKey, withdrawKey } from "./key-management.js";
+import { TokenMinter } from "./mint.js";
+import type { OpaqueTokens } from "./opaque-tokens.js";
 import type { KeyManagementDeps } from "./key-management.js";
 
 const STS = "https://sts.test";
@@ -37,6 +39,8 @@ let revocations: RevocationList;
 let revocationCache: RevocationCache;
 /** Whether the revocations bucket itself (not a watched copy, which may lag) holds a withdrawal of `kid`. */
 let kidRecorded: (kid: string) => Promise<boolean>;
+/** The withdrawal record of `kid` in the revocations bucket itself. */
+let storedWithdrawal: (kid: string) => Promise<unknown>;
 const caches: Array<{ stop(): void }> = [];
 let buckets = 0;
 
@@ -48,6 +52,7 @@ beforeAll(async () => {
   await revocationCache.ready();
   revocations = new RevocationList(kv, revocationCache);
   kidRecorded = async (kid) => (await kv.get(keyWithdrawalKey(STS, kid)))?.operation === "PUT";
+  storedWithdrawal = async (kid) => (await kv.get(keyWithdrawalKey(STS, kid)))?.json();
 }, 30_000);
 
 afterAll(async () => {
@@ -120,7 +125,8 @@ describe("Withdraw", () => {
     expect(ring.signingKey().kid).toBe(answer.successor);
     await waitFor(() => revocations.isKeyWithdrawn(STS, kid), { timeoutMs: 5_000, message: "the kid is not in the revocations" });
     expect(revocations.isKeyWithdrawn("https://other.test", kid)).toBe(false);
-    expect(await kidRecorded(kid)).toBe(true);
+    // The operator's words go with the revocation, for an issuer that has to complete the withdrawal.
+    expect(await storedWithdrawal(kid)).toEqual({ iss: STS, kid, revoked_at: T, exp: T + 330, by: "ops", reason: "private key in a public repo" });
 
     clock.t += 3;
     expect(await withdrawKey({ kid, reason: "again" }, new Metadata(), deps)).toEqual(answer);
@@ -186,6 +192,88 @@ describe("Withdraw", () => {
     expect(ring.statuses()).toEqual(before);
     expect(await events()).toEqual([]);
     for (const refused of ["no-such-kid", kid]) expect(await kidRecorded(refused)).toBe(false);
+  });
+});
+
+/** Puts `kid` in the revocations as a Withdraw call does first, then waits until the watched copy has it: a call cut off there. */
+async function revokeOnly(kid: string, reason?: string, iss = STS): Promise<void> {
+  await revocations.withdrawKey({ iss, kid, revoked_at: T, exp: T + 330, by: "ops", ...(reason !== undefined && { reason }) });
+  await waitFor(() => revocationCache.isKeyWithdrawn(iss, kid), { timeoutMs: 5_000, message: "the kid is not in the revocations" });
+}
+
+describe("a withdrawal cut off after its revocation", () => {
+  it("is completed by the issuer in the operator's words: a successor signs, the key leaves the JWKS, and one key.withdrawn is stored", async () => {
+    const clock = { t: T };
+    const { ring, deps } = await setup(clock);
+    const kid = ring.signingKey().kid;
+    await revokeOnly(kid, "leaked in CI logs");
+    // The ring alone would go on signing with it.
+    expect(ring.signingKey().kid).toBe(kid);
+    const completion = { ...deps, revocations, logger: silent };
+
+    clock.t += 2;
+    expect(await completeWithdrawals(completion)).toEqual([kid]);
+    const successor = ring.signingKey().kid;
+    expect(successor).not.toBe(kid);
+    expect(ring.jwks().keys.map((k) => k.kid)).toEqual([successor]);
+    expect((await listKeys(new Metadata(), deps)).keys?.find((k) => k.kid === kid)).toMatchObject({
+      state: "withdrawn",
+      withdrawn_at: String(T + 2),
+      withdrawn_by: "ops",
+      reason: "leaked in CI logs",
+    });
+    expect(await completeWithdrawals(completion)).toEqual([]);
+    // The operator's retry finds it done and stores nothing more.
+    expect(await withdrawKey({ kid, reason: "leaked in CI logs" }, new Metadata(), deps)).toMatchObject({ successor });
+    const stored = (await events()).filter((e) => e.type === "key.withdrawn");
+    expect(stored).toHaveLength(1);
+    expect(stored[0]?.data).toEqual({ kid, alg: "ES256", withdrawn_at: T + 2, by: "ops", reason: "leaked in CI logs", successor, client_id: "ops" });
+  });
+
+  it("leaves alone a key whose kid another issuer revoked", async () => {
+    const { ring, deps } = await setup({ t: T });
+    const kid = ring.signingKey().kid;
+    await revokeOnly(kid, "not ours", "https://other.test");
+    expect(await completeWithdrawals({ ...deps, revocations, logger: silent })).toEqual([]);
+    expect(ring.signingKey().kid).toBe(kid);
+    expect(await events()).toEqual([]);
+  });
+
+  it("stops the minter signing with the revoked key (temporarily_unavailable, nothing issued) until the withdrawal is completed", async () => {
+    const { ring, deps } = await setup({ t: T });
+    const kid = ring.signingKey().kid;
+    const asked: string[] = [];
+    const minter = new TokenMinter({
+      issuer: STS,
+      ring,
+      opaque: {} as OpaqueTokens,
+      events: deps.events,
+      now: () => T,
+      signingKeyWithdrawn: (k) => revocations.isKeyWithdrawn(STS, k),
+      onSigningKeyWithdrawn: (k) => asked.push(k),
+    });
+    const input = {
+      sub: "app",
+      clientId: "app",
+      audience: ["svc-a"],
+      scope: ["a"],
+      ttl: 60,
+      format: "jwt" as const,
+      grantType: "client_credentials",
+      eventType: EVENT_TYPES.TOKEN_ISSUED,
+    };
+    expect((await minter.mint(input)).token).toBeTruthy();
+    await revokeOnly(kid);
+    expect(await code(minter.mint(input))).toBe("temporarily_unavailable");
+    expect(() => minter.idToken({ sub: "app", clientId: "app", ttl: 60 })).toThrow(/being withdrawn/);
+    expect(asked).toEqual([kid, kid]);
+    expect((await events()).map((e) => e.type)).toEqual(["token.issued"]);
+
+    // A revocation written before reasons were recorded with it still completes, under a reason saying so.
+    expect(await completeWithdrawals({ ...deps, revocations, logger: silent })).toEqual([kid]);
+    const minted = await minter.mint(input);
+    expect(JSON.parse(Buffer.from(minted.token.split(".")[0] ?? "", "base64url").toString()).kid).toBe(ring.signingKey().kid);
+    expect((await listKeys(new Metadata(), deps)).keys?.find((k) => k.kid === kid)?.reason).toMatch(/completed by the issuer/);
   });
 });
 

@@ -97,8 +97,10 @@ export interface KeyWithdrawnData {
   reason: string;
   /** The key that signs from then on. */
   successor: string;
+  /** The operator's client id again, so `stsctl audit query --client <operator>` finds it. */
   client_id: string;
-  operator_jti: string;
+  /** The jti of the operator's access token; absent when the issuer completed a withdrawal the operator's call left halfway. */
+  operator_jti?: string;
 }
 
 const noSuchKey = (): OAuthError => new OAuthError("not_found", "no signing key with this kid");
@@ -188,28 +190,82 @@ export async function withdrawKey(req: WithdrawKeyRequest__Output, metadata: Met
   const operator = await deps.authenticate(metadata, [deps.scopes.manage]);
   const { kid, reason } = parseWithdrawKey(req);
   requireManagedRing(deps.ring, "its key is withdrawn");
+  // The reason goes with the revocation: should this call stop halfway, the issuer completes it in the operator's words.
   const revoke = (at: number, by: string): Promise<void> =>
-    deps.revocations.withdrawKey({ iss: deps.issuer, kid, revoked_at: at, exp: at + deps.coversSeconds, by });
+    deps.revocations.withdrawKey({ iss: deps.issuer, kid, revoked_at: at, exp: at + deps.coversSeconds, by, reason });
   const known = deps.ring.statuses().find((s) => s.key.kid === kid)?.key;
   if (known) await revoke(known.withdrawn_at ?? deps.now(), known.withdrawn_by ?? operator.client_id);
   const outcome = await stored(() => deps.ring.withdraw(kid, operator.client_id, reason));
   if (!outcome.found) throw noSuchKey();
   const record: StoredKey = outcome.key;
-  const withdrawnAt = record.withdrawn_at ?? 0;
   // A key this replica's copy did not know yet (made a moment ago by another replica) is revoked now.
-  if (!known) await revoke(withdrawnAt, record.withdrawn_by ?? operator.client_id);
+  if (!known) await revoke(record.withdrawn_at ?? 0, record.withdrawn_by ?? operator.client_id);
+  await announceWithdrawal(record, outcome.successor, deps.events, { by: operator.client_id, reason, operator });
+  return { key: keyInfo({ key: record, state: KEY_STATES.WITHDRAWN }), successor: outcome.successor };
+}
+
+/**
+ * Records a withdrawal (key.withdrawn) from the stored key record. Its id comes from the kid and the record's
+ * withdrawal time, so the operator's call, its retries and an issuer completing it store one event.
+ */
+async function announceWithdrawal(
+  record: StoredKey,
+  successor: string,
+  events: EventPublisher,
+  asked: { by: string; reason: string; operator?: CallerIdentity },
+): Promise<void> {
+  const withdrawnAt = record.withdrawn_at ?? 0;
   const data: KeyWithdrawnData = {
-    kid,
+    kid: record.kid,
     alg: record.alg,
     withdrawn_at: withdrawnAt,
-    by: record.withdrawn_by ?? operator.client_id,
-    reason: record.reason ?? reason,
-    successor: outcome.successor,
-    client_id: operator.client_id,
-    operator_jti: operator.jti,
+    by: record.withdrawn_by ?? asked.by,
+    reason: record.reason ?? asked.reason,
+    successor,
+    client_id: asked.operator?.client_id ?? record.withdrawn_by ?? asked.by,
+    ...(asked.operator && { operator_jti: asked.operator.jti }),
   };
-  await deps.events.publish(EVENT_TYPES.KEY_WITHDRAWN, data, { id: `key.withdrawn.${digest([kid, withdrawnAt])}`, subject: kid });
-  return { key: keyInfo({ key: record, state: KEY_STATES.WITHDRAWN }), successor: outcome.successor };
+  await events.publish(EVENT_TYPES.KEY_WITHDRAWN, data, { id: `key.withdrawn.${digest([record.kid, withdrawnAt])}`, subject: record.kid });
+}
+
+/** What completing a cut-off withdrawal needs. */
+export interface WithdrawalCompletionDeps {
+  issuer: string;
+  ring: SigningKeyRing;
+  revocations: Pick<RevocationList, "isKeyWithdrawn" | "storedKeyWithdrawal">;
+  events: EventPublisher;
+  logger: Logger;
+}
+
+/** The reason recorded when the revocation record holds none (one written before reasons were kept there). */
+const NO_REASON_RECORDED = "withdrawal completed by the issuer: the kid was revoked, the key not yet withdrawn";
+
+/**
+ * Completes every withdrawal of this issuer's keys that a Withdraw call left halfway: the kid is in the revocations
+ * bucket (written first), but the key record still holds its private part, so the ring would still sign with it. Each
+ * is withdrawn under the operator and reason the revocation records, a successor signing first if it was the signing
+ * key, and its key.withdrawn event stored, as the operator's retry would have. Returns the kids it completed.
+ */
+export async function completeWithdrawals(deps: WithdrawalCompletionDeps): Promise<string[]> {
+  const { issuer, ring, revocations, events, logger } = deps;
+  if (ring.fileBacked) return [];
+  const completed: string[] = [];
+  for (const { key, state } of ring.statuses()) {
+    if (state === KEY_STATES.WITHDRAWN || !revocations.isKeyWithdrawn(issuer, key.kid)) continue;
+    const revoked = await revocations.storedKeyWithdrawal(issuer, key.kid);
+    // Deleted since the copy saw it: nothing to complete.
+    if (!revoked) continue;
+    const asked = { by: revoked.by, reason: typeof revoked.reason === "string" && revoked.reason !== "" ? revoked.reason : NO_REASON_RECORDED };
+    const outcome = await ring.withdraw(key.kid, asked.by, asked.reason);
+    if (!outcome.found) continue;
+    await announceWithdrawal(outcome.key, outcome.successor, events, asked);
+    logger.warn(
+      { kid: key.kid, by: asked.by, successor: outcome.successor },
+      "signing key withdrawal completed: its kid was revoked but the key had not been withdrawn",
+    );
+    completed.push(key.kid);
+  }
+  return completed;
 }
 
 /**
@@ -259,4 +315,20 @@ export function keyService(deps: KeyManagementDeps, logger: Logger): KeyServiceH
       { name: "Withdraw", logger },
     ),
   };
+}
+
+/**
+ * {@link completeWithdrawals} as a trigger that runs one pass at a time: the minter calls it on every refusal, the
+ * key timer once a minute, and calls that come while a pass runs share it. A failed pass is logged; the next call
+ * tries again.
+ */
+export function withdrawalCompleter(deps: WithdrawalCompletionDeps): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () =>
+    (running ??= completeWithdrawals(deps)
+      .then(() => undefined)
+      .catch((err: unknown) => deps.logger.error({ err }, "completing a signing key withdrawal failed; tried again at the next key check or mint"))
+      .finally(() => {
+        running = undefined;
+      }));
 }

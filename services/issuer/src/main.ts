@@ -15,7 +15,7 @@ import { onShutdownSignal, openGrpcCredentials, startGrpcServer } from "@sts/grp
 import { loadClientsProto, loadKeysProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
 import { readSettings } from "./config.js";
 import { kvKeyStore } from "./key-store.js";
-import { keyMaintenance, keyService } from "./key-management.js";
+import { keyMaintenance, keyService, withdrawalCompleter } from "./key-management.js";
 import type { KeyManagementDeps } from "./key-management.js";
 import { TokenMinter } from "./mint.js";
 import { OpaqueTokens } from "./opaque-tokens.js";
@@ -80,15 +80,27 @@ async function main(): Promise<void> {
   // Scheduled rotations are recorded as key.rotated by "schedule"; one whose event could not be stored is logged and
   // published again at the next check (the rotation itself stands: there is no caller to fail closed to).
   const maintainKeys = keyMaintenance(ring, events, logger);
+  // Introspection answers from the cache only while it can be trusted to hold every revocation.
+  const revocations = new RevocationList(revocationsKv, revocationsCache, new StalenessGuard(nats, config.tokens.revocation_max_staleness * 1000));
+  // A Withdraw cut off after its revocation (the issuer died, NATS failed) is completed here rather than left to the
+  // operator's retry: until then the minter refuses to sign with the revoked key.
+  const completeWithdrawals = withdrawalCompleter({ issuer: config.issuer, ring, revocations, events, logger });
+  void completeWithdrawals();
   const rotation = setInterval(() => {
-    maintainKeys().catch((err: unknown) => logger.error({ err }, "key maintenance failed"));
+    void completeWithdrawals().then(() => maintainKeys().catch((err: unknown) => logger.error({ err }, "key maintenance failed")));
   }, ROTATION_CHECK_MS);
   rotation.unref();
 
   const opaque = new OpaqueTokens(opaqueKv);
-  // Introspection answers from the cache only while it can be trusted to hold every revocation.
-  const revocations = new RevocationList(revocationsKv, revocationsCache, new StalenessGuard(nats, config.tokens.revocation_max_staleness * 1000));
-  const minter = new TokenMinter({ issuer: config.issuer, ring, opaque, events, now });
+  const minter = new TokenMinter({
+    issuer: config.issuer,
+    ring,
+    opaque,
+    events,
+    now,
+    signingKeyWithdrawn: (kid) => revocations.isKeyWithdrawn(config.issuer, kid),
+    onSigningKeyWithdrawn: () => void completeWithdrawals(),
+  });
   const lookup = (id: string): ReturnType<typeof registry.lookup> => registry.lookup(id);
   const assertionDeps = (namespace: string): AssertionDeps => ({
     lookup,

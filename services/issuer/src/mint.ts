@@ -106,6 +106,13 @@ export interface MinterDeps {
   opaque: OpaqueTokens;
   events: EventPublisher;
   now: () => number;
+  /**
+   * Whether a kid of ours is in the revocations (its withdrawal begun): the minter does not sign with it, since every
+   * verifier refuses what it signs. Throws temporarily_unavailable when that state is too old to trust.
+   */
+  signingKeyWithdrawn?: (kid: string) => boolean;
+  /** Told when the signing key is revoked but still in the ring (a Withdraw cut off halfway), to complete it. */
+  onSigningKeyWithdrawn?: (kid: string) => void;
 }
 
 /** What an ID token says (OIDC Core §2). */
@@ -124,11 +131,24 @@ export class TokenMinter {
 
   constructor(private readonly deps: MinterDeps) {}
 
+  /**
+   * The ring's signing key, unless its withdrawal has begun: a token it signed would be refused everywhere, so the
+   * caller gets temporarily_unavailable and retries once a successor signs (completing the withdrawal is asked for).
+   */
+  #signingKey(): ReturnType<SigningKeyRing["signingKey"]> {
+    const key = this.deps.ring.signingKey();
+    if (this.deps.signingKeyWithdrawn?.(key.kid)) {
+      this.deps.onSigningKeyWithdrawn?.(key.kid);
+      throw unavailable("the signing key is being withdrawn; retry shortly");
+    }
+    return key;
+  }
+
   /** Signs an ID token for a client (aud = client_id), echoing the nonce; its jti goes into the access token's event. */
   idToken(input: IdTokenInput): { token: string; jti: string } {
     const iat = this.deps.now();
     const jti = newJti();
-    const key = this.deps.ring.signingKey();
+    const key = this.#signingKey();
     const token = signJwt(
       // No auth_time (OIDC Core §2): the user is not present in these grants, so no authentication happened at iat.
       { iss: this.deps.issuer, sub: input.sub, aud: input.clientId, iat, exp: iat + input.ttl, jti, ...(input.nonce && { nonce: input.nonce }) },
@@ -140,7 +160,7 @@ export class TokenMinter {
 
   /** Mints one token; resolves only after its event is durable. */
   async mint(input: MintInput): Promise<MintedToken> {
-    const { issuer, ring, opaque, events, now } = this.deps;
+    const { issuer, opaque, events, now } = this.deps;
     const iat = now();
     let exp = iat + input.ttl;
     if (input.notAfter !== undefined) exp = Math.min(exp, input.notAfter);
@@ -170,7 +190,7 @@ export class TokenMinter {
       });
     } else {
       // Synchronous on purpose: the tokens of one batch are signed and their events written to NATS in one turn.
-      const key = ring.signingKey();
+      const key = this.#signingKey();
       kid = key.kid;
       token = signJwt(claims, key, ACCESS_TOKEN_TYP);
     }
