@@ -32,7 +32,8 @@ export interface KeyStore {
 
 /** KV names used by the ring. */
 export const keyName = (kid: string): string => `key.${kid}`;
-const successorLock = (kid: string): string => `successor.${kid}`;
+/** The lock under which the successor of `kid` is made; the first key's (no predecessor: `kid` empty) is "genesis". */
+const successorLock = (kid: string): string => `successor.${kid || "genesis"}`;
 /** The lock of the key made to sign at once in place of a withdrawn signing key: one replica makes it, not each. */
 const replacementLock = (kid: string): string => `replacement.${kid}`;
 /** Compare-and-set attempts against other writers of the same record before giving up (the caller retries). */
@@ -117,7 +118,7 @@ export class SigningKeyRing {
       await this.#loadFileKey(this.#o.jwkFile);
       return;
     }
-    if (this.#o.store.list().length === 0) await this.#createKey(successorLock("genesis"), 0);
+    if (this.#o.store.list().length === 0) await this.#createKey(successorLock(""), 0);
   }
 
   /** Whether the ring signs with keys.jwk_file: its key is rotated and withdrawn by replacing the file, not here. */
@@ -253,8 +254,16 @@ export class SigningKeyRing {
     }
     if (!rotationDue(keys, now, this.#o.policy)) return undefined;
     const current = signingKeyAt(keys, now)?.kid ?? "";
-    const made = await this.#createKey(successorLock(current || "genesis"), this.#o.prepublishSeconds ?? 0);
+    const made = await this.#createSuccessor(current);
     return made && { kid: made.kid, predecessor: current, activate_at: made.activate_at };
+  }
+
+  /**
+   * A pre-published successor of `current` (the signing key's kid, empty for none), made under the one lock every
+   * replica's scheduled or operator rotation of that key takes: undefined when another replica holds it.
+   */
+  #createSuccessor(current: string): Promise<StoredKey | undefined> {
+    return this.#createKey(successorLock(current), this.#o.prepublishSeconds ?? 0);
   }
 
   /**
@@ -269,10 +278,9 @@ export class SigningKeyRing {
     const current = signingKeyAt(keys, now)?.kid ?? "";
     const waiting = upcomingKeyAt(keys, now);
     if (waiting) return { kid: waiting.kid, predecessor: current, activate_at: waiting.activate_at, created: false };
-    const lock = successorLock(current || "genesis");
-    const made = await this.#createKey(lock, this.#o.prepublishSeconds ?? 0);
+    const made = await this.#createSuccessor(current);
     // Another replica won the lock at the same moment: its key is the successor.
-    const key = made ?? (await this.#keyMadeUnder(lock));
+    const key = made ?? (await this.#keyMadeUnder(successorLock(current)));
     return { kid: key.kid, predecessor: current, activate_at: key.activate_at, created: made !== undefined };
   }
 
