@@ -4,18 +4,16 @@ import {
   JWKS_EDGE_CACHE_SECONDS,
   JWKS_MAX_AGE_SECONDS,
   keyStatusesAt,
-  openPrivateJwk,
-  parseMasterKey,
   parseStoredKey,
   prepublishLeadSeconds,
   publishedKeysAt,
   retiredKeysAt,
   rotationDue,
-  sealPrivateJwk,
   signingKeyAt,
   upcomingKeyAt,
-} from "./index.js";
-import type { StoredKey } from "./index.js";
+} from "./key-record.js";
+import type { StoredKey } from "./key-record.js";
+import { openPrivateJwk, parseMasterKey, sealPrivateJwk } from "./master-key.js";
 
 const policy = { rotateAfter: 1000, maxTokenLifetime: 300, clockTolerance: 30 };
 const sealed = { v: 1 as const, iv: "", ct: "", tag: "" };

@@ -1,15 +1,4 @@
-export {
-  RevocationList,
-  StalenessGuard,
-  isKeyWithdrawal,
-  isSubjectRevocation,
-  keyWithdrawalKey,
-  parseKeyWithdrawal,
-  parseRevocation,
-  parseStoredRevocation,
-  parseSubjectRevocation,
-  subjectKey,
-} from "./revocation-list.js";
+export { RevocationList, StalenessGuard, keyWithdrawalKey } from "./revocation-list.js";
 export type {
   ConnectionStatus,
   KeyWithdrawalRecord,
@@ -19,7 +8,7 @@ export type {
   StoredSubjectRevocation,
   SubjectRevocationRecord,
 } from "./revocation-list.js";
-export { RevocationCache, DEFAULT_RELOAD_INTERVAL_MS } from "./revocation-cache.js";
+export { RevocationCache } from "./revocation-cache.js";
 export type { RevocationCacheOptions } from "./revocation-cache.js";
 export { openRevocationReader } from "./revocation-reader.js";
 export type { RevocationReader, RevocationReaderOptions } from "./revocation-reader.js";
