@@ -27,8 +27,9 @@ import type { RevocationState } from "@sts/jwt";
 import { bearerToken, callerHeaders, isOriginForm, peerHeaders, urlOnOrigin, verifyInbound } from "@sts/mesh";
 import type { ExchangeCache, InboundOptions, VerifiedCaller } from "@sts/mesh";
 import { durationHistogram } from "@sts/telemetry";
-import type { Logger, MetricsHandle } from "@sts/telemetry";
+import type { Logger } from "@sts/telemetry";
 import type { SidecarConfig } from "./config.js";
+import type { HealthListener } from "./health.js";
 import { BAD_GATEWAY, forward, forwardableHeaders } from "./proxy.js";
 import { UPSTREAM_UNAVAILABLE, forwardableH2Headers, startH2Proxy } from "./h2-proxy.js";
 import type { H2CallOutcome, H2Refusal, H2Router } from "./h2-proxy.js";
@@ -77,8 +78,11 @@ export interface SidecarDeps {
   ready?: () => boolean;
   /** Whether it can still recover on its own besides its `tls` identity (its grpc_tls identity not lost for good); /healthz answers it. */
   live?: () => boolean;
-  /** Served at /metrics on the health listener when set. */
-  metrics?: MetricsHandle;
+  /**
+   * The health listener of `config.health`, started by the caller before anything it waits for; the sidecar hands it
+   * its checks once its listeners are up. The caller closes it.
+   */
+  health?: HealthListener;
   logger: Logger;
   /** Where this sidecar's entry sits in the config file (`sidecars.svc-a`), to name a bad TLS file. */
   configPath?: string;
@@ -276,34 +280,6 @@ function grpcCallDurations(listener: "grpc_inbound" | "grpc_outbound", deps: Sid
   };
 }
 
-/** What the health listener asks of the TLS source. */
-interface IdentityHealth {
-  /** Whether there is an identity to serve with now. */
-  held(): boolean;
-  /** Whether it can still be renewed; when not, only a restart helps. */
-  renewable(): boolean;
-}
-
-/**
- * The health listener: liveness (/healthz) as long as the identity can be renewed, so that an orchestrator restarts a
- * sidecar whose agent will never send another; readiness (/readyz) as the sidecar's dependencies and its identity allow.
- */
-function startHealth(deps: SidecarDeps, host: string, port: number, identity: IdentityHealth): Promise<Server> {
-  const server = createServer((req, res) => {
-    const path = (req.url ?? "").split("?")[0];
-    if (path === "/metrics" && deps.metrics) {
-      deps.metrics.scrape(req, res);
-      return;
-    }
-    const live = identity.renewable() && (deps.live?.() ?? true);
-    const up = path === "/healthz" ? live : path === "/readyz" ? live && (deps.ready?.() ?? true) && identity.held() : undefined;
-    const status = up === undefined ? 404 : up ? 200 : 503;
-    const body = status === 200 ? "ok" : status === 404 ? "not found" : path === "/healthz" ? "not live" : "not ready";
-    res.writeHead(status, { "content-type": "text/plain", "cache-control": "no-store" }).end(body);
-  });
-  return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
-}
-
 /** What the sidecar logs of its TLS source: file reloads as grpc_tls's are, Workload API SVIDs and stream failures. */
 function tlsEvents(tls: NonNullable<SidecarConfig["tls"]>, section: string, logger: Logger): PeerTlsEvents {
   // A caller without a certificate from ca_file never gets a request in; debug, as a port scanner would flood anything louder.
@@ -329,17 +305,8 @@ const closeServer = (s: Server | Http2Server | Http2SecureServer): Promise<void>
  */
 export async function startSidecar(deps: SidecarDeps): Promise<{ inboundPort: number; outboundPort: number; close(): Promise<void> }> {
   const section = `${deps.configPath ?? "sidecar"}.tls`;
-  let tls: PeerTls | undefined;
-  // Up before the identity, so that probes tell "waiting for an SVID" (not ready) from a dead process.
-  const identity: IdentityHealth = { held: () => !deps.config.tls || !!tls?.hasIdentity(), renewable: () => tls?.canRenew() ?? true };
-  const health = deps.config.health && (await startHealth(deps, deps.config.health.host, deps.config.health.port, identity));
-  try {
-    tls = deps.config.tls && (await PeerTls.open(deps.config.tls, section, tlsEvents(deps.config.tls, section, deps.logger)));
-  } catch (err) {
-    // Fail closed: no listener serves without an identity.
-    if (health) await closeServer(health);
-    throw err;
-  }
+  // Fail closed: without an identity this throws and no listener serves.
+  const tls = deps.config.tls && (await PeerTls.open(deps.config.tls, section, tlsEvents(deps.config.tls, section, deps.logger)));
   const sidecar: Sidecar = { ...deps, tls };
   const inbound = await listen("inbound", (req, res) => inboundHandler(req, res, sidecar), sidecar, deps.config.inbound, tls);
   const outbound = await listen("outbound", (req, res) => outboundHandler(req, res, sidecar), sidecar, deps.config.outbound);
@@ -361,7 +328,6 @@ export async function startSidecar(deps: SidecarDeps): Promise<{ inboundPort: nu
     };
   };
   const otherServers: Array<Server | Http2Server | Http2SecureServer> = [];
-  if (health) otherServers.push(health);
   if (deps.config.grpc_inbound) {
     const { host, port } = deps.config.grpc_inbound;
     otherServers.push(await startH2Proxy(inboundRouter, grpcRefusal, host, port, grpcCallDurations("grpc_inbound", sidecar), tls));
@@ -370,6 +336,13 @@ export async function startSidecar(deps: SidecarDeps): Promise<{ inboundPort: nu
     const { host, port } = deps.config.grpc_outbound;
     otherServers.push(await startH2Proxy(outboundRouter, grpcRefusal, host, port, grpcCallDurations("grpc_outbound", sidecar)));
   }
+  // Only now, every listener up: until here /readyz answered 503. Not live is not ready either (see health.ts).
+  deps.health?.started({
+    // An identity that can no longer be renewed (its agent refusing the stream for good) needs a restart.
+    live: () => (tls?.canRenew() ?? true) && (deps.live?.() ?? true),
+    // Without its identity (an SVID redacted or expired) the inbound listeners refuse every connection.
+    ready: () => (deps.ready?.() ?? true) && (tls?.hasIdentity() ?? true),
+  });
   return {
     inboundPort: (inbound.address() as AddressInfo).port,
     outboundPort: (outbound.address() as AddressInfo).port,

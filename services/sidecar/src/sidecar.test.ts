@@ -1,0 +1,114 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { makeTestCa, startWorkloadApiServer, svidResponse } from "@sts/testkit";
+import type { SvidFiles, WorkloadApiServer } from "@sts/testkit";
+import { createLogger } from "@sts/telemetry";
+import type { SidecarConfig } from "./config.js";
+import { startHealth } from "./health.js";
+import type { HealthListener } from "./health.js";
+import { startSidecar } from "./sidecar.js";
+import type { SidecarDeps } from "./sidecar.js";
+
+const B_ID = "spiffe://mesh.test/svc-b";
+let dir: string;
+let svid: SvidFiles;
+const cleanups: Array<() => Promise<void>> = [];
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "sts-sidecar-"));
+  const mesh = makeTestCa(dir, "mesh-ca");
+  svid = { ...mesh.issue("svc-b", B_ID), ca_file: mesh.ca_file, spiffeId: B_ID };
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A health listener on a free loopback port, closed after the test. */
+async function health(): Promise<HealthListener> {
+  const h = await startHealth({ host: "127.0.0.1", port: 0 });
+  cleanups.push(() => h.close());
+  return h;
+}
+
+/** A stand-in SPIRE agent that answers nothing until the test pushes an SVID. */
+async function silentAgent(name: string): Promise<WorkloadApiServer> {
+  const agent = await startWorkloadApiServer(join(dir, `${name}.sock`));
+  cleanups.push(() => agent.stop());
+  return agent;
+}
+
+/** Status and body of one probe. */
+async function probe(h: HealthListener, path: "/healthz" | "/readyz"): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${h.port}${path}`);
+  return `${res.status} ${await res.text()}`;
+}
+
+/** A sidecar on free loopback ports; the token work is never reached by these tests. */
+function deps(h: HealthListener, state: { ready: boolean; live: boolean }, tls?: SidecarConfig["tls"]): SidecarDeps {
+  const config: SidecarConfig = {
+    inbound: { host: "127.0.0.1", port: 0 },
+    outbound: { host: "127.0.0.1", port: 0 },
+    upstream: "http://127.0.0.1:9",
+    upstream_idle_timeout: 30,
+    routes: {},
+    ...(tls && { tls }),
+  };
+  return {
+    config,
+    audience: "svc-b",
+    inbound: {} as SidecarDeps["inbound"],
+    exchange: {} as SidecarDeps["exchange"],
+    revocations: {} as SidecarDeps["revocations"],
+    ready: () => state.ready,
+    live: () => state.live,
+    health: h,
+    logger: createLogger("test", { level: "silent" }),
+    configPath: "sidecars.svc-b",
+  };
+}
+
+describe("startSidecar and its health listener", () => {
+  it("leaves /readyz 503 (and /healthz 200) while it waits for its first X.509-SVID, then answers with the sidecar's checks", async () => {
+    const h = await health();
+    const agent = await silentAgent("agent-late");
+    const state = { ready: true, live: true };
+    const starting = startSidecar(deps(h, state, { workload_api: { socket: agent.socket, startup_timeout: 10 } }));
+    expect(await probe(h, "/healthz")).toBe("200 ok");
+    expect(await probe(h, "/readyz")).toBe("503 not ready");
+
+    agent.push(svidResponse(svid));
+    const sidecar = await starting;
+    cleanups.push(() => sidecar.close());
+    expect(await probe(h, "/readyz")).toBe("200 ok");
+    expect(await probe(h, "/healthz")).toBe("200 ok");
+
+    // NATS unreachable, or its grpc_tls identity gone: not ready, still live.
+    state.ready = false;
+    expect(await probe(h, "/readyz")).toBe("503 not ready");
+    expect(await probe(h, "/healthz")).toBe("200 ok");
+    state.ready = true;
+    // Redacted by the agent: no identity to serve with, so not ready until the next one.
+    agent.push({ svids: [] });
+    await expect.poll(() => probe(h, "/readyz")).toBe("503 not ready");
+    agent.push(svidResponse(svid));
+    await expect.poll(() => probe(h, "/readyz")).toBe("200 ok");
+    // Its grpc_tls identity lost for good: only a restart helps, and a sidecar that is not live is not ready either.
+    state.live = false;
+    expect(await probe(h, "/healthz")).toBe("503 not live");
+    expect(await probe(h, "/readyz")).toBe("503 not ready");
+  });
+
+  it("never reports ready when its start fails (fail closed): the health listener is left to its caller to close", async () => {
+    const h = await health();
+    const missing = join(dir, "missing.pem");
+    const tls = { cert_file: missing, key_file: missing, ca_file: missing, reload_interval: 0 };
+    await expect(startSidecar(deps(h, { ready: true, live: true }, tls))).rejects.toThrow(/sidecars\.svc-b\.tls/);
+    expect(await probe(h, "/readyz")).toBe("503 not ready");
+    expect(await probe(h, "/healthz")).toBe("200 ok");
+  });
+});
