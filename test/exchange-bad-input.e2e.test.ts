@@ -256,6 +256,21 @@ describe("may_act (RFC 8693 §4.4)", () => {
     ).toMatchObject({ error: "invalid_request", description: expect.stringMatching(/actor_token does not identify the calling client/) });
   });
 
+  it("refuses a Mint whose origin_client_id is not a client id (empty is none), minting nothing", async () => {
+    const internal = new Metadata();
+    internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
+    const request = { sub: "x", client_id: "svc-a", audience: ["svc-b"], not_after: String(Math.floor(Date.now() / 1000) + 60) };
+    const before = await exchangedCount();
+    const r = await call(grpc.token, "Mint", { ...request, origin_client_id: "c".repeat(257) }, internal);
+    expect(r.ok ? "minted" : [r.failure.error, r.failure.description]).toEqual(["invalid_request", expect.stringMatching(/origin_client_id/)]);
+    expect(await exchangedCount()).toBe(before);
+    const minted = await call<MintResponse__Output>(grpc.token, "Mint", { ...request, origin_client_id: "app" }, internal);
+    if (!minted.ok) throw new Error(minted.failure.description);
+    expect(claimsOf(minted.value.access_token).origin_client_id).toBe("app");
+    // The count the refusal left alone does move for a Mint that succeeds.
+    expect(await exchangedCount()).toBe(before + 1);
+  });
+
   it("refuses Mint and MintBatch to callers that are not internal, minting nothing", async () => {
     const before = await exchangedCount();
     const md = new Metadata();

@@ -39,6 +39,8 @@ import type { IdentityProvider } from "./identity-provider.js";
 const IDP = "https://idp.test.example/realms/main";
 const ADMIN = "admin:test/vo_1";
 const MANAGED = "batch-workload";
+/** A second managed workload, revoked by one test only: the others' chains begin with MANAGED. */
+const MANAGED_REVOKED = "batch-workload-revoked";
 /** A workload that signs its own RFC 7523 assertions for absent users (with the admin's key pair, for brevity). */
 const SIGNER = "batch-signer";
 const JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -123,6 +125,14 @@ beforeAll(async () => {
           scope: ["a", "b", "c"],
           audience: ["svc-a"],
         },
+        {
+          client_id: MANAGED_REVOKED,
+          admin_client_id: ADMIN,
+          client_secret: SECRET,
+          grant_types: ["refresh_token"],
+          scope: ["a", "b", "c"],
+          audience: ["svc-a"],
+        },
         { client_id: "edge", client_secret: SECRET, grant_types: [EXCHANGE_GRANT], audience: [] },
         ...["svc-a", "svc-b", "svc-c"].map((id) => ({
           client_id: id,
@@ -182,11 +192,12 @@ const jwtBearer = async (client: string, assertion: string) =>
   });
 
 /** The dedicated token issuer's unsigned assertion: the admin speaks for the managed workload and an absent user. */
-const dtiAssertion = (sub: string): string => new UnsecuredJWT({ iss: MANAGED, sub, jti: randomUUID(), iat: now(), exp: now() + 300, scope: "a b c" }).encode();
+const dtiAssertion = (sub: string, managed = MANAGED): string =>
+  new UnsecuredJWT({ iss: managed, sub, jti: randomUUID(), iat: now(), exp: now() + 300, scope: "a b c" }).encode();
 
 /** The dedicated token issuer: the admin starts a flow for the managed workload and an absent user. */
-async function dti(sub: string): Promise<{ access: string; refresh: string }> {
-  const r = await jwtBearer(ADMIN, dtiAssertion(sub));
+async function dti(sub: string, managed = MANAGED): Promise<{ access: string; refresh: string }> {
+  const r = await jwtBearer(ADMIN, dtiAssertion(sub, managed));
   if (r.status !== 200) throw new Error(`DTI for ${sub}: ${r.status} ${JSON.stringify(r.body)}`);
   return { access: remember(r.body.access_token as string), refresh: remember(r.body.refresh_token as string) };
 }
@@ -449,6 +460,31 @@ describe("revoking a workload (a client) of this stack", () => {
     // A chain begun after it is its own again.
     const { access: fresh } = await dti(carol);
     expect(await exchanged("svc-w", await exchanged("svc-a", fresh, "svc-w", "b c"), "svc-c", "c")).toBeTruthy();
+  });
+});
+
+describe("revoking the client a chain began with", () => {
+  it("ends every hop exchanged from the token issued to it: each names it as origin_client_id; another client's chain stands", async () => {
+    const dave = user("dave");
+    const { access: at1 } = await dti(dave, MANAGED_REVOKED);
+    const toW = await exchanged("svc-a", at1, "svc-w", "b c");
+    const byW = await exchanged("svc-w", toW, "svc-c", "c");
+    expect([claimsOf(toW).client_id, claimsOf(toW).origin_client_id, claimsOf(byW).origin_client_id]).toEqual(["svc-a", MANAGED_REVOKED, MANAGED_REVOKED]);
+    // The same user's chain through the other managed workload.
+    const { access: other } = await dti(dave);
+    const otherHop = await exchanged("svc-a", other, "svc-w", "b c");
+    for (const t of [at1, toW, byW, otherHop]) expect(await active(t)).toBe(true);
+
+    const r = await revokeSubject({ iss: stack.gatewayUrl, sub: MANAGED_REVOKED, reason: "workload compromised" }, await operatorToken());
+    if (!r.ok) throw new Error(`RevokeSubject: ${r.failure.description}`);
+    await eventually(async () => !(await active(at1)), "the issuer still holds the revoked client's token active");
+    // Before, only at1 (issued to it) ended: the hops svc-a and svc-w made from it stood until they expired.
+    expect([await active(toW), await active(byW)]).toEqual([false, false]);
+    await eventually(
+      async () => (await exchange("svc-w", toW, "svc-c", "c")).status === 400,
+      "the exchanger still exchanges a hop of the revoked client's chain",
+    );
+    expect([await active(other), await active(otherHop)]).toEqual([true, true]);
   });
 });
 

@@ -1,7 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair } from "jose";
-import { MAX_LINEAGE, OWN_PROFILE, TokenRejected, VerifiedTokens, foreignProfile, lineageWithActor, verifyAccessToken } from "./index.js";
-import type { RevocationState } from "./index.js";
+import {
+  MAX_LINEAGE,
+  OWN_PROFILE,
+  TokenRejected,
+  VerifiedTokens,
+  foreignProfile,
+  isTokenRevoked,
+  lineageWithActor,
+  revocableClaimsOf,
+  verifyAccessToken,
+} from "./index.js";
+import type { RevocableClaims, RevocationState } from "./index.js";
 
 const NOW = 1_800_000_000;
 /** Revocation state that revokes nothing. */
@@ -229,13 +239,34 @@ describe("verifyAccessToken and the lineage claim", () => {
     expect(await reason(verifyAccessToken(late, { ...options, revocations: revokedAt(NOW - 11) }))).toBe("accepted");
   });
 
+  it("refuses a malformed origin_client_id, and revokes a chain by the client it began with", async () => {
+    const { keys, sign } = await signer("https://sts", "at+jwt");
+    const options = { key: keys, algorithms: ["ES256"], issuer: "https://sts", clockTolerance: 0, now: () => NOW, maxBytes: 8192, revocations: NOT_REVOKED };
+    for (const origin_client_id of ["", 7, null, ["webapp"], "c".repeat(257)]) {
+      expect(await reason(verifyAccessToken(await sign({ origin_client_id }), options))).toBe("invalid_claim");
+    }
+    // A hop made by svc-a from a token issued to webapp: its own client_id is svc-a.
+    const hop = await sign({ client_id: "svc-a", origin_client_id: "webapp", origin_iat: NOW - 10 });
+    expect((await verifyAccessToken(hop, options)).payload.origin_client_id).toBe("webapp");
+    const clientRevokedAt = (at: number): RevocationState => ({
+      ...NOT_REVOKED,
+      subjectRevokedAt: (iss, sub) => (iss === "https://sts" && sub === "webapp" ? at : undefined),
+    });
+    // webapp revoked after the chain began: covered however late the hop was made; before it began: untouched.
+    expect(await reason(verifyAccessToken(hop, { ...options, revocations: clientRevokedAt(NOW - 5) }))).toBe("revoked");
+    expect(await reason(verifyAccessToken(hop, { ...options, revocations: clientRevokedAt(NOW - 11) }))).toBe("accepted");
+    expect(isTokenRevoked(revocableClaimsOf(hop) as RevocableClaims, clientRevokedAt(NOW - 5))).toBe(true);
+  });
+
   it("does not read another issuer's lineage claim as jtis of ours", async () => {
     const { keys, sign } = await signer("https://idp", "JWT");
     const options = providerOptions(keys, { ...NOT_REVOKED, isRevoked: (j: string) => j === "ours-revoked" });
-    const { payload } = await verifyAccessToken(await sign({ lineage: ["ours-revoked"], origin_iat: NOW - 100 }), options);
+    const { payload } = await verifyAccessToken(await sign({ lineage: ["ours-revoked"], origin_iat: NOW - 100, origin_client_id: "webapp" }), options);
     expect(payload.lineage).toBeUndefined();
     // Nor its origin_iat as ours: its chain is judged by its own iat.
     expect(payload.origin_iat).toBeUndefined();
+    // Nor its origin_client_id as a client of ours.
+    expect(payload.origin_client_id).toBeUndefined();
   });
 
   it("revokes a provider's token by its own iss and sub, whatever sub_id it carries (its word, not ours)", async () => {

@@ -5,7 +5,7 @@
  * exchanged from (its `lineage` claim), or of its subject (isTokenRevoked),
  * or of the key that signed it (withdrawn by an operator: its kid).
  */
-import { audienceList, isActClaim, isIssSubFor, isLineage, isOriginIat, isTokenRevoked } from "./claims.js";
+import { audienceList, isActClaim, isIssSubFor, isLineage, isOriginClientId, isOriginIat, isTokenRevoked } from "./claims.js";
 import type { AccessTokenClaims, RevocationState } from "./claims.js";
 import { ACCESS_TOKEN_TYP } from "./token-types.js";
 import { TokenRejected, verifyJwt } from "./verify.js";
@@ -87,11 +87,15 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
     delete p.lineage;
     delete p.sub_id;
     delete p.origin_iat;
+    delete p.origin_client_id;
   } else if (p.lineage !== undefined && !isLineage(p.lineage, (options.maxActDepth ?? 32) + 1)) {
     throw new TokenRejected("invalid_claim", "malformed lineage claim");
   } else if (p.origin_iat !== undefined && !isOriginIat(p.origin_iat, p.iat)) {
     // Refused rather than read as absent: an origin_iat read wrongly would let a token outrun its subject's revocation.
     throw new TokenRejected("invalid_claim", "malformed origin_iat claim");
+  } else if (p.origin_client_id !== undefined && !isOriginClientId(p.origin_client_id)) {
+    // Likewise: read as absent, it would let the chain outrun the revocation of the client it began with.
+    throw new TokenRejected("invalid_claim", "malformed origin_client_id claim");
   }
   // Our signer always names its key. Without a kid, jose takes the JWKS's only key of that alg, and a withdrawal,
   // recorded by kid, could not be told apart: a thief holding a withdrawn key would leave the kid out.

@@ -38,6 +38,13 @@ export interface AccessTokenClaims extends JWTPayload {
    * stays covered. Absent on a chain's first token.
    */
   origin_iat?: number;
+  /**
+   * The client of this stack the chain began with (the `client_id` of its
+   * first token), carried down every exchange. A private claim: revoking that
+   * client revokes every hop made from the token issued to it, as revoking
+   * the subject does. Absent on a chain's first token.
+   */
+  origin_client_id?: string;
 }
 
 /**
@@ -140,8 +147,16 @@ export function lineageWithActor(subjectLineage: readonly string[], actor: { jti
  * The claims that decide whether a token is revoked: its id, its ancestors', and whose it is and since when; with
  * `kid`, the key that signed it (from the protected header, not a claim), revoked whole when an operator withdrew it.
  */
-export type RevocableClaims = Pick<AccessTokenClaims, "jti" | "lineage" | "iss" | "sub" | "sub_id" | "iat" | "origin_iat"> &
+export type RevocableClaims = Pick<AccessTokenClaims, "jti" | "lineage" | "iss" | "sub" | "sub_id" | "iat" | "origin_iat" | "origin_client_id"> &
   Partial<Pick<AccessTokenClaims, "client_id" | "act">> & { kid?: string };
+
+/** Longest `origin_client_id` accepted: a client id of this stack is at most 256 characters. */
+const MAX_CLIENT_ID_CHARS = 256;
+
+/** True for a well-formed `origin_client_id`: a client id of this stack (a non-empty string of at most 256 characters). */
+export function isOriginClientId(value: unknown): value is string {
+  return typeof value === "string" && value.length > 0 && value.length <= MAX_CLIENT_ID_CHARS;
+}
 
 /** True for a well-formed `origin_iat` of a token issued at `iat`: a number no later than it. */
 export function isOriginIat(value: unknown, iat: number): value is number {
@@ -211,6 +226,7 @@ export function isTokenRevoked(claims: RevocableClaims, state: RevocationState, 
   const began = claims.origin_iat ?? claims.iat;
   if (begunBy(lookups.subjectRevokedAt(subjectIssuer(claims), claims.sub), began)) return true;
   if (claims.client_id !== undefined && begunBy(lookups.subjectRevokedAt(claims.iss, claims.client_id), began)) return true;
+  if (claims.origin_client_id !== undefined && begunBy(lookups.subjectRevokedAt(claims.iss, claims.origin_client_id), began)) return true;
   for (let act = claims.act; act !== undefined; act = act.act) if (begunBy(lookups.subjectRevokedAt(claims.iss, act.sub), began)) return true;
   return false;
 }
@@ -248,6 +264,7 @@ export function revocableClaimsOf(token: string): RevocableClaims | undefined {
     ...(claims.sub_id !== undefined && { sub_id: claims.sub_id }),
     iat,
     ...(claims.origin_iat !== undefined && { origin_iat: isOriginIat(claims.origin_iat, iat) ? claims.origin_iat : -Infinity }),
+    ...(typeof claims.origin_client_id === "string" && { origin_client_id: claims.origin_client_id }),
     ...(typeof kid === "string" && { kid }),
   };
 }

@@ -12,6 +12,7 @@ export {
   begunBy,
   isActClaim,
   isLineage,
+  isOriginClientId,
   isMayAct,
   isIssSubFor,
   isTokenRevoked,

@@ -286,6 +286,9 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
         // Where the chain began, carried down every hop: a subject revocation this exchanger has not seen yet (it may
         // answer from its copy for up to revocation_max_staleness) still covers the token it makes now.
         origin_iat: String(Math.floor(subject.origin_iat ?? subject.iat)),
+        // The client the chain began with, carried down every hop: revoking it ends the hops made from its token too. Another
+        // issuer's client is not ours to revoke (nor a name any of ours may take).
+        origin_client_id: verified.foreign ? "" : (subject.origin_client_id ?? subject.client_id),
         policy_ids: [...new Set(policyIds)],
         policy_revision: String(policyRevision),
       };

@@ -50,6 +50,8 @@ export interface MintInput {
    * covers this token too.
    */
   originIat?: number;
+  /** The client of this stack the chain began with (an exchange: the subject token's origin_client_id or client_id): `origin_client_id`. */
+  originClientId?: string;
   /** The policies that allowed an exchange, recorded in its event. */
   policy?: { ids: readonly string[]; revision: string };
   format: "jwt" | "opaque";
@@ -179,6 +181,7 @@ export class TokenMinter {
       ...(input.mayAct && { may_act: input.mayAct }),
       ...(input.lineage && input.lineage.length > 0 && { lineage: [...input.lineage] }),
       ...(input.originIat !== undefined && { origin_iat: Math.min(input.originIat, iat) }),
+      ...(input.originClientId !== undefined && { origin_client_id: input.originClientId }),
       // A subject another issuer vouched for keeps saying so at every later hop (RFC 9493 iss_sub).
       ...(input.subjectIssuer && input.subjectIssuer !== issuer && { sub_id: { format: "iss_sub", iss: input.subjectIssuer, sub: input.sub } }),
     };

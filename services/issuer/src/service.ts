@@ -2,7 +2,7 @@
 import { invalidRequest, OAuthError, unauthorizedClient } from "@sts/errors";
 import { authenticateClient } from "@sts/client-auth";
 import type { AuthenticateDeps, ClientRecord } from "@sts/client-auth";
-import { JWT_BEARER, MAX_LINEAGE, TOKEN_TYPE, audienceList, isActClaim, isLineage, isMayAct, subjectIssuer } from "@sts/jwt";
+import { JWT_BEARER, MAX_LINEAGE, TOKEN_TYPE, audienceList, isActClaim, isLineage, isMayAct, isOriginClientId, subjectIssuer } from "@sts/jwt";
 import type { ActClaim, MayActClaim } from "@sts/jwt";
 import type { PublicKeyRing, SigningKeyRing } from "@sts/keys";
 import { EVENT_TYPES } from "@sts/nats";
@@ -133,6 +133,8 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
     // 0: none (an exchanger of an earlier release): the token then has only its own iat to be revoked by.
     const originIat = Number(req.origin_iat);
     if (!Number.isSafeInteger(originIat) || originIat < 0) throw invalidRequest("origin_iat must be seconds since epoch");
+    // Empty: none (another issuer's subject, or an exchanger of an earlier release).
+    if (req.origin_client_id && !isOriginClientId(req.origin_client_id)) throw invalidRequest("origin_client_id must be a client id of at most 256 characters");
     const format = tokenFormatFor(target.access_token_format, req.audience);
     // An audience configured for opaque tokens does not get a JWT because one was asked for (RFC 8693 §2.2.2).
     if (format === "opaque" && req.requested_token_type === TOKEN_TYPE.JWT)
@@ -150,6 +152,7 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
       ...(req.subject_issuer && { subjectIssuer: req.subject_issuer }),
       lineage: req.lineage,
       ...(originIat > 0 && { originIat }),
+      ...(req.origin_client_id && { originClientId: req.origin_client_id }),
       policy: { ids: req.policy_ids, revision: req.policy_revision },
       format,
       grantType: "urn:ietf:params:oauth:grant-type:token-exchange",

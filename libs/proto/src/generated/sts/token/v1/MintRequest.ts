@@ -75,6 +75,14 @@ export interface MintRequest {
    * exchanged. 0 for none.
    */
   'origin_iat'?: (number | string | Long);
+  /**
+   * The client of this stack the chain began with: the subject token's own
+   * `origin_client_id`, else its `client_id`. Written into the token as
+   * `origin_client_id`, so revoking that client (RevokeSubject) covers every
+   * hop exchanged from a token issued to it, not only that token. Empty for
+   * none (another issuer's subject token: its clients are not ours).
+   */
+  'origin_client_id'?: (string);
 }
 
 /**
@@ -149,4 +157,12 @@ export interface MintRequest__Output {
    * exchanged. 0 for none.
    */
   'origin_iat': (string);
+  /**
+   * The client of this stack the chain began with: the subject token's own
+   * `origin_client_id`, else its `client_id`. Written into the token as
+   * `origin_client_id`, so revoking that client (RevokeSubject) covers every
+   * hop exchanged from a token issued to it, not only that token. Empty for
+   * none (another issuer's subject token: its clients are not ours).
+   */
+  'origin_client_id': (string);
 }
