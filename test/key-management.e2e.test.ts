@@ -215,17 +215,19 @@ describe("withdrawing a compromised signing key", () => {
 
 describe("a withdrawal cut off after its revocation", () => {
   it("is completed by the issuer: no token is signed by the revoked key, a successor signs, and key.withdrawn names the operator", async () => {
-    const kid = kidOf(await appToken());
-    // What a Withdraw call leaves when it dies right after its first step: the kid revoked, the key still in the ring.
+    const before = await appToken();
+    const kid = kidOf(before);
+    // What a Withdraw call left when it died, a minute ago, right after its first step: the kid revoked, the key still
+    // in the ring. (Within its first 30 s a record is left to the call that wrote it.)
     const nats = await connectNats({ servers: stack.nats.url, name: "cut-off-withdrawal" });
     try {
       const revocations = await openBucket(nats, BUCKETS.revocations);
-      const now = Math.floor(Date.now() / 1000);
+      const at = Math.floor(Date.now() / 1000) - 60;
       const record: KeyWithdrawalRecord = {
         iss: stack.gatewayUrl,
         kid,
-        revoked_at: now,
-        exp: now + 3600,
+        revoked_at: at,
+        exp: at + 3600,
         by: "ops-keys",
         reason: "issuer died mid-withdrawal",
       };
@@ -233,7 +235,9 @@ describe("a withdrawal cut off after its revocation", () => {
     } finally {
       await nats.close();
     }
-    // Until a successor signs, a token request is refused as retryable; never answered with a token of the revoked key.
+    // Once the issuer has seen the record (its tokens are refused), until a successor signs, a token request is refused
+    // as retryable; never answered with a token of the revoked key.
+    await eventually(async () => !(await active(before)), "the issuer has not seen the kid record");
     const answers: Array<number | string> = [];
     await eventually(async () => {
       const r = await postForm(

@@ -302,6 +302,8 @@ export class SigningKeyRing {
       if (!entry || !record) return { found: false };
       if (isWithdrawn(record)) {
         this.#imported.delete(kid);
+        // The store says withdrawn; a cache a moment behind would still name this very key as the one signing.
+        await store.waitFor(kid, isWithdrawn);
         // A retry of a call that failed after the write still leaves a key signing.
         const successor = signingKeyAt(this.#keys(), now())?.kid ?? (await this.#successorNow(kid));
         return { found: true, key: record, successor, changed: false };

@@ -23,7 +23,16 @@ import { startNats, waitFor } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
 import type { Logger } from "@sts/telemetry";
 import { kvKeyStore } from "./key-store.js";
-import { completeWithdrawals, keyMaintenance, listKeys, parseWithdrawKey, rotateKey, withdrawKey } from "./key-management.js";
+import {
+  COMPLETION_GRACE_SECONDS,
+  completeWithdrawals,
+  keyMaintenance,
+  listKeys,
+  newCompletionState,
+  parseWithdrawKey,
+  rotateKey,
+  withdrawKey,
+} from "./key-management.js";
 import { TokenMinter } from "./mint.js";
 import type { OpaqueTokens } from "./opaque-tokens.js";
 import type { KeyManagementDeps } from "./key-management.js";
@@ -211,14 +220,18 @@ describe("a withdrawal cut off after its revocation", () => {
     expect(ring.signingKey().kid).toBe(kid);
     const completion = { ...deps, revocations, logger: silent };
 
+    // Within its grace the record is the Withdraw call's, which may still be at work: no second writer.
     clock.t += 2;
+    expect(await completeWithdrawals(completion)).toEqual([]);
+    expect(ring.signingKey().kid).toBe(kid);
+    clock.t = T + COMPLETION_GRACE_SECONDS;
     expect(await completeWithdrawals(completion)).toEqual([kid]);
     const successor = ring.signingKey().kid;
     expect(successor).not.toBe(kid);
     expect(ring.jwks().keys.map((k) => k.kid)).toEqual([successor]);
     expect((await listKeys(new Metadata(), deps)).keys?.find((k) => k.kid === kid)).toMatchObject({
       state: "withdrawn",
-      withdrawn_at: String(T + 2),
+      withdrawn_at: String(T + COMPLETION_GRACE_SECONDS),
       withdrawn_by: "ops",
       reason: "leaked in CI logs",
     });
@@ -227,7 +240,32 @@ describe("a withdrawal cut off after its revocation", () => {
     expect(await withdrawKey({ kid, reason: "leaked in CI logs" }, new Metadata(), deps)).toMatchObject({ successor });
     const stored = (await events()).filter((e) => e.type === "key.withdrawn");
     expect(stored).toHaveLength(1);
-    expect(stored[0]?.data).toEqual({ kid, alg: "ES256", withdrawn_at: T + 2, by: "ops", reason: "leaked in CI logs", successor, client_id: "ops" });
+    expect(stored[0]?.data).toEqual({
+      kid,
+      alg: "ES256",
+      withdrawn_at: T + COMPLETION_GRACE_SECONDS,
+      by: "ops",
+      reason: "leaked in CI logs",
+      successor,
+      client_id: "ops",
+    });
+  });
+
+  it("stores the key.withdrawn of a completion that JetStream could not take at the next pass, once", async () => {
+    const clock = { t: T + COMPLETION_GRACE_SECONDS };
+    const { ring, deps } = await setup(clock);
+    const kid = ring.signingKey().kid;
+    await revokeOnly(kid, "leaked");
+    const completion = { ...deps, revocations, logger: silent };
+    const state = newCompletionState();
+    await nats.jsm.streams.delete(EVENTS_STREAM.name);
+    expect(await code(completeWithdrawals(completion, state))).toBe("temporarily_unavailable");
+    // Withdrawn all the same (the safe side): later passes skip it, so the event is owed from the completer's memory.
+    expect(ring.signingKey().kid).not.toBe(kid);
+    await ensureEventsStream(nats);
+    expect(await completeWithdrawals(completion, state)).toEqual([]);
+    expect(await completeWithdrawals(completion, state)).toEqual([]);
+    expect((await events()).map((e) => [e.type, e.data.kid])).toEqual([["key.withdrawn", kid]]);
   });
 
   it("leaves alone a key whose kid another issuer revoked", async () => {
@@ -240,7 +278,8 @@ describe("a withdrawal cut off after its revocation", () => {
   });
 
   it("stops the minter signing with the revoked key (temporarily_unavailable, nothing issued) until the withdrawal is completed", async () => {
-    const { ring, deps } = await setup({ t: T });
+    const clock = { t: T };
+    const { ring, deps } = await setup(clock);
     const kid = ring.signingKey().kid;
     const asked: string[] = [];
     const minter = new TokenMinter({
@@ -270,10 +309,42 @@ describe("a withdrawal cut off after its revocation", () => {
     expect((await events()).map((e) => e.type)).toEqual(["token.issued"]);
 
     // A revocation written before reasons were recorded with it still completes, under a reason saying so.
+    clock.t += COMPLETION_GRACE_SECONDS;
     expect(await completeWithdrawals({ ...deps, revocations, logger: silent })).toEqual([kid]);
     const minted = await minter.mint(input);
     expect(JSON.parse(Buffer.from(minted.token.split(".")[0] ?? "", "base64url").toString()).kid).toBe(ring.signingKey().kid);
     expect((await listKeys(new Metadata(), deps)).keys?.find((k) => k.kid === kid)?.reason).toMatch(/completed by the issuer/);
+  });
+});
+
+describe("a revoked kid on a ring on keys.jwk_file", () => {
+  it("stops the minter, and is reported once: only replacing the file ends it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sts-km-jwk-"));
+    try {
+      const file = join(dir, "signing.jwk");
+      const pair = await generateKeyPair("ES256", { extractable: true });
+      const kid = `file-${randomBytes(6).toString("hex")}`;
+      writeFileSync(file, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid, alg: "ES256" }));
+      const { ring, deps } = await setup({ t: T + COMPLETION_GRACE_SECONDS }, { jwkFile: file });
+      await revokeOnly(kid, "leaked");
+      const errors: string[] = [];
+      const logger = { ...silent, error: (_o: unknown, message: string) => errors.push(message) } as unknown as Logger;
+      const state = newCompletionState();
+      for (let i = 0; i < 3; i++) expect(await completeWithdrawals({ ...deps, revocations, logger }, state)).toEqual([]);
+      expect(errors).toEqual([expect.stringMatching(/keys.jwk_file is revoked/)]);
+      const minter = new TokenMinter({
+        issuer: STS,
+        ring,
+        opaque: {} as OpaqueTokens,
+        events: deps.events,
+        now: () => T,
+        signingKeyWithdrawn: (k) => revocations.isKeyWithdrawn(STS, k),
+      });
+      expect(() => minter.idToken({ sub: "app", clientId: "app", ttl: 60 })).toThrow(/being withdrawn/);
+      expect(await events()).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

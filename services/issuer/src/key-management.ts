@@ -235,35 +235,91 @@ export interface WithdrawalCompletionDeps {
   revocations: Pick<RevocationList, "isKeyWithdrawn" | "storedKeyWithdrawal">;
   events: EventPublisher;
   logger: Logger;
+  /** The ring's clock (seconds). */
+  now: () => number;
 }
+
+/**
+ * Seconds a kid record is left to the Withdraw call that wrote it before an issuer completes the withdrawal itself:
+ * the call writes the record first and withdraws the key a moment later, and two writers of one withdrawal would race
+ * (each naming a successor, each announcing). Longer than any such call takes (its waits are bounded at a few seconds).
+ */
+export const COMPLETION_GRACE_SECONDS = 30;
 
 /** The reason recorded when the revocation record holds none (one written before reasons were kept there). */
 const NO_REASON_RECORDED = "withdrawal completed by the issuer: the kid was revoked, the key not yet withdrawn";
 
+/** What a completer keeps between passes. */
+export interface CompletionState {
+  /** Withdrawals it completed whose key.withdrawn is not stored yet, published again at every pass until it is. */
+  unannounced: Array<{ key: StoredKey; successor: string; asked: { by: string; reason: string } }>;
+  /** Kid → when its grace ends (seconds): until then a pass looks it up no more. */
+  graceUntil: Map<string, number>;
+  /** Kids of a file-backed ring already reported as impossible to complete, so that the log says it once. */
+  reported: Set<string>;
+}
+
+/** A completer's state before its first pass. */
+export const newCompletionState = (): CompletionState => ({ unannounced: [], graceUntil: new Map(), reported: new Set() });
+
+/** The operator's reason as the kid record holds it, held to Withdraw's own rule; the fallback when absent or unusable. */
+function recordedReason(reason: unknown): string {
+  try {
+    return (typeof reason === "string" && parseReason(reason, false)) || NO_REASON_RECORDED;
+  } catch {
+    return NO_REASON_RECORDED;
+  }
+}
+
+/** Publishes the withdrawals a pass completed but could not announce, oldest first; throws (keeping the rest) when one fails. */
+async function announceCompleted(state: CompletionState, events: EventPublisher): Promise<void> {
+  for (let next = state.unannounced[0]; next !== undefined; next = state.unannounced[0]) {
+    await announceWithdrawal(next.key, next.successor, events, next.asked);
+    state.unannounced.shift();
+  }
+}
+
 /**
- * Completes every withdrawal of this issuer's keys that a Withdraw call left halfway: the kid is in the revocations
- * bucket (written first), but the key record still holds its private part, so the ring would still sign with it. Each
- * is withdrawn under the operator and reason the revocation records, a successor signing first if it was the signing
- * key, and its key.withdrawn event stored, as the operator's retry would have. Returns the kids it completed.
+ * Completes every withdrawal of this issuer's keys that a Withdraw call left halfway, once its grace is over: the kid
+ * is in the revocations bucket (written first), but the key record still holds its private part. Each is withdrawn
+ * under the operator and reason the revocation records, a successor signing first if it was the signing key, and its
+ * key.withdrawn event stored (again at later passes until it is), as the operator's retry would have. A key another
+ * writer withdrew meanwhile is theirs to announce. Returns the kids this pass withdrew.
  */
-export async function completeWithdrawals(deps: WithdrawalCompletionDeps): Promise<string[]> {
-  const { issuer, ring, revocations, events, logger } = deps;
-  if (ring.fileBacked) return [];
+export async function completeWithdrawals(deps: WithdrawalCompletionDeps, state: CompletionState = newCompletionState()): Promise<string[]> {
+  const { issuer, ring, revocations, events, logger, now } = deps;
+  await announceCompleted(state, events);
   const completed: string[] = [];
-  for (const { key, state } of ring.statuses()) {
-    if (state === KEY_STATES.WITHDRAWN || !revocations.isKeyWithdrawn(issuer, key.kid)) continue;
+  for (const { key, state: keyState } of ring.statuses()) {
+    if (keyState === KEY_STATES.WITHDRAWN || !revocations.isKeyWithdrawn(issuer, key.kid)) continue;
+    if (ring.fileBacked) {
+      // The minter refuses to sign with it meanwhile; only the operator can end that.
+      if (!state.reported.has(key.kid)) {
+        logger.error({ kid: key.kid }, "the kid of keys.jwk_file is revoked: no token is signed until the file holds another key (then restart the issuer)");
+        state.reported.add(key.kid);
+      }
+      continue;
+    }
+    if ((state.graceUntil.get(key.kid) ?? -Infinity) > now()) continue;
     const revoked = await revocations.storedKeyWithdrawal(issuer, key.kid);
     // Deleted since the copy saw it: nothing to complete.
     if (!revoked) continue;
-    const asked = { by: revoked.by, reason: typeof revoked.reason === "string" && revoked.reason !== "" ? revoked.reason : NO_REASON_RECORDED };
+    const graceEnds = revoked.revoked_at + COMPLETION_GRACE_SECONDS;
+    if (graceEnds > now()) {
+      state.graceUntil.set(key.kid, graceEnds);
+      continue;
+    }
+    state.graceUntil.delete(key.kid);
+    const asked = { by: revoked.by, reason: recordedReason(revoked.reason) };
     const outcome = await ring.withdraw(key.kid, asked.by, asked.reason);
-    if (!outcome.found) continue;
-    await announceWithdrawal(outcome.key, outcome.successor, events, asked);
+    if (!outcome.found || !outcome.changed) continue;
     logger.warn(
       { kid: key.kid, by: asked.by, successor: outcome.successor },
       "signing key withdrawal completed: its kid was revoked but the key had not been withdrawn",
     );
     completed.push(key.kid);
+    state.unannounced.push({ key: outcome.key, successor: outcome.successor, asked });
+    await announceCompleted(state, events);
   }
   return completed;
 }
@@ -320,12 +376,13 @@ export function keyService(deps: KeyManagementDeps, logger: Logger): KeyServiceH
 /**
  * {@link completeWithdrawals} as a trigger that runs one pass at a time: the minter calls it on every refusal, the
  * key timer once a minute, and calls that come while a pass runs share it. A failed pass is logged; the next call
- * tries again.
+ * tries again, announcing first what the failed one withdrew.
  */
 export function withdrawalCompleter(deps: WithdrawalCompletionDeps): () => Promise<void> {
+  const state = newCompletionState();
   let running: Promise<void> | undefined;
   return () =>
-    (running ??= completeWithdrawals(deps)
+    (running ??= completeWithdrawals(deps, state)
       .then(() => undefined)
       .catch((err: unknown) => deps.logger.error({ err }, "completing a signing key withdrawal failed; tried again at the next key check or mint"))
       .finally(() => {

@@ -1,5 +1,6 @@
-/** Issuer entry point: config → telemetry → NATS state → gRPC server → signals. */
+/** Issuer entry point: config → telemetry and admin server → NATS state → gRPC server → signals. */
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
+import type { StartedService } from "@sts/runtime";
 import { ASSERTION_ALGORITHMS } from "@sts/config";
 import { parseClientRecord, verifyClientSignedAssertion } from "@sts/client-auth";
 import type { AssertionDeps, AuthenticateDeps } from "@sts/client-auth";
@@ -13,7 +14,9 @@ import { BUCKETS, EventPublisher, KvCache, openBucket } from "@sts/nats";
 import { RevocationCache, RevocationList, StalenessGuard } from "@sts/revocation";
 import { onShutdownSignal, openGrpcCredentials, startGrpcServer } from "@sts/grpc";
 import { loadClientsProto, loadKeysProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
+import type { Logger } from "@sts/telemetry";
 import { readSettings } from "./config.js";
+import type { IssuerSettings } from "./config.js";
 import { kvKeyStore } from "./key-store.js";
 import { keyMaintenance, keyService, withdrawalCompleter } from "./key-management.js";
 import type { KeyManagementDeps } from "./key-management.js";
@@ -27,11 +30,9 @@ import { inspectToken } from "./inspect.js";
 
 const ROTATION_CHECK_MS = 60_000;
 
-async function main(): Promise<void> {
-  const settings = readSettings();
+/** Waits for what the issuer needs (NATS, its buckets and keys, its gRPC identity), then serves. */
+async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedService> {
   const { config, now } = settings;
-  const { telemetry, logger } = startTelemetry("issuer", config);
-
   const nats = await connectStack("issuer", config, logger);
   // Registered clients are held to these too (client management), so every bucket and the key tail sized from them hold.
   const maxLifetime = Math.max(config.tokens.access_token_ttl, ...config.clients.map((c) => c.access_token_ttl ?? 0));
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
   const revocations = new RevocationList(revocationsKv, revocationsCache, new StalenessGuard(nats, config.tokens.revocation_max_staleness * 1000));
   // A Withdraw cut off after its revocation (the issuer died, NATS failed) is completed here rather than left to the
   // operator's retry: until then the minter refuses to sign with the revoked key.
-  const completeWithdrawals = withdrawalCompleter({ issuer: config.issuer, ring, revocations, events, logger });
+  const completeWithdrawals = withdrawalCompleter({ issuer: config.issuer, ring, revocations, events, logger, now });
   void completeWithdrawals();
   const rotation = setInterval(() => {
     void completeWithdrawals().then(() => maintainKeys().catch((err: unknown) => logger.error({ err }, "key maintenance failed")));
@@ -230,16 +231,25 @@ async function main(): Promise<void> {
   server.setServing(nats.isConnected());
   nats.onStatusChange((connected) => server.setServing(connected));
   logger.info({ port: server.port, issuer: config.issuer }, "issuer listening");
-  await telemetry.serveAdmin(() => server.isServing(), tls);
+  return {
+    // Its gRPC identity lost for good (its agent refusing the stream): only a restart helps.
+    checks: { live: () => !tls.lost(), ready: () => server.isServing() },
+    stop: async () => {
+      clearInterval(rotation);
+      await server.shutdown(5_000);
+      tls.close();
+      for (const cache of [clientsCache, keysCache, revocationsCache]) cache.stop();
+      await nats.close();
+    },
+  };
+}
 
-  onShutdownSignal(async () => {
-    clearInterval(rotation);
-    await server.shutdown(5_000);
-    tls.close();
-    for (const cache of [clientsCache, keysCache, revocationsCache]) cache.stop();
-    await nats.close();
-    await telemetry.shutdown();
-  }, logger);
+async function main(): Promise<void> {
+  const settings = readSettings();
+  const { telemetry, logger } = startTelemetry("issuer", settings.config);
+  // Its admin server answers from here on: a probe refused while it waits for NATS would read as a dead process.
+  const stop = await telemetry.startService(() => serve(settings, logger));
+  onShutdownSignal(stop, logger);
 }
 
 runMain(main);
