@@ -1,7 +1,8 @@
 /**
- * What every service's main does before its own wiring: tracing and the
- * logger from the config file, the NATS connection with the events stream,
- * and one way to report a failed start.
+ * What every service's main does around its own wiring: tracing and the
+ * logger from the config file, the admin server its start-up runs under, the
+ * NATS connection with the events stream, and one way to report a failed
+ * start.
  */
 import type { StsConfig } from "@sts/config";
 import { EVENTS_STREAM, connectNats, ensureEventsStream, isPermissionViolation } from "@sts/nats";
@@ -9,28 +10,36 @@ import type { NatsHandle } from "@sts/nats";
 import { createLogger, getMeter, initMetrics, initTelemetry } from "@sts/telemetry";
 import type { Logger, MetricsHandle } from "@sts/telemetry";
 import { startAdminServer } from "./admin.js";
-import type { AdminServer } from "./admin.js";
 import { natsOptionsOf } from "./nats-options.js";
+import { startUnderProbes } from "./start-up.js";
+import type { StartedService } from "./start-up.js";
 
-/** A service's telemetry: tracing, and metrics with the admin server when it has an admin port. */
+/** A service's telemetry: tracing, and metrics with the admin server (probes) when it has one. */
 export interface ServiceTelemetry {
   /** The metrics pipeline, when metrics are on. */
   metrics: MetricsHandle | undefined;
   /**
-   * Starts the admin server (GET /metrics, /healthz, /readyz) if `services.<name>.admin_port` is set; `ready` answers
-   * /readyz, and /healthz fails once `identity` (the service's grpc_tls credentials) is lost for good.
+   * Runs the service's start-up with its admin server (GET /healthz, /readyz, /metrics), when it has one, already up:
+   * /healthz 200 and /readyz 503 while `start` waits (for NATS, buckets, an SVID), the started service's checks after.
+   * A failed start closes the admin server and rethrows; a port already taken fails the start. Answers how to stop: the
+   * service, then the admin server, then tracing and metrics, flushed.
    */
-  serveAdmin(ready: () => boolean, identity?: { lost(): boolean }): Promise<void>;
-  shutdown(): Promise<void>;
+  startService(start: () => Promise<StartedService>): Promise<() => Promise<void>>;
+}
+
+/** Options of {@link startTelemetry}. */
+export interface TelemetryStartOptions {
+  /** Where the admin server listens when the service's `services.<name>` has no admin_port: a sidecar's `health`. */
+  admin?: { host: string; port: number };
 }
 
 /**
  * Tracing and a logger for service `name` (e.g. "issuer"). When the service
- * has an admin port (or `metrics` says so: a sidecar serves them on its
- * health listener), metrics are set up here, before any component makes its
- * instruments.
+ * has an admin server (`services.<name>.admin_port`, or `options.admin`),
+ * metrics are set up here, before any component makes its instruments, and
+ * served there.
  */
-export function startTelemetry(name: string, config: StsConfig, options: { metrics?: boolean } = {}): { telemetry: ServiceTelemetry; logger: Logger } {
+export function startTelemetry(name: string, config: StsConfig, options: TelemetryStartOptions = {}): { telemetry: ServiceTelemetry; logger: Logger } {
   const tracing = initTelemetry({
     serviceName: `sts-${name}`,
     exporter: config.telemetry.exporter,
@@ -38,18 +47,19 @@ export function startTelemetry(name: string, config: StsConfig, options: { metri
   });
   const logger = createLogger(name, { level: config.telemetry.log_level });
   const listen = (config.services as Record<string, StsConfig["services"]["issuer"] | undefined>)[name];
-  const metrics = (options.metrics ?? listen?.admin_port !== undefined) ? initMetrics(`sts-${name}`) : undefined;
-  let admin: AdminServer | undefined;
+  const adminAt = options.admin ?? (listen?.admin_port !== undefined ? { host: listen.bind, port: listen.admin_port } : undefined);
+  const metrics = adminAt ? initMetrics(`sts-${name}`) : undefined;
   const telemetry: ServiceTelemetry = {
     metrics,
-    async serveAdmin(ready, identity) {
-      if (!metrics || !listen || listen.admin_port === undefined) return;
-      const live = identity && (() => !identity.lost());
-      admin = await startAdminServer({ host: listen.bind, port: listen.admin_port, metrics, ready, ...(live && { live }), logger });
-    },
-    async shutdown() {
-      await admin?.close();
-      await Promise.all([tracing.shutdown(), metrics?.shutdown()]);
+    async startService(start) {
+      const admin = adminAt && (await startAdminServer({ ...adminAt, metrics, logger }));
+      const service = await startUnderProbes(admin, start);
+      return async () => {
+        // The probes answer while the service drains (its readiness falls as its servers stop).
+        await service.stop();
+        await admin?.close();
+        await Promise.all([tracing.shutdown(), metrics?.shutdown()]);
+      };
     },
   };
   return { telemetry, logger };
@@ -111,4 +121,5 @@ export function runMain(main: () => Promise<void>): void {
 }
 export { startAdminServer } from "./admin.js";
 export { natsOptionsOf } from "./nats-options.js";
-export type { AdminServer, AdminServerOptions } from "./admin.js";
+export type { AdminChecks, AdminServer, AdminServerOptions } from "./admin.js";
+export type { StartedService } from "./start-up.js";

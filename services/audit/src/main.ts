@@ -1,5 +1,6 @@
-/** Audit entry point: config → telemetry → SQLite projection → NATS consumer → revocations, JWKS → gRPC → signals. */
+/** Audit entry point: config → telemetry and admin server → SQLite projection → NATS consumer → revocations, JWKS → gRPC → signals. */
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
+import type { StartedService } from "@sts/runtime";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { onShutdownSignal, openGrpcCredentials, startGrpcServer } from "@sts/grpc";
@@ -9,13 +10,14 @@ import { openStackTokens } from "@sts/mesh";
 import { accessRecorder } from "./access-record.js";
 import { AuditStore } from "./audit-store.js";
 import { auditorAuthenticator } from "./authenticate-auditor.js";
+import type { Logger } from "@sts/telemetry";
 import { readSettings } from "./config.js";
+import type { AuditSettings } from "./config.js";
 import { Projector } from "./projector.js";
 import { auditService } from "./service.js";
 
-async function main(): Promise<void> {
-  const { config, breakGlassToken, now } = readSettings();
-  const { telemetry, logger } = startTelemetry("audit", config);
+/** Opens the projection, waits for what the audit API needs (NATS, the issuer's revocations, its gRPC identity), then serves. */
+async function serve({ config, breakGlassToken, now }: AuditSettings, logger: Logger): Promise<StartedService> {
   mkdirSync(dirname(config.audit.db_path), { recursive: true });
   const store = new AuditStore(config.audit.db_path);
   logger.info({ records: store.size, last_stream_sequence: store.lastStreamSequence }, "projection opened");
@@ -40,18 +42,27 @@ async function main(): Promise<void> {
   server.setServing(nats.isConnected());
   nats.onStatusChange((connected) => server.setServing(connected));
   logger.info({ port: server.port, audience: config.audit.api_audience, scope: config.audit.api_scope }, "audit listening");
-  await telemetry.serveAdmin(() => server.isServing(), tls);
   if (!breakGlassToken) logger.warn("STS_AUDIT_TOKEN is not set: the audit API answers callers without a credential (each read recorded as anonymous)");
+  return {
+    // Its gRPC identity lost for good (its agent refusing the stream): only a restart helps.
+    checks: { live: () => !tls.lost(), ready: () => server.isServing() },
+    stop: async () => {
+      await server.shutdown(2_000);
+      tls.close();
+      await projector.stop();
+      tokens.stop();
+      await nats.close();
+      store.close();
+    },
+  };
+}
 
-  onShutdownSignal(async () => {
-    await server.shutdown(2_000);
-    tls.close();
-    await projector.stop();
-    tokens.stop();
-    await nats.close();
-    store.close();
-    await telemetry.shutdown();
-  }, logger);
+async function main(): Promise<void> {
+  const settings = readSettings();
+  const { telemetry, logger } = startTelemetry("audit", settings.config);
+  // Its admin server answers from here on: a probe refused while it waits for NATS would read as a dead process.
+  const stop = await telemetry.startService(() => serve(settings, logger));
+  onShutdownSignal(stop, logger);
 }
 
 runMain(main);

@@ -1,6 +1,7 @@
-/** Exchanger entry point: config → telemetry → NATS caches → gRPC clients and server → signals. */
+/** Exchanger entry point: config → telemetry and admin server → NATS caches → gRPC clients and server → signals. */
 import { Metadata } from "@grpc/grpc-js";
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
+import type { StartedService } from "@sts/runtime";
 import { ASSERTION_ALGORITHMS } from "@sts/config";
 import { parseClientRecord } from "@sts/client-auth";
 import { PublicKeyRing, parseStoredKey } from "@sts/keys";
@@ -9,6 +10,7 @@ import { BUCKETS, EVENT_TYPES, encodeKey, EventPublisher, KvCache, eventSubject,
 import { RevocationCache, RevocationList, StalenessGuard } from "@sts/revocation";
 import { callUnary, coalescedCalls, createClient, onShutdownSignal, openGrpcCredentials, startGrpcServer } from "@sts/grpc";
 import { loadExchangeProto, loadPolicyProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
+import type { Logger } from "@sts/telemetry";
 import type {
   AuthenticateClientRequest,
   AuthenticateClientResponse__Output,
@@ -20,13 +22,13 @@ import type {
   RevokeSubjectResponse__Output,
 } from "@sts/proto";
 import { readSettings } from "./config.js";
+import type { ExchangerSettings } from "./config.js";
 import { DecisionCache } from "./decision-cache.js";
 import { exchangeService } from "./service.js";
 import { TrustedIssuers } from "./trusted-issuers.js";
 
-async function main(): Promise<void> {
-  const { config, internalAuthorization, now, nowMs, trustedIssuers } = readSettings();
-  const { telemetry, logger } = startTelemetry("exchanger", config);
+/** Waits for what the exchanger needs (NATS, the issuer's buckets, its gRPC identity), then serves. */
+async function serve({ config, internalAuthorization, now, nowMs, trustedIssuers }: ExchangerSettings, logger: Logger): Promise<StartedService> {
   // Before anything connects: an introspection secret that cannot be read stops the start, naming its setting.
   const trusted = new TrustedIssuers(trustedIssuers, {
     nowMs,
@@ -156,18 +158,27 @@ async function main(): Promise<void> {
     if (connected) decisions.invalidate();
   });
   logger.info({ port: server.port }, "exchanger listening");
-  await telemetry.serveAdmin(() => server.isServing(), tls);
+  return {
+    // Its gRPC identity lost for good (its agent refusing the stream): only a restart helps.
+    checks: { live: () => !tls.lost(), ready: () => server.isServing() },
+    stop: async () => {
+      await server.shutdown(5_000);
+      policySub.unsubscribe();
+      issuerClient.close();
+      policyClient.close();
+      tls.close();
+      for (const cache of [clients, keysCache, revocationsCache]) cache.stop();
+      await nats.close();
+    },
+  };
+}
 
-  onShutdownSignal(async () => {
-    await server.shutdown(5_000);
-    policySub.unsubscribe();
-    issuerClient.close();
-    policyClient.close();
-    tls.close();
-    for (const cache of [clients, keysCache, revocationsCache]) cache.stop();
-    await nats.close();
-    await telemetry.shutdown();
-  }, logger);
+async function main(): Promise<void> {
+  const settings = readSettings();
+  const { telemetry, logger } = startTelemetry("exchanger", settings.config);
+  // Its admin server answers from here on: a probe refused while it waits for NATS would read as a dead process.
+  const stop = await telemetry.startService(() => serve(settings, logger));
+  onShutdownSignal(stop, logger);
 }
 
 runMain(main);

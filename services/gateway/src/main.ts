@@ -1,13 +1,14 @@
-/** Gateway entry point: config → telemetry → gRPC clients → HTTP server → signals. */
+/** Gateway entry point: config → telemetry and admin server → gRPC clients → HTTP server → signals. */
 import { startTelemetry, runMain } from "@sts/runtime";
+import type { StartedService } from "@sts/runtime";
 import { checkHealth, createClient, onShutdownSignal, openGrpcCredentials } from "@sts/grpc";
 import { loadClientsProto, loadExchangeProto, loadTokenProto } from "@sts/proto";
+import type { Logger } from "@sts/telemetry";
 import { readSettings } from "./config.js";
 import { startGateway } from "./server.js";
 
-async function main(): Promise<void> {
-  const { config } = readSettings();
-  const { telemetry, logger } = startTelemetry("gateway", config);
+/** Waits for what the gateway needs (its gRPC identity, the issuer's first health answer), then serves. */
+async function serve({ config }: ReturnType<typeof readSettings>, logger: Logger): Promise<StartedService> {
   const tls = await openGrpcCredentials(config.grpc_tls, logger);
   const toIssuer = tls.channelTo("issuer");
   const issuerAddress = `${config.services.issuer.host}:${config.services.issuer.port}`;
@@ -21,6 +22,8 @@ async function main(): Promise<void> {
   // withdrawn Workload API SVID fails every call); the exchanger only serves exchanges.
   let issuerReady = await checkHealth(issuerAddress, "", 1000, toIssuer);
   const ready = (): boolean => issuerReady && tls.identity.held();
+  // Its gRPC identity lost for good (its agent refusing the stream): only a restart helps.
+  const live = (): boolean => !tls.lost();
   const probe = setInterval(() => {
     checkHealth(issuerAddress, "", 1000, toIssuer).then(
       (ok) => (issuerReady = ok),
@@ -32,7 +35,7 @@ async function main(): Promise<void> {
   const gateway = await startGateway({
     clients,
     ready,
-    live: () => !tls.lost(),
+    live,
     host: config.services.gateway.bind,
     port: config.services.gateway.port,
     issuer: config.issuer,
@@ -42,16 +45,25 @@ async function main(): Promise<void> {
     logger,
   });
   logger.info({ url: gateway.url, issuer: config.issuer }, "gateway listening");
-  await telemetry.serveAdmin(ready, tls);
-  onShutdownSignal(async () => {
-    clearInterval(probe);
-    await gateway.close();
-    token.close();
-    clients.close();
-    exchange.close();
-    tls.close();
-    await telemetry.shutdown();
-  }, logger);
+  return {
+    checks: { live, ready },
+    stop: async () => {
+      clearInterval(probe);
+      await gateway.close();
+      token.close();
+      clients.close();
+      exchange.close();
+      tls.close();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const settings = readSettings();
+  const { telemetry, logger } = startTelemetry("gateway", settings.config);
+  // Its admin server answers from here on: a probe refused while it waits for its SVID would read as a dead process.
+  const stop = await telemetry.startService(() => serve(settings, logger));
+  onShutdownSignal(stop, logger);
 }
 
 runMain(main);

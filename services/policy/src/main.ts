@@ -1,10 +1,13 @@
-/** Policy service entry point: config → telemetry → NATS → seed hops → live engine, records replayed → revocations, JWKS → gRPC → signals. */
+/** Policy service entry point: config → telemetry and admin server → NATS → seed hops → live engine, records replayed → revocations, JWKS → gRPC → signals. */
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
+import type { StartedService } from "@sts/runtime";
 import { BUCKETS, EventPublisher, KvCache, openBucket } from "@sts/nats";
 import { onShutdownSignal, openGrpcCredentials, startGrpcServer } from "@sts/grpc";
 import { openStackTokens } from "@sts/mesh";
 import { loadPolicyProto, PROTO_FILES } from "@sts/proto";
+import type { Logger } from "@sts/telemetry";
 import { readSettings } from "./config.js";
+import type { PolicySettings } from "./config.js";
 import { compileHops } from "./hops.js";
 import { LivePolicySet } from "./live-policies.js";
 import { bucketGeneration } from "./policy-updated.js";
@@ -13,9 +16,8 @@ import { operatorAccess } from "./operator-access.js";
 import { PolicyStore, parseStoredPolicy } from "./policy-store.js";
 import { policyService } from "./service.js";
 
-async function main(): Promise<void> {
-  const { config, breakGlassToken, now } = readSettings();
-  const { telemetry, logger } = startTelemetry("policy", config);
+/** Waits for what the policy service needs (NATS, its bucket, the issuer's revocations, its gRPC identity), then serves. */
+async function serve({ config, breakGlassToken, now }: PolicySettings, logger: Logger): Promise<StartedService> {
   if (!breakGlassToken) logger.warn("STS_POLICY_ADMIN_TOKEN is not set: operator calls need an operator's access token, there is no break-glass credential");
 
   const nats = await connectStack("policy", config, logger);
@@ -70,17 +72,26 @@ async function main(): Promise<void> {
   server.setServing(nats.isConnected());
   nats.onStatusChange((connected) => server.setServing(connected));
   logger.info({ port: server.port, policies: live.list().length, audience: config.policy.api_audience }, "policy service listening");
-  await telemetry.serveAdmin(() => server.isServing(), tls);
+  return {
+    // Its gRPC identity lost for good (its agent refusing the stream): only a restart helps.
+    checks: { live: () => !tls.lost(), ready: () => server.isServing() },
+    stop: async () => {
+      stopping = true;
+      await server.shutdown(5_000);
+      tls.close();
+      cache.stop();
+      tokens.stop();
+      await nats.close();
+    },
+  };
+}
 
-  onShutdownSignal(async () => {
-    stopping = true;
-    await server.shutdown(5_000);
-    tls.close();
-    cache.stop();
-    tokens.stop();
-    await nats.close();
-    await telemetry.shutdown();
-  }, logger);
+async function main(): Promise<void> {
+  const settings = readSettings();
+  const { telemetry, logger } = startTelemetry("policy", settings.config);
+  // Its admin server answers from here on: a probe refused while it waits for NATS would read as a dead process.
+  const stop = await telemetry.startService(() => serve(settings, logger));
+  onShutdownSignal(stop, logger);
 }
 
 runMain(main);

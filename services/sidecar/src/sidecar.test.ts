@@ -2,12 +2,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startAdminServer } from "@sts/runtime";
+import type { AdminServer } from "@sts/runtime";
 import { makeTestCa, startWorkloadApiServer, svidResponse } from "@sts/testkit";
 import type { SvidFiles, WorkloadApiServer } from "@sts/testkit";
 import { createLogger } from "@sts/telemetry";
 import type { SidecarConfig } from "./config.js";
-import { startHealth } from "./health.js";
-import type { HealthListener } from "./health.js";
 import { startSidecar } from "./sidecar.js";
 import type { SidecarDeps } from "./sidecar.js";
 
@@ -28,9 +28,9 @@ afterEach(async () => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A health listener on a free loopback port, closed after the test. */
-async function health(): Promise<HealthListener> {
-  const h = await startHealth({ host: "127.0.0.1", port: 0 });
+/** A health listener (the admin server main.ts starts first) on a free loopback port, closed after the test. */
+async function health(): Promise<AdminServer> {
+  const h = await startAdminServer({ host: "127.0.0.1", port: 0 });
   cleanups.push(() => h.close());
   return h;
 }
@@ -43,13 +43,13 @@ async function silentAgent(name: string): Promise<WorkloadApiServer> {
 }
 
 /** Status and body of one probe. */
-async function probe(h: HealthListener, path: "/healthz" | "/readyz"): Promise<string> {
+async function probe(h: AdminServer, path: "/healthz" | "/readyz"): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${h.port}${path}`);
   return `${res.status} ${await res.text()}`;
 }
 
 /** A sidecar on free loopback ports; the token work is never reached by these tests. */
-function deps(h: HealthListener, state: { ready: boolean; live: boolean }, tls?: SidecarConfig["tls"]): SidecarDeps {
+function deps(state: { ready: boolean; live: boolean }, tls?: SidecarConfig["tls"]): SidecarDeps {
   const config: SidecarConfig = {
     inbound: { host: "127.0.0.1", port: 0 },
     outbound: { host: "127.0.0.1", port: 0 },
@@ -66,7 +66,6 @@ function deps(h: HealthListener, state: { ready: boolean; live: boolean }, tls?:
     revocations: {} as SidecarDeps["revocations"],
     ready: () => state.ready,
     live: () => state.live,
-    health: h,
     logger: createLogger("test", { level: "silent" }),
     configPath: "sidecars.svc-b",
   };
@@ -77,13 +76,15 @@ describe("startSidecar and its health listener", () => {
     const h = await health();
     const agent = await silentAgent("agent-late");
     const state = { ready: true, live: true };
-    const starting = startSidecar(deps(h, state, { workload_api: { socket: agent.socket, startup_timeout: 10 } }));
+    const starting = startSidecar(deps(state, { workload_api: { socket: agent.socket, startup_timeout: 10 } }));
     expect(await probe(h, "/healthz")).toBe("200 ok");
     expect(await probe(h, "/readyz")).toBe("503 not ready");
 
     agent.push(svidResponse(svid));
     const sidecar = await starting;
     cleanups.push(() => sidecar.close());
+    // As main.ts does once start-up is over (@sts/runtime's startService).
+    h.started(sidecar.checks);
     expect(await probe(h, "/readyz")).toBe("200 ok");
     expect(await probe(h, "/healthz")).toBe("200 ok");
 
@@ -103,12 +104,9 @@ describe("startSidecar and its health listener", () => {
     expect(await probe(h, "/readyz")).toBe("503 not ready");
   });
 
-  it("never reports ready when its start fails (fail closed): the health listener is left to its caller to close", async () => {
-    const h = await health();
+  it("fails its start, naming the setting, without its TLS files (fail closed): no checks are handed over, so never ready", async () => {
     const missing = join(dir, "missing.pem");
     const tls = { cert_file: missing, key_file: missing, ca_file: missing, reload_interval: 0 };
-    await expect(startSidecar(deps(h, { ready: true, live: true }, tls))).rejects.toThrow(/sidecars\.svc-b\.tls/);
-    expect(await probe(h, "/readyz")).toBe("503 not ready");
-    expect(await probe(h, "/healthz")).toBe("200 ok");
+    await expect(startSidecar(deps({ ready: true, live: true }, tls))).rejects.toThrow(/sidecars\.svc-b\.tls/);
   });
 });

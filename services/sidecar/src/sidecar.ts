@@ -27,9 +27,9 @@ import type { RevocationState } from "@sts/jwt";
 import { bearerToken, callerHeaders, isOriginForm, peerHeaders, urlOnOrigin, verifyInbound } from "@sts/mesh";
 import type { ExchangeCache, InboundOptions, VerifiedCaller } from "@sts/mesh";
 import { durationHistogram } from "@sts/telemetry";
+import type { AdminChecks } from "@sts/runtime";
 import type { Logger } from "@sts/telemetry";
 import type { SidecarConfig } from "./config.js";
-import type { HealthListener } from "./health.js";
 import { BAD_GATEWAY, forward, forwardableHeaders } from "./proxy.js";
 import { UPSTREAM_UNAVAILABLE, forwardableH2Headers, startH2Proxy } from "./h2-proxy.js";
 import type { H2CallOutcome, H2Refusal, H2Router } from "./h2-proxy.js";
@@ -74,15 +74,10 @@ export interface SidecarDeps {
   exchange: ExchangeCache;
   /** Revocation state of tokens and subjects (NATS KV watch). */
   revocations: RevocationState;
-  /** Whether the sidecar can verify and exchange now (NATS reachable); /readyz answers it. */
+  /** Whether the sidecar can verify and exchange now (NATS reachable); part of its readiness (see {@link RunningSidecar}). */
   ready?: () => boolean;
-  /** Whether it can still recover on its own besides its `tls` identity (its grpc_tls identity not lost for good); /healthz answers it. */
+  /** Whether it can still recover on its own besides its `tls` identity (its grpc_tls identity not lost for good); part of its liveness. */
   live?: () => boolean;
-  /**
-   * The health listener of `config.health`, started by the caller before anything it waits for; the sidecar hands it
-   * its checks once its listeners are up. The caller closes it.
-   */
-  health?: HealthListener;
   logger: Logger;
   /** Where this sidecar's entry sits in the config file (`sidecars.svc-a`), to name a bad TLS file. */
   configPath?: string;
@@ -298,12 +293,22 @@ function tlsEvents(tls: NonNullable<SidecarConfig["tls"]>, section: string, logg
 
 const closeServer = (s: Server | Http2Server | Http2SecureServer): Promise<void> => new Promise((r) => s.close(() => r()));
 
+/** A sidecar with every listener up. */
+export interface RunningSidecar {
+  inboundPort: number;
+  outboundPort: number;
+  /** What its health listener's probes answer from now on: its own `live` and `ready`, and its `tls` identity's. */
+  checks: AdminChecks;
+  close(): Promise<void>;
+}
+
 /**
  * Starts the listeners. With `config.tls`, takes the TLS material first: the files (failing, naming the field, when one
- * is missing or unusable), or the Workload API's first X.509-SVID (failing after startup_timeout, /readyz answering
- * 503 meanwhile). The inbound listeners serve mutual TLS; the others stay cleartext, on the workload's side.
+ * is missing or unusable), or the Workload API's first X.509-SVID (failing after startup_timeout, the caller's health
+ * listener answering 503 on /readyz meanwhile). The inbound listeners serve mutual TLS; the others stay cleartext, on
+ * the workload's side.
  */
-export async function startSidecar(deps: SidecarDeps): Promise<{ inboundPort: number; outboundPort: number; close(): Promise<void> }> {
+export async function startSidecar(deps: SidecarDeps): Promise<RunningSidecar> {
   const section = `${deps.configPath ?? "sidecar"}.tls`;
   // Fail closed: without an identity this throws and no listener serves.
   const tls = deps.config.tls && (await PeerTls.open(deps.config.tls, section, tlsEvents(deps.config.tls, section, deps.logger)));
@@ -336,16 +341,16 @@ export async function startSidecar(deps: SidecarDeps): Promise<{ inboundPort: nu
     const { host, port } = deps.config.grpc_outbound;
     otherServers.push(await startH2Proxy(outboundRouter, grpcRefusal, host, port, grpcCallDurations("grpc_outbound", sidecar)));
   }
-  // Only now, every listener up: until here /readyz answered 503. Not live is not ready either (see health.ts).
-  deps.health?.started({
-    // An identity that can no longer be renewed (its agent refusing the stream for good) needs a restart.
-    live: () => (tls?.canRenew() ?? true) && (deps.live?.() ?? true),
-    // Without its identity (an SVID redacted or expired) the inbound listeners refuse every connection.
-    ready: () => (deps.ready?.() ?? true) && (tls?.hasIdentity() ?? true),
-  });
+  // Only now, every listener up, are there checks to answer with: until the caller hands them over, /readyz says 503.
   return {
     inboundPort: (inbound.address() as AddressInfo).port,
     outboundPort: (outbound.address() as AddressInfo).port,
+    checks: {
+      // An identity that can no longer be renewed (its agent refusing the stream for good) needs a restart.
+      live: () => (tls?.canRenew() ?? true) && (deps.live?.() ?? true),
+      // Without its identity (an SVID redacted or expired) the inbound listeners refuse every connection.
+      ready: () => (deps.ready?.() ?? true) && (tls?.hasIdentity() ?? true),
+    },
     close: async () => {
       tls?.close();
       await Promise.all([inbound, outbound, ...otherServers].map(closeServer));
