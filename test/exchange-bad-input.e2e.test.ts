@@ -269,6 +269,9 @@ describe("may_act (RFC 8693 §4.4)", () => {
     expect(claimsOf(minted.value.access_token).origin_client_id).toBe("app");
     // The count the refusal left alone does move for a Mint that succeeds.
     expect(await exchangedCount()).toBe(before + 1);
+    const none = await call<MintResponse__Output>(grpc.token, "Mint", { ...request, origin_client_id: "" }, internal);
+    if (!none.ok) throw new Error(none.failure.description);
+    expect(claimsOf(none.value.access_token)).not.toHaveProperty("origin_client_id");
   });
 
   it("refuses Mint and MintBatch to callers that are not internal, minting nothing", async () => {

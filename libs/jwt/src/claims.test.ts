@@ -151,6 +151,16 @@ describe("revocableClaimsOf", () => {
     expect(revocableClaimsOf(await sign({ jti: "j", iss: STS, sub: "alice", iat: T, act: "svc-w" }))?.act).toBeUndefined();
   });
 
+  it("reads the client a chain began with, so a cache drops hops of a revoked client's token; a malformed one leaves nothing to trust", async () => {
+    const base = { jti: "j", iss: STS, sub: "alice", iat: T, client_id: "svc-a" };
+    const claims = revocableClaimsOf(await sign({ ...base, origin_client_id: "webapp" }));
+    expect(claims?.origin_client_id).toBe("webapp");
+    expect(isTokenRevoked(claims!, state([], [[STS, "webapp", T]]))).toBe(true);
+    expect(isTokenRevoked(claims!, state([], [[STS, "webapp", T - 1]]))).toBe(false);
+    for (const origin_client_id of ["", 7, ["webapp"], "c".repeat(257)]) expect(revocableClaimsOf(await sign({ ...base, origin_client_id }))).toBeUndefined();
+    expect(revocableClaimsOf(await sign({ ...base, origin_client_id: "c".repeat(256) }))?.origin_client_id).toHaveLength(256);
+  });
+
   it("reads origin_iat when well-formed, and a malformed one (not a number, after iat) as a chain begun before any revocation", async () => {
     const base = { jti: "j", iss: STS, sub: "alice", iat: T + 100 };
     expect(revocableClaimsOf(await sign({ ...base, origin_iat: T }))).toMatchObject({ iat: T + 100, origin_iat: T });

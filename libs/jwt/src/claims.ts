@@ -240,8 +240,9 @@ export const begunBy = (revokedAt: number | undefined, began: number): boolean =
  * for a string that is not a JWT. A claim that is missing or of the wrong
  * type reads as one that revokes nothing, except a missing `iat` or a
  * malformed `origin_iat` (not a number, or after `iat`), which read as a
- * chain begun before any subject revocation. `kid` comes from the protected
- * header.
+ * chain begun before any subject revocation, and a malformed
+ * `origin_client_id`, which makes the whole token unreadable (undefined): it
+ * could name no client to check. `kid` comes from the protected header.
  */
 export function revocableClaimsOf(token: string): RevocableClaims | undefined {
   let claims: JWTPayload;
@@ -252,6 +253,7 @@ export function revocableClaimsOf(token: string): RevocableClaims | undefined {
   } catch {
     return undefined;
   }
+  if (claims.origin_client_id !== undefined && !isOriginClientId(claims.origin_client_id)) return undefined;
   const str = (v: unknown): string => (typeof v === "string" ? v : "");
   const iat = typeof claims.iat === "number" ? claims.iat : -Infinity;
   return {
@@ -264,7 +266,7 @@ export function revocableClaimsOf(token: string): RevocableClaims | undefined {
     ...(claims.sub_id !== undefined && { sub_id: claims.sub_id }),
     iat,
     ...(claims.origin_iat !== undefined && { origin_iat: isOriginIat(claims.origin_iat, iat) ? claims.origin_iat : -Infinity }),
-    ...(typeof claims.origin_client_id === "string" && { origin_client_id: claims.origin_client_id }),
+    ...(claims.origin_client_id !== undefined && { origin_client_id: claims.origin_client_id }),
     ...(typeof kid === "string" && { kid }),
   };
 }

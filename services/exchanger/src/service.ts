@@ -145,6 +145,17 @@ async function checkActiveAtIssuer(token: string, subject: Subject): Promise<voi
   if (verdict === "mismatch") throw badToken("subject_token", "its issuer's introspection answer is about another token");
 }
 
+/**
+ * The client the chain began with, carried down every hop (empty: none): revoking it ends the hops made from its token
+ * too. Another issuer's client is not ours to revoke (nor a name any of ours may take); one that is the new token's own
+ * `client_id` goes without saying.
+ */
+function originClientOf(subject: Subject, caller: string): string {
+  if (subject.foreign) return "";
+  const origin = subject.claims.origin_client_id ?? subject.claims.client_id;
+  return origin === caller ? "" : origin;
+}
+
 /** Nothing was issued because nobody waits for it any more; never recorded as a denial (the request was not refused). */
 const callerGone = (): OAuthError => new OAuthError("temporarily_unavailable", "the caller cancelled, or its deadline passed, before the token was minted");
 
@@ -286,9 +297,7 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
         // Where the chain began, carried down every hop: a subject revocation this exchanger has not seen yet (it may
         // answer from its copy for up to revocation_max_staleness) still covers the token it makes now.
         origin_iat: String(Math.floor(subject.origin_iat ?? subject.iat)),
-        // The client the chain began with, carried down every hop: revoking it ends the hops made from its token too. Another
-        // issuer's client is not ours to revoke (nor a name any of ours may take).
-        origin_client_id: verified.foreign ? "" : (subject.origin_client_id ?? subject.client_id),
+        origin_client_id: originClientOf(verified, client.client_id),
         policy_ids: [...new Set(policyIds)],
         policy_revision: String(policyRevision),
       };

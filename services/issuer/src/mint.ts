@@ -92,6 +92,9 @@ export interface TokenEventData {
   /** Actor chain subjects, newest first. */
   actors?: string[];
   subject_issuer?: string;
+  /** For exchanges: when the chain began and the client of this stack it began with (as in the token), for auditors tracing a revocation. */
+  origin_iat?: number;
+  origin_client_id?: string;
   /** The refresh token family that came with this token, if any. */
   refresh_family?: string;
   /** The ID token that came with this token, if any. */
@@ -212,6 +215,8 @@ export class TokenMinter {
       ...(input.parentJti && { parent_jti: input.parentJti }),
       ...(input.act && { actors: actSubjects(input.act) }),
       ...(input.subjectIssuer && { subject_issuer: input.subjectIssuer }),
+      ...(claims.origin_iat !== undefined && { origin_iat: claims.origin_iat }),
+      ...(claims.origin_client_id !== undefined && { origin_client_id: claims.origin_client_id }),
       ...(input.refreshFamily && { refresh_family: input.refreshFamily }),
       ...(input.idTokenJti && { id_token_jti: input.idTokenJti }),
       ...(input.policy && { policy_ids: [...input.policy.ids], policy_revision: input.policy.revision }),
