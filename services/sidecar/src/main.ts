@@ -25,7 +25,6 @@ async function serve({ config, workload, sidecar, secret }: ReturnType<typeof re
     config: sidecar,
     audience: sidecar.audience ?? workload,
     inbound: tokens.inbound,
-    revocations: tokens.inbound.revocations,
     // Without its gRPC identity (an SVID redacted or expired) every exchange fails closed: not ready either.
     ready: () => nats.isConnected() && grpcTls.identity.held(),
     // Its exchanger channel's SVID gone and its agent refusing the stream for good: only a restart helps.

@@ -63,7 +63,6 @@ function deps(state: { ready: boolean; live: boolean }, tls?: SidecarConfig["tls
     audience: "svc-b",
     inbound: {} as SidecarDeps["inbound"],
     exchange: {} as SidecarDeps["exchange"],
-    revocations: {} as SidecarDeps["revocations"],
     ready: () => state.ready,
     live: () => state.live,
     logger: createLogger("test", { level: "silent" }),

@@ -23,7 +23,6 @@ import type { AddressInfo, Socket } from "node:net";
 import { status as grpcStatusCodes } from "@grpc/grpc-js";
 import { OAuthError, toOAuthError } from "@sts/errors";
 import { logReloads, logSvidEvents } from "@sts/grpc";
-import type { RevocationState } from "@sts/jwt";
 import { bearerToken, callerHeaders, isOriginForm, peerHeaders, urlOnOrigin, verifyInbound } from "@sts/mesh";
 import type { ExchangeCache, InboundOptions, VerifiedCaller } from "@sts/mesh";
 import { durationHistogram } from "@sts/telemetry";
@@ -71,9 +70,8 @@ export interface SidecarDeps {
   config: SidecarConfig;
   inbound: Omit<InboundOptions, "audience">;
   audience: string;
+  /** The exchange cache, holding the revocation state (NATS KV watch) it checks on every call. */
   exchange: ExchangeCache;
-  /** Revocation state of tokens and subjects (NATS KV watch). */
-  revocations: RevocationState;
   /** Whether the sidecar can verify and exchange now (NATS reachable); part of its readiness (see {@link RunningSidecar}). */
   ready?: () => boolean;
   /** Whether it can still recover on its own besides its `tls` identity (its grpc_tls identity not lost for good); part of its liveness. */
@@ -159,8 +157,8 @@ async function admitOutbound(
   if (!route) throw new OAuthError("invalid_target", "no route to this destination");
   const token = bearerToken(authorization);
   if (!token) throw new OAuthError("invalid_token", "the inbound bearer token is required");
-  // A revoked or malformed inbound token is refused by the exchange cache, given these revocations: on a hit against
-  // the claims it decoded when it made the entry, on a miss before any exchange.
+  // A revoked or malformed inbound token is refused by the exchange cache, given its revocations: on a hit against the
+  // claims it decoded when it made the entry, on a miss before any exchange.
   const url = protocol === "grpc" ? (route.grpc_url ?? route.url) : route.url;
   let tls: PeerTls | undefined;
   if (new URL(url).protocol === "https:") {
@@ -170,7 +168,7 @@ async function admitOutbound(
     deps.tls.requireIdentity();
     tls = deps.tls;
   }
-  const exchanged = await deps.exchange.tokenFor(token, route.audience, route.scopes, { revocations: deps.revocations });
+  const exchanged = await deps.exchange.tokenFor(token, route.audience, route.scopes);
   const outbound = { url, authorization: `Bearer ${exchanged.accessToken}` };
   // Taken after the exchange: an SVID redacted meanwhile must not be dialled with.
   return tls ? { ...outbound, tls: tls.route(routeName, route.spiffe_id) } : outbound;
