@@ -636,6 +636,11 @@ export const configSchema = z.strictObject({
       }
     })
     .default({}),
+  /**
+   * How long a service (or sidecar) may take to start before its /healthz fails, so that an orchestrator restarts one
+   * wedged for good (waiting on NATS or on a bucket its owner never makes); 0 for no limit.
+   */
+  startup_deadline: duration.default(600),
   /** The user directory behind UserInfo: user id → OIDC claims. */
   users: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
   telemetry: z

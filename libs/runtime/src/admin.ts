@@ -9,8 +9,8 @@
  * that probes tell a process still starting from a dead one: a refused
  * connection makes a liveness probe restart the pod, and the restarted one
  * would only wait again. Until the started process hands over its checks,
- * /healthz answers 200 (each wait that can fail for good ends the process
- * itself) and /readyz 503.
+ * /healthz answers 200 and /readyz 503; past `startup_deadline` /healthz
+ * fails too (see start-up.ts), since some waits have no end of their own.
  */
 import { createServer } from "node:http";
 import type { ServerResponse } from "node:http";

@@ -11,7 +11,7 @@ import { createLogger, getMeter, initMetrics, initTelemetry } from "@sts/telemet
 import type { Logger, MetricsHandle } from "@sts/telemetry";
 import { startAdminServer } from "./admin.js";
 import { natsOptionsOf } from "./nats-options.js";
-import { startUnderProbes } from "./start-up.js";
+import { DRAINING, startUnderProbes } from "./start-up.js";
 import type { StartedService } from "./start-up.js";
 
 /** A service's telemetry: tracing, and metrics with the admin server (probes) when it has one. */
@@ -53,12 +53,17 @@ export function startTelemetry(name: string, config: StsConfig, options: Telemet
     metrics,
     async startService(start) {
       const admin = adminAt && (await startAdminServer({ ...adminAt, metrics, logger }));
-      const service = await startUnderProbes(admin, start);
+      const service = await startUnderProbes(admin, start, { deadlineSeconds: config.startup_deadline, logger });
       return async () => {
-        // The probes answer while the service drains (its readiness falls as its servers stop).
-        await service.stop();
-        await admin?.close();
-        await Promise.all([tracing.shutdown(), metrics?.shutdown()]);
+        // The probes answer while the service drains, no longer ready: a load balancer other than Kubernetes' (which
+        // drops a terminating pod anyway) sends nothing new meanwhile.
+        admin?.started(DRAINING);
+        try {
+          await service.stop();
+        } finally {
+          await admin?.close();
+          await Promise.all([tracing.shutdown(), metrics?.shutdown()]);
+        }
       };
     },
   };

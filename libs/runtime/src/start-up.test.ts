@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { tcpOpen } from "@sts/testkit";
+import { tcpOpen, waitFor } from "@sts/testkit";
+import type { Logger } from "@sts/telemetry";
 import { startAdminServer } from "./admin.js";
 import type { AdminServer } from "./admin.js";
 import { startUnderProbes } from "./start-up.js";
@@ -62,6 +63,34 @@ describe("startUnderProbes", () => {
     pending.fail(new Error("nats: connection refused for good"));
     await expect(starting).rejects.toThrow("nats: connection refused for good");
     expect(await tcpOpen(admin.port)).toBe(false);
+  });
+
+  it("fails liveness once start-up is past its deadline, and answers the service's checks if it completes after all", async () => {
+    const admin = await adminServer();
+    const pending = pendingStart();
+    const errors: string[] = [];
+    const logger = { error: (_o: unknown, message: string) => errors.push(message) } as unknown as Logger;
+    const starting = startUnderProbes(admin, pending.start, { deadlineSeconds: 0.05, logger });
+    expect(await probe(admin, "/healthz")).toBe("200 ok");
+    await waitFor(async () => (await probe(admin, "/healthz")) === "503 not live", { timeoutMs: 2_000, message: "still live past the deadline" });
+    expect(await probe(admin, "/readyz")).toBe("503 not ready");
+    expect(errors).toEqual([expect.stringMatching(/startup_deadline/)]);
+    pending.finish({ checks: { live: () => true, ready: () => true }, stop });
+    await starting;
+    expect([await probe(admin, "/healthz"), await probe(admin, "/readyz")]).toEqual(["200 ok", "200 ok"]);
+  });
+
+  it("arms no deadline for a start that completes in time, nor with 0", async () => {
+    const admin = await adminServer();
+    const checks = { live: () => true, ready: () => true };
+    await startUnderProbes(admin, () => Promise.resolve({ checks, stop }), { deadlineSeconds: 0.05 });
+    const unlimited = pendingStart();
+    const other = await adminServer();
+    const starting = startUnderProbes(other, unlimited.start, { deadlineSeconds: 0 });
+    await new Promise((r) => setTimeout(r, 120));
+    expect([await probe(admin, "/healthz"), await probe(other, "/healthz")]).toEqual(["200 ok", "200 ok"]);
+    unlimited.finish({ checks, stop });
+    await starting;
   });
 
   it("runs the start without an admin server when the service has none", async () => {

@@ -1,0 +1,49 @@
+/**
+ * A service's whole life under its probes, as main.ts runs it: the admin
+ * server up first, the service's checks once it serves, not ready while it
+ * stops, and closed after it, even when stopping fails.
+ */
+import { describe, expect, it } from "vitest";
+import { configSchema } from "@sts/config";
+import { freePort, tcpOpen } from "@sts/testkit";
+import { startTelemetry } from "./index.js";
+
+/** Status and body of one probe. */
+async function probe(port: number, path: "/healthz" | "/readyz"): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  return `${res.status} ${await res.text()}`;
+}
+
+/** startService for a service whose stop() waits until the test lets it finish (or fails). */
+async function service(): Promise<{ port: number; stop: () => Promise<void>; release(err?: Error): void }> {
+  const port = await freePort();
+  const { telemetry } = startTelemetry("start-service-test", configSchema.parse({ telemetry: { log_level: "silent" } }), {
+    admin: { host: "127.0.0.1", port },
+  });
+  let release!: (err?: Error) => void;
+  const stopped = new Promise<void>((resolve, reject) => {
+    release = (err) => (err ? reject(err) : resolve());
+  });
+  const stop = await telemetry.startService(() => Promise.resolve({ checks: { live: () => true, ready: () => true }, stop: () => stopped }));
+  return { port, stop, release };
+}
+
+describe("startService", () => {
+  it("answers live and no longer ready while the service stops, then closes the admin server", async () => {
+    const s = await service();
+    expect(await probe(s.port, "/readyz")).toBe("200 ok");
+    const stopping = s.stop();
+    expect([await probe(s.port, "/healthz"), await probe(s.port, "/readyz")]).toEqual(["200 ok", "503 not ready"]);
+    s.release();
+    await stopping;
+    expect(await tcpOpen(s.port)).toBe(false);
+  });
+
+  it("closes the admin server when the service fails to stop, and reports the failure", async () => {
+    const s = await service();
+    const stopping = s.stop();
+    s.release(new Error("nats drain timed out"));
+    await expect(stopping).rejects.toThrow("nats drain timed out");
+    expect(await tcpOpen(s.port)).toBe(false);
+  });
+});
