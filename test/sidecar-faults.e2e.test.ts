@@ -86,6 +86,8 @@ describe("a sidecar without NATS", () => {
     await stack.nats.restart();
     await waitFor(async () => (await readyz()) === 200, { timeoutMs: 20_000, message: "sidecar not ready after NATS came back" });
     expect((await callB(held)).status).toBe(200);
+    // The issuer and the gateway reconnect on their own schedule: the sidecar being back says nothing of them.
+    await stack.ready();
 
     // A revocation made after the restart reaches the sidecar: its watch resumed.
     const fresh = await token();
