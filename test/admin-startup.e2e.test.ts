@@ -71,6 +71,9 @@ describe("a starting stack service's admin server", () => {
     expect(await probe("/healthz")).toEqual({ status: 200, body: "ok" });
     expect(await probe("/readyz")).toEqual({ status: 503, body: "not ready" });
     expect(await tcpOpen(grpcPort)).toBe(false);
+    // Its metrics say why: the connection gauge is there from the start, at 0 while the first connect waits.
+    const waiting = parseSamples((await probe("/metrics")).body).filter((s) => s.name === "sts_nats_connected");
+    expect(waiting.map((s) => s.value)).toEqual([0]);
 
     await stack.nats.restart();
     await waitFor(natsConnected, { timeoutMs: 10_000, message: "exchanger not connected to NATS after it came up" });
@@ -86,4 +89,21 @@ describe("a starting stack service's admin server", () => {
     // Serving: its gRPC health says so too.
     expect(await grpcHealthy(stack.address.exchanger, "", 1_000)).toBe(true);
   }, 60_000);
+});
+
+describe("a stack service stopped while it starts", () => {
+  it("exits at once on SIGTERM (status 0), closing its admin server: node as a container's PID 1 would ignore an unhandled one", async () => {
+    await exchanger?.stop();
+    exchanger = undefined;
+    await stack.nats.kill("SIGTERM");
+    try {
+      const starting = await startExchanger();
+      expect(await probe("/healthz")).toEqual({ status: 200, body: "ok" });
+      // Without a handler Node dies of the signal itself (exit value "SIGTERM"); with one it stops cleanly.
+      expect(await starting.kill("SIGTERM")).toBe(0);
+      expect(await tcpOpen(adminPort)).toBe(false);
+    } finally {
+      await stack.nats.restart();
+    }
+  }, 30_000);
 });

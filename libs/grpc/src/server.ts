@@ -117,25 +117,3 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     },
   };
 }
-
-/**
- * Runs fn once on SIGTERM or SIGINT, then exits. The one place that calls
- * process.exit: a service's main owns its process, libraries never do.
- */
-export function onShutdownSignal(fn: () => Promise<void>, logger: Logger): void {
-  let called = false;
-  const handler = (signal: NodeJS.Signals): void => {
-    if (called) return;
-    called = true;
-    logger.info({ signal }, "shutting down");
-    fn().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, "shutdown failed");
-        process.exit(1);
-      },
-    );
-  };
-  process.once("SIGTERM", handler);
-  process.once("SIGINT", handler);
-}

@@ -11,6 +11,7 @@ import { createLogger, getMeter, initMetrics, initTelemetry } from "@sts/telemet
 import type { Logger, MetricsHandle } from "@sts/telemetry";
 import { startAdminServer } from "./admin.js";
 import { natsOptionsOf } from "./nats-options.js";
+import { onShutdownSignal } from "./signals.js";
 import { DRAINING, startUnderProbes } from "./start-up.js";
 import type { StartedService } from "./start-up.js";
 
@@ -21,8 +22,9 @@ export interface ServiceTelemetry {
   /**
    * Runs the service's start-up with its admin server (GET /healthz, /readyz, /metrics), when it has one, already up:
    * /healthz 200 and /readyz 503 while `start` waits (for NATS, buckets, an SVID), the started service's checks after.
-   * A failed start closes the admin server and rethrows; a port already taken fails the start. Answers how to stop: the
-   * service, then the admin server, then tracing and metrics, flushed.
+   * A failed start closes the admin server and rethrows; a port already taken fails the start. SIGTERM or SIGINT while
+   * it starts ends the process at once (nothing serves yet to drain); after, they stop the service, then the admin
+   * server, then flush tracing and metrics, and exit. Answers that same stop, for tests.
    */
   startService(start: () => Promise<StartedService>): Promise<() => Promise<void>>;
 }
@@ -31,6 +33,8 @@ export interface ServiceTelemetry {
 export interface TelemetryStartOptions {
   /** Where the admin server listens when the service's `services.<name>` has no admin_port: a sidecar's `health`. */
   admin?: { host: string; port: number };
+  /** The config field `admin` comes from, to name in an error (`sidecars.<workload>.health`). */
+  adminField?: string;
 }
 
 /**
@@ -52,9 +56,29 @@ export function startTelemetry(name: string, config: StsConfig, options: Telemet
   const telemetry: ServiceTelemetry = {
     metrics,
     async startService(start) {
-      const admin = adminAt && (await startAdminServer({ ...adminAt, metrics, logger }));
-      const service = await startUnderProbes(admin, start, { deadlineSeconds: config.startup_deadline, logger });
-      return async () => {
+      const field = options.adminField ?? `services.${name}.admin_port`;
+      const admin =
+        adminAt &&
+        (await startAdminServer({ ...adminAt, metrics, logger }).catch((err: unknown) => {
+          throw new Error(`${field}: cannot listen on ${adminAt.host}:${adminAt.port}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        }));
+      const flush = async (): Promise<void> => {
+        await Promise.all([tracing.shutdown(), metrics?.shutdown()]);
+      };
+      // A signal while it starts (waiting for NATS, say) ends it at once: nothing serves yet. Without a handler, node as
+      // a container's PID 1 would ignore SIGTERM, and the pod would wait out its grace period.
+      const stopStarting = onShutdownSignal(async () => {
+        logger.info("stopped while starting");
+        await admin?.close();
+        await flush();
+      }, logger);
+      let service: StartedService;
+      try {
+        service = await startUnderProbes(admin, start, { deadlineSeconds: config.startup_deadline, logger });
+      } finally {
+        stopStarting();
+      }
+      const stop = async (): Promise<void> => {
         // The probes answer while the service drains, no longer ready: a load balancer other than Kubernetes' (which
         // drops a terminating pod anyway) sends nothing new meanwhile.
         admin?.started(DRAINING);
@@ -62,9 +86,11 @@ export function startTelemetry(name: string, config: StsConfig, options: Telemet
           await service.stop();
         } finally {
           await admin?.close();
-          await Promise.all([tracing.shutdown(), metrics?.shutdown()]);
+          await flush();
         }
       };
+      onShutdownSignal(stop, logger);
+      return stop;
     },
   };
   return { telemetry, logger };
@@ -104,12 +130,15 @@ async function useEventsStream(nats: NatsHandle, replicas: number, logger: Logge
 
 /** Connects to the stack's NATS (reconnecting forever) and makes sure the events stream exists. */
 export async function connectStack(name: string, config: StsConfig, logger: Logger): Promise<NatsHandle> {
+  const held: { connection?: NatsHandle } = {};
+  // Registered before the first connect, which may wait long: meanwhile /metrics says 0, not nothing.
+  getMeter("@sts/nats")
+    .createObservableGauge("sts.nats.connected", { description: "1 while the NATS connection is up, 0 while it connects or reconnects" })
+    .addCallback((result) => result.observe(held.connection?.isConnected() ? 1 : 0));
   const nats = await connectNats({ ...natsOptionsOf(name, config.nats), logger });
+  held.connection = nats;
   if (name === EVENTS_OWNER) await ensureEventsStream(nats, { replicas: config.nats.replicas });
   else if (!NO_EVENTS.has(name)) await useEventsStream(nats, config.nats.replicas, logger);
-  getMeter("@sts/nats")
-    .createObservableGauge("sts.nats.connected", { description: "1 while the NATS connection is up, 0 while it reconnects" })
-    .addCallback((result) => result.observe(nats.isConnected() ? 1 : 0));
   return nats;
 }
 

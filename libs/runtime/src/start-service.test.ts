@@ -3,6 +3,7 @@
  * server up first, the service's checks once it serves, not ready while it
  * stops, and closed after it, even when stopping fails.
  */
+import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
 import { configSchema } from "@sts/config";
 import { freePort, tcpOpen } from "@sts/testkit";
@@ -45,5 +46,28 @@ describe("startService", () => {
     s.release(new Error("nats drain timed out"));
     await expect(stopping).rejects.toThrow("nats drain timed out");
     expect(await tcpOpen(s.port)).toBe(false);
+  });
+});
+
+describe("startService with its admin port taken", () => {
+  it("fails the start naming the config field, and runs nothing", async () => {
+    const port = await freePort();
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(port, "127.0.0.1", resolve));
+    try {
+      const { telemetry } = startTelemetry("start-service-test", configSchema.parse({ telemetry: { log_level: "silent" } }), {
+        admin: { host: "127.0.0.1", port },
+        adminField: "sidecars.svc-a.health",
+      });
+      let started = false;
+      const start = () => {
+        started = true;
+        return Promise.resolve({ checks: { live: () => true, ready: () => true }, stop: () => Promise.resolve() });
+      };
+      await expect(telemetry.startService(start)).rejects.toThrow(/^sidecars\.svc-a\.health: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+      expect(started).toBe(false);
+    } finally {
+      squatter.close();
+    }
   });
 });

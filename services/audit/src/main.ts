@@ -3,7 +3,7 @@ import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { onShutdownSignal, openGrpcCredentials, startGrpcServer } from "@sts/grpc";
+import { openGrpcCredentials, startGrpcServer } from "@sts/grpc";
 import { EventPublisher } from "@sts/nats";
 import { loadAuditProto, PROTO_FILES } from "@sts/proto";
 import { openStackTokens } from "@sts/mesh";
@@ -61,8 +61,7 @@ async function main(): Promise<void> {
   const settings = readSettings();
   const { telemetry, logger } = startTelemetry("audit", settings.config);
   // Its admin server answers from here on: a probe refused while it waits for NATS would read as a dead process.
-  const stop = await telemetry.startService(() => serve(settings, logger));
-  onShutdownSignal(stop, logger);
+  await telemetry.startService(() => serve(settings, logger));
 }
 
 runMain(main);

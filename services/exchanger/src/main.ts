@@ -8,7 +8,7 @@ import { PublicKeyRing, parseStoredKey } from "@sts/keys";
 import { VerifiedTokens } from "@sts/jwt";
 import { BUCKETS, EVENT_TYPES, encodeKey, EventPublisher, KvCache, eventSubject, openBucket } from "@sts/nats";
 import { RevocationCache, RevocationList, StalenessGuard } from "@sts/revocation";
-import { callUnary, coalescedCalls, createClient, onShutdownSignal, openGrpcCredentials, startGrpcServer } from "@sts/grpc";
+import { callUnary, coalescedCalls, createClient, openGrpcCredentials, startGrpcServer } from "@sts/grpc";
 import { loadExchangeProto, loadPolicyProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import type {
@@ -177,8 +177,7 @@ async function main(): Promise<void> {
   const settings = readSettings();
   const { telemetry, logger } = startTelemetry("exchanger", settings.config);
   // Its admin server answers from here on: a probe refused while it waits for NATS would read as a dead process.
-  const stop = await telemetry.startService(() => serve(settings, logger));
-  onShutdownSignal(stop, logger);
+  await telemetry.startService(() => serve(settings, logger));
 }
 
 runMain(main);

@@ -1,7 +1,7 @@
 /** Gateway entry point: config → telemetry and admin server → gRPC clients → HTTP server → signals. */
 import { startTelemetry, runMain } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
-import { checkHealth, createClient, onShutdownSignal, openGrpcCredentials } from "@sts/grpc";
+import { checkHealth, createClient, openGrpcCredentials } from "@sts/grpc";
 import { loadClientsProto, loadExchangeProto, loadTokenProto } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import { readSettings } from "./config.js";
@@ -62,8 +62,7 @@ async function main(): Promise<void> {
   const settings = readSettings();
   const { telemetry, logger } = startTelemetry("gateway", settings.config);
   // Its admin server answers from here on: a probe refused while it waits for its SVID would read as a dead process.
-  const stop = await telemetry.startService(() => serve(settings, logger));
-  onShutdownSignal(stop, logger);
+  await telemetry.startService(() => serve(settings, logger));
 }
 
 runMain(main);

@@ -12,7 +12,7 @@ import { RefreshTokens } from "./refresh-tokens.js";
 import { JWKS_EDGE_CACHE_SECONDS, JWKS_VERIFIER_CACHE_SECONDS, PublicKeyRing, SigningKeyRing, parseStoredKey, prepublishLeadSeconds } from "@sts/keys";
 import { BUCKETS, EventPublisher, KvCache, openBucket } from "@sts/nats";
 import { RevocationCache, RevocationList, StalenessGuard } from "@sts/revocation";
-import { onShutdownSignal, openGrpcCredentials, startGrpcServer } from "@sts/grpc";
+import { openGrpcCredentials, startGrpcServer } from "@sts/grpc";
 import { loadClientsProto, loadKeysProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import { readSettings } from "./config.js";
@@ -248,8 +248,7 @@ async function main(): Promise<void> {
   const settings = readSettings();
   const { telemetry, logger } = startTelemetry("issuer", settings.config);
   // Its admin server answers from here on: a probe refused while it waits for NATS would read as a dead process.
-  const stop = await telemetry.startService(() => serve(settings, logger));
-  onShutdownSignal(stop, logger);
+  await telemetry.startService(() => serve(settings, logger));
 }
 
 runMain(main);

@@ -2,7 +2,7 @@
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
 import { BUCKETS, EventPublisher, KvCache, openBucket } from "@sts/nats";
-import { onShutdownSignal, openGrpcCredentials, startGrpcServer } from "@sts/grpc";
+import { openGrpcCredentials, startGrpcServer } from "@sts/grpc";
 import { openStackTokens } from "@sts/mesh";
 import { loadPolicyProto, PROTO_FILES } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
@@ -90,8 +90,7 @@ async function main(): Promise<void> {
   const settings = readSettings();
   const { telemetry, logger } = startTelemetry("policy", settings.config);
   // Its admin server answers from here on: a probe refused while it waits for NATS would read as a dead process.
-  const stop = await telemetry.startService(() => serve(settings, logger));
-  onShutdownSignal(stop, logger);
+  await telemetry.startService(() => serve(settings, logger));
 }
 
 runMain(main);

@@ -1,5 +1,5 @@
 /** Sidecar entry point: config → telemetry → health listener → NATS revocations → JWKS → exchanger client → listeners → signals. */
-import { createClient, onShutdownSignal, openGrpcCredentials } from "@sts/grpc";
+import { createClient, openGrpcCredentials } from "@sts/grpc";
 import { ExchangeCache, openStackTokens } from "@sts/mesh";
 import { loadExchangeProto } from "@sts/proto";
 import { connectStack, runMain, startTelemetry } from "@sts/runtime";
@@ -55,11 +55,13 @@ async function main(): Promise<void> {
   const settings = readSettings();
   const { workload, sidecar } = settings;
   // Its health listener is its admin server: probes, and metrics, which are on when it has one.
-  const { telemetry, logger } = startTelemetry(`sidecar-${workload.replace(/[^A-Za-z0-9_-]/g, "_")}`, settings.config, { admin: sidecar.health });
+  const { telemetry, logger } = startTelemetry(`sidecar-${workload.replace(/[^A-Za-z0-9_-]/g, "_")}`, settings.config, {
+    admin: sidecar.health,
+    adminField: `sidecars.${workload}.health`,
+  });
   // Up before anything serve() waits for (NATS, the issuer's bucket, SVIDs), live and not ready until it has started: a
   // probe refused meanwhile reads as a dead process, and a liveness probe would restart one that is only waiting.
-  const stop = await telemetry.startService(() => serve(settings, logger));
-  onShutdownSignal(stop, logger);
+  await telemetry.startService(() => serve(settings, logger));
 }
 
 runMain(main);

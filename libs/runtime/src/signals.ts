@@ -1,0 +1,28 @@
+/** A service process's shutdown signals: the one place, with runMain, that ends a process. */
+import type { Logger } from "@sts/telemetry";
+
+/**
+ * Runs fn once on SIGTERM or SIGINT, then exits (0, or 1 when fn fails): a service's main owns its process, libraries
+ * never exit. Answers how to take the handlers off again (a start-up's, replaced once the service serves).
+ */
+export function onShutdownSignal(fn: () => Promise<void>, logger: Logger): () => void {
+  let called = false;
+  const handler = (signal: NodeJS.Signals): void => {
+    if (called) return;
+    called = true;
+    logger.info({ signal }, "shutting down");
+    fn().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGTERM", handler);
+  process.once("SIGINT", handler);
+  return () => {
+    process.off("SIGTERM", handler);
+    process.off("SIGINT", handler);
+  };
+}
