@@ -53,6 +53,18 @@ function answer(res: ServerResponse, status: number, body: string, headers: Reco
   res.writeHead(status, { "content-type": "text/plain", "cache-control": "no-store", ...headers }).end(body);
 }
 
+/**
+ * Answers a liveness (/healthz) or readiness (/readyz) probe from `checks`, as every probe of this stack does (the admin
+ * server's, and the gateway's public ones): a process that is not live is not ready either, as it will not recover to
+ * serve.
+ */
+export function answerProbe(res: ServerResponse, path: "/healthz" | "/readyz", checks: AdminChecks): void {
+  const live = checks.live();
+  if (path === "/healthz") answer(res, live ? 200 : 503, live ? "ok" : "not live");
+  else if (live && checks.ready()) answer(res, 200, "ok");
+  else answer(res, 503, "not ready");
+}
+
 /** Starts the admin server in its "starting" state: GET /healthz, /readyz and /metrics; resolves once listening, rejects when it cannot listen. */
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
   let checks = STARTING;
@@ -71,11 +83,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       answer(res, 404, "not found");
       return;
     }
-    // A process that is not live is not ready either: it will not recover to serve.
-    const live = checks.live();
-    if (path === "/healthz") answer(res, live ? 200 : 503, live ? "ok" : "not live");
-    else if (live && checks.ready()) answer(res, 200, "ok");
-    else answer(res, 503, "not ready");
+    answerProbe(res, path, checks);
   });
   // A port already taken must fail the start, not crash the process later with an unhandled 'error' event.
   await new Promise<void>((resolve, reject) => {

@@ -153,7 +153,7 @@ export function runMain(main: () => Promise<void>): void {
     process.exit(1);
   });
 }
-export { startAdminServer } from "./admin.js";
+export { answerProbe, startAdminServer } from "./admin.js";
 export { natsOptionsOf } from "./nats-options.js";
 export type { AdminChecks, AdminServer, AdminServerOptions } from "./admin.js";
 export type { StartedService } from "./start-up.js";

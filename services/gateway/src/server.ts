@@ -15,6 +15,7 @@ import { userinfoEndpoint } from "./endpoints/userinfo.js";
 import { registerEndpoint } from "./endpoints/register.js";
 import { invalidRequest } from "@sts/errors";
 import { JWKS_EDGE_CACHE_SECONDS, JWKS_MAX_AGE_SECONDS } from "@sts/keys";
+import { answerProbe } from "@sts/runtime";
 import type { GatewayContext } from "./endpoints/context.js";
 import { parseForm, readBody } from "./form.js";
 import type { OAuthForm } from "./form.js";
@@ -102,6 +103,9 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
     res.end(jwksCache.body);
   }
 
+  // The public probes answer as the admin server's do: not live is not ready either.
+  const probeChecks = { live: () => options.live?.() ?? true, ready: () => options.ready?.() ?? true };
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? "/").split("?")[0] as string;
     const post = POSTS[path];
@@ -149,16 +153,10 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
       case "/oauth2/jwks":
         await jwks(res);
         return;
-      case "/healthz": {
-        const live = options.live ? options.live() : true;
-        res.writeHead(live ? 200 : 503, { "content-type": "text/plain" }).end(live ? "ok" : "not live");
+      case "/healthz":
+      case "/readyz":
+        answerProbe(res, path, probeChecks);
         return;
-      }
-      case "/readyz": {
-        const ready = options.ready ? options.ready() : true;
-        res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" }).end(ready ? "ready" : "not ready");
-        return;
-      }
       default:
         sendJson(res, 404, { error: "invalid_request", error_description: "not found" });
     }
