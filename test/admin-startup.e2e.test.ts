@@ -97,7 +97,7 @@ describe("a stack service stopped while it starts", () => {
     exchanger = undefined;
     await stack.nats.kill("SIGTERM");
     try {
-      const starting = await startExchanger();
+      const starting = (exchanger = await startExchanger());
       expect(await probe("/healthz")).toEqual({ status: 200, body: "ok" });
       // Without a handler Node dies of the signal itself (exit value "SIGTERM"); with one it stops cleanly.
       expect(await starting.kill("SIGTERM")).toBe(0);

@@ -18,6 +18,9 @@ const duration = z.unknown().transform((value, ctx) => {
 });
 
 const port = z.number().int().min(0).max(65535);
+
+/** The longest delay a Node timer takes, in whole seconds (2^31 - 1 ms). */
+const MAX_TIMER_SECONDS = 2_147_483;
 const listen = (defaultPort: number) =>
   z
     .strictObject({
@@ -640,7 +643,10 @@ export const configSchema = z.strictObject({
    * How long a service (or sidecar) may take to start before its /healthz fails, so that an orchestrator restarts one
    * wedged for good (waiting on NATS or on a bucket its owner never makes); 0 for no limit.
    */
-  startup_deadline: duration.default(600),
+  startup_deadline: duration
+    // A timer cannot wait longer (setTimeout's limit, about 24.8 days): a longer one would fire at once.
+    .refine((seconds) => seconds <= MAX_TIMER_SECONDS, { message: "at most 2147483 seconds (about 24 days); 0 for no limit" })
+    .default(600),
   /** The user directory behind UserInfo: user id → OIDC claims. */
   users: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
   telemetry: z

@@ -10,6 +10,7 @@ import type { NatsHandle } from "@sts/nats";
 import { createLogger, getMeter, initMetrics, initTelemetry } from "@sts/telemetry";
 import type { Logger, MetricsHandle } from "@sts/telemetry";
 import { startAdminServer } from "./admin.js";
+import type { AdminServer } from "./admin.js";
 import { natsOptionsOf } from "./nats-options.js";
 import { onShutdownSignal } from "./signals.js";
 import { DRAINING, startUnderProbes } from "./start-up.js";
@@ -24,9 +25,10 @@ export interface ServiceTelemetry {
    * /healthz 200 and /readyz 503 while `start` waits (for NATS, buckets, an SVID), the started service's checks after.
    * A failed start closes the admin server and rethrows; a port already taken fails the start. SIGTERM or SIGINT while
    * it starts ends the process at once (nothing serves yet to drain); after, they stop the service, then the admin
-   * server, then flush tracing and metrics, and exit. Answers that same stop, for tests.
+   * server, then flush tracing and metrics, and exit (`signals: false`, for tests, leaves the process's signals alone).
+   * Answers that same stop.
    */
-  startService(start: () => Promise<StartedService>): Promise<() => Promise<void>>;
+  startService(start: () => Promise<StartedService>, options?: { signals?: boolean }): Promise<() => Promise<void>>;
 }
 
 /** Options of {@link startTelemetry}. */
@@ -55,29 +57,28 @@ export function startTelemetry(name: string, config: StsConfig, options: Telemet
   const metrics = adminAt ? initMetrics(`sts-${name}`) : undefined;
   const telemetry: ServiceTelemetry = {
     metrics,
-    async startService(start) {
-      const field = options.adminField ?? `services.${name}.admin_port`;
-      const admin =
-        adminAt &&
-        (await startAdminServer({ ...adminAt, metrics, logger }).catch((err: unknown) => {
-          throw new Error(`${field}: cannot listen on ${adminAt.host}:${adminAt.port}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-        }));
+    async startService(start, { signals = true } = {}) {
+      let admin: AdminServer | undefined;
       const flush = async (): Promise<void> => {
         await Promise.all([tracing.shutdown(), metrics?.shutdown()]);
       };
-      // A signal while it starts (waiting for NATS, say) ends it at once: nothing serves yet. Without a handler, node as
-      // a container's PID 1 would ignore SIGTERM, and the pod would wait out its grace period.
-      const stopStarting = onShutdownSignal(async () => {
+      // What a signal does now. While it starts (waiting for NATS, say) it ends the process at once: nothing serves yet.
+      // Without a handler, node as a container's PID 1 would ignore SIGTERM, and the pod would wait out its grace period.
+      let onSignal = async (): Promise<void> => {
         logger.info("stopped while starting");
         await admin?.close();
         await flush();
-      }, logger);
-      let service: StartedService;
-      try {
-        service = await startUnderProbes(admin, start, { deadlineSeconds: config.startup_deadline, logger });
-      } finally {
-        stopStarting();
+      };
+      // One registration for the process's whole life, switched rather than replaced: a signal Node has taken in as
+      // start-up ends would be dropped with a handler taken off.
+      if (signals) onShutdownSignal(() => onSignal(), logger);
+      if (adminAt) {
+        const field = options.adminField ?? `services.${name}.admin_port`;
+        admin = await startAdminServer({ ...adminAt, metrics, logger }).catch((err: unknown) => {
+          throw new Error(`${field}: cannot listen on ${adminAt.host}:${adminAt.port}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        });
       }
+      const service = await startUnderProbes(admin, start, { deadlineSeconds: config.startup_deadline, logger });
       const stop = async (): Promise<void> => {
         // The probes answer while the service drains, no longer ready: a load balancer other than Kubernetes' (which
         // drops a terminating pod anyway) sends nothing new meanwhile.
@@ -89,7 +90,7 @@ export function startTelemetry(name: string, config: StsConfig, options: Telemet
           await flush();
         }
       };
-      onShutdownSignal(stop, logger);
+      onSignal = stop;
       return stop;
     },
   };

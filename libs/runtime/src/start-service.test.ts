@@ -6,7 +6,7 @@
 import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
 import { configSchema } from "@sts/config";
-import { freePort, tcpOpen } from "@sts/testkit";
+import { freePort, tcpOpen, waitFor } from "@sts/testkit";
 import { startTelemetry } from "./index.js";
 
 /** Status and body of one probe. */
@@ -25,7 +25,9 @@ async function service(): Promise<{ port: number; stop: () => Promise<void>; rel
   const stopped = new Promise<void>((resolve, reject) => {
     release = (err) => (err ? reject(err) : resolve());
   });
-  const stop = await telemetry.startService(() => Promise.resolve({ checks: { live: () => true, ready: () => true }, stop: () => stopped }));
+  const stop = await telemetry.startService(() => Promise.resolve({ checks: { live: () => true, ready: () => true }, stop: () => stopped }), {
+    signals: false,
+  });
   return { port, stop, release };
 }
 
@@ -64,10 +66,36 @@ describe("startService with its admin port taken", () => {
         started = true;
         return Promise.resolve({ checks: { live: () => true, ready: () => true }, stop: () => Promise.resolve() });
       };
-      await expect(telemetry.startService(start)).rejects.toThrow(/^sidecars\.svc-a\.health: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+      await expect(telemetry.startService(start, { signals: false })).rejects.toThrow(
+        /^sidecars\.svc-a\.health: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/,
+      );
       expect(started).toBe(false);
     } finally {
       squatter.close();
     }
+  });
+});
+
+describe("startService's deadline", () => {
+  it("is the config's startup_deadline: past it /healthz fails while start-up still waits", async () => {
+    const port = await freePort();
+    const config = configSchema.parse({ startup_deadline: 1, telemetry: { log_level: "silent" } });
+    const { telemetry } = startTelemetry("start-service-test", config, { admin: { host: "127.0.0.1", port } });
+    let finish!: () => void;
+    const waiting = new Promise<void>((resolve) => (finish = resolve));
+    const starting = telemetry.startService(
+      async () => {
+        await waiting;
+        return { checks: { live: () => true, ready: () => true }, stop: () => Promise.resolve() };
+      },
+      { signals: false },
+    );
+    await waitFor(() => tcpOpen(port), { timeoutMs: 2_000, message: "admin server not up" });
+    expect(await probe(port, "/healthz")).toBe("200 ok");
+    await waitFor(async () => (await probe(port, "/healthz")) === "503 not live", { timeoutMs: 5_000, message: "still live past startup_deadline" });
+    finish();
+    const stop = await starting;
+    expect(await probe(port, "/healthz")).toBe("200 ok");
+    await stop();
   });
 });

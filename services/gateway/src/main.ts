@@ -21,7 +21,9 @@ async function serve({ config }: ReturnType<typeof readSettings>, logger: Logger
   // Ready when the issuer is SERVING (it is not while NATS is down) and the gateway holds its own gRPC identity (a
   // withdrawn Workload API SVID fails every call); the exchanger only serves exchanges.
   let issuerReady = await checkHealth(issuerAddress, "", 1000, toIssuer);
-  const ready = (): boolean => issuerReady && tls.identity.held();
+  // Its public /readyz is what a load balancer in front of it reads: no longer ready once it stops.
+  let stopping = false;
+  const ready = (): boolean => !stopping && issuerReady && tls.identity.held();
   // Its gRPC identity lost for good (its agent refusing the stream): only a restart helps.
   const live = (): boolean => !tls.lost();
   const probe = setInterval(() => {
@@ -48,6 +50,7 @@ async function serve({ config }: ReturnType<typeof readSettings>, logger: Logger
   return {
     checks: { live, ready },
     stop: async () => {
+      stopping = true;
       clearInterval(probe);
       await gateway.close();
       token.close();
