@@ -317,6 +317,30 @@ describe("a withdrawal cut off after its revocation", () => {
   });
 });
 
+describe("the minter and tokens.max_token_bytes", () => {
+  it("refuses (invalid_request) a JWT access token larger than every verifier accepts, recording nothing", async () => {
+    const { ring, deps } = await setup({ t: T });
+    const minter = new TokenMinter({ issuer: STS, ring, opaque: {} as OpaqueTokens, events: deps.events, now: () => T, maxTokenBytes: 1024 });
+    const input = {
+      sub: "app",
+      clientId: "app",
+      scope: ["a"],
+      ttl: 60,
+      format: "jwt" as const,
+      grantType: "client_credentials",
+      eventType: EVENT_TYPES.TOKEN_ISSUED,
+    };
+    const fits = await minter.mint({ ...input, audience: ["svc-a"] });
+    expect(fits.token.length).toBeLessThanOrEqual(1024);
+    const many = Array.from({ length: 20 }, (_, i) => `https://service-${i}.mesh.example/api`);
+    await expect(minter.mint({ ...input, audience: many })).rejects.toMatchObject({
+      code: "invalid_request",
+      description: expect.stringMatching(/more than the 1024 every verifier accepts \(tokens.max_token_bytes\)/),
+    });
+    expect((await events()).map((e) => e.data.aud)).toEqual([["svc-a"]]);
+  });
+});
+
 describe("a revoked kid on a ring on keys.jwk_file", () => {
   it("stops the minter, and is reported once: only replacing the file ends it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "sts-km-jwk-"));

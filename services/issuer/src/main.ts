@@ -101,6 +101,7 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
     now,
     signingKeyWithdrawn: (kid) => revocations.isKeyWithdrawn(config.issuer, kid),
     onSigningKeyWithdrawn: () => void completeWithdrawals(),
+    maxTokenBytes: config.tokens.max_token_bytes,
   });
   const lookup = (id: string): ReturnType<typeof registry.lookup> => registry.lookup(id);
   const assertionDeps = (namespace: string): AssertionDeps => ({

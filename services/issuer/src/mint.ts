@@ -4,7 +4,7 @@
  * caller gets temporarily_unavailable and the token never leaves (fail closed).
  */
 import { randomBytes } from "node:crypto";
-import { unavailable } from "@sts/errors";
+import { invalidRequest, unavailable } from "@sts/errors";
 import { ACCESS_TOKEN_TYP, actSubjects, signJwt } from "@sts/jwt";
 import type { AccessTokenClaims, ActClaim, MayActClaim } from "@sts/jwt";
 import type { SigningKeyRing } from "@sts/keys";
@@ -118,6 +118,8 @@ export interface MinterDeps {
   signingKeyWithdrawn?: (kid: string) => boolean;
   /** Told when the signing key is revoked but still in the ring (a Withdraw cut off halfway), to complete it. */
   onSigningKeyWithdrawn?: (kid: string) => void;
+  /** tokens.max_token_bytes: the largest token every verifier of this stack accepts; a JWT access token over it is not made. */
+  maxTokenBytes?: number;
 }
 
 /** What an ID token says (OIDC Core §2). */
@@ -199,6 +201,12 @@ export class TokenMinter {
       const key = this.#signingKey();
       kid = key.kid;
       token = signJwt(claims, key, ACCESS_TOKEN_TYP);
+      // Every verifier here refuses it unread (precheckCompactJwt): refused now, before it is recorded as issued.
+      if (this.deps.maxTokenBytes !== undefined && token.length > this.deps.maxTokenBytes) {
+        throw invalidRequest(
+          `the token would be ${token.length} bytes, more than the ${this.deps.maxTokenBytes} every verifier accepts (tokens.max_token_bytes): ask for fewer audiences or scopes`,
+        );
+      }
     }
     const data: TokenEventData = {
       jti,
