@@ -264,7 +264,11 @@ describe("the stack with grpc_tls.workload_api", () => {
       await waitFor(async () => (await statusOf(readyz)) === 503, { timeoutMs: 10_000, message: "the exchanger stayed ready without an identity" });
       // The tester's connection, open and READY until now, was closed by the exchanger; a new one is not accepted.
       await expect(healthOf(health)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
-      expect(handle.output()).toContain("X.509-SVID redacted by the agent; the service reports NOT_SERVING");
+      // The process logs it as it withdraws the identity; its output reaches this test through a pipe, a moment later.
+      await waitFor(() => handle.output().includes("X.509-SVID redacted by the agent; the service reports NOT_SERVING"), {
+        timeoutMs: 5_000,
+        message: "the exchanger did not log the redaction",
+      });
       expect(handle.output()).toMatch(/"serving":false,"identity":"withdrawn"/);
 
       agent.push(svidResponse(issue(`exchanger-replica-${Date.now()}`, idOf("exchanger"))));
@@ -291,7 +295,7 @@ describe("the stack with grpc_tls.workload_api", () => {
       expect(await probe("/healthz")).toBe(200);
       agent.fail(grpc.status.INVALID_ARGUMENT, "malformed request");
       await waitFor(async () => (await probe("/healthz")) === 503, { timeoutMs: 10_000, message: "the exchanger stayed live with its identity lost for good" });
-      expect(handle.output()).toContain("refused the stream for good");
+      await waitFor(() => handle.output().includes("refused the stream for good"), { timeoutMs: 5_000, message: "the exchanger did not log the refusal" });
     } finally {
       await handle.stop();
     }
@@ -322,7 +326,10 @@ describe("the stack with grpc_tls.workload_api", () => {
       SPIFFE_ENDPOINT_SOCKET: agents.sidecar.socket,
     });
     try {
-      expect(sidecar.output()).toContain("grpc_tls.workload_api: X.509-SVID applied");
+      await waitFor(() => sidecar.output().includes("grpc_tls.workload_api: X.509-SVID applied"), {
+        timeoutMs: 5_000,
+        message: "the sidecar did not log its SVID",
+      });
       agents.sidecar.push({ svids: [] });
       // Its exchanges would fail closed: an orchestrator must stop sending it traffic.
       await waitFor(async () => (await statusOf(readyz)) === 503, { timeoutMs: 10_000, message: "the sidecar stayed ready without its gRPC identity" });

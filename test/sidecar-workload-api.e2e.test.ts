@@ -272,7 +272,7 @@ describe("sidecars with their SVIDs from the SPIFFE Workload API", () => {
     agents.c.fail(status.INVALID_ARGUMENT, "malformed request");
     await vi.waitFor(async () => expect(await health(ports.healthC, "/healthz")).toBe(503), { timeout: 10_000, interval: 100 });
     expect(await health(ports.healthC, "/readyz")).toBe(503);
-    expect(sidecars.at(-1)?.output()).toContain("the agent refused the stream for good");
+    await vi.waitFor(() => expect(sidecars.at(-1)?.output()).toContain("the agent refused the stream for good"), { timeout: 5_000 });
   });
 
   it("fails to start, saying why, when its agent never sends an SVID within startup_timeout, having served nothing", async () => {
