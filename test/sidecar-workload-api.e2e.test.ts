@@ -163,6 +163,18 @@ const presentedByB = (): Promise<string> =>
 
 const fingerprint = (files: SvidFiles): string => new X509Certificate(readFileSync(files.cert_file)).fingerprint256;
 
+/** Sidecar C, once a test has started it (it runs for the rest of the file). */
+let sidecarC: ProcessHandle | undefined;
+
+/** Starts sidecar C with its agent's socket, taken for started once its health listener answers. */
+async function startC(): Promise<ProcessHandle> {
+  sidecarC = await startSidecar(stack, "svc-c", SECRET, () => httpReady(`http://127.0.0.1:${ports.healthC}/healthz`), {
+    SPIFFE_ENDPOINT_SOCKET: agents.c.socket,
+  });
+  sidecars.push(sidecarC);
+  return sidecarC;
+}
+
 /** The status of a health listener's `path`. */
 const health = async (port: number, path: "/healthz" | "/readyz"): Promise<number> => (await fetch(`http://127.0.0.1:${port}${path}`)).status;
 
@@ -255,11 +267,11 @@ describe("sidecars with their SVIDs from the SPIFFE Workload API", () => {
 
   it("is not ready, and serves nothing, until its agent sends an SVID (found through SPIFFE_ENDPOINT_SOCKET)", async () => {
     const healthC = `http://127.0.0.1:${ports.healthC}`;
-    const c = await startSidecar(stack, "svc-c", SECRET, () => httpReady(`${healthC}/healthz`), { SPIFFE_ENDPOINT_SOCKET: agents.c.socket });
-    sidecars.push(c);
+    await startC();
+    // Its health listener is up before anything start-up waits for: the stream to the agent opens a moment later.
+    await vi.waitFor(() => expect(agents.c.accepted()).toBe(1), { timeout: 10_000, interval: 50 });
     expect((await fetch(`${healthC}/readyz`)).status).toBe(503);
     expect(await tcpOpen(ports.inC)).toBe(false);
-    expect(agents.c.accepted()).toBe(1);
 
     agents.c.push(svidResponse(svid.c));
     await vi.waitFor(async () => expect((await fetch(`${healthC}/readyz`)).status).toBe(200), { timeout: 10_000, interval: 100 });
@@ -267,12 +279,17 @@ describe("sidecars with their SVIDs from the SPIFFE Workload API", () => {
   });
 
   it("reports itself not live, to be restarted, once its agent refuses the stream for good (INVALID_ARGUMENT) after startup", async () => {
-    // C, started by the test above.
+    // C with its SVID, whether or not the test above started it.
+    if (sidecarC === undefined) {
+      await startC();
+      agents.c.push(svidResponse(svid.c));
+    }
+    await vi.waitFor(async () => expect(await health(ports.healthC, "/readyz")).toBe(200), { timeout: 10_000, interval: 100 });
     expect(await health(ports.healthC, "/healthz")).toBe(200);
     agents.c.fail(status.INVALID_ARGUMENT, "malformed request");
     await vi.waitFor(async () => expect(await health(ports.healthC, "/healthz")).toBe(503), { timeout: 10_000, interval: 100 });
     expect(await health(ports.healthC, "/readyz")).toBe(503);
-    await vi.waitFor(() => expect(sidecars.at(-1)?.output()).toContain("the agent refused the stream for good"), { timeout: 5_000 });
+    await vi.waitFor(() => expect(sidecarC?.output()).toContain("the agent refused the stream for good"), { timeout: 5_000 });
   });
 
   it("fails to start, saying why, when its agent never sends an SVID within startup_timeout, having served nothing", async () => {
