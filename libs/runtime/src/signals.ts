@@ -3,7 +3,8 @@ import type { Logger } from "@sts/telemetry";
 
 /**
  * Runs fn once on SIGTERM or SIGINT, then exits (0, or 1 when fn fails): a service's main owns its process, libraries
- * never exit. Answers how to take the handlers off again (a start-up's, replaced once the service serves).
+ * never exit. Answers how to take the handlers off again (for a caller that must; startService keeps its one for the
+ * process's whole life and switches what it runs).
  */
 export function onShutdownSignal(fn: () => Promise<void>, logger: Logger): () => void {
   let called = false;

@@ -1,4 +1,4 @@
-/** Audit entry point: config → telemetry and admin server → SQLite projection → NATS consumer → revocations, JWKS → gRPC → signals. */
+/** Audit entry point: config → telemetry, signals and admin server → SQLite projection → NATS consumer → revocations, JWKS → gRPC. */
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
 import { mkdirSync } from "node:fs";

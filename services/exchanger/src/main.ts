@@ -1,4 +1,4 @@
-/** Exchanger entry point: config → telemetry and admin server → NATS caches → gRPC clients and server → signals. */
+/** Exchanger entry point: config → telemetry, signals and admin server → NATS caches → gRPC clients and server. */
 import { Metadata } from "@grpc/grpc-js";
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";

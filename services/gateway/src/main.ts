@@ -1,4 +1,4 @@
-/** Gateway entry point: config → telemetry and admin server → gRPC clients → HTTP server → signals. */
+/** Gateway entry point: config → telemetry, signals and admin server → gRPC clients → HTTP server. */
 import { startTelemetry, runMain } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
 import { checkHealth, createClient, openGrpcCredentials } from "@sts/grpc";

@@ -1,4 +1,4 @@
-/** Issuer entry point: config → telemetry and admin server → NATS state → gRPC server → signals. */
+/** Issuer entry point: config → telemetry, signals and admin server → NATS state → gRPC server. */
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
 import { ASSERTION_ALGORITHMS } from "@sts/config";

@@ -1,4 +1,4 @@
-/** Policy service entry point: config → telemetry and admin server → NATS → seed hops → live engine, records replayed → revocations, JWKS → gRPC → signals. */
+/** Policy service entry point: config → telemetry, signals and admin server → NATS → seed hops → live engine, records replayed → revocations, JWKS → gRPC. */
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
 import { BUCKETS, EventPublisher, KvCache, openBucket } from "@sts/nats";

@@ -1,4 +1,4 @@
-/** Sidecar entry point: config → telemetry → health listener → NATS revocations → JWKS → exchanger client → listeners → signals. */
+/** Sidecar entry point: config → telemetry, signals and health listener → NATS revocations → JWKS → exchanger client → listeners. */
 import { createClient, openGrpcCredentials } from "@sts/grpc";
 import { ExchangeCache, openStackTokens } from "@sts/mesh";
 import { loadExchangeProto } from "@sts/proto";
