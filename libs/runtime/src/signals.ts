@@ -3,10 +3,9 @@ import type { Logger } from "@sts/telemetry";
 
 /**
  * Runs fn once on SIGTERM or SIGINT, then exits (0, or 1 when fn fails): a service's main owns its process, libraries
- * never exit. Answers how to take the handlers off again (for a caller that must; startService keeps its one for the
- * process's whole life and switches what it runs).
+ * never exit. Registered once for the process's whole life (startService switches what fn runs).
  */
-export function onShutdownSignal(fn: () => Promise<void>, logger: Logger): () => void {
+export function onShutdownSignal(fn: () => Promise<void>, logger: Logger): void {
   let called = false;
   const handler = (signal: NodeJS.Signals): void => {
     if (called) return;
@@ -22,8 +21,4 @@ export function onShutdownSignal(fn: () => Promise<void>, logger: Logger): () =>
   };
   process.once("SIGTERM", handler);
   process.once("SIGINT", handler);
-  return () => {
-    process.off("SIGTERM", handler);
-    process.off("SIGINT", handler);
-  };
 }

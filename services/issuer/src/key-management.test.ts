@@ -34,6 +34,7 @@ import {
   withdrawKey,
 } from "./key-management.js";
 import { TokenMinter } from "./mint.js";
+import type { MinterDeps } from "./mint.js";
 import type { OpaqueTokens } from "./opaque-tokens.js";
 import type { KeyManagementDeps } from "./key-management.js";
 
@@ -204,6 +205,25 @@ describe("Withdraw", () => {
   });
 });
 
+/** The issuer's minter on `ring` and the test's events, at T, with the given extra deps (JWTs only: no opaque store). */
+const minterOf = (ring: SigningKeyRing, deps: KeyManagementDeps, extra: Partial<MinterDeps> = {}): TokenMinter =>
+  new TokenMinter({ issuer: STS, ring, opaque: {} as OpaqueTokens, events: deps.events, now: () => T, ...extra });
+
+/** Whether `kid` of this issuer is in the watched revocations: the minter's check, as main.ts wires it. */
+const withdrawnHere = (kid: string): boolean => revocations.isKeyWithdrawn(STS, kid);
+
+/** A client_credentials JWT for the app. */
+const APP_TOKEN = {
+  sub: "app",
+  clientId: "app",
+  audience: ["svc-a"],
+  scope: ["a"],
+  ttl: 60,
+  format: "jwt" as const,
+  grantType: "client_credentials",
+  eventType: EVENT_TYPES.TOKEN_ISSUED,
+};
+
 /** Puts `kid` in the revocations as a Withdraw call does first, then waits until the watched copy has it: a call cut off there. */
 async function revokeOnly(kid: string, reason?: string, iss = STS): Promise<void> {
   await revocations.withdrawKey({ iss, kid, revoked_at: T, exp: T + 330, by: "ops", ...(reason !== undefined && { reason }) });
@@ -282,25 +302,8 @@ describe("a withdrawal cut off after its revocation", () => {
     const { ring, deps } = await setup(clock);
     const kid = ring.signingKey().kid;
     const asked: string[] = [];
-    const minter = new TokenMinter({
-      issuer: STS,
-      ring,
-      opaque: {} as OpaqueTokens,
-      events: deps.events,
-      now: () => T,
-      signingKeyWithdrawn: (k) => revocations.isKeyWithdrawn(STS, k),
-      onSigningKeyWithdrawn: (k) => asked.push(k),
-    });
-    const input = {
-      sub: "app",
-      clientId: "app",
-      audience: ["svc-a"],
-      scope: ["a"],
-      ttl: 60,
-      format: "jwt" as const,
-      grantType: "client_credentials",
-      eventType: EVENT_TYPES.TOKEN_ISSUED,
-    };
+    const minter = minterOf(ring, deps, { signingKeyWithdrawn: withdrawnHere, onSigningKeyWithdrawn: (k) => asked.push(k) });
+    const input = APP_TOKEN;
     expect((await minter.mint(input)).token).toBeTruthy();
     await revokeOnly(kid);
     expect(await code(minter.mint(input))).toBe("temporarily_unavailable");
@@ -320,17 +323,9 @@ describe("a withdrawal cut off after its revocation", () => {
 describe("the minter and tokens.max_token_bytes", () => {
   it("refuses (invalid_request) a JWT access token larger than every verifier accepts, recording nothing", async () => {
     const { ring, deps } = await setup({ t: T });
-    const minter = new TokenMinter({ issuer: STS, ring, opaque: {} as OpaqueTokens, events: deps.events, now: () => T, maxTokenBytes: 1024 });
-    const input = {
-      sub: "app",
-      clientId: "app",
-      scope: ["a"],
-      ttl: 60,
-      format: "jwt" as const,
-      grantType: "client_credentials",
-      eventType: EVENT_TYPES.TOKEN_ISSUED,
-    };
-    const fits = await minter.mint({ ...input, audience: ["svc-a"] });
+    const minter = minterOf(ring, deps, { maxTokenBytes: 1024 });
+    const input = APP_TOKEN;
+    const fits = await minter.mint(input);
     expect(fits.token.length).toBeLessThanOrEqual(1024);
     const many = Array.from({ length: 20 }, (_, i) => `https://service-${i}.mesh.example/api`);
     await expect(minter.mint({ ...input, audience: many })).rejects.toMatchObject({
@@ -356,14 +351,7 @@ describe("a revoked kid on a ring on keys.jwk_file", () => {
       const state = newCompletionState();
       for (let i = 0; i < 3; i++) expect(await completeWithdrawals({ ...deps, revocations, logger }, state)).toEqual([]);
       expect(errors).toEqual([expect.stringMatching(/keys.jwk_file is revoked/)]);
-      const minter = new TokenMinter({
-        issuer: STS,
-        ring,
-        opaque: {} as OpaqueTokens,
-        events: deps.events,
-        now: () => T,
-        signingKeyWithdrawn: (k) => revocations.isKeyWithdrawn(STS, k),
-      });
+      const minter = minterOf(ring, deps, { signingKeyWithdrawn: withdrawnHere });
       expect(() => minter.idToken({ sub: "app", clientId: "app", ttl: 60 })).toThrow(/being withdrawn/);
       expect(await events()).toEqual([]);
     } finally {

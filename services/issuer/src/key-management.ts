@@ -271,13 +271,20 @@ function recordedReason(reason: unknown): string {
   }
 }
 
-/** Publishes the withdrawals a pass completed but could not announce, oldest first; throws (keeping the rest) when one fails. */
-async function announceCompleted(state: CompletionState, events: EventPublisher): Promise<void> {
-  for (let next = state.unannounced[0]; next !== undefined; next = state.unannounced[0]) {
-    await announceWithdrawal(next.key, next.successor, events, next.asked);
-    state.unannounced.shift();
+/**
+ * Publishes the events a timer's step owes (changes it made with no caller to fail closed to), oldest first, each
+ * leaving `queue` once stored; throws at the first that fails, keeping it and the rest for the next step.
+ */
+async function publishOwed<T>(queue: T[], publish: (item: T) => Promise<void>): Promise<void> {
+  for (let next = queue[0]; next !== undefined; next = queue[0]) {
+    await publish(next);
+    queue.shift();
   }
 }
+
+/** The key.withdrawn events of withdrawals a completer made, owed until stored. */
+const announceCompleted = (state: CompletionState, events: EventPublisher): Promise<void> =>
+  publishOwed(state.unannounced, (owed) => announceWithdrawal(owed.key, owed.successor, events, owed.asked));
 
 /**
  * Completes every withdrawal of this issuer's keys that a Withdraw call left halfway, once its grace is over: the kid
@@ -337,15 +344,9 @@ export function keyMaintenance(ring: SigningKeyRing, events: EventPublisher, log
       logger.info({ kid: made.kid, predecessor: made.predecessor, activate_at: made.activate_at }, "signing key rotated");
       unannounced.push(made);
     }
-    for (let next = unannounced[0]; next !== undefined; next = unannounced[0]) {
-      try {
-        await announceRotation(next, events);
-      } catch (err) {
-        logger.error({ err, kid: next.kid }, "key.rotated not stored: published again at the next key check");
-        return;
-      }
-      unannounced.shift();
-    }
+    await publishOwed(unannounced, (rotation) => announceRotation(rotation, events)).catch((err: unknown) => {
+      logger.error({ err, kid: unannounced[0]?.kid }, "key.rotated not stored: published again at the next key check");
+    });
   };
 }
 
