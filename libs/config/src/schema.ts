@@ -4,6 +4,7 @@
  * reference is written from this file.
  */
 import { z } from "zod";
+import { MAX_CLIENT_ID_CHARS } from "@sts/jwt";
 import { parseDurationSeconds } from "./duration.js";
 import { workloadApiSocketProblem } from "./spiffe-endpoint.js";
 
@@ -152,7 +153,7 @@ const jwk = z.looseObject({ kty: z.string() });
 export const clientSchema = z
   .strictObject({
     /** Canonical client id; any string (it is encoded before use in NATS keys or subjects). */
-    client_id: z.string().min(1).max(256),
+    client_id: z.string().min(1).max(MAX_CLIENT_ID_CHARS),
     /** Shared secret in clear, hashed at seeding and never stored; prefer client_secret_hash or an env override. */
     client_secret: z.string().min(16, "must be at least 16 characters").optional(),
     /** scrypt hash of the secret, as printed by `stsctl hash-secret`. */

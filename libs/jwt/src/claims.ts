@@ -150,8 +150,8 @@ export function lineageWithActor(subjectLineage: readonly string[], actor: { jti
 export type RevocableClaims = Pick<AccessTokenClaims, "jti" | "lineage" | "iss" | "sub" | "sub_id" | "iat" | "origin_iat" | "origin_client_id"> &
   Partial<Pick<AccessTokenClaims, "client_id" | "act">> & { kid?: string };
 
-/** Longest `origin_client_id` accepted: a client id of this stack is at most 256 characters. */
-const MAX_CLIENT_ID_CHARS = 256;
+/** Longest client id of this stack: the registry's limit, and so the longest `origin_client_id` a token may carry. */
+export const MAX_CLIENT_ID_CHARS = 256;
 
 /** True for a well-formed `origin_client_id`: a client id of this stack (a non-empty string of at most 256 characters). */
 export function isOriginClientId(value: unknown): value is string {

@@ -18,6 +18,7 @@ export {
   isTokenRevoked,
   lineageOf,
   lineageWithActor,
+  MAX_CLIENT_ID_CHARS,
   MAX_LINEAGE,
   revocableClaimsOf,
   subjectIssuer,
