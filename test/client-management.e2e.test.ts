@@ -82,6 +82,8 @@ beforeAll(async () => {
       manages: { audience: ["storage"], scope: ["read"] },
     },
   ];
+  // A user whose id sits where admin 1's clients are named: no client may be registered under it.
+  config.users = { "admin:test/vo_1/alice": { name: "Alice" } };
   writeFileSync(stack.configFile, stringify(config));
   await stack.start("issuer");
 }, 90_000);
@@ -147,6 +149,24 @@ describe("client management", () => {
       return x.status === 200 ? x : undefined;
     });
     expect(t.body.scope).toBe("read");
+  });
+
+  it("registers a client under a name of the admin's choosing only below the admin's own id, and never a user's (RFC 9700 §4.15)", async () => {
+    const key = await keyPair(`m-${randomUUID()}`);
+    const metadata = { token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [key.jwk] }, scope: "read", audience: ["storage"] };
+    const chosen = `admin:test/vo_1/batch-${randomUUID()}`;
+    const r = await manage("POST", "", admin1, { ...metadata, client_id: chosen });
+    expect([r.status, r.body.client_id]).toEqual([201, chosen]);
+    for (const [clientId, reason] of [
+      ["bob", "client_id: must be the admin's client id, a '/', and a name"],
+      ["admin:test/vo_2/x", "client_id: must be the admin's client id, a '/', and a name"],
+      ["admin:test/vo_1/", "client_id: must be the admin's client id, a '/', and a name"],
+      ["admin:test/vo_1/alice", "client_id: is a user's id here"],
+    ]) {
+      const refused = await manage("POST", "", admin1, { ...metadata, client_id: clientId });
+      expect([refused.status, refused.body.error, refused.body.error_description]).toEqual([400, "invalid_client_metadata", reason]);
+      expect((await manage("GET", `/${encodeURIComponent(clientId!)}`, admin1)).status).not.toBe(200);
+    }
   });
 
   it("keeps other admins out", async () => {

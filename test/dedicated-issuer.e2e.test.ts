@@ -215,6 +215,18 @@ describe("dedicated token issuer: refusals", () => {
     expect(r.body.access_token).toBeUndefined();
   });
 
+  it("refuses an assertion whose user is a client, the admin included: the token would read as that client's own (RFC 9700 §4.15)", async () => {
+    for (const sub of ["plain-client", ADMIN]) {
+      const r = await dti(unsignedAssertion({ sub }));
+      expect([r.status, r.body.error, r.body.error_description]).toEqual([
+        400,
+        "invalid_grant",
+        "the assertion's subject is another client of this stack, not a user",
+      ]);
+      expect(r.body.access_token).toBeUndefined();
+    }
+  });
+
   it("accepts scope as an array, as OA4MP does", async () => {
     const r = await dti(unsignedAssertion({ scope: ["read:", "openid"] }));
     expect(r.body.scope).toBe("read:/home/public/data/cern openid");

@@ -86,6 +86,12 @@ describe("config", () => {
     expect(problemsOf(() => parseConfig({ clients: [secretClient, secretClient] }))).toEqual(["clients[1].client_id: duplicates clients[0]"]);
   });
 
+  it("refuses a client named like a user: clients and users share the sub namespace", () => {
+    const users = { [secretClient.client_id]: { name: "A user" } };
+    expect(problemsOf(() => parseConfig({ clients: [secretClient], users }))).toEqual(["clients[0].client_id: is also a user in users"]);
+    expect(parseConfig({ clients: [secretClient], users: { alice: {} } }).clients).toHaveLength(1);
+  });
+
   it("applies environment overrides after the file", () => {
     const c = parseConfig({ services: { issuer: { port: 1 } } }, { STS_ISSUER_PORT: "7000", NATS_URL: "nats://10.0.0.1:4222" });
     expect(c.services.issuer.port).toBe(7000);

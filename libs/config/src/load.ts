@@ -198,6 +198,10 @@ function crossCheck(config: StsConfig): string[] {
     }
   });
   config.clients.forEach((c, i) => {
+    // Clients and users share the `sub` namespace: a client named like a user would get tokens that read as that user's.
+    if (Object.hasOwn(config.users, c.client_id)) problems.push(`clients[${i}].client_id: is also a user in users`);
+  });
+  config.clients.forEach((c, i) => {
     if (!c.admin_client_id) return;
     const admin = config.clients.find((a) => a.client_id === c.admin_client_id);
     if (!admin || !admin.admin) problems.push(`clients[${i}].admin_client_id: no admin client with this id`);

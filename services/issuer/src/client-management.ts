@@ -41,6 +41,8 @@ export interface ManagementDeps {
    * verification key.
    */
   maxTtl: { access: number; refresh: number };
+  /** Whether `sub` is a user of the config file's directory (`users`): no client may be registered under a user's id. */
+  isUser: (sub: string) => boolean;
 }
 
 type Caller = { kind: "admin"; admin: ClientRecord } | { kind: "self"; client: ManagedRecord };
@@ -157,12 +159,27 @@ async function toRecord(meta: ReturnType<typeof clientSchema.parse>, previous: M
   return record;
 }
 
+/**
+ * The client id an admin asked for, if any. Clients and users share the `sub` namespace (a client's own tokens carry
+ * its id as `sub`), so a client named like a user would get tokens that read as that user's (RFC 9700 §4.15): a chosen
+ * id must sit under the admin's own (`<admin>/…`, as generated ids do) and must not be a user of the directory.
+ */
+function chosenClientId(value: unknown, adminId: string, deps: ManagementDeps): string | undefined {
+  if (value === undefined) return undefined;
+  const prefix = `${adminId}/`;
+  if (typeof value !== "string" || !value.startsWith(prefix) || value.length === prefix.length) {
+    throw new OAuthError("invalid_client_metadata", "client_id: must be the admin's client id, a '/', and a name");
+  }
+  if (deps.isUser(value)) throw new OAuthError("invalid_client_metadata", "client_id: is a user's id here");
+  return value;
+}
+
 /** Register (RFC 7591 §3): the caller must be an admin; returns the metadata with the new credentials. */
 export async function registerClient(bearer: string, json: string, deps: ManagementDeps): Promise<Record<string, unknown>> {
   const caller = await authorize(bearer, undefined, deps);
   if (caller.kind !== "admin") throw new OAuthError("unauthorized_client", "only admin clients register clients");
   const meta = parseMetadata(json);
-  const clientId = typeof meta.client_id === "string" ? meta.client_id : `${caller.admin.client_id}/${randomBytes(9).toString("base64url")}`;
+  const clientId = chosenClientId(meta.client_id, caller.admin.client_id, deps) ?? `${caller.admin.client_id}/${randomBytes(9).toString("base64url")}`;
   const { client_id: _ignored, ...rest } = meta;
   const valid = withinAllowance(validate(rest, clientId, caller.admin.client_id, deps.maxTtl), caller.admin);
   const rat = RAT_PREFIX + randomBytes(32).toString("base64url");

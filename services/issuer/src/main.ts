@@ -198,6 +198,7 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
     registrationEndpoint: `${config.issuer}/oauth2/register`,
     now,
     maxTtl: { access: maxLifetime, refresh: maxRefreshLifetime },
+    isUser: (sub) => Object.hasOwn(config.users, sub),
   };
 
   const keyManagement: KeyManagementDeps = {

@@ -4,9 +4,16 @@ import type { GrantDeps } from "./grant.js";
 
 const T = 1_800_000_000;
 
-/** The deps assertionOrigin reads: the clock and the revocations bucket, here a map of principal → revoked_at. */
+/** The clients registered here. */
+const CLIENTS = new Set(["svc-w", "svc-v"]);
+
+/** The deps assertionOrigin reads: the clock, the client registry and the revocations bucket, here a map of principal → revoked_at. */
 const deps = (revoked: Record<string, number>): GrantDeps =>
-  ({ now: () => T, subjectRevokedAt: (sub: string) => Promise.resolve(revoked[sub]) }) as unknown as GrantDeps;
+  ({
+    now: () => T,
+    lookup: (id: string) => (CLIENTS.has(id) ? { client_id: id } : undefined),
+    subjectRevokedAt: (sub: string) => Promise.resolve(revoked[sub]),
+  }) as unknown as GrantDeps;
 
 const outcome = (p: Promise<number>): Promise<string | number> => p.catch((err: { code?: string }) => err.code ?? "thrown");
 
@@ -30,5 +37,11 @@ describe("assertionOrigin", () => {
   it("refuses an assertion made before its user was revoked, as before", async () => {
     expect(await outcome(assertionOrigin("alice", "svc-w", T - 30, deps({ alice: T - 10 })))).toBe("invalid_grant");
     expect(await assertionOrigin("alice", "svc-w", T - 5, deps({ alice: T - 10 }))).toBe(T - 5);
+  });
+
+  it("refuses an assertion whose user is another client: the token would read as that client's own (RFC 9700 §4.15)", async () => {
+    expect(await outcome(assertionOrigin("svc-v", "svc-w", T - 30, deps({})))).toBe("invalid_grant");
+    // The client itself may be the subject: that token is its own.
+    expect(await assertionOrigin("svc-w", "svc-w", T - 30, deps({}))).toBe(T - 30);
   });
 });

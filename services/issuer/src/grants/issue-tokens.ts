@@ -44,15 +44,25 @@ export interface IssueInput {
 }
 
 /**
+ * Clients and users share one `sub` namespace here (a client's own tokens carry its client id as `sub`, RFC 9068
+ * §2.2), so an assertion may not name another client as its user: the token would read, to every resource server
+ * and policy that looks at `sub`, as that client's own (RFC 9068 §5). The client itself may be the subject.
+ */
+function checkNotAnotherClient(sub: string, clientId: string, deps: GrantDeps): void {
+  if (sub !== clientId && deps.lookup(sub)) throw invalidGrant("the assertion's subject is another client of this stack, not a user");
+}
+
+/**
  * The time an assertion (RFC 7523, or the dedicated issuer's) for `sub` was made, its `iat` (now when it has none,
  * or one a little ahead), once it is known not to precede a revocation of `sub` or of `clientId`, the client the
  * tokens are issued to: invalid_grant when it does, since redeemed within its lifetime it would mint new tokens,
  * and a new refresh family, for a user signed out everywhere, or tokens every verifier refuses at birth for a
  * revoked workload (its chain began before the revocation). An assertion without `iat` (optional in RFC 7523)
  * cannot show it was made after the revocation, so while one is on record it is refused too. Read from the bucket
- * itself, as the refresh grant does: a watch a moment behind lets nothing out.
+ * itself, as the refresh grant does: a watch a moment behind lets nothing out. First, `sub` must not be another client.
  */
 export async function assertionOrigin(sub: string, clientId: string, iat: unknown, deps: GrantDeps): Promise<number> {
+  checkNotAnotherClient(sub, clientId, deps);
   const now = deps.now();
   const dated = typeof iat === "number" && Number.isFinite(iat);
   const origin = dated ? Math.min(iat, now) : now;
