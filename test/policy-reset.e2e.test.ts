@@ -9,7 +9,7 @@
  */
 import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { status } from "@grpc/grpc-js";
@@ -177,6 +177,26 @@ describe("Reset of a config hop an operator deleted", () => {
     });
     await grantedEventually(to, "b c", DEFAULT_SCOPES);
   }, 120_000);
+});
+
+describe("a config hop whose policy could not be stored", () => {
+  it("stops the replica at start, naming the policy, before anything is seeded: Reset could never restore it", async () => {
+    const to = "svc-f";
+    // Enough scopes that the compiled policy is past the size Put takes.
+    const scopes = Array.from({ length: 3000 }, (_, i) => `scope-number-${i.toString().padStart(6, "0")}`);
+    const doc = parse(readFileSync(stack.configFile, "utf8")) as { policy: { hops: Array<Record<string, unknown>> } };
+    doc.policy.hops.push({ from: "svc-a", to, scopes });
+    const file = join(dirname(stack.configFile), "oversized-hop.yaml");
+    writeFileSync(file, stringify(doc));
+    const err = await stack.startReplica("policy", { STS_CONFIG: file }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toMatch(/^policy exited \(1\) before ready/);
+    expect(err?.message).toContain(`policy.hops: ${scopesPolicy(to)}, the policy of a hop: policy text is too large`);
+    // Nothing seeded, not even the hop's other policy, which alone would have passed.
+    for (const id of [exchangePolicy(to), scopesPolicy(to)]) expect(refusal(await get(id))).toEqual([status.NOT_FOUND, "not_found", "no such policy"]);
+  }, 60_000);
 });
 
 describe("Reset of a config hop an operator replaced with Put", () => {

@@ -9,6 +9,7 @@ import type { Logger } from "@sts/telemetry";
 import { readSettings } from "./config.js";
 import type { PolicySettings } from "./config.js";
 import { compileHops } from "./hops.js";
+import { checkHopPolicies } from "./policy-text.js";
 import { LivePolicySet } from "./live-policies.js";
 import { bucketGeneration } from "./policy-updated.js";
 import { announceHistory } from "./missed-records.js";
@@ -18,6 +19,9 @@ import { policyService } from "./service.js";
 
 /** Waits for what the policy service needs (NATS, its bucket, the issuer's revocations, its gRPC identity), then serves. */
 async function serve({ config, breakGlassToken, now }: PolicySettings, logger: Logger): Promise<StartedService> {
+  // Before any wait: a config file whose hops cannot be policies is refused at once.
+  const hopPolicies = compileHops(config.policy.hops);
+  checkHopPolicies(hopPolicies);
   if (!breakGlassToken) logger.warn("STS_POLICY_ADMIN_TOKEN is not set: operator calls need an operator's access token, there is no break-glass credential");
 
   const nats = await connectStack("policy", config, logger);
@@ -26,7 +30,6 @@ async function serve({ config, breakGlassToken, now }: PolicySettings, logger: L
   const cache = new KvCache(kv, { parse: parseStoredPolicy, logger });
   await cache.ready();
   const store = new PolicyStore(kv, now);
-  const hopPolicies = compileHops(config.policy.hops);
   const seeded = await store.seed(hopPolicies, (id) => [...cache.values()].find((p) => p.id === id));
   logger.info({ seeded: seeded.written, hops: config.policy.hops.length }, "hop policies seeded");
   if (seeded.keptDeleted.length > 0) {

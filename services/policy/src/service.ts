@@ -3,11 +3,12 @@ import { OAuthError, invalidRequest } from "@sts/errors";
 import { requirePeerSpiffeId, unary } from "@sts/grpc";
 import type { DecideRequest__Output, Decision, Policy, PolicyServiceHandlers } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
-import { PolicyEngine } from "./cedar-engine.js";
+import type { PolicyEngine } from "./cedar-engine.js";
 import type { DecideInput, Decision as EngineDecision } from "./cedar-engine.js";
 import type { CompiledPolicy } from "./hops.js";
 import type { OperatorAccess } from "./operator-access.js";
-import { MAX_POLICY_BYTES, checkPolicyId } from "./policy-store.js";
+import { checkPolicyId } from "./policy-store.js";
+import { policyProblem } from "./policy-text.js";
 import type { PolicyStore, StoredPolicy } from "./policy-store.js";
 
 /** The engine currently in force, with the KV revision it was built from. */
@@ -68,18 +69,6 @@ function toWire(d: EngineDecision, revision: bigint): Decision {
     policy_revision: revision.toString(),
     errors: d.errors,
   };
-}
-
-/** Why a policy text may not be stored (too large, does not parse or validate, naming where), or undefined. */
-function policyProblem(text: string, id: string): string | undefined {
-  if (Buffer.byteLength(text) > MAX_POLICY_BYTES) return "policy text is too large";
-  // With the id, an @id annotation naming another policy is refused too.
-  const result = PolicyEngine.validatePolicy(text, { id });
-  if (result.ok) return undefined;
-  const first = result.errors[0];
-  const where = first?.line !== undefined ? `line ${first.line}, column ${first.column ?? 0}: ` : "";
-  // Cedar messages quote with "; error_description may not contain it.
-  return `invalid policy: ${where}${(first?.message ?? "rejected").replace(/"/g, "'")}`.slice(0, 400);
 }
 
 /** Refuses a policy text from a request that does not parse or validate, naming where and why. */
