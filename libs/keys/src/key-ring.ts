@@ -34,7 +34,10 @@ export interface KeyStore {
 export const keyName = (kid: string): string => `key.${kid}`;
 /** The lock under which the successor of `kid` is made; the first key's (no predecessor: `kid` empty) is "genesis". */
 const successorLock = (kid: string): string => `successor.${kid || "genesis"}`;
-/** The lock of the key made to sign at once in place of a withdrawn signing key: one replica makes it, not each. */
+/**
+ * The lock naming the key that signs at once in place of a withdrawn signing key (the waiting key brought forward, or
+ * a new one): one replica chooses it, and every replica withdrawing the same key takes that one.
+ */
 const replacementLock = (kid: string): string => `replacement.${kid}`;
 /** Compare-and-set attempts against other writers of the same record before giving up (the caller retries). */
 const WRITE_ATTEMPTS = 5;
@@ -289,7 +292,8 @@ export class SigningKeyRing {
    * withdrawn_by and reason, written by compare-and-set, and from then it neither signs nor is published. When it
    * was the signing key, a successor signs before the record is written, so the ring is never without a key: the
    * waiting upcoming key, brought forward to now, else a new key active at once. Withdrawing a key already withdrawn
-   * changes nothing and answers with the earlier record.
+   * changes nothing and answers with the earlier record; so does a call that another replica's withdrawal of the same
+   * key beat to the write, and both name the one successor they chose together.
    */
   async withdraw(kid: string, by: string, reason: string): Promise<Withdrawal> {
     if (this.fileBacked) throw new TypeError("a ring on keys.jwk_file withdraws its key by replacing the file");
@@ -326,29 +330,54 @@ export class SigningKeyRing {
 
   /**
    * A key that signs from now on, in place of the withdrawn signing key `predecessor`: the waiting upcoming key,
-   * its activation brought forward to now by compare-and-set, else a new key active at once. Either way verifiers
-   * holding a cached JWKS may refuse its first tokens until they fetch it again: the price of not signing with a
-   * compromised key one second longer.
+   * its activation brought forward to now, else a new key active at once. Either way verifiers holding a cached JWKS
+   * may refuse its first tokens until they fetch it again: the price of not signing with a compromised key one second
+   * longer. The first replica to name a key in the predecessor's replacement lock chooses it, and every replica
+   * withdrawing the same key answers with that one: choosing apart, one brought the waiting key forward while another,
+   * whose watch already showed it active, made a second key, which then signed unannounced.
    */
   async #successorNow(predecessor: string): Promise<string> {
     const { store, now } = this.#o;
+    const lock = replacementLock(predecessor);
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
       const waiting = upcomingKeyAt(this.#keys(), now());
-      if (!waiting) break;
-      const entry = await store.get(keyName(waiting.kid));
+      if (waiting) await this.#takeSuccessorLock(lock, { kid: waiting.kid, at: now() });
+      else {
+        const made = await this.#createKey(lock, 0);
+        if (made) return made.kid;
+      }
+      // Named by this call or by another replica first: the one successor, made to sign now by whoever reads it.
+      const held = await store.get(lock);
+      const kid = held ? this.#lockedKid(held.value) : undefined;
+      // Withdrawn since it was named, a withdrawn successor being none: the next attempt takes the lock over.
+      if (kid !== undefined && (await this.#activateNow(kid))) return kid;
+    }
+    throw new KeyRingBusyError("the key's successor kept being withdrawn or replaced by other calls at the same time; retry");
+  }
+
+  /**
+   * Makes `kid` sign from now on: its activation, if still ahead, brought forward to now by compare-and-set, so that
+   * replicas doing it at once write it once. False when it is withdrawn; throws KeyRingBusyError when it is not written
+   * yet (the replica that named it under a lock is still making it).
+   */
+  async #activateNow(kid: string): Promise<boolean> {
+    const { store, now } = this.#o;
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      let entry = await store.get(keyName(kid));
+      if (!entry) {
+        await store.waitFor(kid);
+        entry = await store.get(keyName(kid));
+      }
       const record = entry ? parseStoredKey(entry.value) : undefined;
-      // Withdrawn or deleted meanwhile: look again (a stale cache answers the same, so give up after a few tries).
-      if (!entry || !record || isWithdrawn(record)) continue;
+      if (!entry || !record) throw new KeyRingBusyError("another issuer replica is making this key; retry");
+      if (isWithdrawn(record)) return false;
       const t = now();
-      if (record.activate_at <= t) return record.kid;
-      if (await store.update(keyName(record.kid), { ...record, activate_at: t }, entry.revision)) {
-        await store.waitFor(record.kid, (k) => k.activate_at <= t);
-        return record.kid;
+      if (record.activate_at <= t || (await store.update(keyName(kid), { ...record, activate_at: t }, entry.revision))) {
+        await store.waitFor(kid, (k) => k.activate_at <= t);
+        return true;
       }
     }
-    const lock = replacementLock(predecessor);
-    const made = await this.#createKey(lock, 0);
-    return (made ?? (await this.#keyMadeUnder(lock))).kid;
+    throw new KeyRingBusyError("the key kept being changed by other calls at the same time; retry");
   }
 }
 

@@ -140,6 +140,8 @@ describe("Withdraw", () => {
 
     clock.t += 3;
     expect(await withdrawKey({ kid, reason: "again" }, new Metadata(), deps)).toEqual(answer);
+    // The repeat's words go nowhere: the kid record keeps the withdrawal's own.
+    expect(await storedWithdrawal(kid)).toEqual({ iss: STS, kid, revoked_at: T, exp: T + 330, by: "ops", reason: "private key in a public repo" });
     const stored = (await events()).filter((e) => e.type === "key.withdrawn");
     expect(stored).toHaveLength(1);
     expect(stored[0]?.data).toMatchObject({ kid, alg: "ES256", by: "ops", reason: "private key in a public repo", successor: answer.successor });

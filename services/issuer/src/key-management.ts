@@ -99,7 +99,10 @@ export interface KeyWithdrawnData {
   successor: string;
   /** The operator's client id again, so `stsctl audit query --client <operator>` finds it. */
   client_id: string;
-  /** The jti of the operator's access token; absent when the issuer completed a withdrawal the operator's call left halfway. */
+  /**
+   * The jti of the operator's access token; absent when the issuer completed a withdrawal the operator's call left
+   * halfway, or when the event was stored by another operator's call that found the withdrawal done.
+   */
   operator_jti?: string;
 }
 
@@ -184,23 +187,31 @@ export async function rotateKey(metadata: Metadata, deps: KeyManagementDeps): Pr
  * the signing key), then stores its key.withdrawn event. The revocation comes first: should the rest fail, verifiers
  * holding the key in a cached JWKS already refuse its tokens (the safe side), and a retry completes the rest. A repeat
  * of the same withdrawal, or a retry of one that failed halfway, writes the same revocation and event again, each
- * stored once.
+ * stored once. Two operators withdrawing the same key at once, through any replicas, both get the one stored record
+ * and the one successor, as a repeat does: the compare-and-set on the key record lets one call write it.
  */
 export async function withdrawKey(req: WithdrawKeyRequest__Output, metadata: Metadata, deps: KeyManagementDeps): Promise<WithdrawKeyResponse> {
   const operator = await deps.authenticate(metadata, [deps.scopes.manage]);
   const { kid, reason } = parseWithdrawKey(req);
   requireManagedRing(deps.ring, "its key is withdrawn");
   // The reason goes with the revocation: should this call stop halfway, the issuer completes it in the operator's words.
-  const revoke = (at: number, by: string): Promise<void> =>
-    deps.revocations.withdrawKey({ iss: deps.issuer, kid, revoked_at: at, exp: at + deps.coversSeconds, by, reason });
+  // A withdrawal already recorded keeps its own time, operator and words, whoever repeats it.
+  const revoke = (key: StoredKey | undefined): Promise<void> => {
+    const at = key?.withdrawn_at ?? deps.now();
+    const record = { iss: deps.issuer, kid, revoked_at: at, exp: at + deps.coversSeconds };
+    return deps.revocations.withdrawKey({ ...record, by: key?.withdrawn_by ?? operator.client_id, reason: key?.reason ?? reason });
+  };
   const known = deps.ring.statuses().find((s) => s.key.kid === kid)?.key;
-  if (known) await revoke(known.withdrawn_at ?? deps.now(), known.withdrawn_by ?? operator.client_id);
+  if (known) await revoke(known);
   const outcome = await stored(() => deps.ring.withdraw(kid, operator.client_id, reason));
   if (!outcome.found) throw noSuchKey();
   const record: StoredKey = outcome.key;
-  // A key this replica's copy did not know yet (made a moment ago by another replica) is revoked now.
-  if (!known) await revoke(record.withdrawn_at ?? 0, record.withdrawn_by ?? operator.client_id);
-  await announceWithdrawal(record, outcome.successor, deps.events, { by: operator.client_id, reason, operator });
+  // Revoked now: a key this replica's copy did not know yet (made a moment ago by another replica), and one whose
+  // withdrawal another call wrote first, this call's kid record having overwritten that call's words with its own.
+  if (!known || (!outcome.changed && known.withdrawn_at === undefined)) await revoke(record);
+  // The event of a withdrawal another operator's call made is that call's: this operator's token is not named in it.
+  const ours = record.withdrawn_by === operator.client_id;
+  await announceWithdrawal(record, outcome.successor, deps.events, { by: operator.client_id, reason, ...(ours && { operator }) });
   return { key: keyInfo({ key: record, state: KEY_STATES.WITHDRAWN }), successor: outcome.successor };
 }
 

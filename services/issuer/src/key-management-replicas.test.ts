@@ -1,0 +1,210 @@
+/**
+ * Two issuer replicas withdrawing the same signing key at the same moment, on a real nats-server: each replica has
+ * its own connection, keys cache and ring over one keys bucket, as two issuer processes do. However the two calls
+ * interleave, one successor is brought forward (the waiting key when there is one, else one new key), both calls
+ * answer with it and with the one stored record, every replica signs with it, and one key.withdrawn names it.
+ */
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { Metadata } from "@grpc/grpc-js";
+import { SigningKeyRing, parseMasterKey, parseStoredKey } from "@sts/keys";
+import type { StoredKey } from "@sts/keys";
+import { BUCKETS, EVENTS_STREAM, EventPublisher, KvCache, connectNats, ensureEventsStream, openBucket } from "@sts/nats";
+import type { NatsHandle } from "@sts/nats";
+import { RevocationCache, RevocationList, keyWithdrawalKey } from "@sts/revocation";
+import { startNats, waitFor } from "@sts/testkit";
+import type { NatsServerHandle } from "@sts/testkit";
+import type { Logger } from "@sts/telemetry";
+import type { WithdrawKeyResponse } from "@sts/proto";
+import { kvKeyStore } from "./key-store.js";
+import { COMPLETION_GRACE_SECONDS, completeWithdrawals, withdrawKey } from "./key-management.js";
+import type { KeyManagementDeps, WithdrawalCompletionDeps } from "./key-management.js";
+
+const STS = "https://sts.test";
+const T = 1_900_000_000;
+const policy = { rotateAfter: 1000, maxTokenLifetime: 300, clockTolerance: 30 };
+const master = parseMasterKey(randomBytes(32).toString("base64url"));
+const silent = { info: () => undefined, warn: () => undefined, error: () => undefined } as unknown as Logger;
+/** Rounds per test: the interleaving that forks the ring depends on when each replica's watch delivers the other's write. */
+const ROUNDS = 12;
+
+let server: NatsServerHandle;
+/** One connection per replica, as two issuer processes have. */
+const connections: NatsHandle[] = [];
+let revocations: RevocationList;
+let revocationCache: RevocationCache;
+let revocationsKv: Awaited<ReturnType<typeof openBucket>>;
+const caches: Array<{ stop(): void }> = [];
+let buckets = 0;
+
+beforeAll(async () => {
+  server = await startNats();
+  for (const name of ["replica-a", "replica-b"]) connections.push(await connectNats({ servers: server.url, name }));
+  revocationsKv = await openBucket(connections[0] as NatsHandle, BUCKETS.revocations, { owner: true });
+  revocationCache = new RevocationCache(revocationsKv, { clockToleranceSeconds: 0, now: () => T });
+  await revocationCache.ready();
+  revocations = new RevocationList(revocationsKv, revocationCache);
+}, 30_000);
+
+afterAll(async () => {
+  for (const c of caches) c.stop();
+  revocationCache?.stop();
+  for (const c of connections) await c.close();
+  await server?.stop();
+});
+
+beforeEach(async () => {
+  const nats = connections[0] as NatsHandle;
+  await nats.jsm.streams.delete(EVENTS_STREAM.name).catch(() => undefined);
+  await ensureEventsStream(nats);
+});
+
+interface Replica {
+  ring: SigningKeyRing;
+  deps: KeyManagementDeps;
+  cache: KvCache<StoredKey>;
+}
+
+/** Two replicas (own connection, cache, ring and KeyService deps each) over a keys bucket of their own, at `clock`. */
+async function replicas(clock: { t: number }): Promise<[Replica, Replica]> {
+  const bucket = `${BUCKETS.keys}_replicas${++buckets}`;
+  const made: Replica[] = [];
+  for (const [i, nats] of connections.entries()) {
+    const kv = await openBucket(nats, bucket);
+    const cache = new KvCache<StoredKey>(kv, { parse: parseStoredKey, key: "key.>" });
+    caches.push(cache);
+    await cache.ready();
+    const ring = new SigningKeyRing({ store: kvKeyStore(kv, cache), algorithm: "ES256", policy, masterKey: master, prepublishSeconds: 65, now: () => clock.t });
+    await ring.init();
+    const operator = `ops-${"ab"[i]}`;
+    const deps: KeyManagementDeps = {
+      issuer: STS,
+      ring,
+      revocations: new RevocationList(await openBucket(nats, BUCKETS.revocations), revocationCache),
+      events: new EventPublisher(nats, { source: `issuer-${i}`, retries: 1, retryWindowMs: 100, timeoutMs: 2_000 }),
+      coversSeconds: policy.maxTokenLifetime + policy.clockTolerance,
+      now: () => clock.t,
+      scopes: { read: "keys:read", manage: "keys:manage" },
+      authenticate: () => Promise.resolve({ credential: "access_token", sub: operator, client_id: operator, jti: `${operator}-jti` }),
+    };
+    made.push({ ring, deps, cache });
+  }
+  return made as [Replica, Replica];
+}
+
+/** The keys the bucket holds in force, from `replica`'s cache once `until` says it has caught up. */
+async function keysOnceSeen(replica: Replica, until: (keys: StoredKey[]) => boolean): Promise<StoredKey[]> {
+  return waitFor(
+    () => {
+      const keys = [...replica.cache.values()];
+      return until(keys) && keys;
+    },
+    { timeoutMs: 5_000, message: "the replica's cache never caught up" },
+  );
+}
+
+/** The key.withdrawn events stored for `kid`. */
+async function withdrawnEvents(kid: string): Promise<Array<Record<string, unknown>>> {
+  const nats = connections[0] as NatsHandle;
+  const info = await nats.jsm.streams.info(EVENTS_STREAM.name);
+  const out: Array<Record<string, unknown>> = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+    const m = await nats.jsm.streams.getMessage(EVENTS_STREAM.name, { seq });
+    const e = m?.json<{ type: string; data: Record<string, unknown> }>();
+    if (e?.type === "key.withdrawn" && e.data.kid === kid) out.push(e.data);
+  }
+  return out;
+}
+
+/**
+ * What every replica must agree on after `kid` was withdrawn by both at once: `successor` signs on both rings, and the
+ * bucket holds `kid`, withdrawn, and `successor`, nothing more; one key.withdrawn names the successor, under the
+ * stored record's operator; the kid record is in that operator's words.
+ */
+async function expectOneSuccessor(a: Replica, b: Replica, kid: string, successor: string): Promise<void> {
+  for (const r of [a, b]) {
+    await waitFor(() => r.ring.signingKey().kid === successor, { timeoutMs: 5_000, message: `a replica does not sign with ${successor}` });
+  }
+  const keys = await keysOnceSeen(b, (ks) => ks.some((k) => k.kid === kid && k.withdrawn_at !== undefined));
+  // A second successor would be one key more: brought forward (or made) by the replica that lost the race.
+  expect(keys.map((k) => [k.kid, k.withdrawn_at !== undefined]).sort()).toEqual(
+    [
+      [kid, true],
+      [successor, false],
+    ].sort(),
+  );
+  expect(a.ring.jwks()).toEqual(b.ring.jwks());
+  const record = keys.find((k) => k.kid === kid);
+  const events = await withdrawnEvents(kid);
+  expect(events).toHaveLength(1);
+  expect(events[0]).toMatchObject({ successor, by: record?.withdrawn_by, client_id: record?.withdrawn_by, reason: record?.reason });
+  const kidRecord = (await revocationsKv.get(keyWithdrawalKey(STS, kid)))?.json<Record<string, unknown>>();
+  expect(kidRecord).toMatchObject({ kid, by: record?.withdrawn_by, reason: record?.reason });
+}
+
+/** The two calls' answers agree: same record (the one stored), same successor. */
+function expectSameAnswer(answers: WithdrawKeyResponse[]): string {
+  const [first, second] = answers;
+  expect(second?.successor).toBe(first?.successor);
+  expect(second?.key).toEqual(first?.key);
+  expect(first?.successor).toBeTruthy();
+  return first?.successor ?? "";
+}
+
+/** Two replicas at `T` (see {@link replicas}), the signing key's kid, and its successor made on `a`, waiting (pre-published), once `b` sees it. */
+async function replicasWithWaitingKey(): Promise<{ clock: { t: number }; a: Replica; b: Replica; kid: string; waiting: string }> {
+  const clock = { t: T };
+  const [a, b] = await replicas(clock);
+  const kid = a.ring.signingKey().kid;
+  const { kid: waiting } = await a.ring.rotate();
+  await waitFor(() => b.ring.statuses().some((s) => s.key.kid === waiting), { timeoutMs: 5_000, message: "b never saw the waiting key" });
+  return { clock, a, b, kid, waiting };
+}
+
+/** Both operators' Withdraw calls on `kid`, started together, each through its own replica and in its own words. */
+const withdrawBoth = (kid: string, a: Replica, b: Replica): Promise<WithdrawKeyResponse[]> =>
+  Promise.all([withdrawKey({ kid, reason: "leaked, said a" }, new Metadata(), a.deps), withdrawKey({ kid, reason: "leaked, said b" }, new Metadata(), b.deps)]);
+
+describe("two replicas withdrawing the same signing key at once", () => {
+  it("bring the waiting successor forward once: both answer with it, both sign with it, no second key is made, one key.withdrawn names it", async () => {
+    for (let round = 0; round < ROUNDS; round++) {
+      const { clock, a, b, kid, waiting } = await replicasWithWaitingKey();
+      clock.t += 10; // the waiting key would sign in 55 s
+      const successor = expectSameAnswer(await withdrawBoth(kid, a, b));
+      expect(successor).toBe(waiting);
+      await expectOneSuccessor(a, b, kid, successor);
+    }
+  }, 120_000);
+
+  it("make one replacement when no successor waits: both answer with it, sign with it, and keep the kid record in the stored record's words", async () => {
+    for (let round = 0; round < ROUNDS; round++) {
+      const [a, b] = await replicas({ t: T });
+      const kid = a.ring.signingKey().kid;
+      const successor = expectSameAnswer(await withdrawBoth(kid, a, b));
+      expect(successor).not.toBe(kid);
+      await expectOneSuccessor(a, b, kid, successor);
+    }
+  }, 120_000);
+
+  it("complete a cut-off withdrawal once when both replicas' completers run at the same moment", async () => {
+    for (let round = 0; round < ROUNDS; round++) {
+      const { clock, a, b, kid, waiting } = await replicasWithWaitingKey();
+      // What a Withdraw call cut off after its revocation leaves behind, in the operator's words.
+      await revocations.withdrawKey({ iss: STS, kid, revoked_at: T, exp: T + 330, by: "ops-a", reason: "leaked in CI logs" });
+      await waitFor(() => revocationCache.isKeyWithdrawn(STS, kid), { timeoutMs: 5_000, message: "the kid is not in the revocations" });
+      clock.t = T + COMPLETION_GRACE_SECONDS;
+      const completion = (r: Replica): WithdrawalCompletionDeps => ({
+        issuer: STS,
+        ring: r.ring,
+        revocations,
+        events: r.deps.events,
+        logger: silent,
+        now: () => clock.t,
+      });
+      const done = await Promise.all([completeWithdrawals(completion(a)), completeWithdrawals(completion(b))]);
+      // One replica's pass withdrew it; the other found it withdrawn, which is the first one's to announce.
+      expect(done.flat()).toEqual([kid]);
+      await expectOneSuccessor(a, b, kid, waiting);
+    }
+  }, 120_000);
+});
