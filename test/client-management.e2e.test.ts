@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import type { CryptoKey, JWK } from "jose";
 import { waitFor } from "@sts/testkit";
-import { basicAuth, postForm, startStack } from "./harness.js";
+import { basicAuth, postForm, startStack, storedEvents } from "./harness.js";
 import type { Stack } from "./harness.js";
 
 const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -157,10 +157,13 @@ describe("client management", () => {
     const chosen = `admin:test/vo_1/batch-${randomUUID()}`;
     const r = await manage("POST", "", admin1, { ...metadata, client_id: chosen });
     expect([r.status, r.body.client_id]).toEqual([201, chosen]);
+    const NAMED = "client_id: must be the admin's client id, a '/', and a name of 1 to 64 letters, digits, '.', '_', '~' or '-'";
     for (const [clientId, reason] of [
-      ["bob", "client_id: must be the admin's client id, a '/', and a name"],
-      ["admin:test/vo_2/x", "client_id: must be the admin's client id, a '/', and a name"],
-      ["admin:test/vo_1/", "client_id: must be the admin's client id, a '/', and a name"],
+      ["bob", NAMED],
+      ["admin:test/vo_2/x", NAMED],
+      ["admin:test/vo_1/", NAMED],
+      ["admin:test/vo_1/x/y", NAMED],
+      ["admin:test/vo_1/\u202ejob", NAMED],
       ["admin:test/vo_1/alice", "client_id: is a user's id here"],
     ]) {
       const refused = await manage("POST", "", admin1, { ...metadata, client_id: clientId });
@@ -265,6 +268,73 @@ describe("client management", () => {
     const path = `/${encodeURIComponent(narrower.body.client_id as string)}`;
     const widened = await manage("PUT", path, admin1, { ...base, scope: "read admin", audience: ["storage"] });
     expect([widened.status, widened.body.error]).toEqual([400, "invalid_client_metadata"]);
+  });
+
+  it("ends a user's grants once a client takes the user's id, and a deleted client's tokens with it (RFC 9700 §4.15, RFC 7592 §2.3)", async () => {
+    const key = await keyPair(`w-${randomUUID()}`);
+    const workload = await manage("POST", "", admin1, {
+      token_endpoint_auth_method: "private_key_jwt",
+      jwks: { keys: [key.jwk] },
+      grant_types: [JWT_BEARER, "refresh_token"],
+      scope: "read",
+      audience: ["storage"],
+    });
+    expect(workload.status).toBe(201);
+    const workloadId = workload.body.client_id as string;
+    /** The workload's jwt-bearer grant (RFC 7523 §2.1) for `sub`. */
+    const grantFor = async (sub: string) => {
+      const assertion = await new SignJWT({ iss: workloadId, sub, aud: tokenUrl, jti: randomUUID(), iat: now(), exp: now() + 60 })
+        .setProtectedHeader({ alg: "ES256", kid: key.jwk.kid })
+        .sign(key.privateKey);
+      return tokenFor(workloadId, key, { grant_type: JWT_BEARER, assertion, scope: "read" });
+    };
+    const refresh = (refresh_token: string) => tokenFor(workloadId, key, { grant_type: "refresh_token", refresh_token });
+    /** Introspection as a service of the stack, which may look at any token (RFC 7662 §4). */
+    const active = async (token: string) =>
+      (await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token }, { authorization: basicAuth("sts-exchanger", stack.secrets.exchanger) })).body.active;
+
+    // A user id no client has yet: the workload gets a refresh family for it.
+    const user = `admin:test/vo_1/later-${randomUUID()}`;
+    const family = await waitFor(async () => {
+      const r = await grantFor(user);
+      return r.status === 200 ? (r.body.refresh_token as string) : undefined;
+    });
+
+    // Then an admin gives a client that id.
+    const clientKey = await keyPair(`l-${randomUUID()}`);
+    const later = await manage("POST", "", admin1, {
+      client_id: user,
+      token_endpoint_auth_method: "private_key_jwt",
+      jwks: { keys: [clientKey.jwk] },
+      scope: "read",
+      audience: ["storage"],
+    });
+    expect(later.status).toBe(201);
+    const own = await waitFor(async () => {
+      const r = await tokenFor(user, clientKey, { scope: "read" });
+      return r.status === 200 ? (r.body.access_token as string) : undefined;
+    });
+    // No new grant and no refresh for the user reads as the client's own any more.
+    const assertionRefused = await grantFor(user);
+    expect([assertionRefused.status, assertionRefused.body.error, assertionRefused.body.error_description]).toEqual([
+      400,
+      "invalid_grant",
+      "the assertion's subject is another client of this stack, not a user",
+    ]);
+    const refreshRefused = await refresh(family);
+    expect([refreshRefused.status, refreshRefused.body.error, refreshRefused.body.error_description]).toEqual([
+      400,
+      "invalid_grant",
+      "the refresh token's subject is another client of this stack, not a user",
+    ]);
+
+    // Deleting the client revokes its id: its token ends at once, and so does the family begun before.
+    expect(await active(own)).toBe(true);
+    expect((await manage("DELETE", `/${encodeURIComponent(user)}`, admin1)).status).toBe(204);
+    expect(await active(own)).toBe(false);
+    expect((await refresh(family)).body.error).toBe("invalid_grant");
+    const revoked = (await storedEvents(stack.nats.url)).filter((e) => e.type === "subject.revoked" && e.data.sub === user);
+    expect(revoked.map((e) => e.data)).toEqual([expect.objectContaining({ iss: stack.gatewayUrl, by: "admin:test/vo_1", reason: "client deleted" })]);
   });
 
   it("holds a refresh to the client's current scope and audiences, not those it had when the token was issued", async () => {

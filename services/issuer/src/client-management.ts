@@ -43,9 +43,11 @@ export interface ManagementDeps {
   maxTtl: { access: number; refresh: number };
   /** Whether `sub` is a user of the config file's directory (`users`): no client may be registered under a user's id. */
   isUser: (sub: string) => boolean;
+  /** Revokes every token of a client being deleted (a subject revocation of its id, in the admin's name). */
+  revokeClient: (clientId: string, admin: { client_id: string; jti: string }) => Promise<void>;
 }
 
-type Caller = { kind: "admin"; admin: ClientRecord } | { kind: "self"; client: ManagedRecord };
+type Caller = { kind: "admin"; admin: ClientRecord; jti: string } | { kind: "self"; client: ManagedRecord };
 
 const deny = (): OAuthError => new OAuthError("invalid_token", "management credential is invalid");
 const digest = (s: string): Buffer => createHash("sha256").update(s).digest();
@@ -63,7 +65,7 @@ async function authorize(bearer: string, target: string | undefined, deps: Manag
   if (!claims || !audienceList(claims.aud).includes(deps.registrationEndpoint)) throw deny();
   const admin = deps.lookup(claims.client_id);
   if (!admin?.admin) throw new OAuthError("unauthorized_client", "only admin clients manage clients");
-  return { kind: "admin", admin };
+  return { kind: "admin", admin, jti: claims.jti };
 }
 
 function parseMetadata(json: string): Record<string, unknown> {
@@ -159,6 +161,9 @@ async function toRecord(meta: ReturnType<typeof clientSchema.parse>, previous: M
   return record;
 }
 
+/** The name part of a client id an admin chooses (RFC 3986 unreserved characters). */
+const CLIENT_NAME = /^[A-Za-z0-9._~-]{1,64}$/;
+
 /**
  * The client id an admin asked for, if any. Clients and users share the `sub` namespace (a client's own tokens carry
  * its id as `sub`), so a client named like a user would get tokens that read as that user's (RFC 9700 §4.15): a chosen
@@ -167,8 +172,13 @@ async function toRecord(meta: ReturnType<typeof clientSchema.parse>, previous: M
 function chosenClientId(value: unknown, adminId: string, deps: ManagementDeps): string | undefined {
   if (value === undefined) return undefined;
   const prefix = `${adminId}/`;
-  if (typeof value !== "string" || !value.startsWith(prefix) || value.length === prefix.length) {
-    throw new OAuthError("invalid_client_metadata", "client_id: must be the admin's client id, a '/', and a name");
+  // The name takes URI-unreserved characters only: no `/` (which would reach into an admin named `<admin>/x`'s
+  // clients), no control, bidi or lone-surrogate characters that make two ids look, or encode, alike.
+  if (typeof value !== "string" || !value.startsWith(prefix) || !CLIENT_NAME.test(value.slice(prefix.length))) {
+    throw new OAuthError(
+      "invalid_client_metadata",
+      "client_id: must be the admin's client id, a '/', and a name of 1 to 64 letters, digits, '.', '_', '~' or '-'",
+    );
   }
   if (deps.isUser(value)) throw new OAuthError("invalid_client_metadata", "client_id: is a user's id here");
   return value;
@@ -256,6 +266,10 @@ function issuedSecret(valid: ReturnType<typeof clientSchema.parse>): Record<stri
 export async function deleteClient(bearer: string, clientId: string, deps: ManagementDeps): Promise<void> {
   const { caller } = await target(bearer, clientId, deps);
   if (caller.kind !== "admin") throw new OAuthError("unauthorized_client", "only the admin deletes a client");
+  // RFC 7592 §2.3: a deleted client's tokens, refresh tokens and the hops made from them end with it, and a client
+  // registered later under the same id does not inherit them. Revoked first: should the deletion then fail, the
+  // admin's retry finds the client and deletes it.
+  await deps.revokeClient(clientId, { client_id: caller.admin.client_id, jti: caller.jti });
   try {
     await deps.kv.delete(encodeKey(clientId));
   } catch (err) {

@@ -9,6 +9,7 @@ import { JWT_BEARER, VerifiedTokens } from "@sts/jwt";
 import { callerAuthenticator } from "@sts/mesh";
 import { kvJtiRecorder } from "./assertion-replay.js";
 import { RefreshTokens } from "./refresh-tokens.js";
+import { recordSubjectRevocation } from "./subject-revocation.js";
 import { JWKS_EDGE_CACHE_SECONDS, JWKS_VERIFIER_CACHE_SECONDS, PublicKeyRing, SigningKeyRing, parseStoredKey, prepublishLeadSeconds } from "@sts/keys";
 import { BUCKETS, EventPublisher, KvCache, openBucket } from "@sts/nats";
 import { RevocationCache, RevocationList, StalenessGuard } from "@sts/revocation";
@@ -199,6 +200,9 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
     now,
     maxTtl: { access: maxLifetime, refresh: maxRefreshLifetime },
     isUser: (sub) => Object.hasOwn(config.users, sub),
+    revokeClient: async (clientId, admin) => {
+      await recordSubjectRevocation({ iss: config.issuer, sub: clientId, reason: "client deleted" }, admin, tokenDeps.subjects);
+    },
   };
 
   const keyManagement: KeyManagementDeps = {

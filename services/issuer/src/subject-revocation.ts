@@ -145,6 +145,15 @@ export async function revokeSubject(
   if (relayedBy !== undefined && !deps.relayIssuers.includes(subject.iss)) {
     throw unauthorizedClient("an internal caller relays the logout of a trusted issuer configured with backchannel_logout only");
   }
+  return { revoked_at: String(await recordSubjectRevocation(subject, operator, deps)) };
+}
+
+/** Stores a subject's revocation in `operator`'s name, then its `subject.revoked` event; returns revoked_at. */
+export async function recordSubjectRevocation(
+  subject: SubjectToRevoke,
+  operator: Pick<CallerIdentity, "client_id" | "jti">,
+  deps: SubjectRevocationDeps,
+): Promise<number> {
   const record = await storeRevocation(subject, operator.client_id, deps);
   const data: SubjectRevokedData = {
     iss: record.iss,
@@ -156,5 +165,5 @@ export async function revokeSubject(
     ...(record.reason !== undefined && { reason: record.reason }),
   };
   await deps.events.publish(EVENT_TYPES.SUBJECT_REVOKED, data, { id: eventIdOf(record) });
-  return { revoked_at: String(record.revoked_at) };
+  return record.revoked_at;
 }

@@ -21,7 +21,7 @@ import { policyService } from "./service.js";
 async function serve({ config, breakGlassToken, now }: PolicySettings, logger: Logger): Promise<StartedService> {
   // Before any wait: a config file whose hops cannot be policies is refused at once.
   const hopPolicies = compileHops(config.policy.hops);
-  checkHopPolicies(hopPolicies);
+  checkHopPolicies(config.policy.hops);
   if (!breakGlassToken) logger.warn("STS_POLICY_ADMIN_TOKEN is not set: operator calls need an operator's access token, there is no break-glass credential");
 
   const nats = await connectStack("policy", config, logger);

@@ -4,21 +4,26 @@ import { checkHopPolicies, policyProblem } from "./policy-text.js";
 
 describe("checkHopPolicies", () => {
   it("passes the policies ordinary hops compile to", () => {
-    const policies = compileHops([{ from: "svc-a", to: "svc-b", scopes: ["b", "c", "read:/data"], max_depth: 2 }]);
-    expect(policies.length).toBeGreaterThan(0);
-    expect(() => checkHopPolicies(policies)).not.toThrow();
+    const hops = [{ from: "svc-a", to: "svc-b", scopes: ["b", "c", "read:/data"], max_depth: 2 }];
+    expect(compileHops(hops).length).toBeGreaterThan(0);
+    expect(() => checkHopPolicies(hops)).not.toThrow();
   });
 
   it("refuses, naming the policy, a hop whose policy Put would refuse: here one past the size a stored policy may have", () => {
     const scopes = Array.from({ length: 3000 }, (_, i) => `scope-number-${i.toString().padStart(6, "0")}`);
-    const policies = compileHops([{ from: "svc-a", to: "svc-b", scopes }]);
-    const [tooLarge] = policies.filter((p) => policyProblem(p.text, p.id) !== undefined);
+    const hops = [
+      { from: "svc-a", to: "svc-b", scopes: ["b"] },
+      { from: "svc-a", to: "svc-c", scopes },
+    ];
+    const [tooLarge] = compileHops(hops).filter((p) => policyProblem(p.text, p.id) !== undefined);
     expect(tooLarge).toBeDefined();
-    expect(() => checkHopPolicies(policies)).toThrow(`policy.hops: ${tooLarge!.id}, the policy of a hop: policy text is too large`);
+    expect(() => checkHopPolicies(hops)).toThrow(
+      `policy.hops[1] ("svc-a" → "svc-c"), its policy ${tooLarge!.id}: ${Buffer.byteLength(tooLarge!.text)} bytes, past the 65536 a policy may have; list fewer scopes or default_scopes`,
+    );
   });
 
   it("names where a text that does not validate goes wrong", () => {
-    expect(policyProblem("permit(principal, action, resource) when { context.nope };", "p1")).toMatch(/^invalid policy: /);
+    expect(policyProblem("permit(principal, action, resource) when { context.nope };", "p1")).toMatch(/^invalid policy: line 1, column \d+: /);
     expect(policyProblem("permit(principal, action, resource);", "p1")).toBeUndefined();
   });
 });

@@ -1,6 +1,7 @@
 /** Whether a policy text may be stored: the one rule for Put, Reset and the hops a config file declares. */
 import { PolicyEngine } from "./cedar-engine.js";
-import type { CompiledPolicy } from "./hops.js";
+import { compileHops } from "./hops.js";
+import type { HopDeclaration } from "./hops.js";
 import { MAX_POLICY_BYTES } from "./policy-store.js";
 
 /** Why a policy text may not be stored (too large, does not parse or validate, naming where), or undefined. */
@@ -16,13 +17,24 @@ export function policyProblem(text: string, id: string): string | undefined {
 }
 
 /**
- * Throws, naming each, when a policy compiled from the config file's hops may not be stored: the file is refused at
- * start, as a malformed hop is, rather than seeded with a policy that Put would refuse and Reset could not restore.
+ * Throws, naming each by its place in the file, when a hop of the config file compiles to a policy that may not be
+ * stored: the file is refused at start, as a malformed hop is, rather than seeded with a policy that Put would
+ * refuse and Reset could not restore.
  */
-export function checkHopPolicies(policies: readonly CompiledPolicy[]): void {
-  const problems = policies.flatMap((p) => {
-    const problem = policyProblem(p.text, p.id);
-    return problem ? [`policy.hops: ${p.id}, the policy of a hop: ${problem}`] : [];
-  });
+export function checkHopPolicies(hops: readonly HopDeclaration[]): void {
+  const problems = hops.flatMap((hop, i) =>
+    compileHops([hop]).flatMap((policy) => {
+      const problem = policyProblem(policy.text, policy.id);
+      if (!problem) return [];
+      const where = `policy.hops[${i}] (${JSON.stringify(hop.from)} → ${JSON.stringify(hop.to)}), its policy ${policy.id}`;
+      const size = Buffer.byteLength(policy.text);
+      // Only the lists a hop declares make its policies long.
+      if (size > MAX_POLICY_BYTES)
+        return [
+          `${where}: ${size} bytes, past the ${MAX_POLICY_BYTES} a policy may have; list fewer scopes or default_scopes (a name:/path scope covers every path below it)`,
+        ];
+      return [`${where}: ${problem}`];
+    }),
+  );
   if (problems.length > 0) throw new TypeError(problems.join("; "));
 }

@@ -180,7 +180,7 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
         const declared = deps.configPolicies.get(req.id);
         // A fixed text: an error description never echoes the input (SECURITY.md).
         if (!declared) throw new OAuthError("not_found", "the config file declares no hop policy of that id");
-        // Compiled hops always validate; should one not (a schema changed under it), nothing is stored, as for a Put.
+        // Start refuses hops that do not validate; should one not now (a schema changed under it), nothing is stored, as for a Put.
         const problem = policyProblem(declared.text, declared.id);
         if (problem) {
           ctx.logger.error({ policy_id: req.id, problem }, "the config file's version of a policy does not validate: not stored");

@@ -45,11 +45,12 @@ export interface IssueInput {
 
 /**
  * Clients and users share one `sub` namespace here (a client's own tokens carry its client id as `sub`, RFC 9068
- * §2.2), so an assertion may not name another client as its user: the token would read, to every resource server
- * and policy that looks at `sub`, as that client's own (RFC 9068 §5). The client itself may be the subject.
+ * §2.2), so a user grant (an assertion, or a refresh of one) may not be for another client: the token would read, to
+ * every resource server and policy that looks at `sub`, as that client's own (RFC 9700 §4.15). The client itself
+ * may be the subject. `what` names the grant's credential in the error.
  */
-function checkNotAnotherClient(sub: string, clientId: string, deps: GrantDeps): void {
-  if (sub !== clientId && deps.lookup(sub)) throw invalidGrant("the assertion's subject is another client of this stack, not a user");
+export function checkNotAnotherClient(sub: string, clientId: string, deps: GrantDeps, what = "the assertion"): void {
+  if (sub !== clientId && deps.lookup(sub)) throw invalidGrant(`${what}'s subject is another client of this stack, not a user`);
 }
 
 /**

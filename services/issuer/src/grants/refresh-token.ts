@@ -11,6 +11,7 @@ import { EVENT_TYPES } from "@sts/nats";
 import { grantAudiences, intersectScopes, parseScopes } from "@sts/scopes";
 import type { Grant } from "./grant.js";
 import { tokenFormatFor } from "../token-format.js";
+import { checkNotAnotherClient } from "./issue-tokens.js";
 
 /** The refresh_token grant. */
 export const refreshToken: Grant = {
@@ -19,6 +20,8 @@ export const refreshToken: Grant = {
     if (!request.refresh_token) throw invalidRequest("refresh_token is required");
     const checked = await deps.refresh.check(request.refresh_token, client.client_id);
     const { grant } = checked;
+    // A family begun for a user whose id a client was given since: refused while that client exists.
+    checkNotAnotherClient(grant.sub, client.client_id, deps, "the refresh token");
     const requested = parseScopes(request.scope);
     const wanted = requested.length === 0 ? grant.scope : intersectScopes(requested, grant.scope);
     if (requested.length > 0 && wanted.length === 0) throw invalidScope("requested scope exceeds the refresh token's");
