@@ -4,16 +4,17 @@
  * A withdrawn key's tokens stop working everywhere at once, whenever they
  * were signed: introspection, exchange, the audit API (which verifies against
  * a cached JWKS); the JWKS stops listing it, and new tokens are signed by its
- * successor. Operators call with their own access token; one without the
- * scope changes nothing. Real nats-server, issuer, policy, exchanger,
- * gateway and audit processes.
+ * successor. So do the tokens exchanged from its tokens after a rotation,
+ * though another key signed them (`lineage_kids`). Operators call with their
+ * own access token; one without the scope changes nothing. Real nats-server,
+ * issuer, policy, exchanger, gateway and audit processes.
  */
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { credentials, status } from "@grpc/grpc-js";
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
+import { Metadata, credentials, status } from "@grpc/grpc-js";
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
 import { BUCKETS, EVENT_TYPES, connectNats, openBucket } from "@sts/nats";
 import { keyWithdrawalKey } from "@sts/revocation";
 import type { KeyWithdrawalRecord } from "@sts/revocation";
@@ -21,6 +22,7 @@ import { loadKeysProto } from "@sts/proto";
 import type {
   KeyServiceClient,
   ListKeysResponse__Output,
+  MintResponse__Output,
   QueryResponse__Output,
   RotateKeyResponse__Output,
   SigningKeyInfo__Output,
@@ -42,10 +44,20 @@ let jwksUri: string;
 beforeAll(async () => {
   stack = await startStack({
     tokens: { clock_tolerance: 0 },
-    policy: { hops: [{ from: "svc-a", to: "svc-b", scopes: ["b"] }] },
+    policy: {
+      hops: [
+        { from: "svc-a", to: "svc-b", scopes: ["b"] },
+        { from: "svc-b", to: "svc-c", scopes: ["b"] },
+      ],
+    },
     clients: [
       { client_id: "app", client_secret: SECRET, scope: ["a", "b"], audience: ["svc-a"] },
-      { client_id: "svc-a", client_secret: SECRET, grant_types: ["client_credentials", EXCHANGE_GRANT], audience: [] },
+      ...["svc-a", "svc-b", "svc-c"].map((client_id) => ({
+        client_id,
+        client_secret: SECRET,
+        grant_types: ["client_credentials", EXCHANGE_GRANT],
+        audience: [],
+      })),
       // Operators: one who manages the keys (and reads the audit trail), one who may only list them, one who revokes subjects.
       { client_id: "ops-keys", client_secret: SECRET, scope: ["keys:manage", "audit:read"], audience: [ADMIN_AUDIENCE, "sts-audit"] },
       { client_id: "ops-reader", client_secret: SECRET, scope: ["keys:read"], audience: [ADMIN_AUDIENCE] },
@@ -72,19 +84,19 @@ const manager = (): Promise<string> => operator("ops-keys", "keys:manage");
 const appToken = (): Promise<string> => clientCredentialsToken(stack, "app", SECRET, { scope: "a b" });
 const kidOf = (token: string): string => decodeProtectedHeader(token).kid ?? "";
 
-/** RFC 7662 at the gateway, asked by the token's own client. */
-async function active(token: string): Promise<boolean> {
-  const r = await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token }, { authorization: basicAuth("app", SECRET) });
+/** RFC 7662 at the gateway, asked by the token's own client (the app's, unless another is named). */
+async function active(token: string, client = "app"): Promise<boolean> {
+  const r = await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token }, { authorization: basicAuth(client, SECRET) });
   if (r.status !== 200) throw new Error(`introspection failed: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body.active === true;
 }
 
-/** RFC 8693 at the gateway: svc-a exchanges the app's token for svc-b. */
-const exchange = (token: string) =>
+/** RFC 8693 at the gateway: svc-a exchanges the app's token for svc-b (or `caller` a token it holds, for `audience`). */
+const exchange = (token: string, caller = "svc-a", audience = "svc-b") =>
   postForm(
     `${stack.gatewayUrl}/oauth2/token`,
-    { grant_type: EXCHANGE_GRANT, subject_token: token, subject_token_type: TOKEN_TYPE_AT, audience: "svc-b", scope: "b" },
-    { authorization: basicAuth("svc-a", SECRET) },
+    { grant_type: EXCHANGE_GRANT, subject_token: token, subject_token_type: TOKEN_TYPE_AT, audience, scope: "b" },
+    { authorization: basicAuth(caller, SECRET) },
   );
 
 /** The kids the gateway's jwks_uri lists now. */
@@ -211,6 +223,87 @@ describe("withdrawing a compromised signing key", () => {
     expect(await active(token)).toBe(false);
     expect(kidOf(await appToken())).not.toBe(kid);
   }, 60_000);
+});
+
+/** The access token `caller` gets by exchanging `token` for `audience` (svc-a for svc-b by default). */
+async function exchanged(token: string, caller = "svc-a", audience = "svc-b"): Promise<string> {
+  const r = await exchange(token, caller, audience);
+  if (r.status !== 200) throw new Error(`exchange by ${caller}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.access_token as string;
+}
+
+/**
+ * Makes the issuer sign with a successor now: Rotate, then bring the successor's activation forward in the keys
+ * bucket, as the ring itself does for the successor of a withdrawn signing key. The lead a planned rotation keeps is
+ * for verifiers holding a cached JWKS; the issuer and the exchanger read the keys bucket and hold the successor already.
+ */
+async function signWithSuccessor(): Promise<string> {
+  const rotated = await call<RotateKeyResponse__Output>(keys, "Rotate", {}, bearer(await manager()));
+  if (!rotated.ok) throw new Error(`Rotate: ${rotated.failure.description}`);
+  const { kid } = rotated.value;
+  const nats = await connectNats({ servers: stack.nats.url, name: "successor-brought-forward" });
+  try {
+    const bucket = await openBucket(nats, BUCKETS.keys);
+    // The ring's name for a key's record.
+    const entry = await bucket.get(`key.${kid}`);
+    if (!entry) throw new Error(`no record of the successor ${kid}`);
+    const record = { ...entry.json<Record<string, unknown>>(), activate_at: Math.floor(Date.now() / 1000) };
+    await bucket.update(`key.${kid}`, JSON.stringify(record), entry.revision);
+  } finally {
+    await nats.close();
+  }
+  await eventually(async () => kidOf(await appToken()) === kid, "the issuer does not sign with the successor");
+  return kid;
+}
+
+/** How many token.exchanged events are stored: what a refused Mint must leave alone. */
+const exchangedEvents = async (): Promise<number> => (await storedEvents(stack.nats.url)).filter((e) => e.type === EVENT_TYPES.TOKEN_EXCHANGED).length;
+
+describe("withdrawing a key that signed the start of a chain exchanged on after a rotation", () => {
+  it("ends the hops its successor signed since (lineage_kids) at introspection and exchange, and mints no more; a chain begun under the successor stands", async () => {
+    const t1 = await appToken();
+    const k1 = kidOf(t1);
+    const k2 = await signWithSuccessor();
+    expect(k2).not.toBe(k1);
+    // svc-a exchanges the app's token after the rotation: the successor signs the hop, which names the key of its subject.
+    const hop = await exchanged(t1);
+    expect([kidOf(hop), decodeJwt(hop).lineage_kids]).toEqual([k2, [k1]]);
+    // A chain begun after the rotation, signed by the successor throughout, names no other key.
+    const later = await appToken();
+    const laterHop = await exchanged(later);
+    expect([kidOf(later), kidOf(laterHop)]).toEqual([k2, k2]);
+    expect(decodeJwt(laterHop)).not.toHaveProperty("lineage_kids");
+    // token.exchanged tells an auditor which hops a withdrawal of k1 ends.
+    const recorded = (await storedEvents(stack.nats.url)).find((e) => e.type === EVENT_TYPES.TOKEN_EXCHANGED && e.data.jti === decodeJwt(hop).jti);
+    expect(recorded?.data).toMatchObject({ kid: k2, lineage_kids: [k1] });
+    expect(await active(hop, "svc-a")).toBe(true);
+    expect((await exchange(hop, "svc-b", "svc-c")).status).toBe(200);
+
+    const r = await withdraw(k1, "found leaked after the rotation", await manager());
+    if (!r.ok) throw new Error(`Withdraw: ${r.failure.description}`);
+    expect(r.value.successor).toBe(k2);
+    // The issuer answers introspection from what it has seen: no wait. Before, the hop stood until it expired.
+    expect([await active(t1), await active(hop, "svc-a")]).toEqual([false, false]);
+    await eventually(async () => {
+      const refused = await exchange(hop, "svc-b", "svc-c");
+      return refused.status === 400 && refused.body.error_description === "subject_token rejected: token revoked";
+    }, "the exchanger still exchanges a hop made from a token of the withdrawn key");
+    // An exchanger whose copy of the revocations was behind would still ask for a token made from the hop: none is minted.
+    const before = await exchangedEvents();
+    const internal = new Metadata();
+    internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
+    const notAfter = String(Number(decodeJwt(hop).exp));
+    const mint = { sub: "app", client_id: "svc-b", audience: ["svc-c"], scope: "b", not_after: notAfter, requested_token_type: TOKEN_TYPE_AT };
+    const refused = await call<MintResponse__Output>(grpc.token, "Mint", { ...mint, lineage_kids: [k2, k1] }, internal);
+    expect(refused.ok ? "minted" : [refused.failure.error, refused.failure.description]).toEqual([
+      "invalid_request",
+      "subject_token rejected: a token its chain rests on was signed with a withdrawn key",
+    ]);
+    expect(await exchangedEvents()).toBe(before);
+    // The chain begun under the successor stands, at introspection and exchange.
+    expect([await active(later), await active(laterHop, "svc-a")]).toEqual([true, true]);
+    expect((await exchange(laterHop, "svc-b", "svc-c")).status).toBe(200);
+  });
 });
 
 describe("a withdrawal cut off after its revocation", () => {

@@ -258,15 +258,49 @@ describe("verifyAccessToken and the lineage claim", () => {
     expect(isTokenRevoked(revocableClaimsOf(hop) as RevocableClaims, clientRevokedAt(NOW - 5))).toBe(true);
   });
 
+  it("refuses a malformed lineage_kids, and revokes a token, verified afresh or from the cache, once a key that signed its ancestors is withdrawn", async () => {
+    const { keys, sign } = await signer("https://sts", "at+jwt");
+    const options = { key: keys, algorithms: ["ES256"], issuer: "https://sts", clockTolerance: 0, now: () => NOW, maxBytes: 8192, revocations: NOT_REVOKED };
+    const tooMany = Array.from({ length: 34 }, (_, i) => `k${i}`);
+    for (const lineage_kids of [[], "k1", [7], [""], ["k1", "k1"], ["k".repeat(257)], tooMany, null]) {
+      expect(await reason(verifyAccessToken(await sign({ lineage_kids }), options))).toBe("invalid_claim");
+    }
+    // Signed by k, exchanged from a token k1 signed (itself from one k0 signed).
+    const hop = await sign({ lineage: ["at2", "at1"], lineage_kids: ["k1", "k0"] });
+    const verified = new VerifiedTokens();
+    let withdrawn: readonly [string, string] | undefined;
+    const watching = {
+      ...options,
+      verified,
+      revocations: { ...NOT_REVOKED, isKeyWithdrawn: (i: string, k: string) => withdrawn?.[0] === i && withdrawn[1] === k },
+    };
+    expect(await verifyAccessToken(hop, watching)).toMatchObject({ payload: { lineage_kids: ["k1", "k0"] }, kid: "k" });
+    // Another issuer's k0 is another key.
+    withdrawn = ["https://idp", "k0"];
+    expect(await reason(verifyAccessToken(hop, watching))).toBe("accepted");
+    withdrawn = ["https://sts", "k0"];
+    expect(await reason(verifyAccessToken(hop, { ...watching, key: createLocalJWKSet({ keys: [] }) }))).toBe("revoked");
+    expect(await reason(verifyAccessToken(hop, { ...watching, verified: new VerifiedTokens() }))).toBe("revoked");
+  });
+
   it("does not read another issuer's lineage claim as jtis of ours", async () => {
     const { keys, sign } = await signer("https://idp", "JWT");
-    const options = providerOptions(keys, { ...NOT_REVOKED, isRevoked: (j: string) => j === "ours-revoked" });
-    const { payload } = await verifyAccessToken(await sign({ lineage: ["ours-revoked"], origin_iat: NOW - 100, origin_client_id: "webapp" }), options);
+    const options = providerOptions(keys, {
+      ...NOT_REVOKED,
+      isRevoked: (j: string) => j === "ours-revoked",
+      isKeyWithdrawn: (_iss: string, kid: string) => kid === "ours-withdrawn",
+    });
+    const { payload } = await verifyAccessToken(
+      await sign({ lineage: ["ours-revoked"], origin_iat: NOW - 100, origin_client_id: "webapp", lineage_kids: ["ours-withdrawn"] }),
+      options,
+    );
     expect(payload.lineage).toBeUndefined();
     // Nor its origin_iat as ours: its chain is judged by its own iat.
     expect(payload.origin_iat).toBeUndefined();
     // Nor its origin_client_id as a client of ours.
     expect(payload.origin_client_id).toBeUndefined();
+    // Nor its lineage_kids as keys of ours.
+    expect(payload.lineage_kids).toBeUndefined();
   });
 
   it("revokes a provider's token by its own iss and sub, whatever sub_id it carries (its word, not ours)", async () => {

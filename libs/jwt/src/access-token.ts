@@ -3,9 +3,10 @@
  * signature, issuer, type, the claims the profile requires, the shape of
  * `act` and `scope`, and revocation: of its jti, of any token of ours it was
  * exchanged from (its `lineage` claim), or of its subject (isTokenRevoked),
- * or of the key that signed it (withdrawn by an operator: its kid).
+ * or of the key that signed it or any token it was exchanged from (withdrawn
+ * by an operator: its kid, its `lineage_kids`).
  */
-import { audienceList, isActClaim, isIssSubFor, isLineage, isOriginClientId, isOriginIat, isTokenRevoked } from "./claims.js";
+import { audienceList, isActClaim, isIssSubFor, isLineage, isLineageKids, isOriginClientId, isOriginIat, isTokenRevoked } from "./claims.js";
 import type { AccessTokenClaims, RevocationState } from "./claims.js";
 import { ACCESS_TOKEN_TYP } from "./token-types.js";
 import { TokenRejected, verifyJwt } from "./verify.js";
@@ -44,8 +45,14 @@ export function foreignProfile(typ: string | readonly string[]): TokenProfile {
   return { typ, requiredClaims: ["iss", "sub", "aud", "exp", "iat", "jti"] };
 }
 
+/** A verified access token: its claims, and the kid of the key that signed it (from the protected header). */
+export interface VerifiedAccessToken {
+  payload: AccessTokenClaims;
+  kid: string | undefined;
+}
+
 /** Verifies one of our access tokens; throws TokenRejected with a stable reason. */
-export async function verifyAccessToken(token: string, options: VerifyAccessTokenOptions): Promise<{ payload: AccessTokenClaims }> {
+export async function verifyAccessToken(token: string, options: VerifyAccessTokenOptions): Promise<VerifiedAccessToken> {
   const now = options.now();
   const hit = options.verified?.get(token, now);
   const known = hit?.claims;
@@ -60,7 +67,7 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
     if (known.exp <= now - options.clockTolerance) throw new TokenRejected("expired", "token expired");
     // Its signature was checked while the key stood: a withdrawal since (by kid) must not be skipped with it.
     if (isTokenRevoked(known, options.revocations, hit?.kid)) throw new TokenRejected("revoked", "token revoked");
-    return { payload: known };
+    return { payload: known, kid: hit?.kid };
   }
   const profile = options.profile ?? OWN_PROFILE;
   const verified = await verifyJwt<AccessTokenClaims>(token, { ...options, typ: profile.typ, requiredClaims: profile.requiredClaims });
@@ -88,6 +95,7 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
     delete p.sub_id;
     delete p.origin_iat;
     delete p.origin_client_id;
+    delete p.lineage_kids;
   } else if (p.lineage !== undefined && !isLineage(p.lineage, (options.maxActDepth ?? 32) + 1)) {
     throw new TokenRejected("invalid_claim", "malformed lineage claim");
   } else if (p.origin_iat !== undefined && !isOriginIat(p.origin_iat, p.iat)) {
@@ -96,6 +104,9 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
   } else if (p.origin_client_id !== undefined && !isOriginClientId(p.origin_client_id)) {
     // Likewise: read as absent, it would let the chain outrun the revocation of the client it began with.
     throw new TokenRejected("invalid_claim", "malformed origin_client_id claim");
+  } else if (p.lineage_kids !== undefined && !isLineageKids(p.lineage_kids, (options.maxActDepth ?? 32) + 1)) {
+    // Likewise: read as absent, it would let the token outlive the withdrawal of a key that signed its ancestors.
+    throw new TokenRejected("invalid_claim", "malformed lineage_kids claim");
   }
   // Our signer always names its key. Without a kid, jose takes the JWKS's only key of that alg, and a withdrawal,
   // recorded by kid, could not be told apart: a thief holding a withdrawn key would leave the kid out.
@@ -105,5 +116,5 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
   // API's), and the revocations say so at once.
   if (isTokenRevoked(p, options.revocations, kid)) throw new TokenRejected("revoked", "token revoked");
   options.verified?.set(token, p, now, kid);
-  return verified;
+  return { payload: p, kid };
 }

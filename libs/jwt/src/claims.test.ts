@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { SignJWT } from "jose";
-import { isTokenRevoked, revocableClaimsOf } from "./claims.js";
+import { MAX_LINEAGE, isLineageKids, isTokenRevoked, revocableClaimsOf } from "./claims.js";
 import type { RevocableClaims, RevocationState } from "./claims.js";
 
 const STS = "https://sts";
@@ -200,5 +200,35 @@ describe("a withdrawn signing key", () => {
     const claims = revocableClaimsOf(token);
     expect(claims?.kid).toBe("k1");
     expect(isTokenRevoked(claims!, withdrawn(STS, "k1"))).toBe(true);
+  });
+
+  it("revokes every token exchanged from one it signed (lineage_kids), whatever key signed the hop; another issuer's key of that kid is another key", () => {
+    // AT3, signed by k3 after a rotation, from AT2 (signed by k2) and AT1 (signed by k1).
+    const hop: RevocableClaims = { ...at3, kid: "k3", lineage_kids: ["k2", "k1"] };
+    expect(isTokenRevoked(hop, withdrawn(STS, "k1"))).toBe(true);
+    expect(isTokenRevoked(hop, withdrawn(STS, "k2"))).toBe(true);
+    expect(isTokenRevoked(hop, withdrawn(STS, "k3"))).toBe(true);
+    expect(isTokenRevoked(hop, withdrawn(STS, "k4"))).toBe(false);
+    expect(isTokenRevoked(hop, withdrawn(IDP, "k1"))).toBe(false);
+    // An opaque token's claims have no kid of their own, but their lineage_kids still count.
+    expect(isTokenRevoked({ ...at3, lineage_kids: ["k1"] }, withdrawn(STS, "k1"))).toBe(true);
+  });
+
+  it("is read with its ancestors' kids by revocableClaimsOf; a malformed lineage_kids leaves nothing to trust", async () => {
+    const key = new TextEncoder().encode("k".repeat(32));
+    const sign = (claims: Record<string, unknown>): Promise<string> =>
+      new SignJWT({ jti: "at3", iss: STS, sub: "alice", iat: T, ...claims }).setProtectedHeader({ alg: "HS256", kid: "k3" }).sign(key);
+    const claims = revocableClaimsOf(await sign({ lineage_kids: ["k1"] }));
+    expect(claims).toMatchObject({ kid: "k3", lineage_kids: ["k1"] });
+    expect(isTokenRevoked(claims!, withdrawn(STS, "k1"))).toBe(true);
+    expect(revocableClaimsOf(await sign({}))?.lineage_kids).toBeUndefined();
+    const most = Array.from({ length: MAX_LINEAGE }, (_, i) => `k${i}`);
+    expect(revocableClaimsOf(await sign({ lineage_kids: most }))?.lineage_kids).toHaveLength(MAX_LINEAGE);
+    expect(revocableClaimsOf(await sign({ lineage_kids: ["k".repeat(256)] }))?.lineage_kids).toEqual(["k".repeat(256)]);
+    // Read as absent, any of these would keep a cached token alive past the withdrawal of a key its chain rests on.
+    for (const lineage_kids of [[], "k1", [7], [""], ["k1", "k1"], ["k".repeat(257)], [...most, "k-extra"], null, { k1: true }]) {
+      expect(isLineageKids(lineage_kids)).toBe(false);
+      expect(revocableClaimsOf(await sign({ lineage_kids }))).toBeUndefined();
+    }
   });
 });

@@ -45,6 +45,15 @@ export interface AccessTokenClaims extends JWTPayload {
    * the subject does. Absent on a chain's first token.
    */
   origin_client_id?: string;
+  /**
+   * kids of this issuer's keys that signed the tokens this one was exchanged
+   * from (its `lineage`, an actor token's included), each once, without the
+   * kid in this token's own header. A private claim: withdrawing any of them
+   * revokes this token too, since its authority came from a token that key
+   * signed (or, the key leaked, could have forged). Absent when empty: every
+   * ancestor signed by the key that signed this token, or none of ours.
+   */
+  lineage_kids?: string[];
 }
 
 /**
@@ -143,17 +152,39 @@ export function lineageWithActor(subjectLineage: readonly string[], actor: { jti
   return lineage.length <= MAX_LINEAGE ? lineage : undefined;
 }
 
+/** Longest kid accepted in `lineage_kids`: the longest an operator may name when withdrawing a key (ours are 16). */
+export const MAX_KID_CHARS = 256;
+
+/**
+ * True for a well-formed `lineage_kids` claim: a non-empty list (an empty one is left out) of at most `max` distinct,
+ * non-empty kids of at most {@link MAX_KID_CHARS} characters. Each ancestor in `lineage` was signed by one key, so the
+ * list is never longer than the lineage it goes with.
+ */
+export function isLineageKids(value: unknown, max = MAX_LINEAGE): value is string[] {
+  return (
+    Array.isArray(value) &&
+    value.length > 0 &&
+    value.length <= max &&
+    value.every((k) => typeof k === "string" && k.length > 0 && k.length <= MAX_KID_CHARS) &&
+    new Set(value).size === value.length
+  );
+}
+
 /**
  * The claims that decide whether a token is revoked: its id, its ancestors', and whose it is and since when; with
- * `kid`, the key that signed it (from the protected header, not a claim), revoked whole when an operator withdrew it.
+ * `kid`, the key that signed it (from the protected header, not a claim), revoked whole when an operator withdrew it,
+ * as it is when one that signed an ancestor (`lineage_kids`) was.
  */
-export type RevocableClaims = Pick<AccessTokenClaims, "jti" | "lineage" | "iss" | "sub" | "sub_id" | "iat" | "origin_iat" | "origin_client_id"> &
+export type RevocableClaims = Pick<
+  AccessTokenClaims,
+  "jti" | "lineage" | "iss" | "sub" | "sub_id" | "iat" | "origin_iat" | "origin_client_id" | "lineage_kids"
+> &
   Partial<Pick<AccessTokenClaims, "client_id" | "act">> & { kid?: string };
 
 /** Longest client id of this stack: the registry's limit, and so the longest `origin_client_id` a token may carry. */
 export const MAX_CLIENT_ID_CHARS = 256;
 
-/** True for a well-formed `origin_client_id`: a client id of this stack (a non-empty string of at most 256 characters). */
+/** True for a well-formed `origin_client_id`: a client id of this stack (a non-empty string of at most {@link MAX_CLIENT_ID_CHARS} characters). */
 export function isOriginClientId(value: unknown): value is string {
   return typeof value === "string" && value.length > 0 && value.length <= MAX_CLIENT_ID_CHARS;
 }
@@ -169,7 +200,7 @@ export interface RevocationLookups {
   isRevoked(jti: string): boolean;
   /** When every token of this subject issued until then was revoked (seconds), if it was. */
   subjectRevokedAt(iss: string, sub: string): number | undefined;
-  /** True when the issuer withdrew the signing key `kid`: every token it signed is revoked. */
+  /** True when the issuer withdrew the signing key `kid`: every token it signed, or exchanged from one it signed, is revoked. */
   isKeyWithdrawn(iss: string, kid: string): boolean;
 }
 
@@ -210,7 +241,9 @@ export interface RevocationState {
  * A token signed with a key its issuer withdrew (`kid`, when known) is
  * revoked whenever it was signed: the key may have been compromised long
  * before anyone noticed, and verifiers holding the issuer's JWKS in a cache
- * would otherwise accept it until they fetch the JWKS again.
+ * would otherwise accept it until they fetch the JWKS again. So is a token
+ * exchanged from one (`lineage_kids`), whatever key signed it: its authority
+ * came from a token a thief of that key could have forged.
  *
  * This runs for every token on every verifier: one freshness check, then Map
  * lookups on the strings the claims already hold (nothing encoded), in an
@@ -221,6 +254,8 @@ export function isTokenRevoked(claims: RevocableClaims, state: RevocationState, 
   const lookups = state.checked?.() ?? state;
   if (lookups.isRevoked(claims.jti)) return true;
   if (kid !== undefined && lookups.isKeyWithdrawn(claims.iss, kid)) return true;
+  const kids = claims.lineage_kids;
+  if (kids) for (let i = 0; i < kids.length; i++) if (lookups.isKeyWithdrawn(claims.iss, kids[i] as string)) return true;
   const lineage = claims.lineage;
   if (lineage) for (let i = 0; i < lineage.length; i++) if (lookups.isRevoked(lineage[i] as string)) return true;
   const began = claims.origin_iat ?? claims.iat;
@@ -241,8 +276,9 @@ export const begunBy = (revokedAt: number | undefined, began: number): boolean =
  * type reads as one that revokes nothing, except a missing `iat` or a
  * malformed `origin_iat` (not a number, or after `iat`), which read as a
  * chain begun before any subject revocation, and a malformed
- * `origin_client_id`, which makes the whole token unreadable (undefined): it
- * could name no client to check. `kid` comes from the protected header.
+ * `origin_client_id` or `lineage_kids`, which makes the whole token
+ * unreadable (undefined): it could name no client or key to check. `kid`
+ * comes from the protected header.
  */
 export function revocableClaimsOf(token: string): RevocableClaims | undefined {
   let claims: JWTPayload;
@@ -254,6 +290,7 @@ export function revocableClaimsOf(token: string): RevocableClaims | undefined {
     return undefined;
   }
   if (claims.origin_client_id !== undefined && !isOriginClientId(claims.origin_client_id)) return undefined;
+  if (claims.lineage_kids !== undefined && !isLineageKids(claims.lineage_kids)) return undefined;
   const str = (v: unknown): string => (typeof v === "string" ? v : "");
   const iat = typeof claims.iat === "number" ? claims.iat : -Infinity;
   return {
@@ -267,6 +304,7 @@ export function revocableClaimsOf(token: string): RevocableClaims | undefined {
     iat,
     ...(claims.origin_iat !== undefined && { origin_iat: isOriginIat(claims.origin_iat, iat) ? claims.origin_iat : -Infinity }),
     ...(claims.origin_client_id !== undefined && { origin_client_id: claims.origin_client_id }),
+    ...(claims.lineage_kids !== undefined && { lineage_kids: claims.lineage_kids }),
     ...(typeof kid === "string" && { kid }),
   };
 }

@@ -1,7 +1,7 @@
 export { verifyJwt, precheckCompactJwt, TokenRejected, REJECTION_REASONS } from "./verify.js";
 export type { VerifyJwtOptions, VerifiedJwt, RejectionReason } from "./verify.js";
 export { OWN_PROFILE, foreignProfile, verifyAccessToken } from "./access-token.js";
-export type { TokenProfile, VerifyAccessTokenOptions } from "./access-token.js";
+export type { TokenProfile, VerifiedAccessToken, VerifyAccessTokenOptions } from "./access-token.js";
 export { hasDuplicateMembers } from "./duplicate-members.js";
 export { importSigningKey, signJwt } from "./sign.js";
 export type { SigningKey } from "./sign.js";
@@ -12,6 +12,7 @@ export {
   begunBy,
   isActClaim,
   isLineage,
+  isLineageKids,
   isOriginClientId,
   isMayAct,
   isIssSubFor,
@@ -19,6 +20,7 @@ export {
   lineageOf,
   lineageWithActor,
   MAX_CLIENT_ID_CHARS,
+  MAX_KID_CHARS,
   MAX_LINEAGE,
   revocableClaimsOf,
   subjectIssuer,

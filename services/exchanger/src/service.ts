@@ -16,7 +16,7 @@ import {
   subjectIssuer,
   verifyAccessToken,
 } from "@sts/jwt";
-import type { AccessTokenClaims, VerifiedTokens } from "@sts/jwt";
+import type { AccessTokenClaims, VerifiedAccessToken, VerifiedTokens } from "@sts/jwt";
 import type { PublicKeyRing } from "@sts/keys";
 import { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
@@ -52,6 +52,7 @@ import {
   scopesToAsk,
   tokenTypeFor,
 } from "./exchange-rules.js";
+import { lineageKidsFor } from "./lineage-kids.js";
 
 /** Everything the handler uses. */
 export interface ExchangeDeps {
@@ -102,6 +103,8 @@ function foreignIssuer(token: string, deps: ExchangeDeps): TrustedIssuer | undef
 /** A verified subject token and who vouches for its subject. */
 interface Subject {
   claims: AccessTokenClaims;
+  /** The kid of the key that signed it (its protected header). */
+  kid: string | undefined;
   /** The issuer that vouches for `sub`: a trusted issuer's, or, for our tokens, the origin they record (RFC 9493 sub_id). */
   origin: string;
   /** The lineage parent: our jti, or `<issuer>#<jti>` for another issuer's token, so no jti of theirs can name one of ours. */
@@ -115,16 +118,16 @@ interface Subject {
 /** Verifies the subject token, ours or a trusted issuer's; another issuer's token may not bring an act chain of its own. */
 async function verifySubject(token: string, deps: ExchangeDeps): Promise<Subject> {
   const foreign = foreignIssuer(token, deps);
-  const claims = await verifyPresented(token, "subject_token", deps, foreign);
+  const { payload: claims, kid } = await verifyPresented(token, "subject_token", deps, foreign);
   // Clock tolerance lets a just-expired token verify, but nothing can be made from it: the new token may not outlive it.
   if (claims.exp <= deps.now()) throw badToken("subject_token", "token expired");
-  if (!foreign) return { claims, origin: subjectIssuer(claims), parentRef: claims.jti, lineage: lineageOf(claims) };
+  if (!foreign) return { claims, kid, origin: subjectIssuer(claims), parentRef: claims.jti, lineage: lineageOf(claims) };
   // Its actors live in another issuer's namespace: carried over, they would read as clients of ours.
   if (claims.act !== undefined) throw badToken("subject_token", "a trusted issuer's token may not carry act");
   for (const [name, value] of Object.entries(foreign.claims)) {
     if (claims[name] !== value) throw badToken("subject_token", "not an access token of its issuer (a required claim differs)");
   }
-  return { claims, origin: claims.iss, parentRef: `${claims.iss}#${claims.jti}`, lineage: [], foreign };
+  return { claims, kid, origin: claims.iss, parentRef: `${claims.iss}#${claims.jti}`, lineage: [], foreign };
 }
 
 /**
@@ -164,9 +167,9 @@ async function verifyPresented(
   position: "subject_token" | "actor_token",
   deps: ExchangeDeps,
   foreign?: TrustedIssuer,
-): Promise<AccessTokenClaims> {
+): Promise<VerifiedAccessToken> {
   try {
-    const { payload } = await verifyAccessToken(token, {
+    return await verifyAccessToken(token, {
       key: foreign?.keys ?? deps.keys.keyResolver(),
       algorithms: foreign?.algorithms ?? deps.algorithms,
       issuer: foreign?.issuer ?? deps.issuer,
@@ -178,7 +181,6 @@ async function verifyPresented(
       maxActDepth: deps.maxDepth + 1,
       verified: deps.verified,
     });
-    return payload;
   } catch (err) {
     // Revocation state too old to trust (NATS cut off past the bound) is our outage too: fail closed, and retryable.
     if (err instanceof OAuthError && err.code === "temporarily_unavailable") throw err;
@@ -235,7 +237,8 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
       checkCallerNotRevoked(client.client_id, deps.issuer, subject.origin_iat ?? subject.iat, deps.revocations);
       // After every local check, so only tokens the issuer really signed are sent to it; before anything is decided or minted.
       await checkActiveAtIssuer(params.subjectToken, verified);
-      const actor = params.actorToken ? await verifyPresented(params.actorToken, "actor_token", deps) : undefined;
+      const presentedActor = params.actorToken ? await verifyPresented(params.actorToken, "actor_token", deps) : undefined;
+      const actor = presentedActor?.payload;
       const acting = actingParty(client.client_id, deps.issuer, actor);
       checkMayAct(subject, acting);
       const act = buildActChain(acting, subject.act);
@@ -298,6 +301,10 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
         // answer from its copy for up to revocation_max_staleness) still covers the token it makes now.
         origin_iat: String(Math.floor(subject.origin_iat ?? subject.iat)),
         origin_client_id: originClientOf(verified, client.client_id),
+        lineage_kids: lineageKidsFor(
+          { kid: verified.kid, claims: subject, foreign: verified.foreign !== undefined },
+          presentedActor && { kid: presentedActor.kid, claims: presentedActor.payload, foreign: false },
+        ),
         policy_ids: [...new Set(policyIds)],
         policy_revision: String(policyRevision),
       };

@@ -29,6 +29,7 @@ import { createHash } from "node:crypto";
 import type { Metadata } from "@grpc/grpc-js";
 import { OAuthError, invalidRequest, unavailable } from "@sts/errors";
 import { unary } from "@sts/grpc";
+import { MAX_KID_CHARS } from "@sts/jwt";
 import { KEY_STATES } from "@sts/keys";
 import type { KeyStatus, Rotation, SigningKeyRing, StoredKey } from "@sts/keys";
 import type { CallerIdentity } from "@sts/mesh";
@@ -37,9 +38,6 @@ import type { EventPublisher } from "@sts/nats";
 import type { KeyServiceHandlers, ListKeysResponse, RotateKeyResponse, SigningKeyInfo, WithdrawKeyRequest__Output, WithdrawKeyResponse } from "@sts/proto";
 import type { RevocationList } from "@sts/revocation";
 import type { Logger } from "@sts/telemetry";
-
-/** Longest kid accepted, in characters (ours are 16). */
-const MAX_KID_CHARS = 256;
 
 /** What a kid of this ring can be: it is part of a KV key (`key.<kid>`), so anything else names no key here. */
 const KID_SYNTAX = /^[-_=A-Za-z0-9]+$/;

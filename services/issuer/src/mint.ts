@@ -52,6 +52,11 @@ export interface MintInput {
   originIat?: number;
   /** The client of this stack the chain began with (an exchange: the subject token's origin_client_id or client_id): `origin_client_id`. */
   originClientId?: string;
+  /**
+   * kids of this issuer that signed the tokens this one descends from (an exchange: see MintRequest.lineage_kids):
+   * `lineage_kids`, without the kid that signs this token.
+   */
+  lineageKids?: readonly string[];
   /** The policies that allowed an exchange, recorded in its event. */
   policy?: { ids: readonly string[]; revision: string };
   format: "jwt" | "opaque";
@@ -95,6 +100,8 @@ export interface TokenEventData {
   /** For exchanges: when the chain began and the client of this stack it began with (as in the token), for auditors tracing a revocation. */
   origin_iat?: number;
   origin_client_id?: string;
+  /** For exchanges: the other keys of ours that signed its ancestors (as in the token), for auditors tracing a key withdrawal. */
+  lineage_kids?: string[];
   /** The refresh token family that came with this token, if any. */
   refresh_family?: string;
   /** The ID token that came with this token, if any. */
@@ -173,6 +180,10 @@ export class TokenMinter {
     if (input.notAfter !== undefined) exp = Math.min(exp, input.notAfter);
     const jti = newJti();
     const scope = formatScopes([...input.scope]);
+    // Picked before the claims: lineage_kids leaves out the kid in the header, whose withdrawal revokes the token anyway,
+    // so the tokens of a chain no rotation crossed carry no such claim and grow by nothing.
+    const key = input.format === "jwt" ? this.#signingKey() : undefined;
+    const lineageKids = input.lineageKids?.filter((k) => k !== key?.kid) ?? [];
     const claims: AccessTokenClaims = {
       iss: issuer,
       sub: input.sub,
@@ -187,19 +198,17 @@ export class TokenMinter {
       ...(input.lineage && input.lineage.length > 0 && { lineage: [...input.lineage] }),
       ...(input.originIat !== undefined && { origin_iat: Math.min(input.originIat, iat) }),
       ...(input.originClientId !== undefined && { origin_client_id: input.originClientId }),
+      ...(lineageKids.length > 0 && { lineage_kids: lineageKids }),
       // A subject another issuer vouched for keeps saying so at every later hop (RFC 9493 iss_sub).
       ...(input.subjectIssuer && input.subjectIssuer !== issuer && { sub_id: { format: "iss_sub", iss: input.subjectIssuer, sub: input.sub } }),
     };
     let token: string;
-    let kid: string | undefined;
-    if (input.format === "opaque") {
+    if (key === undefined) {
       token = await opaque.create(claims).catch((err: unknown) => {
         throw unavailable("token store unavailable", err);
       });
     } else {
       // Synchronous on purpose: the tokens of one batch are signed and their events written to NATS in one turn.
-      const key = this.#signingKey();
-      kid = key.kid;
       token = signJwt(claims, key, ACCESS_TOKEN_TYP);
       // Every verifier here refuses it unread (precheckCompactJwt): refused now, before it is recorded as issued.
       if (this.deps.maxTokenBytes !== undefined && token.length > this.deps.maxTokenBytes) {
@@ -219,12 +228,13 @@ export class TokenMinter {
       exp,
       grant_type: input.grantType,
       format: input.format,
-      ...(kid && { kid }),
+      ...(key && { kid: key.kid }),
       ...(input.parentJti && { parent_jti: input.parentJti }),
       ...(input.act && { actors: actSubjects(input.act) }),
       ...(input.subjectIssuer && { subject_issuer: input.subjectIssuer }),
       ...(claims.origin_iat !== undefined && { origin_iat: claims.origin_iat }),
       ...(claims.origin_client_id !== undefined && { origin_client_id: claims.origin_client_id }),
+      ...(claims.lineage_kids !== undefined && { lineage_kids: [...claims.lineage_kids] }),
       ...(input.refreshFamily && { refresh_family: input.refreshFamily }),
       ...(input.idTokenJti && { id_token_jti: input.idTokenJti }),
       ...(input.policy && { policy_ids: [...input.policy.ids], policy_revision: input.policy.revision }),

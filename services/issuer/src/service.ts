@@ -2,8 +2,21 @@
 import { invalidRequest, OAuthError, unauthorizedClient } from "@sts/errors";
 import { authenticateClient } from "@sts/client-auth";
 import type { AuthenticateDeps, ClientRecord } from "@sts/client-auth";
-import { JWT_BEARER, MAX_LINEAGE, TOKEN_TYPE, audienceList, isActClaim, isLineage, isMayAct, isOriginClientId, subjectIssuer } from "@sts/jwt";
-import type { ActClaim, MayActClaim } from "@sts/jwt";
+import {
+  JWT_BEARER,
+  MAX_CLIENT_ID_CHARS,
+  MAX_KID_CHARS,
+  MAX_LINEAGE,
+  TOKEN_TYPE,
+  audienceList,
+  isActClaim,
+  isLineage,
+  isLineageKids,
+  isMayAct,
+  isOriginClientId,
+  subjectIssuer,
+} from "@sts/jwt";
+import type { ActClaim, MayActClaim, RevocationLookups } from "@sts/jwt";
 import type { PublicKeyRing, SigningKeyRing } from "@sts/keys";
 import { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
@@ -71,6 +84,20 @@ export function actToProto(act: ActClaim | undefined): Actor | undefined {
 }
 
 /**
+ * MintRequest.lineage_kids, checked (empty: none, as from another issuer's subject token or an exchanger of an earlier
+ * release): malformed is invalid_request. One this issuer has withdrawn would revoke the token at birth, so nothing is
+ * signed: the exchanger's copy of the revocations was behind ours, and the answer is the one it gives a revoked subject
+ * token (invalid_request, RFC 8693 §2.2.2). Throws temporarily_unavailable when the revocations are too old to trust.
+ */
+export function checkLineageKids(kids: readonly string[], issuer: string, revocations: Pick<RevocationLookups, "isKeyWithdrawn">): readonly string[] {
+  if (kids.length === 0) return kids;
+  if (!isLineageKids(kids)) throw invalidRequest(`lineage_kids must be at most ${MAX_LINEAGE} distinct kids of at most ${MAX_KID_CHARS} characters`);
+  if (kids.some((kid) => revocations.isKeyWithdrawn(issuer, kid)))
+    throw invalidRequest("subject_token rejected: a token its chain rests on was signed with a withdrawn key");
+  return kids;
+}
+
+/**
  * Internal callers authenticate with client_secret_basic in the `authorization`
  * metadata and, when an identity is pinned, with that SPIFFE ID on their TLS
  * certificate: a leaked secret alone does not open the signing path.
@@ -134,7 +161,9 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
     const originIat = Number(req.origin_iat);
     if (!Number.isSafeInteger(originIat) || originIat < 0) throw invalidRequest("origin_iat must be seconds since epoch");
     // Empty: none (another issuer's subject, or an exchanger of an earlier release).
-    if (req.origin_client_id && !isOriginClientId(req.origin_client_id)) throw invalidRequest("origin_client_id must be a client id of at most 256 characters");
+    if (req.origin_client_id && !isOriginClientId(req.origin_client_id))
+      throw invalidRequest(`origin_client_id must be a client id of at most ${MAX_CLIENT_ID_CHARS} characters`);
+    const lineageKids = checkLineageKids(req.lineage_kids, deps.issuer, deps.revocations);
     const format = tokenFormatFor(target.access_token_format, req.audience);
     // An audience configured for opaque tokens does not get a JWT because one was asked for (RFC 8693 §2.2.2).
     if (format === "opaque" && req.requested_token_type === TOKEN_TYPE.JWT)
@@ -153,6 +182,7 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
       lineage: req.lineage,
       ...(originIat > 0 && { originIat }),
       ...(req.origin_client_id && { originClientId: req.origin_client_id }),
+      lineageKids,
       policy: { ids: req.policy_ids, revision: req.policy_revision },
       format,
       grantType: "urn:ietf:params:oauth:grant-type:token-exchange",

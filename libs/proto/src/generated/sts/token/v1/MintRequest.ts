@@ -83,6 +83,16 @@ export interface MintRequest {
    * none (another issuer's subject token: its clients are not ours).
    */
   'origin_client_id'?: (string);
+  /**
+   * kids of this issuer's keys that signed the tokens the new one descends
+   * from: the subject token's header `kid` and its own `lineage_kids`, and
+   * likewise an actor token's, each once (at most as many as `lineage` has
+   * jtis). Written into the token as `lineage_kids`, leaving out the kid that
+   * signs it, so withdrawing any of those keys (KeyService.Withdraw) revokes
+   * the new token too. Refused when one is already withdrawn. Empty for none
+   * (another issuer's subject token: its keys are not ours to withdraw).
+   */
+  'lineage_kids'?: (string)[];
 }
 
 /**
@@ -165,4 +175,14 @@ export interface MintRequest__Output {
    * none (another issuer's subject token: its clients are not ours).
    */
   'origin_client_id': (string);
+  /**
+   * kids of this issuer's keys that signed the tokens the new one descends
+   * from: the subject token's header `kid` and its own `lineage_kids`, and
+   * likewise an actor token's, each once (at most as many as `lineage` has
+   * jtis). Written into the token as `lineage_kids`, leaving out the kid that
+   * signs it, so withdrawing any of those keys (KeyService.Withdraw) revokes
+   * the new token too. Refused when one is already withdrawn. Empty for none
+   * (another issuer's subject token: its keys are not ours to withdraw).
+   */
+  'lineage_kids': (string)[];
 }
