@@ -58,6 +58,11 @@ export interface SigningKeyRingOptions {
    * may be taken over (default {@link SUCCESSOR_LOCK_SECONDS}).
    */
   successorLockSeconds?: number;
+  /**
+   * Whether `kid` is already revoked (an operator's Withdraw wrote its `kid` record and is completing it): never
+   * brought forward as a withdrawn key's successor, since the minter would refuse to sign with it.
+   */
+  revokedKid?: (kid: string) => boolean;
   now: () => number;
 }
 
@@ -68,6 +73,12 @@ export interface SigningKeyRingOptions {
  * the ring would never rotate again.
  */
 export const SUCCESSOR_LOCK_SECONDS = 60;
+
+/**
+ * Age, in seconds, after which a replacement lock (a withdrawn signing key's successor) without its key is taken over:
+ * while it stands no withdrawal of that key completes and the minter refuses the key, so it is kept short.
+ */
+const REPLACEMENT_LOCK_SECONDS = 10;
 
 interface SuccessorLock {
   kid: string;
@@ -141,12 +152,15 @@ export class SigningKeyRing {
     await this.#o.store.create(keyName(kid), record);
   }
 
-  /** Makes a key signing `prepublish` seconds from now, under `lock`; undefined when another replica holds the lock. */
-  async #createKey(lock: string, prepublish: number): Promise<StoredKey | undefined> {
+  /**
+   * Makes a key signing `prepublish` seconds from now, under `lock` (taken over when its key is missing past
+   * `staleAfter` seconds); undefined when another replica holds the lock.
+   */
+  async #createKey(lock: string, prepublish: number, staleAfter?: number): Promise<StoredKey | undefined> {
     const { store, algorithm, masterKey, now } = this.#o;
     const { kid, publicJwk, privateJwk } = await generateSigningJwks(algorithm);
     // The lock makes one replica, not each, create the successor of a key.
-    if (!(await this.#takeSuccessorLock(lock, { kid, at: now() }))) return undefined;
+    if (!(await this.#takeSuccessorLock(lock, { kid, at: now() }, { staleAfter }))) return undefined;
     const t = now();
     const record: StoredKey = {
       kid,
@@ -157,26 +171,40 @@ export class SigningKeyRing {
       sealed: sealPrivateJwk(privateJwk, kid, masterKey as Buffer),
     };
     await store.put(keyName(kid), record);
+    // Paused past the lock's staleness, another replica took it over and made the key: ours goes, theirs stands.
+    const held = await store.get(lock);
+    if (held && this.#lockedKid(held.value) !== kid) {
+      await store.delete(keyName(kid));
+      return undefined;
+    }
     await store.waitFor(kid);
     return record;
   }
 
   /**
    * Takes a successor lock (`lock`): a new one, or by compare-and-set one whose key was withdrawn (a withdrawn
-   * successor is none) or that is stale; false when another replica holds it.
+   * successor is none), is one of `excluded` (a key being withdrawn is no one's successor), or is stale (its key
+   * missing past `staleAfter` seconds); false when another replica holds it.
    */
-  async #takeSuccessorLock(lock: string, claim: SuccessorLock): Promise<boolean> {
+  async #takeSuccessorLock(
+    lock: string,
+    claim: SuccessorLock,
+    options: { staleAfter?: number | undefined; excluded?: readonly string[] } = {},
+  ): Promise<boolean> {
     const { store, now } = this.#o;
     if (await store.create(lock, claim)) return true;
     const held = await store.get(lock);
     // Gone since our create (deleted by an operator): the next maintain() tries again.
     if (!held) return false;
     const heldKid = this.#lockedKid(held.value);
-    const written = heldKid === undefined ? undefined : await this.#stored(heldKid);
+    // From the store itself: a cache a moment behind would still show a key withdrawn since as standing.
+    const entry = heldKid === undefined ? undefined : await store.get(keyName(heldKid));
+    const written = entry ? parseStoredKey(entry.value) : undefined;
     // Its key was written and stands: the successor exists, nothing to take over.
-    if (written && !isWithdrawn(written)) return false;
+    if (written && !isWithdrawn(written) && !options.excluded?.includes(written.kid)) return false;
     const at = (held.value as Partial<SuccessorLock> | null)?.at;
-    if (!written && now() - (typeof at === "number" ? at : 0) < (this.#o.successorLockSeconds ?? SUCCESSOR_LOCK_SECONDS)) return false;
+    const staleAfter = options.staleAfter ?? this.#o.successorLockSeconds ?? SUCCESSOR_LOCK_SECONDS;
+    if (!written && now() - (typeof at === "number" ? at : 0) < staleAfter) return false;
     // Several replicas may find it free at once: the compare-and-set lets one of them take it over.
     return store.update(lock, claim, held.revision);
   }
@@ -316,13 +344,15 @@ export class SigningKeyRing {
       const others = this.#keys().filter((k) => k.kid !== kid);
       const wasSigning = signingKeyAt([...others, record], t)?.kid === kid;
       const successor = wasSigning ? await this.#successorNow(kid) : (signingKeyAt(others, t)?.kid ?? "");
+      // Never its own successor (a stale cache or a clock behind could show it as the waiting key).
+      if (successor === kid) throw new KeyRingBusyError("the key's successor could not be told apart from it; retry");
       const { sealed: _sealed, ...rest } = record;
       const withdrawn: StoredKey = { ...rest, withdrawn_at: t, withdrawn_by: by, reason };
       if (await store.update(keyName(kid), withdrawn, entry.revision)) {
         this.#imported.delete(kid);
         // Answered once this replica's own JWKS and introspection no longer trust it.
         await store.waitFor(kid, isWithdrawn);
-        return { found: true, key: withdrawn, successor, changed: true };
+        return { found: true, key: withdrawn, successor: await this.#standingSuccessor(kid, successor), changed: true };
       }
     }
     throw new KeyRingBusyError("the key kept being changed by other calls at the same time; retry");
@@ -336,23 +366,40 @@ export class SigningKeyRing {
    * withdrawing the same key answers with that one: choosing apart, one brought the waiting key forward while another,
    * whose watch already showed it active, made a second key, which then signed unannounced.
    */
-  async #successorNow(predecessor: string): Promise<string> {
-    const { store, now } = this.#o;
-    const lock = replacementLock(predecessor);
+  async #successorNow(predecessor: string, lock = replacementLock(predecessor), excluded: readonly string[] = [predecessor]): Promise<string> {
+    const { store, now, revokedKid } = this.#o;
+    const options = { staleAfter: REPLACEMENT_LOCK_SECONDS, excluded };
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-      const waiting = upcomingKeyAt(this.#keys(), now());
-      if (waiting) await this.#takeSuccessorLock(lock, { kid: waiting.kid, at: now() });
+      // Never a key being withdrawn: this one, or one whose `kid` record an operator's Withdraw already wrote.
+      const candidates = this.#keys().filter((k) => !excluded.includes(k.kid) && !revokedKid?.(k.kid));
+      const waiting = upcomingKeyAt(candidates, now());
+      if (waiting) await this.#takeSuccessorLock(lock, { kid: waiting.kid, at: now() }, options);
       else {
-        const made = await this.#createKey(lock, 0);
+        const made = await this.#createKey(lock, 0, REPLACEMENT_LOCK_SECONDS);
         if (made) return made.kid;
       }
       // Named by this call or by another replica first: the one successor, made to sign now by whoever reads it.
       const held = await store.get(lock);
       const kid = held ? this.#lockedKid(held.value) : undefined;
       // Withdrawn since it was named, a withdrawn successor being none: the next attempt takes the lock over.
-      if (kid !== undefined && (await this.#activateNow(kid))) return kid;
+      if (kid !== undefined && !excluded.includes(kid) && (await this.#activateNow(kid))) return kid;
     }
     throw new KeyRingBusyError("the key's successor kept being withdrawn or replaced by other calls at the same time; retry");
+  }
+
+  /**
+   * The key signing after `kid`'s withdrawal: `successor`, unless another replica withdrew it at the same moment (`kid`
+   * and its waiting successor withdrawn together, each replica seeing the other key as the one to sign). Then the
+   * later of the two writers finds it withdrawn in the store and brings another key forward, under one lock both
+   * would take (named after the pair), so that the ring is never left without a key and gains one, not two.
+   */
+  async #standingSuccessor(kid: string, successor: string): Promise<string> {
+    if (successor === "") return successor;
+    const entry = await this.#o.store.get(keyName(successor));
+    const record = entry ? parseStoredKey(entry.value) : undefined;
+    if (record && !isWithdrawn(record)) return successor;
+    const pair = [kid, successor].sort();
+    return this.#successorNow(kid, replacementLock(pair.join(".")), pair);
   }
 
   /**

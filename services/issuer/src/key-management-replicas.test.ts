@@ -63,18 +63,30 @@ interface Replica {
   ring: SigningKeyRing;
   deps: KeyManagementDeps;
   cache: KvCache<StoredKey>;
+  /** The keys bucket both replicas share. */
+  bucket: string;
 }
 
-/** Two replicas (own connection, cache, ring and KeyService deps each) over a keys bucket of their own, at `clock`. */
-async function replicas(clock: { t: number }): Promise<[Replica, Replica]> {
+/** Two replicas (own connection, cache, ring and KeyService deps each) over a keys bucket of their own, at `clock` (b at `clockB`). */
+async function replicas(clockA: { t: number }, clockB: { t: number } = clockA): Promise<[Replica, Replica]> {
   const bucket = `${BUCKETS.keys}_replicas${++buckets}`;
   const made: Replica[] = [];
   for (const [i, nats] of connections.entries()) {
+    const clock = i === 0 ? clockA : clockB;
     const kv = await openBucket(nats, bucket);
     const cache = new KvCache<StoredKey>(kv, { parse: parseStoredKey, key: "key.>" });
     caches.push(cache);
     await cache.ready();
-    const ring = new SigningKeyRing({ store: kvKeyStore(kv, cache), algorithm: "ES256", policy, masterKey: master, prepublishSeconds: 65, now: () => clock.t });
+    const ring = new SigningKeyRing({
+      store: kvKeyStore(kv, cache),
+      algorithm: "ES256",
+      policy,
+      masterKey: master,
+      prepublishSeconds: 65,
+      // As main.ts wires it.
+      revokedKid: (kid) => revocationCache.isKeyWithdrawn(STS, kid),
+      now: () => clock.t,
+    });
     await ring.init();
     const operator = `ops-${"ab"[i]}`;
     const deps: KeyManagementDeps = {
@@ -87,7 +99,7 @@ async function replicas(clock: { t: number }): Promise<[Replica, Replica]> {
       scopes: { read: "keys:read", manage: "keys:manage" },
       authenticate: () => Promise.resolve({ credential: "access_token", sub: operator, client_id: operator, jti: `${operator}-jti` }),
     };
-    made.push({ ring, deps, cache });
+    made.push({ ring, deps, cache, bucket });
   }
   return made as [Replica, Replica];
 }
@@ -152,13 +164,38 @@ function expectSameAnswer(answers: WithdrawKeyResponse[]): string {
 }
 
 /** Two replicas at `T` (see {@link replicas}), the signing key's kid, and its successor made on `a`, waiting (pre-published), once `b` sees it. */
-async function replicasWithWaitingKey(): Promise<{ clock: { t: number }; a: Replica; b: Replica; kid: string; waiting: string }> {
+async function replicasWithWaitingKey(clockB?: {
+  t: number;
+}): Promise<{ clock: { t: number }; a: Replica; b: Replica; kid: string; waiting: string; activateAt: number }> {
   const clock = { t: T };
-  const [a, b] = await replicas(clock);
+  const [a, b] = await replicas(clock, clockB ?? clock);
   const kid = a.ring.signingKey().kid;
-  const { kid: waiting } = await a.ring.rotate();
+  const { kid: waiting, activate_at: activateAt } = await a.ring.rotate();
   await waitFor(() => b.ring.statuses().some((s) => s.key.kid === waiting), { timeoutMs: 5_000, message: "b never saw the waiting key" });
-  return { clock, a, b, kid, waiting };
+  return { clock, a, b, kid, waiting, activateAt };
+}
+
+/**
+ * After withdrawals that raced: both replicas sign, with the same key, one the bucket holds live; and it is the only
+ * live key that signs or waits (a fork would leave two).
+ */
+async function expectOneLiveSigningKey(a: Replica, b: Replica): Promise<string> {
+  const kid = await waitFor(
+    () => {
+      const [ka, kb] = [a, b].map((r) => {
+        try {
+          return r.ring.signingKey().kid;
+        } catch {
+          return undefined;
+        }
+      });
+      return ka !== undefined && ka === kb && ka;
+    },
+    { timeoutMs: 5_000, message: "the replicas do not agree on a key to sign with" },
+  );
+  const live = (await keysOnceSeen(b, (ks) => ks.some((k) => k.kid === kid))).filter((k) => k.withdrawn_at === undefined);
+  expect(live.map((k) => k.kid)).toEqual([kid]);
+  return kid;
 }
 
 /** Both operators' Withdraw calls on `kid`, started together, each through its own replica and in its own words. */
@@ -207,4 +244,60 @@ describe("two replicas withdrawing the same signing key at once", () => {
       await expectOneSuccessor(a, b, kid, waiting);
     }
   }, 120_000);
+});
+
+describe("withdrawals of a signing key and of its successor", () => {
+  it("never bring a key forward as its own successor: a replica whose clock is behind still finds the ring a key to sign with", async () => {
+    const clockB = { t: T };
+    const { clock, a, b, kid, waiting } = await replicasWithWaitingKey(clockB);
+    clock.t = T + 10;
+    clockB.t = T + 9;
+    // a brings the waiting key forward to T + 10; b, a second behind, sees it as not yet signing, the only live key.
+    expect((await withdrawKey({ kid, reason: "leaked" }, new Metadata(), a.deps)).successor).toBe(waiting);
+    await waitFor(() => b.ring.statuses().some((s) => s.key.kid === kid && s.state === "withdrawn"), {
+      timeoutMs: 5_000,
+      message: "b never saw the withdrawal",
+    });
+    const answer = await withdrawKey({ kid: waiting, reason: "leaked too" }, new Metadata(), b.deps);
+    expect(answer.successor).not.toBe(waiting);
+    expect(await expectOneLiveSigningKey(a, b)).toBe(answer.successor);
+  }, 30_000);
+
+  it("leave one key signing when both are withdrawn at once from two replicas a second apart, at the successor's activation", async () => {
+    for (let round = 0; round < ROUNDS; round++) {
+      const clockB = { t: T };
+      const { clock, a, b, kid, waiting, activateAt } = await replicasWithWaitingKey(clockB);
+      // a sees the waiting key signing already, b a second before: each takes the other key for the one that signs on.
+      clock.t = activateAt;
+      clockB.t = activateAt - 1;
+      await Promise.all([
+        withdrawKey({ kid, reason: "leaked, said a" }, new Metadata(), a.deps),
+        withdrawKey({ kid: waiting, reason: "leaked, said b" }, new Metadata(), b.deps),
+      ]);
+      const signing = await expectOneLiveSigningKey(a, b);
+      expect([kid, waiting]).not.toContain(signing);
+    }
+  }, 120_000);
+
+  it("take over a withdrawn key's replacement lock whose key was never written within seconds, not a minute", async () => {
+    const { clock, a, kid, waiting } = await replicasWithWaitingKey();
+    // What a replica that died between naming a replacement and writing it leaves behind.
+    const store = kvKeyStore(await openBucket(connections[0] as NatsHandle, a.bucket), a.cache);
+    expect(await store.create(`replacement.${kid}`, { kid: "ghost", at: T })).toBe(true);
+    clock.t = T + 11;
+    const answer = await withdrawKey({ kid, reason: "leaked" }, new Metadata(), a.deps);
+    expect(answer.successor).toBe(waiting);
+    expect(a.ring.signingKey().kid).toBe(waiting);
+  }, 30_000);
+
+  it("never bring forward a waiting key whose withdrawal an operator began: the minter would refuse it", async () => {
+    const { clock, a, b, kid, waiting } = await replicasWithWaitingKey();
+    // Another operator's Withdraw of the waiting key, its kid record written, the rest still to come.
+    await revocations.withdrawKey({ iss: STS, kid: waiting, revoked_at: T, exp: T + 330, by: "ops-b", reason: "its file leaked" });
+    await waitFor(() => revocationCache.isKeyWithdrawn(STS, waiting), { timeoutMs: 5_000, message: "the kid is not in the revocations" });
+    clock.t = T + 10;
+    const answer = await withdrawKey({ kid, reason: "leaked" }, new Metadata(), a.deps);
+    expect([kid, waiting]).not.toContain(answer.successor);
+    await waitFor(() => b.ring.signingKey().kid === answer.successor, { timeoutMs: 5_000, message: "b does not sign with the new key" });
+  }, 30_000);
 });

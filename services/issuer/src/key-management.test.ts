@@ -165,7 +165,8 @@ describe("Withdraw", () => {
       },
     };
     await withdrawKey({ kid, reason: "leaked" }, new Metadata(), inOrder);
-    expect(statesAtRevocation).toEqual(["signing"]);
+    // First while it still signs; then once more, in the recorded withdrawal's own terms.
+    expect(statesAtRevocation).toEqual(["signing", "withdrawn"]);
     await waitFor(() => revocations.isKeyWithdrawn(STS, kid), { timeoutMs: 5_000, message: "the kid is not in the revocations" });
   });
 

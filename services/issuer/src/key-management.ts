@@ -204,9 +204,10 @@ export async function withdrawKey(req: WithdrawKeyRequest__Output, metadata: Met
   const outcome = await stored(() => deps.ring.withdraw(kid, operator.client_id, reason));
   if (!outcome.found) throw noSuchKey();
   const record: StoredKey = outcome.key;
-  // Revoked now: a key this replica's copy did not know yet (made a moment ago by another replica), and one whose
-  // withdrawal another call wrote first, this call's kid record having overwritten that call's words with its own.
-  if (!known || (!outcome.changed && known.withdrawn_at === undefined)) await revoke(record);
+  // Written again in the recorded withdrawal's own terms: a key this replica's copy did not know yet (made a moment
+  // ago by another replica) is revoked only now, and another call withdrawing the same key may have overwritten the
+  // kid record with its own words in between (an idempotent put, once more per withdrawal).
+  await revoke(record);
   // The event of a withdrawal another operator's call made is that call's: this operator's token is not named in it.
   const ours = record.withdrawn_by === operator.client_id;
   await announceWithdrawal(record, outcome.successor, deps.events, { by: operator.client_id, reason, ...(ours && { operator }) });

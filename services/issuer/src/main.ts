@@ -74,6 +74,8 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
     ...(config.keys.jwk_file && { jwkFile: config.keys.jwk_file }),
     // Long enough for every verifier caching the JWKS (gateway max-age and its own cache, clock skew) to have the key.
     prepublishSeconds: prepublishLeadSeconds(config.tokens.clock_tolerance),
+    // A key whose withdrawal an operator began is not brought forward in place of another: the minter refuses it.
+    revokedKid: (kid) => revocationsCache.isKeyWithdrawn(config.issuer, kid),
     now,
   });
   await ring.init();
