@@ -208,6 +208,9 @@ describe("verifyAccessToken and the lineage claim", () => {
     for (const lineage of ["at1", [1], [""], [{ jti: "at1" }], Array.from({ length: 40 }, (_, i) => `j${i}`)]) {
       expect(await reason(verifyAccessToken(await sign({ lineage }), options))).toBe("invalid_claim");
     }
+    // As long as Mint makes it, whatever the act depth allowed: an actor token's lineage merged in makes it longer.
+    const longest = await sign({ lineage: Array.from({ length: 33 }, (_, i) => `j${i}`) });
+    expect(await reason(verifyAccessToken(longest, { ...options, maxActDepth: 8 }))).toBe("accepted");
   });
 
   /** Verification of a trusted provider's token (https://idp, typ JWT) against these revocations. */
@@ -275,6 +278,8 @@ describe("verifyAccessToken and the lineage claim", () => {
       revocations: { ...NOT_REVOKED, isKeyWithdrawn: (i: string, k: string) => withdrawn?.[0] === i && withdrawn[1] === k },
     };
     expect(await verifyAccessToken(hop, watching)).toMatchObject({ payload: { lineage_kids: ["k1", "k0"] }, kid: "k" });
+    // A cache hit (no key to check a signature with) names the key too: the exchanger lists it in the next hop's lineage_kids.
+    expect((await verifyAccessToken(hop, { ...watching, key: createLocalJWKSet({ keys: [] }) })).kid).toBe("k");
     // Another issuer's k0 is another key.
     withdrawn = ["https://idp", "k0"];
     expect(await reason(verifyAccessToken(hop, watching))).toBe("accepted");

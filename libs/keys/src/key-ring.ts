@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { calculateJwkThumbprint, createLocalJWKSet } from "jose";
 import type { JWK, JWTVerifyGetKey } from "jose";
-import { importSigningKey } from "@sts/jwt";
+import { MAX_KID_CHARS, importSigningKey } from "@sts/jwt";
 import type { SigningKey } from "@sts/jwt";
 import { generateSigningJwks } from "./generate.js";
 import type { SigningAlg } from "./generate.js";
@@ -146,6 +146,8 @@ export class SigningKeyRing {
     const alg = jwk.alg ?? this.#o.algorithm;
     const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = jwk;
     const kid = jwk.kid ?? (await calculateJwkThumbprint(publicJwk));
+    // Exchanged tokens list the kids of their ancestors (lineage_kids), which every verifier bounds.
+    if (kid.length > MAX_KID_CHARS) throw new TypeError(`${file}: its kid is longer than ${MAX_KID_CHARS} characters`);
     const record: StoredKey = { kid, alg, created_at: 0, activate_at: 0, public_jwk: { ...publicJwk, kid, alg, use: "sig" } };
     this.#fileKey = record;
     this.#imported.set(kid, importSigningKey(jwk, kid, alg));

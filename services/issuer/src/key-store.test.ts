@@ -215,6 +215,11 @@ describe("SigningKeyRing on NATS KV", () => {
       expect(r.fileBacked).toBe(true);
       await expect(r.rotate()).rejects.toThrow(TypeError);
       await expect(r.withdraw("from-file", "ops", "leaked")).rejects.toThrow(TypeError);
+      // A kid longer than verifiers take in lineage_kids would break every exchange from its tokens: refused at start.
+      const long = join(dir, "long-kid.jwk");
+      writeFileSync(long, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid: "k".repeat(257), alg: "ES256" }));
+      const refused = new SigningKeyRing({ store: kvKeyStore(kv, cache), algorithm: "ES256", policy, jwkFile: long, now: () => 4_000_000 });
+      await expect(refused.init()).rejects.toThrow(`${long}: its kid is longer than 256 characters`);
       cache.stop();
     } finally {
       rmSync(dir, { recursive: true, force: true });

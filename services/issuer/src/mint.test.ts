@@ -56,7 +56,7 @@ describe("checkLineageKids (MintRequest.lineage_kids)", () => {
   it("refuses a list naming a key this issuer withdrew, as the exchanger refuses a revoked subject token; another issuer's kid of that name is another key", () => {
     expect(refusal(() => checkLineageKids(["k2", "k1"], STS, withdrawn(STS, "k1")))).toEqual([
       "invalid_request",
-      "subject_token rejected: a token its chain rests on was signed with a withdrawn key",
+      "a token this exchange rests on (the subject or actor token, or one they were made from) was signed with a withdrawn key",
     ]);
     expect(checkLineageKids(["k2", "k1"], STS, withdrawn("https://other.test", "k1"))).toEqual(["k2", "k1"]);
   });

@@ -93,7 +93,7 @@ export function checkLineageKids(kids: readonly string[], issuer: string, revoca
   if (kids.length === 0) return kids;
   if (!isLineageKids(kids)) throw invalidRequest(`lineage_kids must be at most ${MAX_LINEAGE} distinct kids of at most ${MAX_KID_CHARS} characters`);
   if (kids.some((kid) => revocations.isKeyWithdrawn(issuer, kid)))
-    throw invalidRequest("subject_token rejected: a token its chain rests on was signed with a withdrawn key");
+    throw invalidRequest("a token this exchange rests on (the subject or actor token, or one they were made from) was signed with a withdrawn key");
   return kids;
 }
 
