@@ -400,6 +400,15 @@ export class SigningKeyRing {
     const entry = await this.#o.store.get(keyName(successor));
     const record = entry ? parseStoredKey(entry.value) : undefined;
     if (record && !isWithdrawn(record)) return successor;
+    // Once this replica's watch shows that withdrawal it shows every key written before it (a watch delivers in
+    // order), such as one the other replica made for it: a live key already signing is the answer, not a new one,
+    // which would sign on some replicas while the other signed on others.
+    await this.#o.store.waitFor(successor, isWithdrawn);
+    const standing = signingKeyAt(
+      this.#keys().filter((k) => k.kid !== kid && k.kid !== successor),
+      this.#o.now(),
+    );
+    if (standing) return standing.kid;
     const pair = [kid, successor].sort();
     return this.#successorNow(kid, replacementLock(pair.join(".")), pair);
   }

@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Metadata } from "@grpc/grpc-js";
 import { SigningKeyRing, parseMasterKey, parseStoredKey } from "@sts/keys";
-import type { StoredKey } from "@sts/keys";
+import type { KeyStore, StoredKey } from "@sts/keys";
 import { BUCKETS, EVENTS_STREAM, EventPublisher, KvCache, connectNats, ensureEventsStream, openBucket } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
 import { RevocationCache, RevocationList, keyWithdrawalKey } from "@sts/revocation";
@@ -278,6 +278,40 @@ describe("withdrawals of a signing key and of its successor", () => {
       expect([kid, waiting]).not.toContain(signing);
     }
   }, 120_000);
+
+  it("leave one key signing when the successor's withdrawal lands between the other's write and its check of the successor", async () => {
+    const clockB = { t: T };
+    const { clock, a, b, kid, waiting, activateAt } = await replicasWithWaitingKey(clockB);
+    clock.t = activateAt;
+    clockB.t = activateAt - 1;
+    // a's ring over a store that lets b's whole withdrawal of the waiting key in after a has written its own: b,
+    // seeing the signing key withdrawn, makes a key of its own; a then finds its successor withdrawn.
+    const base = kvKeyStore(await openBucket(connections[0] as NatsHandle, a.bucket), a.cache);
+    let bDone: Promise<WithdrawKeyResponse> | undefined;
+    const gated: KeyStore = {
+      ...base,
+      update: async (name, value, revision) => {
+        const written = await base.update(name, value, revision);
+        if (written && name === `key.${kid}`) {
+          await waitFor(() => b.ring.statuses().some((s) => s.key.kid === kid && s.state === "withdrawn"), { timeoutMs: 5_000 });
+          bDone = withdrawKey({ kid: waiting, reason: "leaked, said b" }, new Metadata(), b.deps);
+        }
+        return written;
+      },
+      get: async (name) => {
+        if (name === `key.${waiting}` && bDone) await bDone;
+        return base.get(name);
+      },
+    };
+    const ringA = new SigningKeyRing({ store: gated, algorithm: "ES256", policy, masterKey: master, prepublishSeconds: 65, now: () => clock.t });
+    await ringA.init();
+    await withdrawKey({ kid, reason: "leaked, said a" }, new Metadata(), { ...a.deps, ring: ringA });
+    expect(bDone).toBeDefined();
+    const made = (await bDone)?.successor;
+    expect([kid, waiting]).not.toContain(made);
+    // One key signs everywhere: the one b made, not a second one a would make for the same hole.
+    expect(await expectOneLiveSigningKey(a, b)).toBe(made);
+  }, 30_000);
 
   it("take over a withdrawn key's replacement lock whose key was never written within seconds, not a minute", async () => {
     const { clock, a, kid, waiting } = await replicasWithWaitingKey();
