@@ -131,6 +131,8 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
     },
   };
 
+  // Clients and users share the `sub` namespace: no client may take, or get tokens under, a user's id.
+  const isUser = (sub: string): boolean => Object.hasOwn(config.users, sub);
   const subjectIssuers = [config.issuer, ...config.exchange.trusted_issuers.map((t) => t.issuer)];
   // The bucket itself, not this replica's copy: a refresh or an assertion a moment after a sign-out must not slip through.
   const subjectRevokedAt = (sub: string): Promise<number | undefined> => revocations.storedSubjectRevokedAt(config.issuer, sub);
@@ -190,6 +192,7 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
       recordDtiJti: kvJtiRecorder(jtiKv, "dti"),
       subjectRevokedAt,
       refresh: new RefreshTokens(refreshKv, now, subjectRevokedAt),
+      isUser,
     },
     logger,
   };
@@ -201,7 +204,7 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
     registrationEndpoint: `${config.issuer}/oauth2/register`,
     now,
     maxTtl: { access: maxLifetime, refresh: maxRefreshLifetime },
-    isUser: (sub) => Object.hasOwn(config.users, sub),
+    isUser,
     revokeClient: async (clientId, admin) => {
       await recordSubjectRevocation({ iss: config.issuer, sub: clientId, reason: "client deleted" }, admin, tokenDeps.subjects);
     },

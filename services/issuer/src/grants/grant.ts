@@ -20,6 +20,8 @@ export interface GrantDeps {
   recordDtiJti: (clientId: string, jti: string, exp: number) => Promise<boolean>;
   /** When a subject of this stack was revoked, read from the revocations bucket itself (assertions signed before it are refused). */
   subjectRevokedAt: SubjectRevokedAt;
+  /** Whether `sub` is a user of the config file's directory (`users`). */
+  isUser: (sub: string) => boolean;
 }
 
 /** One OAuth grant: its grant_type and its handler, given an authenticated client. */

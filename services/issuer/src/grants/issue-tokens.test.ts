@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { assertionOrigin } from "./issue-tokens.js";
+import { assertionOrigin, issueTokens } from "./issue-tokens.js";
 import type { GrantDeps } from "./grant.js";
 
 const T = 1_800_000_000;
@@ -43,5 +43,35 @@ describe("assertionOrigin", () => {
     expect(await outcome(assertionOrigin("svc-v", "svc-w", T - 30, deps({})))).toBe("invalid_grant");
     // The client itself may be the subject: that token is its own.
     expect(await assertionOrigin("svc-w", "svc-w", T - 30, deps({}))).toBe(T - 30);
+  });
+});
+
+describe("issueTokens", () => {
+  /** Grant deps with a minter that records what it was asked to mint; `users` is the directory. */
+  const minting = (users: readonly string[]) => {
+    const minted: string[] = [];
+    const grantDeps = {
+      defaultTtl: 300,
+      isUser: (sub: string) => users.includes(sub),
+      minter: {
+        mint: (input: { sub: string }) => {
+          minted.push(input.sub);
+          return Promise.resolve({ token: "t", jti: "j", exp: T + 300, expiresIn: 300, scope: "" });
+        },
+      },
+    } as unknown as GrantDeps;
+    return { minted, grantDeps };
+  };
+  const client = (client_id: string) => ({ client_id, grant_types: ["client_credentials"], scope: [], audience: [], access_token_format: {} }) as never;
+
+  it("issues nothing to a client whose id is a user's: its own tokens would read as that user's (RFC 9700 §4.15)", async () => {
+    const { minted, grantDeps } = minting(["alice"]);
+    const own = { sub: "alice", client: client("alice"), scope: [], audience: [], grantType: "client_credentials" };
+    expect(await issueTokens(own, grantDeps).catch((err: { code?: string }) => err.code)).toBe("unauthorized_client");
+    expect(minted).toEqual([]);
+    // Another client's token for the user alice is the user's, as it should be; and a client no user shares a name with gets its own.
+    await issueTokens({ ...own, client: client("svc-w"), grantType: "urn:ietf:params:oauth:grant-type:jwt-bearer" }, grantDeps);
+    await issueTokens({ ...own, sub: "svc-w", client: client("svc-w") }, grantDeps);
+    expect(minted).toEqual(["alice", "svc-w"]);
   });
 });

@@ -5,7 +5,7 @@
  * refresh) and an ID token (when openid was granted).
  */
 import { begunBy } from "@sts/jwt";
-import { invalidGrant, invalidRequest, invalidScope, invalidTarget } from "@sts/errors";
+import { invalidGrant, invalidRequest, invalidScope, invalidTarget, unauthorizedClient } from "@sts/errors";
 import type { ClientRecord } from "@sts/client-auth";
 import { EVENT_TYPES } from "@sts/nats";
 import { audiencesWellFormed, grantAudiences, intersectScopes, requestedAudiences } from "@sts/scopes";
@@ -79,6 +79,10 @@ export async function assertionOrigin(sub: string, clientId: string, iat: unknow
 /** Mints the access token (and, for user grants, refresh and ID tokens) and builds the RFC 6749 §5.1 response. */
 export async function issueTokens(input: IssueInput, deps: GrantDeps): Promise<TokenResponse> {
   const { client, sub, scope, audience } = input;
+  // A client named like a user of the directory (registered before names were checked, or the user added since) would
+  // get tokens of its own that read as that user's (RFC 9700 §4.15): it gets none until one of them is renamed.
+  if (sub === client.client_id && deps.isUser(sub))
+    throw unauthorizedClient("this client's id is also a user's here: its own tokens would read as that user's");
   // A workload acting for an absent user keeps going with refresh tokens (RFC 6749 §6), if its client may.
   const family = input.user && client.grant_types.includes("refresh_token") ? deps.refresh.newFamily() : undefined;
   // OIDC Core §3.1.3.3: an ID token when openid is granted, the nonce echoed. Signed first so that the access
