@@ -392,24 +392,22 @@ export class SigningKeyRing {
   /**
    * The key signing after `kid`'s withdrawal: `successor`, unless another replica withdrew it at the same moment (`kid`
    * and its waiting successor withdrawn together, each replica seeing the other key as the one to sign). Then the
-   * later of the two writers finds it withdrawn in the store and brings another key forward, under one lock both
-   * would take (named after the pair), so that the ring is never left without a key and gains one, not two.
+   * later of the two writers finds it withdrawn in the store. If the other replica took it for the signing key, it
+   * chose that key's successor under the successor's replacement lock, and wrote both before its compare-and-set: read
+   * from the store (not a cache, which may lag), that key is the answer, made to sign now on this clock too. Otherwise
+   * one more key is brought forward under one lock both would take (named after the pair): never an older key still
+   * published, which would retire soon, and never two new keys signing on different replicas.
    */
   async #standingSuccessor(kid: string, successor: string): Promise<string> {
     if (successor === "") return successor;
-    const entry = await this.#o.store.get(keyName(successor));
+    const { store } = this.#o;
+    const entry = await store.get(keyName(successor));
     const record = entry ? parseStoredKey(entry.value) : undefined;
     if (record && !isWithdrawn(record)) return successor;
-    // Once this replica's watch shows that withdrawal it shows every key written before it (a watch delivers in
-    // order), such as one the other replica made for it: a live key already signing is the answer, not a new one,
-    // which would sign on some replicas while the other signed on others.
-    await this.#o.store.waitFor(successor, isWithdrawn);
-    const standing = signingKeyAt(
-      this.#keys().filter((k) => k.kid !== kid && k.kid !== successor),
-      this.#o.now(),
-    );
-    if (standing) return standing.kid;
     const pair = [kid, successor].sort();
+    const held = await store.get(replacementLock(successor));
+    const chosen = held ? this.#lockedKid(held.value) : undefined;
+    if (chosen !== undefined && !pair.includes(chosen) && (await this.#activateNow(chosen))) return chosen;
     return this.#successorNow(kid, replacementLock(pair.join(".")), pair);
   }
 

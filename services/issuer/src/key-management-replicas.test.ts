@@ -279,13 +279,28 @@ describe("withdrawals of a signing key and of its successor", () => {
     }
   }, 120_000);
 
-  it("leave one key signing when the successor's withdrawal lands between the other's write and its check of the successor", async () => {
+  /**
+   * a withdraws the signing key at the waiting key's activation second, through a ring over a store that lets b's
+   * whole withdrawal of the waiting key in after a has written its own and before a reads its successor back: b, its
+   * clock `skewB` seconds off a's, takes the waiting key (or, the signing key withdrawn, the only live one) for the
+   * signing key and makes it a successor; a then finds its own successor withdrawn. `rotateFirst` makes the signing
+   * key a rotation's successor, so that an older key is still published.
+   */
+  async function raceThroughGate(skewB: number, rotateFirst = false) {
+    const clock = { t: T };
     const clockB = { t: T };
-    const { clock, a, b, kid, waiting, activateAt } = await replicasWithWaitingKey(clockB);
+    const [a, b] = await replicas(clock, clockB);
+    if (rotateFirst) {
+      const { kid: next, activate_at } = await a.ring.rotate();
+      clock.t = clockB.t = activate_at + 1;
+      await waitFor(() => a.ring.signingKey().kid === next && b.ring.signingKey().kid === next, { timeoutMs: 5_000 });
+    }
+    const older = rotateFirst ? a.ring.statuses().find((s) => s.state === "verifying")?.key.kid : undefined;
+    const kid = a.ring.signingKey().kid;
+    const { kid: waiting, activate_at: activateAt } = await a.ring.rotate();
+    await waitFor(() => b.ring.statuses().some((s) => s.key.kid === waiting), { timeoutMs: 5_000, message: "b never saw the waiting key" });
     clock.t = activateAt;
-    clockB.t = activateAt - 1;
-    // a's ring over a store that lets b's whole withdrawal of the waiting key in after a has written its own: b,
-    // seeing the signing key withdrawn, makes a key of its own; a then finds its successor withdrawn.
+    clockB.t = activateAt + skewB;
     const base = kvKeyStore(await openBucket(connections[0] as NatsHandle, a.bucket), a.cache);
     let bDone: Promise<WithdrawKeyResponse> | undefined;
     const gated: KeyStore = {
@@ -305,12 +320,35 @@ describe("withdrawals of a signing key and of its successor", () => {
     };
     const ringA = new SigningKeyRing({ store: gated, algorithm: "ES256", policy, masterKey: master, prepublishSeconds: 65, now: () => clock.t });
     await ringA.init();
-    await withdrawKey({ kid, reason: "leaked, said a" }, new Metadata(), { ...a.deps, ring: ringA });
+    const aAnswer = await withdrawKey({ kid, reason: "leaked, said a" }, new Metadata(), { ...a.deps, ring: ringA });
     expect(bDone).toBeDefined();
-    const made = (await bDone)?.successor;
-    expect([kid, waiting]).not.toContain(made);
-    // One key signs everywhere: the one b made, not a second one a would make for the same hole.
-    expect(await expectOneLiveSigningKey(a, b)).toBe(made);
+    return { a, b, kid, waiting, older, aAnswer, bAnswer: await (bDone as Promise<WithdrawKeyResponse>), clock, clockB };
+  }
+
+  it.each([-1, 1])(
+    "leave one key signing when the successor's withdrawal lands between the other's write and its check (b's clock %i s off)",
+    async (skewB) => {
+      const { a, b, kid, waiting, aAnswer, bAnswer } = await raceThroughGate(skewB);
+      // b made the waiting key's successor; a answers with it too, made to sign on its clock, instead of making another.
+      expect([kid, waiting]).not.toContain(bAnswer.successor);
+      expect(aAnswer.successor).toBe(bAnswer.successor);
+      expect(await expectOneLiveSigningKey(a, b)).toBe(bAnswer.successor);
+    },
+    30_000,
+  );
+
+  it("bring a new key forward, not an older one still published, when the other replica made none", async () => {
+    const { a, b, kid, waiting, older, aAnswer, bAnswer, clockB } = await raceThroughGate(-1, true);
+    // b, a second behind, took the older key for the one signing and made nothing; a makes a new key.
+    expect(older).toBeDefined();
+    expect(bAnswer.successor).toBe(older);
+    expect([kid, waiting, older]).not.toContain(aAnswer.successor);
+    // Once b's clock reaches a's, both sign with the new key.
+    clockB.t += 1;
+    await waitFor(() => a.ring.signingKey().kid === aAnswer.successor && b.ring.signingKey().kid === aAnswer.successor, {
+      timeoutMs: 5_000,
+      message: "the replicas do not sign with the new key",
+    });
   }, 30_000);
 
   it("take over a withdrawn key's replacement lock whose key was never written within seconds, not a minute", async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { assertionOrigin, issueTokens } from "./issue-tokens.js";
+import { refreshToken } from "./refresh-token.js";
 import type { GrantDeps } from "./grant.js";
 
 const T = 1_800_000_000;
@@ -73,5 +74,14 @@ describe("issueTokens", () => {
     await issueTokens({ ...own, client: client("svc-w"), grantType: "urn:ietf:params:oauth:grant-type:jwt-bearer" }, grantDeps);
     await issueTokens({ ...own, sub: "svc-w", client: client("svc-w") }, grantDeps);
     expect(minted).toEqual(["alice", "svc-w"]);
+  });
+
+  it("refreshes no family of a client's own whose id is a user's: the refresh grant mints without issueTokens", async () => {
+    const { minted, grantDeps } = minting(["alice"]);
+    const family = { grant: { sub: "alice", client_id: "alice", scope: [], aud: [], family: "f", access_jti: "j0" } };
+    const deps = { ...grantDeps, lookup: () => undefined, refresh: { check: () => Promise.resolve(family) } } as unknown as GrantDeps;
+    const refresh = (clientId: string) => refreshToken.handle({ refresh_token: "str_x", scope: "" } as never, client(clientId), deps, "client_secret_basic");
+    expect(await refresh("alice").catch((err: { code?: string }) => err.code)).toBe("unauthorized_client");
+    expect(minted).toEqual([]);
   });
 });

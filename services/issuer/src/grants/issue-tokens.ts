@@ -54,6 +54,14 @@ export function checkNotAnotherClient(sub: string, clientId: string, deps: Grant
 }
 
 /**
+ * A client named like a user of the directory (registered before names were checked, or the user added since) would
+ * get tokens of its own that read as that user's (RFC 9700 §4.15): it gets none, by any grant, until one is renamed.
+ */
+export function checkNotUserNamedClient(sub: string, clientId: string, deps: GrantDeps): void {
+  if (sub === clientId && deps.isUser(sub)) throw unauthorizedClient("this client's id is also a user's here: its own tokens would read as that user's");
+}
+
+/**
  * The time an assertion (RFC 7523, or the dedicated issuer's) for `sub` was made, its `iat` (now when it has none,
  * or one a little ahead), once it is known not to precede a revocation of `sub` or of `clientId`, the client the
  * tokens are issued to: invalid_grant when it does, since redeemed within its lifetime it would mint new tokens,
@@ -79,10 +87,7 @@ export async function assertionOrigin(sub: string, clientId: string, iat: unknow
 /** Mints the access token (and, for user grants, refresh and ID tokens) and builds the RFC 6749 §5.1 response. */
 export async function issueTokens(input: IssueInput, deps: GrantDeps): Promise<TokenResponse> {
   const { client, sub, scope, audience } = input;
-  // A client named like a user of the directory (registered before names were checked, or the user added since) would
-  // get tokens of its own that read as that user's (RFC 9700 §4.15): it gets none until one of them is renamed.
-  if (sub === client.client_id && deps.isUser(sub))
-    throw unauthorizedClient("this client's id is also a user's here: its own tokens would read as that user's");
+  checkNotUserNamedClient(sub, client.client_id, deps);
   // A workload acting for an absent user keeps going with refresh tokens (RFC 6749 §6), if its client may.
   const family = input.user && client.grant_types.includes("refresh_token") ? deps.refresh.newFamily() : undefined;
   // OIDC Core §3.1.3.3: an ID token when openid is granted, the nonce echoed. Signed first so that the access

@@ -11,7 +11,7 @@ import { EVENT_TYPES } from "@sts/nats";
 import { grantAudiences, intersectScopes, parseScopes } from "@sts/scopes";
 import type { Grant } from "./grant.js";
 import { tokenFormatFor } from "../token-format.js";
-import { checkNotAnotherClient } from "./issue-tokens.js";
+import { checkNotAnotherClient, checkNotUserNamedClient } from "./issue-tokens.js";
 
 /** The refresh_token grant. */
 export const refreshToken: Grant = {
@@ -22,6 +22,7 @@ export const refreshToken: Grant = {
     const { grant } = checked;
     // A family begun for a user whose id a client was given since: refused while that client exists.
     checkNotAnotherClient(grant.sub, client.client_id, deps, "the refresh token");
+    checkNotUserNamedClient(grant.sub, client.client_id, deps);
     const requested = parseScopes(request.scope);
     const wanted = requested.length === 0 ? grant.scope : intersectScopes(requested, grant.scope);
     if (requested.length > 0 && wanted.length === 0) throw invalidScope("requested scope exceeds the refresh token's");
