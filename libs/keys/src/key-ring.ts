@@ -200,8 +200,7 @@ export class SigningKeyRing {
     if (!held) return false;
     const heldKid = this.#lockedKid(held.value);
     // From the store itself: a cache a moment behind would still show a key withdrawn since as standing.
-    const entry = heldKid === undefined ? undefined : await store.get(keyName(heldKid));
-    const written = entry ? parseStoredKey(entry.value) : undefined;
+    const written = heldKid === undefined ? undefined : (await this.#read(heldKid))?.record;
     // Its key was written and stands: the successor exists, nothing to take over.
     if (written && !isWithdrawn(written) && !options.excluded?.includes(written.kid)) return false;
     const at = (held.value as Partial<SuccessorLock> | null)?.at;
@@ -217,12 +216,11 @@ export class SigningKeyRing {
     return typeof kid === "string" ? kid : undefined;
   }
 
-  /** A key from the cache, else from the store itself (written by another replica a moment ago); undefined when absent. */
-  async #stored(kid: string): Promise<StoredKey | undefined> {
-    const cached = this.#keys().find((k) => k.kid === kid);
-    if (cached) return cached;
+  /** A key and its revision from the store itself, not the cache (which may lag); undefined when absent or unreadable. */
+  async #read(kid: string): Promise<{ record: StoredKey; revision: number } | undefined> {
     const entry = await this.#o.store.get(keyName(kid));
-    return entry ? parseStoredKey(entry.value) : undefined;
+    const record = entry ? parseStoredKey(entry.value) : undefined;
+    return entry && record ? { record, revision: entry.revision } : undefined;
   }
 
   /** The key another replica is making under `lock`, once this replica sees it; throws KeyRingBusyError while it does not. */
@@ -331,9 +329,9 @@ export class SigningKeyRing {
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
       // The store itself, not the cache: the compare-and-set needs the revision, and a withdrawal made a moment ago by
       // another replica must be seen.
-      const entry = await store.get(keyName(kid));
-      const record = entry ? parseStoredKey(entry.value) : undefined;
-      if (!entry || !record) return { found: false };
+      const stored = await this.#read(kid);
+      if (!stored) return { found: false };
+      const { record, revision } = stored;
       if (isWithdrawn(record)) {
         this.#imported.delete(kid);
         // The store says withdrawn; a cache a moment behind would still name this very key as the one signing.
@@ -350,7 +348,7 @@ export class SigningKeyRing {
       if (successor === kid) throw new KeyRingBusyError("the key's successor could not be told apart from it; retry");
       const { sealed: _sealed, ...rest } = record;
       const withdrawn: StoredKey = { ...rest, withdrawn_at: t, withdrawn_by: by, reason };
-      if (await store.update(keyName(kid), withdrawn, entry.revision)) {
+      if (await store.update(keyName(kid), withdrawn, revision)) {
         this.#imported.delete(kid);
         // Answered once this replica's own JWKS and introspection no longer trust it.
         await store.waitFor(kid, isWithdrawn);
@@ -400,12 +398,10 @@ export class SigningKeyRing {
    */
   async #standingSuccessor(kid: string, successor: string): Promise<string> {
     if (successor === "") return successor;
-    const { store } = this.#o;
-    const entry = await store.get(keyName(successor));
-    const record = entry ? parseStoredKey(entry.value) : undefined;
+    const record = (await this.#read(successor))?.record;
     if (record && !isWithdrawn(record)) return successor;
     const pair = [kid, successor].sort();
-    const held = await store.get(replacementLock(successor));
+    const held = await this.#o.store.get(replacementLock(successor));
     const chosen = held ? this.#lockedKid(held.value) : undefined;
     if (chosen !== undefined && !pair.includes(chosen) && (await this.#activateNow(chosen))) return chosen;
     return this.#successorNow(kid, replacementLock(pair.join(".")), pair);
@@ -419,16 +415,16 @@ export class SigningKeyRing {
   async #activateNow(kid: string): Promise<boolean> {
     const { store, now } = this.#o;
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-      let entry = await store.get(keyName(kid));
-      if (!entry) {
+      let stored = await this.#read(kid);
+      if (!stored) {
         await store.waitFor(kid);
-        entry = await store.get(keyName(kid));
+        stored = await this.#read(kid);
       }
-      const record = entry ? parseStoredKey(entry.value) : undefined;
-      if (!entry || !record) throw new KeyRingBusyError("another issuer replica is making this key; retry");
+      if (!stored) throw new KeyRingBusyError("another issuer replica is making this key; retry");
+      const { record, revision } = stored;
       if (isWithdrawn(record)) return false;
       const t = now();
-      if (record.activate_at <= t || (await store.update(keyName(kid), { ...record, activate_at: t }, entry.revision))) {
+      if (record.activate_at <= t || (await store.update(keyName(kid), { ...record, activate_at: t }, revision))) {
         await store.waitFor(kid, (k) => k.activate_at <= t);
         return true;
       }

@@ -8,8 +8,7 @@ import { loadPolicyProto, PROTO_FILES } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import { readSettings } from "./config.js";
 import type { PolicySettings } from "./config.js";
-import { compileHops } from "./hops.js";
-import { checkHopPolicies } from "./policy-text.js";
+import { compileConfigHops } from "./policy-text.js";
 import { LivePolicySet } from "./live-policies.js";
 import { bucketGeneration } from "./policy-updated.js";
 import { announceHistory } from "./missed-records.js";
@@ -20,8 +19,7 @@ import { policyService } from "./service.js";
 /** Waits for what the policy service needs (NATS, its bucket, the issuer's revocations, its gRPC identity), then serves. */
 async function serve({ config, breakGlassToken, now }: PolicySettings, logger: Logger): Promise<StartedService> {
   // Before any wait: a config file whose hops cannot be policies is refused at once.
-  const hopPolicies = compileHops(config.policy.hops);
-  checkHopPolicies(config.policy.hops);
+  const hopPolicies = compileConfigHops(config.policy.hops);
   if (!breakGlassToken) logger.warn("STS_POLICY_ADMIN_TOKEN is not set: operator calls need an operator's access token, there is no break-glass credential");
 
   const nats = await connectStack("policy", config, logger);

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { compileHops } from "./hops.js";
-import { checkHopPolicies, policyProblem } from "./policy-text.js";
+import { compileConfigHops, policyProblem } from "./policy-text.js";
 
-describe("checkHopPolicies", () => {
+describe("compileConfigHops", () => {
   it("passes the policies ordinary hops compile to", () => {
     const hops = [{ from: "svc-a", to: "svc-b", scopes: ["b", "c", "read:/data"], max_depth: 2 }];
     expect(compileHops(hops).length).toBeGreaterThan(0);
-    expect(() => checkHopPolicies(hops)).not.toThrow();
+    expect(compileConfigHops(hops)).toEqual(compileHops(hops));
   });
 
   it("refuses, naming the policy, a hop whose policy Put would refuse: here one past the size a stored policy may have", () => {
@@ -17,7 +17,7 @@ describe("checkHopPolicies", () => {
     ];
     const [tooLarge] = compileHops(hops).filter((p) => policyProblem(p.text, p.id) !== undefined);
     expect(tooLarge).toBeDefined();
-    expect(() => checkHopPolicies(hops)).toThrow(
+    expect(() => compileConfigHops(hops)).toThrow(
       `policy.hops[1] ("svc-a" → "svc-c"), its policy ${tooLarge!.id}: ${Buffer.byteLength(tooLarge!.text)} bytes, past the 65536 a policy may have; list fewer scopes or default_scopes`,
     );
   });

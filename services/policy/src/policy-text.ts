@@ -1,7 +1,7 @@
 /** Whether a policy text may be stored: the one rule for Put, Reset and the hops a config file declares. */
 import { PolicyEngine } from "./cedar-engine.js";
 import { compileHops } from "./hops.js";
-import type { HopDeclaration } from "./hops.js";
+import type { CompiledPolicy, HopDeclaration } from "./hops.js";
 import { MAX_POLICY_BYTES } from "./policy-store.js";
 
 /** Why a policy text may not be stored (too large, does not parse or validate, naming where), or undefined. */
@@ -17,24 +17,26 @@ export function policyProblem(text: string, id: string): string | undefined {
 }
 
 /**
- * Throws, naming each by its place in the file, when a hop of the config file compiles to a policy that may not be
- * stored: the file is refused at start, as a malformed hop is, rather than seeded with a policy that Put would
- * refuse and Reset could not restore.
+ * The config file's hops compiled into policies (see compileHops), each checked as Put checks a text. Throws, naming
+ * each hop by its place in the file, when one compiles to a policy that may not be stored: the file is refused at
+ * start, as a malformed hop is, rather than seeded with a policy that Put would refuse and Reset could not restore.
  */
-export function checkHopPolicies(hops: readonly HopDeclaration[]): void {
-  const problems = hops.flatMap((hop, i) =>
-    compileHops([hop]).flatMap((policy) => {
-      const problem = policyProblem(policy.text, policy.id);
-      if (!problem) return [];
-      const where = `policy.hops[${i}] (${JSON.stringify(hop.from)} → ${JSON.stringify(hop.to)}), its policy ${policy.id}`;
-      const size = Buffer.byteLength(policy.text);
-      // Only the lists a hop declares make its policies long.
-      if (size > MAX_POLICY_BYTES)
-        return [
-          `${where}: ${size} bytes, past the ${MAX_POLICY_BYTES} a policy may have; list fewer scopes or default_scopes (a name:/path scope covers every path below it)`,
-        ];
-      return [`${where}: ${problem}`];
-    }),
-  );
+export function compileConfigHops(hops: readonly HopDeclaration[]): CompiledPolicy[] {
+  const policies = compileHops(hops);
+  const problems = policies.flatMap((policy) => {
+    const problem = policyProblem(policy.text, policy.id);
+    if (!problem) return [];
+    // Only for the message: the hop of the file the policy came from.
+    const i = hops.findIndex((hop) => compileHops([hop]).some((p) => p.id === policy.id));
+    const where = `policy.hops[${i}] (${JSON.stringify(hops[i]?.from)} → ${JSON.stringify(hops[i]?.to)}), its policy ${policy.id}`;
+    const size = Buffer.byteLength(policy.text);
+    // Only the lists a hop declares make its policies long.
+    if (size > MAX_POLICY_BYTES)
+      return [
+        `${where}: ${size} bytes, past the ${MAX_POLICY_BYTES} a policy may have; list fewer scopes or default_scopes (a name:/path scope covers every path below it)`,
+      ];
+    return [`${where}: ${problem}`];
+  });
   if (problems.length > 0) throw new TypeError(problems.join("; "));
+  return policies;
 }
