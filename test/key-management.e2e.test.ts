@@ -56,7 +56,8 @@ beforeAll(async () => {
         client_id,
         client_secret: SECRET,
         grant_types: ["client_credentials", EXCHANGE_GRANT],
-        audience: [],
+        // svc-a's own token is the actor_token it presents (a client_credentials token needs an audience).
+        audience: client_id === "svc-a" ? ["svc-b"] : [],
       })),
       // Operators: one who manages the keys (and reads the audit trail), one who may only list them, one who revokes subjects.
       { client_id: "ops-keys", client_secret: SECRET, scope: ["keys:manage", "audit:read"], audience: [ADMIN_AUDIENCE, "sts-audit"] },
@@ -91,11 +92,21 @@ async function active(token: string, client = "app"): Promise<boolean> {
   return r.body.active === true;
 }
 
-/** RFC 8693 at the gateway: svc-a exchanges the app's token for svc-b (or `caller` a token it holds, for `audience`). */
-const exchange = (token: string, caller = "svc-a", audience = "svc-b") =>
+/**
+ * RFC 8693 at the gateway: svc-a exchanges the app's token for svc-b (or `caller` a token it holds, for `audience`),
+ * presenting `actor` as its actor_token when given.
+ */
+const exchange = (token: string, caller = "svc-a", audience = "svc-b", actor?: string) =>
   postForm(
     `${stack.gatewayUrl}/oauth2/token`,
-    { grant_type: EXCHANGE_GRANT, subject_token: token, subject_token_type: TOKEN_TYPE_AT, audience, scope: "b" },
+    {
+      grant_type: EXCHANGE_GRANT,
+      subject_token: token,
+      subject_token_type: TOKEN_TYPE_AT,
+      audience,
+      scope: "b",
+      ...(actor && { actor_token: actor, actor_token_type: TOKEN_TYPE_AT }),
+    },
     { authorization: basicAuth(caller, SECRET) },
   );
 
@@ -230,9 +241,9 @@ describe("withdrawing a compromised signing key", () => {
   }, 60_000);
 });
 
-/** The access token `caller` gets by exchanging `token` for `audience` (svc-a for svc-b by default). */
-async function exchanged(token: string, caller = "svc-a", audience = "svc-b"): Promise<string> {
-  const r = await exchange(token, caller, audience);
+/** The access token `caller` gets by exchanging `token` for `audience` (svc-a for svc-b by default), with `actor` if given. */
+async function exchanged(token: string, caller = "svc-a", audience = "svc-b", actor?: string): Promise<string> {
+  const r = await exchange(token, caller, audience, actor);
   if (r.status !== 200) throw new Error(`exchange by ${caller}: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body.access_token as string;
 }
@@ -314,6 +325,36 @@ describe("withdrawing a key that signed the start of a chain exchanged on after 
     // The chain begun under the successor stands, at introspection and exchange.
     expect([await active(later), await active(laterHop, "svc-a")]).toEqual([true, true]);
     expect((await exchange(laterHop, "svc-b", "svc-c")).status).toBe(200);
+  });
+});
+
+describe("withdrawing a key that signed the actor token of an exchange made after a rotation", () => {
+  it("ends the hop its successor signed (lineage_kids names the actor token's key) at introspection and exchange; the subject token stands", async () => {
+    // svc-a's own token from before the rotation: the actor_token it presents (RFC 8693 §2.1), which must be the caller's.
+    const actor = await clientCredentialsToken(stack, "svc-a", SECRET, { audience: "svc-b" });
+    const k1 = kidOf(actor);
+    const k2 = await signWithSuccessor();
+    expect(k2).not.toBe(k1);
+    const subject = await appToken();
+    expect(kidOf(subject)).toBe(k2);
+    // Both the subject and the hop are the successor's: only the actor token's key can put k1 in lineage_kids.
+    const hop = await exchanged(subject, "svc-a", "svc-b", actor);
+    const claims = decodeJwt(hop);
+    expect([kidOf(hop), claims.lineage_kids, claims.sub, claims.act]).toEqual([k2, [k1], "app", { sub: "svc-a" }]);
+    expect(await active(hop, "svc-a")).toBe(true);
+    expect((await exchange(hop, "svc-b", "svc-c")).status).toBe(200);
+
+    const r = await withdraw(k1, "found leaked after the rotation", await manager());
+    if (!r.ok) throw new Error(`Withdraw: ${r.failure.description}`);
+    expect(r.value.successor).toBe(k2);
+    // The issuer answers introspection from what it has seen: no wait.
+    expect([await active(actor, "svc-a"), await active(hop, "svc-a"), await active(subject)]).toEqual([false, false, true]);
+    await eventually(async () => {
+      const refused = await exchange(hop, "svc-b", "svc-c");
+      return refused.status === 400 && refused.body.error_description === "subject_token rejected: token revoked";
+    }, "the exchanger still exchanges a hop made with an actor token of the withdrawn key");
+    // The subject token rests on k2 alone: it is still exchanged, without the withdrawn actor token.
+    expect((await exchange(subject)).status).toBe(200);
   });
 });
 
