@@ -67,11 +67,11 @@ async function scrape(service: ServiceName | "sidecar"): Promise<{ text: string;
 const token = (secret = SECRET) =>
   postForm(`${stack.gatewayUrl}/oauth2/token`, { grant_type: "client_credentials", scope: "a b c" }, { authorization: basicAuth("end-user-app", secret) });
 
-const exchange = (subject: string) =>
+const exchange = (subject: string, scope = "b") =>
   postForm(
     `${stack.gatewayUrl}/oauth2/token`,
     // Scope "b" alone: no other test here asks the policy this question, so the first ask is a miss whatever ran before.
-    { grant_type: EXCHANGE_GRANT, subject_token: subject, subject_token_type: TOKEN_TYPE_AT, audience: "svc-b", scope: "b" },
+    { grant_type: EXCHANGE_GRANT, subject_token: subject, subject_token_type: TOKEN_TYPE_AT, audience: "svc-b", scope },
     { authorization: basicAuth("svc-a", SECRET) },
   );
 
@@ -121,6 +121,27 @@ describe("admin port", () => {
       for (const secret of [at1, at2.body.access_token as string, forged, SECRET, stack.secrets.exchanger, stack.secrets.master])
         expect(text).not.toContain(secret);
       expect(text).not.toContain(probePath);
+    }
+  });
+
+  it("every service and the sidecar report their runtime: garbage-collection pauses by kind, event-loop delay, heap in use", async () => {
+    // Pauses are counted from the time metrics start, after start-up: a few hundred token requests and exchanges make
+    // the gateway, issuer and exchanger allocate well past the young generation, so they collect it at least once.
+    const subject = (await token()).body.access_token as string;
+    // Scope "c", not "b": the first test counts the first policy question about "b" as a miss.
+    for (let i = 0; i < 100; i++) expect([(await token()).status, (await exchange(subject, "c")).status]).toEqual([200, 200]);
+    for (const service of [...SERVICES, "sidecar"] as const) {
+      const { samples } = await scrape(service);
+      const at = `${service}: ${[...new Set(samples.map((s) => s.name))].filter((n) => /^(v8js|nodejs)_/.test(n)).join(", ")}`;
+      if (service === "gateway" || service === "issuer" || service === "exchanger") {
+        expect(total(samples, "v8js_gc_duration_count", { v8js_gc_type: "minor" }), at).toBeGreaterThan(0);
+        expect(total(samples, "v8js_gc_duration_sum", { v8js_gc_type: "minor" }), at).toBeGreaterThan(0);
+      }
+      // Delay since the previous scrape, sampled every 10 ms: present, and a plausible number of seconds.
+      const p99 = samples.find((s) => s.name === "nodejs_eventloop_delay_p99");
+      expect(p99?.value, at).toBeGreaterThanOrEqual(0);
+      expect(p99?.value, at).toBeLessThan(60);
+      expect(total(samples, "v8js_memory_heap_used"), at).toBeGreaterThan(1_000_000);
     }
   });
 

@@ -9,6 +9,7 @@ import { loadExchangeProto } from "@sts/proto";
 import { basicAuth, postForm, startStack } from "../harness.js";
 import { h2loadAvailable, runGrpcH2Load } from "./grpc-load.js";
 import { peakRssMiB, printTable, runLoad } from "./load.js";
+import { adminPort, describeRuntime, scrapeRuntime } from "./runtime-figures.js";
 import type { LoadResult } from "./load.js";
 
 const SECRET = "bench-secret-000000000001";
@@ -57,6 +58,8 @@ function healthCheck(client: HealthClient): Promise<void> {
 
 /** Runs the exchange benchmark and prints its table. */
 export async function benchExchange(duration: number): Promise<void> {
+  // The exchanger's metrics (on, as in production): its GC pauses and event-loop delay during the run at 64.
+  const admin = await adminPort("exchanger");
   const stack = await startStack(
     {
       tokens: { access_token_ttl: "1h" },
@@ -66,8 +69,9 @@ export async function benchExchange(duration: number): Promise<void> {
         { client_id: "svc-a", client_secret: SECRET, grant_types: ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"], audience: [] },
       ],
     },
-    { services: ["issuer", "policy", "exchanger", "gateway"] },
+    { services: ["issuer", "policy", "exchanger", "gateway"], env: admin.env },
   );
+  let runtimeAt64: string | undefined;
   try {
     const at1 = await postForm(
       `${stack.gatewayUrl}/oauth2/token`,
@@ -98,6 +102,7 @@ export async function benchExchange(duration: number): Promise<void> {
       };
       const service = loadExchangeProto().sts.exchange.v1.ExchangeService.service.Exchange;
       for (const c of CONCURRENCY) {
+        const before = c === 64 ? await scrapeRuntime(admin.url) : [];
         rows.push(
           await runGrpcH2Load({
             label: "  same, load from h2load",
@@ -109,6 +114,7 @@ export async function benchExchange(duration: number): Promise<void> {
             succeededSoFar: exchanged,
           }),
         );
+        if (c === 64) runtimeAt64 = describeRuntime(before, await scrapeRuntime(admin.url), duration + 1);
       }
       await nats.close();
     }
@@ -140,6 +146,7 @@ export async function benchExchange(duration: number): Promise<void> {
     rows.push(top);
     printTable("token exchange A→B (exchanger + policy + issuer Mint + JetStream event)", rows);
     for (const r of rows.slice(0, 3)) console.log(`  full stack / ceiling at ${r.concurrency} concurrent: ${(r.rps / top.rps).toFixed(2)}`);
+    if (runtimeAt64) console.log(`  exchanger during the h2load run at 64 (its 1 s warm-up included): ${runtimeAt64}`);
     console.log(`  new subject tokens: ${fresh.length} issued before the run, ${next} presented (a token presented again was verified before)`);
     const rss = await Promise.all(
       (["exchanger", "policy", "issuer"] as const).map(async (n) => `${n} ${(await peakRssMiB(stack.processes[n]?.pid ?? 0)).toFixed(0)} MiB`),

@@ -1,6 +1,8 @@
 /** Child processes for tests: output captured, readiness polled, killed with the test run. */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
+import { appendFileSync } from "node:fs";
+import { join } from "node:path";
 
 const live = new Set<ChildProcess>();
 process.once("exit", () => {
@@ -33,6 +35,12 @@ export interface ProcessHandle {
 
 const MAX_OUTPUT = 64 * 1024;
 
+/**
+ * A directory that receives each child's whole output (`<name>.out`), for what only the child prints and the kept
+ * tail would cut: `--trace-gc-nvp` given through STS_TEST_NODE_ARGS, for one.
+ */
+const OUTPUT_DIR = process.env.STS_TEST_OUTPUT_DIR;
+
 /** Starts a process and waits until ready() is true. */
 export async function startProcess(options: ProcessOptions): Promise<ProcessHandle> {
   let child!: ChildProcess;
@@ -46,6 +54,7 @@ export async function startProcess(options: ProcessOptions): Promise<ProcessHand
     live.add(child);
     const append = (chunk: Buffer): void => {
       out = (out + chunk.toString()).slice(-MAX_OUTPUT);
+      if (OUTPUT_DIR) appendFileSync(join(OUTPUT_DIR, `${options.name}.out`), chunk);
     };
     child.stdout?.on("data", append);
     child.stderr?.on("data", append);
