@@ -337,6 +337,35 @@ describe("client management", () => {
     expect(revoked.map((e) => e.data)).toEqual([expect.objectContaining({ iss: stack.gatewayUrl, by: "admin:test/vo_1", reason: "client deleted" })]);
   });
 
+  it("warns at start of a client whose id a user was given since, which gets no token of its own until the user goes", async () => {
+    const { clientId, key } = await registerManaged();
+    const { readFileSync, writeFileSync } = await import("node:fs");
+    const { parse, stringify } = await import("yaml");
+    const original = readFileSync(stack.configFile, "utf8");
+    const restartIssuer = async (configText: string) => {
+      await stack.processes.issuer?.stop();
+      writeFileSync(stack.configFile, configText);
+      return stack.start("issuer");
+    };
+    try {
+      const config = parse(original) as { users: Record<string, unknown> };
+      config.users = { ...config.users, [clientId]: { name: "Bob" } };
+      const issuer = await restartIssuer(stringify(config));
+      await waitFor(async () => issuer.output().includes("get no token of their own"), { message: "no warning at start" });
+      const warning = issuer
+        .output()
+        .split("\n")
+        .find((line) => line.includes("get no token of their own"));
+      expect(JSON.parse(warning ?? "{}")).toMatchObject({ level: 40, clients: [clientId] });
+      const refused = await tokenFor(clientId, key, { scope: "read" });
+      expect([refused.status, refused.body.error]).toEqual([400, "unauthorized_client"]);
+    } finally {
+      await restartIssuer(original);
+    }
+    // With the user gone from users, the client is its own subject again.
+    expect((await tokenFor(clientId, key, { scope: "read" })).status).toBe(200);
+  });
+
   it("holds a refresh to the client's current scope and audiences, not those it had when the token was issued", async () => {
     const key = await keyPair(`rf-${randomUUID()}`);
     const meta = {

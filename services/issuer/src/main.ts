@@ -133,6 +133,15 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
 
   // Clients and users share the `sub` namespace: no client may take, or get tokens under, a user's id.
   const isUser = (sub: string): boolean => Object.hasOwn(config.users, sub);
+  // One an earlier release let an admin name like a user, or whose id a user was given since, gets no token of its own
+  // (unauthorized_client): said at start, so its operator hears of it before its callers do.
+  const userNamed = [...clientsCache.values()].map((c) => c.client_id).filter(isUser);
+  if (userNamed.length > 0) {
+    logger.warn(
+      { clients: userNamed },
+      "clients whose id is a user's in users get no token of their own: delete them (their admin can register them again under another name), or take the user out of users",
+    );
+  }
   const subjectIssuers = [config.issuer, ...config.exchange.trusted_issuers.map((t) => t.issuer)];
   // The bucket itself, not this replica's copy: a refresh or an assertion a moment after a sign-out must not slip through.
   const subjectRevokedAt = (sub: string): Promise<number | undefined> => revocations.storedSubjectRevokedAt(config.issuer, sub);
