@@ -102,7 +102,7 @@ export async function benchExchange(duration: number): Promise<void> {
       };
       const service = loadExchangeProto().sts.exchange.v1.ExchangeService.service.Exchange;
       for (const c of CONCURRENCY) {
-        const before = c === 64 ? await scrapeRuntime(admin.url) : [];
+        const before = c === 64 ? await scrapeRuntime(admin.url) : undefined;
         rows.push(
           await runGrpcH2Load({
             label: "  same, load from h2load",
@@ -114,7 +114,7 @@ export async function benchExchange(duration: number): Promise<void> {
             succeededSoFar: exchanged,
           }),
         );
-        if (c === 64) runtimeAt64 = describeRuntime(before, await scrapeRuntime(admin.url), duration + 1);
+        if (before) runtimeAt64 = describeRuntime(before, await scrapeRuntime(admin.url));
       }
       await nats.close();
     }
@@ -146,7 +146,7 @@ export async function benchExchange(duration: number): Promise<void> {
     rows.push(top);
     printTable("token exchange A→B (exchanger + policy + issuer Mint + JetStream event)", rows);
     for (const r of rows.slice(0, 3)) console.log(`  full stack / ceiling at ${r.concurrency} concurrent: ${(r.rps / top.rps).toFixed(2)}`);
-    if (runtimeAt64) console.log(`  exchanger during the h2load run at 64 (its 1 s warm-up included): ${runtimeAt64}`);
+    if (runtimeAt64) console.log(`  exchanger around the h2load run at 64 (its 1 s warm-up and start included), ${runtimeAt64}`);
     console.log(`  new subject tokens: ${fresh.length} issued before the run, ${next} presented (a token presented again was verified before)`);
     const rss = await Promise.all(
       (["exchanger", "policy", "issuer"] as const).map(async (n) => `${n} ${(await peakRssMiB(stack.processes[n]?.pid ?? 0)).toFixed(0)} MiB`),

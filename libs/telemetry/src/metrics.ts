@@ -9,10 +9,10 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { metrics } from "@opentelemetry/api";
 import type { Attributes, Counter, Histogram, Meter } from "@opentelemetry/api";
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
-import { RuntimeNodeInstrumentation } from "@opentelemetry/instrumentation-runtime-node";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { MeterProvider } from "@opentelemetry/sdk-metrics";
 import { ATTR_SERVICE_NAME } from "@opentelemetry/semantic-conventions";
+import { recordRuntimeMetrics } from "./runtime-metrics.js";
 
 /**
  * Histogram boundaries for call durations, in seconds. The SDK's defaults
@@ -37,15 +37,12 @@ export function initMetrics(serviceName: string): MetricsHandle {
     const exporter = new PrometheusExporter({ preventServerStart: true });
     const provider = new MeterProvider({ resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName }), readers: [exporter] });
     metrics.setGlobalMeterProvider(provider);
-    // The runtime's own figures: garbage-collection pauses by kind (v8js.gc.duration) and event-loop delay
-    // (nodejs.eventloop.delay.*, over the time since the previous scrape), which is where this stack's tail latency
-    // comes from (README, Benchmarks); heap spaces and event-loop utilization besides.
-    const runtime = new RuntimeNodeInstrumentation();
-    runtime.setMeterProvider(provider);
+    // GC pauses and event-loop delay: where this stack's tail latency comes from (README, Benchmarks).
+    const stopRuntime = recordRuntimeMetrics(provider.getMeter("@sts/runtime"), DURATION_BUCKETS_S);
     registered = {
       scrape: (request, response) => exporter.getMetricsRequestHandler(request, response),
       shutdown: () => {
-        runtime.disable();
+        stopRuntime();
         return provider.shutdown();
       },
     };

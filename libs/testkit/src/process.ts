@@ -1,7 +1,7 @@
 /** Child processes for tests: output captured, readiness polled, killed with the test run. */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { appendFileSync } from "node:fs";
+import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 
 const live = new Set<ChildProcess>();
@@ -36,10 +36,12 @@ export interface ProcessHandle {
 const MAX_OUTPUT = 64 * 1024;
 
 /**
- * A directory that receives each child's whole output (`<name>.out`), for what only the child prints and the kept
- * tail would cut: `--trace-gc-nvp` given through STS_TEST_NODE_ARGS, for one.
+ * A directory that receives each child's whole output (`<name>-<pid>.out`: a replica or a restart is a file of its
+ * own), for what only the child prints and the kept tail would cut: `--trace-gc-nvp` given through
+ * STS_TEST_NODE_ARGS, for one.
  */
 const OUTPUT_DIR = process.env.STS_TEST_OUTPUT_DIR;
+if (OUTPUT_DIR) mkdirSync(OUTPUT_DIR, { recursive: true });
 
 /** Starts a process and waits until ready() is true. */
 export async function startProcess(options: ProcessOptions): Promise<ProcessHandle> {
@@ -52,9 +54,10 @@ export async function startProcess(options: ProcessOptions): Promise<ProcessHand
     exitedValue = undefined;
     child = spawn(options.command, options.args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
     live.add(child);
+    const file = OUTPUT_DIR && join(OUTPUT_DIR, `${options.name}-${child.pid ?? "unknown"}.out`);
     const append = (chunk: Buffer): void => {
       out = (out + chunk.toString()).slice(-MAX_OUTPUT);
-      if (OUTPUT_DIR) appendFileSync(join(OUTPUT_DIR, `${options.name}.out`), chunk);
+      if (file) appendFileSync(file, chunk);
     };
     child.stdout?.on("data", append);
     child.stderr?.on("data", append);
