@@ -7,16 +7,17 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Metadata } from "@grpc/grpc-js";
-import { SigningKeyRing, parseMasterKey, parseStoredKey } from "@sts/keys";
+import { SigningKeyRing, parseMasterKey } from "@sts/keys";
 import type { KeyStore, StoredKey } from "@sts/keys";
-import { BUCKETS, EVENTS_STREAM, EventPublisher, KvCache, connectNats, ensureEventsStream, openBucket } from "@sts/nats";
-import type { NatsHandle } from "@sts/nats";
+import { BUCKETS, EVENTS_STREAM, EventPublisher, connectNats, ensureEventsStream, openBucket } from "@sts/nats";
+import type { KvCache, NatsHandle } from "@sts/nats";
 import { RevocationCache, RevocationList, keyWithdrawalKey } from "@sts/revocation";
 import { startNats, waitFor } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
 import type { Logger } from "@sts/telemetry";
 import type { WithdrawKeyResponse } from "@sts/proto";
 import { kvKeyStore } from "./key-store.js";
+import { ringOnBucket } from "./ring.fixture.js";
 import { COMPLETION_GRACE_SECONDS, completeWithdrawals, withdrawKey } from "./key-management.js";
 import type { KeyManagementDeps, WithdrawalCompletionDeps } from "./key-management.js";
 
@@ -73,21 +74,13 @@ async function replicas(clockA: { t: number }, clockB: { t: number } = clockA): 
   const made: Replica[] = [];
   for (const [i, nats] of connections.entries()) {
     const clock = i === 0 ? clockA : clockB;
-    const kv = await openBucket(nats, bucket);
-    const cache = new KvCache<StoredKey>(kv, { parse: parseStoredKey, key: "key.>" });
-    caches.push(cache);
-    await cache.ready();
-    const ring = new SigningKeyRing({
-      store: kvKeyStore(kv, cache),
-      algorithm: "ES256",
+    const { ring, cache } = await ringOnBucket(nats, bucket, caches, {
       policy,
       masterKey: master,
-      prepublishSeconds: 65,
       // As main.ts wires it.
       revokedKid: (kid) => revocationCache.isKeyWithdrawn(STS, kid),
       now: () => clock.t,
     });
-    await ring.init();
     const operator = `ops-${"ab"[i]}`;
     const deps: KeyManagementDeps = {
       issuer: STS,

@@ -14,15 +14,15 @@ import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Metadata } from "@grpc/grpc-js";
 import { exportJWK, generateKeyPair } from "jose";
-import { SigningKeyRing, parseMasterKey, parseStoredKey } from "@sts/keys";
-import type { StoredKey } from "@sts/keys";
-import { BUCKETS, EVENTS_STREAM, EVENT_TYPES, EventPublisher, KvCache, connectNats, ensureEventsStream, openBucket } from "@sts/nats";
+import { parseMasterKey } from "@sts/keys";
+import type { SigningKeyRing } from "@sts/keys";
+import { BUCKETS, EVENTS_STREAM, EVENT_TYPES, EventPublisher, connectNats, ensureEventsStream, openBucket } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
 import { RevocationCache, RevocationList, keyWithdrawalKey } from "@sts/revocation";
 import { startNats, waitFor } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
 import type { Logger } from "@sts/telemetry";
-import { kvKeyStore } from "./key-store.js";
+import { ringOnBucket } from "./ring.fixture.js";
 import {
   COMPLETION_GRACE_SECONDS,
   completeWithdrawals,
@@ -80,19 +80,11 @@ beforeEach(async () => {
 
 /** A ring on a bucket of its own, at `clock`, with its KeyService deps. */
 async function setup(clock: { t: number }, ringOptions: { jwkFile?: string } = {}): Promise<{ ring: SigningKeyRing; deps: KeyManagementDeps }> {
-  const kv = await openBucket(nats, `${BUCKETS.keys}_km${++buckets}`);
-  const cache = new KvCache<StoredKey>(kv, { parse: parseStoredKey, key: "key.>" });
-  caches.push(cache);
-  await cache.ready();
-  const ring = new SigningKeyRing({
-    store: kvKeyStore(kv, cache),
-    algorithm: "ES256",
+  const { ring } = await ringOnBucket(nats, `${BUCKETS.keys}_km${++buckets}`, caches, {
     policy,
     ...(ringOptions.jwkFile ? { jwkFile: ringOptions.jwkFile } : { masterKey: master }),
-    prepublishSeconds: 65,
     now: () => clock.t,
   });
-  await ring.init();
   const deps: KeyManagementDeps = {
     issuer: STS,
     ring,
