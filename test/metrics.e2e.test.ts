@@ -10,6 +10,7 @@ import { createServer } from "node:http";
 import type { Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { GC_TYPES } from "@sts/telemetry";
 import { freePort, tcpOpen, waitFor } from "@sts/testkit";
 import type { ProcessHandle } from "@sts/testkit";
 import { basicAuth, postForm, startSidecar, startStack, SERVICES } from "./harness.js";
@@ -66,9 +67,6 @@ async function scrape(service: ServiceName | "sidecar"): Promise<{ text: string;
 
 const token = (secret = SECRET) =>
   postForm(`${stack.gatewayUrl}/oauth2/token`, { grant_type: "client_credentials", scope: "a b c" }, { authorization: basicAuth("end-user-app", secret) });
-
-/** The kinds of pause `v8js.gc.type` tells apart. */
-const GC_TYPES = ["major", "minor", "incremental", "weakcb"];
 
 const exchange = (subject: string, scope = "b") =>
   postForm(

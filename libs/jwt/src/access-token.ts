@@ -6,7 +6,7 @@
  * or of the key that signed it or any token it was exchanged from (withdrawn
  * by an operator: its kid, its `lineage_kids`).
  */
-import { MAX_LINEAGE, audienceList, isActClaim, isIssSubFor, isLineage, isLineageKids, isOriginClientId, isOriginIat, isTokenRevoked } from "./claims.js";
+import { audienceList, isActClaim, isIssSubFor, isLineage, isLineageKids, isOriginClientId, isOriginIat, isTokenRevoked } from "./claims.js";
 import type { AccessTokenClaims, RevocationState } from "./claims.js";
 import { ACCESS_TOKEN_TYP } from "./token-types.js";
 import { TokenRejected, verifyJwt } from "./verify.js";
@@ -96,7 +96,7 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
     delete p.origin_iat;
     delete p.origin_client_id;
     delete p.lineage_kids;
-  } else if (p.lineage !== undefined && !isLineage(p.lineage, MAX_LINEAGE)) {
+  } else if (p.lineage !== undefined && !isLineage(p.lineage)) {
     // Bounded as Mint bounds it, not by the act depth: an actor token's lineage merged in makes it longer than the chain.
     throw new TokenRejected("invalid_claim", "malformed lineage claim");
   } else if (p.origin_iat !== undefined && !isOriginIat(p.origin_iat, p.iat)) {
@@ -105,7 +105,7 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
   } else if (p.origin_client_id !== undefined && !isOriginClientId(p.origin_client_id)) {
     // Likewise: read as absent, it would let the chain outrun the revocation of the client it began with.
     throw new TokenRejected("invalid_claim", "malformed origin_client_id claim");
-  } else if (p.lineage_kids !== undefined && !isLineageKids(p.lineage_kids, MAX_LINEAGE)) {
+  } else if (p.lineage_kids !== undefined && !isLineageKids(p.lineage_kids)) {
     // Likewise: read as absent, it would let the token outlive the withdrawal of a key that signed its ancestors.
     throw new TokenRejected("invalid_claim", "malformed lineage_kids claim");
   }

@@ -128,8 +128,8 @@ export const MAX_LINEAGE = 33;
 const MAX_LINEAGE_JTI_CHARS = 128;
 
 /** True for a well-formed `lineage` claim: a bounded list of non-empty, bounded strings. */
-export function isLineage(value: unknown, max = MAX_LINEAGE): value is string[] {
-  return Array.isArray(value) && value.length <= max && value.every((j) => typeof j === "string" && j.length > 0 && j.length <= MAX_LINEAGE_JTI_CHARS);
+export function isLineage(value: unknown): value is string[] {
+  return Array.isArray(value) && value.length <= MAX_LINEAGE && value.every((j) => typeof j === "string" && j.length > 0 && j.length <= MAX_LINEAGE_JTI_CHARS);
 }
 
 /**
@@ -156,15 +156,15 @@ export function lineageWithActor(subjectLineage: readonly string[], actor: { jti
 export const MAX_KID_CHARS = 256;
 
 /**
- * True for a well-formed `lineage_kids` claim: a non-empty list (an empty one is left out) of at most `max` distinct,
+ * True for a well-formed `lineage_kids` claim: a non-empty list (an empty one is left out) of at most {@link MAX_LINEAGE} distinct,
  * non-empty kids of at most {@link MAX_KID_CHARS} characters. Each ancestor in `lineage` was signed by one key, so the
  * list is never longer than the lineage it goes with.
  */
-export function isLineageKids(value: unknown, max = MAX_LINEAGE): value is string[] {
+export function isLineageKids(value: unknown): value is string[] {
   return (
     Array.isArray(value) &&
     value.length > 0 &&
-    value.length <= max &&
+    value.length <= MAX_LINEAGE &&
     value.every((k) => typeof k === "string" && k.length > 0 && k.length <= MAX_KID_CHARS) &&
     new Set(value).size === value.length
   );

@@ -16,12 +16,18 @@ import { getHeapSpaceStatistics } from "node:v8";
 import type { Meter } from "@opentelemetry/api";
 
 /** GC kinds as perf_hooks reports them, named as `v8js.gc.type` values. */
-const GC_TYPES: ReadonlyMap<number, string> = new Map([
+const GC_KINDS: ReadonlyMap<number, string> = new Map([
   [constants.NODE_PERFORMANCE_GC_MAJOR, "major"],
   [constants.NODE_PERFORMANCE_GC_MINOR, "minor"],
   [constants.NODE_PERFORMANCE_GC_INCREMENTAL, "incremental"],
   [constants.NODE_PERFORMANCE_GC_WEAKCB, "weakcb"],
 ]);
+
+/** The `v8js.gc.type` values. */
+export const GC_TYPES: readonly string[] = [...GC_KINDS.values()];
+
+/** Each kind's attributes, made once: recording sits in the GC observer. */
+const GC_ATTRIBUTES = new Map([...GC_KINDS].map(([kind, type]) => [kind, { "v8js.gc.type": type }]));
 
 /** How often the event-loop delay is sampled, in ms: each sample is one interval of a timer this often, lateness included. */
 export const EVENT_LOOP_SAMPLE_MS = 10;
@@ -35,12 +41,11 @@ export function recordRuntimeMetrics(meter: Meter, durationBuckets: number[]): (
     description: "Garbage-collection pauses by kind (v8js.gc.type: major, minor, incremental, weakcb)",
     advice: { explicitBucketBoundaries: durationBuckets },
   });
-  const attributes = new Map([...GC_TYPES].map(([kind, type]) => [kind, { "v8js.gc.type": type }]));
   const observer = new PerformanceObserver((list) => {
     // Every entry: the observer hands over all pauses since its last call, and one turn can hold several.
     for (const entry of list.getEntries()) {
       const kind = (entry as { detail?: { kind?: number } }).detail?.kind;
-      gc.record(entry.duration / 1000, (kind !== undefined && attributes.get(kind)) || { "v8js.gc.type": "unknown" });
+      gc.record(entry.duration / 1000, (kind !== undefined && GC_ATTRIBUTES.get(kind)) || { "v8js.gc.type": "unknown" });
     }
   });
   observer.observe({ entryTypes: ["gc"] });
