@@ -26,8 +26,11 @@ export interface KeyStore {
   update(name: string, value: unknown, revision: number): Promise<boolean>;
   put(name: string, value: unknown): Promise<void>;
   delete(name: string): Promise<void>;
-  /** Resolves once the cache holds the given kid (and, given `until`, a version of it `until` accepts), or after a bounded wait. */
-  waitFor(kid: string, until?: (key: StoredKey) => boolean): Promise<void>;
+  /**
+   * True once the cache holds the given kid (and, given `until`, a version of it `until` accepts); false when it still
+   * does not after a bounded wait (its watch stalled or far behind).
+   */
+  waitFor(kid: string, until?: (key: StoredKey) => boolean): Promise<boolean>;
 }
 
 /** KV names used by the ring. */
@@ -179,7 +182,7 @@ export class SigningKeyRing {
       await store.delete(keyName(kid));
       return undefined;
     }
-    await store.waitFor(kid);
+    await this.#shown(kid);
     return record;
   }
 
@@ -208,6 +211,17 @@ export class SigningKeyRing {
     if (!written && now() - (typeof at === "number" ? at : 0) < staleAfter) return false;
     // Several replicas may find it free at once: the compare-and-set lets one of them take it over.
     return store.update(lock, claim, held.revision);
+  }
+
+  /**
+   * Waits until this replica's cache shows `kid` as `until` wants it. A change is answered only then (a withdrawn key
+   * would otherwise still be published, or even named as its own successor, by this replica); a cache that does not
+   * catch up in time means the call did not complete here, and the caller retries.
+   */
+  async #shown(kid: string, until?: (key: StoredKey) => boolean): Promise<void> {
+    if (!(await this.#o.store.waitFor(kid, until))) {
+      throw new KeyRingBusyError(`this replica's copy of the key store does not show the change to key ${kid} yet; retry`);
+    }
   }
 
   /** The kid a successor lock names, if it names one. */
@@ -335,7 +349,7 @@ export class SigningKeyRing {
       if (isWithdrawn(record)) {
         this.#imported.delete(kid);
         // The store says withdrawn; a cache a moment behind would still name this very key as the one signing.
-        await store.waitFor(kid, isWithdrawn);
+        await this.#shown(kid, isWithdrawn);
         // A retry of a call that failed after the write still leaves a key signing.
         const successor = signingKeyAt(this.#keys(), now())?.kid ?? (await this.#successorNow(kid));
         return { found: true, key: record, successor, changed: false };
@@ -351,7 +365,7 @@ export class SigningKeyRing {
       if (await store.update(keyName(kid), withdrawn, revision)) {
         this.#imported.delete(kid);
         // Answered once this replica's own JWKS and introspection no longer trust it.
-        await store.waitFor(kid, isWithdrawn);
+        await this.#shown(kid, isWithdrawn);
         return { found: true, key: withdrawn, successor: await this.#standingSuccessor(kid, successor), changed: true };
       }
     }
@@ -425,7 +439,7 @@ export class SigningKeyRing {
       if (isWithdrawn(record)) return false;
       const t = now();
       if (record.activate_at <= t || (await store.update(keyName(kid), { ...record, activate_at: t }, revision))) {
-        await store.waitFor(kid, (k) => k.activate_at <= t);
+        await this.#shown(kid, (k) => k.activate_at <= t);
         return true;
       }
     }

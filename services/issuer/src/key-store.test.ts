@@ -44,12 +44,21 @@ async function ring(
   bucket: string,
   clock: { t: number },
   algorithm: SigningAlg = "ES256",
-  extra: { successorLockSeconds?: number } = {},
+  extra: { successorLockSeconds?: number; waitMs?: number } = {},
 ): Promise<{ ring: SigningKeyRing; cache: KvCache<ReturnType<typeof parseStoredKey> & object> }> {
   const kv = await openBucket(nats, bucket);
   const cache = new KvCache(kv, { parse: parseStoredKey, key: "key.>" });
   await cache.ready();
-  const r = new SigningKeyRing({ store: kvKeyStore(kv, cache), algorithm, policy, masterKey: master, prepublishSeconds: 60, now: () => clock.t, ...extra });
+  const { waitMs, ...ringExtra } = extra;
+  const r = new SigningKeyRing({
+    store: kvKeyStore(kv, cache, waitMs),
+    algorithm,
+    policy,
+    masterKey: master,
+    prepublishSeconds: 60,
+    now: () => clock.t,
+    ...ringExtra,
+  });
   await r.init();
   return { ring: r, cache };
 }
@@ -194,6 +203,26 @@ describe("SigningKeyRing on NATS KV", () => {
     await waitFor(() => r.statuses().every((s) => s.state !== "withdrawn"));
     expect([...cache.values()].some((k) => k.withdrawn_at !== undefined)).toBe(false);
     cache.stop();
+  });
+
+  it("answers a withdrawal as not done while this replica's copy does not show it; a retry elsewhere finds it done", async () => {
+    const clock = { t: 8_500_000 };
+    const bucket = `${BUCKETS.keys}_withdraw_stalled`;
+    const a = await ring(bucket, clock, "ES256", { waitMs: 300 });
+    const waiting = await a.ring.rotate();
+    // Its watch stalls: this replica would go on publishing the key it just withdrew, and say it was done.
+    a.cache.stop();
+    await expect(a.ring.withdraw(waiting.kid, "ops", "leaked")).rejects.toMatchObject({
+      name: "KeyRingBusyError",
+      message: expect.stringContaining(`does not show the change to key ${waiting.kid}`),
+    });
+    expect(a.ring.jwks().keys.map((k) => k.kid)).toContain(waiting.kid);
+    // The write itself stands, so the retry, through a replica that sees it, changes nothing and answers with it.
+    const b = await ring(bucket, clock);
+    const retried = await b.ring.withdraw(waiting.kid, "ops", "leaked");
+    expect(retried).toMatchObject({ found: true, changed: false, key: { kid: waiting.kid, withdrawn_by: "ops", reason: "leaked" } });
+    expect(b.ring.jwks().keys.map((k) => k.kid)).not.toContain(waiting.kid);
+    b.cache.stop();
   });
 
   it("signs with a key from a JWK file, publishing only its public part", async () => {

@@ -4,8 +4,11 @@ import type { KeyStore, StoredKey } from "@sts/keys";
 import { isWriteConflict } from "@sts/nats";
 import type { KvCache } from "@sts/nats";
 
-/** Adapts a KV bucket and its cache to the key ring's KeyStore. */
-export function kvKeyStore(kv: KV, cache: KvCache<StoredKey>): KeyStore {
+/** How long the ring waits, by default, for this replica's cache to show a write it made or saw in the store (ms). */
+export const CACHE_WAIT_MS = 5_000;
+
+/** Adapts a KV bucket and its cache to the key ring's KeyStore; `waitMs` bounds {@link KeyStore.waitFor}. */
+export function kvKeyStore(kv: KV, cache: KvCache<StoredKey>, waitMs = CACHE_WAIT_MS): KeyStore {
   return {
     list: () => [...cache.values()],
     async create(name, value) {
@@ -37,10 +40,13 @@ export function kvKeyStore(kv: KV, cache: KvCache<StoredKey>): KeyStore {
       await kv.delete(name);
     },
     async waitFor(kid, until = () => true) {
-      const deadline = Date.now() + 5_000;
-      while (![...cache.values()].some((k) => k.kid === kid && until(k)) && Date.now() < deadline) {
+      const deadline = Date.now() + waitMs;
+      const seen = (): boolean => [...cache.values()].some((k) => k.kid === kid && until(k));
+      while (!seen()) {
+        if (Date.now() >= deadline) return false;
         await new Promise((r) => setTimeout(r, 20));
       }
+      return true;
     },
   };
 }
