@@ -26,6 +26,8 @@ export interface KeyStore {
   update(name: string, value: unknown, revision: number): Promise<boolean>;
   put(name: string, value: unknown): Promise<void>;
   delete(name: string): Promise<void>;
+  /** The names in force (not deleted) under `prefix` (`successor`, `replacement`), read from the store itself. */
+  names(prefix: string): Promise<string[]>;
   /**
    * True once the cache holds the given kid (and, given `until`, a version of it `until` accepts); false when it still
    * does not after a bounded wait (its watch stalled or far behind).
@@ -35,13 +37,21 @@ export interface KeyStore {
 
 /** KV names used by the ring. */
 export const keyName = (kid: string): string => `key.${kid}`;
+/** The prefixes of the ring's two kinds of lock. */
+const SUCCESSOR = "successor";
+const REPLACEMENT = "replacement";
 /** The lock under which the successor of `kid` is made; the first key's (no predecessor: `kid` empty) is "genesis". */
-const successorLock = (kid: string): string => `successor.${kid || "genesis"}`;
+const successorLock = (kid: string): string => `${SUCCESSOR}.${kid || "genesis"}`;
 /**
  * The lock naming the key that signs at once in place of a withdrawn signing key (the waiting key brought forward, or
  * a new one): one replica chooses it, and every replica withdrawing the same key takes that one.
  */
-const replacementLock = (kid: string): string => `replacement.${kid}`;
+const replacementLock = (kid: string): string => `${REPLACEMENT}.${kid}`;
+/**
+ * Whether lock `name` is about `kid`: a successor or replacement lock named after it, or a pair lock (`replacement.K.U`)
+ * naming it as either member. The file key's kid may hold dots, but a file-backed ring takes no locks.
+ */
+const lockNames = (name: string, kid: string): boolean => name.split(".").slice(1).includes(kid);
 /** Compare-and-set attempts against other writers of the same record before giving up (the caller retries). */
 const WRITE_ATTEMPTS = 5;
 
@@ -224,6 +234,12 @@ export class SigningKeyRing {
     }
   }
 
+  /** Every successor and replacement lock in force. */
+  async #lockNames(): Promise<string[]> {
+    const [successors, replacements] = await Promise.all([this.#o.store.names(SUCCESSOR), this.#o.store.names(REPLACEMENT)]);
+    return [...successors, ...replacements];
+  }
+
   /** The kid a successor lock names, if it names one. */
   #lockedKid(value: unknown): string | undefined {
     const kid = (value as Partial<SuccessorLock> | null)?.kid;
@@ -290,11 +306,13 @@ export class SigningKeyRing {
     const now = this.#o.now();
     // A withdrawn key's private part leaves memory too (another replica's Withdraw removed it from the store).
     for (const key of keys) if (isWithdrawn(key)) this.#imported.delete(key.kid);
-    for (const old of retiredKeysAt(keys, now, this.#o.policy)) {
+    const retired = retiredKeysAt(keys, now, this.#o.policy);
+    // Its locks guarded the making of its successor or replacement, long made: nothing will ask for them again. Those
+    // in force only: deleting a name never written would store a delete marker for nothing.
+    const locks = retired.length > 0 ? await this.#lockNames() : [];
+    for (const old of retired) {
       await this.#o.store.delete(keyName(old.kid));
-      // Its locks guarded the making of its successor or replacement, long made: nothing will ask for them again.
-      await this.#o.store.delete(successorLock(old.kid));
-      await this.#o.store.delete(replacementLock(old.kid));
+      for (const lock of locks) if (lockNames(lock, old.kid)) await this.#o.store.delete(lock);
       this.#imported.delete(old.kid);
     }
     if (!rotationDue(keys, now, this.#o.policy)) return undefined;

@@ -12,7 +12,7 @@ import { signJwt } from "@sts/jwt";
 import { BUCKETS, KvCache, connectNats, openBucket } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
 import { SUCCESSOR_LOCK_SECONDS, SigningKeyRing, parseMasterKey, parseStoredKey } from "@sts/keys";
-import type { SigningAlg } from "@sts/keys";
+import type { KeyStore, Rotation, SigningAlg } from "@sts/keys";
 import { startNats, waitFor } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
 import { kvKeyStore } from "./key-store.js";
@@ -202,6 +202,70 @@ describe("SigningKeyRing on NATS KV", () => {
     await r.maintain();
     await waitFor(() => r.statuses().every((s) => s.state !== "withdrawn"));
     expect([...cache.values()].some((k) => k.withdrawn_at !== undefined)).toBe(false);
+    cache.stop();
+  });
+
+  it("deletes the key it wrote when its successor lock was taken over meanwhile, and answers with the taker's key", async () => {
+    const clock = { t: 8_300_000 };
+    const bucket = `${BUCKETS.keys}_lock_taken`;
+    // The other replica finds the lock's key unwritten and, with no staleness allowed, takes the lock over at once.
+    const other = await ring(bucket, clock, "ES256", { successorLockSeconds: 0 });
+    const genesis = other.ring.signingKey().kid;
+    const kv = await openBucket(nats, bucket);
+    const cache = new KvCache(kv, { parse: parseStoredKey, key: "key.>" });
+    await cache.ready();
+    const base = kvKeyStore(kv, cache);
+    let taken: Promise<Rotation> | undefined;
+    // This replica pauses between taking the lock and writing its key (a GC pause, a slow NATS); the other rotates then.
+    const paused: KeyStore = {
+      ...base,
+      put: async (name, value) => {
+        if (name.startsWith("key.") && !taken) await (taken = other.ring.rotate());
+        return base.put(name, value);
+      },
+    };
+    const r = new SigningKeyRing({ store: paused, algorithm: "ES256", policy, masterKey: master, prepublishSeconds: 60, now: () => clock.t });
+    await r.init();
+    const rotation = await r.rotate();
+    const theirs = await taken;
+    expect(theirs?.kid).toBeDefined();
+    expect(rotation).toMatchObject({ kid: theirs?.kid, predecessor: genesis, created: false });
+    // One successor in the store: the key written under a lock no longer held is gone.
+    expect(await namesIn(bucket)).toEqual([`key.${genesis}`, `key.${theirs?.kid}`, `successor.${genesis}`, "successor.genesis"].sort());
+    cache.stop();
+    other.cache.stop();
+  });
+
+  it("drops a retired key's locks, a pair lock naming it included, and writes no delete marker for a lock never taken", async () => {
+    const clock = { t: 8_200_000 };
+    const bucket = `${BUCKETS.keys}_retired_locks`;
+    const { ring: r, cache } = await ring(bucket, clock);
+    const first = r.signingKey().kid;
+    const second = (await r.rotate()).kid; // under successor.<first>
+    clock.t += 1;
+    await r.withdraw(first, "ops", "leaked"); // second brought forward under replacement.<first>
+    // What two replicas withdrawing first and second at once leave behind (see #standingSuccessor).
+    const kv = await openBucket(nats, bucket);
+    await kv.put(`replacement.${[first, second].sort().join(".")}`, JSON.stringify({ kid: "elsewhere", at: clock.t }));
+    clock.t += 1;
+    const third = (await r.withdraw(second, "ops", "leaked too")).found ? r.signingKey().kid : ""; // under replacement.<second>
+    expect(await namesIn(bucket)).toEqual(
+      [
+        `key.${first}`,
+        `key.${second}`,
+        `key.${third}`,
+        `replacement.${first}`,
+        `replacement.${[first, second].sort().join(".")}`,
+        `replacement.${second}`,
+        `successor.${first}`,
+        "successor.genesis",
+      ].sort(),
+    );
+    clock.t += policy.maxTokenLifetime + policy.clockTolerance + 1;
+    await r.maintain();
+    expect(await namesIn(bucket)).toEqual([`key.${third}`, "successor.genesis"]);
+    // No successor was ever made for the second key: nothing was written under its name.
+    expect(await kv.get(`successor.${second}`)).toBeNull();
     cache.stop();
   });
 

@@ -33,6 +33,11 @@ export function kvKeyStore(kv: KV, cache: KvCache<StoredKey>, waitMs = CACHE_WAI
         throw err;
       }
     },
+    async names(prefix) {
+      const names: string[] = [];
+      for await (const name of await kv.keys(`${prefix}.>`)) names.push(name);
+      return names;
+    },
     async put(name, value) {
       await kv.put(name, JSON.stringify(value));
     },
