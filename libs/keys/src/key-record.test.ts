@@ -112,6 +112,8 @@ describe("withdrawn keys", () => {
     expect(parseStoredKey({ ...stored, withdrawn_by: undefined })).toBeUndefined();
     expect(parseStoredKey({ ...stored, reason: 7 })).toBeUndefined();
     expect(parseStoredKey({ ...stored, withdrawn_at: "1500" })).toBeUndefined();
+    expect(parseStoredKey({ ...stored, withdrawn_jti: "op-jti" })).toEqual({ ...stored, withdrawn_jti: "op-jti" });
+    expect(parseStoredKey({ ...stored, withdrawn_jti: 7 })).toBeUndefined();
   });
 });
 

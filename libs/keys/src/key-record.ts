@@ -23,6 +23,11 @@ export interface StoredKey {
   withdrawn_by?: string;
   /** Why, in the operator's words, with withdrawn_at. */
   reason?: string;
+  /**
+   * The jti of the operator's access token that made the withdrawal, with withdrawn_at when known (the audit event
+   * names the call whose write stood, not whichever of two racing calls published first).
+   */
+  withdrawn_jti?: string;
 }
 
 /** What an operator sees of a key: where it is in its life, never its private part. */
@@ -94,6 +99,7 @@ export function parseStoredKey(raw: unknown): StoredKey | undefined {
   if (r.withdrawn_at !== undefined) {
     // A withdrawal is all there or the record is refused: a half-read one must never pass for a key that still verifies.
     if (typeof r.withdrawn_at !== "number" || typeof r.withdrawn_by !== "string" || typeof r.reason !== "string") return undefined;
+    if (r.withdrawn_jti !== undefined && typeof r.withdrawn_jti !== "string") return undefined;
   }
   return raw as StoredKey;
 }

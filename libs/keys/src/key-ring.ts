@@ -349,13 +349,13 @@ export class SigningKeyRing {
 
   /**
    * Withdraws a key (compromise response): its record loses its sealed private part and gains withdrawn_at (now),
-   * withdrawn_by and reason, written by compare-and-set, and from then it neither signs nor is published. When it
+   * withdrawn_by, reason and (given) withdrawn_jti, the operator's token, written by compare-and-set, and from then it neither signs nor is published. When it
    * was the signing key, a successor signs before the record is written, so the ring is never without a key: the
    * waiting upcoming key, brought forward to now, else a new key active at once. Withdrawing a key already withdrawn
    * changes nothing and answers with the earlier record; so does a call that another replica's withdrawal of the same
    * key beat to the write, and both name the one successor they chose together.
    */
-  async withdraw(kid: string, by: string, reason: string): Promise<Withdrawal> {
+  async withdraw(kid: string, by: string, reason: string, jti?: string): Promise<Withdrawal> {
     if (this.fileBacked) throw new TypeError("a ring on keys.jwk_file withdraws its key by replacing the file");
     const { store, now } = this.#o;
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
@@ -379,7 +379,7 @@ export class SigningKeyRing {
       // Never its own successor (a stale cache or a clock behind could show it as the waiting key).
       if (successor === kid) throw new KeyRingBusyError("the key's successor could not be told apart from it; retry");
       const { sealed: _sealed, ...rest } = record;
-      const withdrawn: StoredKey = { ...rest, withdrawn_at: t, withdrawn_by: by, reason };
+      const withdrawn: StoredKey = { ...rest, withdrawn_at: t, withdrawn_by: by, reason, ...(jti !== undefined && { withdrawn_jti: jti }) };
       if (await store.update(keyName(kid), withdrawn, revision)) {
         this.#imported.delete(kid);
         // Answered once this replica's own JWKS and introspection no longer trust it.

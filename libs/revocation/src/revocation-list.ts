@@ -59,6 +59,8 @@ export interface KeyWithdrawalRecord {
   by: string;
   /** Why, as the operator said: an issuer completing an interrupted withdrawal records it with the key. */
   reason?: string;
+  /** The jti of the operator's access token, likewise recorded with the key by an issuer completing the withdrawal. */
+  operator_jti?: string;
 }
 
 /** Any kind of record the revocations bucket holds. */

@@ -68,8 +68,12 @@ interface Replica {
   bucket: string;
 }
 
-/** Two replicas (own connection, cache, ring and KeyService deps each) over a keys bucket of their own, at `clock` (b at `clockB`). */
-async function replicas(clockA: { t: number }, clockB: { t: number } = clockA): Promise<[Replica, Replica]> {
+/**
+ * Two replicas (own connection, cache, ring and KeyService deps each) over a keys bucket of their own, at `clock` (b at
+ * `clockB`). Each is called by its own operator (ops-a, ops-b), or with `oneClient` by one operator client (ops) through
+ * two sessions; either way the calls' tokens are ops-a-jti and ops-b-jti.
+ */
+async function replicas(clockA: { t: number }, clockB: { t: number } = clockA, oneClient = false): Promise<[Replica, Replica]> {
   const bucket = `${BUCKETS.keys}_replicas${++buckets}`;
   const made: Replica[] = [];
   for (const [i, nats] of connections.entries()) {
@@ -81,7 +85,8 @@ async function replicas(clockA: { t: number }, clockB: { t: number } = clockA): 
       revokedKid: (kid) => revocationCache.isKeyWithdrawn(STS, kid),
       now: () => clock.t,
     });
-    const operator = `ops-${"ab"[i]}`;
+    const session = `ops-${"ab"[i]}`;
+    const operator = oneClient ? "ops" : session;
     const deps: KeyManagementDeps = {
       issuer: STS,
       ring,
@@ -90,7 +95,7 @@ async function replicas(clockA: { t: number }, clockB: { t: number } = clockA): 
       coversSeconds: policy.maxTokenLifetime + policy.clockTolerance,
       now: () => clock.t,
       scopes: { read: "keys:read", manage: "keys:manage" },
-      authenticate: () => Promise.resolve({ credential: "access_token", sub: operator, client_id: operator, jti: `${operator}-jti` }),
+      authenticate: () => Promise.resolve({ credential: "access_token", sub: operator, client_id: operator, jti: `${session}-jti` }),
     };
     made.push({ ring, deps, cache, bucket });
   }
@@ -143,8 +148,11 @@ async function expectOneSuccessor(a: Replica, b: Replica, kid: string, successor
   const events = await withdrawnEvents(kid);
   expect(events).toHaveLength(1);
   expect(events[0]).toMatchObject({ successor, by: record?.withdrawn_by, client_id: record?.withdrawn_by, reason: record?.reason });
+  // The token of the call whose write stood, whichever call's event was stored first.
+  expect(events[0]?.operator_jti).toBe(record?.withdrawn_jti);
   const kidRecord = (await revocationsKv.get(keyWithdrawalKey(STS, kid)))?.json<Record<string, unknown>>();
   expect(kidRecord).toMatchObject({ kid, by: record?.withdrawn_by, reason: record?.reason });
+  expect(kidRecord?.operator_jti).toBe(record?.withdrawn_jti);
 }
 
 /** The two calls' answers agree: same record (the one stored), same successor. */
@@ -213,6 +221,18 @@ describe("two replicas withdrawing the same signing key at once", () => {
       const successor = expectSameAnswer(await withdrawBoth(kid, a, b));
       expect(successor).not.toBe(kid);
       await expectOneSuccessor(a, b, kid, successor);
+    }
+  }, 120_000);
+
+  it("name the token of the call whose write stood when one operator withdraws through two sessions at once", async () => {
+    for (let round = 0; round < ROUNDS; round++) {
+      const [a, b] = await replicas({ t: T }, { t: T }, true);
+      const kid = a.ring.signingKey().kid;
+      const successor = expectSameAnswer(await withdrawBoth(kid, a, b));
+      await expectOneSuccessor(a, b, kid, successor);
+      const record = (await keysOnceSeen(a, (ks) => ks.some((k) => k.kid === kid && k.withdrawn_at !== undefined))).find((k) => k.kid === kid);
+      // Its reason and its token are one call's: "leaked, said a" with ops-a-jti, or b's with b's.
+      expect(record?.withdrawn_jti).toBe(`ops-${record?.reason?.slice(-1)}-jti`);
     }
   }, 120_000);
 

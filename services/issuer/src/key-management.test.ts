@@ -127,16 +127,26 @@ describe("Withdraw", () => {
     expect(ring.signingKey().kid).toBe(answer.successor);
     await waitFor(() => revocations.isKeyWithdrawn(STS, kid), { timeoutMs: 5_000, message: "the kid is not in the revocations" });
     expect(revocations.isKeyWithdrawn("https://other.test", kid)).toBe(false);
-    // The operator's words go with the revocation, for an issuer that has to complete the withdrawal.
-    expect(await storedWithdrawal(kid)).toEqual({ iss: STS, kid, revoked_at: T, exp: T + 330, by: "ops", reason: "private key in a public repo" });
+    // The operator's words and token go with the revocation, for an issuer that has to complete the withdrawal.
+    const recorded = { iss: STS, kid, revoked_at: T, exp: T + 330, by: "ops", reason: "private key in a public repo", operator_jti: "op-jti" };
+    expect(await storedWithdrawal(kid)).toEqual(recorded);
 
     clock.t += 3;
-    expect(await withdrawKey({ kid, reason: "again" }, new Metadata(), deps)).toEqual(answer);
-    // The repeat's words go nowhere: the kid record keeps the withdrawal's own.
-    expect(await storedWithdrawal(kid)).toEqual({ iss: STS, kid, revoked_at: T, exp: T + 330, by: "ops", reason: "private key in a public repo" });
+    // Repeated by the same operator with another token (another session).
+    const again = { ...deps, authenticate: () => Promise.resolve({ credential: "access_token" as const, sub: "ops", client_id: "ops", jti: "op-jti-2" }) };
+    expect(await withdrawKey({ kid, reason: "again" }, new Metadata(), again)).toEqual(answer);
+    // The repeat's words and token go nowhere: the kid record and the event keep the withdrawal's own.
+    expect(await storedWithdrawal(kid)).toEqual(recorded);
     const stored = (await events()).filter((e) => e.type === "key.withdrawn");
     expect(stored).toHaveLength(1);
-    expect(stored[0]?.data).toMatchObject({ kid, alg: "ES256", by: "ops", reason: "private key in a public repo", successor: answer.successor });
+    expect(stored[0]?.data).toMatchObject({
+      kid,
+      alg: "ES256",
+      by: "ops",
+      reason: "private key in a public repo",
+      successor: answer.successor,
+      operator_jti: "op-jti",
+    });
     expect(stored[0]?.raw).not.toMatch(/"d":|sealed|"ct":/);
     // Both activated in the same second here: their order is the kids'.
     const listed = Object.fromEntries((await listKeys(new Metadata(), deps)).keys?.map((k) => [k.kid, k.state]) ?? []);
@@ -219,9 +229,13 @@ const APP_TOKEN = {
   eventType: EVENT_TYPES.TOKEN_ISSUED,
 };
 
-/** Puts `kid` in the revocations as a Withdraw call does first, then waits until the watched copy has it: a call cut off there. */
+/**
+ * Puts `kid` in the revocations as a Withdraw call does first, then waits until the watched copy has it: a call cut
+ * off there. Without `reason`, as an earlier release wrote it (no reason, no operator_jti).
+ */
 async function revokeOnly(kid: string, reason?: string, iss = STS): Promise<void> {
-  await revocations.withdrawKey({ iss, kid, revoked_at: T, exp: T + 330, by: "ops", ...(reason !== undefined && { reason }) });
+  const said = reason !== undefined && { reason, operator_jti: "op-jti" };
+  await revocations.withdrawKey({ iss, kid, revoked_at: T, exp: T + 330, by: "ops", ...said });
   await waitFor(() => revocationCache.isKeyWithdrawn(iss, kid), { timeoutMs: 5_000, message: "the kid is not in the revocations" });
 }
 
@@ -263,6 +277,8 @@ describe("a withdrawal cut off after its revocation", () => {
       reason: "leaked in CI logs",
       successor,
       client_id: "ops",
+      // The cut-off call's token, which its kid record kept.
+      operator_jti: "op-jti",
     });
   });
 

@@ -98,8 +98,9 @@ export interface KeyWithdrawnData {
   /** The operator's client id again, so `stsctl audit query --client <operator>` finds it. */
   client_id: string;
   /**
-   * The jti of the operator's access token; absent when the issuer completed a withdrawal the operator's call left
-   * halfway, or when the event was stored by another operator's call that found the withdrawal done.
+   * The jti of the access token of the call whose withdrawal was recorded (also when the issuer completed one that
+   * call left halfway, or another call found it done); absent only for a withdrawal recorded by an earlier release
+   * and completed or found done by another call.
    */
   operator_jti?: string;
 }
@@ -197,19 +198,25 @@ export async function withdrawKey(req: WithdrawKeyRequest__Output, metadata: Met
   const revoke = (key: StoredKey | undefined): Promise<void> => {
     const at = key?.withdrawn_at ?? deps.now();
     const record = { iss: deps.issuer, kid, revoked_at: at, exp: at + deps.coversSeconds };
-    return deps.revocations.withdrawKey({ ...record, by: key?.withdrawn_by ?? operator.client_id, reason: key?.reason ?? reason });
+    const jti = key?.withdrawn_at !== undefined ? key.withdrawn_jti : operator.jti;
+    return deps.revocations.withdrawKey({
+      ...record,
+      by: key?.withdrawn_by ?? operator.client_id,
+      reason: key?.reason ?? reason,
+      ...(jti !== undefined && { operator_jti: jti }),
+    });
   };
   const known = deps.ring.statuses().find((s) => s.key.kid === kid)?.key;
   if (known) await revoke(known);
-  const outcome = await stored(() => deps.ring.withdraw(kid, operator.client_id, reason));
+  const outcome = await stored(() => deps.ring.withdraw(kid, operator.client_id, reason, operator.jti));
   if (!outcome.found) throw noSuchKey();
   const record: StoredKey = outcome.key;
   // Written again in the recorded withdrawal's own terms: a key this replica's copy did not know yet (made a moment
   // ago by another replica) is revoked only now, and another call withdrawing the same key may have overwritten the
   // kid record with its own words in between (an idempotent put, once more per withdrawal).
   await revoke(record);
-  // The event of a withdrawal another operator's call made is that call's: this operator's token is not named in it.
-  const ours = record.withdrawn_by === operator.client_id;
+  // The event of a withdrawal another call made is that call's: this call's token is named only if its write stood.
+  const ours = record.withdrawn_jti === undefined ? record.withdrawn_by === operator.client_id : record.withdrawn_jti === operator.jti;
   await announceWithdrawal(record, outcome.successor, deps.events, { by: operator.client_id, reason, ...(ours && { operator }) });
   return { key: keyInfo({ key: record, state: KEY_STATES.WITHDRAWN }), successor: outcome.successor };
 }
@@ -225,6 +232,8 @@ async function announceWithdrawal(
   asked: { by: string; reason: string; operator?: CallerIdentity },
 ): Promise<void> {
   const withdrawnAt = record.withdrawn_at ?? 0;
+  // The token of the call whose write stood; a record from an earlier release names none, and the caller's is used.
+  const operatorJti = record.withdrawn_jti ?? asked.operator?.jti;
   const data: KeyWithdrawnData = {
     kid: record.kid,
     alg: record.alg,
@@ -232,8 +241,8 @@ async function announceWithdrawal(
     by: record.withdrawn_by ?? asked.by,
     reason: record.reason ?? asked.reason,
     successor,
-    client_id: asked.operator?.client_id ?? record.withdrawn_by ?? asked.by,
-    ...(asked.operator && { operator_jti: asked.operator.jti }),
+    client_id: record.withdrawn_by ?? asked.by,
+    ...(operatorJti !== undefined && { operator_jti: operatorJti }),
   };
   await events.publish(EVENT_TYPES.KEY_WITHDRAWN, data, { id: `key.withdrawn.${digest([record.kid, withdrawnAt])}`, subject: record.kid });
 }
@@ -328,7 +337,8 @@ export async function completeWithdrawals(deps: WithdrawalCompletionDeps, state:
     }
     state.graceUntil.delete(key.kid);
     const asked = { by: revoked.by, reason: recordedReason(revoked.reason) };
-    const outcome = await ring.withdraw(key.kid, asked.by, asked.reason);
+    const jti = typeof revoked.operator_jti === "string" ? revoked.operator_jti : undefined;
+    const outcome = await ring.withdraw(key.kid, asked.by, asked.reason, jti);
     if (!outcome.found || !outcome.changed) continue;
     logger.warn(
       { kid: key.kid, by: asked.by, successor: outcome.successor },
