@@ -1,7 +1,8 @@
 /**
  * The break-glass credential: with STS_AUDIT_TOKEN set, every audit call must
  * present it or an auditor's access token (test/audit-access.e2e.test.ts),
- * through the API and through stsctl. Real processes.
+ * through the API and through stsctl. Without it, a call with no credential is
+ * refused unless `audit.allow_anonymous` is on. Real processes.
  */
 import { execFile } from "node:child_process";
 import { join } from "node:path";
@@ -20,7 +21,8 @@ let stack: Stack;
 let audit: AuditServiceClient;
 
 beforeAll(async () => {
-  stack = await startStack({}, { services: ["issuer", "audit"], env: { STS_AUDIT_TOKEN: AUDIT_TOKEN } });
+  // The default (the harness turns anonymous reads on for the other tests, as the local stack does).
+  stack = await startStack({ audit: { allow_anonymous: false } }, { services: ["issuer", "audit"], env: { STS_AUDIT_TOKEN: AUDIT_TOKEN } });
   audit = new (loadAuditProto().sts.audit.v1.AuditService)(stack.address.audit, credentials.createInsecure());
 }, 90_000);
 
@@ -65,4 +67,23 @@ describe("the audit API with a break-glass credential", () => {
     expect(await stsctl({ STS_AUDIT_TOKEN: AUDIT_TOKEN })).toBe(0);
     expect(await stsctl({})).toBe(1);
   });
+});
+
+describe("the audit API without a break-glass credential", () => {
+  it("refuses a call with no credential by default: an unset secret never opens the trail", async () => {
+    const replica = await stack.startReplica("audit", { STS_AUDIT_TOKEN: "" });
+    const client = new (loadAuditProto().sts.audit.v1.AuditService)(replica.address, credentials.createInsecure());
+    try {
+      for (const [method, request] of [
+        ["Query", { page_size: 1 }],
+        ["Lineage", { jti: "no-such-token" }],
+      ] as const) {
+        const r = await call(client, method, request, bearer(undefined));
+        expect(r.ok ? "answered" : r.failure.error, method).toBe("invalid_token");
+      }
+    } finally {
+      client.close();
+      await replica.handle.stop();
+    }
+  }, 60_000);
 });

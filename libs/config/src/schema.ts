@@ -533,6 +533,11 @@ export const configSchema = z.strictObject({
       api_audience: z.string().min(1).default("sts-audit"),
       /** Scope an auditor's access token must carry for the audit API; a valid token without it is refused (insufficient_scope). */
       api_scope: scopeToken.default("audit:read"),
+      /**
+       * Answer audit calls that present no credential at all, as "anonymous", when STS_AUDIT_TOKEN is not set: a local
+       * stack's demo and stsctl. Off by default: the trail names every subject, client, audience and jti.
+       */
+      allow_anonymous: z.boolean().default(false),
     })
     .prefault({}),
   clients: z.array(clientSchema).default([]),

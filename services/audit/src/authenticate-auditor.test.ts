@@ -10,7 +10,7 @@ const NOW = 1_800_000_000;
 const ISSUER = "https://sts.example";
 const BREAK_GLASS = "break-glass-0123456789abcdef";
 
-async function setup(options: { breakGlassToken?: string } = {}) {
+async function setup(options: { breakGlassToken?: string; allowAnonymous?: boolean } = {}) {
   const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
   const keys = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid: "k", alg: "ES256" }] });
   const revoked = new Set<string>();
@@ -31,6 +31,7 @@ async function setup(options: { breakGlassToken?: string } = {}) {
       .sign(privateKey);
   const authenticate = auditorAuthenticator({
     breakGlassToken: options.breakGlassToken,
+    allowAnonymous: options.allowAnonymous ?? false,
     scope: "audit:read",
     tokens: {
       issuer: ISSUER,
@@ -114,8 +115,14 @@ describe("auditorAuthenticator", () => {
     expect(await authenticate(bearer(BREAK_GLASS))).toEqual({ credential: "break_glass", sub: "break-glass", client_id: "", jti: "" });
   });
 
-  it("without a break-glass credential, answers a call with none as anonymous, but still checks one that is presented", async () => {
-    const { sign, authenticate } = await setup();
+  it("refuses a call with no credential by default, also without a break-glass credential", async () => {
+    const { authenticate } = await setup();
+    expect(await outcome(authenticate(bearer()))).toBe("invalid_token");
+    expect(await outcome(authenticate(authorization()))).toBe("invalid_token");
+  });
+
+  it("with allow_anonymous and no break-glass credential, answers a call with none as anonymous, but still checks one that is presented", async () => {
+    const { sign, authenticate } = await setup({ allowAnonymous: true });
     expect(await authenticate(bearer())).toEqual({ credential: "none", sub: "anonymous", client_id: "", jti: "" });
     expect(await outcome(authenticate(bearer("garbage")))).toBe("invalid_token");
     expect(await outcome(authenticate(bearer(await sign({ scope: "other" }))))).toBe("insufficient_scope");

@@ -5,8 +5,9 @@
  * operator API): the read is then recorded under the token's `sub`,
  * `client_id` and `jti`. The shared STS_AUDIT_TOKEN stays as a break-glass
  * credential (for when the issuer cannot issue), accepted and recorded as
- * such, never as a person. Without it, a call with no credential at all is
- * answered as anonymous (a local stack).
+ * such, never as a person. A call with no credential at all is refused,
+ * unless `audit.allow_anonymous` says to answer it as anonymous (a local
+ * stack) and there is no break-glass credential.
  */
 import type { Metadata } from "@grpc/grpc-js";
 import { callerAuthenticator } from "@sts/mesh";
@@ -17,8 +18,10 @@ export type Auditor = CallerIdentity;
 
 /** Options of {@link auditorAuthenticator}. */
 export interface AuditorAuthOptions {
-  /** STS_AUDIT_TOKEN. Without it, a call with no credential at all is answered as anonymous (a local stack). */
+  /** STS_AUDIT_TOKEN, if set. */
   breakGlassToken: string | undefined;
+  /** `audit.allow_anonymous`: without a break-glass credential, answer a call with no credential at all as anonymous. */
+  allowAnonymous: boolean;
   /** How access tokens are verified; `audience` is `audit.api_audience`. */
   tokens: InboundOptions;
   /** `audit.api_scope`: the scope a token must carry. */
@@ -31,7 +34,12 @@ export interface AuditorAuthOptions {
  * insufficient_scope (PERMISSION_DENIED) for a good token without the scope.
  */
 export function auditorAuthenticator(o: AuditorAuthOptions): (metadata: Metadata) => Promise<Auditor> {
-  const authenticate = callerAuthenticator({ breakGlassToken: o.breakGlassToken, anonymousWithoutBreakGlass: true, tokens: o.tokens, holder: "an auditor's" });
+  const authenticate = callerAuthenticator({
+    breakGlassToken: o.breakGlassToken,
+    anonymousWithoutBreakGlass: o.allowAnonymous,
+    tokens: o.tokens,
+    holder: "an auditor's",
+  });
   const scopes = [o.scope];
   return (metadata) => authenticate(metadata, scopes);
 }

@@ -8,7 +8,8 @@ export interface AuditSettings {
   /**
    * The shared break-glass credential (STS_AUDIT_TOKEN): accepted beside
    * auditors' access tokens, and recorded as such. Unset, a call with no
-   * credential is answered (and recorded) as anonymous.
+   * credential is refused, or answered (and recorded) as anonymous with
+   * `audit.allow_anonymous`.
    */
   breakGlassToken: string | undefined;
   /** Seconds since epoch; STS_CLOCK_OFFSET shifts it in tests. */

@@ -26,7 +26,12 @@ async function serve({ config, breakGlassToken, now }: AuditSettings, logger: Lo
   const projector = new Projector(nats, store, config.audit.consumer, logger);
   // Auditors' tokens are checked against the issuer's revocations: the projection runs meanwhile, the API waits (unready).
   const tokens = await openStackTokens(nats, { issuer: config.issuer, audience: config.audit.api_audience, tokens: config.tokens, now, logger });
-  const authenticate = auditorAuthenticator({ breakGlassToken, scope: config.audit.api_scope, tokens: tokens.inbound });
+  const authenticate = auditorAuthenticator({
+    breakGlassToken,
+    allowAnonymous: config.audit.allow_anonymous,
+    scope: config.audit.api_scope,
+    tokens: tokens.inbound,
+  });
   const record = accessRecorder(new EventPublisher(nats, { source: "sts/audit", logger }));
 
   const proto = loadAuditProto();
@@ -42,7 +47,11 @@ async function serve({ config, breakGlassToken, now }: AuditSettings, logger: Lo
   server.setServing(nats.isConnected());
   nats.onStatusChange((connected) => server.setServing(connected));
   logger.info({ port: server.port, audience: config.audit.api_audience, scope: config.audit.api_scope }, "audit listening");
-  if (!breakGlassToken) logger.warn("STS_AUDIT_TOKEN is not set: the audit API answers callers without a credential (each read recorded as anonymous)");
+  if (!breakGlassToken && config.audit.allow_anonymous) {
+    logger.warn(
+      "audit.allow_anonymous is on and STS_AUDIT_TOKEN is not set: the audit API answers callers without a credential (each read recorded as anonymous)",
+    );
+  }
   return {
     // Its gRPC identity lost for good (its agent refusing the stream): only a restart helps.
     checks: { live: () => !tls.lost(), ready: () => server.isServing() },
