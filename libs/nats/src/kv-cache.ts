@@ -1,15 +1,27 @@
 /**
  * A read cache of a whole KV bucket fed by a watch, so reads on the hot path
  * never go to the network and a change made through one replica reaches all.
- * Values are JSON validated by `parse`; a bad value is skipped and logged.
+ * Values are JSON validated by `parse`; a bad value is logged and, as its
+ * bucket's owner says (`invalid`), either forgotten with the key or ignored.
  * When the watch ends (e.g. the server went away for long), it is made anew.
  */
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { NatsLogger } from "./connection.js";
 
+/**
+ * What a cache does with a value `parse` refuses under a key it held a good one for (a half-written record, or one
+ * written by a newer release in a shape this one does not know). The safe side depends on what a value grants:
+ * - `forget`: the key is dropped, said like a delete (a value that grants something: a client, a signing key);
+ * - `keep-previous`: the earlier good value stays (a value that takes something away: a revocation, which a bad
+ *   write must not lift).
+ */
+export type InvalidValuePolicy = "forget" | "keep-previous";
+
 /** Options of KvCache. */
 export interface KvCacheOptions<T> {
   parse: (raw: unknown) => T | undefined;
+  /** See {@link InvalidValuePolicy}; every owner chooses. */
+  invalid: InvalidValuePolicy;
   logger?: NatsLogger;
   /** Only keys matching this filter (NATS wildcards). */
   key?: string;
@@ -69,7 +81,9 @@ export class KvCache<T> {
       value = undefined;
     }
     if (value === undefined) {
-      this.#o.logger?.warn({ key: e.key }, "KV value skipped: not valid");
+      const forget = this.#o.invalid === "forget";
+      this.#o.logger?.warn({ key: e.key, bucket: this.#o.name, held: forget ? "forgotten" : "previous value kept" }, "KV value skipped: not valid");
+      if (forget && this.#map.delete(e.key)) this.#emit(e.key, undefined, e.revision, e.created);
       return;
     }
     if (this.#o.keep && !this.#o.keep(value)) {

@@ -97,7 +97,7 @@ describe("with a real nats-server", () => {
 
   it("feeds a cache from another connection's puts and deletes", async () => {
     const kv = await openBucket(nats, "test_cache");
-    const cache = new KvCache(kv, { parse: (v) => v as { n: number } });
+    const cache = new KvCache(kv, { parse: (v) => v as { n: number }, invalid: "forget" });
     await cache.ready();
     const other = await connectNats({ servers: server.url, name: "other" });
     const kv2 = await openBucket(other, "test_cache");
@@ -107,6 +107,34 @@ describe("with a real nats-server", () => {
     await waitFor(() => cache.get("k") === undefined);
     cache.stop();
     await other.close();
+  });
+
+  it("forgets, or keeps the previous value of, a key whose new value does not parse, as its owner says", async () => {
+    const kv = await openBucket(nats, "test_cache_invalid");
+    const parse = (v: unknown): { n: number } | undefined => (typeof (v as { n?: unknown }).n === "number" ? (v as { n: number }) : undefined);
+    const forgetting = new KvCache(kv, { parse, invalid: "forget" });
+    const keeping = new KvCache(kv, { parse, invalid: "keep-previous" });
+    const said: Array<[string, number | undefined]> = [];
+    forgetting.onChange((key, value) => said.push([key, value?.n]));
+    await Promise.all([forgetting.ready(), keeping.ready()]);
+    await kv.put("k", JSON.stringify({ n: 1 }));
+    await waitFor(() => forgetting.get("k")?.n === 1 && keeping.get("k")?.n === 1);
+    // A write in a shape this release does not read (a newer writer, a half-written record); then one it reads again.
+    await kv.put("k", JSON.stringify({ n: "one" }));
+    await kv.put("marker", JSON.stringify({ n: 0 }));
+    await waitFor(() => forgetting.get("marker") !== undefined && keeping.get("marker") !== undefined);
+    expect(forgetting.get("k")).toBeUndefined();
+    expect(keeping.get("k")?.n).toBe(1);
+    // Listeners indexing the values hear it as a delete.
+    expect(said).toEqual([
+      ["k", 1],
+      ["k", undefined],
+      ["marker", 0],
+    ]);
+    await kv.put("k", JSON.stringify({ n: 2 }));
+    await waitFor(() => forgetting.get("k")?.n === 2 && keeping.get("k")?.n === 2);
+    forgetting.stop();
+    keeping.stop();
   });
 
   it("reports disconnection, reconnects to a restarted server, and fails publishes closed meanwhile", async () => {

@@ -90,6 +90,8 @@ export class RevocationCache implements RevocationLookup {
     return new Copy(
       new KvCache(this.#kv, {
         parse: parseStoredRevocation,
+        // A write this copy cannot read never lifts a revocation it holds.
+        invalid: "keep-previous",
         // A (re)load takes in only records still in use: memory never holds the bucket's whole day.
         keep: this.#inUse,
         name: BUCKETS.revocations,

@@ -52,8 +52,8 @@ async function serve({ config, internalAuthorization, now, nowMs, trustedIssuers
     openBucket(nats, BUCKETS.keys, reader),
     openBucket(nats, BUCKETS.revocations, reader),
   ]);
-  const clients = new KvCache(clientsKv, { parse: parseClientRecord, logger });
-  const keysCache = new KvCache(keysKv, { parse: parseStoredKey, logger, key: "key.>" });
+  const clients = new KvCache(clientsKv, { parse: parseClientRecord, invalid: "forget", logger });
+  const keysCache = new KvCache(keysKv, { parse: parseStoredKey, invalid: "forget", logger, key: "key.>" });
   // Read anew hourly and pruned past each record's use, so memory follows the live tokens, not the process's age.
   const revocationsCache = new RevocationCache(revocationsKv, { logger, now, clockToleranceSeconds: config.tokens.clock_tolerance });
   await Promise.all([clients.ready(), keysCache.ready(), revocationsCache.ready()]);

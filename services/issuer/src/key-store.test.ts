@@ -47,7 +47,7 @@ async function ring(
   extra: { successorLockSeconds?: number; waitMs?: number } = {},
 ): Promise<{ ring: SigningKeyRing; cache: KvCache<ReturnType<typeof parseStoredKey> & object> }> {
   const kv = await openBucket(nats, bucket);
-  const cache = new KvCache(kv, { parse: parseStoredKey, key: "key.>" });
+  const cache = new KvCache(kv, { parse: parseStoredKey, invalid: "forget", key: "key.>" });
   await cache.ready();
   const { waitMs, ...ringExtra } = extra;
   const r = new SigningKeyRing({
@@ -212,7 +212,7 @@ describe("SigningKeyRing on NATS KV", () => {
     const other = await ring(bucket, clock, "ES256", { successorLockSeconds: 0 });
     const genesis = other.ring.signingKey().kid;
     const kv = await openBucket(nats, bucket);
-    const cache = new KvCache(kv, { parse: parseStoredKey, key: "key.>" });
+    const cache = new KvCache(kv, { parse: parseStoredKey, invalid: "forget", key: "key.>" });
     await cache.ready();
     const base = kvKeyStore(kv, cache);
     let taken: Promise<Rotation> | undefined;
@@ -296,7 +296,7 @@ describe("SigningKeyRing on NATS KV", () => {
       const file = join(dir, "signing.jwk");
       writeFileSync(file, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid: "from-file", alg: "ES256" }));
       const kv = await openBucket(nats, `${BUCKETS.keys}_file`);
-      const cache = new KvCache(kv, { parse: parseStoredKey, key: "key.>" });
+      const cache = new KvCache(kv, { parse: parseStoredKey, invalid: "forget", key: "key.>" });
       await cache.ready();
       const r = new SigningKeyRing({ store: kvKeyStore(kv, cache), algorithm: "ES256", policy, jwkFile: file, now: () => 4_000_000 });
       await r.init();

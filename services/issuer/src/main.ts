@@ -54,8 +54,8 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
     openBucket(nats, BUCKETS.jti, { ...owned, history: 1, ttlMs: (assertionWindow + 60) * 1000 }),
     openBucket(nats, BUCKETS.refresh, { ...owned, history: 1, ttlMs: maxRefreshLifetime * 2 * 1000 }),
   ]);
-  const clientsCache = new KvCache(clientsKv, { parse: parseClientRecord, logger });
-  const keysCache = new KvCache(keysKv, { parse: parseStoredKey, logger, key: "key.>" });
+  const clientsCache = new KvCache(clientsKv, { parse: parseClientRecord, invalid: "forget", logger });
+  const keysCache = new KvCache(keysKv, { parse: parseStoredKey, invalid: "forget", logger, key: "key.>" });
   // Read anew hourly and pruned past each record's use, so memory follows the live tokens, not the process's age.
   const revocationsCache = new RevocationCache(revocationsKv, { logger, now, clockToleranceSeconds: config.tokens.clock_tolerance });
   await Promise.all([clientsCache.ready(), keysCache.ready(), revocationsCache.ready()]);

@@ -16,7 +16,7 @@ export async function ringOnBucket(
   options: FixtureRingOptions,
 ): Promise<{ ring: SigningKeyRing; cache: KvCache<StoredKey> }> {
   const kv = await openBucket(nats, bucket);
-  const cache = new KvCache<StoredKey>(kv, { parse: parseStoredKey, key: "key.>" });
+  const cache = new KvCache<StoredKey>(kv, { parse: parseStoredKey, invalid: "forget", key: "key.>" });
   caches.push(cache);
   await cache.ready();
   const ring = new SigningKeyRing({ store: kvKeyStore(kv, cache), algorithm: "ES256", prepublishSeconds: 65, ...options });

@@ -25,7 +25,12 @@ async function serve({ config, breakGlassToken, now }: PolicySettings, logger: L
   const nats = await connectStack("policy", config, logger);
   // The policy service owns this bucket: a changed replica count reaches an existing one.
   const kv = await openBucket(nats, BUCKETS.policies, { owner: true, history: 10, replicas: config.nats.replicas, logger });
-  const cache = new KvCache(kv, { parse: parseStoredPolicy, logger });
+  const cache = new KvCache(kv, {
+    parse: parseStoredPolicy,
+    // Forgetting could lift a forbid; the version this replica last read stays enforced (and the write is logged).
+    invalid: "keep-previous",
+    logger,
+  });
   await cache.ready();
   const store = new PolicyStore(kv, now);
   const seeded = await store.seed(hopPolicies, (id) => [...cache.values()].find((p) => p.id === id));

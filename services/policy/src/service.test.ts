@@ -79,7 +79,7 @@ interface Replica {
 async function startReplica(configPolicies: ReadonlyMap<string, CompiledPolicy> = new Map()): Promise<Replica> {
   const nats = await connectNats({ servers: server.url, name: "policy-replica" });
   const kv = await openBucket(nats, BUCKET, { owner: true, history: 10 });
-  const cache = new KvCache(kv, { parse: parseStoredPolicy, logger });
+  const cache = new KvCache(kv, { parse: parseStoredPolicy, invalid: "keep-previous", logger });
   await cache.ready();
   const events = new EventPublisher(nats, { source: "sts/policy", logger, retryWindowMs: 300 });
   const generation = await bucketGeneration(kv);
