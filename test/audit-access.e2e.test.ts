@@ -16,12 +16,11 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { status } from "@grpc/grpc-js";
-import { DiscardPolicy } from "@nats-io/jetstream";
 import { SignJWT, decodeProtectedHeader, generateKeyPair } from "jose";
 import type { AuditRecord__Output, QueryResponse__Output, VerifyResponse__Output } from "@sts/proto";
-import { EVENTS_STREAM, EVENT_TYPES, connectNats } from "@sts/nats";
+import { EVENT_TYPES } from "@sts/nats";
 import { waitFor } from "@sts/testkit";
-import { ROOT, basicAuth, claimsOf, clientCredentialsToken, postForm, startStack, storedEvents } from "./harness.js";
+import { ROOT, basicAuth, claimsOf, clientCredentialsToken, postForm, startStack, storedEvents, whileEventsRefused } from "./harness.js";
 import type { Stack } from "./harness.js";
 import { SECRET, bearer, call, clients } from "./chain.js";
 
@@ -246,23 +245,13 @@ describe("fail closed", () => {
   it("answers UNAVAILABLE and reads nothing while the events stream refuses the record, and reads again once it takes it", async () => {
     const token = await tokenFor("auditor-alice", { audience: "sts-audit", scope: "audit:read" });
     expect((await query(token, {})).ok).toBe(true);
-    const nats = await connectNats({ servers: stack.nats.url, name: "audit-access-test" });
-    try {
-      const { config: stream, state } = await nats.jsm.streams.info(EVENTS_STREAM.name);
-      // Full, and refusing what comes next (discard new): the server answers every publish with an error.
-      await nats.jsm.streams.update(EVENTS_STREAM.name, { max_msgs: state.messages, discard: DiscardPolicy.New });
-      try {
-        for (const credential of [token, BREAK_GLASS]) {
-          const r = await query(credential, {});
-          expect(r.ok ? "answered" : [r.failure.grpcCode, r.failure.error]).toEqual([status.UNAVAILABLE, "temporarily_unavailable"]);
-        }
-        expect((await nats.jsm.streams.info(EVENTS_STREAM.name)).state.last_seq).toBe(state.last_seq);
-      } finally {
-        await nats.jsm.streams.update(EVENTS_STREAM.name, { max_msgs: stream.max_msgs, discard: stream.discard });
+    const refused = await whileEventsRefused(stack.nats.url, async () => {
+      for (const credential of [token, BREAK_GLASS]) {
+        const r = await query(credential, {});
+        expect(r.ok ? "answered" : [r.failure.grpcCode, r.failure.error]).toEqual([status.UNAVAILABLE, "temporarily_unavailable"]);
       }
-    } finally {
-      await nats.close();
-    }
+    });
+    expect(refused.lastSeqAfter).toBe(refused.lastSeq);
     expect((await query(token, {})).ok).toBe(true);
   }, 60_000);
 });

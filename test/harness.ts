@@ -252,6 +252,29 @@ export async function storedEvents(natsUrl: string): Promise<StoredEvent[]> {
   }
 }
 
+/**
+ * Runs `during` while the events stream refuses every publish (full, discarding new: the server answers each with an
+ * error, a real JetStream fault), then lets it take events again; returns what `during` returned and the stream's
+ * last sequence before it, so a test can check nothing was stored meanwhile.
+ */
+export async function whileEventsRefused<T>(natsUrl: string, during: () => Promise<T>): Promise<{ value: T; lastSeq: number; lastSeqAfter: number }> {
+  const { connectNats, EVENTS_STREAM } = await import("@sts/nats");
+  const { DiscardPolicy } = await import("@nats-io/jetstream");
+  const nats = await connectNats({ servers: natsUrl, name: "test-events-refused" });
+  try {
+    const { config, state } = await nats.jsm.streams.info(EVENTS_STREAM.name);
+    await nats.jsm.streams.update(EVENTS_STREAM.name, { max_msgs: state.messages, discard: DiscardPolicy.New });
+    try {
+      const value = await during();
+      return { value, lastSeq: state.last_seq, lastSeqAfter: (await nats.jsm.streams.info(EVENTS_STREAM.name)).state.last_seq };
+    } finally {
+      await nats.jsm.streams.update(EVENTS_STREAM.name, { max_msgs: config.max_msgs, discard: config.discard });
+    }
+  } finally {
+    await nats.close();
+  }
+}
+
 /** A TCP relay to nats-server that can be cut: the process behind it loses NATS while everything else keeps it. */
 export async function natsRelay(natsUrl: string): Promise<{ url: string; cut(): void; close(): void }> {
   const target = new URL(natsUrl);

@@ -1,11 +1,13 @@
 /**
  * Revocation reaches every replica: two exchangers, a token revoked through the issuer is refused by both; and an
  * exchanger cut off from NATS (so from new revocations) stops exchanging once its state is older than allowed, even
- * though the issuer it mints through is still connected.
+ * though the issuer it mints through is still connected; and a revocation whose event JetStream refused is recorded
+ * by the client's retry, once.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EVENT_TYPES } from "@sts/nats";
 import { waitFor } from "@sts/testkit";
-import { basicAuth, natsRelay, postForm, startStack } from "./harness.js";
+import { basicAuth, claimsOf, natsRelay, postForm, startStack, storedEvents, whileEventsRefused } from "./harness.js";
 import type { Stack } from "./harness.js";
 import { SECRET, chainConfig, chainStartToken, clients, exchange } from "./chain.js";
 
@@ -69,4 +71,23 @@ describe("an exchanger cut off from NATS", () => {
       await isolated.handle.stop();
     }
   });
+});
+
+describe("a revocation whose event JetStream refused", () => {
+  it("answers temporarily_unavailable with the token revoked, and the client's retry stores its one token.revoked", async () => {
+    const t1 = await chainStartToken(stack.gatewayUrl);
+    const jti = claimsOf(t1).jti;
+    const revoke = (): Promise<{ status: number; body: Record<string, unknown> }> =>
+      postForm(`${stack.gatewayUrl}/oauth2/revoke`, { token: t1 }, { authorization: basicAuth("end-user-app", SECRET) });
+    const refused = await whileEventsRefused(stack.nats.url, revoke);
+    expect([refused.value.status, refused.value.body.error]).toEqual([503, "temporarily_unavailable"]);
+    // The safe side: revoked already (the record is written first).
+    const introspected = await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token: t1 }, { authorization: basicAuth("end-user-app", SECRET) });
+    expect(introspected.body.active).toBe(false);
+    // Told to retry, the client does: the revocation is recorded now, and a further retry adds nothing.
+    expect((await revoke()).status).toBe(200);
+    expect((await revoke()).status).toBe(200);
+    const recorded = (await storedEvents(stack.nats.url)).filter((e) => e.type === EVENT_TYPES.TOKEN_REVOKED && e.data.jti === jti);
+    expect(recorded.map((e) => [e.data.client_id, e.data.revoked_by])).toEqual([["end-user-app", "end-user-app"]]);
+  }, 60_000);
 });

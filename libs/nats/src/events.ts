@@ -5,7 +5,7 @@
  * the event: on failure it gets temporarily_unavailable and must not hand out
  * what the event records (fail closed).
  */
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { context, propagation } from "@opentelemetry/api";
 import type { Context } from "@opentelemetry/api";
 import { headers } from "@nats-io/transport-node";
@@ -36,6 +36,14 @@ export const EVENT_TYPES = {
 
 /** One event type. */
 export type EventType = (typeof EVENT_TYPES)[keyof typeof EVENT_TYPES];
+
+/**
+ * The id of the event recording a stored change, made from what identifies the change: a retry that finds the change
+ * done publishes the same id, which JetStream (within its duplicate window) and the audit projection (by id) store once.
+ */
+export function recordEventId(type: EventType, parts: readonly unknown[]): string {
+  return `${type}.${createHash("sha256").update(JSON.stringify(parts)).digest("base64url")}`;
+}
 
 /** The events stream. */
 export const EVENTS_STREAM = { name: "STS_EVENTS", subjects: ["sts.events.>"] } as const;

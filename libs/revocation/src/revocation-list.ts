@@ -106,6 +106,15 @@ export function isKeyWithdrawal(r: StoredRevocation): r is KeyWithdrawalRecord {
 
 const isCommon = (r: Record<string, unknown>): boolean => typeof r.exp === "number" && typeof r.revoked_at === "number" && typeof r.by === "string";
 
+/** A KV value read as JSON; undefined when it is not JSON. */
+function jsonOrUndefined(read: () => unknown): unknown {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
+}
+
 /** Parses a stored token revocation. */
 export function parseRevocation(raw: unknown): RevocationRecord | undefined {
   if (typeof raw !== "object" || raw === null) return undefined;
@@ -244,13 +253,8 @@ export class RevocationList {
       const entry = await this.kv.get(subjectKey(iss, sub));
       // A deleted entry is written over with a create, which the client turns into an update of the delete marker.
       if (entry?.operation !== "PUT") return { revokedAt: undefined, revision: undefined };
-      let raw: unknown;
-      try {
-        raw = entry.json();
-      } catch {
-        raw = undefined; // not JSON: written over like any record that is not a subject's revocation
-      }
-      return { revokedAt: parseSubjectRevocation(raw)?.revoked_at, revision: entry.revision };
+      // Not JSON: written over like any record that is not a subject's revocation.
+      return { revokedAt: parseSubjectRevocation(jsonOrUndefined(() => entry.json()))?.revoked_at, revision: entry.revision };
     } catch (err) {
       throw unavailable("revocation store unavailable", err);
     }
@@ -288,20 +292,39 @@ export class RevocationList {
     } catch (err) {
       throw unavailable("revocation store unavailable", err);
     }
-    if (entry?.operation !== "PUT") return undefined;
+    return entry?.operation === "PUT" ? parseKeyWithdrawal(jsonOrUndefined(() => entry.json())) : undefined;
+  }
+
+  /**
+   * Records a token's revocation durably, once: a record already stored (by a retry of the same call, another
+   * replica, an earlier call) stands with its own time and revoker. Returns the record stored, which the event of
+   * the revocation is made from, so that every retry publishes the same one. Throws temporarily_unavailable when NATS
+   * cannot take or read it.
+   */
+  async revoke(record: RevocationRecord): Promise<RevocationRecord> {
+    const key = encodeKey(record.jti);
     try {
-      return parseKeyWithdrawal(entry.json());
-    } catch {
-      return undefined;
+      // A deleted (swept) entry is written over by a create, which the client turns into an update of the marker.
+      if (await this.#created(key, record)) return record;
+      const entry = await this.kv.get(key);
+      const stored = entry?.operation === "PUT" ? parseRevocation(jsonOrUndefined(() => entry.json())) : undefined;
+      if (stored) return stored;
+      // Gone again, or not a revocation: ours is written over it.
+      await this.kv.put(key, JSON.stringify(record));
+      return record;
+    } catch (err) {
+      throw unavailable("revocation store unavailable", err);
     }
   }
 
-  /** Records a revocation durably; throws temporarily_unavailable when NATS cannot take it. */
-  async revoke(record: RevocationRecord): Promise<void> {
+  /** Writes `record` under `key` unless something is there; false when it was. */
+  async #created(key: string, record: RevocationRecord): Promise<boolean> {
     try {
-      await this.kv.put(encodeKey(record.jti), JSON.stringify(record));
+      await this.kv.create(key, JSON.stringify(record));
+      return true;
     } catch (err) {
-      throw unavailable("revocation store unavailable", err);
+      if (isWriteConflict(err)) return false;
+      throw err;
     }
   }
 }

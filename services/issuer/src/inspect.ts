@@ -4,8 +4,8 @@
  * token is not an error: introspection answers inactive (RFC 7662 §2.2) and
  * revocation does nothing (RFC 7009 §2.2).
  */
-import { TokenRejected, isTokenRevoked, verifyAccessToken } from "@sts/jwt";
-import type { AccessTokenClaims } from "@sts/jwt";
+import { TokenRejected, isTokenRevoked, revocableClaimsOf, verifyAccessToken } from "@sts/jwt";
+import type { AccessTokenClaims, RevocationLookups } from "@sts/jwt";
 import type { PublicKeyRing } from "@sts/keys";
 import type { RevocationList } from "@sts/revocation";
 import type { OpaqueTokens } from "./opaque-tokens.js";
@@ -23,17 +23,25 @@ export interface InspectDeps {
   maxBytes: number;
 }
 
-/** Claims of an active token of ours, or undefined. */
-export async function inspectToken(token: string, deps: InspectDeps): Promise<AccessTokenClaims | undefined> {
+/**
+ * Claims of an active token of ours, or undefined. With `ignoringOwnRevocation`, a token that the record revoking its
+ * own jti (RFC 7009) is all that ends counts as active: what a retry of that revocation is about (its event may not
+ * be stored yet). A token ended otherwise (expired, its subject, an ancestor or its key revoked) never is.
+ */
+export async function inspectToken(token: string, deps: InspectDeps, ignoringOwnRevocation = false): Promise<AccessTokenClaims | undefined> {
   if (token.length === 0 || token.length > deps.maxBytes) return undefined;
   if (token.startsWith(OPAQUE_PREFIX)) {
     const claims = await deps.opaque.resolve(token);
     if (!claims) return undefined;
     const now = deps.now();
-    if (claims.exp <= now || isTokenRevoked(claims, deps.revocations)) return undefined;
+    const revocations = ignoringOwnRevocation ? exceptRecordOf(claims.jti, deps.revocations) : deps.revocations;
+    if (claims.exp <= now || isTokenRevoked(claims, revocations)) return undefined;
     return claims;
   }
   try {
+    // The jti read before the signature only picks the one record not to count; the verified token must carry it.
+    const own = ignoringOwnRevocation ? revocableClaimsOf(token)?.jti : undefined;
+    if (ignoringOwnRevocation && !own) return undefined;
     const { payload } = await verifyAccessToken(token, {
       key: deps.keys.keyResolver(),
       algorithms: deps.algorithms,
@@ -41,11 +49,20 @@ export async function inspectToken(token: string, deps: InspectDeps): Promise<Ac
       clockTolerance: deps.clockTolerance,
       now: deps.now,
       maxBytes: deps.maxBytes,
-      revocations: deps.revocations,
+      revocations: own ? exceptRecordOf(own, deps.revocations) : deps.revocations,
     });
-    return payload;
+    return payload.jti === own || own === undefined ? payload : undefined;
   } catch (err) {
     if (err instanceof TokenRejected) return undefined;
     throw err;
   }
+}
+
+/** Every revocation lookup as `revocations` makes it, except the record that revokes the token id `jti` itself. */
+function exceptRecordOf(jti: string, revocations: RevocationLookups): RevocationLookups {
+  return {
+    isRevoked: (id) => id !== jti && revocations.isRevoked(id),
+    subjectRevokedAt: (iss, sub) => revocations.subjectRevokedAt(iss, sub),
+    isKeyWithdrawn: (iss, kid) => revocations.isKeyWithdrawn(iss, kid),
+  };
 }

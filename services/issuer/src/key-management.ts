@@ -25,7 +25,6 @@
  * projection's event-id check) keeps one event.
  */
 import { parseReason } from "./operator-reason.js";
-import { createHash } from "node:crypto";
 import type { Metadata } from "@grpc/grpc-js";
 import { OAuthError, invalidRequest, unavailable } from "@sts/errors";
 import { unary } from "@sts/grpc";
@@ -33,7 +32,7 @@ import { MAX_KID_CHARS } from "@sts/jwt";
 import { KEY_STATES } from "@sts/keys";
 import type { KeyStatus, Rotation, SigningKeyRing, StoredKey } from "@sts/keys";
 import type { CallerIdentity } from "@sts/mesh";
-import { EVENT_TYPES } from "@sts/nats";
+import { EVENT_TYPES, recordEventId } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
 import type { KeyServiceHandlers, ListKeysResponse, RotateKeyResponse, SigningKeyInfo, WithdrawKeyRequest__Output, WithdrawKeyResponse } from "@sts/proto";
 import type { RevocationList } from "@sts/revocation";
@@ -135,8 +134,6 @@ async function stored<T>(write: () => Promise<T>): Promise<T> {
   }
 }
 
-const digest = (parts: readonly unknown[]): string => createHash("sha256").update(JSON.stringify(parts)).digest("base64url");
-
 /** A key as KeyService shows it. */
 export function keyInfo({ key, state }: KeyStatus): SigningKeyInfo {
   return {
@@ -163,7 +160,7 @@ export async function announceRotation(rotation: Rotation, events: EventPublishe
     by: operator?.client_id ?? SCHEDULE,
     ...(operator && { client_id: operator.client_id, operator_jti: operator.jti }),
   };
-  await events.publish(EVENT_TYPES.KEY_ROTATED, data, { id: `key.rotated.${digest([rotation.kid])}`, subject: rotation.kid });
+  await events.publish(EVENT_TYPES.KEY_ROTATED, data, { id: recordEventId(EVENT_TYPES.KEY_ROTATED, [rotation.kid]), subject: rotation.kid });
 }
 
 /** List: every key on record with its state. */
@@ -244,7 +241,10 @@ async function announceWithdrawal(
     client_id: record.withdrawn_by ?? asked.by,
     ...(operatorJti !== undefined && { operator_jti: operatorJti }),
   };
-  await events.publish(EVENT_TYPES.KEY_WITHDRAWN, data, { id: `key.withdrawn.${digest([record.kid, withdrawnAt])}`, subject: record.kid });
+  await events.publish(EVENT_TYPES.KEY_WITHDRAWN, data, {
+    id: recordEventId(EVENT_TYPES.KEY_WITHDRAWN, [record.kid, withdrawnAt]),
+    subject: record.kid,
+  });
 }
 
 /** What completing a cut-off withdrawal needs. */

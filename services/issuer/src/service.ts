@@ -18,7 +18,7 @@ import {
 } from "@sts/jwt";
 import type { ActClaim, MayActClaim, RevocationLookups } from "@sts/jwt";
 import type { PublicKeyRing, SigningKeyRing } from "@sts/keys";
-import { EVENT_TYPES } from "@sts/nats";
+import { EVENT_TYPES, recordEventId } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
 import { audiencesWellFormed, parseScopes } from "@sts/scopes";
 import type {
@@ -272,15 +272,21 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
       async (req, ctx) => {
         const { client } = await authenticateClient(req.client ?? {}, deps.auth);
         if (!req.token) throw invalidRequest("token is required");
+        // The record is written once and the event made from it, under an id it fixes: a retry after the event failed
+        // (503) finds the token revoked and stores that same event, so no revocation stays without its record.
         const revokeAccess = async (
           claims: { jti: string; exp: number; client_id: string; sub: string },
           extra: Record<string, unknown> = {},
         ): Promise<void> => {
-          await deps.revocations.revoke({ jti: claims.jti, exp: claims.exp, revoked_at: deps.now(), by: client.client_id });
+          const record = await deps.revocations.revoke({ jti: claims.jti, exp: claims.exp, revoked_at: deps.now(), by: client.client_id });
           await deps.events.publish(
             EVENT_TYPES.TOKEN_REVOKED,
-            { jti: claims.jti, client_id: claims.client_id, sub: claims.sub, revoked_by: client.client_id, exp: claims.exp, ...extra },
-            { subject: claims.jti },
+            { jti: claims.jti, client_id: claims.client_id, sub: claims.sub, revoked_by: record.by, exp: claims.exp, ...extra },
+            {
+              id: recordEventId(EVENT_TYPES.TOKEN_REVOKED, [record.jti, record.revoked_at, record.by]),
+              subject: claims.jti,
+              time: new Date(record.revoked_at * 1000),
+            },
           );
           ctx.logger.info({ jti: claims.jti }, "token revoked");
         };
@@ -298,7 +304,8 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
           ctx.logger.info({ family: revoked.grant.family }, "refresh token family revoked");
           return {};
         }
-        const claims = await inspectToken(req.token, deps);
+        // A token its own revocation already ends is revoked again: the same record, the same event (see above).
+        const claims = await inspectToken(req.token, deps, true);
         // RFC 7009 §2.2: an invalid or unknown token is answered as success.
         if (!claims) return {};
         if (claims.client_id !== client.client_id && !client.internal) throw unauthorizedClient("token was not issued to this client");

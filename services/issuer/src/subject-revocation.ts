@@ -33,11 +33,10 @@
  * revision read, and read again when another write came first.
  */
 import { parseReason } from "./operator-reason.js";
-import { createHash } from "node:crypto";
 import type { Metadata } from "@grpc/grpc-js";
 import { invalidRequest, unauthorizedClient, unavailable } from "@sts/errors";
 import type { CallerIdentity } from "@sts/mesh";
-import { EVENT_TYPES } from "@sts/nats";
+import { EVENT_TYPES, recordEventId } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
 import type { RevocationList, SubjectRevocationRecord } from "@sts/revocation";
 import type { RevokeSubjectRequest__Output, RevokeSubjectResponse } from "@sts/proto";
@@ -126,8 +125,7 @@ async function storeRevocation(subject: SubjectToRevoke, by: string, deps: Subje
 
 /** The event id of a stored record: a retry that stores the same record publishes the same event, stored once. */
 function eventIdOf(record: SubjectRevocationRecord): string {
-  const digest = createHash("sha256").update(JSON.stringify([record.iss, record.sub, record.revoked_at, record.by, record.reason ?? ""]));
-  return `subject.revoked.${digest.digest("base64url")}`;
+  return recordEventId(EVENT_TYPES.SUBJECT_REVOKED, [record.iss, record.sub, record.revoked_at, record.by, record.reason ?? ""]);
 }
 
 /**
