@@ -6,7 +6,8 @@
  * see it, no restart) and SVIDs that fail the checks (the one in use stays),
  * and redact SVIDs (the service stops being ready and closes its open gRPC
  * connections, both ways, until the next); a service whose agent never
- * answers does not start.
+ * answers does not start. A sidecar whose grpc_tls and tls both take the
+ * agent from SPIFFE_ENDPOINT_SOCKET asks it once, for both.
  */
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -37,6 +38,8 @@ const svids = {} as Record<ServiceName, SvidFiles>;
 const agents = {} as Record<ServiceName | "silent" | "sidecar", WorkloadApiServer>;
 /** svc-a's sidecar: its exchanger channel on grpc_tls from its own agent; its listeners cleartext. */
 const sidecarPorts = { inbound: 0, outbound: 0, health: 0 };
+/** svc-m's sidecar: grpc_tls and its mutual TLS listeners, both from SPIFFE_ENDPOINT_SOCKET. */
+const meshPorts = { inbound: 0, outbound: 0, health: 0 };
 /** Agents of the replicas tests start. */
 const replicaAgents: WorkloadApiServer[] = [];
 /** The test's own identity, from files: a peer of the stack that is none of its services. */
@@ -60,6 +63,7 @@ beforeAll(async () => {
   agents.silent = await startWorkloadApiServer(join(dir, "silent.sock"));
   agents.sidecar = await startWorkloadApiServer(join(dir, "sidecar.sock"), svidResponse(issue("sidecar", idOf("sidecar-svc-a"))));
   for (const name of Object.keys(sidecarPorts) as Array<keyof typeof sidecarPorts>) sidecarPorts[name] = await freePort();
+  for (const name of Object.keys(meshPorts) as Array<keyof typeof meshPorts>) meshPorts[name] = await freePort();
   tester = issue("tester", idOf("tester"));
   asTester = grpcCredentials({
     cert_file: tester.cert_file,
@@ -84,6 +88,13 @@ beforeAll(async () => {
           health: { port: sidecarPorts.health },
           upstream: "http://127.0.0.1:9",
           routes: { "svc-b": { url: "http://127.0.0.1:9", audience: "svc-b", scopes: ["b"] } },
+        },
+        "svc-m": {
+          inbound: { port: meshPorts.inbound },
+          outbound: { port: meshPorts.outbound },
+          health: { port: meshPorts.health },
+          upstream: "http://127.0.0.1:9",
+          tls: { workload_api: {} },
         },
       },
     },
@@ -344,6 +355,61 @@ describe("the stack with grpc_tls.workload_api", () => {
         timeoutMs: 10_000,
         message: "the sidecar stayed live with its gRPC identity lost for good",
       });
+    } finally {
+      await sidecar.stop();
+    }
+  });
+
+  it("has a sidecar whose grpc_tls and tls name one agent open one FetchX509SVID stream, and take each rotation for both", async () => {
+    const id = idOf("sidecar-svc-m");
+    const agent = await startWorkloadApiServer(join(dir, "sidecar-mesh.sock"), svidResponse(issue("sidecar-mesh", id)));
+    replicaAgents.push(agent);
+    const readyz = `http://127.0.0.1:${meshPorts.health}/readyz`;
+    const sidecar = await startSidecar(stack, "svc-m", SECRET, async () => (await statusOf(readyz).catch(() => 0)) === 200, {
+      SPIFFE_ENDPOINT_SOCKET: agent.socket,
+    });
+    /** Whether the sidecar logged, under `section`, an SVID applied with `files`'s not_after. */
+    const applied = (section: string, files: SvidFiles): boolean =>
+      sidecar
+        .output()
+        .split("\n")
+        .some((line) => line.includes(`${section}: X.509-SVID applied`) && line.includes(`"not_after":"${new Date(certOf(files).validTo).toISOString()}"`));
+    /** The certificate the sidecar's inbound listener presents to the tester. */
+    const inbound = (): Promise<X509Certificate> =>
+      new Promise((resolve, reject) => {
+        const socket = connect(
+          {
+            host: "127.0.0.1",
+            port: meshPorts.inbound,
+            ca: readFileSync(tester.ca_file),
+            cert: readFileSync(tester.cert_file),
+            key: readFileSync(tester.key_file),
+            checkServerIdentity: requireSpiffeId(id),
+          },
+          () => {
+            const cert = socket.getPeerX509Certificate();
+            socket.destroy();
+            if (cert) resolve(cert);
+            else reject(new Error("svc-m's sidecar presented no certificate"));
+          },
+        );
+        socket.on("error", reject);
+      });
+    try {
+      expect(agent.accepted()).toBe(1);
+      // A validity of its own, so that not_after tells the two SVIDs apart in the log.
+      const next = issue(`sidecar-mesh-${Date.now()}`, id, { notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + DAY) });
+      agent.push(svidResponse(next));
+      await waitFor(async () => (await inbound()).serialNumber === certOf(next).serialNumber, {
+        timeoutMs: 10_000,
+        message: "the sidecar's listener never presented the rotated SVID",
+      });
+      await waitFor(() => applied("grpc_tls.workload_api", next) && applied("sidecars.svc-m.tls.workload_api", next), {
+        timeoutMs: 5_000,
+        message: "the rotated SVID was not applied to both grpc_tls and tls",
+      });
+      expect(agent.accepted()).toBe(1);
+      expect(await statusOf(readyz)).toBe(200);
     } finally {
       await sidecar.stop();
     }

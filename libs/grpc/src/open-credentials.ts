@@ -12,10 +12,12 @@
  * createClient), until the agent sends a new SVID.
  */
 import type { Logger } from "@sts/telemetry";
+import { HeldSvid } from "./held-svid.js";
 import type { X509Svid } from "./svid-material.js";
 import { MaterialProvider, grpcCredentials, logReloads, providerCredentials } from "./tls.js";
 import type { GrpcCredentials, GrpcTlsFiles, GrpcTlsRules } from "./tls.js";
-import { X509SvidSource, logSvidEvents } from "./workload-api.js";
+import { logSvidEvents } from "./workload-api.js";
+import type { X509SvidStreams } from "./workload-api.js";
 
 /** The `grpc_tls` section with the material from the SPIFFE Workload API. */
 export interface GrpcTlsWorkloadApi extends GrpcTlsRules {
@@ -32,16 +34,14 @@ const SECTION = "grpc_tls.workload_api";
 const WITHDRAWN =
   "the service reports NOT_SERVING (not ready), its open gRPC connections are closed and their calls fail, and none is accepted or dialled until the next";
 
-/** The longest delay setTimeout takes (about 24.8 days); a longer one would fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /**
  * The credentials `grpc_tls` describes: plaintext without it; the files, as {@link grpcCredentials} reads them; or the
  * Workload API once it has sent an X.509-SVID that passes the checks, failing after workload_api.startup_timeout with
- * a message naming grpc_tls.workload_api. Logs file reloads, and each SVID applied (its SPIFFE ID and not_after) or
- * refused. The caller closes the credentials at shutdown, which closes the stream.
+ * a message naming grpc_tls.workload_api. With `streams`, the Workload API stream is the one other sections of the
+ * process on the same socket follow. Logs file reloads, and each SVID applied (its SPIFFE ID and not_after) or
+ * refused. The caller closes the credentials at shutdown, which closes the stream (once nothing else follows it).
  */
-export async function openGrpcCredentials(tls: GrpcTlsConfig | undefined, logger: Logger): Promise<GrpcCredentials> {
+export async function openGrpcCredentials(tls: GrpcTlsConfig | undefined, logger: Logger, streams?: X509SvidStreams): Promise<GrpcCredentials> {
   if (!tls || !("workload_api" in tls)) return grpcCredentials(tls, logReloads(logger));
   const { socket, startup_timeout } = tls.workload_api;
   if (socket === undefined) throw new TypeError(`${SECTION}.socket: not resolved (loadConfig fills it from SPIFFE_ENDPOINT_SOCKET)`);
@@ -49,51 +49,31 @@ export async function openGrpcCredentials(tls: GrpcTlsConfig | undefined, logger
     withdrawn: WITHDRAWN,
     refusedForGood: "the X.509-SVID in use is no longer renewed, and is withdrawn when it expires",
   });
-  const options = { socket, section: SECTION, startupTimeoutMs: startup_timeout * 1000, ...events };
-  const { source, first } = await X509SvidSource.openHeld(options, "without an identity the service does not start");
-  const provider = new MaterialProvider(first.material);
-  let expiry: NodeJS.Timeout | undefined;
-  /** Withdraws the identity once `svid` passes its notAfter, unless a new SVID comes first; in steps setTimeout can take. */
-  const expireAt = (svid: X509Svid): void => {
-    clearTimeout(expiry);
-    const left = svid.notAfter.getTime() - Date.now();
-    if (left > 0) {
-      expiry = setTimeout(() => expireAt(svid), Math.min(left, MAX_TIMER_MS)).unref();
-      return;
-    }
-    expiry = undefined;
-    logger.error({ not_after: svid.notAfter.toISOString() }, `${SECTION}: X.509-SVID expired with no new one from the agent; ${WITHDRAWN}`);
-    provider.withdraw();
-  };
-  const applied = (svid: X509Svid, previous?: X509Svid): void => {
-    const { spiffeId, notAfter, material } = svid;
+  const options = { socket, section: SECTION, startupTimeoutMs: startup_timeout * 1000, streams, ...events };
+  const svid = await HeldSvid.open(options, "without an identity the service does not start");
+  const provider = new MaterialProvider(svid.first.material);
+  const logApplied = ({ spiffeId, notAfter, material }: X509Svid, previous?: X509Svid): void => {
     // The agent also sends when only the bundle changed: the same SVID, other CAs to trust.
     if (previous && previous.material.cert.equals(material.cert) && previous.material.key.equals(material.key)) {
       logger.info({ spiffe_id: spiffeId }, `${SECTION}: trust bundle updated`);
     } else logger.info({ spiffe_id: spiffeId, not_after: notAfter.toISOString() }, `${SECTION}: X.509-SVID applied`);
-    expireAt(svid);
   };
-  applied(first);
-  let held: X509Svid | undefined = first;
-  source.onChange((svid) => {
-    if (!svid) {
-      // SPIFFE Workload API §5.2.1: a redacted SVID must no longer be used, not even until it expires.
-      clearTimeout(expiry);
-      held = undefined;
+  logApplied(svid.first);
+  svid.follow({
+    applied: (next, previous) => {
+      provider.apply(next.material);
+      logApplied(next, previous);
+    },
+    redacted: () => provider.withdraw(),
+    expired: ({ notAfter }) => {
+      logger.error({ not_after: notAfter.toISOString() }, `${SECTION}: X.509-SVID expired with no new one from the agent; ${WITHDRAWN}`);
       provider.withdraw();
-      return;
-    }
-    provider.apply(svid.material);
-    applied(svid, held);
-    held = svid;
+    },
   });
   return providerCredentials(provider, tls, {
     withdrawable: true,
     // Refused for good (SPIFFE Workload Endpoint, appendix A): once the SVID in use is withdrawn or expires, only a restart helps.
-    renewable: () => source.stoppedBecause === undefined,
-    close: () => {
-      clearTimeout(expiry);
-      source.stop();
-    },
+    renewable: () => svid.renewable(),
+    close: () => svid.close(),
   });
 }

@@ -9,7 +9,7 @@ import { makeTestCa, startWorkloadApiServer, svidResponse, waitFor } from "@sts/
 import type { SvidFiles, WorkloadApiServer } from "@sts/testkit";
 import type { X509Svid } from "./svid-material.js";
 import type { StreamFailure } from "./workload-api.js";
-import { X509SvidSource, watchX509Svid } from "./workload-api.js";
+import { X509SvidSource, X509SvidStreams, watchX509Svid } from "./workload-api.js";
 
 const ID = "spiffe://mesh.test/ns/shop/sa/svc-a";
 const SECTION = "sidecars.svc-a.tls.workload_api";
@@ -19,6 +19,8 @@ const FAST = { initialMs: 20, maxMs: 200, resetAfterMs: 60_000 };
 let dir: string;
 let first: SvidFiles;
 let rotated: SvidFiles;
+/** Out of date since yesterday: refused by the checks. */
+let expired: SvidFiles;
 const cleanups: Array<() => unknown> = [];
 
 beforeAll(() => {
@@ -26,6 +28,9 @@ beforeAll(() => {
   const ca = makeTestCa(dir, "mesh-ca");
   first = { ...ca.issue("svc-a-1", ID), ca_file: ca.ca_file, spiffeId: ID };
   rotated = { ...ca.issue("svc-a-2", ID), ca_file: ca.ca_file, spiffeId: ID };
+  const day = 86_400_000;
+  const validity = { notBefore: new Date(Date.now() - 3 * day), notAfter: new Date(Date.now() - day) };
+  expired = { ...ca.issue("svc-a-expired", ID, { validity }), ca_file: ca.ca_file, spiffeId: ID };
 });
 
 afterEach(async () => {
@@ -312,5 +317,99 @@ describe("X509SvidSource", () => {
     await expect(X509SvidSource.open({ socket: absent, section: SECTION, startupTimeoutMs: 300, backoff: FAST })).rejects.toThrow(
       new RegExp(`^${SECTION.replace(/\./g, "\\.")}: no X\\.509-SVID from ${absent} within 0\\.3 s \\(UNAVAILABLE: .+\\)`),
     );
+  });
+});
+
+describe("X509SvidStreams", () => {
+  const GRPC_SECTION = "grpc_tls.workload_api";
+  /** A source on `socket` under `section`, following the streams given, stopped after the test. */
+  const openOn = async (socket: string, section: string, streams?: X509SvidStreams, startupTimeoutMs = 5000): Promise<X509SvidSource> => {
+    const source = await X509SvidSource.open({ socket, section, startupTimeoutMs, backoff: FAST, ...(streams && { streams }) });
+    cleanups.push(() => source.stop());
+    return source;
+  };
+
+  it("has the sources on one socket follow one FetchX509SVID stream: both start with its SVID, and take each rotation and redaction", async () => {
+    const server = await agent(socketPath(), first);
+    const streams = new X509SvidStreams();
+    const a = await openOn(server.socket, SECTION, streams);
+    const b = await openOn(server.socket, GRPC_SECTION, streams);
+    expect(server.accepted()).toBe(1);
+    expect(b.current).toBe(a.current);
+    const changes = { a: [] as Array<X509Svid | undefined>, b: [] as Array<X509Svid | undefined> };
+    a.onChange((svid) => changes.a.push(svid));
+    b.onChange((svid) => changes.b.push(svid));
+
+    server.push(svidResponse(rotated));
+    await waitFor(() => changes.a.length === 1 && changes.b.length === 1, { timeoutMs: 5000, message: "the rotation did not reach both" });
+    expect([fingerprintOf(a.current!.material), fingerprintOf(b.current!.material)]).toEqual([fingerprint(rotated), fingerprint(rotated)]);
+    server.push({ svids: [] });
+    await waitFor(() => changes.a.length === 2 && changes.b.length === 2, { timeoutMs: 5000, message: "the redaction did not reach both" });
+    expect([a.current, b.current]).toEqual([undefined, undefined]);
+    expect(server.accepted()).toBe(1);
+  });
+
+  it("keeps the stream while a source follows it, closes it after the last, and opens a new one for the next source", async () => {
+    const server = await agent(socketPath(), first);
+    const streams = new X509SvidStreams();
+    const a = await openOn(server.socket, SECTION, streams);
+    const b = await openOn(server.socket, GRPC_SECTION, streams);
+    a.stop();
+    server.push(svidResponse(rotated));
+    await waitFor(() => b.current !== undefined && fingerprintOf(b.current.material) === fingerprint(rotated), {
+      timeoutMs: 5000,
+      message: "the source left following lost the stream",
+    });
+    b.stop();
+    const c = await openOn(server.socket, SECTION, streams);
+    expect(fingerprintOf(c.current!.material)).toBe(fingerprint(rotated));
+    expect(server.accepted()).toBe(2);
+  });
+
+  it("has a source that joins while the stream holds none wait for the next SVID, and word a refusal under its own section", async () => {
+    const server = await agent(socketPath(), first);
+    const streams = new X509SvidStreams();
+    const a = await openOn(server.socket, SECTION, streams);
+    server.push({ svids: [] });
+    await waitFor(() => a.current === undefined, { timeoutMs: 5000, message: "the redaction was never handed on" });
+    const reloads: Array<{ applied: boolean; reason?: string }> = [];
+    const joining = X509SvidSource.open({
+      socket: server.socket,
+      section: GRPC_SECTION,
+      startupTimeoutMs: 5000,
+      backoff: FAST,
+      streams,
+      onReload: (event) => reloads.push(event),
+    });
+    server.push(svidResponse(expired));
+    await waitFor(() => reloads.length === 1, { timeoutMs: 5000, message: "the refusal never reached the joining source" });
+    expect(reloads[0]?.reason).toMatch(/^grpc_tls\.workload_api: x509_svid is not usable \(the leaf expired at /);
+    server.push(svidResponse(rotated));
+    const b = await joining;
+    cleanups.push(() => b.stop());
+    expect(fingerprintOf(b.current!.material)).toBe(fingerprint(rotated));
+    expect(server.accepted()).toBe(1);
+  });
+
+  it("fails a source that joins a stream the agent refused for good with no SVID held, saying why", async () => {
+    const server = await agent(socketPath(), first);
+    const streams = new X509SvidStreams();
+    const a = await openOn(server.socket, SECTION, streams);
+    server.push({ svids: [] });
+    server.fail(grpc.status.INVALID_ARGUMENT, "malformed request");
+    await waitFor(() => a.stoppedBecause !== undefined, { timeoutMs: 5000, message: "the refusal was never noticed" });
+    await expect(openOn(server.socket, GRPC_SECTION, streams)).rejects.toThrow(
+      `${GRPC_SECTION}: no X.509-SVID from ${server.socket} (INVALID_ARGUMENT: malformed request)`,
+    );
+    expect(server.accepted()).toBe(1);
+  });
+
+  it("gives sources on other sockets, or opened without it, streams of their own", async () => {
+    const [one, two] = [await agent(socketPath(), first), await agent(socketPath(), first)];
+    const streams = new X509SvidStreams();
+    await openOn(one.socket, SECTION, streams);
+    await openOn(two.socket, GRPC_SECTION, streams);
+    await openOn(one.socket, GRPC_SECTION);
+    expect([one.accepted(), two.accepted()]).toEqual([2, 1]);
   });
 });

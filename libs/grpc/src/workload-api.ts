@@ -9,6 +9,10 @@
  * until it expires (SPIFFE Workload API §5.2.1). A stream that fails or ends is
  * opened again after a bounded exponential backoff, except when the agent says
  * the client is at fault (SPIFFE Workload Endpoint, appendix A: do not retry).
+ *
+ * Sources on one socket opened with the same X509SvidStreams follow one
+ * stream: the agent has one identity for the process, so two streams would
+ * only hold two copies of it.
  */
 import * as grpc from "@grpc/grpc-js";
 import { loadWorkloadApiProto } from "@sts/proto";
@@ -163,12 +167,6 @@ export function watchX509Svid(options: WatchX509SvidOptions): () => void {
   };
 }
 
-/** An open source and the SVID it held when it was handed over. */
-export interface HeldSvid {
-  source: X509SvidSource;
-  first: X509Svid;
-}
-
 /** What a withdrawn identity, and a stream the agent refused for good, mean to the holder: the end of its log lines. */
 export interface SvidConsequences {
   withdrawn: string;
@@ -197,92 +195,185 @@ export function logSvidEvents(
 export interface X509SvidSourceOptions extends Omit<WatchX509SvidOptions, "onSvid"> {
   /** How long to wait for the first SVID before giving up. */
   startupTimeoutMs: number;
+  /**
+   * The process's streams: the source follows the one already open on `socket` (with the backoff it was opened with)
+   * instead of opening another. Without them, the source has a stream of its own.
+   */
+  streams?: X509SvidStreams;
 }
 
-/** The workload's X.509-SVID, kept current from the Workload API. */
+/** What a source hears of the stream it follows, each reason under the source's own section. */
+interface Follower {
+  section: string;
+  onSvid: (svid: X509Svid) => void;
+  onReload: ReloadListener;
+  onRedacted: (reason: string) => void;
+  onStreamFailure: (failure: StreamFailure) => void;
+}
+
+/**
+ * One FetchX509SVID stream, what it holds, and the sources that follow it; closed as the last one leaves. Each SVID is
+ * checked once, under the section of the source that opened the stream; every follower reads the reasons under its own.
+ */
+class SharedStream {
+  /** The SVID handed on last; undefined before any, and once redacted. */
+  current: X509Svid | undefined;
+  /** Why the agent refused the stream for good, once it has. */
+  stoppedBecause: string | undefined;
+  /** Why the last SVID was refused or the last stream failed: what a source that joins while none is held reports if none comes. */
+  lastProblem: string | undefined;
+  readonly #section: string;
+  readonly #followers = new Set<Follower>();
+  readonly #stop: () => void;
+  readonly #onClosed: () => void;
+
+  /** Opens the stream; throws when it cannot even be opened. */
+  constructor({ socket, section, backoff }: Pick<WatchX509SvidOptions, "socket" | "section" | "backoff">, onClosed: () => void) {
+    this.#section = section;
+    this.#onClosed = onClosed;
+    // Over a copy: a follower whose start-up fails leaves while it is being told.
+    const tell = (event: (follower: Follower) => void): void => [...this.#followers].forEach(event);
+    this.#stop = watchX509Svid({
+      socket,
+      section,
+      backoff,
+      onSvid: (svid) => {
+        this.current = svid;
+        tell((f) => f.onSvid(svid));
+      },
+      onReload: (event) => {
+        if (!event.applied) this.lastProblem = event.reason;
+        tell((f) => f.onReload(event.reason === undefined ? event : { ...event, reason: this.scoped(event.reason, f.section) }));
+      },
+      onRedacted: (reason) => {
+        this.current = undefined;
+        tell((f) => f.onRedacted(reason));
+      },
+      onStreamFailure: (failure) => {
+        this.lastProblem = failure.reason;
+        if (failure.retryInMs === undefined) this.stoppedBecause = failure.reason;
+        tell((f) => f.onStreamFailure(failure));
+      },
+    });
+  }
+
+  /** Tells `follower` every event from now on; returns how it leaves, which closes the stream after the last. */
+  follow(follower: Follower): () => void {
+    this.#followers.add(follower);
+    return () => {
+      if (!this.#followers.delete(follower) || this.#followers.size > 0) return;
+      this.#stop();
+      this.#onClosed();
+    };
+  }
+
+  /** `reason` as a stream of its own would have worded it for the source configured at `section`. */
+  scoped(reason: string, section: string): string {
+    const prefix = `${this.#section}: `;
+    return section !== this.#section && reason.startsWith(prefix) ? `${section}: ${reason.slice(prefix.length)}` : reason;
+  }
+}
+
+/** The streams open through each X509SvidStreams, by socket: kept here rather than on it, so that only sources reach them. */
+const openStreams = new WeakMap<X509SvidStreams, Map<string, SharedStream>>();
+
+/**
+ * A process's Workload API streams: the sources opened with it on one socket (X509SvidSourceOptions.streams) follow one
+ * FetchX509SVID stream. The agent answers a process with its one identity, so sections that name the same socket (a
+ * sidecar's grpc_tls and tls) get one SVID, rotated and redacted for all at once, rather than a stream each.
+ */
+export class X509SvidStreams {
+  constructor() {
+    openStreams.set(this, new Map());
+  }
+}
+
+/** The stream on `options.socket` among `options.streams`, opened now when none is; without them, a stream of its own. */
+function streamFor({ streams, socket, section, backoff }: X509SvidSourceOptions): SharedStream {
+  const open = streams && openStreams.get(streams);
+  if (!open) return new SharedStream({ socket, section, backoff }, () => undefined);
+  const running = open.get(socket);
+  if (running) return running;
+  const stream = new SharedStream({ socket, section, backoff }, () => open.delete(socket));
+  open.set(socket, stream);
+  return stream;
+}
+
+/** The workload's X.509-SVID, kept current from the Workload API: one source per holder, which may share its stream. */
 export class X509SvidSource {
   #current: X509Svid | undefined;
   #stoppedBecause: string | undefined;
   #onChange: (svid: X509Svid | undefined) => void = () => undefined;
   readonly #stop: () => void;
 
-  private constructor(first: X509Svid, stop: () => void) {
+  private constructor(first: X509Svid, stoppedBecause: string | undefined, stop: () => void) {
     this.#current = first;
+    this.#stoppedBecause = stoppedBecause;
     this.#stop = stop;
   }
 
   /**
-   * Resolves once the first SVID that passes the checks has arrived. Rejects, and stops, when none has within
-   * `startupTimeoutMs` (naming the socket and the last failure), when the agent blames the request, or when the stream
-   * cannot even be opened.
+   * Resolves once the first SVID that passes the checks has arrived, or at once with the SVID the stream it joins
+   * holds. Rejects, and stops, when none has within `startupTimeoutMs` (naming the socket and the last failure), when
+   * the agent blames the request, or when the stream cannot even be opened.
    */
   static open(options: X509SvidSourceOptions): Promise<X509SvidSource> {
     const { startupTimeoutMs, section, socket, onStreamFailure, onReload, onRedacted } = options;
     return new Promise((resolve, reject) => {
       let source: X509SvidSource | undefined;
       let lastProblem: string | undefined;
-      // Declared before the timer that may call it: watchX509Svid can throw before it returns one.
-      let stop: () => void = () => undefined;
+      // Declared before the timer that may call it: the stream can fail to open before there is one to leave.
+      let leave: () => void = () => undefined;
       const fail = (why: string, cause?: unknown): void => {
         clearTimeout(timer);
-        stop();
+        leave();
         reject(new Error(`${section}: no X.509-SVID from ${socket} ${why}`, cause === undefined ? undefined : { cause }));
       };
       const timer = setTimeout(() => fail(`within ${startupTimeoutMs / 1000} s (${lastProblem ?? "no answer"})`), startupTimeoutMs);
+      const start = (svid: X509Svid, stoppedBecause: string | undefined): void => {
+        clearTimeout(timer);
+        source = new X509SvidSource(svid, stoppedBecause, () => leave());
+        resolve(source);
+      };
+      let stream: SharedStream;
       try {
-        stop = watchX509Svid({
-          ...options,
-          onSvid: (svid) => {
-            if (source) {
-              source.#current = svid;
-              source.#onChange(svid);
-              return;
-            }
-            clearTimeout(timer);
-            source = new X509SvidSource(svid, () => stop());
-            resolve(source);
-          },
-          onReload: (event) => {
-            if (!event.applied) lastProblem = event.reason;
-            onReload?.(event);
-          },
-          // Only an SVID handed on can be redacted, so the source exists by then.
-          onRedacted: (reason) => {
-            if (source) {
-              source.#current = undefined;
-              source.#onChange(undefined);
-            }
-            onRedacted?.(reason);
-          },
-          onStreamFailure: (failure) => {
-            lastProblem = failure.reason;
-            if (source && failure.retryInMs === undefined) source.#stoppedBecause = failure.reason;
-            onStreamFailure?.(failure);
-            if (!source && failure.retryInMs === undefined) fail(`(${failure.reason})`);
-          },
-        });
+        stream = streamFor(options);
       } catch (err) {
         fail(`(the stream cannot be opened: ${(err as Error).message})`, err);
+        return;
       }
+      leave = stream.follow({
+        section,
+        onSvid: (svid) => {
+          if (!source) return start(svid, undefined);
+          source.#current = svid;
+          source.#onChange(svid);
+        },
+        onReload: (event) => {
+          if (!event.applied) lastProblem = event.reason;
+          onReload?.(event);
+        },
+        onRedacted: (reason) => {
+          // A source still waiting never held what the stream withdraws.
+          if (!source) return;
+          source.#current = undefined;
+          source.#onChange(undefined);
+          onRedacted?.(reason);
+        },
+        onStreamFailure: (failure) => {
+          lastProblem = failure.reason;
+          if (source && failure.retryInMs === undefined) source.#stoppedBecause = failure.reason;
+          onStreamFailure?.(failure);
+          if (!source && failure.retryInMs === undefined) fail(`(${failure.reason})`);
+        },
+      });
+      if (stream.lastProblem !== undefined) lastProblem = stream.scoped(stream.lastProblem, section);
+      const held = stream.current;
+      // The agent sends again only at the next rotation, maybe an hour off: a source that joins takes what the stream
+      // holds, unless it has expired (the agent away longer than it lived), which a stream of its own would not start with.
+      if (held && Date.now() < held.notAfter.getTime()) start(held, stream.stoppedBecause);
+      else if (stream.stoppedBecause !== undefined) fail(`(${stream.stoppedBecause})`);
     });
-  }
-
-  /**
-   * Opens the source (as {@link open}) for a holder that does nothing without an identity, and returns it with the
-   * SVID it holds when the caller resumes. Fails naming `section`, and saying `withoutIdentity` (what the holder then
-   * does not do), when no SVID came in time, or when the first was redacted at once: a first SVID and an empty
-   * response in one chunk are both handled before the caller resumes. The stream is stopped then.
-   */
-  static async openHeld(options: X509SvidSourceOptions, withoutIdentity: string): Promise<HeldSvid> {
-    const source = await X509SvidSource.open(options).catch((err: unknown) => {
-      throw new Error(`${(err as Error).message}; ${withoutIdentity}`, { cause: err });
-    });
-    const first = source.current;
-    if (!first) {
-      source.stop();
-      throw new Error(`${options.section}: the agent redacted the X.509-SVID as soon as it sent it; ${withoutIdentity}`);
-    }
-    return { source, first };
   }
 
   /** The SVID in use; undefined once the agent has redacted it, until it sends the next. */
@@ -295,12 +386,12 @@ export class X509SvidSource {
     return this.#stoppedBecause;
   }
 
-  /** Sets what takes each new SVID, or undefined when the one in use is redacted (one listener: the sidecar's TLS). */
+  /** Sets what takes each new SVID, or undefined when the one in use is redacted (one listener: the HeldSvid holding it). */
   onChange(listener: (svid: X509Svid | undefined) => void): void {
     this.#onChange = listener;
   }
 
-  /** Closes the stream. */
+  /** Leaves the stream, which closes once no other source follows it. */
   stop(): void {
     this.#stop();
   }

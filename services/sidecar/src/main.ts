@@ -1,5 +1,5 @@
 /** Sidecar entry point: config → telemetry, signals and health listener → NATS revocations → JWKS → exchanger client → listeners. */
-import { createClient, openGrpcCredentials } from "@sts/grpc";
+import { X509SvidStreams, createClient, openGrpcCredentials } from "@sts/grpc";
 import { ExchangeCache, openStackTokens } from "@sts/mesh";
 import { loadExchangeProto } from "@sts/proto";
 import { connectStack, runMain, startTelemetry } from "@sts/runtime";
@@ -14,7 +14,9 @@ async function serve({ config, workload, sidecar, secret }: ReturnType<typeof re
   // The issuer owns the bucket: a sidecar only reads it, waiting (unready) until it exists. Cut off from NATS, it stops
   // trusting its copy after a bounded time and refuses with 503.
   const tokens = await openStackTokens(nats, { issuer: config.issuer, audience: sidecar.audience ?? workload, tokens: config.tokens, logger });
-  const grpcTls = await openGrpcCredentials(config.grpc_tls, logger);
+  // grpc_tls and tls on one agent's socket follow one stream: the agent has one identity for this process, not one per section.
+  const svidStreams = new X509SvidStreams();
+  const grpcTls = await openGrpcCredentials(config.grpc_tls, logger, svidStreams);
   const exchanger = createClient(
     loadExchangeProto().sts.exchange.v1.ExchangeService,
     `${config.services.exchanger.host}:${config.services.exchanger.port}`,
@@ -37,6 +39,7 @@ async function serve({ config, workload, sidecar, secret }: ReturnType<typeof re
     }),
     logger,
     configPath: `sidecars.${workload}`,
+    svidStreams,
   });
   logger.info({ workload, inbound: sidecarHandle.inboundPort, outbound: sidecarHandle.outboundPort, mtls: sidecar.tls !== undefined }, "sidecar listening");
   return {

@@ -23,8 +23,8 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { TLSSocket } from "node:tls";
 import type { ConnectionOptions, Server as TlsServer, TlsOptions } from "node:tls";
-import { X509SvidSource, readTlsFiles, requireSpiffeId, spiffeIdOf, watchTlsFiles } from "@sts/grpc";
-import type { HeldSvid, ReloadListener, StreamFailure, TlsMaterial, X509Svid } from "@sts/grpc";
+import { HeldSvid, readTlsFiles, requireSpiffeId, spiffeIdOf, watchTlsFiles } from "@sts/grpc";
+import type { ReloadListener, StreamFailure, TlsMaterial, X509Svid, X509SvidStreams } from "@sts/grpc";
 import type { SidecarConfig } from "./config.js";
 
 /** A sidecar's `tls` section. */
@@ -117,26 +117,24 @@ export interface PeerTlsEvents {
 /** The sidecar's certificate, key and CA bundle, kept current, and what its listeners and routes make of them. */
 export class PeerTls {
   #material: TlsMaterial;
-  /** When the Workload API's SVID in use expires; files have no such watch. */
-  #notAfter: Date | undefined;
-  /** Whether the agent has redacted the SVID in use (and sent none since). */
-  #redacted = false;
   #routes = new Map<string, HeldRoute>();
   /** Routes a rotation replaced whose connections were still open then: a redaction must reach those too. */
   #retired = new Set<HeldRoute>();
   readonly #servers = new Set<TlsServer>();
   /** The listeners' connections, closed when the SVID they were made with is redacted. */
   readonly #connections = new Set<TLSSocket>();
-  readonly #source: X509SvidSource | undefined;
+  /** The Workload API's SVID in use; files have no such watch. */
+  readonly #held: HeldSvid | undefined;
   readonly #section: string;
   readonly #stopWatching: () => void;
   readonly #onHandshakeRefused: (err: Error) => void;
 
   /**
    * Opens the configured source: the files at once, or the Workload API once it has sent a usable SVID. Fails naming
-   * `section` and the field: a missing or unusable file, no SVID within workload_api.startup_timeout.
+   * `section` and the field: a missing or unusable file, no SVID within workload_api.startup_timeout. With `streams`,
+   * the Workload API stream is the one other sections of the process on the same socket follow (grpc_tls).
    */
-  static async open(config: SidecarTlsConfig, section: string, events: PeerTlsEvents = {}): Promise<PeerTls> {
+  static async open(config: SidecarTlsConfig, section: string, events: PeerTlsEvents = {}, streams?: X509SvidStreams): Promise<PeerTls> {
     if (!("workload_api" in config)) return new PeerTls(config, section, events);
     const { socket, startup_timeout } = config.workload_api;
     // The sidecar's config.ts fills it from SPIFFE_ENDPOINT_SOCKET, or refuses to start.
@@ -146,40 +144,34 @@ export class PeerTls {
       socket,
       section: `${section}.workload_api`,
       startupTimeoutMs: startup_timeout * 1000,
+      streams,
       ...(onReload && { onReload }),
       ...(onStreamFailure && { onStreamFailure }),
       ...(onRedacted && { onRedacted }),
     };
-    return new PeerTls(await X509SvidSource.openHeld(options, "without an identity the sidecar does not serve"), section, events);
+    return new PeerTls(await HeldSvid.open(options, "without an identity the sidecar does not serve"), section, events);
   }
 
   /**
    * From the files (read now, failing naming `section` and the field when one is missing or unusable, and watched with
-   * reload_interval), or from an open Workload API source and the SVID it held (X509SvidSource.openHeld), which hands
-   * on each rotation.
+   * reload_interval), or from the SVID held from the Workload API (HeldSvid.open), which hands on each rotation.
    */
   constructor(from: FilesTlsConfig | HeldSvid, section: string, { onReload, onHandshakeRefused = () => undefined, onSvid }: PeerTlsEvents = {}) {
     this.#onHandshakeRefused = onHandshakeRefused;
     this.#section = section;
-    if ("source" in from) {
-      const { source, first } = from;
-      const take = (svid: X509Svid): void => {
-        this.#notAfter = svid.notAfter;
-        this.#redacted = false;
-        onSvid?.(svid);
-      };
-      this.#material = first.material;
-      take(first);
-      source.onChange((svid) => {
-        if (svid) {
-          take(svid);
+    if (from instanceof HeldSvid) {
+      this.#material = from.first.material;
+      onSvid?.(from.first);
+      // An expiry needs nothing here: hasIdentity() reads it, so new connections and calls out are refused from then on.
+      from.follow({
+        applied: (svid) => {
+          onSvid?.(svid);
           this.#rotate(svid.material);
-        } else {
-          this.#drop();
-        }
+        },
+        redacted: () => this.#drop(),
       });
-      this.#source = source;
-      this.#stopWatching = () => source.stop();
+      this.#held = from;
+      this.#stopWatching = () => from.close();
       return;
     }
     this.#material = readTlsFiles(from, section);
@@ -200,12 +192,12 @@ export class PeerTls {
    * (peers would refuse it) or the agent redacts it.
    */
   hasIdentity(now: number = Date.now()): boolean {
-    return !this.#redacted && (this.#notAfter === undefined || now < this.#notAfter.getTime());
+    return this.#held?.held(now) ?? true;
   }
 
   /** Whether the identity can still be renewed: false once the Workload API stream has stopped for good, which only a restart mends. */
   canRenew(): boolean {
-    return this.#source?.stoppedBecause === undefined;
+    return this.#held?.renewable() ?? true;
   }
 
   /** Options of an inbound listener: mutual TLS, with no opt-out (a caller's certificate must chain to ca_file). */
@@ -296,7 +288,6 @@ export class PeerTls {
 
   /** The SVID in use was redacted: no connection made with it carries anything more, in-flight calls included. */
   #drop(): void {
-    this.#redacted = true;
     for (const socket of this.#connections) socket.destroy();
     const reason = new NoIdentityError(`${this.#section}: the X.509-SVID this connection was dialled with was redacted by the agent`);
     for (const route of [...this.#routes.values(), ...this.#retired]) {
@@ -307,7 +298,7 @@ export class PeerTls {
     this.#retired = new Set();
   }
 
-  /** Stops watching the files, or closes the Workload API stream. */
+  /** Stops watching the files, or following the Workload API stream (closed once nothing else follows it). */
   close(): void {
     this.#stopWatching();
   }

@@ -1,10 +1,14 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect } from "node:tls";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import * as grpc from "@grpc/grpc-js";
+import { X509SvidStreams, openGrpcCredentials } from "@sts/grpc";
 import { startAdminServer } from "@sts/runtime";
 import type { AdminServer } from "@sts/runtime";
-import { makeTestCa, startWorkloadApiServer, svidResponse } from "@sts/testkit";
+import { makeTestCa, startWorkloadApiServer, svidResponse, waitFor } from "@sts/testkit";
 import type { SvidFiles, WorkloadApiServer } from "@sts/testkit";
 import { createLogger } from "@sts/telemetry";
 import type { SidecarConfig } from "./config.js";
@@ -14,12 +18,15 @@ import type { SidecarDeps } from "./sidecar.js";
 const B_ID = "spiffe://mesh.test/svc-b";
 let dir: string;
 let svid: SvidFiles;
+/** B's next SVID: a new key, the same ID. */
+let rotated: SvidFiles;
 const cleanups: Array<() => Promise<void>> = [];
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "sts-sidecar-"));
   const mesh = makeTestCa(dir, "mesh-ca");
   svid = { ...mesh.issue("svc-b", B_ID), ca_file: mesh.ca_file, spiffeId: B_ID };
+  rotated = { ...mesh.issue("svc-b-2", B_ID), ca_file: mesh.ca_file, spiffeId: B_ID };
 });
 
 afterEach(async () => {
@@ -107,5 +114,68 @@ describe("startSidecar and its health listener", () => {
     const missing = join(dir, "missing.pem");
     const tls = { cert_file: missing, key_file: missing, ca_file: missing, reload_interval: 0 };
     await expect(startSidecar(deps({ ready: true, live: true }, tls))).rejects.toThrow(/sidecars\.svc-b\.tls/);
+  });
+});
+
+/** The serial number of the certificate a TLS server on `port` presents to a new connection (B's own SVID as the client's). */
+const presentedSerial = (port: number, ALPNProtocols?: string[]): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const socket = connect(
+      {
+        host: "127.0.0.1",
+        port,
+        ca: readFileSync(svid.ca_file),
+        cert: readFileSync(svid.cert_file),
+        key: readFileSync(svid.key_file),
+        checkServerIdentity: () => undefined,
+        ...(ALPNProtocols && { ALPNProtocols }),
+      },
+      () => {
+        const serial = socket.getPeerX509Certificate()?.serialNumber;
+        socket.destroy();
+        if (serial) resolve(serial);
+        else reject(new Error("no certificate"));
+      },
+    );
+    socket.on("error", reject);
+  });
+
+const serialOf = (files: SvidFiles): string => new X509Certificate(readFileSync(files.cert_file)).serialNumber;
+
+describe("a sidecar whose grpc_tls and tls name one agent's socket", () => {
+  it("opens one FetchX509SVID stream, and a rotation and a redaction reach both its gRPC credentials and its listeners", async () => {
+    const agent = await startWorkloadApiServer(join(dir, "agent-both.sock"), svidResponse(svid));
+    cleanups.push(() => agent.stop());
+    const workloadApi = { socket: agent.socket, startup_timeout: 5 };
+    const logger = createLogger("test", { level: "silent" });
+    // As main.ts wires them: grpc_tls first (the exchanger channel needs it), then the listeners with tls.
+    const svidStreams = new X509SvidStreams();
+    const grpcTls = await openGrpcCredentials({ workload_api: workloadApi, require_client_cert: true }, logger, svidStreams);
+    cleanups.push(async () => grpcTls.close());
+    const sidecar = await startSidecar({
+      ...deps({ ready: true, live: true }, { workload_api: workloadApi }),
+      ready: () => grpcTls.identity.held(),
+      svidStreams,
+    });
+    cleanups.push(() => sidecar.close());
+    const grpcServer = new grpc.Server();
+    const grpcPort = await new Promise<number>((resolve, reject) =>
+      grpcServer.bindAsync("127.0.0.1:0", grpcTls.server, (err, port) => (err ? reject(err) : resolve(port))),
+    );
+    cleanups.push(async () => grpcServer.forceShutdown());
+    const presented = async (): Promise<string[]> => [await presentedSerial(grpcPort, ["h2"]), await presentedSerial(sidecar.inboundPort)];
+    expect(await presented()).toEqual([serialOf(svid), serialOf(svid)]);
+    expect(agent.accepted()).toBe(1);
+
+    agent.push(svidResponse(rotated));
+    await waitFor(async () => (await presented()).every((serial) => serial === serialOf(rotated)), {
+      timeoutMs: 5000,
+      message: "the rotated SVID did not reach both grpc_tls and the inbound listener",
+    });
+    agent.push({ svids: [] });
+    await waitFor(() => !grpcTls.identity.held() && !sidecar.checks.ready(), { timeoutMs: 5000, message: "the redaction did not reach both" });
+    await expect(presentedSerial(sidecar.inboundPort)).rejects.toThrow();
+    // The rotation was pushed on the one stream, not fetched again by a second.
+    expect(agent.accepted()).toBe(1);
   });
 });

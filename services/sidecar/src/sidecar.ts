@@ -23,6 +23,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { status as grpcStatusCodes } from "@grpc/grpc-js";
 import { OAuthError, toOAuthError } from "@sts/errors";
 import { logReloads, logSvidEvents } from "@sts/grpc";
+import type { X509SvidStreams } from "@sts/grpc";
 import { bearerToken, callerHeaders, isOriginForm, peerHeaders, urlOnOrigin, verifyInbound } from "@sts/mesh";
 import type { ExchangeCache, InboundOptions, VerifiedCaller } from "@sts/mesh";
 import { durationHistogram } from "@sts/telemetry";
@@ -79,6 +80,8 @@ export interface SidecarDeps {
   logger: Logger;
   /** Where this sidecar's entry sits in the config file (`sidecars.svc-a`), to name a bad TLS file. */
   configPath?: string;
+  /** The process's Workload API streams: `tls` follows the one grpc_tls opened on the same socket rather than its own. */
+  svidStreams?: X509SvidStreams;
 }
 
 /** The running sidecar: its dependencies and its TLS material, when it has `tls`. */
@@ -309,7 +312,7 @@ export interface RunningSidecar {
 export async function startSidecar(deps: SidecarDeps): Promise<RunningSidecar> {
   const section = `${deps.configPath ?? "sidecar"}.tls`;
   // Fail closed: without an identity this throws and no listener serves.
-  const tls = deps.config.tls && (await PeerTls.open(deps.config.tls, section, tlsEvents(deps.config.tls, section, deps.logger)));
+  const tls = deps.config.tls && (await PeerTls.open(deps.config.tls, section, tlsEvents(deps.config.tls, section, deps.logger), deps.svidStreams));
   const sidecar: Sidecar = { ...deps, tls };
   const inbound = await listen("inbound", (req, res) => inboundHandler(req, res, sidecar), sidecar, deps.config.inbound, tls);
   const outbound = await listen("outbound", (req, res) => outboundHandler(req, res, sidecar), sidecar, deps.config.outbound);
