@@ -15,6 +15,7 @@ import { durationHistogram, extractTraceContext } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
 import { statusFromOAuthError } from "./error-mapping.js";
 import { spiffeIdOf } from "./tls.js";
+import { bearerCredential } from "./bearer.js";
 
 /** What a handler gets besides its request. */
 export interface CallContext {
@@ -106,7 +107,7 @@ function contextOf(
 /** Whether the `authorization` metadata is `Bearer <secret>`, compared in constant time (digests, so lengths leak nothing either). */
 export function hasBearerSecret(metadata: Metadata, secret: string): boolean {
   const header = metadata.get("authorization")[0];
-  const presented = typeof header === "string" && header.startsWith("Bearer ") ? header.slice(7) : undefined;
+  const presented = bearerCredential(typeof header === "string" ? header : undefined);
   const digest = (s: string): Buffer => createHash("sha256").update(s).digest();
   return presented !== undefined && presented !== "" && secret !== "" && timingSafeEqual(digest(presented), digest(secret));
 }

@@ -211,9 +211,11 @@ describe("bearer secrets", () => {
     return m;
   };
 
-  it("matches only `Bearer <secret>` exactly, and nothing without a secret", () => {
-    expect(hasBearerSecret(withAuthorization("Bearer s3cret-value"), "s3cret-value")).toBe(true);
-    for (const value of [undefined, "Bearer ", "Bearer s3cret-valu", "Bearer s3cret-value2", "Basic s3cret-value", "bearer s3cret-value"]) {
+  it("matches only `Bearer <secret>` exactly (the scheme in any case, RFC 9110 §11.1), and nothing without a secret", () => {
+    for (const value of ["Bearer s3cret-value", "bearer s3cret-value", "BEARER  s3cret-value"]) {
+      expect(hasBearerSecret(withAuthorization(value), "s3cret-value"), value).toBe(true);
+    }
+    for (const value of [undefined, "Bearer ", "Bearer s3cret-valu", "Bearer s3cret-value2", "Basic s3cret-value", "Bearers3cret-value"]) {
       expect(hasBearerSecret(withAuthorization(value), "s3cret-value"), String(value)).toBe(false);
     }
     expect(hasBearerSecret(withAuthorization("Bearer "), "")).toBe(false);

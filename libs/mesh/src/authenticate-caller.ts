@@ -18,7 +18,8 @@
 import type { Metadata } from "@grpc/grpc-js";
 import { OAuthError } from "@sts/errors";
 import { hasBearerSecret } from "@sts/grpc";
-import { bearerToken, verifyInbound } from "./inbound.js";
+import { bearerToken } from "@sts/grpc";
+import { verifyInbound } from "./inbound.js";
 import type { InboundOptions } from "./inbound.js";
 
 /** How a caller proved who it is. */

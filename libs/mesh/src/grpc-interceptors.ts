@@ -10,7 +10,8 @@ import { InterceptingCall, Metadata, ServerInterceptingCall, status } from "@grp
 import type { Interceptor, ServerInterceptor, StatusObject } from "@grpc/grpc-js";
 import { OAuthError, toOAuthError } from "@sts/errors";
 import type { ExchangeCache, TokenForOptions } from "./exchange-cache.js";
-import { bearerToken, verifyInbound } from "./inbound.js";
+import { bearerToken } from "@sts/grpc";
+import { verifyInbound } from "./inbound.js";
 import type { InboundOptions } from "./inbound.js";
 import { statusFromOAuthError } from "@sts/grpc";
 import { urlOnOrigin } from "./upstream-url.js";

@@ -35,12 +35,6 @@ export interface VerifiedCaller {
   actors: string[];
 }
 
-/** Parses `Authorization: Bearer <token>` (RFC 6750 §2.1); undefined when absent or malformed. */
-export function bearerToken(header: string | undefined): string | undefined {
-  const m = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/.exec(header ?? "");
-  return m?.[1];
-}
-
 function caller(token: string, claims: AccessTokenClaims): VerifiedCaller {
   const scopes = typeof claims.scope === "string" ? claims.scope.split(" ").filter(Boolean) : (claims.scope ?? []);
   return { token, claims, sub: claims.sub, scopes, actors: actSubjects(claims.act) };
