@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import type { ClientConfig } from "@sts/config";
-import { parseClientRecord } from "@sts/client-auth";
+import { parseClientRecord, verifySecret } from "@sts/client-auth";
 import type { ClientRecord } from "@sts/client-auth";
 import { encodeKey } from "@sts/nats";
 import { toClientRecord } from "./client-records.js";
@@ -25,13 +25,19 @@ export class ClientRegistry {
     return this.cache.get(encodeKey(clientId));
   }
 
-  /** Writes config-declared clients whose entry changed since the last seed. */
+  /**
+   * Writes config-declared clients whose entry changed since the last seed. A secret in clear is never part of the
+   * stored digest (next to the record, an unsalted hash of it would let whoever reads the bucket test guesses at
+   * SHA-256 speed instead of scrypt's): it is checked against the stored scrypt hash instead.
+   */
   async seed(clients: readonly ClientConfig[]): Promise<number> {
     let written = 0;
     for (const c of clients) {
-      const digest = createHash("sha256").update(JSON.stringify(c)).digest("base64url");
+      const { client_secret: secret, ...described } = c;
+      const digest = createHash("sha256").update(JSON.stringify(described)).digest("base64url");
       const existing = this.lookup(c.client_id) ?? (await this.#read(c.client_id));
-      if (existing?.seed_digest === digest) continue;
+      const secretKept = secret === undefined || (existing?.secret_hash !== undefined && (await verifySecret(existing.secret_hash, secret)));
+      if (existing?.seed_digest === digest && secretKept) continue;
       const record: ClientRecord = { ...(await toClientRecord(c, { ...(existing && { previous: existing }), now: this.now() })), seed_digest: digest };
       await this.kv.put(encodeKey(c.client_id), JSON.stringify(record));
       written++;
