@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Metadata } from "@grpc/grpc-js";
 import { credentials } from "@grpc/grpc-js";
+import { EVENTS_STREAM, connectNats } from "@sts/nats";
 import { loadAuditProto } from "@sts/proto";
 import type { AuditServiceClient } from "@sts/proto";
 import { ROOT, startStack } from "./harness.js";
@@ -22,7 +23,10 @@ let audit: AuditServiceClient;
 
 beforeAll(async () => {
   // The default (the harness turns anonymous reads on for the other tests, as the local stack does).
-  stack = await startStack({ audit: { allow_anonymous: false } }, { services: ["issuer", "audit"], env: { STS_AUDIT_TOKEN: AUDIT_TOKEN } });
+  stack = await startStack(
+    { audit: { allow_anonymous: false, stream_max_age: "90d", stream_max_bytes: 1 << 30 } },
+    { services: ["issuer", "audit"], env: { STS_AUDIT_TOKEN: AUDIT_TOKEN } },
+  );
   audit = new (loadAuditProto().sts.audit.v1.AuditService)(stack.address.audit, credentials.createInsecure());
 }, 90_000);
 
@@ -84,6 +88,25 @@ describe("the audit API without a break-glass credential", () => {
     } finally {
       client.close();
       await replica.handle.stop();
+    }
+  }, 60_000);
+});
+
+describe("the events stream", () => {
+  it("is kept as the config file says, and a change made around it is put back at the issuer's next start", async () => {
+    const nats = await connectNats({ servers: stack.nats.url, name: "audit-auth-test" });
+    try {
+      const retention = async () => {
+        const { config } = await nats.jsm.streams.info(EVENTS_STREAM.name);
+        return [config.max_age / 1e9, config.max_bytes];
+      };
+      expect(await retention()).toEqual([90 * 86_400, 1 << 30]);
+      await nats.jsm.streams.update(EVENTS_STREAM.name, { max_age: 0, max_bytes: -1 });
+      await stack.processes.issuer?.stop();
+      await stack.start("issuer");
+      expect(await retention()).toEqual([90 * 86_400, 1 << 30]);
+    } finally {
+      await nats.close();
     }
   }, 60_000);
 });

@@ -538,6 +538,14 @@ export const configSchema = z.strictObject({
        * stack's demo and stsctl. Off by default: the trail names every subject, client, audience and jti.
        */
       allow_anonymous: z.boolean().default(false),
+      /**
+       * How long the events stream (the audit trail's source) keeps an event; 0 (the default) keeps every event. The
+       * issuer applies it at each start, so set it here, not with `nats stream edit`. A projection rebuilt from the
+       * stream starts at its oldest event.
+       */
+      stream_max_age: duration.default(0),
+      /** Most bytes the events stream holds, the oldest events dropped past it; 0 (the default): no limit but the server's. */
+      stream_max_bytes: z.number().int().min(0).default(0),
     })
     .prefault({}),
   clients: z.array(clientSchema).default([]),

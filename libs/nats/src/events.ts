@@ -66,11 +66,18 @@ export interface CloudEvent<T> {
   traceparent?: string;
 }
 
-/** Creates or updates the events stream (file storage, duplicate window for retried publishes). */
-export async function ensureEventsStream(
-  handle: NatsHandle,
-  options: { maxAgeMs?: number; duplicateWindowMs?: number; replicas?: number } = {},
-): Promise<void> {
+/** How the events stream is kept. */
+export interface EventsStreamOptions {
+  /** How long an event is kept (ms); 0 or absent: for ever. */
+  maxAgeMs?: number;
+  /** Most bytes kept, the oldest events dropped past it; 0 or absent: no limit. */
+  maxBytes?: number;
+  duplicateWindowMs?: number;
+  replicas?: number;
+}
+
+/** Creates or updates the events stream (file storage, duplicate window for retried publishes, the given retention). */
+export async function ensureEventsStream(handle: NatsHandle, options: EventsStreamOptions = {}): Promise<void> {
   const config = {
     name: EVENTS_STREAM.name,
     subjects: [...EVENTS_STREAM.subjects],
@@ -78,6 +85,7 @@ export async function ensureEventsStream(
     num_replicas: options.replicas ?? 1,
     duplicate_window: (options.duplicateWindowMs ?? 120_000) * 1_000_000,
     max_age: (options.maxAgeMs ?? 0) * 1_000_000,
+    max_bytes: options.maxBytes || -1,
   };
   try {
     await handle.jsm.streams.info(EVENTS_STREAM.name);

@@ -6,6 +6,6 @@ export { encodeKey, decodeKey, VALID_KV_KEY } from "./key-encoding.js";
 export { BUCKETS, isWriteConflict, openBucket } from "./buckets.js";
 export type { BucketOptions } from "./buckets.js";
 export { EVENT_TYPES, EVENTS_STREAM, eventSubject, ensureEventsStream, EventPublisher, extractTraceContext, recordEventId } from "./events.js";
-export type { CloudEvent, EventType, PublisherOptions } from "./events.js";
+export type { CloudEvent, EventType, EventsStreamOptions, PublisherOptions } from "./events.js";
 export { KvCache } from "./kv-cache.js";
 export type { KvCacheOptions } from "./kv-cache.js";

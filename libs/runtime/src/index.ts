@@ -6,7 +6,7 @@
  */
 import type { StsConfig } from "@sts/config";
 import { EVENTS_STREAM, connectNats, ensureEventsStream, isPermissionViolation } from "@sts/nats";
-import type { NatsHandle } from "@sts/nats";
+import type { EventsStreamOptions, NatsHandle } from "@sts/nats";
 import { createLogger, getMeter, initMetrics, initTelemetry } from "@sts/telemetry";
 import type { Logger, MetricsHandle } from "@sts/telemetry";
 import { startAdminServer } from "./admin.js";
@@ -114,7 +114,7 @@ const EVENTS_OWNER = "issuer";
  * trail's retention. Without the right to create it, it starts anyway: its
  * publishes fail closed (the audit consumer retries) until the owner made it.
  */
-async function useEventsStream(nats: NatsHandle, replicas: number, logger: Logger): Promise<void> {
+async function useEventsStream(nats: NatsHandle, options: EventsStreamOptions, logger: Logger): Promise<void> {
   try {
     await nats.jsm.streams.info(EVENTS_STREAM.name);
     return;
@@ -122,11 +122,16 @@ async function useEventsStream(nats: NatsHandle, replicas: number, logger: Logge
     if (!(err instanceof Error && /not found/i.test(err.message))) throw err;
   }
   try {
-    await ensureEventsStream(nats, { replicas });
+    await ensureEventsStream(nats, options);
   } catch (err) {
     if (!isPermissionViolation(err)) throw err;
     logger.warn({ stream: EVENTS_STREAM.name, owner: EVENTS_OWNER }, "events stream missing and this service may not create it: its owner will");
   }
+}
+
+/** The events stream as the config file says to keep it. */
+export function eventsStreamOptions(config: StsConfig): EventsStreamOptions {
+  return { replicas: config.nats.replicas, maxAgeMs: config.audit.stream_max_age * 1000, maxBytes: config.audit.stream_max_bytes };
 }
 
 /** Connects to the stack's NATS (reconnecting forever) and makes sure the events stream exists. */
@@ -138,8 +143,9 @@ export async function connectStack(name: string, config: StsConfig, logger: Logg
     .addCallback((result) => result.observe(held.connection?.isConnected() ? 1 : 0));
   const nats = await connectNats({ ...natsOptionsOf(name, config.nats), logger });
   held.connection = nats;
-  if (name === EVENTS_OWNER) await ensureEventsStream(nats, { replicas: config.nats.replicas });
-  else if (!NO_EVENTS.has(name)) await useEventsStream(nats, config.nats.replicas, logger);
+  const stream = eventsStreamOptions(config);
+  if (name === EVENTS_OWNER) await ensureEventsStream(nats, stream);
+  else if (!NO_EVENTS.has(name)) await useEventsStream(nats, stream, logger);
   return nats;
 }
 
