@@ -116,6 +116,12 @@ export type Withdrawal =
       /** The kid signing from now on (a withdrawn signing key is replaced before its record is written). */
       successor: string;
       changed: boolean;
+      /**
+       * False when this call wrote the withdrawal but this replica's copy of the store did not show it within the bound
+       * (its watch far behind): the key may still be published here for a moment. The change stands and is to be
+       * announced; an operator's call is answered temporarily_unavailable, and its retry finds it done.
+       */
+      shown: boolean;
     };
 
 /** Another replica is making the same key right now; retrying in a moment finds it. */
@@ -192,7 +198,8 @@ export class SigningKeyRing {
       await store.delete(keyName(kid));
       return undefined;
     }
-    await this.#shown(kid);
+    // Best effort: a new key this replica does not publish yet is published by the others, and signs only later.
+    await store.waitFor(kid);
     return record;
   }
 
@@ -224,8 +231,8 @@ export class SigningKeyRing {
   }
 
   /**
-   * Waits until this replica's cache shows `kid` as `until` wants it. A change is answered only then (a withdrawn key
-   * would otherwise still be published, or even named as its own successor, by this replica); a cache that does not
+   * Waits until this replica's cache shows `kid` as `until` wants it: a key found withdrawn in the store is answered
+   * only then (a copy behind would still publish it, or even name it as its own successor); a cache that does not
    * catch up in time means the call did not complete here, and the caller retries.
    */
   async #shown(kid: string, until?: (key: StoredKey) => boolean): Promise<void> {
@@ -370,7 +377,7 @@ export class SigningKeyRing {
         await this.#shown(kid, isWithdrawn);
         // A retry of a call that failed after the write still leaves a key signing.
         const successor = signingKeyAt(this.#keys(), now())?.kid ?? (await this.#successorNow(kid));
-        return { found: true, key: record, successor, changed: false };
+        return { found: true, key: record, successor, changed: false, shown: true };
       }
       const t = now();
       const others = this.#keys().filter((k) => k.kid !== kid);
@@ -382,9 +389,9 @@ export class SigningKeyRing {
       const withdrawn: StoredKey = { ...rest, withdrawn_at: t, withdrawn_by: by, reason, ...(jti !== undefined && { withdrawn_jti: jti }) };
       if (await store.update(keyName(kid), withdrawn, revision)) {
         this.#imported.delete(kid);
-        // Answered once this replica's own JWKS and introspection no longer trust it.
-        await this.#shown(kid, isWithdrawn);
-        return { found: true, key: withdrawn, successor: await this.#standingSuccessor(kid, successor), changed: true };
+        // Answered once this replica's own JWKS and introspection no longer trust it (see Withdrawal.shown).
+        const shown = await store.waitFor(kid, isWithdrawn);
+        return { found: true, key: withdrawn, successor: await this.#standingSuccessor(kid, successor), changed: true, shown };
       }
     }
     throw new KeyRingBusyError("the key kept being changed by other calls at the same time; retry");
@@ -457,7 +464,8 @@ export class SigningKeyRing {
       if (isWithdrawn(record)) return false;
       const t = now();
       if (record.activate_at <= t || (await store.update(keyName(kid), { ...record, activate_at: t }, revision))) {
-        await this.#shown(kid, (k) => k.activate_at <= t);
+        // Best effort: until this replica's copy shows it, the minter signs with the key it had (or refuses a revoked one).
+        await store.waitFor(kid, (k) => k.activate_at <= t);
         return true;
       }
     }

@@ -79,10 +79,14 @@ beforeEach(async () => {
 });
 
 /** A ring on a bucket of its own, at `clock`, with its KeyService deps. */
-async function setup(clock: { t: number }, ringOptions: { jwkFile?: string } = {}): Promise<{ ring: SigningKeyRing; deps: KeyManagementDeps }> {
-  const { ring } = await ringOnBucket(nats, `${BUCKETS.keys}_km${++buckets}`, caches, {
+async function setup(
+  clock: { t: number },
+  ringOptions: { jwkFile?: string; storeWaitMs?: number } = {},
+): Promise<{ ring: SigningKeyRing; deps: KeyManagementDeps; cache: { stop(): void } }> {
+  const { ring, cache } = await ringOnBucket(nats, `${BUCKETS.keys}_km${++buckets}`, caches, {
     policy,
     ...(ringOptions.jwkFile ? { jwkFile: ringOptions.jwkFile } : { masterKey: master }),
+    ...(ringOptions.storeWaitMs !== undefined && { storeWaitMs: ringOptions.storeWaitMs }),
     now: () => clock.t,
   });
   const deps: KeyManagementDeps = {
@@ -96,7 +100,7 @@ async function setup(clock: { t: number }, ringOptions: { jwkFile?: string } = {
     scopes: { read: "keys:read", manage: "keys:manage" },
     authenticate: () => Promise.resolve({ credential: "access_token", sub: "ops", client_id: "ops", jti: "op-jti" }),
   };
-  return { ring, deps };
+  return { ring, deps, cache };
 }
 
 /** The events stored, oldest first, with their raw JSON. */
@@ -185,6 +189,16 @@ describe("Withdraw", () => {
     await withdrawKey({ kid, reason: "leaked" }, new Metadata(), deps);
     await withdrawKey({ kid, reason: "leaked" }, new Metadata(), deps);
     expect((await events()).map((e) => e.type)).toEqual(["key.withdrawn"]);
+  });
+
+  it("answers temporarily_unavailable while this replica does not show the withdrawal, which is recorded and announced all the same", async () => {
+    const { ring, deps, cache } = await setup({ t: T }, { storeWaitMs: 200 });
+    const kid = ring.signingKey().kid;
+    // Its watch stalls: this replica would go on publishing the key for a while.
+    cache.stop();
+    expect(await code(withdrawKey({ kid, reason: "leaked" }, new Metadata(), deps))).toBe("temporarily_unavailable");
+    await waitFor(() => revocations.isKeyWithdrawn(STS, kid), { timeoutMs: 5_000, message: "the kid is not in the revocations" });
+    expect((await events()).filter((e) => e.type === "key.withdrawn").map((e) => e.data.kid)).toEqual([kid]);
   });
 
   it("refuses an unknown kid (not_found), a missing or malformed kid or reason (invalid_request), changing nothing", async () => {
@@ -280,6 +294,17 @@ describe("a withdrawal cut off after its revocation", () => {
       // The cut-off call's token, which its kid record kept.
       operator_jti: "op-jti",
     });
+  });
+
+  it("is completed and announced even while this replica's copy of the keys lags behind the store", async () => {
+    const clock = { t: T };
+    const { ring, deps, cache } = await setup(clock, { storeWaitMs: 200 });
+    const kid = ring.signingKey().kid;
+    await revokeOnly(kid, "leaked in CI logs");
+    cache.stop();
+    clock.t = T + COMPLETION_GRACE_SECONDS;
+    expect(await completeWithdrawals({ ...deps, revocations, logger: silent })).toEqual([kid]);
+    expect((await events()).filter((e) => e.type === "key.withdrawn").map((e) => [e.data.kid, e.data.operator_jti])).toEqual([[kid, "op-jti"]]);
   });
 
   it("stores the key.withdrawn of a completion that JetStream could not take at the next pass, once", async () => {

@@ -215,6 +215,8 @@ export async function withdrawKey(req: WithdrawKeyRequest__Output, metadata: Met
   // The event of a withdrawal another call made is that call's: this call's token is named only if its write stood.
   const ours = record.withdrawn_jti === undefined ? record.withdrawn_by === operator.client_id : record.withdrawn_jti === operator.jti;
   await announceWithdrawal(record, outcome.successor, deps.events, { by: operator.client_id, reason, ...(ours && { operator }) });
+  // Recorded and announced, but this replica may still publish the key for a moment: the retry answers once it does not.
+  if (!outcome.shown) throw unavailable("the withdrawal is recorded but this issuer replica does not show it yet; retry");
   return { key: keyInfo({ key: record, state: KEY_STATES.WITHDRAWN }), successor: outcome.successor };
 }
 

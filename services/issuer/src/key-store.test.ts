@@ -168,7 +168,7 @@ describe("SigningKeyRing on NATS KV", () => {
     ]);
     // Again, from either replica: the earlier record, nothing written.
     clock.t += 5;
-    expect(await b.ring.withdraw(first, "someone-else", "again")).toEqual({ found: true, key: record, successor: next.kid, changed: false });
+    expect(await b.ring.withdraw(first, "someone-else", "again")).toEqual({ found: true, key: record, successor: next.kid, changed: false, shown: true });
     expect(await a.ring.withdraw("no-such-kid", "ops", "x")).toEqual({ found: false });
     a.cache.stop();
     b.cache.stop();
@@ -269,22 +269,24 @@ describe("SigningKeyRing on NATS KV", () => {
     cache.stop();
   });
 
-  it("answers a withdrawal as not done while this replica's copy does not show it; a retry elsewhere finds it done", async () => {
+  it("says a withdrawal is not shown while this replica's copy does not show it; a retry here waits for it, elsewhere finds it done", async () => {
     const clock = { t: 8_500_000 };
     const bucket = `${BUCKETS.keys}_withdraw_stalled`;
     const a = await ring(bucket, clock, "ES256", { waitMs: 300 });
     const waiting = await a.ring.rotate();
-    // Its watch stalls: this replica would go on publishing the key it just withdrew, and say it was done.
+    // Its watch stalls: this replica goes on publishing the key it just withdrew, and must not say that was all.
     a.cache.stop();
+    expect(await a.ring.withdraw(waiting.kid, "ops", "leaked")).toMatchObject({ found: true, changed: true, shown: false });
+    expect(a.ring.jwks().keys.map((k) => k.kid)).toContain(waiting.kid);
+    // Retried here, it finds the withdrawal in the store, and answers only once its copy shows it.
     await expect(a.ring.withdraw(waiting.kid, "ops", "leaked")).rejects.toMatchObject({
       name: "KeyRingBusyError",
       message: expect.stringContaining(`does not show the change to key ${waiting.kid}`),
     });
-    expect(a.ring.jwks().keys.map((k) => k.kid)).toContain(waiting.kid);
     // The write itself stands, so the retry, through a replica that sees it, changes nothing and answers with it.
     const b = await ring(bucket, clock);
     const retried = await b.ring.withdraw(waiting.kid, "ops", "leaked");
-    expect(retried).toMatchObject({ found: true, changed: false, key: { kid: waiting.kid, withdrawn_by: "ops", reason: "leaked" } });
+    expect(retried).toMatchObject({ found: true, changed: false, shown: true, key: { kid: waiting.kid, withdrawn_by: "ops", reason: "leaked" } });
     expect(b.ring.jwks().keys.map((k) => k.kid)).not.toContain(waiting.kid);
     b.cache.stop();
   });

@@ -6,7 +6,10 @@ import type { NatsHandle } from "@sts/nats";
 import { kvKeyStore } from "./key-store.js";
 
 /** The ring's settings the tests vary; the store is made here, the rest is ES256 with 65 s of pre-publication. */
-export type FixtureRingOptions = Pick<SigningKeyRingOptions, "policy" | "now" | "revokedKid" | "jwkFile" | "masterKey">;
+export type FixtureRingOptions = Pick<SigningKeyRingOptions, "policy" | "now" | "revokedKid" | "jwkFile" | "masterKey"> & {
+  /** How long the store waits for its cache to show a change (ms; kvKeyStore's default otherwise). */
+  storeWaitMs?: number;
+};
 
 /** Opens `bucket`, waits for its cache, and starts a ring on it; the cache also goes into `caches` for the caller to stop. */
 export async function ringOnBucket(
@@ -19,7 +22,8 @@ export async function ringOnBucket(
   const cache = new KvCache<StoredKey>(kv, { parse: parseStoredKey, invalid: "forget", key: "key.>" });
   caches.push(cache);
   await cache.ready();
-  const ring = new SigningKeyRing({ store: kvKeyStore(kv, cache), algorithm: "ES256", prepublishSeconds: 65, ...options });
+  const { storeWaitMs, ...ringOptions } = options;
+  const ring = new SigningKeyRing({ store: kvKeyStore(kv, cache, storeWaitMs), algorithm: "ES256", prepublishSeconds: 65, ...ringOptions });
   await ring.init();
   return { ring, cache };
 }
