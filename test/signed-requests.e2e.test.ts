@@ -249,6 +249,22 @@ describe("refresh tokens (RFC 6749 §6) with rotation and reuse detection", () =
     expect(events.some((e) => e.type.endsWith("token.revoked") && e.data.jti === access.jti)).toBe(true);
   });
 
+  it("records a token revoked by itself and then with its refresh family once for each, however often either is retried", async () => {
+    const auth = { authorization: basicAuth(SHORT_LIVED.id, SHORT_LIVED.secret) };
+    const assertion = await sign({ iss: SHORT_LIVED.id, sub: "jeff", aud: tokenUrl, iat: now(), exp: now() + 60, jti: randomUUID() });
+    const r = await postForm(tokenUrl, { grant_type: JWT_BEARER, assertion, scope: "read" }, auth);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const jti = claimsOf(r.body.access_token as string).jti;
+    const revoke = (token: string) => postForm(`${stack.gatewayUrl}/oauth2/revoke`, { token }, auth);
+    for (const token of [r.body.access_token, r.body.access_token, r.body.refresh_token, r.body.refresh_token] as string[]) {
+      expect((await revoke(token)).status).toBe(200);
+    }
+    const revoked = (await storedEvents(stack.nats.url)).filter((e) => e.type.endsWith("token.revoked") && e.data.jti === jti);
+    // One for the token itself, one naming the family; the same time and revoker (the token's record, written once).
+    expect(revoked.map((e) => e.data.refresh_family === undefined)).toEqual([true, false]);
+    expect(new Set(revoked.map((e) => (JSON.parse(e.raw) as { time: string }).time)).size).toBe(1);
+  });
+
   it("kills the whole family when a spent refresh token is presented again", async () => {
     const first = await userToken();
     const second = await refresh(first.refresh_token as string);
