@@ -539,13 +539,13 @@ export const configSchema = z.strictObject({
        */
       allow_anonymous: z.boolean().default(false),
       /**
-       * How long the events stream (the audit trail's source) keeps an event; 0 (the default) keeps every event. The
-       * issuer applies it at each start, so set it here, not with `nats stream edit`. A projection rebuilt from the
-       * stream starts at its oldest event.
+       * How long the events stream (the audit trail's source) keeps an event, 0 for ever. When set, the issuer applies
+       * it at each start (a change made with `nats stream edit` is put back); unset, the stream is left as it is (a new
+       * one keeps every event). A projection rebuilt from the stream starts at its oldest event.
        */
-      stream_max_age: duration.default(0),
-      /** Most bytes the events stream holds, the oldest events dropped past it; 0 (the default): no limit but the server's. */
-      stream_max_bytes: z.number().int().min(0).default(0),
+      stream_max_age: duration.optional(),
+      /** Most bytes the events stream holds, the oldest events dropped past it, 0 for no limit but the server's; unset: as it is. */
+      stream_max_bytes: z.number().int().min(0).optional(),
     })
     .prefault({}),
   clients: z.array(clientSchema).default([]),

@@ -68,29 +68,38 @@ export interface CloudEvent<T> {
 
 /** How the events stream is kept. */
 export interface EventsStreamOptions {
-  /** How long an event is kept (ms); 0 or absent: for ever. */
-  maxAgeMs?: number;
-  /** Most bytes kept, the oldest events dropped past it; 0 or absent: no limit. */
-  maxBytes?: number;
+  /** How long an event is kept (ms), 0 for ever; absent: as the stream is (for ever when it is new). */
+  maxAgeMs?: number | undefined;
+  /** Most bytes kept, the oldest events dropped past it, 0 for no limit; absent: as the stream is (none when new). */
+  maxBytes?: number | undefined;
   duplicateWindowMs?: number;
   replicas?: number;
 }
 
-/** Creates or updates the events stream (file storage, duplicate window for retried publishes, the given retention). */
+/**
+ * Creates or updates the events stream (file storage, duplicate window for retried publishes, the given retention);
+ * a retention not given is left as the stream has it, so that a limit set with the NATS tools is not lifted silently.
+ */
 export async function ensureEventsStream(handle: NatsHandle, options: EventsStreamOptions = {}): Promise<void> {
+  let existing: { max_age: number } | undefined;
+  try {
+    existing = (await handle.jsm.streams.info(EVENTS_STREAM.name)).config;
+  } catch (err) {
+    if (!(err instanceof Error && /not found/i.test(err.message))) throw err;
+  }
+  const maxAge = options.maxAgeMs !== undefined ? options.maxAgeMs * 1_000_000 : (existing?.max_age ?? 0);
+  const window = (options.duplicateWindowMs ?? 120_000) * 1_000_000;
   const config = {
     name: EVENTS_STREAM.name,
     subjects: [...EVENTS_STREAM.subjects],
     storage: "file" as const,
     num_replicas: options.replicas ?? 1,
-    duplicate_window: (options.duplicateWindowMs ?? 120_000) * 1_000_000,
-    max_age: (options.maxAgeMs ?? 0) * 1_000_000,
-    max_bytes: options.maxBytes || -1,
+    // The server refuses a duplicate window longer than the max age.
+    duplicate_window: maxAge > 0 ? Math.min(window, maxAge) : window,
+    max_age: maxAge,
+    ...((options.maxBytes !== undefined || !existing) && { max_bytes: options.maxBytes || -1 }),
   };
-  try {
-    await handle.jsm.streams.info(EVENTS_STREAM.name);
-  } catch (err) {
-    if (!(err instanceof Error && /not found/i.test(err.message))) throw err;
+  if (!existing) {
     try {
       await handle.jsm.streams.add(config);
       return;

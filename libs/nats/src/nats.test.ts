@@ -61,6 +61,22 @@ describe("with a real nats-server", () => {
     await server?.stop();
   });
 
+  it("keeps the events stream as told, leaves a retention it is not told about as it is, and fits the duplicate window into a short age", async () => {
+    const retention = async () => {
+      const { config } = await nats.jsm.streams.info(EVENTS_STREAM.name);
+      return { age: config.max_age / 1e9, bytes: config.max_bytes, window: config.duplicate_window / 1e9 };
+    };
+    await ensureEventsStream(nats, { maxAgeMs: 86_400_000, maxBytes: 1 << 30 });
+    expect(await retention()).toEqual({ age: 86_400, bytes: 1 << 30, window: 120 });
+    // Another start with nothing configured (or a limit set with the NATS tools meanwhile): left alone.
+    await ensureEventsStream(nats);
+    expect(await retention()).toEqual({ age: 86_400, bytes: 1 << 30, window: 120 });
+    await ensureEventsStream(nats, { maxAgeMs: 60_000 });
+    expect(await retention()).toEqual({ age: 60, bytes: 1 << 30, window: 60 });
+    await ensureEventsStream(nats, { maxAgeMs: 0, maxBytes: 0 });
+    expect(await retention()).toEqual({ age: 0, bytes: -1, window: 120 });
+  });
+
   it("stores and reads back ids that are invalid raw keys", async () => {
     const kv = await openBucket(nats, BUCKETS.clients);
     for (const id of ["admin:test/vo_1", "a.b*>c", ""]) {

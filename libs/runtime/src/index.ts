@@ -131,7 +131,8 @@ async function useEventsStream(nats: NatsHandle, options: EventsStreamOptions, l
 
 /** The events stream as the config file says to keep it. */
 export function eventsStreamOptions(config: StsConfig): EventsStreamOptions {
-  return { replicas: config.nats.replicas, maxAgeMs: config.audit.stream_max_age * 1000, maxBytes: config.audit.stream_max_bytes };
+  const { stream_max_age: maxAge, stream_max_bytes: maxBytes } = config.audit;
+  return { replicas: config.nats.replicas, maxAgeMs: maxAge === undefined ? undefined : maxAge * 1000, maxBytes };
 }
 
 /** Connects to the stack's NATS (reconnecting forever) and makes sure the events stream exists. */
