@@ -1,12 +1,18 @@
 /**
  * Client management (RFC 7591/7592): admins create, read, update and delete
  * only their own managed clients; a client rotates its own keys without its
- * admin; bad metadata gets invalid_client_metadata.
+ * admin; bad metadata gets invalid_client_metadata, metadata this server does
+ * not understand is ignored. A change whose event JetStream refuses (its
+ * subject taken out of the events stream) fails closed, and the retry
+ * completes it with its event stored once.
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import type { CryptoKey, JWK } from "jose";
+import { BUCKETS, EVENTS_STREAM, EVENT_TYPES, connectNats, decodeKey, encodeKey, eventSubject, openBucket } from "@sts/nats";
+import type { EventType } from "@sts/nats";
+import type { ClientRecord } from "@sts/client-auth";
 import { waitFor } from "@sts/testkit";
 import { basicAuth, postForm, startStack, storedEvents } from "./harness.js";
 import type { Stack } from "./harness.js";
@@ -50,6 +56,47 @@ async function manage(method: string, path: string, bearer: string, body?: unkno
   });
   const text = await res.text();
   return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+/** Runs `during` while the events stream takes every event but `type`'s: JetStream has no stream for its subject and refuses it. */
+async function whileRefusing<T>(type: EventType, during: () => Promise<T>): Promise<T> {
+  const nats = await connectNats({ servers: stack.nats.url, name: "test-refuse-event" });
+  try {
+    const { config } = await nats.jsm.streams.info(EVENTS_STREAM.name);
+    const others = Object.values(EVENT_TYPES).filter((t) => t !== type);
+    await nats.jsm.streams.update(EVENTS_STREAM.name, { subjects: others.map(eventSubject) });
+    try {
+      return await during();
+    } finally {
+      await nats.jsm.streams.update(EVENTS_STREAM.name, { subjects: config.subjects });
+    }
+  } finally {
+    await nats.close();
+  }
+}
+
+/** The clients bucket itself (no replica's copy): every client id it holds a value for, and one client's stored record. */
+async function registry(): Promise<{ ids: string[]; record(id: string): Promise<ClientRecord | undefined> }> {
+  const nats = await connectNats({ servers: stack.nats.url, name: "test-registry" });
+  try {
+    const kv = await openBucket(nats, BUCKETS.clients, { bind: true });
+    const ids: string[] = [];
+    for await (const k of await kv.keys()) ids.push(decodeKey(k));
+    const records = new Map<string, ClientRecord>();
+    for (const id of ids) {
+      const e = await kv.get(encodeKey(id));
+      if (e?.operation === "PUT") records.set(id, e.json<ClientRecord>());
+    }
+    return { ids: ids.sort(), record: (id) => Promise.resolve(records.get(id)) };
+  } finally {
+    await nats.close();
+  }
+}
+
+/** The stored events of `type` about `clientId` (CloudEvents data). */
+async function eventsAbout(type: EventType, clientId: string): Promise<Array<Record<string, unknown>>> {
+  const key = type === EVENT_TYPES.SUBJECT_REVOKED ? "sub" : "client_id";
+  return (await storedEvents(stack.nats.url)).filter((e) => e.type === type && e.data[key] === clientId).map((e) => e.data);
 }
 
 beforeAll(async () => {
@@ -414,7 +461,7 @@ describe("client management", () => {
     expect([gone.status, gone.body.error]).toEqual([400, "invalid_scope"]);
   });
 
-  it("refuses lifetimes beyond the issuer's, and does not echo unknown fields", async () => {
+  it("refuses lifetimes beyond the issuer's, and does not echo unknown fields (RFC 7591 §3.2.1)", async () => {
     const base = { token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [keys.managed!.jwk] }, scope: "read", audience: ["storage"] };
     // The stack's longest access token lifetime is the default 300 s; refresh tokens default to one day.
     const access = await manage("POST", "", admin1, { ...base, access_token_ttl: "365d" });
@@ -425,7 +472,137 @@ describe("client management", () => {
     expect(refresh.body.error_description).toMatch(/^refresh_token_ttl: at most/);
     expect((await manage("POST", "", admin1, { ...base, access_token_ttl: "300s" })).status).toBe(201);
     const unknown = await manage("POST", "", admin1, { ...base, "x-evil-<script>": 1 });
-    expect([unknown.status, unknown.body.error]).toEqual([400, "invalid_client_metadata"]);
-    expect(unknown.body.error_description).not.toContain("evil");
+    expect(unknown.status).toBe(201);
+    expect(JSON.stringify(unknown.body)).not.toContain("evil");
+  });
+
+  it("ignores client metadata it does not understand and returns only what it stored (RFC 7591 §2, §3.2.1)", async () => {
+    const key = await keyPair(`u-${randomUUID()}`);
+    const unknown = {
+      contacts: ["ops@example.org"],
+      software_id: "4NRB1-0XZABZI9E6-5SM3R",
+      software_version: "2.1",
+      logo_uri: "https://example.org/logo.png",
+      client_uri: "https://example.org",
+      tos_uri: "https://example.org/tos",
+      redirect_uris: ["https://example.org/cb"],
+      response_types: ["code"],
+      "x-evil-<script>": 1,
+    };
+    const r = await manage("POST", "", admin1, {
+      ...unknown,
+      client_name: "batch job",
+      token_endpoint_auth_method: "private_key_jwt",
+      jwks: { keys: [key.jwk] },
+      scope: "read",
+      audience: ["storage"],
+    });
+    expect([r.status, r.body.client_name, r.body.scope]).toEqual([201, "batch job", "read"]);
+    const clientId = r.body.client_id as string;
+    const read = await waitFor(async () => {
+      const g = await manage("GET", `/${encodeURIComponent(clientId)}`, admin1);
+      return g.status === 200 ? g.body : undefined;
+    });
+    for (const shown of [r.body, read]) expect(Object.keys(shown).filter((field) => field in unknown)).toEqual([]);
+    expect(JSON.stringify(await (await registry()).record(clientId))).not.toMatch(/contacts|software|logo|evil/);
+    // Understood fields keep every check: a privilege is refused, not ignored.
+    const privileged = await manage("POST", "", admin1, { ...unknown, scope: "read", audience: ["storage"], internal: true });
+    expect([privileged.status, privileged.body.error, privileged.body.error_description]).toEqual([
+      400,
+      "invalid_client_metadata",
+      "internal cannot be set by registration",
+    ]);
+  });
+
+  it("takes back what a registration or a read returned (RFC 7592 §2.2), and refuses a server-set value changed", async () => {
+    const registered = await manage("POST", "", admin1, { token_endpoint_auth_method: "client_secret_basic", scope: "read write", audience: ["storage"] });
+    expect(registered.status).toBe(201);
+    const clientId = registered.body.client_id as string;
+    const secret = registered.body.client_secret as string;
+    const path = `/${encodeURIComponent(clientId)}`;
+    const readWhen = (scope: string) =>
+      waitFor(async () => {
+        const g = await manage("GET", path, admin1);
+        return g.body.scope === scope ? g.body : undefined;
+      });
+    await readWhen("read write");
+    // The registration response as it came (secret, registration_access_token and all), with one change.
+    const first = await manage("PUT", path, admin1, { ...registered.body, scope: "read" });
+    expect([first.status, first.body.scope, first.body.client_secret]).toEqual([200, "read", undefined]);
+    const second = await manage("PUT", path, admin1, { ...(await readWhen("read")), scope: "read write" });
+    expect([second.status, second.body.scope]).toEqual([200, "read write"]);
+    const fresh = await readWhen("read write");
+    for (const [field, value] of [
+      ["client_secret", "a-secret-of-my-own-choosing"],
+      ["admin_client_id", "admin:test/vo_2"],
+      ["registration_client_uri", `${registerUrl}/other`],
+      ["client_id_issued_at", 1],
+    ] as const) {
+      const r = await manage("PUT", path, admin1, { ...fresh, scope: "read", [field]: value });
+      expect([field, r.status, r.body.error, r.body.error_description]).toEqual([
+        field,
+        400,
+        "invalid_client_metadata",
+        `${field} cannot be set by registration`,
+      ]);
+    }
+    expect((await readWhen("read write")).scope).toBe("read write");
+    expect((await postForm(tokenUrl, { grant_type: "client_credentials" }, { authorization: basicAuth(clientId, secret) })).status).toBe(200);
+  });
+
+  it("lets a client take back its own read with new keys (RFC 7592 §2.2), and change nothing else that way", async () => {
+    const { clientId, rat, key, path } = await registerManaged();
+    const read = await manage("GET", path, rat);
+    expect(read.status).toBe(200);
+    const renamed = await manage("PUT", path, rat, { ...read.body, client_name: "renamed" });
+    expect([renamed.status, renamed.body.error]).toEqual([400, "unauthorized_client"]);
+    const rotated = await keyPair(`r-${randomUUID()}`);
+    const r = await manage("PUT", path, rat, { ...read.body, jwks: { keys: [rotated.jwk] } });
+    expect([r.status, r.body.client_name, r.body.scope]).toEqual([200, "batch job", "read write"]);
+    await waitFor(async () => (await tokenFor(clientId, rotated)).status === 200);
+    expect((await tokenFor(clientId, key)).status).toBe(401);
+  });
+
+  it("registers no client while its client.registered event cannot be stored, and the retry registers it, recorded once (fail closed)", async () => {
+    const key = await keyPair(`f-${randomUUID()}`);
+    const metadata = { token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [key.jwk] }, scope: "read", audience: ["storage"] };
+    const chosen = `admin:test/vo_1/fc-${randomUUID()}`;
+    const before = (await registry()).ids;
+    const refused = await whileRefusing(EVENT_TYPES.CLIENT_REGISTERED, async () => [
+      await manage("POST", "", admin1, { ...metadata, client_id: chosen }),
+      await manage("POST", "", admin1, metadata),
+    ]);
+    for (const r of refused) expect([r.status, r.body.error]).toEqual([503, "temporarily_unavailable"]);
+    // Neither the chosen id nor a generated one: no client exists whose registration is not recorded.
+    expect((await registry()).ids).toEqual(before);
+    const retried = await manage("POST", "", admin1, { ...metadata, client_id: chosen });
+    expect([retried.status, retried.body.client_id]).toEqual([201, chosen]);
+    await waitFor(async () => (await tokenFor(chosen, key, { scope: "read" })).status === 200);
+    expect(await eventsAbout(EVENT_TYPES.CLIENT_REGISTERED, chosen)).toEqual([{ client_id: chosen, admin_client_id: "admin:test/vo_1" }]);
+  });
+
+  it("leaves an update without effect while its client.updated event cannot be stored, and the retry makes it, recorded once (fail closed)", async () => {
+    const { clientId, key, path } = await registerManaged();
+    const narrowed = { token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [key.jwk] }, scope: "read", audience: ["storage"] };
+    const refused = await whileRefusing(EVENT_TYPES.CLIENT_UPDATED, () => manage("PUT", path, admin1, narrowed));
+    expect([refused.status, refused.body.error]).toEqual([503, "temporarily_unavailable"]);
+    expect((await (await registry()).record(clientId))?.scope).toEqual(["read", "write"]);
+    expect((await tokenFor(clientId, key, { scope: "write" })).status).toBe(200);
+    const retried = await manage("PUT", path, admin1, narrowed);
+    expect([retried.status, retried.body.scope]).toEqual([200, "read"]);
+    expect((await (await registry()).record(clientId))?.scope).toEqual(["read"]);
+    expect(await eventsAbout(EVENT_TYPES.CLIENT_UPDATED, clientId)).toEqual([{ client_id: clientId, by: "admin:test/vo_1" }]);
+  });
+
+  it("ends a client at once when its client.deleted event cannot be stored, and the admin's retry records the deletion once (fail closed, RFC 7592 §2.3)", async () => {
+    const { clientId, key, path } = await registerManaged();
+    const refused = await whileRefusing(EVENT_TYPES.CLIENT_DELETED, () => manage("DELETE", path, admin1));
+    expect([refused.status, refused.body.error]).toEqual([503, "temporarily_unavailable"]);
+    await waitFor(async () => (await tokenFor(clientId, key)).status === 401, { message: "the client still gets tokens" });
+    expect((await manage("DELETE", path, admin1)).status).toBe(204);
+    expect(await eventsAbout(EVENT_TYPES.CLIENT_DELETED, clientId)).toEqual([{ client_id: clientId, by: "admin:test/vo_1" }]);
+    expect(await eventsAbout(EVENT_TYPES.SUBJECT_REVOKED, clientId)).toHaveLength(1);
+    expect((await registry()).ids).not.toContain(clientId);
+    expect((await manage("DELETE", path, admin1)).body.error).toBe("unauthorized_client");
   });
 });

@@ -4,25 +4,45 @@
  * presenting an access token issued to them for the registration endpoint.
  * Each registered client gets a registration_access_token (stored hashed)
  * with which it can read its configuration and rotate its own keys, without
- * its admin. Metadata is validated by the same schema as the config file.
+ * its admin. Metadata is validated by the same schema as the config file,
+ * once client-metadata.ts has set aside what a request may not set and what
+ * this server does not understand.
+ *
+ * A change is answered only once its event is in JetStream (fail closed), and
+ * a retry can always complete what a failure left:
+ * - a registration and an update grant, so their event is stored before they
+ *   take effect: a failed publish changes nothing and the retry starts afresh.
+ *   Should the write after a stored event fail, the trail holds an event for
+ *   a change that did not happen (the retry's own event follows), never a
+ *   change without its event;
+ * - a deletion takes away, so it takes effect first (the safe side, as a
+ *   subject revocation does): the record becomes a tombstone no replica
+ *   serves, then the event is stored under the id the tombstone fixes, then
+ *   the tombstone goes. The admin's retry finds the tombstone and stores the
+ *   same event, which JetStream and the audit projection each keep once.
+ * Update and deletion event ids derive from the revision they replace, so a
+ * retry that finds the same state publishes the same event.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
 import type { KV } from "@nats-io/kv";
 import { clientSchema } from "@sts/config";
 import { OAuthError, invalidRequest } from "@sts/errors";
 import type { ClientRecord } from "@sts/client-auth";
 import type { AccessTokenClaims } from "@sts/jwt";
 import { audienceList } from "@sts/jwt";
-import { EVENT_TYPES, encodeKey, isWriteConflict } from "@sts/nats";
+import { EVENT_TYPES, recordEventId } from "@sts/nats";
 import { isWithin } from "@sts/scopes";
+import { isRegistrationToken, registrableMetadata, registrationTokenHash } from "./client-metadata.js";
 import { toClientRecord } from "./client-records.js";
-import type { EventPublisher } from "@sts/nats";
+import { createRecord, readEntry, removeTombstone, replaceEntry } from "./client-store.js";
+import type { ManagedRecord, Tombstone } from "./client-store.js";
+import type { EventPublisher, EventType } from "@sts/nats";
+
+export type { ManagedRecord } from "./client-store.js";
 
 /** Prefix of registration access tokens. */
 export const RAT_PREFIX = "rat_";
-
-/** A stored client with its management credential (hashed). */
-export type ManagedRecord = ClientRecord & { registration_token_hash?: string };
 
 /** What management needs. */
 export interface ManagementDeps {
@@ -50,15 +70,15 @@ export interface ManagementDeps {
 type Caller = { kind: "admin"; admin: ClientRecord; jti: string } | { kind: "self"; client: ManagedRecord };
 
 const deny = (): OAuthError => new OAuthError("invalid_token", "management credential is invalid");
-const digest = (s: string): Buffer => createHash("sha256").update(s).digest();
+// An admin sees only its own clients; anything else looks like it does not exist (RFC 7592 §2).
+const notOwn = (): OAuthError => new OAuthError("unauthorized_client", "not a client of this admin");
 
 /** Who is calling: an admin (by access token) or a client itself (by registration access token). */
 async function authorize(bearer: string, target: string | undefined, deps: ManagementDeps): Promise<Caller> {
   if (!bearer) throw deny();
   if (bearer.startsWith(RAT_PREFIX)) {
     const client = target ? deps.lookup(target) : undefined;
-    const stored = client?.registration_token_hash;
-    if (!client || !stored || !timingSafeEqual(Buffer.from(stored, "base64url"), digest(bearer))) throw deny();
+    if (!client || !isRegistrationToken(client.registration_token_hash, bearer)) throw deny();
     return { kind: "self", client };
   }
   const claims = await deps.inspect(bearer);
@@ -79,7 +99,7 @@ function parseMetadata(json: string): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
-/** Validates RFC 7591 metadata with the config schema; privileged flags cannot be set here. */
+/** Validates registrable metadata (see client-metadata.ts) with the config schema. */
 function validate(
   meta: Record<string, unknown>,
   clientId: string,
@@ -87,9 +107,6 @@ function validate(
   maxTtl: ManagementDeps["maxTtl"],
   previousSecretHash?: string,
 ): ReturnType<typeof clientSchema.parse> {
-  for (const privileged of ["internal", "admin", "manages", "admin_client_id", "client_secret", "client_secret_hash"]) {
-    if (privileged in meta) throw new OAuthError("invalid_client_metadata", `${privileged} cannot be set by registration`);
-  }
   const scope = typeof meta.scope === "string" ? meta.scope.split(" ").filter(Boolean) : meta.scope;
   const method = (meta.token_endpoint_auth_method as string | undefined) ?? "private_key_jwt";
   // A secret is made once, at registration (or when a client first needs one); updates keep it.
@@ -104,7 +121,7 @@ function validate(
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    // Named by its top-level field only, which is one of the schema's (an unknown key fails at the root): descriptions never echo input.
+    // Named by its top-level field only, one of the registrable ones (a nested unknown key is refused under it): descriptions never echo input.
     const field = typeof issue?.path[0] === "string" ? issue.path[0] : "metadata";
     const reason = issue?.code === "unrecognized_keys" ? "unknown field" : (issue?.message ?? "invalid").replace(/"/g, "'");
     throw new OAuthError("invalid_client_metadata", `${field}: ${reason}`.slice(0, 200));
@@ -132,26 +149,27 @@ function withinAllowance(valid: ReturnType<typeof clientSchema.parse>, admin: Cl
   return valid;
 }
 
-/** The RFC 7591 §3.2.1 view of a record (no hashes). */
+/** A client's registration_client_uri (RFC 7592 §3). */
+const clientUri = (endpoint: string, clientId: string): string => `${endpoint}/${encodeURIComponent(clientId)}`;
+
+/** The RFC 7591 §3.2.1 view of a record (no hashes): what was stored, never what a request sent and this server ignored. */
 function view(r: ManagedRecord, endpoint: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   const { secret_hash: _s, registration_token_hash: _r, seed_digest: _d, internal: _i, admin: _a, ...rest } = r;
   return {
     ...rest,
     scope: r.scope.join(" "),
-    registration_client_uri: `${endpoint}/${encodeURIComponent(r.client_id)}`,
+    registration_client_uri: clientUri(endpoint, r.client_id),
     client_id_issued_at: r.created_at,
     ...extra,
   };
 }
 
-async function write(deps: ManagementDeps, record: ManagedRecord, create: boolean): Promise<void> {
-  try {
-    if (create) await deps.kv.create(encodeKey(record.client_id), JSON.stringify(record));
-    else await deps.kv.put(encodeKey(record.client_id), JSON.stringify(record));
-  } catch (err) {
-    if (create && isWriteConflict(err)) throw new OAuthError("invalid_client_metadata", "client_id is taken");
-    throw new OAuthError("temporarily_unavailable", "client registry unavailable", { cause: err });
-  }
+/**
+ * The id of the event recording a change to a client's record as stored at `revision`: a retry that finds the record
+ * so publishes the same id; the timestamps keep it apart from an earlier client's, should the bucket be made anew.
+ */
+function changeEventId(type: EventType, record: ManagedRecord, revision: number, by: string): string {
+  return recordEventId(type, [record.client_id, by, revision, record.created_at, record.updated_at]);
 }
 
 /** The stored record for validated metadata; registration credentials and privileges never come from metadata. */
@@ -184,34 +202,98 @@ function chosenClientId(value: unknown, adminId: string, deps: ManagementDeps): 
   return value;
 }
 
+/**
+ * Readies an id an admin chose: taken while it holds a client (refused before any event is stored); holding the
+ * tombstone of this admin's deletion, that deletion's event is stored first, so the trail never shows the id
+ * registered again before it shows it deleted.
+ */
+async function vacate(clientId: string, adminId: string, deps: ManagementDeps): Promise<void> {
+  const entry = await readEntry(deps.kv, clientId);
+  if (!entry) return;
+  if ("tombstone" in entry && entry.tombstone.admin_client_id === adminId) return finishDeletion(entry.tombstone, entry.revision, deps);
+  throw new OAuthError("invalid_client_metadata", "client_id is taken");
+}
+
 /** Register (RFC 7591 §3): the caller must be an admin; returns the metadata with the new credentials. */
 export async function registerClient(bearer: string, json: string, deps: ManagementDeps): Promise<Record<string, unknown>> {
   const caller = await authorize(bearer, undefined, deps);
   if (caller.kind !== "admin") throw new OAuthError("unauthorized_client", "only admin clients register clients");
   const meta = parseMetadata(json);
-  const clientId = chosenClientId(meta.client_id, caller.admin.client_id, deps) ?? `${caller.admin.client_id}/${randomBytes(9).toString("base64url")}`;
-  const { client_id: _ignored, ...rest } = meta;
-  const valid = withinAllowance(validate(rest, clientId, caller.admin.client_id, deps.maxTtl), caller.admin);
+  const adminId = caller.admin.client_id;
+  const chosen = chosenClientId(meta.client_id, adminId, deps);
+  const clientId = chosen ?? `${adminId}/${randomBytes(9).toString("base64url")}`;
+  const valid = withinAllowance(validate(await registrableMetadata(meta), clientId, adminId, deps.maxTtl), caller.admin);
   const rat = RAT_PREFIX + randomBytes(32).toString("base64url");
-  const record = { ...(await toRecord(valid, undefined, deps.now())), registration_token_hash: digest(rat).toString("base64url") };
-  await write(deps, record, true);
-  await deps.events.publish(EVENT_TYPES.CLIENT_REGISTERED, { client_id: clientId, admin_client_id: caller.admin.client_id }, { subject: clientId });
+  const record = { ...(await toRecord(valid, undefined, deps.now())), registration_token_hash: registrationTokenHash(rat) };
+  if (chosen) await vacate(clientId, adminId, deps);
+  // The event goes first: a client whose event could not be stored never exists (a generated id's retry would name
+  // another client, and the first would stay usable with credentials nobody was given).
+  await deps.events.publish(
+    EVENT_TYPES.CLIENT_REGISTERED,
+    { client_id: clientId, admin_client_id: adminId },
+    { subject: clientId, id: recordEventId(EVENT_TYPES.CLIENT_REGISTERED, [clientId, record.created_at, record.registration_token_hash]) },
+  );
+  await createRecord(deps.kv, record);
   return view(record, deps.registrationEndpoint, { ...issuedSecret(valid), registration_access_token: rat });
-}
-
-async function target(bearer: string, clientId: string, deps: ManagementDeps): Promise<{ caller: Caller; record: ManagedRecord }> {
-  const caller = await authorize(bearer, clientId, deps);
-  const record = deps.lookup(clientId);
-  // An admin sees only its own clients; anything else looks like it does not exist (RFC 7592 §2).
-  if (!record || (caller.kind === "admin" && record.admin_client_id !== caller.admin.client_id))
-    throw new OAuthError("unauthorized_client", "not a client of this admin");
-  return { caller, record };
 }
 
 /** Read (RFC 7592 §2.1). */
 export async function readClient(bearer: string, clientId: string, deps: ManagementDeps): Promise<Record<string, unknown>> {
-  const { record } = await target(bearer, clientId, deps);
+  const caller = await authorize(bearer, clientId, deps);
+  const record = deps.lookup(clientId);
+  if (!record || (caller.kind === "admin" && record.admin_client_id !== caller.admin.client_id)) throw notOwn();
   return view(record, deps.registrationEndpoint);
+}
+
+/**
+ * The caller's client as the bucket holds it now, with its revision (a replica's copy may lag, and the change is a
+ * compare-and-set on it): an admin's own client, or the client whose registration access token the caller holds.
+ */
+async function stored(caller: Caller, clientId: string, deps: ManagementDeps): Promise<{ record: ManagedRecord; revision: number }> {
+  const entry = await readEntry(deps.kv, clientId);
+  const record = entry && "record" in entry ? entry.record : undefined;
+  const reached =
+    caller.kind === "admin"
+      ? record?.admin_client_id === caller.admin.client_id
+      : record?.registration_token_hash !== undefined && record.registration_token_hash === caller.client.registration_token_hash;
+  if (!entry || !record || !reached) throw notOwn();
+  return { record, revision: entry.revision };
+}
+
+/** The metadata of a record a client may not change itself (its keys excepted), in the form a request gives it. */
+function fixedMetadata(record: ManagedRecord): Record<string, unknown> {
+  return {
+    token_endpoint_auth_method: record.token_endpoint_auth_method,
+    grant_types: record.grant_types,
+    scope: record.scope,
+    audience: record.audience,
+    access_token_format: record.access_token_format,
+    scope_templates: record.scope_templates ?? {},
+    refresh_token_ttl: record.refresh_token_ttl,
+    ...(record.access_token_ttl !== undefined && { access_token_ttl: record.access_token_ttl }),
+    ...(record.client_name !== undefined && { client_name: record.client_name }),
+  };
+}
+
+/** A record without what a client may change itself or what every write moves. */
+const withoutKeys = ({ jwks: _k, jwks_uri: _u, updated_at: _t, ...rest }: ManagedRecord): Omit<ManagedRecord, "jwks" | "jwks_uri" | "updated_at"> => rest;
+
+/**
+ * Whether metadata a client sent about itself, its keys set aside, is what its record holds: RFC 7592 §2.2 has it
+ * send back all it read, and it may change only its keys. Both sides are built as a write builds a record, so a value
+ * sent in another form (scope as a string) compares equal; a value that does not even validate is a change.
+ */
+async function changesOnlyKeys(sent: Record<string, unknown>, record: ManagedRecord, deps: ManagementDeps): Promise<boolean> {
+  const { jwks: _k, jwks_uri: _u, ...others } = sent;
+  const kept = { ...fixedMetadata(record), ...(record.jwks && { jwks: record.jwks }), ...(record.jwks_uri && { jwks_uri: record.jwks_uri }) };
+  const build = (meta: Record<string, unknown>): Promise<ManagedRecord> =>
+    toRecord(validate(meta, record.client_id, record.admin_client_id ?? "", deps.maxTtl, record.secret_hash), record, record.updated_at);
+  const unchanged = withoutKeys(await build(kept));
+  try {
+    return isDeepStrictEqual(withoutKeys(await build({ ...kept, ...others })), unchanged);
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -220,27 +302,16 @@ export async function readClient(bearer: string, clientId: string, deps: Managem
  * client_secret_* method) is in the response, the only time it is shown.
  */
 export async function updateClient(bearer: string, clientId: string, json: string, deps: ManagementDeps): Promise<Record<string, unknown>> {
-  const { caller, record } = await target(bearer, clientId, deps);
+  const caller = await authorize(bearer, clientId, deps);
+  const { record, revision } = await stored(caller, clientId, deps);
   const meta = parseMetadata(json);
   if (meta.client_id !== undefined && meta.client_id !== clientId) throw new OAuthError("invalid_client_metadata", "client_id cannot change");
-  const { client_id: _c, ...rest } = meta;
+  const rest = await registrableMetadata(meta, { record, uri: clientUri(deps.registrationEndpoint, clientId) });
   let next: ManagedRecord;
   let valid: ReturnType<typeof clientSchema.parse>;
   if (caller.kind === "self") {
-    const keys = Object.keys(rest);
-    if (keys.some((k) => k !== "jwks" && k !== "jwks_uri")) throw new OAuthError("unauthorized_client", "a client may change only its keys");
-    const current = {
-      token_endpoint_auth_method: record.token_endpoint_auth_method,
-      grant_types: record.grant_types,
-      scope: record.scope,
-      audience: record.audience,
-      access_token_format: record.access_token_format,
-      scope_templates: record.scope_templates ?? {},
-      refresh_token_ttl: record.refresh_token_ttl,
-      ...(record.access_token_ttl !== undefined && { access_token_ttl: record.access_token_ttl }),
-      ...rest,
-    };
-    valid = validate(current, clientId, record.admin_client_id ?? "", deps.maxTtl, record.secret_hash);
+    if (!(await changesOnlyKeys(rest, record, deps))) throw new OAuthError("unauthorized_client", "a client may change only its keys");
+    valid = validate({ ...fixedMetadata(record), ...rest }, clientId, record.admin_client_id ?? "", deps.maxTtl, record.secret_hash);
     next = await toRecord(valid, record, deps.now());
     if (!rest.jwks) delete next.jwks;
     if (!rest.jwks_uri) delete next.jwks_uri;
@@ -248,12 +319,15 @@ export async function updateClient(bearer: string, clientId: string, json: strin
     valid = withinAllowance(validate(rest, clientId, caller.admin.client_id, deps.maxTtl, record.secret_hash), caller.admin);
     next = await toRecord(valid, record, deps.now());
   }
-  await write(deps, next, false);
+  const by = caller.kind === "admin" ? caller.admin.client_id : clientId;
+  // The event goes first, and the write is a compare-and-set on the revision it names: a retry that finds the record
+  // unchanged publishes the same event.
   await deps.events.publish(
     EVENT_TYPES.CLIENT_UPDATED,
-    { client_id: clientId, by: caller.kind === "admin" ? caller.admin.client_id : clientId },
-    { subject: clientId },
+    { client_id: clientId, by },
+    { subject: clientId, id: changeEventId(EVENT_TYPES.CLIENT_UPDATED, record, revision, by) },
   );
+  await replaceEntry(deps.kv, clientId, next, revision);
   return view(next, deps.registrationEndpoint, issuedSecret(valid));
 }
 
@@ -262,18 +336,32 @@ function issuedSecret(valid: ReturnType<typeof clientSchema.parse>): Record<stri
   return valid.client_secret ? { client_secret: valid.client_secret, client_secret_expires_at: 0 } : {};
 }
 
-/** Delete (RFC 7592 §2.3): admins only. */
+/** Stores a deletion's event, then removes its tombstone: the deletion is answered done only once it is recorded. */
+async function finishDeletion(tombstone: Tombstone, revision: number, deps: ManagementDeps): Promise<void> {
+  await deps.events.publish(
+    EVENT_TYPES.CLIENT_DELETED,
+    { client_id: tombstone.client_id, by: tombstone.admin_client_id },
+    { subject: tombstone.client_id, id: tombstone.event_id },
+  );
+  await removeTombstone(deps.kv, tombstone.client_id, revision);
+}
+
+/** Delete (RFC 7592 §2.3): admins only; a retry completes a deletion whose event could not be stored. */
 export async function deleteClient(bearer: string, clientId: string, deps: ManagementDeps): Promise<void> {
-  const { caller } = await target(bearer, clientId, deps);
+  const caller = await authorize(bearer, clientId, deps);
   if (caller.kind !== "admin") throw new OAuthError("unauthorized_client", "only the admin deletes a client");
+  const adminId = caller.admin.client_id;
+  const entry = await readEntry(deps.kv, clientId);
+  if (entry && "tombstone" in entry && entry.tombstone.admin_client_id === adminId) return finishDeletion(entry.tombstone, entry.revision, deps);
+  if (!entry || !("record" in entry) || entry.record.admin_client_id !== adminId) throw notOwn();
   // RFC 7592 §2.3: a deleted client's tokens, refresh tokens and the hops made from them end with it, and a client
   // registered later under the same id does not inherit them. Revoked first: should the deletion then fail, the
   // admin's retry finds the client and deletes it.
-  await deps.revokeClient(clientId, { client_id: caller.admin.client_id, jti: caller.jti });
-  try {
-    await deps.kv.delete(encodeKey(clientId));
-  } catch (err) {
-    throw new OAuthError("temporarily_unavailable", "client registry unavailable", { cause: err });
-  }
-  await deps.events.publish(EVENT_TYPES.CLIENT_DELETED, { client_id: clientId, by: caller.admin.client_id }, { subject: clientId });
+  await deps.revokeClient(clientId, { client_id: adminId, jti: caller.jti });
+  const tombstone: Tombstone = {
+    client_id: clientId,
+    admin_client_id: adminId,
+    event_id: changeEventId(EVENT_TYPES.CLIENT_DELETED, entry.record, entry.revision, adminId),
+  };
+  await finishDeletion(tombstone, await replaceEntry(deps.kv, clientId, { deleted: tombstone }, entry.revision), deps);
 }

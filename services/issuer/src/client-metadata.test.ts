@@ -1,0 +1,128 @@
+/**
+ * The registration API's boundary for client metadata: what it takes, refuses
+ * and ignores (RFC 7591 §2), and which server-set values an update may carry
+ * back (RFC 7592 §2.2). The config file's strictness is load.test.ts's.
+ */
+import { describe, expect, it } from "vitest";
+import { hashSecret } from "@sts/client-auth";
+import { clientSchema } from "@sts/config";
+import { PRIVILEGED, REGISTRABLE, SERVER_SET, registrableMetadata, registrationTokenHash } from "./client-metadata.js";
+import type { ManagedRecord } from "./client-store.js";
+
+const URI = "https://sts.test/oauth2/register/admin%3Aa%2Fjob";
+const SECRET = "the-issued-secret-0123456789";
+const TOKEN = "rat_the-issued-registration-token";
+
+async function registered(): Promise<{ record: ManagedRecord; uri: string }> {
+  const record: ManagedRecord = {
+    client_id: "admin:a/job",
+    secret_hash: await hashSecret(SECRET),
+    registration_token_hash: registrationTokenHash(TOKEN),
+    token_endpoint_auth_method: "client_secret_basic",
+    grant_types: ["client_credentials"],
+    scope: ["read"],
+    audience: ["storage"],
+    access_token_format: {},
+    refresh_token_ttl: 86400,
+    internal: false,
+    admin: false,
+    admin_client_id: "admin:a",
+    scope_templates: {},
+    created_at: 1_800_000_000,
+    updated_at: 1_800_000_100,
+  };
+  return { record, uri: URI };
+}
+
+const refusal = (p: Promise<unknown>): Promise<unknown> =>
+  p.then(
+    () => "accepted",
+    (err: { code?: string; description?: string }) => [err.code, err.description],
+  );
+
+describe("registration metadata", () => {
+  it("classifies every field of the config's client schema, so a field added there is ignored here until someone decides", () => {
+    const classified = new Set<string>(["client_id", ...REGISTRABLE, ...PRIVILEGED, ...SERVER_SET]);
+    expect(Object.keys(clientSchema.shape).filter((field) => !classified.has(field))).toEqual([]);
+  });
+
+  it("ignores metadata it does not understand, at registration and update alike (RFC 7591 §2)", async () => {
+    const unknown = {
+      contacts: ["ops@example.org"],
+      software_id: "4NRB1-0XZABZI9E6-5SM3R",
+      software_version: "2.1",
+      logo_uri: "https://example.org/logo.png",
+      client_uri: "https://example.org",
+      redirect_uris: ["https://example.org/cb"],
+      "x-evil-<script>": 1,
+      token_endpoint_auth_signing_alg: "ES256",
+    };
+    const understood = { client_name: "batch job", scope: "read", audience: ["storage"], token_endpoint_auth_method: "client_secret_basic" };
+    // JSON.parse makes "__proto__" an own member, ignored like any other.
+    const body = JSON.parse(`{"__proto__":{"admin":true},${JSON.stringify({ ...unknown, ...understood }).slice(1)}`) as Record<string, unknown>;
+    expect(await registrableMetadata(body)).toEqual(understood);
+    expect(await registrableMetadata(body, await registered())).toEqual(understood);
+  });
+
+  it("refuses what registration never sets, and at registration an admin or a secret", async () => {
+    for (const [field, value] of [
+      ["internal", true],
+      ["admin", false],
+      ["manages", { audience: [], scope: [] }],
+      ["client_secret_hash", "scrypt$1$1$1$a$b"],
+      ["admin_client_id", "admin:a"],
+      ["client_secret", SECRET],
+    ] as const) {
+      expect(await refusal(registrableMetadata({ scope: "read", [field]: value }))).toEqual([
+        "invalid_client_metadata",
+        `${field} cannot be set by registration`,
+      ]);
+    }
+    for (const field of PRIVILEGED) {
+      expect(await refusal(registrableMetadata({ [field]: null }, await registered()))).toEqual([
+        "invalid_client_metadata",
+        `${field} cannot be set by registration`,
+      ]);
+    }
+    // What only this server sets, and a registration never names: there is nothing to set, and nothing is.
+    expect(await registrableMetadata({ scope: "read", created_at: 1, registration_client_uri: "x", registration_access_token: "x" })).toEqual({
+      scope: "read",
+    });
+  });
+
+  it("lets an update carry back every value this server showed, and refuses any of them changed (RFC 7592 §2.2)", async () => {
+    const client = await registered();
+    const shown = {
+      admin_client_id: "admin:a",
+      created_at: 1_800_000_000,
+      updated_at: 1_800_000_100,
+      client_id_issued_at: 1_800_000_000,
+      registration_client_uri: URI,
+      registration_access_token: TOKEN,
+      client_secret: SECRET,
+      client_secret_expires_at: 0,
+    };
+    expect(await registrableMetadata({ ...shown, scope: "read write" }, client)).toEqual({ scope: "read write" });
+    for (const [field, value] of [
+      ["admin_client_id", "admin:b"],
+      ["created_at", 1_800_000_001],
+      ["updated_at", 1_800_000_000],
+      ["client_id_issued_at", "1800000000"],
+      ["registration_client_uri", `${URI}x`],
+      ["registration_access_token", `${TOKEN}x`],
+      // RFC 7592 §2.2: the client MUST NOT set its own secret.
+      ["client_secret", "a-secret-of-its-own-choosing"],
+      ["client_secret_expires_at", 1_900_000_000],
+    ] as const) {
+      expect(await refusal(registrableMetadata({ ...shown, [field]: value }, client))).toEqual([
+        "invalid_client_metadata",
+        `${field} cannot be set by registration`,
+      ]);
+    }
+    const { secret_hash: _s, ...withoutSecret } = client.record;
+    expect(await refusal(registrableMetadata({ client_secret: SECRET }, { ...client, record: withoutSecret }))).toEqual([
+      "invalid_client_metadata",
+      "client_secret cannot be set by registration",
+    ]);
+  });
+});
