@@ -476,6 +476,12 @@ describe("client management", () => {
     expect(JSON.stringify(unknown.body)).not.toContain("evil");
   });
 
+  it("takes the bearer scheme in any case (RFC 9110 §11.1)", async () => {
+    const { clientId, path } = await registerManaged();
+    const res = await fetch(`${registerUrl}${path}`, { headers: { authorization: `bearer ${admin1}` } });
+    expect([res.status, ((await res.json()) as { client_id?: string }).client_id]).toEqual([200, clientId]);
+  });
+
   it("ignores client metadata it does not understand and returns only what it stored (RFC 7591 §2, §3.2.1)", async () => {
     const key = await keyPair(`u-${randomUUID()}`);
     const unknown = {

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { OAuthError, invalidRequest } from "@sts/errors";
-import { callUnary } from "@sts/grpc";
+import { bearerToken, callUnary } from "@sts/grpc";
 import type { ClientServiceClient } from "@sts/proto";
 import { readBody } from "../form.js";
 import { sendJson } from "../respond.js";
@@ -20,9 +20,8 @@ export async function registerEndpoint(
   maxBody: number,
   deadlineMs: number,
 ): Promise<void> {
-  const m = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/.exec(req.headers.authorization ?? "");
-  if (!m) throw new OAuthError("invalid_token", "a bearer credential is required");
-  const bearer = m[1] as string;
+  const bearer = bearerToken(req.headers.authorization);
+  if (!bearer) throw new OAuthError("invalid_token", "a bearer credential is required");
   const json = async (): Promise<string> => {
     const type = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
     if (type !== "application/json") throw invalidRequest("body must be application/json");
