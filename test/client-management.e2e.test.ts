@@ -93,6 +93,9 @@ async function registry(): Promise<{ ids: string[]; record(id: string): Promise<
   }
 }
 
+/** The resource server the managed clients' tokens are for: it may introspect them (RFC 7662 §4). */
+const STORAGE = { client_id: "storage", client_secret: "storage-secret-0000000001" };
+
 /** The stored events of `type` about `clientId` (CloudEvents data). */
 async function eventsAbout(type: EventType, clientId: string): Promise<Array<Record<string, unknown>>> {
   const key = type === EVENT_TYPES.SUBJECT_REVOKED ? "sub" : "client_id";
@@ -103,7 +106,7 @@ beforeAll(async () => {
   keys.admin1 = await keyPair("a1");
   keys.admin2 = await keyPair("a2");
   keys.managed = await keyPair("m1");
-  stack = await startStack({ clients: [] }, { services: ["issuer", "gateway"] });
+  stack = await startStack({ clients: [STORAGE] }, { services: ["issuer", "gateway"] });
   registerUrl = `${stack.gatewayUrl}/oauth2/register`;
   tokenUrl = `${stack.gatewayUrl}/oauth2/token`;
   // The admins are declared after start: the config needs the gateway's URL in their audience.
@@ -336,9 +339,9 @@ describe("client management", () => {
       return tokenFor(workloadId, key, { grant_type: JWT_BEARER, assertion, scope: "read" });
     };
     const refresh = (refresh_token: string) => tokenFor(workloadId, key, { grant_type: "refresh_token", refresh_token });
-    /** Introspection as a service of the stack, which may look at any token (RFC 7662 §4). */
+    /** Introspection as the resource server the tokens are for (RFC 7662 §4). */
     const active = async (token: string) =>
-      (await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token }, { authorization: basicAuth("sts-exchanger", stack.secrets.exchanger) })).body.active;
+      (await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token }, { authorization: basicAuth(STORAGE.client_id, STORAGE.client_secret) })).body.active;
 
     // A user id no client has yet: the workload gets a refresh family for it.
     const user = `admin:test/vo_1/later-${randomUUID()}`;
@@ -474,6 +477,19 @@ describe("client management", () => {
     const unknown = await manage("POST", "", admin1, { ...base, "x-evil-<script>": 1 });
     expect(unknown.status).toBe(201);
     expect(JSON.stringify(unknown.body)).not.toContain("evil");
+  });
+
+  it("does not let the stack's internal client introspect or revoke others' tokens through the gateway", async () => {
+    const { clientId, key } = await registerManaged();
+    const token = (await tokenFor(clientId, key, { scope: "read" })).body.access_token as string;
+    const internal = { authorization: basicAuth("sts-exchanger", stack.secrets.exchanger) };
+    expect((await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token }, internal)).body).toEqual({ active: false });
+    const revoked = await postForm(`${stack.gatewayUrl}/oauth2/revoke`, { token }, internal);
+    expect([revoked.status, revoked.body.error]).toEqual([400, "unauthorized_client"]);
+    // The resource server it is for still sees it active: nothing was revoked.
+    expect(
+      (await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token }, { authorization: basicAuth(STORAGE.client_id, STORAGE.client_secret) })).body.active,
+    ).toBe(true);
   });
 
   it("takes the bearer scheme in any case (RFC 9110 §11.1)", async () => {

@@ -196,18 +196,17 @@ export class RefreshTokens {
   }
 
   /**
-   * RFC 7009: revokes the family of a refresh token of `clientId` (any
-   * client's, for an internal caller). Answers the revoked grant and the
+   * RFC 7009: revokes the family of a refresh token of `clientId`. Answers the revoked grant and the
    * newest one of its family, so their access tokens can be revoked too
    * (§2.1 SHOULD); undefined for a token that is not ours.
    */
-  async revoke(token: string, clientId: string, internal: boolean): Promise<{ grant: RefreshGrant; newest?: RefreshGrant } | undefined> {
+  async revoke(token: string, clientId: string): Promise<{ grant: RefreshGrant; newest?: RefreshGrant } | undefined> {
     if (!token.startsWith(REFRESH_PREFIX) || token.length > 128) return undefined;
     try {
       const entry = await this.kv.get(tokenKey(digest(token)));
       if (!entry || entry.operation !== "PUT") return undefined;
       const grant = entry.json<RefreshGrant>();
-      if (grant.client_id !== clientId && !internal) throw new OAuthError("unauthorized_client", "token was not issued to this client");
+      if (grant.client_id !== clientId) throw new OAuthError("unauthorized_client", "token was not issued to this client");
       const familyEntry = await this.kv.get(familyKey(grant.family));
       const family = familyEntry?.operation === "PUT" ? familyEntry.json<Family>() : undefined;
       await this.#revokeFamily(grant.family);

@@ -227,9 +227,9 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
         const { client } = await authenticateClient(req.client ?? {}, deps.auth);
         if (!req.token) throw invalidRequest("token is required");
         if (req.token.startsWith(REFRESH_PREFIX)) {
-          // A refresh token is shown only to the client it was issued to (or a service of the stack).
+          // A refresh token is shown only to the client it was issued to.
           const grant = await deps.grantDeps.refresh.inspect(req.token);
-          if (!grant || (grant.client_id !== client.client_id && !client.internal)) return { active: false };
+          if (!grant || grant.client_id !== client.client_id) return { active: false };
           return {
             active: true,
             scope: grant.scope.join(" "),
@@ -243,9 +243,10 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
           };
         }
         const claims = await inspectToken(req.token, deps);
-        // RFC 7662 §4: only the token's holder, a resource server it was issued for, or a service
-        // of the stack learns about it; to anyone else it is simply not active (no token scanning).
-        const entitled = claims && (claims.client_id === client.client_id || client.internal || audienceList(claims.aud).includes(client.client_id));
+        // RFC 7662 §4: only the token's holder or a resource server it was issued for learns about it; to anyone else
+        // (the stack's internal client included: nothing of the stack introspects through here, so its secret, if
+        // leaked, must not read every token) it is simply not active (no token scanning).
+        const entitled = claims && (claims.client_id === client.client_id || audienceList(claims.aud).includes(client.client_id));
         if (!claims || !entitled) return { active: false };
         const act = actToProto(claims.act);
         const vouching = subjectIssuer(claims);
@@ -288,7 +289,7 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
         };
         if (req.token.startsWith(REFRESH_PREFIX)) {
           // RFC 7009 §2: refresh tokens MUST be revocable. The family dies, and (§2.1) so do the access tokens issued with it.
-          const revoked = await deps.grantDeps.refresh.revoke(req.token, client.client_id, client.internal);
+          const revoked = await deps.grantDeps.refresh.revoke(req.token, client.client_id);
           if (!revoked) return {};
           const now = deps.now();
           const grants = [revoked.grant, ...(revoked.newest && revoked.newest.access_jti !== revoked.grant.access_jti ? [revoked.newest] : [])];
@@ -304,7 +305,7 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
         const claims = await inspectToken(req.token, deps, true);
         // RFC 7009 §2.2: an invalid or unknown token is answered as success.
         if (!claims) return {};
-        if (claims.client_id !== client.client_id && !client.internal) throw unauthorizedClient("token was not issued to this client");
+        if (claims.client_id !== client.client_id) throw unauthorizedClient("token was not issued to this client");
         await revokeAccess(claims);
         return {};
       },
