@@ -170,3 +170,12 @@ export async function reconcileBucket(
   logger?.info({ bucket: name, changes }, "bucket settings updated to this service's configuration");
   return changes;
 }
+
+/**
+ * Removes every earlier revision of one key of a bucket, keeping the value in force: for a record whose older
+ * versions hold what must not stay readable (a bucket keeps `history` revisions per key). `key` is as stored
+ * (encoded). Needs the right to purge the bucket's stream.
+ */
+export async function dropHistory(handle: NatsHandle, bucket: string, key: string): Promise<void> {
+  await handle.jsm.streams.purge(`KV_${bucket}`, { filter: `$KV.${bucket}.${key}`, keep: 1 });
+}

@@ -3,7 +3,7 @@ export type { NatsHandle, NatsOptions, NatsLogger, NatsTlsFiles } from "./connec
 export { describeNatsAuth, natsAuthenticator } from "./credentials.js";
 export type { NatsAuth, NatsSecret } from "./credentials.js";
 export { encodeKey, decodeKey, VALID_KV_KEY } from "./key-encoding.js";
-export { BUCKETS, isWriteConflict, openBucket } from "./buckets.js";
+export { BUCKETS, dropHistory, isWriteConflict, openBucket } from "./buckets.js";
 export type { BucketOptions } from "./buckets.js";
 export { EVENT_TYPES, EVENTS_STREAM, eventSubject, ensureEventsStream, EventPublisher, extractTraceContext, recordEventId } from "./events.js";
 export type { CloudEvent, EventType, EventsStreamOptions, PublisherOptions } from "./events.js";

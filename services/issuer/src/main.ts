@@ -11,7 +11,7 @@ import { kvJtiRecorder } from "./assertion-replay.js";
 import { RefreshTokens } from "./refresh-tokens.js";
 import { recordSubjectRevocation } from "./subject-revocation.js";
 import { JWKS_EDGE_CACHE_SECONDS, JWKS_VERIFIER_CACHE_SECONDS, PublicKeyRing, SigningKeyRing, parseStoredKey, prepublishLeadSeconds } from "@sts/keys";
-import { BUCKETS, EventPublisher, KvCache, openBucket } from "@sts/nats";
+import { BUCKETS, EventPublisher, KvCache, dropHistory, openBucket } from "@sts/nats";
 import { RevocationCache, RevocationList, StalenessGuard } from "@sts/revocation";
 import { openGrpcCredentials, startGrpcServer } from "@sts/grpc";
 import { loadClientsProto, loadKeysProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
@@ -60,7 +60,7 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
   const revocationsCache = new RevocationCache(revocationsKv, { logger, now, clockToleranceSeconds: config.tokens.clock_tolerance });
   await Promise.all([clientsCache.ready(), keysCache.ready(), revocationsCache.ready()]);
 
-  const registry = new ClientRegistry(clientsKv, clientsCache, now);
+  const registry = new ClientRegistry(clientsKv, clientsCache, now, (key) => dropHistory(nats, BUCKETS.clients, key));
   const seeded = await registry.seed(config.clients);
   logger.info({ seeded, clients: config.clients.length }, "client registry seeded");
 

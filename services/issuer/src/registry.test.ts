@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseClientRecord, verifySecret } from "@sts/client-auth";
 import type { ClientRecord } from "@sts/client-auth";
 import { clientSchema } from "@sts/config";
-import { KvCache, connectNats, encodeKey, openBucket } from "@sts/nats";
+import { KvCache, connectNats, dropHistory, encodeKey, openBucket } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
 import { startNats } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
@@ -24,12 +24,34 @@ afterAll(async () => {
 });
 
 /** A registry on a bucket of its own, and how to read a record as stored. */
-async function registry(): Promise<{ registry: ClientRegistry; stored: (id: string) => Promise<ClientRecord | undefined>; stop: () => void }> {
-  const kv = await openBucket(nats, `registry_test_${++buckets}`);
+async function registry(): Promise<{
+  registry: ClientRegistry;
+  stored: (id: string) => Promise<ClientRecord | undefined>;
+  revisions: (id: string) => Promise<number>;
+  stop: () => void;
+}> {
+  const bucket = `registry_test_${++buckets}`;
+  // As the issuer's clients bucket keeps them: several revisions per key.
+  const kv = await openBucket(nats, bucket, { history: 5 });
   const cache = new KvCache(kv, { parse: parseClientRecord, invalid: "forget" });
   await cache.ready();
   const stored = async (id: string) => parseClientRecord((await kv.get(encodeKey(id)))?.json());
-  return { registry: new ClientRegistry(kv, cache, () => 1_800_000_000), stored, stop: () => cache.stop() };
+  const revisions = async (id: string) => {
+    let n = 0;
+    for await (const _ of await kv.history({ key: encodeKey(id) })) n++;
+    return n;
+  };
+  return {
+    registry: new ClientRegistry(
+      kv,
+      cache,
+      () => 1_800_000_000,
+      (key) => dropHistory(nats, bucket, key),
+    ),
+    stored,
+    revisions,
+    stop: () => cache.stop(),
+  };
 }
 
 const client = (secret: string) => clientSchema.parse({ client_id: "svc-a", client_secret: secret, scope: ["a"], audience: ["svc-b"] });
@@ -57,6 +79,8 @@ describe("seeding a config client with a secret", () => {
     const rewritten = await r.stored("svc-a");
     expect(await verifySecret(rewritten?.secret_hash ?? "", "new-secret-00000000000003")).toBe(true);
     expect(await verifySecret(rewritten?.secret_hash ?? "", "first-secret-0000000001")).toBe(false);
+    // The revision before (its digest, the replaced secret's hash) is not kept in the bucket's history.
+    expect(await r.revisions("svc-a")).toBe(1);
     r.stop();
   });
 });

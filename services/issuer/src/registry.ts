@@ -18,6 +18,8 @@ export class ClientRegistry {
     private readonly kv: KV,
     private readonly cache: KvCache<ClientRecord>,
     private readonly now: () => number,
+    /** Removes a record's earlier revisions (see seed). */
+    private readonly dropHistory: (key: string) => Promise<void>,
   ) {}
 
   /** The record of a client, or undefined. */
@@ -40,6 +42,8 @@ export class ClientRegistry {
       if (existing?.seed_digest === digest && secretKept) continue;
       const record: ClientRecord = { ...(await toClientRecord(c, { ...(existing && { previous: existing }), now: this.now() })), seed_digest: digest };
       await this.kv.put(encodeKey(c.client_id), JSON.stringify(record));
+      // Earlier revisions may hold a digest over the secret in clear (an earlier release's) or a replaced secret's hash.
+      if (existing) await this.dropHistory(encodeKey(c.client_id));
       written++;
     }
     return written;
