@@ -283,7 +283,11 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
           await deps.events.publish(
             EVENT_TYPES.TOKEN_REVOKED,
             { jti: claims.jti, client_id: claims.client_id, sub: claims.sub, revoked_by: record.by, exp: claims.exp, ...extra },
-            { id: recordEventId(EVENT_TYPES.TOKEN_REVOKED, [record.jti, record.revoked_at, record.by]), subject: claims.jti, time: new Date(record.revoked_at * 1000) },
+            {
+              id: recordEventId(EVENT_TYPES.TOKEN_REVOKED, [record.jti, record.revoked_at, record.by]),
+              subject: claims.jti,
+              time: new Date(record.revoked_at * 1000),
+            },
           );
           ctx.logger.info({ jti: claims.jti }, "token revoked");
         };
