@@ -273,18 +273,19 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
       async (req, ctx) => {
         const { client } = await authenticateClient(req.client ?? {}, deps.auth);
         if (!req.token) throw invalidRequest("token is required");
-        // The record is written once and the event made from it, under an id it fixes: a retry after the event failed
-        // (503) finds the token revoked and stores that same event, so no revocation stays without its record.
+        // The record is written once and the event made from it, under an id it fixes with the operation (the token
+        // itself, or its refresh family): a retry after the event failed (503) finds the token revoked and stores that
+        // same event, so no revocation stays without its record, and a family revoked after its token has its own.
         const revokeAccess = async (
           claims: { jti: string; exp: number; client_id: string; sub: string },
-          extra: Record<string, unknown> = {},
+          extra: { refresh_family?: string } = {},
         ): Promise<void> => {
           const record = await deps.revocations.revoke({ jti: claims.jti, exp: claims.exp, revoked_at: deps.now(), by: client.client_id });
           await deps.events.publish(
             EVENT_TYPES.TOKEN_REVOKED,
             { jti: claims.jti, client_id: claims.client_id, sub: claims.sub, revoked_by: record.by, exp: claims.exp, ...extra },
             {
-              id: recordEventId(EVENT_TYPES.TOKEN_REVOKED, [record.jti, record.revoked_at, record.by]),
+              id: recordEventId(EVENT_TYPES.TOKEN_REVOKED, [record.jti, record.revoked_at, record.by, extra.refresh_family ?? ""]),
               subject: claims.jti,
               time: new Date(record.revoked_at * 1000),
             },
