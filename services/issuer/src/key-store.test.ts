@@ -9,16 +9,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify } from "jose";
 import { signJwt } from "@sts/jwt";
-import { BUCKETS, KvCache, connectNats, openBucket } from "@sts/nats";
-import type { NatsHandle } from "@sts/nats";
-import { SUCCESSOR_LOCK_SECONDS, SigningKeyRing, parseMasterKey, parseStoredKey } from "@sts/keys";
-import type { KeyStore, Rotation, SigningAlg } from "@sts/keys";
+import { BUCKETS, connectNats, openBucket } from "@sts/nats";
+import type { KvCache, NatsHandle } from "@sts/nats";
+import { SUCCESSOR_LOCK_SECONDS, parseMasterKey } from "@sts/keys";
+import type { KeyStore, Rotation, SigningAlg, SigningKeyRing, StoredKey } from "@sts/keys";
 import { startNats, waitFor } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
-import { kvKeyStore } from "./key-store.js";
+import { ringOnBucket } from "./ring.fixture.js";
+import type { FixtureRingOptions } from "./ring.fixture.js";
 
 let server: NatsServerHandle;
 let nats: NatsHandle;
+const caches: Array<{ stop(): void }> = [];
 const master = parseMasterKey(randomBytes(32).toString("base64url"));
 const policy = { rotateAfter: 1000, maxTokenLifetime: 300, clockTolerance: 30 };
 
@@ -28,6 +30,7 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
+  for (const c of caches) c.stop();
   await nats?.close();
   await server?.stop();
 });
@@ -40,27 +43,14 @@ async function namesIn(bucket: string): Promise<string[]> {
   return names.sort();
 }
 
-async function ring(
+/** A ring at `clock` on `bucket` (60 s of pre-publication), as main.ts wires it; its cache is stopped after the tests. */
+function ring(
   bucket: string,
   clock: { t: number },
   algorithm: SigningAlg = "ES256",
-  extra: { successorLockSeconds?: number; waitMs?: number } = {},
-): Promise<{ ring: SigningKeyRing; cache: KvCache<ReturnType<typeof parseStoredKey> & object> }> {
-  const kv = await openBucket(nats, bucket);
-  const cache = new KvCache(kv, { parse: parseStoredKey, invalid: "forget", key: "key.>" });
-  await cache.ready();
-  const { waitMs, ...ringExtra } = extra;
-  const r = new SigningKeyRing({
-    store: kvKeyStore(kv, cache, waitMs),
-    algorithm,
-    policy,
-    masterKey: master,
-    prepublishSeconds: 60,
-    now: () => clock.t,
-    ...ringExtra,
-  });
-  await r.init();
-  return { ring: r, cache };
+  extra: Pick<FixtureRingOptions, "successorLockSeconds" | "storeWaitMs" | "wrapStore"> = {},
+): Promise<{ ring: SigningKeyRing; cache: KvCache<StoredKey> }> {
+  return ringOnBucket(nats, bucket, caches, { algorithm, policy, masterKey: master, prepublishSeconds: 60, now: () => clock.t, ...extra });
 }
 
 describe("SigningKeyRing on NATS KV", () => {
@@ -211,28 +201,22 @@ describe("SigningKeyRing on NATS KV", () => {
     // The other replica finds the lock's key unwritten and, with no staleness allowed, takes the lock over at once.
     const other = await ring(bucket, clock, "ES256", { successorLockSeconds: 0 });
     const genesis = other.ring.signingKey().kid;
-    const kv = await openBucket(nats, bucket);
-    const cache = new KvCache(kv, { parse: parseStoredKey, invalid: "forget", key: "key.>" });
-    await cache.ready();
-    const base = kvKeyStore(kv, cache);
     let taken: Promise<Rotation> | undefined;
     // This replica pauses between taking the lock and writing its key (a GC pause, a slow NATS); the other rotates then.
-    const paused: KeyStore = {
+    const paused = (base: KeyStore): KeyStore => ({
       ...base,
       put: async (name, value) => {
         if (name.startsWith("key.") && !taken) await (taken = other.ring.rotate());
         return base.put(name, value);
       },
-    };
-    const r = new SigningKeyRing({ store: paused, algorithm: "ES256", policy, masterKey: master, prepublishSeconds: 60, now: () => clock.t });
-    await r.init();
+    });
+    const { ring: r } = await ring(bucket, clock, "ES256", { wrapStore: paused });
     const rotation = await r.rotate();
     const theirs = await taken;
     expect(theirs?.kid).toBeDefined();
     expect(rotation).toMatchObject({ kid: theirs?.kid, predecessor: genesis, created: false });
     // One successor in the store: the key written under a lock no longer held is gone.
     expect(await namesIn(bucket)).toEqual([`key.${genesis}`, `key.${theirs?.kid}`, `successor.${genesis}`, "successor.genesis"].sort());
-    cache.stop();
     other.cache.stop();
   });
 
@@ -272,7 +256,7 @@ describe("SigningKeyRing on NATS KV", () => {
   it("says a withdrawal is not shown while this replica's copy does not show it; a retry here waits for it, elsewhere finds it done", async () => {
     const clock = { t: 8_500_000 };
     const bucket = `${BUCKETS.keys}_withdraw_stalled`;
-    const a = await ring(bucket, clock, "ES256", { waitMs: 300 });
+    const a = await ring(bucket, clock, "ES256", { storeWaitMs: 300 });
     const waiting = await a.ring.rotate();
     // Its watch stalls: this replica goes on publishing the key it just withdrew, and must not say that was all.
     a.cache.stop();
@@ -297,11 +281,8 @@ describe("SigningKeyRing on NATS KV", () => {
     try {
       const file = join(dir, "signing.jwk");
       writeFileSync(file, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid: "from-file", alg: "ES256" }));
-      const kv = await openBucket(nats, `${BUCKETS.keys}_file`);
-      const cache = new KvCache(kv, { parse: parseStoredKey, invalid: "forget", key: "key.>" });
-      await cache.ready();
-      const r = new SigningKeyRing({ store: kvKeyStore(kv, cache), algorithm: "ES256", policy, jwkFile: file, now: () => 4_000_000 });
-      await r.init();
+      const fromFile = (jwkFile: string) => ringOnBucket(nats, `${BUCKETS.keys}_file`, caches, { policy, jwkFile, now: () => 4_000_000 });
+      const { ring: r, cache } = await fromFile(file);
       expect(r.signingKey().kid).toBe("from-file");
       await waitFor(() => [...cache.values()].some((k) => k.kid === "from-file"));
       expect(JSON.stringify([...cache.values()])).not.toMatch(/"d":/);
@@ -313,9 +294,7 @@ describe("SigningKeyRing on NATS KV", () => {
       // A kid longer than verifiers take in lineage_kids would break every exchange from its tokens: refused at start.
       const long = join(dir, "long-kid.jwk");
       writeFileSync(long, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid: "k".repeat(257), alg: "ES256" }));
-      const refused = new SigningKeyRing({ store: kvKeyStore(kv, cache), algorithm: "ES256", policy, jwkFile: long, now: () => 4_000_000 });
-      await expect(refused.init()).rejects.toThrow(`${long}: its kid is longer than 256 characters`);
-      cache.stop();
+      await expect(fromFile(long)).rejects.toThrow(`${long}: its kid is longer than 256 characters`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
