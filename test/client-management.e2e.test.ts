@@ -10,11 +10,11 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import type { CryptoKey, JWK } from "jose";
-import { BUCKETS, EVENTS_STREAM, EVENT_TYPES, connectNats, decodeKey, encodeKey, eventSubject, openBucket } from "@sts/nats";
+import { BUCKETS, EVENT_TYPES, connectNats, decodeKey, encodeKey, openBucket } from "@sts/nats";
 import type { EventType } from "@sts/nats";
 import type { ClientRecord } from "@sts/client-auth";
 import { waitFor } from "@sts/testkit";
-import { basicAuth, postForm, startStack, storedEvents } from "./harness.js";
+import { basicAuth, postForm, startStack, storedEvents, whileEventsRefused } from "./harness.js";
 import type { Stack } from "./harness.js";
 
 const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -56,23 +56,6 @@ async function manage(method: string, path: string, bearer: string, body?: unkno
   });
   const text = await res.text();
   return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
-
-/** Runs `during` while the events stream takes every event but `type`'s: JetStream has no stream for its subject and refuses it. */
-async function whileRefusing<T>(type: EventType, during: () => Promise<T>): Promise<T> {
-  const nats = await connectNats({ servers: stack.nats.url, name: "test-refuse-event" });
-  try {
-    const { config } = await nats.jsm.streams.info(EVENTS_STREAM.name);
-    const others = Object.values(EVENT_TYPES).filter((t) => t !== type);
-    await nats.jsm.streams.update(EVENTS_STREAM.name, { subjects: others.map(eventSubject) });
-    try {
-      return await during();
-    } finally {
-      await nats.jsm.streams.update(EVENTS_STREAM.name, { subjects: config.subjects });
-    }
-  } finally {
-    await nats.close();
-  }
 }
 
 /** The clients bucket itself (no replica's copy): every client id it holds a value for, and one client's stored record. */
@@ -590,10 +573,11 @@ describe("client management", () => {
     const metadata = { token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [key.jwk] }, scope: "read", audience: ["storage"] };
     const chosen = `admin:test/vo_1/fc-${randomUUID()}`;
     const before = (await registry()).ids;
-    const refused = await whileRefusing(EVENT_TYPES.CLIENT_REGISTERED, async () => [
-      await manage("POST", "", admin1, { ...metadata, client_id: chosen }),
-      await manage("POST", "", admin1, metadata),
-    ]);
+    const { value: refused } = await whileEventsRefused(
+      stack.nats.url,
+      async () => [await manage("POST", "", admin1, { ...metadata, client_id: chosen }), await manage("POST", "", admin1, metadata)],
+      EVENT_TYPES.CLIENT_REGISTERED,
+    );
     for (const r of refused) expect([r.status, r.body.error]).toEqual([503, "temporarily_unavailable"]);
     // Neither the chosen id nor a generated one: no client exists whose registration is not recorded.
     expect((await registry()).ids).toEqual(before);
@@ -606,7 +590,7 @@ describe("client management", () => {
   it("leaves an update without effect while its client.updated event cannot be stored, and the retry makes it, recorded once (fail closed)", async () => {
     const { clientId, key, path } = await registerManaged();
     const narrowed = { token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [key.jwk] }, scope: "read", audience: ["storage"] };
-    const refused = await whileRefusing(EVENT_TYPES.CLIENT_UPDATED, () => manage("PUT", path, admin1, narrowed));
+    const { value: refused } = await whileEventsRefused(stack.nats.url, () => manage("PUT", path, admin1, narrowed), EVENT_TYPES.CLIENT_UPDATED);
     expect([refused.status, refused.body.error]).toEqual([503, "temporarily_unavailable"]);
     expect((await (await registry()).record(clientId))?.scope).toEqual(["read", "write"]);
     expect((await tokenFor(clientId, key, { scope: "write" })).status).toBe(200);
@@ -618,7 +602,7 @@ describe("client management", () => {
 
   it("ends a client at once when its client.deleted event cannot be stored, and the admin's retry records the deletion once (fail closed, RFC 7592 §2.3)", async () => {
     const { clientId, key, path } = await registerManaged();
-    const refused = await whileRefusing(EVENT_TYPES.CLIENT_DELETED, () => manage("DELETE", path, admin1));
+    const { value: refused } = await whileEventsRefused(stack.nats.url, () => manage("DELETE", path, admin1), EVENT_TYPES.CLIENT_DELETED);
     expect([refused.status, refused.body.error]).toEqual([503, "temporarily_unavailable"]);
     await waitFor(async () => (await tokenFor(clientId, key)).status === 401, { message: "the client still gets tokens" });
     expect((await manage("DELETE", path, admin1)).status).toBe(204);

@@ -15,6 +15,7 @@ import { freePort, grpcHealthy, httpReady, startNats, startProcess, waitFor } fr
 import { grpcCredentials } from "@sts/grpc";
 import type { GrpcCredentials, GrpcTlsFiles } from "@sts/grpc";
 import type { NatsServerHandle, NatsServerOptions, ProcessHandle } from "@sts/testkit";
+import type { EventType } from "@sts/nats";
 
 /** The repository root: the nearest folder above this file holding nx.json (works from test/ and test/dist/). */
 export const ROOT = (() => {
@@ -253,22 +254,28 @@ export async function storedEvents(natsUrl: string): Promise<StoredEvent[]> {
 }
 
 /**
- * Runs `during` while the events stream refuses every publish (full, discarding new: the server answers each with an
- * error, a real JetStream fault), then lets it take events again; returns what `during` returned and the stream's
- * last sequence before it, so a test can check nothing was stored meanwhile.
+ * Runs `during` while the events stream refuses publishes (a real JetStream fault): every publish (full, discarding
+ * new: the server answers each with an error), or with `only` just that type's (its subject taken out of the stream,
+ * so nothing stores it); then lets it take them again. Returns what `during` returned and the stream's last sequence
+ * before and after, so a test can check nothing was stored meanwhile.
  */
-export async function whileEventsRefused<T>(natsUrl: string, during: () => Promise<T>): Promise<{ value: T; lastSeq: number; lastSeqAfter: number }> {
-  const { connectNats, EVENTS_STREAM } = await import("@sts/nats");
+export async function whileEventsRefused<T>(
+  natsUrl: string,
+  during: () => Promise<T>,
+  only?: EventType,
+): Promise<{ value: T; lastSeq: number; lastSeqAfter: number }> {
+  const { connectNats, EVENTS_STREAM, EVENT_TYPES, eventSubject } = await import("@sts/nats");
   const { DiscardPolicy } = await import("@nats-io/jetstream");
   const nats = await connectNats({ servers: natsUrl, name: "test-events-refused" });
   try {
     const { config, state } = await nats.jsm.streams.info(EVENTS_STREAM.name);
-    await nats.jsm.streams.update(EVENTS_STREAM.name, { max_msgs: state.messages, discard: DiscardPolicy.New });
+    const others = Object.values(EVENT_TYPES).filter((t) => t !== only);
+    await nats.jsm.streams.update(EVENTS_STREAM.name, only ? { subjects: others.map(eventSubject) } : { max_msgs: state.messages, discard: DiscardPolicy.New });
     try {
       const value = await during();
       return { value, lastSeq: state.last_seq, lastSeqAfter: (await nats.jsm.streams.info(EVENTS_STREAM.name)).state.last_seq };
     } finally {
-      await nats.jsm.streams.update(EVENTS_STREAM.name, { max_msgs: config.max_msgs, discard: config.discard });
+      await nats.jsm.streams.update(EVENTS_STREAM.name, { subjects: config.subjects, max_msgs: config.max_msgs, discard: config.discard });
     }
   } finally {
     await nats.close();
