@@ -6,10 +6,11 @@
 import { createHash } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import type { ClientConfig } from "@sts/config";
-import { parseClientRecord, verifySecret } from "@sts/client-auth";
+import { verifySecret } from "@sts/client-auth";
 import type { ClientRecord } from "@sts/client-auth";
 import { encodeKey } from "@sts/nats";
 import { toClientRecord } from "./client-records.js";
+import { readEntry } from "./client-store.js";
 import type { KvCache } from "@sts/nats";
 
 /** Lookup and seeding of client records. */
@@ -50,8 +51,7 @@ export class ClientRegistry {
   }
 
   async #read(clientId: string): Promise<ClientRecord | undefined> {
-    const entry = await this.kv.get(encodeKey(clientId));
-    if (!entry || entry.operation !== "PUT") return undefined;
-    return parseClientRecord(entry.json());
+    const entry = await readEntry(this.kv, clientId);
+    return entry && "record" in entry ? entry.record : undefined;
   }
 }
