@@ -23,7 +23,7 @@ import { keyMaintenance, keyService, withdrawalCompleter } from "./key-managemen
 import type { KeyManagementDeps } from "./key-management.js";
 import { TokenMinter } from "./mint.js";
 import { OpaqueTokens } from "./opaque-tokens.js";
-import { ClientRegistry } from "./registry.js";
+import { CONFIG_FILE, ClientRegistry } from "./registry.js";
 import { clientService, tokenService } from "./service.js";
 import type { TokenServiceDeps } from "./service.js";
 import type { ManagementDeps } from "./client-management.js";
@@ -218,6 +218,19 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
       await recordSubjectRevocation({ iss: config.issuer, sub: clientId, reason: "client deleted" }, admin, tokenDeps.subjects);
     },
   };
+
+  // A client the config file no longer declares stops working before this replica serves anything.
+  const retired = await registry.retire(config.clients, {
+    revokeSubject: async (clientId) => {
+      await recordSubjectRevocation(
+        { iss: config.issuer, sub: clientId, reason: "client removed from the config file" },
+        { client_id: CONFIG_FILE, jti: "" },
+        tokenDeps.subjects,
+      );
+    },
+    events,
+  });
+  if (retired.length > 0) logger.warn({ clients: retired }, "clients no longer in the config file retired: their tokens are revoked and their records deleted");
 
   const keyManagement: KeyManagementDeps = {
     issuer: config.issuer,

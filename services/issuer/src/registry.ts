@@ -1,17 +1,29 @@
 /**
  * The client registry: records in NATS KV, read through a watch-fed cache so
  * every replica sees a change at once. Config-declared clients are seeded at
- * start; a record is rewritten only when its config entry changed.
+ * start; a record is rewritten only when its config entry changed, and one
+ * whose entry left the file is retired (see {@link ClientRegistry.retire}).
  */
 import { createHash } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import type { ClientConfig } from "@sts/config";
 import { verifySecret } from "@sts/client-auth";
 import type { ClientRecord } from "@sts/client-auth";
-import { encodeKey } from "@sts/nats";
+import { EVENT_TYPES, encodeKey, isWriteConflict, recordEventId } from "@sts/nats";
+import type { EventPublisher } from "@sts/nats";
 import { toClientRecord } from "./client-records.js";
 import { readEntry } from "./client-store.js";
 import type { KvCache } from "@sts/nats";
+
+/** Who retires a client the config file no longer declares, in its `client.deleted` and `subject.revoked` events. */
+export const CONFIG_FILE = "config";
+
+/** What retiring clients needs. */
+export interface RetireDeps {
+  /** Revokes the id as a subject (every token issued for it so far), in the config file's name; resolves once recorded. */
+  revokeSubject: (clientId: string) => Promise<void>;
+  events: EventPublisher;
+}
 
 /** Lookup and seeding of client records. */
 export class ClientRegistry {
@@ -48,6 +60,37 @@ export class ClientRegistry {
       written++;
     }
     return written;
+  }
+
+  /**
+   * Retires every client an earlier start seeded from the config file (its record has a `seed_digest`) that the file no
+   * longer declares: removing an entry is how an operator decommissions a client, or ends a leaked secret, so the
+   * client must stop working, not live on in the bucket. As a deletion through the registration API does (RFC 7592
+   * §2.3), its id is revoked as a subject first (its tokens, refresh families and the hops made from them end with it,
+   * and a client given the id later inherits none of them), then `client.deleted` is stored, then the record goes. A
+   * step that fails throws, and the issuer does not start: the next start repeats every step, the event under the
+   * same id. Returns the ids retired.
+   */
+  async retire(declared: readonly ClientConfig[], deps: RetireDeps): Promise<string[]> {
+    const kept = new Set(declared.map((c) => c.client_id));
+    const retired: string[] = [];
+    for (const record of this.cache.values()) {
+      if (record.seed_digest === undefined || kept.has(record.client_id)) continue;
+      const entry = await readEntry(this.kv, record.client_id);
+      if (!entry || !("record" in entry) || entry.record.seed_digest === undefined) continue;
+      await deps.revokeSubject(record.client_id);
+      const id = recordEventId(EVENT_TYPES.CLIENT_DELETED, [record.client_id, CONFIG_FILE, entry.revision, entry.record.updated_at]);
+      await deps.events.publish(EVENT_TYPES.CLIENT_DELETED, { client_id: record.client_id, by: CONFIG_FILE }, { subject: record.client_id, id });
+      try {
+        await this.kv.delete(encodeKey(record.client_id), { previousSeq: entry.revision });
+      } catch (err) {
+        // Another replica starting at the same moment retired it, or one still declaring it wrote it again: its call.
+        if (!isWriteConflict(err)) throw err;
+        continue;
+      }
+      retired.push(record.client_id);
+    }
+    return retired;
   }
 
   async #read(clientId: string): Promise<ClientRecord | undefined> {
