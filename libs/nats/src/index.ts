@@ -7,5 +7,5 @@ export { BUCKETS, dropHistory, isWriteConflict, openBucket } from "./buckets.js"
 export type { BucketOptions } from "./buckets.js";
 export { EVENT_TYPES, EVENTS_STREAM, eventSubject, ensureEventsStream, EventPublisher, extractTraceContext, recordEventId } from "./events.js";
 export type { CloudEvent, EventType, EventsStreamOptions, PublisherOptions } from "./events.js";
-export { KvCache } from "./kv-cache.js";
+export { DEFAULT_PROBE_INTERVAL_MS, KvCache } from "./kv-cache.js";
 export type { KvCacheOptions } from "./kv-cache.js";

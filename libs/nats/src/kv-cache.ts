@@ -4,6 +4,16 @@
  * Values are JSON validated by `parse`; a bad value is logged and, as its
  * bucket's owner says (`invalid`), either forgotten with the key or ignored.
  * When the watch ends (e.g. the server went away for long), it is made anew.
+ *
+ * A watch can also fall silent while the connection stands: a bucket created
+ * again (NATS lost its store, or an operator re-made it) numbers its writes
+ * from 1, and the ordered consumer behind a running watch resumes after the
+ * old stream's last sequence, so it never delivers them. So the copy compares
+ * itself with the bucket's stream every `probeIntervalMs`: a stream created
+ * anew, or one whose last sequence is behind what the copy applied, makes it
+ * read the bucket again from the start, dropping what the new bucket does not
+ * hold. The same probe says when the copy last held everything the bucket did
+ * ({@link KvCache.confirmedAt}), which is what a reader bounds staleness by.
  */
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { NatsLogger } from "./connection.js";
@@ -29,7 +39,12 @@ export interface KvCacheOptions<T> {
   name?: string;
   /** Values to hold; one that fails is not held (not an error: a record past its use, say). Default: all. */
   keep?: (value: T) => boolean;
+  /** How often the copy is compared with the bucket's stream (ms); default {@link DEFAULT_PROBE_INTERVAL_MS}. */
+  probeIntervalMs?: number;
 }
+
+/** Default of {@link KvCacheOptions.probeIntervalMs}: one STREAM.INFO per copy every few seconds. */
+export const DEFAULT_PROBE_INTERVAL_MS = 5_000;
 
 /** A watch-fed map of one bucket. */
 export class KvCache<T> {
@@ -42,24 +57,40 @@ export class KvCache<T> {
   #stopped = false;
   #stopWatch: (() => void) | undefined;
   #revision = 0;
+  /** When the bucket's stream the current watch reads was created (its generation); undefined before the first watch. */
+  #generation: string | undefined;
+  /** Keys the current watch delivered while it loads the bucket's values: the rest are dropped once it has. */
+  #seen: Set<string> | undefined;
+  /** When the copy last held every write the bucket had (ms since the epoch). */
+  #confirmedAt: number | undefined;
+  /** A probe's last sequence not yet applied, and when it was read: confirmed once the watch reaches it. */
+  #pending: { seq: number; at: number } | undefined;
+  readonly #probe: NodeJS.Timeout;
 
   constructor(kv: KV, options: KvCacheOptions<T>) {
     this.#kv = kv;
     this.#o = options;
     this.#ready = new Promise((r) => (this.#markReady = r));
+    // Never keeps a process alive; a probe that fails (NATS away) confirms nothing, which is the point.
+    this.#probe = setInterval(() => void this.#compare().catch(() => undefined), options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS).unref();
     void this.#run();
   }
 
   async #run(): Promise<void> {
     while (!this.#stopped) {
       try {
+        const startedAt = Date.now();
         const status = await this.#kv.status();
-        if (status.values === 0) this.#markReady();
+        this.#generation = status.streamInfo.created;
+        // Every watch reloads the bucket's values: a key deleted while no watch ran (its marker gone since) or absent
+        // from a bucket made anew is dropped once they are in.
+        const seen = (this.#seen = new Set());
+        if (status.values === 0) this.#loaded(seen, startedAt);
         const iter = await this.#kv.watch({ ...(this.#o.key && { key: this.#o.key }) });
         this.#stopWatch = () => iter.stop();
         for await (const e of iter) {
           this.#apply(e);
-          if (e.isUpdate || e.delta === 0) this.#markReady();
+          if (e.isUpdate || e.delta === 0) this.#loaded(seen, startedAt);
         }
       } catch (err) {
         if (!this.#stopped) this.#o.logger?.warn({ err, bucket: this.#o.name }, "KV watch failed; retrying");
@@ -68,8 +99,57 @@ export class KvCache<T> {
     }
   }
 
+  /**
+   * The watch begun at `startedAt` has delivered the bucket's values (those in `seen`): what the copy holds besides is
+   * no longer there, and the copy held every write the bucket had when the watch began.
+   */
+  #loaded(seen: Set<string>, startedAt: number): void {
+    if (this.#seen === seen) {
+      this.#seen = undefined;
+      if (this.#o.key === undefined) this.#confirmedAt = Math.max(this.#confirmedAt ?? 0, startedAt);
+      for (const [key, entry] of this.#map) {
+        if (seen.has(key)) continue;
+        this.#map.delete(key);
+        this.#emit(key, undefined, entry.revision, entry.created);
+      }
+    }
+    this.#markReady();
+  }
+
+  /** Compares the copy with the bucket's stream: reads a bucket made anew from the start; confirms a copy that is current. */
+  async #compare(): Promise<void> {
+    if (this.#generation === undefined || this.#stopped) return;
+    const at = Date.now();
+    const { created, state } = (await this.#kv.status()).streamInfo;
+    if (created !== this.#generation || state.last_seq < this.#revision) {
+      this.#o.logger?.warn({ bucket: this.#o.name }, "KV bucket was created anew: reading it again from the start");
+      this.#generation = undefined;
+      this.#revision = 0;
+      this.#pending = undefined;
+      this.#stopWatch?.();
+      return;
+    }
+    // With a key filter, the stream's last write may be one this copy never receives: no sequence confirms it.
+    if (this.#o.key !== undefined) return;
+    if (state.messages === 0 || state.last_seq <= this.#revision) this.#confirmedAt = at;
+    else this.#pending ??= { seq: state.last_seq, at };
+  }
+
+  /**
+   * When this copy was last seen to hold every write the bucket had (ms since the epoch); undefined until first seen so,
+   * and always for a copy with a key filter. A reader that must not answer from a stale copy bounds its age.
+   */
+  get confirmedAt(): number | undefined {
+    return this.#confirmedAt;
+  }
+
   #apply(e: KvWatchEntry): void {
+    this.#seen?.add(e.key);
     if (e.revision > this.#revision) this.#revision = e.revision;
+    if (this.#pending && this.#revision >= this.#pending.seq) {
+      this.#confirmedAt = this.#pending.at;
+      this.#pending = undefined;
+    }
     if (e.operation !== "PUT") {
       if (this.#map.delete(e.key)) this.#emit(e.key, undefined, e.revision, e.created);
       return;
@@ -158,6 +238,7 @@ export class KvCache<T> {
   /** Stops watching. */
   stop(): void {
     this.#stopped = true;
+    clearInterval(this.#probe);
     this.#stopWatch?.();
   }
 }

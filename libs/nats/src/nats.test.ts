@@ -153,6 +153,47 @@ describe("with a real nats-server", () => {
     keeping.stop();
   });
 
+  it("reads a bucket made anew from the start, dropping what it no longer holds, and says when the copy was last current", async () => {
+    const kv = await openBucket(nats, "test_cache_remade");
+    for (let i = 0; i < 20; i++) await kv.put(`old-${i}`, JSON.stringify({ n: i }));
+    const cache = new KvCache(kv, { parse: (v) => v as { n: number }, invalid: "forget", probeIntervalMs: 100 });
+    const said: Array<[string, number | undefined]> = [];
+    cache.onChange((key, value) => said.push([key, value?.n]));
+    await cache.ready();
+    expect(cache.size).toBe(20);
+    const loadedAt = cache.confirmedAt ?? 0;
+    expect(loadedAt).toBeGreaterThan(0);
+    // An idle copy is confirmed current at each probe.
+    await waitFor(() => (cache.confirmedAt ?? 0) > loadedAt);
+
+    // NATS lost the bucket's stream and the owner made the bucket again: its writes are numbered from 1.
+    await nats.jsm.streams.delete("KV_test_cache_remade");
+    const remade = await openBucket(nats, "test_cache_remade");
+    await remade.put("new-1", JSON.stringify({ n: 100 }));
+    await remade.put("old-3", JSON.stringify({ n: 103 }));
+    await waitFor(() => cache.get("new-1")?.n === 100 && cache.size === 2, { timeoutMs: 10_000 });
+    expect(cache.get("old-3")?.n).toBe(103);
+    expect(cache.get("old-4")).toBeUndefined();
+    // Listeners heard the dropped keys as deletes.
+    expect(said.filter(([key, n]) => key === "old-4" && n === undefined)).toHaveLength(1);
+    // And it follows the new bucket from then on.
+    await remade.put("new-2", JSON.stringify({ n: 200 }));
+    await waitFor(() => cache.get("new-2")?.n === 200);
+    cache.stop();
+  });
+
+  it("confirms no copy with a key filter by sequence: the stream's last write may be one it never receives", async () => {
+    const kv = await openBucket(nats, "test_cache_filtered");
+    await kv.put("a.1", JSON.stringify({ n: 1 }));
+    await kv.put("b.1", JSON.stringify({ n: 2 }));
+    const cache = new KvCache(kv, { parse: (v) => v as { n: number }, invalid: "forget", key: "a.>", probeIntervalMs: 100 });
+    await cache.ready();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(cache.confirmedAt).toBeUndefined();
+    expect(cache.get("a.1")?.n).toBe(1);
+    cache.stop();
+  });
+
   it("reports disconnection, reconnects to a restarted server, and fails publishes closed meanwhile", async () => {
     const events = new EventPublisher(nats, { source: "test", timeoutMs: 300, retries: 1, retryWindowMs: 500 });
     await server.kill("SIGKILL");

@@ -1,4 +1,5 @@
 export { RevocationList, StalenessGuard, keyWithdrawalKey } from "./revocation-list.js";
+export type { CopyFreshness } from "./revocation-list.js";
 export type {
   ConnectionStatus,
   KeyWithdrawalRecord,

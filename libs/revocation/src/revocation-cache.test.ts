@@ -240,6 +240,24 @@ describe("RevocationCache", () => {
     });
   }, 30_000);
 
+  it("follows a bucket made anew (NATS lost its store): a revocation written there is seen, what it lost is dropped", async () => {
+    const kv = await openBucket(nats, "test_revocations_remade");
+    const cache = new RevocationCache(kv, { clockToleranceSeconds: 30, probeIntervalMs: 100 });
+    try {
+      const list = new RevocationList(kv, cache);
+      await cache.ready();
+      for (let i = 0; i < 10; i++) await list.revoke(record(`before-${i}`));
+      await seen(list, "before-9", "the revocation before");
+      await nats.jsm.streams.delete("KV_test_revocations_remade");
+      const remade = await openBucket(nats, "test_revocations_remade");
+      await new RevocationList(remade, cache).revoke(record("after"));
+      await waitFor(() => list.isRevoked("after") && !list.isRevoked("before-9"), { timeoutMs: 10_000, message: "the bucket made anew was not followed" });
+      expect(cache.confirmedAt).toBeGreaterThan(Date.now() - 10_000);
+    } finally {
+      cache.stop();
+    }
+  }, 30_000);
+
   it("gives up a reload that cannot finish when stopped", async () => {
     const kv = await openBucket(nats, "test_revocations_stopped");
     const cache = new RevocationCache(kv, { clockToleranceSeconds: 30 });

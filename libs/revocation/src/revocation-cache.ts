@@ -29,10 +29,10 @@
  * key could have signed expires.
  */
 import type { KV } from "@nats-io/kv";
-import { BUCKETS, KvCache, decodeKey } from "@sts/nats";
+import { BUCKETS, DEFAULT_PROBE_INTERVAL_MS, KvCache, decodeKey } from "@sts/nats";
 import type { NatsLogger } from "@sts/nats";
 import { isKeyWithdrawal, isKeyWithdrawalKey, isSubjectKey, isSubjectRevocation, parseStoredRevocation } from "./revocation-list.js";
-import type { KeyWithdrawalRecord, RevocationLookup, RevocationRecord, StoredRevocation, SubjectRevocationRecord } from "./revocation-list.js";
+import type { CopyFreshness, KeyWithdrawalRecord, RevocationLookup, RevocationRecord, StoredRevocation, SubjectRevocationRecord } from "./revocation-list.js";
 
 /** How often the bucket is read anew by default: an hour, small against the bucket's retention (a day or more). */
 export const DEFAULT_RELOAD_INTERVAL_MS = 60 * 60_000;
@@ -54,13 +54,16 @@ export interface RevocationCacheOptions {
   sweepIntervalMs?: number;
   /** Seconds since epoch (a test clock). */
   now?: () => number;
+  /** How often (ms) the copy is compared with the bucket (see KvCache). Default {@link DEFAULT_PROBE_INTERVAL_MS}. */
+  probeIntervalMs?: number;
 }
 
 /** A watch-fed copy of the revocations bucket that forgets what the bucket's max_age removed. */
-export class RevocationCache implements RevocationLookup {
+export class RevocationCache implements RevocationLookup, CopyFreshness {
   readonly #kv: KV;
   readonly #logger: NatsLogger | undefined;
   readonly #intervalMs: number;
+  readonly probeIntervalMs: number;
   readonly #timer: NodeJS.Timeout;
   readonly #sweeper: NodeJS.Timeout;
   /** Whether a record can still matter to a verifier. */
@@ -78,6 +81,7 @@ export class RevocationCache implements RevocationLookup {
     const now = options.now ?? ((): number => Math.floor(Date.now() / 1000));
     const retainSeconds = options.clockToleranceSeconds + RETENTION_MARGIN_SECONDS;
     this.#inUse = (r) => r.exp + retainSeconds > now();
+    this.probeIntervalMs = options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
     this.#current = this.#open();
     this.#stopped = new Promise((resolve) => (this.#stop = resolve));
     // A process that only verifies must still be able to exit: the timer never keeps it alive.
@@ -95,6 +99,7 @@ export class RevocationCache implements RevocationLookup {
         // A (re)load takes in only records still in use: memory never holds the bucket's whole day.
         keep: this.#inUse,
         name: BUCKETS.revocations,
+        probeIntervalMs: this.probeIntervalMs,
         ...(this.#logger && { logger: this.#logger }),
       }),
     );
@@ -118,6 +123,11 @@ export class RevocationCache implements RevocationLookup {
   /** Whether the issuer's signing key was withdrawn. */
   isKeyWithdrawn(iss: string, kid: string): boolean {
     return this.#current.isKeyWithdrawn(iss, kid);
+  }
+
+  /** When the copy in use was last seen to hold every write the bucket had (ms since the epoch). */
+  get confirmedAt(): number | undefined {
+    return this.#current.records.confirmedAt;
   }
 
   /** How many revocations are held. */

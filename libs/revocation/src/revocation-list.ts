@@ -155,10 +155,20 @@ export interface ConnectionStatus {
   onStatusChange(cb: (connected: boolean) => void): void;
 }
 
+/** How current a watch-fed copy of the bucket is known to be (a {@link RevocationCache}). */
+export interface CopyFreshness {
+  /** When the copy was last seen to hold every write the bucket had (ms since the epoch); undefined before it loaded. */
+  readonly confirmedAt: number | undefined;
+  /** How often that is looked at (ms): the copy cannot be known fresher than one such period. */
+  readonly probeIntervalMs: number;
+}
+
 /**
- * How long this process has been cut off from NATS, and so from new
- * revocations. SECURITY.md: verification-only paths may answer from cached
- * revocations for a bounded staleness, then fail closed.
+ * How long this process has been cut off from new revocations. SECURITY.md:
+ * verification-only paths may answer from cached revocations for a bounded
+ * staleness, then fail closed. Cut off means NATS unreachable, or the copy
+ * behind the bucket while connected (a watch that stopped delivering: a
+ * bucket made anew, a cluster node cut off from the stream's peers).
  */
 export class StalenessGuard {
   #cutOffSince: number | undefined;
@@ -174,10 +184,13 @@ export class StalenessGuard {
     });
   }
 
-  /** Throws temporarily_unavailable once the revocation state may be older than allowed. */
-  check(): void {
+  /** Throws temporarily_unavailable once the revocation state (of `copy`, when given) may be older than allowed. */
+  check(copy: Partial<CopyFreshness> = {}): void {
     if (this.#cutOffSince !== undefined && this.now() - this.#cutOffSince > this.maxStalenessMs) {
       throw unavailable("revocation state is out of date (NATS unreachable)");
+    }
+    if (copy.confirmedAt !== undefined && this.now() - copy.confirmedAt > this.maxStalenessMs + (copy.probeIntervalMs ?? 0)) {
+      throw unavailable("revocation state is out of date (this copy is behind the bucket)");
     }
   }
 }
@@ -204,7 +217,8 @@ export interface StoredSubjectRevocation {
 export class RevocationList {
   constructor(
     private readonly kv: KV,
-    private readonly cache: RevocationLookup,
+    /** With its freshness (a RevocationCache), a copy that fell behind the bucket fails closed too. */
+    private readonly cache: RevocationLookup & Partial<CopyFreshness>,
     /** When given, reads fail closed after the bounded staleness. */
     private readonly guard?: StalenessGuard,
   ) {}
@@ -226,7 +240,7 @@ export class RevocationList {
 
   /** The copy's lookups, once the staleness guard let them through (throws as isRevoked does): one check for many lookups. */
   checked(): RevocationLookup {
-    this.guard?.check();
+    this.guard?.check(this.cache);
     return this.cache;
   }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { OAuthError } from "@sts/errors";
 import { StalenessGuard } from "./revocation-list.js";
+import type { CopyFreshness } from "./revocation-list.js";
 
 /** A connection whose status the test sets, and a clock it moves. */
 function setup(connected: boolean) {
@@ -16,12 +17,12 @@ function setup(connected: boolean) {
     for (const l of listeners) l(c);
   };
   const guard = new StalenessGuard(connection, 30_000, () => t);
-  return { guard, set, advance: (ms: number) => (t += ms) };
+  return { guard, set, advance: (ms: number) => (t += ms), now: () => t };
 }
 
-const failure = (guard: StalenessGuard): string | undefined => {
+const failure = (guard: StalenessGuard, copy?: CopyFreshness): string | undefined => {
   try {
-    guard.check();
+    guard.check(copy);
     return undefined;
   } catch (err) {
     return err instanceof OAuthError ? err.code : "other";
@@ -59,5 +60,19 @@ describe("StalenessGuard", () => {
     expect(failure(guard)).toBe("temporarily_unavailable");
     set(true);
     expect(failure(guard)).toBeUndefined();
+  });
+
+  it("fails closed, though connected, once the copy was last seen current longer ago than the bound and one probe period", () => {
+    const { guard, advance, now } = setup(true);
+    const copy = { confirmedAt: now(), probeIntervalMs: 5_000 };
+    advance(35_000);
+    expect(failure(guard, copy)).toBeUndefined();
+    advance(1);
+    expect(failure(guard, copy)).toBe("temporarily_unavailable");
+    // Seen current again (the watch caught up): trusted again.
+    copy.confirmedAt = now();
+    expect(failure(guard, copy)).toBeUndefined();
+    // A copy not loaded yet says nothing (readers wait for it to load before they serve).
+    expect(failure(guard, { confirmedAt: undefined, probeIntervalMs: 5_000 })).toBeUndefined();
   });
 });
