@@ -14,7 +14,7 @@ import { BUCKETS, EVENT_TYPES, connectNats, decodeKey, encodeKey, openBucket } f
 import type { EventType } from "@sts/nats";
 import type { ClientRecord } from "@sts/client-auth";
 import { waitFor } from "@sts/testkit";
-import { basicAuth, postForm, startStack, storedEvents, whileEventsRefused } from "./harness.js";
+import { basicAuth, clientCredentialsToken, postForm, startStack, storedEvents, whileEventsRefused } from "./harness.js";
 import type { Stack } from "./harness.js";
 
 const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -48,14 +48,19 @@ async function tokenFor(
   });
 }
 
-async function manage(method: string, path: string, bearer: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+async function manage(
+  method: string,
+  path: string,
+  bearer: string,
+  body?: unknown,
+): Promise<{ status: number; body: Record<string, unknown>; challenge: string | null }> {
   const res = await fetch(`${registerUrl}${path}`, {
     method,
     headers: { authorization: `Bearer ${bearer}`, ...(body !== undefined && { "content-type": "application/json" }) },
     ...(body !== undefined && { body: JSON.stringify(body) }),
   });
   const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, challenge: res.headers.get("www-authenticate") };
 }
 
 /** The clients bucket itself (no replica's copy): every client id it holds a value for, and one client's stored record. */
@@ -78,6 +83,8 @@ async function registry(): Promise<{ ids: string[]; record(id: string): Promise<
 
 /** The resource server the managed clients' tokens are for: it may introspect them (RFC 7662 §4). */
 const STORAGE = { client_id: "storage", client_secret: "storage-secret-0000000001" };
+/** A client that is no admin, yet may get a token for the registration endpoint (its audience names it). */
+const PLAIN = { client_id: "plain:test", client_secret: "plain-secret-000000000001" };
 
 /** The stored events of `type` about `clientId` (CloudEvents data). */
 async function eventsAbout(type: EventType, clientId: string): Promise<Array<Record<string, unknown>>> {
@@ -98,6 +105,8 @@ beforeAll(async () => {
   const { parse, stringify } = await import("yaml");
   const config = parse(readFileSync(stack.configFile, "utf8")) as Record<string, unknown>;
   config.clients = [
+    STORAGE,
+    { ...PLAIN, audience: [registerUrl] },
     {
       client_id: "admin:test/vo_1",
       admin: true,
@@ -205,25 +214,53 @@ describe("client management", () => {
     }
   });
 
-  it("keeps other admins out", async () => {
+  it("keeps other admins out with the answer a client that does not exist gets: 401 invalid_token (RFC 7592 §2.1-2.3)", async () => {
     const { path } = await registerManaged();
+    const missing = `/${encodeURIComponent(`admin:test/vo_2/${randomUUID()}`)}`;
     for (const [method, body] of [
       ["GET", undefined],
       ["PUT", { scope: "read" }],
       ["DELETE", undefined],
     ] as const) {
-      const r = await manage(method, path, admin2, body);
-      expect([method, r.status, r.body.error]).toEqual([method, 400, "unauthorized_client"]);
+      for (const target of [path, missing]) {
+        const r = await manage(method, target, admin2, body);
+        expect([method, r.status, r.body, r.challenge]).toEqual([
+          method,
+          401,
+          { error: "invalid_token", error_description: "no such client for this credential" },
+          'Bearer error="invalid_token"',
+        ]);
+      }
     }
     // Nothing the other admin tried took effect.
     const own = await manage("GET", path, admin1);
     expect([own.status, own.body.scope]).toEqual([200, "read write"]);
   });
 
+  it("answers a valid token of a client that is no admin with 403 insufficient_scope (RFC 6750 §3.1)", async () => {
+    const { path } = await registerManaged();
+    const token = await clientCredentialsToken(stack, PLAIN.client_id, PLAIN.client_secret, { resource: registerUrl });
+    for (const [method, target, body] of [
+      ["POST", "", { token_endpoint_auth_method: "client_secret_basic", scope: "read", audience: ["storage"] }],
+      ["GET", path, undefined],
+      ["PUT", path, { scope: "read" }],
+      ["DELETE", path, undefined],
+    ] as const) {
+      const r = await manage(method, target, token, body);
+      expect([method, r.status, r.body, r.challenge]).toEqual([
+        method,
+        403,
+        { error: "insufficient_scope", error_description: "only admin clients manage clients" },
+        'Bearer error="insufficient_scope"',
+      ]);
+    }
+    expect((await manage("GET", path, admin1)).status).toBe(200);
+  });
+
   it("lets the client rotate its own keys with its registration access token, and nothing else", async () => {
     const { clientId, rat, key, path } = await registerManaged();
     const rotated = await keyPair(`r-${randomUUID()}`);
-    expect((await manage("PUT", path, rat, { scope: "read write admin" })).body.error).toBe("unauthorized_client");
+    expect((await manage("PUT", path, rat, { scope: "read write admin" })).body.error).toBe("insufficient_scope");
     const r = await manage("PUT", path, rat, { jwks: { keys: [rotated.jwk] } });
     expect(r.status).toBe(200);
     await waitFor(async () => (await tokenFor(clientId, rotated)).status === 200);
@@ -258,6 +295,64 @@ describe("client management", () => {
     expect([again.status, again.body.client_secret]).toEqual([200, undefined]);
     await waitFor(async () => (await manage("GET", path, admin1)).body.scope === "read write");
     expect((await postForm(tokenUrl, { grant_type: "client_credentials" }, { authorization: basicAuth(clientId, secret) })).status).toBe(200);
+  });
+
+  it("mints a new secret when a client comes back to client_secret_basic, and the one it had before stays dead (RFC 7592 §2.2)", async () => {
+    const secretMeta = { token_endpoint_auth_method: "client_secret_basic", scope: "read", audience: ["storage"] };
+    const registered = await manage("POST", "", admin1, secretMeta);
+    expect(registered.status).toBe(201);
+    const clientId = registered.body.client_id as string;
+    const first = registered.body.client_secret as string;
+    const path = `/${encodeURIComponent(clientId)}`;
+    const withSecret = (secret: string) => postForm(tokenUrl, { grant_type: "client_credentials" }, { authorization: basicAuth(clientId, secret) });
+    await waitFor(async () => (await withSecret(first)).status === 200, { message: "the registered secret does not authenticate" });
+
+    const key = await keyPair(`s-${randomUUID()}`);
+    const moved = await manage("PUT", path, admin1, { ...secretMeta, token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [key.jwk] } });
+    expect([moved.status, moved.body.client_secret]).toEqual([200, undefined]);
+    // The bucket every exchanger and sidecar reads keeps nothing that verifies the first secret.
+    expect((await (await registry()).record(clientId))?.secret_hash).toBeUndefined();
+    await waitFor(async () => (await tokenFor(clientId, key)).status === 200);
+
+    const back = await manage("PUT", path, admin1, secretMeta);
+    expect(back.status).toBe(200);
+    expect(back.body).toMatchObject({ token_endpoint_auth_method: "client_secret_basic", client_secret: expect.any(String), client_secret_expires_at: 0 });
+    const second = back.body.client_secret as string;
+    expect(second).not.toBe(first);
+    await waitFor(async () => (await withSecret(second)).status === 200, { message: "the new secret does not authenticate" });
+    expect((await withSecret(first)).status).toBe(401);
+  });
+
+  it("refuses a jwks with private or symmetric key values at registration and at a client's own update, storing nothing (OIDC Dynamic Client Registration §2)", async () => {
+    const pair = await generateKeyPair("ES256", { extractable: true });
+    const privateJwk = { ...(await exportJWK(pair.privateKey)), kid: "leaked", alg: "ES256" };
+    const symmetric = { kty: "oct", kid: "shared", k: "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0" };
+    const refusal = [400, { error: "invalid_client_metadata", error_description: "jwks: public keys only, without private or symmetric key values" }];
+    const before = (await registry()).ids;
+    for (const key of [privateJwk, symmetric]) {
+      const r = await manage("POST", "", admin1, {
+        token_endpoint_auth_method: "private_key_jwt",
+        jwks: { keys: [key] },
+        scope: "read",
+        audience: ["storage"],
+      });
+      expect([r.status, r.body]).toEqual(refusal);
+    }
+    expect((await registry()).ids).toEqual(before);
+
+    const { clientId, rat, key, path } = await registerManaged();
+    for (const bearer of [rat, admin1]) {
+      for (const bad of [privateJwk, symmetric]) {
+        const r = await manage("PUT", path, bearer, {
+          token_endpoint_auth_method: "private_key_jwt",
+          jwks: { keys: [key.jwk, bad] },
+          scope: "read write",
+          audience: ["storage"],
+        });
+        expect([r.status, r.body]).toEqual(refusal);
+      }
+    }
+    expect((await (await registry()).record(clientId))?.jwks).toEqual({ keys: [key.jwk] });
   });
 
   it("returns a secret once for a secret client, and refuses bad metadata", async () => {
@@ -560,7 +655,7 @@ describe("client management", () => {
     const read = await manage("GET", path, rat);
     expect(read.status).toBe(200);
     const renamed = await manage("PUT", path, rat, { ...read.body, client_name: "renamed" });
-    expect([renamed.status, renamed.body.error]).toEqual([400, "unauthorized_client"]);
+    expect([renamed.status, renamed.body.error]).toEqual([403, "insufficient_scope"]);
     const rotated = await keyPair(`r-${randomUUID()}`);
     const r = await manage("PUT", path, rat, { ...read.body, jwks: { keys: [rotated.jwk] } });
     expect([r.status, r.body.client_name, r.body.scope]).toEqual([200, "batch job", "read write"]);
@@ -609,6 +704,6 @@ describe("client management", () => {
     expect(await eventsAbout(EVENT_TYPES.CLIENT_DELETED, clientId)).toEqual([{ client_id: clientId, by: "admin:test/vo_1" }]);
     expect(await eventsAbout(EVENT_TYPES.SUBJECT_REVOKED, clientId)).toHaveLength(1);
     expect((await registry()).ids).not.toContain(clientId);
-    expect((await manage("DELETE", path, admin1)).body.error).toBe("unauthorized_client");
+    expect((await manage("DELETE", path, admin1)).body.error).toBe("invalid_token");
   });
 });

@@ -9,8 +9,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KV } from "@nats-io/kv";
-import { parseClientRecord } from "@sts/client-auth";
+import { hashSecret, parseClientRecord, verifySecret } from "@sts/client-auth";
 import type { ClientRecord } from "@sts/client-auth";
+import { OAuthError } from "@sts/errors";
 import type { AccessTokenClaims } from "@sts/jwt";
 import {
   BUCKETS,
@@ -29,7 +30,7 @@ import type { EventType, NatsHandle } from "@sts/nats";
 import { startNats, waitFor } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
 import { deleteClient, readClient, registerClient, updateClient } from "./client-management.js";
-import type { ManagementDeps } from "./client-management.js";
+import type { ManagedRecord, ManagementDeps } from "./client-management.js";
 
 const ENDPOINT = "https://sts.test/oauth2/register";
 const ADMIN = "admin:a";
@@ -141,6 +142,44 @@ const code = (p: Promise<unknown>): Promise<string> =>
 
 const idsTried = (type: EventType): Array<string | undefined> => tried.filter((t) => t.type === type).map((t) => t.id);
 
+/** A refusal as the gateway answers it: HTTP status, code and description. */
+const answer = (p: Promise<unknown>): Promise<unknown> =>
+  p.then(
+    () => "ok",
+    (err: unknown) => (err instanceof OAuthError ? [err.status, err.code, err.description] : String(err)),
+  );
+
+/** Writes a record straight into the bucket (as another admin's config or an earlier release would have) and waits until it is served. */
+async function putRecord(record: ManagedRecord): Promise<void> {
+  await kv.put(encodeKey(record.client_id), JSON.stringify(record));
+  await waitFor(() => deps.lookup(record.client_id)?.updated_at === record.updated_at);
+}
+
+/** A config client's record: an admin when `manages` is given. */
+const configClient = (clientId: string, manages?: ClientRecord["manages"]): ClientRecord => ({
+  client_id: clientId,
+  token_endpoint_auth_method: "private_key_jwt",
+  jwks: { keys: [KEY] },
+  grant_types: ["client_credentials"],
+  scope: [],
+  audience: [ENDPOINT],
+  access_token_format: {},
+  internal: false,
+  admin: manages !== undefined,
+  ...(manages && { manages }),
+  created_at: clock.t,
+  updated_at: clock.t,
+});
+
+/** deps for a caller whose access token (for the registration endpoint) was issued to `clientId`. */
+const depsOf = (clientId: string, token: string): ManagementDeps => ({
+  ...deps,
+  inspect: (t) => Promise.resolve(t === token ? ({ client_id: clientId, sub: clientId, aud: ENDPOINT, jti: `jti-${token}` } as AccessTokenClaims) : undefined),
+});
+
+/** The secret hash the bucket holds for `clientId`, if any. */
+const storedSecretHash = async (clientId: string): Promise<string | undefined> => (await kv.get(encodeKey(clientId)))?.json<ClientRecord>().secret_hash;
+
 describe("client management", () => {
   it("registers no client while its client.registered event cannot be stored, and the retry registers it, recorded once", async () => {
     const chosen = `${ADMIN}/job-1`;
@@ -181,8 +220,8 @@ describe("client management", () => {
     expect(revoked).toEqual([id]);
     // No copy of the registry serves it any more: the deletion is in effect, its record unreadable as a client.
     await waitFor(() => deps.lookup(id) === undefined, { message: "the deleted client is still served" });
-    expect(await code(readClient(ADMIN_TOKEN, id, deps))).toBe("unauthorized_client");
-    expect(await code(updateClient(ADMIN_TOKEN, id, JSON.stringify(METADATA), deps))).toBe("unauthorized_client");
+    expect(await code(readClient(ADMIN_TOKEN, id, deps))).toBe("invalid_token");
+    expect(await code(updateClient(ADMIN_TOKEN, id, JSON.stringify(METADATA), deps))).toBe("invalid_token");
 
     await deleteClient(ADMIN_TOKEN, id, deps);
     // The tokens were revoked by the first call; the retry only records the deletion and clears its key.
@@ -191,7 +230,7 @@ describe("client management", () => {
     expect(events.map((e) => e.data)).toEqual([{ client_id: id, by: ADMIN }]);
     expect(idsTried(EVENT_TYPES.CLIENT_DELETED)).toEqual([events[0]?.id, events[0]?.id]);
     expect(await clientKeys()).not.toContain(id);
-    expect(await code(deleteClient(ADMIN_TOKEN, id, deps))).toBe("unauthorized_client");
+    expect(await code(deleteClient(ADMIN_TOKEN, id, deps))).toBe("invalid_token");
   });
 
   it("records a deletion whose event is pending before its id is registered again", async () => {
@@ -224,7 +263,7 @@ describe("client management", () => {
       return r.updated_at === clock.t ? r : undefined;
     });
     for (const change of [{ client_name: "renamed" }, { scope: "read" }, { audience: [] }, { access_token_ttl: 60 }]) {
-      expect(await code(updateClient(rat, id, JSON.stringify({ ...current, ...change }), deps))).toBe("unauthorized_client");
+      expect(await code(updateClient(rat, id, JSON.stringify({ ...current, ...change }), deps))).toBe("insufficient_scope");
     }
 
     clock.t += 10;
@@ -232,5 +271,84 @@ describe("client management", () => {
     expect(byAdmin).toMatchObject({ scope: "read", client_name: "batch job", admin_client_id: ADMIN, updated_at: clock.t });
     // The read it took back is stale now: a changed server-set value is refused, not ignored.
     expect(await code(updateClient(ADMIN_TOKEN, id, JSON.stringify({ ...current, scope: "write" }), deps))).toBe("invalid_client_metadata");
+  });
+
+  it("keeps no secret for a client moved off client_secret_*, and mints a new one, shown once, when it comes back", async () => {
+    const secretClient = { token_endpoint_auth_method: "client_secret_basic", scope: "read", audience: ["storage"] };
+    const registered = await registerClient(ADMIN_TOKEN, JSON.stringify(secretClient), deps);
+    const id = registered.client_id as string;
+    const first = registered.client_secret as string;
+    expect(await verifySecret((await storedSecretHash(id)) ?? "", first)).toBe(true);
+
+    clock.t += 10;
+    const moved = await updateClient(ADMIN_TOKEN, id, JSON.stringify(METADATA), deps);
+    expect([moved.token_endpoint_auth_method, moved.client_secret]).toEqual(["private_key_jwt", undefined]);
+    // Nothing in the bucket every replica and sidecar reads verifies the first secret any more.
+    expect(await storedSecretHash(id)).toBeUndefined();
+
+    clock.t += 10;
+    const back = await updateClient(ADMIN_TOKEN, id, JSON.stringify(secretClient), deps);
+    expect(back).toMatchObject({ token_endpoint_auth_method: "client_secret_basic", client_secret: expect.any(String), client_secret_expires_at: 0 });
+    const second = back.client_secret as string;
+    expect(second).not.toBe(first);
+    const hash = (await storedSecretHash(id)) ?? "";
+    expect([await verifySecret(hash, second), await verifySecret(hash, first)]).toEqual([true, false]);
+  });
+
+  it("never revives a secret a record left by an earlier release keeps while off client_secret_*", async () => {
+    const id = `${ADMIN}/stale-secret`;
+    const old = "the-secret-it-had-before-0001";
+    const stale: ManagedRecord = { ...configClient(id), admin_client_id: ADMIN, audience: ["storage"], scope: ["read"], secret_hash: await hashSecret(old) };
+    await putRecord(stale);
+    clock.t += 10;
+    const back = await updateClient(
+      ADMIN_TOKEN,
+      id,
+      JSON.stringify({ token_endpoint_auth_method: "client_secret_post", scope: "read", audience: ["storage"] }),
+      deps,
+    );
+    expect(back.client_secret).toEqual(expect.any(String));
+    const hash = (await storedSecretHash(id)) ?? "";
+    expect([await verifySecret(hash, back.client_secret as string), await verifySecret(hash, old)]).toEqual([true, false]);
+  });
+
+  it("answers 401 invalid_token for a client that does not exist and for another admin's alike, and changes nothing (RFC 7592 §2.1-2.3)", async () => {
+    const otherAdmin = "admin:b";
+    await putRecord(configClient(otherAdmin, { audience: ["storage"], scope: ["read"] }));
+    const other = depsOf(otherAdmin, "other-admin-token");
+    const { client_id: id } = (await registerClient(ADMIN_TOKEN, JSON.stringify(METADATA), deps)) as { client_id: string };
+    await waitFor(() => deps.lookup(id) !== undefined);
+    const refused = [401, "invalid_token", "no such client for this credential"];
+    for (const [caller, clientId] of [
+      [other, id],
+      [deps, `${ADMIN}/never-registered`],
+      [other, `${otherAdmin}/never-registered`],
+    ] as const) {
+      const token = caller === deps ? ADMIN_TOKEN : "other-admin-token";
+      expect(await answer(readClient(token, clientId, caller))).toEqual(refused);
+      expect(await answer(updateClient(token, clientId, JSON.stringify({ ...METADATA, scope: "read" }), caller))).toEqual(refused);
+      expect(await answer(deleteClient(token, clientId, caller))).toEqual(refused);
+    }
+    expect((await readClient(ADMIN_TOKEN, id, deps)).scope).toBe("read write");
+  });
+
+  it("answers 403 insufficient_scope to a valid token of a client that is no admin (RFC 6750 §3.1), and to a client deleting itself (RFC 7592 §2.3)", async () => {
+    const plain = "plain:c";
+    await putRecord(configClient(plain));
+    const asPlain = depsOf(plain, "plain-token");
+    const registered = await registerClient(ADMIN_TOKEN, JSON.stringify(METADATA), deps);
+    const id = registered.client_id as string;
+    await waitFor(() => deps.lookup(id) !== undefined);
+    const notAdmin = [403, "insufficient_scope", "only admin clients manage clients"];
+    expect(await answer(registerClient("plain-token", JSON.stringify(METADATA), asPlain))).toEqual(notAdmin);
+    expect(await answer(readClient("plain-token", id, asPlain))).toEqual(notAdmin);
+    expect(await answer(updateClient("plain-token", id, JSON.stringify(METADATA), asPlain))).toEqual(notAdmin);
+    expect(await answer(deleteClient("plain-token", id, asPlain))).toEqual(notAdmin);
+    expect(await answer(deleteClient(registered.registration_access_token as string, id, deps))).toEqual([
+      403,
+      "insufficient_scope",
+      "only the admin deletes a client",
+    ]);
+    expect(deps.lookup(id)).toBeDefined();
   });
 });

@@ -70,8 +70,15 @@ export interface ManagementDeps {
 type Caller = { kind: "admin"; admin: ClientRecord; jti: string } | { kind: "self"; client: ManagedRecord };
 
 const deny = (): OAuthError => new OAuthError("invalid_token", "management credential is invalid");
-// An admin sees only its own clients; anything else looks like it does not exist (RFC 7592 §2).
-const notOwn = (): OAuthError => new OAuthError("unauthorized_client", "not a client of this admin");
+/**
+ * RFC 7592 §2.1-2.3: a client that does not exist is answered 401, and RFC 6750 §3.1 names that `invalid_token`. An
+ * admin sees only its own clients, so another admin's client gets the very same answer: nothing tells the two apart.
+ * The description says only that the credential reaches no such client (it may well be valid for others). The
+ * admin's token is not revoked, as §2.1 suggests for a registration access token: it serves all the admin's clients.
+ */
+const notOwn = (): OAuthError => new OAuthError("invalid_token", "no such client for this credential");
+/** RFC 6750 §3.1 (RFC 7592 §2.2, §2.3: 403): a valid credential that does not carry the right to this call. */
+const notAllowed = (description: string): OAuthError => new OAuthError("insufficient_scope", description);
 
 /** Who is calling: an admin (by access token) or a client itself (by registration access token). */
 async function authorize(bearer: string, target: string | undefined, deps: ManagementDeps): Promise<Caller> {
@@ -84,7 +91,8 @@ async function authorize(bearer: string, target: string | undefined, deps: Manag
   const claims = await deps.inspect(bearer);
   if (!claims || !audienceList(claims.aud).includes(deps.registrationEndpoint)) throw deny();
   const admin = deps.lookup(claims.client_id);
-  if (!admin?.admin) throw new OAuthError("unauthorized_client", "only admin clients manage clients");
+  if (!admin) throw deny();
+  if (!admin.admin) throw notAllowed("only admin clients manage clients");
   return { kind: "admin", admin, jti: claims.jti };
 }
 
@@ -99,25 +107,37 @@ function parseMetadata(json: string): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
-/** Validates registrable metadata (see client-metadata.ts) with the config schema. */
+const isSecretMethod = (method: unknown): boolean => method === "client_secret_basic" || method === "client_secret_post";
+
+/**
+ * The secret hash an update keeps: the previous one, only while the client stays on client_secret_*. A client that
+ * left them and comes back gets a new secret, never its old one (which may have leaked while it was unused, and whose
+ * holders were told it no longer worked). The previous method is checked, not only the hash: a record written before
+ * client-records.ts dropped the hash on such a move may still hold one.
+ */
+const keptSecretHash = (previous: ManagedRecord | undefined, method: string): string | undefined =>
+  previous && isSecretMethod(previous.token_endpoint_auth_method) && isSecretMethod(method) ? previous.secret_hash : undefined;
+
+/** Validates registrable metadata (see client-metadata.ts) with the config schema; `previous` is the record an update replaces. */
 function validate(
   meta: Record<string, unknown>,
   clientId: string,
   adminId: string,
   maxTtl: ManagementDeps["maxTtl"],
-  previousSecretHash?: string,
+  previous?: ManagedRecord,
 ): ReturnType<typeof clientSchema.parse> {
   const scope = typeof meta.scope === "string" ? meta.scope.split(" ").filter(Boolean) : meta.scope;
   const method = (meta.token_endpoint_auth_method as string | undefined) ?? "private_key_jwt";
-  // A secret is made once, at registration (or when a client first needs one); updates keep it.
-  const secret = method.startsWith("client_secret") && !previousSecretHash ? randomBytes(24).toString("base64url") : undefined;
+  const kept = keptSecretHash(previous, method);
+  // A secret is made when a client takes up client_secret_* (at registration or by an update); later updates keep it.
+  const secret = isSecretMethod(method) && !kept ? randomBytes(24).toString("base64url") : undefined;
   const parsed = clientSchema.safeParse({
     ...meta,
     ...(scope !== undefined && { scope }),
     token_endpoint_auth_method: method,
     client_id: clientId,
     admin_client_id: adminId,
-    ...(secret ? { client_secret: secret } : previousSecretHash && method.startsWith("client_secret") ? { client_secret_hash: previousSecretHash } : {}),
+    ...(secret ? { client_secret: secret } : kept ? { client_secret_hash: kept } : {}),
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -217,7 +237,7 @@ async function vacate(clientId: string, adminId: string, deps: ManagementDeps): 
 /** Register (RFC 7591 §3): the caller must be an admin; returns the metadata with the new credentials. */
 export async function registerClient(bearer: string, json: string, deps: ManagementDeps): Promise<Record<string, unknown>> {
   const caller = await authorize(bearer, undefined, deps);
-  if (caller.kind !== "admin") throw new OAuthError("unauthorized_client", "only admin clients register clients");
+  if (caller.kind !== "admin") throw notAllowed("only admin clients register clients");
   const meta = parseMetadata(json);
   const adminId = caller.admin.client_id;
   const chosen = chosenClientId(meta.client_id, adminId, deps);
@@ -287,7 +307,7 @@ async function changesOnlyKeys(sent: Record<string, unknown>, record: ManagedRec
   const { jwks: _k, jwks_uri: _u, ...others } = sent;
   const kept = { ...fixedMetadata(record), ...(record.jwks && { jwks: record.jwks }), ...(record.jwks_uri && { jwks_uri: record.jwks_uri }) };
   const build = (meta: Record<string, unknown>): Promise<ManagedRecord> =>
-    toRecord(validate(meta, record.client_id, record.admin_client_id ?? "", deps.maxTtl, record.secret_hash), record, record.updated_at);
+    toRecord(validate(meta, record.client_id, record.admin_client_id ?? "", deps.maxTtl, record), record, record.updated_at);
   const unchanged = withoutKeys(await build(kept));
   try {
     return isDeepStrictEqual(withoutKeys(await build({ ...kept, ...others })), unchanged);
@@ -310,13 +330,13 @@ export async function updateClient(bearer: string, clientId: string, json: strin
   let next: ManagedRecord;
   let valid: ReturnType<typeof clientSchema.parse>;
   if (caller.kind === "self") {
-    if (!(await changesOnlyKeys(rest, record, deps))) throw new OAuthError("unauthorized_client", "a client may change only its keys");
-    valid = validate({ ...fixedMetadata(record), ...rest }, clientId, record.admin_client_id ?? "", deps.maxTtl, record.secret_hash);
+    if (!(await changesOnlyKeys(rest, record, deps))) throw notAllowed("a client may change only its keys");
+    valid = validate({ ...fixedMetadata(record), ...rest }, clientId, record.admin_client_id ?? "", deps.maxTtl, record);
     next = await toRecord(valid, record, deps.now());
     if (!rest.jwks) delete next.jwks;
     if (!rest.jwks_uri) delete next.jwks_uri;
   } else {
-    valid = withinAllowance(validate(rest, clientId, caller.admin.client_id, deps.maxTtl, record.secret_hash), caller.admin);
+    valid = withinAllowance(validate(rest, clientId, caller.admin.client_id, deps.maxTtl, record), caller.admin);
     next = await toRecord(valid, record, deps.now());
   }
   const by = caller.kind === "admin" ? caller.admin.client_id : clientId;
@@ -349,7 +369,7 @@ async function finishDeletion(tombstone: Tombstone, revision: number, deps: Mana
 /** Delete (RFC 7592 §2.3): admins only; a retry completes a deletion whose event could not be stored. */
 export async function deleteClient(bearer: string, clientId: string, deps: ManagementDeps): Promise<void> {
   const caller = await authorize(bearer, clientId, deps);
-  if (caller.kind !== "admin") throw new OAuthError("unauthorized_client", "only the admin deletes a client");
+  if (caller.kind !== "admin") throw notAllowed("only the admin deletes a client");
   const adminId = caller.admin.client_id;
   const entry = await readEntry(deps.kv, clientId);
   if (entry && "tombstone" in entry && entry.tombstone.admin_client_id === adminId) return finishDeletion(entry.tombstone, entry.revision, deps);

@@ -3,6 +3,7 @@
  * and ignores (RFC 7591 §2), and which server-set values an update may carry
  * back (RFC 7592 §2.2). The config file's strictness is load.test.ts's.
  */
+import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { hashSecret } from "@sts/client-auth";
 import { clientSchema } from "@sts/config";
@@ -124,5 +125,32 @@ describe("registration metadata", () => {
       "invalid_client_metadata",
       "client_secret cannot be set by registration",
     ]);
+  });
+
+  it("refuses a jwks holding private or symmetric key values, at registration and update alike (OIDC Dynamic Client Registration §2)", async () => {
+    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const ecPublic = { ...publicKey.export({ format: "jwk" }), kid: "pub" };
+    const ecPrivate = { ...privateKey.export({ format: "jwk" }), kid: "priv" };
+    const rsaPublic = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ format: "jwk" });
+    const refused = [
+      ecPrivate,
+      { kty: "oct", k: "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0" },
+      // A symmetric key is refused by its type alone, and a key value under any type by its member alone.
+      { kty: "oct", kid: "no-value" },
+      ...(["d", "p", "q", "dp", "dq", "qi", "k"] as const).map((member) => ({ ...rsaPublic, [member]: "AQAB" })),
+      { ...rsaPublic, oth: [{ r: "AQAB", d: "AQAB", t: "AQAB" }] },
+    ];
+    for (const key of refused) {
+      for (const client of [undefined, await registered()]) {
+        expect(await refusal(registrableMetadata({ scope: "read", jwks: { keys: [ecPublic, key] } }, client))).toEqual([
+          "invalid_client_metadata",
+          "jwks: public keys only, without private or symmetric key values",
+        ]);
+      }
+    }
+    // Public keys pass, and so does what the config schema refuses in its own words.
+    const publicOnly = { keys: [ecPublic, rsaPublic] };
+    expect(await registrableMetadata({ jwks: publicOnly })).toEqual({ jwks: publicOnly });
+    expect(await registrableMetadata({ jwks: { keys: "none" } })).toEqual({ jwks: { keys: "none" } });
   });
 });

@@ -58,6 +58,27 @@ export interface Registered {
 
 const cannotSet = (field: string): OAuthError => new OAuthError("invalid_client_metadata", `${field} cannot be set by registration`);
 
+/** JWK members that carry private or symmetric key values (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2). */
+const KEY_VALUE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] as const;
+
+/**
+ * OpenID Connect Dynamic Client Registration §2: the JWK Set MUST NOT contain private or symmetric key values. A
+ * registered set is stored in the clients bucket, which every exchanger and sidecar reads, and is shown by every
+ * read: a private key sent by mistake, or a symmetric key (`oct`, a shared secret by nature), would be handed to all
+ * of them, and whoever holds it could sign the client's assertions.
+ */
+function refuseKeyValues(jwks: unknown): void {
+  const keys = (jwks as { keys?: unknown } | null | undefined)?.keys;
+  // Anything but a list of objects is the config schema's to refuse.
+  if (!Array.isArray(keys)) return;
+  for (const key of keys as unknown[]) {
+    if (typeof key !== "object" || key === null) continue;
+    if ((key as { kty?: unknown }).kty === "oct" || KEY_VALUE_MEMBERS.some((member) => Object.hasOwn(key, member))) {
+      throw new OAuthError("invalid_client_metadata", "jwks: public keys only, without private or symmetric key values");
+    }
+  }
+}
+
 /** The stored form of a registration access token. */
 export function registrationTokenHash(token: string): string {
   return createHash("sha256").update(token).digest("base64url");
@@ -96,7 +117,8 @@ async function isEcho(field: (typeof SERVER_SET)[number], value: unknown, { reco
 
 /**
  * The registrable members of a registration (`registered` undefined) or an update request; refuses privileged ones,
- * and server-set ones a registration carries or an update carries changed. `client_id` is the caller's to handle.
+ * server-set ones a registration carries or an update carries changed, and `jwks` holding more than public keys.
+ * `client_id` is the caller's to handle.
  */
 export async function registrableMetadata(meta: Record<string, unknown>, registered?: Registered): Promise<Record<string, unknown>> {
   for (const field of PRIVILEGED) if (Object.hasOwn(meta, field)) throw cannotSet(field);
@@ -105,6 +127,7 @@ export async function registrableMetadata(meta: Record<string, unknown>, registe
     // Without a registered client there is nothing to echo: a timestamp or URI the server sets anyway is ignored.
     if (registered ? !(await isEcho(field, meta[field], registered)) : REFUSED_AT_REGISTRATION.has(field)) throw cannotSet(field);
   }
+  if (Object.hasOwn(meta, "jwks")) refuseKeyValues(meta.jwks);
   const registrable: ReadonlySet<string> = new Set(REGISTRABLE);
   return Object.fromEntries(Object.entries(meta).filter(([field]) => registrable.has(field)));
 }

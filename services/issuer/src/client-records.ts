@@ -3,10 +3,14 @@ import type { ClientConfig } from "@sts/config";
 import { hashSecret } from "@sts/client-auth";
 import type { ClientRecord } from "@sts/client-auth";
 
-/** Builds a record; a secret in clear is hashed here, and the previous record's hash is kept otherwise. */
+/**
+ * Builds a record; a secret in clear is hashed here. A previous record's secret hash is never carried over: a
+ * client whose configuration names no secret has none, so a client moved off client_secret_* keeps no dormant secret
+ * that a later move back would revive (the caller supplies the hash to keep, client-management.ts `validate`).
+ */
 export async function toClientRecord(c: ClientConfig, options: { previous?: ClientRecord; now: number }): Promise<ClientRecord> {
   const { previous, now } = options;
-  const secretHash = c.client_secret_hash ?? (c.client_secret ? await hashSecret(c.client_secret) : previous?.secret_hash);
+  const secretHash = c.client_secret_hash ?? (c.client_secret ? await hashSecret(c.client_secret) : undefined);
   return {
     client_id: c.client_id,
     ...(secretHash !== undefined && { secret_hash: secretHash }),
