@@ -135,6 +135,27 @@ describe("bad parameters", () => {
     expect(await exchangedCount()).toBe(before);
   });
 
+  it("takes a request at the gateway whose subject and actor tokens are both near tokens.max_token_bytes, and judges the tokens", async () => {
+    // Each token within the 8192-byte default; together over the 16 KiB a fixed body limit allowed.
+    const nearMax = (tag: string): string => `${b64({ alg: "ES256", typ: "at+jwt", kid: tag })}.${"A".repeat(8_000)}.sig`;
+    const form = {
+      grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+      subject_token: nearMax("s"),
+      subject_token_type: "urn:ietf:params:oauth:token-type:access_token",
+      actor_token: nearMax("a"),
+      actor_token_type: "urn:ietf:params:oauth:token-type:access_token",
+      audience: "svc-b",
+      scope: "b",
+    };
+    const r = await postForm(`${stack.gatewayUrl}/oauth2/token`, form, { authorization: basicAuth("svc-a", SECRET) });
+    expect(r.status).toBe(400);
+    expect(r.body.error).toBe("invalid_request");
+    expect(r.body.error_description).not.toBe("request body too large");
+    // A body larger than three tokens at the limit is still refused before anything reads it.
+    const huge = await postForm(`${stack.gatewayUrl}/oauth2/token`, { ...form, scope: "b".repeat(20_000) }, { authorization: basicAuth("svc-a", SECRET) });
+    expect([huge.status, huge.body.error_description]).toEqual([400, "request body too large"]);
+  });
+
   it("records a denial without the malformed audiences it was asked for", async () => {
     const huge = "x".repeat(5000);
     expect(await errorOf(exchange(grpc.exchange, "svc-a", await at1(), { audience: ["svc-b", huge, "bad\u0000aud"], scope: "b" }))).toBe("invalid_request");

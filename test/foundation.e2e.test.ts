@@ -222,6 +222,32 @@ describe("bad input gets its RFC error, and nothing is issued", () => {
   });
 });
 
+describe("a client that goes away mid-request", () => {
+  it("is no server error: nothing logged at error level, and the gateway serves on", async () => {
+    const { connect } = await import("node:net");
+    const gateway = stack.processes.gateway;
+    const logged = gateway?.output().length ?? 0;
+    const url = new URL(tokenUrl);
+    for (let i = 0; i < 3; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const socket = connect(Number(url.port), url.hostname, () => {
+          // A body announced at 1,000 bytes, 20 of them sent, then the connection dropped.
+          socket.write(
+            `POST ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ngrant_type=client_cre`,
+            () => setTimeout(() => socket.destroy(), 50),
+          );
+        });
+        socket.on("close", () => resolve());
+        socket.on("error", reject);
+      });
+    }
+    // A request after them, so that anything they logged is in the output by the time it is answered.
+    expect((await cc({ scope: "read" })).status).toBe(200);
+    const lines = (gateway?.output() ?? "").slice(logged).split("\n").filter(Boolean);
+    expect(lines.filter((line) => (JSON.parse(line) as { level: number }).level >= 50)).toEqual([]);
+  });
+});
+
 describe("trace context", () => {
   it("carries the caller's W3C trace from the HTTP request through the issuer into the token.issued event", async () => {
     const traceId = randomBytes(16).toString("hex");

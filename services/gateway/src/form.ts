@@ -42,12 +42,28 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
   if (Number.isFinite(declared) && declared > maxBytes) throw new OAuthError("invalid_request", "request body too large");
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) throw new OAuthError("invalid_request", "request body too large");
-    chunks.push(chunk);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxBytes) throw new OAuthError("invalid_request", "request body too large");
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    if (err instanceof OAuthError) throw err;
+    // Reading a request fails only when its connection went away (`aborted`, ECONNRESET).
+    throw new ClientGone({ cause: err });
   }
   return Buffer.concat(chunks).toString("utf8");
+}
+
+/**
+ * The client closed the connection before its body was read: nobody to answer and nothing wrong here, so no error
+ * is logged for it (anyone could fill the logs with them).
+ */
+export class ClientGone extends Error {
+  constructor(options: { cause: unknown }) {
+    super("the client closed the connection before its request body was read", options);
+  }
 }
 
 /** Checks the media type and parses the form. */

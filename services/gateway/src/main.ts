@@ -5,7 +5,7 @@ import { checkHealth, createClient, openGrpcCredentials } from "@sts/grpc";
 import { loadClientsProto, loadExchangeProto, loadTokenProto } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import { readSettings } from "./config.js";
-import { startGateway } from "./server.js";
+import { maxBodyFor, startGateway } from "./server.js";
 
 /** Waits for what the gateway needs (its gRPC identity, the issuer's first health answer), then serves. */
 async function serve({ config }: ReturnType<typeof readSettings>, logger: Logger): Promise<StartedService> {
@@ -42,6 +42,7 @@ async function serve({ config }: ReturnType<typeof readSettings>, logger: Logger
     port: config.services.gateway.port,
     issuer: config.issuer,
     idTokenSigningAlgs: [config.keys.algorithm],
+    maxBodyBytes: maxBodyFor(config.tokens.max_token_bytes),
     token,
     exchange,
     logger,

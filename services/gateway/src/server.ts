@@ -17,10 +17,20 @@ import { invalidRequest } from "@sts/errors";
 import { JWKS_EDGE_CACHE_SECONDS, JWKS_MAX_AGE_SECONDS } from "@sts/keys";
 import { answerProbe } from "@sts/runtime";
 import type { GatewayContext } from "./endpoints/context.js";
-import { parseForm, readBody } from "./form.js";
+import { ClientGone, parseForm, readBody } from "./form.js";
 import type { OAuthForm } from "./form.js";
 import { serverMetadata } from "./metadata.js";
 import { sendError, sendJson } from "./respond.js";
+
+/**
+ * The largest body a request may need with tokens of up to `maxTokenBytes` (config `tokens.max_token_bytes`): a token
+ * exchange carries a subject token, an actor token and a client assertion, each up to that size (JWTs need no
+ * percent-encoding), plus a few KiB of other parameters. A fixed limit refused valid exchanges at the default size.
+ */
+export const maxBodyFor = (maxTokenBytes: number): number => 3 * maxTokenBytes + 4096;
+
+/** The `error.type` of a request whose client closed the connection before its body was read. */
+const CLIENT_GONE = "client_closed";
 
 /** Options of startGateway. */
 export interface GatewayOptions {
@@ -32,6 +42,7 @@ export interface GatewayOptions {
   /** Client management (RFC 7591/7592); /oauth2/register is not served without it. */
   clients?: ClientServiceClient;
   logger: Logger;
+  /** Largest request body (bytes); default {@link maxBodyFor} the default token size. */
   maxBodyBytes?: number;
   scopesSupported?: string[];
   /** The issuer's signing algorithm, advertised for ID tokens. */
@@ -83,7 +94,7 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
   // Token requests that arrive together go to the issuer in one TokenBatch call.
   const tokenCalls = coalescedCalls<TokenRequest, TokenResponse__Output>({ client: options.token, method: "TokenBatch", deadlineMs });
   const ctx: GatewayContext = { issuer, token: options.token, tokenCalls, exchange: options.exchange, logger: options.logger, deadlineMs };
-  const maxBody = options.maxBodyBytes ?? 16 * 1024;
+  const maxBody = options.maxBodyBytes ?? maxBodyFor(8192);
   const metadata = serverMetadata(issuer, {
     ...(options.scopesSupported && { scopesSupported: options.scopesSupported }),
     ...(options.idTokenSigningAlgs && { idTokenSigningAlgs: options.idTokenSigningAlgs }),
@@ -188,6 +199,11 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
     context
       .with(trace.setSpan(parent, span), () => handle(req, res))
       .catch((err: unknown) => {
+        if (err instanceof ClientGone) {
+          errorType = CLIENT_GONE;
+          req.destroy();
+          return;
+        }
         const e = sendError(res, err);
         errorType = e.code;
         // The path only: a query string may carry credentials a careless client put there.
