@@ -3,6 +3,8 @@
  * for a managed client and a user who is not present, with its own signed
  * client_assertion and an unsigned assertion; the managed client then goes
  * on with its own credentials (refresh, exchange, introspection, UserInfo).
+ * The admin mints within what it manages now, and its issuance is recorded as
+ * its own request, not as the managed client's.
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,6 +19,8 @@ import { call, clients } from "./chain.js";
 const ADMIN = "admin:test/vo_1";
 const MANAGED = "localhost:test/initialize_flow";
 const OTHER = "localhost:test/other_admins_client";
+/** A client the admin registered when it managed more: archive and delete: have since been taken out of its manages. */
+const NARROWED = "localhost:test/narrowed";
 const MANAGED_SECRET = "managed-client-secret-0001";
 const JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -36,8 +40,8 @@ const clientAssertion = (): Promise<string> =>
 const unsignedAssertion = (over: Record<string, unknown> = {}): string =>
   new UnsecuredJWT({ iss: MANAGED, sub: "jeff", jti: randomUUID(), iat: now(), exp: now() + 300, nonce: "n-0S6_WzA2Mj", scope: SCOPE, ...over }).encode();
 
-const dti = async (assertion: string) =>
-  postForm(tokenUrl, { grant_type: JWT_BEARER, client_assertion_type: ASSERTION_TYPE, client_assertion: await clientAssertion(), assertion });
+const dti = async (assertion: string, form: Record<string, string> = {}) =>
+  postForm(tokenUrl, { grant_type: JWT_BEARER, client_assertion_type: ASSERTION_TYPE, client_assertion: await clientAssertion(), assertion, ...form });
 
 beforeAll(async () => {
   const pair = await generateKeyPair("ES256", { extractable: true });
@@ -55,6 +59,7 @@ beforeAll(async () => {
         jwks: { keys: [adminJwk] },
         grant_types: ["client_credentials"],
         audience: ["storage"],
+        manages: { audience: ["storage"], scope: ["read:/home", "write:/home", "org.cilogon.userinfo", "openid", "profile", "email"] },
       },
       {
         client_id: "admin:test/vo_2",
@@ -72,6 +77,14 @@ beforeAll(async () => {
         audience: ["storage"],
         access_token_ttl: "15m",
         refresh_token_ttl: "11d",
+      },
+      {
+        client_id: NARROWED,
+        admin_client_id: ADMIN,
+        client_secret: MANAGED_SECRET,
+        scope: ["read:/home", "delete:/home", "openid"],
+        scope_templates: { "read:": ["read:/home/public/data/cern"], "delete:": ["delete:/home/{sub}"] },
+        audience: ["storage", "archive"],
       },
       { client_id: OTHER, admin_client_id: "admin:test/vo_2", client_secret: MANAGED_SECRET, scope: ["openid"], audience: ["storage"] },
       { client_id: "plain-client", client_secret: MANAGED_SECRET, grant_types: [JWT_BEARER], scope: ["openid"], audience: ["storage"] },
@@ -183,7 +196,56 @@ describe("dedicated token issuer: the admin starts the flow", () => {
   });
 });
 
+describe("dedicated token issuer: the admin's request, on record", () => {
+  it("names the admin and the assertion's jti in token.issued and in the lineage, never the assertion", async () => {
+    const jti = randomUUID();
+    const assertion = unsignedAssertion({ jti, scope: "read:" });
+    const r = await dti(assertion);
+    expect(r.status).toBe(200);
+    const at = claimsOf(r.body.access_token as string);
+    const issued = (await storedEvents(stack.nats.url)).find((e) => e.data.jti === at.jti);
+    // The token is the managed client's; the request was its admin's: an auditor tells it from the client's own.
+    expect(issued?.type).toBe("token.issued");
+    expect(issued?.data).toMatchObject({ client_id: MANAGED, sub: "jeff", grant_type: JWT_BEARER, admin_client_id: ADMIN, assertion_jti: jti });
+    expect(issued?.raw).not.toContain(assertion.split(".")[1]);
+    const audit = clients(stack.address);
+    try {
+      const traced = await waitFor(async () => {
+        const l = await call<LineageResponse__Output>(audit.audit, "Lineage", { jti: at.jti });
+        return l.ok ? l.value : undefined;
+      });
+      expect(JSON.parse(traced.token?.data_json ?? "{}")).toMatchObject({ admin_client_id: ADMIN, assertion_jti: jti });
+    } finally {
+      audit.close();
+    }
+  });
+});
+
+describe("dedicated token issuer: within what the admin manages now", () => {
+  it("refuses an audience its client has but the admin no longer manages (invalid_target)", async () => {
+    const r = await dti(unsignedAssertion({ iss: NARROWED, scope: "openid" }), { audience: "archive" });
+    expect([r.status, r.body.error, r.body.error_description]).toEqual([400, "invalid_target", "no requested audience is allowed for this client"]);
+    expect(r.body.access_token).toBeUndefined();
+    const still = await dti(unsignedAssertion({ iss: NARROWED, scope: "openid" }), { audience: "storage" });
+    expect(still.status).toBe(200);
+    expect(claimsOf(still.body.access_token as string)).toMatchObject({ aud: "storage", client_id: NARROWED });
+  });
+
+  it("leaves out scopes, from a template too, the admin no longer manages, and refuses when nothing is left", async () => {
+    const r = await dti(unsignedAssertion({ iss: NARROWED, scope: "read: delete: openid" }));
+    expect([r.status, r.body.scope]).toEqual([200, "read:/home/public/data/cern openid"]);
+    const none = await dti(unsignedAssertion({ iss: NARROWED, scope: "delete:" }));
+    expect([none.status, none.body.error]).toEqual([400, "invalid_scope"]);
+  });
+});
+
 describe("dedicated token issuer: refusals", () => {
+  it("refuses a subject longer than a subject revocation takes (1,024 bytes) with invalid_grant: its tokens could not be revoked", async () => {
+    const r = await dti(unsignedAssertion({ sub: "u".repeat(1025), scope: "openid" }));
+    expect([r.status, r.body.error, r.body.error_description]).toEqual([400, "invalid_grant", "assertion rejected: sub is longer than 1024 bytes"]);
+    expect(r.body.access_token).toBeUndefined();
+  });
+
   it("gives unauthorized_client to an admin asking for a client it does not manage", async () => {
     const r = await dti(unsignedAssertion({ iss: OTHER }));
     expect([r.status, r.body.error]).toEqual([400, "unauthorized_client"]);

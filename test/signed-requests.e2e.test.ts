@@ -2,7 +2,8 @@
  * RFC 7523 signed requests: private_key_jwt client authentication (§2.2) and
  * the jwt-bearer grant (§2.1), each bad assertion with its positional error
  * (invalid_client for client_assertion, invalid_grant for assertion) and
- * nothing issued.
+ * nothing issued. A refused client assertion tells no more about which
+ * clients exist, or how they authenticate, than a wrong secret does.
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -120,11 +121,34 @@ describe("private_key_jwt (RFC 7523 §2.2)", () => {
       async () => `${Buffer.from(JSON.stringify({ alg: "none" })).toString("base64url")}.${Buffer.from(JSON.stringify(clientClaims())).toString("base64url")}.`,
     ],
     ["no jti", () => sign(clientClaims({ jti: undefined }))],
+    // RFC 8725 §3.11: an explicitly typed JWT of another kind (here an access token's typ) is not a client assertion.
+    ["typ at+jwt", () => sign(clientClaims(), { typ: "at+jwt" })],
   ])("refuses %s with invalid_client and issues nothing", async (_name, make) => {
     const r = await withAssertion(await make());
     expect(r.status).toBe(401);
     expect(r.body.error).toBe("invalid_client");
     expect(r.body.access_token).toBeUndefined();
+  });
+
+  it("answers an unknown client, a client without keys, a bad signature and a missing kid as a wrong secret: no client enumeration", async () => {
+    const wrongSecret = await postForm(tokenUrl, { grant_type: "client_credentials" }, { authorization: basicAuth("portal", "not-the-secret-000000001") });
+    expect([wrongSecret.status, wrongSecret.body.error, wrongSecret.body.error_description]).toEqual([401, "invalid_client", "client authentication failed"]);
+    const stranger = (await generateKeyPair("ES256")).privateKey;
+    const refusals = [
+      await sign(clientClaims({ iss: "nobody", sub: "nobody" })),
+      // A client of another method, with no keys: its method is no more to be learnt than its existence.
+      await sign(clientClaims({ iss: "portal", sub: "portal" })),
+      await sign(clientClaims(), {}, stranger),
+      await new SignJWT(clientClaims()).setProtectedHeader({ alg: "ES256" }).sign(key),
+    ];
+    for (const assertion of refusals) {
+      const r = await withAssertion(assertion);
+      expect([r.status, r.body.error, r.body.error_description]).toEqual([401, "invalid_client", "client authentication failed"]);
+    }
+  });
+
+  it("accepts the explicit typ of a client authentication JWT (draft-ietf-oauth-rfc7523bis)", async () => {
+    expect((await withAssertion(await sign(clientClaims({ aud: stack.gatewayUrl }), { typ: "client-authentication+jwt" }))).status).toBe(200);
   });
 
   it("a jti refused for a bad signature is not burnt", async () => {
@@ -141,6 +165,24 @@ describe("jwt-bearer grant (RFC 7523 §2.1)", () => {
     const r = await withAssertion(await sign(clientClaims()), { grant_type: JWT_BEARER, assertion, scope: "read write:/home/jeff" });
     expect(r.status).toBe(200);
     expect(claimsOf(r.body.access_token as string)).toMatchObject({ sub: "jeff", client_id: CLIENT_ID, scope: "read write:/home/jeff" });
+  });
+
+  it("records the assertion's jti in token.issued, and no admin: the client asked for itself", async () => {
+    const jti = randomUUID();
+    const assertion = await sign({ iss: CLIENT_ID, sub: "jeff", aud: tokenUrl, iat: now(), exp: now() + 60, jti });
+    const r = await withAssertion(await sign(clientClaims()), { grant_type: JWT_BEARER, assertion, scope: "read" });
+    expect(r.status).toBe(200);
+    const issued = (await storedEvents(stack.nats.url)).find((e) => e.data.jti === claimsOf(r.body.access_token as string).jti);
+    expect(issued?.data).toMatchObject({ client_id: CLIENT_ID, sub: "jeff", grant_type: JWT_BEARER, assertion_jti: jti });
+    expect(issued?.data.admin_client_id).toBeUndefined();
+    expect(issued?.raw).not.toContain(assertion.split(".")[2]);
+  });
+
+  it("refuses a subject longer than a subject revocation takes (1,024 bytes) with invalid_grant: its tokens could not be revoked", async () => {
+    const assertion = await sign({ iss: CLIENT_ID, sub: "u".repeat(1025), aud: tokenUrl, iat: now(), exp: now() + 60, jti: randomUUID() });
+    const r = await withAssertion(await sign(clientClaims()), { grant_type: JWT_BEARER, assertion, scope: "read" });
+    expect([r.status, r.body.error, r.body.error_description]).toEqual([400, "invalid_grant", "assertion rejected: sub is longer than 1024 bytes"]);
+    expect(r.body.access_token).toBeUndefined();
   });
 
   it.each([

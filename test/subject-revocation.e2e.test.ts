@@ -107,6 +107,8 @@ beforeAll(async () => {
           jwks: { keys: [{ ...(await exportJWK(pair.publicKey)), kid: "admin-key", alg: "ES256" }] },
           grant_types: ["client_credentials"],
           audience: ["storage"],
+          // The dedicated issuer mints within what its admin manages now.
+          manages: { audience: ["svc-a"], scope: ["a", "b", "c"] },
         },
         {
           client_id: SIGNER,

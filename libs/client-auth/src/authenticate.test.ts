@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { OAuthError } from "@sts/errors";
 import { ScryptGate, authenticateClient, hashSecret, verifySecret } from "./index.js";
 import type { ClientRecord, PresentedCredentials } from "./index.js";
+import { clientRecord } from "./record.fixture.js";
 
 const SECRET = "s3cr3t-value-long-enough";
 const clients = new Map<string, ClientRecord>();
@@ -9,18 +10,7 @@ const deps = { lookup: (id: string) => clients.get(id) };
 const basic = (id: string, secret: string): string => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString("base64")}`;
 
 function record(client_id: string, secret_hash: string, method: ClientRecord["token_endpoint_auth_method"]): ClientRecord {
-  return {
-    client_id,
-    secret_hash,
-    token_endpoint_auth_method: method,
-    grant_types: ["client_credentials"],
-    scope: [],
-    audience: [],
-    access_token_format: {},
-    internal: false,
-    created_at: 0,
-    updated_at: 0,
-  };
+  return clientRecord(client_id, { secret_hash, token_endpoint_auth_method: method, grant_types: ["client_credentials"] });
 }
 
 async function failure(creds: PresentedCredentials): Promise<string> {

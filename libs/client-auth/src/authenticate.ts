@@ -6,6 +6,7 @@
  */
 import type { OAuthError } from "@sts/errors";
 import { invalidClient, invalidRequest } from "@sts/errors";
+import { CLIENT_AUTHENTICATION_FAILED } from "./client-assertion.js";
 import type { ClientRecord } from "./client-record.js";
 import { verifySecret } from "./secret-hash.js";
 
@@ -71,7 +72,7 @@ export async function authenticateClient(creds: PresentedCredentials, deps: Auth
   const methods = Number(basic) + Number(post) + Number(jwt);
   if (methods > 1) throw invalidRequest("more than one client authentication method used");
   for (const v of [creds.authorization, creds.client_id, creds.client_secret]) {
-    if (v && v.length > MAX_CREDENTIAL) throw invalidClient("client authentication failed");
+    if (v && v.length > MAX_CREDENTIAL) throw invalidClient(CLIENT_AUTHENTICATION_FAILED);
   }
 
   if (basic) {
@@ -89,7 +90,7 @@ export async function authenticateClient(creds: PresentedCredentials, deps: Auth
     if (!deps.verifyAssertion) throw invalidClient("client assertions are not accepted here");
     const id = await deps.verifyAssertion(creds.client_assertion, creds.client_assertion_type, creds.client_id || undefined, creds.endpoint);
     const client = deps.lookup(id);
-    if (!client || client.token_endpoint_auth_method !== "private_key_jwt") throw invalidClient("client authentication failed");
+    if (!client || client.token_endpoint_auth_method !== "private_key_jwt") throw invalidClient(CLIENT_AUTHENTICATION_FAILED);
     return { client, method: "private_key_jwt" };
   }
   throw invalidClient("client authentication required");
@@ -101,7 +102,7 @@ async function checkSecret(
   method: "client_secret_basic" | "client_secret_post",
 ): Promise<AuthenticatedClient> {
   // One message for unknown client, wrong secret and wrong method: no client enumeration.
-  const fail = (): OAuthError => invalidClient("client authentication failed");
+  const fail = (): OAuthError => invalidClient(CLIENT_AUTHENTICATION_FAILED);
   if (!client || !client.secret_hash) {
     // Spend comparable time on unknown clients so timing does not reveal which ids exist.
     await verifySecret(DUMMY_HASH, secret);

@@ -3,20 +3,53 @@
  * checks shared with the jwt-bearer grant (RFC 7523 §2.1). The assertion is
  * verified with the client's registered keys (jwks, or jwks_uri fetched and
  * cached by jose, refetched on an unknown kid with a cooldown), an algorithm
- * allow-list, `aud` = the token endpoint or the issuer identifier as its
- * sole value, a bounded `exp`, an optional `iat` (RFC 7523 §3: MAY) that is
- * not in the future, and a single-use `jti`. The jti is recorded only after every other
- * check passed (a forged assertion cannot burn a jti), with a KV create that
- * fails when present, so single use holds across replicas.
+ * allow-list, one of the configured audiences as its sole `aud` (for client
+ * assertions, the issuer identifier alone once the token endpoint URL is no
+ * longer configured: see {@link assertionAudiences}), no explicit `typ` of
+ * another kind of JWT, a bounded `exp`, an optional `iat` (RFC 7523 §3: MAY)
+ * that is not in the future, and a single-use `jti`. The jti is recorded only
+ * after every other check passed (a forged assertion cannot burn a jti), with
+ * a KV create that fails when present, so single use holds across replicas.
+ *
+ * A client assertion that fails once its `iss` has been looked up, before its
+ * signature is proven, gets one fixed description whatever went wrong (no
+ * such client, no keys, no kid, a bad signature): the secret methods answer
+ * every failure alike, and precise errors here would tell anyone which
+ * client ids exist and which authenticate with keys. The detail goes to the
+ * log. Failures before the lookup (a malformed JWT) and after the signature
+ * (which only the key's holder can reach) keep their precise description.
  */
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader } from "jose";
 import type { JWTVerifyGetKey } from "jose";
 import { OAuthError, unavailable } from "@sts/errors";
-import { TokenRejected, precheckCompactJwt, verifyJwt } from "@sts/jwt";
+import { MAX_CLIENT_ID_CHARS, TokenRejected, precheckCompactJwt, verifyJwt } from "@sts/jwt";
+import type { RejectionReason } from "@sts/jwt";
+import type { Logger } from "@sts/telemetry";
 import type { ClientRecord } from "./client-record.js";
 
 /** Algorithms accepted for client-signed assertions: never `none`, never HMAC. */
 export const ASSERTION_ALGS = ["ES256", "ES384", "EdDSA", "RS256", "PS256"] as const;
+
+/**
+ * The one description of a failed client authentication, whatever the method and whatever failed: no answer tells
+ * an unknown client id from a known one, or a client of one method from one of another (RFC 6749 §5.2 invalid_client).
+ */
+export const CLIENT_AUTHENTICATION_FAILED = "client authentication failed";
+
+/** The explicit typ of a client authentication JWT (draft-ietf-oauth-rfc7523bis §4). */
+export const CLIENT_AUTHENTICATION_TYP = "client-authentication+jwt";
+
+/**
+ * The `aud` values an assertion may name (as its sole audience): the issuer identifier, which
+ * draft-ietf-oauth-rfc7523bis requires of client assertions, and the token endpoint URL only when `tokenEndpoint`
+ * is given. RFC 7523 §3 allowed the token endpoint; the audience-injection attack (OpenID Foundation disclosure,
+ * January 2025) works with that single value too, since a client that sends it to the wrong server is never
+ * refused there, so leave it out of the client assertions' list once clients send the issuer identifier.
+ */
+export function assertionAudiences(issuer: string, options: { tokenEndpoint?: string } = {}): readonly string[] {
+  if (!issuer) throw new TypeError("assertionAudiences: the issuer identifier is required");
+  return options.tokenEndpoint && options.tokenEndpoint !== issuer ? [issuer, options.tokenEndpoint] : [issuer];
+}
 
 /** Records a (client, jti) pair once; false when it was already there. */
 export type JtiRecorder = (clientId: string, jti: string, exp: number) => Promise<boolean>;
@@ -25,13 +58,19 @@ export type JtiRecorder = (clientId: string, jti: string, exp: number) => Promis
 export interface AssertionDeps {
   lookup: (clientId: string) => ClientRecord | undefined;
   recordJti: JtiRecorder;
-  /** Accepted `aud` values (the token endpoint URL and the issuer identifier); the assertion must name exactly one. */
+  /**
+   * Accepted `aud` values; the assertion must name exactly one of them, alone. Build it with
+   * {@link assertionAudiences}: for client assertions, the issuer identifier alone is what draft-ietf-oauth-rfc7523bis
+   * allows.
+   */
   audiences: readonly string[];
   now: () => number;
   /** Largest `exp - now` accepted. */
   maxLifetime: number;
   clockTolerance: number;
   maxBytes: number;
+  /** Where the detail of a refused client assertion goes, since its answer does not say (never the assertion itself). */
+  logger?: Pick<Logger, "info">;
 }
 
 /** Claims of a verified assertion. */
@@ -63,26 +102,53 @@ function keysOf(client: ClientRecord): { resolver: JWTVerifyGetKey; count: numbe
 }
 
 /**
+ * Reasons verifyJwt gives only once the signature verified (jose checks the claims after it): a failure for one of
+ * them tells nothing to whoever does not hold the client's key.
+ */
+const AFTER_SIGNATURE: ReadonlySet<RejectionReason> = new Set(["expired", "not_yet_valid", "issuer", "audience", "type", "missing_claim", "invalid_claim"]);
+
+/**
+ * An explicitly typed JWT of another kind (an access token, `at+jwt`; a logout token; for a grant, a client
+ * authentication JWT) is never taken for this one (RFC 8725 §3.11, draft-ietf-oauth-rfc7523bis §4). Untyped, `JWT`
+ * and `JOSE` stay accepted: RFC 7523 asks for no typ, and most clients send none or `JWT`.
+ */
+function checkTyp(typ: unknown, clientAuthentication: boolean): void {
+  if (typ === undefined) return;
+  if (typeof typ !== "string") throw new TokenRejected("type", "unexpected token type");
+  const kind = typ.toLowerCase().replace(/^application\//, "");
+  if (kind === CLIENT_AUTHENTICATION_TYP ? !clientAuthentication : kind.endsWith("+jwt")) throw new TokenRejected("type", "unexpected token type");
+}
+
+/**
  * Verifies a client-signed assertion; `fail` makes the positional error
  * (invalid_client for client_assertion, invalid_grant for a grant assertion).
- * With requireSubIsIssuer, `sub` must equal `iss` (client authentication).
+ * With requireSubIsIssuer, `sub` must equal `iss`: that is client
+ * authentication (RFC 7523 §3 item 2), whose failures between the client's
+ * lookup and its proven signature all get {@link CLIENT_AUTHENTICATION_FAILED}.
+ * With maxSubjectBytes, a longer `sub` (in UTF-8 bytes) is refused before the
+ * jti is recorded.
  */
 export async function verifyClientSignedAssertion(
   assertion: string,
   deps: AssertionDeps,
   fail: (description: string, cause?: unknown) => OAuthError,
-  options: { requireSubIsIssuer: boolean; expectedClientId?: string },
+  options: { requireSubIsIssuer: boolean; expectedClientId?: string; maxSubjectBytes?: number },
 ): Promise<VerifiedAssertion> {
-  let clientId: string;
-  let client: ClientRecord | undefined;
+  if (deps.audiences.length === 0) throw new TypeError("verifyClientSignedAssertion: no accepted audience configured");
+  const clientAuthentication = options.requireSubIsIssuer;
+  let clientId: string | undefined;
+  let lookedUp = false;
+  let signed = false;
   let verified: VerifiedAssertion;
   try {
     precheckCompactJwt(assertion, deps.maxBytes);
     const unverified = decodeJwt(assertion);
+    checkTyp(decodeProtectedHeader(assertion).typ, clientAuthentication);
     if (typeof unverified.iss !== "string" || !unverified.iss) throw new TokenRejected("missing_claim", "iss is required");
     clientId = unverified.iss;
     if (options.expectedClientId && options.expectedClientId !== clientId) throw new TokenRejected("invalid_claim", "iss does not match client_id");
-    client = deps.lookup(clientId);
+    lookedUp = true;
+    const client = deps.lookup(clientId);
     if (!client) throw new TokenRejected("unknown_key", "unknown client");
     const { resolver, count } = keysOf(client);
     // RFC 7515 §4.1.4: with several keys, kid picks the key; without it the choice would be a guess.
@@ -97,18 +163,33 @@ export async function verifyClientSignedAssertion(
       clockTolerance: deps.clockTolerance,
       now: deps.now,
       maxBytes: deps.maxBytes,
+    }).catch((err: unknown) => {
+      signed = err instanceof TokenRejected && AFTER_SIGNATURE.has(err.reason);
+      throw err;
     });
+    signed = true;
     // Audience injection (OpenID Foundation disclosure, January 2025; draft-ietf-oauth-rfc7523bis): an assertion a
     // client signed with several audiences can be replayed to any of them. Only one audience, one of ours, is taken.
     if (Array.isArray(payload.aud) && payload.aud.length !== 1) throw new TokenRejected("audience", "aud must be a single value");
     if (typeof payload.sub !== "string" || !payload.sub) throw new TokenRejected("invalid_claim", "sub is required");
     if (options.requireSubIsIssuer && payload.sub !== clientId) throw new TokenRejected("invalid_claim", "sub must equal iss");
+    // A subject no revocation could name (RevokeSubject takes so many bytes) would have tokens nobody can end early.
+    if (options.maxSubjectBytes !== undefined && Buffer.byteLength(payload.sub, "utf8") > options.maxSubjectBytes)
+      throw new TokenRejected("invalid_claim", `sub is longer than ${options.maxSubjectBytes} bytes`);
     if (typeof payload.jti !== "string" || !payload.jti || payload.jti.length > 256) throw new TokenRejected("invalid_claim", "jti is required");
     const exp = payload.exp as number;
     if (exp - deps.now() > deps.maxLifetime) throw new TokenRejected("invalid_claim", "exp is too far in the future");
     verified = { clientId, sub: payload.sub, jti: payload.jti, exp, payload: payload };
   } catch (err) {
     if (err instanceof OAuthError) throw err;
+    if (clientAuthentication && lookedUp && !signed) {
+      const detail = err instanceof Error ? err.message : "assertion rejected";
+      deps.logger?.info(
+        { client_id: clientId?.slice(0, MAX_CLIENT_ID_CHARS), reason: err instanceof TokenRejected ? err.reason : "signature", detail },
+        "client assertion refused",
+      );
+      throw fail(CLIENT_AUTHENTICATION_FAILED, err);
+    }
     throw fail(err instanceof TokenRejected ? `assertion rejected: ${err.message}` : "assertion rejected", err);
   }
   let fresh: boolean;

@@ -3,5 +3,11 @@ export type { PresentedCredentials, AuthenticateDeps, AuthenticatedClient, Asser
 export { ScryptGate, hashSecret, verifySecret } from "./secret-hash.js";
 export { parseClientRecord } from "./client-record.js";
 export type { ClientRecord } from "./client-record.js";
-export { verifyClientSignedAssertion, ASSERTION_ALGS } from "./client-assertion.js";
+export {
+  verifyClientSignedAssertion,
+  assertionAudiences,
+  ASSERTION_ALGS,
+  CLIENT_AUTHENTICATION_FAILED,
+  CLIENT_AUTHENTICATION_TYP,
+} from "./client-assertion.js";
 export type { AssertionDeps, JtiRecorder, VerifiedAssertion } from "./client-assertion.js";

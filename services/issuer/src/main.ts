@@ -2,7 +2,7 @@
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
 import { ASSERTION_ALGORITHMS } from "@sts/config";
-import { parseClientRecord, verifyClientSignedAssertion } from "@sts/client-auth";
+import { assertionAudiences, parseClientRecord, verifyClientSignedAssertion } from "@sts/client-auth";
 import type { AssertionDeps, AuthenticateDeps } from "@sts/client-auth";
 import { invalidClient } from "@sts/errors";
 import { JWT_BEARER, VerifiedTokens } from "@sts/jwt";
@@ -112,7 +112,9 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
     recordJti: kvJtiRecorder(jtiKv, namespace),
     // The sole aud of an assertion: the issuer identifier (draft-ietf-oauth-rfc7523bis), or the token endpoint URL
     // that RFC 7523 §3 allows and clients configured before the draft send.
-    audiences: [config.issuer, `${config.issuer}/oauth2/token`],
+    audiences: assertionAudiences(config.issuer, { tokenEndpoint: `${config.issuer}/oauth2/token` }),
+    // A refused client assertion's detail (never the assertion): its answer says only that authentication failed.
+    logger,
     now,
     maxLifetime: config.tokens.assertion_max_lifetime,
     clockTolerance: config.tokens.clock_tolerance,

@@ -69,6 +69,10 @@ export interface MintInput {
   refreshFamily?: string;
   /** jti of the ID token handed out in the same response: it has no event of its own, so this one names it. */
   idTokenJti?: string;
+  /** The admin client that asked for this token for its managed client (the dedicated token issuer), recorded in the event. */
+  adminClientId?: string;
+  /** jti of the assertion (RFC 7523, or the dedicated issuer's unsigned one) the token was granted on, recorded in the event. */
+  assertionJti?: string;
 }
 
 /** A made token and what the response needs. */
@@ -106,6 +110,13 @@ export interface TokenEventData {
   refresh_family?: string;
   /** The ID token that came with this token, if any. */
   id_token_jti?: string;
+  /**
+   * The dedicated token issuer: the admin client that authenticated and asked for this token for its managed client
+   * (`client_id`). Absent when the client asked for itself: an admin's request is never mistaken for its client's own.
+   */
+  admin_client_id?: string;
+  /** A jwt-bearer grant: the jti of the assertion it was granted on (never the assertion), to match the client's own records. */
+  assertion_jti?: string;
   /** For exchanges: the policies that allowed it and the revision of the policy set they belong to. */
   policy_ids?: string[];
   policy_revision?: string;
@@ -237,6 +248,8 @@ export class TokenMinter {
       ...(claims.lineage_kids !== undefined && { lineage_kids: [...claims.lineage_kids] }),
       ...(input.refreshFamily && { refresh_family: input.refreshFamily }),
       ...(input.idTokenJti && { id_token_jti: input.idTokenJti }),
+      ...(input.adminClientId && { admin_client_id: input.adminClientId }),
+      ...(input.assertionJti && { assertion_jti: input.assertionJti }),
       ...(input.policy && { policy_ids: [...input.policy.ids], policy_revision: input.policy.revision }),
     };
     await events.publish(input.eventType, data, { subject: jti });

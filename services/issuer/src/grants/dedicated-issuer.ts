@@ -5,14 +5,18 @@
  * and a user (`sub`). This is the only place an unsigned JWT is accepted, and
  * only after the admin's signature was verified and the admin is the
  * registered admin of that client. Tokens follow the managed client's
- * configuration; the admin never holds the managed client's credentials.
+ * configuration, within what the admin may give now (its `manages`, read at
+ * each request); the admin never holds the managed client's credentials.
+ * The token's event names the admin and the assertion's jti, so that an
+ * admin's issuance is never read as the managed client's own.
  */
 import { decodeProtectedHeader, UnsecuredJWT } from "jose";
 import { OAuthError, invalidGrant, invalidScope, unauthorizedClient } from "@sts/errors";
 import type { ClientRecord } from "@sts/client-auth";
 import { JWT_BEARER, TokenRejected, precheckCompactJwt } from "@sts/jwt";
-import { expandScopeTemplates, parseScopes } from "@sts/scopes";
+import { expandScopeTemplates, intersectScopes, parseScopes } from "@sts/scopes";
 import type { TokenRequest__Output, TokenResponse } from "@sts/proto";
+import { MAX_SUBJECT_BYTES } from "../subject-revocation.js";
 import type { GrantDeps } from "./grant.js";
 import { assertionOrigin, issueTokens, narrowToClient } from "./issue-tokens.js";
 
@@ -59,6 +63,9 @@ function readClaims(assertion: string, deps: GrantDeps): DtiClaims {
   const { iss, sub, jti, exp, iat, nonce, scope } = payload;
   if (typeof iss !== "string" || typeof sub !== "string" || !sub || typeof jti !== "string" || !jti || jti.length > 256)
     throw invalidGrant("assertion claims are malformed");
+  // Every token granted here must be revocable by its subject: RevokeSubject takes no longer one. Refused before the
+  // jti is recorded, as every other claim check is.
+  if (Buffer.byteLength(sub, "utf8") > MAX_SUBJECT_BYTES) throw invalidGrant(`assertion rejected: sub is longer than ${MAX_SUBJECT_BYTES} bytes`);
   if (typeof exp !== "number" || exp - deps.now() > deps.assertions.maxLifetime) throw invalidGrant("assertion exp is too far in the future");
   if (typeof iat !== "number" || iat > deps.now() + deps.assertions.clockTolerance) throw invalidGrant("assertion iat is in the future");
   if (nonce !== undefined && (typeof nonce !== "string" || nonce.length > 512)) throw invalidGrant("nonce is malformed");
@@ -69,6 +76,22 @@ function readClaims(assertion: string, deps: GrantDeps): DtiClaims {
     throw invalidScope("assertion scope is malformed", err);
   }
   return { iss, sub, jti, exp, iat, ...(typeof nonce === "string" && { nonce }), scope: scopes };
+}
+
+/**
+ * The managed client as its admin may give it now: its scopes and audiences within the admin's current `manages`
+ * (nothing without it), as registration and update check them (client-management.ts). Read at each issuance, so
+ * an operator who takes an audience or a scope out of an admin's `manages` ends the admin's minting of it for the
+ * clients it registered before, not only its handing it to new ones. Scope templates are expanded before this
+ * bound applies, so their concrete scopes for this user are what must lie within `manages`.
+ */
+function withinAdminAllowance(managed: ClientRecord, admin: ClientRecord): ClientRecord {
+  const allowed = admin.manages ?? { audience: [], scope: [] };
+  return {
+    ...managed,
+    scope: intersectScopes(managed.scope, allowed.scope),
+    audience: managed.audience.filter((a) => allowed.audience.includes(a)),
+  };
 }
 
 /** Runs the admin case; `admin` is the authenticated caller. */
@@ -96,7 +119,7 @@ export async function dedicatedIssuer(
   // Templates (`read:`) become the managed client's concrete scopes for this user.
   const expanded = expandScopeTemplates(requested, managed.scope_templates ?? {}, claims.sub);
   if (requested.length > 0 && expanded.length === 0) throw invalidScope("no requested scope is allowed for this client");
-  const { scope, audience } = narrowToClient(expanded, request, managed);
+  const { scope, audience } = narrowToClient(expanded, request, withinAdminAllowance(managed, admin));
   const originIat = await assertionOrigin(claims.sub, managed.client_id, claims.iat, deps);
   return issueTokens(
     {
@@ -107,6 +130,7 @@ export async function dedicatedIssuer(
       grantType: JWT_BEARER.GRANT_TYPE,
       user: { ...(claims.nonce && { nonce: claims.nonce }) },
       originIat,
+      assertion: { jti: claims.jti, adminClientId: admin.client_id },
     },
     deps,
   );

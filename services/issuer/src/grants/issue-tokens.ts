@@ -41,6 +41,8 @@ export interface IssueInput {
   user?: { nonce?: string };
   /** When the access token's chain began (the assertion it was granted on): its `origin_iat`. */
   originIat?: number;
+  /** The assertion the token was granted on, named in its event: its jti and, for the dedicated issuer, the admin that sent it. */
+  assertion?: { jti: string; adminClientId?: string };
 }
 
 /**
@@ -113,6 +115,8 @@ export async function issueTokens(input: IssueInput, deps: GrantDeps): Promise<T
     ...(family && { refreshFamily: family }),
     ...(idToken && { idTokenJti: idToken.jti }),
     ...(input.originIat !== undefined && { originIat: input.originIat }),
+    ...(input.assertion && { assertionJti: input.assertion.jti }),
+    ...(input.assertion?.adminClientId && { adminClientId: input.assertion.adminClientId }),
   });
   const response: TokenResponse = { access_token: minted.token, token_type: "Bearer", expires_in: String(minted.expiresIn), scope: minted.scope };
   if (family) {

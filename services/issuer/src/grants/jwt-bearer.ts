@@ -9,6 +9,7 @@ import { invalidGrant, invalidRequest, unauthorizedClient } from "@sts/errors";
 import { verifyClientSignedAssertion } from "@sts/client-auth";
 import { JWT_BEARER } from "@sts/jwt";
 import { parseScopes } from "@sts/scopes";
+import { MAX_SUBJECT_BYTES } from "../subject-revocation.js";
 import { dedicatedIssuer, isUnsigned } from "./dedicated-issuer.js";
 import type { Grant } from "./grant.js";
 import { assertionOrigin, issueTokens, narrowToClient } from "./issue-tokens.js";
@@ -23,9 +24,14 @@ export const jwtBearer: Grant = {
     const assertion = await verifyClientSignedAssertion(request.assertion, deps.assertions, invalidGrant, {
       requireSubIsIssuer: false,
       expectedClientId: client.client_id,
+      // Every token granted here must be revocable by its subject: RevokeSubject takes no longer one.
+      maxSubjectBytes: MAX_SUBJECT_BYTES,
     });
     const { scope, audience } = narrowToClient(parseScopes(request.scope), request, client);
     const originIat = await assertionOrigin(assertion.sub, client.client_id, assertion.payload.iat, deps);
-    return issueTokens({ sub: assertion.sub, client, scope, audience, grantType: JWT_BEARER.GRANT_TYPE, user: {}, originIat }, deps);
+    return issueTokens(
+      { sub: assertion.sub, client, scope, audience, grantType: JWT_BEARER.GRANT_TYPE, user: {}, originIat, assertion: { jti: assertion.jti } },
+      deps,
+    );
   },
 };
