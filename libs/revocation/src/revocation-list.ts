@@ -159,7 +159,7 @@ export interface ConnectionStatus {
 export interface CopyFreshness {
   /** When the copy was last seen to hold every write the bucket had (ms since the epoch); undefined before it loaded. */
   readonly confirmedAt: number | undefined;
-  /** How often that is looked at (ms): the copy cannot be known fresher than one such period. */
+  /** How often that is looked at (ms): the copy cannot be known fresher than one such period, and is allowed two. */
   readonly probeIntervalMs: number;
 }
 
@@ -172,14 +172,18 @@ export interface CopyFreshness {
  */
 export class StalenessGuard {
   #cutOffSince: number | undefined;
+  /** Since when the connection stands (ms): a copy is given that long to be seen current again after a reconnect. */
+  #connectedSince: number;
 
   constructor(
     connection: ConnectionStatus,
     private readonly maxStalenessMs: number,
     private readonly now: () => number = Date.now,
   ) {
+    this.#connectedSince = now();
     if (!connection.isConnected()) this.#cutOffSince = now();
     connection.onStatusChange((connected) => {
+      if (connected && this.#cutOffSince !== undefined) this.#connectedSince = this.now();
       this.#cutOffSince = connected ? undefined : (this.#cutOffSince ?? this.now());
     });
   }
@@ -189,7 +193,12 @@ export class StalenessGuard {
     if (this.#cutOffSince !== undefined && this.now() - this.#cutOffSince > this.maxStalenessMs) {
       throw unavailable("revocation state is out of date (NATS unreachable)");
     }
-    if (copy.confirmedAt !== undefined && this.now() - copy.confirmedAt > this.maxStalenessMs + (copy.probeIntervalMs ?? 0)) {
+    // While cut off, the rule above decides; once connected again, the copy has the same time to be seen current
+    // (its watch catching up) as it had at start.
+    if (copy.confirmedAt === undefined || this.#cutOffSince !== undefined) return;
+    const seen = Math.max(copy.confirmedAt, this.#connectedSince);
+    // Two probe periods: one between looks, and one more so that a single slow or lost look is no outage.
+    if (this.now() - seen > this.maxStalenessMs + 2 * (copy.probeIntervalMs ?? 0)) {
       throw unavailable("revocation state is out of date (this copy is behind the bucket)");
     }
   }

@@ -62,10 +62,10 @@ describe("StalenessGuard", () => {
     expect(failure(guard)).toBeUndefined();
   });
 
-  it("fails closed, though connected, once the copy was last seen current longer ago than the bound and one probe period", () => {
+  it("fails closed, though connected, once the copy was last seen current longer ago than the bound and two probe periods", () => {
     const { guard, advance, now } = setup(true);
     const copy = { confirmedAt: now(), probeIntervalMs: 5_000 };
-    advance(35_000);
+    advance(40_000);
     expect(failure(guard, copy)).toBeUndefined();
     advance(1);
     expect(failure(guard, copy)).toBe("temporarily_unavailable");
@@ -74,5 +74,19 @@ describe("StalenessGuard", () => {
     expect(failure(guard, copy)).toBeUndefined();
     // A copy not loaded yet says nothing (readers wait for it to load before they serve).
     expect(failure(guard, { confirmedAt: undefined, probeIntervalMs: 5_000 })).toBeUndefined();
+  });
+
+  it("gives a copy the same time after a reconnect to be seen current again as at start", () => {
+    const { guard, set, advance, now } = setup(true);
+    const copy = { confirmedAt: now(), probeIntervalMs: 5_000 };
+    set(false);
+    advance(20_000);
+    // Within the bound while cut off: the connection rule decides, not the copy's age.
+    expect(failure(guard, copy)).toBeUndefined();
+    set(true);
+    advance(40_000);
+    expect(failure(guard, copy)).toBeUndefined();
+    advance(1);
+    expect(failure(guard, copy)).toBe("temporarily_unavailable");
   });
 });
