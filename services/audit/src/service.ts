@@ -1,6 +1,6 @@
 /** sts.audit.v1.AuditService handlers over the projection. */
 import type { Metadata } from "@grpc/grpc-js";
-import { invalidRequest } from "@sts/errors";
+import { OAuthError, invalidRequest } from "@sts/errors";
 import { serverStream, unary } from "@sts/grpc";
 import type { AuditFilter__Output, AuditRecord as WireRecord, AuditServiceHandlers, LineageNode } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
@@ -12,6 +12,11 @@ import { lineage } from "./lineage.js";
 import type { LineageTree } from "./lineage.js";
 
 const MAX_PAGE = 1000;
+/**
+ * How often an open Tail checks its credential again. A stream outlives the token it was opened with by at most this
+ * much past the moment verification refuses it (its exp, the configured clock tolerance, a revocation).
+ */
+const TAIL_RECHECK_MS = 1_000;
 
 /** Converts a stored record to the wire message. */
 export function toWire(r: AuditRecord): WireRecord {
@@ -100,6 +105,23 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
           live.push(...records);
           wake?.();
         };
+        // Checked only at the open, a 5-minute token would read every new record for as long as the stream stays
+        // open, past its exp and its revocation. So the open's own check is made again: exp with no tolerance beyond
+        // verification's, the revocations, a break-glass secret still the configured one (it has no exp; changing it
+        // means restarting the service, which ends every stream). Any other failure (revocations too stale to vouch
+        // for the token: temporarily_unavailable) ends the stream too, fail closed; the auditor opens it again.
+        let checkedAt = Date.now();
+        const recheck = async (): Promise<void> => {
+          if (Date.now() - checkedAt < TAIL_RECHECK_MS) return;
+          try {
+            await access.authenticate(ctx.metadata);
+          } catch (err) {
+            if (!(err instanceof OAuthError) || err.code !== "invalid_token") throw err;
+            const why = `the credential this Tail was opened with is no longer accepted (${err.description}); open it again with a valid one`;
+            throw new OAuthError("invalid_token", why, { cause: err });
+          }
+          checkedAt = Date.now();
+        };
         store.on("appended", onAppend);
         try {
           if (after === 0) after = store.size;
@@ -109,7 +131,12 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
             after = page[page.length - 1]?.sequence ?? after;
           }
           while (!ctx.signal.aborted && !stream.cancelled) {
-            if (live.length === 0) await new Promise<void>((r) => ((wake = r), setTimeout(r, 1000).unref()));
+            if (live.length === 0) {
+              const due = Math.max(0, checkedAt + TAIL_RECHECK_MS - Date.now());
+              await new Promise<void>((r) => ((wake = r), setTimeout(r, due).unref()));
+            }
+            // Before anything more is written: records flow only while the last check is under TAIL_RECHECK_MS old.
+            await recheck();
             for (const r of live.splice(0)) {
               if (r.sequence <= after) continue;
               after = r.sequence;

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { OAuthError } from "@sts/errors";
 import type { DecideRequest, Decision__Output } from "@sts/proto";
 import { DecisionCache } from "./decision-cache.js";
@@ -76,6 +76,43 @@ describe("DecisionCache", () => {
     // The later answer is the one kept.
     expect((await cache.decide(req)).allow).toBe(false);
     expect(asked).toHaveLength(2);
+  });
+
+  it("stops serving a decision once any answer comes from a newer revision, policy.updated heard or not", async () => {
+    // The reviewer's case: k1 allowed at 41; the policy now forbids it at 42, but the announcement was lost.
+    let revision = 41;
+    const asked: string[] = [];
+    const cache = new DecisionCache(async (r) => {
+      asked.push(r.audience ?? "");
+      return { ...allow, allow: !(revision >= 42 && r.audience === "B"), policy_revision: String(revision) };
+    }, 60_000);
+    const k1 = req;
+    const k2: DecideRequest = { ...req, audience: "C" };
+    expect((await cache.decide(k1)).allow).toBe(true);
+    revision = 42;
+    expect((await cache.decide(k2)).policy_revision).toBe("42");
+    expect((await cache.decide(k1)).allow).toBe(false);
+    // Decisions made at the newest revision are still served from the cache.
+    await cache.decide(k1);
+    await cache.decide(k2);
+    expect(asked).toEqual(["B", "C", "B"]);
+  });
+
+  it("asks again when an answer in flight comes from before a revision another answer has since shown", async () => {
+    const asked: Array<{ audience: string; answer: (d: Decision__Output) => void }> = [];
+    const cache = new DecisionCache((r) => new Promise<Decision__Output>((answer) => asked.push({ audience: r.audience ?? "", answer })), 60_000);
+    const k1 = cache.decide(req);
+    const k2 = cache.decide({ ...req, audience: "C" });
+    asked[1]?.answer({ ...allow, policy_revision: "42" });
+    await k2;
+    // Made at 41, it arrives after the cache has seen 42: neither the caller nor the cache may keep it.
+    asked[0]?.answer({ ...allow, policy_revision: "41" });
+    await vi.waitFor(() => expect(asked).toHaveLength(3), { timeout: 5000 });
+    expect(asked[2]?.audience).toBe("B");
+    asked[2]?.answer({ ...allow, allow: false, policy_revision: "42" });
+    expect((await k1).allow).toBe(false);
+    expect((await cache.decide(req)).allow).toBe(false);
+    expect(asked).toHaveLength(3);
   });
 
   it("expires entries after the TTL", async () => {

@@ -1,9 +1,15 @@
-import { describe, expect, it } from "vitest";
-import type { EventPublisher, KvCache } from "@sts/nats";
-import { waitFor } from "@sts/testkit";
+import { Writable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { KV } from "@nats-io/kv";
+import { KvCache, connectNats, encodeKey, openBucket } from "@sts/nats";
+import type { EventPublisher, NatsHandle } from "@sts/nats";
+import { startNats, waitFor } from "@sts/testkit";
+import type { NatsServerHandle } from "@sts/testkit";
 import { createLogger } from "@sts/telemetry";
 import type { CallerIdentity } from "@sts/mesh";
+import type { DecideInput } from "./cedar-engine.js";
 import { LivePolicySet } from "./live-policies.js";
+import { parseStoredPolicy } from "./policy-store.js";
 import type { StoredPolicy } from "./policy-store.js";
 import type { PolicyUpdated } from "./policy-updated.js";
 
@@ -15,15 +21,16 @@ const policy: StoredPolicy = {
   updated_at: 0,
 };
 
-/** The part of KvCache the live set reads: one entry per policy id, a revision per write, listeners told of each. */
+/** The part of KvCache the live set reads: one entry per policy id (under its encoded key), a revision per write, listeners told of each. */
 function bucket(initial: StoredPolicy[] = [policy]): { cache: KvCache<StoredPolicy>; write(value: StoredPolicy): void; bump(): void } {
   let revision = 0;
   const entries = new Map<string, { value: StoredPolicy; revision: number; created: Date }>();
-  for (const p of initial) entries.set(p.id, { value: p, revision: ++revision, created: new Date() });
+  for (const p of initial) entries.set(encodeKey(p.id), { value: p, revision: ++revision, created: new Date() });
   const listeners: Array<(key: string, value: StoredPolicy | undefined, revision: number, created: Date) => void> = [];
   const cache = {
     values: () => [...entries.values()].map((e) => e.value)[Symbol.iterator](),
     entries: () => [...entries.entries()],
+    entry: (key: string) => entries.get(key),
     get revision() {
       return revision;
     },
@@ -31,8 +38,9 @@ function bucket(initial: StoredPolicy[] = [policy]): { cache: KvCache<StoredPoli
   } as unknown as KvCache<StoredPolicy>;
   const write = (value: StoredPolicy): void => {
     const created = new Date();
-    entries.set(value.id, { value, revision: ++revision, created });
-    for (const l of listeners) l(value.id, value, revision, created);
+    const key = encodeKey(value.id);
+    entries.set(key, { value, revision: ++revision, created });
+    for (const l of listeners) l(key, value, revision, created);
   };
   return { cache, write, bump: () => write(policy) };
 }
@@ -145,5 +153,109 @@ describe("policy.updated announcements", () => {
     const attempts = attemptsOf2();
     await new Promise((r) => setTimeout(r, 60));
     expect(attemptsOf2()).toBe(attempts);
+  });
+});
+
+describe("stored policies written to the bucket around the service (real nats-server)", () => {
+  let server: NatsServerHandle;
+  let nats: NatsHandle;
+  let buckets = 0;
+  const stops: Array<() => void> = [];
+
+  beforeAll(async () => {
+    server = await startNats();
+    nats = await connectNats({ servers: server.url, name: "live-policies-test" });
+  }, 30_000);
+
+  afterAll(async () => {
+    for (const stop of stops) stop();
+    await nats?.close();
+    await server?.stop();
+  });
+
+  const forbid = 'forbid (principal == Client::"A", action == Action::"exchange", resource == Audience::"B");';
+  const aToB: DecideInput = {
+    clientId: "A",
+    audience: "B",
+    requestedScopes: [],
+    subject: { sub: "u", clientId: "A", iss: "https://sts.test", scopes: [], audience: ["A"] },
+    depth: 1,
+    actors: [],
+    callerInAudience: true,
+  };
+  const put = (kv: KV, key: string, value: StoredPolicy): Promise<number> => kv.put(key, JSON.stringify(value));
+
+  /** A bucket of its own (no test sees another's writes), holding `initial` as written straight into it, key by key. */
+  async function freshBucket(initial: ReadonlyArray<[string, StoredPolicy]>): Promise<KV> {
+    const kv = await openBucket(nats, `live_policies_${++buckets}`, { owner: true, history: 10 });
+    for (const [key, value] of initial) await put(kv, key, value);
+    return kv;
+  }
+
+  /** A replica's live set over the bucket, as main.ts wires it, and the error lines it logs. */
+  async function liveOver(kv: KV): Promise<{ live: LivePolicySet; cache: KvCache<StoredPolicy>; errors: () => string[] }> {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(...chunk.toString().split("\n").filter(Boolean));
+        done();
+      },
+    });
+    const log = createLogger("live-policies-test", { level: "error", destination });
+    const cache = new KvCache(kv, { parse: parseStoredPolicy, invalid: "keep-previous", logger: log });
+    stops.push(() => cache.stop());
+    await cache.ready();
+    const live = new LivePolicySet(cache, undefined, log, { generation: "g" });
+    return { live, cache, errors: () => lines.map((l) => (JSON.parse(l) as { msg: string }).msg) };
+  }
+
+  it("keep the set in force, and the process running, when a second record of a policy's id appears under another key", async () => {
+    const kv = await freshBucket([[encodeKey(policy.id), policy]]);
+    const { live, cache, errors } = await liveOver(kv);
+    expect([live.engine().ids(), live.revision()]).toEqual([["a-to-b"], 1n]);
+    // Same Cedar id, another key: each validates alone, and the two cannot make one engine.
+    await put(kv, encodeKey("copy"), { ...policy, text: forbid });
+    await waitFor(() => errors().some((m) => m.includes("keeping the policy set in force")), {
+      timeoutMs: 10_000,
+      message: "the record under another key was not refused",
+    });
+    expect(cache.entries()).toHaveLength(2);
+    expect([live.engine().ids(), live.revision(), live.engine().decide(aToB).allow]).toEqual([["a-to-b"], 1n, true]);
+    expect(live.get(policy.id)).toMatchObject({ text: policy.text, revision: 1n });
+    expect(live.list().map((p) => [p.id, p.revision])).toEqual([["a-to-b", 1n]]);
+    // Once the key is gone the set follows the bucket again.
+    await kv.delete(encodeKey("copy"));
+    await waitFor(() => live.revision() === 3n, { timeoutMs: 10_000, message: "the set did not follow the bucket once the key was removed" });
+    expect(live.engine().ids()).toEqual(["a-to-b"]);
+  });
+
+  it("start without throwing, denying everything, when the bucket already holds two records of one id", async () => {
+    const kv = await freshBucket([
+      [encodeKey(policy.id), policy],
+      [encodeKey("copy"), { ...policy, text: forbid }],
+    ]);
+    const { live, errors } = await liveOver(kv);
+    expect([live.engine().ids(), live.revision(), live.engine().decide(aToB).allow]).toEqual([[], 0n, false]);
+    expect(errors().some((m) => m.includes("not their id's"))).toBe(true);
+  });
+
+  it("refuse a record under another id's key, even when no other record has its id", async () => {
+    const kv = await freshBucket([[encodeKey(policy.id), policy]]);
+    const { live, errors } = await liveOver(kv);
+    // A forbid of A to B named "strays", stored under the key of "b-to-c": Get and Put of "strays" would never find it.
+    await put(kv, encodeKey("b-to-c"), { ...policy, id: "strays", text: forbid });
+    await waitFor(() => errors().some((m) => m.includes("not their id's")), { timeoutMs: 10_000, message: "the misfiled record was not refused" });
+    expect([live.engine().ids(), live.revision()]).toEqual([["a-to-b"], 1n]);
+    expect(live.get("strays")).toBeUndefined();
+    expect(live.get("b-to-c")).toBeUndefined();
+  });
+
+  it("keep the set in force when policies that each validate cannot be built into an engine", async () => {
+    const kv = await freshBucket([[encodeKey(policy.id), policy]]);
+    const { live, errors } = await liveOver(kv);
+    // The empty id is stored under its own key ("="), and its text validates; the engine takes no empty id.
+    await put(kv, encodeKey(""), { ...policy, id: "", text: forbid });
+    await waitFor(() => errors().some((m) => m.includes("do not make a policy set")), { timeoutMs: 10_000, message: "the failed build was not logged" });
+    expect([live.engine().ids(), live.revision(), live.engine().decide(aToB).allow]).toEqual([["a-to-b"], 1n, true]);
   });
 });

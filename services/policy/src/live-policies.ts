@@ -13,13 +13,17 @@
  * in this process: the operator who made a change is answered only once its
  * record is stored, and a replica that starts announces again every record
  * the bucket's history holds, which its predecessors may have lost (see
- * missed-records.ts).
+ * missed-records.ts). A bucket that does not make a policy set (a stored
+ * policy that no longer validates, a record under a key not its id's,
+ * policies the engine cannot be built from) leaves the set in force as it
+ * is, on every replica, rather than dropping a record or stopping.
  */
 import { unavailable } from "@sts/errors";
+import { encodeKey } from "@sts/nats";
 import type { EventPublisher, KvCache } from "@sts/nats";
 import type { Logger } from "@sts/telemetry";
 import { PolicyEngine } from "./cedar-engine.js";
-import { inForce } from "./policy-store.js";
+import { inForce, storedUnder } from "./policy-store.js";
 import type { StoredPolicy } from "./policy-store.js";
 import { operatorChanges, policyUpdatedData, publishUntilStored } from "./policy-updated.js";
 import type { Announcement, BucketChange } from "./policy-updated.js";
@@ -85,6 +89,18 @@ export class LivePolicySet implements LivePolicies {
   }
 
   #rebuild(): void {
+    // The watched copy cannot tell its parser the key (KvCache parses values alone), so records written around the
+    // service under another id's key are found here. Like a policy that no longer validates, one cannot simply be left
+    // out (it may be a forbid someone meant): the set in force stays (an empty one denies everything) until the key
+    // is removed or rewritten.
+    const misfiled = this.cache.entries().filter(([key, e]) => !storedUnder(key, e.value));
+    if (misfiled.length > 0) {
+      this.logger.error(
+        { keys: misfiled.map(([key]) => key), policy_ids: misfiled.map(([, e]) => e.value.id) },
+        "stored policies sit under a key that is not their id's (written to the bucket around the policy service); keeping the policy set in force: delete those keys (nats kv del) or Put the policy each key belongs to",
+      );
+      return;
+    }
     const policies = [...this.cache.values()].filter(inForce);
     const invalid = policies.filter((p) => !PolicyEngine.validatePolicy(p.text, { id: p.id }).ok);
     if (invalid.length > 0) {
@@ -93,7 +109,17 @@ export class LivePolicySet implements LivePolicies {
       this.logger.error({ policy_ids: invalid.map((p) => p.id) }, "stored policies do not validate; keeping the policy set in force");
       return;
     }
-    this.#engine = new PolicyEngine(policies.map((p) => ({ id: p.id, text: p.text })));
+    let engine: PolicyEngine;
+    try {
+      engine = new PolicyEngine(policies.map((p) => ({ id: p.id, text: p.text })));
+    } catch (err) {
+      // Policies that each validate may still not make one set. Thrown from a rebuild (a watch callback, or the
+      // constructor at start) this would end the process on every replica, again at each restart: refuse the set
+      // as an invalid policy is refused.
+      this.logger.error({ err, policy_ids: policies.map((p) => p.id) }, "stored policies do not make a policy set; keeping the policy set in force");
+      return;
+    }
+    this.#engine = engine;
     const revision = BigInt(this.cache.revision);
     const previous = this.#revision;
     const before = this.#inForce;
@@ -185,14 +211,16 @@ export class LivePolicySet implements LivePolicies {
   }
 
   get(id: string): (StoredPolicy & { revision: bigint }) | undefined {
-    const e = this.cache.entries().find(([, v]) => v.value.id === id && inForce(v.value))?.[1];
-    return e ? { ...e.value, revision: BigInt(e.revision) } : undefined;
+    // Under its own key only: another record naming the same id elsewhere is not this policy, and its revision is not
+    // the one a Put or Delete of this id writes over.
+    const e = this.cache.entry(encodeKey(id));
+    return e && e.value.id === id && inForce(e.value) ? { ...e.value, revision: BigInt(e.revision) } : undefined;
   }
 
   list(): Array<StoredPolicy & { revision: bigint }> {
     return this.cache
       .entries()
-      .filter(([, e]) => inForce(e.value))
+      .filter(([key, e]) => inForce(e.value) && storedUnder(key, e.value))
       .map(([, e]) => ({ ...e.value, revision: BigInt(e.revision) }))
       .sort((a, b) => (a.id < b.id ? -1 : 1));
   }

@@ -90,6 +90,15 @@ describe("PolicyStore", () => {
   });
 });
 
+describe("parseStoredPolicy given the key it was read from", () => {
+  it("reads a record under its own id's key, and refuses one under another's", () => {
+    const record = { id: "hop/a/b/exchange", text };
+    expect(parseStoredPolicy(record, encodeKey("hop/a/b/exchange"))).toMatchObject(record);
+    expect(parseStoredPolicy(record, encodeKey("hop/a/c/exchange"))).toBeUndefined();
+    expect(parseStoredPolicy(record, "hop/a/b/exchange")).toBeUndefined();
+  });
+});
+
 describe("resetNeeded: whether Reset has anything to write", () => {
   const declared = { id: "hop/a/b/exchange", text, description: "Config hop: a → b" };
   const current = configVersion(declared, 1);
@@ -138,6 +147,16 @@ describe("PolicyStore.reset", () => {
     const history: Array<StoredPolicy | undefined> = [];
     for await (const e of await kv.history({ key: encodeKey(declared.id) })) history.push(parseStoredPolicy(e.json()));
     expect(history.map((v) => (v?.deleted ? "tombstone" : (v?.change ?? v?.source)))).toEqual(["config", "tombstone", "reset"]);
+  });
+
+  it("rewrites another id's record stored under the id's key (written around the service), even one holding the config text", async () => {
+    const declared = { id: "hop/reset-misfiled", text, description: "seed" };
+    // What the config file's version would be, but naming another policy: it is not this id's policy.
+    const written = await kv.put(encodeKey(declared.id), JSON.stringify({ ...configVersion(declared, 1), id: "hop/elsewhere" }));
+    const reset = await store.reset(declared, dana);
+    expect(reset).toEqual({ revision: reset.revision, changed: true });
+    expect(reset.revision).toBeGreaterThan(written);
+    expect((await latest(declared.id))[0]).toMatchObject({ id: declared.id, source: "config", change: "reset" });
   });
 
   it("writes nothing over the config file's own version, and answers with its revision", async () => {

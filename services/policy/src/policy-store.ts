@@ -48,11 +48,21 @@ function parseAuthor(raw: unknown): CallerIdentity | undefined {
   return { credential: credential as CallerIdentity["credential"], sub, client_id, jti };
 }
 
-/** Parses a stored policy. */
-export function parseStoredPolicy(raw: unknown): StoredPolicy | undefined {
+/**
+ * Whether a record sits under its own id's key, the only one the service writes it to. One under another key was
+ * written around the service (straight into the bucket): a second record with the same id would make two policies
+ * of one id, which no engine can be built from, and a lookup by id would never find it.
+ */
+export function storedUnder(key: string, policy: { id: string }): boolean {
+  return key === encodeKey(policy.id);
+}
+
+/** Parses a stored policy; given the KV key it was read from, refuses a record stored under another id's key. */
+export function parseStoredPolicy(raw: unknown, key?: string): StoredPolicy | undefined {
   if (typeof raw !== "object" || raw === null) return undefined;
   const r = raw as Record<string, unknown>;
   if (typeof r.id !== "string" || typeof r.text !== "string") return undefined;
+  if (key !== undefined && !storedUnder(key, { id: r.id })) return undefined;
   const { author, deleted, change, ...rest } = r;
   const parsed = { description: "", source: "api", updated_at: 0, ...rest } as StoredPolicy;
   const by = parseAuthor(author);
@@ -160,8 +170,9 @@ export class PolicyStore {
     if (!entry) return { current: undefined, revision: 0n };
     let current: StoredPolicy | undefined;
     try {
-      // A key removed outside the service (DEL, PURGE) or a value that does not parse holds no policy: Reset rewrites it.
-      current = entry.operation === "PUT" ? parseStoredPolicy(entry.json()) : undefined;
+      // A key removed outside the service (DEL, PURGE), a value that does not parse, or another id's record written
+      // under this id's key holds no policy: Reset rewrites it.
+      current = entry.operation === "PUT" ? parseStoredPolicy(entry.json(), entry.key) : undefined;
     } catch {
       current = undefined;
     }
