@@ -56,6 +56,45 @@ const spiffeId = z
     "a SPIFFE ID path has no . or .. segment",
   );
 
+/**
+ * What is wrong with `value` as the address of a sidecar's destination, if anything: it must be an origin
+ * (scheme://host:port) of one of `schemes`, those the code can dial there. Calls keep their own path, so a path here
+ * would look like a boundary and be none (`http://ingress/svc-d` would carry svc-d's token to every path of the
+ * ingress); a query or fragment would be dropped as silently, and userinfo never sent. The message never repeats the
+ * URL, which may hold a password.
+ */
+function originProblem(value: string, schemes: readonly string[], why: string): string | undefined {
+  // Not a URL at all: z.url() has said so.
+  if (!URL.canParse(value)) return undefined;
+  const url = new URL(value);
+  if (!schemes.includes(url.protocol.slice(0, -1))) return `expected ${schemes.map((s) => `${s}://host:port`).join(" or ")} ${why}`;
+  if (url.username !== "" || url.password !== "")
+    return "no user or password in the URL: the sidecar never sends them, and the config file is no place for a secret";
+  const only = "give scheme://host:port only";
+  if (url.pathname !== "/") return `no path: each call keeps its own (/x goes to scheme://host:port/x), so a path here would confine nothing; ${only}`;
+  // After the checks above, href is the origin, "/", then "?" or "#" if anything follows (WHATWG keeps an empty one).
+  const rest = url.href.slice(url.origin.length + 1);
+  if (rest.startsWith("?")) return `no query: each call keeps its own; ${only}`;
+  if (rest !== "") return `no fragment: it is never sent; ${only}`;
+  return undefined;
+}
+
+/** A destination's origin, one of `schemes` (see {@link originProblem}). */
+const originUrl = (schemes: readonly string[], why: string) =>
+  z.url().superRefine((value, ctx) => {
+    const problem = originProblem(value, schemes, why);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  });
+
+/** Where routes go: forward() and the HTTP/2 proxy dial http:// in clear and https:// with the sidecar's tls. */
+const routeUrl = originUrl(["http", "https"], "(https:// with the sidecar's tls)");
+
+/**
+ * The workload's own address: http:// only. The HTTP/1.1 forwarder has no TLS identity for it (every call would fail)
+ * and the HTTP/2 proxy would dial an https:// one with no client certificate, checked against the system's CAs.
+ */
+const upstreamUrl = originUrl(["http"], "(the workload next to the sidecar is called in cleartext)");
+
 /** Scope lists may be written as "a b c" or [a, b, c]. */
 const scopeList = z.union([z.string(), z.array(z.string())]).transform((v) => (typeof v === "string" ? v.split(" ").filter(Boolean) : v));
 
@@ -556,14 +595,14 @@ export const configSchema = z.strictObject({
       z.strictObject({
         /** Public listener: inbound calls to the workload arrive here (HTTPS, mutual, with tls). */
         inbound: z.strictObject({ host: z.string().default("127.0.0.1"), port }),
-        /** The workload's own address, where verified calls are forwarded. */
-        upstream: z.url(),
+        /** The workload's own address, where verified calls are forwarded: http://host:port, no path (each call keeps its own). */
+        upstream: upstreamUrl,
         /** Local listener the workload calls its destinations through: http://host:port/<route>/<path>. */
         outbound: z.strictObject({ host: z.string().default("127.0.0.1"), port }),
         /** gRPC inbound listener, when the workload serves gRPC: h2c, or HTTP/2 over mutual TLS with tls. */
         grpc_inbound: z.strictObject({ host: z.string().default("127.0.0.1"), port }).optional(),
-        /** The workload's gRPC address (h2c), when it differs from upstream. */
-        grpc_upstream: z.url().optional(),
+        /** The workload's gRPC address (h2c, http://host:port), when it differs from upstream. */
+        grpc_upstream: upstreamUrl.optional(),
         /** gRPC (h2c) outbound listener: the workload's channel uses the route name as its authority. */
         grpc_outbound: z.strictObject({ host: z.string().default("127.0.0.1"), port }).optional(),
         /**
@@ -611,10 +650,10 @@ export const configSchema = z.strictObject({
           .record(
             z.string().regex(/^[A-Za-z0-9._-]+$/),
             z.strictObject({
-              /** Where HTTP calls go: http://, or https:// (mutual TLS, needs the sidecar's tls). */
-              url: z.url(),
-              /** Where gRPC calls go, when not to url: http:// (h2c) or https:// (HTTP/2 over mutual TLS). */
-              grpc_url: z.url().optional(),
+              /** Where HTTP calls go, an origin with no path (each call keeps its own): http://, or https:// (mutual TLS, needs the sidecar's tls). */
+              url: routeUrl,
+              /** Where gRPC calls go, when not to url: http:// (h2c) or https:// (HTTP/2 over mutual TLS), an origin likewise. */
+              grpc_url: routeUrl.optional(),
               audience: z.string().min(1),
               scopes: scopeList,
               /** SPIFFE ID the destination must present, checked instead of its host name; needs https URLs. */
@@ -628,7 +667,8 @@ export const configSchema = z.strictObject({
     .superRefine((sidecars, ctx) => {
       for (const [workload, sidecar] of Object.entries(sidecars)) {
         for (const [name, route] of Object.entries(sidecar.routes)) {
-          const urls = (["url", "grpc_url"] as const).filter((field) => route[field] !== undefined);
+          // A field that is not a URL has its own issue already; parsed here it would throw out of the validation.
+          const urls = (["url", "grpc_url"] as const).filter((field) => URL.canParse(route[field] ?? ""));
           const https = (field: (typeof urls)[number]): boolean => new URL(route[field] ?? "").protocol === "https:";
           // The sidecar's certificate is its identity to the next hop, and its ca_file what that hop is checked against.
           for (const field of urls.filter(https)) {

@@ -1,63 +1,38 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { randomBytes, randomUUID } from "node:crypto";
-import { Metadata, Server, ServerCredentials, credentials, status } from "@grpc/grpc-js";
-import type { ServiceError, sendUnaryData } from "@grpc/grpc-js";
-import { SignJWT, decodeJwt } from "jose";
+import { Metadata, credentials, status } from "@grpc/grpc-js";
+import type { ServiceError } from "@grpc/grpc-js";
+import { decodeJwt } from "jose";
 import { unavailable } from "@sts/errors";
 import { loadExchangeProto, loadTokenProto } from "@sts/proto";
-import type { ExchangeRequest__Output, ExchangeResponse } from "@sts/proto";
 import { ExchangeCache } from "./exchange-cache.js";
+import { jwt, revocationState, startStandIns } from "./stand-ins.fixture.js";
 import { meshClientInterceptor, meshFetch } from "./grpc-interceptors.js";
 
-const key = randomBytes(32);
 /** Token ids revoked so far: the test's revocation state, which the exchanger below also honours for subject tokens. */
-const revoked = new Set<string>();
-const revocations = {
-  isRevoked: (jti: string): boolean => revoked.has(jti),
-  subjectRevokedAt: (): undefined => undefined,
-  isKeyWithdrawn: (): boolean => false,
-};
+const { revoked, revocations } = revocationState();
 /** The bearer tokens the TokenService below was called with. */
 const sentToService: string[] = [];
 
-const jwt = (claims: Record<string, unknown>): Promise<string> =>
-  new SignJWT({ jti: randomUUID(), ...claims }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(key);
 const jtiOf = (token: string): string => decodeJwt(token).jti as string;
 
-let server: Server;
+let standIns: Awaited<ReturnType<typeof startStandIns>>;
 let address: string;
 const exchangeService = loadExchangeProto().sts.exchange.v1.ExchangeService;
 const tokenService = loadTokenProto().sts.token.v1.TokenService;
 
 beforeAll(async () => {
-  server = new Server();
-  // Stands for the exchanger: a fresh token per exchange, and a refusal for a revoked subject token as the real one answers.
-  server.addService(exchangeService.service, {
-    Exchange: ({ request }: { request: ExchangeRequest__Output }, cb: sendUnaryData<ExchangeResponse>) => {
-      if (revoked.has(jtiOf(request.subject_token))) {
-        cb({ code: status.INVALID_ARGUMENT, details: "the subject_token is revoked" });
-        return;
-      }
-      void jwt({ aud: request.audience[0] }).then((access_token) => cb(null, { access_token, expires_in: "300", scope: request.scope }));
-    },
+  // The exchanger refuses a revoked subject token as the real one answers.
+  standIns = await startStandIns({
+    refusal: (request) => (revoked.has(jtiOf(request.subject_token)) ? { code: status.INVALID_ARGUMENT, details: "the subject_token is revoked" } : undefined),
+    onCallee: (metadata) => void sentToService.push(String(metadata.get("authorization")[0]).slice("Bearer ".length)),
   });
-  // Any service stands for the callee of the client interceptor.
-  server.addService(tokenService.service, {
-    GetJwks: (call: { metadata: Metadata }, cb: sendUnaryData<{ jwks_json: string }>) => {
-      sentToService.push(String(call.metadata.get("authorization")[0]).slice("Bearer ".length));
-      cb(null, { jwks_json: "{}" });
-    },
-  });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  address = `127.0.0.1:${port}`;
+  address = standIns.address;
 });
 
 afterAll(() => {
-  server?.forceShutdown();
+  standIns?.stop();
 });
 
 function cache(withRevocations: boolean): ExchangeCache {

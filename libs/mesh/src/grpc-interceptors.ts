@@ -13,8 +13,8 @@ import type { ExchangeCache, TokenForOptions } from "./exchange-cache.js";
 import { bearerToken } from "@sts/grpc";
 import { verifyInbound } from "./inbound.js";
 import type { InboundOptions } from "./inbound.js";
-import { statusFromOAuthError } from "@sts/grpc";
-import { urlOnOrigin } from "./upstream-url.js";
+import { ERROR_METADATA, statusFromOAuthError } from "@sts/grpc";
+import { isBareOrigin, urlOnOrigin } from "./upstream-url.js";
 import { MESH_HEADERS, callerHeaders } from "./caller-headers.js";
 
 /** Metadata keys the server interceptor sets for the handler (the same names and encoding as the sidecar's headers). */
@@ -88,20 +88,52 @@ export function meshClientInterceptor(exchange: ExchangeCache, route: OutboundRo
             next(metadata, listener);
           },
           (err: unknown) => {
-            const e = toOAuthError(err);
-            fail(e.code === "temporarily_unavailable" ? status.UNAVAILABLE : status.PERMISSION_DENIED, e.description);
+            listener.onReceiveStatus(outboundRefusal(toOAuthError(err)));
           },
         );
       },
     });
 }
 
-/** A fetch for outbound HTTP calls: the same swap, and the same token options, as the client interceptor. */
+/** What the caller learns when the exchanger refused this workload's own client, or failed itself: nothing it could act on. */
+export const EXCHANGE_FAILED = "the token exchange for this call failed";
+
+/**
+ * The status of an outbound call whose exchange failed, by what was at fault. The inbound token (revoked, malformed,
+ * or refused by the exchanger as subject_token, RFC 8693 §2.2.2): UNAUTHENTICATED, as the sidecar answers. This
+ * workload's own client credentials (invalid_client, unauthorized_client): INTERNAL with a generic message, since it
+ * is a misconfiguration no caller can mend and its details are the operator's; the OAuth code stays in the metadata.
+ * The policy refusing the hop: PERMISSION_DENIED.
+ */
+function outboundRefusal(e: OAuthError): StatusObject {
+  const metadata = new Metadata();
+  metadata.set(ERROR_METADATA.CODE, e.code);
+  switch (e.code) {
+    case "invalid_token":
+    case "invalid_request":
+      return { code: status.UNAUTHENTICATED, details: e.description, metadata };
+    case "invalid_client":
+    case "unauthorized_client":
+    case "server_error":
+      return { code: status.INTERNAL, details: EXCHANGE_FAILED, metadata };
+    case "temporarily_unavailable":
+      return { code: status.UNAVAILABLE, details: e.description, metadata };
+    default:
+      return { code: status.PERMISSION_DENIED, details: e.description, metadata };
+  }
+}
+
+/**
+ * A fetch for outbound HTTP calls: the same swap, and the same token options, as the client interceptor. `route.url`
+ * is the destination's origin (scheme, host, port); each call's own path goes on it.
+ */
 export function meshFetch(
   exchange: ExchangeCache,
   route: OutboundRoute & { url: string },
   tokenOptions: TokenForOptions = {},
 ): (path: string, subjectToken: string, init?: RequestInit) => Promise<Response> {
+  // Refused when made, not at the first call: a path here would be dropped, and calls would leave the prefix it names.
+  if (!isBareOrigin(route.url)) throw new TypeError("meshFetch: route.url must be an http(s) origin, with no path, query, fragment or userinfo");
   return async (path, subjectToken, init = {}) => {
     const exchanged = await exchange.tokenFor(subjectToken, route.audience, route.scopes, tokenOptions);
     const headers = new Headers(init.headers);

@@ -5,15 +5,17 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { X509Certificate } from "node:crypto";
 import { connect, constants, createSecureServer, createServer } from "node:http2";
 import type { Http2SecureServer, Http2Server, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Session } from "node:http2";
-import type { AddressInfo } from "node:net";
+import { createServer as createTcpServer, connect as tcpConnect } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
 import type { ConnectionOptions, TLSSocket } from "node:tls";
 import ts from "typescript";
 import { Client, Metadata, credentials, status } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
 import { makeTestCa } from "@sts/testkit";
-import { forwardableH2Headers, startH2Proxy } from "./h2-proxy.js";
+import { H2_LIMITS, forwardableH2Headers, startH2Proxy } from "./h2-proxy.js";
 import type { H2Refusal, H2Router } from "./h2-proxy.js";
 
 const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = constants;
@@ -293,6 +295,266 @@ describe("startH2Proxy to an https:// upstream", () => {
       await within(new Promise((resolve) => dialled?.once("close", resolve)), WAIT_MS, "the session was closed");
     } finally {
       await new Promise((r) => proxy.close(r));
+    }
+  });
+});
+
+/** Resolves when `emitter` emits 'close' (at once if `closed()` says it already has). */
+function closeOf(emitter: { once(event: "close", listener: () => void): unknown }, closed: () => boolean = () => false): Promise<void> {
+  return new Promise((resolve) => (closed() ? resolve() : emitter.once("close", () => resolve())));
+}
+
+const closeProxy = (server: Http2Server | Http2SecureServer): Promise<unknown> => new Promise((r) => server.close(r));
+
+/** Resolves once `server` holds no connection: the file descriptors themselves, not only what a client notices. */
+async function noConnections(server: Http2Server | Http2SecureServer): Promise<void> {
+  const count = (): Promise<number> => new Promise((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+  while ((await count()) > 0) await new Promise((r) => setTimeout(r, 20));
+}
+
+/**
+ * A TCP connection that sends `first` (nothing by default) and then nothing more, reading and dropping what comes; it
+ * never closes its end by itself (half-open allowed), as a hostile client would not: only the server's bounds close it.
+ */
+const silentConnection = (port: number, first?: Buffer): Socket => {
+  const socket = tcpConnect({ port, host: "127.0.0.1", allowHalfOpen: true }).on("error", () => {});
+  if (first) socket.write(first);
+  return socket.resume();
+};
+
+/** A client's HTTP/2 preface (RFC 9113 §3.4): the magic string, then an empty SETTINGS frame. */
+const CLIENT_PREFACE = Buffer.concat([Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), Buffer.from("000000040000000000", "hex")]);
+
+describe("startH2Proxy's bounds on connections", () => {
+  /** Short limits, so that each test waits for the close itself rather than a timer of minutes. */
+  const SHORT = { prefaceTimeoutMs: 200, idleTimeoutMs: 300 };
+
+  it("announces a bounded SETTINGS_MAX_CONCURRENT_STREAMS, not Node's 2^32 - 1", async () => {
+    const proxy = await startH2Proxy(async () => ({ target: upstreamOrigin, headers: {} }), refusal, "127.0.0.1", 0);
+    const client = connect(`http://127.0.0.1:${portOf(proxy)}`);
+    client.on("error", () => {});
+    try {
+      const settings = await within(new Promise<{ maxConcurrentStreams?: number }>((r) => client.once("remoteSettings", r)), WAIT_MS, "the proxy's SETTINGS");
+      expect(settings.maxConcurrentStreams).toBe(H2_LIMITS.maxConcurrentStreams);
+      expect(H2_LIMITS.maxConcurrentStreams).toBeLessThanOrEqual(1000);
+    } finally {
+      client.destroy();
+      await closeProxy(proxy);
+    }
+  });
+
+  it("closes connections that never send the HTTP/2 preface (h2c)", async () => {
+    const proxy = await startH2Proxy(async () => ({ target: upstreamOrigin, headers: {} }), refusal, "127.0.0.1", 0, undefined, undefined, SHORT);
+    const sockets: Socket[] = [];
+    try {
+      for (let i = 0; i < 5; i++) sockets.push(silentConnection(portOf(proxy)));
+      await within(new Promise((r) => proxy.once("session", r)), WAIT_MS, "a connection accepted");
+      await within(noConnections(proxy), WAIT_MS, "the proxy holding no connection");
+    } finally {
+      for (const s of sockets) s.destroy();
+      await closeProxy(proxy);
+    }
+  });
+
+  it("over TLS, closes a connection that never starts its handshake, one that negotiates no h2, and one that completes it but sends no preface", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sts-h2-bounds-"));
+    const ca = makeTestCa(dir, "bounds-ca");
+    const server = ca.issue("server", "spiffe://mesh.test/server");
+    const client = ca.issue("client", "spiffe://mesh.test/client");
+    const pem = (f: string): Buffer => readFileSync(f);
+    const tls = {
+      serverOptions: () => ({ cert: pem(server.cert_file), key: pem(server.key_file), ca: pem(ca.ca_file), requestCert: true, rejectUnauthorized: true }),
+      serve: <S>(s: S): S => s,
+    };
+    const proxy = await startH2Proxy(async () => ({ target: upstreamOrigin, headers: {} }), refusal, "127.0.0.1", 0, undefined, tls, SHORT);
+    const port = (proxy.address() as AddressInfo).port;
+    const raw = silentConnection(port);
+    const handshake = (ALPNProtocols: string[]): TLSSocket =>
+      tlsConnect({
+        port,
+        host: "127.0.0.1",
+        ALPNProtocols,
+        ca: pem(ca.ca_file),
+        cert: pem(client.cert_file),
+        key: pem(client.key_file),
+        checkServerIdentity: () => undefined,
+      })
+        .on("error", () => {})
+        .resume();
+    const secure = handshake(["h2"]);
+    const http1 = handshake(["http/1.1"]);
+    try {
+      await within(new Promise((r) => secure.once("secureConnect", r)), WAIT_MS, "the TLS handshake");
+      expect(secure.alpnProtocol).toBe("h2");
+      await within(noConnections(proxy), WAIT_MS, "the proxy holding no connection");
+    } finally {
+      for (const s of [raw, secure, http1]) s.destroy();
+      await closeProxy(proxy);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("closes a session once it has had no open stream for idleTimeoutMs, and never while a stream is open", async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const router: H2Router = async (headers) => {
+      if (String(headers[":path"]).endsWith("/Hold")) await held;
+      return { target: upstreamOrigin, headers: forwardableH2Headers(headers) };
+    };
+    const proxy = await startH2Proxy(router, refusal, "127.0.0.1", 0, undefined, undefined, SHORT);
+    const client = connect(`http://127.0.0.1:${portOf(proxy)}`);
+    client.on("error", () => {});
+    try {
+      const req = client.request({ ":method": "POST", ":path": "/test.Svc/Hold", "content-type": "application/grpc", te: "trailers" });
+      req.on("error", () => {});
+      req.end("request");
+      // Three idle timeouts with the stream open: a timer running late on a loaded machine only makes this surer.
+      await new Promise((r) => setTimeout(r, 3 * SHORT.idleTimeoutMs));
+      expect(client.closed || client.destroyed).toBe(false);
+      release();
+      await within(
+        closeOf(req, () => req.closed),
+        WAIT_MS,
+        "the held call ended",
+      );
+      await within(
+        closeOf(client, () => client.destroyed),
+        WAIT_MS,
+        "the idle session closed",
+      );
+    } finally {
+      release();
+      client.destroy();
+      await closeProxy(proxy);
+    }
+  });
+
+  it("closes an idle session whose client sent its preface and then nothing, ignoring the GOAWAY", async () => {
+    // The preface's own bound is out of the way: only the idle timeout can close this one.
+    const proxy = await startH2Proxy(async () => ({ target: upstreamOrigin, headers: {} }), refusal, "127.0.0.1", 0, undefined, undefined, {
+      ...SHORT,
+      prefaceTimeoutMs: 60_000,
+    });
+    const socket = silentConnection(portOf(proxy), CLIENT_PREFACE);
+    try {
+      await within(new Promise((r) => proxy.once("session", r)), WAIT_MS, "the connection accepted");
+      await within(noConnections(proxy), WAIT_MS, "the proxy holding no connection");
+    } finally {
+      socket.destroy();
+      await closeProxy(proxy);
+    }
+  });
+
+  it("resets a refused stream once answered (NO_ERROR), so a client that never ends its request holds no session open", async () => {
+    const proxy = await startH2Proxy(
+      async () => {
+        throw new Error("no token");
+      },
+      refusal,
+      "127.0.0.1",
+      0,
+      undefined,
+      undefined,
+      SHORT,
+    );
+    const client = connect(`http://127.0.0.1:${portOf(proxy)}`);
+    client.on("error", () => {});
+    try {
+      // Headers only, never END_STREAM: as a client holding the stream open would send.
+      const req = client.request({ ":method": "POST", ":path": "/test.Svc/Echo", "content-type": "application/grpc", te: "trailers" }, { endStream: false });
+      req.on("error", () => {});
+      const headers = await within(new Promise<IncomingHttpHeaders>((r) => req.once("response", r)), WAIT_MS, "the refusal");
+      expect(headers["grpc-status"]).toBe("16");
+      await within(
+        closeOf(req, () => req.closed),
+        WAIT_MS,
+        "the refused stream closed",
+      );
+      expect(req.rstCode).toBe(NGHTTP2_NO_ERROR);
+      await within(
+        closeOf(client, () => client.destroyed),
+        WAIT_MS,
+        "the idle session closed",
+      );
+    } finally {
+      client.destroy();
+      await closeProxy(proxy);
+    }
+  });
+});
+
+describe("startH2Proxy's bounds on upstream sessions", () => {
+  it("fails with UNAVAILABLE the calls on an upstream session that never becomes HTTP/2, and says why", async () => {
+    // Accepts the connection and never answers, as a wedged process or a wrong port might.
+    const silentSockets = new Set<Socket>();
+    const silent = createTcpServer((socket) => silentSockets.add(socket.on("error", () => {})));
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+    const failures: Error[] = [];
+    const router: H2Router = async () => ({
+      target: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+      headers: {},
+      onSessionError: (err) => failures.push(err),
+    });
+    const proxy = await startH2Proxy(router, refusal, "127.0.0.1", 0, undefined, undefined, { upstreamConnectTimeoutMs: 200 });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const outcome = await within(call(portOf(proxy), "/test.Svc/Echo"), WAIT_MS, "the call to a silent upstream ended");
+        expect(outcome.headers).toMatchObject({ "grpc-status": "14", "grpc-message": "upstream%20unavailable" });
+      }
+      expect(failures.map((e) => e.message)).toEqual([
+        "no HTTP/2 session with the upstream within 200 ms",
+        "no HTTP/2 session with the upstream within 200 ms",
+      ]);
+    } finally {
+      await closeProxy(proxy);
+      for (const s of silentSockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  });
+
+  it("closes its session to an upstream once no call has used it for upstreamIdleTimeoutMs", async () => {
+    const own = createServer();
+    const opened: ServerHttp2Session[] = [];
+    own.on("session", (session) => opened.push(session));
+    own.on("stream", (stream) => {
+      stream.on("error", () => {});
+      stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": "0" }, { endStream: true });
+      stream.resume();
+    });
+    await new Promise<void>((r) => own.listen(0, "127.0.0.1", r));
+    const target = `http://127.0.0.1:${portOf(own)}`;
+    const proxy = await startH2Proxy(async () => ({ target, headers: {} }), refusal, "127.0.0.1", 0, undefined, undefined, { upstreamIdleTimeoutMs: 200 });
+    try {
+      expect((await within(call(portOf(proxy), "/test.Svc/Once"), WAIT_MS, "the call ended")).headers?.["grpc-status"]).toBe("0");
+      expect(opened).toHaveLength(1);
+      const [session] = opened;
+      await within(
+        closeOf(session!, () => session!.destroyed),
+        WAIT_MS,
+        "the idle upstream session closed",
+      );
+    } finally {
+      await closeProxy(proxy);
+      for (const session of opened) session.destroy();
+      await new Promise((r) => own.close(r));
+    }
+  });
+});
+
+describe("startH2Proxy's targets", () => {
+  it.each([
+    ["a target with a path, which would be dropped", (origin: string) => `${origin}/only-under-this-prefix`],
+    ["a target with a query", (origin: string) => `${origin}/?x=1`],
+    ["an https:// target without its tls", (origin: string) => origin.replace("http:", "https:")],
+  ])("refuses %s (INTERNAL), and forwards nothing", async (_what, target) => {
+    const path = `/test.Svc/Refused${Math.random().toString(36).slice(2)}`;
+    const proxy = await startH2Proxy(async () => ({ target: target(upstreamOrigin), headers: {} }), refusal, "127.0.0.1", 0);
+    try {
+      const outcome = await within(call(portOf(proxy), path), WAIT_MS, "the call ended");
+      expect(outcome.headers).toMatchObject({ "grpc-status": "13" });
+      expect(received.has(path)).toBe(false);
+    } finally {
+      await closeProxy(proxy);
     }
   });
 });

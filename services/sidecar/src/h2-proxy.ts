@@ -16,9 +16,13 @@ import type {
   ClientHttp2Stream,
   Http2SecureServer,
   Http2Server,
+  Http2Session,
+  Http2Stream,
   IncomingHttpHeaders,
   OutgoingHttpHeaders,
+  SecureServerOptions,
   ServerHttp2Stream,
+  ServerOptions,
 } from "node:http2";
 import type { Socket } from "node:net";
 import type { ConnectionOptions } from "node:tls";
@@ -34,6 +38,7 @@ const {
   NGHTTP2_CANCEL,
   NGHTTP2_FLAG_END_STREAM,
   NGHTTP2_INTERNAL_ERROR,
+  NGHTTP2_NO_ERROR,
 } = constants;
 
 /** gRPC status codes the sidecar answers with itself. */
@@ -42,8 +47,96 @@ const GRPC_STATUS = { INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as co
 /** What a caller gets when the sidecar could not reach the upstream, whatever the reason. */
 export const UPSTREAM_UNAVAILABLE = { grpcStatus: GRPC_STATUS.UNAVAILABLE, message: "upstream unavailable" } as const;
 
-/** Where an admitted call goes: the upstream URL, the headers to send and, for an https:// upstream, how to dial it. */
+/** How long an HTTP/2 connection may stay open, and how much it may carry; see {@link H2_LIMITS}. */
+export interface H2Limits {
+  /** A listener's session with no open stream for this long is closed (GOAWAY, then the socket, whatever the peer does). */
+  idleTimeoutMs: number;
+  /** How long a new connection may take to become an HTTP/2 session: its TLS handshake, then its preface (SETTINGS). */
+  prefaceTimeoutMs: number;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS the listeners announce; streams past it are refused (REFUSED_STREAM). */
+  maxConcurrentStreams: number;
+  /** How long a session to an upstream may take to connect and send its SETTINGS before its calls fail (UNAVAILABLE). */
+  upstreamConnectTimeoutMs: number;
+  /** A session to an upstream with no open stream for this long is closed: shorter than a peer's idleTimeoutMs. */
+  upstreamIdleTimeoutMs: number;
+}
+
+/**
+ * The limits of every HTTP/2 listener and upstream session. Node leaves all of them off: no timeout at all, and
+ * SETTINGS_MAX_CONCURRENT_STREAMS at 2^32 - 1, so a connection that never sends its preface stays open for good
+ * (grpc_inbound faces the network: anyone could hold file descriptors until none are left, without a token).
+ *
+ * - maxConcurrentStreams 1000: bounded, unlike Node's and grpc-go's defaults (2^32 - 1) and Envoy's (2^31 - 1). Envoy's
+ *   edge guidance says 100, but one grpc-js channel carries every call of a workload on one connection, and so does
+ *   this sidecar's pool to each upstream (all of a workload's calls to one destination): long-lived streams past a
+ *   limit of 100 would queue a busy workload's calls behind them. 1000 bounds the work one connection can start
+ *   (each stream holds a token check, then an upstream stream) with room above what one channel carries.
+ * - idleTimeoutMs 60 s, counted from the last open stream: PINGs do not keep a session, nor do long-lived streams
+ *   lose theirs. A refused stream is reset as it is answered (see {@link refuse}), so refusals keep nothing open.
+ *   Clients reconnect on their next call (grpc-js retries a stream the GOAWAY refused on a new connection).
+ * - upstreamIdleTimeoutMs 30 s: the pool closes its own idle sessions before a peer sidecar's 60 s would, so a call
+ *   never starts on a session the peer is closing.
+ * - prefaceTimeoutMs and upstreamConnectTimeoutMs 10 s: a loopback or in-cluster peer that has not spoken HTTP/2 by
+ *   then is not going to; an upstream session stuck connecting would otherwise hold every call of its pool.
+ */
+export const H2_LIMITS: Readonly<H2Limits> = {
+  idleTimeoutMs: 60_000,
+  prefaceTimeoutMs: 10_000,
+  maxConcurrentStreams: 1000,
+  upstreamConnectTimeoutMs: 10_000,
+  upstreamIdleTimeoutMs: 30_000,
+};
+
+/**
+ * Session options of a listener. Node's defaults for the two misbehaviour bounds are 1000 invalid frames and 100
+ * refused streams before it ends a session: a well-behaved client sends neither (it honours the announced
+ * SETTINGS_MAX_CONCURRENT_STREAMS), so 100 of each is ample and stops a flood sooner.
+ */
+function listenerOptions(limits: H2Limits): ServerOptions {
+  return { settings: { maxConcurrentStreams: limits.maxConcurrentStreams }, maxSessionInvalidFrames: 100, maxSessionRejectedStreams: 100 };
+}
+
+/** The same over TLS, where a connection must also finish its handshake and negotiate h2 (ALPN) within the preface's time. */
+function secureListenerOptions(limits: H2Limits): SecureServerOptions {
+  // Node's handshakeTimeout is 120 s: a connection that never starts its handshake would outlast every other bound.
+  return { ...listenerOptions(limits), handshakeTimeout: limits.prefaceTimeoutMs, unknownProtocolTimeout: limits.prefaceTimeoutMs };
+}
+
+/**
+ * Closes `session` once it has had no open stream for `ms`, counting from now; returns what to call with each stream
+ * it carries. Streams, not bytes: PINGs or SETTINGS do not keep an idle session, and a quiet stream is not cut.
+ */
+function closeWhenIdle(session: Http2Session, ms: number): (stream: Http2Stream) => void {
+  let open = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    // destroy(), not close(): with no stream open neither cuts a call, and both send GOAWAY, but after close() Node
+    // waits for the peer to close its end, which a peer that ignores the GOAWAY never does. A timer must not keep the
+    // process up (the upstream sessions are unref'd for the same reason).
+    timer = setTimeout(() => session.destroy(), ms).unref();
+  };
+  arm();
+  session.once("close", () => clearTimeout(timer));
+  return (stream) => {
+    open++;
+    clearTimeout(timer);
+    stream.once("close", () => {
+      if (--open === 0 && !session.closed && !session.destroyed) arm();
+    });
+  };
+}
+
+/** Destroys `session`, with `error` when given, unless the peer's SETTINGS (its preface) arrive within `ms`. */
+function requirePreface(session: Http2Session, ms: number, error?: () => Error): void {
+  const timer = setTimeout(() => (error ? session.destroy(error()) : session.destroy()), ms).unref();
+  const done = (): void => clearTimeout(timer);
+  session.once("remoteSettings", done);
+  session.once("close", done);
+}
+
+/** Where an admitted call goes: the upstream's origin, the headers to send and, for an https:// upstream, how to dial it. */
 export interface H2Route {
+  /** An http:// or https:// origin, nothing after it: each call keeps its own `:path`. */
   target: string;
   headers: OutgoingHttpHeaders;
   /**
@@ -90,20 +183,31 @@ export function forwardableH2Headers(headers: IncomingHttpHeaders): OutgoingHttp
   return out;
 }
 
-const sessions = new Map<string, { session: ClientHttp2Session; tls: ConnectionOptions | undefined }>();
+/** A pooled upstream session, the TLS options it was dialled with, and what counts its streams for its idle timeout. */
+interface PooledSession {
+  session: ClientHttp2Session;
+  tls: ConnectionOptions | undefined;
+  track: (stream: Http2Stream) => void;
+}
+
+const sessions = new Map<string, PooledSession>();
 
 /** One kept-alive HTTP/2 session per upstream origin (and TLS pool). */
-function sessionFor(origin: string, tls: H2Route["tls"], onError: H2Route["onSessionError"]): ClientHttp2Session {
+function sessionFor(origin: string, tls: H2Route["tls"], onError: H2Route["onSessionError"], limits: H2Limits): PooledSession {
   const key = tls ? `${tls.pool} ${origin}` : origin;
   const current = sessions.get(key);
   if (current && !current.session.closed && !current.session.destroyed) {
-    if (current.tls === tls?.options) return current.session;
+    if (current.tls === tls?.options) return current;
     // Rotated files: the old session finishes the calls it carries and takes no new one.
     current.session.close();
   }
   // Refused (UNAVAILABLE) by the caller's catch: an abort listener added now would never fire.
   if (tls?.withdrawn?.aborted) throw withdrawnError(tls.withdrawn);
   const session = tls ? h2connect(origin, tls.options) : h2connect(origin);
+  // A peer that accepts the connection but never speaks HTTP/2 (or a TLS handshake that never ends) would hold this
+  // session's calls for good, and every later call of the pool with them: its error fails them all with UNAVAILABLE.
+  const ms = limits.upstreamConnectTimeoutMs;
+  requirePreface(session, ms, () => new Error(`no HTTP/2 session with the upstream within ${ms} ms`));
   // A session that fails (refused, reset, a failed TLS check, GOAWAY with an error) fails its streams, which answer their callers; it must not end the process.
   const forget = (): void => {
     // An older session closing late must not evict its replacement.
@@ -127,8 +231,9 @@ function sessionFor(origin: string, tls: H2Route["tls"], onError: H2Route["onSes
   until(tls?.retired, () => session.close());
   tls?.opened?.(session);
   session.unref();
-  sessions.set(key, { session, tls: tls?.options });
-  return session;
+  const pooled = { session, tls: tls?.options, track: closeWhenIdle(session, limits.upstreamIdleTimeoutMs) };
+  sessions.set(key, pooled);
+  return pooled;
 }
 
 /** A gRPC error answered by the sidecar itself (trailers-only response); only possible before any response headers. */
@@ -145,8 +250,11 @@ function refuse(stream: ServerHttp2Stream, grpcStatus: number, message: string):
     },
     { endStream: true },
   );
-  // What the client still sends has nowhere to go.
+  // What the client still sends has nowhere to go. Reset once the answer is out (NO_ERROR: RFC 9113 §8.1 lets a server
+  // stop a request it has answered): a client that never ends its request would otherwise keep the stream, and the
+  // session with it, open without ever presenting a token.
   stream.resume();
+  stream.close(NGHTTP2_NO_ERROR);
 }
 
 /** Relays an admitted stream both ways; a failure on either side closes the other. */
@@ -192,11 +300,24 @@ function relay(stream: ServerHttp2Stream, upstream: ClientHttp2Stream): void {
   });
 }
 
+/** The parsed origin of an admitted call's target; a TypeError for anything the config would have refused. */
+function targetOrigin(route: H2Route): URL {
+  const url = new URL(route.target);
+  // A path here would be dropped (each call keeps its own :path): a prefix that seemed to confine calls would not.
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.href !== `${url.origin}/`) {
+    throw new TypeError("H2Route.target must be an http(s) origin, with no path, query, fragment or userinfo");
+  }
+  // Dialled with Node's defaults, an https:// upstream would get no client certificate and the system's CAs.
+  if (url.protocol === "https:" && !route.tls) throw new TypeError("an https:// H2Route.target needs its tls");
+  return url;
+}
+
 async function proxyStream(
   stream: ServerHttp2Stream,
   headers: IncomingHttpHeaders,
   router: H2Router,
   refusal: (err: unknown) => H2Refusal,
+  limits: H2Limits,
 ): Promise<string | undefined> {
   // A client may reset its stream at any moment, even while its token is being checked; 'close' does the cleanup.
   stream.on("error", () => {});
@@ -210,16 +331,18 @@ async function proxyStream(
   }
   // The client left while it was being admitted: nothing to forward.
   if (stream.closed || stream.destroyed) return undefined;
-  const url = new URL(route.target);
+  const url = targetOrigin(route);
   let upstream: ClientHttp2Stream;
   try {
-    upstream = sessionFor(url.origin, route.tls, route.onSessionError).request({
+    const pooled = sessionFor(url.origin, route.tls, route.onSessionError, limits);
+    upstream = pooled.session.request({
       [HTTP2_HEADER_METHOD]: headers[HTTP2_HEADER_METHOD],
       [HTTP2_HEADER_PATH]: headers[HTTP2_HEADER_PATH],
       [HTTP2_HEADER_SCHEME]: url.protocol === "https:" ? "https" : "http",
       [HTTP2_HEADER_AUTHORITY]: url.host,
       ...route.headers,
     });
+    pooled.track(upstream);
   } catch {
     // A session going away refuses new streams synchronously.
     refuse(stream, UPSTREAM_UNAVAILABLE.grpcStatus, UPSTREAM_UNAVAILABLE.message);
@@ -239,7 +362,7 @@ function sentGrpcStatus(stream: ServerHttp2Stream): number | undefined {
 
 /**
  * An HTTP/2 listener for gRPC that proxies each stream as the router decides, reporting how each ended: cleartext
- * (h2c), or mutual TLS (ALPN h2) with `tls`.
+ * (h2c), or mutual TLS (ALPN h2) with `tls`. `limits` replaces some of {@link H2_LIMITS} (tests).
  */
 export function startH2Proxy(
   router: H2Router,
@@ -248,8 +371,16 @@ export function startH2Proxy(
   port: number,
   observe: (outcome: H2CallOutcome) => void = () => undefined,
   tls?: Pick<PeerTls, "serverOptions" | "serve">,
+  limits: Partial<H2Limits> = {},
 ): Promise<Http2Server | Http2SecureServer> {
-  const h2: Http2Server | Http2SecureServer = tls ? tls.serve(createH2SecureServer(tls.serverOptions())) : createH2Server();
+  const bounds: H2Limits = { ...H2_LIMITS, ...limits };
+  const h2: Http2Server | Http2SecureServer = tls
+    ? tls.serve(createH2SecureServer({ ...tls.serverOptions(), ...secureListenerOptions(bounds) }))
+    : createH2Server(listenerOptions(bounds));
+  h2.on("session", (session) => {
+    requirePreface(session, bounds.prefaceTimeoutMs);
+    session.on("stream", closeWhenIdle(session, bounds.idleTimeoutMs));
+  });
   h2.on("stream", (stream, headers) => {
     const startedAt = performance.now();
     let errorType: string | undefined;
@@ -257,7 +388,7 @@ export function startH2Proxy(
       const grpcStatus = sentGrpcStatus(stream);
       observe({ seconds: (performance.now() - startedAt) / 1000, headers, ...(grpcStatus !== undefined && { grpcStatus }), ...(errorType && { errorType }) });
     });
-    proxyStream(stream, headers, router, refusal).then(
+    proxyStream(stream, headers, router, refusal, bounds).then(
       (refused) => (errorType = refused),
       () => {
         errorType = "server_error";

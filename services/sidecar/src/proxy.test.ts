@@ -4,7 +4,7 @@ import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } fro
 import { connect } from "node:net";
 import type { AddressInfo } from "node:net";
 import { waitFor } from "@sts/testkit";
-import { forward, forwardableHeaders } from "./proxy.js";
+import { forward, forwardableHeaders, routeLocation } from "./proxy.js";
 
 /** Bounded wait: a step that never happens fails the test instead of hanging it. */
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -37,10 +37,16 @@ beforeAll(async () => {
   });
   const upstreamPort = await listen(upstream);
   // Stands for the sidecar: forwards every path to the same path upstream; `/timeout/…` with a short upstream timeout,
-  // `/withdrawn/…` through withdrawnPool under withdraw's signal.
+  // `/withdrawn/…` through withdrawnPool under withdraw's signal, `/routed/…` as the outbound listener's route svc-b.
   front = createServer((req, res) => {
     const path = req.url ?? "/";
-    const options = path.startsWith("/timeout/") ? { timeoutMs: 300 } : path.startsWith("/withdrawn/") ? { agent: withdrawnPool, signal: withdraw.signal } : {};
+    const options = path.startsWith("/timeout/")
+      ? { timeoutMs: 300 }
+      : path.startsWith("/withdrawn/")
+        ? { agent: withdrawnPool, signal: withdraw.signal }
+        : path.startsWith("/routed/")
+          ? { redirects: { prefix: "/svc-b", listenerHost: "127.0.0.1" } }
+          : {};
     forwards.set(path, forward(req, res, new URL(path, `http://127.0.0.1:${upstreamPort}`), forwardableHeaders(req.headers), options));
   });
   frontPort = await listen(front);
@@ -116,7 +122,89 @@ describe("forwardableHeaders", () => {
   });
 });
 
+describe("forwardableHeaders and the proxies' own headers", () => {
+  it("drops a caller's Forwarded (RFC 7239), X-Forwarded-For/-Proto/-Host/-Port and X-Real-IP: only the sidecar says who called and how", () => {
+    expect(
+      forwardableHeaders({
+        forwarded: "for=10.0.0.1;proto=https",
+        "x-forwarded-for": "10.0.0.1",
+        "x-forwarded-proto": "https",
+        "x-forwarded-host": "admin.internal",
+        "x-forwarded-port": "443",
+        "x-real-ip": "10.0.0.1",
+        accept: "*/*",
+      }),
+    ).toEqual({ accept: "*/*" });
+  });
+});
+
+describe("routeLocation (proxy_redirect for the outbound listener's routes)", () => {
+  const asked = new URL("http://127.0.0.1:8001/app/page?x=1");
+  const redirects = { prefix: "/svc-b", listenerHost: "127.0.0.1" };
+  it.each([
+    ["an absolute path", "/login", "/svc-b/login"],
+    ["another route's path, which stays a path of the destination", "/svc-c/admin/delete-all", "/svc-b/svc-c/admin/delete-all"],
+    ["a relative path, resolved against the URL asked for", "login?next=%2F", "/svc-b/app/login?next=%2F"],
+    ["dot segments climbing out", "../../../svc-c/admin", "/svc-b/svc-c/admin"],
+    ["percent-encoded dot segments", "/%2e%2e/%2E%2e/svc-c/admin", "/svc-b/svc-c/admin"],
+    ["backslashes for slashes", "..\\..\\svc-c\\admin", "/svc-b/svc-c/admin"],
+    ["an encoded slash, which stays one segment", "/..%2f..%2fsvc-c", "/svc-b/..%2f..%2fsvc-c"],
+    ["a path that normalises to start with //", "/.//evil.example/x", "/svc-b//evil.example/x"],
+    ["a query or fragment alone", "#top", "/svc-b/app/page?x=1#top"],
+    ["an absolute URL on the route's origin", "http://127.0.0.1:8001/x?y#z", "/svc-b/x?y#z"],
+    ["the route's origin with its default port written out", "http://127.0.0.1:8001/x", "/svc-b/x"],
+  ])("puts %s under the route's prefix", (_name, location, expected) => {
+    expect(routeLocation(location, asked, redirects)).toBe(expected);
+  });
+
+  it.each([
+    ["an absolute URL on another origin", "https://elsewhere.example/x?y", "https://elsewhere.example/x?y"],
+    ["a network-path reference", "//elsewhere.example/x", "http://elsewhere.example/x"],
+    ["backslashes WHATWG reads as a network-path reference", "/\\svc-c/admin", "http://svc-c/admin"],
+    ["the route's host on another port (the workload calls its sidecar on localhost)", "http://127.0.0.1:8002/x", "http://127.0.0.1:8002/x"],
+  ])("leaves %s pointing where it points, written out absolute", (_name, location, expected) => {
+    expect(routeLocation(location, asked, { prefix: "/svc-b", listenerHost: "localhost" })).toBe(expected);
+  });
+
+  it.each([
+    ["does not parse", "http://[::1"],
+    ["names the outbound listener itself (fetch would keep Authorization and call route svc-c)", "http://127.0.0.1:15001/svc-c/admin"],
+    ["names the listener's host on another port (Go's client keeps Authorization for the same host)", "http://127.0.0.1:15002/admin"],
+    ["names the listener as a network-path reference", "//127.0.0.1:15001/svc-c/admin"],
+  ])("drops a Location that %s", (_name, location) => {
+    expect(routeLocation(location, asked, redirects)).toBeUndefined();
+  });
+
+  it("drops what would leave a prefix that dot segments could climb out of", () => {
+    expect(routeLocation("/x", asked, { prefix: "/.." })).toBeUndefined();
+  });
+});
+
 describe("forward", () => {
+  it("re-expresses the answer's Location and Content-Location under the route's prefix, and drops one that does not parse", async () => {
+    const upstreamOrigin = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    const answers: Record<string, Record<string, string>> = {
+      "/routed/moved": { location: "../svc-c/admin/delete-all", "content-location": `${upstreamOrigin}/routed/moved.json` },
+      "/routed/garbled": { location: "http://[::1", "content-location": "http://[::1" },
+      "/routed/away": { location: "https://elsewhere.example/x" },
+      "/routed/listener": { location: `http://127.0.0.1:${frontPort}/svc-c/admin` },
+    };
+    for (const [path, headers] of Object.entries(answers)) upstreamRoutes.set(path, (_req, res) => res.writeHead(307, headers).end());
+    const seen = async (path: string) => {
+      const { status, headers } = await call(path);
+      return { status, location: headers.location, contentLocation: headers["content-location"] };
+    };
+    expect(await seen("/routed/moved")).toEqual({ status: 307, location: "/svc-b/svc-c/admin/delete-all", contentLocation: "/svc-b/routed/moved.json" });
+    expect(await seen("/routed/garbled")).toEqual({ status: 307, location: undefined, contentLocation: undefined });
+    expect(await seen("/routed/away")).toEqual({ status: 307, location: "https://elsewhere.example/x", contentLocation: undefined });
+    expect(await seen("/routed/listener")).toEqual({ status: 307, location: undefined, contentLocation: undefined });
+  });
+
+  it("passes Location on as it is without a route (the inbound listener's paths are the workload's own)", async () => {
+    upstreamRoutes.set("/moved-inbound", (_req, res) => res.writeHead(302, { location: "/svc-c/admin" }).end());
+    expect((await call("/moved-inbound")).headers.location).toBe("/svc-c/admin");
+  });
+
   it("forwards neither Connection-nominated nor underscored headers, in either direction", async () => {
     let seen: IncomingHttpHeaders | undefined;
     upstreamRoutes.set("/headers", (req, res) => {

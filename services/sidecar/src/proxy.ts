@@ -7,13 +7,21 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:
 const DROP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host", "authorization"]);
 
 /**
+ * Who sent the call and how, as proxies tell it (RFC 7239 `Forwarded` and its de facto forerunners): a workload's IP
+ * allow-list or "came over TLS" check reads them, so a caller must not write them; the inbound listener sets
+ * `x-forwarded-for` and `x-forwarded-proto` itself.
+ */
+const FORWARDING = new Set(["forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-real-ip"]);
+
+/**
  * Names only a proxy may set, whatever the protocol: `x-mesh-*` (the verified caller, and in `x-mesh-peer` the mutual
- * TLS peer), `x-forwarded-client-cert` (a workload trusts it to name the TLS peer, so Envoy sanitises it by default) and
- * every name with an underscore (frameworks such as CGI, nginx, Rails and Django fold `_` into `-`, so `x_mesh_subject`
+ * TLS peer), `x-forwarded-client-cert` (a workload trusts it to name the TLS peer, so Envoy sanitises it by default),
+ * `Forwarded` and the `x-forwarded-*`/`x-real-ip` family (who the peer is and whether it came over TLS), and every
+ * name with an underscore (frameworks such as CGI, nginx, Rails and Django fold `_` into `-`, so `x_mesh_subject`
  * would reach the workload as `x-mesh-subject`; Envoy's headers_with_underscores_action exists for the same reason).
  */
 export function isProxyOnly(name: string): boolean {
-  return name.startsWith("x-mesh-") || name === "x-forwarded-client-cert" || name.includes("_");
+  return name.startsWith("x-mesh-") || name === "x-forwarded-client-cert" || FORWARDING.has(name) || name.includes("_");
 }
 
 /** The header names a `Connection` header nominates (RFC 9110 §7.6.1), lower-cased. */
@@ -56,6 +64,67 @@ function upstreamFraming(req: IncomingMessage): { "transfer-encoding": "chunked"
   return undefined;
 }
 
+/** Where an outbound answer sends its client next: RFC 9110 §10.2.2 `Location` and §8.7 `Content-Location`. */
+const LOCATION_HEADERS = ["location", "content-location"] as const;
+
+/** What {@link routeLocation} needs to re-express a destination's `Location` for the workload. */
+export interface RouteRedirects {
+  /** The route's prefix on the outbound listener, `/svc-b`: what `/p` on the route's origin becomes `/svc-b/p` under. */
+  prefix: string;
+  /** The host name (as WHATWG URL writes it) the workload called the outbound listener on, from its `Host` header. */
+  listenerHost?: string;
+}
+
+/**
+ * A destination's `Location` or `Content-Location` as the workload must see it, as nginx's proxy_redirect does: a
+ * reference on the route's own origin (relative, or absolute) comes back under the route's prefix; a URL on another
+ * origin still points there. Undefined (drop the header) when it does not parse, when it would not stay under the
+ * prefix, or when it names the host the workload calls its sidecar on.
+ */
+export function routeLocation(value: string, asked: URL, redirects: RouteRedirects): string | undefined {
+  let url: URL;
+  try {
+    // Resolved as the workload's client resolves it, against the URL that was asked for (RFC 9110 §10.2.2), but here
+    // against the destination's URL, where `/p` means the route's `/p`. WHATWG resolution also removes dot segments
+    // (`%2e` ones too) and reads `\` as `/`, so what comes out is the one path every client agrees on.
+    url = new URL(value, asked);
+  } catch {
+    return undefined;
+  }
+  if (url.origin === asked.origin) {
+    // All routes share the outbound listener's origin, so a bare `/svc-c/admin` would be followed same-origin, with the
+    // workload's Authorization, to another route: the destination would spend its caller's authority there.
+    const routed = `${redirects.prefix}${url.pathname}${url.search}${url.hash}`;
+    // Read back as the workload's client will read it (a route named `..` would otherwise climb out of its prefix).
+    const check = new URL(routed, "http://outbound.invalid");
+    return check.pathname.startsWith(`${redirects.prefix}/`) && `${check.pathname}${check.search}${check.hash}` === routed ? routed : undefined;
+  }
+  // The host of the outbound listener, whatever the port: it is the workload's own, where no destination has business
+  // sending it, and Go's client keeps Authorization on a redirect to the same host name on another port (fetch would
+  // for the listener's exact origin), so there it would call another route of this sidecar with its caller's token.
+  if (url.hostname === redirects.listenerHost) return undefined;
+  // Another origin: the workload's client applies its own cross-origin rules (fetch drops Authorization on a redirect
+  // to another origin, Fetch §4.4 HTTP-redirect fetch). Written out absolute, so that no client can take a reference
+  // WHATWG reads as another host (`/\host/p`) for a path on the listener's origin.
+  return url.href;
+}
+
+/** The answer's headers with `Location` and `Content-Location` put through {@link routeLocation} (or left out). */
+function relocated(headers: Record<string, string | string[]>, asked: URL, redirects: RouteRedirects): Record<string, string | string[]> {
+  const out = { ...headers };
+  for (const name of LOCATION_HEADERS) {
+    const value = out[name];
+    if (value === undefined) continue;
+    const routed = [value]
+      .flat()
+      .map((v) => routeLocation(v, asked, redirects))
+      .filter((v) => v !== undefined);
+    if (routed.length === 0) delete out[name];
+    else out[name] = routed.length === 1 ? (routed[0] as string) : routed;
+  }
+  return out;
+}
+
 /** Connections to upstreams are kept alive: a new TCP connection per call would dominate a hop's cost. */
 const agent = new Agent({ keepAlive: true, maxSockets: 256, keepAliveMsecs: 10_000 });
 
@@ -76,6 +145,8 @@ export interface ForwardOptions {
    * and nothing is sent if it was not yet.
    */
   signal?: AbortSignal;
+  /** On the outbound listener: the route whose answers' `Location` and `Content-Location` are re-expressed (see {@link routeLocation}). */
+  redirects?: RouteRedirects;
 }
 
 /** Why a call under `signal` fails: its reason when it gave one. */
@@ -135,7 +206,8 @@ export function forward(
     const unframed = Object.fromEntries(Object.entries(headers).filter(([k]) => !FRAMING.has(k.toLowerCase())));
     const upstreamHeaders = { ...unframed, ...framing, host: target.host };
     const upstream = send(target, { method: req.method, headers: upstreamHeaders, agent: options.agent ?? agent, timeout: timeoutMs }, (up) => {
-      res.writeHead(up.statusCode ?? 502, forwardableHeaders(up.headers));
+      const headers = forwardableHeaders(up.headers);
+      res.writeHead(up.statusCode ?? 502, options.redirects ? relocated(headers, target, options.redirects) : headers);
       up.pipe(res);
       // A truncated body ended cleanly would pass for a whole answer (and keep the client waiting for the rest).
       up.on("error", (err) => fail(err, 502, BAD_GATEWAY));

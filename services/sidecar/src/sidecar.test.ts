@@ -1,19 +1,31 @@
-import { X509Certificate } from "node:crypto";
+import { X509Certificate, randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { connect as tcpConnect } from "node:net";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import { connect } from "node:tls";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import * as grpc from "@grpc/grpc-js";
-import { X509SvidStreams, openGrpcCredentials } from "@sts/grpc";
+import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair } from "jose";
+import type { CryptoKey } from "jose";
+import { invalidClient, unauthorizedClient } from "@sts/errors";
+import { X509SvidStreams, createClient, openGrpcCredentials, unary } from "@sts/grpc";
+import { ExchangeCache } from "@sts/mesh";
+import { loadExchangeProto, loadTokenProto } from "@sts/proto";
+import type { ExchangeRequest__Output, ExchangeResponse } from "@sts/proto";
 import { startAdminServer } from "@sts/runtime";
 import type { AdminServer } from "@sts/runtime";
-import { makeTestCa, startWorkloadApiServer, svidResponse, waitFor } from "@sts/testkit";
+import { freePort, makeTestCa, startWorkloadApiServer, svidResponse, waitFor } from "@sts/testkit";
 import type { SvidFiles, WorkloadApiServer } from "@sts/testkit";
 import { createLogger } from "@sts/telemetry";
 import type { SidecarConfig } from "./config.js";
 import { startSidecar } from "./sidecar.js";
-import type { SidecarDeps } from "./sidecar.js";
+import type { RunningSidecar, SidecarDeps } from "./sidecar.js";
 
 const B_ID = "spiffe://mesh.test/svc-b";
 let dir: string;
@@ -177,5 +189,359 @@ describe("a sidecar whose grpc_tls and tls name one agent's socket", () => {
     await expect(presentedSerial(sidecar.inboundPort)).rejects.toThrow();
     // The rotation was pushed on the one stream, not fetched again by a second.
     expect(agent.accepted()).toBe(1);
+  });
+});
+
+/** Bounded wait: a step that never happens fails the test instead of hanging it. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms).unref())]);
+}
+
+const WAIT_MS = 5_000;
+const ISSUER = "https://sts.test";
+const NOT_REVOKED = { isRevoked: () => false, subjectRevokedAt: () => undefined, isKeyWithdrawn: () => false };
+const basic = (id: string, secret: string): string => `Basic ${Buffer.from(`${id}:${secret}`).toString("base64")}`;
+/** The sidecar's client credentials the stand-in exchanger accepts, and two it refuses as the real one does. */
+const CREDENTIALS = {
+  good: basic("svc-a", "right-secret"),
+  rotated: basic("svc-a", "rotated-secret-0001"),
+  noGrant: basic("svc-no-grant", "right-secret"),
+} as const;
+
+/** One request a test server parsed, with its whole body. */
+interface Seen {
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** A loopback HTTP server that records each request (body included) and answers with `answer`, closed after the file. */
+async function recordingServer(
+  answer: (req: IncomingMessage, res: ServerResponse, body: string) => void,
+): Promise<{ url: string; seen: Seen[]; server: Server }> {
+  const seen: Seen[] = [];
+  const server = createServer((req, res) => {
+    let body = "";
+    req.setEncoding("utf8");
+    req.on("data", (chunk: string) => (body += chunk));
+    req.on("end", () => {
+      seen.push({ url: req.url ?? "", headers: req.headers, body });
+      answer(req, res, body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, server };
+}
+
+/** What came back on one raw connection, and whether the sidecar closed it. */
+interface RawOutcome {
+  text: string;
+  closed: Promise<void>;
+  socket: ReturnType<typeof tcpConnect>;
+}
+
+/** Opens a connection to `port` and sends `head` (a request's head, or more); what comes back accumulates in `text`. */
+function rawConnection(port: number, head: string): RawOutcome {
+  const socket = tcpConnect(port, "127.0.0.1");
+  // Queued until connected, and ahead of anything the test writes next.
+  socket.write(head);
+  const outcome: RawOutcome = { text: "", socket, closed: new Promise((resolve) => socket.once("close", () => resolve())) };
+  socket.on("data", (d: Buffer) => (outcome.text += d.toString("latin1")));
+  // The sidecar may reset a connection whose body it will not read: an answer, then ECONNRESET or EPIPE, is the point.
+  socket.on("error", () => undefined);
+  return outcome;
+}
+
+/** Lines the sidecar logged, parsed. */
+function capturedLogger(): { logger: ReturnType<typeof createLogger>; lines: () => Array<Record<string, unknown>>; raw: () => string } {
+  const chunks: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(chunk.toString("utf8"));
+      callback();
+    },
+  });
+  return {
+    logger: createLogger("test", { level: "warn", destination }),
+    raw: () => chunks.join(""),
+    lines: () =>
+      chunks
+        .join("")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
+}
+
+describe("a sidecar verifying and exchanging real tokens", () => {
+  let signingKey: CryptoKey;
+  let keys: ReturnType<typeof createLocalJWKSet>;
+  /** The workload behind the inbound listener: echoes what it got. */
+  let workload: Awaited<ReturnType<typeof recordingServer>>;
+  /** Route svc-b's destination: redirects as the paths say. */
+  let destB: Awaited<ReturnType<typeof recordingServer>>;
+  /** Route svc-c's destination, which a redirect from B must never make the workload reach. */
+  let destC: Awaited<ReturnType<typeof recordingServer>>;
+  let exchanger: grpc.Server;
+  let exchangerAddress: string;
+
+  beforeAll(async () => {
+    const pair = await generateKeyPair("ES256", { extractable: true });
+    signingKey = pair.privateKey;
+    keys = createLocalJWKSet({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: "k1", alg: "ES256", use: "sig" }] });
+    workload = await recordingServer((req, res, body) =>
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ url: req.url, body })),
+    );
+    destB = await recordingServer((req, res) => {
+      if (req.url === "/redirect-c") res.writeHead(307, { location: "/svc-c/admin/delete-all" }).end();
+      else if (req.url === "/redirect-login") res.writeHead(307, { location: "/login" }).end();
+      else res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ at: "b", url: req.url }));
+    });
+    destC = await recordingServer((req, res) => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ at: "c", url: req.url })));
+    // Stands for the exchanger: it refuses a wrong secret with invalid_client (client-auth's checkSecret) and a client
+    // without the token-exchange grant with unauthorized_client, as services/exchanger does, over real gRPC.
+    exchanger = new grpc.Server();
+    exchanger.addService(loadExchangeProto().sts.exchange.v1.ExchangeService.service, {
+      Exchange: unary<ExchangeRequest__Output, ExchangeResponse>(async (req) => {
+        if (req.client?.authorization === CREDENTIALS.rotated) throw invalidClient("client authentication failed");
+        if (req.client?.authorization === CREDENTIALS.noGrant) throw unauthorizedClient("client may not use token exchange");
+        return {
+          access_token: `exchanged-for-${req.audience.join(" ")}-${randomUUID()}`,
+          issued_token_type: "urn:ietf:params:oauth:token-type:access_token",
+          token_type: "Bearer",
+          expires_in: "300",
+          scope: req.scope,
+        };
+      }),
+    });
+    exchangerAddress = `127.0.0.1:${await new Promise<number>((resolve, reject) =>
+      exchanger.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+    )}`;
+  });
+
+  afterAll(async () => {
+    exchanger.forceShutdown();
+    for (const s of [workload, destB, destC]) {
+      s.server.closeAllConnections();
+      await new Promise((r) => s.server.close(r));
+    }
+  });
+
+  /** A token of ours for `aud`, as the issuer signs them (RFC 9068). */
+  const accessToken = (aud = "svc-a"): Promise<string> => {
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({ iss: ISSUER, sub: "alice", aud, iat: now, exp: now + 300, jti: randomUUID(), client_id: "end-user-app", scope: "a b" })
+      .setProtectedHeader({ alg: "ES256", kid: "k1", typ: "at+jwt" })
+      .sign(signingKey);
+  };
+
+  /** Starts svc-a's sidecar on free loopback ports (routes svc-b and svc-c), exchanging with `credentials`; closed after the test. */
+  async function sidecarA(
+    options: {
+      credentials?: string;
+      tls?: SidecarConfig["tls"];
+      requestTimeoutMs?: number;
+      logger?: ReturnType<typeof createLogger>;
+      grpcOutbound?: number;
+    } = {},
+  ): Promise<RunningSidecar> {
+    const client = createClient(loadExchangeProto().sts.exchange.v1.ExchangeService, exchangerAddress);
+    cleanups.push(async () => client.close());
+    const sidecar = await startSidecar({
+      config: {
+        inbound: { host: "127.0.0.1", port: 0 },
+        outbound: { host: "127.0.0.1", port: 0 },
+        ...(options.grpcOutbound !== undefined && { grpc_outbound: { host: "127.0.0.1", port: options.grpcOutbound } }),
+        upstream: workload.url,
+        upstream_idle_timeout: 30,
+        routes: {
+          "svc-b": { url: destB.url, audience: "svc-b", scopes: ["b"] },
+          "svc-c": { url: destC.url, audience: "svc-c", scopes: ["a"] },
+        },
+        ...(options.tls && { tls: options.tls }),
+      },
+      audience: "svc-a",
+      inbound: { issuer: ISSUER, keys, revocations: NOT_REVOKED },
+      exchange: new ExchangeCache({ exchanger: client, authorization: options.credentials ?? CREDENTIALS.good }),
+      logger: options.logger ?? createLogger("test", { level: "silent" }),
+      configPath: "sidecars.svc-a",
+      ...(options.requestTimeoutMs !== undefined && { requestTimeoutMs: options.requestTimeoutMs }),
+    });
+    cleanups.push(() => sidecar.close());
+    return sidecar;
+  }
+
+  describe("the inbound listener", () => {
+    it("sends no 100 Continue to a caller whose token is refused: its 401 with Connection: close, then the connection closed (RFC 9110 §10.1.1)", async () => {
+      const sidecar = await sidecarA();
+      const before = workload.seen.length;
+      const conn = rawConnection(
+        sidecar.inboundPort,
+        "POST /upload HTTP/1.1\r\nHost: svc-a\r\nAuthorization: Bearer not-a-token\r\nExpect: 100-continue\r\nContent-Length: 1000\r\n\r\n",
+      );
+      await waitFor(() => conn.text.includes("\r\n\r\n"), { timeoutMs: WAIT_MS, message: "no answer" });
+      expect(conn.text).toMatch(/^HTTP\/1\.1 401 /);
+      await within(conn.closed, WAIT_MS, "the sidecar closed the connection");
+      expect(conn.text).not.toMatch(/100 Continue/i);
+      expect(conn.text).toMatch(/\r\nconnection: close\r\n/i);
+      expect(conn.text).toMatch(/\r\nwww-authenticate: Bearer error="invalid_token"/i);
+      expect(workload.seen.length).toBe(before);
+    });
+
+    it("sends 100 Continue once the token verifies, then forwards the body it invited", async () => {
+      const sidecar = await sidecarA();
+      const token = await accessToken();
+      const conn = rawConnection(
+        sidecar.inboundPort,
+        `POST /upload HTTP/1.1\r\nHost: svc-a\r\nAuthorization: Bearer ${token}\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n`,
+      );
+      await waitFor(() => conn.text.includes("\r\n\r\n"), { timeoutMs: WAIT_MS, message: "no interim answer" });
+      expect(conn.text).toBe("HTTP/1.1 100 Continue\r\n\r\n");
+      conn.socket.write("hello");
+      await within(conn.closed, WAIT_MS, "the answer ended");
+      expect(conn.text).toMatch(/\r\n\r\nHTTP\/1\.1 200 /);
+      expect(conn.text).toContain('{"url":"/upload","body":"hello"}');
+    });
+
+    it("closes the connection of a refused caller still sending its body, instead of reading it to the end", async () => {
+      const sidecar = await sidecarA();
+      const total = 256 * 1024 * 1024;
+      const conn = rawConnection(sidecar.inboundPort, `POST /upload HTTP/1.1\r\nHost: svc-a\r\nContent-Length: ${total}\r\n\r\n`);
+      const chunk = Buffer.alloc(256 * 1024, "x");
+      let written = 0;
+      let closed = false;
+      void conn.closed.then(() => (closed = true));
+      const sending = (async () => {
+        while (!closed && written < total) {
+          written += chunk.length;
+          if (!conn.socket.write(chunk)) await new Promise<void>((resolve) => (conn.socket.once("drain", resolve), void conn.closed.then(resolve)));
+        }
+      })();
+      await within(conn.closed, WAIT_MS, "the sidecar closed the connection");
+      await sending;
+      expect(written).toBeLessThan(total);
+      expect(conn.text).toMatch(/^HTTP\/1\.1 401 /);
+      expect(conn.text).toMatch(/\r\nconnection: close\r\n/i);
+    });
+
+    it("gives up a request whose body is still coming after its request timeout (408)", async () => {
+      const sidecar = await sidecarA({ requestTimeoutMs: 400 });
+      const token = await accessToken();
+      const conn = rawConnection(
+        sidecar.inboundPort,
+        `POST /slow HTTP/1.1\r\nHost: svc-a\r\nAuthorization: Bearer ${token}\r\nContent-Length: 1000\r\n\r\nabc`,
+      );
+      await within(conn.closed, WAIT_MS, "the sidecar gave the request up");
+      expect(conn.text).toMatch(/^HTTP\/1\.1 408 /);
+    });
+
+    it("tells the workload the peer's address and the scheme it came over, never what the caller wrote in Forwarded, X-Forwarded-* or X-Real-IP", async () => {
+      const sidecar = await sidecarA();
+      const forged = {
+        forwarded: "for=10.0.0.1;proto=https;host=admin.internal",
+        "x-forwarded-for": "10.0.0.1",
+        "x-forwarded-proto": "https",
+        "x-forwarded-host": "admin.internal",
+        "x-forwarded-port": "443",
+        "x-real-ip": "10.0.0.1",
+      };
+      const r = await fetch(`http://127.0.0.1:${sidecar.inboundPort}/who`, { headers: { authorization: `Bearer ${await accessToken()}`, ...forged } });
+      expect(r.status).toBe(200);
+      const seen = workload.seen.at(-1)?.headers ?? {};
+      expect(seen["x-forwarded-for"]).toBe("127.0.0.1");
+      expect(seen["x-forwarded-proto"]).toBe("http");
+      for (const name of ["forwarded", "x-forwarded-host", "x-forwarded-port", "x-real-ip"]) expect(seen).not.toHaveProperty(name);
+    });
+
+    it("says https to the workload for a call that came over mutual TLS", async () => {
+      const sidecar = await sidecarA({ tls: { cert_file: svid.cert_file, key_file: svid.key_file, ca_file: svid.ca_file, reload_interval: 0 } });
+      const token = await accessToken();
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = httpsRequest(
+          {
+            host: "127.0.0.1",
+            port: sidecar.inboundPort,
+            path: "/who",
+            headers: { authorization: `Bearer ${token}`, "x-forwarded-proto": "http", "x-forwarded-for": "10.0.0.1" },
+            ca: readFileSync(svid.ca_file),
+            cert: readFileSync(svid.cert_file),
+            key: readFileSync(svid.key_file),
+            checkServerIdentity: () => undefined,
+            agent: false,
+          },
+          (res) => res.resume().on("end", () => resolve(res.statusCode ?? 0)),
+        );
+        req.on("error", reject);
+        req.end();
+      });
+      expect(status).toBe(200);
+      expect(workload.seen.at(-1)?.headers).toMatchObject({ "x-forwarded-for": "127.0.0.1", "x-forwarded-proto": "https" });
+    });
+  });
+
+  describe("the outbound listener", () => {
+    it("keeps a destination's redirect on its own route: B's Location /svc-c/... cannot make the workload call route svc-c (proxy_redirect)", async () => {
+      const sidecar = await sidecarA();
+      const token = await accessToken();
+      const outbound = `http://127.0.0.1:${sidecar.outboundPort}`;
+      const manual = await fetch(`${outbound}/svc-b/redirect-c`, { headers: { authorization: `Bearer ${token}` }, redirect: "manual" });
+      expect(manual.status).toBe(307);
+      expect(manual.headers.get("location")).toBe("/svc-b/svc-c/admin/delete-all");
+      // As a workload's fetch follows it: same origin, Authorization kept, and still B that answers.
+      const beforeC = destC.seen.length;
+      const followed = await fetch(`${outbound}/svc-b/redirect-c`, { headers: { authorization: `Bearer ${token}` } });
+      expect(await followed.json()).toEqual({ at: "b", url: "/svc-c/admin/delete-all" });
+      expect(destC.seen.length).toBe(beforeC);
+      // A legitimate relative redirect now works through the sidecar.
+      const login = await fetch(`${outbound}/svc-b/redirect-login`, { headers: { authorization: `Bearer ${token}` } });
+      expect(login.status).toBe(200);
+      expect(login.url).toBe(`${outbound}/svc-b/login`);
+      expect(await login.json()).toEqual({ at: "b", url: "/login" });
+    });
+
+    it("sends no 100 Continue to a call it refuses, and closes its connection", async () => {
+      const sidecar = await sidecarA();
+      const conn = rawConnection(
+        sidecar.outboundPort,
+        "POST /svc-b/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: 1000\r\n\r\n",
+      );
+      await waitFor(() => conn.text.includes("\r\n\r\n"), { timeoutMs: WAIT_MS, message: "no answer" });
+      expect(conn.text).toMatch(/^HTTP\/1\.1 401 /);
+      await within(conn.closed, WAIT_MS, "the sidecar closed the connection");
+      expect(conn.text).not.toMatch(/100 Continue/i);
+    });
+
+    it.each([
+      ["a wrong or rotated secret (invalid_client)", "rotated", "invalid_client"],
+      ["a client without the token-exchange grant (unauthorized_client)", "noGrant", "unauthorized_client"],
+    ] as const)(
+      "answers 502 bad_gateway, never the caller's 401 or 403, when the exchanger refuses the sidecar's own client for %s, and logs it once",
+      async (_name, credentials, code) => {
+        const { logger, lines, raw } = capturedLogger();
+        const grpcOutbound = await freePort();
+        const sidecar = await sidecarA({ credentials: CREDENTIALS[credentials], logger, grpcOutbound });
+        const token = await accessToken();
+        for (let i = 0; i < 3; i++) {
+          const r = await fetch(`http://127.0.0.1:${sidecar.outboundPort}/svc-b/work`, { headers: { authorization: `Bearer ${token}` } });
+          expect(r.status).toBe(502);
+          expect(r.headers.get("www-authenticate")).toBeNull();
+          expect(await r.json()).toEqual({ error: "bad_gateway" });
+        }
+        // gRPC alike: INTERNAL, as meshClientInterceptor answers (a retry cannot help).
+        const client = new (loadTokenProto().sts.token.v1.TokenService)(`127.0.0.1:${grpcOutbound}`, grpc.credentials.createInsecure(), {
+          "grpc.default_authority": "svc-b",
+        });
+        const md = new grpc.Metadata();
+        md.set("authorization", `Bearer ${token}`);
+        const grpcError = await new Promise<grpc.ServiceError | null>((resolve) => client.GetJwks({}, md, (err: grpc.ServiceError | null) => resolve(err)));
+        client.close();
+        expect(grpcError?.code).toBe(grpc.status.INTERNAL);
+        const errors = lines().filter((l) => l.level === 50);
+        expect(errors).toHaveLength(1);
+        expect(errors[0]).toMatchObject({ error: code, route: "svc-b" });
+        expect(raw()).not.toContain(token);
+        expect(raw()).not.toContain(CREDENTIALS[credentials].slice("Basic ".length));
+      },
+    );
   });
 });

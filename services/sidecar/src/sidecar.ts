@@ -16,10 +16,12 @@
  * UNAVAILABLE, with nothing sent.
  */
 import { createServer } from "node:http";
-import type { IncomingMessage, RequestListener, Server, ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Http2SecureServer, Http2Server } from "node:http2";
 import { createServer as createHttpsServer } from "node:https";
+import { isIPv6 } from "node:net";
 import type { AddressInfo, Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import { status as grpcStatusCodes } from "@grpc/grpc-js";
 import { OAuthError, toOAuthError } from "@sts/errors";
 import { logReloads, logSvidEvents } from "@sts/grpc";
@@ -42,19 +44,45 @@ export { MESH_HEADERS } from "@sts/mesh";
 /** The `error.type` of a call refused for want of an identity: no OAuth error, nobody's fault but the agent's. */
 const NO_IDENTITY = "no_identity";
 
-/** Answers a refused call; its `error.type`. */
-function refuse(res: ServerResponse, err: unknown): string {
-  const json = { "content-type": "application/json", "cache-control": "no-store" };
+/**
+ * The exchanger's answers about the sidecar's own client, never about the caller's token: its secret wrong or rotated
+ * (invalid_client), or the client not allowed to exchange, or its certificate not the one pinned (unauthorized_client).
+ */
+const OWN_CLIENT_REFUSALS: ReadonlySet<string> = new Set(["invalid_client", "unauthorized_client"]);
+
+/** How often, at most, one kind of refusal of the sidecar's own client is logged: every call fails alike until it is fixed. */
+const OWN_CLIENT_LOG_INTERVAL_MS = 60_000;
+
+/**
+ * Most time a caller has to send a whole request, head and body, on either HTTP/1.1 listener. Node's default, 300 s,
+ * let one caller hold a socket (and on the inbound side the upstream call its body feeds) for five minutes by sending
+ * slowly. Calls here go service to service over the cluster network or loopback, where a minute is ample for any
+ * request body; long-lived streams are gRPC's, on the HTTP/2 listeners, which this does not touch.
+ */
+const REQUEST_TIMEOUT_MS = 60_000;
+
+/**
+ * Answers a refused call; its `error.type`. With `close` (its body not read yet), the answer says `Connection: close`
+ * and the caller sees the connection closed once it is sent.
+ */
+function refuse(res: ServerResponse, err: unknown, close = false): string {
+  const json = { "content-type": "application/json", "cache-control": "no-store", ...(close && { connection: "close" }) };
   if (err instanceof NoIdentityError) {
     if (!res.headersSent) res.writeHead(502, json).end(JSON.stringify(BAD_GATEWAY));
     return NO_IDENTITY;
   }
   const e = toOAuthError(err);
+  if (OWN_CLIENT_REFUSALS.has(e.code)) {
+    // Our misconfiguration, not the caller's: a 401 or 403 would tell the workload its caller's token is bad, and the
+    // exchanger's description names our client's setup. What reached the operators is in the log.
+    if (!res.headersSent) res.writeHead(502, json).end(JSON.stringify(BAD_GATEWAY));
+    return e.code;
+  }
   // RFC 6750 §3: a missing or bad bearer token is 401 with a Bearer challenge.
   const status =
     e.code === "invalid_token"
       ? 401
-      : e.code === "invalid_target" || e.code === "invalid_scope" || e.code === "unauthorized_client" || e.code === "access_denied"
+      : e.code === "invalid_target" || e.code === "invalid_scope" || e.code === "access_denied"
         ? 403
         : e.code === "invalid_request"
           ? 401
@@ -64,6 +92,16 @@ function refuse(res: ServerResponse, err: unknown): string {
   if (e.retryAfter !== undefined) headers["retry-after"] = String(e.retryAfter);
   if (!res.headersSent) res.writeHead(status, headers).end(JSON.stringify(e.toJSON()));
   return e.code;
+}
+
+/**
+ * Closes the connection of a call answered before its body was read, once the answer is sent: read on, the body of a
+ * caller that was refused would keep coming until Node's request timeout; left unread, the connection could not carry
+ * another request anyway.
+ */
+function closeOnceAnswered(req: IncomingMessage, res: ServerResponse): void {
+  if (res.writableFinished) req.socket.destroy();
+  else res.once("finish", () => req.socket.destroy());
 }
 
 /** What the sidecar needs. */
@@ -82,11 +120,36 @@ export interface SidecarDeps {
   configPath?: string;
   /** The process's Workload API streams: `tls` follows the one grpc_tls opened on the same socket rather than its own. */
   svidStreams?: X509SvidStreams;
+  /** Most time (ms) a caller may take to send a whole request to an HTTP/1.1 listener; default {@link REQUEST_TIMEOUT_MS} (tests shorten it). */
+  requestTimeoutMs?: number;
 }
 
-/** The running sidecar: its dependencies and its TLS material, when it has `tls`. */
+/** The running sidecar: its dependencies, its TLS material when it has `tls`, and what it reports of its own client. */
 interface Sidecar extends SidecarDeps {
   tls: PeerTls | undefined;
+  ownClientRefused: (code: string, route: string, description: string) => void;
+}
+
+/**
+ * Logs the exchanger's refusals of the sidecar's own client, at error level: the first of each kind, then at most one
+ * a {@link OWN_CLIENT_LOG_INTERVAL_MS} with how many were not logged, since every call fails alike until an operator
+ * acts. Neither the secret nor any token is in the log: the exchanger's description says which check failed.
+ */
+function ownClientRefusals(logger: Logger, section: string): Sidecar["ownClientRefused"] {
+  const kinds = new Map<string, { loggedAt: number; unlogged: number }>();
+  return (code, route, description) => {
+    const now = performance.now();
+    const kind = kinds.get(code);
+    if (kind && now - kind.loggedAt < OWN_CLIENT_LOG_INTERVAL_MS) {
+      kind.unlogged++;
+      return;
+    }
+    logger.error(
+      { error: code, error_description: description, route, ...(kind && { not_logged_since: kind.unlogged }) },
+      `${section}: the exchanger refused this sidecar's own client (its STS_SIDECAR_CLIENT_SECRET, grant_types or certificate); outbound calls answer 502 until that is fixed`,
+    );
+    kinds.set(code, { loggedAt: now, unlogged: 0 });
+  };
 }
 
 /**
@@ -130,11 +193,31 @@ async function admitInbound(authorization: string | undefined, socket: Socket | 
   };
 }
 
-async function inboundHandler(req: IncomingMessage, res: ServerResponse, deps: Sidecar): Promise<void> {
-  const admitted = await admitInbound(req.headers.authorization, req.socket, deps);
+/**
+ * Who called, as the sidecar saw it: the peer's address and whether it came over TLS. Whatever the caller wrote in
+ * these headers was dropped (see isProxyOnly), so a workload's IP allow-list or "came over https" check reads the truth.
+ */
+function forwardedHeaders(req: IncomingMessage): Record<string, string> {
+  const address = req.socket.remoteAddress;
+  return {
+    ...(address !== undefined && { "x-forwarded-for": address }),
+    "x-forwarded-proto": (req.socket as Partial<TLSSocket>).encrypted === true ? "https" : "http",
+  };
+}
+
+/** A call admitted by its caller's token is forwarded to the workload; `admitted` is told before its body is read. */
+async function inboundHandler(req: IncomingMessage, res: ServerResponse, deps: Sidecar, admitted: () => void): Promise<void> {
+  const caller = await admitInbound(req.headers.authorization, req.socket, deps);
   const target = urlOnOrigin(deps.config.upstream, req.url ?? "/");
+  admitted();
   logUpstreamError(
-    await forward(req, res, target, { ...forwardableHeaders(req.headers), ...admitted }, { timeoutMs: deps.config.upstream_idle_timeout * 1000 }),
+    await forward(
+      req,
+      res,
+      target,
+      { ...forwardableHeaders(req.headers), ...forwardedHeaders(req), ...caller },
+      { timeoutMs: deps.config.upstream_idle_timeout * 1000 },
+    ),
     target,
     deps.logger,
   );
@@ -171,23 +254,45 @@ async function admitOutbound(
     deps.tls.requireIdentity();
     tls = deps.tls;
   }
-  const exchanged = await deps.exchange.tokenFor(token, route.audience, route.scopes);
+  const exchanged = await deps.exchange.tokenFor(token, route.audience, route.scopes).catch((err: unknown) => {
+    if (err instanceof OAuthError && OWN_CLIENT_REFUSALS.has(err.code)) deps.ownClientRefused(err.code, routeName, err.description);
+    throw err;
+  });
   const outbound = { url, authorization: `Bearer ${exchanged.accessToken}` };
   // Taken after the exchange: an SVID redacted meanwhile must not be dialled with.
   return tls ? { ...outbound, tls: tls.route(routeName, route.spiffe_id) } : outbound;
 }
 
-async function outboundHandler(req: IncomingMessage, res: ServerResponse, deps: Sidecar): Promise<void> {
+/** The host name the workload called the outbound listener on, as WHATWG URL writes it (IPv6 in brackets). */
+function listenerHost(req: IncomingMessage): string | undefined {
+  const local = req.socket.localAddress;
+  const host = req.headers.host ?? (local === undefined ? undefined : isIPv6(local) ? `[${local}]` : local);
+  if (host === undefined) return undefined;
+  try {
+    return new URL(`http://${host}`).hostname;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A call to `/<route>/<path>` goes to the route's destination with an exchanged token; `admitted` is told before its body is read. */
+async function outboundHandler(req: IncomingMessage, res: ServerResponse, deps: Sidecar, admitted: () => void): Promise<void> {
   const [, routeName = "", ...rest] = (req.url ?? "/").split("/");
   const out = await admitOutbound(routeName, req.headers.authorization, deps);
   const target = urlOnOrigin(out.url, `/${rest.join("/")}`);
+  admitted();
   logUpstreamError(
     await forward(
       req,
       res,
       target,
       { ...forwardableHeaders(req.headers), authorization: out.authorization },
-      { timeoutMs: deps.config.upstream_idle_timeout * 1000, ...(out.tls && { agent: out.tls.agent, signal: out.tls.withdrawn }) },
+      {
+        timeoutMs: deps.config.upstream_idle_timeout * 1000,
+        ...(out.tls && { agent: out.tls.agent, signal: out.tls.withdrawn }),
+        // Every route answers on this one listener: a destination's redirect must stay on its own route.
+        redirects: { prefix: `/${routeName}`, listenerHost: listenerHost(req) },
+      },
     ),
     target,
     deps.logger,
@@ -198,8 +303,11 @@ async function outboundHandler(req: IncomingMessage, res: ServerResponse, deps: 
 function grpcRefusal(err: unknown): H2Refusal {
   if (err instanceof NoIdentityError) return { ...UPSTREAM_UNAVAILABLE, errorType: NO_IDENTITY };
   const e = toOAuthError(err);
+  // As on HTTP (502): the sidecar's own client refused is no fault of the caller's token nor a policy's answer; INTERNAL,
+  // as meshClientInterceptor answers, since retrying will not help until the configuration is mended.
+  if (OWN_CLIENT_REFUSALS.has(e.code)) return { grpcStatus: 13, message: "the token exchange for this call failed", errorType: e.code };
   const grpcStatus =
-    e.code === "invalid_target" || e.code === "invalid_scope" || e.code === "unauthorized_client" || e.code === "access_denied"
+    e.code === "invalid_target" || e.code === "invalid_scope" || e.code === "access_denied"
       ? 7
       : e.code === "temporarily_unavailable"
         ? 14
@@ -215,10 +323,13 @@ function knownRoute(url: string | undefined, routes: SidecarConfig["routes"]): s
   return Object.hasOwn(routes, name) ? name : undefined;
 }
 
-/** An HTTP/1.1 listener: HTTPS with mutual TLS when `tls` is given. */
+/**
+ * An HTTP/1.1 listener: HTTPS with mutual TLS when `tls` is given. The handler calls its `admitted` once the call may
+ * go on, before it reads the body: only then does a caller that asked (`Expect: 100-continue`) get its 100 Continue.
+ */
 function listen(
   listener: "inbound" | "outbound",
-  handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  handler: (req: IncomingMessage, res: ServerResponse, admitted: () => void) => Promise<void>,
   deps: Sidecar,
   { host, port }: { host: string; port: number },
   tls?: PeerTls,
@@ -226,7 +337,7 @@ function listen(
   const { logger } = deps;
   // OpenTelemetry's HTTP server convention, per listener; the outbound one also names the route.
   const durations = durationHistogram("@sts/sidecar", "http.server.request.duration", "Duration of calls through the sidecar, forwarding included");
-  const onRequest: RequestListener = (req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse, expectsContinue = false): void => {
     const startedAt = performance.now();
     let errorType: string | undefined;
     res.once("close", () => {
@@ -240,20 +351,38 @@ function listen(
     });
     // Absolute- and authority-form targets would name a host of the caller's choosing: only paths are proxied.
     if (!isOriginForm(req.url ?? "")) {
-      req.resume();
-      res.writeHead(400, { "content-type": "application/json", "cache-control": "no-store" });
+      const unread = !req.complete;
+      res.writeHead(400, { "content-type": "application/json", "cache-control": "no-store", ...(unread && { connection: "close" }) });
       res.end(JSON.stringify(new OAuthError("invalid_request", "the request target must be a path").toJSON()));
+      if (unread) closeOnceAnswered(req, res);
       return;
     }
-    handler(req, res).catch((err: unknown) => {
+    handler(req, res, () => {
+      if (expectsContinue) res.writeContinue();
+    }).catch((err: unknown) => {
       // A missing identity was logged once, as the agent redacted it.
       if (!(err instanceof OAuthError) && !(err instanceof NoIdentityError)) logger.error({ err }, "sidecar request failed");
-      errorType = refuse(res, err);
-      if (!req.complete) req.resume();
+      // A refused caller's body is never read: not even after the answer, where it would flow in until the request timeout.
+      const unread = !req.complete;
+      errorType = refuse(res, err, unread);
+      if (unread) closeOnceAnswered(req, res);
     });
   };
-  const options = { maxHeaderSize: 16 * 1024, headersTimeout: 10_000 };
-  const http: Server = tls ? tls.serve(createHttpsServer({ ...options, ...tls.serverOptions() }, onRequest)) : createServer(options, onRequest);
+  const requestTimeout = deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  const options = {
+    maxHeaderSize: 16 * 1024,
+    headersTimeout: Math.min(10_000, requestTimeout),
+    requestTimeout,
+    // Node looks for expired requests this often (30 s by default), which would let one outlive its timeouts by as much.
+    connectionsCheckingInterval: Math.min(5_000, requestTimeout / 4),
+  };
+  // Node's TLS handshake timeout is 120 s: a connection that never finishes its handshake is held that long, token or not.
+  const http: Server = tls
+    ? tls.serve(createHttpsServer({ ...options, handshakeTimeout: 10_000, ...tls.serverOptions() }, onRequest))
+    : createServer(options, onRequest);
+  // Without a checkContinue listener Node answers 100 Continue before the request is handed over, inviting the body of
+  // a caller whose token has not been looked at yet.
+  http.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, true));
   return new Promise((resolve) => http.listen(port, host, () => resolve(http)));
 }
 
@@ -313,9 +442,9 @@ export async function startSidecar(deps: SidecarDeps): Promise<RunningSidecar> {
   const section = `${deps.configPath ?? "sidecar"}.tls`;
   // Fail closed: without an identity this throws and no listener serves.
   const tls = deps.config.tls && (await PeerTls.open(deps.config.tls, section, tlsEvents(deps.config.tls, section, deps.logger), deps.svidStreams));
-  const sidecar: Sidecar = { ...deps, tls };
-  const inbound = await listen("inbound", (req, res) => inboundHandler(req, res, sidecar), sidecar, deps.config.inbound, tls);
-  const outbound = await listen("outbound", (req, res) => outboundHandler(req, res, sidecar), sidecar, deps.config.outbound);
+  const sidecar: Sidecar = { ...deps, tls, ownClientRefused: ownClientRefusals(deps.logger, deps.configPath ?? "sidecar") };
+  const inbound = await listen("inbound", (req, res, admitted) => inboundHandler(req, res, sidecar, admitted), sidecar, deps.config.inbound, tls);
+  const outbound = await listen("outbound", (req, res, admitted) => outboundHandler(req, res, sidecar, admitted), sidecar, deps.config.outbound);
   const inboundTarget = new URL(deps.config.grpc_upstream ?? deps.config.upstream);
   const inboundRouter: H2Router = async (headers, socket) => ({
     target: inboundTarget.href,
