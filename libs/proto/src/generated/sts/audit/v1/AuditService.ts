@@ -56,13 +56,17 @@ export interface AuditServiceClient extends grpc.Client {
   
   /**
    * Tail streams records as they are recorded, with the same filters as Query,
-   * starting after `after_sequence` (0: only new records).
+   * starting after `after_sequence` (0: only new records). The caller's
+   * credential is checked again every second: the stream ends UNAUTHENTICATED
+   * (invalid_token) once it has expired or been revoked.
    */
   Tail(argument: _sts_audit_v1_TailRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_sts_audit_v1_Record__Output>;
   Tail(argument: _sts_audit_v1_TailRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_sts_audit_v1_Record__Output>;
   /**
    * Tail streams records as they are recorded, with the same filters as Query,
-   * starting after `after_sequence` (0: only new records).
+   * starting after `after_sequence` (0: only new records). The caller's
+   * credential is checked again every second: the stream ends UNAUTHENTICATED
+   * (invalid_token) once it has expired or been revoked.
    */
   tail(argument: _sts_audit_v1_TailRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_sts_audit_v1_Record__Output>;
   tail(argument: _sts_audit_v1_TailRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_sts_audit_v1_Record__Output>;
@@ -108,7 +112,9 @@ export interface AuditServiceHandlers extends grpc.UntypedServiceImplementation 
   
   /**
    * Tail streams records as they are recorded, with the same filters as Query,
-   * starting after `after_sequence` (0: only new records).
+   * starting after `after_sequence` (0: only new records). The caller's
+   * credential is checked again every second: the stream ends UNAUTHENTICATED
+   * (invalid_token) once it has expired or been revoked.
    */
   Tail: grpc.handleServerStreamingCall<_sts_audit_v1_TailRequest__Output, _sts_audit_v1_Record>;
   

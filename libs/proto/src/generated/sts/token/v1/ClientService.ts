@@ -11,14 +11,22 @@ import type { ClientResponse as _sts_token_v1_ClientResponse, ClientResponse__Ou
  */
 export interface ClientServiceClient extends grpc.Client {
   /**
-   * Delete removes a client (RFC 7592 §2.3).
+   * Delete removes a client (RFC 7592 §2.3). For Get, Update and Delete, a
+   * client that does not exist and another admin's client answer alike:
+   * UNAUTHENTICATED (invalid_token, RFC 7592 §2.1); a valid token of a client
+   * that is no admin, or a client changing more than its keys or deleting
+   * itself, is PERMISSION_DENIED (insufficient_scope).
    */
   Delete(argument: _sts_token_v1_ClientRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_ClientResponse__Output>): grpc.ClientUnaryCall;
   Delete(argument: _sts_token_v1_ClientRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_ClientResponse__Output>): grpc.ClientUnaryCall;
   Delete(argument: _sts_token_v1_ClientRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_ClientResponse__Output>): grpc.ClientUnaryCall;
   Delete(argument: _sts_token_v1_ClientRequest, callback: grpc.requestCallback<_sts_token_v1_ClientResponse__Output>): grpc.ClientUnaryCall;
   /**
-   * Delete removes a client (RFC 7592 §2.3).
+   * Delete removes a client (RFC 7592 §2.3). For Get, Update and Delete, a
+   * client that does not exist and another admin's client answer alike:
+   * UNAUTHENTICATED (invalid_token, RFC 7592 §2.1); a valid token of a client
+   * that is no admin, or a client changing more than its keys or deleting
+   * itself, is PERMISSION_DENIED (insufficient_scope).
    */
   delete(argument: _sts_token_v1_ClientRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_ClientResponse__Output>): grpc.ClientUnaryCall;
   delete(argument: _sts_token_v1_ClientRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_token_v1_ClientResponse__Output>): grpc.ClientUnaryCall;
@@ -80,7 +88,11 @@ export interface ClientServiceClient extends grpc.Client {
  */
 export interface ClientServiceHandlers extends grpc.UntypedServiceImplementation {
   /**
-   * Delete removes a client (RFC 7592 §2.3).
+   * Delete removes a client (RFC 7592 §2.3). For Get, Update and Delete, a
+   * client that does not exist and another admin's client answer alike:
+   * UNAUTHENTICATED (invalid_token, RFC 7592 §2.1); a valid token of a client
+   * that is no admin, or a client changing more than its keys or deleting
+   * itself, is PERMISSION_DENIED (insufficient_scope).
    */
   Delete: grpc.handleUnaryCall<_sts_token_v1_ClientRequest__Output, _sts_token_v1_ClientResponse>;
   
