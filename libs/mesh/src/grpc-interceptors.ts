@@ -99,28 +99,34 @@ export function meshClientInterceptor(exchange: ExchangeCache, route: OutboundRo
 export const EXCHANGE_FAILED = "the token exchange for this call failed";
 
 /**
- * The status of an outbound call whose exchange failed, by what was at fault. The inbound token (revoked, malformed,
- * or refused by the exchanger as subject_token, RFC 8693 §2.2.2): UNAUTHENTICATED, as the sidecar answers. This
- * workload's own client credentials (invalid_client, unauthorized_client): INTERNAL with a generic message, since it
- * is a misconfiguration no caller can mend and its details are the operator's; the OAuth code stays in the metadata.
- * The policy refusing the hop: PERMISSION_DENIED.
+ * The gRPC status of a call refused for want of a usable token, by what was at fault (the sidecar's gRPC listeners
+ * answer the same). The inbound token (revoked, malformed, or refused by the exchanger as subject_token, RFC 8693
+ * §2.2.2): UNAUTHENTICATED. This workload's own client credentials (invalid_client, unauthorized_client) or a failure
+ * of ours: INTERNAL with a generic message, since no caller can mend it and its details are the operator's. Revocations
+ * too stale to vouch for any token: UNAVAILABLE (a retry may pass). The policy refusing the hop, or the peer not
+ * allowed: PERMISSION_DENIED.
  */
-function outboundRefusal(e: OAuthError): StatusObject {
-  const metadata = new Metadata();
-  metadata.set(ERROR_METADATA.CODE, e.code);
+export function refusalStatus(e: OAuthError): { code: status; details: string } {
   switch (e.code) {
     case "invalid_token":
     case "invalid_request":
-      return { code: status.UNAUTHENTICATED, details: e.description, metadata };
+      return { code: status.UNAUTHENTICATED, details: e.description };
     case "invalid_client":
     case "unauthorized_client":
     case "server_error":
-      return { code: status.INTERNAL, details: EXCHANGE_FAILED, metadata };
+      return { code: status.INTERNAL, details: EXCHANGE_FAILED };
     case "temporarily_unavailable":
-      return { code: status.UNAVAILABLE, details: e.description, metadata };
+      return { code: status.UNAVAILABLE, details: e.description };
     default:
-      return { code: status.PERMISSION_DENIED, details: e.description, metadata };
+      return { code: status.PERMISSION_DENIED, details: e.description };
   }
+}
+
+/** The status of an outbound call whose exchange failed ({@link refusalStatus}), with the OAuth code in the metadata. */
+function outboundRefusal(e: OAuthError): StatusObject {
+  const metadata = new Metadata();
+  metadata.set(ERROR_METADATA.CODE, e.code);
+  return { ...refusalStatus(e), metadata };
 }
 
 /**

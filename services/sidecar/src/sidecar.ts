@@ -26,7 +26,7 @@ import { status as grpcStatusCodes } from "@grpc/grpc-js";
 import { OAuthError, toOAuthError } from "@sts/errors";
 import { logReloads, logSvidEvents } from "@sts/grpc";
 import type { X509SvidStreams } from "@sts/grpc";
-import { bearerToken, callerHeaders, isOriginForm, peerHeaders, urlOnOrigin, verifyInbound } from "@sts/mesh";
+import { bearerToken, callerHeaders, isOriginForm, peerHeaders, refusalStatus, urlOnOrigin, verifyInbound } from "@sts/mesh";
 import type { ExchangeCache, InboundOptions, VerifiedCaller } from "@sts/mesh";
 import { durationHistogram } from "@sts/telemetry";
 import type { AdminChecks } from "@sts/runtime";
@@ -299,22 +299,12 @@ async function outboundHandler(req: IncomingMessage, res: ServerResponse, deps: 
   );
 }
 
-/** gRPC status for a refusal. */
+/** gRPC status for a refusal: the mesh library's, so that an in-process client and the sidecar answer alike. */
 function grpcRefusal(err: unknown): H2Refusal {
   if (err instanceof NoIdentityError) return { ...UPSTREAM_UNAVAILABLE, errorType: NO_IDENTITY };
   const e = toOAuthError(err);
-  // As on HTTP (502): the sidecar's own client refused is no fault of the caller's token nor a policy's answer; INTERNAL,
-  // as meshClientInterceptor answers, since retrying will not help until the configuration is mended.
-  if (OWN_CLIENT_REFUSALS.has(e.code)) return { grpcStatus: 13, message: "the token exchange for this call failed", errorType: e.code };
-  const grpcStatus =
-    e.code === "invalid_target" || e.code === "invalid_scope" || e.code === "access_denied"
-      ? 7
-      : e.code === "temporarily_unavailable"
-        ? 14
-        : e.code === "server_error"
-          ? 13
-          : 16;
-  return { grpcStatus, message: e.description, errorType: e.code };
+  const { code, details } = refusalStatus(e);
+  return { grpcStatus: code, message: details, errorType: e.code };
 }
 
 /** The route an outbound call names, when the config has it (a metric attribute: made-up names add no series). */
