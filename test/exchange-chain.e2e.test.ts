@@ -183,6 +183,8 @@ describe("the same chain over HTTP with an off-the-shelf client (oauth4webapi)",
     };
     const r2 = await hop("svc-a", await at1(), "svc-b", "b c");
     expect(r2).toMatchObject({ issued_token_type: TOKEN_TYPE_AT, token_type: "bearer", scope: "b c" });
+    // The gRPC answer's jti (for caching callers) is not a member of RFC 8693's response.
+    expect(r2).not.toHaveProperty("jti");
     const r3 = await hop("svc-b", r2.access_token, "svc-c", "c");
     expect(claimsOf(r3.access_token)).toMatchObject({ aud: "svc-c", scope: "c", act: { sub: "svc-b", act: { sub: "svc-a" } } });
     const back = await postForm(
@@ -205,6 +207,8 @@ describe("requested token types (RFC 8693 §2.2.1)", () => {
     if (!r.ok) throw new Error(r.failure.description);
     expect(r.value).toMatchObject({ issued_token_type: "urn:ietf:params:oauth:token-type:jwt", token_type: "Bearer" });
     expect(claimsOf(r.value.access_token)).toMatchObject({ aud: "svc-b", scope: "b" });
+    // Told in the answer, so a caller caching an opaque token can see it revoked.
+    expect((r.value as { jti?: string }).jti).toBe(claimsOf(r.value.access_token).jti);
   });
 
   it("does not hand a JWT to an audience configured for opaque tokens", async () => {

@@ -53,6 +53,19 @@ describe("ExchangeCache and revocation", () => {
     expect(next.accessToken).not.toBe(first.accessToken);
   });
 
+  it("hands out a cached opaque token until its jti (from the exchanger's answer) is revoked, then exchanges anew", async () => {
+    const exchange = cache(true);
+    const subject = await jwt({ sub: "alice" });
+    const first = await exchange.tokenFor(subject, "opaque:svc-b", ["b"]);
+    expect(first.accessToken).toMatch(/^ot_/);
+    expect(await exchange.tokenFor(subject, "opaque:svc-b", ["b"])).toBe(first);
+    expect(exchange.exchanges).toBe(1);
+    revoked.add(first.jti as string);
+    const next = await exchange.tokenFor(subject, "opaque:svc-b", ["b"]);
+    expect(exchange.exchanges).toBe(2);
+    expect(next.accessToken).not.toBe(first.accessToken);
+  });
+
   it("drops the cached token once the subject token it was made from is revoked, and refuses it (invalid_token) without asking the exchanger", async () => {
     const exchange = cache(true);
     const subject = await jwt({ sub: "alice" });

@@ -50,6 +50,8 @@ export interface ExchangedToken {
   accessToken: string;
   expiresAt: number;
   scope: string;
+  /** The token's jti, as the exchanger tells it (absent from an exchanger of an earlier release). */
+  jti?: string;
 }
 
 /** A cached token and what revokes it: its own claims and its subject token's (jtis, lineage, subject, issue time). */
@@ -62,6 +64,16 @@ interface Entry {
 function isRevokedEntry(entry: Entry, revocations: RevocationState): boolean {
   for (const claims of entry.revocable) if (isTokenRevoked(claims, revocations)) return true;
   return false;
+}
+
+/**
+ * What revokes an exchanged token by itself: its claims when it is a JWT; when it is opaque, its jti (from the
+ * exchanger's answer) in its subject token's place, whose lineage and subject it inherits and which is checked too.
+ */
+function ownRevocable(token: ExchangedToken, subject: RevocableClaims | undefined): RevocableClaims | undefined {
+  const claims = revocableClaimsOf(token.accessToken);
+  if (claims || !token.jti || !subject) return claims;
+  return { iss: subject.iss, sub: subject.sub, iat: subject.iat, jti: token.jti };
 }
 
 /** Caching, single-flight exchanger. */
@@ -101,7 +113,7 @@ export class ExchangeCache {
       pending = this.#exchange(subjectToken, audience, scopes)
         .then((token) => {
           if (this.#entries.size >= this.#o.maxEntries) this.#entries.delete(this.#entries.keys().next().value as string);
-          const revocable = [revocableClaimsOf(token.accessToken), subjectClaims].filter((c) => c !== undefined);
+          const revocable = [ownRevocable(token, subjectClaims), subjectClaims].filter((c) => c !== undefined);
           this.#entries.set(key, { token, revocable });
           return token;
         })
@@ -124,6 +136,11 @@ export class ExchangeCache {
       deadlineMs: this.#o.deadlineMs,
       metadata: new Metadata(),
     });
-    return { accessToken: r.access_token, expiresAt: this.#o.nowMs() + Number(r.expires_in) * 1000, scope: r.scope };
+    return {
+      accessToken: r.access_token,
+      expiresAt: this.#o.nowMs() + Number(r.expires_in) * 1000,
+      scope: r.scope,
+      ...(r.jti && { jti: r.jti }),
+    };
   }
 }

@@ -1,6 +1,6 @@
 /**
  * Test stand-ins on loopback for the mesh library's tests (left out of the build): a real grpc-js server playing the
- * exchanger (a fresh HS256 token per exchange, or the refusal the test picks) and a callee, and the revocation state
+ * exchanger (a fresh HS256 token per exchange, an opaque one for an `opaque:` audience, or the refusal the test picks) and a callee, and the revocation state
  * both read.
  */
 import { randomBytes, randomUUID } from "node:crypto";
@@ -43,7 +43,13 @@ export async function startStandIns(options: StandInOptions): Promise<{ address:
         cb(refusal);
         return;
       }
-      void jwt({ aud: request.audience[0] }).then((access_token) => cb(null, { access_token, expires_in: "300", scope: request.scope }));
+      const jti = randomUUID();
+      // An audience named `opaque:…` gets an opaque token, as one configured for them in the issuer would.
+      if (request.audience[0]?.startsWith("opaque:")) {
+        cb(null, { access_token: `ot_${randomBytes(16).toString("base64url")}`, expires_in: "300", scope: request.scope, jti });
+        return;
+      }
+      void jwt({ aud: request.audience[0], jti }).then((access_token) => cb(null, { access_token, expires_in: "300", scope: request.scope, jti }));
     },
   });
   server.addService(loadTokenProto().sts.token.v1.TokenService.service, {

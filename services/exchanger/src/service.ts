@@ -319,6 +319,7 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
         token_type: tokenTypeFor(params.requestedTokenType),
         expires_in: minted.expires_in,
         scope: minted.scope,
+        jti: minted.jti,
       };
     } catch (err) {
       if (err instanceof OAuthError && err.code !== "server_error" && err.code !== "temporarily_unavailable") {

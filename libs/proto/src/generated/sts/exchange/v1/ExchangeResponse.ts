@@ -14,6 +14,11 @@ export interface ExchangeResponse {
   'token_type'?: (string);
   'expires_in'?: (number | string | Long);
   'scope'?: (string);
+  /**
+   * The issued token's jti. Not part of RFC 8693's response (the gateway leaves it out): it lets a caller that caches
+   * the token (a sidecar, the mesh library) see it revoked when the token is opaque and so cannot be decoded.
+   */
+  'jti'?: (string);
 }
 
 /**
@@ -28,4 +33,9 @@ export interface ExchangeResponse__Output {
   'token_type': (string);
   'expires_in': (string);
   'scope': (string);
+  /**
+   * The issued token's jti. Not part of RFC 8693's response (the gateway leaves it out): it lets a caller that caches
+   * the token (a sidecar, the mesh library) see it revoked when the token is opaque and so cannot be decoded.
+   */
+  'jti': (string);
 }
