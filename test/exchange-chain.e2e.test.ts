@@ -2,6 +2,7 @@
  * Issue "RFC 8693 token exchange along A→B→C": the chain over gRPC and over
  * HTTP with an off-the-shelf OAuth client, against real processes.
  */
+import { randomBytes } from "node:crypto";
 import { Metadata } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as oauth from "oauth4webapi";
@@ -194,6 +195,22 @@ describe("the same chain over HTTP with an off-the-shelf client (oauth4webapi)",
     );
     expect(back.status).toBe(400);
     expect(back.body.error).toBe("invalid_target");
+  });
+});
+
+describe("trace context at the public edge", () => {
+  it("does not let a caller's traceparent choose the trace the token's event is recorded in (incoming_trace: link, the default)", async () => {
+    const traceId = randomBytes(16).toString("hex");
+    const res = await postForm(
+      `${stack.gatewayUrl}/oauth2/token`,
+      { grant_type: "client_credentials", scope: "a" },
+      { authorization: basicAuth("end-user-app", SECRET), traceparent: `00-${traceId}-${randomBytes(8).toString("hex")}-01` },
+    );
+    expect(res.status).toBe(200);
+    const jti = claimsOf(res.body.access_token as string).jti;
+    const event = (await storedEvents(stack.nats.url)).find((e) => e.type === "token.issued" && e.data.jti === jti);
+    expect(event).toBeDefined();
+    expect(event?.raw).not.toContain(traceId);
   });
 });
 

@@ -39,7 +39,8 @@ async function issuedCount(): Promise<number> {
 }
 
 beforeAll(async () => {
-  stack = await startStack({ clients }, { services: ["issuer", "gateway"] });
+  // This edge is told to join its callers' traces (the default starts a new one: exchange-chain.e2e).
+  stack = await startStack({ clients, telemetry: { incoming_trace: "continue" } }, { services: ["issuer", "gateway"] });
   tokenUrl = `${stack.gatewayUrl}/oauth2/token`;
   nats = await connectNats({ servers: stack.nats.url, name: "foundation-test" });
 }, 60_000);
@@ -249,7 +250,7 @@ describe("a client that goes away mid-request", () => {
 });
 
 describe("trace context", () => {
-  it("carries the caller's W3C trace from the HTTP request through the issuer into the token.issued event", async () => {
+  it("carries the caller's W3C trace from the HTTP request through the issuer into the token.issued event (incoming_trace: continue)", async () => {
     const traceId = randomBytes(16).toString("hex");
     const res = await postForm(
       tokenUrl,

@@ -711,6 +711,8 @@ export const configSchema = z.strictObject({
       otlp_endpoint: z.url().optional(),
       /** Log level. */
       log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+      /** The gateway's handling of a caller's traceparent: `link` (a new trace, linked to it) or `continue` (join it). */
+      incoming_trace: z.enum(["continue", "link"]).default("link"),
     })
     .prefault({}),
 });

@@ -43,6 +43,7 @@ async function serve({ config }: ReturnType<typeof readSettings>, logger: Logger
     issuer: config.issuer,
     idTokenSigningAlgs: [config.keys.algorithm],
     maxBodyBytes: maxBodyFor(config.tokens.max_token_bytes),
+    incomingTrace: config.telemetry.incoming_trace,
     token,
     exchange,
     logger,

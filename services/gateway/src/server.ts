@@ -4,7 +4,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { callUnary, coalescedCalls } from "@sts/grpc";
 import type { ClientServiceClient, ExchangeServiceClient, TokenRequest, TokenResponse__Output, TokenServiceClient } from "@sts/proto";
-import { SpanKind, context, trace } from "@opentelemetry/api";
+import { ROOT_CONTEXT, SpanKind, context, trace } from "@opentelemetry/api";
+import type { Context, Span } from "@opentelemetry/api";
 import { durationHistogram, extractTraceContext } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
 import { introspectEndpoint } from "./endpoints/introspect.js";
@@ -52,6 +53,8 @@ export interface GatewayOptions {
   ready?: () => boolean;
   /** Whether it can still recover on its own (/healthz): not once its gRPC identity is lost for good. */
   live?: () => boolean;
+  /** telemetry.incoming_trace: continue a caller's W3C trace, or start a new one linked to it (the default). */
+  incomingTrace?: "continue" | "link";
 }
 
 type FormHandler = (req: IncomingMessage, form: OAuthForm, ctx: GatewayContext) => Promise<Record<string, unknown> | void>;
@@ -85,6 +88,22 @@ const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"]);
 /** One value of a header that may repeat (a repeated trace header is ignored). */
 function headerValue(v: string | string[] | undefined): string | undefined {
   return typeof v === "string" ? v : undefined;
+}
+
+/**
+ * The server span of one request and the context it runs in. The gateway is the public edge: a caller's
+ * `traceparent` is anyone's choice of trace id and sampling flag, so by default the request starts a trace of its own
+ * and only links to the caller's (OpenTelemetry's advice at a trust boundary); `continue` is for an edge only trusted
+ * callers reach.
+ */
+function serverSpan(req: IncomingMessage, incomingTrace: "continue" | "link"): { span: Span; parent: Context } {
+  const caller = extractTraceContext({ traceparent: headerValue(req.headers.traceparent), tracestate: headerValue(req.headers.tracestate) });
+  const name = `http.server ${req.method ?? ""}`;
+  const attributes = { "http.route": (req.url ?? "/").split("?")[0] };
+  if (incomingTrace === "continue") return { span: tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, caller), parent: caller };
+  const linked = trace.getSpanContext(caller);
+  const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes, root: true, ...(linked && { links: [{ context: linked }] }) }, ROOT_CONTEXT);
+  return { span, parent: ROOT_CONTEXT };
 }
 
 /** Starts the HTTP edge; resolves once listening. */
@@ -188,13 +207,8 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
         ...(errorType && { "error.type": errorType }),
       });
     });
-    // A caller's W3C trace context continues here, through the issuer or exchanger, into the events.
-    const parent = extractTraceContext({ traceparent: headerValue(req.headers.traceparent), tracestate: headerValue(req.headers.tracestate) });
-    const span = tracer.startSpan(
-      `http.server ${req.method ?? ""}`,
-      { kind: SpanKind.SERVER, attributes: { "http.route": (req.url ?? "/").split("?")[0] } },
-      parent,
-    );
+    // The request's trace goes on through the issuer or exchanger into the events.
+    const { span, parent } = serverSpan(req, options.incomingTrace ?? "link");
     res.once("close", () => span.end());
     context
       .with(trace.setSpan(parent, span), () => handle(req, res))
