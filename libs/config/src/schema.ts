@@ -585,6 +585,8 @@ export const configSchema = z.strictObject({
       stream_max_age: duration.optional(),
       /** Most bytes the events stream holds, the oldest events dropped past it, 0 for no limit but the server's; unset: as it is. */
       stream_max_bytes: z.number().int().min(0).optional(),
+      /** How long events may wait in the stream while the projection commits nothing before the service reports unready. */
+      max_projection_lag: duration.refine((seconds) => seconds >= 1, { message: "at least 1s" }).default(30),
     })
     .prefault({}),
   clients: z.array(clientSchema).default([]),

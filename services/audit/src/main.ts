@@ -23,7 +23,12 @@ async function serve({ config, breakGlassToken, now }: AuditSettings, logger: Lo
   logger.info({ records: store.size, last_stream_sequence: store.lastStreamSequence }, "projection opened");
 
   const nats = await connectStack("audit", config, logger);
-  const projector = new Projector(nats, store, config.audit.consumer, logger);
+  // A stalled projection would answer from an old trail without saying so: the service is unready while it lasts.
+  let updateServing = (): void => undefined;
+  const projector = new Projector(nats, store, config.audit.consumer, logger, {
+    maxLagMs: config.audit.max_projection_lag * 1000,
+    onStalledChange: () => updateServing(),
+  });
   // Auditors' tokens are checked against the issuer's revocations: the projection runs meanwhile, the API waits (unready).
   const tokens = await openStackTokens(nats, { issuer: config.issuer, audience: config.audit.api_audience, tokens: config.tokens, now, logger });
   const authenticate = auditorAuthenticator({
@@ -44,8 +49,9 @@ async function serve({ config, breakGlassToken, now }: AuditSettings, logger: Lo
     reflection: { protoFiles: PROTO_FILES },
     logger,
   });
-  server.setServing(nats.isConnected());
-  nats.onStatusChange((connected) => server.setServing(connected));
+  updateServing = () => server.setServing(nats.isConnected() && !projector.stalled);
+  updateServing();
+  nats.onStatusChange(() => updateServing());
   logger.info({ port: server.port, audience: config.audit.api_audience, scope: config.audit.api_scope }, "audit listening");
   if (!breakGlassToken && config.audit.allow_anonymous) {
     logger.warn(

@@ -23,6 +23,15 @@ class FailingOnceStore extends AuditStore {
   }
 }
 
+/** A real projection whose disk refuses every write while `full`. */
+class FullDiskStore extends AuditStore {
+  full = true;
+  override append(events: readonly IncomingEvent[]): ReturnType<AuditStore["append"]> {
+    if (this.full && events.length > 0) throw new Error("SQLITE_FULL: database or disk is full");
+    return super.append(events);
+  }
+}
+
 const logger = createLogger("audit-test", { level: "silent" });
 let server: NatsServerHandle;
 let nats: NatsHandle;
@@ -57,6 +66,28 @@ describe("Projector", () => {
       await waitFor(() => mine().length === 3, { timeoutMs: 15_000, message: "the failed batch was never recorded" });
       expect(store.failures).toBe(1);
       expect(mine()).toEqual(["j0", "j1", "j2"]);
+    } finally {
+      await projector.stop();
+    }
+  });
+
+  it("reports itself stalled while events wait and nothing commits, and keeping up again once a commit succeeds", async () => {
+    const events = new EventPublisher(nats, { source: "test", logger });
+    await events.publish(EVENT_TYPES.TOKEN_ISSUED, { jti: "stall-1", sub: "s", client_id: "c" });
+    const store = new FullDiskStore(join(dir, "stalled.db"));
+    const changes: boolean[] = [];
+    const projector = new Projector(nats, store, "stalled-test", logger, {
+      maxLagMs: 500,
+      probeIntervalMs: 100,
+      onStalledChange: (stalled) => changes.push(stalled),
+    });
+    try {
+      await waitFor(() => projector.stalled, { timeoutMs: 15_000, message: "a projection that commits nothing was never reported stalled" });
+      expect(changes).toEqual([true]);
+      store.full = false;
+      await waitFor(() => store.query({}, 0, 1000).some((r) => r.jti === "stall-1"), { timeoutMs: 15_000, message: "the waiting event was never recorded" });
+      await waitFor(() => !projector.stalled, { timeoutMs: 15_000, message: "still stalled after a commit" });
+      expect(changes).toEqual([true, false]);
     } finally {
       await projector.stop();
     }

@@ -98,11 +98,33 @@ function projectionMetrics(nats: NatsHandle, name: string): { recorded(records: 
   };
 }
 
-/** Runs the projection until stopped; survives NATS restarts. */
+/** How a projector tells that it has stopped keeping up. */
+export interface StallOptions {
+  /** audit.max_projection_lag: how long events may wait in the stream with nothing committed before the projection is stalled. */
+  maxLagMs?: number;
+  /** How often the consumer's backlog is read. */
+  probeIntervalMs?: number;
+  /** Told each time the projection becomes stalled or recovers (readiness follows it). */
+  onStalledChange?: (stalled: boolean) => void;
+}
+
+/** Default audit.max_projection_lag. */
+export const DEFAULT_MAX_PROJECTION_LAG_MS = 30_000;
+
+/**
+ * Runs the projection until stopped; survives NATS restarts. It also watches itself: events waiting in the stream
+ * while nothing is committed for `maxLagMs` (a disk that refuses writes, a consumer that stopped delivering) make it
+ * stalled. Its answers would then be silently old, so the service reports unready, and the consumer is opened anew.
+ */
 export class Projector {
   #stopped = false;
   #stop: (() => void) | undefined;
   readonly #metrics: ReturnType<typeof projectionMetrics>;
+  readonly #stall: Required<Omit<StallOptions, "onStalledChange">> & Pick<StallOptions, "onStalledChange">;
+  /** When the backlog was first seen with no commit since; undefined while the projection keeps up. */
+  #behindSince: number | undefined;
+  #stalled = false;
+  readonly #probe: NodeJS.Timeout;
   readonly done: Promise<void>;
 
   constructor(
@@ -110,9 +132,52 @@ export class Projector {
     private readonly store: AuditStore,
     private readonly name: string,
     private readonly logger: Logger,
+    stall: StallOptions = {},
   ) {
     this.#metrics = projectionMetrics(nats, name);
+    this.#stall = { maxLagMs: DEFAULT_MAX_PROJECTION_LAG_MS, probeIntervalMs: 5_000, ...stall };
+    this.#probe = setInterval(() => void this.#checkProgress(), this.#stall.probeIntervalMs);
+    this.#probe.unref();
     this.done = this.#run();
+  }
+
+  /** True while events wait in the stream and nothing has been committed for longer than the allowed lag. */
+  get stalled(): boolean {
+    return this.#stalled;
+  }
+
+  async #checkProgress(): Promise<void> {
+    // NATS away: no figure, and the service is unready for that already.
+    const info = await this.nats.jsm.consumers.info(EVENTS_STREAM.name, this.name).catch(() => undefined);
+    if (!info || this.#stopped) return;
+    if (info.num_pending + info.num_ack_pending === 0) {
+      this.#setStalled(false);
+      return;
+    }
+    this.#behindSince ??= Date.now();
+    if (Date.now() - this.#behindSince > this.#stall.maxLagMs && !this.#stalled) {
+      this.#setStalled(true);
+      this.logger.error(
+        { backlog: info.num_pending + info.num_ack_pending, since: new Date(this.#behindSince).toISOString() },
+        "projection stalled: events wait and none was committed; reopening the consumer",
+      );
+      // A consumer that stopped delivering without an error is only left by opening it again.
+      this.#stop?.();
+    }
+  }
+
+  #setStalled(stalled: boolean): void {
+    if (!stalled) this.#behindSince = undefined;
+    if (stalled === this.#stalled) return;
+    this.#stalled = stalled;
+    if (!stalled) this.logger.warn("projection keeping up again");
+    this.#stall.onStalledChange?.(stalled);
+  }
+
+  /** A commit is progress: the projection is not stalled, whatever backlog remains. */
+  #committed(): void {
+    this.#behindSince = undefined;
+    if (this.#stalled) this.#setStalled(false);
   }
 
   async #run(): Promise<void> {
@@ -137,6 +202,7 @@ export class Projector {
             for (const m of msgs) m.nak(REDELIVER_AFTER_MS);
             return;
           }
+          this.#committed();
           // Acked only after the commit: a crash before this line redelivers the batch.
           for (const m of msgs) m.ack();
         };
@@ -162,6 +228,7 @@ export class Projector {
   /** Stops consuming. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    clearInterval(this.#probe);
     this.#stop?.();
     await this.done;
   }
