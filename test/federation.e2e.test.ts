@@ -214,6 +214,7 @@ describe("a trusted issuer's access token as the subject", () => {
     ["an audience that is not the caller", () => idpToken({ claims: { aud: "someone-else" } }), /not issued to the caller/],
     ["expired", () => idpToken({ claims: { iat: Math.floor(Date.now() / 1000) - 900, exp: Math.floor(Date.now() / 1000) - 600 } }), /expired/],
     ["the shape of the provider's ID token (same key, typ JWT, payload typ ID)", () => idpToken({ claims: { typ: "ID" } }), /required claim differs/],
+    ["a sub longer than RevokeSubject takes (1,024 bytes; é is two)", () => idpToken({ claims: { sub: "é".repeat(513) } }), /sub is longer than 1024 bytes/],
   ])("is refused with invalid_request when it has %s, and nothing is issued", async (_, make, reason) => {
     const r = await exchange(await make());
     expect([r.status, r.body.error, r.body.access_token]).toEqual([400, "invalid_request", undefined]);

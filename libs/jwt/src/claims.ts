@@ -181,6 +181,12 @@ export type RevocableClaims = Pick<
 > &
   Partial<Pick<AccessTokenClaims, "client_id" | "act">> & { kid?: string };
 
+/**
+ * Longest `iss` or `sub` that RevokeSubject takes, in UTF-8 bytes: no token is made for a longer subject (it could
+ * never be revoked), whether it came in an assertion or in another issuer's subject token.
+ */
+export const MAX_SUBJECT_BYTES = 1024;
+
 /** Longest client id of this stack: the registry's limit, and so the longest `origin_client_id` a token may carry. */
 export const MAX_CLIENT_ID_CHARS = 256;
 

@@ -20,6 +20,7 @@ export {
   lineageOf,
   lineageWithActor,
   MAX_CLIENT_ID_CHARS,
+  MAX_SUBJECT_BYTES,
   MAX_KID_CHARS,
   MAX_LINEAGE,
   revocableClaimsOf,
@@ -29,4 +30,4 @@ export type { AccessTokenClaims, ActClaim, MayActClaim, RevocableClaims, Revocat
 export { TOKEN_TYPE, ACCESS_TOKEN_TYP, JWT_BEARER, TOKEN_EXCHANGE_GRANT } from "./token-types.js";
 export type { TokenTypeUrn } from "./token-types.js";
 export { VerifiedTokens } from "./verified-tokens.js";
-export { KeySourceUnavailable, remoteKeySet } from "./remote-keys.js";
+export { KeySourceUnavailable, publicJwkProblem, remoteKeySet } from "./remote-keys.js";

@@ -7,6 +7,7 @@ import type { CallContext } from "@sts/grpc";
 import {
   KeySourceUnavailable,
   TOKEN_EXCHANGE_GRANT,
+  MAX_SUBJECT_BYTES,
   TokenRejected,
   actDepth,
   actSubjects,
@@ -121,6 +122,8 @@ async function verifySubject(token: string, deps: ExchangeDeps): Promise<Subject
   const { payload: claims, kid } = await verifyPresented(token, "subject_token", deps, foreign);
   // Clock tolerance lets a just-expired token verify, but nothing can be made from it: the new token may not outlive it.
   if (claims.exp <= deps.now()) throw badToken("subject_token", "token expired");
+  // A trusted issuer may name a subject RevokeSubject could never take: no token of ours is made for it.
+  if (Buffer.byteLength(claims.sub, "utf8") > MAX_SUBJECT_BYTES) throw badToken("subject_token", `sub is longer than ${MAX_SUBJECT_BYTES} bytes`);
   if (!foreign) return { claims, kid, origin: subjectIssuer(claims), parentRef: claims.jti, lineage: lineageOf(claims) };
   // Its actors live in another issuer's namespace: carried over, they would read as clients of ours.
   if (claims.act !== undefined) throw badToken("subject_token", "a trusted issuer's token may not carry act");

@@ -36,13 +36,14 @@ import { parseReason } from "./operator-reason.js";
 import type { Metadata } from "@grpc/grpc-js";
 import { invalidRequest, unauthorizedClient, unavailable } from "@sts/errors";
 import type { CallerIdentity } from "@sts/mesh";
+import { MAX_SUBJECT_BYTES } from "@sts/jwt";
 import { EVENT_TYPES, recordEventId } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
 import type { RevocationList, SubjectRevocationRecord } from "@sts/revocation";
 import type { RevokeSubjectRequest__Output, RevokeSubjectResponse } from "@sts/proto";
 
-/** Longest `iss` or `sub` accepted, in UTF-8 bytes: longer than any identifier a token here carries within max_token_bytes. */
-export const MAX_SUBJECT_BYTES = 1024;
+// Kept here for the grants that import it from this module.
+export { MAX_SUBJECT_BYTES };
 
 /** Writes tried against other calls revoking the same subject at once, before giving up (temporarily_unavailable: retry). */
 const WRITE_ATTEMPTS = 5;
