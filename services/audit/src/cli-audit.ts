@@ -17,9 +17,23 @@ export interface AuditArgs {
   fromSeq?: string;
 }
 
-/** One record on one line: who, what, for whom. Shown for policy.updated too, whose sub, client and jti name the operator. */
+/** The admin client that asked for a dedicated-issuer token (its event's `admin_client_id`), if one did. */
+function adminOf(r: AuditRecord__Output): string | undefined {
+  try {
+    const admin = (JSON.parse(r.data_json) as { admin_client_id?: unknown }).admin_client_id;
+    return typeof admin === "string" ? admin : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One record on one line: who, what, for whom, and the admin that asked when it was not the client itself. Shown for
+ * policy.updated too, whose sub, client and jti name the operator.
+ */
 export function recordLine(r: AuditRecord__Output): string {
-  const who = r.actors.length > 0 ? ` act=${r.actors.join("<")}` : "";
+  const admin = adminOf(r);
+  const who = `${admin ? ` admin=${admin}` : ""}${r.actors.length > 0 ? ` act=${r.actors.join("<")}` : ""}`;
   const what = r.jti ? ` jti=${r.jti}${r.parent_jti ? ` parent=${r.parent_jti}` : ""}` : "";
   const aud = r.aud.length > 0 ? ` aud=${r.aud.join(",")}` : "";
   const scope = r.scope ? ` scope="${r.scope}"` : "";
