@@ -1,16 +1,19 @@
 /**
  * Signed assertions (RFC 7523): what a refused client assertion tells its sender (nothing about which clients exist
- * or how they authenticate), which audiences and typ values are taken (draft-ietf-oauth-rfc7523bis), and the bound
- * on a grant assertion's `sub`.
+ * or how they authenticate), which audiences and typ values are taken (draft-ietf-oauth-rfc7523bis), the bound
+ * on a grant assertion's `sub`, and where a client's jwks_uri is fetched from (never an internal address unless the
+ * operator allows its network).
  */
 import { randomUUID } from "node:crypto";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import type { CryptoKey, JWK } from "jose";
 import { OAuthError, invalidClient, invalidGrant } from "@sts/errors";
-import { CLIENT_AUTHENTICATION_FAILED, assertionAudiences, verifyClientSignedAssertion } from "./index.js";
+import { CLIENT_AUTHENTICATION_FAILED, ClientKeySets, assertionAudiences, verifyClientSignedAssertion } from "./index.js";
 import type { AssertionDeps, ClientRecord } from "./index.js";
 import { clientRecord } from "./record.fixture.js";
+import { startKeyServer } from "./key-server.fixture.js";
+import type { KeyServer } from "./key-server.fixture.js";
 
 const ISSUER = "https://sts.test";
 const TOKEN_ENDPOINT = `${ISSUER}/oauth2/token`;
@@ -19,6 +22,7 @@ const T = 1_800_000_000;
 let key: CryptoKey;
 let jwk: JWK;
 let otherJwk: JWK;
+let keyServer: KeyServer;
 
 function record(client_id: string, extra: Partial<ClientRecord> = {}): ClientRecord {
   return clientRecord(client_id, { token_endpoint_auth_method: "private_key_jwt", grant_types: ["client_credentials"], ...extra });
@@ -31,6 +35,8 @@ const clients = (): Map<string, ClientRecord> =>
     ["other-key", record("other-key", { jwks: { keys: [otherJwk] } })],
     ["two-keys", record("two-keys", { jwks: { keys: [jwk, { ...otherJwk, kid: "k2" }] } })],
     ["secret-only", record("secret-only", { token_endpoint_auth_method: "client_secret_basic", secret_hash: "scrypt$…" })],
+    // Its keys at a name that resolves to loopback (a jwks_uri any admin could register).
+    ["uri-signer", record("uri-signer", { jwks_uri: `https://localhost:${keyServer.port}/jwks` })],
   ]);
 
 /** Deps with a logger and a jti store the test can read. */
@@ -96,7 +102,11 @@ beforeAll(async () => {
   jwk = { ...(await exportJWK(pair.publicKey)), kid: "k1", alg: "ES256" };
   const other = await generateKeyPair("ES256", { extractable: true });
   otherJwk = { ...(await exportJWK(other.publicKey)), kid: "k1", alg: "ES256" };
+  keyServer = await startKeyServer();
+  keyServer.jwks = { keys: [jwk] };
 });
+
+afterAll(() => keyServer?.close());
 
 describe("a refused client assertion tells nothing about other clients (RFC 6749 §5.2, as the secret methods)", () => {
   it("answers an unknown client, a bad signature, a client without keys and a missing kid with one description", async () => {
@@ -220,5 +230,32 @@ describe("the sub of a grant assertion", () => {
       "assertion rejected: sub is longer than 1024 bytes",
     ]);
     expect([...jtis].some((k) => k.endsWith(long.jti as string))).toBe(false);
+  });
+});
+
+describe("a client's keys at its jwks_uri (server-side request forgery)", () => {
+  it("are not fetched from an internal address: the assertion is refused like any other, and no connection is opened", async () => {
+    const { d, logged } = deps();
+    const before = keyServer.connections;
+    expect(await outcome(authenticate(await sign(claims("uri-signer")), d))).toEqual(["invalid_client", CLIENT_AUTHENTICATION_FAILED]);
+    expect(await outcome(grant(await sign(claims("uri-signer", { sub: "jeff" })), d, "uri-signer"))).toEqual([
+      "invalid_grant",
+      "assertion rejected: token verification failed",
+    ]);
+    expect(keyServer.connections).toBe(before);
+    expect(logged.map((l) => l.client_id)).toEqual(["uri-signer"]);
+  });
+
+  it("are fetched from a network the operator allows, and a refusal is logged for the operator", async () => {
+    const warned: Array<Record<string, unknown>> = [];
+    const logger = { warn: (obj: unknown) => void warned.push(obj as Record<string, unknown>) };
+    const allowed = deps({ keySets: new ClientKeySets({ allowPrivateNetworks: ["127.0.0.0/8", "::1/128"], ca: keyServer.ca, logger }) }).d;
+    expect(await outcome(authenticate(await sign(claims("uri-signer")), allowed))).toBe("ok");
+    expect(warned).toEqual([]);
+    const refused = deps({ keySets: new ClientKeySets({ ca: keyServer.ca, logger }) }).d;
+    expect(await outcome(authenticate(await sign(claims("uri-signer")), refused))).toEqual(["invalid_client", CLIENT_AUTHENTICATION_FAILED]);
+    expect(warned).toEqual([
+      { jwks_host: `localhost:${keyServer.port}`, reason: expect.stringMatching(/^127\.0\.0\.1 is not a public address|^::1 is not a public address/) },
+    ]);
   });
 });

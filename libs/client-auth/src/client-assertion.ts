@@ -2,14 +2,16 @@
  * private_key_jwt (RFC 7523 §2.2, RFC 7521 §4.2) and the signed-assertion
  * checks shared with the jwt-bearer grant (RFC 7523 §2.1). The assertion is
  * verified with the client's registered keys (jwks, or jwks_uri fetched and
- * cached by jose, refetched on an unknown kid with a cooldown), an algorithm
- * allow-list, one of the configured audiences as its sole `aud` (for client
- * assertions, the issuer identifier alone once the token endpoint URL is no
- * longer configured: see {@link assertionAudiences}), no explicit `typ` of
- * another kind of JWT, a bounded `exp`, an optional `iat` (RFC 7523 §3: MAY)
- * that is not in the future, and a single-use `jti`. The jti is recorded only
- * after every other check passed (a forged assertion cannot burn a jti), with
- * a KV create that fails when present, so single use holds across replicas.
+ * cached by jose, refetched on an unknown kid with a cooldown, from public
+ * addresses only unless the operator allows a network: jwks-fetch.ts), an
+ * algorithm allow-list, one of the configured audiences as its sole `aud`
+ * (for client assertions, the issuer identifier alone once the token endpoint
+ * URL is no longer configured: see {@link assertionAudiences}), no explicit
+ * `typ` of another kind of JWT, a bounded `exp`, an optional `iat` (RFC 7523
+ * §3: MAY) that is not in the future, and a single-use `jti`. The jti is
+ * recorded only after every other check passed (a forged assertion cannot
+ * burn a jti), with a KV create that fails when present, so single use holds
+ * across replicas.
  *
  * A client assertion that fails once its `iss` has been looked up, before its
  * signature is proven, gets one fixed description whatever went wrong (no
@@ -19,13 +21,14 @@
  * log. Failures before the lookup (a malformed JWT) and after the signature
  * (which only the key's holder can reach) keep their precise description.
  */
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader } from "jose";
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader } from "jose";
 import type { JWTVerifyGetKey } from "jose";
 import { OAuthError, unavailable } from "@sts/errors";
 import { MAX_CLIENT_ID_CHARS, TokenRejected, precheckCompactJwt, verifyJwt } from "@sts/jwt";
 import type { RejectionReason } from "@sts/jwt";
 import type { Logger } from "@sts/telemetry";
 import type { ClientRecord } from "./client-record.js";
+import { ClientKeySets } from "./jwks-fetch.js";
 
 /** Algorithms accepted for client-signed assertions: never `none`, never HMAC. */
 export const ASSERTION_ALGS = ["ES256", "ES384", "EdDSA", "RS256", "PS256"] as const;
@@ -71,6 +74,11 @@ export interface AssertionDeps {
   maxBytes: number;
   /** Where the detail of a refused client assertion goes, since its answer does not say (never the assertion itself). */
   logger?: Pick<Logger, "info">;
+  /**
+   * Key sets of clients registered with a jwks_uri, with the networks the operator allows them on; absent, a shared
+   * one that fetches from public addresses only.
+   */
+  keySets?: ClientKeySets;
 }
 
 /** Claims of a verified assertion. */
@@ -82,22 +90,13 @@ export interface VerifiedAssertion {
   payload: Record<string, unknown>;
 }
 
-/** Remote key sets, one per jwks_uri; bounded, since clients register their own URLs. */
-const remoteSets = new Map<string, JWTVerifyGetKey>();
-const MAX_REMOTE_SETS = 1000;
+/** The key sets of deps without their own: public addresses only (made at first use). */
+let publicOnly: ClientKeySets | undefined;
 
-/** The client's key resolver; jwks_uri sets are cached per URL. */
-function keysOf(client: ClientRecord): { resolver: JWTVerifyGetKey; count: number | undefined } {
+/** The client's key resolver; jwks_uri sets are cached per URL by `keySets`. */
+function keysOf(client: ClientRecord, keySets: ClientKeySets | undefined): { resolver: JWTVerifyGetKey; count: number | undefined } {
   if (client.jwks) return { resolver: createLocalJWKSet(client.jwks), count: client.jwks.keys.length };
-  if (client.jwks_uri) {
-    let set = remoteSets.get(client.jwks_uri);
-    if (!set) {
-      set = createRemoteJWKSet(new URL(client.jwks_uri), { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: 3_000 });
-      if (remoteSets.size >= MAX_REMOTE_SETS) remoteSets.delete(remoteSets.keys().next().value as string);
-      remoteSets.set(client.jwks_uri, set);
-    }
-    return { resolver: set, count: undefined };
-  }
+  if (client.jwks_uri) return { resolver: (keySets ?? (publicOnly ??= new ClientKeySets())).resolver(client.jwks_uri), count: undefined };
   throw new TokenRejected("unknown_key", "client has no registered keys");
 }
 
@@ -150,7 +149,7 @@ export async function verifyClientSignedAssertion(
     lookedUp = true;
     const client = deps.lookup(clientId);
     if (!client) throw new TokenRejected("unknown_key", "unknown client");
-    const { resolver, count } = keysOf(client);
+    const { resolver, count } = keysOf(client, deps.keySets);
     // RFC 7515 §4.1.4: with several keys, kid picks the key; without it the choice would be a guess.
     if (count !== undefined && count > 1 && !decodeProtectedHeader(assertion).kid)
       throw new TokenRejected("unknown_key", "kid is required when several keys are registered");

@@ -11,3 +11,6 @@ export {
   CLIENT_AUTHENTICATION_TYP,
 } from "./client-assertion.js";
 export type { AssertionDeps, JtiRecorder, VerifiedAssertion } from "./client-assertion.js";
+export { ClientKeySets, KeyServerRefused, MAX_JWKS_BYTES, guardedLookup, keyServerFetch } from "./jwks-fetch.js";
+export type { ClientKeySetsOptions, KeyServerFetchOptions } from "./jwks-fetch.js";
+export { KeyServerAddresses, jwksUriProblem } from "./key-server-address.js";

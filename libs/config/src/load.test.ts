@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -67,6 +68,31 @@ describe("config", () => {
       jwks_uri: "https://example.org/jwks",
     };
     expect(problemsOf(() => parseConfig({ clients: [client] }))).toEqual(["clients[0].jwks_uri: jwks and jwks_uri are mutually exclusive (RFC 7591 §2)"]);
+  });
+
+  it("refuses a client's private or symmetric key in jwks, naming the key's path and members, never their values", () => {
+    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const pub = { ...publicKey.export({ format: "jwk" }), kid: "pub" };
+    const priv = { ...privateKey.export({ format: "jwk" }), kid: "priv" };
+    const client = (keys: object[]) => ({ client_id: "c", token_endpoint_auth_method: "private_key_jwt", jwks: { keys } });
+    const problems = problemsOf(() => parseConfig({ clients: [secretClient, client([pub, priv])] }));
+    expect(problems).toEqual(["clients[1].jwks.keys[1]: holds private key values (d): public keys only"]);
+    expect(problems.join()).not.toContain(String(priv.d));
+    expect(problemsOf(() => parseConfig({ clients: [client([{ kty: "oct", k: "c2VjcmV0LXNlY3JldC1zZWNyZXQ" }])] }))).toEqual([
+      "clients[0].jwks.keys[0]: a symmetric key (kty oct): public keys only",
+    ]);
+    expect(parseConfig({ clients: [client([pub])] }).clients[0]?.jwks).toEqual({ keys: [pub] });
+  });
+
+  it("fetches clients' jwks_uri from public addresses only unless the operator lists networks in CIDR notation", () => {
+    expect(parseConfig({}).client_jwks_uri).toEqual({ allow_private_networks: [] });
+    const networks = ["10.20.0.0/16", "127.0.0.1/32", "fd12:3456::/48", "::1/128"];
+    expect(parseConfig({ client_jwks_uri: { allow_private_networks: networks } }).client_jwks_uri.allow_private_networks).toEqual(networks);
+    for (const bad of ["10.20.0.0", "10.20.0.0/33", "::1/129", "intranet/8", "10.20.0.0/16/1", "10.20.0.0/x"]) {
+      expect(problemsOf(() => parseConfig({ client_jwks_uri: { allow_private_networks: [bad] } }))).toEqual([
+        "client_jwks_uri.allow_private_networks[0]: expected a network in CIDR notation, such as 10.20.0.0/16 or fd12:3456::/48",
+      ]);
+    }
   });
 
   it("takes only an https jwks_uri (the issuer fetches it)", () => {

@@ -3,8 +3,9 @@
  * with its default and a line saying what it does. The README's configuration
  * reference is written from this file.
  */
+import { isIP } from "node:net";
 import { z } from "zod";
-import { MAX_CLIENT_ID_CHARS } from "@sts/jwt";
+import { MAX_CLIENT_ID_CHARS, publicJwkProblem } from "@sts/jwt";
 import { parseDurationSeconds } from "./duration.js";
 import { workloadApiSocketProblem } from "./spiffe-endpoint.js";
 
@@ -186,7 +187,18 @@ export const GRANT_TYPES = [
   "refresh_token",
 ] as const;
 
-const jwk = z.looseObject({ kty: z.string() });
+/** A client's public key: registration refuses private and symmetric keys, and so does the file (the same predicate). */
+const jwk = z.looseObject({ kty: z.string() }).superRefine((key, ctx) => {
+  const problem = publicJwkProblem(key);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+
+/** An IPv4 or IPv6 network in CIDR notation (10.20.0.0/16, fd12:3456::/48). */
+const cidr = z.string().refine((value) => {
+  const [address = "", prefix = "", ...rest] = value.split("/");
+  const family = isIP(address);
+  return family !== 0 && rest.length === 0 && /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}, "expected a network in CIDR notation, such as 10.20.0.0/16 or fd12:3456::/48");
 
 /** One registered client, as seeded from the config file. */
 export const clientSchema = z
@@ -590,6 +602,23 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   clients: z.array(clientSchema).default([]),
+  /**
+   * How the issuer fetches the key sets clients name by jwks_uri (private_key_jwt, jwt-bearer assertions), from the
+   * config file or a registration alike: https only, no redirect followed, at most 64 KiB, 3 s. It connects only to
+   * public addresses, checking the address a name resolved to as it connects (so a name turned to an internal one
+   * later is refused too): a client must not make the issuer call into its own network (cloud metadata at
+   * 169.254.169.254, NATS, the services' admin ports).
+   */
+  client_jwks_uri: z
+    .strictObject({
+      /**
+       * Networks (CIDR) otherwise refused, private, loopback, link-local or other special-purpose ones, whose key
+       * servers the issuer may fetch from anyway: an on-premise deployment's. Everything in them becomes reachable by
+       * whoever can register a jwks_uri, so list the key servers' networks only, never 0.0.0.0/0.
+       */
+      allow_private_networks: z.array(cidr).default([]),
+    })
+    .prefault({}),
   /** Per-workload sidecars, by workload client id (the sidecar process picks its own with STS_SIDECAR). */
   sidecars: z
     .record(

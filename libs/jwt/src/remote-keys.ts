@@ -3,7 +3,8 @@
  * one distinction jose does not make: a key set that cannot be had (network,
  * timeout, a bad response) is the verifier's outage, to be answered as
  * retryable, while a `kid` that names no key, or several, is the token's
- * fault.
+ * fault. Also what a key set given to others to verify with may hold: public
+ * keys only.
  */
 import { createRemoteJWKSet, errors } from "jose";
 import type { JWTVerifyGetKey, RemoteJWKSetOptions } from "jose";
@@ -25,4 +26,19 @@ export function remoteKeySet(url: URL, options: RemoteJWKSetOptions, whose: stri
       throw new KeySourceUnavailable(`JWK Set of ${whose} unavailable: ${(err as Error).message}`, { cause: err });
     }
   };
+}
+
+/** JWK members that carry private or symmetric key values (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2). */
+const KEY_VALUE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] as const;
+
+/**
+ * What makes `jwk` more than a public key, or undefined when it is one: a key set a party gives others to verify its
+ * signatures with is read by all of them (for a client, by every exchanger and sidecar, through the clients bucket),
+ * so a private key in it, or a symmetric one (`oct`, a shared secret by nature), would let any of them sign as that
+ * party (OpenID Connect Dynamic Client Registration §2: MUST NOT). The answer names members, never their values.
+ */
+export function publicJwkProblem(jwk: object): string | undefined {
+  if ((jwk as { kty?: unknown }).kty === "oct") return "a symmetric key (kty oct): public keys only";
+  const members = KEY_VALUE_MEMBERS.filter((member) => Object.hasOwn(jwk, member));
+  return members.length > 0 ? `holds private key values (${members.join(", ")}): public keys only` : undefined;
 }

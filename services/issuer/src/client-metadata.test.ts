@@ -153,4 +153,40 @@ describe("registration metadata", () => {
     expect(await registrableMetadata({ jwks: publicOnly })).toEqual({ jwks: publicOnly });
     expect(await registrableMetadata({ jwks: { keys: "none" } })).toEqual({ jwks: { keys: "none" } });
   });
+
+  it("refuses a jwks_uri whose host is an internal address, at registration and update alike (server-side request forgery)", async () => {
+    for (const jwks_uri of [
+      "https://169.254.169.254/latest/meta-data/iam/security-credentials/",
+      "https://127.0.0.1:4222/",
+      "https://10.0.0.7/jwks",
+      "https://[::1]/jwks",
+      "https://[::ffff:a9fe:a9fe]/jwks",
+      "https://[fd00:ec2::254]/jwks",
+      "https://0x7f.1/jwks",
+    ]) {
+      for (const client of [undefined, await registered()]) {
+        expect(await refusal(registrableMetadata({ token_endpoint_auth_method: "private_key_jwt", jwks_uri }, client))).toEqual([
+          "invalid_client_metadata",
+          "jwks_uri: its host is a private, loopback, link-local or other non-public address, which the issuer does not fetch from",
+        ]);
+      }
+    }
+    // A public address or a name passes (a name is checked where it resolves, as the issuer connects), and so does
+    // what the config schema refuses in its own words.
+    for (const jwks_uri of ["https://keys.example.com/jwks", "https://93.184.216.34/jwks", "not a URL", 42]) {
+      expect(await registrableMetadata({ jwks_uri })).toEqual({ jwks_uri });
+    }
+  });
+
+  it("refuses the private key the config schema refuses, with the one predicate both use", async () => {
+    const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const jwks = { keys: [privateKey.export({ format: "jwk" })] };
+    expect(await refusal(registrableMetadata({ jwks }))).toEqual([
+      "invalid_client_metadata",
+      "jwks: public keys only, without private or symmetric key values",
+    ]);
+    expect(clientSchema.safeParse({ client_id: "c", token_endpoint_auth_method: "private_key_jwt", jwks }).error?.issues.map((i) => i.message)).toEqual([
+      "holds private key values (d): public keys only",
+    ]);
+  });
 });

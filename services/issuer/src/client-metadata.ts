@@ -9,8 +9,9 @@
  * The config file stays strict: a typo there stops the start; only this API ignores what it does not understand.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { verifySecret } from "@sts/client-auth";
+import { jwksUriProblem, verifySecret } from "@sts/client-auth";
 import { OAuthError } from "@sts/errors";
+import { publicJwkProblem } from "@sts/jwt";
 import type { ManagedRecord } from "./client-store.js";
 
 /** Metadata a registration or an update sets; the config schema and the admin's `manages` then check each. */
@@ -58,25 +59,31 @@ export interface Registered {
 
 const cannotSet = (field: string): OAuthError => new OAuthError("invalid_client_metadata", `${field} cannot be set by registration`);
 
-/** JWK members that carry private or symmetric key values (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2). */
-const KEY_VALUE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] as const;
-
 /**
  * OpenID Connect Dynamic Client Registration §2: the JWK Set MUST NOT contain private or symmetric key values. A
  * registered set is stored in the clients bucket, which every exchanger and sidecar reads, and is shown by every
  * read: a private key sent by mistake, or a symmetric key (`oct`, a shared secret by nature), would be handed to all
- * of them, and whoever holds it could sign the client's assertions.
+ * of them, and whoever holds it could sign the client's assertions. The config file is held to the same predicate.
  */
 function refuseKeyValues(jwks: unknown): void {
   const keys = (jwks as { keys?: unknown } | null | undefined)?.keys;
   // Anything but a list of objects is the config schema's to refuse.
   if (!Array.isArray(keys)) return;
   for (const key of keys as unknown[]) {
-    if (typeof key !== "object" || key === null) continue;
-    if ((key as { kty?: unknown }).kty === "oct" || KEY_VALUE_MEMBERS.some((member) => Object.hasOwn(key, member))) {
+    if (typeof key === "object" && key !== null && publicJwkProblem(key) !== undefined) {
       throw new OAuthError("invalid_client_metadata", "jwks: public keys only, without private or symmetric key values");
     }
   }
+}
+
+/**
+ * A jwks_uri naming an internal address (169.254.169.254, 10.0.0.7, [::1]) would have the issuer call into its own
+ * network for whoever registered it: refused here, with a public name; a name is checked where it resolves, as the
+ * issuer connects (jwks-fetch.ts in @sts/client-auth). Not a string, or not an https URL, is the config schema's.
+ */
+function refuseInternalJwksUri(jwksUri: unknown): void {
+  const problem = typeof jwksUri === "string" ? jwksUriProblem(jwksUri) : undefined;
+  if (problem) throw new OAuthError("invalid_client_metadata", `jwks_uri: ${problem}`);
 }
 
 /** The stored form of a registration access token. */
@@ -117,8 +124,8 @@ async function isEcho(field: (typeof SERVER_SET)[number], value: unknown, { reco
 
 /**
  * The registrable members of a registration (`registered` undefined) or an update request; refuses privileged ones,
- * server-set ones a registration carries or an update carries changed, and `jwks` holding more than public keys.
- * `client_id` is the caller's to handle.
+ * server-set ones a registration carries or an update carries changed, `jwks` holding more than public keys, and a
+ * `jwks_uri` whose host is an internal address. `client_id` is the caller's to handle.
  */
 export async function registrableMetadata(meta: Record<string, unknown>, registered?: Registered): Promise<Record<string, unknown>> {
   for (const field of PRIVILEGED) if (Object.hasOwn(meta, field)) throw cannotSet(field);
@@ -128,6 +135,7 @@ export async function registrableMetadata(meta: Record<string, unknown>, registe
     if (registered ? !(await isEcho(field, meta[field], registered)) : REFUSED_AT_REGISTRATION.has(field)) throw cannotSet(field);
   }
   if (Object.hasOwn(meta, "jwks")) refuseKeyValues(meta.jwks);
+  if (Object.hasOwn(meta, "jwks_uri")) refuseInternalJwksUri(meta.jwks_uri);
   const registrable: ReadonlySet<string> = new Set(REGISTRABLE);
   return Object.fromEntries(Object.entries(meta).filter(([field]) => registrable.has(field)));
 }

@@ -2,7 +2,7 @@
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
 import { ASSERTION_ALGORITHMS } from "@sts/config";
-import { assertionAudiences, parseClientRecord, verifyClientSignedAssertion } from "@sts/client-auth";
+import { ClientKeySets, KeyServerAddresses, assertionAudiences, jwksUriProblem, parseClientRecord, verifyClientSignedAssertion } from "@sts/client-auth";
 import type { AssertionDeps, AuthenticateDeps } from "@sts/client-auth";
 import { invalidClient } from "@sts/errors";
 import { JWT_BEARER, VerifiedTokens } from "@sts/jwt";
@@ -107,6 +107,16 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
     maxTokenBytes: config.tokens.max_token_bytes,
   });
   const lookup = (id: string): ReturnType<typeof registry.lookup> => registry.lookup(id);
+  // Config-file clients too: a record's jwks_uri can be changed by its admin or itself (RFC 7592) after seeding.
+  const allowPrivateNetworks = config.client_jwks_uri.allow_private_networks;
+  const keySets = new ClientKeySets({ allowPrivateNetworks, logger });
+  const keyServers = new KeyServerAddresses(allowPrivateNetworks);
+  for (const c of config.clients.filter((c) => c.jwks_uri && jwksUriProblem(c.jwks_uri, keyServers))) {
+    logger.warn(
+      { client_id: c.client_id },
+      "this client's jwks_uri names an address the issuer does not fetch from: list its network in client_jwks_uri.allow_private_networks",
+    );
+  }
   const assertionDeps = (namespace: string): AssertionDeps => ({
     lookup,
     recordJti: kvJtiRecorder(jtiKv, namespace),
@@ -119,6 +129,7 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
     maxLifetime: config.tokens.assertion_max_lifetime,
     clockTolerance: config.tokens.clock_tolerance,
     maxBytes: config.tokens.max_token_bytes,
+    keySets,
   });
   const clientAssertions = assertionDeps("client_assertion");
   const auth: AuthenticateDeps = {

@@ -1,0 +1,136 @@
+/**
+ * A client's jwks_uri as the issuer process fetches it (RFC 7523 private_key_jwt), from a real HTTPS key server on
+ * loopback named `localhost`: the issuer opens no connection to an internal address, whatever name leads there, and
+ * the client is refused like any other (server-side request forgery); once the operator lists loopback in
+ * client_jwks_uri.allow_private_networks (an on-premise key server's network), the same client authenticates. A
+ * registration naming an internal address is refused whatever the operator allows.
+ */
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:https";
+import type { Server } from "node:https";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SignJWT, exportJWK, generateKeyPair } from "jose";
+import type { CryptoKey } from "jose";
+import { parse, stringify } from "yaml";
+import { makeTestCa } from "@sts/testkit";
+import { basicAuth, postForm, startStack } from "./harness.js";
+import type { Stack } from "./harness.js";
+
+const CLIENT_ID = "keys-on-loopback";
+const ADMIN = { client_id: "admin:keys", client_secret: "admin-keys-secret-00000001" };
+const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+let dir: string;
+let stack: Stack;
+let keyServer: Server;
+let connections = 0;
+let key: CryptoKey;
+let tokenUrl: string;
+
+const now = (): number => Math.floor(Date.now() / 1000);
+
+/** A client_credentials request authenticated by a fresh assertion signed with the key the key server publishes. */
+async function authenticate(): Promise<{ status: number; body: Record<string, unknown> }> {
+  const assertion = await new SignJWT({ iss: CLIENT_ID, sub: CLIENT_ID, aud: stack.gatewayUrl, jti: randomUUID(), iat: now(), exp: now() + 60 })
+    .setProtectedHeader({ alg: "ES256", kid: "k1" })
+    .sign(key);
+  return postForm(tokenUrl, { grant_type: "client_credentials", client_assertion_type: ASSERTION_TYPE, client_assertion: assertion });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "sts-jwks-uri-"));
+  const ca = makeTestCa(dir, "keys-ca");
+  const tls = ca.issue("keys");
+  const pair = await generateKeyPair("ES256");
+  key = pair.privateKey;
+  const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: "k1", alg: "ES256", use: "sig" }] });
+  keyServer = createServer({ cert: readFileSync(tls.cert_file), key: readFileSync(tls.key_file) }, (_req, res) =>
+    res.writeHead(200, { "content-type": "application/jwk-set+json" }).end(jwks),
+  );
+  keyServer.on("connection", () => void (connections += 1));
+  const port = await new Promise<number>((resolve) => keyServer.listen(0, "127.0.0.1", () => resolve((keyServer.address() as AddressInfo).port)));
+  stack = await startStack(
+    {
+      clients: [
+        {
+          client_id: CLIENT_ID,
+          token_endpoint_auth_method: "private_key_jwt",
+          // A name, so that only the address it resolves to, as the issuer connects, can tell it is internal.
+          jwks_uri: `https://localhost:${port}/jwks`,
+          scope: ["read"],
+          audience: ["storage"],
+        },
+      ],
+    },
+    // The issuer trusts the key server's certificate the way a deployment adds a private CA.
+    { services: ["issuer", "gateway"], env: { NODE_EXTRA_CA_CERTS: ca.ca_file } },
+  );
+  tokenUrl = `${stack.gatewayUrl}/oauth2/token`;
+}, 90_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  await new Promise<void>((resolve) => {
+    if (!keyServer) return resolve();
+    keyServer.close(() => resolve());
+    keyServer.closeAllConnections();
+  });
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("a client's jwks_uri on an internal address", () => {
+  it("is never connected to by default: the client is refused as any failed authentication is", async () => {
+    const r = await authenticate();
+    expect([r.status, r.body]).toEqual([401, { error: "invalid_client", error_description: "client authentication failed" }]);
+    expect(connections).toBe(0);
+  });
+
+  describe("once the operator allows its network (client_jwks_uri.allow_private_networks)", () => {
+    let registerUrl: string;
+
+    beforeAll(async () => {
+      registerUrl = `${stack.gatewayUrl}/oauth2/register`;
+      await stack.processes.issuer?.stop();
+      const config = parse(readFileSync(stack.configFile, "utf8")) as { clients: unknown[] } & Record<string, unknown>;
+      config.client_jwks_uri = { allow_private_networks: ["127.0.0.0/8", "::1/128"] };
+      config.clients.push({ ...ADMIN, admin: true, audience: [registerUrl], manages: { audience: ["storage"], scope: ["read"] } });
+      writeFileSync(stack.configFile, stringify(config));
+      await stack.start("issuer");
+    }, 60_000);
+
+    it("is fetched, and the client authenticates with the key published there", async () => {
+      const r = await authenticate();
+      expect([r.status, r.body.error]).toEqual([200, undefined]);
+      expect(connections).toBeGreaterThan(0);
+    });
+
+    it("still cannot be registered by address: a registration names a host, never an internal address", async () => {
+      const admin = await postForm(
+        tokenUrl,
+        { grant_type: "client_credentials", resource: registerUrl },
+        { authorization: basicAuth(ADMIN.client_id, ADMIN.client_secret) },
+      );
+      expect(admin.status).toBe(200);
+      const res = await fetch(registerUrl, {
+        method: "POST",
+        headers: { authorization: `Bearer ${admin.body.access_token as string}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          token_endpoint_auth_method: "private_key_jwt",
+          jwks_uri: "https://169.254.169.254/latest/meta-data/",
+          scope: "read",
+          audience: ["storage"],
+        }),
+      });
+      expect([res.status, await res.json()]).toEqual([
+        400,
+        {
+          error: "invalid_client_metadata",
+          error_description: "jwks_uri: its host is a private, loopback, link-local or other non-public address, which the issuer does not fetch from",
+        },
+      ]);
+    });
+  });
+});
