@@ -15,6 +15,7 @@ import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments, parse } from "yaml";
 import { loadConfig } from "@sts/config";
+import { EVENT_TYPES, eventSubject } from "@sts/nats";
 import { natsServerBinary } from "@sts/testkit";
 import { ROOT } from "./harness.js";
 
@@ -206,5 +207,11 @@ describe("the NATS servers' authorization (deploy/k8s/nats, deploy/local)", () =
     const text = readFileSync(join(ROOT, file), "utf8");
     for (const u of users) expect(text).toMatch(new RegExp(`\\{ user: sts-${u}, password: [^,]+, permissions: \\$STS_${u.toUpperCase()} \\}`));
     expect(natsServerRejects(join(ROOT, file), env)).toBe("");
+  });
+
+  it("lets some service publish every event type there is (a type missing would be refused by NATS in production only)", () => {
+    const text = readFileSync(join(ROOT, "deploy/k8s/nats/permissions.conf"), "utf8");
+    const missing = Object.values(EVENT_TYPES).filter((type) => !text.includes(`"${eventSubject(type)}"`));
+    expect(missing).toEqual([]);
   });
 });

@@ -19,6 +19,12 @@ export const EVENT_TYPES = {
   TOKEN_EXCHANGED: "token.exchanged",
   TOKEN_REFRESHED: "token.refreshed",
   TOKEN_REVOKED: "token.revoked",
+  /**
+   * A refresh token family was revoked (published by the issuer before it answers): by its client (RFC 7009), on
+   * reuse of a spent token (RFC 9700 §4.14.2), or refused because its subject or client was revoked. The access tokens
+   * revoked with it have their own `token.revoked`.
+   */
+  REFRESH_FAMILY_REVOKED: "refresh_family.revoked",
   EXCHANGE_DENIED: "exchange.denied",
   CLIENT_REGISTERED: "client.registered",
   CLIENT_UPDATED: "client.updated",

@@ -1,7 +1,9 @@
 /**
  * Refresh token rotation on a real NATS KV bucket (RFC 9700 §4.14.2): a store
  * failure during a rotation leaves the presented token usable for the
- * client's retry, and single use still holds.
+ * client's retry, and single use still holds. Every revocation of a family is
+ * handed to the recorder (which stores its event) before the answer that
+ * reports it, and a failed recording leaves it to be recorded by a retry.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KV } from "@nats-io/kv";
@@ -9,14 +11,40 @@ import { connectNats, openBucket } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
 import { startNats } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
-import { OAuthError } from "@sts/errors";
-import { RefreshTokens } from "./refresh-tokens.js";
+import { OAuthError, unavailable } from "@sts/errors";
+import { EVENT_TYPES, recordEventId } from "@sts/nats";
+import { FAMILY_REVOKED_REASONS, RefreshTokens, familyRevokedEvent } from "./refresh-tokens.js";
+import type { FamilyRevocation, RecordFamilyRevocation } from "./refresh-tokens.js";
 
 let server: NatsServerHandle;
 let nats: NatsHandle;
 let bucketCount = 0;
 const now = (): number => Math.floor(Date.now() / 1000);
 const access = { access_jti: "at-1", access_exp: now() + 300 };
+/** The access token issued with a successor. */
+const access2 = { access_jti: "at-2", access_exp: now() + 600 };
+
+/** A recorder that keeps what it was handed (`attempts`, refused ones too) and what it recorded; `refuse` makes the next calls fail as a refused event would. */
+function recorder(): { record: RecordFamilyRevocation; attempts: FamilyRevocation[]; recorded: FamilyRevocation[]; refuse: number } {
+  const r = {
+    attempts: [] as FamilyRevocation[],
+    recorded: [] as FamilyRevocation[],
+    refuse: 0,
+    record: (revocation: FamilyRevocation): Promise<void> => {
+      r.attempts.push(revocation);
+      if (r.refuse > 0) {
+        r.refuse--;
+        return Promise.reject(unavailable("event store unavailable"));
+      }
+      r.recorded.push(revocation);
+      return Promise.resolve();
+    },
+  };
+  return r;
+}
+
+/** For tests about rotation alone. */
+const ignore: RecordFamilyRevocation = () => Promise.resolve();
 
 beforeAll(async () => {
   server = await startNats();
@@ -63,27 +91,27 @@ describe("RefreshTokens.rotate", () => {
     const fault = { ...where, armed: false };
     const { store, first } = await family(fault);
     fault.armed = true;
-    await expect(store.rotate(await store.check(first, "c"), access, 3600)).rejects.toMatchObject({ code: "temporarily_unavailable" });
+    await expect(store.rotate(await store.check(first, "c", ignore), access, 3600, ignore)).rejects.toMatchObject({ code: "temporarily_unavailable" });
     // The client retries with the same token: a retry, not a theft.
-    const next = await store.rotate(await store.check(first, "c"), access, 3600);
+    const next = await store.rotate(await store.check(first, "c", ignore), access, 3600, ignore);
     expect(await store.inspect(next.token)).toMatchObject({ sub: "alice", state: "active" });
-    await expect(store.check(first, "c")).rejects.toMatchObject({ code: "invalid_grant" });
+    await expect(store.check(first, "c", ignore)).rejects.toMatchObject({ code: "invalid_grant" });
   });
 
   it("completes a rotation whose spent mark is lost, and still treats the old token's reuse as theft", async () => {
     const fault = { op: "update" as const, keyPrefix: "rt.", armed: false };
     const { store, first } = await family(fault);
     fault.armed = true;
-    const next = await store.rotate(await store.check(first, "c"), access, 3600);
+    const next = await store.rotate(await store.check(first, "c", ignore), access, 3600, ignore);
     expect(fault.armed).toBe(false);
-    await expect(store.check(first, "c")).rejects.toMatchObject({ code: "invalid_grant", description: "refresh token reused: its family is revoked" });
+    await expect(store.check(first, "c", ignore)).rejects.toMatchObject({ code: "invalid_grant", description: "refresh token reused: its family is revoked" });
     expect(await store.inspect(next.token)).toBeUndefined();
   });
 
   it("lets only one of two concurrent uses of a token rotate, and revokes the family (single use)", async () => {
     const { store, first } = await family();
-    const [a, b] = await Promise.all([store.check(first, "c"), store.check(first, "c")]);
-    const outcomes = await Promise.allSettled([store.rotate(a, access, 3600), store.rotate(b, access, 3600)]);
+    const [a, b] = await Promise.all([store.check(first, "c", ignore), store.check(first, "c", ignore)]);
+    const outcomes = await Promise.allSettled([store.rotate(a, access, 3600, ignore), store.rotate(b, access, 3600, ignore)]);
     expect(outcomes.map((o) => o.status).sort()).toEqual(["fulfilled", "rejected"]);
     const won = outcomes.find((o) => o.status === "fulfilled");
     const lost = outcomes.find((o) => o.status === "rejected");
@@ -107,19 +135,19 @@ describe("RefreshTokens and subject revocation", () => {
     const other = await store.issue({ client_id: "c", sub: "bob", scope: ["read"], aud: ["api"], ...access }, 3600, store.newFamily());
     clock += 10;
     // Rotated after its start: the successor is issued later, but its family is as old as ever.
-    const rotated = await store.rotate(await store.check(old.token, "c"), access, 3600);
+    const rotated = await store.rotate(await store.check(old.token, "c", ignore), access, 3600, ignore);
     revoked.set("alice", old.iat);
-    await expect(store.check(rotated.token, "c")).rejects.toMatchObject({ code: "invalid_grant" });
+    await expect(store.check(rotated.token, "c", ignore)).rejects.toMatchObject({ code: "invalid_grant" });
     expect(await store.inspect(rotated.token)).toBeUndefined();
     // Revoked in the family's own record too: it stays refused once the subject's record is gone.
     revoked.delete("alice");
-    await expect(store.check(rotated.token, "c")).rejects.toMatchObject({ code: "invalid_grant" });
+    await expect(store.check(rotated.token, "c", ignore)).rejects.toMatchObject({ code: "invalid_grant" });
     // Another subject's family and a family started after the revocation are untouched.
     revoked.set("alice", clock);
-    expect((await store.check(other.token, "c")).grant.sub).toBe("bob");
+    expect((await store.check(other.token, "c", ignore)).grant.sub).toBe("bob");
     clock += 1;
     const fresh = await issue();
-    expect((await store.check(fresh.token, "c")).grant.family_iat).toBe(clock);
+    expect((await store.check(fresh.token, "c", ignore)).grant.family_iat).toBe(clock);
   });
 
   it("refuses a family issued to a client revoked at or after its start (a revoked workload), whoever its user", async () => {
@@ -134,15 +162,189 @@ describe("RefreshTokens and subject revocation", () => {
     const held = await store.issue({ client_id: "workload-w", sub: "dave", scope: ["read"], aud: ["api"], ...access }, 3600, store.newFamily());
     const elsewhere = await store.issue({ client_id: "workload-v", sub: "dave", scope: ["read"], aud: ["api"], ...access }, 3600, store.newFamily());
     revoked.set("workload-w", clock);
-    await expect(store.check(held.token, "workload-w")).rejects.toMatchObject({ code: "invalid_grant" });
+    await expect(store.check(held.token, "workload-w", ignore)).rejects.toMatchObject({ code: "invalid_grant" });
     // The same user's family with another client is untouched: the user was not revoked.
-    expect((await store.check(elsewhere.token, "workload-v")).grant.sub).toBe("dave");
+    expect((await store.check(elsewhere.token, "workload-v", ignore)).grant.sub).toBe("dave");
   });
 
   it("fails closed when the revocations cannot be read", async () => {
     const kv = await openBucket(nats, `refresh_test_${++bucketCount}`);
     const store = new RefreshTokens(kv, now, () => Promise.reject(new OAuthError("temporarily_unavailable", "revocation store unavailable")));
     const first = await store.issue({ client_id: "c", sub: "alice", scope: ["read"], aud: ["api"], ...access }, 3600, store.newFamily());
-    await expect(store.check(first.token, "c")).rejects.toMatchObject({ code: "temporarily_unavailable" });
+    await expect(store.check(first.token, "c", ignore)).rejects.toMatchObject({ code: "temporarily_unavailable" });
+  });
+});
+
+/** A family of "c" for alice on its own bucket, with a clock the test moves and `revokedSubjects` for the subject check. */
+async function clockedFamily() {
+  const clock = { now: now() };
+  const revokedSubjects = new Map<string, number>();
+  const kv = await openBucket(nats, `refresh_test_${++bucketCount}`);
+  const store = new RefreshTokens(
+    kv,
+    () => clock.now,
+    (sub) => Promise.resolve(revokedSubjects.get(sub)),
+  );
+  const first = await store.issue({ client_id: "c", sub: "alice", scope: ["read"], aud: ["api"], ...access }, 3600, store.newFamily());
+  return { store, first: first.token, family: first.family, clock, revokedSubjects };
+}
+
+describe("recording every revocation of a family before answering", () => {
+  it("records a replayed spent token's family with who presented it, which token it was, and the newest access token (RFC 9700 §4.14.2)", async () => {
+    const { store, first, family } = await clockedFamily();
+    const r = recorder();
+    const next = await store.rotate(await store.check(first, "c", r.record), access2, 3600, r.record);
+    expect(r.attempts).toEqual([]);
+    await expect(store.check(first, "c", r.record)).rejects.toMatchObject({
+      code: "invalid_grant",
+      description: "refresh token reused: its family is revoked",
+    });
+    expect(r.recorded).toEqual([
+      {
+        family,
+        client_id: "c",
+        sub: "alice",
+        reason: FAMILY_REVOKED_REASONS.REUSE,
+        revoked_at: expect.any(Number) as number,
+        by: "c",
+        presented_access_jti: "at-1",
+        access: [
+          { jti: "at-1", exp: access.access_exp },
+          { jti: "at-2", exp: access2.access_exp },
+        ],
+      },
+    ]);
+    // Recorded once: presenting the family's tokens again records nothing more.
+    await expect(store.check(next.token, "c", r.record)).rejects.toMatchObject({ code: "invalid_grant", description: "refresh token family is revoked" });
+    await expect(store.check(first, "c", r.record)).rejects.toMatchObject({ code: "invalid_grant" });
+    expect(r.attempts).toHaveLength(1);
+  });
+
+  it("answers temporarily_unavailable while a reuse cannot be recorded; the family stays revoked and the next presentation records the revocation stored then", async () => {
+    const { store, first, clock } = await clockedFamily();
+    const r = recorder();
+    const next = await store.rotate(await store.check(first, "c", r.record), access2, 3600, r.record);
+    r.refuse = 1;
+    await expect(store.check(first, "c", r.record)).rejects.toMatchObject({ code: "temporarily_unavailable" });
+    expect(await store.inspect(next.token)).toBeUndefined();
+    clock.now += 7;
+    // The legitimate client's newest token: refused, and the pending revocation (its time, its reason) recorded first.
+    await expect(store.check(next.token, "c", r.record)).rejects.toMatchObject({ code: "invalid_grant", description: "refresh token family is revoked" });
+    expect(r.attempts).toHaveLength(2);
+    expect(r.recorded).toEqual([r.attempts[0]]);
+    expect(r.recorded[0]).toMatchObject({ reason: FAMILY_REVOKED_REASONS.REUSE, presented_access_jti: "at-1", revoked_at: clock.now - 7 });
+  });
+
+  it("records a family its client revoked (RFC 7009) even when its access tokens expired long ago, with the newest's access token, once", async () => {
+    const { store, first, family, clock } = await clockedFamily();
+    const r = recorder();
+    const next = await store.rotate(await store.check(first, "c", r.record), access2, 3600, r.record);
+    clock.now = access2.access_exp + 120;
+    const revoked = await store.revoke(next.token, "c", r.record);
+    const revocation = {
+      family,
+      client_id: "c",
+      sub: "alice",
+      reason: FAMILY_REVOKED_REASONS.CLIENT_REQUEST,
+      revoked_at: clock.now,
+      by: "c",
+      presented_access_jti: "at-2",
+      access: [{ jti: "at-2", exp: access2.access_exp }],
+    };
+    expect(revoked?.revocation).toEqual(revocation);
+    expect(r.recorded).toEqual([revocation]);
+    // Revoking again (another token of the family, later) finds the revocation standing: nothing more to record.
+    clock.now += 5;
+    expect((await store.revoke(first, "c", r.record))?.revocation).toEqual(revocation);
+    expect(r.attempts).toHaveLength(1);
+  });
+
+  it("answers temporarily_unavailable while an RFC 7009 revocation cannot be recorded; its retry records the revocation stored by the first try", async () => {
+    const { store, first, clock } = await clockedFamily();
+    const r = recorder();
+    r.refuse = 1;
+    await expect(store.revoke(first, "c", r.record)).rejects.toMatchObject({ code: "temporarily_unavailable" });
+    await expect(store.check(first, "c", r.record)).rejects.toMatchObject({ code: "invalid_grant" });
+    clock.now += 3;
+    expect(await store.revoke(first, "c", r.record)).toBeDefined();
+    expect(r.recorded).toEqual([r.attempts[0]]);
+    expect(familyRevokedEvent(r.recorded[0] as FamilyRevocation).id).toBe(familyRevokedEvent(r.attempts[0] as FamilyRevocation).id);
+  });
+
+  it("records a family refused because its subject was revoked, with no access token of its own to revoke (the subject's revocation covers them)", async () => {
+    const { store, first, family, clock, revokedSubjects } = await clockedFamily();
+    const r = recorder();
+    revokedSubjects.set("alice", clock.now);
+    await expect(store.check(first, "c", r.record)).rejects.toMatchObject({
+      code: "invalid_grant",
+      description: "refresh token family is revoked: its subject was signed out",
+    });
+    expect(r.recorded).toEqual([
+      {
+        family,
+        client_id: "c",
+        sub: "alice",
+        reason: FAMILY_REVOKED_REASONS.SUBJECT_REVOKED,
+        revoked_at: clock.now,
+        by: "c",
+        presented_access_jti: "at-1",
+        access: [],
+      },
+    ]);
+  });
+
+  it("records a reuse the rotation's compare-and-set finds (two uses racing), naming the winner's access token as the newest", async () => {
+    const { store, first } = await clockedFamily();
+    const r = recorder();
+    const [a, b] = await Promise.all([store.check(first, "c", r.record), store.check(first, "c", r.record)]);
+    const outcomes = await Promise.allSettled([
+      store.rotate(a, access2, 3600, r.record),
+      store.rotate(b, { access_jti: "at-3", access_exp: now() + 900 }, 3600, r.record),
+    ]);
+    expect(outcomes.map((o) => o.status).sort()).toEqual(["fulfilled", "rejected"]);
+    const winner = outcomes[0]?.status === "fulfilled" ? "at-2" : "at-3";
+    expect(r.recorded).toHaveLength(1);
+    expect(r.recorded[0]).toMatchObject({ reason: FAMILY_REVOKED_REASONS.REUSE, presented_access_jti: "at-1" });
+    expect(r.recorded[0]?.access.map((x) => x.jti)).toEqual(["at-1", winner]);
+  });
+
+  it("answers a token presented by another client as an unknown one, and leaves its family alone (RFC 6749 §6)", async () => {
+    const { store, first } = await clockedFamily();
+    const r = recorder();
+    const unknown = await store.check("str_not-a-token-of-ours", "c", r.record).catch((err: unknown) => err);
+    const another = await store.check(first, "someone-else", r.record).catch((err: unknown) => err);
+    expect(unknown).toBeInstanceOf(OAuthError);
+    expect(another).toBeInstanceOf(OAuthError);
+    expect([(another as OAuthError).code, (another as OAuthError).description]).toEqual([(unknown as OAuthError).code, (unknown as OAuthError).description]);
+    expect(r.attempts).toEqual([]);
+    expect((await store.check(first, "c", r.record)).grant.sub).toBe("alice");
+  });
+});
+
+describe("familyRevokedEvent", () => {
+  it("makes the event id from the stored revocation alone, and its data of ids, never a token", () => {
+    const revocation: FamilyRevocation = {
+      family: "fam-1",
+      client_id: "c",
+      sub: "alice",
+      reason: FAMILY_REVOKED_REASONS.REUSE,
+      revoked_at: 1_800_000_000,
+      by: "c",
+      presented_access_jti: "at-1",
+      access: [{ jti: "at-2", exp: 1_800_000_300 }],
+    };
+    const event = familyRevokedEvent(revocation);
+    expect(event.id).toBe(recordEventId(EVENT_TYPES.REFRESH_FAMILY_REVOKED, ["fam-1", 1_800_000_000, "reuse", "c"]));
+    expect(event.time.toISOString()).toBe(new Date(1_800_000_000_000).toISOString());
+    expect(event.data).toEqual({
+      refresh_family: "fam-1",
+      client_id: "c",
+      sub: "alice",
+      reason: "reuse",
+      revoked_by: "c",
+      revoked_at: 1_800_000_000,
+      presented_access_jti: "at-1",
+      access_jtis: ["at-2"],
+    });
   });
 });

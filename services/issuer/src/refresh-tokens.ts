@@ -20,11 +20,21 @@
  * for a user who was signed out everywhere cannot refresh its way past it.
  * Every token of a family carries the family's start, so rotating after the
  * revocation does not make it look newer.
+ *
+ * Every revocation of a family is recorded before the answer that reports it
+ * (an auditor must be able to follow each one): the revocation is stored with
+ * the family first (why, by whom, when, which access tokens go with it), then
+ * a recorder the caller passes revokes those access tokens and stores the
+ * `refresh_family.revoked` event, made from that stored record. When it
+ * cannot, the caller gets temporarily_unavailable and the family stays
+ * revoked (the safe side) with its event pending: the next presentation of
+ * any of its tokens, or of a revocation of one, records that same event, and
+ * the family is then marked recorded so that later ones publish nothing.
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import { begunBy } from "@sts/jwt";
-import { isWriteConflict } from "@sts/nats";
+import { EVENT_TYPES, isWriteConflict, recordEventId } from "@sts/nats";
 import { OAuthError, invalidGrant, unavailable } from "@sts/errors";
 
 /** Prefix that tells refresh tokens apart (and helps secret scanners). */
@@ -45,12 +55,98 @@ export interface RefreshGrant {
   access_jti: string;
   /** exp of that access token, so revoking the refresh token can revoke it too (absent in records made before it was kept). */
   access_exp?: number;
+  /** The admin whose dedicated-issuer request started the family: its current `manages` bounds every refresh (absent otherwise, and in records made before it was kept). */
+  admin_client_id?: string;
   state: "active" | "spent";
+}
+
+/** Why a refresh token family was revoked: the `reason` of its `refresh_family.revoked` event. */
+export const FAMILY_REVOKED_REASONS = {
+  /** Its client revoked one of its tokens (RFC 7009). */
+  CLIENT_REQUEST: "client_request",
+  /** A token of it that is no longer the newest was presented again (RFC 9700 §4.14.2): stolen, or replayed. */
+  REUSE: "reuse",
+  /** Its subject, or the client it was issued to, was revoked (RevokeSubject) at or after the family started. */
+  SUBJECT_REVOKED: "subject_revoked",
+} as const;
+
+/** One reason a family was revoked. */
+export type FamilyRevokedReason = (typeof FAMILY_REVOKED_REASONS)[keyof typeof FAMILY_REVOKED_REASONS];
+
+/** An access token issued with a token of a family. */
+export interface FamilyAccess {
+  jti: string;
+  exp: number;
+}
+
+/** A family's revocation, stored with the family: its event and the revocation of its access tokens are made from it. */
+export interface FamilyRevocation {
+  family: string;
+  client_id: string;
+  sub: string;
+  reason: FamilyRevokedReason;
+  /** When it was revoked (seconds). */
+  revoked_at: number;
+  /** The authenticated client whose request revoked it (on reuse: the one that presented the token again). */
+  by: string;
+  /** jti of the access token issued with the token presented: on reuse, which token of the family was replayed. */
+  presented_access_jti: string;
+  /**
+   * Access tokens to revoke with it: those issued with the token presented and with the family's newest (RFC 7009
+   * §2.1; on reuse both the thief's and the legitimate client's, RFC 9700 §4.14.2). None when its subject was
+   * revoked: that revocation already covers them.
+   */
+  access: FamilyAccess[];
+}
+
+/** Records a family's revocation durably (its access tokens revoked, its event stored); throws temporarily_unavailable when it cannot. */
+export type RecordFamilyRevocation = (revocation: FamilyRevocation) => Promise<void>;
+
+/** CloudEvents `data` of `refresh_family.revoked`: ids only, never a refresh or access token. */
+export interface FamilyRevokedData {
+  refresh_family: string;
+  client_id: string;
+  sub: string;
+  reason: FamilyRevokedReason;
+  revoked_by: string;
+  revoked_at: number;
+  presented_access_jti: string;
+  /** The access tokens that go with the revocation (see FamilyRevocation.access): each revoked with its own `token.revoked`, unless expired by then. */
+  access_jtis: string[];
+}
+
+/** The `refresh_family.revoked` event of a stored revocation, under an id made from the record: a retry stores the same event. */
+export function familyRevokedEvent(r: FamilyRevocation): { data: FamilyRevokedData; id: string; time: Date } {
+  return {
+    data: {
+      refresh_family: r.family,
+      client_id: r.client_id,
+      sub: r.sub,
+      reason: r.reason,
+      revoked_by: r.by,
+      revoked_at: r.revoked_at,
+      presented_access_jti: r.presented_access_jti,
+      access_jtis: r.access.map((a) => a.jti),
+    },
+    id: recordEventId(EVENT_TYPES.REFRESH_FAMILY_REVOKED, [r.family, r.revoked_at, r.reason, r.by]),
+    time: new Date(r.revoked_at * 1000),
+  };
 }
 
 interface Family {
   revoked: boolean;
+  /** The hash of its newest token (kept once revoked, so that a revocation finds the newest access token). */
   latest: string;
+  /** Why it was revoked (absent while live, and in records revoked before it was kept). */
+  revocation?: FamilyRevocation;
+  /** Its revocation's event is stored. */
+  recorded?: boolean;
+}
+
+/** A family record as read, with the revision a compare-and-set writes against. */
+interface StoredFamily {
+  family: Family;
+  revision: number;
 }
 
 /** A refresh token that passed every check and is not spent yet. */
@@ -70,6 +166,17 @@ export interface IssuedAccess {
 const digest = (token: string): string => createHash("sha256").update(token).digest("base64url");
 const tokenKey = (hash: string): string => `rt.${hash}`;
 const familyKey = (family: string): string => `fam.${family}`;
+
+/** The one answer for a token that is not (or no longer) anyone's to use here: unknown, or another client's. */
+const INVALID = "refresh token is invalid";
+
+/** Writes of a family's revocation tried against other requests writing it at once, before giving up (temporarily_unavailable: retry). */
+const WRITE_ATTEMPTS = 5;
+
+/** The access token issued with a grant, when its exp is known (records made before it was kept have none). */
+function accessOf(grant: RefreshGrant | undefined): FamilyAccess[] {
+  return grant?.access_exp === undefined ? [] : [{ jti: grant.access_jti, exp: grant.access_exp }];
+}
 
 function storeDown(err: unknown): never {
   if (err instanceof OAuthError) throw err;
@@ -110,36 +217,41 @@ export class RefreshTokens {
     return { token, iat: record.iat, exp: record.exp, family };
   }
 
-  /** Checks a refresh token of `clientId` without spending it; a spent one revokes its family. Throws invalid_grant. */
-  async check(token: string, clientId: string): Promise<CheckedRefresh> {
-    if (!token.startsWith(REFRESH_PREFIX) || token.length > 128) throw invalidGrant("refresh token is invalid");
+  /**
+   * Checks a refresh token of `clientId` without spending it. Throws invalid_grant; a token that revokes its family
+   * (a spent one, a family whose subject was revoked) does so only once `record` has recorded that revocation.
+   */
+  async check(token: string, clientId: string, record: RecordFamilyRevocation): Promise<CheckedRefresh> {
+    if (!token.startsWith(REFRESH_PREFIX) || token.length > 128) throw invalidGrant(INVALID);
     const hash = digest(token);
     const key = tokenKey(hash);
     try {
       const entry = await this.kv.get(key);
-      if (!entry || entry.operation !== "PUT") throw invalidGrant("refresh token is invalid");
+      if (!entry || entry.operation !== "PUT") throw invalidGrant(INVALID);
       const grant = entry.json<RefreshGrant>();
-      // RFC 6749 §6: the token must have been issued to the authenticated client.
-      if (grant.client_id !== clientId) throw invalidGrant("refresh token was issued to another client");
+      // RFC 6749 §6: the token must have been issued to the authenticated client. Answered as an unknown token: to a
+      // caller holding a stolen one, another answer would confirm it is live for some other client.
+      if (grant.client_id !== clientId) throw invalidGrant(INVALID, new Error("refresh token presented by another client than its own"));
       const subjectRevoked = this.#subjectRevokedSoon(grant);
       const familyEntry = await this.kv.get(familyKey(grant.family));
       const family = familyEntry?.operation === "PUT" ? familyEntry.json<Family>() : undefined;
-      if (!familyEntry || !family || family.revoked) throw invalidGrant("refresh token family is revoked");
-      if (grant.exp <= this.now()) throw invalidGrant("refresh token expired");
-      if (grant.state === "spent") {
-        await this.#revokeFamily(grant.family);
-        throw invalidGrant("refresh token reused: its family is revoked");
+      if (!familyEntry || !family) throw invalidGrant("refresh token family is revoked");
+      if (family.revoked) {
+        // Its revocation's event may have failed: recorded now, before this answer reports the family revoked.
+        await this.#recordOnce(grant.family, { family, revision: familyEntry.revision }, record);
+        throw invalidGrant("refresh token family is revoked");
       }
+      if (grant.exp <= this.now()) throw invalidGrant("refresh token expired");
       // Only the newest token of a family is live. An older one still marked active was rotated (its spent mark,
       // written after the commit, was lost): it is a second use like any spent one. Successors of failed
       // rotations are not live either, and were never handed out.
-      if (family.latest !== hash) {
-        await this.#revokeFamily(grant.family);
+      if (grant.state === "spent" || family.latest !== hash) {
+        await this.#revokeFamily(grant, FAMILY_REVOKED_REASONS.REUSE, clientId, record);
         throw invalidGrant("refresh token reused: its family is revoked");
       }
       if (await subjectRevoked) {
         // Revoked for good: the subject's record leaves the bucket once no token it covers can live, the family's mark stays.
-        await this.#revokeFamily(grant.family);
+        await this.#revokeFamily(grant, FAMILY_REVOKED_REASONS.SUBJECT_REVOKED, clientId, record);
         throw invalidGrant("refresh token family is revoked: its subject was signed out");
       }
       return { grant, key, revision: entry.revision, familyRevision: familyEntry.revision };
@@ -154,9 +266,19 @@ export class RefreshTokens {
    * guarantee: of two uses of the same token, one moves it and the other
    * finds it moved, which revokes the family.
    */
-  async rotate(checked: CheckedRefresh, access: IssuedAccess, ttl: number): Promise<{ token: string; iat: number; exp: number }> {
+  async rotate(
+    checked: CheckedRefresh,
+    access: IssuedAccess,
+    ttl: number,
+    recordRevocation: RecordFamilyRevocation,
+  ): Promise<{ token: string; iat: number; exp: number }> {
     const { grant } = checked;
-    const { token, record } = this.#record({ client_id: grant.client_id, sub: grant.sub, scope: grant.scope, aud: grant.aud, ...access }, grant.family, ttl);
+    const kept = { client_id: grant.client_id, sub: grant.sub, scope: grant.scope, aud: grant.aud, ...access };
+    const { token, record } = this.#record(
+      { ...kept, ...(grant.admin_client_id !== undefined && { admin_client_id: grant.admin_client_id }) },
+      grant.family,
+      ttl,
+    );
     record.family_iat = grant.family_iat ?? grant.iat;
     try {
       // The successor first: should anything below fail, it is an orphan no one holds, and the presented token stays the newest.
@@ -165,8 +287,9 @@ export class RefreshTokens {
         await this.kv.update(familyKey(grant.family), JSON.stringify({ revoked: false, latest: digest(token) } satisfies Family), checked.familyRevision);
       } catch (err) {
         if (!isWriteConflict(err)) throw err;
-        // The family moved since the check: another use of this token rotated it (a second use), or it was revoked.
-        await this.#revokeFamily(grant.family);
+        // The family moved since the check: another use of this token rotated it (a second use), or it was revoked
+        // (then that revocation stands, and is what gets recorded).
+        await this.#revokeFamily(grant, FAMILY_REVOKED_REASONS.REUSE, grant.client_id, recordRevocation);
         throw invalidGrant("refresh token reused: its family is revoked");
       }
     } catch (err) {
@@ -196,23 +319,20 @@ export class RefreshTokens {
   }
 
   /**
-   * RFC 7009: revokes the family of a refresh token of `clientId`. Answers the revoked grant and the
-   * newest one of its family, so their access tokens can be revoked too
-   * (§2.1 SHOULD); undefined for a token that is not ours.
+   * RFC 7009: revokes the family of a refresh token of `clientId`, recorded by `record` (with the access tokens issued
+   * with it and with the newest token of its family, §2.1) before this resolves. Answers the grant presented and the
+   * family's revocation (an earlier one when the family was revoked before: it stands); undefined for a token that
+   * is not ours.
    */
-  async revoke(token: string, clientId: string): Promise<{ grant: RefreshGrant; newest?: RefreshGrant } | undefined> {
+  async revoke(token: string, clientId: string, record: RecordFamilyRevocation): Promise<{ grant: RefreshGrant; revocation: FamilyRevocation } | undefined> {
     if (!token.startsWith(REFRESH_PREFIX) || token.length > 128) return undefined;
     try {
       const entry = await this.kv.get(tokenKey(digest(token)));
       if (!entry || entry.operation !== "PUT") return undefined;
       const grant = entry.json<RefreshGrant>();
       if (grant.client_id !== clientId) throw new OAuthError("unauthorized_client", "token was not issued to this client");
-      const familyEntry = await this.kv.get(familyKey(grant.family));
-      const family = familyEntry?.operation === "PUT" ? familyEntry.json<Family>() : undefined;
-      await this.#revokeFamily(grant.family);
-      const newestEntry = family?.latest ? await this.kv.get(tokenKey(family.latest)) : null;
-      const newest = newestEntry?.operation === "PUT" ? newestEntry.json<RefreshGrant>() : undefined;
-      return { grant, ...(newest && { newest }) };
+      const revocation = await this.#revokeFamily(grant, FAMILY_REVOKED_REASONS.CLIENT_REQUEST, clientId, record);
+      return { grant, revocation };
     } catch (err) {
       return storeDown(err);
     }
@@ -244,8 +364,70 @@ export class RefreshTokens {
     return answer;
   }
 
-  async #revokeFamily(family: string): Promise<void> {
-    // Unconditional: a revocation wins over any rotation in flight (which then fails its compare-and-set).
-    await this.kv.put(familyKey(family), JSON.stringify({ revoked: true, latest: "" } satisfies Family));
+  /**
+   * Revokes the family of `grant` for `reason` (a revocation already stored stands, with its own reason and time),
+   * then has `record` record it, once. Resolves to the revocation stored.
+   */
+  async #revokeFamily(grant: RefreshGrant, reason: FamilyRevokedReason, by: string, record: RecordFamilyRevocation): Promise<FamilyRevocation> {
+    const stored = await this.#storeRevocation(grant, reason, by);
+    await this.#recordOnce(grant.family, stored, record);
+    return stored.revocation;
+  }
+
+  /**
+   * Writes the family's revocation with a compare-and-set against the revision read: it wins over any rotation in
+   * flight (whose own compare-and-set then fails), and of two revocations at once the first stays, so that every
+   * retry records the same event. A family revoked by an earlier release (no revocation kept) gets one now.
+   */
+  async #storeRevocation(grant: RefreshGrant, reason: FamilyRevokedReason, by: string): Promise<StoredFamily & { revocation: FamilyRevocation }> {
+    const key = familyKey(grant.family);
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      const entry = await this.kv.get(key);
+      const current = entry?.operation === "PUT" ? entry.json<Family>() : undefined;
+      if (entry && current?.revoked && current.revocation) return { family: current, revision: entry.revision, revocation: current.revocation };
+      const newest = current?.latest ? await this.#grantAt(current.latest) : undefined;
+      const revocation = this.#revocation(grant, newest, reason, by);
+      const family = { revoked: true, latest: current?.latest ?? "", revocation } satisfies Family;
+      try {
+        // A deleted entry is written over by a create, which the client turns into an update of the delete marker.
+        const revision =
+          entry?.operation === "PUT" ? await this.kv.update(key, JSON.stringify(family), entry.revision) : await this.kv.create(key, JSON.stringify(family));
+        return { family, revision, revocation };
+      } catch (err) {
+        if (!isWriteConflict(err)) throw err;
+      }
+    }
+    throw unavailable("the refresh token family kept being written by other requests at the same time; retry");
+  }
+
+  #revocation(grant: RefreshGrant, newest: RefreshGrant | undefined, reason: FamilyRevokedReason, by: string): FamilyRevocation {
+    // A subject's revocation already ends every access token of the family: nothing more to revoke.
+    const access = reason === FAMILY_REVOKED_REASONS.SUBJECT_REVOKED ? [] : [...accessOf(grant), ...accessOf(newest)];
+    return {
+      family: grant.family,
+      client_id: grant.client_id,
+      sub: grant.sub,
+      reason,
+      revoked_at: this.now(),
+      by,
+      presented_access_jti: grant.access_jti,
+      access: access.filter((a, i) => access.findIndex((b) => b.jti === a.jti) === i),
+    };
+  }
+
+  /** Has a stored revocation whose event is not known to be stored recorded, then marks it recorded. */
+  async #recordOnce(family: string, stored: StoredFamily, record: RecordFamilyRevocation): Promise<void> {
+    const { revocation } = stored.family;
+    if (!revocation || stored.family.recorded) return;
+    await record(revocation);
+    // Best effort: without the mark, a later presentation records the same event again (the same id).
+    const marked = { ...stored.family, recorded: true } satisfies Family;
+    await this.kv.update(familyKey(family), JSON.stringify(marked), stored.revision).catch(() => undefined);
+  }
+
+  /** The grant of a token by its hash, if it is still stored. */
+  async #grantAt(hash: string): Promise<RefreshGrant | undefined> {
+    const entry = await this.kv.get(tokenKey(hash));
+    return entry?.operation === "PUT" ? entry.json<RefreshGrant>() : undefined;
   }
 }

@@ -38,9 +38,10 @@ import { answerBatch, requirePeerSpiffeId, unary } from "@sts/grpc";
 import type { CallContext } from "@sts/grpc";
 import type { Logger } from "@sts/telemetry";
 import { GRANTS } from "./grants/index.js";
-import type { GrantDeps } from "./grants/index.js";
+import type { GrantDeps, TokenServiceGrantDeps } from "./grants/index.js";
 import { inspectToken } from "./inspect.js";
-import { REFRESH_PREFIX } from "./refresh-tokens.js";
+import { FAMILY_REVOKED_REASONS, REFRESH_PREFIX, familyRevokedEvent } from "./refresh-tokens.js";
+import type { RecordFamilyRevocation } from "./refresh-tokens.js";
 import { userInfoClaims } from "./userinfo.js";
 import { deleteClient, readClient, registerClient, updateClient } from "./client-management.js";
 import type { ManagementDeps } from "./client-management.js";
@@ -59,7 +60,8 @@ export interface TokenServiceDeps extends InspectDeps {
   publicKeys: PublicKeyRing;
   minter: TokenMinter;
   events: EventPublisher;
-  grantDeps: GrantDeps;
+  /** The grants' deps, but for what the token service adds itself (recording refresh family revocations, its log). */
+  grantDeps: Omit<GrantDeps, TokenServiceGrantDeps>;
   logger: Logger;
   /** Issuers Mint may name as vouching for a subject: this stack and exchange.trusted_issuers. */
   subjectIssuers: readonly string[];
@@ -120,6 +122,54 @@ function isBasicAuthorization(ctx: CallContext): boolean {
 /** Builds the TokenService implementation. */
 export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
   const { logger } = deps;
+
+  /**
+   * Revokes an access token in `by`'s name and stores its event. The record is written once and the event made from
+   * it, under an id it fixes with the operation (the token itself, or its refresh family): a retry after the event
+   * failed (503) finds the token revoked and stores that same event, so no revocation stays without its record, and a
+   * family revoked after its token has its own.
+   */
+  async function revokeAccess(
+    claims: { jti: string; exp: number; client_id: string; sub: string },
+    by: string,
+    log: Logger,
+    extra: { refresh_family?: string } = {},
+  ): Promise<void> {
+    const record = await deps.revocations.revoke({ jti: claims.jti, exp: claims.exp, revoked_at: deps.now(), by });
+    await deps.events.publish(
+      EVENT_TYPES.TOKEN_REVOKED,
+      { jti: claims.jti, client_id: claims.client_id, sub: claims.sub, revoked_by: record.by, exp: claims.exp, ...extra },
+      {
+        id: recordEventId(EVENT_TYPES.TOKEN_REVOKED, [record.jti, record.revoked_at, record.by, extra.refresh_family ?? ""]),
+        subject: claims.jti,
+        time: new Date(record.revoked_at * 1000),
+      },
+    );
+    log.info({ jti: claims.jti }, "token revoked");
+  }
+
+  /** Whether a token that expired at `exp` is still worth revoking: verifiers accept it up to clock_tolerance past it. */
+  const stillAccepted = (exp: number): boolean => exp + deps.clockTolerance > deps.now();
+
+  /**
+   * Records a refresh family's revocation: revokes the access tokens that go with it (in the revoking client's name,
+   * or "family" when reuse detection revoked them unasked), then stores the family's `refresh_family.revoked` event.
+   */
+  const familyRecorder =
+    (log: Logger): RecordFamilyRevocation =>
+    async (revocation) => {
+      const by = revocation.reason === FAMILY_REVOKED_REASONS.REUSE ? "family" : revocation.by;
+      for (const access of revocation.access) {
+        if (!stillAccepted(access.exp)) continue;
+        const claims = { jti: access.jti, exp: access.exp, client_id: revocation.client_id, sub: revocation.sub };
+        await revokeAccess(claims, by, log, { refresh_family: revocation.family });
+      }
+      const event = familyRevokedEvent(revocation);
+      await deps.events.publish(EVENT_TYPES.REFRESH_FAMILY_REVOKED, event.data, { id: event.id, subject: revocation.family, time: event.time });
+      log.info({ family: revocation.family, reason: revocation.reason }, "refresh token family revoked");
+    };
+
+  const grantDeps: GrantDeps = { ...deps.grantDeps, recordFamilyRevocation: familyRecorder(logger), logger };
   /** One grant for one authenticated client. */
   async function token(req: TokenRequest__Output): Promise<TokenResponse> {
     if (!req.grant_type) throw invalidRequest("grant_type is required");
@@ -129,7 +179,7 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
     // An admin starts flows for its managed clients with the jwt-bearer grant (dedicated token issuer).
     const adminFlow = client.admin === true && req.grant_type === JWT_BEARER.GRANT_TYPE;
     if (!adminFlow && !client.grant_types.includes(req.grant_type)) throw unauthorizedClient("client may not use this grant type");
-    return grant.handle(req, client, deps.grantDeps, method);
+    return grant.handle(req, client, grantDeps, method);
   }
 
   /** Signs one token whose claims the (already authenticated) exchanger computed. */
@@ -273,37 +323,19 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
       async (req, ctx) => {
         const { client } = await authenticateClient(req.client ?? {}, deps.auth);
         if (!req.token) throw invalidRequest("token is required");
-        // The record is written once and the event made from it, under an id it fixes with the operation (the token
-        // itself, or its refresh family): a retry after the event failed (503) finds the token revoked and stores that
-        // same event, so no revocation stays without its record, and a family revoked after its token has its own.
-        const revokeAccess = async (
-          claims: { jti: string; exp: number; client_id: string; sub: string },
-          extra: { refresh_family?: string } = {},
-        ): Promise<void> => {
-          const record = await deps.revocations.revoke({ jti: claims.jti, exp: claims.exp, revoked_at: deps.now(), by: client.client_id });
-          await deps.events.publish(
-            EVENT_TYPES.TOKEN_REVOKED,
-            { jti: claims.jti, client_id: claims.client_id, sub: claims.sub, revoked_by: record.by, exp: claims.exp, ...extra },
-            {
-              id: recordEventId(EVENT_TYPES.TOKEN_REVOKED, [record.jti, record.revoked_at, record.by, extra.refresh_family ?? ""]),
-              subject: claims.jti,
-              time: new Date(record.revoked_at * 1000),
-            },
-          );
-          ctx.logger.info({ jti: claims.jti }, "token revoked");
-        };
         if (req.token.startsWith(REFRESH_PREFIX)) {
-          // RFC 7009 §2: refresh tokens MUST be revocable. The family dies, and (§2.1) so do the access tokens issued with it.
-          const revoked = await deps.grantDeps.refresh.revoke(req.token, client.client_id);
+          // RFC 7009 §2: refresh tokens MUST be revocable. The family dies, and (§2.1) so do the access tokens issued
+          // with it and with its newest token, all recorded before this answers.
+          const revoked = await deps.grantDeps.refresh.revoke(req.token, client.client_id, familyRecorder(ctx.logger));
           if (!revoked) return {};
-          const now = deps.now();
-          const grants = [revoked.grant, ...(revoked.newest && revoked.newest.access_jti !== revoked.grant.access_jti ? [revoked.newest] : [])];
-          for (const g of grants) {
-            // Verifiers accept a token up to clock_tolerance past its exp: until then it is worth revoking.
-            if (g.access_exp && g.access_exp + deps.clockTolerance > now)
-              await revokeAccess({ jti: g.access_jti, exp: g.access_exp, client_id: g.client_id, sub: g.sub }, { refresh_family: g.family });
+          // A family revoked before (reuse, its subject, another of its tokens) keeps that revocation: this token's own
+          // access token goes too.
+          const { grant, revocation } = revoked;
+          const covered = revocation.access.some((a) => a.jti === grant.access_jti);
+          if (!covered && grant.access_exp !== undefined && stillAccepted(grant.access_exp)) {
+            const claims = { jti: grant.access_jti, exp: grant.access_exp, client_id: grant.client_id, sub: grant.sub };
+            await revokeAccess(claims, client.client_id, ctx.logger, { refresh_family: grant.family });
           }
-          ctx.logger.info({ family: revoked.grant.family }, "refresh token family revoked");
           return {};
         }
         // A token its own revocation already ends is revoked again: the same record, the same event (see above).
@@ -311,7 +343,7 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
         // RFC 7009 §2.2: an invalid or unknown token is answered as success.
         if (!claims) return {};
         if (claims.client_id !== client.client_id) throw unauthorizedClient("token was not issued to this client");
-        await revokeAccess(claims);
+        await revokeAccess(claims, client.client_id, ctx.logger);
         return {};
       },
       { name: "Revoke", logger },

@@ -85,13 +85,24 @@ function readClaims(assertion: string, deps: GrantDeps): DtiClaims {
  * clients it registered before, not only its handing it to new ones. Scope templates are expanded before this
  * bound applies, so their concrete scopes for this user are what must lie within `manages`.
  */
-function withinAdminAllowance(managed: ClientRecord, admin: ClientRecord): ClientRecord {
+function withinAdminAllowance(managed: ClientRecord, admin: Pick<ClientRecord, "manages">): ClientRecord {
   const allowed = admin.manages ?? { audience: [], scope: [] };
   return {
     ...managed,
     scope: intersectScopes(managed.scope, allowed.scope),
     audience: managed.audience.filter((a) => allowed.audience.includes(a)),
   };
+}
+
+/**
+ * The managed client as the admin that started a refresh family may give it now: a refresh continues the admin's
+ * request, so it is bounded as a new one would be (the admin's current `manages`), and gets nothing once that admin
+ * is gone, is no admin, or no longer manages the client.
+ */
+export function withinFamilyAdmin(managed: ClientRecord, adminClientId: string, deps: Pick<GrantDeps, "lookup">): ClientRecord {
+  const admin = deps.lookup(adminClientId);
+  const stillManages = admin?.admin === true && managed.admin_client_id === adminClientId;
+  return withinAdminAllowance(managed, stillManages ? admin : {});
 }
 
 /** Runs the admin case; `admin` is the authenticated caller. */

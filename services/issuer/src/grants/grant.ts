@@ -1,8 +1,9 @@
 /** The shape every grant module exports, and what grants may use. */
 import type { AssertionDeps, ClientRecord } from "@sts/client-auth";
 import type { TokenRequest__Output, TokenResponse } from "@sts/proto";
+import type { Logger } from "@sts/telemetry";
 import type { TokenMinter } from "../mint.js";
-import type { RefreshTokens, SubjectRevokedAt } from "../refresh-tokens.js";
+import type { RecordFamilyRevocation, RefreshTokens, SubjectRevokedAt } from "../refresh-tokens.js";
 
 /** Services a grant may use. */
 export interface GrantDeps {
@@ -22,7 +23,14 @@ export interface GrantDeps {
   subjectRevokedAt: SubjectRevokedAt;
   /** Whether `sub` is a user of the config file's directory (`users`). */
   isUser: (sub: string) => boolean;
+  /** Records a refresh family's revocation (its access tokens, its event) before the answer that reports it; given by the token service. */
+  recordFamilyRevocation: RecordFamilyRevocation;
+  /** Where detail kept out of an answer goes; given by the token service. */
+  logger: Logger;
 }
+
+/** What the token service adds to the grant deps it is given. */
+export type TokenServiceGrantDeps = "recordFamilyRevocation" | "logger";
 
 /** One OAuth grant: its grant_type and its handler, given an authenticated client. */
 export interface Grant {

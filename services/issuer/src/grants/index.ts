@@ -7,4 +7,4 @@ import type { Grant } from "./grant.js";
 /** grant_type → grant. */
 export const GRANTS: ReadonlyMap<string, Grant> = new Map([clientCredentials, jwtBearer, refreshToken].map((g) => [g.grantType, g]));
 
-export type { Grant, GrantDeps } from "./grant.js";
+export type { Grant, GrantDeps, TokenServiceGrantDeps } from "./grant.js";

@@ -121,7 +121,16 @@ export async function issueTokens(input: IssueInput, deps: GrantDeps): Promise<T
   const response: TokenResponse = { access_token: minted.token, token_type: "Bearer", expires_in: String(minted.expiresIn), scope: minted.scope };
   if (family) {
     const rt = await deps.refresh.issue(
-      { client_id: client.client_id, sub, scope, aud: audience, access_jti: minted.jti, access_exp: minted.exp },
+      {
+        client_id: client.client_id,
+        sub,
+        scope,
+        aud: audience,
+        access_jti: minted.jti,
+        access_exp: minted.exp,
+        // Its refreshes stay within what this admin may give then (see withinFamilyAdmin).
+        ...(input.assertion?.adminClientId && { admin_client_id: input.assertion.adminClientId }),
+      },
       client.refresh_token_ttl ?? 86400,
       family,
     );

@@ -4,21 +4,24 @@
  * refresh token of the same family. A narrower scope may be asked for, never
  * a wider one, and never more than the client may have now: an admin who
  * narrowed a client's scope or audiences is not undone by a refresh token
- * issued before.
+ * issued before, nor is an operator who narrowed the `manages` of the admin
+ * whose dedicated-issuer request started the family.
  */
-import { invalidRequest, invalidScope, invalidTarget } from "@sts/errors";
+import { OAuthError, invalidRequest, invalidScope, invalidTarget } from "@sts/errors";
 import { EVENT_TYPES } from "@sts/nats";
 import { grantAudiences, intersectScopes, parseScopes } from "@sts/scopes";
-import type { Grant } from "./grant.js";
+import type { Grant, GrantDeps } from "./grant.js";
 import { tokenFormatFor } from "../token-format.js";
 import { checkNotAnotherClient, checkNotUserNamedClient } from "./issue-tokens.js";
+import { withinFamilyAdmin } from "./dedicated-issuer.js";
+import type { CheckedRefresh } from "../refresh-tokens.js";
 
 /** The refresh_token grant. */
 export const refreshToken: Grant = {
   grantType: "refresh_token",
   async handle(request, client, deps) {
     if (!request.refresh_token) throw invalidRequest("refresh_token is required");
-    const checked = await deps.refresh.check(request.refresh_token, client.client_id);
+    const checked = await checkLogged(request.refresh_token, client.client_id, deps);
     const { grant } = checked;
     // A family begun for a user whose id a client was given since: refused while that client exists.
     checkNotAnotherClient(grant.sub, client.client_id, deps, "the refresh token");
@@ -27,9 +30,10 @@ export const refreshToken: Grant = {
     const wanted = requested.length === 0 ? grant.scope : intersectScopes(requested, grant.scope);
     if (requested.length > 0 && wanted.length === 0) throw invalidScope("requested scope exceeds the refresh token's");
     // The client's limits as they are now, as at issuance (narrowToClient): the same errors when nothing is left.
-    const scope = intersectScopes(wanted, client.scope);
+    const limits = grant.admin_client_id === undefined ? client : withinFamilyAdmin(client, grant.admin_client_id, deps);
+    const scope = intersectScopes(wanted, limits.scope);
     if (wanted.length > 0 && scope.length === 0) throw invalidScope("the refresh token's scope is no longer allowed for this client");
-    const audience = grantAudiences(grant.aud, client.audience);
+    const audience = grantAudiences(grant.aud, limits.audience);
     if (audience.length === 0) throw invalidTarget("the refresh token's audience is no longer allowed for this client");
     // Minted before the old token is spent: a failed mint leaves it usable for a retry. If the rotation then
     // fails (a concurrent use of the same token), this access token is never handed out.
@@ -45,7 +49,12 @@ export const refreshToken: Grant = {
       parentJti: grant.access_jti,
       refreshFamily: grant.family,
     });
-    const next = await deps.refresh.rotate(checked, { access_jti: minted.jti, access_exp: minted.exp }, client.refresh_token_ttl ?? 86400);
+    const next = await deps.refresh.rotate(
+      checked,
+      { access_jti: minted.jti, access_exp: minted.exp },
+      client.refresh_token_ttl ?? 86400,
+      deps.recordFamilyRevocation,
+    );
     return {
       access_token: minted.token,
       token_type: "Bearer",
@@ -57,3 +66,16 @@ export const refreshToken: Grant = {
     };
   },
 };
+
+/** Checks the presented token; a refusal's detail, which its answer keeps from the caller, goes to the log (never the token). */
+async function checkLogged(token: string, clientId: string, deps: GrantDeps): Promise<CheckedRefresh> {
+  try {
+    return await deps.refresh.check(token, clientId, deps.recordFamilyRevocation);
+  } catch (err) {
+    if (err instanceof OAuthError && err.code === "invalid_grant") {
+      const detail = err.cause instanceof Error ? err.cause.message : err.description;
+      deps.logger.info({ client_id: clientId, detail }, "refresh token refused");
+    }
+    throw err;
+  }
+}

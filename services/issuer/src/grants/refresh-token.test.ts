@@ -1,0 +1,183 @@
+/**
+ * The refresh_token grant over a real refresh token store (NATS KV), with the minter replaced by one that records
+ * what it is asked: a family the dedicated token issuer started stays within what its admin manages now, and a
+ * refusal's detail goes to the log, never to the caller and never with the token.
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { UnsecuredJWT } from "jose";
+import { OAuthError } from "@sts/errors";
+import type { ClientRecord } from "@sts/client-auth";
+import { JWT_BEARER } from "@sts/jwt";
+import { connectNats, openBucket } from "@sts/nats";
+import type { NatsHandle } from "@sts/nats";
+import type { TokenRequest__Output } from "@sts/proto";
+import { startNats } from "@sts/testkit";
+import type { NatsServerHandle } from "@sts/testkit";
+// The library's own test fixture: not part of its build, so reached by path.
+import { clientRecord as record } from "../../../../libs/client-auth/src/record.fixture.js";
+import type { MintInput } from "../mint.js";
+import { RefreshTokens } from "../refresh-tokens.js";
+import type { FamilyRevocation } from "../refresh-tokens.js";
+import type { GrantDeps } from "./grant.js";
+import { jwtBearer } from "./jwt-bearer.js";
+import { refreshToken } from "./refresh-token.js";
+
+const ADMIN = "admin:test/vo_1";
+const MANAGED = "localhost:test/initialize_flow";
+const MANAGES = { audience: ["storage", "archive"], scope: ["read:/home", "openid"] };
+const now = (): number => Math.floor(Date.now() / 1000);
+
+let server: NatsServerHandle;
+let nats: NatsHandle;
+let bucketCount = 0;
+
+beforeAll(async () => {
+  server = await startNats();
+  nats = await connectNats({ servers: server.url, name: "refresh-grant-test" });
+}, 30_000);
+
+afterAll(async () => {
+  await nats?.close();
+  await server?.stop();
+});
+
+const adminWith = (manages: ClientRecord["manages"]): ClientRecord =>
+  record(ADMIN, { admin: true, token_endpoint_auth_method: "private_key_jwt", ...(manages && { manages }) });
+
+const managed = record(MANAGED, {
+  admin_client_id: ADMIN,
+  grant_types: ["refresh_token"],
+  scope: ["read:/home", "openid"],
+  audience: ["storage", "archive"],
+});
+
+/** Grant deps over a registry the test edits, a real refresh store, and a minter that keeps what it is asked. */
+async function setup() {
+  const minted: MintInput[] = [];
+  const logged: Array<{ fields: Record<string, unknown>; message: string }> = [];
+  const revocations: FamilyRevocation[] = [];
+  const registry = new Map([adminWith(MANAGES), managed].map((c) => [c.client_id, c]));
+  const deps = {
+    minter: {
+      mint: (input: MintInput) => {
+        minted.push(input);
+        return Promise.resolve({ token: "t", jti: randomUUID(), exp: now() + 300, expiresIn: 300, scope: input.scope.join(" ") });
+      },
+      idToken: () => ({ token: "id", jti: "id-jti" }),
+    },
+    defaultTtl: 300,
+    now,
+    assertions: {
+      lookup: (id: string) => registry.get(id),
+      recordJti: () => Promise.resolve(true),
+      audiences: [],
+      now,
+      maxLifetime: 300,
+      clockTolerance: 30,
+      maxBytes: 8192,
+    },
+    refresh: new RefreshTokens(await openBucket(nats, `refresh_grant_test_${++bucketCount}`), now),
+    lookup: (id: string) => registry.get(id),
+    recordDtiJti: () => Promise.resolve(true),
+    subjectRevokedAt: () => Promise.resolve(undefined),
+    isUser: () => false,
+    recordFamilyRevocation: (r: FamilyRevocation) => {
+      revocations.push(r);
+      return Promise.resolve();
+    },
+    logger: {
+      info: (fields: Record<string, unknown>, message: string) => logged.push({ fields, message }),
+      debug: (fields: Record<string, unknown>, message: string) => logged.push({ fields, message }),
+    },
+  } as unknown as GrantDeps;
+  return { deps, minted, logged, registry, revocations };
+}
+
+const tokenRequest = (over: Partial<TokenRequest__Output>): TokenRequest__Output =>
+  ({ grant_type: "refresh_token", refresh_token: "", assertion: "", scope: "", audience: [], resource: [], ...over }) as TokenRequest__Output;
+
+/** The admin starts a flow for its managed client (dedicated token issuer): the family's first refresh token. */
+async function dtiFamily(deps: GrantDeps): Promise<string> {
+  const assertion = new UnsecuredJWT({ iss: MANAGED, sub: "jeff", jti: randomUUID(), iat: now(), exp: now() + 60, scope: "read:/home openid" }).encode();
+  const admin = deps.lookup(ADMIN) as ClientRecord;
+  const r = await jwtBearer.handle(
+    tokenRequest({ grant_type: JWT_BEARER.GRANT_TYPE, assertion, audience: ["storage", "archive"] }),
+    admin,
+    deps,
+    "private_key_jwt",
+  );
+  expect(r.refresh_token).toMatch(/^str_/);
+  return r.refresh_token as string;
+}
+
+/** [code, description] of a refusal, or what was minted. */
+async function refresh(deps: GrantDeps, minted: MintInput[], token: string, client: ClientRecord = managed): Promise<MintInput | [string, string]> {
+  try {
+    await refreshToken.handle(tokenRequest({ refresh_token: token }), client, deps, "client_secret_basic");
+  } catch (err) {
+    if (err instanceof OAuthError) return [err.code, err.description];
+    throw err;
+  }
+  return minted[minted.length - 1] as MintInput;
+}
+
+describe("a refresh family the dedicated token issuer started, within what its admin manages now", () => {
+  it("refreshes what the admin still manages", async () => {
+    const { deps, minted } = await setup();
+    const rt = await dtiFamily(deps);
+    expect(await refresh(deps, minted, rt)).toMatchObject({ clientId: MANAGED, audience: ["storage", "archive"], scope: ["read:/home", "openid"] });
+  });
+
+  it("leaves out an audience or scope taken out of the admin's manages since the family started", async () => {
+    const { deps, minted, registry } = await setup();
+    const rt = await dtiFamily(deps);
+    registry.set(ADMIN, adminWith({ audience: ["storage"], scope: ["openid"] }));
+    expect(await refresh(deps, minted, rt)).toMatchObject({ audience: ["storage"], scope: ["openid"] });
+  });
+
+  it("refuses when no audience of the family is left to the admin (invalid_target), or nothing at all once the admin is gone", async () => {
+    const { deps, minted, registry } = await setup();
+    const rt = await dtiFamily(deps);
+    registry.set(ADMIN, adminWith({ audience: ["elsewhere"], scope: MANAGES.scope }));
+    expect(await refresh(deps, minted, rt)).toEqual(["invalid_target", "the refresh token's audience is no longer allowed for this client"]);
+    // Refused before the rotation: the token is still the family's newest, and works once the admin manages it again.
+    registry.set(ADMIN, adminWith(MANAGES));
+    const again = await refreshToken.handle(tokenRequest({ refresh_token: rt }), managed, deps, "client_secret_basic");
+    // An admin gone leaves nothing at all: the scope is refused first, as at issuance.
+    registry.delete(ADMIN);
+    expect(await refresh(deps, minted, again.refresh_token as string)).toEqual([
+      "invalid_scope",
+      "the refresh token's scope is no longer allowed for this client",
+    ]);
+  });
+
+  it("leaves a family the client started itself to the client's own limits", async () => {
+    const { deps, minted, registry } = await setup();
+    const own = await deps.refresh.issue(
+      { client_id: MANAGED, sub: "jeff", scope: ["openid"], aud: ["archive"], access_jti: "at-own", access_exp: now() + 300 },
+      3600,
+      deps.refresh.newFamily(),
+    );
+    registry.set(ADMIN, adminWith(undefined));
+    expect(await refresh(deps, minted, own.token)).toMatchObject({ audience: ["archive"], scope: ["openid"] });
+  });
+});
+
+describe("a refused refresh token", () => {
+  it("answers another client's token as an unknown one, and logs why without the token", async () => {
+    const { deps, minted, logged, revocations } = await setup();
+    const rt = await dtiFamily(deps);
+    const other = record("another-client", { grant_types: ["refresh_token"], scope: ["openid"], audience: ["storage"] });
+    expect(await refresh(deps, minted, rt, other)).toEqual(["invalid_grant", "refresh token is invalid"]);
+    expect(await refresh(deps, minted, "str_unknown", other)).toEqual(["invalid_grant", "refresh token is invalid"]);
+    expect(logged[0]).toEqual({
+      fields: { client_id: "another-client", detail: "refresh token presented by another client than its own" },
+      message: "refresh token refused",
+    });
+    expect(JSON.stringify(logged)).not.toContain(rt);
+    expect(revocations).toEqual([]);
+    // Its own client still refreshes with it: nothing was revoked.
+    expect(await refresh(deps, minted, rt)).toMatchObject({ clientId: MANAGED });
+  });
+});
