@@ -251,6 +251,9 @@ describe("may_act (RFC 8693 §4.4)", () => {
     const actor = await mintActorB(Math.floor(Date.now() / 1000) + 300);
     const made = await exchangeWithActor(actor);
     expect(claimsOf(made).lineage).toContain(claimsOf(actor).jti);
+    // The audit trail names the actor token beside the subject token.
+    const event = (await storedEvents(stack.nats.url)).find((e) => e.type === "token.exchanged" && e.data.jti === claimsOf(made).jti);
+    expect(event?.data).toMatchObject({ actor_jti: claimsOf(actor).jti, actors: ["svc-b"] });
     const active = async (): Promise<unknown> =>
       (await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token: made }, { authorization: basicAuth("svc-c", SECRET) })).body.active;
     expect(await active()).toBe(true);
@@ -260,6 +263,13 @@ describe("may_act (RFC 8693 §4.4)", () => {
     await expect.poll(active, { timeout: 5_000 }).toBe(false);
     // Nor can it be exchanged onward any more.
     expect(await onward()).toBe("invalid_request");
+  });
+
+  it("lets Mint record as the actor token only a jti of the new token's lineage", async () => {
+    const exp = String(Math.floor(Date.now() / 1000) + 60);
+    const request = { sub: "svc-b", client_id: "svc-b", audience: ["svc-c"], scope: "", not_after: exp, lineage: ["j-actor"] };
+    await expect(mintAsExchanger({ ...request, actor_jti: "j-other" })).rejects.toThrow("actor_jti must be one of the lineage's jtis");
+    expect(claimsOf(await mintAsExchanger({ ...request, actor_jti: "j-actor" })).lineage).toEqual(["j-actor"]);
   });
 
   it("refuses an actor_token that is not the caller's own", async () => {

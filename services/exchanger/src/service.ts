@@ -308,6 +308,7 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
           { kid: verified.kid, claims: subject, foreign: verified.foreign !== undefined },
           presentedActor && { kid: presentedActor.kid, claims: presentedActor.payload, foreign: false },
         ),
+        ...(actor && { actor_jti: actor.jti }),
         policy_ids: [...new Set(policyIds)],
         policy_revision: String(policyRevision),
       };

@@ -42,6 +42,8 @@ export interface MintInput {
   act?: ActClaim;
   mayAct?: MayActClaim;
   parentJti?: string;
+  /** jti of the actor token an exchange was made with (RFC 8693 actor_token), recorded in the event. */
+  actorJti?: string;
   /** jtis of our tokens this one descends from, nearest first: revoking one of them revokes this token. */
   lineage?: readonly string[];
   /**
@@ -98,6 +100,8 @@ export interface TokenEventData {
   format: "jwt" | "opaque";
   kid?: string;
   parent_jti?: string;
+  /** For an exchange made with an actor_token: its jti (the token the delegation rested on beside the subject token). */
+  actor_jti?: string;
   /** Actor chain subjects, newest first. */
   actors?: string[];
   subject_issuer?: string;
@@ -241,6 +245,7 @@ export class TokenMinter {
       format: input.format,
       ...(key && { kid: key.kid }),
       ...(input.parentJti && { parent_jti: input.parentJti }),
+      ...(input.actorJti && { actor_jti: input.actorJti }),
       ...(input.act && { actors: actSubjects(input.act) }),
       ...(input.subjectIssuer && { subject_issuer: input.subjectIssuer }),
       ...(claims.origin_iat !== undefined && { origin_iat: claims.origin_iat }),

@@ -205,6 +205,8 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
       mayAct = parsed;
     }
     if (!isLineage(req.lineage)) throw invalidRequest(`lineage must be at most ${MAX_LINEAGE} well-formed jtis`);
+    // The actor token's jti is one of the lineage's: nothing else is ours to name.
+    if (req.actor_jti && !req.lineage.includes(req.actor_jti)) throw invalidRequest("actor_jti must be one of the lineage's jtis");
     // Who vouches for the subject is written into the token: only this stack or an issuer it trusts may be named.
     if (req.subject_issuer && !deps.subjectIssuers.includes(req.subject_issuer)) throw invalidRequest("subject_issuer is not a trusted issuer");
     // 0: none (an exchanger of an earlier release): the token then has only its own iat to be revoked by.
@@ -228,6 +230,7 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
       ...(act && { act }),
       ...(mayAct && { mayAct }),
       ...(req.parent_jti && { parentJti: req.parent_jti }),
+      ...(req.actor_jti && { actorJti: req.actor_jti }),
       ...(req.subject_issuer && { subjectIssuer: req.subject_issuer }),
       lineage: req.lineage,
       ...(originIat > 0 && { originIat }),

@@ -93,6 +93,12 @@ export interface MintRequest {
    * (another issuer's subject token: its keys are not ours to withdraw).
    */
   'lineage_kids'?: (string)[];
+  /**
+   * jti of the actor_token the caller presented (RFC 8693 §2.1), recorded in
+   * the event beside the subject token's (parent_jti), so an auditor sees
+   * which of the actor's tokens the delegation rested on. Empty for none.
+   */
+  'actor_jti'?: (string);
 }
 
 /**
@@ -185,4 +191,10 @@ export interface MintRequest__Output {
    * (another issuer's subject token: its keys are not ours to withdraw).
    */
   'lineage_kids': (string)[];
+  /**
+   * jti of the actor_token the caller presented (RFC 8693 §2.1), recorded in
+   * the event beside the subject token's (parent_jti), so an auditor sees
+   * which of the actor's tokens the delegation rested on. Empty for none.
+   */
+  'actor_jti': (string);
 }
