@@ -540,6 +540,22 @@ export const configSchema = z.strictObject({
        * writer sees what it changes (Put's expected_revision comes from Get).
        */
       write_scope: scopeToken.default("policy:write"),
+      /**
+       * How long a policy replica keeps deciding (Decide, Validate) from its
+       * copy of the policies bucket while it cannot confirm that copy holds
+       * every change (cut off from NATS; when connected, its copy behind the
+       * bucket, given two probe periods more). Past it, the replica answers
+       * temporarily_unavailable and reports NOT_SERVING: an operator's forbid
+       * made through another replica would not reach it.
+       */
+      max_staleness: duration
+        .pipe(
+          z
+            .number()
+            .min(1, "at least 1 second: a replica refusing at every blip of NATS would fail every exchange")
+            .max(3600, "at most 3600 seconds (1 hour): past it, a forbid may go unenforced that long"),
+        )
+        .default(30),
     })
     .prefault({}),
   /**

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { OAuthError } from "@sts/errors";
 import type { DecideRequest, Decision__Output } from "@sts/proto";
-import { DecisionCache } from "./decision-cache.js";
+import { DecisionCache, announcedVersion, comparePolicyVersions } from "./decision-cache.js";
 
 const allow: Decision__Output = {
   allow: true,
@@ -12,6 +12,7 @@ const allow: Decision__Output = {
   reason: "",
   policy_revision: "1",
   errors: [],
+  policy_generation: "",
 };
 const req: DecideRequest = { client_id: "A", audience: "B", requested_scopes: ["b"], depth: 1 };
 
@@ -145,5 +146,105 @@ describe("DecisionCache", () => {
       throw new OAuthError("invalid_request", "bad");
     }, 60_000);
     await expect(cache.decide(req)).rejects.toMatchObject({ code: "invalid_request" });
+  });
+
+  it("serves a cached decision while the policy service refuses, only until its TTL; then fails closed", async () => {
+    let now = 0;
+    let refusing = false;
+    const cache = new DecisionCache(
+      async () => {
+        if (refusing) throw new OAuthError("temporarily_unavailable", "this policy replica cannot confirm its policies are current");
+        return allow;
+      },
+      1000,
+      () => now,
+    );
+    await cache.decide(req);
+    refusing = true;
+    now = 1000 - 1;
+    expect((await cache.decide(req)).allow).toBe(true);
+    now = 1000;
+    await expect(cache.decide(req)).rejects.toMatchObject({ code: "temporarily_unavailable" });
+  });
+
+  it("keeps no refusal: the next identical question asks the policy service again", async () => {
+    const answers: Array<() => Decision__Output> = [
+      () => {
+        throw new OAuthError("temporarily_unavailable", "this policy replica cannot confirm its policies are current");
+      },
+      () => ({ ...allow, allow: false }),
+    ];
+    let calls = 0;
+    const cache = new DecisionCache(async () => (answers[calls++] ?? answers[1]!)(), 60_000);
+    await expect(cache.decide(req)).rejects.toMatchObject({ code: "temporarily_unavailable" });
+    expect(cache.size).toBe(0);
+    expect((await cache.decide(req)).allow).toBe(false);
+    expect(calls).toBe(2);
+  });
+});
+
+describe("DecisionCache across a policies bucket made anew", () => {
+  // Generations are the digits of the bucket's creation time (trailing zeros of the fraction left out).
+  const OLD = "2025010112000012";
+  const NEW = "202501011300005";
+  const at = (generation: string, revision: number, allowed = true): Decision__Output => ({
+    ...allow,
+    allow: allowed,
+    policy_generation: generation,
+    policy_revision: String(revision),
+  });
+
+  it("takes the new bucket's answers though their revisions restart from 1, and refuses the old bucket's once one came", async () => {
+    let answer = at(OLD, 40);
+    let calls = 0;
+    const cache = new DecisionCache(async () => {
+      calls++;
+      return answer;
+    }, 60_000);
+    await cache.decide({ ...req, audience: "C" });
+    // The operator made the bucket anew: seeded again, revisions from 1, and this question now denied.
+    answer = at(NEW, 3, false);
+    expect((await cache.decide(req)).allow).toBe(false);
+    expect(calls).toBe(2);
+    // Cached at the new generation, and the old bucket's decision no longer served.
+    expect((await cache.decide(req)).allow).toBe(false);
+    expect(calls).toBe(2);
+    // A replica still answering from the old bucket, at a higher revision, is behind: asked again, then refused.
+    answer = at(OLD, 41);
+    await expect(cache.decide({ ...req, audience: "C" })).rejects.toMatchObject({
+      code: "temporarily_unavailable",
+      cause: { description: `policy service answered from revision 41 of generation ${OLD}, behind revision 3 of generation ${NEW}` },
+    });
+  });
+
+  it("on a policy.updated of the new bucket, drops the old bucket's decisions and serves the new bucket's lower revisions", async () => {
+    let answer = at(OLD, 40);
+    const cache = new DecisionCache(async () => answer, 60_000);
+    await cache.decide(req);
+    const announced = announcedVersion({ id: `policy.updated.${NEW}.6`, data: { revision: "6" } });
+    expect(announced).toEqual({ generation: NEW, revision: 6n });
+    cache.invalidate(announced);
+    // The old bucket's answer is behind what was announced, whatever its revision.
+    await expect(cache.decide(req)).rejects.toMatchObject({ code: "temporarily_unavailable" });
+    answer = at(NEW, 6, false);
+    expect((await cache.decide(req)).allow).toBe(false);
+  });
+
+  it("orders generations by time, whatever the length of their fraction, and versions naming none by revision alone", () => {
+    const v = (generation: string, revision: bigint) => ({ generation, revision });
+    expect(comparePolicyVersions(v(OLD, 40n), v(NEW, 1n))).toBeLessThan(0);
+    expect(comparePolicyVersions(v("20250101120000", 9n), v("202501011200001", 1n))).toBeLessThan(0);
+    expect(comparePolicyVersions(v("2025010112000015", 1n), v("202501011200001", 9n))).toBeGreaterThan(0);
+    // The same instant written with and without a trailing zero: the revision decides.
+    expect(comparePolicyVersions(v("2025010112000010", 2n), v("202501011200001", 1n))).toBeGreaterThan(0);
+    expect(comparePolicyVersions(v("", 5n), v(NEW, 4n))).toBeGreaterThan(0);
+    expect(comparePolicyVersions(v(NEW, 4n), v(NEW, 4n))).toBe(0);
+  });
+
+  it("reads a policy.updated's version from its data and id; a bare revision without a well-formed id", () => {
+    expect(announcedVersion({ id: "policy.updated.123.7", data: { revision: "7" } })).toEqual({ generation: "123", revision: 7n });
+    expect(announcedVersion({ id: "something-else", data: { revision: "7" } })).toEqual({ generation: "", revision: 7n });
+    expect(announcedVersion({ data: { revision: "seven" } })).toBeUndefined();
+    expect(announcedVersion({})).toBeUndefined();
   });
 });

@@ -9,6 +9,13 @@
  * the whole TTL while answers from the newer set arrive for other questions.
  * When the policy service cannot answer and nothing cached applies, the
  * exchange fails closed with temporarily_unavailable, never allows.
+ *
+ * A revision counts in one generation of the policies bucket: one made anew
+ * (an operator's reset, NATS data lost) numbers its revisions from 1 again.
+ * Versions compare by generation first, so that an answer from the new
+ * bucket is not refused as older than the old bucket's last revision (every
+ * exchange failing closed until a restart), and one from the old bucket is
+ * refused once the new one has been seen.
  */
 import { OAuthError, unavailable } from "@sts/errors";
 import type { DecideRequest, Decision__Output } from "@sts/proto";
@@ -22,25 +29,65 @@ const MAX_ENTRIES = 50_000;
 const STALE_RETRIES = 3;
 const STALE_RETRY_MS = 20;
 
-/** A cached decision and the policy revision it was made at. */
+/** A version of the policy set: a KV revision, in the generation of the bucket it counts in ("" when not named). */
+export interface PolicyVersion {
+  generation: string;
+  revision: bigint;
+}
+
+/** A cached decision and the policy version it was made at. */
 interface Entry {
   decision: Decision__Output;
-  revision: bigint;
+  version: PolicyVersion;
   expires: number;
 }
 
-/** The policy revision an answer was made at (0 when the policy service names none). */
-function revisionOf(decision: Decision__Output): bigint {
-  return BigInt(decision.policy_revision || "0");
+/**
+ * Orders two generations: digits of their bucket's creation time, UTC year to second then the fraction of a second,
+ * its trailing zeros left out; padded alike, the later time is the larger string.
+ */
+function compareGenerations(a: string, b: string): number {
+  const width = Math.max(a.length, b.length);
+  const [x, y] = [a.padEnd(width, "0"), b.padEnd(width, "0")];
+  return x === y ? 0 : x < y ? -1 : 1;
 }
+
+/**
+ * Orders two policy versions (negative: `a` is older): a later generation is newer whatever its revision; within one,
+ * or when either names none (a policy service from before generations), the revision decides.
+ */
+export function comparePolicyVersions(a: PolicyVersion, b: PolicyVersion): number {
+  const generation = a.generation && b.generation ? compareGenerations(a.generation, b.generation) : 0;
+  if (generation !== 0) return generation;
+  return a.revision === b.revision ? 0 : a.revision < b.revision ? -1 : 1;
+}
+
+/** The policy version an answer was made at (revision 0 when the policy service names none). */
+function versionOf(decision: Decision__Output): PolicyVersion {
+  return { generation: decision.policy_generation ?? "", revision: BigInt(decision.policy_revision || "0") };
+}
+
+/** A policy.updated event id: `policy.updated.<generation>.<revision>` (services/policy/src/policy-updated.ts). */
+const ANNOUNCEMENT_ID = /^policy\.updated\.(\d+)\.\d+$/;
+
+/** The policy version a policy.updated event announces (its data's revision, in the generation its id names), if readable. */
+export function announcedVersion(event: { id?: unknown; data?: { revision?: unknown } }): PolicyVersion | undefined {
+  const revision = event.data?.revision;
+  if (typeof revision !== "string" || !/^\d+$/.test(revision)) return undefined;
+  const generation = typeof event.id === "string" ? (ANNOUNCEMENT_ID.exec(event.id)?.[1] ?? "") : "";
+  return { generation, revision: BigInt(revision) };
+}
+
+/** Describes a version for an error description. */
+const versionText = (v: PolicyVersion): string => (v.generation ? `revision ${v.revision} of generation ${v.generation}` : `revision ${v.revision}`);
 
 /** A TTL cache of decisions in front of the policy service. */
 export class DecisionCache {
   readonly #entries = new Map<string, Entry>();
   readonly #inflight = new Map<string, Promise<Decision__Output>>();
   #generation = 0;
-  /** Lowest policy revision a decision may come from (raised by policy.updated and by every answer). */
-  #minRevision = 0n;
+  /** Oldest policy version a decision may come from (raised by policy.updated and by every answer). */
+  #floor: PolicyVersion = { generation: "", revision: 0n };
   readonly #lookups = cacheLookups("@sts/exchanger", "sts.policy.decision_cache.lookups", "Policy decisions");
 
   constructor(
@@ -53,7 +100,7 @@ export class DecisionCache {
   async decide(request: DecideRequest): Promise<Decision__Output> {
     const key = JSON.stringify(request);
     const hit = this.#entries.get(key);
-    if (hit && hit.expires > this.nowMs() && hit.revision >= this.#minRevision) {
+    if (hit && hit.expires > this.nowMs() && comparePolicyVersions(hit.version, this.#floor) >= 0) {
       this.#lookups("hit");
       return hit.decision;
     }
@@ -63,10 +110,10 @@ export class DecisionCache {
       const generation = this.#generation;
       const asked: Promise<Decision__Output> = this.#askCurrent(request)
         .then((decision) => {
-          const revision = revisionOf(decision);
-          this.#raise(revision);
+          const version = versionOf(decision);
+          this.#raise(version);
           // A decision computed before an invalidation must not outlive it, nor one another answer has since overtaken.
-          if (generation === this.#generation && revision >= this.#minRevision) this.#store(key, decision, revision);
+          if (generation === this.#generation && comparePolicyVersions(version, this.#floor) >= 0) this.#store(key, decision, version);
           return decision;
         })
         .catch((err: unknown) => {
@@ -91,31 +138,35 @@ export class DecisionCache {
   async #askCurrent(request: DecideRequest): Promise<Decision__Output> {
     for (let attempt = 0; ; attempt++) {
       const decision = await this.decideRemote(request);
-      if (revisionOf(decision) >= this.#minRevision) return decision;
-      if (attempt === STALE_RETRIES) throw unavailable(`policy service answered from revision ${decision.policy_revision}, behind ${this.#minRevision}`);
+      if (comparePolicyVersions(versionOf(decision), this.#floor) >= 0) return decision;
+      if (attempt === STALE_RETRIES) throw unavailable(`policy service answered from ${versionText(versionOf(decision))}, behind ${versionText(this.#floor)}`);
       await new Promise((r) => setTimeout(r, STALE_RETRY_MS * 2 ** attempt));
     }
   }
 
-  #store(key: string, decision: Decision__Output, revision: bigint): void {
+  #store(key: string, decision: Decision__Output, version: PolicyVersion): void {
     if (this.#entries.size >= MAX_ENTRIES) this.#entries.delete(this.#entries.keys().next().value as string);
-    this.#entries.set(key, { decision, revision, expires: this.nowMs() + this.ttlMs });
+    this.#entries.set(key, { decision, version, expires: this.nowMs() + this.ttlMs });
   }
 
   /**
-   * An answer made at `revision` proves that revision is in force, whether or not its policy.updated reached us:
+   * An answer made at `version` proves that version is in force, whether or not its policy.updated reached us:
    * decisions made before it may allow what it forbids, so none of them is served again. Questions in flight need no
-   * dropping here: each answer is held to the minimum when it arrives (#askCurrent), and is asked again if behind.
+   * dropping here: each answer is held to the floor when it arrives (#askCurrent), and is asked again if behind.
    */
-  #raise(revision: bigint): void {
-    if (revision <= this.#minRevision) return;
-    this.#minRevision = revision;
-    for (const [key, entry] of this.#entries) if (entry.revision < revision) this.#entries.delete(key);
+  #raise(version: PolicyVersion): void {
+    if (comparePolicyVersions(version, this.#floor) <= 0) return;
+    // An answer naming no generation keeps the one known: its revision counts in it.
+    this.#floor = { generation: version.generation || this.#floor.generation, revision: version.revision };
+    for (const [key, entry] of this.#entries) if (comparePolicyVersions(entry.version, this.#floor) < 0) this.#entries.delete(key);
   }
 
-  /** Drops every cached decision and question in flight (on policy.updated), remembering the newest revision announced. */
-  invalidate(revision?: bigint): void {
-    if (revision !== undefined) this.#raise(revision);
+  /**
+   * Drops every cached decision and question in flight (on policy.updated), remembering the newest version announced
+   * (a bare revision: one in the generation known).
+   */
+  invalidate(announced?: PolicyVersion | bigint): void {
+    if (announced !== undefined) this.#raise(typeof announced === "bigint" ? { generation: "", revision: announced } : announced);
     this.#generation++;
     this.#entries.clear();
     // A question asked before the change must not answer one asked after it.

@@ -23,7 +23,8 @@ import type {
 } from "@sts/proto";
 import { readSettings } from "./config.js";
 import type { ExchangerSettings } from "./config.js";
-import { DecisionCache } from "./decision-cache.js";
+import { DecisionCache, announcedVersion } from "./decision-cache.js";
+import type { PolicyVersion } from "./decision-cache.js";
 import { exchangeService } from "./service.js";
 import { TrustedIssuers } from "./trusted-issuers.js";
 
@@ -91,15 +92,15 @@ async function serve({ config, internalAuthorization, now, nowMs, trustedIssuers
   // Every policy replica announces changes; any change drops every cached decision.
   const policySub = nats.nc.subscribe(eventSubject(EVENT_TYPES.POLICY_UPDATED), {
     callback: (err, msg) => {
-      let revision: bigint | undefined;
+      let announced: PolicyVersion | undefined;
       try {
-        const event = msg.json<{ data?: { revision?: string } }>();
-        if (event.data?.revision) revision = BigInt(event.data.revision);
+        // Its id names the bucket's generation: one made anew is newer whatever its revision.
+        announced = announcedVersion(msg.json<{ id?: unknown; data?: { revision?: unknown } }>());
       } catch {
         // An unreadable event still drops the cache.
       }
-      decisions.invalidate(revision);
-      logger.info({ revision: revision?.toString(), err }, "policy updated: decision cache dropped");
+      decisions.invalidate(announced);
+      logger.info({ revision: announced?.revision.toString(), generation: announced?.generation, err }, "policy updated: decision cache dropped");
     },
   });
 

@@ -11,7 +11,8 @@ import type { DecideInput } from "./cedar-engine.js";
 import { LivePolicySet } from "./live-policies.js";
 import { parseStoredPolicy } from "./policy-store.js";
 import type { StoredPolicy } from "./policy-store.js";
-import type { PolicyUpdated } from "./policy-updated.js";
+import { bucketGeneration, readBucketGeneration } from "./policy-updated.js";
+import type { BucketGeneration, PolicyUpdated } from "./policy-updated.js";
 
 const policy: StoredPolicy = {
   id: "a-to-b",
@@ -257,5 +258,105 @@ describe("stored policies written to the bucket around the service (real nats-se
     await put(kv, encodeKey(""), { ...policy, id: "", text: forbid });
     await waitFor(() => errors().some((m) => m.includes("do not make a policy set")), { timeoutMs: 10_000, message: "the failed build was not logged" });
     expect([live.engine().ids(), live.revision(), live.engine().decide(aToB).allow]).toEqual([["a-to-b"], 1n, true]);
+  });
+});
+
+describe("a policies bucket made anew", () => {
+  /** A copy holding `count` policies written at `created`, at revisions 1..count, the copy's count at `revision`. */
+  function copyOf(count: number, created: Date, revision = count) {
+    const entries = new Map<string, { value: StoredPolicy; revision: number; created: Date }>();
+    for (let i = 1; i <= count; i++) entries.set(encodeKey(`p${i}`), { value: { ...policy, id: `p${i}` }, revision: i, created });
+    const cache = {
+      values: () => [...entries.values()].map((e) => e.value)[Symbol.iterator](),
+      entries: () => [...entries.entries()],
+      entry: (key: string) => entries.get(key),
+      revision,
+      onChange: () => undefined,
+    } as unknown as KvCache<StoredPolicy>;
+    return { cache };
+  }
+  const made = new Date(1_700_000_000_000);
+  const standing = (lastRevision: bigint): BucketGeneration => ({ id: "2", createdMs: made.getTime(), lastRevision });
+  /** Lets every promise already settled run its reactions (the fake reads below answer at once). */
+  const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+  it("answers in the new generation once the set in force was read from it alone, and announces the set under it", async () => {
+    const { cache } = copyOf(2, new Date(made.getTime() + 1));
+    const { events, ids } = publisher(() => false);
+    const live = new LivePolicySet(cache, events, logger, { generation: "1", readGeneration: async () => standing(2n) });
+    await waitFor(() => live.generation() === "2", { timeoutMs: 2000, message: "the new generation was not taken" });
+    expect([live.inForce().generation, live.inForce().revision]).toEqual(["2", 2n]);
+    await waitFor(() => ids.includes("policy.updated.2.2"), { timeoutMs: 2000, message: "the set was not announced under the new generation" });
+  });
+
+  it("keeps the old generation while the set holds a version written before the bucket was made, or a revision past its last", async () => {
+    let reads = 0;
+    const readGeneration = async (): Promise<BucketGeneration> => {
+      reads++;
+      return standing(2n);
+    };
+    const older = new LivePolicySet(copyOf(2, new Date(made.getTime() - 1)).cache, undefined, logger, { generation: "1", readGeneration });
+    // The copy's count carried over from the old bucket: revision 9 where the new bucket holds 2.
+    const ahead = new LivePolicySet(copyOf(2, made, 9).cache, undefined, logger, { generation: "1", readGeneration });
+    await flush();
+    expect([reads, older.generation(), ahead.generation()]).toEqual([2, "1", "1"]);
+  });
+
+  it("reads the generation again, retrying, until NATS answers", async () => {
+    let failures = 3;
+    const live = new LivePolicySet(copyOf(1, made).cache, undefined, logger, {
+      generation: "1",
+      retryMs: 5,
+      readGeneration: async () => {
+        if (failures-- > 0) throw new Error("no responders");
+        return standing(1n);
+      },
+    });
+    await waitFor(() => live.generation() === "2", { timeoutMs: 2000, message: "the generation was not read again" });
+    live.stop();
+  });
+
+  describe("(real nats-server)", () => {
+    let server: NatsServerHandle;
+    let nats: NatsHandle;
+
+    beforeAll(async () => {
+      server = await startNats();
+      nats = await connectNats({ servers: server.url, name: "live-policies-remade" });
+    }, 30_000);
+
+    afterAll(async () => {
+      await nats?.close();
+      await server?.stop();
+    });
+
+    it("is followed by a running replica: the new bucket's set, at its own revisions, in its generation", async () => {
+      const name = "live_policies_remade";
+      const kv = await openBucket(nats, name, { owner: true, history: 10 });
+      for (const id of ["old/1", "old/2", "old/3", "old/4", "old/5"]) await kv.put(encodeKey(id), JSON.stringify({ ...policy, id }));
+      const cache = new KvCache(kv, { parse: parseStoredPolicy, invalid: "keep-previous", logger, probeIntervalMs: 200 });
+      await cache.ready();
+      const before = await bucketGeneration(kv);
+      const { events, ids } = publisher(() => false);
+      const live = new LivePolicySet(cache, events, logger, { generation: before, retryMs: 20, readGeneration: () => readBucketGeneration(kv) });
+      try {
+        expect([live.revision(), live.generation()]).toEqual([5n, before]);
+        // An operator's reset: the bucket destroyed and made again, written anew from revision 1.
+        await kv.destroy();
+        const again = await openBucket(nats, name, { owner: true, history: 10 });
+        for (const id of ["new/1", "new/2"]) await again.put(encodeKey(id), JSON.stringify({ ...policy, id }));
+        const after = await bucketGeneration(again);
+        expect(after).not.toBe(before);
+        await waitFor(() => live.generation() === after && live.revision() === 2n, {
+          timeoutMs: 10_000,
+          message: "the running replica did not follow the bucket made anew",
+        });
+        expect(live.inForce().engine.ids()).toEqual(["new/1", "new/2"]);
+        await waitFor(() => ids.includes(`policy.updated.${after}.2`), { timeoutMs: 2000, message: "not announced under the new generation" });
+      } finally {
+        live.stop();
+        cache.stop();
+      }
+    }, 30_000);
   });
 });

@@ -17,6 +17,15 @@
  * policy that no longer validates, a record under a key not its id's,
  * policies the engine cannot be built from) leaves the set in force as it
  * is, on every replica, rather than dropping a record or stopping.
+ *
+ * A replica decides only from a copy it knows to be current: cut off from
+ * NATS (or its copy behind the bucket) for longer than policy.max_staleness,
+ * an operator's forbid made through another replica would never reach it, so
+ * it refuses (temporarily_unavailable) rather than go on allowing. Each
+ * answer names the generation of the bucket its revision counts in: a bucket
+ * made anew numbers its revisions from 1 again, and the exchangers, which
+ * refuse answers older than the newest they have seen, compare the
+ * generation first (services/exchanger/src/decision-cache.ts).
  */
 import { unavailable } from "@sts/errors";
 import { encodeKey } from "@sts/nats";
@@ -26,8 +35,8 @@ import { PolicyEngine } from "./cedar-engine.js";
 import { inForce, storedUnder } from "./policy-store.js";
 import type { StoredPolicy } from "./policy-store.js";
 import { operatorChanges, policyUpdatedData, publishUntilStored } from "./policy-updated.js";
-import type { Announcement, BucketChange } from "./policy-updated.js";
-import type { LivePolicies } from "./service.js";
+import type { Announcement, BucketChange, BucketGeneration } from "./policy-updated.js";
+import type { LivePolicies, PolicySetInForce } from "./service.js";
 
 /** How long a writer whose call has no deadline waits for its change's record. */
 const DEFAULT_RECORD_WAIT_MS = 10_000;
@@ -35,6 +44,42 @@ const DEFAULT_RECORD_WAIT_MS = 10_000;
 const DEADLINE_MARGIN_MS = 250;
 /** Outcomes of operators' records kept for writers to look up: far more changes than arrive within one call's deadline. */
 const MAX_RECORDS = 1024;
+
+/** Largest delay between two attempts to read the bucket's generation. */
+const MAX_GENERATION_RETRY_MS = 5_000;
+
+/** How current a copy is known to be, as a staleness guard reads it (CopyFreshness of @sts/revocation). */
+interface CopyFreshness {
+  confirmedAt: number | undefined;
+  probeIntervalMs: number;
+}
+
+/** Bounds how stale a copy may be decided from: a StalenessGuard of @sts/revocation, as the revocation readers use. */
+export interface StalenessCheck {
+  /** Throws temporarily_unavailable once the copy may miss changes for longer than allowed. */
+  check(copy: CopyFreshness): void;
+}
+
+/** Options of {@link LivePolicySet}. */
+export interface LivePolicySetOptions {
+  /** The policies bucket's generation when the copy was loaded, part of each event id and answer. */
+  generation: string;
+  /** Delay before the first retry of a failed announcement; it doubles up to 5 s. */
+  retryMs?: number;
+  /** Without it, the copy is decided from however old it is (tests). */
+  staleness?: StalenessCheck;
+  /** How often the copy compares itself with the bucket (the KvCache's probeIntervalMs). */
+  probeIntervalMs?: number;
+  /** Reads the bucket's generation as it stands; without it, the generation given at start stays. */
+  readGeneration?: () => Promise<BucketGeneration>;
+}
+
+/** When the oldest version among `entries` was written (ms); undefined when there are none. */
+function oldestWrite(entries: ReadonlyArray<[string, { created: Date }]>): number | undefined {
+  let oldest: number | undefined;
+  for (const [, e] of entries) oldest = Math.min(oldest ?? Infinity, e.created.getTime());
+  return oldest;
+}
 
 /** Resolves with `p`, or with undefined once `until` (epoch ms) has passed. */
 async function within<T>(p: Promise<T>, until: number): Promise<T | undefined> {
@@ -61,17 +106,24 @@ export class LivePolicySet implements LivePolicies {
   readonly #records = new Map<bigint, Promise<boolean>>();
   /** Delay before the first retry of a failed announcement; it doubles up to 5 s. */
   readonly #retryMs: number;
-  /** The policies bucket's generation, part of each event id (policy-updated.ts). */
-  readonly #generation: string;
+  /** The generation of the bucket the set in force was read from, part of each event id (policy-updated.ts) and answer. */
+  #generation: string;
+  /** When the oldest version the set in force was built from was written (ms); undefined when it was built from none. */
+  #oldestWrite: number | undefined;
+  /** Counts reads of the bucket's generation: a read that a newer one superseded stops retrying. */
+  #generationReads = 0;
+  #stopped = false;
+  readonly #options: LivePolicySetOptions;
 
   constructor(
     private readonly cache: KvCache<StoredPolicy>,
     private readonly events: EventPublisher | undefined,
     private readonly logger: Logger,
-    options: { generation: string; retryMs?: number },
+    options: LivePolicySetOptions,
   ) {
     this.#retryMs = options.retryMs ?? 250;
     this.#generation = options.generation;
+    this.#options = options;
     this.#engine = new PolicyEngine([]);
     this.#rebuild();
     cache.onChange((key, value, revision, created) => {
@@ -120,6 +172,7 @@ export class LivePolicySet implements LivePolicies {
       return;
     }
     this.#engine = engine;
+    this.#oldestWrite = oldestWrite(this.cache.entries());
     const revision = BigInt(this.cache.revision);
     const previous = this.#revision;
     const before = this.#inForce;
@@ -141,6 +194,45 @@ export class LivePolicySet implements LivePolicies {
       this.#waiters.delete(w);
       w.resolve();
     }
+    void this.#followGeneration();
+  }
+
+  /**
+   * Reads the bucket's generation after each rebuild, retrying while NATS cannot answer: a rebuild is how a copy read
+   * again from a bucket made anew shows, and its answers must say so before the exchangers take them for older ones.
+   */
+  async #followGeneration(): Promise<void> {
+    const read = this.#options.readGeneration;
+    if (!read) return;
+    const attempt = ++this.#generationReads;
+    for (let delay = this.#retryMs; attempt === this.#generationReads && !this.#stopped; delay = Math.min(delay * 2, MAX_GENERATION_RETRY_MS)) {
+      try {
+        const generation = await read();
+        if (attempt === this.#generationReads) this.#adopt(generation);
+        return;
+      } catch (err) {
+        this.logger.warn({ err }, "cannot read the policies bucket's generation; retrying");
+      }
+      await new Promise((r) => setTimeout(r, delay).unref());
+    }
+  }
+
+  /**
+   * Answers in `standing`'s generation once the set in force can only have been read from it. Every version of a
+   * bucket made anew was written after it was made, and its revisions count from 1: a set built from an older version,
+   * or at a revision past the new bucket's last (the copy's count carried over), comes at least in part from the bucket
+   * before, and labelled with the new generation it would make the exchangers refuse the new bucket's revisions below it.
+   */
+  #adopt(standing: BucketGeneration): void {
+    if (standing.id === this.#generation) return;
+    if ((this.#oldestWrite ?? Infinity) < standing.createdMs || this.#revision > standing.lastRevision) return;
+    this.logger.warn(
+      { generation: standing.id, previous: this.#generation, revision: this.#revision.toString() },
+      "policies bucket made anew: deciding in its generation",
+    );
+    this.#generation = standing.id;
+    // The exchangers hear the new generation from the announcement too, and drop what the old bucket's set decided.
+    if (this.events) this.#announceChanges(this.events, this.#inForce, [], this.#revision);
   }
 
   /**
@@ -202,12 +294,47 @@ export class LivePolicySet implements LivePolicies {
     return this.#waiters.size;
   }
 
+  /** The engine in force, however old this replica's copy is (see {@link inForce}). */
   engine(): PolicyEngine {
     return this.#engine;
   }
 
+  /** The KV revision the engine in force was built from. */
   revision(): bigint {
     return this.#revision;
+  }
+
+  /** The generation of the bucket that revision counts in. */
+  generation(): string {
+    return this.#generation;
+  }
+
+  /**
+   * The set in force to decide with; throws temporarily_unavailable once this replica's copy may have missed changes
+   * for longer than allowed (SECURITY.md: a cached state is trusted for a bounded staleness, then fails closed).
+   */
+  inForce(): PolicySetInForce {
+    try {
+      this.#options.staleness?.check({ confirmedAt: this.cache.confirmedAt, probeIntervalMs: this.#options.probeIntervalMs ?? 0 });
+    } catch (err) {
+      throw unavailable("this policy replica cannot confirm its policies are current (cut off from the policies bucket); retry", err);
+    }
+    return { engine: this.#engine, revision: this.#revision, generation: this.#generation };
+  }
+
+  /** Whether {@link inForce} answers now (readiness). */
+  fresh(): boolean {
+    try {
+      this.inForce();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Stops following the bucket's generation. */
+  stop(): void {
+    this.#stopped = true;
   }
 
   get(id: string): (StoredPolicy & { revision: bigint }) | undefined {

@@ -1,7 +1,8 @@
 /** Policy service entry point: config → telemetry, signals and admin server → NATS → seed hops → live engine, records replayed → revocations, JWKS → gRPC. */
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
-import { BUCKETS, EventPublisher, KvCache, openBucket } from "@sts/nats";
+import { BUCKETS, DEFAULT_PROBE_INTERVAL_MS, EventPublisher, KvCache, openBucket } from "@sts/nats";
+import { StalenessGuard } from "@sts/revocation";
 import { openGrpcCredentials, startGrpcServer } from "@sts/grpc";
 import { openStackTokens } from "@sts/mesh";
 import { loadPolicyProto, PROTO_FILES } from "@sts/proto";
@@ -10,11 +11,14 @@ import { readSettings } from "./config.js";
 import type { PolicySettings } from "./config.js";
 import { compileConfigHops } from "./policy-text.js";
 import { LivePolicySet } from "./live-policies.js";
-import { bucketGeneration } from "./policy-updated.js";
+import { bucketGeneration, readBucketGeneration } from "./policy-updated.js";
 import { announceHistory } from "./missed-records.js";
 import { operatorAccess } from "./operator-access.js";
 import { PolicyStore, parseStoredPolicy } from "./policy-store.js";
 import { policyService } from "./service.js";
+
+/** How often readiness is looked at again: a copy goes stale with time, not with an event. */
+const READINESS_CHECK_MS = 1_000;
 
 /** Waits for what the policy service needs (NATS, its bucket, the issuer's revocations, its gRPC identity), then serves. */
 async function serve({ config, breakGlassToken, now }: PolicySettings, logger: Logger): Promise<StartedService> {
@@ -30,6 +34,7 @@ async function serve({ config, breakGlassToken, now }: PolicySettings, logger: L
     // Forgetting could lift a forbid; the version this replica last read stays enforced (and the write is logged).
     invalid: "keep-previous",
     logger,
+    probeIntervalMs: DEFAULT_PROBE_INTERVAL_MS,
   });
   await cache.ready();
   const store = new PolicyStore(kv, now);
@@ -44,7 +49,13 @@ async function serve({ config, breakGlassToken, now }: PolicySettings, logger: L
 
   const events = new EventPublisher(nats, { source: "sts/policy", logger });
   const generation = await bucketGeneration(kv);
-  const live = new LivePolicySet(cache, events, logger, { generation });
+  const live = new LivePolicySet(cache, events, logger, {
+    generation,
+    // As the revocation readers: decisions from a copy that may miss an operator's newer forbid fail closed past the bound.
+    staleness: new StalenessGuard(nats, config.policy.max_staleness * 1000),
+    probeIntervalMs: DEFAULT_PROBE_INTERVAL_MS,
+    readGeneration: () => readBucketGeneration(kv),
+  });
   let stopping = false;
   // In the background: the replica serves while records it cannot store yet are retried.
   void announceHistory(kv, events, logger, { generation, stopped: () => stopping }).then((records) =>
@@ -75,16 +86,21 @@ async function serve({ config, breakGlassToken, now }: PolicySettings, logger: L
     reflection: { protoFiles: PROTO_FILES },
     logger,
   });
-  server.setServing(nats.isConnected());
-  nats.onStatusChange((connected) => server.setServing(connected));
+  // Ready only while it would decide: a replica refusing Decide takes no new callers.
+  const serving = (): boolean => nats.isConnected() && live.fresh();
+  server.setServing(serving());
+  nats.onStatusChange(() => server.setServing(serving()));
+  const readiness = setInterval(() => server.setServing(serving()), READINESS_CHECK_MS).unref();
   logger.info({ port: server.port, policies: live.list().length, audience: config.policy.api_audience }, "policy service listening");
   return {
     // Its gRPC identity lost for good (its agent refusing the stream): only a restart helps.
     checks: { live: () => !tls.lost(), ready: () => server.isServing() },
     stop: async () => {
       stopping = true;
+      clearInterval(readiness);
       await server.shutdown(5_000);
       tls.close();
+      live.stop();
       cache.stop();
       tokens.stop();
       await nats.close();

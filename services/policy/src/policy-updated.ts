@@ -85,7 +85,23 @@ export function* operatorChanges(
  * duplicates of the old one's, and drop them from the audit trail. The same on every replica and every start.
  */
 export async function bucketGeneration(kv: KV): Promise<string> {
-  return (await kv.status()).streamInfo.created.replace(/[^0-9]/g, "");
+  return (await readBucketGeneration(kv)).id;
+}
+
+/** The making of the policies bucket that stands now, read from its stream. */
+export interface BucketGeneration {
+  /** Its {@link bucketGeneration}. */
+  id: string;
+  /** When its stream was created (ms since the epoch): every version it holds was written since. */
+  createdMs: number;
+  /** Its last revision when read: a copy of it cannot run a later one. */
+  lastRevision: bigint;
+}
+
+/** Reads the generation of the policies bucket as it stands now (one STREAM.INFO). */
+export async function readBucketGeneration(kv: KV): Promise<BucketGeneration> {
+  const { created, state } = (await kv.status()).streamInfo;
+  return { id: created.replace(/[^0-9]/g, ""), createdMs: Date.parse(created), lastRevision: BigInt(state.last_seq) };
 }
 
 /** How {@link publishUntilStored} retries. */

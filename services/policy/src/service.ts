@@ -11,15 +11,22 @@ import { checkPolicyId } from "./policy-store.js";
 import { policyProblem } from "./policy-text.js";
 import type { PolicyStore, StoredPolicy } from "./policy-store.js";
 
+/** The engine in force, the KV revision it was built from, and the generation of the bucket that revision counts in. */
+export interface PolicySetInForce {
+  engine: PolicyEngine;
+  revision: bigint;
+  generation: string;
+}
+
 /** The engine currently in force, with the KV revision it was built from. */
 export interface LivePolicies {
-  engine(): PolicyEngine;
+  /** The set to decide with; throws temporarily_unavailable when this replica's copy may be out of date. */
+  inForce(): PolicySetInForce;
   /**
    * Resolves once this replica runs `revision` and JetStream has stored the policy.updated record of the operator's
    * change made at it; rejects with temporarily_unavailable when that has not happened by the deadline.
    */
   recorded(revision: bigint, deadline?: Date): Promise<void>;
-  revision(): bigint;
   get(id: string): (StoredPolicy & { revision: bigint }) | undefined;
   list(): Array<StoredPolicy & { revision: bigint }>;
 }
@@ -58,7 +65,7 @@ export function toDecideInput(req: DecideRequest__Output): DecideInput {
   };
 }
 
-function toWire(d: EngineDecision, revision: bigint): Decision {
+function toWire(d: EngineDecision, { revision, generation }: PolicySetInForce): Decision {
   return {
     allow: d.allow,
     policy_ids: d.policyIds,
@@ -68,6 +75,7 @@ function toWire(d: EngineDecision, revision: bigint): Decision {
     reason: d.reason,
     policy_revision: revision.toString(),
     errors: d.errors,
+    policy_generation: generation,
   };
 }
 
@@ -96,7 +104,10 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
     Decide: unary(
       async (req, ctx) => {
         requirePeerSpiffeId(ctx, deps.deciderSpiffeId, "exchanger");
-        return toWire(live.engine().decide(toDecideInput(req)), live.revision());
+        const input = toDecideInput(req);
+        // Never from a copy that may lack an operator's newer forbid: refused, the exchanger fails closed.
+        const set = live.inForce();
+        return toWire(set.engine.decide(input), set);
       },
       { name: "Decide", logger },
     ),
@@ -107,13 +118,14 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
         await operators.read(ctx.metadata);
         if (!req.request) throw invalidRequest("request is required");
         const input = toDecideInput(req.request);
-        let engine = live.engine();
         if (req.candidate?.text) {
           checkPolicyId(req.candidate.id);
           checkPolicyText(req.candidate.text, req.candidate.id);
-          engine = engine.withCandidate({ id: req.candidate.id, text: req.candidate.text });
         }
-        return toWire(engine.decide(input), live.revision());
+        // As Decide: an operator asking "what would happen" must not be told from a set that may be out of date.
+        const set = live.inForce();
+        const engine = req.candidate?.text ? set.engine.withCandidate({ id: req.candidate.id, text: req.candidate.text }) : set.engine;
+        return toWire(engine.decide(input), set);
       },
       { name: "Validate", logger },
     ),

@@ -35,6 +35,15 @@ export interface Decision {
    * Errors met while evaluating (never cause an allow).
    */
   'errors'?: (string)[];
+  /**
+   * Which making of the policies bucket policy_revision counts in: the
+   * creation time of the bucket's stream as digits (UTC, year to second, then
+   * the fraction of a second), as in the policy.updated event id. A bucket
+   * made anew (an operator's reset, NATS data lost) numbers its revisions
+   * from 1 again: a later generation is newer whatever its revision. Empty
+   * from a policy service that names none; revisions alone compare then.
+   */
+  'policy_generation'?: (string);
 }
 
 /**
@@ -70,4 +79,13 @@ export interface Decision__Output {
    * Errors met while evaluating (never cause an allow).
    */
   'errors': (string)[];
+  /**
+   * Which making of the policies bucket policy_revision counts in: the
+   * creation time of the bucket's stream as digits (UTC, year to second, then
+   * the fraction of a second), as in the policy.updated event id. A bucket
+   * made anew (an operator's reset, NATS data lost) numbers its revisions
+   * from 1 again: a later generation is newer whatever its revision. Empty
+   * from a policy service that names none; revisions alone compare then.
+   */
+  'policy_generation': (string);
 }

@@ -28,14 +28,20 @@ import type { ValidateRequest as _sts_policy_v1_ValidateRequest, ValidateRequest
  */
 export interface PolicyServiceClient extends grpc.Client {
   /**
-   * Decide evaluates an exchange request against the active policy set.
+   * Decide evaluates an exchange request against the active policy set. A
+   * replica that cannot confirm its copy of the set is current (cut off from
+   * NATS, or its copy behind the bucket, for longer than policy.max_staleness)
+   * answers temporarily_unavailable (UNAVAILABLE) rather than from that copy.
    */
   Decide(argument: _sts_policy_v1_DecideRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
   Decide(argument: _sts_policy_v1_DecideRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
   Decide(argument: _sts_policy_v1_DecideRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
   Decide(argument: _sts_policy_v1_DecideRequest, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
   /**
-   * Decide evaluates an exchange request against the active policy set.
+   * Decide evaluates an exchange request against the active policy set. A
+   * replica that cannot confirm its copy of the set is current (cut off from
+   * NATS, or its copy behind the bucket, for longer than policy.max_staleness)
+   * answers temporarily_unavailable (UNAVAILABLE) rather than from that copy.
    */
   decide(argument: _sts_policy_v1_DecideRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
   decide(argument: _sts_policy_v1_DecideRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
@@ -157,7 +163,8 @@ export interface PolicyServiceClient extends grpc.Client {
   
   /**
    * Validate evaluates a request against the active set, or against a
-   * candidate policy text in place of one policy (what-if), changing nothing.
+   * candidate policy text in place of one policy (what-if), changing nothing;
+   * temporarily_unavailable as Decide when the replica's copy is out of date.
    */
   Validate(argument: _sts_policy_v1_ValidateRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
   Validate(argument: _sts_policy_v1_ValidateRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
@@ -165,7 +172,8 @@ export interface PolicyServiceClient extends grpc.Client {
   Validate(argument: _sts_policy_v1_ValidateRequest, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
   /**
    * Validate evaluates a request against the active set, or against a
-   * candidate policy text in place of one policy (what-if), changing nothing.
+   * candidate policy text in place of one policy (what-if), changing nothing;
+   * temporarily_unavailable as Decide when the replica's copy is out of date.
    */
   validate(argument: _sts_policy_v1_ValidateRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
   validate(argument: _sts_policy_v1_ValidateRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
@@ -186,7 +194,10 @@ export interface PolicyServiceClient extends grpc.Client {
  */
 export interface PolicyServiceHandlers extends grpc.UntypedServiceImplementation {
   /**
-   * Decide evaluates an exchange request against the active policy set.
+   * Decide evaluates an exchange request against the active policy set. A
+   * replica that cannot confirm its copy of the set is current (cut off from
+   * NATS, or its copy behind the bucket, for longer than policy.max_staleness)
+   * answers temporarily_unavailable (UNAVAILABLE) rather than from that copy.
    */
   Decide: grpc.handleUnaryCall<_sts_policy_v1_DecideRequest__Output, _sts_policy_v1_Decision>;
   
@@ -236,7 +247,8 @@ export interface PolicyServiceHandlers extends grpc.UntypedServiceImplementation
   
   /**
    * Validate evaluates a request against the active set, or against a
-   * candidate policy text in place of one policy (what-if), changing nothing.
+   * candidate policy text in place of one policy (what-if), changing nothing;
+   * temporarily_unavailable as Decide when the replica's copy is out of date.
    */
   Validate: grpc.handleUnaryCall<_sts_policy_v1_ValidateRequest__Output, _sts_policy_v1_Decision>;
   
