@@ -11,7 +11,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Metadata, credentials } from "@grpc/grpc-js";
 import type { CallOptions, ServiceError } from "@grpc/grpc-js";
-import { createLocalJWKSet } from "jose";
 import type { KV } from "@nats-io/kv";
 import { OAuthError } from "@sts/errors";
 import { startGrpcServer } from "@sts/grpc";
@@ -26,7 +25,7 @@ import type { NatsServerHandle } from "@sts/testkit";
 import type { CompiledPolicy } from "./hops.js";
 import { LivePolicySet } from "./live-policies.js";
 import { announceHistory } from "./missed-records.js";
-import { operatorAccess } from "./operator-access.js";
+import { breakGlassOnly } from "./operators.fixture.js";
 import { PolicyStore, parseStoredPolicy } from "./policy-store.js";
 import type { StoredPolicy } from "./policy-store.js";
 import { bucketGeneration } from "./policy-updated.js";
@@ -41,17 +40,7 @@ const bob: CallerIdentity = { credential: "access_token", sub: "bob", client_id:
 const text = (to: string): string => `permit (principal == Client::"A", action == Action::"exchange", resource == Audience::"${to}");`;
 const logger = createLogger("policy-service-test", { level: "silent" });
 const proto = loadPolicyProto();
-const operators = operatorAccess({
-  breakGlassToken: SECRET,
-  tokens: {
-    issuer: "https://sts.test",
-    audience: "sts-policy",
-    keys: createLocalJWKSet({ keys: [] }),
-    revocations: { isRevoked: () => false, subjectRevokedAt: () => undefined, isKeyWithdrawn: () => false },
-  },
-  readScope: "policy:read",
-  writeScope: "policy:write",
-});
+const operators = breakGlassOnly(SECRET);
 
 let server: NatsServerHandle;
 /** The test's own connection and view of the bucket: what it reads is never a replica's doing. */

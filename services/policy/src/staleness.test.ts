@@ -8,7 +8,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Metadata, credentials, status } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
-import { createLocalJWKSet } from "jose";
 import { startGrpcServer } from "@sts/grpc";
 import type { GrpcServerHandle } from "@sts/grpc";
 import type { KvCache } from "@sts/nats";
@@ -18,7 +17,7 @@ import type { Decision__Output, PolicyServiceClient } from "@sts/proto";
 import { StalenessGuard } from "@sts/revocation";
 import { createLogger } from "@sts/telemetry";
 import { LivePolicySet } from "./live-policies.js";
-import { operatorAccess } from "./operator-access.js";
+import { breakGlassOnly } from "./operators.fixture.js";
 import type { PolicyStore, StoredPolicy } from "./policy-store.js";
 import { policyService } from "./service.js";
 
@@ -84,17 +83,7 @@ beforeAll(async () => {
     staleness: new StalenessGuard(connection, MAX_STALENESS_MS, () => now),
     probeIntervalMs: PROBE_MS,
   });
-  const operators = operatorAccess({
-    breakGlassToken: SECRET,
-    tokens: {
-      issuer: "https://sts.test",
-      audience: "sts-policy",
-      keys: createLocalJWKSet({ keys: [] }),
-      revocations: { isRevoked: () => false, subjectRevokedAt: () => undefined, isKeyWithdrawn: () => false },
-    },
-    readScope: "policy:read",
-    writeScope: "policy:write",
-  });
+  const operators = breakGlassOnly(SECRET);
   // Decide and Validate never write.
   const store = {} as PolicyStore;
   const proto = loadPolicyProto();
