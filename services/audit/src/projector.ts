@@ -174,12 +174,6 @@ export class Projector {
     this.#stall.onStalledChange?.(stalled);
   }
 
-  /** A commit is progress: the projection is not stalled, whatever backlog remains. */
-  #committed(): void {
-    this.#behindSince = undefined;
-    if (this.#stalled) this.#setStalled(false);
-  }
-
   async #run(): Promise<void> {
     while (!this.#stopped) {
       try {
@@ -202,7 +196,8 @@ export class Projector {
             for (const m of msgs) m.nak(REDELIVER_AFTER_MS);
             return;
           }
-          this.#committed();
+          // A commit is progress: the projection is not stalled, whatever backlog remains.
+          this.#setStalled(false);
           // Acked only after the commit: a crash before this line redelivers the batch.
           for (const m of msgs) m.ack();
         };
