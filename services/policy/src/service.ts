@@ -149,6 +149,8 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
     Get: unary(
       async (req, ctx) => {
         await operators.read(ctx.metadata);
+        // As Validate: an operator must not be shown as in force a policy another replica has since deleted or changed.
+        live.inForce();
         const p = live.get(req.id);
         if (!p) throw noSuchPolicy();
         return toPolicy(p);
@@ -159,6 +161,7 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
     List: unary(
       async (_req, ctx) => {
         await operators.read(ctx.metadata);
+        live.inForce();
         return { policies: live.list().map(toPolicy) };
       },
       { name: "List", logger },

@@ -1,6 +1,6 @@
 /**
  * A policy replica decides only from a copy of the policies bucket it knows to be current: cut off from NATS (or its
- * copy behind the bucket) for longer than policy.max_staleness, Decide and Validate answer temporarily_unavailable
+ * copy behind the bucket) for longer than policy.max_staleness, Decide, Validate, Get and List answer temporarily_unavailable
  * (UNAVAILABLE) and the replica is not ready, since an operator's forbid made through another replica would never
  * reach it. Served over gRPC as main.ts serves them, with the revocation readers' StalenessGuard, a copy and a NATS
  * connection the test drives, and a clock it moves.
@@ -64,17 +64,24 @@ function copy(): KvCache<StoredPolicy> {
   } as unknown as KvCache<StoredPolicy>;
 }
 
-/** How a call ends: the decision's allow, or the gRPC status and OAuth error it was refused with. */
-function outcome(method: "Decide" | "Validate"): Promise<string> {
+/** How a call ends: the decision's allow (the policy's or the list's ids for Get and List), or the gRPC status and OAuth error it was refused with. */
+function outcome(method: "Decide" | "Validate" | "Get" | "List"): Promise<string> {
   const metadata = new Metadata();
   metadata.set("authorization", `Bearer ${SECRET}`);
   return new Promise((resolve) => {
-    const answered = (err: ServiceError | null, d?: Decision__Output): void =>
-      resolve(err ? `${status[err.code]} ${String(err.metadata.get("oauth-error")[0])}` : `allow=${d?.allow}`);
+    const refused = (err: ServiceError): string => `${status[err.code]} ${String(err.metadata.get("oauth-error")[0])}`;
+    const answered = (err: ServiceError | null, d?: Decision__Output): void => resolve(err ? refused(err) : `allow=${d?.allow}`);
     if (method === "Decide") client.Decide(question, metadata, answered);
-    else client.Validate({ request: question }, metadata, answered);
+    else if (method === "Validate") client.Validate({ request: question }, metadata, answered);
+    else if (method === "Get") client.Get({ id: permit.id }, metadata, (err, p) => resolve(err ? refused(err) : `policy=${p?.id}`));
+    else client.List({}, metadata, (err, l) => resolve(err ? refused(err) : `policies=${l?.policies.map((p) => p.id).join(",")}`));
   });
 }
+
+/** Every call that answers from the copy, as {@link outcome} reports each. */
+const fromCopy = (): Promise<string[]> => Promise.all((["Decide", "Validate", "Get", "List"] as const).map(outcome));
+const ANSWERED = ["allow=true", "allow=true", `policy=${permit.id}`, `policies=${permit.id}`];
+const REFUSED = Array<string>(4).fill("UNAVAILABLE temporarily_unavailable");
 
 beforeAll(async () => {
   const connection = { isConnected: () => connected, onStatusChange: (cb: (c: boolean) => void) => listeners.push(cb) };
@@ -106,14 +113,15 @@ describe("a policy replica's copy of the policies", () => {
   it("is decided from for the bound after NATS is lost, then refused (temporarily_unavailable, not ready) until NATS is back", async () => {
     setConnected(false);
     now += MAX_STALENESS_MS;
-    expect([await outcome("Decide"), await outcome("Validate")]).toEqual(["allow=true", "allow=true"]);
+    expect(await fromCopy()).toEqual(ANSWERED);
     now += 1;
-    // Another replica may have stored a forbid of this very exchange meanwhile: no allow from this copy.
-    expect([await outcome("Decide"), await outcome("Validate")]).toEqual(["UNAVAILABLE temporarily_unavailable", "UNAVAILABLE temporarily_unavailable"]);
+    // Another replica may have stored a forbid of this very exchange meanwhile: no allow from this copy, and no
+    // operator told the permit is still in force.
+    expect(await fromCopy()).toEqual(REFUSED);
     expect(live.fresh()).toBe(false);
     setConnected(true);
     confirmedAt = now;
-    expect(await outcome("Decide")).toBe("allow=true");
+    expect(await fromCopy()).toEqual(ANSWERED);
     expect(live.fresh()).toBe(true);
   });
 
@@ -122,7 +130,7 @@ describe("a policy replica's copy of the policies", () => {
     now += MAX_STALENESS_MS + 2 * PROBE_MS;
     expect(await outcome("Decide")).toBe("allow=true");
     now += 1;
-    expect([await outcome("Decide"), await outcome("Validate")]).toEqual(["UNAVAILABLE temporarily_unavailable", "UNAVAILABLE temporarily_unavailable"]);
+    expect(await fromCopy()).toEqual(REFUSED);
     expect(live.fresh()).toBe(false);
     // Its watch caught up (the probe saw it hold every write): decided from again.
     confirmedAt = now;

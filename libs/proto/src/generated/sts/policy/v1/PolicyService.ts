@@ -73,7 +73,8 @@ export interface PolicyServiceClient extends grpc.Client {
   
   /**
    * Get returns one policy; not_found (NOT_FOUND) when none of that id is in
-   * force.
+   * force; temporarily_unavailable as Decide when the replica's copy is out of
+   * date.
    */
   Get(argument: _sts_policy_v1_GetRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Policy__Output>): grpc.ClientUnaryCall;
   Get(argument: _sts_policy_v1_GetRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_Policy__Output>): grpc.ClientUnaryCall;
@@ -81,7 +82,8 @@ export interface PolicyServiceClient extends grpc.Client {
   Get(argument: _sts_policy_v1_GetRequest, callback: grpc.requestCallback<_sts_policy_v1_Policy__Output>): grpc.ClientUnaryCall;
   /**
    * Get returns one policy; not_found (NOT_FOUND) when none of that id is in
-   * force.
+   * force; temporarily_unavailable as Decide when the replica's copy is out of
+   * date.
    */
   get(argument: _sts_policy_v1_GetRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Policy__Output>): grpc.ClientUnaryCall;
   get(argument: _sts_policy_v1_GetRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_Policy__Output>): grpc.ClientUnaryCall;
@@ -89,14 +91,16 @@ export interface PolicyServiceClient extends grpc.Client {
   get(argument: _sts_policy_v1_GetRequest, callback: grpc.requestCallback<_sts_policy_v1_Policy__Output>): grpc.ClientUnaryCall;
   
   /**
-   * List returns every policy, ordered by id.
+   * List returns every policy, ordered by id; temporarily_unavailable as Decide
+   * when the replica's copy is out of date.
    */
   List(argument: _sts_policy_v1_ListRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_ListResponse__Output>): grpc.ClientUnaryCall;
   List(argument: _sts_policy_v1_ListRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_ListResponse__Output>): grpc.ClientUnaryCall;
   List(argument: _sts_policy_v1_ListRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_ListResponse__Output>): grpc.ClientUnaryCall;
   List(argument: _sts_policy_v1_ListRequest, callback: grpc.requestCallback<_sts_policy_v1_ListResponse__Output>): grpc.ClientUnaryCall;
   /**
-   * List returns every policy, ordered by id.
+   * List returns every policy, ordered by id; temporarily_unavailable as Decide
+   * when the replica's copy is out of date.
    */
   list(argument: _sts_policy_v1_ListRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_ListResponse__Output>): grpc.ClientUnaryCall;
   list(argument: _sts_policy_v1_ListRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_ListResponse__Output>): grpc.ClientUnaryCall;
@@ -212,12 +216,14 @@ export interface PolicyServiceHandlers extends grpc.UntypedServiceImplementation
   
   /**
    * Get returns one policy; not_found (NOT_FOUND) when none of that id is in
-   * force.
+   * force; temporarily_unavailable as Decide when the replica's copy is out of
+   * date.
    */
   Get: grpc.handleUnaryCall<_sts_policy_v1_GetRequest__Output, _sts_policy_v1_Policy>;
   
   /**
-   * List returns every policy, ordered by id.
+   * List returns every policy, ordered by id; temporarily_unavailable as Decide
+   * when the replica's copy is out of date.
    */
   List: grpc.handleUnaryCall<_sts_policy_v1_ListRequest__Output, _sts_policy_v1_ListResponse>;
   
