@@ -1,6 +1,8 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Metadata, credentials, status } from "@grpc/grpc-js";
-import type { ServiceError } from "@grpc/grpc-js";
+import { Metadata, credentials, getChannelzHandlers, status } from "@grpc/grpc-js";
+import type { Client, ServiceError } from "@grpc/grpc-js";
 import { decodeJwt } from "jose";
 import { OAuthError } from "@sts/errors";
 import { statusFromOAuthError } from "@sts/grpc";
@@ -8,6 +10,7 @@ import { loadExchangeProto, loadTokenProto } from "@sts/proto";
 import { ExchangeCache } from "./exchange-cache.js";
 import { jwt, revocationState, startStandIns } from "./stand-ins.fixture.js";
 import { EXCHANGE_FAILED, meshClientInterceptor, meshFetch } from "./grpc-interceptors.js";
+import { MisplacedToken } from "./token-placement.js";
 
 const { revoked, revocations } = revocationState();
 /** How many calls reached the callee. */
@@ -48,8 +51,8 @@ afterAll(() => {
   standIns?.stop();
 });
 
-/** One call through a client with the mesh interceptor, carrying `subject` as the inbound token; its error, if any. */
-async function callWith(subject: string): Promise<ServiceError | null> {
+/** A TokenService client whose calls go through the mesh interceptor (svc-a's exchange for svc-b, scope b), and its cache. */
+function meshClient(): { client: InstanceType<typeof tokenService>; exchange: ExchangeCache } {
   const exchange = new ExchangeCache({
     exchanger: new exchangeService(address, credentials.createInsecure()),
     authorization: "Basic c3ZjLWE6cw==",
@@ -58,6 +61,12 @@ async function callWith(subject: string): Promise<ServiceError | null> {
   const client = new tokenService(address, credentials.createInsecure(), {
     interceptors: [meshClientInterceptor(exchange, { audience: "svc-b", scopes: ["b"] })],
   });
+  return { client, exchange };
+}
+
+/** One call through a client with the mesh interceptor, carrying `subject` as the inbound token; its error, if any. */
+async function callWith(subject: string): Promise<ServiceError | null> {
+  const { client } = meshClient();
   const md = new Metadata();
   md.set("authorization", `Bearer ${subject}`);
   try {
@@ -111,6 +120,85 @@ describe("meshClientInterceptor's refusals", () => {
 
   it("lets a call with a good token through", async () => {
     expect(await callWith(await jwt({ sub: "alice" }))).toBeNull();
+  });
+});
+
+/** What channelz counts of a client's channel: calls started, and calls that ended (either way). */
+async function channelCalls(client: Client): Promise<{ started: number; ended: number }> {
+  const id = client.getChannel().getChannelzRef().id;
+  const { GetChannel } = getChannelzHandlers();
+  const data = await new Promise<{ calls_started: number; calls_succeeded: number; calls_failed: number }>((resolve, reject) =>
+    GetChannel(
+      { request: { channel_id: String(id) } } as never,
+      ((err: Error | null, res?: { channel: { data: never } }) => (err || !res ? reject(err ?? new Error("no channel")) : resolve(res.channel.data))) as never,
+    ),
+  );
+  return { started: Number(data.calls_started), ended: Number(data.calls_succeeded) + Number(data.calls_failed) };
+}
+
+describe("meshClientInterceptor's refused calls", () => {
+  it("ends every call it refuses, so that none stays counted as under way on its channel (unbounded resource use)", async () => {
+    const { client } = meshClient();
+    try {
+      const call = (authorization?: string): Promise<ServiceError | null> => {
+        const md = new Metadata();
+        if (authorization !== undefined) md.set("authorization", authorization);
+        return new Promise((resolve) => client.GetJwks({}, md, (err: ServiceError | null) => resolve(err)));
+      };
+      expect((await call())?.code).toBe(status.UNAUTHENTICATED);
+      expect((await call("Bearer not-a-jwt"))?.code).toBe(status.UNAUTHENTICATED);
+      expect((await call(`Bearer ${await jwt({ sub: "not-this-hop" })}`))?.code).toBe(status.PERMISSION_DENIED);
+      expect(await call(`Bearer ${await jwt({ sub: "alice" })}`)).toBeNull();
+      expect(await channelCalls(client)).toEqual({ started: 4, ended: 4 });
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe("the inbound token outside Authorization (RFC 6750 §2: one method; the token itself never leaves)", () => {
+  it("makes meshClientInterceptor refuse a call whose metadata carries it with INVALID_ARGUMENT, exchanging and sending nothing", async () => {
+    const { client, exchange } = meshClient();
+    const subject = await jwt({ sub: "alice" });
+    const md = new Metadata();
+    md.set("authorization", `Bearer ${subject}`);
+    md.set("cookie", `session=${subject}`);
+    const before = reachedCallee;
+    try {
+      const err = await new Promise<ServiceError | null>((resolve) => client.GetJwks({}, md, (e: ServiceError | null) => resolve(e)));
+      expect(err).toMatchObject({ code: status.INVALID_ARGUMENT });
+      expect(err?.metadata.get("oauth-error")).toEqual(["invalid_request"]);
+      expect(reachedCallee).toBe(before);
+      expect(exchange.exchanges).toBe(0);
+    } finally {
+      client.close();
+    }
+  });
+
+  it.each([
+    ["the query", (t: string) => [`/x?access_token=${t}`, {}] as const],
+    ["a cookie", (t: string) => ["/x", { headers: { cookie: `session=${t}` } }] as const],
+    ["Proxy-Authorization", (t: string) => ["/x", { headers: { "proxy-authorization": `Bearer ${t}` } }] as const],
+  ])("makes meshFetch refuse a call carrying it in %s (MisplacedToken, invalid_request), exchanging and sending nothing", async (_name, place) => {
+    let reached = 0;
+    const http = createServer((_req, res) => {
+      reached++;
+      res.end("ok");
+    });
+    const port = await new Promise<number>((r) => http.listen(0, "127.0.0.1", () => r((http.address() as AddressInfo).port)));
+    try {
+      const exchange = new ExchangeCache({ exchanger: new exchangeService(address, credentials.createInsecure()), authorization: "Basic c3ZjLWE6cw==" });
+      const f = meshFetch(exchange, { url: `http://127.0.0.1:${port}`, audience: "svc-b", scopes: ["b"] });
+      const subject = await jwt({ sub: "alice" });
+      const [path, init] = place(subject);
+      const refused = f(path, subject, init);
+      await expect(refused).rejects.toBeInstanceOf(MisplacedToken);
+      await expect(refused).rejects.toMatchObject({ code: "invalid_request" });
+      expect(reached).toBe(0);
+      expect(exchange.exchanges).toBe(0);
+    } finally {
+      http.close();
+    }
   });
 });
 

@@ -16,6 +16,7 @@ import type { InboundOptions } from "./inbound.js";
 import { ERROR_METADATA, statusFromOAuthError } from "@sts/grpc";
 import { isBareOrigin, urlOnOrigin } from "./upstream-url.js";
 import { MESH_HEADERS, callerHeaders } from "./caller-headers.js";
+import { MisplacedToken, refuseTokenOutsideAuthorization } from "./token-placement.js";
 
 /** Metadata keys the server interceptor sets for the handler (the same names and encoding as the sidecar's headers). */
 export const MESH_METADATA = MESH_HEADERS;
@@ -72,14 +73,27 @@ export interface OutboundRoute {
  * keeps a revoked cached token from being sent (see {@link ExchangeCache.tokenFor}).
  */
 export function meshClientInterceptor(exchange: ExchangeCache, route: OutboundRoute, tokenOptions: TokenForOptions = {}): Interceptor {
-  return (options, nextCall) =>
-    new InterceptingCall(nextCall(options), {
+  return (options, nextCall) => {
+    const call = nextCall(options);
+    return new InterceptingCall(call, {
       start(metadata, listener, next) {
+        const refuse = (refusal: StatusObject): void => {
+          // The call below was made, and its channel counts it (and keeps its deadline timer) until it ends: a refused
+          // call never started must still be ended, or each refusal would be held, and the channel kept busy, for good.
+          call.cancelWithStatus(refusal.code, refusal.details);
+          listener.onReceiveStatus(refusal);
+        };
         const header = metadata.get("authorization")[0];
         const token = bearerToken(typeof header === "string" ? header : undefined);
-        const fail = (code: status, details: string): void => listener.onReceiveStatus({ code, details, metadata: new Metadata() });
         if (!token) {
-          fail(status.UNAUTHENTICATED, "no inbound bearer token to exchange");
+          refuse({ code: status.UNAUTHENTICATED, details: "no inbound bearer token to exchange", metadata: new Metadata() });
+          return;
+        }
+        try {
+          // The call's own method is no place for a token; its metadata might be (a propagated cookie, a custom key).
+          refuseTokenOutsideAuthorization(token, "", metadata.toJSON());
+        } catch (err) {
+          refuse(outboundRefusal(toOAuthError(err)));
           return;
         }
         exchange.tokenFor(token, route.audience, route.scopes, tokenOptions).then(
@@ -87,12 +101,11 @@ export function meshClientInterceptor(exchange: ExchangeCache, route: OutboundRo
             metadata.set("authorization", `Bearer ${exchanged.accessToken}`);
             next(metadata, listener);
           },
-          (err: unknown) => {
-            listener.onReceiveStatus(outboundRefusal(toOAuthError(err)));
-          },
+          (err: unknown) => refuse(outboundRefusal(toOAuthError(err))),
         );
       },
     });
+  };
 }
 
 /** What the caller learns when the exchanger refused this workload's own client, or failed itself: nothing it could act on. */
@@ -104,9 +117,11 @@ export const EXCHANGE_FAILED = "the token exchange for this call failed";
  * §2.2.2): UNAUTHENTICATED. This workload's own client credentials (invalid_client, unauthorized_client) or a failure
  * of ours: INTERNAL with a generic message, since no caller can mend it and its details are the operator's. Revocations
  * too stale to vouch for any token: UNAVAILABLE (a retry may pass). The policy refusing the hop, or the peer not
- * allowed: PERMISSION_DENIED.
+ * allowed: PERMISSION_DENIED. A token where no token may go ({@link MisplacedToken}): INVALID_ARGUMENT.
  */
 export function refusalStatus(e: OAuthError): { code: status; details: string } {
+  // The workload's own call put the token where it may not go: its request is at fault, not its token.
+  if (e instanceof MisplacedToken) return { code: status.INVALID_ARGUMENT, details: e.description };
   switch (e.code) {
     case "invalid_token":
     case "invalid_request":
@@ -141,8 +156,10 @@ export function meshFetch(
   // Refused when made, not at the first call: a path here would be dropped, and calls would leave the prefix it names.
   if (!isBareOrigin(route.url)) throw new TypeError("meshFetch: route.url must be an http(s) origin, with no path, query, fragment or userinfo");
   return async (path, subjectToken, init = {}) => {
-    const exchanged = await exchange.tokenFor(subjectToken, route.audience, route.scopes, tokenOptions);
     const headers = new Headers(init.headers);
+    // Before the exchange: a call that would carry the inbound token to the destination costs the STS nothing.
+    refuseTokenOutsideAuthorization(subjectToken, path, Object.fromEntries(headers));
+    const exchanged = await exchange.tokenFor(subjectToken, route.audience, route.scopes, tokenOptions);
     headers.set("authorization", `Bearer ${exchanged.accessToken}`);
     return fetch(urlOnOrigin(route.url, path), { ...init, headers });
   };

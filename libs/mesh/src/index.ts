@@ -11,3 +11,4 @@ export { meshServerInterceptor, meshClientInterceptor, meshFetch, refusalStatus,
 export type { OutboundRoute } from "./grpc-interceptors.js";
 export { isOriginForm, urlOnOrigin } from "./upstream-url.js";
 export { MESH_HEADERS, callerHeaders, headerSafe, peerHeaders } from "./caller-headers.js";
+export { MisplacedToken, refuseQueryToken, refuseTokenOutsideAuthorization } from "./token-placement.js";

@@ -169,8 +169,22 @@ export interface H2CallOutcome {
   errorType?: string;
 }
 
-/** Connection-specific headers (RFC 9113 §8.2.2; Node refuses to send them on HTTP/2), `host` (`:authority` replaces it) and ours. */
-const DROP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host", "authorization"]);
+/**
+ * Connection-specific headers (RFC 9113 §8.2.2; Node refuses to send them on HTTP/2), the proxy credentials and
+ * challenges meant for this hop alone (RFC 9110 §11.7.1-2), `host` (`:authority` replaces it) and ours. `te` stays:
+ * HTTP/2 allows `te: trailers` only, which gRPC requires.
+ */
+const DROP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authorization",
+  "proxy-authenticate",
+  "transfer-encoding",
+  "upgrade",
+  "host",
+  "authorization",
+]);
 
 /** Headers forwarded on HTTP/2: everything but pseudo-headers, connection-specific ones, authorization and the names `isProxyOnly` reserves. */
 export function forwardableH2Headers(headers: IncomingHttpHeaders): OutgoingHttpHeaders {

@@ -3,8 +3,23 @@ import { Agent, request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1) and ours, never forwarded as received. */
-const DROP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host", "authorization"]);
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1), the proxy credentials and challenges meant for this hop alone (§11.7.1-2:
+ * consumed by the first proxy; passed on, a workload's token there would reach the destination), and ours, never
+ * forwarded as received.
+ */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authorization",
+  "proxy-authenticate",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+const DROP = new Set([...HOP_BY_HOP, "host", "authorization"]);
 
 /**
  * Who sent the call and how, as proxies tell it (RFC 7239 `Forwarded` and its de facto forerunners): a workload's IP

@@ -424,6 +424,19 @@ describe("a sidecar verifying and exchanging real tokens", () => {
       expect(conn.text).toMatch(/\r\nconnection: close\r\n/i);
     });
 
+    it("answers 501 to a body in a transfer coding other than chunked, rather than pass on coded bytes as the content (RFC 9112 §6.1)", async () => {
+      const sidecar = await sidecarA();
+      const token = await accessToken();
+      const before = workload.seen.length;
+      const conn = rawConnection(
+        sidecar.inboundPort,
+        `POST /upload HTTP/1.1\r\nHost: svc-a\r\nAuthorization: Bearer ${token}\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n`,
+      );
+      await waitFor(() => conn.text.includes("\r\n\r\n"), { timeoutMs: WAIT_MS, message: "no answer" });
+      expect(conn.text).toMatch(/^HTTP\/1\.1 501 /);
+      expect(workload.seen.length).toBe(before);
+    });
+
     it("gives up a request whose body is still coming after its request timeout (408)", async () => {
       const sidecar = await sidecarA({ requestTimeoutMs: 400 });
       const token = await accessToken();
@@ -476,6 +489,72 @@ describe("a sidecar verifying and exchanging real tokens", () => {
       });
       expect(status).toBe(200);
       expect(workload.seen.at(-1)?.headers).toMatchObject({ "x-forwarded-for": "127.0.0.1", "x-forwarded-proto": "https" });
+    });
+  });
+
+  describe("where a bearer token may travel (RFC 6750 §2)", () => {
+    it("refuses at the inbound listener a second token in the access_token query parameter with 400 invalid_request, forwarding nothing", async () => {
+      const sidecar = await sidecarA();
+      const token = await accessToken();
+      const before = workload.seen.length;
+      for (const query of ["access_token=forged", "a=1&access%5Ftoken=forged"]) {
+        const r = await fetch(`http://127.0.0.1:${sidecar.inboundPort}/work?${query}`, { headers: { authorization: `Bearer ${token}` } });
+        expect(r.status).toBe(400);
+        expect(r.headers.get("www-authenticate")).toMatch(/^Bearer error="invalid_request"/);
+        expect(((await r.json()) as { error: string }).error).toBe("invalid_request");
+      }
+      expect(workload.seen.length).toBe(before);
+    });
+
+    it("treats Proxy-Authorization as this hop's own (RFC 9110 §11.7.2): never passed on, inbound or outbound", async () => {
+      const sidecar = await sidecarA();
+      const token = await accessToken();
+      const r = await fetch(`http://127.0.0.1:${sidecar.inboundPort}/work`, {
+        headers: { authorization: `Bearer ${token}`, "proxy-authorization": "Bearer other" },
+      });
+      expect(r.status).toBe(200);
+      expect(workload.seen.at(-1)?.headers).not.toHaveProperty("proxy-authorization");
+      const out = await fetch(`http://127.0.0.1:${sidecar.outboundPort}/svc-b/work`, {
+        headers: { authorization: `Bearer ${token}`, "proxy-authorization": `Bearer ${token}` },
+      });
+      expect(out.status).toBe(200);
+      expect(destB.seen.at(-1)?.headers).not.toHaveProperty("proxy-authorization");
+      expect(JSON.stringify(destB.seen.at(-1))).not.toContain(token);
+    });
+
+    it.each([
+      ["a cookie", "/svc-b/work", (t: string) => ({ cookie: `session=${t}` })],
+      ["a header a framework propagates", "/svc-b/work", (t: string) => ({ "x-original-authorization": `Bearer ${t}` })],
+      ["the query", "/svc-b/work?access_token=TOKEN", () => ({})],
+      ["the query, percent-encoded", "/svc-b/work?t=PCT", () => ({})],
+    ])("refuses at the outbound listener a call carrying the inbound token in %s with 400 invalid_request, sending nothing", async (_name, path, extra) => {
+      const sidecar = await sidecarA();
+      const token = await accessToken();
+      const pct = [...token].map((c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).join("");
+      const before = destB.seen.length;
+      const r = await fetch(`http://127.0.0.1:${sidecar.outboundPort}${path.replace("TOKEN", token).replace("PCT", pct)}`, {
+        headers: { authorization: `Bearer ${token}`, ...extra(token) },
+      });
+      expect(r.status).toBe(400);
+      expect(((await r.json()) as { error: string }).error).toBe("invalid_request");
+      expect(destB.seen.length).toBe(before);
+    });
+
+    it("refuses at the gRPC outbound listener a call whose metadata carries the inbound token with INVALID_ARGUMENT, sending nothing", async () => {
+      const grpcOutbound = await freePort();
+      await sidecarA({ grpcOutbound });
+      const token = await accessToken();
+      const before = destB.seen.length;
+      const client = new (loadTokenProto().sts.token.v1.TokenService)(`127.0.0.1:${grpcOutbound}`, grpc.credentials.createInsecure(), {
+        "grpc.default_authority": "svc-b",
+      });
+      const md = new grpc.Metadata();
+      md.set("authorization", `Bearer ${token}`);
+      md.set("x-original-authorization", `Bearer ${token}`);
+      const err = await new Promise<grpc.ServiceError | null>((resolve) => client.GetJwks({}, md, (e: grpc.ServiceError | null) => resolve(e)));
+      client.close();
+      expect(err?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(destB.seen.length).toBe(before);
     });
   });
 

@@ -26,7 +26,18 @@ import { status as grpcStatusCodes } from "@grpc/grpc-js";
 import { OAuthError, toOAuthError } from "@sts/errors";
 import { logReloads, logSvidEvents } from "@sts/grpc";
 import type { X509SvidStreams } from "@sts/grpc";
-import { bearerToken, callerHeaders, isOriginForm, peerHeaders, refusalStatus, urlOnOrigin, verifyInbound } from "@sts/mesh";
+import {
+  MisplacedToken,
+  bearerToken,
+  callerHeaders,
+  isOriginForm,
+  peerHeaders,
+  refuseQueryToken,
+  refuseTokenOutsideAuthorization,
+  refusalStatus,
+  urlOnOrigin,
+  verifyInbound,
+} from "@sts/mesh";
 import type { ExchangeCache, InboundOptions, VerifiedCaller } from "@sts/mesh";
 import { durationHistogram } from "@sts/telemetry";
 import type { AdminChecks } from "@sts/runtime";
@@ -78,17 +89,21 @@ function refuse(res: ServerResponse, err: unknown, close = false): string {
     if (!res.headersSent) res.writeHead(502, json).end(JSON.stringify(BAD_GATEWAY));
     return e.code;
   }
-  // RFC 6750 §3: a missing or bad bearer token is 401 with a Bearer challenge.
+  // RFC 6750 §3: a missing or bad bearer token is 401 with a Bearer challenge; a token sent where none may go is the
+  // request's fault (§3.1 invalid_request, 400). Any other invalid_request is the exchanger's about the subject token.
   const status =
-    e.code === "invalid_token"
-      ? 401
-      : e.code === "invalid_target" || e.code === "invalid_scope" || e.code === "access_denied"
-        ? 403
-        : e.code === "invalid_request"
-          ? 401
-          : e.status;
+    e instanceof MisplacedToken
+      ? 400
+      : e.code === "invalid_token"
+        ? 401
+        : e.code === "invalid_target" || e.code === "invalid_scope" || e.code === "access_denied"
+          ? 403
+          : e.code === "invalid_request"
+            ? 401
+            : e.status;
   const headers: Record<string, string> = { ...json };
   if (status === 401) headers["www-authenticate"] = `Bearer error="invalid_token", error_description="${e.description}"`;
+  if (e instanceof MisplacedToken) headers["www-authenticate"] = `Bearer error="invalid_request", error_description="${e.description}"`;
   if (e.retryAfter !== undefined) headers["retry-after"] = String(e.retryAfter);
   if (!res.headersSent) res.writeHead(status, headers).end(JSON.stringify(e.toJSON()));
   return e.code;
@@ -180,9 +195,13 @@ function checkPresenter(peer: string | undefined, caller: VerifiedCaller, sideca
   }
 }
 
-/** Admits the peer, then verifies the call's token and who presents it; the headers the workload gets about its caller. */
-async function admitInbound(authorization: string | undefined, socket: Socket | undefined, sidecar: Sidecar): Promise<Record<string, string>> {
+/**
+ * Admits the peer, then verifies the call's token and who presents it; the headers the workload gets about its caller.
+ * A second token in the query (`target`) is refused: the workload would receive it beside the verified one.
+ */
+async function admitInbound(authorization: string | undefined, target: string, socket: Socket | undefined, sidecar: Sidecar): Promise<Record<string, string>> {
   const peer = admitPeer(socket, sidecar);
+  refuseQueryToken(target);
   const caller = await verifyInbound(bearerToken(authorization), { ...sidecar.inbound, audience: sidecar.audience });
   checkPresenter(peer, caller, sidecar);
   return {
@@ -207,7 +226,7 @@ function forwardedHeaders(req: IncomingMessage): Record<string, string> {
 
 /** A call admitted by its caller's token is forwarded to the workload; `admitted` is told before its body is read. */
 async function inboundHandler(req: IncomingMessage, res: ServerResponse, deps: Sidecar, admitted: () => void): Promise<void> {
-  const caller = await admitInbound(req.headers.authorization, req.socket, deps);
+  const caller = await admitInbound(req.headers.authorization, req.url ?? "/", req.socket, deps);
   const target = urlOnOrigin(deps.config.upstream, req.url ?? "/");
   admitted();
   logUpstreamError(
@@ -230,11 +249,13 @@ function logUpstreamError(err: Error | undefined, target: URL, logger: Logger): 
 
 /**
  * Picks the route and exchanges the workload's token for it; only the exchanged token may leave, over mutual TLS to an
- * https:// route. Throws {@link NoIdentityError} for an https:// route while the sidecar holds no identity.
+ * https:// route: a call that would also carry the workload's token (its `target` or `headers`, those to be forwarded)
+ * is refused. Throws {@link NoIdentityError} for an https:// route while the sidecar holds no identity.
  */
 async function admitOutbound(
   routeName: string,
   authorization: string | undefined,
+  outgoing: { target: string; headers: Readonly<Record<string, unknown>> },
   deps: Sidecar,
   protocol: "http" | "grpc" = "http",
 ): Promise<{ url: string; authorization: string; tls?: RouteTls }> {
@@ -243,6 +264,8 @@ async function admitOutbound(
   if (!route) throw new OAuthError("invalid_target", "no route to this destination");
   const token = bearerToken(authorization);
   if (!token) throw new OAuthError("invalid_token", "the inbound bearer token is required");
+  // Checked before any exchange: the call must not leave at all, and costs the STS nothing.
+  refuseTokenOutsideAuthorization(token, outgoing.target, outgoing.headers);
   // A revoked or malformed inbound token is refused by the exchange cache, given its revocations: on a hit against the
   // claims it decoded when it made the entry, on a miss before any exchange.
   const url = protocol === "grpc" ? (route.grpc_url ?? route.url) : route.url;
@@ -278,7 +301,8 @@ function listenerHost(req: IncomingMessage): string | undefined {
 /** A call to `/<route>/<path>` goes to the route's destination with an exchanged token; `admitted` is told before its body is read. */
 async function outboundHandler(req: IncomingMessage, res: ServerResponse, deps: Sidecar, admitted: () => void): Promise<void> {
   const [, routeName = "", ...rest] = (req.url ?? "/").split("/");
-  const out = await admitOutbound(routeName, req.headers.authorization, deps);
+  const headers = forwardableHeaders(req.headers);
+  const out = await admitOutbound(routeName, req.headers.authorization, { target: req.url ?? "/", headers }, deps);
   const target = urlOnOrigin(out.url, `/${rest.join("/")}`);
   admitted();
   logUpstreamError(
@@ -286,7 +310,7 @@ async function outboundHandler(req: IncomingMessage, res: ServerResponse, deps: 
       req,
       res,
       target,
-      { ...forwardableHeaders(req.headers), authorization: out.authorization },
+      { ...headers, authorization: out.authorization },
       {
         timeoutMs: deps.config.upstream_idle_timeout * 1000,
         ...(out.tls && { agent: out.tls.agent, signal: out.tls.withdrawn }),
@@ -311,6 +335,20 @@ function grpcRefusal(err: unknown): H2Refusal {
 function knownRoute(url: string | undefined, routes: SidecarConfig["routes"]): string | undefined {
   const name = (url ?? "/").split("/")[1] ?? "";
   return Object.hasOwn(routes, name) ? name : undefined;
+}
+
+/** Why a request cannot be proxied at all, before its token is looked at: the status and body it gets. */
+function unproxiable(req: IncomingMessage): { status: number; body: object } | undefined {
+  // Absolute- and authority-form targets would name a host of the caller's choosing: only paths are proxied.
+  if (!isOriginForm(req.url ?? "")) return { status: 400, body: new OAuthError("invalid_request", "the request target must be a path").toJSON() };
+  // Node's parser undoes the chunked coding only, and the request goes on chunked: any other coding (`gzip, chunked`)
+  // would be dropped from Transfer-Encoding while the body stays coded, so the workload would take the coded bytes for
+  // the content (RFC 9112 §6.1). As Envoy does, such a request is answered 501 (Not Implemented).
+  const codings = req.headers["transfer-encoding"];
+  if (codings !== undefined && codings.trim().toLowerCase() !== "chunked") {
+    return { status: 501, body: { error: "not_implemented", error_description: "only the chunked transfer coding is supported" } };
+  }
+  return undefined;
 }
 
 /**
@@ -339,11 +377,11 @@ function listen(
         ...(errorType && { "error.type": errorType }),
       });
     });
-    // Absolute- and authority-form targets would name a host of the caller's choosing: only paths are proxied.
-    if (!isOriginForm(req.url ?? "")) {
+    const early = unproxiable(req);
+    if (early) {
       const unread = !req.complete;
-      res.writeHead(400, { "content-type": "application/json", "cache-control": "no-store", ...(unread && { connection: "close" }) });
-      res.end(JSON.stringify(new OAuthError("invalid_request", "the request target must be a path").toJSON()));
+      res.writeHead(early.status, { "content-type": "application/json", "cache-control": "no-store", ...(unread && { connection: "close" }) });
+      res.end(JSON.stringify(early.body));
       if (unread) closeOnceAnswered(req, res);
       return;
     }
@@ -438,16 +476,17 @@ export async function startSidecar(deps: SidecarDeps): Promise<RunningSidecar> {
   const inboundTarget = new URL(deps.config.grpc_upstream ?? deps.config.upstream);
   const inboundRouter: H2Router = async (headers, socket) => ({
     target: inboundTarget.href,
-    headers: { ...forwardableH2Headers(headers), ...(await admitInbound(headers.authorization, socket, sidecar)) },
+    headers: { ...forwardableH2Headers(headers), ...(await admitInbound(headers.authorization, String(headers[":path"] ?? "/"), socket, sidecar)) },
     onSessionError: (err) => logUpstreamError(err, inboundTarget, deps.logger),
   });
   const outboundRouter: H2Router = async (headers) => {
     // gRPC picks its route by :authority (the channel's default authority is the route name).
     const routeName = String(headers[":authority"] ?? "").replace(/:\d+$/, "");
-    const out = await admitOutbound(routeName, headers.authorization, sidecar, "grpc");
+    const forwarded = forwardableH2Headers(headers);
+    const out = await admitOutbound(routeName, headers.authorization, { target: String(headers[":path"] ?? "/"), headers: forwarded }, sidecar, "grpc");
     return {
       target: out.url,
-      headers: { ...forwardableH2Headers(headers), authorization: out.authorization },
+      headers: { ...forwarded, authorization: out.authorization },
       ...(out.tls && { tls: { ...out.tls, pool: routeName } }),
       onSessionError: (err) => logUpstreamError(err, new URL(out.url), deps.logger),
     };

@@ -1,0 +1,30 @@
+import { describe, expect, it } from "vitest";
+import { MisplacedToken, refuseQueryToken, refuseTokenOutsideAuthorization } from "./token-placement.js";
+
+const TOKEN = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl";
+
+describe("refuseQueryToken (RFC 6750 §2.3 next to §2.1)", () => {
+  it.each(["/x?access_token=t", "/x?a=1&access_token=", "/x?access%5Ftoken=t", "/x?a=1&access_token"])("refuses %s as invalid_request", (target) => {
+    expect(() => refuseQueryToken(target)).toThrow(MisplacedToken);
+  });
+
+  it.each(["/x", "/x?", "/access_token", "/x?access_tokens=t", "/x?my_access_token=t", "/x#access_token=t"])("lets %s through", (target) => {
+    expect(() => refuseQueryToken(target)).not.toThrow();
+  });
+});
+
+describe("refuseTokenOutsideAuthorization", () => {
+  it("refuses the token in the target, plain or percent-encoded, and in any header value but Authorization's", () => {
+    const pct = [...TOKEN].map((c) => `%${c.charCodeAt(0).toString(16)}`).join("");
+    for (const target of [`/svc-b/x?t=${TOKEN}`, `/svc-b/${TOKEN}`, `/svc-b/x?t=${pct}`]) {
+      expect(() => refuseTokenOutsideAuthorization(TOKEN, target, {})).toThrow(MisplacedToken);
+    }
+    for (const headers of [{ cookie: `a=1; s=${TOKEN}` }, { "x-token": ["other", TOKEN] }, { "proxy-authorization": `Bearer ${TOKEN}` }]) {
+      expect(() => refuseTokenOutsideAuthorization(TOKEN, "/svc-b/x", headers)).toThrow(MisplacedToken);
+    }
+  });
+
+  it("lets a call through with the token in Authorization only, and one whose target is not well-formed percent-encoding", () => {
+    expect(() => refuseTokenOutsideAuthorization(TOKEN, "/svc-b/x?q=%E0", { Authorization: `Bearer ${TOKEN}`, cookie: "a=1" })).not.toThrow();
+  });
+});
