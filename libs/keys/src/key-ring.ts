@@ -3,7 +3,10 @@
  * sealed under the master key); every replica reads them through a
  * watch-fed cache, so a rotation made by one replica reaches all.
  */
+import { createPublicKey } from "node:crypto";
+import type { JsonWebKey } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { isDeepStrictEqual } from "node:util";
 import { calculateJwkThumbprint, createLocalJWKSet } from "jose";
 import type { JWK, JWTVerifyGetKey } from "jose";
 import { MAX_KID_CHARS, importSigningKey } from "@sts/jwt";
@@ -152,6 +155,10 @@ export class SigningKeyRing {
       return;
     }
     if (this.#o.store.list().length === 0) await this.#createKey(successorLock(""), 0);
+    // The record of the key a keys.jwk_file run signed with has no private part here: a key of the ring signs in its
+    // place at once (it stays published as any predecessor does), or nothing could be signed.
+    const current = signingKeyAt(this.#keys(), this.#o.now());
+    if (current && !current.sealed) await this.#successorNow(current.kid);
   }
 
   /** Whether the ring signs with keys.jwk_file: its key is rotated and withdrawn by replacing the file, not here. */
@@ -163,14 +170,44 @@ export class SigningKeyRing {
     const jwk = JSON.parse(readFileSync(file, "utf8")) as JWK;
     if (typeof jwk.d !== "string") throw new TypeError(`${file} holds no private key`);
     const alg = jwk.alg ?? this.#o.algorithm;
-    const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = jwk;
+    // Derived from the private key, so only public members are published: not `oth`, and not the `key_ops: ["sign"]`
+    // and `ext` a WebCrypto export carries, for which every jose verifier passes the key over (no applicable key).
+    const publicJwk = createPublicKey({ key: jwk as JsonWebKey, format: "jwk" }).export({ format: "jwk" }) as JWK;
     const kid = jwk.kid ?? (await calculateJwkThumbprint(publicJwk));
     // Exchanged tokens list the kids of their ancestors (lineage_kids), which every verifier bounds.
     if (kid.length > MAX_KID_CHARS) throw new TypeError(`${file}: its kid is longer than ${MAX_KID_CHARS} characters`);
-    const record: StoredKey = { kid, alg, created_at: 0, activate_at: 0, public_jwk: { ...publicJwk, kid, alg, use: "sig" } };
-    this.#fileKey = record;
     this.#imported.set(kid, importSigningKey(jwk, kid, alg));
-    await this.#o.store.create(keyName(kid), record);
+    const t = this.#o.now();
+    this.#fileKey = await this.#recordFileKey({ kid, alg, created_at: t, activate_at: t, public_jwk: { ...publicJwk, kid, alg, use: "sig" } });
+  }
+
+  /**
+   * Stores the file key's record as the newest key of the store: a key file is rotated by replacing it, and the
+   * records of earlier files are its predecessors, published until what they signed has expired, never its successors
+   * (which would take it out of the JWKS while it signs). The record a replica or an earlier start wrote for the same
+   * key stands, unless another key is newer (an earlier file brought back); a record under the same kid holding another
+   * key is replaced: verifiers pick keys by kid, so the key that signs is the one published.
+   */
+  async #recordFileKey(fresh: StoredKey): Promise<StoredKey> {
+    const { store } = this.#o;
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      if (await store.create(keyName(fresh.kid), fresh)) return fresh;
+      const stored = await this.#read(fresh.kid);
+      if (!stored) continue;
+      const { record, revision } = stored;
+      // A withdrawn kid stays withdrawn: the minter refuses it until the file holds another key.
+      if (isWithdrawn(record)) return record;
+      // Also rewritten when an earlier release stored more than the public members (see #loadFileKey).
+      const sameKey = isDeepStrictEqual(record.public_jwk, fresh.public_jwk);
+      const newer = store.list().some((k) => k.kid !== record.kid && !isWithdrawn(k) && k.activate_at >= record.activate_at);
+      if (sameKey && !newer) return record;
+      if (await store.update(keyName(fresh.kid), fresh, revision)) {
+        // Best effort: until this replica's copy shows it, its JWKS may lag by a moment, as after any rotation.
+        await store.waitFor(fresh.kid, (k) => k.activate_at === fresh.activate_at);
+        return fresh;
+      }
+    }
+    throw new KeyRingBusyError("the key file's record kept being changed by other replicas at the same time; retry");
   }
 
   /**
@@ -492,10 +529,11 @@ export class PublicKeyRing {
     return jwksOf(publishedKeysAt(this.#source(), this.#now(), this.#policy));
   }
 
-  /** A jose key resolver over the published keys, rebuilt only when they change. */
+  /** A jose key resolver over the published keys, rebuilt only when they change (a kid added or dropped, or its key replaced). */
   keyResolver(): JWTVerifyGetKey {
     const jwks = this.jwks();
-    const fingerprint = jwks.keys.map((k) => k.kid).join(",");
+    // The keys themselves, not only their kids: a key file replaced under the same kid changes the key a kid names.
+    const fingerprint = JSON.stringify(jwks.keys);
     if (fingerprint !== this.#fingerprint) {
       this.#fingerprint = fingerprint;
       this.#getKey = createLocalJWKSet(jwks);

@@ -108,6 +108,17 @@ describe("RefreshTokens.rotate", () => {
     expect(await store.inspect(next.token)).toBeUndefined();
   });
 
+  it("introspects a rotated token whose spent mark is lost as not active, its successor as active (RFC 7662 §2.2)", async () => {
+    const fault = { op: "update" as const, keyPrefix: "rt.", armed: false };
+    const { store, first } = await family(fault);
+    fault.armed = true;
+    const next = await store.rotate(await store.check(first, "c", ignore), access, 3600, ignore);
+    expect(fault.armed).toBe(false);
+    // The rotated token can no longer be used (check() calls it a reuse): introspection must not call it active.
+    expect(await store.inspect(first)).toBeUndefined();
+    expect(await store.inspect(next.token)).toMatchObject({ sub: "alice", state: "active" });
+  });
+
   it("lets only one of two concurrent uses of a token rotate, and revokes the family (single use)", async () => {
     const { store, first } = await family();
     const [a, b] = await Promise.all([store.check(first, "c", ignore), store.check(first, "c", ignore)]);

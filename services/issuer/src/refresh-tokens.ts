@@ -301,18 +301,23 @@ export class RefreshTokens {
     return { token, iat: record.iat, exp: record.exp };
   }
 
-  /** RFC 7662 for refresh tokens: the grant of a live token (active, family not revoked, not expired), else undefined. */
+  /**
+   * RFC 7662 for refresh tokens: the grant of a live token (the newest of a family not revoked, not expired), else
+   * undefined. The newest by the family's pointer, as check() reads it, not by the token's spent mark alone, which is
+   * written after the rotation's commit and may be lost: a rotated token is never live again.
+   */
   async inspect(token: string): Promise<RefreshGrant | undefined> {
     if (!token.startsWith(REFRESH_PREFIX) || token.length > 128) return undefined;
     try {
-      const entry = await this.kv.get(tokenKey(digest(token)));
+      const hash = digest(token);
+      const entry = await this.kv.get(tokenKey(hash));
       if (!entry || entry.operation !== "PUT") return undefined;
       const grant = entry.json<RefreshGrant>();
       if (grant.state !== "active" || grant.exp <= this.now()) return undefined;
       const subjectRevoked = this.#subjectRevokedSoon(grant);
       const familyEntry = await this.kv.get(familyKey(grant.family));
       const family = familyEntry?.operation === "PUT" ? familyEntry.json<Family>() : undefined;
-      return family && !family.revoked && !(await subjectRevoked) ? grant : undefined;
+      return family && !family.revoked && family.latest === hash && !(await subjectRevoked) ? grant : undefined;
     } catch (err) {
       return storeDown(err);
     }

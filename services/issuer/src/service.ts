@@ -300,7 +300,10 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
         // (the stack's internal client included: nothing of the stack introspects through here, so its secret, if
         // leaked, must not read every token) it is simply not active (no token scanning).
         const entitled = claims && (claims.client_id === client.client_id || audienceList(claims.aud).includes(client.client_id));
-        if (!claims || !entitled) return { active: false };
+        // RFC 7662 §2.2: active only within the token's own time window, by this server's clock. The clock tolerance a
+        // verifier grants another party's clock is no reason to tell a resource server an expired token is active (an
+        // opaque token, whose claims only this answer gives, is held to its exp without it).
+        if (!claims || !entitled || claims.exp <= deps.now()) return { active: false };
         const act = actToProto(claims.act);
         const vouching = subjectIssuer(claims);
         return {

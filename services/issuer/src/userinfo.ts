@@ -32,10 +32,12 @@ export function userInfoClaims(
   scopes: readonly string[],
   directory: Readonly<Record<string, Readonly<Record<string, unknown>>>>,
 ): Record<string, unknown> {
-  const user = directory[sub] ?? {};
+  // Own members only: a subject named `constructor` is no user, and must not be released Object's `name` as its own.
+  const user = Object.hasOwn(directory, sub) ? (directory[sub] as Readonly<Record<string, unknown>>) : {};
   const out: Record<string, unknown> = { sub };
   for (const scope of scopes) {
-    for (const claim of SCOPE_CLAIMS[scope] ?? []) if (user[claim] !== undefined) out[claim] = user[claim];
+    const claims = Object.hasOwn(SCOPE_CLAIMS, scope) ? (SCOPE_CLAIMS[scope] as readonly string[]) : [];
+    for (const claim of claims) if (Object.hasOwn(user, claim) && user[claim] !== undefined) out[claim] = user[claim];
   }
   return out;
 }
