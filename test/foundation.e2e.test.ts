@@ -83,7 +83,7 @@ describe("client_credentials with an off-the-shelf client (oauth4webapi)", () =>
     const response = await oauth.processClientCredentialsResponse(
       as,
       client,
-      await oauth.clientCredentialsGrantRequest(as, client, auth, { scope: "read write nope", resource: "api-2" }, options),
+      await oauth.clientCredentialsGrantRequest(as, client, auth, { scope: "read write nope", audience: "api-2" }, options),
     );
     expect(response.token_type).toBe("bearer");
     expect(response.scope).toBe("read write");

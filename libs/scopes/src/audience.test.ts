@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_AUDIENCES, MAX_AUDIENCE_LENGTH, audiencesWellFormed, grantAudiences, requestedAudiences } from "./index.js";
+import { MAX_AUDIENCES, MAX_AUDIENCE_LENGTH, audiencesWellFormed, grantAudiences, requestedAudiences, resourceWellFormed } from "./index.js";
 
 describe("grantAudiences", () => {
   it("keeps allowed values in the allowed order and defaults to the primary audience", () => {
@@ -24,4 +24,24 @@ describe("audiencesWellFormed", () => {
     expect(audiencesWellFormed(["x".repeat(MAX_AUDIENCE_LENGTH + 1)])).toBe(false);
     expect(audiencesWellFormed(Array.from({ length: MAX_AUDIENCES + 1 }, (_, i) => `a${i}`))).toBe(false);
   });
+});
+
+describe("resourceWellFormed (RFC 8707 section 2)", () => {
+  it.each(["https://api.example/data", "https://api.example/data?tenant=a", "urn:example:api", "spiffe://mesh/ns/a/sa/b", "https://h/%2F"])(
+    "accepts the absolute URI %s",
+    (value) => expect(resourceWellFormed(value)).toBe(true),
+  );
+
+  it.each([
+    "svc-b",
+    "/data",
+    "//host/data",
+    "https://api.example/data#x",
+    "https://api.example/#",
+    "1http://x",
+    "https://a b",
+    "https://x/%g0",
+    "https://x/\\y",
+    "",
+  ])("refuses %j: not an absolute URI, or with a fragment", (value) => expect(resourceWellFormed(value)).toBe(false));
 });

@@ -30,6 +30,21 @@ export function audienceWellFormed(value: string): boolean {
   return value.length > 0 && value.length <= MAX_AUDIENCE_LENGTH && !/[\x00-\x1f\x7f]/.test(value);
 }
 
+/**
+ * RFC 3986 §4.3 absolute-URI, checked character by character: a scheme, then only characters a URI may hold, each `%`
+ * starting a well-formed escape, and no `#` (a fragment is not part of an absolute-URI). Host-less URIs (`urn:...`) and
+ * queries are allowed, as RFC 8707 allows them.
+ */
+const ABSOLUTE_URI = /^[A-Za-z][A-Za-z0-9+.-]*:(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*$/;
+
+/**
+ * Whether one `resource` value is a resource indicator: a well-formed audience value that is an absolute URI without a
+ * fragment (RFC 8707 §2, RFC 8693 §2.1). A relative reference or a fragment is `invalid_target` for the caller.
+ */
+export function resourceWellFormed(value: string): boolean {
+  return audienceWellFormed(value) && ABSOLUTE_URI.test(value);
+}
+
 /** Whether a list of audience values respects the size limits and holds no malformed value. */
 export function audiencesWellFormed(values: readonly string[]): boolean {
   return values.length <= MAX_AUDIENCES && values.every(audienceWellFormed);

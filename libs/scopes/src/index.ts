@@ -12,5 +12,13 @@ export {
 } from "./scope-syntax.js";
 export type { ParsedScope } from "./scope-syntax.js";
 export { covers, isWithin, intersectScopes, equalScopeSets } from "./scope-algebra.js";
-export { grantAudiences, requestedAudiences, audienceWellFormed, audiencesWellFormed, MAX_AUDIENCES, MAX_AUDIENCE_LENGTH } from "./audience.js";
+export {
+  grantAudiences,
+  requestedAudiences,
+  audienceWellFormed,
+  audiencesWellFormed,
+  resourceWellFormed,
+  MAX_AUDIENCES,
+  MAX_AUDIENCE_LENGTH,
+} from "./audience.js";
 export { expandScopeTemplates } from "./templates.js";

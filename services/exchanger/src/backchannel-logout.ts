@@ -19,7 +19,7 @@ import { decodeJwt } from "jose";
 import { OAuthError, invalidRequest } from "@sts/errors";
 import type { RevokeSubjectRequest, RevokeSubjectResponse__Output } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
-import { KeySourceUnavailable, TokenRejected, verifyJwt } from "@sts/jwt";
+import { KeySourceUnavailable, MAX_SUBJECT_BYTES, TokenRejected, verifyJwt } from "@sts/jwt";
 import type { TrustedIssuers } from "./trusted-issuers.js";
 
 /** The member of `events` that makes a JWT a logout token (§2.4). */
@@ -90,6 +90,9 @@ export async function verifyLogoutToken(token: string, issuers: TrustedIssuers, 
   if (typeof payload.sub !== "string" || payload.sub === "") {
     throw refused("names no sub: this service keeps no sessions, so a logout by sid alone cannot be applied");
   }
+  // No token of ours names a longer subject (the exchange refuses one), and RevokeSubject takes none: a bad token from the
+  // provider, never our server_error for it to retry forever.
+  if (Buffer.byteLength(payload.sub, "utf8") > MAX_SUBJECT_BYTES) throw refused(`names a sub longer than ${MAX_SUBJECT_BYTES} bytes`);
   if (typeof payload.jti !== "string" || typeof payload.iat !== "number") throw refused("has a malformed jti or iat");
   const until = (typeof payload.exp === "number" ? payload.exp : o.now()) + o.clockTolerance;
   return { iss: issuer.issuer, sub: payload.sub, jti: payload.jti, iat: payload.iat, until };

@@ -17,6 +17,14 @@ const allow: Decision__Output = {
 const req: DecideRequest = { client_id: "A", audience: "B", requested_scopes: ["b"], depth: 1 };
 
 describe("DecisionCache", () => {
+  it.each(["invalid_client", "unauthorized_client"] as const)(
+    "turns Decide's %s (the exchanger's own identity refused) into server_error, never the caller's fault",
+    async (refusal) => {
+      const cache = new DecisionCache(() => Promise.reject(new OAuthError(refusal, "caller's certificate is not the exchanger's")), 60_000);
+      await expect(cache.decide(req)).rejects.toMatchObject({ code: "server_error" });
+    },
+  );
+
   it("asks once for concurrent identical questions and caches the answer", async () => {
     let calls = 0;
     const cache = new DecisionCache(async () => {

@@ -20,6 +20,7 @@
 import { OAuthError, unavailable } from "@sts/errors";
 import type { DecideRequest, Decision__Output } from "@sts/proto";
 import { cacheLookups } from "@sts/telemetry";
+import { ownIdentityRefused } from "./upstream-refusals.js";
 
 /** Asks the policy service; rejects with an OAuthError. */
 export type DecideFn = (request: DecideRequest) => Promise<Decision__Output>;
@@ -117,6 +118,9 @@ export class DecisionCache {
           return decision;
         })
         .catch((err: unknown) => {
+          // Decide refusing the exchanger itself (a pinned SPIFFE ID not matched) is not the caller's fault.
+          const refused = ownIdentityRefused(err, "policy service");
+          if (refused) throw refused;
           if (err instanceof OAuthError && err.code !== "temporarily_unavailable" && err.code !== "server_error") throw err;
           throw unavailable("policy service unavailable", err);
         })

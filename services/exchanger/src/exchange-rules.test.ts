@@ -3,7 +3,17 @@ import { OAuthError } from "@sts/errors";
 import { TOKEN_TYPE } from "@sts/jwt";
 import type { AccessTokenClaims } from "@sts/jwt";
 import type { ExchangeRequest__Output } from "@sts/proto";
-import { actingParty, buildActChain, checkDepth, checkMayAct, grantedScopes, parseExchangeParams, scopesToAsk, tokenTypeFor } from "./exchange-rules.js";
+import {
+  actingParty,
+  buildActChain,
+  checkDepth,
+  checkMayAct,
+  checkNotExpired,
+  grantedScopes,
+  parseExchangeParams,
+  scopesToAsk,
+  tokenTypeFor,
+} from "./exchange-rules.js";
 
 const request = (over: Partial<ExchangeRequest__Output> = {}): ExchangeRequest__Output => ({
   client: null,
@@ -42,8 +52,8 @@ const subject = (over: Partial<AccessTokenClaims> = {}): AccessTokenClaims => ({
 
 describe("parseExchangeParams (RFC 8693 §2.1)", () => {
   it("accepts the chain's parameters and defaults requested_token_type to access_token", () => {
-    const p = parseExchangeParams(request({ resource: ["B", "https://b.example"] }), 8192);
-    expect(p.audiences).toEqual(["B", "https://b.example"]);
+    const p = parseExchangeParams(request({ resource: ["https://b.example", "urn:example:b"] }), 8192);
+    expect(p.audiences).toEqual(["B", "https://b.example", "urn:example:b"]);
     expect(p.scope).toEqual(["b", "c"]);
     expect(p.requestedTokenType).toBe(TOKEN_TYPE.ACCESS_TOKEN);
   });
@@ -60,6 +70,17 @@ describe("parseExchangeParams (RFC 8693 §2.1)", () => {
     ["oversized subject_token", { subject_token: "x".repeat(9000) }],
   ])("refuses %s with invalid_request", (_name, over) => {
     expect(code(() => parseExchangeParams(request(over), 8192))).toBe("invalid_request");
+  });
+
+  it.each([
+    ["that is a logical name", "B"],
+    ["that is a relative reference", "/api/data"],
+    ["with a fragment", "https://b.example/api#admin"],
+    ["with an empty fragment", "https://b.example/#"],
+    ["with a space", "https://b.example/a b"],
+    ["with a malformed percent-escape", "https://b.example/%zz"],
+  ])("refuses a resource %s with invalid_target (RFC 8707 section 2, RFC 8693 section 2.1)", (_name, resource) => {
+    expect(code(() => parseExchangeParams(request({ audience: [], resource: [resource] }), 8192))).toBe("invalid_target");
   });
 
   it("refuses scope path tricks with invalid_scope", () => {
@@ -153,5 +174,13 @@ describe("scope rule", () => {
     expect(tokenTypeFor(TOKEN_TYPE.ACCESS_TOKEN)).toBe("Bearer");
     expect(tokenTypeFor(TOKEN_TYPE.JWT)).toBe("Bearer");
     expect(tokenTypeFor("urn:ietf:params:oauth:token-type:id_token")).toBe("N_A");
+  });
+});
+
+describe("checkNotExpired", () => {
+  it("refuses a token at or past its exp, whatever the clock tolerance let through, as a bad token of its position", () => {
+    expect(code(() => checkNotExpired(100, "actor_token", 100))).toBe("invalid_request");
+    expect(() => checkNotExpired(100, "actor_token", 101)).toThrow(/actor_token rejected: token expired/);
+    expect(code(() => checkNotExpired(101, "subject_token", 100))).toBe("ok");
   });
 });

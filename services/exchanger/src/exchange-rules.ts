@@ -4,10 +4,10 @@
  * lifetime. Every refusal here is an OAuthError with the RFC 8693 code.
  */
 import type { OAuthError } from "@sts/errors";
-import { invalidRequest, invalidScope } from "@sts/errors";
+import { invalidRequest, invalidScope, invalidTarget } from "@sts/errors";
 import { TOKEN_TYPE, actDepth, begunBy, isMayAct } from "@sts/jwt";
 import type { AccessTokenClaims, ActClaim, RevocationLookups } from "@sts/jwt";
-import { audiencesWellFormed, intersectScopes, parseScopes, requestedAudiences } from "@sts/scopes";
+import { audiencesWellFormed, intersectScopes, parseScopes, requestedAudiences, resourceWellFormed } from "@sts/scopes";
 import type { ExchangeRequest__Output } from "@sts/proto";
 
 /** Token types accepted as subject_token_type / actor_token_type (RFC 8693 §3). */
@@ -40,6 +40,9 @@ export function parseExchangeParams(req: ExchangeRequest__Output, maxTokenBytes:
   if (req.actor_token && req.actor_token.length > maxTokenBytes) throw invalidRequest("actor_token is too large");
   const requestedTokenType = req.requested_token_type || TOKEN_TYPE.ACCESS_TOKEN;
   if (!ISSUABLE_TYPES.has(requestedTokenType)) throw invalidRequest("unsupported requested_token_type");
+  // RFC 8693 §2.1, RFC 8707 §2: a resource is an absolute URI with no fragment; anything else names no resource server
+  // and is invalid_target ("malformed"), not an audience a policy may happen to match (`resource=svc-b`).
+  if (!req.resource.every(resourceWellFormed)) throw invalidTarget("resource must be an absolute URI without a fragment (RFC 8707 section 2)");
   const audiences = requestedAudiences(req.audience, req.resource);
   if (audiences.length === 0) throw invalidRequest("audience or resource is required");
   if (!audiencesWellFormed(audiences)) throw invalidRequest("malformed audience or resource");
@@ -141,6 +144,14 @@ export function grantedScopes(asked: readonly string[], subjectScopes: readonly 
  */
 export function tokenTypeFor(issuedTokenType: string): string {
   return issuedTokenType === TOKEN_TYPE.ACCESS_TOKEN || issuedTokenType === TOKEN_TYPE.JWT ? "Bearer" : "N_A";
+}
+
+/**
+ * Refuses a token past its `exp` on our clock. Verification lets it through for the clock tolerance, but nothing may be
+ * made from it: the new token may not outlive it, and the issuer's clock would refuse it a moment later anyway.
+ */
+export function checkNotExpired(exp: number, position: "subject_token" | "actor_token", now: number): void {
+  if (exp <= now) throw badToken(position, "token expired");
 }
 
 /** The position of a bad token decides the error (RFC 8693 §2.2.2, SECURITY.md). */

@@ -47,6 +47,7 @@ import {
   buildActChain,
   checkCallerNotRevoked,
   checkDepth,
+  checkNotExpired,
   checkMayAct,
   grantedScopes,
   parseExchangeParams,
@@ -54,6 +55,7 @@ import {
   tokenTypeFor,
 } from "./exchange-rules.js";
 import { lineageKidsFor } from "./lineage-kids.js";
+import { ownIdentityRefused } from "./upstream-refusals.js";
 
 /** Everything the handler uses. */
 export interface ExchangeDeps {
@@ -120,8 +122,7 @@ interface Subject {
 async function verifySubject(token: string, deps: ExchangeDeps): Promise<Subject> {
   const foreign = foreignIssuer(token, deps);
   const { payload: claims, kid } = await verifyPresented(token, "subject_token", deps, foreign);
-  // Clock tolerance lets a just-expired token verify, but nothing can be made from it: the new token may not outlive it.
-  if (claims.exp <= deps.now()) throw badToken("subject_token", "token expired");
+  checkNotExpired(claims.exp, "subject_token", deps.now());
   // A trusted issuer may name a subject RevokeSubject could never take: no token of ours is made for it.
   if (Buffer.byteLength(claims.sub, "utf8") > MAX_SUBJECT_BYTES) throw badToken("subject_token", `sub is longer than ${MAX_SUBJECT_BYTES} bytes`);
   if (!foreign) return { claims, kid, origin: subjectIssuer(claims), parentRef: claims.jti, lineage: lineageOf(claims) };
@@ -160,6 +161,18 @@ function originClientOf(subject: Subject, caller: string): string {
   if (subject.foreign) return "";
   const origin = subject.claims.origin_client_id ?? subject.claims.client_id;
   return origin === caller ? "" : origin;
+}
+
+/**
+ * The issuer's refusal to mint, in the caller's terms: its refusal of the exchanger's own credentials is our fault
+ * (server_error), and its invalid_grant says the token the new one may not outlive expired on the issuer's clock, which
+ * may run a moment ahead of ours: a bad subject or actor token (RFC 8693 §2.2.2).
+ */
+function mintRefusal(err: unknown, limitedBy: "subject_token" | "actor_token"): unknown {
+  const refused = ownIdentityRefused(err, "issuer");
+  if (refused) return refused;
+  if (err instanceof OAuthError && err.code === "invalid_grant") return badToken(limitedBy, "expired before the new token could be made", err);
+  return err;
 }
 
 /** Nothing was issued because nobody waits for it any more; never recorded as a denial (the request was not refused). */
@@ -242,6 +255,7 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
       await checkActiveAtIssuer(params.subjectToken, verified);
       const presentedActor = params.actorToken ? await verifyPresented(params.actorToken, "actor_token", deps) : undefined;
       const actor = presentedActor?.payload;
+      if (actor) checkNotExpired(actor.exp, "actor_token", deps.now());
       const acting = actingParty(client.client_id, deps.issuer, actor);
       checkMayAct(subject, acting);
       const act = buildActChain(acting, subject.act);
@@ -315,7 +329,12 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
       // A token minted for a caller that has gone (the gateway gave up, a sidecar's call was cancelled) would be signed and
       // recorded for nobody: stop here. Past this point the token is made and recorded even if the caller goes.
       if (ctx.cancelled) throw callerGone();
-      const minted = await deps.mint(mint);
+      let minted: MintResponse__Output;
+      try {
+        minted = await deps.mint(mint);
+      } catch (err) {
+        throw mintRefusal(err, actor && actor.exp < subject.exp ? "actor_token" : "subject_token");
+      }
       logger.debug({ client_id: client.client_id, jti: minted.jti, parent_jti: verified.parentRef }, "token exchanged");
       return {
         access_token: minted.access_token,

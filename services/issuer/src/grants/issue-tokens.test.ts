@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { assertionOrigin, issueTokens } from "./issue-tokens.js";
+import { clientRecord } from "../../../../libs/client-auth/src/record.fixture.js";
+import type { TokenRequest__Output } from "@sts/proto";
+import { assertionOrigin, issueTokens, narrowToClient } from "./issue-tokens.js";
 import { refreshToken } from "./refresh-token.js";
 import type { GrantDeps } from "./grant.js";
 
@@ -83,5 +85,28 @@ describe("issueTokens", () => {
     const refresh = (clientId: string) => refreshToken.handle({ refresh_token: "str_x", scope: "" } as never, client(clientId), deps, "client_secret_basic");
     expect(await refresh("alice").catch((err: { code?: string }) => err.code)).toBe("unauthorized_client");
     expect(minted).toEqual([]);
+  });
+});
+
+describe("narrowToClient", () => {
+  const client = clientRecord("svc", { scope: ["read"], audience: ["api-2", "https://api.example"] });
+  const request = (audience: string[], resource: string[]) => ({ audience, resource }) as unknown as TokenRequest__Output;
+  const outcome = (audience: string[], resource: string[]): string | string[] => {
+    try {
+      return narrowToClient([], request(audience, resource), client).audience;
+    } catch (err) {
+      return (err as { code: string }).code;
+    }
+  };
+
+  it("takes a resource that is an absolute URI, and a bare name only as an audience", () => {
+    expect(outcome([], ["https://api.example"])).toEqual(["https://api.example"]);
+    expect(outcome(["api-2"], [])).toEqual(["api-2"]);
+  });
+
+  it("refuses a resource that is not an absolute URI, or has a fragment, with invalid_target (RFC 8707 §2), even one the client may have", () => {
+    expect(outcome([], ["api-2"])).toBe("invalid_target");
+    expect(outcome([], ["https://api.example#admin"])).toBe("invalid_target");
+    expect(outcome(["api-2"], ["/relative"])).toBe("invalid_target");
   });
 });

@@ -8,7 +8,7 @@ import { begunBy } from "@sts/jwt";
 import { invalidGrant, invalidRequest, invalidScope, invalidTarget, unauthorizedClient } from "@sts/errors";
 import type { ClientRecord } from "@sts/client-auth";
 import { EVENT_TYPES } from "@sts/nats";
-import { audiencesWellFormed, grantAudiences, intersectScopes, requestedAudiences } from "@sts/scopes";
+import { audiencesWellFormed, grantAudiences, intersectScopes, requestedAudiences, resourceWellFormed } from "@sts/scopes";
 import type { TokenRequest__Output, TokenResponse } from "@sts/proto";
 import type { GrantDeps } from "./grant.js";
 import { tokenFormatFor } from "../token-format.js";
@@ -22,6 +22,9 @@ export function narrowToClient(
   // No scope requested: a token without scope, not a default set.
   const scope = requestedScope.length === 0 ? [] : intersectScopes(requestedScope, client.scope);
   if (requestedScope.length > 0 && scope.length === 0) throw invalidScope("requested scope is not allowed for this client");
+  // RFC 8707 §2: a resource indicator is an absolute URI without a fragment; a bare name (`resource=api-2`) goes in
+  // `audience`. Refused as the exchanger refuses it, whatever the client is allowed.
+  if (!request.resource.every(resourceWellFormed)) throw invalidTarget("resource must be an absolute URI without a fragment (RFC 8707 section 2)");
   const wanted = requestedAudiences(request.audience, request.resource);
   if (!audiencesWellFormed(wanted)) throw invalidRequest("malformed audience or resource");
   const audience = grantAudiences(wanted, client.audience);
