@@ -31,7 +31,7 @@ async function keyPair(kid: string): Promise<{ privateKey: CryptoKey; jwk: JWK }
 }
 
 const assertion = (clientId: string, key: { privateKey: CryptoKey; jwk: JWK }): Promise<string> =>
-  new SignJWT({ iss: clientId, sub: clientId, aud: tokenUrl, jti: randomUUID(), iat: now(), exp: now() + 60 })
+  new SignJWT({ iss: clientId, sub: clientId, aud: stack.gatewayUrl, jti: randomUUID(), iat: now(), exp: now() + 60 })
     .setProtectedHeader({ alg: "ES256", kid: key.jwk.kid })
     .sign(key.privateKey);
 
@@ -411,7 +411,7 @@ describe("client management", () => {
     const workloadId = workload.body.client_id as string;
     /** The workload's jwt-bearer grant (RFC 7523 §2.1) for `sub`. */
     const grantFor = async (sub: string) => {
-      const assertion = await new SignJWT({ iss: workloadId, sub, aud: tokenUrl, jti: randomUUID(), iat: now(), exp: now() + 60 })
+      const assertion = await new SignJWT({ iss: workloadId, sub, aud: stack.gatewayUrl, jti: randomUUID(), iat: now(), exp: now() + 60 })
         .setProtectedHeader({ alg: "ES256", kid: key.jwk.kid })
         .sign(key.privateKey);
       return tokenFor(workloadId, key, { grant_type: JWT_BEARER, assertion, scope: "read" });
@@ -510,7 +510,7 @@ describe("client management", () => {
     /** A jwt-bearer grant (RFC 7523 §2.1) for user jeff, answered with a refresh token. */
     const start = (scope: string) =>
       waitFor(async () => {
-        const assertion = await new SignJWT({ iss: clientId, sub: "jeff", aud: tokenUrl, jti: randomUUID(), iat: now(), exp: now() + 60 })
+        const assertion = await new SignJWT({ iss: clientId, sub: "jeff", aud: stack.gatewayUrl, jti: randomUUID(), iat: now(), exp: now() + 60 })
           .setProtectedHeader({ alg: "ES256", kid: key.jwk.kid })
           .sign(key.privateKey);
         const r = await tokenFor(clientId, key, { grant_type: JWT_BEARER, assertion, scope });

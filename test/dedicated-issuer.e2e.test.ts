@@ -33,7 +33,7 @@ let tokenUrl: string;
 const now = (): number => Math.floor(Date.now() / 1000);
 
 const clientAssertion = (): Promise<string> =>
-  new SignJWT({ iss: ADMIN, sub: ADMIN, aud: tokenUrl, jti: randomUUID(), iat: now(), exp: now() + 300 })
+  new SignJWT({ iss: ADMIN, sub: ADMIN, aud: stack.gatewayUrl, jti: randomUUID(), iat: now(), exp: now() + 300 })
     .setProtectedHeader({ alg: "ES256", kid: "admin-key-1" })
     .sign(adminKey);
 

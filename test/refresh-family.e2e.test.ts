@@ -84,7 +84,7 @@ const jtiOf = (token: string): string => claimsOf(token).jti as string;
 
 /** The dedicated token issuer starts a family for MANAGED and `sub`: its access and refresh tokens, and the family's id. */
 async function startFamily(sub: string): Promise<{ access: string; refresh: string; family: string }> {
-  const clientAssertion = await new SignJWT({ iss: ADMIN, sub: ADMIN, aud: `${stack.gatewayUrl}/oauth2/token`, jti: randomUUID(), iat: now(), exp: now() + 60 })
+  const clientAssertion = await new SignJWT({ iss: ADMIN, sub: ADMIN, aud: stack.gatewayUrl, jti: randomUUID(), iat: now(), exp: now() + 60 })
     .setProtectedHeader({ alg: "ES256", kid: "admin-key" })
     .sign(adminKey);
   const assertion = new UnsecuredJWT({ iss: MANAGED, sub, jti: randomUUID(), iat: now(), exp: now() + 60, scope: "read" }).encode();

@@ -23,6 +23,8 @@ let stack: Stack;
 let key: CryptoKey;
 let publicJwk: JWK;
 let tokenUrl: string;
+/** The issuer identifier: the only `aud` an assertion may name by default (draft-ietf-oauth-rfc7523bis). */
+let issuerId: string;
 
 const now = (): number => Math.floor(Date.now() / 1000);
 
@@ -33,7 +35,7 @@ async function sign(claims: Record<string, unknown>, header: Record<string, unkn
 const clientClaims = (over: Record<string, unknown> = {}): Record<string, unknown> => ({
   iss: CLIENT_ID,
   sub: CLIENT_ID,
-  aud: tokenUrl,
+  aud: issuerId,
   iat: now(),
   exp: now() + 60,
   jti: randomUUID(),
@@ -73,6 +75,7 @@ beforeAll(async () => {
     { services: ["issuer", "gateway", "policy", "exchanger"] },
   );
   tokenUrl = `${stack.gatewayUrl}/oauth2/token`;
+  issuerId = stack.gatewayUrl;
 }, 60_000);
 
 afterAll(async () => {
@@ -89,10 +92,6 @@ describe("private_key_jwt (RFC 7523 §2.2)", () => {
     expect(claimsOf(r.body.access_token as string)).toMatchObject({ sub: CLIENT_ID, client_id: CLIENT_ID, aud: "storage" });
   });
 
-  it("accepts the issuer identifier as aud", async () => {
-    expect((await withAssertion(await sign(clientClaims({ aud: stack.gatewayUrl })))).status).toBe(200);
-  });
-
   it("accepts an assertion without iat (RFC 7523 §3: iat MAY be present)", async () => {
     const r = await withAssertion(await sign(clientClaims({ iat: undefined })));
     expect([r.status, r.body.error]).toEqual([200, undefined]);
@@ -107,8 +106,10 @@ describe("private_key_jwt (RFC 7523 §2.2)", () => {
 
   it.each([
     ["wrong aud", () => sign(clientClaims({ aud: "https://elsewhere.example/token" }))],
+    // RFC 7523 §3 allowed it; rfc7523bis takes the issuer identifier alone, unless tokens.assertion_audience says otherwise.
+    ["the token endpoint URL as aud", () => sign(clientClaims({ aud: tokenUrl }))],
     // Audience injection (OpenID Foundation, January 2025; draft-ietf-oauth-rfc7523bis): aud must be one value.
-    ["an aud array naming another server too", () => sign(clientClaims({ aud: [tokenUrl, "https://elsewhere.example/token"] }))],
+    ["an aud array naming another server too", () => sign(clientClaims({ aud: [issuerId, "https://elsewhere.example/token"] }))],
     ["an aud array of two of our own identifiers", () => sign(clientClaims({ aud: [stack.gatewayUrl, tokenUrl] }))],
     ["iat in the future", () => sign(clientClaims({ iat: now() + 300 }))],
     ["expired", () => sign(clientClaims({ exp: now() - 120, iat: now() - 200 }))],
@@ -161,7 +162,7 @@ describe("private_key_jwt (RFC 7523 §2.2)", () => {
 
 describe("jwt-bearer grant (RFC 7523 §2.1)", () => {
   it("issues a token for the user named in sub", async () => {
-    const assertion = await sign({ iss: CLIENT_ID, sub: "jeff", aud: tokenUrl, iat: now(), exp: now() + 60, jti: randomUUID() });
+    const assertion = await sign({ iss: CLIENT_ID, sub: "jeff", aud: issuerId, iat: now(), exp: now() + 60, jti: randomUUID() });
     const r = await withAssertion(await sign(clientClaims()), { grant_type: JWT_BEARER, assertion, scope: "read write:/home/jeff" });
     expect(r.status).toBe(200);
     expect(claimsOf(r.body.access_token as string)).toMatchObject({ sub: "jeff", client_id: CLIENT_ID, scope: "read write:/home/jeff" });
@@ -169,7 +170,7 @@ describe("jwt-bearer grant (RFC 7523 §2.1)", () => {
 
   it("records the assertion's jti in token.issued, and no admin: the client asked for itself", async () => {
     const jti = randomUUID();
-    const assertion = await sign({ iss: CLIENT_ID, sub: "jeff", aud: tokenUrl, iat: now(), exp: now() + 60, jti });
+    const assertion = await sign({ iss: CLIENT_ID, sub: "jeff", aud: issuerId, iat: now(), exp: now() + 60, jti });
     const r = await withAssertion(await sign(clientClaims()), { grant_type: JWT_BEARER, assertion, scope: "read" });
     expect(r.status).toBe(200);
     const issued = (await storedEvents(stack.nats.url)).find((e) => e.data.jti === claimsOf(r.body.access_token as string).jti);
@@ -179,30 +180,31 @@ describe("jwt-bearer grant (RFC 7523 §2.1)", () => {
   });
 
   it("refuses a subject longer than a subject revocation takes (1,024 bytes) with invalid_grant: its tokens could not be revoked", async () => {
-    const assertion = await sign({ iss: CLIENT_ID, sub: "u".repeat(1025), aud: tokenUrl, iat: now(), exp: now() + 60, jti: randomUUID() });
+    const assertion = await sign({ iss: CLIENT_ID, sub: "u".repeat(1025), aud: issuerId, iat: now(), exp: now() + 60, jti: randomUUID() });
     const r = await withAssertion(await sign(clientClaims()), { grant_type: JWT_BEARER, assertion, scope: "read" });
     expect([r.status, r.body.error, r.body.error_description]).toEqual([400, "invalid_grant", "assertion rejected: sub is longer than 1024 bytes"]);
     expect(r.body.access_token).toBeUndefined();
   });
 
   it.each([
-    ["expired", { exp: now() - 120, iat: now() - 200 }],
-    ["for another issuer", { iss: "someone-else" }],
-    ["with a wrong aud", { aud: "https://elsewhere.example" }],
+    ["expired", () => ({ exp: now() - 120, iat: now() - 200 })],
+    ["for another issuer", () => ({ iss: "someone-else" })],
+    ["with a wrong aud", () => ({ aud: "https://elsewhere.example" })],
+    ["with the token endpoint URL as aud", () => ({ aud: tokenUrl })],
   ])("refuses an assertion %s with invalid_grant", async (_name, over) => {
-    const assertion = await sign({ iss: CLIENT_ID, sub: "jeff", aud: tokenUrl, iat: now(), exp: now() + 60, jti: randomUUID(), ...over });
+    const assertion = await sign({ iss: CLIENT_ID, sub: "jeff", aud: issuerId, iat: now(), exp: now() + 60, jti: randomUUID(), ...over() });
     const r = await withAssertion(await sign(clientClaims()), { grant_type: JWT_BEARER, assertion });
     expect([r.status, r.body.error]).toEqual([400, "invalid_grant"]);
   });
 
   it("refuses an assertion whose aud names this server and another with invalid_grant (audience injection)", async () => {
-    const assertion = await sign({ iss: CLIENT_ID, sub: "jeff", aud: [tokenUrl, "https://elsewhere.example"], iat: now(), exp: now() + 60, jti: randomUUID() });
+    const assertion = await sign({ iss: CLIENT_ID, sub: "jeff", aud: [issuerId, "https://elsewhere.example"], iat: now(), exp: now() + 60, jti: randomUUID() });
     const r = await withAssertion(await sign(clientClaims()), { grant_type: JWT_BEARER, assertion });
     expect([r.status, r.body.error]).toEqual([400, "invalid_grant"]);
   });
 
   it("refuses an unsigned assertion with invalid_grant", async () => {
-    const assertion = `${Buffer.from(JSON.stringify({ alg: "none" })).toString("base64url")}.${Buffer.from(JSON.stringify({ iss: CLIENT_ID, sub: "jeff", aud: tokenUrl, exp: now() + 60, jti: randomUUID() })).toString("base64url")}.`;
+    const assertion = `${Buffer.from(JSON.stringify({ alg: "none" })).toString("base64url")}.${Buffer.from(JSON.stringify({ iss: CLIENT_ID, sub: "jeff", aud: issuerId, exp: now() + 60, jti: randomUUID() })).toString("base64url")}.`;
     const r = await withAssertion(await sign(clientClaims()), { grant_type: JWT_BEARER, assertion });
     expect([r.status, r.body.error]).toEqual([400, "invalid_grant"]);
   });
@@ -243,7 +245,7 @@ describe("token exchange by a private_key_jwt client (RFC 8693 with RFC 7523 §2
 
 describe("refresh tokens (RFC 6749 §6) with rotation and reuse detection", () => {
   const userToken = async (): Promise<Record<string, unknown>> => {
-    const assertion = await sign({ iss: CLIENT_ID, sub: "jeff", aud: tokenUrl, iat: now(), exp: now() + 60, jti: randomUUID() });
+    const assertion = await sign({ iss: CLIENT_ID, sub: "jeff", aud: issuerId, iat: now(), exp: now() + 60, jti: randomUUID() });
     const r = await withAssertion(await sign(clientClaims()), { grant_type: JWT_BEARER, assertion, scope: "read write:/home/jeff" });
     expect(r.status).toBe(200);
     return r.body;
@@ -279,7 +281,7 @@ describe("refresh tokens (RFC 6749 §6) with rotation and reuse detection", () =
 
   it("revokes with its family an access token just past its exp, which verifiers still accept for clock_tolerance", async () => {
     const auth = { authorization: basicAuth(SHORT_LIVED.id, SHORT_LIVED.secret) };
-    const assertion = await sign({ iss: SHORT_LIVED.id, sub: "jeff", aud: tokenUrl, iat: now(), exp: now() + 60, jti: randomUUID() });
+    const assertion = await sign({ iss: SHORT_LIVED.id, sub: "jeff", aud: issuerId, iat: now(), exp: now() + 60, jti: randomUUID() });
     const r = await postForm(tokenUrl, { grant_type: JWT_BEARER, assertion, scope: "read" }, auth);
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     const access = claimsOf(r.body.access_token as string) as { jti: string; exp: number };
@@ -293,7 +295,7 @@ describe("refresh tokens (RFC 6749 §6) with rotation and reuse detection", () =
 
   it("records a token revoked by itself and then with its refresh family once for each, however often either is retried", async () => {
     const auth = { authorization: basicAuth(SHORT_LIVED.id, SHORT_LIVED.secret) };
-    const assertion = await sign({ iss: SHORT_LIVED.id, sub: "jeff", aud: tokenUrl, iat: now(), exp: now() + 60, jti: randomUUID() });
+    const assertion = await sign({ iss: SHORT_LIVED.id, sub: "jeff", aud: issuerId, iat: now(), exp: now() + 60, jti: randomUUID() });
     const r = await postForm(tokenUrl, { grant_type: JWT_BEARER, assertion, scope: "read" }, auth);
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     const jti = claimsOf(r.body.access_token as string).jti;
@@ -386,5 +388,56 @@ describe("refresh tokens (RFC 6749 §6) with rotation and reuse detection", () =
     const first = await userToken();
     expect((await refresh(first.refresh_token as string, "admin")).body.error).toBe("invalid_scope");
     expect((await refresh("str_not-a-real-token")).body.error).toBe("invalid_grant");
+  });
+});
+
+describe("tokens.assertion_audience: issuer_or_token_endpoint (clients configured before draft-ietf-oauth-rfc7523bis)", () => {
+  let legacy: Stack;
+  let legacyTokenUrl: string;
+
+  beforeAll(async () => {
+    legacy = await startStack(
+      {
+        tokens: { assertion_audience: "issuer_or_token_endpoint" },
+        clients: [
+          {
+            client_id: CLIENT_ID,
+            token_endpoint_auth_method: "private_key_jwt",
+            jwks: { keys: [publicJwk] },
+            grant_types: ["client_credentials", JWT_BEARER],
+            scope: ["read"],
+            audience: ["storage"],
+          },
+        ],
+      },
+      { services: ["issuer", "gateway"] },
+    );
+    legacyTokenUrl = `${legacy.gatewayUrl}/oauth2/token`;
+  }, 60_000);
+
+  afterAll(async () => {
+    await legacy?.stop();
+  });
+
+  const post = (form: Record<string, string>) => postForm(legacyTokenUrl, { scope: "read", ...form });
+
+  it("takes the token endpoint URL (RFC 7523 §3) or the issuer identifier as the sole aud, for client authentication and the grant", async () => {
+    for (const aud of [legacyTokenUrl, legacy.gatewayUrl]) {
+      const client_assertion = await sign({ ...clientClaims(), aud });
+      const assertion = await sign({ iss: CLIENT_ID, sub: "jeff", aud, iat: now(), exp: now() + 60, jti: randomUUID() });
+      const auth = { client_assertion_type: ASSERTION_TYPE, client_assertion };
+      expect((await post({ grant_type: "client_credentials", ...auth })).status).toBe(200);
+      const granted = await post({ grant_type: JWT_BEARER, assertion, ...auth, client_assertion: await sign({ ...clientClaims(), aud }) });
+      expect([granted.status, claimsOf(granted.body.access_token as string).sub]).toEqual([200, "jeff"]);
+    }
+  });
+
+  it("still refuses both together in one aud (audience injection)", async () => {
+    const r = await post({
+      grant_type: "client_credentials",
+      client_assertion_type: ASSERTION_TYPE,
+      client_assertion: await sign({ ...clientClaims(), aud: [legacyTokenUrl, legacy.gatewayUrl] }),
+    });
+    expect([r.status, r.body.error]).toEqual([401, "invalid_client"]);
   });
 });

@@ -180,9 +180,7 @@ const remember = (token: string): string => (obtained.push(token), token);
 
 /** An assertion signed with the admin's key pair (which SIGNER shares), for the token endpoint. */
 const signed = (claims: Record<string, unknown>): Promise<string> =>
-  new SignJWT({ aud: `${stack.gatewayUrl}/oauth2/token`, jti: randomUUID(), exp: now() + 300, ...claims })
-    .setProtectedHeader({ alg: "ES256", kid: "admin-key" })
-    .sign(adminKey);
+  new SignJWT({ aud: stack.gatewayUrl, jti: randomUUID(), exp: now() + 300, ...claims }).setProtectedHeader({ alg: "ES256", kid: "admin-key" }).sign(adminKey);
 
 /** The jwt-bearer grant with `assertion`, the client (ADMIN for the dedicated issuer, or SIGNER) authenticated by private_key_jwt. */
 const jwtBearer = async (client: string, assertion: string) =>

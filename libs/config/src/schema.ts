@@ -492,6 +492,12 @@ export const configSchema = z.strictObject({
       access_token_ttl: duration.default(300),
       /** Largest accepted age of a client_assertion / assertion `exp` ahead of now. */
       assertion_max_lifetime: duration.default(300),
+      /**
+       * The sole `aud` a client_assertion or jwt-bearer assertion may name: the issuer identifier
+       * (draft-ietf-oauth-rfc7523bis, after the 2025 audience-injection attack), or, for clients configured before it,
+       * the token endpoint URL too (RFC 7523 §3).
+       */
+      assertion_audience: z.enum(["issuer", "issuer_or_token_endpoint"]).default("issuer"),
       /** Accepted clock skew when checking exp/nbf/iat. */
       clock_tolerance: duration.default(30),
       /**

@@ -120,9 +120,11 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
   const assertionDeps = (namespace: string): AssertionDeps => ({
     lookup,
     recordJti: kvJtiRecorder(jtiKv, namespace),
-    // The sole aud of an assertion: the issuer identifier (draft-ietf-oauth-rfc7523bis), or the token endpoint URL
-    // that RFC 7523 §3 allows and clients configured before the draft send.
-    audiences: assertionAudiences(config.issuer, { tokenEndpoint: `${config.issuer}/oauth2/token` }),
+    // The sole aud of an assertion: the issuer identifier (draft-ietf-oauth-rfc7523bis), and the token endpoint URL
+    // that RFC 7523 §3 allowed only where tokens.assertion_audience lets clients configured before the draft send it.
+    audiences: assertionAudiences(config.issuer, {
+      ...(config.tokens.assertion_audience === "issuer_or_token_endpoint" && { tokenEndpoint: `${config.issuer}/oauth2/token` }),
+    }),
     // A refused client assertion's detail (never the assertion): its answer says only that authentication failed.
     logger,
     now,
