@@ -127,8 +127,11 @@ async function exchangedFrom(issuer: string, jti: string): Promise<number> {
 }
 
 /** The exchange.denied events recording this provider token as the subject. */
+/** The exchange.denied events of the provider's token `jti`, which they name as `<provider>#<jti>`, as token.exchanged names a parent. */
 async function deniedFor(jti: string): Promise<Array<Record<string, unknown>>> {
-  return (await storedEvents(stack.nats.url)).filter((e) => e.type === EVENT_TYPES.EXCHANGE_DENIED && e.data.subject_jti === jti).map((e) => e.data);
+  return (await storedEvents(stack.nats.url))
+    .filter((e) => e.type === EVENT_TYPES.EXCHANGE_DENIED && e.data.subject_jti === `${IDP}#${jti}`)
+    .map((e) => e.data);
 }
 
 describe("a trusted issuer that introspects (RFC 7662)", () => {

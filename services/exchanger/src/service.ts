@@ -219,7 +219,7 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
     err: OAuthError,
     callerId: string | undefined,
     req: ExchangeRequest__Output,
-    subject: AccessTokenClaims | undefined,
+    subject: { sub: string; ref: string } | undefined,
     extra: Record<string, unknown> = {},
   ): Promise<never> {
     // The request may be a denial because of its audiences: record only well-formed ones, and how many were left out.
@@ -231,7 +231,9 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
       client_id: callerId ?? null,
       audience: recorded,
       ...(recorded.length < asked.length && { audience_not_recorded: asked.length - recorded.length }),
-      ...(subject && { subject_jti: subject.jti, sub: subject.sub }),
+      // The subject token as token.exchanged names a parent: `<provider>#<jti>` for a trusted issuer's, so no jti of a
+      // provider's reads as one of this stack's.
+      ...(subject && { subject_jti: subject.ref, sub: subject.sub }),
       ...extra,
     };
     // A denial is recorded best effort: failing to record it must not turn it into an allow.
@@ -242,14 +244,16 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
   async function exchange(req: ExchangeRequest__Output, ctx: CallContext): Promise<ExchangeResponse> {
     const { client } = await authenticateClient(req.client ?? {}, deps.auth);
     let subject: AccessTokenClaims | undefined;
-    // Who vouches for the subject, once known: denials record it too.
+    // Who vouches for the subject and how its token is named, once known: denials record them too.
     let origin: string | undefined;
+    let named: { sub: string; ref: string } | undefined;
     try {
       if (!client.grant_types.includes(TOKEN_EXCHANGE_GRANT)) throw unauthorizedClient("client may not use token exchange");
       const params = parseExchangeParams(req, deps.maxTokenBytes);
       const verified = await verifySubject(params.subjectToken, deps);
       subject = verified.claims;
       origin = verified.origin;
+      named = { sub: subject.sub, ref: verified.parentRef };
       checkCallerNotRevoked(client.client_id, deps.issuer, subject.origin_iat ?? subject.iat, deps.revocations);
       // After every local check, so only tokens the issuer really signed are sent to it; before anything is decided or minted.
       await checkActiveAtIssuer(params.subjectToken, verified);
@@ -346,7 +350,7 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
       };
     } catch (err) {
       if (err instanceof OAuthError && err.code !== "server_error" && err.code !== "temporarily_unavailable") {
-        return denied(err, client.client_id, req, subject, origin ? { subject_issuer: origin } : {});
+        return denied(err, client.client_id, req, named, origin ? { subject_issuer: origin } : {});
       }
       throw err;
     }
