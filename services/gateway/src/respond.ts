@@ -2,6 +2,7 @@
 import type { ServerResponse } from "node:http";
 import type { OAuthError } from "@sts/errors";
 import { toOAuthError } from "@sts/errors";
+import { NoBearerCredential } from "./endpoints/bearer.js";
 
 const NO_STORE = { "cache-control": "no-store", pragma: "no-cache" };
 
@@ -17,11 +18,18 @@ export function sendError(res: ServerResponse, err: unknown): OAuthError {
   const e = toOAuthError(err);
   const headers: Record<string, string> = { ...NO_STORE };
   if (e.code === "invalid_client") headers["www-authenticate"] = `Basic realm="sts", error="invalid_client"`;
-  // RFC 6750 §3: a protected resource's errors come with a Bearer challenge.
-  if (e.code === "invalid_token" || e.code === "insufficient_scope") headers["www-authenticate"] = `Bearer error="${e.code}"`;
+  // RFC 6750 §3: a protected resource's errors come with a Bearer challenge; §3.1: naming no error when the request
+  // carried no credential (the scheme still needs an auth-param: the realm).
+  if (e instanceof NoBearerCredential) headers["www-authenticate"] = `Bearer realm="sts"`;
+  else if (e.code === "invalid_token" || e.code === "insufficient_scope") headers["www-authenticate"] = `Bearer error="${e.code}"`;
   if (e.retryAfter !== undefined) headers["retry-after"] = String(e.retryAfter);
   sendJson(res, e.status, e.toJSON(), headers);
   return e;
+}
+
+/** 405 with the methods the resource does take (RFC 9110 §15.5.6: the Allow field is required). */
+export function methodNotAllowed(res: ServerResponse, allow: string): void {
+  sendJson(res, 405, { error: "invalid_request", error_description: "method not allowed" }, { ...NO_STORE, allow });
 }
 
 /** Only the non-empty fields of an object (RFC responses omit absent members). */

@@ -20,8 +20,9 @@ import { answerProbe } from "@sts/runtime";
 import type { GatewayContext } from "./endpoints/context.js";
 import { ClientGone, parseForm, readBody } from "./form.js";
 import type { OAuthForm } from "./form.js";
-import { serverMetadata } from "./metadata.js";
-import { sendError, sendJson } from "./respond.js";
+import { refuseRepeatedHeaders } from "./headers.js";
+import { endpointBase, metadataPaths, serverMetadata } from "./metadata.js";
+import { methodNotAllowed, sendError, sendJson } from "./respond.js";
 
 /**
  * The largest body a request may need with tokens of up to `maxTokenBytes` (config `tokens.max_token_bytes`): a token
@@ -29,6 +30,11 @@ import { sendError, sendJson } from "./respond.js";
  * percent-encoding), plus a few KiB of other parameters. A fixed limit refused valid exchanges at the default size.
  */
 export const maxBodyFor = (maxTokenBytes: number): number => 3 * maxTokenBytes + 4096;
+
+/** Default time a client has to send its request's headers (a slowloris holds a connection no longer). */
+export const HEADERS_TIMEOUT_MS = 10_000;
+/** Default time a client has to send its whole request, headers and body. */
+export const REQUEST_TIMEOUT_MS = 30_000;
 
 /** The `error.type` of a request whose client closed the connection before its body was read. */
 const CLIENT_GONE = "client_closed";
@@ -53,6 +59,10 @@ export interface GatewayOptions {
   ready?: () => boolean;
   /** Whether it can still recover on its own (/healthz): not once its gRPC identity is lost for good. */
   live?: () => boolean;
+  /** Time a client has for its headers; default {@link HEADERS_TIMEOUT_MS}. */
+  headersTimeoutMs?: number;
+  /** Time a client has for its whole request; default {@link REQUEST_TIMEOUT_MS}. */
+  requestTimeoutMs?: number;
   /** telemetry.incoming_trace: continue a caller's W3C trace, or start a new one linked to it (the default). */
   incomingTrace?: "continue" | "link";
 }
@@ -68,22 +78,25 @@ const POSTS: Record<string, FormHandler> = {
 
 const tracer = trace.getTracer("@sts/gateway");
 
-/** The route a path is served by, as a metric attribute: a fixed set, so a caller's made-up paths cannot grow the series. */
-function routeOf(path: string): string | undefined {
-  if (POSTS[path] || ROUTES.has(path)) return path;
-  return path.startsWith("/oauth2/register/") ? "/oauth2/register/{client_id}" : undefined;
-}
-
-const ROUTES = new Set([
-  "/oauth2/register",
-  "/oauth2/userinfo",
-  "/oauth2/jwks",
-  "/.well-known/oauth-authorization-server",
-  "/.well-known/openid-configuration",
-  "/healthz",
-  "/readyz",
-]);
+/** The paths answering GET (and HEAD) besides the metadata's, which depend on the issuer identifier. */
+const GETS = ["/oauth2/jwks", "/healthz", "/readyz"];
+const USERINFO = "/oauth2/userinfo";
+const REGISTER = "/oauth2/register";
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"]);
+
+/**
+ * The path a request is routed by: of the origin-form, or of the absolute-form a server must accept too (RFC 9112
+ * §3.2.2), never its query (which may carry credentials a careless client put there) nor an authority's userinfo.
+ */
+export function requestPath(target: string | undefined): string {
+  const t = target ?? "/";
+  if (!/^https?:\/\//i.test(t)) return t.split("?")[0] as string;
+  try {
+    return new URL(t).pathname;
+  } catch {
+    return "";
+  }
+}
 
 /** One value of a header that may repeat (a repeated trace header is ignored). */
 function headerValue(v: string | string[] | undefined): string | undefined {
@@ -99,7 +112,7 @@ function headerValue(v: string | string[] | undefined): string | undefined {
 function serverSpan(req: IncomingMessage, incomingTrace: "continue" | "link"): { span: Span; parent: Context } {
   const caller = extractTraceContext({ traceparent: headerValue(req.headers.traceparent), tracestate: headerValue(req.headers.tracestate) });
   const name = `http.server ${req.method ?? ""}`;
-  const attributes = { "http.route": (req.url ?? "/").split("?")[0] };
+  const attributes = { "http.route": requestPath(req.url) };
   if (incomingTrace === "continue") return { span: tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, caller), parent: caller };
   const linked = trace.getSpanContext(caller);
   const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes, root: true, ...(linked && { links: [{ context: linked }] }) }, ROOT_CONTEXT);
@@ -108,13 +121,15 @@ function serverSpan(req: IncomingMessage, incomingTrace: "continue" | "link"): {
 
 /** Starts the HTTP edge; resolves once listening. */
 export async function startGateway(options: GatewayOptions): Promise<{ port: number; url: string; close(): Promise<void> }> {
-  const issuer = options.issuer.replace(/\/$/, "");
+  // The identifier exactly as configured goes into the metadata (RFC 8414 §3.3); endpoint URLs are built on its base.
+  const baseUrl = endpointBase(options.issuer);
+  const metadataAt = new Set(metadataPaths(options.issuer));
   const deadlineMs = options.deadlineMs ?? 8000;
   // Token requests that arrive together go to the issuer in one TokenBatch call.
   const tokenCalls = coalescedCalls<TokenRequest, TokenResponse__Output>({ client: options.token, method: "TokenBatch", deadlineMs });
-  const ctx: GatewayContext = { issuer, token: options.token, tokenCalls, exchange: options.exchange, logger: options.logger, deadlineMs };
+  const ctx: GatewayContext = { baseUrl, token: options.token, tokenCalls, exchange: options.exchange, logger: options.logger, deadlineMs };
   const maxBody = options.maxBodyBytes ?? maxBodyFor(8192);
-  const metadata = serverMetadata(issuer, {
+  const metadata = serverMetadata(options.issuer, {
     ...(options.scopesSupported && { scopesSupported: options.scopesSupported }),
     ...(options.idTokenSigningAlgs && { idTokenSigningAlgs: options.idTokenSigningAlgs }),
     registration: options.clients !== undefined,
@@ -133,18 +148,23 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
     res.end(jwksCache.body);
   }
 
+  /** The route a path is served by, as a metric attribute: a fixed set, so a caller's made-up paths cannot grow the series. */
+  const routeOf = (path: string): string | undefined => {
+    if (POSTS[path] || GETS.includes(path) || metadataAt.has(path) || path === USERINFO || path === REGISTER) return path;
+    return path.startsWith(`${REGISTER}/`) ? `${REGISTER}/{client_id}` : undefined;
+  };
+
   // The public probes answer as the admin server's do: not live is not ready either.
   const probeChecks = { live: () => options.live?.() ?? true, ready: () => options.ready?.() ?? true };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? "/").split("?")[0] as string;
+    refuseRepeatedHeaders(req);
+    const path = requestPath(req.url);
+    const method = req.method ?? "";
     const post = POSTS[path];
     if (post) {
-      if (req.method !== "POST") {
-        res.setHeader("allow", "POST");
-        sendJson(res, 405, { error: "invalid_request", error_description: "use POST" });
-        return;
-      }
+      // RFC 6749 §3.2: the token endpoint (and its siblings) take POST only.
+      if (method !== "POST") return methodNotAllowed(res, "POST");
       const form = parseForm(req.headers["content-type"], await readBody(req, maxBody));
       const body = await post(req, form, ctx);
       if (body) sendJson(res, 200, body);
@@ -154,52 +174,49 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
       }
       return;
     }
-    if ((path === "/oauth2/register" || path.startsWith("/oauth2/register/")) && options.clients) {
-      const raw = path.slice("/oauth2/register/".length);
+    if (options.clients && (path === REGISTER || path.startsWith(`${REGISTER}/`))) {
       let id: string | undefined;
       try {
-        id = path === "/oauth2/register" ? undefined : decodeURIComponent(raw);
+        id = path === REGISTER ? undefined : decodeURIComponent(path.slice(REGISTER.length + 1));
       } catch {
         throw invalidRequest("malformed client id in path");
       }
       await registerEndpoint(req, res, options.clients, id, maxBody, ctx.deadlineMs);
       return;
     }
-    if (path === "/oauth2/userinfo" && (req.method === "GET" || req.method === "POST")) {
-      if (req.method === "POST") await readBody(req, maxBody);
+    if (path === USERINFO) {
+      // OIDC Core §5.3.1: GET or POST; HEAD wherever GET is (RFC 9110 §9.3.2).
+      if (method === "POST") await readBody(req, maxBody);
+      else if (method !== "GET" && method !== "HEAD") return methodNotAllowed(res, "GET, HEAD, POST");
       sendJson(res, 200, await userinfoEndpoint(req, ctx));
       return;
     }
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      res.setHeader("allow", "GET");
-      sendJson(res, 405, { error: "invalid_request", error_description: "method not allowed" });
-      return;
-    }
-    switch (path) {
-      case "/.well-known/oauth-authorization-server":
-      case "/.well-known/openid-configuration":
-        sendJson(res, 200, metadata, { "cache-control": "public, max-age=300" });
-        return;
-      case "/oauth2/jwks":
-        await jwks(res);
-        return;
-      case "/healthz":
-      case "/readyz":
-        answerProbe(res, path, probeChecks);
-        return;
-      default:
-        sendJson(res, 404, { error: "invalid_request", error_description: "not found" });
-    }
+    // A path nothing serves is 404 whatever the method: a 405 would claim the resource exists.
+    if (!metadataAt.has(path) && !GETS.includes(path)) return sendJson(res, 404, { error: "invalid_request", error_description: "not found" });
+    if (method !== "GET" && method !== "HEAD") return methodNotAllowed(res, "GET, HEAD");
+    if (metadataAt.has(path)) sendJson(res, 200, metadata, { "cache-control": "public, max-age=300" });
+    else if (path === "/oauth2/jwks") await jwks(res);
+    else answerProbe(res, path as "/healthz" | "/readyz", probeChecks);
   }
 
   // OpenTelemetry's HTTP server convention, with the OAuth error code as error.type.
   const durations = durationHistogram("@sts/gateway", "http.server.request.duration", "Duration of HTTP requests to the gateway");
 
-  const server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000, maxHeaderSize: 16 * 1024 }, (req, res) => {
+  const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  const headersTimeout = Math.min(options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS, requestTimeout);
+  const limits = {
+    headersTimeout,
+    requestTimeout,
+    // Node checks both timeouts only this often (30 s by default): a slow client would otherwise keep its connection
+    // up to 30 s past either (about 40 s instead of 10 for headers), what a slowloris gets for each one it opens.
+    connectionsCheckingInterval: Math.min(1_000, headersTimeout / 4),
+    maxHeaderSize: 16 * 1024,
+  };
+  const server = createServer(limits, (req, res) => {
     const startedAt = performance.now();
     let errorType: string | undefined;
     res.once("close", () => {
-      const route = routeOf((req.url ?? "/").split("?")[0] as string);
+      const route = routeOf(requestPath(req.url));
       durations.record((performance.now() - startedAt) / 1000, {
         "http.request.method": METHODS.has(req.method ?? "") ? req.method : "_OTHER",
         "http.response.status_code": res.statusCode,
@@ -221,7 +238,7 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
         const e = sendError(res, err);
         errorType = e.code;
         // The path only: a query string may carry credentials a careless client put there.
-        if (e.code === "server_error") options.logger.error({ err, path: (req.url ?? "").split("?")[0] }, "request failed");
+        if (e.code === "server_error") options.logger.error({ err, path: requestPath(req.url) }, "request failed");
         // An unread body would stall keep-alive; the connection is closed after an early refusal.
         if (!req.complete) req.destroy();
       });

@@ -7,7 +7,8 @@ import type { OAuthForm } from "../form.js";
 
 /** Shared by the endpoints. */
 export interface GatewayContext {
-  issuer: string;
+  /** Public base URL of the endpoints: the issuer identifier without a trailing "/". */
+  baseUrl: string;
   token: TokenServiceClient;
   /** Token calls, coalesced into TokenBatch calls. */
   tokenCalls: CallCoalescer<TokenRequest, TokenResponse__Output>;

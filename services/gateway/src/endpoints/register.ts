@@ -5,11 +5,12 @@
  * registration_access_token). The issuer owns the registry and decides.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { OAuthError, invalidRequest } from "@sts/errors";
-import { bearerToken, callUnary } from "@sts/grpc";
+import { invalidRequest } from "@sts/errors";
+import { callUnary } from "@sts/grpc";
 import type { ClientServiceClient } from "@sts/proto";
 import { readBody } from "../form.js";
-import { sendJson } from "../respond.js";
+import { methodNotAllowed, sendJson } from "../respond.js";
+import { requireBearer } from "./bearer.js";
 
 /** Serves the registration endpoints; `id` is the client id from the path (undefined for POST /oauth2/register). */
 export async function registerEndpoint(
@@ -20,8 +21,10 @@ export async function registerEndpoint(
   maxBody: number,
   deadlineMs: number,
 ): Promise<void> {
-  const bearer = bearerToken(req.headers.authorization);
-  if (!bearer) throw new OAuthError("invalid_token", "a bearer credential is required");
+  // The method first: a request no credential could make acceptable is 405 with what is (RFC 9110 §15.5.6).
+  const allow = id === undefined ? "POST" : "GET, HEAD, PUT, DELETE";
+  if (!allow.split(", ").includes(req.method ?? "")) return methodNotAllowed(res, allow);
+  const bearer = requireBearer(req.headers.authorization, "a bearer credential is required");
   const json = async (): Promise<string> => {
     const type = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
     if (type !== "application/json") throw invalidRequest("body must be application/json");
@@ -33,12 +36,12 @@ export async function registerEndpoint(
   };
   const noStore = { "cache-control": "no-store", pragma: "no-cache" };
   if (id === undefined) {
-    if (req.method !== "POST") throw invalidRequest("use POST to register");
     sendJson(res, 201, await call("Register", { bearer, metadata_json: await json() }), noStore);
     return;
   }
   switch (req.method) {
     case "GET":
+    case "HEAD":
       sendJson(res, 200, await call("Get", { bearer, client_id: id }), noStore);
       return;
     case "PUT":
@@ -47,8 +50,5 @@ export async function registerEndpoint(
     case "DELETE":
       await call("Delete", { bearer, client_id: id });
       res.writeHead(204, noStore).end();
-      return;
-    default:
-      throw invalidRequest("use GET, PUT or DELETE");
   }
 }
