@@ -28,6 +28,7 @@ export {
 } from "./claims.js";
 export type { AccessTokenClaims, ActClaim, MayActClaim, RevocableClaims, RevocationLookups, RevocationState } from "./claims.js";
 export { TOKEN_TYPE, ACCESS_TOKEN_TYP, JWT_BEARER, TOKEN_EXCHANGE_GRANT } from "./token-types.js";
+export { issuerEndpoint } from "./issuer-endpoint.js";
 export type { TokenTypeUrn } from "./token-types.js";
 export { VerifiedTokens } from "./verified-tokens.js";
 export { KeySourceUnavailable, publicJwkProblem, remoteKeySet } from "./remote-keys.js";

@@ -5,7 +5,7 @@
  * a revoked token, is refused. Opening waits (the service stays unready)
  * until the issuer has made the bucket.
  */
-import { VerifiedTokens, remoteKeySet } from "@sts/jwt";
+import { VerifiedTokens, issuerEndpoint, remoteKeySet } from "@sts/jwt";
 import type { NatsHandle, NatsLogger } from "@sts/nats";
 import { JWKS_VERIFIER_CACHE_SECONDS } from "@sts/keys";
 import { openRevocationReader } from "@sts/revocation";
@@ -51,7 +51,7 @@ export async function openStackTokens(nats: NatsHandle, o: StackTokensOptions): 
       // is refused by the revocations (isTokenRevoked), not by waiting for the copy to age.
       // The copy is kept JWKS_VERIFIER_CACHE_SECONDS, which a withdrawn key's kid record outlives (see there).
       keys: remoteKeySet(
-        new URL(`${o.issuer}/oauth2/jwks`),
+        new URL(issuerEndpoint(o.issuer, "/oauth2/jwks")),
         { cooldownDuration: JWKS_REFETCH_COOLDOWN_MS, cacheMaxAge: JWKS_VERIFIER_CACHE_SECONDS * 1000 },
         "this stack's issuer",
       ),

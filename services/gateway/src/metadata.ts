@@ -1,9 +1,5 @@
 /** RFC 8414 authorization server metadata (also served as the OIDC discovery document). */
-
-/** The public base URL of the endpoints: the issuer identifier without a trailing "/" (so no "//" before a path). */
-export function endpointBase(issuer: string): string {
-  return issuer.replace(/\/$/, "");
-}
+import { issuerEndpoint } from "@sts/jwt";
 
 /**
  * The paths the metadata is served at. RFC 8414 §3.1 inserts the well-known suffix between the host and the issuer's
@@ -28,14 +24,13 @@ export function serverMetadata(
   const { scopesSupported, idTokenSigningAlgs = ["ES256"], registration = false } = options;
   const auth = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
   const algs = ["ES256", "ES384", "EdDSA", "RS256", "PS256"];
-  const base = endpointBase(issuer);
   return {
     issuer,
-    token_endpoint: `${base}/oauth2/token`,
-    jwks_uri: `${base}/oauth2/jwks`,
-    introspection_endpoint: `${base}/oauth2/introspect`,
-    revocation_endpoint: `${base}/oauth2/revoke`,
-    userinfo_endpoint: `${base}/oauth2/userinfo`,
+    token_endpoint: issuerEndpoint(issuer, "/oauth2/token"),
+    jwks_uri: issuerEndpoint(issuer, "/oauth2/jwks"),
+    introspection_endpoint: issuerEndpoint(issuer, "/oauth2/introspect"),
+    revocation_endpoint: issuerEndpoint(issuer, "/oauth2/revoke"),
+    userinfo_endpoint: issuerEndpoint(issuer, "/oauth2/userinfo"),
     grant_types_supported: [
       "client_credentials",
       "urn:ietf:params:oauth:grant-type:token-exchange",
@@ -47,7 +42,7 @@ export function serverMetadata(
     // OIDC Discovery §3: ID tokens come from the jwt-bearer and dedicated-issuer grants, signed with the issuer's key.
     subject_types_supported: ["public"],
     id_token_signing_alg_values_supported: [...idTokenSigningAlgs],
-    ...(registration && { registration_endpoint: `${base}/oauth2/register` }),
+    ...(registration && { registration_endpoint: issuerEndpoint(issuer, "/oauth2/register") }),
     token_endpoint_auth_methods_supported: auth,
     token_endpoint_auth_signing_alg_values_supported: algs,
     introspection_endpoint_auth_methods_supported: auth,

@@ -21,7 +21,7 @@ import type { GatewayContext } from "./endpoints/context.js";
 import { ClientGone, parseForm, readBody } from "./form.js";
 import type { OAuthForm } from "./form.js";
 import { refuseRepeatedHeaders } from "./headers.js";
-import { endpointBase, metadataPaths, serverMetadata } from "./metadata.js";
+import { metadataPaths, serverMetadata } from "./metadata.js";
 import { methodNotAllowed, sendError, sendJson } from "./respond.js";
 
 /**
@@ -122,12 +122,11 @@ function serverSpan(req: IncomingMessage, incomingTrace: "continue" | "link"): {
 /** Starts the HTTP edge; resolves once listening. */
 export async function startGateway(options: GatewayOptions): Promise<{ port: number; url: string; close(): Promise<void> }> {
   // The identifier exactly as configured goes into the metadata (RFC 8414 §3.3); endpoint URLs are built on its base.
-  const baseUrl = endpointBase(options.issuer);
   const metadataAt = new Set(metadataPaths(options.issuer));
   const deadlineMs = options.deadlineMs ?? 8000;
   // Token requests that arrive together go to the issuer in one TokenBatch call.
   const tokenCalls = coalescedCalls<TokenRequest, TokenResponse__Output>({ client: options.token, method: "TokenBatch", deadlineMs });
-  const ctx: GatewayContext = { baseUrl, token: options.token, tokenCalls, exchange: options.exchange, logger: options.logger, deadlineMs };
+  const ctx: GatewayContext = { issuer: options.issuer, token: options.token, tokenCalls, exchange: options.exchange, logger: options.logger, deadlineMs };
   const maxBody = options.maxBodyBytes ?? maxBodyFor(8192);
   const metadata = serverMetadata(options.issuer, {
     ...(options.scopesSupported && { scopesSupported: options.scopesSupported }),

@@ -5,7 +5,7 @@ import { ASSERTION_ALGORITHMS } from "@sts/config";
 import { ClientKeySets, KeyServerAddresses, assertionAudiences, jwksUriProblem, parseClientRecord, verifyClientSignedAssertion } from "@sts/client-auth";
 import type { AssertionDeps, AuthenticateDeps } from "@sts/client-auth";
 import { invalidClient } from "@sts/errors";
-import { JWT_BEARER, VerifiedTokens } from "@sts/jwt";
+import { JWT_BEARER, VerifiedTokens, issuerEndpoint } from "@sts/jwt";
 import { callerAuthenticator } from "@sts/mesh";
 import { kvJtiRecorder } from "./assertion-replay.js";
 import { RefreshTokens } from "./refresh-tokens.js";
@@ -123,7 +123,7 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
     // The sole aud of an assertion: the issuer identifier (draft-ietf-oauth-rfc7523bis), and the token endpoint URL
     // that RFC 7523 §3 allowed only where tokens.assertion_audience lets clients configured before the draft send it.
     audiences: assertionAudiences(config.issuer, {
-      ...(config.tokens.assertion_audience === "issuer_or_token_endpoint" && { tokenEndpoint: `${config.issuer}/oauth2/token` }),
+      ...(config.tokens.assertion_audience === "issuer_or_token_endpoint" && { tokenEndpoint: issuerEndpoint(config.issuer, "/oauth2/token") }),
     }),
     // A refused client assertion's detail (never the assertion): its answer says only that authentication failed.
     logger,
@@ -225,7 +225,7 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
     lookup,
     inspect: (token) => inspectToken(token, tokenDeps),
     events,
-    registrationEndpoint: `${config.issuer}/oauth2/register`,
+    registrationEndpoint: issuerEndpoint(config.issuer, "/oauth2/register"),
     now,
     maxTtl: { access: maxLifetime, refresh: maxRefreshLifetime },
     isUser,

@@ -7,8 +7,8 @@ import type { OAuthForm } from "../form.js";
 
 /** Shared by the endpoints. */
 export interface GatewayContext {
-  /** Public base URL of the endpoints: the issuer identifier without a trailing "/". */
-  baseUrl: string;
+  /** The issuer identifier, exactly as configured; endpoint URLs are built from it with issuerEndpoint. */
+  issuer: string;
   token: TokenServiceClient;
   /** Token calls, coalesced into TokenBatch calls. */
   tokenCalls: CallCoalescer<TokenRequest, TokenResponse__Output>;

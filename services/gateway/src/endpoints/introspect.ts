@@ -1,4 +1,5 @@
 /** POST /oauth2/introspect (RFC 7662). */
+import { issuerEndpoint } from "@sts/jwt";
 import type { IncomingMessage } from "node:http";
 import { invalidRequest } from "@sts/errors";
 import { callUnary } from "@sts/grpc";
@@ -18,7 +19,7 @@ function actJson(a: Actor__Output | null): Record<string, unknown> | undefined {
 export async function introspectEndpoint(req: IncomingMessage, form: OAuthForm, ctx: GatewayContext): Promise<Record<string, unknown>> {
   const token = form.get("token");
   if (!token) throw invalidRequest("token is required");
-  const client = clientAuthentication(req, form, `${ctx.baseUrl}/oauth2/introspect`);
+  const client = clientAuthentication(req, form, issuerEndpoint(ctx.issuer, "/oauth2/introspect"));
   const r = await callUnary<object, IntrospectResponse__Output>(
     ctx.token,
     "Introspect",

@@ -1,4 +1,5 @@
 /** POST /oauth2/revoke (RFC 7009): 200 with an empty body, also for unknown tokens. */
+import { issuerEndpoint } from "@sts/jwt";
 import type { IncomingMessage } from "node:http";
 import { invalidRequest } from "@sts/errors";
 import { callUnary } from "@sts/grpc";
@@ -10,6 +11,6 @@ import type { GatewayContext } from "./context.js";
 export async function revokeEndpoint(req: IncomingMessage, form: OAuthForm, ctx: GatewayContext): Promise<void> {
   const token = form.get("token");
   if (!token) throw invalidRequest("token is required");
-  const client = clientAuthentication(req, form, `${ctx.baseUrl}/oauth2/revoke`);
+  const client = clientAuthentication(req, form, issuerEndpoint(ctx.issuer, "/oauth2/revoke"));
   await callUnary(ctx.token, "Revoke", { client, token, token_type_hint: form.get("token_type_hint") ?? "" }, { deadlineMs: ctx.deadlineMs });
 }

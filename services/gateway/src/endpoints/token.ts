@@ -1,4 +1,5 @@
 /** POST /oauth2/token: RFC 6749 §3.2; token exchange (RFC 8693) goes to the exchanger, every other grant to the issuer. */
+import { issuerEndpoint } from "@sts/jwt";
 import type { IncomingMessage } from "node:http";
 import { OAuthError, invalidRequest } from "@sts/errors";
 import { callUnary } from "@sts/grpc";
@@ -14,7 +15,7 @@ const TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
 export async function tokenEndpoint(req: IncomingMessage, form: OAuthForm, ctx: GatewayContext): Promise<Record<string, unknown>> {
   const grantType = form.get("grant_type");
   if (!grantType) throw invalidRequest("grant_type is required");
-  const client = clientAuthentication(req, form, `${ctx.baseUrl}/oauth2/token`);
+  const client = clientAuthentication(req, form, issuerEndpoint(ctx.issuer, "/oauth2/token"));
   if (grantType === TOKEN_EXCHANGE) {
     if (!ctx.exchange) throw new OAuthError("unsupported_grant_type", "token exchange is not served here");
     const request: ExchangeRequest = {
