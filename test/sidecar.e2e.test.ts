@@ -307,14 +307,16 @@ describe("health", () => {
 });
 
 describe("bad input at the sidecar", () => {
+  // RFC 6750 §3.1: the challenge names no error when the request sent no bearer credential at all.
   it.each([
-    ["no token", undefined, {}],
-    ["a malformed Authorization", "not a token", {}],
-  ])("refuses %s with 401 and forwards nothing", async (_name, token, extra) => {
+    ["no token", undefined, /^Bearer realm="mesh"$/],
+    ["another scheme", "Basic c3ZjLWE6cw==", /^Bearer realm="mesh"$/],
+    ["a malformed Authorization", "Bearer not a token", /^Bearer error="invalid_token"/],
+  ])("refuses %s with 401 and forwards nothing", async (_name, token, challenge) => {
     const before = seen.a.length;
-    const r = await fetch(`http://127.0.0.1:${ports.a!.inbound}/work`, { headers: { ...(token !== undefined && { authorization: token }), ...extra } });
-    expect(r.status).toBe(401);
-    expect(r.headers.get("www-authenticate")).toMatch(/^Bearer error="invalid_token"/);
+    const r = await fetch(`http://127.0.0.1:${ports.a!.inbound}/work`, { headers: { ...(token !== undefined && { authorization: token }) } });
+    expect([r.status, ((await r.json()) as { error?: string }).error]).toEqual([401, "invalid_token"]);
+    expect(r.headers.get("www-authenticate")).toMatch(challenge);
     expect(seen.a.length).toBe(before);
   });
 

@@ -1,5 +1,5 @@
 export { unary, serverStream, hasBearerSecret, requirePeerSpiffeId } from "./adapter.js";
-export { bearerToken } from "./bearer.js";
+export { NoBearerCredential, bearerToken, requireBearer } from "./bearer.js";
 export type { CallContext, AdapterOptions } from "./adapter.js";
 export { startGrpcServer, DEFAULT_MAX_RECEIVE_BYTES } from "./server.js";
 export type { GrpcServerOptions, GrpcServerHandle } from "./server.js";

@@ -1,7 +1,7 @@
 export { ExchangeCache } from "./exchange-cache.js";
 export type { ExchangeCacheOptions, ExchangedToken, TokenForOptions } from "./exchange-cache.js";
 export { verifyInbound } from "./inbound.js";
-export { bearerToken } from "@sts/grpc";
+export { NoBearerCredential, bearerToken, requireBearer } from "@sts/grpc";
 export type { InboundOptions, VerifiedCaller } from "./inbound.js";
 export { CREDENTIALS, callerAuthenticator } from "./authenticate-caller.js";
 export type { AuthenticateCaller, CallerAuthOptions, CallerIdentity, Credential } from "./authenticate-caller.js";

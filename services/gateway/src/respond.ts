@@ -2,7 +2,7 @@
 import type { ServerResponse } from "node:http";
 import type { OAuthError } from "@sts/errors";
 import { toOAuthError } from "@sts/errors";
-import { NoBearerCredential } from "./endpoints/bearer.js";
+import { NoBearerCredential } from "@sts/grpc";
 
 const NO_STORE = { "cache-control": "no-store", pragma: "no-cache" };
 

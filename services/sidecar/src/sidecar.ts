@@ -28,13 +28,14 @@ import { logReloads, logSvidEvents } from "@sts/grpc";
 import type { X509SvidStreams } from "@sts/grpc";
 import {
   MisplacedToken,
-  bearerToken,
+  NoBearerCredential,
   callerHeaders,
   isOriginForm,
   peerHeaders,
   refuseQueryToken,
   refuseTokenOutsideAuthorization,
   refusalStatus,
+  requireBearer,
   urlOnOrigin,
   verifyInbound,
 } from "@sts/mesh";
@@ -102,7 +103,11 @@ function refuse(res: ServerResponse, err: unknown, close = false): string {
             ? 401
             : e.status;
   const headers: Record<string, string> = { ...json };
-  if (status === 401) headers["www-authenticate"] = `Bearer error="invalid_token", error_description="${e.description}"`;
+  // RFC 6750 §3.1: a request that sent no bearer credential at all gets a challenge naming no error.
+  if (status === 401) {
+    headers["www-authenticate"] =
+      e instanceof NoBearerCredential ? `Bearer realm="mesh"` : `Bearer error="invalid_token", error_description="${e.description}"`;
+  }
   if (e instanceof MisplacedToken) headers["www-authenticate"] = `Bearer error="invalid_request", error_description="${e.description}"`;
   if (e.retryAfter !== undefined) headers["retry-after"] = String(e.retryAfter);
   if (!res.headersSent) res.writeHead(status, headers).end(JSON.stringify(e.toJSON()));
@@ -202,7 +207,7 @@ function checkPresenter(peer: string | undefined, caller: VerifiedCaller, sideca
 async function admitInbound(authorization: string | undefined, target: string, socket: Socket | undefined, sidecar: Sidecar): Promise<Record<string, string>> {
   const peer = admitPeer(socket, sidecar);
   refuseQueryToken(target);
-  const caller = await verifyInbound(bearerToken(authorization), { ...sidecar.inbound, audience: sidecar.audience });
+  const caller = await verifyInbound(requireBearer(authorization, "a bearer token is required"), { ...sidecar.inbound, audience: sidecar.audience });
   checkPresenter(peer, caller, sidecar);
   return {
     // The workload gets the token it was called with, to call on through its outbound listener.
@@ -262,8 +267,7 @@ async function admitOutbound(
   // Own properties only: "constructor" or "__proto__" must not find Object's members.
   const route = Object.hasOwn(deps.config.routes, routeName) ? deps.config.routes[routeName] : undefined;
   if (!route) throw new OAuthError("invalid_target", "no route to this destination");
-  const token = bearerToken(authorization);
-  if (!token) throw new OAuthError("invalid_token", "the inbound bearer token is required");
+  const token = requireBearer(authorization, "the inbound bearer token is required");
   // Checked before any exchange: the call must not leave at all, and costs the STS nothing.
   refuseTokenOutsideAuthorization(token, outgoing.target, outgoing.headers);
   // A revoked or malformed inbound token is refused by the exchange cache, given its revocations: on a hit against the

@@ -6,11 +6,10 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { invalidRequest } from "@sts/errors";
-import { callUnary } from "@sts/grpc";
+import { callUnary, requireBearer } from "@sts/grpc";
 import type { ClientServiceClient } from "@sts/proto";
 import { readBody } from "../form.js";
 import { methodNotAllowed, sendJson } from "../respond.js";
-import { requireBearer } from "./bearer.js";
 
 /** Serves the registration endpoints; `id` is the client id from the path (undefined for POST /oauth2/register). */
 export async function registerEndpoint(

@@ -1,7 +1,6 @@
 /** GET or POST /oauth2/userinfo (OIDC Core §5.3) with a bearer access token (RFC 6750 §2.1). */
 import type { IncomingMessage } from "node:http";
-import { callUnary } from "@sts/grpc";
-import { requireBearer } from "./bearer.js";
+import { callUnary, requireBearer } from "@sts/grpc";
 import type { GatewayContext } from "./context.js";
 
 /** Returns the user's claims; a missing or bad bearer token is invalid_token (401). */
