@@ -515,7 +515,8 @@ export class PublicKeyRing {
   readonly #source: () => StoredKey[];
   readonly #policy: LifecyclePolicy;
   readonly #now: () => number;
-  #fingerprint = "";
+  /** The records the resolver was built from: a watched copy hands out a new record only for a new write. */
+  #builtFrom: readonly StoredKey[] = [];
   #getKey: JWTVerifyGetKey = createLocalJWKSet({ keys: [] });
 
   constructor(source: () => StoredKey[], policy: LifecyclePolicy, now: () => number) {
@@ -529,14 +530,17 @@ export class PublicKeyRing {
     return jwksOf(publishedKeysAt(this.#source(), this.#now(), this.#policy));
   }
 
-  /** A jose key resolver over the published keys, rebuilt only when they change (a kid added or dropped, or its key replaced). */
+  /**
+   * A jose key resolver over the published keys, rebuilt only when they change: a kid added or dropped, or its key
+   * replaced (a key file rewritten under the same kid), each of which is a new record. Compared by record, not by
+   * serialising the set: this runs on every verification.
+   */
   keyResolver(): JWTVerifyGetKey {
-    const jwks = this.jwks();
-    // The keys themselves, not only their kids: a key file replaced under the same kid changes the key a kid names.
-    const fingerprint = JSON.stringify(jwks.keys);
-    if (fingerprint !== this.#fingerprint) {
-      this.#fingerprint = fingerprint;
-      this.#getKey = createLocalJWKSet(jwks);
+    const published = publishedKeysAt(this.#source(), this.#now(), this.#policy);
+    const before = this.#builtFrom;
+    if (published.length !== before.length || published.some((k, i) => k !== before[i])) {
+      this.#builtFrom = published;
+      this.#getKey = createLocalJWKSet(jwksOf(published));
     }
     return this.#getKey;
   }
