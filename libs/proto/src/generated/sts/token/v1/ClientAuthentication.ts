@@ -28,7 +28,10 @@ export interface ClientAuthentication {
    */
   'client_assertion'?: (string);
   /**
-   * The endpoint URL the credentials were sent to; the audience an assertion must name.
+   * The endpoint URL the credentials were sent to. Not the audience an
+   * assertion must name: that is the issuer identifier at every endpoint
+   * (or also the token endpoint URL, with tokens.assertion_audience:
+   * issuer_or_token_endpoint).
    */
   'endpoint'?: (string);
 }
@@ -60,7 +63,10 @@ export interface ClientAuthentication__Output {
    */
   'client_assertion': (string);
   /**
-   * The endpoint URL the credentials were sent to; the audience an assertion must name.
+   * The endpoint URL the credentials were sent to. Not the audience an
+   * assertion must name: that is the issuer identifier at every endpoint
+   * (or also the token endpoint URL, with tokens.assertion_audience:
+   * issuer_or_token_endpoint).
    */
   'endpoint': (string);
 }
