@@ -7,3 +7,4 @@ export { rotatingFile, secretReader } from "./secret-source.js";
 export type { SecretSource, StaleCopyListener } from "./secret-source.js";
 export { serviceClock } from "./clock.js";
 export type { ServiceClock } from "./clock.js";
+export { maxHeaderBytesFor } from "./limits.js";

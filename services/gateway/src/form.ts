@@ -36,10 +36,15 @@ export interface OAuthForm {
   all(name: "audience" | "resource"): string[];
 }
 
-/** Reads the body up to maxBytes; refuses more without reading the rest. */
-export async function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
+/**
+ * Reads the body up to maxBytes; refuses more without reading the rest. `accept` runs once the body is wanted and its
+ * declared length fits: where the client waits for `100 Continue` (RFC 9110 §10.1.1), that is when it is sent, so a
+ * request refused before (wrong method, too large, no credential) never has its body sent at all.
+ */
+export async function readBody(req: IncomingMessage, maxBytes: number, accept?: () => void): Promise<string> {
   const declared = Number(req.headers["content-length"] ?? NaN);
   if (Number.isFinite(declared) && declared > maxBytes) throw new OAuthError("invalid_request", "request body too large");
+  accept?.();
   const chunks: Buffer[] = [];
   let size = 0;
   try {

@@ -1,4 +1,5 @@
 /** Gateway entry point: config → telemetry, signals and admin server → gRPC clients → HTTP server. */
+import { maxHeaderBytesFor } from "@sts/config";
 import { startTelemetry, runMain } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
 import { checkHealth, createClient, openGrpcCredentials } from "@sts/grpc";
@@ -43,6 +44,7 @@ async function serve({ config }: ReturnType<typeof readSettings>, logger: Logger
     issuer: config.issuer,
     idTokenSigningAlgs: [config.keys.algorithm],
     maxBodyBytes: maxBodyFor(config.tokens.max_token_bytes),
+    maxHeaderBytes: maxHeaderBytesFor(config.tokens.max_token_bytes),
     incomingTrace: config.telemetry.incoming_trace,
     token,
     exchange,

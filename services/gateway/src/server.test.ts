@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createClient } from "@sts/grpc";
 import { loadTokenProto } from "@sts/proto";
 import { createLogger } from "@sts/telemetry";
-import { freePort } from "@sts/testkit";
+import { freePort, waitFor } from "@sts/testkit";
+import { maxHeaderBytesFor } from "@sts/config";
 import { startGateway } from "./server.js";
 
 /** Far above the timeouts the gateway is given here, far below the 30 s Node would otherwise wait between checks. */
@@ -19,7 +20,7 @@ afterEach(async () => {
 });
 
 /** A gateway whose issuer client points at a port nothing listens on: these requests never reach it. */
-async function gateway(options: { headersTimeoutMs: number; requestTimeoutMs: number }): Promise<number> {
+async function gateway(options: { headersTimeoutMs?: number; requestTimeoutMs?: number; maxHeaderBytes?: number } = {}): Promise<number> {
   const token = createClient(loadTokenProto().sts.token.v1.TokenService, `127.0.0.1:${await freePort()}`);
   const g = await startGateway({
     host: "127.0.0.1",
@@ -34,13 +35,13 @@ async function gateway(options: { headersTimeoutMs: number; requestTimeoutMs: nu
 }
 
 /** Writes `text` on a new connection and collects what comes back until the gateway closes it. */
-function rawConnection(port: number, text: string): { closed: Promise<string> } {
+function rawConnection(port: number, text: string): { socket: Socket; received: () => string; closed: Promise<string> } {
   const socket = connect(port, "127.0.0.1", () => socket.write(text));
   sockets.push(socket);
   let received = "";
   socket.on("data", (d: Buffer) => (received += d.toString("latin1")));
   socket.on("error", () => undefined);
-  return { closed: new Promise((resolve) => socket.on("close", () => resolve(received))) };
+  return { socket, received: () => received, closed: new Promise((resolve) => socket.on("close", () => resolve(received))) };
 }
 
 /** `p`, or a failure saying what did not happen within `ms`. */
@@ -62,5 +63,55 @@ describe("slow clients", () => {
     const head = "POST /oauth2/token HTTP/1.1\r\nHost: sts\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n";
     const { closed } = rawConnection(port, `${head}grant_type=cl`);
     expect(await within(closed, WAIT_MS, "the gateway gave the request up")).toMatch(/^HTTP\/1\.1 408 /);
+  });
+});
+
+describe("Expect: 100-continue (RFC 9110 §10.1.1)", () => {
+  const expecting = (method: string, path: string, length: number): string =>
+    `${method} ${path} HTTP/1.1\r\nHost: sts\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`;
+
+  it("refuses a declared body over the limit at once, never inviting it", async () => {
+    const port = await gateway();
+    const { closed } = rawConnection(port, expecting("POST", "/oauth2/token", 10_000_000));
+    const answer = await within(closed, WAIT_MS, "the gateway answered and closed");
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer).not.toContain("100 Continue");
+    expect(answer).toContain('"error":"invalid_request"');
+  });
+
+  it("refuses a method the path does not take without inviting the body, and closes the connection", async () => {
+    const port = await gateway();
+    const { closed } = rawConnection(port, expecting("PUT", "/oauth2/token", 5));
+    const answer = await within(closed, WAIT_MS, "the gateway answered and closed");
+    expect(answer).toMatch(/^HTTP\/1\.1 405 /);
+    expect(answer).not.toContain("100 Continue");
+    expect(answer.toLowerCase()).toContain("connection: close");
+  });
+
+  it("invites the body of a request it will read, then reads it", async () => {
+    const port = await gateway();
+    const conn = rawConnection(port, expecting("POST", "/oauth2/userinfo", 3));
+    await waitFor(() => conn.received().startsWith("HTTP/1.1 100 Continue\r\n\r\n"), { timeoutMs: WAIT_MS, message: "100 Continue" });
+    // Only now: the body read, UserInfo refuses the request for its missing bearer credential.
+    expect(conn.received()).toBe("HTTP/1.1 100 Continue\r\n\r\n");
+    conn.socket.end("a=b");
+    const answer = await within(conn.closed, WAIT_MS, "the gateway answered");
+    expect(answer).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 401 /);
+  });
+});
+
+describe("request header size", () => {
+  const withHeaderOf = (bytes: number): string =>
+    `GET /.well-known/openid-configuration HTTP/1.1\r\nHost: sts\r\nX-Padding: ${"x".repeat(bytes)}\r\nConnection: close\r\n\r\n`;
+
+  it("takes a bearer token as large as a raised tokens.max_token_bytes lets the issuer mint", async () => {
+    const port = await gateway({ maxHeaderBytes: maxHeaderBytesFor(32_768) });
+    expect(await within(rawConnection(port, withHeaderOf(32_768)).closed, WAIT_MS, "answered")).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it("answers 431 past its limit, 16 KiB unless the tokens need more", async () => {
+    expect(maxHeaderBytesFor(8192)).toBe(16 * 1024);
+    const port = await gateway();
+    expect(await within(rawConnection(port, withHeaderOf(20_000)).closed, WAIT_MS, "answered")).toMatch(/^HTTP\/1\.1 431 /);
   });
 });

@@ -51,6 +51,8 @@ export interface GatewayOptions {
   logger: Logger;
   /** Largest request body (bytes); default {@link maxBodyFor} the default token size. */
   maxBodyBytes?: number;
+  /** Most bytes of request headers (a bearer token travels in one); default 16 KiB, the stack's `maxHeaderBytesFor`. */
+  maxHeaderBytes?: number;
   scopesSupported?: string[];
   /** The issuer's signing algorithm, advertised for ID tokens. */
   idTokenSigningAlgs?: string[];
@@ -156,15 +158,16 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
   // The public probes answer as the admin server's do: not live is not ready either.
   const probeChecks = { live: () => options.live?.() ?? true, ready: () => options.ready?.() ?? true };
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
     refuseRepeatedHeaders(req);
+    const readRequestBody = (): Promise<string> => readBody(req, maxBody, expectsContinue ? () => res.writeContinue() : undefined);
     const path = requestPath(req.url);
     const method = req.method ?? "";
     const post = POSTS[path];
     if (post) {
       // RFC 6749 §3.2: the token endpoint (and its siblings) take POST only.
       if (method !== "POST") return methodNotAllowed(res, "POST");
-      const form = parseForm(req.headers["content-type"], await readBody(req, maxBody));
+      const form = parseForm(req.headers["content-type"], await readRequestBody());
       const body = await post(req, form, ctx);
       if (body) sendJson(res, 200, body);
       else {
@@ -180,12 +183,12 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
       } catch {
         throw invalidRequest("malformed client id in path");
       }
-      await registerEndpoint(req, res, options.clients, id, maxBody, ctx.deadlineMs);
+      await registerEndpoint(req, res, options.clients, id, readRequestBody, ctx.deadlineMs);
       return;
     }
     if (path === USERINFO) {
       // OIDC Core §5.3.1: GET or POST; HEAD wherever GET is (RFC 9110 §9.3.2).
-      if (method === "POST") await readBody(req, maxBody);
+      if (method === "POST") await readRequestBody();
       else if (method !== "GET" && method !== "HEAD") return methodNotAllowed(res, "GET, HEAD, POST");
       sendJson(res, 200, await userinfoEndpoint(req, ctx));
       return;
@@ -209,9 +212,9 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
     // Node checks both timeouts only this often (30 s by default): a slow client would otherwise keep its connection
     // up to 30 s past either (about 40 s instead of 10 for headers), what a slowloris gets for each one it opens.
     connectionsCheckingInterval: Math.min(1_000, headersTimeout / 4),
-    maxHeaderSize: 16 * 1024,
+    maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024,
   };
-  const server = createServer(limits, (req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse, expectsContinue = false): void => {
     const startedAt = performance.now();
     let errorType: string | undefined;
     res.once("close", () => {
@@ -227,7 +230,7 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
     const { span, parent } = serverSpan(req, options.incomingTrace ?? "link");
     res.once("close", () => span.end());
     context
-      .with(trace.setSpan(parent, span), () => handle(req, res))
+      .with(trace.setSpan(parent, span), () => handle(req, res, expectsContinue))
       .catch((err: unknown) => {
         if (err instanceof ClientGone) {
           errorType = CLIENT_GONE;
@@ -241,7 +244,11 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
         // An unread body would stall keep-alive; the connection is closed after an early refusal.
         if (!req.complete) req.destroy();
       });
-  });
+  };
+  const server = createServer(limits, onRequest);
+  // Without this listener Node answers 100 Continue before the request is handed over, inviting a body that the
+  // request's method, size or missing credential would have refused unread.
+  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, true));
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(options.port, options.host, resolve));
   const port = (server.address() as AddressInfo).port;

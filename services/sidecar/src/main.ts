@@ -1,4 +1,5 @@
 /** Sidecar entry point: config → telemetry, signals and health listener → NATS revocations → JWKS → exchanger client → listeners. */
+import { maxHeaderBytesFor } from "@sts/config";
 import { X509SvidStreams, createClient, openGrpcCredentials } from "@sts/grpc";
 import { ExchangeCache, openStackTokens } from "@sts/mesh";
 import { loadExchangeProto } from "@sts/proto";
@@ -39,6 +40,7 @@ async function serve({ config, workload, sidecar, secret }: ReturnType<typeof re
     }),
     logger,
     configPath: `sidecars.${workload}`,
+    maxHeaderBytes: maxHeaderBytesFor(config.tokens.max_token_bytes),
     svidStreams,
   });
   logger.info({ workload, inbound: sidecarHandle.inboundPort, outbound: sidecarHandle.outboundPort, mtls: sidecar.tls !== undefined }, "sidecar listening");

@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import * as grpc from "@grpc/grpc-js";
 import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair } from "jose";
 import type { CryptoKey } from "jose";
+import { maxHeaderBytesFor } from "@sts/config";
 import { invalidClient, unauthorizedClient } from "@sts/errors";
 import { X509SvidStreams, createClient, openGrpcCredentials, unary } from "@sts/grpc";
 import { ExchangeCache } from "@sts/mesh";
@@ -153,6 +154,25 @@ const presentedSerial = (port: number, ALPNProtocols?: string[]): Promise<string
   });
 
 const serialOf = (files: SvidFiles): string => new X509Certificate(readFileSync(files.cert_file)).serialNumber;
+
+describe("request header size on the HTTP/1.1 listeners", () => {
+  /** Status line of a request to the inbound listener with no credential and one header of `bytes`. */
+  async function statusWithHeaderOf(sidecar: RunningSidecar, bytes: number): Promise<string> {
+    const res = await fetch(`http://127.0.0.1:${sidecar.inboundPort}/work`, { headers: { "x-padding": "x".repeat(bytes) } });
+    await res.arrayBuffer();
+    return String(res.status);
+  }
+
+  it("takes an inbound token as large as a raised tokens.max_token_bytes lets the issuer mint, and answers 431 past its limit", async () => {
+    const raised = await startSidecar({ ...deps({ ready: true, live: true }), maxHeaderBytes: maxHeaderBytesFor(32_768) });
+    cleanups.push(() => raised.close());
+    // Past the header limit, the missing credential is what is refused.
+    expect(await statusWithHeaderOf(raised, 32_768)).toBe("401");
+    const usual = await startSidecar(deps({ ready: true, live: true }));
+    cleanups.push(() => usual.close());
+    expect(await statusWithHeaderOf(usual, 20_000)).toBe("431");
+  });
+});
 
 describe("a sidecar whose grpc_tls and tls name one agent's socket", () => {
   it("opens one FetchX509SVID stream, and a rotation and a redaction reach both its gRPC credentials and its listeners", async () => {

@@ -142,6 +142,8 @@ export interface SidecarDeps {
   svidStreams?: X509SvidStreams;
   /** Most time (ms) a caller may take to send a whole request to an HTTP/1.1 listener; default {@link REQUEST_TIMEOUT_MS} (tests shorten it). */
   requestTimeoutMs?: number;
+  /** Most bytes of request headers on the HTTP/1.1 listeners (the inbound token travels in one); default 16 KiB. */
+  maxHeaderBytes?: number;
 }
 
 /** The running sidecar: its dependencies, its TLS material when it has `tls`, and what it reports of its own client. */
@@ -402,7 +404,7 @@ function listen(
   };
   const requestTimeout = deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const options = {
-    maxHeaderSize: 16 * 1024,
+    maxHeaderSize: deps.maxHeaderBytes ?? 16 * 1024,
     headersTimeout: Math.min(10_000, requestTimeout),
     requestTimeout,
     // Node looks for expired requests this often (30 s by default), which would let one outlive its timeouts by as much.

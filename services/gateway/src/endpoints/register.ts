@@ -8,7 +8,6 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { invalidRequest } from "@sts/errors";
 import { callUnary, requireBearer } from "@sts/grpc";
 import type { ClientServiceClient } from "@sts/proto";
-import { readBody } from "../form.js";
 import { methodNotAllowed, sendJson } from "../respond.js";
 
 /** Serves the registration endpoints; `id` is the client id from the path (undefined for POST /oauth2/register). */
@@ -17,7 +16,8 @@ export async function registerEndpoint(
   res: ServerResponse,
   clients: ClientServiceClient,
   id: string | undefined,
-  maxBody: number,
+  /** Reads the request's body (size-capped; sends 100 Continue where the client waits for it). */
+  readBody: () => Promise<string>,
   deadlineMs: number,
 ): Promise<void> {
   // The method first: a request no credential could make acceptable is 405 with what is (RFC 9110 §15.5.6).
@@ -27,7 +27,7 @@ export async function registerEndpoint(
   const json = async (): Promise<string> => {
     const type = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
     if (type !== "application/json") throw invalidRequest("body must be application/json");
-    return readBody(req, maxBody);
+    return readBody();
   };
   const call = async (method: string, request: object): Promise<Record<string, unknown>> => {
     const r = await callUnary<object, { metadata_json: string }>(clients, method, request, { deadlineMs });

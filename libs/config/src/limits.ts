@@ -1,0 +1,19 @@
+/**
+ * Limits of the stack's listeners that follow from its configuration, so that
+ * a setting raised in one place is not refused by a fixed limit in another.
+ */
+
+/** Node's own default, kept as the floor: ordinary requests never need less. */
+const MIN_HEADER_BYTES = 16 * 1024;
+
+/** Room beside the token for every other header of an ordinary request. */
+const OTHER_HEADER_BYTES = 8 * 1024;
+
+/**
+ * Bytes of request headers an HTTP/1.1 listener accepts: one bearer token of up to `tokens.max_token_bytes` (which
+ * the issuer mints and every verifier accepts) plus ordinary headers. With a fixed 16 KiB, a token the stack made
+ * under a raised `max_token_bytes` was answered 431 at UserInfo and at every sidecar.
+ */
+export function maxHeaderBytesFor(maxTokenBytes: number): number {
+  return Math.max(MIN_HEADER_BYTES, maxTokenBytes + OTHER_HEADER_BYTES);
+}
