@@ -49,6 +49,8 @@ beforeAll(async () => {
   const adminJwk = { ...(await exportJWK(pair.publicKey)), kid: "admin-key-1", alg: "ES256", use: "sig" };
   const other = await generateKeyPair("ES256", { extractable: true });
   stack = await startStack({
+    // Shorter than the managed client's refresh_token_ttl (11d): a family's lifetime bounds its tokens'.
+    tokens: { refresh_family_lifetime: "10d" },
     users: { jeff: { name: "Jeff Gaynor", given_name: "Jeff", email: "jeff@example.org", email_verified: true, isMemberOf: "secret-groups" } },
     policy: { hops: [{ from: MANAGED, to: "data-mover", scopes: ["read:/home/public"], require_caller_in_audience: false }] },
     clients: [
@@ -113,7 +115,7 @@ describe("dedicated token issuer: the admin starts the flow", () => {
       "scope",
       "token_type",
     ]);
-    expect(response).toMatchObject({ token_type: "Bearer", expires_in: 900, scope: expanded, refresh_token_lifetime: 11 * 86400 });
+    expect(response).toMatchObject({ token_type: "Bearer", expires_in: 900, scope: expanded, refresh_token_lifetime: 10 * 86400 });
     expect(Math.abs((response.refresh_token_iat as number) - now())).toBeLessThan(30);
     expect(response.refresh_token).toMatch(/^str_/);
     const jwks = createRemoteJWKSet(new URL(`${stack.gatewayUrl}/oauth2/jwks`));

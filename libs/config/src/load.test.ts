@@ -108,6 +108,12 @@ describe("config", () => {
     expect(problemsOf(() => parseConfig({ tokens: { access_token_ttl: "soon" } }))[0]).toMatch(/^tokens\.access_token_ttl: expected a duration/);
   });
 
+  it("bounds a refresh token family to 30 days unless told otherwise, never to less than a minute", () => {
+    expect(parseConfig({}).tokens.refresh_family_lifetime).toBe(30 * 86_400);
+    expect(parseConfig({ tokens: { refresh_family_lifetime: "90d" } }).tokens.refresh_family_lifetime).toBe(90 * 86_400);
+    expect(problemsOf(() => parseConfig({ tokens: { refresh_family_lifetime: "10s" } }))).toEqual(["tokens.refresh_family_lifetime: at least 60s"]);
+  });
+
   it("refuses duplicated client ids", () => {
     expect(problemsOf(() => parseConfig({ clients: [secretClient, secretClient] }))).toEqual(["clients[1].client_id: duplicates clients[0]"]);
   });

@@ -498,6 +498,12 @@ export const configSchema = z.strictObject({
        * the token endpoint URL too (RFC 7523 §3).
        */
       assertion_audience: z.enum(["issuer", "issuer_or_token_endpoint"]).default("issuer"),
+      /**
+       * Most time a refresh token family lives from its first token. Each
+       * rotation's token lives refresh_token_ttl from its own issue, never
+       * past this: a client that keeps refreshing must go back to its grant.
+       */
+      refresh_family_lifetime: duration.refine((seconds) => seconds >= 60, { message: "at least 60s" }).default(30 * 86_400),
       /** Accepted clock skew when checking exp/nbf/iat. */
       clock_tolerance: duration.default(30),
       /**

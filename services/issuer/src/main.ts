@@ -215,7 +215,7 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
       lookup,
       recordDtiJti: kvJtiRecorder(jtiKv, "dti"),
       subjectRevokedAt,
-      refresh: new RefreshTokens(refreshKv, now, subjectRevokedAt),
+      refresh: new RefreshTokens(refreshKv, now, { subjectRevokedAt, familyLifetime: config.tokens.refresh_family_lifetime }),
       isUser,
     },
     logger,

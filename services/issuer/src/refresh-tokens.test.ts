@@ -13,7 +13,7 @@ import { startNats } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
 import { OAuthError, unavailable } from "@sts/errors";
 import { EVENT_TYPES, recordEventId } from "@sts/nats";
-import { FAMILY_REVOKED_REASONS, RefreshTokens, familyRevokedEvent } from "./refresh-tokens.js";
+import { DEFAULT_FAMILY_LIFETIME, FAMILY_REVOKED_REASONS, RefreshTokens, familyRevokedEvent } from "./refresh-tokens.js";
 import type { FamilyRevocation, RecordFamilyRevocation } from "./refresh-tokens.js";
 
 let server: NatsServerHandle;
@@ -131,16 +131,44 @@ describe("RefreshTokens.rotate", () => {
   });
 });
 
+describe("a family's absolute lifetime (tokens.refresh_family_lifetime)", () => {
+  it("ends a family its lifetime after its first token, however often it is rotated", async () => {
+    const clock = { now: now() };
+    const kv = await openBucket(nats, `refresh_test_${++bucketCount}`);
+    const store = new RefreshTokens(kv, () => clock.now, { familyLifetime: 100 });
+    const began = clock.now;
+    const first = await store.issue({ client_id: "c", sub: "alice", scope: ["read"], aud: ["api"], ...access }, 3600, store.newFamily());
+    expect(first.exp).toBe(began + 100);
+    clock.now += 60;
+    const second = await store.rotate(await store.check(first.token, "c", ignore), access, 3600, ignore);
+    // Each token's own lifetime starts at its issue; the family's does not move.
+    expect(second.exp).toBe(began + 100);
+    clock.now += 39;
+    const third = await store.rotate(await store.check(second.token, "c", ignore), access, 3600, ignore);
+    expect(third.exp).toBe(began + 100);
+    clock.now += 1;
+    await expect(store.check(third.token, "c", ignore)).rejects.toMatchObject({ code: "invalid_grant", description: "refresh token expired" });
+  });
+
+  it("keeps a token's own lifetime when the family's ends later, and bounds a family to 30 days when none is given", async () => {
+    const clock = { now: now() };
+    const kv = await openBucket(nats, `refresh_test_${++bucketCount}`);
+    const bounded = new RefreshTokens(kv, () => clock.now, { familyLifetime: 100 });
+    const short = await bounded.issue({ client_id: "c", sub: "alice", scope: ["read"], aud: ["api"], ...access }, 30, bounded.newFamily());
+    expect(short.exp).toBe(clock.now + 30);
+    const unset = new RefreshTokens(kv, () => clock.now);
+    const long = await unset.issue({ client_id: "c", sub: "alice", scope: ["read"], aud: ["api"], ...access }, 90 * 86_400, unset.newFamily());
+    expect(long.exp).toBe(clock.now + DEFAULT_FAMILY_LIFETIME);
+    expect(DEFAULT_FAMILY_LIFETIME).toBe(30 * 86_400);
+  });
+});
+
 describe("RefreshTokens and subject revocation", () => {
   it("refuses, and revokes, a family started at or before its subject's revocation, even past a rotation; a later family is fine", async () => {
     let clock = now();
     const revoked = new Map<string, number>();
     const kv = await openBucket(nats, `refresh_test_${++bucketCount}`);
-    const store = new RefreshTokens(
-      kv,
-      () => clock,
-      (sub) => Promise.resolve(revoked.get(sub)),
-    );
+    const store = new RefreshTokens(kv, () => clock, { subjectRevokedAt: (sub) => Promise.resolve(revoked.get(sub)) });
     const issue = () => store.issue({ client_id: "c", sub: "alice", scope: ["read"], aud: ["api"], ...access }, 3600, store.newFamily());
     const old = await issue();
     const other = await store.issue({ client_id: "c", sub: "bob", scope: ["read"], aud: ["api"], ...access }, 3600, store.newFamily());
@@ -165,11 +193,7 @@ describe("RefreshTokens and subject revocation", () => {
     const clock = now();
     const revoked = new Map<string, number>();
     const kv = await openBucket(nats, `refresh_test_${++bucketCount}`);
-    const store = new RefreshTokens(
-      kv,
-      () => clock,
-      (principal) => Promise.resolve(revoked.get(principal)),
-    );
+    const store = new RefreshTokens(kv, () => clock, { subjectRevokedAt: (principal) => Promise.resolve(revoked.get(principal)) });
     const held = await store.issue({ client_id: "workload-w", sub: "dave", scope: ["read"], aud: ["api"], ...access }, 3600, store.newFamily());
     const elsewhere = await store.issue({ client_id: "workload-v", sub: "dave", scope: ["read"], aud: ["api"], ...access }, 3600, store.newFamily());
     revoked.set("workload-w", clock);
@@ -180,7 +204,9 @@ describe("RefreshTokens and subject revocation", () => {
 
   it("fails closed when the revocations cannot be read", async () => {
     const kv = await openBucket(nats, `refresh_test_${++bucketCount}`);
-    const store = new RefreshTokens(kv, now, () => Promise.reject(new OAuthError("temporarily_unavailable", "revocation store unavailable")));
+    const store = new RefreshTokens(kv, now, {
+      subjectRevokedAt: () => Promise.reject(new OAuthError("temporarily_unavailable", "revocation store unavailable")),
+    });
     const first = await store.issue({ client_id: "c", sub: "alice", scope: ["read"], aud: ["api"], ...access }, 3600, store.newFamily());
     await expect(store.check(first.token, "c", ignore)).rejects.toMatchObject({ code: "temporarily_unavailable" });
   });
@@ -191,11 +217,7 @@ async function clockedFamily() {
   const clock = { now: now() };
   const revokedSubjects = new Map<string, number>();
   const kv = await openBucket(nats, `refresh_test_${++bucketCount}`);
-  const store = new RefreshTokens(
-    kv,
-    () => clock.now,
-    (sub) => Promise.resolve(revokedSubjects.get(sub)),
-  );
+  const store = new RefreshTokens(kv, () => clock.now, { subjectRevokedAt: (sub) => Promise.resolve(revokedSubjects.get(sub)) });
   const first = await store.issue({ client_id: "c", sub: "alice", scope: ["read"], aud: ["api"], ...access }, 3600, store.newFamily());
   return { store, first: first.token, family: first.family, clock, revokedSubjects };
 }

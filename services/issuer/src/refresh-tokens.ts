@@ -186,14 +186,34 @@ function storeDown(err: unknown): never {
 /** When a subject of this stack was revoked, if it was, as the revocations bucket holds it (not a replica's copy). */
 export type SubjectRevokedAt = (sub: string) => Promise<number | undefined>;
 
+/** Default {@link RefreshTokenOptions.familyLifetime}: 30 days. */
+export const DEFAULT_FAMILY_LIFETIME = 30 * 86_400;
+
+/** Options of the refresh token store. */
+export interface RefreshTokenOptions {
+  /** Without it, subject revocations are not looked at (tests of rotation alone). */
+  subjectRevokedAt?: SubjectRevokedAt;
+  /**
+   * Most seconds a family lives from its first token (`tokens.refresh_family_lifetime`): no rotation extends it.
+   * Each token's own lifetime slides with use, so without this bound a client refreshing once a day would hold a
+   * grant for ever (RFC 9700 §4.14.2 asks for refresh tokens that expire).
+   */
+  familyLifetime?: number;
+}
+
 /** The refresh token store. */
 export class RefreshTokens {
+  private readonly subjectRevokedAt: SubjectRevokedAt | undefined;
+  private readonly familyLifetime: number;
+
   constructor(
     private readonly kv: KV,
     private readonly now: () => number,
-    /** Without it, subject revocations are not looked at (tests of rotation alone). */
-    private readonly subjectRevokedAt?: SubjectRevokedAt,
-  ) {}
+    options: RefreshTokenOptions = {},
+  ) {
+    this.subjectRevokedAt = options.subjectRevokedAt;
+    this.familyLifetime = options.familyLifetime ?? DEFAULT_FAMILY_LIFETIME;
+  }
 
   /** A fresh family id, known before the family's first token is issued (so the access token's event can name it). */
   newFamily(): string {
@@ -207,7 +227,6 @@ export class RefreshTokens {
     family: string,
   ): Promise<{ token: string; iat: number; exp: number; family: string }> {
     const { token, record } = this.#record(grant, family, ttl);
-    record.family_iat = record.iat;
     try {
       await this.kv.create(tokenKey(digest(token)), JSON.stringify(record));
       await this.kv.create(familyKey(family), JSON.stringify({ revoked: false, latest: digest(token) } satisfies Family));
@@ -278,8 +297,8 @@ export class RefreshTokens {
       { ...kept, ...(grant.admin_client_id !== undefined && { admin_client_id: grant.admin_client_id }) },
       grant.family,
       ttl,
+      grant.family_iat ?? grant.iat,
     );
-    record.family_iat = grant.family_iat ?? grant.iat;
     try {
       // The successor first: should anything below fail, it is an orphan no one holds, and the presented token stays the newest.
       await this.kv.create(tokenKey(digest(token)), JSON.stringify(record));
@@ -343,10 +362,18 @@ export class RefreshTokens {
     }
   }
 
-  #record(grant: Omit<RefreshGrant, "family" | "iat" | "exp" | "state">, family: string, ttl: number): { token: string; record: RefreshGrant } {
+  /** A new token of `family`, begun at `familyIat` (now for its first): it expires `ttl` from now, never past the family's lifetime. */
+  #record(
+    grant: Omit<RefreshGrant, "family" | "iat" | "exp" | "state">,
+    family: string,
+    ttl: number,
+    familyIat?: number,
+  ): { token: string; record: RefreshGrant } {
     const token = REFRESH_PREFIX + randomBytes(32).toString("base64url");
     const iat = this.now();
-    return { token, record: { ...grant, family, iat, exp: iat + ttl, state: "active" } };
+    const begun = familyIat ?? iat;
+    const exp = Math.min(iat + ttl, begun + this.familyLifetime);
+    return { token, record: { ...grant, family, iat, exp, family_iat: begun, state: "active" } };
   }
 
   /** Whether the grant's subject, or the client it was issued to (a revoked workload), was revoked at or after its family started. */
