@@ -14,6 +14,7 @@ import { isIP } from "node:net";
 import type { LookupFunction } from "node:net";
 import { createRemoteJWKSet, customFetch } from "jose";
 import type { FetchImplementation, JWTVerifyGetKey } from "jose";
+import { holdOffAfterFailure } from "@sts/jwt";
 import type { Logger } from "@sts/telemetry";
 import { KeyServerAddresses } from "./key-server-address.js";
 
@@ -123,7 +124,7 @@ export interface ClientKeySetsOptions extends KeyServerFetchOptions {
 
 /**
  * The key sets of clients registered with a jwks_uri, one per URL, fetched with {@link keyServerFetch} and cached by
- * jose (10 minutes; again on an unknown kid, at most every 30 s).
+ * jose (10 minutes; again on an unknown kid, at most every 30 s; after a failed fetch, not within 5 s).
  */
 export class ClientKeySets {
   readonly #sets = new Map<string, JWTVerifyGetKey>();
@@ -147,7 +148,12 @@ export class ClientKeySets {
   resolver(jwksUri: string): JWTVerifyGetKey {
     let set = this.#sets.get(jwksUri);
     if (!set) {
-      set = createRemoteJWKSet(new URL(jwksUri), { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: 3_000, [customFetch]: this.#fetch });
+      set = createRemoteJWKSet(new URL(jwksUri), {
+        cooldownDuration: 30_000,
+        cacheMaxAge: 600_000,
+        timeoutDuration: 3_000,
+        [customFetch]: holdOffAfterFailure(this.#fetch),
+      });
       if (this.#sets.size >= MAX_KEY_SETS) this.#sets.delete(this.#sets.keys().next().value as string);
       this.#sets.set(jwksUri, set);
     }

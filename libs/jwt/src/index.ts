@@ -31,4 +31,4 @@ export { TOKEN_TYPE, ACCESS_TOKEN_TYP, JWT_BEARER, TOKEN_EXCHANGE_GRANT } from "
 export { issuerEndpoint } from "./issuer-endpoint.js";
 export type { TokenTypeUrn } from "./token-types.js";
 export { VerifiedTokens } from "./verified-tokens.js";
-export { KeySourceUnavailable, publicJwkProblem, remoteKeySet } from "./remote-keys.js";
+export { KEY_SET_RETRY_MS, KeySourceUnavailable, holdOffAfterFailure, publicJwkProblem, remoteKeySet } from "./remote-keys.js";

@@ -6,8 +6,8 @@
  * fault. Also what a key set given to others to verify with may hold: public
  * keys only.
  */
-import { createRemoteJWKSet, errors } from "jose";
-import type { JWTVerifyGetKey, RemoteJWKSetOptions } from "jose";
+import { createRemoteJWKSet, customFetch, errors } from "jose";
+import type { FetchImplementation, JWTVerifyGetKey, RemoteJWKSetOptions } from "jose";
 
 /** The issuer's key set could not be had: our failure, not the token's. verifyJwt's TokenRejected carries it as `cause`. */
 export class KeySourceUnavailable extends Error {}
@@ -15,9 +15,36 @@ export class KeySourceUnavailable extends Error {}
 /** jose errors that are the token's fault: its kid names no key, or more than one. */
 const TOKEN_FAULTS: ReadonlySet<string> = new Set([errors.JWKSNoMatchingKey.code, errors.JWKSMultipleMatchingKeys.code]);
 
-/** jose's remote key set whose failures to fetch throw KeySourceUnavailable, saying whose key set (`whose`) it was. */
+/** How long a key set whose fetch failed is left alone before it is asked again. */
+export const KEY_SET_RETRY_MS = 5_000;
+
+/**
+ * `fetchImpl`, except that for `holdMs` after a failed fetch (no answer, or not a 2xx one) it fails at once without
+ * asking. jose keeps no record of a failure and fetches again for every verification that needs keys it lacks, so a
+ * key set whose server was down was asked once per incoming token, and tokens naming made-up kids made that a flood
+ * aimed at the server, from every verifier. Verifications the cached keys answer never fetch: they go on unaffected.
+ */
+export function holdOffAfterFailure(fetchImpl: FetchImplementation, holdMs = KEY_SET_RETRY_MS, now: () => number = Date.now): FetchImplementation {
+  let failedAt = -Infinity;
+  return async (url, init) => {
+    if (now() - failedAt < holdMs) throw new Error(`not asked again within ${holdMs} ms of a failed fetch`);
+    try {
+      const res = await fetchImpl(url, init);
+      if (!res.ok) failedAt = now();
+      return res;
+    } catch (err) {
+      failedAt = now();
+      throw err;
+    }
+  };
+}
+
+/**
+ * jose's remote key set whose failures to fetch throw KeySourceUnavailable, saying whose key set (`whose`) it was;
+ * after a failed fetch it asks again only once {@link KEY_SET_RETRY_MS} has passed.
+ */
 export function remoteKeySet(url: URL, options: RemoteJWKSetOptions, whose: string): JWTVerifyGetKey {
-  const remote = createRemoteJWKSet(url, options);
+  const remote = createRemoteJWKSet(url, { ...options, [customFetch]: holdOffAfterFailure(options[customFetch] ?? fetch) });
   return async (header, token) => {
     try {
       return await remote(header, token);
