@@ -3,8 +3,8 @@
  * a setting raised in one place is not refused by a fixed limit in another.
  */
 
-/** Node's own default, kept as the floor: ordinary requests never need less. */
-const MIN_HEADER_BYTES = 16 * 1024;
+/** Node's own default, kept as the floor and as the default of a listener started without the config: ordinary requests never need less. */
+export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
 
 /** Room beside the token for every other header of an ordinary request. */
 const OTHER_HEADER_BYTES = 8 * 1024;
@@ -15,5 +15,5 @@ const OTHER_HEADER_BYTES = 8 * 1024;
  * under a raised `max_token_bytes` was answered 431 at UserInfo and at every sidecar.
  */
 export function maxHeaderBytesFor(maxTokenBytes: number): number {
-  return Math.max(MIN_HEADER_BYTES, maxTokenBytes + OTHER_HEADER_BYTES);
+  return Math.max(DEFAULT_MAX_HEADER_BYTES, maxTokenBytes + OTHER_HEADER_BYTES);
 }

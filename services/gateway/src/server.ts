@@ -2,6 +2,7 @@
 import { createServer } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { DEFAULT_MAX_HEADER_BYTES } from "@sts/config";
 import { callUnary, coalescedCalls } from "@sts/grpc";
 import type { ClientServiceClient, ExchangeServiceClient, TokenRequest, TokenResponse__Output, TokenServiceClient } from "@sts/proto";
 import { ROOT_CONTEXT, SpanKind, context, trace } from "@opentelemetry/api";
@@ -51,7 +52,7 @@ export interface GatewayOptions {
   logger: Logger;
   /** Largest request body (bytes); default {@link maxBodyFor} the default token size. */
   maxBodyBytes?: number;
-  /** Most bytes of request headers (a bearer token travels in one); default 16 KiB, the stack's `maxHeaderBytesFor`. */
+  /** Most bytes of request headers (a bearer token travels in one); the stack's `maxHeaderBytesFor`, default 16 KiB. */
   maxHeaderBytes?: number;
   scopesSupported?: string[];
   /** The issuer's signing algorithm, advertised for ID tokens. */
@@ -212,7 +213,7 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
     // Node checks both timeouts only this often (30 s by default): a slow client would otherwise keep its connection
     // up to 30 s past either (about 40 s instead of 10 for headers), what a slowloris gets for each one it opens.
     connectionsCheckingInterval: Math.min(1_000, headersTimeout / 4),
-    maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024,
+    maxHeaderSize: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
   };
   const onRequest = (req: IncomingMessage, res: ServerResponse, expectsContinue = false): void => {
     const startedAt = performance.now();

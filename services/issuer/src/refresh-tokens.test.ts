@@ -14,7 +14,7 @@ import type { NatsServerHandle } from "@sts/testkit";
 import { OAuthError, unavailable } from "@sts/errors";
 import { EVENT_TYPES, recordEventId } from "@sts/nats";
 import { DEFAULT_FAMILY_LIFETIME, FAMILY_REVOKED_REASONS, RefreshTokens, familyRevokedEvent } from "./refresh-tokens.js";
-import type { FamilyRevocation, RecordFamilyRevocation } from "./refresh-tokens.js";
+import type { FamilyRevocation, RecordFamilyRevocation, RefreshTokenOptions } from "./refresh-tokens.js";
 
 let server: NatsServerHandle;
 let nats: NatsHandle;
@@ -131,16 +131,26 @@ describe("RefreshTokens.rotate", () => {
   });
 });
 
+/**
+ * A family of "c" for alice on its own bucket, with a clock the test moves and `revokedSubjects` for the subject check;
+ * `options` for the store besides that check. `began` is when its first token (`first`, expiring at `firstExp`) was issued.
+ */
+async function clockedFamily(options: Omit<RefreshTokenOptions, "subjectRevokedAt"> = {}) {
+  const clock = { now: now() };
+  const began = clock.now;
+  const revokedSubjects = new Map<string, number>();
+  const kv = await openBucket(nats, `refresh_test_${++bucketCount}`);
+  const store = new RefreshTokens(kv, () => clock.now, { ...options, subjectRevokedAt: (sub) => Promise.resolve(revokedSubjects.get(sub)) });
+  const first = await store.issue({ client_id: "c", sub: "alice", scope: ["read"], aud: ["api"], ...access }, 3600, store.newFamily());
+  return { store, first: first.token, firstExp: first.exp, began, family: first.family, clock, revokedSubjects };
+}
+
 describe("a family's absolute lifetime (tokens.refresh_family_lifetime)", () => {
   it("ends a family its lifetime after its first token, however often it is rotated", async () => {
-    const clock = { now: now() };
-    const kv = await openBucket(nats, `refresh_test_${++bucketCount}`);
-    const store = new RefreshTokens(kv, () => clock.now, { familyLifetime: 100 });
-    const began = clock.now;
-    const first = await store.issue({ client_id: "c", sub: "alice", scope: ["read"], aud: ["api"], ...access }, 3600, store.newFamily());
-    expect(first.exp).toBe(began + 100);
+    const { store, first, firstExp, began, clock } = await clockedFamily({ familyLifetime: 100 });
+    expect(firstExp).toBe(began + 100);
     clock.now += 60;
-    const second = await store.rotate(await store.check(first.token, "c", ignore), access, 3600, ignore);
+    const second = await store.rotate(await store.check(first, "c", ignore), access, 3600, ignore);
     // Each token's own lifetime starts at its issue; the family's does not move.
     expect(second.exp).toBe(began + 100);
     clock.now += 39;
@@ -211,16 +221,6 @@ describe("RefreshTokens and subject revocation", () => {
     await expect(store.check(first.token, "c", ignore)).rejects.toMatchObject({ code: "temporarily_unavailable" });
   });
 });
-
-/** A family of "c" for alice on its own bucket, with a clock the test moves and `revokedSubjects` for the subject check. */
-async function clockedFamily() {
-  const clock = { now: now() };
-  const revokedSubjects = new Map<string, number>();
-  const kv = await openBucket(nats, `refresh_test_${++bucketCount}`);
-  const store = new RefreshTokens(kv, () => clock.now, { subjectRevokedAt: (sub) => Promise.resolve(revokedSubjects.get(sub)) });
-  const first = await store.issue({ client_id: "c", sub: "alice", scope: ["read"], aud: ["api"], ...access }, 3600, store.newFamily());
-  return { store, first: first.token, family: first.family, clock, revokedSubjects };
-}
 
 describe("recording every revocation of a family before answering", () => {
   it("records a replayed spent token's family with who presented it, which token it was, and the newest access token (RFC 9700 §4.14.2)", async () => {

@@ -23,6 +23,7 @@ import { isIPv6 } from "node:net";
 import type { AddressInfo, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { status as grpcStatusCodes } from "@grpc/grpc-js";
+import { DEFAULT_MAX_HEADER_BYTES } from "@sts/config";
 import { OAuthError, toOAuthError } from "@sts/errors";
 import { logReloads, logSvidEvents } from "@sts/grpc";
 import type { X509SvidStreams } from "@sts/grpc";
@@ -404,7 +405,7 @@ function listen(
   };
   const requestTimeout = deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const options = {
-    maxHeaderSize: deps.maxHeaderBytes ?? 16 * 1024,
+    maxHeaderSize: deps.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
     headersTimeout: Math.min(10_000, requestTimeout),
     requestTimeout,
     // Node looks for expired requests this often (30 s by default), which would let one outlive its timeouts by as much.
