@@ -118,22 +118,30 @@ function checkTyp(typ: unknown, clientAuthentication: boolean): void {
   if (kind === CLIENT_AUTHENTICATION_TYP ? !clientAuthentication : kind.endsWith("+jwt")) throw new TokenRejected("type", "unexpected token type");
 }
 
+/** Makes the positional error: invalid_client for a client_assertion, invalid_grant for a grant assertion. */
+type Refusal = (description: string, cause?: unknown) => OAuthError;
+
+/** How an assertion is read. */
+interface AssertionOptions {
+  /** `sub` must equal `iss`: client authentication (RFC 7523 §3 item 2). */
+  requireSubIsIssuer: boolean;
+  expectedClientId?: string;
+  /** A longer `sub` (in UTF-8 bytes) is refused. */
+  maxSubjectBytes?: number;
+}
+
 /**
- * Verifies a client-signed assertion; `fail` makes the positional error
- * (invalid_client for client_assertion, invalid_grant for a grant assertion).
- * With requireSubIsIssuer, `sub` must equal `iss`: that is client
- * authentication (RFC 7523 §3 item 2), whose failures between the client's
- * lookup and its proven signature all get {@link CLIENT_AUTHENTICATION_FAILED}.
- * With maxSubjectBytes, a longer `sub` (in UTF-8 bytes) is refused before the
- * jti is recorded.
+ * Verifies a client-signed assertion without spending its jti (see {@link spendAssertionJti}). For client
+ * authentication, failures between the client's lookup and its proven signature all get
+ * {@link CLIENT_AUTHENTICATION_FAILED}.
  */
-export async function verifyClientSignedAssertion(
+export async function checkClientSignedAssertion(
   assertion: string,
-  deps: AssertionDeps,
-  fail: (description: string, cause?: unknown) => OAuthError,
-  options: { requireSubIsIssuer: boolean; expectedClientId?: string; maxSubjectBytes?: number },
+  deps: Omit<AssertionDeps, "recordJti">,
+  fail: Refusal,
+  options: AssertionOptions,
 ): Promise<VerifiedAssertion> {
-  if (deps.audiences.length === 0) throw new TypeError("verifyClientSignedAssertion: no accepted audience configured");
+  if (deps.audiences.length === 0) throw new TypeError("checkClientSignedAssertion: no accepted audience configured");
   const clientAuthentication = options.requireSubIsIssuer;
   let clientId: string | undefined;
   let lookedUp = false;
@@ -191,13 +199,33 @@ export async function verifyClientSignedAssertion(
     }
     throw fail(err instanceof TokenRejected ? `assertion rejected: ${err.message}` : "assertion rejected", err);
   }
+  return verified;
+}
+
+/**
+ * Spends an assertion's jti (single use across replicas): a second use is `fail`'s replay error, a store that
+ * cannot answer temporarily_unavailable. The last check before anything is issued, so that a request refused for
+ * another reason leaves the assertion unspent.
+ */
+export async function spendAssertionJti(recordJti: JtiRecorder, clientId: string, jti: string, exp: number, fail: Refusal): Promise<void> {
   let fresh: boolean;
   try {
-    fresh = await deps.recordJti(clientId, verified.jti, verified.exp);
+    fresh = await recordJti(clientId, jti, exp);
   } catch (err) {
     // Replay checks are never skipped because the store is down.
     throw unavailable("replay cache unavailable", err);
   }
   if (!fresh) throw fail("assertion replayed (jti already used)");
+}
+
+/** Verifies a client-signed assertion and spends its jti: client authentication, where nothing is left to check. */
+export async function verifyClientSignedAssertion(
+  assertion: string,
+  deps: AssertionDeps,
+  fail: Refusal,
+  options: AssertionOptions,
+): Promise<VerifiedAssertion> {
+  const verified = await checkClientSignedAssertion(assertion, deps, fail, options);
+  await spendAssertionJti(deps.recordJti, verified.clientId, verified.jti, verified.exp, fail);
   return verified;
 }

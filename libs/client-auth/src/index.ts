@@ -5,6 +5,8 @@ export { parseClientRecord } from "./client-record.js";
 export type { ClientRecord } from "./client-record.js";
 export {
   verifyClientSignedAssertion,
+  checkClientSignedAssertion,
+  spendAssertionJti,
   assertionAudiences,
   ASSERTION_ALGS,
   CLIENT_AUTHENTICATION_FAILED,

@@ -148,6 +148,52 @@ describe("the dedicated token issuer within the admin's current manages", () => 
   });
 });
 
+describe("an assertion's jti, spent only once everything else was checked", () => {
+  const signed = (jti: string) =>
+    new SignJWT({ iss: SIGNER, sub: "jeff", aud: ISSUER, iat: T, exp: T + 60, jti }).setProtectedHeader({ alg: "ES256", kid: "k1" }).sign(signingKey);
+
+  it("stays unspent when the admin's request is refused for its scope or audience, then serves once", async () => {
+    const admin = adminWith(MANAGES);
+    const { deps, minted, jtis } = setup(admin);
+    const assertion = unsigned();
+    const send = (over: Partial<TokenRequest__Output>) => outcome(jwtBearer.handle(request(assertion, over), admin, deps, "private_key_jwt"), minted);
+    expect(await send({ scope: "admin" })).toEqual(["invalid_scope", "requested scope is not allowed for this client"]);
+    expect(await send({ scope: "openid", audience: ["elsewhere"] })).toEqual(["invalid_target", "no requested audience is allowed for this client"]);
+    expect(jtis.size).toBe(0);
+    expect(await send({ scope: "openid", audience: ["storage"] })).toMatchObject({ audience: ["storage"], adminClientId: ADMIN });
+    expect(await send({ scope: "openid", audience: ["storage"] })).toEqual(["invalid_grant", "assertion replayed (jti already used)"]);
+    expect(minted).toHaveLength(1);
+  });
+
+  it("stays unspent when a client's signed request is refused for its scope or audience, then serves once", async () => {
+    const { deps, minted, jtis } = setup(adminWith(MANAGES));
+    const assertion = await signed(randomUUID());
+    const send = (over: Partial<TokenRequest__Output>) => outcome(jwtBearer.handle(request(assertion, over), signer, deps, "private_key_jwt"), minted);
+    expect(await send({ scope: "write" })).toEqual(["invalid_scope", "requested scope is not allowed for this client"]);
+    expect(await send({ scope: "read", audience: ["archive"] })).toEqual(["invalid_target", "no requested audience is allowed for this client"]);
+    expect(jtis.size).toBe(0);
+    expect(await send({ scope: "read" })).toMatchObject({ clientId: SIGNER, scope: ["read"] });
+    expect(await send({ scope: "read" })).toEqual(["invalid_grant", "assertion replayed (jti already used)"]);
+    expect(minted).toHaveLength(1);
+  });
+
+  it("is refused, and nothing minted, when the replay store cannot answer (temporarily_unavailable)", async () => {
+    const admin = adminWith(MANAGES);
+    const { deps, minted } = setup(admin);
+    const down = () => Promise.reject(new Error("bucket gone"));
+    const broken = { ...deps, recordDtiJti: down, assertions: { ...deps.assertions, recordJti: down } } as GrantDeps;
+    expect(await outcome(jwtBearer.handle(request(unsigned({ scope: "openid" })), admin, broken, "private_key_jwt"), minted)).toEqual([
+      "temporarily_unavailable",
+      "replay cache unavailable",
+    ]);
+    expect(await outcome(jwtBearer.handle(request(await signed(randomUUID()), { scope: "read" }), signer, broken, "private_key_jwt"), minted)).toEqual([
+      "temporarily_unavailable",
+      "replay cache unavailable",
+    ]);
+    expect(minted).toEqual([]);
+  });
+});
+
 describe("whose request a jwt-bearer token was, in its event", () => {
   it("names the admin and the unsigned assertion's jti for the dedicated issuer", async () => {
     const jti = randomUUID();

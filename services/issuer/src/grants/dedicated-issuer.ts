@@ -11,7 +11,8 @@
  * admin's issuance is never read as the managed client's own.
  */
 import { decodeProtectedHeader, UnsecuredJWT } from "jose";
-import { OAuthError, invalidGrant, invalidScope, unauthorizedClient } from "@sts/errors";
+import { invalidGrant, invalidScope, unauthorizedClient } from "@sts/errors";
+import { spendAssertionJti } from "@sts/client-auth";
 import type { ClientRecord } from "@sts/client-auth";
 import { JWT_BEARER, TokenRejected, precheckCompactJwt } from "@sts/jwt";
 import { expandScopeTemplates, intersectScopes, parseScopes } from "@sts/scopes";
@@ -63,8 +64,7 @@ function readClaims(assertion: string, deps: GrantDeps): DtiClaims {
   const { iss, sub, jti, exp, iat, nonce, scope } = payload;
   if (typeof iss !== "string" || typeof sub !== "string" || !sub || typeof jti !== "string" || !jti || jti.length > 256)
     throw invalidGrant("assertion claims are malformed");
-  // Every token granted here must be revocable by its subject: RevokeSubject takes no longer one. Refused before the
-  // jti is recorded, as every other claim check is.
+  // Every token granted here must be revocable by its subject: RevokeSubject takes no longer one.
   if (Buffer.byteLength(sub, "utf8") > MAX_SUBJECT_BYTES) throw invalidGrant(`assertion rejected: sub is longer than ${MAX_SUBJECT_BYTES} bytes`);
   if (typeof exp !== "number" || exp - deps.now() > deps.assertions.maxLifetime) throw invalidGrant("assertion exp is too far in the future");
   if (typeof iat !== "number" || iat > deps.now() + deps.assertions.clockTolerance) throw invalidGrant("assertion iat is in the future");
@@ -118,20 +118,14 @@ export async function dedicatedIssuer(
   if (!admin.admin) throw invalidGrant("unsigned assertions are not accepted");
   if (method !== "private_key_jwt") throw unauthorizedClient("an admin must authenticate with private_key_jwt");
   if (!managed || managed.admin_client_id !== admin.client_id) throw unauthorizedClient("this admin does not manage that client");
-  let fresh: boolean;
-  try {
-    fresh = await deps.recordDtiJti(admin.client_id, claims.jti, claims.exp);
-  } catch (err) {
-    throw new OAuthError("temporarily_unavailable", "replay cache unavailable", { cause: err });
-  }
-  if (!fresh) throw invalidGrant("assertion replayed (jti already used)");
-
   const requested = claims.scope.length > 0 ? claims.scope : parseScopes(request.scope);
   // Templates (`read:`) become the managed client's concrete scopes for this user.
   const expanded = expandScopeTemplates(requested, managed.scope_templates ?? {}, claims.sub);
   if (requested.length > 0 && expanded.length === 0) throw invalidScope("no requested scope is allowed for this client");
   const { scope, audience } = narrowToClient(expanded, request, withinAdminAllowance(managed, admin));
   const originIat = await assertionOrigin(claims.sub, managed.client_id, claims.iat, deps);
+  // Spent last, in the admin's name: a request refused for its scope or audience leaves the assertion usable.
+  await spendAssertionJti(deps.recordDtiJti, admin.client_id, claims.jti, claims.exp, invalidGrant);
   return issueTokens(
     {
       sub: claims.sub,

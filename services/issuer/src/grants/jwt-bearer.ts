@@ -6,7 +6,7 @@
  * dedicated token issuer's admin case, handled apart.
  */
 import { invalidGrant, invalidRequest, unauthorizedClient } from "@sts/errors";
-import { verifyClientSignedAssertion } from "@sts/client-auth";
+import { checkClientSignedAssertion, spendAssertionJti } from "@sts/client-auth";
 import { JWT_BEARER } from "@sts/jwt";
 import { parseScopes } from "@sts/scopes";
 import { MAX_SUBJECT_BYTES } from "../subject-revocation.js";
@@ -21,7 +21,7 @@ export const jwtBearer: Grant = {
     if (!request.assertion) throw invalidRequest("assertion is required");
     if (isUnsigned(request.assertion)) return dedicatedIssuer(request, client, deps, method);
     if (!client.grant_types.includes(JWT_BEARER.GRANT_TYPE)) throw unauthorizedClient("client may not use this grant type");
-    const assertion = await verifyClientSignedAssertion(request.assertion, deps.assertions, invalidGrant, {
+    const assertion = await checkClientSignedAssertion(request.assertion, deps.assertions, invalidGrant, {
       requireSubIsIssuer: false,
       expectedClientId: client.client_id,
       // Every token granted here must be revocable by its subject: RevokeSubject takes no longer one.
@@ -29,6 +29,8 @@ export const jwtBearer: Grant = {
     });
     const { scope, audience } = narrowToClient(parseScopes(request.scope), request, client);
     const originIat = await assertionOrigin(assertion.sub, client.client_id, assertion.payload.iat, deps);
+    // Spent last: a request refused for its scope or audience leaves the client's assertion usable.
+    await spendAssertionJti(deps.assertions.recordJti, client.client_id, assertion.jti, assertion.exp, invalidGrant);
     return issueTokens(
       { sub: assertion.sub, client, scope, audience, grantType: JWT_BEARER.GRANT_TYPE, user: {}, originIat, assertion: { jti: assertion.jti } },
       deps,
