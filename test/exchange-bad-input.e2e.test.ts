@@ -305,6 +305,28 @@ describe("may_act (RFC 8693 §4.4)", () => {
     expect(claimsOf(none.value.access_token)).not.toHaveProperty("origin_client_id");
   });
 
+  it("refuses a Mint with a sub no RevokeSubject could name or a token type it cannot issue, minting nothing", async () => {
+    const internal = new Metadata();
+    internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
+    const request = { sub: "x", client_id: "svc-a", audience: ["svc-b"], not_after: String(Math.floor(Date.now() / 1000) + 60) };
+    const before = await exchangedCount();
+    const refusal = async (over: Record<string, unknown>) => {
+      const r = await call(grpc.token, "Mint", { ...request, ...over }, internal);
+      return r.ok ? "minted" : [r.failure.error, r.failure.description];
+    };
+    expect(await refusal({ sub: "u".repeat(1025) })).toEqual(["invalid_request", "sub is longer than 1024 bytes"]);
+    expect(await refusal({ requested_token_type: "urn:ietf:params:oauth:token-type:refresh_token" })).toEqual([
+      "invalid_request",
+      "unsupported requested_token_type",
+    ]);
+    expect(await exchangedCount()).toBe(before);
+    // At the bound, and with no type (an exchanger of an earlier release): an access token, said so.
+    const minted = await call<MintResponse__Output>(grpc.token, "Mint", { ...request, sub: "u".repeat(1024) }, internal);
+    if (!minted.ok) throw new Error(minted.failure.description);
+    expect(minted.value.issued_token_type).toBe("urn:ietf:params:oauth:token-type:access_token");
+    expect(await exchangedCount()).toBe(before + 1);
+  });
+
   it("refuses Mint and MintBatch to callers that are not internal, minting nothing", async () => {
     const before = await exchangedCount();
     const md = new Metadata();

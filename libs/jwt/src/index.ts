@@ -27,7 +27,7 @@ export {
   subjectIssuer,
 } from "./claims.js";
 export type { AccessTokenClaims, ActClaim, MayActClaim, RevocableClaims, RevocationLookups, RevocationState } from "./claims.js";
-export { TOKEN_TYPE, ACCESS_TOKEN_TYP, JWT_BEARER, TOKEN_EXCHANGE_GRANT } from "./token-types.js";
+export { TOKEN_TYPE, ISSUABLE_TOKEN_TYPES, ACCESS_TOKEN_TYP, JWT_BEARER, TOKEN_EXCHANGE_GRANT } from "./token-types.js";
 export { issuerEndpoint } from "./issuer-endpoint.js";
 export type { TokenTypeUrn } from "./token-types.js";
 export { VerifiedTokens } from "./verified-tokens.js";

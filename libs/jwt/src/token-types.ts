@@ -9,6 +9,9 @@ export const TOKEN_TYPE = {
 /** One of the token type URNs. */
 export type TokenTypeUrn = (typeof TOKEN_TYPE)[keyof typeof TOKEN_TYPE];
 
+/** Token types an exchange may issue (RFC 8693 §2.1 requested_token_type): the exchanger's rule and Mint's check. */
+export const ISSUABLE_TOKEN_TYPES: ReadonlySet<string> = new Set([TOKEN_TYPE.ACCESS_TOKEN, TOKEN_TYPE.JWT]);
+
 /** RFC 9068 §2.1: access tokens carry `typ: at+jwt`. */
 export const ACCESS_TOKEN_TYP = "at+jwt";
 

@@ -5,15 +5,13 @@
  */
 import type { OAuthError } from "@sts/errors";
 import { invalidRequest, invalidScope, invalidTarget } from "@sts/errors";
-import { TOKEN_TYPE, actDepth, begunBy, isMayAct } from "@sts/jwt";
+import { ISSUABLE_TOKEN_TYPES, TOKEN_TYPE, actDepth, begunBy, isMayAct } from "@sts/jwt";
 import type { AccessTokenClaims, ActClaim, RevocationLookups } from "@sts/jwt";
 import { audiencesWellFormed, intersectScopes, parseScopes, requestedAudiences, resourceWellFormed } from "@sts/scopes";
 import type { ExchangeRequest__Output } from "@sts/proto";
 
 /** Token types accepted as subject_token_type / actor_token_type (RFC 8693 §3). */
 export const ACCEPTED_INPUT_TYPES: ReadonlySet<string> = new Set([TOKEN_TYPE.ACCESS_TOKEN, TOKEN_TYPE.JWT]);
-/** Token types that can be requested. */
-export const ISSUABLE_TYPES: ReadonlySet<string> = new Set([TOKEN_TYPE.ACCESS_TOKEN, TOKEN_TYPE.JWT]);
 
 /** Validated exchange parameters. */
 export interface ExchangeParams {
@@ -39,7 +37,7 @@ export function parseExchangeParams(req: ExchangeRequest__Output, maxTokenBytes:
   if (req.actor_token_type && !ACCEPTED_INPUT_TYPES.has(req.actor_token_type)) throw invalidRequest("unsupported actor_token_type");
   if (req.actor_token && req.actor_token.length > maxTokenBytes) throw invalidRequest("actor_token is too large");
   const requestedTokenType = req.requested_token_type || TOKEN_TYPE.ACCESS_TOKEN;
-  if (!ISSUABLE_TYPES.has(requestedTokenType)) throw invalidRequest("unsupported requested_token_type");
+  if (!ISSUABLE_TOKEN_TYPES.has(requestedTokenType)) throw invalidRequest("unsupported requested_token_type");
   // RFC 8693 §2.1, RFC 8707 §2: a resource is an absolute URI with no fragment; anything else names no resource server
   // and is invalid_target ("malformed"), not an audience a policy may happen to match (`resource=svc-b`).
   if (!req.resource.every(resourceWellFormed)) throw invalidTarget("resource must be an absolute URI without a fragment (RFC 8707 section 2)");

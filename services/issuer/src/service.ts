@@ -3,10 +3,12 @@ import { invalidRequest, OAuthError, unauthorizedClient } from "@sts/errors";
 import { authenticateClient } from "@sts/client-auth";
 import type { AuthenticateDeps, ClientRecord } from "@sts/client-auth";
 import {
+  ISSUABLE_TOKEN_TYPES,
   JWT_BEARER,
   MAX_CLIENT_ID_CHARS,
   MAX_KID_CHARS,
   MAX_LINEAGE,
+  MAX_SUBJECT_BYTES,
   TOKEN_TYPE,
   audienceList,
   isActClaim,
@@ -187,6 +189,11 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
     const target = deps.auth.lookup(req.client_id);
     if (!target) throw invalidRequest("unknown client_id");
     if (!req.sub) throw invalidRequest("sub is required");
+    // The exchanger checks both; a signed token must not rest on its having done so (one RevokeSubject could not name).
+    if (Buffer.byteLength(req.sub, "utf8") > MAX_SUBJECT_BYTES) throw invalidRequest(`sub is longer than ${MAX_SUBJECT_BYTES} bytes`);
+    // Empty: an exchanger of an earlier release, which asked for access tokens only.
+    const issuedType = req.requested_token_type || TOKEN_TYPE.ACCESS_TOKEN;
+    if (!ISSUABLE_TOKEN_TYPES.has(issuedType)) throw invalidRequest("unsupported requested_token_type");
     if (req.audience.length === 0 || !audiencesWellFormed(req.audience)) throw invalidRequest("audience is required");
     const act = actFromProto(req.act);
     if (act && !isActClaim(act)) throw invalidRequest("malformed act chain");
@@ -218,7 +225,7 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
     const lineageKids = checkLineageKids(req.lineage_kids, deps.issuer, deps.revocations);
     const format = tokenFormatFor(target.access_token_format, req.audience);
     // An audience configured for opaque tokens does not get a JWT because one was asked for (RFC 8693 §2.2.2).
-    if (format === "opaque" && req.requested_token_type === TOKEN_TYPE.JWT)
+    if (format === "opaque" && issuedType === TOKEN_TYPE.JWT)
       throw new OAuthError("invalid_target", "this audience takes opaque tokens, not requested_token_type jwt");
     const minted = await deps.minter.mint({
       sub: req.sub,
@@ -243,7 +250,7 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
     });
     return {
       access_token: minted.token,
-      issued_token_type: req.requested_token_type,
+      issued_token_type: issuedType,
       expires_in: String(minted.expiresIn),
       scope: minted.scope,
       jti: minted.jti,
