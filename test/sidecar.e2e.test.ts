@@ -281,6 +281,18 @@ describe("gRPC over HTTP/2 through sidecars", () => {
     expect(gSeen.length).toBe(before);
   });
 
+  it("refuses metadata larger than the HTTP/1.1 listeners take (RESOURCE_EXHAUSTED) and forwards nothing", async () => {
+    const before = gSeen.length;
+    const r = await callG(await appToken(), { "x-padding": "x".repeat(20_000) });
+    // Reset by nghttp2 (ENHANCE_YOUR_CALM) once the client has acknowledged the sidecar's SETTINGS, answered by the
+    // sidecar before that: RESOURCE_EXHAUSTED to a gRPC client either way.
+    expect(r.error?.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(gSeen.length).toBe(before);
+    // Within the bound, the same call goes through.
+    expect((await callG(await appToken(), { "x-padding": "x".repeat(8_000) })).error).toBeUndefined();
+    expect(gSeen.length).toBe(before + 1);
+  });
+
   it("times calls on both gRPC listeners, by route and the status the caller got", async () => {
     const samples = async (port: number) => parseSamples(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
     const calls = (now: Sample[], was: Sample[], labels: Record<string, string>) =>

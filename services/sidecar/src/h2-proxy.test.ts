@@ -4,7 +4,7 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { X509Certificate } from "node:crypto";
 import { connect, constants, createSecureServer, createServer } from "node:http2";
-import type { Http2SecureServer, Http2Server, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Session } from "node:http2";
+import type { ClientSessionOptions, Http2SecureServer, Http2Server, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Session } from "node:http2";
 import { createServer as createTcpServer, connect as tcpConnect } from "node:net";
 import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -70,6 +70,25 @@ function startUpstream(): Promise<Http2Server> {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
 }
 
+/** An upstream that takes header lists up to `maxHeaderListSize` and records the length of each call's `x-big`. */
+async function startH2Upstream(maxHeaderListSize: number): Promise<{ server: Http2Server; received: number[]; close: () => Promise<void> }> {
+  const received: number[] = [];
+  const sessions = new Set<ServerHttp2Session>();
+  const server = createServer({ settings: { maxHeaderListSize } });
+  server.on("session", (session) => sessions.add(session));
+  server.on("stream", (stream, headers) => {
+    received.push(String(headers["x-big"] ?? "").length);
+    stream.respond({ ":status": 200 }, { endStream: true });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const close = async (): Promise<void> => {
+    const closed = new Promise((r) => server.close(r));
+    for (const session of sessions) session.destroy();
+    await closed;
+  };
+  return { server, received, close };
+}
+
 interface Outcome {
   headers?: IncomingHttpHeaders;
   trailers?: IncomingHttpHeaders;
@@ -79,9 +98,9 @@ interface Outcome {
 }
 
 /** One gRPC-shaped call to an h2c listener; resolves when the stream closes, cleanly or not. */
-function call(port: number, path: string, headers: OutgoingHttpHeaders = {}): Promise<Outcome> {
+function call(port: number, path: string, headers: OutgoingHttpHeaders = {}, options: ClientSessionOptions = {}): Promise<Outcome> {
   return new Promise((resolve) => {
-    const client = connect(`http://127.0.0.1:${port}`);
+    const client = connect(`http://127.0.0.1:${port}`, options);
     client.on("error", () => {});
     const req = client.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...headers });
     const outcome: Outcome = { body: "", rstCode: undefined };
@@ -340,6 +359,66 @@ describe("startH2Proxy's bounds on connections", () => {
     } finally {
       client.destroy();
       await closeProxy(proxy);
+    }
+  });
+
+  it("takes a header list up to maxHeaderListSize (65,535 unless set), announced, and refuses a larger one before the router sees it", async () => {
+    const seen: number[] = [];
+    const router: H2Router = async (headers) => {
+      seen.push(String(headers["x-big"]).length);
+      return { target: upstreamOrigin, headers: {} };
+    };
+    // Two fields (nghttp2 takes no single one over 64 KiB as sent), of characters HPACK does not compress much.
+    const big = (length: number) => {
+      const half = Array.from({ length: length / 2 }, (_, i) => String.fromCharCode(33 + ((i * 7919) % 90))).join("");
+      return { "x-big": half, "x-big-2": half };
+    };
+    const sender = { maxSendHeaderBlockLength: 100_000 };
+    const raised = await startH2Proxy(router, refusal, "127.0.0.1", 0, undefined, undefined, { maxHeaderListSize: 80_000 });
+    const plain = await startH2Proxy(router, refusal, "127.0.0.1", 0);
+    try {
+      const passed = await call(portOf(raised), "/big/Echo", big(70_000), sender);
+      expect(passed.trailers?.["grpc-status"]).toBe("0");
+      expect(seen).toEqual([35_000]);
+      // Each call() is a new connection's first stream, sent before the client could acknowledge the proxy's SETTINGS.
+      for (const [port, length] of [
+        [portOf(raised), 82_000],
+        [portOf(plain), 66_000],
+      ] as const) {
+        const refused = await call(port, "/big/Echo", big(length), sender);
+        expect(refused.headers).toMatchObject({ ":status": 200, "grpc-status": "8", "grpc-message": "request%20headers%20too%20large" });
+      }
+      expect(seen).toEqual([35_000]);
+      expect((await call(portOf(plain), "/big/Echo", big(60_000), sender)).trailers?.["grpc-status"]).toBe("0");
+      const client = connect(`http://127.0.0.1:${portOf(raised)}`);
+      client.on("error", () => {});
+      const settings = await within(new Promise<{ maxHeaderListSize?: number }>((r) => client.once("remoteSettings", r)), WAIT_MS, "the proxy's SETTINGS");
+      client.destroy();
+      expect(settings.maxHeaderListSize).toBe(80_000);
+    } finally {
+      await Promise.all([closeProxy(raised), closeProxy(plain)]);
+    }
+  });
+
+  it("carries a raised header list on to its upstream", async () => {
+    const value = Array.from({ length: 40_000 }, (_, i) => String.fromCharCode(33 + ((i * 7907) % 90))).join("");
+    const wide = await startH2Upstream(200_000);
+    const proxy = await startH2Proxy(
+      async () => ({ target: `http://127.0.0.1:${portOf(wide.server)}`, headers: { "x-big": value, "x-big-2": value } }),
+      refusal,
+      "127.0.0.1",
+      0,
+      undefined,
+      undefined,
+      { maxHeaderListSize: 100_000 },
+    );
+    try {
+      const outcome = await call(portOf(proxy), "/big/Echo");
+      expect(outcome.headers?.[":status"]).toBe(200);
+      expect(wide.received).toEqual([40_000]);
+    } finally {
+      await closeProxy(proxy);
+      await wide.close();
     }
   });
 

@@ -42,7 +42,7 @@ const {
 } = constants;
 
 /** gRPC status codes the sidecar answers with itself. */
-const GRPC_STATUS = { INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
+const GRPC_STATUS = { RESOURCE_EXHAUSTED: 8, INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
 
 /** What a caller gets when the sidecar could not reach the upstream, whatever the reason. */
 export const UPSTREAM_UNAVAILABLE = { grpcStatus: GRPC_STATUS.UNAVAILABLE, message: "upstream unavailable" } as const;
@@ -59,6 +59,8 @@ export interface H2Limits {
   upstreamConnectTimeoutMs: number;
   /** A session to an upstream with no open stream for this long is closed: shorter than a peer's idleTimeoutMs. */
   upstreamIdleTimeoutMs: number;
+  /** SETTINGS_MAX_HEADER_LIST_SIZE the listeners announce and enforce (bytes, each field counted with 32 more). */
+  maxHeaderListSize: number;
 }
 
 /**
@@ -78,6 +80,10 @@ export interface H2Limits {
  *   never starts on a session the peer is closing.
  * - prefaceTimeoutMs and upstreamConnectTimeoutMs 10 s: a loopback or in-cluster peer that has not spoken HTTP/2 by
  *   then is not going to; an upstream session stuck connecting would otherwise hold every call of its pool.
+ * - maxHeaderListSize 65,535 bytes, the value Node announces (the sidecar passes its HTTP/1.1 listeners' bound, 16 KiB
+ *   or what tokens.max_token_bytes needs): announced in SETTINGS and checked on every stream, which is answered
+ *   RESOURCE_EXHAUSTED before the router sees it. Node enforces nothing unless told, and even then nothing on the
+ *   streams a client opens before it acknowledges the SETTINGS.
  */
 export const H2_LIMITS: Readonly<H2Limits> = {
   idleTimeoutMs: 60_000,
@@ -85,6 +91,7 @@ export const H2_LIMITS: Readonly<H2Limits> = {
   maxConcurrentStreams: 1000,
   upstreamConnectTimeoutMs: 10_000,
   upstreamIdleTimeoutMs: 30_000,
+  maxHeaderListSize: 65_535,
 };
 
 /**
@@ -93,7 +100,11 @@ export const H2_LIMITS: Readonly<H2Limits> = {
  * SETTINGS_MAX_CONCURRENT_STREAMS), so 100 of each is ample and stops a flood sooner.
  */
 function listenerOptions(limits: H2Limits): ServerOptions {
-  return { settings: { maxConcurrentStreams: limits.maxConcurrentStreams }, maxSessionInvalidFrames: 100, maxSessionRejectedStreams: 100 };
+  return {
+    settings: { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderListSize },
+    maxSessionInvalidFrames: 100,
+    maxSessionRejectedStreams: 100,
+  };
 }
 
 /** The same over TLS, where a connection must also finish its handshake and negotiate h2 (ALPN) within the preface's time. */
@@ -217,7 +228,9 @@ function sessionFor(origin: string, tls: H2Route["tls"], onError: H2Route["onSes
   }
   // Refused (UNAVAILABLE) by the caller's catch: an abort listener added now would never fire.
   if (tls?.withdrawn?.aborted) throw withdrawnError(tls.withdrawn);
-  const session = tls ? h2connect(origin, tls.options) : h2connect(origin);
+  // Node's client refuses to send a header block over 64 KiB: what a listener took, its upstream call must carry on.
+  const sendable = { maxSendHeaderBlockLength: limits.maxHeaderListSize };
+  const session = h2connect(origin, tls ? { ...tls.options, ...sendable } : sendable);
   // A peer that accepts the connection but never speaks HTTP/2 (or a TLS handshake that never ends) would hold this
   // session's calls for good, and every later call of the pool with them: its error fails them all with UNAVAILABLE.
   const ms = limits.upstreamConnectTimeoutMs;
@@ -269,6 +282,16 @@ function refuse(stream: ServerHttp2Stream, grpcStatus: number, message: string):
   // session with it, open without ever presenting a token.
   stream.resume();
   stream.close(NGHTTP2_NO_ERROR);
+}
+
+/** A header list's size as SETTINGS_MAX_HEADER_LIST_SIZE counts it (RFC 9113 §6.5.2): each field's octets, plus 32. */
+export function headerListSize(headers: IncomingHttpHeaders): number {
+  let size = 0;
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    for (const one of Array.isArray(value) ? value : [value]) size += name.length + one.length + 32;
+  }
+  return size;
 }
 
 /** Relays an admitted stream both ways; a failure on either side closes the other. */
@@ -335,6 +358,12 @@ async function proxyStream(
 ): Promise<string | undefined> {
   // A client may reset its stream at any moment, even while its token is being checked; 'close' does the cleanup.
   stream.on("error", () => {});
+  // Checked here, not only by nghttp2: a bound announced in SETTINGS holds only once the client has acknowledged it,
+  // and the streams a client opens before that (its first ones, on every new connection) have none.
+  if (headerListSize(headers) > limits.maxHeaderListSize) {
+    refuse(stream, GRPC_STATUS.RESOURCE_EXHAUSTED, "request headers too large");
+    return "header_list_too_large";
+  }
   let route: H2Route;
   try {
     route = await router(headers, stream.session?.socket);

@@ -499,13 +499,15 @@ export async function startSidecar(deps: SidecarDeps): Promise<RunningSidecar> {
     };
   };
   const otherServers: Array<Server | Http2Server | Http2SecureServer> = [];
+  // The same header bound as the HTTP/1.1 listeners'.
+  const h2Limits = { maxHeaderListSize: deps.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES };
   if (deps.config.grpc_inbound) {
     const { host, port } = deps.config.grpc_inbound;
-    otherServers.push(await startH2Proxy(inboundRouter, grpcRefusal, host, port, grpcCallDurations("grpc_inbound", sidecar), tls));
+    otherServers.push(await startH2Proxy(inboundRouter, grpcRefusal, host, port, grpcCallDurations("grpc_inbound", sidecar), tls, h2Limits));
   }
   if (deps.config.grpc_outbound) {
     const { host, port } = deps.config.grpc_outbound;
-    otherServers.push(await startH2Proxy(outboundRouter, grpcRefusal, host, port, grpcCallDurations("grpc_outbound", sidecar)));
+    otherServers.push(await startH2Proxy(outboundRouter, grpcRefusal, host, port, grpcCallDurations("grpc_outbound", sidecar), undefined, h2Limits));
   }
   // Only now, every listener up, are there checks to answer with: until the caller hands them over, /readyz says 503.
   return {
