@@ -58,8 +58,15 @@ export async function readBody(req: IncomingMessage, maxBytes: number, accept?: 
     // Reading a request fails only when its connection went away (`aborted`, ECONNRESET).
     throw new ClientGone({ cause: err });
   }
-  return Buffer.concat(chunks).toString("utf8");
+  try {
+    return STRICT_UTF8.decode(Buffer.concat(chunks));
+  } catch {
+    // Read leniently, the bytes that are not UTF-8 would become U+FFFD, and the request mean something it did not say.
+    throw new OAuthError("invalid_request", "request body is not UTF-8");
+  }
 }
+
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * The client closed the connection before its body was read: nobody to answer and nothing wrong here, so no error
@@ -71,13 +78,33 @@ export class ClientGone extends Error {
   }
 }
 
-/** Checks the media type and parses the form. */
-export function parseForm(contentType: string | undefined, body: string): OAuthForm {
-  const type = (contentType ?? "").split(";")[0]?.trim().toLowerCase();
-  if (type !== "application/x-www-form-urlencoded") throw invalidRequest("body must be application/x-www-form-urlencoded");
-  // URLSearchParams replaces bad percent-escapes silently; refuse them instead.
-  for (const m of body.matchAll(/%(..)?/g)) {
-    if (!m[1] || !/^[0-9A-Fa-f]{2}$/.test(m[1])) throw invalidRequest("malformed percent-encoding");
+/**
+ * Refuses, before the body is read, a request whose media type is not a form or whose declared charset is not UTF-8
+ * (RFC 6749 appendix B: the form is UTF-8; read in another charset, a secret or an id would come out as other bytes).
+ */
+export function checkFormType(contentType: string | undefined): void {
+  const [type = "", ...parameters] = (contentType ?? "").split(";");
+  if (type.trim().toLowerCase() !== "application/x-www-form-urlencoded") throw invalidRequest("body must be application/x-www-form-urlencoded");
+  for (const parameter of parameters) {
+    const [name = "", value = ""] = parameter.split("=", 2);
+    if (name.trim().toLowerCase() !== "charset") continue;
+    if (
+      value
+        .trim()
+        .replace(/^"(.*)"$/, "$1")
+        .toLowerCase() !== "utf-8"
+    )
+      throw invalidRequest("a form body must be UTF-8 (RFC 6749 appendix B)");
+  }
+}
+
+/** Parses a form body (its media type checked by {@link checkFormType}). */
+export function parseForm(body: string): OAuthForm {
+  // URLSearchParams replaces bad percent-escapes, and escapes of bytes that are no UTF-8, silently; refuse them instead.
+  try {
+    decodeURIComponent(body);
+  } catch {
+    throw invalidRequest("malformed percent-encoding (or escaped bytes that are not UTF-8)");
   }
   const params = new URLSearchParams(body);
   const single = new Map<string, string>();

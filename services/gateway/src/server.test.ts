@@ -67,8 +67,20 @@ describe("slow clients", () => {
 });
 
 describe("Expect: 100-continue (RFC 9110 §10.1.1)", () => {
-  const expecting = (method: string, path: string, length: number): string =>
-    `${method} ${path} HTTP/1.1\r\nHost: sts\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`;
+  const expecting = (method: string, path: string, length: number, type = "application/x-www-form-urlencoded"): string =>
+    `${method} ${path} HTTP/1.1\r\nHost: sts\r\nContent-Type: ${type}\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`;
+
+  it.each(["application/json", "application/x-www-form-urlencoded; charset=iso-8859-1"])(
+    "refuses a token request of type %s without inviting its body",
+    async (type) => {
+      const port = await gateway();
+      const { closed } = rawConnection(port, expecting("POST", "/oauth2/token", 20, type));
+      const answer = await within(closed, WAIT_MS, "the gateway answered and closed");
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+      expect(answer).not.toContain("100 Continue");
+      expect(answer).toContain('"error":"invalid_request"');
+    },
+  );
 
   it("refuses a declared body over the limit at once, never inviting it", async () => {
     const port = await gateway();

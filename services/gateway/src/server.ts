@@ -19,7 +19,7 @@ import { invalidRequest } from "@sts/errors";
 import { JWKS_EDGE_CACHE_SECONDS, JWKS_MAX_AGE_SECONDS } from "@sts/keys";
 import { answerProbe } from "@sts/runtime";
 import type { GatewayContext } from "./endpoints/context.js";
-import { ClientGone, parseForm, readBody } from "./form.js";
+import { ClientGone, checkFormType, parseForm, readBody } from "./form.js";
 import type { OAuthForm } from "./form.js";
 import { refuseRepeatedHeaders } from "./headers.js";
 import { metadataPaths, serverMetadata } from "./metadata.js";
@@ -168,7 +168,8 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
     if (post) {
       // RFC 6749 §3.2: the token endpoint (and its siblings) take POST only.
       if (method !== "POST") return methodNotAllowed(res, "POST");
-      const form = parseForm(req.headers["content-type"], await readRequestBody());
+      checkFormType(req.headers["content-type"]);
+      const form = parseForm(await readRequestBody());
       const body = await post(req, form, ctx);
       if (body) sendJson(res, 200, body);
       else {
