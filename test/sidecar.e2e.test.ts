@@ -270,6 +270,14 @@ describe("gRPC over HTTP/2 through sidecars", () => {
     expect(claimsOf(sent)).toMatchObject({ aud: "svc-g", scope: "b", act: { sub: "svc-a" } });
   });
 
+  it("tells the workload who connected (x-forwarded-for, -proto), never what the caller claimed", async () => {
+    const r = await callG(await appToken(), { "x-forwarded-for": "203.0.113.9", "x-forwarded-proto": "https", forwarded: "for=203.0.113.9" });
+    expect(r.error).toBeUndefined();
+    const md = gSeen.at(-1);
+    // G's sidecar was called by A's, over cleartext loopback.
+    expect([md?.get("x-forwarded-for"), md?.get("x-forwarded-proto"), md?.get("forwarded")]).toEqual([["127.0.0.1"], ["http"], []]);
+  });
+
   it("passes on the workload's error status and message through both sidecars, not INTERNAL", async () => {
     const r = await callG(await appToken(), { "x-deny": "yes" });
     expect(r.error).toMatchObject({ code: status.PERMISSION_DENIED, details: "not for you" });

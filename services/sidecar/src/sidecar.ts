@@ -213,6 +213,7 @@ async function admitInbound(authorization: string | undefined, target: string, s
   const caller = await verifyInbound(requireBearer(authorization, "a bearer token is required"), { ...sidecar.inbound, audience: sidecar.audience });
   checkPresenter(peer, caller, sidecar);
   return {
+    ...forwardedHeaders(socket),
     // The workload gets the token it was called with, to call on through its outbound listener.
     authorization: `Bearer ${caller.token}`,
     ...callerHeaders(caller),
@@ -221,14 +222,15 @@ async function admitInbound(authorization: string | undefined, target: string, s
 }
 
 /**
- * Who called, as the sidecar saw it: the peer's address and whether it came over TLS. Whatever the caller wrote in
- * these headers was dropped (see isProxyOnly), so a workload's IP allow-list or "came over https" check reads the truth.
+ * Who called, as the sidecar saw it: the peer's address and whether it came over TLS, on either listener. Whatever the
+ * caller wrote in these headers was dropped (see isProxyOnly), so a workload's IP allow-list or "came over https" check
+ * reads the truth.
  */
-function forwardedHeaders(req: IncomingMessage): Record<string, string> {
-  const address = req.socket.remoteAddress;
+function forwardedHeaders(socket: Socket | undefined): Record<string, string> {
+  const address = socket?.remoteAddress;
   return {
     ...(address !== undefined && { "x-forwarded-for": address }),
-    "x-forwarded-proto": (req.socket as Partial<TLSSocket>).encrypted === true ? "https" : "http",
+    "x-forwarded-proto": (socket as Partial<TLSSocket> | undefined)?.encrypted === true ? "https" : "http",
   };
 }
 
@@ -238,13 +240,7 @@ async function inboundHandler(req: IncomingMessage, res: ServerResponse, deps: S
   const target = urlOnOrigin(deps.config.upstream, req.url ?? "/");
   admitted();
   logUpstreamError(
-    await forward(
-      req,
-      res,
-      target,
-      { ...forwardableHeaders(req.headers), ...forwardedHeaders(req), ...caller },
-      { timeoutMs: deps.config.upstream_idle_timeout * 1000 },
-    ),
+    await forward(req, res, target, { ...forwardableHeaders(req.headers), ...caller }, { timeoutMs: deps.config.upstream_idle_timeout * 1000 }),
     target,
     deps.logger,
   );
