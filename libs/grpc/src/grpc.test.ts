@@ -7,7 +7,8 @@ import { createLogger, initTelemetry } from "@sts/telemetry";
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { context, trace } from "@opentelemetry/api";
 import { grpcHealthy } from "@sts/testkit";
-import { callUnary, createClient, hasBearerSecret, startGrpcServer, unary } from "./index.js";
+import { connect } from "node:http2";
+import { MAX_CONCURRENT_STREAMS, callUnary, createClient, hasBearerSecret, startGrpcServer, unary } from "./index.js";
 import type { GrpcServerHandle } from "./index.js";
 
 const spans = new InMemorySpanExporter();
@@ -113,6 +114,23 @@ async function failure(p: Promise<unknown>): Promise<OAuthError> {
   }
   throw new Error("expected a failure");
 }
+
+describe("startGrpcServer's connection bounds", () => {
+  it("announces a bounded SETTINGS_MAX_CONCURRENT_STREAMS, not the 2^32 - 1 grpc-js and Node leave", async () => {
+    const session = connect(`http://${server.address}`);
+    session.on("error", () => undefined);
+    try {
+      const settings = await Promise.race([
+        new Promise<{ maxConcurrentStreams?: number }>((resolve) => session.once("remoteSettings", resolve)),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no SETTINGS within 5 s")), 5_000).unref()),
+      ]);
+      expect(settings.maxConcurrentStreams).toBe(MAX_CONCURRENT_STREAMS);
+      expect(MAX_CONCURRENT_STREAMS).toBeLessThanOrEqual(1000);
+    } finally {
+      session.destroy();
+    }
+  });
+});
 
 describe("the gRPC adapter and client", () => {
   it("carries an OAuthError across the wire with its code and description", async () => {

@@ -15,6 +15,13 @@ import { identityOf } from "./tls.js";
 /** Largest request accepted by default: tokens are small; bigger input is refused before parsing. */
 export const DEFAULT_MAX_RECEIVE_BYTES = 64 * 1024;
 
+/**
+ * SETTINGS_MAX_CONCURRENT_STREAMS every server announces: grpc-js and Node leave it at 2^32 - 1, so one connection
+ * could start any number of calls at once. The stack's own callers batch (two TokenBatch/MintBatch calls in flight),
+ * and a grpc-js channel queues its calls past it rather than failing them; 1000 as the sidecars' listeners.
+ */
+export const MAX_CONCURRENT_STREAMS = 1000;
+
 /** Options of startGrpcServer. */
 export interface GrpcServerOptions {
   host?: string;
@@ -54,6 +61,7 @@ function serviceNames(definition: grpc.ServiceDefinition): string[] {
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServerHandle> {
   const server = new grpc.Server({
     "grpc.max_receive_message_length": options.maxReceiveMessageLength ?? DEFAULT_MAX_RECEIVE_BYTES,
+    "grpc.max_concurrent_streams": MAX_CONCURRENT_STREAMS,
     "grpc.keepalive_permit_without_calls": 1,
     "grpc.http2.min_ping_interval_without_data_ms": 5000,
   });
