@@ -177,6 +177,19 @@ describe("a spent refresh token presented again (RFC 9700 §4.14.2)", () => {
     expect([newestRefresh.status, newestRefresh.body.error]).toEqual([400, "invalid_grant"]);
   });
 
+  it("revokes the access tokens of the rotations between the presented token and the newest too", async () => {
+    const first = await startFamily(user("erin"));
+    // A thief with the first refresh token refreshes twice; the legitimate client then presents it again.
+    const middle = await refresh(first.refresh);
+    const newest = await refresh(middle.body.refresh_token as string);
+    expect([middle.status, newest.status]).toEqual([200, 200]);
+    const held = [first.access, middle.body.access_token as string, newest.body.access_token as string];
+    expect(await Promise.all(held.map(active))).toEqual([true, true, true]);
+    expect((await refresh(first.refresh)).body.error).toBe("invalid_grant");
+    expect(await Promise.all(held.map(active))).toEqual([false, false, false]);
+    expect((await familyRevoked(first.family)).data.access_jtis).toEqual(held.map(jtiOf));
+  });
+
   it("is answered temporarily_unavailable while its event cannot be stored; the family stays revoked and the next presentation stores that event, once", async () => {
     const first = await startFamily(user("bob"));
     const second = await refresh(first.refresh);

@@ -13,7 +13,7 @@ import { startNats } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
 import { OAuthError, unavailable } from "@sts/errors";
 import { EVENT_TYPES, recordEventId } from "@sts/nats";
-import { DEFAULT_FAMILY_LIFETIME, FAMILY_REVOKED_REASONS, RefreshTokens, familyRevokedEvent } from "./refresh-tokens.js";
+import { DEFAULT_FAMILY_LIFETIME, FAMILY_REVOKED_REASONS, MAX_FAMILY_ACCESS, RefreshTokens, familyRevokedEvent } from "./refresh-tokens.js";
 import type { FamilyRevocation, RecordFamilyRevocation, RefreshTokenOptions } from "./refresh-tokens.js";
 
 let server: NatsServerHandle;
@@ -253,6 +253,38 @@ describe("recording every revocation of a family before answering", () => {
     expect(r.attempts).toHaveLength(1);
   });
 
+  it("revokes with the family the access tokens of every rotation, not only the presented and the newest, and forgets expired ones as it rotates", async () => {
+    const { store, first, clock } = await clockedFamily();
+    const r = recorder();
+    const t0 = clock.now;
+    expect(access.access_exp).toBeLessThanOrEqual(t0 + 300);
+    // A thief refreshes three times with a stolen token (at-2, at-3, at-4); at-1's token, presented again, revokes the family.
+    let current = first;
+    const rotate = async (jti: string, exp: number) =>
+      (current = (await store.rotate(await store.check(current, "c", r.record), { access_jti: jti, access_exp: exp }, 3600, r.record)).token);
+    await rotate("at-2", t0 + 300);
+    await rotate("at-3", t0 + 600);
+    // 400 s past at-1's and at-2's expiry, past every verifier's tolerance: the family's list no longer keeps them.
+    clock.now = t0 + 700;
+    await rotate("at-4", t0 + 1600);
+    await expect(store.check(first, "c", r.record)).rejects.toMatchObject({ description: "refresh token reused: its family is revoked" });
+    // The presented token's own access token is named all the same (the recorder skips revoking an expired one).
+    expect(r.recorded.map((x) => x.access.map((a) => a.jti))).toEqual([["at-3", "at-4", "at-1"]]);
+  });
+
+  it("keeps the newest MAX_FAMILY_ACCESS access tokens of a family that refreshes faster than they expire", async () => {
+    const { store, first } = await clockedFamily();
+    const r = recorder();
+    let current = first;
+    for (let i = 2; i <= MAX_FAMILY_ACCESS + 5; i++) {
+      const checked = await store.check(current, "c", r.record);
+      current = (await store.rotate(checked, { access_jti: `at-${i}`, access_exp: access.access_exp }, 3600, r.record)).token;
+    }
+    expect((await store.revoke(current, "c", r.record))?.revocation.access.map((a) => a.jti)).toEqual(
+      Array.from({ length: MAX_FAMILY_ACCESS }, (_, i) => `at-${i + 6}`),
+    );
+  });
+
   it("answers temporarily_unavailable while a reuse cannot be recorded; the family stays revoked and the next presentation records the revocation stored then", async () => {
     const { store, first, clock } = await clockedFamily();
     const r = recorder();
@@ -268,7 +300,7 @@ describe("recording every revocation of a family before answering", () => {
     expect(r.recorded[0]).toMatchObject({ reason: FAMILY_REVOKED_REASONS.REUSE, presented_access_jti: "at-1", revoked_at: clock.now - 7 });
   });
 
-  it("records a family its client revoked (RFC 7009) even when its access tokens expired long ago, with the newest's access token, once", async () => {
+  it("records a family its client revoked (RFC 7009) even when its access tokens expired long ago, naming them, once", async () => {
     const { store, first, family, clock } = await clockedFamily();
     const r = recorder();
     const next = await store.rotate(await store.check(first, "c", r.record), access2, 3600, r.record);
@@ -282,7 +314,10 @@ describe("recording every revocation of a family before answering", () => {
       revoked_at: clock.now,
       by: "c",
       presented_access_jti: "at-2",
-      access: [{ jti: "at-2", exp: access2.access_exp }],
+      access: [
+        { jti: "at-1", exp: access.access_exp },
+        { jti: "at-2", exp: access2.access_exp },
+      ],
     };
     expect(revoked?.revocation).toEqual(revocation);
     expect(r.recorded).toEqual([revocation]);

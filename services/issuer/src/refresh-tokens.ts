@@ -92,9 +92,9 @@ export interface FamilyRevocation {
   /** jti of the access token issued with the token presented: on reuse, which token of the family was replayed. */
   presented_access_jti: string;
   /**
-   * Access tokens to revoke with it: those issued with the token presented and with the family's newest (RFC 7009
-   * §2.1; on reuse both the thief's and the legitimate client's, RFC 9700 §4.14.2). None when its subject was
-   * revoked: that revocation already covers them.
+   * Access tokens to revoke with it: those issued with any token of the family that may still be live, the one
+   * presented, the newest and the rotations between (RFC 7009 §2.1; on reuse both the thief's and the legitimate
+   * client's, RFC 9700 §4.14.2). None when its subject was revoked: that revocation already covers them.
    */
   access: FamilyAccess[];
 }
@@ -137,6 +137,12 @@ interface Family {
   revoked: boolean;
   /** The hash of its newest token (kept once revoked, so that a revocation finds the newest access token). */
   latest: string;
+  /**
+   * Access tokens issued with its tokens that may still be live, oldest first (at most {@link MAX_FAMILY_ACCESS};
+   * absent in records made before it was kept): a revocation of the family revokes them all, the middle rotations'
+   * too, which a thief who refreshed more than once holds.
+   */
+  access?: FamilyAccess[];
   /** Why it was revoked (absent while live, and in records revoked before it was kept). */
   revocation?: FamilyRevocation;
   /** Its revocation's event is stored. */
@@ -155,6 +161,8 @@ export interface CheckedRefresh {
   readonly key: string;
   readonly revision: number;
   readonly familyRevision: number;
+  /** The family's access tokens as read (see Family.access). */
+  readonly familyAccess: readonly FamilyAccess[];
 }
 
 /** The access token issued with a refresh token. */
@@ -174,8 +182,30 @@ const INVALID = "refresh token is invalid";
 const WRITE_ATTEMPTS = 5;
 
 /** The access token issued with a grant, when its exp is known (records made before it was kept have none). */
-function accessOf(grant: RefreshGrant | undefined): FamilyAccess[] {
+function accessOf(grant: Pick<RefreshGrant, "access_jti" | "access_exp"> | undefined): FamilyAccess[] {
   return grant?.access_exp === undefined ? [] : [{ jti: grant.access_jti, exp: grant.access_exp }];
+}
+
+/**
+ * Most access tokens a family keeps a record of. A client that refreshes more often than its access tokens expire
+ * keeps several live at once; past this many, the oldest are left to expire on their own (at most one access-token
+ * lifetime) rather than grow the family's record without bound.
+ */
+export const MAX_FAMILY_ACCESS = 32;
+
+/** Seconds past its exp an access token is still kept for revocation: above any verifier's clock tolerance. */
+const ACCESS_KEPT_PAST_EXP = 300;
+
+/** Each access token once, in the order first listed. */
+function uniqueAccess(access: readonly FamilyAccess[]): FamilyAccess[] {
+  return access.filter((a, i) => access.findIndex((b) => b.jti === a.jti) === i);
+}
+
+/** The family's list after a rotation: expired ones (past any verifier's tolerance) left out, the newest {@link MAX_FAMILY_ACCESS}. */
+function liveAccess(access: readonly FamilyAccess[], now: number): FamilyAccess[] {
+  return uniqueAccess(access)
+    .filter((a) => a.exp + ACCESS_KEPT_PAST_EXP > now)
+    .slice(-MAX_FAMILY_ACCESS);
 }
 
 function storeDown(err: unknown): never {
@@ -229,7 +259,7 @@ export class RefreshTokens {
     const { token, record } = this.#record(grant, family, ttl);
     try {
       await this.kv.create(tokenKey(digest(token)), JSON.stringify(record));
-      await this.kv.create(familyKey(family), JSON.stringify({ revoked: false, latest: digest(token) } satisfies Family));
+      await this.kv.create(familyKey(family), JSON.stringify({ revoked: false, latest: digest(token), access: accessOf(grant) } satisfies Family));
     } catch (err) {
       storeDown(err);
     }
@@ -273,7 +303,7 @@ export class RefreshTokens {
         await this.#revokeFamily(grant, FAMILY_REVOKED_REASONS.SUBJECT_REVOKED, clientId, record);
         throw invalidGrant("refresh token family is revoked: its subject was signed out");
       }
-      return { grant, key, revision: entry.revision, familyRevision: familyEntry.revision };
+      return { grant, key, revision: entry.revision, familyRevision: familyEntry.revision, familyAccess: family.access ?? accessOf(grant) };
     } catch (err) {
       return storeDown(err);
     }
@@ -303,7 +333,8 @@ export class RefreshTokens {
       // The successor first: should anything below fail, it is an orphan no one holds, and the presented token stays the newest.
       await this.kv.create(tokenKey(digest(token)), JSON.stringify(record));
       try {
-        await this.kv.update(familyKey(grant.family), JSON.stringify({ revoked: false, latest: digest(token) } satisfies Family), checked.familyRevision);
+        const next = { revoked: false, latest: digest(token), access: liveAccess([...checked.familyAccess, ...accessOf(access)], this.now()) } satisfies Family;
+        await this.kv.update(familyKey(grant.family), JSON.stringify(next), checked.familyRevision);
       } catch (err) {
         if (!isWriteConflict(err)) throw err;
         // The family moved since the check: another use of this token rotated it (a second use), or it was revoked
@@ -418,7 +449,7 @@ export class RefreshTokens {
       const current = entry?.operation === "PUT" ? entry.json<Family>() : undefined;
       if (entry && current?.revoked && current.revocation) return { family: current, revision: entry.revision, revocation: current.revocation };
       const newest = current?.latest ? await this.#grantAt(current.latest) : undefined;
-      const revocation = this.#revocation(grant, newest, reason, by);
+      const revocation = this.#revocation(grant, [...(current?.access ?? []), ...accessOf(newest)], reason, by);
       const family = { revoked: true, latest: current?.latest ?? "", revocation } satisfies Family;
       try {
         // A deleted entry is written over by a create, which the client turns into an update of the delete marker.
@@ -432,9 +463,10 @@ export class RefreshTokens {
     throw unavailable("the refresh token family kept being written by other requests at the same time; retry");
   }
 
-  #revocation(grant: RefreshGrant, newest: RefreshGrant | undefined, reason: FamilyRevokedReason, by: string): FamilyRevocation {
+  /** The revocation of `grant`'s family; `family` are the access tokens issued with its other tokens. */
+  #revocation(grant: RefreshGrant, family: readonly FamilyAccess[], reason: FamilyRevokedReason, by: string): FamilyRevocation {
     // A subject's revocation already ends every access token of the family: nothing more to revoke.
-    const access = reason === FAMILY_REVOKED_REASONS.SUBJECT_REVOKED ? [] : [...accessOf(grant), ...accessOf(newest)];
+    const access = reason === FAMILY_REVOKED_REASONS.SUBJECT_REVOKED ? [] : uniqueAccess([...family, ...accessOf(grant)]);
     return {
       family: grant.family,
       client_id: grant.client_id,
@@ -443,7 +475,7 @@ export class RefreshTokens {
       revoked_at: this.now(),
       by,
       presented_access_jti: grant.access_jti,
-      access: access.filter((a, i) => access.findIndex((b) => b.jti === a.jti) === i),
+      access,
     };
   }
 
