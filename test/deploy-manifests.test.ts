@@ -130,6 +130,27 @@ describe("deploy/k8s/base", () => {
     expect(refs.some((e) => e.name === "STS_MASTER_KEY")).toBe(true);
   });
 
+  it("ships no secret a service would accept: empty, the issuer and the exchanger refuse to start", () => {
+    const values = Object.fromEntries(
+      readFileSync(join(BASE, secret.envs[0]!), "utf8")
+        .split("\n")
+        .filter((l) => /^[A-Z_]+=/.test(l))
+        .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+    );
+    expect(Object.values(values).every((v) => v === "")).toBe(true);
+    const start = (service: string) =>
+      spawnSync(process.execPath, [join(ROOT, `services/${service}/dist/main.js`)], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH, ...values, STS_CONFIG: join(BASE, "sts.yaml") },
+        encoding: "utf8",
+        timeout: 20_000,
+      });
+    const issuer = start("issuer");
+    expect([issuer.status === 0, issuer.stderr]).toEqual([false, expect.stringContaining("no master key")]);
+    const exchanger = start("exchanger");
+    expect([exchanger.status === 0, exchanger.stderr]).toEqual([false, expect.stringContaining("STS_EXCHANGER_CLIENT_SECRET is required")]);
+  });
+
   it("mounts the config where STS_CONFIG points, and puts every written path on a writable volume", () => {
     for (const m of manifests.filter((x) => x.spec?.template)) {
       const spec = m.spec!.template!.spec;

@@ -163,4 +163,21 @@ describe("sealing", () => {
   it("refuses a short master key", () => {
     expect(() => parseMasterKey("c2hvcnQ")).toThrow(TypeError);
   });
+
+  it("takes hex, base64url and base64 as openssl writes them (padded, wrapped), each the same key as its bytes", () => {
+    const bytes = randomBytes(48);
+    const sealed = sealPrivateJwk({ d: "secret" }, "kid1", parseMasterKey(bytes.toString("hex")));
+    const b64 = bytes.toString("base64");
+    for (const text of [bytes.toString("base64url"), b64, `${b64.slice(0, 40)}\n${b64.slice(40)}\n`, ` ${bytes.toString("hex").toUpperCase()}\n`]) {
+      expect(openPrivateJwk(sealed, "kid1", parseMasterKey(text))).toEqual({ d: "secret" });
+    }
+  });
+
+  it.each([
+    ["a passphrase", "correct horse battery staple, and a long tail of words to pass 32 bytes"],
+    ["hex with an odd number of digits", randomBytes(32).toString("hex") + "a"],
+    ["base64 with a character outside it", `${randomBytes(32).toString("base64url")}!`],
+  ])("refuses %s, which Node's decoders would read in part", (_what, text) => {
+    expect(() => parseMasterKey(text)).toThrow(TypeError);
+  });
 });

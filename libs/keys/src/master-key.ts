@@ -15,11 +15,28 @@ export interface SealedKey {
 
 const INFO = Buffer.from("mesh-sts signing key encryption v1");
 
-/** Parses a master key: 32+ random bytes, base64url or hex; throws TypeError when weak or malformed. */
+const HEX = /^[0-9a-fA-F]+$/;
+/** base64url or standard base64 (as `openssl rand -base64` writes it), padded or not. */
+const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
+
+/**
+ * Parses a master key: 32+ random bytes, hex, base64url or base64 (line breaks, as openssl wraps long output,
+ * ignored); throws TypeError when short or malformed. Strict, because Node's decoders skip what they cannot read: a
+ * passphrase with spaces or punctuation would otherwise pass for a key made of whatever letters it has.
+ */
 export function parseMasterKey(text: string): Buffer {
-  const trimmed = text.trim();
-  const bytes = /^[0-9a-fA-F]{64,}$/.test(trimmed) ? Buffer.from(trimmed, "hex") : Buffer.from(trimmed, "base64url");
-  if (bytes.length < 32) throw new TypeError("master key must hold at least 32 random bytes (base64url or hex)");
+  const compact = text.trim().replace(/\r?\n/g, "");
+  let bytes: Buffer;
+  if (HEX.test(compact) && compact.length >= 64) {
+    // Node reads hex up to the first odd digit and drops the rest without a word.
+    if (compact.length % 2 !== 0) throw new TypeError("master key: hex with an odd number of digits");
+    bytes = Buffer.from(compact, "hex");
+  } else if (BASE64.test(compact)) {
+    bytes = Buffer.from(compact, "base64url");
+  } else {
+    throw new TypeError("master key must be hex, base64url or base64 (a passphrase is not a key: make one with `openssl rand -base64 32`)");
+  }
+  if (bytes.length < 32) throw new TypeError("master key must hold at least 32 random bytes (hex, base64url or base64)");
   return Buffer.from(hkdfSync("sha256", bytes, Buffer.alloc(0), INFO, 32));
 }
 

@@ -19,7 +19,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): IssuerSettin
   let masterText = env.STS_MASTER_KEY;
   if (!masterText && env.STS_MASTER_KEY_FILE) masterText = readFileSync(env.STS_MASTER_KEY_FILE, "utf8");
   if (!masterText && !config.keys.jwk_file) {
-    throw new Error("no master key: set STS_MASTER_KEY or STS_MASTER_KEY_FILE (32+ random bytes, base64url or hex), or keys.jwk_file");
+    throw new Error("no master key: set STS_MASTER_KEY or STS_MASTER_KEY_FILE (32+ random bytes, hex, base64url or base64), or keys.jwk_file");
   }
   // The exchanger's credentials for Mint come from the environment (never the file):
   // the local runner generates them, a deployment takes them from a secret.
