@@ -8,7 +8,8 @@ import type { Long } from '@grpc/proto-loader';
  */
 export interface MintRequest {
   /**
-   * The subject, preserved from the subject token.
+   * The subject, preserved from the subject token; at most 1,024 bytes (what
+   * RevokeSubject takes), else invalid_request.
    */
   'sub'?: (string);
   /**
@@ -36,7 +37,8 @@ export interface MintRequest {
    */
   'parent_jti'?: (string);
   /**
-   * RFC 8693 requested_token_type: access_token or jwt URN.
+   * RFC 8693 requested_token_type: access_token or jwt URN (empty: access_token);
+   * any other is invalid_request. MintResponse.issued_token_type names the type issued.
    */
   'requested_token_type'?: (string);
   /**
@@ -106,7 +108,8 @@ export interface MintRequest {
  */
 export interface MintRequest__Output {
   /**
-   * The subject, preserved from the subject token.
+   * The subject, preserved from the subject token; at most 1,024 bytes (what
+   * RevokeSubject takes), else invalid_request.
    */
   'sub': (string);
   /**
@@ -134,7 +137,8 @@ export interface MintRequest__Output {
    */
   'parent_jti': (string);
   /**
-   * RFC 8693 requested_token_type: access_token or jwt URN.
+   * RFC 8693 requested_token_type: access_token or jwt URN (empty: access_token);
+   * any other is invalid_request. MintResponse.issued_token_type names the type issued.
    */
   'requested_token_type': (string);
   /**
