@@ -13,11 +13,11 @@ import { generateKeyPair } from "jose";
 import type { CryptoKey } from "jose";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { EVENT_TYPES } from "@sts/nats";
-import { loadExchangeProto, loadTokenProto } from "@sts/proto";
+import { loadExchangeProto } from "@sts/proto";
 import { makeTestCa, waitFor } from "@sts/testkit";
 import { basicAuth, claimsOf, postForm, startStack, storedEvents } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, call } from "./chain.js";
+import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, call, tokenClient } from "./chain.js";
 import { BACKCHANNEL_LOGOUT_EVENT, startIdentityProvider } from "./identity-provider.js";
 import type { IdentityProvider } from "./identity-provider.js";
 
@@ -208,7 +208,7 @@ describe("a trusted issuer's back-channel logout", () => {
 describe("a revocation made by an issuer replica whose clock is behind", () => {
   it("covers the tokens another replica stamped just before it: revoked_at runs the clock tolerance ahead", async () => {
     const behind = await stack.startReplica("issuer", { STS_CLOCK_OFFSET: "-1" });
-    const client = new (loadTokenProto().sts.token.v1.TokenService)(behind.address, credentials.createInsecure());
+    const client = tokenClient(behind.address);
     const internal = new Metadata();
     internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
     try {
@@ -250,7 +250,7 @@ describe("a verified logout the stack cannot apply at once", () => {
 
 describe("the issuer's RevokeSubject for an internal caller", () => {
   it("revokes only subjects of trusted issuers configured for back-channel logout, never one of this stack's own", async () => {
-    const client = new (loadTokenProto().sts.token.v1.TokenService)(stack.address.issuer, credentials.createInsecure());
+    const client = tokenClient(stack.address.issuer);
     const internal = new Metadata();
     internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
     try {

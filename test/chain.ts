@@ -83,6 +83,11 @@ export function call<Res>(client: object, method: string, request: object, metad
   });
 }
 
+/** A plaintext TokenService client for one issuer (a stack's, or a replica's). */
+export function tokenClient(address: string): TokenServiceClient {
+  return new (loadTokenProto().sts.token.v1.TokenService)(address, credentials.createInsecure());
+}
+
 /** gRPC clients for a stack's services. */
 export function clients(address: { issuer: string; exchanger: string; policy: string; audit: string }): {
   token: TokenServiceClient;
@@ -91,7 +96,7 @@ export function clients(address: { issuer: string; exchanger: string; policy: st
   audit: AuditServiceClient;
   close(): void;
 } {
-  const token = new (loadTokenProto().sts.token.v1.TokenService)(address.issuer, credentials.createInsecure());
+  const token = tokenClient(address.issuer);
   const exchange = new (loadExchangeProto().sts.exchange.v1.ExchangeService)(address.exchanger, credentials.createInsecure());
   const policy = new (loadPolicyProto().sts.policy.v1.PolicyService)(address.policy, credentials.createInsecure());
   const audit = new (loadAuditProto().sts.audit.v1.AuditService)(address.audit, credentials.createInsecure());

@@ -11,13 +11,13 @@ import { generateKeyPair } from "jose";
 import type { CryptoKey } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Metadata, credentials } from "@grpc/grpc-js";
-import { loadPolicyProto, loadTokenProto } from "@sts/proto";
+import { loadPolicyProto } from "@sts/proto";
 import { EVENTS_STREAM, EVENT_TYPES, connectNats, eventSubject } from "@sts/nats";
 import type { EventType } from "@sts/nats";
 import { freePort, makeTestCa } from "@sts/testkit";
 import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, call } from "./chain.js";
+import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, call, tokenClient } from "./chain.js";
 import { startIdentityProvider } from "./identity-provider.js";
 import type { IdentityProvider, TokenSigning } from "./identity-provider.js";
 
@@ -160,7 +160,7 @@ describe("a trusted issuer's access token as the subject", () => {
   });
 
   it("lets Mint name only a trusted issuer as the subject's", async () => {
-    const tokens = new (loadTokenProto().sts.token.v1.TokenService)(stack.address.issuer, credentials.createInsecure());
+    const tokens = tokenClient(stack.address.issuer);
     const internal = new Metadata();
     internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
     const mint = (subject_issuer: string) =>

@@ -11,14 +11,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as oauth from "oauth4webapi";
 import { createRemoteJWKSet, jwtVerify } from "jose";
-import { credentials } from "@grpc/grpc-js";
 import { EVENTS_STREAM, connectNats } from "@sts/nats";
-import { loadTokenProto } from "@sts/proto";
 import type { TokenBatchResponse__Output } from "@sts/proto";
 import type { NatsHandle } from "@sts/nats";
 import { freePort } from "@sts/testkit";
 import { ROOT, basicAuth, claimsOf, postForm, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
+import { tokenClient } from "./chain.js";
 
 const SECRET = "service-secret-000000001";
 const clients = [
@@ -320,7 +319,7 @@ describe("requests coalesced on the way to the issuer (TokenBatch)", () => {
   });
 
   it("serves TokenBatch over gRPC with one result per item, in order", async () => {
-    const client = new (loadTokenProto().sts.token.v1.TokenService)(stack.address.issuer, credentials.createInsecure());
+    const client = tokenClient(stack.address.issuer);
     const item = (authorization: string, grant_type = "client_credentials") => ({
       request: { grant_type, scope: "read", client: { authorization } },
       trace_context: {},

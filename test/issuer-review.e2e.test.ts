@@ -4,12 +4,10 @@
  * JWT as for an opaque token; the clock tolerance verifiers grant other clocks does not stretch it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { credentials } from "@grpc/grpc-js";
-import { loadTokenProto } from "@sts/proto";
 import type { IntrospectResponse__Output, TokenResponse__Output, TokenServiceClient } from "@sts/proto";
 import { basicAuth, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { call, clients } from "./chain.js";
+import { call, clients, tokenClient } from "./chain.js";
 
 const CLIENT = "review-client";
 const SECRET = "issuer-review-secret-000001";
@@ -43,8 +41,7 @@ beforeAll(async () => {
     { services: ["issuer"] },
   );
   grpc = clients(stack.address);
-  const replica = await stack.startReplica("issuer", { STS_CLOCK_OFFSET: String(AHEAD) });
-  later = new (loadTokenProto().sts.token.v1.TokenService)(replica.address, credentials.createInsecure());
+  later = tokenClient((await stack.startReplica("issuer", { STS_CLOCK_OFFSET: String(AHEAD) })).address);
 }, 90_000);
 
 afterAll(async () => {

@@ -11,16 +11,14 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { credentials } from "@grpc/grpc-js";
 import { SignJWT, UnsecuredJWT, exportJWK, generateKeyPair } from "jose";
 import type { CryptoKey } from "jose";
 import { EVENT_TYPES, recordEventId } from "@sts/nats";
-import { loadTokenProto } from "@sts/proto";
 import type { IntrospectResponse__Output, QueryResponse__Output, RevokeSubjectResponse__Output, TokenServiceClient } from "@sts/proto";
 import { waitFor } from "@sts/testkit";
 import { basicAuth, claimsOf, clientCredentialsToken, postForm, startStack, storedEvents, whileEventsRefused } from "./harness.js";
 import type { Stack, StoredEvent } from "./harness.js";
-import { bearer, call, clients } from "./chain.js";
+import { bearer, call, clients, tokenClient } from "./chain.js";
 
 const ADMIN = "admin:test/vo_1";
 const MANAGED = "batch-workload";
@@ -65,8 +63,7 @@ beforeAll(async () => {
     { services: ["issuer", "gateway", "audit"] },
   );
   grpc = clients(stack.address);
-  const replica = await stack.startReplica("issuer", { STS_CLOCK_OFFSET: String(AHEAD) });
-  later = new (loadTokenProto().sts.token.v1.TokenService)(replica.address, credentials.createInsecure());
+  later = tokenClient((await stack.startReplica("issuer", { STS_CLOCK_OFFSET: String(AHEAD) })).address);
 }, 90_000);
 
 afterAll(async () => {

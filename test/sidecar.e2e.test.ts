@@ -19,7 +19,7 @@ import { parseSamples, total } from "./prometheus.js";
 import type { Sample } from "./prometheus.js";
 import { basicAuth, claimsOf, postForm, startSidecar, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { EXCHANGE_GRANT, SECRET, call } from "./chain.js";
+import { EXCHANGE_GRANT, SECRET, call, tokenClient } from "./chain.js";
 
 interface Seen {
   headers: IncomingHttpHeaders;
@@ -415,7 +415,7 @@ describe("bad input at the sidecar", () => {
   });
 
   it("tells the workload about a caller whose id no header could carry as it is, percent-encoded", async () => {
-    const tokens = new (loadTokenProto().sts.token.v1.TokenService)(stack.address.issuer, credentials.createInsecure());
+    const tokens = tokenClient(stack.address.issuer);
     const internal = new Metadata();
     internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
     const sub = "Zoë 李,admin";

@@ -22,17 +22,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { credentials, status } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
 import { SignJWT, UnsecuredJWT, exportJWK, generateKeyPair } from "jose";
 import type { CryptoKey } from "jose";
 import { EVENT_TYPES } from "@sts/nats";
-import { loadTokenProto } from "@sts/proto";
 import type { IntrospectResponse__Output, RevokeSubjectResponse__Output, TokenServiceClient } from "@sts/proto";
 import { freePort, makeTestCa, tcpOpen, waitFor } from "@sts/testkit";
 import type { ProcessHandle } from "@sts/testkit";
 import { ROOT, basicAuth, claimsOf, clientCredentialsToken, natsRelay, postForm, startSidecar, startStack, storedEvents } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, bearer, call, clients, exchange as exchangeOver } from "./chain.js";
+import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, bearer, call, clients, exchange as exchangeOver, tokenClient } from "./chain.js";
 import { startIdentityProvider } from "./identity-provider.js";
 import type { IdentityProvider } from "./identity-provider.js";
 
@@ -161,7 +160,7 @@ beforeAll(async () => {
   );
   grpc = clients(stack.address);
   const second = await stack.startReplica("issuer");
-  replica = new (loadTokenProto().sts.token.v1.TokenService)(second.address, credentials.createInsecure());
+  replica = tokenClient(second.address);
   sidecar = await startSidecar(stack, "svc-a", SECRET, async () => (await tcpOpen(sidecarPorts.inbound)) && tcpOpen(sidecarPorts.outbound));
 }, 120_000);
 
@@ -551,7 +550,7 @@ describe("RevokeSubject refuses", () => {
   it("with temporarily_unavailable when its issuer replica cannot reach NATS", async () => {
     const relay = await natsRelay(stack.nats.url);
     const isolated = await stack.startReplica("issuer", { NATS_URL: relay.url });
-    const client = new (loadTokenProto().sts.token.v1.TokenService)(isolated.address, credentials.createInsecure());
+    const client = tokenClient(isolated.address);
     try {
       const heidi = user("heidi");
       const op = await operatorToken();

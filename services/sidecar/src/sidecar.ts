@@ -143,13 +143,15 @@ export interface SidecarDeps {
   svidStreams?: X509SvidStreams;
   /** Most time (ms) a caller may take to send a whole request to an HTTP/1.1 listener; default {@link REQUEST_TIMEOUT_MS} (tests shorten it). */
   requestTimeoutMs?: number;
-  /** Most bytes of request headers on the HTTP/1.1 listeners (the inbound token travels in one); default 16 KiB. */
+  /** Most bytes of request headers on every listener (the inbound token travels in one); default 16 KiB. */
   maxHeaderBytes?: number;
 }
 
 /** The running sidecar: its dependencies, its TLS material when it has `tls`, and what it reports of its own client. */
 interface Sidecar extends SidecarDeps {
   tls: PeerTls | undefined;
+  /** The request header bound of every listener, HTTP/1.1 and HTTP/2. */
+  maxHeaderBytes: number;
   ownClientRefused: (code: string, route: string, description: string) => void;
 }
 
@@ -401,7 +403,7 @@ function listen(
   };
   const requestTimeout = deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const options = {
-    maxHeaderSize: deps.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
+    maxHeaderSize: deps.maxHeaderBytes,
     headersTimeout: Math.min(10_000, requestTimeout),
     requestTimeout,
     // Node looks for expired requests this often (30 s by default), which would let one outlive its timeouts by as much.
@@ -473,7 +475,12 @@ export async function startSidecar(deps: SidecarDeps): Promise<RunningSidecar> {
   const section = `${deps.configPath ?? "sidecar"}.tls`;
   // Fail closed: without an identity this throws and no listener serves.
   const tls = deps.config.tls && (await PeerTls.open(deps.config.tls, section, tlsEvents(deps.config.tls, section, deps.logger), deps.svidStreams));
-  const sidecar: Sidecar = { ...deps, tls, ownClientRefused: ownClientRefusals(deps.logger, deps.configPath ?? "sidecar") };
+  const sidecar: Sidecar = {
+    ...deps,
+    tls,
+    maxHeaderBytes: deps.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
+    ownClientRefused: ownClientRefusals(deps.logger, deps.configPath ?? "sidecar"),
+  };
   const inbound = await listen("inbound", (req, res, admitted) => inboundHandler(req, res, sidecar, admitted), sidecar, deps.config.inbound, tls);
   const outbound = await listen("outbound", (req, res, admitted) => outboundHandler(req, res, sidecar, admitted), sidecar, deps.config.outbound);
   const inboundTarget = new URL(deps.config.grpc_upstream ?? deps.config.upstream);
@@ -495,8 +502,7 @@ export async function startSidecar(deps: SidecarDeps): Promise<RunningSidecar> {
     };
   };
   const otherServers: Array<Server | Http2Server | Http2SecureServer> = [];
-  // The same header bound as the HTTP/1.1 listeners'.
-  const h2Limits = { maxHeaderListSize: deps.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES };
+  const h2Limits = { maxHeaderListSize: sidecar.maxHeaderBytes };
   if (deps.config.grpc_inbound) {
     const { host, port } = deps.config.grpc_inbound;
     otherServers.push(await startH2Proxy(inboundRouter, grpcRefusal, host, port, grpcCallDurations("grpc_inbound", sidecar), tls, h2Limits));
