@@ -1,12 +1,9 @@
 import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { createClient } from "@sts/grpc";
-import { loadTokenProto } from "@sts/proto";
-import { createLogger } from "@sts/telemetry";
-import { freePort, waitFor } from "@sts/testkit";
+import { waitFor } from "@sts/testkit";
 import { maxHeaderBytesFor } from "@sts/config";
-import { startGateway } from "./server.js";
+import { gatewayWithoutIssuer } from "./gateway.fixture.js";
 
 /** Far above the timeouts the gateway is given here, far below the 30 s Node would otherwise wait between checks. */
 const WAIT_MS = 10_000;
@@ -19,18 +16,10 @@ afterEach(async () => {
   await Promise.all(started.splice(0).map((g) => g.close()));
 });
 
-/** A gateway whose issuer client points at a port nothing listens on: these requests never reach it. */
+/** A gateway without an issuer: these requests never reach one. */
 async function gateway(options: { headersTimeoutMs?: number; requestTimeoutMs?: number; maxHeaderBytes?: number } = {}): Promise<number> {
-  const token = createClient(loadTokenProto().sts.token.v1.TokenService, `127.0.0.1:${await freePort()}`);
-  const g = await startGateway({
-    host: "127.0.0.1",
-    port: 0,
-    issuer: "http://127.0.0.1",
-    token,
-    logger: createLogger("gateway", { level: "silent" }),
-    ...options,
-  });
-  started.push({ close: async () => (await g.close(), token.close()) });
+  const g = await gatewayWithoutIssuer(options);
+  started.push(g);
   return g.port;
 }
 

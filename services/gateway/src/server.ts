@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { DEFAULT_MAX_HEADER_BYTES } from "@sts/config";
 import { callUnary, coalescedCalls } from "@sts/grpc";
 import type { ClientServiceClient, ExchangeServiceClient, TokenRequest, TokenResponse__Output, TokenServiceClient } from "@sts/proto";
-import { ROOT_CONTEXT, SpanKind, context, trace } from "@opentelemetry/api";
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
 import type { Context, Span } from "@opentelemetry/api";
 import { durationHistogram, extractTraceContext } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
@@ -107,15 +107,16 @@ function headerValue(v: string | string[] | undefined): string | undefined {
 }
 
 /**
- * The server span of one request and the context it runs in. The gateway is the public edge: a caller's
- * `traceparent` is anyone's choice of trace id and sampling flag, so by default the request starts a trace of its own
- * and only links to the caller's (OpenTelemetry's advice at a trust boundary); `continue` is for an edge only trusted
- * callers reach.
+ * The server span of one request and the context it runs in, named and attributed per OpenTelemetry's HTTP server
+ * convention: `http.route` only for a route the gateway serves (a caller's made-up path is `url.path` alone, never a
+ * span name). The gateway is the public edge: a caller's `traceparent` is anyone's choice of trace id and sampling flag,
+ * so by default the request starts a trace of its own and only links to the caller's (OpenTelemetry's advice at a trust
+ * boundary); `continue` is for an edge only trusted callers reach.
  */
-function serverSpan(req: IncomingMessage, incomingTrace: "continue" | "link"): { span: Span; parent: Context } {
+function serverSpan(req: IncomingMessage, method: string, route: string | undefined, incomingTrace: "continue" | "link"): { span: Span; parent: Context } {
   const caller = extractTraceContext({ traceparent: headerValue(req.headers.traceparent), tracestate: headerValue(req.headers.tracestate) });
-  const name = `http.server ${req.method ?? ""}`;
-  const attributes = { "http.route": requestPath(req.url) };
+  const name = route ? `${method} ${route}` : method;
+  const attributes = { "http.request.method": method, "url.path": requestPath(req.url), ...(route && { "http.route": route }) };
   if (incomingTrace === "continue") return { span: tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, caller), parent: caller };
   const linked = trace.getSpanContext(caller);
   const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes, root: true, ...(linked && { links: [{ context: linked }] }) }, ROOT_CONTEXT);
@@ -219,18 +220,23 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
   const onRequest = (req: IncomingMessage, res: ServerResponse, expectsContinue = false): void => {
     const startedAt = performance.now();
     let errorType: string | undefined;
+    const route = routeOf(requestPath(req.url));
+    const method = METHODS.has(req.method ?? "") ? (req.method as string) : "_OTHER";
+    // The request's trace goes on through the issuer or exchanger into the events.
+    const { span, parent } = serverSpan(req, method, route, options.incomingTrace ?? "link");
     res.once("close", () => {
-      const route = routeOf(requestPath(req.url));
-      durations.record((performance.now() - startedAt) / 1000, {
-        "http.request.method": METHODS.has(req.method ?? "") ? req.method : "_OTHER",
+      const outcome = {
+        "http.request.method": method,
         "http.response.status_code": res.statusCode,
         ...(route && { "http.route": route }),
         ...(errorType && { "error.type": errorType }),
-      });
+      };
+      durations.record((performance.now() - startedAt) / 1000, outcome);
+      span.setAttributes(outcome);
+      // The convention leaves a 4xx unset on a server span (the caller's mistake); a 5xx, or a client gone, is an error.
+      if (res.statusCode >= 500 || errorType === CLIENT_GONE) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
     });
-    // The request's trace goes on through the issuer or exchanger into the events.
-    const { span, parent } = serverSpan(req, options.incomingTrace ?? "link");
-    res.once("close", () => span.end());
     context
       .with(trace.setSpan(parent, span), () => handle(req, res, expectsContinue))
       .catch((err: unknown) => {
