@@ -100,10 +100,12 @@ describe("the token a workload received, through its outbound listener", () => {
     ["a header the workload propagates", "/svc-b/work", (t: string) => ({ "x-original-authorization": `Bearer ${t}` })],
     ["the access_token query parameter", "/svc-b/work?access_token=TOKEN", () => ({})],
     ["the path", "/svc-b/callback/TOKEN", () => ({})],
+    ["the query, percent-encoded, after a stray %", "/svc-b/work?discount=10%&t=ENCODED", () => ({})],
   ])("is refused in %s with 400 invalid_request, and B receives nothing", async (_name, path, extra) => {
     const token = await tokenForA();
     const before = seenByB.length;
-    const r = await fetch(`http://127.0.0.1:${ports.a.outbound}${path.replace("TOKEN", token)}`, {
+    const encoded = [...token].map((c) => `%${c.charCodeAt(0).toString(16)}`).join("");
+    const r = await fetch(`http://127.0.0.1:${ports.a.outbound}${path.replace("TOKEN", token).replace("ENCODED", encoded)}`, {
       headers: { authorization: `Bearer ${token}`, ...extra(token) },
     });
     expect(r.status).toBe(400);

@@ -244,7 +244,7 @@ describe("the chain through sidecars", () => {
 });
 
 describe("gRPC over HTTP/2 through sidecars", () => {
-  const callG = (token: string | undefined, extra: Record<string, string> = {}): Promise<{ value?: { jwks_json: string }; error?: ServiceError }> => {
+  const callG = (token: string | undefined, extra: Record<string, string | Buffer> = {}): Promise<{ value?: { jwks_json: string }; error?: ServiceError }> => {
     // The workload addresses the destination by route name as the channel's authority.
     const client = new (loadTokenProto().sts.token.v1.TokenService)(`127.0.0.1:${grpcPorts.aOut}`, credentials.createInsecure(), {
       "grpc.default_authority": "svc-g",
@@ -285,7 +285,20 @@ describe("gRPC over HTTP/2 through sidecars", () => {
 
   it("refuses a call without a token and forwards nothing", async () => {
     const before = gSeen.length;
-    expect((await callG(undefined)).error?.code).toBe(status.UNAUTHENTICATED);
+    const r = await callG(undefined);
+    expect(r.error?.code).toBe(status.UNAUTHENTICATED);
+    // The OAuth code in trailing metadata, as every gRPC service of the stack sends it.
+    expect(r.error?.metadata.get("oauth-error")).toEqual(["invalid_token"]);
+    expect(gSeen.length).toBe(before);
+  });
+
+  it("refuses the inbound token carried in binary metadata (INVALID_ARGUMENT, invalid_request) and forwards nothing", async () => {
+    const before = gSeen.length;
+    const at1 = await appToken();
+    // On the wire, a -bin value is base64: the sidecar reads the bytes G would get.
+    const r = await callG(at1, { "x-context-bin": Buffer.from(`ctx:${at1}`) });
+    expect(r.error?.code).toBe(status.INVALID_ARGUMENT);
+    expect(r.error?.metadata.get("oauth-error")).toEqual(["invalid_request"]);
     expect(gSeen.length).toBe(before);
   });
 

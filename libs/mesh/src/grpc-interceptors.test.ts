@@ -157,12 +157,15 @@ describe("meshClientInterceptor's refused calls", () => {
 });
 
 describe("the inbound token outside Authorization (RFC 6750 §2: one method; the token itself never leaves)", () => {
-  it("makes meshClientInterceptor refuse a call whose metadata carries it with INVALID_ARGUMENT, exchanging and sending nothing", async () => {
+  it.each([
+    ["a cookie", (md: Metadata, t: string) => md.set("cookie", `session=${t}`)],
+    ["binary metadata", (md: Metadata, t: string) => md.set("x-context-bin", Buffer.from(`ctx:${t}`))],
+  ])("makes meshClientInterceptor refuse a call carrying it in %s with INVALID_ARGUMENT, exchanging and sending nothing", async (_name, place) => {
     const { client, exchange } = meshClient();
     const subject = await jwt({ sub: "alice" });
     const md = new Metadata();
     md.set("authorization", `Bearer ${subject}`);
-    md.set("cookie", `session=${subject}`);
+    place(md, subject);
     const before = reachedCallee;
     try {
       const err = await new Promise<ServiceError | null>((resolve) => client.GetJwks({}, md, (e: ServiceError | null) => resolve(e)));

@@ -24,7 +24,35 @@ describe("refuseTokenOutsideAuthorization", () => {
     }
   });
 
-  it("lets a call through with the token in Authorization only, and one whose target is not well-formed percent-encoding", () => {
-    expect(() => refuseTokenOutsideAuthorization(TOKEN, "/svc-b/x?q=%E0", { Authorization: `Bearer ${TOKEN}`, cookie: "a=1" })).not.toThrow();
+  it("finds a percent-encoded token even when another part of the target is not well-formed percent-encoding", () => {
+    // The destination decodes each parameter on its own: `t` still reads as the token there.
+    const oneEncoded = TOKEN.replace(".", "%2E");
+    for (const target of [`/svc-b/x?discount=10%&t=${oneEncoded}`, `/svc-b/x?q=%E0&t=${oneEncoded}`, `/svc-b/%zz/${oneEncoded}`]) {
+      expect(() => refuseTokenOutsideAuthorization(TOKEN, target, {})).toThrow(MisplacedToken);
+    }
+  });
+
+  it("refuses the token as the bytes of binary metadata: a grpc-js Buffer, or a -bin header's base64 on the wire", () => {
+    const bytes = Buffer.from(`prefix:${TOKEN}`);
+    for (const headers of [
+      { "x-ctx-bin": bytes },
+      { "x-ctx-bin": [Buffer.from("other"), bytes] },
+      { "x-ctx-bin": bytes.toString("base64") },
+      { "X-Ctx-Bin": `${Buffer.from("other").toString("base64")}, ${bytes.toString("base64").replace(/=+$/, "")}` },
+    ]) {
+      expect(() => refuseTokenOutsideAuthorization(TOKEN, "/svc-b/x", headers)).toThrow(MisplacedToken);
+    }
+  });
+
+  it("lets a call through with the token in Authorization only, and targets and metadata that do not hold it", () => {
+    expect(() =>
+      refuseTokenOutsideAuthorization(TOKEN, "/svc-b/x?q=%E0&r=10%&s=%41%zz", {
+        Authorization: `Bearer ${TOKEN}`,
+        cookie: "a=1",
+        "x-ctx-bin": Buffer.from("other").toString("base64"),
+        // Not binary metadata: its text is not read as base64.
+        "x-note": Buffer.from(TOKEN).toString("base64"),
+      }),
+    ).not.toThrow();
   });
 });

@@ -34,22 +34,55 @@ export function refuseQueryToken(target: string): void {
   }
 }
 
-/** The target with its percent-encoding undone (`%41` is `A` to the destination too), or undefined when it is malformed. */
-function decoded(target: string): string | undefined {
-  try {
-    return decodeURIComponent(target);
-  } catch {
-    return undefined;
+/**
+ * The target with every well-formed `%XX` undone (`%41` is `A` to the destination too). Leniently, escape by escape:
+ * a destination decodes each parameter and segment on its own, so one stray `%` elsewhere (`?discount=10%`) must not
+ * leave an encoded token unread here.
+ */
+function percentDecoded(target: string): string {
+  if (!target.includes("%")) return target;
+  const bytes: number[] = [];
+  for (let i = 0; i < target.length; ) {
+    const escaped = target[i] === "%" ? /^[0-9a-fA-F]{2}$/.exec(target.slice(i + 1, i + 3)) : null;
+    if (escaped) {
+      bytes.push(Number.parseInt(escaped[0], 16));
+      i += 3;
+      continue;
+    }
+    const cp = target.codePointAt(i) as number;
+    const ch = String.fromCodePoint(cp);
+    bytes.push(...Buffer.from(ch, "utf8"));
+    i += ch.length;
   }
+  return Buffer.from(bytes).toString("utf8");
+}
+
+/**
+ * The values a gRPC `-bin` header carries: base64 (padded or not), several joined by commas (gRPC over HTTP/2,
+ * "Custom-Metadata"); the destination reads the bytes, so the bytes are what is searched.
+ */
+function binaryValues(value: string): Buffer[] {
+  return value.split(",").map((part) => Buffer.from(part.trim(), "base64"));
 }
 
 /**
  * Refuses an outbound call whose target or whose headers (all but the Authorization header that the exchanged token
- * replaces) still carry `token`, the one the workload received.
+ * replaces) still carry `token`, the one the workload received: as text, percent-encoded in the target, or as the
+ * bytes of binary metadata (a grpc-js `Buffer`, or the base64 of a `-bin` header on the wire).
  */
 export function refuseTokenOutsideAuthorization(token: string, target: string, headers: Readonly<Record<string, unknown>>): void {
-  const leaks = (value: unknown): boolean => (Array.isArray(value) ? value.some(leaks) : typeof value === "string" && value.includes(token));
+  const leaks = (value: unknown, binary: boolean): boolean => {
+    if (Array.isArray(value)) return value.some((v) => leaks(v, binary));
+    if (Buffer.isBuffer(value)) return value.includes(token);
+    if (typeof value !== "string") return false;
+    return value.includes(token) || (binary && binaryValues(value).some((bytes) => bytes.includes(token)));
+  };
   const found =
-    leaks(target) || leaks(decoded(target)) || Object.entries(headers).some(([name, value]) => name.toLowerCase() !== "authorization" && leaks(value));
+    leaks(target, false) ||
+    leaks(percentDecoded(target), false) ||
+    Object.entries(headers).some(([name, value]) => {
+      const lower = name.toLowerCase();
+      return lower !== "authorization" && leaks(value, lower.endsWith("-bin"));
+    });
   if (found) throw new MisplacedToken("the inbound access token may leave only in the Authorization header, where it is exchanged");
 }

@@ -170,6 +170,8 @@ export interface H2Refusal {
   grpcStatus: number;
   message: string;
   errorType: string;
+  /** The OAuth error code, sent as `oauth-error` trailing metadata as the stack's gRPC services do; none for a proxy failure. */
+  oauthError?: string;
 }
 
 /** How one call ended: the gRPC status the caller got (none when the stream was reset) and, for a refusal, the OAuth error. */
@@ -264,7 +266,7 @@ function sessionFor(origin: string, tls: H2Route["tls"], onError: H2Route["onSes
 }
 
 /** A gRPC error answered by the sidecar itself (trailers-only response); only possible before any response headers. */
-function refuse(stream: ServerHttp2Stream, grpcStatus: number, message: string): void {
+function refuse(stream: ServerHttp2Stream, grpcStatus: number, message: string, oauthError?: string): void {
   if (stream.closed || stream.destroyed || stream.headersSent) return;
   stream.respond(
     {
@@ -272,6 +274,8 @@ function refuse(stream: ServerHttp2Stream, grpcStatus: number, message: string):
       "content-type": "application/grpc",
       "grpc-status": String(grpcStatus),
       "grpc-message": encodeURIComponent(message),
+      // As the stack's services send them; the description only when it is printable ASCII, as metadata must be.
+      ...(oauthError && { "oauth-error": oauthError, ...(/^[\x20-\x7e]*$/.test(message) && { "oauth-error-description": message }) }),
       // The Bearer challenge only where the token is the problem (UNAUTHENTICATED), not for an unreachable upstream.
       ...(grpcStatus === GRPC_STATUS.UNAUTHENTICATED && { "www-authenticate": 'Bearer error="invalid_token"' }),
     },
@@ -369,7 +373,7 @@ async function proxyStream(
     route = await router(headers, stream.session?.socket);
   } catch (err) {
     const r = refusal(err);
-    refuse(stream, r.grpcStatus, r.message);
+    refuse(stream, r.grpcStatus, r.message, r.oauthError);
     return r.errorType;
   }
   // The client left while it was being admitted: nothing to forward.

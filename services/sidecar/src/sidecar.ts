@@ -333,7 +333,7 @@ function grpcRefusal(err: unknown): H2Refusal {
   if (err instanceof NoIdentityError) return { ...UPSTREAM_UNAVAILABLE, errorType: NO_IDENTITY };
   const e = toOAuthError(err);
   const { code, details } = refusalStatus(e);
-  return { grpcStatus: code, message: details, errorType: e.code };
+  return { grpcStatus: code, message: details, errorType: e.code, oauthError: e.code };
 }
 
 /** The route an outbound call names, when the config has it (a metric attribute: made-up names add no series). */
