@@ -177,6 +177,28 @@ describe("bad parameters", () => {
   });
 });
 
+describe("a policy's depth bound", () => {
+  it("is invalid_request like the global bound, not invalid_target: the chain is at fault, not the audience", async () => {
+    const admin = new Metadata();
+    admin.set("authorization", `Bearer ${stack.secrets.policyAdmin}`);
+    const text = '@id("b-to-x-shallow")\n@max_depth("1")\npermit (principal == Client::"svc-b", action == Action::"exchange", resource == Audience::"svc-x");';
+    expect((await call(grpc.policy, "Put", { policy: { id: "b-to-x-shallow", text } }, admin)).ok).toBe(true);
+    try {
+      const t2 = await exchange(grpc.exchange, "svc-a", await at1(), { audience: ["svc-b"], scope: "c" });
+      if (!t2.ok) throw new Error(`AT2 not issued: ${t2.failure.description}`);
+      // svc-b acting would make the chain two deep, within exchange.max_depth (2) but past this policy's 1.
+      expect(await failureOf(exchange(grpc.exchange, "svc-b", t2.value.access_token, { audience: ["svc-x"], scope: "c" }))).toEqual({
+        error: "invalid_request",
+        description: "delegation chain deeper than 1",
+      });
+      const denial = (await storedEvents(stack.nats.url)).filter((e) => e.type === "exchange.denied").at(-1);
+      expect(denial?.data).toMatchObject({ error: "invalid_request", audience: ["svc-x"] });
+    } finally {
+      expect((await call(grpc.policy, "Delete", { id: "b-to-x-shallow" }, admin)).ok).toBe(true);
+    }
+  });
+});
+
 describe("may_act (RFC 8693 §4.4)", () => {
   /** Calls Mint as the exchanger (the only caller it accepts) and returns the token. */
   async function mintAsExchanger(request: Record<string, unknown>): Promise<string> {

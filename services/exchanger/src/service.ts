@@ -287,6 +287,9 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
           caller_in_audience: callerInAudience,
         });
         if (!decision.allow) {
+          // A chain too deep for the permits that would otherwise have allowed it: the request's fault, as past the
+          // global bound (invalid_request), not a target the caller may never reach.
+          if (decision.max_depth > 0) checkDepth(act, decision.max_depth, deps.maxDepth);
           // The caller may not present a token it is not an audience of, unless a policy says so.
           if (!callerInAudience) throw badToken("subject_token", "not issued to the caller");
           throw invalidTarget("exchange to this audience is not permitted");

@@ -42,7 +42,7 @@ describe("decide: the A → B → C chain", () => {
 
   it("denies A → C with a reason, and no policy named", () => {
     const d = engine.decide(input({ audience: "C" }));
-    expect(d).toMatchObject({ allow: false, policyIds: [], allowedScopes: [], defaultScopes: [] });
+    expect(d).toMatchObject({ allow: false, policyIds: [], allowedScopes: [], defaultScopes: [], maxDepth: 0 });
     expect(d.reason).toBe("no policy permits client A to exchange for audience C");
   });
 
@@ -62,8 +62,9 @@ describe("decide: the A → B → C chain", () => {
     const ok = engine.decide(input({ clientId: "B", audience: "C", depth: 2, actors: ["A"], requestedScopes: ["c"] }));
     expect(ok).toMatchObject({ allow: true, allowedScopes: ["c"], maxDepth: 2, policyIds: ["hop/B/C/exchange"] });
     const deep = engine.decide(input({ clientId: "B", audience: "C", depth: 3, actors: ["A", "X"], requestedScopes: ["c"] }));
-    expect(deep.allow).toBe(false);
-    expect(deep.reason).toBe("no policy permits client B to exchange for audience C at delegation depth 3");
+    // The hop's bound is what refused, and the decision says so (maxDepth on a deny), for the exchanger's error code.
+    expect(deep).toMatchObject({ allow: false, maxDepth: 2, policyIds: ["hop/B/C/exchange"] });
+    expect(deep.reason).toBe("delegation depth 3 exceeds max_depth 2 of policy hop/B/C/exchange");
   });
 
   it("denies a caller that is not in the subject token's audience (RFC 8693 §2.1 presenter)", () => {
@@ -93,7 +94,7 @@ describe("decide: forbids, annotations and errors", () => {
   it("lets a forbid override a permit, naming only the forbid", () => {
     const frozen = engine.withCandidate({ id: "freeze-A", text: 'forbid (principal == Client::"A", action == Action::"exchange", resource);' });
     const d = frozen.decide(input());
-    expect(d).toMatchObject({ allow: false, policyIds: ["freeze-A"], allowedScopes: [], reason: "forbidden by policy freeze-A" });
+    expect(d).toMatchObject({ allow: false, policyIds: ["freeze-A"], allowedScopes: [], maxDepth: 0, reason: "forbidden by policy freeze-A" });
   });
 
   it("applies a scope forbid to requested and default scopes alike", () => {
@@ -105,7 +106,12 @@ describe("decide: forbids, annotations and errors", () => {
   it("enforces @max_depth even without a depth condition, taking the smallest of the deciding permits", () => {
     const e = new PolicyEngine([permitAll("p5", '@max_depth("5")\n'), permitAll("p3", '@max_depth("3")\n'), permitAll("unbounded")]);
     expect(e.decide(input({ depth: 3 }))).toMatchObject({ allow: true, maxDepth: 3, policyIds: ["p3", "p5", "unbounded"] });
-    expect(e.decide(input({ depth: 4 }))).toMatchObject({ allow: false, policyIds: ["p3"], reason: "delegation depth 4 exceeds max_depth 3 of policy p3" });
+    expect(e.decide(input({ depth: 4 }))).toMatchObject({
+      allow: false,
+      maxDepth: 3,
+      policyIds: ["p3"],
+      reason: "delegation depth 4 exceeds max_depth 3 of policy p3",
+    });
     expect(new PolicyEngine([permitAll("unbounded")]).decide(input({ depth: 40 }))).toMatchObject({ allow: true, maxDepth: 0 });
   });
 

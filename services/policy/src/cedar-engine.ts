@@ -56,7 +56,10 @@ export interface Decision {
   allowedScopes: string[];
   /** @default_scope of the deciding permits that `request_scope` also allows. */
   defaultScopes: string[];
-  /** Smallest @max_depth of the deciding permits; 0 when none sets one. */
+  /**
+   * Smallest @max_depth of the deciding permits; 0 when none sets one. On a deny, set only when the chain's depth is
+   * what was refused (over that bound), so the caller can tell a too-deep chain from an audience not permitted.
+   */
   maxDepth: number;
   /** Human-readable, for logs and the exchange.denied event. */
   reason: string;
@@ -389,7 +392,8 @@ export class PolicyEngine {
     }
     if (maxDepth > 0 && input.depth > maxDepth) {
       const bounding = permits.filter((id) => this.#meta.get(id)?.maxDepth === maxDepth);
-      return deny(bounding, `delegation depth ${input.depth} exceeds max_depth ${maxDepth} of ${plural(bounding)}`, []);
+      // maxDepth on a deny says the depth was what was refused: the exchanger answers that as the chain's fault.
+      return { ...deny(bounding, `delegation depth ${input.depth} exceeds max_depth ${maxDepth} of ${plural(bounding)}`, []), maxDepth };
     }
 
     const errors: string[] = [];

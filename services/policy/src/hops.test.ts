@@ -40,8 +40,7 @@ describe("compileHops", () => {
         '  action == Action::"exchange",',
         '  resource == Audience::"B"',
         ")",
-        "when { context.caller_in_audience }",
-        "when { context.depth <= 2 };",
+        "when { context.caller_in_audience };",
       ].join("\n"),
       description:
         'Config hop: client "A" may exchange tokens for audience "B" (scopes: b c read:/data/cern; default scopes: b; max depth 2; the caller must be in the subject token\'s audience)',

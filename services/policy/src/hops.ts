@@ -186,7 +186,6 @@ export function compileHops(hops: readonly HopDeclaration[]): CompiledPolicy[] {
     const conditions = [
       // RFC 8693 section 2.1: the party presenting a token is normally one it was issued to.
       ...(presenter ? ["when { context.caller_in_audience }"] : []),
-      ...(maxDepth !== undefined ? [`when { context.depth <= ${maxDepth} }`] : []),
     ];
     const facts = [
       `scopes: ${scopes.map((s) => s.value).join(" ") || "(none)"}`,

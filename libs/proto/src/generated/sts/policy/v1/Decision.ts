@@ -20,7 +20,9 @@ export interface Decision {
    */
   'default_scopes'?: (string)[];
   /**
-   * Largest chain depth allowed (@max_depth), 0 when no policy sets one.
+   * Largest chain depth allowed (@max_depth), 0 when no policy sets one. On
+   * a deny, set only when the chain's depth is what was refused: the request
+   * exceeded this bound of the permits that would otherwise have decided.
    */
   'max_depth'?: (number);
   /**
@@ -64,7 +66,9 @@ export interface Decision__Output {
    */
   'default_scopes': (string)[];
   /**
-   * Largest chain depth allowed (@max_depth), 0 when no policy sets one.
+   * Largest chain depth allowed (@max_depth), 0 when no policy sets one. On
+   * a deny, set only when the chain's depth is what was refused: the request
+   * exceeded this bound of the permits that would otherwise have decided.
    */
   'max_depth': (number);
   /**
