@@ -147,6 +147,34 @@ describe("the A → B → C chain over gRPC", () => {
     expect(await err(exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "b" }))).toBe("issued");
   });
 
+  it("narrows a request for a broader path to the narrower scope a policy allows (@narrow_to), instead of refusing it", async () => {
+    const t1 = await at1("end-user-app", "read:/data");
+    const admin = new Metadata();
+    admin.set("authorization", `Bearer ${stack.secrets.policyAdmin}`);
+    const policies = [
+      {
+        id: "a-to-archive",
+        text: '@id("a-to-archive")\n@narrow_to("read:/data/cern")\npermit (principal == Client::"svc-a", action == Action::"exchange", resource == Audience::"archive");',
+      },
+      {
+        id: "a-to-archive-scopes",
+        text: 'permit (principal == Client::"svc-a", action == Action::"request_scope", resource == Audience::"archive") when { context.scope == "read:/data/cern" || context.scope like "read:/data/cern/*" };',
+      },
+    ];
+    for (const policy of policies) expect((await call(grpc.policy, "Put", { policy }, admin)).ok).toBe(true);
+    try {
+      const r = await exchange(grpc.exchange, "svc-a", t1, { audience: ["archive"], scope: "read:/data" });
+      if (!r.ok) throw new Error(`not issued: ${r.failure.error} ${r.failure.description}`);
+      // RFC 6749 §5.1: the response names the scope, since it differs from the one asked.
+      expect(r.value.scope).toBe("read:/data/cern");
+      expect(claimsOf(r.value.access_token)).toMatchObject({ aud: "archive", scope: "read:/data/cern" });
+      // Nothing of the policy's lies under a sibling path.
+      expect(await err(exchange(grpc.exchange, "svc-a", t1, { audience: ["archive"], scope: "read:/data/atlas" }))).toBe("invalid_scope");
+    } finally {
+      for (const { id } of policies) expect((await call(grpc.policy, "Delete", { id }, admin)).ok).toBe(true);
+    }
+  });
+
   it("refuses a policy write without the operator credential, and a bad policy with its position", async () => {
     const anon = await call(grpc.policy, "Put", { policy: { id: "x", text: "permit (principal, action, resource);" } });
     expect(anon.ok).toBe(false);

@@ -5,6 +5,7 @@ import type { AccessTokenClaims } from "@sts/jwt";
 import type { ExchangeRequest__Output } from "@sts/proto";
 import {
   actingParty,
+  allowanceForAll,
   buildActChain,
   checkDepth,
   checkMayAct,
@@ -168,6 +169,19 @@ describe("scope rule", () => {
   it("keeps structured down-scopes within the subject's path", () => {
     expect(scopesToAsk(["read:/data/cern/run7"], ["read:/data/cern"])).toEqual(["read:/data/cern/run7"]);
     expect(code(() => scopesToAsk(["read:/data/cernX"], ["read:/data/cern"]))).toBe("invalid_scope");
+  });
+
+  it("grants the meet of a broader structured request and a narrower allowance", () => {
+    expect(grantedScopes(["read:/data"], ["read:/data"], { allowedScopes: ["read:/data/cern"], defaultScopes: [] })).toEqual(["read:/data/cern"]);
+  });
+
+  it("gives several audiences the meet of their allowances, not only the scopes they spell alike", () => {
+    const forAll = allowanceForAll(
+      { allowedScopes: ["b", "read:/data"], defaultScopes: ["read:/data", "c"] },
+      { allowedScopes: ["read:/data/x", "b"], defaultScopes: ["read:/data/x/y"] },
+    );
+    expect(forAll).toEqual({ allowedScopes: ["b", "read:/data/x"], defaultScopes: ["read:/data/x/y"] });
+    expect(allowanceForAll({ allowedScopes: ["a"], defaultScopes: [] }, { allowedScopes: ["b"], defaultScopes: [] }).allowedScopes).toEqual([]);
   });
 
   it("names token_type Bearer for both issued types, which are usable as access tokens (RFC 8693 §2.2.1)", () => {

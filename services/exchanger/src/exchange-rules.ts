@@ -113,6 +113,14 @@ export interface ScopeAllowance {
   defaultScopes: readonly string[];
 }
 
+/**
+ * What a token for several audiences may carry: only what every one of them allows, as the meet of their allowances
+ * (`read:/data` for one and `read:/data/x` for another leave `read:/data/x`, not nothing).
+ */
+export function allowanceForAll(a: ScopeAllowance, b: ScopeAllowance): ScopeAllowance {
+  return { allowedScopes: intersectScopes(a.allowedScopes, b.allowedScopes), defaultScopes: intersectScopes(a.defaultScopes, b.defaultScopes) };
+}
+
 /** Scopes requested, narrowed to the subject token's, before asking the policy. */
 export function scopesToAsk(requested: readonly string[], subjectScopes: readonly string[]): string[] {
   if (requested.length === 0) return [];

@@ -43,6 +43,7 @@ import type { TrustedIssuer, TrustedIssuers } from "./trusted-issuers.js";
 import type { IntrospectionVerdict } from "./provider-introspection.js";
 import {
   actingParty,
+  allowanceForAll,
   badToken,
   buildActChain,
   checkCallerNotRevoked,
@@ -54,6 +55,7 @@ import {
   scopesToAsk,
   tokenTypeFor,
 } from "./exchange-rules.js";
+import type { ScopeAllowance } from "./exchange-rules.js";
 import { lineageKidsFor } from "./lineage-kids.js";
 import { ownIdentityRefused } from "./upstream-refusals.js";
 
@@ -272,7 +274,7 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
       const asked = scopesToAsk(params.scope, subjectScopes);
       const subjectAud = audienceList(subject.aud);
       const callerInAudience = subjectAud.includes(client.client_id);
-      let allowance: { allowedScopes: string[]; defaultScopes: string[] } | undefined;
+      let allowance: ScopeAllowance | undefined;
       const policyIds: string[] = [];
       let policyRevision = 0n;
       for (const audience of params.audiences) {
@@ -299,12 +301,8 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
         const revision = BigInt(decision.policy_revision || "0");
         if (revision > policyRevision) policyRevision = revision;
         // With several audiences, the token carries only what every one of them allows.
-        allowance = allowance
-          ? {
-              allowedScopes: allowance.allowedScopes.filter((s) => decision.allowed_scopes.includes(s)),
-              defaultScopes: allowance.defaultScopes.filter((s) => decision.default_scopes.includes(s)),
-            }
-          : { allowedScopes: [...decision.allowed_scopes], defaultScopes: [...decision.default_scopes] };
+        const allowed: ScopeAllowance = { allowedScopes: decision.allowed_scopes, defaultScopes: decision.default_scopes };
+        allowance = allowance ? allowanceForAll(allowance, allowed) : allowed;
       }
       const scope = grantedScopes(asked, subjectScopes, allowance ?? { allowedScopes: [], defaultScopes: [] });
 

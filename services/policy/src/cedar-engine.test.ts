@@ -103,6 +103,29 @@ describe("decide: forbids, annotations and errors", () => {
     expect(noB.decide(input({ requestedScopes: [] }))).toMatchObject({ allow: true, defaultScopes: [] });
   });
 
+  it("narrows a request for a broader path to the hop's structured scope (@narrow_to), as far as request_scope allows", () => {
+    const subject = { ...input().subject, scopes: ["read:/", "b"] };
+    const asked = (requestedScopes: string[]) => engine.decide(input({ requestedScopes, subject })).allowedScopes;
+    expect(asked(["read:/data", "b"])).toEqual(["read:/data/cern", "b"]);
+    expect(asked(["read:/"])).toEqual(["read:/data/cern"]);
+    // Allowed as asked: no substitute.
+    expect(asked(["read:/data/cern/run7"])).toEqual(["read:/data/cern/run7"]);
+    // Nothing of the hop's under these.
+    expect(asked(["read:/other", "write:/data", "read:/data/cernX"])).toEqual([]);
+    // A forbid on the narrower scope holds for the substitute too.
+    const forbidden = engine.withCandidate({
+      id: "no-cern",
+      text: 'forbid (principal, action == Action::"request_scope", resource) when { context.scope like "read:/data/cern*" };',
+    });
+    expect(forbidden.decide(input({ requestedScopes: ["read:/data"], subject })).allowedScopes).toEqual([]);
+    // Without @narrow_to, a scope is only ever granted as asked.
+    const plain = new PolicyEngine([
+      permitAll("x"),
+      { id: "s", text: 'permit (principal, action == Action::"request_scope", resource) when { context.scope like "read:/data/cern*" };' },
+    ]);
+    expect(plain.decide(input({ requestedScopes: ["read:/data"], subject })).allowedScopes).toEqual([]);
+  });
+
   it("enforces @max_depth even without a depth condition, taking the smallest of the deciding permits", () => {
     const e = new PolicyEngine([permitAll("p5", '@max_depth("5")\n'), permitAll("p3", '@max_depth("3")\n'), permitAll("unbounded")]);
     expect(e.decide(input({ depth: 3 }))).toMatchObject({ allow: true, maxDepth: 3, policyIds: ["p3", "p5", "unbounded"] });
@@ -226,7 +249,7 @@ describe("validatePolicy", () => {
     expect(refused("permit (principal == ?principal, action, resource);")[0]!.message).toMatch(/templates/);
   });
 
-  it("refuses malformed @max_depth, @any_presenter and @default_scope instead of ignoring them", () => {
+  it("refuses malformed @max_depth, @any_presenter, @default_scope and @narrow_to instead of ignoring them", () => {
     for (const bad of ["0", "-1", "two", "2.5", " 2", ""]) {
       const [e] = refused(`@max_depth("${bad}")\npermit (principal, action == Action::"exchange", resource);`);
       expect(e).toMatchObject({ line: 1, column: 1 });
@@ -236,7 +259,9 @@ describe("validatePolicy", () => {
       expect(refused(`@any_presenter("${bad}")\npermit (principal, action == Action::"exchange", resource);`)[0]!.message).toMatch(/@any_presenter/);
     }
     for (const bad of ["read:", 'a\\"b', "b read:/a/../c", "read:/%2e"]) {
-      expect(refused(`@default_scope("${bad}")\npermit (principal, action == Action::"exchange", resource);`)[0]!.message).toMatch(/@default_scope/);
+      for (const name of ["default_scope", "narrow_to"]) {
+        expect(refused(`@${name}("${bad}")\npermit (principal, action == Action::"exchange", resource);`)[0]!.message).toMatch(`@${name}`);
+      }
     }
   });
 

@@ -25,7 +25,7 @@
  */
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
 import type { AuthorizationAnswer, Context, DetailedError } from "@cedar-policy/cedar-wasm/nodejs";
-import { tryParseScope } from "@sts/scopes";
+import { covers, tryParseScope } from "@sts/scopes";
 import { ACTIONS, ANNOTATIONS, CEDAR_SCHEMA, ENTITY_TYPES, MAX_LIST_LENGTH, MAX_NAME_LENGTH, hasLoneSurrogate, isCleanName } from "./schema.js";
 import type { ActionId } from "./schema.js";
 
@@ -52,7 +52,10 @@ export interface Decision {
   allow: boolean;
   /** The satisfied `exchange` permits on allow; on deny the satisfied forbids, or none. */
   policyIds: string[];
-  /** Of the requested scopes, those `request_scope` allows (in request order). */
+  /**
+   * Of the requested scopes, those `request_scope` allows (in request order); in place of one it does not, the narrower
+   * `@narrow_to` scopes of the deciding permits under it that it does allow.
+   */
   allowedScopes: string[];
   /** @default_scope of the deciding permits that `request_scope` also allows. */
   defaultScopes: string[];
@@ -122,6 +125,7 @@ interface PolicyMeta {
   defaultScopes: string[];
   maxDepth: number;
   anyPresenter: boolean;
+  narrowTo: string[];
 }
 
 /** Line and column (1-based, column in Unicode characters) of a UTF-8 byte offset. */
@@ -157,7 +161,7 @@ function annotationProblem(text: string, name: string, message: string): PolicyP
 }
 
 /** The canonical scope tokens of a @default_scope value, or undefined when one is not a grantable scope. */
-function parseDefaultScopes(value: string): string[] | undefined {
+function parseScopeList(value: string): string[] | undefined {
   const out: string[] = [];
   for (const token of value.split(" ").filter((t) => t.length > 0)) {
     const parsed = tryParseScope(token);
@@ -185,9 +189,11 @@ function annotationProblems(text: string, annotations: Readonly<Record<string, s
     // Anything but "true" reads as a wish to keep the check, which is what leaving it out does.
     found.push(annotationProblem(text, ANNOTATIONS.ANY_PRESENTER, '@any_presenter takes "true" only (leave it out to require the caller in the audience)'));
   }
-  const defaults = annotations[ANNOTATIONS.DEFAULT_SCOPE];
-  if (defaults !== undefined && parseDefaultScopes(defaults) === undefined) {
-    found.push(annotationProblem(text, ANNOTATIONS.DEFAULT_SCOPE, "@default_scope must be space-separated scope tokens (RFC 6749 section 3.3), no templates"));
+  for (const name of [ANNOTATIONS.DEFAULT_SCOPE, ANNOTATIONS.NARROW_TO]) {
+    const scopes = annotations[name];
+    if (scopes !== undefined && parseScopeList(scopes) === undefined) {
+      found.push(annotationProblem(text, name, `@${name} must be space-separated scope tokens (RFC 6749 section 3.3), no templates`));
+    }
   }
   return found;
 }
@@ -202,9 +208,10 @@ function metaOf(policy: PolicyText): PolicyMeta {
   const depth = annotations[ANNOTATIONS.MAX_DEPTH];
   return {
     effect: r.json.effect,
-    defaultScopes: parseDefaultScopes(annotations[ANNOTATIONS.DEFAULT_SCOPE] ?? "") ?? [],
+    defaultScopes: parseScopeList(annotations[ANNOTATIONS.DEFAULT_SCOPE] ?? "") ?? [],
     maxDepth: depth === undefined ? 0 : Number(depth),
     anyPresenter: annotations[ANNOTATIONS.ANY_PRESENTER] === "true",
+    narrowTo: parseScopeList(annotations[ANNOTATIONS.NARROW_TO] ?? "") ?? [],
   };
 }
 
@@ -408,7 +415,14 @@ export class PolicyEngine {
       }
       return ok;
     };
-    const allowedScopes = unique(input.requestedScopes).filter(allowedScope);
+    // A scope the policy does not allow as asked may still cover narrower ones it does (@narrow_to): those are the
+    // meet of the request and the allowance, as the scope arithmetic defines it.
+    const candidates = unique(permits.flatMap((id) => this.#meta.get(id)?.narrowTo ?? []));
+    const allowedScopes = unique(
+      unique(input.requestedScopes).flatMap((asked) =>
+        allowedScope(asked) ? [asked] : candidates.filter((c) => c !== asked && covers(asked, c) && allowedScope(c)),
+      ),
+    );
     const defaultScopes = unique(permits.flatMap((id) => this.#meta.get(id)?.defaultScopes ?? [])).filter(allowedScope);
 
     return { allow: true, policyIds: permits, allowedScopes, defaultScopes, maxDepth, reason: `permitted by ${plural(permits)}`, errors };

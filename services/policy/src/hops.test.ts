@@ -35,6 +35,7 @@ describe("compileHops", () => {
         '@id("hop/A/B/exchange")',
         '@default_scope("b")',
         '@max_depth("2")',
+        '@narrow_to("read:/data/cern")',
         "permit (",
         '  principal == Client::"A",',
         '  action == Action::"exchange",',

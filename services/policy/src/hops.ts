@@ -174,6 +174,7 @@ export function compileHops(hops: readonly HopDeclaration[]): CompiledPolicy[] {
       throw new TypeError(`${label}: require_caller_in_audience must be a boolean`);
     }
     const presenter = hop.require_caller_in_audience !== false;
+    const structured = scopes.filter((s) => s.kind === "structured");
     const head = (action: string): string =>
       `permit (\n  principal == ${ENTITY_TYPES.CLIENT}::${cedarString(from)},\n  action == Action::${cedarString(action)},\n  resource == ${ENTITY_TYPES.AUDIENCE}::${cedarString(to)}\n)`;
 
@@ -181,6 +182,8 @@ export function compileHops(hops: readonly HopDeclaration[]): CompiledPolicy[] {
       `@${ANNOTATIONS.ID}(${cedarString(exchangeId)})`,
       ...(defaults.length > 0 ? [`@${ANNOTATIONS.DEFAULT_SCOPE}(${cedarString(defaults.map((s) => s.value).join(" "))})`] : []),
       ...(maxDepth !== undefined ? [`@${ANNOTATIONS.MAX_DEPTH}(${cedarString(String(maxDepth))})`] : []),
+      // A request for a broader path than the hop's is narrowed to the hop's (the meet), not refused.
+      ...(structured.length > 0 ? [`@${ANNOTATIONS.NARROW_TO}(${cedarString(structured.map((s) => s.value).join(" "))})`] : []),
       ...(presenter ? [] : [`@${ANNOTATIONS.ANY_PRESENTER}("true")`]),
     ];
     const conditions = [

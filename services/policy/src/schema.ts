@@ -40,6 +40,11 @@ export const ANNOTATIONS = {
   /** Largest delegation chain depth (a whole number ≥ 1). */
   MAX_DEPTH: "max_depth",
   /**
+   * Structured scopes (space-delimited) a request for a broader path may be narrowed to: asked `read:/data` where only
+   * `read:/data/cern` is allowed, the grant is `read:/data/cern` (the meet of the two), if `request_scope` allows it.
+   */
+  NARROW_TO: "narrow_to",
+  /**
    * `"true"`: the permit lets a caller present a subject token it is not an audience of. Without it on some deciding
    * permit, the engine denies such a caller whatever the conditions say (RFC 8693 §2.1: opting out is explicit).
    */

@@ -12,7 +12,9 @@ export interface Decision {
    */
   'policy_ids'?: (string)[];
   /**
-   * Of the requested scopes, those the policy allows.
+   * Of the requested scopes, those the policy allows; in place of one it
+   * does not, the narrower scopes under it that a deciding permit's
+   * @narrow_to names and the policy allows.
    */
   'allowed_scopes'?: (string)[];
   /**
@@ -58,7 +60,9 @@ export interface Decision__Output {
    */
   'policy_ids': (string)[];
   /**
-   * Of the requested scopes, those the policy allows.
+   * Of the requested scopes, those the policy allows; in place of one it
+   * does not, the narrower scopes under it that a deciding permit's
+   * @narrow_to names and the policy allows.
    */
   'allowed_scopes': (string)[];
   /**
