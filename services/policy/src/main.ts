@@ -1,7 +1,7 @@
 /** Policy service entry point: config → telemetry, signals and admin server → NATS → seed hops → live engine, records replayed → revocations, JWKS → gRPC. */
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
-import { BUCKETS, DEFAULT_PROBE_INTERVAL_MS, EventPublisher, KvCache, openBucket } from "@sts/nats";
+import { BUCKETS, DEFAULT_PROBE_INTERVAL_MS, EventPublisher, KvCache, encodeKey, openBucket } from "@sts/nats";
 import { StalenessGuard } from "@sts/revocation";
 import { openGrpcCredentials, startGrpcServer } from "@sts/grpc";
 import { openStackTokens } from "@sts/mesh";
@@ -38,7 +38,7 @@ async function serve({ config, breakGlassToken, now }: PolicySettings, logger: L
   });
   await cache.ready();
   const store = new PolicyStore(kv, now);
-  const seeded = await store.seed(hopPolicies, (id) => [...cache.values()].find((p) => p.id === id));
+  const seeded = await store.seed(hopPolicies, (id) => cache.entry(encodeKey(id)));
   logger.info({ seeded: seeded.written, hops: config.policy.hops.length }, "hop policies seeded");
   if (seeded.keptDeleted.length > 0) {
     logger.warn(

@@ -2,12 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KV } from "@nats-io/kv";
 import type { OAuthError } from "@sts/errors";
 import type { CallerIdentity } from "@sts/mesh";
-import { connectNats, encodeKey, openBucket } from "@sts/nats";
+import { KvCache, connectNats, encodeKey, openBucket } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
 import { startNats } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
 import { PolicyStore, configVersion, inForce, parseStoredPolicy, resetNeeded } from "./policy-store.js";
-import type { StoredPolicy } from "./policy-store.js";
+import type { KnownVersion, StoredPolicy } from "./policy-store.js";
 
 const dana: CallerIdentity = { credential: "access_token", sub: "dana", client_id: "ops-dana", jti: "j-dana" };
 const text = 'permit (principal == Client::"A", action == Action::"exchange", resource == Audience::"B");';
@@ -35,6 +35,24 @@ async function stored(id: string, revision: bigint): Promise<StoredPolicy | unde
   return entry ? parseStoredPolicy(entry.json()) : undefined;
 }
 
+/** The latest version stored under an id, and its revision. */
+async function latest(id: string): Promise<[StoredPolicy | undefined, bigint]> {
+  const entry = await kv.get(encodeKey(id));
+  return [entry ? parseStoredPolicy(entry.json()) : undefined, BigInt(entry?.revision ?? 0)];
+}
+
+/** A call's answer, or its refusal as `code: description`. */
+function refusal(p: Promise<unknown>): Promise<string> {
+  return p.then(String, (err: OAuthError) => `${err.code}: ${err.description}`);
+}
+
+/** What the bucket holds under a policy id, tombstones included, as a replica's watched copy gives it to seeding. */
+async function known(id: string): Promise<KnownVersion | undefined> {
+  const entry = await kv.get(encodeKey(id));
+  const value = entry?.operation === "PUT" ? parseStoredPolicy(entry.json()) : undefined;
+  return entry && value ? { value, revision: entry.revision } : undefined;
+}
+
 describe("PolicyStore", () => {
   it("stores each version written through the API with its author, and a deletion as a tombstone naming who deleted", async () => {
     const put = await store.put({ id: "p1", text, description: "d" }, dana);
@@ -52,7 +70,7 @@ describe("PolicyStore", () => {
     // As the service seeds: against what the bucket holds under the id, tombstones included.
     const current = async (): Promise<StoredPolicy | undefined> => parseStoredPolicy((await kv.get(encodeKey("hop")))?.json());
     const seed = async (policy = seeded): Promise<{ written: number; keptDeleted: string[] }> => {
-      const existing = await current();
+      const existing = await known("hop");
       return store.seed([policy], () => existing);
     };
     expect(await seed()).toEqual({ written: 1, keptDeleted: [] });
@@ -72,7 +90,6 @@ describe("PolicyStore", () => {
   it("deletes only the version it was given: a newer version or a tombstone makes it invalid_request", async () => {
     const first = await store.put({ id: "p2", text, description: "" }, dana);
     const second = await store.put({ id: "p2", text, description: "newer" }, dana);
-    const refusal = (p: Promise<unknown>): Promise<string> => p.then(String, (err: OAuthError) => `${err.code}: ${err.description}`);
     expect(await refusal(store.delete("p2", dana, first))).toBe(`invalid_request: the policy changed since revision ${first}; Get it again`);
     expect(await stored("p2", second)).toMatchObject({ description: "newer" });
     const deleted = await store.delete("p2", dana, second);
@@ -122,18 +139,11 @@ describe("resetNeeded: whether Reset has anything to write", () => {
 });
 
 describe("PolicyStore.reset", () => {
-  /** The latest version stored under an id, and its revision. */
-  const latest = async (id: string): Promise<[StoredPolicy | undefined, bigint]> => {
-    const entry = await kv.get(encodeKey(id));
-    return [entry ? parseStoredPolicy(entry.json()) : undefined, BigInt(entry?.revision ?? 0)];
-  };
-  const refusal = (p: Promise<unknown>): Promise<string> => p.then(String, (err: OAuthError) => `${err.code}: ${err.description}`);
-
   it("hands a deleted config policy back to the config file: a new version, config-managed, naming who reset it; the tombstone stays in history", async () => {
     const declared = { id: "hop/reset-deleted", text, description: "seed" };
     await store.seed([declared], () => undefined);
     const deleted = await store.delete(declared.id, dana, (await latest(declared.id))[1]);
-    const [tombstone] = await latest(declared.id);
+    const tombstone = await known(declared.id);
     expect(await store.seed([declared], () => tombstone)).toEqual({ written: 0, keptDeleted: [declared.id] });
 
     const reset = await store.reset(declared, dana);
@@ -143,7 +153,8 @@ describe("PolicyStore.reset", () => {
     expect(stored).toEqual({ ...configVersion(declared, 1_700_000_000), author: dana, change: "reset" });
     expect(stored && inForce(stored)).toBe(true);
     // The next start sees a config version of the file's text: nothing to seed, nothing kept deleted.
-    expect(await store.seed([declared], () => stored)).toEqual({ written: 0, keptDeleted: [] });
+    const restored = await known(declared.id);
+    expect(await store.seed([declared], () => restored)).toEqual({ written: 0, keptDeleted: [] });
     const history: Array<StoredPolicy | undefined> = [];
     for await (const e of await kv.history({ key: encodeKey(declared.id) })) history.push(parseStoredPolicy(e.json()));
     expect(history.map((v) => (v?.deleted ? "tombstone" : (v?.change ?? v?.source)))).toEqual(["config", "tombstone", "reset"]);
@@ -173,7 +184,7 @@ describe("PolicyStore.reset", () => {
     await store.put({ ...declared, description: "operator's" }, dana);
     await store.reset(declared, dana);
     const seed = async (policy: typeof declared): Promise<number> => {
-      const [existing] = await latest(declared.id);
+      const existing = await known(declared.id);
       return (await store.seed([policy], () => existing)).written;
     };
     expect(await seed(declared)).toBe(0);
@@ -229,5 +240,88 @@ describe("PolicyStore.reset", () => {
     const reset = await store.reset(declared, dana);
     expect(reset.changed).toBe(true);
     expect(await latest(declared.id)).toEqual([{ ...configVersion(declared, 1_700_000_000), author: dana, change: "reset" }, reset.revision]);
+  });
+});
+
+describe("PolicyStore.seed racing another replica's write", () => {
+  const declared = (id: string): { id: string; text: string; description: string } => ({ id, text, description: "seed" });
+  /** The file's hop as the next release's config file has it: changed since the config version was seeded. */
+  const changed = (id: string): { id: string; text: string; description: string } => ({ ...declared(id), text: `${text}\n// narrower` });
+
+  /**
+   * What a starting replica's watched copy holds under `id` once it is ready, as main.ts reads it; then, before
+   * seeding writes, `meanwhile` runs (another replica's write), which the copy taken has not seen.
+   */
+  async function seedFromCopyTakenBefore(id: string, meanwhile: () => Promise<unknown>): Promise<{ written: number; keptDeleted: string[] }> {
+    const cache = new KvCache(kv, { parse: parseStoredPolicy, invalid: "keep-previous" });
+    let copy: KnownVersion | undefined;
+    try {
+      await cache.ready();
+      copy = cache.entry(encodeKey(id));
+    } finally {
+      cache.stop();
+    }
+    await meanwhile();
+    return store.seed([changed(id)], () => copy);
+  }
+
+  it.each([
+    ["Delete over the config version the file has since changed", true, "delete"],
+    ["Put over the config version the file has since changed", true, "put"],
+    ["Put of a hop new to the config file", false, "put"],
+    ["Delete of a hop new to the config file, Put just before", false, "delete"],
+  ] as const)("keeps an operator's %s, landing between the copy read and the write: the operator's word stays", async (_, seededBefore, change) => {
+    const id = `hop/seed-raced-${change}-${seededBefore ? "config" : "new"}`;
+    if (seededBefore) await store.seed([declared(id)], () => undefined);
+    const [, before] = await latest(id);
+    const operator = async (): Promise<bigint> => {
+      if (change === "put") return store.put({ ...declared(id), description: "operator's" }, dana);
+      const put = seededBefore ? before : await store.put({ ...declared(id), description: "operator's" }, dana);
+      return store.delete(id, dana, put);
+    };
+    let operatorsRevision = 0n;
+    const outcome = await seedFromCopyTakenBefore(id, async () => (operatorsRevision = await operator()));
+    expect(outcome).toEqual({ written: 0, keptDeleted: change === "delete" ? [id] : [] });
+    const [stored, revision] = await latest(id);
+    expect(revision).toBe(operatorsRevision);
+    expect(stored).toMatchObject(
+      change === "delete" ? { deleted: true, source: "api", author: dana } : { description: "operator's", source: "api", author: dana },
+    );
+  });
+
+  it("writes the config version once when another replica seeded it meanwhile, and over what holds no policy of the id", async () => {
+    const id = "hop/seed-raced-replica";
+    await store.seed([declared(id)], () => undefined);
+    // Another replica, started with the same new config file, seeded first.
+    const other = new PolicyStore(kv, () => 1_600_000_000);
+    expect(await seedFromCopyTakenBefore(id, () => other.seed([changed(id)], () => undefined))).toEqual({ written: 0, keptDeleted: [] });
+    const [seeded] = await latest(id);
+    expect(seeded).toEqual(configVersion(changed(id), 1_600_000_000));
+
+    // Another id's record written around the service under this id's key: no policy of this id, so the file's is stored.
+    const misfiled = "hop/seed-raced-misfiled";
+    await store.seed([declared(misfiled)], () => undefined);
+    const around = async (): Promise<number> => kv.put(encodeKey(misfiled), JSON.stringify({ ...configVersion(changed(misfiled), 1), id: "hop/elsewhere" }));
+    expect(await seedFromCopyTakenBefore(misfiled, around)).toEqual({ written: 1, keptDeleted: [] });
+    expect((await latest(misfiled))[0]).toEqual(configVersion(changed(misfiled), 1_700_000_000));
+  });
+
+  it("stops, naming the policy, when other replicas' config versions keep landing between its read and its write", async () => {
+    const id = "hop/seed-raced-endlessly";
+    // A replica still on an older config file seeds its own version just before each of this one's writes.
+    let older = 0;
+    const racing = new Proxy(kv, {
+      get(target, prop, receiver) {
+        if (prop !== "create" && prop !== "update") return Reflect.get(target, prop, receiver) as unknown;
+        return async (key: string, ...rest: unknown[]) => {
+          await target.put(key, JSON.stringify(configVersion({ ...declared(id), text: `${text}\n// older ${++older}` }, 1)));
+          return (target[prop] as (key: string, ...args: unknown[]) => Promise<number>).call(target, key, ...rest);
+        };
+      },
+    });
+    expect(await refusal(new PolicyStore(racing, () => 1_700_000_000).seed([changed(id)], () => undefined))).toBe(
+      `temporarily_unavailable: the policy ${id} kept changing while it was seeded; start again`,
+    );
+    expect((await latest(id))[0]).toMatchObject({ source: "config", updated_at: 1, text: `${text}\n// older 3` });
   });
 });

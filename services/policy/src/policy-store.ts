@@ -108,8 +108,14 @@ export function checkPolicyId(id: string): void {
 /** A write that must find the key holding nothing. */
 const ABSENT = Symbol("absent");
 
-/** How often Reset decides again when operators' writes keep landing between its read and its write. */
-const RESET_ATTEMPTS = 3;
+/** How often Reset or seeding decides again when other writes keep landing between its read and its write. */
+const WRITE_ATTEMPTS = 3;
+
+/** A version stored under a policy id's key, as a replica's watched copy holds it (KvCache.entry). */
+export interface KnownVersion {
+  value: StoredPolicy;
+  revision: number;
+}
 
 /** Put's answer to a write over a revision that is no longer the stored one. */
 function stale(expectedRevision: bigint): OAuthError {
@@ -152,7 +158,7 @@ export class PolicyStore {
       const written = await this.#writeOver(record, expectedRevision ?? (revision === 0n ? ABSENT : revision));
       if (written !== undefined) return { revision: written, changed: true };
       if (expectedRevision) throw stale(expectedRevision);
-      if (attempt === RESET_ATTEMPTS) throw new OAuthError("temporarily_unavailable", "the policy kept changing while it was reset; retry");
+      if (attempt === WRITE_ATTEMPTS) throw new OAuthError("temporarily_unavailable", "the policy kept changing while it was reset; retry");
     }
   }
 
@@ -204,26 +210,40 @@ export class PolicyStore {
   /**
    * Seeds config-derived policies: new ones are created, config ones updated when the config changed, and an
    * operator's change through the API kept, a deletion included (its tombstone stays): the operator's word is the
-   * last one until the policy is Put again or handed back to the config file (Reset). Returns how many were written
-   * and the ids kept deleted.
+   * last one until the policy is Put again or handed back to the config file (Reset). `known` is what a replica's
+   * watched copy holds under a policy id's key, decided on first. Returns how many were written and the ids kept
+   * deleted.
    */
   async seed(
     policies: ReadonlyArray<{ id: string; text: string; description: string }>,
-    existing: (id: string) => StoredPolicy | undefined,
+    known: (id: string) => KnownVersion | undefined,
   ): Promise<{ written: number; keptDeleted: string[] }> {
     let written = 0;
     const keptDeleted: string[] = [];
     for (const p of policies) {
-      const record = configVersion(p, this.now());
-      const current = existing(p.id);
-      if (current && !inForce(current)) {
-        keptDeleted.push(p.id);
-        continue;
-      }
-      if (current && (current.source === "api" || current.seed_digest === record.seed_digest)) continue;
-      await this.kv.put(encodeKey(p.id), JSON.stringify(record));
-      written++;
+      const outcome = await this.#seedOne(p, known(p.id));
+      if (outcome === "written") written++;
+      if (outcome === "kept deleted") keptDeleted.push(p.id);
     }
     return { written, keptDeleted };
+  }
+
+  /** Seeds one declared policy, first deciding on what the watched copy knew of it. */
+  async #seedOne(declared: CompiledPolicy, known: KnownVersion | undefined): Promise<"written" | "kept" | "kept deleted"> {
+    // Another id's record under this id's key holds no policy of this id: rewritten, as the store's own read says.
+    let seen = { current: known && storedUnder(encodeKey(declared.id), known.value) ? known.value : undefined, revision: BigInt(known?.revision ?? 0) };
+    for (let attempt = 1; ; attempt++) {
+      const { current, revision } = seen;
+      if (current && !inForce(current)) return "kept deleted";
+      const record = configVersion(declared, this.now());
+      if (current && (current.source === "api" || current.seed_digest === record.seed_digest)) return "kept";
+      // The copy may lag: an operator's Put or Delete through another replica since it was read must not be
+      // overwritten unseen (their answer was OK, their policy.updated stored). So the write is over exactly the
+      // version decided on, and on a conflict the decision is made again on what the bucket holds now.
+      if ((await this.#writeOver(record, revision === 0n ? ABSENT : revision)) !== undefined) return "written";
+      if (attempt === WRITE_ATTEMPTS)
+        throw new OAuthError("temporarily_unavailable", `the policy ${declared.id} kept changing while it was seeded; start again`);
+      seen = await this.#latest(declared.id);
+    }
   }
 }
