@@ -36,6 +36,14 @@ describe("authenticateClient (RFC 6749 §2.3)", () => {
     expect(method).toBe("client_secret_basic");
   });
 
+  it("reads the scheme case-insensitively and takes one or more spaces before the credentials (RFC 9110 §11.4)", async () => {
+    const token68 = basic("admin:test/vo_1", SECRET).slice("Basic ".length);
+    for (const authorization of [`basic ${token68}`, `BASIC   ${token68}`]) {
+      expect((await authenticateClient({ authorization }, deps)).client.client_id).toBe("admin:test/vo_1");
+    }
+    expect(await failure({ authorization: `Basic${token68}` })).toBe("invalid_client");
+  });
+
   it("accepts client_secret_post", async () => {
     expect((await authenticateClient({ client_id: "poster", client_secret: SECRET }, deps)).client.client_id).toBe("poster");
   });

@@ -46,7 +46,8 @@ const MAX_CREDENTIAL = 4096;
 
 /** Decodes RFC 6749 §2.3.1 Basic credentials (form-urlencoded, then base64). */
 function parseBasic(header: string): { id: string; secret: string } {
-  const m = /^Basic ([A-Za-z0-9+/=_-]+)$/i.exec(header.trim());
+  // RFC 9110 §11.4: credentials = auth-scheme [ 1*SP token68 ], so one or more spaces.
+  const m = /^Basic +([A-Za-z0-9+/=_-]+)$/i.exec(header.trim());
   if (!m) throw invalidClient("malformed Basic credentials");
   const decoded = Buffer.from(m[1] as string, "base64").toString("utf8");
   const colon = decoded.indexOf(":");
