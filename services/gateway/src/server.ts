@@ -70,7 +70,8 @@ export interface GatewayOptions {
   incomingTrace?: "continue" | "link";
 }
 
-type FormHandler = (req: IncomingMessage, form: OAuthForm, ctx: GatewayContext) => Promise<Record<string, unknown> | void>;
+/** A POST endpoint; `gone` aborts once the client has closed its connection before its answer. */
+type FormHandler = (req: IncomingMessage, form: OAuthForm, ctx: GatewayContext, gone: AbortSignal) => Promise<Record<string, unknown> | void>;
 
 const POSTS: Record<string, FormHandler> = {
   "/oauth2/token": tokenEndpoint,
@@ -160,7 +161,7 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
   // The public probes answer as the admin server's do: not live is not ready either.
   const probeChecks = { live: () => options.live?.() ?? true, ready: () => options.ready?.() ?? true };
 
-  async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean, gone: AbortSignal): Promise<void> {
     refuseRepeatedHeaders(req);
     const readRequestBody = (): Promise<string> => readBody(req, maxBody, expectsContinue ? () => res.writeContinue() : undefined);
     const path = requestPath(req.url);
@@ -171,7 +172,7 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
       if (method !== "POST") return methodNotAllowed(res, "POST");
       checkFormType(req.headers["content-type"]);
       const form = parseForm(await readRequestBody());
-      const body = await post(req, form, ctx);
+      const body = await post(req, form, ctx, gone);
       if (body) sendJson(res, 200, body);
       else {
         res.writeHead(200, { "cache-control": "no-store", "content-length": 0 });
@@ -222,9 +223,15 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
     let errorType: string | undefined;
     const route = routeOf(requestPath(req.url));
     const method = METHODS.has(req.method ?? "") ? (req.method as string) : "_OTHER";
+    const gone = new AbortController();
     // The request's trace goes on through the issuer or exchanger into the events.
     const { span, parent } = serverSpan(req, method, route, options.incomingTrace ?? "link");
     res.once("close", () => {
+      // A client that closed its connection before its answer is gone: an exchange not yet minted is cancelled for it.
+      if (!res.writableFinished) {
+        errorType ??= CLIENT_GONE;
+        gone.abort();
+      }
       const outcome = {
         "http.request.method": method,
         "http.response.status_code": res.statusCode,
@@ -238,9 +245,9 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
       span.end();
     });
     context
-      .with(trace.setSpan(parent, span), () => handle(req, res, expectsContinue))
+      .with(trace.setSpan(parent, span), () => handle(req, res, expectsContinue, gone.signal))
       .catch((err: unknown) => {
-        if (err instanceof ClientGone) {
+        if (err instanceof ClientGone || gone.signal.aborted) {
           errorType = CLIENT_GONE;
           req.destroy();
           return;

@@ -11,8 +11,8 @@ import type { GatewayContext } from "./context.js";
 
 const TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
 
-/** Runs the grant and returns the RFC 6749 §5.1 body. */
-export async function tokenEndpoint(req: IncomingMessage, form: OAuthForm, ctx: GatewayContext): Promise<Record<string, unknown>> {
+/** Runs the grant and returns the RFC 6749 §5.1 body; `gone` aborts once the client has left. */
+export async function tokenEndpoint(req: IncomingMessage, form: OAuthForm, ctx: GatewayContext, gone: AbortSignal): Promise<Record<string, unknown>> {
   const grantType = form.get("grant_type");
   if (!grantType) throw invalidRequest("grant_type is required");
   const client = clientAuthentication(req, form, issuerEndpoint(ctx.issuer, "/oauth2/token"));
@@ -29,7 +29,10 @@ export async function tokenEndpoint(req: IncomingMessage, form: OAuthForm, ctx: 
       resource: form.all("resource"),
       scope: form.get("scope") ?? "",
     };
-    const r = await callUnary<ExchangeRequest, ExchangeResponse__Output>(ctx.exchange, "Exchange", request, { deadlineMs: ctx.deadlineMs });
+    // A client gone before the answer cancels the call: the exchanger then mints nothing for nobody (a call already
+    // minting finishes). Coalesced grants are left to finish: one item of a batch cannot be withdrawn.
+    gone.throwIfAborted();
+    const r = await callUnary<ExchangeRequest, ExchangeResponse__Output>(ctx.exchange, "Exchange", request, { deadlineMs: ctx.deadlineMs, signal: gone });
     return compact({
       access_token: r.access_token,
       issued_token_type: r.issued_token_type,
