@@ -6,13 +6,13 @@ import { loadExchangeProto } from "@sts/proto";
 import type { ExchangeServiceClient } from "@sts/proto";
 import { createLogger } from "@sts/telemetry";
 import { waitFor } from "@sts/testkit";
-import { gatewayWithoutIssuer } from "./gateway.fixture.js";
+import { testGateway } from "./gateway.fixture.js";
 
 /** Calls the stand-in exchanger received: once settled, whether each saw its caller go before it would have minted. */
 const received: Array<{ settled: boolean; cancelled: boolean }> = [];
 let exchanger: GrpcServerHandle;
 let client: ExchangeServiceClient;
-let gateway: Awaited<ReturnType<typeof gatewayWithoutIssuer>>;
+let gateway: Awaited<ReturnType<typeof testGateway>>;
 
 beforeAll(async () => {
   const proto = loadExchangeProto().sts.exchange.v1.ExchangeService;
@@ -31,7 +31,7 @@ beforeAll(async () => {
   });
   exchanger.setServing(true);
   client = createClient(proto, exchanger.address);
-  gateway = await gatewayWithoutIssuer({ exchange: client });
+  gateway = await testGateway({ exchange: client });
 });
 
 afterAll(async () => {

@@ -3,15 +3,15 @@ import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { initTelemetry } from "@sts/telemetry";
-import { gatewayWithoutIssuer } from "./gateway.fixture.js";
+import { testGateway } from "./gateway.fixture.js";
 
 const spans = new InMemorySpanExporter();
 initTelemetry({ serviceName: "gateway-spans-test", spanProcessors: [new SimpleSpanProcessor(spans)] });
 
-let gateway: Awaited<ReturnType<typeof gatewayWithoutIssuer>>;
+let gateway: Awaited<ReturnType<typeof testGateway>>;
 beforeAll(async () => {
   // No issuer listens: a token request fails as it would with the issuer down.
-  gateway = await gatewayWithoutIssuer({ deadlineMs: 500 });
+  gateway = await testGateway({ deadlineMs: 500 });
 });
 afterAll(() => gateway.close());
 

@@ -3,7 +3,7 @@ import type { Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { waitFor } from "@sts/testkit";
 import { maxHeaderBytesFor } from "@sts/config";
-import { gatewayWithoutIssuer } from "./gateway.fixture.js";
+import { testGateway } from "./gateway.fixture.js";
 
 /** Far above the timeouts the gateway is given here, far below the 30 s Node would otherwise wait between checks. */
 const WAIT_MS = 10_000;
@@ -18,7 +18,7 @@ afterEach(async () => {
 
 /** A gateway without an issuer: these requests never reach one. */
 async function gateway(options: { headersTimeoutMs?: number; requestTimeoutMs?: number; maxHeaderBytes?: number } = {}): Promise<number> {
-  const g = await gatewayWithoutIssuer(options);
+  const g = await testGateway(options);
   started.push(g);
   return g.port;
 }

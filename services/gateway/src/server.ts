@@ -124,6 +124,17 @@ function serverSpan(req: IncomingMessage, method: string, route: string | undefi
   return { span, parent: ROOT_CONTEXT };
 }
 
+/** The distinct `alg` of the keys of a published key set, in its order; none when it is not one. */
+export function publishedAlgorithms(jwksJson: string): string[] {
+  try {
+    const { keys } = JSON.parse(jwksJson) as { keys?: unknown };
+    if (!Array.isArray(keys)) return [];
+    return [...new Set(keys.map((k: { alg?: unknown } | null) => k?.alg).filter((a): a is string => typeof a === "string" && a.length > 0))];
+  } catch {
+    return [];
+  }
+}
+
 /** Starts the HTTP edge; resolves once listening. */
 export async function startGateway(options: GatewayOptions): Promise<{ port: number; url: string; close(): Promise<void> }> {
   // The identifier exactly as configured goes into the metadata (RFC 8414 §3.3); endpoint URLs are built on its base.
@@ -140,7 +151,8 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
   });
   let jwksCache: { body: string; until: number } | undefined;
 
-  async function jwks(res: ServerResponse): Promise<void> {
+  /** The issuer's key set as published (JSON). */
+  async function keySet(): Promise<string> {
     // A short in-process cache: a burst of verifiers refreshing keys does not hammer the issuer. Both caching times are
     // the shared constants the issuer pre-publishes new keys for: not options, since a longer one here would let a
     // verifier miss a key the issuer already signs with.
@@ -148,8 +160,34 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
       const r = await callUnary<object, { jwks_json: string }>(options.token, "GetJwks", {}, { deadlineMs: ctx.deadlineMs });
       jwksCache = { body: r.jwks_json, until: Date.now() + JWKS_EDGE_CACHE_SECONDS * 1000 };
     }
+    return jwksCache.body;
+  }
+
+  async function jwks(res: ServerResponse): Promise<void> {
+    const body = await keySet();
     res.writeHead(200, { "content-type": "application/jwk-set+json", "cache-control": `public, max-age=${JWKS_MAX_AGE_SECONDS}` });
-    res.end(jwksCache.body);
+    res.end(body);
+  }
+
+  let metadataCache: { keys: string; body: Record<string, unknown> } | undefined;
+
+  /**
+   * The metadata, its ID token algorithms those of the keys the issuer publishes (OIDC Discovery §3: the algorithms it
+   * uses): the configured algorithm only names new keys, and a key file's own `alg` or a key made before a change of
+   * algorithm signs with another. While the issuer cannot say, the configured one.
+   */
+  async function currentMetadata(): Promise<Record<string, unknown>> {
+    let keys: string;
+    try {
+      keys = await keySet();
+    } catch {
+      return metadata;
+    }
+    if (metadataCache?.keys !== keys) {
+      const algs = publishedAlgorithms(keys);
+      metadataCache = { keys, body: algs.length > 0 ? { ...metadata, id_token_signing_alg_values_supported: algs } : metadata };
+    }
+    return metadataCache.body;
   }
 
   /** The route a path is served by, as a metric attribute: a fixed set, so a caller's made-up paths cannot grow the series. */
@@ -200,7 +238,7 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
     // A path nothing serves is 404 whatever the method: a 405 would claim the resource exists.
     if (!metadataAt.has(path) && !GETS.includes(path)) return sendJson(res, 404, { error: "invalid_request", error_description: "not found" });
     if (method !== "GET" && method !== "HEAD") return methodNotAllowed(res, "GET, HEAD");
-    if (metadataAt.has(path)) sendJson(res, 200, metadata, { "cache-control": "public, max-age=300" });
+    if (metadataAt.has(path)) sendJson(res, 200, await currentMetadata(), { "cache-control": "public, max-age=300" });
     else if (path === "/oauth2/jwks") await jwks(res);
     else answerProbe(res, path as "/healthz" | "/readyz", probeChecks);
   }
