@@ -97,7 +97,7 @@ describe("an auditor's access token", () => {
       sub: "auditor-alice",
       client_id: "auditor-alice",
       jti,
-      filter: { sub: probe, since: "2020-01-01T00:00:00Z", limit: 7, after_sequence: 0 },
+      filter: { sub: probe, since: "2020-01-01T00:00:00.000Z", limit: 7, after_sequence: 0 },
     });
 
     // The auditor's own token was issued, and so has a lineage; Verify reads the whole chain.

@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { OAuthError, unavailable } from "@sts/errors";
 import { EVENT_TYPES } from "@sts/nats";
@@ -32,8 +33,35 @@ describe("accessedData", () => {
     expect(json.length).toBeLessThan(1_000);
   });
 
+  it("never holds the stack's opaque, refresh or registration tokens, nor a secret pasted into a filter", () => {
+    // As the issuer makes them (opaque-tokens.ts, refresh-tokens.ts, client-management.ts) and a client secret.
+    const random = (bytes: number): string => randomBytes(bytes).toString("base64url");
+    const opaque = `sto_${random(32)}`;
+    const refresh = `str_${random(32)}`;
+    const registration = `rat_${random(32)}`;
+    const secret = random(24);
+    const hexKey = randomBytes(32).toString("hex");
+    const data = accessedData("Lineage", alice, "peer", { jti: opaque, sub: refresh, client_id: `bearer ${registration}`, audience: secret, type: hexKey });
+    const json = JSON.stringify(data);
+    for (const value of [opaque, refresh, registration, secret, hexKey]) {
+      expect(json).not.toContain(value.slice(4, 24));
+      expect(recordedValue(value)).toBe(`sha256:${createHash("sha256").update(value).digest("base64url")}`);
+    }
+    expect(Object.values(data.filter).every((v) => typeof v === "string" && v.startsWith("sha256:"))).toBe(true);
+  });
+
   it("keeps ordinary ids as they are, dots and all", () => {
-    for (const v of ["svc.a.b", "admin:test/vo_1", "-XK5fVbenGc2-RHf1TTBRg", "2026-01-01T00:00:00Z"]) expect(recordedValue(v)).toBe(v);
+    for (const v of [
+      "svc.a.b",
+      "admin:test/vo_1",
+      "-XK5fVbenGc2-RHf1TTBRg",
+      "2026-01-01T00:00:00Z",
+      "123e4567-e89b-12d3-a456-426614174000",
+      "payments-ledger-reconciliation-worker-eu-west-1",
+      "https://api.example.com/Accounts/Transactions/v2",
+      "str_utils",
+    ])
+      expect(recordedValue(v)).toBe(v);
   });
 });
 

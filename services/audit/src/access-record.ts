@@ -47,12 +47,42 @@ export interface AuditAccessed {
 
 /** Longest filter value recorded as given: a filter names an id or a time, and a record is no place for a payload. */
 const MAX_VALUE_CHARS = 128;
-/** A compact JWS or JWE: its first segment is base64url JSON, which begins `eyJ` (`{"`). */
-const TOKEN_SHAPED = /eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\./;
+/** What separates base64url runs; splitting on it is linear, where a backtracking pattern over a 64 KiB value is not. */
+const NOT_BASE64URL = /[^A-Za-z0-9_-]/;
+const BASE64URL_ONLY = /^[A-Za-z0-9_-]*$/;
 
-/** One filter value as recorded: a token pasted into a filter becomes its digest (still comparable), a long value is cut. */
+/** A compact JWS or JWE: a base64url JSON header (which begins `eyJ`, `{"`), a dot, another segment and a dot. */
+function jwtShaped(value: string): boolean {
+  const segments = value.split(".");
+  for (let i = 0; i + 2 < segments.length; i++) {
+    const header = segments[i]?.split(NOT_BASE64URL).pop() ?? "";
+    if (header.includes("eyJ") && BASE64URL_ONLY.test(segments[i + 1] ?? "")) return true;
+  }
+  return false;
+}
+
+/**
+ * The stack's own bearer tokens that are not JWTs, as the issuer makes them: a prefix and 32 random bytes in
+ * base64url. `sto_` an opaque access token, `str_` a refresh token, `rat_` a registration access token (RFC 7592).
+ */
+const STACK_TOKEN = /(?:sto|str|rat)_[A-Za-z0-9_-]{20}/;
+
+/**
+ * 32 or more base64url characters in a row with both upper- and lower-case letters: a client secret (24 random
+ * bytes, 32 characters; a random run that long lacks one of the cases once in about 10^7) or any other random
+ * string. Ids stay readable: a jti is 22 characters, names and URLs are cut by dots, slashes and colons or keep one case.
+ */
+const randomLooking = (value: string): boolean => value.split(NOT_BASE64URL).some((run) => run.length >= 32 && /[A-Z]/.test(run) && /[a-z]/.test(run));
+
+/** 40 or more hex digits in a row, letters and digits mixed: a hex key or secret (a UUID's hex runs are at most 12 long). */
+const hexSecret = (value: string): boolean => value.split(/[^0-9A-Fa-f]/).some((run) => run.length >= 40 && /\d/.test(run) && /[A-Fa-f]/.test(run));
+
+/** Whether a value holds a token of any kind, or something long and random enough to be a secret. */
+const holdsSecret = (value: string): boolean => jwtShaped(value) || STACK_TOKEN.test(value) || randomLooking(value) || hexSecret(value);
+
+/** One filter value as recorded: a token or secret in it makes it its digest (still comparable), a long value is cut. */
 export function recordedValue(value: string): string {
-  if (TOKEN_SHAPED.test(value)) return `sha256:${createHash("sha256").update(value).digest("base64url")}`;
+  if (holdsSecret(value)) return `sha256:${createHash("sha256").update(value).digest("base64url")}`;
   return value.length > MAX_VALUE_CHARS ? `${value.slice(0, MAX_VALUE_CHARS)}...` : value;
 }
 

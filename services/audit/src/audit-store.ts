@@ -58,6 +58,12 @@ interface ChainHead {
   stream_sequence: number;
 }
 
+/** The events stream the projection reads: its creation time, and the last record made before it was first read. */
+interface StreamRead {
+  created: string;
+  fromSequence: number;
+}
+
 /** The hash of the empty chain. */
 export const GENESIS_HASH = "0".repeat(64);
 
@@ -98,6 +104,7 @@ export class AuditStore extends EventEmitter {
   readonly #insert: Statement;
   readonly #hasEvent: Statement;
   #last: ChainHead;
+  #stream: StreamRead | undefined;
 
   constructor(file: string) {
     super();
@@ -130,19 +137,48 @@ export class AuditStore extends EventEmitter {
       CREATE INDEX IF NOT EXISTS records_client ON records (client_id);
       CREATE INDEX IF NOT EXISTS records_type_time ON records (type, time);
       CREATE INDEX IF NOT EXISTS records_id_token ON records (json_extract(data_json, '$.id_token_jti'));
+      CREATE TABLE IF NOT EXISTS stream_read (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        created TEXT NOT NULL,
+        from_sequence INTEGER NOT NULL
+      );
     `);
     this.#insert = this.#db.prepare(
       `INSERT INTO records (sequence, stream_sequence, event_id, type, time, source, jti, parent_jti, sub, client_id, aud, scope, actors, data_json, prev_hash, hash)
        VALUES (@sequence, @stream_sequence, @event_id, @type, @time, @source, @jti, @parent_jti, @sub, @client_id, @aud, @scope, @actors, @data_json, @prev_hash, @hash)`,
     );
     this.#hasEvent = this.#db.prepare("SELECT 1 FROM records WHERE event_id = ?");
+    this.#stream = this.#db.prepare("SELECT created, from_sequence AS fromSequence FROM stream_read WHERE id = 1").get() as StreamRead | undefined;
     const last = this.#db.prepare("SELECT sequence, hash, stream_sequence FROM records ORDER BY sequence DESC LIMIT 1").get() as ChainHead | undefined;
     this.#last = last ?? { sequence: 0, hash: GENESIS_HASH, stream_sequence: 0 };
+    // Records from before the stream was made again carry the old stream's numbers: no position in this one.
+    if (this.#last.sequence <= (this.#stream?.fromSequence ?? 0)) this.#last.stream_sequence = 0;
   }
 
-  /** Highest stream sequence recorded (0 for an empty projection). */
+  /** Highest sequence recorded of the events stream being read (0 for an empty projection, or none read from it yet). */
   get lastStreamSequence(): number {
     return this.#last.stream_sequence;
+  }
+
+  /** Creation time of the events stream the projection reads, once recorded (a projection made before this was kept has none). */
+  get streamCreated(): string | undefined {
+    return this.#stream?.created;
+  }
+
+  /**
+   * Records which events stream the projection reads, by its creation time. `anew`: it is another stream than the
+   * one read so far (deleted and made again), whose numbers start over, so the position in it does too; records
+   * already held stay, and an event read again is still recorded once.
+   */
+  readStream(created: string, anew: boolean): void {
+    const fromSequence = anew ? this.#last.sequence : (this.#stream?.fromSequence ?? 0);
+    this.#db
+      .prepare(
+        "INSERT INTO stream_read (id, created, from_sequence) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET created = excluded.created, from_sequence = excluded.from_sequence",
+      )
+      .run(created, fromSequence);
+    this.#stream = { created, fromSequence };
+    if (anew) this.#last = { ...this.#last, stream_sequence: 0 };
   }
 
   /** Number of records. */

@@ -1,36 +1,65 @@
 /** Lineage: a token's ancestors up to the original grant, and the tree made from it. */
 import type { AuditRecord, AuditStore } from "./audit-store.js";
 
-/** A token and the tokens exchanged from it. */
-export interface LineageTree {
-  record: AuditRecord;
-  children: LineageTree[];
+/** A token and the tokens made from it, each record as the caller shapes it. */
+export interface LineageTree<R = AuditRecord> {
+  record: R;
+  children: Array<LineageTree<R>>;
+}
+
+/** A token's lineage, each record as the caller shapes it. */
+export interface Lineage<R = AuditRecord> {
+  /** The token asked for (for an ID token's jti, the access token handed out with it). */
+  token: R;
+  /** Nearest first. */
+  ancestors: R[];
+  descendants: Array<LineageTree<R>>;
 }
 
 /** Bound on walks, against cycles in tampered data and absurd chains. */
 const MAX_NODES = 10_000;
+/**
+ * How many levels of descendants an answer nests. Protobuf decoders refuse messages nested more than 100 deep
+ * (protoc's default, and protobufjs's, which grpc-js encodes with: deeper, the answer cannot even be sent), and a
+ * refresh family nests one level per rotation. Below this, Lineage of the deepest token shown goes on.
+ */
+export const MAX_DESCENDANT_DEPTH = 64;
 
-/** Ancestors nearest first, and the descendant trees. */
-export function lineage(store: AuditStore, jti: string): { token: AuditRecord; ancestors: AuditRecord[]; descendants: LineageTree[] } | undefined {
+/**
+ * Ancestors nearest first, and the descendant trees down to MAX_DESCENDANT_DEPTH levels, each record passed through
+ * `shape`. Both walks are loops, not recursion: a refresh family is one chain (each rotation's parent is the
+ * previous access token) as long as the family is old, and thousands of nested calls overflow the stack.
+ */
+export function lineage<R>(store: AuditStore, jti: string, shape: (r: AuditRecord) => R): Lineage<R> | undefined {
   const token = store.tokenRecord(jti);
   if (!token) return undefined;
-  const ancestors: AuditRecord[] = [];
-  const seen = new Set([jti]);
+  // An ID token's jti finds the access token it came with: from here on the walks are that token's, so that both
+  // jtis answer alike.
+  const seen = new Set([token.jti]);
+  const ancestors: R[] = [];
   for (let parent = token.parent_jti; parent && !seen.has(parent) && ancestors.length < MAX_NODES;) {
     seen.add(parent);
     const r = store.tokenRecord(parent);
     if (!r) break;
-    ancestors.push(r);
+    ancestors.push(shape(r));
     parent = r.parent_jti;
   }
+  const descendants: Array<LineageTree<R>> = [];
   let budget = MAX_NODES;
-  const grow = (of: string): LineageTree[] =>
-    store
-      .children(of)
-      .filter((c) => !seen.has(c.jti) && budget-- > 0)
-      .map((c) => {
-        seen.add(c.jti);
-        return { record: c, children: grow(c.jti) };
-      });
-  return { token, ancestors, descendants: grow(jti) };
+  // Depth first, children in the order they were recorded: which tokens the budget keeps is as a recursive walk's.
+  type Visit = { of: string; depth: number; into: Array<LineageTree<R>> };
+  const pending: Visit[] = [{ of: token.jti, depth: 1, into: descendants }];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const made: Visit[] = [];
+    for (const c of store.children(next.of)) {
+      if (seen.has(c.jti) || budget <= 0) continue;
+      budget--;
+      seen.add(c.jti);
+      const node: LineageTree<R> = { record: shape(c), children: [] };
+      next.into.push(node);
+      if (next.depth < MAX_DESCENDANT_DEPTH) made.push({ of: c.jti, depth: next.depth + 1, into: node.children });
+    }
+    pending.push(...made.reverse());
+  }
+  return { token: shape(token), ancestors, descendants };
 }

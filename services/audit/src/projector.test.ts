@@ -50,6 +50,13 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+/** The jtis of the records `mine` picks out, in record order: other tests' events share the stream, only a test's own count. */
+const jtisIn = (store: AuditStore, mine: (jti: string) => boolean): string[] =>
+  store
+    .query({}, 0, 1000)
+    .map((r) => r.jti)
+    .filter(mine);
+
 describe("Projector", () => {
   it("survives a failed commit: the batch is handed back, redelivered and recorded once", async () => {
     const events = new EventPublisher(nats, { source: "test", logger });
@@ -57,12 +64,7 @@ describe("Projector", () => {
     const store = new FailingOnceStore(join(dir, "audit.db"));
     const projector = new Projector(nats, store, "projector-test", logger);
     try {
-      // Other tests' events may share the stream: only this test's count.
-      const mine = (): string[] =>
-        store
-          .query({}, 0, 1000)
-          .map((r) => r.jti)
-          .filter((jti) => /^j\d$/.test(jti));
+      const mine = (): string[] => jtisIn(store, (jti) => /^j\d$/.test(jti));
       await waitFor(() => mine().length === 3, { timeoutMs: 15_000, message: "the failed batch was never recorded" });
       expect(store.failures).toBe(1);
       expect(mine()).toEqual(["j0", "j1", "j2"]);
@@ -111,18 +113,35 @@ describe("Projector", () => {
     }
   });
 
-  it("reads a recreated events stream from its start, though its numbers restart below the projection's", async () => {
+  /** Publishes a token.issued event for each jti, in order. */
+  async function issue(jtis: readonly string[]): Promise<void> {
     const events = new EventPublisher(nats, { source: "test", logger });
-    const store = new AuditStore(join(dir, "recreated.db"));
-    const first = new Projector(nats, store, "recreated-test", logger);
-    for (let i = 0; i < 5; i++) await events.publish(EVENT_TYPES.TOKEN_ISSUED, { jti: `old${i}`, sub: "s", client_id: "c" });
-    await waitFor(() => store.query({}, 0, 100).some((r) => r.jti === "old4"), { timeoutMs: 15_000, message: "the first events were not recorded" });
-    await first.stop();
-    const held = store.size;
-    // The stream (and with it the durable consumer) is deleted and made again: its sequence restarts at 1.
+    for (const jti of jtis) await events.publish(EVENT_TYPES.TOKEN_ISSUED, { jti, sub: "s", client_id: "c" });
+  }
+
+  /** Deletes the events stream, and with it every durable consumer, and makes it again: its sequence restarts at 1. */
+  async function recreateStream(): Promise<void> {
     await nats.jsm.streams.delete(EVENTS_STREAM.name);
     await ensureEventsStream(nats);
-    for (let i = 0; i < 2; i++) await events.publish(EVENT_TYPES.TOKEN_ISSUED, { jti: `new${i}`, sub: "s", client_id: "c" });
+  }
+
+  /** Projects `jtis` into `store` through a first projector of `consumer`, stops it, and makes the stream again. */
+  async function projectThenRecreate(store: AuditStore, consumer: string, jtis: readonly string[]): Promise<void> {
+    const first = new Projector(nats, store, consumer, logger);
+    try {
+      await issue(jtis);
+      await waitFor(() => store.query({}, 0, 1000).some((r) => r.jti === jtis.at(-1)), { timeoutMs: 15_000, message: "the first events were not recorded" });
+    } finally {
+      await first.stop();
+    }
+    await recreateStream();
+  }
+
+  it("reads a recreated events stream from its start, though its numbers restart below the projection's", async () => {
+    const store = new AuditStore(join(dir, "recreated.db"));
+    await projectThenRecreate(store, "recreated-test", ["old0", "old1", "old2", "old3", "old4"]);
+    const held = store.size;
+    await issue(["new0", "new1"]);
     const second = new Projector(nats, store, "recreated-test", logger);
     try {
       await waitFor(() => store.size === held + 2, { timeoutMs: 15_000, message: "events of the recreated stream were skipped" });
@@ -134,6 +153,43 @@ describe("Projector", () => {
       ).toEqual(["new0", "new1"]);
     } finally {
       await second.stop();
+    }
+  });
+
+  it("reads a recreated events stream from its start though its numbers have caught up with the projection's (it knows the stream by its creation time)", async () => {
+    const store = new AuditStore(join(dir, "recreated-caught-up.db"));
+    await projectThenRecreate(store, "recreated-caught-up-test", ["before0", "before1", "before2"]);
+    // NATS lost its store and the stack published on before the audit service came back: the new stream's numbers
+    // reach past where the projection stood, so nothing in them gives the recreation away.
+    const again = Array.from({ length: store.lastStreamSequence + 2 }, (_, i) => `again${i}`);
+    await issue(again);
+    const second = new Projector(nats, store, "recreated-caught-up-test", logger);
+    try {
+      const recorded = (): string[] => jtisIn(store, (jti) => jti.startsWith("again"));
+      await waitFor(() => recorded().length === again.length, { timeoutMs: 15_000, message: "the first events of the recreated stream were skipped" });
+      expect(recorded()).toEqual(again);
+      expect(store.lastStreamSequence).toBe(again.length);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it("reads a recreated events stream from its start for a projection that never recorded which stream it read, when the numbers restart below its own", async () => {
+    // A projection from before the stream's identity was kept: records only, as far along as stream sequence 1000.
+    const store = new AuditStore(join(dir, "unknown-stream.db"));
+    store.append([
+      { streamSequence: 1000, id: "held-1000", type: EVENT_TYPES.TOKEN_ISSUED, time: new Date().toISOString(), source: "test", data: { jti: "held" } },
+    ]);
+    expect(store.streamCreated).toBeUndefined();
+    await recreateStream();
+    await issue(["renumbered0", "renumbered1"]);
+    const projector = new Projector(nats, store, "unknown-stream-test", logger);
+    try {
+      await waitFor(() => store.size === 3, { timeoutMs: 15_000, message: "events of the recreated stream were skipped" });
+      expect(store.query({}, 0, 10).map((r) => r.jti)).toEqual(["held", "renumbered0", "renumbered1"]);
+      expect(store.streamCreated).toBe((await nats.jsm.streams.info(EVENTS_STREAM.name)).created);
+    } finally {
+      await projector.stop();
     }
   });
 });

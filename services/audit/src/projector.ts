@@ -5,7 +5,8 @@
  * redelivers them and the event-id check records them once. When the
  * projection is behind the consumer's ack floor (its file was deleted or
  * restored from a backup), the consumer is recreated from the projection's
- * own position: the stream is replayed into it.
+ * own position: the stream is replayed into it. A stream deleted and made
+ * again is told apart by its creation time and read from its first event.
  */
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import type { Consumer, JsMsg } from "@nats-io/jetstream";
@@ -39,26 +40,33 @@ const REDELIVER_AFTER_MS = 1000;
 
 /** Creates the durable consumer so that delivery resumes right after what the projection holds. */
 async function prepareConsumer(nats: NatsHandle, name: string, store: AuditStore, logger: Logger): Promise<Consumer> {
+  const stream = await nats.jsm.streams.info(EVENTS_STREAM.name);
   const info = await nats.jsm.consumers.info(EVENTS_STREAM.name, name).catch(() => undefined);
-  // A stream deleted and made again (its consumer went with it) numbers from 1: starting after the projection's old
-  // position would skip every event until the new numbers caught up. Read it from its start; event ids keep what is
-  // already held once. Once made, the consumer on the new stream tracks its own position.
-  const stream = info ? undefined : await nats.jsm.streams.info(EVENTS_STREAM.name);
-  const renumbered = stream !== undefined && stream.state.last_seq < store.lastStreamSequence;
-  if (renumbered) {
+  // A stream deleted and made again (NATS lost its store, an operator recreated it) numbers from 1: starting after the
+  // projection's old position would skip its events up to that number, however many the stack published since. Its
+  // creation time tells it apart (kept across server restarts and config updates), so the projection remembers the
+  // stream it reads and reads another from its first event; event ids keep what is already held once. A projection
+  // from before it remembered one has only the old sign left: a stream whose numbers are below its own.
+  const known = store.streamCreated;
+  const recreated = known === undefined ? info === undefined && stream.state.last_seq < store.lastStreamSequence : known !== stream.created;
+  if (recreated) {
     logger.error(
-      { stream_last_seq: stream.state.last_seq, projection: store.lastStreamSequence },
-      "events stream is behind the projection (recreated?): reading it from its first event",
+      { stream_created: stream.created, projection_stream_created: known, stream_last_seq: stream.state.last_seq, projection: store.lastStreamSequence },
+      "events stream was made again: reading it from its first event",
     );
+    // Made on the new stream for a projection that was then restored from an older copy: it positions nothing.
+    if (info) await nats.jsm.consumers.delete(EVENTS_STREAM.name, name);
   }
+  // Remembered before the consumer is made: a crash in between finds the new stream known and the position reset.
+  if (recreated || known === undefined) store.readStream(stream.created, recreated);
   const floor = info?.ack_floor.stream_seq ?? 0;
-  const behind = info !== undefined && floor > store.lastStreamSequence;
+  const behind = !recreated && info !== undefined && floor > store.lastStreamSequence;
   if (behind) {
     logger.warn({ ack_floor: floor, projection: store.lastStreamSequence }, "projection behind its consumer: replaying from the stream");
     await nats.jsm.consumers.delete(EVENTS_STREAM.name, name);
   }
-  if (!info || behind) {
-    const start = renumbered ? 1 : store.lastStreamSequence + 1;
+  if (!info || behind || recreated) {
+    const start = store.lastStreamSequence + 1;
     await nats.jsm.consumers.add(EVENTS_STREAM.name, {
       durable_name: name,
       ack_policy: AckPolicy.Explicit,

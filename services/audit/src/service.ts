@@ -1,17 +1,21 @@
 /** sts.audit.v1.AuditService handlers over the projection. */
+import type { Writable } from "node:stream";
+import { setImmediate } from "node:timers/promises";
 import type { Metadata } from "@grpc/grpc-js";
 import { OAuthError, invalidRequest } from "@sts/errors";
 import { serverStream, unary } from "@sts/grpc";
-import type { AuditFilter__Output, AuditRecord as WireRecord, AuditServiceHandlers, LineageNode } from "@sts/proto";
+import type { AuditFilter__Output, AuditRecord as WireRecord, AuditServiceHandlers } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import type { RecordAccess } from "./access-record.js";
 import { AuditStore } from "./audit-store.js";
 import type { AuditRecord, RecordFilter } from "./audit-store.js";
 import type { Auditor } from "./authenticate-auditor.js";
 import { lineage } from "./lineage.js";
-import type { LineageTree } from "./lineage.js";
+import { storedTime } from "./record-time.js";
 
 const MAX_PAGE = 1000;
+/** Records a Tail reads from the store at a time while it catches up. */
+const CATCH_UP_PAGE = 500;
 /**
  * How often an open Tail checks its credential again. A stream outlives the token it was opened with by at most this
  * much past the moment verification refuses it (its exp, the configured clock tolerance, a revocation).
@@ -23,14 +27,33 @@ export function toWire(r: AuditRecord): WireRecord {
   return { ...r, sequence: String(r.sequence), stream_sequence: String(r.stream_sequence) };
 }
 
-function toFilter(f: AuditFilter__Output | null | undefined): RecordFilter {
-  if (!f) return {};
-  for (const t of [f.since, f.until]) if (t && Number.isNaN(Date.parse(t))) throw invalidRequest("since and until must be RFC 3339 times");
-  return { sub: f.sub, client_id: f.client_id, audience: f.audience, type: f.type, since: f.since, until: f.until };
+/** The bound in the records' own form, so that the store compares times as text; "" (no bound) stays "". */
+function timeBound(text: string): string {
+  if (!text) return "";
+  const stored = storedTime(text);
+  if (stored === undefined) throw invalidRequest("since and until must be RFC 3339 date-times with an offset, such as 2025-06-01T12:00:00+02:00");
+  return stored;
 }
 
-function tree(t: LineageTree): LineageNode {
-  return { record: toWire(t.record), children: t.children.map(tree) };
+function toFilter(f: AuditFilter__Output | null | undefined): RecordFilter {
+  if (!f) return {};
+  return { sub: f.sub, client_id: f.client_id, audience: f.audience, type: f.type, since: timeBound(f.since), until: timeBound(f.until) };
+}
+
+/** Resolves once the stream takes writes again, or once nobody is left to take them (cancelled, deadline passed, closed). */
+function drained(stream: Writable, signal: AbortSignal): Promise<void> {
+  if (signal.aborted || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stream.off("drain", done);
+      stream.off("close", done);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    stream.on("drain", done);
+    stream.on("close", done);
+    signal.addEventListener("abort", done);
+  });
 }
 
 /** Page tokens are the last sequence returned, so paging is stable while records are added. */
@@ -77,9 +100,10 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
         const auditor = await access.authenticate(ctx.metadata);
         if (!req.jti) throw invalidRequest("jti is required");
         await access.record("Lineage", auditor, ctx.peer, { jti: req.jti });
-        const l = lineage(store, req.jti);
+        // Shaped for the wire as it is walked: the tree is not walked a second time to convert it.
+        const l = lineage(store, req.jti, toWire);
         if (!l) throw invalidRequest("no token with this jti is recorded");
-        return { token: toWire(l.token), ancestors: l.ancestors.map(toWire), descendants: l.descendants.map(tree) };
+        return l;
       },
       { name: "Lineage", logger },
     ),
@@ -111,8 +135,7 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
         // means restarting the service, which ends every stream). Any other failure (revocations too stale to vouch
         // for the token: temporarily_unavailable) ends the stream too, fail closed; the auditor opens it again.
         let checkedAt = Date.now();
-        const recheck = async (): Promise<void> => {
-          if (Date.now() - checkedAt < TAIL_RECHECK_MS) return;
+        const check = async (): Promise<void> => {
           try {
             await access.authenticate(ctx.metadata);
           } catch (err) {
@@ -122,26 +145,33 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
           }
           checkedAt = Date.now();
         };
-        store.on("appended", onAppend);
+        /** Writes records, then waits while the reader is behind: a reader that does not read holds one page, not the trail. */
+        const send = async (records: readonly AuditRecord[]): Promise<void> => {
+          let full = false;
+          for (const r of records) full = !stream.write(toWire(r));
+          if (full) await drained(stream, ctx.signal);
+        };
         try {
           if (after === 0) after = store.size;
-          // Catch up from the store, then follow live appends (deduplicated by sequence).
-          for (let page = store.query(filter, after, 500); page.length > 0; page = store.query(filter, after, 500)) {
-            for (const r of page) stream.write(toWire(r));
+          // Catch up from the store a page at a time. In one go, a long trail blocks every other call, piles up in
+          // memory behind a slow reader, and is read with no credential check however long that takes: so each page
+          // waits for the reader, lets other work run, and checks the credential before the next.
+          for (let page = store.query(filter, after, CATCH_UP_PAGE); page.length > 0 && !ctx.cancelled; page = store.query(filter, after, CATCH_UP_PAGE)) {
+            await send(page);
             after = page[page.length - 1]?.sequence ?? after;
+            await setImmediate();
+            await check();
           }
-          while (!ctx.signal.aborted && !stream.cancelled) {
+          // Then follow live appends. Nothing is awaited since the last (empty) page: no record was appended in between.
+          store.on("appended", onAppend);
+          while (!ctx.cancelled) {
             if (live.length === 0) {
               const due = Math.max(0, checkedAt + TAIL_RECHECK_MS - Date.now());
               await new Promise<void>((r) => ((wake = r), setTimeout(r, due).unref()));
             }
             // Before anything more is written: records flow only while the last check is under TAIL_RECHECK_MS old.
-            await recheck();
-            for (const r of live.splice(0)) {
-              if (r.sequence <= after) continue;
-              after = r.sequence;
-              if (AuditStore.matches(r, filter)) stream.write(toWire(r));
-            }
+            if (Date.now() - checkedAt >= TAIL_RECHECK_MS) await check();
+            await send(live.splice(0).filter((r) => AuditStore.matches(r, filter)));
           }
         } finally {
           store.off("appended", onAppend);

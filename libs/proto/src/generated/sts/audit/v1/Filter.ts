@@ -10,11 +10,13 @@ export interface Filter {
   'audience'?: (string);
   'type'?: (string);
   /**
-   * Inclusive lower bound on time (RFC 3339).
+   * Inclusive lower bound on time: an RFC 3339 date-time with its offset
+   * (2025-06-01T12:00:00+02:00, 2025-06-01T10:00:00.5Z), compared as an
+   * instant. Anything else is refused with INVALID_ARGUMENT (invalid_request).
    */
   'since'?: (string);
   /**
-   * Exclusive upper bound on time (RFC 3339).
+   * Exclusive upper bound on time, in the same form as since.
    */
   'until'?: (string);
 }
@@ -28,11 +30,13 @@ export interface Filter__Output {
   'audience': (string);
   'type': (string);
   /**
-   * Inclusive lower bound on time (RFC 3339).
+   * Inclusive lower bound on time: an RFC 3339 date-time with its offset
+   * (2025-06-01T12:00:00+02:00, 2025-06-01T10:00:00.5Z), compared as an
+   * instant. Anything else is refused with INVALID_ARGUMENT (invalid_request).
    */
   'since': (string);
   /**
-   * Exclusive upper bound on time (RFC 3339).
+   * Exclusive upper bound on time, in the same form as since.
    */
   'until': (string);
 }

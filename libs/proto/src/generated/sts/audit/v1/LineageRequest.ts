@@ -2,9 +2,17 @@
 
 
 export interface LineageRequest {
+  /**
+   * A token's jti. An ID token's answers as the access token it was handed
+   * out with.
+   */
   'jti'?: (string);
 }
 
 export interface LineageRequest__Output {
+  /**
+   * A token's jti. An ID token's answers as the access token it was handed
+   * out with.
+   */
   'jti': (string);
 }

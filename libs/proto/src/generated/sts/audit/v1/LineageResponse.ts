@@ -13,7 +13,10 @@ export interface LineageResponse {
    */
   'ancestors'?: (_sts_audit_v1_Record)[];
   /**
-   * Tokens made from it, recursively.
+   * Tokens made from it, recursively, down to 64 levels: protobuf decoders
+   * refuse messages nested deeper than 100, and a refresh family nests one
+   * level per rotation. A token on the 64th level may have descendants of its
+   * own: the Lineage of its jti goes on from there.
    */
   'descendants'?: (_sts_audit_v1_LineageNode)[];
 }
@@ -28,7 +31,10 @@ export interface LineageResponse__Output {
    */
   'ancestors': (_sts_audit_v1_Record__Output)[];
   /**
-   * Tokens made from it, recursively.
+   * Tokens made from it, recursively, down to 64 levels: protobuf decoders
+   * refuse messages nested deeper than 100, and a refresh family nests one
+   * level per rotation. A token on the 64th level may have descendants of its
+   * own: the Lineage of its jti goes on from there.
    */
   'descendants': (_sts_audit_v1_LineageNode__Output)[];
 }

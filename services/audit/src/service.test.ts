@@ -1,0 +1,309 @@
+/**
+ * The AuditService handlers over a real SQLite projection, served by a real gRPC server on loopback and called
+ * through a generated client: time bounds as instants, Lineage of a long refresh family and of an ID token, and a
+ * Tail's catch-up that waits for its reader, lets other work run and checks the credential between pages. Who the
+ * caller is and the record of the read are the handlers' inputs (ReadAccess), given here as plain functions.
+ */
+import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setImmediate } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { credentials, status } from "@grpc/grpc-js";
+import type { ServiceError } from "@grpc/grpc-js";
+import { OAuthError } from "@sts/errors";
+import { startGrpcServer } from "@sts/grpc";
+import { EVENT_TYPES } from "@sts/nats";
+import { loadAuditProto } from "@sts/proto";
+import type { AuditRecord__Output, AuditServiceClient, LineageNode__Output, LineageResponse__Output, QueryResponse__Output } from "@sts/proto";
+import { createLogger } from "@sts/telemetry";
+import { waitFor } from "@sts/testkit";
+import type { AccessFilter } from "./access-record.js";
+import { AuditStore } from "./audit-store.js";
+import type { IncomingEvent } from "./audit-store.js";
+import type { Auditor } from "./authenticate-auditor.js";
+import { MAX_DESCENDANT_DEPTH } from "./lineage.js";
+import { auditService } from "./service.js";
+import type { ReadAccess } from "./service.js";
+
+const logger = createLogger("audit-service-test", { level: "silent" });
+const alice: Auditor = { credential: "access_token", sub: "alice", client_id: "auditor-alice", jti: "j-alice" };
+let dir: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "sts-audit-service-"));
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A real projection that counts its reads, to see how far a Tail has read. */
+class CountingStore extends AuditStore {
+  queries = 0;
+  override query(...args: Parameters<AuditStore["query"]>): ReturnType<AuditStore["query"]> {
+    this.queries++;
+    return super.query(...args);
+  }
+}
+
+let files = 0;
+/** A fresh projection file holding `events`. */
+function storeWith(events: IncomingEvent[]): CountingStore {
+  const store = new CountingStore(join(dir, `audit-${++files}.db`));
+  store.append(events);
+  return store;
+}
+
+/** An issuance event as the projection receives it. */
+function issued(n: number, data: Record<string, unknown>, more: Partial<IncomingEvent> = {}): IncomingEvent {
+  return { streamSequence: n, id: `e${n}`, type: EVENT_TYPES.TOKEN_ISSUED, time: "2025-06-01T10:30:00.000Z", source: "test", data, ...more };
+}
+
+/** Everyone is alice and every read is recorded, unless a test says otherwise. */
+const openAccess = (): ReadAccess => ({ authenticate: async () => alice, record: async () => undefined });
+
+/** Serves the audit API over `store` on a free loopback port, with a client for it. */
+async function serve(store: AuditStore, access: ReadAccess = openAccess()): Promise<{ client: AuditServiceClient; close(): Promise<void> }> {
+  const proto = loadAuditProto();
+  const server = await startGrpcServer({
+    port: 0,
+    services: [{ definition: proto.sts.audit.v1.AuditService.service, implementation: auditService(store, logger, access) }],
+    logger,
+  });
+  const client = new proto.sts.audit.v1.AuditService(server.address, credentials.createInsecure(), { "grpc.max_receive_message_length": 64 * 1024 * 1024 });
+  return {
+    client,
+    close: async () => {
+      client.close();
+      await server.shutdown(0);
+      store.close();
+    },
+  };
+}
+
+/** A unary call's answer, or its gRPC status and OAuth error. */
+function unaryCall<T>(
+  client: AuditServiceClient,
+  method: "Query" | "Lineage",
+  request: object,
+): Promise<{ ok: true; value: T } | { ok: false; code: number; error: unknown }> {
+  return new Promise((resolve) => {
+    const callback = (err: ServiceError | null, value?: T): void =>
+      resolve(err ? { ok: false, code: err.code, error: err.metadata.get("oauth-error")[0] } : { ok: true, value: value as T });
+    (client[method] as unknown as (r: object, cb: typeof callback) => void).call(client, request, callback);
+  });
+}
+
+/** An open Tail: what it was sent (when it reads), how it ended, and its end. */
+interface OpenTail {
+  records: AuditRecord__Output[];
+  ended: Promise<{ code: number; error: unknown }>;
+  cancel(): void;
+}
+
+/**
+ * Serves `store`, opens a Tail with `request` (reading what it is sent, or leaving it unread), runs `body` with it,
+ * and ends the Tail and the server whatever happens.
+ */
+async function withTail(
+  store: AuditStore,
+  request: object,
+  options: { read: boolean; access?: ReadAccess },
+  body: (t: OpenTail) => Promise<void>,
+): Promise<void> {
+  const api = await serve(store, options.access);
+  const stream = api.client.Tail(request);
+  const records: AuditRecord__Output[] = [];
+  const ended = new Promise<{ code: number; error: unknown }>((resolve) => {
+    stream.on("error", (err: ServiceError) => resolve({ code: err.code, error: err.metadata.get("oauth-error")[0] }));
+    stream.on("end", () => resolve({ code: status.OK, error: undefined }));
+  });
+  if (options.read) stream.on("data", (r: AuditRecord__Output) => records.push(r));
+  try {
+    await body({ records, ended, cancel: () => stream.cancel() });
+  } finally {
+    stream.cancel();
+    await ended;
+    await api.close();
+  }
+}
+
+describe("since and until (RFC 3339 date-times, compared as instants)", () => {
+  const times = ["2025-06-01T09:59:59.999Z", "2025-06-01T10:00:00.000Z", "2025-06-01T10:00:00.500Z", "2025-06-01T11:30:00.000Z", "2025-06-01T12:00:00.000Z"];
+  let api: Awaited<ReturnType<typeof serve>>;
+  let recorded: AccessFilter[];
+
+  beforeAll(async () => {
+    recorded = [];
+    const store = storeWith(times.map((time, i) => issued(i + 1, { jti: `t${i}` }, { time })));
+    api = await serve(store, {
+      authenticate: async () => alice,
+      record: async (_rpc, _auditor, _peer, filter) => void recorded.push(filter),
+    });
+  });
+
+  afterAll(() => api.close());
+
+  const timesOf = async (filter: object): Promise<string[]> => {
+    const r = await unaryCall<QueryResponse__Output>(api.client, "Query", { filter });
+    if (!r.ok) throw new Error(`Query failed: ${r.code} ${String(r.error)}`);
+    return r.value.records.map((x) => x.time);
+  };
+
+  it.each([
+    // 12:00 at +02:00 is 10:00Z: as text it sorted after every record before 12:00Z.
+    [{ since: "2025-06-01T12:00:00+02:00" }, times.slice(1)],
+    // Records carry milliseconds: as text 10:00:00.500Z sorted before 10:00:00Z ('.' < 'Z').
+    [{ since: "2025-06-01T10:00:00Z" }, times.slice(1)],
+    [{ until: "2025-06-01T10:00:00Z" }, times.slice(0, 1)],
+    [{ since: "2025-06-01T09:00:00-01:00", until: "2025-06-01t12:00:00z" }, times.slice(1, 4)],
+    [{ since: "2025-06-01T10:00:00.0001Z" }, times.slice(2)],
+  ])("Query with %j answers every record in range", async (filter, expected) => {
+    expect(await timesOf(filter)).toEqual(expected);
+  });
+
+  it("records the bounds as it compared them", async () => {
+    await timesOf({ since: "2025-06-01T12:00:00+02:00" });
+    expect(recorded.at(-1)).toMatchObject({ since: "2025-06-01T10:00:00.000Z", until: "" });
+  });
+
+  it.each(["June 1, 2025", "2025-06-01", "2025-06-01T10:00:00", "2025-06-01 10:00:00Z", "2025-02-30T10:00:00Z", "1748772000"])(
+    "refuses %s as a bound with invalid_request, and reads and records nothing",
+    async (bound) => {
+      const before = recorded.length;
+      for (const filter of [{ since: bound }, { until: bound }]) {
+        const r = await unaryCall(api.client, "Query", { filter });
+        expect(r.ok ? "answered" : [r.code, r.error]).toEqual([status.INVALID_ARGUMENT, "invalid_request"]);
+      }
+      expect(recorded.length).toBe(before);
+    },
+  );
+
+  it("bounds a Tail's live records as Query's", async () => {
+    const store = storeWith([]);
+    await withTail(store, { filter: { since: "2025-06-01T12:00:00+02:00" }, after_sequence: "0" }, { read: true }, async (t) => {
+      await waitFor(() => store.listenerCount("appended") > 0, { message: "the Tail never followed live records" });
+      store.append([issued(1, { jti: "early" }, { time: "2025-06-01T09:59:59.999Z" }), issued(2, { jti: "late" }, { time: "2025-06-01T10:00:00.500Z" })]);
+      await waitFor(() => t.records.length > 0, { message: "the record in range never came" });
+      expect(t.records.map((r) => r.jti)).toEqual(["late"]);
+    });
+  });
+});
+
+describe("Lineage", () => {
+  /** The chain below a node, following first children (a chain has no other). */
+  const chainBelow = (nodes: LineageNode__Output[]): string[] => {
+    const out: string[] = [];
+    for (let n = nodes[0]; n; n = n.children[0]) out.push(n.record?.jti ?? "");
+    return out;
+  };
+
+  it("answers a refresh family thousands of rotations long (each refresh's parent is the previous access token), nesting descendants as deep as decoders take", async () => {
+    const rotations = 5_000;
+    const jtis = Array.from({ length: rotations + 1 }, (_, i) => `at${i}`);
+    const store = storeWith(
+      jtis.map((jti, i) =>
+        issued(
+          i + 1,
+          i === 0 ? { jti, refresh_family: "f" } : { jti, parent_jti: jtis[i - 1], refresh_family: "f" },
+          i === 0 ? {} : { type: EVENT_TYPES.TOKEN_REFRESHED },
+        ),
+      ),
+    );
+    const api = await serve(store);
+    const lineageOf = async (jti: string): Promise<LineageResponse__Output> => {
+      const r = await unaryCall<LineageResponse__Output>(api.client, "Lineage", { jti });
+      if (!r.ok) throw new Error(`Lineage of ${jti} failed: ${r.code} ${String(r.error)}`);
+      return r.value;
+    };
+    try {
+      // Protobuf refuses messages nested past 100: the tree stops there, and the deepest token shown goes on.
+      const depth = MAX_DESCENDANT_DEPTH;
+      expect(chainBelow((await lineageOf("at0")).descendants)).toEqual(jtis.slice(1, depth + 1));
+      expect(chainBelow((await lineageOf(`at${depth}`)).descendants)).toEqual(jtis.slice(depth + 1, 2 * depth + 1));
+      const newest = await lineageOf(`at${rotations}`);
+      expect(newest.ancestors.map((a) => a.jti)).toEqual(jtis.slice(0, -1).reverse());
+      expect(newest.descendants).toEqual([]);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it("answers an ID token's jti exactly as the access token's it was handed out with, descendants included", async () => {
+    const store = storeWith([
+      issued(1, { jti: "at1", grant_type: "authorization_code" }),
+      issued(2, { jti: "at2", parent_jti: "at1", id_token_jti: "idt2" }, { type: EVENT_TYPES.TOKEN_REFRESHED }),
+      issued(3, { jti: "at3", parent_jti: "at2" }, { type: EVENT_TYPES.TOKEN_EXCHANGED }),
+      issued(4, { jti: "at4", parent_jti: "at3" }, { type: EVENT_TYPES.TOKEN_EXCHANGED }),
+    ]);
+    const api = await serve(store);
+    try {
+      const byAccessToken = await unaryCall<LineageResponse__Output>(api.client, "Lineage", { jti: "at2" });
+      const byIdToken = await unaryCall<LineageResponse__Output>(api.client, "Lineage", { jti: "idt2" });
+      expect(byAccessToken.ok && chainBelow(byAccessToken.value.descendants)).toEqual(["at3", "at4"]);
+      expect(byAccessToken.ok && byAccessToken.value.ancestors.map((a) => a.jti)).toEqual(["at1"]);
+      expect(byIdToken).toEqual(byAccessToken);
+    } finally {
+      await api.close();
+    }
+  });
+});
+
+describe("Tail catching up", () => {
+  const PAGE = 500;
+  const pages = 40;
+  /** A first record, then the trail a Tail resuming after it catches up on. */
+  const trail = (): IncomingEvent[] => Array.from({ length: pages * PAGE + 1 }, (_, i) => issued(i + 1, { jti: `j${i + 1}`, sub: "s" }));
+
+  /** Resumes after the first record: the whole trail is to catch up on. */
+  const resume = { filter: {}, after_sequence: "1" };
+
+  it("sends the whole trail in order, letting other work run between its pages", async () => {
+    const store = storeWith(trail());
+    let readAtNextTurn: number | undefined;
+    const access: ReadAccess = {
+      authenticate: async () => alice,
+      // Queued as the catch-up is about to start: it runs at the event loop's next turn.
+      record: async () => void globalThis.setImmediate(() => (readAtNextTurn = store.queries)),
+    };
+    await withTail(store, resume, { read: true, access }, async (t) => {
+      await waitFor(() => t.records.length === pages * PAGE, { timeoutMs: 20_000, message: "the trail was not sent whole" });
+      expect(readAtNextTurn).toBeLessThan(pages);
+      expect(t.records.map((r) => Number(r.sequence))).toEqual(Array.from({ length: pages * PAGE }, (_, i) => i + 2));
+    });
+  });
+
+  it("holds off while its reader does not read, and stops once the reader cancels", async () => {
+    const store = storeWith(trail());
+    await withTail(store, resume, { read: false }, async (t) => {
+      await waitFor(() => store.queries > 0, { message: "the Tail never began catching up" });
+      // As many turns of the event loop as a Tail that wrote on regardless would need for the whole trail.
+      for (let turn = 0; turn < pages + 10; turn++) await setImmediate();
+      const read = store.queries;
+      expect(read).toBeLessThan(pages);
+      const ended = once(store, "removeListener");
+      t.cancel();
+      await ended;
+      expect(store.queries).toBeLessThanOrEqual(read + 1);
+    });
+  });
+
+  it("checks the credential between pages: one refused mid-way ends the stream (invalid_token) before the rest is sent", async () => {
+    const store = storeWith(trail());
+    let checks = 0;
+    const access: ReadAccess = {
+      authenticate: async () => {
+        // The open's check passes; the token is revoked right after.
+        if (++checks > 1) throw new OAuthError("invalid_token", "token revoked");
+        return alice;
+      },
+      record: async () => undefined,
+    };
+    await withTail(store, resume, { read: true, access }, async (t) => {
+      expect(await t.ended).toEqual({ code: status.UNAUTHENTICATED, error: "invalid_token" });
+      expect(t.records.length).toBeLessThan(pages * PAGE);
+    });
+  });
+});
