@@ -95,6 +95,7 @@ async function eventsAbout(type: EventType, clientId: string): Promise<Array<Rec
 beforeAll(async () => {
   keys.admin1 = await keyPair("a1");
   keys.admin2 = await keyPair("a2");
+  keys.admin3 = await keyPair("a3");
   keys.managed = await keyPair("m1");
   stack = await startStack({ clients: [STORAGE] }, { services: ["issuer", "gateway"] });
   registerUrl = `${stack.gatewayUrl}/oauth2/register`;
@@ -123,6 +124,14 @@ beforeAll(async () => {
       audience: [registerUrl],
       manages: { audience: ["storage"], scope: ["read"] },
     },
+    {
+      client_id: "admin:test/vo_3",
+      admin: true,
+      token_endpoint_auth_method: "private_key_jwt",
+      jwks: { keys: [keys.admin3.jwk] },
+      audience: [registerUrl],
+      manages: { audience: ["storage"], scope: ["read"], max_clients: 1 },
+    },
   ];
   // A user whose id sits where admin 1's clients are named: no client may be registered under it.
   config.users = { "admin:test/vo_1/alice": { name: "Alice" } };
@@ -144,6 +153,14 @@ describe("client management", () => {
     expect(r.status).toBe(200);
     return r.body.access_token as string;
   }
+
+  /** Metadata of a private_key_jwt client with `key` for storage, reading. */
+  const metadataOf = (key: { jwk: JWK }): Record<string, unknown> => ({
+    token_endpoint_auth_method: "private_key_jwt",
+    jwks: { keys: [key.jwk] },
+    scope: "read",
+    audience: ["storage"],
+  });
 
   /** Registers a fresh private_key_jwt client under admin 1 and waits until it can authenticate with its key. */
   async function registerManaged(): Promise<{ clientId: string; rat: string; key: { privateKey: CryptoKey; jwk: JWK }; path: string }> {
@@ -235,6 +252,53 @@ describe("client management", () => {
     // Nothing the other admin tried took effect.
     const own = await manage("GET", path, admin1);
     expect([own.status, own.body.scope]).toEqual([200, "read write"]);
+  });
+
+  it("answers a client id longer than any client's as one that does not exist, without cutting the issuer's NATS connection", async () => {
+    const issuer = stack.processes.issuer!;
+    const disconnects = () =>
+      issuer
+        .output()
+        .split("\n")
+        .filter((line) => line.includes("NATS disconnected")).length;
+    const before = disconnects();
+    // Encoded as a KV key, past the 4 KiB control line nats-server closes a connection for.
+    const long = `/${encodeURIComponent(`admin:test/vo_1/${"x".repeat(3_500)}`)}`;
+    for (const [method, body] of [
+      ["PUT", { scope: "read" }],
+      ["DELETE", undefined],
+      ["GET", undefined],
+    ] as const) {
+      const r = await manage(method, long, admin1, body);
+      expect([method, r.status, r.body.error]).toEqual([method, 401, "invalid_token"]);
+    }
+    expect(disconnects()).toBe(before);
+    const { path, key } = await registerManaged();
+    expect((await manage("PUT", path, admin1, metadataOf(key))).status).toBe(200);
+  });
+
+  it("refuses metadata past the registration limits (RFC 7591 §3.2.2), and registers no more clients for an admin than its manages.max_clients", async () => {
+    const admin3 = await adminToken("admin:test/vo_3", keys.admin3!);
+    const metadata = metadataOf(keys.managed!);
+    const named = await manage("POST", "", admin3, { ...metadata, client_name: "n".repeat(257) });
+    expect([named.status, named.body]).toEqual([400, { error: "invalid_client_metadata", error_description: "client_name: at most 256 characters" }]);
+    const manyKeys = { keys: Array.from({ length: 17 }, (_, i) => ({ ...keys.managed!.jwk, kid: `k-${i}` })) };
+    const keyed = await manage("POST", "", admin3, { ...metadata, jwks: manyKeys });
+    expect([keyed.status, keyed.body.error_description]).toEqual([400, "jwks: at most 16 keys"]);
+
+    const first = await manage("POST", "", admin3, metadata);
+    expect(first.status).toBe(201);
+    const path = `/${encodeURIComponent(first.body.client_id as string)}`;
+    await waitFor(async () => (await manage("GET", path, admin3)).status === 200, { message: "the registered client is not served" });
+    const second = await manage("POST", "", admin3, metadata);
+    expect([second.status, second.body]).toEqual([
+      400,
+      { error: "invalid_client_metadata", error_description: "this admin has registered as many clients as it may (manages.max_clients: 1); delete one first" },
+    ]);
+    // Another admin's quota is its own; a deletion makes room again.
+    expect((await manage("POST", "", admin1, metadata)).status).toBe(201);
+    expect((await manage("DELETE", path, admin3)).status).toBe(204);
+    await waitFor(async () => (await manage("POST", "", admin3, metadata)).status === 201, { message: "no room after a deletion" });
   });
 
   it("answers a valid token of a client that is no admin with 403 insufficient_scope (RFC 6750 §3.1)", async () => {
@@ -562,8 +626,11 @@ describe("client management", () => {
     const token = (await tokenFor(clientId, key, { scope: "read" })).body.access_token as string;
     const internal = { authorization: basicAuth("sts-exchanger", stack.secrets.exchanger) };
     expect((await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token }, internal)).body).toEqual({ active: false });
+    // Answered as an unknown token is (RFC 7009 §2.2): an error would tell it the token is live for another client.
     const revoked = await postForm(`${stack.gatewayUrl}/oauth2/revoke`, { token }, internal);
-    expect([revoked.status, revoked.body.error]).toEqual([400, "unauthorized_client"]);
+    const unknown = await postForm(`${stack.gatewayUrl}/oauth2/revoke`, { token: `${token.slice(0, -4)}AAAA` }, internal);
+    expect([revoked.status, revoked.body]).toEqual([200, {}]);
+    expect([revoked.status, revoked.body]).toEqual([unknown.status, unknown.body]);
     // The resource server it is for still sees it active: nothing was revoked.
     expect(
       (await postForm(`${stack.gatewayUrl}/oauth2/introspect`, { token }, { authorization: basicAuth(STORAGE.client_id, STORAGE.client_secret) })).body.active,

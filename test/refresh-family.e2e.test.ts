@@ -270,6 +270,21 @@ describe("a refresh token presented by another client (RFC 6749 §6)", () => {
     expect((await refresh(first.refresh)).status).toBe(200);
     expect(await eventsOf(EVENT_TYPES.REFRESH_FAMILY_REVOKED, first.family)).toEqual([]);
   });
+
+  it("is left alone when another client revokes it or its access token, answered as an unknown token is (RFC 7009 §2.2)", async () => {
+    const first = await startFamily(user("gina"));
+    const asOther = { authorization: basicAuth(OTHER, SECRET) };
+    const revokeUrl = `${stack.gatewayUrl}/oauth2/revoke`;
+    const unknown = await postForm(revokeUrl, { token: `str_${randomUUID()}` }, asOther);
+    for (const token of [first.refresh, first.access]) {
+      const r = await postForm(revokeUrl, { token }, asOther);
+      expect([r.status, r.body]).toEqual([unknown.status, unknown.body]);
+    }
+    expect(unknown.status).toBe(200);
+    expect(await active(first.access)).toBe(true);
+    expect(await eventsOf(EVENT_TYPES.REFRESH_FAMILY_REVOKED, first.family)).toEqual([]);
+    expect((await refresh(first.refresh)).status).toBe(200);
+  });
 });
 
 describe("the audit trail", () => {

@@ -1,5 +1,14 @@
 export { loadConfig, parseConfig, ConfigError, ENV_OVERRIDES } from "./load.js";
-export { configSchema, clientSchema, hopSchema, SIGNING_ALGORITHMS, ASSERTION_ALGORITHMS, AUTH_METHODS, GRANT_TYPES } from "./schema.js";
+export {
+  configSchema,
+  clientSchema,
+  hopSchema,
+  SIGNING_ALGORITHMS,
+  ASSERTION_ALGORITHMS,
+  AUTH_METHODS,
+  GRANT_TYPES,
+  DEFAULT_MAX_MANAGED_CLIENTS,
+} from "./schema.js";
 export type { StsConfig, ClientConfig, HopConfig, NatsConfig } from "./schema.js";
 export { parseDurationSeconds } from "./duration.js";
 export { SPIFFE_ENDPOINT_SOCKET, resolveWorkloadApiSocket, workloadApiSocketProblem } from "./spiffe-endpoint.js";

@@ -200,6 +200,12 @@ const cidr = z.string().refine((value) => {
   return family !== 0 && rest.length === 0 && /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }, "expected a network in CIDR notation, such as 10.20.0.0/16 or fd12:3456::/48");
 
+/**
+ * Default of an admin's `manages.max_clients`, and the cap of an admin without `manages`: every client an admin
+ * registers is a record each issuer and exchanger replica and each sidecar holds in memory.
+ */
+export const DEFAULT_MAX_MANAGED_CLIENTS = 1000;
+
 /** One registered client, as seeded from the config file. */
 export const clientSchema = z
   .strictObject({
@@ -238,7 +244,14 @@ export const clientSchema = z
      * covers its down-scopes). Without it, an admin registers clients with no
      * audience and no scope at all: an admin never grants more than it was given.
      */
-    manages: z.strictObject({ audience: z.array(z.string().min(1)).default([]), scope: scopeList.default([]) }).optional(),
+    manages: z
+      .strictObject({
+        audience: z.array(z.string().min(1)).default([]),
+        scope: scopeList.default([]),
+        /** Most clients the admin may have registered at once (RFC 7591 registration); a deletion makes room again. */
+        max_clients: z.number().int().min(0).default(DEFAULT_MAX_MANAGED_CLIENTS),
+      })
+      .optional(),
     /** The admin client that manages this one. */
     admin_client_id: z.string().min(1).optional(),
     /** Scope templates: a requested `name:` expands to these scopes; `{sub}` becomes the user. */

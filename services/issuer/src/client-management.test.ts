@@ -12,6 +12,7 @@ import type { KV } from "@nats-io/kv";
 import { hashSecret, parseClientRecord, verifySecret } from "@sts/client-auth";
 import type { ClientRecord } from "@sts/client-auth";
 import { OAuthError } from "@sts/errors";
+import { MAX_CLIENT_ID_CHARS } from "@sts/jwt";
 import type { AccessTokenClaims } from "@sts/jwt";
 import {
   BUCKETS,
@@ -31,6 +32,8 @@ import { startNats, waitFor } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
 import { deleteClient, readClient, registerClient, updateClient } from "./client-management.js";
 import type { ManagedRecord, ManagementDeps } from "./client-management.js";
+import { METADATA_LIMITS } from "./client-metadata.js";
+import { ClientRegistry } from "./registry.js";
 
 const ENDPOINT = "https://sts.test/oauth2/register";
 const ADMIN = "admin:a";
@@ -57,6 +60,12 @@ beforeAll(async () => {
   kv = await openBucket(nats, BUCKETS.clients, { owner: true });
   cache = new KvCache(kv, { parse: parseClientRecord, invalid: "forget" });
   await cache.ready();
+  const registry = new ClientRegistry(
+    kv,
+    cache,
+    () => clock.t,
+    () => Promise.resolve(),
+  );
   const admin: ClientRecord = {
     client_id: ADMIN,
     token_endpoint_auth_method: "private_key_jwt",
@@ -94,6 +103,8 @@ beforeAll(async () => {
       revoked.push(clientId);
       return Promise.resolve();
     },
+    maxClients: () => 1000,
+    registeredBy: (adminId) => registry.registeredBy(adminId),
   };
 }, 30_000);
 
@@ -176,6 +187,20 @@ const depsOf = (clientId: string, token: string): ManagementDeps => ({
   ...deps,
   inspect: (t) => Promise.resolve(t === token ? ({ client_id: clientId, sub: clientId, aud: ENDPOINT, jti: `jti-${token}` } as AccessTokenClaims) : undefined),
 });
+
+/** The real bucket, noting the name of each of its methods called (each a NATS request). */
+function askedOf(bucket: KV, asked: string[]): KV {
+  return new Proxy(bucket, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        asked.push(String(prop));
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
 
 /** The secret hash the bucket holds for `clientId`, if any. */
 const storedSecretHash = async (clientId: string): Promise<string | undefined> => (await kv.get(encodeKey(clientId)))?.json<ClientRecord>().secret_hash;
@@ -330,6 +355,83 @@ describe("client management", () => {
       expect(await answer(deleteClient(token, clientId, caller))).toEqual(refused);
     }
     expect((await readClient(ADMIN_TOKEN, id, deps)).scope).toBe("read write");
+  });
+
+  it("answers an update or deletion of a client id longer than any client's as one that does not exist, asking NATS nothing (its key would pass NATS's 4 KiB control line)", async () => {
+    const asked: string[] = [];
+    const observed = { ...deps, kv: askedOf(kv, asked) };
+    const refused = [401, "invalid_token", "no such client for this credential"];
+    // Encoded, 4,700 characters of key in the request's subject: nats-server would close the connection for it.
+    const long = `${ADMIN}/${"x".repeat(3_500)}`;
+    expect(await answer(updateClient(ADMIN_TOKEN, long, JSON.stringify(METADATA), observed))).toEqual(refused);
+    expect(await answer(deleteClient(ADMIN_TOKEN, long, observed))).toEqual(refused);
+    expect(await answer(readClient(ADMIN_TOKEN, long, observed))).toEqual(refused);
+    expect(asked).toEqual([]);
+    // The longest id a client can have is still looked up in the bucket itself.
+    const longest = `${ADMIN}/${"x".repeat(MAX_CLIENT_ID_CHARS - ADMIN.length - 1)}`;
+    expect(await answer(deleteClient(ADMIN_TOKEN, longest, observed))).toEqual(refused);
+    expect(asked).toEqual(["get"]);
+    expect(nats.isConnected()).toBe(true);
+  });
+
+  it("refuses metadata past the registration limits as invalid_client_metadata (RFC 7591 §3.2.2), for a client rotating its own keys too", async () => {
+    const { clientNameChars, jwksKeys, entries, scopeTemplates } = METADATA_LIMITS;
+    const keys = (n: number) => ({ keys: Array.from({ length: n }, (_, i) => ({ ...KEY, kid: `k-${i}` })) });
+    const many = (n: number, make: (i: number) => string) => Array.from({ length: n }, (_, i) => make(i));
+    const templates = (names: number, patterns: number) => Object.fromEntries(many(names, (i) => `t${i}:`).map((name) => [name, many(patterns, () => "read")]));
+    const refusals: Array<[Record<string, unknown>, string]> = [
+      [{ client_name: "n".repeat(clientNameChars + 1) }, `client_name: at most ${clientNameChars} characters`],
+      [{ jwks: keys(jwksKeys + 1) }, `jwks: at most ${jwksKeys} keys`],
+      [{ scope: many(entries + 1, () => "read") }, `scope: at most ${entries} entries`],
+      [{ scope: [`read:/${"d".repeat(256)}`] }, "scope: at most 256 characters each"],
+      [{ audience: many(entries + 1, () => "storage") }, `audience: at most ${entries} entries`],
+      [
+        { access_token_format: Object.fromEntries(many(entries + 1, (i) => `aud-${i}`).map((aud) => [aud, "jwt"])) },
+        `access_token_format: at most ${entries} entries`,
+      ],
+      [{ scope_templates: templates(scopeTemplates + 1, 1) }, `scope_templates: at most ${scopeTemplates} entries`],
+      [{ scope_templates: templates(1, entries + 1) }, `scope_templates: at most ${entries} entries`],
+    ];
+    for (const [change, description] of refusals) {
+      expect(await answer(registerClient(ADMIN_TOKEN, JSON.stringify({ ...METADATA, ...change }), deps))).toEqual([
+        400,
+        "invalid_client_metadata",
+        description,
+      ]);
+    }
+    const atLimits = { ...METADATA, client_name: "n".repeat(clientNameChars), jwks: keys(jwksKeys), scope_templates: templates(scopeTemplates, entries) };
+    const registered = await registerClient(ADMIN_TOKEN, JSON.stringify(atLimits), deps);
+    const id = registered.client_id as string;
+    await waitFor(() => deps.lookup(id) !== undefined);
+    clock.t += 10;
+    const rotation = JSON.stringify({ ...(await readClient(ADMIN_TOKEN, id, deps)), jwks: keys(jwksKeys + 1) });
+    expect(await answer(updateClient(registered.registration_access_token as string, id, rotation, deps))).toEqual([
+      400,
+      "invalid_client_metadata",
+      `jwks: at most ${jwksKeys} keys`,
+    ]);
+  });
+
+  it("registers no more clients for an admin than its manages.max_clients, counting neither its config-file clients nor deleted ones", async () => {
+    const quotaAdmin = "admin:quota";
+    await putRecord(configClient(quotaAdmin, { audience: ["storage"], scope: ["read", "write"] }));
+    const asAdmin = { ...depsOf(quotaAdmin, "quota-token"), maxClients: (id: string) => (id === quotaAdmin ? 2 : 1000) };
+    // Declared in the config file with it as admin: its operator's, not a registration of its own.
+    await putRecord({ ...configClient(`${quotaAdmin}/from-config`), admin_client_id: quotaAdmin, seed_digest: "digest" });
+    const register = () => registerClient("quota-token", JSON.stringify(METADATA), asAdmin);
+    const first = (await register()).client_id as string;
+    await register();
+    await waitFor(() => asAdmin.registeredBy(quotaAdmin) === 2);
+    expect(await answer(register())).toEqual([
+      400,
+      "invalid_client_metadata",
+      "this admin has registered as many clients as it may (manages.max_clients: 2); delete one first",
+    ]);
+    // Another admin's registrations are its own to count.
+    expect((await registerClient(ADMIN_TOKEN, JSON.stringify(METADATA), deps)).client_id).toEqual(expect.any(String));
+    await deleteClient("quota-token", first, asAdmin);
+    await waitFor(() => asAdmin.registeredBy(quotaAdmin) === 1);
+    expect((await register()).admin_client_id).toBe(quotaAdmin);
   });
 
   it("answers 403 insufficient_scope to a valid token of a client that is no admin (RFC 6750 §3.1), and to a client deleting itself (RFC 7592 §2.3)", async () => {

@@ -33,7 +33,7 @@ import type { AccessTokenClaims } from "@sts/jwt";
 import { audienceList } from "@sts/jwt";
 import { EVENT_TYPES, recordEventId } from "@sts/nats";
 import { isWithin } from "@sts/scopes";
-import { isRegistrationToken, registrableMetadata, registrationTokenHash } from "./client-metadata.js";
+import { isRegistrationToken, metadataLimitProblem, registrableMetadata, registrationTokenHash } from "./client-metadata.js";
 import { toClientRecord } from "./client-records.js";
 import { createRecord, readEntry, removeTombstone, replaceEntry } from "./client-store.js";
 import type { ManagedRecord, Tombstone } from "./client-store.js";
@@ -65,6 +65,10 @@ export interface ManagementDeps {
   isUser: (sub: string) => boolean;
   /** Revokes every token of a client being deleted (a subject revocation of its id, in the admin's name). */
   revokeClient: (clientId: string, admin: { client_id: string; jti: string }) => Promise<void>;
+  /** Most clients an admin may have registered at once (its `manages.max_clients`). */
+  maxClients: (adminId: string) => number;
+  /** How many clients an admin has registered through this API, as this replica's copy of the registry holds them. */
+  registeredBy: (adminId: string) => number;
 }
 
 type Caller = { kind: "admin"; admin: ClientRecord; jti: string } | { kind: "self"; client: ManagedRecord };
@@ -146,6 +150,8 @@ function validate(
     const reason = issue?.code === "unrecognized_keys" ? "unknown field" : (issue?.message ?? "invalid").replace(/"/g, "'");
     throw new OAuthError("invalid_client_metadata", `${field}: ${reason}`.slice(0, 200));
   }
+  const beyond = metadataLimitProblem(parsed.data);
+  if (beyond) throw new OAuthError("invalid_client_metadata", beyond);
   const { access_token_ttl: access, refresh_token_ttl: refresh } = parsed.data;
   if (access !== undefined && access > maxTtl.access) throw new OAuthError("invalid_client_metadata", `access_token_ttl: at most ${maxTtl.access} s here`);
   if (refresh > maxTtl.refresh) throw new OAuthError("invalid_client_metadata", `refresh_token_ttl: at most ${maxTtl.refresh} s here`);
@@ -234,12 +240,26 @@ async function vacate(clientId: string, adminId: string, deps: ManagementDeps): 
   throw new OAuthError("invalid_client_metadata", "client_id is taken");
 }
 
+/**
+ * Refuses a registration past the admin's `manages.max_clients`: every client is a record each replica and sidecar
+ * holds in memory, so an admin (or a thief of its key) may not grow the registry without bound. Counted on this
+ * replica's copy of the registry, so registrations racing through several replicas may pass it by a few. RFC 7591
+ * §3.2.2 has no code for a quota; invalid_client_metadata is the one it gives for a registration refused as such.
+ */
+function withinQuota(adminId: string, deps: ManagementDeps): void {
+  const most = deps.maxClients(adminId);
+  if (deps.registeredBy(adminId) >= most) {
+    throw new OAuthError("invalid_client_metadata", `this admin has registered as many clients as it may (manages.max_clients: ${most}); delete one first`);
+  }
+}
+
 /** Register (RFC 7591 §3): the caller must be an admin; returns the metadata with the new credentials. */
 export async function registerClient(bearer: string, json: string, deps: ManagementDeps): Promise<Record<string, unknown>> {
   const caller = await authorize(bearer, undefined, deps);
   if (caller.kind !== "admin") throw notAllowed("only admin clients register clients");
   const meta = parseMetadata(json);
   const adminId = caller.admin.client_id;
+  withinQuota(adminId, deps);
   const chosen = chosenClientId(meta.client_id, adminId, deps);
   const clientId = chosen ?? `${adminId}/${randomBytes(9).toString("base64url")}`;
   const valid = withinAllowance(validate(await registrableMetadata(meta), clientId, adminId, deps.maxTtl), caller.admin);

@@ -10,8 +10,10 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { jwksUriProblem, verifySecret } from "@sts/client-auth";
+import type { ClientConfig } from "@sts/config";
 import { OAuthError } from "@sts/errors";
 import { publicJwkProblem } from "@sts/jwt";
+import { MAX_AUDIENCE_LENGTH, MAX_SCOPES, MAX_SCOPE_LENGTH } from "@sts/scopes";
 import type { ManagedRecord } from "./client-store.js";
 
 /** Metadata a registration or an update sets; the config schema and the admin's `manages` then check each. */
@@ -46,6 +48,43 @@ export const SERVER_SET = [
   "client_secret",
   "client_secret_expires_at",
 ] as const;
+
+/**
+ * Bounds of what a registration or an update may set, beyond the config schema's (the operator's file is trusted, a
+ * request is not). Every replica and sidecar holds every record in memory and every token request reads one; within
+ * these a client has room for any sensible use (a key rotation, a scope per dataset): past them, it is refused.
+ */
+export const METADATA_LIMITS = {
+  /** Characters of `client_name`. */
+  clientNameChars: 256,
+  /** Keys of `jwks` (a rotation needs two). */
+  jwksKeys: 16,
+  /** Entries of `scope`, `audience` and `access_token_format`, and patterns of one scope template. */
+  entries: MAX_SCOPES,
+  /** Templates of `scope_templates`. */
+  scopeTemplates: 16,
+} as const;
+
+/** The first member of `meta` beyond {@link METADATA_LIMITS} or the stack's own limits on a scope or audience, as `field: why`. */
+export function metadataLimitProblem(meta: ClientConfig): string | undefined {
+  const { clientNameChars, jwksKeys, entries, scopeTemplates } = METADATA_LIMITS;
+  if ((meta.client_name?.length ?? 0) > clientNameChars) return `client_name: at most ${clientNameChars} characters`;
+  if ((meta.jwks?.keys.length ?? 0) > jwksKeys) return `jwks: at most ${jwksKeys} keys`;
+  const templates = Object.entries(meta.scope_templates);
+  // Each list with its most entries and the most characters of one.
+  const lists: Array<[string, readonly string[], number, number]> = [
+    ["scope", meta.scope, entries, MAX_SCOPE_LENGTH],
+    ["audience", meta.audience, entries, MAX_AUDIENCE_LENGTH],
+    ["access_token_format", Object.keys(meta.access_token_format), entries, MAX_AUDIENCE_LENGTH],
+    ["scope_templates", templates.map(([name]) => name), scopeTemplates, MAX_SCOPE_LENGTH],
+    ...templates.map(([, patterns]): [string, readonly string[], number, number] => ["scope_templates", patterns, entries, MAX_SCOPE_LENGTH]),
+  ];
+  for (const [field, values, most, chars] of lists) {
+    if (values.length > most) return `${field}: at most ${most} entries`;
+    if (values.some((v) => v.length > chars)) return `${field}: at most ${chars} characters each`;
+  }
+  return undefined;
+}
 
 /** Server-set fields a registration refuses: values the config file could set, so a caller could think it set them. */
 const REFUSED_AT_REGISTRATION: ReadonlySet<string> = new Set(["admin_client_id", "client_secret"]);

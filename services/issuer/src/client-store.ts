@@ -9,6 +9,7 @@ import type { KV } from "@nats-io/kv";
 import { parseClientRecord } from "@sts/client-auth";
 import type { ClientRecord } from "@sts/client-auth";
 import { OAuthError, unavailable } from "@sts/errors";
+import { MAX_CLIENT_ID_CHARS } from "@sts/jwt";
 import { encodeKey, isWriteConflict } from "@sts/nats";
 
 /** A stored client with its management credential (hashed). */
@@ -35,8 +36,14 @@ function asTombstone(raw: unknown): Tombstone | undefined {
   return fields.every((f) => typeof f === "string") ? (t as Tombstone) : undefined;
 }
 
-/** What the bucket holds under `clientId`: undefined when nothing, or a value neither a record nor a tombstone. */
+/**
+ * What the bucket holds under `clientId`: undefined when nothing, or a value neither a record nor a tombstone. An id
+ * longer than any client's (a caller's, from a request path) holds nothing and is not asked about: its encoded key in
+ * the request's subject would pass NATS's 4 KiB control line, and the server answers that by closing the connection
+ * the whole issuer shares.
+ */
 export async function readEntry(kv: KV, clientId: string): Promise<StoredEntry | undefined> {
+  if (clientId.length > MAX_CLIENT_ID_CHARS) return undefined;
   let entry;
   try {
     entry = await kv.get(encodeKey(clientId));

@@ -1,7 +1,7 @@
 /** Issuer entry point: config → telemetry, signals and admin server → NATS state → gRPC server. */
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
-import { ASSERTION_ALGORITHMS } from "@sts/config";
+import { ASSERTION_ALGORITHMS, DEFAULT_MAX_MANAGED_CLIENTS } from "@sts/config";
 import { ClientKeySets, KeyServerAddresses, assertionAudiences, jwksUriProblem, parseClientRecord, verifyClientSignedAssertion } from "@sts/client-auth";
 import type { AssertionDeps, AuthenticateDeps } from "@sts/client-auth";
 import { invalidClient } from "@sts/errors";
@@ -232,6 +232,9 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
     revokeClient: async (clientId, admin) => {
       await recordSubjectRevocation({ iss: config.issuer, sub: clientId, reason: "client deleted" }, admin, tokenDeps.subjects);
     },
+    // Admins are declared only in the config file (registration cannot make one).
+    maxClients: (adminId) => config.clients.find((c) => c.client_id === adminId)?.manages?.max_clients ?? DEFAULT_MAX_MANAGED_CLIENTS,
+    registeredBy: (adminId) => registry.registeredBy(adminId),
   };
 
   // A client the config file no longer declares stops working before this replica serves anything.

@@ -219,9 +219,7 @@ export class TokenMinter {
     };
     let token: string;
     if (key === undefined) {
-      token = await opaque.create(claims).catch((err: unknown) => {
-        throw unavailable("token store unavailable", err);
-      });
+      token = await opaque.create(claims);
     } else {
       // Synchronous on purpose: the tokens of one batch are signed and their events written to NATS in one turn.
       token = signJwt(claims, key, ACCESS_TOKEN_TYP);

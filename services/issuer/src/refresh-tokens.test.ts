@@ -14,7 +14,7 @@ import type { NatsServerHandle } from "@sts/testkit";
 import { OAuthError, unavailable } from "@sts/errors";
 import { EVENT_TYPES, recordEventId } from "@sts/nats";
 import { DEFAULT_FAMILY_LIFETIME, FAMILY_REVOKED_REASONS, MAX_FAMILY_ACCESS, RefreshTokens, familyRevokedEvent } from "./refresh-tokens.js";
-import type { FamilyRevocation, RecordFamilyRevocation, RefreshTokenOptions } from "./refresh-tokens.js";
+import type { FamilyRevocation, RecordFamilyRevocation, RefreshRevocation, RefreshTokenOptions } from "./refresh-tokens.js";
 
 let server: NatsServerHandle;
 let nats: NatsHandle;
@@ -46,6 +46,12 @@ function recorder(): { record: RecordFamilyRevocation; attempts: FamilyRevocatio
 /** For tests about rotation alone. */
 const ignore: RecordFamilyRevocation = () => Promise.resolve();
 
+/** The family revocation an RFC 7009 revocation answered, if it revoked one. */
+const revocationOf = async (revoked: Promise<RefreshRevocation>): Promise<FamilyRevocation | undefined> => {
+  const r = await revoked;
+  return "revocation" in r ? r.revocation : undefined;
+};
+
 beforeAll(async () => {
   server = await startNats();
   nats = await connectNats({ servers: server.url, name: "refresh-test" });
@@ -57,66 +63,118 @@ afterAll(async () => {
 });
 
 /**
- * The real bucket, with one chosen write failing as a lost connection would
- * make it fail: the fault lands exactly between two steps of a rotation.
+ * One call of the bucket failing as a lost connection makes it fail, once armed: the request never reached the
+ * server, or (`landed`) it was carried out and only its answer was lost, as SECURITY.md warns a timed-out write may be.
  */
-function withFault(kv: KV, fault: { op: "create" | "update"; keyPrefix: string; armed: boolean }): KV {
+interface Fault {
+  op: "create" | "update" | "get";
+  keyPrefix: string;
+  armed: boolean;
+  landed?: boolean;
+}
+
+/** The real bucket with `faults` injected, each once, the first armed one that matches a call. */
+function withFault(kv: KV, ...faults: Fault[]): KV {
   return new Proxy(kv, {
     get(target, prop, receiver) {
       const value: unknown = Reflect.get(target, prop, receiver);
       if (typeof value !== "function") return value;
+      const call = (args: unknown[]): unknown => (value as (...a: unknown[]) => unknown).apply(target, args);
       return (...args: unknown[]) => {
-        if (fault.armed && prop === fault.op && String(args[0]).startsWith(fault.keyPrefix)) {
-          fault.armed = false;
-          return Promise.reject(new Error("injected: connection closed"));
-        }
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
+        const fault = faults.find((f) => f.armed && prop === f.op && String(args[0]).startsWith(f.keyPrefix));
+        if (!fault) return call(args);
+        fault.armed = false;
+        return Promise.resolve(fault.landed ? call(args) : undefined).then(() => Promise.reject(new Error("injected: connection closed")));
       };
     },
   });
 }
 
-async function family(fault?: { op: "create" | "update"; keyPrefix: string; armed: boolean }) {
+/** A fault of `op` on the keys starting with `keyPrefix`, armed later. */
+const fault = (op: Fault["op"], keyPrefix: string, landed = false): Fault => ({ op, keyPrefix, armed: false, landed });
+
+async function family(...faults: Fault[]) {
   const kv = await openBucket(nats, `refresh_test_${++bucketCount}`);
-  const store = new RefreshTokens(fault ? withFault(kv, fault) : kv, now);
+  const store = new RefreshTokens(withFault(kv, ...faults), now);
   const first = await store.issue({ client_id: "c", sub: "alice", scope: ["read"], aud: ["api"], ...access }, 3600, store.newFamily());
   return { store, first: first.token };
 }
 
+/** A family whose first rotation, with `faults` armed once its token is checked, failed as temporarily_unavailable. */
+async function failedRotation(faults: Fault[], issued = access) {
+  const made = await family(...faults);
+  const checked = await made.store.check(made.first, "c", ignore);
+  for (const f of faults) f.armed = true;
+  await expect(made.store.rotate(checked, issued, 3600, ignore)).rejects.toMatchObject({ code: "temporarily_unavailable" });
+  return made;
+}
+
 describe("RefreshTokens.rotate", () => {
   it.each([
-    ["writing the successor", { op: "create" as const, keyPrefix: "rt." }],
-    ["moving the family pointer", { op: "update" as const, keyPrefix: "fam." }],
-  ])("keeps the presented token usable for a retry when the store fails while %s", async (_step, where) => {
-    const fault = { ...where, armed: false };
-    const { store, first } = await family(fault);
-    fault.armed = true;
-    await expect(store.rotate(await store.check(first, "c", ignore), access, 3600, ignore)).rejects.toMatchObject({ code: "temporarily_unavailable" });
+    ["writing the successor", () => [fault("create", "rt.")]],
+    ["moving the family pointer, at every try", () => [fault("update", "fam."), fault("update", "fam.")]],
+    ["moving the family pointer, and reading it back", () => [fault("update", "fam."), fault("get", "fam.")]],
+  ])("keeps the presented token usable for a retry when the store fails while %s", async (_step, faults) => {
+    const armed = faults();
+    const { store, first } = await failedRotation(armed);
+    for (const f of armed) f.armed = false;
     // The client retries with the same token: a retry, not a theft.
     const next = await store.rotate(await store.check(first, "c", ignore), access, 3600, ignore);
     expect(await store.inspect(next.token)).toMatchObject({ sub: "alice", state: "active" });
     await expect(store.check(first, "c", ignore)).rejects.toMatchObject({ code: "invalid_grant" });
   });
 
-  it("completes a rotation whose spent mark is lost, and still treats the old token's reuse as theft", async () => {
-    const fault = { op: "update" as const, keyPrefix: "rt.", armed: false };
-    const { store, first } = await family(fault);
-    fault.armed = true;
+  it("writes a spent mark whose first write failed again before answering, and still treats the old token's reuse as theft", async () => {
+    const spentMark = fault("update", "rt.");
+    const { store, first } = await family(spentMark);
+    spentMark.armed = true;
     const next = await store.rotate(await store.check(first, "c", ignore), access, 3600, ignore);
-    expect(fault.armed).toBe(false);
+    expect(spentMark.armed).toBe(false);
+    // The rotated token can no longer be used: introspection does not call it active (RFC 7662 §2.2), its successor it does.
+    expect(await store.inspect(first)).toBeUndefined();
+    expect(await store.inspect(next.token)).toMatchObject({ sub: "alice", state: "active" });
     await expect(store.check(first, "c", ignore)).rejects.toMatchObject({ code: "invalid_grant", description: "refresh token reused: its family is revoked" });
     expect(await store.inspect(next.token)).toBeUndefined();
   });
 
-  it("introspects a rotated token whose spent mark is lost as not active, its successor as active (RFC 7662 §2.2)", async () => {
-    const fault = { op: "update" as const, keyPrefix: "rt.", armed: false };
-    const { store, first } = await family(fault);
-    fault.armed = true;
-    const next = await store.rotate(await store.check(first, "c", ignore), access, 3600, ignore);
-    expect(fault.armed).toBe(false);
-    // The rotated token can no longer be used (check() calls it a reuse): introspection must not call it active.
-    expect(await store.inspect(first)).toBeUndefined();
+  it("completes a rotation whose family write was stored but whose answer was lost, instead of failing it into a revoked family on the retry", async () => {
+    const lostAnswer = fault("update", "fam.", true);
+    const { store, first } = await family(lostAnswer);
+    const checked = await store.check(first, "c", ignore);
+    lostAnswer.armed = true;
+    const next = await store.rotate(checked, access, 3600, ignore);
+    expect(lostAnswer.armed).toBe(false);
     expect(await store.inspect(next.token)).toMatchObject({ sub: "alice", state: "active" });
+    // Answered, so the presented token is spent: presenting it again is a second use.
+    await expect(store.check(first, "c", ignore)).rejects.toMatchObject({ description: "refresh token reused: its family is revoked" });
+  });
+
+  it.each([
+    ["the family write was stored, its answer lost, and the family could not be read back", () => [fault("update", "fam.", true), fault("get", "fam.")]],
+    ["the presented token's spent mark could not be written", () => [fault("update", "rt."), fault("update", "rt.")]],
+  ])("lets the retry rotate when %s (the successor was never answered), and treats a later use as theft", async (_case, faults) => {
+    const armed = faults();
+    const { store, first } = await failedRotation(armed, { access_jti: "at-lost", access_exp: access.access_exp });
+    expect(armed.map((f) => f.armed)).toEqual(armed.map(() => false));
+    // Still the client's to use: introspection says so, and its retry rotates.
+    expect(await store.inspect(first)).toMatchObject({ sub: "alice", state: "active" });
+    const r = recorder();
+    const next = await store.rotate(await store.check(first, "c", r.record), access2, 3600, r.record);
+    expect(await store.inspect(next.token)).toMatchObject({ sub: "alice", state: "active" });
+    expect(r.attempts).toEqual([]);
+    // Answered this time: the token is spent, and a replay of it revokes the family with every access token it issued.
+    await expect(store.check(first, "c", r.record)).rejects.toMatchObject({ description: "refresh token reused: its family is revoked" });
+    expect(r.recorded.map((x) => x.access.map((a) => a.jti))).toEqual([["at-1", "at-lost", "at-2"]]);
+    expect(await store.inspect(next.token)).toBeUndefined();
+  });
+
+  it("lets only one of a retry and a replay of a token whose rotation was not answered rotate, and revokes the family (single use)", async () => {
+    const { store, first } = await failedRotation([fault("update", "rt."), fault("update", "rt.")]);
+    const [a, b] = await Promise.all([store.check(first, "c", ignore), store.check(first, "c", ignore)]);
+    const outcomes = await Promise.allSettled([store.rotate(a, access2, 3600, ignore), store.rotate(b, access2, 3600, ignore)]);
+    expect(outcomes.map((o) => o.status).sort()).toEqual(["fulfilled", "rejected"]);
+    const won = outcomes.find((o) => o.status === "fulfilled");
+    expect(won?.status === "fulfilled" && (await store.inspect(won.value.token))).toBeUndefined();
   });
 
   it("lets only one of two concurrent uses of a token rotate, and revokes the family (single use)", async () => {
@@ -280,7 +338,7 @@ describe("recording every revocation of a family before answering", () => {
       const checked = await store.check(current, "c", r.record);
       current = (await store.rotate(checked, { access_jti: `at-${i}`, access_exp: access.access_exp }, 3600, r.record)).token;
     }
-    expect((await store.revoke(current, "c", r.record))?.revocation.access.map((a) => a.jti)).toEqual(
+    expect((await revocationOf(store.revoke(current, "c", r.record)))?.access.map((a) => a.jti)).toEqual(
       Array.from({ length: MAX_FAMILY_ACCESS }, (_, i) => `at-${i + 6}`),
     );
   });
@@ -305,7 +363,7 @@ describe("recording every revocation of a family before answering", () => {
     const r = recorder();
     const next = await store.rotate(await store.check(first, "c", r.record), access2, 3600, r.record);
     clock.now = access2.access_exp + 120;
-    const revoked = await store.revoke(next.token, "c", r.record);
+    const revoked = await revocationOf(store.revoke(next.token, "c", r.record));
     const revocation = {
       family,
       client_id: "c",
@@ -319,11 +377,11 @@ describe("recording every revocation of a family before answering", () => {
         { jti: "at-2", exp: access2.access_exp },
       ],
     };
-    expect(revoked?.revocation).toEqual(revocation);
+    expect(revoked).toEqual(revocation);
     expect(r.recorded).toEqual([revocation]);
     // Revoking again (another token of the family, later) finds the revocation standing: nothing more to record.
     clock.now += 5;
-    expect((await store.revoke(first, "c", r.record))?.revocation).toEqual(revocation);
+    expect(await revocationOf(store.revoke(first, "c", r.record))).toEqual(revocation);
     expect(r.attempts).toHaveLength(1);
   });
 
@@ -334,7 +392,7 @@ describe("recording every revocation of a family before answering", () => {
     await expect(store.revoke(first, "c", r.record)).rejects.toMatchObject({ code: "temporarily_unavailable" });
     await expect(store.check(first, "c", r.record)).rejects.toMatchObject({ code: "invalid_grant" });
     clock.now += 3;
-    expect(await store.revoke(first, "c", r.record)).toBeDefined();
+    expect(await revocationOf(store.revoke(first, "c", r.record))).toBeDefined();
     expect(r.recorded).toEqual([r.attempts[0]]);
     expect(familyRevokedEvent(r.recorded[0] as FamilyRevocation).id).toBe(familyRevokedEvent(r.attempts[0] as FamilyRevocation).id);
   });
@@ -385,6 +443,16 @@ describe("recording every revocation of a family before answering", () => {
     expect(another).toBeInstanceOf(OAuthError);
     expect([(another as OAuthError).code, (another as OAuthError).description]).toEqual([(unknown as OAuthError).code, (unknown as OAuthError).description]);
     expect(r.attempts).toEqual([]);
+    expect((await store.check(first, "c", r.record)).grant.sub).toBe("alice");
+  });
+
+  it("leaves a family alone when another client revokes one of its tokens, telling it apart from an unknown token only to the caller's log (RFC 7009 §2.2)", async () => {
+    const { store, first } = await clockedFamily();
+    const r = recorder();
+    expect(await store.revoke(first, "someone-else", r.record)).toEqual({ ignored: "another_client" });
+    expect(await store.revoke("str_not-a-token-of-ours", "someone-else", r.record)).toEqual({ ignored: "unknown" });
+    expect(r.attempts).toEqual([]);
+    expect(await store.inspect(first)).toMatchObject({ sub: "alice", state: "active" });
     expect((await store.check(first, "c", r.record)).grant.sub).toBe("alice");
   });
 });

@@ -9,11 +9,16 @@
  * reuse detection cannot bring a revoked family back.
  *
  * A refresh is checked first, its access token minted next, then its
- * successor written, the family pointer moved (the commit point), and only
- * then is the old token marked spent: a failure anywhere before the commit
- * (NATS down, no durable event) leaves the presented token the family's
- * newest and usable for the client's retry, instead of having the retry look
- * like theft. A successor whose commit failed was never handed out.
+ * successor written, the family pointer moved (the commit point), and the old
+ * token marked spent; the successor is answered only once both are stored. A
+ * failure anywhere before the commit (NATS down, no durable event) leaves the
+ * presented token the family's newest and usable for the client's retry,
+ * instead of having the retry look like theft. A write whose answer was lost
+ * may have been stored all the same (SECURITY.md), so it is read back: a
+ * commit that landed completes the rotation. When that cannot be told (NATS
+ * gone), the family may name a successor nobody was given; the presented
+ * token, not marked spent, shows it, and its retry rotates again from it (see
+ * check()). A successor that was never answered is never live.
  *
  * A family started at or before its subject was revoked (an operator's
  * RevokeSubject) is refused and revoked: a workload holding a refresh token
@@ -57,6 +62,8 @@ export interface RefreshGrant {
   access_exp?: number;
   /** The admin whose dedicated-issuer request started the family: its current `manages` bounds every refresh (absent otherwise, and in records made before it was kept). */
   admin_client_id?: string;
+  /** The hash of the token this one succeeded (absent for a family's first, and in records made before it was kept). */
+  parent?: string;
   state: "active" | "spent";
 }
 
@@ -149,6 +156,9 @@ interface Family {
   recorded?: boolean;
 }
 
+/** What an RFC 7009 revocation of a refresh token did: revoked its family (or found it revoked), or left the token alone. */
+export type RefreshRevocation = { grant: RefreshGrant; revocation: FamilyRevocation } | { ignored: "unknown" | "another_client" };
+
 /** A family record as read, with the revision a compare-and-set writes against. */
 interface StoredFamily {
   family: Family;
@@ -158,6 +168,8 @@ interface StoredFamily {
 /** A refresh token that passed every check and is not spent yet. */
 export interface CheckedRefresh {
   grant: RefreshGrant;
+  /** The presented token's hash. */
+  readonly hash: string;
   readonly key: string;
   readonly revision: number;
   readonly familyRevision: number;
@@ -180,6 +192,9 @@ const INVALID = "refresh token is invalid";
 
 /** Writes of a family's revocation tried against other requests writing it at once, before giving up (temporarily_unavailable: retry). */
 const WRITE_ATTEMPTS = 5;
+
+/** Writes of a rotation's compare-and-set, each tried again only once the store shows the one before did not land. */
+const SETTLE_ATTEMPTS = 2;
 
 /** The access token issued with a grant, when its exp is known (records made before it was kept have none). */
 function accessOf(grant: Pick<RefreshGrant, "access_jti" | "access_exp"> | undefined): FamilyAccess[] {
@@ -291,10 +306,8 @@ export class RefreshTokens {
         throw invalidGrant("refresh token family is revoked");
       }
       if (grant.exp <= this.now()) throw invalidGrant("refresh token expired");
-      // Only the newest token of a family is live. An older one still marked active was rotated (its spent mark,
-      // written after the commit, was lost): it is a second use like any spent one. Successors of failed
-      // rotations are not live either, and were never handed out.
-      if (grant.state === "spent" || family.latest !== hash) {
+      // Only the newest token of a family is live: any other is a second use, however it is marked.
+      if (grant.state === "spent" || !(await this.#isNewest(hash, grant, family))) {
         await this.#revokeFamily(grant, FAMILY_REVOKED_REASONS.REUSE, clientId, record);
         throw invalidGrant("refresh token reused: its family is revoked");
       }
@@ -303,7 +316,7 @@ export class RefreshTokens {
         await this.#revokeFamily(grant, FAMILY_REVOKED_REASONS.SUBJECT_REVOKED, clientId, record);
         throw invalidGrant("refresh token family is revoked: its subject was signed out");
       }
-      return { grant, key, revision: entry.revision, familyRevision: familyEntry.revision, familyAccess: family.access ?? accessOf(grant) };
+      return { grant, hash, key, revision: entry.revision, familyRevision: familyEntry.revision, familyAccess: family.access ?? accessOf(grant) };
     } catch (err) {
       return storeDown(err);
     }
@@ -313,7 +326,8 @@ export class RefreshTokens {
    * Issues the successor of a checked token in the same family and spends
    * the old one. The family pointer's compare-and-set is the single-use
    * guarantee: of two uses of the same token, one moves it and the other
-   * finds it moved, which revokes the family.
+   * finds it moved, which revokes the family. The successor is answered only
+   * once the old token is marked spent (see check()).
    */
   async rotate(
     checked: CheckedRefresh,
@@ -324,30 +338,30 @@ export class RefreshTokens {
     const { grant } = checked;
     const kept = { client_id: grant.client_id, sub: grant.sub, scope: grant.scope, aud: grant.aud, ...access };
     const { token, record } = this.#record(
-      { ...kept, ...(grant.admin_client_id !== undefined && { admin_client_id: grant.admin_client_id }) },
+      { ...kept, ...(grant.admin_client_id !== undefined && { admin_client_id: grant.admin_client_id }), parent: checked.hash },
       grant.family,
       ttl,
       grant.family_iat ?? grant.iat,
     );
+    const successor = digest(token);
     try {
       // The successor first: should anything below fail, it is an orphan no one holds, and the presented token stays the newest.
-      await this.kv.create(tokenKey(digest(token)), JSON.stringify(record));
-      try {
-        const next = { revoked: false, latest: digest(token), access: liveAccess([...checked.familyAccess, ...accessOf(access)], this.now()) } satisfies Family;
-        await this.kv.update(familyKey(grant.family), JSON.stringify(next), checked.familyRevision);
-      } catch (err) {
-        if (!isWriteConflict(err)) throw err;
+      await this.kv.create(tokenKey(successor), JSON.stringify(record));
+      const next = { revoked: false, latest: successor, access: liveAccess([...checked.familyAccess, ...accessOf(access)], this.now()) } satisfies Family;
+      const committed = await this.#settledUpdate(familyKey(grant.family), next, checked.familyRevision, (f) => !f.revoked && f.latest === successor);
+      if (!committed) {
         // The family moved since the check: another use of this token rotated it (a second use), or it was revoked
         // (then that revocation stands, and is what gets recorded).
         await this.#revokeFamily(grant, FAMILY_REVOKED_REASONS.REUSE, grant.client_id, recordRevocation);
         throw invalidGrant("refresh token reused: its family is revoked");
       }
+      // Committed, but answered only once the presented token is marked spent: until then check() takes its retry
+      // for what it is, a retry (this successor is then passed over, never having been handed out).
+      const spent = await this.#settledUpdate(checked.key, { ...grant, state: "spent" } satisfies RefreshGrant, checked.revision, (g) => g.state === "spent");
+      if (!spent) throw unavailable("refresh token store unavailable");
     } catch (err) {
       storeDown(err);
     }
-    // Committed. The spent mark only makes a later reuse read as such sooner; without it the token is no longer the
-    // family's newest, which check() treats as reuse too. A failure here must not fail a rotation already made.
-    await this.kv.update(checked.key, JSON.stringify({ ...grant, state: "spent" } satisfies RefreshGrant), checked.revision).catch(() => undefined);
     return { token, iat: record.iat, exp: record.exp };
   }
 
@@ -367,7 +381,7 @@ export class RefreshTokens {
       const subjectRevoked = this.#subjectRevokedSoon(grant);
       const familyEntry = await this.kv.get(familyKey(grant.family));
       const family = familyEntry?.operation === "PUT" ? familyEntry.json<Family>() : undefined;
-      return family && !family.revoked && family.latest === hash && !(await subjectRevoked) ? grant : undefined;
+      return family && !family.revoked && (await this.#isNewest(hash, grant, family)) && !(await subjectRevoked) ? grant : undefined;
     } catch (err) {
       return storeDown(err);
     }
@@ -376,16 +390,18 @@ export class RefreshTokens {
   /**
    * RFC 7009: revokes the family of a refresh token of `clientId`, recorded by `record` (with the access tokens issued
    * with it and with the newest token of its family, §2.1) before this resolves. Answers the grant presented and the
-   * family's revocation (an earlier one when the family was revoked before: it stands); undefined for a token that
-   * is not ours.
+   * family's revocation (an earlier one when the family was revoked before: it stands), or why the token was left
+   * alone: unknown here, or another client's.
    */
-  async revoke(token: string, clientId: string, record: RecordFamilyRevocation): Promise<{ grant: RefreshGrant; revocation: FamilyRevocation } | undefined> {
-    if (!token.startsWith(REFRESH_PREFIX) || token.length > 128) return undefined;
+  async revoke(token: string, clientId: string, record: RecordFamilyRevocation): Promise<RefreshRevocation> {
+    if (!token.startsWith(REFRESH_PREFIX) || token.length > 128) return { ignored: "unknown" };
     try {
       const entry = await this.kv.get(tokenKey(digest(token)));
-      if (!entry || entry.operation !== "PUT") return undefined;
+      if (!entry || entry.operation !== "PUT") return { ignored: "unknown" };
       const grant = entry.json<RefreshGrant>();
-      if (grant.client_id !== clientId) throw new OAuthError("unauthorized_client", "token was not issued to this client");
+      // Left alone, and answered by the caller as an unknown token is (RFC 7009 §2.2): an error would tell whoever
+      // holds a stolen token that it is live for some other client, as the refresh grant never does.
+      if (grant.client_id !== clientId) return { ignored: "another_client" };
       const revocation = await this.#revokeFamily(grant, FAMILY_REVOKED_REASONS.CLIENT_REQUEST, clientId, record);
       return { grant, revocation };
     } catch (err) {
@@ -487,6 +503,44 @@ export class RefreshTokens {
     // Best effort: without the mark, a later presentation records the same event again (the same id).
     const marked = { ...stored.family, recorded: true } satisfies Family;
     await this.kv.update(familyKey(family), JSON.stringify(marked), stored.revision).catch(() => undefined);
+  }
+
+  /**
+   * Whether the token hashed `hash` is its family's newest: the family names it, or names a successor of it that was
+   * never answered. rotate() answers a successor only once the token it replaces is marked spent, so a token still
+   * active whose successor the family names had that rotation's answer lost (NATS failed after the commit, and the
+   * family could not be read back): the client never got the successor, and presenting the token again is its retry,
+   * not a second use. Its rotation moves the family on from that successor, which nobody holds, and spends the token
+   * as any rotation does, so of the client and a thief replaying the token one rotates and the other revokes the
+   * family, as with any token used twice. A token whose successor was answered is marked spent, and is a second use.
+   */
+  async #isNewest(hash: string, grant: RefreshGrant, family: Family): Promise<boolean> {
+    if (family.latest === hash) return true;
+    if (grant.state !== "active") return false;
+    const successor = await this.#grantAt(family.latest);
+    return successor?.parent === hash && successor.state === "active";
+  }
+
+  /**
+   * A compare-and-set against `revision` whose answer may be lost: a write that timed out or lost its connection may
+   * have been stored all the same (SECURITY.md), so the key is read back. True once `landed` holds for what it holds;
+   * false when another write moved it first (what a conflict answers); still at `revision`, it is written again. Throws
+   * the store's error when it cannot tell.
+   */
+  async #settledUpdate<T>(key: string, value: T, revision: number, landed: (stored: T) => boolean): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      let failure: unknown;
+      try {
+        await this.kv.update(key, JSON.stringify(value), revision);
+        return true;
+      } catch (err) {
+        failure = err;
+      }
+      const entry = await this.kv.get(key);
+      if (entry?.operation === "PUT" && landed(entry.json<T>())) return true;
+      if (entry?.revision !== revision) return false;
+      if (attempt >= SETTLE_ATTEMPTS) throw failure;
+    }
   }
 
   /** The grant of a token by its hash, if it is still stored. */

@@ -40,6 +40,13 @@ export class ClientRegistry {
     return this.cache.get(encodeKey(clientId));
   }
 
+  /** How many clients `adminId` registered through the API: those the config file declares with it as admin are its operator's. */
+  registeredBy(adminId: string): number {
+    let count = 0;
+    for (const c of this.cache.values()) if (c.admin_client_id === adminId && c.seed_digest === undefined) count++;
+    return count;
+  }
+
   /**
    * Writes config-declared clients whose entry changed since the last seed. A secret in clear is never part of the
    * stored digest (next to the record, an unsalted hash of it would let whoever reads the bucket test guesses at

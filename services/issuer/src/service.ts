@@ -115,6 +115,15 @@ async function authenticateInternal(ctx: CallContext, auth: AuthenticateDeps, pi
   return client;
 }
 
+/**
+ * Notes a revocation (RFC 7009) of another client's token, which is left alone and answered as an unknown token is
+ * (§2.2). §2.1 lets the server refuse it instead, but a refusal tells whoever holds a stolen token, opaque ones
+ * included, that it is live for some other client. Only who asked is logged, never the token or whose it is.
+ */
+function logAnotherClientsToken(logger: Logger, clientId: string, kind: "access_token" | "refresh_token"): void {
+  logger.info({ client_id: clientId, kind }, "revocation of another client's token ignored");
+}
+
 /** Whether the call carries client_secret_basic credentials (an internal service) rather than a bearer token. */
 function isBasicAuthorization(ctx: CallContext): boolean {
   const header = ctx.metadata.get("authorization")[0];
@@ -340,7 +349,10 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
           // RFC 7009 §2: refresh tokens MUST be revocable. The family dies, and (§2.1) so do the access tokens issued
           // with it and with its newest token, all recorded before this answers.
           const revoked = await deps.grantDeps.refresh.revoke(req.token, client.client_id, familyRecorder(ctx.logger));
-          if (!revoked) return {};
+          if ("ignored" in revoked) {
+            if (revoked.ignored === "another_client") logAnotherClientsToken(ctx.logger, client.client_id, "refresh_token");
+            return {};
+          }
           // A family revoked before (reuse, its subject, another of its tokens) keeps that revocation: this token's own
           // access token goes too.
           const { grant, revocation } = revoked;
@@ -355,7 +367,10 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
         const claims = await inspectToken(req.token, deps, true);
         // RFC 7009 §2.2: an invalid or unknown token is answered as success.
         if (!claims) return {};
-        if (claims.client_id !== client.client_id) throw unauthorizedClient("token was not issued to this client");
+        if (claims.client_id !== client.client_id) {
+          logAnotherClientsToken(ctx.logger, client.client_id, "access_token");
+          return {};
+        }
         await revokeAccess(claims, client.client_id, ctx.logger);
         return {};
       },
