@@ -1,7 +1,7 @@
 export { unary, serverStream, hasBearerSecret, requirePeerSpiffeId } from "./adapter.js";
 export { NoBearerCredential, bearerToken, requireBearer } from "./bearer.js";
 export type { CallContext, AdapterOptions } from "./adapter.js";
-export { startGrpcServer, DEFAULT_MAX_RECEIVE_BYTES, MAX_CONCURRENT_STREAMS } from "./server.js";
+export { startGrpcServer, receiveBytesFor, DEFAULT_MAX_RECEIVE_BYTES, MAX_CONCURRENT_STREAMS } from "./server.js";
 export type { GrpcServerOptions, GrpcServerHandle } from "./server.js";
 export { createClient, callUnary, checkHealth, DEFAULT_DEADLINE_MS } from "./client.js";
 export type { CallOptions } from "./client.js";

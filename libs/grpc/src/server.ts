@@ -16,6 +16,16 @@ import { identityOf } from "./tls.js";
 export const DEFAULT_MAX_RECEIVE_BYTES = 64 * 1024;
 
 /**
+ * The receive limit of a server whose requests carry tokens of up to `maxTokenBytes` (config `tokens.max_token_bytes`):
+ * an exchange holds a subject token, an actor token and a client assertion, each up to that size, as the gateway's body
+ * limit allows, plus other fields. Never below the default, so raising the token size does not make valid requests
+ * that the gateway took fail on the way in.
+ */
+export function receiveBytesFor(maxTokenBytes: number): number {
+  return Math.max(DEFAULT_MAX_RECEIVE_BYTES, 3 * maxTokenBytes + 16 * 1024);
+}
+
+/**
  * SETTINGS_MAX_CONCURRENT_STREAMS every server announces: grpc-js and Node leave it at 2^32 - 1, so one connection
  * could start any number of calls at once. The stack's own callers batch (two TokenBatch/MintBatch calls in flight),
  * and a grpc-js channel queues its calls past it rather than failing them; 1000 as the sidecars' listeners.

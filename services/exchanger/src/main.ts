@@ -8,7 +8,7 @@ import { PublicKeyRing, parseStoredKey } from "@sts/keys";
 import { VerifiedTokens } from "@sts/jwt";
 import { BUCKETS, EVENT_TYPES, encodeKey, EventPublisher, KvCache, eventSubject, openBucket } from "@sts/nats";
 import { RevocationCache, RevocationList, StalenessGuard } from "@sts/revocation";
-import { callUnary, coalescedCalls, createClient, openGrpcCredentials, startGrpcServer } from "@sts/grpc";
+import { callUnary, coalescedCalls, createClient, openGrpcCredentials, receiveBytesFor, startGrpcServer } from "@sts/grpc";
 import { loadExchangeProto, loadPolicyProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import type {
@@ -109,6 +109,7 @@ async function serve({ config, internalAuthorization, now, nowMs, trustedIssuers
     host: config.services.exchanger.bind,
     port: config.services.exchanger.port,
     credentials: tls.server,
+    maxReceiveMessageLength: receiveBytesFor(config.tokens.max_token_bytes),
     services: [
       {
         definition: proto.sts.exchange.v1.ExchangeService.service,

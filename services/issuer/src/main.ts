@@ -13,7 +13,7 @@ import { recordSubjectRevocation } from "./subject-revocation.js";
 import { JWKS_EDGE_CACHE_SECONDS, JWKS_VERIFIER_CACHE_SECONDS, PublicKeyRing, SigningKeyRing, parseStoredKey, prepublishLeadSeconds } from "@sts/keys";
 import { BUCKETS, EventPublisher, KvCache, dropHistory, openBucket } from "@sts/nats";
 import { RevocationCache, RevocationList, StalenessGuard } from "@sts/revocation";
-import { openGrpcCredentials, startGrpcServer } from "@sts/grpc";
+import { openGrpcCredentials, receiveBytesFor, startGrpcServer } from "@sts/grpc";
 import { loadClientsProto, loadKeysProto, loadTokenProto, PROTO_FILES } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import { readSettings } from "./config.js";
@@ -270,6 +270,7 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
     host: config.services.issuer.bind,
     port: config.services.issuer.port,
     credentials: tls.server,
+    maxReceiveMessageLength: receiveBytesFor(config.tokens.max_token_bytes),
     services: [
       { definition: proto.sts.token.v1.TokenService.service, implementation: tokenService(tokenDeps) },
       { definition: loadClientsProto().sts.token.v1.ClientService.service, implementation: clientService(management, logger) },
