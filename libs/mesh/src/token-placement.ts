@@ -42,7 +42,7 @@ export function refuseQueryToken(target: string): void {
 function percentDecoded(target: string): string {
   if (!target.includes("%")) return target;
   const bytes: number[] = [];
-  for (let i = 0; i < target.length; ) {
+  for (let i = 0; i < target.length;) {
     const escaped = target[i] === "%" ? /^[0-9a-fA-F]{2}$/.exec(target.slice(i + 1, i + 3)) : null;
     if (escaped) {
       bytes.push(Number.parseInt(escaped[0], 16));
