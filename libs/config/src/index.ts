@@ -16,4 +16,4 @@ export { rotatingFile, secretReader } from "./secret-source.js";
 export type { SecretSource, StaleCopyListener } from "./secret-source.js";
 export { serviceClock } from "./clock.js";
 export type { ServiceClock } from "./clock.js";
-export { DEFAULT_MAX_HEADER_BYTES, maxHeaderBytesFor } from "./limits.js";
+export { DEFAULT_MAX_HEADER_BYTES, maxBodyBytesFor, maxHeaderBytesFor } from "./limits.js";

@@ -17,3 +17,13 @@ const OTHER_HEADER_BYTES = 8 * 1024;
 export function maxHeaderBytesFor(maxTokenBytes: number): number {
   return Math.max(DEFAULT_MAX_HEADER_BYTES, maxTokenBytes + OTHER_HEADER_BYTES);
 }
+
+/**
+ * The largest request body a request may need with tokens of up to `maxTokenBytes`: a token exchange carries a
+ * subject token, an actor token and a client assertion, each up to that size (JWTs need no percent-encoding), plus a
+ * few KiB of other parameters. A fixed limit refused valid exchanges at the default size. The gateway takes bodies up
+ * to this, and the services it forwards them to must take what it sends (`receiveBytesFor` of @sts/grpc).
+ */
+export function maxBodyBytesFor(maxTokenBytes: number): number {
+  return 3 * maxTokenBytes + 4096;
+}

@@ -15,14 +15,16 @@ import { identityOf } from "./tls.js";
 /** Largest request accepted by default: tokens are small; bigger input is refused before parsing. */
 export const DEFAULT_MAX_RECEIVE_BYTES = 64 * 1024;
 
+/** Room beside a forwarded HTTP body's parameters for the fields the gateway adds and the protobuf framing. */
+const FORWARDED_EXTRA_BYTES = 12 * 1024;
+
 /**
- * The receive limit of a server whose requests carry tokens of up to `maxTokenBytes` (config `tokens.max_token_bytes`):
- * an exchange holds a subject token, an actor token and a client assertion, each up to that size, as the gateway's body
- * limit allows, plus other fields. Never below the default, so raising the token size does not make valid requests
- * that the gateway took fail on the way in.
+ * The receive limit of a server the gateway forwards request bodies of up to `maxBodyBytes` to (the exchanger's
+ * Exchange, the issuer's token calls): never below the default, so a body the gateway took under a raised
+ * `tokens.max_token_bytes` is not refused on the way in as too large.
  */
-export function receiveBytesFor(maxTokenBytes: number): number {
-  return Math.max(DEFAULT_MAX_RECEIVE_BYTES, 3 * maxTokenBytes + 16 * 1024);
+export function receiveBytesFor(maxBodyBytes: number): number {
+  return Math.max(DEFAULT_MAX_RECEIVE_BYTES, maxBodyBytes + FORWARDED_EXTRA_BYTES);
 }
 
 /**

@@ -2,7 +2,7 @@
 import { Metadata } from "@grpc/grpc-js";
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
-import { ASSERTION_ALGORITHMS } from "@sts/config";
+import { ASSERTION_ALGORITHMS, maxBodyBytesFor } from "@sts/config";
 import { parseClientRecord } from "@sts/client-auth";
 import { PublicKeyRing, parseStoredKey } from "@sts/keys";
 import { VerifiedTokens } from "@sts/jwt";
@@ -109,7 +109,7 @@ async function serve({ config, internalAuthorization, now, nowMs, trustedIssuers
     host: config.services.exchanger.bind,
     port: config.services.exchanger.port,
     credentials: tls.server,
-    maxReceiveMessageLength: receiveBytesFor(config.tokens.max_token_bytes),
+    maxReceiveMessageLength: receiveBytesFor(maxBodyBytesFor(config.tokens.max_token_bytes)),
     services: [
       {
         definition: proto.sts.exchange.v1.ExchangeService.service,

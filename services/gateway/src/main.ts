@@ -1,12 +1,12 @@
 /** Gateway entry point: config → telemetry, signals and admin server → gRPC clients → HTTP server. */
-import { maxHeaderBytesFor } from "@sts/config";
+import { maxBodyBytesFor, maxHeaderBytesFor } from "@sts/config";
 import { startTelemetry, runMain } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
 import { checkHealth, createClient, openGrpcCredentials } from "@sts/grpc";
 import { loadClientsProto, loadExchangeProto, loadTokenProto } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import { readSettings } from "./config.js";
-import { maxBodyFor, startGateway } from "./server.js";
+import { startGateway } from "./server.js";
 
 /** Waits for what the gateway needs (its gRPC identity, the issuer's first health answer), then serves. */
 async function serve({ config }: ReturnType<typeof readSettings>, logger: Logger): Promise<StartedService> {
@@ -43,7 +43,7 @@ async function serve({ config }: ReturnType<typeof readSettings>, logger: Logger
     port: config.services.gateway.port,
     issuer: config.issuer,
     idTokenSigningAlgs: [config.keys.algorithm],
-    maxBodyBytes: maxBodyFor(config.tokens.max_token_bytes),
+    maxBodyBytes: maxBodyBytesFor(config.tokens.max_token_bytes),
     maxHeaderBytes: maxHeaderBytesFor(config.tokens.max_token_bytes),
     incomingTrace: config.telemetry.incoming_trace,
     token,

@@ -2,7 +2,7 @@
 import { createServer } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { DEFAULT_MAX_HEADER_BYTES } from "@sts/config";
+import { DEFAULT_MAX_HEADER_BYTES, maxBodyBytesFor } from "@sts/config";
 import { callUnary, coalescedCalls } from "@sts/grpc";
 import type { ClientServiceClient, ExchangeServiceClient, TokenRequest, TokenResponse__Output, TokenServiceClient } from "@sts/proto";
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
@@ -25,13 +25,6 @@ import { refuseRepeatedHeaders } from "./headers.js";
 import { metadataPaths, serverMetadata } from "./metadata.js";
 import { methodNotAllowed, sendError, sendJson } from "./respond.js";
 
-/**
- * The largest body a request may need with tokens of up to `maxTokenBytes` (config `tokens.max_token_bytes`): a token
- * exchange carries a subject token, an actor token and a client assertion, each up to that size (JWTs need no
- * percent-encoding), plus a few KiB of other parameters. A fixed limit refused valid exchanges at the default size.
- */
-export const maxBodyFor = (maxTokenBytes: number): number => 3 * maxTokenBytes + 4096;
-
 /** Default time a client has to send its request's headers (a slowloris holds a connection no longer). */
 export const HEADERS_TIMEOUT_MS = 10_000;
 /** Default time a client has to send its whole request, headers and body. */
@@ -50,7 +43,7 @@ export interface GatewayOptions {
   /** Client management (RFC 7591/7592); /oauth2/register is not served without it. */
   clients?: ClientServiceClient;
   logger: Logger;
-  /** Largest request body (bytes); default {@link maxBodyFor} the default token size. */
+  /** Largest request body (bytes); default `maxBodyBytesFor` the default token size. */
   maxBodyBytes?: number;
   /** Most bytes of request headers (a bearer token travels in one); the stack's `maxHeaderBytesFor`, default 16 KiB. */
   maxHeaderBytes?: number;
@@ -143,7 +136,7 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
   // Token requests that arrive together go to the issuer in one TokenBatch call.
   const tokenCalls = coalescedCalls<TokenRequest, TokenResponse__Output>({ client: options.token, method: "TokenBatch", deadlineMs });
   const ctx: GatewayContext = { issuer: options.issuer, token: options.token, tokenCalls, exchange: options.exchange, logger: options.logger, deadlineMs };
-  const maxBody = options.maxBodyBytes ?? maxBodyFor(8192);
+  const maxBody = options.maxBodyBytes ?? maxBodyBytesFor(8192);
   const metadata = serverMetadata(options.issuer, {
     ...(options.scopesSupported && { scopesSupported: options.scopesSupported }),
     ...(options.idTokenSigningAlgs && { idTokenSigningAlgs: options.idTokenSigningAlgs }),
@@ -174,15 +167,14 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
   /**
    * The metadata, its ID token algorithms those of the keys the issuer publishes (OIDC Discovery §3: the algorithms it
    * uses): the configured algorithm only names new keys, and a key file's own `alg` or a key made before a change of
-   * algorithm signs with another. While the issuer cannot say, the configured one.
+   * algorithm signs with another. Discovery waits on the issuer only until a key set is first known: after that, a
+   * stale one answers at once while it is fetched again (an issuer down would hold every discovery for the call's
+   * deadline). Before any is known and while the issuer cannot say, the configured algorithm.
    */
   async function currentMetadata(): Promise<Record<string, unknown>> {
-    let keys: string;
-    try {
-      keys = await keySet();
-    } catch {
-      return metadata;
-    }
+    const refreshed = keySet().catch(() => undefined);
+    const keys = jwksCache?.body ?? (await refreshed);
+    if (keys === undefined) return metadata;
     if (metadataCache?.keys !== keys) {
       const algs = publishedAlgorithms(keys);
       metadataCache = { keys, body: algs.length > 0 ? { ...metadata, id_token_signing_alg_values_supported: algs } : metadata };

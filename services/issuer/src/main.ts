@@ -1,7 +1,7 @@
 /** Issuer entry point: config → telemetry, signals and admin server → NATS state → gRPC server. */
 import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
-import { ASSERTION_ALGORITHMS, DEFAULT_MAX_MANAGED_CLIENTS } from "@sts/config";
+import { ASSERTION_ALGORITHMS, DEFAULT_MAX_MANAGED_CLIENTS, maxBodyBytesFor } from "@sts/config";
 import { ClientKeySets, KeyServerAddresses, assertionAudiences, jwksUriProblem, parseClientRecord, verifyClientSignedAssertion } from "@sts/client-auth";
 import type { AssertionDeps, AuthenticateDeps } from "@sts/client-auth";
 import { invalidClient } from "@sts/errors";
@@ -270,7 +270,7 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
     host: config.services.issuer.bind,
     port: config.services.issuer.port,
     credentials: tls.server,
-    maxReceiveMessageLength: receiveBytesFor(config.tokens.max_token_bytes),
+    maxReceiveMessageLength: receiveBytesFor(maxBodyBytesFor(config.tokens.max_token_bytes)),
     services: [
       { definition: proto.sts.token.v1.TokenService.service, implementation: tokenService(tokenDeps) },
       { definition: loadClientsProto().sts.token.v1.ClientService.service, implementation: clientService(management, logger) },
