@@ -44,7 +44,22 @@ function printTree(nodes: LineageNode__Output[], indent: string, out: (line: str
   for (const n of nodes) {
     if (n.record) out(`${indent}└─ ${recordLine(n.record)}`);
     printTree(n.children, `${indent}   `, out);
+    if (n.more) out(`${indent}   … more: stsctl audit lineage ${n.record?.jti ?? ""}`);
   }
+}
+
+/** A Lineage answer as the lines `stsctl audit lineage` prints, saying where the answer left tokens out. */
+export function lineageLines(r: LineageResponse__Output): string[] {
+  const lines: string[] = [];
+  const out = (line: string): number => lines.push(line);
+  out("origin, oldest first:");
+  const oldest = r.ancestors[r.ancestors.length - 1];
+  if (r.truncated && oldest?.parent_jti) out(`   … older ancestors left out: stsctl audit lineage ${oldest.jti}`);
+  for (const x of [...r.ancestors].reverse()) out(`   ${recordLine(x)}`);
+  if (r.token) out(`=> ${recordLine(r.token)}`);
+  out("made from it:");
+  printTree(r.descendants, "   ", out);
+  return lines;
 }
 
 /** Runs one audit command, printing through `out`; resolves with the exit code (a Tail runs until interrupted). */
@@ -88,13 +103,7 @@ export async function runAudit(
         if (!arg) throw new UsageError("lineage needs a jti");
         const r = await unaryCall<LineageResponse__Output>(client, "Lineage", { jti: arg }, metadata());
         if (a.json) out(JSON.stringify(r, null, 2));
-        else {
-          out("origin, oldest first:");
-          for (const x of [...r.ancestors].reverse()) out(`   ${recordLine(x)}`);
-          if (r.token) out(`=> ${recordLine(r.token)}`);
-          out("made from it:");
-          printTree(r.descendants, "   ", out);
-        }
+        else lineageLines(r).forEach((line) => out(line));
         return 0;
       }
       case "verify": {

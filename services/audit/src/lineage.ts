@@ -5,6 +5,8 @@ import type { AuditRecord, AuditStore } from "./audit-store.js";
 export interface LineageTree<R = AuditRecord> {
   record: R;
   children: Array<LineageTree<R>>;
+  /** Tokens made from this one are left out of `children` (depth or size bound): its own Lineage goes on. */
+  more: boolean;
 }
 
 /** A token's lineage, each record as the caller shapes it. */
@@ -14,6 +16,8 @@ export interface Lineage<R = AuditRecord> {
   /** Nearest first. */
   ancestors: R[];
   descendants: Array<LineageTree<R>>;
+  /** Some tokens are left out: ancestors past MAX_NODES, or descendants past a bound (the nodes cut say `more`). */
+  truncated: boolean;
 }
 
 /** Bound on walks, against cycles in tampered data and absurd chains. */
@@ -37,29 +41,44 @@ export function lineage<R>(store: AuditStore, jti: string, shape: (r: AuditRecor
   // jtis answer alike.
   const seen = new Set([token.jti]);
   const ancestors: R[] = [];
-  for (let parent = token.parent_jti; parent && !seen.has(parent) && ancestors.length < MAX_NODES;) {
-    seen.add(parent);
+  let truncated = false;
+  for (let parent = token.parent_jti; parent && !seen.has(parent);) {
     const r = store.tokenRecord(parent);
     if (!r) break;
+    if (ancestors.length >= MAX_NODES) {
+      truncated = true;
+      break;
+    }
+    seen.add(parent);
     ancestors.push(shape(r));
     parent = r.parent_jti;
   }
   const descendants: Array<LineageTree<R>> = [];
   let budget = MAX_NODES;
   // Depth first, children in the order they were recorded: which tokens the budget keeps is as a recursive walk's.
-  type Visit = { of: string; depth: number; into: Array<LineageTree<R>> };
+  // `node` is the tree node of `of` (none for the token itself, whose children are the answer's descendants).
+  type Visit = { of: string; depth: number; into: Array<LineageTree<R>>; node?: LineageTree<R> };
   const pending: Visit[] = [{ of: token.jti, depth: 1, into: descendants }];
   for (let next = pending.pop(); next; next = pending.pop()) {
     const made: Visit[] = [];
     for (const c of store.children(next.of)) {
-      if (seen.has(c.jti) || budget <= 0) continue;
+      if (seen.has(c.jti)) continue;
+      if (budget <= 0) {
+        if (next.node) next.node.more = true;
+        truncated = true;
+        break;
+      }
       budget--;
       seen.add(c.jti);
-      const node: LineageTree<R> = { record: shape(c), children: [] };
+      const node: LineageTree<R> = { record: shape(c), children: [], more: false };
       next.into.push(node);
-      if (next.depth < MAX_DESCENDANT_DEPTH) made.push({ of: c.jti, depth: next.depth + 1, into: node.children });
+      if (next.depth < MAX_DESCENDANT_DEPTH) made.push({ of: c.jti, depth: next.depth + 1, into: node.children, node });
+      else if (store.children(c.jti).some((g) => !seen.has(g.jti))) {
+        node.more = true;
+        truncated = true;
+      }
     }
     pending.push(...made.reverse());
   }
-  return { token: shape(token), ancestors, descendants };
+  return { token: shape(token), ancestors, descendants, truncated };
 }

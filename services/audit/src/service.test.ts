@@ -221,11 +221,67 @@ describe("Lineage", () => {
     try {
       // Protobuf refuses messages nested past 100: the tree stops there, and the deepest token shown goes on.
       const depth = MAX_DESCENDANT_DEPTH;
-      expect(chainBelow((await lineageOf("at0")).descendants)).toEqual(jtis.slice(1, depth + 1));
+      const first = await lineageOf("at0");
+      expect(chainBelow(first.descendants)).toEqual(jtis.slice(1, depth + 1));
+      // The cut says so: the deepest node shown has more below it, and no node above it does.
+      const nodes: LineageNode__Output[] = [];
+      for (let n = first.descendants[0]; n; n = n.children[0]) nodes.push(n);
+      expect(nodes.map((n) => n.more)).toEqual([...Array<boolean>(depth - 1).fill(false), true]);
+      expect(first.truncated).toBe(true);
       expect(chainBelow((await lineageOf(`at${depth}`)).descendants)).toEqual(jtis.slice(depth + 1, 2 * depth + 1));
       const newest = await lineageOf(`at${rotations}`);
       expect(newest.ancestors.map((a) => a.jti)).toEqual(jtis.slice(0, -1).reverse());
       expect(newest.descendants).toEqual([]);
+      expect(newest.truncated).toBe(false);
+      // Within the depth bound, the last token of a chain has nothing more.
+      const nearEnd = await lineageOf(`at${rotations - 3}`);
+      expect(nearEnd.truncated).toBe(false);
+      expect(nearEnd.descendants[0]?.children[0]?.children[0]?.more).toBe(false);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it("says when the answer's size bound leaves tokens out, on the node whose children were cut and on the answer", async () => {
+    // 10,001 tokens exchanged from one child of the root: the walk's 10,000-token budget runs out among them.
+    const fanout = 10_001;
+    const store = storeWith([
+      issued(1, { jti: "root" }),
+      issued(2, { jti: "mid", parent_jti: "root" }, { type: EVENT_TYPES.TOKEN_EXCHANGED }),
+      ...Array.from({ length: fanout }, (_, i) => issued(i + 3, { jti: `leaf${i}`, parent_jti: "mid" }, { type: EVENT_TYPES.TOKEN_EXCHANGED })),
+    ]);
+    const api = await serve(store);
+    try {
+      const r = await unaryCall<LineageResponse__Output>(api.client, "Lineage", { jti: "root" });
+      if (!r.ok) throw new Error(`Lineage failed: ${r.code} ${String(r.error)}`);
+      expect(r.value.truncated).toBe(true);
+      const mid = r.value.descendants[0];
+      expect(mid?.record?.jti).toBe("mid");
+      expect(mid?.more).toBe(true);
+      expect(mid?.children.length).toBe(10_000 - 1);
+      expect(mid?.children.every((c) => !c.more)).toBe(true);
+      // From the cut node on, the rest is there.
+      const fromMid = await unaryCall<LineageResponse__Output>(api.client, "Lineage", { jti: "mid" });
+      expect(fromMid.ok && fromMid.value.descendants.length).toBe(10_000);
+      expect(fromMid.ok && fromMid.value.truncated).toBe(true);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it("says when ancestors past the size bound are left out", async () => {
+    const length = 10_002;
+    const jtis = Array.from({ length }, (_, i) => `c${i}`);
+    const store = storeWith(jtis.map((jti, i) => issued(i + 1, i === 0 ? { jti } : { jti, parent_jti: jtis[i - 1] }, { type: EVENT_TYPES.TOKEN_EXCHANGED })));
+    const api = await serve(store);
+    try {
+      const last = await unaryCall<LineageResponse__Output>(api.client, "Lineage", { jti: jtis[length - 1] });
+      expect(last.ok && last.value.ancestors.length).toBe(10_000);
+      expect(last.ok && last.value.ancestors.at(-1)?.jti).toBe("c1");
+      expect(last.ok && last.value.truncated).toBe(true);
+      const whole = await unaryCall<LineageResponse__Output>(api.client, "Lineage", { jti: jtis[length - 2] });
+      expect(whole.ok && whole.value.ancestors.length).toBe(10_000);
+      expect(whole.ok && whole.value.truncated).toBe(false);
     } finally {
       await api.close();
     }

@@ -9,6 +9,12 @@ import type { LineageNode as _sts_audit_v1_LineageNode, LineageNode__Output as _
 export interface LineageNode {
   'record'?: (_sts_audit_v1_Record | null);
   'children'?: (_sts_audit_v1_LineageNode)[];
+  /**
+   * True when tokens made from this one are left out of `children` (it is on
+   * the deepest level an answer nests, or the answer's size bound was
+   * reached): the Lineage of its jti goes on from here.
+   */
+  'more'?: (boolean);
 }
 
 /**
@@ -17,4 +23,10 @@ export interface LineageNode {
 export interface LineageNode__Output {
   'record': (_sts_audit_v1_Record__Output | null);
   'children': (_sts_audit_v1_LineageNode__Output)[];
+  /**
+   * True when tokens made from this one are left out of `children` (it is on
+   * the deepest level an answer nests, or the answer's size bound was
+   * reached): the Lineage of its jti goes on from here.
+   */
+  'more': (boolean);
 }

@@ -19,6 +19,11 @@ export interface LineageResponse {
    * own: the Lineage of its jti goes on from there.
    */
   'descendants'?: (_sts_audit_v1_LineageNode)[];
+  /**
+   * True when the answer leaves tokens out: ancestors past 10,000, or
+   * descendants past 64 levels or 10,000 tokens (the nodes cut say `more`).
+   */
+  'truncated'?: (boolean);
 }
 
 export interface LineageResponse__Output {
@@ -37,4 +42,9 @@ export interface LineageResponse__Output {
    * own: the Lineage of its jti goes on from there.
    */
   'descendants': (_sts_audit_v1_LineageNode__Output)[];
+  /**
+   * True when the answer leaves tokens out: ancestors past 10,000, or
+   * descendants past 64 levels or 10,000 tokens (the nodes cut say `more`).
+   */
+  'truncated': (boolean);
 }
