@@ -307,6 +307,43 @@ describe("Lineage", () => {
   });
 });
 
+describe("Tail following live records", () => {
+  it("keeps a bounded backlog for a reader that stops reading, and sends the rest from the store once it reads again, in order, none lost or twice", async () => {
+    const store = storeWith([]);
+    const api = await serve(store);
+    const stream = api.client.Tail({ filter: { sub: "s" }, after_sequence: "0" });
+    const seen: number[] = [];
+    stream.on("data", (r: AuditRecord__Output) => seen.push(Number(r.sequence)));
+    const ended = new Promise<void>((resolve) => stream.on("error", () => resolve()));
+    try {
+      await waitFor(() => store.listenerCount("appended") > 0, { message: "the Tail never followed live records" });
+      stream.pause();
+      // Far more than a paused reader's transport buffers take: the Tail falls behind. Every third record is
+      // another subject's, which the filter leaves out.
+      const chunks = 30;
+      const per = 1_000;
+      for (let c = 0; c < chunks; c++) {
+        store.append(Array.from({ length: per }, (_, i) => issued(c * per + i + 1, { jti: `j${c * per + i + 1}`, sub: i % 3 === 2 ? "other" : "s" })));
+        await setImmediate();
+      }
+      const readWhilePaused = store.queries;
+      stream.resume();
+      const expected = Array.from({ length: chunks * per }, (_, i) => i + 1).filter((n) => ((n - 1) % per) % 3 !== 2);
+      await waitFor(() => seen.length >= expected.length, { timeoutMs: 20_000, message: "the records did not all come" });
+      // What it did not keep came from the store, read again once the reader read.
+      expect(store.queries).toBeGreaterThan(readWhilePaused);
+      // A live record appended after the catch-up still comes as it is appended.
+      store.append([issued(chunks * per + 1, { jti: "last", sub: "s" })]);
+      await waitFor(() => seen.length === expected.length + 1, { message: "the live record after the catch-up never came" });
+      expect(seen).toEqual([...expected, chunks * per + 1]);
+    } finally {
+      stream.cancel();
+      await ended;
+      await api.close();
+    }
+  });
+});
+
 describe("Tail catching up", () => {
   const PAGE = 500;
   const pages = 40;

@@ -21,6 +21,8 @@ const CATCH_UP_PAGE = 500;
  * much past the moment verification refuses it (its exp, the configured clock tolerance, a revocation).
  */
 const TAIL_RECHECK_MS = 1_000;
+/** Live records an open Tail keeps for a reader that is behind, before it reads them from the store instead. */
+const LIVE_BACKLOG = CATCH_UP_PAGE;
 
 /** Converts a stored record to the wire message. */
 export function toWire(r: AuditRecord): WireRecord {
@@ -123,10 +125,19 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
         const filter = toFilter(req.filter);
         let after = Number(req.after_sequence) || 0;
         await access.record("Tail", auditor, ctx.peer, { ...filter, after_sequence: after });
-        const live: AuditRecord[] = [];
+        // Records appended while the Tail follows live ones, up to LIVE_BACKLOG. Past that (its reader stopped
+        // reading), they are dropped here and read again from the store, page by page as the reader reads: the store
+        // holds them anyway, so a stalled reader costs one page of memory, not every record appended meanwhile.
+        let live: AuditRecord[] = [];
+        // Catching up from the store (at the open, and after a fall behind), when live appends are not kept.
+        let behind = true;
         let wake: (() => void) | undefined;
         const onAppend = (records: AuditRecord[]): void => {
-          live.push(...records);
+          if (behind) return;
+          if (live.length + records.length > LIVE_BACKLOG) {
+            behind = true;
+            live = [];
+          } else live.push(...records);
           wake?.();
         };
         // Checked only at the open, a 5-minute token would read every new record for as long as the stream stays
@@ -151,27 +162,38 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
           for (const r of records) full = !stream.write(toWire(r));
           if (full) await drained(stream, ctx.signal);
         };
+        store.on("appended", onAppend);
         try {
           if (after === 0) after = store.size;
-          // Catch up from the store a page at a time. In one go, a long trail blocks every other call, piles up in
-          // memory behind a slow reader, and is read with no credential check however long that takes: so each page
-          // waits for the reader, lets other work run, and checks the credential before the next.
-          for (let page = store.query(filter, after, CATCH_UP_PAGE); page.length > 0 && !ctx.cancelled; page = store.query(filter, after, CATCH_UP_PAGE)) {
-            await send(page);
-            after = page[page.length - 1]?.sequence ?? after;
-            await setImmediate();
-            await check();
-          }
-          // Then follow live appends. Nothing is awaited since the last (empty) page: no record was appended in between.
-          store.on("appended", onAppend);
           while (!ctx.cancelled) {
+            if (behind) {
+              // Catch up from the store a page at a time. In one go, a long trail blocks every other call, piles up in
+              // memory behind a slow reader, and is read with no credential check however long that takes: so each
+              // page waits for the reader, lets other work run, and checks the credential before the next.
+              let page = store.query(filter, after, CATCH_UP_PAGE);
+              for (; page.length > 0 && !ctx.cancelled; page = store.query(filter, after, CATCH_UP_PAGE)) {
+                after = page[page.length - 1]?.sequence ?? after;
+                await send(page);
+                await setImmediate();
+                await check();
+              }
+              // In the same turn as the last (empty) page: every record appended from here on reaches `live`.
+              if (page.length === 0) behind = false;
+              continue;
+            }
             if (live.length === 0) {
               const due = Math.max(0, checkedAt + TAIL_RECHECK_MS - Date.now());
               await new Promise<void>((r) => ((wake = r), setTimeout(r, due).unref()));
             }
             // Before anything more is written: records flow only while the last check is under TAIL_RECHECK_MS old.
             if (Date.now() - checkedAt >= TAIL_RECHECK_MS) await check();
-            await send(live.splice(0).filter((r) => AuditStore.matches(r, filter)));
+            // Fallen behind meanwhile: what `live` held is dropped, and the store has it after `after`.
+            if (behind) continue;
+            // `after` moves before the wait for the reader: a fall behind during it catches up from past these.
+            const records = live;
+            live = [];
+            after = records[records.length - 1]?.sequence ?? after;
+            await send(records.filter((r) => AuditStore.matches(r, filter)));
           }
         } finally {
           store.off("appended", onAppend);
