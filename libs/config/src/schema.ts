@@ -23,6 +23,10 @@ const port = z.number().int().min(0).max(65535);
 
 /** The longest delay a Node timer takes, in whole seconds (2^31 - 1 ms). */
 const MAX_TIMER_SECONDS = 2_147_483;
+/** A duration a timer waits: a longer one than Node's timers take fires at once (after 1 ms, with a warning). */
+const timerDuration = duration.pipe(z.number().max(MAX_TIMER_SECONDS, `at most ${MAX_TIMER_SECONDS} seconds (about 24 days), the longest a timer waits`));
+/** A lifetime or period of at least `min` seconds: 0 would issue tokens already expired, or redo a job at every check. */
+const lifetime = (min: number) => duration.pipe(z.number().min(min, `at least ${min}s`));
 const listen = (defaultPort: number) =>
   z
     .strictObject({
@@ -226,9 +230,9 @@ export const clientSchema = z
     /** Access token format per audience: jwt (default) or opaque (introspection only). */
     access_token_format: z.record(z.string(), z.enum(["jwt", "opaque"])).default({}),
     /** Access token lifetime for this client; defaults to tokens.access_token_ttl. */
-    access_token_ttl: duration.optional(),
+    access_token_ttl: lifetime(1).optional(),
     /** Refresh token lifetime (refresh tokens are issued to clients with the refresh_token grant, for user grants). */
-    refresh_token_ttl: duration.default(86400),
+    refresh_token_ttl: lifetime(1).default(86400),
     /** Public keys for private_key_jwt (RFC 7591 jwks); exclusive with jwks_uri. */
     jwks: z.strictObject({ keys: z.array(jwk).min(1) }).optional(),
     /** URL of the client's JWK Set (RFC 7591 jwks_uri); exclusive with jwks. */
@@ -310,7 +314,7 @@ const tlsSourceFields = {
   /** PEM CA bundle that the peers' certificates must chain to. */
   ca_file: filePath.optional(),
   /** How often the three files are read again, so rotated certificates (SVIDs, cert-manager) take effect without a restart; 0 reads them once. Default 60. */
-  reload_interval: duration.optional(),
+  reload_interval: timerDuration.optional(),
   /**
    * The X.509-SVID, its key and the trust bundle taken from the SPIFFE
    * Workload API (a SPIRE agent) instead of the three files, each rotation
@@ -327,7 +331,7 @@ const tlsSourceFields = {
         })
         .optional(),
       /** How long the process waits for its first SVID; past it, it fails to start (it never serves without an identity). */
-      startup_timeout: duration.default(30),
+      startup_timeout: timerDuration.pipe(z.number().min(1, "at least 1s")).default(30),
     })
     .optional(),
 };
@@ -494,7 +498,7 @@ export const configSchema = z.strictObject({
       /** Signing algorithm of new keys. */
       algorithm: z.enum(SIGNING_ALGORITHMS).default("ES256"),
       /** A new key is made when the active one is older than this. */
-      rotate_after: duration.default(7 * 86400),
+      rotate_after: lifetime(60).default(7 * 86400),
       /** A private JWK file to sign with instead of generating keys (kept out of NATS). */
       jwk_file: z.string().optional(),
     })
@@ -502,7 +506,7 @@ export const configSchema = z.strictObject({
   tokens: z
     .strictObject({
       /** Default access token lifetime. */
-      access_token_ttl: duration.default(300),
+      access_token_ttl: lifetime(1).default(300),
       /** Largest accepted age of a client_assertion / assertion `exp` ahead of now. */
       assertion_max_lifetime: duration.default(300),
       /**
@@ -684,7 +688,7 @@ export const configSchema = z.strictObject({
          */
         health: z.strictObject({ host: z.string().default("127.0.0.1"), port }).optional(),
         /** How long a forwarded HTTP call may go without any traffic from its upstream before it is abandoned (504 before an answer, a cut connection after). */
-        upstream_idle_timeout: duration.default(30),
+        upstream_idle_timeout: timerDuration.default(30),
         /** The workload's audience (what inbound tokens must name); defaults to the workload id. */
         audience: z.string().optional(),
         /**
@@ -769,10 +773,7 @@ export const configSchema = z.strictObject({
    * How long a service (or sidecar) may take to start before its /healthz fails, so that an orchestrator restarts one
    * wedged for good (waiting on NATS or on a bucket its owner never makes); 0 for no limit.
    */
-  startup_deadline: duration
-    // A timer cannot wait longer (setTimeout's limit, about 24.8 days): a longer one would fire at once.
-    .refine((seconds) => seconds <= MAX_TIMER_SECONDS, { message: "at most 2147483 seconds (about 24 days); 0 for no limit" })
-    .default(600),
+  startup_deadline: timerDuration.default(600),
   /** The user directory behind UserInfo: user id → OIDC claims. */
   users: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
   telemetry: z
