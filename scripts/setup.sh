@@ -5,10 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_node_major=20
-node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-if [ "$node_major" -lt "$need_node_major" ]; then
-  echo "error: Node.js $need_node_major or newer is required (found: $(node -v 2>/dev/null || echo none))." >&2
+# package.json's engines: vitest's vite needs 20.19 (or 22.12) and the lint config import.meta.dirname.
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' 2>/dev/null; then
+  echo "error: Node.js 20.19 or newer is required (found: $(node -v 2>/dev/null || echo none))." >&2
   exit 1
 fi
 

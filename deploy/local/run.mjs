@@ -1,16 +1,88 @@
 #!/usr/bin/env node
-// Local runner: starts nats-server (unless NATS_URL is set) and every service
-// of the stack as child processes, with data under .data/, and stops them all
-// on Ctrl-C. Plain JavaScript so it runs before anything is built.
+// Local runner: starts nats-server (unless nats.url or NATS_URL names one) and
+// every service of the stack as child processes, with data under .data/, and
+// stops them all on Ctrl-C. Plain JavaScript, run after `tsc -b` (scripts/setup.sh).
+// Nothing starts until the config checks out and every port it names is free.
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
+import { connect, createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const configFile = resolve(process.env.STS_CONFIG ?? join(root, "deploy/local/sts.yaml"));
+
+/** Prints why the stack cannot start and exits, before anything was started. */
+function refuse(lines) {
+  for (const line of [lines].flat()) console.error(`mesh-sts: ${line}`);
+  process.exit(1);
+}
+
+// The services would refuse a bad file one by one, each after nats-server was up: check it once, first, naming the
+// field (and never quoting the file, which holds client secrets).
+const { loadConfig } = await import(pathToFileURL(join(root, "libs/config/dist/index.js")).href);
+let config;
+try {
+  config = loadConfig(configFile, process.env);
+} catch (err) {
+  refuse(err?.name === "ConfigError" ? err.message.split("\n") : `cannot load ${configFile}: ${err?.message ?? err}`);
+}
+
+const natsPort = Number(process.env.STS_NATS_PORT ?? 4222);
+// nats.url in the file, or NATS_URL (which overrides it): a NATS server is given, the runner starts none.
+let natsUrl = config.nats.url;
+
+/** Every listener the stack would open, with the config field that names it (port 0 picks a free one: not listed). */
+function listeners() {
+  const out = [];
+  const add = (field, host, port) => port && out.push({ field, host, port });
+  if (!natsUrl) add("the local nats-server (STS_NATS_PORT)", "127.0.0.1", natsPort);
+  for (const [name, s] of Object.entries(config.services)) {
+    if (!existsSync(join(root, `services/${name}/dist/main.js`))) continue;
+    add(`services.${name}.port`, s.bind ?? s.host, s.port);
+    add(`services.${name}.admin_port`, s.bind ?? s.host, s.admin_port);
+  }
+  const demoBuilt = existsSync(join(root, "services/demo/dist/service.js"));
+  for (const [w, sc] of Object.entries(config.sidecars)) {
+    for (const l of ["inbound", "outbound", "grpc_inbound", "grpc_outbound", "health"]) add(`sidecars.${w}.${l}.port`, sc[l]?.host, sc[l]?.port);
+    if (demoBuilt) {
+      const upstream = new URL(sc.upstream);
+      add(`sidecars.${w}.upstream (the demo service ${w})`, upstream.hostname, Number(upstream.port));
+    }
+  }
+  return out;
+}
+
+/** Why `l` cannot be listened on, or undefined when it can (the port is let go at once). */
+function unavailable(l) {
+  return new Promise((resolveCheck) => {
+    const server = createServer();
+    server.once("error", (err) => resolveCheck(err.code ?? String(err)));
+    server.listen({ host: l.host, port: l.port, exclusive: true }, () => server.close(() => resolveCheck(undefined)));
+  });
+}
+
+{
+  const all = listeners();
+  const problems = [];
+  const seen = new Map();
+  for (const l of all) {
+    const key = `${l.host}:${l.port}`;
+    if (seen.has(key)) problems.push(`${l.field} and ${seen.get(key)} both name ${key} in ${configFile}`);
+    else seen.set(key, l.field);
+  }
+  for (const l of all) {
+    const why = await unavailable(l);
+    if (why === "EADDRINUSE")
+      problems.push(
+        `${l.host}:${l.port} (${l.field}) is in use: see \`ss -ltnp 'sport = :${l.port}'\` and stop what holds it, or change the port in ${configFile}`,
+      );
+    else if (why) problems.push(`cannot listen on ${l.host}:${l.port} (${l.field}): ${why}`);
+  }
+  if (problems.length > 0) refuse(problems);
+}
+
 const dataDir = resolve(process.env.STS_DATA_DIR ?? join(root, ".data"));
 mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
@@ -75,8 +147,6 @@ function waitPort(port, host = "127.0.0.1", timeoutMs = 20000) {
   });
 }
 
-const natsPort = Number(process.env.STS_NATS_PORT ?? 4222);
-let natsUrl = process.env.NATS_URL;
 // Our own nats-server requires a user per service, with the least-privilege permissions of
 // deploy/k8s/nats/permissions.conf (see deploy/local/nats-server.conf); with NATS_URL, give credentials with STS_NATS_*.
 const natsUsers = {};
@@ -99,9 +169,15 @@ if (!natsUrl) {
   }
   const passwords = Object.fromEntries(Object.entries(natsUsers).map(([name, u]) => [`STS_NATS_${name.toUpperCase()}_PASSWORD`, u.password]));
   const conf = join(root, "deploy/local/nats-server.conf");
-  start("nats", bin, ["-c", conf, "-js", "-sd", join(dataDir, "nats"), "-a", "127.0.0.1", "-p", String(natsPort)], passwords);
+  // nats.data_dir, unless STS_DATA_DIR moves every piece of local state.
+  const store = process.env.STS_DATA_DIR ? join(dataDir, "nats") : resolve(root, config.nats.data_dir);
+  start("nats", bin, ["-c", conf, "-js", "-sd", store, "-a", "127.0.0.1", "-p", String(natsPort)], passwords);
   natsUrl = `nats://127.0.0.1:${natsPort}`;
-  await waitPort(natsPort);
+  await waitPort(natsPort).catch((err) => {
+    console.error(`[nats] ${err.message}; stopping the stack`);
+    stopAll(1);
+    return new Promise(() => {});
+  });
 }
 
 const master = persistentSecret("master.key");
@@ -112,29 +188,26 @@ const env = {
   STS_MASTER_KEY_FILE: master.file,
   STS_EXCHANGER_CLIENT_SECRET: exchangerSecret.value,
   STS_POLICY_ADMIN_TOKEN: persistentSecret("policy-admin.token").value,
-  STS_AUDIT_DB: join(dataDir, "audit.sqlite"),
+  // audit.db_path (relative to the repository, where the services run) unless STS_DATA_DIR moves local state.
+  ...(process.env.STS_DATA_DIR && { STS_AUDIT_DB: join(dataDir, "audit.sqlite") }),
 };
 const service = (name) => ["--enable-source-maps", join(root, `services/${name}/dist/main.js`)];
-const { parse } = await import("yaml");
-const doc = parse(readFileSync(configFile, "utf8")) ?? {};
 for (const name of ["issuer", "policy", "exchanger", "gateway", "audit"]) {
   if (!existsSync(join(root, `services/${name}/dist/main.js`))) continue;
   start(name, process.execPath, service(name), { ...env, ...natsEnv(name) });
   // The issuer creates the events stream and the buckets the others open (their NATS users may not): it goes first.
   if (name === "issuer") {
-    await waitPort(Number(process.env.STS_ISSUER_PORT ?? doc.services?.issuer?.port ?? 50051), doc.services?.issuer?.host ?? "127.0.0.1", 60000).catch(
-      (err) => {
-        console.error(`[issuer] ${err.message}; stopping the stack`);
-        stopAll(1);
-        return new Promise(() => {});
-      },
-    );
+    await waitPort(config.services.issuer.port, config.services.issuer.host, 60000).catch((err) => {
+      console.error(`[issuer] ${err.message}; stopping the stack`);
+      stopAll(1);
+      return new Promise(() => {});
+    });
   }
 }
 // The demo: each workload of `sidecars` with its sidecar (secrets from the config's clients).
-const secrets = Object.fromEntries((doc.clients ?? []).map((c) => [c.client_id, c.client_secret]));
+const secrets = Object.fromEntries(config.clients.map((c) => [c.client_id, c.client_secret]));
 const demo = join(root, "services/demo/dist/service.js");
-for (const [workload, sc] of Object.entries(doc.sidecars ?? {})) {
+for (const [workload, sc] of Object.entries(config.sidecars)) {
   const upstream = new URL(sc.upstream);
   const next = Object.keys(sc.routes ?? {})[0];
   if (existsSync(demo)) {

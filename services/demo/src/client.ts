@@ -6,7 +6,7 @@
  *
  *   npm run demo        (with the local stack from `npm start` running)
  */
-import { credentials } from "@grpc/grpc-js";
+import { credentials, status } from "@grpc/grpc-js";
 import { loadAuditProto } from "@sts/proto";
 import type { LineageResponse__Output } from "@sts/proto";
 
@@ -65,8 +65,15 @@ if (last?.jti) {
   const audit = new (loadAuditProto().sts.audit.v1.AuditService)(auditAddr, credentials.createInsecure());
   // The audit projection follows the stream within milliseconds; retry briefly.
   let lineage: LineageResponse__Output | undefined;
+  let failure = "";
   for (let i = 0; i < 20 && !lineage; i++) {
-    lineage = await new Promise<LineageResponse__Output | undefined>((resolve) => audit.Lineage({ jti: last?.jti }, (err, v) => resolve(err ? undefined : v)));
+    lineage = await new Promise<LineageResponse__Output | undefined>((resolve) =>
+      audit.Lineage({ jti: last?.jti }, (err, v) => {
+        // Said as it is: unreachable, refused (the audit API wants a credential), or the record not there yet.
+        if (err) failure = `${status[err.code] ?? err.code}: ${err.details}`;
+        resolve(err ? undefined : v);
+      }),
+    );
     if (!lineage) await new Promise((r) => setTimeout(r, 100));
   }
   audit.close();
@@ -77,5 +84,5 @@ if (last?.jti) {
         `  ${r.type.padEnd(16)} jti=${r.jti}  client=${r.client_id}  aud=${r.aud.join(",")}  scope="${r.scope}"${r.parent_jti ? `  from=${r.parent_jti}` : ""}`,
       );
     }
-  } else console.log(`\n(audit service at ${auditAddr} not reachable: no lineage shown)`);
+  } else console.log(`\n(no lineage shown: the audit service at ${auditAddr} answered ${failure})`);
 }
