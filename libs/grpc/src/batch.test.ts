@@ -48,6 +48,30 @@ describe("CallCoalescer", () => {
     expect(await Promise.all(later)).toEqual(["1", "2"]);
   });
 
+  it("refuses a call at once (temporarily_unavailable) while maxQueued calls wait behind busy slots, and takes calls again once they leave", async () => {
+    const { batches, send } = recorder<number>();
+    const c = new CallCoalescer<number, string>(send, { maxInFlight: 1, maxQueued: 2 });
+    const first = c.call(0);
+    await turn();
+    const waiting = [1, 2].map((n) => c.call(n));
+    const refused = await c.call(3).then(
+      () => "answered",
+      (err: unknown) => (err instanceof OAuthError ? err.code : String(err)),
+    );
+    expect(refused).toBe("temporarily_unavailable");
+    expect(batches).toHaveLength(1);
+    batches[0]?.answer([{ response: "0" }]);
+    await first;
+    await turn();
+    expect(batches[1]?.items.map((i) => i.request)).toEqual([1, 2]);
+    const taken = c.call(4);
+    batches[1]?.answer([{ response: "1" }, { response: "2" }]);
+    expect(await Promise.all(waiting)).toEqual(["1", "2"]);
+    await turn();
+    batches[2]?.answer([{ response: "4" }]);
+    expect(await taken).toBe("4");
+  });
+
   it("splits a burst larger than maxBatch", async () => {
     const { batches, send } = recorder<number>();
     const c = new CallCoalescer<number, string>(send, { maxBatch: 2, maxInFlight: 4 });

@@ -7,7 +7,7 @@
  * round trip instead of 40.
  */
 import { SpanKind, SpanStatusCode, context, propagation, trace } from "@opentelemetry/api";
-import { OAuthError, invalidRequest, toOAuthError } from "@sts/errors";
+import { OAuthError, invalidRequest, toOAuthError, unavailable } from "@sts/errors";
 import { extractTraceContext } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
 import type { Client, Metadata } from "@grpc/grpc-js";
@@ -62,7 +62,16 @@ export interface CoalescerOptions {
    * names and quotes outweigh protobuf's tags and lengths).
    */
   sizeOf?: (request: unknown) => number;
+  /**
+   * Calls that may wait while every batch slot is out; past it a call is refused at once with
+   * temporarily_unavailable. A caller flooding a slow upstream then holds this many requests in memory, not all of
+   * them, and each waiting call is answered within a bounded number of batch round trips. Default 4096.
+   */
+  maxQueued?: number;
 }
+
+/** Default of {@link CoalescerOptions.maxQueued}. */
+const DEFAULT_MAX_QUEUED = 4096;
 
 /**
  * Default byte budget of a batch: three quarters of the receive limit of a
@@ -99,6 +108,7 @@ export class CallCoalescer<Req, Res> {
   readonly #maxInFlight: number;
   readonly #maxBytes: number;
   readonly #sizeOf: (request: unknown) => number;
+  readonly #maxQueued: number;
   #queue: Array<Waiting<Req, Res> & { size: number }> = [];
   #scheduled = false;
   #inFlight = 0;
@@ -110,10 +120,12 @@ export class CallCoalescer<Req, Res> {
     this.#maxBytes = options.maxBytes ?? DEFAULT_BATCH_BYTES;
     if (!(this.#maxBytes > 0)) throw new TypeError("CallCoalescer: maxBytes must be positive");
     this.#sizeOf = options.sizeOf ?? jsonBytes;
+    this.#maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED;
   }
 
   /** Queues one request; resolves with its response, rejects with its OAuthError (or the batch call's). */
   call(request: Req): Promise<Res> {
+    if (this.#queue.length >= this.#maxQueued) return Promise.reject(unavailable("too many requests are waiting for the upstream; retry shortly"));
     const trace_context: Record<string, string> = {};
     propagation.inject(context.active(), trace_context);
     return new Promise<Res>((resolve, reject) => {

@@ -24,6 +24,7 @@ import type { OAuthForm } from "./form.js";
 import { refuseRepeatedHeaders } from "./headers.js";
 import { metadataPaths, serverMetadata } from "./metadata.js";
 import { methodNotAllowed, sendError, sendJson } from "./respond.js";
+import { TokenLanes } from "./token-lanes.js";
 
 /** Default time a client has to send its request's headers (a slowloris holds a connection no longer). */
 export const HEADERS_TIMEOUT_MS = 10_000;
@@ -32,6 +33,12 @@ export const REQUEST_TIMEOUT_MS = 30_000;
 
 /** The `error.type` of a request whose client closed the connection before its body was read. */
 const CLIENT_GONE = "client_closed";
+/**
+ * Token requests with a credential not yet accepted that may wait for the issuer; past it they are answered 503 at
+ * once. Four full batches: a flood of wrong secrets costs that much memory, and a client new to the issuer waits at
+ * most a few batch round trips.
+ */
+const UNPROVEN_QUEUE = 256;
 
 /** Options of startGateway. */
 export interface GatewayOptions {
@@ -133,8 +140,13 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
   // The identifier exactly as configured goes into the metadata (RFC 8414 §3.3); endpoint URLs are built on its base.
   const metadataAt = new Set(metadataPaths(options.issuer));
   const deadlineMs = options.deadlineMs ?? 8000;
-  // Token requests that arrive together go to the issuer in one TokenBatch call.
-  const tokenCalls = coalescedCalls<TokenRequest, TokenResponse__Output>({ client: options.token, method: "TokenBatch", deadlineMs });
+  // Token requests that arrive together go to the issuer in one TokenBatch call: those with a credential the issuer
+  // accepted lately in batches of their own, the rest (which may wait on scrypt there) in a lane with a short queue.
+  const batches = { client: options.token, method: "TokenBatch", deadlineMs };
+  const tokenCalls = new TokenLanes(
+    coalescedCalls<TokenRequest, TokenResponse__Output>(batches),
+    coalescedCalls<TokenRequest, TokenResponse__Output>(batches, { maxQueued: UNPROVEN_QUEUE }),
+  );
   const ctx: GatewayContext = { issuer: options.issuer, token: options.token, tokenCalls, exchange: options.exchange, logger: options.logger, deadlineMs };
   const maxBody = options.maxBodyBytes ?? maxBodyBytesFor(8192);
   const metadata = serverMetadata(options.issuer, {

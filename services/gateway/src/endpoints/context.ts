@@ -1,17 +1,17 @@
 /** What every endpoint handler gets. */
 import type { IncomingMessage } from "node:http";
-import type { CallCoalescer } from "@sts/grpc";
-import type { ExchangeServiceClient, TokenServiceClient, ClientAuthentication, TokenRequest, TokenResponse__Output } from "@sts/proto";
+import type { ExchangeServiceClient, TokenServiceClient, ClientAuthentication } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import type { OAuthForm } from "../form.js";
+import type { TokenLanes } from "../token-lanes.js";
 
 /** Shared by the endpoints. */
 export interface GatewayContext {
   /** The issuer identifier, exactly as configured; endpoint URLs are built from it with issuerEndpoint. */
   issuer: string;
   token: TokenServiceClient;
-  /** Token calls, coalesced into TokenBatch calls. */
-  tokenCalls: CallCoalescer<TokenRequest, TokenResponse__Output>;
+  /** Token calls, coalesced into TokenBatch calls in two lanes. */
+  tokenCalls: TokenLanes;
   exchange: ExchangeServiceClient | undefined;
   logger: Logger;
   /** Deadline of backend calls. */
