@@ -173,6 +173,41 @@ describe("sealing", () => {
     }
   });
 
+  it("refuses a sealed key whose tag is cut short, or of another record version: a 4-byte GCM tag is forged in 2^32 tries", () => {
+    const box = sealPrivateJwk({ d: "secret" }, "kid1", master);
+    const tag = Buffer.from(box.tag, "base64url");
+    for (const bytes of [4, 12, 15]) {
+      expect(() => openPrivateJwk({ ...box, tag: tag.subarray(0, bytes).toString("base64url") }, "kid1", master)).toThrow(/tag of the wrong length/);
+    }
+    expect(() => openPrivateJwk({ ...box, iv: Buffer.alloc(16).toString("base64url") }, "kid1", master)).toThrow(/wrong length/);
+    expect(() => openPrivateJwk({ ...box, v: 2 } as unknown as typeof box, "kid1", master)).toThrow(/unknown record version/);
+  });
+
+  it.each([
+    ["one letter repeated (read as hex, odd)", "a".repeat(43), /odd number/],
+    ["32 bytes of a 3-byte pattern (base64url of one letter repeated)", "g".repeat(43), /not random/],
+    ["32 zero bytes (base64)", Buffer.alloc(32).toString("base64"), /not random/],
+    ["32 zero bytes (hex)", "0".repeat(64), /not random/],
+    ["a short pattern repeated (hex)", "0123456789abcdef".repeat(4), /not random/],
+    ["a short pattern repeated (base64)", Buffer.from("abc".repeat(16)).toString("base64"), /not random/],
+    ["base64 with stray bits in its last character", `${randomBytes(32).toString("base64url").slice(0, 42)}B`, /must be hex, base64url or base64/],
+    ["base64 with the wrong padding", `${randomBytes(32).toString("base64")}=`, /must be hex, base64url or base64/],
+    ["both base64 alphabets at once", `+_${randomBytes(32).toString("base64url").slice(2)}`, /must be hex, base64url or base64/],
+    ["hex of fewer than 32 bytes, also readable as base64 of more", randomBytes(30).toString("hex"), /at least 32/],
+  ])("refuses %s: not exactly the encoding of 32+ random bytes", (_what, text, why) => {
+    expect(() => parseMasterKey(text)).toThrow(TypeError);
+    expect(() => parseMasterKey(text)).toThrow(why);
+  });
+
+  it("takes the keys the local runner, the test harness and `openssl rand` make", () => {
+    for (let i = 0; i < 200; i++) {
+      const bytes = randomBytes(32);
+      for (const text of [bytes.toString("base64url"), bytes.toString("base64"), bytes.toString("hex"), `${bytes.toString("base64")}\n`]) {
+        expect(() => parseMasterKey(text)).not.toThrow();
+      }
+    }
+  });
+
   it.each([
     ["a passphrase", "correct horse battery staple, and a long tail of words to pass 32 bytes"],
     ["hex with an odd number of digits", randomBytes(32).toString("hex") + "a"],

@@ -172,11 +172,12 @@ export function upcomingKeyAt(keys: readonly StoredKey[], now: number): StoredKe
 
 /**
  * Every key an operator should see, oldest first, with its state: the published ones and the withdrawn ones still
- * on record. A retired key (no longer published, deleted at the ring's next maintenance) is left out.
+ * on record. A retired key (no longer published, deleted at the ring's next maintenance) is left out. `signing` names
+ * the key that signs when the ring knows better than the order of activations (its key file's key).
  */
-export function keyStatusesAt(keys: readonly StoredKey[], now: number, policy: LifecyclePolicy): KeyStatus[] {
-  const signing = signingKeyAt(keys, now)?.kid;
+export function keyStatusesAt(keys: readonly StoredKey[], now: number, policy: LifecyclePolicy, signing = signingKeyAt(keys, now)?.kid): KeyStatus[] {
   const retired = new Set(retiredKeysAt(keys, now, policy).map((k) => k.kid));
+  if (signing !== undefined) retired.delete(signing);
   const stateOf = (k: StoredKey): KeyState =>
     isWithdrawn(k) ? KEY_STATES.WITHDRAWN : k.kid === signing ? KEY_STATES.SIGNING : k.activate_at > now ? KEY_STATES.UPCOMING : KEY_STATES.VERIFYING;
   return keys

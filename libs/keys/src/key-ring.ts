@@ -167,8 +167,15 @@ export class SigningKeyRing {
   }
 
   async #loadFileKey(file: string): Promise<void> {
-    const jwk = JSON.parse(readFileSync(file, "utf8")) as JWK;
-    if (typeof jwk.d !== "string") throw new TypeError(`${file} holds no private key`);
+    let jwk: JWK | null;
+    try {
+      jwk = JSON.parse(readFileSync(file, "utf8")) as JWK | null;
+    } catch (err) {
+      // JSON.parse quotes the text around the fault, here private key bytes, into a message the start-up prints.
+      if (err instanceof SyntaxError) throw new TypeError(`${file} is not valid JSON`);
+      throw err;
+    }
+    if (typeof jwk !== "object" || jwk === null || typeof jwk.d !== "string") throw new TypeError(`${file} holds no private key`);
     const alg = jwk.alg ?? this.#o.algorithm;
     // Derived from the private key, so only public members are published: not `oth`, and not the `key_ops: ["sign"]`
     // and `ext` a WebCrypto export carries, for which every jose verifier passes the key over (no applicable key).
@@ -178,7 +185,11 @@ export class SigningKeyRing {
     if (kid.length > MAX_KID_CHARS) throw new TypeError(`${file}: its kid is longer than ${MAX_KID_CHARS} characters`);
     this.#imported.set(kid, importSigningKey(jwk, kid, alg));
     const t = this.#o.now();
-    this.#fileKey = await this.#recordFileKey({ kid, alg, created_at: t, activate_at: t, public_jwk: { ...publicJwk, kid, alg, use: "sig" } });
+    // After every other key in service, a ring key waiting to activate (a rotation made just before, or a replica still
+    // on the master key) included: the newest key has no successor, so every verifier keeps publishing it.
+    const latest = Math.max(...this.#o.store.list().map((k) => (k.kid === kid || isWithdrawn(k) ? -Infinity : k.activate_at)));
+    const activateAt = Math.max(t, latest + 1);
+    this.#fileKey = await this.#recordFileKey({ kid, alg, created_at: t, activate_at: activateAt, public_jwk: { ...publicJwk, kid, alg, use: "sig" } });
   }
 
   /**
@@ -330,14 +341,32 @@ export class SigningKeyRing {
     return imported;
   }
 
-  /** The JWKS document: every key still valid for verification. */
-  jwks(): { keys: JWK[] } {
-    return jwksOf(publishedKeysAt(this.#keys(), this.#o.now(), this.#o.policy));
+  /**
+   * The longest lifetime, in seconds, of anything signed with the ring's keys: past it an old key may leave the JWKS
+   * and a withdrawn one's records be pruned, so nothing signed may live longer.
+   */
+  get maxTokenLifetime(): number {
+    return this.#o.policy.maxTokenLifetime;
   }
 
-  /** Every key an operator should see, with its state now (see keyStatusesAt). */
+  /** The JWKS document: every key still valid for verification, and always the key this ring signs with. */
+  jwks(): { keys: JWK[] } {
+    const keys = this.#keys();
+    const published = publishedKeysAt(keys, this.#o.now(), this.#o.policy);
+    // A ring key made after the file key was recorded (a replica still on the master key) would retire it in the
+    // order of activations, while this ring keeps signing with it: every token refused.
+    const own = this.#fileKey && keys.find((k) => k.kid === this.#fileKey?.kid);
+    if (own && !isWithdrawn(own) && !published.includes(own)) published.push(own);
+    return jwksOf(published);
+  }
+
+  /** Every key an operator should see, with its state now (see keyStatusesAt); on a key file, its key is the one signing. */
   statuses(): KeyStatus[] {
-    return keyStatusesAt(this.#keys(), this.#o.now(), this.#o.policy);
+    const keys = this.#keys();
+    const now = this.#o.now();
+    const own = this.#fileKey && keys.find((k) => k.kid === this.#fileKey?.kid);
+    if (!own || isWithdrawn(own)) return keyStatusesAt(keys, now, this.#o.policy);
+    return keyStatusesAt(keys, now, this.#o.policy, own.kid);
   }
 
   /**

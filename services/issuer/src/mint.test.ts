@@ -5,18 +5,22 @@
  * birth), and the minter writes the rest into the token and its event,
  * leaving out the kid that signs it.
  */
+import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair } from "jose";
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify } from "jose";
+import type { ClientRecord } from "@sts/client-auth";
 import { OAuthError, unavailable } from "@sts/errors";
 import { MAX_KID_CHARS, MAX_LINEAGE, importSigningKey } from "@sts/jwt";
 import type { AccessTokenClaims } from "@sts/jwt";
-import type { SigningKeyRing } from "@sts/keys";
+import { SigningKeyRing, memoryKeyStore, parseMasterKey } from "@sts/keys";
 import { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
 import { TokenMinter } from "./mint.js";
 import type { MintInput, TokenEventData } from "./mint.js";
 import type { OpaqueTokens } from "./opaque-tokens.js";
 import { checkLineageKids } from "./service.js";
+import { issueTokens } from "./grants/issue-tokens.js";
+import type { GrantDeps } from "./grants/grant.js";
 
 const STS = "https://sts.test";
 const T = 1_800_000_000;
@@ -89,7 +93,7 @@ describe("the minter and lineage_kids", () => {
         return Promise.resolve("sto_test");
       },
     } as unknown as OpaqueTokens;
-    const ring = { signingKey: () => key } as unknown as SigningKeyRing;
+    const ring = { signingKey: () => key, maxTokenLifetime: 3600 } as unknown as SigningKeyRing;
     return { minter: new TokenMinter({ issuer: STS, ring, opaque, events, now: () => T }), published, stored };
   }
 
@@ -130,5 +134,71 @@ describe("the minter and lineage_kids", () => {
     expect(stored[0]?.lineage_kids).toEqual(["k3", "k1"]);
     expect(published[0]).toMatchObject({ lineage_kids: ["k3", "k1"] });
     expect(published[0]).not.toHaveProperty("kid");
+  });
+});
+
+describe("the minter and the key ring's maxTokenLifetime", () => {
+  const BOUND = 300;
+  const policy = { rotateAfter: 86_400, maxTokenLifetime: BOUND, clockTolerance: 60 };
+
+  /** A real ring (its keys sealed under a master key) and the minter on it, as main.ts wires them. */
+  async function minterOnRing(): Promise<{ minter: TokenMinter; ring: SigningKeyRing }> {
+    const ring = new SigningKeyRing({
+      store: memoryKeyStore(),
+      algorithm: "ES256",
+      policy,
+      masterKey: parseMasterKey(randomBytes(32).toString("base64url")),
+      now: () => T,
+    });
+    await ring.init();
+    const events = { publish: () => Promise.resolve({ id: "e", seq: 1, duplicate: false }) } as unknown as EventPublisher;
+    return { minter: new TokenMinter({ issuer: STS, ring, opaque: {} as OpaqueTokens, events, now: () => T }), ring };
+  }
+
+  /** A client registered (RFC 7591) while the limit was an hour, its record keeping that TTL after the operator lowered it. */
+  const registeredEarlier: ClientRecord = {
+    client_id: "svc-old",
+    token_endpoint_auth_method: "client_secret_basic",
+    grant_types: ["urn:ietf:params:oauth:grant-type:jwt-bearer"],
+    scope: ["openid"],
+    audience: ["api"],
+    access_token_format: {},
+    access_token_ttl: 3600,
+    internal: false,
+    created_at: 0,
+    updated_at: 0,
+  };
+
+  it("signs access and ID tokens for a client whose stored TTL is above the bound with exp - iat equal to the bound: never past the key's publication or a withdrawn kid's record", async () => {
+    const { minter, ring } = await minterOnRing();
+    const deps = { minter, defaultTtl: 60, now: () => T, isUser: () => false } as unknown as GrantDeps;
+    const response = await issueTokens(
+      { sub: "alice", client: registeredEarlier, scope: ["openid"], audience: ["api"], grantType: registeredEarlier.grant_types[0] as string, user: {} },
+      deps,
+    );
+    expect(response.expires_in).toBe(String(BOUND));
+    const jwks = createLocalJWKSet(ring.jwks());
+    const currentDate = new Date(T * 1000);
+    const access = await jwtVerify(response.access_token ?? "", jwks, { issuer: STS, audience: "api", typ: "at+jwt", currentDate });
+    expect((access.payload.exp ?? 0) - (access.payload.iat ?? 0)).toBe(BOUND);
+    const id = await jwtVerify(response.id_token ?? "", jwks, { issuer: STS, audience: "svc-old", currentDate });
+    expect((id.payload.exp ?? 0) - (id.payload.iat ?? 0)).toBe(BOUND);
+  });
+
+  it("keeps a TTL under the bound, and an exchange's notAfter under both", async () => {
+    const { minter } = await minterOnRing();
+    const input: MintInput = {
+      sub: "alice",
+      clientId: "svc-a",
+      audience: ["api"],
+      scope: [],
+      ttl: 120,
+      format: "jwt",
+      grantType: "client_credentials",
+      eventType: EVENT_TYPES.TOKEN_ISSUED,
+    };
+    expect(await minter.mint(input)).toMatchObject({ exp: T + 120, expiresIn: 120 });
+    expect(await minter.mint({ ...input, ttl: 3600, notAfter: T + 90 })).toMatchObject({ exp: T + 90, expiresIn: 90 });
+    expect(decodeJwt(minter.idToken({ sub: "alice", clientId: "svc-a", ttl: 120 }).token)).toMatchObject({ iat: T, exp: T + 120 });
   });
 });

@@ -35,7 +35,7 @@ export interface MintInput {
   /** Primary audience first. */
   audience: readonly string[];
   scope: readonly string[];
-  /** Lifetime wanted, in seconds. */
+  /** Lifetime wanted, in seconds; never more than the key ring's maxTokenLifetime (see TokenMinter). */
   ttl: number;
   /** Absolute cap on exp (exchanges never outlive their subject token). */
   notAfter?: number;
@@ -149,10 +149,16 @@ export interface IdTokenInput {
   sub: string;
   clientId: string;
   nonce?: string;
+  /** Lifetime wanted, in seconds; never more than the key ring's maxTokenLifetime (see TokenMinter). */
   ttl: number;
 }
 
-/** Makes signed or opaque access tokens and records each one. */
+/**
+ * Makes signed or opaque access tokens and records each one. No token lives longer than the ring's maxTokenLifetime,
+ * whatever TTL a client's record holds (one registered before an operator lowered the limit keeps the higher one): the
+ * ring publishes an old key, and keeps a withdrawn key's revocation record, only that long, so a token living longer
+ * would be refused with its key retired, or verify again once its key's withdrawal is forgotten.
+ */
 export class TokenMinter {
   readonly #issued = getMeter("@sts/issuer").createCounter("sts.tokens.issued", {
     description: "Access tokens handed out (each after its event is durable), by grant type and format",
@@ -173,6 +179,11 @@ export class TokenMinter {
     return key;
   }
 
+  /** The exp of a token issued at `iat` wanting `ttl` seconds, held to the ring's bound. */
+  #expiry(iat: number, ttl: number): number {
+    return iat + Math.min(ttl, this.deps.ring.maxTokenLifetime);
+  }
+
   /** Signs an ID token for a client (aud = client_id), echoing the nonce; its jti goes into the access token's event. */
   idToken(input: IdTokenInput): { token: string; jti: string } {
     const iat = this.deps.now();
@@ -180,7 +191,7 @@ export class TokenMinter {
     const key = this.#signingKey();
     const token = signJwt(
       // No auth_time (OIDC Core §2): the user is not present in these grants, so no authentication happened at iat.
-      { iss: this.deps.issuer, sub: input.sub, aud: input.clientId, iat, exp: iat + input.ttl, jti, ...(input.nonce && { nonce: input.nonce }) },
+      { iss: this.deps.issuer, sub: input.sub, aud: input.clientId, iat, exp: this.#expiry(iat, input.ttl), jti, ...(input.nonce && { nonce: input.nonce }) },
       key,
       "JWT",
     );
@@ -191,7 +202,7 @@ export class TokenMinter {
   async mint(input: MintInput): Promise<MintedToken> {
     const { issuer, opaque, events, now } = this.deps;
     const iat = now();
-    let exp = iat + input.ttl;
+    let exp = this.#expiry(iat, input.ttl);
     if (input.notAfter !== undefined) exp = Math.min(exp, input.notAfter);
     const jti = newJti();
     const scope = formatScopes([...input.scope]);
