@@ -89,18 +89,28 @@ export function grpcStatusOf(code: OAuthErrorCode): GrpcStatus {
   return ERROR_TABLE[code].grpc;
 }
 
-/** Best-effort code for a gRPC status received without our metadata (e.g. a deadline). */
-export function codeFromGrpcStatus(status: GrpcStatus): OAuthErrorCode {
+/**
+ * grpc-js's own refusal of a message over the receiver's limit (its stream decoder, and its decompression filter for
+ * a compressed one): the status a server of this stack answers for a request too large, before any handler runs.
+ */
+const MESSAGE_TOO_LARGE = /^Received message (?:larger than max \(\d+ vs\.? \d+\)|that decompresses to a size larger than \d+)$/;
+
+/**
+ * The code for a gRPC status received without the `oauth-error` metadata every handler of this stack attaches: it
+ * came from the transport, a proxy or an RBAC filter, so it is never a verdict on the end client's credentials or
+ * request (an UNAUTHENTICATED from a mesh filter is not the client's invalid_client). The one exception is grpc-js's
+ * message-size refusal (`details`), which is the request's own size. Anything else is retryable when gRPC says so,
+ * else our failure.
+ */
+export function codeFromGrpcStatus(status: GrpcStatus, details = ""): OAuthErrorCode {
   switch (status) {
     case GrpcStatus.UNAVAILABLE:
     case GrpcStatus.DEADLINE_EXCEEDED:
-    case GrpcStatus.RESOURCE_EXHAUSTED:
     case GrpcStatus.CANCELLED:
       return "temporarily_unavailable";
-    case GrpcStatus.INVALID_ARGUMENT:
-      return "invalid_request";
-    case GrpcStatus.UNAUTHENTICATED:
-      return "invalid_client";
+    case GrpcStatus.RESOURCE_EXHAUSTED:
+      // Any other RESOURCE_EXHAUSTED is load: a quota, or an HTTP/2 ENHANCE_YOUR_CALM reset, which grpc-js maps here.
+      return MESSAGE_TOO_LARGE.test(details) ? "invalid_request" : "temporarily_unavailable";
     default:
       return "server_error";
   }

@@ -7,6 +7,7 @@
  * RPC conventions), with the OAuth error code as `error.type` when it failed.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
+import type { PeerCertificate } from "node:tls";
 import { status as grpcStatus } from "@grpc/grpc-js";
 import type { Metadata, ServerUnaryCall, ServerWritableStream, handleServerStreamingCall, handleUnaryCall, sendUnaryData } from "@grpc/grpc-js";
 import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
@@ -26,7 +27,10 @@ export interface CallContext {
   /** Whether the caller has gone (it cancelled, or its deadline passed): read before work nobody would receive. Allocates nothing, unlike `signal`. */
   readonly cancelled: boolean;
   peer: string;
-  /** The SPIFFE ID of the caller's TLS certificate, when it presented an X.509-SVID (grpc_tls). */
+  /**
+   * The SPIFFE ID of the caller's TLS certificate, when it presented an X.509-SVID (grpc_tls) that is valid now: none
+   * once it has expired, though the connection it opened before then may still be up.
+   */
   peerSpiffeId: string | undefined;
   logger: Logger;
 }
@@ -91,7 +95,7 @@ function contextOf(
     },
     get peerSpiffeId() {
       const cert = call.getAuthContext()?.sslPeerCertificate;
-      return cert ? spiffeIdOf(cert) : undefined;
+      return cert && validNow(cert) ? spiffeIdOf(cert) : undefined;
     },
     logger: logger ?? (console as unknown as Logger),
   };
@@ -104,6 +108,17 @@ function contextOf(
   };
 }
 
+/**
+ * Whether a peer's certificate is inside its validity period now. TLS checks it only at the handshake, and a channel
+ * with keepalive keeps its connection for as long as it likes: a certificate that expired (or a stolen one) would
+ * otherwise keep its identity on a connection opened before. No clock tolerance, as the handshake allows none; a
+ * date that does not parse fails closed.
+ */
+function validNow(cert: PeerCertificate): boolean {
+  const now = Date.now();
+  return Date.parse(cert.valid_from) <= now && now <= Date.parse(cert.valid_to);
+}
+
 /** Whether the `authorization` metadata is `Bearer <secret>`, compared in constant time (digests, so lengths leak nothing either). */
 export function hasBearerSecret(metadata: Metadata, secret: string): boolean {
   const header = metadata.get("authorization")[0];
@@ -112,9 +127,12 @@ export function hasBearerSecret(metadata: Metadata, secret: string): boolean {
   return presented !== undefined && presented !== "" && secret !== "" && timingSafeEqual(digest(presented), digest(secret));
 }
 
-/** Refuses a caller whose TLS certificate is not the pinned SPIFFE ID (no pin: anyone the transport let in). */
+/**
+ * Refuses a caller whose TLS certificate is not the pinned SPIFFE ID, or is no longer (or not yet) valid (no pin:
+ * anyone the transport let in).
+ */
 export function requirePeerSpiffeId(ctx: CallContext, pinned: string | undefined, who: string): void {
-  if (pinned !== undefined && ctx.peerSpiffeId !== pinned) throw unauthorizedClient(`caller's certificate is not the ${who}'s`);
+  if (pinned !== undefined && ctx.peerSpiffeId !== pinned) throw unauthorizedClient(`caller's certificate is not the ${who}'s, or not valid now`);
 }
 
 /**

@@ -3,12 +3,19 @@
  * RFC code and public description in trailing metadata. The reverse
  * direction turns a received ServiceError back into the same OAuthError.
  */
-import { Metadata, status } from "@grpc/grpc-js";
+import { Metadata } from "@grpc/grpc-js";
 import type { ServiceError, StatusObject } from "@grpc/grpc-js";
 import { OAuthError, codeFromGrpcStatus, grpcStatusOf, isRelayableErrorCode } from "@sts/errors";
+import type { OAuthErrorCode } from "@sts/errors";
 
 /** Metadata keys carrying the OAuth error across gRPC. */
 export const ERROR_METADATA = { CODE: "oauth-error", DESCRIPTION: "oauth-error-description", RETRY_AFTER: "retry-after" } as const;
+
+/** Public descriptions of the codes a status without our metadata maps to (codeFromGrpcStatus); the status's own text stays internal. */
+const BARE_STATUS_DESCRIPTIONS: Partial<Record<OAuthErrorCode, string>> = {
+  invalid_request: "request too large",
+  temporarily_unavailable: "upstream service unavailable",
+};
 
 /** The gRPC status object for an OAuthError. */
 export function statusFromOAuthError(err: OAuthError): StatusObject {
@@ -30,11 +37,11 @@ export function errorFromServiceError(err: ServiceError): OAuthError {
       ...(Number.isFinite(retry) && { retryAfter: retry }),
     });
   }
-  // RESOURCE_EXHAUSTED from grpc-js's own size check is the caller's input, not our failure. (A batch of
-  // several that meets it is not any one caller's fault: the coalescer turns that into a 5xx.)
-  if (err.code === status.RESOURCE_EXHAUSTED) return new OAuthError("invalid_request", "request too large", { cause: err });
-  const mapped = codeFromGrpcStatus(err.code);
-  return new OAuthError(mapped, mapped === "temporarily_unavailable" ? "upstream service unavailable" : "upstream error", { cause: err });
+  // Without our metadata the status is the transport's, a proxy's or a filter's, never a handler's verdict. grpc-js's
+  // own size check is the one caller's input it names (a batch of several that meets it is not any one caller's
+  // fault: the coalescer turns that into a 5xx).
+  const mapped = codeFromGrpcStatus(err.code, err.details);
+  return new OAuthError(mapped, BARE_STATUS_DESCRIPTIONS[mapped] ?? "upstream error", { cause: err });
 }
 
 /** One failed item of a batch, on the wire (the `ItemError` message). */

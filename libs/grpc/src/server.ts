@@ -2,7 +2,7 @@
  * A gRPC server with what every service of the stack serves besides its own
  * API: grpc.health.v1 (NOT_SERVING until the service says it is ready, while a
  * dependency is down, and while its identity is withdrawn), server reflection,
- * a small receive limit, and graceful shutdown.
+ * a small receive limit, a bounded age for TLS connections, and graceful shutdown.
  */
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -34,6 +34,21 @@ export function receiveBytesFor(maxBodyBytes: number): number {
  */
 export const MAX_CONCURRENT_STREAMS = 1000;
 
+/**
+ * How long a TLS connection may stay open before the server asks the client to reconnect (GOAWAY; grpc-js adds up to
+ * 10 % jitter). TLS checks the peer's certificate, its chain and the trust bundle only at the handshake, and clients
+ * keep connections alive indefinitely: without a bound, a certificate that expired, a CA taken out of the bundle or a
+ * rotated SVID would keep its access on a connection opened before. Plaintext servers have no certificate to
+ * re-check, and keep their connections.
+ */
+export const MAX_CONNECTION_AGE_MS = 30 * 60_000;
+
+/**
+ * How long calls under way on a connection past its age may still run before it is closed: far longer than any unary
+ * deadline of the stack. A stream still open then (an audit Tail) ends with UNAVAILABLE and is opened again.
+ */
+export const MAX_CONNECTION_AGE_GRACE_MS = 2 * 60_000;
+
 /** Options of startGrpcServer. */
 export interface GrpcServerOptions {
   host?: string;
@@ -48,6 +63,8 @@ export interface GrpcServerOptions {
    * Workload API), the server reports NOT_SERVING and closes its open connections for as long as it is.
    */
   credentials?: grpc.ServerCredentials;
+  /** Age of a TLS connection at which the server sends GOAWAY; default {@link MAX_CONNECTION_AGE_MS} (tests shorten it). */
+  maxConnectionAgeMs?: number;
 }
 
 /** A running server. */
@@ -71,11 +88,16 @@ function serviceNames(definition: grpc.ServiceDefinition): string[] {
 
 /** Starts a server; it reports NOT_SERVING until setServing(true). */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServerHandle> {
+  const credentials = options.credentials ?? grpc.ServerCredentials.createInsecure();
   const server = new grpc.Server({
     "grpc.max_receive_message_length": options.maxReceiveMessageLength ?? DEFAULT_MAX_RECEIVE_BYTES,
     "grpc.max_concurrent_streams": MAX_CONCURRENT_STREAMS,
     "grpc.keepalive_permit_without_calls": 1,
     "grpc.http2.min_ping_interval_without_data_ms": 5000,
+    ...(credentials._isSecure() && {
+      "grpc.max_connection_age_ms": options.maxConnectionAgeMs ?? MAX_CONNECTION_AGE_MS,
+      "grpc.max_connection_age_grace_ms": MAX_CONNECTION_AGE_GRACE_MS,
+    }),
   });
   const names = options.services.flatMap((s) => serviceNames(s.definition));
   const health = new HealthImplementation(Object.fromEntries(["", ...names].map((n) => [n, "NOT_SERVING" as const])));
@@ -86,7 +108,6 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     new ReflectionService(pkg).addToServer(server);
   }
   const host = options.host ?? "127.0.0.1";
-  const credentials = options.credentials ?? grpc.ServerCredentials.createInsecure();
   const target = `${host}:${options.port}`;
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(target, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));

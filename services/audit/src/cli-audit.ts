@@ -8,6 +8,8 @@ import { UsageError } from "./cli-credential.js";
 
 /** The audit commands. */
 export const AUDIT_COMMANDS = ["query", "tail", "lineage", "verify"] as const;
+/** Pause before a tail whose stream ended UNAVAILABLE opens it again. */
+const TAIL_REOPEN_MS = 1_000;
 
 /** What an audit command takes from the command line. */
 export interface AuditArgs {
@@ -94,9 +96,28 @@ export async function runAudit(
       }
       case "tail":
         return await new Promise<number>((resolve, reject) => {
-          const stream = client.Tail({ filter: a.filter, after_sequence: a.fromSeq ?? "0" }, metadata());
-          stream.on("data", print);
-          stream.on("error", (err: ServiceError) => (Number(err.code) === Number(status.CANCELLED) ? resolve(0) : reject(err)));
+          // A TLS server ends each connection after max_connection_age (a stream too, once its grace has passed) and a
+          // restarting service ends its streams: the tail goes on after the last record it printed.
+          let after = a.fromSeq ?? "0";
+          let stream: ReturnType<typeof client.Tail>;
+          const open = (): void => {
+            // Only a stream the service took is opened again: one refused at once (a wrong address, a service that is
+            // down) fails as any call does. A stream that was sent nothing yet has no headers: it counts once it lasted.
+            let taken = false;
+            setTimeout(() => (taken = true), TAIL_REOPEN_MS * 5).unref();
+            stream = client.Tail({ filter: a.filter, after_sequence: after }, metadata());
+            stream.on("metadata", () => (taken = true));
+            stream.on("data", (r: AuditRecord__Output) => {
+              after = r.sequence;
+              print(r);
+            });
+            stream.on("error", (err: ServiceError) => {
+              if (Number(err.code) === Number(status.CANCELLED)) resolve(0);
+              else if (taken && Number(err.code) === Number(status.UNAVAILABLE)) setTimeout(open, TAIL_REOPEN_MS);
+              else reject(err);
+            });
+          };
+          open();
           process.on("SIGINT", () => stream.cancel());
         });
       case "lineage": {
