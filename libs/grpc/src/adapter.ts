@@ -7,7 +7,6 @@
  * RPC conventions), with the OAuth error code as `error.type` when it failed.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { PeerCertificate } from "node:tls";
 import { status as grpcStatus } from "@grpc/grpc-js";
 import type { Metadata, ServerUnaryCall, ServerWritableStream, handleServerStreamingCall, handleUnaryCall, sendUnaryData } from "@grpc/grpc-js";
 import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
@@ -15,7 +14,7 @@ import { OAuthError, grpcStatusOf, toOAuthError, unauthorizedClient } from "@sts
 import { durationHistogram, extractTraceContext } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
 import { statusFromOAuthError } from "./error-mapping.js";
-import { spiffeIdOf } from "./tls.js";
+import { currentSpiffeIdOf } from "./tls.js";
 import { bearerCredential } from "./bearer.js";
 
 /** What a handler gets besides its request. */
@@ -95,7 +94,7 @@ function contextOf(
     },
     get peerSpiffeId() {
       const cert = call.getAuthContext()?.sslPeerCertificate;
-      return cert && validNow(cert) ? spiffeIdOf(cert) : undefined;
+      return cert ? currentSpiffeIdOf(cert) : undefined;
     },
     logger: logger ?? (console as unknown as Logger),
   };
@@ -106,17 +105,6 @@ function contextOf(
       if (onCancel) call.removeListener("cancelled", onCancel);
     },
   };
-}
-
-/**
- * Whether a peer's certificate is inside its validity period now. TLS checks it only at the handshake, and a channel
- * with keepalive keeps its connection for as long as it likes: a certificate that expired (or a stolen one) would
- * otherwise keep its identity on a connection opened before. No clock tolerance, as the handshake allows none; a
- * date that does not parse fails closed.
- */
-function validNow(cert: PeerCertificate): boolean {
-  const now = Date.now();
-  return Date.parse(cert.valid_from) <= now && now <= Date.parse(cert.valid_to);
 }
 
 /** Whether the `authorization` metadata is `Bearer <secret>`, compared in constant time (digests, so lengths leak nothing either). */

@@ -5,7 +5,7 @@ export { startGrpcServer, receiveBytesFor, DEFAULT_MAX_RECEIVE_BYTES, MAX_CONCUR
 export type { GrpcServerOptions, GrpcServerHandle } from "./server.js";
 export { createClient, callUnary, checkHealth, DEFAULT_DEADLINE_MS } from "./client.js";
 export type { CallOptions } from "./client.js";
-export { grpcCredentials, logReloads, requireSpiffeId, spiffeIdOf } from "./tls.js";
+export { currentSpiffeIdOf, grpcCredentials, logReloads, requireSpiffeId, spiffeIdOf } from "./tls.js";
 export type { GrpcCredentials, GrpcTlsFiles, GrpcTlsRules } from "./tls.js";
 export { openGrpcCredentials } from "./open-credentials.js";
 export type { GrpcTlsConfig, GrpcTlsWorkloadApi } from "./open-credentials.js";

@@ -2,7 +2,7 @@ import type { PeerCertificate } from "node:tls";
 import { describe, expect, it } from "vitest";
 import type * as grpc from "@grpc/grpc-js";
 import type { TlsMaterial } from "./tls-material.js";
-import { MaterialProvider, spiffeIdOf } from "./tls.js";
+import { MaterialProvider, currentSpiffeIdOf, spiffeIdOf } from "./tls.js";
 
 const peer = (subjectaltname: string | undefined) => ({ subjectaltname }) as PeerCertificate;
 
@@ -16,6 +16,22 @@ describe("spiffeIdOf", () => {
     expect(spiffeIdOf(peer(undefined))).toBeUndefined();
     expect(spiffeIdOf(peer("DNS:localhost, IP Address:127.0.0.1"))).toBeUndefined();
     expect(spiffeIdOf(peer("URI:spiffe://example.org/a, URI:spiffe://example.org/b"))).toBeUndefined();
+  });
+});
+
+describe("currentSpiffeIdOf", () => {
+  const cert = { subjectaltname: "URI:spiffe://mesh.example/svc-a", valid_from: "Nov 24 10:00:00 2026 GMT", valid_to: "Nov 24 11:00:00 2026 GMT" };
+  const at = (iso: string): number => Date.parse(iso);
+
+  it("names the peer while its certificate is inside its dates, ends included", () => {
+    expect(currentSpiffeIdOf(cert, at("2026-11-24T10:00:00Z"))).toBe("spiffe://mesh.example/svc-a");
+    expect(currentSpiffeIdOf(cert, at("2026-11-24T11:00:00Z"))).toBe("spiffe://mesh.example/svc-a");
+  });
+
+  it("names nobody for a certificate expired or not yet valid (a kept-alive connection outlives the handshake's check), or with dates that do not parse", () => {
+    expect(currentSpiffeIdOf(cert, at("2026-11-24T11:00:01Z"))).toBeUndefined();
+    expect(currentSpiffeIdOf(cert, at("2026-11-24T09:59:59Z"))).toBeUndefined();
+    expect(currentSpiffeIdOf({ ...cert, valid_to: "soon" }, at("2026-11-24T10:30:00Z"))).toBeUndefined();
   });
 });
 

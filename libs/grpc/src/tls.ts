@@ -72,6 +72,16 @@ export function spiffeIdOf(peer: Pick<PeerCertificate, "subjectaltname">): strin
   return uris.length === 1 ? uris[0] : undefined;
 }
 
+/**
+ * The SPIFFE ID of a verified peer's certificate while it is inside its validity period, else undefined. TLS checks
+ * the dates only at the handshake, and a kept-alive connection lasts as long as its client likes: a certificate that
+ * expired (or a stolen one) would otherwise keep its identity on a connection opened before. No clock tolerance, as
+ * the handshake allows none; a date that does not parse fails closed.
+ */
+export function currentSpiffeIdOf(peer: Pick<PeerCertificate, "subjectaltname" | "valid_from" | "valid_to">, now = Date.now()): string | undefined {
+  return Date.parse(peer.valid_from) <= now && now <= Date.parse(peer.valid_to) ? spiffeIdOf(peer) : undefined;
+}
+
 /** Verifies that the server presents exactly this SPIFFE ID (the chain to ca_file is verified by TLS itself); a `checkServerIdentity`. */
 export function requireSpiffeId(expected: string): (host: string, peer: PeerCertificate) => Error | undefined {
   return (_host, peer) => {

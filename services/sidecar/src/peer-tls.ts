@@ -23,7 +23,7 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { TLSSocket } from "node:tls";
 import type { ConnectionOptions, Server as TlsServer, TlsOptions } from "node:tls";
-import { HeldSvid, readTlsFiles, requireSpiffeId, spiffeIdOf, watchTlsFiles } from "@sts/grpc";
+import { HeldSvid, readTlsFiles, currentSpiffeIdOf, requireSpiffeId, watchTlsFiles } from "@sts/grpc";
 import type { ReloadListener, StreamFailure, TlsMaterial, X509Svid, X509SvidStreams } from "@sts/grpc";
 import type { SidecarConfig } from "./config.js";
 
@@ -304,8 +304,11 @@ export class PeerTls {
   }
 }
 
-/** The SPIFFE ID of the peer of a mutual TLS connection; undefined over plaintext, or for a certificate without exactly one URI SAN. */
+/**
+ * The SPIFFE ID of the peer of a mutual TLS connection, asked per request; undefined over plaintext, for a certificate
+ * without exactly one URI SAN, or for one past its dates (a keep-alive connection outlives the handshake's check).
+ */
 export function peerSpiffeId(socket: Socket | undefined): string | undefined {
   if (!(socket instanceof TLSSocket) || !socket.authorized) return undefined;
-  return spiffeIdOf(socket.getPeerCertificate());
+  return currentSpiffeIdOf(socket.getPeerCertificate());
 }
