@@ -69,12 +69,26 @@ const DEFAULT_MAX_VALUE_SIZE = 64 * 1024;
 const streamOf = (bucket: string): string => `KV_${bucket}`;
 const isNotFound = (err: unknown): boolean => err instanceof Error && /not found/i.test(err.message);
 
+/** The connection each bucket was opened on, for a watched copy of it (KvCache) to hear of reconnects. */
+const connections = new WeakMap<KV, Pick<NatsHandle, "onStatusChange">>();
+
+/** The connection `kv` was opened on by openBucket, if it was. */
+export function connectionOf(kv: KV): Pick<NatsHandle, "onStatusChange"> | undefined {
+  return connections.get(kv);
+}
+
 /**
  * Opens a bucket: with `bind`, an existing one as it is (a reader); else
  * creates it if missing (file storage) and, with `owner`, brings an existing
  * one to these settings.
  */
 export async function openBucket(handle: NatsHandle, name: string, options: BucketOptions = {}): Promise<KV> {
+  const kv = await openKv(handle, name, options);
+  connections.set(kv, handle);
+  return kv;
+}
+
+async function openKv(handle: NatsHandle, name: string, options: BucketOptions): Promise<KV> {
   const { bind, owner, logger, waitForOwner, ...settings } = options;
   if (bind && owner) throw new TypeError("openBucket: a bucket is opened either bound (reader) or as its owner");
   if (bind) {

@@ -57,8 +57,8 @@ export interface NatsHandle {
   jsm: JetStreamManager;
   kvm: Kvm;
   isConnected(): boolean;
-  /** Called with true/false whenever the connection comes up or goes down. */
-  onStatusChange(cb: (connected: boolean) => void): void;
+  /** Called with true/false whenever the connection comes up or goes down; returns what stops the calls. */
+  onStatusChange(cb: (connected: boolean) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -162,7 +162,8 @@ export async function connectNats(options: NatsOptions): Promise<NatsHandle> {
     if (next === connected) return;
     connected = next;
     options.logger?.[next ? "info" : "warn"]({ connected: next }, next ? "NATS connected" : "NATS disconnected");
-    for (const l of listeners) l(next);
+    // A copy: a listener may stop listening (a watched copy stopped by another's reaction) while this runs.
+    for (const l of [...listeners]) l(next);
   };
   void (async () => {
     for await (const s of nc.status()) {
@@ -192,7 +193,13 @@ export async function connectNats(options: NatsOptions): Promise<NatsHandle> {
     jsm: await jetstreamManager(nc),
     kvm: new Kvm(js),
     isConnected: () => connected && !nc.isClosed(),
-    onStatusChange: (cb) => listeners.push(cb),
+    onStatusChange: (cb) => {
+      listeners.push(cb);
+      return () => {
+        const i = listeners.indexOf(cb);
+        if (i !== -1) listeners.splice(i, 1);
+      };
+    },
     close: async () => {
       await nc.drain().catch(() => nc.close());
     },

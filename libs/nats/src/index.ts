@@ -2,7 +2,7 @@ export { connectNats, isPermissionViolation } from "./connection.js";
 export type { NatsHandle, NatsOptions, NatsLogger, NatsTlsFiles } from "./connection.js";
 export { describeNatsAuth, natsAuthenticator } from "./credentials.js";
 export type { NatsAuth, NatsSecret } from "./credentials.js";
-export { encodeKey, decodeKey, VALID_KV_KEY } from "./key-encoding.js";
+export { encodeKey, decodeKey, isWellFormed, wellFormed, IllFormedStringError, VALID_KV_KEY } from "./key-encoding.js";
 export { BUCKETS, dropHistory, isWriteConflict, openBucket } from "./buckets.js";
 export type { BucketOptions } from "./buckets.js";
 export { EVENT_TYPES, EVENTS_STREAM, eventSubject, ensureEventsStream, EventPublisher, extractTraceContext, recordEventId } from "./events.js";

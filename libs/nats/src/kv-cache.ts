@@ -14,8 +14,17 @@
  * read the bucket again from the start, dropping what the new bucket does not
  * hold. The same probe says when the copy last held everything the bucket did
  * ({@link KvCache.confirmedAt}), which is what a reader bounds staleness by.
+ *
+ * A server may also come back without its last writes (an OS crash before
+ * JetStream's fsync, a restore from backup), keeping its stream's created
+ * time and numbering new writes with the lost sequences: the running watch
+ * resumes past them, and once new writes pass the lost ones the probe sees
+ * nothing wrong. So a copy of a bucket opened with openBucket reads it again
+ * from the start at each reconnect, which is rare, and is confirmed current
+ * by that read.
  */
 import type { KV, KvWatchEntry } from "@nats-io/kv";
+import { connectionOf } from "./buckets.js";
 import type { NatsLogger } from "./connection.js";
 
 /**
@@ -56,6 +65,9 @@ export class KvCache<T> {
   #markReady: () => void = () => undefined;
   #stopped = false;
   #stopWatch: (() => void) | undefined;
+  /** How many watches were retired (a reconnect, a bucket made anew): one begun before the last applies nothing more. */
+  #retired = 0;
+  readonly #stopListening: () => void;
   #revision = 0;
   /** When the bucket's stream the current watch reads was created (its generation); undefined before the first watch. */
   #generation: string | undefined;
@@ -73,11 +85,16 @@ export class KvCache<T> {
     this.#ready = new Promise((r) => (this.#markReady = r));
     // Never keeps a process alive; a probe that fails (NATS away) confirms nothing, which is the point.
     this.#probe = setInterval(() => void this.#compare().catch(() => undefined), options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS).unref();
+    this.#stopListening =
+      connectionOf(kv)?.onStatusChange((connected) => {
+        if (connected) this.#retire();
+      }) ?? ((): void => undefined);
     void this.#run();
   }
 
   async #run(): Promise<void> {
     while (!this.#stopped) {
+      const retired = this.#retired;
       try {
         const startedAt = Date.now();
         const status = await this.#kv.status();
@@ -85,18 +102,30 @@ export class KvCache<T> {
         // Every watch reloads the bucket's values: a key deleted while no watch ran (its marker gone since) or absent
         // from a bucket made anew is dropped once they are in.
         const seen = (this.#seen = new Set());
-        if (status.values === 0) this.#loaded(seen, startedAt);
         const iter = await this.#kv.watch({ ...(this.#o.key && { key: this.#o.key }) });
         this.#stopWatch = () => iter.stop();
+        // Retired while it was made, it may have begun on the server from before a restart: made again.
+        if (retired !== this.#retired) iter.stop();
+        else if ((await initialPending(iter)) === 0) this.#loaded(seen, startedAt);
         for await (const e of iter) {
+          if (retired !== this.#retired) break;
           this.#apply(e);
           if (e.isUpdate || e.delta === 0) this.#loaded(seen, startedAt);
         }
       } catch (err) {
         if (!this.#stopped) this.#o.logger?.warn({ err, bucket: this.#o.name }, "KV watch failed; retrying");
       }
-      if (!this.#stopped) await new Promise((r) => setTimeout(r, 500));
+      // A watch retired on purpose is made again at once: the copy is not confirmed until it has loaded.
+      if (!this.#stopped && retired === this.#retired) await new Promise((r) => setTimeout(r, 500));
     }
+  }
+
+  /** Ends the current watch: the bucket is read again from the start, the copy kept until that read has loaded. */
+  #retire(): void {
+    this.#retired++;
+    this.#generation = undefined;
+    this.#pending = undefined;
+    this.#stopWatch?.();
   }
 
   /**
@@ -120,17 +149,19 @@ export class KvCache<T> {
   async #compare(): Promise<void> {
     if (this.#generation === undefined || this.#stopped) return;
     const at = Date.now();
+    const retired = this.#retired;
     const { created, state } = (await this.#kv.status()).streamInfo;
+    // Retired meanwhile (a reconnect): what was read may be the server from before.
+    if (retired !== this.#retired) return;
     if (created !== this.#generation || state.last_seq < this.#revision) {
       this.#o.logger?.warn({ bucket: this.#o.name }, "KV bucket was created anew: reading it again from the start");
-      this.#generation = undefined;
       this.#revision = 0;
-      this.#pending = undefined;
-      this.#stopWatch?.();
+      this.#retire();
       return;
     }
-    // With a key filter, the stream's last write may be one this copy never receives: no sequence confirms it.
-    if (this.#o.key !== undefined) return;
+    // With a key filter, the stream's last write may be one this copy never receives: no sequence confirms it. A copy
+    // still loading (after a reconnect, its revision from before) is confirmed by its load.
+    if (this.#o.key !== undefined || this.#seen !== undefined) return;
     if (state.messages === 0 || state.last_seq <= this.#revision) this.#confirmedAt = at;
     else this.#pending ??= { seq: state.last_seq, at };
   }
@@ -239,6 +270,20 @@ export class KvCache<T> {
   stop(): void {
     this.#stopped = true;
     clearInterval(this.#probe);
+    this.#stopListening();
     this.#stopWatch?.();
   }
+}
+
+/**
+ * How many entries a watch delivers before it is current: its consumer's pending count when it was made. nats.js
+ * marks the entries after that many as updates but delivers nothing when there are none (nats-io/nats.js#270), and
+ * the bucket's message count cannot tell that a key filter matches none of its keys.
+ */
+async function initialPending(iter: Awaited<ReturnType<KV["watch"]>>): Promise<number> {
+  // Bucket.watch keeps its consumer on the iterator (QueuedIteratorImpl._data), with the info read when it was made: the
+  // count it marks updates by.
+  const consumer = (iter as { _data?: unknown })._data as { info?: (cached: boolean) => Promise<{ num_pending: number }> } | undefined;
+  if (typeof consumer?.info !== "function") throw new TypeError("KvCache: this nats.js KV watch does not expose its consumer");
+  return (await consumer.info(true)).num_pending;
 }

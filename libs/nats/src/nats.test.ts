@@ -1,3 +1,6 @@
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { startNats, waitFor } from "@sts/testkit";
@@ -9,6 +12,7 @@ import {
   BUCKETS,
   EVENTS_STREAM,
   EventPublisher,
+  IllFormedStringError,
   KvCache,
   VALID_KV_KEY,
   connectNats,
@@ -20,13 +24,41 @@ import {
 } from "./index.js";
 import type { NatsHandle } from "./index.js";
 
+/** Node's own check (ES2024, beyond this repository's ES2023 lib). */
+const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+
 describe("encodeKey", () => {
-  it("round-trips any string into a valid KV key and a single subject token", () => {
+  it("round-trips any well-formed string into a valid KV key and a single subject token", () => {
     fc.assert(
-      fc.property(fc.string({ unit: "binary" }), (s) => {
+      fc.property(fc.string({ unit: "grapheme" }), (s) => {
         const k = encodeKey(s);
         return decodeKey(k) === s && VALID_KV_KEY.test(k) && !/[.*>\s]/.test(k);
       }),
+    );
+  });
+
+  it("refuses a string with a lone surrogate, which UTF-8 would give U+FFFD's key (JSON's \\ud800 makes one)", () => {
+    expect(() => encodeKey(JSON.parse('"x\\ud800"') as string)).toThrow(IllFormedStringError);
+    // Bad input, not a server fault: a 400 wherever no caller maps it to its position's code.
+    expect(() => encodeKey("x\uDFFF")).toThrow(/^invalid_request: /);
+    expect(() => encodeKey("\uDE00\uD83D")).toThrow(IllFormedStringError);
+    expect(decodeKey(encodeKey("x\uFFFD"))).toBe("x\uFFFD");
+    expect(decodeKey(encodeKey("x\uD83D\uDE00"))).toBe("x\uD83D\uDE00");
+    // Over any code units: a key for exactly the well-formed strings, and never one key for two of them.
+    fc.assert(
+      fc.property(fc.string({ unit: "binary" }), fc.string({ unit: "binary" }), (a, b) => {
+        const key = (s: string): string | undefined => {
+          try {
+            return encodeKey(s);
+          } catch (err) {
+            if (!(err instanceof IllFormedStringError)) throw err;
+            return undefined;
+          }
+        };
+        const [ka, kb] = [key(a), key(b)];
+        return (ka !== undefined) === isWellFormed(a) && (ka === undefined || ka !== kb || a === b);
+      }),
+      { numRuns: 2_000 },
     );
   });
 });
@@ -182,6 +214,21 @@ describe("with a real nats-server", () => {
     cache.stop();
   });
 
+  it("is ready, holding nothing, when its key filter matches no key of a bucket that holds others", async () => {
+    // The key ring's bucket after a first issuer start died between writing its lock and its first key.
+    const kv = await openBucket(nats, "test_cache_filtered_none");
+    await kv.create("successor.genesis", JSON.stringify({ n: 0 }));
+    const cache = new KvCache(kv, { parse: (v) => v as { n: number }, invalid: "forget", key: "key.>" });
+    let ready = false;
+    void cache.ready().then(() => (ready = true));
+    await waitFor(() => ready, { timeoutMs: 5_000, message: "the filtered copy never became ready" });
+    expect(cache.size).toBe(0);
+    await kv.put("key.k1", JSON.stringify({ n: 1 }));
+    await waitFor(() => cache.get("key.k1")?.n === 1);
+    expect(cache.get("successor.genesis")).toBeUndefined();
+    cache.stop();
+  });
+
   it("confirms no copy with a key filter by sequence: the stream's last write may be one it never receives", async () => {
     const kv = await openBucket(nats, "test_cache_filtered");
     await kv.put("a.1", JSON.stringify({ n: 1 }));
@@ -210,4 +257,79 @@ describe("with a real nats-server", () => {
       { timeoutMs: 10_000 },
     );
   }, 30_000);
+});
+
+describe("a copy of a bucket across a restart of its server", () => {
+  it("is confirmed current again as soon as it has read the bucket after the reconnect, not a probe period later", async () => {
+    const server = await startNats();
+    const nats = await connectNats({ servers: server.url, name: "copy", pingIntervalMs: 500 });
+    const kv = await openBucket(nats, "test_cache_reconnected");
+    await kv.put("k", JSON.stringify({ n: 1 }));
+    // No probe within the test: only the read after the reconnect can confirm the copy.
+    const cache = new KvCache(kv, { parse: (v) => v as { n: number }, invalid: "forget", probeIntervalMs: 3_600_000 });
+    try {
+      await cache.ready();
+      const loadedAt = cache.confirmedAt ?? 0;
+      await server.kill("SIGKILL");
+      await server.restart();
+      await waitFor(() => (cache.confirmedAt ?? 0) > loadedAt, { timeoutMs: 10_000, message: "the copy was not confirmed after the reconnect" });
+      expect(cache.get("k")?.n).toBe(1);
+    } finally {
+      cache.stop();
+      await nats.close();
+      await server.stop();
+    }
+  }, 30_000);
+
+  it("reads the bucket again at the reconnect, dropping the lost writes and taking the new ones under their sequences", async () => {
+    const server = await startNats();
+    const snapshot = mkdtempSync(join(tmpdir(), "sts-nats-snapshot-"));
+    const nats = await connectNats({ servers: server.url, name: "copy", pingIntervalMs: 500 });
+    /** Retries `write` while JetStream is back but not yet answering. */
+    const written = (write: () => Promise<unknown>): Promise<unknown> =>
+      waitFor(
+        () =>
+          write().then(
+            () => true,
+            () => false,
+          ),
+        { timeoutMs: 10_000, message: "the restarted server took no write" },
+      );
+    /** Restarts the server with the store as `snapshot` holds it, or as it is. */
+    const restart = async (from?: string): Promise<void> => {
+      await server.kill("SIGKILL");
+      if (from) {
+        rmSync(server.storeDir, { recursive: true, force: true });
+        cpSync(from, server.storeDir, { recursive: true });
+      } else cpSync(server.storeDir, snapshot, { recursive: true });
+      await server.restart();
+      await waitFor(() => nats.isConnected(), { timeoutMs: 10_000 });
+    };
+    const kv = await openBucket(nats, "test_cache_tail_lost");
+    const cache = new KvCache(kv, { parse: (v) => v as { n: number }, invalid: "forget", probeIntervalMs: 200 });
+    try {
+      for (let i = 0; i < 5; i++) await kv.put(`old-${i}`, JSON.stringify({ n: i }));
+      await cache.ready();
+      // The store as fsynced: writes 1 to 5.
+      await restart();
+      for (let i = 0; i < 5; i++) await written(() => kv.put(`lost-${i}`, JSON.stringify({ n: i })));
+      await waitFor(() => cache.revision === 10 && cache.get("lost-4") !== undefined);
+      // An OS crash loses the tail (writes 6 to 10); new writes take sequences 6 to 11.
+      await restart(snapshot);
+      for (let i = 0; i < 6; i++) await written(() => kv.put(`new-${i}`, JSON.stringify({ n: i })));
+      const bucket = new Set<string>();
+      for await (const k of await kv.keys()) bucket.add(k);
+      expect([...bucket].sort()).toEqual([...["old-0", "old-1", "old-2", "old-3", "old-4"], ...["new-0", "new-1", "new-2", "new-3", "new-4", "new-5"]].sort());
+      await waitFor(() => cache.size === bucket.size && cache.entries().every(([k]) => bucket.has(k)), {
+        timeoutMs: 10_000,
+        message: "the copy still holds writes the server lost, or misses new ones",
+      });
+      expect(cache.revision).toBe(11);
+    } finally {
+      cache.stop();
+      await nats.close();
+      await server.stop();
+      rmSync(snapshot, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

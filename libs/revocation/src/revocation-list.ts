@@ -14,8 +14,9 @@
  */
 import { createHash } from "node:crypto";
 import type { KV } from "@nats-io/kv";
-import { unavailable } from "@sts/errors";
-import { encodeKey, isWriteConflict } from "@sts/nats";
+import { invalidGrant, invalidRequest, unavailable } from "@sts/errors";
+import type { OAuthError } from "@sts/errors";
+import { IllFormedStringError, encodeKey, isWriteConflict, wellFormed } from "@sts/nats";
 
 /** A revocation as stored. */
 export interface RevocationRecord {
@@ -72,9 +73,23 @@ const SUBJECT_KEY_PREFIX = "sub.";
 /** Prefix of key withdrawal keys; likewise never the start of an encoded jti. */
 const KEY_WITHDRAWAL_PREFIX = "kid.";
 
-const digest = (value: string): string => createHash("sha256").update(value, "utf8").digest("base64url");
+// UTF-8 turns every lone surrogate into U+FFFD: two subjects would share a key, and one's record overwrite the other's.
+const digest = (value: string): string => createHash("sha256").update(wellFormed(value), "utf8").digest("base64url");
 
-/** The key of a subject's revocation: one per subject, of fixed length. */
+/**
+ * The key `make` builds; when a name in it is not well-formed Unicode (see wellFormed), the client error `refuse`
+ * makes, since the name came from a request or a token, never a 500.
+ */
+function keyOf(make: () => string, refuse: (description: string, cause: unknown) => OAuthError, what: string): string {
+  try {
+    return make();
+  } catch (err) {
+    if (err instanceof IllFormedStringError) throw refuse(`${what} is not well-formed Unicode (a lone UTF-16 surrogate)`, err);
+    throw err;
+  }
+}
+
+/** The key of a subject's revocation: one per subject, of fixed length; throws IllFormedStringError for a name that is not well-formed. */
 export function subjectKey(iss: string, sub: string): string {
   return `${SUBJECT_KEY_PREFIX}${digest(iss)}.${digest(sub)}`;
 }
@@ -89,7 +104,7 @@ export function isSubjectRevocation(r: StoredRevocation): r is SubjectRevocation
   return !("jti" in r) && !("kid" in r);
 }
 
-/** The key of a signing key's withdrawal: one per key, of fixed length. */
+/** The key of a signing key's withdrawal: one per key, of fixed length; throws as subjectKey does. */
 export function keyWithdrawalKey(iss: string, kid: string): string {
   return `${KEY_WITHDRAWAL_PREFIX}${digest(iss)}.${digest(kid)}`;
 }
@@ -166,39 +181,37 @@ export interface CopyFreshness {
 /**
  * How long this process has been cut off from new revocations. SECURITY.md:
  * verification-only paths may answer from cached revocations for a bounded
- * staleness, then fail closed. Cut off means NATS unreachable, or the copy
- * behind the bucket while connected (a watch that stopped delivering: a
+ * staleness, then fail closed. Two limits, each enough to refuse: how long
+ * NATS has been unreachable, and how long ago the copy was last seen to hold
+ * every write the bucket had, connected or not. The second alone bounds the
+ * copy's age: a connection that comes back now and then (restarting the
+ * count of the first) says nothing about a watch that stopped delivering (a
  * bucket made anew, a cluster node cut off from the stream's peers).
  */
 export class StalenessGuard {
   #cutOffSince: number | undefined;
-  /** Since when the connection stands (ms): a copy is given that long to be seen current again after a reconnect. */
-  #connectedSince: number;
 
   constructor(
     connection: ConnectionStatus,
     private readonly maxStalenessMs: number,
     private readonly now: () => number = Date.now,
   ) {
-    this.#connectedSince = now();
     if (!connection.isConnected()) this.#cutOffSince = now();
     connection.onStatusChange((connected) => {
-      if (connected && this.#cutOffSince !== undefined) this.#connectedSince = this.now();
       this.#cutOffSince = connected ? undefined : (this.#cutOffSince ?? this.now());
     });
   }
 
   /** Throws temporarily_unavailable once the revocation state (of `copy`, when given) may be older than allowed. */
   check(copy: Partial<CopyFreshness> = {}): void {
-    if (this.#cutOffSince !== undefined && this.now() - this.#cutOffSince > this.maxStalenessMs) {
+    const now = this.now();
+    if (this.#cutOffSince !== undefined && now - this.#cutOffSince > this.maxStalenessMs) {
       throw unavailable("revocation state is out of date (NATS unreachable)");
     }
-    // While cut off, the rule above decides; once connected again, the copy has the same time to be seen current
-    // (its watch catching up) as it had at start.
-    if (copy.confirmedAt === undefined || this.#cutOffSince !== undefined) return;
-    const seen = Math.max(copy.confirmedAt, this.#connectedSince);
-    // Two probe periods: one between looks, and one more so that a single slow or lost look is no outage.
-    if (this.now() - seen > this.maxStalenessMs + 2 * (copy.probeIntervalMs ?? 0)) {
+    if (copy.confirmedAt === undefined) return;
+    // Two probe periods: one between looks, and one more so that a single slow or lost look is no outage. A copy
+    // re-reads its bucket at each reconnect, which confirms it at once, so a short cut costs no request.
+    if (now - copy.confirmedAt > this.maxStalenessMs + 2 * (copy.probeIntervalMs ?? 0)) {
       throw unavailable("revocation state is out of date (this copy is behind the bucket)");
     }
   }
@@ -256,10 +269,10 @@ export class RevocationList {
   /**
    * Records a subject's revocation durably if its entry is still at `revision` (from storedSubjectRevocation;
    * undefined: there was none): false when another write came first, so that the caller reads again. Throws
-   * temporarily_unavailable when NATS cannot take it.
+   * temporarily_unavailable when NATS cannot take it, invalid_request for a name that is not well-formed Unicode.
    */
   async revokeSubject(record: SubjectRevocationRecord, revision: number | undefined): Promise<boolean> {
-    const key = subjectKey(record.iss, record.sub);
+    const key = keyOf(() => subjectKey(record.iss, record.sub), invalidRequest, "the subject or its issuer");
     try {
       if (revision === undefined) await this.kv.create(key, JSON.stringify(record));
       else await this.kv.update(key, JSON.stringify(record), revision);
@@ -270,10 +283,17 @@ export class RevocationList {
     }
   }
 
-  /** A subject's revocation as the bucket holds it now, with its revision; throws temporarily_unavailable when NATS cannot answer. */
+  /**
+   * A subject's revocation as the bucket holds it now, with its revision; throws temporarily_unavailable when NATS
+   * cannot answer, invalid_request for a name that is not well-formed Unicode.
+   */
   async storedSubjectRevocation(iss: string, sub: string): Promise<StoredSubjectRevocation> {
+    return this.#storedSubject(keyOf(() => subjectKey(iss, sub), invalidRequest, "the subject or its issuer"));
+  }
+
+  async #storedSubject(key: string): Promise<StoredSubjectRevocation> {
     try {
-      const entry = await this.kv.get(subjectKey(iss, sub));
+      const entry = await this.kv.get(key);
       // A deleted entry is written over with a create, which the client turns into an update of the delete marker.
       if (entry?.operation !== "PUT") return { revokedAt: undefined, revision: undefined };
       // Not JSON: written over like any record that is not a subject's revocation.
@@ -286,19 +306,21 @@ export class RevocationList {
   /**
    * When the subject was revoked, read from the bucket itself rather than this replica's copy: for a grant that
    * would mint from state made before a revocation (a refresh token family, an assertion), where a watch a moment
-   * behind must not let one more token out. Throws temporarily_unavailable when NATS cannot answer.
+   * behind must not let one more token out. Throws temporarily_unavailable when NATS cannot answer, invalid_grant
+   * for a name that is not well-formed Unicode (no revocation could ever name that subject).
    */
   async storedSubjectRevokedAt(iss: string, sub: string): Promise<number | undefined> {
-    return (await this.storedSubjectRevocation(iss, sub)).revokedAt;
+    return (await this.#storedSubject(keyOf(() => subjectKey(iss, sub), invalidGrant, "the subject or its issuer"))).revokedAt;
   }
 
   /**
    * Records a signing key's withdrawal durably (the same record again for a retry: a put, no revision needed);
-   * throws temporarily_unavailable when NATS cannot take it.
+   * throws temporarily_unavailable when NATS cannot take it, invalid_request for a name that is not well-formed Unicode.
    */
   async withdrawKey(record: KeyWithdrawalRecord): Promise<void> {
+    const key = keyOf(() => keyWithdrawalKey(record.iss, record.kid), invalidRequest, "the key id or its issuer");
     try {
-      await this.kv.put(keyWithdrawalKey(record.iss, record.kid), JSON.stringify(record));
+      await this.kv.put(key, JSON.stringify(record));
     } catch (err) {
       throw unavailable("revocation store unavailable", err);
     }
@@ -306,12 +328,14 @@ export class RevocationList {
 
   /**
    * A signing key's withdrawal as the bucket holds it, read from the bucket itself (the operator's own words, for an
-   * issuer completing a withdrawal that was cut off); throws temporarily_unavailable when NATS cannot answer.
+   * issuer completing a withdrawal that was cut off); throws temporarily_unavailable when NATS cannot answer,
+   * invalid_request for a name that is not well-formed Unicode.
    */
   async storedKeyWithdrawal(iss: string, kid: string): Promise<KeyWithdrawalRecord | undefined> {
+    const key = keyOf(() => keyWithdrawalKey(iss, kid), invalidRequest, "the key id or its issuer");
     let entry;
     try {
-      entry = await this.kv.get(keyWithdrawalKey(iss, kid));
+      entry = await this.kv.get(key);
     } catch (err) {
       throw unavailable("revocation store unavailable", err);
     }
@@ -322,10 +346,10 @@ export class RevocationList {
    * Records a token's revocation durably, once: a record already stored (by a retry of the same call, another
    * replica, an earlier call) stands with its own time and revoker. Returns the record stored, which the event of
    * the revocation is made from, so that every retry publishes the same one. Throws temporarily_unavailable when NATS
-   * cannot take or read it.
+   * cannot take or read it, invalid_request for a jti that is not well-formed Unicode.
    */
   async revoke(record: RevocationRecord): Promise<RevocationRecord> {
-    const key = encodeKey(record.jti);
+    const key = keyOf(() => encodeKey(record.jti), invalidRequest, "the token id");
     try {
       // A deleted (swept) entry is written over by a create, which the client turns into an update of the marker.
       if (await this.#created(key, record)) return record;

@@ -76,17 +76,47 @@ describe("StalenessGuard", () => {
     expect(failure(guard, { confirmedAt: undefined, probeIntervalMs: 5_000 })).toBeUndefined();
   });
 
-  it("gives a copy the same time after a reconnect to be seen current again as at start", () => {
+  it("keeps a copy confirmed before a short cut for the bound and two probe periods from that confirmation, not from the reconnect", () => {
     const { guard, set, advance, now } = setup(true);
     const copy = { confirmedAt: now(), probeIntervalMs: 5_000 };
     set(false);
     advance(20_000);
-    // Within the bound while cut off: the connection rule decides, not the copy's age.
     expect(failure(guard, copy)).toBeUndefined();
     set(true);
-    advance(40_000);
+    advance(20_000);
     expect(failure(guard, copy)).toBeUndefined();
     advance(1);
     expect(failure(guard, copy)).toBe("temporarily_unavailable");
+    // The copy's read after the reconnect confirms it.
+    copy.confirmedAt = now();
+    expect(failure(guard, copy)).toBeUndefined();
+  });
+
+  it("refuses, while cut off within the bound, a copy already too old when the cut began", () => {
+    const { guard, set, advance, now } = setup(true);
+    const copy = { confirmedAt: now(), probeIntervalMs: 5_000 };
+    advance(39_000);
+    expect(failure(guard, copy)).toBeUndefined();
+    set(false);
+    advance(2_000);
+    expect(failure(guard, copy)).toBe("temporarily_unavailable");
+  });
+
+  it("bounds a copy's age however often the connection comes back (short cuts never restart the count)", () => {
+    const { guard, set, advance, now } = setup(true);
+    // Confirmed once, never again (its JetStream requests failing); every cut shorter than the bound.
+    const copy = { confirmedAt: now(), probeIntervalMs: 5_000 };
+    const outcomes: Array<string | undefined> = [];
+    for (let cycle = 0; cycle < 10; cycle++) {
+      advance(9_000);
+      outcomes.push(failure(guard, copy));
+      set(false);
+      advance(9_000);
+      outcomes.push(failure(guard, copy));
+      set(true);
+    }
+    // 40 s is the bound and two probe periods: answered until 36 s, refused from 45 s on.
+    expect(outcomes.slice(0, 4)).toEqual([undefined, undefined, undefined, undefined]);
+    expect(outcomes.slice(4)).toEqual(Array<string>(16).fill("temporarily_unavailable"));
   });
 });

@@ -9,7 +9,7 @@ import type { KV } from "@nats-io/kv";
 import type { ClientConfig } from "@sts/config";
 import { verifySecret } from "@sts/client-auth";
 import type { ClientRecord } from "@sts/client-auth";
-import { EVENT_TYPES, encodeKey, isWriteConflict, recordEventId } from "@sts/nats";
+import { EVENT_TYPES, encodeKey, isWellFormed, isWriteConflict, recordEventId } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
 import { toClientRecord } from "./client-records.js";
 import { readEntry } from "./client-store.js";
@@ -37,6 +37,9 @@ export class ClientRegistry {
 
   /** The record of a client, or undefined. */
   lookup(clientId: string): ClientRecord | undefined {
+    // No client's id holds a lone surrogate (none could be registered): such an id names no client, which is the
+    // position's own answer (invalid_client for a client assertion's iss), not a 400 from the key encoding.
+    if (!isWellFormed(clientId)) return undefined;
     return this.cache.get(encodeKey(clientId));
   }
 
