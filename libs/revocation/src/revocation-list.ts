@@ -14,8 +14,7 @@
  */
 import { createHash } from "node:crypto";
 import type { KV } from "@nats-io/kv";
-import { invalidGrant, invalidRequest, unavailable } from "@sts/errors";
-import type { OAuthError } from "@sts/errors";
+import { invalidGrant, unavailable } from "@sts/errors";
 import { IllFormedStringError, encodeKey, isWriteConflict, wellFormed } from "@sts/nats";
 
 /** A revocation as stored. */
@@ -75,19 +74,6 @@ const KEY_WITHDRAWAL_PREFIX = "kid.";
 
 // UTF-8 turns every lone surrogate into U+FFFD: two subjects would share a key, and one's record overwrite the other's.
 const digest = (value: string): string => createHash("sha256").update(wellFormed(value), "utf8").digest("base64url");
-
-/**
- * The key `make` builds; when a name in it is not well-formed Unicode (see wellFormed), the client error `refuse`
- * makes, since the name came from a request or a token, never a 500.
- */
-function keyOf(make: () => string, refuse: (description: string, cause: unknown) => OAuthError, what: string): string {
-  try {
-    return make();
-  } catch (err) {
-    if (err instanceof IllFormedStringError) throw refuse(`${what} is not well-formed Unicode (a lone UTF-16 surrogate)`, err);
-    throw err;
-  }
-}
 
 /** The key of a subject's revocation: one per subject, of fixed length; throws IllFormedStringError for a name that is not well-formed. */
 export function subjectKey(iss: string, sub: string): string {
@@ -272,7 +258,7 @@ export class RevocationList {
    * temporarily_unavailable when NATS cannot take it, invalid_request for a name that is not well-formed Unicode.
    */
   async revokeSubject(record: SubjectRevocationRecord, revision: number | undefined): Promise<boolean> {
-    const key = keyOf(() => subjectKey(record.iss, record.sub), invalidRequest, "the subject or its issuer");
+    const key = subjectKey(record.iss, record.sub);
     try {
       if (revision === undefined) await this.kv.create(key, JSON.stringify(record));
       else await this.kv.update(key, JSON.stringify(record), revision);
@@ -288,7 +274,7 @@ export class RevocationList {
    * cannot answer, invalid_request for a name that is not well-formed Unicode.
    */
   async storedSubjectRevocation(iss: string, sub: string): Promise<StoredSubjectRevocation> {
-    return this.#storedSubject(keyOf(() => subjectKey(iss, sub), invalidRequest, "the subject or its issuer"));
+    return this.#storedSubject(subjectKey(iss, sub));
   }
 
   async #storedSubject(key: string): Promise<StoredSubjectRevocation> {
@@ -310,7 +296,14 @@ export class RevocationList {
    * for a name that is not well-formed Unicode (no revocation could ever name that subject).
    */
   async storedSubjectRevokedAt(iss: string, sub: string): Promise<number | undefined> {
-    return (await this.#storedSubject(keyOf(() => subjectKey(iss, sub), invalidGrant, "the subject or its issuer"))).revokedAt;
+    let key: string;
+    try {
+      key = subjectKey(iss, sub);
+    } catch (err) {
+      if (err instanceof IllFormedStringError) throw invalidGrant("the subject or its issuer is not well-formed Unicode (a lone UTF-16 surrogate)", err);
+      throw err;
+    }
+    return (await this.#storedSubject(key)).revokedAt;
   }
 
   /**
@@ -318,7 +311,7 @@ export class RevocationList {
    * throws temporarily_unavailable when NATS cannot take it, invalid_request for a name that is not well-formed Unicode.
    */
   async withdrawKey(record: KeyWithdrawalRecord): Promise<void> {
-    const key = keyOf(() => keyWithdrawalKey(record.iss, record.kid), invalidRequest, "the key id or its issuer");
+    const key = keyWithdrawalKey(record.iss, record.kid);
     try {
       await this.kv.put(key, JSON.stringify(record));
     } catch (err) {
@@ -332,7 +325,7 @@ export class RevocationList {
    * invalid_request for a name that is not well-formed Unicode.
    */
   async storedKeyWithdrawal(iss: string, kid: string): Promise<KeyWithdrawalRecord | undefined> {
-    const key = keyOf(() => keyWithdrawalKey(iss, kid), invalidRequest, "the key id or its issuer");
+    const key = keyWithdrawalKey(iss, kid);
     let entry;
     try {
       entry = await this.kv.get(key);
@@ -349,7 +342,7 @@ export class RevocationList {
    * cannot take or read it, invalid_request for a jti that is not well-formed Unicode.
    */
   async revoke(record: RevocationRecord): Promise<RevocationRecord> {
-    const key = keyOf(() => encodeKey(record.jti), invalidRequest, "the token id");
+    const key = encodeKey(record.jti);
     try {
       // A deleted (swept) entry is written over by a create, which the client turns into an update of the marker.
       if (await this.#created(key, record)) return record;

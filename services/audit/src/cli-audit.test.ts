@@ -55,6 +55,10 @@ describe("lineageLines", () => {
 });
 
 describe("stsctl audit tail", () => {
+  /** `stsctl audit tail` with no filter against a plaintext audit API on `port`, printing through `out`. */
+  const tail = (port: number, out: (line: string) => void): Promise<number> =>
+    runAudit("tail", undefined, { json: false, filter: {} }, `127.0.0.1:${port}`, credentials.createInsecure(), () => new Metadata(), out);
+
   it("goes on after the last record it printed when its stream ends UNAVAILABLE (a TLS connection's age, a restart), and stops when cancelled", async () => {
     const proto = loadAuditProto().sts.audit.v1.AuditService;
     const asked: string[] = [];
@@ -78,15 +82,7 @@ describe("stsctl audit tail", () => {
     );
     try {
       const lines: string[] = [];
-      const code = await runAudit(
-        "tail",
-        undefined,
-        { json: false, filter: {} },
-        `127.0.0.1:${port}`,
-        credentials.createInsecure(),
-        () => new Metadata(),
-        (l) => lines.push(l),
-      );
+      const code = await tail(port, (l) => lines.push(l));
       expect(code).toBe(0);
       expect(asked).toEqual(["0", "2"]);
       expect(lines.map((l) => l.split(" ")[0])).toEqual(["#1", "#2", "#3"]);
@@ -97,15 +93,6 @@ describe("stsctl audit tail", () => {
 
   it("fails, as any call does, when the service refuses it at once", async () => {
     const port = await freePort();
-    const run = runAudit(
-      "tail",
-      undefined,
-      { json: false, filter: {} },
-      `127.0.0.1:${port}`,
-      credentials.createInsecure(),
-      () => new Metadata(),
-      () => undefined,
-    );
-    await expect(run).rejects.toMatchObject({ code: status.UNAVAILABLE });
+    await expect(tail(port, () => undefined)).rejects.toMatchObject({ code: status.UNAVAILABLE });
   });
 });
