@@ -8,6 +8,7 @@ import { invalidClient } from "@sts/errors";
 import { JWT_BEARER, VerifiedTokens, issuerEndpoint } from "@sts/jwt";
 import { callerAuthenticator } from "@sts/mesh";
 import { kvJtiRecorder } from "./assertion-replay.js";
+import type { JtiNamespace } from "./assertion-replay.js";
 import { RefreshTokens } from "./refresh-tokens.js";
 import { recordSubjectRevocation } from "./subject-revocation.js";
 import { JWKS_EDGE_CACHE_SECONDS, JWKS_VERIFIER_CACHE_SECONDS, PublicKeyRing, SigningKeyRing, parseStoredKey, prepublishLeadSeconds } from "@sts/keys";
@@ -117,7 +118,7 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
       "this client's jwks_uri names an address the issuer does not fetch from: list its network in client_jwks_uri.allow_private_networks",
     );
   }
-  const assertionDeps = (namespace: string): AssertionDeps => ({
+  const assertionDeps = (namespace: JtiNamespace): AssertionDeps => ({
     lookup,
     recordJti: kvJtiRecorder(jtiKv, namespace),
     // The sole aud of an assertion: the issuer identifier (draft-ietf-oauth-rfc7523bis), and the token endpoint URL

@@ -189,6 +189,78 @@ describe("RefreshTokens.rotate", () => {
   });
 });
 
+/** One call of the bucket held back once armed: `reached` resolves when it is, and it goes on (unchanged) on `release()`. */
+interface Hold {
+  op: "update";
+  keyPrefix: string;
+  armed: boolean;
+  reached: Promise<void>;
+  release: () => void;
+  /** Called by the bucket when the call arrives; resolves once it may go on. */
+  arrive: () => Promise<void>;
+}
+
+function hold(op: Hold["op"], keyPrefix: string): Hold {
+  let reach = (): void => undefined;
+  let release = (): void => undefined;
+  const reached = new Promise<void>((resolve) => (reach = resolve));
+  const released = new Promise<void>((resolve) => (release = resolve));
+  return {
+    op,
+    keyPrefix,
+    armed: false,
+    reached,
+    release: () => release(),
+    arrive: () => {
+      reach();
+      return released;
+    },
+  };
+}
+
+/** The real bucket with the first call matching the armed `h` held until it is released. */
+function withHold(kv: KV, h: Hold): KV {
+  return new Proxy(kv, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        const call = (): unknown => (value as (...a: unknown[]) => unknown).apply(target, args);
+        if (!(h.armed && prop === h.op && String(args[0]).startsWith(h.keyPrefix))) return call();
+        h.armed = false;
+        return h.arrive().then(call);
+      };
+    },
+  });
+}
+
+describe("two uses of one refresh token, the second checked while the first is between its commit and its spent mark", () => {
+  it("answers only one of them and revokes the family (RFC 9700 §4.14.2: single use)", async () => {
+    const spentMark = hold("update", "rt.");
+    const kv = await openBucket(nats, `refresh_test_${++bucketCount}`);
+    const store = new RefreshTokens(withHold(kv, spentMark), now);
+    const { token: first } = await store.issue({ client_id: "c", sub: "alice", scope: ["read"], aud: ["api"], ...access }, 3600, store.newFamily());
+    const r = recorder();
+    // The client's use: checked, then rotated up to its spent mark, which is held (the family already names its successor).
+    const checkedA = await store.check(first, "c", r.record);
+    spentMark.armed = true;
+    const rotatingA = store.rotate(checkedA, access, 3600, r.record);
+    await spentMark.reached;
+    // A thief's use of the same token now reads the family moved on from it, by a rotation not yet answered.
+    const checkedB = await store.check(first, "c", r.record);
+    const [usedB] = await Promise.allSettled([store.rotate(checkedB, access2, 3600, r.record)]);
+    spentMark.release();
+    const [usedA] = await Promise.allSettled([rotatingA]);
+    const outcomes = [usedA, usedB];
+    expect(outcomes.map((o) => o.status).sort()).toEqual(["fulfilled", "rejected"]);
+    const lost = outcomes.find((o) => o.status === "rejected");
+    expect(lost?.status === "rejected" && lost.reason).toMatchObject({ code: "invalid_grant", description: "refresh token reused: its family is revoked" });
+    const won = outcomes.find((o) => o.status === "fulfilled");
+    expect(won?.status === "fulfilled" && (await store.inspect(won.value.token))).toBeUndefined();
+    expect(r.recorded.map((x) => x.reason)).toEqual([FAMILY_REVOKED_REASONS.REUSE]);
+  });
+});
+
 /**
  * A family of "c" for alice on its own bucket, with a clock the test moves and `revokedSubjects` for the subject check;
  * `options` for the store besides that check. `began` is when its first token (`first`, expiring at `firstExp`) was issued.

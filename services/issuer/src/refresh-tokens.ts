@@ -64,6 +64,8 @@ export interface RefreshGrant {
   admin_client_id?: string;
   /** The hash of the token this one succeeded (absent for a family's first, and in records made before it was kept). */
   parent?: string;
+  /** Once spent: the hash of the successor its rotation answered (absent while active, and in records spent before it was kept). */
+  successor?: string;
   state: "active" | "spent";
 }
 
@@ -356,9 +358,16 @@ export class RefreshTokens {
         throw invalidGrant("refresh token reused: its family is revoked");
       }
       // Committed, but answered only once the presented token is marked spent: until then check() takes its retry
-      // for what it is, a retry (this successor is then passed over, never having been handed out).
-      const spent = await this.#settledUpdate(checked.key, { ...grant, state: "spent" } satisfies RefreshGrant, checked.revision, (g) => g.state === "spent");
-      if (!spent) throw unavailable("refresh token store unavailable");
+      // for what it is, a retry (this successor is then passed over, never having been handed out). The mark names
+      // the successor, so that of two uses of the token that both got past check() in that window (the second read
+      // the family already moved and took itself for a retry), only the one whose mark stands is answered: a mark
+      // naming another successor is the other use's, and this one is the second use (RFC 9700 §4.14.2).
+      const spentMark = { ...grant, state: "spent", successor } satisfies RefreshGrant;
+      const spent = await this.#settledUpdate(checked.key, spentMark, checked.revision, (g) => g.state === "spent" && g.successor === successor);
+      if (!spent) {
+        await this.#revokeFamily(grant, FAMILY_REVOKED_REASONS.REUSE, grant.client_id, recordRevocation);
+        throw invalidGrant("refresh token reused: its family is revoked");
+      }
     } catch (err) {
       storeDown(err);
     }

@@ -13,6 +13,16 @@ import type { TokenRequest__Output, TokenResponse } from "@sts/proto";
 import type { GrantDeps } from "./grant.js";
 import { tokenFormatFor } from "../token-format.js";
 
+/** The request's `audience` and `resource` values, checked: invalid_target or invalid_request when malformed. */
+export function requestedTargets(request: Pick<TokenRequest__Output, "audience" | "resource">): string[] {
+  // RFC 8707 §2: a resource indicator is an absolute URI without a fragment; a bare name (`resource=api-2`) goes in
+  // `audience`. Refused as the exchanger refuses it, whatever the client is allowed.
+  if (!request.resource.every(resourceWellFormed)) throw invalidTarget("resource must be an absolute URI without a fragment (RFC 8707 section 2)");
+  const wanted = requestedAudiences(request.audience, request.resource);
+  if (!audiencesWellFormed(wanted)) throw invalidRequest("malformed audience or resource");
+  return wanted;
+}
+
 /** requested ∩ the client's allowed scope and audiences; refuses an empty result. */
 export function narrowToClient(
   requestedScope: readonly string[],
@@ -22,12 +32,7 @@ export function narrowToClient(
   // No scope requested: a token without scope, not a default set.
   const scope = requestedScope.length === 0 ? [] : intersectScopes(requestedScope, client.scope);
   if (requestedScope.length > 0 && scope.length === 0) throw invalidScope("requested scope is not allowed for this client");
-  // RFC 8707 §2: a resource indicator is an absolute URI without a fragment; a bare name (`resource=api-2`) goes in
-  // `audience`. Refused as the exchanger refuses it, whatever the client is allowed.
-  if (!request.resource.every(resourceWellFormed)) throw invalidTarget("resource must be an absolute URI without a fragment (RFC 8707 section 2)");
-  const wanted = requestedAudiences(request.audience, request.resource);
-  if (!audiencesWellFormed(wanted)) throw invalidRequest("malformed audience or resource");
-  const audience = grantAudiences(wanted, client.audience);
+  const audience = grantAudiences(requestedTargets(request), client.audience);
   // Never a token without aud: it would be accepted by any resource server.
   if (audience.length === 0) throw invalidTarget("no requested audience is allowed for this client");
   return { scope, audience };

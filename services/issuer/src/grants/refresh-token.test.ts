@@ -111,10 +111,16 @@ async function dtiFamily(deps: GrantDeps): Promise<string> {
   return r.refresh_token as string;
 }
 
-/** [code, description] of a refusal, or what was minted. */
-async function refresh(deps: GrantDeps, minted: MintInput[], token: string, client: ClientRecord = managed): Promise<MintInput | [string, string]> {
+/** [code, description] of a refusal, or what was minted; `over` adds request parameters. */
+async function refresh(
+  deps: GrantDeps,
+  minted: MintInput[],
+  token: string,
+  client: ClientRecord = managed,
+  over: Partial<TokenRequest__Output> = {},
+): Promise<MintInput | [string, string]> {
   try {
-    await refreshToken.handle(tokenRequest({ refresh_token: token }), client, deps, "client_secret_basic");
+    await refreshToken.handle(tokenRequest({ ...over, refresh_token: token }), client, deps, "client_secret_basic");
   } catch (err) {
     if (err instanceof OAuthError) return [err.code, err.description];
     throw err;
@@ -161,6 +167,59 @@ describe("a refresh family the dedicated token issuer started, within what its a
     );
     registry.set(ADMIN, adminWith(undefined));
     expect(await refresh(deps, minted, own.token)).toMatchObject({ audience: ["archive"], scope: ["openid"] });
+  });
+});
+
+describe("audience and resource on a refresh (RFC 8707 §2.2)", () => {
+  /** A family of the managed client's own for jeff, reaching `aud`; its first refresh token. */
+  async function ownFamily(deps: GrantDeps, aud: string[]): Promise<string> {
+    const family = deps.refresh.newFamily();
+    const own = await deps.refresh.issue(
+      { client_id: MANAGED, sub: "jeff", scope: ["openid"], aud, access_jti: "at-own", access_exp: now() + 300 },
+      3600,
+      family,
+    );
+    return own.token;
+  }
+
+  it("mints for the requested audiences of the family only, not for every audience it reaches", async () => {
+    const { deps, minted } = await setup();
+    const rt = await ownFamily(deps, ["storage", "archive"]);
+    expect(await refresh(deps, minted, rt, managed, { audience: ["archive"] })).toMatchObject({ audience: ["archive"] });
+  });
+
+  it("refuses an audience the family does not reach, and a malformed resource, with invalid_target, and the token stays usable", async () => {
+    const { deps, minted, revocations } = await setup();
+    const rt = await ownFamily(deps, ["storage"]);
+    expect(await refresh(deps, minted, rt, managed, { audience: ["archive"] })).toEqual([
+      "invalid_target",
+      "no requested audience is within the refresh token's",
+    ]);
+    expect(await refresh(deps, minted, rt, managed, { resource: ["storage"] })).toEqual([
+      "invalid_target",
+      "resource must be an absolute URI without a fragment (RFC 8707 section 2)",
+    ]);
+    expect(minted).toEqual([]);
+    expect(revocations).toEqual([]);
+    expect(await refresh(deps, minted, rt)).toMatchObject({ audience: ["storage"] });
+  });
+});
+
+describe("scope on a refresh (RFC 6749 §6)", () => {
+  it("refuses a requested scope the family was not granted, even beside one it was (invalid_scope), and the token stays usable", async () => {
+    const { deps, minted, revocations } = await setup();
+    const own = await deps.refresh.issue(
+      { client_id: MANAGED, sub: "jeff", scope: ["openid"], aud: ["storage"], access_jti: "at-own", access_exp: now() + 300 },
+      3600,
+      deps.refresh.newFamily(),
+    );
+    expect(await refresh(deps, minted, own.token, managed, { scope: "openid read:/home" })).toEqual([
+      "invalid_scope",
+      "requested scope exceeds the refresh token's",
+    ]);
+    expect(minted).toEqual([]);
+    expect(revocations).toEqual([]);
+    expect(await refresh(deps, minted, own.token, managed, { scope: "openid" })).toMatchObject({ scope: ["openid"] });
   });
 });
 
