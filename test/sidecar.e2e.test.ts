@@ -289,6 +289,8 @@ describe("gRPC over HTTP/2 through sidecars", () => {
     expect(r.error?.code).toBe(status.UNAUTHENTICATED);
     // The OAuth code in trailing metadata, as every gRPC service of the stack sends it.
     expect(r.error?.metadata.get("oauth-error")).toEqual(["invalid_token"]);
+    // RFC 6750 §3.1: no credential sent, so the challenge names no error, as the HTTP listeners answer.
+    expect(r.error?.metadata.get("www-authenticate")).toEqual(['Bearer realm="mesh"']);
     expect(gSeen.length).toBe(before);
   });
 

@@ -42,9 +42,10 @@ export interface AdapterOptions {
 
 const tracer = trace.getTracer("@sts/grpc");
 
+/** The caller's W3C trace context: never its baggage, which nothing here reads (see @sts/telemetry's tracing). */
 function metadataCarrier(metadata: Metadata): Record<string, string> {
   const carrier: Record<string, string> = {};
-  for (const key of ["traceparent", "tracestate", "baggage"]) {
+  for (const key of ["traceparent", "tracestate"]) {
     const v = metadata.get(key)[0];
     if (typeof v === "string") carrier[key] = v;
   }

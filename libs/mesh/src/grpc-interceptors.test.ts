@@ -206,6 +206,18 @@ describe("the inbound token outside Authorization (RFC 6750 §2: one method; the
 });
 
 describe("meshFetch", () => {
+  it.each(["http://169.254.169.254/latest/meta-data/", "x/relative", "", "?q=1"])(
+    "refuses a target that is not a path on the route's origin (%s) with invalid_request before any exchange: bad input mints and records nothing",
+    async (path) => {
+      const exchange = new ExchangeCache({ exchanger: new exchangeService(address, credentials.createInsecure()), authorization: "Basic c3ZjLWE6cw==" });
+      const f = meshFetch(exchange, { url: "http://127.0.0.1:1", audience: "svc-b", scopes: ["b"] });
+      const refused = f(path, await jwt({ sub: "alice" }));
+      await expect(refused).rejects.toBeInstanceOf(OAuthError);
+      await expect(refused).rejects.toMatchObject({ code: "invalid_request" });
+      expect(exchange.exchanges).toBe(0);
+    },
+  );
+
   it.each(["http://ingress/only-under-this-prefix", "http://ingress/?tenant=d", "http://u:p@ingress"])(
     "refuses a route url that is not a bare origin (%s) when made, rather than drop what follows the origin on every call",
     (url) => {

@@ -10,7 +10,7 @@ import { InterceptingCall, Metadata, ServerInterceptingCall, status } from "@grp
 import type { Interceptor, ServerInterceptor, StatusObject } from "@grpc/grpc-js";
 import { OAuthError, toOAuthError } from "@sts/errors";
 import type { ExchangeCache, TokenForOptions } from "./exchange-cache.js";
-import { bearerToken } from "@sts/grpc";
+import { NoBearerCredential, bearerToken, requireBearer } from "@sts/grpc";
 import { verifyInbound } from "./inbound.js";
 import type { InboundOptions } from "./inbound.js";
 import { ERROR_METADATA, statusFromOAuthError } from "@sts/grpc";
@@ -33,7 +33,8 @@ export function meshServerInterceptor(options: InboundOptions): ServerIntercepto
         next({
           onReceiveMetadata(metadata, nextMetadata) {
             const header = metadata.get("authorization")[0];
-            verifyInbound(bearerToken(typeof header === "string" ? header : undefined), options)
+            Promise.resolve()
+              .then(() => verifyInbound(requireBearer(typeof header === "string" ? header : undefined, "a bearer token is required"), options))
               .then((caller) => {
                 // Built before anything is passed on: a failure here (an id no header can carry) refuses the call like any other.
                 const headers = Object.entries(callerHeaders(caller));
@@ -50,14 +51,24 @@ export function meshServerInterceptor(options: InboundOptions): ServerIntercepto
 
 /**
  * The status a refused inbound call gets: UNAUTHENTICATED with a Bearer challenge for a bad token (RFC 6750 §3),
- * UNAVAILABLE when the verifier cannot vouch for any token now (revocations too stale: the caller may retry, its
- * token is not at fault), INTERNAL for our own failure.
+ * whose challenge names no error when the call carried no bearer credential at all (§3.1: the caller may not have
+ * known one was needed), as the sidecar's is; UNAVAILABLE when the verifier cannot vouch for any token now
+ * (revocations too stale: the caller may retry, its token is not at fault), INTERNAL for our own failure.
  */
 function inboundRefusal(e: OAuthError): StatusObject {
   if (e.code === "server_error" || e.code === "temporarily_unavailable") return statusFromOAuthError(e);
   const refusal = statusFromOAuthError(new OAuthError("invalid_token", e.description));
-  refusal.metadata.set("www-authenticate", `Bearer error="invalid_token"`);
+  refusal.metadata.set("www-authenticate", bearerChallenge(e));
   return refusal;
+}
+
+/**
+ * The Bearer challenge to a refused credential (RFC 6750 §3): naming no error when none was sent at all (§3.1), else
+ * `invalid_token`, with the description when given (HTTP only: gRPC metadata carries it in `oauth-error-description`).
+ */
+export function bearerChallenge(e: unknown, description?: string): string {
+  if (e instanceof NoBearerCredential) return `Bearer realm="mesh"`;
+  return description === undefined ? `Bearer error="invalid_token"` : `Bearer error="invalid_token", error_description="${description}"`;
 }
 
 /** Where a client interceptor sends calls. */
@@ -157,10 +168,13 @@ export function meshFetch(
   if (!isBareOrigin(route.url)) throw new TypeError("meshFetch: route.url must be an http(s) origin, with no path, query, fragment or userinfo");
   return async (path, subjectToken, init = {}) => {
     const headers = new Headers(init.headers);
-    // Before the exchange: a call that would carry the inbound token to the destination costs the STS nothing.
+    // Before the exchange: a call that is refused anyway (a target that is no path on the route's origin, the inbound
+    // token where it would reach the destination) costs the STS nothing, and leaves no token minted and recorded in
+    // the audit trail for a call that never went out.
+    const url = urlOnOrigin(route.url, path);
     refuseTokenOutsideAuthorization(subjectToken, path, Object.fromEntries(headers));
     const exchanged = await exchange.tokenFor(subjectToken, route.audience, route.scopes, tokenOptions);
     headers.set("authorization", `Bearer ${exchanged.accessToken}`);
-    return fetch(urlOnOrigin(route.url, path), { ...init, headers });
+    return fetch(url, { ...init, headers });
   };
 }

@@ -7,7 +7,7 @@ export { CREDENTIALS, callerAuthenticator } from "./authenticate-caller.js";
 export type { AuthenticateCaller, CallerAuthOptions, CallerIdentity, Credential } from "./authenticate-caller.js";
 export { openStackTokens } from "./stack-tokens.js";
 export type { StackTokens, StackTokensOptions } from "./stack-tokens.js";
-export { meshServerInterceptor, meshClientInterceptor, meshFetch, refusalStatus, MESH_METADATA } from "./grpc-interceptors.js";
+export { bearerChallenge, meshServerInterceptor, meshClientInterceptor, meshFetch, refusalStatus, MESH_METADATA } from "./grpc-interceptors.js";
 export type { OutboundRoute } from "./grpc-interceptors.js";
 export { isOriginForm, urlOnOrigin } from "./upstream-url.js";
 export { MESH_HEADERS, callerHeaders, headerSafe, peerHeaders } from "./caller-headers.js";

@@ -25,11 +25,32 @@ export class MisplacedToken extends OAuthError {
   }
 }
 
-/** Refuses a request target with an RFC 6750 §2.3 `access_token` query parameter (any case of its percent-encoding). */
+/**
+ * Whether a query parameter's raw name reads as `access_token` to some framework behind the sidecar, not only to
+ * WHATWG's parser: ASP.NET Core looks names up without regard to case (the SignalR pattern reads
+ * `Query["access_token"]`), PHP turns `.`, spaces and an unclosed `[` into `_` and drops leading spaces, and PHP and
+ * Rack read `access_token[]` or `access_token[x]` as an array or hash of that name.
+ */
+function readsAsQueryToken(rawName: string): boolean {
+  const name = percentDecoded(rawName.replaceAll("+", " ")).trimStart().toLowerCase();
+  const base = /^[^[]*(?=\[[^\]]*\])/.exec(name)?.[0] ?? name;
+  return base.replace(/[. []/g, "_") === QUERY_PARAMETER;
+}
+
+/**
+ * Refuses a request target with an RFC 6750 §2.3 `access_token` query parameter, as any common framework would read
+ * it: parameters split at `;` as well as `&` (Rack before 3, Python before 3.9.2 and Go before 1.17 did, and Rails
+ * still can), names percent-decoded and compared as {@link readsAsQueryToken} says. A name WHATWG's parser alone
+ * would read otherwise is a second credential to the framework that reads it so.
+ */
 export function refuseQueryToken(target: string): void {
   const query = target.indexOf("?");
   if (query === -1) return;
-  if (new URLSearchParams(target.slice(query + 1)).has(QUERY_PARAMETER)) {
+  const names = target
+    .slice(query + 1)
+    .split(/[&;]/)
+    .map((pair) => pair.split("=", 1)[0] ?? "");
+  if (names.some(readsAsQueryToken)) {
     throw new MisplacedToken("send the access token in the Authorization header only (RFC 6750 section 2.1), not as a query parameter");
   }
 }

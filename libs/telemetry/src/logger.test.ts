@@ -2,6 +2,26 @@ import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { createLogger } from "./index.js";
 
+/** A logger writing into an array of parsed lines. */
+function capture(): { log: ReturnType<typeof createLogger>; lines: Array<Record<string, unknown>>; text: () => string } {
+  const raw: string[] = [];
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      raw.push(String(chunk));
+      cb();
+    },
+  });
+  return {
+    log: createLogger("t", { destination }),
+    get lines() {
+      return raw.map((l) => JSON.parse(l) as Record<string, unknown>);
+    },
+    text: () => raw.join(""),
+  };
+}
+
+const JWT = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl";
+
 describe("createLogger", () => {
   it("never writes secrets or tokens, at any of the first levels", () => {
     const lines: string[] = [];
@@ -27,5 +47,47 @@ describe("createLogger", () => {
     for (const secret of ["c2VjcmV0", "s3cr3t", "abc.def.ghi", "eyJhbGciOi.x.y", "tok-123", "a.b.c"]) expect(out).not.toContain(secret);
     expect(out).toContain("visible");
     expect(out).toContain("[redacted]");
+  });
+
+  it("redacts every *_token field, secrets and Authorization fields at any depth and in any case or spelling (CONVENTIONS 10)", () => {
+    const c = capture();
+    c.log.info(
+      {
+        logout_token: "secret-1",
+        headers: { Authorization: "Bearer secret-2", "Proxy-Authorization": "Basic secret-3", Cookie: "sid=secret-4" },
+        a: { b: { c: { d: { client_secret: "secret-5", clientSecret: "secret-6", privateKey: "secret-7" } } } },
+        items: [{ refresh_token: "secret-8" }],
+        token_type: "Bearer",
+        issued_token_type: "urn:ietf:params:oauth:token-type:access_token",
+        max_token_bytes: 8192,
+      },
+      "hello",
+    );
+    for (let i = 1; i <= 8; i++) expect(c.text()).not.toContain(`secret-${i}`);
+    expect(c.lines[0]).toMatchObject({ token_type: "Bearer", issued_token_type: "urn:ietf:params:oauth:token-type:access_token", max_token_bytes: 8192 });
+  });
+
+  it("searches an error's own fields too, and cuts a JWT out of its message and stack, keeping its type and stack", () => {
+    const c = capture();
+    const err = Object.assign(new TypeError(`Headers.set: "Bearer ${JWT}" is an invalid header value`), {
+      request: { headers: { authorization: "Bearer secret-1" } },
+    });
+    c.log.error({ err }, "failed");
+    c.log.error(new Error("plain", { cause: new Error(`inner ${JWT}`) }));
+    expect(c.text()).not.toContain("secret-1");
+    expect(c.text()).not.toContain(JWT);
+    expect(c.lines[0]?.err).toMatchObject({ type: "TypeError", request: { headers: { authorization: "[redacted]" } } });
+    expect((c.lines[0]?.err as { stack: string }).stack).toMatch(/^TypeError: Headers\.set/);
+    expect(c.lines[1]).toMatchObject({ msg: "plain", err: { type: "Error", message: "plain: inner [redacted]" } });
+  });
+
+  it("redacts the fields of a value written through toJSON (grpc-js Metadata), and survives cycles", () => {
+    const c = capture();
+    const metadata = { toJSON: () => ({ authorization: ["Bearer secret-1"], "x-request-id": ["r1"] }) };
+    const cyclic: Record<string, unknown> = { name: "loop" };
+    cyclic.self = cyclic;
+    c.log.warn({ metadata, cyclic, when: new Date(0) }, "call");
+    expect(c.text()).not.toContain("secret-1");
+    expect(c.lines[0]).toMatchObject({ metadata: { "x-request-id": ["r1"] }, cyclic: { name: "loop", self: "[Circular]" }, when: "1970-01-01T00:00:00.000Z" });
   });
 });

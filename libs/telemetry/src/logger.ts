@@ -1,11 +1,12 @@
 /**
  * Structured JSON logs (pino) carrying the active trace and span ids, with
- * credentials and tokens redacted wherever they appear in the first levels
- * of a log object.
+ * credentials and tokens redacted wherever they appear in a log object
+ * (redact.ts), at any depth and in any case.
  */
 import { trace } from "@opentelemetry/api";
 import { pino } from "pino";
 import type { Logger } from "pino";
+import { redactDeep } from "./redact.js";
 
 const SENSITIVE = [
   "authorization",
@@ -24,7 +25,7 @@ const SENSITIVE = [
   "internalAuthorization",
 ];
 
-/** Redaction paths: each sensitive key at the top level and two levels down. */
+/** pino redaction paths: each sensitive key at the top level and two levels down (redactDeep covers every level and spelling). */
 export const REDACT_PATHS = SENSITIVE.flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `req.headers.${k}`]);
 
 /** Creates a logger for a component. */
@@ -34,6 +35,10 @@ export function createLogger(name: string, options: { level?: string; destinatio
       name,
       level: options.level ?? "info",
       redact: { paths: REDACT_PATHS, censor: "[redacted]" },
+      // Errors are serialized inside redactDeep, so that their fields are searched too; pino must not serialize the
+      // result again (it would take the plain object for an error of type "Object").
+      serializers: { err: (value: unknown) => value },
+      formatters: { log: (object) => redactDeep(object) as Record<string, unknown> },
       mixin() {
         const span = trace.getActiveSpan()?.spanContext();
         return span ? { trace_id: span.traceId, span_id: span.spanId } : {};

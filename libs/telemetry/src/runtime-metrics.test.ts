@@ -77,7 +77,7 @@ describe("runtime metrics", () => {
     expect(held).toBeLessThan(5);
     // That collection started a new window: an idle one shows intervals near the 10 ms period again.
     await turn(60);
-    expect((await points("nodejs.eventloop.delay.max"))[0]?.value as number).toBeLessThan(0.3);
+    expect((await points("nodejs.eventloop.delay.max"))[0]?.value as number).toBeLessThan(held);
     const heap = await points("v8js.memory.heap.used");
     expect(heap.find((p) => p.attributes["v8js.heap.space.name"] === "old_space")?.value as number).toBeGreaterThan(0);
   });

@@ -1,12 +1,19 @@
 /**
- * OpenTelemetry tracing for a service: W3C trace context and baggage
- * propagation, AsyncLocalStorage context, and an exporter chosen by config.
- * With exporter "none" spans are still created (log lines get trace ids and
- * context still flows through gRPC and NATS) but nothing is exported.
+ * OpenTelemetry tracing for a service: W3C trace context propagation,
+ * AsyncLocalStorage context, and an exporter chosen by config. With exporter
+ * "none" spans are still created (log lines get trace ids and context still
+ * flows through gRPC and NATS) but nothing is exported.
+ *
+ * W3C baggage is deliberately not propagated. Nothing in the stack reads it,
+ * and its entries are whatever a caller of a gRPC port wrote (up to 8 KiB):
+ * propagated, they would travel on into every call the stack makes for that
+ * caller (Mint, Decide) and into the headers of the events stored in
+ * JetStream beside the audit trail, a channel for unchecked data that no
+ * check of ours ever saw.
  */
 import { context, propagation, trace } from "@opentelemetry/api";
 import type { Context, Tracer } from "@opentelemetry/api";
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from "@opentelemetry/core";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import {
@@ -45,7 +52,8 @@ export function initTelemetry(options: TelemetryOptions): { shutdown(): Promise<
       sampler: processors.length === 0 ? new AlwaysOffSampler() : new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(options.sampleRatio ?? 1) }),
       spanProcessors: processors,
     });
-    provider.register({ propagator: new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }) });
+    // Trace context only: a caller's baggage is dropped at the first hop (see above).
+    provider.register({ propagator: new W3CTraceContextPropagator() });
   }
   const current = provider;
   return { shutdown: () => current.shutdown() };

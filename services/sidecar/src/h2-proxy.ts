@@ -172,6 +172,8 @@ export interface H2Refusal {
   errorType: string;
   /** The OAuth error code, sent as `oauth-error` trailing metadata as the stack's gRPC services do; none for a proxy failure. */
   oauthError?: string;
+  /** The Bearer challenge of an UNAUTHENTICATED refusal (by default `Bearer error="invalid_token"`). */
+  challenge?: string;
 }
 
 /** How one call ended: the gRPC status the caller got (none when the stream was reset) and, for a refusal, the OAuth error. */
@@ -266,7 +268,7 @@ function sessionFor(origin: string, tls: H2Route["tls"], onError: H2Route["onSes
 }
 
 /** A gRPC error answered by the sidecar itself (trailers-only response); only possible before any response headers. */
-function refuse(stream: ServerHttp2Stream, grpcStatus: number, message: string, oauthError?: string): void {
+function refuse(stream: ServerHttp2Stream, grpcStatus: number, message: string, oauthError?: string, challenge = 'Bearer error="invalid_token"'): void {
   if (stream.closed || stream.destroyed || stream.headersSent) return;
   stream.respond(
     {
@@ -277,7 +279,7 @@ function refuse(stream: ServerHttp2Stream, grpcStatus: number, message: string, 
       // As the stack's services send them; the description only when it is printable ASCII, as metadata must be.
       ...(oauthError && { "oauth-error": oauthError, ...(/^[\x20-\x7e]*$/.test(message) && { "oauth-error-description": message }) }),
       // The Bearer challenge only where the token is the problem (UNAUTHENTICATED), not for an unreachable upstream.
-      ...(grpcStatus === GRPC_STATUS.UNAUTHENTICATED && { "www-authenticate": 'Bearer error="invalid_token"' }),
+      ...(grpcStatus === GRPC_STATUS.UNAUTHENTICATED && { "www-authenticate": challenge }),
     },
     { endStream: true },
   );
@@ -373,7 +375,7 @@ async function proxyStream(
     route = await router(headers, stream.session?.socket);
   } catch (err) {
     const r = refusal(err);
-    refuse(stream, r.grpcStatus, r.message, r.oauthError);
+    refuse(stream, r.grpcStatus, r.message, r.oauthError, r.challenge);
     return r.errorType;
   }
   // The client left while it was being admitted: nothing to forward.

@@ -29,7 +29,7 @@ import { logReloads, logSvidEvents } from "@sts/grpc";
 import type { X509SvidStreams } from "@sts/grpc";
 import {
   MisplacedToken,
-  NoBearerCredential,
+  bearerChallenge,
   callerHeaders,
   isOriginForm,
   peerHeaders,
@@ -104,10 +104,8 @@ function refuse(res: ServerResponse, err: unknown, close = false): string {
             ? 401
             : e.status;
   const headers: Record<string, string> = { ...json };
-  // RFC 6750 §3.1: a request that sent no bearer credential at all gets a challenge naming no error.
   if (status === 401) {
-    headers["www-authenticate"] =
-      e instanceof NoBearerCredential ? `Bearer realm="mesh"` : `Bearer error="invalid_token", error_description="${e.description}"`;
+    headers["www-authenticate"] = bearerChallenge(e, e.description);
   }
   if (e instanceof MisplacedToken) headers["www-authenticate"] = `Bearer error="invalid_request", error_description="${e.description}"`;
   if (e.retryAfter !== undefined) headers["retry-after"] = String(e.retryAfter);
@@ -333,7 +331,13 @@ function grpcRefusal(err: unknown): H2Refusal {
   if (err instanceof NoIdentityError) return { ...UPSTREAM_UNAVAILABLE, errorType: NO_IDENTITY };
   const e = toOAuthError(err);
   const { code, details } = refusalStatus(e);
-  return { grpcStatus: code, message: details, errorType: e.code, oauthError: e.code };
+  return {
+    grpcStatus: code,
+    message: details,
+    errorType: e.code,
+    oauthError: e.code,
+    challenge: bearerChallenge(err),
+  };
 }
 
 /** The route an outbound call names, when the config has it (a metric attribute: made-up names add no series). */
