@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KV } from "@nats-io/kv";
 import { hashSecret, parseClientRecord, verifySecret } from "@sts/client-auth";
 import type { ClientRecord } from "@sts/client-auth";
+import { clientSchema } from "@sts/config";
 import { OAuthError } from "@sts/errors";
 import { MAX_CLIENT_ID_CHARS } from "@sts/jwt";
 import type { AccessTokenClaims } from "@sts/jwt";
@@ -452,5 +453,56 @@ describe("client management", () => {
       "only the admin deletes a client",
     ]);
     expect(deps.lookup(id)).toBeDefined();
+  });
+  it("refuses to change or delete a client the config file declares (403), so removing its entry still retires it", async () => {
+    const id = `${ADMIN}/declared`;
+    const registry = new ClientRegistry(
+      kv,
+      cache,
+      () => clock.t,
+      () => Promise.resolve(),
+    );
+    const declared = clientSchema.parse({ ...METADATA, client_id: id, admin_client_id: ADMIN, scope: ["read"] });
+    await registry.seed([declared]);
+    await waitFor(() => deps.lookup(id)?.seed_digest !== undefined);
+    clock.t += 10;
+    const refused = [403, "insufficient_scope", "this client is declared in the config file: change or remove it there"];
+    expect(await answer(updateClient(ADMIN_TOKEN, id, JSON.stringify({ ...METADATA, scope: "read write" }), deps))).toEqual(refused);
+    expect(await answer(deleteClient(ADMIN_TOKEN, id, deps))).toEqual(refused);
+    // Its admin may still read it (RFC 7592 §2.1).
+    expect((await readClient(ADMIN_TOKEN, id, deps)).scope).toBe("read");
+    // Still the file's own record: the operator removing its entry retires it, tokens and all.
+    const record = (await kv.get(encodeKey(id)))?.json<ClientRecord>();
+    expect([record?.seed_digest, record?.scope]).toEqual([expect.any(String), ["read"]]);
+    // The file now declares every other client it declared so far, but not this one.
+    const stillDeclared = [...cache.values()]
+      .filter((c) => c.seed_digest !== undefined && c.client_id !== id)
+      .map((c) => clientSchema.parse({ client_id: c.client_id, token_endpoint_auth_method: "none" }));
+    const retiredSubjects: string[] = [];
+    const retired = await registry.retire(stillDeclared, {
+      revokeSubject: (clientId) => {
+        retiredSubjects.push(clientId);
+        return Promise.resolve();
+      },
+      events: deps.events,
+    });
+    expect([retired, retiredSubjects]).toEqual([[id], [id]]);
+    await waitFor(() => deps.lookup(id) === undefined, { message: "the retired client is still served" });
+  });
+
+  it("registers metadata naming no token_endpoint_auth_method as client_secret_basic, with its secret (RFC 7591 §2 default), or as private_key_jwt when it gives keys", async () => {
+    const minimal = await registerClient(ADMIN_TOKEN, JSON.stringify({ scope: "read", audience: ["storage"] }), deps);
+    expect(minimal).toMatchObject({ token_endpoint_auth_method: "client_secret_basic", client_secret: expect.any(String), client_secret_expires_at: 0 });
+    const id = minimal.client_id as string;
+    expect(await verifySecret((await storedSecretHash(id)) ?? "", minimal.client_secret as string)).toBe(true);
+    const { token_endpoint_auth_method: _m, ...withKeys } = METADATA;
+    const keyed = await registerClient(ADMIN_TOKEN, JSON.stringify(withKeys), deps);
+    expect([keyed.token_endpoint_auth_method, keyed.client_secret]).toEqual(["private_key_jwt", undefined]);
+    // An admin's update replaces the metadata (RFC 7592 §2.2): naming no method and no keys is the same default, and
+    // a client already on client_secret_basic keeps its secret.
+    clock.t += 10;
+    const updated = await updateClient(ADMIN_TOKEN, id, JSON.stringify({ scope: "read", audience: ["storage"] }), deps);
+    expect([updated.token_endpoint_auth_method, updated.client_secret]).toEqual(["client_secret_basic", undefined]);
+    expect(await verifySecret((await storedSecretHash(id)) ?? "", minimal.client_secret as string)).toBe(true);
   });
 });

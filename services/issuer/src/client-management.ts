@@ -84,6 +84,16 @@ const notOwn = (): OAuthError => new OAuthError("invalid_token", "no such client
 /** RFC 6750 §3.1 (RFC 7592 §2.2, §2.3: 403): a valid credential that does not carry the right to this call. */
 const notAllowed = (description: string): OAuthError => new OAuthError("insufficient_scope", description);
 
+/**
+ * Refuses to change or delete a client the config file declares (its record has a `seed_digest`): the file is its
+ * source of truth. A record rewritten here would lose the digest, so the next start would no longer retire it when
+ * its entry leaves the file (how an operator decommissions a client or ends a leaked secret), and a deletion here
+ * would be undone by the next start's seeding.
+ */
+function refuseConfigDeclared(record: ManagedRecord): void {
+  if (record.seed_digest !== undefined) throw notAllowed("this client is declared in the config file: change or remove it there");
+}
+
 /** Who is calling: an admin (by access token) or a client itself (by registration access token). */
 async function authorize(bearer: string, target: string | undefined, deps: ManagementDeps): Promise<Caller> {
   if (!bearer) throw deny();
@@ -114,12 +124,20 @@ function parseMetadata(json: string): Record<string, unknown> {
 const isSecretMethod = (method: unknown): boolean => method === "client_secret_basic" || method === "client_secret_post";
 
 /**
+ * The token_endpoint_auth_method of metadata that names none: RFC 7591 §2's default, client_secret_basic (a client
+ * library registering with minimal metadata counts on it), unless the metadata gives keys, which only
+ * private_key_jwt uses to authenticate: that substitution is allowed (§3.2.1) and the response states it.
+ */
+const authMethodOf = (meta: Record<string, unknown>): unknown =>
+  meta.token_endpoint_auth_method ?? (meta.jwks !== undefined || meta.jwks_uri !== undefined ? "private_key_jwt" : "client_secret_basic");
+
+/**
  * The secret hash an update keeps: the previous one, only while the client stays on client_secret_*. A client that
  * left them and comes back gets a new secret, never its old one (which may have leaked while it was unused, and whose
  * holders were told it no longer worked). The previous method is checked, not only the hash: a record written before
  * client-records.ts dropped the hash on such a move may still hold one.
  */
-const keptSecretHash = (previous: ManagedRecord | undefined, method: string): string | undefined =>
+const keptSecretHash = (previous: ManagedRecord | undefined, method: unknown): string | undefined =>
   previous && isSecretMethod(previous.token_endpoint_auth_method) && isSecretMethod(method) ? previous.secret_hash : undefined;
 
 /** Validates registrable metadata (see client-metadata.ts) with the config schema; `previous` is the record an update replaces. */
@@ -131,7 +149,7 @@ function validate(
   previous?: ManagedRecord,
 ): ReturnType<typeof clientSchema.parse> {
   const scope = typeof meta.scope === "string" ? meta.scope.split(" ").filter(Boolean) : meta.scope;
-  const method = (meta.token_endpoint_auth_method as string | undefined) ?? "private_key_jwt";
+  const method = authMethodOf(meta);
   const kept = keptSecretHash(previous, method);
   // A secret is made when a client takes up client_secret_* (at registration or by an update); later updates keep it.
   const secret = isSecretMethod(method) && !kept ? randomBytes(24).toString("base64url") : undefined;
@@ -297,6 +315,7 @@ async function stored(caller: Caller, clientId: string, deps: ManagementDeps): P
       ? record?.admin_client_id === caller.admin.client_id
       : record?.registration_token_hash !== undefined && record.registration_token_hash === caller.client.registration_token_hash;
   if (!entry || !record || !reached) throw notOwn();
+  refuseConfigDeclared(record);
   return { record, revision: entry.revision };
 }
 
@@ -394,6 +413,7 @@ export async function deleteClient(bearer: string, clientId: string, deps: Manag
   const entry = await readEntry(deps.kv, clientId);
   if (entry && "tombstone" in entry && entry.tombstone.admin_client_id === adminId) return finishDeletion(entry.tombstone, entry.revision, deps);
   if (!entry || !("record" in entry) || entry.record.admin_client_id !== adminId) throw notOwn();
+  refuseConfigDeclared(entry.record);
   // RFC 7592 §2.3: a deleted client's tokens, refresh tokens and the hops made from them end with it, and a client
   // registered later under the same id does not inherit them. Revoked first: should the deletion then fail, the
   // admin's retry finds the client and deletes it.

@@ -24,9 +24,13 @@ export interface InspectDeps {
 }
 
 /**
- * Claims of an active token of ours, or undefined. With `ignoringOwnRevocation`, a token that the record revoking its
- * own jti (RFC 7009) is all that ends counts as active: what a retry of that revocation is about (its event may not
- * be stored yet). A token ended otherwise (expired, its subject, an ancestor or its key revoked) never is.
+ * Claims of an active token of ours, or undefined. Active means within the token's own time window by this server's
+ * clock (RFC 7662 §2.2; RFC 6750 §3.1 names an expired token invalid_token): the clock tolerance a verifier grants
+ * another party's clock gives no token of ours more life at the issuer itself (UserInfo, client management), as an
+ * opaque token, whose claims only this server reads, never had. With `ignoringOwnRevocation`, a token that the record
+ * revoking its own jti (RFC 7009) is all that ends counts as active: what a retry of that revocation is about (its
+ * event may not be stored yet); a JWT past its exp still counts there while verifiers elsewhere accept it within their
+ * tolerance, so it can still be revoked. A token ended otherwise (its subject, an ancestor or its key revoked) never is.
  */
 export async function inspectToken(token: string, deps: InspectDeps, ignoringOwnRevocation = false): Promise<AccessTokenClaims | undefined> {
   if (token.length === 0 || token.length > deps.maxBytes) return undefined;
@@ -51,7 +55,8 @@ export async function inspectToken(token: string, deps: InspectDeps, ignoringOwn
       maxBytes: deps.maxBytes,
       revocations: own ? exceptRecordOf(own, deps.revocations) : deps.revocations,
     });
-    return payload.jti === own || own === undefined ? payload : undefined;
+    if (own !== undefined) return payload.jti === own ? payload : undefined;
+    return payload.exp > deps.now() ? payload : undefined;
   } catch (err) {
     if (err instanceof TokenRejected) return undefined;
     throw err;
