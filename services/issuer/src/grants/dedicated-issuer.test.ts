@@ -17,6 +17,7 @@ import type { MintInput } from "../mint.js";
 import { MAX_SUBJECT_BYTES } from "../subject-revocation.js";
 import type { GrantDeps } from "./grant.js";
 import { jwtBearer } from "./jwt-bearer.js";
+import { clientCredentials } from "./client-credentials.js";
 
 const T = 1_800_000_000;
 const ISSUER = "https://sts.test";
@@ -242,5 +243,26 @@ describe("a subject RevokeSubject could not name", () => {
       `assertion rejected: sub is longer than ${MAX_SUBJECT_BYTES} bytes`,
     ]);
     expect(minted).toEqual([]);
+  });
+});
+
+describe("a client's own grants within the current manages of the admin that registered it", () => {
+  const own = (admin: ClientRecord, client: ClientRecord, over: Partial<TokenRequest__Output> = {}) => {
+    const { deps, minted } = setup(admin);
+    const req = { grant_type: "client_credentials", scope: "read:/home openid", audience: [], resource: [], ...over } as TokenRequest__Output;
+    return outcome(clientCredentials.handle(req, client, deps, "client_secret_basic"), minted);
+  };
+
+  it("gets what the admin still manages, and nothing once the admin's manages is gone", async () => {
+    expect(await own(adminWith(MANAGES), managed)).toMatchObject({ audience: ["storage"], scope: ["read:/home", "openid"] });
+    // The operator narrowed the admin (a compromise, say): the client it registered is narrowed with it.
+    expect(await own(adminWith({ audience: ["archive"], scope: ["openid"] }), managed)).toMatchObject({ audience: ["archive"], scope: ["openid"] });
+    expect(await own(adminWith(undefined), managed)).toEqual(["invalid_scope", "requested scope is not allowed for this client"]);
+    expect(await own(adminWith(undefined), managed, { scope: "" })).toEqual(["invalid_target", "no requested audience is allowed for this client"]);
+  });
+
+  it("keeps a config-declared client's allowance from the file, whoever manages it", async () => {
+    const declared = { ...managed, seed_digest: "digest" };
+    expect(await own(adminWith(undefined), declared)).toMatchObject({ audience: ["storage"], scope: ["read:/home", "openid"] });
   });
 });

@@ -105,6 +105,17 @@ export function withinFamilyAdmin(managed: ClientRecord, adminClientId: string, 
   return withinAdminAllowance(managed, stillManages ? admin : {});
 }
 
+/**
+ * A client as what it gets for itself may be now: one an admin registered through the API is held to that admin's
+ * current `manages` (see {@link withinFamilyAdmin}), so that an operator who narrows or removes an admin (after a
+ * compromise, say) narrows or ends the clients it registered, not only what it mints for them from then on. A client
+ * the config file declares keeps the allowance the file gives it, whoever manages it.
+ */
+export function withinRegisteringAdmin(client: ClientRecord, deps: Pick<GrantDeps, "lookup">): ClientRecord {
+  if (client.admin_client_id === undefined || client.seed_digest !== undefined) return client;
+  return withinFamilyAdmin(client, client.admin_client_id, deps);
+}
+
 /** Runs the admin case; `admin` is the authenticated caller. */
 export async function dedicatedIssuer(
   request: TokenRequest__Output,

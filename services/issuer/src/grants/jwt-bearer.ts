@@ -10,7 +10,7 @@ import { checkClientSignedAssertion, spendAssertionJti } from "@sts/client-auth"
 import { JWT_BEARER } from "@sts/jwt";
 import { parseScopes } from "@sts/scopes";
 import { MAX_SUBJECT_BYTES } from "../subject-revocation.js";
-import { dedicatedIssuer, isUnsigned } from "./dedicated-issuer.js";
+import { dedicatedIssuer, isUnsigned, withinRegisteringAdmin } from "./dedicated-issuer.js";
 import type { Grant } from "./grant.js";
 import { assertionOrigin, issueTokens, narrowToClient } from "./issue-tokens.js";
 
@@ -27,7 +27,7 @@ export const jwtBearer: Grant = {
       // Every token granted here must be revocable by its subject: RevokeSubject takes no longer one.
       maxSubjectBytes: MAX_SUBJECT_BYTES,
     });
-    const { scope, audience } = narrowToClient(parseScopes(request.scope), request, client);
+    const { scope, audience } = narrowToClient(parseScopes(request.scope), request, withinRegisteringAdmin(client, deps));
     const originIat = await assertionOrigin(assertion.sub, client.client_id, assertion.payload.iat, deps);
     // Spent last: a request refused for its scope or audience leaves the client's assertion usable.
     await spendAssertionJti(deps.assertions.recordJti, client.client_id, assertion.jti, assertion.exp, invalidGrant);

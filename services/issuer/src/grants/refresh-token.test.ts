@@ -158,15 +158,22 @@ describe("a refresh family the dedicated token issuer started, within what its a
     ]);
   });
 
-  it("leaves a family the client started itself to the client's own limits", async () => {
+  it("holds a family the client started itself to what the admin that registered the client gives it now", async () => {
     const { deps, minted, registry } = await setup();
     const own = await deps.refresh.issue(
       { client_id: MANAGED, sub: "jeff", scope: ["openid"], aud: ["archive"], access_jti: "at-own", access_exp: now() + 300 },
       3600,
       deps.refresh.newFamily(),
     );
-    registry.set(ADMIN, adminWith(undefined));
     expect(await refresh(deps, minted, own.token)).toMatchObject({ audience: ["archive"], scope: ["openid"] });
+    // The operator took the admin's manages away (a compromise, say): the clients it registered get nothing more.
+    registry.set(ADMIN, adminWith(undefined));
+    const next = await deps.refresh.issue(
+      { client_id: MANAGED, sub: "jeff", scope: ["openid"], aud: ["archive"], access_jti: "at-own-2", access_exp: now() + 300 },
+      3600,
+      deps.refresh.newFamily(),
+    );
+    expect(await refresh(deps, minted, next.token)).toEqual(["invalid_scope", "the refresh token's scope is no longer allowed for this client"]);
   });
 });
 

@@ -14,7 +14,7 @@ import { grantAudiences, intersectScopes, isWithin, parseScopes } from "@sts/sco
 import type { Grant, GrantDeps } from "./grant.js";
 import { tokenFormatFor } from "../token-format.js";
 import { checkNotAnotherClient, checkNotUserNamedClient, requestedTargets } from "./issue-tokens.js";
-import { withinFamilyAdmin } from "./dedicated-issuer.js";
+import { withinFamilyAdmin, withinRegisteringAdmin } from "./dedicated-issuer.js";
 import type { CheckedRefresh } from "../refresh-tokens.js";
 
 /** The refresh_token grant. */
@@ -33,7 +33,7 @@ export const refreshToken: Grant = {
     if (!isWithin(requested, grant.scope)) throw invalidScope("requested scope exceeds the refresh token's");
     const wanted = requested.length === 0 ? grant.scope : intersectScopes(requested, grant.scope);
     // The client's limits as they are now, as at issuance (narrowToClient): the same errors when nothing is left.
-    const limits = grant.admin_client_id === undefined ? client : withinFamilyAdmin(client, grant.admin_client_id, deps);
+    const limits = grant.admin_client_id === undefined ? withinRegisteringAdmin(client, deps) : withinFamilyAdmin(client, grant.admin_client_id, deps);
     const scope = intersectScopes(wanted, limits.scope);
     if (wanted.length > 0 && scope.length === 0) throw invalidScope("the refresh token's scope is no longer allowed for this client");
     const granted = grantAudiences(grant.aud, limits.audience);
