@@ -172,6 +172,7 @@ describe("a trusted issuer's back-channel logout", () => {
     ["typed as an access token", () => idp.logoutToken({ sub: BOB }, { header: { typ: "at+jwt" } })],
     ["that expired", () => idp.logoutToken({ sub: BOB, iat: Math.floor(Date.now() / 1000) - 600, exp: Math.floor(Date.now() / 1000) - 300 })],
     ["without a jti", () => idp.logoutToken({ sub: BOB, jti: undefined })],
+    ["without an exp (required since the final spec, §2.4)", () => idp.logoutToken({ sub: BOB, exp: undefined })],
     ["signed by another key under the provider's kid", () => idp.logoutToken({ sub: BOB }, { key: strangerKey })],
     ["from a trusted issuer not configured for logout", () => plain.logoutToken({ sub: BOB })],
     ["that is the provider's access token", () => idp.token({ sub: BOB })],
