@@ -454,6 +454,18 @@ describe("client management", () => {
     ]);
     expect(deps.lookup(id)).toBeDefined();
   });
+
+  it("takes an admin's token only when the registration endpoint is its sole audience: another audience could replay it here", async () => {
+    const shared = "shared-audience-token";
+    const asShared: ManagementDeps = {
+      ...deps,
+      inspect: (t) =>
+        Promise.resolve(t === shared ? ({ client_id: ADMIN, sub: ADMIN, aud: [ENDPOINT, "storage"], jti: "jti-shared" } as AccessTokenClaims) : undefined),
+    };
+    const before = await clientKeys();
+    expect(await answer(registerClient(shared, JSON.stringify(METADATA), asShared))).toEqual([401, "invalid_token", "management credential is invalid"]);
+    expect(await clientKeys()).toEqual(before);
+  });
   it("refuses to change or delete a client the config file declares (403), so removing its entry still retires it", async () => {
     const id = `${ADMIN}/declared`;
     const registry = new ClientRegistry(

@@ -103,7 +103,10 @@ async function authorize(bearer: string, target: string | undefined, deps: Manag
     return { kind: "self", client };
   }
   const claims = await deps.inspect(bearer);
-  if (!claims || !audienceList(claims.aud).includes(deps.registrationEndpoint)) throw deny();
+  // The registration endpoint as the token's only audience: a token also valid at another service (`aud: [register,
+  // storage]`) could be replayed here by that service, and act as the admin.
+  const audience = claims ? audienceList(claims.aud) : [];
+  if (!claims || audience.length !== 1 || audience[0] !== deps.registrationEndpoint) throw deny();
   const admin = deps.lookup(claims.client_id);
   if (!admin) throw deny();
   if (!admin.admin) throw notAllowed("only admin clients manage clients");
