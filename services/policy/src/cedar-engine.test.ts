@@ -203,6 +203,43 @@ describe("decide: forbids, annotations and errors", () => {
   });
 });
 
+describe("decide: only canonical scope tokens", () => {
+  it("denies requested or subject scopes spelled otherwise than one canonical scope token, which a `like` pattern or a forbid would misread (RFC 6749 §3.3)", () => {
+    // The hop allows read:/data/cern and below: `like "read:/data/cern/*"` matches each of these strings.
+    const spellings = [
+      "read:/data/cern/../../etc",
+      "read:/data/cern/x write:/etc",
+      "read:/data/cern/",
+      "read:/data/cern//x",
+      "read:/data/cern/%2e%2e",
+      "read:/data/cern/x;y",
+      "read:",
+    ];
+    for (const scope of spellings) {
+      const d = engine.decide(input({ requestedScopes: [scope] }));
+      expect(d, scope).toMatchObject({
+        allow: false,
+        allowedScopes: [],
+        reason: "malformed decision request: an entry of requested_scopes is not a canonical scope token",
+      });
+    }
+    const subject = { sub: "u", clientId: "c", iss: "i", scopes: ["read:/data/cern/"], audience: ["A"] };
+    expect(engine.decide(input({ subject })).reason).toBe("malformed decision request: an entry of subject.scopes is not a canonical scope token");
+    // The canonical spellings are decided as before; a template in the subject token's scope is a scope it holds.
+    expect(engine.decide(input({ requestedScopes: ["read:/data/cern/x", "b"] }))).toMatchObject({ allow: true, allowedScopes: ["read:/data/cern/x", "b"] });
+    expect(engine.decide(input({ subject: { ...subject, scopes: ["read:", "b"] } })).allow).toBe(true);
+  });
+
+  it("so a forbid naming a scope cannot be passed by another spelling of it", () => {
+    const e = engine.withCandidate({
+      id: "no-secret",
+      text: 'forbid (principal, action == Action::"request_scope", resource) when { context.scope == "read:/data/cern/secret" };',
+    });
+    expect(e.decide(input({ requestedScopes: ["read:/data/cern/secret", "b"] })).allowedScopes).toEqual(["b"]);
+    expect(e.decide(input({ requestedScopes: ["read:/data/cern/secret/", "b"] }))).toMatchObject({ allow: false, allowedScopes: [] });
+  });
+});
+
 describe("validatePolicy", () => {
   const refused = (text: string, id?: string) => {
     const r = PolicyEngine.validatePolicy(text, id === undefined ? {} : { id });
@@ -269,6 +306,21 @@ describe("validatePolicy", () => {
     const text = '@id("other")\npermit (principal, action == Action::"exchange", resource);';
     expect(refused(text, "mine")[0]!.message).toMatch(/differs/);
     expect(PolicyEngine.validatePolicy(text, { id: "other" })).toEqual({ ok: true });
+  });
+
+  it("refuses a policy nesting too deeply before cedar-wasm parses it: its stack overflow would fail every later decision of the process", () => {
+    const deep = [
+      `permit (principal, action, resource) when { ${"(".repeat(300)}true${")".repeat(300)} };`,
+      `permit (principal, action == Action::"request_scope", resource) when { ${'context.scope == "x" || '.repeat(1000)}true };`,
+      `permit (principal, action, resource) when { ${"{a: ".repeat(300)}1${"}".repeat(300)} == {a: 1} };`,
+    ];
+    for (const text of deep) {
+      expect(refused(text)[0]!.message).toMatch(/^the policy nests too deeply/);
+      expect(() => engine.withCandidate({ id: "deep", text })).toThrow(/nests too deeply/);
+    }
+    // cedar-wasm was never handed those texts, so it still answers.
+    expect(engine.decide(input())).toMatchObject({ allow: true, allowedScopes: ["b", "c"], errors: [] });
+    expect(PolicyEngine.validatePolicy("permit (principal, action, resource) when { ((context.depth > 0)) };")).toEqual({ ok: true });
   });
 
   it("refuses control characters and oversized texts", () => {

@@ -7,7 +7,11 @@
  *   erroring policy, so an erroring *forbid* would otherwise let a permit
  *   through;
  * - a malformed request (control characters, absurd sizes, a depth that is
- *   not a whole number) is denied before Cedar sees it;
+ *   not a whole number, a scope that is not one canonical scope token) is
+ *   denied before Cedar sees it;
+ * - no policy text nesting deeper than MAX_POLICY_DEPTH reaches cedar-wasm:
+ *   its stack overflow would corrupt the module for every later decision
+ *   (policy-depth.ts);
  * - a scope is granted only when `request_scope` allows it, @default_scope
  *   ones included, so a forbid on a scope also covers the defaults.
  *
@@ -28,6 +32,7 @@ import type { AuthorizationAnswer, Context, DetailedError } from "@cedar-policy/
 import { covers, tryParseScope } from "@sts/scopes";
 import { ACTIONS, ANNOTATIONS, CEDAR_SCHEMA, ENTITY_TYPES, MAX_LIST_LENGTH, MAX_NAME_LENGTH, hasLoneSurrogate, isCleanName } from "./schema.js";
 import type { ActionId } from "./schema.js";
+import { MAX_POLICY_DEPTH, policyDepth } from "./policy-depth.js";
 
 /** One exchange question (DecideRequest in sts.policy.v1). */
 export interface DecideInput {
@@ -200,6 +205,8 @@ function annotationProblems(text: string, annotations: Readonly<Record<string, s
 
 /** Effect and annotations of one policy text; throws TypeError when it is not exactly one valid statement. */
 function metaOf(policy: PolicyText): PolicyMeta {
+  // Before any cedar-wasm call: a text nesting too deeply would break the module for every engine (policy-depth.ts).
+  if (policyDepth(policy.text) > MAX_POLICY_DEPTH) throw new TypeError(`policy ${JSON.stringify(policy.id)} nests too deeply`);
   const r = cedar.policyToJson(policy.text);
   if (r.type !== "success") throw new TypeError(`policy ${JSON.stringify(policy.id)} does not parse: ${r.errors.map((e) => e.message).join("; ")}`);
   const annotations = r.json.annotations ?? {};
@@ -233,6 +240,17 @@ function malformed(input: DecideInput): string | undefined {
     }
     return undefined;
   };
+  // Policies compare scopes as strings (`==`, `like "read:/data/*"`): one spelled otherwise than its canonical form
+  // (`read:/data/../etc`, `read:/data/`, two tokens joined by a space) would match a pattern it is not under, or slip
+  // past a forbid naming it, so only canonical scope tokens (libs/scopes) are decided on. Templates are never granted.
+  const scopes = (l: unknown, what: string, templates: boolean): string | undefined =>
+    list(l, what) ??
+    ((l as unknown[]).every((t) => {
+      const parsed = tryParseScope(t);
+      return parsed !== undefined && parsed.value === t && (templates || parsed.kind !== "template");
+    })
+      ? undefined
+      : `an entry of ${what} is not a canonical scope token`);
   const s = input.subject as DecideInput["subject"] | undefined;
   if (typeof s !== "object" || s === null) return "subject is missing";
   if (!Number.isSafeInteger(input.depth) || input.depth < 0 || input.depth > MAX_DEPTH_VALUE) return "depth is not a whole number in range";
@@ -240,12 +258,12 @@ function malformed(input: DecideInput): string | undefined {
   return (
     name(input.clientId, "client_id", true) ??
     name(input.audience, "audience", true) ??
-    list(input.requestedScopes, "requested_scopes") ??
+    scopes(input.requestedScopes, "requested_scopes", false) ??
     list(input.actors, "actors") ??
     name(s.sub, "subject.sub", false) ??
     name(s.clientId, "subject.client_id", false) ??
     name(s.iss, "subject.iss", false) ??
-    list(s.scopes, "subject.scopes") ??
+    scopes(s.scopes, "subject.scopes", true) ??
     list(s.audience, "subject.audience")
   );
 }
@@ -316,6 +334,18 @@ export class PolicyEngine {
     if (control)
       return { ok: false, errors: [{ message: "the policy text holds a control character", ...position(text, utf8Length(text.slice(0, control.index))) }] };
     if (hasLoneSurrogate(text)) return { ok: false, errors: [{ message: "the policy text holds broken UTF-16 (an unpaired surrogate)" }] };
+    // Checked before Cedar parses anything: Cedar's own answer to such a text is a stack overflow that leaves
+    // cedar-wasm corrupt, and every later decision of this process failing.
+    if (policyDepth(text) > MAX_POLICY_DEPTH) {
+      return {
+        ok: false,
+        errors: [
+          {
+            message: `the policy nests too deeply (more than ${MAX_POLICY_DEPTH} levels of brackets and operators in one expression): use a set and .contains() or in [...] instead of long chains of || and ==`,
+          },
+        ],
+      };
+    }
     try {
       const parts = cedar.policySetTextToParts(text);
       if (parts.type !== "success") return { ok: false, errors: problemsOf(text, parts.errors) };

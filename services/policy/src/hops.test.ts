@@ -1,8 +1,11 @@
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { isWithin } from "@sts/scopes";
 import { PolicyEngine } from "./cedar-engine.js";
 import type { DecideInput } from "./cedar-engine.js";
 import { cedarString, compileHops, hopPolicyId } from "./hops.js";
+import { compileConfigHops } from "./policy-text.js";
 
 // The policy API's id rule (services/policy/src/policy-store.ts): compiled ids must be editable through Put.
 const API_ID = /^[A-Za-z0-9._:/@-]{1,200}$/;
@@ -91,6 +94,40 @@ describe("compileHops", () => {
       }),
     );
     expect(d.allowedScopes).toEqual(["read:/data/cern/run7", "read:/data/cern", "read:/a*b/c", "storage.write:/any/path"]);
+  });
+
+  it("allows under a root `name:/` every path, but not a `name://host/…` URL, which the scope arithmetic keeps apart", () => {
+    const e = new PolicyEngine(compileHops([{ from: "A", to: "B", scopes: ["read:/", "write:/data"] }]));
+    const d = e.decide(input({ requestedScopes: ["read:/x/y", "read:/", "read://evil.example/x", "read://", "write://data/x"] }));
+    expect(d.allowedScopes).toEqual(["read:/x/y", "read:/"]);
+  });
+
+  it("allows exactly the scopes the scope arithmetic puts within the hop's (libs/scopes covers)", () => {
+    const segment = fc.constantFrom("data", "cern", "cernX", "a*b", "");
+    const path = fc.array(segment, { maxLength: 3 }).map((p) => p.filter((s) => s.length > 0));
+    const structured = fc.tuple(fc.constantFrom("read", "write"), path).map(([n, p]) => `${n}:/${p.join("/")}`);
+    const other = fc.constantFrom("read", "openid", "urn:x:y", "read://data", "read://data/cern", "https://h/p", "read:data");
+    const scope = fc.oneof(structured, other);
+    fc.assert(
+      fc.property(fc.uniqueArray(scope, { minLength: 1, maxLength: 4 }), fc.uniqueArray(scope, { minLength: 1, maxLength: 6 }), (allowed, asked) => {
+        const e = new PolicyEngine(compileHops([{ from: "A", to: "B", scopes: allowed, default_scopes: [] }]));
+        const d = e.decide(input({ requestedScopes: asked }));
+        // Each asked scope is granted as asked exactly when it is within the hop's; narrower substitutes are the hop's own.
+        return asked.every((s) => d.allowedScopes.includes(s) === isWithin([s], allowed)) && isWithin(d.allowedScopes, allowed);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it("compiles a hop with hundreds of structured scopes into a policy cedar-wasm can evaluate (one chain of || overflowed its stack)", () => {
+    const scopes = Array.from({ length: 300 }, (_, i) => `read:/d/s${i}`);
+    const compiled = compileConfigHops([{ from: "A", to: "B", scopes, default_scopes: [] }]);
+    const e = new PolicyEngine(compiled);
+    for (let round = 0; round < 2; round++) {
+      const d = e.decide(input({ requestedScopes: ["read:/d/s1/x", "read:/d/s299", "read:/d/s300", "read:/d"] }));
+      // read:/d is narrowed to every scope of the hop (@narrow_to), each once.
+      expect(d).toMatchObject({ allow: true, allowedScopes: ["read:/d/s1/x", "read:/d/s299", ...scopes.filter((s) => s !== "read:/d/s299")], errors: [] });
+    }
   });
 
   it("refuses hops the operator cannot have meant", () => {

@@ -124,19 +124,41 @@ function checkScopes(values: unknown, what: string, hop: string): Grantable[] {
   return out;
 }
 
+/** Disjuncts joined in one chain at most; past that they are grouped (see {@link disjunction}). */
+const CHAIN_LENGTH = 4;
+
+/** The condition allowing one structured scope: its path itself or anything below it by whole segments. */
+function structuredCondition(s: Extract<Grantable, { kind: "structured" }>): string {
+  // `read:/data/cern` allows `read:/data/cern/run7` but not `read:/data/cernX` (the pattern keeps the `/`).
+  const under = s.value.endsWith("/") ? s.value : `${s.value}/`;
+  const same = `context.scope == ${cedarString(s.value)}`;
+  if (s.path.length > 0) return `${same} || context.scope like ${likePrefix(under)}`;
+  // The root `name:/` covers every `name:/path`, but not `name://host/…`: that is a URL (RFC 3986 authority), a
+  // plain scope matching only itself (libs/scopes), which the bare pattern `name:/*` would let through.
+  return `${same} || (context.scope like ${likePrefix(under)} && !(context.scope like ${likePrefix(`${under}/`)}))`;
+}
+
+/**
+ * `parts` joined with `||`, one per line. A long list is grouped in parentheses, a few per group, so the expression
+ * Cedar builds stays shallow (policy-depth.ts): one chain of a few hundred `||` overflows cedar-wasm's stack, and
+ * with it the whole process's decisions.
+ */
+function disjunction(parts: readonly string[], indent: string): string {
+  if (parts.length <= 2 * CHAIN_LENGTH) return parts.join(` ||\n${indent}`);
+  const size = Math.ceil(parts.length / CHAIN_LENGTH);
+  const groups: string[] = [];
+  // Not indented further: a hop's policy may have 64 KiB, and a deep one would spend them on spaces.
+  for (let i = 0; i < parts.length; i += size) groups.push(`(${disjunction(parts.slice(i, i + size), indent)})`);
+  return groups.join(` ||\n${indent}`);
+}
+
 /** The Cedar condition on `context.scope` for the allowed scopes. */
 function scopeCondition(scopes: readonly Grantable[]): string {
   const plain = scopes.filter((s) => s.kind === "plain");
   const parts: string[] = [];
   if (plain.length > 0) parts.push(`[${plain.map((s) => cedarString(s.value)).join(", ")}].contains(context.scope)`);
-  for (const s of scopes) {
-    if (s.kind !== "structured") continue;
-    // The path itself or anything below it by whole segments: `read:/data/cern` allows
-    // `read:/data/cern/run7` but not `read:/data/cernX` (the pattern keeps the `/`).
-    const under = s.value.endsWith("/") ? s.value : `${s.value}/`;
-    parts.push(`context.scope == ${cedarString(s.value)} || context.scope like ${likePrefix(under)}`);
-  }
-  return parts.join(" ||\n  ");
+  for (const s of scopes) if (s.kind === "structured") parts.push(structuredCondition(s));
+  return disjunction(parts, "  ");
 }
 
 /**

@@ -3,7 +3,7 @@ import { startTelemetry, connectStack, runMain } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
 import { BUCKETS, DEFAULT_PROBE_INTERVAL_MS, EventPublisher, KvCache, encodeKey, openBucket } from "@sts/nats";
 import { StalenessGuard } from "@sts/revocation";
-import { openGrpcCredentials, startGrpcServer } from "@sts/grpc";
+import { openGrpcCredentials, receiveBytesFor, startGrpcServer } from "@sts/grpc";
 import { openStackTokens } from "@sts/mesh";
 import { loadPolicyProto, PROTO_FILES } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
@@ -14,7 +14,7 @@ import { LivePolicySet } from "./live-policies.js";
 import { bucketGeneration, readBucketGeneration } from "./policy-updated.js";
 import { announceHistory } from "./missed-records.js";
 import { operatorAccess } from "./operator-access.js";
-import { PolicyStore, parseStoredPolicy } from "./policy-store.js";
+import { MAX_POLICY_BYTES, MAX_STORED_POLICY_BYTES, PolicyStore, parseStoredPolicy } from "./policy-store.js";
 import { policyService } from "./service.js";
 
 /** How often readiness is looked at again: a copy goes stale with time, not with an event. */
@@ -28,7 +28,13 @@ async function serve({ config, breakGlassToken, now }: PolicySettings, logger: L
 
   const nats = await connectStack("policy", config, logger);
   // The policy service owns this bucket: a changed replica count reaches an existing one.
-  const kv = await openBucket(nats, BUCKETS.policies, { owner: true, history: 10, replicas: config.nats.replicas, logger });
+  const kv = await openBucket(nats, BUCKETS.policies, {
+    owner: true,
+    history: 10,
+    replicas: config.nats.replicas,
+    maxValueSize: MAX_STORED_POLICY_BYTES,
+    logger,
+  });
   const cache = new KvCache(kv, {
     parse: parseStoredPolicy,
     // Forgetting could lift a forbid; the version this replica last read stays enforced (and the write is logged).
@@ -70,6 +76,9 @@ async function serve({ config, breakGlassToken, now }: PolicySettings, logger: L
     host: config.services.policy.bind,
     port: config.services.policy.port,
     credentials: tls.server,
+    // A Put or a what-if carries a policy text of up to MAX_POLICY_BYTES beside its id and description: the default
+    // (64 KiB for the whole message) refused, RESOURCE_EXHAUSTED, texts that validation accepts and hops are seeded with.
+    maxReceiveMessageLength: receiveBytesFor(MAX_POLICY_BYTES),
     services: [
       {
         definition: proto.sts.policy.v1.PolicyService.service,

@@ -98,6 +98,14 @@ export function resetNeeded(current: StoredPolicy | undefined, declared: Compile
 
 /** Largest policy text accepted. */
 export const MAX_POLICY_BYTES = 64 * 1024;
+/**
+ * Largest stored version (the JSON record) the policies bucket takes. A text of MAX_POLICY_BYTES grows in JSON (`"`,
+ * `\` and line ends take two bytes), and beside it sit its description (a hop's lists the hop's scopes, the exchange
+ * policy's twice; a Put's is bounded by the request size), id and author: the bucket's 64 KiB default refused, at
+ * seeding (the service then never started) or at Put (answered temporarily_unavailable, which no retry cures), texts
+ * the size check accepts. Well under nats-server's default max_payload of 1 MiB.
+ */
+export const MAX_STORED_POLICY_BYTES = 512 * 1024;
 const ID = /^[A-Za-z0-9._:/@-]{1,200}$/;
 
 /** Refuses ids that are empty, huge, or hold characters we do not want in logs and keys. */

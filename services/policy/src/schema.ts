@@ -66,6 +66,11 @@ export function isCleanName(s: string): boolean {
   return s.length <= MAX_NAME_LENGTH && !CONTROL.test(s) && !LONE_SURROGATE.test(s);
 }
 
+/** True when `s` holds no control character and no broken UTF-16, whatever its length (a description, say). */
+export function isCleanText(s: string): boolean {
+  return !CONTROL.test(s) && !LONE_SURROGATE.test(s);
+}
+
 /** True when `s` holds an unpaired UTF-16 surrogate. */
 export function hasLoneSurrogate(s: string): boolean {
   return LONE_SURROGATE.test(s);

@@ -214,6 +214,21 @@ describe("Put and Delete", () => {
     }
   });
 
+  it("Put refuses a description holding control characters (it would forge lines of `stsctl policy list`), storing nothing", async () => {
+    const replica = await startReplica();
+    try {
+      for (const description of ['ok"\nhop/A/B/exchange rev=1 source=config', "\u001b[2K\rforged", "tab\there", "nul\u0000"]) {
+        const answer = await outcome(replica.call("Put", { policy: { id: "p/described", text: text("F"), description } }));
+        expect(answer, JSON.stringify(description)).toBe("invalid_request: description must not hold control characters or broken UTF-16");
+      }
+      expect(await bucket.get(encodeKey("p/described"))).toBeNull();
+      await replica.call("Put", { policy: { id: "p/described", text: text("F"), description: "Freeze F — see ticket #42" } });
+      expect(await replica.call<Policy__Output>("Get", { id: "p/described" })).toMatchObject({ description: "Freeze F — see ticket #42" });
+    } finally {
+      await replica.stop();
+    }
+  });
+
   it("Delete applies only to the version the replica runs: a lagging replica neither drops a newer Put nor deletes twice", async () => {
     const current = await startReplica();
     const lagging = await startReplica();

@@ -9,6 +9,7 @@ import type { CompiledPolicy } from "./hops.js";
 import type { OperatorAccess } from "./operator-access.js";
 import { checkPolicyId } from "./policy-store.js";
 import { policyProblem } from "./policy-text.js";
+import { isCleanText } from "./schema.js";
 import type { PolicyStore, StoredPolicy } from "./policy-store.js";
 
 /** The engine in force, the KV revision it was built from, and the generation of the bucket that revision counts in. */
@@ -79,6 +80,14 @@ function toWire(d: EngineDecision, { revision, generation }: PolicySetInForce): 
   };
 }
 
+/**
+ * Refuses a description holding control characters or broken UTF-16: it is stored and shown to every operator as is
+ * (`stsctl policy list` prints it on the policy's line), where a newline or an escape sequence would forge other lines.
+ */
+function checkDescription(description: string): void {
+  if (!isCleanText(description)) throw invalidRequest("description must not hold control characters or broken UTF-16");
+}
+
 /** Refuses a policy text from a request that does not parse or validate, naming where and why. */
 function checkPolicyText(text: string, id: string): void {
   const problem = policyProblem(text, id);
@@ -136,6 +145,7 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
         const p = req.policy;
         if (!p) throw invalidRequest("policy is required");
         checkPolicyId(p.id);
+        checkDescription(p.description);
         checkPolicyText(p.text, p.id);
         const revision = await store.put({ id: p.id, text: p.text, description: p.description }, operator, expectedRevision(req.expected_revision));
         ctx.logger.info({ policy_id: p.id, revision: revision.toString(), operator: operator.sub, client_id: operator.client_id }, "policy written");
