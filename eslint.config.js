@@ -36,4 +36,21 @@ export default tseslint.config(
       "no-console": "off",
     },
   },
+  {
+    // A focused, skipped or conditional test passes the run without running what it names: a test that cannot run
+    // here is deleted or made to run, not parked. (vitest also refuses .only in scripts/test.sh: --allowOnly=false.)
+    files: ["**/*.test.ts"],
+    rules: {
+      "no-restricted-properties": [
+        "error",
+        ...["it", "test", "describe", "suite"].flatMap((object) =>
+          ["only", "skip", "todo", "skipIf", "runIf"].map((property) => ({
+            object,
+            property,
+            message: `${object}.${property} runs less than the file names; CI must run every test.`,
+          })),
+        ),
+      ],
+    },
+  },
 );

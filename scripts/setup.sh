@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the stack needs when it is missing, then builds.
-# Used by `npm start` and `npm test`; safe to run again. `--bench` (used by
+# Used by `npm start` and `npm test` (`--test`); safe to run again. `--bench` (used by
 # `npm run bench`) also installs the benchmarks' load generators.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,8 +18,15 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 # nats-server: the one external component (JetStream). Debian's package works.
-find_nats() { command -v nats-server 2>/dev/null || { [ -x /usr/sbin/nats-server ] && echo /usr/sbin/nats-server; } || true; }
-if [ -z "${NATS_URL:-}" ] && [ -z "$(find_nats)" ]; then
+# `npm start` can use a server of its own (NATS_URL); `npm test` cannot: every test starts nats-server itself, on a
+# free port (natsServerBinary() in libs/testkit), so for the tests the binary is needed whatever NATS_URL says.
+find_nats() { command -v nats-server 2>/dev/null || { [ -x /usr/sbin/nats-server ] && echo /usr/sbin/nats-server; } || { [ -x /usr/local/bin/nats-server ] && echo /usr/local/bin/nats-server; } || true; }
+need_nats_binary=""
+case "${1:-}" in
+  --test | --bench) need_nats_binary=1 ;;
+  *) [ -n "${NATS_URL:-}" ] || need_nats_binary=1 ;;
+esac
+if [ -n "$need_nats_binary" ] && [ -z "$(find_nats)" ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "==> installing nats-server (apt-get)"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
@@ -28,7 +35,7 @@ if [ -z "${NATS_URL:-}" ] && [ -z "$(find_nats)" ]; then
   else
     echo "error: nats-server is not installed. Install it as root with:" >&2
     echo "         apt-get update && apt-get install -y nats-server" >&2
-    echo "       or point NATS_URL at a NATS server with JetStream enabled." >&2
+    if [ -z "${1:-}" ]; then echo "       or point NATS_URL at a NATS server with JetStream enabled." >&2; fi
     exit 1
   fi
 fi

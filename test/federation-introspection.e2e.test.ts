@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EVENT_TYPES } from "@sts/nats";
 import { freePort, makeTestCa } from "@sts/testkit";
-import { basicAuth, claimsOf, postForm, startStack, storedEvents } from "./harness.js";
+import { basicAuth, claimsOf, leakedTokens, postForm, startStack, storedEvents } from "./harness.js";
 import type { Stack } from "./harness.js";
 import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, clients, exchange as grpcExchange } from "./chain.js";
 import { startIdentityProvider } from "./identity-provider.js";
@@ -246,6 +246,7 @@ describe("a trusted issuer that introspects (RFC 7662)", () => {
 
 describe("a trusted issuer whose introspection endpoint keeps failing", () => {
   it("is not asked while its breaker is open (exchanges fail closed at once), then is probed and used again", async () => {
+    const before = await introspections();
     const first = await tokenOf(flaky);
     expect((await exchange(first.token)).status).toBe(200);
     flaky.reply = () => ({ status: 500, body: "{}" });
@@ -266,6 +267,8 @@ describe("a trusted issuer whose introspection endpoint keeps failing", () => {
     const later = await tokenOf(flaky);
     expect((await exchange(later.token)).status).toBe(200);
     expect(flaky.callsFor(later.token)).toHaveLength(1);
+    // Counted under its issuer: two answers, four failures, one exchange refused without a call.
+    expect(grown(before, await introspections(), IDP_FLAKY)).toMatchObject({ active: 2, error: 4, not_asked: 1 });
   }, 30_000);
 });
 
@@ -282,42 +285,104 @@ describe("a trusted issuer without introspection", () => {
 
 describe("secrets", () => {
   it("never puts a provider token or an introspection secret in an event or a log", async () => {
+    const logged = stack.processes.exchanger!.mark();
+    // Tokens of its own, through each path that records or logs: exchanged, refused once revoked, failed closed.
+    const exchanged = await tokenOf(idp);
+    expect((await exchange(exchanged.token)).status).toBe(200);
+    const revoked = await tokenOf(idp);
+    idp.revoke(revoked.jti);
+    expect((await exchange(revoked.token)).status).toBe(400);
+    const failed = await tokenOf(idp);
+    idp.reply = (t) => (t === failed.token ? { status: 500, body: "{}" } : undefined);
+    try {
+      expect((await exchange(failed.token)).status).toBe(503);
+    } finally {
+      idp.reply = undefined;
+    }
+    expect(await deniedFor(revoked.jti)).toHaveLength(1);
+    const own = [exchanged.token, revoked.token, failed.token];
+    const secrets = [CLIENT.secret, DOWN_CLIENT.secret, Buffer.from(`${CLIENT.id}:${CLIENT.secret}`).toString("base64")];
+    // The whole trail, and the whole of each log (outputSince throws rather than look at a cut one).
     const events = (await storedEvents(stack.nats.url)).map((e) => e.raw).join("\n");
-    const logs = ["exchanger", "gateway"].map((name) => stack.processes[name as "exchanger" | "gateway"]?.output() ?? "").join("\n");
-    expect(tokens.length).toBeGreaterThan(5);
-    for (const secret of [...tokens, CLIENT.secret, DOWN_CLIENT.secret, Buffer.from(`${CLIENT.id}:${CLIENT.secret}`).toString("base64")]) {
+    const logs = [stack.processes.exchanger!.outputSince(0), stack.processes.gateway!.outputSince(0)].join("\n");
+    expect(leakedTokens(events, own)).toEqual([]);
+    expect(leakedTokens(logs, own)).toEqual([]);
+    // And those of the other tests of this file that ran (`tokens` holds this test's own too).
+    expect(leakedTokens(`${events}\n${logs}`, tokens)).toEqual([]);
+    for (const secret of secrets) {
       expect(events).not.toContain(secret);
       expect(logs).not.toContain(secret);
     }
-    // The failures above were logged, naming the provider and what went wrong.
-    expect(stack.processes.exchanger?.output()).toMatch(/idp\.test\.example\/realms\/main: introspection endpoint answered HTTP 500/);
+    // Its failure was logged, naming the provider and what went wrong.
+    expect(stack.processes.exchanger!.outputSince(logged)).toMatch(/idp\.test\.example\/realms\/main: introspection endpoint answered HTTP 500/);
   });
 });
 
+/** The exchanger's sts_federation_introspections_total by issuer and result, from one scrape; and the scrape's text. */
+async function introspections(): Promise<{ count: (issuer: string, result: string) => number; text: string }> {
+  const res = await fetch(`${adminUrl}/metrics`);
+  expect(res.status).toBe(200);
+  const text = await res.text();
+  const samples = parseSamples(text);
+  return { count: (issuer, result) => total(samples, "sts_federation_introspections_total", { sts_issuer: issuer, sts_result: result }), text };
+}
+
+const RESULTS = ["active", "inactive", "mismatch", "error", "cached", "joined", "not_asked"] as const;
+
+/** How much each result's count grew from `before` to `after`, for one issuer. */
+function grown(
+  before: Awaited<ReturnType<typeof introspections>>,
+  after: Awaited<ReturnType<typeof introspections>>,
+  issuer: string,
+): Record<(typeof RESULTS)[number], number> {
+  return Object.fromEntries(RESULTS.map((r) => [r, after.count(issuer, r) - before.count(issuer, r)])) as Record<(typeof RESULTS)[number], number>;
+}
+
 describe("metrics", () => {
-  it("counts the checks by result on the exchanger's metrics, without a token or a secret in the scrape", async () => {
-    const res = await fetch(`${adminUrl}/metrics`);
-    const text = await res.text();
-    const samples = parseSamples(text);
-    // The flaky provider's checks are its own test's; the figures below are the other two providers'.
-    const count = (result: string) =>
-      [IDP, IDP_DOWN].reduce((sum, issuer) => sum + total(samples, "sts_federation_introspections_total", { sts_issuer: issuer, sts_result: result }), 0);
-    // What the tests above did: one call per new token, four answers again after a fault, a revocation, a lie, six faults.
-    expect({ active: count("active"), inactive: count("inactive"), mismatch: count("mismatch"), error: count("error") }).toEqual({
-      active: 8,
-      inactive: 1,
-      mismatch: 1,
-      error: 6,
-    });
-    // The remembered inactive answer, and the seven concurrent exchanges that did not call.
-    expect(count("cached") + count("joined")).toBe(8);
-    // By provider: each one's checks are counted under its own issuer.
-    const byIssuer = (issuer: string, result: string) => total(samples, "sts_federation_introspections_total", { sts_issuer: issuer, sts_result: result });
-    expect(byIssuer(IDP, "error") + byIssuer(IDP_DOWN, "error")).toBe(6);
-    expect(byIssuer(IDP, "active")).toBeGreaterThan(0);
-    expect(byIssuer(IDP_DOWN, "error")).toBeGreaterThan(0);
-    const flakyCount = (result: string) => total(samples, "sts_federation_introspections_total", { sts_issuer: IDP_FLAKY, sts_result: result });
-    expect([flakyCount("active"), flakyCount("error"), flakyCount("not_asked")]).toEqual([2, 4, 1]);
-    for (const secret of [...tokens, CLIENT.secret, DOWN_CLIENT.secret]) expect(text).not.toContain(secret);
+  it("counts the checks by result and by issuer on the exchanger's metrics, without a token or a secret in the scrape", async () => {
+    const before = await introspections();
+    // Asked, then revoked: asked again once the one-second reuse is over (inactive), then that answer is remembered (cached).
+    const revoked = await tokenOf(idp);
+    expect((await exchange(revoked.token)).status).toBe(200);
+    idp.revoke(revoked.jti);
+    await new Promise((resolve) => setTimeout(resolve, CACHE_TTL_S * 1000 + 500));
+    expect((await exchange(revoked.token)).status).toBe(400);
+    expect((await exchange(revoked.token)).status).toBe(400);
+    // An answer about another token (mismatch); a failure (error), then the same token once the provider answers (active).
+    const lied = await tokenOf(idp);
+    const failed = await tokenOf(idp);
+    idp.reply = (t) =>
+      t === lied.token
+        ? { body: JSON.stringify({ active: true, iss: IDP, sub: "someone-else" }) }
+        : t === failed.token
+          ? { status: 500, body: "{}" }
+          : undefined;
+    try {
+      expect((await exchange(lied.token)).status).toBe(400);
+      expect((await exchange(failed.token)).status).toBe(503);
+    } finally {
+      idp.reply = undefined;
+    }
+    expect((await exchange(failed.token)).status).toBe(200);
+    // Four exchanges of one new token while the first call is in flight: one asks (active), three join it.
+    const shared = await tokenOf(idp);
+    idp.reply = (t) => (t === shared.token ? { body: JSON.stringify({ active: true, iss: IDP, sub: "5b7f0c6e-alice" }), delayMs: 300 } : undefined);
+    try {
+      expect((await Promise.all(Array.from({ length: 4 }, () => exchange(shared.token)))).map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    } finally {
+      idp.reply = undefined;
+    }
+    expect(idp.callsFor(shared.token)).toHaveLength(1);
+    const after = await introspections();
+    const idpGrew = grown(before, after, IDP);
+    expect({ ...idpGrew, cached: undefined, joined: undefined }).toEqual({ active: 3, inactive: 1, mismatch: 1, error: 1, not_asked: 0 });
+    // The remembered refusal, and the three that did not call: joined while the call was in flight, or (a slow
+    // machine) answered from its one-second reuse just after.
+    expect(idpGrew.cached + idpGrew.joined).toBe(4);
+    // Each provider's checks are counted under its own issuer: none of this test's under the others.
+    for (const other of [IDP_DOWN, IDP_PLAIN, IDP_FLAKY]) expect(grown(before, after, other), other).toEqual(Object.fromEntries(RESULTS.map((r) => [r, 0])));
+    const own = [revoked.token, lied.token, failed.token, shared.token];
+    expect(leakedTokens(after.text, own)).toEqual([]);
+    for (const secret of [CLIENT.secret, DOWN_CLIENT.secret]) expect(after.text).not.toContain(secret);
   });
 });

@@ -427,18 +427,17 @@ describe("the stack with grpc_tls.workload_api", () => {
     config.grpc_tls.workload_api.startup_timeout = 1;
     const file = join(dir, "silent-agent.yaml");
     writeFileSync(file, stringify(config));
-    const started = Date.now();
     const err = await stack.startReplica("policy", { STS_CONFIG: file, SPIFFE_ENDPOINT_SOCKET: agents.silent.socket }).then(
       () => undefined,
       (e: unknown) => e as Error,
     );
+    // It exited by itself, with the startup timer's message: a timer that never fired would have left it waiting
+    // until the harness gave up ("not ready in time", after 20 s), which this refuses.
     expect(err?.message).toMatch(/^policy exited \(1\) before ready/);
     expect(err?.message).toMatch(
       /grpc_tls\.workload_api: no X\.509-SVID from unix:\/\/.*silent\.sock within 1 s \(no answer\); without an identity the service does not start/,
     );
     expect(err?.message).not.toMatch(/PRIVATE KEY/);
-    // Well under the stack's own 20 s: the 1 s timeout, NATS and the policy bucket.
-    expect(Date.now() - started).toBeLessThan(15_000);
     expect(agents.silent.accepted()).toBe(1);
   });
 });

@@ -50,6 +50,7 @@ export interface Stack {
   startReplica(name: Exclude<ServiceName, "gateway">, extraEnv?: Record<string, string>): Promise<{ handle: ProcessHandle; address: string }>;
   /** Waits until each service of the stack (not replicas, not sidecars) reports ready again, after a fault a test injected and undid. */
   ready(timeoutMs?: number): Promise<void>;
+  /** Stops every process of the stack, those still starting included (their start then fails), and nats-server; once. */
   stop(): Promise<void>;
 }
 
@@ -112,19 +113,40 @@ export async function startStack(config: Record<string, unknown>, options: Stack
     audit: `127.0.0.1:${ports.audit}`,
   };
   const processes: Stack["processes"] = {};
-  const replicas: ProcessHandle[] = [];
+  /** Set first thing in stop(): whatever starts after it is stopped again, and the start fails. */
+  let stopped = false;
+  const abandon = new AbortController();
+  /** Every process the stack started (services, their restarts, replicas); stopping one that exited does nothing. */
+  const running = new Set<ProcessHandle>();
+  /** Starts under way, which stop() waits for. */
+  const starting = new Set<Promise<unknown>>();
 
   function launch(name: ServiceName, extraEnv: Record<string, string>, ready: () => Promise<boolean>): Promise<ProcessHandle> {
-    return startProcess({
-      name,
-      command: process.execPath,
-      // STS_TEST_NODE_ARGS passes profiler flags (e.g. --cpu-prof) to the services.
-      args: [...(process.env.STS_TEST_NODE_ARGS ?? "").split(" ").filter(Boolean), "--enable-source-maps", join(ROOT, `services/${name}/dist/main.js`)],
-      env: { ...env, ...extraEnv },
-      cwd: ROOT,
-      ready,
-      readyTimeoutMs: 20_000,
-    });
+    const started = (async () => {
+      if (stopped) throw new Error(`stack stopped: ${name} not started`);
+      const handle = await startProcess({
+        name,
+        command: process.execPath,
+        // STS_TEST_NODE_ARGS passes profiler flags (e.g. --cpu-prof) to the services.
+        args: [...(process.env.STS_TEST_NODE_ARGS ?? "").split(" ").filter(Boolean), "--enable-source-maps", join(ROOT, `services/${name}/dist/main.js`)],
+        env: { ...env, ...extraEnv },
+        cwd: ROOT,
+        ready,
+        readyTimeoutMs: 20_000,
+        signal: abandon.signal,
+      });
+      // Ready just as stop() began (a hook that timed out mid-start, then afterAll): nothing may outlive the stack.
+      if (stopped) {
+        await handle.stop();
+        throw new Error(`stack stopped while ${name} was starting: stopped it again`);
+      }
+      running.add(handle);
+      return handle;
+    })();
+    const settled = (): void => void starting.delete(started);
+    starting.add(started);
+    started.then(settled, settled);
+    return started;
   }
 
   const readiness = (name: ServiceName) => () =>
@@ -133,7 +155,6 @@ export async function startStack(config: Record<string, unknown>, options: Stack
   async function start(name: ServiceName, extraEnv: Record<string, string> = {}): Promise<ProcessHandle> {
     const handle = await launch(name, extraEnv, readiness(name));
     processes[name] = handle;
-    replicas.push(handle);
     return handle;
   }
 
@@ -146,10 +167,10 @@ export async function startStack(config: Record<string, unknown>, options: Stack
     const handle = await launch(name, { ...extraEnv, [`STS_${name.toUpperCase()}_PORT`]: String(port) }, () =>
       grpcHealthy(addr, "", 1000, credentials?.channelTo(name)),
     );
-    replicas.push(handle);
     return { handle, address: addr };
   }
 
+  let stopping: Promise<void> | undefined;
   const stack: Stack = {
     nats,
     processes,
@@ -165,10 +186,21 @@ export async function startStack(config: Record<string, unknown>, options: Stack
       // Side by side, so a slow one is named within the budget rather than by the calling hook's own timeout.
       await Promise.all((Object.keys(processes) as ServiceName[]).map((name) => waitFor(readiness(name), { timeoutMs, message: `${name} not ready` })));
     },
-    async stop() {
-      await Promise.all(replicas.map((p) => p.stop()));
-      await nats.stop();
-      rmSync(dir, { recursive: true, force: true });
+    stop() {
+      stopping ??= (async () => {
+        stopped = true;
+        abandon.abort();
+        await Promise.allSettled([...starting]);
+        // Nothing joins `running` once `stopped` is set; the loop only makes that not matter.
+        while (running.size > 0) {
+          const batch = [...running];
+          running.clear();
+          await Promise.all(batch.map((p) => p.stop()));
+        }
+        await nats.stop();
+        rmSync(dir, { recursive: true, force: true });
+      })();
+      return stopping;
     },
   };
   try {
@@ -243,14 +275,33 @@ export async function storedEvents(natsUrl: string): Promise<StoredEvent[]> {
   try {
     const info = await nats.jsm.streams.info(EVENTS_STREAM.name);
     const events: StoredEvent[] = [];
+    // An empty stream reports first_seq 0 (or last_seq + 1), which is no message's sequence.
+    if (info.state.messages === 0) return events;
     for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
-      const m = await nats.jsm.streams.getMessage(EVENTS_STREAM.name, { seq }).catch(() => null);
+      // null is a sequence deleted from the stream; any other failure throws: an event a check could not read is
+      // not an event without the token it looks for.
+      const m = await nats.jsm.streams.getMessage(EVENTS_STREAM.name, { seq });
       if (m) events.push({ ...m.json<{ type: string; data: Record<string, unknown> }>(), raw: m.string() });
     }
+    if (events.length !== info.state.messages) throw new Error(`storedEvents: read ${events.length} of the ${info.state.messages} events stored`);
     return events;
   } finally {
     await nats.close();
   }
+}
+
+/**
+ * The tokens of `tokens` found in `text`, whole or (a JWT) by their signature alone, which is what identifies one and
+ * what a log line or event that cut or re-encoded the rest would still hold. Throws when given no token: a search
+ * for nothing would pass whatever `text` held.
+ */
+export function leakedTokens(text: string, tokens: readonly string[]): string[] {
+  if (tokens.length === 0) throw new TypeError("leakedTokens: no token to look for");
+  return tokens.filter((token) => {
+    const parts = token.split(".");
+    const signature = parts.length === 3 ? parts[2] : undefined;
+    return text.includes(token) || (signature !== undefined && signature.length > 0 && text.includes(signature));
+  });
 }
 
 /**

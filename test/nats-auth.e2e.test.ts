@@ -12,9 +12,10 @@
  * rotation and withdrawal (events, the kid's revocation); wrong credentials stop a service at start with a clear
  * message that holds no secret. Then the same over TLS, mutual and not.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { Metadata, credentials } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -91,6 +92,7 @@ describe("NATS with a least-privilege user per service (deploy/local/nats-server
   });
 
   it("issues, exchanges, revokes and audits with only the documented permissions", async () => {
+    const mark = stack.nats.mark();
     const t1 = await clientCredentials(stack);
     const t2 = await postForm(
       `${stack.gatewayUrl}/oauth2/token`,
@@ -128,10 +130,11 @@ describe("NATS with a least-privilege user per service (deploy/local/nats-server
       },
       { timeoutMs: 10_000, message: "the audit projection did not record the tokens" },
     );
-    expect(stack.nats.output()).not.toMatch(/Violation/i);
+    expect(await natsLogSince(stack, mark)).not.toMatch(/Violation/i);
   });
 
   it("runs a sidecar as sts-sidecar, which reads the revocations and nothing else", async () => {
+    const mark = stack.nats.mark();
     // As startSidecar does, plus the sidecar's NATS user (ready: it watches the revocations).
     sidecar = await startProcess({
       name: "sidecar svc-b",
@@ -141,17 +144,18 @@ describe("NATS with a least-privilege user per service (deploy/local/nats-server
       env: { ...stack.env, ...login("sidecar"), STS_SIDECAR: "svc-b", STS_SIDECAR_CLIENT_SECRET: SECRET },
       ready: () => httpReady(`http://127.0.0.1:${port.health}/readyz`),
     });
-    expect(stack.nats.output()).not.toMatch(/Violation/i);
+    expect(await natsLogSince(stack, mark)).not.toMatch(/Violation/i);
 
     await asRevocationReader(stack.nats.url, "sidecar", async (nats) => {
       // Nor may it shorten the audit trail's retention, or touch the clients and keys buckets.
       await expectRefused(nats.jsm.streams.update(EVENTS_STREAM.name, { max_age: 1_000_000_000 }));
       await expectRefused(nats.jsm.streams.info(`KV_${BUCKETS.keys}`));
     });
-    expect(stack.nats.output()).toMatch(/Publish Violation.*"sts-sidecar".*sts\.events\.token\.issued/);
+    expect(stack.nats.outputSince(mark)).toMatch(/Publish Violation.*"sts-sidecar".*sts\.events\.token\.issued/);
   });
 
   it("runs the audit service as sts-audit: it checks an auditor's token, records the read, and may write nothing else", async () => {
+    const mark = stack.nats.mark();
     const token = await clientCredentialsToken(stack, "auditor", SECRET, { audience: "sts-audit", scope: "audit:read" });
     const auditor = bearer(token);
     const jti = claimsOf(token).jti as string;
@@ -163,12 +167,13 @@ describe("NATS with a least-privilege user per service (deploy/local/nats-server
       },
       { timeoutMs: 10_000, message: "the auditor's read was not recorded" },
     );
-    expect(stack.nats.output()).not.toMatch(/Violation.*"sts-audit"/i);
+    expect(await natsLogSince(stack, mark)).not.toMatch(/Violation.*"sts-audit"/i);
     await asRevocationReader(stack.nats.url, "audit");
-    expect(stack.nats.output()).toMatch(/Publish Violation.*"sts-audit".*sts\.events\.token\.issued/);
+    expect(stack.nats.outputSince(mark)).toMatch(/Publish Violation.*"sts-audit".*sts\.events\.token\.issued/);
   });
 
   it("runs the policy service as sts-policy: it checks an operator's token against the revocations, which it may read and not write", async () => {
+    const mark = stack.nats.mark();
     const operator = bearer(await clientCredentialsToken(stack, "policy-operator", SECRET, { audience: "sts-policy", scope: "policy:write" }));
     const put = await call(
       grpc.policy,
@@ -180,18 +185,19 @@ describe("NATS with a least-privilege user per service (deploy/local/nats-server
     // A replica that starts after an operator's change announces it again from the bucket's history.
     const replica = await stack.startReplica("policy", login("policy"));
     await replica.handle.stop();
-    expect(stack.nats.output()).not.toMatch(/Violation.*"sts-policy"/i);
+    expect(await natsLogSince(stack, mark)).not.toMatch(/Violation.*"sts-policy"/i);
     // Nor may it read any stored event: the stream holds tokens issued and reads of the trail.
     await asRevocationReader(stack.nats.url, "policy", async (nats) => {
       const { state } = await nats.jsm.streams.info(EVENTS_STREAM.name);
       await expectRefused(nats.jsm.streams.getMessage(EVENTS_STREAM.name, { seq: state.last_seq }));
       await expectRefused(nats.jsm.streams.getMessage(EVENTS_STREAM.name, { last_by_subj: eventSubject(EVENT_TYPES.POLICY_UPDATED) }));
     });
-    expect(stack.nats.output()).toMatch(/Publish Violation.*"sts-policy".*sts\.events\.token\.issued/);
-    expect(stack.nats.output()).toMatch(/Publish Violation.*"sts-policy".*\$JS\.API\.STREAM\.MSG\.GET\.STS_EVENTS/);
+    expect(stack.nats.outputSince(mark)).toMatch(/Publish Violation.*"sts-policy".*sts\.events\.token\.issued/);
+    expect(stack.nats.outputSince(mark)).toMatch(/Publish Violation.*"sts-policy".*\$JS\.API\.STREAM\.MSG\.GET\.STS_EVENTS/);
   });
 
   it("runs the issuer as sts-issuer: an operator's key rotation and withdrawal record their events and the kid's revocation", async () => {
+    const mark = stack.nats.mark();
     const keys = new (loadKeysProto().sts.token.v1.KeyService)(stack.address.issuer, credentials.createInsecure());
     try {
       const operator = bearer(await clientCredentialsToken(stack, "keys-operator", SECRET, { audience: "sts-issuer-admin", scope: "keys:manage" }));
@@ -203,7 +209,7 @@ describe("NATS with a least-privilege user per service (deploy/local/nats-server
     } finally {
       keys.close();
     }
-    expect(stack.nats.output()).not.toMatch(/Violation.*"sts-issuer"/i);
+    expect(await natsLogSince(stack, mark)).not.toMatch(/Violation.*"sts-issuer"/i);
   });
 
   it("stops a service whose password is wrong, naming the user, never the password", async () => {
@@ -223,6 +229,37 @@ describe("NATS with a least-privilege user per service (deploy/local/nats-server
     expect(output).not.toContain(token);
   });
 });
+
+/**
+ * What nats-server logged since `mark` about everything done before this call: it makes the server log a line of
+ * its own now (a refused login, as a user no service is) and returns what came before that line. A check for the
+ * absence of a violation then cannot pass because the server had not yet written it; and outputSince throws rather
+ * than look at a log cut short.
+ */
+async function natsLogSince(stack: Stack, mark: number): Promise<string> {
+  const probe = `log-probe-${randomUUID()}`;
+  await new Promise<void>((resolve, reject) => {
+    const socket = connect(stack.nats.port, "127.0.0.1", () =>
+      socket.write(`CONNECT ${JSON.stringify({ user: probe, pass: "-", verbose: false })}\r\nPING\r\n`),
+    );
+    socket.on("data", (data: Buffer) => {
+      if (data.toString().includes("-ERR")) {
+        socket.destroy();
+        resolve();
+      }
+    });
+    socket.on("close", () => resolve());
+    socket.on("error", reject);
+  });
+  const log = await waitFor(
+    () => {
+      const text = stack.nats.outputSince(mark);
+      return text.includes(`"${probe}"`) && text;
+    },
+    { timeoutMs: 10_000, message: "nats-server never logged the probe's refused login" },
+  );
+  return log.slice(0, log.lastIndexOf("\n", log.indexOf(`"${probe}"`)) + 1);
+}
 
 /**
  * Logs in to `url` as a service that only reads the revocations (`sts-<name>`): it may

@@ -5,7 +5,7 @@ import { loadTokenProto } from "@sts/proto";
 import { freePort, httpReady, startProcess } from "@sts/testkit";
 import { basicAuth, startStack } from "../harness.js";
 import { runHttpLoad } from "./http-load.js";
-import { peakRssMiB, printTable, runLoad } from "./load.js";
+import { peakRssMiB, printTable, rpsRatio, runLoad } from "./load.js";
 import type { LoadResult } from "./load.js";
 
 const SECRET = "bench-secret-000000000001";
@@ -59,7 +59,7 @@ export async function benchClientCredentials(duration: number): Promise<void> {
     for (const c of CONCURRENCY) {
       const ours = rows.find((r) => r.label.startsWith("mesh-sts gateway") && r.concurrency === c);
       const theirs = rows.find((r) => r.label.startsWith("oidc-provider") && r.concurrency === c);
-      if (ours && theirs) console.log(`  ratio mesh-sts HTTP / oidc-provider at ${c} concurrent: ${(ours.rps / theirs.rps).toFixed(2)}x requests/s`);
+      if (ours && theirs) console.log(`  ratio mesh-sts HTTP / oidc-provider at ${c} concurrent, successful requests/s: ${rpsRatio(ours, theirs)}`);
     }
     console.log(
       `  peak RSS: gateway ${(await peakRssMiB(stack.processes.gateway?.pid ?? 0)).toFixed(0)} MiB, issuer ${(await peakRssMiB(stack.processes.issuer?.pid ?? 0)).toFixed(0)} MiB, oidc-provider ${(await peakRssMiB(oidc.pid)).toFixed(0)} MiB`,

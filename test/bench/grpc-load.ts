@@ -79,19 +79,26 @@ export async function runGrpcH2Load(load: GrpcLoad): Promise<LoadResult> {
     const rows = (await readFile(log, "utf8")).trim().split("\n");
     // Columns: start time (µs since the epoch), HTTP status, time to the end of the response (µs).
     const latencies = rows.map((r) => Number(r.split("\t")[2]) / 1000).sort((a, b) => a - b);
-    const unanswered = before === undefined || after === undefined ? 0 : Math.max(0, latencies.length - (after - before));
     const failed = Number(
       /(\d+) failed, (\d+) errored, (\d+) timeout/
         .exec(out)
         ?.slice(1)
         .reduce((s, n) => s + Number(n), 0) ?? 0,
     );
+    // Every gRPC answer is HTTP 200, errors included (the status is in the trailers, which h2load does not read):
+    // only what the calls left behind tells successes apart. Without that count, the row counts answers, and says so.
+    const succeeded = before === undefined || after === undefined ? undefined : after - before;
+    const answeredNotSucceeded = succeeded === undefined ? 0 : Math.max(0, latencies.length - succeeded);
     return {
       label: load.label,
       concurrency: load.concurrency,
-      requests: latencies.length,
-      errors: failed + unanswered,
-      rps: latencies.length / load.durationSec,
+      requests: succeeded ?? latencies.length,
+      errors: failed + answeredNotSucceeded,
+      errorDetail:
+        succeeded === undefined
+          ? `h2load failed ${failed}; gRPC status not read: req/s counts answers`
+          : `answered with a gRPC error ${answeredNotSucceeded}, h2load failed ${failed}; latencies include them`,
+      rps: (succeeded ?? latencies.length) / load.durationSec,
       p50: percentile(latencies, 50),
       p99: percentile(latencies, 99),
       max: latencies[latencies.length - 1] ?? NaN,

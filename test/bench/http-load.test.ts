@@ -20,8 +20,16 @@ Transfer/sec:      2.11MB
 `;
 
 describe("parseWrk", () => {
-  it("reads requests, rate, percentiles and every kind of error", () => {
-    expect(parseWrk(WRK_OUTPUT)).toEqual({ requests: 1524, errors: 7, rps: 1524, p50: 1.16, p99: 5.55, max: 11.93 });
+  it("reads requests, rate, percentiles and every kind of error, counting only successful answers as throughput", () => {
+    expect(parseWrk(WRK_OUTPUT)).toEqual({
+      requests: 1520,
+      errors: 7,
+      errorDetail: "non-2xx/3xx 4, socket errors 3; latencies include them",
+      rps: 1520,
+      p50: 1.16,
+      p99: 5.55,
+      max: 11.93,
+    });
   });
 
   it("converts microseconds and seconds to milliseconds", () => {

@@ -39,12 +39,15 @@ export async function runHttpLoad(load: HttpLoad): Promise<LoadResult> {
 async function runAutocannon({ label, url, connections, durationSec, headers, body }: HttpLoad): Promise<LoadResult> {
   await autocannon({ url, method: "POST", headers, body, connections, duration: 1 });
   const result = await autocannon({ url, method: "POST", headers, body, connections, duration: durationSec });
+  // requests.total counts every answer, error statuses included: only the 2xx ones are throughput.
+  const ok = result["2xx"];
   return {
     label,
     concurrency: connections,
-    requests: result.requests.total,
+    requests: ok,
     errors: result.errors + result.timeouts + result.non2xx,
-    rps: result.requests.total / durationSec,
+    errorDetail: `non-2xx ${result.non2xx}, socket errors ${result.errors}, timeouts ${result.timeouts}; latencies include them`,
+    rps: ok / durationSec,
     p50: result.latency.p50,
     p99: result.latency.p99,
     max: result.latency.max,
@@ -88,10 +91,13 @@ export function parseWrk(out: string): Omit<LoadResult, "label" | "concurrency">
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const socketErrors = socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0;
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  // wrk's request count holds every answer, error statuses included: only the others are throughput.
+  const ok = requests - non2xx;
   return {
-    requests,
+    requests: ok,
     errors: socketErrors + non2xx,
-    rps: requests / seconds,
+    errorDetail: `non-2xx/3xx ${non2xx}, socket errors ${socketErrors}; latencies include them`,
+    rps: ok / seconds,
     p50: toMs(field(/\n\s+50%\s+(\S+)/)),
     p99: toMs(field(/\n\s+99%\s+(\S+)/)),
     max: toMs(field(/Latency\s+\S+\s+\S+\s+(\S+)/)),

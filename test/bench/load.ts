@@ -10,8 +10,13 @@ import { readFile } from "node:fs/promises";
 export interface LoadResult {
   label: string;
   concurrency: number;
+  /** Calls that succeeded in the measured time: the only ones req/s counts. */
   requests: number;
+  /** Calls that failed (error answers, socket errors, timeouts); not in req/s. */
   errors: number;
+  /** The errors by kind, printed after the row when there were any. */
+  errorDetail?: string;
+  /** Successful calls per second. */
   rps: number;
   p50: number;
   p99: number;
@@ -28,14 +33,15 @@ export function percentile(sorted: readonly number[], p: number): number {
 export async function runLoad(label: string, concurrency: number, durationMs: number, fn: () => Promise<unknown>, warmupMs = 1000): Promise<LoadResult> {
   const latencies: number[] = [];
   let errors = 0;
-  let recording = false;
   let firstError: unknown;
-  const stopAt = Date.now() + warmupMs + durationMs;
-  setTimeout(() => (recording = true), warmupMs).unref();
-  let started = 0;
+  // Read from the clock on each call, not set by a timer: a call that never leaves the microtask queue (an
+  // in-process ceiling) would hold a timer back until the run was over, and record nothing.
+  const recordFrom = Date.now() + warmupMs;
+  const stopAt = recordFrom + durationMs;
   async function loop(): Promise<void> {
     while (Date.now() < stopAt) {
       const t0 = process.hrtime.bigint();
+      const recording = Date.now() >= recordFrom;
       try {
         await fn();
         if (recording) latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
@@ -46,9 +52,7 @@ export async function runLoad(label: string, concurrency: number, durationMs: nu
     }
   }
   await new Promise((r) => setTimeout(r, 0));
-  started = Date.now();
   await Promise.all(Array.from({ length: concurrency }, loop));
-  void started;
   if (firstError && errors > 0)
     console.error(`  (${label}: ${errors} errors, first: ${firstError instanceof Error ? firstError.message : JSON.stringify(firstError)})`);
   latencies.sort((a, b) => a - b);
@@ -69,10 +73,17 @@ export function printTable(title: string, rows: readonly LoadResult[]): void {
   console.log(`\n${title}`);
   console.log(`${"target".padEnd(44)} ${"conc".padStart(5)} ${"req/s".padStart(9)} ${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)} ${"errors".padStart(7)}`);
   for (const r of rows) {
+    const detail = r.errors > 0 && r.errorDetail ? `  (${r.errorDetail})` : "";
     console.log(
-      `${r.label.padEnd(44)} ${String(r.concurrency).padStart(5)} ${r.rps.toFixed(0).padStart(9)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${String(r.errors).padStart(7)}`,
+      `${r.label.padEnd(44)} ${String(r.concurrency).padStart(5)} ${r.rps.toFixed(0).padStart(9)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${String(r.errors).padStart(7)}${detail}`,
     );
   }
+}
+
+/** `a`'s req/s over `b`'s, or n/a (with both error counts) when either had errors: a rate that lost calls compares nothing. */
+export function rpsRatio(a: LoadResult, b: LoadResult): string {
+  if (a.errors > 0 || b.errors > 0) return `n/a (errors: ${a.errors} and ${b.errors})`;
+  return `${(a.rps / b.rps).toFixed(2)}x`;
 }
 
 /** Peak resident set size of a process, in MiB (Linux VmHWM). */

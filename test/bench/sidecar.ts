@@ -56,12 +56,15 @@ async function interleaved(targets: ReadonlyArray<{ label: string; call: () => P
   return targets.map((t, k) => summary(t.label, lat[k] as number[], busy[k] as number));
 }
 
-/** Sequential calls, each with its own argument (a new token per call). */
-async function sequential(label: string, n: number, call: (i: number) => Promise<void>): Promise<LoadResult> {
-  for (let i = 0; i < Math.min(50, n); i++) await call(i);
+/**
+ * Sequential calls, each with its own argument (a new token per call): `warmups` calls with 0 … warmups-1 first,
+ * then n measured with warmups … warmups+n-1, so that no measured call reuses what a warm-up call made.
+ */
+async function sequential(label: string, warmups: number, n: number, call: (i: number) => Promise<void>): Promise<LoadResult> {
+  for (let i = 0; i < warmups; i++) await call(i);
   const lat: number[] = [];
   const t0 = performance.now();
-  for (let i = 0; i < n; i++) {
+  for (let i = warmups; i < warmups + n; i++) {
     const s = performance.now();
     await call(i);
     lat.push(performance.now() - s);
@@ -124,8 +127,10 @@ export async function benchSidecar(duration: number): Promise<void> {
         .access_token as string;
     const n = Math.max(200, duration * 200);
     const warmToken = await token();
+    // One token per call of the cold row, its warm-up's included: each is exchanged once, by its own call.
+    const coldWarmups = 50;
     const cold: string[] = [];
-    for (let i = 0; i < Math.min(n, 400) + 50; i++) cold.push(await token());
+    for (let i = 0; i < Math.min(n, 400) + coldWarmups; i++) cold.push(await token());
     const get = async (url: string, t: string): Promise<void> => {
       const r = await fetch(url, { headers: { authorization: `Bearer ${t}` } });
       if (r.status !== 200) throw new Error(`${url}: ${r.status} ${await r.text()}`);
@@ -160,7 +165,7 @@ export async function benchSidecar(duration: number): Promise<void> {
     const cpuPerCall = (await Promise.all(sidecars.map((s) => cpuTimeMs(s.pid)))).map((t, i) => (t - (cpuBefore[i] as number)) / (rounds + 50));
     const rows = [
       ...warmRows,
-      await sequential("through 2 sidecars, cold (exchange per call)", cold.length - 50, (i) =>
+      await sequential("through 2 sidecars, cold (exchange per call)", coldWarmups, cold.length - coldWarmups, (i) =>
         get(`http://127.0.0.1:${p.aOut}/svc-b/work`, cold[i] as string),
       ),
     ];

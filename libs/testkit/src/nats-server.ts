@@ -20,8 +20,12 @@ export interface NatsServerHandle {
   port: number;
   storeDir: string;
   readonly pid: number;
-  /** What the server logged (permission violations, refused logins). */
+  /** What the server logged (permission violations, refused logins): the last part, across restarts. */
   output(): string;
+  /** A position in the server's log, for outputSince. */
+  mark(): number;
+  /** What the server logged after `mark`; throws when part of it is no longer kept. */
+  outputSince(mark: number): string;
   kill(signal?: NodeJS.Signals): Promise<void>;
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -66,9 +70,13 @@ export async function startNats(options: NatsServerOptions = {}): Promise<NatsSe
   const configDir = configured ? mkdtempSync(join(tmpdir(), "sts-nats-conf-")) : undefined;
   // Flags after -c override the file: the port and store stay the test's whatever an included file says.
   const args = [...(configDir ? ["-c", natsServerConfig(configDir, options)] : []), "-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port)];
-  const launch = (): Promise<ProcessHandle> =>
-    startProcess({ name: "nats-server", command: bin, args, ...(options.env && { env: options.env }), ready: () => tcpOpen(port) });
-  let proc = await launch();
+  const proc: ProcessHandle = await startProcess({
+    name: "nats-server",
+    command: bin,
+    args,
+    ...(options.env && { env: options.env }),
+    ready: () => tcpOpen(port),
+  });
   return {
     url: `${options.tls ? "tls" : "nats"}://127.0.0.1:${port}`,
     port,
@@ -77,13 +85,13 @@ export async function startNats(options: NatsServerOptions = {}): Promise<NatsSe
       return proc.pid;
     },
     output: () => proc.output(),
+    mark: () => proc.mark(),
+    outputSince: (mark) => proc.outputSince(mark),
     async kill(signal = "SIGKILL") {
       await proc.kill(signal);
     },
-    async restart() {
-      await proc.stop();
-      proc = await launch();
-    },
+    // The same handle started again (same port and store), so that marks taken before a restart still hold.
+    restart: () => proc.restart(),
     async stop() {
       await proc.stop();
       if (ownStore) rmSync(storeDir, { recursive: true, force: true });

@@ -3,11 +3,9 @@ import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { liveChildren } from "./live-children.js";
 
-const live = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const c of live) c.kill("SIGKILL");
-});
+const live = liveChildren();
 
 /** Options of startProcess. */
 export interface ProcessOptions {
@@ -18,12 +16,19 @@ export interface ProcessOptions {
   cwd?: string;
   ready: () => Promise<boolean>;
   readyTimeoutMs?: number;
+  /** Abandons the start: the child is killed and startProcess rejects (its owner stopped while it was starting). */
+  signal?: AbortSignal;
 }
 
 /** A running child. */
 export interface ProcessHandle {
   readonly pid: number;
+  /** The last MAX_OUTPUT characters it printed (stdout and stderr, across restarts). */
   output(): string;
+  /** A position in its output, for outputSince: the count of characters printed so far. */
+  mark(): number;
+  /** What it printed after `mark`; throws when part of that is no longer kept, so a check never passes on output it cannot see. */
+  outputSince(mark: number): string;
   /** Sends a signal and waits for the exit (code or signal name). */
   kill(signal?: NodeJS.Signals): Promise<number | string | null>;
   /** SIGTERM, then SIGKILL after a grace period. */
@@ -47,6 +52,8 @@ if (OUTPUT_DIR) mkdirSync(OUTPUT_DIR, { recursive: true });
 export async function startProcess(options: ProcessOptions): Promise<ProcessHandle> {
   let child!: ChildProcess;
   let out = "";
+  /** Characters captured since the start, kept or not: `out` holds the last ones. */
+  let written = 0;
   let exited!: Promise<number | string | null>;
   let exitedValue: number | string | null | undefined;
 
@@ -56,7 +63,9 @@ export async function startProcess(options: ProcessOptions): Promise<ProcessHand
     live.add(child);
     const file = OUTPUT_DIR && join(OUTPUT_DIR, `${options.name}-${child.pid ?? "unknown"}.out`);
     const append = (chunk: Buffer): void => {
-      out = (out + chunk.toString()).slice(-MAX_OUTPUT);
+      const text = chunk.toString();
+      written += text.length;
+      out = (out + text).slice(-MAX_OUTPUT);
       if (file) appendFileSync(file, chunk);
     };
     child.stdout?.on("data", append);
@@ -72,6 +81,11 @@ export async function startProcess(options: ProcessOptions): Promise<ProcessHand
     const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
     for (;;) {
       if (exitedValue !== undefined) throw new Error(`${options.name} exited (${String(exitedValue)}) before ready:\n${out}`);
+      if (options.signal?.aborted) {
+        current.kill("SIGKILL");
+        await exited;
+        throw new Error(`${options.name}: start abandoned before ready`, { cause: options.signal.reason });
+      }
       if (await options.ready()) return;
       if (Date.now() > deadline) {
         current.kill("SIGKILL");
@@ -87,6 +101,12 @@ export async function startProcess(options: ProcessOptions): Promise<ProcessHand
       return child.pid ?? -1;
     },
     output: () => out,
+    mark: () => written,
+    outputSince(mark) {
+      const dropped = written - out.length;
+      if (mark < dropped) throw new Error(`${options.name}: output since ${mark} no longer kept (only the last ${MAX_OUTPUT} characters are)`);
+      return out.slice(mark - dropped);
+    },
     async kill(signal = "SIGKILL") {
       if (exitedValue !== undefined) return exitedValue;
       child.kill(signal);
