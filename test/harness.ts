@@ -191,12 +191,8 @@ export async function startStack(config: Record<string, unknown>, options: Stack
         stopped = true;
         abandon.abort();
         await Promise.allSettled([...starting]);
-        // Nothing joins `running` once `stopped` is set; the loop only makes that not matter.
-        while (running.size > 0) {
-          const batch = [...running];
-          running.clear();
-          await Promise.all(batch.map((p) => p.stop()));
-        }
+        // Nothing joins `running` once `stopped` is set and the starts under way have settled.
+        await Promise.all([...running].map((p) => p.stop()));
         await nats.stop();
         rmSync(dir, { recursive: true, force: true });
       })();

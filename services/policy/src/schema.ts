@@ -63,7 +63,7 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 
 /** True when `s` may appear as a name in a request or a policy: no control characters, no broken UTF-16, not too long. */
 export function isCleanName(s: string): boolean {
-  return s.length <= MAX_NAME_LENGTH && !CONTROL.test(s) && !LONE_SURROGATE.test(s);
+  return s.length <= MAX_NAME_LENGTH && isCleanText(s);
 }
 
 /** True when `s` holds no control character and no broken UTF-16, whatever its length (a description, say). */

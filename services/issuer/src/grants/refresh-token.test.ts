@@ -128,6 +128,16 @@ async function refresh(
   return minted[minted.length - 1] as MintInput;
 }
 
+/** A family the managed client started itself for jeff (scope `openid`), reaching `aud`; its first refresh token. */
+async function ownFamily(deps: GrantDeps, aud: string[]): Promise<string> {
+  const own = await deps.refresh.issue(
+    { client_id: MANAGED, sub: "jeff", scope: ["openid"], aud, access_jti: randomUUID(), access_exp: now() + 300 },
+    3600,
+    deps.refresh.newFamily(),
+  );
+  return own.token;
+}
+
 describe("a refresh family the dedicated token issuer started, within what its admin manages now", () => {
   it("refreshes what the admin still manages", async () => {
     const { deps, minted } = await setup();
@@ -160,35 +170,17 @@ describe("a refresh family the dedicated token issuer started, within what its a
 
   it("holds a family the client started itself to what the admin that registered the client gives it now", async () => {
     const { deps, minted, registry } = await setup();
-    const own = await deps.refresh.issue(
-      { client_id: MANAGED, sub: "jeff", scope: ["openid"], aud: ["archive"], access_jti: "at-own", access_exp: now() + 300 },
-      3600,
-      deps.refresh.newFamily(),
-    );
-    expect(await refresh(deps, minted, own.token)).toMatchObject({ audience: ["archive"], scope: ["openid"] });
+    expect(await refresh(deps, minted, await ownFamily(deps, ["archive"]))).toMatchObject({ audience: ["archive"], scope: ["openid"] });
     // The operator took the admin's manages away (a compromise, say): the clients it registered get nothing more.
     registry.set(ADMIN, adminWith(undefined));
-    const next = await deps.refresh.issue(
-      { client_id: MANAGED, sub: "jeff", scope: ["openid"], aud: ["archive"], access_jti: "at-own-2", access_exp: now() + 300 },
-      3600,
-      deps.refresh.newFamily(),
-    );
-    expect(await refresh(deps, minted, next.token)).toEqual(["invalid_scope", "the refresh token's scope is no longer allowed for this client"]);
+    expect(await refresh(deps, minted, await ownFamily(deps, ["archive"]))).toEqual([
+      "invalid_scope",
+      "the refresh token's scope is no longer allowed for this client",
+    ]);
   });
 });
 
 describe("audience and resource on a refresh (RFC 8707 §2.2)", () => {
-  /** A family of the managed client's own for jeff, reaching `aud`; its first refresh token. */
-  async function ownFamily(deps: GrantDeps, aud: string[]): Promise<string> {
-    const family = deps.refresh.newFamily();
-    const own = await deps.refresh.issue(
-      { client_id: MANAGED, sub: "jeff", scope: ["openid"], aud, access_jti: "at-own", access_exp: now() + 300 },
-      3600,
-      family,
-    );
-    return own.token;
-  }
-
   it("mints for the requested audiences of the family only, not for every audience it reaches", async () => {
     const { deps, minted } = await setup();
     const rt = await ownFamily(deps, ["storage", "archive"]);
@@ -215,18 +207,11 @@ describe("audience and resource on a refresh (RFC 8707 §2.2)", () => {
 describe("scope on a refresh (RFC 6749 §6)", () => {
   it("refuses a requested scope the family was not granted, even beside one it was (invalid_scope), and the token stays usable", async () => {
     const { deps, minted, revocations } = await setup();
-    const own = await deps.refresh.issue(
-      { client_id: MANAGED, sub: "jeff", scope: ["openid"], aud: ["storage"], access_jti: "at-own", access_exp: now() + 300 },
-      3600,
-      deps.refresh.newFamily(),
-    );
-    expect(await refresh(deps, minted, own.token, managed, { scope: "openid read:/home" })).toEqual([
-      "invalid_scope",
-      "requested scope exceeds the refresh token's",
-    ]);
+    const rt = await ownFamily(deps, ["storage"]);
+    expect(await refresh(deps, minted, rt, managed, { scope: "openid read:/home" })).toEqual(["invalid_scope", "requested scope exceeds the refresh token's"]);
     expect(minted).toEqual([]);
     expect(revocations).toEqual([]);
-    expect(await refresh(deps, minted, own.token, managed, { scope: "openid" })).toMatchObject({ scope: ["openid"] });
+    expect(await refresh(deps, minted, rt, managed, { scope: "openid" })).toMatchObject({ scope: ["openid"] });
   });
 });
 

@@ -41,7 +41,7 @@ export const refreshToken: Grant = {
     // RFC 8707 §2.2: `audience`/`resource` on a refresh ask for a token for those of the grant's audiences only, as
     // `scope` narrows its scope (RFC 6749 §6): never one for every audience of the family when fewer were asked for.
     const wantedTargets = requestedTargets(request);
-    const audience = wantedTargets.length === 0 ? granted : granted.filter((a) => wantedTargets.includes(a));
+    const audience = wantedTargets.length === 0 ? granted : grantAudiences(wantedTargets, granted);
     if (audience.length === 0) throw invalidTarget("no requested audience is within the refresh token's");
     // Minted before the old token is spent: a failed mint leaves it usable for a retry. If the rotation then
     // fails (a concurrent use of the same token), this access token is never handed out.
