@@ -1,3 +1,4 @@
+import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -58,7 +59,7 @@ const jtisIn = (store: AuditStore, mine: (jti: string) => boolean): string[] =>
     .filter(mine);
 
 describe("Projector", () => {
-  it("survives a failed commit: the batch is handed back, redelivered and recorded once", async () => {
+  it("survives a failed commit: the batch is held, committed when the disk allows and recorded once", async () => {
     const events = new EventPublisher(nats, { source: "test", logger });
     for (let i = 0; i < 3; i++) await events.publish(EVENT_TYPES.TOKEN_ISSUED, { jti: `j${i}`, sub: "s", client_id: "c" });
     const store = new FailingOnceStore(join(dir, "audit.db"));
@@ -68,6 +69,69 @@ describe("Projector", () => {
       await waitFor(() => mine().length === 3, { timeoutMs: 15_000, message: "the failed batch was never recorded" });
       expect(store.failures).toBe(1);
       expect(mine()).toEqual(["j0", "j1", "j2"]);
+    } finally {
+      await projector.stop();
+    }
+  });
+
+  it("records nothing published after a failed batch before that batch: the projection keeps the stream's order", async () => {
+    const events = new EventPublisher(nats, { source: "test", logger });
+    const later: Array<Promise<unknown>> = [];
+    // The disk fails the first commit, and the stack goes on publishing while it is full.
+    class FailingThenPublishing extends FailingOnceStore {
+      override append(batch: readonly IncomingEvent[]): ReturnType<AuditStore["append"]> {
+        if (this.failures === 0 && batch.length > 0) {
+          later.push(
+            (async () => {
+              for (const jti of ["order1", "order2"]) await events.publish(EVENT_TYPES.TOKEN_ISSUED, { jti, sub: "s", client_id: "c" });
+            })(),
+          );
+        }
+        return super.append(batch);
+      }
+    }
+    await events.publish(EVENT_TYPES.TOKEN_ISSUED, { jti: "order0", sub: "s", client_id: "c" });
+    const store = new FailingThenPublishing(join(dir, "ordered.db"));
+    const projector = new Projector(nats, store, "ordered-test", logger);
+    try {
+      const mine = (): string[] => jtisIn(store, (jti) => jti.startsWith("order"));
+      await waitFor(() => mine().length === 3, { timeoutMs: 15_000, message: "events were not recorded" });
+      await Promise.all(later);
+      expect(store.failures).toBe(1);
+      expect(mine()).toEqual(["order0", "order1", "order2"]);
+      const sequences = store.query({}, 0, 1000).map((r) => r.stream_sequence);
+      expect(sequences).toEqual([...sequences].sort((x, y) => x - y));
+    } finally {
+      await projector.stop();
+    }
+  });
+
+  it("starts from what the projection holds, in order, when an earlier session left events delivered and never committed", async () => {
+    const events = new EventPublisher(nats, { source: "test", logger });
+    const store = new AuditStore(join(dir, "undelivered.db"));
+    const name = "undelivered-test";
+    await events.publish(EVENT_TYPES.TOKEN_ISSUED, { jti: "taken0", sub: "s", client_id: "c" });
+    // An earlier session took taken0 from the durable consumer and stopped before committing it.
+    const start = (await nats.jsm.streams.info(EVENTS_STREAM.name)).state.last_seq;
+    await nats.jsm.consumers.add(EVENTS_STREAM.name, {
+      durable_name: name,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: 30_000_000_000,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: start,
+    });
+    const taken = await (await nats.js.consumers.get(EVENTS_STREAM.name, name)).next({ expires: 5_000 });
+    expect(taken?.seq).toBe(start);
+    store.readStream((await nats.jsm.streams.info(EVENTS_STREAM.name)).created, false);
+    store.append([
+      { streamSequence: start - 1, id: "before-taken", type: EVENT_TYPES.TOKEN_ISSUED, time: new Date().toISOString(), source: "test", data: { jti: "held" } },
+    ]);
+    for (const jti of ["taken1", "taken2"]) await events.publish(EVENT_TYPES.TOKEN_ISSUED, { jti, sub: "s", client_id: "c" });
+    const projector = new Projector(nats, store, name, logger);
+    try {
+      const mine = (): string[] => jtisIn(store, (jti) => jti.startsWith("taken"));
+      await waitFor(() => mine().length === 3, { timeoutMs: 15_000, message: "the event delivered to the earlier session was not recorded" });
+      expect(mine()).toEqual(["taken0", "taken1", "taken2"]);
     } finally {
       await projector.stop();
     }

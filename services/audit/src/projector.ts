@@ -2,11 +2,14 @@
  * Feeds the projection from the events stream through a durable pull
  * consumer with explicit acks. Messages are appended in batches (one SQLite
  * transaction) and acked only after the commit, so a crash between the two
- * redelivers them and the event-id check records them once. When the
- * projection is behind the consumer's ack floor (its file was deleted or
- * restored from a backup), the consumer is recreated from the projection's
- * own position: the stream is replayed into it. A stream deleted and made
- * again is told apart by its creation time and read from its first event.
+ * redelivers them and the event-id check records them once. Records keep the
+ * stream's order: a batch that cannot be committed is held and retried
+ * before any later message is taken, and a session starts from the
+ * projection's own position rather than after what the consumer delivered.
+ * When the projection is behind the consumer's ack floor (its file was
+ * deleted or restored from a backup), the stream is replayed into it the same
+ * way. A stream deleted and made again is told apart by its creation time and
+ * read from its first event.
  */
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import type { Consumer, JsMsg } from "@nats-io/jetstream";
@@ -35,8 +38,8 @@ export function toEvent(m: JsMsg): IncomingEvent | undefined {
   }
 }
 
-/** How long a batch that could not be committed waits before JetStream delivers it again. */
-const REDELIVER_AFTER_MS = 1000;
+/** How long a batch that could not be committed waits before it is tried again. */
+const RETRY_COMMIT_AFTER_MS = 1000;
 
 /** Creates the durable consumer so that delivery resumes right after what the projection holds. */
 async function prepareConsumer(nats: NatsHandle, name: string, store: AuditStore, logger: Logger): Promise<Consumer> {
@@ -60,9 +63,12 @@ async function prepareConsumer(nats: NatsHandle, name: string, store: AuditStore
   // Remembered before the consumer is made: a crash in between finds the new stream known and the position reset.
   if (recreated || known === undefined) store.readStream(stream.created, recreated);
   const floor = info?.ack_floor.stream_seq ?? 0;
-  const behind = !recreated && info !== undefined && floor > store.lastStreamSequence;
+  // Delivered to an earlier session and never committed (a stop, a failed session): JetStream would send them again
+  // only when their ack wait ran out, after newer events, and the projection would hold them out of stream order.
+  const behind = !recreated && info !== undefined && info.delivered.stream_seq > store.lastStreamSequence;
   if (behind) {
-    logger.warn({ ack_floor: floor, projection: store.lastStreamSequence }, "projection behind its consumer: replaying from the stream");
+    if (floor > store.lastStreamSequence)
+      logger.warn({ ack_floor: floor, projection: store.lastStreamSequence }, "projection behind its consumer: replaying from the stream");
     await nats.jsm.consumers.delete(EVENTS_STREAM.name, name);
   }
   if (!info || behind || recreated) {
@@ -132,6 +138,8 @@ export class Projector {
   /** When the backlog was first seen with no commit since; undefined while the projection keeps up. */
   #behindSince: number | undefined;
   #stalled = false;
+  /** Settles once a batch that could not be committed is; nothing later is committed before it. */
+  #held: Promise<void> | undefined;
   readonly #probe: NodeJS.Timeout;
   readonly done: Promise<void>;
 
@@ -169,8 +177,9 @@ export class Projector {
         { backlog: info.num_pending + info.num_ack_pending, since: new Date(this.#behindSince).toISOString() },
         "projection stalled: events wait and none was committed; reopening the consumer",
       );
-      // A consumer that stopped delivering without an error is only left by opening it again.
-      this.#stop?.();
+      // A consumer that stopped delivering without an error is only left by opening it again. A held batch is a write
+      // fault, not the consumer's: reopening would only let later events in before it.
+      if (!this.#held) this.#stop?.();
     }
   }
 
@@ -180,6 +189,37 @@ export class Projector {
     this.#stalled = stalled;
     if (!stalled) this.logger.warn("projection keeping up again");
     this.#stall.onStalledChange?.(stalled);
+  }
+
+  /** Commits a batch and acks it; false when the projection could not be written. */
+  #commit(msgs: readonly JsMsg[]): boolean {
+    const events = msgs.map(toEvent).filter((e): e is IncomingEvent => e !== undefined);
+    try {
+      this.#metrics.recorded(this.store.append(events));
+    } catch (err) {
+      // The disk is full or the file went away: thrown from setImmediate this would end the process, and a restart
+      // would meet the same fault.
+      this.logger.error({ err, events: msgs.length }, "projection write failed; the batch is held and tried again");
+      return false;
+    }
+    // A commit is progress: the projection is not stalled, whatever backlog remains.
+    this.#setStalled(false);
+    // Acked only after the commit: a crash before this line redelivers the batch.
+    for (const m of msgs) m.ack();
+    return true;
+  }
+
+  /**
+   * Tries a batch that failed until it commits or the projector stops. Nothing later is taken meanwhile, so no later
+   * event is recorded before it; its ack wait is kept fresh so JetStream does not send it again in the meantime.
+   */
+  async #commitWhenAble(msgs: readonly JsMsg[]): Promise<void> {
+    while (!this.#stopped) {
+      await new Promise((r) => setTimeout(r, RETRY_COMMIT_AFTER_MS));
+      if (this.#stopped) break;
+      if (this.#commit(msgs)) return;
+      for (const m of msgs) m.working();
+    }
   }
 
   async #run(): Promise<void> {
@@ -192,35 +232,28 @@ export class Projector {
         let scheduled = false;
         const flush = (): void => {
           scheduled = false;
+          if (this.#held || batch.length === 0) return;
           const msgs = batch;
           batch = [];
-          const events = msgs.map(toEvent).filter((e): e is IncomingEvent => e !== undefined);
-          try {
-            this.#metrics.recorded(this.store.append(events));
-          } catch (err) {
-            // The disk is full or the file went away: thrown from setImmediate this would end the process, and a
-            // restart would meet the same fault. Hand the batch back to be redelivered to this consumer a little later.
-            this.logger.error({ err, events: msgs.length }, "projection write failed; the batch will be redelivered");
-            for (const m of msgs) m.nak(REDELIVER_AFTER_MS);
-            return;
+          if (!this.#commit(msgs)) {
+            this.#held = this.#commitWhenAble(msgs).finally(() => {
+              this.#held = undefined;
+            });
           }
-          // A commit is progress: the projection is not stalled, whatever backlog remains.
-          this.#setStalled(false);
-          // Acked only after the commit: a crash before this line redelivers the batch.
-          for (const m of msgs) m.ack();
         };
         for await (const m of messages) {
+          // Not iterating also holds back the client's next pull: a held batch keeps memory bounded too.
+          if (this.#held) await this.#held;
+          if (this.#stopped) break;
           batch.push(m);
           if (batch.length >= 500) flush();
           else if (!scheduled) {
             scheduled = true;
-            setImmediate(() => {
-              if (batch.length > 0) flush();
-              else scheduled = false;
-            });
+            setImmediate(flush);
           }
         }
-        if (batch.length > 0) flush();
+        flush();
+        if (this.#held) await this.#held;
       } catch (err) {
         if (!this.#stopped) this.logger.warn({ err }, "projection consumer failed; retrying");
       }
