@@ -14,7 +14,7 @@
  * percent-encoded (UTF-8, RFC 3986) except for the characters below, and a
  * workload decodes with `decodeURIComponent` (per element for actors).
  */
-import { OAuthError } from "@sts/errors";
+import { OAuthError, isWellFormed } from "@sts/errors";
 import { subjectIssuer } from "@sts/jwt";
 import type { VerifiedCaller } from "./inbound.js";
 
@@ -35,7 +35,6 @@ type CallerHeaderName = Exclude<(typeof MESH_HEADERS)[keyof typeof MESH_HEADERS]
 // RFC 3986 unreserved and the sub-delims and gen-delims common in ids (`admin:test/vo_1`, `spiffe://…`), minus `,` and `%`.
 const KEPT = /[A-Za-z0-9\-._~:/@!$&'()*+;=]/;
 const encoder = new TextEncoder();
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
  * An identifier as a header value: characters outside KEPT become %XX of
@@ -43,7 +42,7 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * would both come out as U+FFFD, one identity for two), so it is refused.
  */
 export function headerSafe(value: string): string {
-  if (LONE_SURROGATE.test(value)) throw new OAuthError("invalid_token", "the token names an identifier that is not well-formed Unicode");
+  if (!isWellFormed(value)) throw new OAuthError("invalid_token", "the token names an identifier that is not well-formed Unicode");
   let out = "";
   for (const ch of value) {
     if (KEPT.test(ch)) out += ch;

@@ -4,13 +4,10 @@
  * invalid KV key character, and `.`, `*`, `>` would rewrite a subject.
  * base64url (no padding) yields only [A-Za-z0-9_-], valid in both.
  */
-import { OAuthError } from "@sts/errors";
+import { OAuthError, isWellFormed } from "@sts/errors";
 
 /** Stands for the empty string (which base64url encodes as nothing); unpadded base64url never yields "=". */
 const EMPTY = "=";
-
-/** A lone UTF-16 surrogate: in a `u` regex a well-formed pair is one code point, which is not Cs. */
-const LONE_SURROGATE = /\p{Cs}/u;
 
 /**
  * A string with a lone UTF-16 surrogate (JSON's `"\ud800"` makes one, in a token's claims): UTF-8 has no bytes for
@@ -24,10 +21,7 @@ export class IllFormedStringError extends OAuthError {
   }
 }
 
-/** Whether `value` is well-formed UTF-16, with no lone surrogate (String.prototype.isWellFormed, which ES2023's types lack). */
-export function isWellFormed(value: string): boolean {
-  return !LONE_SURROGATE.test(value);
-}
+export { isWellFormed };
 
 /** `value` itself; throws IllFormedStringError when it is not well-formed UTF-16. */
 export function wellFormed(value: string): string {

@@ -21,6 +21,11 @@ describe("audiencesWellFormed", () => {
     expect(audiencesWellFormed(["https://api"])).toBe(true);
     expect(audiencesWellFormed([""])).toBe(false);
     expect(audiencesWellFormed(["a\nb"])).toBe(false);
+    // C1 controls and broken UTF-16: the policy engine refuses both, so they are a malformed request here.
+    expect(audiencesWellFormed(["svc\u0085b"])).toBe(false);
+    expect(audiencesWellFormed(["svc-\ud800"])).toBe(false);
+    expect(audiencesWellFormed(["svc-\udc00b"])).toBe(false);
+    expect(audiencesWellFormed(["svc-é-😀"])).toBe(true);
     expect(audiencesWellFormed(["x".repeat(MAX_AUDIENCE_LENGTH + 1)])).toBe(false);
     expect(audiencesWellFormed(Array.from({ length: MAX_AUDIENCES + 1 }, (_, i) => `a${i}`))).toBe(false);
   });

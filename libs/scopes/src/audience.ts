@@ -3,6 +3,7 @@
  * asks for, narrowed to what it may have, in the client's order so the first
  * is the primary audience.
  */
+import { isCleanText } from "@sts/errors";
 
 /** Largest number of audience/resource values accepted in one request. */
 export const MAX_AUDIENCES = 16;
@@ -25,9 +26,12 @@ export function requestedAudiences(audience: readonly string[], resource: readon
   return [...new Set([...audience, ...resource])];
 }
 
-/** Whether one audience value is non-empty, within the length limit and free of control characters. */
+/**
+ * Whether one audience value is non-empty, within the length limit, free of control characters (C1 too) and
+ * well-formed Unicode: the policy engine refuses the rest, so they are the caller's malformed request, not a target.
+ */
 export function audienceWellFormed(value: string): boolean {
-  return value.length > 0 && value.length <= MAX_AUDIENCE_LENGTH && !/[\x00-\x1f\x7f]/.test(value);
+  return value.length > 0 && value.length <= MAX_AUDIENCE_LENGTH && isCleanText(value);
 }
 
 /**

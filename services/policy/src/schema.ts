@@ -11,6 +11,7 @@
  * a schema (`validate`, `preparseSchema`, `isAuthorized`) accepts it as is,
  * so no second (JSON) copy is kept that could drift from it.
  */
+import { isCleanText, isWellFormed } from "@sts/errors";
 
 /** Cedar entity type names used as principal and resource. */
 export const ENTITY_TYPES = {
@@ -56,24 +57,14 @@ export const MAX_NAME_LENGTH = 1024;
 /** Most entries in any list of a decision request (scopes, audiences, actors). */
 export const MAX_LIST_LENGTH = 256;
 
-// C0, DEL and C1 controls: never part of an identifier, and a way to forge log lines.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-// Unpaired UTF-16 surrogates: no Cedar string can hold them (cedar-wasm throws on them).
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-
 /** True when `s` may appear as a name in a request or a policy: no control characters, no broken UTF-16, not too long. */
 export function isCleanName(s: string): boolean {
   return s.length <= MAX_NAME_LENGTH && isCleanText(s);
 }
 
-/** True when `s` holds no control character and no broken UTF-16, whatever its length (a description, say). */
-export function isCleanText(s: string): boolean {
-  return !CONTROL.test(s) && !LONE_SURROGATE.test(s);
-}
-
-/** True when `s` holds an unpaired UTF-16 surrogate. */
+/** True when `s` holds an unpaired UTF-16 surrogate: no Cedar string can hold one (cedar-wasm throws on it). */
 export function hasLoneSurrogate(s: string): boolean {
-  return LONE_SURROGATE.test(s);
+  return !isWellFormed(s);
 }
 
 /** The schema in Cedar's human-readable syntax. */

@@ -1,5 +1,5 @@
 /** sts.policy.v1.PolicyService handlers over the live engine and the KV store. */
-import { OAuthError, invalidRequest } from "@sts/errors";
+import { OAuthError, invalidRequest, isCleanText } from "@sts/errors";
 import { requirePeerSpiffeId, unary } from "@sts/grpc";
 import type { DecideRequest__Output, Decision, Policy, PolicyServiceHandlers } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
@@ -9,7 +9,6 @@ import type { CompiledPolicy } from "./hops.js";
 import type { OperatorAccess } from "./operator-access.js";
 import { checkPolicyId } from "./policy-store.js";
 import { policyProblem } from "./policy-text.js";
-import { isCleanText } from "./schema.js";
 import type { PolicyStore, StoredPolicy } from "./policy-store.js";
 
 /** The engine in force, the KV revision it was built from, and the generation of the bucket that revision counts in. */
