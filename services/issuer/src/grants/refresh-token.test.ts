@@ -142,7 +142,13 @@ describe("a refresh family the dedicated token issuer started, within what its a
   it("refreshes what the admin still manages", async () => {
     const { deps, minted } = await setup();
     const rt = await dtiFamily(deps);
-    expect(await refresh(deps, minted, rt)).toMatchObject({ clientId: MANAGED, audience: ["storage", "archive"], scope: ["read:/home", "openid"] });
+    expect(await refresh(deps, minted, rt)).toMatchObject({
+      clientId: MANAGED,
+      audience: ["storage", "archive"],
+      scope: ["read:/home", "openid"],
+      // Its token.refreshed event names the admin, as the family's token.issued did.
+      adminClientId: ADMIN,
+    });
   });
 
   it("leaves out an audience or scope taken out of the admin's manages since the family started", async () => {
@@ -170,7 +176,10 @@ describe("a refresh family the dedicated token issuer started, within what its a
 
   it("holds a family the client started itself to what the admin that registered the client gives it now", async () => {
     const { deps, minted, registry } = await setup();
-    expect(await refresh(deps, minted, await ownFamily(deps, ["archive"]))).toMatchObject({ audience: ["archive"], scope: ["openid"] });
+    const own = await refresh(deps, minted, await ownFamily(deps, ["archive"]));
+    expect(own).toMatchObject({ audience: ["archive"], scope: ["openid"] });
+    // The client's own grant, not an admin's signed request: its events name no admin.
+    expect(own).not.toHaveProperty("adminClientId");
     // The operator took the admin's manages away (a compromise, say): the clients it registered get nothing more.
     registry.set(ADMIN, adminWith(undefined));
     expect(await refresh(deps, minted, await ownFamily(deps, ["archive"]))).toEqual([

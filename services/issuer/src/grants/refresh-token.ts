@@ -56,6 +56,8 @@ export const refreshToken: Grant = {
       eventType: EVENT_TYPES.TOKEN_REFRESHED,
       parentJti: grant.access_jti,
       refreshFamily: grant.family,
+      // An auditor reads from each refreshed token, as from the family's first, which admin's signed request began it.
+      ...(grant.admin_client_id !== undefined && { adminClientId: grant.admin_client_id }),
     });
     const next = await deps.refresh.rotate(
       checked,
