@@ -786,6 +786,11 @@ export const configSchema = z.strictObject({
       log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
       /** The gateway's handling of a caller's traceparent: `link` (a new trace, linked to it) or `continue` (join it). */
       incoming_trace: z.enum(["continue", "link"]).default("link"),
+      /**
+       * The gRPC services' handling of a caller's traceparent. `continue` (the default) keeps one trace across the
+       * stack's internal calls; `link` is for gRPC ports that callers outside the mesh reach.
+       */
+      grpc_incoming_trace: z.enum(["continue", "link"]).default("continue"),
     })
     .prefault({}),
 });

@@ -11,7 +11,7 @@ import { status as grpcStatus } from "@grpc/grpc-js";
 import type { Metadata, ServerUnaryCall, ServerWritableStream, handleServerStreamingCall, handleUnaryCall, sendUnaryData } from "@grpc/grpc-js";
 import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
 import { OAuthError, grpcStatusOf, toOAuthError, unauthorizedClient } from "@sts/errors";
-import { durationHistogram, extractTraceContext } from "@sts/telemetry";
+import { durationHistogram, getRpcIncomingTrace, serverSpanStart } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
 import { statusFromOAuthError } from "./error-mapping.js";
 import { currentSpiffeIdOf } from "./tls.js";
@@ -163,8 +163,8 @@ export function unary<Req, Res>(handler: (request: Req, ctx: CallContext) => Pro
   const recordCall = callDurations(name);
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     const startedAt = performance.now();
-    const parent = extractTraceContext(metadataCarrier(call.metadata));
-    const span = tracer.startSpan(`grpc.server/${name}`, { kind: SpanKind.SERVER, attributes: { "rpc.system": "grpc", "rpc.method": name } }, parent);
+    const { parent, options: start } = serverSpanStart(metadataCarrier(call.metadata), getRpcIncomingTrace());
+    const span = tracer.startSpan(`grpc.server/${name}`, { ...start, kind: SpanKind.SERVER, attributes: { "rpc.system": "grpc", "rpc.method": name } }, parent);
     const { ctx, done } = contextOf(call, options.logger);
     context
       .with(trace.setSpan(parent, span), () => handler(call.request, ctx))
@@ -197,8 +197,8 @@ export function serverStream<Req, Res>(
   const recordCall = callDurations(name);
   return (call: ServerWritableStream<Req, Res>) => {
     const startedAt = performance.now();
-    const parent = extractTraceContext(metadataCarrier(call.metadata));
-    const span = tracer.startSpan(`grpc.server/${name}`, { kind: SpanKind.SERVER }, parent);
+    const { parent, options: start } = serverSpanStart(metadataCarrier(call.metadata), getRpcIncomingTrace());
+    const span = tracer.startSpan(`grpc.server/${name}`, { ...start, kind: SpanKind.SERVER, attributes: { "rpc.system": "grpc", "rpc.method": name } }, parent);
     const { ctx, done } = contextOf(call, options.logger);
     context
       .with(trace.setSpan(parent, span), () => handler(call.request, call, ctx))

@@ -3,7 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import { OAuthError } from "@sts/errors";
 import { loadTokenProto } from "@sts/proto";
 import type { TokenServiceClient } from "@sts/proto";
-import { createLogger, initTelemetry } from "@sts/telemetry";
+import { createLogger, initTelemetry, setRpcIncomingTrace } from "@sts/telemetry";
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { context, trace } from "@opentelemetry/api";
 import { grpcHealthy } from "@sts/testkit";
@@ -187,6 +187,26 @@ describe("the gRPC adapter and client", () => {
     expect(server?.spanContext().traceId).toBe(parent.spanContext().traceId);
     expect(clientSpan?.spanContext().traceId).toBe(parent.spanContext().traceId);
     expect(server?.parentSpanContext?.spanId).toBe(clientSpan?.spanContext().spanId);
+  });
+
+  it("with grpc_incoming_trace link, starts a trace of its own, linked to the caller's, whose sampling flag it does not take", async () => {
+    spans.reset();
+    setRpcIncomingTrace("link");
+    try {
+      // A caller outside the mesh picks a trace id and turns sampling off: its call must still be traced, in a trace
+      // of the server's own.
+      const traceId = "0af7651916cd43dd8448eb211c80319c";
+      const metadata = new grpc.Metadata();
+      metadata.set("traceparent", `00-${traceId}-b7ad6b7169203331-00`);
+      await new Promise<void>((resolve, reject) => client.GetJwks({}, metadata, (err) => (err ? reject(err) : resolve())));
+      const server = spans.getFinishedSpans().find((s) => s.name === "grpc.server/GetJwks");
+      expect(server).toBeDefined();
+      expect(server?.spanContext().traceId).not.toBe(traceId);
+      expect(server?.parentSpanContext).toBeUndefined();
+      expect(server?.links.map((l) => l.context.traceId)).toEqual([traceId]);
+    } finally {
+      setRpcIncomingTrace("continue");
+    }
   });
 
   it("serves reflection listing the service", async () => {

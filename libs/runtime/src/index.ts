@@ -7,7 +7,7 @@
 import type { StsConfig } from "@sts/config";
 import { EVENTS_STREAM, connectNats, ensureEventsStream, isPermissionViolation } from "@sts/nats";
 import type { EventsStreamOptions, NatsHandle } from "@sts/nats";
-import { createLogger, getMeter, initMetrics, initTelemetry } from "@sts/telemetry";
+import { createLogger, getMeter, initMetrics, initTelemetry, setRpcIncomingTrace } from "@sts/telemetry";
 import type { Logger, MetricsHandle } from "@sts/telemetry";
 import { startAdminServer } from "./admin.js";
 import type { AdminServer } from "./admin.js";
@@ -51,6 +51,7 @@ export function startTelemetry(name: string, config: StsConfig, options: Telemet
     exporter: config.telemetry.exporter,
     ...(config.telemetry.otlp_endpoint && { otlpEndpoint: config.telemetry.otlp_endpoint }),
   });
+  setRpcIncomingTrace(config.telemetry.grpc_incoming_trace);
   const logger = createLogger(name, { level: config.telemetry.log_level });
   const listen = (config.services as Record<string, StsConfig["services"]["issuer"] | undefined>)[name];
   const adminAt = options.admin ?? (listen?.admin_port !== undefined ? { host: listen.bind, port: listen.admin_port } : undefined);

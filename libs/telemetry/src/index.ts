@@ -1,5 +1,5 @@
-export { initTelemetry, getTracer, injectTraceContext, extractTraceContext } from "./tracing.js";
-export type { TelemetryOptions } from "./tracing.js";
+export { initTelemetry, getTracer, injectTraceContext, extractTraceContext, serverSpanStart, setRpcIncomingTrace, getRpcIncomingTrace } from "./tracing.js";
+export type { TelemetryOptions, IncomingTrace } from "./tracing.js";
 export { initMetrics, getMeter, cacheLookups, resultCounter, durationHistogram, DURATION_BUCKETS_S } from "./metrics.js";
 export type { CacheLookup, MetricsHandle } from "./metrics.js";
 export { EVENT_LOOP_SAMPLE_MS, GC_TYPES } from "./runtime-metrics.js";

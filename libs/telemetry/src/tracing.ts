@@ -11,8 +11,8 @@
  * JetStream beside the audit trail, a channel for unchecked data that no
  * check of ours ever saw.
  */
-import { context, propagation, trace } from "@opentelemetry/api";
-import type { Context, Tracer } from "@opentelemetry/api";
+import { ROOT_CONTEXT, context, propagation, trace } from "@opentelemetry/api";
+import type { Context, SpanOptions, Tracer } from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
@@ -76,4 +76,31 @@ export function extractTraceContext(carrier: Record<string, string | undefined>)
     keys: (c) => Object.keys(c),
     get: (c, key) => c[key] ?? undefined,
   });
+}
+
+/** A server's answer to a caller's W3C trace context: join the caller's trace, or start one of its own linked to it. */
+export type IncomingTrace = "continue" | "link";
+
+let rpcIncomingTrace: IncomingTrace = "continue";
+
+/** Sets how this process's gRPC servers treat their callers' trace context (`telemetry.grpc_incoming_trace`). */
+export function setRpcIncomingTrace(mode: IncomingTrace): void {
+  rpcIncomingTrace = mode;
+}
+
+/** How this process's gRPC servers treat their callers' trace context. */
+export function getRpcIncomingTrace(): IncomingTrace {
+  return rpcIncomingTrace;
+}
+
+/**
+ * Where the server span of a call that brought `carrier` starts. `continue`: in the caller's trace. `link`: in a new
+ * trace, linked to the caller's, so that a caller across a trust boundary chooses neither the trace id its work (and
+ * the events it leaves) is filed under nor whether it is sampled (OpenTelemetry's advice for public endpoints).
+ */
+export function serverSpanStart(carrier: Record<string, string | undefined>, mode: IncomingTrace): { parent: Context; options: SpanOptions } {
+  const caller = extractTraceContext(carrier);
+  if (mode === "continue") return { parent: caller, options: {} };
+  const linked = trace.getSpanContext(caller);
+  return { parent: ROOT_CONTEXT, options: { root: true, ...(linked && { links: [{ context: linked }] }) } };
 }
