@@ -40,6 +40,20 @@ function cache(withRevocations: boolean): ExchangeCache {
   return new ExchangeCache({ exchanger, authorization: "Basic c3ZjLWE6cw==", ...(withRevocations && { revocations }) });
 }
 
+describe("ExchangeCache's memory", () => {
+  it("drops expired tokens as new ones come in, rather than holding them until the cap", async () => {
+    let now = Date.now();
+    const exchanger = new exchangeService(address, credentials.createInsecure());
+    const exchange = new ExchangeCache({ exchanger, authorization: "Basic c3ZjLWE6cw==", nowMs: () => now });
+    for (const sub of ["u1", "u2", "u3"]) await exchange.tokenFor(await jwt({ sub }), "svc-b", ["b"]);
+    expect(exchange.size).toBe(3);
+    const first = await exchange.tokenFor(await jwt({ sub: "u1" }), "svc-b", ["b"]);
+    now = first.expiresAt + 1;
+    await exchange.tokenFor(await jwt({ sub: "u4" }), "svc-b", ["b"]);
+    expect(exchange.size).toBe(1);
+  });
+});
+
 describe("ExchangeCache and revocation", () => {
   it("hands out the cached token until it is revoked, then exchanges anew", async () => {
     const exchange = cache(true);

@@ -7,7 +7,8 @@
  * is checked on every hit: revoking it, the token it was made from, or their
  * subject, must not leave it in use until it expires; and on a miss the
  * inbound token itself is checked first, so a revoked or malformed one is
- * refused (invalid_token) without a call to the exchanger.
+ * refused (invalid_token) without a call to the exchanger. Expired entries
+ * are dropped as new ones come in, oldest first.
  */
 import { Metadata } from "@grpc/grpc-js";
 import type { Client } from "@grpc/grpc-js";
@@ -112,6 +113,9 @@ export class ExchangeCache {
     if (!pending) {
       pending = this.#exchange(subjectToken, audience, scopes)
         .then((token) => {
+          this.#dropExpired();
+          // Deleted first so that the entry moves to the end: the map stays in insertion order, about expiry order.
+          this.#entries.delete(key);
           if (this.#entries.size >= this.#o.maxEntries) this.#entries.delete(this.#entries.keys().next().value as string);
           const revocable = [ownRevocable(token, subjectClaims), subjectClaims].filter((c) => c !== undefined);
           this.#entries.set(key, { token, revocable });
@@ -121,6 +125,23 @@ export class ExchangeCache {
       this.#inflight.set(key, pending);
     }
     return pending;
+  }
+
+  /** Entries held, expired ones not yet dropped included. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /**
+   * Drops the expired tokens at the front of the map (the oldest entries): a busy workload's cache would otherwise
+   * hold every token it ever exchanged, the inbound ones in its keys too, until the cap pushed them out.
+   */
+  #dropExpired(): void {
+    const now = this.#o.nowMs();
+    for (const [key, entry] of this.#entries) {
+      if (entry.token.expiresAt > now) break;
+      this.#entries.delete(key);
+    }
   }
 
   async #exchange(subjectToken: string, audience: string, scopes: readonly string[]): Promise<ExchangedToken> {
