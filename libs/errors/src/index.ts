@@ -12,4 +12,4 @@ export {
   unavailable,
 } from "./oauth-error.js";
 export type { OAuthErrorOptions } from "./oauth-error.js";
-export { isWellFormed, isCleanText } from "./text.js";
+export { isWellFormed, isCleanText, isShownAsWritten, escapeUnshown } from "./text.js";

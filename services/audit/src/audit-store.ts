@@ -7,6 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
+import { setImmediate } from "node:timers/promises";
 import Database from "better-sqlite3";
 import type { Database as Db, Statement } from "better-sqlite3";
 
@@ -97,6 +98,38 @@ interface Row extends Omit<AuditRecord, "aud" | "actors"> {
 }
 
 const toRecord = (row: Row): AuditRecord => ({ ...row, aud: JSON.parse(row.aud) as string[], actors: JSON.parse(row.actors) as string[] });
+
+/** What Verify found: the first bad record's sequence and why (0 and "" when the chain is whole). */
+export interface ChainCheck {
+  ok: boolean;
+  checked: number;
+  firstBad: number;
+  reason: string;
+}
+
+/** Records Verify reads between two turns of the event loop. */
+const VERIFY_PAGE = 1000;
+
+/** The array a JSON column holds, or undefined when it is not one (a hand-edited row): that row's content is bad, not the walk. */
+function storedList(text: string): unknown[] | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return Array.isArray(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why a stored row does not continue the chain at `expected` after `prev`, or undefined when it does. */
+function brokenLink(row: Row, expected: number, prev: string): { firstBad: number; reason: string } | undefined {
+  if (row.sequence !== expected) return { firstBad: expected, reason: "record missing" };
+  if (row.prev_hash !== prev) return { firstBad: row.sequence, reason: "previous hash does not match" };
+  const [aud, actors] = [storedList(row.aud), storedList(row.actors)];
+  const { hash, prev_hash: _p, ...content } = row;
+  if (!aud || !actors || recordHash(prev, { ...content, aud: aud as string[], actors: actors as string[] }) !== hash)
+    return { firstBad: row.sequence, reason: "content does not match its hash" };
+  return undefined;
+}
 
 /** The SQLite projection. Emits "appended" with the records of each committed batch. */
 export class AuditStore extends EventEmitter {
@@ -284,21 +317,35 @@ export class AuditStore extends EventEmitter {
     return rows.map(toRecord);
   }
 
-  /** Walks the chain; the first record whose links or hash do not match is reported. */
-  verify(): { ok: boolean; checked: number; firstBad: number; reason: string } {
+  /**
+   * Walks the chain, a page at a time (other calls and the projector run between pages: a trail of millions of
+   * records would otherwise hold the event loop, health checks included, for the whole walk), and reports the first
+   * record whose links or hash do not match. The walk ends at the head this process appended, which is checked too:
+   * records cut off the end, or a chain rewritten with its hashes recomputed, hang together by themselves.
+   */
+  async verify(): Promise<ChainCheck> {
+    const head = { ...this.#last };
+    const page = this.#db.prepare("SELECT * FROM records WHERE sequence >= ? AND sequence <= ? ORDER BY sequence LIMIT ?");
     let prev = GENESIS_HASH;
     let expected = 1;
     let checked = 0;
-    for (const row of this.#db.prepare("SELECT * FROM records ORDER BY sequence").iterate() as IterableIterator<Row>) {
-      const r = toRecord(row);
-      checked++;
-      if (r.sequence !== expected) return { ok: false, checked, firstBad: expected, reason: "record missing" };
-      if (r.prev_hash !== prev) return { ok: false, checked, firstBad: r.sequence, reason: "previous hash does not match" };
-      const { hash: _h, prev_hash: _p, ...content } = r;
-      if (recordHash(prev, content) !== r.hash) return { ok: false, checked, firstBad: r.sequence, reason: "content does not match its hash" };
-      prev = r.hash;
-      expected++;
+    for (;;) {
+      const rows = page.all(expected, head.sequence, VERIFY_PAGE) as Row[];
+      for (const row of rows) {
+        checked++;
+        const bad = brokenLink(row, expected, prev);
+        if (bad) return { ok: false, checked, ...bad };
+        prev = row.hash;
+        expected++;
+      }
+      if (rows.length < VERIFY_PAGE) break;
+      await setImmediate();
     }
+    if (expected <= head.sequence) return { ok: false, checked, firstBad: expected, reason: "records missing at the end of the chain" };
+    if (prev !== head.hash) return { ok: false, checked, firstBad: head.sequence, reason: "the chain does not end in the record last appended" };
+    // In the same turn as the answer: appends are synchronous, so `#last` is what the file should end with now.
+    const { newest } = this.#db.prepare("SELECT MAX(sequence) AS newest FROM records").get() as { newest: number | null };
+    if ((newest ?? 0) > this.#last.sequence) return { ok: false, checked, firstBad: this.#last.sequence + 1, reason: "records after the last one appended" };
     return { ok: true, checked, firstBad: 0, reason: "" };
   }
 

@@ -34,6 +34,30 @@ describe("recordLine", () => {
   });
 });
 
+describe("recordLine with text other parties chose", () => {
+  it("shows control, line-breaking and bidi characters as escapes: a record cannot act on the auditor's terminal or forge a line", () => {
+    const hostile = {
+      ...record({ admin_client_id: "adm\u202etxt.exe" }),
+      sub: "\u001b]0;owned\u0007\u001b[2J",
+      client_id: "svc-a\n#8 2026-11-24T10:00:01.000Z token.revoked     sub=alice",
+      aud: ["svc-b\u009b31m"],
+      actors: ["svc-c\u2028x"],
+      jti: "j1\r",
+    };
+    const line = recordLine(hostile);
+    expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
+    expect(line).toBe(
+      `#7 2026-11-24T10:00:00.000Z token.issued     sub=\\u{1b}]0;owned\\u{7}\\u{1b}[2J ` +
+        `client=svc-a\\u{a}#8 2026-11-24T10:00:01.000Z token.revoked     sub=alice aud=svc-b\\u{9b}31m scope="a" ` +
+        `admin=adm\\u{202e}txt.exe act=svc-c\\u{2028}x jti=j1\\u{d}`,
+    );
+  });
+
+  it("keeps a backslash apart from an escape", () => {
+    expect(recordLine({ ...record({}), sub: "DOMAIN\\u{1b}" })).toContain("sub=DOMAIN\\\\u{1b} ");
+  });
+});
+
 describe("lineageLines", () => {
   const rec = (jti: string, parent_jti = ""): AuditRecord__Output => ({ ...record({}), jti, parent_jti });
   const answer = (truncated: boolean): LineageResponse__Output => ({

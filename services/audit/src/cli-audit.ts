@@ -1,6 +1,7 @@
 /** `stsctl audit …`: query, tail, lineage and verify against the audit API. */
 import { status } from "@grpc/grpc-js";
 import type { ChannelCredentials, Metadata, ServiceError } from "@grpc/grpc-js";
+import { escapeUnshown } from "@sts/errors";
 import { loadAuditProto } from "@sts/proto";
 import type { AuditRecord__Output, LineageNode__Output, LineageResponse__Output, QueryResponse__Output, VerifyResponse__Output } from "@sts/proto";
 import { unaryCall } from "./cli-connection.js";
@@ -35,18 +36,19 @@ function adminOf(r: AuditRecord__Output): string | undefined {
  */
 export function recordLine(r: AuditRecord__Output): string {
   const admin = adminOf(r);
-  const who = `${admin ? ` admin=${admin}` : ""}${r.actors.length > 0 ? ` act=${r.actors.join("<")}` : ""}`;
-  const what = r.jti ? ` jti=${r.jti}${r.parent_jti ? ` parent=${r.parent_jti}` : ""}` : "";
-  const aud = r.aud.length > 0 ? ` aud=${r.aud.join(",")}` : "";
-  const scope = r.scope ? ` scope="${r.scope}"` : "";
-  return `#${r.sequence} ${r.time} ${r.type.padEnd(16)} sub=${r.sub || "-"} client=${r.client_id || "-"}${aud}${scope}${who}${what}`;
+  const who = `${admin ? ` admin=${escapeUnshown(admin)}` : ""}${r.actors.length > 0 ? ` act=${escapeUnshown(r.actors.join("<"))}` : ""}`;
+  const what = r.jti ? ` jti=${escapeUnshown(r.jti)}${r.parent_jti ? ` parent=${escapeUnshown(r.parent_jti)}` : ""}` : "";
+  const aud = r.aud.length > 0 ? ` aud=${escapeUnshown(r.aud.join(","))}` : "";
+  const scope = r.scope ? ` scope="${escapeUnshown(r.scope)}"` : "";
+  const [time, type, sub, client] = [r.time, r.type.padEnd(16), r.sub || "-", r.client_id || "-"].map(escapeUnshown);
+  return `#${r.sequence} ${time} ${type} sub=${sub} client=${client}${aud}${scope}${who}${what}`;
 }
 
 function printTree(nodes: LineageNode__Output[], indent: string, out: (line: string) => void): void {
   for (const n of nodes) {
     if (n.record) out(`${indent}└─ ${recordLine(n.record)}`);
     printTree(n.children, `${indent}   `, out);
-    if (n.more) out(`${indent}   … more: stsctl audit lineage ${n.record?.jti ?? ""}`);
+    if (n.more) out(`${indent}   … more: stsctl audit lineage ${escapeUnshown(n.record?.jti ?? "")}`);
   }
 }
 
@@ -56,7 +58,7 @@ export function lineageLines(r: LineageResponse__Output): string[] {
   const out = (line: string): number => lines.push(line);
   out("origin, oldest first:");
   const oldest = r.ancestors[r.ancestors.length - 1];
-  if (r.truncated && oldest?.parent_jti) out(`   … older ancestors left out: stsctl audit lineage ${oldest.jti}`);
+  if (r.truncated && oldest?.parent_jti) out(`   … older ancestors left out: stsctl audit lineage ${escapeUnshown(oldest.jti)}`);
   for (const x of [...r.ancestors].reverse()) out(`   ${recordLine(x)}`);
   if (r.token) out(`=> ${recordLine(r.token)}`);
   out("made from it:");

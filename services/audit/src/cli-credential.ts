@@ -19,20 +19,41 @@ export interface CredentialSources {
   breakGlass?: string;
 }
 
+/**
+ * What a gRPC header value may hold: printable ASCII. grpc-js refuses anything else with an error that quotes the
+ * whole value, so a credential with a stray line break (a Secret written with `echo`) or a pasted non-ASCII
+ * character would be printed whole on stderr, into terminals and CI logs.
+ */
+const HEADER_VALUE = /^[\x20-\x7e]*$/;
+
+/** The credential itself, or a UsageError naming where it came from and never what it holds. */
+function presentable(credential: string | undefined, from: string): string | undefined {
+  if (credential === undefined || HEADER_VALUE.test(credential)) return credential;
+  throw new UsageError(`${from} holds a character a gRPC header cannot carry (a line break, a tab or a non-ASCII character); its content is not shown`);
+}
+
 /** The credential to present: --access-token-file's token, else the access token variable's, else the break-glass secret. */
 export function bearerCredential(file: string | undefined, env: NodeJS.ProcessEnv, sources: CredentialSources): string | undefined {
-  if (file === undefined) return env[sources.accessToken]?.trim() || (sources.breakGlass && env[sources.breakGlass]) || undefined;
+  if (file === undefined) {
+    const accessToken = env[sources.accessToken]?.trim();
+    if (accessToken) return presentable(accessToken, sources.accessToken);
+    const name = sources.breakGlass;
+    const breakGlass = name === undefined ? undefined : env[name];
+    return name && breakGlass ? presentable(breakGlass, name) : undefined;
+  }
+  let token: string;
   try {
-    return secretReader({ file }, "access token")();
+    token = secretReader({ file }, "access token")();
   } catch (err) {
     // The reader's messages name the file and never its content.
     throw new UsageError((err as Error).message);
   }
+  return presentable(token, `the access token file ${file}`);
 }
 
 /** Call metadata carrying the credential as a bearer, when there is one. */
 export function bearerMetadata(credential: string | undefined): Metadata {
   const metadata = new Metadata();
-  if (credential) metadata.set("authorization", `Bearer ${credential}`);
+  if (credential) metadata.set("authorization", `Bearer ${presentable(credential, "the credential")}`);
   return metadata;
 }

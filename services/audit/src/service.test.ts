@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setImmediate } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { credentials, status } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
 import { OAuthError } from "@sts/errors";
@@ -339,6 +339,50 @@ describe("Tail following live records", () => {
     } finally {
       stream.cancel();
       await ended;
+      await api.close();
+    }
+  });
+});
+
+describe("Tail whose reader was away", () => {
+  it("checks its credential before catching up after waiting for its reader: records appended once the token is refused are never sent", async () => {
+    const store = storeWith([]);
+    let revoked = false;
+    const access: ReadAccess = {
+      authenticate: async () => {
+        if (revoked) throw new OAuthError("invalid_token", "token revoked");
+        return alice;
+      },
+      record: async () => undefined,
+    };
+    const api = await serve(store, access);
+    const stream = api.client.Tail({ filter: {}, after_sequence: "0" });
+    const seen: number[] = [];
+    stream.on("data", (r: AuditRecord__Output) => seen.push(Number(r.sequence)));
+    const ended = new Promise<{ code: number; error: unknown }>((resolve) =>
+      stream.on("error", (err: ServiceError) => resolve({ code: err.code, error: err.metadata.get("oauth-error")[0] })),
+    );
+    try {
+      await waitFor(() => store.listenerCount("appended") > 0, { message: "the Tail never followed live records" });
+      // Only Date is faked: the Tail's clock moves when the test says so, and nothing else waits on it.
+      vi.useFakeTimers({ toFake: ["Date"] });
+      stream.pause();
+      // One live batch (within the live backlog) far larger than a paused reader's HTTP/2 window: the Tail writes it
+      // and waits for its reader, its credential checked just before.
+      const pad = "x".repeat(4096);
+      const live = 400;
+      store.append(Array.from({ length: live }, (_, i) => issued(i + 1, { jti: `j${i + 1}`, pad })));
+      await setImmediate();
+      // Meanwhile the token is revoked, well past a recheck's interval, and more than the live backlog is appended.
+      revoked = true;
+      vi.setSystemTime(Date.now() + 10_000);
+      store.append(Array.from({ length: 1_000 }, (_, i) => issued(live + i + 1, { jti: `j${live + i + 1}` })));
+      stream.resume();
+      expect(await ended).toEqual({ code: status.UNAUTHENTICATED, error: "invalid_token" });
+      expect(seen.filter((n) => n > live)).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+      stream.cancel();
       await api.close();
     }
   });

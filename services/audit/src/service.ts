@@ -113,7 +113,7 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
     Verify: unary(
       async (_req, ctx) => {
         await access.record("Verify", await access.authenticate(ctx.metadata), ctx.peer, {});
-        const v = store.verify();
+        const v = await store.verify();
         return { ok: v.ok, checked: String(v.checked), first_bad_sequence: String(v.firstBad), reason: v.reason };
       },
       { name: "Verify", logger },
@@ -172,6 +172,9 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
               // page waits for the reader, lets other work run, and checks the credential before the next.
               let page = store.query(filter, after, CATCH_UP_PAGE);
               for (; page.length > 0 && !ctx.cancelled; page = store.query(filter, after, CATCH_UP_PAGE)) {
+                // A Tail that fell behind while its reader was away (waiting for it to read a live batch) comes here
+                // with its last check as old as that wait: its token may have expired or been revoked meanwhile.
+                if (Date.now() - checkedAt >= TAIL_RECHECK_MS) await check();
                 after = page[page.length - 1]?.sequence ?? after;
                 await send(page);
                 await setImmediate();

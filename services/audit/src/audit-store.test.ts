@@ -1,0 +1,118 @@
+/**
+ * Verify over a real SQLite projection, edited from outside through a second connection as someone with the file
+ * would edit it: every edit or removal is named, at the end of the chain too, and a long walk does not hold the
+ * event loop.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { EVENT_TYPES } from "@sts/nats";
+import { AuditStore, recordHash } from "./audit-store.js";
+import type { AuditRecord, IncomingEvent } from "./audit-store.js";
+
+let dir: string;
+let files = 0;
+const open: Array<{ close(): void }> = [];
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "sts-audit-store-"));
+});
+
+afterEach(() => {
+  for (const handle of open.splice(0)) handle.close();
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** An issuance event as the projection receives it. */
+const issued = (n: number): IncomingEvent => ({
+  streamSequence: n,
+  id: `e${n}`,
+  type: EVENT_TYPES.TOKEN_ISSUED,
+  time: "2025-06-01T10:30:00.000Z",
+  source: "test",
+  data: { jti: `j${n}`, sub: "alice", client_id: "svc-a", aud: ["svc-b"], scope: "a" },
+});
+
+/** A projection holding `count` records, and a second connection to its file for editing it by hand. */
+function projection(count: number): { store: AuditStore; file: Database.Database } {
+  const path = join(dir, `audit-${++files}.db`);
+  const store = new AuditStore(path);
+  store.append(Array.from({ length: count }, (_, i) => issued(i + 1)));
+  const file = new Database(path);
+  open.push(file, store);
+  return { store, file };
+}
+
+/** Row `sequence` as stored, with its lists parsed. */
+function rowAt(file: Database.Database, sequence: number): AuditRecord {
+  const row = file.prepare("SELECT * FROM records WHERE sequence = ?").get(sequence) as AuditRecord & { aud: string; actors: string };
+  return { ...row, aud: JSON.parse(row.aud) as string[], actors: JSON.parse(row.actors) as string[] };
+}
+
+describe("AuditStore.verify", () => {
+  it("passes a whole chain, having checked every record", async () => {
+    const { store } = projection(5);
+    expect(await store.verify()).toEqual({ ok: true, checked: 5, firstBad: 0, reason: "" });
+  });
+
+  it("names the first record removed from the end of the chain", async () => {
+    const { store, file } = projection(5);
+    expect(file.prepare("DELETE FROM records WHERE sequence >= 4").run().changes).toBe(2);
+    expect(await store.verify()).toMatchObject({ ok: false, firstBad: 4, reason: "records missing at the end of the chain" });
+  });
+
+  it("fails a chain emptied of every record", async () => {
+    const { store, file } = projection(3);
+    file.prepare("DELETE FROM records").run();
+    expect(await store.verify()).toMatchObject({ ok: false, firstBad: 1 });
+  });
+
+  it("fails a last record rewritten with its hash recomputed (the chain hangs together, but is not the one appended)", async () => {
+    const { store, file } = projection(5);
+    const { hash: _hash, prev_hash, ...content } = rowAt(file, 5);
+    const forged = { ...content, scope: "a b c d" };
+    file.prepare("UPDATE records SET scope = ?, hash = ? WHERE sequence = 5").run(forged.scope, recordHash(prev_hash, forged));
+    expect(await store.verify()).toMatchObject({ ok: false, firstBad: 5 });
+  });
+
+  it("fails records added after the last one appended, though their hashes chain on", async () => {
+    const { store, file } = projection(3);
+    const last = rowAt(file, 3);
+    const content = { ...last, sequence: 4, event_id: "forged", jti: "forged" };
+    const { hash: _h, prev_hash: _p, ...hashed } = content;
+    file
+      .prepare(
+        `INSERT INTO records (sequence, stream_sequence, event_id, type, time, source, jti, parent_jti, sub, client_id, aud, scope, actors, data_json, prev_hash, hash)
+         VALUES (@sequence, @stream_sequence, @event_id, @type, @time, @source, @jti, @parent_jti, @sub, @client_id, @aud, @scope, @actors, @data_json, @prev_hash, @hash)`,
+      )
+      .run({ ...content, aud: JSON.stringify(content.aud), actors: JSON.stringify(content.actors), prev_hash: last.hash, hash: recordHash(last.hash, hashed) });
+    expect(await store.verify()).toMatchObject({ ok: false, firstBad: 4 });
+  });
+
+  it("names a record whose audiences were edited into something that is not JSON, rather than failing the call", async () => {
+    const { store, file } = projection(4);
+    file.prepare("UPDATE records SET aud = 'svc-x' WHERE sequence = 2").run();
+    expect(await store.verify()).toEqual({ ok: false, checked: 2, firstBad: 2, reason: "content does not match its hash" });
+  });
+
+  it("lets other work run while it walks a long chain", async () => {
+    const { store } = projection(5_000);
+    let ranMeanwhile = false;
+    setImmediate(() => (ranMeanwhile = true));
+    expect(await store.verify()).toMatchObject({ ok: true, checked: 5_000 });
+    expect(ranMeanwhile).toBe(true);
+  });
+
+  it("checks the chain up to the records appended when it began, while more are appended during the walk", async () => {
+    const { store } = projection(3_000);
+    const walk = store.verify();
+    store.append([issued(3_001), issued(3_002)]);
+    expect(await walk).toEqual({ ok: true, checked: 3_000, firstBad: 0, reason: "" });
+    expect(await store.verify()).toMatchObject({ ok: true, checked: 3_002 });
+  });
+});
