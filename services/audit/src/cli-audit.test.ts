@@ -4,7 +4,8 @@ import type { ServerWritableStream } from "@grpc/grpc-js";
 import { loadAuditProto } from "@sts/proto";
 import type { AuditRecord__Output, LineageResponse__Output, TailRequest__Output } from "@sts/proto";
 import { freePort } from "@sts/testkit";
-import { lineageLines, recordLine, runAudit } from "./cli-audit.js";
+import { lineageLines, parseCounts, recordLine, runAudit } from "./cli-audit.js";
+import { UsageError } from "./cli-credential.js";
 
 const record = (data: Record<string, unknown>): AuditRecord__Output =>
   ({
@@ -55,6 +56,26 @@ describe("recordLine with text other parties chose", () => {
 
   it("keeps a backslash apart from an escape", () => {
     expect(recordLine({ ...record({}), sub: "DOMAIN\\u{1b}" })).toContain("sub=DOMAIN\\\\u{1b} ");
+  });
+});
+
+describe("stsctl's --limit and --from-seq", () => {
+  it("takes plain decimal numbers, a sequence up to uint64's largest kept exact", () => {
+    expect(parseCounts("25", "18446744073709551615")).toEqual({ limit: 25, fromSeq: "18446744073709551615" });
+    expect(parseCounts(undefined, "007")).toEqual({ fromSeq: "7" });
+    expect(parseCounts(undefined, undefined)).toEqual({});
+  });
+
+  it.each([
+    ["-5", undefined],
+    ["abc", undefined],
+    ["0", undefined],
+    ["1e3", undefined],
+    [undefined, "-1"],
+    [undefined, "18446744073709551616"],
+    [undefined, " 3"],
+  ])("refuses --limit %s --from-seq %s as a usage error", (limit, fromSeq) => {
+    expect(() => parseCounts(limit, fromSeq)).toThrow(UsageError);
   });
 });
 

@@ -16,8 +16,24 @@ const TAIL_REOPEN_MS = 1_000;
 export interface AuditArgs {
   json: boolean;
   filter: { sub?: string; client_id?: string; audience?: string; type?: string; since?: string; until?: string };
-  limit?: string;
+  /** Most records `query` prints (default 100). */
+  limit?: number;
+  /** The sequence `tail` starts after, as the service numbers records (a uint64, kept as text). */
   fromSeq?: string;
+}
+
+/** Largest sequence the service's uint64 takes. */
+const MAX_SEQUENCE = 2n ** 64n - 1n;
+
+/**
+ * `--limit` and `--from-seq` as numbers, refused as a usage error unless they are plain decimal digits: a negative
+ * limit would otherwise wrap to the service's largest page, and `abc` quietly become the default.
+ */
+export function parseCounts(limit: string | undefined, fromSeq: string | undefined): Pick<AuditArgs, "limit" | "fromSeq"> {
+  const digits = (v: string): boolean => /^[0-9]{1,20}$/.test(v) && BigInt(v) <= MAX_SEQUENCE;
+  if (limit !== undefined && (!digits(limit) || Number(limit) < 1)) throw new UsageError("--limit takes a whole number of records, 1 or more");
+  if (fromSeq !== undefined && !digits(fromSeq)) throw new UsageError("--from-seq takes a record sequence: a whole number, 0 or more");
+  return { ...(limit !== undefined && { limit: Number(limit) }), ...(fromSeq !== undefined && { fromSeq: BigInt(fromSeq).toString() }) };
 }
 
 /** The admin client that asked for a dedicated-issuer token (its event's `admin_client_id`), if one did. */
@@ -82,7 +98,7 @@ export async function runAudit(
     switch (command) {
       case "query": {
         let page = "";
-        let left = Number(a.limit ?? 100);
+        let left = a.limit ?? 100;
         do {
           const r = await unaryCall<QueryResponse__Output>(
             client,

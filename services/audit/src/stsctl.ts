@@ -36,7 +36,7 @@
  */
 import { parseArgs } from "node:util";
 import type { ServiceError } from "@grpc/grpc-js";
-import { AUDIT_COMMANDS, runAudit } from "./cli-audit.js";
+import { AUDIT_COMMANDS, parseCounts, runAudit } from "./cli-audit.js";
 import { channelCredentials } from "./cli-connection.js";
 import { UsageError, bearerCredential, bearerMetadata } from "./cli-credential.js";
 import type { CredentialSources } from "./cli-credential.js";
@@ -160,7 +160,7 @@ async function main(): Promise<number> {
     return runPolicy(command, arg, policyArgs, address, channel, metadata, out);
   }
   const filter = { sub: values.sub, client_id: values.client, audience: values.aud, type: values.type, since: values.since, until: values.until };
-  return runAudit(command, arg, { json: values.json, filter, limit: values.limit, fromSeq: values["from-seq"] }, address, channel, metadata, out);
+  return runAudit(command, arg, { json: values.json, filter, ...parseCounts(values.limit, values["from-seq"]) }, address, channel, metadata, out);
 }
 
 main().then(
