@@ -46,17 +46,28 @@ const MAX_CREDENTIAL = 4096;
 
 /** Decodes RFC 6749 §2.3.1 Basic credentials (form-urlencoded, then base64). */
 function parseBasic(header: string): { id: string; secret: string } {
+  const credentials = basicCredentials(header);
+  if (!credentials) throw invalidClient("malformed Basic credentials");
+  return credentials;
+}
+
+/**
+ * The client id and secret of `Basic` credentials (RFC 6749 §2.3.1: each form-encoded, then the pair base64), or
+ * undefined when malformed. One credential has many spellings (the scheme's case, the spaces after it, any character
+ * percent-escaped): whatever remembers a credential keys it on what this returns.
+ */
+export function basicCredentials(header: string): { id: string; secret: string } | undefined {
   // RFC 9110 §11.4: credentials = auth-scheme [ 1*SP token68 ], so one or more spaces.
   const m = /^Basic +([A-Za-z0-9+/=_-]+)$/i.exec(header.trim());
-  if (!m) throw invalidClient("malformed Basic credentials");
+  if (!m) return undefined;
   const decoded = Buffer.from(m[1] as string, "base64").toString("utf8");
   const colon = decoded.indexOf(":");
-  if (colon < 0) throw invalidClient("malformed Basic credentials");
+  if (colon < 0) return undefined;
   try {
     const formDecode = (s: string): string => decodeURIComponent(s.replace(/\+/g, " "));
     return { id: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
   } catch {
-    throw invalidClient("malformed Basic credentials");
+    return undefined;
   }
 }
 

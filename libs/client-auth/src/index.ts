@@ -1,4 +1,4 @@
-export { authenticateClient, usesBasic } from "./authenticate.js";
+export { authenticateClient, basicCredentials, usesBasic } from "./authenticate.js";
 export type { PresentedCredentials, AuthenticateDeps, AuthenticatedClient, AssertionVerifier } from "./authenticate.js";
 export { ScryptGate, hashSecret, verifySecret } from "./secret-hash.js";
 export { parseClientRecord } from "./client-record.js";

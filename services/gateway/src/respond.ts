@@ -1,15 +1,32 @@
 /** JSON responses and RFC 6749 §5.2 error bodies, with the right status and headers. */
-import type { ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { OAuthError } from "@sts/errors";
 import { toOAuthError } from "@sts/errors";
 import { NoBearerCredential } from "@sts/grpc";
 
 const NO_STORE = { "cache-control": "no-store", pragma: "no-cache" };
 
-/** Sends a JSON body. */
+/**
+ * Whether the request came with a body (RFC 9112 §6.3: framed by Transfer-Encoding or a Content-Length) that has not
+ * been read to its end: it is being answered without it (a 404, a 405, an early refusal, a GET that brought one).
+ */
+export function bodyUnread(req: IncomingMessage): boolean {
+  const framed = req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
+  return framed && !req.complete;
+}
+
+/**
+ * Sends a JSON body. An answer given without reading the request's body says the connection closes after it (RFC 9112
+ * §9.6), so that the client does not send another request on it and nothing reads the rest of that body.
+ */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = NO_STORE): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), ...headers });
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(text),
+    ...headers,
+    ...(bodyUnread(res.req) && { connection: "close" }),
+  });
   res.end(text);
 }
 

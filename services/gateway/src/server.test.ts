@@ -108,3 +108,37 @@ describe("request header size", () => {
     expect(await within(rawConnection(port, withHeaderOf(20_000)).closed, WAIT_MS, "answered")).toMatch(/^HTTP\/1\.1 431 /);
   });
 });
+
+/** The head of a request announcing a 10 MB body, and its first KiB. */
+const withLargeBody = (method: string, path: string): string =>
+  `${method} ${path} HTTP/1.1\r\nHost: sts\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10000000\r\n\r\n${"a".repeat(1024)}`;
+
+// A request answered without its body being read (a 404, a 405, a GET that brought one) must not have that body read
+// for it: maxBodyBytes bounds only the bodies the gateway reads, and Node would read and drop any amount, until
+// requestTimeout (two minutes here, far past WAIT_MS), on a connection kept for the next request.
+describe("a body the gateway answers without reading", () => {
+  it.each([
+    ["a method the token endpoint does not take (405)", "PUT", "/oauth2/token", 405],
+    ["a path nothing serves (404)", "POST", "/nowhere", 404],
+    ["a GET of the metadata (200)", "GET", "/.well-known/openid-configuration", 200],
+  ])("is not read for %s: the connection closes after the answer, which says so", async (_what, method, path, status) => {
+    const port = await gateway({ requestTimeoutMs: 120_000 });
+    const answer = await within(rawConnection(port, withLargeBody(method, path)).closed, WAIT_MS, "the gateway closed the connection");
+    expect(answer).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+    expect(answer.toLowerCase()).toContain("\r\nconnection: close\r\n");
+  });
+
+  it("leaves the connection open after a request without a body, and after one whose body it read", async () => {
+    const port = await gateway({ requestTimeoutMs: 120_000 });
+    const conn = rawConnection(port, "GET /healthz HTTP/1.1\r\nHost: sts\r\n\r\n");
+    const answers = (): number => conn.received().match(/HTTP\/1\.1 \d{3} /g)?.length ?? 0;
+    await waitFor(() => answers() === 1, { timeoutMs: WAIT_MS, message: "GET /healthz answered" });
+    // UserInfo reads a POST's body before it refuses the missing bearer credential.
+    conn.socket.write("POST /oauth2/userinfo HTTP/1.1\r\nHost: sts\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\na=b");
+    await waitFor(() => answers() === 2, { timeoutMs: WAIT_MS, message: "POST /oauth2/userinfo answered on the same connection" });
+    conn.socket.write("GET /healthz HTTP/1.1\r\nHost: sts\r\n\r\n");
+    await waitFor(() => answers() === 3, { timeoutMs: WAIT_MS, message: "a third request answered on the same connection" });
+    expect(conn.received().match(/HTTP\/1\.1 \d{3} /g)).toEqual(["HTTP/1.1 200 ", "HTTP/1.1 401 ", "HTTP/1.1 200 "]);
+    expect(conn.received().toLowerCase()).not.toContain("connection: close");
+  });
+});

@@ -5,10 +5,10 @@ import type { AddressInfo } from "node:net";
 import { DEFAULT_MAX_HEADER_BYTES, maxBodyBytesFor } from "@sts/config";
 import { callUnary, coalescedCalls } from "@sts/grpc";
 import type { ClientServiceClient, ExchangeServiceClient, TokenRequest, TokenResponse__Output, TokenServiceClient } from "@sts/proto";
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
+import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
 import type { Context, Span } from "@opentelemetry/api";
-import { durationHistogram, extractTraceContext } from "@sts/telemetry";
-import type { Logger } from "@sts/telemetry";
+import { durationHistogram, serverSpanStart } from "@sts/telemetry";
+import type { IncomingTrace, Logger } from "@sts/telemetry";
 import { introspectEndpoint } from "./endpoints/introspect.js";
 import { revokeEndpoint } from "./endpoints/revoke.js";
 import { backchannelLogoutEndpoint } from "./endpoints/backchannel-logout.js";
@@ -24,6 +24,7 @@ import type { OAuthForm } from "./form.js";
 import { refuseRepeatedHeaders } from "./headers.js";
 import { metadataPaths, serverMetadata } from "./metadata.js";
 import { methodNotAllowed, sendError, sendJson } from "./respond.js";
+import { KeySetCache } from "./key-set.js";
 import { TokenLanes } from "./token-lanes.js";
 
 /** Default time a client has to send its request's headers (a slowloris holds a connection no longer). */
@@ -67,7 +68,7 @@ export interface GatewayOptions {
   /** Time a client has for its whole request; default {@link REQUEST_TIMEOUT_MS}. */
   requestTimeoutMs?: number;
   /** telemetry.incoming_trace: continue a caller's W3C trace, or start a new one linked to it (the default). */
-  incomingTrace?: "continue" | "link";
+  incomingTrace?: IncomingTrace;
 }
 
 /** A POST endpoint; `gone` aborts once the client has closed its connection before its answer. */
@@ -114,14 +115,12 @@ function headerValue(v: string | string[] | undefined): string | undefined {
  * so by default the request starts a trace of its own and only links to the caller's (OpenTelemetry's advice at a trust
  * boundary); `continue` is for an edge only trusted callers reach.
  */
-function serverSpan(req: IncomingMessage, method: string, route: string | undefined, incomingTrace: "continue" | "link"): { span: Span; parent: Context } {
-  const caller = extractTraceContext({ traceparent: headerValue(req.headers.traceparent), tracestate: headerValue(req.headers.tracestate) });
+function serverSpan(req: IncomingMessage, method: string, route: string | undefined, incomingTrace: IncomingTrace): { span: Span; parent: Context } {
+  const carrier = { traceparent: headerValue(req.headers.traceparent), tracestate: headerValue(req.headers.tracestate) };
+  const { parent, options } = serverSpanStart(carrier, incomingTrace);
   const name = route ? `${method} ${route}` : method;
   const attributes = { "http.request.method": method, "url.path": requestPath(req.url), ...(route && { "http.route": route }) };
-  if (incomingTrace === "continue") return { span: tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, caller), parent: caller };
-  const linked = trace.getSpanContext(caller);
-  const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes, root: true, ...(linked && { links: [{ context: linked }] }) }, ROOT_CONTEXT);
-  return { span, parent: ROOT_CONTEXT };
+  return { span: tracer.startSpan(name, { ...options, kind: SpanKind.SERVER, attributes }, parent), parent };
 }
 
 /** The distinct `alg` of the keys of a published key set, in its order; none when it is not one. */
@@ -154,22 +153,16 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
     ...(options.idTokenSigningAlgs && { idTokenSigningAlgs: options.idTokenSigningAlgs }),
     registration: options.clients !== undefined,
   });
-  let jwksCache: { body: string; until: number } | undefined;
-
-  /** The issuer's key set as published (JSON). */
-  async function keySet(): Promise<string> {
-    // A short in-process cache: a burst of verifiers refreshing keys does not hammer the issuer. Both caching times are
-    // the shared constants the issuer pre-publishes new keys for: not options, since a longer one here would let a
-    // verifier miss a key the issuer already signs with.
-    if (!jwksCache || jwksCache.until < Date.now()) {
-      const r = await callUnary<object, { jwks_json: string }>(options.token, "GetJwks", {}, { deadlineMs: ctx.deadlineMs });
-      jwksCache = { body: r.jwks_json, until: Date.now() + JWKS_EDGE_CACHE_SECONDS * 1000 };
-    }
-    return jwksCache.body;
-  }
+  // A short in-process cache: a burst of verifiers refreshing keys does not hammer the issuer. Both caching times are
+  // the shared constants the issuer pre-publishes new keys for: not options, since a longer one here would let a
+  // verifier miss a key the issuer already signs with.
+  const keySet = new KeySetCache(
+    async () => (await callUnary<object, { jwks_json: string }>(options.token, "GetJwks", {}, { deadlineMs: ctx.deadlineMs })).jwks_json,
+    JWKS_EDGE_CACHE_SECONDS * 1000,
+  );
 
   async function jwks(res: ServerResponse): Promise<void> {
-    const body = await keySet();
+    const body = await keySet.current();
     res.writeHead(200, { "content-type": "application/jwk-set+json", "cache-control": `public, max-age=${JWKS_MAX_AGE_SECONDS}` });
     res.end(body);
   }
@@ -184,8 +177,8 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
    * deadline). Before any is known and while the issuer cannot say, the configured algorithm.
    */
   async function currentMetadata(): Promise<Record<string, unknown>> {
-    const refreshed = keySet().catch(() => undefined);
-    const keys = jwksCache?.body ?? (await refreshed);
+    const refreshed = keySet.current().catch(() => undefined);
+    const keys = keySet.last ?? (await refreshed);
     if (keys === undefined) return metadata;
     if (metadataCache?.keys !== keys) {
       const algs = publishedAlgorithms(keys);
@@ -268,6 +261,12 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
     const gone = new AbortController();
     // The request's trace goes on through the issuer or exchanger into the events.
     const { span, parent } = serverSpan(req, method, route, options.incomingTrace ?? "link");
+    // An answer given before the body was read to its end (a 404, a 405, an early refusal, a GET that came with a body)
+    // would leave Node reading and dropping the rest, however large, until requestTimeout: maxBodyBytes bounds only the
+    // bodies the gateway reads. The connection is closed once the answer is out instead.
+    res.once("finish", () => {
+      if (!req.complete) req.destroy();
+    });
     res.once("close", () => {
       // A client that closed its connection before its answer is gone: an exchange not yet minted is cancelled for it.
       if (!res.writableFinished) {
@@ -298,8 +297,6 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
         errorType = e.code;
         // The path only: a query string may carry credentials a careless client put there.
         if (e.code === "server_error") options.logger.error({ err, path: requestPath(req.url) }, "request failed");
-        // An unread body would stall keep-alive; the connection is closed after an early refusal.
-        if (!req.complete) req.destroy();
       });
   };
   const server = createServer(limits, onRequest);

@@ -6,6 +6,7 @@
  * wait on no scrypt; the others share a lane whose queue is bounded.
  */
 import { createHmac, randomBytes } from "node:crypto";
+import { basicCredentials } from "@sts/client-auth";
 import { OAuthError } from "@sts/errors";
 import type { CallCoalescer } from "@sts/grpc";
 import type { ClientAuthentication, TokenRequest, TokenResponse__Output } from "@sts/proto";
@@ -48,15 +49,26 @@ export class TokenLanes {
    */
   #mark(client: ClientAuthentication | null | undefined): string | undefined {
     if (!client || client.client_assertion || client.client_assertion_type) return undefined;
-    const basic = /^basic[ \t]/i.test(client.authorization ?? "");
-    if (!basic && !client.client_secret) return undefined;
-    return createHmac("sha256", this.#key)
-      .update(JSON.stringify([client.authorization ?? "", client.client_id ?? "", client.client_secret ?? ""]))
-      .digest("base64url");
+    const secret = presentedSecret(client);
+    return secret && createHmac("sha256", this.#key).update(JSON.stringify(secret)).digest("base64url");
   }
 
   #remember(mark: string): void {
     if (this.#proven.size >= MAX_PROVEN) this.#proven.delete(this.#proven.values().next().value as string);
     this.#proven.add(mark);
   }
+}
+
+/**
+ * The client secret a request presents, as the issuer reads it: the id and secret of Basic credentials decoded
+ * (RFC 6749 §2.3.1: form-encoded, then base64), else the body's client_id and client_secret. One credential has many
+ * spellings (any character percent-escaped, in either case; the scheme's case; the spaces after it), and were each
+ * remembered on its own, whoever holds one valid secret could push every other client out of the proven lane.
+ * Undefined for what the issuer would refuse unread (a scheme other than Basic, two methods at once).
+ */
+function presentedSecret(client: ClientAuthentication): [method: string, id: string, secret: string] | undefined {
+  const authorization = client.authorization ?? "";
+  if (!authorization) return client.client_secret ? ["post", client.client_id ?? "", client.client_secret] : undefined;
+  const basic = client.client_secret ? undefined : basicCredentials(authorization);
+  return basic && ["basic", basic.id, basic.secret];
 }

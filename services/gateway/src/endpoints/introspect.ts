@@ -1,7 +1,6 @@
 /** POST /oauth2/introspect (RFC 7662). */
 import { issuerEndpoint } from "@sts/jwt";
 import type { IncomingMessage } from "node:http";
-import { invalidRequest } from "@sts/errors";
 import { callUnary } from "@sts/grpc";
 import type { Actor__Output, IntrospectResponse__Output } from "@sts/proto";
 import type { OAuthForm } from "../form.js";
@@ -17,8 +16,9 @@ function actJson(a: Actor__Output | null): Record<string, unknown> | undefined {
 
 /** Returns the RFC 7662 §2.2 body: `{"active":false}` alone when inactive. */
 export async function introspectEndpoint(req: IncomingMessage, form: OAuthForm, ctx: GatewayContext): Promise<Record<string, unknown>> {
-  const token = form.get("token");
-  if (!token) throw invalidRequest("token is required");
+  // A missing token is the issuer's to refuse, after the client's credentials: a caller whose credentials are invalid
+  // is answered 401 invalid_client whatever else its request lacks (RFC 7662 §2.3, RFC 7009 §2.1 and §2.2.1).
+  const token = form.get("token") ?? "";
   const client = clientAuthentication(req, form, issuerEndpoint(ctx.issuer, "/oauth2/introspect"));
   const r = await callUnary<object, IntrospectResponse__Output>(
     ctx.token,
