@@ -14,7 +14,7 @@ import type { ConnectionOptions, TLSSocket } from "node:tls";
 import ts from "typescript";
 import { Client, Metadata, credentials, status } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
-import { makeTestCa } from "@sts/testkit";
+import { makeTestCa, waitFor } from "@sts/testkit";
 import { H2_LIMITS, forwardableH2Headers, startH2Proxy } from "./h2-proxy.js";
 import type { H2Refusal, H2Router } from "./h2-proxy.js";
 
@@ -160,6 +160,20 @@ describe("forwardableH2Headers", () => {
       "content-type": "application/grpc",
     });
   });
+
+  it("drops the names frameworks read as the client's address or scheme, as over HTTP/1.1 (X-Client-IP, X-Forwarded-Ssl)", () => {
+    expect(forwardableH2Headers({ "x-client-ip": "10.0.0.1", "x-forwarded-ssl": "on", "content-type": "application/grpc" })).toEqual({
+      "content-type": "application/grpc",
+    });
+  });
+
+  it("drops http2-settings (RFC 7540 §3.2.1) and keeps te only as `trailers` (RFC 9113 §8.2.2), the fields Node refuses to send", () => {
+    expect(forwardableH2Headers({ "http2-settings": "AAMAAABkAAQCAAAAAAIAAAAA", te: "TRAILERS", "grpc-status": "0" })).toEqual({
+      te: "trailers",
+      "grpc-status": "0",
+    });
+    expect(forwardableH2Headers({ te: "trailers, deflate", "grpc-status": "0" })).toEqual({ "grpc-status": "0" });
+  });
 });
 
 /** One unary call through grpc-js, bytes in and out; resolves with its error, if any. */
@@ -219,6 +233,40 @@ describe("startH2Proxy", () => {
     const err = await within(grpcCall(proxyPort, "/test.Svc/Denied"), WAIT_MS, "the grpc-js call ended");
     expect(err).toMatchObject({ code: status.PERMISSION_DENIED, details: "not for you" });
     expect(err?.metadata.get("x-reason")).toEqual(["policy"]);
+  });
+
+  it("hands its router the header fields as received, where Node's header object keeps one Authorization of two", async () => {
+    const seen: Array<{ authorization: unknown; rawHeaders: readonly string[] }> = [];
+    const recording = await startH2Proxy(
+      async (headers, _socket, rawHeaders) => {
+        seen.push({ authorization: headers.authorization, rawHeaders });
+        throw new Error("refused");
+      },
+      refusal,
+      "127.0.0.1",
+      0,
+    );
+    // Node's client will not send a field twice: the request goes frame by frame.
+    const socket = tcpConnect(portOf(recording), "127.0.0.1");
+    socket.on("error", () => {});
+    try {
+      socket.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+      socket.write(frame(SETTINGS, 0, 0, Buffer.alloc(0)));
+      // 0x83 `:method: POST`, 0x86 `:scheme: http` (RFC 7541 Appendix A).
+      const fields = [
+        literal(":path", "/test.Svc/Echo"),
+        literal(":authority", "svc"),
+        literal("authorization", "Bearer first"),
+        literal("authorization", "Bearer second"),
+      ];
+      socket.write(frame(HEADERS, END_HEADERS | END_STREAM, 1, Buffer.concat([Buffer.from([0x83, 0x86]), ...fields])));
+      await waitFor(() => seen.length > 0, { timeoutMs: WAIT_MS, message: "the router was not asked" });
+      expect(seen[0]?.authorization).toBe("Bearer first");
+      expect(seen[0]?.rawHeaders.filter((_, i, all) => i % 2 === 1 && all[i - 1] === "authorization")).toEqual(["Bearer first", "Bearer second"]);
+    } finally {
+      socket.destroy();
+      await new Promise((r) => recording.close(r));
+    }
   });
 
   it("answers UNAVAILABLE, trailers-only, when the upstream cannot be reached", async () => {
@@ -638,6 +686,67 @@ describe("startH2Proxy's targets", () => {
   });
 });
 
+/** An HTTP/2 frame (RFC 9113 §4.1). */
+function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head.writeUInt8(type, 3);
+  head.writeUInt8(flags, 4);
+  head.writeUInt32BE(stream, 5);
+  return Buffer.concat([head, payload]);
+}
+
+/** RFC 7541 §6.2.2, a literal field with a new name, not indexed; both strings under 127 bytes, without Huffman coding. */
+function literal(name: string, value: string): Buffer {
+  return Buffer.concat([Buffer.from([0, name.length]), Buffer.from(name), Buffer.from([value.length]), Buffer.from(value)]);
+}
+
+const [DATA, HEADERS, SETTINGS] = [0, 1, 4];
+const [END_STREAM, ACK, END_HEADERS] = [1, 1, 4];
+
+/**
+ * A bare HTTP/2 server written frame by frame, for what Node's own server refuses to send: it answers every request
+ * with `:status` 200, `content-type: application/grpc`, an empty gRPC message and then `trailers` (HPACK literals, no
+ * indexing), however the request looked. nghttp2 takes fields such as `http2-settings` or `te: TRAILERS` as received.
+ */
+async function startBareH2Upstream(trailers: ReadonlyArray<readonly [string, string]>): Promise<{ origin: string; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {});
+    socket.write(frame(SETTINGS, 0, 0, Buffer.alloc(0)));
+    // The client's preface (24 octets), then its frames.
+    let pending = Buffer.alloc(0);
+    let prefaceSeen = false;
+    socket.on("data", (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      if (!prefaceSeen) {
+        if (pending.length < 24) return;
+        pending = pending.subarray(24);
+        prefaceSeen = true;
+      }
+      while (pending.length >= 9 && pending.length >= 9 + pending.readUIntBE(0, 3)) {
+        const [length, type, flags, stream] = [pending.readUIntBE(0, 3), pending.readUInt8(3), pending.readUInt8(4), pending.readUInt32BE(5) & 0x7fffffff];
+        pending = pending.subarray(9 + length);
+        if (type === SETTINGS && (flags & ACK) === 0) socket.write(frame(SETTINGS, ACK, 0, Buffer.alloc(0)));
+        if (type !== HEADERS) continue;
+        // 0x88: `:status: 200` from the static table (RFC 7541 Appendix A).
+        socket.write(frame(HEADERS, END_HEADERS, stream, Buffer.concat([Buffer.from([0x88]), literal("content-type", "application/grpc")])));
+        socket.write(frame(DATA, 0, stream, Buffer.alloc(5)));
+        socket.write(frame(HEADERS, END_HEADERS | END_STREAM, stream, Buffer.concat(trailers.map(([name, value]) => literal(name, value)))));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const close = async (): Promise<void> => {
+    const closed = new Promise((r) => server.close(r));
+    for (const socket of sockets) socket.destroy();
+    await closed;
+  };
+  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close };
+}
+
 /**
  * The proxy in a process of its own, as the sidecar runs it: an unhandled 'error' there ends the process, where inside
  * the test runner it would only be reported. Its router holds streams to `*​/Hold` until a line arrives on stdin, and
@@ -687,7 +796,8 @@ const router = async (headers) => {
     console.log("holding");
     await new Promise((release) => held.push(release));
   }
-  return { target: process.argv[2], headers: forwardableH2Headers(headers) };
+  // A test names another upstream in x-upstream; the proxy's own router would take it from its config.
+  return { target: headers["x-upstream"] ?? process.argv[2], headers: forwardableH2Headers(headers) };
 };
 const server = await startH2Proxy(router, () => ({ grpcStatus: 16, message: "refused" }), "127.0.0.1", 0);
 server.on("stream", (stream) => stream.on("close", () => console.log("closed " + stream.rstCode)));
@@ -732,5 +842,26 @@ console.log("listening " + server.address().port);
     const next = await within(call(port, "/test.Svc/Echo"), WAIT_MS, "the next call ended");
     expect(next).toMatchObject({ body: "hello", trailers: { "grpc-status": "0" }, rstCode: NGHTTP2_NO_ERROR });
     expect(child.exitCode).toBeNull();
+  });
+
+  it.each([
+    ["http2-settings (RFC 7540 §3.2.1)", "http2-settings", "AAMAAABkAAQCAAAAAAIAAAAA"],
+    ["te in capitals (RFC 9113 §8.2.2)", "te", "TRAILERS"],
+  ])("survives an upstream's trailers holding %s, which Node will not send: relayed without it, and serves the next call", async (_name, field, value) => {
+    const bare = await startBareH2Upstream([
+      ["grpc-status", "0"],
+      [field, value],
+    ]);
+    try {
+      const odd = await within(call(port, "/test.Svc/Odd", { "x-upstream": bare.origin }), WAIT_MS, "the call ended");
+      expect(odd.headers).toMatchObject({ ":status": 200, "content-type": "application/grpc" });
+      expect(odd.trailers?.["grpc-status"]).toBe("0");
+      expect(odd.trailers?.[field]).not.toBe(value);
+      const next = await within(call(port, "/test.Svc/Echo"), WAIT_MS, "the next call ended");
+      expect(next).toMatchObject({ body: "hello", trailers: { "grpc-status": "0" }, rstCode: NGHTTP2_NO_ERROR });
+      expect(child.exitCode).toBeNull();
+    } finally {
+      await bare.close();
+    }
   });
 });

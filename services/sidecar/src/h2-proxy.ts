@@ -162,8 +162,11 @@ export interface H2Route {
   onSessionError?: (err: Error) => void;
 }
 
-/** Handles one inbound HTTP/2 stream, given the connection it came on: decides where it goes, or refuses. */
-export type H2Router = (headers: IncomingHttpHeaders, socket: Socket | undefined) => Promise<H2Route>;
+/**
+ * Handles one inbound HTTP/2 stream, given the connection it came on and its header fields as received (name, value,
+ * …: the header object keeps one of two Authorization fields): decides where it goes, or refuses.
+ */
+export type H2Router = (headers: IncomingHttpHeaders, socket: Socket | undefined, rawHeaders: readonly string[]) => Promise<H2Route>;
 
 /** Why the sidecar refused a call itself: the gRPC status it answers with and the OAuth error behind it. */
 export interface H2Refusal {
@@ -186,8 +189,9 @@ export interface H2CallOutcome {
 
 /**
  * Connection-specific headers (RFC 9113 §8.2.2; Node refuses to send them on HTTP/2), the proxy credentials and
- * challenges meant for this hop alone (RFC 9110 §11.7.1-2), `host` (`:authority` replaces it) and ours. `te` stays:
- * HTTP/2 allows `te: trailers` only, which gRPC requires.
+ * challenges meant for this hop alone (RFC 9110 §11.7.1-2), `host` (`:authority` replaces it) and ours.
+ * `http2-settings` is the h2c upgrade's connection option (RFC 7540 §3.2.1): nghttp2 lets it arrive, in headers and
+ * trailers alike, but Node throws on sending it, so passed on it would fail the call (or, in trailers, the process).
  */
 const DROP = new Set([
   "connection",
@@ -197,16 +201,27 @@ const DROP = new Set([
   "proxy-authenticate",
   "transfer-encoding",
   "upgrade",
+  "http2-settings",
   "host",
   "authorization",
 ]);
 
-/** Headers forwarded on HTTP/2: everything but pseudo-headers, connection-specific ones, authorization and the names `isProxyOnly` reserves. */
+/** The only `te` HTTP/2 allows (RFC 9113 §8.2.2), which gRPC requires; nghttp2 takes its value in any case, Node sends only this. */
+const TE_TRAILERS = "trailers";
+
+/**
+ * Headers forwarded on HTTP/2: everything but pseudo-headers, connection-specific ones, authorization and the names
+ * `isProxyOnly` reserves; `te` only as `trailers`, spelled as Node will send it.
+ */
 export function forwardableH2Headers(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const nominated = connectionNominated(headers.connection);
   const out: OutgoingHttpHeaders = {};
   for (const [k, v] of Object.entries(headers)) {
     if (v === undefined || k.startsWith(":") || DROP.has(k) || nominated.has(k) || isProxyOnly(k)) continue;
+    if (k === "te") {
+      if (String(v).toLowerCase() === TE_TRAILERS) out[k] = TE_TRAILERS;
+      continue;
+    }
     out[k] = v;
   }
   return out;
@@ -320,7 +335,13 @@ function relay(stream: ServerHttp2Stream, upstream: ClientHttp2Stream): void {
   });
   upstream.on("trailers", (t: IncomingHttpHeaders) => (trailers = forwardableH2Headers(t)));
   stream.on("wantTrailers", () => {
-    if (!stream.destroyed) stream.sendTrailers(trailers);
+    if (stream.destroyed) return;
+    try {
+      stream.sendTrailers(trailers);
+    } catch {
+      // Trailers Node will not send: thrown from this listener, the error would end the process and every call with it.
+      stream.close(NGHTTP2_INTERNAL_ERROR);
+    }
   });
   upstream.pipe(stream, { end: false });
   // A reset also ends the upstream's data: ending the client's stream then would pass a cut answer off as complete, with empty trailers.
@@ -358,6 +379,7 @@ function targetOrigin(route: H2Route): URL {
 async function proxyStream(
   stream: ServerHttp2Stream,
   headers: IncomingHttpHeaders,
+  rawHeaders: readonly string[],
   router: H2Router,
   refusal: (err: unknown) => H2Refusal,
   limits: H2Limits,
@@ -372,7 +394,7 @@ async function proxyStream(
   }
   let route: H2Route;
   try {
-    route = await router(headers, stream.session?.socket);
+    route = await router(headers, stream.session?.socket, rawHeaders);
   } catch (err) {
     const r = refusal(err);
     refuse(stream, r.grpcStatus, r.message, r.oauthError, r.challenge);
@@ -430,14 +452,15 @@ export function startH2Proxy(
     requirePreface(session, bounds.prefaceTimeoutMs);
     session.on("stream", closeWhenIdle(session, bounds.idleTimeoutMs));
   });
-  h2.on("stream", (stream, headers) => {
+  // Node passes the fields as received after the flags (@types/node leaves them out of the listener's type).
+  h2.on("stream", (stream, headers, _flags, rawHeaders?: readonly string[]) => {
     const startedAt = performance.now();
     let errorType: string | undefined;
     stream.once("close", () => {
       const grpcStatus = sentGrpcStatus(stream);
       observe({ seconds: (performance.now() - startedAt) / 1000, headers, ...(grpcStatus !== undefined && { grpcStatus }), ...(errorType && { errorType }) });
     });
-    proxyStream(stream, headers, router, refusal, bounds).then(
+    proxyStream(stream, headers, rawHeaders ?? [], router, refusal, bounds).then(
       (refused) => (errorType = refused),
       () => {
         errorType = "server_error";

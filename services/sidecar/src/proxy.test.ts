@@ -136,6 +136,29 @@ describe("forwardableHeaders and the proxies' own headers", () => {
       }),
     ).toEqual({ accept: "*/*" });
   });
+
+  it("drops the names frameworks read ahead of X-Forwarded-For/-Proto: X-Forwarded-Ssl (Rack), X-Forwarded-Prefix (Spring), X-Client-IP (request-ip) and kin", () => {
+    expect(
+      forwardableHeaders({
+        "x-forwarded-ssl": "on",
+        "x-forwarded-scheme": "https",
+        "front-end-https": "on",
+        "x-url-scheme": "https",
+        "x-forwarded-prefix": "/admin",
+        "x-forwarded-server": "admin.internal",
+        "x-forwarded": "for=10.0.0.1",
+        "forwarded-for": "10.0.0.1",
+        "x-client-ip": "10.0.0.1",
+        "client-ip": "10.0.0.1",
+        "true-client-ip": "10.0.0.1",
+        "x-cluster-client-ip": "10.0.0.1",
+        "cf-connecting-ip": "10.0.0.1",
+        "fastly-client-ip": "10.0.0.1",
+        "x-original-forwarded-for": "10.0.0.1",
+        accept: "*/*",
+      }),
+    ).toEqual({ accept: "*/*" });
+  });
 });
 
 describe("routeLocation (proxy_redirect for the outbound listener's routes)", () => {

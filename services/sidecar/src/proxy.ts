@@ -24,14 +24,39 @@ const DROP = new Set([...HOP_BY_HOP, "host", "authorization"]);
 /**
  * Who sent the call and how, as proxies tell it (RFC 7239 `Forwarded` and its de facto forerunners): a workload's IP
  * allow-list or "came over TLS" check reads them, so a caller must not write them; the inbound listener sets
- * `x-forwarded-for` and `x-forwarded-proto` itself.
+ * `x-forwarded-for` and `x-forwarded-proto` itself. Not only the `x-forwarded-*` names the sidecar sets: frameworks
+ * read others first. Rack takes `X-Forwarded-Ssl: on` (and `X-Forwarded-Scheme`) for https ahead of
+ * `X-Forwarded-Proto`, Spring and Flask's ProxyFix `X-Forwarded-Prefix` as the path the app is mounted under, and
+ * Node's request-ip `X-Client-IP` ahead of `X-Forwarded-For` (then CDN and balancer names such as `True-Client-IP`).
  */
-const FORWARDING = new Set(["forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-real-ip"]);
+const FORWARDING = new Set([
+  "forwarded",
+  "x-forwarded-for",
+  "x-forwarded-proto",
+  "x-forwarded-host",
+  "x-forwarded-port",
+  "x-forwarded-prefix",
+  "x-forwarded-ssl",
+  "x-forwarded-scheme",
+  "x-forwarded-server",
+  "x-forwarded",
+  "forwarded-for",
+  "front-end-https",
+  "x-url-scheme",
+  "x-real-ip",
+  "x-client-ip",
+  "client-ip",
+  "true-client-ip",
+  "x-cluster-client-ip",
+  "cf-connecting-ip",
+  "fastly-client-ip",
+  "x-original-forwarded-for",
+]);
 
 /**
  * Names only a proxy may set, whatever the protocol: `x-mesh-*` (the verified caller, and in `x-mesh-peer` the mutual
  * TLS peer), `x-forwarded-client-cert` (a workload trusts it to name the TLS peer, so Envoy sanitises it by default),
- * `Forwarded` and the `x-forwarded-*`/`x-real-ip` family (who the peer is and whether it came over TLS), and every
+ * `Forwarded` and its family (see FORWARDING: who the peer is and whether it came over TLS), and every
  * name with an underscore (frameworks such as CGI, nginx, Rails and Django fold `_` into `-`, so `x_mesh_subject`
  * would reach the workload as `x-mesh-subject`; Envoy's headers_with_underscores_action exists for the same reason).
  */

@@ -486,6 +486,16 @@ describe("a sidecar verifying and exchanging real tokens", () => {
       for (const name of ["forwarded", "x-forwarded-host", "x-forwarded-port", "x-real-ip"]) expect(seen).not.toHaveProperty(name);
     });
 
+    it("passes on none of the names frameworks read as the client's address or scheme before X-Forwarded-For/-Proto (X-Client-IP, X-Forwarded-Ssl)", async () => {
+      const sidecar = await sidecarA();
+      const forged = { "x-client-ip": "10.0.0.1", "true-client-ip": "10.0.0.1", "x-forwarded-ssl": "on", "x-forwarded-prefix": "/admin" };
+      const r = await fetch(`http://127.0.0.1:${sidecar.inboundPort}/who`, { headers: { authorization: `Bearer ${await accessToken()}`, ...forged } });
+      expect(r.status).toBe(200);
+      const seen = workload.seen.at(-1)?.headers ?? {};
+      expect(seen).toMatchObject({ "x-forwarded-for": "127.0.0.1", "x-forwarded-proto": "http" });
+      for (const name of Object.keys(forged)) expect(seen).not.toHaveProperty(name);
+    });
+
     it("says https to the workload for a call that came over mutual TLS", async () => {
       const sidecar = await sidecarA({ tls: { cert_file: svid.cert_file, key_file: svid.key_file, ca_file: svid.ca_file, reload_interval: 0 } });
       const token = await accessToken();
@@ -524,6 +534,27 @@ describe("a sidecar verifying and exchanging real tokens", () => {
         expect(((await r.json()) as { error: string }).error).toBe("invalid_request");
       }
       expect(workload.seen.length).toBe(before);
+    });
+
+    it("refuses a call with two Authorization fields (RFC 6750 §3.1) with 400 invalid_request at either listener, forwarding nothing", async () => {
+      const sidecar = await sidecarA();
+      const [first, second] = [await accessToken(), await accessToken()];
+      const [workloadBefore, destBefore] = [workload.seen.length, destB.seen.length];
+      for (const [port, path] of [
+        [sidecar.inboundPort, "/work"],
+        [sidecar.outboundPort, "/svc-b/work"],
+      ] as const) {
+        const conn = rawConnection(
+          port,
+          `GET ${path} HTTP/1.1\r\nHost: svc-a\r\nAuthorization: Bearer ${first}\r\nAuthorization: Bearer ${second}\r\nConnection: close\r\n\r\n`,
+        );
+        await within(conn.closed, WAIT_MS, "the answer ended");
+        expect(conn.text).toMatch(/^HTTP\/1\.1 400 /);
+        expect(conn.text).toMatch(/\r\nwww-authenticate: Bearer error="invalid_request"/i);
+        expect(conn.text).toContain('"error":"invalid_request"');
+      }
+      expect(workload.seen.length).toBe(workloadBefore);
+      expect(destB.seen.length).toBe(destBefore);
     });
 
     it("treats Proxy-Authorization as this hop's own (RFC 9110 §11.7.2): never passed on, inbound or outbound", async () => {
@@ -596,6 +627,16 @@ describe("a sidecar verifying and exchanging real tokens", () => {
       expect(login.status).toBe(200);
       expect(login.url).toBe(`${outbound}/svc-b/login`);
       expect(await login.json()).toEqual({ at: "b", url: "/login" });
+    });
+
+    it("routes a call to a route's root with a query (`/svc-b?q`) by its path, not as a route named `svc-b?q`", async () => {
+      const sidecar = await sidecarA();
+      const token = await accessToken();
+      const before = destB.seen.length;
+      const r = await fetch(`http://127.0.0.1:${sidecar.outboundPort}/svc-b?page=2`, { headers: { authorization: `Bearer ${token}` } });
+      expect(r.status).toBe(200);
+      expect(await r.json()).toEqual({ at: "b", url: "/?page=2" });
+      expect(destB.seen.length).toBe(before + 1);
     });
 
     it("sends no 100 Continue to a call it refuses, and closes its connection", async () => {

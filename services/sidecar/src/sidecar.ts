@@ -50,6 +50,7 @@ import { UPSTREAM_UNAVAILABLE, forwardableH2Headers, startH2Proxy } from "./h2-p
 import type { H2CallOutcome, H2Refusal, H2Router } from "./h2-proxy.js";
 import { NoIdentityError, PeerTls, peerSpiffeId } from "./peer-tls.js";
 import type { PeerTlsEvents, RouteTls } from "./peer-tls.js";
+import { refuseRepeatedAuthorization } from "./single-credential.js";
 
 /** Headers the workload receives about its caller (defined with their encoding in @sts/mesh). */
 export { MESH_HEADERS } from "@sts/mesh";
@@ -203,13 +204,27 @@ function checkPresenter(peer: string | undefined, caller: VerifiedCaller, sideca
   }
 }
 
+/** The parts of a received call its admission reads: its request target and its header fields as received. */
+interface ReceivedCall {
+  target: string;
+  /** Name, value, name, value, … as received: Node's header object keeps one Authorization of several. */
+  rawHeaders: readonly string[];
+}
+
 /**
  * Admits the peer, then verifies the call's token and who presents it; the headers the workload gets about its caller.
- * A second token in the query (`target`) is refused: the workload would receive it beside the verified one.
+ * A second token, in the query (`target`) or in another Authorization field, is refused: the workload would receive
+ * it beside the verified one, or something on the path would judge it in the verified one's place.
  */
-async function admitInbound(authorization: string | undefined, target: string, socket: Socket | undefined, sidecar: Sidecar): Promise<Record<string, string>> {
+async function admitInbound(
+  authorization: string | undefined,
+  call: ReceivedCall,
+  socket: Socket | undefined,
+  sidecar: Sidecar,
+): Promise<Record<string, string>> {
   const peer = admitPeer(socket, sidecar);
-  refuseQueryToken(target);
+  refuseQueryToken(call.target);
+  refuseRepeatedAuthorization(call.rawHeaders);
   const caller = await verifyInbound(requireBearer(authorization, "a bearer token is required"), { ...sidecar.inbound, audience: sidecar.audience });
   checkPresenter(peer, caller, sidecar);
   return {
@@ -236,7 +251,7 @@ function forwardedHeaders(socket: Socket | undefined): Record<string, string> {
 
 /** A call admitted by its caller's token is forwarded to the workload; `admitted` is told before its body is read. */
 async function inboundHandler(req: IncomingMessage, res: ServerResponse, deps: Sidecar, admitted: () => void): Promise<void> {
-  const caller = await admitInbound(req.headers.authorization, req.url ?? "/", req.socket, deps);
+  const caller = await admitInbound(req.headers.authorization, { target: req.url ?? "/", rawHeaders: req.rawHeaders }, req.socket, deps);
   const target = urlOnOrigin(deps.config.upstream, req.url ?? "/");
   admitted();
   logUpstreamError(
@@ -254,18 +269,20 @@ function logUpstreamError(err: Error | undefined, target: URL, logger: Logger): 
 /**
  * Picks the route and exchanges the workload's token for it; only the exchanged token may leave, over mutual TLS to an
  * https:// route: a call that would also carry the workload's token (its `target` or `headers`, those to be forwarded)
- * is refused. Throws {@link NoIdentityError} for an https:// route while the sidecar holds no identity.
+ * is refused, and so is one with two Authorization fields (which token to exchange?). Throws {@link NoIdentityError}
+ * for an https:// route while the sidecar holds no identity.
  */
 async function admitOutbound(
   routeName: string,
   authorization: string | undefined,
-  outgoing: { target: string; headers: Readonly<Record<string, unknown>> },
+  outgoing: ReceivedCall & { headers: Readonly<Record<string, unknown>> },
   deps: Sidecar,
   protocol: "http" | "grpc" = "http",
 ): Promise<{ url: string; authorization: string; tls?: RouteTls }> {
   // Own properties only: "constructor" or "__proto__" must not find Object's members.
   const route = Object.hasOwn(deps.config.routes, routeName) ? deps.config.routes[routeName] : undefined;
   if (!route) throw new OAuthError("invalid_target", "no route to this destination");
+  refuseRepeatedAuthorization(outgoing.rawHeaders);
   const token = requireBearer(authorization, "the inbound bearer token is required");
   // Checked before any exchange: the call must not leave at all, and costs the STS nothing.
   refuseTokenOutsideAuthorization(token, outgoing.target, outgoing.headers);
@@ -301,12 +318,23 @@ function listenerHost(req: IncomingMessage): string | undefined {
   }
 }
 
+/**
+ * The route an outbound target names and what goes on to its destination: `/svc-b/p?q` is route `svc-b` and `/p?q`,
+ * `/svc-b?q` route `svc-b` and `/?q`. The route is the first segment of the path, never of the query.
+ */
+function routedTarget(target: string): { routeName: string; rest: string } {
+  const queryAt = target.indexOf("?");
+  const [path, query] = queryAt === -1 ? [target, ""] : [target.slice(0, queryAt), target.slice(queryAt)];
+  const [, routeName = "", ...segments] = path.split("/");
+  return { routeName, rest: `/${segments.join("/")}${query}` };
+}
+
 /** A call to `/<route>/<path>` goes to the route's destination with an exchanged token; `admitted` is told before its body is read. */
 async function outboundHandler(req: IncomingMessage, res: ServerResponse, deps: Sidecar, admitted: () => void): Promise<void> {
-  const [, routeName = "", ...rest] = (req.url ?? "/").split("/");
+  const { routeName, rest } = routedTarget(req.url ?? "/");
   const headers = forwardableHeaders(req.headers);
-  const out = await admitOutbound(routeName, req.headers.authorization, { target: req.url ?? "/", headers }, deps);
-  const target = urlOnOrigin(out.url, `/${rest.join("/")}`);
+  const out = await admitOutbound(routeName, req.headers.authorization, { target: req.url ?? "/", rawHeaders: req.rawHeaders, headers }, deps);
+  const target = urlOnOrigin(out.url, rest);
   admitted();
   logUpstreamError(
     await forward(
@@ -342,7 +370,7 @@ function grpcRefusal(err: unknown): H2Refusal {
 
 /** The route an outbound call names, when the config has it (a metric attribute: made-up names add no series). */
 function knownRoute(url: string | undefined, routes: SidecarConfig["routes"]): string | undefined {
-  const name = (url ?? "/").split("/")[1] ?? "";
+  const name = routedTarget(url ?? "/").routeName;
   return Object.hasOwn(routes, name) ? name : undefined;
 }
 
@@ -488,16 +516,25 @@ export async function startSidecar(deps: SidecarDeps): Promise<RunningSidecar> {
   const inbound = await listen("inbound", (req, res, admitted) => inboundHandler(req, res, sidecar, admitted), sidecar, deps.config.inbound, tls);
   const outbound = await listen("outbound", (req, res, admitted) => outboundHandler(req, res, sidecar, admitted), sidecar, deps.config.outbound);
   const inboundTarget = new URL(deps.config.grpc_upstream ?? deps.config.upstream);
-  const inboundRouter: H2Router = async (headers, socket) => ({
+  const inboundRouter: H2Router = async (headers, socket, rawHeaders) => ({
     target: inboundTarget.href,
-    headers: { ...forwardableH2Headers(headers), ...(await admitInbound(headers.authorization, String(headers[":path"] ?? "/"), socket, sidecar)) },
+    headers: {
+      ...forwardableH2Headers(headers),
+      ...(await admitInbound(headers.authorization, { target: String(headers[":path"] ?? "/"), rawHeaders }, socket, sidecar)),
+    },
     onSessionError: (err) => logUpstreamError(err, inboundTarget, deps.logger),
   });
-  const outboundRouter: H2Router = async (headers) => {
+  const outboundRouter: H2Router = async (headers, _socket, rawHeaders) => {
     // gRPC picks its route by :authority (the channel's default authority is the route name).
     const routeName = String(headers[":authority"] ?? "").replace(/:\d+$/, "");
     const forwarded = forwardableH2Headers(headers);
-    const out = await admitOutbound(routeName, headers.authorization, { target: String(headers[":path"] ?? "/"), headers: forwarded }, sidecar, "grpc");
+    const out = await admitOutbound(
+      routeName,
+      headers.authorization,
+      { target: String(headers[":path"] ?? "/"), rawHeaders, headers: forwarded },
+      sidecar,
+      "grpc",
+    );
     return {
       target: out.url,
       headers: { ...forwarded, authorization: out.authorization },
