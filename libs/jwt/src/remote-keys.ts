@@ -8,6 +8,7 @@
  */
 import { createRemoteJWKSet, customFetch, errors } from "jose";
 import type { FetchImplementation, JWTVerifyGetKey, RemoteJWKSetOptions } from "jose";
+import { boundedKeySetFetch } from "./bounded-fetch.js";
 
 /** The issuer's key set could not be had: our failure, not the token's. verifyJwt's TokenRejected carries it as `cause`. */
 export class KeySourceUnavailable extends Error {}
@@ -41,10 +42,12 @@ export function holdOffAfterFailure(fetchImpl: FetchImplementation, holdMs = KEY
 
 /**
  * jose's remote key set whose failures to fetch throw KeySourceUnavailable, saying whose key set (`whose`) it was;
- * after a failed fetch it asks again only once {@link KEY_SET_RETRY_MS} has passed.
+ * after a failed fetch it asks again only once {@link KEY_SET_RETRY_MS} has passed, and an answer larger than
+ * MAX_KEY_SET_BYTES is not read (a failed fetch too).
  */
 export function remoteKeySet(url: URL, options: RemoteJWKSetOptions, whose: string): JWTVerifyGetKey {
-  const remote = createRemoteJWKSet(url, { ...options, [customFetch]: holdOffAfterFailure(options[customFetch] ?? fetch) });
+  const fetchImpl = boundedKeySetFetch(undefined, options[customFetch] ?? fetch);
+  const remote = createRemoteJWKSet(url, { ...options, [customFetch]: holdOffAfterFailure(fetchImpl) });
   return async (header, token) => {
     try {
       return await remote(header, token);

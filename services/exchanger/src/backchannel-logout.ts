@@ -16,7 +16,7 @@
  */
 import { createHash } from "node:crypto";
 import { decodeJwt } from "jose";
-import { OAuthError, invalidRequest } from "@sts/errors";
+import { OAuthError, invalidRequest, isShownAsWritten } from "@sts/errors";
 import type { RevokeSubjectRequest, RevokeSubjectResponse__Output } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import { KeySourceUnavailable, MAX_SUBJECT_BYTES, TokenRejected, verifyJwt } from "@sts/jwt";
@@ -101,9 +101,16 @@ export async function verifyLogoutToken(token: string, issuers: TrustedIssuers, 
 /** Longest `jti` quoted in the audit record as it is; a longer one is quoted by its digest, within the reason's bound. */
 const MAX_QUOTED_JTI = 64;
 
-/** The `reason` a revocation made by a logout records: which logout token did it (its jti, never the token). */
+/**
+ * The `reason` a revocation made by a logout records: which logout token did it (its jti, never the token). A jti is
+ * any string the provider chose (RFC 7519 §4.1.7); RevokeSubject takes only a reason that is one line of text reading
+ * as written, and refusing the reason would refuse the logout itself (500, never applied, whatever the provider
+ * retries). So a jti that would not read as written (a line break, a control or bidi character) is quoted by its
+ * digest too.
+ */
 export function logoutReason(logout: Logout): string {
-  const jti = logout.jti.length <= MAX_QUOTED_JTI ? logout.jti : `sha256:${createHash("sha256").update(logout.jti).digest("base64url")}`;
+  const quotable = logout.jti.length <= MAX_QUOTED_JTI && isShownAsWritten(logout.jti);
+  const jti = quotable ? logout.jti : `sha256:${createHash("sha256").update(logout.jti).digest("base64url")}`;
   return `OpenID Connect back-channel logout (logout token ${jti})`;
 }
 
@@ -163,8 +170,9 @@ export interface BackchannelLogoutDeps {
  * A logout token applied already (the provider's retry, a replay) changes nothing, so a replay cannot sign the user
  * out again after they came back: this replica knows the ones it applied by `jti` (§2.6), exactly; one applied
  * elsewhere is known by a revocation on record at least as late as its `iat`, which compares two clocks and so is
- * exact only up to the clock tolerance. One the stack cannot apply now (NATS or the issuer away) is answered
- * temporarily_unavailable and retried here: some providers (Keycloak) never send it again.
+ * exact only up to the clock tolerance. One the stack cannot apply now (NATS or the issuer away, or this replica's
+ * copy of the revocations too old to tell whether it was applied) is answered temporarily_unavailable and retried
+ * here, each retry checking again whether it was applied meanwhile: some providers (Keycloak) never send it again.
  */
 export class BackchannelLogouts {
   readonly #applied: AppliedLogouts;
@@ -184,13 +192,8 @@ export class BackchannelLogouts {
       if (err instanceof OAuthError && err.code === "invalid_request") logger.warn({ reason: err.description }, "logout token refused");
       throw err;
     }
-    const applied = this.#applied.revokedAt(logout);
-    if (applied !== undefined) return applied;
-    // revoked_at runs a clock tolerance ahead, which absorbs the provider's clock being that much ahead.
-    const covered = this.deps.subjectRevokedAt(logout.iss, logout.sub);
-    if (covered !== undefined && covered >= logout.iat) return covered;
     try {
-      return await this.#apply(logout);
+      return await this.#settle(logout);
     } catch (err) {
       // Not the logout token's fault (our internal credentials, a pin, a limit): the provider must not read it as a bad token.
       const oauth = err instanceof OAuthError ? err : undefined;
@@ -199,6 +202,21 @@ export class BackchannelLogouts {
       this.#retry(logout);
       throw oauth;
     }
+  }
+
+  /**
+   * Applies a verified logout unless it was applied already; the revocation's time. Both the first attempt and every
+   * retry go through here: a revocation state too old to trust (NATS cut off past revocation_max_staleness) is an
+   * outage to retry, never a reason to drop the logout, and a retry finding that another replica applied the token
+   * meanwhile (the provider posted it again there) must not sign the user out a second time, after they came back.
+   */
+  async #settle(logout: Logout): Promise<number> {
+    const applied = this.#applied.revokedAt(logout);
+    if (applied !== undefined) return applied;
+    // revoked_at runs a clock tolerance ahead, which absorbs the provider's clock being that much ahead.
+    const covered = this.deps.subjectRevokedAt(logout.iss, logout.sub);
+    if (covered !== undefined && covered >= logout.iat) return covered;
+    return this.#apply(logout);
   }
 
   /** Has the issuer revoke the logout's subject; remembers the token as applied. Returns revoked_at. */
@@ -217,8 +235,7 @@ export class BackchannelLogouts {
     this.#pending.add(key);
     setTimeout(
       () => {
-        if (this.#applied.revokedAt(logout) !== undefined) return void this.#pending.delete(key);
-        this.#apply(logout).then(
+        this.#settle(logout).then(
           () => this.#pending.delete(key),
           (err: unknown) => {
             const retryable = err instanceof OAuthError && err.code === "temporarily_unavailable";

@@ -25,6 +25,22 @@ describe("DecisionCache", () => {
     },
   );
 
+  it("keeps its decisions within its memory bound, however large each question is (a made-up audience per call, each denial cached)", async () => {
+    const deny: Decision__Output = { ...allow, allow: false, allowed_scopes: [] };
+    const maxBytes = 1024 * 1024;
+    const cache = new DecisionCache(async () => deny, 60_000, Date.now, maxBytes);
+    // A subject token near a large tokens.max_token_bytes: some 40 KB of audiences in every question about it.
+    const audience = Array.from({ length: 80 }, (_, i) => `https://api-${i}.example/${"x".repeat(480)}`);
+    const question = (i: number): DecideRequest => ({
+      ...req,
+      audience: `made-up-${i}`,
+      subject: { sub: "alice", client_id: "c", iss: "i", scopes: [], audience },
+    });
+    for (let i = 0; i < 100; i++) expect((await cache.decide(question(i))).allow).toBe(false);
+    expect(cache.size).toBeGreaterThan(0);
+    expect(cache.size).toBeLessThanOrEqual(Math.floor(maxBytes / JSON.stringify(question(0)).length));
+  });
+
   it("asks once for concurrent identical questions and caches the answer", async () => {
     let calls = 0;
     const cache = new DecisionCache(async () => {

@@ -26,6 +26,13 @@ import { ownIdentityRefused } from "./upstream-refusals.js";
 export type DecideFn = (request: DecideRequest) => Promise<Decision__Output>;
 
 const MAX_ENTRIES = 50_000;
+/**
+ * Most memory the cached decisions may take (keys and answers, approximately), whatever their number. A key holds the
+ * whole question, the subject token's scopes and audiences included, so at max_token_bytes each one can take tens of
+ * kilobytes: bounded by count alone, a client asking about made-up audiences (each denial is cached too) could fill
+ * gigabytes within one TTL.
+ */
+export const DECISION_CACHE_MAX_BYTES = 64 * 1024 * 1024;
 /** Asks again this many times, backing off from STALE_RETRY_MS, when a replica answers from an older revision. */
 const STALE_RETRIES = 3;
 const STALE_RETRY_MS = 20;
@@ -41,6 +48,15 @@ interface Entry {
   decision: Decision__Output;
   version: PolicyVersion;
   expires: number;
+  /** What it takes in memory, approximately: its key and its answer's strings. */
+  bytes: number;
+}
+
+/** Characters an answer holds, plus a fixed overhead for the objects around them. */
+function sizeOf(key: string, d: Decision__Output): number {
+  let chars = key.length + d.reason.length + d.policy_revision.length + (d.policy_generation ?? "").length;
+  for (const list of [d.allowed_scopes, d.default_scopes, d.policy_ids, d.errors]) for (const s of list) chars += s.length + 16;
+  return chars + 256;
 }
 
 /**
@@ -86,6 +102,8 @@ const versionText = (v: PolicyVersion): string => (v.generation ? `revision ${v.
 export class DecisionCache {
   readonly #entries = new Map<string, Entry>();
   readonly #inflight = new Map<string, Promise<Decision__Output>>();
+  /** Sum of the entries' sizes. */
+  #bytes = 0;
   #generation = 0;
   /** Oldest policy version a decision may come from (raised by policy.updated and by every answer). */
   #floor: PolicyVersion = { generation: "", revision: 0n };
@@ -95,6 +113,7 @@ export class DecisionCache {
     private readonly decideRemote: DecideFn,
     private readonly ttlMs: number,
     private readonly nowMs: () => number = Date.now,
+    private readonly maxBytes: number = DECISION_CACHE_MAX_BYTES,
   ) {}
 
   /** A decision for the request, from cache or from the policy service. */
@@ -148,9 +167,24 @@ export class DecisionCache {
     }
   }
 
+  /** Caches a decision, dropping the oldest entries first while the count or the memory bound would be passed. */
   #store(key: string, decision: Decision__Output, version: PolicyVersion): void {
-    if (this.#entries.size >= MAX_ENTRIES) this.#entries.delete(this.#entries.keys().next().value as string);
-    this.#entries.set(key, { decision, version, expires: this.nowMs() + this.ttlMs });
+    const bytes = sizeOf(key, decision);
+    if (bytes > this.maxBytes) return;
+    this.#delete(key);
+    for (const oldest of this.#entries.keys()) {
+      if (this.#entries.size < MAX_ENTRIES && this.#bytes + bytes <= this.maxBytes) break;
+      this.#delete(oldest);
+    }
+    this.#entries.set(key, { decision, version, expires: this.nowMs() + this.ttlMs, bytes });
+    this.#bytes += bytes;
+  }
+
+  #delete(key: string): void {
+    const entry = this.#entries.get(key);
+    if (!entry) return;
+    this.#entries.delete(key);
+    this.#bytes -= entry.bytes;
   }
 
   /**
@@ -162,7 +196,7 @@ export class DecisionCache {
     if (comparePolicyVersions(version, this.#floor) <= 0) return;
     // An answer naming no generation keeps the one known: its revision counts in it.
     this.#floor = { generation: version.generation || this.#floor.generation, revision: version.revision };
-    for (const [key, entry] of this.#entries) if (comparePolicyVersions(entry.version, this.#floor) < 0) this.#entries.delete(key);
+    for (const [key, entry] of this.#entries) if (comparePolicyVersions(entry.version, this.#floor) < 0) this.#delete(key);
   }
 
   /**
@@ -173,6 +207,7 @@ export class DecisionCache {
     if (announced !== undefined) this.#raise(typeof announced === "bigint" ? { generation: "", revision: announced } : announced);
     this.#generation++;
     this.#entries.clear();
+    this.#bytes = 0;
     // A question asked before the change must not answer one asked after it.
     this.#inflight.clear();
   }

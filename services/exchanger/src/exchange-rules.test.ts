@@ -117,6 +117,15 @@ describe("may_act (RFC 8693 §4.4)", () => {
     expect(code(() => checkMayAct(s, { sub: "svc-a", iss: "https://other.example" }))).toBe("ok");
   });
 
+  it("reads a may_act without iss as naming a party of the token's issuer: in a trusted issuer's token, never our client", () => {
+    // A provider's token (iss: the provider) whose may_act names its own party svc-a; our client svc-a (iss "i") is not it.
+    const provider = "https://idp.example/realms/main";
+    expect(code(() => checkMayAct(subject({ iss: provider, may_act: { sub: "svc-a" } }), { sub: "svc-a", iss: "i" }))).toBe("invalid_request");
+    expect(code(() => checkMayAct(subject({ iss: provider, may_act: { sub: "svc-a" } }), { sub: "svc-a", iss: provider }))).toBe("ok");
+    // The provider names our client by naming us as its issuer.
+    expect(code(() => checkMayAct(subject({ iss: provider, may_act: { sub: "svc-a", iss: "i" } }), { sub: "svc-a", iss: "i" }))).toBe("ok");
+  });
+
   it.each([{}, { iss: "i" }, { sub: "" }, { sub: 7 }, "svc-a", ["svc-a"], null, { sub: "svc-a", iss: 1 }])(
     "reads the malformed may_act %j as allowing nobody",
     (mayAct) => {

@@ -84,15 +84,18 @@ export function checkCallerNotRevoked(clientId: string, issuer: string, chainBeg
 
 /**
  * RFC 8693 §4.4: when the subject token names who may act for it, the acting
- * party must be that one (and from that issuer, when may_act says). A
- * `may_act` that names nobody (not an object with a string `sub`) allows
- * nobody.
+ * party must be that one, from that issuer. A `sub` is unique only within its
+ * issuer's namespace (RFC 7519 §4.1.2), so a `may_act` without `iss` names a
+ * party of the token's own issuer: in a trusted issuer's token, one of its
+ * parties, never the client of ours that happens to share the name (as its
+ * `act` is refused for the same reason). A `may_act` that names nobody (not
+ * an object with a string `sub`) allows nobody.
  */
 export function checkMayAct(subject: AccessTokenClaims, acting: ActingParty): void {
   const mayAct = subject.may_act;
   if (mayAct === undefined) return;
   if (!isMayAct(mayAct)) throw invalidRequest("the subject token's may_act is malformed");
-  if (mayAct.sub !== acting.sub || (mayAct.iss !== undefined && mayAct.iss !== acting.iss))
+  if (mayAct.sub !== acting.sub || (mayAct.iss ?? subject.iss) !== acting.iss)
     throw invalidRequest("the acting party is not allowed by the subject token's may_act");
 }
 

@@ -5,7 +5,7 @@
  * no answer at all, and the caller fails closed. Errors name what went wrong,
  * never the token, the secret or the body of the answer.
  */
-import { hasDuplicateMembers } from "@sts/jwt";
+import { announcedLargerThan, hasDuplicateMembers, readBounded } from "@sts/jwt";
 
 /** Largest answer read: a provider's introspection answer is a few hundred bytes, and a bigger one is not read into memory. */
 export const MAX_ANSWER_BYTES = 64 * 1024;
@@ -36,24 +36,6 @@ export class IntrospectionUnavailable extends Error {
 function basicCredentials(id: string, secret: string): string {
   const form = (s: string): string => encodeURIComponent(s).replace(/%20/g, "+");
   return `Basic ${Buffer.from(`${form(id)}:${form(secret)}`).toString("base64")}`;
-}
-
-/** Reads at most `max` bytes of a body; a longer one is cut off and refused. */
-async function readBounded(body: ReadableStream<Uint8Array> | null, max: number): Promise<Buffer> {
-  if (!body) return Buffer.alloc(0);
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return Buffer.concat(chunks, size);
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel().catch(() => undefined);
-      throw new IntrospectionUnavailable(`introspection answer larger than ${max} bytes`);
-    }
-    chunks.push(value);
-  }
 }
 
 /** Parses the answer body: a JSON object, without duplicate members (another parser could read another `active`), with a boolean `active`. */
@@ -99,14 +81,14 @@ export async function introspectToken(token: string, endpoint: IntrospectionEndp
     await response.body?.cancel().catch(() => undefined);
     throw new IntrospectionUnavailable(`introspection endpoint answered HTTP ${response.status}`);
   }
-  const declared = Number(response.headers.get("content-length") ?? 0);
-  if (declared > MAX_ANSWER_BYTES) {
+  const tooLarge = (): IntrospectionUnavailable => new IntrospectionUnavailable(`introspection answer larger than ${MAX_ANSWER_BYTES} bytes`);
+  if (announcedLargerThan(response, MAX_ANSWER_BYTES)) {
     await response.body?.cancel().catch(() => undefined);
-    throw new IntrospectionUnavailable(`introspection answer larger than ${MAX_ANSWER_BYTES} bytes`);
+    throw tooLarge();
   }
   let body: Buffer;
   try {
-    body = await readBounded(response.body, MAX_ANSWER_BYTES);
+    body = await readBounded(response.body, MAX_ANSWER_BYTES, tooLarge);
   } catch (err) {
     if (err instanceof IntrospectionUnavailable) throw err;
     throw new IntrospectionUnavailable(signal.aborted ? `no introspection answer within ${endpoint.timeoutMs} ms` : "introspection answer cut off", {

@@ -58,7 +58,10 @@ export interface TrustedIssuer {
   logoutAudience?: string;
 }
 
-/** A trusted issuer's key set: an unreachable one is told apart from a token no key matches (KeySourceUnavailable). */
+/**
+ * A trusted issuer's key set: an unreachable one is told apart from a token no key matches (KeySourceUnavailable), and
+ * so is one larger than any key set (remoteKeySet never reads it past its bound).
+ */
 const keysOf = (jwksUri: string): JWTVerifyGetKey =>
   remoteKeySet(new URL(jwksUri), { timeoutDuration: 3_000, cooldownDuration: 30_000, cacheMaxAge: 600_000 }, "a trusted issuer");
 
