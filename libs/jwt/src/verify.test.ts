@@ -63,6 +63,20 @@ describe("verifyJwt", () => {
     expect(await reason(`${input}.${mac}`)).toBe("algorithm");
   });
 
+  it("rejects a part spelled with non-zero unused bits (not canonical base64url), which decodes to the same bytes", async () => {
+    const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const token = await sign(base);
+    expect(await reason(token)).toBe("accepted");
+    const parts = token.split(".");
+    // ES256's 64-byte signature takes 86 characters: its last one carries 4 unused bits.
+    const signature = parts[2] as string;
+    expect(signature.length % 4).toBe(2);
+    const last = ALPHABET.indexOf(signature.at(-1) as string);
+    const respelled = `${signature.slice(0, -1)}${ALPHABET[last ^ 1]}`;
+    expect(Buffer.from(respelled, "base64url")).toEqual(Buffer.from(signature, "base64url"));
+    expect(await reason(`${parts[0]}.${parts[1]}.${respelled}`)).toBe("malformed");
+  });
+
   it("rejects an unknown kid", async () => {
     expect(await reason(await sign(base, { kid: "other" }))).toBe("unknown_key");
   });

@@ -78,17 +78,23 @@ export interface VerifiedJwt<T extends JWTPayload = JWTPayload> {
 
 const B64URL = /^[A-Za-z0-9_-]*$/;
 
-/** Checks shape and duplicate members before any signature work. */
+/**
+ * Checks shape and duplicate members before any signature work. Each part must be canonical base64url (RFC 7515 §2):
+ * a last character whose unused bits are not zero decodes to the same bytes, so without this check one token would
+ * have up to 16 spellings per part that all verify, and every cache or single flight keyed by the token string (the
+ * sidecar's exchanges, verified-token caches) would count each as a new token.
+ */
 export function precheckCompactJwt(token: string, maxBytes: number): void {
   if (typeof token !== "string" || token.length === 0) throw new TokenRejected("malformed", "token is empty");
   if (token.length > maxBytes) throw new TokenRejected("too_large", "token is too large");
   const parts = token.split(".");
   if (parts.length !== 3) throw new TokenRejected("malformed", "not a compact JWS");
-  for (const part of parts) if (!B64URL.test(part)) throw new TokenRejected("malformed", "not base64url");
-  for (const part of parts.slice(0, 2)) {
-    const json = Buffer.from(part, "base64url").toString("utf8");
-    if (hasDuplicateMembers(json)) throw new TokenRejected("duplicate_member", "duplicate JSON member");
-  }
+  parts.forEach((part, i) => {
+    if (!B64URL.test(part)) throw new TokenRejected("malformed", "not base64url");
+    const bytes = Buffer.from(part, "base64url");
+    if (bytes.toString("base64url") !== part) throw new TokenRejected("malformed", "not canonical base64url");
+    if (i < 2 && hasDuplicateMembers(bytes.toString("utf8"))) throw new TokenRejected("duplicate_member", "duplicate JSON member");
+  });
 }
 
 function typMatches(actual: unknown, wanted: string | readonly string[]): boolean {
