@@ -197,6 +197,13 @@ describe("a trusted issuer's access token as the subject", () => {
     expect(withAct.body.error_description).toMatch(/may not carry act/);
   });
 
+  it("refuses a provider's token whose sub or aud holds a control character or broken UTF-16 as a bad subject token (invalid_request), issuing nothing", async () => {
+    for (const claims of [{ sub: "alice\u001b[2J" }, { sub: "alice\u0085" }, { sub: "alice\ud800" }, { aud: ["edge", "x\ny"] }]) {
+      const refused = await exchange(await idpToken({ claims }));
+      expect([refused.status, refused.body.error, refused.body.access_token]).toEqual([400, "invalid_request", undefined]);
+    }
+  });
+
   it("gets no claims from this stack's user directory at UserInfo, though a local user has the same sub", async () => {
     const at = (await exchange(await idpToken({ claims: { scope: "openid profile a" } }), "edge", "svc-a", "openid profile a")).body.access_token as string;
     const r = await fetch(`${stack.gatewayUrl}/oauth2/userinfo`, { headers: { authorization: `Bearer ${at}` } });

@@ -1,5 +1,5 @@
 /** sts.exchange.v1.ExchangeService: RFC 8693 token exchange. */
-import { OAuthError, invalidTarget, unauthorizedClient } from "@sts/errors";
+import { OAuthError, invalidTarget, isCleanText, unauthorizedClient } from "@sts/errors";
 import { authenticateClient } from "@sts/client-auth";
 import type { AuthenticateDeps } from "@sts/client-auth";
 import { unary } from "@sts/grpc";
@@ -127,6 +127,10 @@ async function verifySubject(token: string, deps: ExchangeDeps): Promise<Subject
   checkNotExpired(claims.exp, "subject_token", deps.now());
   // A trusted issuer may name a subject RevokeSubject could never take: no token of ours is made for it.
   if (Buffer.byteLength(claims.sub, "utf8") > MAX_SUBJECT_BYTES) throw badToken("subject_token", `sub is longer than ${MAX_SUBJECT_BYTES} bytes`);
+  // A trusted issuer's names are its own choice: a control character or broken UTF-16 in them would reach policy
+  // (which refuses it, as a denial of the target), the events and auditors' terminals. It is the token's fault.
+  const names = [claims.sub, ...(typeof claims.client_id === "string" ? [claims.client_id] : []), ...audienceList(claims.aud)];
+  if (!names.every(isCleanText)) throw badToken("subject_token", "sub, client_id or aud holds a control character or broken UTF-16");
   if (!foreign) return { claims, kid, origin: subjectIssuer(claims), parentRef: claims.jti, lineage: lineageOf(claims) };
   // Its actors live in another issuer's namespace: carried over, they would read as clients of ours.
   if (claims.act !== undefined) throw badToken("subject_token", "a trusted issuer's token may not carry act");
