@@ -72,14 +72,22 @@ export interface AuditServiceClient extends grpc.Client {
   tail(argument: _sts_audit_v1_TailRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_sts_audit_v1_Record__Output>;
   
   /**
-   * Verify walks the hash chain and reports the first record that does not match.
+   * Verify walks the hash chain and reports the first record that does not
+   * match. The chain must also end in the record this service last appended:
+   * records cut off the end, added after it, or rewritten with recomputed
+   * hashes fail too (known while the service runs; after a restart the head is
+   * read from the file).
    */
   Verify(argument: _sts_audit_v1_VerifyRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_audit_v1_VerifyResponse__Output>): grpc.ClientUnaryCall;
   Verify(argument: _sts_audit_v1_VerifyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_audit_v1_VerifyResponse__Output>): grpc.ClientUnaryCall;
   Verify(argument: _sts_audit_v1_VerifyRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_audit_v1_VerifyResponse__Output>): grpc.ClientUnaryCall;
   Verify(argument: _sts_audit_v1_VerifyRequest, callback: grpc.requestCallback<_sts_audit_v1_VerifyResponse__Output>): grpc.ClientUnaryCall;
   /**
-   * Verify walks the hash chain and reports the first record that does not match.
+   * Verify walks the hash chain and reports the first record that does not
+   * match. The chain must also end in the record this service last appended:
+   * records cut off the end, added after it, or rewritten with recomputed
+   * hashes fail too (known while the service runs; after a restart the head is
+   * read from the file).
    */
   verify(argument: _sts_audit_v1_VerifyRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_audit_v1_VerifyResponse__Output>): grpc.ClientUnaryCall;
   verify(argument: _sts_audit_v1_VerifyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_audit_v1_VerifyResponse__Output>): grpc.ClientUnaryCall;
@@ -119,7 +127,11 @@ export interface AuditServiceHandlers extends grpc.UntypedServiceImplementation 
   Tail: grpc.handleServerStreamingCall<_sts_audit_v1_TailRequest__Output, _sts_audit_v1_Record>;
   
   /**
-   * Verify walks the hash chain and reports the first record that does not match.
+   * Verify walks the hash chain and reports the first record that does not
+   * match. The chain must also end in the record this service last appended:
+   * records cut off the end, added after it, or rewritten with recomputed
+   * hashes fail too (known while the service runs; after a restart the head is
+   * read from the file).
    */
   Verify: grpc.handleUnaryCall<_sts_audit_v1_VerifyRequest__Output, _sts_audit_v1_VerifyResponse>;
   

@@ -9,9 +9,16 @@ export interface VerifyResponse {
    */
   'checked'?: (number | string | Long);
   /**
-   * Sequence of the first record whose hash does not match (0 when ok).
+   * Sequence of the first record that does not match, or of the first one
+   * missing (0 when ok).
    */
   'first_bad_sequence'?: (number | string | Long);
+  /**
+   * Why, in words: "record missing", "previous hash does not match",
+   * "content does not match its hash", "records missing at the end of the
+   * chain", "the chain does not end in the record last appended", "records
+   * after the last one appended".
+   */
   'reason'?: (string);
 }
 
@@ -22,8 +29,15 @@ export interface VerifyResponse__Output {
    */
   'checked': (string);
   /**
-   * Sequence of the first record whose hash does not match (0 when ok).
+   * Sequence of the first record that does not match, or of the first one
+   * missing (0 when ok).
    */
   'first_bad_sequence': (string);
+  /**
+   * Why, in words: "record missing", "previous hash does not match",
+   * "content does not match its hash", "records missing at the end of the
+   * chain", "the chain does not end in the record last appended", "records
+   * after the last one appended".
+   */
   'reason': (string);
 }
