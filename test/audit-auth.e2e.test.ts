@@ -47,7 +47,7 @@ describe("the audit API with a break-glass credential", () => {
     }
     const r = await call(audit, method, request, bearer(AUDIT_TOKEN));
     // Lineage of an unknown jti is a well-formed refusal; what matters is that it is not invalid_token.
-    expect(r.ok || r.failure.error).toBe(method === "Lineage" ? "invalid_request" : true);
+    expect(r.ok || r.failure.error).toBe(method === "Lineage" ? "not_found" : true);
   });
 
   it("refuses Tail without it", async () => {

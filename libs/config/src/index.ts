@@ -15,5 +15,6 @@ export { SPIFFE_ENDPOINT_SOCKET, resolveWorkloadApiSocket, workloadApiSocketProb
 export { rotatingFile, secretReader } from "./secret-source.js";
 export type { SecretSource, StaleCopyListener } from "./secret-source.js";
 export { serviceClock } from "./clock.js";
+export { breakGlassSecret } from "./break-glass.js";
 export type { ServiceClock } from "./clock.js";
 export { DEFAULT_MAX_HEADER_BYTES, maxBodyBytesFor, maxHeaderBytesFor } from "./limits.js";

@@ -1,5 +1,5 @@
 /** The audit service's settings: the only module of the service that reads process.env. */
-import { loadConfig, serviceClock } from "@sts/config";
+import { breakGlassSecret, loadConfig, serviceClock } from "@sts/config";
 import type { StsConfig } from "@sts/config";
 
 /** Everything the audit service needs to start. */
@@ -9,7 +9,8 @@ export interface AuditSettings {
    * The shared break-glass credential (STS_AUDIT_TOKEN): accepted beside
    * auditors' access tokens, and recorded as such. Unset, a call with no
    * credential is refused, or answered (and recorded) as anonymous with
-   * `audit.allow_anonymous`.
+   * `audit.allow_anonymous`. One no caller could present (a line break,
+   * non-ASCII) stops the start.
    */
   breakGlassToken: string | undefined;
   /** Seconds since epoch; STS_CLOCK_OFFSET shifts it in tests. */
@@ -20,7 +21,7 @@ export interface AuditSettings {
 export function readSettings(env: NodeJS.ProcessEnv = process.env): AuditSettings {
   return {
     config: loadConfig(env.STS_CONFIG, env),
-    breakGlassToken: env.STS_AUDIT_TOKEN || undefined,
+    breakGlassToken: breakGlassSecret(env, "STS_AUDIT_TOKEN"),
     now: serviceClock(env).now,
   };
 }

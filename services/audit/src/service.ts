@@ -104,7 +104,8 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
         await access.record("Lineage", auditor, ctx.peer, { jti: req.jti });
         // Shaped for the wire as it is walked: the tree is not walked a second time to convert it.
         const l = lineage(store, req.jti, toWire);
-        if (!l) throw invalidRequest("no token with this jti is recorded");
+        // A well-formed question about a token never recorded: NOT_FOUND, as the policy API answers for an unknown id.
+        if (!l) throw new OAuthError("not_found", "no token with this jti is recorded");
         return l;
       },
       { name: "Lineage", logger },

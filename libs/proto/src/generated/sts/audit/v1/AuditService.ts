@@ -24,7 +24,8 @@ import type { VerifyResponse as _sts_audit_v1_VerifyResponse, VerifyResponse__Ou
 export interface AuditServiceClient extends grpc.Client {
   /**
    * Lineage returns a token's ancestors up to the original grant and the tree
-   * of tokens exchanged from it.
+   * of tokens exchanged from it; NOT_FOUND when no token with that jti is
+   * recorded.
    */
   Lineage(argument: _sts_audit_v1_LineageRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_audit_v1_LineageResponse__Output>): grpc.ClientUnaryCall;
   Lineage(argument: _sts_audit_v1_LineageRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_audit_v1_LineageResponse__Output>): grpc.ClientUnaryCall;
@@ -32,7 +33,8 @@ export interface AuditServiceClient extends grpc.Client {
   Lineage(argument: _sts_audit_v1_LineageRequest, callback: grpc.requestCallback<_sts_audit_v1_LineageResponse__Output>): grpc.ClientUnaryCall;
   /**
    * Lineage returns a token's ancestors up to the original grant and the tree
-   * of tokens exchanged from it.
+   * of tokens exchanged from it; NOT_FOUND when no token with that jti is
+   * recorded.
    */
   lineage(argument: _sts_audit_v1_LineageRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_audit_v1_LineageResponse__Output>): grpc.ClientUnaryCall;
   lineage(argument: _sts_audit_v1_LineageRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_audit_v1_LineageResponse__Output>): grpc.ClientUnaryCall;
@@ -109,7 +111,8 @@ export interface AuditServiceClient extends grpc.Client {
 export interface AuditServiceHandlers extends grpc.UntypedServiceImplementation {
   /**
    * Lineage returns a token's ancestors up to the original grant and the tree
-   * of tokens exchanged from it.
+   * of tokens exchanged from it; NOT_FOUND when no token with that jti is
+   * recorded.
    */
   Lineage: grpc.handleUnaryCall<_sts_audit_v1_LineageRequest__Output, _sts_audit_v1_LineageResponse>;
   
