@@ -114,8 +114,13 @@ function liveKeys(keys: readonly StoredKey[]): StoredKey[] {
   return keys.filter((k) => !isWithdrawn(k));
 }
 
+/**
+ * Oldest activation first. In the same second a ring key comes after a key file's record (no sealed part): a ring on
+ * the master key replaces a file key that signs with a key active at once, which must then be the newest.
+ */
 function byActivation(a: StoredKey, b: StoredKey): number {
-  return a.activate_at - b.activate_at || a.created_at - b.created_at || (a.kid < b.kid ? -1 : 1);
+  const sealedLast = Number(a.sealed !== undefined) - Number(b.sealed !== undefined);
+  return a.activate_at - b.activate_at || sealedLast || a.created_at - b.created_at || (a.kid < b.kid ? -1 : 1);
 }
 
 /**
@@ -161,6 +166,11 @@ export function rotationDue(keys: readonly StoredKey[], now: number, policy: Lif
   if (!signing) return true;
   if (!signing.sealed) return false; // file-provided key: rotated by its operator
   return upcomingKeyAt(keys, now) === undefined && now >= signing.activate_at + policy.rotateAfter;
+}
+
+/** The key in service activating last (upcoming or signing), if any: the one with no successor. */
+export function latestKey(keys: readonly StoredKey[]): StoredKey | undefined {
+  return liveKeys(keys).sort(byActivation).at(-1);
 }
 
 /** The next key to sign, published and waiting for its activation, if there is one (never a withdrawn one). */

@@ -3,18 +3,27 @@
  * sealed under the master key); every replica reads them through a
  * watch-fed cache, so a rotation made by one replica reaches all.
  */
-import { createPublicKey } from "node:crypto";
-import type { JsonWebKey } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { isDeepStrictEqual } from "node:util";
-import { calculateJwkThumbprint, createLocalJWKSet } from "jose";
+import { createLocalJWKSet } from "jose";
 import type { JWK, JWTVerifyGetKey } from "jose";
-import { MAX_KID_CHARS, importSigningKey } from "@sts/jwt";
+import { unavailable } from "@sts/errors";
+import { importSigningKey } from "@sts/jwt";
 import type { SigningKey } from "@sts/jwt";
 import { generateSigningJwks } from "./generate.js";
+import { readKeyFile } from "./key-file.js";
 import type { SigningAlg } from "./generate.js";
 import { openPrivateJwk, sealPrivateJwk } from "./master-key.js";
-import { isWithdrawn, keyStatusesAt, parseStoredKey, publishedKeysAt, retiredKeysAt, rotationDue, signingKeyAt, upcomingKeyAt } from "./key-record.js";
+import {
+  isWithdrawn,
+  keyStatusesAt,
+  latestKey,
+  parseStoredKey,
+  publishedKeysAt,
+  retiredKeysAt,
+  rotationDue,
+  signingKeyAt,
+  upcomingKeyAt,
+} from "./key-record.js";
 import type { KeyStatus, LifecyclePolicy, StoredKey } from "./key-record.js";
 
 /** Storage the ring needs: a cached view plus writes (NATS KV in production). */
@@ -132,9 +141,24 @@ export class KeyRingBusyError extends Error {
   override readonly name = "KeyRingBusyError";
 }
 
-/** Builds a JWK Set (RFC 7517) of the keys to publish. */
+/**
+ * The members of a public key of each type (RFC 7518 §6.2.1, §6.3.1; RFC 8037 §2): nothing else of a record is
+ * published, so a record whose public_jwk holds a private part (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`) or is a
+ * secret (`oct`, its `k`), whoever wrote it to the bucket, never puts it in the JWKS.
+ */
+const PUBLIC_MEMBERS: Readonly<Record<string, readonly string[]>> = { EC: ["kty", "crv", "x", "y"], RSA: ["kty", "n", "e"], OKP: ["kty", "crv", "x"] };
+
+/** Builds a JWK Set (RFC 7517) of the keys to publish: public members only; a key of no public type is left out. */
 export function jwksOf(keys: readonly StoredKey[]): { keys: JWK[] } {
-  return { keys: keys.map((k) => ({ ...k.public_jwk, kid: k.kid, alg: k.alg, use: "sig" })) };
+  return {
+    keys: keys.flatMap((k) => {
+      const members = PUBLIC_MEMBERS[k.public_jwk.kty ?? ""];
+      if (!members) return [];
+      const jwk = k.public_jwk as Record<string, unknown>;
+      const pub = Object.fromEntries(members.filter((m) => jwk[m] !== undefined).map((m) => [m, jwk[m]]));
+      return [{ ...pub, kid: k.kid, alg: k.alg, use: "sig" }];
+    }),
+  };
 }
 
 /** The issuer's key ring: signs with the active key, publishes the JWKS, rotates. */
@@ -154,11 +178,71 @@ export class SigningKeyRing {
       await this.#loadFileKey(this.#o.jwkFile);
       return;
     }
-    if (this.#o.store.list().length === 0) await this.#createKey(successorLock(""), 0);
-    // The record of the key a keys.jwk_file run signed with has no private part here: a key of the ring signs in its
-    // place at once (it stays published as any predecessor does), or nothing could be signed.
-    const current = signingKeyAt(this.#keys(), this.#o.now());
-    if (current && !current.sealed) await this.#successorNow(current.kid);
+    if (this.#o.store.list().length === 0 && !(await this.#createKey(successorLock(""), 0))) {
+      // Another replica starting at the same moment makes the first key: wait for it (best effort), so that the check
+      // below sees it.
+      await this.#awaitKeyUnder(successorLock(""));
+    }
+    // Before anything is written: a replica on another master key must not seal a key the others cannot open.
+    this.#openEveryKey();
+    await this.#outlastFileKey();
+  }
+
+  /**
+   * Keeps a ring on the master key from ever reaching a key file's record (no private part here) as its signing key.
+   * A signing one is replaced at once (it stays published as any predecessor does); one still waiting to activate (a
+   * file run began just before, then the issuer went back to the master key) gets a ring key activating a second
+   * after it, published from now: otherwise, once it activated, this ring could sign nothing until restarted. A
+   * replica on the file later records its key after this one again. Returns the key made or brought forward, if any.
+   */
+  async #outlastFileKey(): Promise<Rotation | undefined> {
+    const now = this.#o.now();
+    const keys = this.#keys();
+    // One lock per recording of the file's key: a file replica started again records it after the ring's key anew.
+    const lockOf = (key: StoredKey): string => replacementLock(`${key.kid}.${key.activate_at}`);
+    const current = signingKeyAt(keys, now);
+    if (current && !current.sealed) {
+      const kid = await this.#successorNow(current.kid, lockOf(current));
+      return { kid, predecessor: current.kid, activate_at: now };
+    }
+    const last = latestKey(keys);
+    if (!last || last.sealed || last.activate_at <= now) return undefined;
+    const made = await this.#createKey(lockOf(last), last.activate_at + 1 - now, REPLACEMENT_LOCK_SECONDS);
+    return made && { kid: made.kid, predecessor: last.kid, activate_at: made.activate_at };
+  }
+
+  /**
+   * Refuses to start on a master key that does not open the ring's keys. Such a replica (a mistyped or regenerated
+   * STS_MASTER_KEY) could sign nothing, and worse, the keys it made (a scheduled rotation, a withdrawn key's
+   * replacement) would be sealed under its key: once one of them signed, no other replica could sign either, until the
+   * next rotation days later. Every live sealed key is opened, since any of them may sign again (an older one while a
+   * newer is being withdrawn); the error names the kid, never the key.
+   */
+  #openEveryKey(): void {
+    for (const key of this.#keys()) {
+      if (isWithdrawn(key) || !key.sealed || this.#imported.has(key.kid)) continue;
+      try {
+        this.#imported.set(key.kid, this.#importSealed(key));
+      } catch {
+        throw new TypeError(
+          `the master key does not open signing key ${key.kid} of the keys bucket: every issuer replica must run with the STS_MASTER_KEY the ring's keys were sealed with`,
+        );
+      }
+    }
+  }
+
+  /** The private part of a ring key, opened with the master key and imported for its alg; throws when it cannot be. */
+  #importSealed(record: StoredKey): SigningKey {
+    // A key file's record (a replica on the file made it the newest): the key timer makes a ring key sign after it.
+    if (!record.sealed || !this.#o.masterKey) throw unavailable(`signing key ${record.kid} has no private part here; retry shortly`);
+    return importSigningKey(openPrivateJwk(record.sealed, record.kid, this.#o.masterKey), record.kid, record.alg);
+  }
+
+  /** Waits (bounded, without failing) until this replica's copy shows the key another replica named under `lock`. */
+  async #awaitKeyUnder(lock: string): Promise<void> {
+    const held = await this.#o.store.get(lock);
+    const kid = held ? this.#lockedKid(held.value) : undefined;
+    if (kid !== undefined) await this.#o.store.waitFor(kid);
   }
 
   /** Whether the ring signs with keys.jwk_file: its key is rotated and withdrawn by replacing the file, not here. */
@@ -167,29 +251,14 @@ export class SigningKeyRing {
   }
 
   async #loadFileKey(file: string): Promise<void> {
-    let jwk: JWK | null;
-    try {
-      jwk = JSON.parse(readFileSync(file, "utf8")) as JWK | null;
-    } catch (err) {
-      // JSON.parse quotes the text around the fault, here private key bytes, into a message the start-up prints.
-      if (err instanceof SyntaxError) throw new TypeError(`${file} is not valid JSON`);
-      throw err;
-    }
-    if (typeof jwk !== "object" || jwk === null || typeof jwk.d !== "string") throw new TypeError(`${file} holds no private key`);
-    const alg = jwk.alg ?? this.#o.algorithm;
-    // Derived from the private key, so only public members are published: not `oth`, and not the `key_ops: ["sign"]`
-    // and `ext` a WebCrypto export carries, for which every jose verifier passes the key over (no applicable key).
-    const publicJwk = createPublicKey({ key: jwk as JsonWebKey, format: "jwk" }).export({ format: "jwk" }) as JWK;
-    const kid = jwk.kid ?? (await calculateJwkThumbprint(publicJwk));
-    // Exchanged tokens list the kids of their ancestors (lineage_kids), which every verifier bounds.
-    if (kid.length > MAX_KID_CHARS) throw new TypeError(`${file}: its kid is longer than ${MAX_KID_CHARS} characters`);
-    this.#imported.set(kid, importSigningKey(jwk, kid, alg));
+    const { kid, alg, signing, publicJwk } = await readKeyFile(file, this.#o.algorithm);
+    this.#imported.set(kid, signing);
     const t = this.#o.now();
     // After every other key in service, a ring key waiting to activate (a rotation made just before, or a replica still
     // on the master key) included: the newest key has no successor, so every verifier keeps publishing it.
     const latest = Math.max(...this.#o.store.list().map((k) => (k.kid === kid || isWithdrawn(k) ? -Infinity : k.activate_at)));
     const activateAt = Math.max(t, latest + 1);
-    this.#fileKey = await this.#recordFileKey({ kid, alg, created_at: t, activate_at: activateAt, public_jwk: { ...publicJwk, kid, alg, use: "sig" } });
+    this.#fileKey = await this.#recordFileKey({ kid, alg, created_at: t, activate_at: activateAt, public_jwk: publicJwk });
   }
 
   /**
@@ -331,11 +400,11 @@ export class SigningKeyRing {
    */
   signingKey(): SigningKey {
     const record = this.#fileKey ?? signingKeyAt(this.#keys(), this.#o.now());
-    if (!record) throw new Error("no signing key available");
+    // Another replica starting at the same moment is making the first key.
+    if (!record) throw unavailable("no signing key available yet; retry shortly");
     let imported = this.#imported.get(record.kid);
     if (!imported) {
-      if (!record.sealed || !this.#o.masterKey) throw new Error(`signing key ${record.kid} has no private part here`);
-      imported = importSigningKey(openPrivateJwk(record.sealed, record.kid, this.#o.masterKey), record.kid, record.alg);
+      imported = this.#importSealed(record);
       this.#imported.set(record.kid, imported);
     }
     return imported;
@@ -388,6 +457,9 @@ export class SigningKeyRing {
       for (const lock of locks) if (lockNames(lock, old.kid)) await this.#o.store.delete(lock);
       this.#imported.delete(old.kid);
     }
+    // A key file's record became, or is about to become, the newest key (a replica started on the file).
+    const overtaken = await this.#outlastFileKey();
+    if (overtaken) return overtaken;
     if (!rotationDue(keys, now, this.#o.policy)) return undefined;
     const current = signingKeyAt(keys, now)?.kid ?? "";
     const made = await this.#createSuccessor(current);

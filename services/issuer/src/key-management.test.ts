@@ -78,12 +78,12 @@ beforeEach(async () => {
   await ensureEventsStream(nats);
 });
 
-/** A ring on a bucket of its own, at `clock`, with its KeyService deps. */
+/** A ring on a bucket of its own (or on `bucket`, beside another ring), at `clock`, with its KeyService deps. */
 async function setup(
   clock: { t: number },
-  ringOptions: { jwkFile?: string; storeWaitMs?: number } = {},
+  ringOptions: { jwkFile?: string; storeWaitMs?: number; bucket?: string } = {},
 ): Promise<{ ring: SigningKeyRing; deps: KeyManagementDeps; cache: { stop(): void } }> {
-  const { ring, cache } = await ringOnBucket(nats, `${BUCKETS.keys}_km${++buckets}`, caches, {
+  const { ring, cache } = await ringOnBucket(nats, ringOptions.bucket ?? `${BUCKETS.keys}_km${++buckets}`, caches, {
     policy,
     ...(ringOptions.jwkFile ? { jwkFile: ringOptions.jwkFile } : { masterKey: master }),
     ...(ringOptions.storeWaitMs !== undefined && { storeWaitMs: ringOptions.storeWaitMs }),
@@ -390,6 +390,32 @@ describe("a revoked kid on a ring on keys.jwk_file", () => {
       const minter = minterOf(ring, deps, { signingKeyWithdrawn: withdrawnHere });
       expect(() => minter.idToken({ sub: "app", clientId: "app", ttl: 60 })).toThrow(/being withdrawn/);
       expect(await events()).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("Withdraw of a former key file's kid, back on the master key", () => {
+  // An operator's kid may hold dots and slashes; the file's key stays published until its tokens expire, and when it
+  // leaked (the common reason to leave a file) it must be withdrawable like any other.
+  it.each(["ops.2024/k1", "k=1/2"])("withdraws %s: it leaves the JWKS and its kid is revoked", async (kid) => {
+    const dir = mkdtempSync(join(tmpdir(), "sts-km-kids-"));
+    try {
+      const file = join(dir, "signing.jwk");
+      const pair = await generateKeyPair("ES256", { extractable: true });
+      writeFileSync(file, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid, alg: "ES256" }));
+      const clock = { t: T };
+      const bucket = `${BUCKETS.keys}_km${++buckets}`;
+      await setup(clock, { jwkFile: file, bucket });
+      clock.t += 60;
+      const { ring, deps } = await setup(clock, { bucket });
+      // Still published, as the predecessor of the ring's own key.
+      expect(ring.jwks().keys.map((k) => k.kid)).toContain(kid);
+      const answer = await withdrawKey({ kid, reason: "the key file leaked" }, new Metadata(), deps);
+      expect(answer.key).toMatchObject({ kid, state: "withdrawn", withdrawn_by: "ops" });
+      expect(ring.jwks().keys.map((k) => k.kid)).not.toContain(kid);
+      expect(await revocations.storedKeyWithdrawal(STS, kid)).toMatchObject({ kid, by: "ops" });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -29,7 +29,7 @@ import type { Metadata } from "@grpc/grpc-js";
 import { OAuthError, invalidRequest, unavailable } from "@sts/errors";
 import { unary } from "@sts/grpc";
 import { MAX_KID_CHARS } from "@sts/jwt";
-import { KEY_STATES } from "@sts/keys";
+import { KEY_STATES, KID_SYNTAX } from "@sts/keys";
 import type { KeyStatus, Rotation, SigningKeyRing, StoredKey } from "@sts/keys";
 import type { CallerIdentity } from "@sts/mesh";
 import { EVENT_TYPES, recordEventId } from "@sts/nats";
@@ -37,9 +37,6 @@ import type { EventPublisher } from "@sts/nats";
 import type { KeyServiceHandlers, ListKeysResponse, RotateKeyResponse, SigningKeyInfo, WithdrawKeyRequest__Output, WithdrawKeyResponse } from "@sts/proto";
 import type { RevocationList } from "@sts/revocation";
 import type { Logger } from "@sts/telemetry";
-
-/** What a kid of this ring can be: it is part of a KV key (`key.<kid>`), so anything else names no key here. */
-const KID_SYNTAX = /^[-_=A-Za-z0-9]+$/;
 
 /** Who made a scheduled rotation, in key.rotated's `by`. */
 export const SCHEDULE = "schedule";
@@ -110,6 +107,8 @@ const noSuchKey = (): OAuthError => new OAuthError("not_found", "no signing key 
 export function parseWithdrawKey(req: WithdrawKeyRequest__Output): KeyToWithdraw {
   if (req.kid.length === 0) throw invalidRequest("kid is required");
   if (req.kid.length > MAX_KID_CHARS) throw invalidRequest(`kid is longer than ${MAX_KID_CHARS} characters`);
+  // Every kid the ring can hold (a key file's `ops.2024/k1` included: once back on the master key it is still
+  // published until its tokens expire, and must be withdrawable); anything else is part of no KV key, so names no key.
   if (!KID_SYNTAX.test(req.kid)) throw noSuchKey();
   return { kid: req.kid, reason: parseReason(req.reason, "say why the key is withdrawn") as string };
 }
