@@ -128,7 +128,7 @@ export function svidMaterial(svid: X509SVID__Output, section: string, now: numbe
   const leaf = chain[0] as X509Certificate;
   const problem = svidChainProblem(chain, bundle, now);
   if (problem) throw new Error(`${section}: x509_svid is not usable (${problem})`);
-  const named = spiffeIdOf({ subjectaltname: leaf.subjectAltName ?? "" });
+  const named = spiffeIdOf({ subjectaltname: leaf.subjectAltName ?? "", ca: leaf.ca });
   // Peers check this certificate, not the response's word: the two must agree, or allowed_peers lists would mislead.
   if (named === undefined || named !== svid.spiffe_id) {
     throw new Error(`${section}: x509_svid names ${named ?? "no single SPIFFE ID"}, but the response says ${svid.spiffe_id || "nothing"}`);

@@ -63,13 +63,43 @@ export function identityOf(credentials: grpc.ServerCredentials | grpc.ChannelCre
   return identities.get(credentials);
 }
 
-/** The one URI SAN of an X.509-SVID (a peer's, or an `X509Certificate`'s `subjectAltName`), or undefined when there is not exactly one. */
-export function spiffeIdOf(peer: Pick<PeerCertificate, "subjectaltname">): string | undefined {
+/** SPIFFE-ID §2.3: the longest SPIFFE ID and trust domain name a validator need accept, in bytes (all ASCII). */
+const MAX_SPIFFE_ID_LENGTH = 2048;
+const MAX_TRUST_DOMAIN_LENGTH = 255;
+const SPIFFE_SCHEME = "spiffe://";
+// SPIFFE-ID §2.1 and §2.2: these characters only, so no userinfo (@), port (:), query (?), fragment (#) or
+// percent-encoding (%) can be present; a trust domain is lowercase.
+const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
+const PATH_SEGMENT = /^[A-Za-z0-9._-]+$/;
+
+/**
+ * Whether `uri` is a SPIFFE ID that a leaf X.509-SVID may carry: the spiffe scheme, a trust domain and a path of the
+ * SPIFFE ID specification's characters, no empty, `.` or `..` segment (SPIFFE-ID §2), at most 2,048 bytes (§2.3), and
+ * a path at all (X509-SVID §3.1: a root ID names a trust domain's signing authority, never a workload).
+ */
+export function isLeafSpiffeId(uri: string): boolean {
+  if (uri.length > MAX_SPIFFE_ID_LENGTH || !uri.startsWith(SPIFFE_SCHEME)) return false;
+  const [trustDomain = "", ...path] = uri.slice(SPIFFE_SCHEME.length).split("/");
+  if (trustDomain.length > MAX_TRUST_DOMAIN_LENGTH || !TRUST_DOMAIN.test(trustDomain) || path.length === 0) return false;
+  return path.every((segment) => PATH_SEGMENT.test(segment) && segment !== "." && segment !== "..");
+}
+
+/**
+ * The SPIFFE ID of an X.509-SVID leaf (a peer's certificate, or an `X509Certificate`'s `subjectAltName` and `ca`), or
+ * undefined when it is not one: not exactly one URI SAN (X509-SVID §2), a URI that is no valid SPIFFE ID of a workload
+ * (§5.2, {@link isLeafSpiffeId}), or a CA certificate (§4.1, §5.2: a signing certificate never authenticates a caller
+ * or a server, whatever its URI SAN says).
+ */
+export function spiffeIdOf(peer: Pick<PeerCertificate, "subjectaltname"> & { ca?: boolean | undefined }): string | undefined {
+  if (peer.ca === true) return undefined;
+  // Splitting at ", " is safe: Node quotes every name holding a comma, quote or control character and escapes the
+  // comma inside (\u002c), so one name never reads as two. Such a quoted URI fails isLeafSpiffeId below.
   const uris = (peer.subjectaltname ?? "")
     .split(", ")
     .filter((entry) => entry.startsWith("URI:"))
     .map((entry) => entry.slice("URI:".length));
-  return uris.length === 1 ? uris[0] : undefined;
+  const [uri] = uris;
+  return uris.length === 1 && uri !== undefined && isLeafSpiffeId(uri) ? uri : undefined;
 }
 
 /**
@@ -78,11 +108,14 @@ export function spiffeIdOf(peer: Pick<PeerCertificate, "subjectaltname">): strin
  * expired (or a stolen one) would otherwise keep its identity on a connection opened before. No clock tolerance, as
  * the handshake allows none; a date that does not parse fails closed.
  */
-export function currentSpiffeIdOf(peer: Pick<PeerCertificate, "subjectaltname" | "valid_from" | "valid_to">, now = Date.now()): string | undefined {
+export function currentSpiffeIdOf(peer: Pick<PeerCertificate, "subjectaltname" | "ca" | "valid_from" | "valid_to">, now = Date.now()): string | undefined {
   return Date.parse(peer.valid_from) <= now && now <= Date.parse(peer.valid_to) ? spiffeIdOf(peer) : undefined;
 }
 
-/** Verifies that the server presents exactly this SPIFFE ID (the chain to ca_file is verified by TLS itself); a `checkServerIdentity`. */
+/**
+ * Verifies that the server presents exactly this SPIFFE ID on a leaf certificate ({@link spiffeIdOf}; the chain to
+ * ca_file is verified by TLS itself); a `checkServerIdentity`.
+ */
 export function requireSpiffeId(expected: string): (host: string, peer: PeerCertificate) => Error | undefined {
   return (_host, peer) => {
     const presented = spiffeIdOf(peer);

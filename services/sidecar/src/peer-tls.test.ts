@@ -1,11 +1,12 @@
 import { X509Certificate } from "node:crypto";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { connect as h2connect, constants, createSecureServer as createH2SecureServer } from "node:http2";
 import type { Http2SecureServer, ServerHttp2Stream } from "node:http2";
-import { createServer, request } from "node:https";
-import type { Agent, Server } from "node:https";
-import type { AddressInfo } from "node:net";
+import { Agent, createServer, request } from "node:https";
+import type { Server } from "node:https";
+import { connect as tcpConnect } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:tls";
@@ -184,6 +185,102 @@ describe("PeerTls", () => {
     expect((await get(b.port, routeAfter)).body?.fingerprint).toBe(fingerprint(after.cert_file));
   });
 
+  it("names nobody for a caller whose certificate is a CA, or whose URI SAN is no SPIFFE ID of a workload (X509-SVID §4.1, §5.2)", async () => {
+    const mesh = makeTestCa(dir, "leaf-rules-ca");
+    const b = await listener(new PeerTls({ ...mesh.issue("leaf-rules-b", B_ID), ca_file: mesh.ca_file, reload_interval: 0 }, "sidecars.svc-b.tls"));
+    const callers = {
+      "a CA certificate": mesh.issue("as-ca", A_ID, { ca: true }),
+      "an https URI": mesh.issue("https-uri", "https://mesh.test/ns/a/sa/svc-a"),
+      "a .. segment": mesh.issue("dot-dot", "spiffe://mesh.test/ns/a/../../admin/sa/root"),
+      "a trust domain's own ID": mesh.issue("root-id", "spiffe://mesh.test"),
+    };
+    for (const [what, files] of Object.entries(callers)) {
+      const r = await get(b.port, {
+        ca: readFileSync(mesh.ca_file),
+        cert: readFileSync(files.cert_file),
+        key: readFileSync(files.key_file),
+        checkServerIdentity: () => undefined,
+      });
+      expect(r.body?.peer, what).toBeNull();
+    }
+    // The same rule for a server a route pins: a CA certificate carrying the expected ID is not that workload.
+    const server = await listener(new PeerTls({ ...callers["a CA certificate"], ca_file: mesh.ca_file, reload_interval: 0 }, "sidecars.svc-a.tls"));
+    const caller = new PeerTls({ ...mesh.issue("leaf-rules-c", B_ID), ca_file: mesh.ca_file, reload_interval: 0 }, "sidecars.svc-b.tls");
+    opened.push(caller);
+    expect((await get(server.port, caller.route("to-a", A_ID))).error?.message).toBe(`server presented no single SPIFFE ID, expected ${A_ID}`);
+    expect(server.hits()).toBe(0);
+  });
+
+  it("closes an open connection whose caller's CA a rotation took out of ca_file; a caller the new bundle trusts keeps its connection", async () => {
+    const leaving = makeTestCa(dir, "leaving-ca");
+    const staying = makeTestCa(dir, "staying-ca");
+    const C_ID = "spiffe://mesh.test/ns/c/sa/svc-c";
+    const bundle = join(dir, "rotating-bundle.pem");
+    writeFileSync(bundle, Buffer.concat([readFileSync(leaving.ca_file), readFileSync(staying.ca_file)]));
+    const events: boolean[] = [];
+    const t = new PeerTls({ ...staying.issue("bundle-b", B_ID), ca_file: bundle, reload_interval: 0.05 }, "sidecars.svc-b.tls", {
+      onReload: ({ applied }) => events.push(applied),
+    });
+    opened.push(t);
+    const b = await listener(t);
+    /** A kept-alive pool of one connection, presenting `files` and checking B against the staying CA. */
+    const pool = ({ cert_file, key_file }: CertFiles): Agent =>
+      new Agent({
+        keepAlive: true,
+        maxSockets: 1,
+        ca: readFileSync(staying.ca_file),
+        cert: readFileSync(cert_file),
+        key: readFileSync(key_file),
+        checkServerIdentity: () => undefined,
+      });
+    const leavingA = leaving.issue("leaving-a", A_ID);
+    const fromLeaving = pool(leavingA);
+    const fromStaying = pool(staying.issue("staying-c", C_ID));
+    expect((await get(b.port, { agent: fromLeaving })).body?.peer).toBe(A_ID);
+    expect((await get(b.port, { agent: fromStaying })).body?.peer).toBe(C_ID);
+    expect(b.open()).toBe(2);
+    // A connection accepted before the rotation whose handshake comes after: the listener took it under the old bundle.
+    const early = tcpConnect({ host: "127.0.0.1", port: b.port });
+    await new Promise((resolve) => early.once("connect", resolve));
+    await waitFor(() => b.dialled() === 3, { timeoutMs: 5000, message: "the early connection was never accepted" });
+
+    writeFileSync(bundle, readFileSync(staying.ca_file));
+    await waitFor(() => events.includes(true), { timeoutMs: 5000, message: "the rotated bundle was never applied" });
+    // The connection A opened under the old bundle no longer carries A's identity, nor does a new one get in.
+    const afterwards = await get(b.port, { agent: fromLeaving });
+    expect(afterwards.body).toBeUndefined();
+    expect(afterwards.error).toBeDefined();
+    const hits = b.hits();
+    const late = connect({
+      socket: early,
+      ca: readFileSync(staying.ca_file),
+      cert: readFileSync(leavingA.cert_file),
+      key: readFileSync(leavingA.key_file),
+      checkServerIdentity: () => undefined,
+    });
+    // An answer, or the connection closed without one.
+    const answer = await new Promise<string>((resolve) => {
+      let text = "";
+      late.on("data", (d: Buffer) => {
+        text += d.toString();
+        if (text.endsWith("}")) resolve(text);
+      });
+      late.on("error", () => undefined);
+      late.once("close", () => resolve(text));
+      late.write("GET / HTTP/1.1\r\nhost: b\r\n\r\n");
+    });
+    late.destroy();
+    expect(answer).not.toContain(A_ID);
+    expect(b.hits()).toBe(hits);
+    // C's connection stays: its next call goes over it, with no new dial.
+    const dialled = b.dialled();
+    expect((await get(b.port, { agent: fromStaying })).body?.peer).toBe(C_ID);
+    expect(b.dialled()).toBe(dialled);
+    expect(b.open()).toBe(1);
+    fromLeaving.destroy();
+    fromStaying.destroy();
+  });
+
   it("fails at start naming the field of a missing file, and a key that is not the certificate's", () => {
     expect(() => new PeerTls({ ...svidA, cert_file: join(dir, "absent.crt"), ca_file: ca, reload_interval: 0 }, "sidecars.svc-a.tls")).toThrow(
       /^sidecars\.svc-a\.tls\.cert_file: cannot read .*absent\.crt \(ENOENT\)$/,
@@ -324,6 +421,47 @@ describe("PeerTls from the SPIFFE Workload API", () => {
     const routeAfter = t.route("self", B_ID);
     expect(routeAfter).not.toBe(ownRoute);
     expect((await get(b.port, routeAfter)).body?.fingerprint).toBe(fingerprint(svidB2.cert_file));
+    h2.close();
+  });
+
+  it("never handles a request whose handshake ends after the redaction, over HTTP/1.1 or HTTP/2", async () => {
+    const server = await agent("agent-redact-handshake", svidB);
+    const t = await open(server.socket);
+    const b = await listener(t);
+    let streams = 0;
+    const h2 = t.serve(createH2SecureServer(t.serverOptions()));
+    h2.on("stream", (stream) => {
+      streams++;
+      stream.respond({ ":status": 200 }, { endStream: true });
+    });
+    await new Promise<void>((resolve) => h2.listen(0, "127.0.0.1", resolve));
+    const h2Port = (h2.address() as AddressInfo).port;
+    // TCP connections accepted while the SVID is held; their TLS handshakes, and the request sent with them, come later.
+    const accepted = async (port: number): Promise<Socket> => {
+      const socket = tcpConnect({ host: "127.0.0.1", port });
+      await new Promise((resolve) => socket.once("connect", resolve));
+      return socket;
+    };
+    const [h1Early, h2Early] = [await accepted(b.port), await accepted(h2Port)];
+    await waitFor(() => b.dialled() === 1, { timeoutMs: 5000, message: "the early connection was never accepted" });
+
+    server.fail(status.PERMISSION_DENIED, "registration entry deleted");
+    await waitFor(() => !t.hasIdentity(), { timeoutMs: 5000, message: "the redacted SVID was kept" });
+    const client = { ca: readFileSync(ca), cert: readFileSync(svidA.cert_file), key: readFileSync(svidA.key_file), checkServerIdentity: () => undefined };
+    const h1 = connect({ socket: h1Early, ...client });
+    h1.on("error", () => undefined);
+    h1.end("GET / HTTP/1.1\r\nhost: b\r\n\r\n");
+    const session = h2connect(`https://127.0.0.1:${h2Port}`, {
+      ...client,
+      createConnection: () => connect({ socket: h2Early, ...client, ALPNProtocols: ["h2"] }),
+    });
+    session.on("error", () => undefined);
+    const req = session.request({ ":path": "/" });
+    req.on("error", () => undefined);
+    req.end();
+    await waitFor(() => h1.destroyed && session.destroyed, { timeoutMs: 5000, message: "a handshake ended after the redaction was kept" });
+    expect(b.hits()).toBe(0);
+    expect(streams).toBe(0);
     h2.close();
   });
 

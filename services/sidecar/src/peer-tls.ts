@@ -16,13 +16,20 @@
  * close the ones open, and calls to https routes fail without dialling. The
  * connections of routes retired by earlier rotations are cut too: the agent
  * has withdrawn the workload's identity, not one certificate of it.
+ *
+ * TLS verifies a caller's chain only at its handshake, and inbound
+ * connections live as long as their callers keep them alive. When a rotation
+ * changes the CA bundle, each open inbound connection whose chain does not
+ * reach the new bundle is closed, so that a CA taken out of it stops vouching
+ * for anyone at once, not at each caller's next reconnection.
  */
+import { X509Certificate } from "node:crypto";
 import type { ClientRequest } from "node:http";
 import { Agent } from "node:https";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { TLSSocket } from "node:tls";
-import type { ConnectionOptions, Server as TlsServer, TlsOptions } from "node:tls";
+import type { ConnectionOptions, DetailedPeerCertificate, Server as TlsServer, TlsOptions } from "node:tls";
 import { HeldSvid, readTlsFiles, currentSpiffeIdOf, requireSpiffeId, watchTlsFiles } from "@sts/grpc";
 import type { ReloadListener, StreamFailure, TlsMaterial, X509Svid, X509SvidStreams } from "@sts/grpc";
 import type { SidecarConfig } from "./config.js";
@@ -91,6 +98,43 @@ class RouteAgent extends Agent {
   }
 }
 
+/** The certificates of a PEM CA bundle (ca_file, or the Workload API's bundle as PEM). */
+function bundleCertificates(pem: Buffer): X509Certificate[] {
+  return (pem.toString("latin1").match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []).map((block) => new X509Certificate(block));
+}
+
+/** More certificates than any chain a handshake accepts (OpenSSL's default depth is 100): a cycle, or garbage. */
+const MAX_CHAIN = 16;
+
+const inDate = (cert: X509Certificate, now: number): boolean => Date.parse(cert.validFrom) <= now && now <= Date.parse(cert.validTo);
+const signs = (issuer: X509Certificate, subject: X509Certificate): boolean => subject.checkIssued(issuer) && subject.verify(issuer.publicKey);
+
+/**
+ * Whether the chain `socket`'s peer was verified with at its handshake still reaches a certificate of `bundle`: from
+ * the leaf up, each certificate signed by the next (a CA in date), until one is signed by (or, above the leaf, is) a
+ * certificate of the bundle in date. Signatures are checked at each link, as Node reports the chain by names only, so
+ * a certificate the peer merely sent along proves nothing.
+ */
+function reachesBundle(socket: TLSSocket, bundle: readonly X509Certificate[], now: number): boolean {
+  const chain: X509Certificate[] = [];
+  const seen = new Set<DetailedPeerCertificate>();
+  // A self-signed certificate is its own issuerCertificate.
+  for (let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true); cert?.raw && !seen.has(cert) && chain.length < MAX_CHAIN;) {
+    seen.add(cert);
+    chain.push(new X509Certificate(cert.raw));
+    cert = cert.issuerCertificate;
+  }
+  for (const [i, cert] of chain.entries()) {
+    if (bundle.some((anchor) => inDate(anchor, now) && ((i > 0 && anchor.raw.equals(cert.raw)) || signs(anchor, cert)))) return true;
+    const issuer = chain[i + 1];
+    if (!issuer?.ca || !inDate(issuer, now) || !signs(issuer, cert)) return false;
+  }
+  return false;
+}
+
+/** A connection's two ends, the same on the TCP socket a listener accepts and on the TLS socket made of it. */
+const endsOf = (socket: Socket): string => `${socket.localAddress}:${socket.localPort} ${socket.remoteAddress}:${socket.remotePort}`;
+
 /** A route as PeerTls keeps it: what it hands out, and the means to retire or withdraw it. */
 interface HeldRoute extends RouteTls {
   agent: RouteAgent;
@@ -123,6 +167,12 @@ export class PeerTls {
   readonly #servers = new Set<TlsServer>();
   /** The listeners' connections, closed when the SVID they were made with is redacted. */
   readonly #connections = new Set<TLSSocket>();
+  /** Counts the rotations that changed the CA bundle: a handshake begun under an earlier count verified against an earlier bundle. */
+  #bundleGeneration = 0;
+  /** The bundle count each connection still in its handshake was accepted under, by its ends. */
+  readonly #handshaking = new Map<string, number>();
+  /** The CA bundle in use, parsed when first needed after it changed. */
+  #bundle: X509Certificate[] | undefined;
   /** The Workload API's SVID in use; files have no such watch. */
   readonly #held: HeldSvid | undefined;
   readonly #section: string;
@@ -216,11 +266,23 @@ export class PeerTls {
     server.once("close", () => this.#servers.delete(server));
     server.on("tlsClientError", (err: Error) => this.#onHandshakeRefused(err));
     server.prependListener("connection", (socket: Socket) => {
-      if (!this.hasIdentity()) socket.destroy();
-    });
-    server.on("secureConnection", (socket: TLSSocket) => {
-      // A handshake begun before the redaction ends with the withdrawn SVID.
       if (!this.hasIdentity()) {
+        socket.destroy();
+        return;
+      }
+      const ends = endsOf(socket);
+      this.#handshaking.set(ends, this.#bundleGeneration);
+      socket.once("close", () => this.#handshaking.delete(ends));
+    });
+    // Ahead of Node's own listener: once that has run, the HTTP/1.1 parser or HTTP/2 session reads the bytes that came
+    // with the handshake straight from the socket, and their request is handled even though the socket is destroyed.
+    server.prependListener("secureConnection", (socket: TLSSocket) => {
+      const ends = endsOf(socket);
+      const acceptedUnder = this.#handshaking.get(ends);
+      this.#handshaking.delete(ends);
+      // A handshake begun before the redaction ends with the withdrawn SVID; one begun before the bundle changed was
+      // verified against the old bundle.
+      if (!this.hasIdentity() || (acceptedUnder !== this.#bundleGeneration && !this.#trusted(socket))) {
         socket.destroy();
         return;
       }
@@ -271,10 +333,27 @@ export class PeerTls {
     return route;
   }
 
+  /** Whether `socket`'s peer chains to the CA bundle in use; a chain that cannot even be read does not. */
+  #trusted(socket: TLSSocket): boolean {
+    try {
+      this.#bundle ??= bundleCertificates(this.#material.ca);
+      return reachesBundle(socket, this.#bundle, Date.now());
+    } catch {
+      return false;
+    }
+  }
+
   #rotate(material: TlsMaterial): void {
+    const bundleChanged = !material.ca.equals(this.#material.ca);
     this.#material = material;
     const { cert, key, ca } = material;
     for (const server of this.#servers) server.setSecureContext({ cert, key, ca });
+    if (bundleChanged) {
+      this.#bundleGeneration++;
+      this.#bundle = undefined;
+      // A peer whose CA left the bundle keeps no identity on the connection it opened before, nor calls under way.
+      for (const socket of this.#connections) if (!this.#trusted(socket)) socket.destroy();
+    }
     // New calls dial with the new set; the old set is still valid, so the calls under way on it finish.
     for (const route of this.#routes.values()) {
       route.agent.retire();
@@ -305,10 +384,13 @@ export class PeerTls {
 }
 
 /**
- * The SPIFFE ID of the peer of a mutual TLS connection, asked per request; undefined over plaintext, for a certificate
- * without exactly one URI SAN, or for one past its dates (a keep-alive connection outlives the handshake's check).
+ * The SPIFFE ID of the peer of a mutual TLS connection, asked per request; undefined over plaintext or a closed
+ * connection, for a certificate that is no X.509-SVID leaf (spiffeIdOf), or for one past its dates (a keep-alive
+ * connection outlives the handshake's check).
  */
 export function peerSpiffeId(socket: Socket | undefined): string | undefined {
-  if (!(socket instanceof TLSSocket) || !socket.authorized) return undefined;
-  return currentSpiffeIdOf(socket.getPeerCertificate());
+  if (!(socket instanceof TLSSocket) || socket.destroyed || !socket.authorized) return undefined;
+  // Null once the socket is gone, whatever its type says.
+  const cert = socket.getPeerCertificate() as ReturnType<TLSSocket["getPeerCertificate"]> | null;
+  return cert ? currentSpiffeIdOf(cert) : undefined;
 }
