@@ -66,6 +66,29 @@ export function bearer(credential?: string): Metadata {
 /** What {@link call} resolves to: the response, or the failure. */
 export type CallResult<Res> = { ok: true; value: Res } | { ok: false; failure: CallFailure };
 
+/** The value of a call that must succeed; its failure thrown, code and description. */
+export function ok<T>(r: CallResult<T>): T {
+  if (!r.ok) throw new Error(`${r.failure.error}: ${r.failure.description}`);
+  return r.value;
+}
+
+/** A Decide question: svc-a asks to exchange a token of the end user's for svc-b (a hop chainConfig allows). */
+export const A_TO_B_QUESTION = {
+  client_id: "svc-a",
+  audience: "svc-b",
+  requested_scopes: ["b"],
+  subject: { sub: "u", client_id: "end-user-app", iss: "x", scopes: ["b"], audience: ["svc-a"] },
+  depth: 1,
+  actors: [],
+  caller_in_audience: true,
+};
+
+/** A policy replica's Decide on A_TO_B_QUESTION: "allow", "deny", or "refused: <the OAuth error>". */
+export async function decisionOf(policy: object): Promise<string> {
+  const r = await call<Decision__Output>(policy, "Decide", A_TO_B_QUESTION);
+  return r.ok ? (r.value.allow ? "allow" : "deny") : `refused: ${r.failure.error}`;
+}
+
 /** Promisified unary call that returns either the response or the failure. */
 export function call<Res>(client: object, method: string, request: object, metadata = new Metadata()): Promise<CallResult<Res>> {
   return new Promise((resolve) => {

@@ -10,15 +10,13 @@
  *   takes the new bucket's decisions (a later generation) without a restart, and a replica that ran across the reset
  *   answers in the new generation.
  */
-import { Metadata } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUCKETS, connectNats } from "@sts/nats";
 import type { Decision__Output } from "@sts/proto";
 import { grpcHealthy, waitFor } from "@sts/testkit";
 import { claimsOf, natsRelay, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { call, chainConfig, chainStartToken, clients, exchange } from "./chain.js";
-import type { CallResult } from "./chain.js";
+import { A_TO_B_QUESTION, bearer, call, chainConfig, chainStartToken, clients, decisionOf, exchange, ok } from "./chain.js";
 
 let stack: Stack;
 let grpc: ReturnType<typeof clients>;
@@ -34,35 +32,6 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const admin = (): Metadata => {
-  const m = new Metadata();
-  m.set("authorization", `Bearer ${stack.secrets.policyAdmin}`);
-  return m;
-};
-
-/** svc-a asks to exchange a token of the end user's for svc-b (a hop the config file allows). */
-const question = {
-  client_id: "svc-a",
-  audience: "svc-b",
-  requested_scopes: ["b"],
-  subject: { sub: "u", client_id: "end-user-app", iss: "x", scopes: ["b"], audience: ["svc-a"] },
-  depth: 1,
-  actors: [],
-  caller_in_audience: true,
-};
-
-/** A replica's Decide on the question: "allow", "deny", or the OAuth error it refused with. */
-async function decision(policy: ReturnType<typeof clients>["policy"]): Promise<string> {
-  const r = await call<Decision__Output>(policy, "Decide", question);
-  return r.ok ? (r.value.allow ? "allow" : "deny") : `refused: ${r.failure.error}`;
-}
-
-/** The value of a call that must succeed. */
-function ok<T>(r: CallResult<T>): T {
-  if (!r.ok) throw new Error(`${r.failure.error}: ${r.failure.description}`);
-  return r.value;
-}
-
 describe("a policy replica cut off from NATS", () => {
   it("refuses to decide once its copy is older than policy.max_staleness, rather than allow what another replica's forbid denies", async () => {
     const relay = await natsRelay(stack.nats.url);
@@ -71,12 +40,19 @@ describe("a policy replica cut off from NATS", () => {
     let exchanger: Awaited<ReturnType<Stack["startReplica"]>> | undefined;
     let viaCutOff: ReturnType<typeof clients> | undefined;
     try {
-      expect(await decision(cutOff.policy)).toBe("allow");
+      expect(await decisionOf(cutOff.policy)).toBe("allow");
       relay.cut();
-      ok(await call(grpc.policy, "Put", { policy: { id: "freeze", text: 'forbid (principal, action, resource == Audience::"svc-b");' } }, admin()));
-      await waitFor(async () => (await decision(grpc.policy)) === "deny", { timeoutMs: 10_000, message: "the connected replica does not deny" });
+      ok(
+        await call(
+          grpc.policy,
+          "Put",
+          { policy: { id: "freeze", text: 'forbid (principal, action, resource == Audience::"svc-b");' } },
+          bearer(stack.secrets.policyAdmin),
+        ),
+      );
+      await waitFor(async () => (await decisionOf(grpc.policy)) === "deny", { timeoutMs: 10_000, message: "the connected replica does not deny" });
       // The forbid never reaches the cut-off replica: past the 2 s bound it must stop answering from what it holds.
-      await waitFor(async () => (await decision(cutOff.policy)) === "refused: temporarily_unavailable", {
+      await waitFor(async () => (await decisionOf(cutOff.policy)) === "refused: temporarily_unavailable", {
         timeoutMs: 15_000,
         intervalMs: 200,
         message: "the cut-off replica kept deciding from its old copy",
@@ -93,7 +69,7 @@ describe("a policy replica cut off from NATS", () => {
       relay.close();
       await exchanger?.handle.stop();
       await isolated.handle.stop();
-      ok(await call(grpc.policy, "Delete", { id: "freeze" }, admin()));
+      ok(await call(grpc.policy, "Delete", { id: "freeze" }, bearer(stack.secrets.policyAdmin)));
     }
   }, 90_000);
 });
@@ -102,14 +78,21 @@ describe("a policies bucket made anew", () => {
   it("is decided from again without restarting the exchanger, and followed by a replica that ran across it", async () => {
     // The old bucket's revision well past what seeding a new one reaches (its hops' policies).
     for (const n of [1, 2, 3, 4]) {
-      ok(await call(grpc.policy, "Put", { policy: { id: `padding/${n}`, text: `forbid (principal == Client::"nobody-${n}", action, resource);` } }, admin()));
+      ok(
+        await call(
+          grpc.policy,
+          "Put",
+          { policy: { id: `padding/${n}`, text: `forbid (principal == Client::"nobody-${n}", action, resource);` } },
+          bearer(stack.secrets.policyAdmin),
+        ),
+      );
     }
     const token = await chainStartToken(stack.gatewayUrl);
     await waitFor(async () => (await exchange(grpc.exchange, "svc-a", token, { audience: ["svc-b"], scope: "b" })).ok, {
       timeoutMs: 10_000,
       message: "no exchange before the reset",
     });
-    const before = ok(await call<Decision__Output>(grpc.policy, "Decide", question));
+    const before = ok(await call<Decision__Output>(grpc.policy, "Decide", A_TO_B_QUESTION));
     const across = await stack.startReplica("policy");
     const acrossClients = clients({ ...stack.address, policy: across.address });
     const nats = await connectNats({ servers: stack.nats.url, name: "policy-staleness" });
@@ -118,7 +101,7 @@ describe("a policies bucket made anew", () => {
       await stack.processes.policy?.kill();
       await nats.jsm.streams.delete(`KV_${BUCKETS.policies}`);
       await stack.start("policy");
-      const after = ok(await call<Decision__Output>(grpc.policy, "Decide", question));
+      const after = ok(await call<Decision__Output>(grpc.policy, "Decide", A_TO_B_QUESTION));
       expect(after.policy_generation).not.toBe(before.policy_generation);
       expect(BigInt(after.policy_revision)).toBeLessThan(BigInt(before.policy_revision));
       // A question the exchanger has not cached: it must take the new bucket's decision, revision lower or not.
@@ -133,7 +116,7 @@ describe("a policies bucket made anew", () => {
       // The replica that ran across the reset reads the new bucket and says so.
       await waitFor(
         async () => {
-          const r = await call<Decision__Output>(acrossClients.policy, "Decide", question);
+          const r = await call<Decision__Output>(acrossClients.policy, "Decide", A_TO_B_QUESTION);
           return r.ok && r.value.policy_generation === after.policy_generation && r.value.policy_revision === after.policy_revision;
         },
         { timeoutMs: 20_000, intervalMs: 250, message: "the replica that ran across the reset does not answer in the new generation" },

@@ -327,6 +327,20 @@ describe("validatePolicy", () => {
     expect(refused("permit (principal, action, resource) when { context.depth > 0 };\u0000")[0]).toMatchObject({ line: 1 });
     expect(refused(`// ${"x".repeat(MAX_POLICY_TEXT_BYTES)}\npermit (principal, action, resource);`)[0]!.message).toMatch(/larger/);
   });
+
+  it("refuses a text that reads otherwise than it evaluates: bidi controls, C1 controls, line separators (Trojan Source, CVE-2021-42574)", () => {
+    // Shown by a bidi-aware viewer as a forbid of the subject "admin" followed by a comment; Cedar sees one long string,
+    // so the forbid never applies to admin.
+    const stretched = 'forbid (principal, action, resource)\nwhen { context.subject.sub == "admin\u202e \u2066// only admin\u2069 \u2066" };';
+    expect(refused(stretched)[0]).toMatchObject({ message: expect.stringMatching(/^the policy text holds a character shown otherwise/), line: 2, column: 37 });
+    for (const ch of ["\u061c", "\u200f", "\u2028", "\u2029", "\u2067", "\u0085", "\u009b"]) {
+      const text = `// note ${ch}\npermit (principal, action == Action::"exchange", resource);`;
+      expect(refused(text)[0], JSON.stringify(ch)).toMatchObject({ line: 1, column: 9 });
+    }
+    // The same characters written as escapes are what they read as, and stay available to a policy.
+    expect(PolicyEngine.validatePolicy('forbid (principal, action, resource)\nwhen { context.subject.sub == "admin\\u{202e}" };')).toEqual({ ok: true });
+    expect(PolicyEngine.validatePolicy("permit (principal, action, resource)\r\n\twhen { context.depth > 0 };")).toEqual({ ok: true });
+  });
 });
 
 describe("PolicyEngine", () => {

@@ -24,11 +24,15 @@
  * Speed: the policy set is parsed once per engine into cedar-wasm's
  * preparsed cache (statefulIsAuthorized), so a decision parses no policy
  * text. That cache lives in wasm memory and cannot be freed, so engines share
- * a few recycled slots (least recently used first); a what-if engine that
- * lost its slot re-parses on its next decision.
+ * a few recycled slots (least recently used first); an engine that lost its
+ * slot re-parses on its next decision. What-if engines (Validate, built with
+ * {@link PolicyEngine.withCandidate}) have slots of their own: a read-only
+ * operator's what-ifs never take the slot of the set in force, which would
+ * otherwise re-parse the whole set on the next Decide.
  */
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
 import type { AuthorizationAnswer, Context, DetailedError } from "@cedar-policy/cedar-wasm/nodejs";
+import { isShownAsWritten } from "@sts/errors";
 import { covers, tryParseScope } from "@sts/scopes";
 import { ACTIONS, ANNOTATIONS, CEDAR_SCHEMA, ENTITY_TYPES, MAX_LIST_LENGTH, MAX_NAME_LENGTH, hasLoneSurrogate, isCleanName } from "./schema.js";
 import type { ActionId } from "./schema.js";
@@ -99,9 +103,26 @@ const MAX_DEPTH_VALUE = 2 ** 31 - 1;
 
 const SCHEMA_NAME = "sts.policy.exchange";
 const SLOT_COUNT = 8;
+/** Slots for what-if engines: each lives for one Validate call. */
+const WHAT_IF_SLOT_COUNT = 2;
 
 // Policy texts may hold tab, line feed and carriage return, nothing else below 0x20.
 const TEXT_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+const LINE_BREAKS_AND_TABS = /[\t\n\r]/g;
+
+/**
+ * Where `text` first holds a character that is not shown as written, other than tab and line ends: C1 controls,
+ * U+2028/U+2029 and bidi controls, with which a policy reads otherwise than it evaluates in `stsctl policy get`, an
+ * editor or a review (Trojan Source, CVE-2021-42574: a forbid's string or a comment reordered over the condition).
+ * Cedar takes them anywhere in a string or comment; a string may still hold them, written `\u{202e}`.
+ */
+function unshownAt(text: string): number | undefined {
+  const flat = text.replace(LINE_BREAKS_AND_TABS, " ");
+  if (isShownAsWritten(flat)) return undefined;
+  for (let i = 0; i < flat.length; i++) if (!isShownAsWritten(flat.charAt(i))) return i;
+  return undefined;
+}
+
 const MAX_DEPTH_ANNOTATION = /^[1-9][0-9]{0,8}$/;
 
 let schemaLoaded = false;
@@ -120,7 +141,20 @@ interface Slot {
   lastUsed: number;
 }
 
-const slots: Slot[] = Array.from({ length: SLOT_COUNT }, (_, i) => ({ name: `sts.policy.set.${i}`, owner: 0, lastUsed: 0 }));
+const newSlots = (prefix: string, count: number): Slot[] => Array.from({ length: count }, (_, i) => ({ name: `${prefix}.${i}`, owner: 0, lastUsed: 0 }));
+const slots: Slot[] = newSlots("sts.policy.set", SLOT_COUNT);
+const whatIfSlots: Slot[] = newSlots("sts.policy.what-if", WHAT_IF_SLOT_COUNT);
+
+/** How an engine is built beyond its policies. */
+export interface PolicyEngineOptions {
+  /**
+   * An engine whose reading of each policy is taken where the text is the same, rather than parsed again: building
+   * the next set (a rebuild, a what-if) then reads only the policies that changed.
+   */
+  basis?: PolicyEngine;
+  /** A what-if engine: its set goes into the what-if slots, never into one an engine in force holds. */
+  whatIf?: boolean;
+}
 let clock = 0;
 let engineSerial = 0;
 
@@ -298,6 +332,7 @@ export class PolicyEngine {
   readonly #texts: ReadonlyMap<string, string>;
   readonly #meta: ReadonlyMap<string, PolicyMeta>;
   readonly #serial = ++engineSerial;
+  readonly #pool: Slot[];
   #slot: Slot | undefined;
 
   /**
@@ -305,15 +340,18 @@ export class PolicyEngine {
    * throws TypeError on a duplicate id, or a text that is not exactly one
    * parseable statement with well-formed annotations.
    */
-  constructor(policies: readonly PolicyText[]) {
+  constructor(policies: readonly PolicyText[], options: PolicyEngineOptions = {}) {
     ensureSchema();
+    this.#pool = options.whatIf ? whatIfSlots : slots;
+    const basis = options.basis;
     const texts = new Map<string, string>();
     const meta = new Map<string, PolicyMeta>();
     for (const p of policies) {
       if (typeof p.id !== "string" || p.id.length === 0) throw new TypeError("a policy id must be a non-empty string");
       if (texts.has(p.id)) throw new TypeError(`duplicate policy id ${JSON.stringify(p.id)}`);
       texts.set(p.id, p.text);
-      meta.set(p.id, metaOf(p));
+      const known = basis?.holds(p) ? basis.#meta.get(p.id) : undefined;
+      meta.set(p.id, known ?? metaOf(p));
     }
     this.#texts = texts;
     this.#meta = meta;
@@ -334,6 +372,12 @@ export class PolicyEngine {
     if (control)
       return { ok: false, errors: [{ message: "the policy text holds a control character", ...position(text, utf8Length(text.slice(0, control.index))) }] };
     if (hasLoneSurrogate(text)) return { ok: false, errors: [{ message: "the policy text holds broken UTF-16 (an unpaired surrogate)" }] };
+    const unshown = unshownAt(text);
+    if (unshown !== undefined) {
+      const message =
+        "the policy text holds a character shown otherwise than it reads (a C1 control, a line or paragraph separator or a bidi control): write it in a string as \\u{...}";
+      return { ok: false, errors: [{ message, ...position(text, utf8Length(text.slice(0, unshown))) }] };
+    }
     // Checked before Cedar parses anything: Cedar's own answer to such a text is a stack overflow that leaves
     // cedar-wasm corrupt, and every later decision of this process failing.
     if (policyDepth(text) > MAX_POLICY_DEPTH) {
@@ -372,11 +416,19 @@ export class PolicyEngine {
     }
   }
 
-  /** The same set with one policy added or replaced (what-if); this engine is untouched. */
+  /** The same set with one policy added or replaced (what-if); this engine, and the slot it decides from, are untouched. */
   withCandidate(policy: PolicyText): PolicyEngine {
     const next = new Map(this.#texts);
     next.set(policy.id, policy.text);
-    return new PolicyEngine([...next].map(([id, text]) => ({ id, text })));
+    return new PolicyEngine(
+      [...next].map(([id, text]) => ({ id, text })),
+      { basis: this, whatIf: true },
+    );
+  }
+
+  /** Whether this engine holds `policy`: its id, with exactly this text. */
+  holds(policy: PolicyText): boolean {
+    return this.#texts.get(policy.id) === policy.text;
   }
 
   /** Policy ids, sorted. */
@@ -492,7 +544,7 @@ export class PolicyEngine {
       held.lastUsed = ++clock;
       return held.name;
     }
-    const slot = slots.reduce((a, b) => (b.lastUsed < a.lastUsed ? b : a));
+    const slot = this.#pool.reduce((a, b) => (b.lastUsed < a.lastUsed ? b : a));
     const r = cedar.preparsePolicySet(slot.name, { staticPolicies: Object.fromEntries(this.#texts) });
     if (r.type !== "success") throw new TypeError(`the policy set does not parse: ${r.errors.map((e) => e.message).join("; ")}`);
     slot.owner = this.#serial;

@@ -1,5 +1,5 @@
 /** The policy service's settings: the only module of the service that reads process.env. */
-import { loadConfig, serviceClock } from "@sts/config";
+import { breakGlassSecret, loadConfig, serviceClock } from "@sts/config";
 import type { StsConfig } from "@sts/config";
 
 /** Everything the policy service needs to start. */
@@ -8,7 +8,8 @@ export interface PolicySettings {
   /**
    * The shared break-glass credential (STS_POLICY_ADMIN_TOKEN): accepted for
    * every operator call beside operators' access tokens, and recorded as
-   * such. Unset, only access tokens are.
+   * such. Unset, only access tokens are. One no caller could present (a
+   * line break, non-ASCII) stops the start.
    */
   breakGlassToken: string | undefined;
   /** Seconds since epoch; STS_CLOCK_OFFSET shifts it in tests. */
@@ -19,7 +20,7 @@ export interface PolicySettings {
 export function readSettings(env: NodeJS.ProcessEnv = process.env): PolicySettings {
   return {
     config: loadConfig(env.STS_CONFIG, env),
-    breakGlassToken: env.STS_POLICY_ADMIN_TOKEN || undefined,
+    breakGlassToken: breakGlassSecret(env, "STS_POLICY_ADMIN_TOKEN"),
     now: serviceClock(env).now,
   };
 }

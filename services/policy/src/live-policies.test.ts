@@ -9,6 +9,7 @@ import { createLogger } from "@sts/telemetry";
 import type { CallerIdentity } from "@sts/mesh";
 import type { DecideInput } from "./cedar-engine.js";
 import { LivePolicySet } from "./live-policies.js";
+import { policyBucket } from "./policy-bucket.fixture.js";
 import { parseStoredPolicy } from "./policy-store.js";
 import type { StoredPolicy } from "./policy-store.js";
 import { bucketGeneration, readBucketGeneration } from "./policy-updated.js";
@@ -22,28 +23,10 @@ const policy: StoredPolicy = {
   updated_at: 0,
 };
 
-/** The part of KvCache the live set reads: one entry per policy id (under its encoded key), a revision per write, listeners told of each. */
+/** The bucket holding `initial`, and a write of `policy` again as a bump of its revision. */
 function bucket(initial: StoredPolicy[] = [policy]): { cache: KvCache<StoredPolicy>; write(value: StoredPolicy): void; bump(): void } {
-  let revision = 0;
-  const entries = new Map<string, { value: StoredPolicy; revision: number; created: Date }>();
-  for (const p of initial) entries.set(encodeKey(p.id), { value: p, revision: ++revision, created: new Date() });
-  const listeners: Array<(key: string, value: StoredPolicy | undefined, revision: number, created: Date) => void> = [];
-  const cache = {
-    values: () => [...entries.values()].map((e) => e.value)[Symbol.iterator](),
-    entries: () => [...entries.entries()],
-    entry: (key: string) => entries.get(key),
-    get revision() {
-      return revision;
-    },
-    onChange: (listener: (typeof listeners)[number]) => listeners.push(listener),
-  } as unknown as KvCache<StoredPolicy>;
-  const write = (value: StoredPolicy): void => {
-    const created = new Date();
-    const key = encodeKey(value.id);
-    entries.set(key, { value, revision: ++revision, created });
-    for (const l of listeners) l(key, value, revision, created);
-  };
-  return { cache, write, bump: () => write(policy) };
+  const b = policyBucket(initial);
+  return { ...b, bump: () => b.write(policy) };
 }
 
 /** Records each publish; `fail(id)` says whether that attempt fails. */

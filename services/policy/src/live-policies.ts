@@ -16,7 +16,10 @@
  * missed-records.ts). A bucket that does not make a policy set (a stored
  * policy that no longer validates, a record under a key not its id's,
  * policies the engine cannot be built from) leaves the set in force as it
- * is, on every replica, rather than dropping a record or stopping.
+ * is, on every replica, rather than dropping a record or stopping. That set
+ * is then behind the bucket (an operator's forbid Put since is stored but not
+ * in force), so it is decided from for policy.max_staleness at most, as a copy
+ * cut off from NATS is, and then refused until the bucket makes a set again.
  *
  * A replica decides only from a copy it knows to be current: cut off from
  * NATS (or its copy behind the bucket) for longer than policy.max_staleness,
@@ -72,6 +75,8 @@ export interface LivePolicySetOptions {
   probeIntervalMs?: number;
   /** Reads the bucket's generation as it stands; without it, the generation given at start stays. */
   readGeneration?: () => Promise<BucketGeneration>;
+  /** Milliseconds since the epoch, on the staleness check's clock; default Date.now. */
+  now?: () => number;
 }
 
 /** When the oldest version among `entries` was written (ms); undefined when there are none. */
@@ -112,6 +117,11 @@ export class LivePolicySet implements LivePolicies {
   #oldestWrite: number | undefined;
   /** Counts reads of the bucket's generation: a read that a newer one superseded stops retrying. */
   #generationReads = 0;
+  /**
+   * Since when (ms) the bucket holds changes the set in force lacks because they do not make a policy set; undefined
+   * while the set in force is the bucket's.
+   */
+  #behindSince: number | undefined;
   #stopped = false;
   readonly #options: LivePolicySetOptions;
 
@@ -145,33 +155,52 @@ export class LivePolicySet implements LivePolicies {
     // service under another id's key are found here. Like a policy that no longer validates, one cannot simply be left
     // out (it may be a forbid someone meant): the set in force stays (an empty one denies everything) until the key
     // is removed or rewritten.
+    const unreadable = this.cache.entries().filter(([, e]) => e.value.unreadable === true);
+    if (unreadable.length > 0) {
+      this.logger.error(
+        { keys: unreadable.map(([key]) => key) },
+        "stored records are not policies this release can read; keeping the policy set in force: delete those keys (nats kv del) or Put the policy each key belongs to",
+      );
+      this.#fellBehind();
+      return;
+    }
     const misfiled = this.cache.entries().filter(([key, e]) => !storedUnder(key, e.value));
     if (misfiled.length > 0) {
       this.logger.error(
         { keys: misfiled.map(([key]) => key), policy_ids: misfiled.map(([, e]) => e.value.id) },
         "stored policies sit under a key that is not their id's (written to the bucket around the policy service); keeping the policy set in force: delete those keys (nats kv del) or Put the policy each key belongs to",
       );
+      this.#fellBehind();
       return;
     }
     const policies = [...this.cache.values()].filter(inForce);
-    const invalid = policies.filter((p) => !PolicyEngine.validatePolicy(p.text, { id: p.id }).ok);
+    // Only what changed is validated again: the set in force was validated when it was built, and validating every
+    // policy (each re-reads the schema, some milliseconds) on every change would stall every replica for seconds
+    // once the bucket holds a few thousand.
+    const invalid = policies.filter((p) => !this.#engine.holds(p) && !PolicyEngine.validatePolicy(p.text, { id: p.id }).ok);
     if (invalid.length > 0) {
       // Leaving out a stored policy that no longer validates could drop a forbid and widen
       // access: keep the engine in force (an empty one denies everything) and say why.
       this.logger.error({ policy_ids: invalid.map((p) => p.id) }, "stored policies do not validate; keeping the policy set in force");
+      this.#fellBehind();
       return;
     }
     let engine: PolicyEngine;
     try {
-      engine = new PolicyEngine(policies.map((p) => ({ id: p.id, text: p.text })));
+      engine = new PolicyEngine(
+        policies.map((p) => ({ id: p.id, text: p.text })),
+        { basis: this.#engine },
+      );
     } catch (err) {
       // Policies that each validate may still not make one set. Thrown from a rebuild (a watch callback, or the
       // constructor at start) this would end the process on every replica, again at each restart: refuse the set
       // as an invalid policy is refused.
       this.logger.error({ err, policy_ids: policies.map((p) => p.id) }, "stored policies do not make a policy set; keeping the policy set in force");
+      this.#fellBehind();
       return;
     }
     this.#engine = engine;
+    this.#behindSince = undefined;
     this.#oldestWrite = oldestWrite(this.cache.entries());
     const revision = BigInt(this.cache.revision);
     const previous = this.#revision;
@@ -195,6 +224,11 @@ export class LivePolicySet implements LivePolicies {
       w.resolve();
     }
     void this.#followGeneration();
+  }
+
+  /** Notes that the set in force no longer is the bucket's: it is decided from for the staleness bound at most. */
+  #fellBehind(): void {
+    this.#behindSince ??= (this.#options.now ?? Date.now)();
   }
 
   /**
@@ -282,6 +316,12 @@ export class LivePolicySet implements LivePolicies {
         this.#waiters.delete(waiter);
       }
     }
+    if (this.#revision < revision && this.#behindSince !== undefined) {
+      // Not a record still on its way: the change waits for a set the bucket cannot make, and a retry cannot cure that.
+      throw unavailable(
+        `the change is stored at revision ${revision} but is in force nowhere: the stored policies do not make a policy set (see the policy service's log)`,
+      );
+    }
     const record = this.#records.get(revision);
     if (record && (await within(record, until)) === true) return;
     throw unavailable(
@@ -314,10 +354,20 @@ export class LivePolicySet implements LivePolicies {
    * for longer than allowed (SECURITY.md: a cached state is trusted for a bounded staleness, then fails closed).
    */
   inForce(): PolicySetInForce {
+    const staleness = this.#options.staleness;
     try {
-      this.#options.staleness?.check({ confirmedAt: this.cache.confirmedAt, probeIntervalMs: this.#options.probeIntervalMs ?? 0 });
+      staleness?.check({ confirmedAt: this.cache.confirmedAt, probeIntervalMs: this.#options.probeIntervalMs ?? 0 });
     } catch (err) {
       throw unavailable("this policy replica cannot confirm its policies are current (cut off from the policies bucket); retry", err);
+    }
+    // A set kept because the bucket's policies do not make one is as behind the bucket as a copy cut off from it: an
+    // operator's forbid stored since is in force nowhere. The copy itself is current, so the bound runs from the change.
+    if (this.#behindSince !== undefined) {
+      try {
+        staleness?.check({ confirmedAt: this.#behindSince, probeIntervalMs: 0 });
+      } catch (err) {
+        throw unavailable("the stored policies do not make a policy set (see the policy service's log); the older set is no longer decided from", err);
+      }
     }
     return { engine: this.#engine, revision: this.#revision, generation: this.#generation };
   }

@@ -6,7 +6,7 @@ import { KvCache, connectNats, encodeKey, openBucket } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
 import { startNats } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
-import { PolicyStore, configVersion, inForce, parseStoredPolicy, resetNeeded } from "./policy-store.js";
+import { PolicyStore, configVersion, inForce, parseStoredPolicy, parseWatchedPolicy, resetNeeded } from "./policy-store.js";
 import type { KnownVersion, StoredPolicy } from "./policy-store.js";
 
 const dana: CallerIdentity = { credential: "access_token", sub: "dana", client_id: "ops-dana", jti: "j-dana" };
@@ -104,6 +104,17 @@ describe("PolicyStore", () => {
     expect(parseStoredPolicy({ ...base, author: { ...dana, jti: 7 } })?.author).toBeUndefined();
     expect(parseStoredPolicy({ ...base, author: { ...dana, extra: "dropped" } })?.author).toEqual(dana);
     expect(parseStoredPolicy({ ...base, deleted: "yes" })?.deleted).toBeUndefined();
+  });
+});
+
+describe("parseWatchedPolicy", () => {
+  it("keeps a record that is no stored policy as an unreadable marker, in force nowhere, rather than leaving it out", () => {
+    expect(parseWatchedPolicy({ id: "p", text })).toEqual(parseStoredPolicy({ id: "p", text }));
+    for (const raw of [{ id: "freeze", statements: [text] }, { id: "freeze", text: 7 }, null, "forbid", [text]]) {
+      const marker = parseWatchedPolicy(raw);
+      expect(marker, JSON.stringify(raw)).toMatchObject({ id: "", unreadable: true });
+      expect(inForce(marker)).toBe(false);
+    }
   });
 });
 

@@ -36,6 +36,8 @@ export interface StoredPolicy {
   deleted?: true;
   /** "reset": `author` handed this config version back to the config file through Reset. */
   change?: "reset";
+  /** A record under a policy's key that is not a policy this release can read (see {@link parseWatchedPolicy}). */
+  unreadable?: true;
 }
 
 const CREDENTIAL_KINDS: ReadonlySet<unknown> = new Set(Object.values(CREDENTIALS));
@@ -72,9 +74,19 @@ export function parseStoredPolicy(raw: unknown, key?: string): StoredPolicy | un
   return parsed;
 }
 
-/** Whether a stored version is a policy in force (not the tombstone of a deleted one). */
+/** Whether a stored version is a policy in force (not the tombstone of a deleted one, nor a record that is none). */
 export function inForce(p: StoredPolicy): boolean {
-  return p.deleted !== true;
+  return p.deleted !== true && p.unreadable !== true;
+}
+
+/**
+ * Parses a version for a replica's watched copy. A record that is no stored policy (written around the service, or
+ * by a newer release in a shape this one does not know) is kept as an unreadable marker rather than left out: left
+ * out, a first version that was a forbid would simply be missing from the set in force, and a later one would leave
+ * the version before it in force unseen. The marker names no policy id, so the set in force is kept (live-policies.ts).
+ */
+export function parseWatchedPolicy(raw: unknown): StoredPolicy {
+  return parseStoredPolicy(raw) ?? { id: "", text: "", description: "", source: "api", updated_at: 0, unreadable: true };
 }
 
 /** The digest of a config version's text, kept in `seed_digest`: the next start rewrites the version when the file's differs. */

@@ -214,12 +214,13 @@ describe("Put and Delete", () => {
     }
   });
 
-  it("Put refuses a description holding control characters (it would forge lines of `stsctl policy list`), storing nothing", async () => {
+  it("Put refuses a description holding control characters, line separators or bidi controls (it would forge or reorder lines of `stsctl policy list`), storing nothing", async () => {
     const replica = await startReplica();
     try {
-      for (const description of ['ok"\nhop/A/B/exchange rev=1 source=config', "\u001b[2K\rforged", "tab\there", "nul\u0000"]) {
+      const forged = ['ok"\nhop/A/B/exchange rev=1 source=config', "\u001b[2K\rforged", "tab\there", "nul\u0000", "one\u2028two", "\u202egifnoc=ecruos"];
+      for (const description of forged) {
         const answer = await outcome(replica.call("Put", { policy: { id: "p/described", text: text("F"), description } }));
-        expect(answer, JSON.stringify(description)).toBe("invalid_request: description must not hold control characters or broken UTF-16");
+        expect(answer, JSON.stringify(description)).toMatch(/^invalid_request: description must not hold control characters/);
       }
       expect(await bucket.get(encodeKey("p/described"))).toBeNull();
       await replica.call("Put", { policy: { id: "p/described", text: text("F"), description: "Freeze F — see ticket #42" } });

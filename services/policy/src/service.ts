@@ -1,5 +1,5 @@
 /** sts.policy.v1.PolicyService handlers over the live engine and the KV store. */
-import { OAuthError, invalidRequest, isCleanText } from "@sts/errors";
+import { OAuthError, invalidRequest, isCleanText, isShownAsWritten } from "@sts/errors";
 import { requirePeerSpiffeId, unary } from "@sts/grpc";
 import type { DecideRequest__Output, Decision, Policy, PolicyServiceHandlers } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
@@ -81,10 +81,13 @@ function toWire(d: EngineDecision, { revision, generation }: PolicySetInForce): 
 
 /**
  * Refuses a description holding control characters or broken UTF-16: it is stored and shown to every operator as is
- * (`stsctl policy list` prints it on the policy's line), where a newline or an escape sequence would forge other lines.
+ * (`stsctl policy list` prints it on the policy's line), where a newline or an escape sequence would forge other lines,
+ * and a line separator or bidi control would make the line read otherwise than it is (Trojan Source, CVE-2021-42574).
  */
 function checkDescription(description: string): void {
-  if (!isCleanText(description)) throw invalidRequest("description must not hold control characters or broken UTF-16");
+  if (!isCleanText(description) || !isShownAsWritten(description)) {
+    throw invalidRequest("description must not hold control characters, line separators, bidi controls or broken UTF-16");
+  }
 }
 
 /** Refuses a policy text from a request that does not parse or validate, naming where and why. */
