@@ -324,3 +324,22 @@ describe("the nats section", () => {
     expect(problemsOf(() => parseConfig({ nats: { url: "ws://nats:80" } }))[0]).toMatch(/^nats\.url: expected nats:\/\/host:port or tls:\/\/host:port/);
   });
 });
+
+describe("clients[].client_secret_hash", () => {
+  const salt = "A".repeat(22);
+  const hash = "B".repeat(43);
+  it("takes the shape stsctl hash-secret prints", () => {
+    const stored = `scrypt$16384$8$1$${salt}$${hash}`;
+    expect(parseConfig({ clients: [{ client_id: "api", client_secret_hash: stored }] }).clients[0]?.client_secret_hash).toBe(stored);
+  });
+
+  it.each([
+    ["no hash part", `scrypt$16384$8$1$${salt}`],
+    ["a short hash", `scrypt$16384$8$1$${salt}$${hash.slice(1)}`],
+    ["a cost that is not a number", `scrypt$N$8$1$${salt}$${hash}`],
+    ["a salt of standard base64", `scrypt$16384$8$1$${"A".repeat(20)}+/$${hash}`],
+    ["the secret itself after the prefix", "scrypt$my-client-secret-0001"],
+  ])("refuses %s, naming the field (such a client could never authenticate)", (_what, stored) => {
+    expect(() => parseConfig({ clients: [{ client_id: "api", client_secret_hash: stored }] })).toThrow(/clients\[0\]\.client_secret_hash: must be scrypt/);
+  });
+});

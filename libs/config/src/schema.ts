@@ -217,8 +217,17 @@ export const clientSchema = z
     client_id: z.string().min(1).max(MAX_CLIENT_ID_CHARS),
     /** Shared secret in clear, hashed at seeding and never stored; prefer client_secret_hash or an env override. */
     client_secret: z.string().min(16, "must be at least 16 characters").optional(),
-    /** scrypt hash of the secret, as printed by `stsctl hash-secret`. */
-    client_secret_hash: z.string().startsWith("scrypt$").optional(),
+    /**
+     * scrypt hash of the secret, as printed by `stsctl hash-secret`: `scrypt$N$r$p$salt$hash` (base64url salt of 16+
+     * bytes, 32-byte hash). Any other shape could never match a secret, and the client would be refused for good.
+     */
+    client_secret_hash: z
+      .string()
+      .regex(
+        /^scrypt\$[1-9]\d{0,7}\$[1-9]\d?\$[1-9]\d?\$[A-Za-z0-9_-]{22,}\$[A-Za-z0-9_-]{43}$/,
+        "must be scrypt$N$r$p$salt$hash, as printed by stsctl hash-secret",
+      )
+      .optional(),
     /** RFC 7591 token_endpoint_auth_method. */
     token_endpoint_auth_method: z.enum(AUTH_METHODS).default("client_secret_basic"),
     /** Grant types the client may use. */

@@ -43,6 +43,7 @@ import type { CredentialSources } from "./cli-credential.js";
 import { POLICY_COMMANDS, runPolicy } from "./cli-policy.js";
 import { SUBJECT_COMMANDS, runSubject } from "./cli-subject.js";
 import { KEYS_COMMANDS, runKeys } from "./cli-keys.js";
+import { runHashSecret } from "./cli-hash-secret.js";
 
 /** Each command group: its commands, those taking an id as their argument, where its service is, and its credentials. */
 const GROUPS = {
@@ -89,6 +90,7 @@ const usage = [
   "       stsctl policy <list|get <id>|put <id> --file F [--description D] [--expected-revision N]|delete <id>|reset <id> [--expected-revision N]> [--addr host:port] [--tls-ca F --tls-cert F --tls-key F] [--access-token-file F] [--json]",
   "       stsctl subject revoke --iss I --sub S [--reason R] [--addr host:port] [--tls-ca F --tls-cert F --tls-key F] [--access-token-file F] [--json]",
   "       stsctl keys <list|rotate|withdraw <kid> --reason R> [--addr host:port] [--tls-ca F --tls-cert F --tls-key F] [--access-token-file F] [--json]",
+  "       stsctl hash-secret < secret-file     (prints the client_secret_hash of the secret on standard input)",
   "credential: your access token from STS_AUDIT_ACCESS_TOKEN (auditors), STS_POLICY_ACCESS_TOKEN (policy operators) or STS_ISSUER_ACCESS_TOKEN",
   "            (subject revocation, signing keys), or --access-token-file F, each read and change recorded under its name; else the break-glass",
   "            STS_AUDIT_TOKEN or STS_POLICY_ADMIN_TOKEN (recorded as break-glass).",
@@ -138,6 +140,8 @@ function parseCommandLineOrThrow() {
 async function main(): Promise<number> {
   const { values, positionals } = parseCommandLine();
   const [groupName, command, arg] = positionals;
+  // Local only: no service, no credential.
+  if (groupName === "hash-secret" && command === undefined && !values.help) return runHashSecret(process.stdin, (line) => console.log(line));
   const group = isGroup(groupName) ? GROUPS[groupName] : undefined;
   if (values.help || !group || !command || !group.commands.includes(command)) {
     console.log(usage);
