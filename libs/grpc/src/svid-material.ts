@@ -81,9 +81,9 @@ const signs = (issuer: X509Certificate, subject: X509Certificate): boolean => su
  * Why the X.509-SVID `chain` (leaf first, then intermediates) could not serve, or undefined: every certificate of it
  * valid at `now`, the leaf no CA and the intermediates CAs (X509-SVID §4.1), each signed by the next and the last by a
  * valid certificate of `bundle` (§5). Peers would refuse any of these at the handshake; the agent is not trusted to
- * have sent a set they accept.
+ * have sent a set they accept. Signatures are checked at each link, so the chain's names alone prove nothing.
  */
-function svidChainProblem(chain: readonly X509Certificate[], bundle: readonly X509Certificate[], now: number): string | undefined {
+export function svidChainProblem(chain: readonly X509Certificate[], bundle: readonly X509Certificate[], now: number): string | undefined {
   const name = (i: number): string => (i === 0 ? "the leaf" : `intermediate ${i}`);
   for (const [i, cert] of chain.entries()) {
     const invalid = outsideValidity(cert, now);

@@ -30,7 +30,7 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { TLSSocket } from "node:tls";
 import type { ConnectionOptions, DetailedPeerCertificate, Server as TlsServer, TlsOptions } from "node:tls";
-import { HeldSvid, readTlsFiles, currentSpiffeIdOf, requireSpiffeId, watchTlsFiles } from "@sts/grpc";
+import { HeldSvid, readTlsFiles, currentSpiffeIdOf, requireSpiffeId, svidChainProblem, watchTlsFiles } from "@sts/grpc";
 import type { ReloadListener, StreamFailure, TlsMaterial, X509Svid, X509SvidStreams } from "@sts/grpc";
 import type { SidecarConfig } from "./config.js";
 
@@ -106,14 +106,9 @@ function bundleCertificates(pem: Buffer): X509Certificate[] {
 /** More certificates than any chain a handshake accepts (OpenSSL's default depth is 100): a cycle, or garbage. */
 const MAX_CHAIN = 16;
 
-const inDate = (cert: X509Certificate, now: number): boolean => Date.parse(cert.validFrom) <= now && now <= Date.parse(cert.validTo);
-const signs = (issuer: X509Certificate, subject: X509Certificate): boolean => subject.checkIssued(issuer) && subject.verify(issuer.publicKey);
-
 /**
- * Whether the chain `socket`'s peer was verified with at its handshake still reaches a certificate of `bundle`: from
- * the leaf up, each certificate signed by the next (a CA in date), until one is signed by (or, above the leaf, is) a
- * certificate of the bundle in date. Signatures are checked at each link, as Node reports the chain by names only, so
- * a certificate the peer merely sent along proves nothing.
+ * Whether the chain `socket`'s peer was verified with at its handshake (as Node reports it, up to its root) is still
+ * an X.509-SVID chain `bundle` vouches for, by the rule a Workload API SVID is held to ({@link svidChainProblem}).
  */
 function reachesBundle(socket: TLSSocket, bundle: readonly X509Certificate[], now: number): boolean {
   const chain: X509Certificate[] = [];
@@ -124,12 +119,7 @@ function reachesBundle(socket: TLSSocket, bundle: readonly X509Certificate[], no
     chain.push(new X509Certificate(cert.raw));
     cert = cert.issuerCertificate;
   }
-  for (const [i, cert] of chain.entries()) {
-    if (bundle.some((anchor) => inDate(anchor, now) && ((i > 0 && anchor.raw.equals(cert.raw)) || signs(anchor, cert)))) return true;
-    const issuer = chain[i + 1];
-    if (!issuer?.ca || !inDate(issuer, now) || !signs(issuer, cert)) return false;
-  }
-  return false;
+  return chain.length > 0 && svidChainProblem(chain, bundle, now) === undefined;
 }
 
 /** A connection's two ends, the same on the TCP socket a listener accepts and on the TLS socket made of it. */
