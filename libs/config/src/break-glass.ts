@@ -12,11 +12,19 @@ import { ConfigError } from "./load.js";
 
 const PRESENTABLE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 
+/**
+ * Whether a caller can send `credential` as is in a gRPC `authorization` header: printable ASCII, no space at its
+ * ends. grpc-js refuses anything else with an error that quotes the whole value.
+ */
+export function isPresentableCredential(credential: string): boolean {
+  return PRESENTABLE.test(credential);
+}
+
 /** The break-glass secret in `env[name]`, undefined when unset or empty; a ConfigError when no caller could present it. */
 export function breakGlassSecret(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const value = env[name];
   if (value === undefined || value === "") return undefined;
-  if (PRESENTABLE.test(value)) return value;
+  if (isPresentableCredential(value)) return value;
   throw new ConfigError(name, [
     `${name} holds a character a gRPC header cannot carry, or space at its ends (a line break from echo, a tab, a non-ASCII character); no caller could present it. Its content is not shown.`,
   ]);

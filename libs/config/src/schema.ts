@@ -210,13 +210,16 @@ const cidr = z.string().refine((value) => {
  */
 export const DEFAULT_MAX_MANAGED_CLIENTS = 1000;
 
+/** The shortest client secret a client may have (stsctl hash-secret holds a secret it hashes to it too). */
+export const MIN_CLIENT_SECRET_CHARS = 16;
+
 /** One registered client, as seeded from the config file. */
 export const clientSchema = z
   .strictObject({
     /** Canonical client id; any string (it is encoded before use in NATS keys or subjects). */
     client_id: z.string().min(1).max(MAX_CLIENT_ID_CHARS),
     /** Shared secret in clear, hashed at seeding and never stored; prefer client_secret_hash or an env override. */
-    client_secret: z.string().min(16, "must be at least 16 characters").optional(),
+    client_secret: z.string().min(MIN_CLIENT_SECRET_CHARS, `must be at least ${MIN_CLIENT_SECRET_CHARS} characters`).optional(),
     /**
      * scrypt hash of the secret, as printed by `stsctl hash-secret`: `scrypt$N$r$p$salt$hash` (base64url salt of 16+
      * bytes, 32-byte hash). Any other shape could never match a secret, and the client would be refused for good.

@@ -35,6 +35,8 @@ describe("bearerCredential", () => {
     ["a break-glass secret with a line break (a Secret written with echo)", {}, { STS_AUDIT_TOKEN: `${SECRET}\n` }, SECRET, "STS_AUDIT_TOKEN"],
     ["an access token with a non-ASCII character pasted in", {}, { STS_AUDIT_ACCESS_TOKEN: `${TOKEN}\u2026x` }, TOKEN, "STS_AUDIT_ACCESS_TOKEN"],
     ["a token file of two lines", { file: `${TOKEN}\nexpires_in=300\n` }, {}, TOKEN, "the access token file"],
+    // The audit and policy services refuse such a break-glass secret at start: no caller can send it as it is.
+    ["a break-glass secret with a space at its end", {}, { STS_AUDIT_TOKEN: `${SECRET} ` }, SECRET, "STS_AUDIT_TOKEN"],
   ])("refuses %s as a usage error that names where it came from, never what it holds", (_what, given, env, secret, source) => {
     let file: string | undefined;
     if ("file" in given) writeFileSync((file = join(dir, "two-lines")), given.file, { mode: 0o600 });

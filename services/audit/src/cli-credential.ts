@@ -6,7 +6,7 @@
  * and process listings.
  */
 import { Metadata } from "@grpc/grpc-js";
-import { secretReader } from "@sts/config";
+import { isPresentableCredential, secretReader } from "@sts/config";
 
 /** A mistake in how stsctl was called: said on stderr, exit code 2. */
 export class UsageError extends Error {}
@@ -20,15 +20,12 @@ export interface CredentialSources {
 }
 
 /**
- * What a gRPC header value may hold: printable ASCII. grpc-js refuses anything else with an error that quotes the
- * whole value, so a credential with a stray line break (a Secret written with `echo`) or a pasted non-ASCII
- * character would be printed whole on stderr, into terminals and CI logs.
+ * The credential itself, or a UsageError naming where it came from and never what it holds. A credential grpc-js
+ * cannot send (a stray line break from `echo`, a pasted non-ASCII character) would otherwise be printed whole on
+ * stderr, into terminals and CI logs, by grpc-js's own error.
  */
-const HEADER_VALUE = /^[\x20-\x7e]*$/;
-
-/** The credential itself, or a UsageError naming where it came from and never what it holds. */
 function presentable(credential: string | undefined, from: string): string | undefined {
-  if (credential === undefined || HEADER_VALUE.test(credential)) return credential;
+  if (credential === undefined || isPresentableCredential(credential)) return credential;
   throw new UsageError(`${from} holds a character a gRPC header cannot carry (a line break, a tab or a non-ASCII character); its content is not shown`);
 }
 

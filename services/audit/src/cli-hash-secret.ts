@@ -4,16 +4,16 @@
  * listings would keep it.
  */
 import { hashSecret } from "@sts/client-auth";
+import { MIN_CLIENT_SECRET_CHARS } from "@sts/config";
 import { UsageError } from "./cli-credential.js";
-
-/** The shortest client secret the config file accepts (clients[].client_secret), so a hash of one is held to it too. */
-const MIN_SECRET_CHARS = 16;
 
 /** The secret in what was read from standard input: its one line, without the line break `echo` or a terminal adds. */
 export function secretFromInput(input: string): string {
   const secret = input.replace(/\r?\n$/, "");
   if (/[\r\n]/.test(secret)) throw new UsageError("standard input holds more than one line; give the secret alone");
-  if (secret.length < MIN_SECRET_CHARS) throw new UsageError(`the secret must be at least ${MIN_SECRET_CHARS} characters (as clients[].client_secret)`);
+  if (secret.length < MIN_CLIENT_SECRET_CHARS) {
+    throw new UsageError(`the secret must be at least ${MIN_CLIENT_SECRET_CHARS} characters (as clients[].client_secret)`);
+  }
   if (secret.trim() !== secret) throw new UsageError("the secret begins or ends with a space or a tab; a client would have to send it so");
   return secret;
 }
