@@ -1,16 +1,19 @@
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KV } from "@nats-io/kv";
+import { OAuthError } from "@sts/errors";
 import { KvCache, connectNats, encodeKey, openBucket } from "@sts/nats";
 import type { EventPublisher, NatsHandle } from "@sts/nats";
 import { startNats, waitFor } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
+import { StalenessGuard } from "@sts/revocation";
 import { createLogger } from "@sts/telemetry";
 import type { CallerIdentity } from "@sts/mesh";
 import type { DecideInput } from "./cedar-engine.js";
 import { LivePolicySet } from "./live-policies.js";
+import type { LivePolicySetOptions } from "./live-policies.js";
 import { policyBucket } from "./policy-bucket.fixture.js";
-import { parseStoredPolicy } from "./policy-store.js";
+import { parseStoredPolicy, parseWatchedPolicy } from "./policy-store.js";
 import type { StoredPolicy } from "./policy-store.js";
 import { bucketGeneration, readBucketGeneration } from "./policy-updated.js";
 import type { BucketGeneration, PolicyUpdated } from "./policy-updated.js";
@@ -176,8 +179,11 @@ describe("stored policies written to the bucket around the service (real nats-se
     return kv;
   }
 
-  /** A replica's live set over the bucket, as main.ts wires it, and the error lines it logs. */
-  async function liveOver(kv: KV): Promise<{ live: LivePolicySet; cache: KvCache<StoredPolicy>; errors: () => string[] }> {
+  /** A replica's live set over the bucket, as main.ts wires it (with `options` on top), and the error lines it logs. */
+  async function liveOver(
+    kv: KV,
+    options: Pick<LivePolicySetOptions, "staleness" | "probeIntervalMs" | "now"> = {},
+  ): Promise<{ live: LivePolicySet; cache: KvCache<StoredPolicy>; errors: () => string[] }> {
     const lines: string[] = [];
     const destination = new Writable({
       write(chunk: Buffer, _encoding, done) {
@@ -186,12 +192,59 @@ describe("stored policies written to the bucket around the service (real nats-se
       },
     });
     const log = createLogger("live-policies-test", { level: "error", destination });
-    const cache = new KvCache(kv, { parse: parseStoredPolicy, invalid: "keep-previous", logger: log });
+    const probe = options.probeIntervalMs !== undefined ? { probeIntervalMs: options.probeIntervalMs } : {};
+    const cache = new KvCache(kv, { parse: parseWatchedPolicy, invalid: "keep-previous", logger: log, ...probe });
     stops.push(() => cache.stop());
     await cache.ready();
-    const live = new LivePolicySet(cache, undefined, log, { generation: "g" });
+    const live = new LivePolicySet(cache, undefined, log, { generation: "g", ...options });
     return { live, cache, errors: () => lines.map((l) => (JSON.parse(l) as { msg: string }).msg) };
   }
+
+  /** How Decide would end on this replica: its allow, or the OAuth error it is refused with. */
+  function decideOn(live: LivePolicySet): string {
+    try {
+      return live.inForce().engine.decide(aToB).allow ? "allow" : "deny";
+    } catch (err) {
+      return err instanceof OAuthError ? err.code : String(err);
+    }
+  }
+
+  // A set kept because the bucket's policies do not make one is behind the bucket: an operator's forbid stored through
+  // Put since is in force nowhere. README "Policies": decided from for policy.max_staleness at most, as a copy cut off
+  // from NATS is, then refused. The revocation readers' StalenessGuard, on a clock the test moves.
+  it("decide from a kept set for policy.max_staleness at most, then refuse (temporarily_unavailable, not ready) until the bucket makes a set", async () => {
+    const MAX_STALENESS_MS = 30_000;
+    // Long probe periods: the copy itself stays within its allowance whatever the test clock does.
+    const PROBE_MS = 600_000;
+    let now = Date.now();
+    const connection = { isConnected: () => true, onStatusChange: () => undefined };
+    const kv = await freshBucket([[encodeKey(policy.id), policy]]);
+    const { live, cache, errors } = await liveOver(kv, {
+      staleness: new StalenessGuard(connection, MAX_STALENESS_MS, () => now),
+      probeIntervalMs: PROBE_MS,
+      now: () => now,
+    });
+    expect([decideOn(live), live.fresh()]).toEqual(["allow", true]);
+
+    // A record that no longer validates (it names an attribute the schema does not have), then an operator's forbid of
+    // the very exchange: both stored, neither in force.
+    await put(kv, encodeKey("legacy"), { ...policy, id: "legacy", text: "permit (principal, action, resource) when { context.legacy_flag };" });
+    await put(kv, encodeKey("freeze-a"), { ...policy, id: "freeze-a", text: 'forbid (principal == Client::"A", action, resource);' });
+    await waitFor(() => cache.revision === 3, { timeoutMs: 10_000, message: "the copy did not take the writes" });
+    await waitFor(() => errors().some((m) => m.includes("do not validate")), { timeoutMs: 10_000, message: "the outdated record was not refused" });
+    expect(live.revision()).toBe(1n);
+
+    now += MAX_STALENESS_MS;
+    expect([decideOn(live), live.fresh()]).toEqual(["allow", true]);
+    now += 1;
+    // Past the bound the forbid stored meanwhile may be in force on no replica: no allow from the older set.
+    expect([decideOn(live), live.fresh()]).toEqual(["temporarily_unavailable", false]);
+
+    // Once the outdated record is removed the bucket makes a set again: decided from at once, the forbid in force.
+    await kv.delete(encodeKey("legacy"));
+    await waitFor(() => live.revision() === 4n, { timeoutMs: 10_000, message: "the set did not follow the bucket once the record was removed" });
+    expect([decideOn(live), live.fresh()]).toEqual(["deny", true]);
+  }, 30_000);
 
   it("keep the set in force, and the process running, when a second record of a policy's id appears under another key", async () => {
     const kv = await freshBucket([[encodeKey(policy.id), policy]]);
