@@ -210,6 +210,14 @@ const cidr = z.string().refine((value) => {
  */
 export const DEFAULT_MAX_MANAGED_CLIENTS = 1000;
 
+/**
+ * Default and ceiling of `policy.max_policies`. Every policy.updated event lists the ids in force (up to 200
+ * characters each), and the config file's hops may add as many again as the bound: at the ceiling that list stays
+ * under nats-server's default max_payload of 1 MiB, so no change goes unannounced for want of room.
+ */
+const DEFAULT_MAX_POLICIES = 1000;
+const MAX_POLICIES_CEILING = 2000;
+
 /** The shortest client secret a client may have (stsctl hash-secret holds a secret it hashes to it too). */
 export const MIN_CLIENT_SECRET_CHARS = 16;
 
@@ -597,6 +605,18 @@ export const configSchema = z.strictObject({
             .max(3600, "at most 3600 seconds (1 hour): past it, a forbid may go unenforced that long"),
         )
         .default(30),
+      /**
+       * Most policies the set may hold, the config file's hops included. A
+       * Put of a new id past it is refused (failed_precondition): delete one
+       * first. A replica's start is refused when its hops alone compile to
+       * more.
+       */
+      max_policies: z
+        .number()
+        .int()
+        .min(1)
+        .max(MAX_POLICIES_CEILING, `at most ${MAX_POLICIES_CEILING}: each policy.updated event lists every id in force, and must fit in one NATS message`)
+        .default(DEFAULT_MAX_POLICIES),
     })
     .prefault({}),
   /**

@@ -9,7 +9,8 @@ import { status as GrpcStatus } from "@grpc/grpc-js";
  * APIs' answer when the thing a call names does not exist where it must (a policy id no config hop declares, for
  * PolicyService.Reset), so a caller can tell it from a malformed request. The OAuth endpoints never send it.
  * Likewise `failed_precondition`: a well-formed operator call that this deployment cannot carry out as configured
- * (rotating or withdrawing a signing key the issuer reads from keys.jwk_file); retrying it changes nothing.
+ * (rotating or withdrawing a signing key the issuer reads from keys.jwk_file, adding a policy past
+ * policy.max_policies); retrying it changes nothing until the deployment or the set changes.
  */
 export const OAUTH_ERROR_CODES = [
   "invalid_request",

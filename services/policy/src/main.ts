@@ -23,7 +23,7 @@ const READINESS_CHECK_MS = 1_000;
 /** Waits for what the policy service needs (NATS, its bucket, the issuer's revocations, its gRPC identity), then serves. */
 async function serve({ config, breakGlassToken, now }: PolicySettings, logger: Logger): Promise<StartedService> {
   // Before any wait: a config file whose hops cannot be policies is refused at once.
-  const hopPolicies = compileConfigHops(config.policy.hops);
+  const hopPolicies = compileConfigHops(config.policy.hops, config.policy.max_policies);
   if (!breakGlassToken) logger.warn("STS_POLICY_ADMIN_TOKEN is not set: operator calls need an operator's access token, there is no break-glass credential");
 
   const nats = await connectStack("policy", config, logger);
@@ -89,6 +89,7 @@ async function serve({ config, breakGlassToken, now }: PolicySettings, logger: L
           operators,
           logger,
           configPolicies: new Map(hopPolicies.map((p) => [p.id, p])),
+          maxPolicies: config.policy.max_policies,
           ...(config.grpc_tls?.spiffe_ids?.exchanger && { deciderSpiffeId: config.grpc_tls.spiffe_ids.exchanger }),
         }),
       },

@@ -22,6 +22,18 @@ describe("compileConfigHops", () => {
     );
   });
 
+  it("refuses hops that compile to more policies than policy.max_policies, and passes them at the bound", () => {
+    const hops = [
+      { from: "svc-a", to: "svc-b", scopes: ["b"] },
+      { from: "svc-b", to: "svc-c", scopes: ["c", "read:/data"] },
+    ];
+    const count = compileHops(hops).length;
+    expect(compileConfigHops(hops, count)).toHaveLength(count);
+    expect(() => compileConfigHops(hops, count - 1)).toThrow(
+      `policy.hops: the 2 hops compile to ${count} policies, more than policy.max_policies (${count - 1})`,
+    );
+  });
+
   it("names where a text that does not validate goes wrong", () => {
     expect(policyProblem("permit(principal, action, resource) when { context.nope };", "p1")).toMatch(/^invalid policy: line 1, column \d+: /);
     expect(policyProblem("permit(principal, action, resource);", "p1")).toBeUndefined();

@@ -19,10 +19,15 @@ export function policyProblem(text: string, id: string): string | undefined {
 /**
  * The config file's hops compiled into policies (see compileHops), each checked as Put checks a text. Throws, naming
  * each hop by its place in the file, when one compiles to a policy that may not be stored: the file is refused at
- * start, as a malformed hop is, rather than seeded with a policy that Put would refuse and Reset could not restore.
+ * start, as a malformed hop is, rather than seeded with a policy that Put would refuse and Reset could not restore;
+ * likewise when the hops compile to more than `maxPolicies` (policy.max_policies) policies.
  */
-export function compileConfigHops(hops: readonly HopDeclaration[]): CompiledPolicy[] {
+export function compileConfigHops(hops: readonly HopDeclaration[], maxPolicies = Infinity): CompiledPolicy[] {
   const policies = compileHops(hops);
+  // Checked before any text: seeding past the bound would leave no room for an operator's Put.
+  if (policies.length > maxPolicies) {
+    throw new TypeError(`policy.hops: the ${hops.length} hops compile to ${policies.length} policies, more than policy.max_policies (${maxPolicies})`);
+  }
   const problems = policies.flatMap((policy) => {
     const problem = policyProblem(policy.text, policy.id);
     if (!problem) return [];

@@ -64,8 +64,8 @@ interface Replica {
   stop(): Promise<void>;
 }
 
-/** Starts a replica whose config file declares `configPolicies`. */
-async function startReplica(configPolicies: ReadonlyMap<string, CompiledPolicy> = new Map()): Promise<Replica> {
+/** Starts a replica whose config file declares `configPolicies`, its policy.max_policies set from the count it finds in force. */
+async function startReplica(configPolicies: ReadonlyMap<string, CompiledPolicy> = new Map(), maxPolicies = (_held: number) => 1000): Promise<Replica> {
   const nats = await connectNats({ servers: server.url, name: "policy-replica" });
   const kv = await openBucket(nats, BUCKET, { owner: true, history: 10 });
   const cache = new KvCache(kv, { parse: parseStoredPolicy, invalid: "keep-previous", logger });
@@ -78,7 +78,12 @@ async function startReplica(configPolicies: ReadonlyMap<string, CompiledPolicy> 
   const store = new PolicyStore(kv, () => 1_700_000_000);
   const grpc = await startGrpcServer({
     port: 0,
-    services: [{ definition: proto.sts.policy.v1.PolicyService.service, implementation: policyService({ live, store, operators, logger, configPolicies }) }],
+    services: [
+      {
+        definition: proto.sts.policy.v1.PolicyService.service,
+        implementation: policyService({ live, store, operators, logger, configPolicies, maxPolicies: maxPolicies(live.list().length) }),
+      },
+    ],
     logger,
   });
   const client = new proto.sts.policy.v1.PolicyService(grpc.address, credentials.createInsecure());
@@ -225,6 +230,25 @@ describe("Put and Delete", () => {
       expect(await bucket.get(encodeKey("p/described"))).toBeNull();
       await replica.call("Put", { policy: { id: "p/described", text: text("F"), description: "Freeze F — see ticket #42" } });
       expect(await replica.call<Policy__Output>("Get", { id: "p/described" })).toMatchObject({ description: "Freeze F — see ticket #42" });
+    } finally {
+      await replica.stop();
+    }
+  });
+
+  it("Put refuses a new id once the set holds policy.max_policies (failed_precondition, nothing stored), still replaces a held one, and adds again after a Delete", async () => {
+    // Room for exactly one more than the bucket holds now.
+    const replica = await startReplica(new Map(), (held) => held + 1);
+    try {
+      await replica.call("Put", { policy: { id: "p/last-room", text: text("G") } });
+      const full = await outcome(replica.call("Put", { policy: { id: "p/no-room", text: text("H") } }));
+      expect(full).toMatch(/^failed_precondition: the policy set holds its maximum of \d+ policies \(policy\.max_policies\)/);
+      expect(await bucket.get(encodeKey("p/no-room"))).toBeNull();
+      // A new version of a held policy does not grow the set.
+      await replica.call("Put", { policy: { id: "p/last-room", text: text("I") } });
+      expect(await replica.call<Policy__Output>("Get", { id: "p/last-room" })).toMatchObject({ text: text("I") });
+      await replica.call("Delete", { id: "p/last-room" });
+      await replica.call("Put", { policy: { id: "p/no-room", text: text("H") } });
+      await replica.call("Delete", { id: "p/no-room" });
     } finally {
       await replica.stop();
     }

@@ -42,6 +42,8 @@ export interface PolicyServiceDeps {
   deciderSpiffeId?: string;
   /** The policies this replica's config file declares (its hops, compiled at start), by id: what Reset hands back to. */
   configPolicies: ReadonlyMap<string, CompiledPolicy>;
+  /** policy.max_policies: a Put adding an id to a set this large is refused. */
+  maxPolicies: number;
 }
 
 /** Converts the wire request into the engine's input, refusing malformed ones. */
@@ -149,6 +151,14 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
         checkPolicyId(p.id);
         checkDescription(p.description);
         checkPolicyText(p.text, p.id);
+        // Replacing a policy never grows the set; another replica's concurrent Put may pass it by one, which the
+        // ceiling's headroom absorbs (config schema).
+        if (!live.get(p.id) && live.list().length >= deps.maxPolicies) {
+          throw new OAuthError(
+            "failed_precondition",
+            `the policy set holds its maximum of ${deps.maxPolicies} policies (policy.max_policies): delete one first`,
+          );
+        }
         const revision = await store.put({ id: p.id, text: p.text, description: p.description }, operator, expectedRevision(req.expected_revision));
         ctx.logger.info({ policy_id: p.id, revision: revision.toString(), operator: operator.sub, client_id: operator.client_id }, "policy written");
         // Answer once this replica runs the new set, so "the next exchange" sees it, and the change's record is stored.

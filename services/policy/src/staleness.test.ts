@@ -97,7 +97,10 @@ beforeAll(async () => {
   server = await startGrpcServer({
     port: 0,
     services: [
-      { definition: proto.sts.policy.v1.PolicyService.service, implementation: policyService({ live, store, operators, logger, configPolicies: new Map() }) },
+      {
+        definition: proto.sts.policy.v1.PolicyService.service,
+        implementation: policyService({ live, store, operators, logger, configPolicies: new Map(), maxPolicies: 1000 }),
+      },
     ],
     logger,
   });
