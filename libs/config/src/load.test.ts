@@ -70,6 +70,12 @@ describe("config", () => {
     expect(problemsOf(() => parseConfig({ clients: [client] }))).toEqual(["clients[0].jwks_uri: jwks and jwks_uri are mutually exclusive (RFC 7591 §2)"]);
   });
 
+  it("refuses a public client (token_endpoint_auth_method none): no grant here takes one, so it could never get a token", () => {
+    expect(problemsOf(() => parseConfig({ clients: [{ client_id: "public-app", token_endpoint_auth_method: "none" }] }))).toEqual([
+      "clients[0].token_endpoint_auth_method: none is not supported: every grant here needs an authenticated client",
+    ]);
+  });
+
   it("refuses a client's private or symmetric key in jwks, naming the key's path and members, never their values", () => {
     const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
     const pub = { ...publicKey.export({ format: "jwk" }), kid: "pub" };

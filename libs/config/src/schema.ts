@@ -294,6 +294,14 @@ export const clientSchema = z
     if (secretMethod && !c.client_secret && !c.client_secret_hash) {
       ctx.addIssue({ code: "custom", path: ["client_secret"], message: `required for ${c.token_endpoint_auth_method}` });
     }
+    // RFC 7591 names it, but no grant here takes a client that proves nothing: such a client could never get a token.
+    if (c.token_endpoint_auth_method === "none") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["token_endpoint_auth_method"],
+        message: "none is not supported: every grant here needs an authenticated client",
+      });
+    }
     if (c.token_endpoint_auth_method === "private_key_jwt" && !c.jwks && !c.jwks_uri) {
       ctx.addIssue({ code: "custom", path: ["jwks"], message: "private_key_jwt needs jwks or jwks_uri" });
     }

@@ -381,6 +381,7 @@ describe("client management", () => {
     const many = (n: number, make: (i: number) => string) => Array.from({ length: n }, (_, i) => make(i));
     const templates = (names: number, patterns: number) => Object.fromEntries(many(names, (i) => `t${i}:`).map((name) => [name, many(patterns, () => "read")]));
     const refusals: Array<[Record<string, unknown>, string]> = [
+      [{ token_endpoint_auth_method: "none" }, "token_endpoint_auth_method: none is not supported: every grant here needs an authenticated client"],
       [{ client_name: "n".repeat(clientNameChars + 1) }, `client_name: at most ${clientNameChars} characters`],
       [{ jwks: keys(jwksKeys + 1) }, `jwks: at most ${jwksKeys} keys`],
       [{ scope: many(entries + 1, () => "read") }, `scope: at most ${entries} entries`],
@@ -489,7 +490,7 @@ describe("client management", () => {
     // The file now declares every other client it declared so far, but not this one.
     const stillDeclared = [...cache.values()]
       .filter((c) => c.seed_digest !== undefined && c.client_id !== id)
-      .map((c) => clientSchema.parse({ client_id: c.client_id, token_endpoint_auth_method: "none" }));
+      .map((c) => clientSchema.parse({ client_id: c.client_id, client_secret: "only-the-id-matters-here" }));
     const retiredSubjects: string[] = [];
     const retired = await registry.retire(stillDeclared, {
       revokeSubject: (clientId) => {
