@@ -235,7 +235,8 @@ describe("stsctl", () => {
       },
     ).then(
       ({ stdout }) => ({ code: 0, out: stdout }),
-      (e: { code: number; stderr: string }) => ({ code: e.code, out: e.stderr }),
+      // A denied check (exit 4) answers on standard output; a failure on standard error.
+      (e: { code: number; stderr: string; stdout: string }) => ({ code: e.code, out: e.stderr || e.stdout }),
     );
 
   it("writes and reads policies with an operator's token from STS_POLICY_ACCESS_TOKEN or --access-token-file, recorded under the operator, not the break-glass credential", async () => {
@@ -271,6 +272,48 @@ describe("stsctl", () => {
       expect((await stsctl({}, "policy", "list")).code).toBe(1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("checks what-ifs with `stsctl policy check`: the set in force, a candidate text in place of a policy, the set without one; exit 4 on deny, and nothing changes", async () => {
+    const writer = await writerToken();
+    // A client no other test's policy names, so the freeze below is the only policy that speaks of it.
+    const frozen = await put(writer, "ops/freeze-w", 'forbid (principal == Client::"svc-w", action, resource);');
+    if (!frozen.ok) throw new Error(frozen.failure.description);
+    const readerCredential = await readerToken();
+    const reader = { STS_POLICY_ACCESS_TOKEN: readerCredential };
+    const dir = mkdtempSync(join(tmpdir(), "sts-stsctl-check-"));
+    try {
+      const permit = join(dir, "permit.cedar");
+      writeFileSync(permit, 'permit (principal == Client::"svc-w", action == Action::"exchange", resource == Audience::"svc-y");');
+      const question = ["--client", "svc-w", "--aud", "svc-y", "--sub", "alice"];
+      const candidate = ["--candidate", "ops/try-permit", "--file", permit];
+      // In force: no permit at all, and the freeze.
+      const inForce = await stsctl(reader, "policy", "check", ...question);
+      expect(inForce.code, inForce.out).toBe(4);
+      expect(inForce.out).toMatch(/^deny \(policy revision \d+\)\n/);
+      // A permit tried beside it: the freeze still wins, and names itself.
+      const withPermit = await stsctl(reader, "policy", "check", ...question, ...candidate);
+      expect([withPermit.code, withPermit.out.split("\n")[1]]).toEqual([4, "  decided by: ops/freeze-w"]);
+      // The same without the freeze: allowed by the candidate.
+      const unfrozen = await stsctl(reader, "policy", "check", ...question, ...candidate, "--without", "ops/freeze-w");
+      expect([unfrozen.code, unfrozen.out.split("\n").slice(0, 2)]).toEqual([0, [expect.stringMatching(/^allow /), "  decided by: ops/try-permit"]]);
+      // Leaving out a policy that is not in force, or the candidate itself, is refused rather than answered.
+      expect(await stsctl(reader, "policy", "check", ...question, "--without", "ops/never-written")).toEqual({ code: 1, out: "stsctl: no such policy\n" });
+      expect(await stsctl(reader, "policy", "check", ...question, ...candidate, "--without", "ops/try-permit")).toEqual({
+        code: 1,
+        out: "stsctl: candidate and without name the same policy\n",
+      });
+      expect(await stsctl(reader, "policy", "check", "--client", "svc-w", "--sub", "alice")).toEqual({
+        code: 2,
+        out: "stsctl: check needs --client (the caller) and --aud (the target audience)\n",
+      });
+      // What-ifs change nothing: the freeze is in force, the candidate is not.
+      expect((await list(readerCredential)).map((p) => p.id)).toEqual(expect.arrayContaining(["ops/freeze-w"]));
+      expect((await list(readerCredential)).map((p) => p.id)).not.toContain("ops/try-permit");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await del(writer, "ops/freeze-w");
     }
   });
 

@@ -11,6 +11,8 @@
  *   stsctl policy put    <id> --file F [--description D] [--expected-revision N]
  *   stsctl policy delete <id>
  *   stsctl policy reset  <id> [--expected-revision N] [--json]
+ *   stsctl policy check  --client C --aud A --sub S [--scope "S…"] [--subject-client C] [--iss I] [--subject-scope "S…"]
+ *                        [--subject-aud "A…"] [--actor A]… [--depth N] [--candidate <id> --file F | --without <id>] [--json]
  *   stsctl subject revoke --iss I --sub S [--reason R] [--json]
  *   stsctl keys list     [--json]
  *   stsctl keys rotate   [--json]
@@ -88,6 +90,8 @@ function idAsPositional(argv: string[]): string[] {
 const usage = [
   "usage: stsctl audit <query|tail|lineage <jti>|verify> [--addr host:port] [--tls-ca F --tls-cert F --tls-key F] [--access-token-file F] [--json] [--sub S] [--client C] [--aud A] [--type T] [--since T] [--until T] [--limit N] [--from-seq N]",
   "       stsctl policy <list|get <id>|put <id> --file F [--description D] [--expected-revision N]|delete <id>|reset <id> [--expected-revision N]> [--addr host:port] [--tls-ca F --tls-cert F --tls-key F] [--access-token-file F] [--json]",
+  '       stsctl policy check --client C --aud A --sub S [--scope "S…"] [--subject-client C] [--iss I] [--subject-scope "S…"] [--subject-aud "A…"] [--actor A]… [--depth N]',
+  "                           [--candidate <id> --file F | --without <id>] [...]   (what-if: exit 0 allow, 4 deny; changes nothing)",
   "       stsctl subject revoke --iss I --sub S [--reason R] [--addr host:port] [--tls-ca F --tls-cert F --tls-key F] [--access-token-file F] [--json]",
   "       stsctl keys <list|rotate|withdraw <kid> --reason R> [--addr host:port] [--tls-ca F --tls-cert F --tls-key F] [--access-token-file F] [--json]",
   "       stsctl hash-secret < secret-file     (prints the client_secret_hash of the secret on standard input)",
@@ -132,6 +136,14 @@ function parseCommandLineOrThrow() {
       "access-token-file": { type: "string" },
       iss: { type: "string" },
       reason: { type: "string" },
+      scope: { type: "string" },
+      "subject-client": { type: "string" },
+      "subject-scope": { type: "string" },
+      "subject-aud": { type: "string" },
+      actor: { type: "string", multiple: true, default: [] },
+      depth: { type: "string" },
+      candidate: { type: "string" },
+      without: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -160,7 +172,21 @@ async function main(): Promise<number> {
   if (groupName === "subject")
     return runSubject(command, { json: values.json, iss: values.iss, sub: values.sub, reason: values.reason }, address, channel, metadata, out);
   if (groupName === "policy") {
-    const policyArgs = { json: values.json, file: values.file, description: values.description, expectedRevision: values["expected-revision"] };
+    const check = {
+      client: values.client,
+      audience: values.aud,
+      scope: values.scope,
+      sub: values.sub,
+      subjectClient: values["subject-client"],
+      iss: values.iss,
+      subjectScope: values["subject-scope"],
+      subjectAudience: values["subject-aud"],
+      actors: values.actor,
+      depth: values.depth,
+      candidate: values.candidate,
+      without: values.without,
+    };
+    const policyArgs = { json: values.json, file: values.file, description: values.description, expectedRevision: values["expected-revision"], check };
     return runPolicy(command, arg, policyArgs, address, channel, metadata, out);
   }
   const filter = { sub: values.sub, client_id: values.client, audience: values.aud, type: values.type, since: values.since, until: values.until };

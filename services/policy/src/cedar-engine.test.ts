@@ -359,6 +359,13 @@ describe("PolicyEngine", () => {
     expect(engine.ids()).toEqual(["hop/A/B/exchange", "hop/A/B/scopes", "hop/B/C/exchange", "hop/B/C/scopes"]);
   });
 
+  it("without leaves one policy out without touching the original", () => {
+    const noExchange = engine.without("hop/A/B/exchange");
+    expect(noExchange.decide(input())).toMatchObject({ allow: false });
+    expect([noExchange.holdsId("hop/A/B/exchange"), engine.holdsId("hop/A/B/exchange")]).toEqual([false, true]);
+    expect(engine.decide(input())).toMatchObject({ allow: true, allowedScopes: ["b", "c"] });
+  });
+
   it("keeps each engine's answers while many engines share the preparsed slots", () => {
     const engines = Array.from({ length: 20 }, (_, i) => new PolicyEngine([permitAll(`p${i}`, `@max_depth("${i + 1}")\n`)]));
     for (let round = 0; round < 2; round++) {

@@ -418,8 +418,18 @@ export class PolicyEngine {
 
   /** The same set with one policy added or replaced (what-if); this engine, and the slot it decides from, are untouched. */
   withCandidate(policy: PolicyText): PolicyEngine {
+    return this.#whatIf((texts) => texts.set(policy.id, policy.text));
+  }
+
+  /** The same set without the policy `id` (what if it were deleted); this engine, and its slot, are untouched. */
+  without(id: string): PolicyEngine {
+    return this.#whatIf((texts) => texts.delete(id));
+  }
+
+  /** A what-if engine over a copy of this set's texts that `change` edits. */
+  #whatIf(change: (texts: Map<string, string>) => unknown): PolicyEngine {
     const next = new Map(this.#texts);
-    next.set(policy.id, policy.text);
+    change(next);
     return new PolicyEngine(
       [...next].map(([id, text]) => ({ id, text })),
       { basis: this, whatIf: true },
@@ -429,6 +439,11 @@ export class PolicyEngine {
   /** Whether this engine holds `policy`: its id, with exactly this text. */
   holds(policy: PolicyText): boolean {
     return this.#texts.get(policy.id) === policy.text;
+  }
+
+  /** Whether this engine holds a policy of this id. */
+  holdsId(id: string): boolean {
+    return this.#texts.has(id);
   }
 
   /** Policy ids, sorted. */

@@ -137,7 +137,13 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
         }
         // As Decide: an operator asking "what would happen" must not be told from a set that may be out of date.
         const set = live.inForce();
-        const engine = req.candidate?.text ? set.engine.withCandidate({ id: req.candidate.id, text: req.candidate.text }) : set.engine;
+        let engine = req.candidate?.text ? set.engine.withCandidate({ id: req.candidate.id, text: req.candidate.text }) : set.engine;
+        if (req.without) {
+          checkPolicyId(req.without);
+          if (req.candidate?.text && req.candidate.id === req.without) throw invalidRequest("candidate and without name the same policy");
+          if (!set.engine.holdsId(req.without)) throw noSuchPolicy();
+          engine = engine.without(req.without);
+        }
         return toWire(engine.decide(input), set);
       },
       { name: "Validate", logger },

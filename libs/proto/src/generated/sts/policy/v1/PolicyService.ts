@@ -166,8 +166,9 @@ export interface PolicyServiceClient extends grpc.Client {
   reset(argument: _sts_policy_v1_ResetRequest, callback: grpc.requestCallback<_sts_policy_v1_ResetResponse__Output>): grpc.ClientUnaryCall;
   
   /**
-   * Validate evaluates a request against the active set, or against a
-   * candidate policy text in place of one policy (what-if), changing nothing;
+   * Validate evaluates a request against the active set, or against it with
+   * a candidate policy text in place of one policy, or without one policy
+   * (what-if), changing nothing;
    * temporarily_unavailable as Decide when the replica's copy is out of date.
    */
   Validate(argument: _sts_policy_v1_ValidateRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
@@ -175,8 +176,9 @@ export interface PolicyServiceClient extends grpc.Client {
   Validate(argument: _sts_policy_v1_ValidateRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
   Validate(argument: _sts_policy_v1_ValidateRequest, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
   /**
-   * Validate evaluates a request against the active set, or against a
-   * candidate policy text in place of one policy (what-if), changing nothing;
+   * Validate evaluates a request against the active set, or against it with
+   * a candidate policy text in place of one policy, or without one policy
+   * (what-if), changing nothing;
    * temporarily_unavailable as Decide when the replica's copy is out of date.
    */
   validate(argument: _sts_policy_v1_ValidateRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
@@ -252,8 +254,9 @@ export interface PolicyServiceHandlers extends grpc.UntypedServiceImplementation
   Reset: grpc.handleUnaryCall<_sts_policy_v1_ResetRequest__Output, _sts_policy_v1_ResetResponse>;
   
   /**
-   * Validate evaluates a request against the active set, or against a
-   * candidate policy text in place of one policy (what-if), changing nothing;
+   * Validate evaluates a request against the active set, or against it with
+   * a candidate policy text in place of one policy, or without one policy
+   * (what-if), changing nothing;
    * temporarily_unavailable as Decide when the replica's copy is out of date.
    */
   Validate: grpc.handleUnaryCall<_sts_policy_v1_ValidateRequest__Output, _sts_policy_v1_Decision>;

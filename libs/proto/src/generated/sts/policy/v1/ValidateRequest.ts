@@ -9,6 +9,12 @@ export interface ValidateRequest {
    * Candidate policy to evaluate in place of the stored one with the same id.
    */
   'candidate'?: (_sts_policy_v1_Policy | null);
+  /**
+   * A policy id to leave out of the set (what if it were deleted): not_found
+   * (NOT_FOUND) when none of that id is in force, invalid_request when it is
+   * the candidate's id. Empty: nothing left out.
+   */
+  'without'?: (string);
 }
 
 export interface ValidateRequest__Output {
@@ -17,4 +23,10 @@ export interface ValidateRequest__Output {
    * Candidate policy to evaluate in place of the stored one with the same id.
    */
   'candidate': (_sts_policy_v1_Policy__Output | null);
+  /**
+   * A policy id to leave out of the set (what if it were deleted): not_found
+   * (NOT_FOUND) when none of that id is in force, invalid_request when it is
+   * the candidate's id. Empty: nothing left out.
+   */
+  'without': (string);
 }
