@@ -3,6 +3,8 @@
  * API: grpc.health.v1 (NOT_SERVING until the service says it is ready, while a
  * dependency is down, and while its identity is withdrawn), server reflection,
  * a small receive limit, a bounded age for TLS connections, and graceful shutdown.
+ * On TLS material that rotates, it terminates TLS itself (tls-listener.ts), so
+ * that a new CA bundle or a withdrawn identity reaches the open connections.
  */
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -10,7 +12,8 @@ import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import { LOADER_OPTIONS, PROTO_DIR } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
-import { identityOf } from "./tls.js";
+import { identityOf, rotatingServerTlsOf } from "./tls.js";
+import { TlsListener } from "./tls-listener.js";
 
 /** Largest request accepted by default: tokens are small; bigger input is refused before parsing. */
 export const DEFAULT_MAX_RECEIVE_BYTES = 64 * 1024;
@@ -60,7 +63,9 @@ export interface GrpcServerOptions {
   maxReceiveMessageLength?: number;
   /**
    * TLS (see grpcCredentials); plaintext when absent. When its identity can be withdrawn (openGrpcCredentials with the
-   * Workload API), the server reports NOT_SERVING and closes its open connections for as long as it is.
+   * Workload API), the server reports NOT_SERVING and closes its open connections for as long as it is. When its CA
+   * bundle rotates (reload_interval, the Workload API), the open connections whose peer chain does not reach the new
+   * bundle are closed.
    */
   credentials?: grpc.ServerCredentials;
   /** Age of a TLS connection at which the server sends GOAWAY; default {@link MAX_CONNECTION_AGE_MS} (tests shorten it). */
@@ -108,12 +113,19 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     new ReflectionService(pkg).addToServer(server);
   }
   const host = options.host ?? "127.0.0.1";
-  const target = `${host}:${options.port}`;
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(target, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
-  });
-  // drain() takes the port as bound: as given, or for port 0 the one picked (grpc-js then brackets an IPv6 host).
-  const drainTarget = options.port !== 0 ? target : host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  const rotating = rotatingServerTlsOf(credentials);
+  // grpc-js's own listener keeps a connection whatever its certificate provider says later; this one closes those
+  // whose peer no longer chains to a rotated bundle, and all of them while the identity is withdrawn.
+  const injector = rotating && server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const listener =
+    rotating && injector
+      ? await TlsListener.listen({ ...rotating, host, port: options.port, accept: (socket) => injector.injectConnection(socket) })
+      : undefined;
+  const port =
+    listener?.port ??
+    (await new Promise<number>((resolve, reject) => {
+      server.bindAsync(`${host}:${options.port}`, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
+    }));
   const identity = identityOf(credentials);
   let wanted = false;
   let serving: boolean | undefined;
@@ -125,14 +137,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     for (const n of ["", ...names]) health.setStatus(n, next ? "SERVING" : "NOT_SERVING");
     options.logger.info({ serving: next, ...(!held && { identity: "withdrawn" }) }, "health changed");
   };
-  // grpc-js keeps open connections whatever the certificate provider says later: a withdrawn identity would only stop
-  // new ones. So they are closed here, at once (grace 0: a call under way over them fails), and the callers dial anew,
-  // which fails until an identity is back.
-  const unsubscribe =
-    identity?.subscribe((held) => {
-      report();
-      if (!held) server.drain(drainTarget, 0);
-    }) ?? (() => undefined);
+  // The listener closes the connections of a withdrawn identity (a call under way over them fails), and refuses new
+  // ones until an identity is back; the health follows it here.
+  const unsubscribe = identity?.subscribe(report) ?? (() => undefined);
   return {
     port,
     address: `${host}:${port}`,
@@ -144,6 +151,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     },
     async shutdown(graceMs = 5000) {
       unsubscribe();
+      listener?.close();
       for (const n of ["", ...names]) health.setStatus(n, "NOT_SERVING");
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
@@ -155,6 +163,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
           resolve();
         });
       });
+      // Handshakes still under way are no session of the server's to close.
+      listener?.destroyConnections();
     },
   };
 }

@@ -63,6 +63,32 @@ export function identityOf(credentials: grpc.ServerCredentials | grpc.ChannelCre
   return identities.get(credentials);
 }
 
+/** TLS material that rotates (files with reload_interval, the Workload API), as a listener that terminates TLS itself follows it. */
+export interface RotatingMaterial {
+  /** The set in use, or the last one while the identity is withdrawn. */
+  readonly material: TlsMaterial;
+  held(): boolean;
+  /** Calls `listener` with each set applied, and with undefined at each withdrawal; returns how to stop. */
+  watchMaterial(listener: (material: TlsMaterial | undefined) => void): () => void;
+}
+
+/** How a server made with credentials whose material rotates takes its connections. */
+export interface RotatingServerTls {
+  material: RotatingMaterial;
+  requireClientCert: boolean;
+}
+
+/** The rotating material behind server credentials made here. */
+const rotatingServers = new WeakMap<grpc.ServerCredentials, RotatingServerTls>();
+
+/**
+ * The rotating material behind server credentials made here, undefined for any other (plaintext, files read once):
+ * startGrpcServer terminates TLS itself for these, to re-check open connections when the CA bundle rotates.
+ */
+export function rotatingServerTlsOf(credentials: grpc.ServerCredentials): RotatingServerTls | undefined {
+  return rotatingServers.get(credentials);
+}
+
 /** SPIFFE-ID §2.3: the longest SPIFFE ID and trust domain name a validator need accept, in bytes (all ASCII). */
 const MAX_SPIFFE_ID_LENGTH = 2048;
 const MAX_TRUST_DOMAIN_LENGTH = 255;
@@ -128,13 +154,14 @@ export function requireSpiffeId(expected: string): (host: string, peer: PeerCert
  * the one in use is withdrawn. A source that has to be polled (the files) is watched only while grpc-js holds a
  * listener: a server or channel that shuts down leaves no timer behind.
  */
-export class MaterialProvider implements grpc.experimental.CertificateProvider, IdentityState {
+export class MaterialProvider implements grpc.experimental.CertificateProvider, IdentityState, RotatingMaterial {
   #current: TlsMaterial;
   #withdrawn = false;
   #stopWatching: (() => void) | undefined;
   readonly #ca = new Set<grpc.experimental.CaCertificateUpdateListener>();
   readonly #identity = new Set<grpc.experimental.IdentityCertificateUpdateListener>();
   readonly #holders = new Set<(held: boolean) => void>();
+  readonly #watchers = new Set<(material: TlsMaterial | undefined) => void>();
 
   /** `watch`, when given, starts watching from the material in use, handing each new set to `apply`, and returns how to stop. */
   constructor(
@@ -151,6 +178,7 @@ export class MaterialProvider implements grpc.experimental.CertificateProvider, 
     this.#withdrawn = false;
     for (const l of this.#ca) l({ caCertificate: next.ca });
     for (const l of this.#identity) l(this.#identityUpdate());
+    for (const l of [...this.#watchers]) l(next);
     if (wasWithdrawn) for (const l of [...this.#holders]) l(true);
   }
 
@@ -162,11 +190,26 @@ export class MaterialProvider implements grpc.experimental.CertificateProvider, 
     if (this.#withdrawn) return;
     this.#withdrawn = true;
     for (const l of this.#identity) l(null);
+    for (const l of [...this.#watchers]) l(undefined);
     for (const l of [...this.#holders]) l(false);
   }
 
   held(): boolean {
     return !this.#withdrawn;
+  }
+
+  get material(): TlsMaterial {
+    return this.#current;
+  }
+
+  /** Also keeps a polled source (the files) watched for as long as `listener` is registered. */
+  watchMaterial(listener: (material: TlsMaterial | undefined) => void): () => void {
+    this.#watchers.add(listener);
+    this.#listened();
+    return () => {
+      this.#watchers.delete(listener);
+      this.#listened();
+    };
   }
 
   subscribe(listener: (held: boolean) => void): () => void {
@@ -180,7 +223,7 @@ export class MaterialProvider implements grpc.experimental.CertificateProvider, 
 
   /** Watches while anyone listens, stops when the last listener goes. */
   #listened(): void {
-    const listening = this.#ca.size + this.#identity.size > 0;
+    const listening = this.#ca.size + this.#identity.size + this.#watchers.size > 0;
     if (listening && !this.#stopWatching && this.watch) this.#stopWatching = this.watch(this.#current, (next) => this.apply(next));
     if (!listening && this.#stopWatching) {
       this.#stopWatching();
@@ -234,8 +277,10 @@ export function providerCredentials(
     if (withdrawable) identities.set(credentials, provider);
     return credentials;
   };
+  const server = followed(grpc.experimental.createCertificateProviderServerCredentials(provider, provider, tls.require_client_cert));
+  rotatingServers.set(server, { material: provider, requireClientCert: tls.require_client_cert });
   return {
-    server: followed(grpc.experimental.createCertificateProviderServerCredentials(provider, provider, tls.require_client_cert)),
+    server,
     channelTo: (service) => followed(grpc.experimental.createCertificateProviderChannelCredentials(provider, provider, verifyOf(tls, service))),
     identity: provider,
     lost: () => !provider.held() && !renewable(),

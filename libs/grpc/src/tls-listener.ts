@@ -1,0 +1,168 @@
+/**
+ * The TLS listener of a gRPC server whose material rotates (grpc_tls with
+ * reload_interval, or the SPIFFE Workload API). grpc-js's own listener checks
+ * a caller's chain at the handshake only, and keeps the connection for as
+ * long as the caller does, whatever the trust bundle becomes. This one
+ * terminates TLS itself and hands each verified connection to the server
+ * (grpc-js's connection injector), so that it keeps a hold on them:
+ *
+ * - when a rotation changes the CA bundle, each open connection whose peer
+ *   chain does not reach the new bundle is closed at once, calls under way
+ *   included, so that a CA taken out of the bundle stops vouching for anyone
+ *   then, not at each connection's maximum age; a handshake begun under the
+ *   old bundle is checked against the new one as it completes;
+ * - while the identity is withdrawn, every connection is refused before any
+ *   TLS byte, and the open ones are closed.
+ */
+import type { X509Certificate } from "node:crypto";
+import type { Socket } from "node:net";
+import { createServer } from "node:tls";
+import type { Server as TlsServer, TLSSocket } from "node:tls";
+import { bundleCertificates, peerChainReaches } from "./peer-chain.js";
+import type { RotatingServerTls } from "./tls.js";
+import type { TlsMaterial } from "./tls-material.js";
+
+/** Options of {@link TlsListener.listen}. */
+export interface TlsListenerOptions extends RotatingServerTls {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Takes a connection that passed the handshake and the checks (the gRPC server's connection injector). */
+  accept(socket: TLSSocket): void;
+}
+
+/** A connection's two ends, the same on the TCP socket a listener accepts and on the TLS socket made of it. */
+const endsOf = (socket: Socket): string => `${socket.localAddress}:${socket.localPort} ${socket.remoteAddress}:${socket.remotePort}`;
+
+/** A listening TLS server whose connections follow the material's rotations and withdrawals. */
+export class TlsListener {
+  readonly #server: TlsServer;
+  readonly #requireClientCert: boolean;
+  readonly #held: () => boolean;
+  #material: TlsMaterial;
+  /** The CA bundle in use, parsed when first needed after it changed. */
+  #bundle: X509Certificate[] | undefined;
+  /** Counts the rotations that changed the CA bundle: a handshake begun under an earlier count was verified against an earlier bundle. */
+  #bundleGeneration = 0;
+  /** The bundle count each connection still in its handshake was accepted under, by its ends. */
+  readonly #handshaking = new Map<string, number>();
+  /** Every TCP connection accepted and not yet closed, for a shutdown to end. */
+  readonly #sockets = new Set<Socket>();
+  /** The connections handed to the gRPC server. */
+  readonly #connections = new Set<TLSSocket>();
+  #unwatch: () => void = () => undefined;
+
+  private constructor(options: TlsListenerOptions) {
+    const { material, requireClientCert } = options;
+    this.#requireClientCert = requireClientCert;
+    this.#held = () => material.held();
+    this.#material = material.material;
+    const { cert, key, ca } = this.#material;
+    // grpc-js's own secure server asks for a client certificate, and requires it, exactly when require_client_cert says so.
+    this.#server = createServer({ cert, key, ca, requestCert: requireClientCert, rejectUnauthorized: requireClientCert, ALPNProtocols: ["h2"] });
+    this.#server.prependListener("connection", (socket: Socket) => this.#opened(socket));
+    this.#server.on("secureConnection", (socket: TLSSocket) => {
+      if (this.#admits(socket)) {
+        this.#connections.add(socket);
+        socket.once("close", () => this.#connections.delete(socket));
+        // Errors of a connection are the HTTP/2 session's to report; unhandled, one would crash the process (nodejs/node#35824).
+        socket.on("error", () => undefined);
+        options.accept(socket);
+      } else socket.destroy();
+    });
+    // A refused handshake (no certificate, another CA, plaintext) ends its connection; nothing to add.
+    this.#server.on("tlsClientError", () => undefined);
+    this.#unwatch = material.watchMaterial((next) => (next ? this.#rotate(next) : this.#withdraw()));
+  }
+
+  /** Listens on `host`:`port`; rejects when the port cannot be bound. */
+  static async listen(options: TlsListenerOptions): Promise<TlsListener> {
+    const listener = new TlsListener(options);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        listener.#server.once("error", reject);
+        listener.#server.listen({ host: options.host, port: options.port }, () => {
+          listener.#server.removeListener("error", reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      listener.#unwatch();
+      throw err;
+    }
+    return listener;
+  }
+
+  /** The port listened on. */
+  get port(): number {
+    const address = this.#server.address();
+    return typeof address === "object" && address ? address.port : 0;
+  }
+
+  /** Stops accepting connections and following the material; the open ones are the gRPC server's to close. */
+  close(): void {
+    this.#unwatch();
+    this.#server.close();
+  }
+
+  /** Ends every connection still open, those still in their handshake included (after the gRPC server's shutdown). */
+  destroyConnections(): void {
+    for (const socket of this.#sockets) socket.destroy();
+  }
+
+  /** A TCP connection: refused while there is no identity (a handshake would present a withdrawn one), else noted with the bundle it is verified against. */
+  #opened(socket: Socket): void {
+    if (!this.#held()) {
+      socket.destroy();
+      return;
+    }
+    this.#sockets.add(socket);
+    const ends = endsOf(socket);
+    this.#handshaking.set(ends, this.#bundleGeneration);
+    socket.once("close", () => {
+      this.#sockets.delete(socket);
+      this.#handshaking.delete(ends);
+    });
+  }
+
+  /**
+   * Whether a completed handshake may serve: not while the identity is withdrawn (it began before and presented the
+   * withdrawn certificate), nor when it was verified against a bundle replaced since and its chain does not reach the
+   * one in use.
+   */
+  #admits(socket: TLSSocket): boolean {
+    const ends = endsOf(socket);
+    const acceptedUnder = this.#handshaking.get(ends);
+    this.#handshaking.delete(ends);
+    if (!this.#held()) return false;
+    return acceptedUnder === this.#bundleGeneration || this.#trusted(socket);
+  }
+
+  /** Whether `socket`'s peer chain reaches the CA bundle in use; without client certificates, there is no chain to hold to it. */
+  #trusted(socket: TLSSocket): boolean {
+    if (!this.#requireClientCert) return true;
+    try {
+      this.#bundle ??= bundleCertificates(this.#material.ca);
+    } catch {
+      return false;
+    }
+    return peerChainReaches(socket, this.#bundle);
+  }
+
+  #rotate(material: TlsMaterial): void {
+    const bundleChanged = !material.ca.equals(this.#material.ca);
+    this.#material = material;
+    const { cert, key, ca } = material;
+    this.#server.setSecureContext({ cert, key, ca });
+    if (!bundleChanged) return;
+    this.#bundleGeneration++;
+    this.#bundle = undefined;
+    // A peer whose CA left the bundle keeps no access on the connection it opened before, nor its calls under way.
+    for (const socket of this.#connections) if (!this.#trusted(socket)) socket.destroy();
+  }
+
+  /** The identity was withdrawn: nothing made with it carries anything more, calls under way included. */
+  #withdraw(): void {
+    for (const socket of this.#sockets) socket.destroy();
+  }
+}
