@@ -4,6 +4,7 @@
  * chain once, a connection lasts as long as its peer keeps it alive.
  */
 import { X509Certificate } from "node:crypto";
+import type { Socket } from "node:net";
 import type { DetailedPeerCertificate, TLSSocket } from "node:tls";
 import { svidChainProblem } from "./svid-material.js";
 
@@ -43,3 +44,6 @@ export function peerChainReaches(socket: TLSSocket, bundle: readonly X509Certifi
     return false;
   }
 }
+
+/** A connection's two ends, the same on the TCP socket a listener accepts and on the TLS socket made of it. */
+export const connectionEnds = (socket: Socket): string => `${socket.localAddress}:${socket.localPort} ${socket.remoteAddress}:${socket.remotePort}`;

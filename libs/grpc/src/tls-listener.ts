@@ -18,7 +18,7 @@ import type { X509Certificate } from "node:crypto";
 import type { Socket } from "node:net";
 import { createServer } from "node:tls";
 import type { Server as TlsServer, TLSSocket } from "node:tls";
-import { bundleCertificates, peerChainReaches } from "./peer-chain.js";
+import { bundleCertificates, connectionEnds as endsOf, peerChainReaches } from "./peer-chain.js";
 import type { RotatingServerTls } from "./tls.js";
 import type { TlsMaterial } from "./tls-material.js";
 
@@ -30,9 +30,6 @@ export interface TlsListenerOptions extends RotatingServerTls {
   /** Takes a connection that passed the handshake and the checks (the gRPC server's connection injector). */
   accept(socket: TLSSocket): void;
 }
-
-/** A connection's two ends, the same on the TCP socket a listener accepts and on the TLS socket made of it. */
-const endsOf = (socket: Socket): string => `${socket.localAddress}:${socket.localPort} ${socket.remoteAddress}:${socket.remotePort}`;
 
 /** A listening TLS server whose connections follow the material's rotations and withdrawals. */
 export class TlsListener {

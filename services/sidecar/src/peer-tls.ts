@@ -23,14 +23,23 @@
  * reach the new bundle is closed, so that a CA taken out of it stops vouching
  * for anyone at once, not at each caller's next reconnection.
  */
-import { X509Certificate } from "node:crypto";
+import type { X509Certificate } from "node:crypto";
 import type { ClientRequest } from "node:http";
 import { Agent } from "node:https";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { TLSSocket } from "node:tls";
-import type { ConnectionOptions, DetailedPeerCertificate, Server as TlsServer, TlsOptions } from "node:tls";
-import { HeldSvid, readTlsFiles, currentSpiffeIdOf, requireSpiffeId, svidChainProblem, watchTlsFiles } from "@sts/grpc";
+import type { ConnectionOptions, Server as TlsServer, TlsOptions } from "node:tls";
+import {
+  HeldSvid,
+  bundleCertificates,
+  connectionEnds as endsOf,
+  readTlsFiles,
+  currentSpiffeIdOf,
+  peerChainReaches,
+  requireSpiffeId,
+  watchTlsFiles,
+} from "@sts/grpc";
 import type { ReloadListener, StreamFailure, TlsMaterial, X509Svid, X509SvidStreams } from "@sts/grpc";
 import type { SidecarConfig } from "./config.js";
 
@@ -97,33 +106,6 @@ class RouteAgent extends Agent {
     for (const req of queued) (req.onSocket as (socket: Socket | undefined, err: Error) => void).call(req, undefined, reason);
   }
 }
-
-/** The certificates of a PEM CA bundle (ca_file, or the Workload API's bundle as PEM). */
-function bundleCertificates(pem: Buffer): X509Certificate[] {
-  return (pem.toString("latin1").match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []).map((block) => new X509Certificate(block));
-}
-
-/** More certificates than any chain a handshake accepts (OpenSSL's default depth is 100): a cycle, or garbage. */
-const MAX_CHAIN = 16;
-
-/**
- * Whether the chain `socket`'s peer was verified with at its handshake (as Node reports it, up to its root) is still
- * an X.509-SVID chain `bundle` vouches for, by the rule a Workload API SVID is held to ({@link svidChainProblem}).
- */
-function reachesBundle(socket: TLSSocket, bundle: readonly X509Certificate[], now: number): boolean {
-  const chain: X509Certificate[] = [];
-  const seen = new Set<DetailedPeerCertificate>();
-  // A self-signed certificate is its own issuerCertificate.
-  for (let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true); cert?.raw && !seen.has(cert) && chain.length < MAX_CHAIN;) {
-    seen.add(cert);
-    chain.push(new X509Certificate(cert.raw));
-    cert = cert.issuerCertificate;
-  }
-  return chain.length > 0 && svidChainProblem(chain, bundle, now) === undefined;
-}
-
-/** A connection's two ends, the same on the TCP socket a listener accepts and on the TLS socket made of it. */
-const endsOf = (socket: Socket): string => `${socket.localAddress}:${socket.localPort} ${socket.remoteAddress}:${socket.remotePort}`;
 
 /** A route as PeerTls keeps it: what it hands out, and the means to retire or withdraw it. */
 interface HeldRoute extends RouteTls {
@@ -327,7 +309,7 @@ export class PeerTls {
   #trusted(socket: TLSSocket): boolean {
     try {
       this.#bundle ??= bundleCertificates(this.#material.ca);
-      return reachesBundle(socket, this.#bundle, Date.now());
+      return peerChainReaches(socket, this.#bundle);
     } catch {
       return false;
     }
