@@ -38,9 +38,17 @@ export type InvalidValuePolicy = "forget" | "keep-previous";
 
 /** Options of KvCache. */
 export interface KvCacheOptions<T> {
-  parse: (raw: unknown) => T | undefined;
+  /** Reads a value (JSON) stored under `key`; undefined when it is not one. */
+  parse: (raw: unknown, key: string) => T | undefined;
   /** See {@link InvalidValuePolicy}; every owner chooses. */
   invalid: InvalidValuePolicy;
+  /**
+   * What a value under `key` that is not JSON, or that `parse` refuses, stands for (`created`: when it was written). A
+   * value returned is held like a good one, so that an owner whose records take something away can read the key itself
+   * as the record (a revocation it cannot read must still refuse: `keep-previous` alone holds nothing for a key first
+   * seen unreadable, as every fresh copy sees it). Undefined, or absent: `invalid` applies.
+   */
+  unreadable?: (key: string, created: Date) => T | undefined;
   logger?: NatsLogger;
   /** Only keys matching this filter (NATS wildcards). */
   key?: string;
@@ -54,6 +62,12 @@ export interface KvCacheOptions<T> {
 
 /** Default of {@link KvCacheOptions.probeIntervalMs}: one STREAM.INFO per copy every few seconds. */
 export const DEFAULT_PROBE_INTERVAL_MS = 5_000;
+
+/**
+ * Probe periods a watch may take to deliver a write the bucket held before it is deemed stalled and made anew: a stall
+ * then heals in a few probe periods, inside a reader's staleness bound, instead of failing its requests closed.
+ */
+const STALLED_PROBES = 2;
 
 /** A watch-fed map of one bucket. */
 export class KvCache<T> {
@@ -78,13 +92,15 @@ export class KvCache<T> {
   /** A probe's last sequence not yet applied, and when it was read: confirmed once the watch reaches it. */
   #pending: { seq: number; at: number } | undefined;
   readonly #probe: NodeJS.Timeout;
+  readonly #probeIntervalMs: number;
 
   constructor(kv: KV, options: KvCacheOptions<T>) {
     this.#kv = kv;
     this.#o = options;
     this.#ready = new Promise((r) => (this.#markReady = r));
     // Never keeps a process alive; a probe that fails (NATS away) confirms nothing, which is the point.
-    this.#probe = setInterval(() => void this.#compare().catch(() => undefined), options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS).unref();
+    this.#probeIntervalMs = options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
+    this.#probe = setInterval(() => void this.#compare().catch(() => undefined), this.#probeIntervalMs).unref();
     this.#stopListening =
       connectionOf(kv)?.onStatusChange((connected) => {
         if (connected) this.#retire();
@@ -162,8 +178,16 @@ export class KvCache<T> {
     // With a key filter, the stream's last write may be one this copy never receives: no sequence confirms it. A copy
     // still loading (after a reconnect, its revision from before) is confirmed by its load.
     if (this.#o.key !== undefined || this.#seen !== undefined) return;
-    if (state.messages === 0 || state.last_seq <= this.#revision) this.#confirmedAt = at;
-    else this.#pending ??= { seq: state.last_seq, at };
+    if (state.messages === 0 || state.last_seq <= this.#revision) {
+      this.#confirmedAt = at;
+    } else if (this.#pending && at - this.#pending.at > STALLED_PROBES * this.#probeIntervalMs) {
+      // A write the bucket held probes ago never came: the watch stalled with the connection up (its consumer lost on a
+      // cluster node that restarted), which nats.js notices only after two missed idle heartbeats of 30 s each.
+      this.#o.logger?.warn({ bucket: this.#o.name, behind: state.last_seq - this.#revision }, "KV watch stalled: reading the bucket again");
+      this.#retire();
+    } else {
+      this.#pending ??= { seq: state.last_seq, at };
+    }
   }
 
   /**
@@ -187,15 +211,20 @@ export class KvCache<T> {
     }
     let value: T | undefined;
     try {
-      value = this.#o.parse(e.json());
+      value = this.#o.parse(e.json(), e.key);
     } catch {
       value = undefined;
     }
     if (value === undefined) {
-      const forget = this.#o.invalid === "forget";
-      this.#o.logger?.warn({ key: e.key, bucket: this.#o.name, held: forget ? "forgotten" : "previous value kept" }, "KV value skipped: not valid");
-      if (forget && this.#map.delete(e.key)) this.#emit(e.key, undefined, e.revision, e.created);
-      return;
+      value = this.#o.unreadable?.(e.key, e.created);
+      if (value !== undefined) {
+        this.#o.logger?.warn({ key: e.key, bucket: this.#o.name, held: "as unreadable" }, "KV value not valid: held as its owner reads an unreadable one");
+      } else {
+        const forget = this.#o.invalid === "forget";
+        this.#o.logger?.warn({ key: e.key, bucket: this.#o.name, held: forget ? "forgotten" : "previous value kept" }, "KV value skipped: not valid");
+        if (forget && this.#map.delete(e.key)) this.#emit(e.key, undefined, e.revision, e.created);
+        return;
+      }
     }
     if (this.#o.keep && !this.#o.keep(value)) {
       // Said like a delete: a listener indexing the values must not keep the one this replaced.
@@ -269,6 +298,8 @@ export class KvCache<T> {
   /** Stops watching. */
   stop(): void {
     this.#stopped = true;
+    // Retires a watch still being made too: nobody reads this copy, and its consumer would stay on the server for good.
+    this.#retired++;
     clearInterval(this.#probe);
     this.#stopListening();
     this.#stopWatch?.();

@@ -23,6 +23,7 @@ import {
   openBucket,
 } from "./index.js";
 import type { NatsHandle } from "./index.js";
+import type { KV } from "@nats-io/kv";
 
 /** Node's own check (ES2024, beyond this repository's ES2023 lib). */
 const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
@@ -239,6 +240,60 @@ describe("with a real nats-server", () => {
     expect(cache.confirmedAt).toBeUndefined();
     expect(cache.get("a.1")?.n).toBe(1);
     cache.stop();
+  });
+
+  it("ends a watch it began before it was stopped: a copy given up (a reload that never loaded) leaves no consumer on the server listened to", async () => {
+    const kv = await openBucket(nats, "test_cache_stopped_early");
+    let asked: () => void = () => undefined;
+    const watchAsked = new Promise<void>((r) => (asked = r));
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    let made: Promise<unknown> = Promise.resolve();
+    // The real bucket, its watch held back until the copy is stopped: stop() lands while the watch is being made.
+    const held = new Proxy(kv, {
+      get(target, property) {
+        if (property === "watch") {
+          return (opts: Parameters<KV["watch"]>[0]) => {
+            asked();
+            return (made = gate.then(() => target.watch(opts)));
+          };
+        }
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const cache = new KvCache(held, { parse: (v) => v as { n: number }, invalid: "forget" });
+    await watchAsked;
+    cache.stop();
+    release();
+    await made;
+    // The watch's consumer was made on the server; nobody reads a stopped copy, so nothing may still listen to it (the
+    // server drops a consumer no one listens to after its inactive threshold, and keeps one listened to for good).
+    const consumers = (): Promise<Array<{ push_bound?: boolean }>> => nats.jsm.consumers.list("KV_test_cache_stopped_early").next();
+    expect(await consumers()).toHaveLength(1);
+    await waitFor(async () => (await consumers()).every((c) => c.push_bound !== true), {
+      timeoutMs: 10_000,
+      message: "the stopped copy still listens to its watch's consumer",
+    });
+  });
+
+  it("reads the bucket again when its watch stalls with the connection up (its consumer lost on the server), within probe periods", async () => {
+    const kv = await openBucket(nats, "test_cache_stalled");
+    const cache = new KvCache(kv, { parse: (v) => v as { n: number }, invalid: "forget", probeIntervalMs: 100 });
+    try {
+      await cache.ready();
+      // As when the cluster node holding the watch's consumer restarts while this connection, to another node, stays up.
+      const [consumer] = await nats.jsm.consumers.list("KV_test_cache_stalled").next();
+      expect(consumer).toBeDefined();
+      await nats.jsm.consumers.delete("KV_test_cache_stalled", consumer?.name ?? "");
+      await kv.put("k", JSON.stringify({ n: 1 }));
+      // nats.js itself notices only after two missed idle heartbeats of 30 s: every verifier would answer from (or,
+      // past its staleness bound, refuse for) a copy that misses the write that long.
+      await waitFor(() => cache.get("k")?.n === 1, { timeoutMs: 10_000, message: "the stalled watch was not replaced" });
+      expect(cache.confirmedAt).toBeDefined();
+    } finally {
+      cache.stop();
+    }
   });
 
   it("reports disconnection, reconnects to a restarted server, and fails publishes closed meanwhile", async () => {

@@ -266,4 +266,72 @@ describe("RevocationCache", () => {
     cache.stop();
     await expect(reload).resolves.toBeUndefined();
   });
+
+  it("never lifts a revocation over a value it cannot read: a reload, a restarted replica and the bucket read refuse what is under its key", async () => {
+    const start = Math.floor(Date.now() / 1000);
+    let now = start;
+    const iss = "https://sts";
+    await withCache("test_revocations_unreadable", { now: () => now }, async ({ kv, cache, list }) => {
+      await cache.ready();
+      await list.revoke(record("j-overwritten"));
+      await list.revokeSubject({ iss, sub: "frank", revoked_at: start, exp: start + 600, by: "op" }, undefined);
+      await list.withdrawKey({ iss, kid: "k-overwritten", revoked_at: start, exp: start + 600, by: "op" });
+      await waitFor(() => list.isRevoked("j-overwritten") && list.subjectRevokedAt(iss, "frank") === start && list.isKeyWithdrawn(iss, "k-overwritten"), {
+        timeoutMs: 5_000,
+        message: "the revocations were not seen",
+      });
+      // Written over with what this release cannot read (not JSON, a shape it does not know, a record of another kind),
+      // and written first that way under keys it never held.
+      await kv.put(encodeKey("j-overwritten"), "{half-written");
+      await kv.put(subjectKey(iss, "frank"), JSON.stringify({ iss, sub: "frank", revoked_at: "yesterday" }));
+      await kv.put(keyWithdrawalKey(iss, "k-overwritten"), "\u0000");
+      await kv.put(encodeKey("j-new"), "not json");
+      await kv.put(subjectKey(iss, "gina"), JSON.stringify(record("a token record under a subject's key")));
+      await kv.put(keyWithdrawalKey(iss, "k-new"), JSON.stringify({ iss, kid: "k-new", revoked_at: start }));
+      const refusesAll = (l: RevocationList): boolean =>
+        l.isRevoked("j-overwritten") &&
+        l.isRevoked("j-new") &&
+        (l.subjectRevokedAt(iss, "frank") ?? 0) >= start &&
+        (l.subjectRevokedAt(iss, "gina") ?? 0) >= start &&
+        l.isKeyWithdrawn(iss, "k-overwritten") &&
+        l.isKeyWithdrawn(iss, "k-new");
+      await waitFor(() => refusesAll(list), { timeoutMs: 5_000, message: "the copy took an unreadable value as no revocation" });
+      // The hourly reload reads the bucket into a new copy, which never held the readable values.
+      await cache.reload();
+      expect(refusesAll(list)).toBe(true);
+      // Nor does a replica started now, nor the read a refresh or an assertion grant makes of the bucket itself.
+      const restarted = new RevocationCache(kv, { clockToleranceSeconds: 30, now: () => now });
+      try {
+        await restarted.ready();
+        expect(refusesAll(new RevocationList(kv, restarted))).toBe(true);
+      } finally {
+        restarted.stop();
+      }
+      expect(await list.storedSubjectRevokedAt(iss, "frank")).toBeGreaterThanOrEqual(start);
+      expect(await list.storedSubjectRevokedAt(iss, "gina")).toBeGreaterThanOrEqual(start);
+      // No exp to prune it by: held until its key is written again or deleted.
+      now = start + 86_400;
+      cache.sweep();
+      expect(refusesAll(list)).toBe(true);
+      now = start;
+      expect(list.isRevoked("other")).toBe(false);
+      expect(list.subjectRevokedAt(iss, "other")).toBeUndefined();
+      expect(list.isKeyWithdrawn(iss, "other")).toBe(false);
+      await kv.delete(encodeKey("j-new"));
+      await kv.delete(subjectKey(iss, "gina"));
+      await kv.delete(keyWithdrawalKey(iss, "k-new"));
+      await waitFor(() => !list.isRevoked("j-new") && list.subjectRevokedAt(iss, "gina") === undefined && !list.isKeyWithdrawn(iss, "k-new"), {
+        timeoutMs: 5_000,
+        message: "a deleted unreadable record was not forgotten",
+      });
+      await list.revokeSubject(
+        { iss, sub: "frank", revoked_at: start + 1, exp: start + 600, by: "op" },
+        (await list.storedSubjectRevocation(iss, "frank")).revision,
+      );
+      await waitFor(() => list.subjectRevokedAt(iss, "frank") === start + 1, {
+        timeoutMs: 5_000,
+        message: "a readable record did not replace the unreadable one",
+      });
+    });
+  }, 30_000);
 });

@@ -27,12 +27,32 @@
  * is pruned the same way. So are withdrawn signing keys, indexed by issuer
  * and kid (the record's own fields): their `exp` is when the last token the
  * key could have signed expires.
+ *
+ * A value this release cannot read (not JSON, a shape it does not know, a
+ * record of another kind than its key) still revokes what its key names:
+ * the jti, the subject (every token of it begun until the value was
+ * written) or the signing key. Only the issuer writes the bucket, so such a
+ * value is a half-written record or one of a newer release, and reading it
+ * as no revocation would lift one: at once in a copy that never held the
+ * key's earlier value, which every reload and every restarted replica is.
  */
 import type { KV } from "@nats-io/kv";
-import { BUCKETS, DEFAULT_PROBE_INTERVAL_MS, KvCache, decodeKey } from "@sts/nats";
+import { BUCKETS, DEFAULT_PROBE_INTERVAL_MS, KvCache, decodeKey, isWellFormed } from "@sts/nats";
 import type { NatsLogger } from "@sts/nats";
-import { isKeyWithdrawal, isKeyWithdrawalKey, isSubjectKey, isSubjectRevocation, parseStoredRevocation } from "./revocation-list.js";
-import type { CopyFreshness, KeyWithdrawalRecord, RevocationLookup, RevocationRecord, StoredRevocation, SubjectRevocationRecord } from "./revocation-list.js";
+import {
+  UnreadableRevocation,
+  isKeyWithdrawal,
+  isKeyWithdrawalKey,
+  isSubjectKey,
+  isSubjectRevocation,
+  keyWithdrawalKey,
+  parseRevocationUnder,
+  subjectKey,
+} from "./revocation-list.js";
+import type { CopyFreshness, KeyWithdrawalRecord, RevocationLookup, StoredRevocation, SubjectRevocationRecord } from "./revocation-list.js";
+
+/** What the copy holds under a key: a record, or the mark of one it cannot read. */
+type Held = StoredRevocation | UnreadableRevocation;
 
 /** How often the bucket is read anew by default: an hour, small against the bucket's retention (a day or more). */
 export const DEFAULT_RELOAD_INTERVAL_MS = 60 * 60_000;
@@ -66,8 +86,8 @@ export class RevocationCache implements RevocationLookup, CopyFreshness {
   readonly probeIntervalMs: number;
   readonly #timer: NodeJS.Timeout;
   readonly #sweeper: NodeJS.Timeout;
-  /** Whether a record can still matter to a verifier. */
-  readonly #inUse: (r: StoredRevocation) => boolean;
+  /** Whether a record can still matter to a verifier; one it cannot read has no exp to tell, so always. */
+  readonly #inUse: (r: Held) => boolean;
   #current: Copy;
   /** The copy being loaded, if a reload is under way. */
   #next: Copy | undefined;
@@ -80,7 +100,7 @@ export class RevocationCache implements RevocationLookup, CopyFreshness {
     this.#logger = options.logger;
     const now = options.now ?? ((): number => Math.floor(Date.now() / 1000));
     const retainSeconds = options.clockToleranceSeconds + RETENTION_MARGIN_SECONDS;
-    this.#inUse = (r) => r.exp + retainSeconds > now();
+    this.#inUse = (r) => r instanceof UnreadableRevocation || r.exp + retainSeconds > now();
     this.probeIntervalMs = options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
     this.#current = this.#open();
     this.#stopped = new Promise((resolve) => (this.#stop = resolve));
@@ -93,9 +113,10 @@ export class RevocationCache implements RevocationLookup, CopyFreshness {
   #open(): Copy {
     return new Copy(
       new KvCache(this.#kv, {
-        parse: parseStoredRevocation,
-        // A write this copy cannot read never lifts a revocation it holds.
+        parse: parseRevocationUnder,
+        // A write this copy cannot read never lifts a revocation: its key still revokes what it names.
         invalid: "keep-previous",
+        unreadable: (_key, created) => new UnreadableRevocation(created),
         // A (re)load takes in only records still in use: memory never holds the bucket's whole day.
         keep: this.#inUse,
         name: BUCKETS.revocations,
@@ -140,7 +161,7 @@ export class RevocationCache implements RevocationLookup, CopyFreshness {
     return this.#current.ready();
   }
 
-  /** The revocation under an (already encoded) key. */
+  /** The revocation under an (already encoded) key; undefined for one this release cannot read. */
   get(key: string): StoredRevocation | undefined {
     return this.#current.get(key);
   }
@@ -222,23 +243,30 @@ class IssuerIndex<R extends { iss: string }, V> {
 
 /** One loaded copy of the bucket, indexed by what a token holds: a check encodes and allocates nothing. */
 class Copy {
-  /** Token records by jti, decoded from their keys once, as they arrive. */
-  readonly #tokens = new Map<string, RevocationRecord>();
+  /** Revoked token ids, decoded from their keys once, as they arrive (a record's key says its jti, readable or not). */
+  readonly #tokens = new Set<string>();
   /** Revoked subjects: iss → sub → revoked_at. */
   readonly #subjects = new IssuerIndex<SubjectRevocationRecord, number>((r) => [r.sub, r.revoked_at]);
   /** Withdrawn signing keys: iss → kid. */
   readonly #withdrawn = new IssuerIndex<KeyWithdrawalRecord, true>((r) => [r.kid, true]);
+  /**
+   * Subject and signing-key keys whose value this release cannot read, with when it was written (seconds). Their
+   * names are hashed into the key, so a lookup hashes its names too, only while there are any.
+   */
+  readonly #unreadable = new Map<string, number>();
 
-  constructor(readonly records: KvCache<StoredRevocation>) {
+  constructor(readonly records: KvCache<Held>) {
     records.onChange((key, value) => {
+      if (value instanceof UnreadableRevocation && (isKeyWithdrawalKey(key) || isSubjectKey(key))) this.#unreadable.set(key, value.writtenAt);
+      else this.#unreadable.delete(key);
       if (isKeyWithdrawalKey(key)) {
-        if (value && isKeyWithdrawal(value)) this.#withdrawn.set(key, value);
+        if (value && !(value instanceof UnreadableRevocation) && isKeyWithdrawal(value)) this.#withdrawn.set(key, value);
         else this.#withdrawn.delete(key);
       } else if (isSubjectKey(key)) {
-        if (value && isSubjectRevocation(value)) this.#subjects.set(key, value);
+        if (value && !(value instanceof UnreadableRevocation) && isSubjectRevocation(value)) this.#subjects.set(key, value);
         else this.#subjects.delete(key);
-      } else if (value && !isSubjectRevocation(value) && !isKeyWithdrawal(value)) {
-        this.#tokens.set(decodeKey(key), value);
+      } else if (value) {
+        this.#tokens.add(decodeKey(key));
       } else {
         this.#tokens.delete(decodeKey(key));
       }
@@ -246,11 +274,14 @@ class Copy {
   }
 
   subjectRevokedAt(iss: string, sub: string): number | undefined {
-    return this.#subjects.get(iss, sub);
+    const at = this.#subjects.get(iss, sub);
+    if (at !== undefined || this.#unreadable.size === 0 || !isWellFormed(iss) || !isWellFormed(sub)) return at;
+    return this.#unreadable.get(subjectKey(iss, sub));
   }
 
   isKeyWithdrawn(iss: string, kid: string): boolean {
-    return this.#withdrawn.get(iss, kid) === true;
+    if (this.#withdrawn.get(iss, kid) === true) return true;
+    return this.#unreadable.size > 0 && isWellFormed(iss) && isWellFormed(kid) && this.#unreadable.has(keyWithdrawalKey(iss, kid));
   }
 
   isRevoked(jti: string): boolean {
@@ -258,7 +289,8 @@ class Copy {
   }
 
   get(key: string): StoredRevocation | undefined {
-    return this.records.get(key);
+    const held = this.records.get(key);
+    return held instanceof UnreadableRevocation ? undefined : held;
   }
 
   get size(): number {
@@ -269,7 +301,7 @@ class Copy {
     return this.records.ready();
   }
 
-  forget(drop: (r: StoredRevocation) => boolean): number {
+  forget(drop: (r: Held) => boolean): number {
     // The copy says each forgotten record to onChange as a delete: the indexes above unfile it there.
     return this.records.forget(drop);
   }

@@ -145,10 +145,28 @@ export function parseKeyWithdrawal(raw: unknown): KeyWithdrawalRecord | undefine
   return ok && isCommon(r) ? (raw as KeyWithdrawalRecord) : undefined;
 }
 
-/** Parses any kind of stored revocation. */
-export function parseStoredRevocation(raw: unknown): StoredRevocation | undefined {
-  return parseRevocation(raw) ?? parseSubjectRevocation(raw) ?? parseKeyWithdrawal(raw);
+/** Parses the revocation stored under `key`: only the kind its key is for (a record of another kind is not read). */
+export function parseRevocationUnder(raw: unknown, key: string): StoredRevocation | undefined {
+  if (isKeyWithdrawalKey(key)) return parseKeyWithdrawal(raw);
+  if (isSubjectKey(key)) return parseSubjectRevocation(raw);
+  return parseRevocation(raw);
 }
+
+/**
+ * A value under a revocation's key that this release cannot read. It still revokes what the key names (fail closed):
+ * the jti, the signing key, or the subject's tokens begun until it was written. A class, so no JSON value is one.
+ */
+export class UnreadableRevocation {
+  /** When the value was written (seconds since the epoch, the server's clock). */
+  readonly writtenAt: number;
+
+  constructor(created: Date) {
+    this.writtenAt = secondsOf(created);
+  }
+}
+
+/** A KV entry's write time in seconds, as revocation records count time. */
+const secondsOf = (created: Date): number => Math.floor(created.getTime() / 1000);
 
 /** The part of a NATS connection the guard watches. */
 export interface ConnectionStatus {
@@ -274,16 +292,19 @@ export class RevocationList {
    * cannot answer, invalid_request for a name that is not well-formed Unicode.
    */
   async storedSubjectRevocation(iss: string, sub: string): Promise<StoredSubjectRevocation> {
-    return this.#storedSubject(subjectKey(iss, sub));
+    const { revokedAt, revision } = await this.#storedSubject(subjectKey(iss, sub));
+    return { revokedAt, revision };
   }
 
-  async #storedSubject(key: string): Promise<StoredSubjectRevocation> {
+  /** The entry under a subject's key: its record when readable, its revision, and when it was written (seconds). */
+  async #storedSubject(key: string): Promise<StoredSubjectRevocation & { writtenAt?: number }> {
     try {
       const entry = await this.kv.get(key);
       // A deleted entry is written over with a create, which the client turns into an update of the delete marker.
       if (entry?.operation !== "PUT") return { revokedAt: undefined, revision: undefined };
       // Not JSON: written over like any record that is not a subject's revocation.
-      return { revokedAt: parseSubjectRevocation(jsonOrUndefined(() => entry.json()))?.revoked_at, revision: entry.revision };
+      const revokedAt = parseSubjectRevocation(jsonOrUndefined(() => entry.json()))?.revoked_at;
+      return { revokedAt, revision: entry.revision, writtenAt: secondsOf(entry.created) };
     } catch (err) {
       throw unavailable("revocation store unavailable", err);
     }
@@ -292,8 +313,9 @@ export class RevocationList {
   /**
    * When the subject was revoked, read from the bucket itself rather than this replica's copy: for a grant that
    * would mint from state made before a revocation (a refresh token family, an assertion), where a watch a moment
-   * behind must not let one more token out. Throws temporarily_unavailable when NATS cannot answer, invalid_grant
-   * for a name that is not well-formed Unicode (no revocation could ever name that subject).
+   * behind must not let one more token out. A value under the subject's key that this release cannot read revokes as
+   * of when it was written, as in the watched copy. Throws temporarily_unavailable when NATS cannot answer,
+   * invalid_grant for a name that is not well-formed Unicode (no revocation could ever name that subject).
    */
   async storedSubjectRevokedAt(iss: string, sub: string): Promise<number | undefined> {
     let key: string;
@@ -303,7 +325,8 @@ export class RevocationList {
       if (err instanceof IllFormedStringError) throw invalidGrant("the subject or its issuer is not well-formed Unicode (a lone UTF-16 surrogate)", err);
       throw err;
     }
-    return (await this.#storedSubject(key)).revokedAt;
+    const stored = await this.#storedSubject(key);
+    return stored.revokedAt ?? stored.writtenAt;
   }
 
   /**
