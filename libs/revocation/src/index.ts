@@ -1,4 +1,4 @@
-export { RevocationList, StalenessGuard, keyWithdrawalKey } from "./revocation-list.js";
+export { RevocationList, StalenessGuard, UNREADABLE_WITHDRAWAL_BY, keyWithdrawalKey } from "./revocation-list.js";
 export type { CopyFreshness } from "./revocation-list.js";
 export type {
   ConnectionStatus,

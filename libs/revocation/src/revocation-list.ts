@@ -165,6 +165,9 @@ export class UnreadableRevocation {
   }
 }
 
+/** Who withdrew a key whose withdrawal record cannot be read, as the issuer completing it records them. */
+export const UNREADABLE_WITHDRAWAL_BY = "unknown (unreadable withdrawal record)";
+
 /** A KV entry's write time in seconds, as revocation records count time. */
 const secondsOf = (created: Date): number => Math.floor(created.getTime() / 1000);
 
@@ -344,7 +347,8 @@ export class RevocationList {
 
   /**
    * A signing key's withdrawal as the bucket holds it, read from the bucket itself (the operator's own words, for an
-   * issuer completing a withdrawal that was cut off); throws temporarily_unavailable when NATS cannot answer,
+   * issuer completing a withdrawal that was cut off); a value under its key that cannot be read is one by
+   * {@link UNREADABLE_WITHDRAWAL_BY}, written when the value was; throws temporarily_unavailable when NATS cannot answer,
    * invalid_request for a name that is not well-formed Unicode.
    */
   async storedKeyWithdrawal(iss: string, kid: string): Promise<KeyWithdrawalRecord | undefined> {
@@ -355,7 +359,13 @@ export class RevocationList {
     } catch (err) {
       throw unavailable("revocation store unavailable", err);
     }
-    return entry?.operation === "PUT" ? parseKeyWithdrawal(jsonOrUndefined(() => entry.json())) : undefined;
+    if (entry?.operation !== "PUT") return undefined;
+    const record = parseKeyWithdrawal(jsonOrUndefined(() => entry.json()));
+    if (record) return record;
+    // A value this release cannot read withdraws the kid its key names, as the watched copies read it: the issuer
+    // completes that withdrawal, by nobody it can name, rather than refuse to sign with its key for good.
+    const writtenAt = secondsOf(entry.created);
+    return { iss, kid, revoked_at: writtenAt, exp: writtenAt, by: UNREADABLE_WITHDRAWAL_BY };
   }
 
   /**

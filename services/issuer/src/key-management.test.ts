@@ -18,7 +18,7 @@ import { parseMasterKey } from "@sts/keys";
 import type { SigningKeyRing } from "@sts/keys";
 import { BUCKETS, EVENTS_STREAM, EVENT_TYPES, EventPublisher, connectNats, ensureEventsStream, openBucket } from "@sts/nats";
 import type { NatsHandle } from "@sts/nats";
-import { RevocationCache, RevocationList, keyWithdrawalKey } from "@sts/revocation";
+import { RevocationCache, RevocationList, UNREADABLE_WITHDRAWAL_BY, keyWithdrawalKey } from "@sts/revocation";
 import { startNats, waitFor } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
 import type { Logger } from "@sts/telemetry";
@@ -322,6 +322,18 @@ describe("a withdrawal cut off after its revocation", () => {
     expect(await completeWithdrawals(completion, state)).toEqual([]);
     expect(await completeWithdrawals(completion, state)).toEqual([]);
     expect((await events()).map((e) => [e.type, e.data.kid])).toEqual([["key.withdrawn", kid]]);
+  });
+
+  it("is completed, by nobody it can name, when the kid's record cannot be read: the minter does not stay stopped", async () => {
+    const { ring, deps } = await setup({ t: T });
+    const kid = ring.signingKey().kid;
+    // Half written, or a newer release's shape: it still withdraws the kid its key names.
+    await revocations.kv.put(keyWithdrawalKey(STS, kid), "{half-written");
+    await waitFor(() => revocationCache.isKeyWithdrawn(STS, kid), { timeoutMs: 5_000, message: "the unreadable record withdrew nothing" });
+    expect(await completeWithdrawals({ ...deps, revocations, logger: silent })).toEqual([kid]);
+    expect(ring.signingKey().kid).not.toBe(kid);
+    const stored = (await events()).filter((e) => e.type === "key.withdrawn");
+    expect(stored.map((e) => e.data)).toEqual([expect.objectContaining({ kid, by: UNREADABLE_WITHDRAWAL_BY, successor: ring.signingKey().kid })]);
   });
 
   it("leaves alone a key whose kid another issuer revoked", async () => {
