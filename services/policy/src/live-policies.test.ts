@@ -13,7 +13,7 @@ import type { DecideInput } from "./cedar-engine.js";
 import { LivePolicySet } from "./live-policies.js";
 import type { LivePolicySetOptions } from "./live-policies.js";
 import { policyBucket } from "./policy-bucket.fixture.js";
-import { parseStoredPolicy, parseWatchedPolicy } from "./policy-store.js";
+import { parseStoredPolicy, parseWatchedPolicy, unreadablePolicy } from "./policy-store.js";
 import type { StoredPolicy } from "./policy-store.js";
 import { bucketGeneration, readBucketGeneration } from "./policy-updated.js";
 import type { BucketGeneration, PolicyUpdated } from "./policy-updated.js";
@@ -193,7 +193,7 @@ describe("stored policies written to the bucket around the service (real nats-se
     });
     const log = createLogger("live-policies-test", { level: "error", destination });
     const probe = options.probeIntervalMs !== undefined ? { probeIntervalMs: options.probeIntervalMs } : {};
-    const cache = new KvCache(kv, { parse: parseWatchedPolicy, invalid: "keep-previous", logger: log, ...probe });
+    const cache = new KvCache(kv, { parse: parseWatchedPolicy, unreadable: unreadablePolicy, invalid: "keep-previous", logger: log, ...probe });
     stops.push(() => cache.stop());
     await cache.ready();
     const live = new LivePolicySet(cache, undefined, log, { generation: "g", ...options });
@@ -274,6 +274,20 @@ describe("stored policies written to the bucket around the service (real nats-se
     const { live, errors } = await liveOver(kv);
     expect([live.engine().ids(), live.revision(), live.engine().decide(aToB).allow]).toEqual([[], 0n, false]);
     expect(errors().some((m) => m.includes("not their id's"))).toBe(true);
+  });
+
+  it("keep the set in force when a record is not even JSON (half written, another release's encoding), rather than leave it out", async () => {
+    const kv = await freshBucket([[encodeKey(policy.id), policy]]);
+    const { live, errors } = await liveOver(kv);
+    // Left out, a forbid it carries would simply not exist; a replica started now would never have held it.
+    await kv.put(encodeKey("freeze"), "forbid-in-a-newer-encoding");
+    await waitFor(() => errors().some((m) => m.includes("not policies this release can read")), {
+      timeoutMs: 10_000,
+      message: "the unreadable record was left out",
+    });
+    expect([live.engine().ids(), live.revision()]).toEqual([["a-to-b"], 1n]);
+    await kv.delete(encodeKey("freeze"));
+    await waitFor(() => live.revision() === 3n, { timeoutMs: 10_000, message: "the set did not follow the bucket once the key was removed" });
   });
 
   it("refuse a record under another id's key, even when no other record has its id", async () => {

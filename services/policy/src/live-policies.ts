@@ -151,8 +151,7 @@ export class LivePolicySet implements LivePolicies {
   }
 
   #rebuild(): void {
-    // The watched copy cannot tell its parser the key (KvCache parses values alone), so records written around the
-    // service under another id's key are found here. Like a policy that no longer validates, one cannot simply be left
+    // Records written around the service under another id's key are found here, where the whole set is seen. Like a policy that no longer validates, one cannot simply be left
     // out (it may be a forbid someone meant): the set in force stays (an empty one denies everything) until the key
     // is removed or rewritten.
     const unreadable = this.cache.entries().filter(([, e]) => e.value.unreadable === true);

@@ -14,7 +14,7 @@ import { LivePolicySet } from "./live-policies.js";
 import { bucketGeneration, readBucketGeneration } from "./policy-updated.js";
 import { announceHistory } from "./missed-records.js";
 import { operatorAccess } from "./operator-access.js";
-import { MAX_POLICY_BYTES, MAX_STORED_POLICY_BYTES, PolicyStore, parseWatchedPolicy } from "./policy-store.js";
+import { MAX_POLICY_BYTES, MAX_STORED_POLICY_BYTES, PolicyStore, parseWatchedPolicy, unreadablePolicy } from "./policy-store.js";
 import { policyService } from "./service.js";
 
 /** How often readiness is looked at again: a copy goes stale with time, not with an event. */
@@ -38,6 +38,8 @@ async function serve({ config, breakGlassToken, now }: PolicySettings, logger: L
   const cache = new KvCache(kv, {
     // A record that is no policy is held as a marker, which keeps the set in force (see parseWatchedPolicy).
     parse: parseWatchedPolicy,
+    // Not even JSON (half written, another encoding): a marker too, rather than a record left out.
+    unreadable: unreadablePolicy,
     // Forgetting could lift a forbid; the version this replica last read stays enforced (and the write is logged).
     invalid: "keep-previous",
     logger,

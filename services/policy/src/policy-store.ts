@@ -86,7 +86,12 @@ export function inForce(p: StoredPolicy): boolean {
  * the version before it in force unseen. The marker names no policy id, so the set in force is kept (live-policies.ts).
  */
 export function parseWatchedPolicy(raw: unknown): StoredPolicy {
-  return parseStoredPolicy(raw) ?? { id: "", text: "", description: "", source: "api", updated_at: 0, unreadable: true };
+  return parseStoredPolicy(raw) ?? unreadablePolicy();
+}
+
+/** The marker of a record a watched copy cannot read, JSON or not (KvCache's `unreadable`): see parseWatchedPolicy. */
+export function unreadablePolicy(): StoredPolicy {
+  return { id: "", text: "", description: "", source: "api", updated_at: 0, unreadable: true };
 }
 
 /** The digest of a config version's text, kept in `seed_digest`: the next start rewrites the version when the file's differs. */
