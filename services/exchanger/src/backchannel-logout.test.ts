@@ -9,10 +9,10 @@ import { randomUUID } from "node:crypto";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import type { CryptoKey } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isShownAsWritten, unavailable } from "@sts/errors";
+import { OAuthError, isShownAsWritten, unavailable } from "@sts/errors";
 import type { RevokeSubjectRequest } from "@sts/proto";
 import { createLogger } from "@sts/telemetry";
-import { BACKCHANNEL_LOGOUT_EVENT, BackchannelLogouts, logoutReason } from "./backchannel-logout.js";
+import { BACKCHANNEL_LOGOUT_EVENT, BackchannelLogouts, logoutReason, verifyLogoutToken } from "./backchannel-logout.js";
 import type { BackchannelLogoutDeps } from "./backchannel-logout.js";
 import { TrustedIssuers } from "./trusted-issuers.js";
 
@@ -135,5 +135,55 @@ describe("the reason a logout's revocation records", () => {
     const reason = logoutReason({ ...logout, jti });
     expect(isShownAsWritten(reason)).toBe(true);
     expect(reason).toMatch(/^OpenID Connect back-channel logout \(logout token sha256:[A-Za-z0-9_-]{43}\)$/);
+  });
+});
+
+describe("a logout token the provider signed but that no stack subject could be signed out by (§2.6)", () => {
+  /** A logout token signed by the provider's key, with these header members and claims over the usual ones. */
+  const signed = (header: Record<string, unknown>, claims: Record<string, unknown> = {}): Promise<string> =>
+    new SignJWT({
+      iss: IDP,
+      aud: "mesh-sts",
+      sub: "alice",
+      jti: randomUUID(),
+      iat: now(),
+      exp: now() + 120,
+      events: { [BACKCHANNEL_LOGOUT_EVENT]: {} },
+      ...claims,
+    })
+      .setProtectedHeader({ alg: "ES256", kid: KID, ...header })
+      .sign(key);
+  const verify = (token: string) => verifyLogoutToken(token, trusted, { clockTolerance: 1, now, maxBytes: 8192 });
+  /** What verification threw: an OAuthError's code and description, or the name of anything else (a 500 at the gateway). */
+  const refusal = (token: string): Promise<unknown> =>
+    verify(token).then(
+      () => "verified",
+      (err: unknown) => (err instanceof OAuthError ? [err.code, err.description] : (err as Error).name),
+    );
+
+  it.each<[string, unknown]>([
+    ["a number", 1],
+    ["a list", ["logout+jwt"]],
+    ["an object", { typ: "logout+jwt" }],
+  ])("refuses a typ that is %s as a bad token (invalid_request), not a server_error", async (_, typ) => {
+    expect(await refusal(await signed({ typ }))).toEqual(["invalid_request", "logout_token has a typ other than logout+jwt or JWT"]);
+  });
+
+  it("still takes logout+jwt, JWT or no typ (§2.4), and refuses an access token's", async () => {
+    for (const header of [{ typ: "logout+jwt" }, { typ: "application/logout+jwt" }, { typ: "JWT" }, {}]) {
+      expect(await refusal(await signed(header))).toBe("verified");
+    }
+    expect(await refusal(await signed({ typ: "at+jwt" }))).toEqual(["invalid_request", "logout_token has a typ other than logout+jwt or JWT"]);
+  });
+
+  it.each([
+    ["an escape sequence", "alice\u001b[2J"],
+    ["a C1 control", "alice\u0085"],
+    ["a lone surrogate", "alice\ud800"],
+  ])("refuses a sub holding %s, which no token of this stack names (the exchange refuses it), before anything is revoked", async (_, sub) => {
+    expect(await refusal(await signed({ typ: "logout+jwt" }, { sub }))).toEqual([
+      "invalid_request",
+      "logout_token names a sub holding a control character or broken UTF-16",
+    ]);
   });
 });

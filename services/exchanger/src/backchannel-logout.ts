@@ -16,7 +16,7 @@
  */
 import { createHash } from "node:crypto";
 import { decodeJwt } from "jose";
-import { OAuthError, invalidRequest, isShownAsWritten } from "@sts/errors";
+import { OAuthError, invalidRequest, isCleanText, isShownAsWritten } from "@sts/errors";
 import type { RevokeSubjectRequest, RevokeSubjectResponse__Output } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import { KeySourceUnavailable, MAX_SUBJECT_BYTES, TokenRejected, verifyJwt } from "@sts/jwt";
@@ -81,7 +81,9 @@ export async function verifyLogoutToken(token: string, issuers: TrustedIssuers, 
     throw refused(`failed verification: ${err instanceof TokenRejected ? err.message : "invalid"}`, err);
   }
   const { header, payload } = verified;
-  if (header.typ !== undefined && !LOGOUT_TYPES.has(header.typ.toLowerCase())) throw refused(`has typ ${header.typ}, not logout+jwt`);
+  // The header is the provider's JSON, whatever its type: a typ that is not a string is a bad token, never our 500.
+  const typ: unknown = header.typ;
+  if (typ !== undefined && (typeof typ !== "string" || !LOGOUT_TYPES.has(typ.toLowerCase()))) throw refused("has a typ other than logout+jwt or JWT");
   const events = payload.events;
   const event =
     typeof events === "object" && events !== null && !Array.isArray(events) ? (events as Record<string, unknown>)[BACKCHANNEL_LOGOUT_EVENT] : undefined;
@@ -93,6 +95,9 @@ export async function verifyLogoutToken(token: string, issuers: TrustedIssuers, 
   // No token of ours names a longer subject (the exchange refuses one), and RevokeSubject takes none: a bad token from the
   // provider, never our server_error for it to retry forever.
   if (Buffer.byteLength(payload.sub, "utf8") > MAX_SUBJECT_BYTES) throw refused(`names a sub longer than ${MAX_SUBJECT_BYTES} bytes`);
+  // Nor a sub with a control character or broken UTF-16, which the exchange refuses too: signing it out would revoke
+  // nobody, and write the character into the revocations and the subject.revoked event an auditor's terminal shows.
+  if (!isCleanText(payload.sub)) throw refused("names a sub holding a control character or broken UTF-16");
   if (typeof payload.jti !== "string" || typeof payload.iat !== "number") throw refused("has a malformed jti or iat");
   const until = (typeof payload.exp === "number" ? payload.exp : o.now()) + o.clockTolerance;
   return { iss: issuer.issuer, sub: payload.sub, jti: payload.jti, iat: payload.iat, until };

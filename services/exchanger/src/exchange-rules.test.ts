@@ -11,8 +11,10 @@ import {
   checkMayAct,
   checkNotExpired,
   grantedScopes,
+  mintTimes,
   parseExchangeParams,
   scopesToAsk,
+  subjectNamesProblem,
   tokenTypeFor,
 } from "./exchange-rules.js";
 
@@ -205,5 +207,51 @@ describe("checkNotExpired", () => {
     expect(code(() => checkNotExpired(100, "actor_token", 100))).toBe("invalid_request");
     expect(() => checkNotExpired(100, "actor_token", 101)).toThrow(/actor_token rejected: token expired/);
     expect(code(() => checkNotExpired(101, "subject_token", 100))).toBe("ok");
+  });
+});
+
+describe("subjectNamesProblem: a subject token's names must fit where they go (RFC 8693 §2.2.2)", () => {
+  const names = { sub: "5b7f0c6e-alice", client_id: "web-app", aud: ["edge", "account"], jti: "1f0c" };
+
+  it("takes the names a provider's access token ordinarily carries", () => {
+    expect(subjectNamesProblem(names)).toBeUndefined();
+    expect(subjectNamesProblem({ ...names, aud: "edge", client_id: "" })).toBeUndefined();
+    expect(subjectNamesProblem({ ...names, aud: Array.from({ length: 256 }, (_, i) => `app-${i}`) })).toBeUndefined();
+    expect(subjectNamesProblem({ ...names, client_id: "c".repeat(1024), jti: "j".repeat(1024) })).toBeUndefined();
+  });
+
+  // The policy service answers each of these as a malformed decision request: a deny, which read as invalid_target.
+  it.each<[string, Record<string, unknown>, RegExp]>([
+    ["an empty sub", { sub: "" }, /^sub is empty$/],
+    ["a sub past RevokeSubject's 1,024 bytes", { sub: "é".repeat(513) }, /^sub is longer than 1024 bytes$/],
+    ["an empty audience", { aud: ["edge", ""] }, /^aud holds an empty audience$/],
+    ["more than 256 audiences", { aud: Array.from({ length: 257 }, (_, i) => `app-${i}`) }, /^aud names more than 256 audiences$/],
+    ["an audience that is not a string", { aud: ["edge", 7] }, /^aud is not a string or a list of strings$/],
+    ["an audience past 1,024 characters", { aud: ["edge", "a".repeat(1025)] }, /longer than 1024 characters/],
+    ["a client_id past 1,024 characters", { client_id: "c".repeat(1025) }, /longer than 1024 characters/],
+    ["an empty jti", { jti: "" }, /^jti is empty$/],
+    ["a jti holding a line break", { jti: "1f0c\nforged" }, /control character/],
+    ["a client_id holding a C1 control", { client_id: "web\u0085app" }, /control character/],
+  ])("refuses %s", (_, over, reason) => {
+    // Object.assign: a claim of the wrong type is what a provider may send, whatever the claims type says.
+    expect(subjectNamesProblem(Object.assign({}, names, over))).toMatch(reason);
+  });
+});
+
+describe("mintTimes: the int64 seconds Mint takes", () => {
+  it("holds not_after to the subject's and the actor's exp", () => {
+    expect(mintTimes({ exp: 2000.7, iat: 1000 })).toEqual({ not_after: "2000", origin_iat: "1000" });
+    expect(mintTimes({ exp: 2000, iat: 1000, origin_iat: 900 }, 1500)).toEqual({ not_after: "1500", origin_iat: "900" });
+  });
+
+  it("writes an exp past every safe integer as the largest one, never as 1e+21 (read as 1) or a number the int64 wraps", () => {
+    for (const exp of [2 ** 64 + 4096, 1e21, 1e300]) expect(mintTimes({ exp, iat: 1000 }).not_after).toBe(String(Number.MAX_SAFE_INTEGER));
+  });
+
+  it("refuses a chain said to begin at or before 1970 as a bad subject token", () => {
+    for (const iat of [0, -5, -1e21]) {
+      expect(code(() => mintTimes({ exp: 2000, iat }))).toBe("invalid_request");
+      expect(() => mintTimes({ exp: 2000, iat })).toThrow(/subject_token rejected: iat is not after 1970-01-01/);
+    }
   });
 });

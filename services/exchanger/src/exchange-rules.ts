@@ -4,10 +4,18 @@
  * lifetime. Every refusal here is an OAuthError with the RFC 8693 code.
  */
 import type { OAuthError } from "@sts/errors";
-import { invalidRequest, invalidScope, invalidTarget } from "@sts/errors";
-import { ISSUABLE_TOKEN_TYPES, TOKEN_TYPE, actDepth, begunBy, isMayAct } from "@sts/jwt";
+import { invalidRequest, invalidScope, invalidTarget, isCleanText } from "@sts/errors";
+import { ISSUABLE_TOKEN_TYPES, MAX_SUBJECT_BYTES, TOKEN_TYPE, actDepth, begunBy, isMayAct } from "@sts/jwt";
 import type { AccessTokenClaims, ActClaim, RevocationLookups } from "@sts/jwt";
-import { audiencesWellFormed, intersectScopes, parseScopes, requestedAudiences, resourceWellFormed } from "@sts/scopes";
+import {
+  MAX_DECISION_LIST_LENGTH,
+  MAX_DECISION_NAME_LENGTH,
+  audiencesWellFormed,
+  intersectScopes,
+  parseScopes,
+  requestedAudiences,
+  resourceWellFormed,
+} from "@sts/scopes";
 import type { ExchangeRequest__Output } from "@sts/proto";
 
 /** Token types accepted as subject_token_type / actor_token_type (RFC 8693 §3). */
@@ -52,6 +60,50 @@ export function parseExchangeParams(req: ExchangeRequest__Output, maxTokenBytes:
     audiences,
     scope: parseScopes(req.scope),
   };
+}
+
+// The most the policy service takes in a decision request (MAX_DECISION_*): a longer name, a longer list or an empty
+// entry it answers as a malformed request, a deny that would reach the caller as invalid_target, the target's fault,
+// when it is the subject token's.
+
+/** Whether a name may be carried on: within {@link MAX_DECISION_NAME_LENGTH}, no control character, no broken UTF-16. */
+const carriable = (value: string): boolean => value.length <= MAX_DECISION_NAME_LENGTH && isCleanText(value);
+
+/**
+ * Why a verified subject token's names cannot be carried on, or undefined. A trusted issuer chooses them freely, and
+ * each goes somewhere that takes less than a JWT may hold: `sub` to RevokeSubject (no token of ours is made for a
+ * subject that could never be revoked) and into the new token; `sub`, `client_id` and every `aud` to the policy
+ * service; `jti` into every event as the lineage parent, and all of them to auditors' terminals. A name that does not
+ * fit is the subject token's fault (RFC 8693 §2.2.2), never a target denied.
+ */
+export function subjectNamesProblem(claims: Pick<AccessTokenClaims, "sub" | "client_id" | "aud" | "jti">): string | undefined {
+  if (claims.sub === "") return "sub is empty";
+  if (Buffer.byteLength(claims.sub, "utf8") > MAX_SUBJECT_BYTES) return `sub is longer than ${MAX_SUBJECT_BYTES} bytes`;
+  const aud: unknown = claims.aud;
+  const audiences = typeof aud === "string" ? [aud] : aud;
+  if (!Array.isArray(audiences) || !audiences.every((a): a is string => typeof a === "string")) return "aud is not a string or a list of strings";
+  if (audiences.length > MAX_DECISION_LIST_LENGTH) return `aud names more than ${MAX_DECISION_LIST_LENGTH} audiences`;
+  if (audiences.some((a) => a === "")) return "aud holds an empty audience";
+  if (claims.jti === "") return "jti is empty";
+  const names = [claims.sub, claims.client_id, claims.jti, ...audiences];
+  if (!names.every(carriable)) {
+    return `sub, client_id, jti or aud is longer than ${MAX_DECISION_NAME_LENGTH} characters, or holds a control character or broken UTF-16`;
+  }
+  return undefined;
+}
+
+/**
+ * The times Mint takes (int64 seconds, read back as safe integers) for a token made from a subject and maybe an actor
+ * token: `not_after`, never past either's `exp`, and `origin_iat`, where the subject's chain began. A trusted
+ * issuer's token may say any JSON number: an `exp` past every safe integer (a token that never expires, in effect)
+ * leaves the new token its own lifetime, where written out it would wrap around the int64 (or print as `1e+21`,
+ * read as 1) and be refused as expired; an `iat` not after 1970 says nothing of when the chain began (Mint reads 0 as none).
+ */
+export function mintTimes(subject: Pick<AccessTokenClaims, "exp" | "iat" | "origin_iat">, actorExp?: number): { not_after: string; origin_iat: string } {
+  const began = Math.floor(subject.origin_iat ?? subject.iat);
+  if (!(began > 0)) throw badToken("subject_token", "iat is not after 1970-01-01");
+  const notAfter = Math.floor(Math.min(subject.exp, actorExp ?? Infinity, Number.MAX_SAFE_INTEGER));
+  return { not_after: String(notAfter), origin_iat: String(began) };
 }
 
 /** The party that will act: always the calling client, identified by its id and the issuer that vouches for it. */

@@ -1,5 +1,5 @@
 /** sts.exchange.v1.ExchangeService: RFC 8693 token exchange. */
-import { OAuthError, invalidTarget, isCleanText, unauthorizedClient } from "@sts/errors";
+import { OAuthError, invalidTarget, unauthorizedClient } from "@sts/errors";
 import { authenticateClient } from "@sts/client-auth";
 import type { AuthenticateDeps } from "@sts/client-auth";
 import { unary } from "@sts/grpc";
@@ -7,7 +7,6 @@ import type { CallContext } from "@sts/grpc";
 import {
   KeySourceUnavailable,
   TOKEN_EXCHANGE_GRANT,
-  MAX_SUBJECT_BYTES,
   TokenRejected,
   actDepth,
   actSubjects,
@@ -51,8 +50,10 @@ import {
   checkNotExpired,
   checkMayAct,
   grantedScopes,
+  mintTimes,
   parseExchangeParams,
   scopesToAsk,
+  subjectNamesProblem,
   tokenTypeFor,
 } from "./exchange-rules.js";
 import type { ScopeAllowance } from "./exchange-rules.js";
@@ -125,12 +126,9 @@ async function verifySubject(token: string, deps: ExchangeDeps): Promise<Subject
   const foreign = foreignIssuer(token, deps);
   const { payload: claims, kid } = await verifyPresented(token, "subject_token", deps, foreign);
   checkNotExpired(claims.exp, "subject_token", deps.now());
-  // A trusted issuer may name a subject RevokeSubject could never take: no token of ours is made for it.
-  if (Buffer.byteLength(claims.sub, "utf8") > MAX_SUBJECT_BYTES) throw badToken("subject_token", `sub is longer than ${MAX_SUBJECT_BYTES} bytes`);
-  // A trusted issuer's names are its own choice: a control character or broken UTF-16 in them would reach policy
-  // (which refuses it, as a denial of the target), the events and auditors' terminals. It is the token's fault.
-  const names = [claims.sub, ...(typeof claims.client_id === "string" ? [claims.client_id] : []), ...audienceList(claims.aud)];
-  if (!names.every(isCleanText)) throw badToken("subject_token", "sub, client_id or aud holds a control character or broken UTF-16");
+  // A trusted issuer's names are its own choice, and must fit where they go (RevokeSubject, policy, events) before any is asked.
+  const problem = subjectNamesProblem(claims);
+  if (problem) throw badToken("subject_token", problem);
   if (!foreign) return { claims, kid, origin: subjectIssuer(claims), parentRef: claims.jti, lineage: lineageOf(claims) };
   // Its actors live in another issuer's namespace: carried over, they would read as clients of ours.
   if (claims.act !== undefined) throw badToken("subject_token", "a trusted issuer's token may not carry act");
@@ -261,8 +259,6 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
       origin = verified.origin;
       named = { sub: subject.sub, ref: verified.parentRef };
       checkCallerNotRevoked(client.client_id, deps.issuer, subject.origin_iat ?? subject.iat, deps.revocations);
-      // After every local check, so only tokens the issuer really signed are sent to it; before anything is decided or minted.
-      await checkActiveAtIssuer(params.subjectToken, verified);
       const presentedActor = params.actorToken ? await verifyPresented(params.actorToken, "actor_token", deps) : undefined;
       const actor = presentedActor?.payload;
       if (actor) checkNotExpired(actor.exp, "actor_token", deps.now());
@@ -271,11 +267,17 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
       const act = buildActChain(acting, subject.act);
       const lineage = actor ? lineageWithActor(verified.lineage, actor) : verified.lineage;
       if (!lineage) throw badToken("actor_token", "its lineage and the subject token's together are too long to carry");
+      // Read before any decision: a subject token whose times Mint cannot take is refused here, not after policy allowed it.
+      const times = mintTimes(subject, actor?.exp);
 
       // A scope claim we cannot read is a fault of the subject token (RFC 8693 §2.2.2), not of the request's scope.
       const subjectScopes = tryParseScopes(subject.scope);
       if (!subjectScopes) throw badToken("subject_token", "malformed scope claim");
       const asked = scopesToAsk(params.scope, subjectScopes);
+      // After every local check (the actor token, may_act, the chain, the scope), before anything is decided or minted:
+      // only a request that could succeed sends the user's token to its issuer, and a bad one gets its own error
+      // (invalid_request, invalid_scope), never temporarily_unavailable because the issuer cannot answer just then.
+      await checkActiveAtIssuer(params.subjectToken, verified);
       const subjectAud = audienceList(subject.aud);
       const callerInAudience = subjectAud.includes(client.client_id);
       let allowance: ScopeAllowance | undefined;
@@ -317,7 +319,7 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
         scope: scope.join(" "),
         act: toActor(act),
         // The new token never outlives the one it was made from, nor the actor's own token.
-        not_after: String(Math.floor(Math.min(subject.exp, actor?.exp ?? Infinity))),
+        not_after: times.not_after,
         parent_jti: verified.parentRef,
         requested_token_type: params.requestedTokenType,
         event_type: EVENT_TYPES.TOKEN_EXCHANGED,
@@ -325,7 +327,7 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
         lineage,
         // Where the chain began, carried down every hop: a subject revocation this exchanger has not seen yet (it may
         // answer from its copy for up to revocation_max_staleness) still covers the token it makes now.
-        origin_iat: String(Math.floor(subject.origin_iat ?? subject.iat)),
+        origin_iat: times.origin_iat,
         origin_client_id: originClientOf(verified, client.client_id),
         lineage_kids: lineageKidsFor(
           { kid: verified.kid, claims: subject, foreign: verified.foreign !== undefined },

@@ -12,6 +12,7 @@
  * so no second (JSON) copy is kept that could drift from it.
  */
 import { isCleanText, isWellFormed } from "@sts/errors";
+import { MAX_DECISION_LIST_LENGTH, MAX_DECISION_NAME_LENGTH } from "@sts/scopes";
 
 /** Cedar entity type names used as principal and resource. */
 export const ENTITY_TYPES = {
@@ -53,9 +54,9 @@ export const ANNOTATIONS = {
 } as const;
 
 /** Longest client id, audience, actor, `sub`, `iss` or scope a decision request may carry, in characters. */
-export const MAX_NAME_LENGTH = 1024;
+export const MAX_NAME_LENGTH = MAX_DECISION_NAME_LENGTH;
 /** Most entries in any list of a decision request (scopes, audiences, actors). */
-export const MAX_LIST_LENGTH = 256;
+export const MAX_LIST_LENGTH = MAX_DECISION_LIST_LENGTH;
 
 /** True when `s` may appear as a name in a request or a policy: no control characters, no broken UTF-16, not too long. */
 export function isCleanName(s: string): boolean {

@@ -1,0 +1,9 @@
+/**
+ * The most one policy decision question carries (sts.policy.v1 DecideRequest): the policy service refuses more as a
+ * malformed request, and the exchanger refuses a subject token naming more before it asks, as that token's fault.
+ */
+
+/** Longest client id, audience, actor, `sub`, `iss` or scope a decision request may carry, in characters. */
+export const MAX_DECISION_NAME_LENGTH = 1024;
+/** Most entries in any list of a decision request (scopes, audiences, actors). */
+export const MAX_DECISION_LIST_LENGTH = 256;
