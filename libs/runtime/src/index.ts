@@ -162,6 +162,23 @@ export function runMain(main: () => Promise<void>): void {
     process.exit(1);
   });
 }
+
+/**
+ * The main of a stack service, through {@link runMain}: its settings read (a bad config file ends it), its telemetry
+ * and admin server up, then `serve` started. The admin server answers from before `serve` waits for anything: a probe
+ * refused while the service waits for NATS or its SVID would read as a dead process.
+ */
+export function runService<S extends { config: StsConfig }>(
+  name: string,
+  readSettings: () => S,
+  serve: (settings: S, logger: Logger) => Promise<StartedService>,
+): void {
+  runMain(async () => {
+    const settings = readSettings();
+    const { telemetry, logger } = startTelemetry(name, settings.config);
+    await telemetry.startService(() => serve(settings, logger));
+  });
+}
 export { answerProbe, startAdminServer } from "./admin.js";
 export { natsOptionsOf } from "./nats-options.js";
 export type { AdminChecks, AdminServer, AdminServerOptions } from "./admin.js";

@@ -1,5 +1,5 @@
 /** Audit entry point: config → telemetry, signals and admin server → SQLite projection → NATS consumer → revocations, JWKS → gRPC. */
-import { startTelemetry, connectStack, runMain } from "@sts/runtime";
+import { connectStack, runService } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -72,11 +72,4 @@ async function serve({ config, breakGlassToken, now }: AuditSettings, logger: Lo
   };
 }
 
-async function main(): Promise<void> {
-  const settings = readSettings();
-  const { telemetry, logger } = startTelemetry("audit", settings.config);
-  // Its admin server answers from here on: a probe refused while it waits for NATS would read as a dead process.
-  await telemetry.startService(() => serve(settings, logger));
-}
-
-runMain(main);
+runService("audit", readSettings, serve);

@@ -1,6 +1,6 @@
 /** Exchanger entry point: config → telemetry, signals and admin server → NATS caches → gRPC clients and server. */
 import { Metadata } from "@grpc/grpc-js";
-import { startTelemetry, connectStack, runMain } from "@sts/runtime";
+import { connectStack, runService } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
 import { ASSERTION_ALGORITHMS, maxBodyBytesFor } from "@sts/config";
 import { parseClientRecord } from "@sts/client-auth";
@@ -175,11 +175,4 @@ async function serve({ config, internalAuthorization, now, nowMs, trustedIssuers
   };
 }
 
-async function main(): Promise<void> {
-  const settings = readSettings();
-  const { telemetry, logger } = startTelemetry("exchanger", settings.config);
-  // Its admin server answers from here on: a probe refused while it waits for NATS would read as a dead process.
-  await telemetry.startService(() => serve(settings, logger));
-}
-
-runMain(main);
+runService("exchanger", readSettings, serve);

@@ -1,6 +1,6 @@
 /** Gateway entry point: config → telemetry, signals and admin server → gRPC clients → HTTP server. */
 import { maxBodyBytesFor, maxHeaderBytesFor } from "@sts/config";
-import { startTelemetry, runMain } from "@sts/runtime";
+import { runService } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
 import { checkHealth, createClient, openGrpcCredentials } from "@sts/grpc";
 import { loadClientsProto, loadExchangeProto, loadTokenProto } from "@sts/proto";
@@ -65,11 +65,4 @@ async function serve({ config }: ReturnType<typeof readSettings>, logger: Logger
   };
 }
 
-async function main(): Promise<void> {
-  const settings = readSettings();
-  const { telemetry, logger } = startTelemetry("gateway", settings.config);
-  // Its admin server answers from here on: a probe refused while it waits for its SVID would read as a dead process.
-  await telemetry.startService(() => serve(settings, logger));
-}
-
-runMain(main);
+runService("gateway", readSettings, serve);

@@ -1,5 +1,5 @@
 /** Issuer entry point: config → telemetry, signals and admin server → NATS state → gRPC server. */
-import { startTelemetry, connectStack, runMain } from "@sts/runtime";
+import { connectStack, runService } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
 import { ASSERTION_ALGORITHMS, DEFAULT_MAX_MANAGED_CLIENTS, maxBodyBytesFor } from "@sts/config";
 import { ClientKeySets, KeyServerAddresses, assertionAudiences, jwksUriProblem, parseClientRecord, verifyClientSignedAssertion } from "@sts/client-auth";
@@ -297,11 +297,4 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
   };
 }
 
-async function main(): Promise<void> {
-  const settings = readSettings();
-  const { telemetry, logger } = startTelemetry("issuer", settings.config);
-  // Its admin server answers from here on: a probe refused while it waits for NATS would read as a dead process.
-  await telemetry.startService(() => serve(settings, logger));
-}
-
-runMain(main);
+runService("issuer", readSettings, serve);

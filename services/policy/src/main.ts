@@ -1,5 +1,5 @@
 /** Policy service entry point: config → telemetry, signals and admin server → NATS → seed hops → live engine, records replayed → revocations, JWKS → gRPC. */
-import { startTelemetry, connectStack, runMain } from "@sts/runtime";
+import { connectStack, runService } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
 import { BUCKETS, DEFAULT_PROBE_INTERVAL_MS, EventPublisher, KvCache, encodeKey, openBucket } from "@sts/nats";
 import { StalenessGuard } from "@sts/revocation";
@@ -121,11 +121,4 @@ async function serve({ config, breakGlassToken, now }: PolicySettings, logger: L
   };
 }
 
-async function main(): Promise<void> {
-  const settings = readSettings();
-  const { telemetry, logger } = startTelemetry("policy", settings.config);
-  // Its admin server answers from here on: a probe refused while it waits for NATS would read as a dead process.
-  await telemetry.startService(() => serve(settings, logger));
-}
-
-runMain(main);
+runService("policy", readSettings, serve);
