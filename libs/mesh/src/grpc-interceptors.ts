@@ -17,6 +17,7 @@ import { ERROR_METADATA, statusFromOAuthError } from "@sts/grpc";
 import { isBareOrigin, urlOnOrigin } from "./upstream-url.js";
 import { MESH_HEADERS, callerHeaders } from "./caller-headers.js";
 import { MisplacedToken, refuseTokenOutsideAuthorization } from "./token-placement.js";
+import { watchCallEnd } from "./call-end.js";
 
 /** Metadata keys the server interceptor sets for the handler (the same names and encoding as the sidecar's headers). */
 export const MESH_METADATA = MESH_HEADERS;
@@ -82,38 +83,60 @@ export interface OutboundRoute {
  * own caller presented) for an exchanged one. A call without a token fails
  * with UNAUTHENTICATED and never leaves with a broader token. `tokenOptions.revocations`
  * keeps a revoked cached token from being sent (see {@link ExchangeCache.tokenFor}).
+ * A call whose deadline passes, or which is cancelled, while its token is
+ * being exchanged ends then, as it would without the interceptor.
  */
 export function meshClientInterceptor(exchange: ExchangeCache, route: OutboundRoute, tokenOptions: TokenForOptions = {}): Interceptor {
   return (options, nextCall) => {
     const call = nextCall(options);
+    /** Set once the call is passed on with its exchanged token, or ended here: whichever comes first wins. */
+    let settled = false;
+    let ending: (refusal: StatusObject) => void = () => {};
     return new InterceptingCall(call, {
       start(metadata, listener, next) {
-        const refuse = (refusal: StatusObject): void => {
+        // grpc-js times the call from now, but the status of a call that ends before it is started reaches no one.
+        const watch = watchCallEnd(options, (ended) => end(ended));
+        const end = (refusal: StatusObject): void => {
+          if (settled) return;
+          settled = true;
+          watch.stop();
           // The call below was made, and its channel counts it (and keeps its deadline timer) until it ends: a refused
           // call never started must still be ended, or each refusal would be held, and the channel kept busy, for good.
           call.cancelWithStatus(refusal.code, refusal.details);
-          listener.onReceiveStatus(refusal);
+          // Never from within the call method itself, as grpc-js never does: a stream's 'error' would find no
+          // listener yet and throw out of the method, and a unary callback would run before the method returned.
+          process.nextTick(() => listener.onReceiveStatus(refusal));
         };
+        ending = end;
+        if (watch.ended) return;
         const header = metadata.get("authorization")[0];
         const token = bearerToken(typeof header === "string" ? header : undefined);
         if (!token) {
-          refuse({ code: status.UNAUTHENTICATED, details: "no inbound bearer token to exchange", metadata: new Metadata() });
+          end(outboundRefusal(new OAuthError("invalid_token", "no inbound bearer token to exchange")));
           return;
         }
         try {
           // The call's own method is no place for a token; its metadata might be (a propagated cookie, a custom key).
           refuseTokenOutsideAuthorization(token, "", metadata.toJSON());
         } catch (err) {
-          refuse(outboundRefusal(toOAuthError(err)));
+          end(outboundRefusal(toOAuthError(err)));
           return;
         }
         exchange.tokenFor(token, route.audience, route.scopes, tokenOptions).then(
           (exchanged) => {
+            // Ended meanwhile, or just now (its deadline passed while the answer was on its way): never started.
+            if (settled || watch.stopUnlessEnded()) return;
+            settled = true;
             metadata.set("authorization", `Bearer ${exchanged.accessToken}`);
             next(metadata, listener);
           },
-          (err: unknown) => refuse(outboundRefusal(toOAuthError(err))),
+          (err: unknown) => end(outboundRefusal(toOAuthError(err))),
         );
+      },
+      cancel(next) {
+        // Cancelled while its token is exchanged: the call was never started, so its own status would be lost.
+        if (!settled) ending({ code: status.CANCELLED, details: "Cancelled on client", metadata: new Metadata() });
+        next();
       },
     });
   };

@@ -26,24 +26,53 @@ interface Hop {
   downstream?: Hop | null;
 }
 
+/** Why a request could not be made, in a few words: the system error's code (ECONNREFUSED) rather than fetch's "fetch failed". */
+function unreachable(err: unknown): string {
+  const cause = err instanceof Error ? (err.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
+  if (typeof cause?.code === "string") return cause.code;
+  if (typeof cause?.message === "string") return cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** A request the demo cannot go on without: its answer, or the reason and what to check, and exit 1 (a stack trace would tell a new user neither). */
+async function reach(url: string, init: RequestInit, what: string, hint: string): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    console.error(`could not reach ${what} at ${url}: ${unreachable(err)}\n${hint}`);
+    process.exit(1);
+  }
+}
+
 const actText = (act: unknown): string => {
   const subs: string[] = [];
   for (let a = act as { sub?: string; act?: unknown } | null; a && typeof a === "object"; a = a.act as typeof a) subs.push(String(a.sub));
   return subs.length ? `${subs.join(" ← ")}   (current actor first, RFC 8693 §4.1)` : "(none: the client calls for itself)";
 };
 
-const tokenRes = await fetch(`${gateway}/oauth2/token`, {
-  method: "POST",
-  headers: { authorization: basic, "content-type": "application/x-www-form-urlencoded" },
-  body: "grant_type=client_credentials&scope=a%20b%20c",
-});
+const STACK_HINT = "Is the stack running (npm start)?";
+const tokenRes = await reach(
+  `${gateway}/oauth2/token`,
+  {
+    method: "POST",
+    headers: { authorization: basic, "content-type": "application/x-www-form-urlencoded" },
+    body: "grant_type=client_credentials&scope=a%20b%20c",
+  },
+  "the gateway",
+  STACK_HINT,
+);
 if (!tokenRes.ok) {
-  console.error(`could not get a token from ${gateway}: ${tokenRes.status} ${await tokenRes.text()}\nIs the stack running (npm start)?`);
+  console.error(`could not get a token from ${gateway}: ${tokenRes.status} ${await tokenRes.text()}\n${STACK_HINT}`);
   process.exit(1);
 }
 const at1 = ((await tokenRes.json()) as { access_token: string }).access_token;
 console.log(`client  got AT1 from the gateway and calls A (${entry})\n`);
-const res = await fetch(`${entry}/work`, { headers: { authorization: `Bearer ${at1}` } });
+const res = await reach(
+  `${entry}/work`,
+  { headers: { authorization: `Bearer ${at1}` } },
+  "A's sidecar",
+  "npm start runs the demo services and their sidecars (config `sidecars` in deploy/local/sts.yaml); DEMO_ENTRY names A's sidecar.",
+);
 if (!res.ok) {
   console.error(`A's sidecar answered ${res.status}: ${await res.text()}`);
   process.exit(1);
