@@ -1,8 +1,10 @@
 /**
  * Outbound token exchange for a workload: the token it received, swapped for
  * one restricted to the callee's audience and the route's scopes. Results are
- * cached until shortly before they expire, keyed by the exact inbound token
- * string with the audience and scopes; concurrent calls with the same key
+ * cached until shortly before they expire, keyed by a SHA-256 of the exact
+ * inbound token with the audience and scopes (so the cache holds no inbound
+ * token, and an entry's key is 43 characters whatever the token's size, up to
+ * tokens.max_token_bytes); concurrent calls with the same key
  * share one exchange (single flight). Given revocation state, a cached token
  * is checked on every hit: revoking it, the token it was made from, or their
  * subject, must not leave it in use until it expires; and on a miss the
@@ -10,6 +12,7 @@
  * refused (invalid_token) without a call to the exchanger. Expired entries
  * are dropped as new ones come in, oldest first.
  */
+import { createHash } from "node:crypto";
 import { Metadata } from "@grpc/grpc-js";
 import type { Client } from "@grpc/grpc-js";
 import { OAuthError } from "@sts/errors";
@@ -92,7 +95,9 @@ export class ExchangeCache {
 
   /** A token for `audience` with `scopes`, made from `subjectToken`; a revoked cached one is dropped and exchanged anew. */
   async tokenFor(subjectToken: string, audience: string, scopes: readonly string[], options: TokenForOptions = {}): Promise<ExchangedToken> {
-    const key = `${audience}\n${scopes.join(" ")}\n${subjectToken}`;
+    const key = createHash("sha256")
+      .update(`${audience}\n${scopes.join(" ")}\n${subjectToken}`)
+      .digest("base64url");
     const hit = this.#entries.get(key);
     const revocations = options.revocations ?? this.#o.revocations;
     // A hit's entry holds the inbound token's claims, decoded once: a hit decodes nothing.
@@ -134,7 +139,7 @@ export class ExchangeCache {
 
   /**
    * Drops the expired tokens at the front of the map (the oldest entries): a busy workload's cache would otherwise
-   * hold every token it ever exchanged, the inbound ones in its keys too, until the cap pushed them out.
+   * hold every token it ever exchanged until the cap pushed them out.
    */
   #dropExpired(): void {
     const now = this.#o.nowMs();
