@@ -189,4 +189,43 @@ describe("registration metadata", () => {
       "holds private key values (d): public keys only",
     ]);
   });
+
+  it("refuses a jwks key that could never verify an assertion here, at registration and update alike (RFC 7591 §3.2.2, RFC 7518 §3.3)", async () => {
+    const ec = (namedCurve: string) => generateKeyPairSync("ec", { namedCurve }).publicKey.export({ format: "jwk" });
+    const p256 = { ...ec("P-256"), kid: "ok" };
+    const rsa2048 = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ format: "jwk" });
+    const rsa1024 = generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey.export({ format: "jwk" });
+    const ed25519 = generateKeyPairSync("ed25519").publicKey.export({ format: "jwk" });
+    const x25519 = generateKeyPairSync("x25519").publicKey.export({ format: "jwk" });
+    const refused: Array<[Record<string, unknown>, string]> = [
+      [{ kty: "EC" }, "jwks: a key is not a well-formed EC, RSA or OKP public key"],
+      [{ kty: "EC", crv: "P-256", x: "AAAA", y: "AAAA" }, "jwks: a key is not a well-formed EC, RSA or OKP public key"],
+      [{ kty: "nonsense" }, "jwks: a key is not a well-formed EC, RSA or OKP public key"],
+      [rsa1024, "jwks: an RSA key must have at least 2048 bits (RFC 7518 section 3.3)"],
+      [x25519, "jwks: keys must be EC P-256 or P-384, RSA, or Ed25519"],
+      [ec("secp256k1"), "jwks: keys must be EC P-256 or P-384, RSA, or Ed25519"],
+      [{ ...p256, use: "enc" }, "jwks: a key's use must be sig (RFC 7517 section 4.2)"],
+      [{ ...p256, key_ops: ["encrypt"] }, "jwks: a key's key_ops must include verify (RFC 7517 section 4.3)"],
+      [{ ...p256, alg: "HS256" }, "jwks: a key's alg must be one of ES256, ES384, EdDSA, RS256, PS256"],
+      [{ ...p256, alg: "ES384" }, "jwks: a key's alg does not match its type or curve"],
+    ];
+    for (const [key, description] of refused) {
+      for (const client of [undefined, await registered()]) {
+        expect(await refusal(registrableMetadata({ token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [p256, key] } }, client))).toEqual([
+          "invalid_client_metadata",
+          description,
+        ]);
+      }
+    }
+    // Keys an assertion here can be verified with pass, with or without alg, use and key_ops saying so.
+    const usable = {
+      keys: [
+        { ...p256, alg: "ES256", use: "sig", key_ops: ["verify"] },
+        { ...ec("P-384"), alg: "ES384" },
+        { ...rsa2048, alg: "PS256" },
+        { ...ed25519, alg: "EdDSA" },
+      ],
+    };
+    expect(await registrableMetadata({ jwks: usable })).toEqual({ jwks: usable });
+  });
 });

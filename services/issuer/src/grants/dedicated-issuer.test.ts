@@ -49,11 +49,11 @@ beforeAll(async () => {
   });
 });
 
-/** Grant deps over a registry holding `admin`, its client and the signer; `minted` is what the minter was asked. */
-function setup(admin: ClientRecord) {
+/** Grant deps over a registry holding `admin` and `clients` (its client and the signer); `minted` is what the minter was asked. */
+function setup(admin: ClientRecord, clients: readonly ClientRecord[] = [managed, signer], users: readonly string[] = []) {
   const minted: MintInput[] = [];
   const jtis = new Set<string>();
-  const registry = new Map([admin, managed, signer].map((c) => [c.client_id, c]));
+  const registry = new Map([admin, ...clients].map((c) => [c.client_id, c]));
   const recordJti = (clientId: string, jti: string): Promise<boolean> => {
     const k = `${clientId}\0${jti}`;
     const fresh = !jtis.has(k);
@@ -82,7 +82,7 @@ function setup(admin: ClientRecord) {
     lookup: (id: string) => registry.get(id),
     recordDtiJti: recordJti,
     subjectRevokedAt: () => Promise.resolve(undefined),
-    isUser: () => false,
+    isUser: (sub: string) => users.includes(sub),
   } as unknown as GrantDeps;
   return { deps, minted, jtis };
 }
@@ -264,5 +264,111 @@ describe("a client's own grants within the current manages of the admin that reg
   it("keeps a config-declared client's allowance from the file, whoever manages it", async () => {
     const declared = { ...managed, seed_digest: "digest" };
     expect(await own(adminWith(undefined), declared)).toMatchObject({ audience: ["storage"], scope: ["read:/home", "openid"] });
+  });
+});
+
+describe("an assertion's jti, left unspent by a request refused for the token it asked (review)", () => {
+  it("stays unspent when the audiences asked take different token formats (invalid_target), then serves once", async () => {
+    const admin = adminWith(MANAGES);
+    const mixed = { ...managed, access_token_format: { archive: "opaque" as const } };
+    const { deps, minted, jtis } = setup(admin, [mixed, signer]);
+    const assertion = unsigned({ scope: "openid" });
+    const send = (audience: string[]) => outcome(jwtBearer.handle(request(assertion, { audience }), admin, deps, "private_key_jwt"), minted);
+    expect(await send(["storage", "archive"])).toEqual([
+      "invalid_target",
+      "these audiences take different token formats (jwt and opaque); request a token for each separately",
+    ]);
+    expect(jtis.size).toBe(0);
+    expect(await send(["storage"])).toMatchObject({ audience: ["storage"], format: "jwt" });
+    expect(minted).toHaveLength(1);
+  });
+
+  it("stays unspent when a client's signed request asks audiences of different formats, then serves once", async () => {
+    const twoFormats = { ...signer, audience: ["storage", "archive"], access_token_format: { archive: "opaque" as const } };
+    const { deps, minted, jtis } = setup(adminWith(MANAGES), [managed, twoFormats]);
+    const assertion = await new SignJWT({ iss: SIGNER, sub: "jeff", aud: ISSUER, iat: T, exp: T + 60, jti: randomUUID() })
+      .setProtectedHeader({ alg: "ES256", kid: "k1" })
+      .sign(signingKey);
+    const send = (audience: string[]) =>
+      outcome(jwtBearer.handle(request(assertion, { scope: "read", audience }), twoFormats, deps, "private_key_jwt"), minted);
+    expect(await send(["storage", "archive"])).toEqual([
+      "invalid_target",
+      "these audiences take different token formats (jwt and opaque); request a token for each separately",
+    ]);
+    expect(jtis.size).toBe(0);
+    expect(await send(["archive"])).toMatchObject({ audience: ["archive"], format: "opaque" });
+  });
+
+  it("stays unspent when the token would be a user-named client's own (unauthorized_client)", async () => {
+    const admin = adminWith(MANAGES);
+    const { deps, minted, jtis } = setup(admin, [managed, signer], [MANAGED]);
+    expect(await outcome(jwtBearer.handle(request(unsigned({ sub: MANAGED, scope: "openid" })), admin, deps, "private_key_jwt"), minted)).toEqual([
+      "unauthorized_client",
+      "this client's id is also a user's here: its own tokens would read as that user's",
+    ]);
+    expect(jtis.size).toBe(0);
+    expect(minted).toEqual([]);
+  });
+});
+
+/** `value` with every character outside printable ASCII written as its `\uXXXX` escape, for a test name. */
+const escaped = (value: string): string => value.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+
+describe("a subject holding a control character or broken UTF-16 (review)", () => {
+  for (const sub of ["jeff\u0000", "jeff\nadmin", "jeff\u0085", "\u007f", "jeff\ud800"]) {
+    it(`is refused in the admin's unsigned assertion before its jti is spent: ${escaped(sub)} (invalid_grant)`, async () => {
+      const admin = adminWith(MANAGES);
+      const { deps, minted, jtis } = setup(admin);
+      expect(await outcome(jwtBearer.handle(request(unsigned({ sub, scope: "openid" })), admin, deps, "private_key_jwt"), minted)).toEqual([
+        "invalid_grant",
+        "assertion rejected: sub holds a control character or is not well-formed Unicode",
+      ]);
+      expect(jtis.size).toBe(0);
+      expect(minted).toEqual([]);
+    });
+  }
+
+  it("is refused in a client's signed assertion (invalid_grant), while the same user well named is issued for", async () => {
+    const { deps, minted } = setup(adminWith(MANAGES));
+    const assertion = (sub: string) =>
+      new SignJWT({ iss: SIGNER, sub, aud: ISSUER, iat: T, exp: T + 60, jti: randomUUID() }).setProtectedHeader({ alg: "ES256", kid: "k1" }).sign(signingKey);
+    expect(await outcome(jwtBearer.handle(request(await assertion("jeff\u0000"), { scope: "read" }), signer, deps, "private_key_jwt"), minted)).toEqual([
+      "invalid_grant",
+      "assertion rejected: sub holds a control character or is not well-formed Unicode",
+    ]);
+    expect(minted).toEqual([]);
+    expect(await outcome(jwtBearer.handle(request(await assertion("jeff"), { scope: "read" }), signer, deps, "private_key_jwt"), minted)).toMatchObject({
+      sub: "jeff",
+    });
+  });
+});
+
+describe("no more scopes than a token here may carry (review)", () => {
+  const many = Array.from({ length: 65 }, (_, i) => `read:/home/public/d${i}`);
+
+  it("refuses scope templates that expand past 64 scopes (invalid_scope), minting nothing", async () => {
+    const admin = adminWith(MANAGES);
+    const wide = { ...managed, scope_templates: { "read:": many } };
+    const { deps, minted, jtis } = setup(admin, [wide, signer]);
+    expect(await outcome(jwtBearer.handle(request(unsigned({ scope: "read:" })), admin, deps, "private_key_jwt"), minted)).toEqual([
+      "invalid_scope",
+      "the scopes granted would be more than the 64 a token may carry: ask for fewer",
+    ]);
+    expect([minted, jtis.size]).toEqual([[], 0]);
+    const fewer = { ...managed, scope_templates: { "read:": many.slice(0, 64) } };
+    const ok = setup(admin, [fewer, signer]);
+    const issued = await outcome(jwtBearer.handle(request(unsigned({ scope: "read:" })), admin, ok.deps, "private_key_jwt"), ok.minted);
+    expect((issued as MintInput).scope).toHaveLength(64);
+  });
+
+  it("refuses a broad client_credentials request met by more than 64 narrower allowed scopes (invalid_scope)", async () => {
+    const client = record("wide", { grant_types: ["client_credentials"], scope: many, audience: ["storage"] });
+    const { deps, minted } = setup(adminWith(MANAGES), [client]);
+    const req = { grant_type: "client_credentials", scope: "read:/home", audience: [], resource: [] } as unknown as TokenRequest__Output;
+    expect(await outcome(clientCredentials.handle(req, client, deps, "client_secret_basic"), minted)).toEqual([
+      "invalid_scope",
+      "the scopes granted would be more than the 64 a token may carry: ask for fewer",
+    ]);
+    expect(minted).toEqual([]);
   });
 });

@@ -19,7 +19,7 @@ import { expandScopeTemplates, intersectScopes, parseScopes } from "@sts/scopes"
 import type { TokenRequest__Output, TokenResponse } from "@sts/proto";
 import { MAX_SUBJECT_BYTES } from "../subject-revocation.js";
 import type { GrantDeps } from "./grant.js";
-import { assertionOrigin, issueTokens, narrowToClient } from "./issue-tokens.js";
+import { assertionOrigin, checkIssuable, issueTokens, narrowToClient } from "./issue-tokens.js";
 
 /** Whether an assertion is unsigned (header alg none); undefined when it is not a JWT at all. */
 export function isUnsigned(assertion: string): boolean {
@@ -135,19 +135,18 @@ export async function dedicatedIssuer(
   if (requested.length > 0 && expanded.length === 0) throw invalidScope("no requested scope is allowed for this client");
   const { scope, audience } = narrowToClient(expanded, request, withinAdminAllowance(managed, admin));
   const originIat = await assertionOrigin(claims.sub, managed.client_id, claims.iat, deps);
+  const input = {
+    sub: claims.sub,
+    client: managed,
+    scope,
+    audience,
+    grantType: JWT_BEARER.GRANT_TYPE,
+    user: { ...(claims.nonce && { nonce: claims.nonce }) },
+    originIat,
+    assertion: { jti: claims.jti, adminClientId: admin.client_id },
+  };
+  checkIssuable(input, deps);
   // Spent last, in the admin's name: a request refused for its scope or audience leaves the assertion usable.
   await spendAssertionJti(deps.recordDtiJti, admin.client_id, claims.jti, claims.exp, invalidGrant);
-  return issueTokens(
-    {
-      sub: claims.sub,
-      client: managed,
-      scope,
-      audience,
-      grantType: JWT_BEARER.GRANT_TYPE,
-      user: { ...(claims.nonce && { nonce: claims.nonce }) },
-      originIat,
-      assertion: { jti: claims.jti, adminClientId: admin.client_id },
-    },
-    deps,
-  );
+  return issueTokens(input, deps);
 }

@@ -5,13 +5,14 @@
  * refresh) and an ID token (when openid was granted).
  */
 import { begunBy } from "@sts/jwt";
-import { invalidGrant, invalidRequest, invalidScope, invalidTarget, unauthorizedClient } from "@sts/errors";
+import { invalidGrant, invalidRequest, invalidScope, invalidTarget, isCleanText, unauthorizedClient } from "@sts/errors";
 import type { ClientRecord } from "@sts/client-auth";
 import { EVENT_TYPES } from "@sts/nats";
-import { audiencesWellFormed, grantAudiences, intersectScopes, requestedAudiences, resourceWellFormed } from "@sts/scopes";
+import { MAX_SCOPES, audiencesWellFormed, grantAudiences, intersectScopes, requestedAudiences, resourceWellFormed } from "@sts/scopes";
 import type { TokenRequest__Output, TokenResponse } from "@sts/proto";
 import type { GrantDeps } from "./grant.js";
 import { tokenFormatFor } from "../token-format.js";
+import type { TokenFormat } from "../token-format.js";
 
 /** The request's `audience` and `resource` values, checked: invalid_target or invalid_request when malformed. */
 export function requestedTargets(request: Pick<TokenRequest__Output, "audience" | "resource">): string[] {
@@ -23,6 +24,15 @@ export function requestedTargets(request: Pick<TokenRequest__Output, "audience" 
   return wanted;
 }
 
+/**
+ * Refuses a granted scope list longer than a token here may carry: every verifier of the stack reads at most
+ * {@link MAX_SCOPES} (the exchanger refuses a subject token with more as malformed), and a broad request met by many
+ * narrower allowed scopes, or scope templates expanded, can come to more than the request named.
+ */
+export function checkScopeCount(scope: readonly string[]): void {
+  if (scope.length > MAX_SCOPES) throw invalidScope(`the scopes granted would be more than the ${MAX_SCOPES} a token may carry: ask for fewer`);
+}
+
 /** requested ∩ the client's allowed scope and audiences; refuses an empty result. */
 export function narrowToClient(
   requestedScope: readonly string[],
@@ -32,6 +42,7 @@ export function narrowToClient(
   // No scope requested: a token without scope, not a default set.
   const scope = requestedScope.length === 0 ? [] : intersectScopes(requestedScope, client.scope);
   if (requestedScope.length > 0 && scope.length === 0) throw invalidScope("requested scope is not allowed for this client");
+  checkScopeCount(scope);
   const audience = grantAudiences(requestedTargets(request), client.audience);
   // Never a token without aud: it would be accepted by any resource server.
   if (audience.length === 0) throw invalidTarget("no requested audience is allowed for this client");
@@ -72,15 +83,27 @@ export function checkNotUserNamedClient(sub: string, clientId: string, deps: Gra
 }
 
 /**
+ * A user named with a control character (`jeff\u0000`, `jeff\n`) or broken UTF-16 would get tokens that the stack's
+ * own exchanger refuses as a bad subject token, that no policy decision takes, that a resource server truncating at
+ * NUL reads as another user (`jeff`, whom an operator may have signed out), and whose name reaches auditors' terminals
+ * in events: refused where such a name enters, the assertion (RFC 7523 §3.1: invalid_grant).
+ */
+export function checkSubjectName(sub: string): void {
+  if (!isCleanText(sub)) throw invalidGrant("assertion rejected: sub holds a control character or is not well-formed Unicode");
+}
+
+/**
  * The time an assertion (RFC 7523, or the dedicated issuer's) for `sub` was made, its `iat` (now when it has none,
  * or one a little ahead), once it is known not to precede a revocation of `sub` or of `clientId`, the client the
  * tokens are issued to: invalid_grant when it does, since redeemed within its lifetime it would mint new tokens,
  * and a new refresh family, for a user signed out everywhere, or tokens every verifier refuses at birth for a
  * revoked workload (its chain began before the revocation). An assertion without `iat` (optional in RFC 7523)
  * cannot show it was made after the revocation, so while one is on record it is refused too. Read from the bucket
- * itself, as the refresh grant does: a watch a moment behind lets nothing out. First, `sub` must not be another client.
+ * itself, as the refresh grant does: a watch a moment behind lets nothing out. First, `sub` must be a name the stack
+ * carries (checkSubjectName) and not another client.
  */
 export async function assertionOrigin(sub: string, clientId: string, iat: unknown, deps: GrantDeps): Promise<number> {
+  checkSubjectName(sub);
   checkNotAnotherClient(sub, clientId, deps);
   const now = deps.now();
   const dated = typeof iat === "number" && Number.isFinite(iat);
@@ -94,10 +117,20 @@ export async function assertionOrigin(sub: string, clientId: string, iat: unknow
   return origin;
 }
 
+/**
+ * What {@link issueTokens} refuses of what it is asked, before anything is signed or stored: its answer is the token
+ * format. A grant that spends a single-use credential (an assertion's jti) calls it first, so that a request refused
+ * for what it asked (audiences taking different formats) leaves the credential for a corrected request.
+ */
+export function checkIssuable(input: Pick<IssueInput, "sub" | "client" | "audience">, deps: GrantDeps): TokenFormat {
+  checkNotUserNamedClient(input.sub, input.client.client_id, deps);
+  return tokenFormatFor(input.client.access_token_format, input.audience);
+}
+
 /** Mints the access token (and, for user grants, refresh and ID tokens) and builds the RFC 6749 §5.1 response. */
 export async function issueTokens(input: IssueInput, deps: GrantDeps): Promise<TokenResponse> {
   const { client, sub, scope, audience } = input;
-  checkNotUserNamedClient(sub, client.client_id, deps);
+  const format = checkIssuable(input, deps);
   // A workload acting for an absent user keeps going with refresh tokens (RFC 6749 §6), if its client may.
   const family = input.user && client.grant_types.includes("refresh_token") ? deps.refresh.newFamily() : undefined;
   // OIDC Core §3.1.3.3: an ID token when openid is granted, the nonce echoed. Signed first so that the access
@@ -117,7 +150,7 @@ export async function issueTokens(input: IssueInput, deps: GrantDeps): Promise<T
     audience,
     scope,
     ttl: client.access_token_ttl ?? deps.defaultTtl,
-    format: tokenFormatFor(client.access_token_format, audience),
+    format,
     grantType: input.grantType,
     eventType: EVENT_TYPES.TOKEN_ISSUED,
     ...(family && { refreshFamily: family }),

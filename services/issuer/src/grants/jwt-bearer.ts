@@ -12,7 +12,7 @@ import { parseScopes } from "@sts/scopes";
 import { MAX_SUBJECT_BYTES } from "../subject-revocation.js";
 import { dedicatedIssuer, isUnsigned, withinRegisteringAdmin } from "./dedicated-issuer.js";
 import type { Grant } from "./grant.js";
-import { assertionOrigin, issueTokens, narrowToClient } from "./issue-tokens.js";
+import { assertionOrigin, checkIssuable, issueTokens, narrowToClient } from "./issue-tokens.js";
 
 /** The jwt-bearer grant. */
 export const jwtBearer: Grant = {
@@ -29,11 +29,10 @@ export const jwtBearer: Grant = {
     });
     const { scope, audience } = narrowToClient(parseScopes(request.scope), request, withinRegisteringAdmin(client, deps));
     const originIat = await assertionOrigin(assertion.sub, client.client_id, assertion.payload.iat, deps);
+    const input = { sub: assertion.sub, client, scope, audience, grantType: JWT_BEARER.GRANT_TYPE, user: {}, originIat, assertion: { jti: assertion.jti } };
+    checkIssuable(input, deps);
     // Spent last: a request refused for its scope or audience leaves the client's assertion usable.
     await spendAssertionJti(deps.assertions.recordJti, client.client_id, assertion.jti, assertion.exp, invalidGrant);
-    return issueTokens(
-      { sub: assertion.sub, client, scope, audience, grantType: JWT_BEARER.GRANT_TYPE, user: {}, originIat, assertion: { jti: assertion.jti } },
-      deps,
-    );
+    return issueTokens(input, deps);
   },
 };

@@ -241,3 +241,17 @@ describe("a refused refresh token", () => {
     expect(await refresh(deps, minted, rt)).toMatchObject({ clientId: MANAGED });
   });
 });
+
+describe("no more scopes than a token here may carry (review)", () => {
+  it("refuses a refresh whose family's broad scope meets more than 64 narrower ones the client may have now (invalid_scope)", async () => {
+    const { deps, minted, registry } = await setup();
+    const rt = await dtiFamily(deps);
+    // The client now has 65 narrower read scopes under the family's read:/home: one token cannot carry them all.
+    const narrower = Array.from({ length: 65 }, (_, i) => `read:/home/d${i}`);
+    const now65 = { ...managed, scope: narrower };
+    registry.set(MANAGED, now65);
+    expect(await refresh(deps, minted, rt, now65)).toEqual(["invalid_scope", "the scopes granted would be more than the 64 a token may carry: ask for fewer"]);
+    // Refused before the rotation: asking for fewer is still possible with the same token.
+    expect(await refresh(deps, minted, rt, now65, { scope: "read:/home/d1 read:/home/d2" })).toMatchObject({ scope: ["read:/home/d1", "read:/home/d2"] });
+  });
+});

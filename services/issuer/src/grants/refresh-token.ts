@@ -13,7 +13,7 @@ import { EVENT_TYPES } from "@sts/nats";
 import { grantAudiences, intersectScopes, isWithin, parseScopes } from "@sts/scopes";
 import type { Grant, GrantDeps } from "./grant.js";
 import { tokenFormatFor } from "../token-format.js";
-import { checkNotAnotherClient, checkNotUserNamedClient, requestedTargets } from "./issue-tokens.js";
+import { checkNotAnotherClient, checkNotUserNamedClient, checkScopeCount, requestedTargets } from "./issue-tokens.js";
 import { withinFamilyAdmin, withinRegisteringAdmin } from "./dedicated-issuer.js";
 import type { CheckedRefresh } from "../refresh-tokens.js";
 
@@ -36,6 +36,7 @@ export const refreshToken: Grant = {
     const limits = grant.admin_client_id === undefined ? withinRegisteringAdmin(client, deps) : withinFamilyAdmin(client, grant.admin_client_id, deps);
     const scope = intersectScopes(wanted, limits.scope);
     if (wanted.length > 0 && scope.length === 0) throw invalidScope("the refresh token's scope is no longer allowed for this client");
+    checkScopeCount(scope);
     const granted = grantAudiences(grant.aud, limits.audience);
     if (granted.length === 0) throw invalidTarget("the refresh token's audience is no longer allowed for this client");
     // RFC 8707 §2.2: `audience`/`resource` on a refresh ask for a token for those of the grant's audiences only, as
