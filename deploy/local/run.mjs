@@ -93,20 +93,61 @@ function persistentSecret(name) {
   return { file, value: readFileSync(file, "utf8").trim() };
 }
 
+/**
+ * How long the stack's processes get to stop after SIGTERM before they are killed: more than a service takes to drain
+ * (its gRPC calls get 5 s, then its NATS connection), less than an operator waits. A connection a client keeps open (a
+ * half-sent request, a stream) can hold a server's close for good.
+ */
+const STOP_GRACE_MS = 10_000;
+
+/** Every process started, with a promise of its end (its exit, or a spawn that failed). */
 const children = [];
 let stopping = false;
+/** Processes still running. */
+const running = () => children.filter((c) => !c.ended);
+function killRunning(signal) {
+  for (const c of running().reverse()) c.process.kill(signal);
+}
+/**
+ * Stops the stack: SIGTERM to each process, SIGKILL to any still running after STOP_GRACE_MS (or at a second Ctrl-C),
+ * and exits only once none is left, so that nothing keeps the ports, the store or the audit database after the runner.
+ */
 function stopAll(code) {
   if (stopping) return;
   stopping = true;
-  for (const c of [...children].reverse()) c.kill("SIGTERM");
-  setTimeout(() => process.exit(code), 3000).unref();
-  Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r() : c.once("exit", r))))).then(() => process.exit(code));
+  killRunning("SIGTERM");
+  const deadline = setTimeout(() => {
+    for (const c of running()) console.error(`[${c.name}] still running ${STOP_GRACE_MS / 1000} s after SIGTERM: killed`);
+    killRunning("SIGKILL");
+  }, STOP_GRACE_MS);
+  Promise.all(children.map((c) => c.exited)).then(() => {
+    clearTimeout(deadline);
+    process.exit(code);
+  });
 }
-process.on("SIGINT", () => stopAll(0));
-process.on("SIGTERM", () => stopAll(0));
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => (stopping ? killRunning("SIGKILL") : stopAll(0)));
+}
 
 function start(name, command, args, env = {}) {
+  // Stopping (a process died while the others were starting): one started now would outlive the runner.
+  if (stopping) return;
   const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const entry = { name, process: child, ended: false };
+  entry.exited = new Promise((resolveExit) => {
+    const end = () => {
+      entry.ended = true;
+      resolveExit();
+    };
+    child.once("exit", end);
+    // A spawn that failed (a binary gone) emits no exit.
+    child.once("error", (err) => {
+      console.error(`[${name}] ${err.message}`);
+      if (child.pid === undefined) end();
+      if (!stopping) stopAll(1);
+    });
+  });
+  children.push(entry);
   const prefix = `[${name}] `;
   for (const stream of [child.stdout, child.stderr]) {
     let buf = "";
@@ -125,8 +166,6 @@ function start(name, command, args, env = {}) {
       stopAll(1);
     }
   });
-  children.push(child);
-  return child;
 }
 
 function waitPort(port, host = "127.0.0.1", timeoutMs = 20000) {

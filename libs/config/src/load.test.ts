@@ -3,17 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig, parseConfig } from "./index.js";
-
-function problemsOf(fn: () => unknown): readonly string[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  throw new Error("expected a ConfigError");
-}
+import { loadConfig, parseConfig } from "./index.js";
+import { problemsOf } from "./problems.fixture.js";
 
 const secretClient = { client_id: "A", client_secret: "0123456789abcdef0123" };
 

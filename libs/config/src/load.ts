@@ -139,11 +139,16 @@ export function parseConfig(raw: unknown, env: Readonly<Record<string, string | 
   const inline = inlineSecrets(doc);
   if (inline.length > 0) throw new ConfigError(source, inline);
   const merged = structuredClone(doc);
+  const unreadable: string[] = [];
   for (const [name, path] of Object.entries(ENV_OVERRIDES)) {
     const value = env[name];
     if (value === undefined || value === "") continue;
-    setPath(merged, path, /port$/.test(path) ? Number(value) : value);
+    if (!/port$/.test(path)) setPath(merged, path, value);
+    // Number() would read " " as 0 (a port picked at random: nothing could dial it) and "0x1f90" as 8080.
+    else if (/^\d{1,5}$/.test(value)) setPath(merged, path, Number(value));
+    else unreadable.push(`${name}: expected a port number in decimal digits (it overrides ${path})`);
   }
+  if (unreadable.length > 0) throw new ConfigError(source, unreadable);
   const result = configSchema.safeParse(merged);
   if (!result.success) throw new ConfigError(source, result.error.issues.flatMap(describe));
   const problems = crossCheck(result.data);

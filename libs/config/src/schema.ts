@@ -7,6 +7,7 @@ import { isIP } from "node:net";
 import { z } from "zod";
 import { MAX_CLIENT_ID_CHARS, publicJwkProblem } from "@sts/jwt";
 import { parseDurationSeconds } from "./duration.js";
+import { issuerProblem } from "./issuer-url.js";
 import { workloadApiSocketProblem } from "./spiffe-endpoint.js";
 
 /** A duration in seconds, written as 300, "300s", "5m", "1h" or "7d". */
@@ -488,8 +489,14 @@ const natsSchema = z
 
 /** The whole configuration file. */
 export const configSchema = z.strictObject({
-  /** Issuer identifier (`iss`), also the public base URL of the gateway. */
-  issuer: z.url().default("http://127.0.0.1:8080"),
+  /** Issuer identifier (`iss`), also the public base URL of the gateway: https, no query or fragment (http on loopback only). */
+  issuer: z
+    .url()
+    .superRefine((value, ctx) => {
+      const problem = issuerProblem(value);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    })
+    .default("http://127.0.0.1:8080"),
   nats: natsSchema,
   services: z
     .strictObject({
