@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import { loadConfig } from "@sts/config";
-import { freePort, waitFor } from "@sts/testkit";
+import { freePort, isProcessRunning, waitFor } from "@sts/testkit";
 import { ROOT } from "./harness.js";
 
 const BASE = join(ROOT, "deploy/k8s/base");
@@ -106,16 +106,6 @@ describe("deploy/k8s/base Secret", () => {
   });
 });
 
-/** Whether `pid` is a process still running (not gone, not a zombie waiting to be reaped). */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
-}
-
 /** The processes `pid` started, from /proc. */
 function childrenOf(pid: number): number[] {
   return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
@@ -163,7 +153,7 @@ describe("the local runner (npm start), stopped with Ctrl-C", () => {
     held?.destroy();
     if (runner.exitCode === null && runner.signalCode === null) runner.kill("SIGKILL");
     // Whatever the runner left behind, so that no test after this one finds its ports taken.
-    for (const pid of started.filter(running)) process.kill(pid, "SIGKILL");
+    for (const pid of started.filter(isProcessRunning)) process.kill(pid, "SIGKILL");
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -176,6 +166,6 @@ describe("the local runner (npm start), stopped with Ctrl-C", () => {
     socket.write("POST /oauth2/token HTTP/1.1\r\nHost: 127.0.0.1\r\n");
     runner.kill("SIGINT");
     await exited;
-    expect(started.filter(running)).toEqual([]);
+    expect(started.filter(isProcessRunning)).toEqual([]);
   }, 30_000);
 });

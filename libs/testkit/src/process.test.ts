@@ -5,30 +5,20 @@
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { waitFor } from "./ports.js";
-import { startProcess } from "./process.js";
+import { isProcessRunning, startProcess } from "./process.js";
 
 const TESTKIT = new URL("../dist/index.js", import.meta.url).href;
-
-/** True while `pid` runs: a zombie (dead, not yet reaped by whoever adopted it) does not run. */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
-}
 
 const started: { dirs: string[]; pids: number[]; parents: ChildProcess[] } = { dirs: [], pids: [], parents: [] };
 
 afterEach(() => {
   // Whatever a failed case left behind.
-  for (const pid of started.pids.splice(0)) if (running(pid)) process.kill(pid, "SIGKILL");
+  for (const pid of started.pids.splice(0)) if (isProcessRunning(pid)) process.kill(pid, "SIGKILL");
   for (const parent of started.parents.splice(0)) if (parent.exitCode === null && parent.signalCode === null) parent.kill("SIGKILL");
   for (const dir of started.dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
@@ -63,7 +53,7 @@ async function parentOfSleep(ownHandler = false): Promise<{ parent: ChildProcess
     message: "the parent never started sleep",
   });
   started.pids.push(sleepPid);
-  expect(running(sleepPid)).toBe(true);
+  expect(isProcessRunning(sleepPid)).toBe(true);
   return { parent, sleepPid, exited };
 }
 
@@ -73,13 +63,13 @@ describe("startProcess children and the test process's end", () => {
     parent.kill(signal);
     // Ended by the same signal, as without the handler: no exit code of its own making.
     expect(await exited).toBe(signal);
-    await waitFor(async () => !running(sleepPid), { timeoutMs: 5_000, message: `sleep ${sleepPid} outlived its parent, ended by ${signal}` });
+    await waitFor(async () => !isProcessRunning(sleepPid), { timeoutMs: 5_000, message: `sleep ${sleepPid} outlived its parent, ended by ${signal}` });
   });
 
   it("leaves ending the process to a SIGTERM listener of its own, having killed the children", async () => {
     const { parent, sleepPid, exited } = await parentOfSleep(true);
     parent.kill("SIGTERM");
-    await waitFor(async () => !running(sleepPid), { timeoutMs: 5_000, message: `sleep ${sleepPid} outlived the SIGTERM` });
+    await waitFor(async () => !isProcessRunning(sleepPid), { timeoutMs: 5_000, message: `sleep ${sleepPid} outlived the SIGTERM` });
     expect(parent.exitCode).toBeNull();
     expect(parent.signalCode).toBeNull();
     parent.stdin?.write("exit\n");

@@ -1,7 +1,7 @@
 /** Child processes for tests: output captured, readiness polled, killed with the test run. */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { appendFileSync, mkdirSync } from "node:fs";
+import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { liveChildren } from "./live-children.js";
 
@@ -128,4 +128,14 @@ export async function startProcess(options: ProcessOptions): Promise<ProcessHand
     },
   };
   return handle;
+}
+
+/** True while `pid` runs (Linux /proc): a zombie, dead but not yet reaped by whoever adopted it, does not run. */
+export function isProcessRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
 }
