@@ -6,27 +6,21 @@
  * registration naming an internal address is refused whatever the operator allows.
  */
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:https";
-import type { Server } from "node:https";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import type { CryptoKey } from "jose";
 import { parse, stringify } from "yaml";
-import { makeTestCa } from "@sts/testkit";
 import { basicAuth, postForm, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
+import { startKeyServer } from "./key-server.js";
+import type { KeyServer } from "./key-server.js";
 
 const CLIENT_ID = "keys-on-loopback";
 const ADMIN = { client_id: "admin:keys", client_secret: "admin-keys-secret-00000001" };
 const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-let dir: string;
 let stack: Stack;
-let keyServer: Server;
-let connections = 0;
+let keyServer: KeyServer;
 let key: CryptoKey;
 let tokenUrl: string;
 
@@ -41,17 +35,11 @@ async function authenticate(): Promise<{ status: number; body: Record<string, un
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "sts-jwks-uri-"));
-  const ca = makeTestCa(dir, "keys-ca");
-  const tls = ca.issue("keys");
   const pair = await generateKeyPair("ES256");
   key = pair.privateKey;
   const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: "k1", alg: "ES256", use: "sig" }] });
-  keyServer = createServer({ cert: readFileSync(tls.cert_file), key: readFileSync(tls.key_file) }, (_req, res) =>
-    res.writeHead(200, { "content-type": "application/jwk-set+json" }).end(jwks),
-  );
-  keyServer.on("connection", () => void (connections += 1));
-  const port = await new Promise<number>((resolve) => keyServer.listen(0, "127.0.0.1", () => resolve((keyServer.address() as AddressInfo).port)));
+  keyServer = await startKeyServer((_req, res) => res.writeHead(200, { "content-type": "application/jwk-set+json" }).end(jwks));
+  const port = keyServer.port;
   stack = await startStack(
     {
       clients: [
@@ -66,26 +54,21 @@ beforeAll(async () => {
       ],
     },
     // The issuer trusts the key server's certificate the way a deployment adds a private CA.
-    { services: ["issuer", "gateway"], env: { NODE_EXTRA_CA_CERTS: ca.ca_file } },
+    { services: ["issuer", "gateway"], env: { NODE_EXTRA_CA_CERTS: keyServer.caFile } },
   );
   tokenUrl = `${stack.gatewayUrl}/oauth2/token`;
 }, 90_000);
 
 afterAll(async () => {
   await stack?.stop();
-  await new Promise<void>((resolve) => {
-    if (!keyServer) return resolve();
-    keyServer.close(() => resolve());
-    keyServer.closeAllConnections();
-  });
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await keyServer?.close();
 });
 
 describe("a client's jwks_uri on an internal address", () => {
   it("is never connected to by default: the client is refused as any failed authentication is", async () => {
     const r = await authenticate();
     expect([r.status, r.body]).toEqual([401, { error: "invalid_client", error_description: "client authentication failed" }]);
-    expect(connections).toBe(0);
+    expect(keyServer.connections()).toBe(0);
   });
 
   describe("once the operator allows its network (client_jwks_uri.allow_private_networks)", () => {
@@ -104,7 +87,7 @@ describe("a client's jwks_uri on an internal address", () => {
     it("is fetched, and the client authenticates with the key published there", async () => {
       const r = await authenticate();
       expect([r.status, r.body.error]).toEqual([200, undefined]);
-      expect(connections).toBeGreaterThan(0);
+      expect(keyServer.connections()).toBeGreaterThan(0);
     });
 
     it("still cannot be registered by address: a registration names a host, never an internal address", async () => {

@@ -8,12 +8,13 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import type { CryptoKey, JWK } from "jose";
-import { OAuthError, invalidClient, invalidGrant } from "@sts/errors";
+import { invalidClient, invalidGrant } from "@sts/errors";
 import { CLIENT_AUTHENTICATION_FAILED, ClientKeySets, assertionAudiences, verifyClientSignedAssertion } from "./index.js";
 import type { AssertionDeps, ClientRecord } from "./index.js";
 import { clientRecord } from "./record.fixture.js";
 import { startKeyServer } from "./key-server.fixture.js";
 import type { KeyServer } from "./key-server.fixture.js";
+import { outcome } from "./outcome.fixture.js";
 
 const ISSUER = "https://sts.test";
 const TOKEN_ENDPOINT = `${ISSUER}/oauth2/token`;
@@ -75,17 +76,6 @@ const claims = (iss: string, over: Record<string, unknown> = {}): Record<string,
 
 const sign = (payload: Record<string, unknown>, header: Record<string, unknown> = { kid: "k1" }, signingKey: CryptoKey = key): Promise<string> =>
   new SignJWT(payload).setProtectedHeader({ alg: "ES256", ...header }).sign(signingKey);
-
-/** [code, description] of a refusal, or "ok". */
-async function outcome(p: Promise<unknown>): Promise<"ok" | [string, string]> {
-  try {
-    await p;
-    return "ok";
-  } catch (err) {
-    if (err instanceof OAuthError) return [err.code, err.description];
-    throw err;
-  }
-}
 
 const authenticate = (assertion: string, d: AssertionDeps, expectedClientId?: string) =>
   verifyClientSignedAssertion(assertion, d, invalidClient, { requireSubIsIssuer: true, ...(expectedClientId && { expectedClientId }) });

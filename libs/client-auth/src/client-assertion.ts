@@ -6,8 +6,9 @@
  * addresses only unless the operator allows a network: jwks-fetch.ts), an
  * algorithm allow-list, one of the configured audiences as its sole `aud`
  * (for client assertions, the issuer identifier alone once the token endpoint
- * URL is no longer configured: see {@link assertionAudiences}), no explicit
- * `typ` of another kind of JWT, a bounded `exp`, an optional `iat` (RFC 7523
+ * URL is no longer configured: see {@link assertionAudiences}), a `typ` that
+ * is absent, `JWT`, `JOSE` or (client authentication only)
+ * `client-authentication+jwt`, a bounded `exp`, an optional `iat` (RFC 7523
  * §3: MAY) that is not in the future, and a single-use `jti`. The jti is
  * recorded only after every other check passed (a forged assertion cannot
  * burn a jti), with a KV create that fails when present, so single use holds
@@ -106,16 +107,22 @@ function keysOf(client: ClientRecord, keySets: ClientKeySets | undefined): { res
  */
 const AFTER_SIGNATURE: ReadonlySet<RejectionReason> = new Set(["expired", "not_yet_valid", "issuer", "audience", "type", "missing_claim", "invalid_claim"]);
 
+/** The generic `typ` values (RFC 7519 §5.1 `JWT`, RFC 7515 §4.1.9 `JOSE`), lowercase and without `application/`. */
+const GENERIC_TYPS: ReadonlySet<string> = new Set(["jwt", "jose"]);
+
 /**
- * An explicitly typed JWT of another kind (an access token, `at+jwt`; a logout token; for a grant, a client
- * authentication JWT) is never taken for this one (RFC 8725 §3.11, draft-ietf-oauth-rfc7523bis §4). Untyped, `JWT`
- * and `JOSE` stay accepted: RFC 7523 asks for no typ, and most clients send none or `JWT`.
+ * An explicitly typed JWT of another kind (an access token, `at+jwt`; a logout token; a request object; for a grant,
+ * a client authentication JWT) is never taken for this one (RFC 8725 §3.11, draft-ietf-oauth-rfc7523bis §4). Untyped,
+ * `JWT` and `JOSE` stay accepted: RFC 7523 asks for no typ, and most clients send none or `JWT`. Anything else is
+ * refused, not only what ends in `+jwt`: `at+jwt; charset=utf-8` or `at+jwt ` names an access token to any verifier
+ * that reads media types leniently, and must not pass here as a client's own assertion.
  */
 function checkTyp(typ: unknown, clientAuthentication: boolean): void {
   if (typ === undefined) return;
   if (typeof typ !== "string") throw new TokenRejected("type", "unexpected token type");
   const kind = typ.toLowerCase().replace(/^application\//, "");
-  if (kind === CLIENT_AUTHENTICATION_TYP ? !clientAuthentication : kind.endsWith("+jwt")) throw new TokenRejected("type", "unexpected token type");
+  if (GENERIC_TYPS.has(kind) || (clientAuthentication && kind === CLIENT_AUTHENTICATION_TYP)) return;
+  throw new TokenRejected("type", "unexpected token type");
 }
 
 /** Makes the positional error: invalid_client for a client_assertion, invalid_grant for a grant assertion. */

@@ -63,7 +63,7 @@ describe("a key set whose server fails", () => {
     let asked = 0;
     const fake: FetchImplementation = () => {
       const next = answers[asked++];
-      return next instanceof Error ? Promise.reject(next) : Promise.resolve(new Response("{}", { status: next }));
+      return next instanceof Error ? Promise.reject(next) : Promise.resolve(new Response(JSON.stringify({ keys: [] }), { status: next }));
     };
     const held = holdOffAfterFailure(fake, KEY_SET_RETRY_MS, () => clock);
     const init = { method: "GET" as const, headers: new Headers(), redirect: "manual" as const, signal: new AbortController().signal };

@@ -20,10 +20,29 @@ const TOKEN_FAULTS: ReadonlySet<string> = new Set([errors.JWKSNoMatchingKey.code
 export const KEY_SET_RETRY_MS = 5_000;
 
 /**
- * `fetchImpl`, except that for `holdMs` after a failed fetch (no answer, or not a 2xx one) it fails at once without
- * asking. jose keeps no record of a failure and fetches again for every verification that needs keys it lacks, so a
- * key set whose server was down was asked once per incoming token, and tokens naming made-up kids made that a flood
- * aimed at the server, from every verifier. Verifications the cached keys answer never fetch: they go on unaffected.
+ * Whether `text` is what jose takes as a JWK Set (RFC 7517 §5): a JSON object whose `keys` is an array of objects.
+ * Whether each key is usable is jose's to say, key by key, once a token names it.
+ */
+function isJwkSetText(text: string): boolean {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return false;
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return false;
+  const keys = (parsed as { keys?: unknown }).keys;
+  return Array.isArray(keys) && keys.every((k) => typeof k === "object" && k !== null && !Array.isArray(k));
+}
+
+/**
+ * `fetchImpl`, except that for `holdMs` after a failed fetch it fails at once without asking. A failed fetch is no
+ * answer, an answer other than 200, or a 200 whose body is no JWK Set (a proxy's HTML error page, an empty or cut
+ * body): jose keeps no record of any of them and fetches again for every verification that needs keys it lacks, so
+ * a key set whose server was down, or answered garbage, was asked once per incoming token, and tokens naming made-up
+ * kids made that a flood aimed at the server, from every verifier. Verifications the cached keys answer never fetch:
+ * they go on unaffected. `fetchImpl` must bound what it reads (boundedKeySetFetch, keyServerFetch): the body of a 200
+ * is read here whole.
  */
 export function holdOffAfterFailure(fetchImpl: FetchImplementation, holdMs = KEY_SET_RETRY_MS, now: () => number = Date.now): FetchImplementation {
   let failedAt = -Infinity;
@@ -31,8 +50,14 @@ export function holdOffAfterFailure(fetchImpl: FetchImplementation, holdMs = KEY
     if (now() - failedAt < holdMs) throw new Error(`not asked again within ${holdMs} ms of a failed fetch`);
     try {
       const res = await fetchImpl(url, init);
-      if (!res.ok) failedAt = now();
-      return res;
+      // jose takes nothing but 200: it says why the others failed, without reading them.
+      if (res.status !== 200) {
+        failedAt = now();
+        return res;
+      }
+      const body = await res.text();
+      if (!isJwkSetText(body)) throw new Error("the key set server's answer is not a JWK Set");
+      return new Response(body, { status: 200, headers: { "content-type": res.headers.get("content-type") ?? "application/json" } });
     } catch (err) {
       failedAt = now();
       throw err;
@@ -58,8 +83,12 @@ export function remoteKeySet(url: URL, options: RemoteJWKSetOptions, whose: stri
   };
 }
 
-/** JWK members that carry private or symmetric key values (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2). */
-const KEY_VALUE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] as const;
+/**
+ * JWK members that carry private or symmetric key values (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2), and those of
+ * the AKP key type (ML-DSA for JOSE, RFC 9964: `priv`, and `seed` as its drafts and some tools write it), which jose
+ * imports as a private key as readily as an EC key with `d`.
+ */
+const KEY_VALUE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k", "priv", "seed"] as const;
 
 /**
  * What makes `jwk` more than a public key, or undefined when it is one: a key set a party gives others to verify its

@@ -1,0 +1,109 @@
+/**
+ * Client authentication with private_key_jwt against the real issuer and gateway, for two defects found in review:
+ *
+ * - a client's jwks_uri whose server answers 200 with something that is no JWK Set (a proxy's HTML page) was fetched
+ *   again for every assertion, although the README promises no fetch within 5 s of a failed one: the issuer became a
+ *   request reflector at its callers' rate, towards any public URL anyone could register;
+ * - a client assertion typed as another kind of JWT was refused only when its typ ended in `+jwt`, so
+ *   `at+jwt; charset=utf-8` passed (RFC 8725 §3.11; the README lists absent, JWT, JOSE and client-authentication+jwt).
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SignJWT, exportJWK, generateKeyPair } from "jose";
+import type { CryptoKey } from "jose";
+import { postForm, startStack } from "./harness.js";
+import type { Stack } from "./harness.js";
+import { startKeyServer } from "./key-server.js";
+import type { KeyServer } from "./key-server.js";
+
+const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/** Keys at a jwks_uri whose server answers every request with an HTML page and 200. */
+const HTML_KEYS = "keys-behind-a-proxy";
+/** Keys registered inline. */
+const INLINE_KEYS = "inline-keys";
+let stack: Stack;
+let keyServer: KeyServer;
+/** Requests the key server received. */
+let fetched = 0;
+let key: CryptoKey;
+let tokenUrl: string;
+
+const now = (): number => Math.floor(Date.now() / 1000);
+
+const claimsFor = (clientId: string): Record<string, unknown> => ({
+  iss: clientId,
+  sub: clientId,
+  aud: stack.gatewayUrl,
+  jti: randomUUID(),
+  iat: now(),
+  exp: now() + 60,
+});
+
+/** A client_credentials request authenticated by an assertion of `claims`, typed `typ` (none when undefined). */
+async function authenticate(claims: Record<string, unknown>, typ?: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const assertion = await new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: "k1", ...(typ !== undefined && { typ }) }).sign(key);
+  return postForm(tokenUrl, { grant_type: "client_credentials", client_assertion_type: ASSERTION_TYPE, client_assertion: assertion });
+}
+
+beforeAll(async () => {
+  const pair = await generateKeyPair("ES256");
+  key = pair.privateKey;
+  const publicJwk = { ...(await exportJWK(pair.publicKey)), kid: "k1", alg: "ES256", use: "sig" };
+  keyServer = await startKeyServer((_req, res) => {
+    fetched += 1;
+    res.writeHead(200, { "content-type": "text/html" }).end("<html><body>502 Bad Gateway</body></html>");
+  });
+  const port = keyServer.port;
+  stack = await startStack(
+    {
+      // The key server is on loopback: allowed as an on-premise key server's network would be.
+      client_jwks_uri: { allow_private_networks: ["127.0.0.0/8", "::1/128"] },
+      clients: [
+        {
+          client_id: HTML_KEYS,
+          token_endpoint_auth_method: "private_key_jwt",
+          jwks_uri: `https://localhost:${port}/jwks`,
+          scope: ["read"],
+          audience: ["storage"],
+        },
+        { client_id: INLINE_KEYS, token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [publicJwk] }, scope: ["read"], audience: ["storage"] },
+      ],
+    },
+    { services: ["issuer", "gateway"], env: { NODE_EXTRA_CA_CERTS: keyServer.caFile } },
+  );
+  tokenUrl = `${stack.gatewayUrl}/oauth2/token`;
+}, 90_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  await keyServer?.close();
+});
+
+describe("a client's jwks_uri answering 200 with no JWK Set", () => {
+  it("is a failed fetch: asked once for a burst of assertions, not once per assertion, and each is refused alike", async () => {
+    const attempts = 8;
+    for (let i = 0; i < attempts; i++) {
+      const r = await authenticate(claimsFor(HTML_KEYS));
+      expect([r.status, r.body]).toEqual([401, { error: "invalid_client", error_description: "client authentication failed" }]);
+    }
+    expect(fetched).toBeGreaterThan(0);
+    // One fetch, and one more per 5 s hold-off the burst outlasted (it takes well under a second): never one per assertion.
+    expect(fetched).toBeLessThanOrEqual(2);
+  });
+});
+
+describe("the typ of a client assertion (RFC 8725 §3.11)", () => {
+  it("refuses another kind of JWT spelled with a media type parameter, spending nothing", async () => {
+    const claims = claimsFor(INLINE_KEYS);
+    const refused = await authenticate(claims, "at+jwt; charset=utf-8");
+    expect([refused.status, refused.body]).toEqual([401, { error: "invalid_client", error_description: "assertion rejected: unexpected token type" }]);
+    // The refused assertion's jti was not spent: the same claims typed JWT still authenticate.
+    const ok = await authenticate(claims, "JWT");
+    expect([ok.status, ok.body.error]).toEqual([200, undefined]);
+  });
+
+  it("takes client-authentication+jwt (draft-ietf-oauth-rfc7523bis)", async () => {
+    const r = await authenticate(claimsFor(INLINE_KEYS), "client-authentication+jwt");
+    expect([r.status, r.body.error]).toEqual([200, undefined]);
+  });
+});
