@@ -55,10 +55,23 @@ describe("config", () => {
     const client = {
       client_id: "admin:test/vo_1",
       token_endpoint_auth_method: "private_key_jwt",
-      jwks: { keys: [{ kty: "EC", crv: "P-256", x: "x", y: "y" }] },
+      jwks: { keys: [generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ format: "jwk" })] },
       jwks_uri: "https://example.org/jwks",
     };
     expect(problemsOf(() => parseConfig({ clients: [client] }))).toEqual(["clients[0].jwks_uri: jwks and jwks_uri are mutually exclusive (RFC 7591 §2)"]);
+  });
+
+  it("refuses a client key that could never verify an assertion here, naming the key's path, as registration does", () => {
+    const weakRsa = generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey.export({ format: "jwk" });
+    const x25519 = generateKeyPairSync("x25519").publicKey.export({ format: "jwk" });
+    const ec = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ format: "jwk" });
+    const problems = (key: object): readonly string[] =>
+      problemsOf(() => parseConfig({ clients: [{ client_id: "signer", token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [key] } }] }));
+    expect(problems(weakRsa)).toEqual(["clients[0].jwks.keys[0]: an RSA key must have at least 2048 bits (RFC 7518 section 3.3)"]);
+    expect(problems(x25519)).toEqual(["clients[0].jwks.keys[0]: keys must be EC P-256 or P-384, RSA, or Ed25519"]);
+    expect(problems({ kty: "EC" })).toEqual(["clients[0].jwks.keys[0]: a key is not a well-formed EC, RSA or OKP public key"]);
+    expect(problems({ ...ec, use: "enc" })).toEqual(["clients[0].jwks.keys[0]: a key's use must be sig (RFC 7517 section 4.2)"]);
+    expect(problems({ ...ec, alg: "RS256" })).toEqual(["clients[0].jwks.keys[0]: a key's alg does not match its type or curve"]);
   });
 
   it("refuses a public client (token_endpoint_auth_method none): no grant here takes one, so it could never get a token", () => {
@@ -338,5 +351,16 @@ describe("clients[].client_secret_hash", () => {
     ["the secret itself after the prefix", "scrypt$my-client-secret-0001"],
   ])("refuses %s, naming the field (such a client could never authenticate)", (_what, stored) => {
     expect(() => parseConfig({ clients: [{ client_id: "api", client_secret_hash: stored }] })).toThrow(/clients\[0\]\.client_secret_hash: must be scrypt/);
+  });
+
+  it.each([
+    ["an N that is no power of two (Node's scrypt throws on it)", `scrypt$1000$8$1$${salt}$${hash}`],
+    ["an N past 65536 (every wrong secret anyone sends costs that much)", `scrypt$67108864$8$1$${salt}$${hash}`],
+    ["an r past 8", `scrypt$16384$99$1$${salt}$${hash}`],
+    ["a p past 4", `scrypt$16384$8$99$${salt}$${hash}`],
+  ])("refuses %s, naming the field", (_what, stored) => {
+    expect(problemsOf(() => parseConfig({ clients: [{ client_id: "api", client_secret_hash: stored }] }))).toEqual([
+      expect.stringMatching(/^clients\[0\]\.client_secret_hash: scrypt N must be a power of two from 16384 to 65536/),
+    ]);
   });
 });

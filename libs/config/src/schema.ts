@@ -5,7 +5,7 @@
  */
 import { isIP } from "node:net";
 import { z } from "zod";
-import { MAX_CLIENT_ID_CHARS, publicJwkProblem } from "@sts/jwt";
+import { MAX_CLIENT_ID_CHARS, publicJwkProblem, verificationKeyProblem } from "@sts/jwt";
 import { parseDurationSeconds } from "./duration.js";
 import { issuerProblem } from "./issuer-url.js";
 import { workloadApiSocketProblem } from "./spiffe-endpoint.js";
@@ -192,9 +192,12 @@ export const GRANT_TYPES = [
   "refresh_token",
 ] as const;
 
-/** A client's public key: registration refuses private and symmetric keys, and so does the file (the same predicate). */
+/**
+ * A client's public key: registration refuses private and symmetric keys, and keys that could never verify an
+ * assertion here, and so does the file (the same predicates).
+ */
 const jwk = z.looseObject({ kty: z.string() }).superRefine((key, ctx) => {
-  const problem = publicJwkProblem(key);
+  const problem = publicJwkProblem(key) ?? verificationKeyProblem(key);
   if (problem) ctx.addIssue({ code: "custom", message: problem });
 });
 
@@ -219,6 +222,16 @@ export const DEFAULT_MAX_MANAGED_CLIENTS = 1000;
 const DEFAULT_MAX_POLICIES = 1000;
 const MAX_POLICIES_CEILING = 2000;
 
+/**
+ * Whether a client_secret_hash's scrypt parameters are ones this stack computes: Node's scrypt refuses an N that is
+ * not a power of two, and anyone may make the issuer run it at the hash's cost by sending a wrong secret, so the cost
+ * is bounded (at most 64 MiB and a few times stsctl hash-secret's 16384, 8, 1).
+ */
+function scryptCostBounded(hash: string): boolean {
+  const [, n, r, p] = hash.split("$").map(Number) as [number, number, number, number];
+  return n >= 16384 && n <= 65536 && (n & (n - 1)) === 0 && r >= 1 && r <= 8 && p >= 1 && p <= 4;
+}
+
 /** The shortest client secret a client may have (stsctl hash-secret holds a secret it hashes to it too). */
 export const MIN_CLIENT_SECRET_CHARS = 16;
 
@@ -238,6 +251,10 @@ export const clientSchema = z
       .regex(
         /^scrypt\$[1-9]\d{0,7}\$[1-9]\d?\$[1-9]\d?\$[A-Za-z0-9_-]{22,}\$[A-Za-z0-9_-]{43}$/,
         "must be scrypt$N$r$p$salt$hash, as printed by stsctl hash-secret",
+      )
+      .refine(
+        scryptCostBounded,
+        "scrypt N must be a power of two from 16384 to 65536, r from 1 to 8, p from 1 to 4: every attempt to authenticate as the client, by anyone, runs scrypt at that cost",
       )
       .optional(),
     /** RFC 7591 token_endpoint_auth_method. */

@@ -8,12 +8,11 @@
  * - anything else: not understood here, so ignored (RFC 7591 §2 MUST) and, never stored, never shown (§3.2.1).
  * The config file stays strict: a typo there stops the start; only this API ignores what it does not understand.
  */
-import { createHash, createPublicKey, timingSafeEqual } from "node:crypto";
-import type { JsonWebKey, KeyObject } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import { jwksUriProblem, verifySecret } from "@sts/client-auth";
 import type { ClientConfig } from "@sts/config";
 import { OAuthError } from "@sts/errors";
-import { publicJwkProblem } from "@sts/jwt";
+import { publicJwkProblem, verificationKeyProblem } from "@sts/jwt";
 import { MAX_AUDIENCE_LENGTH, MAX_SCOPES, MAX_SCOPE_LENGTH } from "@sts/scopes";
 import type { ManagedRecord } from "./client-store.js";
 
@@ -118,48 +117,6 @@ function refuseKeyValues(jwks: unknown): void {
     const problem = verificationKeyProblem(key as Record<string, unknown>);
     if (problem) throw new OAuthError("invalid_client_metadata", `jwks: ${problem}`);
   }
-}
-
-/** Smallest RSA modulus taken for RS256 and PS256 (RFC 7518 §3.3, §3.5): jose verifies nothing with a smaller key. */
-const MIN_RSA_BITS = 2048;
-
-/** The key each assertion algorithm accepted here (ASSERTION_ALGS of @sts/client-auth) verifies with: its type and curve. */
-const KEY_OF_ALG: Readonly<Record<string, string>> = { ES256: "ec P-256", ES384: "ec P-384", EdDSA: "ed25519", RS256: "rsa", PS256: "rsa" };
-
-/** A public key's type as {@link KEY_OF_ALG} names it (`ec P-256`, `rsa`, `ed25519`). */
-function keyKind(key: KeyObject): string {
-  const type = key.asymmetricKeyType ?? "";
-  if (type !== "ec") return type;
-  // node names P-256 prime256v1 and P-384 secp384r1 (the JWK crv was checked as it was imported).
-  const curve = key.asymmetricKeyDetails?.namedCurve;
-  return `ec ${curve === "prime256v1" ? "P-256" : curve === "secp384r1" ? "P-384" : String(curve)}`;
-}
-
-/**
- * Why a registered public JWK could never verify one of the client's assertions, or undefined. Such a key (`{"kty":
- * "EC"}` alone, an RSA key of 1024 bits, an X25519 key, one for encryption only) was stored and shown as registered,
- * and every assertion the client then signed was refused as a failed authentication, with nothing telling why: bad
- * metadata is refused at registration (RFC 7591 §3.2.2 invalid_client_metadata). Fixed texts: nothing of the key is
- * echoed.
- */
-export function verificationKeyProblem(key: Record<string, unknown>): string | undefined {
-  if (key.use !== undefined && key.use !== "sig") return "a key's use must be sig (RFC 7517 section 4.2)";
-  if (key.key_ops !== undefined && !(Array.isArray(key.key_ops) && key.key_ops.includes("verify")))
-    return "a key's key_ops must include verify (RFC 7517 section 4.3)";
-  if (key.alg !== undefined && (typeof key.alg !== "string" || !Object.hasOwn(KEY_OF_ALG, key.alg)))
-    return "a key's alg must be one of ES256, ES384, EdDSA, RS256, PS256";
-  let imported: KeyObject;
-  try {
-    imported = createPublicKey({ key: key as JsonWebKey, format: "jwk" });
-  } catch {
-    return "a key is not a well-formed EC, RSA or OKP public key";
-  }
-  const kind = keyKind(imported);
-  if (!Object.values(KEY_OF_ALG).includes(kind)) return "keys must be EC P-256 or P-384, RSA, or Ed25519";
-  if (kind === "rsa" && (imported.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS)
-    return `an RSA key must have at least ${MIN_RSA_BITS} bits (RFC 7518 section 3.3)`;
-  if (typeof key.alg === "string" && KEY_OF_ALG[key.alg] !== kind) return "a key's alg does not match its type or curve";
-  return undefined;
 }
 
 /**
