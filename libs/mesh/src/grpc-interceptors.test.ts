@@ -218,6 +218,14 @@ describe("meshFetch", () => {
     },
   );
 
+  it("exchanges nothing for a call its caller already aborted: fetch would send nothing, so nothing is minted or recorded", async () => {
+    const exchange = new ExchangeCache({ exchanger: new exchangeService(address, credentials.createInsecure()), authorization: "Basic c3ZjLWE6cw==" });
+    const f = meshFetch(exchange, { url: "http://127.0.0.1:1", audience: "svc-b", scopes: ["b"] });
+    const aborted = f("/x", await jwt({ sub: "alice" }), { signal: AbortSignal.abort() });
+    await expect(aborted).rejects.toMatchObject({ name: "AbortError" });
+    expect(exchange.exchanges).toBe(0);
+  });
+
   it.each(["http://ingress/only-under-this-prefix", "http://ingress/?tenant=d", "http://u:p@ingress"])(
     "refuses a route url that is not a bare origin (%s) when made, rather than drop what follows the origin on every call",
     (url) => {

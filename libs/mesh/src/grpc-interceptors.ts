@@ -196,6 +196,8 @@ export function meshFetch(
     // the audit trail for a call that never went out.
     const url = urlOnOrigin(route.url, path);
     refuseTokenOutsideAuthorization(subjectToken, path, Object.fromEntries(headers));
+    // A call its caller already gave up on mints nothing, as fetch itself would send nothing.
+    init.signal?.throwIfAborted();
     const exchanged = await exchange.tokenFor(subjectToken, route.audience, route.scopes, tokenOptions);
     headers.set("authorization", `Bearer ${exchanged.accessToken}`);
     return fetch(url, { ...init, headers });
