@@ -53,3 +53,20 @@ describe("lifetimes", () => {
     expect([c.tokens.access_token_ttl, c.keys.rotate_after, c.clients[0]?.access_token_ttl, c.clients[0]?.refresh_token_ttl]).toEqual([1, 60, 1, 1]);
   });
 });
+
+describe("bounds on the safety windows", () => {
+  // A typo such as 30d for 30s would accept tokens a month past exp, or leave revocations unenforced that long.
+  it.each([
+    ["tokens.clock_tolerance", "6m", "at most 5 minutes: every verifier would accept tokens that long past their exp"],
+    ["tokens.revocation_max_staleness", "30d", "at most an hour: past it, a revoked token may stay accepted that long"],
+    ["tokens.assertion_max_lifetime", "2h", "at most an hour: an assertion is made for the request that carries it, and its jti is kept this long"],
+  ])("refuses %s past its bound", (field, value, problem) => {
+    const name = field.split(".")[1] as string;
+    expect(() => parseConfig({ tokens: { [name]: value } })).toThrow(refusedWith(`${field}: ${problem}`));
+  });
+
+  it("takes each at its bound", () => {
+    const t = parseConfig({ tokens: { clock_tolerance: "5m", revocation_max_staleness: "1h", assertion_max_lifetime: "1h" } }).tokens;
+    expect([t.clock_tolerance, t.revocation_max_staleness, t.assertion_max_lifetime]).toEqual([300, 3600, 3600]);
+  });
+});

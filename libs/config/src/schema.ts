@@ -20,6 +20,9 @@ const duration = z.unknown().transform((value, ctx) => {
   return seconds;
 });
 
+/** A duration of at most `max` seconds: past it a typo (`30d` for `30s`) would leave a safety check off that long. */
+const atMost = (max: number, why: string) => duration.pipe(z.number().max(max, `at most ${why}`));
+
 const port = z.number().int().min(0).max(65535);
 
 /** The longest delay a Node timer takes, in whole seconds (2^31 - 1 ms). */
@@ -560,7 +563,7 @@ export const configSchema = z.strictObject({
       /** Default access token lifetime. */
       access_token_ttl: lifetime(1).default(300),
       /** Largest accepted age of a client_assertion / assertion `exp` ahead of now. */
-      assertion_max_lifetime: duration.default(300),
+      assertion_max_lifetime: atMost(3600, "an hour: an assertion is made for the request that carries it, and its jti is kept this long").default(300),
       /**
        * The sole `aud` a client_assertion or jwt-bearer assertion may name: the issuer identifier
        * (draft-ietf-oauth-rfc7523bis, after the 2025 audience-injection attack), or, for clients configured before it,
@@ -574,13 +577,13 @@ export const configSchema = z.strictObject({
        */
       refresh_family_lifetime: duration.refine((seconds) => seconds >= 60, { message: "at least 60s" }).default(30 * 86_400),
       /** Accepted clock skew when checking exp/nbf/iat. */
-      clock_tolerance: duration.default(30),
+      clock_tolerance: atMost(300, "5 minutes: every verifier would accept tokens that long past their exp").default(30),
       /**
        * How long a verifier (a sidecar, introspection) keeps answering from its
        * cached revocations after losing NATS; past it, it fails closed with
        * temporarily_unavailable.
        */
-      revocation_max_staleness: duration.default(30),
+      revocation_max_staleness: atMost(3600, "an hour: past it, a revoked token may stay accepted that long").default(30),
       /** Largest accepted token or assertion, in bytes, checked before any crypto. */
       max_token_bytes: z.number().int().min(512).max(65536).default(8192),
     })
