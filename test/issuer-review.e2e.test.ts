@@ -13,10 +13,10 @@ const CLIENT = "review-client";
 const SECRET = "issuer-review-secret-000001";
 /** Access tokens of CLIENT live this long (seconds). */
 const TTL = 60;
-/** The stack's clock tolerance: large, so that the replica below reads the tokens as expired yet within it. */
-const TOLERANCE = 600;
+/** The stack's clock tolerance, at its bound (5 minutes): large, so that the replica below reads the tokens as expired yet within it. */
+const TOLERANCE = 300;
 /** How far the replica's clock runs ahead: past every token's exp, well within exp plus the tolerance. */
-const AHEAD = 300;
+const AHEAD = 150;
 
 let stack: Stack;
 let grpc: ReturnType<typeof clients>;
