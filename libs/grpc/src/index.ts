@@ -14,7 +14,7 @@ export type { TlsFiles, WatchTlsOptions } from "./tls-files.js";
 export type { ReloadListener, TlsMaterial } from "./tls-material.js";
 export type { X509Svid } from "./svid-material.js";
 export { svidChainProblem } from "./svid-material.js";
-export { bundleCertificates, connectionEnds, peerChainReaches } from "./peer-chain.js";
+export { BundleGate } from "./bundle-gate.js";
 export { DEFAULT_WORKLOAD_API_BACKOFF, X509SvidSource, X509SvidStreams, logSvidEvents, watchX509Svid } from "./workload-api.js";
 export type { Backoff, StreamFailure, SvidConsequences, WatchX509SvidOptions, X509SvidSourceOptions } from "./workload-api.js";
 export { HeldSvid } from "./held-svid.js";

@@ -14,11 +14,10 @@
  * - while the identity is withdrawn, every connection is refused before any
  *   TLS byte, and the open ones are closed.
  */
-import type { X509Certificate } from "node:crypto";
 import type { Socket } from "node:net";
 import { createServer } from "node:tls";
 import type { Server as TlsServer, TLSSocket } from "node:tls";
-import { bundleCertificates, connectionEnds as endsOf, peerChainReaches } from "./peer-chain.js";
+import { BundleGate } from "./bundle-gate.js";
 import type { RotatingServerTls } from "./tls.js";
 import type { TlsMaterial } from "./tls-material.js";
 
@@ -34,34 +33,24 @@ export interface TlsListenerOptions extends RotatingServerTls {
 /** A listening TLS server whose connections follow the material's rotations and withdrawals. */
 export class TlsListener {
   readonly #server: TlsServer;
-  readonly #requireClientCert: boolean;
   readonly #held: () => boolean;
-  #material: TlsMaterial;
-  /** The CA bundle in use, parsed when first needed after it changed. */
-  #bundle: X509Certificate[] | undefined;
-  /** Counts the rotations that changed the CA bundle: a handshake begun under an earlier count was verified against an earlier bundle. */
-  #bundleGeneration = 0;
-  /** The bundle count each connection still in its handshake was accepted under, by its ends. */
-  readonly #handshaking = new Map<string, number>();
-  /** Every TCP connection accepted and not yet closed, for a shutdown to end. */
+  /** The connections that completed their handshake, held to the CA bundle in use. */
+  readonly #gate: BundleGate;
+  /** Every TCP connection accepted and not yet closed, for a shutdown or a withdrawal to end. */
   readonly #sockets = new Set<Socket>();
-  /** The connections handed to the gRPC server. */
-  readonly #connections = new Set<TLSSocket>();
   #unwatch: () => void = () => undefined;
 
   private constructor(options: TlsListenerOptions) {
     const { material, requireClientCert } = options;
-    this.#requireClientCert = requireClientCert;
     this.#held = () => material.held();
-    this.#material = material.material;
-    const { cert, key, ca } = this.#material;
+    const { cert, key, ca } = material.material;
+    this.#gate = new BundleGate(ca, requireClientCert);
     // grpc-js's own secure server asks for a client certificate, and requires it, exactly when require_client_cert says so.
     this.#server = createServer({ cert, key, ca, requestCert: requireClientCert, rejectUnauthorized: requireClientCert, ALPNProtocols: ["h2"] });
     this.#server.prependListener("connection", (socket: Socket) => this.#opened(socket));
     this.#server.on("secureConnection", (socket: TLSSocket) => {
-      if (this.#admits(socket)) {
-        this.#connections.add(socket);
-        socket.once("close", () => this.#connections.delete(socket));
+      // A handshake that began before a withdrawal ends with the withdrawn certificate.
+      if (this.#held() && this.#gate.admits(socket)) {
         // Errors of a connection are the HTTP/2 session's to report; unhandled, one would crash the process (nodejs/node#35824).
         socket.on("error", () => undefined);
         options.accept(socket);
@@ -107,55 +96,21 @@ export class TlsListener {
     for (const socket of this.#sockets) socket.destroy();
   }
 
-  /** A TCP connection: refused while there is no identity (a handshake would present a withdrawn one), else noted with the bundle it is verified against. */
+  /** A TCP connection: refused while there is no identity (a handshake would present a withdrawn one), else followed. */
   #opened(socket: Socket): void {
     if (!this.#held()) {
       socket.destroy();
       return;
     }
     this.#sockets.add(socket);
-    const ends = endsOf(socket);
-    this.#handshaking.set(ends, this.#bundleGeneration);
-    socket.once("close", () => {
-      this.#sockets.delete(socket);
-      this.#handshaking.delete(ends);
-    });
-  }
-
-  /**
-   * Whether a completed handshake may serve: not while the identity is withdrawn (it began before and presented the
-   * withdrawn certificate), nor when it was verified against a bundle replaced since and its chain does not reach the
-   * one in use.
-   */
-  #admits(socket: TLSSocket): boolean {
-    const ends = endsOf(socket);
-    const acceptedUnder = this.#handshaking.get(ends);
-    this.#handshaking.delete(ends);
-    if (!this.#held()) return false;
-    return acceptedUnder === this.#bundleGeneration || this.#trusted(socket);
-  }
-
-  /** Whether `socket`'s peer chain reaches the CA bundle in use; without client certificates, there is no chain to hold to it. */
-  #trusted(socket: TLSSocket): boolean {
-    if (!this.#requireClientCert) return true;
-    try {
-      this.#bundle ??= bundleCertificates(this.#material.ca);
-    } catch {
-      return false;
-    }
-    return peerChainReaches(socket, this.#bundle);
+    socket.once("close", () => this.#sockets.delete(socket));
+    this.#gate.opened(socket);
   }
 
   #rotate(material: TlsMaterial): void {
-    const bundleChanged = !material.ca.equals(this.#material.ca);
-    this.#material = material;
     const { cert, key, ca } = material;
     this.#server.setSecureContext({ cert, key, ca });
-    if (!bundleChanged) return;
-    this.#bundleGeneration++;
-    this.#bundle = undefined;
-    // A peer whose CA left the bundle keeps no access on the connection it opened before, nor its calls under way.
-    for (const socket of this.#connections) if (!this.#trusted(socket)) socket.destroy();
+    this.#gate.follow(ca);
   }
 
   /** The identity was withdrawn: nothing made with it carries anything more, calls under way included. */

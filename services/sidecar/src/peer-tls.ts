@@ -23,23 +23,13 @@
  * reach the new bundle is closed, so that a CA taken out of it stops vouching
  * for anyone at once, not at each caller's next reconnection.
  */
-import type { X509Certificate } from "node:crypto";
 import type { ClientRequest } from "node:http";
 import { Agent } from "node:https";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { TLSSocket } from "node:tls";
 import type { ConnectionOptions, Server as TlsServer, TlsOptions } from "node:tls";
-import {
-  HeldSvid,
-  bundleCertificates,
-  connectionEnds as endsOf,
-  readTlsFiles,
-  currentSpiffeIdOf,
-  peerChainReaches,
-  requireSpiffeId,
-  watchTlsFiles,
-} from "@sts/grpc";
+import { BundleGate, HeldSvid, readTlsFiles, currentSpiffeIdOf, requireSpiffeId, watchTlsFiles } from "@sts/grpc";
 import type { ReloadListener, StreamFailure, TlsMaterial, X509Svid, X509SvidStreams } from "@sts/grpc";
 import type { SidecarConfig } from "./config.js";
 
@@ -137,14 +127,8 @@ export class PeerTls {
   /** Routes a rotation replaced whose connections were still open then: a redaction must reach those too. */
   #retired = new Set<HeldRoute>();
   readonly #servers = new Set<TlsServer>();
-  /** The listeners' connections, closed when the SVID they were made with is redacted. */
-  readonly #connections = new Set<TLSSocket>();
-  /** Counts the rotations that changed the CA bundle: a handshake begun under an earlier count verified against an earlier bundle. */
-  #bundleGeneration = 0;
-  /** The bundle count each connection still in its handshake was accepted under, by its ends. */
-  readonly #handshaking = new Map<string, number>();
-  /** The CA bundle in use, parsed when first needed after it changed. */
-  #bundle: X509Certificate[] | undefined;
+  /** The listeners' connections, held to the CA bundle in use, and closed when the SVID they were made with is redacted. */
+  readonly #gate: BundleGate;
   /** The Workload API's SVID in use; files have no such watch. */
   readonly #held: HeldSvid | undefined;
   readonly #section: string;
@@ -183,6 +167,7 @@ export class PeerTls {
     this.#section = section;
     if (from instanceof HeldSvid) {
       this.#material = from.first.material;
+      this.#gate = new BundleGate(this.#material.ca);
       onSvid?.(from.first);
       // An expiry needs nothing here: hasIdentity() reads it, so new connections and calls out are refused from then on.
       from.follow({
@@ -197,6 +182,7 @@ export class PeerTls {
       return;
     }
     this.#material = readTlsFiles(from, section);
+    this.#gate = new BundleGate(this.#material.ca);
     this.#stopWatching =
       from.reload_interval > 0
         ? watchTlsFiles(from, {
@@ -242,24 +228,14 @@ export class PeerTls {
         socket.destroy();
         return;
       }
-      const ends = endsOf(socket);
-      this.#handshaking.set(ends, this.#bundleGeneration);
-      socket.once("close", () => this.#handshaking.delete(ends));
+      this.#gate.opened(socket);
     });
     // Ahead of Node's own listener: once that has run, the HTTP/1.1 parser or HTTP/2 session reads the bytes that came
     // with the handshake straight from the socket, and their request is handled even though the socket is destroyed.
     server.prependListener("secureConnection", (socket: TLSSocket) => {
-      const ends = endsOf(socket);
-      const acceptedUnder = this.#handshaking.get(ends);
-      this.#handshaking.delete(ends);
       // A handshake begun before the redaction ends with the withdrawn SVID; one begun before the bundle changed was
       // verified against the old bundle.
-      if (!this.hasIdentity() || (acceptedUnder !== this.#bundleGeneration && !this.#trusted(socket))) {
-        socket.destroy();
-        return;
-      }
-      this.#connections.add(socket);
-      socket.once("close", () => this.#connections.delete(socket));
+      if (!this.hasIdentity() || !this.#gate.admits(socket)) socket.destroy();
     });
     return server;
   }
@@ -305,27 +281,12 @@ export class PeerTls {
     return route;
   }
 
-  /** Whether `socket`'s peer chains to the CA bundle in use; a chain that cannot even be read does not. */
-  #trusted(socket: TLSSocket): boolean {
-    try {
-      this.#bundle ??= bundleCertificates(this.#material.ca);
-      return peerChainReaches(socket, this.#bundle);
-    } catch {
-      return false;
-    }
-  }
-
   #rotate(material: TlsMaterial): void {
-    const bundleChanged = !material.ca.equals(this.#material.ca);
     this.#material = material;
     const { cert, key, ca } = material;
     for (const server of this.#servers) server.setSecureContext({ cert, key, ca });
-    if (bundleChanged) {
-      this.#bundleGeneration++;
-      this.#bundle = undefined;
-      // A peer whose CA left the bundle keeps no identity on the connection it opened before, nor calls under way.
-      for (const socket of this.#connections) if (!this.#trusted(socket)) socket.destroy();
-    }
+    // A peer whose CA left the bundle keeps no identity on the connection it opened before, nor calls under way.
+    this.#gate.follow(ca);
     // New calls dial with the new set; the old set is still valid, so the calls under way on it finish.
     for (const route of this.#routes.values()) {
       route.agent.retire();
@@ -339,7 +300,7 @@ export class PeerTls {
 
   /** The SVID in use was redacted: no connection made with it carries anything more, in-flight calls included. */
   #drop(): void {
-    for (const socket of this.#connections) socket.destroy();
+    for (const socket of this.#gate.connections) socket.destroy();
     const reason = new NoIdentityError(`${this.#section}: the X.509-SVID this connection was dialled with was redacted by the agent`);
     for (const route of [...this.#routes.values(), ...this.#retired]) {
       route.agent.withdraw(reason);
