@@ -112,7 +112,10 @@ export interface PolicyServiceClient extends grpc.Client {
    * the version names its author, as does its policy.updated event. It answers
    * once that event is stored; temporarily_unavailable when it is not by the
    * call's deadline, the change being stored nonetheless and its event
-   * retried: Get the policy before writing again.
+   * retried: Get the policy before writing again. A Put of a new id into a
+   * set that holds policy.max_policies policies is refused with
+   * failed_precondition (FAILED_PRECONDITION), storing nothing: delete one
+   * first.
    */
   Put(argument: _sts_policy_v1_PutRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
   Put(argument: _sts_policy_v1_PutRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
@@ -123,7 +126,10 @@ export interface PolicyServiceClient extends grpc.Client {
    * the version names its author, as does its policy.updated event. It answers
    * once that event is stored; temporarily_unavailable when it is not by the
    * call's deadline, the change being stored nonetheless and its event
-   * retried: Get the policy before writing again.
+   * retried: Get the policy before writing again. A Put of a new id into a
+   * set that holds policy.max_policies policies is refused with
+   * failed_precondition (FAILED_PRECONDITION), storing nothing: delete one
+   * first.
    */
   put(argument: _sts_policy_v1_PutRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
   put(argument: _sts_policy_v1_PutRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_policy_v1_PutResponse__Output>): grpc.ClientUnaryCall;
@@ -234,7 +240,10 @@ export interface PolicyServiceHandlers extends grpc.UntypedServiceImplementation
    * the version names its author, as does its policy.updated event. It answers
    * once that event is stored; temporarily_unavailable when it is not by the
    * call's deadline, the change being stored nonetheless and its event
-   * retried: Get the policy before writing again.
+   * retried: Get the policy before writing again. A Put of a new id into a
+   * set that holds policy.max_policies policies is refused with
+   * failed_precondition (FAILED_PRECONDITION), storing nothing: delete one
+   * first.
    */
   Put: grpc.handleUnaryCall<_sts_policy_v1_PutRequest__Output, _sts_policy_v1_PutResponse>;
   
