@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OAuthError, isShownAsWritten, unavailable } from "@sts/errors";
 import type { RevokeSubjectRequest } from "@sts/proto";
 import { createLogger } from "@sts/telemetry";
-import { BACKCHANNEL_LOGOUT_EVENT, BackchannelLogouts, logoutReason, verifyLogoutToken } from "./backchannel-logout.js";
+import { BACKCHANNEL_LOGOUT_EVENT, BackchannelLogouts, MAX_LOGOUT_TOKEN_AGE_SECONDS, logoutReason, verifyLogoutToken } from "./backchannel-logout.js";
 import type { BackchannelLogoutDeps } from "./backchannel-logout.js";
 import { TrustedIssuers } from "./trusted-issuers.js";
 
@@ -174,6 +174,12 @@ describe("a logout token the provider signed but that no stack subject could be 
       expect(await refusal(await signed(header))).toBe("verified");
     }
     expect(await refusal(await signed({ typ: "at+jwt" }))).toEqual(["invalid_request", "logout_token has a typ other than logout+jwt or JWT"]);
+  });
+
+  it("refuses a logout token issued more than ten minutes ago, whatever its exp, and takes one just inside that", async () => {
+    const issuedAgo = (seconds: number) => signed({ typ: "logout+jwt" }, { iat: now() - seconds, exp: now() + 86_400 });
+    expect(await refusal(await issuedAgo(MAX_LOGOUT_TOKEN_AGE_SECONDS + 60))).toEqual(["invalid_request", "logout_token failed verification: token expired"]);
+    expect(await refusal(await issuedAgo(MAX_LOGOUT_TOKEN_AGE_SECONDS - 60))).toBe("verified");
   });
 
   it.each([

@@ -28,6 +28,15 @@ export const BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backcha
 /** Header `typ` values a logout token may carry (§2.4 recommends logout+jwt; providers that predate it send JWT or none). */
 const LOGOUT_TYPES = new Set(["logout+jwt", "application/logout+jwt", "jwt"]);
 
+/**
+ * Oldest a logout token may be, from its `iat` (seconds, the clock tolerance on top). A logout token is sent when the
+ * user signs out, and retried by the provider for minutes at most (§4 asks for an `exp` within two minutes). Replays
+ * of one applied are answered from the revocation it left, but that record expires with the tokens it covered; a token
+ * older than this would, replayed after it, sign the user out again after they came back, so it is refused, whatever
+ * `exp` it carries: some providers set `exp` hours or days ahead.
+ */
+export const MAX_LOGOUT_TOKEN_AGE_SECONDS = 600;
+
 /** A verified logout token: whom the provider signed out, and when. */
 export interface Logout {
   iss: string;
@@ -69,6 +78,7 @@ export async function verifyLogoutToken(token: string, issuers: TrustedIssuers, 
       issuer: issuer.issuer,
       audience: issuer.logoutAudience,
       requiredClaims: ["iat", "jti"],
+      maxTokenAge: MAX_LOGOUT_TOKEN_AGE_SECONDS,
       clockTolerance: o.clockTolerance,
       now: o.now,
       maxBytes: o.maxBytes,
