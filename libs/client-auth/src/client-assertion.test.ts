@@ -36,6 +36,9 @@ const clients = (): Map<string, ClientRecord> =>
     ["other-key", record("other-key", { jwks: { keys: [otherJwk] } })],
     ["two-keys", record("two-keys", { jwks: { keys: [jwk, { ...otherJwk, kid: "k2" }] } })],
     ["secret-only", record("secret-only", { token_endpoint_auth_method: "client_secret_basic", secret_hash: "scrypt$…" })],
+    // Registered for a secret method, with the keys its jwt-bearer assertions are signed with (RFC 7523 §2.1).
+    ["secret-with-keys", record("secret-with-keys", { token_endpoint_auth_method: "client_secret_basic", secret_hash: "scrypt$…", jwks: { keys: [jwk] } })],
+    ["keyless", record("keyless")],
     // Its keys at a name that resolves to loopback (a jwks_uri any admin could register).
     ["uri-signer", record("uri-signer", { jwks_uri: `https://localhost:${keyServer.port}/jwks` })],
   ]);
@@ -99,12 +102,19 @@ beforeAll(async () => {
 afterAll(() => keyServer?.close());
 
 describe("a refused client assertion tells nothing about other clients (RFC 6749 §5.2, as the secret methods)", () => {
+  it("refuses a client registered for a secret method before its signature is checked, spending no jti of its own keys", async () => {
+    const { d, jtis, logged } = deps();
+    expect(await outcome(authenticate(await sign(claims("secret-with-keys")), d))).toEqual(["invalid_client", CLIENT_AUTHENTICATION_FAILED]);
+    expect([jtis.size, logged.map((l) => l.detail)]).toEqual([0, ["client does not authenticate with private_key_jwt"]]);
+  });
+
   it("answers an unknown client, a bad signature, a client without keys and a missing kid with one description", async () => {
     const { d, logged } = deps();
     const cases = {
       "unknown client": await sign(claims("nobody")),
       "bad signature": await sign(claims("other-key")),
-      "client has no registered keys": await sign(claims("secret-only")),
+      "client has no registered keys": await sign(claims("keyless")),
+      "client does not authenticate with private_key_jwt": await sign(claims("secret-only")),
       "kid is required when several keys are registered": await sign(claims("two-keys"), {}),
     };
     for (const assertion of Object.values(cases)) {
@@ -116,7 +126,8 @@ describe("a refused client assertion tells nothing about other clients (RFC 6749
     expect(logged.map((l) => [l.client_id, l.detail])).toEqual([
       ["nobody", "unknown client"],
       ["other-key", "bad signature"],
-      ["secret-only", "client has no registered keys"],
+      ["keyless", "client has no registered keys"],
+      ["secret-only", "client does not authenticate with private_key_jwt"],
       ["two-keys", "kid is required when several keys are registered"],
     ]);
     const text = JSON.stringify(logged);

@@ -164,6 +164,10 @@ export async function checkClientSignedAssertion(
     lookedUp = true;
     const client = deps.lookup(clientId);
     if (!client) throw new TokenRejected("unknown_key", "unknown client");
+    // Before the signature: a client that authenticates otherwise is refused anyway, and verifying first would spend
+    // the jti of an assertion it signed with keys it also registered (and fetch its jwks_uri) for nothing.
+    if (clientAuthentication && client.token_endpoint_auth_method !== "private_key_jwt")
+      throw new TokenRejected("unknown_key", "client does not authenticate with private_key_jwt");
     const { resolver, count } = keysOf(client, deps.keySets);
     // RFC 7515 §4.1.4: with several keys, kid picks the key; without it the choice would be a guess.
     if (count !== undefined && count > 1 && !decodeProtectedHeader(assertion).kid)
