@@ -24,7 +24,7 @@ const INTERNAL = [
   "fd00:ec2::254",
   "fe80::1",
   "fe80::1%eth0",
-  // IPv4-mapped, in both notations, IPv4-compatible, NAT64 and 6to4 forms of internal IPv4 addresses.
+  // IPv4-mapped, in both notations, IPv4-compatible, NAT64, 6to4 and SIIT forms of internal IPv4 addresses.
   "::ffff:127.0.0.1",
   "::ffff:7f00:1",
   "::ffff:a9fe:a9fe",
@@ -32,6 +32,9 @@ const INTERNAL = [
   "64:ff9b::a9fe:a9fe",
   "64:ff9b::10.0.0.7",
   "2002:a9fe:a9fe::1",
+  // IPv4-translated (SIIT), in both notations.
+  "::ffff:0:127.0.0.1",
+  "::ffff:0:a9fe:a9fe",
 ];
 
 const PUBLIC = ["8.8.8.8", "93.184.216.34", "172.32.0.1", "192.169.0.1", "2606:4700::1111", "2a00:1450:4001::200e", "::ffff:8.8.8.8", "64:ff9b::808:808"];

@@ -27,6 +27,9 @@ const SPECIAL_PURPOSE: ReadonlyArray<readonly [string, number, "ipv4" | "ipv6"]>
   ["240.0.0.0", 4, "ipv4"],
   // Unspecified (::), loopback (::1) and the deprecated IPv4-compatible addresses (::a.b.c.d).
   ["::", 96, "ipv6"],
+  // IPv4-translated (SIIT, RFC 2765, ::ffff:0:a.b.c.d): a stateless translator maps it to the IPv4 address it embeds;
+  // no public service is reached that way.
+  ["::ffff:0:0:0", 96, "ipv6"],
   ["64:ff9b:1::", 48, "ipv6"],
   ["100::", 64, "ipv6"],
   // Teredo and 6to4 tunnel to the IPv4 address they embed, whatever it is; both are deprecated.
