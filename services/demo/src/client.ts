@@ -23,6 +23,7 @@ interface Hop {
   act?: unknown;
   jti?: string;
   refused?: number;
+  error?: string;
   downstream?: Hop | null;
 }
 
@@ -48,6 +49,12 @@ const actText = (act: unknown): string => {
   const subs: string[] = [];
   for (let a = act as { sub?: string; act?: unknown } | null; a && typeof a === "object"; a = a.act as typeof a) subs.push(String(a.sub));
   return subs.length ? `${subs.join(" ← ")}   (current actor first, RFC 8693 §4.1)` : "(none: the client calls for itself)";
+};
+
+/** A refusal's body on one line, cut short: a sidecar's JSON error or a proxy's page. */
+const oneLine = (text: string): string => {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length > 200 ? `${flat.slice(0, 200)}…` : flat;
 };
 
 const STACK_HINT = "Is the stack running (npm start)?";
@@ -81,7 +88,7 @@ let hop: Hop | null | undefined = (await res.json()) as Hop;
 let last: Hop | undefined;
 for (let i = 1; hop; i++, hop = hop.downstream) {
   if (hop.refused) {
-    console.log(`hop ${i}  ${hop.service}: refused (${hop.refused})`);
+    console.log(`hop ${i}  ${hop.service}: refused (${hop.refused})${hop.error ? `: ${oneLine(hop.error)}` : ""}`);
     break;
   }
   console.log(`hop ${i}  ${hop.service} received a token with`);

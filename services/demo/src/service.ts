@@ -7,6 +7,7 @@
  *   DEMO_NAME=svc-a DEMO_PORT=9101 DEMO_OUTBOUND=http://127.0.0.1:8201 DEMO_NEXT=svc-b node service.js
  */
 import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 
 const name = process.env.DEMO_NAME ?? "svc";
 const port = Number(process.env.DEMO_PORT ?? 0);
@@ -35,13 +36,27 @@ const server = createServer((req, res) => {
       jti: c.jti,
       exp: c.exp,
     };
-    let downstream: unknown = null;
-    if (next && outbound) {
-      const r = await fetch(`${outbound}/${next}/work`, { headers: { authorization: req.headers.authorization ?? "" } });
-      downstream = r.ok ? await r.json() : { service: next, refused: r.status, error: await r.text() };
-    }
+    const downstream = next && outbound ? await callNext(`${outbound}/${next}/work`, next, req.headers.authorization) : null;
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ...received, downstream }));
   })().catch((err: unknown) => res.writeHead(500).end(String(err)));
 });
-server.listen(port, "127.0.0.1", () => console.log(`${name} listening on ${port}${next ? `, calls ${next}` : ""}`));
+
+/**
+ * The next hop's answer, or what kept it from answering (its refusal, or its sidecar out of reach as 502): this hop's
+ * own view is answered either way, so the demo shows how far the chain got.
+ */
+async function callNext(url: string, next: string, authorization: string | undefined): Promise<unknown> {
+  try {
+    const r = await fetch(url, { headers: { authorization: authorization ?? "" } });
+    return r.ok ? await r.json() : { service: next, refused: r.status, error: await r.text() };
+  } catch (err) {
+    const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
+    return { service: next, refused: 502, error: `could not reach the outbound sidecar at ${url}: ${String(cause?.code ?? err)}` };
+  }
+}
+
+server.listen(port, "127.0.0.1", () => {
+  const { port: bound } = server.address() as AddressInfo;
+  console.log(`${name} listening on ${bound}${next ? `, calls ${next}` : ""}`);
+});
 process.on("SIGTERM", () => server.close(() => process.exit(0)));
