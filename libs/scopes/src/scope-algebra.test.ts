@@ -167,6 +167,45 @@ describe("properties", () => {
     );
   });
 
+  it("intersection is commutative up to coverage on noisy input too (templates, malformed, trailing slashes)", () => {
+    fc.assert(
+      fc.property(noisySet, noisySet, (r, a) => {
+        const ra = intersectScopes(r, a);
+        const ar = intersectScopes(a, r);
+        return isWithin(ra, ar) && isWithin(ar, ra);
+      }),
+    );
+  });
+
+  it("intersection is idempotent: narrowing a grant again by the same allowance changes nothing", () => {
+    fc.assert(
+      fc.property(noisySet, noisySet, (r, a) => {
+        const once = intersectScopes(r, a);
+        expect(intersectScopes(once, a)).toEqual(once);
+        expect(intersectScopes(once, once)).toEqual(once);
+      }),
+    );
+  });
+
+  it("intersection is monotone: asking for more never yields less, a wider allowance never grants less", () => {
+    fc.assert(fc.property(noisySet, noisySet, noisySet, (r, more, a) => isWithin(intersectScopes(r, a), intersectScopes([...r, ...more], a))));
+    fc.assert(fc.property(noisySet, noisySet, noisySet, (r, a, more) => isWithin(intersectScopes(r, a), intersectScopes(r, [...a, ...more]))));
+  });
+
+  it("intersection is associative up to coverage: the exchange's requested ∩ subject ∩ policy in any grouping", () => {
+    fc.assert(
+      fc.property(noisySet, noisySet, noisySet, (x, y, z) => {
+        const left = intersectScopes(intersectScopes(x, y), z);
+        const right = intersectScopes(x, intersectScopes(y, z));
+        return isWithin(left, right) && isWithin(right, left);
+      }),
+    );
+  });
+
+  it("the intersection holds only canonical, well-formed scopes", () => {
+    fc.assert(fc.property(noisySet, noisySet, (r, a) => intersectScopes(r, a).every((s) => isWithin([s], [s]) && (!s.endsWith("/") || s.endsWith(":/")))));
+  });
+
   it("covers is reflexive on grantable scopes", () => {
     fc.assert(fc.property(grantable, (x) => covers(x, x)));
   });

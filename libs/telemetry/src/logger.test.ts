@@ -91,3 +91,42 @@ describe("createLogger", () => {
     expect(c.lines[0]).toMatchObject({ metadata: { "x-request-id": ["r1"] }, cyclic: { name: "loop", self: "[Circular]" }, when: "1970-01-01T00:00:00.000Z" });
   });
 });
+
+describe("createLogger: the message", () => {
+  it("redacts a token in the message pino copies from an error when the call gives none (log.error(err), log.error({ err }))", () => {
+    const c = capture();
+    c.log.error(new Error(`subject_token ${JWT} refused`));
+    c.log.error({ err: new Error(`assertion ${JWT} refused`) });
+    expect(c.text()).not.toContain(JWT);
+    expect(c.lines[0]).toMatchObject({ msg: "subject_token [redacted] refused", err: { type: "Error", message: "subject_token [redacted] refused" } });
+    expect(c.lines[1]).toMatchObject({ msg: "assertion [redacted] refused" });
+  });
+
+  it("redacts the message and the values interpolated into it", () => {
+    const c = capture();
+    c.log.warn(`refused Bearer ${JWT}`);
+    c.log.info({ client_id: "svc-a" }, "body was %s", "grant_type=client_credentials&client_secret=s3cr3t-1");
+    c.log.info("key %j", { kty: "EC", crv: "P-256", x: "x", y: "y", d: "private-d-1" });
+    for (const secret of [JWT, "s3cr3t-1", "private-d-1"]) expect(c.text()).not.toContain(secret);
+    expect(c.lines.map((l) => l.msg)).toEqual([
+      "refused Bearer [redacted]",
+      "body was grant_type=client_credentials&client_secret=[redacted]",
+      'key {"kty":"EC","crv":"P-256","x":"x","y":"y","d":"[redacted]"}',
+    ]);
+  });
+
+  it("cuts credentials out of string fields and a JWK's private members out of any field", () => {
+    const c = capture();
+    c.log.info(
+      {
+        body: "grant_type=refresh_token&refresh_token=str_N3vEr-lOgGeD_9aZ8yX7wV6uT5sR4qP3oN2mL1kJ0i",
+        rawHeaders: ["Authorization", "Basic YWxpY2U6czNjcjN0"],
+        file: "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END PRIVATE KEY-----",
+        signing: { kid: "k1", kty: "OKP", crv: "Ed25519", x: "pub", d: "private-d-2" },
+      },
+      "request",
+    );
+    for (const secret of ["str_N3vEr", "YWxpY2U6czNjcjN0", "MIGHAgEAMBMGByqGSM49", "private-d-2"]) expect(c.text()).not.toContain(secret);
+    expect(c.lines[0]).toMatchObject({ rawHeaders: ["Authorization", "Basic [redacted]"], signing: { kid: "k1", x: "pub", d: "[redacted]" } });
+  });
+});

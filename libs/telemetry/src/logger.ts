@@ -1,12 +1,12 @@
 /**
  * Structured JSON logs (pino) carrying the active trace and span ids, with
  * credentials and tokens redacted wherever they appear in a log object
- * (redact.ts), at any depth and in any case.
+ * (redact.ts), at any depth and in any case, and in the message.
  */
 import { trace } from "@opentelemetry/api";
 import { pino } from "pino";
 import type { Logger } from "pino";
-import { redactDeep } from "./redact.js";
+import { redactDeep, redactLogArguments } from "./redact.js";
 
 const SENSITIVE = [
   "authorization",
@@ -39,6 +39,13 @@ export function createLogger(name: string, options: { level?: string; destinatio
       // result again (it would take the plain object for an error of type "Object").
       serializers: { err: (value: unknown) => value },
       formatters: { log: (object) => redactDeep(object) as Record<string, unknown> },
+      hooks: {
+        // pino writes the message beside the log object, where the formatter above never sees it, and copies an
+        // error's message there when the call gives none (`log.error(err)`): both are redacted on the way in.
+        logMethod(args, method) {
+          method.apply(this, redactLogArguments(args) as Parameters<typeof method>);
+        },
+      },
       mixin() {
         const span = trace.getActiveSpan()?.spanContext();
         return span ? { trace_id: span.traceId, span_id: span.spanId } : {};
