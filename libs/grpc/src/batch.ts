@@ -8,7 +8,7 @@
  */
 import { SpanKind, SpanStatusCode, context, propagation, trace } from "@opentelemetry/api";
 import { OAuthError, invalidRequest, toOAuthError, unavailable } from "@sts/errors";
-import { extractTraceContext } from "@sts/telemetry";
+import { getRpcIncomingTrace, serverSpanStart } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
 import type { Client, Metadata } from "@grpc/grpc-js";
 import { handlerFailure } from "./adapter.js";
@@ -221,8 +221,10 @@ export async function answerBatch<Req, Res>(
   if (items.length > MAX_BATCH_ITEMS) throw invalidRequest(`at most ${MAX_BATCH_ITEMS} items per batch`);
   return Promise.all(
     items.map(async (item): Promise<BatchResult<Res>> => {
-      const parent = extractTraceContext(item.trace_context);
-      const span = tracer.startSpan(`${options.name}.item`, { kind: SpanKind.INTERNAL }, parent);
+      // Each item's trace context is its caller's word, held to grpc_incoming_trace as the call's own would be: with
+      // `link`, a caller across a trust boundary picks neither the trace its issuance is filed under nor its sampling.
+      const { parent, options: start } = serverSpanStart(item.trace_context, getRpcIncomingTrace());
+      const span = tracer.startSpan(`${options.name}.item`, { ...start, kind: SpanKind.INTERNAL }, parent);
       try {
         if (!item.request) throw invalidRequest("batch item without a request");
         const request = item.request;

@@ -8,7 +8,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-tr
 import { context, trace } from "@opentelemetry/api";
 import { grpcHealthy } from "@sts/testkit";
 import { connect } from "node:http2";
-import { MAX_CONCURRENT_STREAMS, callUnary, createClient, hasBearerSecret, startGrpcServer, unary } from "./index.js";
+import { MAX_CONCURRENT_STREAMS, answerBatch, callUnary, createClient, hasBearerSecret, startGrpcServer, unary } from "./index.js";
 import type { GrpcServerHandle } from "./index.js";
 
 const spans = new InMemorySpanExporter();
@@ -204,6 +204,22 @@ describe("the gRPC adapter and client", () => {
       expect(server?.spanContext().traceId).not.toBe(traceId);
       expect(server?.parentSpanContext).toBeUndefined();
       expect(server?.links.map((l) => l.context.traceId)).toEqual([traceId]);
+    } finally {
+      setRpcIncomingTrace("continue");
+    }
+  });
+
+  it("with grpc_incoming_trace link, starts each batch item's span in a trace of its own too, linked to the caller's", async () => {
+    spans.reset();
+    setRpcIncomingTrace("link");
+    try {
+      // TokenBatch takes any caller of the issuer's port: an item's trace context is as untrusted as a call's.
+      const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+      await answerBatch([{ request: 1, trace_context: { traceparent: `00-${traceId}-00f067aa0ba902b7-00` } }], async () => "ok", { name: "Test" });
+      const item = spans.getFinishedSpans().find((s) => s.name === "Test.item");
+      expect(item).toBeDefined();
+      expect([item?.spanContext().traceId === traceId, item?.parentSpanContext]).toEqual([false, undefined]);
+      expect(item?.links.map((l) => l.context.traceId)).toEqual([traceId]);
     } finally {
       setRpcIncomingTrace("continue");
     }
