@@ -197,6 +197,7 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
     minter,
     events,
     subjectIssuers,
+    maxActDepth: config.exchange.max_depth,
     ...(config.grpc_tls?.spiffe_ids?.exchanger && { minterSpiffeId: config.grpc_tls.spiffe_ids.exchanger }),
     subjects: {
       relayIssuers: config.exchange.trusted_issuers.filter((t) => t.backchannel_logout).map((t) => t.issuer),

@@ -1,5 +1,5 @@
 /** sts.token.v1.TokenService handlers. */
-import { invalidRequest, OAuthError, unauthorizedClient } from "@sts/errors";
+import { invalidRequest, isCleanText, OAuthError, unauthorizedClient } from "@sts/errors";
 import { authenticateClient } from "@sts/client-auth";
 import type { AuthenticateDeps, ClientRecord } from "@sts/client-auth";
 import {
@@ -11,7 +11,6 @@ import {
   MAX_SUBJECT_BYTES,
   TOKEN_TYPE,
   audienceList,
-  isActClaim,
   isLineage,
   isLineageKids,
   isMayAct,
@@ -25,7 +24,6 @@ import type { EventPublisher } from "@sts/nats";
 import { audiencesWellFormed, parseScopes } from "@sts/scopes";
 import type {
   Actor,
-  Actor__Output,
   ClientServiceHandlers,
   IntrospectResponse,
   MintBatchRequest__Output,
@@ -50,6 +48,7 @@ import type { ManagementDeps } from "./client-management.js";
 import type { InspectDeps } from "./inspect.js";
 import type { TokenMinter } from "./mint.js";
 import { tokenFormatFor } from "./token-format.js";
+import { checkedActChain, checkedParentJti } from "./mint-checks.js";
 import { revokeSubject } from "./subject-revocation.js";
 import type { SubjectRevocationDeps } from "./subject-revocation.js";
 
@@ -67,17 +66,12 @@ export interface TokenServiceDeps extends InspectDeps {
   logger: Logger;
   /** Issuers Mint may name as vouching for a subject: this stack and exchange.trusted_issuers. */
   subjectIssuers: readonly string[];
+  /** exchange.max_depth: the deepest `act` chain an exchange makes, and so the deepest Mint signs. */
+  maxActDepth: number;
   /** With grpc_tls.spiffe_ids.exchanger: the only certificate identity Mint accepts, on top of the internal client's secret. */
   minterSpiffeId?: string;
   /** RevokeSubject: operators, the revocations bucket, the events. */
   subjects: SubjectRevocationDeps;
-}
-
-/** Converts a proto Actor chain to the JWT act claim. */
-export function actFromProto(actor: Actor__Output | null | undefined): ActClaim | undefined {
-  if (!actor || !actor.sub) return undefined;
-  const inner = actFromProto(actor.act);
-  return inner ? { sub: actor.sub, act: inner } : { sub: actor.sub };
 }
 
 /** Converts a JWT act claim to a proto Actor chain. */
@@ -200,12 +194,13 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
     if (!req.sub) throw invalidRequest("sub is required");
     // The exchanger checks both; a signed token must not rest on its having done so (one RevokeSubject could not name).
     if (Buffer.byteLength(req.sub, "utf8") > MAX_SUBJECT_BYTES) throw invalidRequest(`sub is longer than ${MAX_SUBJECT_BYTES} bytes`);
+    // No grant of this stack issues, and no exchange carries on, a sub that would not show as written to auditors.
+    if (!isCleanText(req.sub)) throw invalidRequest("sub holds a control character or broken UTF-16");
     // Empty: an exchanger of an earlier release, which asked for access tokens only.
     const issuedType = req.requested_token_type || TOKEN_TYPE.ACCESS_TOKEN;
     if (!ISSUABLE_TOKEN_TYPES.has(issuedType)) throw invalidRequest("unsupported requested_token_type");
     if (req.audience.length === 0 || !audiencesWellFormed(req.audience)) throw invalidRequest("audience is required");
-    const act = actFromProto(req.act);
-    if (act && !isActClaim(act)) throw invalidRequest("malformed act chain");
+    const act = checkedActChain(req.act, req.client_id, deps.maxActDepth);
     const notAfter = Number(req.not_after);
     if (!Number.isSafeInteger(notAfter) || notAfter <= deps.now()) throw new OAuthError("invalid_grant", "subject token expired");
     let mayAct: MayActClaim | undefined;
@@ -225,6 +220,8 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
     if (req.actor_jti && !req.lineage.includes(req.actor_jti)) throw invalidRequest("actor_jti must be one of the lineage's jtis");
     // Who vouches for the subject is written into the token: only this stack or an issuer it trusts may be named.
     if (req.subject_issuer && !deps.subjectIssuers.includes(req.subject_issuer)) throw invalidRequest("subject_issuer is not a trusted issuer");
+    // The edge auditors walk for lineage: it names the token exchanged, as the lineage and subject_issuer do.
+    const parentJti = checkedParentJti(req.parent_jti, req.lineage, req.subject_issuer, deps.issuer);
     // 0: none (an exchanger of an earlier release): the token then has only its own iat to be revoked by.
     const originIat = Number(req.origin_iat);
     if (!Number.isSafeInteger(originIat) || originIat < 0) throw invalidRequest("origin_iat must be seconds since epoch");
@@ -245,7 +242,7 @@ export function tokenService(deps: TokenServiceDeps): TokenServiceHandlers {
       notAfter,
       ...(act && { act }),
       ...(mayAct && { mayAct }),
-      ...(req.parent_jti && { parentJti: req.parent_jti }),
+      ...(parentJti && { parentJti }),
       ...(req.actor_jti && { actorJti: req.actor_jti }),
       ...(req.subject_issuer && { subjectIssuer: req.subject_issuer }),
       lineage: req.lineage,

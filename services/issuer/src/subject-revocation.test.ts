@@ -151,4 +151,14 @@ describe("parseRevokeSubject", () => {
       expect(() => parseRevokeSubject(bad, [STS, IDP])).toThrow(expect.objectContaining({ code: "invalid_request" }));
     }
   });
+
+  it("refuses a sub holding a control character, which no token names and whose event would act on auditors' terminals", () => {
+    for (const sub of ["alice\n2024-01-01 subject.revoked bob", "alice\u001b]0;owned\u0007", "alice\u0000", "alice\u009b"]) {
+      expect(() => parseRevokeSubject({ iss: STS, sub, reason: "" }, [STS, IDP])).toThrow(
+        expect.objectContaining({ code: "invalid_request", description: "sub holds a control character" }),
+      );
+    }
+    // Other Unicode, right-to-left text included, names a subject a trusted issuer may have vouched for.
+    expect(parseRevokeSubject({ iss: IDP, sub: "Zoë 李 עִבְרִית", reason: "" }, [STS, IDP]).sub).toBe("Zoë 李 עִבְרִית");
+  });
 });

@@ -34,7 +34,7 @@
  */
 import { parseReason } from "./operator-reason.js";
 import type { Metadata } from "@grpc/grpc-js";
-import { invalidRequest, unauthorizedClient, unavailable } from "@sts/errors";
+import { invalidRequest, isCleanText, unauthorizedClient, unavailable } from "@sts/errors";
 import type { CallerIdentity } from "@sts/mesh";
 import { MAX_SUBJECT_BYTES } from "@sts/jwt";
 import { EVENT_TYPES, recordEventId } from "@sts/nats";
@@ -94,10 +94,15 @@ export interface SubjectRevokedData {
   reason?: string;
 }
 
-/** A present string of at most `max` characters or, with `bytes`, UTF-8 bytes (protobuf decoding already made it well-formed Unicode). */
+/**
+ * A present string of at most `max` characters or, with `bytes`, UTF-8 bytes, without control characters: no token of
+ * this stack names such a subject (the grants and the exchanger refuse them), so the record would revoke nothing, and
+ * its `subject.revoked` event would carry them to auditors' terminals (protobuf decoding already made it well-formed).
+ */
 function identifier(value: string, name: string, max: number, unit: "characters" | "bytes" = "characters"): string {
   if (value.length === 0) throw invalidRequest(`${name} is required`);
   if ((unit === "bytes" ? Buffer.byteLength(value, "utf8") : value.length) > max) throw invalidRequest(`${name} is longer than ${max} ${unit}`);
+  if (!isCleanText(value)) throw invalidRequest(`${name} holds a control character`);
   return value;
 }
 

@@ -9,7 +9,7 @@ import type { Long } from '@grpc/proto-loader';
 export interface MintRequest {
   /**
    * The subject, preserved from the subject token; at most 1,024 bytes (what
-   * RevokeSubject takes), else invalid_request.
+   * RevokeSubject takes), without control characters, else invalid_request.
    */
   'sub'?: (string);
   /**
@@ -25,7 +25,9 @@ export interface MintRequest {
    */
   'scope'?: (string);
   /**
-   * The new delegation chain; absent for none.
+   * The new delegation chain; absent for none. Its current (outermost) actor
+   * must be client_id, every actor a non-empty client id of at most 256
+   * characters, at most exchange.max_depth deep; else invalid_request.
    */
   'act'?: (_sts_token_v1_Actor | null);
   /**
@@ -33,7 +35,9 @@ export interface MintRequest {
    */
   'not_after'?: (number | string | Long);
   /**
-   * jti of the token this one was exchanged from (lineage).
+   * jti of the token this one was exchanged from (lineage): the first jti of
+   * `lineage`, or <subject_issuer>#<jti> for a trusted issuer's token; empty
+   * for none; anything else is invalid_request.
    */
   'parent_jti'?: (string);
   /**
@@ -109,7 +113,7 @@ export interface MintRequest {
 export interface MintRequest__Output {
   /**
    * The subject, preserved from the subject token; at most 1,024 bytes (what
-   * RevokeSubject takes), else invalid_request.
+   * RevokeSubject takes), without control characters, else invalid_request.
    */
   'sub': (string);
   /**
@@ -125,7 +129,9 @@ export interface MintRequest__Output {
    */
   'scope': (string);
   /**
-   * The new delegation chain; absent for none.
+   * The new delegation chain; absent for none. Its current (outermost) actor
+   * must be client_id, every actor a non-empty client id of at most 256
+   * characters, at most exchange.max_depth deep; else invalid_request.
    */
   'act': (_sts_token_v1_Actor__Output | null);
   /**
@@ -133,7 +139,9 @@ export interface MintRequest__Output {
    */
   'not_after': (string);
   /**
-   * jti of the token this one was exchanged from (lineage).
+   * jti of the token this one was exchanged from (lineage): the first jti of
+   * `lineage`, or <subject_issuer>#<jti> for a trusted issuer's token; empty
+   * for none; anything else is invalid_request.
    */
   'parent_jti': (string);
   /**
