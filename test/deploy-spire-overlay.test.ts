@@ -51,6 +51,12 @@ describe("deploy/k8s/overlays/spire", () => {
   const baseConfigText = readFileSync(join(BASE, "sts.yaml"), "utf8");
   const overlayConfigPath = join(SPIRE, generator.files[0]!);
 
+  /** The Workload API socket the overlay's config names, if it takes its SVIDs from one. */
+  const workloadApiSocket = (): string | undefined => {
+    const tls = loadConfig(overlayConfigPath).grpc_tls;
+    return tls && "workload_api" in tls ? tls.workload_api?.socket : undefined;
+  };
+
   it("replaces the base's config (same name and namespace) with one that differs from it only by grpc_tls", () => {
     expect(overlay.resources).toContain("../../base");
     expect([generator.name, generator.namespace, generator.behavior]).toEqual(["mesh-sts-config", baseKustomization.namespace, "replace"]);
@@ -61,7 +67,7 @@ describe("deploy/k8s/overlays/spire", () => {
 
   it("passes the services' validator: SVIDs from the Workload API, client certificates required, every gRPC service pinned", () => {
     const tls = loadConfig(overlayConfigPath).grpc_tls;
-    expect(tls?.workload_api?.socket).toMatch(/^unix:\/\/\//);
+    expect(workloadApiSocket()).toMatch(/^unix:\/\/\//);
     expect(tls?.require_client_cert).toBe(true);
     expect(Object.keys(tls?.spiffe_ids ?? {}).sort()).toEqual(["audit", "exchanger", "issuer", "policy"]);
   });
@@ -102,7 +108,7 @@ describe("deploy/k8s/overlays/spire", () => {
     const targeted = base.filter((m) => m.metadata.labels?.[label!] === value);
     expect(targeted.map((m) => m.metadata.name).sort()).toEqual(workloads.map((w) => w.metadata.name).sort());
     const ops = parse(readFileSync(join(SPIRE, patch!.path), "utf8")) as Array<{ op: string; path: string; value: unknown }>;
-    const socketDir = dirname(new URL(loadConfig(overlayConfigPath).grpc_tls!.workload_api!.socket).pathname);
+    const socketDir = dirname(new URL(workloadApiSocket() ?? "unix:///missing").pathname);
     for (const w of targeted) {
       const pod = applyAdds(structuredClone(w), ops).spec!.template!.spec;
       const volume = pod.volumes.find((v) => v.csi?.driver === "csi.spiffe.io");
