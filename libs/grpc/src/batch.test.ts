@@ -120,6 +120,36 @@ describe("CallCoalescer", () => {
     for (const r of await Promise.allSettled(short)) expect(r.status === "rejected" && (r.reason as OAuthError).code).toBe("server_error");
   });
 
+  it("takes a call withdrawn while it waits out of the queue: it rejects at once with the reason and is never sent", async () => {
+    const { batches, send } = recorder<number>();
+    const c = new CallCoalescer<number, string>(send, { maxInFlight: 1 });
+    const first = c.call(0);
+    await turn();
+    const gone = new AbortController();
+    const withdrawn = c.call(1, gone.signal);
+    const kept = c.call(2, new AbortController().signal);
+    gone.abort(new OAuthError("temporarily_unavailable", "the caller left"));
+    await expect(withdrawn).rejects.toMatchObject({ code: "temporarily_unavailable", description: "the caller left" });
+    await expect(c.call(3, gone.signal)).rejects.toMatchObject({ description: "the caller left" });
+    batches[0]?.answer([{ response: "0" }]);
+    await first;
+    await turn();
+    expect(batches.map((b) => b.items.map((i) => i.request))).toEqual([[0], [2]]);
+    batches[1]?.answer([{ response: "2" }]);
+    expect(await kept).toBe("2");
+  });
+
+  it("awaits the answer of a call withdrawn once its batch has left: the upstream may be acting on it", async () => {
+    const { batches, send } = recorder<number>();
+    const c = new CallCoalescer<number, string>(send);
+    const gone = new AbortController();
+    const call = c.call(1, gone.signal);
+    await turn();
+    gone.abort(new Error("too late"));
+    batches[0]?.answer([{ response: "1" }]);
+    expect(await call).toBe("1");
+  });
+
   it("makes an unknown error code a server_error, never a success", async () => {
     const { batches, send } = recorder<number>();
     const c = new CallCoalescer<number, string>(send);

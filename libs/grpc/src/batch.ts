@@ -36,6 +36,13 @@ interface Waiting<Req, Res> {
   item: BatchItem<Req>;
   resolve: (response: Res) => void;
   reject: (err: unknown) => void;
+  /** Stops listening for the caller's withdrawal, once the call has left in a batch. */
+  release?: () => void;
+}
+
+/** Why a call was withdrawn: its signal's reason when that is an Error (an OAuthError keeps its code), else a 503. */
+function withdrawalReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : unavailable("the request was withdrawn before it was sent");
 }
 
 /** Options of a coalescer. */
@@ -123,15 +130,32 @@ export class CallCoalescer<Req, Res> {
     this.#maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED;
   }
 
-  /** Queues one request; resolves with its response, rejects with its OAuthError (or the batch call's). */
-  call(request: Req): Promise<Res> {
+  /**
+   * Queues one request; resolves with its response, rejects with its OAuthError (or the batch call's). When `signal`
+   * aborts while the request still waits for its batch (its caller gone, its deadline past), it is taken out of the
+   * queue and never sent, and the call rejects with the signal's reason: sent later, it would be acted on for nobody.
+   * Once its batch has left, the upstream may be acting on it, and its answer is awaited.
+   */
+  call(request: Req, signal?: AbortSignal): Promise<Res> {
+    if (signal?.aborted) return Promise.reject(withdrawalReason(signal));
     if (this.#queue.length >= this.#maxQueued) return Promise.reject(unavailable("too many requests are waiting for the upstream; retry shortly"));
     const trace_context: Record<string, string> = {};
     propagation.inject(context.active(), trace_context);
     return new Promise<Res>((resolve, reject) => {
       // The trace context travels in the item too (it grows with tracestate).
       const size = this.#sizeOf(request) + jsonBytes(trace_context) + ITEM_OVERHEAD_BYTES;
-      this.#queue.push({ item: { request, trace_context }, resolve, reject, size });
+      const waiting: Waiting<Req, Res> & { size: number } = { item: { request, trace_context }, resolve, reject, size };
+      if (signal) {
+        const withdraw = (): void => {
+          const at = this.#queue.indexOf(waiting);
+          if (at === -1) return;
+          this.#queue.splice(at, 1);
+          reject(withdrawalReason(signal));
+        };
+        signal.addEventListener("abort", withdraw, { once: true });
+        waiting.release = () => signal.removeEventListener("abort", withdraw);
+      }
+      this.#queue.push(waiting);
       // Let the rest of this turn's calls join, then send (if a slot is free; else a returning batch sends).
       if (!this.#scheduled) {
         this.#scheduled = true;
@@ -144,7 +168,11 @@ export class CallCoalescer<Req, Res> {
   }
 
   #flush(): void {
-    while (this.#queue.length > 0 && this.#inFlight < this.#maxInFlight) this.#sendBatch(this.#queue.splice(0, this.#takeCount()));
+    while (this.#queue.length > 0 && this.#inFlight < this.#maxInFlight) {
+      const batch = this.#queue.splice(0, this.#takeCount());
+      for (const w of batch) w.release?.();
+      this.#sendBatch(batch);
+    }
   }
 
   /** How many queued calls fit the next batch: at least one, at most maxBatch, within the byte budget. */

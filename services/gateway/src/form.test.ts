@@ -64,3 +64,22 @@ describe("readBody and parseForm", () => {
     },
   );
 });
+
+describe("parameters without a value (RFC 6749 §3.1: treated as omitted)", () => {
+  it.each([
+    ["grant_type=client_credentials&grant_type=", "client_credentials"],
+    ["grant_type=&grant_type=client_credentials", "client_credentials"],
+    ["grant_type=&grant_type=", undefined],
+  ])("reads %s as one grant_type, not a repeated one", (body, grantType) => {
+    expect(parseForm(body).get("grant_type")).toBe(grantType);
+  });
+
+  it("still refuses a parameter given two values (RFC 6749 §3.2)", () => {
+    expect(() => parseForm("scope=a&scope=&scope=b")).toThrow("parameter scope is repeated");
+  });
+
+  it("leaves empty values out of the repeatable lists", () => {
+    expect(parseForm("audience=&audience=api-1&resource=").all("audience")).toEqual(["api-1"]);
+    expect(parseForm("audience=&resource=").all("resource")).toEqual([]);
+  });
+});

@@ -3,7 +3,9 @@
  * size-capped before it is read, and refused when a parameter appears twice
  * (RFC 6749 §3.2: "Request and response parameters MUST NOT be included more
  * than once"), except the repeatable `audience` and `resource` (RFC 8693,
- * RFC 8707). Unknown parameters are ignored, as RFC 6749 §3.2 requires.
+ * RFC 8707). A parameter without a value counts as omitted (RFC 6749 §3.1),
+ * also in that check. Unknown parameters are ignored, as RFC 6749 §3.2
+ * requires.
  */
 import type { IncomingMessage } from "node:http";
 import { OAuthError, invalidRequest } from "@sts/errors";
@@ -110,8 +112,10 @@ export function parseForm(body: string): OAuthForm {
   const single = new Map<string, string>();
   const lists = new Map<string, string[]>();
   for (const [name, value] of params) {
+    // RFC 6749 §3.1: a parameter sent without a value is treated as omitted, so it is no second value of its name either.
+    if (value === "") continue;
     if (REPEATABLE.has(name)) {
-      if (value !== "") lists.set(name, [...(lists.get(name) ?? []), value]);
+      lists.set(name, [...(lists.get(name) ?? []), value]);
       continue;
     }
     // RFC 6749 §3.2: no parameter twice. Only a name of our own vocabulary is named back (descriptions never echo input).
@@ -119,10 +123,7 @@ export function parseForm(body: string): OAuthForm {
     single.set(name, value);
   }
   return {
-    get: (name) => {
-      const v = single.get(name);
-      return v === "" ? undefined : v;
-    },
+    get: (name) => single.get(name),
     all: (name) => lists.get(name) ?? [],
   };
 }

@@ -121,6 +121,7 @@ describe("a body the gateway answers without reading", () => {
     ["a method the token endpoint does not take (405)", "PUT", "/oauth2/token", 405],
     ["a path nothing serves (404)", "POST", "/nowhere", 404],
     ["a GET of the metadata (200)", "GET", "/.well-known/openid-configuration", 200],
+    ["a GET of a probe (200)", "GET", "/healthz", 200],
   ])("is not read for %s: the connection closes after the answer, which says so", async (_what, method, path, status) => {
     const port = await gateway({ requestTimeoutMs: 120_000 });
     const answer = await within(rawConnection(port, withLargeBody(method, path)).closed, WAIT_MS, "the gateway closed the connection");

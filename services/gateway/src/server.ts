@@ -23,7 +23,7 @@ import { ClientGone, checkFormType, parseForm, readBody } from "./form.js";
 import type { OAuthForm } from "./form.js";
 import { refuseRepeatedHeaders } from "./headers.js";
 import { metadataPaths, serverMetadata } from "./metadata.js";
-import { methodNotAllowed, sendError, sendJson } from "./respond.js";
+import { bodyUnread, methodNotAllowed, sendError, sendJson } from "./respond.js";
 import { KeySetCache } from "./key-set.js";
 import { TokenLanes } from "./token-lanes.js";
 
@@ -141,10 +141,12 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
   const deadlineMs = options.deadlineMs ?? 8000;
   // Token requests that arrive together go to the issuer in one TokenBatch call: those with a credential the issuer
   // accepted lately in batches of their own, the rest (which may wait on scrypt there) in a lane with a short queue.
+  // A request still waiting for its batch when its client leaves or the deadline passes is answered and never sent.
   const batches = { client: options.token, method: "TokenBatch", deadlineMs };
   const tokenCalls = new TokenLanes(
     coalescedCalls<TokenRequest, TokenResponse__Output>(batches),
     coalescedCalls<TokenRequest, TokenResponse__Output>(batches, { maxQueued: UNPROVEN_QUEUE }),
+    deadlineMs,
   );
   const ctx: GatewayContext = { issuer: options.issuer, token: options.token, tokenCalls, exchange: options.exchange, logger: options.logger, deadlineMs };
   const maxBody = options.maxBodyBytes ?? maxBodyBytesFor(8192);
@@ -235,6 +237,9 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
     // A path nothing serves is 404 whatever the method: a 405 would claim the resource exists.
     if (!metadataAt.has(path) && !GETS.includes(path)) return sendJson(res, 404, { error: "invalid_request", error_description: "not found" });
     if (method !== "GET" && method !== "HEAD") return methodNotAllowed(res, "GET, HEAD");
+    // A GET that brought a body is answered without it and its connection closed: say so, as sendJson does, or a client
+    // would send its next request on a connection about to close (RFC 9112 §9.6).
+    if (bodyUnread(req)) res.setHeader("connection", "close");
     if (metadataAt.has(path)) sendJson(res, 200, await currentMetadata(), { "cache-control": "public, max-age=300" });
     else if (path === "/oauth2/jwks") await jwks(res);
     else answerProbe(res, path as "/healthz" | "/readyz", probeChecks);

@@ -30,7 +30,7 @@ export async function tokenEndpoint(req: IncomingMessage, form: OAuthForm, ctx: 
       scope: form.get("scope") ?? "",
     };
     // A client gone before the answer cancels the call: the exchanger then mints nothing for nobody (a call already
-    // minting finishes). Coalesced grants are left to finish: one item of a batch cannot be withdrawn.
+    // minting finishes). Coalesced grants are withdrawn only while they wait for their batch.
     gone.throwIfAborted();
     const r = await callUnary<ExchangeRequest, ExchangeResponse__Output>(ctx.exchange, "Exchange", request, { deadlineMs: ctx.deadlineMs, signal: gone });
     return compact({
@@ -50,7 +50,8 @@ export async function tokenEndpoint(req: IncomingMessage, form: OAuthForm, ctx: 
     assertion: form.get("assertion") ?? "",
     refresh_token: form.get("refresh_token") ?? "",
   };
-  const r = await ctx.tokenCalls.call(request);
+  // A client gone while its request still waits for a batch withdraws it: nothing is signed or spent for nobody.
+  const r = await ctx.tokenCalls.call(request, gone);
   return compact({
     access_token: r.access_token,
     token_type: r.token_type,
