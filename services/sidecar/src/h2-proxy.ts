@@ -175,7 +175,7 @@ export interface H2Refusal {
   errorType: string;
   /** The OAuth error code, sent as `oauth-error` trailing metadata as the stack's gRPC services do; none for a proxy failure. */
   oauthError?: string;
-  /** The Bearer challenge of an UNAUTHENTICATED refusal (by default `Bearer error="invalid_token"`). */
+  /** The Bearer challenge of an UNAUTHENTICATED (by default `Bearer error="invalid_token"`) or `insufficient_scope` refusal. */
   challenge?: string;
 }
 
@@ -293,8 +293,9 @@ function refuse(stream: ServerHttp2Stream, grpcStatus: number, message: string, 
       "grpc-message": encodeURIComponent(message),
       // As the stack's services send them; the description only when it is printable ASCII, as metadata must be.
       ...(oauthError && { "oauth-error": oauthError, ...(/^[\x20-\x7e]*$/.test(message) && { "oauth-error-description": message }) }),
-      // The Bearer challenge only where the token is the problem (UNAUTHENTICATED), not for an unreachable upstream.
-      ...(grpcStatus === GRPC_STATUS.UNAUTHENTICATED && { "www-authenticate": challenge }),
+      // The Bearer challenge only where the token is the problem (UNAUTHENTICATED, or short of the route's scopes, RFC
+      // 6750 §3.1), not for an unreachable upstream.
+      ...((grpcStatus === GRPC_STATUS.UNAUTHENTICATED || oauthError === "insufficient_scope") && { "www-authenticate": challenge }),
     },
     { endStream: true },
   );
@@ -431,6 +432,27 @@ function sentGrpcStatus(stream: ServerHttp2Stream): number | undefined {
   return value === undefined ? undefined : Number(value);
 }
 
+/** What each listener of {@link startH2Proxy} has open, for {@link drainH2Proxy}: its sessions, and every connection (TLS handshakes under way too). */
+const listenerOpen = new WeakMap<Http2Server | Http2SecureServer, { sessions: Set<Http2Session>; sockets: Set<Socket> }>();
+
+/**
+ * Stops a listener of {@link startH2Proxy} gracefully (SIGTERM): no new connection, and GOAWAY (RFC 9113 §6.8) on each
+ * open session, whose calls under way finish while its client takes new ones elsewhere; a session still open after
+ * `graceMs` is destroyed. Node's `close()` alone sends no GOAWAY: a client goes on opening streams on its session, which
+ * the listener keeps serving, so the stop would wait out the sessions' idle timeout and the process's deadline cut
+ * every call still under way.
+ */
+export function drainH2Proxy(server: Http2Server | Http2SecureServer, graceMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  const open = listenerOpen.get(server) ?? { sessions: new Set<Http2Session>(), sockets: new Set<Socket>() };
+  for (const session of open.sessions) session.close();
+  const deadline = setTimeout(() => {
+    for (const session of open.sessions) session.destroy();
+    for (const socket of open.sockets) socket.destroy();
+  }, graceMs);
+  return closed.finally(() => clearTimeout(deadline));
+}
+
 /**
  * An HTTP/2 listener for gRPC that proxies each stream as the router decides, reporting how each ended: cleartext
  * (h2c), or mutual TLS (ALPN h2) with `tls`. `limits` replaces some of {@link H2_LIMITS} (tests).
@@ -448,7 +470,16 @@ export function startH2Proxy(
   const h2: Http2Server | Http2SecureServer = tls
     ? tls.serve(createH2SecureServer({ ...tls.serverOptions(), ...secureListenerOptions(bounds) }))
     : createH2Server(listenerOptions(bounds));
+  const sessions = new Set<Http2Session>();
+  const sockets = new Set<Socket>();
+  listenerOpen.set(h2, { sessions, sockets });
+  h2.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
   h2.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
     requirePreface(session, bounds.prefaceTimeoutMs);
     session.on("stream", closeWhenIdle(session, bounds.idleTimeoutMs));
   });

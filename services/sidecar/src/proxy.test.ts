@@ -122,6 +122,21 @@ describe("forwardableHeaders", () => {
   });
 });
 
+describe("forwardableHeaders and names a framework folds", () => {
+  it("drops the proxies' names spelled with `.` for `-`, which PHP behind Caddy or FrankenPHP reads as the real ones, and keeps other dotted names", () => {
+    expect(
+      forwardableHeaders({
+        "x-mesh.subject": "admin",
+        "x.mesh.scope": "admin",
+        "x-forwarded.for": "10.0.0.1",
+        "x-forwarded-client.cert": "By=spiffe://mesh.test/admin",
+        "x-real.ip": "10.0.0.1",
+        "x-app.version": "3",
+      }),
+    ).toEqual({ "x-app.version": "3" });
+  });
+});
+
 describe("forwardableHeaders and the proxies' own headers", () => {
   it("drops a caller's Forwarded (RFC 7239), X-Forwarded-For/-Proto/-Host/-Port and X-Real-IP: only the sidecar says who called and how", () => {
     expect(

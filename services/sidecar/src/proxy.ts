@@ -54,14 +54,28 @@ const FORWARDING = new Set([
 ]);
 
 /**
- * Names only a proxy may set, whatever the protocol: `x-mesh-*` (the verified caller, and in `x-mesh-peer` the mutual
- * TLS peer), `x-forwarded-client-cert` (a workload trusts it to name the TLS peer, so Envoy sanitises it by default),
- * `Forwarded` and its family (see FORWARDING: who the peer is and whether it came over TLS), and every
- * name with an underscore (frameworks such as CGI, nginx, Rails and Django fold `_` into `-`, so `x_mesh_subject`
- * would reach the workload as `x-mesh-subject`; Envoy's headers_with_underscores_action exists for the same reason).
+ * A header name as a framework that folds names may read it: every character other than a letter, a digit or `-`
+ * taken for `-`. Caddy's and FrankenPHP's FastCGI gateways turn only `-` into `_` (`x-mesh.subject` becomes
+ * `HTTP_X_MESH.SUBJECT`), and PHP then registers `.` as `_` in `$_SERVER`: the application reads
+ * `HTTP_X_MESH_SUBJECT`, the same key as the sidecar's own `x-mesh-subject`, and which of the two wins is the order
+ * of a Go map.
+ */
+function foldedName(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9-]/g, "-");
+}
+
+/**
+ * Names only a proxy may set, whatever the protocol and however a framework folds them (see {@link foldedName}):
+ * `x-mesh-*` (the verified caller, and in `x-mesh-peer` the mutual TLS peer), `x-forwarded-client-cert` (a workload
+ * trusts it to name the TLS peer, so Envoy sanitises it by default), `Forwarded` and its family (see FORWARDING: who
+ * the peer is and whether it came over TLS), and every name with an underscore (frameworks such as CGI, nginx, Rails
+ * and Django fold `_` into `-`, so `x_mesh_subject` would reach the workload as `x-mesh-subject`; Envoy's
+ * headers_with_underscores_action exists for the same reason).
  */
 export function isProxyOnly(name: string): boolean {
-  return name.startsWith("x-mesh-") || name === "x-forwarded-client-cert" || FORWARDING.has(name) || name.includes("_");
+  if (name.includes("_")) return true;
+  const folded = foldedName(name);
+  return folded.startsWith("x-mesh-") || folded === "x-forwarded-client-cert" || FORWARDING.has(folded);
 }
 
 /** The header names a `Connection` header nominates (RFC 9110 §7.6.1), lower-cased. */

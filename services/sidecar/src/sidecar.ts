@@ -45,11 +45,14 @@ import { durationHistogram } from "@sts/telemetry";
 import type { AdminChecks } from "@sts/runtime";
 import type { Logger } from "@sts/telemetry";
 import type { SidecarConfig } from "./config.js";
+import { DRAIN_MS, HttpDrain } from "./drain.js";
+import { inTurn } from "./in-turn.js";
 import { BAD_GATEWAY, forward, forwardableHeaders } from "./proxy.js";
-import { UPSTREAM_UNAVAILABLE, forwardableH2Headers, startH2Proxy } from "./h2-proxy.js";
+import { UPSTREAM_UNAVAILABLE, drainH2Proxy, forwardableH2Headers, startH2Proxy } from "./h2-proxy.js";
 import type { H2CallOutcome, H2Refusal, H2Router } from "./h2-proxy.js";
 import { NoIdentityError, PeerTls, peerSpiffeId } from "./peer-tls.js";
 import type { PeerTlsEvents, RouteTls } from "./peer-tls.js";
+import { InsufficientScope, asResourceRefusal, insufficientScopeChallenge } from "./resource-refusal.js";
 import { refuseRepeatedAuthorization } from "./single-credential.js";
 
 /** Headers the workload receives about its caller (defined with their encoding in @sts/mesh). */
@@ -93,7 +96,8 @@ function refuse(res: ServerResponse, err: unknown, close = false): string {
     return e.code;
   }
   // RFC 6750 §3: a missing or bad bearer token is 401 with a Bearer challenge; a token sent where none may go is the
-  // request's fault (§3.1 invalid_request, 400). Any other invalid_request is the exchanger's about the subject token.
+  // request's fault (§3.1 invalid_request, 400); a token short of the route's privileges is 403 insufficient_scope,
+  // with its challenge too. The exchanger's verdicts arrive here in these terms (see resource-refusal.ts).
   const status =
     e instanceof MisplacedToken
       ? 400
@@ -101,14 +105,13 @@ function refuse(res: ServerResponse, err: unknown, close = false): string {
         ? 401
         : e.code === "invalid_target" || e.code === "invalid_scope" || e.code === "access_denied"
           ? 403
-          : e.code === "invalid_request"
-            ? 401
-            : e.status;
+          : e.status;
   const headers: Record<string, string> = { ...json };
   if (status === 401) {
     headers["www-authenticate"] = bearerChallenge(e, e.description);
   }
   if (e instanceof MisplacedToken) headers["www-authenticate"] = `Bearer error="invalid_request", error_description="${e.description}"`;
+  if (e instanceof InsufficientScope) headers["www-authenticate"] = insufficientScopeChallenge(e);
   if (e.retryAfter !== undefined) headers["retry-after"] = String(e.retryAfter);
   if (!res.headersSent) res.writeHead(status, headers).end(JSON.stringify(e.toJSON()));
   return e.code;
@@ -299,7 +302,7 @@ async function admitOutbound(
   }
   const exchanged = await deps.exchange.tokenFor(token, route.audience, route.scopes).catch((err: unknown) => {
     if (err instanceof OAuthError && OWN_CLIENT_REFUSALS.has(err.code)) deps.ownClientRefused(err.code, routeName, err.description);
-    throw err;
+    throw asResourceRefusal(err, route.scopes);
   });
   const outbound = { url, authorization: `Bearer ${exchanged.accessToken}` };
   // Taken after the exchange: an SVID redacted meanwhile must not be dialled with.
@@ -364,7 +367,7 @@ function grpcRefusal(err: unknown): H2Refusal {
     message: details,
     errorType: e.code,
     oauthError: e.code,
-    challenge: bearerChallenge(err),
+    challenge: err instanceof InsufficientScope ? insufficientScopeChallenge(err) : bearerChallenge(err),
   };
 }
 
@@ -398,11 +401,12 @@ function listen(
   deps: Sidecar,
   { host, port }: { host: string; port: number },
   tls?: PeerTls,
-): Promise<Server> {
+): Promise<{ server: Server; drain: HttpDrain }> {
   const { logger } = deps;
   // OpenTelemetry's HTTP server convention, per listener; the outbound one also names the route.
   const durations = durationHistogram("@sts/sidecar", "http.server.request.duration", "Duration of calls through the sidecar, forwarding included");
   const onRequest = (req: IncomingMessage, res: ServerResponse, expectsContinue = false): void => {
+    drain.track(res);
     const startedAt = performance.now();
     let errorType: string | undefined;
     res.once("close", () => {
@@ -414,23 +418,26 @@ function listen(
         ...(errorType && { "error.type": errorType }),
       });
     });
-    const early = unproxiable(req);
-    if (early) {
-      const unread = !req.complete;
-      res.writeHead(early.status, { "content-type": "application/json", "cache-control": "no-store", ...(unread && { connection: "close" }) });
-      res.end(JSON.stringify(early.body));
-      if (unread) closeOnceAnswered(req, res);
-      return;
-    }
-    handler(req, res, () => {
-      if (expectsContinue) res.writeContinue();
-    }).catch((err: unknown) => {
-      // A missing identity was logged once, as the agent redacted it.
-      if (!(err instanceof OAuthError) && !(err instanceof NoIdentityError)) logger.error({ err }, "sidecar request failed");
-      // A refused caller's body is never read: not even after the answer, where it would flow in until the request timeout.
-      const unread = !req.complete;
-      errorType = refuse(res, err, unread);
-      if (unread) closeOnceAnswered(req, res);
+    // Pipelined requests are taken one at a time, in order (see in-turn.ts).
+    inTurn(req, res, () => {
+      const early = unproxiable(req);
+      if (early) {
+        const unread = !req.complete;
+        res.writeHead(early.status, { "content-type": "application/json", "cache-control": "no-store", ...(unread && { connection: "close" }) });
+        res.end(JSON.stringify(early.body));
+        if (unread) closeOnceAnswered(req, res);
+        return;
+      }
+      handler(req, res, () => {
+        if (expectsContinue) res.writeContinue();
+      }).catch((err: unknown) => {
+        // A missing identity was logged once, as the agent redacted it.
+        if (!(err instanceof OAuthError) && !(err instanceof NoIdentityError)) logger.error({ err }, "sidecar request failed");
+        // A refused caller's body is never read: not even after the answer, where it would flow in until the request timeout.
+        const unread = !req.complete;
+        errorType = refuse(res, err, unread);
+        if (unread) closeOnceAnswered(req, res);
+      });
     });
   };
   const requestTimeout = deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
@@ -445,10 +452,11 @@ function listen(
   const http: Server = tls
     ? tls.serve(createHttpsServer({ ...options, handshakeTimeout: 10_000, ...tls.serverOptions() }, onRequest))
     : createServer(options, onRequest);
+  const drain = new HttpDrain(http);
   // Without a checkContinue listener Node answers 100 Continue before the request is handed over, inviting the body of
   // a caller whose token has not been looked at yet.
   http.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, true));
-  return new Promise((resolve) => http.listen(port, host, () => resolve(http)));
+  return new Promise((resolve) => http.listen(port, host, () => resolve({ server: http, drain })));
 }
 
 /**
@@ -486,14 +494,13 @@ function tlsEvents(tls: NonNullable<SidecarConfig["tls"]>, section: string, logg
   };
 }
 
-const closeServer = (s: Server | Http2Server | Http2SecureServer): Promise<void> => new Promise((r) => s.close(() => r()));
-
 /** A sidecar with every listener up. */
 export interface RunningSidecar {
   inboundPort: number;
   outboundPort: number;
   /** What its health listener's probes answer from now on: its own `live` and `ready`, and its `tls` identity's. */
   checks: AdminChecks;
+  /** Stops taking calls and lets those under way finish, for at most {@link DRAIN_MS}: HTTP/1.1 answers say `Connection: close`, HTTP/2 sessions get GOAWAY. */
   close(): Promise<void>;
 }
 
@@ -542,20 +549,20 @@ export async function startSidecar(deps: SidecarDeps): Promise<RunningSidecar> {
       onSessionError: (err) => logUpstreamError(err, new URL(out.url), deps.logger),
     };
   };
-  const otherServers: Array<Server | Http2Server | Http2SecureServer> = [];
+  const h2Servers: Array<Http2Server | Http2SecureServer> = [];
   const h2Limits = { maxHeaderListSize: sidecar.maxHeaderBytes };
   if (deps.config.grpc_inbound) {
     const { host, port } = deps.config.grpc_inbound;
-    otherServers.push(await startH2Proxy(inboundRouter, grpcRefusal, host, port, grpcCallDurations("grpc_inbound", sidecar), tls, h2Limits));
+    h2Servers.push(await startH2Proxy(inboundRouter, grpcRefusal, host, port, grpcCallDurations("grpc_inbound", sidecar), tls, h2Limits));
   }
   if (deps.config.grpc_outbound) {
     const { host, port } = deps.config.grpc_outbound;
-    otherServers.push(await startH2Proxy(outboundRouter, grpcRefusal, host, port, grpcCallDurations("grpc_outbound", sidecar), undefined, h2Limits));
+    h2Servers.push(await startH2Proxy(outboundRouter, grpcRefusal, host, port, grpcCallDurations("grpc_outbound", sidecar), undefined, h2Limits));
   }
   // Only now, every listener up, are there checks to answer with: until the caller hands them over, /readyz says 503.
   return {
-    inboundPort: (inbound.address() as AddressInfo).port,
-    outboundPort: (outbound.address() as AddressInfo).port,
+    inboundPort: (inbound.server.address() as AddressInfo).port,
+    outboundPort: (outbound.server.address() as AddressInfo).port,
     checks: {
       // An identity that can no longer be renewed (its agent refusing the stream for good) needs a restart.
       live: () => (tls?.canRenew() ?? true) && (deps.live?.() ?? true),
@@ -564,7 +571,8 @@ export async function startSidecar(deps: SidecarDeps): Promise<RunningSidecar> {
     },
     close: async () => {
       tls?.close();
-      await Promise.all([inbound, outbound, ...otherServers].map(closeServer));
+      // Calls under way finish (for at most DRAIN_MS), told to close their connections; no new connection is taken.
+      await Promise.all([inbound.drain.close(), outbound.drain.close(), ...h2Servers.map((server) => drainH2Proxy(server, DRAIN_MS))]);
     },
   };
 }
