@@ -91,10 +91,10 @@ describe("meshClientInterceptor's refusals", () => {
     expect(await callWith("not-a-jwt")).toMatchObject({ code: status.UNAUTHENTICATED, details: "malformed bearer token" });
   });
 
-  it("answers the exchanger refusing the inbound token as subject_token (invalid_request) with UNAUTHENTICATED", async () => {
+  it("answers the exchanger refusing the inbound token as subject_token (invalid_request) with UNAUTHENTICATED, invalid_token as the sidecar does", async () => {
     const err = await callWith(await jwt({ sub: "bad-subject" }));
     expect(err).toMatchObject({ code: status.UNAUTHENTICATED, details: "subject_token is not valid" });
-    expect(err?.metadata.get("oauth-error")).toEqual(["invalid_request"]);
+    expect(err?.metadata.get("oauth-error")).toEqual(["invalid_token"]);
   });
 
   it.each([
@@ -114,8 +114,13 @@ describe("meshClientInterceptor's refusals", () => {
     expect(await callWith(await jwt({ sub: "exchanger-bug" }))).toMatchObject({ code: status.INTERNAL, details: EXCHANGE_FAILED });
   });
 
-  it("still answers the policy refusing the hop with PERMISSION_DENIED", async () => {
-    expect(await callWith(await jwt({ sub: "not-this-hop" }))).toMatchObject({ code: status.PERMISSION_DENIED, details: "svc-a may not call svc-b" });
+  it("answers the policy refusing the hop with PERMISSION_DENIED, insufficient_scope and the route's scopes (RFC 6750 §3.1), as the sidecar does", async () => {
+    const err = await callWith(await jwt({ sub: "not-this-hop" }));
+    expect(err).toMatchObject({ code: status.PERMISSION_DENIED, details: "svc-a may not call svc-b" });
+    expect([err?.metadata.get("oauth-error"), err?.metadata.get("www-authenticate")]).toEqual([
+      ["insufficient_scope"],
+      ['Bearer error="insufficient_scope", error_description="svc-a may not call svc-b", scope="b"'],
+    ]);
   });
 
   it("lets a call with a good token through", async () => {
@@ -217,6 +222,15 @@ describe("meshFetch", () => {
       expect(exchange.exchanges).toBe(0);
     },
   );
+
+  it.each([
+    ["the policy refusing the hop", "not-this-hop", { code: "insufficient_scope", scope: ["b"] }],
+    ["the subject token refused", "bad-subject", { code: "invalid_token" }],
+  ])("rejects with what a resource server answers for %s (RFC 6750 §3.1), as the sidecar does", async (_name, sub, expected) => {
+    const exchange = new ExchangeCache({ exchanger: new exchangeService(address, credentials.createInsecure()), authorization: "Basic c3ZjLWE6cw==" });
+    const f = meshFetch(exchange, { url: "http://127.0.0.1:1", audience: "svc-b", scopes: ["b"] });
+    await expect(f("/x", await jwt({ sub }))).rejects.toMatchObject(expected);
+  });
 
   it("exchanges nothing for a call its caller already aborted: fetch would send nothing, so nothing is minted or recorded", async () => {
     const exchange = new ExchangeCache({ exchanger: new exchangeService(address, credentials.createInsecure()), authorization: "Basic c3ZjLWE6cw==" });

@@ -16,6 +16,7 @@ import type { InboundOptions } from "./inbound.js";
 import { ERROR_METADATA, statusFromOAuthError } from "@sts/grpc";
 import { isBareOrigin, urlOnOrigin } from "./upstream-url.js";
 import { MESH_HEADERS, callerHeaders } from "./caller-headers.js";
+import { InsufficientScope, asResourceRefusal, insufficientScopeChallenge } from "./resource-refusal.js";
 import { MisplacedToken, refuseTokenOutsideAuthorization } from "./token-placement.js";
 import { watchCallEnd } from "./call-end.js";
 
@@ -130,7 +131,7 @@ export function meshClientInterceptor(exchange: ExchangeCache, route: OutboundRo
             metadata.set("authorization", `Bearer ${exchanged.accessToken}`);
             next(metadata, listener);
           },
-          (err: unknown) => end(outboundRefusal(toOAuthError(err))),
+          (err: unknown) => end(outboundRefusal(toOAuthError(asResourceRefusal(err, route.scopes)))),
         );
       },
       cancel(next) {
@@ -175,6 +176,7 @@ export function refusalStatus(e: OAuthError): { code: status; details: string } 
 function outboundRefusal(e: OAuthError): StatusObject {
   const metadata = new Metadata();
   metadata.set(ERROR_METADATA.CODE, e.code);
+  if (e instanceof InsufficientScope) metadata.set("www-authenticate", insufficientScopeChallenge(e));
   return { ...refusalStatus(e), metadata };
 }
 
@@ -198,7 +200,9 @@ export function meshFetch(
     refuseTokenOutsideAuthorization(subjectToken, path, Object.fromEntries(headers));
     // A call its caller already gave up on mints nothing, as fetch itself would send nothing.
     init.signal?.throwIfAborted();
-    const exchanged = await exchange.tokenFor(subjectToken, route.audience, route.scopes, tokenOptions);
+    const exchanged = await exchange.tokenFor(subjectToken, route.audience, route.scopes, tokenOptions).catch((err: unknown) => {
+      throw asResourceRefusal(err, route.scopes);
+    });
     headers.set("authorization", `Bearer ${exchanged.accessToken}`);
     return fetch(url, { ...init, headers });
   };

@@ -28,9 +28,12 @@ import { OAuthError, toOAuthError } from "@sts/errors";
 import { logReloads, logSvidEvents } from "@sts/grpc";
 import type { X509SvidStreams } from "@sts/grpc";
 import {
+  InsufficientScope,
   MisplacedToken,
+  asResourceRefusal,
   bearerChallenge,
   callerHeaders,
+  insufficientScopeChallenge,
   isOriginForm,
   peerHeaders,
   refuseQueryToken,
@@ -52,7 +55,6 @@ import { UPSTREAM_UNAVAILABLE, drainH2Proxy, forwardableH2Headers, startH2Proxy 
 import type { H2CallOutcome, H2Refusal, H2Router } from "./h2-proxy.js";
 import { NoIdentityError, PeerTls, peerSpiffeId } from "./peer-tls.js";
 import type { PeerTlsEvents, RouteTls } from "./peer-tls.js";
-import { InsufficientScope, asResourceRefusal, insufficientScopeChallenge } from "./resource-refusal.js";
 import { refuseRepeatedAuthorization } from "./single-credential.js";
 
 /** Headers the workload receives about its caller (defined with their encoding in @sts/mesh). */
@@ -97,7 +99,7 @@ function refuse(res: ServerResponse, err: unknown, close = false): string {
   }
   // RFC 6750 §3: a missing or bad bearer token is 401 with a Bearer challenge; a token sent where none may go is the
   // request's fault (§3.1 invalid_request, 400); a token short of the route's privileges is 403 insufficient_scope,
-  // with its challenge too. The exchanger's verdicts arrive here in these terms (see resource-refusal.ts).
+  // with its challenge too. The exchanger's verdicts arrive here in these terms (asResourceRefusal of @sts/mesh).
   const status =
     e instanceof MisplacedToken
       ? 400

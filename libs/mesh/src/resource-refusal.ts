@@ -1,7 +1,8 @@
 /**
- * The exchanger's verdicts on the token a workload presented to its outbound listener, answered as a resource server
- * answers them (RFC 6750 §3.1), not as a token endpoint does: the workload sent a bearer token with a request, and RFC
- * 8693's codes are for the client of a token endpoint, which the workload is not.
+ * The exchanger's verdicts on the token a workload sends out (through its sidecar's outbound listener, or the
+ * in-process interceptor and fetch), answered as a resource server answers them (RFC 6750 §3.1), not as a token
+ * endpoint does: the workload sent a bearer token with a request, and RFC 8693's codes are for the client of a token
+ * endpoint, which the workload is not.
  * - The subject token refused (RFC 8693 §2.2.2 `invalid_request`): the token is what is wrong, `invalid_token`, 401.
  *   Left as it came, the body would say `invalid_request` under a 401 whose challenge says `invalid_token`.
  * - The token not enough for the route (`invalid_scope`: none of the route's scopes is within it; `invalid_target`:
