@@ -1,6 +1,7 @@
 /** Tests only: a gateway on a free loopback port, its issuer client pointing where the test says or where nothing listens. */
-import { createClient } from "@sts/grpc";
+import { createClient, startGrpcServer, unary } from "@sts/grpc";
 import { loadTokenProto } from "@sts/proto";
+import type { TokenBatchRequest__Output, TokenBatchResponse, TokenServiceClient } from "@sts/proto";
 import { createLogger } from "@sts/telemetry";
 import { freePort } from "@sts/testkit";
 import { startGateway } from "./server.js";
@@ -27,6 +28,27 @@ export async function testGateway(options: Partial<Omit<GatewayOptions, "logger"
     close: async () => {
       await g.close();
       if (owned) token.close();
+    },
+  };
+}
+
+/** A real gRPC stand-in for the issuer whose TokenBatch answers as `answer` says, and a client of it; close() stops both. */
+export async function standInIssuer(
+  answer: (req: TokenBatchRequest__Output) => Promise<TokenBatchResponse>,
+): Promise<{ client: TokenServiceClient; close(): Promise<void> }> {
+  const proto = loadTokenProto().sts.token.v1.TokenService;
+  const issuer = await startGrpcServer({
+    port: 0,
+    services: [{ definition: proto.service, implementation: { TokenBatch: unary(answer) } }],
+    logger: createLogger("issuer", { level: "silent" }),
+  });
+  issuer.setServing(true);
+  const client = createClient(proto, issuer.address);
+  return {
+    client,
+    close: async () => {
+      client.close();
+      await issuer.shutdown(0);
     },
   };
 }

@@ -30,9 +30,22 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
+/**
+ * What a public client reads of a 5xx: the code (and Retry-After) says all it can act on. The description inside the
+ * stack names internal parts and their state (a policy version behind another, the exchanger's own credentials
+ * refused, a NATS bucket), which the edge keeps to itself; each service logs its own failure.
+ */
+const EDGE_DESCRIPTIONS: Partial<Record<OAuthError["code"], string>> = {
+  server_error: "internal error",
+  temporarily_unavailable: "the service is temporarily unavailable; retry later",
+};
+
 /** Sends an OAuth error; invalid_client gets 401 + WWW-Authenticate, temporarily_unavailable 503 + Retry-After. */
 export function sendError(res: ServerResponse, err: unknown): OAuthError {
   const e = toOAuthError(err);
+  const body = e.toJSON();
+  const edge = EDGE_DESCRIPTIONS[e.code];
+  if (edge !== undefined) body.error_description = edge;
   const headers: Record<string, string> = { ...NO_STORE };
   if (e.code === "invalid_client") headers["www-authenticate"] = `Basic realm="sts", error="invalid_client"`;
   // RFC 6750 §3: a protected resource's errors come with a Bearer challenge; §3.1: naming no error when the request
@@ -40,7 +53,7 @@ export function sendError(res: ServerResponse, err: unknown): OAuthError {
   if (e instanceof NoBearerCredential) headers["www-authenticate"] = `Bearer realm="sts"`;
   else if (e.code === "invalid_token" || e.code === "insufficient_scope") headers["www-authenticate"] = `Bearer error="${e.code}"`;
   if (e.retryAfter !== undefined) headers["retry-after"] = String(e.retryAfter);
-  sendJson(res, e.status, e.toJSON(), headers);
+  sendJson(res, e.status, body, headers);
   return e;
 }
 

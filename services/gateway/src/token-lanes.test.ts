@@ -4,26 +4,19 @@
  * queued behind a flood of wrong secrets would) until the test lets it go.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createClient, startGrpcServer, unary } from "@sts/grpc";
-import type { GrpcServerHandle } from "@sts/grpc";
-import { loadTokenProto } from "@sts/proto";
-import type { TokenBatchRequest__Output, TokenServiceClient } from "@sts/proto";
-import { createLogger } from "@sts/telemetry";
 import { waitFor } from "@sts/testkit";
-import { testGateway } from "./gateway.fixture.js";
+import { standInIssuer, testGateway } from "./gateway.fixture.js";
 
 const GOOD = `Basic ${btoa("svc-a:good-secret-000001")}`;
 const wrong = (n: number): string => `Basic ${btoa(`svc-a:wrong-secret-${n}`)}`;
 
 /** Held batches (those with an item whose secret is not GOOD), each released by its function. */
 const held: Array<() => void> = [];
-let issuer: GrpcServerHandle;
-let client: TokenServiceClient;
+let issuer: Awaited<ReturnType<typeof standInIssuer>>;
 let gateway: Awaited<ReturnType<typeof testGateway>>;
 
 beforeAll(async () => {
-  const proto = loadTokenProto().sts.token.v1.TokenService;
-  const TokenBatch = unary(async (req: TokenBatchRequest__Output) => {
+  issuer = await standInIssuer(async (req) => {
     const good = (i: (typeof req.items)[number]): boolean => i.request?.client?.authorization === GOOD;
     if (!req.items.every(good)) await new Promise<void>((release) => held.push(release));
     return {
@@ -34,22 +27,14 @@ beforeAll(async () => {
       ),
     };
   });
-  issuer = await startGrpcServer({
-    port: 0,
-    services: [{ definition: proto.service, implementation: { TokenBatch } }],
-    logger: createLogger("i", { level: "silent" }),
-  });
-  issuer.setServing(true);
-  client = createClient(proto, issuer.address);
-  gateway = await testGateway({ token: client });
+  gateway = await testGateway({ token: issuer.client });
 });
 
 afterEach(() => held.splice(0).forEach((release) => release()));
 
 afterAll(async () => {
   await gateway.close();
-  client.close();
-  await issuer.shutdown(0);
+  await issuer.close();
 });
 
 /** POSTs a client_credentials request with this Authorization; resolves with the status and the OAuth error, if any. */
