@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { EVENT_TYPES } from "@sts/nats";
 import { AuditStore, recordHash } from "./audit-store.js";
 import type { AuditRecord, IncomingEvent } from "./audit-store.js";
+import { CUT_MARKER, MAX_DATA_DEPTH } from "./event-data.js";
 
 let dir: string;
 let files = 0;
@@ -114,5 +115,31 @@ describe("AuditStore.verify", () => {
     store.append([issued(3_001), issued(3_002)]);
     expect(await walk).toEqual({ ok: true, checked: 3_000, firstBad: 0, reason: "" });
     expect(await store.verify()).toMatchObject({ ok: true, checked: 3_002 });
+  });
+});
+
+describe("AuditStore.append of events it did not expect", () => {
+  it("keeps the chain verifiable through text holding lone UTF-16 surrogates, which SQLite cannot store as they are", async () => {
+    const { store } = projection(1);
+    const odd = "alice\ud800";
+    store.append([{ ...issued(2), id: `e2${odd}`, source: odd, data: { jti: `j2${odd}`, sub: odd, aud: [odd], actors: [odd] } }, issued(3)]);
+    expect(store.query({}, 1, 1)[0]?.sub).toBe("alice\ufffd");
+    expect(await store.verify()).toEqual({ ok: true, checked: 3, firstBad: 0, reason: "" });
+  });
+
+  it("records data nested thousands of levels deep cut at MAX_DATA_DEPTH, and goes on recording", async () => {
+    const { store } = projection(0);
+    const deep = `${"[".repeat(5_000)}"bottom"${"]".repeat(5_000)}`;
+    const data = JSON.parse(`{"jti":"deep","nested":${deep},"__proto__":{"kept":true}}`) as Record<string, unknown>;
+    store.append([{ ...issued(1), data }, issued(2)]);
+    const [first, second] = store.query({}, 0, 10);
+    const stored = JSON.parse(first?.data_json ?? "") as Record<string, unknown>;
+    let level = stored.nested;
+    let levels = 1;
+    for (; Array.isArray(level); levels++) level = level[0];
+    expect([levels, level]).toEqual([MAX_DATA_DEPTH, CUT_MARKER]);
+    expect(Object.getOwnPropertyDescriptor(stored, "__proto__")?.value).toEqual({ kept: true });
+    expect([first?.jti, second?.jti]).toEqual(["deep", "j2"]);
+    expect((await store.verify()).ok).toBe(true);
   });
 });

@@ -10,6 +10,7 @@ import { EventEmitter } from "node:events";
 import { setImmediate } from "node:timers/promises";
 import Database from "better-sqlite3";
 import type { Database as Db, Statement } from "better-sqlite3";
+import { boundedData } from "./event-data.js";
 
 /** An event as received from the stream. */
 export interface IncomingEvent {
@@ -68,8 +69,17 @@ interface StreamRead {
 /** The hash of the empty chain. */
 export const GENESIS_HASH = "0".repeat(64);
 
-const str = (v: unknown): string => (typeof v === "string" ? v : "");
-const strs = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : typeof v === "string" ? [v] : []);
+/**
+ * Text as SQLite stores it. A lone UTF-16 surrogate (JSON's `"\ud800"` parses to one) has no UTF-8 form: SQLite
+ * would hand back replacement characters in its place, so a record hashed over the text as received would fail Verify
+ * once read back, though nobody touched it, and hide any later tampering behind that false alarm. Each one becomes
+ * U+FFFD before the record is hashed, so the hash covers what is stored. (data_json needs none of this:
+ * JSON.stringify writes a lone surrogate as an escape.)
+ */
+const wellFormed = (v: string): string => v.replace(/\p{Cs}/gu, "\uFFFD");
+const str = (v: unknown): string => (typeof v === "string" ? wellFormed(v) : "");
+const strs = (v: unknown): string[] =>
+  (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : typeof v === "string" ? [v] : []).map(wellFormed);
 
 /** The content a record's hash covers: every column but the hashes. */
 export function recordHash(prevHash: string, r: Omit<AuditRecord, "hash" | "prev_hash">): string {
@@ -225,15 +235,16 @@ export class AuditStore extends EventEmitter {
     const tx = this.#db.transaction(() => {
       let { sequence, hash, stream_sequence } = this.#last;
       for (const e of events) {
-        if (this.#hasEvent.get(e.id)) continue;
+        const id = wellFormed(e.id);
+        if (this.#hasEvent.get(id)) continue;
         const d = e.data;
         const base = {
           sequence: sequence + 1,
           stream_sequence: e.streamSequence,
-          event_id: e.id,
-          type: e.type,
-          time: e.time,
-          source: e.source,
+          event_id: id,
+          type: wellFormed(e.type),
+          time: wellFormed(e.time),
+          source: wellFormed(e.source),
           jti: str(d.jti) || str(d.subject_jti),
           parent_jti: str(d.parent_jti),
           sub: str(d.sub),
@@ -241,7 +252,7 @@ export class AuditStore extends EventEmitter {
           aud: strs(d.aud ?? d.audience),
           scope: str(d.scope),
           actors: strs(d.actors),
-          data_json: JSON.stringify(d),
+          data_json: JSON.stringify(boundedData(d)),
         };
         const record: AuditRecord = { ...base, prev_hash: hash, hash: recordHash(hash, base) };
         this.#insert.run({ ...record, aud: JSON.stringify(record.aud), actors: JSON.stringify(record.actors) });
@@ -309,11 +320,16 @@ export class AuditStore extends EventEmitter {
     return row ? toRecord(row) : undefined;
   }
 
-  /** Issuance records of tokens made from a token. */
-  children(jti: string): AuditRecord[] {
+  /**
+   * Issuance records of tokens made from a token, oldest first, at most `limit` after `afterSequence`: one token may
+   * have been exchanged any number of times, and a walk reads its children a page at a time rather than all at once.
+   */
+  children(jti: string, afterSequence: number, limit: number): AuditRecord[] {
     const rows = this.#db
-      .prepare("SELECT * FROM records WHERE parent_jti = ? AND type IN ('token.issued', 'token.exchanged', 'token.refreshed') ORDER BY sequence")
-      .all(jti) as Row[];
+      .prepare(
+        "SELECT * FROM records WHERE parent_jti = ? AND sequence > ? AND type IN ('token.issued', 'token.exchanged', 'token.refreshed') ORDER BY sequence LIMIT ?",
+      )
+      .all(jti, afterSequence, limit) as Row[];
     return rows.map(toRecord);
   }
 

@@ -13,29 +13,38 @@
  */
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import type { Consumer, JsMsg } from "@nats-io/jetstream";
-import { EVENTS_STREAM } from "@sts/nats";
-import type { NatsHandle } from "@sts/nats";
+import { EVENTS_STREAM, eventSubject } from "@sts/nats";
+import type { EventType, NatsHandle } from "@sts/nats";
 import { durationHistogram, getMeter } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
 import type { AuditStore, IncomingEvent } from "./audit-store.js";
 
-/** Converts a stream message to an event, or undefined when it is not a CloudEvent. */
-export function toEvent(m: JsMsg): IncomingEvent | undefined {
+/**
+ * Converts a stream message to an event, or says why it is not recorded: it is not a CloudEvent, or its `type` is not
+ * the one its subject names. Each service's NATS user may publish only its own event types
+ * (deploy/k8s/nats/permissions.conf: the exchanger exchange.denied, the audit service audit.accessed); a body's
+ * `type` is the publisher's word alone, so a record taken from it would let any of them write token.issued,
+ * token.revoked or key.withdrawn into the trail, and lineage, under a subject it may publish to.
+ */
+export function toEvent(m: JsMsg): IncomingEvent | { refused: string } {
+  let e: { id?: unknown; type?: unknown; time?: unknown; source?: unknown; subject?: unknown; data?: unknown };
   try {
-    const e = m.json<{ id?: unknown; type?: unknown; time?: unknown; source?: unknown; subject?: unknown; data?: unknown }>();
-    if (typeof e.id !== "string" || typeof e.type !== "string" || typeof e.data !== "object" || e.data === null) return undefined;
-    return {
-      streamSequence: m.seq,
-      id: e.id,
-      type: e.type,
-      time: typeof e.time === "string" ? e.time : new Date(0).toISOString(),
-      source: typeof e.source === "string" ? e.source : "",
-      ...(typeof e.subject === "string" && { subject: e.subject }),
-      data: e.data as Record<string, unknown>,
-    };
+    e = m.json<typeof e>();
   } catch {
-    return undefined;
+    return { refused: "not JSON" };
   }
+  if (typeof e !== "object" || e === null) return { refused: "not a CloudEvent" };
+  if (typeof e.id !== "string" || typeof e.type !== "string" || typeof e.data !== "object" || e.data === null) return { refused: "not a CloudEvent" };
+  if (m.subject !== eventSubject(e.type as EventType)) return { refused: "its type is not the one its subject names" };
+  return {
+    streamSequence: m.seq,
+    id: e.id,
+    type: e.type,
+    time: typeof e.time === "string" ? e.time : new Date(0).toISOString(),
+    source: typeof e.source === "string" ? e.source : "",
+    ...(typeof e.subject === "string" && { subject: e.subject }),
+    data: e.data as Record<string, unknown>,
+  };
 }
 
 /** How long a batch that could not be committed waits before it is tried again. */
@@ -193,7 +202,13 @@ export class Projector {
 
   /** Commits a batch and acks it; false when the projection could not be written. */
   #commit(msgs: readonly JsMsg[]): boolean {
-    const events = msgs.map(toEvent).filter((e): e is IncomingEvent => e !== undefined);
+    const events: IncomingEvent[] = [];
+    for (const m of msgs) {
+      const e = toEvent(m);
+      if (!("refused" in e)) events.push(e);
+      // Acked with the batch, so it does not hold the trail up; the stream keeps it, and the log says where.
+      else this.logger.error({ stream_sequence: m.seq, subject: m.subject, reason: e.refused }, "event not recorded in the projection");
+    }
     try {
       this.#metrics.recorded(this.store.append(events));
     } catch (err) {

@@ -7,6 +7,7 @@ import { serverStream, unary } from "@sts/grpc";
 import type { AuditFilter__Output, AuditRecord as WireRecord, AuditServiceHandlers } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
 import type { RecordAccess } from "./access-record.js";
+import { MAX_ANSWER_BYTES, wireBytes } from "./answer-size.js";
 import { AuditStore } from "./audit-store.js";
 import type { AuditRecord, RecordFilter } from "./audit-store.js";
 import type { Auditor } from "./authenticate-auditor.js";
@@ -58,6 +59,19 @@ function drained(stream: Writable, signal: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * The first records of a page that fit in MAX_ANSWER_BYTES (at least one, so that paging goes on): the page token then
+ * points after the last one sent, and the next page starts there.
+ */
+function fittingPage(records: WireRecord[]): WireRecord[] {
+  let left = MAX_ANSWER_BYTES;
+  for (const [i, r] of records.entries()) {
+    left -= wireBytes(r);
+    if (left < 0) return records.slice(0, Math.max(1, i));
+  }
+  return records;
+}
+
 /** Page tokens are the last sequence returned, so paging is stable while records are added. */
 function decodePage(token: string): number {
   if (!token) return 0;
@@ -90,9 +104,9 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
         const size = Math.min(req.page_size || 100, MAX_PAGE);
         await access.record("Query", auditor, ctx.peer, { ...filter, limit: size, after_sequence: after });
         const records = store.query(filter, after, size + 1);
-        const page = records.slice(0, size);
-        const more = records.length > size;
-        return { records: page.map(toWire), next_page_token: more ? Buffer.from(String(page[page.length - 1]?.sequence ?? 0)).toString("base64url") : "" };
+        const page = fittingPage(records.slice(0, size).map(toWire));
+        const more = records.length > page.length;
+        return { records: page, next_page_token: more ? Buffer.from(String(page[page.length - 1]?.sequence ?? 0)).toString("base64url") : "" };
       },
       { name: "Query", logger },
     ),
@@ -103,7 +117,7 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
         if (!req.jti) throw invalidRequest("jti is required");
         await access.record("Lineage", auditor, ctx.peer, { jti: req.jti });
         // Shaped for the wire as it is walked: the tree is not walked a second time to convert it.
-        const l = lineage(store, req.jti, toWire);
+        const l = lineage(store, req.jti, toWire, { max: MAX_ANSWER_BYTES, sizeOf: wireBytes });
         // A well-formed question about a token never recorded: NOT_FOUND, as the policy API answers for an unknown id.
         if (!l) throw new OAuthError("not_found", "no token with this jti is recorded");
         return l;
