@@ -61,8 +61,13 @@ const FORWARDING = new Set([
  * of a Go map.
  */
 function foldedName(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9-]/g, "-");
+  const lower = name.toLowerCase();
+  // Most names hold nothing to fold: tested first, so the per-header cost on the hot path is one scan.
+  return UNFOLDED.test(lower) ? lower.replace(UNFOLDED_ALL, "-") : lower;
 }
+
+const UNFOLDED = /[^a-z0-9-]/;
+const UNFOLDED_ALL = /[^a-z0-9-]/g;
 
 /**
  * Names only a proxy may set, whatever the protocol and however a framework folds them (see {@link foldedName}):
