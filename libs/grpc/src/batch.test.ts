@@ -139,6 +139,23 @@ describe("CallCoalescer", () => {
     expect(await kept).toBe("2");
   });
 
+  it("answers a call that waited past maxWaitMs temporarily_unavailable when a slot frees, and never sends it", async () => {
+    const { batches, send } = recorder<number>();
+    const c = new CallCoalescer<number, string>(send, { maxInFlight: 1, maxWaitMs: 300 });
+    const first = c.call(0);
+    await turn();
+    const overdue = c.call(1);
+    await new Promise((r) => setTimeout(r, 400));
+    const fresh = c.call(2);
+    batches[0]?.answer([{ response: "0" }]);
+    await first;
+    await expect(overdue).rejects.toMatchObject({ code: "temporarily_unavailable" });
+    await turn();
+    expect(batches.map((b) => b.items.map((i) => i.request))).toEqual([[0], [2]]);
+    batches[1]?.answer([{ response: "2" }]);
+    expect(await fresh).toBe("2");
+  });
+
   it("awaits the answer of a call withdrawn once its batch has left: the upstream may be acting on it", async () => {
     const { batches, send } = recorder<number>();
     const c = new CallCoalescer<number, string>(send);

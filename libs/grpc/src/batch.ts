@@ -75,6 +75,13 @@ export interface CoalescerOptions {
    * them, and each waiting call is answered within a bounded number of batch round trips. Default 4096.
    */
   maxQueued?: number;
+  /**
+   * Longest a call may wait in the queue, in milliseconds: one still waiting past it when a slot frees is answered
+   * temporarily_unavailable and never sent (its caller has given up, or been answered by its own deadline; sent
+   * later, it would be acted on for nobody). Checked when a batch leaves, so a call is answered within this plus one
+   * batch round trip. Default: no limit.
+   */
+  maxWaitMs?: number;
 }
 
 /** Default of {@link CoalescerOptions.maxQueued}. */
@@ -116,7 +123,8 @@ export class CallCoalescer<Req, Res> {
   readonly #maxBytes: number;
   readonly #sizeOf: (request: unknown) => number;
   readonly #maxQueued: number;
-  #queue: Array<Waiting<Req, Res> & { size: number }> = [];
+  readonly #maxWaitMs: number;
+  #queue: Array<Waiting<Req, Res> & { size: number; queuedAt: number }> = [];
   #scheduled = false;
   #inFlight = 0;
 
@@ -128,6 +136,7 @@ export class CallCoalescer<Req, Res> {
     if (!(this.#maxBytes > 0)) throw new TypeError("CallCoalescer: maxBytes must be positive");
     this.#sizeOf = options.sizeOf ?? jsonBytes;
     this.#maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED;
+    this.#maxWaitMs = options.maxWaitMs ?? Infinity;
   }
 
   /**
@@ -144,7 +153,13 @@ export class CallCoalescer<Req, Res> {
     return new Promise<Res>((resolve, reject) => {
       // The trace context travels in the item too (it grows with tracestate).
       const size = this.#sizeOf(request) + jsonBytes(trace_context) + ITEM_OVERHEAD_BYTES;
-      const waiting: Waiting<Req, Res> & { size: number } = { item: { request, trace_context }, resolve, reject, size };
+      const waiting: Waiting<Req, Res> & { size: number; queuedAt: number } = {
+        item: { request, trace_context },
+        resolve,
+        reject,
+        size,
+        queuedAt: performance.now(),
+      };
       if (signal) {
         const withdraw = (): void => {
           const at = this.#queue.indexOf(waiting);
@@ -169,9 +184,21 @@ export class CallCoalescer<Req, Res> {
 
   #flush(): void {
     while (this.#queue.length > 0 && this.#inFlight < this.#maxInFlight) {
+      this.#dropOverdue();
+      if (this.#queue.length === 0) return;
       const batch = this.#queue.splice(0, this.#takeCount());
       for (const w of batch) w.release?.();
       this.#sendBatch(batch);
+    }
+  }
+
+  /** Answers the calls that have waited past maxWaitMs, oldest first (the queue is in arrival order), without sending them. */
+  #dropOverdue(): void {
+    const oldest = performance.now() - this.#maxWaitMs;
+    while (this.#queue.length > 0 && (this.#queue[0] as { queuedAt: number }).queuedAt < oldest) {
+      const overdue = this.#queue.shift() as Waiting<Req, Res>;
+      overdue.release?.();
+      overdue.reject(unavailable("the upstream did not take the request in time; retry"));
     }
   }
 

@@ -144,9 +144,8 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
   // A request still waiting for its batch when its client leaves or the deadline passes is answered and never sent.
   const batches = { client: options.token, method: "TokenBatch", deadlineMs };
   const tokenCalls = new TokenLanes(
-    coalescedCalls<TokenRequest, TokenResponse__Output>(batches),
-    coalescedCalls<TokenRequest, TokenResponse__Output>(batches, { maxQueued: UNPROVEN_QUEUE }),
-    deadlineMs,
+    coalescedCalls<TokenRequest, TokenResponse__Output>(batches, { maxWaitMs: deadlineMs }),
+    coalescedCalls<TokenRequest, TokenResponse__Output>(batches, { maxQueued: UNPROVEN_QUEUE, maxWaitMs: deadlineMs }),
   );
   const ctx: GatewayContext = { issuer: options.issuer, token: options.token, tokenCalls, exchange: options.exchange, logger: options.logger, deadlineMs };
   const maxBody = options.maxBodyBytes ?? maxBodyBytesFor(8192);

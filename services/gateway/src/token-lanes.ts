@@ -7,7 +7,7 @@
  */
 import { createHmac, randomBytes } from "node:crypto";
 import { basicCredentials } from "@sts/client-auth";
-import { OAuthError, unavailable } from "@sts/errors";
+import { OAuthError } from "@sts/errors";
 import type { CallCoalescer } from "@sts/grpc";
 import type { ClientAuthentication, TokenRequest, TokenResponse__Output } from "@sts/proto";
 
@@ -24,14 +24,9 @@ export class TokenLanes {
   readonly #key = randomBytes(32);
   readonly #proven = new Set<string>();
 
-  /**
-   * @param deadlineMs how long a request may wait for its batch to leave: past it, it is answered 503 and never sent
-   *   (the batch call, once it has left, has a deadline of its own).
-   */
   constructor(
     private readonly provenLane: Lane,
     private readonly otherLane: Lane,
-    private readonly deadlineMs = Infinity,
   ) {}
 
   /**
@@ -41,17 +36,14 @@ export class TokenLanes {
   async call(request: TokenRequest, gone?: AbortSignal): Promise<TokenResponse__Output> {
     const mark = this.#mark(request.client);
     const proven = mark !== undefined && this.#proven.has(mark);
-    const waiting = Number.isFinite(this.deadlineMs) ? requestDeadline(this.deadlineMs, gone) : undefined;
     try {
-      const response = await (proven ? this.provenLane : this.otherLane).call(request, waiting?.signal ?? gone);
+      const response = await (proven ? this.provenLane : this.otherLane).call(request, gone);
       if (mark !== undefined && !proven) this.#remember(mark);
       return response;
     } catch (err) {
       // A credential refused since (a rotated secret, a deleted client) goes back to the shared lane.
       if (proven && err instanceof OAuthError && err.code === "invalid_client") this.#proven.delete(mark);
       throw err;
-    } finally {
-      waiting?.done();
     }
   }
 
@@ -83,26 +75,4 @@ function presentedSecret(client: ClientAuthentication): [method: string, id: str
   if (!authorization) return client.client_secret ? ["post", client.client_id ?? "", client.client_secret] : undefined;
   const basic = client.client_secret ? undefined : basicCredentials(authorization);
   return basic && ["basic", basic.id, basic.secret];
-}
-
-/**
- * An abort signal for one token request: aborted with temporarily_unavailable once `deadlineMs` has passed, or with
- * the reason of `gone` once the client has left. `done` stops its timer. Behind a slow or stalled issuer a request can
- * wait for several batch round trips; past the deadline (or with its client gone) it has been answered already, or
- * has nobody to answer, and sent later it would still be signed and recorded, for nobody, and spend what the client
- * may retry with (a refresh token's rotation, an assertion's jti).
- */
-export function requestDeadline(deadlineMs: number, gone?: AbortSignal): { signal: AbortSignal; done(): void } {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(unavailable("the issuer did not take the request in time; retry")), deadlineMs);
-  const leave = (): void => controller.abort(gone?.reason);
-  if (gone?.aborted) leave();
-  else gone?.addEventListener("abort", leave, { once: true });
-  return {
-    signal: controller.signal,
-    done: () => {
-      clearTimeout(timer);
-      gone?.removeEventListener("abort", leave);
-    },
-  };
 }
