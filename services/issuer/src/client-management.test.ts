@@ -414,6 +414,15 @@ describe("client management", () => {
     ]);
   });
 
+  it("refuses metadata naming a member twice, at the top or deeper, as invalid_client_metadata (RFC 8259 §4: read two ways)", async () => {
+    const { jwks: _jwks, ...rest } = METADATA;
+    const key = JSON.stringify(KEY);
+    const twice = [`{"scope":"admin",${JSON.stringify(METADATA).slice(1)}`, `{"jwks":{"keys":[${key}],"keys":[]},${JSON.stringify(rest).slice(1)}`];
+    for (const body of twice) {
+      expect(await answer(registerClient(ADMIN_TOKEN, body, deps))).toEqual([400, "invalid_client_metadata", "metadata names a member more than once"]);
+    }
+  });
+
   it("registers no more clients for an admin than its manages.max_clients, counting neither its config-file clients nor deleted ones", async () => {
     const quotaAdmin = "admin:quota";
     await putRecord(configClient(quotaAdmin, { audience: ["storage"], scope: ["read", "write"] }));

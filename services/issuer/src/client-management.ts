@@ -30,7 +30,7 @@ import { clientSchema } from "@sts/config";
 import { OAuthError, invalidRequest } from "@sts/errors";
 import type { ClientRecord } from "@sts/client-auth";
 import type { AccessTokenClaims } from "@sts/jwt";
-import { audienceList } from "@sts/jwt";
+import { audienceList, hasDuplicateMembers } from "@sts/jwt";
 import { EVENT_TYPES, recordEventId } from "@sts/nats";
 import { isWithin } from "@sts/scopes";
 import { isRegistrationToken, metadataLimitProblem, registrableMetadata, registrationTokenHash } from "./client-metadata.js";
@@ -121,6 +121,9 @@ function parseMetadata(json: string): Record<string, unknown> {
     throw invalidRequest("metadata is not JSON");
   }
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw invalidRequest("metadata must be a JSON object");
+  // JSON.parse keeps the last of `{"scope":["read"],"scope":["admin"]}`, a proxy or an audit of the request may keep
+  // the first (RFC 8259 §4: names SHOULD be unique): one request read two ways is refused, not guessed at.
+  if (hasDuplicateMembers(json)) throw new OAuthError("invalid_client_metadata", "metadata names a member more than once");
   return body as Record<string, unknown>;
 }
 
