@@ -5,7 +5,7 @@ import { Metadata, credentials, getChannelzHandlers, status } from "@grpc/grpc-j
 import type { Client, ServiceError } from "@grpc/grpc-js";
 import { decodeJwt } from "jose";
 import { OAuthError } from "@sts/errors";
-import { statusFromOAuthError } from "@sts/grpc";
+import { ERROR_METADATA, statusFromOAuthError } from "@sts/grpc";
 import { loadExchangeProto, loadTokenProto } from "@sts/proto";
 import { ExchangeCache } from "./exchange-cache.js";
 import { jwt, revocationState, startStandIns } from "./stand-ins.fixture.js";
@@ -29,6 +29,7 @@ const EXCHANGER_ANSWERS: Record<string, OAuthError> = {
   "no-exchange-grant": new OAuthError("unauthorized_client", "client may not use token exchange"),
   "not-this-hop": new OAuthError("invalid_target", "svc-a may not call svc-b"),
   "exchanger-bug": new OAuthError("server_error", "internal error"),
+  "exchanger-busy": new OAuthError("temporarily_unavailable", "policy service unavailable", { retryAfter: 7 }),
 };
 
 let standIns: Awaited<ReturnType<typeof startStandIns>>;
@@ -121,6 +122,12 @@ describe("meshClientInterceptor's refusals", () => {
       ["insufficient_scope"],
       ['Bearer error="insufficient_scope", error_description="svc-a may not call svc-b", scope="b"'],
     ]);
+  });
+
+  it("answers the exchanger being unavailable with UNAVAILABLE and passes on its retry-after", async () => {
+    const err = await callWith(await jwt({ sub: "exchanger-busy" }));
+    expect(err).toMatchObject({ code: status.UNAVAILABLE });
+    expect([err?.metadata.get("oauth-error"), err?.metadata.get(ERROR_METADATA.RETRY_AFTER)]).toEqual([["temporarily_unavailable"], ["7"]]);
   });
 
   it("lets a call with a good token through", async () => {

@@ -176,6 +176,8 @@ export function refusalStatus(e: OAuthError): { code: status; details: string } 
 function outboundRefusal(e: OAuthError): StatusObject {
   const metadata = new Metadata();
   metadata.set(ERROR_METADATA.CODE, e.code);
+  // The exchanger's own hint (its policy service away, a gate shedding load), passed on as statusFromOAuthError does.
+  if (e.retryAfter !== undefined) metadata.set(ERROR_METADATA.RETRY_AFTER, String(e.retryAfter));
   if (e instanceof InsufficientScope) metadata.set("www-authenticate", insufficientScopeChallenge(e));
   return { ...refusalStatus(e), metadata };
 }
