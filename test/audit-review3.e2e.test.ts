@@ -12,7 +12,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EVENT_TYPES, EventPublisher, connectNats, eventSubject } from "@sts/nats";
 import type { EventType, NatsHandle } from "@sts/nats";
-import { waitFor } from "@sts/testkit";
+import { freePort, waitFor } from "@sts/testkit";
 import { ROOT, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
 
@@ -21,9 +21,13 @@ const BREAK_GLASS = "break-glass-review3-0123456789abcdef";
 let stack: Stack;
 let nats: NatsHandle;
 let events: EventPublisher;
+/** The audit service's admin port, where its /metrics are. */
+let auditAdmin: string;
 
 beforeAll(async () => {
-  stack = await startStack({}, { services: ["issuer", "audit"], env: { STS_AUDIT_TOKEN: BREAK_GLASS } });
+  const adminPort = await freePort();
+  auditAdmin = `http://127.0.0.1:${adminPort}`;
+  stack = await startStack({}, { services: ["issuer", "audit"], env: { STS_AUDIT_TOKEN: BREAK_GLASS, STS_AUDIT_ADMIN_PORT: String(adminPort) } });
   nats = await connectNats({ servers: stack.nats.url, name: "audit-review3" });
   events = new EventPublisher(nats, { source: "test" });
 }, 90_000);
@@ -77,6 +81,9 @@ describe("the projection's event types", () => {
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain("no token with this jti is recorded");
     expect(r.code).toBe(1);
+    // No record shows the gap, so the metric does.
+    const metrics = await (await fetch(`${auditAdmin}/metrics`)).text();
+    expect(metrics).toMatch(/^sts_audit_events_refused_total\{[^}]*sts_audit_refusal="subject_mismatch"[^}]*\} [1-9]/m);
   });
 });
 

@@ -19,6 +19,12 @@ import { durationHistogram, getMeter } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
 import type { AuditStore, IncomingEvent } from "./audit-store.js";
 
+/** Why a stream message is not recorded: a description for the log, and a kind for the metric. */
+export interface Refused {
+  refused: string;
+  kind: "not_json" | "not_cloudevent" | "subject_mismatch";
+}
+
 /**
  * Converts a stream message to an event, or says why it is not recorded: it is not a CloudEvent, or its `type` is not
  * the one its subject names. Each service's NATS user may publish only its own event types
@@ -26,16 +32,17 @@ import type { AuditStore, IncomingEvent } from "./audit-store.js";
  * `type` is the publisher's word alone, so a record taken from it would let any of them write token.issued,
  * token.revoked or key.withdrawn into the trail, and lineage, under a subject it may publish to.
  */
-export function toEvent(m: JsMsg): IncomingEvent | { refused: string } {
+export function toEvent(m: JsMsg): IncomingEvent | Refused {
   let e: { id?: unknown; type?: unknown; time?: unknown; source?: unknown; subject?: unknown; data?: unknown };
   try {
     e = m.json<typeof e>();
   } catch {
-    return { refused: "not JSON" };
+    return { refused: "not JSON", kind: "not_json" };
   }
-  if (typeof e !== "object" || e === null) return { refused: "not a CloudEvent" };
-  if (typeof e.id !== "string" || typeof e.type !== "string" || typeof e.data !== "object" || e.data === null) return { refused: "not a CloudEvent" };
-  if (m.subject !== eventSubject(e.type as EventType)) return { refused: "its type is not the one its subject names" };
+  if (typeof e !== "object" || e === null) return { refused: "not a CloudEvent", kind: "not_cloudevent" };
+  if (typeof e.id !== "string" || typeof e.type !== "string" || typeof e.data !== "object" || e.data === null)
+    return { refused: "not a CloudEvent", kind: "not_cloudevent" };
+  if (m.subject !== eventSubject(e.type as EventType)) return { refused: "its type is not the one its subject names", kind: "subject_mismatch" };
   return {
     streamSequence: m.seq,
     id: e.id,
@@ -98,9 +105,14 @@ async function prepareConsumer(nats: NatsHandle, name: string, store: AuditStore
  * and how many events the consumer has not yet had acked (read from the server at each scrape, so a stalled
  * projector shows as a growing backlog rather than a frozen number).
  */
-function projectionMetrics(nats: NatsHandle, name: string): { recorded(records: ReadonlyArray<{ type: string; time: string }>): void } {
+function projectionMetrics(
+  nats: NatsHandle,
+  name: string,
+): { recorded(records: ReadonlyArray<{ type: string; time: string }>): void; refused(kind: Refused["kind"]): void } {
   const meter = getMeter("@sts/audit");
   const appended = meter.createCounter("sts.audit.records.appended", { description: "Records added to the projection, by event type" });
+  // A refused event leaves no record, so Verify cannot show the gap it leaves in the trail: this count does.
+  const refusedEvents = meter.createCounter("sts.audit.events.refused", { description: "Stream messages not recorded in the projection, by why" });
   const delay = durationHistogram("@sts/audit", "sts.audit.projection.delay", "From an event's time at its source to its commit in the projection");
   meter
     .createObservableGauge("sts.audit.consumer.backlog", { description: "Events in the stream the projection has not committed yet (pending + unacked)" })
@@ -110,6 +122,9 @@ function projectionMetrics(nats: NatsHandle, name: string): { recorded(records: 
       if (info) result.observe(info.num_pending + info.num_ack_pending);
     });
   return {
+    refused(kind) {
+      refusedEvents.add(1, { "sts.audit.refusal": kind });
+    },
     recorded(records) {
       const now = Date.now();
       for (const e of records) {
@@ -207,7 +222,10 @@ export class Projector {
       const e = toEvent(m);
       if (!("refused" in e)) events.push(e);
       // Acked with the batch, so it does not hold the trail up; the stream keeps it, and the log says where.
-      else this.logger.error({ stream_sequence: m.seq, subject: m.subject, reason: e.refused }, "event not recorded in the projection");
+      else {
+        this.#metrics.refused(e.kind);
+        this.logger.error({ stream_sequence: m.seq, subject: m.subject, reason: e.refused }, "event not recorded in the projection");
+      }
     }
     try {
       this.#metrics.recorded(this.store.append(events));
