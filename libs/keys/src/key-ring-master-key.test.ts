@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { SigningKeyRing } from "./key-ring.js";
+import { SigningKeyRing, keyName } from "./key-ring.js";
 import type { KeyStore } from "./key-ring.js";
 import { memoryKeyStore } from "./memory-key-store.js";
 import { parseMasterKey } from "./master-key.js";
@@ -88,5 +88,33 @@ describe("a replica whose master key is not the ring's", () => {
     const second = ringWith(store, bytes.toString("hex"), clock);
     expect(await initError(second)).toBeUndefined();
     expect(second.signingKey().kid).toBe(first.signingKey().kid);
+  });
+});
+
+describe("a key record another replica made that this replica's master key cannot open", () => {
+  it("fails signing with an error naming the key and saying nothing is signed, never the master key", async () => {
+    const store = memoryKeyStore();
+    const clock = { t: 1_000_000 };
+    const master = randomBytes(32).toString("base64url");
+    const maker = ringWith(store, master, clock);
+    const signer = ringWith(store, master, clock);
+    await maker.init();
+    await signer.init();
+    clock.t += policy.rotateAfter;
+    const made = await maker.maintain();
+    const record = store.list().find((k) => k.kid === made?.kid);
+    expect(record?.sealed).toBeDefined();
+    // Altered in the bucket: the authentication tag no longer matches.
+    const sealed = record!.sealed!;
+    await store.put(keyName(record!.kid), { ...record!, sealed: { ...sealed, ct: `${sealed.ct.slice(0, -2)}${sealed.ct.endsWith("AA") ? "BB" : "AA"}` } });
+    clock.t += PREPUBLISH + 1;
+    let err: unknown;
+    try {
+      signer.signingKey();
+    } catch (e) {
+      err = e;
+    }
+    expect(String(err)).toContain(`signing key ${record!.kid} of the keys bucket cannot be opened with this replica's master key`);
+    expect(String(err)).not.toContain(master);
   });
 });

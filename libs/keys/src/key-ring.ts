@@ -235,7 +235,15 @@ export class SigningKeyRing {
   #importSealed(record: StoredKey): SigningKey {
     // A key file's record (a replica on the file made it the newest): the key timer makes a ring key sign after it.
     if (!record.sealed || !this.#o.masterKey) throw unavailable(`signing key ${record.kid} has no private part here; retry shortly`);
-    return importSigningKey(openPrivateJwk(record.sealed, record.kid, this.#o.masterKey), record.kid, record.alg);
+    try {
+      return importSigningKey(openPrivateJwk(record.sealed, record.kid, this.#o.masterKey), record.kid, record.alg);
+    } catch (err) {
+      // node:crypto says only "unable to authenticate data": the log must say which record, and that nothing is signed.
+      throw new Error(
+        `signing key ${record.kid} of the keys bucket cannot be opened with this replica's master key (a record altered, or sealed under another STS_MASTER_KEY): nothing is signed with it`,
+        { cause: err },
+      );
+    }
   }
 
   /** Waits (bounded, without failing) until this replica's copy shows the key another replica named under `lock`. */
