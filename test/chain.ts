@@ -148,11 +148,14 @@ export async function chainStartToken(gatewayUrl: string): Promise<string> {
 }
 
 /**
- * Mint for the app over `channel`, with the exchanger's internal client secret: what the issuer answers a peer that
- * holds the secret, which it should only when the peer presents the exchanger's certificate (grpc_tls.spiffe_ids).
+ * Mint on `client` as the exchanger (its internal client secret): a token of `app` for svc-a with scope a and a minute to
+ * live, `fields` changed.
  */
-export async function mintOver(address: string, channel: ChannelCredentials, internalSecret: string): Promise<CallResult<MintResponse__Output>> {
-  const client = new (loadTokenProto().sts.token.v1.TokenService)(address, channel);
+export function mintAsExchanger(
+  client: TokenServiceClient,
+  internalSecret: string,
+  fields: Record<string, unknown> = {},
+): Promise<CallResult<MintResponse__Output>> {
   const internal = new Metadata();
   internal.set("authorization", basicAuth("sts-exchanger", internalSecret));
   const request = {
@@ -162,9 +165,19 @@ export async function mintOver(address: string, channel: ChannelCredentials, int
     scope: "a",
     not_after: String(Math.floor(Date.now() / 1000) + 60),
     requested_token_type: TOKEN_TYPE_AT,
+    ...fields,
   };
+  return call<MintResponse__Output>(client, "Mint", request, internal);
+}
+
+/**
+ * Mint for the app over `channel`, with the exchanger's internal client secret: what the issuer answers a peer that
+ * holds the secret, which it should only when the peer presents the exchanger's certificate (grpc_tls.spiffe_ids).
+ */
+export async function mintOver(address: string, channel: ChannelCredentials, internalSecret: string): Promise<CallResult<MintResponse__Output>> {
+  const client = new (loadTokenProto().sts.token.v1.TokenService)(address, channel);
   try {
-    return await call<MintResponse__Output>(client, "Mint", request, internal);
+    return await mintAsExchanger(client, internalSecret);
   } finally {
     client.close();
   }

@@ -9,7 +9,7 @@ import * as oauth from "oauth4webapi";
 import { waitFor } from "@sts/testkit";
 import { basicAuth, claimsOf, postForm, startStack, storedEvents } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, call, chainConfig, clients, exchange } from "./chain.js";
+import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, call, chainConfig, clients, exchange, mintAsExchanger } from "./chain.js";
 
 let stack: Stack;
 let grpc: ReturnType<typeof clients>;
@@ -264,22 +264,8 @@ describe("requested token types (RFC 8693 §2.2.1)", () => {
   });
 
   it("does not hand a JWT to an audience configured for opaque tokens", async () => {
-    const internal = new Metadata();
-    internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
     const mint = (requested_token_type: string) =>
-      call<{ access_token: string; issued_token_type: string }>(
-        grpc.token,
-        "Mint",
-        {
-          sub: "alice",
-          client_id: "svc-c",
-          audience: ["svc-d"],
-          scope: "c",
-          not_after: String(Math.floor(Date.now() / 1000) + 300),
-          requested_token_type,
-        },
-        internal,
-      );
+      mintAsExchanger(grpc.token, stack.secrets.exchanger, { sub: "alice", client_id: "svc-c", audience: ["svc-d"], scope: "c", requested_token_type });
     const jwt = await mint("urn:ietf:params:oauth:token-type:jwt");
     expect(jwt.ok ? "issued" : jwt.failure.error).toBe("invalid_target");
     const opaque = await mint(TOKEN_TYPE_AT);

@@ -17,7 +17,7 @@ import type { EventType } from "@sts/nats";
 import { freePort, makeTestCa } from "@sts/testkit";
 import { basicAuth, claimsOf, postForm, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, call, tokenClient } from "./chain.js";
+import { EXCHANGE_GRANT, SECRET, TOKEN_TYPE_AT, call, mintAsExchanger, tokenClient } from "./chain.js";
 import { startIdentityProvider } from "./identity-provider.js";
 import type { IdentityProvider, TokenSigning } from "./identity-provider.js";
 
@@ -161,23 +161,7 @@ describe("a trusted issuer's access token as the subject", () => {
 
   it("lets Mint name only a trusted issuer as the subject's", async () => {
     const tokens = tokenClient(stack.address.issuer);
-    const internal = new Metadata();
-    internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
-    const mint = (subject_issuer: string) =>
-      call<{ access_token: string }>(
-        tokens,
-        "Mint",
-        {
-          sub: "x",
-          client_id: "edge",
-          audience: ["svc-a"],
-          scope: "a",
-          not_after: String(Math.floor(Date.now() / 1000) + 60),
-          requested_token_type: TOKEN_TYPE_AT,
-          subject_issuer,
-        },
-        internal,
-      );
+    const mint = (subject_issuer: string) => mintAsExchanger(tokens, stack.secrets.exchanger, { sub: "x", client_id: "edge", subject_issuer });
     try {
       const untrusted = await mint("https://evil.example");
       expect(untrusted.ok ? "minted" : untrusted.failure.error).toBe("invalid_request");

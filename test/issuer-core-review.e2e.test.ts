@@ -5,11 +5,10 @@
  * control characters), and RevokeSubject stores no revocation, and no event, for a subject no token can name.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Metadata } from "@grpc/grpc-js";
 import type { MintResponse__Output, RevokeSubjectResponse__Output, TokenResponse__Output } from "@sts/proto";
 import { basicAuth, claimsOf, startStack, storedEvents } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { SECRET, TOKEN_TYPE_AT, bearer, call, clients } from "./chain.js";
+import { SECRET, bearer, call, clients, mintAsExchanger } from "./chain.js";
 import type { CallResult } from "./chain.js";
 
 let stack: Stack;
@@ -35,19 +34,8 @@ afterAll(async () => {
 });
 
 /** Mint as the exchanger (the one internal client): svc-c's token for svc-d, with `over` changed. */
-function mint(over: Record<string, unknown>): Promise<CallResult<MintResponse__Output>> {
-  const internal = new Metadata();
-  internal.set("authorization", basicAuth("sts-exchanger", stack.secrets.exchanger));
-  const request = {
-    sub: "alice",
-    client_id: "svc-c",
-    audience: ["svc-d"],
-    scope: "a",
-    not_after: String(Math.floor(Date.now() / 1000) + 60),
-    requested_token_type: TOKEN_TYPE_AT,
-  };
-  return call<MintResponse__Output>(grpc.token, "Mint", { ...request, ...over }, internal);
-}
+const mint = (over: Record<string, unknown>): Promise<CallResult<MintResponse__Output>> =>
+  mintAsExchanger(grpc.token, stack.secrets.exchanger, { sub: "alice", client_id: "svc-c", audience: ["svc-d"], ...over });
 
 /** The OAuth error and description of a refused call, or "accepted". */
 const refusal = (r: CallResult<unknown>): string | [string | undefined, string] => (r.ok ? "accepted" : [r.failure.error, r.failure.description]);
