@@ -5,34 +5,25 @@
  * client_jwks_uri.allow_private_networks (an on-premise key server's network), the same client authenticates. A
  * registration naming an internal address is refused whatever the operator allows.
  */
-import { randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SignJWT, exportJWK, generateKeyPair } from "jose";
+import { exportJWK, generateKeyPair } from "jose";
 import type { CryptoKey } from "jose";
 import { parse, stringify } from "yaml";
 import { basicAuth, postForm, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { startKeyServer } from "./key-server.js";
+import { assertionAuthenticated, assertionClaims, jwksUriClient, startKeyServer } from "./key-server.js";
 import type { KeyServer } from "./key-server.js";
 
 const CLIENT_ID = "keys-on-loopback";
 const ADMIN = { client_id: "admin:keys", client_secret: "admin-keys-secret-00000001" };
-const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 let stack: Stack;
 let keyServer: KeyServer;
 let key: CryptoKey;
 let tokenUrl: string;
 
-const now = (): number => Math.floor(Date.now() / 1000);
-
 /** A client_credentials request authenticated by a fresh assertion signed with the key the key server publishes. */
-async function authenticate(): Promise<{ status: number; body: Record<string, unknown> }> {
-  const assertion = await new SignJWT({ iss: CLIENT_ID, sub: CLIENT_ID, aud: stack.gatewayUrl, jti: randomUUID(), iat: now(), exp: now() + 60 })
-    .setProtectedHeader({ alg: "ES256", kid: "k1" })
-    .sign(key);
-  return postForm(tokenUrl, { grant_type: "client_credentials", client_assertion_type: ASSERTION_TYPE, client_assertion: assertion });
-}
+const authenticate = () => assertionAuthenticated(tokenUrl, key, assertionClaims(CLIENT_ID, stack.gatewayUrl));
 
 beforeAll(async () => {
   const pair = await generateKeyPair("ES256");
@@ -42,16 +33,7 @@ beforeAll(async () => {
   const port = keyServer.port;
   stack = await startStack(
     {
-      clients: [
-        {
-          client_id: CLIENT_ID,
-          token_endpoint_auth_method: "private_key_jwt",
-          // A name, so that only the address it resolves to, as the issuer connects, can tell it is internal.
-          jwks_uri: `https://localhost:${port}/jwks`,
-          scope: ["read"],
-          audience: ["storage"],
-        },
-      ],
+      clients: [jwksUriClient(CLIENT_ID, port)],
     },
     // The issuer trusts the key server's certificate the way a deployment adds a private CA.
     { services: ["issuer", "gateway"], env: { NODE_EXTRA_CA_CERTS: keyServer.caFile } },

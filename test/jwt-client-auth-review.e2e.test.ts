@@ -7,16 +7,14 @@
  * - a client assertion typed as another kind of JWT was refused only when its typ ended in `+jwt`, so
  *   `at+jwt; charset=utf-8` passed (RFC 8725 §3.11; the README lists absent, JWT, JOSE and client-authentication+jwt).
  */
-import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SignJWT, exportJWK, generateKeyPair } from "jose";
+import { exportJWK, generateKeyPair } from "jose";
 import type { CryptoKey } from "jose";
-import { postForm, startStack } from "./harness.js";
+import { startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { startKeyServer } from "./key-server.js";
+import { assertionAuthenticated, assertionClaims, jwksUriClient, startKeyServer } from "./key-server.js";
 import type { KeyServer } from "./key-server.js";
 
-const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /** Keys at a jwks_uri whose server answers every request with an HTML page and 200. */
 const HTML_KEYS = "keys-behind-a-proxy";
 /** Keys registered inline. */
@@ -28,22 +26,10 @@ let fetched = 0;
 let key: CryptoKey;
 let tokenUrl: string;
 
-const now = (): number => Math.floor(Date.now() / 1000);
-
-const claimsFor = (clientId: string): Record<string, unknown> => ({
-  iss: clientId,
-  sub: clientId,
-  aud: stack.gatewayUrl,
-  jti: randomUUID(),
-  iat: now(),
-  exp: now() + 60,
-});
+const claimsFor = (clientId: string): Record<string, unknown> => assertionClaims(clientId, stack.gatewayUrl);
 
 /** A client_credentials request authenticated by an assertion of `claims`, typed `typ` (none when undefined). */
-async function authenticate(claims: Record<string, unknown>, typ?: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const assertion = await new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: "k1", ...(typ !== undefined && { typ }) }).sign(key);
-  return postForm(tokenUrl, { grant_type: "client_credentials", client_assertion_type: ASSERTION_TYPE, client_assertion: assertion });
-}
+const authenticate = (claims: Record<string, unknown>, typ?: string) => assertionAuthenticated(tokenUrl, key, claims, typ);
 
 beforeAll(async () => {
   const pair = await generateKeyPair("ES256");
@@ -59,13 +45,7 @@ beforeAll(async () => {
       // The key server is on loopback: allowed as an on-premise key server's network would be.
       client_jwks_uri: { allow_private_networks: ["127.0.0.0/8", "::1/128"] },
       clients: [
-        {
-          client_id: HTML_KEYS,
-          token_endpoint_auth_method: "private_key_jwt",
-          jwks_uri: `https://localhost:${port}/jwks`,
-          scope: ["read"],
-          audience: ["storage"],
-        },
+        jwksUriClient(HTML_KEYS, port),
         { client_id: INLINE_KEYS, token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [publicJwk] }, scope: ["read"], audience: ["storage"] },
       ],
     },
