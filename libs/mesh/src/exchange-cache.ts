@@ -15,6 +15,7 @@
 import { createHash } from "node:crypto";
 import { Metadata } from "@grpc/grpc-js";
 import type { Client } from "@grpc/grpc-js";
+import { asResourceRefusal } from "./resource-refusal.js";
 import { OAuthError } from "@sts/errors";
 import { isTokenRevoked, revocableClaimsOf } from "@sts/jwt";
 import type { RevocableClaims, RevocationState } from "@sts/jwt";
@@ -158,9 +159,12 @@ export class ExchangeCache {
       audience: [audience],
       scope: scopes.join(" "),
     };
+    // Every caller here sends the token on to a resource: the exchanger's verdicts are given in a resource server's terms.
     const r = await callUnary<ExchangeRequest, ExchangeResponse__Output>(this.#o.exchanger, "Exchange", request, {
       deadlineMs: this.#o.deadlineMs,
       metadata: new Metadata(),
+    }).catch((err: unknown) => {
+      throw asResourceRefusal(err, scopes);
     });
     return {
       accessToken: r.access_token,

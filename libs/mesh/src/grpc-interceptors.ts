@@ -16,7 +16,7 @@ import type { InboundOptions } from "./inbound.js";
 import { ERROR_METADATA, statusFromOAuthError } from "@sts/grpc";
 import { isBareOrigin, urlOnOrigin } from "./upstream-url.js";
 import { MESH_HEADERS, callerHeaders } from "./caller-headers.js";
-import { InsufficientScope, asResourceRefusal, insufficientScopeChallenge } from "./resource-refusal.js";
+import { InsufficientScope, insufficientScopeChallenge } from "./resource-refusal.js";
 import { MisplacedToken, refuseTokenOutsideAuthorization } from "./token-placement.js";
 import { watchCallEnd } from "./call-end.js";
 
@@ -65,11 +65,13 @@ function inboundRefusal(e: OAuthError): StatusObject {
 }
 
 /**
- * The Bearer challenge to a refused credential (RFC 6750 §3): naming no error when none was sent at all (§3.1), else
- * `invalid_token`, with the description when given (HTTP only: gRPC metadata carries it in `oauth-error-description`).
+ * The Bearer challenge to a refused credential (RFC 6750 §3): naming no error when none was sent at all (§3.1),
+ * `insufficient_scope` with the scopes asked for when the token is short of them, else `invalid_token`, with the
+ * description when given (HTTP only: gRPC metadata carries it in `oauth-error-description`).
  */
 export function bearerChallenge(e: unknown, description?: string): string {
   if (e instanceof NoBearerCredential) return `Bearer realm="mesh"`;
+  if (e instanceof InsufficientScope) return insufficientScopeChallenge(e);
   return description === undefined ? `Bearer error="invalid_token"` : `Bearer error="invalid_token", error_description="${description}"`;
 }
 
@@ -131,7 +133,7 @@ export function meshClientInterceptor(exchange: ExchangeCache, route: OutboundRo
             metadata.set("authorization", `Bearer ${exchanged.accessToken}`);
             next(metadata, listener);
           },
-          (err: unknown) => end(outboundRefusal(toOAuthError(asResourceRefusal(err, route.scopes)))),
+          (err: unknown) => end(outboundRefusal(toOAuthError(err))),
         );
       },
       cancel(next) {
@@ -178,7 +180,7 @@ function outboundRefusal(e: OAuthError): StatusObject {
   metadata.set(ERROR_METADATA.CODE, e.code);
   // The exchanger's own hint (its policy service away, a gate shedding load), passed on as statusFromOAuthError does.
   if (e.retryAfter !== undefined) metadata.set(ERROR_METADATA.RETRY_AFTER, String(e.retryAfter));
-  if (e instanceof InsufficientScope) metadata.set("www-authenticate", insufficientScopeChallenge(e));
+  if (e instanceof InsufficientScope) metadata.set("www-authenticate", bearerChallenge(e));
   return { ...refusalStatus(e), metadata };
 }
 
@@ -202,9 +204,7 @@ export function meshFetch(
     refuseTokenOutsideAuthorization(subjectToken, path, Object.fromEntries(headers));
     // A call its caller already gave up on mints nothing, as fetch itself would send nothing.
     init.signal?.throwIfAborted();
-    const exchanged = await exchange.tokenFor(subjectToken, route.audience, route.scopes, tokenOptions).catch((err: unknown) => {
-      throw asResourceRefusal(err, route.scopes);
-    });
+    const exchanged = await exchange.tokenFor(subjectToken, route.audience, route.scopes, tokenOptions);
     headers.set("authorization", `Bearer ${exchanged.accessToken}`);
     return fetch(url, { ...init, headers });
   };

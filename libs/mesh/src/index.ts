@@ -12,4 +12,4 @@ export type { OutboundRoute } from "./grpc-interceptors.js";
 export { isOriginForm, urlOnOrigin } from "./upstream-url.js";
 export { MESH_HEADERS, callerHeaders, headerSafe, peerHeaders } from "./caller-headers.js";
 export { MisplacedToken, refuseQueryToken, refuseTokenOutsideAuthorization } from "./token-placement.js";
-export { InsufficientScope, asResourceRefusal, insufficientScopeChallenge } from "./resource-refusal.js";
+export { InsufficientScope } from "./resource-refusal.js";

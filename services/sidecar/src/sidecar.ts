@@ -30,10 +30,8 @@ import type { X509SvidStreams } from "@sts/grpc";
 import {
   InsufficientScope,
   MisplacedToken,
-  asResourceRefusal,
   bearerChallenge,
   callerHeaders,
-  insufficientScopeChallenge,
   isOriginForm,
   peerHeaders,
   refuseQueryToken,
@@ -99,21 +97,12 @@ function refuse(res: ServerResponse, err: unknown, close = false): string {
   }
   // RFC 6750 §3: a missing or bad bearer token is 401 with a Bearer challenge; a token sent where none may go is the
   // request's fault (§3.1 invalid_request, 400); a token short of the route's privileges is 403 insufficient_scope,
-  // with its challenge too. The exchanger's verdicts arrive here in these terms (asResourceRefusal of @sts/mesh).
+  // with its challenge too. The exchanger's verdicts arrive here in these terms (ExchangeCache gives them so).
   const status =
-    e instanceof MisplacedToken
-      ? 400
-      : e.code === "invalid_token"
-        ? 401
-        : e.code === "invalid_target" || e.code === "invalid_scope" || e.code === "access_denied"
-          ? 403
-          : e.status;
+    e instanceof MisplacedToken ? 400 : e.code === "invalid_token" ? 401 : e.code === "invalid_target" || e.code === "access_denied" ? 403 : e.status;
   const headers: Record<string, string> = { ...json };
-  if (status === 401) {
-    headers["www-authenticate"] = bearerChallenge(e, e.description);
-  }
+  if (status === 401 || e instanceof InsufficientScope) headers["www-authenticate"] = bearerChallenge(e, e.description);
   if (e instanceof MisplacedToken) headers["www-authenticate"] = `Bearer error="invalid_request", error_description="${e.description}"`;
-  if (e instanceof InsufficientScope) headers["www-authenticate"] = insufficientScopeChallenge(e);
   if (e.retryAfter !== undefined) headers["retry-after"] = String(e.retryAfter);
   if (!res.headersSent) res.writeHead(status, headers).end(JSON.stringify(e.toJSON()));
   return e.code;
@@ -304,7 +293,7 @@ async function admitOutbound(
   }
   const exchanged = await deps.exchange.tokenFor(token, route.audience, route.scopes).catch((err: unknown) => {
     if (err instanceof OAuthError && OWN_CLIENT_REFUSALS.has(err.code)) deps.ownClientRefused(err.code, routeName, err.description);
-    throw asResourceRefusal(err, route.scopes);
+    throw err;
   });
   const outbound = { url, authorization: `Bearer ${exchanged.accessToken}` };
   // Taken after the exchange: an SVID redacted meanwhile must not be dialled with.
@@ -369,7 +358,7 @@ function grpcRefusal(err: unknown): H2Refusal {
     message: details,
     errorType: e.code,
     oauthError: e.code,
-    challenge: err instanceof InsufficientScope ? insufficientScopeChallenge(err) : bearerChallenge(err),
+    challenge: bearerChallenge(err),
   };
 }
 
