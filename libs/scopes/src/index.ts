@@ -22,4 +22,4 @@ export {
   MAX_AUDIENCE_LENGTH,
 } from "./audience.js";
 export { expandScopeTemplates } from "./templates.js";
-export { MAX_DECISION_LIST_LENGTH, MAX_DECISION_NAME_LENGTH } from "./decision-limits.js";
+export { MAX_DECISION_LIST_LENGTH, MAX_DECISION_NAME_LENGTH, isCleanName } from "./decision-limits.js";

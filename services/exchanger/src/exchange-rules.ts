@@ -4,7 +4,7 @@
  * lifetime. Every refusal here is an OAuthError with the RFC 8693 code.
  */
 import type { OAuthError } from "@sts/errors";
-import { invalidRequest, invalidScope, invalidTarget, isCleanText } from "@sts/errors";
+import { invalidRequest, invalidScope, invalidTarget } from "@sts/errors";
 import { ISSUABLE_TOKEN_TYPES, MAX_SUBJECT_BYTES, TOKEN_TYPE, actDepth, begunBy, isMayAct } from "@sts/jwt";
 import type { AccessTokenClaims, ActClaim, RevocationLookups } from "@sts/jwt";
 import {
@@ -12,6 +12,7 @@ import {
   MAX_DECISION_NAME_LENGTH,
   audiencesWellFormed,
   intersectScopes,
+  isCleanName,
   parseScopes,
   requestedAudiences,
   resourceWellFormed,
@@ -66,9 +67,6 @@ export function parseExchangeParams(req: ExchangeRequest__Output, maxTokenBytes:
 // entry it answers as a malformed request, a deny that would reach the caller as invalid_target, the target's fault,
 // when it is the subject token's.
 
-/** Whether a name may be carried on: within {@link MAX_DECISION_NAME_LENGTH}, no control character, no broken UTF-16. */
-const carriable = (value: string): boolean => value.length <= MAX_DECISION_NAME_LENGTH && isCleanText(value);
-
 /**
  * Why a verified subject token's names cannot be carried on, or undefined. A trusted issuer chooses them freely, and
  * each goes somewhere that takes less than a JWT may hold: `sub` to RevokeSubject (no token of ours is made for a
@@ -86,7 +84,7 @@ export function subjectNamesProblem(claims: Pick<AccessTokenClaims, "sub" | "cli
   if (audiences.some((a) => a === "")) return "aud holds an empty audience";
   if (claims.jti === "") return "jti is empty";
   const names = [claims.sub, claims.client_id, claims.jti, ...audiences];
-  if (!names.every(carriable)) {
+  if (!names.every(isCleanName)) {
     return `sub, client_id, jti or aud is longer than ${MAX_DECISION_NAME_LENGTH} characters, or holds a control character or broken UTF-16`;
   }
   return undefined;

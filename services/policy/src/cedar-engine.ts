@@ -34,7 +34,8 @@ import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
 import type { AuthorizationAnswer, Context, DetailedError } from "@cedar-policy/cedar-wasm/nodejs";
 import { isShownAsWritten } from "@sts/errors";
 import { covers, tryParseScope } from "@sts/scopes";
-import { ACTIONS, ANNOTATIONS, CEDAR_SCHEMA, ENTITY_TYPES, MAX_LIST_LENGTH, MAX_NAME_LENGTH, hasLoneSurrogate, isCleanName } from "./schema.js";
+import { isCleanName } from "@sts/scopes";
+import { ACTIONS, ANNOTATIONS, CEDAR_SCHEMA, ENTITY_TYPES, MAX_LIST_LENGTH, MAX_NAME_LENGTH, hasLoneSurrogate } from "./schema.js";
 import type { ActionId } from "./schema.js";
 import { MAX_POLICY_DEPTH, policyDepth } from "./policy-depth.js";
 

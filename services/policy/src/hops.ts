@@ -12,7 +12,8 @@
 import { createHash } from "node:crypto";
 import { isWithin, tryParseScope } from "@sts/scopes";
 import type { ParsedScope } from "@sts/scopes";
-import { ACTIONS, ANNOTATIONS, ENTITY_TYPES, MAX_NAME_LENGTH, hasLoneSurrogate, isCleanName } from "./schema.js";
+import { isCleanName } from "@sts/scopes";
+import { ACTIONS, ANNOTATIONS, ENTITY_TYPES, MAX_NAME_LENGTH, hasLoneSurrogate } from "./schema.js";
 
 /** A hop as declared in the config file (`policy.hops`). */
 export interface HopDeclaration {

@@ -1,6 +1,7 @@
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
 import { describe, expect, it } from "vitest";
-import { ACTIONS, CEDAR_SCHEMA, ENTITY_TYPES, MAX_NAME_LENGTH, hasLoneSurrogate, isCleanName } from "./schema.js";
+import { isCleanName } from "@sts/scopes";
+import { ACTIONS, CEDAR_SCHEMA, ENTITY_TYPES, MAX_NAME_LENGTH, hasLoneSurrogate } from "./schema.js";
 
 describe("Cedar schema", () => {
   it("parses, with exactly the two actions on Client → Audience and the documented context", () => {

@@ -11,7 +11,7 @@
  * a schema (`validate`, `preparseSchema`, `isAuthorized`) accepts it as is,
  * so no second (JSON) copy is kept that could drift from it.
  */
-import { isCleanText, isWellFormed } from "@sts/errors";
+import { isWellFormed } from "@sts/errors";
 import { MAX_DECISION_LIST_LENGTH, MAX_DECISION_NAME_LENGTH } from "@sts/scopes";
 
 /** Cedar entity type names used as principal and resource. */
@@ -57,11 +57,6 @@ export const ANNOTATIONS = {
 export const MAX_NAME_LENGTH = MAX_DECISION_NAME_LENGTH;
 /** Most entries in any list of a decision request (scopes, audiences, actors). */
 export const MAX_LIST_LENGTH = MAX_DECISION_LIST_LENGTH;
-
-/** True when `s` may appear as a name in a request or a policy: no control characters, no broken UTF-16, not too long. */
-export function isCleanName(s: string): boolean {
-  return s.length <= MAX_NAME_LENGTH && isCleanText(s);
-}
 
 /** True when `s` holds an unpaired UTF-16 surrogate: no Cedar string can hold one (cedar-wasm throws on it). */
 export function hasLoneSurrogate(s: string): boolean {
