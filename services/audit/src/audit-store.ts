@@ -146,6 +146,7 @@ export class AuditStore extends EventEmitter {
   readonly #db: Db;
   readonly #insert: Statement;
   readonly #hasEvent: Statement;
+  readonly #children: Statement;
   #last: ChainHead;
   #stream: StreamRead | undefined;
 
@@ -191,6 +192,10 @@ export class AuditStore extends EventEmitter {
        VALUES (@sequence, @stream_sequence, @event_id, @type, @time, @source, @jti, @parent_jti, @sub, @client_id, @aud, @scope, @actors, @data_json, @prev_hash, @hash)`,
     );
     this.#hasEvent = this.#db.prepare("SELECT 1 FROM records WHERE event_id = ?");
+    // Asked per node and per page of a Lineage walk: prepared once.
+    this.#children = this.#db.prepare(
+      "SELECT * FROM records WHERE parent_jti = ? AND sequence > ? AND type IN ('token.issued', 'token.exchanged', 'token.refreshed') ORDER BY sequence LIMIT ?",
+    );
     this.#stream = this.#db.prepare("SELECT created, from_sequence AS fromSequence FROM stream_read WHERE id = 1").get() as StreamRead | undefined;
     const last = this.#db.prepare("SELECT sequence, hash, stream_sequence FROM records ORDER BY sequence DESC LIMIT 1").get() as ChainHead | undefined;
     this.#last = last ?? { sequence: 0, hash: GENESIS_HASH, stream_sequence: 0 };
@@ -325,11 +330,7 @@ export class AuditStore extends EventEmitter {
    * have been exchanged any number of times, and a walk reads its children a page at a time rather than all at once.
    */
   children(jti: string, afterSequence: number, limit: number): AuditRecord[] {
-    const rows = this.#db
-      .prepare(
-        "SELECT * FROM records WHERE parent_jti = ? AND sequence > ? AND type IN ('token.issued', 'token.exchanged', 'token.refreshed') ORDER BY sequence LIMIT ?",
-      )
-      .all(jti, afterSequence, limit) as Row[];
+    const rows = this.#children.all(jti, afterSequence, limit) as Row[];
     return rows.map(toRecord);
   }
 

@@ -39,9 +39,9 @@ export function toEvent(m: JsMsg): IncomingEvent | Refused {
   } catch {
     return { refused: "not JSON", kind: "not_json" };
   }
-  if (typeof e !== "object" || e === null) return { refused: "not a CloudEvent", kind: "not_cloudevent" };
-  if (typeof e.id !== "string" || typeof e.type !== "string" || typeof e.data !== "object" || e.data === null)
+  if (typeof e !== "object" || e === null || typeof e.id !== "string" || typeof e.type !== "string" || typeof e.data !== "object" || e.data === null) {
     return { refused: "not a CloudEvent", kind: "not_cloudevent" };
+  }
   if (m.subject !== eventSubject(e.type as EventType)) return { refused: "its type is not the one its subject names", kind: "subject_mismatch" };
   return {
     streamSequence: m.seq,
