@@ -145,8 +145,8 @@ export async function dedicatedIssuer(
     originIat,
     assertion: { jti: claims.jti, adminClientId: admin.client_id },
   };
-  checkIssuable(input, deps);
+  const format = checkIssuable(input, deps);
   // Spent last, in the admin's name: a request refused for its scope or audience leaves the assertion usable.
   await spendAssertionJti(deps.recordDtiJti, admin.client_id, claims.jti, claims.exp, invalidGrant);
-  return issueTokens(input, deps);
+  return issueTokens(input, deps, format);
 }

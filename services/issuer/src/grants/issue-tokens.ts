@@ -127,10 +127,12 @@ export function checkIssuable(input: Pick<IssueInput, "sub" | "client" | "audien
   return tokenFormatFor(input.client.access_token_format, input.audience);
 }
 
-/** Mints the access token (and, for user grants, refresh and ID tokens) and builds the RFC 6749 §5.1 response. */
-export async function issueTokens(input: IssueInput, deps: GrantDeps): Promise<TokenResponse> {
+/**
+ * Mints the access token (and, for user grants, refresh and ID tokens) and builds the RFC 6749 §5.1 response. `format`
+ * is what checkIssuable answered, when the grant asked it first (before spending an assertion's jti).
+ */
+export async function issueTokens(input: IssueInput, deps: GrantDeps, format: TokenFormat = checkIssuable(input, deps)): Promise<TokenResponse> {
   const { client, sub, scope, audience } = input;
-  const format = checkIssuable(input, deps);
   // A workload acting for an absent user keeps going with refresh tokens (RFC 6749 §6), if its client may.
   const family = input.user && client.grant_types.includes("refresh_token") ? deps.refresh.newFamily() : undefined;
   // OIDC Core §3.1.3.3: an ID token when openid is granted, the nonce echoed. Signed first so that the access

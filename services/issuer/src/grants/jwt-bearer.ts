@@ -30,9 +30,9 @@ export const jwtBearer: Grant = {
     const { scope, audience } = narrowToClient(parseScopes(request.scope), request, withinRegisteringAdmin(client, deps));
     const originIat = await assertionOrigin(assertion.sub, client.client_id, assertion.payload.iat, deps);
     const input = { sub: assertion.sub, client, scope, audience, grantType: JWT_BEARER.GRANT_TYPE, user: {}, originIat, assertion: { jti: assertion.jti } };
-    checkIssuable(input, deps);
+    const format = checkIssuable(input, deps);
     // Spent last: a request refused for its scope or audience leaves the client's assertion usable.
     await spendAssertionJti(deps.assertions.recordJti, client.client_id, assertion.jti, assertion.exp, invalidGrant);
-    return issueTokens(input, deps);
+    return issueTokens(input, deps, format);
   },
 };
