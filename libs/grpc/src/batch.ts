@@ -195,8 +195,8 @@ export class CallCoalescer<Req, Res> {
   /** Answers the calls that have waited past maxWaitMs, oldest first (the queue is in arrival order), without sending them. */
   #dropOverdue(): void {
     const oldest = performance.now() - this.#maxWaitMs;
-    while (this.#queue.length > 0 && (this.#queue[0] as { queuedAt: number }).queuedAt < oldest) {
-      const overdue = this.#queue.shift() as Waiting<Req, Res>;
+    for (let overdue = this.#queue[0]; overdue !== undefined && overdue.queuedAt < oldest; overdue = this.#queue[0]) {
+      this.#queue.shift();
       overdue.release?.();
       overdue.reject(unavailable("the upstream did not take the request in time; retry"));
     }

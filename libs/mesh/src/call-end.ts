@@ -15,7 +15,7 @@ const MAX_TIMER_MS = 2_147_483_647;
 const ms = (deadline: Deadline | undefined): number => (deadline === undefined ? Infinity : deadline instanceof Date ? deadline.getTime() : deadline);
 
 /** The call's deadline as grpc-js applies it: its own, or its parent server call's when sooner and propagated (ms since epoch). */
-export function callDeadline(options: InterceptorOptions): number {
+function callDeadline(options: InterceptorOptions): number {
   const flags = options.propagate_flags ?? propagate.DEFAULTS;
   const own = ms(options.deadline);
   return options.parent && flags & propagate.DEADLINE ? Math.min(own, ms(options.parent.getDeadline())) : own;
