@@ -109,8 +109,8 @@ describe("methods and paths (RFC 9110 §15.5.5, §15.5.6, §9.3.2)", () => {
     const cases: Array<[string, string, string]> = [
       ["GET", "/oauth2/token", "POST"],
       ["PUT", "/oauth2/introspect", "POST"],
-      ["POST", "/.well-known/oauth-authorization-server/tenant-a", "GET, HEAD"],
-      ["DELETE", "/oauth2/jwks", "GET, HEAD"],
+      ["POST", "/.well-known/oauth-authorization-server/tenant-a", "GET, HEAD, OPTIONS"],
+      ["DELETE", "/oauth2/jwks", "GET, HEAD, OPTIONS"],
       ["PUT", "/oauth2/userinfo", "GET, HEAD, POST"],
       ["GET", "/oauth2/register", "POST"],
       ["PATCH", "/oauth2/register/svc", "GET, HEAD, PUT, DELETE"],

@@ -33,13 +33,25 @@ export async function testGateway(options: Partial<Omit<GatewayOptions, "logger"
 }
 
 /** A real gRPC stand-in for the issuer whose TokenBatch answers as `answer` says, and a client of it; close() stops both. */
-export async function standInIssuer(
-  answer: (req: TokenBatchRequest__Output) => Promise<TokenBatchResponse>,
-): Promise<{ client: TokenServiceClient; close(): Promise<void> }> {
+export function standInIssuer(answer: (req: TokenBatchRequest__Output) => Promise<TokenBatchResponse>): Promise<StandIn> {
+  return standInTokenService({ TokenBatch: unary(answer) });
+}
+
+/** gRPC handlers by method name. */
+type Handlers = Parameters<typeof startGrpcServer>[0]["services"][number]["implementation"];
+
+/** A stand-in issuer and the client the gateway calls it with. */
+export interface StandIn {
+  client: TokenServiceClient;
+  close(): Promise<void>;
+}
+
+/** A real gRPC server answering the TokenService methods given (the rest UNIMPLEMENTED), and a client of it. */
+export async function standInTokenService(implementation: Handlers): Promise<StandIn> {
   const proto = loadTokenProto().sts.token.v1.TokenService;
   const issuer = await startGrpcServer({
     port: 0,
-    services: [{ definition: proto.service, implementation: { TokenBatch: unary(answer) } }],
+    services: [{ definition: proto.service, implementation }],
     logger: createLogger("issuer", { level: "silent" }),
   });
   issuer.setServing(true);

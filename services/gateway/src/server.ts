@@ -83,8 +83,31 @@ const POSTS: Record<string, FormHandler> = {
 
 const tracer = trace.getTracer("@sts/gateway");
 
+const JWKS = "/oauth2/jwks";
 /** The paths answering GET (and HEAD) besides the metadata's, which depend on the issuer identifier. */
-const GETS = ["/oauth2/jwks", "/healthz", "/readyz"];
+const GETS = [JWKS, "/healthz", "/readyz"];
+
+/**
+ * The metadata and the JWKS are public documents that a browser-based client or verifier on any origin fetches (OIDC
+ * Discovery, a SPA verifying an ID token): they carry no credential and vary with no caller, so any origin may read
+ * them (the Fetch standard's `*`, which a browser never combines with cookies). The endpoints that take credentials
+ * get no CORS: the stack has no public clients (`token_endpoint_auth_method: none` is refused), so no browser holds a
+ * credential to send them.
+ */
+const ANY_ORIGIN = { "access-control-allow-origin": "*" };
+const PUBLISHED_METHODS = "GET, HEAD, OPTIONS";
+
+/** Answers OPTIONS on a public document: its methods, and a CORS preflight's answer for any origin. */
+function answerPreflight(res: ServerResponse): void {
+  res.writeHead(204, {
+    allow: PUBLISHED_METHODS,
+    ...ANY_ORIGIN,
+    "access-control-allow-methods": "GET, HEAD",
+    "access-control-max-age": "600",
+    ...(bodyUnread(res.req) && { connection: "close" }),
+  });
+  res.end();
+}
 const USERINFO = "/oauth2/userinfo";
 const REGISTER = "/oauth2/register";
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"]);
@@ -164,7 +187,7 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
 
   async function jwks(res: ServerResponse): Promise<void> {
     const body = await keySet.current();
-    res.writeHead(200, { "content-type": "application/jwk-set+json", "cache-control": `public, max-age=${JWKS_MAX_AGE_SECONDS}` });
+    res.writeHead(200, { "content-type": "application/jwk-set+json", "cache-control": `public, max-age=${JWKS_MAX_AGE_SECONDS}`, ...ANY_ORIGIN });
     res.end(body);
   }
 
@@ -235,12 +258,14 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
     }
     // A path nothing serves is 404 whatever the method: a 405 would claim the resource exists.
     if (!metadataAt.has(path) && !GETS.includes(path)) return sendJson(res, 404, { error: "invalid_request", error_description: "not found" });
-    if (method !== "GET" && method !== "HEAD") return methodNotAllowed(res, "GET, HEAD");
+    const published = metadataAt.has(path) || path === JWKS;
+    if (published && method === "OPTIONS") return answerPreflight(res);
+    if (method !== "GET" && method !== "HEAD") return methodNotAllowed(res, published ? PUBLISHED_METHODS : "GET, HEAD");
     // A GET that brought a body is answered without it and its connection closed: say so, as sendJson does, or a client
     // would send its next request on a connection about to close (RFC 9112 §9.6).
     if (bodyUnread(req)) res.setHeader("connection", "close");
-    if (metadataAt.has(path)) sendJson(res, 200, await currentMetadata(), { "cache-control": "public, max-age=300" });
-    else if (path === "/oauth2/jwks") await jwks(res);
+    if (metadataAt.has(path)) sendJson(res, 200, await currentMetadata(), { "cache-control": "public, max-age=300", ...ANY_ORIGIN });
+    else if (path === JWKS) await jwks(res);
     else answerProbe(res, path as "/healthz" | "/readyz", probeChecks);
   }
 
