@@ -143,3 +143,80 @@ describe("AuditStore.append of events it did not expect", () => {
     expect((await store.verify()).ok).toBe(true);
   });
 });
+
+describe("AuditStore.page", () => {
+  /** Records varied enough that every filter field selects some and leaves others, each combination included. */
+  const varied = (n: number): IncomingEvent => ({
+    streamSequence: n,
+    id: `v${n}`,
+    type: n % 3 === 0 ? EVENT_TYPES.TOKEN_EXCHANGED : EVENT_TYPES.TOKEN_ISSUED,
+    time: new Date(Date.UTC(2025, 5, 1, 10) + ((n * 7919) % 60) * 60_000).toISOString(),
+    source: "test",
+    data: { jti: `v${n}`, sub: `user${n % 4}`, client_id: `svc-${n % 5}`, aud: n % 11 === 0 ? ["rare", "svc-b"] : [`svc-${n % 2 ? "b" : "c"}`], scope: "a" },
+  });
+  const COUNT = 90;
+  const filters = [
+    {},
+    { sub: "user1" },
+    { client_id: "svc-3" },
+    { audience: "rare" },
+    { type: EVENT_TYPES.TOKEN_EXCHANGED },
+    { since: "2025-06-01T10:50:00.000Z" },
+    { until: "2025-06-01T10:05:00.000Z" },
+    { since: "2025-06-01T10:20:00.000Z", until: "2025-06-01T10:22:00.000Z" },
+    { sub: "user2", audience: "rare" },
+    { client_id: "svc-1", type: EVENT_TYPES.TOKEN_EXCHANGED, since: "2025-06-01T10:30:00.000Z" },
+    { audience: "svc-b", type: EVENT_TYPES.TOKEN_ISSUED, until: "2025-06-01T10:40:00.000Z" },
+    { sub: "nobody" },
+  ];
+
+  /** Every page from the start to the last, as `{ after, records, resumeAfter }`. */
+  const allPages = (store: AuditStore, filter: object, limit: number) => {
+    const pages: Array<{ after: number; sequences: number[]; resumeAfter: number | undefined }> = [];
+    for (let after: number | undefined = 0; after !== undefined && pages.length <= COUNT + 1;) {
+      const p = store.page(filter, after, limit);
+      pages.push({ after, sequences: p.records.map((r) => r.sequence), resumeAfter: p.resumeAfter });
+      after = p.resumeAfter;
+    }
+    return pages;
+  };
+
+  it.each([1, 4, 1_000])("pages through every filter to exactly the records it matches, in order, within a window of %i", (scanWindow) => {
+    const store = new AuditStore(join(dir, `audit-${++files}.db`), { scanWindow });
+    open.push(store);
+    const all = store.append(Array.from({ length: COUNT }, (_, i) => varied(i + 1)));
+    for (const filter of filters) {
+      const expected = all.filter((r) => AuditStore.matches(r, filter)).map((r) => r.sequence);
+      for (const limit of [1, 3, 50]) {
+        const pages = allPages(store, filter, limit);
+        expect([filter, limit, pages.flatMap((p) => p.sequences)]).toEqual([filter, limit, expected]);
+        expect(pages.every((p) => p.sequences.length <= limit)).toBe(true);
+      }
+    }
+  });
+
+  it("reads a time range alone a window at a time, a page ending short (even empty) with where to go on", () => {
+    const store = new AuditStore(join(dir, `audit-${++files}.db`), { scanWindow: 7 });
+    open.push(store);
+    store.append(Array.from({ length: COUNT }, (_, i) => varied(i + 1)));
+    // Later than every record: nothing matches, and no page reads past its window to find that out.
+    const pages = allPages(store, { since: "2025-06-01T12:00:00.000Z" }, 100);
+    expect(pages.map((p) => [p.after, p.sequences, p.resumeAfter])).toEqual(
+      Array.from({ length: Math.ceil(COUNT / 7) }, (_, i) => [i * 7, [], (i + 1) * 7 < COUNT ? (i + 1) * 7 : undefined]),
+    );
+  });
+
+  it("indexes the audiences of a projection written before the audience table", () => {
+    const path = join(dir, `audit-${++files}.db`);
+    const before = new AuditStore(path);
+    before.append(Array.from({ length: 30 }, (_, i) => varied(i + 1)));
+    before.close();
+    // As a file of layout 0 was: no audience entries, user_version 0.
+    const file = new Database(path);
+    file.exec("DELETE FROM record_audiences; PRAGMA user_version = 0;");
+    file.close();
+    const store = new AuditStore(path);
+    open.push(store);
+    expect(store.query({ audience: "rare" }, 0, 100).map((r) => r.jti)).toEqual(["v11", "v22"]);
+  });
+});

@@ -53,6 +53,70 @@ export interface RecordFilter {
   until?: string;
 }
 
+/** A page of records, and where the next one starts. */
+export interface RecordPage {
+  records: AuditRecord[];
+  /** The sequence the next page starts after; undefined once the page reached the last record. */
+  resumeAfter: number | undefined;
+}
+
+/**
+ * Most sequence numbers one page reads when no index narrows the filter (`since`/`until` alone): SQLite reads such a
+ * page synchronously, row by row, so a narrow time range over a long trail would otherwise hold the service (probes and
+ * ingest included) for the length of the table. A page then ends early, possibly empty, with where to go on.
+ */
+export const SCAN_WINDOW = 20_000;
+
+/**
+ * The projection file's layout version (SQLite's user_version): 1 added the audience index table and the type index
+ * in sequence order, which a file of version 0 gets, filled from its records, when it is opened.
+ */
+const LAYOUT_VERSION = 1;
+
+/** A filter's conditions on `records r`, by field. */
+const CONDITIONS: Array<[keyof RecordFilter, string]> = [
+  ["sub", "r.sub = @sub"],
+  ["client_id", "r.client_id = @client_id"],
+  ["audience", "r.sequence IN (SELECT sequence FROM record_audiences WHERE audience = @audience AND sequence > @after AND sequence <= @upTo)"],
+  ["type", "r.type = @type"],
+  ["since", "r.time >= @since"],
+  ["until", "r.time < @until"],
+];
+
+/** An index a page can be read through, in sequence order: the rows it reads, its condition, where its window ends. */
+interface Driver {
+  by: keyof RecordFilter;
+  from: string;
+  match: string;
+  /** The sequence column it yields in order. */
+  sequence: string;
+  windowEnd: string;
+}
+
+/** An index on one column of records (with the rowid, so in sequence order within a value). */
+const columnDriver = (by: keyof RecordFilter, column: string, index: string): Driver => ({
+  by,
+  from: `records r INDEXED BY ${index}`,
+  match: `r.${column} = @${by}`,
+  sequence: "r.sequence",
+  windowEnd: `SELECT sequence FROM records INDEXED BY ${index} WHERE ${column} = @${by} AND sequence > @after ORDER BY sequence LIMIT 1 OFFSET @skip`,
+});
+
+/** The drivers, most selective first (SQLite has no statistics here to choose by). */
+const DRIVERS: Driver[] = [
+  columnDriver("sub", "sub", "records_sub"),
+  columnDriver("client_id", "client_id", "records_client"),
+  {
+    by: "audience",
+    // CROSS JOIN keeps the audience table outermost: its entries come in sequence order.
+    from: "record_audiences a CROSS JOIN records r ON r.sequence = a.sequence",
+    match: "a.audience = @audience",
+    sequence: "a.sequence",
+    windowEnd: "SELECT sequence FROM record_audiences WHERE audience = @audience AND sequence > @after ORDER BY sequence LIMIT 1 OFFSET @skip",
+  },
+  columnDriver("type", "type", "records_type"),
+];
+
 /** The newest record's position and hash. */
 interface ChainHead {
   sequence: number;
@@ -145,13 +209,19 @@ function brokenLink(row: Row, expected: number, prev: string): { firstBad: numbe
 export class AuditStore extends EventEmitter {
   readonly #db: Db;
   readonly #insert: Statement;
+  readonly #insertAudience: Statement;
+  readonly #statements = new Map<string, Statement>();
   readonly #hasEvent: Statement;
   readonly #children: Statement;
   #last: ChainHead;
   #stream: StreamRead | undefined;
 
-  constructor(file: string) {
+  readonly #scanWindow: number;
+
+  /** Opens (or makes) the projection file; `scanWindow` is for tests, which read windows smaller than SCAN_WINDOW. */
+  constructor(file: string, options: { scanWindow?: number } = {}) {
     super();
+    this.#scanWindow = options.scanWindow ?? SCAN_WINDOW;
     this.#db = new Database(file);
     // WAL with FULL sync: a batch is acked to JetStream only after its commit is on disk.
     this.#db.pragma("journal_mode = WAL");
@@ -180,6 +250,13 @@ export class AuditStore extends EventEmitter {
       CREATE INDEX IF NOT EXISTS records_sub ON records (sub);
       CREATE INDEX IF NOT EXISTS records_client ON records (client_id);
       CREATE INDEX IF NOT EXISTS records_type_time ON records (type, time);
+      CREATE INDEX IF NOT EXISTS records_type ON records (type);
+      CREATE INDEX IF NOT EXISTS records_time ON records (time);
+      CREATE TABLE IF NOT EXISTS record_audiences (
+        audience TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        PRIMARY KEY (audience, sequence)
+      ) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS records_id_token ON records (json_extract(data_json, '$.id_token_jti'));
       CREATE TABLE IF NOT EXISTS stream_read (
         id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -191,6 +268,14 @@ export class AuditStore extends EventEmitter {
       `INSERT INTO records (sequence, stream_sequence, event_id, type, time, source, jti, parent_jti, sub, client_id, aud, scope, actors, data_json, prev_hash, hash)
        VALUES (@sequence, @stream_sequence, @event_id, @type, @time, @source, @jti, @parent_jti, @sub, @client_id, @aud, @scope, @actors, @data_json, @prev_hash, @hash)`,
     );
+    this.#insertAudience = this.#db.prepare("INSERT OR IGNORE INTO record_audiences (audience, sequence) VALUES (?, ?)");
+    if ((this.#db.pragma("user_version", { simple: true }) as number) < LAYOUT_VERSION) {
+      // A file written before the audience table: its records' audiences are indexed once, in one transaction.
+      this.#db.transaction(() => {
+        this.#db.exec("INSERT OR IGNORE INTO record_audiences (audience, sequence) SELECT value, sequence FROM records, json_each(records.aud)");
+        this.#db.pragma(`user_version = ${LAYOUT_VERSION}`);
+      })();
+    }
     this.#hasEvent = this.#db.prepare("SELECT 1 FROM records WHERE event_id = ?");
     // Asked per node and per page of a Lineage walk: prepared once.
     this.#children = this.#db.prepare(
@@ -261,6 +346,7 @@ export class AuditStore extends EventEmitter {
         };
         const record: AuditRecord = { ...base, prev_hash: hash, hash: recordHash(hash, base) };
         this.#insert.run({ ...record, aud: JSON.stringify(record.aud), actors: JSON.stringify(record.actors) });
+        for (const audience of record.aud) this.#insertAudience.run(audience, record.sequence);
         sequence = record.sequence;
         hash = record.hash;
         stream_sequence = Math.max(stream_sequence, e.streamSequence);
@@ -273,32 +359,54 @@ export class AuditStore extends EventEmitter {
     return added;
   }
 
-  #where(filter: RecordFilter, params: Record<string, unknown>): string {
-    const columns: Array<[keyof RecordFilter, string]> = [
-      ["sub", "sub = @sub"],
-      ["client_id", "client_id = @client_id"],
-      ["type", "type = @type"],
-      ["since", "time >= @since"],
-      ["until", "time < @until"],
-      ["audience", "EXISTS (SELECT 1 FROM json_each(records.aud) WHERE value = @audience)"],
-    ];
-    const clauses: string[] = [];
-    for (const [name, clause] of columns) {
+  /**
+   * One page of a filter's records. The filter's most selective equality (sub, then client, audience, type; none: the
+   * table itself) drives the read, through an index in sequence order, so the records come in order with no sort; the
+   * other conditions are checked on what it yields. A page reads at most SCAN_WINDOW of the driver's entries: SQLite
+   * reads synchronously, and a page whose other conditions match little (a narrow time range, a rare audience of a
+   * common client) would otherwise read the trail to its end while the service, its probes and its ingest wait.
+   */
+  page(filter: RecordFilter, afterSequence: number, limit: number): RecordPage {
+    const head = this.#last.sequence;
+    // None: the table itself, in sequence order.
+    const driver = DRIVERS.find((d) => filter[d.by]);
+    const params: Record<string, unknown> = { after: afterSequence, limit, skip: this.#scanWindow - 1 };
+    const rest: string[] = [];
+    for (const [name, clause] of CONDITIONS) {
       const value = filter[name];
       if (!value) continue;
-      clauses.push(clause);
       params[name] = value;
+      if (name !== driver?.by) rest.push(clause);
     }
-    return clauses.length > 0 ? clauses.join(" AND ") : "1 = 1";
+    // Where the window ends: at the SCAN_WINDOW-th entry of the driver after `after`. A filter of one condition needs
+    // none: every entry it reads is a record of the page, and the limit ends it.
+    let upTo = head;
+    if (rest.length > 0) {
+      const end = driver ? (this.#prepared(driver.windowEnd).get(params) as { sequence: number } | undefined)?.sequence : afterSequence + this.#scanWindow;
+      upTo = Math.min(head, end ?? head);
+    }
+    params.upTo = upTo;
+    const where = [...(driver ? [driver.match] : []), ...rest].join(" AND ") || "1 = 1";
+    const [from, sequence] = driver ? [driver.from, driver.sequence] : ["records r NOT INDEXED", "r.sequence"];
+    const rows = this.#prepared(
+      `SELECT r.* FROM ${from} WHERE ${sequence} > @after AND ${sequence} <= @upTo AND ${where} ORDER BY ${sequence} LIMIT @limit`,
+    ).all(params) as Row[];
+    const records = rows.map(toRecord);
+    const last = records[records.length - 1];
+    if (last && records.length >= limit) return { records, resumeAfter: last.sequence };
+    return { records, resumeAfter: upTo < head ? upTo : undefined };
   }
 
-  /** Records matching the filter after `afterSequence`, oldest first. */
+  /** A statement prepared once per text: a page's text depends only on which filter fields are set. */
+  #prepared(text: string): Statement {
+    let statement = this.#statements.get(text);
+    if (!statement) this.#statements.set(text, (statement = this.#db.prepare(text)));
+    return statement;
+  }
+
+  /** Records matching the filter after `afterSequence`, oldest first: those of the first {@link page}. */
   query(filter: RecordFilter, afterSequence: number, limit: number): AuditRecord[] {
-    const params: Record<string, unknown> = { after: afterSequence, limit };
-    const rows = this.#db
-      .prepare(`SELECT * FROM records WHERE sequence > @after AND ${this.#where(filter, params)} ORDER BY sequence LIMIT @limit`)
-      .all(params) as Row[];
-    return rows.map(toRecord);
+    return this.page(filter, afterSequence, limit).records;
   }
 
   /** Whether a record matches a filter (for live tailing). */

@@ -42,16 +42,16 @@ afterAll(() => {
 /** A real projection that counts its reads, to see how far a Tail has read. */
 class CountingStore extends AuditStore {
   queries = 0;
-  override query(...args: Parameters<AuditStore["query"]>): ReturnType<AuditStore["query"]> {
+  override page(...args: Parameters<AuditStore["page"]>): ReturnType<AuditStore["page"]> {
     this.queries++;
-    return super.query(...args);
+    return super.page(...args);
   }
 }
 
 let files = 0;
 /** A fresh projection file holding `events`. */
-function storeWith(events: IncomingEvent[]): CountingStore {
-  const store = new CountingStore(join(dir, `audit-${++files}.db`));
+function storeWith(events: IncomingEvent[], options: { scanWindow?: number } = {}): CountingStore {
+  const store = new CountingStore(join(dir, `audit-${++files}.db`), options);
   store.append(events);
   return store;
 }
@@ -180,6 +180,42 @@ describe("since and until (RFC 3339 date-times, compared as instants)", () => {
       expect(recorded.length).toBe(before);
     },
   );
+
+  describe("over a trail read a window at a time", () => {
+    // 40 records, the last 3 in range: with a window of 5, most pages of a time range alone find nothing.
+    const trail = (): IncomingEvent[] =>
+      Array.from({ length: 40 }, (_, i) => issued(i + 1, { jti: `w${i + 1}` }, { time: i < 37 ? "2025-06-01T09:00:00.000Z" : "2025-06-01T11:00:00.000Z" }));
+    const late = { since: "2025-06-01T10:00:00Z" };
+
+    it("Query answers a page that found nothing with where to go on, and its pages hold every record in range", async () => {
+      const windowed = await serve(storeWith(trail(), { scanWindow: 5 }));
+      try {
+        const jtis: string[] = [];
+        const tokens: string[] = [];
+        let token = "";
+        do {
+          const r = await unaryCall<QueryResponse__Output>(windowed.client, "Query", { filter: late, page_size: 100, page_token: token });
+          if (!r.ok) throw new Error(`Query failed: ${r.code} ${String(r.error)}`);
+          jtis.push(...r.value.records.map((x) => x.jti));
+          tokens.push((token = r.value.next_page_token));
+        } while (token && tokens.length < 50);
+        expect(jtis).toEqual(["w38", "w39", "w40"]);
+        // The first page read records 1–5 only, found none of them in range, and said to go on after 5.
+        expect(Buffer.from(tokens[0] ?? "", "base64url").toString()).toBe("5");
+        expect(tokens.at(-1)).toBe("");
+      } finally {
+        await windowed.close();
+      }
+    });
+
+    it("a Tail catches up past the windows that hold nothing in range", async () => {
+      const store = storeWith(trail(), { scanWindow: 5 });
+      await withTail(store, { filter: late, after_sequence: "1" }, { read: true }, async (t) => {
+        await waitFor(() => t.records.length === 3, { message: "the records in range were never sent" });
+        expect(t.records.map((r) => r.jti)).toEqual(["w38", "w39", "w40"]);
+      });
+    });
+  });
 
   it("bounds a Tail's live records as Query's", async () => {
     const store = storeWith([]);

@@ -103,10 +103,12 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
         const after = decodePage(req.page_token);
         const size = Math.min(req.page_size || 100, MAX_PAGE);
         await access.record("Query", auditor, ctx.peer, { ...filter, limit: size, after_sequence: after });
-        const records = store.query(filter, after, size + 1);
+        const { records, resumeAfter } = store.page(filter, after, size + 1);
         const page = fittingPage(records.slice(0, size).map(toWire));
-        const more = records.length > page.length;
-        return { records: page, next_page_token: more ? Buffer.from(String(page[page.length - 1]?.sequence ?? 0)).toString("base64url") : "" };
+        // Past the last record sent when the page was cut (by its size or its bytes); else where the store stopped
+        // reading, which a filter read a window at a time leaves before the end, possibly with nothing in the page.
+        const next = records.length > page.length ? page[page.length - 1]?.sequence : resumeAfter;
+        return { records: page, next_page_token: next === undefined ? "" : Buffer.from(String(next)).toString("base64url") };
       },
       { name: "Query", logger },
     ),
@@ -185,18 +187,20 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
               // Catch up from the store a page at a time. In one go, a long trail blocks every other call, piles up in
               // memory behind a slow reader, and is read with no credential check however long that takes: so each
               // page waits for the reader, lets other work run, and checks the credential before the next.
-              let page = store.query(filter, after, CATCH_UP_PAGE);
-              for (; page.length > 0 && !ctx.cancelled; page = store.query(filter, after, CATCH_UP_PAGE)) {
+              // A page may hold nothing yet not be the last (a filter read a window at a time): the catch-up ends on
+              // an empty page that reached the newest record.
+              let page = store.page(filter, after, CATCH_UP_PAGE);
+              for (; (page.records.length > 0 || page.resumeAfter !== undefined) && !ctx.cancelled; page = store.page(filter, after, CATCH_UP_PAGE)) {
                 // A Tail that fell behind while its reader was away (waiting for it to read a live batch) comes here
                 // with its last check as old as that wait: its token may have expired or been revoked meanwhile.
                 if (Date.now() - checkedAt >= TAIL_RECHECK_MS) await check();
-                after = page[page.length - 1]?.sequence ?? after;
-                await send(page);
+                after = page.resumeAfter ?? page.records[page.records.length - 1]?.sequence ?? after;
+                await send(page.records);
                 await setImmediate();
                 await check();
               }
               // In the same turn as the last (empty) page: every record appended from here on reaches `live`.
-              if (page.length === 0) behind = false;
+              if (page.records.length === 0 && page.resumeAfter === undefined) behind = false;
               continue;
             }
             if (live.length === 0) {
