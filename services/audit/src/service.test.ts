@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setImmediate } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { credentials, status } from "@grpc/grpc-js";
+import { Metadata, credentials, status } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
 import { OAuthError } from "@sts/errors";
 import { startGrpcServer } from "@sts/grpc";
@@ -24,7 +24,7 @@ import { AuditStore } from "./audit-store.js";
 import type { IncomingEvent } from "./audit-store.js";
 import type { Auditor } from "./authenticate-auditor.js";
 import { MAX_DESCENDANT_DEPTH } from "./lineage.js";
-import { auditService } from "./service.js";
+import { MAX_TAILS_PER_AUDITOR, auditService } from "./service.js";
 import type { ReadAccess } from "./service.js";
 
 const logger = createLogger("audit-service-test", { level: "silent" });
@@ -478,5 +478,89 @@ describe("Tail catching up", () => {
       expect(await t.ended).toEqual({ code: status.UNAUTHENTICATED, error: "invalid_token" });
       expect(t.records.length).toBeLessThan(pages * PAGE);
     });
+  });
+});
+
+describe("bounds on the walks and streams one caller can start", () => {
+  /** Each call's auditor is named by its `who` metadata; every read recorded is counted. */
+  const byName = (recorded: string[]): ReadAccess => ({
+    authenticate: async (metadata) => ({ credential: "access_token", sub: String(metadata.get("who")[0]), client_id: "c", jti: "j" }),
+    record: async (rpc, auditor) => void recorded.push(`${rpc} ${auditor.sub}`),
+  });
+  const as = (who: string): Metadata => {
+    const m = new Metadata();
+    m.set("who", who);
+    return m;
+  };
+
+  it(`refuses a Tail past ${MAX_TAILS_PER_AUDITOR} open for one auditor (temporarily_unavailable) before recording it; others still open, and a closed one frees its slot`, async () => {
+    const store = storeWith([]);
+    const recorded: string[] = [];
+    const api = await serve(store, byName(recorded));
+    const streams: Array<ReturnType<AuditServiceClient["Tail"]>> = [];
+    const open = (who: string): { ended: Promise<{ code: number; error: unknown }> } => {
+      const stream = api.client.Tail({ filter: {}, after_sequence: "0" }, as(who));
+      streams.push(stream);
+      stream.on("data", () => undefined);
+      return {
+        ended: new Promise((resolve) => stream.on("error", (err: ServiceError) => resolve({ code: err.code, error: err.metadata.get("oauth-error")[0] }))),
+      };
+    };
+    try {
+      const mine = Array.from({ length: MAX_TAILS_PER_AUDITOR }, () => open("alice"));
+      await waitFor(() => store.listenerCount("appended") === MAX_TAILS_PER_AUDITOR, { message: "alice's Tails never opened" });
+      expect(await open("alice").ended).toEqual({ code: status.UNAVAILABLE, error: "temporarily_unavailable" });
+      expect(recorded.filter((r) => r === "Tail alice")).toHaveLength(MAX_TAILS_PER_AUDITOR);
+      open("bob");
+      await waitFor(() => store.listenerCount("appended") === MAX_TAILS_PER_AUDITOR + 1, { message: "bob's Tail never opened" });
+      streams[0]?.cancel();
+      expect((await mine[0]?.ended)?.code).toBe(status.CANCELLED);
+      await waitFor(() => store.listenerCount("appended") === MAX_TAILS_PER_AUDITOR, { message: "the cancelled Tail never ended" });
+      open("alice");
+      await waitFor(() => store.listenerCount("appended") === MAX_TAILS_PER_AUDITOR + 1, { message: "alice could not open a Tail in the freed slot" });
+      expect(recorded.filter((r) => r === "Tail alice")).toHaveLength(MAX_TAILS_PER_AUDITOR + 1);
+    } finally {
+      for (const s of streams) s.cancel();
+      await api.close();
+    }
+  });
+
+  it("walks the chain once for Verify calls that arrive while a walk is under way, and again for one after it", async () => {
+    let walks = 0;
+    /** Lets the walk under way go on; set while one is held. */
+    const gate: { release?: () => void } = {};
+    const releaseWalk = (): void => gate.release?.();
+    class HeldStore extends CountingStore {
+      override async verify(): ReturnType<AuditStore["verify"]> {
+        walks++;
+        await new Promise<void>((r) => (gate.release = r));
+        return super.verify();
+      }
+    }
+    const store = new HeldStore(join(dir, `audit-${++files}.db`));
+    store.append([issued(1, { jti: "v1" })]);
+    const recorded: string[] = [];
+    const api = await serve(store, byName(recorded));
+    const verify = (who: string): Promise<{ ok: boolean; checked: string }> =>
+      new Promise((resolve, reject) => api.client.Verify({}, as(who), (err, v) => (err ? reject(err) : resolve(v as { ok: boolean; checked: string }))));
+    try {
+      const answers = [verify("alice"), verify("bob"), verify("alice")];
+      await waitFor(() => recorded.length === 3 && gate.release !== undefined, { message: "the Verify calls never reached the walk" });
+      expect(walks).toBe(1);
+      releaseWalk();
+      expect((await Promise.all(answers)).map((a) => [a.ok, a.checked])).toEqual([
+        [true, "1"],
+        [true, "1"],
+        [true, "1"],
+      ]);
+      delete gate.release;
+      const later = verify("carol");
+      await waitFor(() => gate.release !== undefined, { message: "the later Verify never walked" });
+      releaseWalk();
+      expect((await later).ok).toBe(true);
+      expect(walks).toBe(2);
+    } finally {
+      await api.close();
+    }
   });
 });

@@ -9,7 +9,7 @@ import type { Logger } from "@sts/telemetry";
 import type { RecordAccess } from "./access-record.js";
 import { MAX_ANSWER_BYTES, wireBytes } from "./answer-size.js";
 import { AuditStore } from "./audit-store.js";
-import type { AuditRecord, RecordFilter } from "./audit-store.js";
+import type { AuditRecord, ChainCheck, RecordFilter } from "./audit-store.js";
 import type { Auditor } from "./authenticate-auditor.js";
 import { lineage } from "./lineage.js";
 import { storedTime } from "./record-time.js";
@@ -24,6 +24,40 @@ const CATCH_UP_PAGE = 500;
 const TAIL_RECHECK_MS = 1_000;
 /** Live records an open Tail keeps for a reader that is behind, before it reads them from the store instead. */
 const LIVE_BACKLOG = CATCH_UP_PAGE;
+
+/** Tails one auditor may hold open at once: each costs a listener, and a filter check on every record appended. */
+export const MAX_TAILS_PER_AUDITOR = 8;
+/** Tails open at once, all auditors together. */
+export const MAX_TAILS = 64;
+
+/**
+ * The open Tails, counted per auditor (credential kind and subject: break-glass and anonymous callers each count as
+ * one). A Tail past either bound is refused before anything is read or recorded.
+ */
+class TailSlots {
+  readonly #byAuditor = new Map<string, number>();
+  #total = 0;
+
+  /** Takes a slot for the auditor, or throws temporarily_unavailable; the function returned gives it back. */
+  take(auditor: Auditor): () => void {
+    const key = `${auditor.credential}\n${auditor.sub}`;
+    const held = this.#byAuditor.get(key) ?? 0;
+    if (held >= MAX_TAILS_PER_AUDITOR)
+      throw new OAuthError("temporarily_unavailable", `at most ${MAX_TAILS_PER_AUDITOR} Tail streams per auditor are open at once`);
+    if (this.#total >= MAX_TAILS) throw new OAuthError("temporarily_unavailable", "too many Tail streams are open; retry later");
+    this.#byAuditor.set(key, held + 1);
+    this.#total++;
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      this.#total--;
+      const left = (this.#byAuditor.get(key) ?? 1) - 1;
+      if (left > 0) this.#byAuditor.set(key, left);
+      else this.#byAuditor.delete(key);
+    };
+  }
+}
 
 /** Converts a stored record to the wire message. */
 export function toWire(r: AuditRecord): WireRecord {
@@ -95,6 +129,10 @@ export interface ReadAccess {
  * after the caller is known and reads nothing.
  */
 export function auditService(store: AuditStore, logger: Logger, access: ReadAccess): AuditServiceHandlers {
+  const tails = new TailSlots();
+  // One walk of the chain at a time: a Verify asked while one is under way gets that walk's answer (its `checked`
+  // says how far it went), rather than a walk of its own over the same millions of records.
+  let walking: Promise<ChainCheck> | undefined;
   return {
     Query: unary(
       async (req, ctx) => {
@@ -130,7 +168,7 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
     Verify: unary(
       async (_req, ctx) => {
         await access.record("Verify", await access.authenticate(ctx.metadata), ctx.peer, {});
-        const v = await store.verify();
+        const v = await (walking ??= store.verify().finally(() => (walking = undefined)));
         return { ok: v.ok, checked: String(v.checked), first_bad_sequence: String(v.firstBad), reason: v.reason };
       },
       { name: "Verify", logger },
@@ -141,7 +179,13 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
         const auditor = await access.authenticate(ctx.metadata);
         const filter = toFilter(req.filter);
         let after = Number(req.after_sequence) || 0;
-        await access.record("Tail", auditor, ctx.peer, { ...filter, after_sequence: after });
+        const giveBack = tails.take(auditor);
+        try {
+          await access.record("Tail", auditor, ctx.peer, { ...filter, after_sequence: after });
+        } catch (err) {
+          giveBack();
+          throw err;
+        }
         // Records appended while the Tail follows live ones, up to LIVE_BACKLOG. Past that (its reader stopped
         // reading), they are dropped here and read again from the store, page by page as the reader reads: the store
         // holds them anyway, so a stalled reader costs one page of memory, not every record appended meanwhile.
@@ -219,6 +263,7 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
           }
         } finally {
           store.off("appended", onAppend);
+          giveBack();
         }
       },
       { name: "Tail", logger },
