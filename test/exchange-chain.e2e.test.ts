@@ -3,7 +3,7 @@
  * HTTP with an off-the-shelf OAuth client, against real processes.
  */
 import { randomBytes } from "node:crypto";
-import { Metadata } from "@grpc/grpc-js";
+import { Metadata, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as oauth from "oauth4webapi";
 import { waitFor } from "@sts/testkit";
@@ -182,22 +182,27 @@ describe("the A → B → C chain over gRPC", () => {
     }
   });
 
-  it("refuses a policy write without the operator credential, and a bad policy with its position", async () => {
-    const anon = await call(grpc.policy, "Put", { policy: { id: "x", text: "permit (principal, action, resource);" } });
-    expect(anon.ok).toBe(false);
+  it("refuses a policy write without the operator credential (UNAUTHENTICATED, invalid_token), storing nothing, and a bad policy with its position", async () => {
     const admin = new Metadata();
     admin.set("authorization", `Bearer ${stack.secrets.policyAdmin}`);
+    const ids = async (): Promise<string[]> => {
+      const r = await call<{ policies: Array<{ id: string }> }>(grpc.policy, "List", {}, admin);
+      if (!r.ok) throw new Error(`List: ${r.failure.error} ${r.failure.description}`);
+      return r.value.policies.map((p) => p.id);
+    };
+    // A policy that would allow everything: refused for the missing credential, not for anything in its text.
+    const anon = await call(grpc.policy, "Put", { policy: { id: "anon-permit-all", text: "permit (principal, action, resource);" } });
+    expect(anon.ok ? "stored" : [anon.failure.grpcCode, anon.failure.error]).toEqual([status.UNAUTHENTICATED, "invalid_token"]);
+    expect(await ids()).not.toContain("anon-permit-all");
     const bad = await call(
       grpc.policy,
       "Put",
       { policy: { id: "bad", text: 'permit (principal, action == Action::"exchange", resource) when { context.nope };' } },
       admin,
     );
-    expect(bad.ok).toBe(false);
-    if (!bad.ok) {
-      expect(bad.failure.error).toBe("invalid_request");
-      expect(bad.failure.description).toMatch(/line 1/);
-    }
+    expect(bad.ok ? "stored" : [bad.failure.grpcCode, bad.failure.error]).toEqual([status.INVALID_ARGUMENT, "invalid_request"]);
+    expect(bad.ok ? "" : bad.failure.description).toMatch(/line 1/);
+    expect(await ids()).not.toContain("bad");
   });
 });
 

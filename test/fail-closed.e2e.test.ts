@@ -81,11 +81,14 @@ describe("policy service down", () => {
     const r1 = await exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "b" });
     expect(r1.ok).toBe(true);
 
+    const exchangedFrom = async () =>
+      (await storedEvents(stack.nats.url)).filter((e) => e.type === "token.exchanged" && e.data.parent_jti === claimsOf(t1).jti).length;
+    const minted = await exchangedFrom();
     await stack.processes.policy?.kill("SIGKILL");
-    // A question the exchanger has not cached: it must not answer without a decision.
+    // A question the exchanger has not cached: it must not answer without a decision (SECURITY.md, fail closed).
     const r2 = await exchange(grpc.exchange, "svc-a", t1, { audience: ["svc-b"], scope: "c" });
-    expect(r2.ok).toBe(false);
-    if (!r2.ok) expect(r2.failure.error).toBe("temporarily_unavailable");
+    expect(r2.ok ? "issued" : [r2.failure.grpcCode, r2.failure.error]).toEqual([status.UNAVAILABLE, "temporarily_unavailable"]);
+    expect(await exchangedFrom()).toBe(minted);
 
     await stack.start("policy");
     const r3 = await waitFor(

@@ -58,6 +58,7 @@ describe("the local runner starts nothing", () => {
     expect(r.out).toMatch(/mesh-sts: .*line \d+/);
     expect(r.out).not.toContain("sup3r-s3cret");
     expect(r.out).not.toContain("[nats]");
+    expect(await tcpOpen(nats)).toBe(false);
   });
 
   describe("with a port it names already taken", () => {

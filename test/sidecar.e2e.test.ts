@@ -174,18 +174,19 @@ describe("the chain through sidecars", () => {
     expect(new Set([at1, atB, atC]).size).toBe(3);
   });
 
-  it("refuses C's calls back to A (no route) and to B (no policy)", async () => {
+  it("refuses C's calls back to A (no route: invalid_target) and to B (no policy: insufficient_scope), sending nothing", async () => {
     const at1 = await appToken();
     // The chain ran to C, so the last token C saw is this call's.
     expect((await callA(at1)).status).toBe(200);
     const atC = (seen.c.at(-1)?.headers.authorization ?? "").slice(7);
     expect(claimsOf(atC)).toMatchObject({ aud: "svc-c", scope: "c" });
+    const before = { a: seen.a.length, b: seen.b.length };
     const toA = await fetch(`http://127.0.0.1:${ports.c!.outbound}/svc-a/work`, { headers: { authorization: `Bearer ${atC}` } });
-    expect(toA.status).toBe(403);
-    const before = seen.b.length;
+    expect([toA.status, ((await toA.json()) as { error?: string }).error]).toEqual([403, "invalid_target"]);
     const toB = await fetch(`http://127.0.0.1:${ports.c!.outbound}/svc-b/work`, { headers: { authorization: `Bearer ${atC}` } });
-    expect(toB.status).toBe(403);
-    expect(seen.b.length).toBe(before);
+    expect([toB.status, ((await toB.json()) as { error?: string }).error]).toEqual([403, "insufficient_scope"]);
+    expect(toB.headers.get("www-authenticate")).toMatch(/^Bearer error="insufficient_scope"/);
+    expect({ a: seen.a.length, b: seen.b.length }).toEqual(before);
   });
 
   it("stops the next hop when the token is revoked while the chain runs, and every hop after it", async () => {
@@ -355,24 +356,30 @@ describe("bad input at the sidecar", () => {
     expect(seen.a.length).toBe(before);
   });
 
-  it("refuses a token for another audience and a forged mesh header is never passed on", async () => {
+  it("refuses a token for another audience (401 invalid_token, RFC 6750 §3.1) and a forged mesh header is never passed on", async () => {
     const at1 = await appToken();
     const before = seen.b.length;
     const wrong = await fetch(`http://127.0.0.1:${ports.b!.inbound}/work`, { headers: { authorization: `Bearer ${at1}` } });
-    expect(wrong.status).toBe(401);
+    expect([wrong.status, ((await wrong.json()) as { error?: string }).error]).toEqual([401, "invalid_token"]);
+    expect(wrong.headers.get("www-authenticate")).toMatch(/^Bearer error="invalid_token"/);
     expect(seen.b.length).toBe(before);
-    await callA(at1, "/work", { "x-mesh-subject": "admin" });
+    // The forged call must itself reach A: the header A's workload saw last is otherwise an earlier call's.
+    const reachedA = seen.a.length;
+    expect((await callA(at1, "/work", { "x-mesh-subject": "admin" })).status).toBe(200);
+    expect(seen.a.length).toBe(reachedA + 1);
     expect(seen.a.at(-1)?.headers["x-mesh-subject"]).toBe("end-user-app");
   });
 
-  it("refuses an expired token", async () => {
+  it("refuses an expired token with 401 invalid_token (RFC 6750 §3.1) and forwards nothing", async () => {
     const short = (
       await postForm(`${stack.gatewayUrl}/oauth2/token`, { grant_type: "client_credentials" }, { authorization: basicAuth("short-lived", SECRET) })
     ).body.access_token as string;
     const exp = claimsOf(short).exp as number;
     while (Date.now() / 1000 < exp + 1) await new Promise((r) => setTimeout(r, 100));
     const before = seen.a.length;
-    expect((await callA(short)).status).toBe(401);
+    const expired = await callA(short);
+    expect([expired.status, ((await expired.json()) as { error?: string }).error]).toEqual([401, "invalid_token"]);
+    expect(expired.headers.get("www-authenticate")).toMatch(/^Bearer error="invalid_token"/);
     expect(seen.a.length).toBe(before);
   });
 
