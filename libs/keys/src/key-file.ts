@@ -1,17 +1,22 @@
 /**
  * Reading keys.jwk_file: the one private JWK an issuer may sign with instead of the ring's own keys, checked once here
- * so that a key no verifier should trust (too small, meant for encryption, a kid no record can carry) stops the start.
+ * so that a key no verifier should trust (too small, meant for encryption, a kid no record can carry, public members
+ * not its own, a file others may rewrite) or one for another alg than keys.algorithm stops the start.
  */
 import { createPublicKey } from "node:crypto";
 import type { JsonWebKey } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { calculateJwkThumbprint } from "jose";
 import type { JWK } from "jose";
 import { MAX_KID_CHARS, importSigningKey } from "@sts/jwt";
 import type { SigningKey } from "@sts/jwt";
+import { isPublicHalfOf } from "./key-pair.js";
 
 /** Smallest RSA modulus for RS256 and PS256 (RFC 7518 §3.3, §3.5: "2048 bits or larger MUST be used"). */
 const MIN_RSA_BITS = 2048;
+
+/** Mode bits (group and other write) that let someone besides the file's owner rewrite it. */
+const WRITABLE_BY_OTHERS = 0o022;
 
 /**
  * What a kid may be: the key is stored under `key.<kid>` in the keys bucket, so only what a NATS KV key may hold
@@ -24,8 +29,18 @@ export interface FileKey {
   kid: string;
   alg: string;
   signing: SigningKey;
-  /** Only public members, derived from the private key, with kid, alg and use. */
+  /** Only public members (checked to be the private key's public half), with kid, alg and use. */
   publicJwk: JWK;
+}
+
+/**
+ * Refuses a file that users other than its owner may write: whoever rewrites it chooses the key the issuer signs with,
+ * and publishes, at its next start (sshd's StrictModes refuses such files for the same reason).
+ */
+function checkPermissions(file: string): void {
+  if ((statSync(file).mode & WRITABLE_BY_OTHERS) !== 0) {
+    throw new TypeError(`${file} may be written by users other than its owner: whoever rewrites it chooses the key the issuer signs with (chmod go-w)`);
+  }
 }
 
 /** Reads the JSON of `file` without ever quoting it: V8's SyntaxError quotes the text around the fault (key bytes). */
@@ -54,23 +69,33 @@ function checkMembers(file: string, jwk: Record<string, unknown>): void {
 }
 
 /**
- * Reads and checks a private JWK file to sign with `alg` (the file's own alg when it names one); throws TypeError naming
- * the file and the fault, never its contents.
+ * Reads and checks a private JWK file to sign with `alg` (keys.algorithm, which the file's alg must then be when it
+ * names one); throws TypeError naming the file and the fault, never its contents.
  */
 export async function readKeyFile(file: string, alg: string): Promise<FileKey> {
+  checkPermissions(file);
   const jwk = readJwk(file);
   checkMembers(file, jwk);
-  const fileAlg = (jwk.alg as string | undefined) ?? alg;
-  // Derived from the private key, so only public members are published: not `oth`, and not the `key_ops: ["sign"]`
-  // and `ext` a WebCrypto export carries, for which every jose verifier passes the key over (no applicable key).
+  // keys.algorithm is what the stack says it signs with (the ring's next key, the metadata before a key set is known):
+  // a file naming another alg (RFC 7517 §4.4) contradicts the config, which is stopped here rather than guessed at.
+  if (jwk.alg !== undefined && jwk.alg !== alg) {
+    throw new TypeError(`${file}: its alg is not keys.algorithm (${alg}): set keys.algorithm to the alg the key is meant for`);
+  }
+  // Only the public members are published: not `oth`, and not the `key_ops: ["sign"]` and `ext` a WebCrypto export
+  // carries, for which every jose verifier passes the key over (no applicable key). Node takes them as the file writes
+  // them, not from the private part: that they are its public half is checked below.
   const publicJwk = createPublicKey({ key: jwk as JsonWebKey, format: "jwk" }).export({ format: "jwk" }) as JWK;
   const kid = (jwk.kid as string | undefined) ?? (await calculateJwkThumbprint(publicJwk));
   // Exchanged tokens list the kids of their ancestors (lineage_kids), which every verifier bounds.
   if (kid.length > MAX_KID_CHARS) throw new TypeError(`${file}: its kid is longer than ${MAX_KID_CHARS} characters`);
-  const signing = importSigningKey(jwk, kid, fileAlg);
+  const signing = importSigningKey(jwk, kid, alg);
   const bits = signing.privateKey.asymmetricKeyDetails?.modulusLength;
   if (signing.privateKey.asymmetricKeyType === "rsa" && (bits ?? 0) < MIN_RSA_BITS) {
-    throw new TypeError(`${file}: an RSA key of ${bits ?? "unknown"} bits; ${fileAlg} needs ${MIN_RSA_BITS} or more (RFC 7518 §3.3)`);
+    throw new TypeError(`${file}: an RSA key of ${bits ?? "unknown"} bits; ${alg} needs ${MIN_RSA_BITS} or more (RFC 7518 §3.3)`);
   }
-  return { kid, alg: fileAlg, signing, publicJwk: { ...publicJwk, kid, alg: fileAlg, use: "sig" } };
+  // Otherwise the issuer would start, publish one key and sign with another: every token it issued refused everywhere.
+  if (!isPublicHalfOf(publicJwk, signing.privateKey)) {
+    throw new TypeError(`${file}: its public members are not those of its private key: what it signed would not verify against the key published for it`);
+  }
+  return { kid, alg, signing, publicJwk: { ...publicJwk, kid, alg, use: "sig" } };
 }

@@ -33,7 +33,7 @@ async function managedRing(store: KeyStore, clock: { t: number }): Promise<Signi
 async function fileRing(store: KeyStore, clock: { t: number }, kid: string): Promise<SigningKeyRing> {
   const { privateKey } = await generateKeyPair("ES256", { extractable: true });
   const file = join(dir, `${kid}-${randomBytes(4).toString("hex")}.jwk`);
-  writeFileSync(file, JSON.stringify({ ...(await exportJWK(privateKey)), kid }));
+  writeFileSync(file, JSON.stringify({ ...(await exportJWK(privateKey)), kid }), { mode: 0o600 });
   const ring = new SigningKeyRing({ store, algorithm: "ES256", policy, jwkFile: file, now: () => clock.t });
   await ring.init();
   return ring;

@@ -51,7 +51,7 @@ describe("a replica whose master key is not the ring's", () => {
     await ringWith(store, randomBytes(32).toString("base64url"), clock).init();
     const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
     const file = join(mkdtempSync(join(tmpdir(), "sts-master-key-")), "file.jwk");
-    writeFileSync(file, JSON.stringify({ ...privateKey.export({ format: "jwk" }), kid: "file-key" }));
+    writeFileSync(file, JSON.stringify({ ...privateKey.export({ format: "jwk" }), kid: "file-key" }), { mode: 0o600 });
     await new SigningKeyRing({ store, algorithm: "ES256", policy, jwkFile: file, now: () => clock.t }).init();
     rmSync(dirname(file), { recursive: true, force: true });
     clock.t += 10;

@@ -24,7 +24,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 async function keyFile(kid: string): Promise<string> {
   const { privateKey } = await generateKeyPair("ES256", { extractable: true });
   const file = join(dir, `${kid}-${randomBytes(4).toString("hex")}.jwk`);
-  writeFileSync(file, JSON.stringify({ ...(await exportJWK(privateKey)), kid }));
+  writeFileSync(file, JSON.stringify({ ...(await exportJWK(privateKey)), kid }), { mode: 0o600 });
   return file;
 }
 
@@ -90,7 +90,7 @@ describe("a ring on keys.jwk_file beside ring keys", () => {
     const { d } = await exportJWK(privateKey);
     const file = join(dir, "truncated.jwk");
     // Its quotes lost in an edit: V8's message would quote the text around the fault, `d` included.
-    writeFileSync(file, `{"kty":"EC","crv":"P-256","d":${d ?? ""}}`);
+    writeFileSync(file, `{"kty":"EC","crv":"P-256","d":${d ?? ""}}`, { mode: 0o600 });
     const ring = new SigningKeyRing({ store: memoryKeyStore(), algorithm: "ES256", policy, jwkFile: file, now: () => 1_000_000 });
     const err = await ring.init().then(
       () => undefined,

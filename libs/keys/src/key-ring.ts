@@ -11,6 +11,7 @@ import { importSigningKey } from "@sts/jwt";
 import type { SigningKey } from "@sts/jwt";
 import { generateSigningJwks } from "./generate.js";
 import { readKeyFile } from "./key-file.js";
+import { isPublicHalfOf } from "./key-pair.js";
 import type { SigningAlg } from "./generate.js";
 import { openPrivateJwk, sealPrivateJwk } from "./master-key.js";
 import {
@@ -136,6 +137,15 @@ export type Withdrawal =
       shown: boolean;
     };
 
+/**
+ * A sealed key that opens but is not the key its record names: the record's alg or public_jwk, which the seal does not
+ * cover, was changed in the bucket. Nothing is signed with it: its tokens would carry an alg or verify against a key
+ * other than the one sealed for it.
+ */
+class KeyRecordAltered extends Error {
+  override readonly name = "KeyRecordAltered";
+}
+
 /** Another replica is making the same key right now; retrying in a moment finds it. */
 export class KeyRingBusyError extends Error {
   override readonly name = "KeyRingBusyError";
@@ -223,7 +233,8 @@ export class SigningKeyRing {
       if (isWithdrawn(key) || !key.sealed || this.#imported.has(key.kid)) continue;
       try {
         this.#imported.set(key.kid, this.#importSealed(key));
-      } catch {
+      } catch (err) {
+        if (err instanceof KeyRecordAltered) throw new TypeError(err.message);
         throw new TypeError(
           `the master key does not open signing key ${key.kid} of the keys bucket: every issuer replica must run with the STS_MASTER_KEY the ring's keys were sealed with`,
         );
@@ -231,12 +242,16 @@ export class SigningKeyRing {
     }
   }
 
-  /** The private part of a ring key, opened with the master key and imported for its alg; throws when it cannot be. */
+  /**
+   * The private part of a ring key, opened with the master key and imported for its alg; throws when it cannot be, or
+   * when it is not the key its record publishes.
+   */
   #importSealed(record: StoredKey): SigningKey {
     // A key file's record (a replica on the file made it the newest): the key timer makes a ring key sign after it.
     if (!record.sealed || !this.#o.masterKey) throw unavailable(`signing key ${record.kid} has no private part here; retry shortly`);
+    let jwk: Record<string, unknown>;
     try {
-      return importSigningKey(openPrivateJwk(record.sealed, record.kid, this.#o.masterKey), record.kid, record.alg);
+      jwk = openPrivateJwk(record.sealed, record.kid, this.#o.masterKey);
     } catch (err) {
       // node:crypto says only "unable to authenticate data": the log must say which record, and that nothing is signed.
       throw new Error(
@@ -244,6 +259,28 @@ export class SigningKeyRing {
         { cause: err },
       );
     }
+    return this.#importAsRecorded(jwk, record);
+  }
+
+  /**
+   * Imports an opened private JWK for its record, holding the record to it: the seal binds only the kid (its additional
+   * data), while the sealed JWK also carries the alg it was made for and its public members. A record whose alg or
+   * public_jwk differs (RS256 turned PS256, or another key published under the kid) never signs.
+   */
+  #importAsRecorded(jwk: Record<string, unknown>, record: StoredKey): SigningKey {
+    const altered = (): KeyRecordAltered =>
+      new KeyRecordAltered(
+        `signing key ${record.kid} of the keys bucket: its record's alg or public key is not that of the private key sealed for it (the record was altered): nothing is signed with it`,
+      );
+    if (jwk.alg !== undefined && jwk.alg !== record.alg) throw altered();
+    let signing: SigningKey;
+    try {
+      signing = importSigningKey(jwk, record.kid, record.alg);
+    } catch {
+      throw altered();
+    }
+    if (!isPublicHalfOf(record.public_jwk, signing.privateKey)) throw altered();
+    return signing;
   }
 
   /** Waits (bounded, without failing) until this replica's copy shows the key another replica named under `lock`. */

@@ -43,7 +43,7 @@ afterAll(async () => {
 async function keyFile(kid: string): Promise<string> {
   const pair = await generateKeyPair("ES256", { extractable: true });
   const file = join(dir, `${kid}-${randomBytes(4).toString("hex")}.jwk`);
-  writeFileSync(file, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid, alg: "ES256" }));
+  writeFileSync(file, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid, alg: "ES256" }), { mode: 0o600 });
   return file;
 }
 
@@ -113,7 +113,7 @@ describe("a signing key file replaced and the issuer restarted", () => {
     const exported = await webcrypto.subtle.exportKey("jwk", pair.privateKey);
     expect(exported.key_ops).toEqual(["sign"]);
     const file = join(dir, "webcrypto.jwk");
-    writeFileSync(file, JSON.stringify({ ...exported, kid: "webcrypto", alg: "ES256" }));
+    writeFileSync(file, JSON.stringify({ ...exported, kid: "webcrypto", alg: "ES256" }), { mode: 0o600 });
     const ring = await issuer(`${BUCKETS.keys}_file_${++buckets}`, { t: T }, file);
     const [published] = ring.jwks().keys;
     expect(Object.keys(published ?? {}).sort()).toEqual(["alg", "crv", "kid", "kty", "use", "x", "y"]);
@@ -136,6 +136,6 @@ describe("a signing key file replaced and the issuer restarted", () => {
 async function keyFileCopy(ring: SigningKeyRing): Promise<string> {
   const { kid, privateKey } = ring.signingKey();
   const file = join(dir, `copy-${randomBytes(4).toString("hex")}.jwk`);
-  writeFileSync(file, JSON.stringify({ ...privateKey.export({ format: "jwk" }), kid, alg: "ES256" }));
+  writeFileSync(file, JSON.stringify({ ...privateKey.export({ format: "jwk" }), kid, alg: "ES256" }), { mode: 0o600 });
   return file;
 }

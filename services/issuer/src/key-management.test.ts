@@ -394,7 +394,7 @@ describe("a revoked kid on a ring on keys.jwk_file", () => {
       const file = join(dir, "signing.jwk");
       const pair = await generateKeyPair("ES256", { extractable: true });
       const kid = `file-${randomBytes(6).toString("hex")}`;
-      writeFileSync(file, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid, alg: "ES256" }));
+      writeFileSync(file, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid, alg: "ES256" }), { mode: 0o600 });
       const { ring, deps } = await setup({ t: T + COMPLETION_GRACE_SECONDS }, { jwkFile: file });
       await revokeOnly(kid, "leaked");
       const errors: string[] = [];
@@ -419,7 +419,7 @@ describe("Withdraw of a former key file's kid, back on the master key", () => {
     try {
       const file = join(dir, "signing.jwk");
       const pair = await generateKeyPair("ES256", { extractable: true });
-      writeFileSync(file, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid, alg: "ES256" }));
+      writeFileSync(file, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid, alg: "ES256" }), { mode: 0o600 });
       const clock = { t: T };
       const bucket = `${BUCKETS.keys}_km${++buckets}`;
       await setup(clock, { jwkFile: file, bucket });
@@ -476,7 +476,7 @@ describe("a ring on keys.jwk_file", () => {
     try {
       const file = join(dir, "signing.jwk");
       const pair = await generateKeyPair("ES256", { extractable: true });
-      writeFileSync(file, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid: "from-file", alg: "ES256" }));
+      writeFileSync(file, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid: "from-file", alg: "ES256" }), { mode: 0o600 });
       const { deps } = await setup({ t: T }, { jwkFile: file });
       expect(await code(rotateKey(new Metadata(), deps))).toBe("failed_precondition");
       expect(await code(withdrawKey({ kid: "from-file", reason: "leaked" }, new Metadata(), deps))).toBe("failed_precondition");

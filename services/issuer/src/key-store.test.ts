@@ -280,7 +280,7 @@ describe("SigningKeyRing on NATS KV", () => {
     const dir = mkdtempSync(join(tmpdir(), "sts-jwk-"));
     try {
       const file = join(dir, "signing.jwk");
-      writeFileSync(file, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid: "from-file", alg: "ES256" }));
+      writeFileSync(file, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid: "from-file", alg: "ES256" }), { mode: 0o600 });
       const fromFile = (jwkFile: string) => ringOnBucket(nats, `${BUCKETS.keys}_file`, caches, { policy, jwkFile, now: () => 4_000_000 });
       const { ring: r, cache } = await fromFile(file);
       expect(r.signingKey().kid).toBe("from-file");
@@ -293,7 +293,7 @@ describe("SigningKeyRing on NATS KV", () => {
       await expect(r.withdraw("from-file", "ops", "leaked")).rejects.toThrow(TypeError);
       // A kid longer than verifiers take in lineage_kids would break every exchange from its tokens: refused at start.
       const long = join(dir, "long-kid.jwk");
-      writeFileSync(long, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid: "k".repeat(257), alg: "ES256" }));
+      writeFileSync(long, JSON.stringify({ ...(await exportJWK(pair.privateKey)), kid: "k".repeat(257), alg: "ES256" }), { mode: 0o600 });
       await expect(fromFile(long)).rejects.toThrow(`${long}: its kid is longer than 256 characters`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
