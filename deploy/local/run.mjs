@@ -224,16 +224,21 @@ const exchangerSecret = persistentSecret("exchanger.secret");
 const env = {
   STS_CONFIG: configFile,
   NATS_URL: natsUrl,
-  STS_MASTER_KEY_FILE: master.file,
-  STS_EXCHANGER_CLIENT_SECRET: exchangerSecret.value,
-  STS_POLICY_ADMIN_TOKEN: persistentSecret("policy-admin.token").value,
   // audit.db_path (relative to the repository, where the services run) unless STS_DATA_DIR moves local state.
   ...(process.env.STS_DATA_DIR && { STS_AUDIT_DB: join(dataDir, "audit.sqlite") }),
+};
+// Each secret goes only to the services that use it, as a deployment's would: the master key to the issuer, the
+// exchanger's Mint credential to the issuer and the exchanger, the policy break-glass token to the policy service.
+const policyAdmin = persistentSecret("policy-admin.token");
+const secretsOf = {
+  issuer: { STS_MASTER_KEY_FILE: master.file, STS_EXCHANGER_CLIENT_SECRET: exchangerSecret.value },
+  exchanger: { STS_EXCHANGER_CLIENT_SECRET: exchangerSecret.value },
+  policy: { STS_POLICY_ADMIN_TOKEN: policyAdmin.value },
 };
 const service = (name) => ["--enable-source-maps", join(root, `services/${name}/dist/main.js`)];
 for (const name of ["issuer", "policy", "exchanger", "gateway", "audit"]) {
   if (!existsSync(join(root, `services/${name}/dist/main.js`))) continue;
-  start(name, process.execPath, service(name), { ...env, ...natsEnv(name) });
+  start(name, process.execPath, service(name), { ...env, ...secretsOf[name], ...natsEnv(name) });
   // The issuer creates the events stream and the buckets the others open (their NATS users may not): it goes first.
   if (name === "issuer") {
     await waitPort(config.services.issuer.port, config.services.issuer.host, 60000).catch((err) => {

@@ -34,12 +34,12 @@ export interface FileKey {
 }
 
 /**
- * Refuses a file that users other than its owner may write: whoever rewrites it chooses the key the issuer signs with,
- * and publishes, at its next start (sshd's StrictModes refuses such files for the same reason).
+ * Refuses a key file that users other than its owner may write, `stake` saying what its writer would control: the key
+ * the issuer signs with, the master key it seals keys with (sshd's StrictModes refuses such files for the same reason).
  */
-function checkPermissions(file: string): void {
+export function checkOwnerOnlyWrites(file: string, stake: string): void {
   if ((statSync(file).mode & WRITABLE_BY_OTHERS) !== 0) {
-    throw new TypeError(`${file} may be written by users other than its owner: whoever rewrites it chooses the key the issuer signs with (chmod go-w)`);
+    throw new TypeError(`${file} may be written by users other than its owner: whoever rewrites it chooses ${stake} (chmod go-w)`);
   }
 }
 
@@ -73,7 +73,7 @@ function checkMembers(file: string, jwk: Record<string, unknown>): void {
  * names one); throws TypeError naming the file and the fault, never its contents.
  */
 export async function readKeyFile(file: string, alg: string): Promise<FileKey> {
-  checkPermissions(file);
+  checkOwnerOnlyWrites(file, "the key the issuer signs with");
   const jwk = readJwk(file);
   checkMembers(file, jwk);
   // keys.algorithm is what the stack says it signs with (the ring's next key, the metadata before a key set is known):

@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { clientSchema, loadConfig, serviceClock } from "@sts/config";
 import type { StsConfig } from "@sts/config";
-import { parseMasterKey } from "@sts/keys";
+import { checkOwnerOnlyWrites, parseMasterKey } from "@sts/keys";
 
 /** Everything the issuer needs to start. */
 export interface IssuerSettings {
@@ -17,7 +17,10 @@ export interface IssuerSettings {
 export function readSettings(env: NodeJS.ProcessEnv = process.env): IssuerSettings {
   const config = loadConfig(env.STS_CONFIG, env);
   let masterText = env.STS_MASTER_KEY;
-  if (!masterText && env.STS_MASTER_KEY_FILE) masterText = readFileSync(env.STS_MASTER_KEY_FILE, "utf8");
+  if (!masterText && env.STS_MASTER_KEY_FILE) {
+    checkOwnerOnlyWrites(env.STS_MASTER_KEY_FILE, "the master key new signing keys are sealed with");
+    masterText = readFileSync(env.STS_MASTER_KEY_FILE, "utf8");
+  }
   if (!masterText && !config.keys.jwk_file) {
     throw new Error("no master key: set STS_MASTER_KEY or STS_MASTER_KEY_FILE (32+ random bytes, hex, base64url or base64), or keys.jwk_file");
   }
