@@ -10,6 +10,7 @@ import { context, propagation } from "@opentelemetry/api";
 import type { Context } from "@opentelemetry/api";
 import { headers } from "@nats-io/transport-node";
 import type { MsgHdrs } from "@nats-io/transport-node";
+import type { PubAck } from "@nats-io/jetstream";
 import { unavailable } from "@sts/errors";
 import type { NatsHandle, NatsLogger } from "./connection.js";
 
@@ -117,6 +118,19 @@ export async function ensureEventsStream(handle: NatsHandle, options: EventsStre
   await handle.jsm.streams.update(EVENTS_STREAM.name, config);
 }
 
+/**
+ * The sequence of an event the events stream acknowledged, or throws. nats.js takes any reply naming a stream, or none,
+ * as an ack: a core NATS subscriber answering on the event's subject (`{}` will do) would have the caller hand out what
+ * the event records with no event stored anywhere.
+ */
+function storedSeq(ack: PubAck): number {
+  // Read as the wire may have it (a reply without these fields), not as the type says it is.
+  if (ack.stream !== EVENTS_STREAM.name || !Number.isSafeInteger(ack.seq) || ack.seq < 1) {
+    throw new Error(`the reply to an event publish is not an acknowledgement of ${EVENTS_STREAM.name}`);
+  }
+  return ack.seq;
+}
+
 const setter = { set: (h: MsgHdrs, key: string, value: string) => h.set(key, value) };
 
 /** Reads the W3C trace context from an event's NATS headers. */
@@ -182,9 +196,15 @@ export class EventPublisher {
         await new Promise((r) => setTimeout(r, Math.min(500, 25 * 2 ** attempt)));
       }
       try {
-        // Same msgID on every attempt: an attempt that timed out may have been stored.
-        const ack = await this.#h.js.publish(eventSubject(type), payload, { msgID: id, timeout: this.#o.timeoutMs, headers: h });
-        return { id, seq: ack.seq, duplicate: ack.duplicate };
+        // Same msgID on every attempt: an attempt that timed out may have been stored. The expected stream makes the
+        // server refuse to store the event anywhere but the stream the audit service reads.
+        const ack = await this.#h.js.publish(eventSubject(type), payload, {
+          msgID: id,
+          timeout: this.#o.timeoutMs,
+          headers: h,
+          expect: { streamName: EVENTS_STREAM.name },
+        });
+        return { id, seq: storedSeq(ack), duplicate: ack.duplicate };
       } catch (err) {
         lastError = err;
         if (this.#h.nc.isClosed()) break;

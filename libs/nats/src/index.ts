@@ -8,4 +8,5 @@ export type { BucketOptions } from "./buckets.js";
 export { EVENT_TYPES, EVENTS_STREAM, eventSubject, ensureEventsStream, EventPublisher, extractTraceContext, recordEventId } from "./events.js";
 export type { CloudEvent, EventType, EventsStreamOptions, PublisherOptions } from "./events.js";
 export { DEFAULT_PROBE_INTERVAL_MS, KvCache } from "./kv-cache.js";
+export { stalenessNow } from "./staleness-clock.js";
 export type { KvCacheOptions } from "./kv-cache.js";

@@ -26,6 +26,7 @@
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import { connectionOf } from "./buckets.js";
 import type { NatsLogger } from "./connection.js";
+import { stalenessNow } from "./staleness-clock.js";
 
 /**
  * What a cache does with a value `parse` refuses under a key it held a good one for (a half-written record, or one
@@ -87,12 +88,14 @@ export class KvCache<T> {
   #generation: string | undefined;
   /** Keys the current watch delivered while it loads the bucket's values: the rest are dropped once it has. */
   #seen: Set<string> | undefined;
-  /** When the copy last held every write the bucket had (ms since the epoch). */
+  /** When the copy last held every write the bucket had (on {@link stalenessNow}'s clock). */
   #confirmedAt: number | undefined;
   /** A probe's last sequence not yet applied, and when it was read: confirmed once the watch reaches it. */
   #pending: { seq: number; at: number } | undefined;
   readonly #probe: NodeJS.Timeout;
   readonly #probeIntervalMs: number;
+  /** Callers of {@link KvCache.reached} waiting for a revision this copy has not applied yet. */
+  readonly #waiters = new Set<{ revision: number; done: (reached: boolean) => void }>();
 
   constructor(kv: KV, options: KvCacheOptions<T>) {
     this.#kv = kv;
@@ -112,7 +115,7 @@ export class KvCache<T> {
     while (!this.#stopped) {
       const retired = this.#retired;
       try {
-        const startedAt = Date.now();
+        const startedAt = stalenessNow();
         const status = await this.#kv.status();
         this.#generation = status.streamInfo.created;
         // Every watch reloads the bucket's values: a key deleted while no watch ran (its marker gone since) or absent
@@ -164,7 +167,7 @@ export class KvCache<T> {
   /** Compares the copy with the bucket's stream: reads a bucket made anew from the start; confirms a copy that is current. */
   async #compare(): Promise<void> {
     if (this.#generation === undefined || this.#stopped) return;
-    const at = Date.now();
+    const at = stalenessNow();
     const retired = this.#retired;
     const { created, state } = (await this.#kv.status()).streamInfo;
     // Retired meanwhile (a reconnect): what was read may be the server from before.
@@ -191,8 +194,9 @@ export class KvCache<T> {
   }
 
   /**
-   * When this copy was last seen to hold every write the bucket had (ms since the epoch); undefined until first seen so,
-   * and always for a copy with a key filter. A reader that must not answer from a stale copy bounds its age.
+   * When this copy was last seen to hold every write the bucket had, on {@link stalenessNow}'s clock (never the wall
+   * clock: a step back would make the copy look younger); undefined until first seen so, and always for a copy with a
+   * key filter. A reader that must not answer from a stale copy bounds its age on that clock.
    */
   get confirmedAt(): number | undefined {
     return this.#confirmedAt;
@@ -201,6 +205,12 @@ export class KvCache<T> {
   #apply(e: KvWatchEntry): void {
     this.#seen?.add(e.key);
     if (e.revision > this.#revision) this.#revision = e.revision;
+    // Its waiters resume as promises do, after this entry is applied and its listeners told: they read the new state.
+    for (const w of this.#waiters) {
+      if (w.revision > this.#revision) continue;
+      this.#waiters.delete(w);
+      w.done(true);
+    }
     if (this.#pending && this.#revision >= this.#pending.seq) {
       this.#confirmedAt = this.#pending.at;
       this.#pending = undefined;
@@ -242,6 +252,16 @@ export class KvCache<T> {
   /** Resolves once the bucket's current values have been loaded. */
   ready(): Promise<void> {
     return this.#ready;
+  }
+
+  /**
+   * Resolves true once this copy has applied the bucket's write at `revision` (what a put, create or update answered)
+   * or a later one, false if the copy is stopped first: a writer that waits for it reads its own write from the copy.
+   */
+  reached(revision: number): Promise<boolean> {
+    if (this.#revision >= revision) return Promise.resolve(true);
+    if (this.#stopped) return Promise.resolve(false);
+    return new Promise((done) => this.#waiters.add({ revision, done }));
   }
 
   /** The value under an (already encoded) key. */
@@ -303,6 +323,8 @@ export class KvCache<T> {
     clearInterval(this.#probe);
     this.#stopListening();
     this.#stopWatch?.();
+    for (const w of this.#waiters) w.done(false);
+    this.#waiters.clear();
   }
 }
 

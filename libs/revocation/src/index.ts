@@ -8,6 +8,7 @@ export type {
   StoredRevocation,
   StoredSubjectRevocation,
   SubjectRevocationRecord,
+  WriteFollower,
 } from "./revocation-list.js";
 export { RevocationCache } from "./revocation-cache.js";
 export type { RevocationCacheOptions } from "./revocation-cache.js";

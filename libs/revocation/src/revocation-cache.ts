@@ -146,7 +146,7 @@ export class RevocationCache implements RevocationLookup, CopyFreshness {
     return this.#current.isKeyWithdrawn(iss, kid);
   }
 
-  /** When the copy in use was last seen to hold every write the bucket had (ms since the epoch). */
+  /** When the copy in use was last seen to hold every write the bucket had (ms on the staleness clock, see KvCache). */
   get confirmedAt(): number | undefined {
     return this.#current.records.confirmedAt;
   }
@@ -159,6 +159,30 @@ export class RevocationCache implements RevocationLookup, CopyFreshness {
   /** Resolves once the bucket's current revocations have been loaded. */
   ready(): Promise<void> {
     return this.#current.ready();
+  }
+
+  /**
+   * Resolves true once the copy that answers lookups has applied the bucket's write at `revision`, false when
+   * `timeoutMs` passed first or the cache was stopped. A copy a reload replaces meanwhile is not enough: the one that
+   * replaced it is asked in turn.
+   */
+  async applied(revision: number, timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = Promise.race([
+      new Promise<"gave up">((resolve) => (timer = setTimeout(() => resolve("gave up"), timeoutMs).unref())),
+      this.#stopped.then(() => "gave up" as const),
+    ]);
+    try {
+      for (;;) {
+        const copy = this.#current;
+        // gaveUp first: once settled it wins over a copy that, stopped, answers false at once.
+        const outcome = await Promise.race([gaveUp, copy.records.reached(revision)]);
+        if (outcome === "gave up") return false;
+        if (copy === this.#current) return outcome;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The revocation under an (already encoded) key; undefined for one this release cannot read. */

@@ -15,7 +15,7 @@
 import { createHash } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import { invalidGrant, unavailable } from "@sts/errors";
-import { IllFormedStringError, encodeKey, isWriteConflict, wellFormed } from "@sts/nats";
+import { IllFormedStringError, encodeKey, isWriteConflict, stalenessNow, wellFormed } from "@sts/nats";
 
 /** A revocation as stored. */
 export interface RevocationRecord {
@@ -179,7 +179,7 @@ export interface ConnectionStatus {
 
 /** How current a watch-fed copy of the bucket is known to be (a {@link RevocationCache}). */
 export interface CopyFreshness {
-  /** When the copy was last seen to hold every write the bucket had (ms since the epoch); undefined before it loaded. */
+  /** When the copy was last seen to hold every write the bucket had (ms on the guard's clock); undefined before it loaded. */
   readonly confirmedAt: number | undefined;
   /** How often that is looked at (ms): the copy cannot be known fresher than one such period, and is allowed two. */
   readonly probeIntervalMs: number;
@@ -193,7 +193,9 @@ export interface CopyFreshness {
  * every write the bucket had, connected or not. The second alone bounds the
  * copy's age: a connection that comes back now and then (restarting the
  * count of the first) says nothing about a watch that stopped delivering (a
- * bucket made anew, a cluster node cut off from the stream's peers).
+ * bucket made anew, a cluster node cut off from the stream's peers). Both
+ * are measured on the staleness clock of @sts/nats, as the copies' own
+ * confirmations are: a wall clock stepped back must not make them younger.
  */
 export class StalenessGuard {
   #cutOffSince: number | undefined;
@@ -201,7 +203,8 @@ export class StalenessGuard {
   constructor(
     connection: ConnectionStatus,
     private readonly maxStalenessMs: number,
-    private readonly now: () => number = Date.now,
+    /** The clock both limits are measured on (ms): a copy's confirmedAt must be read on it too. Default: stalenessNow. */
+    private readonly now: () => number = stalenessNow,
   ) {
     if (!connection.isConnected()) this.#cutOffSince = now();
     connection.onStatusChange((connected) => {
@@ -234,20 +237,37 @@ export interface RevocationLookup {
   isKeyWithdrawn(iss: string, kid: string): boolean;
 }
 
+/** A copy of the bucket that can say when it has applied one of the bucket's writes (a {@link RevocationCache}). */
+export interface WriteFollower {
+  /** Resolves true once the copy has applied the write at `revision`, false if `timeoutMs` passed first. */
+  applied(revision: number, timeoutMs: number): Promise<boolean>;
+}
+
+/**
+ * How long a write waits for this replica's own copy to apply it. The watch delivers in milliseconds; a copy further
+ * behind has a stalled watch, which its probe replaces and the staleness guard bounds, and the write itself is durable.
+ */
+const APPLIED_WAIT_MS = 2_000;
+
 /** A subject's revocation as the bucket holds it, and the revision a compare-and-set writes against (undefined: no entry). */
 export interface StoredSubjectRevocation {
   revokedAt: number | undefined;
   revision: number | undefined;
 }
 
-/** The server refused a create on an existing key, or an update at a stale revision: another writer came first. */
-
-/** Reads through the watch-fed cache; writes to KV and fails closed. */
+/**
+ * Reads through the watch-fed cache; writes to KV and fails closed. A write returns once this replica's copy has
+ * applied it (RFC 7009 §2: the token cannot be used again after the revocation), so a caller's next request to the
+ * replica that answered is refused; other replicas see it when their watches deliver it, in milliseconds.
+ */
 export class RevocationList {
   constructor(
     private readonly kv: KV,
-    /** With its freshness (a RevocationCache), a copy that fell behind the bucket fails closed too. */
-    private readonly cache: RevocationLookup & Partial<CopyFreshness>,
+    /**
+     * With its freshness (a RevocationCache), a copy that fell behind the bucket fails closed too; able to follow
+     * writes, it is waited for by each write.
+     */
+    private readonly cache: RevocationLookup & Partial<CopyFreshness> & Partial<WriteFollower>,
     /** When given, reads fail closed after the bounded staleness. */
     private readonly guard?: StalenessGuard,
   ) {}
@@ -273,6 +293,11 @@ export class RevocationList {
     return this.cache;
   }
 
+  /** Waits (bounded) until this replica's copy holds the write at `revision`. */
+  async #applied(revision: number): Promise<void> {
+    await this.cache.applied?.(revision, APPLIED_WAIT_MS);
+  }
+
   /**
    * Records a subject's revocation durably if its entry is still at `revision` (from storedSubjectRevocation;
    * undefined: there was none): false when another write came first, so that the caller reads again. Throws
@@ -280,14 +305,15 @@ export class RevocationList {
    */
   async revokeSubject(record: SubjectRevocationRecord, revision: number | undefined): Promise<boolean> {
     const key = subjectKey(record.iss, record.sub);
+    let written: number;
     try {
-      if (revision === undefined) await this.kv.create(key, JSON.stringify(record));
-      else await this.kv.update(key, JSON.stringify(record), revision);
-      return true;
+      written = revision === undefined ? await this.kv.create(key, JSON.stringify(record)) : await this.kv.update(key, JSON.stringify(record), revision);
     } catch (err) {
       if (isWriteConflict(err)) return false;
       throw unavailable("revocation store unavailable", err);
     }
+    await this.#applied(written);
+    return true;
   }
 
   /**
@@ -338,11 +364,13 @@ export class RevocationList {
    */
   async withdrawKey(record: KeyWithdrawalRecord): Promise<void> {
     const key = keyWithdrawalKey(record.iss, record.kid);
+    let written: number;
     try {
-      await this.kv.put(key, JSON.stringify(record));
+      written = await this.kv.put(key, JSON.stringify(record));
     } catch (err) {
       throw unavailable("revocation store unavailable", err);
     }
+    await this.#applied(written);
   }
 
   /**
@@ -376,27 +404,34 @@ export class RevocationList {
    */
   async revoke(record: RevocationRecord): Promise<RevocationRecord> {
     const key = encodeKey(record.jti);
+    let stored: { record: RevocationRecord; revision: number };
     try {
-      // A deleted (swept) entry is written over by a create, which the client turns into an update of the marker.
-      if (await this.#created(key, record)) return record;
-      const entry = await this.kv.get(key);
-      const stored = entry?.operation === "PUT" ? parseRevocation(jsonOrUndefined(() => entry.json())) : undefined;
-      if (stored) return stored;
-      // Gone again, or not a revocation: ours is written over it.
-      await this.kv.put(key, JSON.stringify(record));
-      return record;
+      stored = await this.#stored(key, record);
     } catch (err) {
       throw unavailable("revocation store unavailable", err);
     }
+    await this.#applied(stored.revision);
+    return stored.record;
   }
 
-  /** Writes `record` under `key` unless something is there; false when it was. */
-  async #created(key: string, record: RevocationRecord): Promise<boolean> {
+  /** The revocation that stands under `key` once `record` is offered, and its revision. */
+  async #stored(key: string, record: RevocationRecord): Promise<{ record: RevocationRecord; revision: number }> {
+    // A deleted (swept) entry is written over by a create, which the client turns into an update of the marker.
+    const created = await this.#created(key, record);
+    if (created !== undefined) return { record, revision: created };
+    const entry = await this.kv.get(key);
+    const stored = entry?.operation === "PUT" ? parseRevocation(jsonOrUndefined(() => entry.json())) : undefined;
+    if (entry && stored) return { record: stored, revision: entry.revision };
+    // Gone again, or not a revocation: ours is written over it.
+    return { record, revision: await this.kv.put(key, JSON.stringify(record)) };
+  }
+
+  /** Writes `record` under `key` unless something is there: its revision, or undefined when something was. */
+  async #created(key: string, record: RevocationRecord): Promise<number | undefined> {
     try {
-      await this.kv.create(key, JSON.stringify(record));
-      return true;
+      return await this.kv.create(key, JSON.stringify(record));
     } catch (err) {
-      if (isWriteConflict(err)) return false;
+      if (isWriteConflict(err)) return undefined;
       throw err;
     }
   }
