@@ -117,6 +117,36 @@ describe("a verified logout the stack cannot apply at once (§2.6, README: the e
   });
 });
 
+describe("a logout token whose jti is empty (§2.4: jti REQUIRED, the token's unique identifier)", () => {
+  /** A logout token for `sub` as a provider that leaves its jti empty signs it. */
+  const emptyJti = (sub: string): Promise<string> =>
+    new SignJWT({ iss: IDP, aud: "mesh-sts", sub, jti: "", iat: now(), exp: now() + 120, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })
+      .setProtectedHeader({ alg: "ES256", kid: KID, typ: "logout+jwt" })
+      .sign(key);
+
+  it("is refused (invalid_request) before anything is revoked, so it never stands in for another logout of that provider", async () => {
+    const revoked: RevokeSubjectRequest[] = [];
+    const logouts = logoutsWith(
+      () => undefined,
+      (request) => {
+        revoked.push(request);
+        return Promise.resolve({ revoked_at: String(now() + 1) });
+      },
+    );
+    const refusal = (sub: string) =>
+      emptyJti(sub)
+        .then((token) => logouts.handle(token))
+        .then(
+          () => "applied",
+          (err: unknown) => (err instanceof OAuthError ? [err.code, err.description] : err),
+        );
+    // Keyed by that jti, alice's logout would be remembered as applied, and bob's answered from it: bob never signed out.
+    expect(await refusal("alice")).toEqual(["invalid_request", "logout_token has a malformed jti or iat"]);
+    expect(await refusal("bob")).toEqual(["invalid_request", "logout_token has a malformed jti or iat"]);
+    expect(revoked).toEqual([]);
+  });
+});
+
 describe("the reason a logout's revocation records", () => {
   const logout = { iss: IDP, sub: "alice", iat: 1, until: 2 };
 

@@ -108,7 +108,9 @@ export async function verifyLogoutToken(token: string, issuers: TrustedIssuers, 
   // Nor a sub with a control character or broken UTF-16, which the exchange refuses too: signing it out would revoke
   // nobody, and write the character into the revocations and the subject.revoked event an auditor's terminal shows.
   if (!isCleanText(payload.sub)) throw refused("names a sub holding a control character or broken UTF-16");
-  if (typeof payload.jti !== "string" || typeof payload.iat !== "number") throw refused("has a malformed jti or iat");
+  // §2.4: jti is the token's unique identifier, and the replay check (§2.6) keys on it: an empty one names no token,
+  // and would make every later empty-jti logout of this provider, for any subject, read as one applied already.
+  if (typeof payload.jti !== "string" || payload.jti === "" || typeof payload.iat !== "number") throw refused("has a malformed jti or iat");
   const until = (typeof payload.exp === "number" ? payload.exp : o.now()) + o.clockTolerance;
   return { iss: issuer.issuer, sub: payload.sub, jti: payload.jti, iat: payload.iat, until };
 }

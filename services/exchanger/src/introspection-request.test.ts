@@ -136,12 +136,15 @@ describe("introspectToken (RFC 7662 §2.1)", () => {
 });
 
 describe("parseAnswer", () => {
-  it("keeps only the members that name the token", () => {
-    expect(parseAnswer('{"active":true,"sub":"a","iss":"i","client_id":"c","exp":1,"ext":{"x":1}}')).toEqual({
+  it("keeps only the members that name the token (RFC 7662 §2.2)", () => {
+    expect(parseAnswer('{"active":true,"sub":"a","iss":"i","client_id":"c","jti":"j","exp":1,"aud":["x"],"scope":"s","ext":{"x":1}}')).toEqual({
       active: true,
       sub: "a",
       iss: "i",
       client_id: "c",
+      jti: "j",
+      exp: 1,
+      aud: ["x"],
     });
   });
 });

@@ -19,12 +19,15 @@ export interface IntrospectionEndpoint {
   timeoutMs: number;
 }
 
-/** What the provider said: `active`, and the members that say which token it was about, when they are strings. */
+/** What the provider said: `active`, and the members that say which token it was about (RFC 7662 §2.2), as it sent them. */
 export interface IntrospectionAnswer {
   active: boolean;
   iss?: unknown;
   sub?: unknown;
   client_id?: unknown;
+  jti?: unknown;
+  exp?: unknown;
+  aud?: unknown;
 }
 
 /** The provider gave no usable answer (unreachable, timeout, non-200, malformed): our outage, not the token's fault. */
@@ -51,7 +54,7 @@ export function parseAnswer(text: string): IntrospectionAnswer {
   const answer = parsed as Record<string, unknown>;
   // RFC 7662 §2.2: `active` is REQUIRED and boolean; "true" or 1 is not an answer to trust.
   if (typeof answer.active !== "boolean") throw new IntrospectionUnavailable("introspection answer has no boolean active");
-  return { active: answer.active, iss: answer.iss, sub: answer.sub, client_id: answer.client_id };
+  return { active: answer.active, iss: answer.iss, sub: answer.sub, client_id: answer.client_id, jti: answer.jti, exp: answer.exp, aud: answer.aud };
 }
 
 /** Asks the endpoint about `token` (RFC 7662 §2.1); throws IntrospectionUnavailable when there is no usable answer. */

@@ -37,7 +37,7 @@ async function provider(reply: (token: string) => Reply): Promise<{ url: string;
 }
 
 const NOW = 1_700_000_000_000;
-const claims: IntrospectedToken = { iss: "https://idp", sub: "alice", client_id: "web", exp: NOW / 1000 + 300 };
+const claims: IntrospectedToken = { iss: "https://idp", sub: "alice", client_id: "web", jti: "j-1", exp: NOW / 1000 + 300, aud: ["edge", "api"] };
 
 function introspection(url: string, clock: { now: number }, more: Partial<ProviderIntrospectionOptions> = {}): ProviderIntrospection {
   return new ProviderIntrospection({
@@ -59,12 +59,27 @@ describe("verdictOf: an active answer must be about the verified token", () => {
     ["another client_id", { active: true, client_id: "other-app" }, "mismatch"],
     ["a sub that is not a string", { active: true, sub: ["alice"] }, "mismatch"],
     ["a null iss", { active: true, iss: null }, "mismatch"],
+    // RFC 7662 §2.2: iss, sub and client_id fit every token of one user at one client; jti, exp and aud name this one.
+    ["agreeing on jti, exp and aud (in any order)", { active: true, jti: "j-1", exp: NOW / 1000 + 300, aud: ["api", "edge"] }, "active"],
+    ["another jti", { active: true, iss: "https://idp", sub: "alice", client_id: "web", jti: "j-2" }, "mismatch"],
+    ["another exp", { active: true, iss: "https://idp", sub: "alice", client_id: "web", exp: NOW / 1000 + 3_600 }, "mismatch"],
+    ["an exp already past", { active: true, sub: "alice", exp: NOW / 1000 - 60 }, "mismatch"],
+    ["an exp that is not a number", { active: true, exp: String(NOW / 1000 + 300) }, "mismatch"],
+    ["another audience", { active: true, sub: "alice", aud: "billing" }, "mismatch"],
+    ["only one of the audiences", { active: true, aud: "edge" }, "mismatch"],
+    ["an audience more", { active: true, aud: ["edge", "api", "billing"] }, "mismatch"],
+    ["an aud that is not a string or a list of strings", { active: true, aud: [1] }, "mismatch"],
   ])("%s", (_, answer, verdict) => {
     expect(verdictOf(answer as { active: boolean }, claims)).toBe(verdict);
   });
 
   it("has no client_id to compare when the token names no client", () => {
     expect(verdictOf({ active: true, client_id: "web" }, { ...claims, client_id: "" })).toBe("active");
+  });
+
+  it("takes a single audience as a string or a one-element list", () => {
+    expect(verdictOf({ active: true, aud: "edge" }, { ...claims, aud: ["edge"] })).toBe("active");
+    expect(verdictOf({ active: true, aud: ["edge"] }, { ...claims, aud: "edge" })).toBe("active");
   });
 });
 

@@ -32,7 +32,8 @@ import type { IntrospectionAnswer, IntrospectionEndpoint } from "./introspection
 /**
  * The provider's verdict: `active`; `inactive` (revoked, expired or unknown
  * there); or `mismatch`, an active answer about another token (its `iss`,
- * `sub` or `client_id` differs from the verified token's), treated as inactive.
+ * `sub`, `client_id`, `jti`, `exp` or `aud` differs from the verified
+ * token's), treated as inactive.
  */
 export type IntrospectionVerdict = "active" | "inactive" | "mismatch";
 
@@ -42,8 +43,10 @@ export interface IntrospectedToken {
   sub: string;
   /** The token's client (`client_id`, else `azp`); empty when it names none. */
   client_id: string;
+  jti: string;
   /** Seconds since epoch. */
   exp: number;
+  aud: string | readonly string[];
 }
 
 /** Options of {@link ProviderIntrospection}. */
@@ -88,13 +91,31 @@ const COUNTER_DESCRIPTION =
 /** No call was made: the breaker is open. An outage like any other to the caller (it fails closed). */
 class BreakerOpen extends IntrospectionUnavailable {}
 
-/** RFC 7662 §2.2 members that name the token, compared when the answer has them. */
+/** Whether an answer's `aud` (a string or a list of strings, RFC 7662 §2.2) names exactly the token's audiences. */
+function sameAudiences(answered: unknown, aud: string | readonly string[]): boolean {
+  const theirs = typeof answered === "string" ? [answered] : answered;
+  if (!Array.isArray(theirs) || !theirs.every((a) => typeof a === "string")) return false;
+  const ours = new Set(typeof aud === "string" ? [aud] : aud);
+  const named = new Set<string>(theirs);
+  return named.size === ours.size && [...named].every((a) => ours.has(a));
+}
+
+/**
+ * RFC 7662 §2.2 members that name the token, compared when the answer has them. `iss`, `sub` and `client_id` alone
+ * fit every token of one user at one client: an answer about another of them (another session's, one that expires
+ * later or is for another audience; a cache or proxy in front of the endpoint mixing answers up) would vouch for this
+ * token, and be remembered for it. Its `jti`, `exp` and `aud` say which token it is.
+ */
 export function verdictOf(answer: IntrospectionAnswer, token: IntrospectedToken): IntrospectionVerdict {
   if (!answer.active) return "inactive";
   if (answer.iss !== undefined && answer.iss !== token.iss) return "mismatch";
   if (answer.sub !== undefined && answer.sub !== token.sub) return "mismatch";
   // A token that names no client of its own gives nothing to compare the answer's client_id with.
   if (answer.client_id !== undefined && token.client_id !== "" && answer.client_id !== token.client_id) return "mismatch";
+  if (answer.jti !== undefined && answer.jti !== token.jti) return "mismatch";
+  // An answer about this token states its exp; another one (earlier: the provider holds it expired sooner) is not ours.
+  if (answer.exp !== undefined && answer.exp !== token.exp) return "mismatch";
+  if (answer.aud !== undefined && !sameAudiences(answer.aud, token.aud)) return "mismatch";
   return "active";
 }
 
