@@ -70,6 +70,13 @@ export const JWKS_MAX_AGE_SECONDS = 60;
 export const JWKS_EDGE_CACHE_SECONDS = 5;
 
 /**
+ * How long past JWKS_EDGE_CACHE_SECONDS the gateway still serves the last JWKS it fetched when the issuer does not
+ * answer, in seconds (RFC 5861's stale-if-error): a verifier then gets the keys it would have had, not a 503. A
+ * withdrawn key may sit in such a copy this much longer, so its kid record outlives it too.
+ */
+export const JWKS_EDGE_STALE_SECONDS = 300;
+
+/**
  * How long a verifier that fetches the JWKS over HTTP (sidecars, @sts/mesh, the policy and audit APIs: jose's
  * createRemoteJWKSet, whose default this is) keeps its copy, in seconds. A withdrawn key may sit in such a copy this
  * long, so its kid record must outlive it. Longer than the JWKS's max-age on purpose: a copy that outlives the

@@ -90,6 +90,7 @@ describe("KeySetCache", () => {
     const cache = new KeySetCache(
       () => new Promise<string>((resolve) => answers.push(resolve)),
       5_000,
+      0,
       () => now,
     );
     const first = [cache.current(), cache.current()];
@@ -113,5 +114,42 @@ describe("KeySetCache", () => {
     await expect(cache.current()).rejects.toThrow("issuer down");
     expect(await cache.current()).toBe("v1");
     expect(calls).toBe(2);
+  });
+});
+
+describe("KeySetCache.currentOrStale", () => {
+  it("answers the last key set while fetches fail, for at most staleMs past its age, then the failure", async () => {
+    let now = 1_000;
+    let down = false;
+    const cache = new KeySetCache(
+      () => (down ? Promise.reject(new Error("issuer down")) : Promise.resolve("v1")),
+      5_000,
+      60_000,
+      () => now,
+    );
+    expect(await cache.currentOrStale()).toEqual({ body: "v1", stale: false });
+    down = true;
+    now += 5_000 + 60_000;
+    expect(await cache.currentOrStale()).toEqual({ body: "v1", stale: true });
+    now += 1;
+    await expect(cache.currentOrStale()).rejects.toThrow("issuer down");
+    down = false;
+    expect(await cache.currentOrStale()).toEqual({ body: "v1", stale: false });
+  });
+
+  it("has nothing stale to give before its first fetch, nor with staleMs 0", async () => {
+    const failing = () => Promise.reject(new Error("issuer down"));
+    await expect(new KeySetCache(failing, 5_000, 60_000).currentOrStale()).rejects.toThrow("issuer down");
+    let calls = 0;
+    let now = 1_000;
+    const once = new KeySetCache(
+      () => (++calls === 1 ? Promise.resolve("v1") : failing()),
+      5_000,
+      0,
+      () => now,
+    );
+    expect(await once.currentOrStale()).toEqual({ body: "v1", stale: false });
+    now += 5_001;
+    await expect(once.currentOrStale()).rejects.toThrow("issuer down");
   });
 });

@@ -14,13 +14,29 @@ export class KeySetCache {
   /**
    * @param fetch asks the issuer for its key set (JSON).
    * @param maxAgeMs how long a fetched key set is served before it is fetched again.
+   * @param staleMs how long past maxAge the last one is still served when a fetch fails (0: never).
    * @param now the clock, in ms.
    */
   constructor(
     private readonly fetch: () => Promise<string>,
     private readonly maxAgeMs: number,
+    private readonly staleMs = 0,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /**
+   * The key set as {@link current} gives it; when that fetch fails, the last one fetched while it is at most staleMs
+   * past its age (`stale`), else the failure. Only a failed fetch is answered so: a slow one is waited for, since a new
+   * key is published only JWKS_EDGE_CACHE_SECONDS ahead of what this copy may lack.
+   */
+  async currentOrStale(): Promise<{ body: string; stale: boolean }> {
+    try {
+      return { body: await this.current(), stale: false };
+    } catch (err) {
+      if (this.#body === undefined || this.now() > this.#until + this.staleMs) throw err;
+      return { body: this.#body, stale: true };
+    }
+  }
 
   /** The key set, fetched again once older than maxAge; callers that find it stale meanwhile share that one fetch. */
   current(): Promise<string> {

@@ -5,6 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { unary } from "@sts/grpc";
+import { JWKS_EDGE_CACHE_SECONDS, JWKS_MAX_AGE_SECONDS } from "@sts/keys";
+import { waitFor } from "@sts/testkit";
 import { standInTokenService, testGateway } from "./gateway.fixture.js";
 import type { StandIn } from "./gateway.fixture.js";
 
@@ -69,4 +71,36 @@ describe("CORS on the public documents", () => {
       if (method === "OPTIONS") expect([path, res.status]).toEqual([path, 405]);
     }
   });
+});
+
+describe("the JWKS while the issuer does not answer", () => {
+  it("is the last one fetched, marked to be fetched again soon, rather than a 503", async () => {
+    let calls = 0;
+    let down = false;
+    const flaky = await standInTokenService({
+      GetJwks: unary(async () => {
+        calls++;
+        if (down) throw new Error("issuer down");
+        return { jwks_json: JWKS };
+      }),
+    });
+    const edge = await testGateway({ token: flaky.client });
+    try {
+      const first = await fetch(`${edge.url}/oauth2/jwks`);
+      expect([first.status, first.headers.get("cache-control")]).toEqual([200, `public, max-age=${JWKS_MAX_AGE_SECONDS}`]);
+      down = true;
+      // Once the gateway's copy is past its reuse, a request fetches again, and that fetch fails.
+      const stale = await waitFor(
+        async () => {
+          const res = await fetch(`${edge.url}/oauth2/jwks`);
+          return calls > 1 ? res : undefined;
+        },
+        { timeoutMs: (JWKS_EDGE_CACHE_SECONDS + 5) * 1000, intervalMs: 200, message: "the gateway never fetched the key set again" },
+      );
+      expect([stale.status, stale.headers.get("cache-control"), await stale.text()]).toEqual([200, `public, max-age=${JWKS_EDGE_CACHE_SECONDS}`, JWKS]);
+    } finally {
+      await edge.close();
+      await flaky.close();
+    }
+  }, 30_000);
 });

@@ -16,7 +16,7 @@ import { tokenEndpoint } from "./endpoints/token.js";
 import { userinfoEndpoint } from "./endpoints/userinfo.js";
 import { registerEndpoint } from "./endpoints/register.js";
 import { invalidRequest } from "@sts/errors";
-import { JWKS_EDGE_CACHE_SECONDS, JWKS_MAX_AGE_SECONDS } from "@sts/keys";
+import { JWKS_EDGE_CACHE_SECONDS, JWKS_EDGE_STALE_SECONDS, JWKS_MAX_AGE_SECONDS } from "@sts/keys";
 import { answerProbe } from "@sts/runtime";
 import type { GatewayContext } from "./endpoints/context.js";
 import { ClientGone, checkFormType, parseForm, readBody } from "./form.js";
@@ -183,11 +183,15 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
   const keySet = new KeySetCache(
     async () => (await callUnary<object, { jwks_json: string }>(options.token, "GetJwks", {}, { deadlineMs: ctx.deadlineMs })).jwks_json,
     JWKS_EDGE_CACHE_SECONDS * 1000,
+    JWKS_EDGE_STALE_SECONDS * 1000,
   );
 
   async function jwks(res: ServerResponse): Promise<void> {
-    const body = await keySet.current();
-    res.writeHead(200, { "content-type": "application/jwk-set+json", "cache-control": `public, max-age=${JWKS_MAX_AGE_SECONDS}`, ...ANY_ORIGIN });
+    const { body, stale } = await keySet.currentOrStale();
+    // A stale copy (the issuer not answering) is kept by verifiers only as long as this gateway's own reuse: they come
+    // back soon for the current one.
+    const maxAge = stale ? JWKS_EDGE_CACHE_SECONDS : JWKS_MAX_AGE_SECONDS;
+    res.writeHead(200, { "content-type": "application/jwk-set+json", "cache-control": `public, max-age=${maxAge}`, ...ANY_ORIGIN });
     res.end(body);
   }
 

@@ -11,7 +11,15 @@ import { kvJtiRecorder } from "./assertion-replay.js";
 import type { JtiNamespace } from "./assertion-replay.js";
 import { RefreshTokens } from "./refresh-tokens.js";
 import { recordSubjectRevocation } from "./subject-revocation.js";
-import { JWKS_EDGE_CACHE_SECONDS, JWKS_VERIFIER_CACHE_SECONDS, PublicKeyRing, SigningKeyRing, parseStoredKey, prepublishLeadSeconds } from "@sts/keys";
+import {
+  JWKS_EDGE_CACHE_SECONDS,
+  JWKS_EDGE_STALE_SECONDS,
+  JWKS_VERIFIER_CACHE_SECONDS,
+  PublicKeyRing,
+  SigningKeyRing,
+  parseStoredKey,
+  prepublishLeadSeconds,
+} from "@sts/keys";
 import { BUCKETS, EventPublisher, KvCache, dropHistory, openBucket } from "@sts/nats";
 import { RevocationCache, RevocationList, StalenessGuard } from "@sts/revocation";
 import { openGrpcCredentials, receiveBytesFor, startGrpcServer } from "@sts/grpc";
@@ -258,9 +266,10 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
     revocations,
     events,
     // A token the key signed (or a lagging replica signed with it a moment after) is presented at most this long after,
-    // and no verifier holds the key in a cached JWKS longer than the gateway's reuse plus its own cache time: past
-    // both, the kid record is needed no more.
-    coversSeconds: Math.max(lifecycle.maxTokenLifetime, JWKS_EDGE_CACHE_SECONDS + JWKS_VERIFIER_CACHE_SECONDS) + lifecycle.clockTolerance,
+    // and no verifier holds the key in a cached JWKS longer than the gateway's reuse (and its stale copy while the
+    // issuer does not answer) plus its own cache time: past both, the kid record is needed no more.
+    coversSeconds:
+      Math.max(lifecycle.maxTokenLifetime, JWKS_EDGE_CACHE_SECONDS + JWKS_EDGE_STALE_SECONDS + JWKS_VERIFIER_CACHE_SECONDS) + lifecycle.clockTolerance,
     now,
     scopes: { read: config.issuer_admin.read_keys_scope, manage: config.issuer_admin.manage_keys_scope },
     authenticate: authenticateOperator,
