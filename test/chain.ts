@@ -83,6 +83,19 @@ export const A_TO_B_QUESTION = {
   caller_in_audience: true,
 };
 
+/** svc-a asking to exchange alice's token (issued to `app` for svc-a) for `audience` with `scopes`. */
+export function svcAQuestion(audience: string, scopes: string[]): Record<string, unknown> {
+  return {
+    client_id: "svc-a",
+    audience,
+    requested_scopes: scopes,
+    subject: { sub: "alice", client_id: "app", iss: "https://sts.example", scopes, audience: ["svc-a"] },
+    depth: 1,
+    actors: [],
+    caller_in_audience: true,
+  };
+}
+
 /** A policy replica's Decide on A_TO_B_QUESTION: "allow", "deny", or "refused: <the OAuth error>". */
 export async function decisionOf(policy: object): Promise<string> {
   const r = await call<Decision__Output>(policy, "Decide", A_TO_B_QUESTION);

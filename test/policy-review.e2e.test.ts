@@ -10,7 +10,7 @@ import { status } from "@grpc/grpc-js";
 import type { Decision__Output } from "@sts/proto";
 import { clientCredentialsToken, startStack } from "./harness.js";
 import type { Stack } from "./harness.js";
-import { SECRET, bearer, call, clients } from "./chain.js";
+import { SECRET, bearer, call, clients, svcAQuestion } from "./chain.js";
 
 const config = {
   tokens: { clock_tolerance: 0 },
@@ -34,19 +34,8 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-/** svc-a asking for `scopes` at `audience`, with a subject token issued to it. */
-const question = (audience: string, scopes: string[]) => ({
-  client_id: "svc-a",
-  audience,
-  requested_scopes: scopes,
-  subject: { sub: "alice", client_id: "app", iss: "https://sts.example", scopes, audience: ["svc-a"] },
-  depth: 1,
-  actors: [],
-  caller_in_audience: true,
-});
-
 async function decide(audience: string, scopes: string[], policy = grpc.policy): Promise<Decision__Output> {
-  const r = await call<Decision__Output>(policy, "Decide", question(audience, scopes));
+  const r = await call<Decision__Output>(policy, "Decide", svcAQuestion(audience, scopes));
   if (!r.ok) throw new Error(`Decide failed: ${r.failure.description}`);
   return r.value;
 }
@@ -88,7 +77,12 @@ describe("policy texts cedar-wasm cannot take", () => {
   it("a read-only operator's what-if with a deeply nested policy is invalid_request, and every later decision still works", async () => {
     expect(await decide("svc-b", ["read:/data/x", "b"])).toMatchObject({ allow: true, allowed_scopes: ["read:/data/x", "b"], errors: [] });
     const reader = await clientCredentialsToken(stack, "ops-reader", SECRET, { audience: "sts-policy", scope: "policy:read" });
-    const whatIf = await call(grpc.policy, "Validate", { request: question("svc-b", ["b"]), candidate: { id: "deep", text: deepPolicy(300) } }, bearer(reader));
+    const whatIf = await call(
+      grpc.policy,
+      "Validate",
+      { request: svcAQuestion("svc-b", ["b"]), candidate: { id: "deep", text: deepPolicy(300) } },
+      bearer(reader),
+    );
     expect(whatIf.ok ? "answered" : [whatIf.failure.grpcCode, whatIf.failure.error]).toEqual([status.INVALID_ARGUMENT, "invalid_request"]);
 
     const writer = await clientCredentialsToken(stack, "ops-writer", SECRET, { audience: "sts-policy", scope: "policy:write" });

@@ -384,6 +384,38 @@ describe("PolicyEngine", () => {
     expect(() => new PolicyEngine([permitAll("x", '@max_depth("many")\n')])).toThrow(TypeError);
   });
 
+  it("whatIf answers as the whole changed set does, whatever the principal and resource scopes of its policies", () => {
+    const scoped = new PolicyEngine([
+      ...chain,
+      {
+        id: "any-to-b",
+        text: '@any_presenter("true")\n@max_depth("3")\npermit (principal, action == Action::"exchange", resource == Audience::"B") when { context.depth > 1 };',
+      },
+      { id: "a-in", text: '@default_scope("d")\npermit (principal in Client::"A", action, resource in Audience::"C");' },
+      { id: "is-client", text: 'forbid (principal is Client in Client::"B", action, resource is Audience) when { context.depth > 2 };' },
+      { id: "is-other", text: 'forbid (principal is Client in Audience::"B", action, resource);' },
+      { id: "erroring", text: 'forbid (principal, action, resource == Audience::"C") when { context.depth * 9223372036854775807 > 0 };' },
+      { id: "scope-d", text: 'permit (principal, action == Action::"request_scope", resource) when { context.scope == "d" };' },
+    ]);
+    const candidates = [
+      undefined,
+      { id: "a-in", text: 'forbid (principal == Client::"A", action, resource == Audience::"B") when { context.depth > 1 };' },
+      { id: "new", text: 'permit (principal is Client, action, resource == Audience::"C") when { context.caller_in_audience };' },
+    ];
+    const questions = ["A", "B", "Z"].flatMap((clientId) =>
+      ["B", "C", "Y"].flatMap((audience) => [1, 2, 3].map((depth) => input({ clientId, audience, depth, callerInAudience: depth !== 3 }))),
+    );
+    for (const candidate of candidates) {
+      for (const without of [undefined, "hop/A/B/exchange", "erroring"]) {
+        let whole = candidate ? scoped.withCandidate(candidate) : scoped;
+        if (without) whole = whole.without(without);
+        for (const q of questions) {
+          expect(scoped.whatIf(q, { candidate, without }), JSON.stringify({ candidate: candidate?.id, without, q })).toEqual(whole.decide(q));
+        }
+      }
+    }
+  });
+
   it("decides by the stored id even when @id says otherwise", () => {
     const e = new PolicyEngine([permitAll("stored", '@id("annotated")\n')]);
     expect(e.decide(input()).policyIds).toEqual(["stored"]);

@@ -159,6 +159,12 @@ export interface PolicyEngineOptions {
 let clock = 0;
 let engineSerial = 0;
 
+/** The entities a policy's principal or resource scope can match: of one type, or one entity; a field left out, any. */
+interface EntityScope {
+  type?: string;
+  id?: string;
+}
+
 /** What one policy contributes beyond its text. */
 interface PolicyMeta {
   effect: "permit" | "forbid";
@@ -166,6 +172,34 @@ interface PolicyMeta {
   maxDepth: number;
   anyPresenter: boolean;
   narrowTo: string[];
+  principal: EntityScope;
+  resource: EntityScope;
+}
+
+/** An entity reference of Cedar's JSON policy format (`{type, id}`), or undefined. */
+function entityOf(raw: unknown): { type: string; id: string } | undefined {
+  const e = raw as { type?: unknown; id?: unknown } | null | undefined;
+  return typeof e?.type === "string" && typeof e.id === "string" ? { type: e.type, id: e.id } : undefined;
+}
+
+/**
+ * What a principal or resource scope (Cedar's JSON policy format) can match. Decisions pass no entities, so an entity
+ * has no ancestors and `in E` matches E alone, as `== E` does. Any shape not read here matches everything: a policy
+ * kept that cannot apply changes no decision, one left out that can would.
+ */
+function entityScopeOf(raw: unknown): EntityScope {
+  const c = raw as { op?: unknown; entity?: unknown; entity_type?: unknown; in?: { entity?: unknown } } | null | undefined;
+  if (c?.op === "==" || c?.op === "in") return entityOf(c.entity) ?? {};
+  if (c?.op === "is" && typeof c.entity_type === "string") {
+    const within = entityOf(c.in?.entity);
+    return within?.type === c.entity_type ? within : { type: c.entity_type };
+  }
+  return {};
+}
+
+/** Whether an entity is one `scope` can match. */
+function admits(scope: EntityScope, entity: { type: string; id: string }): boolean {
+  return (scope.type === undefined || scope.type === entity.type) && (scope.id === undefined || scope.id === entity.id);
 }
 
 /** Line and column (1-based, column in Unicode characters) of a UTF-8 byte offset. */
@@ -254,6 +288,8 @@ function metaOf(policy: PolicyText): PolicyMeta {
     maxDepth: depth === undefined ? 0 : Number(depth),
     anyPresenter: annotations[ANNOTATIONS.ANY_PRESENTER] === "true",
     narrowTo: parseScopeList(annotations[ANNOTATIONS.NARROW_TO] ?? "") ?? [],
+    principal: entityScopeOf(r.json.principal),
+    resource: entityScopeOf(r.json.resource),
   };
 }
 
@@ -326,6 +362,11 @@ interface Outcome {
 
 function deny(policyIds: string[], reason: string, errors: string[]): Decision {
   return { allow: false, policyIds, allowedScopes: [], defaultScopes: [], maxDepth: 0, reason, errors };
+}
+
+/** The answer to a malformed request (see {@link malformed}): denied before Cedar sees it. */
+function malformedDeny(problem: string): Decision {
+  return deny([], `malformed decision request: ${problem}`, [problem]);
 }
 
 /** An immutable, pre-parsed policy set that answers exchange questions. */
@@ -417,6 +458,33 @@ export class PolicyEngine {
     }
   }
 
+  /**
+   * Decides `input` as this set would with `change` made (a what-if: one policy added or replaced, one left out); this
+   * engine, and the slot it decides from, are untouched. Only the policies whose principal and resource scopes can match
+   * the question's are parsed for it: the others are never satisfied and never evaluated, so they change nothing, and
+   * parsing the whole set on every what-if made one read-only operator's Validate hold the event loop (every Decide of
+   * the replica) for seconds per call once the set held a thousand policies.
+   */
+  whatIf(input: DecideInput, change: { candidate?: PolicyText; without?: string }): Decision {
+    const problem = malformed(input);
+    if (problem !== undefined) return malformedDeny(problem);
+    const { candidate, without } = change;
+    const texts = new Map(this.#texts);
+    if (candidate) texts.set(candidate.id, candidate.text);
+    if (without !== undefined) texts.delete(without);
+    const candidateMeta = candidate && metaOf(candidate);
+    const principal = { type: ENTITY_TYPES.CLIENT, id: input.clientId };
+    const resource = { type: ENTITY_TYPES.AUDIENCE, id: input.audience };
+    const applicable = [...texts].filter(([id]) => {
+      const meta = id === candidate?.id ? candidateMeta : this.#meta.get(id);
+      return !meta || (admits(meta.principal, principal) && admits(meta.resource, resource));
+    });
+    return new PolicyEngine(
+      applicable.map(([id, text]) => ({ id, text })),
+      { basis: this, whatIf: true },
+    ).decide(input);
+  }
+
   /** The same set with one policy added or replaced (what-if); this engine, and the slot it decides from, are untouched. */
   withCandidate(policy: PolicyText): PolicyEngine {
     return this.#whatIf((texts) => texts.set(policy.id, policy.text));
@@ -455,7 +523,7 @@ export class PolicyEngine {
   /** Decides one exchange: may the client exchange for the audience, and with which of the requested scopes. */
   decide(input: DecideInput): Decision {
     const problem = malformed(input);
-    if (problem !== undefined) return deny([], `malformed decision request: ${problem}`, [problem]);
+    if (problem !== undefined) return malformedDeny(problem);
 
     const context: Context = {
       subject: {

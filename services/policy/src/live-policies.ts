@@ -31,7 +31,7 @@
  * generation first (services/exchanger/src/decision-cache.ts).
  */
 import { unavailable } from "@sts/errors";
-import { encodeKey } from "@sts/nats";
+import { encodeKey, stalenessNow } from "@sts/nats";
 import type { EventPublisher, KvCache } from "@sts/nats";
 import type { Logger } from "@sts/telemetry";
 import { PolicyEngine } from "./cedar-engine.js";
@@ -75,7 +75,7 @@ export interface LivePolicySetOptions {
   probeIntervalMs?: number;
   /** Reads the bucket's generation as it stands; without it, the generation given at start stays. */
   readGeneration?: () => Promise<BucketGeneration>;
-  /** Milliseconds since the epoch, on the staleness check's clock; default Date.now. */
+  /** Milliseconds on the staleness check's clock (the guard's and the copy's); default stalenessNow of @sts/nats. */
   now?: () => number;
 }
 
@@ -227,7 +227,7 @@ export class LivePolicySet implements LivePolicies {
 
   /** Notes that the set in force no longer is the bucket's: it is decided from for the staleness bound at most. */
   #fellBehind(): void {
-    this.#behindSince ??= (this.#options.now ?? Date.now)();
+    this.#behindSince ??= (this.#options.now ?? stalenessNow)();
   }
 
   /**

@@ -1,4 +1,4 @@
-/** Policy service entry point: config → telemetry, signals and admin server → NATS → seed hops → live engine, records replayed → revocations, JWKS → gRPC. */
+/** Policy service entry point: config → telemetry, signals and admin server → NATS → seed hops, retire dropped ones → live engine, records replayed → revocations, JWKS → gRPC. */
 import { connectStack, runService } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
 import { BUCKETS, DEFAULT_PROBE_INTERVAL_MS, EventPublisher, KvCache, encodeKey, openBucket } from "@sts/nats";
@@ -55,6 +55,12 @@ async function serve({ config, breakGlassToken, now }: PolicySettings, logger: L
       "hop policies of the config file that an operator deleted through the API stay deleted: hand them back to the config file with `stsctl policy reset <id>`, or take the hops out of the config file",
     );
   }
+  // The file is the source of truth for the hops it manages: a permit it no longer declares must not go on allowing.
+  const retired = await store.retireUndeclared(
+    new Set(hopPolicies.map((p) => p.id)),
+    cache.entries().map(([key, e]) => [key, { value: e.value, revision: e.revision }]),
+  );
+  if (retired.length > 0) logger.warn({ policy_ids: retired }, "hop policies the config file no longer declares are retired (deleted)");
 
   const events = new EventPublisher(nats, { source: "sts/policy", logger });
   const generation = await bucketGeneration(kv);

@@ -336,3 +336,57 @@ describe("PolicyStore.seed racing another replica's write", () => {
     expect((await latest(id))[0]).toMatchObject({ source: "config", updated_at: 1, text: `${text}\n// older 3` });
   });
 });
+
+describe("PolicyStore.retireUndeclared", () => {
+  /** What the bucket holds under these ids, by key, as a replica's watched copy gives it to the start. */
+  const copyOf = async (ids: readonly string[]): Promise<Array<[string, KnownVersion]>> => {
+    const out: Array<[string, KnownVersion]> = [];
+    for (const id of ids) {
+      const k = await known(id);
+      if (k) out.push([encodeKey(id), k]);
+    }
+    return out;
+  };
+
+  it("retires a config hop's policy the file no longer declares, never an operator's version, and seeds it again once declared again", async () => {
+    const dropped = { id: "hop/retire/dropped", text, description: "seed" };
+    const emptied = { id: "hop/retire/emptied-scopes", text, description: "seed" };
+    const edited = { id: "hop/retire/edited", text, description: "seed" };
+    const deleted = { id: "hop/retire/deleted", text, description: "seed" };
+    const kept = { id: "hop/retire/kept", text, description: "seed" };
+    const ids = [dropped, emptied, edited, deleted, kept].map((p) => p.id);
+    await store.seed([dropped, emptied, edited, deleted, kept], () => undefined);
+    await store.put({ ...edited, description: "operator's" }, dana);
+    await store.delete(deleted.id, dana, (await latest(deleted.id))[1]);
+
+    // The file now declares only `kept`: the two policies it manages and dropped go; operators' versions stay.
+    const retired = await store.retireUndeclared(new Set([kept.id]), await copyOf(ids));
+    expect(retired.sort()).toEqual([dropped.id, emptied.id]);
+    for (const id of [dropped.id, emptied.id]) {
+      const [now] = await latest(id);
+      expect(now).toEqual({ id, text: "", description: "", source: "config", updated_at: 1_700_000_000, deleted: true });
+      expect(now && inForce(now)).toBe(false);
+    }
+    expect((await latest(edited.id))[0]).toMatchObject({ description: "operator's", source: "api", author: dana });
+    expect((await latest(deleted.id))[0]).toMatchObject({ deleted: true, source: "api", author: dana });
+    expect((await latest(kept.id))[0]).toMatchObject({ source: "config", text });
+    // Nothing more to retire on the next start.
+    expect(await store.retireUndeclared(new Set([kept.id]), await copyOf(ids))).toEqual([]);
+
+    // Declared again, a hop the file dropped comes back; one an operator deleted stays deleted.
+    const before = await known(dropped.id);
+    expect(await store.seed([dropped], () => before)).toEqual({ written: 1, keptDeleted: [] });
+    expect((await latest(dropped.id))[0]).toEqual(configVersion(dropped, 1_700_000_000));
+    const tombstone = await known(deleted.id);
+    expect(await store.seed([deleted], () => tombstone)).toEqual({ written: 0, keptDeleted: [deleted.id] });
+  });
+
+  it("decides again when an operator's Put landed after the copy was read, and leaves that Put alone", async () => {
+    const policy = { id: "hop/retire/raced", text, description: "seed" };
+    await store.seed([policy], () => undefined);
+    const lagging = await copyOf([policy.id]);
+    const put = await store.put({ ...policy, description: "operator's, just now" }, dana);
+    expect(await store.retireUndeclared(new Set(), lagging)).toEqual([]);
+    expect(await latest(policy.id)).toEqual([expect.objectContaining({ description: "operator's, just now", source: "api" }), put]);
+  });
+});

@@ -9,8 +9,10 @@
  *
  * A version is the config file's (config-managed) when its `source` is
  * "config": seeding at start rewrites it whenever the file's hop changed
- * (its `seed_digest` differs). Any other version, a tombstone included, is an
- * operator's, and seeding leaves it alone; Reset is the way back.
+ * (its `seed_digest` differs), and retires it with a config tombstone once the
+ * file no longer declares it. Any other version, an operator's tombstone
+ * included, is an operator's, and seeding leaves it alone; Reset is the way
+ * back.
  */
 import { createHash } from "node:crypto";
 import type { KV, KvEntry } from "@nats-io/kv";
@@ -32,7 +34,7 @@ export interface StoredPolicy {
   updated_at: number;
   /** The operator who wrote this version through Put or Delete (never its credential). */
   author?: CallerIdentity;
-  /** A tombstone: the policy was deleted (by `author`) and is in force nowhere. */
+  /** A tombstone: the policy was deleted (by `author`; with source "config", dropped from the config file) and is in force nowhere. */
   deleted?: true;
   /** "reset": `author` handed this config version back to the config file through Reset. */
   change?: "reset";
@@ -259,9 +261,10 @@ export class PolicyStore {
     let seen = { current: known && storedUnder(encodeKey(declared.id), known.value) ? known.value : undefined, revision: BigInt(known?.revision ?? 0) };
     for (let attempt = 1; ; attempt++) {
       const { current, revision } = seen;
-      if (current && !inForce(current)) return "kept deleted";
+      // An operator's deletion stays; a hop the file once dropped (retireUndeclared) and declares again comes back.
+      if (current && !inForce(current) && current.source !== "config") return "kept deleted";
       const record = configVersion(declared, this.now());
-      if (current && (current.source === "api" || current.seed_digest === record.seed_digest)) return "kept";
+      if (current && inForce(current) && (current.source === "api" || current.seed_digest === record.seed_digest)) return "kept";
       // The copy may lag: an operator's Put or Delete through another replica since it was read must not be
       // overwritten unseen (their answer was OK, their policy.updated stored). So the write is over exactly the
       // version decided on, and on a conflict the decision is made again on what the bucket holds now.
@@ -269,6 +272,36 @@ export class PolicyStore {
       if (attempt === WRITE_ATTEMPTS)
         throw new OAuthError("temporarily_unavailable", `the policy ${declared.id} kept changing while it was seeded; start again`);
       seen = await this.#latest(declared.id);
+    }
+  }
+
+  /**
+   * Retires the config-managed policies the config file no longer declares (a hop taken out of the file, or the scopes
+   * policy of a hop whose scopes were emptied): each is replaced by a tombstone that names no operator and stays
+   * config-managed, so the file declaring the hop again seeds it anew. Left in force, a permit the file dropped would
+   * go on allowing what the operator took out of the file. An operator's version (Put, Delete) is never touched: the
+   * file does not manage it. `stored` is what a replica's watched copy holds, by KV key; each write is over the
+   * revision decided on, deciding again on a conflict. Returns the ids retired.
+   */
+  async retireUndeclared(declared: ReadonlySet<string>, stored: ReadonlyArray<[string, KnownVersion]>): Promise<string[]> {
+    const retired: string[] = [];
+    for (const [key, known] of stored) {
+      const { value } = known;
+      if (!storedUnder(key, value) || declared.has(value.id)) continue;
+      if (await this.#retireOne(value.id, { current: value, revision: BigInt(known.revision) })) retired.push(value.id);
+    }
+    return retired;
+  }
+
+  /** Retires one undeclared policy if it still is config-managed and in force; true when a tombstone was written. */
+  async #retireOne(id: string, seen: { current: StoredPolicy | undefined; revision: bigint }): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      const { current, revision } = seen;
+      if (!current || !inForce(current) || current.source !== "config" || revision === 0n) return false;
+      const tombstone: StoredPolicy = { id, text: "", description: "", source: "config", updated_at: this.now(), deleted: true };
+      if ((await this.#writeOver(tombstone, revision)) !== undefined) return true;
+      if (attempt === WRITE_ATTEMPTS) throw new OAuthError("temporarily_unavailable", `the policy ${id} kept changing while it was retired; start again`);
+      seen = await this.#latest(id);
     }
   }
 }

@@ -131,20 +131,23 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceHandlers {
         await operators.read(ctx.metadata);
         if (!req.request) throw invalidRequest("request is required");
         const input = toDecideInput(req.request);
-        if (req.candidate?.text) {
-          checkPolicyId(req.candidate.id);
-          checkPolicyText(req.candidate.text, req.candidate.id);
+        // A candidate sent is evaluated or refused, as Put would take or refuse it: one with an empty text was skipped,
+        // and the set in force answered as though the candidate had been weighed.
+        const candidate = req.candidate ? { id: req.candidate.id, text: req.candidate.text } : undefined;
+        if (candidate) {
+          checkPolicyId(candidate.id);
+          checkPolicyText(candidate.text, candidate.id);
         }
         // As Decide: an operator asking "what would happen" must not be told from a set that may be out of date.
         const set = live.inForce();
-        let engine = req.candidate?.text ? set.engine.withCandidate({ id: req.candidate.id, text: req.candidate.text }) : set.engine;
-        if (req.without) {
-          checkPolicyId(req.without);
-          if (req.candidate?.text && req.candidate.id === req.without) throw invalidRequest("candidate and without name the same policy");
-          if (!set.engine.holdsId(req.without)) throw noSuchPolicy();
-          engine = engine.without(req.without);
+        const without = req.without || undefined;
+        if (without !== undefined) {
+          checkPolicyId(without);
+          if (candidate?.id === without) throw invalidRequest("candidate and without name the same policy");
+          if (!set.engine.holdsId(without)) throw noSuchPolicy();
         }
-        return toWire(engine.decide(input), set);
+        const decision = candidate || without !== undefined ? set.engine.whatIf(input, { candidate, without }) : set.engine.decide(input);
+        return toWire(decision, set);
       },
       { name: "Validate", logger },
     ),
