@@ -76,6 +76,7 @@ export class KvCache<T> {
   readonly #o: KvCacheOptions<T>;
   readonly #map = new Map<string, { value: T; revision: number; created: Date }>();
   readonly #listeners: Array<(key: string, value: T | undefined, revision: number, created: Date) => void> = [];
+  readonly #loadListeners: Array<() => void> = [];
   #ready: Promise<void>;
   #markReady: () => void = () => undefined;
   #stopped = false;
@@ -160,8 +161,24 @@ export class KvCache<T> {
         this.#map.delete(key);
         this.#emit(key, undefined, entry.revision, entry.created);
       }
+      for (const l of this.#loadListeners) l();
     }
     this.#markReady();
+  }
+
+  /**
+   * Whether a watch is reading the bucket again from the start (at a reconnect, or a bucket made anew): until it has,
+   * the copy holds some keys at their new values and the rest at the old ones, a state the bucket never was in. A
+   * reader that must see the bucket as one state (a policy set: a broadened permit applied before the forbid written
+   * after it) waits for {@link onLoaded}.
+   */
+  get reloading(): boolean {
+    return this.#seen !== undefined;
+  }
+
+  /** Calls `cb` each time a watch has read the whole bucket (the copy is one state of the bucket again). */
+  onLoaded(cb: () => void): void {
+    this.#loadListeners.push(cb);
   }
 
   /** Compares the copy with the bucket's stream: reads a bucket made anew from the start; confirms a copy that is current. */

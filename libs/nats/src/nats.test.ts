@@ -192,8 +192,12 @@ describe("with a real nats-server", () => {
     const cache = new KvCache(kv, { parse: (v) => v as { n: number }, invalid: "forget", probeIntervalMs: 100 });
     const said: Array<[string, number | undefined]> = [];
     cache.onChange((key, value) => said.push([key, value?.n]));
+    // Each whole read of the bucket is said once it is done, and the copy no longer says it is reading then.
+    const loads: boolean[] = [];
+    cache.onLoaded(() => loads.push(cache.reloading));
     await cache.ready();
     expect(cache.size).toBe(20);
+    expect([loads, cache.reloading]).toEqual([[false], false]);
     const loadedAt = cache.confirmedAt ?? 0;
     expect(loadedAt).toBeGreaterThan(0);
     // An idle copy is confirmed current at each probe.
@@ -205,6 +209,7 @@ describe("with a real nats-server", () => {
     await remade.put("new-1", JSON.stringify({ n: 100 }));
     await remade.put("old-3", JSON.stringify({ n: 103 }));
     await waitFor(() => cache.get("new-1")?.n === 100 && cache.size === 2, { timeoutMs: 10_000 });
+    expect(loads).toEqual([false, false]);
     expect(cache.get("old-3")?.n).toBe(103);
     expect(cache.get("old-4")).toBeUndefined();
     // Listeners heard the dropped keys as deletes.

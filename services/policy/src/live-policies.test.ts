@@ -143,6 +143,33 @@ describe("policy.updated announcements", () => {
   });
 });
 
+describe("a copy reading the bucket again from the start (a reconnect)", () => {
+  it("keeps the set in force until the read is done: never a broadened permit without the forbid written after it", async () => {
+    const b = policyBucket([policy]);
+    const live = new LivePolicySet(b.cache, undefined, logger, { generation: "g" });
+    const aToC: DecideInput = {
+      clientId: "A",
+      audience: "C",
+      requestedScopes: [],
+      subject: { sub: "u", clientId: "A", iss: "https://sts.test", scopes: [], audience: ["A"] },
+      depth: 1,
+      actors: [],
+      callerInAudience: true,
+    };
+    const decision = (): string => (live.inForce().engine.decide(aToC).allow ? "allow" : "deny");
+    // While NATS was away an operator widened the permit to C, then forbade C: the read delivers them in that order.
+    b.reloading(true);
+    b.write({ ...policy, text: 'permit (principal == Client::"A", action == Action::"exchange", resource);' });
+    for (let turn = 0; turn < 5; turn++) await new Promise((r) => setImmediate(r));
+    expect([decision(), live.revision()]).toEqual(["deny", 1n]);
+    b.write({ ...policy, id: "no-c", text: 'forbid (principal, action, resource == Audience::"C");' });
+    b.reloading(false);
+    await waitFor(() => live.revision() === 3n, { timeoutMs: 2000, message: "the set was not rebuilt once the read was done" });
+    expect(decision()).toBe("deny");
+    expect(live.engine().ids()).toEqual(["a-to-b", "no-c"]);
+  });
+});
+
 describe("stored policies written to the bucket around the service (real nats-server)", () => {
   let server: NatsServerHandle;
   let nats: NatsHandle;
@@ -322,6 +349,8 @@ describe("a policies bucket made anew", () => {
       entry: (key: string) => entries.get(key),
       revision,
       onChange: () => undefined,
+      onLoaded: () => undefined,
+      reloading: false,
     } as unknown as KvCache<StoredPolicy>;
     return { cache };
   }

@@ -140,13 +140,17 @@ export class LivePolicySet implements LivePolicies {
       this.#changes.push({ key, value, revision: BigInt(revision), created });
       this.#schedule();
     });
+    cache.onLoaded(() => this.#schedule());
   }
 
   #schedule(): void {
-    // A burst of changes (seeding, a watch replay) gives one rebuild.
+    // A burst of changes (seeding, a watch replay) gives one rebuild. None while the copy reads the bucket again from
+    // the start (a reconnect): it then holds some keys at their new versions and others at their old ones, a set that
+    // never was (a broadened permit in force without the forbid written after it); the set in force stays until the
+    // read is done. Stalled there, the copy is not confirmed, and the staleness bound ends the decisions.
     this.#pending ??= setImmediate(() => {
       this.#pending = undefined;
-      this.#rebuild();
+      if (!this.cache.reloading) this.#rebuild();
     });
   }
 

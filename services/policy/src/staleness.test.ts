@@ -58,6 +58,8 @@ function copy(): KvCache<StoredPolicy> {
     entry: (key: string) => (key === encodeKey(permit.id) ? entry : undefined),
     revision: 1,
     onChange: () => undefined,
+    onLoaded: () => undefined,
+    reloading: false,
     get confirmedAt() {
       return confirmedAt;
     },
