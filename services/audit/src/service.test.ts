@@ -525,11 +525,15 @@ describe("bounds on the walks and streams one caller can start", () => {
     }
   });
 
-  it("walks the chain once for Verify calls that arrive while a walk is under way, and again for one after it", async () => {
+  it("has the Verify calls asked during a walk wait for it, then share one walk of their own; one asked after walks again", async () => {
     let walks = 0;
     /** Lets the walk under way go on; set while one is held. */
     const gate: { release?: () => void } = {};
-    const releaseWalk = (): void => gate.release?.();
+    const releaseWalk = (): void => {
+      const release = gate.release;
+      delete gate.release;
+      release?.();
+    };
     class HeldStore extends CountingStore {
       override async verify(): ReturnType<AuditStore["verify"]> {
         walks++;
@@ -541,24 +545,33 @@ describe("bounds on the walks and streams one caller can start", () => {
     store.append([issued(1, { jti: "v1" })]);
     const recorded: string[] = [];
     const api = await serve(store, byName(recorded));
+    const settled: string[] = [];
     const verify = (who: string): Promise<{ ok: boolean; checked: string }> =>
-      new Promise((resolve, reject) => api.client.Verify({}, as(who), (err, v) => (err ? reject(err) : resolve(v as { ok: boolean; checked: string }))));
+      new Promise((resolve, reject) =>
+        api.client.Verify({}, as(who), (err, v) => {
+          settled.push(who);
+          return err ? reject(err) : resolve(v as { ok: boolean; checked: string });
+        }),
+      );
     try {
-      const answers = [verify("alice"), verify("bob"), verify("alice")];
-      await waitFor(() => recorded.length === 3 && gate.release !== undefined, { message: "the Verify calls never reached the walk" });
+      const first = verify("alice");
+      await waitFor(() => gate.release !== undefined, { message: "the first Verify never walked" });
+      const during = [verify("bob"), verify("carol")];
+      await waitFor(() => recorded.length === 3, { message: "the Verify calls asked during the walk were not recorded" });
       expect(walks).toBe(1);
       releaseWalk();
-      expect((await Promise.all(answers)).map((a) => [a.ok, a.checked])).toEqual([
-        [true, "1"],
-        [true, "1"],
-        [true, "1"],
-      ]);
-      delete gate.release;
-      const later = verify("carol");
+      expect((await first).ok).toBe(true);
+      // The two asked during the first walk are not answered by it: they share the next one.
+      await waitFor(() => gate.release !== undefined, { message: "the calls asked during the walk never got a walk of their own" });
+      expect([walks, settled]).toEqual([2, ["alice"]]);
+      releaseWalk();
+      expect((await Promise.all(during)).map((a) => a.ok)).toEqual([true, true]);
+      expect(walks).toBe(2);
+      const later = verify("dave");
       await waitFor(() => gate.release !== undefined, { message: "the later Verify never walked" });
       releaseWalk();
       expect((await later).ok).toBe(true);
-      expect(walks).toBe(2);
+      expect(walks).toBe(3);
     } finally {
       await api.close();
     }

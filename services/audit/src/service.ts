@@ -130,9 +130,20 @@ export interface ReadAccess {
  */
 export function auditService(store: AuditStore, logger: Logger, access: ReadAccess): AuditServiceHandlers {
   const tails = new TailSlots();
-  // One walk of the chain at a time: a Verify asked while one is under way gets that walk's answer (its `checked`
-  // says how far it went), rather than a walk of its own over the same millions of records.
+  // One walk of the chain at a time. A Verify asked while one is under way waits for it to end and then shares the next
+  // walk with every other Verify asked meanwhile: the answer covers the chain as it stood after the call was made
+  // (the walk under way began before it, and may have passed rows changed since), at one extra walk per burst.
   let walking: Promise<ChainCheck> | undefined;
+  let next: Promise<ChainCheck> | undefined;
+  const walk = (): Promise<ChainCheck> => {
+    if (!walking) return (walking = store.verify().finally(() => (walking = undefined)));
+    return (next ??= walking
+      .catch(() => undefined)
+      .then(() => {
+        next = undefined;
+        return walk();
+      }));
+  };
   return {
     Query: unary(
       async (req, ctx) => {
@@ -168,7 +179,7 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
     Verify: unary(
       async (_req, ctx) => {
         await access.record("Verify", await access.authenticate(ctx.metadata), ctx.peer, {});
-        const v = await (walking ??= store.verify().finally(() => (walking = undefined)));
+        const v = await walk();
         return { ok: v.ok, checked: String(v.checked), first_bad_sequence: String(v.firstBad), reason: v.reason };
       },
       { name: "Verify", logger },
@@ -224,6 +235,9 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
           if (full) await drained(stream, ctx.signal);
         };
         store.on("appended", onAppend);
+        // A reader that goes away ends the wait for live records at once, so its slot is free for its next Tail.
+        const onAbort = (): void => wake?.();
+        ctx.signal.addEventListener("abort", onAbort);
         try {
           if (after === 0) after = store.size;
           while (!ctx.cancelled) {
@@ -263,6 +277,7 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
           }
         } finally {
           store.off("appended", onAppend);
+          ctx.signal.removeEventListener("abort", onAbort);
           giveBack();
         }
       },
