@@ -127,19 +127,19 @@ describe("KeySetCache.currentOrStale", () => {
       60_000,
       () => now,
     );
-    expect(await cache.currentOrStale()).toEqual({ body: "v1", stale: false });
+    expect(await cache.currentOrStale(1_000)).toEqual({ body: "v1", stale: false });
     down = true;
     now += 5_000 + 60_000;
-    expect(await cache.currentOrStale()).toEqual({ body: "v1", stale: true });
+    expect(await cache.currentOrStale(1_000)).toEqual({ body: "v1", stale: true });
     now += 1;
-    await expect(cache.currentOrStale()).rejects.toThrow("issuer down");
+    await expect(cache.currentOrStale(1_000)).rejects.toThrow("issuer down");
     down = false;
-    expect(await cache.currentOrStale()).toEqual({ body: "v1", stale: false });
+    expect(await cache.currentOrStale(1_000)).toEqual({ body: "v1", stale: false });
   });
 
   it("has nothing stale to give before its first fetch, nor with staleMs 0", async () => {
     const failing = () => Promise.reject(new Error("issuer down"));
-    await expect(new KeySetCache(failing, 5_000, 60_000).currentOrStale()).rejects.toThrow("issuer down");
+    await expect(new KeySetCache(failing, 5_000, 60_000).currentOrStale(1_000)).rejects.toThrow("issuer down");
     let calls = 0;
     let now = 1_000;
     const once = new KeySetCache(
@@ -148,8 +148,29 @@ describe("KeySetCache.currentOrStale", () => {
       0,
       () => now,
     );
-    expect(await once.currentOrStale()).toEqual({ body: "v1", stale: false });
+    expect(await once.currentOrStale(1_000)).toEqual({ body: "v1", stale: false });
     now += 5_001;
-    await expect(once.currentOrStale()).rejects.toThrow("issuer down");
+    await expect(once.currentOrStale(1_000)).rejects.toThrow("issuer down");
+  });
+});
+
+describe("KeySetCache.currentOrStale with an issuer that hangs", () => {
+  it("answers the last key set once waitMs passed, and the fetch that goes on is served once it answers", async () => {
+    let now = 1_000;
+    let answer: ((body: string) => void) | undefined;
+    let calls = 0;
+    const cache = new KeySetCache(
+      () => (++calls === 1 ? Promise.resolve("v1") : new Promise<string>((resolve) => (answer = resolve))),
+      5_000,
+      60_000,
+      () => now,
+    );
+    expect(await cache.currentOrStale(20)).toEqual({ body: "v1", stale: false });
+    now += 6_000;
+    expect(await cache.currentOrStale(20)).toEqual({ body: "v1", stale: true });
+    expect(calls).toBe(2);
+    answer?.("v2");
+    await waitFor(async () => (await cache.currentOrStale(20)).body === "v2", { message: "the fetch that went on was never served" });
+    expect(calls).toBe(2);
   });
 });

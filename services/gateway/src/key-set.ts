@@ -25,16 +25,25 @@ export class KeySetCache {
   ) {}
 
   /**
-   * The key set as {@link current} gives it; when that fetch fails, the last one fetched while it is at most staleMs
-   * past its age (`stale`), else the failure. Only a failed fetch is answered so: a slow one is waited for, since a new
-   * key is published only JWKS_EDGE_CACHE_SECONDS ahead of what this copy may lack.
+   * The key set as {@link current} gives it; when that fetch fails, or has not answered within `waitMs` (an issuer that
+   * hangs holds a fetch for its whole deadline, longer than a verifier waits for a JWKS), the last one fetched while it
+   * is at most staleMs past its age (`stale`), else the failure. A fetch left waiting goes on, and its key set is served
+   * from then on.
    */
-  async currentOrStale(): Promise<{ body: string; stale: boolean }> {
+  async currentOrStale(waitMs: number): Promise<{ body: string; stale: boolean }> {
+    const fetching = this.current();
+    const last = this.#body;
+    if (last === undefined || this.now() > this.#until + this.staleMs) return { body: await fetching, stale: false };
+    // Answered from the copy below if need be: the fetch goes on, and a failure of it is no one's to catch then.
+    fetching.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
     try {
-      return { body: await this.current(), stale: false };
-    } catch (err) {
-      if (this.#body === undefined || this.now() > this.#until + this.staleMs) throw err;
-      return { body: this.#body, stale: true };
+      const body = await Promise.race([fetching, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), waitMs)))]);
+      return body === undefined ? { body: last, stale: true } : { body, stale: false };
+    } catch {
+      return { body: last, stale: true };
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -84,6 +84,11 @@ const POSTS: Record<string, FormHandler> = {
 const tracer = trace.getTracer("@sts/gateway");
 
 const JWKS = "/oauth2/jwks";
+/**
+ * How long a JWKS request waits for the issuer before it is answered from the last key set (when one is recent enough):
+ * less than verifiers wait for a JWKS (jose: 5 s), or an issuer that hangs would hold them past their own timeout.
+ */
+const JWKS_STALE_AFTER_MS = 1_000;
 /** The paths answering GET (and HEAD) besides the metadata's, which depend on the issuer identifier. */
 const GETS = [JWKS, "/healthz", "/readyz"];
 
@@ -187,7 +192,7 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
   );
 
   async function jwks(res: ServerResponse): Promise<void> {
-    const { body, stale } = await keySet.currentOrStale();
+    const { body, stale } = await keySet.currentOrStale(JWKS_STALE_AFTER_MS);
     // A stale copy (the issuer not answering) is kept by verifiers only as long as this gateway's own reuse: they come
     // back soon for the current one.
     const maxAge = stale ? JWKS_EDGE_CACHE_SECONDS : JWKS_MAX_AGE_SECONDS;
