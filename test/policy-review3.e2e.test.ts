@@ -5,6 +5,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitFor } from "@sts/testkit";
 import { status } from "@grpc/grpc-js";
 import { parse, stringify } from "yaml";
 import type { Decision__Output, ListResponse__Output } from "@sts/proto";
@@ -65,7 +66,7 @@ async function withHops(hops: Array<Record<string, unknown>>, body: () => Promis
 }
 
 describe("a hop taken out of the config file", () => {
-  it("is no longer permitted after the next start, nor are the scopes of a hop whose scopes were emptied; an operator's version stays; declared again, it is back", async () => {
+  it("is no longer permitted after the next start, nor are the scopes of a hop whose scopes were emptied; an operator's version stays; declared again by an older file, it stays retired until reset", async () => {
     expect(await decided("svc-b", ["b"])).toBe("allow [b]");
     expect(await decided("svc-c", ["b", "read:/data/x"])).toBe("allow [b read:/data/x]");
     // An operator takes over svc-d's exchange permit: the config file no longer manages it.
@@ -87,10 +88,15 @@ describe("a hop taken out of the config file", () => {
       expect(await listed()).toEqual(["hop/svc-a/svc-c/exchange", "hop/svc-a/svc-d/exchange"]);
     });
 
-    // The file as it was: the hops it declares again are seeded again.
-    expect(await decided("svc-b", ["b"])).toBe("allow [b]");
-    expect(await decided("svc-c", ["b", "read:/data/x"])).toBe("allow [b read:/data/x]");
-    expect(await decided("svc-d", ["b"])).toBe("allow [b]");
+    // The file as it was (a replica started on the older file): what the newer file retired stays retired, on every
+    // replica, until an operator hands it back.
+    expect(await decided("svc-b", ["b"])).toBe("deny");
+    expect(await decided("svc-c", ["b", "read:/data/x"])).toBe("allow []");
+    for (const id of ["hop/svc-a/svc-b/exchange", "hop/svc-a/svc-b/scopes"]) {
+      const reset = await call(grpc.policy, "Reset", { id }, bearer(stack.secrets.policyAdmin));
+      expect([id, reset.ok ? "reset" : reset.failure.description]).toEqual([id, "reset"]);
+    }
+    await waitFor(async () => (await decided("svc-b", ["b"])) === "allow [b]", { timeoutMs: 10_000, message: "the reset hop never came back" });
   }, 90_000);
 });
 

@@ -273,12 +273,27 @@ export class KvCache<T> {
 
   /**
    * Resolves true once this copy has applied the bucket's write at `revision` (what a put, create or update answered)
-   * or a later one, false if the copy is stopped first: a writer that waits for it reads its own write from the copy.
+   * or a later one, false if the copy is stopped or `signal` aborts first (the waiter is then let go, not kept until
+   * the revision comes): a writer that waits for it reads its own write from the copy.
    */
-  reached(revision: number): Promise<boolean> {
+  reached(revision: number, signal?: AbortSignal): Promise<boolean> {
     if (this.#revision >= revision) return Promise.resolve(true);
-    if (this.#stopped) return Promise.resolve(false);
-    return new Promise((done) => this.#waiters.add({ revision, done }));
+    if (this.#stopped || signal?.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const onAbort = (): void => {
+        this.#waiters.delete(waiter);
+        resolve(false);
+      };
+      const waiter = {
+        revision,
+        done: (reached: boolean): void => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(reached);
+        },
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#waiters.add(waiter);
+    });
   }
 
   /** The value under an (already encoded) key. */

@@ -52,7 +52,7 @@ async function serve({ config, breakGlassToken, now }: PolicySettings, logger: L
   if (seeded.keptDeleted.length > 0) {
     logger.warn(
       { policy_ids: seeded.keptDeleted },
-      "hop policies of the config file that an operator deleted through the API stay deleted: hand them back to the config file with `stsctl policy reset <id>`, or take the hops out of the config file",
+      "hop policies of the config file that are deleted (by an operator through the API, or retired when a config file left them out) stay deleted: hand them back to the config file with `stsctl policy reset <id>`, or take the hops out of the config file",
     );
   }
   // The file is the source of truth for the hops it manages: a permit it no longer declares must not go on allowing.

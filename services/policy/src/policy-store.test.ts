@@ -348,7 +348,7 @@ describe("PolicyStore.retireUndeclared", () => {
     return out;
   };
 
-  it("retires a config hop's policy the file no longer declares, never an operator's version, and seeds it again once declared again", async () => {
+  it("retires a config hop's policy the file no longer declares, never an operator's version, and keeps it retired when a file declares it again", async () => {
     const dropped = { id: "hop/retire/dropped", text, description: "seed" };
     const emptied = { id: "hop/retire/emptied-scopes", text, description: "seed" };
     const edited = { id: "hop/retire/edited", text, description: "seed" };
@@ -373,10 +373,11 @@ describe("PolicyStore.retireUndeclared", () => {
     // Nothing more to retire on the next start.
     expect(await store.retireUndeclared(new Set([kept.id]), await copyOf(ids))).toEqual([]);
 
-    // Declared again, a hop the file dropped comes back; one an operator deleted stays deleted.
+    // Declared again (a replica started on an older file), a hop the file dropped stays retired, as one an operator
+    // deleted stays deleted: Reset hands either back.
     const before = await known(dropped.id);
-    expect(await store.seed([dropped], () => before)).toEqual({ written: 1, keptDeleted: [] });
-    expect((await latest(dropped.id))[0]).toEqual(configVersion(dropped, 1_700_000_000));
+    expect(await store.seed([dropped], () => before)).toEqual({ written: 0, keptDeleted: [dropped.id] });
+    expect((await latest(dropped.id))[0]).toMatchObject({ source: "config", deleted: true });
     const tombstone = await known(deleted.id);
     expect(await store.seed([deleted], () => tombstone)).toEqual({ written: 0, keptDeleted: [deleted.id] });
   });

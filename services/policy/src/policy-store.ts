@@ -10,9 +10,9 @@
  * A version is the config file's (config-managed) when its `source` is
  * "config": seeding at start rewrites it whenever the file's hop changed
  * (its `seed_digest` differs), and retires it with a config tombstone once the
- * file no longer declares it. Any other version, an operator's tombstone
- * included, is an operator's, and seeding leaves it alone; Reset is the way
- * back.
+ * file no longer declares it. Any other version is an operator's, and seeding
+ * leaves it alone; a tombstone, the file's or an operator's, stays too. Reset
+ * is the way back.
  */
 import { createHash } from "node:crypto";
 import type { KV, KvEntry } from "@nats-io/kv";
@@ -261,10 +261,11 @@ export class PolicyStore {
     let seen = { current: known && storedUnder(encodeKey(declared.id), known.value) ? known.value : undefined, revision: BigInt(known?.revision ?? 0) };
     for (let attempt = 1; ; attempt++) {
       const { current, revision } = seen;
-      // An operator's deletion stays; a hop the file once dropped (retireUndeclared) and declares again comes back.
-      if (current && !inForce(current) && current.source !== "config") return "kept deleted";
+      // A deletion stays, an operator's or the file's own (retireUndeclared): a replica started on an older file, which
+      // still declares a hop the newer one dropped, must not put it back in force on every replica. Reset hands it back.
+      if (current && !inForce(current)) return "kept deleted";
       const record = configVersion(declared, this.now());
-      if (current && inForce(current) && (current.source === "api" || current.seed_digest === record.seed_digest)) return "kept";
+      if (current && (current.source === "api" || current.seed_digest === record.seed_digest)) return "kept";
       // The copy may lag: an operator's Put or Delete through another replica since it was read must not be
       // overwritten unseen (their answer was OK, their policy.updated stored). So the write is over exactly the
       // version decided on, and on a conflict the decision is made again on what the bucket holds now.
@@ -277,10 +278,9 @@ export class PolicyStore {
 
   /**
    * Retires the config-managed policies the config file no longer declares (a hop taken out of the file, or the scopes
-   * policy of a hop whose scopes were emptied): each is replaced by a tombstone that names no operator and stays
-   * config-managed, so the file declaring the hop again seeds it anew. Left in force, a permit the file dropped would
+   * policy of a hop whose scopes were emptied): each is replaced by a tombstone that names no operator. Left in force, a permit the file dropped would
    * go on allowing what the operator took out of the file. An operator's version (Put, Delete) is never touched: the
-   * file does not manage it. `stored` is what a replica's watched copy holds, by KV key; each write is over the
+   * file does not manage it. A retired hop stays retired though a file declares it again (Reset hands it back). `stored` is what a replica's watched copy holds, by KV key; each write is over the
    * revision decided on, deciding again on a conflict. Returns the ids retired.
    */
   async retireUndeclared(declared: ReadonlySet<string>, stored: ReadonlyArray<[string, KnownVersion]>): Promise<string[]> {
