@@ -165,6 +165,12 @@ interface EntityScope {
   id?: string;
 }
 
+/** A what-if's change to a set: one policy added or replaced, one left out. */
+export interface WhatIfChange {
+  candidate?: PolicyText;
+  without?: string;
+}
+
 /** What one policy contributes beyond its text. */
 interface PolicyMeta {
   effect: "permit" | "forbid";
@@ -465,42 +471,35 @@ export class PolicyEngine {
    * parsing the whole set on every what-if made one read-only operator's Validate hold the event loop (every Decide of
    * the replica) for seconds per call once the set held a thousand policies.
    */
-  whatIf(input: DecideInput, change: { candidate?: PolicyText; without?: string }): Decision {
+  whatIf(input: DecideInput, change: WhatIfChange): Decision {
     const problem = malformed(input);
     if (problem !== undefined) return malformedDeny(problem);
-    const { candidate, without } = change;
-    const texts = new Map(this.#texts);
-    if (candidate) texts.set(candidate.id, candidate.text);
-    if (without !== undefined) texts.delete(without);
-    const candidateMeta = candidate && metaOf(candidate);
+    const candidateMeta = change.candidate && metaOf(change.candidate);
     const principal = { type: ENTITY_TYPES.CLIENT, id: input.clientId };
     const resource = { type: ENTITY_TYPES.AUDIENCE, id: input.audience };
-    const applicable = [...texts].filter(([id]) => {
-      const meta = id === candidate?.id ? candidateMeta : this.#meta.get(id);
+    return this.#changed(change, (id) => {
+      const meta = id === change.candidate?.id ? candidateMeta : this.#meta.get(id);
       return !meta || (admits(meta.principal, principal) && admits(meta.resource, resource));
-    });
-    return new PolicyEngine(
-      applicable.map(([id, text]) => ({ id, text })),
-      { basis: this, whatIf: true },
-    ).decide(input);
+    }).decide(input);
   }
 
   /** The same set with one policy added or replaced (what-if); this engine, and the slot it decides from, are untouched. */
   withCandidate(policy: PolicyText): PolicyEngine {
-    return this.#whatIf((texts) => texts.set(policy.id, policy.text));
+    return this.#changed({ candidate: policy });
   }
 
   /** The same set without the policy `id` (what if it were deleted); this engine, and its slot, are untouched. */
   without(id: string): PolicyEngine {
-    return this.#whatIf((texts) => texts.delete(id));
+    return this.#changed({ without: id });
   }
 
-  /** A what-if engine over a copy of this set's texts that `change` edits. */
-  #whatIf(change: (texts: Map<string, string>) => unknown): PolicyEngine {
-    const next = new Map(this.#texts);
-    change(next);
+  /** A what-if engine over this set's texts with `change` made, keeping only the policies `kept` names. */
+  #changed(change: WhatIfChange, kept: (id: string) => boolean = () => true): PolicyEngine {
+    const texts = new Map(this.#texts);
+    if (change.candidate) texts.set(change.candidate.id, change.candidate.text);
+    if (change.without !== undefined) texts.delete(change.without);
     return new PolicyEngine(
-      [...next].map(([id, text]) => ({ id, text })),
+      [...texts].filter(([id]) => kept(id)).map(([id, text]) => ({ id, text })),
       { basis: this, whatIf: true },
     );
   }
