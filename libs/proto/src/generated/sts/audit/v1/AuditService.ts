@@ -60,7 +60,9 @@ export interface AuditServiceClient extends grpc.Client {
    * Tail streams records as they are recorded, with the same filters as Query,
    * starting after `after_sequence` (0: only new records). The caller's
    * credential is checked again every second: the stream ends UNAUTHENTICATED
-   * (invalid_token) once it has expired or been revoked.
+   * (invalid_token) once it has expired or been revoked. An auditor holds at
+   * most 8 open at once (64 in all); one more is UNAVAILABLE
+   * (temporarily_unavailable).
    */
   Tail(argument: _sts_audit_v1_TailRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_sts_audit_v1_Record__Output>;
   Tail(argument: _sts_audit_v1_TailRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_sts_audit_v1_Record__Output>;
@@ -68,7 +70,9 @@ export interface AuditServiceClient extends grpc.Client {
    * Tail streams records as they are recorded, with the same filters as Query,
    * starting after `after_sequence` (0: only new records). The caller's
    * credential is checked again every second: the stream ends UNAUTHENTICATED
-   * (invalid_token) once it has expired or been revoked.
+   * (invalid_token) once it has expired or been revoked. An auditor holds at
+   * most 8 open at once (64 in all); one more is UNAVAILABLE
+   * (temporarily_unavailable).
    */
   tail(argument: _sts_audit_v1_TailRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_sts_audit_v1_Record__Output>;
   tail(argument: _sts_audit_v1_TailRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_sts_audit_v1_Record__Output>;
@@ -78,7 +82,8 @@ export interface AuditServiceClient extends grpc.Client {
    * match. The chain must also end in the record this service last appended:
    * records cut off the end, added after it, or rewritten with recomputed
    * hashes fail too (known while the service runs; after a restart the head is
-   * read from the file).
+   * read from the file). Calls asked while a walk is under way share the next
+   * walk.
    */
   Verify(argument: _sts_audit_v1_VerifyRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_audit_v1_VerifyResponse__Output>): grpc.ClientUnaryCall;
   Verify(argument: _sts_audit_v1_VerifyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_audit_v1_VerifyResponse__Output>): grpc.ClientUnaryCall;
@@ -89,7 +94,8 @@ export interface AuditServiceClient extends grpc.Client {
    * match. The chain must also end in the record this service last appended:
    * records cut off the end, added after it, or rewritten with recomputed
    * hashes fail too (known while the service runs; after a restart the head is
-   * read from the file).
+   * read from the file). Calls asked while a walk is under way share the next
+   * walk.
    */
   verify(argument: _sts_audit_v1_VerifyRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_audit_v1_VerifyResponse__Output>): grpc.ClientUnaryCall;
   verify(argument: _sts_audit_v1_VerifyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_sts_audit_v1_VerifyResponse__Output>): grpc.ClientUnaryCall;
@@ -125,7 +131,9 @@ export interface AuditServiceHandlers extends grpc.UntypedServiceImplementation 
    * Tail streams records as they are recorded, with the same filters as Query,
    * starting after `after_sequence` (0: only new records). The caller's
    * credential is checked again every second: the stream ends UNAUTHENTICATED
-   * (invalid_token) once it has expired or been revoked.
+   * (invalid_token) once it has expired or been revoked. An auditor holds at
+   * most 8 open at once (64 in all); one more is UNAVAILABLE
+   * (temporarily_unavailable).
    */
   Tail: grpc.handleServerStreamingCall<_sts_audit_v1_TailRequest__Output, _sts_audit_v1_Record>;
   
@@ -134,7 +142,8 @@ export interface AuditServiceHandlers extends grpc.UntypedServiceImplementation 
    * match. The chain must also end in the record this service last appended:
    * records cut off the end, added after it, or rewritten with recomputed
    * hashes fail too (known while the service runs; after a restart the head is
-   * read from the file).
+   * read from the file). Calls asked while a walk is under way share the next
+   * walk.
    */
   Verify: grpc.handleUnaryCall<_sts_audit_v1_VerifyRequest__Output, _sts_audit_v1_VerifyResponse>;
   

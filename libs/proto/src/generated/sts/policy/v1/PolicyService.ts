@@ -138,7 +138,8 @@ export interface PolicyServiceClient extends grpc.Client {
   
   /**
    * Reset hands one policy back to the config file, undoing an operator's Put
-   * or Delete of a config hop's policy: when the config file of the answering
+   * or Delete of a config hop's policy, or the retirement of a hop a config
+   * file left out (which a file declaring it again does not undo): when the config file of the answering
    * replica declares a hop policy with this id, the stored policy becomes that
    * file's current version of it, managed by the file again (a later edit of
    * the hop applies at the next start, as for any config hop). Written as Put
@@ -155,7 +156,8 @@ export interface PolicyServiceClient extends grpc.Client {
   Reset(argument: _sts_policy_v1_ResetRequest, callback: grpc.requestCallback<_sts_policy_v1_ResetResponse__Output>): grpc.ClientUnaryCall;
   /**
    * Reset hands one policy back to the config file, undoing an operator's Put
-   * or Delete of a config hop's policy: when the config file of the answering
+   * or Delete of a config hop's policy, or the retirement of a hop a config
+   * file left out (which a file declaring it again does not undo): when the config file of the answering
    * replica declares a hop policy with this id, the stored policy becomes that
    * file's current version of it, managed by the file again (a later edit of
    * the hop applies at the next start, as for any config hop). Written as Put
@@ -174,7 +176,8 @@ export interface PolicyServiceClient extends grpc.Client {
   /**
    * Validate evaluates a request against the active set, or against it with
    * a candidate policy text in place of one policy, or without one policy
-   * (what-if), changing nothing;
+   * (what-if), changing nothing; a candidate Put would refuse (an empty text
+   * included) is invalid_request;
    * temporarily_unavailable as Decide when the replica's copy is out of date.
    */
   Validate(argument: _sts_policy_v1_ValidateRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
@@ -184,7 +187,8 @@ export interface PolicyServiceClient extends grpc.Client {
   /**
    * Validate evaluates a request against the active set, or against it with
    * a candidate policy text in place of one policy, or without one policy
-   * (what-if), changing nothing;
+   * (what-if), changing nothing; a candidate Put would refuse (an empty text
+   * included) is invalid_request;
    * temporarily_unavailable as Decide when the replica's copy is out of date.
    */
   validate(argument: _sts_policy_v1_ValidateRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_policy_v1_Decision__Output>): grpc.ClientUnaryCall;
@@ -249,7 +253,8 @@ export interface PolicyServiceHandlers extends grpc.UntypedServiceImplementation
   
   /**
    * Reset hands one policy back to the config file, undoing an operator's Put
-   * or Delete of a config hop's policy: when the config file of the answering
+   * or Delete of a config hop's policy, or the retirement of a hop a config
+   * file left out (which a file declaring it again does not undo): when the config file of the answering
    * replica declares a hop policy with this id, the stored policy becomes that
    * file's current version of it, managed by the file again (a later edit of
    * the hop applies at the next start, as for any config hop). Written as Put
@@ -265,7 +270,8 @@ export interface PolicyServiceHandlers extends grpc.UntypedServiceImplementation
   /**
    * Validate evaluates a request against the active set, or against it with
    * a candidate policy text in place of one policy, or without one policy
-   * (what-if), changing nothing;
+   * (what-if), changing nothing; a candidate Put would refuse (an empty text
+   * included) is invalid_request;
    * temporarily_unavailable as Decide when the replica's copy is out of date.
    */
   Validate: grpc.handleUnaryCall<_sts_policy_v1_ValidateRequest__Output, _sts_policy_v1_Decision>;
