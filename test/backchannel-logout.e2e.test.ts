@@ -29,6 +29,7 @@ const ALICE = "5b7f0c6e-alice";
 const BOB = "77d1a0f2-bob";
 const DAVE = "0c4e19aa-dave";
 const CAROL = "c3d94e51-carol";
+const ERIN = "e1a2b3c4-erin";
 
 let dir: string;
 let stack: Stack;
@@ -87,8 +88,8 @@ const exchange = (caller: string, subject: string, audience: string, scope: stri
   );
 
 /** A user's chain: the provider's token → edge's exchange for svc-a → svc-a's exchange for svc-b. */
-async function chainOf(provider: IdentityProvider, sub: string): Promise<{ provider: string; atA: string; atB: string }> {
-  const token = await provider.token({ sub });
+async function chainOf(provider: IdentityProvider, sub: string, claims: Record<string, unknown> = {}): Promise<{ provider: string; atA: string; atB: string }> {
+  const token = await provider.token({ sub, ...claims });
   const a = await exchange("edge", token, "svc-a", "a b");
   expect(a.status, JSON.stringify(a.body)).toBe(200);
   const b = await exchange("svc-a", a.body.access_token as string, "svc-b", "b");
@@ -160,6 +161,22 @@ describe("a trusted issuer's back-channel logout", () => {
       client.close();
       await replica.handle.stop();
     }
+  });
+
+  it("signs out as of the logout token's iat: a logout relayed late leaves alone the session the user began since", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    // Erin's session before she signed out, the logout the provider issued then, and the session she began after it.
+    const signedOut = now - 30;
+    const before = await chainOf(idp, ERIN, { iat: now - 60 });
+    const since = await chainOf(idp, ERIN, { iat: now - 10 });
+    const r = await logout(await idp.logoutToken({ sub: ERIN, iat: signedOut }));
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+
+    await waitFor(async () => (await active(before.atB)) === false, { timeoutMs: 10_000, intervalMs: 50, message: "the earlier session is still active" });
+    expect([await active(before.atA), await active(since.atA), await active(since.atB)]).toEqual([false, true, true]);
+    const [record] = await revocationsOf(ERIN);
+    // The clock tolerance (1 s here) on top, as for a logout applied at once.
+    expect(Number(record?.data.revoked_at)).toBe(signedOut + 1);
   });
 
   it.each<[string, () => Promise<string>]>([

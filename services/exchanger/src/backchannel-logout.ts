@@ -238,7 +238,10 @@ export class BackchannelLogouts {
 
   /** Has the issuer revoke the logout's subject; remembers the token as applied. Returns revoked_at. */
   async #apply(logout: Logout): Promise<number> {
-    const { revoked_at } = await this.deps.revokeSubject({ iss: logout.iss, sub: logout.sub, reason: logoutReason(logout) });
+    // Signed out as of the logout token's iat, not of this call: a retry (ours or the provider's) or a late relay
+    // must not also revoke a session the user began since.
+    const request = { iss: logout.iss, sub: logout.sub, reason: logoutReason(logout), signed_out_at: logout.iat };
+    const { revoked_at } = await this.deps.revokeSubject(request);
     const revokedAt = Number(revoked_at);
     this.#applied.remember(logout, revokedAt);
     this.deps.logger.info({ issuer: logout.iss, revoked_at: revokedAt }, "back-channel logout applied");

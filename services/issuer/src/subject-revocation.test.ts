@@ -60,7 +60,7 @@ describe("revokeSubject", () => {
   it("keeps the stored revocation when its event fails (temporarily_unavailable), and a retry stores the event once", async () => {
     // No events stream: every publish fails.
     await nats.jsm.streams.delete(EVENTS_STREAM.name);
-    const request = { iss: IDP, sub: "alice", reason: "compromised" };
+    const request = { iss: IDP, sub: "alice", reason: "compromised", signed_out_at: "0" };
     await expect(revokeSubject(request, new Metadata(), deps)).rejects.toMatchObject({ code: "temporarily_unavailable" });
     // The safe side: the subject is revoked already, for the provider's alice only.
     await seenAt(IDP, "alice", T);
@@ -79,10 +79,12 @@ describe("revokeSubject", () => {
   });
 
   it("never moves a stored revocation back in time (a replica whose clock is behind)", async () => {
-    await expect(revokeSubject({ iss: STS, sub: "bob", reason: "" }, new Metadata(), { ...deps, now: () => T + 30 })).resolves.toEqual({
+    await expect(revokeSubject({ iss: STS, sub: "bob", reason: "", signed_out_at: "0" }, new Metadata(), { ...deps, now: () => T + 30 })).resolves.toEqual({
       revoked_at: String(T + 30),
     });
-    await expect(revokeSubject({ iss: STS, sub: "bob", reason: "" }, new Metadata(), deps)).resolves.toEqual({ revoked_at: String(T + 30) });
+    await expect(revokeSubject({ iss: STS, sub: "bob", reason: "", signed_out_at: "0" }, new Metadata(), deps)).resolves.toEqual({
+      revoked_at: String(T + 30),
+    });
   });
 
   it("never moves it back when two replicas revoke at once: the write is a compare-and-set, read again when it loses", async () => {
@@ -106,7 +108,7 @@ describe("revokeSubject", () => {
         return written;
       },
     };
-    const request = { iss: STS, sub: "chuck", reason: "" };
+    const request = { iss: STS, sub: "chuck", reason: "", signed_out_at: "0" };
     const [ahead, behind] = await Promise.all([
       revokeSubject(request, new Metadata(), { ...deps, revocations: racing, now: () => T + 30 }),
       revokeSubject(request, new Metadata(), { ...deps, revocations: racing }),
@@ -117,36 +119,50 @@ describe("revokeSubject", () => {
   });
 
   it("revokes from the clock tolerance ahead of now, so tokens a fast replica stamped just before are covered", async () => {
-    await expect(revokeSubject({ iss: STS, sub: "dave", reason: "" }, new Metadata(), { ...deps, clockTolerance: 5 })).resolves.toEqual({
+    await expect(revokeSubject({ iss: STS, sub: "dave", reason: "", signed_out_at: "0" }, new Metadata(), { ...deps, clockTolerance: 5 })).resolves.toEqual({
       revoked_at: String(T + 5),
     });
     await seenAt(STS, "dave", T + 5);
   });
 
+  it("revokes as of the sign-out time given (a relayed logout's iat), however late the call, and never ahead of now", async () => {
+    const t = { ...deps, clockTolerance: 5 };
+    await expect(revokeSubject({ iss: IDP, sub: "erin", reason: "", signed_out_at: String(T - 300) }, new Metadata(), t)).resolves.toEqual({
+      revoked_at: String(T - 295),
+    });
+    await seenAt(IDP, "erin", T - 295);
+    // A time ahead of now is taken as now: no revocation reaches sessions not yet begun.
+    await expect(revokeSubject({ iss: IDP, sub: "frank", reason: "", signed_out_at: String(T + 3600) }, new Metadata(), t)).resolves.toEqual({
+      revoked_at: String(T + 5),
+    });
+  });
+
   it("revokes a subject as long as it may be in UTF-8 bytes (multi-byte characters)", async () => {
     const sub = `${"界".repeat(341)}a`;
-    await expect(revokeSubject({ iss: STS, sub, reason: "" }, new Metadata(), deps)).resolves.toEqual({ revoked_at: String(T) });
+    await expect(revokeSubject({ iss: STS, sub, reason: "", signed_out_at: "0" }, new Metadata(), deps)).resolves.toEqual({ revoked_at: String(T) });
     await seenAt(STS, sub, T);
   });
 });
 
 describe("parseRevokeSubject", () => {
   it("takes this stack's or a trusted issuer's subject, and refuses anything else as invalid_request without echoing it", () => {
-    expect(parseRevokeSubject({ iss: STS, sub: "alice", reason: "" }, [STS, IDP])).toEqual({ iss: STS, sub: "alice" });
-    expect(parseRevokeSubject({ iss: IDP, sub: "alice", reason: "why" }, [STS, IDP])).toEqual({ iss: IDP, sub: "alice", reason: "why" });
+    expect(parseRevokeSubject({ iss: STS, sub: "alice", reason: "", signed_out_at: "0" }, [STS, IDP])).toEqual({ iss: STS, sub: "alice" });
+    expect(parseRevokeSubject({ iss: IDP, sub: "alice", reason: "why", signed_out_at: "0" }, [STS, IDP])).toEqual({ iss: IDP, sub: "alice", reason: "why" });
     // 1024 UTF-8 bytes is the most an identifier may take, whatever its characters.
-    expect(parseRevokeSubject({ iss: STS, sub: `${"界".repeat(341)}a`, reason: "" }, [STS, IDP]).sub).toHaveLength(342);
+    expect(parseRevokeSubject({ iss: STS, sub: `${"界".repeat(341)}a`, reason: "", signed_out_at: "0" }, [STS, IDP]).sub).toHaveLength(342);
     for (const bad of [
-      { iss: "", sub: "alice", reason: "" },
-      { iss: "https://elsewhere.test", sub: "alice", reason: "" },
-      { iss: `${STS}/`, sub: "alice", reason: "" },
-      { iss: STS, sub: "", reason: "" },
-      { iss: STS, sub: "a".repeat(1025), reason: "" },
-      { iss: STS, sub: "界".repeat(342), reason: "" },
-      { iss: STS, sub: "alice", reason: "r".repeat(513) },
+      { iss: "", sub: "alice", reason: "", signed_out_at: "0" },
+      { iss: "https://elsewhere.test", sub: "alice", reason: "", signed_out_at: "0" },
+      { iss: `${STS}/`, sub: "alice", reason: "", signed_out_at: "0" },
+      { iss: STS, sub: "", reason: "", signed_out_at: "0" },
+      { iss: STS, sub: "a".repeat(1025), reason: "", signed_out_at: "0" },
+      { iss: STS, sub: "界".repeat(342), reason: "", signed_out_at: "0" },
+      { iss: STS, sub: "alice", reason: "r".repeat(513), signed_out_at: "0" },
       // The reason goes to operators' terminals and the audit trail as one line, read as written.
-      { iss: STS, sub: "alice", reason: "two\nlines" },
-      { iss: STS, sub: "alice", reason: "evil\u202etxt.exe" },
+      { iss: STS, sub: "alice", reason: "two\nlines", signed_out_at: "0" },
+      { iss: STS, sub: "alice", reason: "evil\u202etxt.exe", signed_out_at: "0" },
+      // A sign-out time before the epoch.
+      { iss: IDP, sub: "alice", reason: "", signed_out_at: "-1" },
     ]) {
       expect(() => parseRevokeSubject(bad, [STS, IDP])).toThrow(expect.objectContaining({ code: "invalid_request" }));
     }
@@ -154,11 +170,11 @@ describe("parseRevokeSubject", () => {
 
   it("refuses a sub holding a control character, which no token names and whose event would act on auditors' terminals", () => {
     for (const sub of ["alice\n2024-01-01 subject.revoked bob", "alice\u001b]0;owned\u0007", "alice\u0000", "alice\u009b"]) {
-      expect(() => parseRevokeSubject({ iss: STS, sub, reason: "" }, [STS, IDP])).toThrow(
+      expect(() => parseRevokeSubject({ iss: STS, sub, reason: "", signed_out_at: "0" }, [STS, IDP])).toThrow(
         expect.objectContaining({ code: "invalid_request", description: "sub holds a control character" }),
       );
     }
     // Other Unicode, right-to-left text included, names a subject a trusted issuer may have vouched for.
-    expect(parseRevokeSubject({ iss: IDP, sub: "Zoë 李 עִבְרִית", reason: "" }, [STS, IDP]).sub).toBe("Zoë 李 עִבְרִית");
+    expect(parseRevokeSubject({ iss: IDP, sub: "Zoë 李 עִבְרִית", reason: "", signed_out_at: "0" }, [STS, IDP]).sub).toBe("Zoë 李 עִבְרִית");
   });
 });

@@ -78,6 +78,8 @@ export interface SubjectToRevoke {
   iss: string;
   sub: string;
   reason?: string;
+  /** When the subject signed out (seconds), if not now: a relayed logout's `iat`. */
+  signedOutAt?: number;
 }
 
 /** CloudEvents `data` of `subject.revoked`: who is revoked, since when, by whom; never a token. */
@@ -112,18 +114,37 @@ export function parseRevokeSubject(req: RevokeSubjectRequest__Output, subjectIss
   if (!subjectIssuers.includes(iss)) throw invalidRequest("iss is neither this issuer nor a trusted issuer");
   const sub = identifier(req.sub, "sub", MAX_SUBJECT_BYTES, "bytes");
   const reason = parseReason(req.reason, false);
-  return reason === undefined ? { iss, sub } : { iss, sub, reason };
+  const signedOutAt = parseSignedOutAt(req.signed_out_at);
+  return { iss, sub, ...(reason !== undefined && { reason }), ...(signedOutAt !== undefined && { signedOutAt }) };
+}
+
+/** `signed_out_at` (an int64, decoded as a decimal string): undefined for 0 (now); invalid_request when negative. */
+function parseSignedOutAt(value: string): number | undefined {
+  const at = Number(value);
+  if (!Number.isSafeInteger(at) || at < 0) throw invalidRequest("signed_out_at must be seconds since the epoch, or 0 for now");
+  return at === 0 ? undefined : at;
 }
 
 /**
- * Stores the subject's revocation: at this replica's time plus the clock tolerance, and never earlier than one
- * already stored (another replica's clock a little ahead, or a retry), written with a compare-and-set.
+ * Stores the subject's revocation: at the time the subject signed out (now, or an earlier `signedOutAt`) plus the
+ * clock tolerance, and never earlier than one already stored (another replica's clock a little ahead, or a retry),
+ * written with a compare-and-set. A sign-out time given is kept as given, however late the call: a logout the
+ * provider retries minutes later must not also revoke the session the user began since.
  */
 async function storeRevocation(subject: SubjectToRevoke, by: string, deps: SubjectRevocationDeps): Promise<SubjectRevocationRecord> {
   for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
     const stored = await deps.revocations.storedSubjectRevocation(subject.iss, subject.sub);
-    const revokedAt = Math.max(deps.now() + deps.clockTolerance, stored.revokedAt ?? 0);
-    const record: SubjectRevocationRecord = { ...subject, revoked_at: revokedAt, exp: revokedAt + deps.coversSeconds, by };
+    const now = deps.now();
+    const signedOutAt = Math.min(subject.signedOutAt ?? now, now);
+    const revokedAt = Math.max(signedOutAt + deps.clockTolerance, stored.revokedAt ?? 0);
+    const record: SubjectRevocationRecord = {
+      iss: subject.iss,
+      sub: subject.sub,
+      ...(subject.reason !== undefined && { reason: subject.reason }),
+      revoked_at: revokedAt,
+      exp: revokedAt + deps.coversSeconds,
+      by,
+    };
     if (await deps.revocations.revokeSubject(record, stored.revision)) return record;
   }
   throw unavailable("the subject's revocation kept being written by other calls at the same time; retry");

@@ -1,5 +1,6 @@
 // Original file: proto/sts/token/v1/token.proto
 
+import type { Long } from '@grpc/proto-loader';
 
 /**
  * RevokeSubjectRequest names a subject as the issuer that vouches for it does.
@@ -20,6 +21,15 @@ export interface RevokeSubjectRequest {
    * Why, for the audit trail; optional.
    */
   'reason'?: (string);
+  /**
+   * The moment the subject signed out (seconds since epoch, on the clock of
+   * the issuer that vouches for it): tokens of chains begun at or before it,
+   * plus the clock tolerance, are revoked. 0 means now; a time ahead of now
+   * is taken as now. The exchanger sets it to a logout token's `iat`, so a
+   * logout the provider retries, or relayed late, does not also sign out a
+   * session the user began after signing out.
+   */
+  'signed_out_at'?: (number | string | Long);
 }
 
 /**
@@ -41,4 +51,13 @@ export interface RevokeSubjectRequest__Output {
    * Why, for the audit trail; optional.
    */
   'reason': (string);
+  /**
+   * The moment the subject signed out (seconds since epoch, on the clock of
+   * the issuer that vouches for it): tokens of chains begun at or before it,
+   * plus the clock tolerance, are revoked. 0 means now; a time ahead of now
+   * is taken as now. The exchanger sets it to a logout token's `iat`, so a
+   * logout the provider retries, or relayed late, does not also sign out a
+   * session the user began after signing out.
+   */
+  'signed_out_at': (string);
 }

@@ -124,8 +124,8 @@ export interface TokenServiceClient extends grpc.Client {
   revoke(argument: _sts_token_v1_RevokeRequest, callback: grpc.requestCallback<_sts_token_v1_RevokeResponse__Output>): grpc.ClientUnaryCall;
   
   /**
-   * RevokeSubject revokes every token of one subject issued until now ("sign
-   * this user out everywhere"): its access tokens at every hop of every chain,
+   * RevokeSubject revokes every token of one subject issued until now, or
+   * until the request's signed_out_at ("sign this user out everywhere"): its access tokens at every hop of every chain,
    * and its refresh token families; for a client of this stack, also the
    * tokens issued to it and those made through it as an actor. Chains begun
    * later are not affected; a later hop of a chain begun before it is (judged
@@ -141,8 +141,8 @@ export interface TokenServiceClient extends grpc.Client {
   RevokeSubject(argument: _sts_token_v1_RevokeSubjectRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_sts_token_v1_RevokeSubjectResponse__Output>): grpc.ClientUnaryCall;
   RevokeSubject(argument: _sts_token_v1_RevokeSubjectRequest, callback: grpc.requestCallback<_sts_token_v1_RevokeSubjectResponse__Output>): grpc.ClientUnaryCall;
   /**
-   * RevokeSubject revokes every token of one subject issued until now ("sign
-   * this user out everywhere"): its access tokens at every hop of every chain,
+   * RevokeSubject revokes every token of one subject issued until now, or
+   * until the request's signed_out_at ("sign this user out everywhere"): its access tokens at every hop of every chain,
    * and its refresh token families; for a client of this stack, also the
    * tokens issued to it and those made through it as an actor. Chains begun
    * later are not affected; a later hop of a chain begun before it is (judged
@@ -255,8 +255,8 @@ export interface TokenServiceHandlers extends grpc.UntypedServiceImplementation 
   Revoke: grpc.handleUnaryCall<_sts_token_v1_RevokeRequest__Output, _sts_token_v1_RevokeResponse>;
   
   /**
-   * RevokeSubject revokes every token of one subject issued until now ("sign
-   * this user out everywhere"): its access tokens at every hop of every chain,
+   * RevokeSubject revokes every token of one subject issued until now, or
+   * until the request's signed_out_at ("sign this user out everywhere"): its access tokens at every hop of every chain,
    * and its refresh token families; for a client of this stack, also the
    * tokens issued to it and those made through it as an actor. Chains begun
    * later are not affected; a later hop of a chain begun before it is (judged
