@@ -31,10 +31,12 @@ afterEach(async () => {
 const publisher = (): EventPublisher => new EventPublisher(nats, { source: "test", timeoutMs: 300, retryWindowMs: 600 });
 
 describe("EventPublisher acknowledgements", () => {
-  it("fails closed when a core NATS subscriber, not the events stream, answers the publish", async () => {
+  it("fails closed when a core NATS subscriber, not the events stream, answers the publish, and does not ask again", async () => {
     const reply = new TextEncoder().encode("{}");
+    let asked = 0;
     const sub = other.nc.subscribe("sts.events.>", {
       callback: (_err, msg) => {
+        asked++;
         msg.respond(reply);
       },
     });
@@ -43,6 +45,8 @@ describe("EventPublisher acknowledgements", () => {
       await expect(publisher().publish("token.issued", { jti: "answered-by-a-subscriber" })).rejects.toMatchObject({
         code: "temporarily_unavailable",
       });
+      // The same subscriber would answer every retry the same way: one attempt, not one per backoff step of the window.
+      expect(asked).toBe(1);
     } finally {
       sub.unsubscribe();
     }
@@ -69,8 +73,18 @@ describe("EventPublisher acknowledgements", () => {
   it("stores nothing in another stream that captures the event subjects, and fails closed", async () => {
     // A catch-all stream an operator made while the events stream was gone: the audit service never reads it.
     await nats.jsm.streams.add({ name: "ARCHIVE", subjects: ["sts.>"] });
-    await expect(publisher().publish("token.issued", { jti: "misfiled" })).rejects.toMatchObject({ code: "temporarily_unavailable" });
-    expect((await nats.jsm.streams.info("ARCHIVE")).state.messages).toBe(0);
+    // A bystander sees every attempt (it does not answer): the server would refuse each retry the same way.
+    let attempts = 0;
+    const watch = other.nc.subscribe("sts.events.>", { callback: () => void attempts++ });
+    await other.nc.flush();
+    try {
+      await expect(publisher().publish("token.issued", { jti: "misfiled" })).rejects.toMatchObject({ code: "temporarily_unavailable" });
+      expect((await nats.jsm.streams.info("ARCHIVE")).state.messages).toBe(0);
+      await other.nc.flush();
+      expect(attempts).toBe(1);
+    } finally {
+      watch.unsubscribe();
+    }
   });
 
   it("still takes the events stream's own acknowledgement, and its duplicate of a retried id", async () => {

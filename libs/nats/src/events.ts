@@ -10,6 +10,7 @@ import { context, propagation } from "@opentelemetry/api";
 import type { Context } from "@opentelemetry/api";
 import { headers } from "@nats-io/transport-node";
 import type { MsgHdrs } from "@nats-io/transport-node";
+import { JetStreamApiError } from "@nats-io/jetstream";
 import type { PubAck } from "@nats-io/jetstream";
 import { unavailable } from "@sts/errors";
 import type { NatsHandle, NatsLogger } from "./connection.js";
@@ -126,10 +127,23 @@ export async function ensureEventsStream(handle: NatsHandle, options: EventsStre
 function storedSeq(ack: PubAck): number {
   // Read as the wire may have it (a reply without these fields), not as the type says it is.
   if (ack.stream !== EVENTS_STREAM.name || !Number.isSafeInteger(ack.seq) || ack.seq < 1) {
-    throw new Error(`the reply to an event publish is not an acknowledgement of ${EVENTS_STREAM.name}`);
+    throw new MisroutedEvent(`the reply to an event publish is not an acknowledgement of ${EVENTS_STREAM.name}`);
   }
   return ack.seq;
 }
+
+/** An event publish answered by something other than the events stream: what answered will answer the retry too. */
+class MisroutedEvent extends Error {}
+
+/** JetStream's "expected stream does not match" (JSStreamNotMatchErr): another stream captures the event's subject. */
+const STREAM_NOT_MATCH = 10060;
+
+/**
+ * Whether a failed publish will fail the same way however often it is retried: the subject is answered by a core
+ * subscriber or stored by another stream. Retrying it for the whole window would only hold each caller seconds longer
+ * before the same temporarily_unavailable.
+ */
+const isMisrouted = (err: unknown): boolean => err instanceof MisroutedEvent || (err instanceof JetStreamApiError && err.code === STREAM_NOT_MATCH);
 
 const setter = { set: (h: MsgHdrs, key: string, value: string) => h.set(key, value) };
 
@@ -207,7 +221,7 @@ export class EventPublisher {
         return { id, seq: storedSeq(ack), duplicate: ack.duplicate };
       } catch (err) {
         lastError = err;
-        if (this.#h.nc.isClosed()) break;
+        if (this.#h.nc.isClosed() || isMisrouted(err)) break;
       }
     }
     this.#o.logger?.error({ err: lastError, type, id }, "event not stored");
