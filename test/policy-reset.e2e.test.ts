@@ -309,6 +309,7 @@ describe("the policy.updated event of a reset", () => {
       policy_id: id,
       operation: "put",
       change: "reset",
+      text_sha256: expect.stringMatching(/^[\w-]{43}$/) as unknown,
       credential: "access_token",
       sub: "ops-writer",
       client_id: "ops-writer",

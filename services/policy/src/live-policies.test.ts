@@ -94,6 +94,7 @@ describe("policy.updated announcements", () => {
       policy_ids: ["a-to-b", "b-to-c"],
       policy_id: "b-to-c",
       operation: "put",
+      text_sha256: expect.stringMatching(/^[\w-]{43}$/) as unknown,
       credential: "access_token",
       sub: "alice",
       client_id: "ops-alice",

@@ -12,6 +12,9 @@
  *   seed from the config file is a `put`; a key removed outside the service leaves none);
  * - `change`: `reset` when that change was an operator handing the policy back to the config file (Reset): a `put`
  *   of the config file's version, which follows the file again from then on; absent for any other change;
+ * - `text_sha256`: for a `put`, the SHA-256 (base64url) of the text written: the bucket keeps only the last few
+ *   versions, and the trail must still tell which text a change put in force (a text kept elsewhere can be checked
+ *   against it);
  * - `credential` (`access_token` or `break_glass`), `sub`, `client_id`, `jti`: the operator who made it through Put or
  *   Delete, as the stored version names it; absent for a change that came from the config file. Never a token.
  */
@@ -20,7 +23,7 @@ import { EVENT_TYPES } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
 import type { Credential } from "@sts/mesh";
 import type { Logger } from "@sts/telemetry";
-import { inForce } from "./policy-store.js";
+import { inForce, seedDigest } from "./policy-store.js";
 import type { StoredPolicy } from "./policy-store.js";
 
 /** CloudEvents `data` of `policy.updated`. */
@@ -30,6 +33,7 @@ export interface PolicyUpdated {
   policy_id?: string;
   operation?: "put" | "delete";
   change?: "reset";
+  text_sha256?: string;
   credential?: Credential;
   sub?: string;
   client_id?: string;
@@ -43,6 +47,7 @@ export function policyUpdatedData(revision: bigint, policyIds: Iterable<string>,
   data.policy_id = change.id;
   data.operation = change.deleted ? "delete" : "put";
   if (change.change === "reset") data.change = "reset";
+  if (!change.deleted) data.text_sha256 = seedDigest(change.text);
   return change.author ? { ...data, ...change.author } : data;
 }
 

@@ -39,6 +39,8 @@ const alice: CallerIdentity = { credential: "access_token", sub: "alice", client
 const bob: CallerIdentity = { credential: "access_token", sub: "bob", client_id: "ops-bob", jti: "j-bob" };
 const text = (to: string): string => `permit (principal == Client::"A", action == Action::"exchange", resource == Audience::"${to}");`;
 const logger = createLogger("policy-service-test", { level: "silent" });
+/** A policy text's SHA-256 as policy.updated names it (the exact digest is pinned in policy-updated.test.ts). */
+const SHA256 = expect.stringMatching(/^[\w-]{43}$/) as unknown as string;
 const proto = loadPolicyProto();
 const operators = breakGlassOnly(SECRET);
 
@@ -375,7 +377,7 @@ describe("a replica that starts", () => {
       expect(alices).toEqual({
         id: `policy.updated.${next.generation}.${put}`,
         time: made.get(put.toString()),
-        data: { revision: put.toString(), policy_ids: [...others, "q1", "q2"].sort(), policy_id: "q2", operation: "put", ...alice },
+        data: { revision: put.toString(), policy_ids: [...others, "q1", "q2"].sort(), policy_id: "q2", operation: "put", text_sha256: SHA256, ...alice },
       });
       const bobs = await waitFor(async () => (await recordsOf(deleted)).at(0), { timeoutMs: 5000, message: "bob's deletion was never recorded" });
       expect(bobs).toEqual({
@@ -463,7 +465,7 @@ describe("a replica that starts", () => {
         {
           id: `policy.updated.${generation}.${put}`,
           time: made.get(put.toString()),
-          data: { revision: put.toString(), policy_ids: ["r1", "seeded"], policy_id: "r1", operation: "put", ...alice },
+          data: { revision: put.toString(), policy_ids: ["r1", "seeded"], policy_id: "r1", operation: "put", text_sha256: SHA256, ...alice },
         },
       ]);
       expect(await recordsOf(deleted, nats)).toEqual([
