@@ -29,9 +29,20 @@ try {
   refuse(err?.name === "ConfigError" ? err.message.split("\n") : `cannot load ${configFile}: ${err?.message ?? err}`);
 }
 
-const natsPort = Number(process.env.STS_NATS_PORT ?? 4222);
+/**
+ * The local nats-server's port, STS_NATS_PORT read as the config reads its port overrides: decimal digits, here 1 to
+ * 65535. Number() read "abc" as no port and " " or "0" as port 0: the port checks passed them, and the start failed
+ * later and obscurely (nats-server refusing its -p, or the runner waiting 20 s for port 0, then stopping the stack).
+ */
+function natsPortOf(value) {
+  if (value === undefined || value === "") return 4222;
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : 0;
+  if (port < 1 || port > 65535) refuse("STS_NATS_PORT: expected a port number from 1 to 65535, in decimal digits (the local nats-server's port)");
+  return port;
+}
 // nats.url in the file, or NATS_URL (which overrides it): a NATS server is given, the runner starts none.
 let natsUrl = config.nats.url;
+const natsPort = natsUrl ? undefined : natsPortOf(process.env.STS_NATS_PORT);
 
 /** Every listener the stack would open, with the config field that names it (port 0 picks a free one: not listed). */
 function listeners() {
@@ -125,9 +136,15 @@ function stopAll(code) {
     process.exit(code);
   });
 }
-for (const signal of ["SIGINT", "SIGTERM"]) {
+// SIGHUP is the terminal closing (a window, an ssh session): every process of the job gets it, and nats-server takes
+// it as "reload your config" and keeps running. Left to its default, it ended the runner alone, and nats-server stayed
+// behind holding its port and store (the next npm start found the port in use).
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   process.on(signal, () => (stopping ? killRunning("SIGKILL") : stopAll(0)));
 }
+// With the terminal or the pipe it wrote to gone, a log line has nowhere to go: the write's error (EPIPE, EIO) must not
+// end the runner before the processes it started have stopped.
+for (const stream of [process.stdout, process.stderr]) stream.on("error", () => {});
 
 function start(name, command, args, env = {}) {
   // Stopping (a process died while the others were starting): one started now would outlive the runner.

@@ -44,6 +44,24 @@ describe("lifetimes", () => {
     expect(() => parseConfig(config)).toThrow(refusedWith(`${field}: ${problem}`));
   });
 
+  // nats-server takes a bucket's or stream's max age in nanoseconds as a 64-bit integer (about 292 years), and the
+  // issuer keeps revocations and refresh families twice the longest lifetime: past it, its start failed with "invalid JSON".
+  const CENTURY = "at most 3153600000 seconds (36500d, 100 years)";
+  it.each([
+    ["tokens.access_token_ttl", { tokens: { access_token_ttl: "36501d" } }],
+    ["clients[0].access_token_ttl", { clients: [{ client_id: "c", client_secret: "s".repeat(16), access_token_ttl: "200000d" }] }],
+    ["clients[0].refresh_token_ttl", { clients: [{ client_id: "c", client_secret: "s".repeat(16), refresh_token_ttl: "999999999d" }] }],
+    ["keys.rotate_after", { keys: { rotate_after: "36501d" } }],
+    ["audit.stream_max_age", { audit: { stream_max_age: "110000d" } }],
+  ])("refuses %s past a century", (field, config) => {
+    expect(() => parseConfig(config)).toThrow(refusedWith(`${field}: ${CENTURY}`));
+  });
+
+  it("takes a century, and a stream kept for ever (0)", () => {
+    const c = parseConfig({ tokens: { access_token_ttl: "36500d" }, audit: { stream_max_age: 0 } });
+    expect([c.tokens.access_token_ttl, c.audit.stream_max_age]).toEqual([3_153_600_000, 0]);
+  });
+
   it("takes the shortest sensible ones", () => {
     const c = parseConfig({
       tokens: { access_token_ttl: 1 },
@@ -60,13 +78,19 @@ describe("bounds on the safety windows", () => {
     ["tokens.clock_tolerance", "6m", "at most 5 minutes: every verifier would accept tokens that long past their exp"],
     ["tokens.revocation_max_staleness", "30d", "at most an hour: past it, a revoked token may stay accepted that long"],
     ["tokens.assertion_max_lifetime", "2h", "at most an hour: an assertion is made for the request that carries it, and its jti is kept this long"],
+    // policy.updated is core NATS: an exchanger cut off while a policy changed reuses its cached decisions this long.
+    ["exchange.decision_cache_ttl", "60d", "at most an hour: an exchanger that missed a policy change would allow what it forbids that long"],
   ])("refuses %s past its bound", (field, value, problem) => {
-    const name = field.split(".")[1] as string;
-    expect(() => parseConfig({ tokens: { [name]: value } })).toThrow(refusedWith(`${field}: ${problem}`));
+    const [section, name] = field.split(".") as [string, string];
+    expect(() => parseConfig({ [section]: { [name]: value } })).toThrow(refusedWith(`${field}: ${problem}`));
   });
 
   it("takes each at its bound", () => {
-    const t = parseConfig({ tokens: { clock_tolerance: "5m", revocation_max_staleness: "1h", assertion_max_lifetime: "1h" } }).tokens;
-    expect([t.clock_tolerance, t.revocation_max_staleness, t.assertion_max_lifetime]).toEqual([300, 3600, 3600]);
+    const c = parseConfig({
+      tokens: { clock_tolerance: "5m", revocation_max_staleness: "1h", assertion_max_lifetime: "1h" },
+      exchange: { decision_cache_ttl: "1h" },
+    });
+    const t = c.tokens;
+    expect([t.clock_tolerance, t.revocation_max_staleness, t.assertion_max_lifetime, c.exchange.decision_cache_ttl]).toEqual([300, 3600, 3600, 3600]);
   });
 });

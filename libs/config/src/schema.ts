@@ -29,8 +29,19 @@ const port = z.number().int().min(0).max(65535);
 const MAX_TIMER_SECONDS = 2_147_483;
 /** A duration a timer waits: a longer one than Node's timers take fires at once (after 1 ms, with a warning). */
 const timerDuration = duration.pipe(z.number().max(MAX_TIMER_SECONDS, `at most ${MAX_TIMER_SECONDS} seconds (about 24 days), the longest a timer waits`));
-/** A lifetime or period of at least `min` seconds: 0 would issue tokens already expired, or redo a job at every check. */
-const lifetime = (min: number) => duration.pipe(z.number().min(min, `at least ${min}s`));
+/**
+ * The longest lifetime or retention the file takes: 100 years (36500d). The issuer keeps what a token needs (its
+ * revocation, its refresh family, an opaque token's record) in NATS buckets for up to twice the longest token
+ * lifetime, and nats-server takes a max age in nanoseconds as a 64-bit integer, about 292 years: past it the issuer's
+ * start failed with nats-server's "invalid JSON", naming no field.
+ */
+const MAX_LIFETIME_SECONDS = 36_500 * 86_400;
+const LIFETIME_BOUND = `at most ${MAX_LIFETIME_SECONDS} seconds (36500d, 100 years)`;
+/**
+ * A lifetime or period of at least `min` seconds (0 would issue tokens already expired, or redo a job at every check)
+ * and at most {@link MAX_LIFETIME_SECONDS}.
+ */
+const lifetime = (min: number) => duration.pipe(z.number().min(min, `at least ${min}s`).max(MAX_LIFETIME_SECONDS, LIFETIME_BOUND));
 const listen = (defaultPort: number) =>
   z
     .strictObject({
@@ -592,8 +603,11 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Upper bound on act-chain depth whatever a policy says. */
       max_depth: z.number().int().min(1).max(32).default(8),
-      /** How long a policy decision may be reused (dropped at once on policy.updated). */
-      decision_cache_ttl: duration.default(60),
+      /**
+       * How long a policy decision may be reused (dropped at once on policy.updated). That event is core NATS: an
+       * exchanger cut off from NATS while a policy changed never sees it, and reuses what it cached for this long.
+       */
+      decision_cache_ttl: atMost(3600, "an hour: an exchanger that missed a policy change would allow what it forbids that long").default(60),
       /** Client the exchanger authenticates as when calling the issuer's Mint (registered with internal: true). */
       client_id: z.string().default("sts-exchanger"),
       /** Deadline of a call to the policy service or the issuer, in milliseconds. */
@@ -706,7 +720,7 @@ export const configSchema = z.strictObject({
        * it at each start (a change made with `nats stream edit` is put back); unset, the stream is left as it is (a new
        * one keeps every event). A projection rebuilt from the stream starts at its oldest event.
        */
-      stream_max_age: duration.optional(),
+      stream_max_age: duration.pipe(z.number().max(MAX_LIFETIME_SECONDS, LIFETIME_BOUND)).optional(),
       /** Most bytes the events stream holds, the oldest events dropped past it, 0 for no limit but the server's; unset: as it is. */
       stream_max_bytes: z.number().int().min(0).optional(),
       /** How long events may wait in the stream while the projection commits nothing before the service reports unready. */
