@@ -177,6 +177,8 @@ export interface H2Refusal {
   oauthError?: string;
   /** The Bearer challenge of an UNAUTHENTICATED (by default `Bearer error="invalid_token"`) or `insufficient_scope` refusal. */
   challenge?: string;
+  /** Seconds after which a retry may pass (a temporarily_unavailable refusal), sent as `retry-after` metadata. */
+  retryAfter?: number;
 }
 
 /** How one call ended: the gRPC status the caller got (none when the stream was reset) and, for a refusal, the OAuth error. */
@@ -283,7 +285,8 @@ function sessionFor(origin: string, tls: H2Route["tls"], onError: H2Route["onSes
 }
 
 /** A gRPC error answered by the sidecar itself (trailers-only response); only possible before any response headers. */
-function refuse(stream: ServerHttp2Stream, grpcStatus: number, message: string, oauthError?: string, challenge = 'Bearer error="invalid_token"'): void {
+function refuse(stream: ServerHttp2Stream, refusal: Omit<H2Refusal, "errorType">): void {
+  const { grpcStatus, message, oauthError, challenge = 'Bearer error="invalid_token"', retryAfter } = refusal;
   if (stream.closed || stream.destroyed || stream.headersSent) return;
   stream.respond(
     {
@@ -296,6 +299,9 @@ function refuse(stream: ServerHttp2Stream, grpcStatus: number, message: string, 
       // The Bearer challenge only where the token is the problem (UNAUTHENTICATED, or short of the route's scopes, RFC
       // 6750 §3.1), not for an unreachable upstream.
       ...((grpcStatus === GRPC_STATUS.UNAUTHENTICATED || oauthError === "insufficient_scope") && { "www-authenticate": challenge }),
+      // When a retry may pass (revocations too old to trust, the exchanger shedding load), as the stack's services and
+      // the HTTP listeners (Retry-After) say it: without it a client retries at once, or not at all.
+      ...(retryAfter !== undefined && { "retry-after": String(retryAfter) }),
     },
     { endStream: true },
   );
@@ -357,7 +363,7 @@ function relay(stream: ServerHttp2Stream, upstream: ClientHttp2Stream): void {
   upstream.on("close", () => {
     if (stream.closed || stream.destroyed) return;
     if (ended) stream.resume();
-    else if (!stream.headersSent) refuse(stream, UPSTREAM_UNAVAILABLE.grpcStatus, UPSTREAM_UNAVAILABLE.message);
+    else if (!stream.headersSent) refuse(stream, UPSTREAM_UNAVAILABLE);
     else stream.close(upstream.rstCode || NGHTTP2_INTERNAL_ERROR);
   });
   stream.on("close", () => {
@@ -390,7 +396,7 @@ async function proxyStream(
   // Checked here, not only by nghttp2: a bound announced in SETTINGS holds only once the client has acknowledged it,
   // and the streams a client opens before that (its first ones, on every new connection) have none.
   if (headerListSize(headers) > limits.maxHeaderListSize) {
-    refuse(stream, GRPC_STATUS.RESOURCE_EXHAUSTED, "request headers too large");
+    refuse(stream, { grpcStatus: GRPC_STATUS.RESOURCE_EXHAUSTED, message: "request headers too large" });
     return "header_list_too_large";
   }
   let route: H2Route;
@@ -398,7 +404,7 @@ async function proxyStream(
     route = await router(headers, stream.session?.socket, rawHeaders);
   } catch (err) {
     const r = refusal(err);
-    refuse(stream, r.grpcStatus, r.message, r.oauthError, r.challenge);
+    refuse(stream, r);
     return r.errorType;
   }
   // The client left while it was being admitted: nothing to forward.
@@ -417,7 +423,7 @@ async function proxyStream(
     pooled.track(upstream);
   } catch {
     // A session going away refuses new streams synchronously.
-    refuse(stream, UPSTREAM_UNAVAILABLE.grpcStatus, UPSTREAM_UNAVAILABLE.message);
+    refuse(stream, UPSTREAM_UNAVAILABLE);
     return undefined;
   }
   relay(stream, upstream);
@@ -495,7 +501,7 @@ export function startH2Proxy(
       (refused) => (errorType = refused),
       () => {
         errorType = "server_error";
-        if (!stream.headersSent) refuse(stream, GRPC_STATUS.INTERNAL, "sidecar error");
+        if (!stream.headersSent) refuse(stream, { grpcStatus: GRPC_STATUS.INTERNAL, message: "sidecar error" });
         else if (!stream.closed) stream.close(NGHTTP2_INTERNAL_ERROR);
       },
     );

@@ -254,6 +254,13 @@ export function forward(
         res.destroy();
       }
     };
+    // The caller left while its call was admitted (its token verified or exchanged): nobody waits for an answer, and a
+    // request sent now would run on the workload or the destination all the same. Its 'close' events are past, so
+    // nothing below would ever notice, and the call would hold its upstream socket until the upstream timeout.
+    if (res.destroyed) {
+      settle();
+      return;
+    }
     if (signal?.aborted) {
       // Checked before the request exists: Node hands a new request to its agent, which may dial, at once.
       fail(withdrawnError(signal), 502, BAD_GATEWAY);

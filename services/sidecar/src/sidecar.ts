@@ -359,6 +359,7 @@ function grpcRefusal(err: unknown): H2Refusal {
     errorType: e.code,
     oauthError: e.code,
     challenge: bearerChallenge(err),
+    ...(e.retryAfter !== undefined && { retryAfter: e.retryAfter }),
   };
 }
 
@@ -409,8 +410,7 @@ function listen(
         ...(errorType && { "error.type": errorType }),
       });
     });
-    // Pipelined requests are taken one at a time, in order (see in-turn.ts).
-    inTurn(req, res, () => {
+    const take = (): void => {
       const early = unproxiable(req);
       if (early) {
         const unread = !req.complete;
@@ -429,7 +429,17 @@ function listen(
         errorType = refuse(res, err, unread);
         if (unread) closeOnceAnswered(req, res);
       });
-    });
+    };
+    /**
+     * Pipelined past what one connection may have waiting: answered in its turn (Node keeps the order), with
+     * Connection: close, and neither its token nor its body looked at.
+     */
+    const turnAway = (): void => {
+      errorType = refuse(res, new OAuthError("temporarily_unavailable", "too many requests pipelined on one connection"), true);
+      if (!req.complete) closeOnceAnswered(req, res);
+    };
+    // Pipelined requests are taken one at a time, in order (see in-turn.ts).
+    inTurn(req, res, take, turnAway);
   };
   const requestTimeout = deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const options = {
