@@ -9,9 +9,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import type { CryptoKey } from "jose";
 import { invalidClient, invalidGrant } from "@sts/errors";
-import { assertionAudiences, verifyClientSignedAssertion } from "./index.js";
+import { verifyClientSignedAssertion } from "./index.js";
 import type { AssertionDeps } from "./index.js";
-import { clientRecord } from "./record.fixture.js";
+import { assertionDeps, clientRecord } from "./record.fixture.js";
 import { outcome } from "./outcome.fixture.js";
 
 const ISSUER = "https://sts.test";
@@ -24,15 +24,7 @@ beforeAll(async () => {
   key = pair.privateKey;
   const jwk = { ...(await exportJWK(pair.publicKey)), kid: "k1", alg: "ES256" };
   const signer = clientRecord("signer", { token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [jwk] } });
-  d = {
-    lookup: (id) => (id === "signer" ? signer : undefined),
-    recordJti: () => Promise.resolve(true),
-    audiences: assertionAudiences(ISSUER),
-    now: () => T,
-    maxLifetime: 300,
-    clockTolerance: 30,
-    maxBytes: 8192,
-  };
+  d = assertionDeps(ISSUER, T, (id) => (id === "signer" ? signer : undefined));
 });
 
 /** An assertion of "signer" about `sub`, typed `typ` (none when undefined). */

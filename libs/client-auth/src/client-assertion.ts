@@ -25,7 +25,7 @@
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader } from "jose";
 import type { JWTVerifyGetKey } from "jose";
 import { OAuthError, unavailable } from "@sts/errors";
-import { MAX_CLIENT_ID_CHARS, TokenRejected, precheckCompactJwt, verifyJwt } from "@sts/jwt";
+import { KeySourceUnavailable, MAX_CLIENT_ID_CHARS, TokenRejected, precheckCompactJwt, verifyJwt } from "@sts/jwt";
 import type { RejectionReason } from "@sts/jwt";
 import type { Logger } from "@sts/telemetry";
 import type { ClientRecord } from "./client-record.js";
@@ -125,6 +125,18 @@ function checkTyp(typ: unknown, clientAuthentication: boolean): void {
   throw new TokenRejected("type", "unexpected token type");
 }
 
+/**
+ * Why an assertion was refused, for the log: a key set at the client's jwks_uri that could not be fetched (its
+ * server down, slow, refused, or answering no JWK Set) is named as such with its cause, not as the bad signature
+ * verifyJwt reports it as (it cannot tell), so that an operator looks at the client's key server, not for a forger.
+ */
+function refusalOf(err: unknown): { reason: string; detail: string; keySetDown: boolean } {
+  const cause = err instanceof TokenRejected ? err.cause : undefined;
+  if (cause instanceof KeySourceUnavailable) return { reason: "key_set_unavailable", detail: cause.message, keySetDown: true };
+  const detail = err instanceof Error ? err.message : "assertion rejected";
+  return { reason: err instanceof TokenRejected ? err.reason : "signature", detail, keySetDown: false };
+}
+
 /** Makes the positional error: invalid_client for a client_assertion, invalid_grant for a grant assertion. */
 type Refusal = (description: string, cause?: unknown) => OAuthError;
 
@@ -200,14 +212,13 @@ export async function checkClientSignedAssertion(
     verified = { clientId, sub: payload.sub, jti: payload.jti, exp, payload: payload };
   } catch (err) {
     if (err instanceof OAuthError) throw err;
+    const { reason, detail, keySetDown } = refusalOf(err);
     if (clientAuthentication && lookedUp && !signed) {
-      const detail = err instanceof Error ? err.message : "assertion rejected";
-      deps.logger?.info(
-        { client_id: clientId?.slice(0, MAX_CLIENT_ID_CHARS), reason: err instanceof TokenRejected ? err.reason : "signature", detail },
-        "client assertion refused",
-      );
+      deps.logger?.info({ client_id: clientId?.slice(0, MAX_CLIENT_ID_CHARS), reason, detail }, "client assertion refused");
       throw fail(CLIENT_AUTHENTICATION_FAILED, err);
     }
+    // A grant's client is authenticated already: it may learn that its own key server failed, not a bad signature.
+    if (keySetDown) throw fail("assertion rejected: the client's key set could not be fetched from its jwks_uri", err);
     throw fail(err instanceof TokenRejected ? `assertion rejected: ${err.message}` : "assertion rejected", err);
   }
   return verified;

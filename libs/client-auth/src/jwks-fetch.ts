@@ -12,9 +12,9 @@ import { Agent, request } from "node:https";
 import type { IncomingMessage } from "node:http";
 import { isIP } from "node:net";
 import type { LookupFunction } from "node:net";
-import { createRemoteJWKSet, customFetch } from "jose";
+import { customFetch } from "jose";
 import type { FetchImplementation, JWTVerifyGetKey } from "jose";
-import { holdOffAfterFailure } from "@sts/jwt";
+import { remoteKeySet } from "@sts/jwt";
 import type { Logger } from "@sts/telemetry";
 import { KeyServerAddresses } from "./key-server-address.js";
 
@@ -113,6 +113,11 @@ export function keyServerFetch(options: KeyServerFetchOptions = {}): FetchImplem
   };
 }
 
+/** The host (and port) of a URL, for logs: never its path, query or credentials. */
+function hostOf(href: string): string {
+  return URL.canParse(href) ? new URL(href).host : "";
+}
+
 /** Key sets kept at once: clients register their own URLs, so the oldest is dropped past this many. */
 const MAX_KEY_SETS = 1000;
 
@@ -124,7 +129,10 @@ export interface ClientKeySetsOptions extends KeyServerFetchOptions {
 
 /**
  * The key sets of clients registered with a jwks_uri, one per URL, fetched with {@link keyServerFetch} and cached by
- * jose (10 minutes; again on an unknown kid, at most every 30 s; after a failed fetch, not within 5 s).
+ * jose (10 minutes; again on an unknown kid, at most every 30 s; after a failed fetch, not within 5 s). A key set that
+ * cannot be had (no answer, a refused address, an answer that is no JWK Set, the hold-off after one) throws
+ * KeySourceUnavailable, as every remote key set of the stack does (@sts/jwt remoteKeySet), so that it is told apart
+ * from a bad signature; a kid naming no key, or several, stays the assertion's fault.
  */
 export class ClientKeySets {
   readonly #sets = new Map<string, JWTVerifyGetKey>();
@@ -138,8 +146,7 @@ export class ClientKeySets {
       : (href, init) =>
           fetch(href, init).catch((err: unknown) => {
             // The host only: a URL may carry a password or a path worth keeping out of logs.
-            if (err instanceof KeyServerRefused)
-              logger.warn({ jwks_host: URL.canParse(href) ? new URL(href).host : "", reason: err.message }, "client jwks_uri not fetched");
+            if (err instanceof KeyServerRefused) logger.warn({ jwks_host: hostOf(href), reason: err.message }, "client jwks_uri not fetched");
             throw err;
           });
   }
@@ -148,12 +155,11 @@ export class ClientKeySets {
   resolver(jwksUri: string): JWTVerifyGetKey {
     let set = this.#sets.get(jwksUri);
     if (!set) {
-      set = createRemoteJWKSet(new URL(jwksUri), {
-        cooldownDuration: 30_000,
-        cacheMaxAge: 600_000,
-        timeoutDuration: 3_000,
-        [customFetch]: holdOffAfterFailure(this.#fetch),
-      });
+      set = remoteKeySet(
+        new URL(jwksUri),
+        { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: 3_000, [customFetch]: this.#fetch },
+        `the client key server ${hostOf(jwksUri)}`,
+      );
       if (this.#sets.size >= MAX_KEY_SETS) this.#sets.delete(this.#sets.keys().next().value as string);
       this.#sets.set(jwksUri, set);
     }

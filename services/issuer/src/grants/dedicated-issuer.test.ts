@@ -11,10 +11,9 @@ import { OAuthError } from "@sts/errors";
 import type { ClientRecord } from "@sts/client-auth";
 // The library's own test fixture: not part of its build, so reached by path.
 import { clientRecord as record } from "../../../../libs/client-auth/src/record.fixture.js";
-import { JWT_BEARER } from "@sts/jwt";
+import { JWT_BEARER, MAX_SUBJECT_BYTES } from "@sts/jwt";
 import type { TokenRequest__Output } from "@sts/proto";
 import type { MintInput } from "../mint.js";
-import { MAX_SUBJECT_BYTES } from "../subject-revocation.js";
 import type { GrantDeps } from "./grant.js";
 import { jwtBearer } from "./jwt-bearer.js";
 import { clientCredentials } from "./client-credentials.js";
@@ -370,5 +369,20 @@ describe("no more scopes than a token here may carry (review)", () => {
       "the scopes granted would be more than the 64 a token may carry: ask for fewer",
     ]);
     expect(minted).toEqual([]);
+  });
+});
+
+describe("the scope claim of the dedicated issuer's unsigned assertion", () => {
+  it("is a string or an array; any other type is invalid_scope, the request's scope is not granted in its place, and the jti stays unspent", async () => {
+    const admin = adminWith(MANAGES);
+    for (const claim of [{ "write:": true }, 5, true, null]) {
+      const { deps, minted, jtis } = setup(admin);
+      const answer = await outcome(jwtBearer.handle(request(unsigned({ scope: claim }), { scope: "openid write:" }), admin, deps, "private_key_jwt"), minted);
+      expect([answer, jtis.size]).toEqual([["invalid_scope", "assertion scope is malformed"], 0]);
+    }
+    expect(await dti(admin, unsigned({ scope: "write:" }), { scope: "openid" })).toMatchObject({ scope: ["write:/home/jeff/data"] });
+    expect(await dti(admin, unsigned({ scope: ["openid", "write:"] }))).toMatchObject({ scope: ["openid", "write:/home/jeff/data"] });
+    // Absent, the request's scope is the one asked for, as before.
+    expect(await dti(admin, unsigned(), { scope: "openid" })).toMatchObject({ scope: ["openid"] });
   });
 });

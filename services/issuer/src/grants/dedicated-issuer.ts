@@ -14,10 +14,9 @@ import { decodeProtectedHeader, UnsecuredJWT } from "jose";
 import { invalidGrant, invalidScope, unauthorizedClient } from "@sts/errors";
 import { spendAssertionJti } from "@sts/client-auth";
 import type { ClientRecord } from "@sts/client-auth";
-import { JWT_BEARER, TokenRejected, precheckCompactJwt } from "@sts/jwt";
+import { JWT_BEARER, MAX_SUBJECT_BYTES, TokenRejected, precheckCompactJwt } from "@sts/jwt";
 import { expandScopeTemplates, intersectScopes, parseScopes } from "@sts/scopes";
 import type { TokenRequest__Output, TokenResponse } from "@sts/proto";
-import { MAX_SUBJECT_BYTES } from "../subject-revocation.js";
 import type { GrantDeps } from "./grant.js";
 import { assertionOrigin, checkIssuable, issueTokens, narrowToClient } from "./issue-tokens.js";
 
@@ -71,7 +70,10 @@ function readClaims(assertion: string, deps: GrantDeps): DtiClaims {
   if (nonce !== undefined && (typeof nonce !== "string" || nonce.length > 512)) throw invalidGrant("nonce is malformed");
   let scopes: string[];
   try {
-    scopes = parseScopes(typeof scope === "string" || Array.isArray(scope) ? (scope as string | string[]) : undefined);
+    // A string or an array (OA4MP sends either); any other value present is malformed, not absent: read as absent,
+    // the request's `scope` would be granted in place of what the assertion meant to ask.
+    if (scope !== undefined && typeof scope !== "string" && !Array.isArray(scope)) throw new TypeError("scope is neither a string nor an array");
+    scopes = parseScopes(scope as string | string[] | undefined);
   } catch (err) {
     throw invalidScope("assertion scope is malformed", err);
   }

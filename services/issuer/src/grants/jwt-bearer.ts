@@ -7,9 +7,8 @@
  */
 import { invalidGrant, invalidRequest, unauthorizedClient } from "@sts/errors";
 import { checkClientSignedAssertion, spendAssertionJti } from "@sts/client-auth";
-import { JWT_BEARER } from "@sts/jwt";
+import { JWT_BEARER, MAX_SUBJECT_BYTES } from "@sts/jwt";
 import { parseScopes } from "@sts/scopes";
-import { MAX_SUBJECT_BYTES } from "../subject-revocation.js";
 import { dedicatedIssuer, isUnsigned, withinRegisteringAdmin } from "./dedicated-issuer.js";
 import type { Grant } from "./grant.js";
 import { assertionOrigin, checkIssuable, issueTokens, narrowToClient } from "./issue-tokens.js";
