@@ -42,9 +42,6 @@ import type { EventPublisher } from "@sts/nats";
 import type { RevocationList, SubjectRevocationRecord } from "@sts/revocation";
 import type { RevokeSubjectRequest__Output, RevokeSubjectResponse } from "@sts/proto";
 
-// Kept here for the grants that import it from this module.
-export { MAX_SUBJECT_BYTES };
-
 /** Writes tried against other calls revoking the same subject at once, before giving up (temporarily_unavailable: retry). */
 const WRITE_ATTEMPTS = 5;
 
