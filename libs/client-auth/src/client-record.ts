@@ -36,6 +36,18 @@ export interface ClientRecord {
 
 const METHODS = new Set(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]);
 
+/**
+ * Whether a value of the clients bucket is one of the markers the issuer leaves in a client's place, which stand for
+ * no client: a deletion's tombstone (`{deleted: {...}}`, until its event is stored) or a retired config client
+ * (`{retired: {...}}`). A client cache drops the key for either, without a warning.
+ */
+export function isClientMarker(raw: unknown): boolean {
+  if (typeof raw !== "object" || raw === null) return false;
+  const keys = Object.keys(raw);
+  const inner = (raw as Record<string, unknown>)[keys[0] ?? ""];
+  return keys.length === 1 && (keys[0] === "deleted" || keys[0] === "retired") && typeof inner === "object" && inner !== null;
+}
+
 /** Validates an unknown KV value as a ClientRecord (undefined when it is not one). */
 export function parseClientRecord(raw: unknown): ClientRecord | undefined {
   if (typeof raw !== "object" || raw === null) return undefined;

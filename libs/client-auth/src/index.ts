@@ -1,7 +1,7 @@
 export { authenticateClient, basicCredentials, usesBasic } from "./authenticate.js";
 export type { PresentedCredentials, AuthenticateDeps, AuthenticatedClient, AssertionVerifier } from "./authenticate.js";
 export { ScryptGate, hashSecret, verifySecret } from "./secret-hash.js";
-export { parseClientRecord } from "./client-record.js";
+export { isClientMarker, parseClientRecord } from "./client-record.js";
 export type { ClientRecord } from "./client-record.js";
 export {
   verifyClientSignedAssertion,

@@ -55,6 +55,11 @@ export interface KvCacheOptions<T> {
   key?: string;
   /** Name for logs. */
   name?: string;
+  /**
+   * Values (JSON) that stand for no entry by design, such as a marker a writer leaves in a record's place: held as a
+   * delete, without the warning a value `parse` refuses gets. Default: none.
+   */
+  absent?: (raw: unknown) => boolean;
   /** Values to hold; one that fails is not held (not an error: a record past its use, say). Default: all. */
   keep?: (value: T) => boolean;
   /** How often the copy is compared with the bucket's stream (ms); default {@link DEFAULT_PROBE_INTERVAL_MS}. */
@@ -237,10 +242,16 @@ export class KvCache<T> {
       return;
     }
     let value: T | undefined;
+    let raw: unknown;
     try {
-      value = this.#o.parse(e.json(), e.key);
+      raw = e.json();
+      value = this.#o.parse(raw, e.key);
     } catch {
       value = undefined;
+    }
+    if (value === undefined && raw !== undefined && this.#o.absent?.(raw)) {
+      if (this.#map.delete(e.key)) this.#emit(e.key, undefined, e.revision, e.created);
+      return;
     }
     if (value === undefined) {
       value = this.#o.unreadable?.(e.key, e.created);

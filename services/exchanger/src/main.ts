@@ -3,7 +3,7 @@ import { Metadata } from "@grpc/grpc-js";
 import { connectStack, runService } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
 import { ASSERTION_ALGORITHMS, maxBodyBytesFor } from "@sts/config";
-import { parseClientRecord } from "@sts/client-auth";
+import { isClientMarker, parseClientRecord } from "@sts/client-auth";
 import { PublicKeyRing, parseStoredKey } from "@sts/keys";
 import { VerifiedTokens } from "@sts/jwt";
 import { BUCKETS, EVENT_TYPES, encodeKey, EventPublisher, KvCache, eventSubject, openBucket } from "@sts/nats";
@@ -53,7 +53,7 @@ async function serve({ config, internalAuthorization, now, nowMs, trustedIssuers
     openBucket(nats, BUCKETS.keys, reader),
     openBucket(nats, BUCKETS.revocations, reader),
   ]);
-  const clients = new KvCache(clientsKv, { parse: parseClientRecord, invalid: "forget", logger });
+  const clients = new KvCache(clientsKv, { parse: parseClientRecord, absent: isClientMarker, invalid: "forget", logger });
   const keysCache = new KvCache(keysKv, { parse: parseStoredKey, invalid: "forget", logger, key: "key.>" });
   // Read anew hourly and pruned past each record's use, so memory follows the live tokens, not the process's age.
   const revocationsCache = new RevocationCache(revocationsKv, { logger, now, clockToleranceSeconds: config.tokens.clock_tolerance });

@@ -2,7 +2,15 @@
 import { connectStack, runService } from "@sts/runtime";
 import type { StartedService } from "@sts/runtime";
 import { ASSERTION_ALGORITHMS, DEFAULT_MAX_MANAGED_CLIENTS, maxBodyBytesFor } from "@sts/config";
-import { ClientKeySets, KeyServerAddresses, assertionAudiences, jwksUriProblem, parseClientRecord, verifyClientSignedAssertion } from "@sts/client-auth";
+import {
+  ClientKeySets,
+  KeyServerAddresses,
+  assertionAudiences,
+  isClientMarker,
+  jwksUriProblem,
+  parseClientRecord,
+  verifyClientSignedAssertion,
+} from "@sts/client-auth";
 import type { AssertionDeps, AuthenticateDeps } from "@sts/client-auth";
 import { invalidClient } from "@sts/errors";
 import { JWT_BEARER, VerifiedTokens, issuerEndpoint } from "@sts/jwt";
@@ -63,7 +71,7 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
     openBucket(nats, BUCKETS.jti, { ...owned, history: 1, ttlMs: (assertionWindow + 60) * 1000 }),
     openBucket(nats, BUCKETS.refresh, { ...owned, history: 1, ttlMs: maxRefreshLifetime * 2 * 1000 }),
   ]);
-  const clientsCache = new KvCache(clientsKv, { parse: parseClientRecord, invalid: "forget", logger });
+  const clientsCache = new KvCache(clientsKv, { parse: parseClientRecord, absent: isClientMarker, invalid: "forget", logger });
   const keysCache = new KvCache(keysKv, { parse: parseStoredKey, invalid: "forget", logger, key: "key.>" });
   // Read anew hourly and pruned past each record's use, so memory follows the live tokens, not the process's age.
   const revocationsCache = new RevocationCache(revocationsKv, { logger, now, clockToleranceSeconds: config.tokens.clock_tolerance });
@@ -71,7 +79,13 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
 
   const registry = new ClientRegistry(clientsKv, clientsCache, now, (key) => dropHistory(nats, BUCKETS.clients, key));
   const seeded = await registry.seed(config.clients);
-  logger.info({ seeded, clients: config.clients.length }, "client registry seeded");
+  logger.info({ seeded: seeded.written, clients: config.clients.length }, "client registry seeded");
+  if (seeded.keptRetired.length > 0) {
+    logger.warn(
+      { clients: seeded.keptRetired },
+      "clients the config file declares were retired from this very entry (a newer config file left them out, or this file is an older one): they stay retired; to bring one back, change its entry (a new secret or new keys)",
+    );
+  }
 
   const lifecycle = { rotateAfter: config.keys.rotate_after, maxTokenLifetime: maxLifetime, clockTolerance: config.tokens.clock_tolerance };
   const keyStore = kvKeyStore(keysKv, keysCache);
@@ -258,7 +272,11 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
     },
     events,
   });
-  if (retired.length > 0) logger.warn({ clients: retired }, "clients no longer in the config file retired: their tokens are revoked and their records deleted");
+  if (retired.length > 0)
+    logger.warn(
+      { clients: retired },
+      "clients no longer in the config file retired: their tokens are revoked and their records replaced by retirement markers",
+    );
 
   const keyManagement: KeyManagementDeps = {
     issuer: config.issuer,

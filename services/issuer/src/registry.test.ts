@@ -3,7 +3,7 @@
  * rewritten, and how a client the file no longer declares is retired.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseClientRecord, verifySecret } from "@sts/client-auth";
+import { isClientMarker, parseClientRecord, verifySecret } from "@sts/client-auth";
 import type { ClientRecord } from "@sts/client-auth";
 import { clientSchema } from "@sts/config";
 import {
@@ -18,7 +18,7 @@ import {
   eventSubject,
   openBucket,
 } from "@sts/nats";
-import type { NatsHandle } from "@sts/nats";
+import type { NatsHandle, NatsLogger } from "@sts/nats";
 import { startNats } from "@sts/testkit";
 import type { NatsServerHandle } from "@sts/testkit";
 import { CONFIG_FILE, ClientRegistry } from "./registry.js";
@@ -26,6 +26,9 @@ import { CONFIG_FILE, ClientRegistry } from "./registry.js";
 let server: NatsServerHandle;
 let nats: NatsHandle;
 let buckets = 0;
+/** What the registries' watched copies warned about. */
+const warnings: string[] = [];
+const warningsLog: NatsLogger = { warn: (_o, msg) => void warnings.push(msg ?? ""), info: () => {}, error: () => {} };
 
 beforeAll(async () => {
   server = await startNats();
@@ -50,7 +53,12 @@ async function registry(): Promise<{
   const bucket = `registry_test_${++buckets}`;
   // As the issuer's clients bucket keeps them: several revisions per key.
   const kv = await openBucket(nats, bucket, { history: 5 });
-  const cache = new KvCache(kv, { parse: parseClientRecord, invalid: "forget" });
+  const cache = new KvCache(kv, {
+    parse: parseClientRecord,
+    absent: isClientMarker,
+    invalid: "forget",
+    logger: warningsLog,
+  });
   await cache.ready();
   const stored = async (id: string) => {
     const entry = await kv.get(encodeKey(id));
@@ -107,11 +115,11 @@ describe("seeding a config client with a secret", () => {
 
   it("rewrites the record when the secret changed, and only then", async () => {
     const r = await registry();
-    expect(await r.registry.seed([client("first-secret-0000000001")])).toBe(1);
+    expect((await r.registry.seed([client("first-secret-0000000001")])).written).toBe(1);
     const first = await r.stored("svc-a");
-    expect(await r.registry.seed([client("first-secret-0000000001")])).toBe(0);
+    expect((await r.registry.seed([client("first-secret-0000000001")])).written).toBe(0);
     expect((await r.stored("svc-a"))?.secret_hash).toBe(first?.secret_hash);
-    expect(await r.registry.seed([client("new-secret-00000000000003")])).toBe(1);
+    expect((await r.registry.seed([client("new-secret-00000000000003")])).written).toBe(1);
     const rewritten = await r.stored("svc-a");
     expect(await verifySecret(rewritten?.secret_hash ?? "", "new-secret-00000000000003")).toBe(true);
     expect(await verifySecret(rewritten?.secret_hash ?? "", "first-secret-0000000001")).toBe(false);
@@ -182,6 +190,31 @@ describe("retiring a client the config file no longer declares", () => {
     await r.cached("adm/managed");
     expect(await r.registry.retire([], { revokeSubject: async () => {}, events: events() })).toEqual([]);
     expect(await r.stored("adm/managed")).toBeDefined();
+    r.stop();
+  });
+
+  it("leaves a marker that holds an older file's same entry retired; a changed entry (a new secret) brings the client back", async () => {
+    const r = await registry();
+    const gone = `marked-${buckets}`;
+    const before = warnings.length;
+    await r.registry.seed([client("leaked-secret-00000000001", gone)]);
+    await r.cached(gone);
+    expect(await r.registry.retire([], { revokeSubject: async () => {}, events: events() })).toEqual([gone]);
+    await r.cached(gone, false);
+    // A replica still starting on the older file, which declares the client as it was: nothing comes back.
+    expect(await r.registry.seed([client("leaked-secret-00000000001", gone)])).toEqual({ written: 0, keptRetired: [gone] });
+    expect(await r.stored(gone)).toBeUndefined();
+    expect(r.registry.lookup(gone)).toBeUndefined();
+    // The operator declares it again with a new secret: it is seeded afresh, with that secret only.
+    expect(await r.registry.seed([client("fresh-secret-000000000001", gone)])).toEqual({ written: 1, keptRetired: [] });
+    const back = await r.stored(gone);
+    expect([
+      await verifySecret(back?.secret_hash ?? "", "fresh-secret-000000000001"),
+      await verifySecret(back?.secret_hash ?? "", "leaked-secret-00000000001"),
+    ]).toEqual([true, false]);
+    await r.cached(gone);
+    // The marker was read as no client, not as a bad record to warn about.
+    expect(warnings.slice(before)).toEqual([]);
     r.stop();
   });
 });

@@ -2,7 +2,9 @@
  * The client registry: records in NATS KV, read through a watch-fed cache so
  * every replica sees a change at once. Config-declared clients are seeded at
  * start; a record is rewritten only when its config entry changed, and one
- * whose entry left the file is retired (see {@link ClientRegistry.retire}).
+ * whose entry left the file is retired (see {@link ClientRegistry.retire}):
+ * a marker takes its place, so that a replica still starting on an older
+ * file does not seed the same entry again.
  */
 import { createHash } from "node:crypto";
 import type { KV } from "@nats-io/kv";
@@ -17,6 +19,30 @@ import type { KvCache } from "@sts/nats";
 
 /** Who retires a client the config file no longer declares, in its `client.deleted` and `subject.revoked` events. */
 export const CONFIG_FILE = "config";
+
+/**
+ * What stands under a retired client's key: the entry it was seeded from (the digest, and the secret's scrypt hash, as
+ * the record held them). No client cache reads it as a record, so it grants nothing.
+ */
+interface Retirement {
+  client_id: string;
+  seed_digest: string;
+  secret_hash?: string;
+  retired_at: number;
+}
+
+/** The retirement marker in a stored value, if it is one. */
+function retirementIn(raw: unknown): Retirement | undefined {
+  const r = (raw as { retired?: Partial<Retirement> } | null)?.retired;
+  if (typeof r?.client_id !== "string" || typeof r.seed_digest !== "string") return undefined;
+  return r as Retirement;
+}
+
+/** What seeding did: how many records it wrote, and the retired clients it left retired though the file declares them. */
+export interface Seeding {
+  written: number;
+  keptRetired: string[];
+}
 
 /** What retiring clients needs. */
 export interface RetireDeps {
@@ -54,22 +80,37 @@ export class ClientRegistry {
    * Writes config-declared clients whose entry changed since the last seed. A secret in clear is never part of the
    * stored digest (next to the record, an unsalted hash of it would let whoever reads the bucket test guesses at
    * SHA-256 speed instead of scrypt's): it is checked against the stored scrypt hash instead.
+   *
+   * A client retired since (see retire) stays retired while the file declares the very entry it was retired from: a
+   * replica still starting on the older file of a rolling deploy, or rolled back to it, must not bring back a client
+   * the operator decommissioned, with the secret that may have leaked. An entry changed in anything (a new secret, new
+   * keys) is seeded again.
    */
-  async seed(clients: readonly ClientConfig[]): Promise<number> {
+  async seed(clients: readonly ClientConfig[]): Promise<Seeding> {
     let written = 0;
+    const keptRetired: string[] = [];
     for (const c of clients) {
       const { client_secret: secret, ...described } = c;
       const digest = createHash("sha256").update(JSON.stringify(described)).digest("base64url");
-      const existing = this.lookup(c.client_id) ?? (await this.#read(c.client_id));
-      const secretKept = secret === undefined || (existing?.secret_hash !== undefined && (await verifySecret(existing.secret_hash, secret)));
-      if (existing?.seed_digest === digest && secretKept) continue;
+      const stored = this.lookup(c.client_id) ?? (await this.#read(c.client_id));
+      const existing = stored && "retired" in stored ? undefined : stored;
+      const secretKept = (hash: string | undefined): Promise<boolean> =>
+        secret === undefined ? Promise.resolve(true) : hash === undefined ? Promise.resolve(false) : verifySecret(hash, secret);
+      if (stored && "retired" in stored) {
+        const { seed_digest, secret_hash } = stored.retired;
+        if (seed_digest === digest && (await secretKept(secret_hash))) {
+          keptRetired.push(c.client_id);
+          continue;
+        }
+      }
+      if (existing?.seed_digest === digest && (await secretKept(existing.secret_hash))) continue;
       const record: ClientRecord = { ...(await toClientRecord(c, { ...(existing && { previous: existing }), now: this.now() })), seed_digest: digest };
       await this.kv.put(encodeKey(c.client_id), JSON.stringify(record));
       // Earlier revisions may hold a digest over the secret in clear (an earlier release's) or a replaced secret's hash.
       if (existing) await this.dropHistory(encodeKey(c.client_id));
       written++;
     }
-    return written;
+    return { written, keptRetired };
   }
 
   /**
@@ -77,9 +118,9 @@ export class ClientRegistry {
    * longer declares: removing an entry is how an operator decommissions a client, or ends a leaked secret, so the
    * client must stop working, not live on in the bucket. As a deletion through the registration API does (RFC 7592
    * §2.3), its id is revoked as a subject first (its tokens, refresh families and the hops made from them end with it,
-   * and a client given the id later inherits none of them), then `client.deleted` is stored, then the record goes. A
-   * step that fails throws, and the issuer does not start: the next start repeats every step, the event under the
-   * same id. Returns the ids retired.
+   * and a client given the id later inherits none of them), then `client.deleted` is stored, then a retirement marker
+   * replaces the record (what seed holds an older file's entry to). A step that fails throws, and the issuer does not
+   * start: the next start repeats every step, the event under the same id. Returns the ids retired.
    */
   async retire(declared: readonly ClientConfig[], deps: RetireDeps): Promise<string[]> {
     const kept = new Set(declared.map((c) => c.client_id));
@@ -91,8 +132,10 @@ export class ClientRegistry {
       await deps.revokeSubject(record.client_id);
       const id = recordEventId(EVENT_TYPES.CLIENT_DELETED, [record.client_id, CONFIG_FILE, entry.revision, entry.record.updated_at]);
       await deps.events.publish(EVENT_TYPES.CLIENT_DELETED, { client_id: record.client_id, by: CONFIG_FILE }, { subject: record.client_id, id });
+      const { seed_digest, secret_hash } = entry.record;
+      const retirement: Retirement = { client_id: record.client_id, seed_digest, ...(secret_hash !== undefined && { secret_hash }), retired_at: this.now() };
       try {
-        await this.kv.delete(encodeKey(record.client_id), { previousSeq: entry.revision });
+        await this.kv.update(encodeKey(record.client_id), JSON.stringify({ retired: retirement }), entry.revision);
       } catch (err) {
         // Another replica starting at the same moment retired it, or one still declaring it wrote it again: its call.
         if (!isWriteConflict(err)) throw err;
@@ -103,8 +146,19 @@ export class ClientRegistry {
     return retired;
   }
 
-  async #read(clientId: string): Promise<ClientRecord | undefined> {
+  /** The record, or the retirement marker, the bucket itself holds under a client's id. */
+  async #read(clientId: string): Promise<ClientRecord | { retired: Retirement } | undefined> {
     const entry = await readEntry(this.kv, clientId);
-    return entry && "record" in entry ? entry.record : undefined;
+    if (entry && "record" in entry) return entry.record;
+    // Not a record, nor a tombstone of client management: a retirement marker, or nothing this release reads.
+    const raw = await this.kv.get(encodeKey(clientId));
+    if (raw?.operation !== "PUT") return undefined;
+    let retired: Retirement | undefined;
+    try {
+      retired = retirementIn(raw.json());
+    } catch {
+      return undefined;
+    }
+    return retired && { retired };
   }
 }
