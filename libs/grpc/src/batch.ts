@@ -12,7 +12,7 @@ import { getRpcIncomingTrace, serverSpanStart } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
 import type { Client, Metadata } from "@grpc/grpc-js";
 import { handlerFailure } from "./adapter.js";
-import { callUnary } from "./client.js";
+import { callUnary, withdrawalReason } from "./client.js";
 import { DEFAULT_MAX_RECEIVE_BYTES } from "./server.js";
 import { errorFromItemError, itemErrorFromOAuthError } from "./error-mapping.js";
 import type { ItemErrorWire } from "./error-mapping.js";
@@ -38,11 +38,6 @@ interface Waiting<Req, Res> {
   reject: (err: unknown) => void;
   /** Stops listening for the caller's withdrawal, once the call has left in a batch. */
   release?: () => void;
-}
-
-/** Why a call was withdrawn: its signal's reason when that is an Error (an OAuthError keeps its code), else a 503. */
-function withdrawalReason(signal: AbortSignal): Error {
-  return signal.reason instanceof Error ? signal.reason : unavailable("the request was withdrawn before it was sent");
 }
 
 /** Options of a coalescer. */

@@ -6,6 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 import { SpanKind, SpanStatusCode, context, propagation, trace } from "@opentelemetry/api";
+import { OAuthError, unavailable } from "@sts/errors";
 import { errorFromServiceError } from "./error-mapping.js";
 import { IdentityBoundChannel } from "./identity-channel.js";
 import { identityOf } from "./tls.js";
@@ -41,11 +42,23 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Why a call was withdrawn before it was sent: its signal's reason when that is an OAuthError, else a 503 (a bare
+ * `abort()` gives a DOMException, which callers promised an OAuthError would answer as an unexpected server_error).
+ */
+export function withdrawalReason(signal: AbortSignal): OAuthError {
+  return signal.reason instanceof OAuthError ? signal.reason : unavailable("the request was withdrawn before it was sent");
+}
+
 const tracer = trace.getTracer("@sts/grpc");
 const setter = { set: (md: grpc.Metadata, key: string, value: string) => md.set(key, value) };
 
-/** Calls a unary method; a failure rejects with an OAuthError. */
+/**
+ * Calls a unary method; a failure rejects with an OAuthError. A `signal` already aborted sends nothing (its abort event
+ * has fired, so no listener would ever cancel the call): the call rejects with {@link withdrawalReason}.
+ */
 export function callUnary<Req, Res>(client: grpc.Client, method: string, request: Req, options: CallOptions = {}): Promise<Res> {
+  if (options.signal?.aborted) return Promise.reject(withdrawalReason(options.signal));
   const metadata = options.metadata ?? new grpc.Metadata();
   const span = tracer.startSpan(`grpc.client/${method}`, { kind: SpanKind.CLIENT });
   propagation.inject(trace.setSpan(context.active(), span), metadata, setter);

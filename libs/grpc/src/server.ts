@@ -9,9 +9,9 @@
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
-import { HealthImplementation } from "grpc-health-check";
 import { LOADER_OPTIONS, PROTO_DIR } from "@sts/proto";
 import type { Logger } from "@sts/telemetry";
+import { HealthService } from "./health.js";
 import { identityOf, rotatingServerTlsOf } from "./tls.js";
 import { TlsListener } from "./tls-listener.js";
 
@@ -105,7 +105,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     }),
   });
   const names = options.services.flatMap((s) => serviceNames(s.definition));
-  const health = new HealthImplementation(Object.fromEntries(["", ...names].map((n) => [n, "NOT_SERVING" as const])));
+  const health = new HealthService(["", ...names]);
   health.addToServer(server);
   for (const s of options.services) server.addService(s.definition, s.implementation);
   if (options.reflection) {
@@ -128,13 +128,15 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     }));
   const identity = identityOf(credentials);
   let wanted = false;
+  let stopping = false;
   let serving: boolean | undefined;
   const report = (): void => {
     const held = identity?.held() ?? true;
-    const next = wanted && held;
+    // Once shutting down, for good: a dependency coming back during the drain (NATS reconnecting) says nothing.
+    const next = wanted && held && !stopping;
     if (serving === next) return;
     serving = next;
-    for (const n of ["", ...names]) health.setStatus(n, next ? "SERVING" : "NOT_SERVING");
+    health.setAll(next ? "SERVING" : "NOT_SERVING");
     options.logger.info({ serving: next, ...(!held && { identity: "withdrawn" }) }, "health changed");
   };
   // The listener closes the connections of a withdrawn identity (a call under way over them fails), and refuses new
@@ -151,8 +153,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     },
     async shutdown(graceMs = 5000) {
       unsubscribe();
+      stopping = true;
+      serving = false;
+      // NOT_SERVING before the listener closes, and Watch streams ended: an open one would hold the drain for graceMs.
+      health.close();
       listener?.close();
-      for (const n of ["", ...names]) health.setStatus(n, "NOT_SERVING");
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown();

@@ -21,11 +21,20 @@ import { BundleGate } from "./bundle-gate.js";
 import type { RotatingServerTls } from "./tls.js";
 import type { TlsMaterial } from "./tls-material.js";
 
+/**
+ * Longest a connection may take to complete its TLS handshake (Node's default is 120 s), after which it is closed: a
+ * caller that opens connections and never completes a handshake holds no descriptor past it. 10 s, as the sidecars'
+ * listeners.
+ */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
 /** Options of {@link TlsListener.listen}. */
 export interface TlsListenerOptions extends RotatingServerTls {
   host: string;
   /** 0 picks a free port. */
   port: number;
+  /** Default {@link TLS_HANDSHAKE_TIMEOUT_MS} (tests shorten it). */
+  handshakeTimeoutMs?: number;
   /** Takes a connection that passed the handshake and the checks (the gRPC server's connection injector). */
   accept(socket: TLSSocket): void;
 }
@@ -46,7 +55,15 @@ export class TlsListener {
     const { cert, key, ca } = material.material;
     this.#gate = new BundleGate(ca, requireClientCert);
     // grpc-js's own secure server asks for a client certificate, and requires it, exactly when require_client_cert says so.
-    this.#server = createServer({ cert, key, ca, requestCert: requireClientCert, rejectUnauthorized: requireClientCert, ALPNProtocols: ["h2"] });
+    this.#server = createServer({
+      cert,
+      key,
+      ca,
+      requestCert: requireClientCert,
+      rejectUnauthorized: requireClientCert,
+      ALPNProtocols: ["h2"],
+      handshakeTimeout: options.handshakeTimeoutMs ?? TLS_HANDSHAKE_TIMEOUT_MS,
+    });
     this.#server.prependListener("connection", (socket: Socket) => this.#opened(socket));
     this.#server.on("secureConnection", (socket: TLSSocket) => {
       // A handshake that began before a withdrawal ends with the withdrawn certificate.
@@ -56,8 +73,9 @@ export class TlsListener {
         options.accept(socket);
       } else socket.destroy();
     });
-    // A refused handshake (no certificate, another CA, plaintext) ends its connection; nothing to add.
-    this.#server.on("tlsClientError", () => undefined);
+    // A refused handshake (no certificate, another CA, plaintext) ends its connection itself, but one that timed out
+    // does not: Node only reports it here, and the socket would stay open for as long as its caller likes.
+    this.#server.on("tlsClientError", (_err, socket) => socket.destroy());
     this.#unwatch = material.watchMaterial((next) => (next ? this.#rotate(next) : this.#withdraw()));
   }
 
