@@ -37,6 +37,21 @@ describe("OAuthError", () => {
     expect(() => new OAuthError("nope" as never, "x")).toThrow(TypeError);
   });
 
+  it("keeps Retry-After a whole number of seconds HTTP can send (RFC 9110 §10.2.3 delay-seconds), whatever was relayed", () => {
+    const retryAfter = (value: number, code: "temporarily_unavailable" | "server_error" = "temporarily_unavailable"): number | undefined =>
+      new OAuthError(code, "x", { retryAfter: value }).retryAfter;
+    expect(retryAfter(5)).toBe(5);
+    expect(retryAfter(0)).toBe(0);
+    expect(retryAfter(1.2)).toBe(2);
+    expect(retryAfter(-3)).toBe(0);
+    expect(retryAfter(1e21)).toBe(2 ** 31 - 1);
+    // No finite number (Number("x") from a relayed header): the default, not "NaN" in a header.
+    expect(retryAfter(Number.NaN)).toBe(1);
+    expect(retryAfter(Number.POSITIVE_INFINITY)).toBe(1);
+    expect(retryAfter(Number.NaN, "server_error")).toBeUndefined();
+    for (const v of [5, 0, 1.2, -3, 1e21, Number.NaN]) expect(String(retryAfter(v))).toMatch(/^\d+$/);
+  });
+
   it("defaults Retry-After for temporarily_unavailable", () => {
     expect(new OAuthError("temporarily_unavailable", "nats down").retryAfter).toBe(1);
     expect(codeFromGrpcStatus(status.DEADLINE_EXCEEDED)).toBe("temporarily_unavailable");

@@ -8,11 +8,24 @@ import { isOAuthErrorCode, httpStatusOf } from "./codes.js";
 /** Descriptions are ASCII without control characters and never echo input. */
 const SAFE_DESCRIPTION = /^[\x20-\x21\x23-\x5B\x5D-\x7E]*$/;
 
+/** Largest Retry-After carried: the proto's int32 `retry_after` holds no more. */
+const MAX_RETRY_AFTER = 2 ** 31 - 1;
+
+/**
+ * A Retry-After value as HTTP can send it (RFC 9110 §10.2.3 delay-seconds: digits only), or undefined for none: a
+ * fraction rounds up, a negative one is 0, and what is no finite number (a relayed `retry-after` that did not parse)
+ * is none, so `-1`, `1.5` or `1e+21` never reaches a header.
+ */
+function delaySeconds(value: number | undefined): number | undefined {
+  if (value === undefined || !Number.isFinite(value)) return undefined;
+  return Math.min(MAX_RETRY_AFTER, Math.max(0, Math.ceil(value)));
+}
+
 /** Options for an OAuthError. */
 export interface OAuthErrorOptions {
   /** Internal detail for logs; never sent to the caller. */
   cause?: unknown;
-  /** Seconds for Retry-After (temporarily_unavailable). */
+  /** Seconds for Retry-After (temporarily_unavailable; 1 when absent), sent as a whole number of seconds. */
   retryAfter?: number;
 }
 
@@ -30,7 +43,7 @@ export class OAuthError extends Error {
     super(`${code}: ${safe}`, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.description = safe;
-    this.retryAfter = options.retryAfter ?? (code === "temporarily_unavailable" ? 1 : undefined);
+    this.retryAfter = delaySeconds(options.retryAfter) ?? (code === "temporarily_unavailable" ? 1 : undefined);
   }
 
   /** HTTP status of this error. */

@@ -179,6 +179,13 @@ describe("revocableClaimsOf", () => {
     expect(isTokenRevoked(claims!, state([], [[STS, "alice", 0]]))).toBe(true);
     expect(revocableClaimsOf("not a jwt")).toBeUndefined();
   });
+
+  it("reads an iat that is no finite number (1e400 parses as Infinity) as issued before any subject revocation", () => {
+    const token = (payload: string): string => `${Buffer.from('{"alg":"ES256"}').toString("base64url")}.${Buffer.from(payload).toString("base64url")}.c2ln`;
+    const claims = revocableClaimsOf(token(`{"jti":"j","iss":"${STS}","sub":"alice","iat":1e400}`));
+    expect(claims?.iat).toBe(-Infinity);
+    expect(isTokenRevoked(claims!, state([], [[STS, "alice", 0]]))).toBe(true);
+  });
 });
 
 describe("a withdrawn signing key", () => {

@@ -279,7 +279,7 @@ export const begunBy = (revokedAt: number | undefined, began: number): boolean =
  * The claims that revoke a token, read without verifying it (a cache
  * deciding whether to use what it holds, never a grant of access); undefined
  * for a string that is not a JWT. A claim that is missing or of the wrong
- * type reads as one that revokes nothing, except a missing `iat` or a
+ * type reads as one that revokes nothing, except a missing (or not finite) `iat` or a
  * malformed `origin_iat` (not a number, or after `iat`), which read as a
  * chain begun before any subject revocation, and a malformed
  * `origin_client_id` or `lineage_kids`, which makes the whole token
@@ -298,7 +298,8 @@ export function revocableClaimsOf(token: string): RevocableClaims | undefined {
   if (claims.origin_client_id !== undefined && !isOriginClientId(claims.origin_client_id)) return undefined;
   if (claims.lineage_kids !== undefined && !isLineageKids(claims.lineage_kids)) return undefined;
   const str = (v: unknown): string => (typeof v === "string" ? v : "");
-  const iat = typeof claims.iat === "number" ? claims.iat : -Infinity;
+  // Infinity (`1e400` in the JSON) would read as a chain begun after every revocation: no finite number, no iat.
+  const iat = typeof claims.iat === "number" && Number.isFinite(claims.iat) ? claims.iat : -Infinity;
   return {
     jti: str(claims.jti),
     ...(typeof claims.client_id === "string" && { client_id: claims.client_id }),

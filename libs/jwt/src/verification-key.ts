@@ -19,15 +19,24 @@ function keyKind(key: KeyObject): string {
 
 /**
  * Why a client's public JWK could never verify one of its assertions, or undefined. Such a key (`{"kty": "EC"}`
- * alone, an RSA key of 1024 bits, an X25519 key, one for encryption only) would be stored and shown as registered,
- * and every assertion the client then signed refused as a failed authentication, with nothing telling why: it is
- * refused where it is given, at registration (RFC 7591 §3.2.2 invalid_client_metadata) and in the config file.
+ * alone, an RSA key of 1024 bits, an X25519 key, one for encryption only, one jose's key set never selects) would be
+ * stored and shown as registered, and every assertion the client then signed refused as a failed authentication, with
+ * nothing telling why: it is refused where it is given, at registration (RFC 7591 §3.2.2 invalid_client_metadata) and
+ * in the config file.
  * Fixed texts: nothing of the key is echoed.
  */
 export function verificationKeyProblem(key: Record<string, unknown>): string | undefined {
   if (key.use !== undefined && key.use !== "sig") return "a key's use must be sig (RFC 7517 section 4.2)";
   if (key.key_ops !== undefined && !(Array.isArray(key.key_ops) && key.key_ops.includes("verify")))
     return "a key's key_ops must include verify (RFC 7517 section 4.3)";
+  // jose imports a key with its key_ops as the WebCrypto usages, and a public key takes no usage but verify: with
+  // `["verify", "sign"]` (as a key pair's export often reads) every import fails, and each assertion reads as a bad
+  // signature. jose's key set also passes over a key whose key_ops repeat (RFC 7517 §4.3: MUST NOT), whose ext is not
+  // a boolean, or whose kid is not a string (a token's kid, a string, never equals it).
+  if (Array.isArray(key.key_ops) && (key.key_ops.length !== 1 || key.key_ops[0] !== "verify"))
+    return "a public key's key_ops must be verify alone (RFC 7517 section 4.3)";
+  if (key.ext !== undefined && typeof key.ext !== "boolean") return "a key's ext must be a boolean";
+  if (key.kid !== undefined && typeof key.kid !== "string") return "a key's kid must be a string (RFC 7517 section 4.5)";
   if (key.alg !== undefined && (typeof key.alg !== "string" || !Object.hasOwn(KEY_OF_ALG, key.alg)))
     return "a key's alg must be one of ES256, ES384, EdDSA, RS256, PS256";
   let imported: KeyObject;

@@ -1,6 +1,6 @@
 import { createHmac } from "node:crypto";
 import { describe, expect, it, beforeAll } from "vitest";
-import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from "jose";
+import { CompactSign, createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from "jose";
 import type { CryptoKey, JWK } from "jose";
 import { hasDuplicateMembers, verifyJwt, TokenRejected } from "./index.js";
 import type { VerifyJwtOptions } from "./index.js";
@@ -104,6 +104,18 @@ describe("verifyJwt", () => {
     await expect(verifyJwt(token, { ...options, requiredClaims: ["iat"] })).rejects.toMatchObject({ reason: "missing_claim", message: "missing iat claim" });
     // Present, it is still checked.
     expect(await reason(await sign({ ...noIat, iat: NOW + 120 }))).toBe("invalid_claim");
+  });
+
+  it("rejects an exp, nbf or iat that is no finite number (RFC 7519 §2 NumericDate): 1e400 parses as Infinity", async () => {
+    // jose's own signer refuses Infinity, so the claims are written as JSON text and signed as they are.
+    const signText = (json: string): Promise<string> =>
+      new CompactSign(Buffer.from(json)).setProtectedHeader({ alg: "ES256", kid: "k1", typ: "at+jwt" }).sign(privateKey);
+    const claims = (dates: string): string => `{"iss":"${ISS}","sub":"alice","aud":"B","jti":"j1",${dates}}`;
+    expect(await reason(await signText(claims(`"iat":${NOW - 10},"exp":${NOW + 300}`)))).toBe("accepted");
+    // An exp of Infinity never expires; an iat of -Infinity is older than any revocation; an nbf of -Infinity is no date.
+    for (const dates of [`"iat":${NOW - 10},"exp":1e400`, `"iat":-1e400,"exp":${NOW + 300}`, `"nbf":-1e400,"exp":${NOW + 300}`]) {
+      await expect(verifyJwt(await signText(claims(dates)), options), dates).rejects.toMatchObject({ reason: "invalid_claim" });
+    }
   });
 
   it("rejects an iat in the future", async () => {

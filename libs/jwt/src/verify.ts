@@ -97,6 +97,19 @@ export function precheckCompactJwt(token: string, maxBytes: number): void {
   });
 }
 
+/** The RFC 7519 §2 NumericDate claims jose compares with the clock. */
+const NUMERIC_DATES = ["exp", "nbf", "iat"] as const;
+
+/**
+ * The NumericDate claim (RFC 7519 §2: a JSON number of seconds) that is not a finite number, if any. JSON.parse
+ * reads a numeral too large for a double (`1e400`) as Infinity and jose compares it like any number: an `exp` of
+ * 1e400 never expires and an `iat` of -1e400 is older than every revocation and age bound. jose refuses only a
+ * non-number (and its own signer refuses Infinity), so the check is here, once, for every verifier.
+ */
+function nonFiniteDate(payload: JWTPayload): string | undefined {
+  return NUMERIC_DATES.find((claim) => typeof payload[claim] === "number" && !Number.isFinite(payload[claim]));
+}
+
 function typMatches(actual: unknown, wanted: string | readonly string[]): boolean {
   if (typeof actual !== "string") return false;
   const norm = (t: string): string => t.toLowerCase().replace(/^application\//, "");
@@ -143,6 +156,8 @@ export async function verifyJwt<T extends JWTPayload = JWTPayload>(token: string
       currentDate: new Date(options.now() * 1000),
       ...(options.maxTokenAge !== undefined && { maxTokenAge: options.maxTokenAge }),
     });
+    const nonFinite = nonFiniteDate(result.payload);
+    if (nonFinite !== undefined) throw new TokenRejected("invalid_claim", `${nonFinite} is not a finite number`);
     if (options.typ !== undefined && !typMatches(result.protectedHeader.typ, options.typ)) {
       throw new TokenRejected("type", "unexpected token type");
     }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
 import { MAX_AUDIENCES, MAX_AUDIENCE_LENGTH, audiencesWellFormed, grantAudiences, requestedAudiences, resourceWellFormed } from "./index.js";
 
 describe("grantAudiences", () => {
@@ -32,10 +33,17 @@ describe("audiencesWellFormed", () => {
 });
 
 describe("resourceWellFormed (RFC 8707 section 2)", () => {
-  it.each(["https://api.example/data", "https://api.example/data?tenant=a", "urn:example:api", "spiffe://mesh/ns/a/sa/b", "https://h/%2F"])(
-    "accepts the absolute URI %s",
-    (value) => expect(resourceWellFormed(value)).toBe(true),
-  );
+  it.each([
+    "https://api.example/data",
+    "https://api.example/data?tenant=a",
+    "urn:example:api",
+    "spiffe://mesh/ns/a/sa/b",
+    "https://h/%2F",
+    // RFC 3986 §3.2.2 IP-literal hosts: the one place `[` and `]` belong.
+    "https://[2001:db8::1]/api",
+    "https://[::1]:8443/data?tenant=a",
+    "https://[v1.fe]",
+  ])("accepts the absolute URI %s", (value) => expect(resourceWellFormed(value)).toBe(true));
 
   it.each([
     "svc-b",
@@ -48,5 +56,22 @@ describe("resourceWellFormed (RFC 8707 section 2)", () => {
     "https://x/%g0",
     "https://x/\\y",
     "",
+    // Brackets anywhere but around an authority's host, or not closed before the path.
+    "https://h/[::1]",
+    "https://[::1",
+    "https://[::1]x/",
+    "https://[::1]]/",
+    "urn:[x]",
   ])("refuses %j: not an absolute URI, or with a fragment", (value) => expect(resourceWellFormed(value)).toBe(false));
+
+  it("accepts every IPv6 literal host an URL parser reads as one (RFC 3986 section 3.2.2)", () => {
+    fc.assert(
+      fc.property(fc.ipV6(), fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }), (address, port) => {
+        const value = `https://[${address}]${port === undefined ? "" : `:${port}`}/api`;
+        // The premise: it is a URL with that host.
+        expect(new URL(value).hostname.startsWith("[")).toBe(true);
+        expect(resourceWellFormed(value)).toBe(true);
+      }),
+    );
+  });
 });

@@ -35,11 +35,20 @@ export function audienceWellFormed(value: string): boolean {
 }
 
 /**
- * RFC 3986 §4.3 absolute-URI, checked character by character: a scheme, then only characters a URI may hold, each `%`
- * starting a well-formed escape, and no `#` (a fragment is not part of an absolute-URI). Host-less URIs (`urn:...`) and
- * queries are allowed, as RFC 8707 allows them.
+ * RFC 3986 §3.2.2 IP-literal, after a `//`: an IPv6 address or an IPvFuture in brackets (`https://[2001:db8::1]:8443/`),
+ * the one place a URI may hold `[` and `]`. The address's own grammar is the resource server's to read; only its
+ * characters are checked here.
  */
-const ABSOLUTE_URI = /^[A-Za-z][A-Za-z0-9+.-]*:(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*$/;
+const IP_LITERAL = String.raw`\[(?:[0-9A-Fa-f:.]+|v[0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+)\]`;
+
+/**
+ * RFC 3986 §4.3 absolute-URI, checked character by character: a scheme, then, after a `//` authority whose host may
+ * be an IP-literal, only characters a URI may hold, each `%` starting a well-formed escape, and no `#` (a fragment is
+ * not part of an absolute-URI). Host-less URIs (`urn:...`) and queries are allowed, as RFC 8707 allows them.
+ */
+const ABSOLUTE_URI = new RegExp(
+  String.raw`^[A-Za-z][A-Za-z0-9+.-]*:(?://(?:(?:[A-Za-z0-9\-._~!$&'()*+,;=:]|%[0-9A-Fa-f]{2})*@)?${IP_LITERAL}(?::[0-9]*)?(?=[/?]|$))?(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*$`,
+);
 
 /**
  * Whether one `resource` value is a resource indicator: a well-formed audience value that is an absolute URI without a

@@ -122,6 +122,55 @@ describe("parseScope refusals (invalid_scope, RFC 6749 §5.2)", () => {
   });
 });
 
+describe("the scope parameter's characters (RFC 6749 section 3.3)", () => {
+  // Separators other than 0x20, look-alikes of ASCII, invisible and control characters, and the two printable ASCII
+  // characters scope-token leaves out.
+  const foreign = fc.constantFrom(
+    "\t",
+    "\n",
+    "\r",
+    "\v",
+    "\f",
+    "\u0000",
+    "\u0085",
+    "\u00a0",
+    "\u2028",
+    "\u3000",
+    "\u200b",
+    "\ufeff",
+    "é",
+    "ｒ",
+    "\u0430",
+    '"',
+    "\\",
+  );
+  const scopeChar = fc.constantFrom("a", "r", "e", "d", ":", "/", ".", "_", "-", " ");
+  const parameter = fc.string({ unit: fc.oneof({ weight: 6, arbitrary: scopeChar }, { weight: 1, arbitrary: foreign }), maxLength: 30 });
+
+  it("is taken only when every character is a space or a scope-token character: no other whitespace, no Unicode", () => {
+    fc.assert(
+      fc.property(parameter, (s) => {
+        const parsed = tryParseScopes(s);
+        const inGrammar = /^[\x20\x21\x23-\x5B\x5D-\x7E]*$/.test(s);
+        if (!inGrammar) return parsed === undefined;
+        // In the grammar, it is refused only for a path's spelling (`read:/a//b`, `read:/.`), never for a character.
+        return parsed !== undefined || s.split(" ").some((t) => t !== "" && !isValidScope(t));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("the same holds for each entry of an array (RFC 9068 claim form), where a space inside an entry is refused too", () => {
+    fc.assert(
+      fc.property(fc.array(parameter, { maxLength: 4 }), (list) => {
+        const parsed = tryParseScopes(list);
+        return list.every((t) => /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(t)) || parsed === undefined;
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
 describe("isTemplateRequest", () => {
   it("recognises name: only", () => {
     expect(isTemplateRequest("read:")).toBe(true);
