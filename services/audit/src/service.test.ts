@@ -452,8 +452,13 @@ describe("Tail catching up", () => {
     const store = storeWith(trail());
     await withTail(store, resume, { read: false }, async (t) => {
       await waitFor(() => store.queries > 0, { message: "the Tail never began catching up" });
-      // As many turns of the event loop as a Tail that wrote on regardless would need for the whole trail.
-      for (let turn = 0; turn < pages + 10; turn++) await setImmediate();
+      // As many turns of the event loop as a Tail that wrote on regardless would need for the whole trail, and on until
+      // no page has been read for 20 turns (the transport's buffers full): the Tail then waits for its reader.
+      for (let turn = 0, still = 0, seen = -1; turn < pages + 10 || still < 20; turn++) {
+        await setImmediate();
+        still = store.queries === seen ? still + 1 : 0;
+        seen = store.queries;
+      }
       const read = store.queries;
       expect(read).toBeLessThan(pages);
       const ended = once(store, "removeListener");

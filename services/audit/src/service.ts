@@ -248,7 +248,7 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
               // A page may hold nothing yet not be the last (a filter read a window at a time): the catch-up ends on
               // an empty page that reached the newest record.
               let page = store.page(filter, after, CATCH_UP_PAGE);
-              for (; (page.records.length > 0 || page.resumeAfter !== undefined) && !ctx.cancelled; page = store.page(filter, after, CATCH_UP_PAGE)) {
+              while ((page.records.length > 0 || page.resumeAfter !== undefined) && !ctx.cancelled) {
                 // A Tail that fell behind while its reader was away (waiting for it to read a live batch) comes here
                 // with its last check as old as that wait: its token may have expired or been revoked meanwhile.
                 if (Date.now() - checkedAt >= TAIL_RECHECK_MS) await check();
@@ -256,6 +256,9 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
                 await send(page.records);
                 await setImmediate();
                 await check();
+                // A reader that left while this page waited for it is read no further page.
+                if (ctx.cancelled) break;
+                page = store.page(filter, after, CATCH_UP_PAGE);
               }
               // In the same turn as the last (empty) page: every record appended from here on reaches `live`.
               if (page.records.length === 0 && page.resumeAfter === undefined) behind = false;
