@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import type { ClientConfig } from "@sts/config";
-import { verifySecret } from "@sts/client-auth";
+import { parseClientRecord, verifySecret } from "@sts/client-auth";
 import type { ClientRecord } from "@sts/client-auth";
 import { EVENT_TYPES, encodeKey, isWellFormed, isWriteConflict, recordEventId } from "@sts/nats";
 import type { EventPublisher } from "@sts/nats";
@@ -36,6 +36,12 @@ function retirementIn(raw: unknown): Retirement | undefined {
   const r = (raw as { retired?: Partial<Retirement> } | null)?.retired;
   if (typeof r?.client_id !== "string" || typeof r.seed_digest !== "string") return undefined;
   return r as Retirement;
+}
+
+/** Whether a declared secret (none: nothing to compare) is the one whose scrypt hash is on record. */
+function sameSecret(hash: string | undefined, secret: string | undefined): Promise<boolean> {
+  if (secret === undefined) return Promise.resolve(true);
+  return hash === undefined ? Promise.resolve(false) : verifySecret(hash, secret);
 }
 
 /** What seeding did: how many records it wrote, and the retired clients it left retired though the file declares them. */
@@ -93,17 +99,14 @@ export class ClientRegistry {
       const { client_secret: secret, ...described } = c;
       const digest = createHash("sha256").update(JSON.stringify(described)).digest("base64url");
       const stored = this.lookup(c.client_id) ?? (await this.#read(c.client_id));
-      const existing = stored && "retired" in stored ? undefined : stored;
-      const secretKept = (hash: string | undefined): Promise<boolean> =>
-        secret === undefined ? Promise.resolve(true) : hash === undefined ? Promise.resolve(false) : verifySecret(hash, secret);
-      if (stored && "retired" in stored) {
-        const { seed_digest, secret_hash } = stored.retired;
-        if (seed_digest === digest && (await secretKept(secret_hash))) {
-          keptRetired.push(c.client_id);
-          continue;
-        }
+      const retired = stored && "retired" in stored ? stored.retired : undefined;
+      const existing = stored && !("retired" in stored) ? stored : undefined;
+      // The entry on record, as a client or as a retirement: the same entry again changes nothing, nor brings one back.
+      const onRecord = retired ?? existing;
+      if (onRecord?.seed_digest === digest && (await sameSecret(onRecord.secret_hash, secret))) {
+        if (retired) keptRetired.push(c.client_id);
+        continue;
       }
-      if (existing?.seed_digest === digest && (await secretKept(existing.secret_hash))) continue;
       const record: ClientRecord = { ...(await toClientRecord(c, { ...(existing && { previous: existing }), now: this.now() })), seed_digest: digest };
       await this.kv.put(encodeKey(c.client_id), JSON.stringify(record));
       // Earlier revisions may hold a digest over the secret in clear (an earlier release's) or a replaced secret's hash.
@@ -148,17 +151,16 @@ export class ClientRegistry {
 
   /** The record, or the retirement marker, the bucket itself holds under a client's id. */
   async #read(clientId: string): Promise<ClientRecord | { retired: Retirement } | undefined> {
-    const entry = await readEntry(this.kv, clientId);
-    if (entry && "record" in entry) return entry.record;
-    // Not a record, nor a tombstone of client management: a retirement marker, or nothing this release reads.
-    const raw = await this.kv.get(encodeKey(clientId));
-    if (raw?.operation !== "PUT") return undefined;
-    let retired: Retirement | undefined;
+    const entry = await this.kv.get(encodeKey(clientId));
+    if (entry?.operation !== "PUT") return undefined;
+    let raw: unknown;
     try {
-      retired = retirementIn(raw.json());
+      raw = entry.json();
     } catch {
       return undefined;
     }
-    return retired && { retired };
+    // A tombstone of client management, or a value this release cannot read, is neither: seeding writes over it.
+    const retired = retirementIn(raw);
+    return retired ? { retired } : parseClientRecord(raw);
   }
 }
