@@ -16,3 +16,5 @@ createServer((req, res) => {
   upstream.on("error", () => res.writeHead(502).end());
   req.pipe(upstream);
 }).listen(port, "127.0.0.1", () => console.log(`minimal proxy ${port} -> ${target}`));
+// Stopped with SIGTERM: exiting normally lets `--cpu-prof` (STS_TEST_NODE_ARGS) write its profile, as the sidecars do.
+process.once("SIGTERM", () => process.exit(0));

@@ -40,7 +40,6 @@ function summary(label: string, lat: number[], elapsedMs: number): LoadResult {
  * alike instead of whichever block it fell on.
  */
 async function interleaved(targets: ReadonlyArray<{ label: string; call: () => Promise<void> }>, n: number): Promise<LoadResult[]> {
-  for (let i = 0; i < 50; i++) for (const t of targets) await t.call();
   const lat = targets.map((): number[] => []);
   const busy = targets.map(() => 0);
   for (let i = 0; i < n; i++) {
@@ -54,6 +53,18 @@ async function interleaved(targets: ReadonlyArray<{ label: string; call: () => P
     }
   }
   return targets.map((t, k) => summary(t.label, lat[k] as number[], busy[k] as number));
+}
+
+/** Unmeasured rounds before the warm rows (see {@link warmUp}). */
+const WARM_UP_ROUNDS = 1000;
+
+/**
+ * Calls each target `rounds` times, unmeasured: "warm" means the steady state of a sidecar that has run a while, its
+ * hot path compiled by V8's optimising tier. With a few dozen calls the proxies were still in the interpreter and the
+ * baseline tier, and their CPU figures counted the optimising compiler's threads at work.
+ */
+async function warmUp(targets: ReadonlyArray<{ call: () => Promise<void> }>, rounds: number): Promise<void> {
+  for (let i = 0; i < rounds; i++) for (const t of targets) await t.call();
 }
 
 /**
@@ -152,17 +163,16 @@ export async function benchSidecar(duration: number): Promise<void> {
       );
     }
     const rounds = 2 * n;
+    const warmTargets = [
+      { label: "direct A→B (no sidecar)", call: () => get(`http://127.0.0.1:${bPort}/work`, warmToken) },
+      { label: "through 2 empty pass-through proxies (floor)", call: () => get(`http://127.0.0.1:${floorPorts[0]}/work`, warmToken) },
+      { label: "through 2 sidecars, warm cache", call: () => get(`http://127.0.0.1:${p.aOut}/svc-b/work`, warmToken) },
+    ];
+    await warmUp(warmTargets, WARM_UP_ROUNDS);
     const cpuBefore = await Promise.all(sidecars.map((s) => cpuTimeMs(s.pid)));
-    const warmRows = await interleaved(
-      [
-        { label: "direct A→B (no sidecar)", call: () => get(`http://127.0.0.1:${bPort}/work`, warmToken) },
-        { label: "through 2 empty pass-through proxies (floor)", call: () => get(`http://127.0.0.1:${floorPorts[0]}/work`, warmToken) },
-        { label: "through 2 sidecars, warm cache", call: () => get(`http://127.0.0.1:${p.aOut}/svc-b/work`, warmToken) },
-      ],
-      rounds,
-    );
-    // Each proxy process saw one call per round, plus the 50 warm-up calls of interleaved().
-    const cpuPerCall = (await Promise.all(sidecars.map((s) => cpuTimeMs(s.pid)))).map((t, i) => (t - (cpuBefore[i] as number)) / (rounds + 50));
+    const warmRows = await interleaved(warmTargets, rounds);
+    // Each proxy process saw one call per round.
+    const cpuPerCall = (await Promise.all(sidecars.map((s) => cpuTimeMs(s.pid)))).map((t, i) => (t - (cpuBefore[i] as number)) / rounds);
     const rows = [
       ...warmRows,
       await sequential("through 2 sidecars, cold (exchange per call)", coldWarmups, cold.length - coldWarmups, (i) =>

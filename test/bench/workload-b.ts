@@ -20,3 +20,5 @@ createServer((req, res) => {
   seen.add(req.headers.authorization ?? "");
   res.writeHead(200, { "content-type": "text/plain" }).end("ok");
 }).listen(port, "127.0.0.1", () => console.log(`workload B on ${port}`));
+// Stopped with SIGTERM: exiting normally lets `--cpu-prof` (STS_TEST_NODE_ARGS) write its profile, as the sidecars do.
+process.once("SIGTERM", () => process.exit(0));
