@@ -14,6 +14,7 @@ import { readKeyFile } from "./key-file.js";
 import { isPublicHalfOf } from "./key-pair.js";
 import type { SigningAlg } from "./generate.js";
 import { openPrivateJwk, sealPrivateJwk } from "./master-key.js";
+import type { SealedKey } from "./master-key.js";
 import {
   isWithdrawn,
   keyStatusesAt,
@@ -75,6 +76,12 @@ export interface SigningKeyRingOptions {
   policy: LifecyclePolicy;
   /** Derived AES key (parseMasterKey); required unless jwkFile is given. */
   masterKey?: Buffer;
+  /**
+   * Derived AES keys (parseMasterKey) of master keys being replaced: a key sealed under one of them still opens, and
+   * is sealed again under masterKey, at start and at every maintain(), so that once every replica runs on the new
+   * master key the old one can go. Never used to seal.
+   */
+  previousMasterKeys?: readonly Buffer[];
   /** A private JWK file to sign with; its private part never enters NATS. */
   jwkFile?: string;
   /** How long a new key is published before it signs, so verifiers' JWKS caches learn it. */
@@ -179,6 +186,7 @@ export class SigningKeyRing {
 
   constructor(options: SigningKeyRingOptions) {
     if (!options.masterKey && !options.jwkFile) throw new TypeError("SigningKeyRing needs a masterKey or a jwkFile");
+    if (options.previousMasterKeys?.length && !options.masterKey) throw new TypeError("SigningKeyRing: previousMasterKeys need a masterKey");
     this.#o = options;
   }
 
@@ -195,6 +203,7 @@ export class SigningKeyRing {
     }
     // Before anything is written: a replica on another master key must not seal a key the others cannot open.
     this.#openEveryKey();
+    await this.#resealUnderMasterKey();
     await this.#outlastFileKey();
   }
 
@@ -251,7 +260,7 @@ export class SigningKeyRing {
     if (!record.sealed || !this.#o.masterKey) throw unavailable(`signing key ${record.kid} has no private part here; retry shortly`);
     let jwk: Record<string, unknown>;
     try {
-      jwk = openPrivateJwk(record.sealed, record.kid, this.#o.masterKey);
+      jwk = this.#open(record.sealed, record.kid).jwk;
     } catch (err) {
       // node:crypto says only "unable to authenticate data": the log must say which record, and that nothing is signed.
       throw new Error(
@@ -260,6 +269,63 @@ export class SigningKeyRing {
       );
     }
     return this.#importAsRecorded(jwk, record);
+  }
+
+  /**
+   * The private JWK sealed for `kid`, and whether the master key itself opened it (not a previous one); throws the
+   * first failure when none opens it.
+   */
+  #open(sealed: SealedKey, kid: string): { jwk: Record<string, unknown>; current: boolean } {
+    const keys = [this.#o.masterKey, ...(this.#o.previousMasterKeys ?? [])];
+    let failure: unknown;
+    for (const [i, key] of keys.entries()) {
+      if (!key) continue;
+      try {
+        return { jwk: openPrivateJwk(sealed, kid, key), current: i === 0 };
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+    throw failure;
+  }
+
+  /**
+   * Seals again under the master key every key in service that only a previous master key opens (one a replica still
+   * on the old master key made meanwhile included: each maintain() looks again), so that the old master key can be
+   * dropped once every replica runs on the new one. Read from the store and written by compare-and-set: a record
+   * another replica sealed again or withdrew meanwhile is left as it is. One no master key opens, or whose record was
+   * altered beside its seal, is left too: it never signs anyway.
+   */
+  async #resealUnderMasterKey(): Promise<void> {
+    const { store, masterKey, previousMasterKeys } = this.#o;
+    if (!masterKey || !previousMasterKeys?.length) return;
+    for (const cached of this.#keys()) {
+      if (isWithdrawn(cached) || !cached.sealed || this.#opensUnderMasterKey(cached)) continue;
+      const stored = await this.#read(cached.kid);
+      if (!stored?.record.sealed || isWithdrawn(stored.record)) continue;
+      const { record, revision } = stored;
+      let jwk: Record<string, unknown>;
+      try {
+        const opened = this.#open(record.sealed as SealedKey, record.kid);
+        if (opened.current) continue;
+        jwk = opened.jwk;
+        this.#importAsRecorded(jwk, record);
+      } catch {
+        continue;
+      }
+      // Lost to another writer: sealed again or withdrawn by it, or looked at anew at the next maintain().
+      await store.update(keyName(record.kid), { ...record, sealed: sealPrivateJwk(jwk, record.kid, masterKey) }, revision);
+    }
+  }
+
+  /** Whether the master key itself (not a previous one) opens a key's sealed part. */
+  #opensUnderMasterKey(key: StoredKey): boolean {
+    try {
+      openPrivateJwk(key.sealed as SealedKey, key.kid, this.#o.masterKey as Buffer);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /**
@@ -502,6 +568,8 @@ export class SigningKeyRing {
       for (const lock of locks) if (lockNames(lock, old.kid)) await this.#o.store.delete(lock);
       this.#imported.delete(old.kid);
     }
+    // Keys sealed under a master key being replaced (previousMasterKeys), one a replica still on it made included.
+    await this.#resealUnderMasterKey();
     // A key file's record became, or is about to become, the newest key (a replica started on the file).
     const overtaken = await this.#outlastFileKey();
     if (overtaken) return overtaken;

@@ -36,3 +36,33 @@ describe("STS_MASTER_KEY_FILE", () => {
     expect(String(thrown)).not.toContain(master);
   });
 });
+
+describe("STS_MASTER_KEY_PREVIOUS", () => {
+  const other = randomBytes(32).toString("base64url");
+
+  it("is read beside the master key, from the variable or from its file, and held to the same file rule", () => {
+    chmodSync(file, 0o600);
+    expect(readSettings({ STS_MASTER_KEY: other, STS_MASTER_KEY_PREVIOUS: master }).previousMasterKeys).toHaveLength(1);
+    expect(readSettings({ STS_MASTER_KEY: other, STS_MASTER_KEY_PREVIOUS_FILE: file }).previousMasterKeys).toHaveLength(1);
+    expect(readSettings({ STS_MASTER_KEY: other }).previousMasterKeys).toEqual([]);
+    chmodSync(file, 0o666);
+    expect(() => readSettings({ STS_MASTER_KEY: other, STS_MASTER_KEY_PREVIOUS_FILE: file })).toThrow(`${file} may be written by users other than its owner`);
+  });
+
+  it("is refused without a master key to replace it with", () => {
+    expect(() => readSettings({ STS_MASTER_KEY_PREVIOUS: master, STS_CONFIG: undefined })).toThrow(/no master key|needs the new one/);
+  });
+
+  it("names the variable or file of a key that does not parse, never quoting the key", () => {
+    chmodSync(file, 0o600);
+    const short = randomBytes(8).toString("hex");
+    let thrown: unknown;
+    try {
+      readSettings({ STS_MASTER_KEY: short });
+    } catch (err) {
+      thrown = err;
+    }
+    expect(String(thrown)).toContain("STS_MASTER_KEY: master key must hold at least 32 random bytes");
+    expect(String(thrown)).not.toContain(short);
+  });
+});

@@ -94,6 +94,7 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
     algorithm: config.keys.algorithm,
     policy: lifecycle,
     ...(settings.masterKey && { masterKey: settings.masterKey }),
+    ...(settings.previousMasterKeys.length > 0 && { previousMasterKeys: settings.previousMasterKeys }),
     ...(config.keys.jwk_file && { jwkFile: config.keys.jwk_file }),
     // Long enough for every verifier caching the JWKS (gateway max-age and its own cache, clock skew) to have the key.
     prepublishSeconds: prepublishLeadSeconds(config.tokens.clock_tolerance),
