@@ -10,6 +10,7 @@
  * literal early, and policy ids encode them so two hops can never share one.
  */
 import { createHash } from "node:crypto";
+import { isShownAsWritten } from "@sts/errors";
 import { isWithin, tryParseScope } from "@sts/scopes";
 import type { ParsedScope } from "@sts/scopes";
 import { isCleanName } from "@sts/scopes";
@@ -69,6 +70,19 @@ function escapeChars(value: string, pattern: boolean): string {
     else if (code >= 0x20 && code <= 0x7e) out += ch;
     else out += `\\u{${code.toString(16)}}`;
   }
+  return out;
+}
+
+/**
+ * `value` quoted for a description: JSON's quoting, with every character that is not shown as written (a line or
+ * paragraph separator, a bidi control) as its `\uXXXX` escape. A client id or audience may hold them (only C0 and C1
+ * controls are refused), and a description is printed as is on the policy's line by `stsctl policy list`, where they
+ * would make the line read otherwise than it is (Trojan Source, CVE-2021-42574): a Put refuses such a description.
+ */
+function quoted(value: string): string {
+  let out = "";
+  // JSON.stringify has escaped `\`, so an escape added here cannot be confused with one in the value.
+  for (const ch of JSON.stringify(value)) out += isShownAsWritten(ch) ? ch : `\\u${(ch.codePointAt(0) ?? 0).toString(16).padStart(4, "0")}`;
   return out;
 }
 
@@ -222,7 +236,7 @@ export function compileHops(hops: readonly HopDeclaration[]): CompiledPolicy[] {
     out.push({
       id: exchangeId,
       text: [...annotations, head(ACTIONS.EXCHANGE), ...conditions].join("\n") + ";",
-      description: `Config hop: client ${JSON.stringify(from)} may exchange tokens for audience ${JSON.stringify(to)} (${facts.join("; ")})`,
+      description: `Config hop: client ${quoted(from)} may exchange tokens for audience ${quoted(to)} (${facts.join("; ")})`,
     });
 
     // With no scopes there is nothing to permit; request_scope stays denied by default.
@@ -231,7 +245,7 @@ export function compileHops(hops: readonly HopDeclaration[]): CompiledPolicy[] {
     out.push({
       id: scopesId,
       text: `@${ANNOTATIONS.ID}(${cedarString(scopesId)})\n${head(ACTIONS.REQUEST_SCOPE)}\nwhen {\n  ${scopeCondition(scopes)}\n};`,
-      description: `Config hop: scopes client ${JSON.stringify(from)} may obtain for audience ${JSON.stringify(to)}: ${scopes.map((s) => s.value).join(" ")}`,
+      description: `Config hop: scopes client ${quoted(from)} may obtain for audience ${quoted(to)}: ${scopes.map((s) => s.value).join(" ")}`,
     });
   }
   return out;

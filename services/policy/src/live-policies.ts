@@ -293,7 +293,9 @@ export class LivePolicySet implements LivePolicies {
       generation: this.#generation,
       retryMs: this.#retryMs,
       logger: this.logger,
-      giveUp: () => !mustGetOut && this.#revision !== revision,
+      // Stopped, no record is retried on: the next replica to start announces again every change the bucket holds
+      // (missed-records.ts), and a loop left running would publish on a closed connection, warning, for good.
+      giveUp: () => this.#stopped || (!mustGetOut && this.#revision !== revision),
     });
     if (!mustGetOut) return;
     this.#records.set(revision, published);
@@ -385,7 +387,7 @@ export class LivePolicySet implements LivePolicies {
     }
   }
 
-  /** Stops following the bucket's generation. */
+  /** Stops following the bucket's generation, and retrying announcements (an operator's record included). */
   stop(): void {
     this.#stopped = true;
   }
