@@ -272,3 +272,18 @@ describe("DecisionCache across a policies bucket made anew", () => {
     expect(announcedVersion({})).toBeUndefined();
   });
 });
+
+describe("DecisionCache with exchange.decision_cache_ttl 0 (no decision reused)", () => {
+  it("asks the policy service every time and holds no decision it would never serve", async () => {
+    let asked = 0;
+    const cache = new DecisionCache(() => {
+      asked++;
+      return Promise.resolve(allow);
+    }, 0);
+    for (let i = 0; i < 100; i++) {
+      const request: DecideRequest = { client_id: "A", audience: `aud-${i % 10}`, requested_scopes: ["b"], depth: 1 };
+      expect((await cache.decide(request)).allow).toBe(true);
+    }
+    expect({ asked, held: cache.size }).toEqual({ asked: 100, held: 0 });
+  });
+});

@@ -169,6 +169,8 @@ export class DecisionCache {
 
   /** Caches a decision, dropping the oldest entries first while the count or the memory bound would be passed. */
   #store(key: string, decision: Decision__Output, version: PolicyVersion): void {
+    // A TTL of 0 reuses nothing: an entry stored anyway would never be served, yet hold memory up to the bound.
+    if (this.ttlMs <= 0) return;
     const bytes = sizeOf(key, decision);
     if (bytes > this.maxBytes) return;
     this.#delete(key);

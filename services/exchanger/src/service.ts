@@ -6,6 +6,7 @@ import { unary } from "@sts/grpc";
 import type { CallContext } from "@sts/grpc";
 import {
   KeySourceUnavailable,
+  MAX_LINEAGE,
   TOKEN_EXCHANGE_GRANT,
   TokenRejected,
   actDepth,
@@ -58,6 +59,8 @@ import {
 } from "./exchange-rules.js";
 import type { ScopeAllowance } from "./exchange-rules.js";
 import { lineageKidsFor } from "./lineage-kids.js";
+import { policyDenialRecord } from "./policy-denial.js";
+import type { PolicyDenialRecord } from "./policy-denial.js";
 import { ownIdentityRefused } from "./upstream-refusals.js";
 
 /** Everything the handler uses. */
@@ -129,7 +132,16 @@ async function verifySubject(token: string, deps: ExchangeDeps): Promise<Subject
   // A trusted issuer's names are its own choice, and must fit where they go (RevokeSubject, policy, events) before any is asked.
   const problem = subjectNamesProblem(claims);
   if (problem) throw badToken("subject_token", problem);
-  if (!foreign) return { claims, kid, origin: subjectIssuer(claims), parentRef: claims.jti, lineage: lineageOf(claims) };
+  if (!foreign) {
+    // The new token names the subject token and its whole lineage, and Mint (every verifier too) takes at most
+    // MAX_LINEAGE: a subject token already naming that many ancestors (actor tokens' lineages add up fast) can make
+    // nothing. Its fault (RFC 8693 §2.2.2), found before the policy is asked, and never blamed on an actor token.
+    const lineage = lineageOf(claims);
+    if (lineage.length > MAX_LINEAGE) {
+      throw badToken("subject_token", `its lineage already names ${MAX_LINEAGE} tokens, the most a token may carry: it cannot be exchanged on`);
+    }
+    return { claims, kid, origin: subjectIssuer(claims), parentRef: claims.jti, lineage };
+  }
   // Its actors live in another issuer's namespace: carried over, they would read as clients of ours.
   if (claims.act !== undefined) throw badToken("subject_token", "a trusted issuer's token may not carry act");
   for (const [name, value] of Object.entries(foreign.claims)) {
@@ -251,6 +263,8 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
     // Who vouches for the subject and how its token is named, once known: denials record them too.
     let origin: string | undefined;
     let named: { sub: string; ref: string } | undefined;
+    // The policy decision that refused the exchange, once one did: its denial records which audience, policies and why.
+    let refusedBy: PolicyDenialRecord | undefined;
     try {
       if (!client.grant_types.includes(TOKEN_EXCHANGE_GRANT)) throw unauthorizedClient("client may not use token exchange");
       const params = parseExchangeParams(req, deps.maxTokenBytes);
@@ -295,6 +309,7 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
           caller_in_audience: callerInAudience,
         });
         if (!decision.allow) {
+          refusedBy = policyDenialRecord(audience, decision);
           // A chain too deep for the permits that would otherwise have allowed it: the request's fault, as past the
           // global bound (invalid_request), not a target the caller may never reach.
           if (decision.max_depth > 0) checkDepth(act, decision.max_depth, deps.maxDepth);
@@ -357,7 +372,7 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
       };
     } catch (err) {
       if (err instanceof OAuthError && err.code !== "server_error" && err.code !== "temporarily_unavailable") {
-        return denied(err, client.client_id, req, named, origin ? { subject_issuer: origin } : {});
+        return denied(err, client.client_id, req, named, { ...(origin ? { subject_issuer: origin } : {}), ...refusedBy });
       }
       throw err;
     }
