@@ -3,15 +3,22 @@
  * size-capped before it is read, and refused when a parameter appears twice
  * (RFC 6749 §3.2: "Request and response parameters MUST NOT be included more
  * than once"), except the repeatable `audience` and `resource` (RFC 8693,
- * RFC 8707). A parameter without a value counts as omitted (RFC 6749 §3.1),
- * also in that check. Unknown parameters are ignored, as RFC 6749 §3.2
- * requires.
+ * RFC 8707), which take up to {@link MAX_REPEATED_VALUES} values each. A
+ * parameter without a value counts as omitted (RFC 6749 §3.1), also in that
+ * check. Unknown parameters are ignored, as RFC 6749 §3.2 requires.
  */
 import type { IncomingMessage } from "node:http";
 import { OAuthError, invalidRequest } from "@sts/errors";
 
 /** Parameters that may repeat. */
 export const REPEATABLE: ReadonlySet<string> = new Set(["audience", "resource"]);
+
+/**
+ * Most values one repeatable parameter takes. A form is read before any credential is checked, so what one request may
+ * ask of it is bounded here; the issuer and the exchanger take 16 distinct audiences at most (MAX_AUDIENCES of
+ * @sts/scopes), and this leaves room for a client that repeats one.
+ */
+export const MAX_REPEATED_VALUES = 64;
 
 /** The parameters the endpoints read; a repeated one of these is named in the error. */
 const NAMED_PARAMETERS = new Set([
@@ -115,7 +122,11 @@ export function parseForm(body: string): OAuthForm {
     // RFC 6749 §3.1: a parameter sent without a value is treated as omitted, so it is no second value of its name either.
     if (value === "") continue;
     if (REPEATABLE.has(name)) {
-      lists.set(name, [...(lists.get(name) ?? []), value]);
+      // Appended in place: a copy per value made a body of `audience=a&…` cost time quadratic in its size.
+      const list = lists.get(name) ?? [];
+      if (list.length === MAX_REPEATED_VALUES) throw invalidRequest(`parameter ${name} has too many values`);
+      list.push(value);
+      lists.set(name, list);
       continue;
     }
     // RFC 6749 §3.2: no parameter twice. Only a name of our own vocabulary is named back (descriptions never echo input).

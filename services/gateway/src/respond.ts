@@ -31,6 +31,15 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 }
 
 /**
+ * Sends a 200 with no body (revocation, RFC 7009 §2.2; back-channel logout, whose §2.8 recommends these very cache
+ * headers so that no cached answer stands in for a later logout).
+ */
+export function sendEmpty(res: ServerResponse): void {
+  res.writeHead(200, { ...NO_STORE, "content-length": 0 });
+  res.end();
+}
+
+/**
  * What a public client reads of a 5xx: the code (and Retry-After) says all it can act on. The description inside the
  * stack names internal parts and their state (a policy version behind another, the exchanger's own credentials
  * refused, a NATS bucket), which the edge keeps to itself; each service logs its own failure.

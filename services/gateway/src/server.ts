@@ -17,13 +17,13 @@ import { userinfoEndpoint } from "./endpoints/userinfo.js";
 import { registerEndpoint } from "./endpoints/register.js";
 import { invalidRequest } from "@sts/errors";
 import { JWKS_EDGE_CACHE_SECONDS, JWKS_EDGE_STALE_SECONDS, JWKS_MAX_AGE_SECONDS } from "@sts/keys";
-import { answerProbe } from "@sts/runtime";
+import { DRAIN_MS, HttpDrain, answerProbe } from "@sts/runtime";
 import type { GatewayContext } from "./endpoints/context.js";
 import { ClientGone, checkFormType, parseForm, readBody } from "./form.js";
 import type { OAuthForm } from "./form.js";
 import { refuseRepeatedHeaders } from "./headers.js";
 import { metadataPaths, serverMetadata } from "./metadata.js";
-import { bodyUnread, methodNotAllowed, sendError, sendJson } from "./respond.js";
+import { bodyUnread, methodNotAllowed, sendEmpty, sendError, sendJson } from "./respond.js";
 import { KeySetCache } from "./key-set.js";
 import { TokenLanes } from "./token-lanes.js";
 
@@ -69,6 +69,8 @@ export interface GatewayOptions {
   requestTimeoutMs?: number;
   /** telemetry.incoming_trace: continue a caller's W3C trace, or start a new one linked to it (the default). */
   incomingTrace?: IncomingTrace;
+  /** How long close() lets the requests under way finish before it closes their connections; default {@link DRAIN_MS}. */
+  drainMs?: number;
 }
 
 /** A POST endpoint; `gone` aborts once the client has closed its connection before its answer. */
@@ -242,10 +244,7 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
       const form = parseForm(await readRequestBody());
       const body = await post(req, form, ctx, gone);
       if (body) sendJson(res, 200, body);
-      else {
-        res.writeHead(200, { "cache-control": "no-store", "content-length": 0 });
-        res.end();
-      }
+      else sendEmpty(res);
       return;
     }
     if (options.clients && (path === REGISTER || path.startsWith(`${REGISTER}/`))) {
@@ -292,6 +291,7 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
     maxHeaderSize: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
   };
   const onRequest = (req: IncomingMessage, res: ServerResponse, expectsContinue = false): void => {
+    drain.track(res);
     const startedAt = performance.now();
     let errorType: string | undefined;
     const route = routeOf(requestPath(req.url));
@@ -338,6 +338,7 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
       });
   };
   const server = createServer(limits, onRequest);
+  const drain = new HttpDrain(server);
   // Without this listener Node answers 100 Continue before the request is handed over, inviting a body that the
   // request's method, size or missing credential would have refused unread.
   server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, true));
@@ -347,10 +348,7 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
   return {
     port,
     url: `http://${options.host}:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      }),
+    // Requests under way finish (answered Connection: close) within drainMs; the connections are closed then.
+    close: () => drain.close(options.drainMs ?? DRAIN_MS),
   };
 }

@@ -43,10 +43,10 @@ import {
 } from "@sts/mesh";
 import type { ExchangeCache, InboundOptions, VerifiedCaller } from "@sts/mesh";
 import { durationHistogram } from "@sts/telemetry";
+import { DRAIN_MS, HttpDrain } from "@sts/runtime";
 import type { AdminChecks } from "@sts/runtime";
 import type { Logger } from "@sts/telemetry";
 import type { SidecarConfig } from "./config.js";
-import { DRAIN_MS, HttpDrain } from "./drain.js";
 import { inTurn } from "./in-turn.js";
 import { BAD_GATEWAY, forward, forwardableHeaders } from "./proxy.js";
 import { UPSTREAM_UNAVAILABLE, drainH2Proxy, forwardableH2Headers, startH2Proxy } from "./h2-proxy.js";

@@ -1,18 +1,19 @@
 /**
- * A graceful stop for the sidecar's HTTP/1.1 listeners (SIGTERM). Node's `server.close()` stops accepting and closes
- * the connections idle at that moment, and nothing more: a kept-alive connection busy then is answered
- * `Connection: keep-alive` and goes on taking new requests for as long as its client sends them, so the stop waits
- * on the client, and the process ends at its shutdown deadline with the calls under way cut. As Envoy drains a
- * listener, each call under way (and any that still arrives on an open connection) is finished and answered with
- * `Connection: close` (RFC 9112 §9.6), its connection closed once it is sent; past {@link DRAIN_MS} whatever is
- * still open (a TLS handshake under way included) is closed.
+ * A graceful stop for an HTTP/1.1 listener (SIGTERM): the gateway's, and the sidecar's two. Node's `server.close()`
+ * stops accepting and closes the connections idle at that moment, and nothing more: a kept-alive connection busy then
+ * is answered `Connection: keep-alive` and goes on taking new requests for as long as its client sends them, and Node
+ * stops checking headersTimeout and requestTimeout once the server closes, so a slow client holds the stop for good;
+ * the process then ends at its shutdown deadline (12 s) with status 1 and the requests under way cut. As Envoy drains
+ * a listener, each request under way (and any that still arrives on an open connection) is finished and answered with
+ * `Connection: close` (RFC 9112 §9.6), its connection closed once it is sent; past {@link DRAIN_MS} whatever is still
+ * open (a TLS handshake under way included) is closed.
  */
 import type { Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 
 /**
- * How long the listeners let calls under way finish once the sidecar is stopping, as a gRPC service of the stack
- * drains its calls: well within the process's shutdown deadline (@sts/runtime, 12 s).
+ * How long a listener lets requests under way finish once its service is stopping, as a gRPC service of the stack
+ * drains its calls: well within the process's shutdown deadline (12 s).
  */
 export const DRAIN_MS = 5_000;
 

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { makeTestCa } from "@sts/testkit";
-import { HttpDrain } from "./drain.js";
+import { HttpDrain } from "./http-drain.js";
 
 const dir = mkdtempSync(join(tmpdir(), "sts-drain-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
