@@ -1,10 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { Metadata, Server, ServerCredentials, credentials, status } from "@grpc/grpc-js";
-import type { ServerWritableStream } from "@grpc/grpc-js";
-import { loadAuditProto } from "@sts/proto";
-import type { AuditRecord__Output, LineageResponse__Output, TailRequest__Output } from "@sts/proto";
-import { freePort } from "@sts/testkit";
-import { lineageLines, parseCounts, recordLine, runAudit } from "./cli-audit.js";
+import type { AuditRecord__Output, LineageResponse__Output } from "@sts/proto";
+import { lineageLines, parseCounts, recordLine } from "./cli-audit.js";
 import { UsageError } from "./cli-credential.js";
 
 const record = (data: Record<string, unknown>): AuditRecord__Output =>
@@ -96,48 +92,5 @@ describe("lineageLines", () => {
 
   it("says nothing is left out of a whole answer", () => {
     expect(lineageLines(answer(false)).join("\n")).not.toContain("…");
-  });
-});
-
-describe("stsctl audit tail", () => {
-  /** `stsctl audit tail` with no filter against a plaintext audit API on `port`, printing through `out`. */
-  const tail = (port: number, out: (line: string) => void): Promise<number> =>
-    runAudit("tail", undefined, { json: false, filter: {} }, `127.0.0.1:${port}`, credentials.createInsecure(), () => new Metadata(), out);
-
-  it("goes on after the last record it printed when its stream ends UNAVAILABLE (a TLS connection's age, a restart), and stops when cancelled", async () => {
-    const proto = loadAuditProto().sts.audit.v1.AuditService;
-    const asked: string[] = [];
-    const rec = (n: number): AuditRecord__Output => ({ ...record({}), sequence: String(n), jti: `j${n}` });
-    const server = new Server();
-    server.addService(proto.service, {
-      Tail: (call: ServerWritableStream<TailRequest__Output, AuditRecord__Output>) => {
-        asked.push(call.request.after_sequence);
-        if (asked.length === 1) {
-          call.write(rec(1));
-          call.write(rec(2));
-          setTimeout(() => call.emit("error", { code: status.UNAVAILABLE, details: "connection aged out" }), 50);
-        } else {
-          call.write(rec(3));
-          setTimeout(() => call.emit("error", { code: status.CANCELLED, details: "done" }), 50);
-        }
-      },
-    });
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
-    try {
-      const lines: string[] = [];
-      const code = await tail(port, (l) => lines.push(l));
-      expect(code).toBe(0);
-      expect(asked).toEqual(["0", "2"]);
-      expect(lines.map((l) => l.split(" ")[0])).toEqual(["#1", "#2", "#3"]);
-    } finally {
-      server.forceShutdown();
-    }
-  });
-
-  it("fails, as any call does, when the service refuses it at once", async () => {
-    const port = await freePort();
-    await expect(tail(port, () => undefined)).rejects.toMatchObject({ code: status.UNAVAILABLE });
   });
 });

@@ -1,16 +1,15 @@
 /** `stsctl audit …`: query, tail, lineage and verify against the audit API. */
-import { status } from "@grpc/grpc-js";
-import type { ChannelCredentials, Metadata, ServiceError } from "@grpc/grpc-js";
+import type { ChannelCredentials, Metadata } from "@grpc/grpc-js";
 import { escapeUnshown } from "@sts/errors";
 import { loadAuditProto } from "@sts/proto";
 import type { AuditRecord__Output, LineageNode__Output, LineageResponse__Output, QueryResponse__Output, VerifyResponse__Output } from "@sts/proto";
 import { unaryCall } from "./cli-connection.js";
 import { UsageError } from "./cli-credential.js";
+import { followTail } from "./cli-tail.js";
+import { sequenceText } from "./tail-position.js";
 
 /** The audit commands. */
 export const AUDIT_COMMANDS = ["query", "tail", "lineage", "verify"] as const;
-/** Pause before a tail whose stream ended UNAVAILABLE opens it again. */
-const TAIL_REOPEN_MS = 1_000;
 
 /** What an audit command takes from the command line. */
 export interface AuditArgs {
@@ -22,18 +21,16 @@ export interface AuditArgs {
   fromSeq?: string;
 }
 
-/** Largest sequence the service's uint64 takes. */
-const MAX_SEQUENCE = 2n ** 64n - 1n;
-
 /**
  * `--limit` and `--from-seq` as numbers, refused as a usage error unless they are plain decimal digits: a negative
  * limit would otherwise wrap to the service's largest page, and `abc` quietly become the default.
  */
 export function parseCounts(limit: string | undefined, fromSeq: string | undefined): Pick<AuditArgs, "limit" | "fromSeq"> {
-  const digits = (v: string): boolean => /^[0-9]{1,20}$/.test(v) && BigInt(v) <= MAX_SEQUENCE;
-  if (limit !== undefined && (!digits(limit) || Number(limit) < 1)) throw new UsageError("--limit takes a whole number of records, 1 or more");
-  if (fromSeq !== undefined && !digits(fromSeq)) throw new UsageError("--from-seq takes a record sequence: a whole number, 0 or more");
-  return { ...(limit !== undefined && { limit: Number(limit) }), ...(fromSeq !== undefined && { fromSeq: BigInt(fromSeq).toString() }) };
+  if (limit !== undefined && (sequenceText(limit) === undefined || Number(limit) < 1))
+    throw new UsageError("--limit takes a whole number of records, 1 or more");
+  const seq = fromSeq === undefined ? undefined : sequenceText(fromSeq);
+  if (fromSeq !== undefined && seq === undefined) throw new UsageError("--from-seq takes a record sequence: a whole number, 0 or more");
+  return { ...(limit !== undefined && { limit: Number(limit) }), ...(seq !== undefined && { fromSeq: seq }) };
 }
 
 /** The admin client that asked for a dedicated-issuer token (its event's `admin_client_id`), if one did. */
@@ -82,7 +79,10 @@ export function lineageLines(r: LineageResponse__Output): string[] {
   return lines;
 }
 
-/** Runs one audit command, printing through `out`; resolves with the exit code (a Tail runs until interrupted). */
+/**
+ * Runs one audit command, printing through `out` and what happens to a Tail's stream through `note` (stderr); resolves
+ * with the exit code (a Tail runs until SIGINT, or `interrupt`).
+ */
 export async function runAudit(
   command: string,
   arg: string | undefined,
@@ -91,6 +91,8 @@ export async function runAudit(
   channel: ChannelCredentials,
   metadata: () => Metadata,
   out: (line: string) => void,
+  note: (line: string) => void = () => undefined,
+  interrupt?: AbortSignal,
 ): Promise<number> {
   const client = new (loadAuditProto().sts.audit.v1.AuditService)(address, channel);
   const print = (r: AuditRecord__Output): void => out(a.json ? JSON.stringify(r) : recordLine(r));
@@ -113,31 +115,7 @@ export async function runAudit(
         return 0;
       }
       case "tail":
-        return await new Promise<number>((resolve, reject) => {
-          // A TLS server ends each connection after max_connection_age (a stream too, once its grace has passed) and a
-          // restarting service ends its streams: the tail goes on after the last record it printed.
-          let after = a.fromSeq ?? "0";
-          let stream: ReturnType<typeof client.Tail>;
-          const open = (): void => {
-            // Only a stream the service took is opened again: one refused at once (a wrong address, a service that is
-            // down) fails as any call does. A stream that was sent nothing yet has no headers: it counts once it lasted.
-            let taken = false;
-            setTimeout(() => (taken = true), TAIL_REOPEN_MS * 5).unref();
-            stream = client.Tail({ filter: a.filter, after_sequence: after }, metadata());
-            stream.on("metadata", () => (taken = true));
-            stream.on("data", (r: AuditRecord__Output) => {
-              after = r.sequence;
-              print(r);
-            });
-            stream.on("error", (err: ServiceError) => {
-              if (Number(err.code) === Number(status.CANCELLED)) resolve(0);
-              else if (taken && Number(err.code) === Number(status.UNAVAILABLE)) setTimeout(open, TAIL_REOPEN_MS);
-              else reject(err);
-            });
-          };
-          open();
-          process.on("SIGINT", () => stream.cancel());
-        });
+        return await followTail(client, a, metadata, { print, note }, interrupt);
       case "lineage": {
         if (!arg) throw new UsageError("lineage needs a jti");
         const r = await unaryCall<LineageResponse__Output>(client, "Lineage", { jti: arg }, metadata());

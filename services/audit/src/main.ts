@@ -40,12 +40,19 @@ async function serve({ config, breakGlassToken, now }: AuditSettings, logger: Lo
   const record = accessRecorder(new EventPublisher(nats, { source: "sts/audit", logger }));
 
   const proto = loadAuditProto();
+  // Ends open Tails (UNAVAILABLE: open again) as the stop begins, rather than holding the drain and being cut.
+  const stopping = new AbortController();
   const tls = await openGrpcCredentials(config.grpc_tls, logger);
   const server = await startGrpcServer({
     host: config.services.audit.bind,
     port: config.services.audit.port,
     credentials: tls.server,
-    services: [{ definition: proto.sts.audit.v1.AuditService.service, implementation: auditService(store, logger, { authenticate, record }) }],
+    services: [
+      {
+        definition: proto.sts.audit.v1.AuditService.service,
+        implementation: auditService(store, logger, { authenticate, record }, { stopping: stopping.signal }),
+      },
+    ],
     reflection: { protoFiles: PROTO_FILES },
     logger,
   });
@@ -62,6 +69,7 @@ async function serve({ config, breakGlassToken, now }: AuditSettings, logger: Lo
     // Its gRPC identity lost for good (its agent refusing the stream): only a restart helps.
     checks: { live: () => !tls.lost(), ready: () => server.isServing() },
     stop: async () => {
+      stopping.abort();
       await server.shutdown(2_000);
       tls.close();
       await projector.stop();

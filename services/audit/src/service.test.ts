@@ -25,7 +25,8 @@ import type { IncomingEvent } from "./audit-store.js";
 import type { Auditor } from "./authenticate-auditor.js";
 import { MAX_DESCENDANT_DEPTH } from "./lineage.js";
 import { MAX_TAILS_PER_AUDITOR, auditService } from "./service.js";
-import type { ReadAccess } from "./service.js";
+import type { AuditServiceOptions, ReadAccess } from "./service.js";
+import { TAIL_AFTER_HEADER } from "./tail-position.js";
 
 const logger = createLogger("audit-service-test", { level: "silent" });
 const alice: Auditor = { credential: "access_token", sub: "alice", client_id: "auditor-alice", jti: "j-alice" };
@@ -65,11 +66,15 @@ function issued(n: number, data: Record<string, unknown>, more: Partial<Incoming
 const openAccess = (): ReadAccess => ({ authenticate: async () => alice, record: async () => undefined });
 
 /** Serves the audit API over `store` on a free loopback port, with a client for it. */
-async function serve(store: AuditStore, access: ReadAccess = openAccess()): Promise<{ client: AuditServiceClient; close(): Promise<void> }> {
+async function serve(
+  store: AuditStore,
+  access: ReadAccess = openAccess(),
+  options: AuditServiceOptions = {},
+): Promise<{ client: AuditServiceClient; close(): Promise<void> }> {
   const proto = loadAuditProto();
   const server = await startGrpcServer({
     port: 0,
-    services: [{ definition: proto.sts.audit.v1.AuditService.service, implementation: auditService(store, logger, access) }],
+    services: [{ definition: proto.sts.audit.v1.AuditService.service, implementation: auditService(store, logger, access, options) }],
     logger,
   });
   const client = new proto.sts.audit.v1.AuditService(server.address, credentials.createInsecure(), { "grpc.max_receive_message_length": 64 * 1024 * 1024 });
@@ -578,6 +583,73 @@ describe("bounds on the walks and streams one caller can start", () => {
       expect((await later).ok).toBe(true);
       expect(walks).toBe(3);
     } finally {
+      await api.close();
+    }
+  });
+});
+
+/** How `tail` ended, once it has; fails with `message` when it does not. */
+async function endOf(tail: { ended: Promise<TailEnd> }, message: string): Promise<TailEnd> {
+  let end: TailEnd | undefined;
+  void tail.ended.then((e) => (end = e));
+  return waitFor(() => end, { message });
+}
+
+/** How a Tail ended: its gRPC status and OAuth error. */
+interface TailEnd {
+  code: number;
+  error: unknown;
+}
+
+/** Opens a Tail of token.revoked records: its header metadata, and how it ended. */
+function openTail(client: AuditServiceClient, after: string): { headers: Promise<Metadata>; ended: Promise<TailEnd>; cancel(): void } {
+  const stream = client.Tail({ filter: { type: EVENT_TYPES.TOKEN_REVOKED }, after_sequence: after });
+  const headers = new Promise<Metadata>((resolve) => stream.on("metadata", resolve));
+  const ended = new Promise<TailEnd>((resolve) => {
+    stream.on("error", (err: ServiceError) => resolve({ code: err.code, error: err.metadata.get("oauth-error")[0] }));
+    stream.on("end", () => resolve({ code: status.OK, error: undefined }));
+  });
+  stream.on("data", () => undefined);
+  return { headers, ended, cancel: () => stream.cancel() };
+}
+
+describe("Tail's start", () => {
+  it("is sent in the header metadata: after the records held for new records only, else the sequence asked for", async () => {
+    const store = storeWith([1, 2, 3].map((n) => issued(n, { jti: `j${n}`, sub: "s" })));
+    const api = await serve(store);
+    const fromNow = openTail(api.client, "0");
+    const resumed = openTail(api.client, "2");
+    try {
+      // A record for them to send, once both follow live records: headers go at the latest with it.
+      await waitFor(() => store.listenerCount("appended") === 2, { message: "the Tails never followed live records" });
+      store.append([{ streamSequence: 4, id: "e4", type: EVENT_TYPES.TOKEN_REVOKED, time: "2025-06-01T10:31:00.000Z", source: "test", data: { jti: "j1" } }]);
+      expect((await fromNow.headers).get(TAIL_AFTER_HEADER)).toEqual(["3"]);
+      expect((await resumed.headers).get(TAIL_AFTER_HEADER)).toEqual(["2"]);
+    } finally {
+      fromNow.cancel();
+      resumed.cancel();
+      await api.close();
+    }
+  });
+});
+
+describe("the service's stop", () => {
+  it("ends open Tails with temporarily_unavailable (UNAVAILABLE: open it again), and refuses new ones so before recording them", async () => {
+    const store = storeWith([issued(1, { jti: "j1", sub: "s" })]);
+    const stopping = new AbortController();
+    const recorded: string[] = [];
+    const api = await serve(store, { authenticate: async () => alice, record: async (rpc) => void recorded.push(rpc) }, { stopping: stopping.signal });
+    const open = openTail(api.client, "0");
+    try {
+      await waitFor(() => store.listenerCount("appended") === 1, { message: "the Tail never followed live records" });
+      stopping.abort();
+      expect(await endOf(open, "the stop did not end the open Tail")).toEqual({ code: status.UNAVAILABLE, error: "temporarily_unavailable" });
+      expect(store.listenerCount("appended")).toBe(0);
+      const late = openTail(api.client, "0");
+      expect(await endOf(late, "a Tail opened during the stop was taken")).toEqual({ code: status.UNAVAILABLE, error: "temporarily_unavailable" });
+      expect(recorded).toEqual(["Tail"]);
+    } finally {
+      open.cancel();
       await api.close();
     }
   });

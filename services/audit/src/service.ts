@@ -1,7 +1,7 @@
 /** sts.audit.v1.AuditService handlers over the projection. */
 import type { Writable } from "node:stream";
 import { setImmediate } from "node:timers/promises";
-import type { Metadata } from "@grpc/grpc-js";
+import { Metadata } from "@grpc/grpc-js";
 import { OAuthError, invalidRequest } from "@sts/errors";
 import { serverStream, unary } from "@sts/grpc";
 import type { AuditFilter__Output, AuditRecord as WireRecord, AuditServiceHandlers } from "@sts/proto";
@@ -13,6 +13,7 @@ import type { AuditRecord, ChainCheck, RecordFilter } from "./audit-store.js";
 import type { Auditor } from "./authenticate-auditor.js";
 import { lineage } from "./lineage.js";
 import { storedTime } from "./record-time.js";
+import { TAIL_AFTER_HEADER } from "./tail-position.js";
 
 const MAX_PAGE = 1000;
 /** Records a Tail reads from the store at a time while it catches up. */
@@ -114,6 +115,21 @@ function decodePage(token: string): number {
   return n;
 }
 
+/** What a Tail ended by the service's stop answers: its reader opens it again, after the last record it received. */
+const stoppingError = (): OAuthError =>
+  new OAuthError("temporarily_unavailable", "the audit service is stopping; open the Tail again after the last record received");
+
+/** Options of {@link auditService}. */
+export interface AuditServiceOptions {
+  /**
+   * Aborted when the service begins to stop: open Tails end at once with temporarily_unavailable (UNAVAILABLE), which
+   * their readers take as "open it again", and new ones are refused so. Left to the server's drain, a Tail (which never
+   * ends by itself) would hold the stop for its whole grace and then be cut as CANCELLED, the status a reader gets when
+   * it cancelled the call itself: stsctl took it for its own end and exited 0.
+   */
+  stopping?: AbortSignal;
+}
+
 /** Who may read, and the record of each read: every handler names its caller first and records what it asked before reading. */
 export interface ReadAccess {
   /** Names the caller or refuses it (invalid_token, insufficient_scope). */
@@ -128,8 +144,9 @@ export interface ReadAccess {
  * `audit.accessed` event) before anything is read; bad input is refused
  * after the caller is known and reads nothing.
  */
-export function auditService(store: AuditStore, logger: Logger, access: ReadAccess): AuditServiceHandlers {
+export function auditService(store: AuditStore, logger: Logger, access: ReadAccess, options: AuditServiceOptions = {}): AuditServiceHandlers {
   const tails = new TailSlots();
+  const stopping = options.stopping ?? new AbortController().signal;
   // One walk of the chain at a time. A Verify asked while one is under way waits for it to end and then shares the next
   // walk with every other Verify asked meanwhile: the answer covers the chain as it stood after the call was made
   // (the walk under way began before it, and may have passed rows changed since), at one extra walk per burst.
@@ -189,10 +206,11 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
       async (req, stream, ctx) => {
         const auditor = await access.authenticate(ctx.metadata);
         const filter = toFilter(req.filter);
-        let after = Number(req.after_sequence) || 0;
+        const from = Number(req.after_sequence) || 0;
+        if (stopping.aborted) throw stoppingError();
         const giveBack = tails.take(auditor);
         try {
-          await access.record("Tail", auditor, ctx.peer, { ...filter, after_sequence: after });
+          await access.record("Tail", auditor, ctx.peer, { ...filter, after_sequence: from });
         } catch (err) {
           giveBack();
           throw err;
@@ -228,19 +246,27 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
           }
           checkedAt = Date.now();
         };
+        // The reader gone, or the service stopping: either ends the stream (the second with temporarily_unavailable).
+        const ended = (): boolean => ctx.cancelled || stopping.aborted;
+        const leaving = AbortSignal.any([ctx.signal, stopping]);
         /** Writes records, then waits while the reader is behind: a reader that does not read holds one page, not the trail. */
         const send = async (records: readonly AuditRecord[]): Promise<void> => {
           let full = false;
           for (const r of records) full = !stream.write(toWire(r));
-          if (full) await drained(stream, ctx.signal);
+          if (full) await drained(stream, leaving);
         };
         store.on("appended", onAppend);
-        // A reader that goes away ends the wait for live records at once, so its slot is free for its next Tail.
+        // A reader that goes away (or a stop) ends the wait for live records at once, so its slot is free for its next Tail.
         const onAbort = (): void => wake?.();
-        ctx.signal.addEventListener("abort", onAbort);
+        leaving.addEventListener("abort", onAbort);
         try {
-          if (after === 0) after = store.size;
-          while (!ctx.cancelled) {
+          // In the same turn as the listener: records appended from here on are after `after`, and reach the Tail.
+          let after = from === 0 ? store.size : from;
+          // Where it starts, before any record: a reader whose stream ends before one matches resumes from here.
+          const position = new Metadata();
+          position.set(TAIL_AFTER_HEADER, from === 0 ? String(after) : req.after_sequence);
+          stream.sendMetadata(position);
+          while (!ended()) {
             if (behind) {
               // Catch up from the store a page at a time. In one go, a long trail blocks every other call, piles up in
               // memory behind a slow reader, and is read with no credential check however long that takes: so each
@@ -248,7 +274,7 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
               // A page may hold nothing yet not be the last (a filter read a window at a time): the catch-up ends on
               // an empty page that reached the newest record.
               let page = store.page(filter, after, CATCH_UP_PAGE);
-              while ((page.records.length > 0 || page.resumeAfter !== undefined) && !ctx.cancelled) {
+              while ((page.records.length > 0 || page.resumeAfter !== undefined) && !ended()) {
                 // A Tail that fell behind while its reader was away (waiting for it to read a live batch) comes here
                 // with its last check as old as that wait: its token may have expired or been revoked meanwhile.
                 if (Date.now() - checkedAt >= TAIL_RECHECK_MS) await check();
@@ -256,8 +282,8 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
                 await send(page.records);
                 await setImmediate();
                 await check();
-                // A reader that left while this page waited for it is read no further page.
-                if (ctx.cancelled) break;
+                // A reader that left (or a stop that came) while this page waited for it is read no further page.
+                if (ended()) break;
                 page = store.page(filter, after, CATCH_UP_PAGE);
               }
               // In the same turn as the last (empty) page: every record appended from here on reaches `live`.
@@ -278,9 +304,10 @@ export function auditService(store: AuditStore, logger: Logger, access: ReadAcce
             after = records[records.length - 1]?.sequence ?? after;
             await send(records.filter((r) => AuditStore.matches(r, filter)));
           }
+          if (stopping.aborted && !ctx.cancelled) throw stoppingError();
         } finally {
           store.off("appended", onAppend);
-          ctx.signal.removeEventListener("abort", onAbort);
+          leaving.removeEventListener("abort", onAbort);
           giveBack();
         }
       },

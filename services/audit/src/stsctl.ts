@@ -3,7 +3,7 @@
  * stsctl: the operators' and auditors' command line.
  *
  *   stsctl audit query   [--sub S] [--client C] [--aud A] [--type T] [--since T] [--until T] [--limit N] [--json]
- *   stsctl audit tail    [same filters] [--from-seq N] [--json]
+ *   stsctl audit tail    [same filters] [--from-seq N] [--json]   (stderr: where it follows from; it goes on across restarts)
  *   stsctl audit lineage <jti> [--json]
  *   stsctl audit verify  [--json]
  *   stsctl policy list   [--json]
@@ -190,7 +190,8 @@ async function main(): Promise<number> {
     return runPolicy(command, arg, policyArgs, address, channel, metadata, out);
   }
   const filter = { sub: values.sub, client_id: values.client, audience: values.aud, type: values.type, since: values.since, until: values.until };
-  return runAudit(command, arg, { json: values.json, filter, ...parseCounts(values.limit, values["from-seq"]) }, address, channel, metadata, out);
+  const note = (line: string): void => console.error(line);
+  return runAudit(command, arg, { json: values.json, filter, ...parseCounts(values.limit, values["from-seq"]) }, address, channel, metadata, out, note);
 }
 
 main().then(

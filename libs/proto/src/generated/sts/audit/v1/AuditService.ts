@@ -62,7 +62,12 @@ export interface AuditServiceClient extends grpc.Client {
    * credential is checked again every second: the stream ends UNAUTHENTICATED
    * (invalid_token) once it has expired or been revoked. An auditor holds at
    * most 8 open at once (64 in all); one more is UNAVAILABLE
-   * (temporarily_unavailable).
+   * (temporarily_unavailable). Once a Tail is taken, its header metadata
+   * `sts-tail-after` gives the sequence it starts after (decimal): a caller
+   * that asked for new records only and got none yet resumes from there. When
+   * the service stops, open Tails end UNAVAILABLE (temporarily_unavailable) at
+   * once and new ones are refused so: open it again after the last record
+   * received.
    */
   Tail(argument: _sts_audit_v1_TailRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_sts_audit_v1_Record__Output>;
   Tail(argument: _sts_audit_v1_TailRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_sts_audit_v1_Record__Output>;
@@ -72,7 +77,12 @@ export interface AuditServiceClient extends grpc.Client {
    * credential is checked again every second: the stream ends UNAUTHENTICATED
    * (invalid_token) once it has expired or been revoked. An auditor holds at
    * most 8 open at once (64 in all); one more is UNAVAILABLE
-   * (temporarily_unavailable).
+   * (temporarily_unavailable). Once a Tail is taken, its header metadata
+   * `sts-tail-after` gives the sequence it starts after (decimal): a caller
+   * that asked for new records only and got none yet resumes from there. When
+   * the service stops, open Tails end UNAVAILABLE (temporarily_unavailable) at
+   * once and new ones are refused so: open it again after the last record
+   * received.
    */
   tail(argument: _sts_audit_v1_TailRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_sts_audit_v1_Record__Output>;
   tail(argument: _sts_audit_v1_TailRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_sts_audit_v1_Record__Output>;
@@ -133,7 +143,12 @@ export interface AuditServiceHandlers extends grpc.UntypedServiceImplementation 
    * credential is checked again every second: the stream ends UNAUTHENTICATED
    * (invalid_token) once it has expired or been revoked. An auditor holds at
    * most 8 open at once (64 in all); one more is UNAVAILABLE
-   * (temporarily_unavailable).
+   * (temporarily_unavailable). Once a Tail is taken, its header metadata
+   * `sts-tail-after` gives the sequence it starts after (decimal): a caller
+   * that asked for new records only and got none yet resumes from there. When
+   * the service stops, open Tails end UNAVAILABLE (temporarily_unavailable) at
+   * once and new ones are refused so: open it again after the last record
+   * received.
    */
   Tail: grpc.handleServerStreamingCall<_sts_audit_v1_TailRequest__Output, _sts_audit_v1_Record>;
   
