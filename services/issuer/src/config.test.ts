@@ -49,8 +49,13 @@ describe("STS_MASTER_KEY_PREVIOUS", () => {
     expect(() => readSettings({ STS_MASTER_KEY: other, STS_MASTER_KEY_PREVIOUS_FILE: file })).toThrow(`${file} may be written by users other than its owner`);
   });
 
-  it("is refused without a master key to replace it with", () => {
-    expect(() => readSettings({ STS_MASTER_KEY_PREVIOUS: master, STS_CONFIG: undefined })).toThrow(/no master key|needs the new one/);
+  it("is refused without a master key to replace it with (an issuer signing with a key file has none)", () => {
+    const config = join(dir, "jwk-file.yaml");
+    writeFileSync(config, `keys:\n  jwk_file: ${join(dir, "signing.jwk")}\n`);
+    expect(() => readSettings({ STS_CONFIG: config })).not.toThrow();
+    expect(() => readSettings({ STS_CONFIG: config, STS_MASTER_KEY_PREVIOUS: master })).toThrow(
+      "STS_MASTER_KEY_PREVIOUS replaces a master key: it needs the new one",
+    );
   });
 
   it("names the variable or file of a key that does not parse, never quoting the key", () => {
