@@ -30,15 +30,31 @@ const rec = (n: number): AuditRecord__Output =>
     data_json: "{}",
   }) as unknown as AuditRecord__Output;
 
-/** Serves `tail` as the audit API's Tail on a free loopback port; the test's body gets the port. */
-async function withTailServer(tail: (call: TailCall) => void, body: (port: number) => Promise<void>): Promise<void> {
+/** What a test's body gets: the port of the stand-in Tail, each stream's `after_sequence` as asked, and stsctl's stop. */
+interface TailStage {
+  port: number;
+  asked: string[];
+  stop: AbortController;
+}
+
+/**
+ * Serves the audit API's Tail on a free loopback port, playing `scripts[i]` on the i-th stream opened (the last script
+ * for any after), for the test's body.
+ */
+async function withTailServer(scripts: Array<(call: TailCall) => void>, body: (stage: TailStage) => Promise<void>): Promise<void> {
+  const asked: string[] = [];
   const server = new Server();
-  server.addService(loadAuditProto().sts.audit.v1.AuditService.service, { Tail: tail });
+  server.addService(loadAuditProto().sts.audit.v1.AuditService.service, {
+    Tail: (call: TailCall) => {
+      asked.push(call.request.after_sequence);
+      (scripts[Math.min(asked.length, scripts.length) - 1] as (c: TailCall) => void)(call);
+    },
+  });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
   try {
-    await body(port);
+    await body({ port, asked, stop: new AbortController() });
   } finally {
     server.forceShutdown();
   }
@@ -67,20 +83,27 @@ async function tail(port: number, stop: AbortController, lines: string[], notes:
   );
 }
 
+/** Ends `call` with `code` shortly after what it was sent, as the service (or a connection's age) does. */
+const endLater = (call: TailCall, code: status, details: string): void => void setTimeout(() => call.emit("error", { code, details }), 50);
+
+/** The sequences of the records printed. */
+const printed = (lines: string[]): string[] => lines.map((l) => l.split(" ")[0] as string);
+
 describe("stsctl audit tail, when the service ends its stream", () => {
   it("opens it again after a CANCELLED it did not ask for (a service cut at its stop), instead of exiting 0 as if interrupted", async () => {
-    const asked: string[] = [];
-    const stop = new AbortController();
     await withTailServer(
-      (call) => {
-        asked.push(call.request.after_sequence);
-        call.sendMetadata(startsAfter(4));
-        if (asked.length === 1) {
+      [
+        (call) => {
+          call.sendMetadata(startsAfter(4));
           call.write(rec(5));
-          setTimeout(() => call.emit("error", { code: status.CANCELLED, details: "Call cancelled" }), 50);
-        } else call.write(rec(6));
-      },
-      async (port) => {
+          endLater(call, status.CANCELLED, "Call cancelled");
+        },
+        (call) => {
+          call.sendMetadata(startsAfter(4));
+          call.write(rec(6));
+        },
+      ],
+      async ({ port, asked, stop }) => {
         const lines: string[] = [];
         let exited: number | undefined;
         const running = tail(port, stop, lines).then((code) => (exited = code));
@@ -90,27 +113,25 @@ describe("stsctl audit tail, when the service ends its stream", () => {
         stop.abort();
         expect(await running).toBe(0);
         expect(asked).toEqual(["0", "5"]);
-        expect(lines.map((l) => l.split(" ")[0])).toEqual(["#5", "#6"]);
+        expect(printed(lines)).toEqual(["#5", "#6"]);
       },
     );
   });
 
   it("resumes after the sequence the service said the Tail started after, when it printed nothing yet (records made in between are not skipped)", async () => {
-    const asked: string[] = [];
-    const stop = new AbortController();
     await withTailServer(
-      (call) => {
-        asked.push(call.request.after_sequence);
-        if (asked.length === 1) {
+      [
+        (call) => {
           // Taken at record 41, nothing matched, then the service restarts.
           call.sendMetadata(startsAfter(41));
-          setTimeout(() => call.emit("error", { code: status.UNAVAILABLE, details: "the audit service is stopping" }), 50);
-        } else {
+          endLater(call, status.UNAVAILABLE, "the audit service is stopping");
+        },
+        (call) => {
           call.sendMetadata(startsAfter(Number(call.request.after_sequence)));
           call.write(rec(42));
-        }
-      },
-      async (port) => {
+        },
+      ],
+      async ({ port, asked, stop }) => {
         const lines: string[] = [];
         const notes: string[] = [];
         const running = tail(port, stop, lines, notes);
@@ -118,7 +139,7 @@ describe("stsctl audit tail, when the service ends its stream", () => {
         expect(asked).toEqual(["0", "41"]);
         stop.abort();
         expect(await running).toBe(0);
-        expect(lines.map((l) => l.split(" ")[0])).toEqual(["#42"]);
+        expect(printed(lines)).toEqual(["#42"]);
         expect(notes).toEqual([
           "stsctl: following records after #41",
           "stsctl: the Tail ended (the audit service is stopping); opening it again after #41",
@@ -129,17 +150,15 @@ describe("stsctl audit tail, when the service ends its stream", () => {
   });
 
   it("still fails, as any call does, when a stream it opens again is refused (UNAUTHENTICATED: the token expired meanwhile)", async () => {
-    const asked: string[] = [];
-    const stop = new AbortController();
     await withTailServer(
-      (call) => {
-        asked.push(call.request.after_sequence);
-        if (asked.length === 1) {
+      [
+        (call) => {
           call.sendMetadata(startsAfter(3));
-          setTimeout(() => call.emit("error", { code: status.UNAVAILABLE, details: "aged out" }), 50);
-        } else call.emit("error", { code: status.UNAUTHENTICATED, details: "the token expired" });
-      },
-      async (port) => {
+          endLater(call, status.UNAVAILABLE, "aged out");
+        },
+        (call) => call.emit("error", { code: status.UNAUTHENTICATED, details: "the token expired" }),
+      ],
+      async ({ port, asked, stop }) => {
         await expect(tail(port, stop, [])).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
         expect(asked).toEqual(["0", "3"]);
       },
@@ -147,25 +166,23 @@ describe("stsctl audit tail, when the service ends its stream", () => {
   });
 
   it("goes on after the last record it printed when its stream ends UNAVAILABLE (a TLS connection's age), and stops when interrupted", async () => {
-    const asked: string[] = [];
-    const stop = new AbortController();
     await withTailServer(
-      (call) => {
-        asked.push(call.request.after_sequence);
-        if (asked.length === 1) {
+      [
+        (call) => {
           call.write(rec(1));
           call.write(rec(2));
-          setTimeout(() => call.emit("error", { code: status.UNAVAILABLE, details: "connection aged out" }), 50);
-        } else call.write(rec(3));
-      },
-      async (port) => {
+          endLater(call, status.UNAVAILABLE, "connection aged out");
+        },
+        (call) => call.write(rec(3)),
+      ],
+      async ({ port, asked, stop }) => {
         const lines: string[] = [];
         const running = tail(port, stop, lines);
         await waitFor(() => lines.length >= 3, { message: "the third record never came" });
         stop.abort();
         expect(await running).toBe(0);
         expect(asked).toEqual(["0", "2"]);
-        expect(lines.map((l) => l.split(" ")[0])).toEqual(["#1", "#2", "#3"]);
+        expect(printed(lines)).toEqual(["#1", "#2", "#3"]);
       },
     );
   });
