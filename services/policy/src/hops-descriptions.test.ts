@@ -1,11 +1,18 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { isCleanText, isShownAsWritten } from "@sts/errors";
 import { isCleanName } from "@sts/scopes";
 import { compileHops } from "./hops.js";
+import { checkDescription } from "./service.js";
 
-/** The rule Put applies to a description (service.ts checkDescription): what `stsctl policy list` prints as is. */
-const putTakes = (description: string): boolean => isCleanText(description) && isShownAsWritten(description);
+/** Whether Put takes `description` (its own check): what `stsctl policy list` prints as is. */
+const putTakes = (description: string): boolean => {
+  try {
+    checkDescription(description);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /** The client id and audience a hop's exchange-policy description names, read back as JSON strings. */
 function named(description: string): [string, string] {

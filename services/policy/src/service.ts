@@ -86,7 +86,7 @@ function toWire(d: EngineDecision, { revision, generation }: PolicySetInForce): 
  * (`stsctl policy list` prints it on the policy's line), where a newline or an escape sequence would forge other lines,
  * and a line separator or bidi control would make the line read otherwise than it is (Trojan Source, CVE-2021-42574).
  */
-function checkDescription(description: string): void {
+export function checkDescription(description: string): void {
   if (!isCleanText(description) || !isShownAsWritten(description)) {
     throw invalidRequest("description must not hold control characters, line separators, bidi controls or broken UTF-16");
   }
