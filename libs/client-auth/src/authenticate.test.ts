@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { OAuthError } from "@sts/errors";
-import { ScryptGate, authenticateClient, hashSecret, verifySecret } from "./index.js";
+import fc from "fast-check";
+import { ScryptGate, authenticateClient, basicAuthorization, basicCredentials, hashSecret, verifySecret } from "./index.js";
 import type { ClientRecord, PresentedCredentials } from "./index.js";
 import { clientRecord } from "./record.fixture.js";
 
@@ -104,5 +105,20 @@ describe("the scrypt gate", () => {
     await expect(verifySecret(hash, "another-wrong-guess", gate)).rejects.toMatchObject({ code: "temporarily_unavailable" });
     expect(await verifySecret(hash, "known-secret-value!", gate)).toBe(true);
     expect(await busy).toBe(false);
+  });
+});
+
+describe("basicAuthorization", () => {
+  it("encodes what basicCredentials decodes, for any id and secret", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "grapheme" }), fc.string({ unit: "grapheme" }), (id, secret) => {
+        expect(basicCredentials(basicAuthorization(id, secret))).toEqual({ id, secret });
+      }),
+    );
+  });
+
+  it("form-encodes before base64 (RFC 6749 §2.3.1), so a colon, plus or space in the id stays in the id", () => {
+    const header = basicAuthorization("admin:test/vo 1+x", "p:w d");
+    expect(Buffer.from(header.slice("Basic ".length), "base64").toString()).toBe("admin%3Atest%2Fvo+1%2Bx:p%3Aw+d");
   });
 });

@@ -71,6 +71,16 @@ export function basicCredentials(header: string): { id: string; secret: string }
   }
 }
 
+/**
+ * The `Authorization` value of client_secret_basic for `id` and `secret` (RFC 6749 §2.3.1: each encoded as
+ * application/x-www-form-urlencoded, then the pair base64): the one encoder of what {@link basicCredentials} decodes.
+ */
+export function basicAuthorization(id: string, secret: string): string {
+  // URLSearchParams serialises exactly as the form encoding does (space as "+", every reserved character escaped).
+  const formEncode = (s: string): string => new URLSearchParams([["", s]]).toString().slice(1);
+  return `Basic ${Buffer.from(`${formEncode(id)}:${formEncode(secret)}`).toString("base64")}`;
+}
+
 /** Whether an Authorization header carries Basic credentials (for WWW-Authenticate). */
 export function usesBasic(authorization: string | undefined): boolean {
   return !!authorization && /^Basic\s/i.test(authorization.trim());

@@ -1,4 +1,4 @@
-export { authenticateClient, basicCredentials, usesBasic } from "./authenticate.js";
+export { authenticateClient, basicAuthorization, basicCredentials, usesBasic } from "./authenticate.js";
 export type { PresentedCredentials, AuthenticateDeps, AuthenticatedClient, AssertionVerifier } from "./authenticate.js";
 export { ScryptGate, hashSecret, verifySecret } from "./secret-hash.js";
 export { isClientMarker, parseClientRecord } from "./client-record.js";

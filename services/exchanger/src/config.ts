@@ -1,4 +1,5 @@
 /** The exchanger's settings: the only module of the service that reads process.env. */
+import { basicAuthorization } from "@sts/client-auth";
 import { loadConfig, serviceClock } from "@sts/config";
 import type { StsConfig } from "@sts/config";
 import type { TrustedIssuerConfig } from "./trusted-issuers.js";
@@ -35,10 +36,9 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): ExchangerSet
   const secret = env.STS_EXCHANGER_CLIENT_SECRET;
   if (!secret) throw new Error("STS_EXCHANGER_CLIENT_SECRET is required: the exchanger authenticates to the issuer's Mint with it");
   const id = config.exchange.client_id;
-  const formEncode = (s: string): string => encodeURIComponent(s).replace(/%20/g, "+");
   return {
     config,
-    internalAuthorization: `Basic ${Buffer.from(`${formEncode(id)}:${formEncode(secret)}`).toString("base64")}`,
+    internalAuthorization: basicAuthorization(id, secret),
     ...serviceClock(env),
     trustedIssuers: trustedIssuersOf(config, env),
   };

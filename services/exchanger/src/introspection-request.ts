@@ -5,6 +5,7 @@
  * no answer at all, and the caller fails closed. Errors name what went wrong,
  * never the token, the secret or the body of the answer.
  */
+import { basicAuthorization } from "@sts/client-auth";
 import { announcedLargerThan, hasDuplicateMembers, readBounded } from "@sts/jwt";
 
 /** Largest answer read: a provider's introspection answer is a few hundred bytes, and a bigger one is not read into memory. */
@@ -35,12 +36,6 @@ export class IntrospectionUnavailable extends Error {
   override readonly name = "IntrospectionUnavailable";
 }
 
-/** RFC 6749 §2.3.1: client_secret_basic encodes id and secret as form values before base64. */
-function basicCredentials(id: string, secret: string): string {
-  const form = (s: string): string => encodeURIComponent(s).replace(/%20/g, "+");
-  return `Basic ${Buffer.from(`${form(id)}:${form(secret)}`).toString("base64")}`;
-}
-
 /** Parses the answer body: a JSON object, without duplicate members (another parser could read another `active`), with a boolean `active`. */
 export function parseAnswer(text: string): IntrospectionAnswer {
   let parsed: unknown;
@@ -66,7 +61,7 @@ export async function introspectToken(token: string, endpoint: IntrospectionEndp
     response = await fetch(endpoint.url, {
       method: "POST",
       headers: {
-        authorization: basicCredentials(endpoint.clientId, secret),
+        authorization: basicAuthorization(endpoint.clientId, secret),
         "content-type": "application/x-www-form-urlencoded",
         accept: "application/json",
       },
