@@ -212,6 +212,13 @@ describe("a logout token the provider signed but that no stack subject could be 
     expect(await refusal(await issuedAgo(MAX_LOGOUT_TOKEN_AGE_SECONDS - 60))).toBe("verified");
   });
 
+  it("refuses a logout token without exp (required by §2.4): none is remembered for less than it verifies", async () => {
+    expect(await refusal(await signed({ typ: "logout+jwt" }, { exp: undefined }))).toEqual([
+      "invalid_request",
+      "logout_token failed verification: missing exp claim",
+    ]);
+  });
+
   it.each([
     ["an escape sequence", "alice\u001b[2J"],
     ["a C1 control", "alice\u0085"],

@@ -111,7 +111,9 @@ export async function verifyLogoutToken(token: string, issuers: TrustedIssuers, 
   // §2.4: jti is the token's unique identifier, and the replay check (§2.6) keys on it: an empty one names no token,
   // and would make every later empty-jti logout of this provider, for any subject, read as one applied already.
   if (typeof payload.jti !== "string" || payload.jti === "" || typeof payload.iat !== "number") throw refused("has a malformed jti or iat");
-  const until = (typeof payload.exp === "number" ? payload.exp : o.now()) + o.clockTolerance;
+  // verifyJwt requires a numeric exp of every token (drafts before the final §2.4 made it optional; a provider that
+  // leaves it out is refused), so the replay record lasts as long as the token verifies.
+  const until = (payload.exp as number) + o.clockTolerance;
   return { iss: issuer.issuer, sub: payload.sub, jti: payload.jti, iat: payload.iat, until };
 }
 
