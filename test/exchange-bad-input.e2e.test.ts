@@ -292,8 +292,15 @@ describe("may_act (RFC 8693 §4.4)", () => {
     expect(await onward()).toBe("issued");
     expect((await postForm(`${stack.gatewayUrl}/oauth2/revoke`, { token: actor }, { authorization: basicAuth("svc-b", SECRET) })).status).toBe(200);
     await expect.poll(active, { timeout: 5_000 }).toBe(false);
-    // Nor can it be exchanged onward any more.
+    // Nor can it be exchanged onward any more, and the denial names the revoked token that was tried.
     expect(await onward()).toBe("invalid_request");
+    const denial = (await storedEvents(stack.nats.url)).filter((e) => e.type === "exchange.denied").at(-1);
+    expect(denial?.data).toMatchObject({
+      error: "invalid_request",
+      reason: "subject_token rejected: token revoked",
+      subject_jti: claimsOf(made).jti,
+      sub: claimsOf(made).sub,
+    });
   });
 
   it("lets Mint record as the actor token only a jti of the new token's lineage", async () => {

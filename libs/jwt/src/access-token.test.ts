@@ -64,6 +64,48 @@ describe("verifyAccessToken with a verified-token cache", () => {
   });
 });
 
+describe("a revoked token's rejection", () => {
+  it("names the verified token (iss, sub, jti), fresh or from the cache, and keeps the names out of the error's own members", async () => {
+    const { keys, token } = await setup();
+    const options = {
+      key: keys,
+      algorithms: ["ES256"],
+      issuer: "https://sts",
+      audience: "B",
+      clockTolerance: 0,
+      now: () => NOW,
+      maxBytes: 8192,
+      revocations: { ...NOT_REVOKED, isRevoked: () => true },
+    };
+    const names = { iss: "https://sts", sub: "u", jti: "j1" };
+    const rejection = (o: typeof options & { verified?: VerifiedTokens }) => verifyAccessToken(token, o).catch((e: unknown) => e);
+    const fresh = await rejection(options);
+    expect(fresh).toBeInstanceOf(TokenRejected);
+    expect((fresh as TokenRejected).names).toEqual(names);
+    // A logger that copies an error's own members (pino's serialiser does) never copies the subject.
+    expect(Object.keys(fresh as object)).not.toContain("names");
+    expect(JSON.stringify(fresh)).not.toContain('"u"');
+    const verified = new VerifiedTokens();
+    expect(await reason(verifyAccessToken(token, { ...options, revocations: NOT_REVOKED, verified }))).toBe("accepted");
+    expect(((await rejection({ ...options, verified })) as TokenRejected).names).toEqual(names);
+  });
+
+  it("names nothing when the signature did not verify", async () => {
+    const { token } = await setup();
+    const other = await setup();
+    const err = await verifyAccessToken(token, {
+      key: other.keys,
+      algorithms: ["ES256"],
+      issuer: "https://sts",
+      clockTolerance: 0,
+      now: () => NOW,
+      maxBytes: 8192,
+      revocations: { ...NOT_REVOKED, isRevoked: () => true },
+    }).catch((e: unknown) => e);
+    expect([(err as TokenRejected).reason, (err as TokenRejected).names]).toEqual(["signature", undefined]);
+  });
+});
+
 describe("verifyAccessToken and a withdrawn signing key", () => {
   it("refuses a token its issuer's withdrawn key signed, verified afresh or from the cache, while its key set still holds the key", async () => {
     const { keys, token } = await setup();

@@ -51,6 +51,11 @@ export interface VerifiedAccessToken {
   kid: string | undefined;
 }
 
+/** The rejection of a verified token that was revoked, naming it (a revoked token presented is what an auditor looks for). */
+function revoked(claims: AccessTokenClaims): TokenRejected {
+  return new TokenRejected("revoked", "token revoked", { names: { iss: claims.iss, sub: claims.sub, jti: claims.jti } });
+}
+
 /** Verifies one of our access tokens; throws TokenRejected with a stable reason. */
 export async function verifyAccessToken(token: string, options: VerifyAccessTokenOptions): Promise<VerifiedAccessToken> {
   const now = options.now();
@@ -66,7 +71,7 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
     }
     if (known.exp <= now - options.clockTolerance) throw new TokenRejected("expired", "token expired");
     // Its signature was checked while the key stood: a withdrawal since (by kid) must not be skipped with it.
-    if (isTokenRevoked(known, options.revocations, hit?.kid)) throw new TokenRejected("revoked", "token revoked");
+    if (isTokenRevoked(known, options.revocations, hit?.kid)) throw revoked(known);
     return { payload: known, kid: hit?.kid };
   }
   const profile = options.profile ?? OWN_PROFILE;
@@ -115,7 +120,7 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
   if (profile === OWN_PROFILE && typeof kid !== "string") throw new TokenRejected("unknown_key", "no kid in the header");
   // With the kid: a key withdrawn by the issuer may still be in a verifier's cached JWKS (a sidecar's, the policy
   // API's), and the revocations say so at once.
-  if (isTokenRevoked(p, options.revocations, kid)) throw new TokenRejected("revoked", "token revoked");
+  if (isTokenRevoked(p, options.revocations, kid)) throw revoked(p);
   options.verified?.set(token, p, now, kid);
   return { payload: p, kid };
 }

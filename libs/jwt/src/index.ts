@@ -1,4 +1,5 @@
 export { verifyJwt, precheckCompactJwt, TokenRejected, REJECTION_REASONS } from "./verify.js";
+export type { RejectedTokenNames } from "./verify.js";
 export type { VerifyJwtOptions, VerifiedJwt, RejectionReason } from "./verify.js";
 export { OWN_PROFILE, foreignProfile, verifyAccessToken } from "./access-token.js";
 export type { TokenProfile, VerifiedAccessToken, VerifyAccessTokenOptions } from "./access-token.js";

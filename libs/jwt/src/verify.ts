@@ -29,15 +29,30 @@ export const REJECTION_REASONS = [
 /** One rejection reason. */
 export type RejectionReason = (typeof REJECTION_REASONS)[number];
 
+/** Who a rejected token names: given only when its signature verified and its state refused it (revoked). */
+export interface RejectedTokenNames {
+  iss: string;
+  sub: string;
+  jti: string;
+}
+
 /** A token failed verification; `reason` is stable, `message` is safe to log. */
 export class TokenRejected extends Error {
   override readonly name = "TokenRejected";
+  // Private, behind a getter: an error serialiser that logs own enumerable members never copies a subject into a log.
+  readonly #names: RejectedTokenNames | undefined;
   constructor(
     readonly reason: RejectionReason,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; names?: RejectedTokenNames },
   ) {
     super(message, options);
+    this.#names = options?.names;
+  }
+
+  /** The verified names of the refused token, so a denial can record which token was tried; undefined unless its signature verified. */
+  get names(): RejectedTokenNames | undefined {
+    return this.#names;
   }
 }
 

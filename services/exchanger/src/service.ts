@@ -151,6 +151,16 @@ async function verifySubject(token: string, deps: ExchangeDeps): Promise<Subject
 }
 
 /**
+ * How a denial names a subject token that verified but was refused for its state (revoked): a revoked token presented
+ * again is what an auditor looks for. Undefined for any other refusal, and for names the exchange would not carry.
+ */
+function refusedSubject(err: unknown, ownIssuer: string): { sub: string; ref: string } | undefined {
+  const names = err instanceof OAuthError && err.cause instanceof TokenRejected ? err.cause.names : undefined;
+  if (!names || subjectNamesProblem({ ...names, client_id: "", aud: [] })) return undefined;
+  return { sub: names.sub, ref: names.iss === ownIssuer ? names.jti : `${names.iss}#${names.jti}` };
+}
+
+/**
  * Asks a trusted issuer that introspects whether its token, verified here, is
  * still active there: a token it revoked (logout, a session ended) is a bad
  * subject token (RFC 8693 §2.2.2), and no answer is our outage, never an allow.
@@ -268,7 +278,10 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
     try {
       if (!client.grant_types.includes(TOKEN_EXCHANGE_GRANT)) throw unauthorizedClient("client may not use token exchange");
       const params = parseExchangeParams(req, deps.maxTokenBytes);
-      const verified = await verifySubject(params.subjectToken, deps);
+      const verified = await verifySubject(params.subjectToken, deps).catch((err: unknown) => {
+        named = refusedSubject(err, deps.issuer);
+        throw err;
+      });
       subject = verified.claims;
       origin = verified.origin;
       named = { sub: subject.sub, ref: verified.parentRef };
