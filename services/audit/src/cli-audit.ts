@@ -11,6 +11,9 @@ import { sequenceText } from "./tail-position.js";
 /** The audit commands. */
 export const AUDIT_COMMANDS = ["query", "tail", "lineage", "verify"] as const;
 
+/** `audit verify` walks the whole trail in one call: longer than any other answer may take, still not for ever. */
+const VERIFY_DEADLINE_MS = 15 * 60_000;
+
 /** What an audit command takes from the command line. */
 export interface AuditArgs {
   json: boolean;
@@ -124,7 +127,7 @@ export async function runAudit(
         return 0;
       }
       case "verify": {
-        const r = await unaryCall<VerifyResponse__Output>(client, "Verify", {}, metadata());
+        const r = await unaryCall<VerifyResponse__Output>(client, "Verify", {}, metadata(), VERIFY_DEADLINE_MS);
         if (a.json) out(JSON.stringify(r));
         else out(r.ok ? `chain intact: ${r.checked} records` : `chain BROKEN at record #${r.first_bad_sequence}: ${r.reason} (${r.checked} checked)`);
         return r.ok ? 0 : 3;

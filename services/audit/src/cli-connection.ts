@@ -1,5 +1,5 @@
 /** How stsctl reaches a service: the gRPC channel (mutual TLS or plaintext) and one unary call. */
-import type { ChannelCredentials, Client, Metadata, ServiceError } from "@grpc/grpc-js";
+import type { CallOptions, ChannelCredentials, Client, Metadata, ServiceError } from "@grpc/grpc-js";
 import { grpcCredentials } from "@sts/grpc";
 import { UsageError } from "./cli-credential.js";
 
@@ -22,11 +22,18 @@ export function channelCredentials(tls: TlsFileOptions): ChannelCredentials {
   }
 }
 
-/** Calls one unary method; rejects with the ServiceError the server answered. */
-export function unaryCall<T>(client: Client, method: string, request: object, metadata: Metadata): Promise<T> {
+/**
+ * How long stsctl waits for one answer. A service that took the connection but does not answer (stalled, or paused
+ * mid-restart) would otherwise hold the command, and a script running it, for ever.
+ */
+export const CALL_DEADLINE_MS = 60_000;
+
+/** Calls one unary method; rejects with the ServiceError the server answered, or DEADLINE_EXCEEDED after `deadlineMs`. */
+export function unaryCall<T>(client: Client, method: string, request: object, metadata: Metadata, deadlineMs = CALL_DEADLINE_MS): Promise<T> {
   return new Promise((resolve, reject) => {
-    const fn = (client as unknown as Record<string, (r: object, m: Metadata, cb: (e: ServiceError | null, v?: T) => void) => void>)[method];
+    type Unary = (r: object, m: Metadata, o: CallOptions, cb: (e: ServiceError | null, v?: T) => void) => void;
+    const fn = (client as unknown as Record<string, Unary>)[method];
     if (!fn) throw new TypeError(`no method ${method}`);
-    fn.call(client, request, metadata, (err, value) => (err ? reject(err) : resolve(value as T)));
+    fn.call(client, request, metadata, { deadline: Date.now() + deadlineMs }, (err, value) => (err ? reject(err) : resolve(value as T)));
   });
 }
