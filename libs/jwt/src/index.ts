@@ -34,4 +34,4 @@ export type { TokenTypeUrn } from "./token-types.js";
 export { VerifiedTokens } from "./verified-tokens.js";
 export { KEY_SET_RETRY_MS, KeySourceUnavailable, holdOffAfterFailure, publicJwkProblem, remoteKeySet } from "./remote-keys.js";
 export { MAX_KEY_SET_BYTES, KeySetTooLarge, announcedLargerThan, boundedKeySetFetch, readBounded } from "./bounded-fetch.js";
-export { verificationKeyProblem } from "./verification-key.js";
+export { MIN_RSA_BITS, verificationKeyProblem } from "./verification-key.js";

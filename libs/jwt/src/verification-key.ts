@@ -2,8 +2,8 @@
 import { createPublicKey } from "node:crypto";
 import type { JsonWebKey, KeyObject } from "node:crypto";
 
-/** Smallest RSA modulus taken for RS256 and PS256 (RFC 7518 §3.3, §3.5): jose verifies nothing with a smaller key. */
-const MIN_RSA_BITS = 2048;
+/** Smallest RSA modulus taken for RS256 and PS256, to sign or verify (RFC 7518 §3.3, §3.5: "2048 bits or larger MUST be used"). */
+export const MIN_RSA_BITS = 2048;
 
 /** The key each assertion algorithm accepted here (ASSERTION_ALGS of @sts/client-auth) verifies with: its type and curve. */
 const KEY_OF_ALG: Readonly<Record<string, string>> = { ES256: "ec P-256", ES384: "ec P-384", EdDSA: "ed25519", RS256: "rsa", PS256: "rsa" };

@@ -8,12 +8,9 @@ import type { JsonWebKey } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { calculateJwkThumbprint } from "jose";
 import type { JWK } from "jose";
-import { MAX_KID_CHARS, importSigningKey } from "@sts/jwt";
+import { MAX_KID_CHARS, MIN_RSA_BITS, importSigningKey } from "@sts/jwt";
 import type { SigningKey } from "@sts/jwt";
 import { isPublicHalfOf } from "./key-pair.js";
-
-/** Smallest RSA modulus for RS256 and PS256 (RFC 7518 §3.3, §3.5: "2048 bits or larger MUST be used"). */
-const MIN_RSA_BITS = 2048;
 
 /** Mode bits (group and other write) that let someone besides the file's owner rewrite it. */
 const WRITABLE_BY_OTHERS = 0o022;
