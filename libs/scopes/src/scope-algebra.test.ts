@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { covers, equalScopeSets, intersectScopes, isWithin } from "./index.js";
+import { covers, equalScopeSets, intersectScopes, isValidScope, isWithin, tryParseScope } from "./index.js";
 
 describe("covers", () => {
   it.each([
@@ -47,6 +47,40 @@ describe("covers", () => {
     ["", "", false],
   ])("covers(%j, %j) is %s", (granted, requested, expected) => {
     expect(covers(granted, requested)).toBe(expected);
+  });
+});
+
+describe("WLCG group scopes name a group, not a place (WLCG Common JWT Profiles §3.1, §3.3)", () => {
+  it.each([
+    // [granted, requested, covered]
+    ["wlcg.groups:/cms", "wlcg.groups:/cms", true],
+    ["wlcg.groups:/cms/", "wlcg.groups:/cms", true],
+    // Membership of /cms/uscms is not implied by membership of /cms.
+    ["wlcg.groups:/cms", "wlcg.groups:/cms/uscms", false],
+    ["wlcg.groups:/", "wlcg.groups:/cms", false],
+    ["wlcg.groups:/cms/uscms", "wlcg.groups:/cms", false],
+    // The production capability set holds more than the group's.
+    ["wlcg.capabilityset:/dune", "wlcg.capabilityset:/dune/pro", false],
+    // Another name is still a path.
+    ["wlcg.groupsX:/cms", "wlcg.groupsX:/cms/uscms", true],
+  ])("covers(%j, %j) is %s", (granted, requested, expected) => {
+    expect(covers(granted, requested)).toBe(expected);
+  });
+
+  it("are never narrowed to a subgroup, by a request or by the chain of an exchange", () => {
+    expect(intersectScopes(["wlcg.groups:/cms/uscms"], ["wlcg.groups:/cms"])).toEqual([]);
+    expect(intersectScopes(["wlcg.groups:/cms"], ["wlcg.groups:/cms/uscms"])).toEqual([]);
+    expect(intersectScopes(["wlcg.capabilityset:/dune/pro", "wlcg.groups:/cms/"], ["wlcg.capabilityset:/dune", "wlcg.groups:/cms"])).toEqual([
+      "wlcg.groups:/cms",
+    ]);
+    expect(isWithin(["wlcg.groups:/cms/uscms"], ["wlcg.groups:/"])).toBe(false);
+  });
+
+  it("keep the path's one spelling: no dot segments, escapes or empty segments", () => {
+    for (const token of ["wlcg.groups:/cms/../atlas", "wlcg.groups:/cms/%2e%2e", "wlcg.groups:/cms//x", "wlcg.capabilityset:/dune/."]) {
+      expect(isValidScope(token)).toBe(false);
+    }
+    expect(tryParseScope("wlcg.groups:/cms/uscms/")).toEqual({ kind: "plain", value: "wlcg.groups:/cms/uscms" });
   });
 });
 
@@ -109,7 +143,7 @@ describe("equalScopeSets", () => {
 const segment = fc.constantFrom("data", "cern", "cernX", "run7", "home", "jeff", "a", "ab");
 const path = fc.array(segment, { maxLength: 4 });
 const structured = fc.tuple(fc.constantFrom("read", "write", "storage.read"), path).map(([n, p]) => `${n}:/${p.join("/")}`);
-const plain = fc.constantFrom("openid", "a", "ab", "read", "storage.read", "urn:x:y", "https://h/p");
+const plain = fc.constantFrom("openid", "a", "ab", "read", "storage.read", "urn:x:y", "https://h/p", "wlcg.groups:/cms", "wlcg.groups:/cms/uscms");
 const grantable = fc.oneof(structured, plain);
 /** Also templates, trailing-slash spellings and malformed tokens, which must never widen anything. */
 const noisy = fc.oneof(

@@ -4,9 +4,11 @@
  * (requested ∩ client's allowed) and token exchange (requested ∩ subject
  * token ∩ policy allowance, ARCHITECTURE.md exchange rule 2).
  *
- * Plain scopes cover only themselves. A structured scope `name:/a/b` covers
- * the same name at `/a/b` or any path below it, by whole segments:
- * `read:/data/cernX` is not under `read:/data/cern`. Template requests
+ * Plain scopes cover only themselves (WLCG's group scopes among them:
+ * `wlcg.groups:/cms` names a group, and never yields `/cms/uscms`). A
+ * structured scope `name:/a/b` covers the same name at `/a/b` or any path
+ * below it, by whole segments: `read:/data/cernX` is not under
+ * `read:/data/cern`. Template requests
  * (`read:`) and malformed tokens cover nothing and are covered by nothing,
  * not even themselves, so they can never be granted by accident; callers
  * expand templates and reject malformed input before this point.

@@ -11,7 +11,9 @@
  * are refused rather than normalised (a resource server that decodes or
  * resolves them would act on a path we never compared). The one rewrite is a
  * single trailing `/` (`read:/data/` → `read:/data`): it names the same
- * directory, and issued tokens then carry one spelling only.
+ * directory, and issued tokens then carry one spelling only. WLCG's group
+ * scopes (`wlcg.groups:/cms`) are spelled so too but name no place: they
+ * are compared by equality only.
  *
  * Malformed input is `invalid_scope` (RFC 6749 §5.2 lists "malformed" under
  * it); descriptions are fixed strings and never echo the input.
@@ -30,7 +32,7 @@ export const MAX_SCOPE_STRING_LENGTH = 8192;
 
 /** A scope token after parsing; `value` is its canonical spelling. */
 export type ParsedScope =
-  /** Compared by equality only: `openid`, `storage.read`, `urn:x:y`, `https://h/p`. */
+  /** Compared by equality only: `openid`, `storage.read`, `urn:x:y`, `https://h/p`, `wlcg.groups:/cms`. */
   | { readonly kind: "plain"; readonly value: string }
   /** `name:/seg/seg`; `path` is empty for the root `name:/`. */
   | { readonly kind: "structured"; readonly name: string; readonly path: readonly string[]; readonly value: string }
@@ -41,6 +43,14 @@ export type ParsedScope =
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 // Name part of a structured scope: `read`, `storage.read`, `compute.create`.
 const SCOPE_NAME = /^[A-Za-z][A-Za-z0-9._-]*$/;
+
+/**
+ * Names whose `:/…` part names a group, not a place (WLCG Common JWT Profiles §3.1, §3.3): `wlcg.groups:/cms/uscms`
+ * asks for membership of a subgroup that membership of `/cms` does not imply, and the capability set of `/dune/pro`
+ * (production) holds more than that of `/dune`. Down-scoping them by path would hand out what was never granted, so
+ * they keep the path's one spelling (the policy engine matches them as strings) but are plain: equal only to themselves.
+ */
+const GROUP_NAMES: ReadonlySet<string> = new Set(["wlcg.groups", "wlcg.capabilityset"]);
 
 /** Public reasons, all fixed text: the token itself is never echoed (SECURITY.md). */
 const REASON = {
@@ -80,14 +90,17 @@ function classify(token: string): ParsedScope | Reason {
   // Servers that strip `;` parameters before resolving dot segments (Tomcat, Spring) read `/data/..;/etc` as `/etc`:
   // a path must have one reading for every resource server.
   if (rest.includes(";")) return REASON.pathParameter;
-  if (rest === "/") return { kind: "structured", name, path: [], value: `${name}:/` };
-  const body = rest.endsWith("/") ? rest.slice(1, -1) : rest.slice(1);
-  const path = body.split("/");
-  for (const segment of path) {
-    if (segment === "") return REASON.emptySegment;
-    if (segment === "." || segment === "..") return REASON.dotSegment;
+  const path: string[] = [];
+  if (rest !== "/") {
+    const body = rest.endsWith("/") ? rest.slice(1, -1) : rest.slice(1);
+    for (const segment of body.split("/")) {
+      if (segment === "") return REASON.emptySegment;
+      if (segment === "." || segment === "..") return REASON.dotSegment;
+      path.push(segment);
+    }
   }
-  return { kind: "structured", name, path, value: `${name}:/${path.join("/")}` };
+  const value = `${name}:/${path.join("/")}`;
+  return GROUP_NAMES.has(name) ? { kind: "plain", value } : { kind: "structured", name, path, value };
 }
 
 const refuse = (reason: Reason): OAuthError => new OAuthError("invalid_scope", reason);
