@@ -130,3 +130,22 @@ describe("createLogger: the message", () => {
     expect(c.lines[0]).toMatchObject({ rawHeaders: ["Authorization", "Basic [redacted]"], signing: { kid: "k1", x: "pub", d: "[redacted]" } });
   });
 });
+
+describe("createLogger: child loggers", () => {
+  it("redacts the bindings of a child, a grandchild and setBindings, as it does a log object", () => {
+    const c = capture();
+    const child = c.log.child({ headers: { Authorization: "Bearer secret-1" }, upstream: "nats://svc:secret-2@nats:4222", clientSecret: "secret-3" });
+    child.info("one");
+    const grandchild = child.child({ note: `subject ${JWT}`, rpc: "Exchange" });
+    grandchild.setBindings({ jwk: { kty: "EC", crv: "P-256", x: "x", y: "y", d: "secret-4" } });
+    grandchild.warn("two");
+    for (const secret of ["secret-1", "secret-2", "secret-3", "secret-4", JWT]) expect(c.text()).not.toContain(secret);
+    expect(c.lines[0]).toMatchObject({
+      headers: { Authorization: "[redacted]" },
+      upstream: "nats://[redacted]@nats:4222",
+      clientSecret: "[redacted]",
+      msg: "one",
+    });
+    expect(c.lines[1]).toMatchObject({ note: "subject [redacted]", rpc: "Exchange", jwk: { kty: "EC", x: "x", d: "[redacted]" }, msg: "two" });
+  });
+});

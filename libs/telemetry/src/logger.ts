@@ -1,7 +1,8 @@
 /**
  * Structured JSON logs (pino) carrying the active trace and span ids, with
  * credentials and tokens redacted wherever they appear in a log object
- * (redact.ts), at any depth and in any case, and in the message.
+ * (redact.ts), at any depth and in any case, in the message, and in a
+ * child logger's bindings.
  */
 import { trace } from "@opentelemetry/api";
 import { pino } from "pino";
@@ -30,7 +31,7 @@ export const REDACT_PATHS = SENSITIVE.flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `
 
 /** Creates a logger for a component. */
 export function createLogger(name: string, options: { level?: string; destination?: NodeJS.WritableStream } = {}): Logger {
-  return pino(
+  const logger = pino(
     {
       name,
       level: options.level ?? "info",
@@ -53,6 +54,33 @@ export function createLogger(name: string, options: { level?: string; destinatio
     },
     options.destination as pino.DestinationStream | undefined,
   );
+  return redactingBindings(logger);
+}
+
+/**
+ * `logger` with the bindings of its children (`child`, `setBindings`) redacted on the way in: pino serializes them once,
+ * when they are given, through neither the log formatter nor the hook above, so `child({ headers })` wrote an
+ * `Authorization` header as it was. A child is made from its parent as prototype, so every descendant redacts too.
+ */
+function redactingBindings(logger: Logger): Logger {
+  // pino's own methods, as the plain functions they are (their generic types ask for a `this` of another shape).
+  const { child, setBindings } = logger as unknown as BindingMethods;
+  const redacted = (bindings: pino.Bindings): pino.Bindings => redactDeep(bindings) as pino.Bindings;
+  const methods: BindingMethods = {
+    child(bindings, childOptions) {
+      return child.call(this, redacted(bindings), childOptions);
+    },
+    setBindings(bindings) {
+      setBindings.call(this, redacted(bindings));
+    },
+  };
+  return Object.assign(logger, methods as unknown as Pick<Logger, "child" | "setBindings">);
+}
+
+/** The methods of a pino logger that take bindings. */
+interface BindingMethods {
+  child: (this: Logger, bindings: pino.Bindings, options?: pino.ChildLoggerOptions) => Logger;
+  setBindings: (this: Logger, bindings: pino.Bindings) => void;
 }
 
 export type { Logger };
