@@ -35,12 +35,16 @@ export class HttpDrain {
 
   /** Follows one call of the listener from its start; once draining, its answer closes its connection. */
   track(res: ServerResponse): void {
-    if (this.#draining) {
-      this.#closeAfter(res);
-      return;
-    }
     this.#open.add(res);
     res.once("close", () => this.#open.delete(res));
+    if (this.#draining) this.#closeAfter(res);
+  }
+
+  /** Whether an answer on `socket` has started (its head sent): then nothing else may be written there. */
+  answerStarted(socket: Socket): boolean {
+    // Scanned, not indexed: asked only when a connection fails (clientError), never on a call's own path.
+    for (const res of this.#open) if (res.req.socket === socket && res.headersSent) return true;
+    return false;
   }
 
   /** Stops taking connections, lets the calls under way end (for at most `graceMs`), and resolves once every connection is closed. */

@@ -181,6 +181,7 @@ export function runService<S extends { config: StsConfig }>(
 }
 export { answerProbe, startAdminServer } from "./admin.js";
 export { DRAIN_MS, HttpDrain } from "./http-drain.js";
+export { answerClientErrors, refusalResponse } from "./client-errors.js";
 export { natsOptionsOf } from "./nats-options.js";
 export type { AdminChecks, AdminServer, AdminServerOptions } from "./admin.js";
 export type { StartedService } from "./start-up.js";

@@ -10,3 +10,4 @@ export type { CertFiles, IssueOptions, TestCa } from "./pki.js";
 export type { NatsServerHandle, NatsServerOptions } from "./nats-server.js";
 export { natsServerConfig } from "./nats-config.js";
 export type { NatsPermissions, NatsServerConfig, NatsUser } from "./nats-config.js";
+export { parseRawAnswer, rawExchange } from "./raw-http.js";

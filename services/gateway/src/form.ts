@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import { OAuthError, invalidRequest } from "@sts/errors";
+import { refuseContentCoding } from "./http-errors.js";
 
 /** Parameters that may repeat. */
 export const REPEATABLE: ReadonlySet<string> = new Set(["audience", "resource"]);
@@ -48,9 +49,10 @@ export interface OAuthForm {
 /**
  * Reads the body up to maxBytes; refuses more without reading the rest. `accept` runs once the body is wanted and its
  * declared length fits: where the client waits for `100 Continue` (RFC 9110 §10.1.1), that is when it is sent, so a
- * request refused before (wrong method, too large, no credential) never has its body sent at all.
+ * request refused before (wrong method, too large, in a content coding, no credential) never has its body sent at all.
  */
 export async function readBody(req: IncomingMessage, maxBytes: number, accept?: () => void): Promise<string> {
+  refuseContentCoding(req);
   const declared = Number(req.headers["content-length"] ?? NaN);
   if (Number.isFinite(declared) && declared > maxBytes) throw new OAuthError("invalid_request", "request body too large");
   accept?.();

@@ -1,7 +1,8 @@
 import { connect } from "node:net";
 import type { Socket } from "node:net";
+import { gzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
-import { waitFor } from "@sts/testkit";
+import { parseRawAnswer, rawExchange, waitFor } from "@sts/testkit";
 import { maxHeaderBytesFor } from "@sts/config";
 import { testGateway } from "./gateway.fixture.js";
 
@@ -141,5 +142,109 @@ describe("a body the gateway answers without reading", () => {
     await waitFor(() => answers() === 3, { timeoutMs: WAIT_MS, message: "a third request answered on the same connection" });
     expect(conn.received().match(/HTTP\/1\.1 \d{3} /g)).toEqual(["HTTP/1.1 200 ", "HTTP/1.1 401 ", "HTTP/1.1 200 "]);
     expect(conn.received().toLowerCase()).not.toContain("connection: close");
+  });
+});
+
+// The gateway's answers at the edge of HTTP itself: a request body in a content coding is 415 naming the codings taken
+// (RFC 9110 §15.5.16, §12.5.3), and what Node's HTTP server refuses before any request exists (a malformed request,
+// headers too large, a client too slow) carries the RFC 6749 §5.2 body and `Cache-Control: no-store` as every other
+// answer of an OAuth endpoint does.
+
+const FORM = "grant_type=client_credentials&client_id=svc-a&client_secret=s";
+
+/** A POST of `body` to the token endpoint with the given extra header lines. */
+const tokenRequest = (body: Buffer, extra: string[]): Buffer =>
+  Buffer.concat([
+    Buffer.from(
+      [
+        "POST /oauth2/token HTTP/1.1",
+        "Host: sts",
+        "Content-Type: application/x-www-form-urlencoded",
+        `Content-Length: ${body.length}`,
+        "Connection: close",
+        ...extra,
+        "",
+        "",
+      ].join("\r\n"),
+    ),
+    body,
+  ]);
+
+describe("a request body in a content coding (RFC 9110 §15.5.16)", () => {
+  it.each(["gzip", "GZIP", "identity, gzip", "br"])("is 415 for Content-Encoding: %s, naming identity in Accept-Encoding", async (coding) => {
+    const port = await gateway();
+    const answer = await rawExchange(port, tokenRequest(gzipSync(FORM), [`Content-Encoding: ${coding}`]), sockets);
+    expect(parseRawAnswer(answer, ["accept-encoding", "cache-control", "content-type"])).toEqual({
+      status: 415,
+      headers: { "accept-encoding": "identity", "cache-control": "no-store", "content-type": "application/json; charset=utf-8" },
+      body: { error: "invalid_request", error_description: "content codings are not supported: send the body as it is" },
+    });
+  });
+
+  it("is refused before its body is invited: no 100 Continue", async () => {
+    // The body never comes: a gateway that invited it gives the request up at requestTimeout.
+    const port = await gateway({ requestTimeoutMs: 1_000 });
+    const head = tokenRequest(Buffer.alloc(0), ["Content-Encoding: gzip", "Expect: 100-continue"])
+      .toString("latin1")
+      .replace("Content-Length: 0", "Content-Length: 20");
+    const answer = await rawExchange(port, head, sockets);
+    expect(answer).toMatch(/^HTTP\/1\.1 415 /);
+    expect(answer).not.toContain("100 Continue");
+  });
+
+  it("reads a body sent as it is, Content-Encoding: identity included, on to the client's authentication", async () => {
+    const port = await gateway();
+    // The issuer is unreachable: a request that got past the body is answered 503 by the token endpoint.
+    for (const extra of [[], ["Content-Encoding: identity"]]) {
+      const answer = parseRawAnswer(await rawExchange(port, tokenRequest(Buffer.from(FORM), extra), sockets), []);
+      expect(answer.status, extra.join()).toBe(503);
+    }
+  });
+});
+
+describe("what Node's HTTP server refuses on its own", () => {
+  it.each([
+    ["a malformed request line", "GARBAGE\r\n\r\n", 400, "malformed HTTP request"],
+    [
+      "header fields past maxHeaderBytes",
+      `GET /healthz HTTP/1.1\r\nHost: sts\r\nX-Padding: ${"x".repeat(20_000)}\r\n\r\n`,
+      431,
+      "request header fields too large",
+    ],
+    ["a client that never finishes its headers", "POST /oauth2/token HTTP/1.1\r\nHost: sts\r\n", 408, "the request was not received in time"],
+  ])("answers %s with an OAuth error body, not to be stored", async (_what, request, status, description) => {
+    const port = await gateway({ headersTimeoutMs: 300, requestTimeoutMs: 600 });
+    const answer = await rawExchange(port, request, sockets);
+    expect(parseRawAnswer(answer, ["cache-control", "pragma", "connection", "content-type"])).toEqual({
+      status,
+      headers: { "cache-control": "no-store", pragma: "no-cache", connection: "close", "content-type": "application/json; charset=utf-8" },
+      body: { error: "invalid_request", error_description: description },
+    });
+  });
+
+  it("answers a body still coming after requestTimeout with 408 and the OAuth body", async () => {
+    const port = await gateway({ headersTimeoutMs: 300, requestTimeoutMs: 600 });
+    const head = "POST /oauth2/token HTTP/1.1\r\nHost: sts\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n";
+    const answer = parseRawAnswer(await rawExchange(port, `${head}grant_type=cl`, sockets), ["cache-control"]);
+    expect(answer).toEqual({
+      status: 408,
+      headers: { "cache-control": "no-store" },
+      body: { error: "invalid_request", error_description: "the request was not received in time" },
+    });
+  });
+
+  it("answers a request that does not parse after one already answered on the same connection, in its turn", async () => {
+    const port = await gateway();
+    const socket = connect(port, "127.0.0.1");
+    sockets.push(socket);
+    let received = "";
+    socket.on("data", (d: Buffer) => (received += d.toString("latin1")));
+    const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
+    socket.write("GET /healthz HTTP/1.1\r\nHost: sts\r\n\r\n");
+    await waitFor(() => received.includes("\r\n\r\n"), { timeoutMs: 10_000, message: "GET /healthz answered" });
+    socket.write("GARBAGE\r\n\r\n");
+    await closed;
+    // The answer to the first request, then the refusal of the second, each whole.
+    expect(received.match(/HTTP\/1\.1 \d{3} /g)).toEqual(["HTTP/1.1 200 ", "HTTP/1.1 400 "]);
   });
 });

@@ -17,13 +17,14 @@ import { userinfoEndpoint } from "./endpoints/userinfo.js";
 import { registerEndpoint } from "./endpoints/register.js";
 import { invalidRequest } from "@sts/errors";
 import { JWKS_EDGE_CACHE_SECONDS, JWKS_EDGE_STALE_SECONDS, JWKS_MAX_AGE_SECONDS } from "@sts/keys";
-import { DRAIN_MS, HttpDrain, answerProbe } from "@sts/runtime";
+import { DRAIN_MS, HttpDrain, answerClientErrors, answerProbe } from "@sts/runtime";
 import type { GatewayContext } from "./endpoints/context.js";
 import { ClientGone, checkFormType, parseForm, readBody } from "./form.js";
 import type { OAuthForm } from "./form.js";
 import { refuseRepeatedHeaders } from "./headers.js";
 import { metadataPaths, serverMetadata } from "./metadata.js";
-import { bodyUnread, methodNotAllowed, sendEmpty, sendError, sendJson } from "./respond.js";
+import { bodyUnread, methodNotAllowed, sendEmpty, sendJson } from "./respond.js";
+import { sendRefusal } from "./http-errors.js";
 import { KeySetCache } from "./key-set.js";
 import { TokenLanes } from "./token-lanes.js";
 
@@ -331,7 +332,7 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
           req.destroy();
           return;
         }
-        const e = sendError(res, err);
+        const e = sendRefusal(res, err);
         errorType = e.code;
         // The path only: a query string may carry credentials a careless client put there.
         if (e.code === "server_error") options.logger.error({ err, path: requestPath(req.url) }, "request failed");
@@ -339,6 +340,8 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
   };
   const server = createServer(limits, onRequest);
   const drain = new HttpDrain(server);
+  // What Node answers on its own (a malformed request, headers too large, a client too slow) gets an OAuth error body.
+  answerClientErrors(server, drain, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", pragma: "no-cache" });
   // Without this listener Node answers 100 Continue before the request is handed over, inviting a body that the
   // request's method, size or missing credential would have refused unread.
   server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, true));

@@ -214,6 +214,17 @@ export const withdrawnError = (signal: AbortSignal): Error =>
 
 const JSON_HEADERS = { "content-type": "application/json", "cache-control": "no-store" };
 
+/** The body of a 504: the upstream did not answer within the call's idle timeout. */
+const UPSTREAM_TIMED_OUT = { error: "temporarily_unavailable", error_description: "the upstream did not answer in time" } as const;
+
+/**
+ * Seconds the caller of a 504 is told to wait (RFC 9110 §10.2.3): the answer is transient, and says so as the sidecar's
+ * other temporarily_unavailable answers (503: an exchange that timed out, revocations too old) do, with the 1 s an
+ * OAuthError of that code carries by default. A constant, not @sts/errors: this module imports no package, so that
+ * h2-proxy.test.ts can run it in a process of its own.
+ */
+const UPSTREAM_TIMEOUT_RETRY_AFTER = 1;
+
 /** The body of a 502: what a caller gets when the sidecar could not reach the upstream, whatever the reason. */
 export const BAD_GATEWAY = { error: "bad_gateway" } as const;
 
@@ -242,11 +253,11 @@ export function forward(
       resolve(err);
     };
     /** Answers the client when the upstream did not; once its answer has started, cutting the connection is the only honest signal. */
-    const fail = (err: Error, status: number, body: Readonly<Record<string, string>>): void => {
+    const fail = (err: Error, status: number, body: Readonly<Record<string, string>>, headers: Readonly<Record<string, string>> = {}): void => {
       settle(err);
       if (res.destroyed) return;
       if (!res.headersSent) {
-        res.writeHead(status, JSON_HEADERS).end(JSON.stringify(body));
+        res.writeHead(status, { ...JSON_HEADERS, ...headers }).end(JSON.stringify(body));
         // The rest of the body has nowhere to go; read it so the answer reaches a client still sending.
         req.unpipe();
         if (!req.complete) req.resume();
@@ -283,7 +294,7 @@ export function forward(
     });
     upstream.on("timeout", () => {
       const err = new Error(`no answer from the upstream within ${timeoutMs} ms`);
-      fail(err, 504, { error: "temporarily_unavailable", error_description: "the upstream did not answer in time" });
+      fail(err, 504, UPSTREAM_TIMED_OUT, { "retry-after": String(UPSTREAM_TIMEOUT_RETRY_AFTER) });
       upstream.destroy(err);
     });
     upstream.on("error", (err) => fail(err, 502, BAD_GATEWAY));

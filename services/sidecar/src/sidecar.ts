@@ -43,7 +43,7 @@ import {
 } from "@sts/mesh";
 import type { ExchangeCache, InboundOptions, VerifiedCaller } from "@sts/mesh";
 import { durationHistogram } from "@sts/telemetry";
-import { DRAIN_MS, HttpDrain } from "@sts/runtime";
+import { DRAIN_MS, HttpDrain, answerClientErrors } from "@sts/runtime";
 import type { AdminChecks } from "@sts/runtime";
 import type { Logger } from "@sts/telemetry";
 import type { SidecarConfig } from "./config.js";
@@ -78,12 +78,15 @@ const OWN_CLIENT_LOG_INTERVAL_MS = 60_000;
  */
 const REQUEST_TIMEOUT_MS = 60_000;
 
+/** The header fields of every answer the sidecar writes itself (never an upstream's). */
+const JSON_ANSWER_HEADERS: Readonly<Record<string, string>> = { "content-type": "application/json", "cache-control": "no-store" };
+
 /**
  * Answers a refused call; its `error.type`. With `close` (its body not read yet), the answer says `Connection: close`
  * and the caller sees the connection closed once it is sent.
  */
 function refuse(res: ServerResponse, err: unknown, close = false): string {
-  const json = { "content-type": "application/json", "cache-control": "no-store", ...(close && { connection: "close" }) };
+  const json = { ...JSON_ANSWER_HEADERS, ...(close && { connection: "close" }) };
   if (err instanceof NoIdentityError) {
     if (!res.headersSent) res.writeHead(502, json).end(JSON.stringify(BAD_GATEWAY));
     return NO_IDENTITY;
@@ -414,7 +417,7 @@ function listen(
       const early = unproxiable(req);
       if (early) {
         const unread = !req.complete;
-        res.writeHead(early.status, { "content-type": "application/json", "cache-control": "no-store", ...(unread && { connection: "close" }) });
+        res.writeHead(early.status, { ...JSON_ANSWER_HEADERS, ...(unread && { connection: "close" }) });
         res.end(JSON.stringify(early.body));
         if (unread) closeOnceAnswered(req, res);
         return;
@@ -454,6 +457,8 @@ function listen(
     ? tls.serve(createHttpsServer({ ...options, handshakeTimeout: 10_000, ...tls.serverOptions() }, onRequest))
     : createServer(options, onRequest);
   const drain = new HttpDrain(http);
+  // What Node answers on its own (a malformed request, headers too large, a caller too slow) gets the JSON error body.
+  answerClientErrors(http, drain, JSON_ANSWER_HEADERS);
   // Without a checkContinue listener Node answers 100 Continue before the request is handed over, inviting the body of
   // a caller whose token has not been looked at yet.
   http.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, true));
