@@ -1,4 +1,5 @@
 /** Sidecar entry point: config → telemetry, signals and health listener → NATS revocations → JWKS → exchanger client → listeners. */
+import { basicAuthorization } from "@sts/client-auth";
 import { maxHeaderBytesFor } from "@sts/config";
 import { X509SvidStreams, createClient, openGrpcCredentials } from "@sts/grpc";
 import { ExchangeCache, openStackTokens } from "@sts/mesh";
@@ -23,7 +24,6 @@ async function serve({ config, workload, sidecar, secret }: ReturnType<typeof re
     `${config.services.exchanger.host}:${config.services.exchanger.port}`,
     grpcTls.channelTo("exchanger"),
   );
-  const formEncode = (s: string): string => encodeURIComponent(s).replace(/%20/g, "+");
   const sidecarHandle = await startSidecar({
     config: sidecar,
     audience: sidecar.audience ?? workload,
@@ -34,7 +34,7 @@ async function serve({ config, workload, sidecar, secret }: ReturnType<typeof re
     live: () => !grpcTls.lost(),
     exchange: new ExchangeCache({
       exchanger,
-      authorization: `Basic ${Buffer.from(`${formEncode(workload)}:${formEncode(secret)}`).toString("base64")}`,
+      authorization: basicAuthorization(workload, secret),
       // A revoked exchanged token (or one of a revoked subject) would otherwise be reused, and refused by the next hop, until it expires.
       revocations: tokens.inbound.revocations,
     }),
