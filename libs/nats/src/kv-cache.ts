@@ -98,6 +98,10 @@ export class KvCache<T> {
   #confirmedAt: number | undefined;
   /** A probe's last sequence not yet applied, and when it was read: confirmed once the watch reaches it. */
   #pending: { seq: number; at: number } | undefined;
+  /** Entries the watches delivered, ever: a load under way that adds none across probes has stalled. */
+  #delivered = 0;
+  /** The current watch's load, once the watch is made: what had been delivered when it last moved on, and when. */
+  #loadProgress: { delivered: number; at: number } | undefined;
   readonly #probe: NodeJS.Timeout;
   readonly #probeIntervalMs: number;
   /** Callers of {@link KvCache.reached} waiting for a revision this copy has not applied yet. */
@@ -132,6 +136,7 @@ export class KvCache<T> {
         // Retired while it was made, it may have begun on the server from before a restart: made again.
         if (retired !== this.#retired) iter.stop();
         else if ((await initialPending(iter)) === 0) this.#loaded(seen, startedAt);
+        else if (retired === this.#retired) this.#loadProgress = { delivered: this.#delivered, at: stalenessNow() };
         for await (const e of iter) {
           if (retired !== this.#retired) break;
           this.#apply(e);
@@ -150,6 +155,7 @@ export class KvCache<T> {
     this.#retired++;
     this.#generation = undefined;
     this.#pending = undefined;
+    this.#loadProgress = undefined;
     this.#stopWatch?.();
   }
 
@@ -160,6 +166,7 @@ export class KvCache<T> {
   #loaded(seen: Set<string>, startedAt: number): void {
     if (this.#seen === seen) {
       this.#seen = undefined;
+      this.#loadProgress = undefined;
       if (this.#o.key === undefined) this.#confirmedAt = Math.max(this.#confirmedAt ?? 0, startedAt);
       for (const [key, entry] of this.#map) {
         if (seen.has(key)) continue;
@@ -200,9 +207,13 @@ export class KvCache<T> {
       this.#retire();
       return;
     }
-    // With a key filter, the stream's last write may be one this copy never receives: no sequence confirms it. A copy
-    // still loading (after a reconnect, its revision from before) is confirmed by its load.
-    if (this.#o.key !== undefined || this.#seen !== undefined) return;
+    // A copy still loading (after a reconnect, its revision from before) is confirmed by its load, unless that stalled.
+    if (this.#seen !== undefined) {
+      this.#checkLoad(at);
+      return;
+    }
+    // With a key filter, the stream's last write may be one this copy never receives: no sequence confirms it.
+    if (this.#o.key !== undefined) return;
     if (state.messages === 0 || state.last_seq <= this.#revision) {
       this.#confirmedAt = at;
     } else if (this.#pending && at - this.#pending.at > STALLED_PROBES * this.#probeIntervalMs) {
@@ -216,6 +227,25 @@ export class KvCache<T> {
   }
 
   /**
+   * Makes anew a watch whose load has delivered nothing for more than {@link STALLED_PROBES} probe periods. Such a load
+   * never finishes by itself: its consumer was lost mid-read (a cluster node restarting, as happens around the
+   * reconnect that began the load) and nats.js notices only after two missed idle heartbeats of 30 s; or the entries it
+   * counted were removed (max_age) before they came, and it waits for a write that may never come. Meanwhile the copy
+   * is not confirmed, so a reader bounding its age fails closed, and a first load keeps its service unready.
+   */
+  #checkLoad(at: number): void {
+    const progress = this.#loadProgress;
+    // Not made yet: making it is a request, which times out and is retried by itself.
+    if (progress === undefined) return;
+    if (progress.delivered !== this.#delivered) {
+      this.#loadProgress = { delivered: this.#delivered, at };
+    } else if (at - progress.at > STALLED_PROBES * this.#probeIntervalMs) {
+      this.#o.logger?.warn({ bucket: this.#o.name, delivered: this.#seen?.size ?? 0 }, "KV watch stalled while reading the bucket: reading it again");
+      this.#retire();
+    }
+  }
+
+  /**
    * When this copy was last seen to hold every write the bucket had, on {@link stalenessNow}'s clock (never the wall
    * clock: a step back would make the copy look younger); undefined until first seen so, and always for a copy with a
    * key filter. A reader that must not answer from a stale copy bounds its age on that clock.
@@ -225,6 +255,7 @@ export class KvCache<T> {
   }
 
   #apply(e: KvWatchEntry): void {
+    this.#delivered++;
     this.#seen?.add(e.key);
     if (e.revision > this.#revision) this.#revision = e.revision;
     // Its waiters resume as promises do, after this entry is applied and its listeners told: they read the new state.
