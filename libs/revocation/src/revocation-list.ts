@@ -174,7 +174,8 @@ const secondsOf = (created: Date): number => Math.floor(created.getTime() / 1000
 /** The part of a NATS connection the guard watches. */
 export interface ConnectionStatus {
   isConnected(): boolean;
-  onStatusChange(cb: (connected: boolean) => void): void;
+  /** Calls `cb` at each change; may return what stops the calls (a NatsHandle does), which {@link StalenessGuard.stop} calls. */
+  onStatusChange(cb: (connected: boolean) => void): unknown;
 }
 
 /** How current a watch-fed copy of the bucket is known to be (a {@link RevocationCache}). */
@@ -199,6 +200,7 @@ export interface CopyFreshness {
  */
 export class StalenessGuard {
   #cutOffSince: number | undefined;
+  readonly #stopListening: () => void;
 
   constructor(
     connection: ConnectionStatus,
@@ -207,9 +209,18 @@ export class StalenessGuard {
     private readonly now: () => number = stalenessNow,
   ) {
     if (!connection.isConnected()) this.#cutOffSince = now();
-    connection.onStatusChange((connected) => {
+    const stop = connection.onStatusChange((connected) => {
       this.#cutOffSince = connected ? undefined : (this.#cutOffSince ?? this.now());
     });
+    this.#stopListening = typeof stop === "function" ? (stop as () => void) : (): void => undefined;
+  }
+
+  /**
+   * Stops following the connection, whose listener list would otherwise keep this guard, and what holds it, for the
+   * connection's life: a reader stopped while its process and connection go on.
+   */
+  stop(): void {
+    this.#stopListening();
   }
 
   /** Throws temporarily_unavailable once the revocation state (of `copy`, when given) may be older than allowed. */

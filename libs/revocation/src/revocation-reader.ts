@@ -21,7 +21,7 @@ export interface RevocationReader {
   isKeyWithdrawn(iss: string, kid: string): boolean;
   /** Checks the copy's age once (throwing as isRevoked does) and returns lookups that do not check again. */
   checked(): RevocationLookup;
-  /** Stops watching the bucket. */
+  /** Stops watching the bucket and the connection (every listener it added to the handle is removed). */
   stop(): void;
 }
 
@@ -45,12 +45,16 @@ export async function openRevocationReader(nats: NatsHandle, options: Revocation
   const kv = await openBucket(nats, BUCKETS.revocations, { bind: true, waitForOwner: true, logger });
   const cache = new RevocationCache(kv, { logger, clockToleranceSeconds: options.clockToleranceSeconds, ...(options.now && { now: options.now }) });
   await cache.ready();
-  const list = new RevocationList(kv, cache, new StalenessGuard(nats, options.maxStalenessMs));
+  const guard = new StalenessGuard(nats, options.maxStalenessMs);
+  const list = new RevocationList(kv, cache, guard);
   return {
     isRevoked: (jti) => list.isRevoked(jti),
     subjectRevokedAt: (iss, sub) => list.subjectRevokedAt(iss, sub),
     isKeyWithdrawn: (iss, kid) => list.isKeyWithdrawn(iss, kid),
     checked: () => list.checked(),
-    stop: () => cache.stop(),
+    stop: () => {
+      cache.stop();
+      guard.stop();
+    },
   };
 }
