@@ -370,6 +370,18 @@ describe("no more scopes than a token here may carry (review)", () => {
     ]);
     expect(minted).toEqual([]);
   });
+
+  it("refuses 64 scopes whose scope claim would be longer than 8,192 characters, which no verifier here reads", async () => {
+    const long = Array.from({ length: 64 }, (_, i) => `read:/home/public/${String(i).padStart(2, "0")}${"x".repeat(120)}`);
+    const client = record("long", { grant_types: ["client_credentials"], scope: long, audience: ["storage"] });
+    const { deps, minted } = setup(adminWith(MANAGES), [client]);
+    const req = { grant_type: "client_credentials", scope: "read:/home", audience: [], resource: [] } as unknown as TokenRequest__Output;
+    expect(await outcome(clientCredentials.handle(req, client, deps, "client_secret_basic"), minted)).toEqual([
+      "invalid_scope",
+      "the scopes granted would be longer than the 8192 characters a token may carry: ask for fewer",
+    ]);
+    expect(minted).toEqual([]);
+  });
 });
 
 describe("the scope claim of the dedicated issuer's unsigned assertion", () => {

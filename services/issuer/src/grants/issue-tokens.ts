@@ -8,7 +8,16 @@ import { begunBy } from "@sts/jwt";
 import { invalidGrant, invalidRequest, invalidScope, invalidTarget, isCleanText, unauthorizedClient } from "@sts/errors";
 import type { ClientRecord } from "@sts/client-auth";
 import { EVENT_TYPES } from "@sts/nats";
-import { MAX_SCOPES, audiencesWellFormed, grantAudiences, intersectScopes, requestedAudiences, resourceWellFormed } from "@sts/scopes";
+import {
+  MAX_SCOPES,
+  MAX_SCOPE_STRING_LENGTH,
+  audiencesWellFormed,
+  formatScopes,
+  grantAudiences,
+  intersectScopes,
+  requestedAudiences,
+  resourceWellFormed,
+} from "@sts/scopes";
 import type { TokenRequest__Output, TokenResponse } from "@sts/proto";
 import type { GrantDeps } from "./grant.js";
 import { tokenFormatFor } from "../token-format.js";
@@ -25,12 +34,16 @@ export function requestedTargets(request: Pick<TokenRequest__Output, "audience" 
 }
 
 /**
- * Refuses a granted scope list longer than a token here may carry: every verifier of the stack reads at most
- * {@link MAX_SCOPES} (the exchanger refuses a subject token with more as malformed), and a broad request met by many
- * narrower allowed scopes, or scope templates expanded, can come to more than the request named.
+ * Refuses a granted scope list larger than a token here may carry: every verifier of the stack reads at most
+ * {@link MAX_SCOPES} scopes in at most {@link MAX_SCOPE_STRING_LENGTH} characters (the exchanger refuses a subject token
+ * with more as malformed, UserInfo its access token), and a broad request met by many narrower allowed scopes, or scope
+ * templates expanded, can come to more than the request named.
  */
 export function checkScopeCount(scope: readonly string[]): void {
   if (scope.length > MAX_SCOPES) throw invalidScope(`the scopes granted would be more than the ${MAX_SCOPES} a token may carry: ask for fewer`);
+  if (formatScopes(scope).length > MAX_SCOPE_STRING_LENGTH) {
+    throw invalidScope(`the scopes granted would be longer than the ${MAX_SCOPE_STRING_LENGTH} characters a token may carry: ask for fewer`);
+  }
 }
 
 /** requested ∩ the client's allowed scope and audiences; refuses an empty result. */
