@@ -292,8 +292,6 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
       const acting = actingParty(client.client_id, deps.issuer, actor);
       checkMayAct(subject, acting);
       const act = buildActChain(acting, subject.act);
-      // The global bound needs no decision: a chain past it is the request's fault whatever the policy would say.
-      checkDepth(act, 0, deps.maxDepth);
       const lineage = actor ? lineageWithActor(verified.lineage, actor) : verified.lineage;
       if (!lineage) throw badToken("actor_token", "its lineage and the subject token's together are too long to carry");
       // Read before any decision: a subject token whose times Mint cannot take is refused here, not after policy allowed it.
