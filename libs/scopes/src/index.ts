@@ -22,4 +22,14 @@ export {
   MAX_AUDIENCE_LENGTH,
 } from "./audience.js";
 export { expandScopeTemplates } from "./templates.js";
-export { MAX_DECISION_LIST_LENGTH, MAX_DECISION_NAME_LENGTH, isCleanName } from "./decision-limits.js";
+export {
+  MAX_DECISION_CHARS,
+  MAX_DECISION_LIST_LENGTH,
+  MAX_DECISION_NAME_LENGTH,
+  MAX_DECISION_REQUESTED_SCOPES,
+  MAX_DECISION_SUBJECT_CHARS,
+  MAX_DECISION_SUBJECT_SCOPES,
+  MAX_SUBJECT_TOKEN_BYTES,
+  decisionChars,
+  isCleanName,
+} from "./decision-limits.js";

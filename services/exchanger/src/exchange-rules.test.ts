@@ -3,9 +3,11 @@ import { OAuthError } from "@sts/errors";
 import { TOKEN_TYPE } from "@sts/jwt";
 import type { AccessTokenClaims } from "@sts/jwt";
 import type { ExchangeRequest__Output } from "@sts/proto";
+import { MAX_DECISION_SUBJECT_CHARS } from "@sts/scopes";
 import {
   actingParty,
   allowanceForAll,
+  badToken,
   buildActChain,
   checkDepth,
   checkMayAct,
@@ -235,6 +237,43 @@ describe("subjectNamesProblem: a subject token's names must fit where they go (R
   ])("refuses %s", (_, over, reason) => {
     // Object.assign: a claim of the wrong type is what a provider may send, whatever the claims type says.
     expect(subjectNamesProblem(Object.assign({}, names, over))).toMatch(reason);
+  });
+});
+
+describe("subjectNamesProblem: the subject's part of a policy decision fits its budget (MAX_DECISION_SUBJECT_CHARS)", () => {
+  // 1,000-character audiences up to `chars` characters in all, the last one cut to land there.
+  const audiences = (chars: number): string[] => [
+    ...Array.from({ length: Math.floor(chars / 1000) }, (_, i) => `aud-${i}-`.padEnd(1000, "x")),
+    ...(chars % 1000 > 0 ? ["z".repeat(chars % 1000)] : []),
+  ];
+  const base = {
+    sub: "alice",
+    client_id: "web-app",
+    jti: "1f0c",
+    iss: "https://idp.example",
+    scope: "openid read:/data/",
+    act: { sub: "svc-a", act: { sub: "svc-b" } },
+  };
+  // What the question carries of it beside the audiences: read:/data/ is carried as read:/data, jti not at all.
+  const carried = "alice".length + "web-app".length + "https://idp.example".length + "openid".length + "read:/data".length + "svc-a".length + "svc-b".length;
+
+  it("takes a token whose sub, client_id, iss, scopes, audiences and actors sum to the budget, and refuses one character more as the token's fault", () => {
+    expect(subjectNamesProblem({ ...base, aud: audiences(MAX_DECISION_SUBJECT_CHARS - carried) })).toBeUndefined();
+    const over = subjectNamesProblem({ ...base, aud: audiences(MAX_DECISION_SUBJECT_CHARS - carried + 1) });
+    expect(over).toBe(
+      `its sub, client_id, iss, scopes, audiences and actors sum to more than ${MAX_DECISION_SUBJECT_CHARS} characters, more than a policy decision takes`,
+    );
+    // verifySubject answers it so, before any policy is asked (RFC 8693 §2.2.2: the subject token is the bad one).
+    expect(badToken("subject_token", over ?? "").code).toBe("invalid_request");
+  });
+
+  it("counts every part the question carries: the act chain's actors, the scopes, and the longer of iss and the sub_id issuer", () => {
+    const at = { ...base, aud: audiences(MAX_DECISION_SUBJECT_CHARS - carried) };
+    expect(subjectNamesProblem({ ...at, act: { sub: "svc-a", act: { sub: "svc-bb" } } })).toMatch(/sum to more than/);
+    expect(subjectNamesProblem({ ...at, scope: "openid read:/datum" })).toMatch(/sum to more than/);
+    expect(subjectNamesProblem({ ...at, sub_id: { format: "iss_sub", iss: "https://idp.example/x", sub: "alice" } })).toMatch(/sum to more than/);
+    // A scope claim that does not parse is refused on its own (malformed scope claim), not counted here.
+    expect(subjectNamesProblem({ ...at, scope: "a".repeat(300) })).toBeUndefined();
   });
 });
 

@@ -5,17 +5,20 @@
  */
 import type { OAuthError } from "@sts/errors";
 import { invalidRequest, invalidScope, invalidTarget } from "@sts/errors";
-import { ISSUABLE_TOKEN_TYPES, MAX_SUBJECT_BYTES, TOKEN_TYPE, actDepth, begunBy, isMayAct } from "@sts/jwt";
+import { ISSUABLE_TOKEN_TYPES, MAX_SUBJECT_BYTES, TOKEN_TYPE, actDepth, actSubjects, begunBy, isMayAct, subjectIssuer } from "@sts/jwt";
 import type { AccessTokenClaims, ActClaim, RevocationLookups } from "@sts/jwt";
 import {
   MAX_DECISION_LIST_LENGTH,
   MAX_DECISION_NAME_LENGTH,
+  MAX_DECISION_SUBJECT_CHARS,
   audiencesWellFormed,
+  decisionChars,
   intersectScopes,
   isCleanName,
   parseScopes,
   requestedAudiences,
   resourceWellFormed,
+  tryParseScopes,
 } from "@sts/scopes";
 import type { ExchangeRequest__Output } from "@sts/proto";
 
@@ -63,9 +66,12 @@ export function parseExchangeParams(req: ExchangeRequest__Output, maxTokenBytes:
   };
 }
 
-// The most the policy service takes in a decision request (MAX_DECISION_*): a longer name, a longer list or an empty
-// entry it answers as a malformed request, a deny that would reach the caller as invalid_target, the target's fault,
-// when it is the subject token's.
+// The most the policy service takes in a decision request (MAX_DECISION_*): a longer name, a longer list, an empty
+// entry or more characters in all than its budget it answers as a malformed request, a deny that would reach the
+// caller as invalid_target, the target's fault, when it is the subject token's.
+
+/** The claims {@link subjectNamesProblem} reads: the names it checks, and what else of the token a decision carries. */
+export type SubjectNames = Pick<AccessTokenClaims, "sub" | "client_id" | "aud" | "jti"> & Partial<Pick<AccessTokenClaims, "iss" | "sub_id" | "scope" | "act">>;
 
 /**
  * Why a verified subject token's names cannot be carried on, or undefined. A trusted issuer chooses them freely, and
@@ -74,7 +80,7 @@ export function parseExchangeParams(req: ExchangeRequest__Output, maxTokenBytes:
  * service; `jti` into every event as the lineage parent, and all of them to auditors' terminals. A name that does not
  * fit is the subject token's fault (RFC 8693 §2.2.2), never a target denied.
  */
-export function subjectNamesProblem(claims: Pick<AccessTokenClaims, "sub" | "client_id" | "aud" | "jti">): string | undefined {
+export function subjectNamesProblem(claims: SubjectNames): string | undefined {
   if (claims.sub === "") return "sub is empty";
   if (Buffer.byteLength(claims.sub, "utf8") > MAX_SUBJECT_BYTES) return `sub is longer than ${MAX_SUBJECT_BYTES} bytes`;
   const aud: unknown = claims.aud;
@@ -87,7 +93,21 @@ export function subjectNamesProblem(claims: Pick<AccessTokenClaims, "sub" | "cli
   if (!names.every(isCleanName)) {
     return `sub, client_id, jti or aud is longer than ${MAX_DECISION_NAME_LENGTH} characters, or holds a control character or broken UTF-16`;
   }
+  if (decisionChars(subjectPartOfDecision(claims, audiences)) > MAX_DECISION_SUBJECT_CHARS) {
+    return `its sub, client_id, iss, scopes, audiences and actors sum to more than ${MAX_DECISION_SUBJECT_CHARS} characters, more than a policy decision takes`;
+  }
   return undefined;
+}
+
+/**
+ * The strings of a subject token that a decision request carries (its `subject` and `actors`), as the exchanger sends
+ * them. The issuer counts at the longer of `iss` and the `sub_id` issuer that may stand for it; a scope claim that does
+ * not parse counts as none (it is refused on its own, before any question).
+ */
+function subjectPartOfDecision(claims: SubjectNames, audiences: readonly string[]): Array<string | readonly string[]> {
+  const iss = claims.iss ?? "";
+  const origin = subjectIssuer({ iss, sub: claims.sub, sub_id: claims.sub_id });
+  return [claims.sub, claims.client_id, origin.length > iss.length ? origin : iss, tryParseScopes(claims.scope) ?? [], audiences, actSubjects(claims.act)];
 }
 
 /**

@@ -29,12 +29,21 @@
  * {@link PolicyEngine.withCandidate}) have slots of their own: a read-only
  * operator's what-ifs never take the slot of the set in force, which would
  * otherwise re-parse the whole set on the next Decide.
+ *
+ * Work per decision: one `exchange` question, then one `request_scope`
+ * question per requested scope (and @narrow_to and @default_scope candidate),
+ * and cedar-wasm converts and checks the context on every one. A question is
+ * bounded as a whole (MAX_DECISION_*, libs/scopes: what an exchanger can send),
+ * and the per-scope questions carry only the context attributes that the
+ * `request_scope` policies able to apply to the client and audience read
+ * (context-reads.ts); the others go empty, which changes no answer.
  */
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
 import type { AuthorizationAnswer, Context, DetailedError } from "@cedar-policy/cedar-wasm/nodejs";
 import { isShownAsWritten } from "@sts/errors";
-import { covers, tryParseScope } from "@sts/scopes";
-import { isCleanName } from "@sts/scopes";
+import { MAX_DECISION_CHARS, MAX_DECISION_REQUESTED_SCOPES, MAX_DECISION_SUBJECT_SCOPES, covers, decisionChars, isCleanName, tryParseScope } from "@sts/scopes";
+import { actionMayBe, contextReadsOf, prunedContext, unionReads } from "./context-reads.js";
+import type { ContextReads, DecisionContext } from "./context-reads.js";
 import { ACTIONS, ANNOTATIONS, CEDAR_SCHEMA, ENTITY_TYPES, MAX_LIST_LENGTH, MAX_NAME_LENGTH, hasLoneSurrogate } from "./schema.js";
 import type { ActionId } from "./schema.js";
 import { MAX_POLICY_DEPTH, policyDepth } from "./policy-depth.js";
@@ -155,6 +164,11 @@ export interface PolicyEngineOptions {
   basis?: PolicyEngine;
   /** A what-if engine: its set goes into the what-if slots, never into one an engine in force holds. */
   whatIf?: boolean;
+  /**
+   * false: every per-scope question carries the whole context, as before context-reads.ts (the reference the pruning
+   * is tested against). Default true.
+   */
+  pruneScopeContext?: boolean;
 }
 let clock = 0;
 let engineSerial = 0;
@@ -180,6 +194,8 @@ interface PolicyMeta {
   narrowTo: string[];
   principal: EntityScope;
   resource: EntityScope;
+  /** What its conditions read of the context when it can apply to `request_scope` questions; an empty set otherwise. */
+  scopeReads: ContextReads;
 }
 
 /** An entity reference of Cedar's JSON policy format (`{type, id}`), or undefined. */
@@ -296,6 +312,7 @@ function metaOf(policy: PolicyText): PolicyMeta {
     narrowTo: parseScopeList(annotations[ANNOTATIONS.NARROW_TO] ?? "") ?? [],
     principal: entityScopeOf(r.json.principal),
     resource: entityScopeOf(r.json.resource),
+    scopeReads: actionMayBe(r.json.action, ACTIONS.REQUEST_SCOPE) ? contextReadsOf(r.json) : new Set(),
   };
 }
 
@@ -308,9 +325,9 @@ function malformed(input: DecideInput): string | undefined {
     if (!isCleanName(s)) return `${what} holds a control character or broken UTF-16`;
     return undefined;
   };
-  const list = (l: unknown, what: string): string | undefined => {
+  const list = (l: unknown, what: string, most = MAX_LIST_LENGTH): string | undefined => {
     if (!Array.isArray(l)) return `${what} is not a list`;
-    if (l.length > MAX_LIST_LENGTH) return `${what} has too many entries`;
+    if (l.length > most) return `${what} has more than ${most} entries`;
     for (const s of l as unknown[]) {
       const problem = name(s, `an entry of ${what}`, true);
       if (problem) return problem;
@@ -320,8 +337,8 @@ function malformed(input: DecideInput): string | undefined {
   // Policies compare scopes as strings (`==`, `like "read:/data/*"`): one spelled otherwise than its canonical form
   // (`read:/data/../etc`, `read:/data/`, two tokens joined by a space) would match a pattern it is not under, or slip
   // past a forbid naming it, so only canonical scope tokens (libs/scopes) are decided on. Templates are never granted.
-  const scopes = (l: unknown, what: string, templates: boolean): string | undefined =>
-    list(l, what) ??
+  const scopes = (l: unknown, what: string, templates: boolean, most: number): string | undefined =>
+    list(l, what, most) ??
     ((l as unknown[]).every((t) => {
       const parsed = tryParseScope(t);
       return parsed !== undefined && parsed.value === t && (templates || parsed.kind !== "template");
@@ -335,14 +352,25 @@ function malformed(input: DecideInput): string | undefined {
   return (
     name(input.clientId, "client_id", true) ??
     name(input.audience, "audience", true) ??
-    scopes(input.requestedScopes, "requested_scopes", false) ??
+    scopes(input.requestedScopes, "requested_scopes", false, MAX_DECISION_REQUESTED_SCOPES) ??
     list(input.actors, "actors") ??
     name(s.sub, "subject.sub", false) ??
     name(s.clientId, "subject.client_id", false) ??
     name(s.iss, "subject.iss", false) ??
-    scopes(s.scopes, "subject.scopes", true) ??
-    list(s.audience, "subject.audience")
+    scopes(s.scopes, "subject.scopes", true, MAX_DECISION_SUBJECT_SCOPES) ??
+    list(s.audience, "subject.audience") ??
+    overBudget(input)
   );
+}
+
+/**
+ * Whether the question's strings sum to more than an exchanger can send (MAX_DECISION_CHARS): the gate question
+ * carries them all, and each per-scope question those its policies read, at a cost growing with their size.
+ */
+function overBudget(input: DecideInput): string | undefined {
+  const s = input.subject;
+  const total = decisionChars([input.clientId, input.audience, input.requestedScopes, input.actors, s.sub, s.clientId, s.iss, s.scopes, s.audience]);
+  return total > MAX_DECISION_CHARS ? `its strings sum to more than ${MAX_DECISION_CHARS} characters` : undefined;
 }
 
 function unique(values: readonly string[]): string[] {
@@ -381,6 +409,9 @@ export class PolicyEngine {
   readonly #meta: ReadonlyMap<string, PolicyMeta>;
   readonly #serial = ++engineSerial;
   readonly #pool: Slot[];
+  readonly #pruneScopeContext: boolean;
+  /** The policies that can apply to `request_scope` and read some prunable context attribute (context-reads.ts). */
+  readonly #scopeReaders: readonly PolicyMeta[];
   #slot: Slot | undefined;
 
   /**
@@ -403,6 +434,8 @@ export class PolicyEngine {
     }
     this.#texts = texts;
     this.#meta = meta;
+    this.#pruneScopeContext = options.pruneScopeContext ?? true;
+    this.#scopeReaders = [...meta.values()].filter((m) => m.scopeReads === "all" || m.scopeReads.size > 0);
     // Parse now, so a set that does not load fails here and not at the first decision.
     this.#load();
   }
@@ -500,7 +533,7 @@ export class PolicyEngine {
     if (change.without !== undefined) texts.delete(change.without);
     return new PolicyEngine(
       [...texts].filter(([id]) => kept(id)).map(([id, text]) => ({ id, text })),
-      { basis: this, whatIf: true },
+      { basis: this, whatIf: true, pruneScopeContext: this.#pruneScopeContext },
     );
   }
 
@@ -524,7 +557,7 @@ export class PolicyEngine {
     const problem = malformed(input);
     if (problem !== undefined) return malformedDeny(problem);
 
-    const context: Context = {
+    const context: DecisionContext = {
       subject: {
         sub: input.subject.sub,
         client_id: input.subject.clientId,
@@ -570,10 +603,11 @@ export class PolicyEngine {
 
     const errors: string[] = [];
     const verdicts = new Map<string, boolean>();
+    const scopeContext = this.#scopeContext(input, context);
     const allowedScope = (scope: string): boolean => {
       let ok = verdicts.get(scope);
       if (ok === undefined) {
-        const r = this.#authorize(ACTIONS.REQUEST_SCOPE, input, { ...context, scope });
+        const r = this.#authorize(ACTIONS.REQUEST_SCOPE, input, { ...scopeContext, scope });
         errors.push(...r.errors.map((e) => `scope ${scope}: ${e}`));
         ok = r.allow;
         verdicts.set(scope, ok);
@@ -591,6 +625,19 @@ export class PolicyEngine {
     const defaultScopes = unique(permits.flatMap((id) => this.#meta.get(id)?.defaultScopes ?? [])).filter(allowedScope);
 
     return { allow: true, policyIds: permits, allowedScopes, defaultScopes, maxDepth, reason: `permitted by ${plural(permits)}`, errors };
+  }
+
+  /**
+   * The context of this question's `request_scope` questions: the attributes that no policy able to apply to its
+   * client and audience reads go empty. One that cannot apply is never evaluated (Cedar checks a policy's scope before
+   * its conditions), and the set of those that can is decided as {@link PolicyEngine.whatIf} decides it.
+   */
+  #scopeContext(input: DecideInput, context: DecisionContext): DecisionContext {
+    if (!this.#pruneScopeContext) return context;
+    const principal = { type: ENTITY_TYPES.CLIENT, id: input.clientId };
+    const resource = { type: ENTITY_TYPES.AUDIENCE, id: input.audience };
+    const applying = this.#scopeReaders.filter((m) => admits(m.principal, principal) && admits(m.resource, resource));
+    return prunedContext(context, unionReads(applying.map((m) => m.scopeReads)));
   }
 
   /** One Cedar question against this engine's preparsed set; never throws. */
@@ -613,7 +660,9 @@ export class PolicyEngine {
     }
     if (answer.type !== "success") return { allow: false, determining: [], failed: true, erroring: [], errors: answer.errors.map((e) => e.message) };
     const { decision, diagnostics } = answer.response;
-    const errors = diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`);
+    // Sorted: cedar-wasm lists them in an order of its own that differs between loads of one set, and the same question
+    // should get the same answer from every replica.
+    const errors = diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`).sort();
     const determining = [...diagnostics.reason].sort();
     const erroring = unique(diagnostics.errors.map((e) => e.policyId)).sort();
     return { allow: decision === "allow" && errors.length === 0, determining, failed: errors.length > 0, erroring, errors };
