@@ -12,7 +12,9 @@ import type {
   PolicyServiceClient,
   TokenServiceClient,
 } from "@sts/proto";
-import { basicAuth, postForm } from "./harness.js";
+import { afterAll, beforeAll, beforeEach } from "vitest";
+import { basicAuth, postForm, startStack } from "./harness.js";
+import type { Stack } from "./harness.js";
 
 export const TOKEN_TYPE_AT = "urn:ietf:params:oauth:token-type:access_token";
 export const EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -137,6 +139,30 @@ export function clients(address: { issuer: string; exchanger: string; policy: st
   const policy = new (loadPolicyProto().sts.policy.v1.PolicyService)(address.policy, credentials.createInsecure());
   const audit = new (loadAuditProto().sts.audit.v1.AuditService)(address.audit, credentials.createInsecure());
   return { token, exchange, policy, audit, close: () => [token, exchange, policy, audit].forEach((c) => c.close()) };
+}
+
+/** A test file's stack (started once) and its gRPC clients, filled in by beforeAll. */
+export interface FileStack {
+  stack: Stack;
+  grpc: ReturnType<typeof clients>;
+}
+
+/**
+ * Starts a stack on `config` for the test file (beforeAll), waits before each test until it has recovered from the
+ * faults of the tests before (beforeEach), and stops it after; call at the file's top level.
+ */
+export function stackForFile(config: Record<string, unknown>): FileStack {
+  const held = {} as FileStack;
+  beforeAll(async () => {
+    held.stack = await startStack(config);
+    held.grpc = clients(held.stack.address);
+  }, 90_000);
+  beforeEach(() => held.stack.ready(), 30_000);
+  afterAll(async () => {
+    held.grpc?.close();
+    await held.stack?.stop();
+  });
+  return held;
 }
 
 /** An Exchange request made by `caller` (client_secret_basic). */

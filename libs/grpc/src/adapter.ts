@@ -6,10 +6,12 @@
  * call's duration is recorded as `rpc.server.call.duration` (OpenTelemetry's
  * RPC conventions), with the OAuth error code as `error.type` when it failed.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { status as grpcStatus } from "@grpc/grpc-js";
 import type { Metadata, ServerUnaryCall, ServerWritableStream, handleServerStreamingCall, handleUnaryCall, sendUnaryData } from "@grpc/grpc-js";
 import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
+import type { Context } from "@opentelemetry/api";
 import { OAuthError, grpcStatusOf, toOAuthError, unauthorizedClient } from "@sts/errors";
 import { durationHistogram, getRpcIncomingTrace, serverSpanStart } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
@@ -25,6 +27,11 @@ export interface CallContext {
   signal: AbortSignal;
   /** Whether the caller has gone (it cancelled, or its deadline passed): read before work nobody would receive. Allocates nothing, unlike `signal`. */
   readonly cancelled: boolean;
+  /**
+   * Runs `listener` once when the caller goes (it cancels, or its deadline passes); returns what stops listening. Makes
+   * no AbortController or timer, unlike `signal`: grpc-js itself ends the call at its deadline and says so.
+   */
+  onGone(listener: () => void): () => void;
   peer: string;
   /**
    * The SPIFFE ID of the caller's TLS certificate, when it presented an X.509-SVID (grpc_tls) that is valid now: none
@@ -34,6 +41,12 @@ export interface CallContext {
   logger: Logger;
 }
 
+/**
+ * The incoming call an outgoing call is made for (a handler's {@link CallContext}): the outgoing call ends by its
+ * deadline and is cancelled when it goes, as gRPC propagates deadlines and cancellation from hop to hop.
+ */
+export type ParentCall = Pick<CallContext, "deadline" | "cancelled" | "onGone">;
+
 /** Options of the adapter. */
 export interface AdapterOptions {
   name?: string;
@@ -41,6 +54,17 @@ export interface AdapterOptions {
 }
 
 const tracer = trace.getTracer("@sts/grpc");
+
+/** The handler context of the call whose work is running, found through the async context (see {@link servingCall}). */
+const serving = new AsyncLocalStorage<CallContext>();
+
+/**
+ * The context of the call whose handler this work runs for (the async context it was started in), if any: what an
+ * outgoing call made deep inside a handler, through functions that do not pass the context along, is bounded by.
+ */
+export function servingCall(): CallContext | undefined {
+  return serving.getStore();
+}
 
 /** The caller's W3C trace context: never its baggage, which nothing here reads (see @sts/telemetry's tracing). */
 function metadataCarrier(metadata: Metadata): Record<string, string> {
@@ -52,60 +76,74 @@ function metadataCarrier(metadata: Metadata): Record<string, string> {
   return carrier;
 }
 
+type ServerCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>;
+
 /**
- * The handler's context. The AbortSignal, its deadline timer and the
- * cancellation listener are made only when a handler reads `signal`: unary
- * handlers here never do, and at thousands of calls a second these per-call
- * objects were measurable garbage.
+ * The handler's context. A class, so that a call costs one object and no closures; the AbortSignal, its deadline timer
+ * and the cancellation listener are made only when a handler reads `signal`: unary handlers here never do, and at
+ * thousands of calls a second these per-call objects were measurable garbage.
  */
-function contextOf(
-  call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
-  logger: Logger | undefined,
-): { ctx: CallContext; done: () => void } {
-  const deadlineValue = call.getDeadline();
-  const deadline = deadlineValue instanceof Date ? deadlineValue : Number.isFinite(deadlineValue) ? new Date(deadlineValue) : undefined;
-  let abort: AbortController | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  let onCancel: (() => void) | undefined;
-  const signal = (): AbortSignal => {
-    if (!abort) {
+class HandlerContext implements CallContext {
+  readonly metadata: Metadata;
+  readonly deadline: Date | undefined;
+  readonly logger: Logger;
+  readonly #call: ServerCall;
+  #abort: AbortController | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #onCancel: (() => void) | undefined;
+
+  constructor(call: ServerCall, logger: Logger | undefined) {
+    this.#call = call;
+    this.metadata = call.metadata;
+    const deadlineValue = call.getDeadline();
+    this.deadline = deadlineValue instanceof Date ? deadlineValue : Number.isFinite(deadlineValue) ? new Date(deadlineValue) : undefined;
+    this.logger = logger ?? (console as unknown as Logger);
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#abort) {
       const controller = new AbortController();
-      abort = controller;
-      if (call.cancelled) controller.abort(new Error("cancelled"));
-      onCancel = () => controller.abort(new Error("cancelled"));
-      call.once("cancelled", onCancel);
-      if (deadline) {
-        timer = setTimeout(() => controller.abort(new Error("deadline exceeded")), Math.max(0, deadline.getTime() - Date.now()));
-        timer.unref();
+      this.#abort = controller;
+      if (this.#call.cancelled) controller.abort(new Error("cancelled"));
+      this.#onCancel = () => controller.abort(new Error("cancelled"));
+      this.#call.once("cancelled", this.#onCancel);
+      if (this.deadline) {
+        this.#timer = setTimeout(() => controller.abort(new Error("deadline exceeded")), Math.max(0, this.deadline.getTime() - Date.now()));
+        this.#timer.unref();
       }
     }
-    return abort.signal;
-  };
-  const ctx: CallContext = {
-    metadata: call.metadata,
-    deadline,
-    get signal() {
-      return signal();
-    },
-    get cancelled() {
-      return call.cancelled || (deadline !== undefined && Date.now() >= deadline.getTime());
-    },
-    get peer() {
-      return call.getPeer();
-    },
-    get peerSpiffeId() {
-      const cert = call.getAuthContext()?.sslPeerCertificate;
-      return cert ? currentSpiffeIdOf(cert) : undefined;
-    },
-    logger: logger ?? (console as unknown as Logger),
-  };
-  return {
-    ctx,
-    done: () => {
-      if (timer) clearTimeout(timer);
-      if (onCancel) call.removeListener("cancelled", onCancel);
-    },
-  };
+    return this.#abort.signal;
+  }
+
+  get cancelled(): boolean {
+    return this.#call.cancelled || (this.deadline !== undefined && Date.now() >= this.deadline.getTime());
+  }
+
+  onGone(listener: () => void): () => void {
+    // grpc-js emits 'cancelled' when the caller cancels and when the deadline ends the call (after its status is sent).
+    this.#call.once("cancelled", listener);
+    return () => void this.#call.removeListener("cancelled", listener);
+  }
+
+  get peer(): string {
+    return this.#call.getPeer();
+  }
+
+  get peerSpiffeId(): string | undefined {
+    const cert = this.#call.getAuthContext()?.sslPeerCertificate;
+    return cert ? currentSpiffeIdOf(cert) : undefined;
+  }
+
+  /** Releases what `signal` made, once the handler has settled. */
+  done(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#onCancel) this.#call.removeListener("cancelled", this.#onCancel);
+  }
+}
+
+/** Runs `run` in `active` (a module-level function: serving a call adds no closure to the one the adapter makes). */
+function withContext<R>(active: Context, run: () => R): R {
+  return context.with(active, run);
 }
 
 /** Whether the `authorization` metadata is `Bearer <secret>`, compared in constant time (digests, so lengths leak nothing either). */
@@ -165,18 +203,19 @@ export function unary<Req, Res>(handler: (request: Req, ctx: CallContext) => Pro
     const startedAt = performance.now();
     const { parent, options: start } = serverSpanStart(metadataCarrier(call.metadata), getRpcIncomingTrace());
     const span = tracer.startSpan(`grpc.server/${name}`, { ...start, kind: SpanKind.SERVER, attributes: { "rpc.system": "grpc", "rpc.method": name } }, parent);
-    const { ctx, done } = contextOf(call, options.logger);
-    context
-      .with(trace.setSpan(parent, span), () => handler(call.request, ctx))
+    const ctx = new HandlerContext(call, options.logger);
+    // As the call being served: outgoing calls made for it with `parent: "incoming"` find it (client.ts).
+    serving
+      .run(ctx, withContext, trace.setSpan(parent, span), () => handler(call.request, ctx))
       .then(
         (response) => {
-          done();
+          ctx.done();
           span.end();
           recordCall(startedAt);
           callback(null, response);
         },
         (err: unknown) => {
-          done();
+          ctx.done();
           const oauth = handlerFailure(err, name, options.logger);
           span.setAttribute("oauth.error", oauth.code);
           span.setStatus({ code: SpanStatusCode.ERROR, message: oauth.code });
@@ -199,18 +238,18 @@ export function serverStream<Req, Res>(
     const startedAt = performance.now();
     const { parent, options: start } = serverSpanStart(metadataCarrier(call.metadata), getRpcIncomingTrace());
     const span = tracer.startSpan(`grpc.server/${name}`, { ...start, kind: SpanKind.SERVER, attributes: { "rpc.system": "grpc", "rpc.method": name } }, parent);
-    const { ctx, done } = contextOf(call, options.logger);
-    context
-      .with(trace.setSpan(parent, span), () => handler(call.request, call, ctx))
+    const ctx = new HandlerContext(call, options.logger);
+    serving
+      .run(ctx, withContext, trace.setSpan(parent, span), () => handler(call.request, call, ctx))
       .then(
         () => {
-          done();
+          ctx.done();
           span.end();
           recordCall(startedAt);
           call.end();
         },
         (err: unknown) => {
-          done();
+          ctx.done();
           const oauth = handlerFailure(err, name, options.logger);
           span.setStatus({ code: SpanStatusCode.ERROR, message: oauth.code });
           span.end();

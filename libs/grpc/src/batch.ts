@@ -11,8 +11,9 @@ import { OAuthError, invalidRequest, toOAuthError, unavailable } from "@sts/erro
 import { getRpcIncomingTrace, serverSpanStart } from "@sts/telemetry";
 import type { Logger } from "@sts/telemetry";
 import type { Client, Metadata } from "@grpc/grpc-js";
-import { handlerFailure } from "./adapter.js";
-import { callUnary, withdrawalReason } from "./client.js";
+import { handlerFailure, servingCall } from "./adapter.js";
+import type { ParentCall } from "./adapter.js";
+import { callUnary, parentGone, parentOf, withdrawalReason } from "./client.js";
 import { DEFAULT_MAX_RECEIVE_BYTES } from "./server.js";
 import { errorFromItemError, itemErrorFromOAuthError } from "./error-mapping.js";
 import type { ItemErrorWire } from "./error-mapping.js";
@@ -32,12 +33,48 @@ export interface BatchResult<Res> {
 /** Most items in one batch, on both sides. */
 export const MAX_BATCH_ITEMS = 128;
 
+/** What bounds one coalesced call besides the coalescer's own deadline. */
+export interface MemberOptions {
+  /** Withdraws the call while it waits for its batch (once the batch has left, its answer is awaited). */
+  signal?: AbortSignal;
+  /**
+   * The incoming call this one is made for, or `"incoming"` (see CallOptions.parent). When it goes, the call is answered
+   * at once, taken out of the queue if its batch has not left, and its batch is cancelled if nobody else waits on it;
+   * its deadline holds the batch no longer than the latest of its members' (it never cuts the batch short for the others).
+   */
+  parent?: ParentCall | "incoming";
+}
+
+/** What one batch in flight is waiting for, when its members were made for incoming calls. */
+interface BatchInFlight {
+  /** Members not yet gone; a member without a parent never goes. */
+  waiting: number;
+  /** Cancels the batch call, once every member has gone. */
+  cancel: AbortController;
+}
+
 interface Waiting<Req, Res> {
   item: BatchItem<Req>;
   resolve: (response: Res) => void;
   reject: (err: unknown) => void;
+  size: number;
+  queuedAt: number;
   /** Stops listening for the caller's withdrawal, once the call has left in a batch. */
   release?: () => void;
+  /** The incoming call it is made for. */
+  parent?: ParentCall;
+  /** Stops listening for the parent going, once the call is answered. */
+  unwatch?: () => void;
+  /** The batch carrying it, once sent (when any member of that batch has a parent). */
+  batch?: BatchInFlight;
+  /** Answered already (its parent went): the batch's answer is not for anyone. */
+  gone?: boolean;
+}
+
+/** What bounds one batch call: the latest deadline of its members (when each has one) and its cancellation. */
+export interface BatchBounds {
+  deadline?: Date;
+  signal?: AbortSignal;
 }
 
 /** Options of a coalescer. */
@@ -112,18 +149,18 @@ function batchFailure(err: unknown, size: number): OAuthError {
 
 /** Sends the calls made in one event-loop turn as one batch; each caller gets its own answer or OAuthError. */
 export class CallCoalescer<Req, Res> {
-  readonly #send: (items: Array<BatchItem<Req>>) => Promise<Array<BatchResult<Res>>>;
+  readonly #send: (items: Array<BatchItem<Req>>, bounds: BatchBounds) => Promise<Array<BatchResult<Res>>>;
   readonly #maxBatch: number;
   readonly #maxInFlight: number;
   readonly #maxBytes: number;
   readonly #sizeOf: (request: unknown) => number;
   readonly #maxQueued: number;
   readonly #maxWaitMs: number;
-  #queue: Array<Waiting<Req, Res> & { size: number; queuedAt: number }> = [];
+  #queue: Array<Waiting<Req, Res>> = [];
   #scheduled = false;
   #inFlight = 0;
 
-  constructor(send: (items: Array<BatchItem<Req>>) => Promise<Array<BatchResult<Res>>>, options: CoalescerOptions = {}) {
+  constructor(send: (items: Array<BatchItem<Req>>, bounds: BatchBounds) => Promise<Array<BatchResult<Res>>>, options: CoalescerOptions = {}) {
     this.#send = send;
     this.#maxBatch = Math.min(options.maxBatch ?? 64, MAX_BATCH_ITEMS);
     this.#maxInFlight = options.maxInFlight ?? 2;
@@ -138,28 +175,38 @@ export class CallCoalescer<Req, Res> {
    * Queues one request; resolves with its response, rejects with its OAuthError (or the batch call's). When `signal`
    * aborts while the request still waits for its batch (its caller gone, its deadline past), it is taken out of the
    * queue and never sent, and the call rejects with the signal's reason: sent later, it would be acted on for nobody.
-   * Once its batch has left, the upstream may be acting on it, and its answer is awaited.
+   * Once its batch has left, the upstream may be acting on it, and its answer is awaited. A `parent` that goes answers
+   * the call at once, wherever it is (see {@link MemberOptions}).
    */
-  call(request: Req, signal?: AbortSignal): Promise<Res> {
+  call(request: Req, options?: AbortSignal | MemberOptions): Promise<Res> {
+    const bare = options instanceof AbortSignal;
+    const signal = bare ? options : options?.signal;
     if (signal?.aborted) return Promise.reject(withdrawalReason(signal));
+    const parent = bare ? undefined : parentOf(options?.parent);
+    if (parent?.cancelled) return Promise.reject(parentGone());
     if (this.#queue.length >= this.#maxQueued) return Promise.reject(unavailable("too many requests are waiting for the upstream; retry shortly"));
     const trace_context: Record<string, string> = {};
     propagation.inject(context.active(), trace_context);
     return new Promise<Res>((resolve, reject) => {
       // The trace context travels in the item too (it grows with tracestate).
       const size = this.#sizeOf(request) + jsonBytes(trace_context) + ITEM_OVERHEAD_BYTES;
-      const waiting: Waiting<Req, Res> & { size: number; queuedAt: number } = {
+      const waiting: Waiting<Req, Res> = {
         item: { request, trace_context },
         resolve,
         reject,
         size,
         queuedAt: performance.now(),
       };
+      if (parent) {
+        waiting.parent = parent;
+        waiting.unwatch = parent.onGone(() => this.#parentGone(waiting));
+      }
       if (signal) {
         const withdraw = (): void => {
           const at = this.#queue.indexOf(waiting);
           if (at === -1) return;
           this.#queue.splice(at, 1);
+          waiting.unwatch?.();
           reject(withdrawalReason(signal));
         };
         signal.addEventListener("abort", withdraw, { once: true });
@@ -175,6 +222,24 @@ export class CallCoalescer<Req, Res> {
         });
       }
     });
+  }
+
+  /**
+   * A member's incoming call has gone: it is answered now. Still queued, it is never sent; in a batch in flight, the
+   * batch goes on for the others, and is cancelled when none is left waiting.
+   */
+  #parentGone(waiting: Waiting<Req, Res>): void {
+    waiting.unwatch = undefined;
+    if (waiting.gone) return;
+    waiting.gone = true;
+    const at = this.#queue.indexOf(waiting);
+    if (at !== -1) {
+      this.#queue.splice(at, 1);
+      waiting.release?.();
+    } else if (waiting.batch && --waiting.batch.waiting === 0) {
+      waiting.batch.cancel.abort();
+    }
+    waiting.reject(parentGone());
   }
 
   #flush(): void {
@@ -193,6 +258,7 @@ export class CallCoalescer<Req, Res> {
     for (let overdue = this.#queue[0]; overdue !== undefined && overdue.queuedAt < oldest; overdue = this.#queue[0]) {
       this.#queue.shift();
       overdue.release?.();
+      overdue.unwatch?.();
       overdue.reject(unavailable("the upstream did not take the request in time; retry"));
     }
   }
@@ -211,7 +277,10 @@ export class CallCoalescer<Req, Res> {
 
   #sendBatch(batch: Array<Waiting<Req, Res>>): void {
     this.#inFlight++;
-    this.#send(batch.map((w) => w.item))
+    this.#send(
+      batch.map((w) => w.item),
+      this.#boundsOf(batch),
+    )
       .then(
         (results) => {
           // A short or long answer cannot be matched to its callers: fail them all rather than guess.
@@ -232,9 +301,30 @@ export class CallCoalescer<Req, Res> {
         },
       )
       .finally(() => {
+        for (const w of batch) w.unwatch?.();
         this.#inFlight--;
         this.#flush();
       });
+  }
+
+  /**
+   * A batch's bounds: when every member was made for an incoming call with a deadline, the latest of those (the batch
+   * then ends when nobody can still use its answer, and never before a member that can), and a signal that cancels it
+   * once every member has gone. Nothing is made for a batch none of whose members has a parent.
+   */
+  #boundsOf(batch: Array<Waiting<Req, Res>>): BatchBounds {
+    let latest = 0;
+    let parents = 0;
+    for (const w of batch) {
+      if (!w.parent) continue;
+      parents++;
+      const at = w.parent.deadline?.getTime() ?? Infinity;
+      if (at > latest) latest = at;
+    }
+    if (parents === 0) return {};
+    const inFlight: BatchInFlight = { waiting: batch.length, cancel: new AbortController() };
+    for (const w of batch) w.batch = inFlight;
+    return { ...(parents === batch.length && Number.isFinite(latest) && { deadline: new Date(latest) }), signal: inFlight.cancel.signal };
   }
 }
 
@@ -249,12 +339,12 @@ export interface BatchMethod {
 
 /** A coalescer whose batches go to one batch method of a gRPC client. */
 export function coalescedCalls<Req, Res>(target: BatchMethod, options: CoalescerOptions = {}): CallCoalescer<Req, Res> {
-  return new CallCoalescer<Req, Res>(async (items) => {
+  return new CallCoalescer<Req, Res>(async (items, bounds) => {
     const r = await callUnary<{ items: Array<BatchItem<Req>> }, { results: Array<BatchResult<Res>> }>(
       target.client,
       target.method,
       { items },
-      { deadlineMs: target.deadlineMs, ...(target.metadata && { metadata: target.metadata() }) },
+      { deadlineMs: target.deadlineMs, ...bounds, ...(target.metadata && { metadata: target.metadata() }) },
     );
     return r.results;
   }, options);
@@ -269,6 +359,7 @@ export async function answerBatch<Req, Res>(
   options: { name: string; logger?: Logger },
 ): Promise<Array<BatchResult<Res>>> {
   if (items.length > MAX_BATCH_ITEMS) throw invalidRequest(`at most ${MAX_BATCH_ITEMS} items per batch`);
+  const batchCall = servingCall();
   return Promise.all(
     items.map(async (item): Promise<BatchResult<Res>> => {
       // Each item's trace context is its caller's word, held to grpc_incoming_trace as the call's own would be: with
@@ -277,6 +368,9 @@ export async function answerBatch<Req, Res>(
       const span = tracer.startSpan(`${options.name}.item`, { ...start, kind: SpanKind.INTERNAL }, parent);
       try {
         if (!item.request) throw invalidRequest("batch item without a request");
+        // Whoever sent the batch has stopped waiting (cancelled, or past the deadline it gave): an item run now would be
+        // acted on (signed, recorded, a refresh token rotated) for nobody.
+        if (batchCall?.cancelled) throw unavailable("the batch call ended (its caller cancelled, or its deadline passed) before this item was started");
         const request = item.request;
         const response = await context.with(trace.setSpan(parent, span), () => handler(request));
         return { response };

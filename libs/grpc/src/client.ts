@@ -7,6 +7,8 @@ import * as protoLoader from "@grpc/proto-loader";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 import { SpanKind, SpanStatusCode, context, propagation, trace } from "@opentelemetry/api";
 import { OAuthError, unavailable } from "@sts/errors";
+import { servingCall } from "./adapter.js";
+import type { ParentCall } from "./adapter.js";
 import { errorFromServiceError } from "./error-mapping.js";
 import { IdentityBoundChannel } from "./identity-channel.js";
 import { identityOf } from "./tls.js";
@@ -37,9 +39,46 @@ export function createClient<C extends grpc.Client>(
 
 /** Options of one call. */
 export interface CallOptions {
+  /** The call's own deadline, from now (DEFAULT_DEADLINE_MS when not given); `deadline` and `parent` can only shorten it. */
   deadlineMs?: number;
+  /** Latest moment the call may end: the earlier of this and `deadlineMs` applies. */
+  deadline?: Date;
   metadata?: grpc.Metadata;
   signal?: AbortSignal;
+  /**
+   * The incoming call this one is made for, or `"incoming"`: the call whose handler this runs for (the adapter's async
+   * context; none outside a handler). The call then ends by its deadline, is cancelled when it goes, and is not sent
+   * once it has gone: work for a caller that has left is not asked of the next hop either.
+   */
+  parent?: ParentCall | "incoming";
+}
+
+/** The parent a call's options name, if any. */
+export function parentOf(parent: ParentCall | "incoming" | undefined): ParentCall | undefined {
+  return parent === "incoming" ? servingCall() : parent;
+}
+
+const PARENT_GONE = "the call this one was made for ended (its caller cancelled, or its deadline passed)";
+
+/** What a call made for a caller that has gone is answered: nobody waits for it, so it is retryable, and not the upstream's fault. */
+export function parentGone(cause?: unknown): OAuthError {
+  return unavailable(PARENT_GONE, cause);
+}
+
+/** Whether `err`, or an error it was made from, is {@link parentGone}'s: the call ended because the caller it was made for went. */
+export function endedByParent(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof OAuthError && e.description === PARENT_GONE) return true;
+  }
+  return false;
+}
+
+/** The earliest of a deadline from now, an absolute one and a parent's (epoch milliseconds; no Date made). */
+export function earliestDeadline(deadlineMs: number, deadline: Date | undefined, parent: ParentCall | undefined): number {
+  let at = Date.now() + deadlineMs;
+  if (deadline && deadline.getTime() < at) at = deadline.getTime();
+  if (parent?.deadline && parent.deadline.getTime() < at) at = parent.deadline.getTime();
+  return at;
 }
 
 /**
@@ -59,10 +98,13 @@ const setter = { set: (md: grpc.Metadata, key: string, value: string) => md.set(
  */
 export function callUnary<Req, Res>(client: grpc.Client, method: string, request: Req, options: CallOptions = {}): Promise<Res> {
   if (options.signal?.aborted) return Promise.reject(withdrawalReason(options.signal));
+  const parent = parentOf(options.parent);
+  if (parent?.cancelled) return Promise.reject(parentGone());
   const metadata = options.metadata ?? new grpc.Metadata();
   const span = tracer.startSpan(`grpc.client/${method}`, { kind: SpanKind.CLIENT });
   propagation.inject(trace.setSpan(context.active(), span), metadata, setter);
-  const deadline = new Date(Date.now() + (options.deadlineMs ?? DEFAULT_DEADLINE_MS));
+  // grpc-js sends what is left of it as grpc-timeout, so the next hop's handler sees the same bound (and passes it on).
+  const deadline = earliestDeadline(options.deadlineMs ?? DEFAULT_DEADLINE_MS, options.deadline, parent);
   const fn = (
     client as unknown as Record<
       string,
@@ -73,8 +115,10 @@ export function callUnary<Req, Res>(client: grpc.Client, method: string, request
   return new Promise<Res>((resolve, reject) => {
     const call = fn.call(client, request, metadata, { deadline }, (err, res) => {
       options.signal?.removeEventListener("abort", onAbort);
+      stopWatching?.();
       if (err) {
-        const oauth = errorFromServiceError(err);
+        // Ended by its parent's deadline or cancellation: the upstream did nothing wrong, say why instead.
+        const oauth = parent?.cancelled ? parentGone(err) : errorFromServiceError(err);
         span.setStatus({ code: SpanStatusCode.ERROR, message: oauth.code });
         span.end();
         reject(oauth);
@@ -85,6 +129,8 @@ export function callUnary<Req, Res>(client: grpc.Client, method: string, request
     });
     const onAbort = (): void => call.cancel();
     options.signal?.addEventListener("abort", onAbort, { once: true });
+    // grpc-js never calls back synchronously: the listeners are in place (and released) before the callback can run.
+    const stopWatching = parent?.onGone(onAbort);
   });
 }
 

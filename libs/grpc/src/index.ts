@@ -1,9 +1,9 @@
-export { unary, serverStream, hasBearerSecret, requirePeerSpiffeId } from "./adapter.js";
+export { unary, serverStream, hasBearerSecret, requirePeerSpiffeId, servingCall } from "./adapter.js";
 export { NoBearerCredential, bearerToken, requireBearer } from "./bearer.js";
-export type { CallContext, AdapterOptions } from "./adapter.js";
+export type { CallContext, AdapterOptions, ParentCall } from "./adapter.js";
 export { startGrpcServer, receiveBytesFor, DEFAULT_MAX_RECEIVE_BYTES, MAX_CONCURRENT_STREAMS } from "./server.js";
 export type { GrpcServerOptions, GrpcServerHandle } from "./server.js";
-export { createClient, callUnary, checkHealth, DEFAULT_DEADLINE_MS } from "./client.js";
+export { createClient, callUnary, checkHealth, endedByParent, parentGone, DEFAULT_DEADLINE_MS } from "./client.js";
 export type { CallOptions } from "./client.js";
 export { currentSpiffeIdOf, grpcCredentials, logReloads, requireSpiffeId, spiffeIdOf } from "./tls.js";
 export type { GrpcCredentials, GrpcTlsFiles, GrpcTlsRules } from "./tls.js";

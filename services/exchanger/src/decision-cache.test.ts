@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { OAuthError } from "@sts/errors";
 import type { DecideRequest, Decision__Output } from "@sts/proto";
+import { parentGone } from "@sts/grpc";
 import { DecisionCache, announcedVersion, comparePolicyVersions } from "./decision-cache.js";
 
 const allow: Decision__Output = {
@@ -17,6 +18,26 @@ const allow: Decision__Output = {
 const req: DecideRequest = { client_id: "A", audience: "B", requested_scopes: ["b"], depth: 1 };
 
 describe("DecisionCache", () => {
+  it("asks again for a caller that joined a question ended by its first asker going (its deadline bounds the Decide)", async () => {
+    let asked = 0;
+    const cache = new DecisionCache(
+      () => (++asked === 1 ? new Promise((_, reject) => setTimeout(() => reject(parentGone()), 20)) : Promise.resolve(allow)),
+      60_000,
+    );
+    const [first, joined] = await Promise.allSettled([cache.decide(req), cache.decide(req)]);
+    expect(first).toMatchObject({ status: "rejected", reason: { code: "temporarily_unavailable" } });
+    expect(joined).toEqual({ status: "fulfilled", value: allow });
+    expect(asked).toBe(2);
+  });
+
+  it("does not ask again when the question failed for any other reason", async () => {
+    let asked = 0;
+    const cache = new DecisionCache(() => (++asked, Promise.reject(new OAuthError("temporarily_unavailable", "policy down"))), 60_000);
+    const settled = await Promise.allSettled([cache.decide(req), cache.decide(req)]);
+    expect(settled.map((s) => s.status)).toEqual(["rejected", "rejected"]);
+    expect(asked).toBe(1);
+  });
+
   it.each(["invalid_client", "unauthorized_client"] as const)(
     "turns Decide's %s (the exchanger's own identity refused) into server_error, never the caller's fault",
     async (refusal) => {

@@ -18,6 +18,7 @@
  * refused once the new one has been seen.
  */
 import { OAuthError, unavailable } from "@sts/errors";
+import { endedByParent, servingCall } from "@sts/grpc";
 import type { DecideRequest, Decision__Output } from "@sts/proto";
 import { cacheLookups } from "@sts/telemetry";
 import { ownIdentityRefused } from "./upstream-refusals.js";
@@ -124,33 +125,38 @@ export class DecisionCache {
       this.#lookups("hit");
       return hit.decision;
     }
-    let pending = this.#inflight.get(key);
+    const pending = this.#inflight.get(key);
     this.#lookups(pending ? "joined" : "miss");
-    if (!pending) {
-      const generation = this.#generation;
-      const asked: Promise<Decision__Output> = this.#askCurrent(request)
-        .then((decision) => {
-          const version = versionOf(decision);
-          this.#raise(version);
-          // A decision computed before an invalidation must not outlive it, nor one another answer has since overtaken.
-          if (generation === this.#generation && comparePolicyVersions(version, this.#floor) >= 0) this.#store(key, decision, version);
-          return decision;
-        })
-        .catch((err: unknown) => {
-          // Decide refusing the exchanger itself (a pinned SPIFFE ID not matched) is not the caller's fault.
-          const refused = ownIdentityRefused(err, "policy service");
-          if (refused) throw refused;
-          if (err instanceof OAuthError && err.code !== "temporarily_unavailable" && err.code !== "server_error") throw err;
-          throw unavailable("policy service unavailable", err);
-        })
-        .finally(() => {
-          // After an invalidation this key may already belong to a newer question in flight.
-          if (this.#inflight.get(key) === asked) this.#inflight.delete(key);
-        });
-      pending = asked;
-      this.#inflight.set(key, pending);
+    if (pending) {
+      // The question in flight is bounded by the caller that asked it first (its deadline travels down to Decide): one
+      // who joined it and is still waiting when that caller's going ended it asks again, rather than fail for another.
+      return pending.catch((err: unknown) => {
+        if (endedByParent(err) && !servingCall()?.cancelled) return this.decide(request);
+        throw err;
+      });
     }
-    return pending;
+    const generation = this.#generation;
+    const asked: Promise<Decision__Output> = this.#askCurrent(request)
+      .then((decision) => {
+        const version = versionOf(decision);
+        this.#raise(version);
+        // A decision computed before an invalidation must not outlive it, nor one another answer has since overtaken.
+        if (generation === this.#generation && comparePolicyVersions(version, this.#floor) >= 0) this.#store(key, decision, version);
+        return decision;
+      })
+      .catch((err: unknown) => {
+        // Decide refusing the exchanger itself (a pinned SPIFFE ID not matched) is not the caller's fault.
+        const refused = ownIdentityRefused(err, "policy service");
+        if (refused) throw refused;
+        if (err instanceof OAuthError && err.code !== "temporarily_unavailable" && err.code !== "server_error") throw err;
+        throw unavailable("policy service unavailable", err);
+      })
+      .finally(() => {
+        // After an invalidation this key may already belong to a newer question in flight.
+        if (this.#inflight.get(key) === asked) this.#inflight.delete(key);
+      });
+    this.#inflight.set(key, asked);
+    return asked;
   }
 
   /**

@@ -72,6 +72,9 @@ async function serve({ config, internalAuthorization, now, nowMs, trustedIssuers
   const issuerClient = createClient(loadTokenProto().sts.token.v1.TokenService, issuerAddress, tls.channelTo("issuer"));
   const policyClient = createClient(loadPolicyProto().sts.policy.v1.PolicyService, policyAddress, tls.channelTo("policy"));
   const timeout = config.exchange.call_timeout_ms;
+  // Calls made for an Exchange end by its caller's deadline when that comes before `timeout`, and are cancelled when the
+  // caller goes: the policy service and the issuer do not work on for a caller that has left (one object for every call).
+  const forTheCaller = { deadlineMs: timeout, parent: "incoming" } as const;
   /** Metadata of calls made as the exchanger's internal client (Mint, RevokeSubject). */
   function internalMetadata(): Metadata {
     const metadata = new Metadata();
@@ -86,7 +89,7 @@ async function serve({ config, internalAuthorization, now, nowMs, trustedIssuers
     metadata: internalMetadata,
   });
   const decisions = new DecisionCache(
-    (request) => callUnary<DecideRequest, Decision__Output>(policyClient, "Decide", request, { deadlineMs: timeout }),
+    (request) => callUnary<DecideRequest, Decision__Output>(policyClient, "Decide", request, forTheCaller),
     config.exchange.decision_cache_ttl * 1000,
   );
   // Every policy replica announces changes; any change drops every cached decision.
@@ -123,7 +126,7 @@ async function serve({ config, internalAuthorization, now, nowMs, trustedIssuers
                 issuerClient,
                 "AuthenticateClient",
                 { client: { client_assertion: assertion, client_assertion_type: type, client_id: claimedClientId ?? "", endpoint: endpoint ?? "" } },
-                { deadlineMs: timeout },
+                forTheCaller,
               );
               return r.client_id;
             },
@@ -135,7 +138,9 @@ async function serve({ config, internalAuthorization, now, nowMs, trustedIssuers
           verified: new VerifiedTokens(),
           trusted,
           decisions,
-          mint: (request) => mintCalls.call(request),
+          // A batch is held no longer than its latest member's caller and is not cut short by an earlier one's.
+          mint: (request) => mintCalls.call(request, forTheCaller),
+          // Not bounded by the logout's caller: a revocation under way is finished even if the provider stops waiting.
           revokeSubject: (request) =>
             callUnary<RevokeSubjectRequest, RevokeSubjectResponse__Output>(issuerClient, "RevokeSubject", request, {
               deadlineMs: timeout,
