@@ -30,6 +30,8 @@ export interface ClientRecord {
   scope_templates?: Record<string, string[]>;
   /** Digest of the config entry this record was seeded from; absent for registered clients. */
   seed_digest?: string;
+  /** `config_revision` of the config file this record was seeded from; absent: 0 (or a registered client). */
+  seed_revision?: number;
   created_at: number;
   updated_at: number;
 }

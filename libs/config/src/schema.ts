@@ -729,6 +729,13 @@ export const configSchema = z.strictObject({
     .prefault({}),
   clients: z.array(clientSchema).default([]),
   /**
+   * The file's revision, raised with every change of the file where replicas may start on different files at once (a
+   * rolling deploy, one pod rolled back or restarted mid-rollout). A client record or retirement the issuer wrote from
+   * a file of a higher revision is never rewritten nor retired by an issuer starting on a lower one, so an older file
+   * cannot undo a newer one's clients. Every file at 0 (unset): each start's file decides, whatever wrote before it.
+   */
+  config_revision: z.number().int().min(0).default(0),
+  /**
    * How the issuer fetches the key sets clients name by jwks_uri (private_key_jwt, jwt-bearer assertions), from the
    * config file or a registration alike: https only, no redirect followed, at most 64 KiB, 3 s. It connects only to
    * public addresses, checking the address a name resolved to as it connects (so a name turned to an internal one

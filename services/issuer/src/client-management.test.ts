@@ -423,6 +423,14 @@ describe("client management", () => {
     }
   });
 
+  it("shows its admin a config-declared client without what seeding stored beside it (seed_digest, seed_revision)", async () => {
+    const id = `${ADMIN}/seeded-view`;
+    await putRecord({ ...configClient(id), admin_client_id: ADMIN, seed_digest: "digest", seed_revision: 3 });
+    await waitFor(() => deps.lookup(id) !== undefined);
+    const read = await readClient(ADMIN_TOKEN, id, deps);
+    expect([read.client_id, "seed_digest" in read, "seed_revision" in read]).toEqual([id, false, false]);
+  });
+
   it("registers no more clients for an admin than its manages.max_clients, counting neither its config-file clients nor deleted ones", async () => {
     const quotaAdmin = "admin:quota";
     await putRecord(configClient(quotaAdmin, { audience: ["storage"], scope: ["read", "write"] }));

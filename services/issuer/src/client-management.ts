@@ -204,7 +204,7 @@ const clientUri = (endpoint: string, clientId: string): string => `${endpoint}/$
 
 /** The RFC 7591 §3.2.1 view of a record (no hashes): what was stored, never what a request sent and this server ignored. */
 function view(r: ManagedRecord, endpoint: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  const { secret_hash: _s, registration_token_hash: _r, seed_digest: _d, internal: _i, admin: _a, ...rest } = r;
+  const { secret_hash: _s, registration_token_hash: _r, seed_digest: _d, seed_revision: _v, internal: _i, admin: _a, ...rest } = r;
   return {
     ...rest,
     scope: r.scope.join(" "),

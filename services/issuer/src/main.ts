@@ -41,6 +41,7 @@ import type { KeyManagementDeps } from "./key-management.js";
 import { TokenMinter } from "./mint.js";
 import { OpaqueTokens } from "./opaque-tokens.js";
 import { CONFIG_FILE, ClientRegistry } from "./registry.js";
+import type { NewerEntry } from "./registry.js";
 import { clientService, tokenService } from "./service.js";
 import type { TokenServiceDeps } from "./service.js";
 import type { ManagementDeps } from "./client-management.js";
@@ -77,13 +78,19 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
   const revocationsCache = new RevocationCache(revocationsKv, { logger, now, clockToleranceSeconds: config.tokens.clock_tolerance });
   await Promise.all([clientsCache.ready(), keysCache.ready(), revocationsCache.ready()]);
 
-  const registry = new ClientRegistry(clientsKv, clientsCache, now, (key) => dropHistory(nats, BUCKETS.clients, key));
+  const registry = new ClientRegistry(clientsKv, clientsCache, now, (key) => dropHistory(nats, BUCKETS.clients, key), config.config_revision);
   const seeded = await registry.seed(config.clients);
-  logger.info({ seeded: seeded.written, clients: config.clients.length }, "client registry seeded");
+  logger.info({ seeded: seeded.written, clients: config.clients.length, config_revision: config.config_revision }, "client registry seeded");
   if (seeded.keptRetired.length > 0) {
     logger.warn(
       { clients: seeded.keptRetired },
       "clients the config file declares were retired from this very entry (a newer config file left them out, or this file is an older one): they stay retired; to bring one back, change its entry (a new secret or new keys)",
+    );
+  }
+  if (seeded.keptNewer.length > 0) {
+    logger.warn(
+      { clients: seeded.keptNewer, config_revision: config.config_revision },
+      "clients whose entries differ in this config file were written from a file of a higher config_revision: left as that file wrote them (this file is the older one, or was not given a higher revision when it changed)",
     );
   }
 
@@ -263,6 +270,7 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
   };
 
   // A client the config file no longer declares stops working before this replica serves anything.
+  const keptNewer: NewerEntry[] = [];
   const retired = await registry.retire(config.clients, {
     revokeSubject: async (clientId) => {
       await recordSubjectRevocation(
@@ -272,11 +280,17 @@ async function serve(settings: IssuerSettings, logger: Logger): Promise<StartedS
       );
     },
     events,
+    onNewer: (left) => void keptNewer.push(left),
   });
   if (retired.length > 0)
     logger.warn(
       { clients: retired },
       "clients no longer in the config file retired: their tokens are revoked and their records replaced by retirement markers",
+    );
+  if (keptNewer.length > 0)
+    logger.warn(
+      { clients: keptNewer, config_revision: config.config_revision },
+      "clients not in this config file were added by a file of a higher config_revision: not retired (this file is the older one, or was not given a higher revision when it changed)",
     );
 
   const keyManagement: KeyManagementDeps = {
