@@ -46,7 +46,7 @@ async function serve({ config, breakGlassToken, now }: PolicySettings, logger: L
     probeIntervalMs: DEFAULT_PROBE_INTERVAL_MS,
   });
   await cache.ready();
-  const store = new PolicyStore(kv, now);
+  const store = new PolicyStore(kv, now, config.config_revision);
   const seeded = await store.seed(hopPolicies, (id) => cache.entry(encodeKey(id)));
   logger.info({ seeded: seeded.written, hops: config.policy.hops.length }, "hop policies seeded");
   if (seeded.keptDeleted.length > 0) {
@@ -56,11 +56,18 @@ async function serve({ config, breakGlassToken, now }: PolicySettings, logger: L
     );
   }
   // The file is the source of truth for the hops it manages: a permit it no longer declares must not go on allowing.
-  const retired = await store.retireUndeclared(
+  const { retired, keptNewer } = await store.retireUndeclared(
     new Set(hopPolicies.map((p) => p.id)),
     cache.entries().map(([key, e]) => [key, { value: e.value, revision: e.revision }]),
   );
   if (retired.length > 0) logger.warn({ policy_ids: retired }, "hop policies the config file no longer declares are retired (deleted)");
+  const newer = [...seeded.keptNewer, ...keptNewer];
+  if (newer.length > 0) {
+    logger.warn(
+      { policy_ids: newer, config_revision: config.config_revision },
+      "hop policies written from a config file of a higher config_revision are left as that file wrote them (this file is the older one, or was not given a higher revision when it changed)",
+    );
+  }
 
   const events = new EventPublisher(nats, { source: "sts/policy", logger });
   const generation = await bucketGeneration(kv);

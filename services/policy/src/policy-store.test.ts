@@ -69,21 +69,21 @@ describe("PolicyStore", () => {
     const seeded = { id: "hop", text, description: "seed" };
     // As the service seeds: against what the bucket holds under the id, tombstones included.
     const current = async (): Promise<StoredPolicy | undefined> => parseStoredPolicy((await kv.get(encodeKey("hop")))?.json());
-    const seed = async (policy = seeded): Promise<{ written: number; keptDeleted: string[] }> => {
+    const seed = async (policy = seeded): Promise<{ written: number; keptDeleted: string[]; keptNewer: string[] }> => {
       const existing = await known("hop");
       return store.seed([policy], () => existing);
     };
-    expect(await seed()).toEqual({ written: 1, keptDeleted: [] });
-    expect(await seed()).toEqual({ written: 0, keptDeleted: [] });
+    expect(await seed()).toEqual({ written: 1, keptDeleted: [], keptNewer: [] });
+    expect(await seed()).toEqual({ written: 0, keptDeleted: [], keptNewer: [] });
     // A changed config file updates a policy that only the config ever wrote.
-    expect(await seed({ ...seeded, text: `${text}\n// changed` })).toEqual({ written: 1, keptDeleted: [] });
+    expect(await seed({ ...seeded, text: `${text}\n// changed` })).toEqual({ written: 1, keptDeleted: [], keptNewer: [] });
     await store.put({ ...seeded, description: "edited" }, dana);
-    expect(await seed()).toEqual({ written: 0, keptDeleted: [] });
+    expect(await seed()).toEqual({ written: 0, keptDeleted: [], keptNewer: [] });
     expect(await current()).toMatchObject({ description: "edited", author: dana });
     await store.delete("hop", dana, BigInt((await kv.get(encodeKey("hop")))?.revision ?? 0));
     // The operator's deletion is the last word: the next start leaves the tombstone, whatever the config says now.
-    expect(await seed()).toEqual({ written: 0, keptDeleted: ["hop"] });
-    expect(await seed({ ...seeded, text: `${text}\n` })).toEqual({ written: 0, keptDeleted: ["hop"] });
+    expect(await seed()).toEqual({ written: 0, keptDeleted: ["hop"], keptNewer: [] });
+    expect(await seed({ ...seeded, text: `${text}\n` })).toEqual({ written: 0, keptDeleted: ["hop"], keptNewer: [] });
     expect(await current()).toMatchObject({ deleted: true, author: dana });
   });
 
@@ -155,7 +155,7 @@ describe("PolicyStore.reset", () => {
     await store.seed([declared], () => undefined);
     const deleted = await store.delete(declared.id, dana, (await latest(declared.id))[1]);
     const tombstone = await known(declared.id);
-    expect(await store.seed([declared], () => tombstone)).toEqual({ written: 0, keptDeleted: [declared.id] });
+    expect(await store.seed([declared], () => tombstone)).toEqual({ written: 0, keptDeleted: [declared.id], keptNewer: [] });
 
     const reset = await store.reset(declared, dana);
     expect(reset.changed).toBe(true);
@@ -165,7 +165,7 @@ describe("PolicyStore.reset", () => {
     expect(stored && inForce(stored)).toBe(true);
     // The next start sees a config version of the file's text: nothing to seed, nothing kept deleted.
     const restored = await known(declared.id);
-    expect(await store.seed([declared], () => restored)).toEqual({ written: 0, keptDeleted: [] });
+    expect(await store.seed([declared], () => restored)).toEqual({ written: 0, keptDeleted: [], keptNewer: [] });
     const history: Array<StoredPolicy | undefined> = [];
     for await (const e of await kv.history({ key: encodeKey(declared.id) })) history.push(parseStoredPolicy(e.json()));
     expect(history.map((v) => (v?.deleted ? "tombstone" : (v?.change ?? v?.source)))).toEqual(["config", "tombstone", "reset"]);
@@ -263,7 +263,10 @@ describe("PolicyStore.seed racing another replica's write", () => {
    * What a starting replica's watched copy holds under `id` once it is ready, as main.ts reads it; then, before
    * seeding writes, `meanwhile` runs (another replica's write), which the copy taken has not seen.
    */
-  async function seedFromCopyTakenBefore(id: string, meanwhile: () => Promise<unknown>): Promise<{ written: number; keptDeleted: string[] }> {
+  async function seedFromCopyTakenBefore(
+    id: string,
+    meanwhile: () => Promise<unknown>,
+  ): Promise<{ written: number; keptDeleted: string[]; keptNewer: string[] }> {
     const cache = new KvCache(kv, { parse: parseStoredPolicy, invalid: "keep-previous" });
     let copy: KnownVersion | undefined;
     try {
@@ -292,7 +295,7 @@ describe("PolicyStore.seed racing another replica's write", () => {
     };
     let operatorsRevision = 0n;
     const outcome = await seedFromCopyTakenBefore(id, async () => (operatorsRevision = await operator()));
-    expect(outcome).toEqual({ written: 0, keptDeleted: change === "delete" ? [id] : [] });
+    expect(outcome).toEqual({ written: 0, keptDeleted: change === "delete" ? [id] : [], keptNewer: [] });
     const [stored, revision] = await latest(id);
     expect(revision).toBe(operatorsRevision);
     expect(stored).toMatchObject(
@@ -305,7 +308,7 @@ describe("PolicyStore.seed racing another replica's write", () => {
     await store.seed([declared(id)], () => undefined);
     // Another replica, started with the same new config file, seeded first.
     const other = new PolicyStore(kv, () => 1_600_000_000);
-    expect(await seedFromCopyTakenBefore(id, () => other.seed([changed(id)], () => undefined))).toEqual({ written: 0, keptDeleted: [] });
+    expect(await seedFromCopyTakenBefore(id, () => other.seed([changed(id)], () => undefined))).toEqual({ written: 0, keptDeleted: [], keptNewer: [] });
     const [seeded] = await latest(id);
     expect(seeded).toEqual(configVersion(changed(id), 1_600_000_000));
 
@@ -313,7 +316,7 @@ describe("PolicyStore.seed racing another replica's write", () => {
     const misfiled = "hop/seed-raced-misfiled";
     await store.seed([declared(misfiled)], () => undefined);
     const around = async (): Promise<number> => kv.put(encodeKey(misfiled), JSON.stringify({ ...configVersion(changed(misfiled), 1), id: "hop/elsewhere" }));
-    expect(await seedFromCopyTakenBefore(misfiled, around)).toEqual({ written: 1, keptDeleted: [] });
+    expect(await seedFromCopyTakenBefore(misfiled, around)).toEqual({ written: 1, keptDeleted: [], keptNewer: [] });
     expect((await latest(misfiled))[0]).toEqual(configVersion(changed(misfiled), 1_700_000_000));
   });
 
@@ -360,7 +363,7 @@ describe("PolicyStore.retireUndeclared", () => {
     await store.delete(deleted.id, dana, (await latest(deleted.id))[1]);
 
     // The file now declares only `kept`: the two policies it manages and dropped go; operators' versions stay.
-    const retired = await store.retireUndeclared(new Set([kept.id]), await copyOf(ids));
+    const { retired } = await store.retireUndeclared(new Set([kept.id]), await copyOf(ids));
     expect(retired.sort()).toEqual([dropped.id, emptied.id]);
     for (const id of [dropped.id, emptied.id]) {
       const [now] = await latest(id);
@@ -371,15 +374,15 @@ describe("PolicyStore.retireUndeclared", () => {
     expect((await latest(deleted.id))[0]).toMatchObject({ deleted: true, source: "api", author: dana });
     expect((await latest(kept.id))[0]).toMatchObject({ source: "config", text });
     // Nothing more to retire on the next start.
-    expect(await store.retireUndeclared(new Set([kept.id]), await copyOf(ids))).toEqual([]);
+    expect(await store.retireUndeclared(new Set([kept.id]), await copyOf(ids))).toEqual({ retired: [], keptNewer: [] });
 
     // Declared again (a replica started on an older file), a hop the file dropped stays retired, as one an operator
     // deleted stays deleted: Reset hands either back.
     const before = await known(dropped.id);
-    expect(await store.seed([dropped], () => before)).toEqual({ written: 0, keptDeleted: [dropped.id] });
+    expect(await store.seed([dropped], () => before)).toEqual({ written: 0, keptDeleted: [dropped.id], keptNewer: [] });
     expect((await latest(dropped.id))[0]).toMatchObject({ source: "config", deleted: true });
     const tombstone = await known(deleted.id);
-    expect(await store.seed([deleted], () => tombstone)).toEqual({ written: 0, keptDeleted: [deleted.id] });
+    expect(await store.seed([deleted], () => tombstone)).toEqual({ written: 0, keptDeleted: [deleted.id], keptNewer: [] });
   });
 
   it("decides again when an operator's Put landed after the copy was read, and leaves that Put alone", async () => {
@@ -387,7 +390,40 @@ describe("PolicyStore.retireUndeclared", () => {
     await store.seed([policy], () => undefined);
     const lagging = await copyOf([policy.id]);
     const put = await store.put({ ...policy, description: "operator's, just now" }, dana);
-    expect(await store.retireUndeclared(new Set(), lagging)).toEqual([]);
+    expect(await store.retireUndeclared(new Set(), lagging)).toEqual({ retired: [], keptNewer: [] });
     expect(await latest(policy.id)).toEqual([expect.objectContaining({ description: "operator's, just now", source: "api" }), put]);
+  });
+});
+
+describe("config_revision across replicas of a rolling deploy", () => {
+  const atRevision = (revision: number) => new PolicyStore(kv, () => 1_700_000_000, revision);
+  const copyOfOne = async (id: string): Promise<Array<[string, KnownVersion]>> => {
+    const k = await known(id);
+    return k ? [[encodeKey(id), k]] : [];
+  };
+
+  it("an older file neither retires a hop a newer one added nor writes back one it changed; at its own revision or above, as before", async () => {
+    const added = { id: "hop/revision/added", text, description: "seed" };
+    const changed = { id: "hop/revision/changed", text, description: "seed" };
+    await atRevision(1).seed([changed], () => undefined);
+    // The newer file (revision 2) adds one hop and changes another.
+    const newer = atRevision(2);
+    expect(await newer.seed([added], () => undefined)).toMatchObject({ written: 1 });
+    const changedNow = await known(changed.id);
+    expect(await newer.seed([{ ...changed, text: `${text}\n// v2` }], () => changedNow)).toMatchObject({ written: 1 });
+    expect((await latest(changed.id))[0]).toMatchObject({ text: `${text}\n// v2`, seed_revision: 2 });
+
+    // A replica restarted on the older file (revision 1): the added hop stays in force, the changed one as revision 2 wrote it.
+    const older = atRevision(1);
+    expect(await older.retireUndeclared(new Set([changed.id]), await copyOfOne(added.id))).toEqual({ retired: [], keptNewer: [added.id] });
+    expect((await latest(added.id))[0]).toMatchObject({ source: "config", seed_revision: 2 });
+    expect(inForce((await latest(added.id))[0] as StoredPolicy)).toBe(true);
+    const before = await known(changed.id);
+    expect(await older.seed([changed], () => before)).toEqual({ written: 0, keptDeleted: [], keptNewer: [changed.id] });
+    expect((await latest(changed.id))[0]).toMatchObject({ text: `${text}\n// v2` });
+
+    // A file of revision 3 without the added hop retires it, and its tombstone says which revision did.
+    expect(await atRevision(3).retireUndeclared(new Set(), await copyOfOne(added.id))).toEqual({ retired: [added.id], keptNewer: [] });
+    expect((await latest(added.id))[0]).toMatchObject({ deleted: true, source: "config", seed_revision: 3 });
   });
 });

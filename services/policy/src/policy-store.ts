@@ -31,6 +31,8 @@ export interface StoredPolicy {
   source: "config" | "api";
   /** For config policies: digest of the text seeded, so edits through Put are never overwritten. */
   seed_digest?: string;
+  /** For config versions and the file's tombstones: `config_revision` of the file that wrote it (absent: 0). */
+  seed_revision?: number;
   updated_at: number;
   /** The operator who wrote this version through Put or Delete (never its credential). */
   author?: CallerIdentity;
@@ -101,9 +103,24 @@ export function seedDigest(text: string): string {
   return createHash("sha256").update(text).digest("base64url");
 }
 
-/** The config-managed version of a policy the config file declares, as seeding and Reset store it. */
-export function configVersion(declared: CompiledPolicy, updatedAt: number): StoredPolicy {
-  return { ...declared, source: "config", seed_digest: seedDigest(declared.text), updated_at: updatedAt };
+/**
+ * The config-managed version of a policy the config file declares, as seeding and Reset store it, stamped with the
+ * file's `config_revision` (left out at 0, so files without one write what they wrote before).
+ */
+export function configVersion(declared: CompiledPolicy, updatedAt: number, configRevision = 0): StoredPolicy {
+  return {
+    ...declared,
+    source: "config",
+    seed_digest: seedDigest(declared.text),
+    updated_at: updatedAt,
+    ...(configRevision > 0 && { seed_revision: configRevision }),
+  };
+}
+
+/** The config revision the file that wrote a config version or tombstone had: 0 for an operator's, or one written before revisions. */
+export function seededRevision(p: StoredPolicy | undefined): number {
+  const revision: unknown = p?.source === "config" ? p.seed_revision : undefined;
+  return typeof revision === "number" && Number.isSafeInteger(revision) && revision > 0 ? revision : 0;
 }
 
 /**
@@ -154,6 +171,8 @@ export class PolicyStore {
   constructor(
     private readonly kv: KV,
     private readonly now: () => number,
+    /** The config file's `config_revision`: what seeding, retiring and Reset stamp, and yield to a higher one. */
+    private readonly configRevision = 0,
   ) {}
 
   /** Creates or replaces a policy in the name of its author; with expectedRevision, only if unchanged since. */
@@ -178,7 +197,7 @@ export class PolicyStore {
       // Checked here too, for the answer that writes nothing; the write checks it again atomically (kv.update).
       if (expectedRevision && expectedRevision !== revision) throw stale(expectedRevision);
       if (!resetNeeded(current, declared)) return { revision, changed: false };
-      const record: StoredPolicy = { ...configVersion(declared, this.now()), author, change: "reset" };
+      const record: StoredPolicy = { ...configVersion(declared, this.now(), this.configRevision), author, change: "reset" };
       // Over the version just read, always: an operator's Put landing in between is never overwritten unseen. The
       // decision is then made again on what it stored, unless the caller named the revision it meant.
       // Revision 0: nothing is stored, and the write must find it so (a create), not overwrite a Put made meanwhile.
@@ -244,19 +263,21 @@ export class PolicyStore {
   async seed(
     policies: ReadonlyArray<{ id: string; text: string; description: string }>,
     known: (id: string) => KnownVersion | undefined,
-  ): Promise<{ written: number; keptDeleted: string[] }> {
+  ): Promise<{ written: number; keptDeleted: string[]; keptNewer: string[] }> {
     let written = 0;
     const keptDeleted: string[] = [];
+    const keptNewer: string[] = [];
     for (const p of policies) {
       const outcome = await this.#seedOne(p, known(p.id));
       if (outcome === "written") written++;
       if (outcome === "kept deleted") keptDeleted.push(p.id);
+      if (outcome === "kept newer") keptNewer.push(p.id);
     }
-    return { written, keptDeleted };
+    return { written, keptDeleted, keptNewer };
   }
 
   /** Seeds one declared policy, first deciding on what the watched copy knew of it. */
-  async #seedOne(declared: CompiledPolicy, known: KnownVersion | undefined): Promise<"written" | "kept" | "kept deleted"> {
+  async #seedOne(declared: CompiledPolicy, known: KnownVersion | undefined): Promise<"written" | "kept" | "kept deleted" | "kept newer"> {
     // Another id's record under this id's key holds no policy of this id: rewritten, as the store's own read says.
     let seen = { current: known && storedUnder(encodeKey(declared.id), known.value) ? known.value : undefined, revision: BigInt(known?.revision ?? 0) };
     for (let attempt = 1; ; attempt++) {
@@ -264,8 +285,11 @@ export class PolicyStore {
       // A deletion stays, an operator's or the file's own (retireUndeclared): a replica started on an older file, which
       // still declares a hop the newer one dropped, must not put it back in force on every replica. Reset hands it back.
       if (current && !inForce(current)) return "kept deleted";
-      const record = configVersion(declared, this.now());
+      const record = configVersion(declared, this.now(), this.configRevision);
       if (current && (current.source === "api" || current.seed_digest === record.seed_digest)) return "kept";
+      // Written from a file of a higher config_revision: this replica's file is the older one (a rolling deploy, one pod
+      // restarted mid-rollout), and must not write back what the newer file changed.
+      if (seededRevision(current) > this.configRevision) return "kept newer";
       // The copy may lag: an operator's Put or Delete through another replica since it was read must not be
       // overwritten unseen (their answer was OK, their policy.updated stored). So the write is over exactly the
       // version decided on, and on a conflict the decision is made again on what the bucket holds now.
@@ -283,23 +307,38 @@ export class PolicyStore {
    * file does not manage it. A retired hop stays retired though a file declares it again (Reset hands it back). `stored` is what a replica's watched copy holds, by KV key; each write is over the
    * revision decided on, deciding again on a conflict. Returns the ids retired.
    */
-  async retireUndeclared(declared: ReadonlySet<string>, stored: ReadonlyArray<[string, KnownVersion]>): Promise<string[]> {
+  async retireUndeclared(declared: ReadonlySet<string>, stored: ReadonlyArray<[string, KnownVersion]>): Promise<{ retired: string[]; keptNewer: string[] }> {
     const retired: string[] = [];
+    const keptNewer: string[] = [];
     for (const [key, known] of stored) {
       const { value } = known;
       if (!storedUnder(key, value) || declared.has(value.id)) continue;
-      if (await this.#retireOne(value.id, { current: value, revision: BigInt(known.revision) })) retired.push(value.id);
+      const outcome = await this.#retireOne(value.id, { current: value, revision: BigInt(known.revision) });
+      if (outcome === "retired") retired.push(value.id);
+      if (outcome === "newer") keptNewer.push(value.id);
     }
-    return retired;
+    return { retired, keptNewer };
   }
 
-  /** Retires one undeclared policy if it still is config-managed and in force; true when a tombstone was written. */
-  async #retireOne(id: string, seen: { current: StoredPolicy | undefined; revision: bigint }): Promise<boolean> {
+  /**
+   * Retires one undeclared policy if it still is config-managed and in force, and was not written from a file of a
+   * higher config_revision (one this older file never declared: a hop a newer file added stays in force).
+   */
+  async #retireOne(id: string, seen: { current: StoredPolicy | undefined; revision: bigint }): Promise<"retired" | "left" | "newer"> {
     for (let attempt = 1; ; attempt++) {
       const { current, revision } = seen;
-      if (!current || !inForce(current) || current.source !== "config" || revision === 0n) return false;
-      const tombstone: StoredPolicy = { id, text: "", description: "", source: "config", updated_at: this.now(), deleted: true };
-      if ((await this.#writeOver(tombstone, revision)) !== undefined) return true;
+      if (!current || !inForce(current) || current.source !== "config" || revision === 0n) return "left";
+      if (seededRevision(current) > this.configRevision) return "newer";
+      const tombstone: StoredPolicy = {
+        id,
+        text: "",
+        description: "",
+        source: "config",
+        updated_at: this.now(),
+        deleted: true,
+        ...(this.configRevision > 0 && { seed_revision: this.configRevision }),
+      };
+      if ((await this.#writeOver(tombstone, revision)) !== undefined) return "retired";
       if (attempt === WRITE_ATTEMPTS) throw new OAuthError("temporarily_unavailable", `the policy ${id} kept changing while it was retired; start again`);
       seen = await this.#latest(id);
     }
