@@ -2,7 +2,8 @@
  * OpenTelemetry tracing for a service: W3C trace context propagation,
  * AsyncLocalStorage context, and an exporter chosen by config. With exporter
  * "none" spans are still created (log lines get trace ids and context still
- * flows through gRPC and NATS) but nothing is exported.
+ * flows through gRPC and NATS) but nothing is exported, and only a trace a
+ * caller sampled is recorded, so that its decision reaches the services after.
  *
  * W3C baggage is deliberately not propagated. Nothing in the stack reads it,
  * and its entries are whatever a caller of a gRPC port wrote (up to 8 KiB):
@@ -48,8 +49,13 @@ export function initTelemetry(options: TelemetryOptions): { shutdown(): Promise<
     if (options.exporter === "otlp") processors.push(new BatchSpanProcessor(new OTLPTraceExporter(options.otlpEndpoint ? { url: options.otlpEndpoint } : {})));
     provider = new NodeTracerProvider({
       resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.serviceName }),
-      // Nothing exports spans: do not record them (ids and propagation still work), it costs CPU on the hot path.
-      sampler: processors.length === 0 ? new AlwaysOffSampler() : new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(options.sampleRatio ?? 1) }),
+      // Nothing exports spans: begin no sampled trace, since recording costs CPU on the hot path (ids and propagation still
+      // work). A caller's sampled decision is kept, though: turned off here, it would switch tracing off for every
+      // service after this one, exporters or not.
+      sampler:
+        processors.length === 0
+          ? new ParentBasedSampler({ root: new AlwaysOffSampler() })
+          : new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(options.sampleRatio ?? 1) }),
       spanProcessors: processors,
     });
     // Trace context only: a caller's baggage is dropped at the first hop (see above).
