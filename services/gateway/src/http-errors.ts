@@ -2,14 +2,13 @@
  * Refusals that HTTP itself gives a status the OAuth error table has none for, still with the RFC 6749 §5.2 body: a
  * request body in a content coding the gateway does not undo (RFC 9110 §15.5.16: 415 Unsupported Media Type).
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage } from "node:http";
 import { OAuthError } from "@sts/errors";
-import { sendError } from "./respond.js";
 
 /** The content codings a request body may come in: none but the body as it is (RFC 9110 §8.4.1, §12.5.3). */
 export const ACCEPTED_CODINGS = "identity";
 
-/** An `invalid_request` answered with an HTTP status of its own and the header fields that go with it. */
+/** An `invalid_request` answered with an HTTP status of its own and the header fields that go with it (respond.ts sendError sends both). */
 export class HttpRefusal extends OAuthError {
   readonly #status: number;
   /** Header fields the answer carries besides the error's own. */
@@ -33,18 +32,13 @@ export class HttpRefusal extends OAuthError {
  * `identity`, which changes nothing, is taken.
  */
 export function refuseContentCoding(req: IncomingMessage): void {
+  const field = req.headers["content-encoding"];
+  // Nearly every request has none: nothing is split for it on the token path.
+  if (field === undefined) return;
   // A list field: Node joins the values of a repeated one with commas.
-  const coded = (req.headers["content-encoding"] ?? "")
+  const coded = field
     .split(",")
     .map((coding) => coding.trim().toLowerCase())
     .some((coding) => coding !== "" && coding !== ACCEPTED_CODINGS);
   if (coded) throw new HttpRefusal(415, "content codings are not supported: send the body as it is", { "accept-encoding": ACCEPTED_CODINGS });
-}
-
-/** Sends an error as {@link sendError} does, with the status and header fields of an {@link HttpRefusal}. */
-export function sendRefusal(res: ServerResponse, err: unknown): OAuthError {
-  if (err instanceof HttpRefusal && !res.headersSent) {
-    for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
-  }
-  return sendError(res, err);
 }

@@ -3,8 +3,12 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { OAuthError } from "@sts/errors";
 import { toOAuthError } from "@sts/errors";
 import { NoBearerCredential } from "@sts/grpc";
+import { HttpRefusal } from "./http-errors.js";
 
 const NO_STORE = { "cache-control": "no-store", pragma: "no-cache" };
+
+/** The header fields of the gateway's JSON answers besides their length: also those of what Node refuses on its own (server.ts). */
+export const JSON_ANSWER_HEADERS: Readonly<Record<string, string>> = { "content-type": "application/json; charset=utf-8", ...NO_STORE };
 
 /**
  * Whether the request came with a body (RFC 9112 §6.3: framed by Transfer-Encoding or a Content-Length) that has not
@@ -22,7 +26,7 @@ export function bodyUnread(req: IncomingMessage): boolean {
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = NO_STORE): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
-    "content-type": "application/json; charset=utf-8",
+    "content-type": JSON_ANSWER_HEADERS["content-type"],
     "content-length": Buffer.byteLength(text),
     ...headers,
     ...(bodyUnread(res.req) && { connection: "close" }),
@@ -49,7 +53,7 @@ const EDGE_DESCRIPTIONS: Partial<Record<OAuthError["code"], string>> = {
   temporarily_unavailable: "the service is temporarily unavailable; retry later",
 };
 
-/** Sends an OAuth error; invalid_client gets 401 + WWW-Authenticate, temporarily_unavailable 503 + Retry-After. */
+/** Sends an OAuth error; invalid_client gets 401 + WWW-Authenticate, temporarily_unavailable 503 + Retry-After, an HttpRefusal its status and fields. */
 export function sendError(res: ServerResponse, err: unknown): OAuthError {
   const e = toOAuthError(err);
   const body = e.toJSON();
@@ -62,6 +66,8 @@ export function sendError(res: ServerResponse, err: unknown): OAuthError {
   if (e instanceof NoBearerCredential) headers["www-authenticate"] = `Bearer realm="sts"`;
   else if (e.code === "invalid_token" || e.code === "insufficient_scope") headers["www-authenticate"] = `Bearer error="${e.code}"`;
   if (e.retryAfter !== undefined) headers["retry-after"] = String(e.retryAfter);
+  // A refusal HTTP gives a status of its own (415 for a content coding) says what would have been taken.
+  if (e instanceof HttpRefusal) Object.assign(headers, e.headers);
   sendJson(res, e.status, body, headers);
   return e;
 }

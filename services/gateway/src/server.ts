@@ -23,8 +23,7 @@ import { ClientGone, checkFormType, parseForm, readBody } from "./form.js";
 import type { OAuthForm } from "./form.js";
 import { refuseRepeatedHeaders } from "./headers.js";
 import { metadataPaths, serverMetadata } from "./metadata.js";
-import { bodyUnread, methodNotAllowed, sendEmpty, sendJson } from "./respond.js";
-import { sendRefusal } from "./http-errors.js";
+import { JSON_ANSWER_HEADERS, bodyUnread, methodNotAllowed, sendEmpty, sendError, sendJson } from "./respond.js";
 import { KeySetCache } from "./key-set.js";
 import { TokenLanes } from "./token-lanes.js";
 
@@ -332,7 +331,7 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
           req.destroy();
           return;
         }
-        const e = sendRefusal(res, err);
+        const e = sendError(res, err);
         errorType = e.code;
         // The path only: a query string may carry credentials a careless client put there.
         if (e.code === "server_error") options.logger.error({ err, path: requestPath(req.url) }, "request failed");
@@ -341,7 +340,7 @@ export async function startGateway(options: GatewayOptions): Promise<{ port: num
   const server = createServer(limits, onRequest);
   const drain = new HttpDrain(server);
   // What Node answers on its own (a malformed request, headers too large, a client too slow) gets an OAuth error body.
-  answerClientErrors(server, drain, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", pragma: "no-cache" });
+  answerClientErrors(server, drain, JSON_ANSWER_HEADERS);
   // Without this listener Node answers 100 Continue before the request is handed over, inviting a body that the
   // request's method, size or missing credential would have refused unread.
   server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, true));
