@@ -124,6 +124,11 @@ interface Subject {
   foreign?: TrustedIssuer;
 }
 
+/** A subject token's lineage parent (see Subject.parentRef): our jti as it is, another issuer's prefixed with that issuer. */
+function parentRefOf(claims: { iss: string; jti: string }, foreign: boolean): string {
+  return foreign ? `${claims.iss}#${claims.jti}` : claims.jti;
+}
+
 /** Verifies the subject token, ours or a trusted issuer's; another issuer's token may not bring an act chain of its own. */
 async function verifySubject(token: string, deps: ExchangeDeps): Promise<Subject> {
   const foreign = foreignIssuer(token, deps);
@@ -140,14 +145,14 @@ async function verifySubject(token: string, deps: ExchangeDeps): Promise<Subject
     if (lineage.length > MAX_LINEAGE) {
       throw badToken("subject_token", `its lineage already names ${MAX_LINEAGE} tokens, the most a token may carry: it cannot be exchanged on`);
     }
-    return { claims, kid, origin: subjectIssuer(claims), parentRef: claims.jti, lineage };
+    return { claims, kid, origin: subjectIssuer(claims), parentRef: parentRefOf(claims, false), lineage };
   }
   // Its actors live in another issuer's namespace: carried over, they would read as clients of ours.
   if (claims.act !== undefined) throw badToken("subject_token", "a trusted issuer's token may not carry act");
   for (const [name, value] of Object.entries(foreign.claims)) {
     if (claims[name] !== value) throw badToken("subject_token", "not an access token of its issuer (a required claim differs)");
   }
-  return { claims, kid, origin: claims.iss, parentRef: `${claims.iss}#${claims.jti}`, lineage: [], foreign };
+  return { claims, kid, origin: claims.iss, parentRef: parentRefOf(claims, true), lineage: [], foreign };
 }
 
 /**
@@ -157,7 +162,7 @@ async function verifySubject(token: string, deps: ExchangeDeps): Promise<Subject
 function refusedSubject(err: unknown, ownIssuer: string): { sub: string; ref: string } | undefined {
   const names = err instanceof OAuthError && err.cause instanceof TokenRejected ? err.cause.names : undefined;
   if (!names || subjectNamesProblem({ ...names, client_id: "", aud: [] })) return undefined;
-  return { sub: names.sub, ref: names.iss === ownIssuer ? names.jti : `${names.iss}#${names.jti}` };
+  return { sub: names.sub, ref: parentRefOf(names, names.iss !== ownIssuer) };
 }
 
 /**
@@ -278,10 +283,13 @@ export function exchangeService(deps: ExchangeDeps): ExchangeServiceHandlers {
     try {
       if (!client.grant_types.includes(TOKEN_EXCHANGE_GRANT)) throw unauthorizedClient("client may not use token exchange");
       const params = parseExchangeParams(req, deps.maxTokenBytes);
-      const verified = await verifySubject(params.subjectToken, deps).catch((err: unknown) => {
+      let verified: Subject;
+      try {
+        verified = await verifySubject(params.subjectToken, deps);
+      } catch (err) {
         named = refusedSubject(err, deps.issuer);
         throw err;
-      });
+      }
       subject = verified.claims;
       origin = verified.origin;
       named = { sub: subject.sub, ref: verified.parentRef };
