@@ -147,6 +147,10 @@ export class ClientRegistry {
     const { client_secret: secret, ...described } = c;
     const digest = createHash("sha256").update(JSON.stringify(described)).digest("base64url");
     const key = encodeKey(c.client_id);
+    // The common start: the watched copy already holds this very entry, and nothing is written, so the bucket is not
+    // read for it. Whatever is to be written is decided on what the bucket holds.
+    const cached = this.lookup(c.client_id);
+    if (cached?.seed_digest === digest && (await sameSecret(cached.secret_hash, secret))) return "unchanged";
     for (let attempt = 1; ; attempt++) {
       const stored = await this.#read(c.client_id);
       const retired = stored?.value && "retired" in stored.value ? stored.value.retired : undefined;
